@@ -1,0 +1,234 @@
+//! The lake: named Iceberg catalogs and how SQL names resolve to their tables.
+
+mod demo;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use iceberg::io::LocalFsStorageFactory;
+use iceberg::table::Table;
+use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
+use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
+
+pub use demo::ensure_demo_table;
+
+use crate::proto::SessionDefaults;
+
+/// Namespace used for single-part table names when the session sets none.
+pub const DEFAULT_SCHEMA: &str = "default";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("table `{0}` not found")]
+    TableNotFound(String),
+    #[error("schema `{0}` not found")]
+    SchemaNotFound(String),
+    #[error("catalog `{name}` not found (known catalogs: {known})")]
+    CatalogNotFound { name: String, known: String },
+    #[error("invalid table name `{0}`")]
+    InvalidName(String),
+    #[error("catalog `{catalog}`: {source}")]
+    Iceberg {
+        catalog: String,
+        #[source]
+        source: iceberg::Error,
+    },
+    #[error("cannot open catalog `{catalog}` at {uri}: {source}")]
+    Open {
+        catalog: String,
+        uri: String,
+        #[source]
+        source: iceberg::Error,
+    },
+    #[error("demo data: {0}")]
+    Demo(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A fully resolved table name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableRef {
+    pub catalog: String,
+    pub ident: TableIdent,
+}
+
+impl std::fmt::Display for TableRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.catalog, self.ident.namespace().join("."), self.ident.name())
+    }
+}
+
+/// Every catalog Floe serves, by name.
+pub struct Lake {
+    catalogs: BTreeMap<String, Arc<dyn Catalog>>,
+    names: Names,
+}
+
+/// How dotted SQL names map to catalogs, namespaces and tables.
+#[derive(Debug, Clone)]
+pub struct Names {
+    catalogs: BTreeSet<String>,
+    default_catalog: String,
+}
+
+impl Lake {
+    /// Opens an Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
+    pub async fn open_sql(name: &str, uri: &str, warehouse: &str) -> Result<Self> {
+        let bind_style = if uri.starts_with("postgres") {
+            SqlBindStyle::DollarNumeric
+        } else {
+            SqlBindStyle::QMark
+        };
+        let catalog = SqlCatalogBuilder::default()
+            .uri(uri)
+            .warehouse_location(warehouse)
+            .sql_bind_style(bind_style)
+            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .load(name, HashMap::new())
+            .await
+            .map_err(|source| Error::Open { catalog: name.into(), uri: uri.into(), source })?;
+        let mut catalogs: BTreeMap<String, Arc<dyn Catalog>> = BTreeMap::new();
+        catalogs.insert(name.to_string(), Arc::new(catalog));
+        let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog: name.to_string() };
+        Ok(Self { catalogs, names })
+    }
+
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    pub fn default_catalog(&self) -> &str {
+        &self.names.default_catalog
+    }
+
+    pub fn catalog_names(&self) -> impl Iterator<Item = &str> {
+        self.catalogs.keys().map(String::as_str)
+    }
+
+    pub fn catalog(&self, name: &str) -> Result<&Arc<dyn Catalog>> {
+        self.catalogs.get(name).ok_or_else(|| Error::CatalogNotFound {
+            name: name.to_string(),
+            known: self.catalogs.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Loads the table's current metadata; every call sees the latest commit.
+    pub async fn load(&self, table: &TableRef) -> Result<Table> {
+        let catalog = self.catalog(&table.catalog)?;
+        match catalog.load_table(&table.ident).await {
+            Ok(loaded) => Ok(loaded),
+            Err(err) if is_not_found(&err) => Err(Error::TableNotFound(table.to_string())),
+            Err(source) => {
+                // The SQL catalog reports a missing table as a generic error; ask
+                // directly so the user gets NotFound rather than Internal.
+                match catalog.table_exists(&table.ident).await {
+                    Ok(false) => Err(Error::TableNotFound(table.to_string())),
+                    _ => Err(Error::Iceberg { catalog: table.catalog.clone(), source }),
+                }
+            }
+        }
+    }
+
+    /// All namespaces of a catalog, nested ones included, parents first.
+    pub async fn namespaces(&self, catalog_name: &str) -> Result<Vec<NamespaceIdent>> {
+        let catalog = self.catalog(catalog_name)?;
+        let wrap = |source| Error::Iceberg { catalog: catalog_name.to_string(), source };
+        let mut found = Vec::new();
+        let mut frontier = catalog.list_namespaces(None).await.map_err(wrap)?;
+        while let Some(namespace) = frontier.pop() {
+            if found.contains(&namespace) {
+                continue;
+            }
+            let children = catalog.list_namespaces(Some(&namespace)).await.unwrap_or_default();
+            frontier.extend(children.into_iter().filter(|child| child != &namespace));
+            found.push(namespace);
+        }
+        found.sort_by_key(|ns| ns.join("."));
+        Ok(found)
+    }
+
+    pub async fn tables(&self, catalog_name: &str, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>> {
+        let catalog = self.catalog(catalog_name)?;
+        let mut tables = catalog.list_tables(namespace).await.map_err(|source| Error::Iceberg {
+            catalog: catalog_name.to_string(),
+            source,
+        })?;
+        tables.sort_by(|a, b| a.name().cmp(b.name()));
+        Ok(tables)
+    }
+}
+
+impl Names {
+    /// Resolves a dotted SQL name: `table`, `ns.table`, `catalog.ns.table`, or a
+    /// nested namespace `a.b.table`. A leading part names a catalog only when it
+    /// is one and at least namespace and table follow it.
+    pub fn resolve(&self, parts: &[String], session: &SessionDefaults) -> Result<TableRef> {
+        let display = parts.join(".");
+        let (catalog, rest) = match parts {
+            [] => return Err(Error::InvalidName(display)),
+            [first, rest @ ..] if rest.len() >= 2 && self.catalogs.contains(first) => {
+                (first.clone(), rest)
+            }
+            _ => (self.session_catalog(session), parts),
+        };
+        let (name, namespace) = rest.split_last().ok_or_else(|| Error::InvalidName(display.clone()))?;
+        let namespace = if namespace.is_empty() {
+            vec![self.session_schema(session)]
+        } else {
+            namespace.to_vec()
+        };
+        let namespace = NamespaceIdent::from_vec(namespace).map_err(|_| Error::InvalidName(display))?;
+        Ok(TableRef { catalog, ident: TableIdent::new(namespace, name.clone()) })
+    }
+
+    pub fn session_catalog(&self, session: &SessionDefaults) -> String {
+        if session.catalog.is_empty() {
+            self.default_catalog.clone()
+        } else {
+            session.catalog.clone()
+        }
+    }
+
+    pub fn session_schema(&self, session: &SessionDefaults) -> String {
+        if session.schema.is_empty() {
+            DEFAULT_SCHEMA.to_string()
+        } else {
+            session.schema.clone()
+        }
+    }
+}
+
+fn is_not_found(err: &iceberg::Error) -> bool {
+    matches!(err.kind(), iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(catalogs: &[&str]) -> Names {
+        Names {
+            catalogs: catalogs.iter().map(|n| n.to_string()).collect(),
+            default_catalog: catalogs[0].to_string(),
+        }
+    }
+
+    fn parts(name: &str) -> Vec<String> {
+        name.split('.').map(String::from).collect()
+    }
+
+    #[test]
+    fn resolves_one_two_and_three_part_names() {
+        let lake = names(&["floe"]);
+        let session = SessionDefaults { catalog: String::new(), schema: "sales".into() };
+        assert_eq!(lake.resolve(&parts("t"), &session).unwrap().to_string(), "floe.sales.t");
+        assert_eq!(lake.resolve(&parts("ns.t"), &session).unwrap().to_string(), "floe.ns.t");
+        assert_eq!(lake.resolve(&parts("floe.ns.t"), &session).unwrap().to_string(), "floe.ns.t");
+        // `a` is no catalog, so `a.b` is a nested namespace.
+        assert_eq!(lake.resolve(&parts("a.b.t"), &session).unwrap().ident.namespace().join("."), "a.b");
+        // A namespace that happens to share the catalog's name still works as `ns.table`.
+        assert_eq!(lake.resolve(&parts("floe.t"), &session).unwrap().to_string(), "floe.floe.t");
+    }
+
+}

@@ -1,0 +1,88 @@
+//! `floe sql` and `floe tables`: a small Flight SQL client in the same binary.
+
+use anyhow::{anyhow, Context};
+use arrow::record_batch::RecordBatch;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::CommandGetTables;
+use arrow_flight::FlightInfo;
+use futures::TryStreamExt;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::{ClientArgs, OutputFormat, SqlArgs};
+
+pub async fn run_sql(args: SqlArgs) -> anyhow::Result<()> {
+    let mut client = connect(&args.client).await?;
+    let info = client.execute(args.query, None).await.map_err(readable)?;
+    let batches = fetch(&mut client, info).await?;
+    print(&batches, args.client.format)
+}
+
+pub async fn run_tables(args: ClientArgs) -> anyhow::Result<()> {
+    let mut client = connect(&args).await?;
+    let request = CommandGetTables { include_schema: false, ..Default::default() };
+    let info = client.get_tables(request).await.map_err(readable)?;
+    let batches = fetch(&mut client, info).await?;
+    let names: Vec<_> = batches.iter().map(|b| b.project(&[0, 1, 2]).expect("GetTables has these columns")).collect();
+    print(&names, args.format)
+}
+
+async fn connect(args: &ClientArgs) -> anyhow::Result<FlightSqlServiceClient<Channel>> {
+    let address = args
+        .host
+        .trim_start_matches("grpc+tcp://")
+        .trim_start_matches("grpc://")
+        .trim_start_matches("http://")
+        .to_string();
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .with_context(|| format!("invalid server address `{}`", args.host))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to Floe at {address}; is `floe serve` running?"))?;
+    let mut client = FlightSqlServiceClient::new(channel);
+    if let Some(token) = &args.token {
+        client.set_token(token.clone());
+    }
+    Ok(client)
+}
+
+async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> anyhow::Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.ok_or_else(|| anyhow!("server returned an endpoint without a ticket"))?;
+        let stream = client.do_get(ticket).await.map_err(readable)?;
+        batches.extend(stream.try_collect::<Vec<_>>().await.map_err(readable)?);
+    }
+    Ok(batches)
+}
+
+/// `InvalidArgument: SQL syntax error: …` rather than a debug dump of the status.
+fn readable(err: FlightError) -> anyhow::Error {
+    match err {
+        FlightError::Tonic(status) => anyhow!("{:?}: {}", status.code(), status.message()),
+        other => anyhow!(other),
+    }
+}
+
+fn print(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    match format {
+        OutputFormat::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(stdout.lock());
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(stdout.lock());
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            println!();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! The one place errors become gRPC statuses: it picks the code a client can
+//! act on and decides what the server logs (user mistakes quietly, faults loudly).
+
+use polars::prelude::PolarsError;
+use tonic::{Code, Status};
+
+use crate::{catalog, exec, sql};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Sql(#[from] sql::Error),
+    #[error(transparent)]
+    Catalog(#[from] catalog::Error),
+    #[error(transparent)]
+    Exec(#[from] exec::Error),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Unimplemented(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn sql_code(err: &sql::Error) -> Code {
+    match err {
+        sql::Error::Unsupported(_) => Code::Unimplemented,
+        sql::Error::Syntax(_) | sql::Error::Forbidden(_) | sql::Error::Params(_) => Code::InvalidArgument,
+    }
+}
+
+fn catalog_code(err: &catalog::Error) -> Code {
+    use catalog::Error as E;
+    match err {
+        E::TableNotFound(_) | E::SchemaNotFound(_) | E::CatalogNotFound { .. } => Code::NotFound,
+        E::InvalidName(_) => Code::InvalidArgument,
+        E::Iceberg { .. } | E::Open { .. } | E::Demo(_) => Code::Internal,
+    }
+}
+
+fn polars_code(err: &PolarsError) -> Code {
+    match err {
+        PolarsError::ColumnNotFound(_)
+        | PolarsError::SQLInterface(_)
+        | PolarsError::SQLSyntax(_)
+        | PolarsError::SchemaMismatch(_)
+        | PolarsError::SchemaFieldNotFound(_)
+        | PolarsError::StructFieldNotFound(_)
+        | PolarsError::InvalidOperation(_)
+        | PolarsError::Duplicate(_)
+        | PolarsError::ComputeError(_)
+        | PolarsError::OutOfBounds(_) => Code::InvalidArgument,
+        PolarsError::Context { error, .. } | PolarsError::ExprContext { error, .. } => polars_code(error),
+        _ => Code::Internal,
+    }
+}
+
+fn exec_code(err: &exec::Error) -> Code {
+    use exec::Error as E;
+    match err {
+        E::Sql(e) => sql_code(e),
+        E::Catalog(e) => catalog_code(e),
+        E::Polars(e) => polars_code(e),
+        E::Unsupported(_) => Code::Unimplemented,
+        E::TicketMismatch(_) => Code::InvalidArgument,
+        E::Cancelled => Code::Cancelled,
+        E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) => Code::Internal,
+    }
+}
+
+impl Error {
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Sql(e) => sql_code(e),
+            Error::Catalog(e) => catalog_code(e),
+            Error::Exec(e) => exec_code(e),
+            Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::Unimplemented(_) => Code::Unimplemented,
+            Error::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        let code = err.code();
+        let message = format!("{err}");
+        match code {
+            Code::Internal | Code::Unknown | Code::DataLoss => tracing::error!(?code, "{message}"),
+            Code::Unavailable | Code::ResourceExhausted => tracing::warn!(?code, "{message}"),
+            _ => tracing::debug!(?code, "{message}"),
+        }
+        Status::new(code, message)
+    }
+}
+
+impl From<exec::Error> for Status {
+    fn from(err: exec::Error) -> Self {
+        Error::from(err).into()
+    }
+}
+
+impl From<sql::Error> for Status {
+    fn from(err: sql::Error) -> Self {
+        Error::from(err).into()
+    }
+}
+
+impl From<catalog::Error> for Status {
+    fn from(err: catalog::Error) -> Self {
+        Error::from(err).into()
+    }
+}

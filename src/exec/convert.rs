@@ -1,0 +1,151 @@
+//! Polars ↔ arrow-rs through the Arrow C Data Interface: buffers change hands,
+//! they are not copied. The two crates' C structs are the same ABI type
+//! declared twice, which is what makes the transmutes below sound.
+
+use std::sync::Arc;
+
+use arrow::array::{make_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
+use polars::prelude::{CompatLevel, DataFrame, Schema as PolarsSchema};
+use polars_arrow::ffi as pffi;
+
+fn polars_field_to_arrow(field: &polars_arrow::datatypes::Field) -> Result<Field, ArrowError> {
+    let exported = pffi::export_field_to_c(field);
+    // SAFETY: both are the C Data Interface's `ArrowSchema`; ownership (and the
+    // release callback) moves to arrow-rs, which releases it on drop.
+    let schema: FFI_ArrowSchema = unsafe { std::mem::transmute(exported) };
+    Field::try_from(&schema)
+}
+
+fn arrow_field_to_polars(field: &Field) -> Result<polars_arrow::datatypes::Field, ArrowError> {
+    let exported = FFI_ArrowSchema::try_from(field)?;
+    // SAFETY: as above, in the other direction; polars copies what it reads and
+    // `exported` is released by arrow-rs when it goes out of scope here.
+    let schema: &pffi::ArrowSchema = unsafe { &*(&exported as *const FFI_ArrowSchema as *const pffi::ArrowSchema) };
+    unsafe { pffi::import_field_from_c(schema) }.map_err(|e| ArrowError::ExternalError(Box::new(e)))
+}
+
+/// The Polars schema a frame read from this Arrow schema has.
+pub fn polars_schema(schema: &Schema) -> Result<PolarsSchema, ArrowError> {
+    let mut out = PolarsSchema::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let field = arrow_field_to_polars(field)?;
+        out.insert(field.name.clone(), polars::prelude::DataType::from_arrow_field(&field));
+    }
+    Ok(out)
+}
+
+/// Older JDBC and ODBC drivers reject Arrow's view and dictionary types, so
+/// strings and binaries go out as plain `Utf8`/`Binary`, recursively.
+pub fn wire_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Dictionary(_, value) => wire_type(value),
+        DataType::List(f) => DataType::List(wire_field(f)),
+        DataType::LargeList(f) | DataType::ListView(f) | DataType::LargeListView(f) => DataType::List(wire_field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(wire_field(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(wire_field).collect::<Fields>()),
+        DataType::Map(f, sorted) => DataType::Map(wire_field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+fn wire_field(field: &FieldRef) -> FieldRef {
+    Arc::new(field.as_ref().clone().with_data_type(wire_type(field.data_type())))
+}
+
+/// The schema clients see for a Polars result.
+pub fn wire_schema(schema: &PolarsSchema) -> Result<SchemaRef, ArrowError> {
+    let fields = schema
+        .iter_fields()
+        .map(|field| {
+            let arrow_field = polars_field_to_arrow(&field.to_arrow(CompatLevel::newest()))?;
+            let wire = wire_type(arrow_field.data_type());
+            Ok(arrow_field.with_data_type(wire).with_metadata(Default::default()))
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Moves a Polars frame's chunks into record batches of `schema` (from
+/// [`wire_schema`]), casting only where the wire type differs.
+pub fn dataframe_to_batches(df: &DataFrame, schema: &SchemaRef) -> Result<Vec<RecordBatch>, ArrowError> {
+    let polars_fields: Vec<_> =
+        df.schema().iter_fields().map(|field| field.to_arrow(CompatLevel::newest())).collect();
+    let mut batches = Vec::new();
+    for chunk in df.iter_chunks(CompatLevel::newest(), false) {
+        let rows = chunk.len();
+        let columns = chunk
+            .into_arrays()
+            .into_iter()
+            .zip(&polars_fields)
+            .zip(schema.fields())
+            .map(|((array, polars_field), wire)| {
+                let array = polars_array_to_arrow(array, polars_field)?;
+                if array.data_type() == wire.data_type() {
+                    Ok(array)
+                } else {
+                    arrow::compute::cast(&array, wire.data_type())
+                }
+            })
+            .collect::<Result<Vec<ArrayRef>, ArrowError>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        batches.push(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?);
+    }
+    Ok(batches)
+}
+
+fn polars_array_to_arrow(
+    array: Box<dyn polars_arrow::array::Array>,
+    field: &polars_arrow::datatypes::Field,
+) -> Result<ArrayRef, ArrowError> {
+    let exported_array = pffi::export_array_to_c(array);
+    let exported_schema = pffi::export_field_to_c(field);
+    // SAFETY: C Data Interface structs of identical layout; arrow-rs takes
+    // ownership of the array and releases it through its release callback.
+    let (array, schema): (FFI_ArrowArray, FFI_ArrowSchema) =
+        unsafe { (std::mem::transmute(exported_array), std::mem::transmute(exported_schema)) };
+    let data = unsafe { arrow::ffi::from_ffi(array, &schema) }?;
+    Ok(make_array(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Float64Array, Int64Array};
+    use polars::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn frame_round_trips_into_wire_batches() {
+        let df = df!(
+            "n" => [1i64, 2, 3],
+            "x" => [Some(1.5f64), None, Some(3.0)],
+            "s" => ["a", "bb", "ccc"],
+        )
+        .unwrap();
+        let schema = wire_schema(df.schema()).unwrap();
+        assert_eq!(schema.field(2).data_type(), &DataType::Utf8);
+        let batches = dataframe_to_batches(&df, &schema).unwrap();
+        let batch = &batches[0];
+        assert_eq!(batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values(), &[1, 2, 3]);
+        assert!(batch.column(1).as_any().downcast_ref::<Float64Array>().unwrap().is_null(1));
+        assert_eq!(batch.column(2).as_string::<i32>().value(2), "ccc");
+    }
+
+    #[test]
+    fn arrow_schema_maps_to_polars_types() {
+        let schema = Schema::new(vec![
+            Field::new("d", DataType::Float64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("t", DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None), true),
+        ]);
+        let polars = polars_schema(&schema).unwrap();
+        assert_eq!(polars.get("d"), Some(&polars::prelude::DataType::Float64));
+        assert_eq!(polars.get("s"), Some(&polars::prelude::DataType::String));
+        assert!(matches!(polars.get("t"), Some(polars::prelude::DataType::Datetime(TimeUnit::Microseconds, None))));
+    }
+}

@@ -1,0 +1,250 @@
+//! Planning and running queries with Polars.
+//!
+//! `plan` resolves tables, pins their snapshots and works out the result
+//! schema without reading data; `execute` re-derives everything from the
+//! ticket alone, so any node can run any ticket and retries read the same data.
+
+pub mod convert;
+mod running;
+pub mod scan;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use futures::Stream;
+use polars::prelude::{Engine as PolarsEngine, LazyFrame, PlanCallback, PolarsError};
+use polars_sql::SQLContext;
+
+pub use running::{Running, RunningQuery};
+use scan::FrameInput;
+
+use crate::catalog::{self, Lake, TableRef};
+use crate::proto::{QueryTicket, SessionDefaults, TablePin};
+use crate::sql::{self, Query};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Sql(#[from] sql::Error),
+    #[error(transparent)]
+    Catalog(#[from] catalog::Error),
+    #[error("{0}")]
+    Polars(#[from] PolarsError),
+    #[error("arrow conversion: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("reading table `{table}`: {source}")]
+    Iceberg {
+        table: String,
+        #[source]
+        source: iceberg::Error,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the ticket does not match its query: {0}")]
+    TicketMismatch(String),
+    #[error("query cancelled")]
+    Cancelled,
+    #[error("query worker failed: {0}")]
+    Worker(String),
+}
+
+impl Error {
+    fn iceberg(table: &iceberg::table::Table, source: iceberg::Error) -> Self {
+        Error::Iceberg { table: table.identifier().to_string(), source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub type BatchStream = std::pin::Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+
+/// A planned query: what clients will receive, and the ticket that runs it.
+pub struct Plan {
+    pub schema: SchemaRef,
+    pub ticket: QueryTicket,
+}
+
+pub struct Engine {
+    lake: Arc<Lake>,
+    running: Running,
+}
+
+struct ResolvedTable {
+    relation: sql::RelationName,
+    table_ref: TableRef,
+    table: iceberg::table::Table,
+}
+
+impl Engine {
+    pub fn new(lake: Arc<Lake>) -> Self {
+        Self { lake, running: Running::default() }
+    }
+
+    pub fn lake(&self) -> &Arc<Lake> {
+        &self.lake
+    }
+
+    pub fn running(&self) -> &Running {
+        &self.running
+    }
+
+    pub async fn plan(&self, sql: &str, params: Vec<String>, session: SessionDefaults) -> Result<Plan> {
+        let query = Query::analyze(sql, &params)?;
+        let tables = self.resolve(&query, &session).await?;
+        let mut pins = Vec::with_capacity(tables.len());
+        let mut inputs = Vec::with_capacity(tables.len());
+        for resolved in tables {
+            let snapshot_id = resolved.table.metadata().current_snapshot_id();
+            inputs.push(FrameInput {
+                relation: resolved.relation,
+                schema: scan::snapshot_schema(&resolved.table, snapshot_id)?,
+                files: None,
+            });
+            pins.push(TablePin {
+                catalog: resolved.table_ref.catalog.clone(),
+                namespace: resolved.table_ref.ident.namespace().clone().inner(),
+                name: resolved.table_ref.ident.name().to_string(),
+                snapshot_id,
+            });
+        }
+        let (_, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
+        let ticket = QueryTicket {
+            sql: sql.to_string(),
+            params,
+            session: Some(session),
+            tables: pins,
+            query_id: uuid::Uuid::new_v4().to_string(),
+        };
+        Ok(Plan { schema, ticket })
+    }
+
+    /// Runs a ticket, streaming record batches of the returned schema. The
+    /// query stops when the stream is dropped or the query is cancelled.
+    pub async fn execute(&self, ticket: &QueryTicket) -> Result<(SchemaRef, BatchStream)> {
+        let query = Query::analyze(&ticket.sql, &ticket.params)?;
+        let session = ticket.session.clone().unwrap_or_default();
+        let tables = self.resolve(&query, &session).await?;
+        let mut inputs = Vec::with_capacity(tables.len());
+        for resolved in tables {
+            let pin = ticket
+                .tables
+                .iter()
+                .find(|pin| pin_matches(pin, &resolved.table_ref))
+                .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
+            inputs.push(FrameInput {
+                relation: resolved.relation,
+                schema: scan::snapshot_schema(&resolved.table, pin.snapshot_id)?,
+                files: Some(scan::data_files(&resolved.table, pin.snapshot_id).await?),
+            });
+        }
+        let (frame, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
+        let query = self.running.start(&ticket.query_id);
+        Ok((schema.clone(), stream_frame(frame, schema, query)))
+    }
+
+    async fn resolve(&self, query: &Query, session: &SessionDefaults) -> Result<Vec<ResolvedTable>> {
+        let loads = query.relations().iter().map(|relation| async move {
+            let table_ref = self.lake.names().resolve(relation, session)?;
+            let table = self.lake.load(&table_ref).await?;
+            Ok::<_, Error>(ResolvedTable { relation: relation.clone(), table_ref, table })
+        });
+        futures::future::try_join_all(loads).await
+    }
+}
+
+fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
+    pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == table.ident.namespace().as_ref()
+}
+
+/// Builds the Polars plan for `query` over `inputs` and its wire schema.
+fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef)> {
+    let mut context = SQLContext::new();
+    let mut frames = HashMap::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        let name = format!("__floe_{index}");
+        context.register(&name, input.lazy_frame()?);
+        frames.insert(input.relation.clone(), name);
+    }
+    let mut frame = context.execute(&query.render(&frames))?;
+    let schema = convert::wire_schema(&frame.collect_schema()?)?;
+    Ok((frame, schema))
+}
+
+/// Polars has its own thread pool and blocks; keep it off tokio's workers.
+/// A panic inside Polars becomes an error instead of taking the server down.
+async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|join| Error::Worker(panic_message(join)))?
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    match join.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into()),
+        Err(join) => join.to_string(),
+    }
+}
+
+/// Runs the frame on Polars' streaming engine, sending each output morsel on as
+/// soon as it exists; the bounded channel applies back-pressure, so a slow
+/// client slows the query instead of the server buffering the result.
+fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery) -> BatchStream {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+    let error_sender = sender.clone();
+    tokio::task::spawn_blocking(move || {
+        let cancelled = query.flag();
+        let callback_schema = schema.clone();
+        let callback = PlanCallback::new(move |df: polars::prelude::DataFrame| {
+            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(true);
+            }
+            let batches = convert::dataframe_to_batches(&df, &callback_schema)
+                .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+            for batch in batches {
+                // Not tokio's blocking_send: Polars may call this from inside
+                // a runtime context of its own, where that panics.
+                if futures::executor::block_on(sender.send(Ok(batch))).is_err() {
+                    return Ok(true); // the client went away
+                }
+            }
+            Ok(false)
+        });
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            frame.sink_batches(callback, true, None)?.collect_with_engine(PolarsEngine::Streaming)
+        }));
+        let failure = match outcome {
+            Ok(Ok(_)) if query.is_cancelled() => Some(Error::Cancelled),
+            Ok(Ok(_)) => None,
+            Ok(Err(err)) => Some(Error::Polars(err)),
+            Err(panic) => Some(Error::Worker(
+                panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "Polars panicked".into()),
+            )),
+        };
+        if let Some(failure) = failure {
+            let _ = futures::executor::block_on(error_sender.send(Err(failure)));
+        }
+        drop(query);
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}
+
+/// The schema a `SELECT *` of the table's current snapshot returns, with the
+/// table's required columns marked non-nullable (BI tools show it).
+pub fn table_schema(table: &iceberg::table::Table) -> Result<SchemaRef> {
+    let metadata = table.metadata();
+    let wire = convert::wire_schema(&scan::snapshot_schema(table, metadata.current_snapshot_id())?)?;
+    let iceberg_schema = metadata.current_schema();
+    let fields: Vec<_> = wire
+        .fields()
+        .iter()
+        .map(|field| {
+            let required = iceberg_schema.field_by_name(field.name()).is_some_and(|f| f.required);
+            field.as_ref().clone().with_nullable(!required)
+        })
+        .collect();
+    Ok(Arc::new(arrow::datatypes::Schema::new(fields)))
+}

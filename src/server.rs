@@ -1,0 +1,97 @@
+//! `floe serve`: open the lake, bind, announce the address, serve until SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow_flight::flight_service_server::FlightServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::catalog::{self, Lake};
+use crate::config::ServeArgs;
+use crate::exec::Engine;
+use crate::flight::auth::AuthLayer;
+use crate::flight::{Auth, FloeService};
+
+/// Parameter batches and bulk loads arrive in large messages.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    if !args.has_credentials() && !args.listen.ip().is_loopback() {
+        bail!(
+            "refusing to serve on {} without credentials; set --token or --user, or listen on 127.0.0.1",
+            args.listen
+        );
+    }
+    let lake = Arc::new(open_lake(&args).await?);
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+
+    let engine = Arc::new(Engine::new(lake));
+    let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
+    let flight = FlightServiceServer::new(FloeService::new(engine, auth.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+
+    if let Some(path) = &args.addr_file {
+        write_address(path, address)?;
+    }
+    tracing::info!(%address, auth = auth.enabled(), "Floe Flight SQL server listening on grpc://{address}");
+    tonic::transport::Server::builder()
+        .layer(AuthLayer(auth))
+        .add_service(flight)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("Floe stopped");
+    Ok(())
+}
+
+async fn open_lake(args: &ServeArgs) -> anyhow::Result<Lake> {
+    let uses_embedded_files = args.catalog_uri.is_none() || args.warehouse.is_none();
+    if uses_embedded_files {
+        std::fs::create_dir_all(args.data_dir.join("warehouse"))
+            .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    }
+    let uri = args.catalog_uri();
+    let lake = Lake::open_sql(&args.catalog_name, &uri, &args.warehouse()).await?;
+    if !args.no_demo && catalog::ensure_demo_table(&lake).await? {
+        tracing::info!("created demo table {}.default.flowers (150 rows)", args.catalog_name);
+    }
+    Ok(lake)
+}
+
+/// Written atomically (rename), so a reader never sees half an address.
+fn write_address(path: &std::path::Path, address: SocketAddr) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, address.to_string()).with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight calls");
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG").unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,63 @@
+use sqlparser::ast::Statement;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserOptions};
+
+use super::{Error, Result};
+
+/// The dialect and options polars-sql itself parses with, so what we accept
+/// here is what it can plan.
+pub(super) fn parse_single(sql: &str) -> Result<Statement> {
+    let mut statements = Parser::new(&GenericDialect)
+        .with_options(ParserOptions { trailing_commas: true, ..Default::default() })
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|err| Error::Syntax(err.to_string()))?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        0 => Err(Error::Syntax("empty query: expected one SQL statement".into())),
+        n => Err(Error::Syntax(format!("expected one SQL statement, got {n}"))),
+    }
+}
+
+pub(super) fn parse_literal(literal: &str) -> Result<sqlparser::ast::Expr> {
+    Parser::new(&GenericDialect)
+        .try_with_sql(literal)
+        .and_then(|mut parser| parser.parse_expr())
+        .map_err(|err| Error::Params(format!("invalid parameter value `{literal}`: {err}")))
+}
+
+/// Only queries run here; writes get a clear Unimplemented until the write
+/// path exists rather than whatever polars-sql would do with them.
+pub(super) fn ensure_query(statement: &Statement) -> Result<()> {
+    let kind = match statement {
+        Statement::Query(query) => {
+            if let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() {
+                if select.into.is_some() {
+                    return Err(Error::Unsupported("SELECT … INTO is not supported: Floe does not write tables yet".into()));
+                }
+            }
+            return Ok(());
+        }
+        Statement::Insert(_) => "INSERT",
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Merge(_) => "MERGE",
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateView(_) => "CREATE VIEW",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA",
+        Statement::Drop { .. } => "DROP",
+        Statement::Truncate(_) => "TRUNCATE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::Explain { .. } => {
+            return Err(Error::Unsupported("EXPLAIN is not supported yet".into()));
+        }
+        other => {
+            let text = other.to_string();
+            let head: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            return Err(Error::Unsupported(format!("statement `{head} …` is not supported: Floe runs SELECT queries")));
+        }
+    };
+    Err(Error::Unsupported(format!(
+        "{kind} is not supported yet: Floe serves read-only queries for now"
+    )))
+}

@@ -1,0 +1,239 @@
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableAlias, TableFactor, Value, VisitMut, Visit,
+    Visitor, VisitorMut,
+};
+
+use super::parse::parse_literal;
+use super::{Error, Result};
+
+/// A relation name as written in the query, one entry per dotted part.
+pub type RelationName = Vec<String>;
+
+fn parts_of(name: &ObjectName) -> Option<RelationName> {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => Some(ident.value.clone()),
+            ObjectNamePart::Function(_) => None,
+        })
+        .collect()
+}
+
+/// Names defined by `WITH` anywhere in the statement: a single-part relation
+/// with such a name is the CTE, not a catalog table.
+fn cte_names(statement: &Statement) -> HashSet<String> {
+    struct Ctes(HashSet<String>);
+    impl Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                self.0.extend(with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut ctes = Ctes(HashSet::new());
+    let _ = statement.visit(&mut ctes);
+    ctes.0
+}
+
+pub(super) fn catalog_relations(statement: &Statement) -> Vec<RelationName> {
+    struct Relations<'a> {
+        ctes: &'a HashSet<String>,
+        found: Vec<RelationName>,
+    }
+    impl Visitor for Relations<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, args: None, .. } = factor {
+                if let Some(parts) = parts_of(name) {
+                    let is_cte = parts.len() == 1 && self.ctes.contains(&parts[0]);
+                    if !is_cte && !self.found.contains(&parts) {
+                        self.found.push(parts);
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let ctes = cte_names(statement);
+    let mut relations = Relations { ctes: &ctes, found: Vec::new() };
+    let _ = statement.visit(&mut relations);
+    relations.found
+}
+
+/// polars-sql's table functions (`read_csv`, `read_parquet`, …) read files on
+/// the server, and no table-valued function has a place in a lake query.
+pub(super) fn refuse_table_functions(statement: &Statement) -> Result<()> {
+    struct Refuse;
+    impl Visitor for Refuse {
+        type Break = String;
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<String> {
+            match factor {
+                TableFactor::Table { name, args: Some(_), .. } => ControlFlow::Break(name.to_string()),
+                TableFactor::Function { name, .. } => ControlFlow::Break(name.to_string()),
+                TableFactor::TableFunction { expr, .. } => ControlFlow::Break(expr.to_string()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    match statement.visit(&mut Refuse) {
+        ControlFlow::Break(function) => Err(Error::Forbidden(format!(
+            "table function `{function}` is not allowed: queries read catalog tables only"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+enum Placeholders {
+    Positional(usize),
+    Numbered(usize),
+}
+
+fn placeholder_kinds(statement: &Statement) -> Result<Placeholders> {
+    struct Count {
+        positional: usize,
+        highest_numbered: usize,
+        bad: Option<String>,
+    }
+    impl Visitor for Count {
+        type Break = ();
+        fn pre_visit_value(&mut self, value: &sqlparser::ast::ValueWithSpan) -> ControlFlow<()> {
+            if let Value::Placeholder(text) = &value.value {
+                match text.strip_prefix('$').map(str::parse::<usize>) {
+                    None if text == "?" => self.positional += 1,
+                    Some(Ok(n)) if n >= 1 => self.highest_numbered = self.highest_numbered.max(n),
+                    _ => self.bad = Some(text.clone()),
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut count = Count { positional: 0, highest_numbered: 0, bad: None };
+    let _ = statement.visit(&mut count);
+    if let Some(bad) = count.bad {
+        return Err(Error::Params(format!("unsupported placeholder `{bad}`: use `?` or `$1`, `$2`, …")));
+    }
+    match (count.positional, count.highest_numbered) {
+        (p, 0) => Ok(Placeholders::Positional(p)),
+        (0, n) => Ok(Placeholders::Numbered(n)),
+        _ => Err(Error::Params("cannot mix `?` and `$n` placeholders in one statement".into())),
+    }
+}
+
+pub(super) fn placeholder_count(statement: &Statement) -> Result<usize> {
+    Ok(match placeholder_kinds(statement)? {
+        Placeholders::Positional(n) | Placeholders::Numbered(n) => n,
+    })
+}
+
+pub(super) fn bind_params(statement: &mut Statement, params: &[String]) -> Result<()> {
+    let expected = placeholder_count(statement)?;
+    if expected != params.len() {
+        return Err(Error::Params(format!(
+            "the query has {expected} parameter(s) but {} value(s) were bound",
+            params.len()
+        )));
+    }
+    if expected == 0 {
+        return Ok(());
+    }
+    let values = params.iter().map(|p| parse_literal(p)).collect::<Result<Vec<_>>>()?;
+    struct Bind<'a> {
+        values: &'a [Expr],
+        next_positional: usize,
+    }
+    impl VisitorMut for Bind<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(value) = expr {
+                if let Value::Placeholder(text) = &value.value {
+                    let index = match text.strip_prefix('$') {
+                        Some(number) => number.parse::<usize>().unwrap_or(1) - 1,
+                        None => {
+                            self.next_positional += 1;
+                            self.next_positional - 1
+                        }
+                    };
+                    *expr = Expr::Nested(Box::new(self.values[index].clone()));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Bind { values: &values, next_positional: 0 });
+    Ok(())
+}
+
+pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<RelationName, String>) {
+    let ctes = cte_names(statement);
+    // Two unaliased relations with the same table name (`a.t JOIN b.t`) cannot
+    // both take that name as alias; such queries must alias them explicitly.
+    let mut table_name_uses: HashMap<String, usize> = HashMap::new();
+    for name in frames.keys() {
+        if let Some(last) = name.last() {
+            *table_name_uses.entry(last.clone()).or_default() += 1;
+        }
+    }
+    struct Rename<'a> {
+        frames: &'a HashMap<RelationName, String>,
+        ctes: &'a HashSet<String>,
+        table_name_uses: &'a HashMap<String, usize>,
+        // Full written name → alias, for `ns.table.column` references.
+        qualifiers: Vec<(RelationName, Ident)>,
+    }
+    impl VisitorMut for Rename<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            let TableFactor::Table { name, alias, args: None, .. } = factor else {
+                return ControlFlow::Continue(());
+            };
+            let Some(parts) = parts_of(name) else { return ControlFlow::Continue(()) };
+            if parts.len() == 1 && self.ctes.contains(&parts[0]) {
+                return ControlFlow::Continue(());
+            }
+            let Some(frame) = self.frames.get(&parts) else { return ControlFlow::Continue(()) };
+            let written_table = match name.0.last() {
+                Some(ObjectNamePart::Identifier(ident)) => ident.clone(),
+                _ => Ident::new(parts.last().cloned().unwrap_or_default()),
+            };
+            *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(frame.clone()))]);
+            if alias.is_none() && self.table_name_uses.get(&written_table.value) == Some(&1) {
+                *alias = Some(TableAlias { explicit: true, name: written_table, columns: vec![], at: None });
+            }
+            if let Some(alias) = alias {
+                if parts.len() > 1 {
+                    self.qualifiers.push((parts, alias.name.clone()));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+
+    // Columns are visited before FROM, so qualified references are rewritten
+    // in a second pass once every relation's alias is known.
+    struct Requalify(Vec<(RelationName, Ident)>);
+    impl VisitorMut for Requalify {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(idents) = expr {
+                if idents.len() >= 3 {
+                    let (column, qualifier) = idents.split_last().expect("three or more parts");
+                    let written: Vec<String> = qualifier.iter().map(|i| i.value.clone()).collect();
+                    if let Some((_, alias)) = self.0.iter().find(|(parts, _)| *parts == written) {
+                        *idents = vec![alias.clone(), column.clone()];
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut rename = Rename { frames, ctes: &ctes, table_name_uses: &table_name_uses, qualifiers: Vec::new() };
+    let _ = statement.visit(&mut rename);
+    if !rename.qualifiers.is_empty() {
+        let _ = statement.visit(&mut Requalify(rename.qualifiers));
+    }
+}

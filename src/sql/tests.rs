@@ -1,0 +1,69 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn frames_for(query: &Query) -> HashMap<RelationName, String> {
+    query.relations().iter().enumerate().map(|(i, r)| (r.clone(), format!("__floe_{i}"))).collect()
+}
+
+#[test]
+fn renames_relations_and_keeps_qualified_columns_working() {
+    let query = Query::analyze(
+        "SELECT flowers.species, default.flowers.petal_width FROM default.flowers WHERE sepal_length > 5",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(query.relations(), &[vec!["default".to_string(), "flowers".to_string()]]);
+    assert_eq!(
+        query.render(&frames_for(&query)),
+        "SELECT flowers.species, flowers.petal_width FROM __floe_0 AS flowers WHERE sepal_length > 5"
+    );
+}
+
+#[test]
+fn leaves_ctes_and_explicit_aliases_alone() {
+    let query =
+        Query::analyze("WITH big AS (SELECT * FROM ns.t AS x) SELECT * FROM big JOIN other o ON big.a = o.a", &[])
+            .unwrap();
+    assert_eq!(query.relations(), &[vec!["ns".to_string(), "t".to_string()], vec!["other".to_string()]]);
+    let rendered = query.render(&frames_for(&query));
+    assert!(rendered.contains("FROM __floe_0 AS x"), "{rendered}");
+    assert!(rendered.contains("FROM big JOIN __floe_1 AS o"), "{rendered}");
+}
+
+#[test]
+fn binds_positional_and_numbered_parameters() {
+    let query = Query::analyze("SELECT * FROM t WHERE a = ? AND b = ?", &["1".into(), "'x'".into()]).unwrap();
+    assert!(query.render(&frames_for(&query)).ends_with("WHERE a = (1) AND b = ('x')"));
+    let query = Query::analyze("SELECT * FROM t WHERE a = $2 OR b = $1", &["1".into(), "2".into()]).unwrap();
+    assert!(query.render(&frames_for(&query)).ends_with("WHERE a = (2) OR b = (1)"));
+    assert_eq!(parameter_count("SELECT * FROM t WHERE a = $1 OR b = $1").unwrap(), 1);
+}
+
+#[test]
+fn wrong_parameter_count_is_an_error() {
+    let err = Query::analyze("SELECT * FROM t WHERE a = ?", &[]).unwrap_err();
+    assert!(matches!(err, Error::Params(ref m) if m.contains("1 parameter(s) but 0")), "{err}");
+    assert!(matches!(Query::analyze("SELECT ? + $1", &["1".into(), "1".into()]), Err(Error::Params(_))));
+}
+
+#[test]
+fn refuses_table_functions_anywhere() {
+    for sql in [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM t WHERE x IN (SELECT a FROM read_parquet('/etc/shadow'))",
+        "WITH x AS (SELECT * FROM read_ipc('f')) SELECT * FROM x",
+    ] {
+        assert!(matches!(Query::analyze(sql, &[]), Err(Error::Forbidden(_))), "{sql}");
+    }
+}
+
+#[test]
+fn writes_are_unsupported_and_bad_sql_is_a_syntax_error() {
+    for sql in ["INSERT INTO t VALUES (1)", "CREATE TABLE t (a INT)", "DROP TABLE t", "SELECT 1 INTO t"] {
+        assert!(matches!(Query::analyze(sql, &[]), Err(Error::Unsupported(_))), "{sql}");
+    }
+    assert!(matches!(Query::analyze("SELEC * FROM t", &[]), Err(Error::Syntax(_))));
+    assert!(matches!(Query::analyze("", &[]), Err(Error::Syntax(_))));
+    assert!(matches!(Query::analyze("SELECT 1; SELECT 2", &[]), Err(Error::Syntax(_))));
+}

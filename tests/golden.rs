@@ -1,0 +1,120 @@
+//! Golden SQL tests: every `tests/sql/*.slt` file runs against the real server.
+//!
+//! ```text
+//! query                      error InvalidArgument
+//! SELECT …                   SELECT …
+//! ----
+//! value|value
+//! ```
+//! A block ends at a blank line. Values print as Arrow displays them, NULL as `NULL`.
+
+mod common;
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::TryStreamExt;
+
+enum Expect {
+    Rows(Vec<String>),
+    Error(String),
+}
+
+struct Case {
+    file: String,
+    line: usize,
+    sql: String,
+    expect: Expect,
+}
+
+fn parse(file: &str, text: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((number, line)) = lines.next() {
+        let line = line.trim_end();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let error = line.strip_prefix("error ").map(str::to_string);
+        assert!(error.is_some() || line == "query", "{file}:{}: expected `query` or `error <Code>`", number + 1);
+        let mut sql = Vec::new();
+        let mut rows = Vec::new();
+        let mut in_rows = false;
+        while let Some((_, next)) = lines.peek() {
+            let next = next.trim_end();
+            if next.is_empty() {
+                break;
+            }
+            if next == "----" {
+                in_rows = true;
+            } else if in_rows {
+                rows.push(next.to_string());
+            } else {
+                sql.push(next.to_string());
+            }
+            lines.next();
+        }
+        let expect = match error {
+            Some(code) => Expect::Error(code),
+            None => Expect::Rows(rows),
+        };
+        cases.push(Case { file: file.to_string(), line: number + 1, sql: sql.join("\n"), expect });
+    }
+    cases
+}
+
+fn render(batches: &[RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> =
+            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+        for row in 0..batch.num_rows() {
+            rows.push(formatters.iter().map(|f| f.value(row).to_string()).collect::<Vec<_>>().join("|"));
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn golden_sql_files() {
+    let server = common::Server::start(&[]);
+    let mut client = server.client().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "slt")) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        for case in parse(&name, &std::fs::read_to_string(path).unwrap()) {
+            count += 1;
+            let outcome = async {
+                let info = client.execute(case.sql.clone(), None).await?;
+                let mut batches = Vec::new();
+                for endpoint in info.endpoint {
+                    batches.extend(client.do_get(endpoint.ticket.unwrap()).await?.try_collect::<Vec<_>>().await?);
+                }
+                Ok::<_, arrow_flight::error::FlightError>(batches)
+            }
+            .await;
+            let location = format!("{}:{}", case.file, case.line);
+            match (&case.expect, outcome) {
+                (Expect::Rows(expected), Ok(batches)) => {
+                    let got = render(&batches);
+                    if &got != expected {
+                        failures.push(format!("{location}: expected\n{}\ngot\n{}", expected.join("\n"), got.join("\n")));
+                    }
+                }
+                (Expect::Error(code), Err(arrow_flight::error::FlightError::Tonic(status))) => {
+                    if format!("{:?}", status.code()) != *code {
+                        failures.push(format!("{location}: expected {code}, got {:?}: {}", status.code(), status.message()));
+                    }
+                }
+                (Expect::Rows(_), Err(err)) => failures.push(format!("{location}: unexpected error {err}")),
+                (Expect::Error(code), other) => failures.push(format!("{location}: expected {code}, got {:?}", other.map(|b| render(&b)))),
+            }
+        }
+    }
+    assert!(count > 0, "no golden cases found in {}", dir.display());
+    assert!(failures.is_empty(), "{} of {count} golden cases failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}

@@ -1,0 +1,180 @@
+"""Floe through the ADBC Flight SQL driver, as BI tools and notebooks use it."""
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+import pytest
+from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
+
+GROUP_BY = (
+    "SELECT species, avg(sepal_length) AS avg_sepal_length, avg(petal_length) AS avg_petal_length "
+    "FROM default.flowers GROUP BY species ORDER BY avg_sepal_length DESC"
+)
+
+
+def query(conn, sql, params=None) -> pa.Table:
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetch_arrow_table()
+
+
+def status_of(excinfo) -> AdbcStatusCode:
+    return excinfo.value.status_code
+
+
+def test_group_by_puts_virginica_first(conn):
+    table = query(conn, GROUP_BY)
+    assert table.column_names == ["species", "avg_sepal_length", "avg_petal_length"]
+    assert table.column("species").to_pylist() == ["virginica", "versicolor", "setosa"]
+    assert table.column("avg_sepal_length").to_pylist()[0] == pytest.approx(6.588)
+    assert table.schema.field("species").type == pa.string()  # Utf8 on the wire, not a view
+
+
+def test_three_part_and_bare_names(conn):
+    assert query(conn, "SELECT count(*) AS n FROM floe.default.flowers").column("n").to_pylist() == [150]
+    # Bare names resolve in the session's schema, `default` unless set.
+    assert query(conn, "SELECT count(*) AS n FROM flowers").column("n").to_pylist() == [150]
+
+
+def test_qualified_columns_and_self_join(conn):
+    table = query(
+        conn,
+        "SELECT a.species, count(*) AS n FROM default.flowers a JOIN default.flowers b "
+        "ON a.species = b.species GROUP BY a.species ORDER BY a.species",
+    )
+    assert table.column("n").to_pylist() == [2500, 2500, 2500]
+    table = query(conn, "SELECT default.flowers.species FROM default.flowers WHERE flowers.petal_width > 2.4")
+    assert sorted(table.column("species").to_pylist()) == ["virginica"] * 3
+
+
+def test_large_result_streams_in_several_batches(conn):
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.sepal_length * b.sepal_width AS x FROM default.flowers a CROSS JOIN default.flowers b "
+            "CROSS JOIN (SELECT 1 AS one FROM default.flowers LIMIT 20) c"
+        )
+        reader = cursor.fetch_record_batch()
+        batches = list(reader)
+    assert sum(batch.num_rows for batch in batches) == 150 * 150 * 20
+    assert len(batches) > 1
+
+
+def test_prepared_statement_with_positional_parameter(conn):
+    literal = query(conn, "SELECT count(*) AS n FROM default.flowers WHERE sepal_length > 5.8")
+    prepared = query(conn, "SELECT count(*) AS n FROM default.flowers WHERE sepal_length > ?", (5.8,))
+    assert prepared.column("n").to_pylist() == literal.column("n").to_pylist()
+    assert 0 < literal.column("n").to_pylist()[0] < 150
+
+
+def test_prepared_statement_reused_with_different_values(conn):
+    with conn.cursor() as cursor:
+        sql = "SELECT count(*) AS n FROM default.flowers WHERE species = $1"
+        counts = []
+        for species in ["setosa", "virginica", "nope"]:
+            cursor.execute(sql, (species,))
+            counts.append(cursor.fetch_arrow_table().column("n").to_pylist()[0])
+    assert counts == [50, 50, 0]
+
+
+def test_get_objects_lists_catalog_schema_table_and_columns(conn):
+    objects = conn.adbc_get_objects(depth="all", catalog_filter="floe").read_all().to_pylist()
+    assert [c["catalog_name"] for c in objects] == ["floe"]
+    schemas = {s["db_schema_name"]: s for s in objects[0]["catalog_db_schemas"]}
+    tables = {t["table_name"]: t for t in schemas["default"]["db_schema_tables"]}
+    flowers = tables["flowers"]
+    assert flowers["table_type"] == "TABLE"
+    columns = [c["column_name"] for c in flowers["table_columns"]]
+    assert columns == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+
+
+def test_get_objects_filters_with_patterns(conn):
+    objects = conn.adbc_get_objects(depth="tables", db_schema_filter="def%", table_name_filter="flo_ers").read_all()
+    names = [t["table_name"] for c in objects.to_pylist() for s in c["catalog_db_schemas"] for t in s["db_schema_tables"]]
+    assert names == ["flowers"]
+    objects = conn.adbc_get_objects(depth="tables", table_name_filter="nothing%").read_all().to_pylist()
+    assert [t for c in objects for s in c["catalog_db_schemas"] for t in (s["db_schema_tables"] or [])] == []
+
+
+def test_table_schema_and_types(conn):
+    schema = conn.adbc_get_table_schema("flowers", db_schema_filter="default")
+    assert schema.names == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+    assert schema.field("sepal_length").type == pa.float64()
+    assert schema.field("species").type == pa.string()
+    assert conn.adbc_get_table_types() == ["TABLE"]
+
+
+def test_get_info_names_the_server(conn):
+    info = conn.adbc_get_info()
+    assert info["vendor_name"] == "Floe"
+    assert info["vendor_version"]
+
+
+def test_session_schema_option_changes_bare_names(server, conn):
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("floe", uri=f"sqlite:///{server.data_dir}/catalog.db",
+                         warehouse=f"file://{server.data_dir}/warehouse")
+    catalog.create_namespace_if_not_exists("session_ns")
+    table = catalog.create_table_if_not_exists("session_ns.little", schema=pa.schema([("v", pa.int64())]))
+    if table.current_snapshot() is None:
+        table.append(pa.table({"v": pa.array([1, 2, 3], pa.int64())}))
+    conn.adbc_current_db_schema = "session_ns"
+    assert conn.adbc_current_db_schema == "session_ns"
+    assert query(conn, "SELECT sum(v) AS s FROM little").column("s").to_pylist() == [6]
+    with pytest.raises(AdbcError):
+        conn.adbc_current_db_schema = "no_such_schema"
+
+
+@pytest.mark.parametrize(
+    "sql, status, words",
+    [
+        ("SELEC species FROM default.flowers", AdbcStatusCode.INVALID_ARGUMENT, "syntax"),
+        ("SELECT * FROM default.no_such_table", AdbcStatusCode.NOT_FOUND, "no_such_table"),
+        ("SELECT no_such_column FROM default.flowers", AdbcStatusCode.INVALID_ARGUMENT, "no_such_column"),
+        ("SELECT * FROM read_csv('/etc/passwd')", AdbcStatusCode.INVALID_ARGUMENT, "table function"),
+        ("SELECT * FROM read_parquet('/etc/passwd')", AdbcStatusCode.INVALID_ARGUMENT, "table function"),
+        ("SELECT * FROM default.flowers WHERE sepal_length > ?", AdbcStatusCode.INVALID_ARGUMENT, "parameter"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(conn, sql, status, words):
+    with pytest.raises(AdbcError) as excinfo:
+        query(conn, sql)
+    assert status_of(excinfo) == status
+    assert words in str(excinfo.value).lower()
+    assert query(conn, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+
+
+def test_wrong_parameter_count_in_a_prepared_statement(conn):
+    with pytest.raises(AdbcError) as excinfo:
+        query(conn, "SELECT count(*) FROM default.flowers WHERE sepal_length > ? AND species = ?", (5.0,))
+    assert status_of(excinfo) == AdbcStatusCode.INVALID_ARGUMENT
+    assert "2 parameter(s) but 1" in str(excinfo.value)
+
+
+def test_writes_are_not_implemented_yet(conn):
+    with pytest.raises(AdbcError) as excinfo:
+        with conn.cursor() as cursor:
+            cursor.execute("INSERT INTO default.flowers VALUES (1, 2, 3, 4, 'x')")
+    assert status_of(excinfo) == AdbcStatusCode.NOT_IMPLEMENTED
+
+
+def test_token_auth(start_server):
+    secured = start_server("--token", "s3cret")
+    with flightsql.connect(secured.uri) as anonymous:
+        with pytest.raises(AdbcError) as excinfo:
+            query(anonymous, "SELECT 1 AS one")
+        assert status_of(excinfo) == AdbcStatusCode.UNAUTHENTICATED
+        with pytest.raises(AdbcError) as excinfo:
+            anonymous.adbc_get_objects(depth="catalogs").read_all()
+        assert status_of(excinfo) == AdbcStatusCode.UNAUTHENTICATED
+    with flightsql.connect(secured.uri, db_kwargs={"adbc.flight.sql.authorization_header": "Bearer s3cret"}) as ok:
+        assert query(ok, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+
+
+def test_user_password_auth(start_server):
+    secured = start_server("--user", "ana:pa55")
+    with flightsql.connect(secured.uri, db_kwargs={"username": "ana", "password": "pa55"}) as ok:
+        assert query(ok, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+    with pytest.raises(AdbcError) as excinfo:
+        with flightsql.connect(secured.uri, db_kwargs={"username": "ana", "password": "wrong"}) as bad:
+            query(bad, "SELECT 1 AS one")
+    assert status_of(excinfo) == AdbcStatusCode.UNAUTHENTICATED

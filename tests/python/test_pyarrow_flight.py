@@ -1,0 +1,124 @@
+"""Floe through plain pyarrow.flight: the raw Flight protocol."""
+
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from flight_sql_wire import (
+    CANCEL_STATUS_CANCELLED,
+    cancel_flight_info_request,
+    get_catalogs,
+    session_options_request,
+    statement_query,
+)
+
+
+@pytest.fixture
+def client(server):
+    with flight.FlightClient(server.uri) as c:
+        yield c
+
+
+def run(client, sql: str, options=None) -> pa.Table:
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(sql)), options)
+    tables = [client.do_get(endpoint.ticket, options).read_all() for endpoint in info.endpoints]
+    return pa.concat_tables(tables)
+
+
+def test_query_over_plain_flight(client):
+    table = run(client, "SELECT species, count(*) AS n FROM default.flowers GROUP BY species ORDER BY species")
+    assert table.to_pydict() == {"species": ["setosa", "versicolor", "virginica"], "n": [50, 50, 50]}
+
+
+def test_flight_info_schema_matches_the_stream(client):
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query("SELECT * FROM default.flowers")))
+    table = client.do_get(info.endpoints[0].ticket).read_all()
+    assert info.schema == table.schema
+    assert table.num_rows == 150
+
+
+def test_retried_ticket_returns_the_same_answer(client):
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query("SELECT * FROM default.flowers")))
+    first = client.do_get(info.endpoints[0].ticket).read_all()
+    second = client.do_get(info.endpoints[0].ticket).read_all()
+    assert first.equals(second)
+
+
+def test_catalogs(client):
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(get_catalogs()))
+    table = client.do_get(info.endpoints[0].ticket).read_all()
+    assert table.column("catalog_name").to_pylist() == ["floe"]
+    assert table.schema.field("catalog_name").nullable is False
+
+
+def test_garbage_ticket_is_invalid_argument(client, server):
+    with pytest.raises(flight.FlightError) as excinfo:
+        client.do_get(flight.Ticket(b"\x00garbage\xff")).read_all()
+    assert isinstance(excinfo.value, pa.ArrowInvalid) or "INVALID_ARGUMENT" in str(excinfo.value).upper()
+    with pytest.raises(pa.ArrowInvalid):
+        client.get_flight_info(flight.FlightDescriptor.for_command(b"not a command at all"))
+    assert server.alive()
+    assert run(client, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+
+
+def test_list_actions_includes_session_and_cancel(client):
+    names = {action.type for action in client.list_actions()}
+    assert {"CreatePreparedStatement", "SetSessionOptions", "GetSessionOptions", "CloseSession", "CancelFlightInfo"} <= names
+
+
+def test_unknown_session_option_is_reported(client):
+    results = list(client.do_action(flight.Action("SetSessionOptions", session_options_request({"colour": "blue"}))))
+    # SetSessionOptionsResult.errors has one entry, for `colour`.
+    assert b"colour" in results[0].body.to_pybytes()
+
+
+def test_token_auth_over_plain_flight(start_server):
+    secured = start_server("--token", "t0ken")
+    with flight.FlightClient(secured.uri) as anonymous:
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            run(anonymous, "SELECT count(*) AS n FROM default.flowers")
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            list(anonymous.list_actions())
+        options = flight.FlightCallOptions(headers=[(b"authorization", b"Bearer t0ken")])
+        assert run(anonymous, "SELECT count(*) AS n FROM default.flowers", options).column("n").to_pylist() == [150]
+
+
+def test_basic_auth_handshake_returns_a_bearer_token(start_server):
+    secured = start_server("--user", "ana:pa55")
+    with flight.FlightClient(secured.uri) as c:
+        header = c.authenticate_basic_token("ana", "pa55")
+        options = flight.FlightCallOptions(headers=[header])
+        assert run(c, "SELECT count(*) AS n FROM default.flowers", options).column("n").to_pylist() == [150]
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            c.authenticate_basic_token("ana", "nope")
+
+
+def test_refuses_to_serve_beyond_loopback_without_credentials(tmp_path):
+    import subprocess
+
+    from conftest import floe_binary
+
+    done = subprocess.run(
+        [floe_binary(), "serve", "--listen", "0.0.0.0:0", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert "without credentials" in done.stderr
+
+
+def test_cancel_flight_info_stops_a_running_query(client, server):
+    sql = ("SELECT a.sepal_length + b.sepal_width + c.petal_length AS x FROM default.flowers a "
+           "CROSS JOIN default.flowers b CROSS JOIN default.flowers c")
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(sql)))
+    reader = client.do_get(info.endpoints[0].ticket)
+    first = reader.read_chunk()
+    assert first.data.num_rows > 0
+    action = flight.Action("CancelFlightInfo", cancel_flight_info_request(info.serialize()))
+    assert [r.body.to_pybytes() for r in client.do_action(action)] == [CANCEL_STATUS_CANCELLED]
+    rows = first.data.num_rows
+    with pytest.raises(flight.FlightCancelledError):
+        while True:
+            rows += reader.read_chunk().data.num_rows
+    assert rows < 150 ** 3
+    assert run(client, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
