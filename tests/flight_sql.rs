@@ -86,7 +86,8 @@ async fn bad_input_gets_the_right_code_and_the_server_survives() {
     let mut server = Server::start(&[]);
     let mut client = server.client().await;
     for (sql, expected) in [
-        ("SELECT FROM WHERE", Code::InvalidArgument),
+        ("SELEC * FROM default.flowers", Code::InvalidArgument),
+        ("SELECT * FROM default.flowers WHERE", Code::InvalidArgument),
         ("SELECT * FROM default.missing", Code::NotFound),
         ("SELECT nope FROM default.flowers", Code::InvalidArgument),
         ("SELECT * FROM read_csv('/etc/passwd')", Code::InvalidArgument),

@@ -8,7 +8,7 @@ use arrow::array::{make_array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
-use polars::prelude::{CompatLevel, DataFrame, Schema as PolarsSchema};
+use polars::prelude::{CompatLevel, DataFrame, Schema as PolarsSchema, SchemaExt};
 use polars_arrow::ffi as pffi;
 
 fn polars_field_to_arrow(field: &polars_arrow::datatypes::Field) -> Result<Field, ArrowError> {
@@ -38,9 +38,15 @@ pub fn polars_schema(schema: &Schema) -> Result<PolarsSchema, ArrowError> {
 }
 
 /// Older JDBC and ODBC drivers reject Arrow's view and dictionary types, so
-/// strings and binaries go out as plain `Utf8`/`Binary`, recursively.
+/// strings and binaries go out as plain `Utf8`/`Binary`, recursively. Iceberg
+/// and JDBC have no unsigned integers; Polars produces them for counts and
+/// lengths, so they widen to the signed type SQL clients expect (`count(*)` is
+/// a BIGINT). A UInt64 above i64::MAX becomes NULL rather than wrapping.
 pub fn wire_type(data_type: &DataType) -> DataType {
     match data_type {
+        DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 | DataType::UInt64 => DataType::Int64,
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
         DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
         DataType::Dictionary(_, value) => wire_type(value),
@@ -114,15 +120,15 @@ fn polars_array_to_arrow(
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{AsArray, Float64Array, Int64Array};
-    use polars::prelude::*;
+    use arrow::array::{Array, AsArray, Float64Array, Int64Array};
+    use polars::prelude::{df, DataType as PolarsType, TimeUnit as PolarsUnit};
 
     use super::*;
 
     #[test]
     fn frame_round_trips_into_wire_batches() {
         let df = df!(
-            "n" => [1i64, 2, 3],
+            "n" => [1u32, 2, 3],
             "x" => [Some(1.5f64), None, Some(3.0)],
             "s" => ["a", "bb", "ccc"],
         )
@@ -144,8 +150,8 @@ mod tests {
             Field::new("t", DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None), true),
         ]);
         let polars = polars_schema(&schema).unwrap();
-        assert_eq!(polars.get("d"), Some(&polars::prelude::DataType::Float64));
-        assert_eq!(polars.get("s"), Some(&polars::prelude::DataType::String));
-        assert!(matches!(polars.get("t"), Some(polars::prelude::DataType::Datetime(TimeUnit::Microseconds, None))));
+        assert_eq!(polars.get("d"), Some(&PolarsType::Float64));
+        assert_eq!(polars.get("s"), Some(&PolarsType::String));
+        assert!(matches!(polars.get("t"), Some(PolarsType::Datetime(PolarsUnit::Microseconds, None))));
     }
 }

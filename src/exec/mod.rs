@@ -155,7 +155,7 @@ impl Engine {
 }
 
 fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
-    pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == table.ident.namespace().as_ref()
+    pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref()
 }
 
 /// Builds the Polars plan for `query` over `inputs` and its wire schema.
@@ -168,7 +168,7 @@ fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, Schem
         frames.insert(input.relation.clone(), name);
     }
     let mut frame = context.execute(&query.render(&frames))?;
-    let schema = convert::wire_schema(&frame.collect_schema()?)?;
+    let schema = convert::wire_schema(frame.collect_schema()?.as_ref())?;
     Ok((frame, schema))
 }
 

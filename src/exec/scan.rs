@@ -3,10 +3,8 @@
 //! Planning (which files) and reading (a frame over given files) are separate
 //! so a coordinator can hand any subset of a scan's files to a worker.
 
-use std::sync::Arc;
-
 use futures::TryStreamExt;
-use iceberg::table::Table;
+use ::iceberg::table::Table;
 use polars::prelude::*;
 
 use super::{convert, Error, Result};
@@ -44,7 +42,7 @@ pub fn snapshot_schema(table: &Table, snapshot_id: Option<i64>) -> Result<Schema
         Some(snapshot) => snapshot.schema(metadata).map_err(|e| Error::iceberg(table, e))?,
         None => metadata.current_schema().clone(),
     };
-    let arrow_schema = iceberg::arrow::schema_to_arrow_schema(&iceberg_schema).map_err(|e| Error::iceberg(table, e))?;
+    let arrow_schema = ::iceberg::arrow::schema_to_arrow_schema(&iceberg_schema).map_err(|e| Error::iceberg(table, e))?;
     Ok(convert::polars_schema(&arrow_schema)?)
 }
 

@@ -8,13 +8,21 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
 use arrow_flight::HandshakeResponse;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use futures::Stream;
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 
 const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
+
+/// Go's Flight client (ADBC) sends Basic credentials without base64 padding;
+/// others pad. Accept both.
+const BASIC: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
 
@@ -53,7 +61,7 @@ impl Auth {
 
     fn basic_user(&self, authorization: &str) -> Result<(), Status> {
         let encoded = authorization.strip_prefix("Basic ").unwrap_or_default();
-        let decoded = STANDARD
+        let decoded = BASIC
             .decode(encoded.trim())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -134,6 +142,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
 
     #[test]
@@ -146,11 +156,14 @@ mod tests {
         let mut metadata = MetadataMap::new();
         metadata.insert("authorization", format!("Basic {}", STANDARD.encode("ana:pw")).parse().unwrap());
         let response = auth.handshake(&metadata).unwrap();
+        let mut unpadded = MetadataMap::new();
+        unpadded.insert("authorization", format!("Basic {}", STANDARD.encode("ana:pw").trim_end_matches('=')).parse().unwrap());
+        assert!(auth.handshake(&unpadded).is_ok());
         let issued = response.metadata().get("authorization").unwrap().to_str().unwrap().to_string();
         assert!(auth.check(Some(&issued)).is_ok());
 
         metadata.insert("authorization", format!("Basic {}", STANDARD.encode("ana:wrong")).parse().unwrap());
-        assert_eq!(auth.handshake(&metadata).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(auth.handshake(&metadata).err().map(|s| s.code()), Some(tonic::Code::Unauthenticated));
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub async fn do_get<C: MetadataCommand>(
     Ok(Response::new(ticket::single_batch(command.batch(service).await?)))
 }
 
-fn arrow_status(err: arrow::error::ArrowError) -> Status {
+fn arrow_status(err: impl std::fmt::Display) -> Status {
     Status::internal(format!("building metadata result: {err}"))
 }
 

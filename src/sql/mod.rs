@@ -4,6 +4,7 @@
 //! polars-sql resolves a dotted name by its first part and offers table
 //! functions that read server files, so user SQL never reaches it unchecked.
 
+mod names;
 mod parse;
 pub mod params;
 mod rewrite;
@@ -43,6 +44,7 @@ impl Query {
         parse::ensure_query(&statement)?;
         rewrite::bind_params(&mut statement, params)?;
         rewrite::refuse_table_functions(&statement)?;
+        names::name_colliding_projections(&mut statement);
         let relations = rewrite::catalog_relations(&statement);
         Ok(Self { statement, relations })
     }

@@ -2,7 +2,7 @@
 //! tickets as SQL literals so the state stays self-describing and re-bindable.
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, *};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 

@@ -28,7 +28,7 @@ fn leaves_ctes_and_explicit_aliases_alone() {
     assert_eq!(query.relations(), &[vec!["ns".to_string(), "t".to_string()], vec!["other".to_string()]]);
     let rendered = query.render(&frames_for(&query));
     assert!(rendered.contains("FROM __floe_0 AS x"), "{rendered}");
-    assert!(rendered.contains("FROM big JOIN __floe_1 AS o"), "{rendered}");
+    assert!(rendered.contains("FROM big JOIN __floe_1 o ON"), "{rendered}");
 }
 
 #[test]
@@ -66,4 +66,16 @@ fn writes_are_unsupported_and_bad_sql_is_a_syntax_error() {
     assert!(matches!(Query::analyze("SELEC * FROM t", &[]), Err(Error::Syntax(_))));
     assert!(matches!(Query::analyze("", &[]), Err(Error::Syntax(_))));
     assert!(matches!(Query::analyze("SELECT 1; SELECT 2", &[]), Err(Error::Syntax(_))));
+}
+
+#[test]
+fn colliding_unaliased_expressions_are_named_by_their_sql() {
+    let query = Query::analyze("SELECT min(x), max(x), y, count(*) FROM t", &[]).unwrap();
+    assert_eq!(
+        query.render(&frames_for(&query)),
+        r#"SELECT min(x) AS "min(x)", max(x) AS "max(x)", y, count(*) FROM __floe_0 AS t"#
+    );
+    // Names Polars can already tell apart are left as they are.
+    let query = Query::analyze("SELECT avg(x), y FROM t", &[]).unwrap();
+    assert_eq!(query.render(&frames_for(&query)), "SELECT avg(x), y FROM __floe_0 AS t");
 }

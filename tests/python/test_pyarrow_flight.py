@@ -53,9 +53,9 @@ def test_catalogs(client):
 
 
 def test_garbage_ticket_is_invalid_argument(client, server):
-    with pytest.raises(flight.FlightError) as excinfo:
+    # pyarrow raises ArrowInvalid for gRPC INVALID_ARGUMENT.
+    with pytest.raises(pa.ArrowInvalid):
         client.do_get(flight.Ticket(b"\x00garbage\xff")).read_all()
-    assert isinstance(excinfo.value, pa.ArrowInvalid) or "INVALID_ARGUMENT" in str(excinfo.value).upper()
     with pytest.raises(pa.ArrowInvalid):
         client.get_flight_info(flight.FlightDescriptor.for_command(b"not a command at all"))
     assert server.alive()
