@@ -47,12 +47,18 @@ async fn connect(args: &ClientArgs) -> anyhow::Result<FlightSqlServiceClient<Cha
     Ok(client)
 }
 
+/// The result's batches; an empty result still yields one (empty) batch so
+/// the output shows its columns.
 async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> anyhow::Result<Vec<RecordBatch>> {
+    let schema = std::sync::Arc::new(info.clone().try_decode_schema().context("server sent an unreadable schema")?);
     let mut batches = Vec::new();
     for endpoint in info.endpoint {
         let ticket = endpoint.ticket.ok_or_else(|| anyhow!("server returned an endpoint without a ticket"))?;
         let stream = client.do_get(ticket).await.map_err(readable)?;
         batches.extend(stream.try_collect::<Vec<_>>().await.map_err(readable)?);
+    }
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
     }
     Ok(batches)
 }

@@ -65,7 +65,6 @@ fn exec_code(err: &exec::Error) -> Code {
         E::Sql(e) => sql_code(e),
         E::Catalog(e) => catalog_code(e),
         E::Polars(e) => polars_code(e),
-        E::Unsupported(_) => Code::Unimplemented,
         E::TicketMismatch(_) => Code::InvalidArgument,
         E::Cancelled => Code::Cancelled,
         E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) => Code::Internal,

@@ -31,10 +31,29 @@ fn arrow_field_to_polars(field: &Field) -> Result<polars_arrow::datatypes::Field
 pub fn polars_schema(schema: &Schema) -> Result<PolarsSchema, ArrowError> {
     let mut out = PolarsSchema::with_capacity(schema.fields().len());
     for field in schema.fields() {
-        let field = arrow_field_to_polars(field)?;
+        let field = arrow_field_to_polars(&readable_by_polars(field))?;
         out.insert(field.name.clone(), polars::prelude::DataType::from_arrow_field(&field));
     }
     Ok(out)
+}
+
+/// Polars has no fixed-size binary (Iceberg `fixed` and `uuid`) and rejects
+/// extension types; its Parquet reader yields such columns as plain binary,
+/// so that is what the planned schema says too.
+fn readable_by_polars(field: &Field) -> Field {
+    let data_type = match field.data_type() {
+        DataType::FixedSizeBinary(_) => DataType::Binary,
+        DataType::List(inner) => DataType::List(Arc::new(readable_by_polars(inner))),
+        DataType::LargeList(inner) => DataType::LargeList(Arc::new(readable_by_polars(inner))),
+        DataType::Struct(fields) => {
+            DataType::Struct(fields.iter().map(|f| Arc::new(readable_by_polars(f))).collect::<Fields>())
+        }
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(readable_by_polars(entries)), *sorted),
+        other => other.clone(),
+    };
+    let mut metadata = field.metadata().clone();
+    metadata.retain(|key, _| !key.starts_with("ARROW:extension:"));
+    field.clone().with_data_type(data_type).with_metadata(metadata)
 }
 
 /// Older JDBC and ODBC drivers reject Arrow's view and dictionary types, so
@@ -118,6 +137,47 @@ fn polars_array_to_arrow(
     Ok(make_array(data))
 }
 
+/// Arrow record batches (from iceberg-rust's reader) into one Polars frame of
+/// `schema`, column chunks handed over without copying where types agree.
+pub fn batches_to_dataframe(batches: &[RecordBatch], schema: &PolarsSchema) -> polars::prelude::PolarsResult<DataFrame> {
+    let Some(first) = batches.first() else { return Ok(DataFrame::empty_with_schema(schema)) };
+    let arrow_schema = first.schema();
+    let to_polars = |e: ArrowError| polars::prelude::PolarsError::ComputeError(e.to_string().into());
+    let mut columns = Vec::with_capacity(arrow_schema.fields().len());
+    for (index, field) in arrow_schema.fields().iter().enumerate() {
+        let readable = readable_by_polars(field);
+        let polars_field = arrow_field_to_polars(&readable).map_err(to_polars)?;
+        let chunks = batches
+            .iter()
+            .map(|batch| {
+                let column = batch.column(index);
+                let column = if column.data_type() == readable.data_type() {
+                    column.clone()
+                } else {
+                    arrow::compute::cast(column, readable.data_type())?
+                };
+                arrow_array_to_polars(&column, &polars_field)
+            })
+            .collect::<Result<Vec<_>, ArrowError>>()
+            .map_err(to_polars)?;
+        let series = polars::prelude::Series::try_from((&polars_field, chunks))?;
+        columns.push(series.into());
+    }
+    DataFrame::new_infer_height(columns)
+}
+
+fn arrow_array_to_polars(
+    array: &ArrayRef,
+    field: &polars_arrow::datatypes::Field,
+) -> Result<Box<dyn polars_arrow::array::Array>, ArrowError> {
+    let (exported, _schema) = arrow::ffi::to_ffi(&array.to_data())?;
+    // SAFETY: C Data Interface structs of identical layout; polars takes
+    // ownership of the array and calls its release callback when done.
+    let exported: pffi::ArrowArray = unsafe { std::mem::transmute(exported) };
+    unsafe { pffi::import_array_from_c(exported, field.dtype().clone()) }
+        .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::{Array, AsArray, Float64Array, Int64Array};
@@ -150,6 +210,11 @@ mod tests {
             Field::new("t", DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None), true),
         ]);
         let polars = polars_schema(&schema).unwrap();
+        let uuid = Field::new("u", DataType::FixedSizeBinary(16), true).with_metadata(
+            [("ARROW:extension:name".to_string(), "arrow.uuid".to_string())].into(),
+        );
+        let odd = polars_schema(&Schema::new(vec![uuid])).unwrap();
+        assert_eq!(odd.get("u"), Some(&PolarsType::Binary));
         assert_eq!(polars.get("d"), Some(&PolarsType::Float64));
         assert_eq!(polars.get("s"), Some(&PolarsType::String));
         assert!(matches!(polars.get("t"), Some(PolarsType::Datetime(PolarsUnit::Microseconds, None))));

@@ -40,8 +40,6 @@ pub enum Error {
         #[source]
         source: iceberg::Error,
     },
-    #[error("{0}")]
-    Unsupported(String),
     #[error("the ticket does not match its query: {0}")]
     TicketMismatch(String),
     #[error("query cancelled")]
@@ -100,7 +98,7 @@ impl Engine {
             inputs.push(FrameInput {
                 relation: resolved.relation,
                 schema: scan::snapshot_schema(&resolved.table, snapshot_id)?,
-                files: None,
+                source: scan::Source::Schema,
             });
             pins.push(TablePin {
                 catalog: resolved.table_ref.catalog.clone(),
@@ -133,11 +131,9 @@ impl Engine {
                 .iter()
                 .find(|pin| pin_matches(pin, &resolved.table_ref))
                 .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
-            inputs.push(FrameInput {
-                relation: resolved.relation,
-                schema: scan::snapshot_schema(&resolved.table, pin.snapshot_id)?,
-                files: Some(scan::data_files(&resolved.table, pin.snapshot_id).await?),
-            });
+            let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
+            let source = scan::read_source(&resolved.table, pin.snapshot_id, &schema).await?;
+            inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
         let (frame, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
         let query = self.running.start(&ticket.query_id);

@@ -10,23 +10,35 @@ use polars::prelude::*;
 use super::{convert, Error, Result};
 use crate::sql::RelationName;
 
+/// Where a relation's rows come from.
+pub enum Source {
+    /// Planning only: the schema matters, no data is read.
+    Schema,
+    /// Data files Polars' own Parquet reader scans, lazily and in parallel.
+    Parquet(Vec<String>),
+    /// Rows iceberg-rust's reader produced, for what Polars' reader cannot
+    /// do itself (delete files, `uuid`/`fixed` columns). Held in memory.
+    Loaded(DataFrame),
+}
+
 /// One relation of a query as Polars will read it.
 pub struct FrameInput {
     pub relation: RelationName,
     pub schema: Schema,
-    /// `None` while planning (only the schema matters), the data files when running.
-    pub files: Option<Vec<String>>,
+    pub source: Source,
 }
 
 impl FrameInput {
     pub fn lazy_frame(&self) -> PolarsResult<LazyFrame> {
-        let files = match &self.files {
-            Some(files) if !files.is_empty() => files,
-            _ => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
+        let frame = match &self.source {
+            Source::Parquet(files) if !files.is_empty() => {
+                let paths: Vec<PlRefPath> = files.iter().map(|f| PlRefPath::from(f.as_str())).collect();
+                let args = ScanArgsParquet { allow_missing_columns: true, glob: false, ..Default::default() };
+                LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
+            }
+            Source::Loaded(frame) => frame.clone().lazy(),
+            Source::Schema | Source::Parquet(_) => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
         };
-        let paths: Vec<PlRefPath> = files.iter().map(|f| PlRefPath::from(f.as_str())).collect();
-        let args = ScanArgsParquet { allow_missing_columns: true, glob: false, ..Default::default() };
-        let frame = LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?;
         // Files written by other engines may use narrower physical types (or
         // lack newer columns); the table schema is what queries see.
         let columns: Vec<Expr> =
@@ -35,40 +47,56 @@ impl FrameInput {
     }
 }
 
-/// The table's schema as of `snapshot_id` (the current schema without one).
-pub fn snapshot_schema(table: &Table, snapshot_id: Option<i64>) -> Result<Schema> {
+/// The table's Arrow schema as of `snapshot_id` (the current schema without one).
+fn arrow_schema(table: &Table, snapshot_id: Option<i64>) -> Result<arrow::datatypes::Schema> {
     let metadata = table.metadata();
     let iceberg_schema = match snapshot_id.and_then(|id| metadata.snapshot_by_id(id)) {
         Some(snapshot) => snapshot.schema(metadata).map_err(|e| Error::iceberg(table, e))?,
         None => metadata.current_schema().clone(),
     };
-    let arrow_schema = ::iceberg::arrow::schema_to_arrow_schema(&iceberg_schema).map_err(|e| Error::iceberg(table, e))?;
-    Ok(convert::polars_schema(&arrow_schema)?)
+    ::iceberg::arrow::schema_to_arrow_schema(&iceberg_schema).map_err(|e| Error::iceberg(table, e))
 }
 
-/// Local paths of the data files making up `snapshot_id`.
-pub async fn data_files(table: &Table, snapshot_id: Option<i64>) -> Result<Vec<String>> {
-    let Some(snapshot_id) = snapshot_id else { return Ok(Vec::new()) };
-    let scan = table.scan().snapshot_id(snapshot_id).select_all().build().map_err(|e| Error::iceberg(table, e))?;
-    let tasks: Vec<_> =
-        scan.plan_files().await.map_err(|e| Error::iceberg(table, e))?.try_collect().await.map_err(|e| Error::iceberg(table, e))?;
-    let mut files = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        if !task.deletes.is_empty() {
-            return Err(Error::Unsupported(format!(
-                "table `{}` has delete files, which this version of Floe cannot apply yet",
-                table.identifier()
-            )));
+/// The Polars schema of the table as of `snapshot_id`.
+pub fn snapshot_schema(table: &Table, snapshot_id: Option<i64>) -> Result<Schema> {
+    Ok(convert::polars_schema(&arrow_schema(table, snapshot_id)?)?)
+}
+
+/// How to read `snapshot_id` of the table: Polars' Parquet reader when it can,
+/// else iceberg-rust's reader.
+pub async fn read_source(table: &Table, snapshot_id: Option<i64>, schema: &Schema) -> Result<Source> {
+    let Some(snapshot_id) = snapshot_id else { return Ok(Source::Parquet(Vec::new())) };
+    let iceberg_err = |e| Error::iceberg(table, e);
+    let scan = table.scan().snapshot_id(snapshot_id).select_all().build().map_err(iceberg_err)?;
+    let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    let native_types = polars_reads_natively(&arrow_schema(table, Some(snapshot_id))?);
+    let files: Option<Vec<String>> = tasks
+        .iter()
+        .map(|task| if task.deletes.is_empty() { local_path(&task.data_file_path) } else { None })
+        .collect();
+    match files {
+        Some(files) if native_types => Ok(Source::Parquet(files)),
+        _ => {
+            let batches: Vec<_> = scan.to_arrow().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+            let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, schema))?;
+            Ok(Source::Loaded(frame))
         }
-        files.push(local_path(&task.data_file_path).ok_or_else(|| {
-            Error::Unsupported(format!(
-                "table `{}` stores data at `{}`; only local warehouses are supported yet",
-                table.identifier(),
-                task.data_file_path
-            ))
-        })?);
     }
-    Ok(files)
+}
+
+/// Polars' Parquet reader has no fixed-size binary, which Iceberg `uuid` and
+/// `fixed` columns are.
+fn polars_reads_natively(schema: &arrow::datatypes::Schema) -> bool {
+    fn native(data_type: &arrow::datatypes::DataType) -> bool {
+        use arrow::datatypes::DataType as D;
+        match data_type {
+            D::FixedSizeBinary(_) => false,
+            D::List(f) | D::LargeList(f) | D::Map(f, _) => native(f.data_type()),
+            D::Struct(fields) => fields.iter().all(|f| native(f.data_type())),
+            _ => true,
+        }
+    }
+    schema.fields().iter().all(|f| native(f.data_type()))
 }
 
 fn local_path(location: &str) -> Option<String> {

@@ -78,3 +78,40 @@ def test_join_across_namespaces(catalog, conn):
     got = fetch(conn, "SELECT n.common, count(*) AS c FROM default.flowers f JOIN lookup.species_names n "
                       "ON f.species = n.species GROUP BY n.common ORDER BY n.common")
     assert got.to_pydict() == {"common": ["Virginia iris", "bristle-pointed iris"], "c": [50, 50]}
+
+
+def test_uuid_fixed_and_map_columns(catalog, conn):
+    """Types Polars' Parquet reader lacks go through iceberg-rust's reader."""
+    import uuid
+
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import FixedType, IntegerType, ListType, LongType, MapType, NestedField, StringType, \
+        StructType, UUIDType
+
+    catalog.create_namespace_if_not_exists("interop")
+    if catalog.table_exists("interop.odd"):
+        catalog.drop_table("interop.odd")
+    table = catalog.create_table("interop.odd", schema=Schema(
+        NestedField(1, "u", UUIDType(), required=False),
+        NestedField(2, "f", FixedType(4), required=False),
+        NestedField(3, "m", MapType(4, StringType(), 5, LongType(), value_required=False), required=False),
+        NestedField(6, "ls", ListType(7, StructType(NestedField(8, "a", IntegerType(), required=False)),
+                                      element_required=False), required=False),
+        NestedField(9, "id", LongType(), required=True),
+    ))
+    arrow_schema = table.schema().as_arrow()
+    some_uuid = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    table.append(pa.table({
+        "u": pa.array([some_uuid.bytes, None], arrow_schema.field("u").type),
+        "f": pa.array([b"abcd", None], pa.binary(4)),
+        "m": pa.array([[("k", 1)], None], arrow_schema.field("m").type),
+        "ls": pa.array([[{"a": 1}], []], arrow_schema.field("ls").type),
+        "id": pa.array([1, 2], pa.int64()),
+    }, schema=arrow_schema))
+
+    got = fetch(conn, "SELECT * FROM interop.odd ORDER BY id").to_pydict()
+    assert got["u"] == [some_uuid.bytes, None]
+    assert got["f"] == [b"abcd", None]
+    assert got["m"] == [[{"key": "k", "value": 1}], None]
+    assert got["ls"] == [[{"a": 1}], []]
+    assert fetch(conn, "SELECT id FROM interop.odd WHERE u IS NULL").column("id").to_pylist() == [2]
