@@ -117,6 +117,10 @@ def test_session_schema_option_changes_bare_names(server, conn):
     table = catalog.create_table_if_not_exists("session_ns.little", schema=pa.schema([("v", pa.int64())]))
     if table.current_snapshot() is None:
         table.append(pa.table({"v": pa.array([1, 2, 3], pa.int64())}))
+    assert conn.adbc_current_catalog == "floe"
+    conn.adbc_current_catalog = "floe"
+    with pytest.raises(AdbcError):
+        conn.adbc_current_catalog = "no_such_catalog"
     conn.adbc_current_db_schema = "session_ns"
     assert conn.adbc_current_db_schema == "session_ns"
     assert query(conn, "SELECT sum(v) AS s FROM little").column("s").to_pylist() == [6]
