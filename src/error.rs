@@ -4,7 +4,7 @@
 use polars::prelude::PolarsError;
 use tonic::{Code, Status};
 
-use crate::{catalog, exec, sql};
+use crate::{catalog, exec, sql, write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,6 +14,8 @@ pub enum Error {
     Catalog(#[from] catalog::Error),
     #[error(transparent)]
     Exec(#[from] exec::Error),
+    #[error(transparent)]
+    Write(#[from] write::Error),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -38,7 +40,7 @@ fn catalog_code(err: &catalog::Error) -> Code {
     match err {
         E::TableNotFound(_) | E::SchemaNotFound(_) | E::CatalogNotFound { .. } => Code::NotFound,
         E::InvalidName(_) => Code::InvalidArgument,
-        E::Iceberg { .. } | E::Open { .. } | E::Demo(_) => Code::Internal,
+        E::Iceberg { .. } | E::Open { .. } | E::Demo(_) | E::Pointer { .. } => Code::Internal,
     }
 }
 
@@ -71,12 +73,27 @@ fn exec_code(err: &exec::Error) -> Code {
     }
 }
 
+fn write_code(err: &write::Error) -> Code {
+    use write::Error as E;
+    match err {
+        E::Catalog(e) => catalog_code(e),
+        E::Exec(e) => exec_code(e),
+        E::Sql(e) => sql_code(e),
+        E::Schema(_) => Code::InvalidArgument,
+        E::Unsupported(_) => Code::Unimplemented,
+        E::AlreadyExists(_) => Code::AlreadyExists,
+        E::Conflict | E::TooManyConflicts(_) => Code::Aborted,
+        E::Iceberg { .. } => Code::Internal,
+    }
+}
+
 impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Sql(e) => sql_code(e),
             Error::Catalog(e) => catalog_code(e),
             Error::Exec(e) => exec_code(e),
+            Error::Write(e) => write_code(e),
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::Unimplemented(_) => Code::Unimplemented,
@@ -112,6 +129,12 @@ impl From<sql::Error> for Status {
 
 impl From<catalog::Error> for Status {
     fn from(err: catalog::Error) -> Self {
+        Error::from(err).into()
+    }
+}
+
+impl From<write::Error> for Status {
+    fn from(err: write::Error) -> Self {
         Error::from(err).into()
     }
 }

@@ -8,6 +8,7 @@ pub mod exec;
 pub mod flight;
 pub mod server;
 pub mod sql;
+pub mod write;
 
 /// Floe's own protobuf messages (`proto/floe.proto`).
 pub mod proto {

@@ -1,6 +1,7 @@
 //! The lake: named Iceberg catalogs and how SQL names resolve to their tables.
 
 mod demo;
+mod pointer;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub enum Error {
     },
     #[error("demo data: {0}")]
     Demo(String),
+    #[error("catalog `{catalog}`: committing: {message}")]
+    Pointer { catalog: String, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -62,6 +65,7 @@ impl std::fmt::Display for TableRef {
 /// Every catalog Floe serves, by name.
 pub struct Lake {
     catalogs: BTreeMap<String, Arc<dyn Catalog>>,
+    pointers: BTreeMap<String, pointer::SqlPointer>,
     names: Names,
 }
 
@@ -90,8 +94,9 @@ impl Lake {
             .map_err(|source| Error::Open { catalog: name.into(), uri: uri.into(), source })?;
         let mut catalogs: BTreeMap<String, Arc<dyn Catalog>> = BTreeMap::new();
         catalogs.insert(name.to_string(), Arc::new(catalog));
+        let pointers = BTreeMap::from([(name.to_string(), pointer::SqlPointer::connect(name, uri).await?)]);
         let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog: name.to_string() };
-        Ok(Self { catalogs, names })
+        Ok(Self { catalogs, pointers, names })
     }
 
     pub fn names(&self) -> &Names {
@@ -128,6 +133,16 @@ impl Lake {
                 }
             }
         }
+    }
+
+    /// Atomically repoints `table` from metadata `expected` to `new_location`;
+    /// false when another commit won the race.
+    pub async fn swap_metadata(&self, table: &TableRef, expected: &str, new_location: &str) -> Result<bool> {
+        let pointer = self.pointers.get(&table.catalog).ok_or_else(|| Error::CatalogNotFound {
+            name: table.catalog.clone(),
+            known: self.catalogs.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        pointer.swap(table, expected, new_location).await
     }
 
     /// All namespaces of a catalog, nested ones included, parents first.

@@ -118,6 +118,12 @@ impl Engine {
         Ok(Plan { schema, ticket })
     }
 
+    /// Plans and runs `sql` in one go (for writes fed by a query).
+    pub async fn run(&self, sql: &str, session: SessionDefaults) -> Result<(SchemaRef, BatchStream)> {
+        let plan = self.plan(sql, Vec::new(), session).await?;
+        self.execute(&plan.ticket).await
+    }
+
     /// Runs a ticket, streaming record batches of the returned schema. The
     /// query stops when the stream is dropped or the query is cancelled.
     pub async fn execute(&self, ticket: &QueryTicket) -> Result<(SchemaRef, BatchStream)> {

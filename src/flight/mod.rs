@@ -3,6 +3,7 @@
 
 mod actions;
 pub mod auth;
+mod ingest;
 mod metadata;
 mod prepared;
 mod session;
@@ -78,17 +79,18 @@ impl FlightSqlService for FloeService {
     async fn do_put_statement_update(
         &self,
         command: CommandStatementUpdate,
-        _request: Request<PeekableFlightDataStream>,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        statement::update(&command.query)
+        let session = session::defaults(request.metadata());
+        statement::update(self, &command.query, &[], &session).await
     }
 
     async fn do_put_statement_ingest(
         &self,
-        _command: CommandStatementIngest,
-        _request: Request<PeekableFlightDataStream>,
+        command: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        Err(Status::unimplemented("bulk ingest is not supported yet: Floe serves read-only queries for now"))
+        ingest::ingest(self, command, request).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -118,10 +120,9 @@ impl FlightSqlService for FloeService {
     async fn do_put_prepared_statement_update(
         &self,
         query: CommandPreparedStatementUpdate,
-        _request: Request<PeekableFlightDataStream>,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let handle = prepared::decode_handle(&query.prepared_statement_handle)?;
-        statement::update(&handle.sql)
+        prepared::update(self, query, request).await
     }
 
     async fn get_flight_info_prepared_statement(

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
-    CommandPreparedStatementQuery, DoPutPreparedStatementResult,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, DoPutPreparedStatementResult,
 };
 use arrow_flight::{FlightDescriptor, FlightInfo, IpcMessage, SchemaAsIpc};
 use futures::TryStreamExt;
@@ -17,7 +18,7 @@ use prost::Message;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::{session, ticket, FloeService};
+use super::{session, statement, FloeService};
 use crate::proto::PreparedHandle;
 use crate::sql;
 
@@ -43,11 +44,16 @@ pub async fn create(
     let session = session::defaults(metadata);
     let parameters = sql::parameter_count(&request.query)?;
     // Placeholder types are unknown until bound, so the result schema is
-    // planned with NULLs; when that cannot plan, clients learn it from GetFlightInfo.
-    let dataset_schema = match service.engine.plan(&request.query, vec!["NULL".into(); parameters], session.clone()).await {
-        Ok(plan) => plan.schema,
-        Err(err) if parameters == 0 => return Err(err.into()),
-        Err(_) => Arc::new(Schema::empty()),
+    // planned with NULLs; when that cannot plan, clients learn it from
+    // GetFlightInfo. Statements that write return no rows.
+    let dataset_schema = if !sql::is_query(&request.query)? {
+        Arc::new(Schema::empty())
+    } else {
+        match service.engine.plan(&request.query, vec!["NULL".into(); parameters], session.clone()).await {
+            Ok(plan) => plan.schema,
+            Err(err) if parameters == 0 => return Err(err.into()),
+            Err(_) => Arc::new(Schema::empty()),
+        }
     };
     let parameter_schema =
         Schema::new((1..=parameters).map(|i| Field::new(format!("${i}"), DataType::Null, true)).collect::<Vec<_>>());
@@ -74,12 +80,7 @@ pub async fn bind(
     request: Request<PeekableFlightDataStream>,
 ) -> Result<DoPutPreparedStatementResult, Status> {
     let mut handle = decode_handle(&command.prepared_statement_handle)?;
-    let flight_data = request.into_inner().map_err(FlightError::from);
-    let batches: Vec<_> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
-        .try_collect()
-        .await
-        .map_err(|e| Status::invalid_argument(format!("cannot read the parameter batch: {e}")))?;
-    let batches: Vec<_> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+    let batches = read_batches(request).await?;
     handle.params = match batches.as_slice() {
         [] => Vec::new(),
         [batch] => sql::params::literals_from_batch(batch)?,
@@ -96,7 +97,39 @@ pub async fn flight_info(
 ) -> Result<Response<FlightInfo>, Status> {
     let handle = decode_handle(&command.prepared_statement_handle)?;
     let session = handle.session.clone().unwrap_or_else(|| session::defaults(request.metadata()));
-    let plan = service.engine.plan(&handle.sql, handle.params, session).await?;
-    let info = ticket::flight_info(&plan.schema, ticket::statement_ticket(&plan.ticket), request.into_inner())?;
+    let info = statement::plan_or_write(service, &handle.sql, handle.params, session, request.into_inner()).await?;
     Ok(Response::new(info))
+}
+
+/// A prepared statement that writes, run once per row of the bound parameter
+/// batches (once when it takes none). Returns the rows affected in total.
+pub async fn update(
+    service: &FloeService,
+    command: CommandPreparedStatementUpdate,
+    request: Request<PeekableFlightDataStream>,
+) -> Result<i64, Status> {
+    let handle = decode_handle(&command.prepared_statement_handle)?;
+    let session = handle.session.clone().unwrap_or_default();
+    let batches = read_batches(request).await?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if rows == 0 {
+        return statement::update(service, &handle.sql, &handle.params, &session).await;
+    }
+    let mut affected = 0;
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let params = sql::params::literals_from_batch(&batch.slice(row, 1))?;
+            affected += statement::update(service, &handle.sql, &params, &session).await?;
+        }
+    }
+    Ok(affected)
+}
+
+async fn read_batches(request: Request<PeekableFlightDataStream>) -> Result<Vec<RecordBatch>, Status> {
+    let flight_data = request.into_inner().map_err(FlightError::from);
+    let batches: Vec<_> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
+        .try_collect()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("cannot read the parameter batch: {e}")))?;
+    Ok(batches.into_iter().filter(|b| b.num_rows() > 0).collect())
 }

@@ -5,7 +5,8 @@ use arrow_flight::{FlightDescriptor, FlightInfo};
 use tonic::{Request, Response, Status};
 
 use super::{session, ticket, DoGetStream, FloeService};
-use crate::sql;
+use crate::proto::SessionDefaults;
+use crate::write;
 
 pub async fn flight_info(
     service: &FloeService,
@@ -13,9 +14,25 @@ pub async fn flight_info(
     request: Request<FlightDescriptor>,
 ) -> Result<Response<FlightInfo>, Status> {
     let session = session::defaults(request.metadata());
-    let plan = service.engine.plan(&command.query, Vec::new(), session).await?;
-    let info = ticket::flight_info(&plan.schema, ticket::statement_ticket(&plan.ticket), request.into_inner())?;
+    let info = plan_or_write(service, &command.query, Vec::new(), session, request.into_inner()).await?;
     Ok(Response::new(info))
+}
+
+/// A query is planned; a statement that writes runs now (clients send DDL and
+/// DML through `execute` too) and its ticket returns the affected row count.
+pub async fn plan_or_write(
+    service: &FloeService,
+    sql_text: &str,
+    params: Vec<String>,
+    session: SessionDefaults,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo, Status> {
+    let (sql_text, params) = match write::dml::execute(&service.engine, sql_text, &params, &session).await? {
+        Some(rows) => (format!("SELECT CAST({rows} AS BIGINT) AS rows_affected"), Vec::new()),
+        None => (sql_text.to_string(), params),
+    };
+    let plan = service.engine.plan(&sql_text, params, session).await?;
+    ticket::flight_info(&plan.schema, ticket::statement_ticket(&plan.ticket), descriptor)
 }
 
 pub async fn do_get(service: &FloeService, command: TicketStatementQuery) -> Result<Response<DoGetStream>, Status> {
@@ -24,11 +41,15 @@ pub async fn do_get(service: &FloeService, command: TicketStatementQuery) -> Res
     Ok(Response::new(ticket::stream(schema, batches)))
 }
 
-/// CommandStatementUpdate: every data-changing statement is Unimplemented for
-/// now; a SELECT sent here is a client mistake worth naming.
-pub fn update(sql_text: &str) -> Result<i64, Status> {
-    sql::parameter_count(sql_text)?;
-    Err(Status::invalid_argument(
-        "this statement returns rows: run it as a query (execute), not as an update",
-    ))
+/// CommandStatementUpdate: runs a statement that writes; a SELECT sent here is
+/// a client mistake worth naming.
+pub async fn update(
+    service: &FloeService,
+    sql_text: &str,
+    params: &[String],
+    session: &SessionDefaults,
+) -> Result<i64, Status> {
+    write::dml::execute(&service.engine, sql_text, params, session).await?.ok_or_else(|| {
+        Status::invalid_argument("this statement returns rows: run it as a query (execute), not as an update")
+    })
 }

@@ -4,6 +4,7 @@
 //! polars-sql resolves a dotted name by its first part and offers table
 //! functions that read server files, so user SQL never reaches it unchecked.
 
+pub mod dml;
 mod names;
 mod parse;
 pub mod params;
@@ -40,7 +41,10 @@ impl Query {
     /// Parses one read-only statement and binds `params` (SQL literals, in
     /// placeholder order). Fails unless the parameter count matches exactly.
     pub fn analyze(sql: &str, params: &[String]) -> Result<Self> {
-        let mut statement = parse::parse_single(sql)?;
+        Self::from_statement(parse::parse_single(sql)?, params)
+    }
+
+    fn from_statement(mut statement: Statement, params: &[String]) -> Result<Self> {
         parse::ensure_query(&statement)?;
         rewrite::bind_params(&mut statement, params)?;
         rewrite::refuse_table_functions(&statement)?;
@@ -54,6 +58,11 @@ impl Query {
         &self.relations
     }
 
+    /// The query as SQL text (parameters bound).
+    pub fn sql(&self) -> String {
+        self.statement.to_string()
+    }
+
     /// The SQL Polars runs: each catalog relation renamed to its registered
     /// frame, aliased by its table name so qualified columns keep working.
     pub fn render(&self, frames: &HashMap<RelationName, String>) -> String {
@@ -65,9 +74,12 @@ impl Query {
 
 /// How many parameters a statement takes (`?` or `$n` placeholders).
 pub fn parameter_count(sql: &str) -> Result<usize> {
-    let statement = parse::parse_single(sql)?;
-    parse::ensure_query(&statement)?;
-    rewrite::placeholder_count(&statement)
+    rewrite::placeholder_count(&parse::parse_single(sql)?)
+}
+
+/// Whether `sql` is a query (returns rows) rather than a statement that writes.
+pub fn is_query(sql: &str) -> Result<bool> {
+    Ok(matches!(parse::parse_single(sql)?, Statement::Query(_)))
 }
 
 #[cfg(test)]

@@ -58,6 +58,6 @@ pub(super) fn ensure_query(statement: &Statement) -> Result<()> {
         }
     };
     Err(Error::Unsupported(format!(
-        "{kind} is not supported yet: Floe serves read-only queries for now"
+        "{kind} is not supported yet"
     )))
 }

@@ -154,11 +154,13 @@ def test_wrong_parameter_count_in_a_prepared_statement(conn):
     assert "2 parameter(s) but 1" in str(excinfo.value)
 
 
-def test_writes_are_not_implemented_yet(conn):
-    with pytest.raises(AdbcError) as excinfo:
-        with conn.cursor() as cursor:
-            cursor.execute("INSERT INTO default.flowers VALUES (1, 2, 3, 4, 'x')")
-    assert status_of(excinfo) == AdbcStatusCode.NOT_IMPLEMENTED
+def test_row_level_updates_are_not_implemented_yet(conn):
+    for sql in ["UPDATE default.flowers SET species = 'x'", "DELETE FROM default.flowers WHERE sepal_length > 5"]:
+        with pytest.raises(AdbcError) as excinfo:
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+        assert status_of(excinfo) == AdbcStatusCode.NOT_IMPLEMENTED
+    assert query(conn, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
 
 
 def test_token_auth(start_server):

@@ -1,0 +1,144 @@
+//! Statements that change the lake, classified into what Floe runs for them.
+//! Their SELECT parts (CTAS, INSERT … SELECT) are ordinary checked queries.
+
+use arrow::datatypes::{DataType as Arrow, Field, TimeUnit};
+use sqlparser::ast::{
+    ColumnOption, DataType as Sql, ExactNumberInfo, HiveDistributionStyle, ObjectName, ObjectType, SchemaName, SetExpr,
+    Statement, TableObject, TimezoneInfo,
+};
+
+use super::{parse, Error, Query, Result};
+
+pub type Name = Vec<String>;
+
+#[derive(Debug)]
+pub enum Command {
+    Query(Query),
+    CreateSchema { name: Name, if_not_exists: bool },
+    DropSchema { name: Name, if_exists: bool },
+    CreateTable { name: Name, columns: Vec<Field>, if_not_exists: bool },
+    CreateTableAs { name: Name, query: Query, if_not_exists: bool },
+    DropTable { name: Name, if_exists: bool, purge: bool },
+    /// `INSERT INTO` (append) or `INSERT OVERWRITE`; columns map positionally.
+    Insert { table: Name, columns: Vec<String>, source: Query, overwrite: bool },
+    Truncate { table: Name },
+}
+
+fn name(object: &ObjectName) -> Result<Name> {
+    object
+        .0
+        .iter()
+        .map(|part| part.as_ident().map(|ident| ident.value.clone()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::Unsupported(format!("unsupported name `{object}`")))
+}
+
+fn single_name(names: &[ObjectName]) -> Result<Name> {
+    match names {
+        [one] => name(one),
+        _ => Err(Error::Unsupported("name one object per statement".into())),
+    }
+}
+
+/// Parses and checks one statement; `params` bind its placeholders.
+pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
+    let statement = parse::parse_single(sql)?;
+    let sub_query = |query: &sqlparser::ast::Query| Query::from_statement(Statement::Query(Box::new(query.clone())), params);
+    Ok(match &statement {
+        Statement::Query(_) => Command::Query(Query::from_statement(statement.clone(), params)?),
+        Statement::CreateSchema { schema_name: SchemaName::Simple(object), if_not_exists, .. } => {
+            Command::CreateSchema { name: name(object)?, if_not_exists: *if_not_exists }
+        }
+        Statement::Drop { object_type: ObjectType::Schema, if_exists, names, .. } => {
+            Command::DropSchema { name: single_name(names)?, if_exists: *if_exists }
+        }
+        Statement::Drop { object_type: ObjectType::Table, if_exists, names, purge, .. } => {
+            Command::DropTable { name: single_name(names)?, if_exists: *if_exists, purge: *purge }
+        }
+        Statement::CreateTable(create) => {
+            if create.or_replace || create.temporary || create.external {
+                return Err(Error::Unsupported("CREATE OR REPLACE / TEMPORARY / EXTERNAL tables are not supported".into()));
+            }
+            let partitioned = create.partition_by.is_some()
+                || !matches!(create.hive_distribution, HiveDistributionStyle::NONE);
+            if partitioned {
+                return Err(Error::Unsupported("partitioned tables cannot be created yet".into()));
+            }
+            let table = name(&create.name)?;
+            match &create.query {
+                Some(query) => Command::CreateTableAs { name: table, query: sub_query(query)?, if_not_exists: create.if_not_exists },
+                None => Command::CreateTable {
+                    name: table,
+                    columns: create.columns.iter().map(column).collect::<Result<_>>()?,
+                    if_not_exists: create.if_not_exists,
+                },
+            }
+        }
+        Statement::Insert(insert) => {
+            let TableObject::TableName(table) = &insert.table else {
+                return Err(Error::Unsupported("INSERT INTO a table function is not supported".into()));
+            };
+            let source = insert.source.as_ref().ok_or_else(|| Error::Unsupported("INSERT needs VALUES or a SELECT".into()))?;
+            let source = match source.body.as_ref() {
+                SetExpr::Values(values) => sub_query(&values_as_select(&values.rows)?)?,
+                _ => sub_query(source)?,
+            };
+            Command::Insert {
+                table: name(table)?,
+                columns: insert.columns.iter().map(|c| c.to_string()).collect(),
+                source,
+                overwrite: insert.overwrite,
+            }
+        }
+        Statement::Truncate(truncate) => match truncate.table_names.as_slice() {
+            [target] => Command::Truncate { table: name(&target.name)? },
+            _ => return Err(Error::Unsupported("truncate one table per statement".into())),
+        },
+        _ => Command::Query(Query::from_statement(statement.clone(), params)?),
+    })
+}
+
+/// `VALUES (…), (…)` as `SELECT … UNION ALL SELECT …`, which polars-sql plans.
+fn values_as_select(rows: &[sqlparser::ast::Parens<Vec<sqlparser::ast::Expr>>]) -> Result<sqlparser::ast::Query> {
+    let selects: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let items: Vec<String> = row.content.iter().enumerate().map(|(i, value)| format!("{value} AS column{}", i + 1)).collect();
+            format!("SELECT {}", items.join(", "))
+        })
+        .collect();
+    match parse::parse_single(&selects.join(" UNION ALL "))? {
+        Statement::Query(query) => Ok(*query),
+        _ => Err(Error::Syntax("VALUES could not be read as rows".into())),
+    }
+}
+
+fn column(def: &sqlparser::ast::ColumnDef) -> Result<Field> {
+    let required = def.options.iter().any(|o| matches!(o.option, ColumnOption::NotNull));
+    Ok(Field::new(def.name.value.clone(), arrow_type(&def.data_type)?, !required))
+}
+
+/// SQL column types for `CREATE TABLE`, as the Iceberg types they become.
+fn arrow_type(data_type: &Sql) -> Result<Arrow> {
+    Ok(match data_type {
+        Sql::Boolean | Sql::Bool => Arrow::Boolean,
+        Sql::TinyInt(_) | Sql::SmallInt(_) | Sql::Int(_) | Sql::Integer(_) | Sql::Int4(_) => Arrow::Int32,
+        Sql::BigInt(_) | Sql::Int8(_) | Sql::Int64 => Arrow::Int64,
+        Sql::Real | Sql::Float4 | Sql::Float32 => Arrow::Float32,
+        Sql::Double(_) | Sql::DoublePrecision | Sql::Float8 | Sql::Float64 | Sql::Float(_) => Arrow::Float64,
+        Sql::Decimal(info) | Sql::Numeric(info) | Sql::Dec(info) => match info {
+            ExactNumberInfo::PrecisionAndScale(p, s) => Arrow::Decimal128(*p as u8, *s as i8),
+            ExactNumberInfo::Precision(p) => Arrow::Decimal128(*p as u8, 0),
+            ExactNumberInfo::None => Arrow::Decimal128(38, 9),
+        },
+        Sql::Varchar(_) | Sql::Char(_) | Sql::Text | Sql::String(_) | Sql::CharVarying(_) | Sql::Character(_) => Arrow::Utf8,
+        Sql::Binary(_) | Sql::Varbinary(_) | Sql::Bytea | Sql::Blob(_) => Arrow::Binary,
+        Sql::Date => Arrow::Date32,
+        Sql::Time(_, _) => Arrow::Time64(TimeUnit::Microsecond),
+        Sql::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+            Arrow::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        Sql::Timestamp(_, _) | Sql::Datetime(_) => Arrow::Timestamp(TimeUnit::Microsecond, None),
+        other => return Err(Error::Unsupported(format!("column type `{other}` is not supported"))),
+    })
+}

@@ -1,0 +1,74 @@
+//! Flight SQL bulk ingest (`CommandStatementIngest`): the spec's
+//! create / append / replace / fail semantics over a stream of batches.
+
+use std::collections::HashMap;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::sql::{CommandStatementIngest, TableExistsOption, TableNotExistOption};
+
+use super::{create_table, schema, Error, Result, SaveMode};
+use crate::catalog::{self, Lake};
+use crate::exec::BatchStream;
+use crate::proto::SessionDefaults;
+
+pub async fn execute(
+    lake: &Lake,
+    command: CommandStatementIngest,
+    incoming: SchemaRef,
+    batches: BatchStream,
+    session: &SessionDefaults,
+) -> Result<i64> {
+    if command.temporary {
+        return Err(Error::Unsupported("temporary tables are not supported".into()));
+    }
+    if command.transaction_id.is_some() {
+        return Err(Error::Unsupported("transactions are not supported: every ingest commits on its own".into()));
+    }
+    let mut name = Vec::new();
+    if let Some(catalog) = &command.catalog {
+        name.push(catalog.clone());
+        name.push(command.schema.clone().unwrap_or_else(|| lake.names().session_schema(session)));
+    } else if let Some(schema) = &command.schema {
+        name.push(schema.clone());
+    }
+    name.push(command.table.clone());
+    let table = lake.names().resolve(&name, session)?;
+
+    let options = command.table_definition_options.unwrap_or_default();
+    let if_missing = TableNotExistOption::try_from(options.if_not_exist).unwrap_or(TableNotExistOption::Unspecified);
+    let if_exists = TableExistsOption::try_from(options.if_exists).unwrap_or(TableExistsOption::Unspecified);
+    let catalog = lake.catalog(&table.catalog)?;
+    let exists = catalog
+        .table_exists(&table.ident)
+        .await
+        .map_err(|source| catalog::Error::Iceberg { catalog: table.catalog.clone(), source })?;
+
+    let mode = match (exists, if_missing, if_exists) {
+        (false, TableNotExistOption::Create, _) => {
+            create_table(lake, &table, &incoming, true).await?;
+            SaveMode::Append
+        }
+        (false, _, _) => return Err(catalog::Error::TableNotFound(table.to_string()).into()),
+        (true, _, TableExistsOption::Append) => SaveMode::Append,
+        (true, _, TableExistsOption::Replace) => {
+            let current = lake.load(&table).await?;
+            let current_schema = iceberg::arrow::schema_to_arrow_schema(current.metadata().current_schema())
+                .map_err(|source| Error::Iceberg { table: table.to_string(), source })?;
+            if schema::align(&RecordBatch::new_empty(incoming.clone()), &current_schema.into()).is_ok() {
+                SaveMode::Overwrite
+            } else {
+                // New columns: the table is recreated with the incoming schema.
+                catalog
+                    .drop_table(&table.ident)
+                    .await
+                    .map_err(|source| catalog::Error::Iceberg { catalog: table.catalog.clone(), source })?;
+                create_table(lake, &table, &incoming, true).await?;
+                SaveMode::Append
+            }
+        }
+        (true, _, _) => return Err(Error::AlreadyExists(format!("table `{table}` already exists"))),
+    };
+    let outcome = super::write(lake, &table, batches, mode, HashMap::new()).await?;
+    Ok(outcome.rows_written as i64)
+}

@@ -1,0 +1,118 @@
+//! Writing to the lake: results stream into Parquet data files, then one
+//! atomic Iceberg commit publishes them (append or overwrite). A writer that
+//! dies before its commit leaves the table at its last snapshot; its files
+//! stay behind unreferenced (orphans), never visible.
+
+mod commit;
+pub mod dml;
+mod files;
+pub mod ingest;
+pub mod schema;
+
+use std::collections::HashMap;
+
+use iceberg::table::Table;
+use iceberg::{ErrorKind, NamespaceIdent, TableCreation};
+
+use crate::catalog::{self, Lake, TableRef};
+use crate::exec::{self, BatchStream};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Catalog(#[from] catalog::Error),
+    #[error(transparent)]
+    Exec(#[from] exec::Error),
+    #[error(transparent)]
+    Sql(#[from] crate::sql::Error),
+    #[error("writing table `{table}`: {source}")]
+    Iceberg {
+        table: String,
+        #[source]
+        source: iceberg::Error,
+    },
+    #[error("{0}")]
+    Schema(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("another writer committed first")]
+    Conflict,
+    #[error("gave up after {0} commit attempts: the table is being written too often; retry")]
+    TooManyConflicts(u32),
+}
+
+impl Error {
+    fn iceberg(table: &Table, source: iceberg::Error) -> Self {
+        Error::Iceberg { table: table.identifier().to_string(), source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMode {
+    Append,
+    Overwrite,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub rows_written: u64,
+    pub snapshot_id: i64,
+}
+
+/// Creates `table` with columns for `schema`, creating its namespace first
+/// when `create_namespace` is set.
+pub async fn create_table(
+    lake: &Lake,
+    table: &TableRef,
+    schema: &arrow::datatypes::Schema,
+    create_namespace: bool,
+) -> Result<Table> {
+    let catalog = lake.catalog(&table.catalog)?;
+    let wrap = |source| catalog::Error::Iceberg { catalog: table.catalog.clone(), source };
+    let namespace = table.ident.namespace();
+    if create_namespace && !catalog.namespace_exists(namespace).await.map_err(wrap)? {
+        match catalog.create_namespace(namespace, HashMap::new()).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
+            Err(e) => return Err(wrap(e).into()),
+        }
+    }
+    let creation = TableCreation::builder().name(table.ident.name().to_string()).schema(schema::new_table_schema(schema)?).build();
+    match catalog.create_table(namespace, creation).await {
+        Ok(created) => Ok(created),
+        Err(e) if e.kind() == ErrorKind::TableAlreadyExists => Err(Error::AlreadyExists(format!("table `{table}` already exists"))),
+        Err(e) if e.kind() == ErrorKind::NamespaceNotFound => {
+            Err(catalog::Error::SchemaNotFound(format!("{}.{}", table.catalog, namespace.join("."))).into())
+        }
+        Err(e) => Err(wrap(e).into()),
+    }
+}
+
+pub async fn namespace_exists(lake: &Lake, catalog_name: &str, namespace: &NamespaceIdent) -> Result<bool> {
+    let catalog = lake.catalog(catalog_name)?;
+    catalog
+        .namespace_exists(namespace)
+        .await
+        .map_err(|source| catalog::Error::Iceberg { catalog: catalog_name.to_string(), source }.into())
+}
+
+/// Streams `batches` into `table` and commits them atomically.
+pub async fn write(
+    lake: &Lake,
+    table_ref: &TableRef,
+    batches: BatchStream,
+    mode: SaveMode,
+    properties: HashMap<String, String>,
+) -> Result<Outcome> {
+    let table = lake.load(table_ref).await?;
+    let written = files::write_data_files(&table, batches).await?;
+    let snapshot_id = match mode {
+        SaveMode::Append => commit::append(lake, table_ref, written.files, properties).await?,
+        SaveMode::Overwrite => commit::overwrite(lake, table_ref, written.files, properties).await?,
+    };
+    Ok(Outcome { rows_written: written.rows, snapshot_id })
+}

@@ -1,0 +1,166 @@
+"""Writing to the lake through real clients; pyiceberg and DuckDB read it back."""
+
+import threading
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
+
+from readers import duckdb_scan, pyiceberg_catalog
+
+
+def run(conn, sql, params=None):
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetch_arrow_table()
+
+
+def rows_affected(conn, sql, params=None) -> int:
+    return run(conn, sql, params).column("rows_affected").to_pylist()[0]
+
+
+def sort_table(table: pa.Table, by: str) -> pa.Table:
+    return table.sort_by(by)
+
+
+@pytest.fixture(scope="module")
+def ns(server):
+    with flightsql.connect(server.uri, autocommit=True) as conn:
+        run(conn, "CREATE SCHEMA IF NOT EXISTS writes")
+    return "writes"
+
+
+def test_bulk_ingest_in_every_mode(server, conn, ns):
+    million = pa.table({
+        "id": pa.array(range(1_000_000), pa.int64()),
+        "x": pc.multiply(pa.array(range(1_000_000), pa.float64()), 0.5),
+        "s": pa.array([f"s{i % 100}" for i in range(1_000_000)]),
+    })
+    # ADBC sends each batch as one gRPC message (16 MiB by default): chunk it.
+    million = pa.Table.from_batches(million.to_batches(max_chunksize=100_000))
+    with conn.cursor() as cursor:
+        assert cursor.adbc_ingest("ingested", million, mode="create", db_schema_name=ns) == 1_000_000
+        with pytest.raises(AdbcError) as excinfo:
+            cursor.adbc_ingest("ingested", million.slice(0, 10), mode="create", db_schema_name=ns)
+        assert excinfo.value.status_code == AdbcStatusCode.ALREADY_EXISTS
+        assert cursor.adbc_ingest("ingested", million.slice(0, 1000), mode="append", db_schema_name=ns) == 1000
+    counts = run(conn, f"SELECT count(*) AS n, sum(id) AS total FROM {ns}.ingested").to_pydict()
+    assert counts == {"n": [1_001_000], "total": [sum(range(1_000_000)) + sum(range(1000))]}
+
+    with conn.cursor() as cursor:
+        assert cursor.adbc_ingest("ingested", million.slice(0, 10), mode="replace", db_schema_name=ns) == 10
+        assert cursor.adbc_ingest("both_ways", million.slice(0, 5), mode="create_append", db_schema_name=ns) == 5
+        assert cursor.adbc_ingest("both_ways", million.slice(5, 5), mode="create_append", db_schema_name=ns) == 5
+        with pytest.raises(AdbcError) as excinfo:
+            cursor.adbc_ingest("never_created", million.slice(0, 5), mode="append", db_schema_name=ns)
+        assert excinfo.value.status_code == AdbcStatusCode.NOT_FOUND
+    assert run(conn, f"SELECT count(*) AS n FROM {ns}.ingested").column("n").to_pylist() == [10]
+    assert run(conn, f"SELECT sum(id) AS t FROM {ns}.both_ways").column("t").to_pylist() == [45]
+
+    table = pyiceberg_catalog(server).load_table(f"{ns}.ingested")
+    assert sort_table(table.scan().to_arrow(), "id").equals(million.slice(0, 10))
+    assert duckdb_scan(table.metadata_location, "ORDER BY id").column("s").to_pylist() == million.slice(0, 10).column("s").to_pylist()
+
+
+def test_ctas_insert_and_values_read_back_identically(server, conn, ns):
+    run(conn, f"DROP TABLE IF EXISTS {ns}.big_flowers")
+    assert rows_affected(conn, f"CREATE TABLE {ns}.big_flowers AS SELECT * FROM default.flowers WHERE sepal_length > 7") == 12
+    assert rows_affected(conn, f"INSERT INTO {ns}.big_flowers SELECT * FROM default.flowers WHERE sepal_length < 4.5") == 4
+    assert rows_affected(conn, f"INSERT INTO {ns}.big_flowers VALUES (1.0, 2.0, 3.0, 4.0, 'invented'), (5, 6, 7, 8, NULL)") == 2
+    assert rows_affected(conn, f"INSERT INTO {ns}.big_flowers (species, sepal_length) VALUES (?, ?)", ("bound", 9.5)) == 1
+
+    floe = sort_table(run(conn, f"SELECT * FROM {ns}.big_flowers"), "sepal_length")
+    assert floe.num_rows == 19
+    table = pyiceberg_catalog(server).load_table(f"{ns}.big_flowers")
+    assert sort_table(table.scan().to_arrow(), "sepal_length").to_pydict() == floe.to_pydict()
+    duck = duckdb_scan(table.metadata_location, "ORDER BY sepal_length")
+    assert duck.to_pydict() == floe.to_pydict()
+    assert [f.name for f in table.schema().fields] == floe.column_names
+
+
+def test_insert_overwrite_is_one_overwrite_snapshot_and_keeps_history(server, conn, ns):
+    run(conn, f"DROP TABLE IF EXISTS {ns}.history")
+    run(conn, f"CREATE TABLE {ns}.history AS SELECT species FROM default.flowers")
+    catalog = pyiceberg_catalog(server)
+    before = catalog.load_table(f"{ns}.history").current_snapshot()
+    assert rows_affected(conn, f"INSERT OVERWRITE {ns}.history SELECT 'replaced' AS species") == 1
+    table = catalog.load_table(f"{ns}.history")
+    current = table.current_snapshot()
+    assert current.summary.operation.value == "overwrite"
+    assert current.parent_snapshot_id == before.snapshot_id
+    assert table.scan().to_arrow().column("species").to_pylist() == ["replaced"]
+    assert table.scan(snapshot_id=before.snapshot_id).to_arrow().num_rows == 150
+    assert duckdb_scan(table.metadata_location).column("species").to_pylist() == ["replaced"]
+    assert run(conn, f"SELECT count(*) AS n FROM {ns}.history").column("n").to_pylist() == [1]
+    assert rows_affected(conn, f"TRUNCATE TABLE {ns}.history") == 0
+    assert run(conn, f"SELECT count(*) AS n FROM {ns}.history").column("n").to_pylist() == [0]
+
+
+def test_schema_rules_name_the_column(conn, ns):
+    run(conn, f"DROP TABLE IF EXISTS {ns}.strict")
+    run(conn, f"CREATE TABLE {ns}.strict (id BIGINT NOT NULL, score DOUBLE, label VARCHAR)")
+    with conn.cursor() as cursor:
+        # int32 → int64 and float32 → double widen; columns match by name, in any order.
+        widened = pa.table({"score": pa.array([0.5], pa.float32()), "id": pa.array([1], pa.int32())})
+        assert cursor.adbc_ingest("strict", widened, mode="append", db_schema_name=ns) == 1
+        for bad, words in [
+            (pa.table({"id": pa.array([1.5])}), "`id`"),
+            (pa.table({"score": pa.array([1.0])}), "`id` is missing"),
+            (pa.table({"id": pa.array([2]), "colour": pa.array(["red"])}), "`colour`"),
+        ]:
+            with pytest.raises(AdbcError) as excinfo:
+                cursor.adbc_ingest("strict", bad, mode="append", db_schema_name=ns)
+            assert excinfo.value.status_code == AdbcStatusCode.INVALID_ARGUMENT
+            assert words in str(excinfo.value)
+    with pytest.raises(AdbcError) as excinfo:
+        run(conn, f"INSERT INTO {ns}.strict VALUES (1, 2.0)")
+    assert "2 value(s) per row for 3 column(s)" in str(excinfo.value)
+    assert run(conn, f"SELECT id, score, label FROM {ns}.strict").to_pydict() == {"id": [1], "score": [0.5], "label": [None]}
+
+
+def test_ddl_errors(conn, ns):
+    run(conn, f"CREATE TABLE IF NOT EXISTS {ns}.ddl (a INT)")
+    with pytest.raises(AdbcError) as excinfo:
+        run(conn, f"CREATE TABLE {ns}.ddl (a INT)")
+    assert excinfo.value.status_code == AdbcStatusCode.ALREADY_EXISTS
+    run(conn, f"CREATE TABLE IF NOT EXISTS {ns}.ddl (a INT)")
+    run(conn, f"DROP TABLE {ns}.ddl")
+    with pytest.raises(AdbcError) as excinfo:
+        run(conn, f"DROP TABLE {ns}.ddl")
+    assert excinfo.value.status_code == AdbcStatusCode.NOT_FOUND
+    run(conn, "CREATE SCHEMA scratch_ns")
+    run(conn, "CREATE TABLE scratch_ns.t (a INT)")
+    with pytest.raises(AdbcError) as excinfo:
+        run(conn, "DROP SCHEMA scratch_ns")
+    assert "still has tables" in str(excinfo.value)
+    run(conn, "DROP TABLE scratch_ns.t")
+    run(conn, "DROP SCHEMA scratch_ns")
+    with pytest.raises(AdbcError) as excinfo:
+        run(conn, "CREATE TABLE nowhere_ns.t (a INT)")
+    assert excinfo.value.status_code == AdbcStatusCode.NOT_FOUND
+
+
+def test_concurrent_appends_lose_nothing(server, conn, ns):
+    run(conn, f"DROP TABLE IF EXISTS {ns}.contended")
+    run(conn, f"CREATE TABLE {ns}.contended (writer INT, n INT)")
+    errors = []
+
+    def writer(index: int):
+        try:
+            with flightsql.connect(server.uri, autocommit=True) as own:
+                for n in range(25):
+                    assert rows_affected(own, f"INSERT INTO {ns}.contended VALUES ({index}, {n})") == 1
+        except Exception as err:  # surfaced below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    got = run(conn, f"SELECT writer, count(DISTINCT n) AS k FROM {ns}.contended GROUP BY writer ORDER BY writer")
+    assert got.to_pydict() == {"writer": list(range(8)), "k": [25] * 8}
+    assert run(conn, f"SELECT count(*) AS n FROM {ns}.contended").column("n").to_pylist() == [200]
