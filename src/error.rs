@@ -4,7 +4,7 @@
 use polars::prelude::PolarsError;
 use tonic::{Code, Status};
 
-use crate::{catalog, exec, sql, write};
+use crate::{catalog, exec, run, sql, write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -16,6 +16,8 @@ pub enum Error {
     Exec(#[from] exec::Error),
     #[error(transparent)]
     Write(#[from] write::Error),
+    #[error(transparent)]
+    Run(#[from] run::Error),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -87,6 +89,18 @@ fn write_code(err: &write::Error) -> Code {
     }
 }
 
+fn run_code(err: &run::Error) -> Code {
+    use run::Error as E;
+    match err {
+        E::Request(_) => Code::InvalidArgument,
+        E::Unimplemented(_) => Code::Unimplemented,
+        E::Sql(e) => sql_code(e),
+        E::Catalog(e) => catalog_code(e),
+        E::Exec(e) => exec_code(e),
+        E::Write(e) => write_code(e),
+    }
+}
+
 impl Error {
     pub fn code(&self) -> Code {
         match self {
@@ -94,6 +108,7 @@ impl Error {
             Error::Catalog(e) => catalog_code(e),
             Error::Exec(e) => exec_code(e),
             Error::Write(e) => write_code(e),
+            Error::Run(e) => run_code(e),
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::Unimplemented(_) => Code::Unimplemented,
@@ -102,16 +117,23 @@ impl Error {
     }
 }
 
-impl From<Error> for Status {
-    fn from(err: Error) -> Self {
-        let code = err.code();
-        let message = format!("{err}");
+impl Error {
+    /// The status for this error with its message in a given body (JSON for `floe.run`).
+    pub fn into_status_with(self, body: impl FnOnce(&Self) -> String) -> Status {
+        let code = self.code();
+        let message = format!("{self}");
         match code {
             Code::Internal | Code::Unknown | Code::DataLoss => tracing::error!(?code, "{message}"),
             Code::Unavailable | Code::ResourceExhausted => tracing::warn!(?code, "{message}"),
             _ => tracing::debug!(?code, "{message}"),
         }
-        Status::new(code, message)
+        Status::new(code, body(&self))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        err.into_status_with(|err| err.to_string())
     }
 }
 

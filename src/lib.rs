@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod flight;
+pub mod run;
 pub mod server;
 pub mod sql;
 pub mod write;

@@ -12,6 +12,7 @@ const SET_SESSION_OPTIONS: &str = "SetSessionOptions";
 const GET_SESSION_OPTIONS: &str = "GetSessionOptions";
 const CLOSE_SESSION: &str = "CloseSession";
 const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+const FLOE_RUN: &str = "floe.run";
 
 type ActionStream = <FloeService as FlightService>::DoActionStream;
 
@@ -21,6 +22,12 @@ pub fn custom_action_types() -> Vec<Result<ActionType, Status>> {
         (GET_SESSION_OPTIONS, "Get the session's options."),
         (CLOSE_SESSION, "Close the session, resetting its options."),
         (CANCEL_FLIGHT_INFO, "Stop the running query of a FlightInfo."),
+        (
+            FLOE_RUN,
+            "Run a Polars workload (oleander's JSON request: mode, query, tables, params, catalog, vcpus, \
+             destination, saveMode, idempotencyKey). Answers one JSON result: row_count, columns, and a base64 \
+             `ticket` to DoGet the rows, or `saved` when written to a destination table.",
+        ),
     ]
     .into_iter()
     .map(|(name, description)| Ok(ActionType { r#type: name.into(), description: description.into() }))
@@ -34,6 +41,7 @@ pub async fn dispatch(service: &FloeService, request: Request<Action>) -> Result
         GET_SESSION_OPTIONS => session::get(service, &metadata),
         CLOSE_SESSION => session::close(),
         CANCEL_FLIGHT_INFO => cancel(service, &action.body)?,
+        FLOE_RUN => run(service, &action.body, &metadata).await?,
         other => {
             return Err(Status::invalid_argument(format!(
                 "unknown action `{other}`: ListActions names the supported actions"
@@ -61,4 +69,27 @@ fn cancel(service: &FloeService, body: &[u8]) -> Result<session::Reply, Status> 
     }
     let result = CancelFlightInfoResult { status: CancelStatus::Cancelled as i32 };
     Ok(session::Reply { body: result.encode_to_vec(), set_cookie: None })
+}
+
+/// Failures answer with the right gRPC code and a JSON message a client can parse.
+async fn run(
+    service: &FloeService,
+    body: &[u8],
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<session::Reply, Status> {
+    let outcome = async {
+        let request = crate::run::parse_request(body)?;
+        crate::run::execute(&service.engine, request, session::defaults(metadata)).await
+    }
+    .await;
+    match outcome {
+        Ok(response) => {
+            let body = serde_json::to_vec(&response).map_err(|e| Status::internal(e.to_string()))?;
+            Ok(session::Reply { body, set_cookie: None })
+        }
+        Err(err) => Err(crate::error::Error::from(err).into_status_with(|err| {
+            let failure = crate::run::RunFailure { error: format!("{:?}", err.code()), details: err.to_string() };
+            serde_json::to_string(&failure).unwrap_or_else(|_| err.to_string())
+        })),
+    }
 }

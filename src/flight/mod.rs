@@ -33,6 +33,11 @@ use crate::exec::Engine;
 
 pub use auth::Auth;
 
+/// The bytes of the Flight ticket that runs a planned query (for `floe.run`).
+pub fn statement_ticket_bytes(query: &crate::proto::QueryTicket) -> Vec<u8> {
+    ticket::statement_ticket(query).ticket.to_vec()
+}
+
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
 
 /// Everything the RPC handlers share.

@@ -79,3 +79,18 @@ fn colliding_unaliased_expressions_are_named_by_their_sql() {
     let query = Query::analyze("SELECT avg(x), y FROM t", &[]).unwrap();
     assert_eq!(query.render(&frames_for(&query)), "SELECT avg(x), y FROM __floe_0 AS t");
 }
+
+#[test]
+fn table_aliases_become_leading_ctes() {
+    let aliases = vec![("f".to_string(), "default.flowers".to_string())];
+    assert_eq!(
+        with_table_aliases("SELECT count(*) FROM f", &aliases).unwrap(),
+        "WITH f AS (SELECT * FROM default.flowers) SELECT count(*) FROM f"
+    );
+    assert_eq!(
+        with_table_aliases("WITH g AS (SELECT * FROM f) SELECT * FROM g", &aliases).unwrap(),
+        "WITH f AS (SELECT * FROM default.flowers), g AS (SELECT * FROM f) SELECT * FROM g"
+    );
+    let hostile = vec![("f".to_string(), "x); DROP TABLE y; --".to_string())];
+    assert!(matches!(with_table_aliases("SELECT 1", &hostile), Err(Error::Params(_))));
+}

@@ -50,6 +50,12 @@ where
     }
 }
 
+/// A concurrent request with the same idempotency key may have won the race.
+fn already_committed(table: &Table, properties: &HashMap<String, String>) -> Option<i64> {
+    let key = properties.get(super::IDEMPOTENCY_KEY)?;
+    super::committed_with_key(table, key).map(|outcome| outcome.snapshot_id)
+}
+
 pub async fn append(lake: &Lake, table_ref: &TableRef, files: Vec<DataFile>, properties: HashMap<String, String>) -> Result<i64> {
     if files.is_empty() {
         // Nothing to add: no snapshot, the table stays as it is.
@@ -61,6 +67,9 @@ pub async fn append(lake: &Lake, table_ref: &TableRef, files: Vec<DataFile>, pro
         let (files, properties, catalog) = (files.clone(), properties.clone(), catalog.clone());
         async move {
             let table = lake.load(table_ref).await?;
+            if let Some(done) = already_committed(&table, &properties) {
+                return Ok(done);
+            }
             let iceberg_err = |e| Error::iceberg(&table, e);
             let tx = Transaction::new(&table);
             let action = tx.fast_append().add_data_files(files).set_snapshot_properties(properties);
@@ -81,6 +90,9 @@ pub async fn overwrite(
         let (files, properties) = (files.clone(), properties.clone());
         async move {
             let table = lake.load(table_ref).await?;
+            if let Some(done) = already_committed(&table, &properties) {
+                return Ok(done);
+            }
             let (snapshot_id, current, next) = stage_overwrite(&table, files, properties).await?;
             if lake.swap_metadata(table_ref, &current, &next).await? {
                 Ok(snapshot_id)

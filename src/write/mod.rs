@@ -100,6 +100,47 @@ pub async fn namespace_exists(lake: &Lake, catalog_name: &str, namespace: &Names
         .map_err(|source| catalog::Error::Iceberg { catalog: catalog_name.to_string(), source }.into())
 }
 
+/// Snapshot summary property naming the request that wrote a snapshot.
+pub const IDEMPOTENCY_KEY: &str = "floe.idempotency-key";
+
+/// The snapshot an earlier write with this idempotency key committed.
+pub fn committed_with_key(table: &Table, key: &str) -> Option<Outcome> {
+    table.metadata().snapshots().find_map(|snapshot| {
+        let summary = snapshot.summary();
+        (summary.additional_properties.get(IDEMPOTENCY_KEY).map(String::as_str) == Some(key)).then(|| Outcome {
+            rows_written: summary.additional_properties.get("added-records").and_then(|n| n.parse().ok()).unwrap_or(0),
+            snapshot_id: snapshot.snapshot_id(),
+        })
+    })
+}
+
+/// Writes to `table`, creating it (and its namespace) from `schema` when
+/// missing. With an idempotency key, a write already committed under that key
+/// is not repeated: its outcome is returned instead.
+pub async fn write_creating(
+    lake: &Lake,
+    table_ref: &TableRef,
+    schema: &arrow::datatypes::Schema,
+    batches: BatchStream,
+    mode: SaveMode,
+    idempotency_key: Option<String>,
+) -> Result<Outcome> {
+    match lake.load(table_ref).await {
+        Ok(table) => {
+            if let Some(done) = idempotency_key.as_deref().and_then(|key| committed_with_key(&table, key)) {
+                return Ok(done);
+            }
+        }
+        Err(catalog::Error::TableNotFound(_)) => match create_table(lake, table_ref, schema, true).await {
+            Ok(_) | Err(Error::AlreadyExists(_)) => {}
+            Err(other) => return Err(other),
+        },
+        Err(other) => return Err(other.into()),
+    }
+    let properties = idempotency_key.map(|key| HashMap::from([(IDEMPOTENCY_KEY.to_string(), key)])).unwrap_or_default();
+    write(lake, table_ref, batches, mode, properties).await
+}
+
 /// Streams `batches` into `table` and commits them atomically.
 pub async fn write(
     lake: &Lake,
