@@ -127,6 +127,11 @@ fn polars_array_to_arrow(
     array: Box<dyn polars_arrow::array::Array>,
     field: &polars_arrow::datatypes::Field,
 ) -> Result<ArrayRef, ArrowError> {
+    // Polars exports Null arrays with a buffer, which arrow-rs (rightly,
+    // per the C Data Interface) rejects; a null array has nothing to move.
+    if matches!(array.dtype(), polars_arrow::datatypes::ArrowDataType::Null) {
+        return Ok(arrow::array::new_null_array(&DataType::Null, array.len()));
+    }
     let exported_array = pffi::export_array_to_c(array);
     let exported_schema = pffi::export_field_to_c(field);
     // SAFETY: C Data Interface structs of identical layout; arrow-rs takes
@@ -187,19 +192,22 @@ mod tests {
 
     #[test]
     fn frame_round_trips_into_wire_batches() {
-        let df = df!(
+        let mut df = df!(
             "n" => [1u32, 2, 3],
             "x" => [Some(1.5f64), None, Some(3.0)],
             "s" => ["a", "bb", "ccc"],
         )
         .unwrap();
+        df.with_column(polars::prelude::Series::full_null("nothing".into(), 3, &PolarsType::Null).into()).unwrap();
         let schema = wire_schema(df.schema()).unwrap();
         assert_eq!(schema.field(2).data_type(), &DataType::Utf8);
+        assert_eq!(schema.field(3).data_type(), &DataType::Null);
         let batches = dataframe_to_batches(&df, &schema).unwrap();
         let batch = &batches[0];
         assert_eq!(batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values(), &[1, 2, 3]);
         assert!(batch.column(1).as_any().downcast_ref::<Float64Array>().unwrap().is_null(1));
         assert_eq!(batch.column(2).as_string::<i32>().value(2), "ccc");
+        assert_eq!(batch.column(3).logical_null_count(), 3);
     }
 
     #[test]

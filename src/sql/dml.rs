@@ -7,6 +7,7 @@ use sqlparser::ast::{
     Statement, TableObject, TimezoneInfo,
 };
 
+use super::partition::{split_partitioned_by, PartitionField};
 use super::{parse, Error, Query, Result};
 
 pub type Name = Vec<String>;
@@ -16,7 +17,7 @@ pub enum Command {
     Query(Query),
     CreateSchema { name: Name, if_not_exists: bool },
     DropSchema { name: Name, if_exists: bool },
-    CreateTable { name: Name, columns: Vec<Field>, if_not_exists: bool },
+    CreateTable { name: Name, columns: Vec<Field>, partition_by: Vec<PartitionField>, if_not_exists: bool },
     CreateTableAs { name: Name, query: Query, if_not_exists: bool },
     DropTable { name: Name, if_exists: bool, purge: bool },
     /// `INSERT INTO` (append) or `INSERT OVERWRITE`; columns map positionally.
@@ -42,6 +43,7 @@ fn single_name(names: &[ObjectName]) -> Result<Name> {
 
 /// Parses and checks one statement; `params` bind its placeholders.
 pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
+    let (_, partition_by) = split_partitioned_by(sql)?;
     let statement = parse::parse_single(sql)?;
     let sub_query = |query: &sqlparser::ast::Query| Query::from_statement(Statement::Query(Box::new(query.clone())), params);
     Ok(match &statement {
@@ -65,11 +67,15 @@ pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
                 return Err(Error::Unsupported("partitioned tables cannot be created yet".into()));
             }
             let table = name(&create.name)?;
+            if create.query.is_some() && !partition_by.is_empty() {
+                return Err(Error::Unsupported("CREATE TABLE … AS cannot be partitioned yet; create the table, then INSERT".into()));
+            }
             match &create.query {
                 Some(query) => Command::CreateTableAs { name: table, query: sub_query(query)?, if_not_exists: create.if_not_exists },
                 None => Command::CreateTable {
                     name: table,
                     columns: create.columns.iter().map(column).collect::<Result<_>>()?,
+                    partition_by,
                     if_not_exists: create.if_not_exists,
                 },
             }

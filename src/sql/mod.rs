@@ -6,6 +6,7 @@
 
 pub mod dml;
 mod names;
+pub mod partition;
 mod parse;
 pub mod params;
 mod rewrite;

@@ -5,11 +5,13 @@ use sqlparser::parser::{Parser, ParserOptions};
 use super::{Error, Result};
 
 /// The dialect and options polars-sql itself parses with, so what we accept
-/// here is what it can plan.
+/// here is what it can plan. A CREATE TABLE's `PARTITIONED BY (…)` is read
+/// separately (`partition.rs`), so it is set aside here.
 pub(super) fn parse_single(sql: &str) -> Result<Statement> {
+    let (sql, _) = super::partition::split_partitioned_by(sql)?;
     let mut statements = Parser::new(&GenericDialect)
         .with_options(ParserOptions { trailing_commas: true, ..Default::default() })
-        .try_with_sql(sql)
+        .try_with_sql(&sql)
         .and_then(|mut parser| parser.parse_statements())
         .map_err(|err| Error::Syntax(err.to_string()))?;
     match statements.len() {

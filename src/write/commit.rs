@@ -149,7 +149,12 @@ async fn stage_overwrite(
         let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
         let output = file_io.new_output(manifest_path(1)).map_err(iceberg_err)?;
         let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema.clone(), spec).build_v2_data();
-        for manifest_file in list.entries().iter().filter(|m| m.content == ManifestContentType::Data) {
+        // Files of older partition specs stay out of this bookkeeping manifest,
+        // which has one spec; the new snapshot drops them all the same.
+        let default_spec = metadata.default_partition_spec_id();
+        for manifest_file in
+            list.entries().iter().filter(|m| m.content == ManifestContentType::Data && m.partition_spec_id == default_spec)
+        {
             let manifest = manifest_file.load_manifest(file_io).await.map_err(iceberg_err)?;
             for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
                 if entry.data_file.content_type() != DataContentType::Data {

@@ -61,9 +61,9 @@ pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &Se
             }
             0
         }
-        Command::CreateTable { name, columns, if_not_exists } => {
+        Command::CreateTable { name, columns, partition_by, if_not_exists } => {
             let table = resolve(&name)?;
-            match create_table(lake, &table, &Schema::new(columns), false).await {
+            match super::create_partitioned_table(lake, &table, &Schema::new(columns), &partition_by).await {
                 Err(Error::AlreadyExists(_)) if if_not_exists => {}
                 other => {
                     other?;

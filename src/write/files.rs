@@ -10,6 +10,9 @@ use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::location_generator::{DefaultFileNameGenerator, DefaultLocationGenerator};
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::arrow::RecordBatchPartitionSplitter;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use iceberg::writer::partitioning::PartitioningWriter;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -22,13 +25,8 @@ pub struct Written {
     pub rows: u64,
 }
 
+/// Writes `batches` as data files of `table`, split by its partition spec.
 pub async fn write_data_files(table: &Table, mut batches: BatchStream) -> Result<Written> {
-    if !table.metadata().default_partition_spec().is_unpartitioned() {
-        return Err(Error::Unsupported(format!(
-            "writing to partitioned table `{}` is not supported yet",
-            table.identifier()
-        )));
-    }
     let iceberg_err = |e| Error::iceberg(table, e);
     let table_schema = table.metadata().current_schema().clone();
     let arrow_schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table_schema).map_err(iceberg_err)?);
@@ -41,17 +39,41 @@ pub async fn write_data_files(table: &Table, mut batches: BatchStream) -> Result
         DefaultLocationGenerator::new(table.metadata()).map_err(iceberg_err)?,
         DefaultFileNameGenerator::new(format!("floe-{}", uuid::Uuid::new_v4()), None, DataFileFormat::Parquet),
     );
-    let mut writer = DataFileWriterBuilder::new(rolling).build(None).await.map_err(iceberg_err)?;
+    let data_files = DataFileWriterBuilder::new(rolling);
+    let spec = table.metadata().default_partition_spec().clone();
     let mut rows = 0u64;
-    while let Some(batch) = batches.next().await {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
+    let files = if spec.is_unpartitioned() {
+        let mut writer = data_files.build(None).await.map_err(iceberg_err)?;
+        while let Some(batch) = batches.next().await {
+            let Some(aligned) = aligned(batch?, &arrow_schema)? else { continue };
+            rows += aligned.num_rows() as u64;
+            writer.write(aligned).await.map_err(iceberg_err)?;
         }
-        let aligned = schema::align(&batch, &arrow_schema)?;
-        rows += aligned.num_rows() as u64;
-        writer.write(aligned).await.map_err(iceberg_err)?;
-    }
-    let files = writer.close().await.map_err(iceberg_err)?;
+        writer.close().await.map_err(iceberg_err)?
+    } else {
+        let splitter =
+            RecordBatchPartitionSplitter::try_new_with_computed_values(table_schema_ref(table), spec).map_err(iceberg_err)?;
+        // One open file per partition seen: rows need not arrive sorted.
+        let mut writer = FanoutWriter::new(data_files);
+        while let Some(batch) = batches.next().await {
+            let Some(aligned) = aligned(batch?, &arrow_schema)? else { continue };
+            rows += aligned.num_rows() as u64;
+            for (key, part) in splitter.split(&aligned).map_err(iceberg_err)? {
+                writer.write(key, part).await.map_err(iceberg_err)?;
+            }
+        }
+        writer.close().await.map_err(iceberg_err)?
+    };
     Ok(Written { files, rows })
+}
+
+fn table_schema_ref(table: &Table) -> iceberg::spec::SchemaRef {
+    table.metadata().current_schema().clone()
+}
+
+fn aligned(batch: arrow::record_batch::RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<Option<arrow::record_batch::RecordBatch>> {
+    if batch.num_rows() == 0 {
+        return Ok(None);
+    }
+    schema::align(&batch, schema).map(Some)
 }

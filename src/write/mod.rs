@@ -11,11 +11,13 @@ pub mod schema;
 
 use std::collections::HashMap;
 
+use iceberg::spec::UnboundPartitionSpec;
 use iceberg::table::Table;
 use iceberg::{ErrorKind, NamespaceIdent, TableCreation};
 
 use crate::catalog::{self, Lake, TableRef};
 use crate::exec::{self, BatchStream};
+use crate::sql::partition::PartitionField;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -71,6 +73,26 @@ pub async fn create_table(
     schema: &arrow::datatypes::Schema,
     create_namespace: bool,
 ) -> Result<Table> {
+    create(lake, table, schema, create_namespace, &[]).await
+}
+
+/// Creates `table` partitioned by `partition_by` (its namespace must exist).
+pub async fn create_partitioned_table(
+    lake: &Lake,
+    table: &TableRef,
+    schema: &arrow::datatypes::Schema,
+    partition_by: &[PartitionField],
+) -> Result<Table> {
+    create(lake, table, schema, false, partition_by).await
+}
+
+async fn create(
+    lake: &Lake,
+    table: &TableRef,
+    schema: &arrow::datatypes::Schema,
+    create_namespace: bool,
+    partition_by: &[PartitionField],
+) -> Result<Table> {
     let catalog = lake.catalog(&table.catalog)?;
     let wrap = |source| catalog::Error::Iceberg { catalog: table.catalog.clone(), source };
     let namespace = table.ident.namespace();
@@ -81,7 +103,21 @@ pub async fn create_table(
             Err(e) => return Err(wrap(e).into()),
         }
     }
-    let creation = TableCreation::builder().name(table.ident.name().to_string()).schema(schema::new_table_schema(schema)?).build();
+    let iceberg_schema = schema::new_table_schema(schema)?;
+    let mut spec = UnboundPartitionSpec::builder();
+    for field in partition_by {
+        let source = iceberg_schema
+            .field_by_name(&field.column)
+            .ok_or_else(|| Error::Schema(format!("partition column `{}` is not a column of the table", field.column)))?;
+        spec = spec
+            .add_partition_field(source.id, field.name(), field.transform)
+            .map_err(|e| Error::Schema(format!("partition `{}`: {e}", field.name())))?;
+    }
+    let creation = TableCreation::builder()
+        .name(table.ident.name().to_string())
+        .schema(iceberg_schema)
+        .partition_spec(spec.build())
+        .build();
     match catalog.create_table(namespace, creation).await {
         Ok(created) => Ok(created),
         Err(e) if e.kind() == ErrorKind::TableAlreadyExists => Err(Error::AlreadyExists(format!("table `{table}` already exists"))),

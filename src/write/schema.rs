@@ -55,6 +55,7 @@ fn widens(from: &DataType, to: &DataType) -> bool {
     match (from, to) {
         (Int8 | Int16 | UInt8 | UInt16, Int32 | Int64) | (Int32 | UInt32, Int64) | (Float16, Float32 | Float64) => true,
         (Float32, Float64) | (Null, _) => true,
+        (Binary | BinaryView | FixedSizeBinary(_), LargeBinary) | (Utf8 | Utf8View, LargeUtf8) => true,
         (Decimal128(p1, s1), Decimal128(p2, s2)) => s1 == s2 && p1 <= p2,
         (Timestamp(_, tz1), Timestamp(TimeUnit::Microsecond, tz2)) => tz1.is_some() == tz2.is_some(),
         (List(a) | LargeList(a), List(b)) => widens(a.data_type(), b.data_type()),
