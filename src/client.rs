@@ -9,7 +9,7 @@ use arrow_flight::FlightInfo;
 use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::config::{ClientArgs, OutputFormat, SqlArgs};
+use crate::config::{ClientArgs, OutputFormat, RunArgs, SqlArgs};
 
 pub async fn run_sql(args: SqlArgs) -> anyhow::Result<()> {
     let mut client = connect(&args.client).await?;
@@ -25,6 +25,30 @@ pub async fn run_tables(args: ClientArgs) -> anyhow::Result<()> {
     let batches = fetch(&mut client, info).await?;
     let names: Vec<_> = batches.iter().map(|b| b.project(&[0, 1, 2]).expect("GetTables has these columns")).collect();
     print(&names, args.format)
+}
+
+pub async fn run_workload(args: RunArgs) -> anyhow::Result<()> {
+    let body = match args.request.as_str() {
+        "-" => std::io::read_to_string(std::io::stdin()).context("cannot read the request from standard input")?,
+        path if path.starts_with('@') => {
+            std::fs::read_to_string(&path[1..]).with_context(|| format!("cannot read {}", &path[1..]))?
+        }
+        inline => inline.to_string(),
+    };
+    let mut client = connect(&args.client).await?;
+    let action = arrow_flight::Action::new("floe.run", body.into_bytes());
+    let mut results = client.do_action(action).await.map_err(readable)?;
+    let first = results.message().await.map_err(|status| readable(status.into()))?;
+    let body = first.ok_or_else(|| anyhow!("floe.run answered nothing"))?.body;
+    let response: serde_json::Value = serde_json::from_slice(&body).context("floe.run answered something other than JSON")?;
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    if let (true, Some(ticket)) = (args.fetch, response.get("ticket").and_then(|t| t.as_str())) {
+        let ticket = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ticket)?;
+        let stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(readable)?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(readable)?;
+        print(&batches, args.client.format)?;
+    }
+    Ok(())
 }
 
 async fn connect(args: &ClientArgs) -> anyhow::Result<FlightSqlServiceClient<Channel>> {

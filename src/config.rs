@@ -21,6 +21,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// List the tables a Floe server can see.
     Tables(ClientArgs),
+    /// Run a workload (the `floe.run` JSON request) and print its JSON answer.
+    Run(RunArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -121,6 +123,20 @@ pub struct ClientArgs {
 pub struct SqlArgs {
     /// The SQL query.
     pub query: String,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The request JSON, `@file.json`, or `-` for standard input, e.g.
+    /// '{"query": "SELECT …", "destination": "ns.table", "saveMode": "append"}'.
+    pub request: String,
+
+    /// Also fetch and print the result rows (when the workload returns a ticket).
+    #[arg(long, env = "FLOE_FETCH")]
+    pub fetch: bool,
 
     #[command(flatten)]
     pub client: ClientArgs,

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => floe::server::run(args).await,
             Command::Sql(args) => floe::client::run_sql(args).await,
             Command::Tables(args) => floe::client::run_tables(args).await,
+            Command::Run(args) => floe::client::run_workload(args).await,
         }
     });
     match outcome {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use iceberg::spec::{DataFile, DataFileFormat};
 use iceberg::table::Table;
@@ -25,13 +26,37 @@ pub struct Written {
     pub rows: u64,
 }
 
+/// Receiving and aligning batches runs on its own task, overlapping with
+/// Parquet encoding, so a bulk load keeps two cores busy. Yields non-empty
+/// batches already in the table's schema.
+fn aligned_in_background(
+    mut batches: BatchStream,
+    schema: arrow::datatypes::SchemaRef,
+) -> tokio::sync::mpsc::Receiver<Result<RecordBatch>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        while let Some(batch) = batches.next().await {
+            let aligned = match batch {
+                Ok(batch) if batch.num_rows() == 0 => continue,
+                Ok(batch) => schema::align(&batch, &schema),
+                Err(err) => Err(err.into()),
+            };
+            let failed = aligned.is_err();
+            if sender.send(aligned).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
 /// Writes `batches` as data files of `table`, split by its partition spec.
-pub async fn write_data_files(table: &Table, mut batches: BatchStream) -> Result<Written> {
+pub async fn write_data_files(table: &Table, batches: BatchStream) -> Result<Written> {
     let iceberg_err = |e| Error::iceberg(table, e);
     let table_schema = table.metadata().current_schema().clone();
     let arrow_schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table_schema).map_err(iceberg_err)?);
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
         .build();
     let rolling = RollingFileWriterBuilder::new_with_default_file_size(
         ParquetWriterBuilder::new(properties, table_schema),
@@ -40,14 +65,15 @@ pub async fn write_data_files(table: &Table, mut batches: BatchStream) -> Result
         DefaultFileNameGenerator::new(format!("floe-{}", uuid::Uuid::new_v4()), None, DataFileFormat::Parquet),
     );
     let data_files = DataFileWriterBuilder::new(rolling);
+    let mut batches = aligned_in_background(batches, arrow_schema);
     let spec = table.metadata().default_partition_spec().clone();
     let mut rows = 0u64;
     let files = if spec.is_unpartitioned() {
         let mut writer = data_files.build(None).await.map_err(iceberg_err)?;
-        while let Some(batch) = batches.next().await {
-            let Some(aligned) = aligned(batch?, &arrow_schema)? else { continue };
-            rows += aligned.num_rows() as u64;
-            writer.write(aligned).await.map_err(iceberg_err)?;
+        while let Some(batch) = batches.recv().await {
+            let batch = batch?;
+            rows += batch.num_rows() as u64;
+            writer.write(batch).await.map_err(iceberg_err)?;
         }
         writer.close().await.map_err(iceberg_err)?
     } else {
@@ -55,10 +81,10 @@ pub async fn write_data_files(table: &Table, mut batches: BatchStream) -> Result
             RecordBatchPartitionSplitter::try_new_with_computed_values(table_schema_ref(table), spec).map_err(iceberg_err)?;
         // One open file per partition seen: rows need not arrive sorted.
         let mut writer = FanoutWriter::new(data_files);
-        while let Some(batch) = batches.next().await {
-            let Some(aligned) = aligned(batch?, &arrow_schema)? else { continue };
-            rows += aligned.num_rows() as u64;
-            for (key, part) in splitter.split(&aligned).map_err(iceberg_err)? {
+        while let Some(batch) = batches.recv().await {
+            let batch = batch?;
+            rows += batch.num_rows() as u64;
+            for (key, part) in splitter.split(&batch).map_err(iceberg_err)? {
                 writer.write(key, part).await.map_err(iceberg_err)?;
             }
         }
@@ -69,11 +95,4 @@ pub async fn write_data_files(table: &Table, mut batches: BatchStream) -> Result
 
 fn table_schema_ref(table: &Table) -> iceberg::spec::SchemaRef {
     table.metadata().current_schema().clone()
-}
-
-fn aligned(batch: arrow::record_batch::RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<Option<arrow::record_batch::RecordBatch>> {
-    if batch.num_rows() == 0 {
-        return Ok(None);
-    }
-    schema::align(&batch, schema).map(Some)
 }

@@ -53,5 +53,13 @@ def test_demo_table_served_from_a_postgres_catalog(postgres, start_server):
         objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
         tables = [t["table_name"] for c in objects for s in c["catalog_db_schemas"] for t in s["db_schema_tables"]]
         assert tables == ["flowers"]
+        # Overwrite commits swap the table pointer in PostgreSQL atomically.
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE TABLE default.pg_copy AS SELECT * FROM default.flowers")
+            cursor.fetch_arrow_table()
+            cursor.execute("INSERT OVERWRITE default.pg_copy SELECT * FROM default.flowers WHERE species = 'setosa'")
+            assert cursor.fetch_arrow_table().column("rows_affected").to_pylist() == [50]
+            cursor.execute("SELECT count(*) AS n FROM default.pg_copy")
+            assert cursor.fetch_arrow_table().column("n").to_pylist() == [50]
     # The catalog lives in PostgreSQL, not in a SQLite file in the data dir.
     assert not (server.data_dir / "catalog.db").exists()

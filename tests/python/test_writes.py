@@ -40,28 +40,36 @@ def test_bulk_ingest_in_every_mode(server, conn, ns):
     })
     # ADBC sends each batch as one gRPC message (16 MiB by default): chunk it.
     million = pa.Table.from_batches(million.to_batches(max_chunksize=100_000))
+    total = sum(range(1_000_000))
     with conn.cursor() as cursor:
         assert cursor.adbc_ingest("ingested", million, mode="create", db_schema_name=ns) == 1_000_000
         with pytest.raises(AdbcError) as excinfo:
             cursor.adbc_ingest("ingested", million.slice(0, 10), mode="create", db_schema_name=ns)
         assert excinfo.value.status_code == AdbcStatusCode.ALREADY_EXISTS
-        assert cursor.adbc_ingest("ingested", million.slice(0, 1000), mode="append", db_schema_name=ns) == 1000
+        assert cursor.adbc_ingest("ingested", million, mode="append", db_schema_name=ns) == 1_000_000
     counts = run(conn, f"SELECT count(*) AS n, sum(id) AS total FROM {ns}.ingested").to_pydict()
-    assert counts == {"n": [1_001_000], "total": [sum(range(1_000_000)) + sum(range(1000))]}
+    assert counts == {"n": [2_000_000], "total": [2 * total]}
 
     with conn.cursor() as cursor:
-        assert cursor.adbc_ingest("ingested", million.slice(0, 10), mode="replace", db_schema_name=ns) == 10
-        assert cursor.adbc_ingest("both_ways", million.slice(0, 5), mode="create_append", db_schema_name=ns) == 5
-        assert cursor.adbc_ingest("both_ways", million.slice(5, 5), mode="create_append", db_schema_name=ns) == 5
+        assert cursor.adbc_ingest("ingested", million, mode="replace", db_schema_name=ns) == 1_000_000
+        assert cursor.adbc_ingest("both_ways", million, mode="create_append", db_schema_name=ns) == 1_000_000
+        assert cursor.adbc_ingest("both_ways", million, mode="create_append", db_schema_name=ns) == 1_000_000
         with pytest.raises(AdbcError) as excinfo:
             cursor.adbc_ingest("never_created", million.slice(0, 5), mode="append", db_schema_name=ns)
         assert excinfo.value.status_code == AdbcStatusCode.NOT_FOUND
-    assert run(conn, f"SELECT count(*) AS n FROM {ns}.ingested").column("n").to_pylist() == [10]
-    assert run(conn, f"SELECT sum(id) AS t FROM {ns}.both_ways").column("t").to_pylist() == [45]
+    assert run(conn, f"SELECT count(*) AS n FROM {ns}.ingested").column("n").to_pylist() == [1_000_000]
+    assert run(conn, f"SELECT sum(id) AS t FROM {ns}.both_ways").column("t").to_pylist() == [2 * total]
 
     table = pyiceberg_catalog(server).load_table(f"{ns}.ingested")
-    assert sort_table(table.scan().to_arrow(), "id").equals(million.slice(0, 10))
-    assert duckdb_scan(table.metadata_location, "ORDER BY id").column("s").to_pylist() == million.slice(0, 10).column("s").to_pylist()
+    assert table.current_snapshot().summary.operation.value == "overwrite"
+    assert sort_table(table.scan().to_arrow(), "id").equals(million.combine_chunks())
+    duck = duckdb_scan(table.metadata_location, "WHERE id < 10 ORDER BY id")
+    assert duck.column("s").to_pylist() == million.slice(0, 10).column("s").to_pylist()
+    # Replacing with a different schema recreates the table with the new columns.
+    with conn.cursor() as cursor:
+        narrow = pa.table({"other": pa.array([1, 2, 3])})
+        assert cursor.adbc_ingest("ingested", narrow, mode="replace", db_schema_name=ns) == 3
+    assert run(conn, f"SELECT * FROM {ns}.ingested ORDER BY other").to_pydict() == {"other": [1, 2, 3]}
 
 
 def test_ctas_insert_and_values_read_back_identically(server, conn, ns):
