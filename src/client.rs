@@ -95,7 +95,34 @@ fn readable(err: FlightError) -> anyhow::Error {
     }
 }
 
+/// Arrow's formatter knows only offset time zones (`+00:00`) in this build;
+/// UTC is shown as `+00:00`, and other named zones as UTC instants.
+fn displayable(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::Timestamp(unit, Some(zone)) if !zone.starts_with(['+', '-']) => {
+                let shown = DataType::Timestamp(*unit, Some("+00:00".into()));
+                columns.push(arrow::compute::cast(column, &DataType::Timestamp(*unit, None))?.to_data());
+                let data = columns.pop().expect("just pushed").into_builder().data_type(shown.clone()).build()?;
+                columns.push(data);
+                fields.push(Field::new(field.name(), shown, field.is_nullable()));
+            }
+            _ => {
+                columns.push(column.to_data());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    let columns = columns.into_iter().map(arrow::array::make_array).collect();
+    Ok(RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)?)
+}
+
 fn print(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<()> {
+    let batches = batches.iter().map(displayable).collect::<anyhow::Result<Vec<_>>>()?;
+    let batches = batches.as_slice();
     let stdout = std::io::stdout();
     match format {
         OutputFormat::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),

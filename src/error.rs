@@ -71,6 +71,8 @@ fn exec_code(err: &exec::Error) -> Code {
         E::Polars(e) => polars_code(e),
         E::TicketMismatch(_) => Code::InvalidArgument,
         E::Cancelled => Code::Cancelled,
+        E::NotFound(_) => Code::NotFound,
+        E::Invalid(_) => Code::InvalidArgument,
         E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) => Code::Internal,
     }
 }

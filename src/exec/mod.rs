@@ -5,6 +5,7 @@
 //! ticket alone, so any node can run any ticket and retries read the same data.
 
 pub mod convert;
+mod metadata_tables;
 mod running;
 pub mod scan;
 
@@ -18,7 +19,9 @@ use polars::prelude::{Engine as PolarsEngine, LazyFrame, PlanCallback, PolarsErr
 use polars_sql::SQLContext;
 
 pub use running::{Running, RunningQuery};
+use metadata_tables::MetadataTable;
 use scan::FrameInput;
+use sql::time_travel::AsOf;
 
 use crate::catalog::{self, Lake, TableRef};
 use crate::proto::{QueryTicket, SessionDefaults, TablePin};
@@ -44,6 +47,10 @@ pub enum Error {
     TicketMismatch(String),
     #[error("query cancelled")]
     Cancelled,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("query worker failed: {0}")]
     Worker(String),
 }
@@ -73,6 +80,65 @@ struct ResolvedTable {
     relation: sql::RelationName,
     table_ref: TableRef,
     table: iceberg::table::Table,
+    selects: Selects,
+}
+
+/// What a relation reads of its table.
+enum Selects {
+    Snapshot(AsOf),
+    Metadata(MetadataTable),
+}
+
+impl ResolvedTable {
+    fn relation_text(&self) -> String {
+        self.relation.join(".")
+    }
+
+    /// The snapshot this relation reads (None: the table has no data yet).
+    fn snapshot_id(&self) -> Result<Option<i64>> {
+        let metadata = self.table.metadata();
+        let as_of = match &self.selects {
+            Selects::Metadata(_) => return Ok(metadata.current_snapshot_id()),
+            Selects::Snapshot(as_of) => as_of,
+        };
+        let table = &self.table_ref;
+        match as_of {
+            AsOf::Current => Ok(metadata.current_snapshot_id()),
+            AsOf::Version(version) => {
+                let by_id = version.parse::<i64>().ok().filter(|id| metadata.snapshot_by_id(*id).is_some());
+                by_id
+                    .or_else(|| metadata.snapshot_for_ref(version).map(|s| s.snapshot_id()))
+                    .map(Some)
+                    .ok_or_else(|| Error::NotFound(format!("table `{table}` has no snapshot, branch or tag `{version}`")))
+            }
+            AsOf::Timestamp(text) => {
+                let millis = parse_timestamp_millis(text)?;
+                metadata
+                    .history()
+                    .iter()
+                    .filter(|entry| entry.timestamp_ms <= millis)
+                    .max_by_key(|entry| entry.timestamp_ms)
+                    .map(|entry| Some(entry.snapshot_id))
+                    .ok_or_else(|| Error::NotFound(format!("table `{table}` has no snapshot at or before {text}")))
+            }
+        }
+    }
+}
+
+/// `2026-11-21 07:00:00[.fff]` (UTC), `2026-11-21`, or RFC 3339 with an offset.
+fn parse_timestamp_millis(text: &str) -> Result<i64> {
+    if let Ok(with_offset) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(with_offset.timestamp_millis());
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Ok(naive.and_utc().timestamp_millis());
+        }
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis());
+    }
+    Err(Error::Invalid(format!("cannot read `{text}` as a timestamp: use 'YYYY-MM-DD HH:MM:SS' (UTC)")))
 }
 
 impl Engine {
@@ -94,18 +160,22 @@ impl Engine {
         let mut pins = Vec::with_capacity(tables.len());
         let mut inputs = Vec::with_capacity(tables.len());
         for resolved in tables {
-            let snapshot_id = resolved.table.metadata().current_snapshot_id();
-            inputs.push(FrameInput {
-                relation: resolved.relation,
-                schema: scan::snapshot_schema(&resolved.table, snapshot_id)?,
-                source: scan::Source::Schema,
-            });
+            let snapshot_id = resolved.snapshot_id()?;
+            let (schema, source) = match resolved.selects {
+                Selects::Metadata(kind) => {
+                    let frame = metadata_tables::load(&resolved.table, kind).await?;
+                    (frame.schema().as_ref().clone(), scan::Source::Loaded(frame))
+                }
+                Selects::Snapshot(_) => (scan::snapshot_schema(&resolved.table, snapshot_id)?, scan::Source::Schema),
+            };
             pins.push(TablePin {
                 catalog: resolved.table_ref.catalog.clone(),
                 namespace: resolved.table_ref.ident.namespace().clone().inner(),
                 name: resolved.table_ref.ident.name().to_string(),
                 snapshot_id,
+                relation: resolved.relation_text(),
             });
+            inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
         let (_, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
         let ticket = QueryTicket {
@@ -132,13 +202,23 @@ impl Engine {
         let tables = self.resolve(&query, &session).await?;
         let mut inputs = Vec::with_capacity(tables.len());
         for resolved in tables {
+            let relation = resolved.relation_text();
             let pin = ticket
                 .tables
                 .iter()
-                .find(|pin| pin_matches(pin, &resolved.table_ref))
+                .find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref))
                 .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
-            let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
-            let source = scan::read_source(&resolved.table, pin.snapshot_id, &schema).await?;
+            let (schema, source) = match resolved.selects {
+                Selects::Metadata(kind) => {
+                    let frame = metadata_tables::load(&resolved.table, kind).await?;
+                    (frame.schema().as_ref().clone(), scan::Source::Loaded(frame))
+                }
+                Selects::Snapshot(_) => {
+                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
+                    let source = scan::read_source(&resolved.table, pin.snapshot_id, &schema).await?;
+                    (schema, source)
+                }
+            };
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
         let (frame, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
@@ -148,9 +228,20 @@ impl Engine {
 
     async fn resolve(&self, query: &Query, session: &SessionDefaults) -> Result<Vec<ResolvedTable>> {
         let loads = query.relations().iter().map(|relation| async move {
-            let table_ref = self.lake.names().resolve(relation, session)?;
+            // The last part may carry time travel (`t@version:…`) or name a
+            // metadata table (`t$snapshots`).
+            let (last, rest) = relation.split_last().expect("relations have a name");
+            let (name, as_of) = sql::time_travel::split_as_of(last);
+            let (name, metadata) = metadata_tables::split_metadata(name)?;
+            let mut parts = rest.to_vec();
+            parts.push(name.to_string());
+            let table_ref = self.lake.names().resolve(&parts, session)?;
             let table = self.lake.load(&table_ref).await?;
-            Ok::<_, Error>(ResolvedTable { relation: relation.clone(), table_ref, table })
+            let selects = match metadata {
+                Some(kind) => Selects::Metadata(kind),
+                None => Selects::Snapshot(as_of),
+            };
+            Ok::<_, Error>(ResolvedTable { relation: relation.clone(), table_ref, table, selects })
         });
         futures::future::try_join_all(loads).await
     }

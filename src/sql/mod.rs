@@ -10,6 +10,7 @@ pub mod partition;
 mod parse;
 pub mod params;
 mod rewrite;
+pub mod time_travel;
 
 use std::collections::HashMap;
 

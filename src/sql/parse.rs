@@ -9,6 +9,7 @@ use super::{Error, Result};
 /// separately (`partition.rs`), so it is set aside here.
 pub(super) fn parse_single(sql: &str) -> Result<Statement> {
     let (sql, _) = super::partition::split_partitioned_by(sql)?;
+    let sql = super::time_travel::fold_into_names(&sql)?;
     let mut statements = Parser::new(&GenericDialect)
         .with_options(ParserOptions { trailing_commas: true, ..Default::default() })
         .try_with_sql(&sql)

@@ -197,7 +197,14 @@ pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<Relat
             }
             let Some(frame) = self.frames.get(&parts) else { return ControlFlow::Continue(()) };
             let written_table = match name.0.last() {
-                Some(ObjectNamePart::Identifier(ident)) => ident.clone(),
+                Some(ObjectNamePart::Identifier(ident)) => {
+                    let (table, as_of) = super::time_travel::split_as_of(&ident.value);
+                    if as_of == super::time_travel::AsOf::Current {
+                        ident.clone()
+                    } else {
+                        Ident::new(table)
+                    }
+                }
                 _ => Ident::new(parts.last().cloned().unwrap_or_default()),
             };
             *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(frame.clone()))]);
