@@ -177,7 +177,9 @@ impl Engine {
             });
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
+        let explain = query.is_explain();
         let (_, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
+        let schema = if explain { explain_schema() } else { schema };
         let ticket = QueryTicket {
             sql: sql.to_string(),
             params,
@@ -201,6 +203,7 @@ impl Engine {
         let session = ticket.session.clone().unwrap_or_default();
         let tables = self.resolve(&query, &session).await?;
         let mut inputs = Vec::with_capacity(tables.len());
+        let mut scans = Vec::new();
         for resolved in tables {
             let relation = resolved.relation_text();
             let pin = ticket
@@ -215,13 +218,17 @@ impl Engine {
                 }
                 Selects::Snapshot(_) => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
-                    let source = scan::read_source(&resolved.table, pin.snapshot_id, &schema).await?;
+                    let filters = query.scan_filters(&resolved.relation);
+                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters).await?;
+                    scans.push((relation.clone(), stats));
                     (schema, source)
                 }
             };
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
+        let explain = query.is_explain();
         let (frame, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
+        let (frame, schema) = if explain { (explain_frame(frame, &scans)?, explain_schema()) } else { (frame, schema) };
         let query = self.running.start(&ticket.query_id);
         Ok((schema.clone(), stream_frame(frame, schema, query)))
     }
@@ -263,6 +270,28 @@ fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, Schem
     let mut frame = context.execute(&query.render(&frames))?;
     let schema = convert::wire_schema(frame.collect_schema()?.as_ref())?;
     Ok((frame, schema))
+}
+
+fn explain_schema() -> SchemaRef {
+    Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("plan", arrow::datatypes::DataType::Utf8, true)]))
+}
+
+/// EXPLAIN's answer, one line a row: each Iceberg scan (snapshot, files
+/// selected after pruning out of the snapshot's total), then Polars' plan.
+fn explain_frame(frame: LazyFrame, scans: &[(String, scan::ScanStats)]) -> Result<LazyFrame> {
+    let mut lines: Vec<String> = scans
+        .iter()
+        .map(|(relation, stats)| match stats.snapshot_id {
+            Some(id) => format!(
+                "ICEBERG SCAN {relation}: snapshot {id}, {} of {} data files selected",
+                stats.files_selected, stats.files_total
+            ),
+            None => format!("ICEBERG SCAN {relation}: no snapshot (empty table)"),
+        })
+        .collect();
+    lines.extend(frame.explain(true)?.lines().map(str::to_string));
+    let plan = polars::prelude::Column::new("plan".into(), lines);
+    Ok(polars::prelude::IntoLazy::lazy(polars::prelude::DataFrame::new_infer_height(vec![plan])?))
 }
 
 /// Polars has its own thread pool and blocks; keep it off tokio's workers.

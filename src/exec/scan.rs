@@ -7,7 +7,11 @@ use futures::TryStreamExt;
 use ::iceberg::table::Table;
 use polars::prelude::*;
 
+use ::iceberg::expr::{Predicate, Reference};
+use ::iceberg::spec::{Datum, PrimitiveType};
+
 use super::{convert, Error, Result};
+use crate::sql::pushdown::{Comparison, Filter, Literal};
 use crate::sql::RelationName;
 
 /// Where a relation's rows come from.
@@ -62,25 +66,113 @@ pub fn snapshot_schema(table: &Table, snapshot_id: Option<i64>) -> Result<Schema
     Ok(convert::polars_schema(&arrow_schema(table, snapshot_id)?)?)
 }
 
-/// How to read `snapshot_id` of the table: Polars' Parquet reader when it can,
-/// else iceberg-rust's reader.
-pub async fn read_source(table: &Table, snapshot_id: Option<i64>, schema: &Schema) -> Result<Source> {
-    let Some(snapshot_id) = snapshot_id else { return Ok(Source::Parquet(Vec::new())) };
+/// How much of a table a scan reads, for EXPLAIN.
+#[derive(Debug, Clone, Default)]
+pub struct ScanStats {
+    pub snapshot_id: Option<i64>,
+    pub files_selected: usize,
+    pub files_total: usize,
+}
+
+/// How to read `snapshot_id` of the table, skipping files `filters` rule
+/// out: Polars' Parquet reader when it can, else iceberg-rust's reader.
+pub async fn read_source(
+    table: &Table,
+    snapshot_id: Option<i64>,
+    schema: &Schema,
+    filters: &[Filter],
+) -> Result<(Source, ScanStats)> {
+    let Some(snapshot_id) = snapshot_id else { return Ok((Source::Parquet(Vec::new()), ScanStats::default())) };
     let iceberg_err = |e| Error::iceberg(table, e);
-    let scan = table.scan().snapshot_id(snapshot_id).select_all().build().map_err(iceberg_err)?;
+    let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
+    if let Some(predicate) = predicate(table, snapshot_id, filters) {
+        builder = builder.with_filter(predicate);
+    }
+    let scan = builder.build().map_err(iceberg_err)?;
     let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total: total_files(table, snapshot_id).await? };
     let native_types = polars_reads_natively(&arrow_schema(table, Some(snapshot_id))?);
     let files: Option<Vec<String>> = tasks
         .iter()
         .map(|task| if task.deletes.is_empty() { local_path(&task.data_file_path) } else { None })
         .collect();
-    match files {
-        Some(files) if native_types => Ok(Source::Parquet(files)),
+    let source = match files {
+        Some(files) if native_types => Source::Parquet(files),
         _ => {
             let batches: Vec<_> = scan.to_arrow().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
             let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, schema))?;
-            Ok(Source::Loaded(frame))
+            Source::Loaded(frame)
         }
+    };
+    Ok((source, stats))
+}
+
+/// Data files in the snapshot: from its summary when it records them.
+async fn total_files(table: &Table, snapshot_id: i64) -> Result<usize> {
+    let recorded = table
+        .metadata()
+        .snapshot_by_id(snapshot_id)
+        .and_then(|s| s.summary().additional_properties.get("total-data-files").and_then(|n| n.parse().ok()));
+    if let Some(total) = recorded {
+        return Ok(total);
+    }
+    let scan = table.scan().snapshot_id(snapshot_id).select_all().build().map_err(|e| Error::iceberg(table, e))?;
+    let tasks: Vec<_> =
+        scan.plan_files().await.map_err(|e| Error::iceberg(table, e))?.try_collect().await.map_err(|e| Error::iceberg(table, e))?;
+    Ok(tasks.len())
+}
+
+/// The Iceberg predicate for `filters`, typed by the snapshot's schema.
+fn predicate(table: &Table, snapshot_id: i64, filters: &[Filter]) -> Option<Predicate> {
+    let metadata = table.metadata();
+    let schema = metadata.snapshot_by_id(snapshot_id)?.schema(metadata).ok()?;
+    filters.iter().filter_map(|filter| pushed(&schema, filter)).reduce(Predicate::and)
+}
+
+fn pushed(schema: &::iceberg::spec::Schema, filter: &Filter) -> Option<Predicate> {
+    let column = match filter {
+        Filter::Compare { column, .. } | Filter::In { column, .. } | Filter::IsNull { column, .. } | Filter::StartsWith { column, .. } => column,
+    };
+    let field = schema.field_by_name(column)?;
+    let ::iceberg::spec::Type::Primitive(primitive) = field.field_type.as_ref() else { return None };
+    let reference = Reference::new(column.clone());
+    Some(match filter {
+        Filter::Compare { op, value, .. } => {
+            let datum = datum(primitive, value)?;
+            match op {
+                Comparison::Eq => reference.equal_to(datum),
+                Comparison::NotEq => reference.not_equal_to(datum),
+                Comparison::Lt => reference.less_than(datum),
+                Comparison::LtEq => reference.less_than_or_equal_to(datum),
+                Comparison::Gt => reference.greater_than(datum),
+                Comparison::GtEq => reference.greater_than_or_equal_to(datum),
+            }
+        }
+        Filter::In { values, .. } => {
+            let data: Option<Vec<_>> = values.iter().map(|v| datum(primitive, v)).collect();
+            reference.is_in(data?)
+        }
+        Filter::IsNull { negated: false, .. } => reference.is_null(),
+        Filter::IsNull { negated: true, .. } => reference.is_not_null(),
+        Filter::StartsWith { prefix, .. } if *primitive == PrimitiveType::String => reference.starts_with(Datum::string(prefix)),
+        Filter::StartsWith { .. } => return None,
+    })
+}
+
+/// A literal as a value of the column's type; None when it is not one, and
+/// then the filter is simply not pushed (Polars applies it anyway).
+fn datum(column_type: &PrimitiveType, value: &Literal) -> Option<Datum> {
+    match (column_type, value) {
+        (PrimitiveType::Int, Literal::Number(n)) => n.parse::<i32>().ok().map(Datum::int),
+        (PrimitiveType::Long, Literal::Number(n)) => n.parse::<i64>().ok().map(Datum::long),
+        (PrimitiveType::Float, Literal::Number(n)) => n.parse::<f32>().ok().map(Datum::float),
+        (PrimitiveType::Double, Literal::Number(n)) => n.parse::<f64>().ok().map(Datum::double),
+        (PrimitiveType::String, Literal::Text(s)) => Some(Datum::string(s)),
+        (PrimitiveType::Boolean, Literal::Bool(b)) => Some(Datum::bool(*b)),
+        (PrimitiveType::Date, Literal::Text(s)) => Datum::date_from_str(s).ok(),
+        (PrimitiveType::Timestamp, Literal::Text(s)) => Datum::timestamp_from_str(s).ok(),
+        (PrimitiveType::Timestamptz, Literal::Text(s)) => Datum::timestamptz_from_str(s).ok(),
+        _ => None,
     }
 }
 

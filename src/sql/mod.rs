@@ -8,6 +8,7 @@ pub mod dml;
 mod names;
 pub mod partition;
 mod parse;
+pub mod pushdown;
 pub mod params;
 mod rewrite;
 pub mod time_travel;
@@ -37,6 +38,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Query {
     statement: Statement,
     relations: Vec<RelationName>,
+    filters: HashMap<RelationName, Vec<pushdown::Filter>>,
+    explain: bool,
 }
 
 impl Query {
@@ -47,17 +50,33 @@ impl Query {
     }
 
     fn from_statement(mut statement: Statement, params: &[String]) -> Result<Self> {
+        let explain = matches!(statement, Statement::Explain { .. });
+        if let Statement::Explain { statement: inner, .. } = statement {
+            statement = *inner;
+        }
         parse::ensure_query(&statement)?;
         rewrite::bind_params(&mut statement, params)?;
         rewrite::refuse_table_functions(&statement)?;
         names::name_colliding_projections(&mut statement);
+        rewrite::columns_first(&mut statement);
         let relations = rewrite::catalog_relations(&statement);
-        Ok(Self { statement, relations })
+        let filters = pushdown::scan_filters(&statement);
+        Ok(Self { statement, relations, filters, explain })
     }
 
     /// Distinct relations (as written) that name catalog tables, in first-use order.
     pub fn relations(&self) -> &[RelationName] {
         &self.relations
+    }
+
+    /// Filters the scan of `relation` may prune with.
+    pub fn scan_filters(&self, relation: &RelationName) -> &[pushdown::Filter] {
+        self.filters.get(relation).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Whether this is `EXPLAIN <query>`: the answer is the plan, not rows.
+    pub fn is_explain(&self) -> bool {
+        self.explain
     }
 
     /// The query as SQL text (parameters bound).

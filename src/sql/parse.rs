@@ -52,7 +52,7 @@ pub(super) fn ensure_query(statement: &Statement) -> Result<()> {
         Statement::Truncate(_) => "TRUNCATE",
         Statement::AlterTable(_) => "ALTER TABLE",
         Statement::Explain { .. } => {
-            return Err(Error::Unsupported("EXPLAIN is not supported yet".into()));
+            return Err(Error::Unsupported("EXPLAIN takes one query".into()));
         }
         other => {
             let text = other.to_string();

@@ -244,3 +244,42 @@ pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<Relat
         let _ = statement.visit(&mut Requalify(rename.qualifiers));
     }
 }
+
+fn is_literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(_) | Expr::TypedString(_) => true,
+        Expr::Nested(inner) => is_literal(inner),
+        Expr::UnaryOp { expr, .. } => is_literal(expr),
+        _ => false,
+    }
+}
+
+/// `5 < x` becomes `x > 5`. Polars 0.55 miscounts some literal-first
+/// comparisons once pushed into its Parquet reader (`'a' = col` matched 2 of 50
+/// rows of a single-value file); column-first is the form it gets right.
+pub(super) fn columns_first(statement: &mut Statement) {
+    use sqlparser::ast::BinaryOperator as Op;
+    struct Swap;
+    impl VisitorMut for Swap {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::BinaryOp { left, op, right } = expr {
+                let swapped = match op {
+                    Op::Eq => Some(Op::Eq),
+                    Op::NotEq => Some(Op::NotEq),
+                    Op::Lt => Some(Op::Gt),
+                    Op::LtEq => Some(Op::GtEq),
+                    Op::Gt => Some(Op::Lt),
+                    Op::GtEq => Some(Op::LtEq),
+                    _ => None,
+                };
+                if let Some(swapped) = swapped.filter(|_| is_literal(left) && !is_literal(right)) {
+                    std::mem::swap(left, right);
+                    *op = swapped;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Swap);
+}

@@ -94,3 +94,38 @@ fn table_aliases_become_leading_ctes() {
     let hostile = vec![("f".to_string(), "x); DROP TABLE y; --".to_string())];
     assert!(matches!(with_table_aliases("SELECT 1", &hostile), Err(Error::Params(_))));
 }
+
+#[test]
+fn single_table_conjuncts_become_scan_filters() {
+    use pushdown::{Comparison, Filter, Literal};
+    let query = Query::analyze(
+        "SELECT * FROM ns.t AS x WHERE x.a > 5 AND 3 >= b AND c BETWEEN 1 AND 2 AND d IN ('p', 'q') \
+         AND e IS NULL AND f LIKE 'ab%' AND (g = 1 OR h = 2) AND lower(i) = 'z'",
+        &[],
+    )
+    .unwrap();
+    let filters = query.scan_filters(&vec!["ns".to_string(), "t".to_string()]);
+    let num = |n: &str| Literal::Number(n.into());
+    assert_eq!(
+        filters,
+        &[
+            Filter::Compare { column: "a".into(), op: Comparison::Gt, value: num("5") },
+            Filter::Compare { column: "b".into(), op: Comparison::LtEq, value: num("3") },
+            Filter::Compare { column: "c".into(), op: Comparison::GtEq, value: num("1") },
+            Filter::Compare { column: "c".into(), op: Comparison::LtEq, value: num("2") },
+            Filter::In { column: "d".into(), values: vec![Literal::Text("p".into()), Literal::Text("q".into())] },
+            Filter::IsNull { column: "e".into(), negated: false },
+            Filter::StartsWith { column: "f".into(), prefix: "ab".into() },
+        ]
+    );
+    // Joins keep every row source whole: nothing is pushed.
+    let joined = Query::analyze("SELECT * FROM t JOIN u ON t.k = u.k WHERE t.a > 1", &[]).unwrap();
+    assert!(joined.scan_filters(&vec!["t".to_string()]).is_empty());
+    assert!(Query::analyze("EXPLAIN SELECT * FROM t", &[]).unwrap().is_explain());
+}
+
+#[test]
+fn comparisons_put_the_column_first() {
+    let query = Query::analyze("SELECT * FROM t WHERE 'a' = s AND 5 < x AND 1 + 1 = 2", &[]).unwrap();
+    assert!(query.render(&frames_for(&query)).ends_with("WHERE s = 'a' AND x > 5 AND 1 + 1 = 2"));
+}
