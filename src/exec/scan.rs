@@ -37,7 +37,10 @@ impl FrameInput {
         let frame = match &self.source {
             Source::Parquet(files) if !files.is_empty() => {
                 let paths: Vec<PlRefPath> = files.iter().map(|f| PlRefPath::from(f.as_str())).collect();
-                let args = ScanArgsParquet { allow_missing_columns: true, glob: false, ..Default::default() };
+                // Iceberg never reads values from paths; Polars would infer hive
+                // columns from `g=x/` directories (and disagree across files).
+                let hive_options = HiveOptions { enabled: Some(false), ..Default::default() };
+                let args = ScanArgsParquet { allow_missing_columns: true, glob: false, hive_options, ..Default::default() };
                 LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
             }
             Source::Loaded(frame) => frame.clone().lazy(),
@@ -92,12 +95,15 @@ pub async fn read_source(
     let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
     let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total: total_files(table, snapshot_id).await? };
     let native_types = polars_reads_natively(&arrow_schema(table, Some(snapshot_id))?);
+    // Polars matches Parquet columns by name; after a rename, drop or re-add,
+    // only Iceberg field ids identify columns, which iceberg-rust's reader uses.
+    let one_schema = table.metadata().schemas_iter().len() == 1;
     let files: Option<Vec<String>> = tasks
         .iter()
         .map(|task| if task.deletes.is_empty() { local_path(&task.data_file_path) } else { None })
         .collect();
     let source = match files {
-        Some(files) if native_types => Source::Parquet(files),
+        Some(files) if native_types && one_schema => Source::Parquet(files),
         _ => {
             let batches: Vec<_> = scan.to_arrow().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
             let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, schema))?;
