@@ -42,7 +42,7 @@ fn catalog_code(err: &catalog::Error) -> Code {
     match err {
         E::TableNotFound(_) | E::SchemaNotFound(_) | E::CatalogNotFound { .. } => Code::NotFound,
         E::InvalidName(_) => Code::InvalidArgument,
-        E::Iceberg { .. } | E::Open { .. } | E::Demo(_) | E::Pointer { .. } => Code::Internal,
+        E::Iceberg { .. } | E::Load { .. } | E::Open { .. } | E::Demo(_) | E::Pointer { .. } => Code::Internal,
     }
 }
 
@@ -73,7 +73,7 @@ fn exec_code(err: &exec::Error) -> Code {
         E::Cancelled => Code::Cancelled,
         E::NotFound(_) => Code::NotFound,
         E::Invalid(_) => Code::InvalidArgument,
-        E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) => Code::Internal,
+        E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) | E::DataRead { .. } => Code::Internal,
     }
 }
 

@@ -28,6 +28,12 @@ pub enum Error {
     CatalogNotFound { name: String, known: String },
     #[error("invalid table name `{0}`")]
     InvalidName(String),
+    #[error("loading table `{table}`: {source}")]
+    Load {
+        table: String,
+        #[source]
+        source: iceberg::Error,
+    },
     #[error("catalog `{catalog}`: {source}")]
     Iceberg {
         catalog: String,
@@ -129,7 +135,7 @@ impl Lake {
                 // directly so the user gets NotFound rather than Internal.
                 match catalog.table_exists(&table.ident).await {
                     Ok(false) => Err(Error::TableNotFound(table.to_string())),
-                    _ => Err(Error::Iceberg { catalog: table.catalog.clone(), source }),
+                    _ => Err(Error::Load { table: table.to_string(), source }),
                 }
             }
         }

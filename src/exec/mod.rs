@@ -47,6 +47,8 @@ pub enum Error {
     TicketMismatch(String),
     #[error("query cancelled")]
     Cancelled,
+    #[error("reading {tables}: {message}")]
+    DataRead { tables: String, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -227,10 +229,12 @@ impl Engine {
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
         let explain = query.is_explain();
-        let (frame, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
+        let tables = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
+        let (frame, schema) =
+            run_blocking(move || polars_plan(&query, &inputs)).await.map_err(|e| as_data_fault(e, &tables))?;
         let (frame, schema) = if explain { (explain_frame(frame, &scans)?, explain_schema()) } else { (frame, schema) };
         let query = self.running.start(&ticket.query_id);
-        Ok((schema.clone(), stream_frame(frame, schema, query)))
+        Ok((schema.clone(), stream_frame(frame, schema, query, tables)))
     }
 
     async fn resolve(&self, query: &Query, session: &SessionDefaults) -> Result<Vec<ResolvedTable>> {
@@ -311,10 +315,30 @@ fn panic_message(join: tokio::task::JoinError) -> String {
     }
 }
 
+/// Failures reading the lake's files (I/O, corrupt Parquet) are the server's
+/// problem, not the query's: they must not come back as InvalidArgument.
+fn as_data_fault(err: Error, tables: &str) -> Error {
+    match err {
+        Error::Polars(polars) if is_data_fault(&polars) => Error::DataRead { tables: tables.to_string(), message: polars.to_string() },
+        other => other,
+    }
+}
+
+fn is_data_fault(err: &PolarsError) -> bool {
+    match err {
+        PolarsError::IO { .. } => true,
+        PolarsError::Context { error, .. } | PolarsError::ExprContext { error, .. } => is_data_fault(error),
+        other => {
+            let message = other.to_string().to_ascii_lowercase();
+            message.contains("parquet") || message.contains("out of specification")
+        }
+    }
+}
+
 /// Runs the frame on Polars' streaming engine, sending each output morsel on as
 /// soon as it exists; the bounded channel applies back-pressure, so a slow
 /// client slows the query instead of the server buffering the result.
-fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery) -> BatchStream {
+fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String) -> BatchStream {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
     let error_sender = sender.clone();
     tokio::task::spawn_blocking(move || {
@@ -341,7 +365,7 @@ fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery) -> Bat
         let failure = match outcome {
             Ok(Ok(_)) if query.is_cancelled() => Some(Error::Cancelled),
             Ok(Ok(_)) => None,
-            Ok(Err(err)) => Some(Error::Polars(err)),
+            Ok(Err(err)) => Some(as_data_fault(Error::Polars(err), &tables)),
             Err(panic) => Some(Error::Worker(
                 panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "Polars panicked".into()),
             )),
