@@ -61,6 +61,10 @@ pub struct ServeArgs {
     #[arg(long = "user", env = "FLOE_USER", value_delimiter = ',', value_parser = parse_user)]
     pub users: Vec<(String, String)>,
 
+    /// TOML file naming more catalogs (see README); secrets only via environment variables.
+    #[arg(long, env = "FLOE_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Do not create the demo table `default.flowers` in an empty catalog.
     #[arg(long, env = "FLOE_NO_DEMO")]
     pub no_demo: bool,

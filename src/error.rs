@@ -42,7 +42,9 @@ fn catalog_code(err: &catalog::Error) -> Code {
     match err {
         E::TableNotFound(_) | E::SchemaNotFound(_) | E::CatalogNotFound { .. } => Code::NotFound,
         E::InvalidName(_) => Code::InvalidArgument,
-        E::Iceberg { .. } | E::Load { .. } | E::Open { .. } | E::Demo(_) | E::Pointer { .. } => Code::Internal,
+        E::Iceberg { .. } | E::Load { .. } | E::Open { .. } | E::Demo(_) | E::Pointer { .. } | E::Config(_) => {
+            Code::Internal
+        }
     }
 }
 

@@ -55,8 +55,15 @@ async fn open_lake(args: &ServeArgs) -> anyhow::Result<Lake> {
         std::fs::create_dir_all(args.data_dir.join("warehouse"))
             .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     }
-    let uri = args.catalog_uri();
-    let lake = Lake::open_sql(&args.catalog_name, &uri, &args.warehouse()).await?;
+    let mut catalogs = vec![catalog::config::SqlCatalogSpec {
+        name: args.catalog_name.clone(),
+        uri: args.catalog_uri(),
+        warehouse: args.warehouse(),
+    }];
+    if let Some(path) = &args.config {
+        catalogs.extend(catalog::config::load(path)?);
+    }
+    let lake = Lake::open(&catalogs).await?;
     if !args.no_demo && catalog::ensure_demo_table(&lake).await? {
         tracing::info!("created demo table {}.default.flowers (150 rows)", args.catalog_name);
     }

@@ -1,5 +1,6 @@
 //! The lake: named Iceberg catalogs and how SQL names resolve to their tables.
 
+pub mod config;
 mod demo;
 mod pointer;
 
@@ -49,6 +50,8 @@ pub enum Error {
     },
     #[error("demo data: {0}")]
     Demo(String),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("catalog `{catalog}`: committing: {message}")]
     Pointer { catalog: String, message: String },
 }
@@ -83,8 +86,29 @@ pub struct Names {
 }
 
 impl Lake {
-    /// Opens an Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
+    /// Opens SQL catalogs (SQLite or Postgres); the first is the default for
+    /// names without a catalog part.
+    pub async fn open(specs: &[config::SqlCatalogSpec]) -> Result<Self> {
+        let mut catalogs: BTreeMap<String, Arc<dyn Catalog>> = BTreeMap::new();
+        let mut pointers = BTreeMap::new();
+        for spec in specs {
+            if catalogs.contains_key(&spec.name) {
+                return Err(Error::Config(format!("catalog `{}` is defined twice", spec.name)));
+            }
+            catalogs.insert(spec.name.clone(), Self::sql_catalog(&spec.name, &spec.uri, &spec.warehouse).await?);
+            pointers.insert(spec.name.clone(), pointer::SqlPointer::connect(&spec.name, &spec.uri).await?);
+        }
+        let default_catalog = specs.first().map(|s| s.name.clone()).ok_or_else(|| Error::Config("no catalog configured".into()))?;
+        let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog };
+        Ok(Self { catalogs, pointers, names })
+    }
+
+    /// Opens one Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
     pub async fn open_sql(name: &str, uri: &str, warehouse: &str) -> Result<Self> {
+        Self::open(&[config::SqlCatalogSpec { name: name.into(), uri: uri.into(), warehouse: warehouse.into() }]).await
+    }
+
+    async fn sql_catalog(name: &str, uri: &str, warehouse: &str) -> Result<Arc<dyn Catalog>> {
         let bind_style = if uri.starts_with("postgres") {
             SqlBindStyle::DollarNumeric
         } else {
@@ -97,12 +121,8 @@ impl Lake {
             .with_storage_factory(Arc::new(LocalFsStorageFactory))
             .load(name, HashMap::new())
             .await
-            .map_err(|source| Error::Open { catalog: name.into(), uri: uri.into(), source })?;
-        let mut catalogs: BTreeMap<String, Arc<dyn Catalog>> = BTreeMap::new();
-        catalogs.insert(name.to_string(), Arc::new(catalog));
-        let pointers = BTreeMap::from([(name.to_string(), pointer::SqlPointer::connect(name, uri).await?)]);
-        let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog: name.to_string() };
-        Ok(Self { catalogs, pointers, names })
+            .map_err(|source| Error::Open { catalog: name.into(), uri: redacted(uri), source })?;
+        Ok(Arc::new(catalog))
     }
 
     pub fn names(&self) -> &Names {
@@ -220,6 +240,17 @@ impl Names {
     }
 }
 
+/// A URI fit for messages and logs: any password replaced.
+fn redacted(uri: &str) -> String {
+    match uri.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?))) {
+        Some((scheme, (credentials, host))) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => uri.to_string(),
+    }
+}
+
 fn is_not_found(err: &iceberg::Error) -> bool {
     matches!(err.kind(), iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound)
 }
@@ -237,6 +268,12 @@ mod tests {
 
     fn parts(name: &str) -> Vec<String> {
         name.split('.').map(String::from).collect()
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redacted("postgres://floe:s3cret@db:5432/x"), "postgres://floe:***@db:5432/x");
+        assert_eq!(redacted("sqlite:///tmp/c.db?mode=rwc"), "sqlite:///tmp/c.db?mode=rwc");
     }
 
     #[test]
