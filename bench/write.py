@@ -8,10 +8,7 @@ Prints median seconds, rows/s and the ratio. Timing is never asserted;
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,31 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def data(rows: int) -> pa.Table:
-    ids = pa.array(range(rows), pa.int64())
-    table = pa.table({
-        "id": ids,
-        "x": pc.multiply(pc.cast(ids, pa.float64()), 0.25),
-        "s": pc.binary_join_element_wise("key-", pc.cast(pc.bit_wise_and(ids, 1023), pa.string()), ""),
-    })
-    return pa.Table.from_batches(table.to_batches(max_chunksize=100_000))
-
-
-def start_floe(work: Path) -> tuple[subprocess.Popen, str]:
-    binary = os.environ.get("FLOE_BIN") or str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/floe")
-    addr = work / "addr"
-    process = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(work / "floe"),
-                                "--addr-file", str(addr), "--no-demo"], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not addr.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            sys.exit("floe did not start")
-        time.sleep(0.02)
-    return process, f"grpc://{addr.read_text().strip()}"
-
+from common import start_floe
 
 def timed(action) -> float:
     started = time.perf_counter()
@@ -61,7 +34,7 @@ def main():
     table = data(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        process, uri = start_floe(work)
+        process, uri = start_floe(work, "--no-demo")
         try:
             with flightsql.connect(uri, autocommit=True) as conn, conn.cursor() as cursor:
                 cursor.adbc_ingest("target", table.slice(0, 1), mode="create", db_schema_name="bench")
