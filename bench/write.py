@@ -20,6 +20,16 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from common import start_floe
 
+def data(rows: int) -> pa.Table:
+    ids = pa.array(range(rows), pa.int64())
+    table = pa.table({
+        "id": ids,
+        "x": pc.multiply(pc.cast(ids, pa.float64()), 0.25),
+        "s": pc.binary_join_element_wise("key-", pc.cast(pc.bit_wise_and(ids, 1023), pa.string()), ""),
+    })
+    return pa.Table.from_batches(table.to_batches(max_chunksize=100_000))
+
+
 def timed(action) -> float:
     started = time.perf_counter()
     action()
