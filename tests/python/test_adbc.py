@@ -4,6 +4,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 import pytest
 from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
+from floe_sql import run as query
 
 GROUP_BY = (
     "SELECT species, avg(sepal_length) AS avg_sepal_length, avg(petal_length) AS avg_petal_length "
@@ -11,10 +12,6 @@ GROUP_BY = (
 )
 
 
-def query(conn, sql, params=None) -> pa.Table:
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetch_arrow_table()
 
 
 def status_of(excinfo) -> AdbcStatusCode:

@@ -3,12 +3,9 @@ the table, with Internal rather than blaming the query; others keep working."""
 
 import pytest
 from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
+from floe_sql import run
 
 
-def run(conn, sql):
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def test_corrupt_data_file_and_missing_metadata(server, conn):

@@ -6,12 +6,9 @@ import pyarrow as pa
 import pytest
 from adbc_driver_manager import Error as AdbcError
 from pyiceberg.catalog.sql import SqlCatalog
+from floe_sql import run
 
 
-def run(conn, sql):
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def test_second_catalog_from_a_config_file(tmp_path, start_server, monkeypatch):

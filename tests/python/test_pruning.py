@@ -4,12 +4,9 @@ changing an answer: every filter shape is checked against the unpruned truth."""
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from floe_sql import run
 
 
-def run(conn, sql):
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
+from floe_sql import run as fetch
 
 
 @pytest.fixture
@@ -15,10 +16,6 @@ def catalog(server):
                       warehouse=f"file://{server.data_dir}/warehouse")
 
 
-def fetch(conn, sql):
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def test_pyiceberg_table_with_many_types_reads_back_as_written(catalog, conn):

@@ -6,12 +6,9 @@ import pytest
 from pyiceberg.types import LongType
 
 from readers import pyiceberg_catalog
+from floe_sql import run
 
 
-def run(conn, sql):
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def assert_same_rows(conn, table, name, order_by):

@@ -7,12 +7,9 @@ import pytest
 from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
 
 from readers import pyiceberg_catalog
+from floe_sql import run
 
 
-def run(conn, sql):
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,9 @@ import pytest
 from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
 
 from readers import duckdb_scan, pyiceberg_catalog
+from floe_sql import run
 
 
-def run(conn, sql, params=None):
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetch_arrow_table()
 
 
 def rows_affected(conn, sql, params=None) -> int:

@@ -1,0 +1,93 @@
+//! Which table, and which version of it, each relation of a query reads.
+
+use super::metadata_tables::{self, MetadataTable};
+use super::{Error, Result};
+use crate::catalog::{Lake, TableRef};
+use crate::proto::SessionDefaults;
+use crate::sql::time_travel::AsOf;
+use crate::sql::{self, Query};
+
+pub(super) struct ResolvedTable {
+    pub relation: sql::RelationName,
+    pub table_ref: TableRef,
+    pub table: iceberg::table::Table,
+    pub selects: Selects,
+}
+
+/// What a relation reads of its table.
+pub(super) enum Selects {
+    Snapshot(AsOf),
+    Metadata(MetadataTable),
+}
+
+impl ResolvedTable {
+    pub fn relation_text(&self) -> String {
+        self.relation.join(".")
+    }
+
+    /// The snapshot this relation reads (None: the table has no data yet).
+    pub fn snapshot_id(&self) -> Result<Option<i64>> {
+        let metadata = self.table.metadata();
+        let as_of = match &self.selects {
+            Selects::Metadata(_) => return Ok(metadata.current_snapshot_id()),
+            Selects::Snapshot(as_of) => as_of,
+        };
+        let table = &self.table_ref;
+        match as_of {
+            AsOf::Current => Ok(metadata.current_snapshot_id()),
+            AsOf::Version(version) => {
+                let by_id = version.parse::<i64>().ok().filter(|id| metadata.snapshot_by_id(*id).is_some());
+                by_id
+                    .or_else(|| metadata.snapshot_for_ref(version).map(|s| s.snapshot_id()))
+                    .map(Some)
+                    .ok_or_else(|| Error::NotFound(format!("table `{table}` has no snapshot, branch or tag `{version}`")))
+            }
+            AsOf::Timestamp(text) => {
+                let millis = parse_timestamp_millis(text)?;
+                metadata
+                    .history()
+                    .iter()
+                    .filter(|entry| entry.timestamp_ms <= millis)
+                    .max_by_key(|entry| entry.timestamp_ms)
+                    .map(|entry| Some(entry.snapshot_id))
+                    .ok_or_else(|| Error::NotFound(format!("table `{table}` has no snapshot at or before {text}")))
+            }
+        }
+    }
+}
+
+/// `2026-11-21 07:00:00[.fff]` (UTC), `2026-11-21`, or RFC 3339 with an offset.
+fn parse_timestamp_millis(text: &str) -> Result<i64> {
+    if let Ok(with_offset) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(with_offset.timestamp_millis());
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Ok(naive.and_utc().timestamp_millis());
+        }
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis());
+    }
+    Err(Error::Invalid(format!("cannot read `{text}` as a timestamp: use 'YYYY-MM-DD HH:MM:SS' (UTC)")))
+}
+
+pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefaults) -> Result<Vec<ResolvedTable>> {
+    let loads = query.relations().iter().map(|relation| async move {
+        // The last part may carry time travel (`t@version:…`) or name a
+        // metadata table (`t$snapshots`).
+        let (last, rest) = relation.split_last().expect("relations have a name");
+        let (name, as_of) = sql::time_travel::split_as_of(last);
+        let (name, metadata) = metadata_tables::split_metadata(name)?;
+        let mut parts = rest.to_vec();
+        parts.push(name.to_string());
+        let table_ref = lake.names().resolve(&parts, session)?;
+        let table = lake.load(&table_ref).await?;
+        let selects = match metadata {
+            Some(kind) => Selects::Metadata(kind),
+            None => Selects::Snapshot(as_of),
+        };
+        Ok::<_, Error>(ResolvedTable { relation: relation.clone(), table_ref, table, selects })
+    });
+    futures::future::try_join_all(loads).await
+}
