@@ -65,6 +65,10 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOE_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// Seconds to let in-flight calls finish after SIGTERM before exiting anyway.
+    #[arg(long, env = "FLOE_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+
     /// Do not create the demo table `default.flowers` in an empty catalog.
     #[arg(long, env = "FLOE_NO_DEMO")]
     pub no_demo: bool,

@@ -30,6 +30,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
 
     let engine = Arc::new(Engine::new(lake));
+    let running = engine.running().clone();
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
     let flight = FlightServiceServer::new(FloeService::new(engine, auth.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -42,7 +44,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .layer(AuthLayer(auth))
         .add_service(flight)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal(running, grace))
         .await
         .context("server failed")?;
     tracing::info!("Floe stopped");
@@ -78,7 +80,10 @@ fn write_address(path: &std::path::Path, address: SocketAddr) -> anyhow::Result<
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT/SIGTERM, then stops running queries. Polars cannot be
+/// interrupted inside a long operator, so after `grace` the process exits
+/// anyway: commits are atomic, so no table is left half-written.
+async fn shutdown_signal(running: crate::exec::Running, grace: std::time::Duration) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
@@ -95,7 +100,13 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight calls");
+    let cancelled = running.cancel_all();
+    tracing::info!(cancelled, "shutting down: finishing in-flight calls for up to {}s", grace.as_secs());
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        tracing::warn!("in-flight calls did not finish within the shutdown grace period; exiting");
+        std::process::exit(0);
+    });
 }
 
 fn init_tracing() {

@@ -33,6 +33,17 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Cancels every running query (at shutdown). Returns how many there were.
+    pub fn cancel_all(&self) -> usize {
+        let queries = self.queries.lock().expect("running queries lock");
+        for flag in queries.values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+        queries.len()
+    }
+}
+
 impl RunningQuery {
     pub fn flag(&self) -> Arc<AtomicBool> {
         self.cancelled.clone()

@@ -62,3 +62,32 @@ def test_sigkill_mid_write_leaves_only_whole_commits(tmp_path):
         (data_dir / "addr").unlink()
     # The writers did commit between kills, so the kills hit a live write loop.
     assert committed_at_least > BATCH
+
+
+def test_sigterm_does_not_wait_forever_for_a_runaway_query(tmp_path):
+    data_dir = tmp_path / "runaway"
+    data_dir.mkdir()
+    server = FloeServer(data_dir, "--shutdown-grace-seconds", "1")
+    sql = ("SELECT sum(a.sepal_length * b.sepal_width * c.petal_length * d.petal_width * e.sepal_length) AS s "
+           "FROM default.flowers a CROSS JOIN default.flowers b CROSS JOIN default.flowers c "
+           "CROSS JOIN default.flowers d CROSS JOIN default.flowers e")
+
+    def runaway():
+        try:
+            with flightsql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cursor:
+                cursor.execute(sql)
+                cursor.fetch_arrow_table()
+        except Exception:
+            pass  # the server goes away under it
+
+    client = threading.Thread(target=runaway, daemon=True)
+    client.start()
+    time.sleep(1.0)  # let the query get going
+    assert server.alive()
+    stopped_at = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=20)
+    assert time.monotonic() - stopped_at < 20
+    assert "shutting down" in server.logs()
+    server.log.close()
+    client.join(timeout=20)
