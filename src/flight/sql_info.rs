@@ -21,18 +21,18 @@ pub fn sql_info() -> SqlInfoData {
     info.append(SqlInfo::FlightSqlServerName, "Floe");
     info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
     info.append(SqlInfo::FlightSqlServerArrowVersion, "58");
-    info.append(SqlInfo::FlightSqlServerReadOnly, true);
+    info.append(SqlInfo::FlightSqlServerReadOnly, false);
     info.append(SqlInfo::FlightSqlServerSql, true);
     info.append(SqlInfo::FlightSqlServerSubstrait, false);
     info.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::None as i32);
     info.append(SqlInfo::FlightSqlServerCancel, true);
-    info.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+    info.append(SqlInfo::FlightSqlServerBulkIngestion, true);
     info.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
     info.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
     info.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
     info.append(SqlInfo::SqlDdlCatalog, false);
-    info.append(SqlInfo::SqlDdlSchema, false);
-    info.append(SqlInfo::SqlDdlTable, false);
+    info.append(SqlInfo::SqlDdlSchema, true);
+    info.append(SqlInfo::SqlDdlTable, true);
     info.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
     info.append(SqlInfo::SqlKeywords, sqlparser::keywords::ALL_KEYWORDS);
     info.append(SqlInfo::SqlNumericFunctions, NUMERIC_FUNCTIONS);
@@ -57,7 +57,7 @@ pub fn sql_info() -> SqlInfoData {
         (1 << SqlSupportedUnions::SqlUnion as i32) | (1 << SqlSupportedUnions::SqlUnionAll as i32),
     );
     info.append(SqlInfo::SqlTransactionsSupported, false);
-    info.append(SqlInfo::SqlBatchUpdatesSupported, false);
+    info.append(SqlInfo::SqlBatchUpdatesSupported, true);
     info.append(SqlInfo::SqlSavepointsSupported, false);
     info.append(SqlInfo::SqlSelectForUpdateSupported, false);
     info.append(SqlInfo::SqlStoredProceduresSupported, false);

@@ -122,3 +122,14 @@ def test_cancel_flight_info_stops_a_running_query(client, server):
             rows += reader.read_chunk().data.num_rows
     assert rows < 150 ** 3
     assert run(client, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+
+
+def test_sql_info_tells_the_truth_about_writes(client):
+    from flight_sql_wire import any_message, _field, _varint
+
+    # CommandGetSqlInfo{info: [FLIGHT_SQL_SERVER_READ_ONLY=3, FLIGHT_SQL_SERVER_BULK_INGESTION=10]}
+    command = any_message("CommandGetSqlInfo", _varint(1 << 3 | 0) + _varint(3) + _varint(1 << 3 | 0) + _varint(10))
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
+    table = client.do_get(info.endpoints[0].ticket).read_all()
+    answers = dict(zip(table.column("info_name").to_pylist(), table.column("value").to_pylist()))
+    assert answers == {3: False, 10: True}
