@@ -138,10 +138,7 @@ impl Lake {
     }
 
     pub fn catalog(&self, name: &str) -> Result<&Arc<dyn Catalog>> {
-        self.catalogs.get(name).ok_or_else(|| Error::CatalogNotFound {
-            name: name.to_string(),
-            known: self.catalogs.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.catalogs.get(name).ok_or_else(|| self.unknown_catalog(name))
     }
 
     /// Loads the table's current metadata; every call sees the latest commit.
@@ -161,13 +158,17 @@ impl Lake {
         }
     }
 
+    fn unknown_catalog(&self, name: &str) -> Error {
+        Error::CatalogNotFound {
+            name: name.to_string(),
+            known: self.catalogs.keys().cloned().collect::<Vec<_>>().join(", "),
+        }
+    }
+
     /// Atomically repoints `table` from metadata `expected` to `new_location`;
     /// false when another commit won the race.
     pub async fn swap_metadata(&self, table: &TableRef, expected: &str, new_location: &str) -> Result<bool> {
-        let pointer = self.pointers.get(&table.catalog).ok_or_else(|| Error::CatalogNotFound {
-            name: table.catalog.clone(),
-            known: self.catalogs.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
+        let pointer = self.pointers.get(&table.catalog).ok_or_else(|| self.unknown_catalog(&table.catalog))?;
         pointer.swap(table, expected, new_location).await
     }
 

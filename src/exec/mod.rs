@@ -20,6 +20,7 @@ use polars::prelude::{Engine as PolarsEngine, LazyFrame, PlanCallback, PolarsErr
 use polars_sql::SQLContext;
 
 pub use running::{Running, RunningQuery};
+use metadata_tables::MetadataTable;
 use resolve::Selects;
 use scan::FrameInput;
 
@@ -99,10 +100,7 @@ impl Engine {
         for resolved in tables {
             let snapshot_id = resolved.snapshot_id()?;
             let (schema, source) = match resolved.selects {
-                Selects::Metadata(kind) => {
-                    let frame = metadata_tables::load(&resolved.table, kind).await?;
-                    (frame.schema().as_ref().clone(), scan::Source::Loaded(frame))
-                }
+                Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
                 Selects::Snapshot(_) => (scan::snapshot_schema(&resolved.table, snapshot_id)?, scan::Source::Schema),
             };
             pins.push(TablePin {
@@ -149,10 +147,7 @@ impl Engine {
                 .find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref))
                 .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
             let (schema, source) = match resolved.selects {
-                Selects::Metadata(kind) => {
-                    let frame = metadata_tables::load(&resolved.table, kind).await?;
-                    (frame.schema().as_ref().clone(), scan::Source::Loaded(frame))
-                }
+                Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
                 Selects::Snapshot(_) => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let filters = query.scan_filters(&resolved.relation);
@@ -171,6 +166,12 @@ impl Engine {
         let query = self.running.start(&ticket.query_id);
         Ok((schema.clone(), stream_frame(frame, schema, query, tables)))
     }
+}
+
+/// A metadata table's rows (built in memory) and their schema.
+async fn metadata_input(table: &iceberg::table::Table, kind: MetadataTable) -> Result<(polars::prelude::Schema, scan::Source)> {
+    let frame = metadata_tables::load(table, kind).await?;
+    Ok((frame.schema().as_ref().clone(), scan::Source::Loaded(frame)))
 }
 
 fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
@@ -221,13 +222,18 @@ async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send
 
 fn panic_message(join: tokio::task::JoinError) -> String {
     match join.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into()),
+        Ok(payload) => panic_text(payload.as_ref()),
         Err(join) => join.to_string(),
     }
+}
+
+/// A panic's message, whether it was raised with a literal or a formatted string.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "Polars panicked".into())
 }
 
 /// Failures reading the lake's files (I/O, corrupt Parquet) are the server's
@@ -281,9 +287,7 @@ fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables
             Ok(Ok(_)) if query.is_cancelled() => Some(Error::Cancelled),
             Ok(Ok(_)) => None,
             Ok(Err(err)) => Some(as_data_fault(Error::Polars(err), &tables)),
-            Err(panic) => Some(Error::Worker(
-                panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "Polars panicked".into()),
-            )),
+            Err(panic) => Some(Error::Worker(panic_text(panic.as_ref()))),
         };
         if let Some(failure) = failure {
             let _ = futures::executor::block_on(error_sender.send(Err(failure)));

@@ -59,7 +59,7 @@ pub async fn write_data_files(table: &Table, batches: BatchStream) -> Result<Wri
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
         .build();
     let rolling = RollingFileWriterBuilder::new_with_default_file_size(
-        ParquetWriterBuilder::new(properties, table_schema),
+        ParquetWriterBuilder::new(properties, table_schema.clone()),
         table.file_io().clone(),
         DefaultLocationGenerator::new(table.metadata()).map_err(iceberg_err)?,
         DefaultFileNameGenerator::new(format!("floe-{}", uuid::Uuid::new_v4()), None, DataFileFormat::Parquet),
@@ -78,7 +78,7 @@ pub async fn write_data_files(table: &Table, batches: BatchStream) -> Result<Wri
         writer.close().await.map_err(iceberg_err)?
     } else {
         let splitter =
-            RecordBatchPartitionSplitter::try_new_with_computed_values(table_schema_ref(table), spec).map_err(iceberg_err)?;
+            RecordBatchPartitionSplitter::try_new_with_computed_values(table_schema, spec).map_err(iceberg_err)?;
         // One open file per partition seen: rows need not arrive sorted.
         let mut writer = FanoutWriter::new(data_files);
         while let Some(batch) = batches.recv().await {
@@ -91,8 +91,4 @@ pub async fn write_data_files(table: &Table, batches: BatchStream) -> Result<Wri
         writer.close().await.map_err(iceberg_err)?
     };
     Ok(Written { files, rows })
-}
-
-fn table_schema_ref(table: &Table) -> iceberg::spec::SchemaRef {
-    table.metadata().current_schema().clone()
 }
