@@ -23,6 +23,8 @@ pub enum Command {
     Tables(ClientArgs),
     /// Run a workload (the `floe.run` JSON request) and print its JSON answer.
     Run(RunArgs),
+    /// Prepare script mode now (Python runtime, sandbox check) instead of at first use.
+    Setup(SetupArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -72,6 +74,84 @@ pub struct ServeArgs {
     /// Do not create the demo table `default.flowers` in an empty catalog.
     #[arg(long, env = "FLOE_NO_DEMO")]
     pub no_demo: bool,
+
+    #[command(flatten)]
+    pub scripts: ScriptArgs,
+}
+
+/// Script mode: users' Python Polars scripts in sandboxes.
+#[derive(Debug, Clone, Args)]
+pub struct ScriptArgs {
+    /// Turn script mode off.
+    #[arg(long, env = "FLOE_NO_SCRIPTS")]
+    pub no_scripts: bool,
+
+    /// Run scripts on this Python (which must have polars, pyarrow and
+    /// pyiceberg) instead of the runtime Floe provisions.
+    #[arg(long, env = "FLOE_PYTHON")]
+    pub python: Option<PathBuf>,
+
+    /// Where Floe keeps the Python runtime it provisions (shared by servers).
+    #[arg(long, env = "FLOE_SCRIPT_RUNTIME_DIR")]
+    pub script_runtime_dir: Option<PathBuf>,
+
+    /// Memory per vCPU a workload may use, in MiB (`vcpus` 2 gets twice this).
+    #[arg(long, env = "FLOE_SCRIPT_MEMORY_MB_PER_VCPU", default_value_t = 1024)]
+    pub script_memory_mb_per_vcpu: u64,
+
+    /// Wall-clock limit for a workload unless its request sets `timeoutSeconds`.
+    #[arg(long, env = "FLOE_SCRIPT_TIMEOUT_SECONDS", default_value_t = 300)]
+    pub script_timeout_seconds: u64,
+
+    /// The largest `timeoutSeconds` a request may ask for.
+    #[arg(long, env = "FLOE_SCRIPT_MAX_TIMEOUT_SECONDS", default_value_t = 3600)]
+    pub script_max_timeout_seconds: u64,
+
+    /// Largest result a script may return, in MiB of Arrow data.
+    #[arg(long, env = "FLOE_SCRIPT_MAX_RESULT_MB", default_value_t = 4096)]
+    pub script_max_result_mb: u64,
+
+    /// Most a script may print to stdout and stderr together, in KiB.
+    #[arg(long, env = "FLOE_SCRIPT_MAX_OUTPUT_KB", default_value_t = 16384)]
+    pub script_max_output_kb: u64,
+
+    /// Size of a workload's private scratch `/tmp`, in MiB.
+    #[arg(long, env = "FLOE_SCRIPT_SCRATCH_MB", default_value_t = 256)]
+    pub script_scratch_mb: u64,
+
+    /// Most processes and threads a workload may run at once.
+    #[arg(long, env = "FLOE_SCRIPT_MAX_PROCESSES", default_value_t = 256)]
+    pub script_max_processes: u32,
+
+    /// Pre-started sandboxes kept ready (each serves one workload, then exits).
+    #[arg(long, env = "FLOE_SCRIPT_POOL_SIZE", default_value_t = 2)]
+    pub script_pool_size: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub scripts: ScriptArgs,
+}
+
+impl ScriptArgs {
+    pub fn script_config(&self, private_paths: Vec<PathBuf>) -> crate::script::ScriptConfig {
+        use std::time::Duration;
+        crate::script::ScriptConfig {
+            enabled: !self.no_scripts,
+            python: self.python.clone(),
+            runtime_dir: self.script_runtime_dir.clone().unwrap_or_else(crate::script::runtime::default_dir),
+            memory_mb_per_vcpu: self.script_memory_mb_per_vcpu,
+            default_timeout: Duration::from_secs(self.script_timeout_seconds),
+            max_timeout: Duration::from_secs(self.script_max_timeout_seconds),
+            max_result_bytes: self.script_max_result_mb << 20,
+            max_output_bytes: self.script_max_output_kb << 10,
+            scratch_bytes: self.script_scratch_mb << 20,
+            max_processes: self.script_max_processes,
+            pool_size: self.script_pool_size,
+            private_paths,
+        }
+    }
 }
 
 impl ServeArgs {

@@ -75,6 +75,7 @@ fn exec_code(err: &exec::Error) -> Code {
         E::Cancelled => Code::Cancelled,
         E::NotFound(_) => Code::NotFound,
         E::Invalid(_) => Code::InvalidArgument,
+        E::Script(e) => script_code(e),
         E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) | E::DataRead { .. } => Code::Internal,
     }
 }
@@ -102,6 +103,20 @@ fn run_code(err: &run::Error) -> Code {
         E::Catalog(e) => catalog_code(e),
         E::Exec(e) => exec_code(e),
         E::Write(e) => write_code(e),
+        E::Script(e) => script_code(e),
+    }
+}
+
+fn script_code(err: &crate::script::Error) -> Code {
+    use crate::script::Error as E;
+    match err {
+        E::Script { .. } | E::Request(_) => Code::InvalidArgument,
+        E::Limit(_) => Code::ResourceExhausted,
+        E::Timeout(_) => Code::DeadlineExceeded,
+        E::Cancelled => Code::Cancelled,
+        E::Unavailable(_) | E::Runtime(_) => Code::FailedPrecondition,
+        E::Preparing(_) => Code::Unavailable,
+        E::Crashed(_) | E::RunnerGone(_) | E::Io { .. } => Code::Internal,
     }
 }
 

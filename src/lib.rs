@@ -7,6 +7,7 @@ pub mod error;
 pub mod exec;
 pub mod flight;
 pub mod run;
+pub mod script;
 pub mod server;
 pub mod sql;
 pub mod write;

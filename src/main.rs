@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             Command::Sql(args) => floe::client::run_sql(args).await,
             Command::Tables(args) => floe::client::run_tables(args).await,
             Command::Run(args) => floe::client::run_workload(args).await,
+            Command::Setup(args) => floe::server::setup(args).await,
         }
     });
     match outcome {

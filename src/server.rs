@@ -29,11 +29,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
 
+    let scripts = crate::script::Scripts::start(args.scripts.script_config(private_paths(&args)));
     let engine = Arc::new(Engine::new(lake));
     let running = engine.running().clone();
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
-    let flight = FlightServiceServer::new(FloeService::new(engine, auth.clone()))
+    let flight = FlightServiceServer::new(FloeService::new(engine, auth.clone(), scripts))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
@@ -48,6 +49,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("server failed")?;
     tracing::info!("Floe stopped");
+    Ok(())
+}
+
+/// What a script sandbox must never see; the start-up probe checks each.
+fn private_paths(args: &ServeArgs) -> Vec<std::path::PathBuf> {
+    let mut paths = vec![
+        std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()),
+        "/etc/shadow".into(),
+        "/var".into(),
+    ];
+    if let Some(config) = &args.config {
+        paths.push(std::path::absolute(config).unwrap_or_else(|_| config.clone()));
+    }
+    paths
+}
+
+/// `floe setup`: prepares script mode in the foreground.
+pub async fn setup(args: crate::config::SetupArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let config = args.scripts.script_config(vec!["/etc/shadow".into(), "/var".into()]);
+    let message = crate::script::setup(config).await?;
+    println!("{message}");
     Ok(())
 }
 

@@ -56,6 +56,8 @@ pub enum Error {
     Invalid(String),
     #[error("query worker failed: {0}")]
     Worker(String),
+    #[error(transparent)]
+    Script(#[from] crate::script::Error),
 }
 
 impl Error {

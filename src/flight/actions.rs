@@ -24,8 +24,8 @@ pub fn custom_action_types() -> Vec<Result<ActionType, Status>> {
         (CANCEL_FLIGHT_INFO, "Stop the running query of a FlightInfo."),
         (
             FLOE_RUN,
-            "Run a Polars workload (oleander's JSON request: mode, query, tables, params, catalog, vcpus, \
-             destination, saveMode, idempotencyKey). Answers one JSON result: row_count, columns, and a base64 \
+            "Run a Polars workload (oleander's JSON request: mode (query or script), query, tables, script, \
+             params, catalog, vcpus, timeoutSeconds, destination, saveMode, idempotencyKey). Answers one JSON result: row_count, columns, and a base64 \
              `ticket` to DoGet the rows, or `saved` when written to a destination table.",
         ),
     ]
@@ -79,7 +79,7 @@ async fn run(
 ) -> Result<session::Reply, Status> {
     let outcome = async {
         let request = crate::run::parse_request(body)?;
-        crate::run::execute(&service.engine, request, session::defaults(metadata)).await
+        crate::run::execute(&service.engine, &service.scripts, request, session::defaults(metadata)).await
     }
     .await;
     match outcome {

@@ -6,6 +6,7 @@ pub mod auth;
 mod ingest;
 mod metadata;
 mod prepared;
+pub mod script;
 mod session;
 mod sql_info;
 mod statement;
@@ -44,13 +45,14 @@ type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, St
 pub struct FloeService {
     engine: Arc<Engine>,
     auth: Arc<Auth>,
+    scripts: Arc<crate::script::Scripts>,
     sql_info: arrow_flight::sql::metadata::SqlInfoData,
     xdbc_types: arrow_flight::sql::metadata::XdbcTypeInfoData,
 }
 
 impl FloeService {
-    pub fn new(engine: Arc<Engine>, auth: Arc<Auth>) -> Self {
-        Self { engine, auth, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
+    pub fn new(engine: Arc<Engine>, auth: Arc<Auth>, scripts: Arc<crate::script::Scripts>) -> Self {
+        Self { engine, auth, scripts, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
     }
 }
 
@@ -259,7 +261,7 @@ impl FlightSqlService for FloeService {
     }
 
     async fn do_get_fallback(&self, _request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
-        Err(Status::invalid_argument(format!("unknown ticket type `{}`", message.type_url)))
+        script::do_get(self, message).await
     }
 
     async fn get_flight_info_fallback(

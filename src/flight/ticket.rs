@@ -36,9 +36,15 @@ pub fn query_ids(info: &FlightInfo) -> Vec<String> {
         .iter()
         .filter_map(|endpoint| endpoint.ticket.as_ref())
         .filter_map(|ticket| arrow_flight::sql::Any::decode(ticket.ticket.as_ref()).ok())
-        .filter_map(|any| any.unpack::<TicketStatementQuery>().ok().flatten())
-        .filter_map(|command| QueryTicket::decode(command.statement_handle.as_ref()).ok())
-        .map(|ticket| ticket.query_id)
+        .filter_map(|any| match super::script::decode(&any) {
+            Some(script) => Some(script.query_id),
+            None => any
+                .unpack::<TicketStatementQuery>()
+                .ok()
+                .flatten()
+                .and_then(|command| QueryTicket::decode(command.statement_handle.as_ref()).ok())
+                .map(|ticket| ticket.query_id),
+        })
         .filter(|id| !id.is_empty())
         .collect()
 }

@@ -7,6 +7,9 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
 
 pub use request::{RunFailure, RunRequest, RunResponse};
@@ -14,6 +17,7 @@ use request::{Compute, Mode, SaveMode, Saved};
 
 use crate::exec::Engine;
 use crate::proto::SessionDefaults;
+use crate::script::Scripts;
 use crate::{catalog, exec, sql, write};
 
 const VCPU_CHOICES: [u32; 5] = [2, 4, 8, 16, 32];
@@ -32,6 +36,8 @@ pub enum Error {
     Exec(#[from] exec::Error),
     #[error(transparent)]
     Write(#[from] write::Error),
+    #[error(transparent)]
+    Script(#[from] crate::script::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -57,41 +63,33 @@ fn describe(schema: &arrow::datatypes::Schema) -> (Vec<String>, Vec<String>) {
     schema.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).unzip()
 }
 
-pub async fn execute(engine: &Engine, request: RunRequest, mut session: SessionDefaults) -> Result<RunResponse> {
+pub async fn execute(
+    engine: &Arc<Engine>,
+    scripts: &Arc<Scripts>,
+    request: RunRequest,
+    mut session: SessionDefaults,
+) -> Result<RunResponse> {
     let started = Instant::now();
     let compute = compute(&request)?;
-    if request.mode == Mode::Script {
-        return Err(Error::Unimplemented("script mode is not available in this version of Floe".into()));
-    }
-    if request.script.is_some() {
-        return Err(Error::Request("`script` is only used with \"mode\": \"script\"".into()));
-    }
-    let query = request
-        .query
-        .clone()
-        .filter(|q| !q.trim().is_empty())
-        .ok_or_else(|| Error::Request("`query` is required in query mode".into()))?;
     if let Some(catalog) = &request.catalog {
         engine.lake().catalog(catalog)?;
         session.catalog = catalog.clone();
     }
-    let aliases = request.tables.iter().map(|t| t.parts().map_err(Error::Request)).collect::<Result<Vec<_>>>()?;
-    let sql = sql::with_table_aliases(&query, &aliases)?;
+    let (schema, batches, ticket) = match request.mode {
+        Mode::Script => start_script(engine, scripts, &request, &compute, &session).await?,
+        Mode::Query => start_query(engine, &request, &session).await?,
+    };
+    let (columns, column_types) = describe(&schema);
 
     let Some(destination) = request.destination.clone() else {
-        let plan = engine.plan(&sql, Vec::new(), session).await?;
-        // Tickets carry no results, so counting runs the query once here.
-        let (_, batches) = engine.execute(&plan.ticket).await?;
         let row_count = batches.try_fold(0u64, |n, b| async move { Ok(n + b.num_rows() as u64) }).await?;
-        let (columns, column_types) = describe(&plan.schema);
-        let ticket = crate::flight::statement_ticket_bytes(&plan.ticket);
         return Ok(RunResponse {
             success: true,
             row_count,
             execution_time: elapsed(started),
             columns,
             column_types,
-            ticket: Some(STANDARD.encode(ticket)),
+            ticket: Some(STANDARD.encode(ticket.bytes())),
             saved: None,
             compute,
         });
@@ -103,8 +101,6 @@ pub async fn execute(engine: &Engine, request: RunRequest, mut session: SessionD
         SaveMode::Append => write::SaveMode::Append,
         SaveMode::Overwrite => write::SaveMode::Overwrite,
     };
-    let (schema, batches) = engine.run(&sql, session).await?;
-    let (columns, column_types) = describe(&schema);
     let outcome = write::write_creating(engine.lake(), &table, &schema, batches, mode, request.idempotency_key.clone()).await?;
     Ok(RunResponse {
         success: true,
@@ -121,4 +117,74 @@ pub async fn execute(engine: &Engine, request: RunRequest, mut session: SessionD
         }),
         compute,
     })
+}
+
+/// How DoGet replays a workload once its first run has been counted.
+enum Replay {
+    Query(crate::proto::QueryTicket),
+    Script(crate::proto::ScriptTicket, Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>),
+}
+
+impl Replay {
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Replay::Query(ticket) => crate::flight::statement_ticket_bytes(&ticket),
+            Replay::Script(mut ticket, pins) => {
+                // The first run has finished: its pins are final.
+                ticket.pins = pins.lock().expect("pins lock").clone().into_iter().collect();
+                crate::flight::script::ticket_bytes(&ticket)
+            }
+        }
+    }
+}
+
+type Started = (SchemaRef, exec::BatchStream, Replay);
+
+async fn start_query(engine: &Engine, request: &RunRequest, session: &SessionDefaults) -> Result<Started> {
+    if request.script.is_some() {
+        return Err(Error::Request("`script` is only used with \"mode\": \"script\"".into()));
+    }
+    let query = request
+        .query
+        .clone()
+        .filter(|q| !q.trim().is_empty())
+        .ok_or_else(|| Error::Request("`query` is required in query mode".into()))?;
+    let aliases = request.tables.iter().map(|t| t.parts().map_err(Error::Request)).collect::<Result<Vec<_>>>()?;
+    let sql = sql::with_table_aliases(&query, &aliases)?;
+    let plan = engine.plan(&sql, Vec::new(), session.clone()).await?;
+    // Tickets carry no results: without a destination the query runs once
+    // here to count its rows, and again on DoGet.
+    let (schema, batches) = engine.execute(&plan.ticket).await?;
+    Ok((schema, batches, Replay::Query(plan.ticket)))
+}
+
+async fn start_script(
+    engine: &Arc<Engine>,
+    scripts: &Arc<Scripts>,
+    request: &RunRequest,
+    compute: &Compute,
+    session: &SessionDefaults,
+) -> Result<Started> {
+    if request.query.is_some() || !request.tables.is_empty() {
+        return Err(Error::Request(
+            "`query` and `tables` are for \"mode\": \"query\"; a script reads tables with scan(\"ns.table\")".into(),
+        ));
+    }
+    let script = request
+        .script
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| Error::Request("`script` is required in script mode".into()))?;
+    let timeout = scripts.timeout_for(request.timeout_seconds)?;
+    let ticket = crate::proto::ScriptTicket {
+        script,
+        params: request.params.clone().into_iter().collect(),
+        session: Some(session.clone()),
+        vcpus: compute.vcpus,
+        timeout_seconds: timeout.as_secs(),
+        pins: Default::default(),
+        query_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let started = crate::script::start(scripts.clone(), engine.clone(), crate::flight::script::job(ticket.clone())).await?;
+    Ok((started.schema, started.batches, Replay::Script(ticket, started.pins)))
 }

@@ -101,7 +101,7 @@ def test_idempotency_key_makes_a_retry_a_no_op(client, server):
     ({"query": "SELECT * FROM f", "tables": ["no-equals-sign"]}, pa.ArrowInvalid, "InvalidArgument", "alias"),
     ({"query": "SELECT * FROM default.nope"}, pa.ArrowKeyError, "NotFound", "default.nope"),
     ({"query": "SELEC oops"}, pa.ArrowInvalid, "InvalidArgument", "syntax"),
-    ({"mode": "script", "script": "result = 1"}, pa.ArrowNotImplementedError, "Unimplemented", "script mode"),
+    ({"mode": "script"}, pa.ArrowInvalid, "InvalidArgument", "`script` is required"),
 ])
 def test_failures_are_json_with_the_right_code(client, server, request_body, error_type, code, words):
     with pytest.raises(error_type) as excinfo:
