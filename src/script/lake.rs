@@ -143,7 +143,10 @@ impl LakeView {
             None => self.plan(&table, &limit, &columns).await,
         };
         let plan = match planned {
-            Ok(plan) => plan,
+            Ok(plan) => {
+                tracing::debug!(sql = %plan.ticket.sql, "script scan");
+                plan
+            }
             Err(e) => return table_error(e),
         };
         match self.engine.execute(&plan.ticket).await {

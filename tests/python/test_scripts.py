@@ -338,6 +338,28 @@ result = pl.DataFrame({{"ok": [True]}})
     assert wait_until_gone(marker)
 
 
+def test_results_larger_than_the_cap_are_refused(start_server):
+    floe = start_server("--script-max-result-mb", "1")
+    with flight.FlightClient(floe.uri) as other:
+        small = script(other, "result = pl.DataFrame({'x': range(1000)})")
+        assert small["row_count"] == 1000
+        body = failure(other, "result = pl.select(x=pl.int_range(0, 5_000_000))")
+    assert body["error"] == "ResourceExhausted"
+    assert "result size limit (1 MiB)" in body["details"]
+
+
+def test_pushed_down_filters_and_columns_reach_the_server(start_server, monkeypatch):
+    monkeypatch.setenv("FLOE_LOG", "info,floe::script=debug")
+    floe = start_server()
+    with flight.FlightClient(floe.uri) as other:
+        source = "result = scan('default.flowers').filter(pl.col('petal_width') >= 2.0).select('species')"
+        assert script(other, source)["row_count"] == 29
+    scans = [line for line in floe.logs().splitlines() if "script scan" in line]
+    assert scans, floe.logs()
+    # Polars projects the filter column too; the server reads only those two.
+    assert any('"petal_width" >= 2.0' in line and "sepal_length" not in line for line in scans), scans
+
+
 def test_script_mode_off_is_a_clear_precondition_failure(start_server):
     floe = start_server("--no-scripts")
     with flight.FlightClient(floe.uri) as other:
