@@ -26,11 +26,12 @@ from common import load_duckdb_extension, start_floe
 
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 
-# Not yet correct in Floe, measured at SF 0.01 (issue 6 rewrites them in Floe's
-# SQL layer): scalar subqueries in comparisons (2, 11, 15, 17, 20, 22), a LIKE
-# join condition (13), a correlated EXISTS alias (21), and 18, whose comma
-# joins with an IN subquery become a cross product that does not finish.
-KNOWN_FAILING: set[int] = {2, 11, 13, 15, 17, 18, 20, 21, 22}
+# Not yet correct in Floe, measured at SF 0.01: a NOT LIKE in a join
+# condition (13), a correlated EXISTS with a non-equality correlation (21), and
+# 18, whose comma joins with an IN subquery become a cross product that does
+# not finish. Scalar subqueries (2, 11, 15, 17, 20, 22) are rewritten into
+# joins by src/sql/subquery.rs.
+KNOWN_FAILING: set[int] = {13, 18, 21}
 
 
 def values_match(a, b) -> bool:

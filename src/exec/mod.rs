@@ -184,12 +184,14 @@ fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
 fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef)> {
     let mut context = SQLContext::new();
     let mut frames = HashMap::with_capacity(inputs.len());
+    let mut columns = HashMap::with_capacity(inputs.len());
     for (index, input) in inputs.iter().enumerate() {
         let name = format!("__floe_{index}");
         context.register(&name, input.lazy_frame()?);
         frames.insert(input.relation.clone(), name);
+        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect());
     }
-    let mut frame = context.execute(&query.render(&frames))?;
+    let mut frame = context.execute(&query.render(&frames, &columns))?;
     let schema = convert::wire_schema(frame.collect_schema()?.as_ref())?;
     Ok((frame, schema))
 }

@@ -9,6 +9,7 @@ mod names;
 pub mod partition;
 mod parse;
 pub mod pushdown;
+pub mod subquery;
 pub mod params;
 mod rewrite;
 pub mod time_travel;
@@ -84,10 +85,12 @@ impl Query {
         self.statement.to_string()
     }
 
-    /// The SQL Polars runs: each catalog relation renamed to its registered
-    /// frame, aliased by its table name so qualified columns keep working.
-    pub fn render(&self, frames: &HashMap<RelationName, String>) -> String {
+    /// The SQL Polars runs: scalar subqueries turned into joins (which needs
+    /// each relation's columns), and each catalog relation renamed to its
+    /// registered frame, aliased by its table name so qualified columns keep working.
+    pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &subquery::Columns) -> String {
         let mut statement = self.statement.clone();
+        subquery::decorrelate(&mut statement, columns);
         rewrite::rename_relations(&mut statement, frames);
         statement.to_string()
     }

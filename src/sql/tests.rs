@@ -15,7 +15,7 @@ fn renames_relations_and_keeps_qualified_columns_working() {
     .unwrap();
     assert_eq!(query.relations(), &[vec!["default".to_string(), "flowers".to_string()]]);
     assert_eq!(
-        query.render(&frames_for(&query)),
+        query.render(&frames_for(&query), &Default::default()),
         "SELECT flowers.species, flowers.petal_width FROM __floe_0 AS flowers WHERE sepal_length > 5"
     );
 }
@@ -26,7 +26,7 @@ fn leaves_ctes_and_explicit_aliases_alone() {
         Query::analyze("WITH big AS (SELECT * FROM ns.t AS x) SELECT * FROM big JOIN other o ON big.a = o.a", &[])
             .unwrap();
     assert_eq!(query.relations(), &[vec!["ns".to_string(), "t".to_string()], vec!["other".to_string()]]);
-    let rendered = query.render(&frames_for(&query));
+    let rendered = query.render(&frames_for(&query), &Default::default());
     assert!(rendered.contains("FROM __floe_0 AS x"), "{rendered}");
     assert!(rendered.contains("FROM big JOIN __floe_1 o ON"), "{rendered}");
 }
@@ -34,9 +34,9 @@ fn leaves_ctes_and_explicit_aliases_alone() {
 #[test]
 fn binds_positional_and_numbered_parameters() {
     let query = Query::analyze("SELECT * FROM t WHERE a = ? AND b = ?", &["1".into(), "'x'".into()]).unwrap();
-    assert!(query.render(&frames_for(&query)).ends_with("WHERE a = (1) AND b = ('x')"));
+    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = (1) AND b = ('x')"));
     let query = Query::analyze("SELECT * FROM t WHERE a = $2 OR b = $1", &["1".into(), "2".into()]).unwrap();
-    assert!(query.render(&frames_for(&query)).ends_with("WHERE a = (2) OR b = (1)"));
+    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = (2) OR b = (1)"));
     assert_eq!(parameter_count("SELECT * FROM t WHERE a = $1 OR b = $1").unwrap(), 1);
 }
 
@@ -72,12 +72,12 @@ fn writes_are_unsupported_and_bad_sql_is_a_syntax_error() {
 fn colliding_unaliased_expressions_are_named_by_their_sql() {
     let query = Query::analyze("SELECT min(x), max(x), y, count(*) FROM t", &[]).unwrap();
     assert_eq!(
-        query.render(&frames_for(&query)),
+        query.render(&frames_for(&query), &Default::default()),
         r#"SELECT min(x) AS "min(x)", max(x) AS "max(x)", y, count(*) FROM __floe_0 AS t"#
     );
     // Names Polars can already tell apart are left as they are.
     let query = Query::analyze("SELECT avg(x), y FROM t", &[]).unwrap();
-    assert_eq!(query.render(&frames_for(&query)), "SELECT avg(x), y FROM __floe_0 AS t");
+    assert_eq!(query.render(&frames_for(&query), &Default::default()), "SELECT avg(x), y FROM __floe_0 AS t");
 }
 
 #[test]
@@ -127,5 +127,38 @@ fn single_table_conjuncts_become_scan_filters() {
 #[test]
 fn comparisons_put_the_column_first() {
     let query = Query::analyze("SELECT * FROM t WHERE 'a' = s AND 5 < x AND 1 + 1 = 2", &[]).unwrap();
-    assert!(query.render(&frames_for(&query)).ends_with("WHERE s = 'a' AND x > 5 AND 1 + 1 = 2"));
+    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE s = 'a' AND x > 5 AND 1 + 1 = 2"));
+}
+
+fn render_with_columns(sql: &str, columns: &[(&str, &[&str])]) -> String {
+    let query = Query::analyze(sql, &[]).unwrap();
+    let columns: subquery::Columns = columns
+        .iter()
+        .map(|(table, cols)| (vec![table.to_string()], cols.iter().map(|c| c.to_string()).collect()))
+        .collect();
+    query.render(&frames_for(&query), &columns)
+}
+
+#[test]
+fn correlated_scalar_subquery_becomes_a_grouped_join() {
+    let rendered = render_with_columns(
+        "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND l_qty < (SELECT 0.2 * avg(l_qty) FROM lineitem WHERE l_key = p_key)",
+        &[("lineitem", &["l_key", "l_qty", "l_price"]), ("part", &["p_key"])],
+    );
+    assert!(
+        rendered.starts_with("WITH __floe_sq1 AS (SELECT l_key AS __floe_k1, 0.2 * avg(l_qty) AS __floe_v FROM __floe_0 AS lineitem GROUP BY l_key)"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("__floe_sq1.__floe_k1 = p_key"), "{rendered}");
+    assert!(rendered.contains("l_qty < __floe_sq1.__floe_v"), "{rendered}");
+}
+
+#[test]
+fn subqueries_it_cannot_prove_safe_are_left_alone() {
+    // count() of an empty group is 0, not NULL: an inner join would drop rows.
+    let sql = "SELECT * FROM t AS a WHERE x > (SELECT count(*) FROM t AS b WHERE b.k = a.k)";
+    assert!(!render_with_columns(sql, &[("t", &["k", "x"])]).contains("__floe_sq"));
+    // A column neither side has: no guessing.
+    let sql = "SELECT * FROM t WHERE x > (SELECT avg(y) FROM u WHERE u.k = nowhere)";
+    assert!(!render_with_columns(sql, &[("t", &["k", "x"]), ("u", &["k", "y"])]).contains("__floe_sq"));
 }

@@ -1,0 +1,365 @@
+//! Scalar subqueries in comparisons, which polars-sql cannot plan
+//! (`x > (SELECT avg(x) FROM t)`), rewritten into joins it can:
+//!
+//! - uncorrelated: the subquery becomes a one-row CTE `__floe_sqN(__floe_v)`
+//!   cross-joined into the outer FROM, and the comparison reads `__floe_v`
+//!   (`max(__floe_v)` in HAVING, where a bare column is not allowed);
+//! - correlated by equalities (`WHERE inner.k = outer.k AND <local filters>`):
+//!   the CTE groups by the inner keys (`__floe_k1…`), is joined on them, and
+//!   the comparison reads the group's value. Outer rows without a group
+//!   compare against NULL and drop out, as they would in SQL — which is why
+//!   `count` (0 for an empty group, not NULL) is left alone.
+//!
+//! Deciding which side of an equality is outer needs the tables' columns, so
+//! this runs at planning time with the schemas in hand. A subquery it cannot
+//! prove safe to rewrite is left as written (and polars-sql says why it fails).
+
+use std::collections::HashMap;
+
+use sqlparser::ast::{
+    BinaryOperator, Cte, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    TableWithJoins, VisitMut, VisitorMut,
+};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+use super::rewrite::RelationName;
+
+/// Column names per catalog relation (as written in the query).
+pub type Columns = HashMap<RelationName, Vec<String>>;
+
+const VALUE: &str = "__floe_v";
+
+pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
+    let Statement::Query(query) = statement else { return };
+    let mut cte_columns = HashMap::new();
+    collect_cte_columns(query, &mut cte_columns);
+    let mut rewriter = Rewriter { columns, cte_columns, ctes: Vec::new() };
+    let _ = query.visit(&mut rewriter);
+    if rewriter.ctes.is_empty() {
+        return;
+    }
+    let mut new_ctes = rewriter.ctes;
+    match &mut query.with {
+        // After the query's own CTEs: a subquery may read them (TPC-H 15).
+        Some(with) => with.cte_tables.append(&mut new_ctes),
+        None => {
+            let Some(mut with) = parse_query("WITH __floe_x AS (SELECT 1) SELECT 1").and_then(|q| q.with) else { return };
+            with.cte_tables = new_ctes;
+            query.with = Some(with);
+        }
+    }
+}
+
+fn parse_query(sql: &str) -> Option<Query> {
+    match Parser::parse_sql(&GenericDialect {}, sql).ok()?.pop()? {
+        Statement::Query(query) => Some(*query),
+        _ => None,
+    }
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
+}
+
+/// Output column names of every CTE, for resolving references to them.
+fn collect_cte_columns(query: &Query, out: &mut HashMap<String, Vec<String>>) {
+    let Some(with) = &query.with else { return };
+    for cte in &with.cte_tables {
+        if let SetExpr::Select(select) = cte.query.body.as_ref() {
+            let names = select
+                .projection
+                .iter()
+                .filter_map(|item| match item {
+                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                    SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
+                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
+                    _ => None,
+                })
+                .collect();
+            out.insert(cte.alias.name.value.clone(), names);
+        }
+    }
+}
+
+struct Rewriter<'a> {
+    columns: &'a Columns,
+    cte_columns: HashMap<String, Vec<String>>,
+    ctes: Vec<Cte>,
+}
+
+/// One relation in a FROM clause: the name columns are qualified by, and its columns.
+struct Scope {
+    qualifier: String,
+    columns: Vec<String>,
+}
+
+impl Rewriter<'_> {
+    fn scopes(&self, from: &[TableWithJoins]) -> Option<Vec<Scope>> {
+        let factors = from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+        factors
+            .map(|factor| match factor {
+                TableFactor::Table { name, alias, args: None, .. } => {
+                    let parts: RelationName = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect::<Option<_>>()?;
+                    let columns = match parts.as_slice() {
+                        [single] if self.cte_columns.contains_key(single) => self.cte_columns[single].clone(),
+                        _ => self.columns.get(&parts)?.clone(),
+                    };
+                    let qualifier = alias.as_ref().map(|a| a.name.value.clone()).or_else(|| parts.last().cloned())?;
+                    Some(Scope { qualifier, columns })
+                }
+                TableFactor::Derived { subquery, alias: Some(alias), .. } => {
+                    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+                    let columns = select
+                        .projection
+                        .iter()
+                        .map(|item| match item {
+                            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
+                            _ => None,
+                        })
+                        .collect::<Option<_>>()?;
+                    Some(Scope { qualifier: alias.name.value.clone(), columns })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Inner,
+    Outer,
+}
+
+/// Which scope each column of `expr` belongs to; None if any is unknown or
+/// the expression holds a subquery of its own.
+fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec<Side>> {
+    struct Collect<'a> {
+        inner: &'a [Scope],
+        outer: &'a [Scope],
+        found: Vec<Side>,
+        unknown: bool,
+    }
+    impl sqlparser::ast::Visitor for Collect<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            let side = match expr {
+                Expr::Identifier(ident) => {
+                    let has = |scopes: &[Scope]| scopes.iter().any(|s| s.columns.iter().any(|c| c.eq_ignore_ascii_case(&ident.value)));
+                    // SQL scoping: the nearest FROM wins.
+                    if has(self.inner) {
+                        Some(Side::Inner)
+                    } else if has(self.outer) {
+                        Some(Side::Outer)
+                    } else {
+                        None
+                    }
+                }
+                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                    let has = |scopes: &[Scope]| scopes.iter().any(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value));
+                    if has(self.inner) {
+                        Some(Side::Inner)
+                    } else if has(self.outer) {
+                        Some(Side::Outer)
+                    } else {
+                        None
+                    }
+                }
+                Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    self.unknown = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            match side {
+                Some(side) => self.found.push(side),
+                None => {
+                    self.unknown = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut collect = Collect { inner, outer, found: Vec::new(), unknown: false };
+    let _ = sqlparser::ast::Visit::visit(expr, &mut collect);
+    (!collect.unknown).then_some(collect.found)
+}
+
+fn conjuncts(expr: &Expr) -> Vec<&Expr> {
+    match expr {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            let mut all = conjuncts(left);
+            all.extend(conjuncts(right));
+            all
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => conjuncts(inner),
+        other => vec![other],
+    }
+}
+
+fn is_comparison(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq | BinaryOperator::NotEq | BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq
+    )
+}
+
+fn has_aggregate(expr: &Expr, allow_count: bool) -> bool {
+    let text = expr.to_string().to_ascii_lowercase();
+    let agg = ["min(", "max(", "sum(", "avg(", "mean(", "median(", "stddev(", "variance("].iter().any(|f| text.contains(f));
+    agg && (allow_count || !text.contains("count("))
+}
+
+/// The CTE and the outer-side pieces that replace one scalar subquery.
+struct Replacement {
+    cte_sql: String,
+    /// `__floe_kI = <outer expr>` conjuncts for the outer WHERE.
+    join_conditions: Vec<String>,
+}
+
+impl Rewriter<'_> {
+    fn plan_replacement(&self, subquery: &Query, outer: &[Scope], name: &str) -> Option<Replacement> {
+        if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
+            return None;
+        }
+        let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+        let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice()
+        else {
+            return None;
+        };
+        if select.distinct.is_some() || select.having.is_some() || !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
+            return None;
+        }
+        let inner = self.scopes(&select.from)?;
+        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let mut local = Vec::new();
+        let mut keys = Vec::new();
+        for conjunct in select.selection.as_ref().map(conjuncts).unwrap_or_default() {
+            let found = sides(conjunct, &inner, outer)?;
+            if !found.contains(&Side::Outer) {
+                local.push(conjunct.to_string());
+                continue;
+            }
+            let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = conjunct else { return None };
+            let (l, r) = (sides(left, &inner, outer)?, sides(right, &inner, outer)?);
+            let all = |s: &[Side], side| !s.is_empty() && s.iter().all(|x| *x == side);
+            if all(&l, Side::Inner) && all(&r, Side::Outer) {
+                keys.push((left.to_string(), right.to_string()));
+            } else if all(&l, Side::Outer) && all(&r, Side::Inner) {
+                keys.push((right.to_string(), left.to_string()));
+            } else {
+                return None;
+            }
+        }
+        if sides(value, &inner, outer)?.contains(&Side::Outer) || !has_aggregate(value, keys.is_empty()) {
+            return None;
+        }
+        let filter = if local.is_empty() { String::new() } else { format!(" WHERE {}", local.join(" AND ")) };
+        if keys.is_empty() {
+            return Some(Replacement { cte_sql: format!("SELECT {value} AS {VALUE} FROM {from}{filter}"), join_conditions: Vec::new() });
+        }
+        let key_items: Vec<String> = keys.iter().enumerate().map(|(i, (inner, _))| format!("{inner} AS __floe_k{}", i + 1)).collect();
+        let key_exprs: Vec<&str> = keys.iter().map(|(inner, _)| inner.as_str()).collect();
+        let cte_sql = format!(
+            "SELECT {}, {value} AS {VALUE} FROM {from}{filter} GROUP BY {}",
+            key_items.join(", "),
+            key_exprs.join(", ")
+        );
+        let join_conditions = keys.iter().enumerate().map(|(i, (_, outer))| format!("{name}.__floe_k{} = {outer}", i + 1)).collect();
+        Some(Replacement { cte_sql, join_conditions })
+    }
+
+    /// Rewrites the comparisons of one SELECT's WHERE or HAVING in place.
+    fn rewrite_clause(&mut self, clause: &mut Expr, outer: &[Scope], in_having: bool, added: &mut Added) {
+        match clause {
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                self.rewrite_clause(left, outer, in_having, added);
+                self.rewrite_clause(right, outer, in_having, added);
+            }
+            Expr::Nested(inner) => self.rewrite_clause(inner, outer, in_having, added),
+            Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+                let mut cross_joined = false;
+                for side in [left, right] {
+                    let Expr::Subquery(subquery) = side.as_ref() else { continue };
+                    let name = format!("__floe_sq{}", self.ctes.len() + 1);
+                    let Some(replacement) = self.plan_replacement(subquery, outer, &name) else { continue };
+                    if in_having && !replacement.join_conditions.is_empty() {
+                        continue;
+                    }
+                    let Some(cte) = parse_query(&format!("WITH {name} AS ({}) SELECT 1", replacement.cte_sql))
+                        .and_then(|q| q.with)
+                        .and_then(|w| w.cte_tables.into_iter().next())
+                    else {
+                        continue;
+                    };
+                    let reference = if in_having { format!("max({name}.{VALUE})") } else { format!("{name}.{VALUE}") };
+                    let Some(value) = parse_expr(&reference) else { continue };
+                    **side = value;
+                    cross_joined |= replacement.join_conditions.is_empty() && !in_having;
+                    self.cte_columns.insert(name.clone(), Vec::new());
+                    self.ctes.push(cte);
+                    added.relations.push(name);
+                    added.conditions.extend(replacement.join_conditions);
+                }
+                if cross_joined {
+                    // Polars 0.55 turns a cross join filtered by an inequality
+                    // into a join its streaming engine cannot run ("entered
+                    // unreachable code"); `IS TRUE` keeps it a plain filter,
+                    // and in WHERE it means the same (NULL drops the row).
+                    *clause = Expr::IsTrue(Box::new(Expr::Nested(Box::new(clause.clone()))));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Default)]
+struct Added {
+    relations: Vec<String>,
+    conditions: Vec<String>,
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = ();
+
+    // Post-order: a subquery's own subqueries are rewritten before it is.
+    fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            self.rewrite_select(select);
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+impl Rewriter<'_> {
+    fn rewrite_select(&mut self, select: &mut Select) {
+        let Some(outer) = self.scopes(&select.from) else { return };
+        let mut added = Added::default();
+        if let Some(selection) = &mut select.selection {
+            self.rewrite_clause(selection, &outer, false, &mut added);
+        }
+        if let Some(having) = &mut select.having {
+            self.rewrite_clause(having, &outer, true, &mut added);
+        }
+        for relation in &added.relations {
+            if let Some(mut parsed) = parse_query(&format!("SELECT 1 FROM {relation}")) {
+                if let SetExpr::Select(s) = parsed.body.as_mut() {
+                    select.from.append(&mut s.from);
+                }
+            }
+        }
+        if !added.conditions.is_empty() {
+            let mut condition = added.conditions.join(" AND ");
+            if let Some(existing) = &select.selection {
+                condition = format!("({existing}) AND {condition}");
+            }
+            if let Some(parsed) = parse_expr(&condition) {
+                select.selection = Some(parsed);
+            }
+        }
+    }
+}
