@@ -5,6 +5,7 @@
 //! functions that read server files, so user SQL never reaches it unchecked.
 
 pub mod dml;
+mod join_filters;
 mod names;
 pub mod partition;
 mod parse;
@@ -91,6 +92,7 @@ impl Query {
     pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &subquery::Columns) -> String {
         let mut statement = self.statement.clone();
         subquery::decorrelate(&mut statement, columns);
+        join_filters::push_into_joined_relations(&mut statement, columns);
         rewrite::rename_relations(&mut statement, frames);
         statement.to_string()
     }

@@ -32,9 +32,7 @@ const VALUE: &str = "__floe_v";
 
 pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };
-    let mut cte_columns = HashMap::new();
-    collect_cte_columns(query, &mut cte_columns);
-    let mut rewriter = Rewriter { columns, cte_columns, ctes: Vec::new() };
+    let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new() };
     let _ = query.visit(&mut rewriter);
     if rewriter.ctes.is_empty() {
         return;
@@ -51,14 +49,14 @@ pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
     }
 }
 
-fn parse_query(sql: &str) -> Option<Query> {
+pub(super) fn parse_query(sql: &str) -> Option<Query> {
     match Parser::parse_sql(&GenericDialect {}, sql).ok()?.pop()? {
         Statement::Query(query) => Some(*query),
         _ => None,
     }
 }
 
-fn parse_expr(sql: &str) -> Option<Expr> {
+pub(super) fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
 }
 
@@ -83,22 +81,42 @@ fn collect_cte_columns(query: &Query, out: &mut HashMap<String, Vec<String>>) {
 }
 
 struct Rewriter<'a> {
-    columns: &'a Columns,
-    cte_columns: HashMap<String, Vec<String>>,
+    resolver: Resolver<'a>,
     ctes: Vec<Cte>,
 }
 
 /// One relation in a FROM clause: the name columns are qualified by, and its columns.
-struct Scope {
-    qualifier: String,
-    columns: Vec<String>,
+pub(super) struct Scope {
+    pub qualifier: String,
+    pub columns: Vec<String>,
 }
 
-impl Rewriter<'_> {
-    fn scopes(&self, from: &[TableWithJoins]) -> Option<Vec<Scope>> {
+impl Scope {
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Knows the columns of catalog relations, CTEs and derived tables.
+pub(super) struct Resolver<'a> {
+    columns: &'a Columns,
+    cte_columns: HashMap<String, Vec<String>>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(query: &Query, columns: &'a Columns) -> Self {
+        let mut cte_columns = HashMap::new();
+        collect_cte_columns(query, &mut cte_columns);
+        Self { columns, cte_columns }
+    }
+
+    pub fn scopes(&self, from: &[TableWithJoins]) -> Option<Vec<Scope>> {
         let factors = from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
-        factors
-            .map(|factor| match factor {
+        factors.map(|factor| self.scope(factor)).collect()
+    }
+
+    pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {
+        match factor {
                 TableFactor::Table { name, alias, args: None, .. } => {
                     let parts: RelationName = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect::<Option<_>>()?;
                     let columns = match parts.as_slice() {
@@ -122,8 +140,7 @@ impl Rewriter<'_> {
                     Some(Scope { qualifier: alias.name.value.clone(), columns })
                 }
                 _ => None,
-            })
-            .collect()
+            }
     }
 }
 
@@ -188,7 +205,7 @@ fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec<Side>> {
     (!collect.unknown).then_some(collect.found)
 }
 
-fn conjuncts(expr: &Expr) -> Vec<&Expr> {
+pub(super) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
     match expr {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
             let mut all = conjuncts(left);
@@ -233,7 +250,7 @@ impl Rewriter<'_> {
         if select.distinct.is_some() || select.having.is_some() || !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
             return None;
         }
-        let inner = self.scopes(&select.from)?;
+        let inner = self.resolver.scopes(&select.from)?;
         let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let mut local = Vec::new();
         let mut keys = Vec::new();
@@ -299,7 +316,7 @@ impl Rewriter<'_> {
                     let Some(value) = parse_expr(&reference) else { continue };
                     **side = value;
                     cross_joined |= replacement.join_conditions.is_empty() && !in_having;
-                    self.cte_columns.insert(name.clone(), Vec::new());
+                    self.resolver.cte_columns.insert(name.clone(), Vec::new());
                     self.ctes.push(cte);
                     added.relations.push(name);
                     added.conditions.extend(replacement.join_conditions);
@@ -337,7 +354,7 @@ impl VisitorMut for Rewriter<'_> {
 
 impl Rewriter<'_> {
     fn rewrite_select(&mut self, select: &mut Select) {
-        let Some(outer) = self.scopes(&select.from) else { return };
+        let Some(outer) = self.resolver.scopes(&select.from) else { return };
         let mut added = Added::default();
         if let Some(selection) = &mut select.selection {
             self.rewrite_clause(selection, &outer, false, &mut added);
