@@ -4,6 +4,7 @@
 //! polars-sql resolves a dotted name by its first part and offers table
 //! functions that read server files, so user SQL never reaches it unchecked.
 
+mod comma_joins;
 pub mod dml;
 mod join_filters;
 mod names;
@@ -93,6 +94,7 @@ impl Query {
         let mut statement = self.statement.clone();
         subquery::decorrelate(&mut statement, columns);
         join_filters::push_into_joined_relations(&mut statement, columns);
+        comma_joins::make_explicit(&mut statement, columns);
         rewrite::rename_relations(&mut statement, frames);
         statement.to_string()
     }

@@ -1,0 +1,119 @@
+//! `FROM a, b, c WHERE a.x = b.x AND b.y = c.y AND …` as explicit inner joins
+//! (`a JOIN b ON a.x = b.x JOIN c ON b.y = c.y`). polars-sql plans a comma
+//! list as cross products and relies on its optimiser to turn the equalities
+//! back into joins, which fails once the WHERE also holds a subquery
+//! predicate (TPC-H 18: a cross product that never finishes). Inner joins on
+//! the same equalities are the same relation, so the rewrite is exact.
+//! Relations join in the order written, each as soon as an equality links it
+//! to those already joined; one with no link is cross-joined, as written.
+
+use sqlparser::ast::{BinaryOperator, Expr, Query, SetExpr, Statement, Visit, VisitMut, Visitor, VisitorMut};
+
+use super::subquery::{conjuncts, parse_expr, parse_query, Columns, Resolver, Scope};
+
+pub(super) fn make_explicit(statement: &mut Statement, columns: &Columns) {
+    let Statement::Query(query) = statement else { return };
+    let resolver = Resolver::new(query, columns);
+    let _ = query.visit(&mut Explicit { resolver });
+}
+
+struct Explicit<'a> {
+    resolver: Resolver<'a>,
+}
+
+/// The one relation (index into `scopes`) every column of `expr` belongs to.
+fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
+    struct Owners<'a> {
+        scopes: &'a [Scope],
+        owners: Vec<Option<usize>>,
+    }
+    impl Visitor for Owners<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            let owner = match expr {
+                Expr::Identifier(ident) => {
+                    let mut having = self.scopes.iter().enumerate().filter(|(_, s)| s.has_column(&ident.value));
+                    match (having.next(), having.next()) {
+                        (Some((i, _)), None) => Some(i),
+                        _ => None,
+                    }
+                }
+                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                    self.scopes.iter().position(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value))
+                }
+                Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => None,
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            self.owners.push(owner);
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut owners = Owners { scopes, owners: Vec::new() };
+    let _ = expr.visit(&mut owners);
+    let first = (*owners.owners.first()?)?;
+    owners.owners.iter().all(|o| *o == Some(first)).then_some(first)
+}
+
+impl VisitorMut for Explicit<'_> {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_mut() else { return std::ops::ControlFlow::Continue(()) };
+        if select.from.len() < 2 || select.from.iter().any(|t| !t.joins.is_empty()) {
+            return std::ops::ControlFlow::Continue(());
+        }
+        let (Some(scopes), Some(selection)) = (self.resolver.scopes(&select.from), &select.selection) else {
+            return std::ops::ControlFlow::Continue(());
+        };
+        let mut edges = Vec::new();
+        let mut residual = Vec::new();
+        for conjunct in conjuncts(selection) {
+            let link = match conjunct {
+                Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => match (owner(left, &scopes), owner(right, &scopes)) {
+                    (Some(a), Some(b)) if a != b => Some((a, b)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match link {
+                Some((a, b)) => edges.push((a, b, conjunct.to_string(), false)),
+                None => residual.push(conjunct.to_string()),
+            }
+        }
+        if edges.is_empty() {
+            return std::ops::ControlFlow::Continue(());
+        }
+        let mut joined = vec![0usize];
+        let mut sql = format!("SELECT 1 FROM {}", select.from[0]);
+        while joined.len() < scopes.len() {
+            let linked = (0..scopes.len())
+                .filter(|r| !joined.contains(r))
+                .find(|r| edges.iter().any(|(a, b, _, _)| (a == r && joined.contains(b)) || (b == r && joined.contains(a))));
+            let next = linked.unwrap_or_else(|| (0..scopes.len()).find(|r| !joined.contains(r)).expect("one is left"));
+            let mut on = Vec::new();
+            for (a, b, condition, used) in &mut edges {
+                if !*used && ((*a == next && joined.contains(b)) || (*b == next && joined.contains(a))) {
+                    on.push(condition.clone());
+                    *used = true;
+                }
+            }
+            joined.push(next);
+            if on.is_empty() {
+                sql.push_str(&format!(" CROSS JOIN {}", select.from[next]));
+            } else {
+                sql.push_str(&format!(" JOIN {} ON {}", select.from[next], on.join(" AND ")));
+            }
+        }
+        // An equality between relations joined earlier (a cycle) stays a filter.
+        residual.extend(edges.into_iter().filter(|e| !e.3).map(|e| e.2));
+        let Some(mut parsed) = parse_query(&sql) else { return std::ops::ControlFlow::Continue(()) };
+        let SetExpr::Select(parsed_select) = parsed.body.as_mut() else { return std::ops::ControlFlow::Continue(()) };
+        let filter = if residual.is_empty() { None } else { parse_expr(&residual.join(" AND ")) };
+        if !residual.is_empty() && filter.is_none() {
+            return std::ops::ControlFlow::Continue(());
+        }
+        select.from = std::mem::take(&mut parsed_select.from);
+        select.selection = filter;
+        std::ops::ControlFlow::Continue(())
+    }
+}
