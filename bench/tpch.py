@@ -26,12 +26,11 @@ from common import load_duckdb_extension, start_floe
 
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 
-# Not yet correct in Floe, measured at SF 0.01: a NOT LIKE in a join
-# condition (13), a correlated EXISTS with a non-equality correlation (21), and
-# 18, whose comma joins with an IN subquery become a cross product that does
-# not finish. Scalar subqueries (2, 11, 15, 17, 20, 22) are rewritten into
-# joins by src/sql/subquery.rs.
-KNOWN_FAILING: set[int] = {13, 18, 21}
+# Not yet correct in Floe, measured at SF 0.01: 21, a correlated EXISTS with a
+# non-equality correlation (`l2.l_suppkey <> l1.l_suppkey`). The rewrites in
+# src/sql/ (subquery.rs, join_filters.rs, comma_joins.rs, qualify.rs) make
+# the other 21 run.
+KNOWN_FAILING: set[int] = {21}
 
 
 def values_match(a, b) -> bool:

@@ -11,6 +11,7 @@ mod names;
 pub mod partition;
 mod parse;
 pub mod pushdown;
+mod qualify;
 pub mod subquery;
 pub mod params;
 mod rewrite;
@@ -95,6 +96,7 @@ impl Query {
         subquery::decorrelate(&mut statement, columns);
         join_filters::push_into_joined_relations(&mut statement, columns);
         comma_joins::make_explicit(&mut statement, columns);
+        qualify::subquery_columns(&mut statement, columns);
         rewrite::rename_relations(&mut statement, frames);
         statement.to_string()
     }

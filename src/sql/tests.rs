@@ -145,12 +145,17 @@ fn correlated_scalar_subquery_becomes_a_grouped_join() {
         "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND l_qty < (SELECT 0.2 * avg(l_qty) FROM lineitem WHERE l_key = p_key)",
         &[("lineitem", &["l_key", "l_qty", "l_price"]), ("part", &["p_key"])],
     );
+    // Inside the CTE, names are qualified by their relation (src/sql/qualify.rs).
     assert!(
-        rendered.starts_with("WITH __floe_sq1 AS (SELECT l_key AS __floe_k1, 0.2 * avg(l_qty) AS __floe_v FROM __floe_0 AS lineitem GROUP BY l_key)"),
+        rendered.starts_with(
+            "WITH __floe_sq1 AS (SELECT lineitem.l_key AS __floe_k1, 0.2 * avg(lineitem.l_qty) AS __floe_v \
+             FROM __floe_0 AS lineitem GROUP BY lineitem.l_key)"
+        ),
         "{rendered}"
     );
-    assert!(rendered.contains("__floe_sq1.__floe_k1 = p_key"), "{rendered}");
-    assert!(rendered.contains("l_qty < __floe_sq1.__floe_v"), "{rendered}");
+    // The comma joins became explicit joins on the equalities, the new key included.
+    assert!(rendered.contains("JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = p_key"), "{rendered}");
+    assert!(rendered.contains("WHERE l_qty < __floe_sq1.__floe_v"), "{rendered}");
 }
 
 #[test]
