@@ -26,11 +26,9 @@ from common import load_duckdb_extension, start_floe
 
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 
-# Not yet correct in Floe, measured at SF 0.01: 21, a correlated EXISTS with a
-# non-equality correlation (`l2.l_suppkey <> l1.l_suppkey`). The rewrites in
-# src/sql/ (subquery.rs, join_filters.rs, comma_joins.rs, qualify.rs) make
-# the other 21 run.
-KNOWN_FAILING: set[int] = {21}
+# Queries not yet correct in Floe (none since the rewrites in src/sql/:
+# subquery.rs, exists.rs, join_filters.rs, comma_joins.rs, qualify.rs).
+KNOWN_FAILING: set[int] = set()
 
 
 def values_match(a, b) -> bool:

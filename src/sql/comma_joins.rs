@@ -7,7 +7,7 @@
 //! Relations join in the order written, each as soon as an equality links it
 //! to those already joined; one with no link is cross-joined, as written.
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, SetExpr, Statement, Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, Visit, VisitMut, Visitor, VisitorMut};
 
 use super::subquery::{conjuncts, parse_expr, parse_query, Columns, Resolver, Scope};
 
@@ -58,12 +58,21 @@ impl VisitorMut for Explicit<'_> {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
-        let SetExpr::Select(select) = query.body.as_mut() else { return std::ops::ControlFlow::Continue(()) };
-        if select.from.len() < 2 || select.from.iter().any(|t| !t.joins.is_empty()) {
-            return std::ops::ControlFlow::Continue(());
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            explicit_joins(select, &self.resolver);
         }
-        let (Some(scopes), Some(selection)) = (self.resolver.scopes(&select.from), &select.selection) else {
-            return std::ops::ControlFlow::Continue(());
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+/// Rewrites one SELECT's comma list; returns whether its FROM is now one join chain.
+pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
+    {
+        if select.from.len() < 2 || select.from.iter().any(|t| !t.joins.is_empty()) {
+            return select.from.len() == 1;
+        }
+        let (Some(scopes), Some(selection)) = (resolver.scopes(&select.from), &select.selection) else {
+            return false;
         };
         let mut edges = Vec::new();
         let mut residual = Vec::new();
@@ -81,7 +90,7 @@ impl VisitorMut for Explicit<'_> {
             }
         }
         if edges.is_empty() {
-            return std::ops::ControlFlow::Continue(());
+            return false;
         }
         let mut joined = vec![0usize];
         let mut sql = format!("SELECT 1 FROM {}", select.from[0]);
@@ -106,14 +115,14 @@ impl VisitorMut for Explicit<'_> {
         }
         // An equality between relations joined earlier (a cycle) stays a filter.
         residual.extend(edges.into_iter().filter(|e| !e.3).map(|e| e.2));
-        let Some(mut parsed) = parse_query(&sql) else { return std::ops::ControlFlow::Continue(()) };
-        let SetExpr::Select(parsed_select) = parsed.body.as_mut() else { return std::ops::ControlFlow::Continue(()) };
+        let Some(mut parsed) = parse_query(&sql) else { return false };
+        let SetExpr::Select(parsed_select) = parsed.body.as_mut() else { return false };
         let filter = if residual.is_empty() { None } else { parse_expr(&residual.join(" AND ")) };
         if !residual.is_empty() && filter.is_none() {
-            return std::ops::ControlFlow::Continue(());
+            return false;
         }
         select.from = std::mem::take(&mut parsed_select.from);
         select.selection = filter;
-        std::ops::ControlFlow::Continue(())
+        true
     }
 }

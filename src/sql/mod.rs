@@ -6,6 +6,7 @@
 
 mod comma_joins;
 pub mod dml;
+mod exists;
 mod join_filters;
 mod names;
 pub mod partition;

@@ -145,14 +145,14 @@ impl<'a> Resolver<'a> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub(super) enum Side {
     Inner,
     Outer,
 }
 
 /// Which scope each column of `expr` belongs to; None if any is unknown or
 /// the expression holds a subquery of its own.
-fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec<Side>> {
+pub(super) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec<Side>> {
     struct Collect<'a> {
         inner: &'a [Scope],
         outer: &'a [Scope],
@@ -297,6 +297,27 @@ impl Rewriter<'_> {
                 self.rewrite_clause(right, outer, in_having, added);
             }
             Expr::Nested(inner) => self.rewrite_clause(inner, outer, in_having, added),
+            Expr::Exists { subquery, negated } if !in_having => {
+                let negated = *negated;
+                let name = format!("__floe_sq{}", self.ctes.len() + 1);
+                let Some(plan) = super::exists::plan(&self.resolver, subquery, outer, &name, negated) else { return };
+                let Some(cte) = parse_query(&format!("WITH {name} AS ({}) SELECT 1", plan.cte_sql))
+                    .and_then(|q| q.with)
+                    .and_then(|w| w.cte_tables.into_iter().next())
+                else {
+                    return;
+                };
+                let Some(test) = parse_expr(&plan.test) else { return };
+                *clause = test;
+                self.resolver.cte_columns.insert(name.clone(), vec!["__floe_k1".into(), "__floe_min".into(), "__floe_max".into()]);
+                self.ctes.push(cte);
+                if negated {
+                    added.left_joins.push((name, plan.join_on.join(" AND ")));
+                } else {
+                    added.relations.push(name);
+                    added.conditions.extend(plan.join_on);
+                }
+            }
             Expr::BinaryOp { left, op, right } if is_comparison(op) => {
                 let mut cross_joined = false;
                 for side in [left, right] {
@@ -338,6 +359,8 @@ impl Rewriter<'_> {
 struct Added {
     relations: Vec<String>,
     conditions: Vec<String>,
+    /// (relation, ON condition) to LEFT JOIN once the FROM is one join chain.
+    left_joins: Vec<(String, String)>,
 }
 
 impl VisitorMut for Rewriter<'_> {
@@ -376,6 +399,17 @@ impl Rewriter<'_> {
             }
             if let Some(parsed) = parse_expr(&condition) {
                 select.selection = Some(parsed);
+            }
+        }
+        if !added.left_joins.is_empty() {
+            // A LEFT JOIN needs a join chain to hang on: make the comma list explicit first.
+            super::comma_joins::explicit_joins(select, &self.resolver);
+            for (relation, on) in &added.left_joins {
+                let Some(mut parsed) = parse_query(&format!("SELECT 1 FROM __floe_x LEFT JOIN {relation} ON {on}")) else { continue };
+                let SetExpr::Select(s) = parsed.body.as_mut() else { continue };
+                if let (Some(first), Some(join)) = (select.from.first_mut(), s.from.first_mut().and_then(|t| t.joins.pop())) {
+                    first.joins.push(join);
+                }
             }
         }
     }

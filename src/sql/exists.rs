@@ -1,0 +1,77 @@
+//! `[NOT] EXISTS (SELECT … FROM t WHERE t.k = o.k AND t.c <> o.c AND …)`:
+//! a correlation by inequality, which polars-sql cannot plan (TPC-H 21).
+//! Some row of a key's group has `c <> o.c` exactly when the group's
+//! smallest or largest `c` differs from `o.c`, so the subquery becomes a CTE
+//! of `min(c)` and `max(c)` per key, joined on the key:
+//!
+//! - EXISTS: inner join, and `min <> o.c OR max <> o.c`;
+//! - NOT EXISTS: left join, and no group, or `o.c` NULL, or no non-NULL `c`,
+//!   or `min = max = o.c` (every `<>` is false or unknown).
+//!
+//! Subqueries correlated by equalities only are left to polars-sql, which
+//! plans those as semi and anti joins itself.
+
+use sqlparser::ast::{BinaryOperator, Expr, Query, SetExpr};
+
+use super::subquery::{conjuncts, sides, Resolver, Scope, Side};
+
+pub(super) struct ExistsPlan {
+    pub cte_sql: String,
+    /// Conditions joining the CTE to the outer query, and the test replacing the EXISTS.
+    pub join_on: Vec<String>,
+    pub test: String,
+}
+
+pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], name: &str, negated: bool) -> Option<ExistsPlan> {
+    if subquery.with.is_some() || subquery.limit_clause.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    if select.having.is_some() || select.distinct.is_some() {
+        return None;
+    }
+    let inner = resolver.scopes(&select.from)?;
+    let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let all = |s: &[Side], side| !s.is_empty() && s.iter().all(|x| *x == side);
+    let (mut local, mut keys, mut unequal) = (Vec::new(), Vec::new(), None);
+    for conjunct in select.selection.as_ref().map(conjuncts).unwrap_or_default() {
+        if !sides(conjunct, &inner, outer)?.contains(&Side::Outer) {
+            local.push(conjunct.to_string());
+            continue;
+        }
+        let Expr::BinaryOp { left, op, right } = conjunct else { return None };
+        let (l, r) = (sides(left, &inner, outer)?, sides(right, &inner, outer)?);
+        let (inner_side, outer_side) = if all(&l, Side::Inner) && all(&r, Side::Outer) {
+            (left.to_string(), right.to_string())
+        } else if all(&l, Side::Outer) && all(&r, Side::Inner) {
+            (right.to_string(), left.to_string())
+        } else {
+            return None;
+        };
+        match op {
+            BinaryOperator::Eq => keys.push((inner_side, outer_side)),
+            BinaryOperator::NotEq if unequal.is_none() => unequal = Some((inner_side, outer_side)),
+            _ => return None,
+        }
+    }
+    let (value, outer_value) = unequal?;
+    if keys.is_empty() {
+        return None;
+    }
+    let filter = if local.is_empty() { String::new() } else { format!(" WHERE {}", local.join(" AND ")) };
+    let key_items: Vec<String> = keys.iter().enumerate().map(|(i, (k, _))| format!("{k} AS __floe_k{}", i + 1)).collect();
+    let key_exprs: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let cte_sql = format!(
+        "SELECT {}, min({value}) AS __floe_min, max({value}) AS __floe_max FROM {from}{filter} GROUP BY {}",
+        key_items.join(", "),
+        key_exprs.join(", ")
+    );
+    let join_on = keys.iter().enumerate().map(|(i, (_, o))| format!("{name}.__floe_k{} = {o}", i + 1)).collect();
+    let (min, max, o) = (format!("{name}.__floe_min"), format!("{name}.__floe_max"), outer_value);
+    let test = if negated {
+        format!("({name}.__floe_k1 IS NULL OR {o} IS NULL OR {min} IS NULL OR ({min} = {o} AND {max} = {o}))")
+    } else {
+        format!("({min} <> {o} OR {max} <> {o})")
+    };
+    Some(ExistsPlan { cte_sql, join_on, test })
+}
