@@ -15,9 +15,9 @@ def floe_binary() -> str:
     return os.environ.get("FLOE_BIN") or str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/floe")
 
 
-def start_floe(work: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+def start_floe(work: Path, *extra: str, data_dir: Path | None = None) -> tuple[subprocess.Popen, str]:
     addr = work / "addr"
-    process = subprocess.Popen([floe_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(work / "floe"),
+    process = subprocess.Popen([floe_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir or work / "floe"),
                                 "--addr-file", str(addr), *extra], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not addr.exists():

@@ -2,6 +2,7 @@
 
     python bench/tpch.py --sf 0.01            # correctness report
     python bench/tpch.py --sf 0.01 --strict   # CI: exit 1 on any change from KNOWN_FAILING
+    python bench/tpch.py --sf 1 --timed --repeat 5   # Floe vs Python Polars, DuckDB, ROAPI
 
 Data: DuckDB's tpch extension generates the tables, which are loaded into
 Floe's catalog (namespace `tpch`) through Floe's own bulk ingest. Queries:
@@ -12,17 +13,18 @@ accepts). Floe runs them over Flight SQL via ADBC, as a user would.
 
 import argparse
 import math
+import statistics
 import sys
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
-import adbc_driver_flightsql.dbapi as flightsql
 import duckdb
 import duckdb_extension_tpch
 
 from common import load_duckdb_extension, start_floe
+from engines import flight_sql_connection
 
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 
@@ -54,39 +56,36 @@ def tables_match(floe, duck) -> str | None:
 
 
 def connect(uri: str, timeout: float):
-    return flightsql.connect(uri, autocommit=True, db_kwargs={
-        "adbc.flight.sql.rpc.with_cookie_middleware": "true",
-        "adbc.flight.sql.rpc.timeout_seconds.query": str(timeout),
-        "adbc.flight.sql.rpc.timeout_seconds.fetch": str(timeout),
-    })
+    return flight_sql_connection(uri, timeout)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sf", type=float, default=0.01)
-    parser.add_argument("--timeout", type=float, default=60, help="seconds per query")
-    parser.add_argument("--strict", action="store_true", help="exit 1 unless exactly KNOWN_FAILING fail")
-    args = parser.parse_args()
-
+def generate(sf: float):
     duck = duckdb.connect()
     load_duckdb_extension(duck, duckdb_extension_tpch)
-    duck.execute(f"CALL dbgen(sf={args.sf})")
-    queries = dict(duck.execute("SELECT query_nr, query FROM tpch_queries()").fetchall())
+    duck.execute(f"CALL dbgen(sf={sf})")
+    return duck
 
+
+def load(duck, uri: str, timeout: float) -> float:
+    """Loads DuckDB's generated tables into Floe (namespace `tpch`) through Floe's own bulk ingest."""
+    started = time.perf_counter()
+    with connect(uri, timeout) as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS tpch")
+        cursor.fetch_arrow_table()
+        for table in TABLES:
+            data = duck.execute(f"SELECT * FROM {table}").to_arrow_table()
+            data = data.from_batches(data.to_batches(max_chunksize=100_000))
+            cursor.adbc_ingest(table, data, mode="replace", db_schema_name="tpch")
+    return time.perf_counter() - started
+
+
+def correctness(args, duck, queries) -> set[int]:
     failing = set()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        process, uri = start_floe(work, "--no-demo")
+        process, uri = start_floe(work, "--no-demo", "--no-scripts")
         try:
-            started = time.perf_counter()
-            with connect(uri, args.timeout) as conn, conn.cursor() as cursor:
-                cursor.execute("CREATE SCHEMA tpch")
-                cursor.fetch_arrow_table()
-                for table in TABLES:
-                    data = duck.execute(f"SELECT * FROM {table}").to_arrow_table()
-                    data = data.from_batches(data.to_batches(max_chunksize=100_000))
-                    cursor.adbc_ingest(table, data, mode="create", db_schema_name="tpch")
-            print(f"loaded TPC-H SF {args.sf} into Floe in {time.perf_counter() - started:.1f}s", flush=True)
+            print(f"loaded TPC-H SF {args.sf} into Floe in {load(duck, uri, args.timeout):.1f}s", flush=True)
             print(f"{'query':>5}  {'result':<7} {'floe s':>8} {'duckdb s':>9}  detail", flush=True)
             for number, sql in sorted(queries.items()):
                 begun = time.perf_counter()
@@ -107,7 +106,7 @@ def main():
                         process.kill()
                         process.wait()
                         (work / "addr").unlink()
-                        process, uri = start_floe(work, "--no-demo")
+                        process, uri = start_floe(work, "--no-demo", "--no-scripts")
                 floe_seconds = time.perf_counter() - begun
                 if problem is not None:
                     failing.add(number)
@@ -117,6 +116,104 @@ def main():
         finally:
             process.kill()
             process.wait()
+    return failing
+
+
+def timed(args, duck, queries) -> set[int]:
+    """Every engine on the same Iceberg tables, interleaved: a warm-up, then
+    `--repeat` rounds; medians, Floe/peer ratios and their geometric means."""
+    from engines import DuckDbEngine, FlightSqlEngine, PolarsEngine, Roapi, iceberg_tables
+
+    data_dir = Path(args.data_dir or Path.home() / ".cache" / "floe-bench" / f"tpch-sf{args.sf}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    work = data_dir / "run"
+    work.mkdir(exist_ok=True)
+    (work / "addr").unlink(missing_ok=True)
+    process, uri = start_floe(work, "--no-demo", "--no-scripts", data_dir=data_dir)
+    roapi = None
+    try:
+        loaded = (data_dir / "loaded").exists()
+        if not loaded:
+            seconds = load(duck, uri, args.timeout)
+            (data_dir / "loaded").write_text(str(seconds))
+            print(f"loaded TPC-H SF {args.sf} into Floe in {seconds:.1f}s (bulk ingest; kept in {data_dir})", flush=True)
+        else:
+            print(f"TPC-H SF {args.sf} already in {data_dir} (loaded in {float((data_dir / 'loaded').read_text()):.1f}s)")
+        tables = iceberg_tables(data_dir, "tpch", TABLES)
+        engines = {"floe": lambda: FlightSqlEngine("floe", uri, "tpch", args.timeout),
+                   "polars": lambda: PolarsEngine(tables),
+                   "duckdb": lambda: DuckDbEngine(tables)}
+        if "roapi" in args.engines:
+            roapi = Roapi(tables, data_dir / "roapi.log")
+            engines["roapi"] = lambda: FlightSqlEngine("roapi", roapi.uri, None, args.timeout)
+        running = {name: engines[name]() for name in args.engines}
+        peers = [name for name in running if name != "floe"]
+        header = f"{'q':>3} " + "".join(f"{name + ' ms':>11}" for name in running)
+        header += "".join(f"{'floe/' + p:>14}" for p in peers) + "  wrong or failed"
+        print(header, flush=True)
+        ratios = {p: [] for p in peers}
+        failing = set()
+        for number, sql in sorted(queries.items()):
+            expected = duck.execute(sql).to_arrow_table()
+            samples, problems = {name: [] for name in running}, {}
+            for round_ in range(args.repeat + 1):
+                for name, engine in running.items():
+                    if name in problems:
+                        continue
+                    begun = time.perf_counter()
+                    try:
+                        got = engine.run(sql)
+                    except Exception as err:  # reported per query and engine
+                        problems[name] = str(err).splitlines()[0][:60]
+                        continue
+                    elapsed = time.perf_counter() - begun
+                    if round_ == 0:
+                        problem = tables_match(got, expected)
+                        if problem:
+                            problems[name] = problem
+                    else:
+                        samples[name].append(elapsed)
+            if "floe" in problems:
+                failing.add(number)
+            medians = {n: statistics.median(s) for n, s in samples.items() if s and n not in problems}
+            line = f"{number:>3} " + "".join(f"{medians[n] * 1000:>11.0f}" if n in medians else f"{'-':>11}" for n in running)
+            for p in peers:
+                if "floe" in medians and p in medians:
+                    ratio = medians["floe"] / medians[p]
+                    ratios[p].append(ratio)
+                    line += f"{ratio:>14.2f}"
+                else:
+                    line += f"{'-':>14}"
+            line += "  " + "; ".join(f"{n}: {why}" for n, why in problems.items())
+            print(line, flush=True)
+        for p in peers:
+            if ratios[p]:
+                geomean = math.exp(sum(math.log(r) for r in ratios[p]) / len(ratios[p]))
+                print(f"geomean floe/{p}: {geomean:.2f} over {len(ratios[p])} queries both answered correctly")
+        for engine in running.values():
+            engine.close()
+        return failing
+    finally:
+        if roapi:
+            roapi.stop()
+        process.terminate()
+        process.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sf", type=float, default=0.01)
+    parser.add_argument("--timeout", type=float, default=60, help="seconds per query")
+    parser.add_argument("--strict", action="store_true", help="exit 1 unless exactly KNOWN_FAILING fail")
+    parser.add_argument("--timed", action="store_true", help="time every engine (see module docs)")
+    parser.add_argument("--engines", default="floe,polars,duckdb,roapi", type=lambda s: s.split(","))
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds after one warm-up")
+    parser.add_argument("--data-dir", help="Floe data dir holding the loaded tables (timed mode; reused)")
+    args = parser.parse_args()
+
+    duck = generate(args.sf)
+    queries = dict(duck.execute("SELECT query_nr, query FROM tpch_queries()").fetchall())
+    failing = timed(args, duck, queries) if args.timed else correctness(args, duck, queries)
     if args.strict and failing != KNOWN_FAILING:
         print(f"expected exactly {sorted(KNOWN_FAILING)} to fail, got {sorted(failing)}; update KNOWN_FAILING")
         sys.exit(1)

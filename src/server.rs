@@ -45,7 +45,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .layer(AuthLayer(auth))
         .add_service(flight)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal(running, grace))
+        .serve_with_incoming_shutdown(without_nagle(listener), shutdown_signal(running, grace))
         .await
         .context("server failed")?;
     tracing::info!("Floe stopped");
@@ -93,6 +93,18 @@ async fn open_lake(args: &ServeArgs) -> anyhow::Result<Lake> {
         tracing::info!("created demo table {}.default.flowers (150 rows)", args.catalog_name);
     }
     Ok(lake)
+}
+
+/// Accepted connections with TCP_NODELAY: gRPC writes a response as several
+/// small frames, and Nagle's algorithm held each small reply back ~40 ms
+/// waiting for a delayed ACK (every short query paid it, twice).
+fn without_nagle(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 /// Written atomically (rename), so a reader never sees half an address.

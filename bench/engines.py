@@ -1,0 +1,152 @@
+"""The engines the benchmarks compare, each reading the same Iceberg tables of
+a Floe data dir (SQLite catalog + local warehouse):
+
+- Floe over Flight SQL through an ADBC client, result fetched into Arrow;
+- Python Polars in process: `pl.scan_iceberg` frames in a `pl.SQLContext`;
+- DuckDB in process: `iceberg_scan` of each table's current metadata file;
+- ROAPI (DataFusion's Flight SQL server) over the tables' Parquet data files,
+  through the same ADBC client.
+
+Each engine runs SQL and returns a pyarrow Table, or raises.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+
+from common import load_duckdb_extension
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def flight_sql_connection(uri: str, timeout: float = 600, schema: str | None = None):
+    conn = flightsql.connect(uri, autocommit=True, db_kwargs={
+        "adbc.flight.sql.rpc.with_cookie_middleware": "true",
+        "adbc.flight.sql.rpc.timeout_seconds.query": str(timeout),
+        "adbc.flight.sql.rpc.timeout_seconds.fetch": str(timeout),
+    })
+    if schema:
+        conn.adbc_current_db_schema = schema
+    return conn
+
+
+class FlightSqlEngine:
+    def __init__(self, name: str, uri: str, schema: str | None, timeout: float):
+        self.name, self.uri = name, uri
+        self.conn = flight_sql_connection(uri, timeout, schema)
+
+    def run(self, sql: str) -> pa.Table:
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
+
+    def close(self):
+        self.conn.close()
+
+
+def iceberg_tables(data_dir: Path, namespace: str, names: list[str]) -> dict:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("floe", uri=f"sqlite:///{data_dir / 'catalog.db'}",
+                         warehouse=f"file://{data_dir / 'warehouse'}")
+    return {name: catalog.load_table(f"{namespace}.{name}") for name in names}
+
+
+class PolarsEngine:
+    name = "polars"
+
+    def __init__(self, tables: dict):
+        import polars as pl
+
+        self.pl = pl
+        self.context = pl.SQLContext({name: pl.scan_iceberg(table) for name, table in tables.items()})
+
+    def run(self, sql: str) -> pa.Table:
+        return self.context.execute(sql, eager=False).collect().to_arrow()
+
+    def close(self):
+        pass
+
+
+class DuckDbEngine:
+    name = "duckdb"
+
+    def __init__(self, tables: dict):
+        import duckdb
+        import duckdb_extension_avro
+        import duckdb_extension_iceberg
+
+        self.con = duckdb.connect()
+        load_duckdb_extension(self.con, duckdb_extension_avro)
+        load_duckdb_extension(self.con, duckdb_extension_iceberg)
+        for name, table in tables.items():
+            self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM iceberg_scan('{table.metadata_location}')")
+
+    def run(self, sql: str) -> pa.Table:
+        return self.con.execute(sql).to_arrow_table()
+
+    def close(self):
+        self.con.close()
+
+
+def roapi_binary() -> str:
+    found = Path(sys.executable).parent / "roapi"
+    return str(found) if found.exists() else "roapi"
+
+
+class Roapi:
+    """A ROAPI server over the tables' Parquet files (read per query, not loaded into memory)."""
+
+    def __init__(self, tables: dict, log: Path):
+        self.port = free_port()
+        args = [roapi_binary(), "--addr-flight-sql", f"127.0.0.1:{self.port}",
+                "--addr-http", f"127.0.0.1:{free_port()}", "--addr-postgres", f"127.0.0.1:{free_port()}"]
+        for name, table in tables.items():
+            data = table.location().removeprefix("file://") + "/data"
+            args += ["-t", f"{name}={data},format=parquet,use_memory_table=false"]
+        self.log = open(log, "wb")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"roapi did not start; see {log}")
+                time.sleep(0.1)
+        self.uri = f"grpc://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+        self.log.close()
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+os.environ.setdefault("POLARS_SKIP_CPU_CHECK", "1")
