@@ -74,7 +74,9 @@ def load(duck, uri: str, timeout: float) -> float:
         cursor.fetch_arrow_table()
         for table in TABLES:
             data = duck.execute(f"SELECT * FROM {table}").to_arrow_table()
-            data = data.from_batches(data.to_batches(max_chunksize=100_000))
+            # ADBC sends each batch as one gRPC message (16 MiB by default): ~8 MiB batches.
+            rows = max(1_000, int(8 * 2**20 / max(1, data.nbytes / max(1, data.num_rows))))
+            data = data.from_batches(data.to_batches(max_chunksize=rows))
             cursor.adbc_ingest(table, data, mode="replace", db_schema_name="tpch")
     return time.perf_counter() - started
 

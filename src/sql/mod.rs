@@ -64,6 +64,7 @@ impl Query {
         rewrite::refuse_table_functions(&statement)?;
         names::name_colliding_projections(&mut statement);
         rewrite::columns_first(&mut statement);
+        rewrite::divisions_in_double(&mut statement);
         let relations = rewrite::catalog_relations(&statement);
         let filters = pushdown::scan_filters(&statement);
         Ok(Self { statement, relations, filters, explain })

@@ -283,3 +283,33 @@ pub(super) fn columns_first(statement: &mut Statement) {
     }
     let _ = statement.visit(&mut Swap);
 }
+
+/// `a / b` divides in DOUBLE. polars-sql keeps a decimal dividend's scale, so
+/// `sum(price) / sum(total)` over DECIMAL(15,2) answered 0.03 where SQL users
+/// (and DuckDB) expect 0.0344…; integer division is already floating there.
+pub(super) fn divisions_in_double(statement: &mut Statement) {
+    struct Widen;
+    impl VisitorMut for Widen {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Divide, .. } = expr {
+                let floating = |t: &sqlparser::ast::DataType| {
+                    let name = t.to_string().to_ascii_uppercase();
+                    ["DOUBLE", "FLOAT", "REAL"].iter().any(|f| name.starts_with(f))
+                };
+                if !matches!(left.as_ref(), Expr::Cast { data_type, .. } if floating(data_type)) {
+                    let dividend = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+                    **left = Expr::Cast {
+                        kind: sqlparser::ast::CastKind::Cast,
+                        expr: Box::new(dividend),
+                        data_type: sqlparser::ast::DataType::Double(sqlparser::ast::ExactNumberInfo::None),
+                        array: false,
+                        format: None,
+                    };
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Widen);
+}
