@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn resolves_one_two_and_three_part_names() {
         let lake = names(&["floe"]);
-        let session = SessionDefaults { catalog: String::new(), schema: "sales".into() };
+        let session = SessionDefaults { schema: "sales".into(), ..Default::default() };
         assert_eq!(lake.resolve(&parts("t"), &session).unwrap().to_string(), "floe.sales.t");
         assert_eq!(lake.resolve(&parts("ns.t"), &session).unwrap().to_string(), "floe.ns.t");
         assert_eq!(lake.resolve(&parts("floe.ns.t"), &session).unwrap().to_string(), "floe.ns.t");

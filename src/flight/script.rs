@@ -36,8 +36,9 @@ pub async fn do_get(service: &FloeService, any: Any) -> Result<Response<DoGetStr
     let Some(script) = decode(&any) else {
         return Err(Status::invalid_argument(format!("unknown ticket type `{}`", any.type_url)));
     };
+    let compression = script.session.as_ref().map(|s| s.compression.clone()).unwrap_or_default();
     let started = crate::script::start(service.scripts.clone(), service.engine.clone(), job(script))
         .await
         .map_err(|e| Status::from(crate::error::Error::from(crate::run::Error::from(e))))?;
-    Ok(Response::new(ticket::stream(started.schema, started.batches)))
+    Ok(Response::new(ticket::stream(started.schema, started.batches, &compression)))
 }

@@ -22,6 +22,9 @@ use crate::proto::{
 const COOKIE_NAME: &str = "floe_session";
 const CATALOG: &str = "catalog";
 const SCHEMA: &str = "schema";
+/// Arrow IPC compression of results: `none`, `lz4` or `zstd` (LZ4 frame / ZSTD buffers).
+const COMPRESSION: &str = "compression";
+pub const COMPRESSIONS: [&str; 3] = ["none", "lz4", "zstd"];
 
 /// The caller's session defaults; none set yields empty (server) defaults.
 pub fn defaults(metadata: &MetadataMap) -> SessionDefaults {
@@ -93,6 +96,14 @@ pub async fn set(service: &FloeService, body: &[u8], metadata: &MetadataMap) -> 
                     }
                 }
             },
+            COMPRESSION => match text.map(str::to_ascii_lowercase) {
+                None => session.compression.clear(),
+                Some(codec) if codec == "none" => session.compression.clear(),
+                Some(codec) if COMPRESSIONS.contains(&codec.as_str()) => session.compression = codec,
+                Some(_) => {
+                    errors.insert(name, invalid(ErrorValue::InvalidValue));
+                }
+            },
             _ => {
                 errors.insert(name, invalid(ErrorValue::InvalidName));
             }
@@ -108,6 +119,7 @@ pub fn get(service: &FloeService, metadata: &MetadataMap) -> Reply {
     let session_options = HashMap::from([
         (CATALOG.to_string(), string(names.session_catalog(&session))),
         (SCHEMA.to_string(), string(names.session_schema(&session))),
+        (COMPRESSION.to_string(), string(if session.compression.is_empty() { "none".into() } else { session.compression.clone() })),
     ]);
     Reply { body: GetSessionOptionsResult { session_options }.encode_to_vec(), set_cookie: None }
 }
@@ -124,7 +136,7 @@ mod tests {
 
     #[test]
     fn session_round_trips_through_its_cookie() {
-        let session = SessionDefaults { catalog: "floe".into(), schema: "sales.eu".into() };
+        let session = SessionDefaults { catalog: "floe".into(), schema: "sales.eu".into(), compression: "zstd".into() };
         let set_cookie = cookie(&session);
         let pair = set_cookie.to_str().unwrap().split(';').next().unwrap().to_string();
         let mut metadata = MetadataMap::new();

@@ -38,7 +38,8 @@ pub async fn plan_or_write(
 pub async fn do_get(service: &FloeService, command: TicketStatementQuery) -> Result<Response<DoGetStream>, Status> {
     let query = ticket::decode_statement(&command.statement_handle)?;
     let (schema, batches) = service.engine.execute(&query).await?;
-    Ok(Response::new(ticket::stream(schema, batches)))
+    let compression = query.session.as_ref().map(|s| s.compression.as_str()).unwrap_or_default();
+    Ok(Response::new(ticket::stream(schema, batches, compression)))
 }
 
 /// CommandStatementUpdate: runs a statement that writes; a SELECT sent here is

@@ -187,3 +187,32 @@ def test_user_password_auth(start_server):
         with flightsql.connect(secured.uri, autocommit=True, db_kwargs={"username": "ana", "password": "wrong"}) as bad:
             query(bad, "SELECT count(*) AS n FROM default.flowers")
     assert status_of(excinfo) == AdbcStatusCode.UNAUTHENTICATED
+
+
+def test_results_arrive_intact_under_each_ipc_compression(server):
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    def fetch(codec):
+        with flightsql.connect(server.uri, autocommit=True,
+                               db_kwargs={"adbc.flight.sql.rpc.with_cookie_middleware": "true"}) as conn:
+            if codec:
+                conn.adbc_connection.set_options(**{"adbc.flight.sql.session.option.compression": codec})
+                assert conn.adbc_connection.get_option("adbc.flight.sql.session.option.compression") == codec
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT * FROM default.flowers ORDER BY sepal_length, sepal_width, petal_length, species")
+                return cursor.fetch_arrow_table()
+
+    plain = fetch(None)
+    assert plain.num_rows == 150
+    for codec in ("lz4", "zstd"):
+        assert fetch(codec).equals(plain)
+
+
+def test_an_unknown_compression_is_refused(server):
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    with flightsql.connect(server.uri, autocommit=True,
+                           db_kwargs={"adbc.flight.sql.rpc.with_cookie_middleware": "true"}) as conn:
+        with pytest.raises(Exception) as excinfo:
+            conn.adbc_connection.set_options(**{"adbc.flight.sql.session.option.compression": "gzip"})
+        assert "compression" in str(excinfo.value)
