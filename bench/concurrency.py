@@ -7,15 +7,13 @@ errors for Floe and for ROAPI on the same data. Needs the tables
 """
 
 import argparse
-import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from common import start_floe
-from engines import Roapi, flight_sql_connection, iceberg_tables
+from engines import Roapi, flight_sql_connection, iceberg_tables, loaded_tpch
 
 # Short queries a dashboard sends: a small table, a filtered count, a point lookup.
 QUERIES = [
@@ -72,9 +70,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    data_dir = Path(args.data_dir or Path.home() / ".cache" / "floe-bench" / f"tpch-sf{args.sf}")
-    if not (data_dir / "loaded").exists():
-        sys.exit(f"no TPC-H data in {data_dir}: run bench/tpch.py --sf {args.sf} --timed first")
+    data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
     floe, floe_uri = start_floe(work, "--no-demo", "--no-scripts", data_dir=data_dir)
     roapi = Roapi(iceberg_tables(data_dir, "tpch", ["nation", "region", "customer", "orders"]), work / "roapi.log")

@@ -54,6 +54,18 @@ class FlightSqlEngine:
         self.conn.close()
 
 
+def tpch_data_dir(sf: float, explicit: str | None) -> Path:
+    """Where `bench/tpch.py --timed` keeps the loaded TPC-H tables of a scale factor."""
+    return Path(explicit or Path.home() / ".cache" / "floe-bench" / f"tpch-sf{sf}")
+
+
+def loaded_tpch(sf: float, explicit: str | None) -> Path:
+    data_dir = tpch_data_dir(sf, explicit)
+    if not (data_dir / "loaded").exists():
+        sys.exit(f"no TPC-H data in {data_dir}: run bench/tpch.py --sf {sf} --timed first")
+    return data_dir
+
+
 def iceberg_tables(data_dir: Path, namespace: str, names: list[str]) -> dict:
     from pyiceberg.catalog.sql import SqlCatalog
 

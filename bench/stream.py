@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 
 from common import ROOT, start_floe
-from engines import Roapi, free_port, iceberg_tables, peak_rss_mib, rss_mib
+from engines import Roapi, free_port, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
 
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 from flight_sql_wire import statement_query  # noqa: E402
@@ -75,9 +75,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    data_dir = Path(args.data_dir or Path.home() / ".cache" / "floe-bench" / f"tpch-sf{args.sf}")
-    if not (data_dir / "loaded").exists():
-        sys.exit(f"no TPC-H data in {data_dir}: run bench/tpch.py --sf {args.sf} --timed first")
+    data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
     floe, floe_uri = start_floe(work, "--no-demo", "--no-scripts", data_dir=data_dir)
     port = free_port()

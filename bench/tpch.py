@@ -124,9 +124,9 @@ def correctness(args, duck, queries) -> set[int]:
 def timed(args, duck, queries) -> set[int]:
     """Every engine on the same Iceberg tables, interleaved: a warm-up, then
     `--repeat` rounds; medians, Floe/peer ratios and their geometric means."""
-    from engines import DuckDbEngine, FlightSqlEngine, PolarsEngine, Roapi, iceberg_tables
+    from engines import DuckDbEngine, FlightSqlEngine, PolarsEngine, Roapi, iceberg_tables, tpch_data_dir
 
-    data_dir = Path(args.data_dir or Path.home() / ".cache" / "floe-bench" / f"tpch-sf{args.sf}")
+    data_dir = tpch_data_dir(args.sf, args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     work = data_dir / "run"
     work.mkdir(exist_ok=True)

@@ -11,9 +11,9 @@
 //! Subqueries correlated by equalities only are left to polars-sql, which
 //! plans those as semi and anti joins itself.
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, SetExpr};
+use sqlparser::ast::{BinaryOperator, Query, SetExpr};
 
-use super::subquery::{conjuncts, sides, Resolver, Scope, Side};
+use super::subquery::{correlate, Correlation, Resolver, Scope};
 
 pub(super) struct ExistsPlan {
     pub cte_sql: String,
@@ -32,22 +32,9 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], name:
     }
     let inner = resolver.scopes(&select.from)?;
     let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-    let all = |s: &[Side], side| !s.is_empty() && s.iter().all(|x| *x == side);
-    let (mut local, mut keys, mut unequal) = (Vec::new(), Vec::new(), None);
-    for conjunct in select.selection.as_ref().map(conjuncts).unwrap_or_default() {
-        if !sides(conjunct, &inner, outer)?.contains(&Side::Outer) {
-            local.push(conjunct.to_string());
-            continue;
-        }
-        let Expr::BinaryOp { left, op, right } = conjunct else { return None };
-        let (l, r) = (sides(left, &inner, outer)?, sides(right, &inner, outer)?);
-        let (inner_side, outer_side) = if all(&l, Side::Inner) && all(&r, Side::Outer) {
-            (left.to_string(), right.to_string())
-        } else if all(&l, Side::Outer) && all(&r, Side::Inner) {
-            (right.to_string(), left.to_string())
-        } else {
-            return None;
-        };
+    let Correlation { local, links } = correlate(select, &inner, outer)?;
+    let (mut keys, mut unequal) = (Vec::new(), None);
+    for (op, inner_side, outer_side) in links {
         match op {
             BinaryOperator::Eq => keys.push((inner_side, outer_side)),
             BinaryOperator::NotEq if unequal.is_none() => unequal = Some((inner_side, outer_side)),

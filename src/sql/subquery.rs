@@ -60,22 +60,26 @@ pub(super) fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
 }
 
+/// The names a SELECT's items output, where they can be read off the SQL.
+fn output_names(select: &Select) -> Vec<Option<String>> {
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Output column names of every CTE, for resolving references to them.
 fn collect_cte_columns(query: &Query, out: &mut HashMap<String, Vec<String>>) {
     let Some(with) = &query.with else { return };
     for cte in &with.cte_tables {
         if let SetExpr::Select(select) = cte.query.body.as_ref() {
-            let names = select
-                .projection
-                .iter()
-                .filter_map(|item| match item {
-                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                    SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
-                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
-                    _ => None,
-                })
-                .collect();
-            out.insert(cte.alias.name.value.clone(), names);
+            out.insert(cte.alias.name.value.clone(), output_names(select).into_iter().flatten().collect());
         }
     }
 }
@@ -128,15 +132,8 @@ impl<'a> Resolver<'a> {
                 }
                 TableFactor::Derived { subquery, alias: Some(alias), .. } => {
                     let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
-                    let columns = select
-                        .projection
-                        .iter()
-                        .map(|item| match item {
-                            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
-                            _ => None,
-                        })
-                        .collect::<Option<_>>()?;
+                    // Every column must be known, or a name could be missed as outer.
+                    let columns = output_names(select).into_iter().collect::<Option<_>>()?;
                     Some(Scope { qualifier: alias.name.value.clone(), columns })
                 }
                 _ => None,
@@ -230,6 +227,37 @@ fn has_aggregate(expr: &Expr, allow_count: bool) -> bool {
     agg && (allow_count || !text.contains("count("))
 }
 
+/// A subquery's WHERE split by what it reads: `local` conjuncts read only its
+/// own FROM; each link compares an inner-only side with an outer-only side
+/// (`(op, inner, outer)`). None when a conjunct mixes them any other way.
+pub(super) struct Correlation {
+    pub local: Vec<String>,
+    pub links: Vec<(BinaryOperator, String, String)>,
+}
+
+pub(super) fn correlate(select: &Select, inner: &[Scope], outer: &[Scope]) -> Option<Correlation> {
+    let all = |s: &[Side], side| !s.is_empty() && s.iter().all(|x| *x == side);
+    let mut correlation = Correlation { local: Vec::new(), links: Vec::new() };
+    for conjunct in select.selection.as_ref().map(conjuncts).unwrap_or_default() {
+        if !sides(conjunct, inner, outer)?.contains(&Side::Outer) {
+            correlation.local.push(conjunct.to_string());
+            continue;
+        }
+        let Expr::BinaryOp { left, op, right } = conjunct else { return None };
+        let (l, r) = (sides(left, inner, outer)?, sides(right, inner, outer)?);
+        let link = if all(&l, Side::Inner) && all(&r, Side::Outer) {
+            (op.clone(), left.to_string(), right.to_string())
+        } else if all(&l, Side::Outer) && all(&r, Side::Inner) {
+            // `outer < inner` is `inner > outer`; only = and <> are used, which read the same both ways.
+            (op.clone(), right.to_string(), left.to_string())
+        } else {
+            return None;
+        };
+        correlation.links.push(link);
+    }
+    Some(correlation)
+}
+
 /// The CTE and the outer-side pieces that replace one scalar subquery.
 struct Replacement {
     cte_sql: String,
@@ -252,25 +280,11 @@ impl Rewriter<'_> {
         }
         let inner = self.resolver.scopes(&select.from)?;
         let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        let mut local = Vec::new();
-        let mut keys = Vec::new();
-        for conjunct in select.selection.as_ref().map(conjuncts).unwrap_or_default() {
-            let found = sides(conjunct, &inner, outer)?;
-            if !found.contains(&Side::Outer) {
-                local.push(conjunct.to_string());
-                continue;
-            }
-            let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = conjunct else { return None };
-            let (l, r) = (sides(left, &inner, outer)?, sides(right, &inner, outer)?);
-            let all = |s: &[Side], side| !s.is_empty() && s.iter().all(|x| *x == side);
-            if all(&l, Side::Inner) && all(&r, Side::Outer) {
-                keys.push((left.to_string(), right.to_string()));
-            } else if all(&l, Side::Outer) && all(&r, Side::Inner) {
-                keys.push((right.to_string(), left.to_string()));
-            } else {
-                return None;
-            }
-        }
+        let Correlation { local, links } = correlate(select, &inner, outer)?;
+        let keys = links
+            .into_iter()
+            .map(|(op, inner, outer)| (op == BinaryOperator::Eq).then_some((inner, outer)))
+            .collect::<Option<Vec<_>>>()?;
         if sides(value, &inner, outer)?.contains(&Side::Outer) || !has_aggregate(value, keys.is_empty()) {
             return None;
         }
