@@ -42,6 +42,7 @@ fn catalog_code(err: &catalog::Error) -> Code {
     match err {
         E::TableNotFound(_) | E::SchemaNotFound(_) | E::CatalogNotFound { .. } => Code::NotFound,
         E::InvalidName(_) => Code::InvalidArgument,
+        E::Unsupported(_) => Code::Unimplemented,
         E::Iceberg { .. } | E::Load { .. } | E::Open { .. } | E::Demo(_) | E::Pointer { .. } | E::Config(_) => {
             Code::Internal
         }

@@ -80,11 +80,11 @@ async fn open_lake(args: &ServeArgs) -> anyhow::Result<Lake> {
         std::fs::create_dir_all(args.data_dir.join("warehouse"))
             .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     }
-    let mut catalogs = vec![catalog::config::SqlCatalogSpec {
+    let mut catalogs = vec![catalog::config::CatalogSpec::Sql(catalog::config::SqlCatalogSpec {
         name: args.catalog_name.clone(),
         uri: args.catalog_uri(),
         warehouse: args.warehouse(),
-    }];
+    })];
     if let Some(path) = &args.config {
         catalogs.extend(catalog::config::load(path)?);
     }

@@ -3,9 +3,20 @@
 //! ```toml
 //! [[catalogs]]
 //! name = "archive"
-//! type = "sql"                 # "rest" comes later
+//! type = "sql"
 //! uri_env = "ARCHIVE_CATALOG"  # secrets (URIs with passwords) only from the environment
 //! warehouse = "/data/archive"
+//!
+//! [[catalogs]]
+//! name = "lake"
+//! type = "rest"
+//! uri = "https://catalog.example.com"
+//! warehouse = "analytics"            # optional: what the REST server calls the warehouse
+//! token_env = "LAKE_TOKEN"           # bearer token, or:
+//! credential_env = "LAKE_CREDENTIAL" # OAuth2 client credentials `id:secret`
+//! oauth2_server_uri = "https://auth.example.com/token"
+//! scope = "catalog"
+//! headers = { "X-Tenant" = "acme" }
 //! ```
 
 use std::path::Path;
@@ -29,7 +40,14 @@ pub struct CatalogConfig {
     pub kind: String,
     pub uri: Option<String>,
     pub uri_env: Option<String>,
-    pub warehouse: String,
+    pub warehouse: Option<String>,
+    /// REST only: secrets by environment variable name, never inline.
+    pub token_env: Option<String>,
+    pub credential_env: Option<String>,
+    pub oauth2_server_uri: Option<String>,
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 fn sql_kind() -> String {
@@ -47,15 +65,81 @@ pub struct SqlCatalogSpec {
     pub warehouse: String,
 }
 
-pub fn load(path: &Path) -> Result<Vec<SqlCatalogSpec>> {
+/// A resolved REST catalog: its URI and the properties iceberg's REST client takes
+/// (`warehouse`, `token`, `credential`, `oauth2-server-uri`, `scope`, `header.*`).
+pub struct RestCatalogSpec {
+    pub name: String,
+    pub uri: String,
+    pub props: std::collections::HashMap<String, String>,
+}
+
+pub enum CatalogSpec {
+    Sql(SqlCatalogSpec),
+    Rest(RestCatalogSpec),
+}
+
+impl CatalogSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            CatalogSpec::Sql(spec) => &spec.name,
+            CatalogSpec::Rest(spec) => &spec.name,
+        }
+    }
+}
+
+pub fn load(path: &Path) -> Result<Vec<CatalogSpec>> {
     let text = std::fs::read_to_string(path).map_err(|e| invalid(path, e))?;
     let file: ConfigFile = toml::from_str(&text).map_err(|e| invalid(path, e))?;
     file.catalogs.into_iter().map(|catalog| resolve(path, catalog)).collect()
 }
 
-fn resolve(path: &Path, catalog: CatalogConfig) -> Result<SqlCatalogSpec> {
-    if catalog.kind != "sql" {
-        return Err(invalid(path, format!("catalog `{}`: type `{}` is not supported yet (use \"sql\")", catalog.name, catalog.kind)));
+fn env_secret(path: &Path, catalog: &str, variable: &str) -> Result<String> {
+    std::env::var(variable).map_err(|_| invalid(path, format!("catalog `{catalog}`: environment variable {variable} is not set")))
+}
+
+fn resolve(path: &Path, catalog: CatalogConfig) -> Result<CatalogSpec> {
+    match catalog.kind.as_str() {
+        "sql" => resolve_sql(path, catalog).map(CatalogSpec::Sql),
+        "rest" => resolve_rest(path, catalog).map(CatalogSpec::Rest),
+        other => Err(invalid(path, format!("catalog `{}`: type `{other}` is not one of \"sql\", \"rest\"", catalog.name))),
+    }
+}
+
+fn resolve_rest(path: &Path, catalog: CatalogConfig) -> Result<RestCatalogSpec> {
+    let name = catalog.name.clone();
+    let uri = match (catalog.uri, catalog.uri_env) {
+        (Some(uri), None) => uri,
+        (None, Some(variable)) => env_secret(path, &name, &variable)?,
+        _ => return Err(invalid(path, format!("catalog `{name}`: set exactly one of uri and uri_env"))),
+    };
+    let mut props = std::collections::HashMap::new();
+    if let Some(warehouse) = catalog.warehouse {
+        props.insert("warehouse".to_string(), warehouse);
+    }
+    if let Some(variable) = catalog.token_env {
+        props.insert("token".to_string(), env_secret(path, &name, &variable)?);
+    }
+    if let Some(variable) = catalog.credential_env {
+        props.insert("credential".to_string(), env_secret(path, &name, &variable)?);
+    }
+    if let Some(server) = catalog.oauth2_server_uri {
+        props.insert("oauth2-server-uri".to_string(), server);
+    }
+    if let Some(scope) = catalog.scope {
+        props.insert("scope".to_string(), scope);
+    }
+    for (header, value) in catalog.headers {
+        props.insert(format!("header.{header}"), value);
+    }
+    Ok(RestCatalogSpec { name, uri, props })
+}
+
+fn resolve_sql(path: &Path, catalog: CatalogConfig) -> Result<SqlCatalogSpec> {
+    let Some(warehouse) = catalog.warehouse.clone() else {
+        return Err(invalid(path, format!("catalog `{}`: a SQL catalog needs `warehouse`", catalog.name)));
+    };
+    if catalog.token_env.is_some() || catalog.credential_env.is_some() || !catalog.headers.is_empty() {
+        return Err(invalid(path, format!("catalog `{}`: token, credential and headers are for REST catalogs", catalog.name)));
     }
     let uri = match (catalog.uri, catalog.uri_env) {
         (Some(uri), None) => {
@@ -71,7 +155,7 @@ fn resolve(path: &Path, catalog: CatalogConfig) -> Result<SqlCatalogSpec> {
             .map_err(|_| invalid(path, format!("catalog `{}`: environment variable {variable} is not set", catalog.name)))?,
         _ => return Err(invalid(path, format!("catalog `{}`: set exactly one of uri and uri_env", catalog.name))),
     };
-    Ok(SqlCatalogSpec { name: catalog.name, uri, warehouse: catalog.warehouse })
+    Ok(SqlCatalogSpec { name: catalog.name, uri, warehouse })
 }
 
 /// `scheme://user:password@host…`
@@ -97,12 +181,26 @@ mod tests {
         )
         .unwrap();
         let catalogs = load(&path).unwrap();
-        assert_eq!(catalogs[1].uri, "postgres://u:secret@db/archive");
+        assert!(matches!(&catalogs[1], CatalogSpec::Sql(spec) if spec.uri == "postgres://u:secret@db/archive"));
 
         std::fs::write(&path, "[[catalogs]]\nname = \"c\"\nuri = \"postgres://u:pw@db/x\"\nwarehouse = \"/w\"\n").unwrap();
         assert!(matches!(load(&path), Err(Error::Config(m)) if m.contains("uri_env")));
-        std::fs::write(&path, "[[catalogs]]\nname = \"r\"\ntype = \"rest\"\nuri = \"http://x\"\nwarehouse = \"w\"\n").unwrap();
-        assert!(matches!(load(&path), Err(Error::Config(m)) if m.contains("not supported yet")));
+        std::fs::write(&path, "[[catalogs]]\nname = \"r\"\ntype = \"hive\"\nuri = \"thrift://x\"\n").unwrap();
+        assert!(matches!(load(&path), Err(Error::Config(m)) if m.contains("not one of")));
+        // REST: the token comes from the environment; headers become `header.*` properties.
+        std::env::set_var("FLOE_TEST_REST_TOKEN", "t0k3n");
+        std::fs::write(
+            &path,
+            "[[catalogs]]\nname = \"r\"\ntype = \"rest\"\nuri = \"http://x\"\nwarehouse = \"w\"\n\
+             token_env = \"FLOE_TEST_REST_TOKEN\"\nheaders = { \"X-Tenant\" = \"acme\" }\n",
+        )
+        .unwrap();
+        let catalogs = load(&path).unwrap();
+        let CatalogSpec::Rest(rest) = &catalogs[0] else { panic!("not a REST catalog") };
+        assert_eq!((rest.uri.as_str(), rest.props["token"].as_str()), ("http://x", "t0k3n"));
+        assert_eq!((rest.props["warehouse"].as_str(), rest.props["header.X-Tenant"].as_str()), ("w", "acme"));
+        std::fs::write(&path, "[[catalogs]]\nname = \"r\"\ntype = \"rest\"\nuri = \"http://x\"\ntoken = \"inline\"\n").unwrap();
+        assert!(matches!(load(&path), Err(Error::Config(m)) if m.contains("token")));
         std::fs::write(&path, "[[catalogs]]\nname = \"x\"\nwarehouse = \"w\"\ncolour = 1\n").unwrap();
         assert!(matches!(load(&path), Err(Error::Config(m)) if m.contains("colour")));
     }

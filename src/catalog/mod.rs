@@ -54,6 +54,8 @@ pub enum Error {
     Config(String),
     #[error("catalog `{catalog}`: committing: {message}")]
     Pointer { catalog: String, message: String },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -86,26 +88,54 @@ pub struct Names {
 }
 
 impl Lake {
-    /// Opens SQL catalogs (SQLite or Postgres); the first is the default for
-    /// names without a catalog part.
-    pub async fn open(specs: &[config::SqlCatalogSpec]) -> Result<Self> {
+    /// Opens SQL catalogs (SQLite or Postgres) and REST catalogs; the first is
+    /// the default for names without a catalog part.
+    pub async fn open(specs: &[config::CatalogSpec]) -> Result<Self> {
         let mut catalogs: BTreeMap<String, Arc<dyn Catalog>> = BTreeMap::new();
         let mut pointers = BTreeMap::new();
         for spec in specs {
-            if catalogs.contains_key(&spec.name) {
-                return Err(Error::Config(format!("catalog `{}` is defined twice", spec.name)));
+            if catalogs.contains_key(spec.name()) {
+                return Err(Error::Config(format!("catalog `{}` is defined twice", spec.name())));
             }
-            catalogs.insert(spec.name.clone(), Self::sql_catalog(&spec.name, &spec.uri, &spec.warehouse).await?);
-            pointers.insert(spec.name.clone(), pointer::SqlPointer::connect(&spec.name, &spec.uri).await?);
+            match spec {
+                config::CatalogSpec::Sql(spec) => {
+                    catalogs.insert(spec.name.clone(), Self::sql_catalog(&spec.name, &spec.uri, &spec.warehouse).await?);
+                    pointers.insert(spec.name.clone(), pointer::SqlPointer::connect(&spec.name, &spec.uri).await?);
+                }
+                config::CatalogSpec::Rest(spec) => {
+                    catalogs.insert(spec.name.clone(), Self::rest_catalog(spec).await?);
+                }
+            }
         }
-        let default_catalog = specs.first().map(|s| s.name.clone()).ok_or_else(|| Error::Config("no catalog configured".into()))?;
+        let default_catalog =
+            specs.first().map(|s| s.name().to_string()).ok_or_else(|| Error::Config("no catalog configured".into()))?;
         let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog };
         Ok(Self { catalogs, pointers, names })
     }
 
     /// Opens one Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
     pub async fn open_sql(name: &str, uri: &str, warehouse: &str) -> Result<Self> {
-        Self::open(&[config::SqlCatalogSpec { name: name.into(), uri: uri.into(), warehouse: warehouse.into() }]).await
+        let spec = config::SqlCatalogSpec { name: name.into(), uri: uri.into(), warehouse: warehouse.into() };
+        Self::open(&[config::CatalogSpec::Sql(spec)]).await
+    }
+
+    /// An Iceberg REST catalog. Credentials the server vends with a table
+    /// (`load_table`'s config) reach that table's FileIO through iceberg's client.
+    async fn rest_catalog(spec: &config::RestCatalogSpec) -> Result<Arc<dyn Catalog>> {
+        let mut props = spec.props.clone();
+        props.insert(iceberg_catalog_rest::REST_CATALOG_PROP_URI.to_string(), spec.uri.clone());
+        let catalog = iceberg_catalog_rest::RestCatalogBuilder::default()
+            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .load(spec.name.clone(), props)
+            .await
+            .map_err(|source| Error::Open { catalog: spec.name.clone(), uri: redacted(&spec.uri), source })?;
+        // The REST client connects lazily; asking now turns a wrong URI or
+        // credential into a start-up error rather than every query's.
+        catalog
+            .list_namespaces(None)
+            .await
+            .map_err(|source| Error::Open { catalog: spec.name.clone(), uri: redacted(&spec.uri), source })?;
+        Ok(Arc::new(catalog))
     }
 
     async fn sql_catalog(name: &str, uri: &str, warehouse: &str) -> Result<Arc<dyn Catalog>> {
@@ -168,8 +198,23 @@ impl Lake {
     /// Atomically repoints `table` from metadata `expected` to `new_location`;
     /// false when another commit won the race.
     pub async fn swap_metadata(&self, table: &TableRef, expected: &str, new_location: &str) -> Result<bool> {
+        self.check_overwrite(table)?;
         let pointer = self.pointers.get(&table.catalog).ok_or_else(|| self.unknown_catalog(&table.catalog))?;
         pointer.swap(table, expected, new_location).await
+    }
+
+    /// Floe publishes overwrite snapshots by swapping the SQL catalog's
+    /// pointer itself; a REST catalog has no such pointer (yet).
+    pub fn check_overwrite(&self, table: &TableRef) -> Result<()> {
+        self.catalog(&table.catalog)?;
+        if self.pointers.contains_key(&table.catalog) {
+            return Ok(());
+        }
+        Err(Error::Unsupported(format!(
+            "overwriting `{table}` is not supported yet: catalog `{}` is a REST catalog, and Floe's \
+             overwrite commits need a SQL catalog (appends work)",
+            table.catalog
+        )))
     }
 
     /// All namespaces of a catalog, nested ones included, parents first.

@@ -185,6 +185,10 @@ pub async fn write(
     mode: SaveMode,
     properties: HashMap<String, String>,
 ) -> Result<Outcome> {
+    if mode == SaveMode::Overwrite {
+        // Before any file is written: a refused overwrite must leave nothing behind.
+        lake.check_overwrite(table_ref)?;
+    }
     let table = lake.load(table_ref).await?;
     let written = files::write_data_files(&table, batches).await?;
     let snapshot_id = match mode {

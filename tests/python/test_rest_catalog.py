@@ -1,0 +1,130 @@
+"""An Iceberg REST catalog beside the embedded one: a real REST server
+(rustberg, built from crates.io by .ci/run) that pyiceberg writes through and
+Floe reads, under the catalog's own name."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from floe_sql import run
+
+
+def rustberg_binary() -> str:
+    for candidate in [os.environ.get("FLOE_RUSTBERG"), str(Path.home() / ".cache/floe-tools/bin/rustberg"),
+                      shutil.which("rustberg")]:
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("rustberg is not installed: .ci/run installs it (cargo install rustberg --root ~/.cache/floe-tools)")
+
+
+@pytest.fixture
+def rest_catalog(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    warehouse = tmp_path / "rest-warehouse"
+    warehouse.mkdir()
+    log = open(tmp_path / "rustberg.log", "wb")
+    process = subprocess.Popen(
+        [rustberg_binary(), "--dev", "--no-auth", "--insecure-http", "--host", "127.0.0.1", "--port", str(port),
+         "--warehouse", f"file://{warehouse}", "--catalog-url", f"file://{tmp_path / 'catalog.redb'}"],
+        stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "rustberg.log").read_text()
+            time.sleep(0.05)
+    yield {"uri": f"http://127.0.0.1:{port}", "warehouse": f"file://{warehouse}"}
+    process.terminate()
+    process.wait()
+    log.close()
+
+
+def pyiceberg_rest(rest_catalog):
+    from pyiceberg.catalog.rest import RestCatalog
+
+    return RestCatalog("lake", uri=rest_catalog["uri"], warehouse=rest_catalog["warehouse"])
+
+
+def floe_with_rest(start_server, tmp_path, rest_catalog, extra: str = ""):
+    config = tmp_path / "catalogs.toml"
+    config.write_text(f"""
+[[catalogs]]
+name = "lake"
+type = "rest"
+uri = "{rest_catalog['uri']}"
+warehouse = "{rest_catalog['warehouse']}"
+headers = {{ "X-Floe-Test" = "yes" }}
+{extra}
+""")
+    return start_server("--config", str(config))
+
+
+def test_tables_written_through_a_rest_catalog_read_back_identically(rest_catalog, start_server, tmp_path):
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    catalog = pyiceberg_rest(rest_catalog)
+    catalog.create_namespace("sales")
+    orders = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "amount": [1.5, 2.5, None],
+                       "region": ["eu", "us", "eu"]})
+    table = catalog.create_table("sales.orders", schema=orders.schema)
+    table.append(orders)
+
+    floe = floe_with_rest(start_server, tmp_path, rest_catalog)
+    with flightsql.connect(floe.uri, autocommit=True) as conn:
+        got = run(conn, "SELECT * FROM lake.sales.orders ORDER BY id")
+        assert got.to_pylist() == table.scan().to_arrow().sort_by("id").to_pylist()
+        catalogs = conn.adbc_get_objects(depth="catalogs").read_all().column("catalog_name").to_pylist()
+        assert sorted(catalogs) == ["floe", "lake"]
+        # A commit by another engine is visible to the next query.
+        table.append(pa.table({"id": pa.array([4], pa.int64()), "amount": [4.5], "region": ["us"]}))
+        assert run(conn, "SELECT count(*) AS n FROM lake.sales.orders").column("n").to_pylist() == [4]
+        # Metadata tables and time travel go through the REST catalog too.
+        # The catalog's snapshot list need not be in commit order: take the lowest sequence number.
+        first = min(table.metadata.snapshots, key=lambda snapshot: snapshot.sequence_number).snapshot_id
+        assert run(conn, 'SELECT count(*) AS n FROM lake.sales."orders$snapshots"').column("n").to_pylist() == [2]
+        old = run(conn, f"SELECT count(*) AS n FROM lake.sales.orders FOR VERSION AS OF {first}")
+        assert old.column("n").to_pylist() == [3]
+        # Floe appends through the REST catalog's commit endpoint.
+        assert run(conn, "INSERT INTO lake.sales.orders VALUES (5, 5.5, 'eu')").column("rows_affected").to_pylist() == [1]
+    assert sorted(catalog.load_table("sales.orders").scan().to_arrow().column("id").to_pylist()) == [1, 2, 3, 4, 5]
+
+
+def test_overwrite_on_a_rest_catalog_is_refused_clearly(rest_catalog, start_server, tmp_path):
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    catalog = pyiceberg_rest(rest_catalog)
+    catalog.create_namespace("sales")
+    catalog.create_table("sales.t", schema=pa.schema([("x", pa.int64())])).append(pa.table({"x": pa.array([1], pa.int64())}))
+    floe = floe_with_rest(start_server, tmp_path, rest_catalog)
+    with flightsql.connect(floe.uri, autocommit=True) as conn:
+        with pytest.raises(flightsql.NotSupportedError) as excinfo:
+            run(conn, "INSERT OVERWRITE lake.sales.t SELECT 2 AS x")
+        assert "REST catalog" in str(excinfo.value)
+        assert run(conn, "SELECT x FROM lake.sales.t").column("x").to_pylist() == [1]
+
+
+def test_a_missing_secret_or_unreachable_catalog_stops_start_up(rest_catalog, tmp_path):
+    from conftest import FloeServer
+
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[[catalogs]]\nname = "lake"\ntype = "rest"\nuri = "{rest_catalog["uri"]}"\n'
+                      f'token_env = "FLOE_TEST_UNSET_TOKEN"\n')
+    data = tmp_path / "d1"
+    data.mkdir()
+    with pytest.raises(RuntimeError, match="FLOE_TEST_UNSET_TOKEN is not set"):
+        FloeServer(data, "--config", str(config))
+    config.write_text('[[catalogs]]\nname = "lake"\ntype = "rest"\nuri = "http://127.0.0.1:9"\n')
+    data = tmp_path / "d2"
+    data.mkdir()
+    with pytest.raises(RuntimeError, match="cannot open catalog `lake`"):
+        FloeServer(data, "--config", str(config))
