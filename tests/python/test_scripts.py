@@ -292,7 +292,8 @@ def wait_until_gone(marker: str, seconds: float = 10) -> bool:
 
 def test_a_client_that_leaves_stops_its_workload(client):
     marker = f"gone{uuid.uuid4().hex[:8]}"
-    with pytest.raises(flight.FlightTimedOutError):
+    # gRPC reports the client's own deadline as DEADLINE_EXCEEDED or, racing it, CANCELLED.
+    with pytest.raises((flight.FlightTimedOutError, flight.FlightCancelledError)):
         run(client, {"mode": "script", "script": naming_script(marker, "import time\ntime.sleep(120)")}, timeout=2)
     assert wait_until_gone(marker), "the sandbox outlived its client"
     assert_healthy(client)
