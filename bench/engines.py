@@ -145,20 +145,20 @@ class Roapi:
         self.log.close()
 
 
-def peak_rss_mib(pid: int) -> float:
+def _status_mib(pid: int, key: str) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mib(pid: int) -> float:
+    return _status_mib(pid, "VmHWM:")
 
 
 def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mib(pid, "VmRSS:")
 
 
 os.environ.setdefault("POLARS_SKIP_CPU_CHECK", "1")
