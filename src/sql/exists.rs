@@ -13,7 +13,7 @@
 
 use sqlparser::ast::{BinaryOperator, Query, SetExpr};
 
-use super::subquery::{correlate, Correlation, Resolver, Scope};
+use super::subquery::{correlate, grouped_cte, Correlation, Resolver, Scope};
 
 pub(super) struct ExistsPlan {
     pub cte_sql: String,
@@ -45,15 +45,8 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], name:
     if keys.is_empty() {
         return None;
     }
-    let filter = if local.is_empty() { String::new() } else { format!(" WHERE {}", local.join(" AND ")) };
-    let key_items: Vec<String> = keys.iter().enumerate().map(|(i, (k, _))| format!("{k} AS __floe_k{}", i + 1)).collect();
-    let key_exprs: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-    let cte_sql = format!(
-        "SELECT {}, min({value}) AS __floe_min, max({value}) AS __floe_max FROM {from}{filter} GROUP BY {}",
-        key_items.join(", "),
-        key_exprs.join(", ")
-    );
-    let join_on = keys.iter().enumerate().map(|(i, (_, o))| format!("{name}.__floe_k{} = {o}", i + 1)).collect();
+    let values = format!("min({value}) AS __floe_min, max({value}) AS __floe_max");
+    let (cte_sql, join_on) = grouped_cte(name, &keys, &values, &from, &local);
     let (min, max, o) = (format!("{name}.__floe_min"), format!("{name}.__floe_max"), outer_value);
     let test = if negated {
         format!("({name}.__floe_k1 IS NULL OR {o} IS NULL OR {min} IS NULL OR ({min} = {o} AND {max} = {o}))")

@@ -160,26 +160,10 @@ pub(super) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
             let side = match expr {
-                Expr::Identifier(ident) => {
-                    let has = |scopes: &[Scope]| scopes.iter().any(|s| s.columns.iter().any(|c| c.eq_ignore_ascii_case(&ident.value)));
-                    // SQL scoping: the nearest FROM wins.
-                    if has(self.inner) {
-                        Some(Side::Inner)
-                    } else if has(self.outer) {
-                        Some(Side::Outer)
-                    } else {
-                        None
-                    }
-                }
+                // SQL scoping: the nearest FROM wins.
+                Expr::Identifier(ident) => self.nearest(|s| s.has_column(&ident.value)),
                 Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                    let has = |scopes: &[Scope]| scopes.iter().any(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value));
-                    if has(self.inner) {
-                        Some(Side::Inner)
-                    } else if has(self.outer) {
-                        Some(Side::Outer)
-                    } else {
-                        None
-                    }
+                    self.nearest(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value))
                 }
                 Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
                     self.unknown = true;
@@ -195,6 +179,17 @@ pub(super) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec
                 }
             }
             std::ops::ControlFlow::Continue(())
+        }
+    }
+    impl Collect<'_> {
+        fn nearest(&self, owns: impl Fn(&Scope) -> bool) -> Option<Side> {
+            if self.inner.iter().any(&owns) {
+                Some(Side::Inner)
+            } else if self.outer.iter().any(&owns) {
+                Some(Side::Outer)
+            } else {
+                None
+            }
         }
     }
     let mut collect = Collect { inner, outer, found: Vec::new(), unknown: false };
@@ -258,6 +253,31 @@ pub(super) fn correlate(select: &Select, inner: &[Scope], outer: &[Scope]) -> Op
     Some(correlation)
 }
 
+/// `SELECT <keys as __floe_kI>, <values> FROM … WHERE <local> GROUP BY <keys>`
+/// and the `name.__floe_kI = <outer>` conditions joining it back; without
+/// keys, one row and no conditions.
+pub(super) fn grouped_cte(
+    name: &str,
+    keys: &[(String, String)],
+    values: &str,
+    from: &str,
+    local: &[String],
+) -> (String, Vec<String>) {
+    let filter = if local.is_empty() { String::new() } else { format!(" WHERE {}", local.join(" AND ")) };
+    if keys.is_empty() {
+        return (format!("SELECT {values} FROM {from}{filter}"), Vec::new());
+    }
+    let items: Vec<String> = keys.iter().enumerate().map(|(i, (inner, _))| format!("{inner} AS __floe_k{}", i + 1)).collect();
+    let group: Vec<&str> = keys.iter().map(|(inner, _)| inner.as_str()).collect();
+    let sql = format!("SELECT {}, {values} FROM {from}{filter} GROUP BY {}", items.join(", "), group.join(", "));
+    let conditions = keys.iter().enumerate().map(|(i, (_, outer))| format!("{name}.__floe_k{} = {outer}", i + 1)).collect();
+    (sql, conditions)
+}
+
+fn parse_cte(name: &str, sql: &str) -> Option<Cte> {
+    parse_query(&format!("WITH {name} AS ({sql}) SELECT 1"))?.with?.cte_tables.into_iter().next()
+}
+
 /// The CTE and the outer-side pieces that replace one scalar subquery.
 struct Replacement {
     cte_sql: String,
@@ -288,18 +308,7 @@ impl Rewriter<'_> {
         if sides(value, &inner, outer)?.contains(&Side::Outer) || !has_aggregate(value, keys.is_empty()) {
             return None;
         }
-        let filter = if local.is_empty() { String::new() } else { format!(" WHERE {}", local.join(" AND ")) };
-        if keys.is_empty() {
-            return Some(Replacement { cte_sql: format!("SELECT {value} AS {VALUE} FROM {from}{filter}"), join_conditions: Vec::new() });
-        }
-        let key_items: Vec<String> = keys.iter().enumerate().map(|(i, (inner, _))| format!("{inner} AS __floe_k{}", i + 1)).collect();
-        let key_exprs: Vec<&str> = keys.iter().map(|(inner, _)| inner.as_str()).collect();
-        let cte_sql = format!(
-            "SELECT {}, {value} AS {VALUE} FROM {from}{filter} GROUP BY {}",
-            key_items.join(", "),
-            key_exprs.join(", ")
-        );
-        let join_conditions = keys.iter().enumerate().map(|(i, (_, outer))| format!("{name}.__floe_k{} = {outer}", i + 1)).collect();
+        let (cte_sql, join_conditions) = grouped_cte(name, &keys, &format!("{value} AS {VALUE}"), &from, &local);
         Some(Replacement { cte_sql, join_conditions })
     }
 
@@ -315,12 +324,7 @@ impl Rewriter<'_> {
                 let negated = *negated;
                 let name = format!("__floe_sq{}", self.ctes.len() + 1);
                 let Some(plan) = super::exists::plan(&self.resolver, subquery, outer, &name, negated) else { return };
-                let Some(cte) = parse_query(&format!("WITH {name} AS ({}) SELECT 1", plan.cte_sql))
-                    .and_then(|q| q.with)
-                    .and_then(|w| w.cte_tables.into_iter().next())
-                else {
-                    return;
-                };
+                let Some(cte) = parse_cte(&name, &plan.cte_sql) else { return };
                 let Some(test) = parse_expr(&plan.test) else { return };
                 *clause = test;
                 self.resolver.cte_columns.insert(name.clone(), vec!["__floe_k1".into(), "__floe_min".into(), "__floe_max".into()]);
@@ -341,12 +345,7 @@ impl Rewriter<'_> {
                     if in_having && !replacement.join_conditions.is_empty() {
                         continue;
                     }
-                    let Some(cte) = parse_query(&format!("WITH {name} AS ({}) SELECT 1", replacement.cte_sql))
-                        .and_then(|q| q.with)
-                        .and_then(|w| w.cte_tables.into_iter().next())
-                    else {
-                        continue;
-                    };
+                    let Some(cte) = parse_cte(&name, &replacement.cte_sql) else { continue };
                     let reference = if in_having { format!("max({name}.{VALUE})") } else { format!("{name}.{VALUE}") };
                     let Some(value) = parse_expr(&reference) else { continue };
                     **side = value;
