@@ -54,6 +54,28 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOE_WAREHOUSE")]
     pub warehouse: Option<String>,
 
+    /// S3-compatible endpoint for an `s3://` warehouse (Garage, MinIO, …); unset for AWS.
+    /// Keys come only from FLOE_S3_ACCESS_KEY_ID / FLOE_S3_SECRET_ACCESS_KEY
+    /// (/ FLOE_S3_SESSION_TOKEN), or AWS's own environment and profiles.
+    #[arg(long, env = "FLOE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    #[arg(long, env = "FLOE_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// Path-style S3 requests (`endpoint/bucket/key`), which most non-AWS servers need.
+    #[arg(long, env = "FLOE_S3_PATH_STYLE")]
+    pub s3_path_style: bool,
+
+    /// Seconds one request to a catalog or object store may take before it
+    /// is retried (storage) or the query fails with Unavailable (catalog).
+    #[arg(long, env = "FLOE_STORAGE_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub storage_timeout_seconds: u64,
+
+    /// Retries of a failed object-storage read before the query fails.
+    #[arg(long, env = "FLOE_STORAGE_RETRIES", default_value_t = 3)]
+    pub storage_retries: usize,
+
     /// Static bearer token accepted from clients; repeat for several.
     #[arg(long = "token", env = "FLOE_TOKEN", value_delimiter = ',')]
     pub tokens: Vec<String>,
@@ -164,6 +186,19 @@ impl ServeArgs {
             Some(uri) if uri.contains("://") || uri.starts_with("sqlite:") => uri.clone(),
             Some(path) => sqlite_uri(&PathBuf::from(path)),
             None => sqlite_uri(&self.data_dir.join("catalog.db")),
+        }
+    }
+
+    /// Storage settings of the catalog these flags define.
+    pub fn s3_settings(&self) -> crate::catalog::storage::S3Settings {
+        let from_env = |variable: &str| std::env::var_os(variable).map(|_| variable.to_string());
+        crate::catalog::storage::S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            path_style: self.s3_path_style,
+            access_key_id_env: from_env("FLOE_S3_ACCESS_KEY_ID"),
+            secret_access_key_env: from_env("FLOE_S3_SECRET_ACCESS_KEY"),
+            session_token_env: from_env("FLOE_S3_SESSION_TOKEN"),
         }
     }
 

@@ -43,6 +43,7 @@ fn catalog_code(err: &catalog::Error) -> Code {
         E::TableNotFound(_) | E::SchemaNotFound(_) | E::CatalogNotFound { .. } => Code::NotFound,
         E::InvalidName(_) => Code::InvalidArgument,
         E::Unsupported(_) => Code::Unimplemented,
+        E::Timeout { .. } => Code::Unavailable,
         E::Iceberg { .. } | E::Load { .. } | E::Open { .. } | E::Demo(_) | E::Pointer { .. } | E::Config(_) => {
             Code::Internal
         }
@@ -121,8 +122,44 @@ fn script_code(err: &crate::script::Error) -> Code {
     }
 }
 
+/// Failures of a catalog server or object store surface through several
+/// libraries (iceberg, OpenDAL, object_store, reqwest) with no shared kind, so
+/// they are recognised by what those libraries say: a client can retry an
+/// unreachable store later, but must fix credentials first.
+fn remote_code(err: &(dyn std::error::Error + 'static)) -> Option<Code> {
+    const DENIED: [&str; 7] = [
+        "invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "permissiondenied",
+        "permission denied", "401 unauthorized", "status: 403",
+    ];
+    const UNREACHABLE: [&str; 7] = [
+        "connection refused", "connectionrefused", "tcp connect error", "dns error",
+        "operation timed out", "error sending request", "did not answer within",
+    ];
+    let mut text = String::new();
+    let mut next = Some(err);
+    while let Some(current) = next {
+        text.push_str(&format!("{current} {current:?} ").to_ascii_lowercase());
+        next = current.source();
+    }
+    if DENIED.iter().any(|marker| text.contains(marker)) {
+        Some(Code::Unauthenticated)
+    } else if UNREACHABLE.iter().any(|marker| text.contains(marker)) {
+        Some(Code::Unavailable)
+    } else {
+        None
+    }
+}
+
 impl Error {
     pub fn code(&self) -> Code {
+        let code = self.own_code();
+        match code {
+            Code::Internal => remote_code(self).unwrap_or(code),
+            _ => code,
+        }
+    }
+
+    fn own_code(&self) -> Code {
         match self {
             Error::Sql(e) => sql_code(e),
             Error::Catalog(e) => catalog_code(e),

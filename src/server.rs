@@ -30,7 +30,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
 
     let scripts = crate::script::Scripts::start(args.scripts.script_config(private_paths(&args)));
-    let engine = Arc::new(Engine::new(lake));
+    let remote = crate::exec::RemoteLimits {
+        request_timeout: std::time::Duration::from_secs(args.storage_timeout_seconds),
+        retries: args.storage_retries,
+    };
+    let engine = Arc::new(Engine::new(lake).with_remote_limits(remote));
     let running = engine.running().clone();
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
@@ -84,11 +88,13 @@ async fn open_lake(args: &ServeArgs) -> anyhow::Result<Lake> {
         name: args.catalog_name.clone(),
         uri: args.catalog_uri(),
         warehouse: args.warehouse(),
+        storage: args.s3_settings().file_io_props().map_err(|e| anyhow::anyhow!("S3 settings: {e}"))?,
     })];
     if let Some(path) = &args.config {
         catalogs.extend(catalog::config::load(path)?);
     }
-    let lake = Lake::open(&catalogs).await?;
+    let timeout = std::time::Duration::from_secs(args.storage_timeout_seconds.max(1));
+    let lake = Lake::open(&catalogs).await?.with_request_timeout(timeout);
     if !args.no_demo && catalog::ensure_demo_table(&lake).await? {
         tracing::info!("created demo table {}.default.flowers (150 rows)", args.catalog_name);
     }

@@ -17,6 +17,18 @@
 //! oauth2_server_uri = "https://auth.example.com/token"
 //! scope = "catalog"
 //! headers = { "X-Tenant" = "acme" }
+//!
+//! [[catalogs]]
+//! name = "s3lake"
+//! type = "sql"
+//! uri = "sqlite:///data/s3lake.db"
+//! warehouse = "s3://bucket/warehouse"
+//! [catalogs.s3]                      # for REST catalogs too, unless the catalog vends credentials
+//! endpoint = "http://127.0.0.1:3900"
+//! region = "garage"
+//! path_style = true
+//! access_key_id_env = "S3_KEY_ID"
+//! secret_access_key_env = "S3_SECRET"
 //! ```
 
 use std::path::Path;
@@ -48,6 +60,9 @@ pub struct CatalogConfig {
     pub scope: Option<String>,
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Object storage for the catalog's tables (and credentials a REST catalog does not vend).
+    #[serde(default)]
+    pub s3: super::storage::S3Settings,
 }
 
 fn sql_kind() -> String {
@@ -58,11 +73,13 @@ fn invalid(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::Config(format!("{}: {message}", path.display()))
 }
 
-/// A resolved SQL catalog: name, connection URI and warehouse.
+/// A resolved SQL catalog: name, connection URI, warehouse and the FileIO
+/// properties of its storage (`s3.*`; empty for local files).
 pub struct SqlCatalogSpec {
     pub name: String,
     pub uri: String,
     pub warehouse: String,
+    pub storage: std::collections::HashMap<String, String>,
 }
 
 /// A resolved REST catalog: its URI and the properties iceberg's REST client takes
@@ -131,6 +148,8 @@ fn resolve_rest(path: &Path, catalog: CatalogConfig) -> Result<RestCatalogSpec> 
     for (header, value) in catalog.headers {
         props.insert(format!("header.{header}"), value);
     }
+    // Credentials the catalog vends with a table override these.
+    props.extend(storage_props(path, &name, &catalog.s3)?);
     Ok(RestCatalogSpec { name, uri, props })
 }
 
@@ -155,7 +174,16 @@ fn resolve_sql(path: &Path, catalog: CatalogConfig) -> Result<SqlCatalogSpec> {
             .map_err(|_| invalid(path, format!("catalog `{}`: environment variable {variable} is not set", catalog.name)))?,
         _ => return Err(invalid(path, format!("catalog `{}`: set exactly one of uri and uri_env", catalog.name))),
     };
-    Ok(SqlCatalogSpec { name: catalog.name, uri, warehouse })
+    let storage = storage_props(path, &catalog.name, &catalog.s3)?;
+    Ok(SqlCatalogSpec { name: catalog.name, uri, warehouse, storage })
+}
+
+fn storage_props(
+    path: &Path,
+    catalog: &str,
+    s3: &super::storage::S3Settings,
+) -> Result<std::collections::HashMap<String, String>> {
+    s3.file_io_props().map_err(|e| invalid(path, format!("catalog `{catalog}`: s3: {e}")))
 }
 
 /// `scheme://user:password@host…`

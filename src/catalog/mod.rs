@@ -3,11 +3,11 @@
 pub mod config;
 mod demo;
 mod pointer;
+pub mod storage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use iceberg::io::LocalFsStorageFactory;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
@@ -56,6 +56,8 @@ pub enum Error {
     Pointer { catalog: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error("table `{table}`: the catalog did not answer within {seconds} s")]
+    Timeout { table: String, seconds: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -78,6 +80,9 @@ pub struct Lake {
     catalogs: BTreeMap<String, Arc<dyn Catalog>>,
     pointers: BTreeMap<String, pointer::SqlPointer>,
     names: Names,
+    /// Bound on one catalog request (REST call, metadata file read), so an
+    /// unreachable catalog or store fails a query instead of hanging it.
+    request_timeout: std::time::Duration,
 }
 
 /// How dotted SQL names map to catalogs, namespaces and tables.
@@ -99,7 +104,7 @@ impl Lake {
             }
             match spec {
                 config::CatalogSpec::Sql(spec) => {
-                    catalogs.insert(spec.name.clone(), Self::sql_catalog(&spec.name, &spec.uri, &spec.warehouse).await?);
+                    catalogs.insert(spec.name.clone(), Self::sql_catalog(spec).await?);
                     pointers.insert(spec.name.clone(), pointer::SqlPointer::connect(&spec.name, &spec.uri).await?);
                 }
                 config::CatalogSpec::Rest(spec) => {
@@ -110,12 +115,17 @@ impl Lake {
         let default_catalog =
             specs.first().map(|s| s.name().to_string()).ok_or_else(|| Error::Config("no catalog configured".into()))?;
         let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog };
-        Ok(Self { catalogs, pointers, names })
+        Ok(Self { catalogs, pointers, names, request_timeout: std::time::Duration::from_secs(60) })
     }
 
     /// Opens one Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
     pub async fn open_sql(name: &str, uri: &str, warehouse: &str) -> Result<Self> {
-        let spec = config::SqlCatalogSpec { name: name.into(), uri: uri.into(), warehouse: warehouse.into() };
+        let spec = config::SqlCatalogSpec {
+            name: name.into(),
+            uri: uri.into(),
+            warehouse: warehouse.into(),
+            storage: HashMap::new(),
+        };
         Self::open(&[config::CatalogSpec::Sql(spec)]).await
     }
 
@@ -125,7 +135,7 @@ impl Lake {
         let mut props = spec.props.clone();
         props.insert(iceberg_catalog_rest::REST_CATALOG_PROP_URI.to_string(), spec.uri.clone());
         let catalog = iceberg_catalog_rest::RestCatalogBuilder::default()
-            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .with_storage_factory(storage::factory_for(None))
             .load(spec.name.clone(), props)
             .await
             .map_err(|source| Error::Open { catalog: spec.name.clone(), uri: redacted(&spec.uri), source })?;
@@ -138,7 +148,8 @@ impl Lake {
         Ok(Arc::new(catalog))
     }
 
-    async fn sql_catalog(name: &str, uri: &str, warehouse: &str) -> Result<Arc<dyn Catalog>> {
+    async fn sql_catalog(spec: &config::SqlCatalogSpec) -> Result<Arc<dyn Catalog>> {
+        let (name, uri, warehouse) = (spec.name.as_str(), spec.uri.as_str(), spec.warehouse.as_str());
         let bind_style = if uri.starts_with("postgres") {
             SqlBindStyle::DollarNumeric
         } else {
@@ -148,11 +159,16 @@ impl Lake {
             .uri(uri)
             .warehouse_location(warehouse)
             .sql_bind_style(bind_style)
-            .with_storage_factory(Arc::new(LocalFsStorageFactory))
-            .load(name, HashMap::new())
+            .with_storage_factory(storage::factory_for(Some(warehouse)))
+            .load(name, spec.storage.clone())
             .await
             .map_err(|source| Error::Open { catalog: name.into(), uri: redacted(uri), source })?;
         Ok(Arc::new(catalog))
+    }
+
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     pub fn names(&self) -> &Names {
@@ -174,7 +190,10 @@ impl Lake {
     /// Loads the table's current metadata; every call sees the latest commit.
     pub async fn load(&self, table: &TableRef) -> Result<Table> {
         let catalog = self.catalog(&table.catalog)?;
-        match catalog.load_table(&table.ident).await {
+        let loaded = tokio::time::timeout(self.request_timeout, catalog.load_table(&table.ident))
+            .await
+            .map_err(|_| Error::Timeout { table: table.to_string(), seconds: self.request_timeout.as_secs() })?;
+        match loaded {
             Ok(loaded) => Ok(loaded),
             Err(err) if is_not_found(&err) => Err(Error::TableNotFound(table.to_string())),
             Err(source) => {

@@ -4,6 +4,7 @@
 //! schema without reading data; `execute` re-derives everything from the
 //! ticket alone, so any node can run any ticket and retries read the same data.
 
+pub mod cloud;
 pub mod convert;
 mod metadata_tables;
 mod resolve;
@@ -23,6 +24,7 @@ pub use running::{Running, RunningQuery};
 use metadata_tables::MetadataTable;
 use resolve::Selects;
 use scan::FrameInput;
+pub use cloud::RemoteLimits;
 
 use crate::catalog::{self, Lake, TableRef};
 use crate::proto::{QueryTicket, SessionDefaults, TablePin};
@@ -79,11 +81,18 @@ pub struct Plan {
 pub struct Engine {
     lake: Arc<Lake>,
     running: Running,
+    remote: RemoteLimits,
 }
 
 impl Engine {
     pub fn new(lake: Arc<Lake>) -> Self {
-        Self { lake, running: Running::default() }
+        Self { lake, running: Running::default(), remote: RemoteLimits::default() }
+    }
+
+    /// Timeouts and retries for reads from object storage.
+    pub fn with_remote_limits(mut self, remote: RemoteLimits) -> Self {
+        self.remote = remote;
+        self
     }
 
     pub fn lake(&self) -> &Arc<Lake> {
@@ -153,7 +162,7 @@ impl Engine {
                 Selects::Snapshot(_) => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let filters = query.scan_filters(&resolved.relation);
-                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters).await?;
+                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.remote).await?;
                     scans.push((relation.clone(), stats));
                     (schema, source)
                 }
@@ -207,8 +216,8 @@ fn explain_frame(frame: LazyFrame, scans: &[(String, scan::ScanStats)]) -> Resul
         .iter()
         .map(|(relation, stats)| match stats.snapshot_id {
             Some(id) => format!(
-                "ICEBERG SCAN {relation}: snapshot {id}, {} of {} data files selected",
-                stats.files_selected, stats.files_total
+                "ICEBERG SCAN {relation}: snapshot {id}, {} of {} data files selected, read by {}",
+                stats.files_selected, stats.files_total, stats.reader
             ),
             None => format!("ICEBERG SCAN {relation}: no snapshot (empty table)"),
         })

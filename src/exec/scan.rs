@@ -10,6 +10,7 @@ use polars::prelude::*;
 use ::iceberg::expr::{Predicate, Reference};
 use ::iceberg::spec::{Datum, PrimitiveType};
 
+use super::cloud::{self, RemoteLimits};
 use super::{convert, Error, Result};
 use crate::sql::pushdown::{Comparison, Filter, Literal};
 use crate::sql::RelationName;
@@ -18,8 +19,9 @@ use crate::sql::RelationName;
 pub enum Source {
     /// Planning only: the schema matters, no data is read.
     Schema,
-    /// Data files Polars' own Parquet reader scans, lazily and in parallel.
-    Parquet(Vec<String>),
+    /// Data files Polars' own Parquet reader scans, lazily and in parallel
+    /// (with cloud options when they are on object storage).
+    Parquet { files: Vec<String>, cloud: Option<polars::io::cloud::CloudOptions> },
     /// Rows iceberg-rust's reader produced, for what Polars' reader cannot
     /// do itself (delete files, `uuid`/`fixed` columns). Held in memory.
     Loaded(DataFrame),
@@ -35,16 +37,22 @@ pub struct FrameInput {
 impl FrameInput {
     pub fn lazy_frame(&self) -> PolarsResult<LazyFrame> {
         let frame = match &self.source {
-            Source::Parquet(files) if !files.is_empty() => {
+            Source::Parquet { files, cloud } if !files.is_empty() => {
                 let paths: Vec<PlRefPath> = files.iter().map(|f| PlRefPath::from(f.as_str())).collect();
                 // Iceberg never reads values from paths; Polars would infer hive
                 // columns from `g=x/` directories (and disagree across files).
                 let hive_options = HiveOptions { enabled: Some(false), ..Default::default() };
-                let args = ScanArgsParquet { allow_missing_columns: true, glob: false, hive_options, ..Default::default() };
+                let args = ScanArgsParquet {
+                    allow_missing_columns: true,
+                    glob: false,
+                    hive_options,
+                    cloud_options: cloud.clone(),
+                    ..Default::default()
+                };
                 LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
             }
             Source::Loaded(frame) => frame.clone().lazy(),
-            Source::Schema | Source::Parquet(_) => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
+            Source::Schema | Source::Parquet { .. } => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
         };
         // Files written by other engines may use narrower physical types (or
         // lack newer columns); the table schema is what queries see.
@@ -75,6 +83,8 @@ pub struct ScanStats {
     pub snapshot_id: Option<i64>,
     pub files_selected: usize,
     pub files_total: usize,
+    /// Which reader reads the files, and why when it is not Polars' own.
+    pub reader: String,
 }
 
 /// How to read `snapshot_id` of the table, skipping files `filters` rule
@@ -84,8 +94,11 @@ pub async fn read_source(
     snapshot_id: Option<i64>,
     schema: &Schema,
     filters: &[Filter],
+    remote: RemoteLimits,
 ) -> Result<(Source, ScanStats)> {
-    let Some(snapshot_id) = snapshot_id else { return Ok((Source::Parquet(Vec::new()), ScanStats::default())) };
+    let Some(snapshot_id) = snapshot_id else {
+        return Ok((Source::Parquet { files: Vec::new(), cloud: None }, ScanStats::default()));
+    };
     let iceberg_err = |e| Error::iceberg(table, e);
     let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
     if let Some(predicate) = predicate(table, snapshot_id, filters) {
@@ -93,17 +106,36 @@ pub async fn read_source(
     }
     let scan = builder.build().map_err(iceberg_err)?;
     let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
-    let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total: total_files(table, snapshot_id).await? };
+    let stats = ScanStats {
+        snapshot_id: Some(snapshot_id),
+        files_selected: tasks.len(),
+        files_total: total_files(table, snapshot_id).await?,
+        reader: String::new(),
+    };
     let native_types = polars_reads_natively(&arrow_schema(table, Some(snapshot_id))?);
     // Polars matches Parquet columns by name; after a rename, drop or re-add,
     // only Iceberg field ids identify columns, which iceberg-rust's reader uses.
     let one_schema = table.metadata().schemas_iter().len() == 1;
+    let on_s3 = tasks.iter().any(|task| cloud::is_s3(&task.data_file_path));
     let files: Option<Vec<String>> = tasks
         .iter()
-        .map(|task| if task.deletes.is_empty() { local_path(&task.data_file_path) } else { None })
+        .map(|task| match task.deletes.is_empty() {
+            false => None,
+            true if on_s3 => cloud::is_s3(&task.data_file_path).then(|| cloud::polars_s3_path(&task.data_file_path)),
+            true => local_path(&task.data_file_path),
+        })
         .collect();
+    let cloud = on_s3.then(|| cloud::s3_options(table.file_io().config().props(), remote));
+    let mut stats = stats;
+    stats.reader = match (&files, native_types, one_schema) {
+        (Some(_), true, true) => "Polars' Parquet reader".into(),
+        (None, _, _) if tasks.iter().any(|task| !task.deletes.is_empty()) => "iceberg-rust's reader (delete files)".into(),
+        (None, _, _) => "iceberg-rust's reader (storage Polars cannot read)".into(),
+        (_, false, _) => "iceberg-rust's reader (uuid/fixed columns)".into(),
+        (_, _, false) => "iceberg-rust's reader (evolved schema: field ids)".into(),
+    };
     let source = match files {
-        Some(files) if native_types && one_schema => Source::Parquet(files),
+        Some(files) if native_types && one_schema => Source::Parquet { files, cloud },
         _ => {
             let batches: Vec<_> = scan.to_arrow().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
             let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, schema))?;

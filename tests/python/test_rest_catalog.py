@@ -2,51 +2,20 @@
 (rustberg, built from crates.io by .ci/run) that pyiceberg writes through and
 Floe reads, under the catalog's own name."""
 
-import os
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 
 from floe_sql import run
-
-
-def rustberg_binary() -> str:
-    for candidate in [os.environ.get("FLOE_RUSTBERG"), str(Path.home() / ".cache/floe-tools/bin/rustberg"),
-                      shutil.which("rustberg")]:
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.fail("rustberg is not installed: .ci/run installs it (cargo install rustberg --root ~/.cache/floe-tools)")
+from services import Rustberg
 
 
 @pytest.fixture
 def rest_catalog(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     warehouse = tmp_path / "rest-warehouse"
     warehouse.mkdir()
-    log = open(tmp_path / "rustberg.log", "wb")
-    process = subprocess.Popen(
-        [rustberg_binary(), "--dev", "--no-auth", "--insecure-http", "--host", "127.0.0.1", "--port", str(port),
-         "--warehouse", f"file://{warehouse}", "--catalog-url", f"file://{tmp_path / 'catalog.redb'}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "rustberg.log").read_text()
-            time.sleep(0.05)
-    yield {"uri": f"http://127.0.0.1:{port}", "warehouse": f"file://{warehouse}"}
-    process.terminate()
-    process.wait()
-    log.close()
+    rustberg = Rustberg(tmp_path, f"file://{warehouse}")
+    yield {"uri": rustberg.uri, "warehouse": rustberg.warehouse}
+    rustberg.stop()
 
 
 def pyiceberg_rest(rest_catalog):
