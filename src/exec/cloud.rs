@@ -90,7 +90,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let options = format!("{:?}", s3_options(&props, RemoteLimits::default()));
-        for expected in ["Endpoint, \"http://127.0.0.1:3900\"", "VirtualHostedStyleRequest, \"false\"", "AllowHttp, \"true\"", "AccessKeyId, \"GK1\""] {
+        for expected in ["Endpoint, \"http://127.0.0.1:3900\"", "VirtualHostedStyleRequest, \"false\"", "AllowHttp), \"true\"", "AccessKeyId, \"GK1\""] {
             assert!(options.contains(expected), "{expected} missing from {options}");
         }
         assert_eq!(polars_s3_path("s3a://b/k.parquet"), "s3://b/k.parquet");
