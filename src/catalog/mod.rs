@@ -3,13 +3,17 @@
 pub mod config;
 mod demo;
 mod pointer;
+mod rest_commit;
 pub mod storage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use std::str::FromStr;
+
+use iceberg::spec::{Snapshot, SnapshotReference, SnapshotRetention, MAIN_BRANCH};
 use iceberg::table::Table;
-use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
+use iceberg::{Catalog, CatalogBuilder, MetadataLocation, NamespaceIdent, TableIdent, TableRequirement, TableUpdate};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 
 pub use demo::ensure_demo_table;
@@ -79,6 +83,7 @@ impl std::fmt::Display for TableRef {
 pub struct Lake {
     catalogs: BTreeMap<String, Arc<dyn Catalog>>,
     pointers: BTreeMap<String, pointer::SqlPointer>,
+    committers: BTreeMap<String, rest_commit::RestCommitter>,
     names: Names,
     /// Bound on one catalog request (REST call, metadata file read), so an
     /// unreachable catalog or store fails a query instead of hanging it.
@@ -98,6 +103,7 @@ impl Lake {
     pub async fn open(specs: &[config::CatalogSpec]) -> Result<Self> {
         let mut catalogs: BTreeMap<String, Arc<dyn Catalog>> = BTreeMap::new();
         let mut pointers = BTreeMap::new();
+        let mut committers = BTreeMap::new();
         for spec in specs {
             if catalogs.contains_key(spec.name()) {
                 return Err(Error::Config(format!("catalog `{}` is defined twice", spec.name())));
@@ -109,13 +115,16 @@ impl Lake {
                 }
                 config::CatalogSpec::Rest(spec) => {
                     catalogs.insert(spec.name.clone(), Self::rest_catalog(spec).await?);
+                    let timeout = std::time::Duration::from_secs(60);
+                    let committer = rest_commit::RestCommitter::connect(&spec.name, &spec.uri, &spec.props, timeout).await?;
+                    committers.insert(spec.name.clone(), committer);
                 }
             }
         }
         let default_catalog =
             specs.first().map(|s| s.name().to_string()).ok_or_else(|| Error::Config("no catalog configured".into()))?;
         let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog };
-        Ok(Self { catalogs, pointers, names, request_timeout: std::time::Duration::from_secs(60) })
+        Ok(Self { catalogs, pointers, committers, names, request_timeout: std::time::Duration::from_secs(60) })
     }
 
     /// Opens one Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
@@ -214,26 +223,53 @@ impl Lake {
         }
     }
 
-    /// Atomically repoints `table` from metadata `expected` to `new_location`;
-    /// false when another commit won the race.
-    pub async fn swap_metadata(&self, table: &TableRef, expected: &str, new_location: &str) -> Result<bool> {
-        self.check_overwrite(table)?;
-        let pointer = self.pointers.get(&table.catalog).ok_or_else(|| self.unknown_catalog(&table.catalog))?;
-        pointer.swap(table, expected, new_location).await
+    /// Makes `snapshot` (its manifests already written) the table's current
+    /// snapshot if `table` is still current; false when another commit won.
+    /// SQL catalogs: a new metadata file and a compare-and-set of the
+    /// catalog's pointer. REST catalogs: the server's commit endpoint with
+    /// requirements on the table's identity and its main branch.
+    pub async fn publish_snapshot(&self, table_ref: &TableRef, table: &Table, snapshot: Snapshot) -> Result<bool> {
+        self.check_overwrite(table_ref)?;
+        let metadata = table.metadata();
+        let load_err = |source| Error::Load { table: table_ref.to_string(), source };
+        if let Some(pointer) = self.pointers.get(&table_ref.catalog) {
+            let current = table
+                .metadata_location()
+                .ok_or_else(|| Error::Unsupported(format!("table `{table_ref}` has no metadata location")))?
+                .to_string();
+            let next_metadata = metadata
+                .clone()
+                .into_builder(Some(current.clone()))
+                .set_branch_snapshot(snapshot, MAIN_BRANCH)
+                .map_err(load_err)?
+                .build()
+                .map_err(load_err)?
+                .metadata;
+            let next = MetadataLocation::from_str(&current).map_err(load_err)?.with_new_metadata(&next_metadata);
+            next_metadata.write_to(table.file_io(), &next).await.map_err(load_err)?;
+            return pointer.swap(table_ref, &current, &next.to_string()).await;
+        }
+        let committer = self.committers.get(&table_ref.catalog).ok_or_else(|| self.unknown_catalog(&table_ref.catalog))?;
+        let requirements = vec![
+            TableRequirement::UuidMatch { uuid: metadata.uuid() },
+            TableRequirement::RefSnapshotIdMatch { r#ref: MAIN_BRANCH.to_string(), snapshot_id: metadata.current_snapshot_id() },
+        ];
+        let branch = SnapshotReference::new(snapshot.snapshot_id(), SnapshotRetention::branch(None, None, None));
+        let updates = vec![
+            TableUpdate::AddSnapshot { snapshot },
+            TableUpdate::SetSnapshotRef { ref_name: MAIN_BRANCH.to_string(), reference: branch },
+        ];
+        committer.commit(&table_ref.ident, requirements, updates).await
     }
 
-    /// Floe publishes overwrite snapshots by swapping the SQL catalog's
-    /// pointer itself; a REST catalog has no such pointer (yet).
+    /// Overwrite snapshots are published by Floe itself (`publish_snapshot`),
+    /// which knows SQL catalogs' pointers and the REST commit endpoint.
     pub fn check_overwrite(&self, table: &TableRef) -> Result<()> {
         self.catalog(&table.catalog)?;
-        if self.pointers.contains_key(&table.catalog) {
+        if self.pointers.contains_key(&table.catalog) || self.committers.contains_key(&table.catalog) {
             return Ok(());
         }
-        Err(Error::Unsupported(format!(
-            "overwriting `{table}` is not supported yet: catalog `{}` is a REST catalog, and Floe's \
-             overwrite commits need a SQL catalog (appends work)",
-            table.catalog
-        )))
+        Err(Error::Unsupported(format!("overwriting `{table}`: catalog `{}` cannot publish Floe's commits", table.catalog)))
     }
 
     /// All namespaces of a catalog, nested ones included, parents first.

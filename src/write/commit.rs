@@ -4,16 +4,15 @@
 //! retry when another writer commits first, so concurrent writers lose nothing.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Duration;
 
 use iceberg::spec::{
     DataContentType, DataFile, FormatVersion, ManifestContentType, ManifestList, ManifestListWriter,
-    ManifestWriterBuilder, Operation, Snapshot, Summary, MAIN_BRANCH,
+    ManifestWriterBuilder, Operation, Snapshot, Summary,
 };
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
-use iceberg::{ErrorKind, MetadataLocation};
+use iceberg::ErrorKind;
 
 use super::{Error, Result};
 use crate::catalog::{Lake, TableRef};
@@ -93,8 +92,9 @@ pub async fn overwrite(
             if let Some(done) = already_committed(&table, &properties) {
                 return Ok(done);
             }
-            let (snapshot_id, current, next) = stage_overwrite(&table, files, properties).await?;
-            if lake.swap_metadata(table_ref, &current, &next).await? {
+            let snapshot = stage_overwrite(&table, files, properties).await?;
+            let snapshot_id = snapshot.snapshot_id();
+            if lake.publish_snapshot(table_ref, &table, snapshot).await? {
                 Ok(snapshot_id)
             } else {
                 Err(Error::Conflict)
@@ -104,13 +104,9 @@ pub async fn overwrite(
     .await
 }
 
-/// Writes the manifests, manifest list and metadata file of an overwrite
-/// snapshot; returns its id and the metadata locations to swap.
-async fn stage_overwrite(
-    table: &Table,
-    files: Vec<DataFile>,
-    mut properties: HashMap<String, String>,
-) -> Result<(i64, String, String)> {
+/// Writes the manifests and manifest list of an overwrite snapshot; the
+/// catalog publishes it (see `Lake::publish_snapshot`).
+async fn stage_overwrite(table: &Table, files: Vec<DataFile>, mut properties: HashMap<String, String>) -> Result<Snapshot> {
     let iceberg_err = |e| Error::iceberg(table, e);
     let metadata = table.metadata();
     if metadata.format_version() == FormatVersion::V1 {
@@ -198,21 +194,7 @@ async fn stage_overwrite(
         .with_schema_id(schema.schema_id())
         .build();
 
-    let current = table
-        .metadata_location()
-        .ok_or_else(|| Error::Unsupported(format!("table `{}` has no metadata location", table.identifier())))?
-        .to_string();
-    let next_metadata = metadata
-        .clone()
-        .into_builder(Some(current.clone()))
-        .set_branch_snapshot(snapshot, MAIN_BRANCH)
-        .map_err(iceberg_err)?
-        .build()
-        .map_err(iceberg_err)?
-        .metadata;
-    let next = MetadataLocation::from_str(&current).map_err(iceberg_err)?.with_new_metadata(&next_metadata);
-    next_metadata.write_to(file_io, &next).await.map_err(iceberg_err)?;
-    Ok((snapshot_id, current, next.to_string()))
+    Ok(snapshot)
 }
 
 fn chrono_now_ms() -> i64 {
