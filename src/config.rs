@@ -76,6 +76,12 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOE_STORAGE_RETRIES", default_value_t = 3)]
     pub storage_retries: usize,
 
+    /// Which reader reads data files: `auto` uses Polars' own Parquet reader
+    /// wherever it reads the table correctly; `iceberg` always uses
+    /// iceberg-rust's (slower; for comparison or as a workaround).
+    #[arg(long, env = "FLOE_READER", value_enum, default_value_t = Reader::Auto)]
+    pub reader: Reader,
+
     /// Static bearer token accepted from clients; repeat for several.
     #[arg(long = "token", env = "FLOE_TOKEN", value_delimiter = ',')]
     pub tokens: Vec<String>,
@@ -270,4 +276,10 @@ pub enum OutputFormat {
     Table,
     Csv,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reader {
+    Auto,
+    Iceberg,
 }

@@ -34,7 +34,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: std::time::Duration::from_secs(args.storage_timeout_seconds),
         retries: args.storage_retries,
     };
-    let engine = Arc::new(Engine::new(lake).with_remote_limits(remote));
+    let scan_options = crate::exec::ScanOptions { remote, iceberg_reader_only: args.reader == crate::config::Reader::Iceberg };
+    let engine = Arc::new(Engine::new(lake).with_scan_options(scan_options));
     let running = engine.running().clone();
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));

@@ -37,6 +37,20 @@ pub fn polars_schema(schema: &Schema) -> Result<PolarsSchema, ArrowError> {
     Ok(out)
 }
 
+/// Iceberg field ids of every column, nested ones included, as Polars'
+/// Parquet reader takes them to match file columns by id rather than by name
+/// (so renamed, dropped and re-added columns read correctly). `schema` is an
+/// Arrow schema from iceberg, which carries `PARQUET:field_id` on every field.
+pub fn iceberg_column_mapping(schema: &Schema) -> polars::prelude::PolarsResult<polars::prelude::iceberg::IcebergSchema> {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|field| arrow_field_to_polars(&readable_by_polars(field)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| polars::prelude::PolarsError::ComputeError(e.to_string().into()))?;
+    polars::prelude::iceberg::IcebergSchema::try_from_arrow_fields_iter(fields.iter())
+}
+
 /// Polars has no fixed-size binary (Iceberg `fixed` and `uuid`) and rejects
 /// extension types; its Parquet reader yields such columns as plain binary,
 /// so that is what the planned schema says too.

@@ -25,6 +25,7 @@ use metadata_tables::MetadataTable;
 use resolve::Selects;
 use scan::FrameInput;
 pub use cloud::RemoteLimits;
+pub use scan::ScanOptions;
 
 use crate::catalog::{self, Lake, TableRef};
 use crate::proto::{QueryTicket, SessionDefaults, TablePin};
@@ -81,17 +82,17 @@ pub struct Plan {
 pub struct Engine {
     lake: Arc<Lake>,
     running: Running,
-    remote: RemoteLimits,
+    scan_options: ScanOptions,
 }
 
 impl Engine {
     pub fn new(lake: Arc<Lake>) -> Self {
-        Self { lake, running: Running::default(), remote: RemoteLimits::default() }
+        Self { lake, running: Running::default(), scan_options: ScanOptions::default() }
     }
 
-    /// Timeouts and retries for reads from object storage.
-    pub fn with_remote_limits(mut self, remote: RemoteLimits) -> Self {
-        self.remote = remote;
+    /// Which reader reads files, with what timeouts and retries on object storage.
+    pub fn with_scan_options(mut self, scan_options: ScanOptions) -> Self {
+        self.scan_options = scan_options;
         self
     }
 
@@ -162,7 +163,7 @@ impl Engine {
                 Selects::Snapshot(_) => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let filters = query.scan_filters(&resolved.relation);
-                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.remote).await?;
+                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options).await?;
                     scans.push((relation.clone(), stats));
                     (schema, source)
                 }

@@ -3,9 +3,12 @@
 //! Planning (which files) and reading (a frame over given files) are separate
 //! so a coordinator can hand any subset of a scan's files to a worker.
 
+use std::sync::Arc;
+
 use futures::TryStreamExt;
 use ::iceberg::table::Table;
 use polars::prelude::*;
+use polars::prelude::iceberg::IcebergSchema;
 
 use ::iceberg::expr::{Predicate, Reference};
 use ::iceberg::spec::{Datum, PrimitiveType};
@@ -21,7 +24,13 @@ pub enum Source {
     Schema,
     /// Data files Polars' own Parquet reader scans, lazily and in parallel
     /// (with cloud options when they are on object storage).
-    Parquet { files: Vec<String>, cloud: Option<polars::io::cloud::CloudOptions> },
+    /// `mapping` matches file columns by Iceberg field id once the table's
+    /// schema has evolved (by name it would miss renamed columns).
+    Parquet {
+        files: Vec<String>,
+        cloud: Option<polars::io::cloud::CloudOptions>,
+        mapping: Option<Arc<IcebergSchema>>,
+    },
     /// Rows iceberg-rust's reader produced, for what Polars' reader cannot
     /// do itself (delete files, `uuid`/`fixed` columns). Held in memory.
     Loaded(DataFrame),
@@ -37,19 +46,24 @@ pub struct FrameInput {
 impl FrameInput {
     pub fn lazy_frame(&self) -> PolarsResult<LazyFrame> {
         let frame = match &self.source {
-            Source::Parquet { files, cloud } if !files.is_empty() => {
+            Source::Parquet { files, cloud, mapping } if !files.is_empty() => {
                 let paths: Vec<PlRefPath> = files.iter().map(|f| PlRefPath::from(f.as_str())).collect();
-                // Iceberg never reads values from paths; Polars would infer hive
-                // columns from `g=x/` directories (and disagree across files).
-                let hive_options = HiveOptions { enabled: Some(false), ..Default::default() };
-                let args = ScanArgsParquet {
-                    allow_missing_columns: true,
-                    glob: false,
-                    hive_options,
-                    cloud_options: cloud.clone(),
-                    ..Default::default()
-                };
-                LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
+                match mapping {
+                    Some(mapping) => scan_by_field_id(paths, cloud.clone(), mapping.clone(), &self.schema)?,
+                    None => {
+                        // Iceberg never reads values from paths; Polars would infer hive
+                        // columns from `g=x/` directories (and disagree across files).
+                        let hive_options = HiveOptions { enabled: Some(false), ..Default::default() };
+                        let args = ScanArgsParquet {
+                            allow_missing_columns: true,
+                            glob: false,
+                            hive_options,
+                            cloud_options: cloud.clone(),
+                            ..Default::default()
+                        };
+                        LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
+                    }
+                }
             }
             Source::Loaded(frame) => frame.clone().lazy(),
             Source::Schema | Source::Parquet { .. } => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
@@ -60,6 +74,44 @@ impl FrameInput {
             self.schema.iter().map(|(name, dtype)| col(name.clone()).cast(dtype.clone())).collect();
         Ok(frame.select(columns))
     }
+}
+
+/// Polars' Parquet scan with Iceberg column mapping, the way Polars' own
+/// `scan_iceberg` reads evolved tables: columns found by field id and named
+/// as the table names them now, missing ones null, dropped ones ignored,
+/// int→long and float→double promotions widened.
+fn scan_by_field_id(
+    paths: Vec<PlRefPath>,
+    cloud: Option<polars::io::cloud::CloudOptions>,
+    mapping: Arc<IcebergSchema>,
+    schema: &Schema,
+) -> PolarsResult<LazyFrame> {
+    let options = ParquetOptions { schema: None, parallel: Default::default(), low_memory: false, use_statistics: true };
+    let cast_columns_policy =
+        CastColumnsPolicy { integer_upcast: true, float_upcast: true, ..CastColumnsPolicy::ERROR_ON_MISMATCH };
+    let args = UnifiedScanArgs {
+        schema: Some(Arc::new(schema.clone())),
+        cloud_options: cloud,
+        hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
+        rechunk: false,
+        cache: true,
+        glob: false,
+        hidden_file_prefix: None,
+        projection: None,
+        column_mapping: Some(ColumnMapping::Iceberg(mapping)),
+        default_values: None,
+        row_index: None,
+        pre_slice: None,
+        cast_columns_policy,
+        missing_columns_policy: MissingColumnsPolicy::Insert,
+        extra_columns_policy: ExtraColumnsPolicy::Ignore,
+        include_file_paths: None,
+        deletion_files: None,
+        table_statistics: None,
+        row_count: None,
+    };
+    let sources = ScanSources::Paths(paths.into_iter().collect());
+    Ok(DslBuilder::scan_parquet(sources, options, args)?.build().into())
 }
 
 /// The table's Arrow schema as of `snapshot_id` (the current schema without one).
@@ -75,6 +127,15 @@ fn arrow_schema(table: &Table, snapshot_id: Option<i64>) -> Result<arrow::dataty
 /// The Polars schema of the table as of `snapshot_id`.
 pub fn snapshot_schema(table: &Table, snapshot_id: Option<i64>) -> Result<Schema> {
     Ok(convert::polars_schema(&arrow_schema(table, snapshot_id)?)?)
+}
+
+/// How scans read files: server-wide settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    pub remote: RemoteLimits,
+    /// Read everything with iceberg-rust's reader, never Polars' own: an
+    /// escape hatch, and how tests show both readers give the same answers.
+    pub iceberg_reader_only: bool,
 }
 
 /// How much of a table a scan reads, for EXPLAIN.
@@ -94,10 +155,10 @@ pub async fn read_source(
     snapshot_id: Option<i64>,
     schema: &Schema,
     filters: &[Filter],
-    remote: RemoteLimits,
+    options: ScanOptions,
 ) -> Result<(Source, ScanStats)> {
     let Some(snapshot_id) = snapshot_id else {
-        return Ok((Source::Parquet { files: Vec::new(), cloud: None }, ScanStats::default()));
+        return Ok((Source::Parquet { files: Vec::new(), cloud: None, mapping: None }, ScanStats::default()));
     };
     let iceberg_err = |e| Error::iceberg(table, e);
     let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
@@ -119,23 +180,30 @@ pub async fn read_source(
     let on_s3 = tasks.iter().any(|task| cloud::is_s3(&task.data_file_path));
     let files: Option<Vec<String>> = tasks
         .iter()
-        .map(|task| match task.deletes.is_empty() {
+        .map(|task| match task.deletes.is_empty() && !options.iceberg_reader_only {
             false => None,
             true if on_s3 => cloud::is_s3(&task.data_file_path).then(|| cloud::polars_s3_path(&task.data_file_path)),
             true => local_path(&task.data_file_path),
         })
         .collect();
-    let cloud = on_s3.then(|| cloud::s3_options(table.file_io().config().props(), remote));
+    let cloud = on_s3.then(|| cloud::s3_options(table.file_io().config().props(), options.remote));
+    let mapping = match one_schema {
+        true => None,
+        // A schema Polars cannot map (maps, say) leaves it to iceberg-rust.
+        false => convert::iceberg_column_mapping(&arrow_schema(table, Some(snapshot_id))?).ok().map(Arc::new),
+    };
     let mut stats = stats;
-    stats.reader = match (&files, native_types, one_schema) {
-        (Some(_), true, true) => "Polars' Parquet reader".into(),
+    stats.reader = match (&files, native_types, one_schema || mapping.is_some()) {
+        (Some(_), true, true) if one_schema => "Polars' Parquet reader".into(),
+        (Some(_), true, true) => "Polars' Parquet reader (columns by field id)".into(),
+        (None, _, _) if options.iceberg_reader_only => "iceberg-rust's reader (--reader iceberg)".into(),
         (None, _, _) if tasks.iter().any(|task| !task.deletes.is_empty()) => "iceberg-rust's reader (delete files)".into(),
         (None, _, _) => "iceberg-rust's reader (storage Polars cannot read)".into(),
         (_, false, _) => "iceberg-rust's reader (uuid/fixed columns)".into(),
-        (_, _, false) => "iceberg-rust's reader (evolved schema: field ids)".into(),
+        (_, _, false) => "iceberg-rust's reader (evolved schema Polars cannot map)".into(),
     };
     let source = match files {
-        Some(files) if native_types && one_schema => Source::Parquet { files, cloud },
+        Some(files) if native_types && (one_schema || mapping.is_some()) => Source::Parquet { files, cloud, mapping },
         _ => {
             let batches: Vec<_> = scan.to_arrow().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
             let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, schema))?;

@@ -33,7 +33,7 @@ def rustberg(garage, tmp_path_factory):
     rustberg.stop()
 
 
-def floe_on_s3(root, garage, rustberg, secret=None, endpoint=None):
+def floe_on_s3(root, garage, rustberg, *extra_args, secret=None, endpoint=None):
     """Floe with its own catalog's warehouse on S3 (flags) and the REST catalog
     `lake` beside it (config file); keys only through the environment."""
     root.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ secret_access_key_env = "LAKE_S3_SECRET"
                       "--warehouse", f"s3://{garage.bucket}/floe-{root.name}",
                       "--s3-endpoint", garage.endpoint, "--s3-region", garage.region, "--s3-path-style",
                       "--storage-timeout-seconds", "5", "--storage-retries", "1",
-                      "--config", str(config), env=env)
+                      "--config", str(config), *extra_args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +140,28 @@ def test_partitioned_evolved_table_with_deletes_on_s3_reads_like_pyiceberg(s3con
     total = run(s3conn, "SELECT sum(total) AS s, count(note) AS n FROM lake.sales.events").to_pylist()[0]
     assert total == {"s": pc.sum(expected["total"]).as_py(),
                      "n": sum(note is not None for note in expected["note"].to_pylist())}
+
+
+def test_polars_reader_by_field_id_and_iceberg_rust_reader_agree(s3conn, events, garage, rustberg, tmp_path):
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    queries = ["SELECT * FROM lake.sales.events",
+               "SELECT region, count(*) AS n, sum(total) AS s FROM lake.sales.events GROUP BY region",
+               "SELECT id, note FROM lake.sales.events WHERE total > 50 OR note IS NOT NULL"]
+    plan = "\n".join(run(s3conn, f"EXPLAIN {queries[0]}").column("plan").to_pylist())
+    assert "read by Polars' Parquet reader (columns by field id)" in plan
+    polars_answers = [run(s3conn, sql) for sql in queries]
+    other = floe_on_s3(tmp_path / "iceberg-reader", garage, rustberg, "--reader", "iceberg")
+    try:
+        with flightsql.connect(other.uri, autocommit=True) as conn:
+            plan = "\n".join(run(conn, f"EXPLAIN {queries[0]}").column("plan").to_pylist())
+            assert "read by iceberg-rust's reader" in plan
+            for sql, expected in zip(queries, polars_answers):
+                got = run(conn, sql)
+                key = got.column_names[0]
+                assert rows(got, key) == rows(expected, key), sql
+    finally:
+        other.stop()
 
 
 def test_partition_filter_selects_fewer_files_on_s3(s3conn, events):
