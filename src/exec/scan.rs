@@ -86,11 +86,19 @@ fn scan_by_field_id(
     mapping: Arc<IcebergSchema>,
     schema: &Schema,
 ) -> PolarsResult<LazyFrame> {
-    let options = ParquetOptions { schema: None, parallel: Default::default(), low_memory: false, use_statistics: true };
+    // The output schema is the table's: without it Polars takes the first
+    // file's, whose names may be from before a rename.
+    let table_schema = Arc::new(schema.clone());
+    let options = ParquetOptions {
+        schema: Some(table_schema.clone()),
+        parallel: Default::default(),
+        low_memory: false,
+        use_statistics: true,
+    };
     let cast_columns_policy =
         CastColumnsPolicy { integer_upcast: true, float_upcast: true, ..CastColumnsPolicy::ERROR_ON_MISMATCH };
     let args = UnifiedScanArgs {
-        schema: Some(Arc::new(schema.clone())),
+        schema: Some(table_schema),
         cloud_options: cloud,
         hive_options: HiveOptions { enabled: Some(false), ..Default::default() },
         rechunk: false,

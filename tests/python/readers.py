@@ -15,12 +15,21 @@ def pyiceberg_catalog(server) -> SqlCatalog:
                       warehouse=f"file://{server.data_dir}/warehouse")
 
 
-def duckdb_scan(metadata_location: str, sql_tail: str = "") -> pa.Table:
-    """Reads an Iceberg table's metadata file with DuckDB's iceberg extension,
-    loaded from its PyPI wheel (no network)."""
+def duckdb_with_extensions(*more: str) -> duckdb.DuckDBPyConnection:
+    """DuckDB with its avro and iceberg extensions (and `more`, e.g. httpfs)
+    loaded from their PyPI wheels (no network)."""
+    import importlib
+
     con = duckdb.connect()
-    for module in (duckdb_extension_avro, duckdb_extension_iceberg):
+    modules = [importlib.import_module(f"duckdb_extension_{name}") for name in more]
+    for module in (*modules, duckdb_extension_avro, duckdb_extension_iceberg):
         path = glob.glob(os.path.join(os.path.dirname(module.__file__), "extensions", "*", "*.duckdb_extension"))[0]
         con.execute(f"LOAD '{path}'")
+    return con
+
+
+def duckdb_scan(metadata_location: str, sql_tail: str = "") -> pa.Table:
+    """Reads an Iceberg table's metadata file with DuckDB's iceberg extension."""
+    con = duckdb_with_extensions()
     location = metadata_location.removeprefix("file://")
     return con.execute(f"SELECT * FROM iceberg_scan('{location}') {sql_tail}").to_arrow_table()

@@ -49,6 +49,8 @@ def test_schema_evolution_rename_drop_add_reorder_promote(catalog, conn):
     assert_same_rows(conn, table, "shapes.evolved", "id")
     got = run(conn, "SELECT label, id, gone FROM shapes.evolved ORDER BY id").to_pydict()
     assert got == {"label": ["a", "b", "c"], "id": [1, 2, 3], "gone": [None, None, 30]}
+    plan = "\n".join(run(conn, "EXPLAIN SELECT * FROM shapes.evolved").column("plan").to_pylist())
+    assert "read by Polars' Parquet reader (columns by field id)" in plan
 
 
 def test_format_v1_table(catalog, conn):
