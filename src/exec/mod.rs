@@ -59,6 +59,8 @@ pub enum Error {
     Invalid(String),
     #[error("query worker failed: {0}")]
     Worker(String),
+    #[error("{0}")]
+    Unsupported(String),
     #[error(transparent)]
     Script(#[from] crate::script::Error),
 }

@@ -175,6 +175,14 @@ pub async fn read_source(
     }
     let scan = builder.build().map_err(iceberg_err)?;
     let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    if let Some(vector) = tasks.iter().flat_map(|task| &task.deletes).find(|delete| is_deletion_vector(&delete.file_path)) {
+        return Err(Error::Unsupported(format!(
+            "table `{}` has Iceberg v3 deletion vectors ({}), which Floe cannot apply yet; \
+             read a snapshot from before the deletes (FOR VERSION AS OF) or compact the table",
+            table.identifier(),
+            vector.file_path
+        )));
+    }
     let stats = ScanStats {
         snapshot_id: Some(snapshot_id),
         files_selected: tasks.len(),
@@ -303,6 +311,13 @@ fn polars_reads_natively(schema: &arrow::datatypes::Schema) -> bool {
         }
     }
     schema.fields().iter().all(|f| native(f.data_type()))
+}
+
+/// Deletion vectors live in Puffin files; iceberg-rust 0.10 would try to read
+/// them as Parquet position deletes and fail obscurely (scan tasks do not
+/// carry the delete file's format, so its name is what tells).
+fn is_deletion_vector(delete_file_path: &str) -> bool {
+    delete_file_path.to_ascii_lowercase().ends_with(".puffin")
 }
 
 fn local_path(location: &str) -> Option<String> {
