@@ -96,7 +96,13 @@ fn scan_by_field_id(
         use_statistics: true,
     };
     let cast_columns_policy =
-        CastColumnsPolicy { integer_upcast: true, float_upcast: true, ..CastColumnsPolicy::ERROR_ON_MISMATCH };
+        CastColumnsPolicy {
+            integer_upcast: true,
+            float_upcast: true,
+            missing_struct_fields: MissingColumnsPolicy::Insert,
+            extra_struct_fields: ExtraColumnsPolicy::Ignore,
+            ..CastColumnsPolicy::ERROR_ON_MISMATCH
+        };
     let args = UnifiedScanArgs {
         schema: Some(table_schema),
         cloud_options: cloud,
@@ -292,8 +298,13 @@ fn datum(column_type: &PrimitiveType, value: &Literal) -> Option<Datum> {
         (PrimitiveType::String, Literal::Text(s)) => Some(Datum::string(s)),
         (PrimitiveType::Boolean, Literal::Bool(b)) => Some(Datum::bool(*b)),
         (PrimitiveType::Date, Literal::Text(s)) => Datum::date_from_str(s).ok(),
-        (PrimitiveType::Timestamp, Literal::Text(s)) => Datum::timestamp_from_str(s).ok(),
-        (PrimitiveType::Timestamptz, Literal::Text(s)) => Datum::timestamptz_from_str(s).ok(),
+        // SQL writes `2024-01-01 10:00:00`; iceberg parses ISO 8601 (`T`, and an offset for tz).
+        (PrimitiveType::Timestamp, Literal::Text(s)) => Datum::timestamp_from_str(s.trim().replacen(' ', "T", 1)).ok(),
+        (PrimitiveType::Timestamptz, Literal::Text(s)) => {
+            let iso = s.trim().replacen(' ', "T", 1);
+            let has_offset = iso.ends_with('Z') || iso.rsplit_once('T').is_some_and(|(_, time)| time.contains(['+', '-']));
+            Datum::timestamptz_from_str(if has_offset { iso } else { format!("{iso}+00:00") }).ok()
+        }
         _ => None,
     }
 }
