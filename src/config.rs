@@ -25,6 +25,60 @@ pub enum Command {
     Run(RunArgs),
     /// Prepare script mode now (Python runtime, sandbox check) instead of at first use.
     Setup(SetupArgs),
+    /// Run a worker: a Floe server that runs partitions of distributed queries
+    /// for the coordinator it heart-beats to.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The coordinator to join (`host:port` of `floe serve --cluster`).
+    #[arg(long, env = "FLOE_COORDINATOR")]
+    pub coordinator: String,
+
+    /// Seconds between heartbeats to the coordinator.
+    #[arg(long, env = "FLOE_HEARTBEAT_SECONDS", default_value_t = 2)]
+    pub heartbeat_seconds: u64,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// How a coordinator runs its cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Act as a coordinator: accept workers (`floe worker --coordinator`) and
+    /// spread queries of sessions with `distributed=true` over them.
+    #[arg(long, env = "FLOE_CLUSTER")]
+    pub cluster: bool,
+
+    /// Also find workers by resolving this `host:port` (a Kubernetes headless Service).
+    #[arg(long, env = "FLOE_WORKER_DNS")]
+    pub worker_dns: Option<String>,
+
+    /// Seconds without a heartbeat after which a worker leaves the cluster.
+    #[arg(long, env = "FLOE_HEARTBEAT_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub heartbeat_timeout_seconds: u64,
+
+    /// Seconds a partition may run on one worker before it is re-run on another.
+    #[arg(long, env = "FLOE_PARTITION_TIMEOUT_SECONDS", default_value_t = 300)]
+    pub partition_timeout_seconds: u64,
+
+    /// Runs of one partition (on different workers) before the query fails.
+    #[arg(long, env = "FLOE_PARTITION_ATTEMPTS", default_value_t = 3)]
+    pub partition_attempts: usize,
+
+    /// `direct`: FlightInfo endpoints on the workers (clients fetch in
+    /// parallel); `proxy`: one endpoint on the coordinator, for clients that
+    /// cannot reach workers.
+    #[arg(long, env = "FLOE_CLUSTER_ENDPOINTS", value_enum, default_value_t = Endpoints::Direct)]
+    pub cluster_endpoints: Endpoints,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Endpoints {
+    Direct,
+    Proxy,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -105,6 +159,14 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub scripts: ScriptArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// The address clients and the coordinator reach this server at, as put
+    /// in FlightInfo locations and worker heartbeats (default: the bound address).
+    #[arg(long, env = "FLOE_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
 }
 
 /// Script mode: users' Python Polars scripts in sandboxes.

@@ -18,6 +18,8 @@ pub enum Error {
     Write(#[from] write::Error),
     #[error(transparent)]
     Run(#[from] run::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -97,6 +99,14 @@ fn write_code(err: &write::Error) -> Code {
     }
 }
 
+fn cluster_code(err: &crate::cluster::Error) -> Code {
+    use crate::cluster::Error as E;
+    match err {
+        E::NoWorkers { .. } | E::Worker { .. } => Code::Unavailable,
+        E::Final(_) => Code::Internal,
+    }
+}
+
 fn run_code(err: &run::Error) -> Code {
     use run::Error as E;
     match err {
@@ -107,6 +117,7 @@ fn run_code(err: &run::Error) -> Code {
         E::Exec(e) => exec_code(e),
         E::Write(e) => write_code(e),
         E::Script(e) => script_code(e),
+        E::Cluster(e) => cluster_code(e),
     }
 }
 
@@ -167,6 +178,7 @@ impl Error {
             Error::Exec(e) => exec_code(e),
             Error::Write(e) => write_code(e),
             Error::Run(e) => run_code(e),
+            Error::Cluster(e) => cluster_code(e),
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::Unimplemented(_) => Code::Unimplemented,

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod exec;

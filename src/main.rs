@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             Command::Tables(args) => floe::client::run_tables(args).await,
             Command::Run(args) => floe::client::run_workload(args).await,
             Command::Setup(args) => floe::server::setup(args).await,
+            Command::Worker(args) => floe::server::run_worker(args).await,
         }
     });
     match outcome {

@@ -18,6 +18,19 @@ use crate::flight::{Auth, FloeService};
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    serve(args, None).await
+}
+
+/// `floe worker`: the server, heart-beating to its coordinator once it listens.
+pub async fn run_worker(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
+    let mut serve_args = args.serve;
+    // The coordinator's catalog already has its demo table; workers only read.
+    serve_args.no_demo = true;
+    let heartbeat = (args.coordinator, std::time::Duration::from_secs(args.heartbeat_seconds.max(1)));
+    serve(serve_args, Some(heartbeat)).await
+}
+
+async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration)>) -> anyhow::Result<()> {
     init_tracing();
     if !args.has_credentials() && !args.listen.ip().is_loopback() {
         bail!(
@@ -39,9 +52,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let running = engine.running().clone();
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
-    let flight = FlightServiceServer::new(FloeService::new(engine, auth.clone(), scripts))
+    let advertised = args.advertise_address.clone().unwrap_or_else(|| address.to_string());
+    let mut service = FloeService::new(engine, auth.clone(), scripts);
+    if args.cluster.cluster {
+        let cluster = Arc::new(crate::cluster::Cluster::new(cluster_config(&args, &advertised)));
+        cluster.spawn_dns_discovery();
+        service = service.with_cluster(cluster);
+    }
+    let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    if let Some((coordinator, every)) = coordinator {
+        crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every);
+    }
 
     if let Some(path) = &args.addr_file {
         write_address(path, address)?;
@@ -55,6 +78,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("server failed")?;
     tracing::info!("Floe stopped");
     Ok(())
+}
+
+fn cluster_config(args: &ServeArgs, advertised: &str) -> crate::cluster::ClusterConfig {
+    let cluster = &args.cluster;
+    crate::cluster::ClusterConfig {
+        heartbeat_timeout: std::time::Duration::from_secs(cluster.heartbeat_timeout_seconds.max(1)),
+        worker_dns: cluster.worker_dns.clone(),
+        fragment_timeout: std::time::Duration::from_secs(cluster.partition_timeout_seconds.max(1)),
+        fragment_attempts: cluster.partition_attempts.max(1),
+        direct_endpoints: cluster.cluster_endpoints == crate::config::Endpoints::Direct,
+        advertise_address: Some(advertised.to_string()),
+    }
 }
 
 /// What a script sandbox must never see; the start-up probe checks each.

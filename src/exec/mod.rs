@@ -123,6 +123,8 @@ impl Engine {
                 name: resolved.table_ref.ident.name().to_string(),
                 snapshot_id,
                 relation: resolved.relation_text(),
+                partitioned: false,
+                files: Vec::new(),
             });
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
@@ -137,6 +139,23 @@ impl Engine {
             query_id: uuid::Uuid::new_v4().to_string(),
         };
         Ok(Plan { schema, ticket })
+    }
+
+    /// The data files each pinned relation of `ticket` reads (after pruning),
+    /// with their sizes; metadata tables and empty tables have none.
+    pub async fn planned_files(&self, ticket: &QueryTicket) -> Result<HashMap<String, Vec<(String, u64)>>> {
+        let query = Query::analyze(&ticket.sql, &ticket.params)?;
+        let session = ticket.session.clone().unwrap_or_default();
+        let mut files = HashMap::new();
+        for resolved in resolve::resolve(&self.lake, &query, &session).await? {
+            let relation = resolved.relation_text();
+            let Selects::Snapshot(_) = resolved.selects else { continue };
+            let pin = ticket.tables.iter().find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref));
+            let Some(snapshot_id) = pin.and_then(|pin| pin.snapshot_id) else { continue };
+            let filters = query.scan_filters(&resolved.relation);
+            files.insert(relation, scan::planned_files(&resolved.table, snapshot_id, filters).await?);
+        }
+        Ok(files)
     }
 
     /// Plans and runs `sql` in one go (for writes fed by a query).
@@ -165,7 +184,9 @@ impl Engine {
                 Selects::Snapshot(_) => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let filters = query.scan_filters(&resolved.relation);
-                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options).await?;
+                    let only_files = pin.partitioned.then_some(pin.files.as_slice());
+                    let (source, stats) =
+                        scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files).await?;
                     scans.push((relation.clone(), stats));
                     (schema, source)
                 }

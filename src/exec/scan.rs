@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use ::iceberg::table::Table;
 use polars::prelude::*;
 use polars::prelude::iceberg::IcebergSchema;
@@ -170,6 +170,7 @@ pub async fn read_source(
     schema: &Schema,
     filters: &[Filter],
     options: ScanOptions,
+    only_files: Option<&[String]>,
 ) -> Result<(Source, ScanStats)> {
     let Some(snapshot_id) = snapshot_id else {
         return Ok((Source::Parquet { files: Vec::new(), cloud: None, mapping: None }, ScanStats::default()));
@@ -180,7 +181,11 @@ pub async fn read_source(
         builder = builder.with_filter(predicate);
     }
     let scan = builder.build().map_err(iceberg_err)?;
-    let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    let mut tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    if let Some(only) = only_files {
+        let only: std::collections::HashSet<&str> = only.iter().map(String::as_str).collect();
+        tasks.retain(|task| only.contains(task.data_file_path.as_str()));
+    }
     if let Some(vector) = tasks.iter().flat_map(|task| &task.deletes).find(|delete| is_deletion_vector(&delete.file_path)) {
         return Err(Error::Unsupported(format!(
             "table `{}` has Iceberg v3 deletion vectors ({}), which Floe cannot apply yet; \
@@ -227,12 +232,29 @@ pub async fn read_source(
     let source = match files {
         Some(files) if native_types && (one_schema || mapping.is_some()) => Source::Parquet { files, cloud, mapping },
         _ => {
-            let batches: Vec<_> = scan.to_arrow().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+            // Exactly the planned tasks (a partition may hold only some of the scan's).
+            let reader = ::iceberg::arrow::ArrowReaderBuilder::new(table.file_io().clone(), ::iceberg::Runtime::current()).build();
+            let tasks = futures::stream::iter(tasks.into_iter().map(Ok)).boxed();
+            let batches: Vec<_> =
+                reader.read(tasks).map_err(iceberg_err)?.stream().try_collect().await.map_err(iceberg_err)?;
             let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, schema))?;
             Source::Loaded(frame)
         }
     };
     Ok((source, stats))
+}
+
+/// The data files a scan of `snapshot_id` reads after pruning by `filters`,
+/// with the bytes each reads: what a coordinator balances over workers.
+pub async fn planned_files(table: &Table, snapshot_id: i64, filters: &[Filter]) -> Result<Vec<(String, u64)>> {
+    let iceberg_err = |e| Error::iceberg(table, e);
+    let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
+    if let Some(predicate) = predicate(table, snapshot_id, filters) {
+        builder = builder.with_filter(predicate);
+    }
+    let scan = builder.build().map_err(iceberg_err)?;
+    let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    Ok(tasks.into_iter().map(|task| (task.data_file_path, task.length)).collect())
 }
 
 /// Data files in the snapshot: from its summary when it records them.

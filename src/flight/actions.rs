@@ -13,6 +13,7 @@ const GET_SESSION_OPTIONS: &str = "GetSessionOptions";
 const CLOSE_SESSION: &str = "CloseSession";
 const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 const FLOE_RUN: &str = "floe.run";
+const CLUSTER_WORKERS: &str = "floe.cluster.workers";
 
 type ActionStream = <FloeService as FlightService>::DoActionStream;
 
@@ -28,6 +29,8 @@ pub fn custom_action_types() -> Vec<Result<ActionType, Status>> {
              params, catalog, vcpus, timeoutSeconds, destination, saveMode, idempotencyKey). Answers one JSON result: row_count, columns, and a base64 \
              `ticket` to DoGet the rows, or `saved` when written to a destination table.",
         ),
+        (CLUSTER_WORKERS, "The coordinator's live workers, as JSON {\"workers\": [address, …]}."),
+        (crate::cluster::worker::REGISTER_ACTION, "A worker's registration and heartbeat (WorkerHeartbeat in proto/floe.proto)."),
     ]
     .into_iter()
     .map(|(name, description)| Ok(ActionType { r#type: name.into(), description: description.into() }))
@@ -42,6 +45,8 @@ pub async fn dispatch(service: &FloeService, request: Request<Action>) -> Result
         CLOSE_SESSION => session::close(),
         CANCEL_FLIGHT_INFO => cancel(service, &action.body)?,
         FLOE_RUN => run(service, &action.body, &metadata).await?,
+        crate::cluster::worker::REGISTER_ACTION => super::cluster::register(service, &action.body)?,
+        CLUSTER_WORKERS => super::cluster::workers(service)?,
         other => {
             return Err(Status::invalid_argument(format!(
                 "unknown action `{other}`: ListActions names the supported actions"
@@ -79,7 +84,7 @@ async fn run(
 ) -> Result<session::Reply, Status> {
     let outcome = async {
         let request = crate::run::parse_request(body)?;
-        crate::run::execute(&service.engine, &service.scripts, request, session::defaults(metadata)).await
+        crate::run::execute(&service.engine, &service.scripts, service.cluster.as_ref(), request, session::defaults(metadata)).await
     }
     .await;
     match outcome {

@@ -2,6 +2,7 @@
 //! its own module.
 
 mod actions;
+pub mod cluster;
 pub mod auth;
 mod ingest;
 mod metadata;
@@ -46,13 +47,20 @@ pub struct FloeService {
     engine: Arc<Engine>,
     auth: Arc<Auth>,
     scripts: Arc<crate::script::Scripts>,
+    /// Set on a coordinator (`floe serve --cluster`).
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     sql_info: arrow_flight::sql::metadata::SqlInfoData,
     xdbc_types: arrow_flight::sql::metadata::XdbcTypeInfoData,
 }
 
 impl FloeService {
     pub fn new(engine: Arc<Engine>, auth: Arc<Auth>, scripts: Arc<crate::script::Scripts>) -> Self {
-        Self { engine, auth, scripts, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
+        Self { engine, auth, scripts, cluster: None, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
+    }
+
+    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 }
 
@@ -261,6 +269,12 @@ impl FlightSqlService for FloeService {
     }
 
     async fn do_get_fallback(&self, _request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
+        if let Some(distributed) = cluster::decode(&message) {
+            let Some(cluster) = &self.cluster else {
+                return Err(Status::failed_precondition("a distributed ticket needs its coordinator (`floe serve --cluster`)"));
+            };
+            return cluster::do_get(cluster, distributed).await;
+        }
         script::do_get(self, message).await
     }
 

@@ -25,6 +25,17 @@ const SCHEMA: &str = "schema";
 /// Arrow IPC compression of results: `none`, `lz4` or `zstd` (LZ4 frame / ZSTD buffers).
 const COMPRESSION: &str = "compression";
 pub const COMPRESSIONS: [&str; 3] = ["none", "lz4", "zstd"];
+/// Spread this session's queries over the cluster's workers: `true`/`false`.
+const DISTRIBUTED: &str = "distributed";
+
+fn bool_value(value: &SessionOptionValue) -> Option<bool> {
+    match &value.option_value {
+        None => Some(false),
+        Some(OptionValue::BoolValue(flag)) => Some(*flag),
+        Some(OptionValue::StringValue(text)) => text.trim().to_ascii_lowercase().parse().ok(),
+        Some(_) => None,
+    }
+}
 
 /// The caller's session defaults; none set yields empty (server) defaults.
 pub fn defaults(metadata: &MetadataMap) -> SessionDefaults {
@@ -68,6 +79,15 @@ pub async fn set(service: &FloeService, body: &[u8], metadata: &MetadataMap) -> 
     let mut options: Vec<_> = request.session_options.into_iter().collect();
     options.sort_by_key(|(name, _)| name != CATALOG);
     for (name, value) in options {
+        if name == DISTRIBUTED {
+            match bool_value(&value) {
+                Some(flag) => session.distributed = flag,
+                None => {
+                    errors.insert(name, invalid(ErrorValue::InvalidValue));
+                }
+            }
+            continue;
+        }
         let Some(text) = string_value(&value) else {
             errors.insert(name, invalid(ErrorValue::InvalidValue));
             continue;
@@ -120,6 +140,7 @@ pub fn get(service: &FloeService, metadata: &MetadataMap) -> Reply {
         (CATALOG.to_string(), string(names.session_catalog(&session))),
         (SCHEMA.to_string(), string(names.session_schema(&session))),
         (COMPRESSION.to_string(), string(if session.compression.is_empty() { "none".into() } else { session.compression.clone() })),
+        (DISTRIBUTED.to_string(), SessionOptionValue { option_value: Some(OptionValue::BoolValue(session.distributed)) }),
     ]);
     Reply { body: GetSessionOptionsResult { session_options }.encode_to_vec(), set_cookie: None }
 }
@@ -136,7 +157,7 @@ mod tests {
 
     #[test]
     fn session_round_trips_through_its_cookie() {
-        let session = SessionDefaults { catalog: "floe".into(), schema: "sales.eu".into(), compression: "zstd".into() };
+        let session = SessionDefaults { catalog: "floe".into(), schema: "sales.eu".into(), compression: "zstd".into(), distributed: true };
         let set_cookie = cookie(&session);
         let pair = set_cookie.to_str().unwrap().split(';').next().unwrap().to_string();
         let mut metadata = MetadataMap::new();

@@ -31,7 +31,13 @@ pub async fn plan_or_write(
         Some(rows) => (format!("SELECT CAST({rows} AS BIGINT) AS rows_affected"), Vec::new()),
         None => (sql_text.to_string(), params),
     };
+    let distributed = session.distributed;
     let plan = service.engine.plan(&sql_text, params, session).await?;
+    if distributed {
+        if let Some(info) = super::cluster::flight_info(service, &plan, &descriptor).await? {
+            return Ok(info);
+        }
+    }
     ticket::flight_info(&plan.schema, ticket::statement_ticket(&plan.ticket), descriptor)
 }
 

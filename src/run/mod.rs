@@ -38,6 +38,8 @@ pub enum Error {
     Write(#[from] write::Error),
     #[error(transparent)]
     Script(#[from] crate::script::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -51,8 +53,8 @@ fn compute(request: &RunRequest) -> Result<Compute> {
     if !VCPU_CHOICES.contains(&vcpus) {
         return Err(Error::Request(format!("`vcpus` must be one of 2, 4, 8, 16, 32; got {vcpus}")));
     }
-    let reason = request.distributed.then(|| "no Floe workers are configured, so the workload ran on one node".to_string());
-    Ok(Compute { mode: "local", distributed: false, vcpus, reason })
+    let reason = request.distributed.then(|| "this server has no workers (`floe serve --cluster`), so the workload ran on one node".to_string());
+    Ok(Compute { mode: "local", distributed: false, vcpus, reason, cluster_size: None })
 }
 
 fn elapsed(started: Instant) -> String {
@@ -66,18 +68,24 @@ fn describe(schema: &arrow::datatypes::Schema) -> (Vec<String>, Vec<String>) {
 pub async fn execute(
     engine: &Arc<Engine>,
     scripts: &Arc<Scripts>,
+    cluster: Option<&Arc<crate::cluster::Cluster>>,
     request: RunRequest,
     mut session: SessionDefaults,
 ) -> Result<RunResponse> {
     let started = Instant::now();
-    let compute = compute(&request)?;
+    let mut compute = compute(&request)?;
     if let Some(catalog) = &request.catalog {
         engine.lake().catalog(catalog)?;
         session.catalog = catalog.clone();
     }
     let (schema, batches, ticket) = match request.mode {
-        Mode::Script => start_script(engine, scripts, &request, &compute, &session).await?,
-        Mode::Query => start_query(engine, &request, &session).await?,
+        Mode::Script => {
+            if request.distributed {
+                compute.reason = Some("scripts run on one node".into());
+            }
+            start_script(engine, scripts, &request, &compute, &session).await?
+        }
+        Mode::Query => start_query(engine, cluster, &request, &session, &mut compute).await?,
     };
     let (columns, column_types) = describe(&schema);
 
@@ -122,6 +130,7 @@ pub async fn execute(
 /// How DoGet replays a workload once its first run has been counted.
 enum Replay {
     Query(crate::proto::QueryTicket),
+    Distributed(crate::proto::DistributedTicket),
     Script(crate::proto::ScriptTicket, Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>),
 }
 
@@ -129,6 +138,7 @@ impl Replay {
     fn bytes(self) -> Vec<u8> {
         match self {
             Replay::Query(ticket) => crate::flight::statement_ticket_bytes(&ticket),
+            Replay::Distributed(ticket) => crate::flight::cluster::ticket_bytes(&ticket),
             Replay::Script(mut ticket, pins) => {
                 // The first run has finished: its pins are final.
                 ticket.pins = pins.lock().expect("pins lock").clone().into_iter().collect();
@@ -140,7 +150,13 @@ impl Replay {
 
 type Started = (SchemaRef, exec::BatchStream, Replay);
 
-async fn start_query(engine: &Engine, request: &RunRequest, session: &SessionDefaults) -> Result<Started> {
+async fn start_query(
+    engine: &Engine,
+    cluster: Option<&Arc<crate::cluster::Cluster>>,
+    request: &RunRequest,
+    session: &SessionDefaults,
+    compute: &mut Compute,
+) -> Result<Started> {
     if request.script.is_some() {
         return Err(Error::Request("`script` is only used with \"mode\": \"script\"".into()));
     }
@@ -152,6 +168,24 @@ async fn start_query(engine: &Engine, request: &RunRequest, session: &SessionDef
     let aliases = request.tables.iter().map(|t| t.parts().map_err(Error::Request)).collect::<Result<Vec<_>>>()?;
     let sql = sql::with_table_aliases(&query, &aliases)?;
     let plan = engine.plan(&sql, Vec::new(), session.clone()).await?;
+    if let (true, Some(cluster)) = (request.distributed, cluster) {
+        match crate::cluster::spread(cluster, engine, &plan, request.cluster_size.map(|n| n as usize)).await {
+            Ok(spread) => {
+                let ticket = crate::cluster::distributed_ticket(&spread, &plan);
+                let (schema, batches) = crate::cluster::execute(cluster, &ticket).await?;
+                *compute = Compute {
+                    mode: "distributed",
+                    distributed: true,
+                    vcpus: compute.vcpus,
+                    reason: None,
+                    cluster_size: Some(spread.distribution.fragments().len()),
+                };
+                let stream: exec::BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+                return Ok((schema, stream, Replay::Distributed(ticket)));
+            }
+            Err(reason) => compute.reason = Some(reason),
+        }
+    }
     // Tickets carry no results: without a destination the query runs once
     // here to count its rows, and again on DoGet.
     let (schema, batches) = engine.execute(&plan.ticket).await?;

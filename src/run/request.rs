@@ -85,6 +85,9 @@ pub struct Compute {
     pub vcpus: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Partitions a distributed run used (one per worker at most).
+    #[serde(rename = "clusterSize", skip_serializing_if = "Option::is_none")]
+    pub cluster_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -148,3 +148,16 @@ pub fn is_query(sql: &str) -> Result<bool> {
 
 #[cfg(test)]
 mod tests;
+
+/// `sql` with every division in DOUBLE, as Floe's planner divides: for SQL
+/// Floe generates itself and hands to polars-sql directly (a coordinator's
+/// final aggregation); SQL that does not parse is returned as it was.
+pub fn doubles_for_division(sql: &str) -> String {
+    match sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql) {
+        Ok(mut statements) if statements.len() == 1 => {
+            rewrite::divisions_in_double(&mut statements[0]);
+            statements[0].to_string()
+        }
+        _ => sql.to_string(),
+    }
+}

@@ -24,12 +24,12 @@ def floe_binary() -> str:
 
 
 class FloeServer:
-    def __init__(self, data_dir: Path, *extra_args: str, env: dict | None = None):
+    def __init__(self, data_dir: Path, *extra_args: str, env: dict | None = None, command: str = "serve"):
         self.data_dir = data_dir
         addr_file = data_dir / "addr"
         self.log = open(data_dir / "server.log", "wb")
         self.process = subprocess.Popen(
-            [floe_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
+            [floe_binary(), command, "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
              "--addr-file", str(addr_file), *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )

@@ -1,0 +1,133 @@
+//! The coordinator's side of a distributed query: run every partition on a
+//! worker, re-running it on another when its worker fails or hangs, then
+//! combine the partitions' rows.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::FlightClient;
+use futures::TryStreamExt;
+
+use super::{Cluster, Error};
+use crate::proto::QueryTicket;
+
+/// What one partition cost, for the per-stage statistics a client can log.
+#[derive(Debug, Clone)]
+pub struct FragmentStats {
+    pub worker: String,
+    pub attempts: usize,
+    pub rows: usize,
+    pub millis: u128,
+}
+
+/// Runs every fragment, `preferred` spreading them round-robin over the live
+/// workers; each failure sends the fragment to the next worker.
+pub async fn run_fragments(
+    cluster: &Arc<Cluster>,
+    fragments: &[QueryTicket],
+) -> Result<(Vec<Vec<RecordBatch>>, Vec<FragmentStats>), Error> {
+    let workers = cluster.live_workers();
+    let runs = fragments.iter().enumerate().map(|(index, fragment)| {
+        let cluster = cluster.clone();
+        let first = workers.get(index % workers.len().max(1)).cloned();
+        async move { run_one(&cluster, index, fragment, first).await }
+    });
+    let outcomes = futures::future::try_join_all(runs).await?;
+    Ok(outcomes.into_iter().unzip())
+}
+
+async fn run_one(
+    cluster: &Arc<Cluster>,
+    index: usize,
+    fragment: &QueryTicket,
+    first: Option<String>,
+) -> Result<(Vec<RecordBatch>, FragmentStats), Error> {
+    let config = cluster.config().clone();
+    let mut tried: Vec<String> = Vec::new();
+    let mut next = first;
+    for attempt in 1..=config.fragment_attempts {
+        let worker = match next.take() {
+            Some(worker) => worker,
+            None => match cluster.live_workers().into_iter().find(|w| !tried.contains(w)).or_else(|| cluster.live_workers().into_iter().next()) {
+                Some(worker) => worker,
+                None => break,
+            },
+        };
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(config.fragment_timeout, fetch(&worker, fragment)).await;
+        match outcome {
+            Ok(Ok(batches)) => {
+                let rows = batches.iter().map(RecordBatch::num_rows).sum();
+                let stats = FragmentStats { worker, attempts: attempt, rows, millis: started.elapsed().as_millis() };
+                return Ok((batches, stats));
+            }
+            Ok(Err(err)) if !is_worker_fault(&err) => return Err(err),
+            Ok(Err(err)) => tracing::warn!(fragment = index, worker = worker.as_str(), "partition failed, re-running elsewhere: {err}"),
+            Err(_) => tracing::warn!(fragment = index, worker = worker.as_str(), "partition timed out, re-running elsewhere"),
+        }
+        cluster.suspect(&worker);
+        tried.push(worker);
+    }
+    Err(Error::NoWorkers { fragment: index, tried: if tried.is_empty() { "none".into() } else { tried.join(", ") } })
+}
+
+/// A worker that is gone or broken, as opposed to a query the worker
+/// rightly refused (which would fail the same way anywhere).
+fn is_worker_fault(err: &Error) -> bool {
+    match err {
+        Error::Worker { message, .. } => {
+            !["InvalidArgument", "NotFound", "Unimplemented", "PermissionDenied", "Unauthenticated"]
+                .iter()
+                .any(|code| message.contains(&format!("status: {code}")))
+        }
+        _ => true,
+    }
+}
+
+async fn fetch(worker: &str, fragment: &QueryTicket) -> Result<Vec<RecordBatch>, Error> {
+    let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{worker}"))
+        .map_err(|e| fail(e.to_string()))?
+        .connect_timeout(std::time::Duration::from_secs(3));
+    let channel = endpoint.connect().await.map_err(|e| fail(format!("{e:?}")))?;
+    let mut client = FlightClient::new(channel);
+    let ticket = crate::flight::statement_ticket_bytes(fragment);
+    let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| fail(format!("{e:?}")))?;
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.try_next().await.map_err(|e| fail(format!("{e:?}")))? {
+        batches.push(batch);
+    }
+    // An empty partition still tells the final step its columns.
+    if batches.is_empty() {
+        if let Some(schema) = stream.schema() {
+            batches.push(RecordBatch::new_empty(schema.clone()));
+        }
+    }
+    Ok(batches)
+}
+
+/// The partitions' rows as one table `partials`, and `final_sql` over it, as
+/// record batches of the query's planned `schema`.
+pub fn combine(partials: Vec<Vec<RecordBatch>>, final_sql: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>, Error> {
+    use polars::prelude::IntoLazy;
+
+    let batches: Vec<RecordBatch> = partials.into_iter().flatten().collect();
+    let Some(first) = batches.first() else {
+        // No partition produced rows: the final SQL over an empty table.
+        return Ok(Vec::new());
+    };
+    let partial_schema = crate::exec::convert::polars_schema(&first.schema()).map_err(|e| Error::Final(e.to_string()))?;
+    let frame = crate::exec::convert::batches_to_dataframe(&batches, &partial_schema).map_err(|e| Error::Final(e.to_string()))?;
+    if final_sql.is_empty() {
+        return crate::exec::convert::dataframe_to_batches(&frame, schema).map_err(|e| Error::Final(e.to_string()));
+    }
+    let mut context = polars_sql::SQLContext::new();
+    context.register("partials", frame.lazy());
+    let combined = context
+        .execute(final_sql)
+        .and_then(|lazy| lazy.collect())
+        .map_err(|e| Error::Final(format!("{e} (final SQL: {final_sql})")))?;
+    crate::exec::convert::dataframe_to_batches(&combined, schema).map_err(|e| Error::Final(e.to_string()))
+}

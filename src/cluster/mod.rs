@@ -1,0 +1,217 @@
+//! Distributed runs: a coordinator spreads a query's largest Iceberg scan
+//! over `floe worker` processes.
+//!
+//! A worker is a Floe server like any other: a partition of a query is an
+//! ordinary query ticket whose pin names the data files to read, so any node
+//! with the lake can run it and a lost worker's partition simply runs
+//! elsewhere. Workers join by heart-beating `floe.cluster.register` to the
+//! coordinator, or are found by resolving a DNS name (a Kubernetes headless
+//! Service).
+
+pub mod gather;
+pub mod plan;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::exec::Engine;
+use crate::proto::DistributedTicket;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no live workers remain to run partition {fragment} (tried {tried})")]
+    NoWorkers { fragment: usize, tried: String },
+    #[error("worker {worker}: {message}")]
+    Worker { worker: String, message: String },
+    #[error("combining partial results: {0}")]
+    Final(String),
+}
+
+/// How the coordinator treats its workers.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Forget a worker that has not heart-beaten for this long.
+    pub heartbeat_timeout: Duration,
+    /// Resolve this `host:port` for workers (every few seconds).
+    pub worker_dns: Option<String>,
+    /// Give up on a partition's worker after this long and run it elsewhere.
+    pub fragment_timeout: Duration,
+    /// Runs of one partition before the query fails.
+    pub fragment_attempts: usize,
+    /// Hand clients endpoints on the workers (`direct`) or fetch through the
+    /// coordinator (`proxy`, for clients that cannot reach workers).
+    pub direct_endpoints: bool,
+    /// This coordinator's address as clients reach it, for endpoint locations.
+    pub advertise_address: Option<String>,
+}
+
+struct Member {
+    last_seen: Instant,
+    worker_id: String,
+}
+
+/// The coordinator's view of its workers.
+pub struct Cluster {
+    config: ClusterConfig,
+    members: Mutex<HashMap<String, Member>>,
+}
+
+impl Cluster {
+    pub fn new(config: ClusterConfig) -> Self {
+        Self { config, members: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// A worker's registration or heartbeat. A restarted worker (new id, same
+    /// address) simply replaces its old entry.
+    pub fn heartbeat(&self, address: &str, worker_id: &str) {
+        let mut members = self.members.lock().expect("members lock");
+        let known = members.get(address).is_some_and(|m| m.worker_id == worker_id);
+        if !known {
+            tracing::info!(worker = address, id = worker_id, "worker joined");
+        }
+        members.insert(address.to_string(), Member { last_seen: Instant::now(), worker_id: worker_id.to_string() });
+    }
+
+    /// Workers heard from within the heartbeat timeout, in a stable order.
+    pub fn live_workers(&self) -> Vec<String> {
+        let mut members = self.members.lock().expect("members lock");
+        let timeout = self.config.heartbeat_timeout;
+        members.retain(|address, member| {
+            let alive = member.last_seen.elapsed() < timeout;
+            if !alive {
+                tracing::warn!(worker = address.as_str(), "worker missed its heartbeats; dropped from the cluster");
+            }
+            alive
+        });
+        let mut addresses: Vec<String> = members.keys().cloned().collect();
+        addresses.sort();
+        addresses
+    }
+
+    /// Marks a worker that just failed a partition as gone until it
+    /// heart-beats again, so the retry and later queries avoid it.
+    pub fn suspect(&self, address: &str) {
+        self.members.lock().expect("members lock").remove(address);
+    }
+
+    /// Keeps membership in step with a DNS name's addresses.
+    pub fn spawn_dns_discovery(self: &std::sync::Arc<Self>) {
+        let Some(name) = self.config.worker_dns.clone() else { return };
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match tokio::net::lookup_host(name.as_str()).await {
+                    Ok(addresses) => {
+                        for address in addresses {
+                            cluster.heartbeat(&address.to_string(), "dns");
+                        }
+                    }
+                    Err(err) => tracing::warn!(name = name.as_str(), "cannot resolve workers: {err}"),
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+    }
+}
+
+pub const DISTRIBUTED_TICKET_TYPE: &str = "type.googleapis.com/floe.v1.DistributedTicket";
+
+/// How a query will run over the cluster, with the workers it was planned for.
+pub struct Spread {
+    pub distribution: plan::Distribution,
+    pub workers: Vec<String>,
+}
+
+/// Plans `plan` over the live workers (at most `cluster_size`); Err says why
+/// it runs on one node instead.
+pub async fn spread(cluster: &Arc<Cluster>, engine: &Engine, plan: &crate::exec::Plan, cluster_size: Option<usize>) -> Result<Spread, plan::Reason> {
+    let mut workers = cluster.live_workers();
+    if let Some(size) = cluster_size {
+        workers.truncate(size.max(1));
+    }
+    if workers.is_empty() {
+        return Err("no Floe workers are live".into());
+    }
+    let files = engine.planned_files(&plan.ticket).await.map_err(|e| e.to_string())?;
+    let names: Vec<String> = plan.schema.fields().iter().map(|f| f.name().clone()).collect();
+    let distribution = plan::distribute(&plan.ticket, &files, &names, workers.len())?;
+    Ok(Spread { distribution, workers })
+}
+
+/// The coordinator-run form of a spread query (its final SQL, if any, and
+/// the result schema travel with it, so any coordinator can serve it).
+pub fn distributed_ticket(spread: &Spread, plan: &crate::exec::Plan) -> DistributedTicket {
+    let final_sql = match &spread.distribution {
+        plan::Distribution::Combined { final_sql, .. } => final_sql.clone(),
+        plan::Distribution::Partitioned { .. } => String::new(),
+    };
+    let schema = arrow_flight::FlightInfo::new().try_with_schema(&plan.schema).map(|info| info.schema.to_vec()).unwrap_or_default();
+    DistributedTicket {
+        fragments: spread.distribution.fragments().to_vec(),
+        final_sql,
+        session: plan.ticket.session.clone(),
+        query_id: plan.ticket.query_id.clone(),
+        schema,
+    }
+}
+
+/// Runs a distributed ticket: every partition on a worker, then the final step here.
+pub async fn execute(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let info = arrow_flight::FlightInfo { schema: ticket.schema.clone().into(), ..Default::default() };
+    let schema: SchemaRef = Arc::new(info.try_decode_schema().map_err(|e| Error::Final(format!("ticket schema: {e}")))?);
+    let started = Instant::now();
+    let (partials, stats) = gather::run_fragments(cluster, &ticket.fragments).await?;
+    for (index, stat) in stats.iter().enumerate() {
+        tracing::info!(query = ticket.query_id.as_str(), partition = index, worker = stat.worker.as_str(),
+            attempts = stat.attempts, rows = stat.rows, millis = stat.millis as u64, "partition done");
+    }
+    let gathered = started.elapsed();
+    let final_sql = ticket.final_sql.clone();
+    let result_schema = schema.clone();
+    let batches = tokio::task::spawn_blocking(move || gather::combine(partials, &final_sql, &result_schema))
+        .await
+        .map_err(|e| Error::Final(e.to_string()))??;
+    tracing::info!(query = ticket.query_id.as_str(), partitions = ticket.fragments.len(),
+        gather_ms = gathered.as_millis() as u64, final_ms = (started.elapsed() - gathered).as_millis() as u64, "distributed query done");
+    Ok((schema, batches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(timeout: Duration) -> ClusterConfig {
+        ClusterConfig {
+            heartbeat_timeout: timeout,
+            worker_dns: None,
+            fragment_timeout: Duration::from_secs(1),
+            fragment_attempts: 3,
+            direct_endpoints: true,
+            advertise_address: None,
+        }
+    }
+
+    #[test]
+    fn workers_that_stop_heart_beating_leave_and_rejoin_when_they_return() {
+        let cluster = Cluster::new(config(Duration::from_millis(50)));
+        cluster.heartbeat("b:1", "x");
+        cluster.heartbeat("a:1", "y");
+        assert_eq!(cluster.live_workers(), ["a:1", "b:1"]);
+        std::thread::sleep(Duration::from_millis(80));
+        cluster.heartbeat("a:1", "y");
+        assert_eq!(cluster.live_workers(), ["a:1"]);
+        cluster.suspect("a:1");
+        assert!(cluster.live_workers().is_empty());
+        cluster.heartbeat("a:1", "restarted");
+        assert_eq!(cluster.live_workers(), ["a:1"]);
+    }
+}
