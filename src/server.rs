@@ -63,7 +63,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     if let Some((coordinator, every)) = coordinator {
-        crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every);
+        crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, args.tokens.first().cloned());
     }
 
     if let Some(path) = &args.addr_file {
@@ -89,6 +89,7 @@ fn cluster_config(args: &ServeArgs, advertised: &str) -> crate::cluster::Cluster
         fragment_attempts: cluster.partition_attempts.max(1),
         direct_endpoints: cluster.cluster_endpoints == crate::config::Endpoints::Direct,
         advertise_address: Some(advertised.to_string()),
+        token: args.tokens.first().cloned(),
     }
 }
 

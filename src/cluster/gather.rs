@@ -56,7 +56,7 @@ async fn run_one(
             },
         };
         let started = Instant::now();
-        let outcome = tokio::time::timeout(config.fragment_timeout, fetch(&worker, fragment)).await;
+        let outcome = tokio::time::timeout(config.fragment_timeout, fetch(&worker, fragment, config.token.as_deref())).await;
         match outcome {
             Ok(Ok(batches)) => {
                 let rows = batches.iter().map(RecordBatch::num_rows).sum();
@@ -86,13 +86,16 @@ fn is_worker_fault(err: &Error) -> bool {
     }
 }
 
-async fn fetch(worker: &str, fragment: &QueryTicket) -> Result<Vec<RecordBatch>, Error> {
+async fn fetch(worker: &str, fragment: &QueryTicket, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
     let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{worker}"))
         .map_err(|e| fail(e.to_string()))?
         .connect_timeout(std::time::Duration::from_secs(3));
     let channel = endpoint.connect().await.map_err(|e| fail(format!("{e:?}")))?;
     let mut client = FlightClient::new(channel);
+    if let Some(token) = token {
+        client.add_header("authorization", &format!("Bearer {token}")).map_err(|e| fail(e.to_string()))?;
+    }
     let ticket = crate::flight::statement_ticket_bytes(fragment);
     let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| fail(format!("{e:?}")))?;
     let mut batches = Vec::new();

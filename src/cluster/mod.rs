@@ -48,6 +48,8 @@ pub struct ClusterConfig {
     pub direct_endpoints: bool,
     /// This coordinator's address as clients reach it, for endpoint locations.
     pub advertise_address: Option<String>,
+    /// Bearer token for calls to workers (the cluster's shared static token).
+    pub token: Option<String>,
 }
 
 struct Member {
@@ -197,6 +199,7 @@ mod tests {
             fragment_attempts: 3,
             direct_endpoints: true,
             advertise_address: None,
+            token: None,
         }
     }
 

@@ -1,0 +1,60 @@
+{{- define "floe.fullname" -}}
+{{- printf "%s-floe" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "floe.labels" -}}
+app.kubernetes.io/name: floe
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "floe.image" -}}
+{{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+{{- end -}}
+
+{{/* Settings every Floe pod shares: the lake, storage and the cluster token. */}}
+{{- define "floe.env" -}}
+- name: FLOE_LISTEN
+  value: {{ printf "0.0.0.0:%v" .Values.flightPort | quote }}
+- name: FLOE_DATA_DIR
+  value: /var/lib/floe
+- name: FLOE_CATALOG_NAME
+  value: {{ .Values.catalog.name | quote }}
+- name: FLOE_CATALOG_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.catalog.existingSecret }}
+      key: {{ .Values.catalog.uriKey }}
+- name: FLOE_WAREHOUSE
+  value: {{ .Values.catalog.warehouse | quote }}
+- name: FLOE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.auth.existingSecret }}
+      key: {{ .Values.auth.tokenKey }}
+{{- if .Values.s3.endpoint }}
+- name: FLOE_S3_ENDPOINT
+  value: {{ .Values.s3.endpoint | quote }}
+{{- end }}
+- name: FLOE_S3_REGION
+  value: {{ .Values.s3.region | quote }}
+{{- if .Values.s3.pathStyle }}
+- name: FLOE_S3_PATH_STYLE
+  value: "true"
+{{- end }}
+- name: FLOE_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.s3.existingSecret }}
+      key: {{ .Values.s3.accessKeyIdKey }}
+- name: FLOE_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.s3.existingSecret }}
+      key: {{ .Values.s3.secretAccessKeyKey }}
+{{- if .Values.extraCatalogs }}
+- name: FLOE_CONFIG
+  value: /etc/floe/catalogs.toml
+{{- end }}
+{{- end -}}
