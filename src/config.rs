@@ -73,6 +73,11 @@ pub struct ClusterArgs {
     /// cannot reach workers.
     #[arg(long, env = "FLOE_CLUSTER_ENDPOINTS", value_enum, default_value_t = Endpoints::Direct)]
     pub cluster_endpoints: Endpoints,
+
+    /// A joined table of more bytes than this is hash-shuffled between
+    /// workers instead of read whole by every partition.
+    #[arg(long, env = "FLOE_BROADCAST_LIMIT_BYTES", default_value_t = 64 << 20)]
+    pub broadcast_limit_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -80,6 +80,7 @@ fn exec_code(err: &exec::Error) -> Code {
         E::NotFound(_) => Code::NotFound,
         E::Invalid(_) => Code::InvalidArgument,
         E::Unsupported(_) => Code::Unimplemented,
+        E::Remote(_) => Code::Unavailable,
         E::Script(e) => script_code(e),
         E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) | E::DataRead { .. } => Code::Internal,
     }

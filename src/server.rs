@@ -48,12 +48,12 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         retries: args.storage_retries,
     };
     let scan_options = crate::exec::ScanOptions { remote, iceberg_reader_only: args.reader == crate::config::Reader::Iceberg };
-    let engine = Arc::new(Engine::new(lake).with_scan_options(scan_options));
+    let engine = Arc::new(Engine::new(lake).with_scan_options(scan_options).with_peer_token(args.tokens.first().cloned()));
     let running = engine.running().clone();
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
     let advertised = args.advertise_address.clone().unwrap_or_else(|| address.to_string());
-    let mut service = FloeService::new(engine, auth.clone(), scripts);
+    let mut service = FloeService::new(engine, auth.clone(), scripts).with_shuffle_dir(args.data_dir.join("shuffle"));
     if args.cluster.cluster {
         let cluster = Arc::new(crate::cluster::Cluster::new(cluster_config(&args, &advertised)));
         cluster.spawn_dns_discovery();
@@ -90,6 +90,7 @@ fn cluster_config(args: &ServeArgs, advertised: &str) -> crate::cluster::Cluster
         direct_endpoints: cluster.cluster_endpoints == crate::config::Endpoints::Direct,
         advertise_address: Some(advertised.to_string()),
         token: args.tokens.first().cloned(),
+        broadcast_limit_bytes: cluster.broadcast_limit_bytes,
     }
 }
 

@@ -87,6 +87,10 @@ fn is_worker_fault(err: &Error) -> bool {
 }
 
 async fn fetch(worker: &str, fragment: &QueryTicket, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
+    fetch_ticket_from(worker, crate::flight::statement_ticket_bytes(fragment), token).await
+}
+
+async fn client_for(worker: &str, token: Option<&str>) -> Result<FlightClient, Error> {
     let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{worker}"))
         .map_err(|e| fail(e.to_string()))?
@@ -96,7 +100,13 @@ async fn fetch(worker: &str, fragment: &QueryTicket, token: Option<&str>) -> Res
     if let Some(token) = token {
         client.add_header("authorization", &format!("Bearer {token}")).map_err(|e| fail(e.to_string()))?;
     }
-    let ticket = crate::flight::statement_ticket_bytes(fragment);
+    Ok(client)
+}
+
+/// DoGet of `ticket` on `worker`, all of it.
+pub async fn fetch_ticket_from(worker: &str, ticket: Vec<u8>, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
+    let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
+    let mut client = client_for(worker, token).await?;
     let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| fail(format!("{e:?}")))?;
     let mut batches = Vec::new();
     while let Some(batch) = stream.try_next().await.map_err(|e| fail(format!("{e:?}")))? {
@@ -109,6 +119,15 @@ async fn fetch(worker: &str, fragment: &QueryTicket, token: Option<&str>) -> Res
         }
     }
     Ok(batches)
+}
+
+/// A custom action on `worker`; its results' bodies.
+pub async fn action_on(worker: &str, action: &str, body: Vec<u8>, token: Option<&str>) -> Result<Vec<bytes::Bytes>, Error> {
+    let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
+    let mut client = client_for(worker, token).await?;
+    let action = arrow_flight::Action { r#type: action.to_string(), body: body.into() };
+    let results = client.do_action(action).await.map_err(|e| fail(format!("{e:?}")))?;
+    results.try_collect().await.map_err(|e| fail(format!("{e:?}")))
 }
 
 /// The partitions' rows as one table `partials`, and `final_sql` over it, as

@@ -10,6 +10,7 @@
 
 pub mod gather;
 pub mod plan;
+pub mod shuffle;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -50,6 +51,9 @@ pub struct ClusterConfig {
     pub advertise_address: Option<String>,
     /// Bearer token for calls to workers (the cluster's shared static token).
     pub token: Option<String>,
+    /// A joined table larger than this is hash-shuffled rather than read
+    /// whole by every partition.
+    pub broadcast_limit_bytes: u64,
 }
 
 struct Member {
@@ -143,9 +147,22 @@ pub async fn spread(cluster: &Arc<Cluster>, engine: &Engine, plan: &crate::exec:
     if workers.is_empty() {
         return Err("no Floe workers are live".into());
     }
-    let files = engine.planned_files(&plan.ticket).await.map_err(|e| e.to_string())?;
+    let scans = engine.planned_files(&plan.ticket).await.map_err(|e| e.to_string())?;
+    let files = scans.iter().map(|(relation, scan)| (relation.clone(), scan.files.clone())).collect();
+    let columns = scans.into_iter().map(|(relation, scan)| (relation, scan.columns)).collect();
     let names: Vec<String> = plan.schema.fields().iter().map(|f| f.name().clone()).collect();
-    let distribution = plan::distribute(&plan.ticket, &files, &names, workers.len())?;
+    let limit = cluster.config.broadcast_limit_bytes;
+    let (mut distribution, sides) = plan::distribute_with_shuffle(&plan.ticket, &files, &columns, &names, workers.len(), limit)?;
+    if !sides.is_empty() {
+        // The map stage runs now, so reduce partitions are ready whoever fetches them.
+        let started = Instant::now();
+        let outputs = shuffle::run_map_stage(cluster, &plan.ticket, &sides, &workers, workers.len() as u32)
+            .await
+            .map_err(|e| format!("the shuffle's map stage failed ({e}); runs on one node"))?;
+        tracing::info!(query = plan.ticket.query_id.as_str(), left = sides[0].relation.as_str(), right = sides[1].relation.as_str(),
+            millis = started.elapsed().as_millis() as u64, "shuffle map stage done");
+        distribution.fill_shuffles(&outputs);
+    }
     Ok(Spread { distribution, workers })
 }
 
@@ -200,6 +217,7 @@ mod tests {
             direct_endpoints: true,
             advertise_address: None,
             token: None,
+            broadcast_limit_bytes: 64 << 20,
         }
     }
 

@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FunctionArguments, GroupByExpr, JoinOperator, LimitClause, OrderByKind, Query, Select, SelectItem, SetExpr,
+    BinaryOperator, Expr, FunctionArguments, JoinConstraint, GroupByExpr, JoinOperator, LimitClause, OrderByKind, Query, Select, SelectItem, SetExpr,
     Statement, TableFactor, VisitMut, VisitorMut, Visit,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
-use crate::proto::QueryTicket;
+use super::shuffle::Side;
+use crate::proto::{QueryTicket, ShuffleInput};
 
 /// Where the final rows of a distributed query come from.
 #[derive(Debug)]
@@ -28,6 +29,23 @@ pub enum Distribution {
 }
 
 impl Distribution {
+    /// Points reduce partitions at the map stage's outputs: placeholder
+    /// shuffle `s{i}` becomes `outputs[i]` (its id and the workers holding it).
+    pub fn fill_shuffles(&mut self, outputs: &[(String, Vec<String>)]) {
+        let fragments = match self {
+            Distribution::Partitioned { fragments } | Distribution::Combined { fragments, .. } => fragments,
+        };
+        for pin in fragments.iter_mut().flat_map(|f| f.tables.iter_mut()) {
+            if let Some(shuffle) = &mut pin.shuffle {
+                let index: usize = shuffle.shuffle_id.trim_start_matches('s').parse().unwrap_or(usize::MAX);
+                if let Some((id, sources)) = outputs.get(index) {
+                    shuffle.shuffle_id = id.clone();
+                    shuffle.sources = sources.clone();
+                }
+            }
+        }
+    }
+
     pub fn fragments(&self) -> &[QueryTicket] {
         match self {
             Distribution::Partitioned { fragments } | Distribution::Combined { fragments, .. } => fragments,
@@ -53,6 +71,22 @@ pub fn distribute(
     output_names: &[String],
     workers: usize,
 ) -> Result<Distribution, Reason> {
+    distribute_with_shuffle(ticket, files, &HashMap::new(), output_names, workers, u64::MAX).map(|(d, _)| d)
+}
+
+/// As [`distribute`], but a join of the largest relation with another one of
+/// more than `broadcast_limit` bytes on equal keys is hash-shuffled: the
+/// fragments are reduce partitions whose two relations read shuffle buckets
+/// (placeholder ids `s0`/`s1`, indexes into the returned sides, until the
+/// coordinator has run the map stage).
+pub fn distribute_with_shuffle(
+    ticket: &QueryTicket,
+    files: &HashMap<String, Vec<(String, u64)>>,
+    columns: &HashMap<String, Vec<String>>,
+    output_names: &[String],
+    workers: usize,
+    broadcast_limit: u64,
+) -> Result<(Distribution, Vec<Side>), Reason> {
     if !ticket.params.is_empty() {
         return Err("queries with bound parameters run on one node".into());
     }
@@ -69,8 +103,24 @@ pub fn distribute(
             relation_files.len()
         ));
     }
+    let sides = shuffle_sides(select, &relation, files, columns, broadcast_limit);
     let partitions = balance(relation_files, workers);
     let fragments_of = |sql: &str| -> Vec<QueryTicket> {
+        if !sides.is_empty() {
+            return (0..workers)
+                .map(|bucket| {
+                    let mut fragment = ticket.clone();
+                    fragment.sql = sql.to_string();
+                    fragment.query_id = format!("{}-r{bucket}", ticket.query_id);
+                    for (index, side) in sides.iter().enumerate() {
+                        for pin in fragment.tables.iter_mut().filter(|pin| pin.relation == side.relation) {
+                            pin.shuffle = Some(ShuffleInput { shuffle_id: format!("s{index}"), bucket: bucket as u32, sources: Vec::new() });
+                        }
+                    }
+                    fragment
+                })
+                .collect();
+        }
         partitions
             .iter()
             .enumerate()
@@ -94,7 +144,7 @@ pub fn distribute(
     }
     if !aggregates.is_empty() || grouped || select.having.is_some() {
         let (partial_sql, final_sql) = split_aggregation(&query, select, &aggregates, output_names)?;
-        return Ok(Distribution::Combined { fragments: fragments_of(&partial_sql), final_sql });
+        return Ok((Distribution::Combined { fragments: fragments_of(&partial_sql), final_sql }, sides.clone()));
     }
     let limit = match &query.limit_clause {
         None => None,
@@ -109,7 +159,7 @@ pub fn distribute(
         },
     };
     if order_by.is_empty() && limit.is_none() {
-        return Ok(Distribution::Partitioned { fragments: fragments_of(&ticket.sql) });
+        return Ok((Distribution::Partitioned { fragments: fragments_of(&ticket.sql) }, sides.clone()));
     }
     // Top-k: each partition keeps its own best k; the coordinator the best of those.
     for key in &order_by {
@@ -125,7 +175,103 @@ pub fn distribute(
     if let Some(limit) = limit {
         final_sql += &format!(" LIMIT {limit}");
     }
-    Ok(Distribution::Combined { fragments: fragments_of(&ticket.sql), final_sql })
+    Ok((Distribution::Combined { fragments: fragments_of(&ticket.sql), final_sql }, sides.clone()))
+}
+
+/// The two sides of a join worth shuffling: the split relation and the
+/// largest other one over `broadcast_limit`, with the columns each side's
+/// equalities use (from ON and WHERE), in matching order.
+fn shuffle_sides(
+    select: &Select,
+    relation: &str,
+    files: &HashMap<String, Vec<(String, u64)>>,
+    columns: &HashMap<String, Vec<String>>,
+    broadcast_limit: u64,
+) -> Vec<Side> {
+    let bytes = |name: &str| files.get(name).map(|f| f.iter().map(|(_, size)| size).sum::<u64>()).unwrap_or(0);
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut equalities: Vec<&Expr> = select.selection.iter().collect();
+    let mut factors = Vec::new();
+    for from in &select.from {
+        factors.push(&from.relation);
+        for join in &from.joins {
+            factors.push(&join.relation);
+            if let JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on)) = &join.join_operator {
+                equalities.push(on);
+            } else if !matches!(join.join_operator, JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)) {
+                return Vec::new(); // outer joins keep their broadcast plan
+            }
+        }
+    }
+    for factor in factors {
+        if let (Ok(name), TableFactor::Table { alias, .. }) = (relation_name(factor), factor) {
+            let short = name.rsplit('.').next().unwrap_or(&name).to_string();
+            aliases.insert(alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(short), name.clone());
+            aliases.insert(name.clone(), name);
+        }
+    }
+    let Some(other) = aliases
+        .values()
+        .filter(|name| name.as_str() != relation && bytes(name) > broadcast_limit)
+        .max_by_key(|name| bytes(name))
+        .cloned()
+    else {
+        return Vec::new();
+    };
+    let owner = |expr: &Expr| -> Option<(String, String)> {
+        match expr {
+            Expr::Identifier(ident) => {
+                let owners: Vec<&str> = [relation, other.as_str()]
+                    .into_iter()
+                    .filter(|r| columns.get(*r).is_some_and(|c| c.contains(&ident.value)))
+                    .collect();
+                (owners.len() == 1).then(|| (owners[0].to_string(), ident.value.clone()))
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let qualifier = parts[..parts.len() - 1].iter().map(|p| p.value.clone()).collect::<Vec<_>>().join(".");
+                let column = parts[parts.len() - 1].value.clone();
+                aliases.get(&qualifier).map(|name| (name.clone(), column))
+            }
+            _ => None,
+        }
+    };
+    let (mut left_keys, mut right_keys) = (Vec::new(), Vec::new());
+    let mut conjuncts = Vec::new();
+    for expr in equalities {
+        split_and(expr, &mut conjuncts);
+    }
+    for conjunct in conjuncts {
+        let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = conjunct else { continue };
+        match (owner(left), owner(right)) {
+            (Some((a, ka)), Some((b, kb))) if a == relation && b == other => {
+                left_keys.push(ka);
+                right_keys.push(kb);
+            }
+            (Some((a, ka)), Some((b, kb))) if a == other && b == relation => {
+                left_keys.push(kb);
+                right_keys.push(ka);
+            }
+            _ => {}
+        }
+    }
+    if left_keys.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        Side { relation: relation.to_string(), keys: left_keys, files: files[relation].clone() },
+        Side { relation: other.clone(), keys: right_keys, files: files[&other].clone() },
+    ]
+}
+
+fn split_and<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match expr {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        Expr::Nested(inner) => split_and(inner, out),
+        other => out.push(other),
+    }
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {

@@ -61,6 +61,8 @@ pub enum Error {
     Worker(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Remote(String),
     #[error(transparent)]
     Script(#[from] crate::script::Error),
 }
@@ -75,6 +77,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 pub type BatchStream = std::pin::Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
 
+/// What a relation's scan reads: data files after pruning (with sizes) and its columns.
+pub struct PlannedScan {
+    pub files: Vec<(String, u64)>,
+    pub columns: Vec<String>,
+}
+
 /// A planned query: what clients will receive, and the ticket that runs it.
 pub struct Plan {
     pub schema: SchemaRef,
@@ -85,16 +93,23 @@ pub struct Engine {
     lake: Arc<Lake>,
     running: Running,
     scan_options: ScanOptions,
+    /// Bearer token for reading other Floe nodes (shuffle buckets).
+    peer_token: Option<String>,
 }
 
 impl Engine {
     pub fn new(lake: Arc<Lake>) -> Self {
-        Self { lake, running: Running::default(), scan_options: ScanOptions::default() }
+        Self { lake, running: Running::default(), scan_options: ScanOptions::default(), peer_token: None }
     }
 
     /// Which reader reads files, with what timeouts and retries on object storage.
     pub fn with_scan_options(mut self, scan_options: ScanOptions) -> Self {
         self.scan_options = scan_options;
+        self
+    }
+
+    pub fn with_peer_token(mut self, token: Option<String>) -> Self {
+        self.peer_token = token;
         self
     }
 
@@ -125,6 +140,7 @@ impl Engine {
                 relation: resolved.relation_text(),
                 partitioned: false,
                 files: Vec::new(),
+                shuffle: None,
             });
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
@@ -143,7 +159,7 @@ impl Engine {
 
     /// The data files each pinned relation of `ticket` reads (after pruning),
     /// with their sizes; metadata tables and empty tables have none.
-    pub async fn planned_files(&self, ticket: &QueryTicket) -> Result<HashMap<String, Vec<(String, u64)>>> {
+    pub async fn planned_files(&self, ticket: &QueryTicket) -> Result<HashMap<String, PlannedScan>> {
         let query = Query::analyze(&ticket.sql, &ticket.params)?;
         let session = ticket.session.clone().unwrap_or_default();
         let mut files = HashMap::new();
@@ -153,7 +169,9 @@ impl Engine {
             let pin = ticket.tables.iter().find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref));
             let Some(snapshot_id) = pin.and_then(|pin| pin.snapshot_id) else { continue };
             let filters = query.scan_filters(&resolved.relation);
-            files.insert(relation, scan::planned_files(&resolved.table, snapshot_id, filters).await?);
+            let columns = scan::snapshot_schema(&resolved.table, Some(snapshot_id))?.iter_names().map(|n| n.to_string()).collect();
+            let planned = scan::planned_files(&resolved.table, snapshot_id, filters).await?;
+            files.insert(relation, PlannedScan { files: planned, columns });
         }
         Ok(files)
     }
@@ -181,6 +199,17 @@ impl Engine {
                 .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
             let (schema, source) = match resolved.selects {
                 Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
+                Selects::Snapshot(_) if pin.shuffle.is_some() => {
+                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
+                    let shuffle = pin.shuffle.as_ref().expect("checked");
+                    let batches = crate::cluster::shuffle::fetch_input(shuffle, self.peer_token.as_deref())
+                        .await
+                        .map_err(|e| Error::Remote(e.to_string()))?;
+                    let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, &schema))?;
+                    let stats = scan::ScanStats { reader: format!("shuffle bucket {}", shuffle.bucket), ..Default::default() };
+                    scans.push((relation.clone(), stats));
+                    (schema, scan::Source::Loaded(frame))
+                }
                 Selects::Snapshot(_) => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let filters = query.scan_filters(&resolved.relation);

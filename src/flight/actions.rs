@@ -47,6 +47,7 @@ pub async fn dispatch(service: &FloeService, request: Request<Action>) -> Result
         FLOE_RUN => run(service, &action.body, &metadata).await?,
         crate::cluster::worker::REGISTER_ACTION => super::cluster::register(service, &action.body)?,
         CLUSTER_WORKERS => super::cluster::workers(service)?,
+        crate::cluster::shuffle::MAP_ACTION => super::cluster::shuffle_map(service, &action.body).await?,
         other => {
             return Err(Status::invalid_argument(format!(
                 "unknown action `{other}`: ListActions names the supported actions"

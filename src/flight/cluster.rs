@@ -32,6 +32,27 @@ pub fn workers(service: &FloeService) -> Result<session::Reply, Status> {
     Ok(session::Reply { body, set_cookie: None })
 }
 
+/// `floe.cluster.shuffle_map`: a map task of a shuffled join, on this node.
+pub async fn shuffle_map(service: &FloeService, body: &[u8]) -> Result<session::Reply, Status> {
+    let request = crate::proto::ShuffleMap::decode(body).map_err(|e| Status::invalid_argument(format!("malformed shuffle map: {e}")))?;
+    let rows = cluster::shuffle::run_map(&service.engine, &service.shuffle_dir, request)
+        .await
+        .map_err(|e| Status::from(crate::error::Error::from(e)))?;
+    let body = serde_json::to_vec(&serde_json::json!({ "rows": rows })).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(session::Reply { body, set_cookie: None })
+}
+
+pub fn decode_shuffle_fetch(any: &Any) -> Option<crate::proto::ShuffleFetch> {
+    (any.type_url == cluster::shuffle::FETCH_TICKET_TYPE).then(|| crate::proto::ShuffleFetch::decode(any.value.as_ref()).ok()).flatten()
+}
+
+pub fn shuffle_fetch(service: &FloeService, fetch: crate::proto::ShuffleFetch) -> Result<Response<DoGetStream>, Status> {
+    let (schema, batches) =
+        cluster::shuffle::read_bucket(&service.shuffle_dir, &fetch).map_err(|e| Status::not_found(e.to_string()))?;
+    let stream: crate::exec::BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+    Ok(Response::new(ticket::stream(schema, stream, "")))
+}
+
 pub fn ticket_bytes(ticket: &DistributedTicket) -> Vec<u8> {
     Any { type_url: cluster::DISTRIBUTED_TICKET_TYPE.into(), value: ticket.encode_to_vec().into() }.encode_to_vec()
 }

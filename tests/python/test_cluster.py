@@ -23,8 +23,10 @@ WORKERS = 3
 class Cluster:
     def __init__(self, root):
         self.root = root
+        # Any joined table over 1000 bytes is shuffled, so the small test tables exercise shuffles.
         self.coordinator = FloeServer(self._dir("coordinator"), "--cluster", "--heartbeat-timeout-seconds", "4",
-                                      "--partition-timeout-seconds", "5", "--no-scripts")
+                                      "--partition-timeout-seconds", "5", "--broadcast-limit-bytes", "1000",
+                                      "--no-scripts")
         self.workers = [self.start_worker(i) for i in range(WORKERS)]
         self.wait_for_workers(WORKERS)
 
@@ -68,6 +70,10 @@ def cluster(tmp_path_factory):
         for batch in range(4):
             run(conn, f"INSERT INTO dist.big SELECT {batch * 1000} + CAST(sepal_length * 10 AS BIGINT) AS id, species, "
                       f"petal_length + {batch} AS x, sepal_width AS y FROM default.flowers")
+        run(conn, "CREATE TABLE dist.big2 (id INT, label VARCHAR, z DOUBLE)")
+        for batch in range(3):
+            run(conn, f"INSERT INTO dist.big2 SELECT CAST({batch * 1000} + CAST(sepal_length * 10 AS BIGINT) AS INT) AS id, "
+                      f"species || '-{batch}' AS label, petal_width AS z FROM default.flowers WHERE petal_width > 0.3")
     yield cluster
     cluster.stop()
 
@@ -104,6 +110,23 @@ def rounded(table: pa.Table) -> list:
 
 def canonical(table: pa.Table) -> list:
     return sorted(rounded(table), key=lambda row: json.dumps(row, sort_keys=True, default=str))
+
+
+def test_a_large_join_is_hash_shuffled_between_workers(cluster):
+    sql = ("SELECT a.id, a.species, b.label, a.x * b.z AS xz FROM dist.big AS a JOIN dist.big2 AS b ON a.id = b.id "
+           "WHERE a.x > 2")
+    before = cluster.coordinator.logs().count("shuffle map stage done")
+    info = flight_info(cluster, sql)
+    assert cluster.coordinator.logs().count("shuffle map stage done") == before + 1
+    assert spread_kind(info) == "workers" and len(info.endpoints) == WORKERS
+    with connect(cluster, False) as local, connect(cluster, True) as spread:
+        expected = run(local, sql)
+        got = run(spread, sql)
+        assert expected.num_rows > 1000
+        assert canonical(got) == canonical(expected)
+        # Aggregated on top of the shuffle: reduce partitions' partials combined.
+        agg = "SELECT a.species, count(*) AS n, sum(b.z) AS zs FROM dist.big AS a JOIN dist.big2 AS b ON a.id = b.id GROUP BY a.species"
+        assert canonical(run(spread, agg)) == canonical(run(local, agg))
 
 
 def spread_kind(info) -> str:
@@ -283,6 +306,7 @@ def test_tpch_distributed_equals_single_node(cluster):
                     mode = "replace" if piece == 0 else "append"
                     cursor.adbc_ingest(table, data.slice(piece * step, step), mode=mode, db_schema_name="tpch")
     spread_queries = []
+    shuffles_before = cluster.coordinator.logs().count("shuffle map stage done")
     with connect(cluster, False, "tpch") as local, connect(cluster, True, "tpch") as spread:
         for number, sql in sorted(queries.items()):
             expected, got = run(local, sql), run(spread, sql)
@@ -291,3 +315,6 @@ def test_tpch_distributed_equals_single_node(cluster):
                 spread_queries.append(number)
     # Filters, joins and decomposable aggregates over lineitem/orders spread.
     assert {1, 3, 5, 6, 10, 12, 14, 19} <= set(spread_queries), spread_queries
+    # lineitem ⋈ orders (and the like) are over the broadcast limit: shuffled.
+    shuffles = cluster.coordinator.logs().count("shuffle map stage done") - shuffles_before
+    assert shuffles >= 4, shuffles

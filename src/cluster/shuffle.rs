@@ -1,0 +1,266 @@
+//! Hash shuffles for joins of two large tables: each side's file partitions
+//! run on workers (the map stage), which hash their rows by the join keys
+//! into one Arrow IPC file per bucket on local disk; reduce partition `b`
+//! then reads bucket `b` of both sides from every worker that holds some, so
+//! matching keys meet on one worker.
+
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::ipc::writer::FileWriter;
+use arrow::record_batch::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+
+use super::{Cluster, Error};
+use crate::proto::{QueryTicket, ShuffleFetch, ShuffleInput, ShuffleMap};
+
+pub const MAP_ACTION: &str = "floe.cluster.shuffle_map";
+pub const FETCH_TICKET_TYPE: &str = "type.googleapis.com/floe.v1.ShuffleFetch";
+
+/// Shuffle files older than this belong to finished queries.
+const KEEP_SECONDS: u64 = 3600;
+
+/// FNV-1a over a key's normalised bytes: the same on every worker and
+/// process, for both sides of the join (integers of any width hash alike).
+fn bucket_of_rows(keys: &[ArrayRef], rows: usize, buckets: u32) -> Result<Vec<u32>, arrow::error::ArrowError> {
+    let normalised: Vec<ArrayRef> = keys
+        .iter()
+        .map(|key| match key.data_type() {
+            t if t.is_integer() => arrow::compute::cast(key, &DataType::Int64),
+            DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
+                arrow::compute::cast(key, &DataType::Float64)
+            }
+            _ => arrow::compute::cast(key, &DataType::Utf8),
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let mut hasher = Fnv(0xcbf29ce484222325);
+        for key in &normalised {
+            if key.is_null(row) {
+                hasher.write(&[0xff]);
+                continue;
+            }
+            match key.data_type() {
+                DataType::Int64 => hasher.write(&key.as_primitive::<arrow::datatypes::Int64Type>().value(row).to_le_bytes()),
+                DataType::Float64 => {
+                    let value = key.as_primitive::<arrow::datatypes::Float64Type>().value(row);
+                    let value = if value == 0.0 { 0.0 } else { value };
+                    hasher.write(&value.to_bits().to_le_bytes())
+                }
+                _ => hasher.write(key.as_string::<i32>().value(row).as_bytes()),
+            }
+        }
+        out.push((hasher.finish() % buckets as u64) as u32);
+    }
+    Ok(out)
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= *byte as u64;
+            self.0 = self.0.wrapping_mul(0x100000001b3);
+        }
+    }
+}
+
+fn shuffle_dir(root: &Path, shuffle_id: &str) -> Result<PathBuf, Error> {
+    if shuffle_id.is_empty() || !shuffle_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Error::Final(format!("invalid shuffle id `{shuffle_id}`")));
+    }
+    Ok(root.join(shuffle_id))
+}
+
+/// Removes shuffles of queries long finished.
+fn sweep(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if old.is_some_and(|age| age.as_secs() > KEEP_SECONDS) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The worker's map task: runs the fragment and writes its rows, by bucket.
+pub async fn run_map(engine: &crate::exec::Engine, root: &Path, request: ShuffleMap) -> Result<u64, Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Final(format!("shuffle map: {e}"));
+    let fragment = request.fragment.ok_or_else(|| Error::Final("shuffle map without a fragment".into()))?;
+    let buckets = request.buckets.max(1);
+    sweep(root);
+    let dir = shuffle_dir(root, &request.shuffle_id)?;
+    std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
+    let (schema, mut batches) = engine.execute(&fragment).await.map_err(|e| fail(&e))?;
+    let key_indexes: Vec<usize> = request
+        .keys
+        .iter()
+        .map(|key| schema.index_of(key).map_err(|_| fail(&format!("no column `{key}` to shuffle by"))))
+        .collect::<Result<_, _>>()?;
+    let task = uuid::Uuid::new_v4();
+    let mut writers: Vec<FileWriter<std::fs::File>> = (0..buckets)
+        .map(|bucket| {
+            let file = std::fs::File::create(dir.join(format!("{task}-{bucket}.arrow"))).map_err(|e| fail(&e))?;
+            FileWriter::try_new(file, &schema).map_err(|e| fail(&e))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut rows = 0u64;
+    while let Some(batch) = batches.try_next().await.map_err(|e| fail(&e))? {
+        let keys: Vec<ArrayRef> = key_indexes.iter().map(|i| batch.column(*i).clone()).collect();
+        let assigned = bucket_of_rows(&keys, batch.num_rows(), buckets).map_err(|e| fail(&e))?;
+        for (bucket, writer) in writers.iter_mut().enumerate() {
+            let indexes: UInt32Array =
+                assigned.iter().enumerate().filter(|(_, b)| **b == bucket as u32).map(|(row, _)| row as u32).collect();
+            if indexes.is_empty() {
+                continue;
+            }
+            let columns: Vec<ArrayRef> = batch
+                .columns()
+                .iter()
+                .map(|column| arrow::compute::take(column, &indexes, None))
+                .collect::<Result<_, _>>()
+                .map_err(|e| fail(&e))?;
+            writer.write(&RecordBatch::try_new(batch.schema(), columns).map_err(|e| fail(&e))?).map_err(|e| fail(&e))?;
+        }
+        rows += batch.num_rows() as u64;
+    }
+    for writer in &mut writers {
+        writer.finish().map_err(|e| fail(&e))?;
+    }
+    Ok(rows)
+}
+
+/// A bucket's rows on this worker (every map task's file for it).
+pub fn read_bucket(root: &Path, request: &ShuffleFetch) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Final(format!("shuffle fetch: {e}"));
+    let dir = shuffle_dir(root, &request.shuffle_id)?;
+    let suffix = format!("-{}.arrow", request.bucket);
+    let mut schema = None;
+    let mut batches = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| fail(&format!("shuffle `{}` is not on this worker: {e}", request.shuffle_id)))?
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(&suffix))
+        .collect();
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
+        let reader = arrow::ipc::reader::FileReader::try_new(std::fs::File::open(entry.path()).map_err(|e| fail(&e))?, None)
+            .map_err(|e| fail(&e))?;
+        schema.get_or_insert_with(|| reader.schema());
+        for batch in reader {
+            batches.push(batch.map_err(|e| fail(&e))?);
+        }
+    }
+    let schema = schema.ok_or_else(|| fail(&format!("bucket {} of `{}` has no files here", request.bucket, request.shuffle_id)))?;
+    Ok((schema, batches))
+}
+
+pub fn fetch_ticket(shuffle_id: &str, bucket: u32) -> Vec<u8> {
+    let fetch = ShuffleFetch { shuffle_id: shuffle_id.to_string(), bucket };
+    arrow_flight::sql::Any { type_url: FETCH_TICKET_TYPE.into(), value: fetch.encode_to_vec().into() }.encode_to_vec()
+}
+
+/// The reduce side: bucket `input.bucket` from every source, concatenated.
+pub async fn fetch_input(input: &ShuffleInput, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
+    let ticket = fetch_ticket(&input.shuffle_id, input.bucket);
+    let fetches = input.sources.iter().map(|source| {
+        let ticket = ticket.clone();
+        async move { super::gather::fetch_ticket_from(source, ticket, token).await }
+    });
+    let parts = futures::future::try_join_all(fetches).await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// One side of a shuffled join, as the coordinator plans it.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub relation: String,
+    pub keys: Vec<String>,
+    pub files: Vec<(String, u64)>,
+}
+
+/// The map stage on the coordinator: each side's file partitions on the
+/// workers (a failed map task runs on another worker); returns each side's
+/// shuffle id and the workers holding its outputs.
+pub async fn run_map_stage(
+    cluster: &Arc<Cluster>,
+    ticket: &QueryTicket,
+    sides: &[Side],
+    workers: &[String],
+    buckets: u32,
+) -> Result<Vec<(String, Vec<String>)>, Error> {
+    let mut outputs = Vec::new();
+    for (side_index, side) in sides.iter().enumerate() {
+        let shuffle_id = format!("{}-s{side_index}", ticket.query_id.replace(|c: char| !c.is_ascii_alphanumeric(), ""));
+        let partitions = super::plan::balance(&side.files, workers.len());
+        let tasks = partitions.into_iter().enumerate().map(|(index, files)| {
+            let mut fragment = ticket.clone();
+            fragment.sql = format!("SELECT * FROM {}", quoted(&side.relation));
+            fragment.query_id = format!("{shuffle_id}-m{index}");
+            fragment.tables.retain(|pin| pin.relation == side.relation);
+            for pin in &mut fragment.tables {
+                pin.partitioned = true;
+                pin.files = files.clone();
+            }
+            let request = ShuffleMap { fragment: Some(fragment), keys: side.keys.clone(), buckets, shuffle_id: shuffle_id.clone() };
+            let first = workers[index % workers.len()].clone();
+            async move { map_with_retries(cluster, request, first).await }
+        });
+        let mut holders: Vec<String> = futures::stream::iter(tasks).buffer_unordered(workers.len().max(1)).try_collect().await?;
+        holders.sort();
+        holders.dedup();
+        outputs.push((shuffle_id, holders));
+    }
+    Ok(outputs)
+}
+
+fn quoted(relation: &str) -> String {
+    relation.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
+}
+
+async fn map_with_retries(cluster: &Arc<Cluster>, request: ShuffleMap, first: String) -> Result<String, Error> {
+    let attempts = cluster.config().fragment_attempts;
+    let mut worker = first;
+    let mut tried = Vec::new();
+    for _ in 0..attempts {
+        match super::gather::action_on(&worker, MAP_ACTION, request.encode_to_vec(), cluster.config().token.as_deref()).await {
+            Ok(_) => return Ok(worker),
+            Err(err) => {
+                tracing::warn!(worker = worker.as_str(), "shuffle map failed, running it elsewhere: {err}");
+                cluster.suspect(&worker);
+                tried.push(worker.clone());
+                match cluster.live_workers().into_iter().find(|w| !tried.contains(w)) {
+                    Some(next) => worker = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    Err(Error::NoWorkers { fragment: 0, tried: tried.join(", ") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_keys_of_different_integer_widths_land_in_the_same_bucket() {
+        let narrow: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![1, 2, 3, 40_000]));
+        let wide: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3, 40_000]));
+        assert_eq!(bucket_of_rows(&[narrow], 4, 7).unwrap(), bucket_of_rows(&[wide], 4, 7).unwrap());
+        let spread = bucket_of_rows(&[Arc::new(arrow::array::Int64Array::from((0..1000).collect::<Vec<i64>>()))], 1000, 4).unwrap();
+        for bucket in 0..4 {
+            let share = spread.iter().filter(|b| **b == bucket).count();
+            assert!((150..350).contains(&share), "bucket {bucket}: {share}");
+        }
+    }
+}
