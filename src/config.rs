@@ -168,6 +168,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
+    /// Where hash-shuffle map outputs go: a directory (default
+    /// `<data-dir>/shuffle`, served to other workers over Flight) or an
+    /// `s3://bucket/prefix` (with the `--s3-*` settings), which outlives a lost worker.
+    #[arg(long, env = "FLOE_SHUFFLE_LOCATION")]
+    pub shuffle_location: Option<String>,
+
     /// The address clients and the coordinator reach this server at, as put
     /// in FlightInfo locations and worker heartbeats (default: the bound address).
     #[arg(long, env = "FLOE_ADVERTISE_ADDRESS")]

@@ -48,12 +48,20 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         retries: args.storage_retries,
     };
     let scan_options = crate::exec::ScanOptions { remote, iceberg_reader_only: args.reader == crate::config::Reader::Iceberg };
-    let engine = Arc::new(Engine::new(lake).with_scan_options(scan_options).with_peer_token(args.tokens.first().cloned()));
+    let s3_props = args.s3_settings().file_io_props().map_err(|e| anyhow::anyhow!("S3 settings: {e}"))?;
+    let shuffle_store =
+        crate::cluster::shuffle::ShuffleStore::new(args.shuffle_location.as_deref(), args.data_dir.join("shuffle"), s3_props);
+    let engine = Arc::new(
+        Engine::new(lake)
+            .with_scan_options(scan_options)
+            .with_peer_token(args.tokens.first().cloned())
+            .with_shuffle_store(shuffle_store),
+    );
     let running = engine.running().clone();
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
     let advertised = args.advertise_address.clone().unwrap_or_else(|| address.to_string());
-    let mut service = FloeService::new(engine, auth.clone(), scripts).with_shuffle_dir(args.data_dir.join("shuffle"));
+    let mut service = FloeService::new(engine, auth.clone(), scripts);
     if args.cluster.cluster {
         let cluster = Arc::new(crate::cluster::Cluster::new(cluster_config(&args, &advertised)));
         cluster.spawn_dns_discovery();

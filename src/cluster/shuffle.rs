@@ -21,6 +21,36 @@ use crate::proto::{QueryTicket, ShuffleFetch, ShuffleInput, ShuffleMap};
 pub const MAP_ACTION: &str = "floe.cluster.shuffle_map";
 pub const FETCH_TICKET_TYPE: &str = "type.googleapis.com/floe.v1.ShuffleFetch";
 
+/// Where map tasks leave their buckets: the worker's local disk (served to
+/// reducers over Flight), or object storage (read by reducers directly, so a
+/// map output outlives the worker that wrote it).
+pub enum ShuffleStore {
+    Local(PathBuf),
+    Object { location: String, file_io: iceberg::io::FileIO },
+}
+
+impl ShuffleStore {
+    /// `location`: none for `local_dir`, or an `s3://bucket/prefix` reached with `props` (FileIO's `s3.*`).
+    pub fn new(location: Option<&str>, local_dir: PathBuf, props: std::collections::HashMap<String, String>) -> Self {
+        match location {
+            Some(location) if location.contains("://") => {
+                let factory = crate::catalog::storage::factory_for(Some(location));
+                let file_io = iceberg::io::FileIOBuilder::new(factory).with_props(props).build();
+                ShuffleStore::Object { location: location.trim_end_matches('/').to_string(), file_io }
+            }
+            Some(dir) => ShuffleStore::Local(PathBuf::from(dir)),
+            None => ShuffleStore::Local(local_dir),
+        }
+    }
+
+    pub fn local_dir(&self) -> Option<&Path> {
+        match self {
+            ShuffleStore::Local(dir) => Some(dir),
+            ShuffleStore::Object { .. } => None,
+        }
+    }
+}
+
 /// Shuffle files older than this belong to finished queries.
 const KEEP_SECONDS: u64 = 3600;
 
@@ -92,14 +122,20 @@ fn sweep(root: &Path) {
     }
 }
 
+/// A bucket file being written: straight to local disk, or buffered for
+/// one upload to object storage.
+enum Sink {
+    File(FileWriter<std::fs::File>),
+    Object(FileWriter<Vec<u8>>, String),
+}
+
 /// The worker's map task: runs the fragment and writes its rows, by bucket.
-pub async fn run_map(engine: &crate::exec::Engine, root: &Path, request: ShuffleMap) -> Result<u64, Error> {
+/// Returns the rows written and where a reducer finds them: empty for this
+/// worker (over Flight), or the object prefix `<location>/<shuffle>/<task>`.
+pub async fn run_map(engine: &crate::exec::Engine, store: &ShuffleStore, request: ShuffleMap) -> Result<(u64, String), Error> {
     let fail = |e: &dyn std::fmt::Display| Error::Final(format!("shuffle map: {e}"));
     let fragment = request.fragment.ok_or_else(|| Error::Final("shuffle map without a fragment".into()))?;
     let buckets = request.buckets.max(1);
-    sweep(root);
-    let dir = shuffle_dir(root, &request.shuffle_id)?;
-    std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
     let (schema, mut batches) = engine.execute(&fragment).await.map_err(|e| fail(&e))?;
     let key_indexes: Vec<usize> = request
         .keys
@@ -107,17 +143,33 @@ pub async fn run_map(engine: &crate::exec::Engine, root: &Path, request: Shuffle
         .map(|key| schema.index_of(key).map_err(|_| fail(&format!("no column `{key}` to shuffle by"))))
         .collect::<Result<_, _>>()?;
     let task = uuid::Uuid::new_v4();
-    let mut writers: Vec<FileWriter<std::fs::File>> = (0..buckets)
+    shuffle_dir(Path::new("/"), &request.shuffle_id)?; // validates the id
+    let prefix = match store {
+        ShuffleStore::Local(root) => {
+            sweep(root);
+            let dir = shuffle_dir(root, &request.shuffle_id)?;
+            std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
+            format!("{}/{task}", dir.display())
+        }
+        ShuffleStore::Object { location, .. } => format!("{location}/{}/{task}", request.shuffle_id),
+    };
+    let mut sinks: Vec<Sink> = (0..buckets)
         .map(|bucket| {
-            let file = std::fs::File::create(dir.join(format!("{task}-{bucket}.arrow"))).map_err(|e| fail(&e))?;
-            FileWriter::try_new(file, &schema).map_err(|e| fail(&e))
+            let path = format!("{prefix}-{bucket}.arrow");
+            match store {
+                ShuffleStore::Local(_) => {
+                    let file = std::fs::File::create(&path).map_err(|e| fail(&e))?;
+                    Ok(Sink::File(FileWriter::try_new(file, &schema).map_err(|e| fail(&e))?))
+                }
+                ShuffleStore::Object { .. } => Ok(Sink::Object(FileWriter::try_new(Vec::new(), &schema).map_err(|e| fail(&e))?, path)),
+            }
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, Error>>()?;
     let mut rows = 0u64;
     while let Some(batch) = batches.try_next().await.map_err(|e| fail(&e))? {
         let keys: Vec<ArrayRef> = key_indexes.iter().map(|i| batch.column(*i).clone()).collect();
         let assigned = bucket_of_rows(&keys, batch.num_rows(), buckets).map_err(|e| fail(&e))?;
-        for (bucket, writer) in writers.iter_mut().enumerate() {
+        for (bucket, sink) in sinks.iter_mut().enumerate() {
             let indexes: UInt32Array =
                 assigned.iter().enumerate().filter(|(_, b)| **b == bucket as u32).map(|(row, _)| row as u32).collect();
             if indexes.is_empty() {
@@ -129,14 +181,26 @@ pub async fn run_map(engine: &crate::exec::Engine, root: &Path, request: Shuffle
                 .map(|column| arrow::compute::take(column, &indexes, None))
                 .collect::<Result<_, _>>()
                 .map_err(|e| fail(&e))?;
-            writer.write(&RecordBatch::try_new(batch.schema(), columns).map_err(|e| fail(&e))?).map_err(|e| fail(&e))?;
+            let part = RecordBatch::try_new(batch.schema(), columns).map_err(|e| fail(&e))?;
+            match sink {
+                Sink::File(writer) => writer.write(&part),
+                Sink::Object(writer, _) => writer.write(&part),
+            }
+            .map_err(|e| fail(&e))?;
         }
         rows += batch.num_rows() as u64;
     }
-    for writer in &mut writers {
-        writer.finish().map_err(|e| fail(&e))?;
+    for sink in sinks {
+        match sink {
+            Sink::File(mut writer) => writer.finish().map_err(|e| fail(&e))?,
+            Sink::Object(writer, path) => {
+                let ShuffleStore::Object { file_io, .. } = store else { unreachable!("object sinks need an object store") };
+                let bytes = writer.into_inner().map_err(|e| fail(&e))?;
+                file_io.new_output(&path).map_err(|e| fail(&e))?.write(bytes.into()).await.map_err(|e| fail(&e))?;
+            }
+        }
     }
-    Ok(rows)
+    Ok((rows, if matches!(store, ShuffleStore::Object { .. }) { prefix } else { String::new() }))
 }
 
 /// A bucket's rows on this worker (every map task's file for it).
@@ -169,12 +233,30 @@ pub fn fetch_ticket(shuffle_id: &str, bucket: u32) -> Vec<u8> {
     arrow_flight::sql::Any { type_url: FETCH_TICKET_TYPE.into(), value: fetch.encode_to_vec().into() }.encode_to_vec()
 }
 
-/// The reduce side: bucket `input.bucket` from every source, concatenated.
-pub async fn fetch_input(input: &ShuffleInput, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
+/// The reduce side: bucket `input.bucket` from every source (a worker, or
+/// a map task's object prefix), concatenated.
+pub async fn fetch_input(input: &ShuffleInput, token: Option<&str>, store: &ShuffleStore) -> Result<Vec<RecordBatch>, Error> {
     let ticket = fetch_ticket(&input.shuffle_id, input.bucket);
     let fetches = input.sources.iter().map(|source| {
         let ticket = ticket.clone();
-        async move { super::gather::fetch_ticket_from(source, ticket, token).await }
+        async move {
+            if !source.contains("://") {
+                return super::gather::fetch_ticket_from(source, ticket, token).await;
+            }
+            let ShuffleStore::Object { file_io, .. } = store else {
+                return Err(Error::Final(format!("shuffle output {source} is in object storage; start this node with --shuffle-location")));
+            };
+            let path = format!("{source}-{}.arrow", input.bucket);
+            let fail = |e: &dyn std::fmt::Display| Error::Worker { worker: path.clone(), message: e.to_string() };
+            let bytes = file_io.new_input(&path).map_err(|e| fail(&e))?.read().await.map_err(|e| fail(&e))?;
+            let reader = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(|e| fail(&e))?;
+            let schema = reader.schema();
+            let mut batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| fail(&e))?;
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(schema));
+            }
+            Ok(batches)
+        }
     });
     let parts = futures::future::try_join_all(fetches).await?;
     Ok(parts.into_iter().flatten().collect())
@@ -233,7 +315,15 @@ async fn map_with_retries(cluster: &Arc<Cluster>, request: ShuffleMap, first: St
     let mut tried = Vec::new();
     for _ in 0..attempts {
         match super::gather::action_on(&worker, MAP_ACTION, request.encode_to_vec(), cluster.config().token.as_deref()).await {
-            Ok(_) => return Ok(worker),
+            Ok(bodies) => {
+                // The map task names an object prefix when its store is object storage.
+                let source = bodies
+                    .first()
+                    .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
+                    .and_then(|answer| answer["source"].as_str().map(str::to_string))
+                    .filter(|source| !source.is_empty());
+                return Ok(source.unwrap_or(worker));
+            }
             Err(err) => {
                 tracing::warn!(worker = worker.as_str(), "shuffle map failed, running it elsewhere: {err}");
                 cluster.suspect(&worker);

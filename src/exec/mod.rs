@@ -95,11 +95,16 @@ pub struct Engine {
     scan_options: ScanOptions,
     /// Bearer token for reading other Floe nodes (shuffle buckets).
     peer_token: Option<String>,
+    /// Where this node's shuffle map outputs go and remote ones are read from.
+    shuffle_store: Arc<crate::cluster::shuffle::ShuffleStore>,
 }
 
 impl Engine {
     pub fn new(lake: Arc<Lake>) -> Self {
-        Self { lake, running: Running::default(), scan_options: ScanOptions::default(), peer_token: None }
+        Self { lake, running: Running::default(), scan_options: ScanOptions::default(),
+            peer_token: None,
+            shuffle_store: Arc::new(crate::cluster::shuffle::ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
+        }
     }
 
     /// Which reader reads files, with what timeouts and retries on object storage.
@@ -111,6 +116,15 @@ impl Engine {
     pub fn with_peer_token(mut self, token: Option<String>) -> Self {
         self.peer_token = token;
         self
+    }
+
+    pub fn with_shuffle_store(mut self, store: crate::cluster::shuffle::ShuffleStore) -> Self {
+        self.shuffle_store = Arc::new(store);
+        self
+    }
+
+    pub fn shuffle_store(&self) -> &crate::cluster::shuffle::ShuffleStore {
+        &self.shuffle_store
     }
 
     pub fn lake(&self) -> &Arc<Lake> {
@@ -202,7 +216,7 @@ impl Engine {
                 Selects::Snapshot(_) if pin.shuffle.is_some() => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let shuffle = pin.shuffle.as_ref().expect("checked");
-                    let batches = crate::cluster::shuffle::fetch_input(shuffle, self.peer_token.as_deref())
+                    let batches = crate::cluster::shuffle::fetch_input(shuffle, self.peer_token.as_deref(), &self.shuffle_store)
                         .await
                         .map_err(|e| Error::Remote(e.to_string()))?;
                     let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, &schema))?;

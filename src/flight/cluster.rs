@@ -35,10 +35,11 @@ pub fn workers(service: &FloeService) -> Result<session::Reply, Status> {
 /// `floe.cluster.shuffle_map`: a map task of a shuffled join, on this node.
 pub async fn shuffle_map(service: &FloeService, body: &[u8]) -> Result<session::Reply, Status> {
     let request = crate::proto::ShuffleMap::decode(body).map_err(|e| Status::invalid_argument(format!("malformed shuffle map: {e}")))?;
-    let rows = cluster::shuffle::run_map(&service.engine, &service.shuffle_dir, request)
+    let (rows, source) = cluster::shuffle::run_map(&service.engine, service.engine.shuffle_store(), request)
         .await
         .map_err(|e| Status::from(crate::error::Error::from(e)))?;
-    let body = serde_json::to_vec(&serde_json::json!({ "rows": rows })).map_err(|e| Status::internal(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "rows": rows, "source": source })).map_err(|e| Status::internal(e.to_string()))?;
     Ok(session::Reply { body, set_cookie: None })
 }
 
@@ -47,8 +48,10 @@ pub fn decode_shuffle_fetch(any: &Any) -> Option<crate::proto::ShuffleFetch> {
 }
 
 pub fn shuffle_fetch(service: &FloeService, fetch: crate::proto::ShuffleFetch) -> Result<Response<DoGetStream>, Status> {
-    let (schema, batches) =
-        cluster::shuffle::read_bucket(&service.shuffle_dir, &fetch).map_err(|e| Status::not_found(e.to_string()))?;
+    let Some(dir) = service.engine.shuffle_store().local_dir() else {
+        return Err(Status::not_found("this node keeps shuffle outputs in object storage, not on its disk"));
+    };
+    let (schema, batches) = cluster::shuffle::read_bucket(dir, &fetch).map_err(|e| Status::not_found(e.to_string()))?;
     let stream: crate::exec::BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
     Ok(Response::new(ticket::stream(schema, stream, "")))
 }

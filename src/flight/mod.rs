@@ -49,20 +49,14 @@ pub struct FloeService {
     scripts: Arc<crate::script::Scripts>,
     /// Set on a coordinator (`floe serve --cluster`).
     cluster: Option<Arc<crate::cluster::Cluster>>,
-    /// Where this node keeps hash-shuffle buckets it produced.
-    shuffle_dir: std::path::PathBuf,
+
     sql_info: arrow_flight::sql::metadata::SqlInfoData,
     xdbc_types: arrow_flight::sql::metadata::XdbcTypeInfoData,
 }
 
 impl FloeService {
     pub fn new(engine: Arc<Engine>, auth: Arc<Auth>, scripts: Arc<crate::script::Scripts>) -> Self {
-        Self { engine, auth, scripts, cluster: None, shuffle_dir: std::env::temp_dir().join("floe-shuffle"), sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
-    }
-
-    pub fn with_shuffle_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.shuffle_dir = dir;
-        self
+        Self { engine, auth, scripts, cluster: None, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
     }
 
     pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {

@@ -21,12 +21,12 @@ WORKERS = 3
 
 
 class Cluster:
-    def __init__(self, root):
-        self.root = root
+    def __init__(self, root, *extra: str, env: dict | None = None):
+        self.root, self.extra, self.env = root, extra, env
         # Any joined table over 1000 bytes is shuffled, so the small test tables exercise shuffles.
         self.coordinator = FloeServer(self._dir("coordinator"), "--cluster", "--heartbeat-timeout-seconds", "4",
                                       "--partition-timeout-seconds", "5", "--broadcast-limit-bytes", "1000",
-                                      "--no-scripts")
+                                      "--no-scripts", *extra, env=env)
         self.workers = [self.start_worker(i) for i in range(WORKERS)]
         self.wait_for_workers(WORKERS)
 
@@ -39,7 +39,8 @@ class Cluster:
         data = self.coordinator.data_dir
         return FloeServer(self._dir(f"worker{index}-{time.monotonic_ns()}"), "--coordinator", self.coordinator.address,
                           "--heartbeat-seconds", "1", "--catalog-uri", str(data / "catalog.db"),
-                          "--warehouse", str(data / "warehouse"), "--no-scripts", command="worker")
+                          "--warehouse", str(data / "warehouse"), "--no-scripts", *getattr(self, "extra", ()),
+                          env=getattr(self, "env", None), command="worker")
 
     def live_workers(self) -> list[str]:
         client = flight.connect(self.coordinator.uri)
@@ -318,3 +319,40 @@ def test_tpch_distributed_equals_single_node(cluster):
     # lineitem ⋈ orders (and the like) are over the broadcast limit: shuffled.
     shuffles = cluster.coordinator.logs().count("shuffle map stage done") - shuffles_before
     assert shuffles >= 4, shuffles
+
+
+def test_shuffle_outputs_on_s3_survive_their_worker(tmp_path):
+    """With --shuffle-location on S3 (a real Garage server) map outputs are
+    objects, so a reduce partition still finds them after the worker that
+    wrote them is gone."""
+    from services import Garage
+
+    (tmp_path / "garage-root").mkdir()
+    (tmp_path / "cluster-root").mkdir()
+    garage = Garage(tmp_path / "garage-root")
+    env = {"FLOE_S3_ACCESS_KEY_ID": garage.key_id, "FLOE_S3_SECRET_ACCESS_KEY": garage.secret}
+    s3 = ["--shuffle-location", f"s3://{garage.bucket}/shuffle", "--s3-endpoint", garage.endpoint,
+          "--s3-region", garage.region, "--s3-path-style"]
+    cluster = Cluster(tmp_path / "cluster-root", *s3, env=env)
+    try:
+        with connect(cluster, False) as conn:
+            run(conn, "CREATE SCHEMA s")
+            for name in ("a", "b"):
+                run(conn, f"CREATE TABLE s.{name} AS SELECT CAST(sepal_length * 10 AS BIGINT) AS k, species, "
+                          f"petal_length AS v FROM default.flowers")
+                run(conn, f"INSERT INTO s.{name} SELECT CAST(sepal_width * 10 AS BIGINT) AS k, species, "
+                          f"petal_width AS v FROM default.flowers")
+        sql = "SELECT a.species, count(*) AS n, sum(a.v * b.v) AS s FROM s.a AS a JOIN s.b AS b ON a.k = b.k GROUP BY a.species"
+        with connect(cluster, False) as local:
+            expected = canonical(run(local, sql))
+        info = flight_info(cluster, sql)
+        assert spread_kind(info) == "coordinator"
+        assert any("/shuffle/" in key for key in garage.objects("shuffle")), "map outputs are objects in the bucket"
+        # Every worker but one leaves after the map stage; the survivor reduces every bucket.
+        for worker in cluster.workers[1:]:
+            worker.process.send_signal(signal.SIGKILL)
+            worker.process.wait()
+        assert canonical(fetch_from_coordinator(cluster, info)) == expected
+    finally:
+        cluster.stop()
+        garage.stop()

@@ -59,7 +59,7 @@ def test_object_aliases_and_distributed_request_explains_itself(client):
     })
     assert fetch(client, response).column("n").to_pylist() == [150]
     assert response["compute"]["distributed"] is False
-    assert "no Floe workers" in response["compute"]["reason"]
+    assert "has no workers" in response["compute"]["reason"]
 
 
 def test_destination_append_then_overwrite_keeps_history(client, server):
