@@ -66,10 +66,18 @@ pub fn decode(any: &Any) -> Option<DistributedTicket> {
 
 /// A FlightInfo spreading `plan` over the workers, or None when it runs on
 /// this node (the reason is logged).
+/// Clients known to fetch every endpoint from the server they asked (the
+/// Arrow Flight SQL JDBC driver, on grpc-java, in many deployments) get the
+/// coordinator-proxied form; `--cluster-endpoints proxy` does it for all.
+pub fn cannot_reach_workers(metadata: &tonic::metadata::MetadataMap) -> bool {
+    metadata.get("user-agent").and_then(|v| v.to_str().ok()).is_some_and(|agent| agent.contains("grpc-java"))
+}
+
 pub async fn flight_info(
     service: &FloeService,
     plan: &crate::exec::Plan,
     descriptor: &FlightDescriptor,
+    proxy: bool,
 ) -> Result<Option<FlightInfo>, Status> {
     let Some(cluster) = &service.cluster else { return Ok(None) };
     let spread = match cluster::spread(cluster, &service.engine, plan, None).await {
@@ -84,7 +92,7 @@ pub async fn flight_info(
         .map_err(|e| Status::internal(format!("cannot encode the result schema: {e}")))?
         .with_descriptor(descriptor.clone());
     let info = match &spread.distribution {
-        Distribution::Partitioned { fragments } if cluster.config().direct_endpoints => {
+        Distribution::Partitioned { fragments } if cluster.config().direct_endpoints && !proxy => {
             fragments.iter().enumerate().fold(info, |info, (index, fragment)| {
                 let worker = &spread.workers[index % spread.workers.len()];
                 let mut endpoint = FlightEndpoint::new().with_ticket(ticket::statement_ticket(fragment)).with_location(format!("grpc://{worker}"));

@@ -97,7 +97,8 @@ pub async fn flight_info(
 ) -> Result<Response<FlightInfo>, Status> {
     let handle = decode_handle(&command.prepared_statement_handle)?;
     let session = handle.session.clone().unwrap_or_else(|| session::defaults(request.metadata()));
-    let info = statement::plan_or_write(service, &handle.sql, handle.params, session, request.into_inner()).await?;
+    let proxy = super::cluster::cannot_reach_workers(request.metadata());
+    let info = statement::plan_or_write(service, &handle.sql, handle.params, session, request.into_inner(), proxy).await?;
     Ok(Response::new(info))
 }
 

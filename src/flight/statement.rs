@@ -14,7 +14,8 @@ pub async fn flight_info(
     request: Request<FlightDescriptor>,
 ) -> Result<Response<FlightInfo>, Status> {
     let session = session::defaults(request.metadata());
-    let info = plan_or_write(service, &command.query, Vec::new(), session, request.into_inner()).await?;
+    let proxy = super::cluster::cannot_reach_workers(request.metadata());
+    let info = plan_or_write(service, &command.query, Vec::new(), session, request.into_inner(), proxy).await?;
     Ok(Response::new(info))
 }
 
@@ -26,6 +27,7 @@ pub async fn plan_or_write(
     params: Vec<String>,
     session: SessionDefaults,
     descriptor: FlightDescriptor,
+    proxy: bool,
 ) -> Result<FlightInfo, Status> {
     let (sql_text, params) = match write::dml::execute(&service.engine, sql_text, &params, &session).await? {
         Some(rows) => (format!("SELECT CAST({rows} AS BIGINT) AS rows_affected"), Vec::new()),
@@ -34,7 +36,7 @@ pub async fn plan_or_write(
     let distributed = session.distributed;
     let plan = service.engine.plan(&sql_text, params, session).await?;
     if distributed {
-        if let Some(info) = super::cluster::flight_info(service, &plan, &descriptor).await? {
+        if let Some(info) = super::cluster::flight_info(service, &plan, &descriptor, proxy).await? {
             return Ok(info);
         }
     }

@@ -152,7 +152,7 @@ def test_distributed_answers_equal_single_node(cluster, sql):
         assert rounded(got) == rounded(expected)
 
 
-def flight_info(cluster, sql, distributed=True, schema=None):
+def flight_info(cluster, sql, distributed=True, schema=None, user_agent=None):
     """GetFlightInfo through plain pyarrow, the session option set by cookie."""
     cookie = {}
 
@@ -171,7 +171,8 @@ def flight_info(cluster, sql, distributed=True, schema=None):
 
     from flight_sql_wire import session_options_request
 
-    client = flight.connect(cluster.coordinator.uri, middleware=[Cookies()])
+    options = [("grpc.primary_user_agent", user_agent)] if user_agent else []
+    client = flight.connect(cluster.coordinator.uri, middleware=[Cookies()], generic_options=options)
     options = {"distributed": str(distributed).lower(), **({"schema": schema} if schema else {})}
     list(client.do_action(flight.Action("SetSessionOptions", session_options_request(options))))
     info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(sql)))
@@ -199,6 +200,37 @@ def test_endpoints_point_at_workers_and_pyarrow_reads_them_there(cluster):
     info = flight_info(cluster, "SELECT species, sum(x) AS s FROM dist.big GROUP BY species")
     assert len(info.endpoints) == 1 and not info.endpoints[0].locations
     assert spread_kind(info) == "coordinator"
+
+
+def test_clients_that_cannot_reach_workers_get_a_coordinator_endpoint(cluster):
+    sql = "SELECT id, species, x FROM dist.big WHERE x > 2"
+    info = flight_info(cluster, sql, user_agent="grpc-java-netty/1.62.2")  # the Flight SQL JDBC driver's stack
+    assert spread_kind(info) == "coordinator" and len(info.endpoints) == 1
+    with connect(cluster, False) as local:
+        assert canonical(fetch_from_coordinator(cluster, info)) == canonical(run(local, sql))
+
+
+def test_workers_found_by_dns_name(tmp_path):
+    """`--worker-dns`: the coordinator resolves a name (here an address
+    literal standing in for a headless Service) instead of waiting for
+    heartbeats; any Floe server with the lake can serve partitions."""
+    (tmp_path / "c").mkdir()
+    coordinator = FloeServer(tmp_path / "c", "--no-scripts")
+    data = coordinator.data_dir
+    (tmp_path / "w").mkdir()
+    peer = FloeServer(tmp_path / "w", "--catalog-uri", str(data / "catalog.db"), "--warehouse", str(data / "warehouse"),
+                      "--no-scripts", "--no-demo")
+    coordinator.stop()
+    (tmp_path / "c2").mkdir()
+    lonely = Cluster.__new__(Cluster)
+    lonely.coordinator = FloeServer(tmp_path / "c2", "--cluster", "--worker-dns", peer.address, "--catalog-uri",
+                                    str(data / "catalog.db"), "--warehouse", str(data / "warehouse"), "--no-scripts")
+    try:
+        lonely.wait_for_workers(1)
+        assert lonely.live_workers() == [peer.address]
+    finally:
+        lonely.coordinator.stop()
+        peer.stop()
 
 
 def test_queries_that_do_not_spread_run_on_one_node(cluster):
