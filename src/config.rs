@@ -78,6 +78,12 @@ pub struct ClusterArgs {
     /// workers instead of read whole by every partition.
     #[arg(long, env = "FLOE_BROADCAST_LIMIT_BYTES", default_value_t = 64 << 20)]
     pub broadcast_limit_bytes: u64,
+
+    /// A GROUP BY over a scan of more bytes than this is hash-shuffled by its
+    /// keys (each worker aggregates whole groups) instead of combining
+    /// partial aggregates on the coordinator.
+    #[arg(long, env = "FLOE_GROUP_SHUFFLE_BYTES", default_value_t = 256 << 20)]
+    pub group_shuffle_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

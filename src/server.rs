@@ -99,6 +99,7 @@ fn cluster_config(args: &ServeArgs, advertised: &str) -> crate::cluster::Cluster
         advertise_address: Some(advertised.to_string()),
         token: args.tokens.first().cloned(),
         broadcast_limit_bytes: cluster.broadcast_limit_bytes,
+        group_shuffle_bytes: cluster.group_shuffle_bytes,
     }
 }
 

@@ -54,6 +54,8 @@ pub struct ClusterConfig {
     /// A joined table larger than this is hash-shuffled rather than read
     /// whole by every partition.
     pub broadcast_limit_bytes: u64,
+    /// A grouped scan larger than this is shuffled by its group keys.
+    pub group_shuffle_bytes: u64,
 }
 
 struct Member {
@@ -151,15 +153,19 @@ pub async fn spread(cluster: &Arc<Cluster>, engine: &Engine, plan: &crate::exec:
     let files = scans.iter().map(|(relation, scan)| (relation.clone(), scan.files.clone())).collect();
     let columns = scans.into_iter().map(|(relation, scan)| (relation, scan.columns)).collect();
     let names: Vec<String> = plan.schema.fields().iter().map(|f| f.name().clone()).collect();
-    let limit = cluster.config.broadcast_limit_bytes;
-    let (mut distribution, sides) = plan::distribute_with_shuffle(&plan.ticket, &files, &columns, &names, workers.len(), limit)?;
+    let limits = plan::Limits {
+        broadcast_bytes: cluster.config.broadcast_limit_bytes,
+        group_shuffle_bytes: cluster.config.group_shuffle_bytes,
+    };
+    let (mut distribution, sides) = plan::distribute_with_shuffle(&plan.ticket, &files, &columns, &names, workers.len(), limits)?;
     if !sides.is_empty() {
         // The map stage runs now, so reduce partitions are ready whoever fetches them.
         let started = Instant::now();
         let outputs = shuffle::run_map_stage(cluster, &plan.ticket, &sides, &workers, workers.len() as u32)
             .await
             .map_err(|e| format!("the shuffle's map stage failed ({e}); runs on one node"))?;
-        tracing::info!(query = plan.ticket.query_id.as_str(), left = sides[0].relation.as_str(), right = sides[1].relation.as_str(),
+        let relations: Vec<&str> = sides.iter().map(|side| side.relation.as_str()).collect();
+        tracing::info!(query = plan.ticket.query_id.as_str(), relations = relations.join(" ⋈ ").as_str(),
             millis = started.elapsed().as_millis() as u64, "shuffle map stage done");
         distribution.fill_shuffles(&outputs);
     }
@@ -218,6 +224,7 @@ mod tests {
             advertise_address: None,
             token: None,
             broadcast_limit_bytes: 64 << 20,
+            group_shuffle_bytes: 256 << 20,
         }
     }
 

@@ -56,6 +56,17 @@ impl Distribution {
 /// Why a query stays on one node.
 pub type Reason = String;
 
+/// Sizes above which data moves between workers rather than to every worker
+/// or to the coordinator.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A joined table larger than this is hash-shuffled with the split one.
+    pub broadcast_bytes: u64,
+    /// A grouped scan larger than this is hash-shuffled by its group keys,
+    /// so each worker aggregates whole groups (high-cardinality GROUP BY).
+    pub group_shuffle_bytes: u64,
+}
+
 const DECOMPOSABLE: [&str; 6] = ["sum", "count", "min", "max", "avg", "mean"];
 const OTHER_AGGREGATES: [&str; 16] = [
     "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "median", "first", "last",
@@ -71,7 +82,8 @@ pub fn distribute(
     output_names: &[String],
     workers: usize,
 ) -> Result<Distribution, Reason> {
-    distribute_with_shuffle(ticket, files, &HashMap::new(), output_names, workers, u64::MAX).map(|(d, _)| d)
+    let never = Limits { broadcast_bytes: u64::MAX, group_shuffle_bytes: u64::MAX };
+    distribute_with_shuffle(ticket, files, &HashMap::new(), output_names, workers, never).map(|(d, _)| d)
 }
 
 /// As [`distribute`], but a join of the largest relation with another one of
@@ -85,7 +97,7 @@ pub fn distribute_with_shuffle(
     columns: &HashMap<String, Vec<String>>,
     output_names: &[String],
     workers: usize,
-    broadcast_limit: u64,
+    limits: Limits,
 ) -> Result<(Distribution, Vec<Side>), Reason> {
     if !ticket.params.is_empty() {
         return Err("queries with bound parameters run on one node".into());
@@ -103,9 +115,9 @@ pub fn distribute_with_shuffle(
             relation_files.len()
         ));
     }
-    let sides = shuffle_sides(select, &relation, files, columns, broadcast_limit);
+    let sides = shuffle_sides(select, &relation, files, columns, limits.broadcast_bytes);
     let partitions = balance(relation_files, workers);
-    let fragments_of = |sql: &str| -> Vec<QueryTicket> {
+    let fragments_for = |sql: &str, sides: &[Side]| -> Vec<QueryTicket> {
         if !sides.is_empty() {
             return (0..workers)
                 .map(|bucket| {
@@ -137,15 +149,38 @@ pub fn distribute_with_shuffle(
             .collect()
     };
 
+    let fragments_of = |sql: &str| fragments_for(sql, &sides);
     let aggregates = aggregate_calls(&query)?;
     let grouped = matches!(&select.group_by, GroupByExpr::Expressions(exprs, _) if !exprs.is_empty());
     if select.distinct.is_some() {
         return Err("SELECT DISTINCT runs on one node".into());
     }
+    let relation_bytes: u64 = relation_files.iter().map(|(_, size)| size).sum();
+    if grouped && sides.is_empty() && relation_bytes > limits.group_shuffle_bytes {
+        if let (Some(keys), Ok(top_k)) = (group_keys(select, &relation, columns), top_k_final(&query, output_names)) {
+            // Whole groups meet on one worker: each bucket's rows are final.
+            let by_group = vec![Side { relation: relation.clone(), keys, files: relation_files.clone() }];
+            let fragments = fragments_for(&ticket.sql, &by_group);
+            let distribution = match top_k {
+                None => Distribution::Partitioned { fragments },
+                Some(final_sql) => Distribution::Combined { fragments, final_sql },
+            };
+            return Ok((distribution, by_group));
+        }
+    }
     if !aggregates.is_empty() || grouped || select.having.is_some() {
         let (partial_sql, final_sql) = split_aggregation(&query, select, &aggregates, output_names)?;
         return Ok((Distribution::Combined { fragments: fragments_of(&partial_sql), final_sql }, sides.clone()));
     }
+    match top_k_final(&query, output_names)? {
+        None => Ok((Distribution::Partitioned { fragments: fragments_of(&ticket.sql) }, sides.clone())),
+        Some(final_sql) => Ok((Distribution::Combined { fragments: fragments_of(&ticket.sql), final_sql }, sides.clone())),
+    }
+}
+
+/// For ORDER BY / LIMIT over partitions that each already applied them: the
+/// coordinator's final top-k over `partials` (None: no ORDER BY or LIMIT).
+fn top_k_final(query: &Query, output_names: &[String]) -> Result<Option<String>, Reason> {
     let limit = match &query.limit_clause {
         None => None,
         Some(LimitClause::LimitOffset { limit, offset: None, limit_by }) if limit_by.is_empty() => limit.clone(),
@@ -159,9 +194,8 @@ pub fn distribute_with_shuffle(
         },
     };
     if order_by.is_empty() && limit.is_none() {
-        return Ok((Distribution::Partitioned { fragments: fragments_of(&ticket.sql) }, sides.clone()));
+        return Ok(None);
     }
-    // Top-k: each partition keeps its own best k; the coordinator the best of those.
     for key in &order_by {
         let named = matches!(&key.expr, Expr::Identifier(ident) if output_names.contains(&ident.value));
         if !named {
@@ -175,7 +209,41 @@ pub fn distribute_with_shuffle(
     if let Some(limit) = limit {
         final_sql += &format!(" LIMIT {limit}");
     }
-    Ok((Distribution::Combined { fragments: fragments_of(&ticket.sql), final_sql }, sides.clone()))
+    Ok(Some(final_sql))
+}
+
+/// The GROUP BY keys as columns of `relation` (None when any key is an
+/// expression or another relation's column).
+fn group_keys(select: &Select, relation: &str, columns: &HashMap<String, Vec<String>>) -> Option<Vec<String>> {
+    let GroupByExpr::Expressions(exprs, _) = &select.group_by else { return None };
+    let aliases = aliases_of(select);
+    let own = columns.get(relation)?;
+    exprs
+        .iter()
+        .map(|expr| match expr {
+            Expr::Identifier(ident) if own.contains(&ident.value) => Some(ident.value.clone()),
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let qualifier = parts[..parts.len() - 1].iter().map(|p| p.value.clone()).collect::<Vec<_>>().join(".");
+                let column = &parts[parts.len() - 1].value;
+                (aliases.get(&qualifier).map(String::as_str) == Some(relation) && own.contains(column)).then(|| column.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every name a FROM relation goes by (alias, table name, full name) → its relation text.
+fn aliases_of(select: &Select) -> HashMap<String, String> {
+    let mut aliases = HashMap::new();
+    let factors = select.from.iter().flat_map(|from| std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)));
+    for factor in factors {
+        if let (Ok(name), TableFactor::Table { alias, .. }) = (relation_name(factor), factor) {
+            let short = name.rsplit('.').next().unwrap_or(&name).to_string();
+            aliases.insert(alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(short), name.clone());
+            aliases.insert(name.clone(), name);
+        }
+    }
+    aliases
 }
 
 /// The two sides of a join worth shuffling: the split relation and the
@@ -189,25 +257,15 @@ fn shuffle_sides(
     broadcast_limit: u64,
 ) -> Vec<Side> {
     let bytes = |name: &str| files.get(name).map(|f| f.iter().map(|(_, size)| size).sum::<u64>()).unwrap_or(0);
-    let mut aliases: HashMap<String, String> = HashMap::new();
+    let aliases = aliases_of(select);
     let mut equalities: Vec<&Expr> = select.selection.iter().collect();
-    let mut factors = Vec::new();
     for from in &select.from {
-        factors.push(&from.relation);
         for join in &from.joins {
-            factors.push(&join.relation);
             if let JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on)) = &join.join_operator {
                 equalities.push(on);
             } else if !matches!(join.join_operator, JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)) {
                 return Vec::new(); // outer joins keep their broadcast plan
             }
-        }
-    }
-    for factor in factors {
-        if let (Ok(name), TableFactor::Table { alias, .. }) = (relation_name(factor), factor) {
-            let short = name.rsplit('.').next().unwrap_or(&name).to_string();
-            aliases.insert(alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(short), name.clone());
-            aliases.insert(name.clone(), name);
         }
     }
     let Some(other) = aliases
