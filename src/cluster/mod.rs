@@ -8,7 +8,9 @@
 //! coordinator, or are found by resolving a DNS name (a Kubernetes headless
 //! Service).
 
+mod aggregate;
 pub mod gather;
+mod keys;
 pub mod plan;
 pub mod shuffle;
 pub mod worker;

@@ -6,16 +6,15 @@
 //! as sum/count), top-k and limits. Anything else runs on one node, and the
 //! reason says why.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArguments, JoinConstraint, GroupByExpr, JoinOperator, LimitClause, OrderByKind, Query, Select, SelectItem, SetExpr,
-    Statement, TableFactor, VisitMut, VisitorMut, Visit,
-};
+use sqlparser::ast::{Expr, GroupByExpr, JoinOperator, LimitClause, OrderByKind, Query, Select, SetExpr, Statement, TableFactor, Visit};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
+use super::aggregate::{aggregate_calls, split_aggregation};
+use super::keys::{group_keys, shuffle_sides};
 use super::shuffle::Side;
 use crate::proto::{QueryTicket, ShuffleInput};
 
@@ -66,12 +65,6 @@ pub struct Limits {
     /// so each worker aggregates whole groups (high-cardinality GROUP BY).
     pub group_shuffle_bytes: u64,
 }
-
-const DECOMPOSABLE: [&str; 6] = ["sum", "count", "min", "max", "avg", "mean"];
-const OTHER_AGGREGATES: [&str; 16] = [
-    "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "median", "first", "last",
-    "string_agg", "array_agg", "quantile_cont", "quantile_disc", "percentile_cont", "count_distinct", "mode",
-];
 
 /// Splits `ticket` (planned on the coordinator, with its pins) into at most
 /// `workers` partitions of its largest scan. `files` are each relation's
@@ -212,127 +205,7 @@ fn top_k_final(query: &Query, output_names: &[String]) -> Result<Option<String>,
     Ok(Some(final_sql))
 }
 
-/// The GROUP BY keys as columns of `relation` (None when any key is an
-/// expression or another relation's column).
-fn group_keys(select: &Select, relation: &str, columns: &HashMap<String, Vec<String>>) -> Option<Vec<String>> {
-    let GroupByExpr::Expressions(exprs, _) = &select.group_by else { return None };
-    let aliases = aliases_of(select);
-    let own = columns.get(relation)?;
-    exprs
-        .iter()
-        .map(|expr| match expr {
-            Expr::Identifier(ident) if own.contains(&ident.value) => Some(ident.value.clone()),
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                let qualifier = parts[..parts.len() - 1].iter().map(|p| p.value.clone()).collect::<Vec<_>>().join(".");
-                let column = &parts[parts.len() - 1].value;
-                (aliases.get(&qualifier).map(String::as_str) == Some(relation) && own.contains(column)).then(|| column.clone())
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Every name a FROM relation goes by (alias, table name, full name) → its relation text.
-fn aliases_of(select: &Select) -> HashMap<String, String> {
-    let mut aliases = HashMap::new();
-    let factors = select.from.iter().flat_map(|from| std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)));
-    for factor in factors {
-        if let (Ok(name), TableFactor::Table { alias, .. }) = (relation_name(factor), factor) {
-            let short = name.rsplit('.').next().unwrap_or(&name).to_string();
-            aliases.insert(alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(short), name.clone());
-            aliases.insert(name.clone(), name);
-        }
-    }
-    aliases
-}
-
-/// The two sides of a join worth shuffling: the split relation and the
-/// largest other one over `broadcast_limit`, with the columns each side's
-/// equalities use (from ON and WHERE), in matching order.
-fn shuffle_sides(
-    select: &Select,
-    relation: &str,
-    files: &HashMap<String, Vec<(String, u64)>>,
-    columns: &HashMap<String, Vec<String>>,
-    broadcast_limit: u64,
-) -> Vec<Side> {
-    let bytes = |name: &str| files.get(name).map(|f| f.iter().map(|(_, size)| size).sum::<u64>()).unwrap_or(0);
-    let aliases = aliases_of(select);
-    let mut equalities: Vec<&Expr> = select.selection.iter().collect();
-    for from in &select.from {
-        for join in &from.joins {
-            if let JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on)) = &join.join_operator {
-                equalities.push(on);
-            } else if !matches!(join.join_operator, JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)) {
-                return Vec::new(); // outer joins keep their broadcast plan
-            }
-        }
-    }
-    let Some(other) = aliases
-        .values()
-        .filter(|name| name.as_str() != relation && bytes(name) > broadcast_limit)
-        .max_by_key(|name| bytes(name))
-        .cloned()
-    else {
-        return Vec::new();
-    };
-    let owner = |expr: &Expr| -> Option<(String, String)> {
-        match expr {
-            Expr::Identifier(ident) => {
-                let owners: Vec<&str> = [relation, other.as_str()]
-                    .into_iter()
-                    .filter(|r| columns.get(*r).is_some_and(|c| c.contains(&ident.value)))
-                    .collect();
-                (owners.len() == 1).then(|| (owners[0].to_string(), ident.value.clone()))
-            }
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                let qualifier = parts[..parts.len() - 1].iter().map(|p| p.value.clone()).collect::<Vec<_>>().join(".");
-                let column = parts[parts.len() - 1].value.clone();
-                aliases.get(&qualifier).map(|name| (name.clone(), column))
-            }
-            _ => None,
-        }
-    };
-    let (mut left_keys, mut right_keys) = (Vec::new(), Vec::new());
-    let mut conjuncts = Vec::new();
-    for expr in equalities {
-        split_and(expr, &mut conjuncts);
-    }
-    for conjunct in conjuncts {
-        let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = conjunct else { continue };
-        match (owner(left), owner(right)) {
-            (Some((a, ka)), Some((b, kb))) if a == relation && b == other => {
-                left_keys.push(ka);
-                right_keys.push(kb);
-            }
-            (Some((a, ka)), Some((b, kb))) if a == other && b == relation => {
-                left_keys.push(kb);
-                right_keys.push(ka);
-            }
-            _ => {}
-        }
-    }
-    if left_keys.is_empty() {
-        return Vec::new();
-    }
-    vec![
-        Side { relation: relation.to_string(), keys: left_keys, files: files[relation].clone() },
-        Side { relation: other.clone(), keys: right_keys, files: files[&other].clone() },
-    ]
-}
-
-fn split_and<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
-    match expr {
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-            split_and(left, out);
-            split_and(right, out);
-        }
-        Expr::Nested(inner) => split_and(inner, out),
-        other => out.push(other),
-    }
-}
-
-fn join<T: std::fmt::Display>(items: &[T]) -> String {
+pub(super) fn join<T: std::fmt::Display>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
@@ -366,7 +239,7 @@ fn reject_subqueries_and_windows(query: &Query) -> Result<(), Reason> {
     }
 }
 
-struct ExprVisitor<F>(F);
+pub(super) struct ExprVisitor<F>(pub F);
 
 impl<F: FnMut(&Expr) -> ControlFlow<()>> sqlparser::ast::Visitor for ExprVisitor<F> {
     type Break = ();
@@ -375,7 +248,7 @@ impl<F: FnMut(&Expr) -> ControlFlow<()>> sqlparser::ast::Visitor for ExprVisitor
     }
 }
 
-fn relation_name(factor: &TableFactor) -> Result<String, Reason> {
+pub(super) fn relation_name(factor: &TableFactor) -> Result<String, Reason> {
     match factor {
         TableFactor::Table { name, args: None, .. } => {
             Ok(name.0.iter().map(|part| part.as_ident().map(|i| i.value.clone()).unwrap_or_else(|| part.to_string())).collect::<Vec<_>>().join("."))
@@ -434,157 +307,6 @@ pub fn balance(files: &[(String, u64)], workers: usize) -> Vec<Vec<String>> {
         lightest.1.push(path.clone());
     }
     partitions.into_iter().map(|(_, files)| files).collect()
-}
-
-/// Every aggregate call of the query's projection, HAVING and ORDER BY, by
-/// text; an aggregate that does not decompose keeps the query on one node.
-fn aggregate_calls(query: &Query) -> Result<BTreeMap<String, Expr>, Reason> {
-    let mut calls = BTreeMap::new();
-    let mut reason = None;
-    let _ = query.visit(&mut ExprVisitor(|expr: &Expr| {
-        let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
-        let name = function.name.to_string().to_ascii_lowercase();
-        if OTHER_AGGREGATES.contains(&name.as_str()) {
-            reason = Some(format!("aggregate `{name}` does not decompose; runs on one node"));
-            return ControlFlow::Break(());
-        }
-        if !DECOMPOSABLE.contains(&name.as_str()) {
-            return ControlFlow::Continue(());
-        }
-        let distinct = matches!(&function.args, FunctionArguments::List(list) if list.duplicate_treatment.is_some());
-        if distinct || function.filter.is_some() {
-            reason = Some(format!("`{expr}` does not decompose; runs on one node"));
-            return ControlFlow::Break(());
-        }
-        calls.insert(expr.to_string(), expr.clone());
-        ControlFlow::Continue(())
-    }));
-    match reason {
-        Some(reason) => Err(reason),
-        None => Ok(calls),
-    }
-}
-
-fn parse_expr(text: &str) -> Expr {
-    Parser::new(&GenericDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).expect("generated SQL parses")
-}
-
-/// Partial SQL (per partition: group keys and partial aggregates) and final
-/// SQL (over `partials`: the aggregates of those, then HAVING, ORDER BY, LIMIT).
-fn split_aggregation(
-    query: &Query,
-    select: &Select,
-    aggregates: &BTreeMap<String, Expr>,
-    output_names: &[String],
-) -> Result<(String, String), Reason> {
-    let keys: Vec<Expr> = match &select.group_by {
-        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
-        _ => return Err("GROUP BY ALL / ROLLUP / CUBE run on one node".into()),
-    };
-    let mut partial_items = Vec::new();
-    let mut replacements: HashMap<String, Expr> = HashMap::new();
-    for (index, key) in keys.iter().enumerate() {
-        if matches!(key, Expr::Value(_)) {
-            return Err("GROUP BY by position runs on one node".into());
-        }
-        partial_items.push(format!("{key} AS __k{index}"));
-        replacements.insert(key.to_string(), parse_expr(&format!("__k{index}")));
-    }
-    for (index, (text, call)) in aggregates.iter().enumerate() {
-        let Expr::Function(function) = call else { unreachable!("aggregates are function calls") };
-        let name = function.name.to_string().to_ascii_lowercase();
-        let args = match &function.args {
-            FunctionArguments::List(list) => join(&list.args),
-            _ => String::new(),
-        };
-        let combined = match name.as_str() {
-            "sum" | "count" => {
-                partial_items.push(format!("{call} AS __a{index}"));
-                format!("sum(__a{index})")
-            }
-            "min" | "max" => {
-                partial_items.push(format!("{call} AS __a{index}"));
-                format!("{name}(__a{index})")
-            }
-            _ => {
-                partial_items.push(format!("sum({args}) AS __a{index}"));
-                partial_items.push(format!("count({args}) AS __c{index}"));
-                format!("CAST(sum(__a{index}) AS DOUBLE) / CAST(sum(__c{index}) AS DOUBLE)")
-            }
-        };
-        replacements.insert(text.clone(), parse_expr(&combined));
-    }
-
-    let items: Vec<&Expr> = select
-        .projection
-        .iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Ok(expr),
-            _ => Err("`*` beside aggregates runs on one node".to_string()),
-        })
-        .collect::<Result<_, _>>()?;
-    if items.len() != output_names.len() {
-        return Err("the projection does not match the planned columns; runs on one node".into());
-    }
-    let final_items: Vec<String> = items
-        .iter()
-        .zip(output_names)
-        .map(|(expr, name)| format!("{} AS \"{}\"", replaced(expr, &replacements), name.replace('"', "\"\"")))
-        .collect();
-
-    let mut partial_sql = format!("SELECT {} FROM {}", partial_items.join(", "), join(&select.from));
-    if let Some(selection) = &select.selection {
-        partial_sql += &format!(" WHERE {selection}");
-    }
-    if !keys.is_empty() {
-        partial_sql += &format!(" GROUP BY {}", join(&keys));
-    }
-
-    let mut final_sql = format!("SELECT {} FROM partials", final_items.join(", "));
-    if !keys.is_empty() {
-        let key_names: Vec<String> = (0..keys.len()).map(|index| format!("__k{index}")).collect();
-        final_sql += &format!(" GROUP BY {}", key_names.join(", "));
-    }
-    if let Some(having) = &select.having {
-        final_sql += &format!(" HAVING {}", replaced(having, &replacements));
-    }
-    if let Some(order_by) = &query.order_by {
-        let OrderByKind::Expressions(exprs) = &order_by.kind else { return Err("ORDER BY ALL runs on one node".into()) };
-        let keys: Vec<String> = exprs
-            .iter()
-            .map(|key| {
-                let mut key = key.clone();
-                let is_output = matches!(&key.expr, Expr::Identifier(ident) if output_names.contains(&ident.value));
-                if !is_output {
-                    key.expr = replaced(&key.expr, &replacements);
-                }
-                key.to_string()
-            })
-            .collect();
-        final_sql += &format!(" ORDER BY {}", keys.join(", "));
-    }
-    if let Some(limit) = &query.limit_clause {
-        final_sql += &format!(" {limit}");
-    }
-    Ok((partial_sql, crate::sql::doubles_for_division(&final_sql)))
-}
-
-/// `expr` with every sub-expression whose text `replacements` names swapped,
-/// outermost first (so `sum(k)` is replaced whole even when `k` is a key).
-fn replaced(expr: &Expr, replacements: &HashMap<String, Expr>) -> Expr {
-    struct Replace<'a>(&'a HashMap<String, Expr>);
-    impl VisitorMut for Replace<'_> {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if let Some(replacement) = self.0.get(&expr.to_string()) {
-                *expr = replacement.clone();
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut expr = expr.clone();
-    let _ = VisitMut::visit(&mut expr, &mut Replace(replacements));
-    expr
 }
 
 #[cfg(test)]
