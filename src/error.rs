@@ -104,6 +104,7 @@ fn cluster_code(err: &crate::cluster::Error) -> Code {
     use crate::cluster::Error as E;
     match err {
         E::NoWorkers { .. } | E::Worker { .. } => Code::Unavailable,
+        E::Refused { code, .. } => *code,
         E::Final(_) => Code::Internal,
     }
 }

@@ -74,15 +74,23 @@ async fn run_one(
 }
 
 /// A worker that is gone or broken, as opposed to a query the worker
-/// rightly refused (which would fail the same way anywhere).
+/// rightly refused (which would fail the same way anywhere, so retrying it
+/// elsewhere would only evict healthy workers).
 fn is_worker_fault(err: &Error) -> bool {
+    matches!(err, Error::Worker { .. } | Error::NoWorkers { .. })
+}
+
+/// A failed call to a worker: transport trouble is the worker's fault; a
+/// status the worker chose (bad query, broken table) is the query's.
+fn flight_failure(worker: &str, err: arrow_flight::error::FlightError) -> Error {
+    use tonic::Code;
     match err {
-        Error::Worker { message, .. } => {
-            !["InvalidArgument", "NotFound", "Unimplemented", "PermissionDenied", "Unauthenticated"]
-                .iter()
-                .any(|code| message.contains(&format!("status: {code}")))
+        arrow_flight::error::FlightError::Tonic(status)
+            if !matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted) =>
+        {
+            Error::Refused { worker: worker.to_string(), code: status.code(), message: status.message().to_string() }
         }
-        _ => true,
+        other => Error::Worker { worker: worker.to_string(), message: other.to_string() },
     }
 }
 
@@ -105,11 +113,10 @@ async fn client_for(worker: &str, token: Option<&str>) -> Result<FlightClient, E
 
 /// DoGet of `ticket` on `worker`, all of it.
 pub async fn fetch_ticket_from(worker: &str, ticket: Vec<u8>, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
-    let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
     let mut client = client_for(worker, token).await?;
-    let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| fail(format!("{e:?}")))?;
+    let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| flight_failure(worker, e))?;
     let mut batches = Vec::new();
-    while let Some(batch) = stream.try_next().await.map_err(|e| fail(format!("{e:?}")))? {
+    while let Some(batch) = stream.try_next().await.map_err(|e| flight_failure(worker, e))? {
         batches.push(batch);
     }
     // An empty partition still tells the final step its columns.
@@ -123,11 +130,10 @@ pub async fn fetch_ticket_from(worker: &str, ticket: Vec<u8>, token: Option<&str
 
 /// A custom action on `worker`; its results' bodies.
 pub async fn action_on(worker: &str, action: &str, body: Vec<u8>, token: Option<&str>) -> Result<Vec<bytes::Bytes>, Error> {
-    let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
     let mut client = client_for(worker, token).await?;
     let action = arrow_flight::Action { r#type: action.to_string(), body: body.into() };
-    let results = client.do_action(action).await.map_err(|e| fail(format!("{e:?}")))?;
-    results.try_collect().await.map_err(|e| fail(format!("{e:?}")))
+    let results = client.do_action(action).await.map_err(|e| flight_failure(worker, e))?;
+    results.try_collect().await.map_err(|e| flight_failure(worker, e))
 }
 
 /// The partitions' rows as one table `partials`, and `final_sql` over it, as

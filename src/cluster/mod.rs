@@ -31,6 +31,8 @@ pub enum Error {
     NoWorkers { fragment: usize, tried: String },
     #[error("worker {worker}: {message}")]
     Worker { worker: String, message: String },
+    #[error("{message} (on worker {worker})")]
+    Refused { worker: String, code: tonic::Code, message: String },
     #[error("combining partial results: {0}")]
     Final(String),
 }

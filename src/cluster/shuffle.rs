@@ -324,6 +324,7 @@ async fn map_with_retries(cluster: &Arc<Cluster>, request: ShuffleMap, first: St
                     .filter(|source| !source.is_empty());
                 return Ok(source.unwrap_or(worker));
             }
+            Err(err @ Error::Refused { .. }) => return Err(err),
             Err(err) => {
                 tracing::warn!(worker = worker.as_str(), "shuffle map failed, running it elsewhere: {err}");
                 cluster.suspect(&worker);

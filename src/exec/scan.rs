@@ -181,7 +181,8 @@ pub async fn read_source(
         builder = builder.with_filter(predicate);
     }
     let scan = builder.build().map_err(iceberg_err)?;
-    let mut tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    let planning = async { scan.plan_files().await?.try_collect::<Vec<_>>().await };
+    let mut tasks = bounded(table, options.remote, "reading its manifests", planning).await?;
     if let Some(only) = only_files {
         let only: std::collections::HashSet<&str> = only.iter().map(String::as_str).collect();
         tasks.retain(|task| only.contains(task.data_file_path.as_str()));
@@ -242,6 +243,25 @@ pub async fn read_source(
         }
     };
     Ok((source, stats))
+}
+
+/// Iceberg's own IO (manifest lists, manifests) has no timeout of its own: a
+/// store that stops answering would hold the query forever.
+async fn bounded<T>(
+    table: &Table,
+    limits: RemoteLimits,
+    what: &str,
+    work: impl std::future::Future<Output = ::iceberg::Result<T>>,
+) -> Result<T> {
+    let limit = limits.request_timeout * (limits.retries as u32 + 1);
+    match tokio::time::timeout(limit, work).await {
+        Ok(outcome) => outcome.map_err(|e| Error::iceberg(table, e)),
+        Err(_) => Err(Error::Remote(format!(
+            "reading table `{}`: {what} did not finish within {} s; is its storage answering?",
+            table.identifier(),
+            limit.as_secs()
+        ))),
+    }
 }
 
 /// The data files a scan of `snapshot_id` reads after pruning by `filters`,

@@ -290,6 +290,25 @@ def test_a_killed_worker_and_a_hung_worker_lose_no_rows_and_a_restarted_one_rejo
         assert rounded(run(spread, sql)) == expected
 
 
+def test_a_broken_table_fails_the_query_not_the_workers(cluster):
+    """A partition every worker would refuse (a corrupt data file) fails the
+    query with the worker's own code; no worker is evicted for it."""
+    from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
+
+    with connect(cluster, False) as conn:
+        run(conn, "CREATE TABLE dist.broken AS SELECT * FROM default.flowers")
+        run(conn, "INSERT INTO dist.broken SELECT * FROM default.flowers")
+    for data_file in (cluster.coordinator.data_dir / "warehouse" / "dist" / "broken" / "data").glob("*.parquet"):
+        data_file.write_bytes(b"not parquet at all")
+        break
+    with connect(cluster, True) as spread:
+        with pytest.raises(AdbcError) as excinfo:
+            run(spread, "SELECT species, count(*) AS n FROM dist.broken GROUP BY species")
+    assert excinfo.value.status_code == AdbcStatusCode.INTERNAL, str(excinfo.value)
+    assert "dist.broken" in str(excinfo.value)
+    assert len(cluster.live_workers()) == len(cluster.workers)
+
+
 def test_no_workers_left_is_a_clear_unavailable(tmp_path):
     lonely = Cluster.__new__(Cluster)
     lonely.root = tmp_path

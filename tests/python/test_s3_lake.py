@@ -56,7 +56,7 @@ secret_access_key_env = "LAKE_S3_SECRET"
     return FloeServer(root, "--catalog-uri", str(root / "catalog.db"),
                       "--warehouse", f"s3://{garage.bucket}/floe-{root.name}",
                       "--s3-endpoint", garage.endpoint, "--s3-region", garage.region, "--s3-path-style",
-                      "--storage-timeout-seconds", "5", "--storage-retries", "1",
+                      "--storage-timeout-seconds", "2", "--storage-retries", "1",
                       "--config", str(config), *extra_args, env=env)
 
 
@@ -260,19 +260,29 @@ def test_wrong_keys_and_unreachable_storage_fail_clearly_and_others_keep_working
         events, garage, rustberg, tmp_path):
     import adbc_driver_flightsql.dbapi as flightsql
 
+    import socket
+    import time
+
+    # A store that accepts connections and never answers: bounded by the storage timeout.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
     for name, kwargs, code in [
         ("wrong-key", {"secret": "0" * 64}, AdbcStatusCode.UNAUTHENTICATED),
         ("no-storage", {"endpoint": f"http://127.0.0.1:{free_port()}"}, AdbcStatusCode.IO),  # ADBC's code for gRPC UNAVAILABLE
+        ("silent-storage", {"endpoint": f"http://127.0.0.1:{silent.getsockname()[1]}"}, AdbcStatusCode.IO),
     ]:
+        started = time.monotonic()
         server = floe_on_s3(tmp_path / name, garage, rustberg, **kwargs)
         try:
             with flightsql.connect(server.uri, autocommit=True) as conn:
                 with pytest.raises(AdbcError) as excinfo:
                     run(conn, "SELECT * FROM lake.sales.events")
                 assert excinfo.value.status_code == code, str(excinfo.value)
-                print(excinfo.value)
                 assert "sales.events" in str(excinfo.value)
+                assert time.monotonic() - started < 30, name
                 assert run(conn, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
             assert server.alive()
         finally:
             server.stop()
+    silent.close()
