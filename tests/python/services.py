@@ -113,7 +113,8 @@ admin_token = "{secrets.token_hex(16)}"
 class Rustberg:
     """rustberg with an embedded catalog database and a warehouse that may be on S3."""
 
-    def __init__(self, root: Path, warehouse: str, storage: dict | None = None):
+    def __init__(self, root: Path, warehouse: str, storage: dict | None = None, api_key: str | None = None):
+        """With `api_key` the catalog requires it (`Authorization: Bearer <key>`)."""
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.warehouse = warehouse
@@ -122,13 +123,17 @@ class Rustberg:
         if storage:
             lines.append("[storage.properties]")
             lines += [f'"{key}" = "{value}"' for key, value in storage.items()]
+        if api_key:
+            lines += ["[[server.auth.api_keys]]", 'name = "floe"', 'tenant = "default"',
+                      'roles = ["reader", "writer"]', 'key_env = "RUSTBERG_TEST_KEY"']
         config.write_text("\n".join(lines) + "\n")
         self.log_path = root / "rustberg.log"
         self.log = open(self.log_path, "wb")
+        auth = [] if api_key else ["--no-auth"]
         self.process = subprocess.Popen(
-            [tool("rustberg"), "--config", str(config), "--dev", "--no-auth", "--insecure-http",
+            [tool("rustberg"), "--config", str(config), "--dev", *auth, "--insecure-http",
              "--host", "127.0.0.1", "--port", str(self.port), "--warehouse", warehouse],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "RUSTBERG_TEST_KEY": api_key or ""})
         wait_for_port(self.port, self.process, self.log_path)
 
     def stop(self):

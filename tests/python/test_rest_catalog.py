@@ -2,6 +2,9 @@
 (rustberg, built from crates.io by .ci/run) that pyiceberg writes through and
 Floe reads, under the catalog's own name."""
 
+import json
+import secrets
+
 import pyarrow as pa
 import pytest
 
@@ -115,3 +118,91 @@ def test_a_missing_secret_or_unreachable_catalog_stops_start_up(rest_catalog, tm
     data.mkdir()
     with pytest.raises(RuntimeError, match="cannot open catalog `lake`"):
         FloeServer(data, "--config", str(config))
+
+
+class IdentityProvider:
+    """A stand-in OAuth2 token endpoint (client-credentials grant) for the
+    catalog's identity provider: it hands out the key the real catalog
+    (rustberg) accepts, to the one client it knows."""
+
+    def __init__(self, client_id: str, secret: str, access_token: str):
+        import threading
+        import urllib.parse
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        outer = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                outer.requests += 1
+                good = (form.get("grant_type") == ["client_credentials"] and form.get("client_id") == [client_id]
+                        and form.get("client_secret") == [secret])
+                body = json.dumps({"access_token": access_token, "token_type": "bearer", "expires_in": 3600}
+                                  if good else {"error": "invalid_client"}).encode()
+                self.send_response(200 if good else 401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def test_bearer_token_and_oauth2_client_credentials_against_a_catalog_that_requires_them(tmp_path):
+    import adbc_driver_flightsql.dbapi as flightsql
+    from pyiceberg.catalog.rest import RestCatalog
+
+    from conftest import FloeServer
+
+    key = "rb_" + secrets.token_hex(16)
+    (tmp_path / "wh").mkdir()
+    rustberg = Rustberg(tmp_path, f"file://{tmp_path / 'wh'}", api_key=key)
+    idp = IdentityProvider("floe-client", "s3cret", key)
+    try:
+        catalog = RestCatalog("lake", uri=rustberg.uri, warehouse=rustberg.warehouse, token=key)
+        catalog.create_namespace("sales")
+        catalog.create_table("sales.t", schema=pa.schema([("x", pa.int64())])).append(
+            pa.table({"x": pa.array([1, 2], pa.int64())}))
+        settings = {
+            "bearer": ('token_env = "LAKE_TOKEN"', {"LAKE_TOKEN": key}),
+            "oauth2": (f'credential_env = "LAKE_CREDENTIAL"\noauth2_server_uri = "{idp.uri}"',
+                       {"LAKE_CREDENTIAL": "floe-client:s3cret"}),
+        }
+        for name, (auth, env) in settings.items():
+            config = tmp_path / f"{name}.toml"
+            config.write_text(f'[[catalogs]]\nname = "lake"\ntype = "rest"\nuri = "{rustberg.uri}"\n'
+                              f'warehouse = "{rustberg.warehouse}"\n{auth}\n')
+            (tmp_path / name).mkdir()
+            floe = FloeServer(tmp_path / name, "--config", str(config), env=env)
+            try:
+                with flightsql.connect(floe.uri, autocommit=True) as conn:
+                    assert sorted(run(conn, "SELECT x FROM lake.sales.t").column("x").to_pylist())[:2] == [1, 2]
+                    run(conn, f"INSERT INTO lake.sales.t SELECT CAST(10 AS BIGINT) AS x")
+                    run(conn, "INSERT OVERWRITE lake.sales.t SELECT x FROM lake.sales.t WHERE x < 10")
+                    assert sorted(run(conn, "SELECT x FROM lake.sales.t").column("x").to_pylist()) == [1, 2]
+            finally:
+                floe.stop()
+        assert idp.requests >= 2  # the REST client's token and the overwrite commit's
+        assert catalog.load_table("sales.t").current_snapshot().summary.operation.value == "overwrite"
+        # Wrong credentials stop start-up with the catalog named.
+        for name, auth, env in [("bad-token", 'token_env = "LAKE_TOKEN"', {"LAKE_TOKEN": "rb_wrong"}),
+                                ("bad-secret", f'credential_env = "LAKE_CREDENTIAL"\noauth2_server_uri = "{idp.uri}"',
+                                 {"LAKE_CREDENTIAL": "floe-client:wrong"})]:
+            config = tmp_path / f"{name}.toml"
+            config.write_text(f'[[catalogs]]\nname = "lake"\ntype = "rest"\nuri = "{rustberg.uri}"\n{auth}\n')
+            (tmp_path / name).mkdir()
+            with pytest.raises(RuntimeError, match="cannot open catalog `lake`"):
+                FloeServer(tmp_path / name, "--config", str(config), env=env)
+    finally:
+        idp.stop()
+        rustberg.stop()
