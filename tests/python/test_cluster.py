@@ -438,3 +438,45 @@ def test_high_cardinality_group_by_is_shuffled_by_its_keys(tmp_path):
                 assert canonical(got) == canonical(expected)
     finally:
         grouped.stop()
+
+
+def test_a_cluster_with_a_token_authenticates_its_own_calls(tmp_path):
+    """Servers off loopback need credentials (the Helm chart sets FLOE_TOKEN):
+    heartbeats, partition fetches and shuffles then carry the shared token,
+    and clients need it too."""
+    token = "cluster-s3cret"
+    secured = Cluster.__new__(Cluster)
+    secured.root, secured.extra, secured.env = tmp_path, ("--token", token, "--broadcast-limit-bytes", "1000"), None
+    secured.coordinator = FloeServer(secured._dir("coordinator"), "--cluster", *secured.extra, "--no-scripts")
+    secured.workers = [secured.start_worker(i) for i in range(2)]
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    options = flight.FlightCallOptions(headers=headers)
+    client = flight.connect(secured.coordinator.uri)
+    try:
+        deadline = time.monotonic() + 30
+        while len(json.loads(list(client.do_action(flight.Action("floe.cluster.workers", b""), options))[0].body.to_pybytes())["workers"]) < 2:
+            assert time.monotonic() < deadline, secured.coordinator.logs()
+            time.sleep(0.1)
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            list(client.do_action(flight.Action("floe.cluster.workers", b"")))
+        import adbc_driver_flightsql.dbapi as flightsql
+
+        kwargs = {"adbc.flight.sql.authorization_header": f"Bearer {token}",
+                  "adbc.flight.sql.rpc.with_cookie_middleware": "true"}
+        with flightsql.connect(secured.coordinator.uri, autocommit=True, db_kwargs=kwargs) as conn:
+            run(conn, "CREATE SCHEMA t")
+            for name in ("a", "b"):
+                run(conn, f"CREATE TABLE t.{name} AS SELECT CAST(sepal_length * 10 AS BIGINT) AS k, petal_width AS v "
+                          f"FROM default.flowers")
+                run(conn, f"INSERT INTO t.{name} SELECT CAST(sepal_width * 10 AS BIGINT) AS k, petal_length AS v "
+                          f"FROM default.flowers")
+            sql = "SELECT count(*) AS n, sum(a.v * b.v) AS s FROM t.a AS a JOIN t.b AS b ON a.k = b.k"
+            expected = rounded(run(conn, sql))
+            conn.adbc_connection.set_options(**{"adbc.flight.sql.session.option.distributed": "true"})
+            assert rounded(run(conn, sql)) == expected
+        assert "shuffle map stage done" in secured.coordinator.logs()
+    finally:
+        client.close()
+        for worker in secured.workers:
+            worker.stop()
+        secured.coordinator.stop()
