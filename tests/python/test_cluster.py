@@ -480,3 +480,32 @@ def test_a_cluster_with_a_token_authenticates_its_own_calls(tmp_path):
         for worker in secured.workers:
             worker.stop()
         secured.coordinator.stop()
+
+
+def test_adbc_falls_back_to_the_coordinator_when_a_partitions_worker_is_gone(tmp_path):
+    """Direct endpoints list the worker first and the coordinator second; any
+    Floe node can run a partition, so a client that tries the next location
+    (ADBC does) still reads every row after the worker dies."""
+    fallback = Cluster(tmp_path)
+    try:
+        with connect(fallback, False) as conn:
+            run(conn, "CREATE SCHEMA f")
+            run(conn, "CREATE TABLE f.t AS SELECT * FROM default.flowers")
+            for _ in range(2):
+                run(conn, "INSERT INTO f.t SELECT * FROM default.flowers")
+        sql = "SELECT species, sepal_length FROM f.t WHERE petal_width > 0.2"
+        with connect(fallback, False) as local:
+            expected = canonical(run(local, sql))
+        with connect(fallback, True) as spread, spread.cursor() as cursor:
+            partitions, _schema = cursor.adbc_execute_partitions(sql)
+            assert len(partitions) == WORKERS
+            victim = fallback.workers.pop(0)
+            victim.process.send_signal(signal.SIGKILL)
+            victim.process.wait()
+            tables = []
+            for partition in partitions:
+                cursor.adbc_read_partition(partition)
+                tables.append(cursor.fetch_arrow_table())
+        assert canonical(pa.concat_tables(tables)) == expected
+    finally:
+        fallback.stop()
