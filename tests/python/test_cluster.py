@@ -372,6 +372,16 @@ def test_tpch_distributed_equals_single_node(cluster):
     assert shuffles >= 4, shuffles
 
 
+def two_joinable_tables(conn, schema):
+    """`schema.a` and `schema.b`, two files each, joinable on `k`."""
+    run(conn, f"CREATE SCHEMA {schema}")
+    for name in ("a", "b"):
+        run(conn, f"CREATE TABLE {schema}.{name} AS SELECT CAST(sepal_length * 10 AS BIGINT) AS k, species, "
+                  f"petal_length AS v FROM default.flowers")
+        run(conn, f"INSERT INTO {schema}.{name} SELECT CAST(sepal_width * 10 AS BIGINT) AS k, species, "
+                  f"petal_width AS v FROM default.flowers")
+
+
 def test_shuffle_outputs_on_s3_survive_their_worker(tmp_path):
     """With --shuffle-location on S3 (a real Garage server) map outputs are
     objects, so a reduce partition still finds them after the worker that
@@ -387,12 +397,7 @@ def test_shuffle_outputs_on_s3_survive_their_worker(tmp_path):
     cluster = Cluster(tmp_path / "cluster-root", *s3, env=env)
     try:
         with connect(cluster, False) as conn:
-            run(conn, "CREATE SCHEMA s")
-            for name in ("a", "b"):
-                run(conn, f"CREATE TABLE s.{name} AS SELECT CAST(sepal_length * 10 AS BIGINT) AS k, species, "
-                          f"petal_length AS v FROM default.flowers")
-                run(conn, f"INSERT INTO s.{name} SELECT CAST(sepal_width * 10 AS BIGINT) AS k, species, "
-                          f"petal_width AS v FROM default.flowers")
+            two_joinable_tables(conn, "s")
         sql = "SELECT a.species, count(*) AS n, sum(a.v * b.v) AS s FROM s.a AS a JOIN s.b AS b ON a.k = b.k GROUP BY a.species"
         with connect(cluster, False) as local:
             expected = canonical(run(local, sql))
@@ -464,12 +469,7 @@ def test_a_cluster_with_a_token_authenticates_its_own_calls(tmp_path):
         kwargs = {"adbc.flight.sql.authorization_header": f"Bearer {token}",
                   "adbc.flight.sql.rpc.with_cookie_middleware": "true"}
         with flightsql.connect(secured.coordinator.uri, autocommit=True, db_kwargs=kwargs) as conn:
-            run(conn, "CREATE SCHEMA t")
-            for name in ("a", "b"):
-                run(conn, f"CREATE TABLE t.{name} AS SELECT CAST(sepal_length * 10 AS BIGINT) AS k, petal_width AS v "
-                          f"FROM default.flowers")
-                run(conn, f"INSERT INTO t.{name} SELECT CAST(sepal_width * 10 AS BIGINT) AS k, petal_length AS v "
-                          f"FROM default.flowers")
+            two_joinable_tables(conn, "t")
             sql = "SELECT count(*) AS n, sum(a.v * b.v) AS s FROM t.a AS a JOIN t.b AS b ON a.k = b.k"
             expected = rounded(run(conn, sql))
             conn.adbc_connection.set_options(**{"adbc.flight.sql.session.option.distributed": "true"})
