@@ -38,7 +38,7 @@ pub async fn run_fragments(
     Ok(outcomes.into_iter().unzip())
 }
 
-async fn run_one(
+pub(super) async fn run_one(
     cluster: &Arc<Cluster>,
     index: usize,
     fragment: &QueryTicket,
@@ -134,6 +134,23 @@ pub async fn action_on(worker: &str, action: &str, body: Vec<u8>, token: Option<
     let action = arrow_flight::Action { r#type: action.to_string(), body: body.into() };
     let results = client.do_action(action).await.map_err(|e| flight_failure(worker, e))?;
     results.try_collect().await.map_err(|e| flight_failure(worker, e))
+}
+
+/// Rows of another node cast to the planned wire schema (same columns; the
+/// worker's types and nullability flags may differ in detail).
+pub fn as_planned(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Error> {
+    if batch.schema() == *schema {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Final(e.to_string()))?;
+    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options).map_err(|e| Error::Final(e.to_string()))
 }
 
 /// The partitions' rows as one table `partials`, and `final_sql` over it, as

@@ -193,10 +193,40 @@ pub fn distributed_ticket(spread: &Spread, plan: &crate::exec::Plan) -> Distribu
     }
 }
 
+/// The rows of a distributed ticket without a final step, streamed as its
+/// partitions finish (two at a time): the coordinator holds at most those
+/// partitions, never the whole result.
+pub fn stream_partitions(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> Result<(SchemaRef, crate::exec::BatchStream), Error> {
+    use futures::{StreamExt, TryStreamExt};
+
+    let schema = ticket_schema(ticket)?;
+    let workers = cluster.live_workers();
+    let runs = ticket.fragments.clone().into_iter().enumerate().map({
+        let cluster = cluster.clone();
+        move |(index, fragment)| {
+            let cluster = cluster.clone();
+            let first = workers.get(index % workers.len().max(1)).cloned();
+            async move { gather::run_one(&cluster, index, &fragment, first).await }
+        }
+    });
+    let planned = schema.clone();
+    let batches = futures::stream::iter(runs)
+        .buffer_unordered(2)
+        .map_ok(|(batches, _)| futures::stream::iter(batches.into_iter().map(Ok::<_, Error>)))
+        .try_flatten()
+        .and_then(move |batch| futures::future::ready(gather::as_planned(batch, &planned)))
+        .map_err(|e| crate::exec::Error::Remote(e.to_string()));
+    Ok((schema, Box::pin(batches)))
+}
+
+fn ticket_schema(ticket: &DistributedTicket) -> Result<SchemaRef, Error> {
+    let info = arrow_flight::FlightInfo { schema: ticket.schema.clone().into(), ..Default::default() };
+    Ok(Arc::new(info.try_decode_schema().map_err(|e| Error::Final(format!("ticket schema: {e}")))?))
+}
+
 /// Runs a distributed ticket: every partition on a worker, then the final step here.
 pub async fn execute(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
-    let info = arrow_flight::FlightInfo { schema: ticket.schema.clone().into(), ..Default::default() };
-    let schema: SchemaRef = Arc::new(info.try_decode_schema().map_err(|e| Error::Final(format!("ticket schema: {e}")))?);
+    let schema = ticket_schema(ticket)?;
     let started = Instant::now();
     let (partials, stats) = gather::run_fragments(cluster, &ticket.fragments).await?;
     for (index, stat) in stats.iter().enumerate() {

@@ -113,7 +113,12 @@ pub async fn flight_info(
 
 pub async fn do_get(cluster: &Arc<Cluster>, ticket: DistributedTicket) -> Result<Response<DoGetStream>, Status> {
     let compression = ticket.session.as_ref().map(|s| s.compression.clone()).unwrap_or_default();
-    let (schema, batches) = cluster::execute(cluster, &ticket).await.map_err(|e| Status::from(crate::error::Error::from(e)))?;
+    let status = |e: cluster::Error| Status::from(crate::error::Error::from(e));
+    if ticket.final_sql.is_empty() {
+        let (schema, stream) = cluster::stream_partitions(cluster, &ticket).map_err(status)?;
+        return Ok(Response::new(ticket::stream(schema, stream, &compression)));
+    }
+    let (schema, batches) = cluster::execute(cluster, &ticket).await.map_err(status)?;
     let stream: crate::exec::BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
     Ok(Response::new(ticket::stream(schema, stream, &compression)))
 }
