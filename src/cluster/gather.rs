@@ -22,8 +22,8 @@ pub struct FragmentStats {
     pub millis: u128,
 }
 
-/// Runs every fragment, `preferred` spreading them round-robin over the live
-/// workers; each failure sends the fragment to the next worker.
+/// Runs every fragment, spread round-robin over the live workers; each
+/// failure sends the fragment to the next worker.
 pub async fn run_fragments(
     cluster: &Arc<Cluster>,
     fragments: &[QueryTicket],
@@ -31,11 +31,16 @@ pub async fn run_fragments(
     let workers = cluster.live_workers();
     let runs = fragments.iter().enumerate().map(|(index, fragment)| {
         let cluster = cluster.clone();
-        let first = workers.get(index % workers.len().max(1)).cloned();
+        let first = round_robin(&workers, index);
         async move { run_one(&cluster, index, fragment, first).await }
     });
     let outcomes = futures::future::try_join_all(runs).await?;
     Ok(outcomes.into_iter().unzip())
+}
+
+/// The worker partition `index` starts on.
+pub(super) fn round_robin(workers: &[String], index: usize) -> Option<String> {
+    (!workers.is_empty()).then(|| workers[index % workers.len()].clone())
 }
 
 pub(super) async fn run_one(
@@ -44,6 +49,32 @@ pub(super) async fn run_one(
     fragment: &QueryTicket,
     first: Option<String>,
 ) -> Result<(Vec<RecordBatch>, FragmentStats), Error> {
+    let token = cluster.config().token.clone();
+    let started = Instant::now();
+    let (worker, attempts, batches) = on_some_worker(cluster, "partition", index, first, |worker| {
+        let token = token.clone();
+        async move { fetch(&worker, fragment, token.as_deref()).await }
+    })
+    .await?;
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    Ok((batches, FragmentStats { worker, attempts, rows, millis: started.elapsed().as_millis() }))
+}
+
+/// Runs `task` on `first`, and whenever its worker fails or exceeds the
+/// partition timeout, on the next live worker not yet tried (bounded by
+/// the configured attempts); a worker that refused the work ends it, since
+/// any worker would. Returns the worker that did it, the attempts, the output.
+pub(super) async fn on_some_worker<T, F, Fut>(
+    cluster: &Arc<Cluster>,
+    what: &str,
+    index: usize,
+    first: Option<String>,
+    mut task: F,
+) -> Result<(String, usize, T), Error>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
     let config = cluster.config().clone();
     let mut tried: Vec<String> = Vec::new();
     let mut next = first;
@@ -55,17 +86,11 @@ pub(super) async fn run_one(
                 None => break,
             },
         };
-        let started = Instant::now();
-        let outcome = tokio::time::timeout(config.fragment_timeout, fetch(&worker, fragment, config.token.as_deref())).await;
-        match outcome {
-            Ok(Ok(batches)) => {
-                let rows = batches.iter().map(RecordBatch::num_rows).sum();
-                let stats = FragmentStats { worker, attempts: attempt, rows, millis: started.elapsed().as_millis() };
-                return Ok((batches, stats));
-            }
+        match tokio::time::timeout(config.fragment_timeout, task(worker.clone())).await {
+            Ok(Ok(output)) => return Ok((worker, attempt, output)),
             Ok(Err(err)) if !is_worker_fault(&err) => return Err(err),
-            Ok(Err(err)) => tracing::warn!(fragment = index, worker = worker.as_str(), "partition failed, re-running elsewhere: {err}"),
-            Err(_) => tracing::warn!(fragment = index, worker = worker.as_str(), "partition timed out, re-running elsewhere"),
+            Ok(Err(err)) => tracing::warn!(index, worker = worker.as_str(), "{what} failed, re-running elsewhere: {err}"),
+            Err(_) => tracing::warn!(index, worker = worker.as_str(), "{what} timed out, re-running elsewhere"),
         }
         cluster.suspect(&worker);
         tried.push(worker);

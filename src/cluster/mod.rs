@@ -205,7 +205,7 @@ pub fn stream_partitions(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> 
         let cluster = cluster.clone();
         move |(index, fragment)| {
             let cluster = cluster.clone();
-            let first = workers.get(index % workers.len().max(1)).cloned();
+            let first = gather::round_robin(&workers, index);
             async move { gather::run_one(&cluster, index, &fragment, first).await }
         }
     });

@@ -104,11 +104,16 @@ impl Hasher for Fnv {
     }
 }
 
-fn shuffle_dir(root: &Path, shuffle_id: &str) -> Result<PathBuf, Error> {
+/// Shuffle ids become file and object names: nothing that could climb out.
+fn checked_id(shuffle_id: &str) -> Result<&str, Error> {
     if shuffle_id.is_empty() || !shuffle_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(Error::Final(format!("invalid shuffle id `{shuffle_id}`")));
     }
-    Ok(root.join(shuffle_id))
+    Ok(shuffle_id)
+}
+
+fn shuffle_dir(root: &Path, shuffle_id: &str) -> Result<PathBuf, Error> {
+    Ok(root.join(checked_id(shuffle_id)?))
 }
 
 /// Removes shuffles of queries long finished.
@@ -143,7 +148,7 @@ pub async fn run_map(engine: &crate::exec::Engine, store: &ShuffleStore, request
         .map(|key| schema.index_of(key).map_err(|_| fail(&format!("no column `{key}` to shuffle by"))))
         .collect::<Result<_, _>>()?;
     let task = uuid::Uuid::new_v4();
-    shuffle_dir(Path::new("/"), &request.shuffle_id)?; // validates the id
+    checked_id(&request.shuffle_id)?;
     let prefix = match store {
         ShuffleStore::Local(root) => {
             sweep(root);
@@ -294,8 +299,8 @@ pub async fn run_map_stage(
                 pin.files = files.clone();
             }
             let request = ShuffleMap { fragment: Some(fragment), keys: side.keys.clone(), buckets, shuffle_id: shuffle_id.clone() };
-            let first = workers[index % workers.len()].clone();
-            async move { map_with_retries(cluster, request, first).await }
+            let first = super::gather::round_robin(workers, index);
+            async move { map_with_retries(cluster, index, request, first).await }
         });
         let mut holders: Vec<String> = futures::stream::iter(tasks).buffer_unordered(workers.len().max(1)).try_collect().await?;
         holders.sort();
@@ -309,34 +314,23 @@ fn quoted(relation: &str) -> String {
     relation.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
 }
 
-async fn map_with_retries(cluster: &Arc<Cluster>, request: ShuffleMap, first: String) -> Result<String, Error> {
-    let attempts = cluster.config().fragment_attempts;
-    let mut worker = first;
-    let mut tried = Vec::new();
-    for _ in 0..attempts {
-        match super::gather::action_on(&worker, MAP_ACTION, request.encode_to_vec(), cluster.config().token.as_deref()).await {
-            Ok(bodies) => {
-                // The map task names an object prefix when its store is object storage.
-                let source = bodies
-                    .first()
-                    .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
-                    .and_then(|answer| answer["source"].as_str().map(str::to_string))
-                    .filter(|source| !source.is_empty());
-                return Ok(source.unwrap_or(worker));
-            }
-            Err(err @ Error::Refused { .. }) => return Err(err),
-            Err(err) => {
-                tracing::warn!(worker = worker.as_str(), "shuffle map failed, running it elsewhere: {err}");
-                cluster.suspect(&worker);
-                tried.push(worker.clone());
-                match cluster.live_workers().into_iter().find(|w| !tried.contains(w)) {
-                    Some(next) => worker = next,
-                    None => break,
-                }
-            }
-        }
-    }
-    Err(Error::NoWorkers { fragment: 0, tried: tried.join(", ") })
+/// One map task, on `first` or (when it fails or hangs) another worker;
+/// answers where its output is: the worker, or the object prefix the map
+/// task names when its store is object storage.
+async fn map_with_retries(cluster: &Arc<Cluster>, index: usize, request: ShuffleMap, first: Option<String>) -> Result<String, Error> {
+    let token = cluster.config().token.clone();
+    let body = request.encode_to_vec();
+    let (worker, _, bodies) = super::gather::on_some_worker(cluster, "shuffle map", index, first, |worker| {
+        let (body, token) = (body.clone(), token.clone());
+        async move { super::gather::action_on(&worker, MAP_ACTION, body, token.as_deref()).await }
+    })
+    .await?;
+    let source = bodies
+        .first()
+        .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .and_then(|answer| answer["source"].as_str().map(str::to_string))
+        .filter(|source| !source.is_empty());
+    Ok(source.unwrap_or(worker))
 }
 
 #[cfg(test)]
