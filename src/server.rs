@@ -38,17 +38,19 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
             args.listen
         );
     }
-    let lake = Arc::new(open_lake(&args).await?);
+    // One bound for every remote call, and the S3 settings read (from the
+    // environment) once, for the catalog's storage and for shuffle files.
+    let remote = crate::exec::RemoteLimits {
+        request_timeout: std::time::Duration::from_secs(args.storage_timeout_seconds.max(1)),
+        retries: args.storage_retries,
+    };
+    let s3_props = args.s3_settings().file_io_props().map_err(|e| anyhow::anyhow!("S3 settings: {e}"))?;
+    let lake = Arc::new(open_lake(&args, &s3_props, remote).await?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
 
     let scripts = crate::script::Scripts::start(args.scripts.script_config(private_paths(&args)));
-    let remote = crate::exec::RemoteLimits {
-        request_timeout: std::time::Duration::from_secs(args.storage_timeout_seconds),
-        retries: args.storage_retries,
-    };
     let scan_options = crate::exec::ScanOptions { remote, iceberg_reader_only: args.reader == crate::config::Reader::Iceberg };
-    let s3_props = args.s3_settings().file_io_props().map_err(|e| anyhow::anyhow!("S3 settings: {e}"))?;
     let shuffle_store =
         crate::cluster::shuffle::ShuffleStore::new(args.shuffle_location.as_deref(), args.data_dir.join("shuffle"), s3_props);
     let engine = Arc::new(
@@ -125,7 +127,11 @@ pub async fn setup(args: crate::config::SetupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_lake(args: &ServeArgs) -> anyhow::Result<Lake> {
+async fn open_lake(
+    args: &ServeArgs,
+    s3_props: &std::collections::HashMap<String, String>,
+    remote: crate::exec::RemoteLimits,
+) -> anyhow::Result<Lake> {
     let uses_embedded_files = args.catalog_uri.is_none() || args.warehouse.is_none();
     if uses_embedded_files {
         std::fs::create_dir_all(args.data_dir.join("warehouse"))
@@ -135,13 +141,12 @@ async fn open_lake(args: &ServeArgs) -> anyhow::Result<Lake> {
         name: args.catalog_name.clone(),
         uri: args.catalog_uri(),
         warehouse: args.warehouse(),
-        storage: args.s3_settings().file_io_props().map_err(|e| anyhow::anyhow!("S3 settings: {e}"))?,
+        storage: s3_props.clone(),
     })];
     if let Some(path) = &args.config {
         catalogs.extend(catalog::config::load(path)?);
     }
-    let timeout = std::time::Duration::from_secs(args.storage_timeout_seconds.max(1));
-    let lake = Lake::open(&catalogs).await?.with_request_timeout(timeout);
+    let lake = Lake::open(&catalogs).await?.with_request_timeout(remote.request_timeout);
     if !args.no_demo && catalog::ensure_demo_table(&lake).await? {
         tracing::info!("created demo table {}.default.flowers (150 rows)", args.catalog_name);
     }

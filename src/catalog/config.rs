@@ -170,8 +170,7 @@ fn resolve_sql(path: &Path, catalog: CatalogConfig) -> Result<SqlCatalogSpec> {
             }
             uri
         }
-        (None, Some(variable)) => std::env::var(&variable)
-            .map_err(|_| invalid(path, format!("catalog `{}`: environment variable {variable} is not set", catalog.name)))?,
+        (None, Some(variable)) => env_secret(path, &catalog.name, &variable)?,
         _ => return Err(invalid(path, format!("catalog `{}`: set exactly one of uri and uri_env", catalog.name))),
     };
     let storage = storage_props(path, &catalog.name, &catalog.s3)?;

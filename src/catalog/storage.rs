@@ -29,10 +29,6 @@ pub struct S3Settings {
 }
 
 impl S3Settings {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
     /// The FileIO properties for these settings; keys are read from the
     /// environment now, so a missing variable stops start-up with its name.
     pub fn file_io_props(&self) -> Result<HashMap<String, String>, String> {

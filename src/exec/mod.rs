@@ -101,7 +101,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(lake: Arc<Lake>) -> Self {
-        Self { lake, running: Running::default(), scan_options: ScanOptions::default(),
+        Self {
+            lake,
+            running: Running::default(),
+            scan_options: ScanOptions::default(),
             peer_token: None,
             shuffle_store: Arc::new(crate::cluster::shuffle::ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
         }
@@ -184,7 +187,7 @@ impl Engine {
             let Some(snapshot_id) = pin.and_then(|pin| pin.snapshot_id) else { continue };
             let filters = query.scan_filters(&resolved.relation);
             let columns = scan::snapshot_schema(&resolved.table, Some(snapshot_id))?.iter_names().map(|n| n.to_string()).collect();
-            let planned = scan::planned_files(&resolved.table, snapshot_id, filters).await?;
+            let planned = scan::planned_files(&resolved.table, snapshot_id, filters, self.scan_options.remote).await?;
             files.insert(relation, PlannedScan { files: planned, columns });
         }
         Ok(files)

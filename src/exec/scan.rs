@@ -11,6 +11,7 @@ use polars::prelude::*;
 use polars::prelude::iceberg::IcebergSchema;
 
 use ::iceberg::expr::{Predicate, Reference};
+use ::iceberg::scan::FileScanTask;
 use ::iceberg::spec::{Datum, PrimitiveType};
 
 use super::cloud::{self, RemoteLimits};
@@ -176,13 +177,7 @@ pub async fn read_source(
         return Ok((Source::Parquet { files: Vec::new(), cloud: None, mapping: None }, ScanStats::default()));
     };
     let iceberg_err = |e| Error::iceberg(table, e);
-    let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
-    if let Some(predicate) = predicate(table, snapshot_id, filters) {
-        builder = builder.with_filter(predicate);
-    }
-    let scan = builder.build().map_err(iceberg_err)?;
-    let planning = async { scan.plan_files().await?.try_collect::<Vec<_>>().await };
-    let mut tasks = bounded(table, options.remote, "reading its manifests", planning).await?;
+    let mut tasks = plan_tasks(table, snapshot_id, filters, options.remote).await?;
     if let Some(only) = only_files {
         let only: std::collections::HashSet<&str> = only.iter().map(String::as_str).collect();
         tasks.retain(|task| only.contains(task.data_file_path.as_str()));
@@ -195,15 +190,11 @@ pub async fn read_source(
             vector.file_path
         )));
     }
-    let stats = ScanStats {
-        snapshot_id: Some(snapshot_id),
-        files_selected: tasks.len(),
-        files_total: total_files(table, snapshot_id).await?,
-        reader: String::new(),
-    };
-    let native_types = polars_reads_natively(&arrow_schema(table, Some(snapshot_id))?);
-    // Polars matches Parquet columns by name; after a rename, drop or re-add,
-    // only Iceberg field ids identify columns, which iceberg-rust's reader uses.
+    let files_total = total_files(table, snapshot_id, options.remote).await?;
+    let snapshot_schema = arrow_schema(table, Some(snapshot_id))?;
+    let native_types = polars_reads_natively(&snapshot_schema);
+    // Polars matches Parquet columns by name; once a schema has evolved (a
+    // rename, drop or re-add) it must match them by Iceberg field id instead.
     let one_schema = table.metadata().schemas_iter().len() == 1;
     let on_s3 = tasks.iter().any(|task| cloud::is_s3(&task.data_file_path));
     let files: Option<Vec<String>> = tasks
@@ -218,10 +209,9 @@ pub async fn read_source(
     let mapping = match one_schema {
         true => None,
         // A schema Polars cannot map (maps, say) leaves it to iceberg-rust.
-        false => convert::iceberg_column_mapping(&arrow_schema(table, Some(snapshot_id))?).ok().map(Arc::new),
+        false => convert::iceberg_column_mapping(&snapshot_schema).ok().map(Arc::new),
     };
-    let mut stats = stats;
-    stats.reader = match (&files, native_types, one_schema || mapping.is_some()) {
+    let reader = match (&files, native_types, one_schema || mapping.is_some()) {
         (Some(_), true, true) if one_schema => "Polars' Parquet reader".into(),
         (Some(_), true, true) => "Polars' Parquet reader (columns by field id)".into(),
         (None, _, _) if options.iceberg_reader_only => "iceberg-rust's reader (--reader iceberg)".into(),
@@ -230,6 +220,7 @@ pub async fn read_source(
         (_, false, _) => "iceberg-rust's reader (uuid/fixed columns)".into(),
         (_, _, false) => "iceberg-rust's reader (evolved schema Polars cannot map)".into(),
     };
+    let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total, reader };
     let source = match files {
         Some(files) if native_types && (one_schema || mapping.is_some()) => Source::Parquet { files, cloud, mapping },
         _ => {
@@ -264,32 +255,34 @@ async fn bounded<T>(
     }
 }
 
-/// The data files a scan of `snapshot_id` reads after pruning by `filters`,
-/// with the bytes each reads: what a coordinator balances over workers.
-pub async fn planned_files(table: &Table, snapshot_id: i64, filters: &[Filter]) -> Result<Vec<(String, u64)>> {
-    let iceberg_err = |e| Error::iceberg(table, e);
+/// The scan tasks of `snapshot_id` left after pruning by `filters`.
+async fn plan_tasks(table: &Table, snapshot_id: i64, filters: &[Filter], limits: RemoteLimits) -> Result<Vec<FileScanTask>> {
     let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
     if let Some(predicate) = predicate(table, snapshot_id, filters) {
         builder = builder.with_filter(predicate);
     }
-    let scan = builder.build().map_err(iceberg_err)?;
-    let tasks: Vec<_> = scan.plan_files().await.map_err(iceberg_err)?.try_collect().await.map_err(iceberg_err)?;
+    let scan = builder.build().map_err(|e| Error::iceberg(table, e))?;
+    let planning = async { scan.plan_files().await?.try_collect::<Vec<_>>().await };
+    bounded(table, limits, "reading its manifests", planning).await
+}
+
+/// The data files a scan of `snapshot_id` reads after pruning by `filters`,
+/// with the bytes each reads: what a coordinator balances over workers.
+pub async fn planned_files(table: &Table, snapshot_id: i64, filters: &[Filter], limits: RemoteLimits) -> Result<Vec<(String, u64)>> {
+    let tasks = plan_tasks(table, snapshot_id, filters, limits).await?;
     Ok(tasks.into_iter().map(|task| (task.data_file_path, task.length)).collect())
 }
 
 /// Data files in the snapshot: from its summary when it records them.
-async fn total_files(table: &Table, snapshot_id: i64) -> Result<usize> {
+async fn total_files(table: &Table, snapshot_id: i64, limits: RemoteLimits) -> Result<usize> {
     let recorded = table
         .metadata()
         .snapshot_by_id(snapshot_id)
         .and_then(|s| s.summary().additional_properties.get("total-data-files").and_then(|n| n.parse().ok()));
-    if let Some(total) = recorded {
-        return Ok(total);
+    match recorded {
+        Some(total) => Ok(total),
+        None => Ok(plan_tasks(table, snapshot_id, &[], limits).await?.len()),
     }
-    let scan = table.scan().snapshot_id(snapshot_id).select_all().build().map_err(|e| Error::iceberg(table, e))?;
-    let tasks: Vec<_> =
-        scan.plan_files().await.map_err(|e| Error::iceberg(table, e))?.try_collect().await.map_err(|e| Error::iceberg(table, e))?;
-    Ok(tasks.len())
 }
 
 /// The Iceberg predicate for `filters`, typed by the snapshot's schema.
