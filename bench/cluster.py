@@ -15,7 +15,6 @@ import argparse
 import math
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,35 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import floe_binary  # noqa: E402
-from engines import flight_sql_connection  # noqa: E402
+import common  # noqa: E402,F401  (puts tests/python, the harness, on sys.path)
+from harness import Cluster  # noqa: E402
 from tpch import TABLES, generate, tables_match  # noqa: E402
 
 SPREADABLE = [1, 3, 5, 6, 10, 12, 14, 19]
-
-
-def start(work: Path, name: str, command: str, *extra: str) -> tuple[subprocess.Popen, str, Path]:
-    directory = work / name
-    directory.mkdir()
-    addr, log = directory / "addr", directory / "server.log"
-    process = subprocess.Popen([floe_binary(), command, "--listen", "127.0.0.1:0", "--data-dir", str(directory),
-                                "--addr-file", str(addr), "--no-scripts", *extra],
-                               stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    deadline = time.monotonic() + 60
-    while not addr.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"{name} did not start:\n{log.read_text()}")
-        time.sleep(0.02)
-    return process, addr.read_text().strip(), log
-
-
-def connect(address: str, distributed: bool, schema: str | None = "tpch"):
-    conn = flight_sql_connection(f"grpc://{address}", schema=None)
-    options = {"adbc.flight.sql.session.option.distributed": str(distributed).lower()}
-    if schema:
-        options["adbc.flight.sql.session.option.schema"] = schema
-    conn.adbc_connection.set_options(**options)
-    return conn
+TIMEOUT = 600  # seconds per ADBC call
 
 
 def timed(conn, sql: str):
@@ -62,9 +38,9 @@ def timed(conn, sql: str):
     return (time.perf_counter() - started) * 1000, table
 
 
-def load(address: str, sf: float, pieces: int):
+def load(cluster: Cluster, sf: float, pieces: int):
     duck = generate(sf)
-    with connect(address, False, schema=None) as conn, conn.cursor() as cursor:
+    with cluster.connect(False, timeout=TIMEOUT) as conn, conn.cursor() as cursor:
         cursor.execute("CREATE SCHEMA IF NOT EXISTS tpch")
         cursor.fetch_arrow_table()
         for table in TABLES:
@@ -102,21 +78,17 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        coordinator, address, log = start(work, "coordinator", "serve", "--cluster")
-        data = work / "coordinator"
-        workers = [start(work, f"worker{i}", "worker", "--coordinator", address, "--heartbeat-seconds", "1",
-                         "--catalog-uri", str(data / "catalog.db"), "--warehouse", str(data / "warehouse"))
-                   for i in range(args.workers)]
+        # Started once every worker has heart-beaten: all of them count from the first query.
+        cluster = Cluster(Path(tmp), workers=args.workers)
+        log = cluster.coordinator.log_path
         try:
             started = time.perf_counter()
-            queries = load(address, args.sf, args.pieces)
+            queries = load(cluster, args.sf, args.pieces)
             print(f"TPC-H SF {args.sf} loaded in {time.perf_counter() - started:.1f}s; "
                   f"{args.workers} workers, {args.repeat} runs each, medians", flush=True)
-            time.sleep(1.5)  # let every worker's first heartbeat land before timing
             print(f"{'query':>5} {'local ms':>9} {'spread ms':>9} {'ratio':>6}  where the distributed time went")
             ratios = []
-            with connect(address, False) as local, connect(address, True) as spread:
+            with cluster.connect(False, "tpch", TIMEOUT) as local, cluster.connect(True, "tpch", TIMEOUT) as spread:
                 for number in SPREADABLE:
                     sql = queries[number]
                     local_runs, spread_runs = [], []
@@ -136,9 +108,7 @@ def main():
             geomean = math.exp(sum(map(math.log, ratios)) / len(ratios))
             print(f"geomean distributed/local: {geomean:.2f} (lower is better; 1.0 = no overhead)")
         finally:
-            for process, _, _ in [*workers, (coordinator, None, None)]:
-                process.terminate()
-                process.wait()
+            cluster.stop()
 
 
 if __name__ == "__main__":

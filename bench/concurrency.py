@@ -12,8 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from common import start_floe
+import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
 from engines import Roapi, flight_sql_connection, iceberg_tables, loaded_tpch
+from harness import FloeServer
 
 # Short queries a dashboard sends: a small table, a filtered count, a point lookup.
 QUERIES = [
@@ -72,15 +73,14 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
-    floe, floe_uri = start_floe(work, "--no-demo", "--no-scripts", data_dir=data_dir)
+    floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
     roapi = Roapi(iceberg_tables(data_dir, "tpch", ["nation", "region", "customer", "orders"]), work / "roapi.log")
     try:
-        results = {"Floe": hammer(floe_uri, "tpch.", args.clients, args.seconds),
+        results = {"Floe": hammer(floe.uri, "tpch.", args.clients, args.seconds),
                    "ROAPI": hammer(roapi.uri, "", args.clients, args.seconds)}
     finally:
         roapi.stop()
-        floe.terminate()
-        floe.wait()
+        floe.stop()
     print(f"{args.clients} clients for {args.seconds:.0f} s, queries: {len(QUERIES)} short ones in turn")
     print(f"{'server':<8} {'queries/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in results.items():

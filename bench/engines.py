@@ -11,22 +11,14 @@ Each engine runs SQL and returns a pyarrow Table, or raises.
 """
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 
 from common import load_duckdb_extension
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import Service, free_port
 
 
 def flight_sql_connection(uri: str, timeout: float = 600, schema: str | None = None):
@@ -116,7 +108,7 @@ def roapi_binary() -> str:
     return str(found) if found.exists() else "roapi"
 
 
-class Roapi:
+class Roapi(Service):
     """A ROAPI server over the tables' Parquet files (read per query, not loaded into memory)."""
 
     def __init__(self, tables: dict, log: Path):
@@ -126,23 +118,8 @@ class Roapi:
         for name, table in tables.items():
             data = table.location().removeprefix("file://") + "/data"
             args += ["-t", f"{name}={data},format=parquet,use_memory_table=false"]
-        self.log = open(log, "wb")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"roapi did not start; see {log}")
-                time.sleep(0.1)
+        self.launch(args, log, self.port, seconds=120)
         self.uri = f"grpc://127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait()
-        self.log.close()
 
 
 def _status_mib(pid: int, key: str) -> float:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pyarrow.flight as flight
 
-from common import ROOT, start_floe
+from common import ROOT
+from harness import FloeServer
 
 SEED = """
 table = params.get("table", "default.flowers")
@@ -53,9 +54,9 @@ def main() -> None:
     args = parser.parse_args()
     runtime_python = Path.home() / ".cache/floe/python-runtime/bin/python"
     with tempfile.TemporaryDirectory() as work:
-        process, uri = start_floe(Path(work))
+        floe = FloeServer(Path(work) / "floe", run_dir=Path(work))
         try:
-            client = flight.FlightClient(uri)
+            client = flight.FlightClient(floe.uri)
 
             def run(vcpus: int):
                 body = json.dumps({"mode": "script", "script": SEED, "vcpus": vcpus}).encode()
@@ -79,8 +80,7 @@ def main() -> None:
                        for _ in range(args.repeat)]
             floor = statistics.median(samples)
         finally:
-            process.terminate()
-            process.wait()
+            floe.stop()
     print(f"{'workload':<46} {'median':>9} {'/ plain python':>15}")
     print(f"{'plain python -c (no sandbox, one run only)':<46} {floor * 1000:>7.0f}ms {1.0:>15.2f}")
     for label, median in rows.items():

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pyarrow.flight as flight
 
-from common import ROOT, start_floe
-from engines import Roapi, free_port, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
-
-sys.path.insert(0, str(ROOT / "tests" / "python"))
-from flight_sql_wire import statement_query  # noqa: E402
+import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
+from engines import Roapi, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
+from flight_sql_wire import statement_query
+from harness import FloeServer, free_port
 
 REFERENCE_SERVER = textwrap.dedent("""
     import sys
@@ -77,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
-    floe, floe_uri = start_floe(work, "--no-demo", "--no-scripts", data_dir=data_dir)
+    floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
     port = free_port()
     reference = subprocess.Popen([sys.executable, "-c", REFERENCE_SERVER, str(data_dir), str(port)],
                                  stdout=subprocess.PIPE, text=True)
@@ -85,9 +84,9 @@ def main() -> None:
     roapi = Roapi(iceberg_tables(data_dir, "tpch", ["lineitem"]), work / "roapi.log")
     results = {}
     try:
-        floe_idle_rss = rss_mib(floe.pid)
+        floe_idle_rss = rss_mib(floe.process.pid)
         runs = {
-            "Floe (Flight SQL, DoGet)": lambda: drain_flight_sql(floe_uri, "SELECT * FROM tpch.lineitem"),
+            "Floe (Flight SQL, DoGet)": lambda: drain_flight_sql(floe.uri, "SELECT * FROM tpch.lineitem"),
             "pyarrow Flight server, in memory": lambda: drain_ticket(f"grpc://127.0.0.1:{port}"),
             "ROAPI (Flight SQL, DoGet)": lambda: drain_flight_sql(roapi.uri, "SELECT * FROM lineitem"),
         }
@@ -100,12 +99,11 @@ def main() -> None:
                 samples.append((time.perf_counter() - begun, rows, nbytes))
             seconds = statistics.median(s[0] for s in samples)
             results[label] = (seconds, samples[0][1], samples[0][2])
-        floe_peak = peak_rss_mib(floe.pid)
+        floe_peak = peak_rss_mib(floe.process.pid)
     finally:
         roapi.stop()
         reference.terminate()
-        floe.terminate()
-        floe.wait()
+        floe.stop()
     ceiling = results["pyarrow Flight server, in memory"][0]
     print(f"{'server':<36} {'rows':>10} {'median s':>9} {'M rows/s':>9} {'GB/s':>6} {'vs pyarrow':>11}")
     for label, (seconds, rows, nbytes) in results.items():

@@ -23,8 +23,9 @@ from pathlib import Path
 import duckdb
 import duckdb_extension_tpch
 
-from common import load_duckdb_extension, start_floe
+from common import load_duckdb_extension
 from engines import flight_sql_connection
+from harness import FloeServer
 
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 
@@ -85,9 +86,9 @@ def correctness(args, duck, queries) -> set[int]:
     failing = set()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        process, uri = start_floe(work, "--no-demo", "--no-scripts")
+        floe = FloeServer(work / "floe", "--no-demo", "--no-scripts", run_dir=work)
         try:
-            print(f"loaded TPC-H SF {args.sf} into Floe in {load(duck, uri, args.timeout):.1f}s", flush=True)
+            print(f"loaded TPC-H SF {args.sf} into Floe in {load(duck, floe.uri, args.timeout):.1f}s", flush=True)
             print(f"{'query':>5}  {'result':<7} {'floe s':>8} {'duckdb s':>9}  detail", flush=True)
             for number, sql in sorted(queries.items()):
                 begun = time.perf_counter()
@@ -95,7 +96,7 @@ def correctness(args, duck, queries) -> set[int]:
                 duck_seconds = time.perf_counter() - begun
                 begun = time.perf_counter()
                 try:
-                    with connect(uri, args.timeout) as conn:
+                    with connect(floe.uri, args.timeout) as conn:
                         conn.adbc_current_db_schema = "tpch"
                         with conn.cursor() as cursor:
                             cursor.execute(sql)
@@ -105,10 +106,8 @@ def correctness(args, duck, queries) -> set[int]:
                     problem = str(err).splitlines()[0][:110]
                     if "DEADLINE" in problem.upper():
                         # Polars cannot stop a running join: restart rather than queue behind it.
-                        process.kill()
-                        process.wait()
-                        (work / "addr").unlink()
-                        process, uri = start_floe(work, "--no-demo", "--no-scripts")
+                        floe.kill()
+                        floe = FloeServer(work / "floe", "--no-demo", "--no-scripts", run_dir=work)
                 floe_seconds = time.perf_counter() - begun
                 if problem is not None:
                     failing.add(number)
@@ -116,8 +115,7 @@ def correctness(args, duck, queries) -> set[int]:
                 print(f"{number:>5}  {status:<7} {floe_seconds:>8.3f} {duck_seconds:>9.3f}  {problem or ''}", flush=True)
             print(f"{22 - len(failing)} of 22 TPC-H queries correct in Floe (reference: DuckDB on the same data)")
         finally:
-            process.kill()
-            process.wait()
+            floe.kill()
     return failing
 
 
@@ -130,8 +128,8 @@ def timed(args, duck, queries) -> set[int]:
     data_dir.mkdir(parents=True, exist_ok=True)
     work = data_dir / "run"
     work.mkdir(exist_ok=True)
-    (work / "addr").unlink(missing_ok=True)
-    process, uri = start_floe(work, "--no-demo", "--no-scripts", data_dir=data_dir)
+    floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
+    uri = floe.uri
     roapi = None
     try:
         loaded = (data_dir / "loaded").exists()
@@ -198,8 +196,7 @@ def timed(args, duck, queries) -> set[int]:
     finally:
         if roapi:
             roapi.stop()
-        process.terminate()
-        process.wait()
+        floe.stop()
 
 
 def main():

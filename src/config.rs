@@ -156,6 +156,27 @@ pub struct ServeArgs {
     #[arg(long = "user", env = "FLOE_USER", value_delimiter = ',', value_parser = parse_user)]
     pub users: Vec<(String, String)>,
 
+    /// File holding the key that seals tickets and handles (at least 16
+    /// bytes). A coordinator and its workers need the same key; without one
+    /// a random key is made at start-up and tickets end with the process.
+    #[arg(long, env = "FLOE_TICKET_KEY_FILE")]
+    pub ticket_key_file: Option<PathBuf>,
+
+    /// The ticket key itself (prefer --ticket-key-file; a Kubernetes Secret works as either).
+    #[arg(long, env = "FLOE_TICKET_KEY", hide_env_values = true)]
+    pub ticket_key: Option<String>,
+
+    /// How long tickets and prepared-statement handles stay valid: long
+    /// enough for BI tools that fetch results slowly or keep statements open.
+    #[arg(long, env = "FLOE_TICKET_LIFETIME_SECONDS", default_value_t = 86_400)]
+    pub ticket_lifetime_seconds: u64,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// TOML file naming more catalogs (see README); secrets only via environment variables.
     #[arg(long, env = "FLOE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -184,6 +205,65 @@ pub struct ServeArgs {
     /// in FlightInfo locations and worker heartbeats (default: the bound address).
     #[arg(long, env = "FLOE_ADVERTISE_ADDRESS")]
     pub advertise_address: Option<String>,
+}
+
+/// TLS and mutual TLS for the Flight endpoint and calls between nodes.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// The server's certificate chain (PEM); with --tls-key, serves `grpc+tls://`.
+    #[arg(long, env = "FLOE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The server's private key (PEM).
+    #[arg(long, env = "FLOE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM): mutual TLS. The
+    /// certificate's subject (its common name) becomes the principal.
+    #[arg(long, env = "FLOE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// The CA other Floe nodes' certificates are checked against (default:
+    /// --tls-client-ca). Nodes present their own certificate to each other.
+    #[arg(long, env = "FLOE_TLS_PEER_CA", requires = "tls_cert")]
+    pub tls_peer_ca: Option<PathBuf>,
+
+    /// Seconds between HTTP/2 and TCP keepalive pings, so load balancers keep
+    /// long result streams open (0: off).
+    #[arg(long, env = "FLOE_KEEPALIVE_SECONDS", default_value_t = 30)]
+    pub keepalive_seconds: u64,
+}
+
+/// Limits that keep one client from taking the server down.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// A query running longer than this is stopped with DeadlineExceeded (0: no limit).
+    #[arg(long, env = "FLOE_QUERY_TIMEOUT_SECONDS", default_value_t = 3600)]
+    pub query_timeout_seconds: u64,
+
+    /// Queries that run at once; more wait in a queue (0: no limit).
+    #[arg(long, env = "FLOE_MAX_CONCURRENT_QUERIES", default_value_t = 16)]
+    pub max_concurrent_queries: usize,
+
+    /// Queries that may wait for a slot; beyond this they are refused with ResourceExhausted.
+    #[arg(long, env = "FLOE_QUERY_QUEUE", default_value_t = 64)]
+    pub query_queue: usize,
+
+    /// Seconds a query may wait for a slot before it is refused with ResourceExhausted.
+    #[arg(long, env = "FLOE_QUERY_QUEUE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub query_queue_timeout_seconds: u64,
+}
+
+impl LimitArgs {
+    pub fn admission(&self) -> crate::exec::Admission {
+        use std::time::Duration;
+        crate::exec::Admission {
+            max_concurrent: self.max_concurrent_queries,
+            max_queued: self.query_queue,
+            queue_timeout: Duration::from_secs(self.query_queue_timeout_seconds),
+            query_timeout: (self.query_timeout_seconds > 0).then(|| Duration::from_secs(self.query_timeout_seconds)),
+        }
+    }
 }
 
 /// Script mode: users' Python Polars scripts in sandboxes.
@@ -263,7 +343,12 @@ impl ScriptArgs {
 
 impl ServeArgs {
     pub fn has_credentials(&self) -> bool {
-        !self.tokens.is_empty() || !self.users.is_empty()
+        !self.tokens.is_empty() || !self.users.is_empty() || self.tls.tls_client_ca.is_some()
+    }
+
+    /// Static tokens with the principal each stands for (`token1`, `token2`, …).
+    pub fn named_tokens(&self) -> Vec<(String, String)> {
+        self.tokens.iter().enumerate().map(|(index, token)| (format!("token{}", index + 1), token.clone())).collect()
     }
 
     pub fn catalog_uri(&self) -> String {

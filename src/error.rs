@@ -4,7 +4,7 @@
 use polars::prelude::PolarsError;
 use tonic::{Code, Status};
 
-use crate::{catalog, exec, run, sql, write};
+use crate::{catalog, cluster, exec, peer, script, sql, ticket, write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -17,13 +17,23 @@ pub enum Error {
     #[error(transparent)]
     Write(#[from] write::Error),
     #[error(transparent)]
-    Run(#[from] run::Error),
+    Cluster(#[from] cluster::Error),
     #[error(transparent)]
-    Cluster(#[from] crate::cluster::Error),
+    Script(#[from] script::Error),
+    #[error(transparent)]
+    Ticket(#[from] ticket::Error),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
     Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
     #[error("{0}")]
     Unimplemented(String),
     #[error("{0}")]
@@ -35,7 +45,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 fn sql_code(err: &sql::Error) -> Code {
     match err {
         sql::Error::Unsupported(_) => Code::Unimplemented,
-        sql::Error::Syntax(_) | sql::Error::Forbidden(_) | sql::Error::Params(_) => Code::InvalidArgument,
+        sql::Error::Syntax(_) | sql::Error::Forbidden(_) | sql::Error::Params(_) | sql::Error::TooLong(_) => Code::InvalidArgument,
     }
 }
 
@@ -77,12 +87,29 @@ fn exec_code(err: &exec::Error) -> Code {
         E::Polars(e) => polars_code(e),
         E::TicketMismatch(_) => Code::InvalidArgument,
         E::Cancelled => Code::Cancelled,
+        E::TimedOut(_) => Code::DeadlineExceeded,
+        E::Overloaded(_) => Code::ResourceExhausted,
         E::NotFound(_) => Code::NotFound,
         E::Invalid(_) => Code::InvalidArgument,
         E::Unsupported(_) => Code::Unimplemented,
         E::Remote(_) => Code::Unavailable,
-        E::Script(e) => script_code(e),
-        E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) | E::DataRead { .. } => Code::Internal,
+        E::Write(e) => write_code(e),
+        E::Denied(_) => Code::PermissionDenied,
+        E::Upstream(source) => upstream_code(source.as_ref()),
+        E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) | E::DataRead { .. } | E::Shuffle(_) => Code::Internal,
+    }
+}
+
+/// A failure that reached a lower layer's stream from above it keeps its own code.
+fn upstream_code(source: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
+    if let Some(err) = source.downcast_ref::<exec::Error>() {
+        exec_code(err)
+    } else if let Some(err) = source.downcast_ref::<script::Error>() {
+        script_code(err)
+    } else if let Some(err) = source.downcast_ref::<cluster::Error>() {
+        cluster_code(err)
+    } else {
+        Code::Internal
     }
 }
 
@@ -90,7 +117,10 @@ fn write_code(err: &write::Error) -> Code {
     use write::Error as E;
     match err {
         E::Catalog(e) => catalog_code(e),
-        E::Exec(e) => exec_code(e),
+        E::Input(source) => match source.downcast_ref::<write::Error>() {
+            Some(e) => write_code(e),
+            None => upstream_code(source.as_ref()),
+        },
         E::Sql(e) => sql_code(e),
         E::Schema(_) => Code::InvalidArgument,
         E::Unsupported(_) => Code::Unimplemented,
@@ -100,31 +130,30 @@ fn write_code(err: &write::Error) -> Code {
     }
 }
 
-fn cluster_code(err: &crate::cluster::Error) -> Code {
-    use crate::cluster::Error as E;
+fn cluster_code(err: &cluster::Error) -> Code {
+    use cluster::Error as E;
     match err {
-        E::NoWorkers { .. } | E::Worker { .. } => Code::Unavailable,
-        E::Refused { code, .. } => *code,
+        E::NoWorkers { .. } => Code::Unavailable,
+        E::Peer(peer::Error::Unreachable { .. }) => Code::Unavailable,
+        E::Peer(peer::Error::Refused { code, .. }) => *code,
+        E::Ticket(e) => ticket_code(e),
+        E::Exec(e) => exec_code(e),
+        E::NotCoordinator(_) => Code::FailedPrecondition,
         E::Final(_) => Code::Internal,
     }
 }
 
-fn run_code(err: &run::Error) -> Code {
-    use run::Error as E;
+fn ticket_code(err: &ticket::Error) -> Code {
+    use ticket::Error as E;
     match err {
-        E::Request(_) => Code::InvalidArgument,
-        E::Unimplemented(_) => Code::Unimplemented,
-        E::Sql(e) => sql_code(e),
-        E::Catalog(e) => catalog_code(e),
-        E::Exec(e) => exec_code(e),
-        E::Write(e) => write_code(e),
-        E::Script(e) => script_code(e),
-        E::Cluster(e) => cluster_code(e),
+        E::Malformed { .. } | E::WrongKind { .. } => Code::InvalidArgument,
+        E::BadSignature { .. } | E::Expired { .. } => Code::Unauthenticated,
+        E::Foreign { .. } => Code::PermissionDenied,
     }
 }
 
-fn script_code(err: &crate::script::Error) -> Code {
-    use crate::script::Error as E;
+fn script_code(err: &script::Error) -> Code {
+    use script::Error as E;
     match err {
         E::Script { .. } | E::Request(_) => Code::InvalidArgument,
         E::Limit(_) => Code::ResourceExhausted,
@@ -179,10 +208,15 @@ impl Error {
             Error::Catalog(e) => catalog_code(e),
             Error::Exec(e) => exec_code(e),
             Error::Write(e) => write_code(e),
-            Error::Run(e) => run_code(e),
             Error::Cluster(e) => cluster_code(e),
+            Error::Script(e) => script_code(e),
+            Error::Ticket(e) => ticket_code(e),
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
+            Error::FailedPrecondition(_) => Code::FailedPrecondition,
+            Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Error::Unimplemented(_) => Code::Unimplemented,
             Error::Internal(_) => Code::Internal,
         }
@@ -197,6 +231,8 @@ impl Error {
         match code {
             Code::Internal | Code::Unknown | Code::DataLoss => tracing::error!(?code, "{message}"),
             Code::Unavailable | Code::ResourceExhausted => tracing::warn!(?code, "{message}"),
+            // Someone presenting forged or foreign tickets is worth an operator's eye.
+            Code::Unauthenticated | Code::PermissionDenied => tracing::warn!(?code, "{message}"),
             _ => tracing::debug!(?code, "{message}"),
         }
         Status::new(code, body(&self))

@@ -1,5 +1,12 @@
 //! Floe: an Arrow Flight SQL server for Apache Iceberg lakes, powered by Polars.
 
+//!
+//! Layers import only downward (see ARCHITECTURE.md):
+//! `server` → `flight` (protocol adapter) → `workload` (placement, `floe.run`)
+//! → `cluster`, `script` → `exec` → `write`, `sql`, `catalog`, `peer`,
+//! `ticket`, `access`. `error` is the one gate to gRPC statuses.
+
+pub mod access;
 pub mod catalog;
 pub mod client;
 pub mod cluster;
@@ -7,11 +14,16 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod flight;
-pub mod run;
+pub mod peer;
 pub mod script;
 pub mod server;
 pub mod sql;
+pub mod ticket;
+pub mod workload;
 pub mod write;
+
+#[cfg(test)]
+mod fuzz;
 
 /// Floe's own protobuf messages (`proto/floe.proto`).
 pub mod proto {

@@ -13,6 +13,8 @@ use crate::config::ServeArgs;
 use crate::exec::Engine;
 use crate::flight::auth::AuthLayer;
 use crate::flight::{Auth, FloeService};
+use crate::ticket::Keyring;
+use crate::workload::Workloads;
 
 /// Parameter batches and bulk loads arrive in large messages.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -34,7 +36,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     init_tracing();
     if !args.has_credentials() && !args.listen.ip().is_loopback() {
         bail!(
-            "refusing to serve on {} without credentials; set --token or --user, or listen on 127.0.0.1",
+            "refusing to serve on {} without credentials; set --token, --user or --tls-client-ca, or listen on 127.0.0.1",
             args.listen
         );
     }
@@ -49,38 +51,56 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
 
+    let keyring = keyring(&args)?;
+    let peer_tls = peer_tls(&args)?;
+    let (policy, mut tokens) = match &args.config {
+        Some(path) => crate::access::Policy::load(path).map_err(|e| anyhow::anyhow!("access policy: {e}"))?,
+        None => Default::default(),
+    };
+    tokens.extend(args.named_tokens());
     let scripts = crate::script::Scripts::start(args.scripts.script_config(private_paths(&args)));
     let scan_options = crate::exec::ScanOptions { remote, iceberg_reader_only: args.reader == crate::config::Reader::Iceberg };
     let shuffle_store =
-        crate::cluster::shuffle::ShuffleStore::new(args.shuffle_location.as_deref(), args.data_dir.join("shuffle"), s3_props);
+        crate::exec::shuffle::ShuffleStore::new(args.shuffle_location.as_deref(), args.data_dir.join("shuffle"), s3_props);
     let engine = Arc::new(
-        Engine::new(lake)
+        Engine::new(lake, keyring.clone())
             .with_scan_options(scan_options)
-            .with_peer_token(args.tokens.first().cloned())
+            .with_admission(args.limits.admission())
+            .with_policy(policy)
+            .with_peer_tls(peer_tls)
             .with_shuffle_store(shuffle_store),
     );
     let running = engine.running().clone();
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
-    let auth = Arc::new(Auth::new(args.tokens.clone(), args.users.clone()));
+    let auth = Arc::new(
+        Auth::new(tokens, args.users.clone(), keyring.clone()).with_client_certificates(args.tls.tls_client_ca.is_some()),
+    );
     let advertised = args.advertise_address.clone().unwrap_or_else(|| address.to_string());
-    let mut service = FloeService::new(engine, auth.clone(), scripts);
-    if args.cluster.cluster {
+    let cluster = args.cluster.cluster.then(|| {
         let cluster = Arc::new(crate::cluster::Cluster::new(cluster_config(&args, &advertised)));
         cluster.spawn_dns_discovery();
-        service = service.with_cluster(cluster);
+        cluster
+    });
+    if let Some((coordinator, every)) = coordinator {
+        crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, keyring.clone(), engine.peers().clone());
     }
-    let flight = FlightServiceServer::new(service)
+    let workloads = Arc::new(Workloads::new(engine, scripts, cluster));
+    let flight = FlightServiceServer::new(FloeService::new(workloads, auth.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    if let Some((coordinator, every)) = coordinator {
-        crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, args.tokens.first().cloned());
-    }
 
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = server_tls(&args)? {
+        builder = builder.tls_config(tls).context("TLS settings")?;
+    }
+    let keepalive = (args.tls.keepalive_seconds > 0).then(|| std::time::Duration::from_secs(args.tls.keepalive_seconds));
+    builder = builder.http2_keepalive_interval(keepalive).tcp_keepalive(keepalive);
     if let Some(path) = &args.addr_file {
         write_address(path, address)?;
     }
-    tracing::info!(%address, auth = auth.enabled(), "Floe Flight SQL server listening on grpc://{address}");
-    tonic::transport::Server::builder()
+    let scheme = if args.tls.tls_cert.is_some() { "grpc+tls" } else { "grpc" };
+    tracing::info!(%address, auth = auth.enabled(), "Floe Flight SQL server listening on {scheme}://{address}");
+    builder
         .layer(AuthLayer(auth))
         .add_service(flight)
         .serve_with_incoming_shutdown(without_nagle(listener), shutdown_signal(running, grace))
@@ -99,10 +119,47 @@ fn cluster_config(args: &ServeArgs, advertised: &str) -> crate::cluster::Cluster
         fragment_attempts: cluster.partition_attempts.max(1),
         direct_endpoints: cluster.cluster_endpoints == crate::config::Endpoints::Direct,
         advertise_address: Some(advertised.to_string()),
-        token: args.tokens.first().cloned(),
         broadcast_limit_bytes: cluster.broadcast_limit_bytes,
         group_shuffle_bytes: cluster.group_shuffle_bytes,
     }
+}
+
+/// The key that seals tickets: from the flags, else made up (single node).
+fn keyring(args: &ServeArgs) -> anyhow::Result<Keyring> {
+    let lifetime = std::time::Duration::from_secs(args.ticket_lifetime_seconds.max(1));
+    let key = match (&args.ticket_key_file, &args.ticket_key) {
+        (Some(path), _) => std::fs::read(path).with_context(|| format!("cannot read the ticket key file {}", path.display()))?,
+        (None, Some(key)) => key.as_bytes().to_vec(),
+        (None, None) => {
+            if args.cluster.cluster {
+                tracing::warn!("no --ticket-key-file: workers cannot verify this coordinator's tickets unless they share its key");
+            }
+            return Ok(Keyring::generate(lifetime));
+        }
+    };
+    let trimmed = String::from_utf8_lossy(&key).trim().as_bytes().to_vec();
+    Keyring::new(&trimmed, lifetime).map_err(|e| anyhow::anyhow!("ticket key: {e}"))
+}
+
+fn read_pem(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn server_tls(args: &ServeArgs) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) else { return Ok(None) };
+    let client_ca = args.tls.tls_client_ca.as_deref().map(read_pem).transpose()?;
+    Ok(Some(crate::flight::tls::server_config(&read_pem(cert)?, &read_pem(key)?, client_ca.as_deref())))
+}
+
+/// Nodes of a TLS cluster check each other against the peer (or client)
+/// CA, and show their own certificate (which mTLS listeners require).
+fn peer_tls(args: &ServeArgs) -> anyhow::Result<Option<crate::peer::PeerTls>> {
+    let (Some(cert), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) else { return Ok(None) };
+    let Some(ca) = args.tls.tls_peer_ca.as_ref().or(args.tls.tls_client_ca.as_ref()) else {
+        tracing::warn!("TLS without --tls-peer-ca or --tls-client-ca: calls to other nodes cannot verify them and are not made over TLS");
+        return Ok(None);
+    };
+    Ok(Some(crate::peer::PeerTls { ca: read_pem(ca)?, identity: Some((read_pem(cert)?, read_pem(key)?)) }))
 }
 
 /// What a script sandbox must never see; the start-up probe checks each.

@@ -42,6 +42,11 @@ use super::{Error, Result};
 pub struct ConfigFile {
     #[serde(default)]
     pub catalogs: Vec<CatalogConfig>,
+    /// Authorization (`access::Policy` reads them).
+    #[serde(default, rename = "grants")]
+    _grants: Vec<toml::Value>,
+    #[serde(default, rename = "tokens")]
+    _tokens: Vec<toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow_flight::FlightClient;
-use futures::TryStreamExt;
 
 use super::{Cluster, Error};
+use crate::access::Principal;
+use crate::exec::Engine;
 use crate::proto::QueryTicket;
 
 /// What one partition cost, for the per-stage statistics a client can log.
@@ -26,13 +26,15 @@ pub struct FragmentStats {
 /// failure sends the fragment to the next worker.
 pub async fn run_fragments(
     cluster: &Arc<Cluster>,
+    engine: &Engine,
     fragments: &[QueryTicket],
+    owner: &Principal,
 ) -> Result<(Vec<Vec<RecordBatch>>, Vec<FragmentStats>), Error> {
     let workers = cluster.live_workers();
     let runs = fragments.iter().enumerate().map(|(index, fragment)| {
         let cluster = cluster.clone();
         let first = round_robin(&workers, index);
-        async move { run_one(&cluster, index, fragment, first).await }
+        async move { run_one(&cluster, engine, index, fragment, first, owner).await }
     });
     let outcomes = futures::future::try_join_all(runs).await?;
     Ok(outcomes.into_iter().unzip())
@@ -43,17 +45,21 @@ pub(super) fn round_robin(workers: &[String], index: usize) -> Option<String> {
     (!workers.is_empty()).then(|| workers[index % workers.len()].clone())
 }
 
+/// One partition, sealed for the principal that planned the query (the
+/// worker checks that principal's rights), run on `first` or elsewhere.
 pub(super) async fn run_one(
     cluster: &Arc<Cluster>,
+    engine: &Engine,
     index: usize,
     fragment: &QueryTicket,
     first: Option<String>,
+    owner: &Principal,
 ) -> Result<(Vec<RecordBatch>, FragmentStats), Error> {
-    let token = cluster.config().token.clone();
     let started = Instant::now();
+    let ticket = crate::exec::ticket::flight_ticket(engine.keyring(), fragment, owner).ticket.to_vec();
     let (worker, attempts, batches) = on_some_worker(cluster, "partition", index, first, |worker| {
-        let token = token.clone();
-        async move { fetch(&worker, fragment, token.as_deref()).await }
+        let ticket = ticket.clone();
+        async move { Ok(engine.peers().fetch(&worker, ticket).await?) }
     })
     .await?;
     let rows = batches.iter().map(RecordBatch::num_rows).sum();
@@ -102,63 +108,7 @@ where
 /// rightly refused (which would fail the same way anywhere, so retrying it
 /// elsewhere would only evict healthy workers).
 fn is_worker_fault(err: &Error) -> bool {
-    matches!(err, Error::Worker { .. } | Error::NoWorkers { .. })
-}
-
-/// A failed call to a worker: transport trouble is the worker's fault; a
-/// status the worker chose (bad query, broken table) is the query's.
-fn flight_failure(worker: &str, err: arrow_flight::error::FlightError) -> Error {
-    use tonic::Code;
-    match err {
-        arrow_flight::error::FlightError::Tonic(status)
-            if !matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted) =>
-        {
-            Error::Refused { worker: worker.to_string(), code: status.code(), message: status.message().to_string() }
-        }
-        other => Error::Worker { worker: worker.to_string(), message: other.to_string() },
-    }
-}
-
-async fn fetch(worker: &str, fragment: &QueryTicket, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
-    fetch_ticket_from(worker, crate::flight::statement_ticket_bytes(fragment), token).await
-}
-
-async fn client_for(worker: &str, token: Option<&str>) -> Result<FlightClient, Error> {
-    let fail = |message: String| Error::Worker { worker: worker.to_string(), message };
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{worker}"))
-        .map_err(|e| fail(e.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(3));
-    let channel = endpoint.connect().await.map_err(|e| fail(format!("{e:?}")))?;
-    let mut client = FlightClient::new(channel);
-    if let Some(token) = token {
-        client.add_header("authorization", &format!("Bearer {token}")).map_err(|e| fail(e.to_string()))?;
-    }
-    Ok(client)
-}
-
-/// DoGet of `ticket` on `worker`, all of it.
-pub async fn fetch_ticket_from(worker: &str, ticket: Vec<u8>, token: Option<&str>) -> Result<Vec<RecordBatch>, Error> {
-    let mut client = client_for(worker, token).await?;
-    let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| flight_failure(worker, e))?;
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.try_next().await.map_err(|e| flight_failure(worker, e))? {
-        batches.push(batch);
-    }
-    // An empty partition still tells the final step its columns.
-    if batches.is_empty() {
-        if let Some(schema) = stream.schema() {
-            batches.push(RecordBatch::new_empty(schema.clone()));
-        }
-    }
-    Ok(batches)
-}
-
-/// A custom action on `worker`; its results' bodies.
-pub async fn action_on(worker: &str, action: &str, body: Vec<u8>, token: Option<&str>) -> Result<Vec<bytes::Bytes>, Error> {
-    let mut client = client_for(worker, token).await?;
-    let action = arrow_flight::Action { r#type: action.to_string(), body: body.into() };
-    let results = client.do_action(action).await.map_err(|e| flight_failure(worker, e))?;
-    results.try_collect().await.map_err(|e| flight_failure(worker, e))
+    matches!(err, Error::Peer(crate::peer::Error::Unreachable { .. }) | Error::NoWorkers { .. })
 }
 
 /// Rows of another node cast to the planned wire schema (same columns; the

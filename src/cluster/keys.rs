@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlparser::ast::{BinaryOperator, Expr, GroupByExpr, JoinConstraint, JoinOperator, Select, TableFactor};
 
 use super::plan::relation_name;
-use super::shuffle::Side;
+use super::stage::Side;
 
 /// The GROUP BY keys as columns of `relation` (None when any key is an
 /// expression or another relation's column).

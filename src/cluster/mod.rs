@@ -9,10 +9,10 @@
 //! Service).
 
 mod aggregate;
-pub mod gather;
+mod gather;
 mod keys;
 pub mod plan;
-pub mod shuffle;
+pub mod stage;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -22,19 +22,25 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use crate::access::Principal;
 use crate::exec::Engine;
-use crate::proto::DistributedTicket;
+use crate::proto::{DistributedTicket, WorkerHeartbeat};
+use crate::ticket::{Keyring, Kind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no live workers remain to run partition {fragment} (tried {tried})")]
     NoWorkers { fragment: usize, tried: String },
-    #[error("worker {worker}: {message}")]
-    Worker { worker: String, message: String },
-    #[error("{message} (on worker {worker})")]
-    Refused { worker: String, code: tonic::Code, message: String },
+    #[error(transparent)]
+    Peer(#[from] crate::peer::Error),
     #[error("combining partial results: {0}")]
     Final(String),
+    #[error(transparent)]
+    Ticket(#[from] crate::ticket::Error),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::Error),
+    #[error("{0}")]
+    NotCoordinator(String),
 }
 
 /// How the coordinator treats its workers.
@@ -53,8 +59,6 @@ pub struct ClusterConfig {
     pub direct_endpoints: bool,
     /// This coordinator's address as clients reach it, for endpoint locations.
     pub advertise_address: Option<String>,
-    /// Bearer token for calls to workers (the cluster's shared static token).
-    pub token: Option<String>,
     /// A joined table larger than this is hash-shuffled rather than read
     /// whole by every partition.
     pub broadcast_limit_bytes: u64,
@@ -80,6 +84,17 @@ impl Cluster {
 
     pub fn config(&self) -> &ClusterConfig {
         &self.config
+    }
+
+    /// `floe.cluster.register`: a sealed heartbeat, so only nodes holding
+    /// the cluster's ticket key can join (and so receive partitions).
+    pub fn register(&self, keyring: &Keyring, body: &[u8], caller: &Principal) -> Result<(), Error> {
+        let heartbeat = keyring.open::<WorkerHeartbeat>(body, Kind::Heartbeat, caller)?.payload;
+        if heartbeat.address.is_empty() {
+            return Err(Error::Final("a worker heartbeat needs its address".into()));
+        }
+        self.heartbeat(&heartbeat.address, &heartbeat.worker_id);
+        Ok(())
     }
 
     /// A worker's registration or heartbeat. A restarted worker (new id, same
@@ -135,17 +150,25 @@ impl Cluster {
     }
 }
 
-pub const DISTRIBUTED_TICKET_TYPE: &str = "type.googleapis.com/floe.v1.DistributedTicket";
-
 /// How a query will run over the cluster, with the workers it was planned for.
 pub struct Spread {
     pub distribution: plan::Distribution,
     pub workers: Vec<String>,
+    /// Hash-shuffle map stages already run for it.
+    pub shuffles: usize,
+    /// Map tasks that had to run again on another worker.
+    pub reruns: usize,
 }
 
 /// Plans `plan` over the live workers (at most `cluster_size`); Err says why
 /// it runs on one node instead.
-pub async fn spread(cluster: &Arc<Cluster>, engine: &Engine, plan: &crate::exec::Plan, cluster_size: Option<usize>) -> Result<Spread, plan::Reason> {
+pub async fn spread(
+    cluster: &Arc<Cluster>,
+    engine: &Engine,
+    plan: &crate::exec::Plan,
+    cluster_size: Option<usize>,
+    owner: &Principal,
+) -> Result<Spread, plan::Reason> {
     let mut workers = cluster.live_workers();
     if let Some(size) = cluster_size {
         workers.truncate(size.max(1));
@@ -162,18 +185,20 @@ pub async fn spread(cluster: &Arc<Cluster>, engine: &Engine, plan: &crate::exec:
         group_shuffle_bytes: cluster.config.group_shuffle_bytes,
     };
     let (mut distribution, sides) = plan::distribute_with_shuffle(&plan.ticket, &files, &columns, &names, workers.len(), limits)?;
+    let mut reruns = 0;
     if !sides.is_empty() {
         // The map stage runs now, so reduce partitions are ready whoever fetches them.
         let started = Instant::now();
-        let outputs = shuffle::run_map_stage(cluster, &plan.ticket, &sides, &workers, workers.len() as u32)
+        let (outputs, map_reruns) = stage::run_map_stage(cluster, engine, &plan.ticket, &sides, &workers, owner)
             .await
             .map_err(|e| format!("the shuffle's map stage failed ({e}); runs on one node"))?;
+        reruns = map_reruns;
         let relations: Vec<&str> = sides.iter().map(|side| side.relation.as_str()).collect();
         tracing::info!(query = plan.ticket.query_id.as_str(), relations = relations.join(" ⋈ ").as_str(),
             millis = started.elapsed().as_millis() as u64, "shuffle map stage done");
         distribution.fill_shuffles(&outputs);
     }
-    Ok(Spread { distribution, workers })
+    Ok(Spread { distribution, workers, shuffles: sides.len(), reruns })
 }
 
 /// The coordinator-run form of a spread query (its final SQL, if any, and
@@ -196,17 +221,22 @@ pub fn distributed_ticket(spread: &Spread, plan: &crate::exec::Plan) -> Distribu
 /// The rows of a distributed ticket without a final step, streamed as its
 /// partitions finish (two at a time): the coordinator holds at most those
 /// partitions, never the whole result.
-pub fn stream_partitions(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> Result<(SchemaRef, crate::exec::BatchStream), Error> {
+pub fn stream_partitions(
+    cluster: &Arc<Cluster>,
+    engine: &Arc<Engine>,
+    ticket: &DistributedTicket,
+    owner: &Principal,
+) -> Result<(SchemaRef, crate::exec::BatchStream), Error> {
     use futures::{StreamExt, TryStreamExt};
 
     let schema = ticket_schema(ticket)?;
     let workers = cluster.live_workers();
     let runs = ticket.fragments.clone().into_iter().enumerate().map({
-        let cluster = cluster.clone();
+        let (cluster, engine, owner) = (cluster.clone(), engine.clone(), owner.clone());
         move |(index, fragment)| {
-            let cluster = cluster.clone();
+            let (cluster, engine, owner) = (cluster.clone(), engine.clone(), owner.clone());
             let first = gather::round_robin(&workers, index);
-            async move { gather::run_one(&cluster, index, &fragment, first).await }
+            async move { gather::run_one(&cluster, &engine, index, &fragment, first, &owner).await }
         }
     });
     let planned = schema.clone();
@@ -215,7 +245,7 @@ pub fn stream_partitions(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> 
         .map_ok(|(batches, _)| futures::stream::iter(batches.into_iter().map(Ok::<_, Error>)))
         .try_flatten()
         .and_then(move |batch| futures::future::ready(gather::as_planned(batch, &planned)))
-        .map_err(|e| crate::exec::Error::Remote(e.to_string()));
+        .map_err(|e| crate::exec::Error::Upstream(Box::new(e)));
     Ok((schema, Box::pin(batches)))
 }
 
@@ -224,11 +254,18 @@ fn ticket_schema(ticket: &DistributedTicket) -> Result<SchemaRef, Error> {
     Ok(Arc::new(info.try_decode_schema().map_err(|e| Error::Final(format!("ticket schema: {e}")))?))
 }
 
-/// Runs a distributed ticket: every partition on a worker, then the final step here.
-pub async fn execute(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+/// Runs a distributed ticket: every partition on a worker, then the final
+/// step here. Also answers how many partitions had to run again elsewhere.
+pub async fn run_distributed(
+    cluster: &Arc<Cluster>,
+    engine: &Engine,
+    ticket: &DistributedTicket,
+    owner: &Principal,
+) -> Result<(SchemaRef, Vec<RecordBatch>, usize), Error> {
     let schema = ticket_schema(ticket)?;
     let started = Instant::now();
-    let (partials, stats) = gather::run_fragments(cluster, &ticket.fragments).await?;
+    let (partials, stats) = gather::run_fragments(cluster, engine, &ticket.fragments, owner).await?;
+    let reruns = stats.iter().map(|stat| stat.attempts - 1).sum();
     for (index, stat) in stats.iter().enumerate() {
         tracing::info!(query = ticket.query_id.as_str(), partition = index, worker = stat.worker.as_str(),
             attempts = stat.attempts, rows = stat.rows, millis = stat.millis as u64, "partition done");
@@ -241,7 +278,7 @@ pub async fn execute(cluster: &Arc<Cluster>, ticket: &DistributedTicket) -> Resu
         .map_err(|e| Error::Final(e.to_string()))??;
     tracing::info!(query = ticket.query_id.as_str(), partitions = ticket.fragments.len(),
         gather_ms = gathered.as_millis() as u64, final_ms = (started.elapsed() - gathered).as_millis() as u64, "distributed query done");
-    Ok((schema, batches))
+    Ok((schema, batches, reruns))
 }
 
 #[cfg(test)]
@@ -256,7 +293,6 @@ mod tests {
             fragment_attempts: 3,
             direct_endpoints: true,
             advertise_address: None,
-            token: None,
             broadcast_limit_bytes: 64 << 20,
             group_shuffle_bytes: 256 << 20,
         }

@@ -15,7 +15,7 @@ use sqlparser::parser::Parser;
 
 use super::aggregate::{aggregate_calls, split_aggregation};
 use super::keys::{group_keys, shuffle_sides};
-use super::shuffle::Side;
+use super::stage::Side;
 use crate::proto::{QueryTicket, ShuffleInput};
 
 /// Where the final rows of a distributed query come from.

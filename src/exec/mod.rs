@@ -7,9 +7,13 @@
 pub mod cloud;
 pub mod convert;
 mod metadata_tables;
+pub mod dml;
 mod resolve;
 mod running;
 pub mod scan;
+pub mod shuffle;
+mod stream;
+pub mod ticket;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,19 +21,24 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures::Stream;
-use polars::prelude::{Engine as PolarsEngine, LazyFrame, PlanCallback, PolarsError};
+use polars::prelude::{LazyFrame, PolarsError};
 use polars_sql::SQLContext;
 
-pub use running::{Running, RunningQuery};
+pub use running::{Admission, Running, RunningQuery};
+use stream::{as_data_fault, run_blocking, stream_frame};
 use metadata_tables::MetadataTable;
 use resolve::Selects;
 use scan::FrameInput;
 pub use cloud::RemoteLimits;
 pub use scan::ScanOptions;
 
+use crate::access::{Denied, Policy, Principal, Right};
 use crate::catalog::{self, Lake, TableRef};
+use crate::peer::Peers;
 use crate::proto::{QueryTicket, SessionDefaults, TablePin};
 use crate::sql::{self, Query};
+use crate::ticket::Keyring;
+use shuffle::ShuffleStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -51,6 +60,10 @@ pub enum Error {
     TicketMismatch(String),
     #[error("query cancelled")]
     Cancelled,
+    #[error("the query ran longer than its {0}-second limit (--query-timeout-seconds) and was stopped")]
+    TimedOut(u64),
+    #[error("{0}")]
+    Overloaded(String),
     #[error("reading {tables}: {message}")]
     DataRead { tables: String, message: String },
     #[error("{0}")]
@@ -63,8 +76,17 @@ pub enum Error {
     Unsupported(String),
     #[error("{0}")]
     Remote(String),
+    #[error("{0}")]
+    Shuffle(String),
     #[error(transparent)]
-    Script(#[from] crate::script::Error),
+    Write(#[from] crate::write::Error),
+    #[error("permission denied: {0}")]
+    Denied(Denied),
+    /// A failure of whatever fed a batch stream from above this layer (a
+    /// script sandbox, a distributed query's partitions), kept whole so the
+    /// error gate can still tell what it was.
+    #[error(transparent)]
+    Upstream(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -93,21 +115,55 @@ pub struct Engine {
     lake: Arc<Lake>,
     running: Running,
     scan_options: ScanOptions,
-    /// Bearer token for reading other Floe nodes (shuffle buckets).
-    peer_token: Option<String>,
+    /// Seals the tickets this node hands out and verifies the ones it gets.
+    keyring: Keyring,
+    /// Who may read and write which namespaces.
+    policy: Arc<Policy>,
+    /// How this node reads other Floe nodes (shuffle buckets).
+    peers: Peers,
     /// Where this node's shuffle map outputs go and remote ones are read from.
-    shuffle_store: Arc<crate::cluster::shuffle::ShuffleStore>,
+    shuffle_store: Arc<ShuffleStore>,
 }
 
 impl Engine {
-    pub fn new(lake: Arc<Lake>) -> Self {
+    pub fn new(lake: Arc<Lake>, keyring: Keyring) -> Self {
         Self {
             lake,
             running: Running::default(),
             scan_options: ScanOptions::default(),
-            peer_token: None,
-            shuffle_store: Arc::new(crate::cluster::shuffle::ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
+            peers: Peers::new(keyring.peer_token(), None),
+            keyring,
+            policy: Arc::default(),
+            shuffle_store: Arc::new(ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
         }
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Refuses `right` on `table` unless `who` holds it.
+    pub fn authorize(&self, who: &Principal, table: &TableRef, right: Right) -> Result<()> {
+        let namespace = table.ident.namespace().join(".");
+        let object = format!("table `{table}`");
+        self.policy.check(who, &table.catalog, &namespace, right, &object).map_err(Error::Denied)
+    }
+
+    fn authorize_reads(&self, tables: &[resolve::ResolvedTable], who: &Principal) -> Result<()> {
+        tables.iter().try_for_each(|resolved| self.authorize(who, &resolved.table_ref, Right::Read))
+    }
+
+    pub fn peers(&self) -> &Peers {
+        &self.peers
     }
 
     /// Which reader reads files, with what timeouts and retries on object storage.
@@ -116,17 +172,23 @@ impl Engine {
         self
     }
 
-    pub fn with_peer_token(mut self, token: Option<String>) -> Self {
-        self.peer_token = token;
+    /// How many queries run at once, wait, and for how long.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.running = Running::new(admission);
         self
     }
 
-    pub fn with_shuffle_store(mut self, store: crate::cluster::shuffle::ShuffleStore) -> Self {
+    pub fn with_peer_tls(mut self, tls: Option<crate::peer::PeerTls>) -> Self {
+        self.peers = Peers::new(self.keyring.peer_token(), tls);
+        self
+    }
+
+    pub fn with_shuffle_store(mut self, store: ShuffleStore) -> Self {
         self.shuffle_store = Arc::new(store);
         self
     }
 
-    pub fn shuffle_store(&self) -> &crate::cluster::shuffle::ShuffleStore {
+    pub fn shuffle_store(&self) -> &ShuffleStore {
         &self.shuffle_store
     }
 
@@ -138,9 +200,23 @@ impl Engine {
         &self.running
     }
 
-    pub async fn plan(&self, sql: &str, params: Vec<String>, session: SessionDefaults) -> Result<Plan> {
+    pub async fn plan(&self, sql: &str, params: Vec<String>, session: SessionDefaults, who: &Principal) -> Result<Plan> {
         let query = Query::analyze(sql, &params)?;
+        self.plan_query(query, sql, params, session, who).await
+    }
+
+    /// Plans an already analyzed query; `sql` and `params` are what its
+    /// ticket carries so that any node can analyze it again.
+    pub async fn plan_query(
+        &self,
+        query: Query,
+        sql: &str,
+        params: Vec<String>,
+        session: SessionDefaults,
+        who: &Principal,
+    ) -> Result<Plan> {
         let tables = resolve::resolve(&self.lake, &query, &session).await?;
+        self.authorize_reads(&tables, who)?;
         let mut pins = Vec::with_capacity(tables.len());
         let mut inputs = Vec::with_capacity(tables.len());
         for resolved in tables {
@@ -193,18 +269,27 @@ impl Engine {
         Ok(files)
     }
 
-    /// Plans and runs `sql` in one go (for writes fed by a query).
-    pub async fn run(&self, sql: &str, session: SessionDefaults) -> Result<(SchemaRef, BatchStream)> {
-        let plan = self.plan(sql, Vec::new(), session).await?;
-        self.execute(&plan.ticket).await
+    /// Plans and runs an analyzed query in one go (for writes fed by a query).
+    pub async fn run_query(&self, query: Query, session: SessionDefaults, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
+        let sql = query.sql();
+        let plan = self.plan_query(query.clone(), &sql, Vec::new(), session, who).await?;
+        self.execute_analyzed(query, &plan.ticket, who).await
     }
 
     /// Runs a ticket, streaming record batches of the returned schema. The
     /// query stops when the stream is dropped or the query is cancelled.
-    pub async fn execute(&self, ticket: &QueryTicket) -> Result<(SchemaRef, BatchStream)> {
+    /// `who` is the principal the ticket was issued to: its rights are
+    /// checked again, since a grant may have been withdrawn since planning.
+    pub async fn execute(&self, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
         let query = Query::analyze(&ticket.sql, &ticket.params)?;
+        self.execute_analyzed(query, ticket, who).await
+    }
+
+    async fn execute_analyzed(&self, query: Query, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
+        let running = self.running.admit(&ticket.query_id).await?;
         let session = ticket.session.clone().unwrap_or_default();
         let tables = resolve::resolve(&self.lake, &query, &session).await?;
+        self.authorize_reads(&tables, who)?;
         let mut inputs = Vec::with_capacity(tables.len());
         let mut scans = Vec::new();
         for resolved in tables {
@@ -219,9 +304,7 @@ impl Engine {
                 Selects::Snapshot(_) if pin.shuffle.is_some() => {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let shuffle = pin.shuffle.as_ref().expect("checked");
-                    let batches = crate::cluster::shuffle::fetch_input(shuffle, self.peer_token.as_deref(), &self.shuffle_store)
-                        .await
-                        .map_err(|e| Error::Remote(e.to_string()))?;
+                    let batches = shuffle::fetch_input(self, shuffle).await?;
                     let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, &schema))?;
                     let stats = scan::ScanStats { reader: format!("shuffle bucket {}", shuffle.bucket), ..Default::default() };
                     scans.push((relation.clone(), stats));
@@ -244,8 +327,7 @@ impl Engine {
         let (frame, schema) =
             run_blocking(move || polars_plan(&query, &inputs)).await.map_err(|e| as_data_fault(e, &tables))?;
         let (frame, schema) = if explain { (explain_frame(frame, &scans)?, explain_schema()) } else { (frame, schema) };
-        let query = self.running.start(&ticket.query_id);
-        Ok((schema.clone(), stream_frame(frame, schema, query, tables)))
+        Ok((schema.clone(), stream_frame(frame, schema, running, tables)))
     }
 }
 
@@ -295,89 +377,6 @@ fn explain_frame(frame: LazyFrame, scans: &[(String, scan::ScanStats)]) -> Resul
     lines.extend(frame.explain(true)?.lines().map(str::to_string));
     let plan = polars::prelude::Column::new("plan".into(), lines);
     Ok(polars::prelude::IntoLazy::lazy(polars::prelude::DataFrame::new_infer_height(vec![plan])?))
-}
-
-/// Polars has its own thread pool and blocks; keep it off tokio's workers.
-/// A panic inside Polars becomes an error instead of taking the server down.
-async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|join| Error::Worker(panic_message(join)))?
-}
-
-fn panic_message(join: tokio::task::JoinError) -> String {
-    match join.try_into_panic() {
-        Ok(payload) => panic_text(payload.as_ref()),
-        Err(join) => join.to_string(),
-    }
-}
-
-/// A panic's message, whether it was raised with a literal or a formatted string.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "Polars panicked".into())
-}
-
-/// Failures reading the lake's files (I/O, corrupt Parquet) are the server's
-/// problem, not the query's: they must not come back as InvalidArgument.
-fn as_data_fault(err: Error, tables: &str) -> Error {
-    match err {
-        Error::Polars(polars) if is_data_fault(&polars) => Error::DataRead { tables: tables.to_string(), message: polars.to_string() },
-        other => other,
-    }
-}
-
-fn is_data_fault(err: &PolarsError) -> bool {
-    match err {
-        PolarsError::IO { .. } => true,
-        PolarsError::Context { error, .. } | PolarsError::ExprContext { error, .. } => is_data_fault(error),
-        other => {
-            let message = other.to_string().to_ascii_lowercase();
-            message.contains("parquet") || message.contains("out of specification")
-        }
-    }
-}
-
-/// Runs the frame on Polars' streaming engine, sending each output morsel on as
-/// soon as it exists; the bounded channel applies back-pressure, so a slow
-/// client slows the query instead of the server buffering the result.
-fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String) -> BatchStream {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
-    let error_sender = sender.clone();
-    tokio::task::spawn_blocking(move || {
-        let cancelled = query.flag();
-        let callback_schema = schema.clone();
-        let callback = PlanCallback::new(move |df: polars::prelude::DataFrame| {
-            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
-                return Ok(true);
-            }
-            let batches = convert::dataframe_to_batches(&df, &callback_schema)
-                .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
-            for batch in batches {
-                // Not tokio's blocking_send: Polars may call this from inside
-                // a runtime context of its own, where that panics.
-                if futures::executor::block_on(sender.send(Ok(batch))).is_err() {
-                    return Ok(true); // the client went away
-                }
-            }
-            Ok(false)
-        });
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            frame.sink_batches(callback, true, None)?.collect_with_engine(PolarsEngine::Streaming)
-        }));
-        let failure = match outcome {
-            Ok(Ok(_)) if query.is_cancelled() => Some(Error::Cancelled),
-            Ok(Ok(_)) => None,
-            Ok(Err(err)) => Some(as_data_fault(Error::Polars(err), &tables)),
-            Err(panic) => Some(Error::Worker(panic_text(panic.as_ref()))),
-        };
-        if let Some(failure) = failure {
-            let _ = futures::executor::block_on(error_sender.send(Err(failure)));
-        }
-        drop(query);
-    });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
 }
 
 /// The schema a `SELECT *` of the table's current snapshot returns, with the

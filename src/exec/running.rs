@@ -1,27 +1,107 @@
-//! Queries currently streaming, by the id their ticket carries, so
-//! CancelFlightInfo can stop one. This is control state, not a result cache.
+//! Queries currently running, by the id their ticket carries, so
+//! CancelFlightInfo can stop one; admission control (a bounded number run
+//! at once, a bounded queue waits for a slot) and the per-query time limit.
+//! This is control state, not a result cache.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Error;
+
+/// How many queries run at once, how many may wait, and for how long each may run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Admission {
+    /// 0: no limit.
+    pub max_concurrent: usize,
+    pub max_queued: usize,
+    pub queue_timeout: Duration,
+    /// None: no limit.
+    pub query_timeout: Option<Duration>,
+}
 
 #[derive(Default, Clone)]
 pub struct Running {
     queries: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
+    admission: Admission,
+    slots: Option<Arc<Semaphore>>,
+    queued: Arc<AtomicUsize>,
 }
 
-/// Registration of one running query; dropping it unregisters.
+/// Registration of one running query; dropping it unregisters (and frees its slot).
 pub struct RunningQuery {
     id: String,
     cancelled: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
     registry: Running,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// Leaves the queue count when the waiting future ends, however it ends.
+struct Queued(Arc<AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Running {
-    /// Registers a query; a query cancelled before it started stays cancelled.
+    pub fn new(admission: Admission) -> Self {
+        let slots = (admission.max_concurrent > 0).then(|| Arc::new(Semaphore::new(admission.max_concurrent)));
+        Self { admission, slots, ..Default::default() }
+    }
+
+    /// Registers a query without admission control (script workloads have
+    /// their own limits); a query cancelled before it started stays cancelled.
     pub fn start(&self, id: &str) -> RunningQuery {
+        self.register(id, None)
+    }
+
+    fn register(&self, id: &str, slot: Option<OwnedSemaphorePermit>) -> RunningQuery {
         let cancelled = self.queries.lock().expect("running queries lock").entry(id.to_string()).or_default().clone();
-        RunningQuery { id: id.to_string(), cancelled, registry: self.clone() }
+        let timed_out = Arc::new(AtomicBool::new(false));
+        if let Some(limit) = self.admission.query_timeout {
+            let (cancelled, timed_out) = (Arc::downgrade(&cancelled), timed_out.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                if let Some(cancelled) = cancelled.upgrade() {
+                    timed_out.store(true, Ordering::Relaxed);
+                    cancelled.store(true, Ordering::Relaxed);
+                }
+            });
+        }
+        RunningQuery { id: id.to_string(), cancelled, timed_out, registry: self.clone(), _slot: slot }
+    }
+
+    /// Waits for a free slot (in a bounded queue, for a bounded time), then
+    /// registers the query. A full queue or a long wait answers
+    /// ResourceExhausted, so a burst of clients cannot exhaust the server.
+    pub async fn admit(&self, id: &str) -> Result<RunningQuery, Error> {
+        let Some(slots) = &self.slots else { return Ok(self.register(id, None)) };
+        if let Ok(slot) = slots.clone().try_acquire_owned() {
+            return Ok(self.register(id, Some(slot)));
+        }
+        let limit = self.admission.max_concurrent;
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.admission.max_queued {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Overloaded(format!(
+                "the server is busy: {limit} queries are running and {} are waiting; retry later",
+                self.admission.max_queued
+            )));
+        }
+        let _queued = Queued(self.queued.clone());
+        let wait = self.admission.queue_timeout;
+        match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(self.register(id, Some(slot))),
+            _ => Err(Error::Overloaded(format!(
+                "the server is busy: waited {}s for one of its {limit} query slots; retry later",
+                wait.as_secs()
+            ))),
+        }
     }
 
     /// Marks the query cancelled. Returns whether it was running.
@@ -31,9 +111,7 @@ impl Running {
         queries.entry(id.to_string()).or_default().store(true, Ordering::Relaxed);
         was_running
     }
-}
 
-impl Running {
     /// Cancels every running query (at shutdown). Returns how many there were.
     pub fn cancel_all(&self) -> usize {
         let queries = self.queries.lock().expect("running queries lock");
@@ -52,10 +130,53 @@ impl RunningQuery {
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
+
+    /// Why a stopped query stopped.
+    pub fn stop_reason(&self) -> Error {
+        match (self.timed_out.load(Ordering::Relaxed), self.registry.admission.query_timeout) {
+            (true, Some(limit)) => Error::TimedOut(limit.as_secs()),
+            _ => Error::Cancelled,
+        }
+    }
 }
 
 impl Drop for RunningQuery {
     fn drop(&mut self) {
         self.registry.queries.lock().expect("running queries lock").remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_beyond_the_queue_is_refused_and_admitted_queries_finish() {
+        let running = Running::new(Admission {
+            max_concurrent: 1,
+            max_queued: 1,
+            queue_timeout: Duration::from_secs(5),
+            query_timeout: None,
+        });
+        let first = running.admit("a").await.unwrap();
+        let waiting = tokio::spawn({
+            let running = running.clone();
+            async move { running.admit("b").await.map(|_| ()) }
+        });
+        while running.queued.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(running.admit("c").await, Err(Error::Overloaded(_))));
+        drop(first);
+        waiting.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_query_over_its_time_limit_is_stopped() {
+        let running = Running::new(Admission { query_timeout: Some(Duration::from_millis(20)), ..Default::default() });
+        let query = running.admit("slow").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(query.is_cancelled());
+        assert!(matches!(query.stop_reason(), Error::TimedOut(_)));
     }
 }

@@ -181,6 +181,17 @@ pub async fn read_source(
     if let Some(only) = only_files {
         let only: std::collections::HashSet<&str> = only.iter().map(String::as_str).collect();
         tasks.retain(|task| only.contains(task.data_file_path.as_str()));
+        // The coordinator planned the partition from this same snapshot and
+        // filters, so every file it named must be here: anything else is a
+        // ticket that does not describe this table.
+        if tasks.len() != only.len() {
+            return Err(Error::TicketMismatch(format!(
+                "the partition names {} data file(s) of `{}`, of which {} are in snapshot {snapshot_id}",
+                only.len(),
+                table.identifier(),
+                tasks.len()
+            )));
+        }
     }
     if let Some(vector) = tasks.iter().flat_map(|task| &task.deletes).find(|delete| is_deletion_vector(&delete.file_path)) {
         return Err(Error::Unsupported(format!(

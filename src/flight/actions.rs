@@ -6,7 +6,9 @@ use arrow_flight::{Action, ActionType, CancelFlightInfoRequest, CancelFlightInfo
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use super::{session, ticket, FloeService};
+use super::{session, FloeService};
+use crate::access::Principal;
+use crate::error::Error;
 
 const SET_SESSION_OPTIONS: &str = "SetSessionOptions";
 const GET_SESSION_OPTIONS: &str = "GetSessionOptions";
@@ -30,7 +32,7 @@ pub fn custom_action_types() -> Vec<Result<ActionType, Status>> {
              `ticket` to DoGet the rows, or `saved` when written to a destination table.",
         ),
         (CLUSTER_WORKERS, "The coordinator's live workers, as JSON {\"workers\": [address, …]}."),
-        (crate::cluster::worker::REGISTER_ACTION, "A worker's registration and heartbeat (WorkerHeartbeat in proto/floe.proto)."),
+        (crate::cluster::worker::REGISTER_ACTION, "A worker's registration and heartbeat (a sealed WorkerHeartbeat; proto/floe.proto)."),
     ]
     .into_iter()
     .map(|(name, description)| Ok(ActionType { r#type: name.into(), description: description.into() }))
@@ -38,21 +40,25 @@ pub fn custom_action_types() -> Vec<Result<ActionType, Status>> {
 }
 
 pub async fn dispatch(service: &FloeService, request: Request<Action>) -> Result<Response<ActionStream>, Status> {
+    let (caller, client) = (super::principal(&request), super::client(&request));
     let (metadata, _, action) = request.into_parts();
     let reply = match action.r#type.as_str() {
         SET_SESSION_OPTIONS => session::set(service, &action.body, &metadata).await?,
         GET_SESSION_OPTIONS => session::get(service, &metadata),
         CLOSE_SESSION => session::close(),
-        CANCEL_FLIGHT_INFO => cancel(service, &action.body)?,
-        FLOE_RUN => run(service, &action.body, &metadata).await?,
-        crate::cluster::worker::REGISTER_ACTION => super::cluster::register(service, &action.body)?,
-        CLUSTER_WORKERS => super::cluster::workers(service)?,
-        crate::cluster::shuffle::MAP_ACTION => super::cluster::shuffle_map(service, &action.body).await?,
-        other => {
-            return Err(Status::invalid_argument(format!(
-                "unknown action `{other}`: ListActions names the supported actions"
-            )))
+        CANCEL_FLIGHT_INFO => cancel(service, &action.body, &caller)?,
+        FLOE_RUN => {
+            let outcome = run(service, &action.body, &metadata, &caller).await;
+            super::audited(&caller, &client, "FLOE.RUN", &[], &outcome);
+            outcome?
         }
+        crate::cluster::worker::REGISTER_ACTION => register(service, &action.body, &caller)?,
+        CLUSTER_WORKERS => workers(service)?,
+        crate::cluster::stage::MAP_ACTION => {
+            let answer = crate::cluster::stage::serve_map(service.engine(), &action.body, &caller).await.map_err(Error::from)?;
+            json_reply(&answer)?
+        }
+        other => return Err(Error::InvalidArgument(format!("unknown action `{other}`: ListActions names the supported actions")).into()),
     };
     let result = arrow_flight::Result { body: reply.body.into() };
     let mut response: Response<ActionStream> = Response::new(Box::pin(futures::stream::iter([Ok(result)])));
@@ -62,16 +68,36 @@ pub async fn dispatch(service: &FloeService, request: Request<Action>) -> Result
     Ok(response)
 }
 
-fn cancel(service: &FloeService, body: &[u8]) -> Result<session::Reply, Status> {
+fn json_reply(value: &impl serde::Serialize) -> Result<session::Reply, Status> {
+    let body = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(session::Reply { body, set_cookie: None })
+}
+
+fn register(service: &FloeService, body: &[u8], caller: &Principal) -> Result<session::Reply, Status> {
+    let Some(cluster) = service.workloads.cluster() else {
+        return Err(Error::FailedPrecondition("this server is not a coordinator: start it with `floe serve --cluster`".into()).into());
+    };
+    cluster.register(service.engine().keyring(), body, caller).map_err(Error::from)?;
+    Ok(session::Reply { body: Vec::new(), set_cookie: None })
+}
+
+/// `floe.cluster.workers`: the live workers, as JSON `{"workers": [...]}`.
+fn workers(service: &FloeService) -> Result<session::Reply, Status> {
+    let workers = service.workloads.cluster().map(|cluster| cluster.live_workers()).unwrap_or_default();
+    json_reply(&serde_json::json!({ "workers": workers }))
+}
+
+fn cancel(service: &FloeService, body: &[u8], caller: &Principal) -> Result<session::Reply, Status> {
     let request = CancelFlightInfoRequest::decode(body)
-        .map_err(|e| Status::invalid_argument(format!("malformed CancelFlightInfoRequest: {e}")))?;
-    let info = request.info.ok_or_else(|| Status::invalid_argument("CancelFlightInfoRequest has no FlightInfo"))?;
-    let ids = ticket::query_ids(&info);
+        .map_err(|e| Error::InvalidArgument(format!("malformed CancelFlightInfoRequest: {e}")))?;
+    let info = request.info.ok_or_else(|| Error::InvalidArgument("CancelFlightInfoRequest has no FlightInfo".into()))?;
+    let tickets: Vec<&[u8]> = info.endpoint.iter().filter_map(|e| e.ticket.as_ref()).map(|t| t.ticket.as_ref()).collect();
+    let ids = service.workloads.query_ids(&tickets, caller);
     if ids.is_empty() {
-        return Err(Status::invalid_argument("the FlightInfo holds no query ticket issued by this server"));
+        return Err(Error::InvalidArgument("the FlightInfo holds no query ticket this server issued to you".into()).into());
     }
     for id in &ids {
-        service.engine.running().cancel(id);
+        service.engine().running().cancel(id);
     }
     let result = CancelFlightInfoResult { status: CancelStatus::Cancelled as i32 };
     Ok(session::Reply { body: result.encode_to_vec(), set_cookie: None })
@@ -82,19 +108,17 @@ async fn run(
     service: &FloeService,
     body: &[u8],
     metadata: &tonic::metadata::MetadataMap,
+    caller: &Principal,
 ) -> Result<session::Reply, Status> {
     let outcome = async {
-        let request = crate::run::parse_request(body)?;
-        crate::run::execute(&service.engine, &service.scripts, service.cluster.as_ref(), request, session::defaults(metadata)).await
+        let request = crate::workload::run::parse_request(body)?;
+        service.workloads.run(request, session::defaults(metadata), caller).await
     }
     .await;
     match outcome {
-        Ok(response) => {
-            let body = serde_json::to_vec(&response).map_err(|e| Status::internal(e.to_string()))?;
-            Ok(session::Reply { body, set_cookie: None })
-        }
-        Err(err) => Err(crate::error::Error::from(err).into_status_with(|err| {
-            let failure = crate::run::RunFailure { error: format!("{:?}", err.code()), details: err.to_string() };
+        Ok(response) => json_reply(&response),
+        Err(err) => Err(err.into_status_with(|err| {
+            let failure = crate::workload::RunFailure { error: format!("{:?}", err.code()), details: err.to_string() };
             serde_json::to_string(&failure).unwrap_or_else(|_| err.to_string())
         })),
     }

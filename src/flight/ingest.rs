@@ -8,8 +8,8 @@ use futures::{StreamExt, TryStreamExt};
 use tonic::{Request, Status};
 
 use super::{session, FloeService};
-use crate::exec::{self, BatchStream};
-use crate::write;
+use crate::error::Error;
+use crate::write::{self, BatchStream};
 
 pub async fn ingest(
     service: &FloeService,
@@ -17,16 +17,21 @@ pub async fn ingest(
     request: Request<PeekableFlightDataStream>,
 ) -> Result<i64, Status> {
     let session = session::defaults(request.metadata());
+    let caller = super::principal(&request);
+    let lake = service.engine().lake();
+    // Named and authorized before a byte of the upload is read.
+    let table = write::ingest::target(lake, &command, &session).map_err(Error::from)?;
+    service.engine().authorize(&caller, &table, crate::access::Right::Write).map_err(Error::from)?;
     let flight_data = request.into_inner().map_err(FlightError::from);
     let mut stream = FlightRecordBatchStream::new_from_flight_data(flight_data);
     // The schema message comes first; peek one batch so it has been read.
-    let first = stream.try_next().await.map_err(|e| Status::invalid_argument(format!("cannot read the ingest stream: {e}")))?;
+    let first = stream.try_next().await.map_err(|e| Error::InvalidArgument(format!("cannot read the ingest stream: {e}")))?;
     let schema = match (&first, stream.schema()) {
         (Some(batch), _) => batch.schema(),
         (None, Some(schema)) => schema.clone(),
-        (None, None) => return Err(Status::invalid_argument("the ingest stream carries no schema")),
+        (None, None) => return Err(Error::InvalidArgument("the ingest stream carries no schema".into()).into()),
     };
-    let rest = stream.map_err(|e| exec::Error::Arrow(arrow::error::ArrowError::ExternalError(Box::new(e))));
+    let rest = stream.map_err(write::Error::input);
     let batches: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(rest));
-    Ok(write::ingest::execute(service.engine.lake(), command, schema, batches, &session).await?)
+    Ok(write::ingest::load(lake, table, command, schema, batches).await.map_err(Error::from)?)
 }

@@ -15,7 +15,8 @@ use arrow_flight::{FlightDescriptor, FlightInfo, Ticket};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use super::{ticket, DoGetStream, FloeService};
+use super::{stream, DoGetStream, FloeService};
+use crate::access::{Principal, Right};
 use crate::catalog::TableRef;
 use crate::exec;
 
@@ -55,7 +56,24 @@ static FOREIGN_KEYS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 #[tonic::async_trait]
 pub trait MetadataCommand: ProstMessageExt + Clone + Send + Sync + 'static {
     fn schema(&self, service: &FloeService) -> SchemaRef;
-    async fn batch(self, service: &FloeService) -> Result<RecordBatch, Status>;
+    async fn batch(self, service: &FloeService, caller: &Principal) -> Result<RecordBatch, Status>;
+
+    /// Refuses requests whose fields exceed their bounds.
+    fn check(&self) -> Result<(), Status> {
+        Ok(())
+    }
+}
+
+/// Filter patterns have a bound, like every unbounded request field.
+fn bounded_patterns(patterns: &[&Option<String>]) -> Result<(), Status> {
+    for pattern in patterns.iter().copied().flatten() {
+        let length = pattern.chars().count();
+        if length > super::like::MAX_PATTERN_CHARS {
+            let limit = super::like::MAX_PATTERN_CHARS;
+            return Err(crate::error::Error::InvalidArgument(format!("a filter pattern has {length} characters; the limit is {limit}")).into());
+        }
+    }
+    Ok(())
 }
 
 pub async fn flight_info<C: MetadataCommand>(
@@ -63,46 +81,31 @@ pub async fn flight_info<C: MetadataCommand>(
     command: C,
     request: Request<FlightDescriptor>,
 ) -> Result<Response<FlightInfo>, Status> {
+    command.check()?;
     let ticket = Ticket::new(command.as_any().encode_to_vec());
-    Ok(Response::new(ticket::flight_info(&command.schema(service), ticket, request.into_inner())?))
+    Ok(Response::new(stream::flight_info(&command.schema(service), ticket, request.into_inner())?))
 }
 
 pub async fn do_get<C: MetadataCommand>(
     service: &FloeService,
     command: C,
-    _request: Request<Ticket>,
+    request: Request<Ticket>,
 ) -> Result<Response<DoGetStream>, Status> {
-    Ok(Response::new(ticket::single_batch(command.batch(service).await?)))
+    command.check()?;
+    let caller = super::principal(&request);
+    Ok(Response::new(stream::single_batch(command.batch(service, &caller).await?)))
 }
 
 fn arrow_status(err: impl std::fmt::Display) -> Status {
-    Status::internal(format!("building metadata result: {err}"))
-}
-
-/// SQL LIKE with `%` and `_` (and `\` escapes), as Flight SQL filter patterns use it.
-pub fn like(pattern: &str, text: &str) -> bool {
-    fn matches(pattern: &[char], text: &[char]) -> bool {
-        match pattern.split_first() {
-            None => text.is_empty(),
-            Some(('%', rest)) => (0..=text.len()).any(|skip| matches(rest, &text[skip..])),
-            Some(('_', rest)) => !text.is_empty() && matches(rest, &text[1..]),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                text.first() == rest.first() && matches(&rest[1..], &text[1..])
-            }
-            Some((c, rest)) => text.first() == Some(c) && matches(rest, &text[1..]),
-        }
-    }
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    matches(&pattern, &text)
+    crate::error::Error::Internal(format!("building metadata result: {err}")).into()
 }
 
 fn pattern_matches(pattern: &Option<String>, text: &str) -> bool {
-    pattern.as_deref().is_none_or(|pattern| like(pattern, text))
+    pattern.as_deref().is_none_or(|pattern| super::like::like(pattern, text))
 }
 
 fn catalogs_matching<'a>(service: &'a FloeService, catalog: &Option<String>) -> Vec<&'a str> {
-    let lake = service.engine.lake();
+    let lake = service.engine().lake();
     lake.catalog_names().filter(|name| catalog.as_deref().is_none_or(|c| c == *name)).collect()
 }
 
@@ -112,9 +115,9 @@ impl MetadataCommand for CommandGetCatalogs {
         self.clone().into_builder().schema()
     }
 
-    async fn batch(self, service: &FloeService) -> Result<RecordBatch, Status> {
+    async fn batch(self, service: &FloeService, _: &Principal) -> Result<RecordBatch, Status> {
         let mut builder = self.into_builder();
-        for name in service.engine.lake().catalog_names() {
+        for name in service.engine().lake().catalog_names() {
             builder.append(name);
         }
         builder.build().map_err(arrow_status)
@@ -127,12 +130,20 @@ impl MetadataCommand for CommandGetDbSchemas {
         self.clone().into_builder().schema()
     }
 
-    async fn batch(self, service: &FloeService) -> Result<RecordBatch, Status> {
+    fn check(&self) -> Result<(), Status> {
+        bounded_patterns(&[&self.db_schema_filter_pattern])
+    }
+
+    async fn batch(self, service: &FloeService, caller: &Principal) -> Result<RecordBatch, Status> {
         let catalogs = catalogs_matching(service, &self.catalog);
         let mut builder = self.into_builder();
+        let policy = service.engine().policy();
         for catalog in catalogs {
-            for namespace in service.engine.lake().namespaces(catalog).await? {
-                builder.append(catalog, namespace.join("."));
+            for namespace in service.engine().lake().namespaces(catalog).await? {
+                let name = namespace.join(".");
+                if policy.sees(caller, catalog, &name) {
+                    builder.append(catalog, name);
+                }
             }
         }
         builder.build().map_err(arrow_status)
@@ -145,8 +156,12 @@ impl MetadataCommand for CommandGetTables {
         self.clone().into_builder().schema()
     }
 
-    async fn batch(self, service: &FloeService) -> Result<RecordBatch, Status> {
-        let lake = service.engine.lake();
+    fn check(&self) -> Result<(), Status> {
+        bounded_patterns(&[&self.db_schema_filter_pattern, &self.table_name_filter_pattern])
+    }
+
+    async fn batch(self, service: &FloeService, caller: &Principal) -> Result<RecordBatch, Status> {
+        let lake = service.engine().lake();
         let wants_tables = self.table_types.is_empty() || self.table_types.iter().any(|t| t == TABLE_TYPE);
         let catalogs = if wants_tables { catalogs_matching(service, &self.catalog) } else { Vec::new() };
         let (schema_pattern, table_pattern, include_schema) =
@@ -156,7 +171,9 @@ impl MetadataCommand for CommandGetTables {
         for catalog in catalogs {
             for namespace in lake.namespaces(catalog).await? {
                 let schema_name = namespace.join(".");
-                if !pattern_matches(&schema_pattern, &schema_name) {
+                // A principal never learns the names of tables it cannot read.
+                let readable = service.engine().policy().allows(caller, catalog, &schema_name, Right::Read);
+                if !readable || !pattern_matches(&schema_pattern, &schema_name) {
                     continue;
                 }
                 for ident in lake.tables(catalog, &namespace).await? {
@@ -185,7 +202,7 @@ impl MetadataCommand for CommandGetTableTypes {
         self.clone().into_builder().schema()
     }
 
-    async fn batch(self, _: &FloeService) -> Result<RecordBatch, Status> {
+    async fn batch(self, _: &FloeService, _: &Principal) -> Result<RecordBatch, Status> {
         let mut builder = self.into_builder();
         builder.append(TABLE_TYPE);
         builder.build().map_err(arrow_status)
@@ -198,7 +215,7 @@ impl MetadataCommand for CommandGetSqlInfo {
         self.clone().into_builder(&service.sql_info).schema()
     }
 
-    async fn batch(self, service: &FloeService) -> Result<RecordBatch, Status> {
+    async fn batch(self, service: &FloeService, _: &Principal) -> Result<RecordBatch, Status> {
         self.into_builder(&service.sql_info).build().map_err(arrow_status)
     }
 }
@@ -209,7 +226,7 @@ impl MetadataCommand for CommandGetXdbcTypeInfo {
         self.clone().into_builder(&service.xdbc_types).schema()
     }
 
-    async fn batch(self, service: &FloeService) -> Result<RecordBatch, Status> {
+    async fn batch(self, service: &FloeService, _: &Principal) -> Result<RecordBatch, Status> {
         self.into_builder(&service.xdbc_types).build().map_err(arrow_status)
     }
 }
@@ -221,8 +238,8 @@ impl MetadataCommand for CommandGetPrimaryKeys {
         PRIMARY_KEYS_SCHEMA.clone()
     }
 
-    async fn batch(self, service: &FloeService) -> Result<RecordBatch, Status> {
-        let lake = service.engine.lake();
+    async fn batch(self, service: &FloeService, caller: &Principal) -> Result<RecordBatch, Status> {
+        let lake = service.engine().lake();
         let mut parts: Vec<String> = Vec::new();
         parts.push(self.catalog.clone().unwrap_or_else(|| lake.default_catalog().to_string()));
         let db_schema = self.db_schema.clone().unwrap_or_else(|| crate::catalog::DEFAULT_SCHEMA.to_string());
@@ -231,9 +248,10 @@ impl MetadataCommand for CommandGetPrimaryKeys {
         let (mut catalogs, mut schemas, mut tables) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
         let (mut columns, mut key_names, mut sequence) = (StringBuilder::new(), StringBuilder::new(), Int32Builder::new());
         let resolved = lake.names().resolve(&parts, &Default::default());
+        let readable = |table_ref: &TableRef| service.engine().authorize(caller, table_ref, Right::Read).is_ok();
         let table = match resolved {
-            Ok(table_ref) => lake.load(&table_ref).await.ok().map(|table| (table_ref, table)),
-            Err(_) => None,
+            Ok(table_ref) if readable(&table_ref) => lake.load(&table_ref).await.ok().map(|table| (table_ref, table)),
+            _ => None,
         };
         if let Some((table_ref, table)) = table {
             let schema = table.metadata().current_schema();
@@ -271,7 +289,7 @@ macro_rules! no_foreign_keys {
                 FOREIGN_KEYS_SCHEMA.clone()
             }
 
-            async fn batch(self, _: &FloeService) -> Result<RecordBatch, Status> {
+            async fn batch(self, _: &FloeService, _: &Principal) -> Result<RecordBatch, Status> {
                 Ok(RecordBatch::new_empty(FOREIGN_KEYS_SCHEMA.clone()))
             }
         }
@@ -279,18 +297,3 @@ macro_rules! no_foreign_keys {
 }
 
 no_foreign_keys!(CommandGetImportedKeys, CommandGetExportedKeys, CommandGetCrossReference);
-
-#[cfg(test)]
-mod tests {
-    use super::like;
-
-    #[test]
-    fn like_patterns_follow_sql() {
-        assert!(like("%", "anything"));
-        assert!(like("flo_ers", "flowers"));
-        assert!(like("def%", "default"));
-        assert!(!like("def", "default"));
-        assert!(like("a\\_b", "a_b"));
-        assert!(!like("a\\_b", "axb"));
-    }
-}

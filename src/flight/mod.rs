@@ -2,16 +2,18 @@
 //! its own module.
 
 mod actions;
-pub mod cluster;
 pub mod auth;
+pub mod tls;
 mod ingest;
+mod like;
+#[cfg(test)]
+mod fuzz;
 mod metadata;
 mod prepared;
-pub mod script;
 mod session;
 mod sql_info;
 mod statement;
-mod ticket;
+mod stream;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,37 +33,48 @@ use arrow_flight::{
 use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::exec::Engine;
+use crate::access::Principal;
+use crate::workload::Workloads;
 
 pub use auth::Auth;
 
-/// The bytes of the Flight ticket that runs a planned query (for `floe.run`).
-pub fn statement_ticket_bytes(query: &crate::proto::QueryTicket) -> Vec<u8> {
-    ticket::statement_ticket(query).ticket.to_vec()
+/// The principal the auth layer established for this call.
+fn principal<T>(request: &Request<T>) -> Principal {
+    request.extensions().get::<Principal>().cloned().unwrap_or_default()
+}
+
+/// The client's address, for the audit log.
+fn client<T>(request: &Request<T>) -> String {
+    request.remote_addr().map(|address| address.to_string()).unwrap_or_default()
+}
+
+/// Audits one statement with its outcome (`ok` or the status code).
+fn audited<T>(caller: &Principal, client: &str, kind: &str, tables: &[String], outcome: &Result<T, Status>) {
+    let outcome = match outcome {
+        Ok(_) => "ok".to_string(),
+        Err(status) => format!("{:?}", status.code()),
+    };
+    crate::access::audit(caller, client, kind, tables, &outcome);
 }
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
 
 /// Everything the RPC handlers share.
 pub struct FloeService {
-    engine: Arc<Engine>,
+    workloads: Arc<Workloads>,
     auth: Arc<Auth>,
-    scripts: Arc<crate::script::Scripts>,
-    /// Set on a coordinator (`floe serve --cluster`).
-    cluster: Option<Arc<crate::cluster::Cluster>>,
 
     sql_info: arrow_flight::sql::metadata::SqlInfoData,
     xdbc_types: arrow_flight::sql::metadata::XdbcTypeInfoData,
 }
 
 impl FloeService {
-    pub fn new(engine: Arc<Engine>, auth: Arc<Auth>, scripts: Arc<crate::script::Scripts>) -> Self {
-        Self { engine, auth, scripts, cluster: None, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
+    pub fn new(workloads: Arc<Workloads>, auth: Arc<Auth>) -> Self {
+        Self { workloads, auth, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
     }
 
-    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {
-        self.cluster = Some(cluster);
-        self
+    fn engine(&self) -> &Arc<crate::exec::Engine> {
+        self.workloads.engine()
     }
 }
 
@@ -87,9 +100,9 @@ impl FlightSqlService for FloeService {
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        statement::do_get(self, ticket).await
+        statement::do_get(self, ticket, &principal(&request)).await
     }
 
     async fn do_put_statement_update(
@@ -98,7 +111,10 @@ impl FlightSqlService for FloeService {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let session = session::defaults(request.metadata());
-        statement::update(self, &command.query, &[], &session).await
+        let caller = principal(&request);
+        let outcome = statement::update(self, &command.query, &[], &session, &caller).await;
+        audited(&caller, &client(&request), &crate::access::statement_kind(&command.query), &[], &outcome);
+        outcome
     }
 
     async fn do_put_statement_ingest(
@@ -106,7 +122,10 @@ impl FlightSqlService for FloeService {
         command: CommandStatementIngest,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        ingest::ingest(self, command, request).await
+        let (caller, address, table) = (principal(&request), client(&request), command.table.clone());
+        let outcome = ingest::ingest(self, command, request).await;
+        audited(&caller, &address, "INGEST", &[table], &outcome);
+        outcome
     }
 
     async fn do_action_create_prepared_statement(
@@ -114,15 +133,15 @@ impl FlightSqlService for FloeService {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        prepared::create(self, query, request.metadata()).await
+        prepared::create(self, query, &request).await
     }
 
     async fn do_action_close_prepared_statement(
         &self,
         query: ActionClosePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<(), Status> {
-        prepared::close(query)
+        prepared::close(self, query, &principal(&request))
     }
 
     async fn do_put_prepared_statement_query(
@@ -130,7 +149,7 @@ impl FlightSqlService for FloeService {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        prepared::bind(query, request).await
+        prepared::bind(self, query, request).await
     }
 
     async fn do_put_prepared_statement_update(
@@ -269,17 +288,9 @@ impl FlightSqlService for FloeService {
         metadata::do_get(self, query, request).await
     }
 
-    async fn do_get_fallback(&self, _request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
-        if let Some(fetch) = cluster::decode_shuffle_fetch(&message) {
-            return cluster::shuffle_fetch(self, fetch);
-        }
-        if let Some(distributed) = cluster::decode(&message) {
-            let Some(cluster) = &self.cluster else {
-                return Err(Status::failed_precondition("a distributed ticket needs its coordinator (`floe serve --cluster`)"));
-            };
-            return cluster::do_get(cluster, distributed).await;
-        }
-        script::do_get(self, message).await
+    async fn do_get_fallback(&self, request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
+        let started = self.workloads.start_sealed(&message, &principal(&request)).await?;
+        Ok(Response::new(stream::stream(started.schema, started.batches, &started.compression)))
     }
 
     async fn get_flight_info_fallback(
@@ -287,7 +298,7 @@ impl FlightSqlService for FloeService {
         command: arrow_flight::sql::Command,
         _request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        Err(Status::invalid_argument(format!("unknown command `{}`", command.type_url())))
+        Err(crate::error::Error::InvalidArgument(format!("unknown command `{}`", command.type_url())).into())
     }
 
     async fn do_action_fallback(

@@ -1,5 +1,6 @@
-//! Prepared statements with stateless handles: the handle is the statement.
-//! Binding parameters answers with a new handle that carries their values.
+//! Prepared statements with stateless handles: the handle is the statement,
+//! sealed like a ticket. Binding parameters answers with a new handle that
+//! carries their values.
 
 use std::sync::Arc;
 
@@ -14,42 +15,50 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{FlightDescriptor, FlightInfo, IpcMessage, SchemaAsIpc};
 use futures::TryStreamExt;
-use prost::Message;
-use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::{session, statement, FloeService};
+use super::{principal, session, statement, FloeService};
+use crate::access::Principal;
+use crate::error::Error;
 use crate::proto::PreparedHandle;
 use crate::sql;
+use crate::ticket::Kind;
 
-pub fn decode_handle(bytes: &[u8]) -> Result<PreparedHandle, Status> {
-    PreparedHandle::decode(bytes)
-        .ok()
-        .filter(|handle| !handle.sql.is_empty())
-        .ok_or_else(|| Status::invalid_argument("malformed prepared statement handle"))
+/// A handle this server sealed for `caller`.
+fn open_handle(service: &FloeService, bytes: &[u8], caller: &Principal) -> Result<PreparedHandle, Status> {
+    let handle = service.engine().keyring().open::<PreparedHandle>(bytes, Kind::Prepared, caller).map_err(Error::from)?.payload;
+    if handle.sql.is_empty() {
+        return Err(Error::InvalidArgument("malformed prepared statement handle".into()).into());
+    }
+    Ok(handle)
+}
+
+fn seal_handle(service: &FloeService, handle: &PreparedHandle, owner: &Principal) -> bytes::Bytes {
+    service.engine().keyring().seal(Kind::Prepared, handle, owner).into()
 }
 
 fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
-        .map_err(|e: arrow::error::ArrowError| Status::internal(format!("cannot encode schema: {e}")))?;
+        .map_err(|e: arrow::error::ArrowError| Error::Internal(format!("cannot encode schema: {e}")))?;
     Ok(bytes)
 }
 
 pub async fn create(
     service: &FloeService,
     request: ActionCreatePreparedStatementRequest,
-    metadata: &MetadataMap,
+    call: &Request<arrow_flight::Action>,
 ) -> Result<ActionCreatePreparedStatementResult, Status> {
-    let session = session::defaults(metadata);
-    let parameters = sql::parameter_count(&request.query)?;
+    let session = session::defaults(call.metadata());
+    let described = sql::describe(&request.query)?;
+    let parameters = described.parameters;
     // Placeholder types are unknown until bound, so the result schema is
     // planned with NULLs; when that cannot plan, clients learn it from
     // GetFlightInfo. Statements that write return no rows.
-    let dataset_schema = if !sql::is_query(&request.query)? {
+    let dataset_schema = if !described.is_query {
         Arc::new(Schema::empty())
     } else {
-        match service.engine.plan(&request.query, vec!["NULL".into(); parameters], session.clone()).await {
+        match service.engine().plan(&request.query, vec!["NULL".into(); parameters], session.clone(), &principal(call)).await {
             Ok(plan) => plan.schema,
             Err(err) if parameters == 0 => return Err(err.into()),
             Err(_) => Arc::new(Schema::empty()),
@@ -64,30 +73,32 @@ pub async fn create(
         session: Some(session),
     };
     Ok(ActionCreatePreparedStatementResult {
-        prepared_statement_handle: handle.encode_to_vec().into(),
+        prepared_statement_handle: seal_handle(service, &handle, &principal(call)),
         dataset_schema: schema_bytes(&dataset_schema)?,
         parameter_schema: schema_bytes(&parameter_schema)?,
     })
 }
 
 /// Nothing is held for a handle, so closing only checks it is one of ours.
-pub fn close(request: ActionClosePreparedStatementRequest) -> Result<(), Status> {
-    decode_handle(&request.prepared_statement_handle).map(|_| ())
+pub fn close(service: &FloeService, request: ActionClosePreparedStatementRequest, caller: &Principal) -> Result<(), Status> {
+    open_handle(service, &request.prepared_statement_handle, caller).map(|_| ())
 }
 
 pub async fn bind(
+    service: &FloeService,
     command: CommandPreparedStatementQuery,
     request: Request<PeekableFlightDataStream>,
 ) -> Result<DoPutPreparedStatementResult, Status> {
-    let mut handle = decode_handle(&command.prepared_statement_handle)?;
+    let caller = principal(&request);
+    let mut handle = open_handle(service, &command.prepared_statement_handle, &caller)?;
     let batches = read_batches(request).await?;
     handle.params = match batches.as_slice() {
         [] => Vec::new(),
         [batch] => sql::params::literals_from_batch(batch)?,
-        _ => return Err(Status::invalid_argument("a query binds exactly one row of parameters")),
+        _ => return Err(Error::InvalidArgument("a query binds exactly one row of parameters".into()).into()),
     };
     handle.params_bound = true;
-    Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(handle.encode_to_vec().into()) })
+    Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(seal_handle(service, &handle, &caller)) })
 }
 
 pub async fn flight_info(
@@ -95,10 +106,9 @@ pub async fn flight_info(
     command: CommandPreparedStatementQuery,
     request: Request<FlightDescriptor>,
 ) -> Result<Response<FlightInfo>, Status> {
-    let handle = decode_handle(&command.prepared_statement_handle)?;
+    let handle = open_handle(service, &command.prepared_statement_handle, &principal(&request))?;
     let session = handle.session.clone().unwrap_or_else(|| session::defaults(request.metadata()));
-    let proxy = super::cluster::cannot_reach_workers(request.metadata());
-    let info = statement::plan_or_write(service, &handle.sql, handle.params, session, request.into_inner(), proxy).await?;
+    let info = statement::plan(service, &handle.sql, handle.params, session, request).await?;
     Ok(Response::new(info))
 }
 
@@ -109,18 +119,19 @@ pub async fn update(
     command: CommandPreparedStatementUpdate,
     request: Request<PeekableFlightDataStream>,
 ) -> Result<i64, Status> {
-    let handle = decode_handle(&command.prepared_statement_handle)?;
+    let caller = principal(&request);
+    let handle = open_handle(service, &command.prepared_statement_handle, &caller)?;
     let session = handle.session.clone().unwrap_or_default();
     let batches = read_batches(request).await?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if rows == 0 {
-        return statement::update(service, &handle.sql, &handle.params, &session).await;
+        return statement::update(service, &handle.sql, &handle.params, &session, &caller).await;
     }
     let mut affected = 0;
     for batch in &batches {
         for row in 0..batch.num_rows() {
             let params = sql::params::literals_from_batch(&batch.slice(row, 1))?;
-            affected += statement::update(service, &handle.sql, &params, &session).await?;
+            affected += statement::update(service, &handle.sql, &params, &session, &caller).await?;
         }
     }
     Ok(affected)
@@ -131,6 +142,6 @@ async fn read_batches(request: Request<PeekableFlightDataStream>) -> Result<Vec<
     let batches: Vec<_> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
         .try_collect()
         .await
-        .map_err(|e| Status::invalid_argument(format!("cannot read the parameter batch: {e}")))?;
+        .map_err(|e| Error::InvalidArgument(format!("cannot read the parameter batch: {e}")))?;
     Ok(batches.into_iter().filter(|b| b.num_rows() > 0).collect())
 }

@@ -70,8 +70,8 @@ fn string_value(value: &SessionOptionValue) -> Option<Option<&str>> {
 
 pub async fn set(service: &FloeService, body: &[u8], metadata: &MetadataMap) -> Result<Reply, Status> {
     let request = SetSessionOptionsRequest::decode(body)
-        .map_err(|e| Status::invalid_argument(format!("malformed SetSessionOptionsRequest: {e}")))?;
-    let lake = service.engine.lake();
+        .map_err(|e| crate::error::Error::InvalidArgument(format!("malformed SetSessionOptionsRequest: {e}")))?;
+    let lake = service.engine().lake();
     let mut session = defaults(metadata);
     let mut errors = HashMap::new();
     let invalid = |value| OptionError { value: value as i32 };
@@ -134,7 +134,7 @@ pub async fn set(service: &FloeService, body: &[u8], metadata: &MetadataMap) -> 
 
 pub fn get(service: &FloeService, metadata: &MetadataMap) -> Reply {
     let session = defaults(metadata);
-    let names = service.engine.lake().names();
+    let names = service.engine().lake().names();
     let string = |text: String| SessionOptionValue { option_value: Some(OptionValue::StringValue(text)) };
     let session_options = HashMap::from([
         (CATALOG.to_string(), string(names.session_catalog(&session))),

@@ -1,12 +1,17 @@
-//! Ad-hoc statements: CommandStatementQuery → FlightInfo → DoGet.
+//! Ad-hoc statements: CommandStatementQuery → FlightInfo → DoGet, and the
+//! FlightInfo of wherever placement put a query.
 
 use arrow_flight::sql::{CommandStatementQuery, TicketStatementQuery};
-use arrow_flight::{FlightDescriptor, FlightInfo};
+use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::{session, ticket, DoGetStream, FloeService};
+use super::{principal, session, stream, DoGetStream, FloeService};
+use crate::access::Principal;
+use crate::error::Error;
 use crate::proto::SessionDefaults;
-use crate::write;
+use crate::ticket::Kind;
+use crate::workload::{tickets, Placement};
 
 pub async fn flight_info(
     service: &FloeService,
@@ -14,51 +19,78 @@ pub async fn flight_info(
     request: Request<FlightDescriptor>,
 ) -> Result<Response<FlightInfo>, Status> {
     let session = session::defaults(request.metadata());
-    let proxy = super::cluster::cannot_reach_workers(request.metadata());
-    let info = plan_or_write(service, &command.query, Vec::new(), session, request.into_inner(), proxy).await?;
+    let info = plan(service, &command.query, Vec::new(), session, request).await?;
     Ok(Response::new(info))
 }
 
-/// A query is planned; a statement that writes runs now (clients send DDL and
-/// DML through `execute` too) and its ticket returns the affected row count.
-pub async fn plan_or_write(
+/// Plans (or, for a statement that writes, runs) `sql` and describes where
+/// its rows are.
+pub async fn plan(
     service: &FloeService,
-    sql_text: &str,
+    sql: &str,
     params: Vec<String>,
     session: SessionDefaults,
-    descriptor: FlightDescriptor,
-    proxy: bool,
+    request: Request<FlightDescriptor>,
 ) -> Result<FlightInfo, Status> {
-    let (sql_text, params) = match write::dml::execute(&service.engine, sql_text, &params, &session).await? {
-        Some(rows) => (format!("SELECT CAST({rows} AS BIGINT) AS rows_affected"), Vec::new()),
-        None => (sql_text.to_string(), params),
-    };
-    let distributed = session.distributed;
-    let plan = service.engine.plan(&sql_text, params, session).await?;
-    if distributed {
-        if let Some(info) = super::cluster::flight_info(service, &plan, &descriptor, proxy).await? {
-            return Ok(info);
+    let caller = principal(&request);
+    let (client, kind) = (super::client(&request), crate::access::statement_kind(sql));
+    let proxy = cannot_reach_workers(request.metadata());
+    let planned = service.workloads.plan_statement(sql, params, session, &caller).await.map_err(Status::from);
+    let tables = planned.as_ref().map(|planned| planned.tables.clone()).unwrap_or_default();
+    super::audited(&caller, &client, &kind, &tables, &planned);
+    let planned = planned?;
+    let info = stream::empty_info(&planned.schema, request.into_inner())?;
+    let keyring = service.workloads.engine().keyring();
+    let direct = service.workloads.cluster().is_some_and(|cluster| cluster.config().direct_endpoints) && !proxy;
+    Ok(match planned.placement {
+        Placement::Local { ticket, .. } => {
+            info.with_endpoint(FlightEndpoint::new().with_ticket(tickets::query_ticket(keyring, &ticket, &caller))).with_ordered(true)
         }
-    }
-    ticket::flight_info(&plan.schema, ticket::statement_ticket(&plan.ticket), descriptor)
+        Placement::Partitioned { fragments, .. } if direct => {
+            let coordinator = service.workloads.cluster().and_then(|cluster| cluster.config().advertise_address.clone());
+            fragments.iter().fold(info, |info, (fragment, worker)| {
+                let mut endpoint =
+                    FlightEndpoint::new().with_ticket(tickets::query_ticket(keyring, fragment, &caller)).with_location(format!("grpc://{worker}"));
+                // Any Floe node can run a partition: the coordinator is the fallback.
+                if let Some(coordinator) = &coordinator {
+                    endpoint = endpoint.with_location(format!("grpc://{coordinator}"));
+                }
+                info.with_endpoint(endpoint)
+            })
+        }
+        Placement::Partitioned { gathered: ticket, .. } | Placement::Gathered { ticket, .. } => {
+            let sealed: Ticket = tickets::sealed_ticket(keyring, Kind::Distributed, &ticket, &caller);
+            info.with_endpoint(FlightEndpoint::new().with_ticket(sealed)).with_ordered(true)
+        }
+    })
 }
 
-pub async fn do_get(service: &FloeService, command: TicketStatementQuery) -> Result<Response<DoGetStream>, Status> {
-    let query = ticket::decode_statement(&command.statement_handle)?;
-    let (schema, batches) = service.engine.execute(&query).await?;
-    let compression = query.session.as_ref().map(|s| s.compression.as_str()).unwrap_or_default();
-    Ok(Response::new(ticket::stream(schema, batches, compression)))
+/// Clients known to fetch every endpoint from the server they asked (the
+/// Arrow Flight SQL JDBC driver, on grpc-java, in many deployments) get the
+/// coordinator-proxied form; `--cluster-endpoints proxy` does it for all.
+fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
+    metadata.get("user-agent").and_then(|v| v.to_str().ok()).is_some_and(|agent| agent.contains("grpc-java"))
+}
+
+pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal) -> Result<Response<DoGetStream>, Status> {
+    let started = service.workloads.start_query(&command.statement_handle, caller).await?;
+    Ok(Response::new(stream::stream(started.schema, started.batches, &started.compression)))
 }
 
 /// CommandStatementUpdate: runs a statement that writes; a SELECT sent here is
 /// a client mistake worth naming.
 pub async fn update(
     service: &FloeService,
-    sql_text: &str,
+    sql: &str,
     params: &[String],
     session: &SessionDefaults,
+    caller: &Principal,
 ) -> Result<i64, Status> {
-    write::dml::execute(&service.engine, sql_text, params, session).await?.ok_or_else(|| {
-        Status::invalid_argument("this statement returns rows: run it as a query (execute), not as an update")
-    })
+    match crate::exec::dml::apply(service.workloads.engine(), sql, params, session, caller).await.map_err(Error::from)? {
+        crate::exec::dml::Statement::Changed { rows, .. } => Ok(rows),
+        crate::exec::dml::Statement::Query(_) => Err(Error::InvalidArgument(
+            "this statement returns rows: run it as a query (execute), not as an update".into(),
+        )
+        .into()),
+    }
 }

@@ -13,6 +13,7 @@ use futures::StreamExt;
 use iceberg::NamespaceIdent;
 use serde_json::{json, Value};
 
+use crate::access::{Principal, Right};
 use crate::catalog::TableRef;
 use crate::exec::{BatchStream, Engine};
 use crate::proto::SessionDefaults;
@@ -25,6 +26,8 @@ pub type Reply = (u8, Vec<u8>);
 pub struct LakeView {
     engine: Arc<Engine>,
     session: SessionDefaults,
+    /// The workload's owner: the sandbox sees only what it may read.
+    principal: Principal,
     pub pins: HashMap<String, i64>,
     scans: HashMap<u64, BatchStream>,
     next_scan: u64,
@@ -52,16 +55,23 @@ pub fn ipc_bytes(schema: &SchemaRef, batch: Option<&RecordBatch>) -> Result<Vec<
 }
 
 impl LakeView {
-    pub fn new(engine: Arc<Engine>, session: SessionDefaults, pins: HashMap<String, i64>) -> Self {
-        Self { engine, session, pins, scans: HashMap::new(), next_scan: 0 }
+    pub fn new(engine: Arc<Engine>, session: SessionDefaults, pins: HashMap<String, i64>, principal: Principal) -> Self {
+        Self { engine, session, principal, pins, scans: HashMap::new(), next_scan: 0 }
     }
 
+    /// A table the owner may read.
     fn resolve(&self, table: &str) -> Result<TableRef, String> {
         let parts: Vec<String> = table.split('.').map(|p| p.trim().to_string()).collect();
         if parts.iter().any(String::is_empty) {
             return Err(format!("`{table}` is not a table name like 'namespace.table'"));
         }
-        self.engine.lake().names().resolve(&parts, &self.session).map_err(|e| e.to_string())
+        let table_ref = self.engine.lake().names().resolve(&parts, &self.session).map_err(|e| e.to_string())?;
+        self.engine.authorize(&self.principal, &table_ref, Right::Read).map_err(|e| e.to_string())?;
+        Ok(table_ref)
+    }
+
+    fn readable(&self, namespace: &[String]) -> bool {
+        self.engine.policy().allows(&self.principal, &self.catalog_name(), &namespace.join("."), Right::Read)
     }
 
     /// The relation for SQL, fully qualified and pinned when the workload has read it before.
@@ -81,7 +91,7 @@ impl LakeView {
     async fn plan(&mut self, table: &str, sql_tail: &str, columns: &str) -> Result<crate::exec::Plan, String> {
         let (relation, table_ref) = self.relation(table)?;
         let sql = format!("SELECT {columns} FROM {relation}{sql_tail}");
-        let plan = self.engine.plan(&sql, Vec::new(), self.session.clone()).await.map_err(|e| match e {
+        let plan = self.engine.plan(&sql, Vec::new(), self.session.clone(), &self.principal).await.map_err(|e| match e {
             crate::exec::Error::Catalog(crate::catalog::Error::TableNotFound(_)) => {
                 format!("scan(): table `{table}` does not exist in catalog `{}`", table_ref.catalog)
             }
@@ -149,7 +159,7 @@ impl LakeView {
             }
             Err(e) => return table_error(e),
         };
-        match self.engine.execute(&plan.ticket).await {
+        match self.engine.execute(&plan.ticket, &self.principal).await {
             Ok((_, batches)) => {
                 self.next_scan += 1;
                 self.scans.insert(self.next_scan, batches);
@@ -190,7 +200,7 @@ impl LakeView {
                 let children: Vec<Vec<String>> = all
                     .iter()
                     .map(|ns| ns.clone().inner())
-                    .filter(|ns| ns.len() == parent.len() + 1 && ns.starts_with(&parent))
+                    .filter(|ns| ns.len() == parent.len() + 1 && ns.starts_with(&parent) && self.readable(ns))
                     .collect();
                 json_reply(json!({ "namespaces": children }))
             }
@@ -203,6 +213,9 @@ impl LakeView {
         let Ok(namespace) = NamespaceIdent::from_vec(parts.clone()) else {
             return table_error("list_tables needs a namespace");
         };
+        if !self.readable(&parts) {
+            return json_reply(json!({ "tables": [] }));
+        }
         match self.engine.lake().tables(&self.catalog_name(), &namespace).await {
             Ok(tables) => {
                 let names: Vec<Vec<String>> = tables

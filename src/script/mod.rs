@@ -10,7 +10,7 @@ mod lake;
 mod pool;
 pub mod runtime;
 mod sandbox;
-mod workload;
+mod job;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub use workload::{start, Job, Started};
+pub use job::{start, Job, Started};
 
 use cgroup::{Cgroups, Limits};
 use pool::Pool;

@@ -4,18 +4,12 @@
 //! polars-sql resolves a dotted name by its first part and offers table
 //! functions that read server files, so user SQL never reaches it unchecked.
 
-mod comma_joins;
 pub mod dml;
-mod exists;
-mod join_filters;
-mod names;
-pub mod partition;
-mod parse;
-pub mod pushdown;
-mod qualify;
-pub mod subquery;
 pub mod params;
-mod rewrite;
+mod parse;
+pub mod partition;
+pub mod pushdown;
+pub mod rewrite;
 pub mod time_travel;
 
 use std::collections::HashMap;
@@ -34,6 +28,8 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     Params(String),
+    #[error("{0}")]
+    TooLong(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -60,11 +56,7 @@ impl Query {
             statement = *inner;
         }
         parse::ensure_query(&statement)?;
-        rewrite::bind_params(&mut statement, params)?;
-        rewrite::refuse_table_functions(&statement)?;
-        names::name_colliding_projections(&mut statement);
-        rewrite::columns_first(&mut statement);
-        rewrite::divisions_in_double(&mut statement);
+        rewrite::analyze(&mut statement, params)?;
         let relations = rewrite::catalog_relations(&statement);
         let filters = pushdown::scan_filters(&statement);
         Ok(Self { statement, relations, filters, explain })
@@ -93,20 +85,28 @@ impl Query {
     /// The SQL Polars runs: scalar subqueries turned into joins (which needs
     /// each relation's columns), and each catalog relation renamed to its
     /// registered frame, aliased by its table name so qualified columns keep working.
-    pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &subquery::Columns) -> String {
+    pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> String {
         let mut statement = self.statement.clone();
-        subquery::decorrelate(&mut statement, columns);
-        join_filters::push_into_joined_relations(&mut statement, columns);
-        comma_joins::make_explicit(&mut statement, columns);
-        qualify::subquery_columns(&mut statement, columns);
-        rewrite::rename_relations(&mut statement, frames);
+        rewrite::render(&mut statement, frames, columns);
         statement.to_string()
     }
 }
 
 /// How many parameters a statement takes (`?` or `$n` placeholders).
 pub fn parameter_count(sql: &str) -> Result<usize> {
-    rewrite::placeholder_count(&parse::parse_single(sql)?)
+    Ok(describe(sql)?.parameters)
+}
+
+/// What preparing a statement needs to know, from one parse.
+pub struct Described {
+    /// A query (returns rows) rather than a statement that writes.
+    pub is_query: bool,
+    pub parameters: usize,
+}
+
+pub fn describe(sql: &str) -> Result<Described> {
+    let statement = parse::parse_single(sql)?;
+    Ok(Described { is_query: matches!(statement, Statement::Query(_)), parameters: rewrite::placeholder_count(&statement)? })
 }
 
 /// Makes each `(alias, table)` usable by name in `sql`, as a leading CTE
@@ -141,10 +141,6 @@ pub fn with_table_aliases(sql: &str, aliases: &[(String, String)]) -> Result<Str
     Ok(statement.to_string())
 }
 
-/// Whether `sql` is a query (returns rows) rather than a statement that writes.
-pub fn is_query(sql: &str) -> Result<bool> {
-    Ok(matches!(parse::parse_single(sql)?, Statement::Query(_)))
-}
 
 #[cfg(test)]
 mod tests;

@@ -4,10 +4,17 @@ use sqlparser::parser::{Parser, ParserOptions};
 
 use super::{Error, Result};
 
+/// Longest statement accepted: far beyond any hand-written or generated
+/// query, well short of what could tie up the parser.
+pub const MAX_SQL_BYTES: usize = 1 << 20;
+
 /// The dialect and options polars-sql itself parses with, so what we accept
 /// here is what it can plan. A CREATE TABLE's `PARTITIONED BY (…)` is read
 /// separately (`partition.rs`), so it is set aside here.
 pub(super) fn parse_single(sql: &str) -> Result<Statement> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(Error::TooLong(format!("the statement has {} bytes; the limit is {MAX_SQL_BYTES}", sql.len())));
+    }
     let (sql, _) = super::partition::split_partitioned_by(sql)?;
     let sql = super::time_travel::fold_into_names(&sql)?;
     let mut statements = Parser::new(&GenericDialect)

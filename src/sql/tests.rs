@@ -132,7 +132,7 @@ fn comparisons_put_the_column_first() {
 
 fn render_with_columns(sql: &str, columns: &[(&str, &[&str])]) -> String {
     let query = Query::analyze(sql, &[]).unwrap();
-    let columns: subquery::Columns = columns
+    let columns: rewrite::Columns = columns
         .iter()
         .map(|(table, cols)| (vec![table.to_string()], cols.iter().map(|c| c.to_string()).collect()))
         .collect();

@@ -18,8 +18,7 @@ use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use super::{schema, Error, Result};
-use crate::exec::BatchStream;
+use super::{schema, BatchStream, Error, Result};
 
 pub struct Written {
     pub files: Vec<DataFile>,

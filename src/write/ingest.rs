@@ -7,18 +7,12 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow_flight::sql::{CommandStatementIngest, TableExistsOption, TableNotExistOption};
 
-use super::{create_table, schema, Error, Result, SaveMode};
-use crate::catalog::{self, Lake};
-use crate::exec::BatchStream;
+use super::{create_table, schema, BatchStream, Error, Result, SaveMode};
+use crate::catalog::{self, Lake, TableRef};
 use crate::proto::SessionDefaults;
 
-pub async fn execute(
-    lake: &Lake,
-    command: CommandStatementIngest,
-    incoming: SchemaRef,
-    batches: BatchStream,
-    session: &SessionDefaults,
-) -> Result<i64> {
+/// The table an ingest writes, as the command names it.
+pub fn target(lake: &Lake, command: &CommandStatementIngest, session: &SessionDefaults) -> Result<TableRef> {
     if command.temporary {
         return Err(Error::Unsupported("temporary tables are not supported".into()));
     }
@@ -33,7 +27,18 @@ pub async fn execute(
         name.push(schema.clone());
     }
     name.push(command.table.clone());
-    let table = lake.names().resolve(&name, session)?;
+    Ok(lake.names().resolve(&name, session)?)
+}
+
+/// Writes `batches` into `table` (from [`target`]) with the command's
+/// create / append / replace / fail semantics.
+pub async fn load(
+    lake: &Lake,
+    table: TableRef,
+    command: CommandStatementIngest,
+    incoming: SchemaRef,
+    batches: BatchStream,
+) -> Result<i64> {
 
     let options = command.table_definition_options.unwrap_or_default();
     let if_missing = TableNotExistOption::try_from(options.if_not_exist).unwrap_or(TableNotExistOption::Unspecified);

@@ -4,7 +4,6 @@
 //! stay behind unreferenced (orphans), never visible.
 
 mod commit;
-pub mod dml;
 mod files;
 pub mod ingest;
 pub mod schema;
@@ -16,15 +15,20 @@ use iceberg::table::Table;
 use iceberg::{ErrorKind, NamespaceIdent, TableCreation};
 
 use crate::catalog::{self, Lake, TableRef};
-use crate::exec::{self, BatchStream};
 use crate::sql::partition::PartitionField;
+
+/// Rows to write. A failure of whatever produces them (a query, a client's
+/// upload) aborts the write before anything is committed.
+pub type BatchStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::result::Result<arrow::record_batch::RecordBatch, Error>> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Catalog(#[from] catalog::Error),
+    /// The rows' producer failed; kept whole so the error gate can tell what it was.
     #[error(transparent)]
-    Exec(#[from] exec::Error),
+    Input(Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Sql(#[from] crate::sql::Error),
     #[error("writing table `{table}`: {source}")]
@@ -46,6 +50,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failure of the stream feeding a write.
+    pub fn input(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Input(Box::new(source))
+    }
+
     fn iceberg(table: &Table, source: iceberg::Error) -> Self {
         Error::Iceberg { table: table.identifier().to_string(), source }
     }

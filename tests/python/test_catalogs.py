@@ -45,7 +45,7 @@ def test_second_catalog_from_a_config_file(tmp_path, start_server, monkeypatch):
 def test_bad_config_stops_the_server_with_a_clear_message(tmp_path):
     import subprocess
 
-    from conftest import floe_binary
+    from harness import floe_binary
 
     config = tmp_path / "floe.toml"
     config.write_text('[[catalogs]]\nname = "x"\nuri = "postgres://u:pw@db/x"\nwarehouse = "/w"\n')

@@ -8,15 +8,16 @@ import time
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
+import pyarrow.flight as flight
 
-from conftest import FloeServer
+from flight_sql_wire import statement_query
+from harness import FloeServer, wait_for
 
 BATCH = 20_000
 
 
 def test_sigkill_mid_write_leaves_only_whole_commits(tmp_path):
     data_dir = tmp_path / "crashy"
-    data_dir.mkdir()
     rng = random.Random(7)
     chunk = pa.table({"k": pa.array(range(BATCH), pa.int64()), "v": pa.array([1.0] * BATCH)})
     committed_at_least = 0
@@ -54,40 +55,39 @@ def test_sigkill_mid_write_leaves_only_whole_commits(tmp_path):
         writer = threading.Thread(target=keep_appending)
         writer.start()
         time.sleep(rng.uniform(0.2, 1.5))  # kill at a random moment of the write loop
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait()
+        server.kill()
         stop.set()
         writer.join()
-        server.log.close()
-        (data_dir / "addr").unlink()
     # The writers did commit between kills, so the kills hit a live write loop.
     assert committed_at_least > BATCH
 
 
 def test_sigterm_does_not_wait_forever_for_a_runaway_query(tmp_path):
-    data_dir = tmp_path / "runaway"
-    data_dir.mkdir()
-    server = FloeServer(data_dir, "--shutdown-grace-seconds", "1")
+    server = FloeServer(tmp_path / "runaway", "--shutdown-grace-seconds", "1")
     sql = ("SELECT sum(a.sepal_length * b.sepal_width * c.petal_length * d.petal_width * e.sepal_length) AS s "
            "FROM default.flowers a CROSS JOIN default.flowers b CROSS JOIN default.flowers c "
            "CROSS JOIN default.flowers d CROSS JOIN default.flowers e")
+    received = []
 
     def runaway():
         try:
-            with flightsql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cursor:
-                cursor.execute(sql)
-                cursor.fetch_arrow_table()
+            with flight.FlightClient(server.uri) as flight_client:
+                info = flight_client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(sql)))
+                reader = flight_client.do_get(info.endpoints[0].ticket)
+                # DoGet sends the result's schema first, as the server starts computing the rows.
+                received.append(reader.schema)
+                reader.read_all()
         except Exception:
             pass  # the server goes away under it
 
     client = threading.Thread(target=runaway, daemon=True)
     client.start()
-    time.sleep(1.0)  # let the query get going
-    assert server.alive()
+    assert wait_for(lambda: received, 60), f"the query did not start:\n{server.logs()}"
+    assert received[0].names == ["s"] and server.alive()
     stopped_at = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     server.process.wait(timeout=20)
     assert time.monotonic() - stopped_at < 20
     assert "shutting down" in server.logs()
-    server.log.close()
+    server.stop()
     client.join(timeout=20)

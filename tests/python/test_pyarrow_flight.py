@@ -97,7 +97,7 @@ def test_basic_auth_handshake_returns_a_bearer_token(start_server):
 def test_refuses_to_serve_beyond_loopback_without_credentials(tmp_path):
     import subprocess
 
-    from conftest import floe_binary
+    from harness import floe_binary
 
     done = subprocess.run(
         [floe_binary(), "serve", "--listen", "0.0.0.0:0", "--data-dir", str(tmp_path)],

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from floe_sql import run
-from services import Rustberg
+from harness import FloeServer, Rustberg
 
 
 @pytest.fixture
@@ -104,8 +104,6 @@ def test_overwrites_commit_through_the_rest_api_and_concurrent_ones_all_land(res
 
 
 def test_a_missing_secret_or_unreachable_catalog_stops_start_up(rest_catalog, tmp_path):
-    from conftest import FloeServer
-
     config = tmp_path / "bad.toml"
     config.write_text(f'[[catalogs]]\nname = "lake"\ntype = "rest"\nuri = "{rest_catalog["uri"]}"\n'
                       f'token_env = "FLOE_TEST_UNSET_TOKEN"\n')
@@ -161,8 +159,6 @@ class IdentityProvider:
 def test_bearer_token_and_oauth2_client_credentials_against_a_catalog_that_requires_them(tmp_path):
     import adbc_driver_flightsql.dbapi as flightsql
     from pyiceberg.catalog.rest import RestCatalog
-
-    from conftest import FloeServer
 
     key = "rb_" + secrets.token_hex(16)
     (tmp_path / "wh").mkdir()

@@ -44,7 +44,8 @@ def test_query_returns_count_columns_and_a_ticket(client):
     assert response["columns"] == ["species", "avg_sepal_length"]
     assert response["column_types"] == ["Utf8", "Float64"]
     assert response["execution_time"].endswith("ms")
-    assert response["compute"] == {"mode": "local", "distributed": False, "vcpus": 4}
+    assert response["compute"] == {"mode": "local", "distributed": False, "vcpus": 4, "placement": "local",
+                                   "shuffles": 0, "reruns": 0}
     assert "saved" not in response
     table = fetch(client, response)
     assert table.column("species").to_pylist() == ["virginica", "versicolor", "setosa"]
@@ -58,7 +59,7 @@ def test_object_aliases_and_distributed_request_explains_itself(client):
         "clusterSize": 4,
     })
     assert fetch(client, response).column("n").to_pylist() == [150]
-    assert response["compute"]["distributed"] is False
+    assert response["compute"]["distributed"] is False and response["compute"]["placement"] == "local"
     assert "has no workers" in response["compute"]["reason"]
 
 

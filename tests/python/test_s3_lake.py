@@ -13,9 +13,8 @@ import pyarrow.compute as pc
 import pytest
 from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
 
-from conftest import FloeServer
 from floe_sql import run
-from services import Garage, Rustberg, free_port
+from harness import FloeServer, Garage, Rustberg, free_port
 
 
 @pytest.fixture(scope="module")

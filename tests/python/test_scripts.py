@@ -70,7 +70,8 @@ def test_seed_script_returns_the_three_species(client):
     assert response["success"] is True
     assert response["row_count"] == 3
     assert response["columns"] == ["species", "count", "avg_sepal_length", "avg_petal_length"]
-    assert response["compute"] == {"mode": "local", "distributed": False, "vcpus": 2}
+    assert response["compute"] == {"mode": "local", "distributed": False, "vcpus": 2, "placement": "local",
+                                   "shuffles": 0, "reruns": 0}
     table = fetch(client, response)
     assert table.column("species").to_pylist() == ["virginica", "versicolor", "setosa"]
     assert table.column("count").to_pylist() == [50, 50, 50]

@@ -33,6 +33,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
     secretKeyRef:
       name: {{ .Values.auth.existingSecret }}
       key: {{ .Values.auth.tokenKey }}
+- name: FLOE_TICKET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.auth.existingSecret }}
+      key: {{ .Values.auth.ticketKeyKey }}
 {{- if .Values.s3.endpoint }}
 - name: FLOE_S3_ENDPOINT
   value: {{ .Values.s3.endpoint | quote }}

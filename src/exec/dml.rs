@@ -9,18 +9,22 @@ use arrow::datatypes::Schema;
 use futures::StreamExt;
 use iceberg::NamespaceIdent;
 
-use super::{create_table, Error, Result, SaveMode};
+use super::{BatchStream, Engine, Error, Result};
+use crate::access::{Principal, Right};
 use crate::catalog::{self, TableRef};
-use crate::exec::{BatchStream, Engine};
 use crate::proto::SessionDefaults;
 use crate::sql::dml::{Command, Name};
+use crate::write::{self, create_table, SaveMode};
 
-fn namespace_of(engine: &Engine, name: &Name, session: &SessionDefaults) -> Result<(String, NamespaceIdent)> {
+fn namespace_of(engine: &Engine, name: &Name, session: &SessionDefaults, who: &Principal) -> Result<(String, NamespaceIdent)> {
     let names = engine.lake().names();
     // A schema name is a table name without the table: resolve `name.x` and drop `x`.
     let mut probe = name.clone();
     probe.push(String::new());
     let resolved = names.resolve(&probe, session)?;
+    let namespace = resolved.ident.namespace().join(".");
+    let object = format!("schema `{}.{namespace}`", resolved.catalog);
+    engine.policy().check(who, &resolved.catalog, &namespace, Right::Write, &object).map_err(Error::Denied)?;
     Ok((resolved.catalog, resolved.ident.namespace().clone()))
 }
 
@@ -28,18 +32,45 @@ fn iceberg_err(catalog_name: &str) -> impl Fn(iceberg::Error) -> Error + '_ {
     move |source| catalog::Error::Iceberg { catalog: catalog_name.to_string(), source }.into()
 }
 
-/// Executes a non-query statement; `None` when `sql` is a query.
-pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &SessionDefaults) -> Result<Option<i64>> {
+/// A statement, parsed once: a query to plan, or a change already made.
+pub enum Statement {
+    Query(crate::sql::Query),
+    /// The rows affected by the change, and what it changed (as written).
+    Changed { rows: i64, target: String },
+}
+
+fn target(command: &Command) -> String {
+    match command {
+        Command::Query(_) => String::new(),
+        Command::CreateSchema { name, .. }
+        | Command::DropSchema { name, .. }
+        | Command::CreateTable { name, .. }
+        | Command::CreateTableAs { name, .. }
+        | Command::DropTable { name, .. }
+        | Command::Insert { table: name, .. }
+        | Command::Truncate { table: name } => name.join("."),
+    }
+}
+
+/// Runs `sql` if it changes the lake; hands a query back analyzed.
+pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &SessionDefaults, who: &Principal) -> Result<Statement> {
     let lake = engine.lake();
-    let resolve = |name: &Name| lake.names().resolve(name, session).map_err(Error::from);
-    let rows = match crate::sql::dml::classify(sql, params)? {
-        Command::Query(_) => return Ok(None),
+    // Every table a statement changes needs `write` there, checked before anything is written.
+    let resolve = |name: &Name| {
+        let table = lake.names().resolve(name, session).map_err(Error::from)?;
+        engine.authorize(who, &table, Right::Write)?;
+        Ok::<_, Error>(table)
+    };
+    let command = crate::sql::dml::classify(sql, params)?;
+    let target = target(&command);
+    let rows = match command {
+        Command::Query(query) => return Ok(Statement::Query(query)),
         Command::CreateSchema { name, if_not_exists } => {
-            let (catalog_name, namespace) = namespace_of(engine, &name, session)?;
+            let (catalog_name, namespace) = namespace_of(engine, &name, session, who)?;
             let catalog = lake.catalog(&catalog_name)?;
             if catalog.namespace_exists(&namespace).await.map_err(iceberg_err(&catalog_name))? {
                 if !if_not_exists {
-                    return Err(Error::AlreadyExists(format!("schema `{}` already exists", namespace.join("."))));
+                    return Err(write::Error::AlreadyExists(format!("schema `{}` already exists", namespace.join("."))).into());
                 }
             } else {
                 catalog.create_namespace(&namespace, HashMap::new()).await.map_err(iceberg_err(&catalog_name))?;
@@ -47,7 +78,7 @@ pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &Se
             0
         }
         Command::DropSchema { name, if_exists } => {
-            let (catalog_name, namespace) = namespace_of(engine, &name, session)?;
+            let (catalog_name, namespace) = namespace_of(engine, &name, session, who)?;
             let catalog = lake.catalog(&catalog_name)?;
             if !catalog.namespace_exists(&namespace).await.map_err(iceberg_err(&catalog_name))? {
                 if !if_exists {
@@ -55,7 +86,7 @@ pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &Se
                 }
             } else {
                 if !catalog.list_tables(&namespace).await.map_err(iceberg_err(&catalog_name))?.is_empty() {
-                    return Err(Error::Schema(format!("schema `{}` still has tables; drop them first", namespace.join("."))));
+                    return Err(write::Error::Schema(format!("schema `{}` still has tables; drop them first", namespace.join("."))).into());
                 }
                 catalog.drop_namespace(&namespace).await.map_err(iceberg_err(&catalog_name))?;
             }
@@ -63,8 +94,8 @@ pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &Se
         }
         Command::CreateTable { name, columns, partition_by, if_not_exists } => {
             let table = resolve(&name)?;
-            match super::create_partitioned_table(lake, &table, &Schema::new(columns), &partition_by).await {
-                Err(Error::AlreadyExists(_)) if if_not_exists => {}
+            match write::create_partitioned_table(lake, &table, &Schema::new(columns), &partition_by).await {
+                Err(write::Error::AlreadyExists(_)) if if_not_exists => {}
                 other => {
                     other?;
                 }
@@ -90,13 +121,13 @@ pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &Se
             let catalog = lake.catalog(&table.catalog)?;
             if catalog.table_exists(&table.ident).await.map_err(iceberg_err(&table.catalog))? {
                 if if_not_exists {
-                    return Ok(Some(0));
+                    return Ok(Statement::Changed { rows: 0, target });
                 }
-                return Err(Error::AlreadyExists(format!("table `{table}` already exists")));
+                return Err(write::Error::AlreadyExists(format!("table `{table}` already exists")).into());
             }
-            let (schema, batches) = engine.run(&query.sql(), session.clone()).await?;
+            let (schema, batches) = engine.run_query(query, session.clone(), who).await?;
             create_table(lake, &table, &schema, false).await?;
-            write_rows(engine, &table, batches, SaveMode::Append).await?
+            write_rows(engine, &table, rows_to_write(batches), SaveMode::Append).await?
         }
         Command::Insert { table, columns, source, overwrite } => {
             let table = resolve(&table)?;
@@ -106,13 +137,14 @@ pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &Se
             } else {
                 columns
             };
-            let (schema, batches) = engine.run(&source.sql(), session.clone()).await?;
+            let (schema, batches) = engine.run_query(source, session.clone(), who).await?;
             if schema.fields().len() != target_columns.len() {
-                return Err(Error::Schema(format!(
+                return Err(write::Error::Schema(format!(
                     "INSERT gives {} value(s) per row for {} column(s) of `{table}`",
                     schema.fields().len(),
                     target_columns.len()
-                )));
+                ))
+                .into());
             }
             let mode = if overwrite { SaveMode::Overwrite } else { SaveMode::Append };
             write_rows(engine, &table, rename_positionally(batches, target_columns), mode).await?
@@ -123,18 +155,23 @@ pub async fn execute(engine: &Engine, sql: &str, params: &[String], session: &Se
             0
         }
     };
-    Ok(Some(rows))
+    Ok(Statement::Changed { rows, target })
 }
 
-async fn write_rows(engine: &Engine, table: &TableRef, batches: BatchStream, mode: SaveMode) -> Result<i64> {
-    let outcome = super::write(engine.lake(), table, batches, mode, HashMap::new()).await?;
+async fn write_rows(engine: &Engine, table: &TableRef, batches: write::BatchStream, mode: SaveMode) -> Result<i64> {
+    let outcome = write::write(engine.lake(), table, batches, mode, HashMap::new()).await?;
     Ok(outcome.rows_written as i64)
 }
 
+/// A query's rows as rows to write.
+pub fn rows_to_write(batches: BatchStream) -> write::BatchStream {
+    Box::pin(batches.map(|batch| batch.map_err(write::Error::input)))
+}
+
 /// SQL INSERT maps values to columns by position, whatever the query named them.
-fn rename_positionally(batches: BatchStream, columns: Vec<String>) -> BatchStream {
+fn rename_positionally(batches: BatchStream, columns: Vec<String>) -> write::BatchStream {
     Box::pin(batches.map(move |batch| {
-        let batch = batch?;
+        let batch = batch.map_err(write::Error::input)?;
         let fields: Vec<_> = batch
             .schema()
             .fields()
@@ -142,6 +179,7 @@ fn rename_positionally(batches: BatchStream, columns: Vec<String>) -> BatchStrea
             .zip(&columns)
             .map(|(field, name)| field.as_ref().clone().with_name(name))
             .collect();
-        Ok(arrow::record_batch::RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())?)
+        arrow::record_batch::RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())
+            .map_err(|e| write::Error::Schema(e.to_string()))
     }))
 }

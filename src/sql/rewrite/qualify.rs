@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, Query, SetExpr, Statement, VisitMut, VisitorMut};
 
-use super::subquery::{Columns, Resolver};
+use super::scope::*;
 
 pub(super) fn subquery_columns(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };

@@ -9,7 +9,7 @@
 
 use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, Visit, VisitMut, Visitor, VisitorMut};
 
-use super::subquery::{conjuncts, parse_expr, parse_query, Columns, Resolver, Scope};
+use super::scope::*;
 
 pub(super) fn make_explicit(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };

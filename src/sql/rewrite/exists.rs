@@ -13,7 +13,7 @@
 
 use sqlparser::ast::{BinaryOperator, Query, SetExpr};
 
-use super::subquery::{correlate, grouped_cte, Correlation, Resolver, Scope};
+use super::scope::*;
 
 pub(super) struct ExistsPlan {
     pub cte_sql: String,

@@ -24,6 +24,8 @@ use crate::exec::{BatchStream, Engine};
 use crate::proto::SessionDefaults;
 
 pub struct Job {
+    /// Whose rights the script's reads run with.
+    pub principal: crate::access::Principal,
     pub script: String,
     pub params: HashMap<String, String>,
     pub session: SessionDefaults,
@@ -51,7 +53,7 @@ pub async fn start(scripts: Arc<Scripts>, engine: Arc<Engine>, job: Job) -> Resu
     let (schema_tx, schema_rx) = oneshot::channel();
     let pins = Arc::new(Mutex::new(HashMap::new()));
     let driver = Driver {
-        lake: LakeView::new(engine.clone(), job.session.clone(), job.pins.clone()),
+        lake: LakeView::new(engine.clone(), job.session.clone(), job.pins.clone(), job.principal.clone()),
         schema_tx: Some(schema_tx),
         batches_tx,
         result_bytes: 0,
@@ -61,7 +63,7 @@ pub async fn start(scripts: Arc<Scripts>, engine: Arc<Engine>, job: Job) -> Resu
     let running = engine.running().start(&job.query_id);
     tokio::spawn(driver.run(sandbox, job.timeout, running));
     let schema = schema_rx.await.map_err(|_| Error::Crashed("the workload ended without a result".into()))??;
-    let batches: BatchStream = Box::pin(ReceiverStream::new(batches_rx).map(|item| item.map_err(crate::exec::Error::from)));
+    let batches: BatchStream = Box::pin(ReceiverStream::new(batches_rx).map(|item| item.map_err(|e| crate::exec::Error::Upstream(Box::new(e)))));
     Ok(Started { schema, batches, pins })
 }
 

@@ -1,25 +1,22 @@
-//! Hash shuffles for joins of two large tables: each side's file partitions
-//! run on workers (the map stage), which hash their rows by the join keys
-//! into one Arrow IPC file per bucket on local disk; reduce partition `b`
-//! then reads bucket `b` of both sides from every worker that holds some, so
-//! matching keys meet on one worker.
+//! The data side of hash shuffles: a map task hashes a fragment's rows by
+//! keys into one Arrow IPC file per bucket (local disk or object storage);
+//! a reduce partition reads its bucket from every map output. The
+//! coordinator decides what to shuffle (`cluster::stage`); this module only
+//! moves rows.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::ipc::writer::FileWriter;
 use arrow::record_batch::RecordBatch;
-use futures::{StreamExt, TryStreamExt};
-use prost::Message;
+use futures::TryStreamExt;
 
-use super::{Cluster, Error};
-use crate::proto::{QueryTicket, ShuffleFetch, ShuffleInput, ShuffleMap};
-
-pub const MAP_ACTION: &str = "floe.cluster.shuffle_map";
-pub const FETCH_TICKET_TYPE: &str = "type.googleapis.com/floe.v1.ShuffleFetch";
+use super::{Engine, Error};
+use crate::access::Principal;
+use crate::proto::{ShuffleFetch, ShuffleInput, ShuffleMap};
+use crate::ticket::{self, Keyring};
 
 /// Where map tasks leave their buckets: the worker's local disk (served to
 /// reducers over Flight), or object storage (read by reducers directly, so a
@@ -107,7 +104,7 @@ impl Hasher for Fnv {
 /// Shuffle ids become file and object names: nothing that could climb out.
 fn checked_id(shuffle_id: &str) -> Result<&str, Error> {
     if shuffle_id.is_empty() || !shuffle_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(Error::Final(format!("invalid shuffle id `{shuffle_id}`")));
+        return Err(Error::Invalid(format!("invalid shuffle id `{shuffle_id}`")));
     }
     Ok(shuffle_id)
 }
@@ -137,11 +134,12 @@ enum Sink {
 /// The worker's map task: runs the fragment and writes its rows, by bucket.
 /// Returns the rows written and where a reducer finds them: empty for this
 /// worker (over Flight), or the object prefix `<location>/<shuffle>/<task>`.
-pub async fn run_map(engine: &crate::exec::Engine, store: &ShuffleStore, request: ShuffleMap) -> Result<(u64, String), Error> {
-    let fail = |e: &dyn std::fmt::Display| Error::Final(format!("shuffle map: {e}"));
-    let fragment = request.fragment.ok_or_else(|| Error::Final("shuffle map without a fragment".into()))?;
+pub async fn run_map(engine: &Engine, request: ShuffleMap, owner: &Principal) -> Result<(u64, String), Error> {
+    let store = engine.shuffle_store();
+    let fail = |e: &dyn std::fmt::Display| Error::Shuffle(format!("shuffle map: {e}"));
+    let fragment = request.fragment.ok_or_else(|| Error::Invalid("shuffle map without a fragment".into()))?;
     let buckets = request.buckets.max(1);
-    let (schema, mut batches) = engine.execute(&fragment).await.map_err(|e| fail(&e))?;
+    let (schema, mut batches) = engine.execute(&fragment, owner).await.map_err(|e| fail(&e))?;
     let key_indexes: Vec<usize> = request
         .keys
         .iter()
@@ -209,8 +207,11 @@ pub async fn run_map(engine: &crate::exec::Engine, store: &ShuffleStore, request
 }
 
 /// A bucket's rows on this worker (every map task's file for it).
-pub fn read_bucket(root: &Path, request: &ShuffleFetch) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
-    let fail = |e: &dyn std::fmt::Display| Error::Final(format!("shuffle fetch: {e}"));
+pub fn read_bucket(store: &ShuffleStore, request: &ShuffleFetch) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let Some(root) = store.local_dir() else {
+        return Err(Error::NotFound("this node keeps shuffle outputs in object storage, not on its disk".into()));
+    };
+    let fail = |e: &dyn std::fmt::Display| Error::NotFound(format!("shuffle fetch: {e}"));
     let dir = shuffle_dir(root, &request.shuffle_id)?;
     let suffix = format!("-{}.arrow", request.bucket);
     let mut schema = None;
@@ -233,26 +234,29 @@ pub fn read_bucket(root: &Path, request: &ShuffleFetch) -> Result<(SchemaRef, Ve
     Ok((schema, batches))
 }
 
-pub fn fetch_ticket(shuffle_id: &str, bucket: u32) -> Vec<u8> {
+/// The DoGet ticket a reducer presents to a map output's node.
+pub fn seal_fetch(keyring: &Keyring, shuffle_id: &str, bucket: u32) -> Vec<u8> {
     let fetch = ShuffleFetch { shuffle_id: shuffle_id.to_string(), bucket };
-    arrow_flight::sql::Any { type_url: FETCH_TICKET_TYPE.into(), value: fetch.encode_to_vec().into() }.encode_to_vec()
+    keyring.seal(ticket::Kind::ShuffleFetch, &fetch, &Principal::Peer)
 }
 
-/// The reduce side: bucket `input.bucket` from every source (a worker, or
-/// a map task's object prefix), concatenated.
-pub async fn fetch_input(input: &ShuffleInput, token: Option<&str>, store: &ShuffleStore) -> Result<Vec<RecordBatch>, Error> {
-    let ticket = fetch_ticket(&input.shuffle_id, input.bucket);
+/// The reduce side: bucket `input.bucket` from every source (a node, or a
+/// map task's object prefix), concatenated. `input` comes from a verified
+/// ticket: its sources are nodes this cluster's coordinator named.
+pub async fn fetch_input(engine: &Engine, input: &ShuffleInput) -> Result<Vec<RecordBatch>, Error> {
+    let store = engine.shuffle_store();
+    let ticket = seal_fetch(engine.keyring(), &input.shuffle_id, input.bucket);
     let fetches = input.sources.iter().map(|source| {
         let ticket = ticket.clone();
         async move {
             if !source.contains("://") {
-                return super::gather::fetch_ticket_from(source, ticket, token).await;
+                return engine.peers().fetch(source, ticket).await.map_err(|e| Error::Remote(e.to_string()));
             }
             let ShuffleStore::Object { file_io, .. } = store else {
-                return Err(Error::Final(format!("shuffle output {source} is in object storage; start this node with --shuffle-location")));
+                return Err(Error::Invalid(format!("shuffle output {source} is in object storage; start this node with --shuffle-location")));
             };
             let path = format!("{source}-{}.arrow", input.bucket);
-            let fail = |e: &dyn std::fmt::Display| Error::Worker { worker: path.clone(), message: e.to_string() };
+            let fail = |e: &dyn std::fmt::Display| Error::Remote(format!("{path}: {e}"));
             let bytes = file_io.new_input(&path).map_err(|e| fail(&e))?.read().await.map_err(|e| fail(&e))?;
             let reader = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(|e| fail(&e))?;
             let schema = reader.schema();
@@ -267,74 +271,10 @@ pub async fn fetch_input(input: &ShuffleInput, token: Option<&str>, store: &Shuf
     Ok(parts.into_iter().flatten().collect())
 }
 
-/// One side of a shuffled join, as the coordinator plans it.
-#[derive(Debug, Clone)]
-pub struct Side {
-    pub relation: String,
-    pub keys: Vec<String>,
-    pub files: Vec<(String, u64)>,
-}
-
-/// The map stage on the coordinator: each side's file partitions on the
-/// workers (a failed map task runs on another worker); returns each side's
-/// shuffle id and the workers holding its outputs.
-pub async fn run_map_stage(
-    cluster: &Arc<Cluster>,
-    ticket: &QueryTicket,
-    sides: &[Side],
-    workers: &[String],
-    buckets: u32,
-) -> Result<Vec<(String, Vec<String>)>, Error> {
-    let mut outputs = Vec::new();
-    for (side_index, side) in sides.iter().enumerate() {
-        let shuffle_id = format!("{}-s{side_index}", ticket.query_id.replace(|c: char| !c.is_ascii_alphanumeric(), ""));
-        let partitions = super::plan::balance(&side.files, workers.len());
-        let tasks = partitions.into_iter().enumerate().map(|(index, files)| {
-            let mut fragment = ticket.clone();
-            fragment.sql = format!("SELECT * FROM {}", quoted(&side.relation));
-            fragment.query_id = format!("{shuffle_id}-m{index}");
-            fragment.tables.retain(|pin| pin.relation == side.relation);
-            for pin in &mut fragment.tables {
-                pin.partitioned = true;
-                pin.files = files.clone();
-            }
-            let request = ShuffleMap { fragment: Some(fragment), keys: side.keys.clone(), buckets, shuffle_id: shuffle_id.clone() };
-            let first = super::gather::round_robin(workers, index);
-            async move { map_with_retries(cluster, index, request, first).await }
-        });
-        let mut holders: Vec<String> = futures::stream::iter(tasks).buffer_unordered(workers.len().max(1)).try_collect().await?;
-        holders.sort();
-        holders.dedup();
-        outputs.push((shuffle_id, holders));
-    }
-    Ok(outputs)
-}
-
-fn quoted(relation: &str) -> String {
-    relation.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
-}
-
-/// One map task, on `first` or (when it fails or hangs) another worker;
-/// answers where its output is: the worker, or the object prefix the map
-/// task names when its store is object storage.
-async fn map_with_retries(cluster: &Arc<Cluster>, index: usize, request: ShuffleMap, first: Option<String>) -> Result<String, Error> {
-    let token = cluster.config().token.clone();
-    let body = request.encode_to_vec();
-    let (worker, _, bodies) = super::gather::on_some_worker(cluster, "shuffle map", index, first, |worker| {
-        let (body, token) = (body.clone(), token.clone());
-        async move { super::gather::action_on(&worker, MAP_ACTION, body, token.as_deref()).await }
-    })
-    .await?;
-    let source = bodies
-        .first()
-        .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
-        .and_then(|answer| answer["source"].as_str().map(str::to_string))
-        .filter(|source| !source.is_empty());
-    Ok(source.unwrap_or(worker))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]

@@ -83,6 +83,13 @@ pub struct Compute {
     pub mode: &'static str,
     pub distributed: bool,
     pub vcpus: u32,
+    /// Where the rows came from: `local`, `partitioned` (each worker's rows
+    /// final) or `gathered` (combined on the coordinator).
+    pub placement: &'static str,
+    /// Hash-shuffle map stages run.
+    pub shuffles: usize,
+    /// Partitions and map tasks re-run on another worker after a failure.
+    pub reruns: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Partitions a distributed run used (one per worker at most).

@@ -8,7 +8,7 @@ use sqlparser::ast::{
     Expr, JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 
-use super::subquery::{conjuncts, parse_expr, parse_query, Columns, Resolver, Scope};
+use super::scope::*;
 
 pub(super) fn push_into_joined_relations(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };

@@ -6,8 +6,8 @@ use sqlparser::ast::{
     Visitor, VisitorMut,
 };
 
-use super::parse::parse_literal;
-use super::{Error, Result};
+use crate::sql::parse::parse_literal;
+use crate::sql::{Error, Result};
 
 /// A relation name as written in the query, one entry per dotted part.
 pub type RelationName = Vec<String>;
@@ -40,7 +40,7 @@ fn cte_names(statement: &Statement) -> HashSet<String> {
     ctes.0
 }
 
-pub(super) fn catalog_relations(statement: &Statement) -> Vec<RelationName> {
+pub fn catalog_relations(statement: &Statement) -> Vec<RelationName> {
     struct Relations<'a> {
         ctes: &'a HashSet<String>,
         found: Vec<RelationName>,
@@ -124,7 +124,7 @@ fn placeholder_kinds(statement: &Statement) -> Result<Placeholders> {
     }
 }
 
-pub(super) fn placeholder_count(statement: &Statement) -> Result<usize> {
+pub fn placeholder_count(statement: &Statement) -> Result<usize> {
     Ok(match placeholder_kinds(statement)? {
         Placeholders::Positional(n) | Placeholders::Numbered(n) => n,
     })
@@ -198,8 +198,8 @@ pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<Relat
             let Some(frame) = self.frames.get(&parts) else { return ControlFlow::Continue(()) };
             let written_table = match name.0.last() {
                 Some(ObjectNamePart::Identifier(ident)) => {
-                    let (table, as_of) = super::time_travel::split_as_of(&ident.value);
-                    if as_of == super::time_travel::AsOf::Current {
+                    let (table, as_of) = crate::sql::time_travel::split_as_of(&ident.value);
+                    if as_of == crate::sql::time_travel::AsOf::Current {
                         ident.clone()
                     } else {
                         Ident::new(table)
@@ -287,7 +287,7 @@ pub(super) fn columns_first(statement: &mut Statement) {
 /// `a / b` divides in DOUBLE. polars-sql keeps a decimal dividend's scale, so
 /// `sum(price) / sum(total)` over DECIMAL(15,2) answered 0.03 where SQL users
 /// (and DuckDB) expect 0.0344…; integer division is already floating there.
-pub(super) fn divisions_in_double(statement: &mut Statement) {
+pub fn divisions_in_double(statement: &mut Statement) {
     struct Widen;
     impl VisitorMut for Widen {
         type Break = ();

@@ -1,0 +1,91 @@
+//! Running a Polars plan off tokio's workers, and streaming its output.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use polars::prelude::{Engine as PolarsEngine, LazyFrame, PlanCallback, PolarsError};
+
+use super::{convert, BatchStream, Error, Result, RunningQuery};
+
+/// Polars has its own thread pool and blocks; keep it off tokio's workers.
+/// A panic inside Polars becomes an error instead of taking the server down.
+pub(super) async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|join| Error::Worker(panic_message(join)))?
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    match join.try_into_panic() {
+        Ok(payload) => panic_text(payload.as_ref()),
+        Err(join) => join.to_string(),
+    }
+}
+
+/// A panic's message, whether it was raised with a literal or a formatted string.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "Polars panicked".into())
+}
+
+/// Failures reading the lake's files (I/O, corrupt Parquet) are the server's
+/// problem, not the query's: they must not come back as InvalidArgument.
+pub(super) fn as_data_fault(err: Error, tables: &str) -> Error {
+    match err {
+        Error::Polars(polars) if is_data_fault(&polars) => Error::DataRead { tables: tables.to_string(), message: polars.to_string() },
+        other => other,
+    }
+}
+
+fn is_data_fault(err: &PolarsError) -> bool {
+    match err {
+        PolarsError::IO { .. } => true,
+        PolarsError::Context { error, .. } | PolarsError::ExprContext { error, .. } => is_data_fault(error),
+        other => {
+            let message = other.to_string().to_ascii_lowercase();
+            message.contains("parquet") || message.contains("out of specification")
+        }
+    }
+}
+
+/// Runs the frame on Polars' streaming engine, sending each output morsel on as
+/// soon as it exists; the bounded channel applies back-pressure, so a slow
+/// client slows the query instead of the server buffering the result.
+pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String) -> BatchStream {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+    let error_sender = sender.clone();
+    tokio::task::spawn_blocking(move || {
+        let cancelled = query.flag();
+        let callback_schema = schema.clone();
+        let callback = PlanCallback::new(move |df: polars::prelude::DataFrame| {
+            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(true);
+            }
+            let batches = convert::dataframe_to_batches(&df, &callback_schema)
+                .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+            for batch in batches {
+                // Not tokio's blocking_send: Polars may call this from inside
+                // a runtime context of its own, where that panics.
+                if futures::executor::block_on(sender.send(Ok(batch))).is_err() {
+                    return Ok(true); // the client went away
+                }
+            }
+            Ok(false)
+        });
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            frame.sink_batches(callback, true, None)?.collect_with_engine(PolarsEngine::Streaming)
+        }));
+        let failure = match outcome {
+            Ok(Ok(_)) if query.is_cancelled() => Some(query.stop_reason()),
+            Ok(Ok(_)) => None,
+            Ok(Err(err)) => Some(as_data_fault(Error::Polars(err), &tables)),
+            Err(panic) => Some(Error::Worker(panic_text(panic.as_ref()))),
+        };
+        if let Some(failure) = failure {
+            let _ = futures::executor::block_on(error_sender.send(Err(failure)));
+        }
+        drop(query);
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}
+

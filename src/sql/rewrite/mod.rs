@@ -1,0 +1,46 @@
+//! Every rewrite Floe applies to a statement, in the order it runs. Two
+//! pipelines: `analyze` when the statement is parsed (no catalog needed),
+//! `render` at planning time with each relation's columns in hand. The
+//! passes share `scope.rs` and never import each other, except the subquery
+//! pass, which hands EXISTS and comma joins inside subqueries to theirs.
+
+mod analyze;
+mod comma_joins;
+mod exists;
+mod join_filters;
+mod names;
+mod qualify;
+mod scope;
+mod subquery;
+
+use std::collections::HashMap;
+
+use sqlparser::ast::Statement;
+
+pub use analyze::{catalog_relations, placeholder_count, RelationName};
+pub(crate) use analyze::divisions_in_double;
+pub use scope::Columns;
+
+use super::Result;
+
+/// At parse time: bind parameters, refuse what must not run, and normalise
+/// what polars-sql would get wrong.
+pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
+    analyze::bind_params(statement, params)?;
+    analyze::refuse_table_functions(statement)?;
+    names::name_colliding_projections(statement);
+    analyze::columns_first(statement);
+    analyze::divisions_in_double(statement);
+    Ok(())
+}
+
+/// At planning time: subqueries into joins, join filters into derived
+/// tables, comma joins made explicit, names inside subqueries qualified, and
+/// catalog relations renamed to the frames Polars has registered.
+pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) {
+    subquery::decorrelate(statement, columns);
+    join_filters::push_into_joined_relations(statement, columns);
+    comma_joins::make_explicit(statement, columns);
+    qualify::subquery_columns(statement, columns);
+    analyze::rename_relations(statement, frames);
+}

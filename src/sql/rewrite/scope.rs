@@ -1,0 +1,243 @@
+//! What the planning-time rewrites share: the columns each relation of a
+//! query has (catalog relations, CTEs, derived tables), which relation a
+//! name belongs to, and small parsing helpers. Every pass in this folder
+//! builds on this file and on nothing of each other's.
+
+use std::collections::HashMap;
+
+use sqlparser::ast::{
+    BinaryOperator, Cte, Expr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    TableWithJoins,
+};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+use super::RelationName;
+
+/// Column names per catalog relation (as written in the query).
+pub type Columns = HashMap<RelationName, Vec<String>>;
+
+pub(crate) fn parse_query(sql: &str) -> Option<Query> {
+    match Parser::parse_sql(&GenericDialect {}, sql).ok()?.pop()? {
+        Statement::Query(query) => Some(*query),
+        _ => None,
+    }
+}
+
+pub(crate) fn parse_expr(sql: &str) -> Option<Expr> {
+    Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
+}
+
+/// The names a SELECT's items output, where they can be read off the SQL.
+pub(crate) fn output_names(select: &Select) -> Vec<Option<String>> {
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Output column names of every CTE, for resolving references to them.
+pub(crate) fn collect_cte_columns(query: &Query, out: &mut HashMap<String, Vec<String>>) {
+    let Some(with) = &query.with else { return };
+    for cte in &with.cte_tables {
+        if let SetExpr::Select(select) = cte.query.body.as_ref() {
+            out.insert(cte.alias.name.value.clone(), output_names(select).into_iter().flatten().collect());
+        }
+    }
+}
+
+/// One relation in a FROM clause: the name columns are qualified by, and its columns.
+pub(crate) struct Scope {
+    pub qualifier: String,
+    pub columns: Vec<String>,
+}
+
+impl Scope {
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Knows the columns of catalog relations, CTEs and derived tables.
+pub(crate) struct Resolver<'a> {
+    columns: &'a Columns,
+    pub(crate) cte_columns: HashMap<String, Vec<String>>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(query: &Query, columns: &'a Columns) -> Self {
+        let mut cte_columns = HashMap::new();
+        collect_cte_columns(query, &mut cte_columns);
+        Self { columns, cte_columns }
+    }
+
+    pub fn scopes(&self, from: &[TableWithJoins]) -> Option<Vec<Scope>> {
+        let factors = from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+        factors.map(|factor| self.scope(factor)).collect()
+    }
+
+    pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {
+        match factor {
+                TableFactor::Table { name, alias, args: None, .. } => {
+                    let parts: RelationName = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect::<Option<_>>()?;
+                    let columns = match parts.as_slice() {
+                        [single] if self.cte_columns.contains_key(single) => self.cte_columns[single].clone(),
+                        _ => self.columns.get(&parts)?.clone(),
+                    };
+                    let qualifier = alias.as_ref().map(|a| a.name.value.clone()).or_else(|| parts.last().cloned())?;
+                    Some(Scope { qualifier, columns })
+                }
+                TableFactor::Derived { subquery, alias: Some(alias), .. } => {
+                    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+                    // Every column must be known, or a name could be missed as outer.
+                    let columns = output_names(select).into_iter().collect::<Option<_>>()?;
+                    Some(Scope { qualifier: alias.name.value.clone(), columns })
+                }
+                _ => None,
+            }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Inner,
+    Outer,
+}
+
+/// Which scope each column of `expr` belongs to; None if any is unknown or
+/// the expression holds a subquery of its own.
+pub(crate) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec<Side>> {
+    struct Collect<'a> {
+        inner: &'a [Scope],
+        outer: &'a [Scope],
+        found: Vec<Side>,
+        unknown: bool,
+    }
+    impl sqlparser::ast::Visitor for Collect<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            let side = match expr {
+                // SQL scoping: the nearest FROM wins.
+                Expr::Identifier(ident) => self.nearest(|s| s.has_column(&ident.value)),
+                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                    self.nearest(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value))
+                }
+                Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    self.unknown = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            match side {
+                Some(side) => self.found.push(side),
+                None => {
+                    self.unknown = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    impl Collect<'_> {
+        fn nearest(&self, owns: impl Fn(&Scope) -> bool) -> Option<Side> {
+            if self.inner.iter().any(&owns) {
+                Some(Side::Inner)
+            } else if self.outer.iter().any(&owns) {
+                Some(Side::Outer)
+            } else {
+                None
+            }
+        }
+    }
+    let mut collect = Collect { inner, outer, found: Vec::new(), unknown: false };
+    let _ = sqlparser::ast::Visit::visit(expr, &mut collect);
+    (!collect.unknown).then_some(collect.found)
+}
+
+pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
+    match expr {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            let mut all = conjuncts(left);
+            all.extend(conjuncts(right));
+            all
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => conjuncts(inner),
+        other => vec![other],
+    }
+}
+
+pub(crate) fn is_comparison(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq | BinaryOperator::NotEq | BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq
+    )
+}
+
+pub(crate) fn has_aggregate(expr: &Expr, allow_count: bool) -> bool {
+    let text = expr.to_string().to_ascii_lowercase();
+    let agg = ["min(", "max(", "sum(", "avg(", "mean(", "median(", "stddev(", "variance("].iter().any(|f| text.contains(f));
+    agg && (allow_count || !text.contains("count("))
+}
+
+/// A subquery's WHERE split by what it reads: `local` conjuncts read only its
+/// own FROM; each link compares an inner-only side with an outer-only side
+/// (`(op, inner, outer)`). None when a conjunct mixes them any other way.
+pub(crate) struct Correlation {
+    pub local: Vec<String>,
+    pub links: Vec<(BinaryOperator, String, String)>,
+}
+
+pub(crate) fn correlate(select: &Select, inner: &[Scope], outer: &[Scope]) -> Option<Correlation> {
+    let all = |s: &[Side], side| !s.is_empty() && s.iter().all(|x| *x == side);
+    let mut correlation = Correlation { local: Vec::new(), links: Vec::new() };
+    for conjunct in select.selection.as_ref().map(conjuncts).unwrap_or_default() {
+        if !sides(conjunct, inner, outer)?.contains(&Side::Outer) {
+            correlation.local.push(conjunct.to_string());
+            continue;
+        }
+        let Expr::BinaryOp { left, op, right } = conjunct else { return None };
+        let (l, r) = (sides(left, inner, outer)?, sides(right, inner, outer)?);
+        let link = if all(&l, Side::Inner) && all(&r, Side::Outer) {
+            (op.clone(), left.to_string(), right.to_string())
+        } else if all(&l, Side::Outer) && all(&r, Side::Inner) {
+            // `outer < inner` is `inner > outer`; only = and <> are used, which read the same both ways.
+            (op.clone(), right.to_string(), left.to_string())
+        } else {
+            return None;
+        };
+        correlation.links.push(link);
+    }
+    Some(correlation)
+}
+
+/// `SELECT <keys as __floe_kI>, <values> FROM … WHERE <local> GROUP BY <keys>`
+/// and the `name.__floe_kI = <outer>` conditions joining it back; without
+/// keys, one row and no conditions.
+pub(crate) fn grouped_cte(
+    name: &str,
+    keys: &[(String, String)],
+    values: &str,
+    from: &str,
+    local: &[String],
+) -> (String, Vec<String>) {
+    let filter = if local.is_empty() { String::new() } else { format!(" WHERE {}", local.join(" AND ")) };
+    if keys.is_empty() {
+        return (format!("SELECT {values} FROM {from}{filter}"), Vec::new());
+    }
+    let items: Vec<String> = keys.iter().enumerate().map(|(i, (inner, _))| format!("{inner} AS __floe_k{}", i + 1)).collect();
+    let group: Vec<&str> = keys.iter().map(|(inner, _)| inner.as_str()).collect();
+    let sql = format!("SELECT {}, {values} FROM {from}{filter} GROUP BY {}", items.join(", "), group.join(", "));
+    let conditions = keys.iter().enumerate().map(|(i, (_, outer))| format!("{name}.__floe_k{} = {outer}", i + 1)).collect();
+    (sql, conditions)
+}
+
+pub(crate) fn parse_cte(name: &str, sql: &str) -> Option<Cte> {
+    parse_query(&format!("WITH {name} AS ({sql}) SELECT 1"))?.with?.cte_tables.into_iter().next()
+}
+

@@ -1,0 +1,141 @@
+//! Workload placement: what runs where. The protocol adapters (Flight SQL,
+//! `floe.run`, HTTP) ask this layer to plan a statement — a change runs at
+//! once; a query is placed on this node, partitioned over workers, or
+//! gathered on the coordinator — and to start whatever a ticket names.
+
+pub mod request;
+pub mod run;
+pub mod tickets;
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+
+pub use request::{RunFailure, RunRequest, RunResponse};
+pub use tickets::Started;
+
+use crate::access::Principal;
+use crate::cluster::{self, plan::Distribution, Cluster};
+use crate::error::Result;
+use crate::exec::{dml, Engine, Plan};
+use crate::proto::{DistributedTicket, QueryTicket, SessionDefaults};
+use crate::script::Scripts;
+
+/// Where a query runs.
+pub enum Placement {
+    /// On this node; `reason` says why when distribution was asked for.
+    Local { ticket: QueryTicket, reason: Option<String> },
+    /// Each partition's rows are final: a client may fetch them from the
+    /// workers (`fragments`, each with the worker it was planned for), or
+    /// through the coordinator (`gathered`).
+    Partitioned { fragments: Vec<(QueryTicket, String)>, gathered: DistributedTicket, spread: SpreadStats },
+    /// The coordinator combines the partitions' partial rows.
+    Gathered { ticket: DistributedTicket, spread: SpreadStats },
+}
+
+/// What spreading a query cost before any partition ran.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpreadStats {
+    pub partitions: usize,
+    /// Hash-shuffle map stages run.
+    pub shuffles: usize,
+    /// Map tasks re-run on another worker after a failure.
+    pub reruns: usize,
+}
+
+impl Placement {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Placement::Local { .. } => "local",
+            Placement::Partitioned { .. } => "partitioned",
+            Placement::Gathered { .. } => "gathered",
+        }
+    }
+}
+
+/// A planned statement: the rows' schema and where they come from.
+pub struct Planned {
+    pub schema: SchemaRef,
+    pub placement: Placement,
+    /// The tables it reads, or the one it changed (as written), for the audit log.
+    pub tables: Vec<String>,
+}
+
+/// The services workloads run on.
+pub struct Workloads {
+    engine: Arc<Engine>,
+    scripts: Arc<Scripts>,
+    /// Set on a coordinator (`floe serve --cluster`).
+    cluster: Option<Arc<Cluster>>,
+}
+
+impl Workloads {
+    pub fn new(engine: Arc<Engine>, scripts: Arc<Scripts>, cluster: Option<Arc<Cluster>>) -> Self {
+        Self { engine, scripts, cluster }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// Plans `sql`: a statement that writes runs now (clients send DDL and
+    /// DML through `execute` too) and its rows are the affected row count;
+    /// a query is planned and placed. The statement is parsed once.
+    pub async fn plan_statement(&self, sql: &str, params: Vec<String>, session: SessionDefaults, who: &Principal) -> Result<Planned> {
+        let distributed = session.distributed;
+        let plan = match dml::apply(&self.engine, sql, &params, &session, who).await? {
+            dml::Statement::Changed { rows, target } => {
+                let count = format!("SELECT CAST({rows} AS BIGINT) AS rows_affected");
+                let plan = self.engine.plan(&count, Vec::new(), session, who).await?;
+                let placement = Placement::Local { ticket: plan.ticket, reason: None };
+                return Ok(Planned { schema: plan.schema, placement, tables: vec![target] });
+            }
+            dml::Statement::Query(query) => self.engine.plan_query(query, sql, params, session, who).await?,
+        };
+        let schema = plan.schema.clone();
+        let tables = plan.ticket.tables.iter().map(|pin| pin.relation.clone()).collect();
+        Ok(Planned { schema, placement: self.place(plan, distributed, None, who).await, tables })
+    }
+
+    /// Decides where a planned query runs: on the cluster's workers when
+    /// `distributed` is asked for and the query spreads, else here.
+    pub async fn place(&self, plan: Plan, distributed: bool, cluster_size: Option<usize>, who: &Principal) -> Placement {
+        let cluster = match &self.cluster {
+            Some(cluster) if distributed => cluster,
+            _ => {
+                let reason = distributed
+                    .then(|| "this server has no workers (`floe serve --cluster`), so the workload ran on one node".to_string());
+                return Placement::Local { ticket: plan.ticket, reason };
+            }
+        };
+        let spread = match cluster::spread(cluster, &self.engine, &plan, cluster_size, who).await {
+            Ok(spread) => spread,
+            Err(reason) => {
+                tracing::info!(query = plan.ticket.query_id.as_str(), "runs on one node: {reason}");
+                return Placement::Local { ticket: plan.ticket, reason: Some(reason) };
+            }
+        };
+        let gathered = cluster::distributed_ticket(&spread, &plan);
+        let stats = SpreadStats { partitions: gathered.fragments.len(), shuffles: spread.shuffles, reruns: spread.reruns };
+        match spread.distribution {
+            Distribution::Partitioned { fragments } => {
+                let fragments = fragments
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, fragment)| (fragment, spread.workers[index % spread.workers.len()].clone()))
+                    .collect();
+                Placement::Partitioned { fragments, gathered, spread: stats }
+            }
+            Distribution::Combined { .. } => Placement::Gathered { ticket: gathered, spread: stats },
+        }
+    }
+
+    /// Runs a `floe.run` request (oleander's JSON contract).
+    pub async fn run(&self, request: RunRequest, session: SessionDefaults, principal: &Principal) -> Result<RunResponse> {
+        run::run_request(self, request, session, principal).await
+    }
+}

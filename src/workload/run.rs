@@ -1,0 +1,206 @@
+//! `floe.run`: a query or script, its result streamed back by ticket or saved
+//! to a destination table.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arrow::datatypes::SchemaRef;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use futures::TryStreamExt;
+
+use super::request::{Compute, Mode, RunRequest, RunResponse, SaveMode, Saved};
+use super::{tickets, Placement, Workloads};
+use crate::access::Principal;
+use crate::error::{Error, Result};
+use crate::exec::{self, dml};
+use crate::proto::{ScriptTicket, SessionDefaults};
+use crate::ticket::Kind;
+use crate::{sql, write};
+
+const VCPU_CHOICES: [u32; 5] = [2, 4, 8, 16, 32];
+
+fn request_error(message: impl Into<String>) -> Error {
+    Error::InvalidArgument(message.into())
+}
+
+/// Parses a `floe.run` request body.
+pub fn parse_request(body: &[u8]) -> Result<RunRequest> {
+    serde_json::from_slice(body).map_err(|e| request_error(format!("invalid floe.run request: {e}")))
+}
+
+fn compute(request: &RunRequest) -> Result<Compute> {
+    let vcpus = request.vcpus.unwrap_or(2);
+    if !VCPU_CHOICES.contains(&vcpus) {
+        return Err(request_error(format!("`vcpus` must be one of 2, 4, 8, 16, 32; got {vcpus}")));
+    }
+    Ok(Compute { mode: "local", distributed: false, vcpus, placement: "local", shuffles: 0, reruns: 0, reason: None, cluster_size: None })
+}
+
+fn elapsed(started: Instant) -> String {
+    format!("{}ms", started.elapsed().as_millis())
+}
+
+fn describe(schema: &arrow::datatypes::Schema) -> (Vec<String>, Vec<String>) {
+    schema.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).unzip()
+}
+
+/// How DoGet replays a workload once its first run has been counted: the
+/// Flight ticket, sealed when the first run is over (a script's pins are
+/// known only then).
+type Replay = Box<dyn FnOnce() -> arrow_flight::Ticket + Send>;
+
+type Started = (SchemaRef, exec::BatchStream, Replay);
+
+pub async fn run_request(
+    workloads: &Workloads,
+    request: RunRequest,
+    mut session: SessionDefaults,
+    principal: &Principal,
+) -> Result<RunResponse> {
+    let started = Instant::now();
+    let engine = workloads.engine();
+    let mut compute = compute(&request)?;
+    if let Some(catalog) = &request.catalog {
+        engine.lake().catalog(catalog)?;
+        session.catalog = catalog.clone();
+    }
+    let (schema, batches, replay) = match request.mode {
+        Mode::Script => {
+            if request.distributed {
+                compute.reason = Some("scripts run on one node".into());
+            }
+            start_script(workloads, &request, &compute, &session, principal).await?
+        }
+        Mode::Query => start_query(workloads, &request, &session, &mut compute, principal).await?,
+    };
+    let (columns, column_types) = describe(&schema);
+
+    let Some(destination) = request.destination.clone() else {
+        let row_count = batches.try_fold(0u64, |n, b| async move { Ok(n + b.num_rows() as u64) }).await?;
+        return Ok(RunResponse {
+            success: true,
+            row_count,
+            execution_time: elapsed(started),
+            columns,
+            column_types,
+            ticket: Some(STANDARD.encode(replay().ticket)),
+            saved: None,
+            compute,
+        });
+    };
+
+    let parts: Vec<String> = destination.split('.').map(str::to_string).collect();
+    let table = engine.lake().names().resolve(&parts, &session)?;
+    engine.authorize(principal, &table, crate::access::Right::Write)?;
+    let mode = match request.save_mode {
+        SaveMode::Append => write::SaveMode::Append,
+        SaveMode::Overwrite => write::SaveMode::Overwrite,
+    };
+    let rows = dml::rows_to_write(batches);
+    let outcome = write::write_creating(engine.lake(), &table, &schema, rows, mode, request.idempotency_key.clone()).await?;
+    Ok(RunResponse {
+        success: true,
+        row_count: outcome.rows_written,
+        execution_time: elapsed(started),
+        columns,
+        column_types,
+        ticket: None,
+        saved: Some(Saved {
+            table: format!("{}.{}", table.ident.namespace().join("."), table.ident.name()),
+            rows_written: outcome.rows_written,
+            mode: request.save_mode,
+            snapshot_id: outcome.snapshot_id,
+        }),
+        compute,
+    })
+}
+
+async fn start_query(
+    workloads: &Workloads,
+    request: &RunRequest,
+    session: &SessionDefaults,
+    compute: &mut Compute,
+    principal: &Principal,
+) -> Result<Started> {
+    if request.script.is_some() {
+        return Err(request_error("`script` is only used with \"mode\": \"script\""));
+    }
+    let query = request
+        .query
+        .clone()
+        .filter(|q| !q.trim().is_empty())
+        .ok_or_else(|| request_error("`query` is required in query mode"))?;
+    let aliases = request.tables.iter().map(|t| t.parts().map_err(request_error)).collect::<Result<Vec<_>>>()?;
+    let sql = sql::with_table_aliases(&query, &aliases)?;
+    let engine = workloads.engine().clone();
+    let plan = engine.plan(&sql, Vec::new(), session.clone(), principal).await?;
+    let keyring = engine.keyring().clone();
+    let owner = principal.clone();
+    let placement = workloads.place(plan, request.distributed, request.cluster_size.map(|n| n as usize), principal).await;
+    compute.placement = placement.name();
+    let (ticket, spread) = match placement {
+        Placement::Local { ticket, reason } => {
+            compute.reason = reason;
+            // Tickets carry no results: without a destination the query runs
+            // once here to count its rows, and again on DoGet.
+            let (schema, batches) = engine.execute(&ticket, principal).await?;
+            return Ok((schema, batches, Box::new(move || tickets::query_ticket(&keyring, &ticket, &owner))));
+        }
+        Placement::Partitioned { gathered, spread, .. } => (gathered, spread),
+        Placement::Gathered { ticket, spread } => (ticket, spread),
+    };
+    let cluster = workloads.cluster().expect("only a coordinator spreads queries");
+    let (schema, batches, reruns) = crate::cluster::run_distributed(cluster, &engine, &ticket, principal).await?;
+    *compute = Compute {
+        mode: "distributed",
+        distributed: true,
+        shuffles: spread.shuffles,
+        reruns: spread.reruns + reruns,
+        cluster_size: Some(spread.partitions),
+        reason: None,
+        ..compute.clone()
+    };
+    let stream: exec::BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+    Ok((schema, stream, Box::new(move || tickets::sealed_ticket(&keyring, Kind::Distributed, &ticket, &owner))))
+}
+
+async fn start_script(
+    workloads: &Workloads,
+    request: &RunRequest,
+    compute: &Compute,
+    session: &SessionDefaults,
+    principal: &Principal,
+) -> Result<Started> {
+    if request.query.is_some() || !request.tables.is_empty() {
+        return Err(request_error(
+            "`query` and `tables` are for \"mode\": \"query\"; a script reads tables with scan(\"ns.table\")",
+        ));
+    }
+    let script = request
+        .script
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| request_error("`script` is required in script mode"))?;
+    let timeout = workloads.scripts.timeout_for(request.timeout_seconds)?;
+    let mut ticket = ScriptTicket {
+        script,
+        params: request.params.clone().into_iter().collect(),
+        session: Some(session.clone()),
+        vcpus: compute.vcpus,
+        timeout_seconds: timeout.as_secs(),
+        pins: Default::default(),
+        query_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let engine = workloads.engine().clone();
+    let started =
+        crate::script::start(workloads.scripts.clone(), engine.clone(), tickets::script_job(ticket.clone(), principal.clone())).await?;
+    let pins: Arc<Mutex<_>> = started.pins;
+    let owner = principal.clone();
+    let replay: Replay = Box::new(move || {
+        // The first run has finished: its pins are final.
+        ticket.pins = pins.lock().expect("pins lock").clone().into_iter().collect();
+        tickets::sealed_ticket(engine.keyring(), Kind::Script, &ticket, &owner)
+    });
+    Ok((started.schema, started.batches, replay))
+}

@@ -1,0 +1,134 @@
+//! The tickets placement issues — a query (or one partition of it), a
+//! distributed query the coordinator gathers, a script result — sealed with
+//! the server's ticket key, and starting whatever a presented ticket names.
+//! Query tickets travel as Flight SQL's `TicketStatementQuery`; the others
+//! as `floe.v1.Sealed` inside a protobuf `Any`.
+
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow_flight::sql::{Any, TicketStatementQuery};
+use arrow_flight::Ticket;
+use prost::Message;
+
+use super::Workloads;
+use crate::access::Principal;
+use crate::error::{Error, Result};
+use crate::exec::{shuffle, BatchStream};
+use crate::proto::{DistributedTicket, ScriptTicket, SessionDefaults};
+use crate::ticket::{self, Keyring, Kind};
+
+pub const SEALED_TYPE: &str = "type.googleapis.com/floe.v1.Sealed";
+
+/// A ticket's rows, ready to stream.
+pub struct Started {
+    pub schema: SchemaRef,
+    pub batches: BatchStream,
+    /// The session's IPC body compression (`""`, `"lz4"`, `"zstd"`).
+    pub compression: String,
+}
+
+fn compression(session: &Option<SessionDefaults>) -> String {
+    session.as_ref().map(|s| s.compression.clone()).unwrap_or_default()
+}
+
+pub use crate::exec::ticket::flight_ticket as query_ticket;
+
+/// The Flight ticket of any other kind.
+pub fn sealed_ticket(keyring: &Keyring, kind: Kind, message: &impl Message, principal: &Principal) -> Ticket {
+    let sealed = keyring.seal(kind, message, principal);
+    Ticket::new(Any { type_url: SEALED_TYPE.into(), value: sealed.into() }.encode_to_vec())
+}
+
+pub fn script_job(ticket: ScriptTicket, owner: Principal) -> crate::script::Job {
+    crate::script::Job {
+        principal: owner,
+        script: ticket.script,
+        params: ticket.params.into_iter().collect(),
+        session: ticket.session.unwrap_or_default(),
+        vcpus: ticket.vcpus,
+        timeout: Duration::from_secs(ticket.timeout_seconds),
+        pins: ticket.pins.into_iter().collect(),
+        query_id: ticket.query_id,
+    }
+}
+
+impl Workloads {
+    /// DoGet of a `TicketStatementQuery`: verified, then run here.
+    pub async fn start_query(&self, handle: &[u8], caller: &Principal) -> Result<Started> {
+        let opened = crate::exec::ticket::open(self.engine.keyring(), handle, caller)?;
+        let query = opened.payload;
+        let (schema, batches) = self.engine.execute(&query, &Principal::owner(&opened.principal)).await?;
+        Ok(Started { schema, batches, compression: compression(&query.session) })
+    }
+
+    /// DoGet of any other Floe ticket: verified before anything in it is used.
+    pub async fn start_sealed(&self, any: &Any, caller: &Principal) -> Result<Started> {
+        if any.type_url != SEALED_TYPE {
+            return Err(Error::InvalidArgument(format!("unknown ticket type `{}`: not one this server issued", any.type_url)));
+        }
+        let body = self.engine.keyring().verify(&any.value, caller)?;
+        match body.kind() {
+            Kind::Distributed => {
+                let opened = ticket::decode_payload::<DistributedTicket>(body)?;
+                self.start_distributed(opened.payload, &Principal::owner(&opened.principal)).await
+            }
+            Kind::Script => {
+                let opened = ticket::decode_payload::<ScriptTicket>(body)?;
+                self.start_script(opened.payload, Principal::owner(&opened.principal)).await
+            }
+            Kind::ShuffleFetch => {
+                let fetch = ticket::decode_payload(body)?.payload;
+                let (schema, batches) = shuffle::read_bucket(self.engine.shuffle_store(), &fetch)?;
+                let batches: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+                Ok(Started { schema, batches, compression: String::new() })
+            }
+            other => Err(Error::InvalidArgument(format!("a {other:?} ticket cannot be fetched with DoGet"))),
+        }
+    }
+
+    async fn start_distributed(&self, ticket: DistributedTicket, owner: &Principal) -> Result<Started> {
+        let Some(cluster) = &self.cluster else {
+            return Err(Error::FailedPrecondition("a distributed ticket needs its coordinator (`floe serve --cluster`)".into()));
+        };
+        let compression = compression(&ticket.session);
+        let (schema, batches) = if ticket.final_sql.is_empty() {
+            crate::cluster::stream_partitions(cluster, &self.engine, &ticket, owner)?
+        } else {
+            let (schema, batches, _) = crate::cluster::run_distributed(cluster, &self.engine, &ticket, owner).await?;
+            let batches: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+            (schema, batches)
+        };
+        Ok(Started { schema, batches, compression })
+    }
+
+    async fn start_script(&self, ticket: ScriptTicket, owner: Principal) -> Result<Started> {
+        let compression = compression(&ticket.session);
+        let started = crate::script::start(self.scripts.clone(), self.engine.clone(), script_job(ticket, owner)).await?;
+        Ok(Started { schema: started.schema, batches: started.batches, compression })
+    }
+
+    /// The query ids of the tickets this server issued to `caller` inside a
+    /// FlightInfo's endpoints (for CancelFlightInfo): tickets that do not
+    /// verify name nothing, so nobody cancels another's query.
+    pub fn query_ids(&self, tickets: &[&[u8]], caller: &Principal) -> Vec<String> {
+        let keyring = self.engine.keyring();
+        tickets
+            .iter()
+            .filter_map(|bytes| Any::decode(*bytes).ok())
+            .filter_map(|any| match any.unpack::<TicketStatementQuery>() {
+                Ok(Some(command)) => crate::exec::ticket::open(keyring, &command.statement_handle, caller).ok().map(|t| t.payload.query_id),
+                _ if any.type_url == SEALED_TYPE => {
+                    let body = keyring.verify(&any.value, caller).ok()?;
+                    match body.kind() {
+                        Kind::Script => ticket::decode_payload::<ScriptTicket>(body).ok().map(|t| t.payload.query_id),
+                        Kind::Distributed => ticket::decode_payload::<DistributedTicket>(body).ok().map(|t| t.payload.query_id),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .filter(|id| !id.is_empty())
+            .collect()
+    }
+}

@@ -1,0 +1,74 @@
+"""TLS and mutual TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`) through
+ADBC and plain pyarrow.flight, with certificates the test makes with
+openssl: clients that trust the CA get answers; under mTLS only clients
+with a certificate the CA signed get in, and its common name is the
+principal the audit log names."""
+
+import pyarrow.flight as flight
+import pytest
+from adbc_driver_manager import Error as AdbcError
+
+from clients import COUNT, adbc_connect, audit_records, flowers_count
+from floe_sql import run
+from tls_certs import Pair, make_certificates
+
+ROOTS = "adbc.flight.sql.client_option.tls_root_certs"
+CHAIN = "adbc.flight.sql.client_option.mtls_cert_chain"
+KEY = "adbc.flight.sql.client_option.mtls_private_key"
+# A refused handshake must fail the call, not hang it.
+TIMEOUTS = {f"adbc.flight.sql.rpc.timeout_seconds.{call}": "30" for call in ("query", "fetch", "update")}
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+def tls_server(start_server, certs, *extra: str):
+    floe = start_server("--no-scripts", "--tls-cert", str(certs.server.cert), "--tls-key", str(certs.server.key), *extra)
+    return floe, f"grpc+tls://{floe.address}"
+
+
+def adbc_count(uri: str, certs, identity: Pair | None = None) -> int:
+    options = {ROOTS: certs.ca.cert_pem.decode(), **TIMEOUTS}
+    if identity:
+        options.update({CHAIN: identity.cert_pem.decode(), KEY: identity.key_pem.decode()})
+    with adbc_connect(uri, **options) as conn:
+        return run(conn, COUNT).column("n").to_pylist()[0]
+
+
+def pyarrow_count(uri: str, certs, identity: Pair | None = None) -> int:
+    keys = {"cert_chain": identity.cert_pem, "private_key": identity.key_pem} if identity else {}
+    with flight.FlightClient(uri, tls_root_certs=certs.ca.cert_pem, **keys) as client:
+        return flowers_count(client)
+
+
+def test_tls_serves_clients_that_trust_its_ca(start_server, certs):
+    _, uri = tls_server(start_server, certs)
+    assert adbc_count(uri, certs) == 150
+    assert pyarrow_count(uri, certs) == 150
+    with flight.FlightClient(uri) as untrusting:  # the system's roots do not know the test CA
+        with pytest.raises(flight.FlightUnavailableError):
+            flowers_count(untrusting)
+
+
+def test_mutual_tls_admits_certificates_the_ca_signed(start_server, certs):
+    floe, uri = tls_server(start_server, certs, "--tls-client-ca", str(certs.ca.cert))
+    assert adbc_count(uri, certs, certs.alice) == 150
+    assert pyarrow_count(uri, certs, certs.alice) == 150
+    audited = [record for record in audit_records(floe.logs()) if record.get("statement") == "SELECT"]
+    assert audited and all(record["principal"] == "alice" for record in audited), audited
+
+
+@pytest.mark.parametrize("identity", [None, "rogue"], ids=["no certificate", "self-signed certificate"])
+def test_mutual_tls_refuses_other_clients(start_server, certs, identity):
+    floe, uri = tls_server(start_server, certs, "--tls-client-ca", str(certs.ca.cert))
+    pair = getattr(certs, identity) if identity else None
+    with pytest.raises(AdbcError) as excinfo:
+        adbc_count(uri, certs, pair)
+    assert str(excinfo.value).strip()
+    with pytest.raises(flight.FlightError) as excinfo:
+        pyarrow_count(uri, certs, pair)
+    assert str(excinfo.value).strip()
+    assert floe.alive()
+    assert pyarrow_count(uri, certs, certs.alice) == 150
