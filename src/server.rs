@@ -34,6 +34,9 @@ pub async fn run_worker(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration)>) -> anyhow::Result<()> {
     init_tracing();
+    // Two rustls providers are compiled in (ring, and aws-lc-rs through
+    // other crates), so rustls cannot pick one itself: TLS uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if !args.has_credentials() && !args.listen.ip().is_loopback() {
         bail!(
             "refusing to serve on {} without credentials; set --token, --user or --tls-client-ca, or listen on 127.0.0.1",

@@ -19,6 +19,10 @@ use crate::proto::{Sealed, SealedBody};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The `Any` type URL of Floe's own DoGet tickets (all but query tickets,
+/// which travel as Flight SQL's `TicketStatementQuery`).
+pub const SEALED_TYPE: &str = "type.googleapis.com/floe.v1.Sealed";
+
 /// Shortest key accepted from an operator: 128 bits of secret.
 pub const MIN_KEY_BYTES: usize = 16;
 
@@ -118,6 +122,12 @@ impl Keyring {
         .encode_to_vec();
         let mac = self.mac(&body).finalize().into_bytes().to_vec();
         Sealed { body, mac }.encode_to_vec()
+    }
+
+    /// A sealed DoGet ticket: the envelope inside a protobuf `Any`.
+    pub fn seal_ticket(&self, kind: Kind, payload: &impl Message, principal: &Principal) -> Vec<u8> {
+        let sealed = self.seal(kind, payload, principal);
+        prost_types::Any { type_url: SEALED_TYPE.into(), value: sealed }.encode_to_vec()
     }
 
     /// Verifies `bytes` and returns the envelope's kind and body, without

@@ -154,7 +154,7 @@ impl Cluster {
 pub struct Spread {
     pub distribution: plan::Distribution,
     pub workers: Vec<String>,
-    /// Hash-shuffle map stages already run for it.
+    /// Hash-shuffle map stages already run for it (one stage shuffles every side of a join).
     pub shuffles: usize,
     /// Map tasks that had to run again on another worker.
     pub reruns: usize,
@@ -198,7 +198,7 @@ pub async fn spread(
             millis = started.elapsed().as_millis() as u64, "shuffle map stage done");
         distribution.fill_shuffles(&outputs);
     }
-    Ok(Spread { distribution, workers, shuffles: sides.len(), reruns })
+    Ok(Spread { distribution, workers, shuffles: usize::from(!sides.is_empty()), reruns })
 }
 
 /// The coordinator-run form of a spread query (its final SQL, if any, and

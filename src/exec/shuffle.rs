@@ -237,7 +237,7 @@ pub fn read_bucket(store: &ShuffleStore, request: &ShuffleFetch) -> Result<(Sche
 /// The DoGet ticket a reducer presents to a map output's node.
 pub fn seal_fetch(keyring: &Keyring, shuffle_id: &str, bucket: u32) -> Vec<u8> {
     let fetch = ShuffleFetch { shuffle_id: shuffle_id.to_string(), bucket };
-    keyring.seal(ticket::Kind::ShuffleFetch, &fetch, &Principal::Peer)
+    keyring.seal_ticket(ticket::Kind::ShuffleFetch, &fetch, &Principal::Peer)
 }
 
 /// The reduce side: bucket `input.bucket` from every source (a node, or a

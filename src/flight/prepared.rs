@@ -60,7 +60,13 @@ pub async fn create(
     } else {
         match service.engine().plan(&request.query, vec!["NULL".into(); parameters], session.clone(), &principal(call)).await {
             Ok(plan) => plan.schema,
-            Err(err) if parameters == 0 => return Err(err.into()),
+            Err(err) if parameters == 0 => {
+                // The statement ends here (ADBC prepares everything): audit it.
+                let status = Status::from(Error::from(err));
+                let kind = crate::access::statement_kind(&request.query);
+                super::audited(&principal(call), &super::client(call), &kind, &[], &Err::<(), _>(status.clone()));
+                return Err(status);
+            }
             Err(_) => Arc::new(Schema::empty()),
         }
     };

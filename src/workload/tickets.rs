@@ -18,7 +18,7 @@ use crate::exec::{shuffle, BatchStream};
 use crate::proto::{DistributedTicket, ScriptTicket, SessionDefaults};
 use crate::ticket::{self, Keyring, Kind};
 
-pub const SEALED_TYPE: &str = "type.googleapis.com/floe.v1.Sealed";
+pub use crate::ticket::SEALED_TYPE;
 
 /// A ticket's rows, ready to stream.
 pub struct Started {
@@ -36,8 +36,7 @@ pub use crate::exec::ticket::flight_ticket as query_ticket;
 
 /// The Flight ticket of any other kind.
 pub fn sealed_ticket(keyring: &Keyring, kind: Kind, message: &impl Message, principal: &Principal) -> Ticket {
-    let sealed = keyring.seal(kind, message, principal);
-    Ticket::new(Any { type_url: SEALED_TYPE.into(), value: sealed.into() }.encode_to_vec())
+    Ticket::new(keyring.seal_ticket(kind, message, principal))
 }
 
 pub fn script_job(ticket: ScriptTicket, owner: Principal) -> crate::script::Job {

@@ -58,3 +58,16 @@ def query_id(handle: bytes) -> str:
     body = fields(handle)[1][0]
     payload = fields(body)[2][0]
     return fields(payload)[5][0].decode()
+
+
+DISTRIBUTED = 4
+
+
+def ticket_kind(ticket: bytes) -> int | None:
+    """The TicketKind of a Floe ticket (None for a query ticket, which travels
+    as TicketStatementQuery): the envelope is signed, not encrypted."""
+    outer = fields(ticket)
+    if outer.get(1, [b""])[0].decode() != SEALED_TYPE_URL:
+        return None
+    body = fields(fields(outer[2][0])[1][0])
+    return body.get(1, [0])[0]

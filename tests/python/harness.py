@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.flight as flight
 
+import floe_wire
 from flight_sql_wire import session_options_request, statement_query
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,7 +217,7 @@ def spread_kind(info: flight.FlightInfo) -> str:
     "one node"."""
     if all(endpoint.locations for endpoint in info.endpoints) and len(info.endpoints) > 1:
         return "workers"
-    if b"floe.v1.DistributedTicket" in info.endpoints[0].ticket.ticket:
+    if floe_wire.ticket_kind(info.endpoints[0].ticket.ticket) == floe_wire.DISTRIBUTED:
         return "coordinator"
     return "one node"
 

@@ -12,7 +12,7 @@ import pyarrow.flight as flight
 import pytest
 from adbc_driver_manager import AdbcStatusCode, Error as AdbcError
 
-from clients import adbc_connect, audit_records, bearer
+from clients import adbc_connect, audit_records, bearer, flight_info
 from floe_sql import run
 from harness import FloeServer
 
@@ -180,16 +180,48 @@ def test_a_script_cannot_scan_another_namespace(lake):
     assert "lacks `read`" in str(excinfo.value)
 
 
-def test_statements_are_audited_with_principal_and_outcome(lake, sales, admin):
+def new_audit_records(lake, action) -> list[dict]:
+    """The audit lines the server logs while `action` runs."""
     seen = len(audit_records(lake.logs()))
-    run(admin, "SELECT count(*) AS n FROM hr.pay")
-    with pytest.raises(AdbcError):
-        run(sales, "SELECT * FROM hr.pay")
-    with sales.cursor() as cursor, pytest.raises(AdbcError):
-        cursor.adbc_ingest("pay", pa.table({"name": ["eve"], "amount": [1.0]}), mode="append", db_schema_name="hr")
-    records = audit_records(lake.logs())[seen:]
-    by = {(r.get("principal"), r.get("statement"), r.get("outcome")): r for r in records}
-    assert ("admin", "SELECT", "ok") in by, records
-    assert ("sales_reader", "SELECT", "PermissionDenied") in by, records
-    ingest = by[("sales_reader", "INGEST", "PermissionDenied")]
-    assert "pay" in ingest["tables"] and ingest["client"].startswith("127.0.0.1:")
+    action()
+    return audit_records(lake.logs())[seen:]
+
+
+def outcomes(records: list[dict]) -> list[tuple]:
+    return [(r.get("principal"), r.get("statement"), r.get("outcome")) for r in records]
+
+
+def test_statements_are_audited_with_principal_and_outcome(lake, admin, sales):
+    def ingest():
+        with sales.cursor() as cursor, pytest.raises(AdbcError):
+            cursor.adbc_ingest("pay", pa.table({"name": ["eve"], "amount": [1.0]}), mode="append", db_schema_name="hr")
+
+    records = new_audit_records(lake, lambda: run(admin, "SELECT count(*) AS n FROM hr.pay"))
+    assert outcomes(records) == [("admin", "SELECT", "ok")], records
+    assert "hr.pay" in records[0]["tables"] and records[0]["client"].startswith("127.0.0.1:")
+    records = new_audit_records(lake, ingest)
+    assert outcomes(records) == [("sales_reader", "INGEST", "PermissionDenied")], records
+    assert "pay" in records[0]["tables"]
+
+
+def denied_read_over_flight(lake):
+    with flight.connect(lake.uri) as client, pytest.raises(flight.FlightUnauthorizedError):
+        flight_info(client, "SELECT * FROM hr.pay", bearer(SALES_TOKEN))
+
+
+def denied_over_adbc(sql: str):
+    def attempt(lake):
+        with adbc_connect(lake.uri, SALES_TOKEN) as conn, pytest.raises(AdbcError):
+            run(conn, sql)
+    return attempt
+
+
+@pytest.mark.parametrize("attempt, statement", [
+    (denied_read_over_flight, "SELECT"),
+    # ADBC prepares a statement (CreatePreparedStatement) before running it.
+    (denied_over_adbc("SELECT * FROM hr.pay"), "SELECT"),
+    (denied_over_adbc("INSERT INTO hr.pay VALUES ('eve', 1.0)"), "INSERT"),
+], ids=["flight read", "adbc read", "adbc write"])
+def test_a_denied_statement_is_audited(lake, attempt, statement):
+    records = new_audit_records(lake, lambda: attempt(lake))
+    assert outcomes(records) == [("sales_reader", statement, "PermissionDenied")], records

@@ -4,12 +4,18 @@ openssl: clients that trust the CA get answers; under mTLS only clients
 with a certificate the CA signed get in, and its common name is the
 principal the audit log names."""
 
+import base64
+import json
+import secrets
+
 import pyarrow.flight as flight
 import pytest
 from adbc_driver_manager import Error as AdbcError
 
 from clients import COUNT, adbc_connect, audit_records, flowers_count
 from floe_sql import run
+from flight_sql_wire import statement_query
+from harness import FloeServer, wait_for
 from tls_certs import Pair, make_certificates
 
 ROOTS = "adbc.flight.sql.client_option.tls_root_certs"
@@ -72,3 +78,44 @@ def test_mutual_tls_refuses_other_clients(start_server, certs, identity):
     assert str(excinfo.value).strip()
     assert floe.alive()
     assert pyarrow_count(uri, certs, certs.alice) == 150
+
+
+def test_a_tls_cluster_talks_tls_between_its_nodes(tmp_path, certs):
+    """Workers join a coordinator that requires client certificates (their
+    heartbeats, partitions and results all go over mTLS) and a distributed
+    query spreads over them."""
+    tls = ("--no-scripts", "--tls-cert", str(certs.server.cert), "--tls-key", str(certs.server.key),
+           "--tls-client-ca", str(certs.ca.cert))
+    env = {"FLOE_TICKET_KEY": secrets.token_hex(16)}
+    coordinator = FloeServer(tmp_path / "coordinator", "--cluster", *tls, env=env)
+    data = coordinator.data_dir
+    workers = [FloeServer(tmp_path / f"worker{i}", "--coordinator", coordinator.address, "--heartbeat-seconds", "1",
+                          "--catalog-uri", str(data / "catalog.db"), "--warehouse", str(data / "warehouse"), *tls,
+                          env=env, command="worker") for i in range(2)]
+    try:
+        uri = f"grpc+tls://{coordinator.address}"
+        with flight.FlightClient(uri, tls_root_certs=certs.ca.cert_pem, cert_chain=certs.alice.cert_pem,
+                                 private_key=certs.alice.key_pem) as client:
+            def live() -> list:
+                result = list(client.do_action(flight.Action("floe.cluster.workers", b"")))
+                return json.loads(result[0].body.to_pybytes())["workers"]
+
+            assert wait_for(lambda: len(live()) == 2, 30), coordinator.logs()
+            for statement in ["CREATE SCHEMA tls", "CREATE TABLE tls.t AS SELECT * FROM default.flowers",
+                              "INSERT INTO tls.t SELECT * FROM default.flowers",
+                              "INSERT INTO tls.t SELECT * FROM default.flowers"]:
+                run_flight_action_sql(client, statement)
+            body = json.dumps({"query": "SELECT count(*) AS n FROM tls.t", "distributed": True}).encode()
+            answer = json.loads(list(client.do_action(flight.Action("floe.run", body)))[0].body.to_pybytes())
+            assert answer["compute"]["placement"] == "gathered", answer
+            rows = client.do_get(flight.Ticket(base64.b64decode(answer["ticket"]))).read_all()
+            assert rows.column("n").to_pylist() == [450]
+    finally:
+        for node in [*workers, coordinator]:
+            node.stop()
+
+
+def run_flight_action_sql(client: flight.FlightClient, statement: str):
+    """A statement that writes, through plain Flight SQL (it runs at GetFlightInfo)."""
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(statement)))
+    client.do_get(info.endpoints[0].ticket).read_all()

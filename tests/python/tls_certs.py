@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Extensions rustls (the server) and BoringSSL / Go (the clients) insist on:
-# a CA that may sign, leaves that may not, and each leaf's purpose.
+# a CA that may sign, leaves that may not, and each leaf's purpose (Floe
+# nodes present their server certificate to each other as clients too).
 EXTENSIONS = """
 [req]
 distinguished_name = dn
@@ -22,7 +23,7 @@ subjectKeyIdentifier = hash
 [server]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
+extendedKeyUsage = serverAuth,clientAuth
 subjectAltName = IP:127.0.0.1,DNS:localhost
 authorityKeyIdentifier = keyid
 [client]
