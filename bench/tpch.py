@@ -130,7 +130,7 @@ def timed(args, duck, queries) -> set[int]:
     work.mkdir(exist_ok=True)
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
     uri = floe.uri
-    roapi = None
+    roapi = capped = None
     try:
         loaded = (data_dir / "loaded").exists()
         if not loaded:
@@ -143,6 +143,13 @@ def timed(args, duck, queries) -> set[int]:
         engines = {"floe": lambda: FlightSqlEngine("floe", uri, "tpch", args.timeout),
                    "polars": lambda: PolarsEngine(tables),
                    "duckdb": lambda: DuckDbEngine(tables)}
+        if "floecap" in args.engines:
+            # The same lake, every query in an executor process capped at
+            # --query-memory-mb: what isolating queries costs.
+            (work / "capped").mkdir(exist_ok=True)
+            capped = FloeServer(data_dir, "--no-demo", "--no-scripts", "--query-memory-mb", str(args.query_memory_mb),
+                                run_dir=work / "capped")
+            engines["floecap"] = lambda: FlightSqlEngine("floecap", capped.uri, "tpch", args.timeout)
         if "roapi" in args.engines:
             roapi = Roapi(tables, data_dir / "roapi.log")
             engines["roapi"] = lambda: FlightSqlEngine("roapi", roapi.uri, None, args.timeout)
@@ -196,6 +203,8 @@ def timed(args, duck, queries) -> set[int]:
     finally:
         if roapi:
             roapi.stop()
+        if capped:
+            capped.stop()
         floe.stop()
 
 
@@ -207,6 +216,7 @@ def main():
     parser.add_argument("--timed", action="store_true", help="time every engine (see module docs)")
     parser.add_argument("--engines", default="floe,polars,duckdb,roapi", type=lambda s: s.split(","))
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds after one warm-up")
+    parser.add_argument("--query-memory-mb", type=int, default=4096, help="budget of the `floecap` engine")
     parser.add_argument("--data-dir", help="Floe data dir holding the loaded tables (timed mode; reused)")
     args = parser.parse_args()
 

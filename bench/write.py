@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
-from common import start_floe
+import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
+from harness import FloeServer
 
 def data(rows: int) -> pa.Table:
     ids = pa.array(range(rows), pa.int64())
@@ -44,17 +45,16 @@ def main():
     table = data(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        process, uri = start_floe(work, "--no-demo")
+        floe = FloeServer(work / "floe", "--no-demo")
         try:
-            with flightsql.connect(uri, autocommit=True) as conn, conn.cursor() as cursor:
+            with flightsql.connect(floe.uri, autocommit=True) as conn, conn.cursor() as cursor:
                 cursor.adbc_ingest("target", table.slice(0, 1), mode="create", db_schema_name="bench")
                 floe_times = [timed(lambda: cursor.adbc_ingest("target", table, mode="append", db_schema_name="bench"))
                               for _ in range(args.repeat)]
                 cursor.execute("SELECT count(*) AS n FROM bench.target")
                 assert cursor.fetch_arrow_table().column("n").to_pylist() == [1 + args.rows * args.repeat]
         finally:
-            process.terminate()
-            process.wait()
+            floe.stop()
 
         (work / "py").mkdir()
         catalog = SqlCatalog("bench", uri=f"sqlite:///{work}/py/catalog.db", warehouse=f"file://{work}/py/warehouse")

@@ -249,6 +249,12 @@ pub struct LimitArgs {
     #[arg(long, env = "FLOE_QUERY_QUEUE", default_value_t = 64)]
     pub query_queue: usize,
 
+    /// Run each query in a supervised executor process whose memory is
+    /// capped at this many MiB: a query over it fails alone with
+    /// ResourceExhausted (0: queries run inside the server).
+    #[arg(long, env = "FLOE_QUERY_MEMORY_MB", default_value_t = 0)]
+    pub query_memory_mb: u64,
+
     /// Seconds a query may wait for a slot before it is refused with ResourceExhausted.
     #[arg(long, env = "FLOE_QUERY_QUEUE_TIMEOUT_SECONDS", default_value_t = 60)]
     pub query_queue_timeout_seconds: u64,

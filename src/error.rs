@@ -4,7 +4,7 @@
 use polars::prelude::PolarsError;
 use tonic::{Code, Status};
 
-use crate::{catalog, cluster, exec, peer, script, sql, ticket, write};
+use crate::{catalog, cluster, exec, isolate, peer, script, sql, ticket, write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,6 +22,8 @@ pub enum Error {
     Script(#[from] script::Error),
     #[error(transparent)]
     Ticket(#[from] ticket::Error),
+    #[error(transparent)]
+    Isolate(#[from] isolate::Error),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -108,6 +110,8 @@ fn upstream_code(source: &(dyn std::error::Error + Send + Sync + 'static)) -> Co
         script_code(err)
     } else if let Some(err) = source.downcast_ref::<cluster::Error>() {
         cluster_code(err)
+    } else if let Some(err) = source.downcast_ref::<isolate::Error>() {
+        isolate_code(err)
     } else {
         Code::Internal
     }
@@ -134,12 +138,27 @@ fn cluster_code(err: &cluster::Error) -> Code {
     use cluster::Error as E;
     match err {
         E::NoWorkers { .. } => Code::Unavailable,
-        E::Peer(peer::Error::Unreachable { .. }) => Code::Unavailable,
-        E::Peer(peer::Error::Refused { code, .. }) => *code,
+        E::Peer(e) => peer_code(e),
         E::Ticket(e) => ticket_code(e),
         E::Exec(e) => exec_code(e),
         E::NotCoordinator(_) => Code::FailedPrecondition,
         E::Final(_) => Code::Internal,
+    }
+}
+
+fn peer_code(err: &peer::Error) -> Code {
+    match err {
+        peer::Error::Unreachable { .. } => Code::Unavailable,
+        peer::Error::Refused { code, .. } => *code,
+    }
+}
+
+fn isolate_code(err: &isolate::Error) -> Code {
+    match err {
+        isolate::Error::OverBudget(_) | isolate::Error::AllocationFailed(_) => Code::ResourceExhausted,
+        isolate::Error::Died(_) => Code::Internal,
+        isolate::Error::Spawn(_) => Code::Unavailable,
+        isolate::Error::Peer(e) => peer_code(e),
     }
 }
 
@@ -211,6 +230,7 @@ impl Error {
             Error::Cluster(e) => cluster_code(e),
             Error::Script(e) => script_code(e),
             Error::Ticket(e) => ticket_code(e),
+            Error::Isolate(e) => isolate_code(e),
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,

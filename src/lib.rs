@@ -3,17 +3,19 @@
 //!
 //! Layers import only downward (see ARCHITECTURE.md):
 //! `server` → `flight` (protocol adapter) → `workload` (placement, `floe.run`)
-//! → `cluster`, `script` → `exec` → `write`, `sql`, `catalog`, `peer`,
-//! `ticket`, `access`. `error` is the one gate to gRPC statuses.
+//! → `cluster`, `script`, `isolate` → `exec` → `write`, `sql`, `catalog`,
+//! `peer`, `ticket`, `access`, `cgroup`. `error` is the one gate to gRPC statuses.
 
 pub mod access;
 pub mod catalog;
+pub mod cgroup;
 pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod exec;
 pub mod flight;
+pub mod isolate;
 pub mod peer;
 pub mod script;
 pub mod server;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use arrow_flight::FlightClient;
-use futures::TryStreamExt;
+use arrow::datatypes::SchemaRef;
+use futures::{StreamExt, TryStreamExt};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum Error {
     #[error("{message} (on node {node})")]
     Refused { node: String, code: tonic::Code, message: String },
 }
+
+/// Rows streamed from another node.
+pub type RowStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<RecordBatch, Error>> + Send>>;
 
 /// TLS for calls to other nodes: the CA that signed their certificates,
 /// and this node's own certificate for clusters that require client certificates.
@@ -82,6 +86,27 @@ impl Peers {
             }
         }
         Ok(batches)
+    }
+
+    /// DoGet of `ticket` on `node` as a stream, once its schema is known
+    /// (the first batch has been read, and comes first in the stream).
+    pub async fn stream(&self, node: &str, ticket: Vec<u8>) -> Result<(SchemaRef, RowStream), Error> {
+        let mut client = self.client(node).await?;
+        let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| failure(node, e))?;
+        let first = stream.try_next().await.map_err(|e| failure(node, e))?;
+        let schema = match (&first, stream.schema()) {
+            (_, Some(schema)) => schema.clone(),
+            (Some(batch), None) => batch.schema(),
+            (None, None) => return Err(Error::Unreachable { node: node.to_string(), message: "the result had no schema".into() }),
+        };
+        let node = node.to_string();
+        let rest = stream.map_err(move |e| failure(&node, e));
+        // The client lives as long as the stream: dropping it would close the channel.
+        let rows = futures::stream::iter(first.map(Ok)).chain(rest).map(move |item| {
+            let _ = &client;
+            item
+        });
+        Ok((schema, Box::pin(rows)))
     }
 
     /// A custom action on `node`; its results' bodies.

@@ -54,7 +54,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
 
-    let keyring = keyring(&args)?;
+    let (keyring, generated_key) = keyring(&args)?;
     let peer_tls = peer_tls(&args)?;
     let (policy, mut tokens) = match &args.config {
         Some(path) => crate::access::Policy::load(path).map_err(|e| anyhow::anyhow!("access policy: {e}"))?,
@@ -87,7 +87,8 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     if let Some((coordinator, every)) = coordinator {
         crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, keyring.clone(), engine.peers().clone());
     }
-    let workloads = Arc::new(Workloads::new(engine, scripts, cluster));
+    let executors = executors(&args, generated_key, engine.peers().clone())?;
+    let workloads = Arc::new(Workloads::new(engine, scripts, cluster).with_executors(executors));
     let flight = FlightServiceServer::new(FloeService::new(workloads, auth.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -127,8 +128,9 @@ fn cluster_config(args: &ServeArgs, advertised: &str) -> crate::cluster::Cluster
     }
 }
 
-/// The key that seals tickets: from the flags, else made up (single node).
-fn keyring(args: &ServeArgs) -> anyhow::Result<Keyring> {
+/// The key that seals tickets: from the flags, else made up (single node;
+/// returned as text too, for the server's own query executors).
+fn keyring(args: &ServeArgs) -> anyhow::Result<(Keyring, Option<String>)> {
     let lifetime = std::time::Duration::from_secs(args.ticket_lifetime_seconds.max(1));
     let key = match (&args.ticket_key_file, &args.ticket_key) {
         (Some(path), _) => std::fs::read(path).with_context(|| format!("cannot read the ticket key file {}", path.display()))?,
@@ -137,11 +139,31 @@ fn keyring(args: &ServeArgs) -> anyhow::Result<Keyring> {
             if args.cluster.cluster {
                 tracing::warn!("no --ticket-key-file: workers cannot verify this coordinator's tickets unless they share its key");
             }
-            return Ok(Keyring::generate(lifetime));
+            let text: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+            let keyring = Keyring::new(text.as_bytes(), lifetime).map_err(|e| anyhow::anyhow!("ticket key: {e}"))?;
+            return Ok((keyring, Some(text)));
         }
     };
     let trimmed = String::from_utf8_lossy(&key).trim().as_bytes().to_vec();
-    Keyring::new(&trimmed, lifetime).map_err(|e| anyhow::anyhow!("ticket key: {e}"))
+    Ok((Keyring::new(&trimmed, lifetime).map_err(|e| anyhow::anyhow!("ticket key: {e}"))?, None))
+}
+
+/// With `--query-memory-mb`, the pool of executor processes queries run in.
+fn executors(args: &ServeArgs, generated_key: Option<String>, peers: crate::peer::Peers) -> anyhow::Result<Option<Arc<crate::isolate::Executors>>> {
+    if args.limits.query_memory_mb == 0 {
+        return Ok(None);
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    let spec = crate::isolate::ExecutorSpec {
+        program: std::env::current_exe().context("cannot find the floe binary to start query executors")?,
+        args: crate::isolate::shared_args(&argv),
+        ticket_key: generated_key,
+        budget_mb: args.limits.query_memory_mb,
+        scratch: args.data_dir.join("executors"),
+    };
+    let executors = crate::isolate::Executors::new(spec, peers);
+    tracing::info!(budget_mb = args.limits.query_memory_mb, limits = executors.describe(), "queries run in capped executor processes");
+    Ok(Some(Arc::new(executors)))
 }
 
 fn read_pem(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {

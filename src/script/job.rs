@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::cgroup::Breach;
+use crate::cgroup::Breach;
 use super::channel;
 use super::lake::LakeView;
 use super::sandbox::Sandbox;

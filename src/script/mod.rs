@@ -4,7 +4,7 @@
 //! the warehouse or catalog: it can only ask the server for tables, and the
 //! server alone reads storage and commits `destination` writes.
 
-mod cgroup;
+
 mod channel;
 mod lake;
 mod pool;
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 pub use job::{start, Job, Started};
 
-use cgroup::{Cgroups, Limits};
+use crate::cgroup::{Cgroups, Limits};
 use pool::Pool;
 use sandbox::{Sandbox, SandboxSpec};
 

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::cgroup::{Cgroups, Limits};
+use crate::cgroup::{Cgroups, Limits};
 use super::sandbox::{Sandbox, SandboxSpec};
 use super::Error;
 

@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
-use super::cgroup::{Breach, Cgroups, Limits, WorkloadCgroup};
+use crate::cgroup::{Breach, Cgroups, Limits, WorkloadCgroup};
 use super::channel::{self, Channel};
 use super::runtime::Runtime;
 use super::Error;

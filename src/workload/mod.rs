@@ -19,6 +19,7 @@ use crate::cluster::{self, plan::Distribution, Cluster};
 use crate::error::Result;
 use crate::exec::{dml, Engine, Plan};
 use crate::proto::{DistributedTicket, QueryTicket, SessionDefaults};
+use crate::isolate::Executors;
 use crate::script::Scripts;
 
 /// Where a query runs.
@@ -67,11 +68,30 @@ pub struct Workloads {
     scripts: Arc<Scripts>,
     /// Set on a coordinator (`floe serve --cluster`).
     cluster: Option<Arc<Cluster>>,
+    /// Set with `--query-memory-mb`: queries run in capped executor processes.
+    executors: Option<Arc<Executors>>,
 }
 
 impl Workloads {
     pub fn new(engine: Arc<Engine>, scripts: Arc<Scripts>, cluster: Option<Arc<Cluster>>) -> Self {
-        Self { engine, scripts, cluster }
+        Self { engine, scripts, cluster, executors: None }
+    }
+
+    pub fn with_executors(mut self, executors: Option<Arc<Executors>>) -> Self {
+        self.executors = executors;
+        self
+    }
+
+    /// Runs a query placed on this node: in an executor process when
+    /// queries have a memory budget, else in the server itself.
+    pub async fn run_local(&self, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, crate::exec::BatchStream)> {
+        match &self.executors {
+            Some(executors) => {
+                let flight_ticket = crate::exec::ticket::flight_ticket(self.engine.keyring(), ticket, who);
+                Ok(executors.run(flight_ticket.ticket.to_vec()).await?)
+            }
+            None => Ok(self.engine.execute(ticket, who).await?),
+        }
     }
 
     pub fn engine(&self) -> &Arc<Engine> {

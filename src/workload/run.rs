@@ -144,7 +144,7 @@ async fn start_query(
             compute.reason = reason;
             // Tickets carry no results: without a destination the query runs
             // once here to count its rows, and again on DoGet.
-            let (schema, batches) = engine.execute(&ticket, principal).await?;
+            let (schema, batches) = workloads.run_local(&ticket, principal).await?;
             return Ok((schema, batches, Box::new(move || tickets::query_ticket(&keyring, &ticket, &owner))));
         }
         Placement::Partitioned { gathered, spread, .. } => (gathered, spread),

@@ -57,7 +57,7 @@ impl Workloads {
     pub async fn start_query(&self, handle: &[u8], caller: &Principal) -> Result<Started> {
         let opened = crate::exec::ticket::open(self.engine.keyring(), handle, caller)?;
         let query = opened.payload;
-        let (schema, batches) = self.engine.execute(&query, &Principal::owner(&opened.principal)).await?;
+        let (schema, batches) = self.run_local(&query, &Principal::owner(&opened.principal)).await?;
         Ok(Started { schema, batches, compression: compression(&query.session) })
     }
 

@@ -120,3 +120,26 @@ def test_a_client_that_leaves_mid_stream_frees_its_slot(one_slot):
                 return False
 
     assert wait_for(admitted, 10, interval=0.1)
+
+
+# Four-way cross join sorted: ~506 M rows to hold, far over a 300 MiB budget.
+MEMORY_HOG = ("SELECT a.sepal_length * b.sepal_width * c.petal_length * d.petal_width AS v FROM default.flowers a, "
+              "default.flowers b, default.flowers c, default.flowers d ORDER BY v")
+
+
+def test_a_query_over_its_memory_budget_fails_alone(start_server):
+    """With --query-memory-mb each query runs in an executor process capped
+    at the budget: the hog fails with RESOURCE_EXHAUSTED while a query
+    streaming beside it finishes, and the server keeps answering."""
+    floe = start_server("--no-scripts", "--query-memory-mb", "300")
+    with flight.connect(floe.uri) as client:
+        assert flowers_count(client) == 150
+        beside = client.do_get(flight_info(client, CROSS_JOIN).endpoints[0].ticket)
+        rows = beside.read_chunk().data.num_rows
+        # pyarrow reports a status that ends a stream as ArrowInvalid, naming the code.
+        with pytest.raises(pa.ArrowException, match="resource exhausted.*memory budget of 300 MiB"):
+            client.do_get(flight_info(client, MEMORY_HOG).endpoints[0].ticket).read_all()
+        assert rows + drain(beside) == 150 ** 3
+        assert flowers_count(client) == 150
+    assert floe.alive()
+    assert "took its executor down" in floe.logs()

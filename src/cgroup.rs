@@ -1,5 +1,6 @@
-//! Kernel-enforced limits for one workload: a cgroup per workload with a
-//! memory ceiling, a CPU quota of `vcpus` and a process cap. cgroup v2 is
+//! Kernel-enforced limits for one workload (a script sandbox, a query
+//! executor): a cgroup per workload with a memory ceiling, a CPU quota of
+//! `vcpus` and a process cap. cgroup v2 is
 //! used where it is mounted writable, v1 (separate hierarchies) otherwise.
 
 use std::ffi::CString;
