@@ -7,14 +7,12 @@
 //! Relations join in the order written, each as soon as an equality links it
 //! to those already joined; one with no link is cross-joined, as written.
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, Visit, Visitor, VisitorMut};
 
 use super::scope::*;
 
 pub(super) fn make_explicit(statement: &mut Statement, columns: &Columns) {
-    let Statement::Query(query) = statement else { return };
-    let resolver = Resolver::new(query, columns);
-    let _ = query.visit(&mut Explicit { resolver });
+    visit_query(statement, columns, |resolver| Explicit { resolver });
 }
 
 struct Explicit<'a> {

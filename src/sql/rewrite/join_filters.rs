@@ -5,15 +5,13 @@
 //! the same result: the filter decides which right rows can match.
 
 use sqlparser::ast::{
-    Expr, JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor, VisitorMut,
+    Expr, JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor, Visit, Visitor, VisitorMut,
 };
 
 use super::scope::*;
 
 pub(super) fn push_into_joined_relations(statement: &mut Statement, columns: &Columns) {
-    let Statement::Query(query) = statement else { return };
-    let resolver = Resolver::new(query, columns);
-    let _ = query.visit(&mut Pusher { resolver });
+    visit_query(statement, columns, |resolver| Pusher { resolver });
 }
 
 struct Pusher<'a> {

@@ -7,14 +7,12 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, Query, SetExpr, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, Query, SetExpr, Statement, VisitorMut};
 
 use super::scope::*;
 
 pub(super) fn subquery_columns(statement: &mut Statement, columns: &Columns) {
-    let Statement::Query(query) = statement else { return };
-    let resolver = Resolver::new(query, columns);
-    let _ = query.visit(&mut Qualify { resolver, depth: 0 });
+    visit_query(statement, columns, |resolver| Qualify { resolver, depth: 0 });
 }
 
 struct Qualify<'a> {

@@ -70,6 +70,19 @@ pub(crate) struct Resolver<'a> {
     pub(crate) cte_columns: HashMap<String, Vec<String>>,
 }
 
+/// Runs the visitor `make` builds around the query's resolver over a query
+/// statement (the shape of every pass that needs columns and scopes).
+pub(crate) fn visit_query<'a, V: sqlparser::ast::VisitorMut>(
+    statement: &mut Statement,
+    columns: &'a Columns,
+    make: impl FnOnce(Resolver<'a>) -> V,
+) {
+    use sqlparser::ast::VisitMut;
+    let Statement::Query(query) = statement else { return };
+    let mut visitor = make(Resolver::new(query, columns));
+    let _ = query.visit(&mut visitor);
+}
+
 impl<'a> Resolver<'a> {
     pub fn new(query: &Query, columns: &'a Columns) -> Self {
         let mut cte_columns = HashMap::new();

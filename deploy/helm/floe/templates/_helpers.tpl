@@ -38,6 +38,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
     secretKeyRef:
       name: {{ .Values.auth.existingSecret }}
       key: {{ .Values.auth.ticketKeyKey }}
+- name: FLOE_QUERY_MEMORY_MB
+  value: {{ .Values.limits.queryMemoryMb | quote }}
+- name: FLOE_MAX_CONCURRENT_QUERIES
+  value: {{ .Values.limits.maxConcurrentQueries | quote }}
+- name: FLOE_QUERY_TIMEOUT_SECONDS
+  value: {{ .Values.limits.queryTimeoutSeconds | quote }}
 {{- if .Values.s3.endpoint }}
 - name: FLOE_S3_ENDPOINT
   value: {{ .Values.s3.endpoint | quote }}
