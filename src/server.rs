@@ -89,7 +89,8 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     }
     let executors = executors(&args, generated_key, engine.peers().clone())?;
     let workloads = Arc::new(Workloads::new(engine, scripts, cluster).with_executors(executors));
-    let flight = FlightServiceServer::new(FloeService::new(workloads, auth.clone()))
+    let service = FloeService::new(workloads, auth.clone()).with_tls(args.tls.tls_cert.is_some());
+    let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
 

@@ -63,6 +63,8 @@ type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, St
 pub struct FloeService {
     workloads: Arc<Workloads>,
     auth: Arc<Auth>,
+    /// The URI scheme of this cluster's endpoints: `grpc`, or `grpc+tls`.
+    scheme: &'static str,
 
     sql_info: arrow_flight::sql::metadata::SqlInfoData,
     xdbc_types: arrow_flight::sql::metadata::XdbcTypeInfoData,
@@ -70,7 +72,13 @@ pub struct FloeService {
 
 impl FloeService {
     pub fn new(workloads: Arc<Workloads>, auth: Arc<Auth>) -> Self {
-        Self { workloads, auth, sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
+        Self { workloads, auth, scheme: "grpc", sql_info: sql_info::sql_info(), xdbc_types: sql_info::xdbc_types() }
+    }
+
+    /// Endpoint locations name TLS when the cluster's nodes serve it.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.scheme = if tls { "grpc+tls" } else { "grpc" };
+        self
     }
 
     fn engine(&self) -> &Arc<crate::exec::Engine> {

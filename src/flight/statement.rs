@@ -49,11 +49,13 @@ pub async fn plan(
         Placement::Partitioned { fragments, .. } if direct => {
             let coordinator = service.workloads.cluster().and_then(|cluster| cluster.config().advertise_address.clone());
             fragments.iter().fold(info, |info, (fragment, worker)| {
-                let mut endpoint =
-                    FlightEndpoint::new().with_ticket(tickets::query_ticket(keyring, fragment, &caller)).with_location(format!("grpc://{worker}"));
+                let scheme = service.scheme;
+                let mut endpoint = FlightEndpoint::new()
+                    .with_ticket(tickets::query_ticket(keyring, fragment, &caller))
+                    .with_location(format!("{scheme}://{worker}"));
                 // Any Floe node can run a partition: the coordinator is the fallback.
                 if let Some(coordinator) = &coordinator {
-                    endpoint = endpoint.with_location(format!("grpc://{coordinator}"));
+                    endpoint = endpoint.with_location(format!("{scheme}://{coordinator}"));
                 }
                 info.with_endpoint(endpoint)
             })

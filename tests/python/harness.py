@@ -175,7 +175,7 @@ class Cluster:
         """A plain pyarrow Flight client on the coordinator whose session (kept
         by cookie, as Flight SQL clients keep it) has these options."""
         generic = [("grpc.primary_user_agent", user_agent)] if user_agent else []
-        client = flight.connect(self.coordinator.uri, middleware=[_Cookies()], generic_options=generic)
+        client = flight.connect(self.coordinator.uri, middleware=[Cookies()], generic_options=generic)
         settings = {"distributed": str(distributed).lower(), **({"schema": schema} if schema else {})}
         list(client.do_action(flight.Action("SetSessionOptions", session_options_request(settings)), self.options))
         return client
@@ -222,7 +222,7 @@ def spread_kind(info: flight.FlightInfo) -> str:
     return "one node"
 
 
-class _Cookies(flight.ClientMiddlewareFactory):
+class Cookies(flight.ClientMiddlewareFactory):
     """Sends back the session cookie the server set."""
 
     def __init__(self):

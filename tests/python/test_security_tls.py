@@ -14,8 +14,8 @@ from adbc_driver_manager import Error as AdbcError
 
 from clients import COUNT, adbc_connect, audit_records, flowers_count
 from floe_sql import run
-from flight_sql_wire import statement_query
-from harness import FloeServer, wait_for
+from flight_sql_wire import session_options_request, statement_query
+from harness import Cookies, FloeServer, wait_for
 from tls_certs import Pair, make_certificates
 
 ROOTS = "adbc.flight.sql.client_option.tls_root_certs"
@@ -110,6 +110,19 @@ def test_a_tls_cluster_talks_tls_between_its_nodes(tmp_path, certs):
             assert answer["compute"]["placement"] == "gathered", answer
             rows = client.do_get(flight.Ticket(base64.b64decode(answer["ticket"]))).read_all()
             assert rows.column("n").to_pylist() == [450]
+        # Partitioned rows: endpoints on the workers name TLS, and a client fetches them there.
+        identity = {"tls_root_certs": certs.ca.cert_pem, "cert_chain": certs.alice.cert_pem, "private_key": certs.alice.key_pem}
+        with flight.FlightClient(uri, middleware=[Cookies()], **identity) as client:
+            settings = session_options_request({"distributed": "true"})
+            list(client.do_action(flight.Action("SetSessionOptions", settings)))
+            info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query("SELECT * FROM tls.t")))
+            locations = [endpoint.locations[0].uri.decode() for endpoint in info.endpoints]
+            assert len(locations) == 2 and all(location.startswith("grpc+tls://") for location in locations), locations
+            fetched = 0
+            for endpoint in info.endpoints:
+                with flight.FlightClient(endpoint.locations[0], **identity) as worker:
+                    fetched += worker.do_get(endpoint.ticket).read_all().num_rows
+            assert fetched == 450
     finally:
         for node in [*workers, coordinator]:
             node.stop()
