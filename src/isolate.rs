@@ -193,10 +193,12 @@ impl Executors {
         }
         command.env("FLOE_LOG", "warn").stdin(std::process::Stdio::null()).kill_on_drop(true);
         let group = cgroup.as_ref().map(|group| group as *const WorkloadCgroup as usize);
-        // SAFETY: joining the cgroup makes only async-signal-safe syscalls
-        // (open, write, close), and the group outlives the spawn call.
+        // SAFETY: the hook makes only async-signal-safe syscalls (prctl,
+        // open, write, close), and the group it reads outlives the spawn call.
         unsafe {
             command.pre_exec(move || {
+                // An executor must not outlive its server, however the server ends.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 prefer_for_oom_kill();
                 match group {
                     Some(group) => (*(group as *const WorkloadCgroup)).join_from_child(),

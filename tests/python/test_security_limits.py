@@ -3,6 +3,7 @@ metadata filter patterns are answered at once, a query over its time limit
 is stopped, and a server at its concurrency limit refuses more queries until
 a slot frees (when a query ends, or its client leaves)."""
 
+import subprocess
 import time
 
 import pyarrow as pa
@@ -143,3 +144,15 @@ def test_a_query_over_its_memory_budget_fails_alone(start_server):
         assert flowers_count(client) == 150
     assert floe.alive()
     assert "took its executor down" in floe.logs()
+    # Executors never outlive their server, even one killed outright.
+    assert executors_of(floe), "the queries ran in executor processes"
+    floe.kill()
+    assert wait_for(lambda: not executors_of(floe), 10), executors_of(floe)
+
+
+def executors_of(floe) -> list[str]:
+    """Executors serving the server's data directory (their command line starts
+    `serve --data-dir`; the server's own starts `serve --listen`)."""
+    found = subprocess.run(["pgrep", "-f", "--", f"serve --data-dir {floe.data_dir}"], capture_output=True, text=True)
+    assert found.returncode in (0, 1), found.stderr  # 1: none found
+    return found.stdout.split()
