@@ -18,7 +18,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 
 from common import load_duckdb_extension
-from harness import Service, free_port
+from harness import Service, free_port, set_session
 
 
 def flight_sql_connection(uri: str, timeout: float = 600, schema: str | None = None):
@@ -28,7 +28,7 @@ def flight_sql_connection(uri: str, timeout: float = 600, schema: str | None = N
         "adbc.flight.sql.rpc.timeout_seconds.fetch": str(timeout),
     })
     if schema:
-        conn.adbc_current_db_schema = schema
+        set_session(conn, schema=schema)
     return conn
 
 

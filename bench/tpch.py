@@ -25,7 +25,7 @@ import duckdb_extension_tpch
 
 from common import load_duckdb_extension
 from engines import flight_sql_connection
-from harness import FloeServer
+from harness import FloeServer, set_session
 
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 
@@ -97,7 +97,7 @@ def correctness(args, duck, queries) -> set[int]:
                 begun = time.perf_counter()
                 try:
                     with connect(floe.uri, args.timeout) as conn:
-                        conn.adbc_current_db_schema = "tpch"
+                        set_session(conn, schema="tpch")
                         with conn.cursor() as cursor:
                             cursor.execute(sql)
                             got = cursor.fetch_arrow_table()

@@ -13,6 +13,7 @@ tests/python on sys.path.
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -51,6 +52,31 @@ def wait_for(ready, seconds: float, process: subprocess.Popen | None = None, int
             return False
         time.sleep(interval)
     return True
+
+
+def _session_value(conn, key: str) -> str | None:
+    """A session option as the server reports it. ADBC's get_option reads
+    string options only; for a boolean one its error names the value."""
+    try:
+        return conn.adbc_connection.get_option(key)
+    except Exception as err:
+        name = key.rsplit(".", 1)[-1]
+        found = re.search(rf"session option {re.escape(name)}=(\S+) is not a string", str(err))
+        return found.group(1) if found else None
+
+
+def set_session(conn, **options: str):
+    """Sets Flight SQL session options on an ADBC connection and checks that
+    the client sends them back. ADBC's Go cookie middleware now and then
+    drops a Set-Cookie (about once in 60 new connections here: the next
+    call goes out without the session), so a setting that did not stick
+    is made again."""
+    keys = {f"adbc.flight.sql.session.option.{name}": value for name, value in options.items()}
+    for _ in range(5):
+        conn.adbc_connection.set_options(**keys)
+        if wait_for(lambda: all(_session_value(conn, k) == v for k, v in keys.items()), 1, interval=0.005):
+            return
+    raise RuntimeError(f"session options {options} never came back from the server")
 
 
 class FloeServer:
@@ -164,10 +190,7 @@ class Cluster:
         if timeout:
             db_kwargs.update({f"adbc.flight.sql.rpc.timeout_seconds.{call}": str(timeout) for call in ("query", "fetch")})
         conn = flightsql.connect(self.coordinator.uri, autocommit=True, db_kwargs=db_kwargs)
-        options = {"adbc.flight.sql.session.option.distributed": str(distributed).lower()}
-        if schema:
-            options["adbc.flight.sql.session.option.schema"] = schema
-        conn.adbc_connection.set_options(**options)
+        set_session(conn, distributed=str(distributed).lower(), **({"schema": schema} if schema else {}))
         return conn
 
     def session(self, distributed: bool = True, schema: str | None = None,
