@@ -2,7 +2,7 @@
 
 //!
 //! Layers import only downward (see ARCHITECTURE.md):
-//! `server` → `flight` (protocol adapter) → `workload` (placement, `floe.run`)
+//! `server` → `flight`, `http` (protocol adapters) → `workload` (placement, `floe.run`)
 //! → `cluster`, `script`, `isolate` → `exec` → `write`, `sql`, `catalog`,
 //! `peer`, `ticket`, `access`, `cgroup`. `error` is the one gate to gRPC statuses.
 
@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod flight;
+pub mod http;
 pub mod isolate;
 pub mod peer;
 pub mod script;

@@ -89,6 +89,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     }
     let executors = executors(&args, generated_key, engine.peers().clone())?;
     let workloads = Arc::new(Workloads::new(engine, scripts, cluster).with_executors(executors));
+    let http = crate::http::router(workloads.clone());
     let service = FloeService::new(workloads, auth.clone()).with_tls(args.tls.tls_cert.is_some());
     let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -105,9 +106,13 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     }
     let scheme = if args.tls.tls_cert.is_some() { "grpc+tls" } else { "grpc" };
     tracing::info!(%address, auth = auth.enabled(), "Floe Flight SQL server listening on {scheme}://{address}");
+    // HTTP/1.1 and gRPC share the port; `Routes::from` an axum router keeps
+    // tonic's gRPC "unimplemented" fallback away from HTTP clients.
+    let routes = tonic::service::Routes::from(http).add_service(flight);
     builder
+        .accept_http1(true)
         .layer(AuthLayer(auth))
-        .add_service(flight)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(without_nagle(listener), shutdown_signal(running, grace))
         .await
         .context("server failed")?;

@@ -172,17 +172,34 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        if request.uri().path() != HANDSHAKE_PATH {
+        let path = request.uri().path();
+        if path != HANDSHAKE_PATH && !crate::http::OPEN_PATHS.contains(&path) {
             let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
             match self.auth.check(header, super::tls::client_subject(&request)) {
                 Ok(principal) => {
                     request.extensions_mut().insert(principal);
                 }
-                Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
+                Err(status) if is_grpc(&request) => return Box::pin(async move { Ok(status.into_http()) }),
+                Err(_) => return Box::pin(async move { Ok(unauthorized_http()) }),
             }
         }
         Box::pin(self.inner.call(request))
     }
+}
+
+fn is_grpc<B>(request: &http::Request<B>) -> bool {
+    request.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// What an HTTP client without valid credentials gets: 401 with the JSON
+/// body oleander's API answers (a gRPC status in an HTTP 200 would read as success).
+fn unauthorized_http() -> http::Response<tonic::body::Body> {
+    let body = tonic::body::Body::new(axum::body::Body::from(r#"{"error":"Unauthorized"}"#));
+    let mut response = http::Response::new(body);
+    *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+    response
 }
 
 #[cfg(test)]
