@@ -10,6 +10,7 @@ benchmarks import this module through bench/common.py, which puts
 tests/python on sys.path.
 """
 
+import atexit
 import base64
 import json
 import os
@@ -52,6 +53,18 @@ def wait_for(ready, seconds: float, process: subprocess.Popen | None = None, int
             return False
         time.sleep(interval)
     return True
+
+
+# Every process the harness starts, so none outlives the interpreter (a
+# fixture that failed half-way, an interrupted benchmark).
+_STARTED: list[subprocess.Popen] = []
+
+
+@atexit.register
+def _stop_leftovers():
+    for process in _STARTED:
+        if process.poll() is None:
+            process.kill()
 
 
 def _session_value(conn, key: str) -> str | None:
@@ -99,6 +112,7 @@ class FloeServer:
              "--addr-file", str(addr_file), *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
+        _STARTED.append(self.process)
         if not wait_for(addr_file.exists, 60, self.process, interval=0.02):
             exited = not self.alive()
             self.stop()
@@ -302,6 +316,7 @@ class Service:
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **(env or {})})
+        _STARTED.append(self.process)
         wait_for_port(port, self.process, log_path, seconds)
 
     def stop(self):

@@ -22,6 +22,14 @@ WORKERS = 3
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("cluster"), workers=WORKERS, coordinator=QUICK)
+    try:
+        yield loaded(cluster)
+    finally:
+        cluster.stop()
+
+
+def loaded(cluster):
+    """The cluster with the test tables written (several files each)."""
     with cluster.connect(False) as conn:
         run(conn, "CREATE SCHEMA dist")
         run(conn, "CREATE TABLE dist.big (id BIGINT, species VARCHAR, x DOUBLE, y DOUBLE) PARTITIONED BY (species)")
@@ -32,8 +40,7 @@ def cluster(tmp_path_factory):
         for batch in range(3):
             run(conn, f"INSERT INTO dist.big2 SELECT CAST({batch * 1000} + CAST(sepal_length * 10 AS BIGINT) AS INT) AS id, "
                       f"species || '-{batch}' AS label, petal_width AS z FROM default.flowers WHERE petal_width > 0.3")
-    yield cluster
-    cluster.stop()
+    return cluster
 
 
 QUERIES = [
