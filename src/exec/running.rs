@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -35,7 +35,8 @@ pub struct Running {
 pub struct RunningQuery {
     id: String,
     cancelled: Arc<AtomicBool>,
-    timed_out: Arc<AtomicBool>,
+    /// When the query's time limit runs out (admitted queries only).
+    deadline: Option<Instant>,
     registry: Running,
     _slot: Option<OwnedSemaphorePermit>,
 }
@@ -58,47 +59,40 @@ impl Running {
     /// Registers a query without admission control (script workloads have
     /// their own limits); a query cancelled before it started stays cancelled.
     pub fn start(&self, id: &str) -> RunningQuery {
-        self.register(id, None)
+        self.register(id, None, None)
     }
 
-    fn register(&self, id: &str, slot: Option<OwnedSemaphorePermit>) -> RunningQuery {
+    /// A query's time limit is a deadline its stop checks read, not a timer:
+    /// nothing lingers per query for the length of the limit.
+    fn register(&self, id: &str, slot: Option<OwnedSemaphorePermit>, limit: Option<Duration>) -> RunningQuery {
         let cancelled = self.queries.lock().expect("running queries lock").entry(id.to_string()).or_default().clone();
-        let timed_out = Arc::new(AtomicBool::new(false));
-        if let Some(limit) = self.admission.query_timeout {
-            let (cancelled, timed_out) = (Arc::downgrade(&cancelled), timed_out.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(limit).await;
-                if let Some(cancelled) = cancelled.upgrade() {
-                    timed_out.store(true, Ordering::Relaxed);
-                    cancelled.store(true, Ordering::Relaxed);
-                }
-            });
-        }
-        RunningQuery { id: id.to_string(), cancelled, timed_out, registry: self.clone(), _slot: slot }
+        let deadline = limit.map(|limit| Instant::now() + limit);
+        RunningQuery { id: id.to_string(), cancelled, deadline, registry: self.clone(), _slot: slot }
     }
 
     /// Waits for a free slot (in a bounded queue, for a bounded time), then
     /// registers the query. A full queue or a long wait answers
     /// ResourceExhausted, so a burst of clients cannot exhaust the server.
     pub async fn admit(&self, id: &str) -> Result<RunningQuery, Error> {
-        let Some(slots) = &self.slots else { return Ok(self.register(id, None)) };
+        let limit = self.admission.query_timeout;
+        let Some(slots) = &self.slots else { return Ok(self.register(id, None, limit)) };
         if let Ok(slot) = slots.clone().try_acquire_owned() {
-            return Ok(self.register(id, Some(slot)));
+            return Ok(self.register(id, Some(slot), limit));
         }
-        let limit = self.admission.max_concurrent;
+        let slot_count = self.admission.max_concurrent;
         if self.queued.fetch_add(1, Ordering::Relaxed) >= self.admission.max_queued {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(Error::Overloaded(format!(
-                "the server is busy: {limit} queries are running and {} are waiting; retry later",
+                "the server is busy: {slot_count} queries are running and {} are waiting; retry later",
                 self.admission.max_queued
             )));
         }
         let _queued = Queued(self.queued.clone());
         let wait = self.admission.queue_timeout;
         match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
-            Ok(Ok(slot)) => Ok(self.register(id, Some(slot))),
+            Ok(Ok(slot)) => Ok(self.register(id, Some(slot), limit)),
             _ => Err(Error::Overloaded(format!(
-                "the server is busy: waited {}s for one of its {limit} query slots; retry later",
+                "the server is busy: waited {}s for one of its {slot_count} query slots; retry later",
                 wait.as_secs()
             ))),
         }
@@ -123,18 +117,27 @@ impl Running {
 }
 
 impl RunningQuery {
-    pub fn flag(&self) -> Arc<AtomicBool> {
-        self.cancelled.clone()
+    /// Whether the query should stop (cancelled, or past its time limit),
+    /// as a check the engine's own threads can call between morsels.
+    pub fn stop_check(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let (cancelled, deadline) = (self.cancelled.clone(), self.deadline);
+        move || cancelled.load(Ordering::Relaxed) || deadline.is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     pub fn is_cancelled(&self) -> bool {
+        self.stop_check()()
+    }
+
+    /// Whether CancelFlightInfo (or shutdown) asked the query to stop.
+    pub fn cancel_requested(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
 
     /// Why a stopped query stopped.
     pub fn stop_reason(&self) -> Error {
-        match (self.timed_out.load(Ordering::Relaxed), self.registry.admission.query_timeout) {
-            (true, Some(limit)) => Error::TimedOut(limit.as_secs()),
+        let timed_out = self.deadline.is_some_and(|deadline| Instant::now() >= deadline);
+        match self.registry.admission.query_timeout {
+            Some(limit) if timed_out && !self.cancel_requested() => Error::TimedOut(limit.as_secs()),
             _ => Error::Cancelled,
         }
     }

@@ -55,10 +55,15 @@ pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQu
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
     let error_sender = sender.clone();
     tokio::task::spawn_blocking(move || {
-        let cancelled = query.flag();
+        let stop = query.stop_check();
+        // Set when the query is cut short, so one that finished just past
+        // its deadline is not reported as stopped.
+        let halted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let halted_by_callback = halted.clone();
         let callback_schema = schema.clone();
         let callback = PlanCallback::new(move |df: polars::prelude::DataFrame| {
-            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            if stop() {
+                halted_by_callback.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(true);
             }
             let batches = convert::dataframe_to_batches(&df, &callback_schema)
@@ -76,7 +81,9 @@ pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQu
             frame.sink_batches(callback, true, None)?.collect_with_engine(PolarsEngine::Streaming)
         }));
         let failure = match outcome {
-            Ok(Ok(_)) if query.is_cancelled() => Some(query.stop_reason()),
+            Ok(Ok(_)) if halted.load(std::sync::atomic::Ordering::Relaxed) || query.cancel_requested() => {
+                Some(query.stop_reason())
+            }
             Ok(Ok(_)) => None,
             Ok(Err(err)) => Some(as_data_fault(Error::Polars(err), &tables)),
             Err(panic) => Some(Error::Worker(panic_text(panic.as_ref()))),
