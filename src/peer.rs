@@ -74,16 +74,10 @@ impl Peers {
     /// DoGet of `ticket` on `node`, all of it; an empty result still carries
     /// its schema as one empty batch.
     pub async fn fetch(&self, node: &str, ticket: Vec<u8>) -> Result<Vec<RecordBatch>, Error> {
-        let mut client = self.client(node).await?;
-        let mut stream = client.do_get(arrow_flight::Ticket::new(ticket)).await.map_err(|e| failure(node, e))?;
-        let mut batches = Vec::new();
-        while let Some(batch) = stream.try_next().await.map_err(|e| failure(node, e))? {
-            batches.push(batch);
-        }
+        let (schema, rows) = self.stream(node, ticket).await?;
+        let mut batches: Vec<RecordBatch> = rows.try_collect().await?;
         if batches.is_empty() {
-            if let Some(schema) = stream.schema() {
-                batches.push(RecordBatch::new_empty(schema.clone()));
-            }
+            batches.push(RecordBatch::new_empty(schema));
         }
         Ok(batches)
     }

@@ -99,6 +99,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 pub type BatchStream = std::pin::Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
 
+/// Rows already in memory (a gathered result, a shuffle bucket), as a stream.
+pub fn in_memory(batches: Vec<RecordBatch>) -> BatchStream {
+    Box::pin(futures::stream::iter(batches.into_iter().map(Ok)))
+}
+
 /// What a relation's scan reads: data files after pruning (with sizes) and its columns.
 pub struct PlannedScan {
     pub files: Vec<(String, u64)>,

@@ -37,7 +37,6 @@ pub enum Placement {
 /// What spreading a query cost before any partition ran.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpreadStats {
-    pub partitions: usize,
     /// Hash-shuffle map stages run.
     pub shuffles: usize,
     /// Map tasks re-run on another worker after a failure.
@@ -140,7 +139,7 @@ impl Workloads {
             }
         };
         let gathered = cluster::distributed_ticket(&spread, &plan);
-        let stats = SpreadStats { partitions: gathered.fragments.len(), shuffles: spread.shuffles, reruns: spread.reruns };
+        let stats = SpreadStats { shuffles: spread.shuffles, reruns: spread.reruns };
         match spread.distribution {
             Distribution::Partitioned { fragments } => {
                 let fragments = fragments

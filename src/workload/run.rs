@@ -157,12 +157,11 @@ async fn start_query(
         distributed: true,
         shuffles: spread.shuffles,
         reruns: spread.reruns + reruns,
-        cluster_size: Some(spread.partitions),
+        cluster_size: Some(ticket.fragments.len()),
         reason: None,
         ..compute.clone()
     };
-    let stream: exec::BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
-    Ok((schema, stream, Box::new(move || tickets::sealed_ticket(&keyring, Kind::Distributed, &ticket, &owner))))
+    Ok((schema, exec::in_memory(batches), Box::new(move || tickets::sealed_ticket(&keyring, Kind::Distributed, &ticket, &owner))))
 }
 
 async fn start_script(

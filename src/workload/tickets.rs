@@ -79,8 +79,7 @@ impl Workloads {
             Kind::ShuffleFetch => {
                 let fetch = ticket::decode_payload(body)?.payload;
                 let (schema, batches) = shuffle::read_bucket(self.engine.shuffle_store(), &fetch)?;
-                let batches: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
-                Ok(Started { schema, batches, compression: String::new() })
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new() })
             }
             other => Err(Error::InvalidArgument(format!("a {other:?} ticket cannot be fetched with DoGet"))),
         }
@@ -95,8 +94,7 @@ impl Workloads {
             crate::cluster::stream_partitions(cluster, &self.engine, &ticket, owner)?
         } else {
             let (schema, batches, _) = crate::cluster::run_distributed(cluster, &self.engine, &ticket, owner).await?;
-            let batches: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
-            (schema, batches)
+            (schema, crate::exec::in_memory(batches))
         };
         Ok(Started { schema, batches, compression })
     }
