@@ -17,6 +17,7 @@ pub mod exec;
 pub mod flight;
 pub mod http;
 pub mod isolate;
+pub mod pattern;
 pub mod peer;
 pub mod script;
 pub mod server;

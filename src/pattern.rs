@@ -1,11 +1,9 @@
-//! SQL LIKE with `%` and `_` (and `\` escapes), as Flight SQL filter patterns
-//! use it. Iterative: the pattern splits at `%` into segments matched
-//! leftmost-first, which is exact for `%` and takes at most
+//! Wildcard patterns: SQL LIKE with `%` and `_` (and `\` escapes), as
+//! Flight SQL filter patterns use it, and the `*` globs of access grants.
+//! Iterative: a pattern splits at its "any run" wildcard into segments
+//! matched leftmost-first, which is exact and takes at most
 //! O(pattern × text) steps — a hostile pattern cannot make it backtrack
 //! exponentially or recurse off the stack.
-
-/// Longest filter pattern a client may send.
-pub const MAX_PATTERN_CHARS: usize = 1024;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Token {
@@ -14,8 +12,8 @@ enum Token {
     Literal(char),
 }
 
-/// The pattern's segments between `%`s (one segment: no `%` at all).
-fn segments(pattern: &str) -> Vec<Vec<Token>> {
+/// A LIKE pattern's segments between `%`s (one segment: no `%` at all).
+fn like_segments(pattern: &str) -> Vec<Vec<Token>> {
     let mut segments = vec![Vec::new()];
     let mut chars = pattern.chars().peekable();
     while let Some(c) = chars.next() {
@@ -32,6 +30,11 @@ fn segments(pattern: &str) -> Vec<Vec<Token>> {
     segments
 }
 
+/// A glob's segments between `*`s: everything else is literal.
+fn glob_segments(pattern: &str) -> Vec<Vec<Token>> {
+    pattern.split('*').map(|part| part.chars().map(Token::Literal).collect()).collect()
+}
+
 fn matches_at(segment: &[Token], text: &[char], at: usize) -> bool {
     at + segment.len() <= text.len()
         && segment.iter().zip(&text[at..]).all(|(token, c)| match token {
@@ -41,8 +44,16 @@ fn matches_at(segment: &[Token], text: &[char], at: usize) -> bool {
 }
 
 pub fn like(pattern: &str, text: &str) -> bool {
+    matches(&like_segments(pattern), text)
+}
+
+/// `*` matches any run of characters; nothing else is special.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    matches(&glob_segments(pattern), text)
+}
+
+fn matches(segments: &[Vec<Token>], text: &str) -> bool {
     let text: Vec<char> = text.chars().collect();
-    let segments = segments(pattern);
     let (first, rest) = segments.split_first().expect("never empty");
     if rest.is_empty() {
         return first.len() == text.len() && matches_at(first, &text, 0);
@@ -50,7 +61,7 @@ pub fn like(pattern: &str, text: &str) -> bool {
     if !matches_at(first, &text, 0) {
         return false;
     }
-    let (last, middle) = rest.split_last().expect("has a %");
+    let (last, middle) = rest.split_last().expect("more than one segment");
     let mut position = first.len();
     for segment in middle {
         // Leftmost placement leaves the most text for what follows.
@@ -65,7 +76,20 @@ pub fn like(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::like;
+    use super::{glob, like};
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", ""));
+        assert!(glob("a*c", "abc"));
+        assert!(glob("a*b*c", "aXbYc"));
+        assert!(!glob("a*b*c", "acb"));
+        assert!(!glob("ab", "abc"));
+        assert!(glob("*x", "xx"));
+        assert!(!glob("x*x", "x"));
+        assert!(glob("sales_eu%", "sales_eu%"), "LIKE's wildcards are literal in a glob");
+        assert!(!glob("sales_eu", "salesXeu"));
+    }
 
     #[test]
     fn like_patterns_follow_sql() {

@@ -68,6 +68,6 @@ proptest! {
     #[test]
     fn fuzz_like_agrees_with_the_reference(pattern in "[ab%_\\\\]{0,10}", text in "[ab_%]{0,10}") {
         let expected = reference_like(&pattern.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>());
-        prop_assert_eq!(super::like::like(&pattern, &text), expected, "pattern {:?} text {:?}", pattern, text);
+        prop_assert_eq!(crate::pattern::like(&pattern, &text), expected, "pattern {:?} text {:?}", pattern, text);
     }
 }

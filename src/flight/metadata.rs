@@ -64,12 +64,15 @@ pub trait MetadataCommand: ProstMessageExt + Clone + Send + Sync + 'static {
     }
 }
 
+/// Longest filter pattern a client may send.
+const MAX_PATTERN_CHARS: usize = 1024;
+
 /// Filter patterns have a bound, like every unbounded request field.
 fn bounded_patterns(patterns: &[&Option<String>]) -> Result<(), Status> {
     for pattern in patterns.iter().copied().flatten() {
         let length = pattern.chars().count();
-        if length > super::like::MAX_PATTERN_CHARS {
-            let limit = super::like::MAX_PATTERN_CHARS;
+        if length > MAX_PATTERN_CHARS {
+            let limit = MAX_PATTERN_CHARS;
             return Err(crate::error::Error::InvalidArgument(format!("a filter pattern has {length} characters; the limit is {limit}")).into());
         }
     }
@@ -101,7 +104,7 @@ fn arrow_status(err: impl std::fmt::Display) -> Status {
 }
 
 fn pattern_matches(pattern: &Option<String>, text: &str) -> bool {
-    pattern.as_deref().is_none_or(|pattern| super::like::like(pattern, text))
+    pattern.as_deref().is_none_or(|pattern| crate::pattern::like(pattern, text))
 }
 
 fn catalogs_matching<'a>(service: &'a FloeService, catalog: &Option<String>) -> Vec<&'a str> {

@@ -5,7 +5,6 @@ mod actions;
 pub mod auth;
 pub mod tls;
 mod ingest;
-mod like;
 #[cfg(test)]
 mod fuzz;
 mod metadata;
