@@ -4,7 +4,7 @@
 use polars::prelude::PolarsError;
 use tonic::{Code, Status};
 
-use crate::{catalog, cluster, exec, isolate, peer, script, sql, ticket, write};
+use crate::{catalog, cluster, exec, isolate, peer, results, script, sql, ticket, write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,6 +24,8 @@ pub enum Error {
     Ticket(#[from] ticket::Error),
     #[error(transparent)]
     Isolate(#[from] isolate::Error),
+    #[error(transparent)]
+    Results(#[from] results::Error),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -171,6 +173,14 @@ fn ticket_code(err: &ticket::Error) -> Code {
     }
 }
 
+fn results_code(err: &results::Error) -> Code {
+    match err {
+        results::Error::Storage { .. } => Code::Unavailable,
+        results::Error::Gone => Code::NotFound,
+        results::Error::Input(source) => upstream_code(source.as_ref()),
+    }
+}
+
 fn script_code(err: &script::Error) -> Code {
     use script::Error as E;
     match err {
@@ -231,6 +241,7 @@ impl Error {
             Error::Script(e) => script_code(e),
             Error::Ticket(e) => ticket_code(e),
             Error::Isolate(e) => isolate_code(e),
+            Error::Results(e) => results_code(e),
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
@@ -243,19 +254,50 @@ impl Error {
     }
 }
 
+/// Logs an error as its code deserves: user mistakes quietly, faults loudly.
+fn log(code: Code, message: &str) {
+    match code {
+        Code::Internal | Code::Unknown | Code::DataLoss => tracing::error!(?code, "{message}"),
+        Code::Unavailable | Code::ResourceExhausted => tracing::warn!(?code, "{message}"),
+        // Someone presenting forged or foreign tickets is worth an operator's eye.
+        Code::Unauthenticated | Code::PermissionDenied => tracing::warn!(?code, "{message}"),
+        _ => tracing::debug!(?code, "{message}"),
+    }
+}
+
+/// The HTTP status that says what a gRPC code says.
+pub fn http_status(code: Code) -> http::StatusCode {
+    use http::StatusCode as S;
+    match code {
+        Code::Ok => S::OK,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition | Code::Cancelled => S::BAD_REQUEST,
+        Code::Unauthenticated => S::UNAUTHORIZED,
+        Code::PermissionDenied => S::FORBIDDEN,
+        Code::NotFound => S::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => S::CONFLICT,
+        Code::ResourceExhausted => S::TOO_MANY_REQUESTS,
+        Code::Unimplemented => S::NOT_IMPLEMENTED,
+        Code::Unavailable => S::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => S::GATEWAY_TIMEOUT,
+        Code::Internal | Code::Unknown | Code::DataLoss => S::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl Error {
     /// The status for this error with its message in a given body (JSON for `floe.run`).
     pub fn into_status_with(self, body: impl FnOnce(&Self) -> String) -> Status {
         let code = self.code();
-        let message = format!("{self}");
-        match code {
-            Code::Internal | Code::Unknown | Code::DataLoss => tracing::error!(?code, "{message}"),
-            Code::Unavailable | Code::ResourceExhausted => tracing::warn!(?code, "{message}"),
-            // Someone presenting forged or foreign tickets is worth an operator's eye.
-            Code::Unauthenticated | Code::PermissionDenied => tracing::warn!(?code, "{message}"),
-            _ => tracing::debug!(?code, "{message}"),
-        }
+        log(code, &self.to_string());
         Status::new(code, body(&self))
+    }
+
+    /// The HTTP API's side of the gate: the code (logged as for gRPC) and
+    /// the message a person reads.
+    pub fn into_http(self) -> (Code, String) {
+        let code = self.code();
+        let message = self.to_string();
+        log(code, &message);
+        (code, message)
     }
 }
 

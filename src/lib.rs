@@ -4,7 +4,7 @@
 //! Layers import only downward (see ARCHITECTURE.md):
 //! `server` → `flight`, `http` (protocol adapters) → `workload` (placement, `floe.run`)
 //! → `cluster`, `script`, `isolate` → `exec` → `write`, `sql`, `catalog`,
-//! `peer`, `ticket`, `access`, `cgroup`. `error` is the one gate to gRPC statuses.
+//! `peer`, `results`, `ticket`, `access`, `cgroup`. `error` is the one gate to gRPC statuses.
 
 pub mod access;
 pub mod catalog;
@@ -19,6 +19,7 @@ pub mod http;
 pub mod isolate;
 pub mod pattern;
 pub mod peer;
+pub mod results;
 pub mod script;
 pub mod server;
 pub mod sql;

@@ -64,7 +64,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     let scripts = crate::script::Scripts::start(args.scripts.script_config(private_paths(&args)));
     let scan_options = crate::exec::ScanOptions { remote, iceberg_reader_only: args.reader == crate::config::Reader::Iceberg };
     let shuffle_store =
-        crate::exec::shuffle::ShuffleStore::new(args.shuffle_location.as_deref(), args.data_dir.join("shuffle"), s3_props);
+        crate::exec::shuffle::ShuffleStore::new(args.shuffle_location.as_deref(), args.data_dir.join("shuffle"), s3_props.clone());
     let engine = Arc::new(
         Engine::new(lake, keyring.clone())
             .with_scan_options(scan_options)
@@ -88,8 +88,15 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, keyring.clone(), engine.peers().clone());
     }
     let executors = executors(&args, generated_key, engine.peers().clone())?;
-    let workloads = Arc::new(Workloads::new(engine, scripts, cluster).with_executors(executors));
-    let http = crate::http::router(workloads.clone());
+    let results = Arc::new(crate::results::ResultStore::new(
+        args.http.results_location.as_deref(),
+        args.data_dir.join("results"),
+        s3_props.clone(),
+        args.http.results_retention,
+    ));
+    results.clone().spawn_sweeper();
+    let workloads = Arc::new(Workloads::new(engine, scripts, cluster, results).with_executors(executors));
+    let http = crate::http::router(workloads.clone(), &args.http, args.tls.tls_cert.is_some());
     let service = FloeService::new(workloads, auth.clone()).with_tls(args.tls.tls_cert.is_some());
     let flight = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

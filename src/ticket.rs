@@ -53,6 +53,7 @@ fn describe(kind: Kind) -> &'static str {
         Kind::ShuffleMap => "shuffle map request",
         Kind::Heartbeat => "worker heartbeat",
         Kind::Bearer => "bearer token",
+        Kind::Result => "result link",
         Kind::Unspecified => "ticket",
     }
 }

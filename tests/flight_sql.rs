@@ -129,14 +129,14 @@ fn cli_prints_results_and_fails_clearly() {
     let out = run(&["sql", "--host", &server.address, "--format", "json", "SELECT max(sepal_length) AS m FROM default.flowers"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#"[{"m":7.9}]"#), "{}", String::from_utf8_lossy(&out.stdout));
 
-    let request = r#"{"query": "SELECT count(*) AS n FROM iris", "tables": ["iris=default.flowers"]}"#;
+    let request = r#"{"mode": "query", "query": "SELECT count(*) AS n FROM iris", "tables": ["iris=default.flowers"]}"#;
     let out = run(&["run", "--host", &server.address, "--fetch", "--format", "csv", request]);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && printed.contains(r#""row_count": 1"#) && printed.ends_with("n\n150\n"), "{printed}");
-    let request = r#"{"query": "SELECT * FROM default.flowers WHERE species = 'setosa'", "destination": "cli.saved"}"#;
+    let request = r#"{"mode": "query", "query": "SELECT * FROM default.flowers WHERE species = 'setosa'", "destination": "cli.saved"}"#;
     let out = run(&["run", "--host", &server.address, request]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#""rows_written": 50"#));
-    let out = run(&["run", "--host", &server.address, r#"{"query": "SELECT 1", "oops": true}"#]);
+    let out = run(&["run", "--host", &server.address, r#"{"mode": "query", "query": "SELECT 1", "oops": true}"#]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown field `oops`"));
 
     let out = run(&["tables", "--host", &server.address]);

@@ -100,7 +100,33 @@ pub enum CatalogSpec {
     Rest(RestCatalogSpec),
 }
 
+/// What the HTTP API shows of a catalog: its type and settings, secrets left out.
+#[derive(Debug, Clone)]
+pub struct CatalogInfo {
+    pub kind: &'static str,
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
 impl CatalogSpec {
+    pub fn info(&self) -> CatalogInfo {
+        let mut properties = std::collections::BTreeMap::new();
+        let kind = match self {
+            CatalogSpec::Sql(spec) => {
+                properties.insert("uri".into(), super::redacted(&spec.uri));
+                properties.insert("warehouse".into(), spec.warehouse.clone());
+                "sql"
+            }
+            CatalogSpec::Rest(spec) => {
+                properties.insert("uri".into(), super::redacted(&spec.uri));
+                if let Some(warehouse) = spec.props.get("warehouse") {
+                    properties.insert("warehouse".into(), warehouse.clone());
+                }
+                "rest"
+            }
+        };
+        CatalogInfo { kind, properties }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             CatalogSpec::Sql(spec) => &spec.name,

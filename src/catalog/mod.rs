@@ -84,6 +84,7 @@ pub struct Lake {
     catalogs: BTreeMap<String, Arc<dyn Catalog>>,
     pointers: BTreeMap<String, pointer::SqlPointer>,
     committers: BTreeMap<String, rest_commit::RestCommitter>,
+    infos: BTreeMap<String, config::CatalogInfo>,
     names: Names,
     /// Bound on one catalog request (REST call, metadata file read), so an
     /// unreachable catalog or store fails a query instead of hanging it.
@@ -121,10 +122,11 @@ impl Lake {
                 }
             }
         }
+        let infos = specs.iter().map(|spec| (spec.name().to_string(), spec.info())).collect();
         let default_catalog =
             specs.first().map(|s| s.name().to_string()).ok_or_else(|| Error::Config("no catalog configured".into()))?;
         let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog };
-        Ok(Self { catalogs, pointers, committers, names, request_timeout: std::time::Duration::from_secs(60) })
+        Ok(Self { catalogs, pointers, committers, infos, names, request_timeout: std::time::Duration::from_secs(60) })
     }
 
     /// Opens one Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
@@ -190,6 +192,11 @@ impl Lake {
 
     pub fn catalog_names(&self) -> impl Iterator<Item = &str> {
         self.catalogs.keys().map(String::as_str)
+    }
+
+    /// A catalog's type and settings (secrets left out).
+    pub fn info(&self, name: &str) -> Result<&config::CatalogInfo> {
+        self.infos.get(name).ok_or_else(|| self.unknown_catalog(name))
     }
 
     pub fn catalog(&self, name: &str) -> Result<&Arc<dyn Catalog>> {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod http;
 mod security;
+pub use http::HttpArgs;
 pub use security::{LimitArgs, TlsArgs};
 
 #[derive(Debug, Parser)]
@@ -179,6 +181,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
 
     /// TOML file naming more catalogs (see README); secrets only via environment variables.
     #[arg(long, env = "FLOE_CONFIG")]

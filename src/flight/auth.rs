@@ -173,7 +173,8 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path();
-        if path != HANDSHAKE_PATH && !crate::http::OPEN_PATHS.contains(&path) {
+        let open = path == HANDSHAKE_PATH || (!is_grpc(&request) && crate::http::is_open(request.method(), path));
+        if !open {
             let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
             match self.auth.check(header, super::tls::client_subject(&request)) {
                 Ok(principal) => {

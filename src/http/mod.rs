@@ -1,48 +1,59 @@
 //! The HTTP side of the Flight port (axum beside tonic on one listener):
-//! Kubernetes probes now; the HTTP API lands here next. Everything here but
-//! the probes goes through the same auth layer as Flight.
+//! oleander's warehouse API (`/api/v1/warehouse/polars`, `/query`), lake
+//! browsing (`/api/v1/catalogs/…`), stored-result downloads, the OpenAPI
+//! document and Kubernetes probes. Everything but the probes, the document
+//! and signed download links goes through the same auth layer as Flight,
+//! which hands handlers the caller's principal.
+
+mod catalogs;
+mod cors;
+mod openapi;
+mod probes;
+mod reply;
+mod results;
+mod rows;
+mod warehouse;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
+use crate::config::HttpArgs;
 use crate::workload::Workloads;
 
-/// Paths open without credentials: probes carry none.
-pub const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
-
-/// How long readiness may wait on a catalog before the probe says no.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
-pub fn router(workloads: Arc<Workloads>) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(move || readyz(workloads.clone())))
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Api {
+    workloads: Arc<Workloads>,
+    /// Rows an answer holds inline.
+    inline_rows: usize,
+    /// Whether clients reach this listener over TLS (download links say https).
+    tls: bool,
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+/// Requests that carry no credentials: probes, the API's description,
+/// download links (signed themselves) and CORS preflights.
+pub fn is_open(method: &http::Method, path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | openapi::PATH)
+        || path.starts_with(results::PREFIX)
+        || method == http::Method::OPTIONS
 }
 
-/// Alive: the process serves requests.
-async fn healthz() -> Response {
-    json(StatusCode::OK, serde_json::json!({ "status": "ok" }))
-}
-
-/// Ready: every catalog answers within the probe's bound, so queries can plan.
-async fn readyz(workloads: Arc<Workloads>) -> Response {
-    let lake = workloads.engine().lake();
-    for catalog in lake.catalog_names() {
-        let answered = tokio::time::timeout(READY_TIMEOUT, lake.namespaces(catalog)).await;
-        let problem = match answered {
-            Ok(Ok(_)) => continue,
-            Ok(Err(err)) => err.to_string(),
-            Err(_) => format!("no answer within {}s", READY_TIMEOUT.as_secs()),
-        };
-        let body = serde_json::json!({ "status": "unavailable", "catalog": catalog, "details": problem });
-        return json(StatusCode::SERVICE_UNAVAILABLE, body);
-    }
-    json(StatusCode::OK, serde_json::json!({ "status": "ready" }))
+pub fn router(workloads: Arc<Workloads>, settings: &HttpArgs, tls: bool) -> Router {
+    let api = Api { workloads, inline_rows: settings.inline_rows.max(1), tls };
+    let router = Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route(openapi::PATH, get(openapi::document))
+        .route("/api/v1/warehouse/polars", post(warehouse::polars))
+        .route("/api/v1/warehouse/query", post(warehouse::query))
+        .route("/api/v1/catalogs", get(catalogs::catalogs))
+        .route("/api/v1/catalogs/{catalog}/namespaces", get(catalogs::namespaces))
+        .route("/api/v1/catalogs/{catalog}/namespaces/{namespace}/tables", get(catalogs::tables))
+        .route("/api/v1/catalogs/{catalog}/namespaces/{namespace}/tables/{table}", get(catalogs::table))
+        .route(&format!("{}{{file}}", results::PREFIX), get(results::download))
+        .fallback(reply::no_route)
+        .with_state(api);
+    cors::layer(router, &settings.cors_origins)
 }

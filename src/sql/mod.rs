@@ -4,6 +4,7 @@
 //! polars-sql resolves a dotted name by its first part and offers table
 //! functions that read server files, so user SQL never reaches it unchecked.
 
+mod aliases;
 pub mod dml;
 pub mod params;
 mod parse;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 
 use sqlparser::ast::Statement;
 
+pub use aliases::with_table_aliases;
 pub use rewrite::RelationName;
 
 #[derive(Debug, thiserror::Error)]
@@ -109,37 +111,6 @@ pub fn describe(sql: &str) -> Result<Described> {
     Ok(Described { is_query: matches!(statement, Statement::Query(_)), parameters: rewrite::placeholder_count(&statement)? })
 }
 
-/// Makes each `(alias, table)` usable by name in `sql`, as a leading CTE
-/// `alias AS (SELECT * FROM table)`.
-pub fn with_table_aliases(sql: &str, aliases: &[(String, String)]) -> Result<String> {
-    if aliases.is_empty() {
-        return Ok(sql.to_string());
-    }
-    let identifier = regex::Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").expect("static regex");
-    for (alias, table) in aliases {
-        if !identifier.is_match(alias) || !table.split('.').all(|part| identifier.is_match(part)) {
-            return Err(Error::Params(format!("table alias `{alias}={table}` is not `alias=namespace.table`")));
-        }
-    }
-    let prefix: Vec<String> = aliases.iter().map(|(alias, table)| format!("{alias} AS (SELECT * FROM {table})")).collect();
-    let Statement::Query(aliased) = parse::parse_single(&format!("WITH {} SELECT 1", prefix.join(", ")))? else {
-        unreachable!("a WITH … SELECT parses as a query")
-    };
-    let mut statement = parse::parse_single(sql)?;
-    let Statement::Query(query) = &mut statement else {
-        return Err(Error::Unsupported("`tables` aliases apply to queries only".into()));
-    };
-    let aliased_with = aliased.with.expect("the prefix has a WITH clause");
-    match &mut query.with {
-        Some(with) => {
-            let mut ctes = aliased_with.cte_tables;
-            ctes.append(&mut with.cte_tables);
-            with.cte_tables = ctes;
-        }
-        None => query.with = Some(aliased_with),
-    }
-    Ok(statement.to_string())
-}
 
 
 #[cfg(test)]

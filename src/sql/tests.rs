@@ -81,15 +81,20 @@ fn colliding_unaliased_expressions_are_named_by_their_sql() {
 }
 
 #[test]
-fn table_aliases_become_leading_ctes() {
+fn table_aliases_name_their_tables() {
     let aliases = vec![("f".to_string(), "default.flowers".to_string())];
     assert_eq!(
-        with_table_aliases("SELECT count(*) FROM f", &aliases).unwrap(),
-        "WITH f AS (SELECT * FROM default.flowers) SELECT count(*) FROM f"
+        with_table_aliases("SELECT count(*) FROM f JOIN f AS g ON f.x = g.x", &aliases).unwrap(),
+        "SELECT count(*) FROM default.flowers AS f JOIN default.flowers AS g ON f.x = g.x"
     );
     assert_eq!(
-        with_table_aliases("WITH g AS (SELECT * FROM f) SELECT * FROM g", &aliases).unwrap(),
-        "WITH f AS (SELECT * FROM default.flowers), g AS (SELECT * FROM f) SELECT * FROM g"
+        with_table_aliases("WITH g AS (SELECT * FROM f) SELECT * FROM g WHERE x IN (SELECT x FROM F)", &aliases).unwrap(),
+        "WITH g AS (SELECT * FROM default.flowers AS f) SELECT * FROM g WHERE x IN (SELECT x FROM default.flowers AS f)"
+    );
+    let shadowed = vec![("g".to_string(), "default.flowers".to_string())];
+    assert_eq!(
+        with_table_aliases("WITH g AS (SELECT 1 AS x) SELECT * FROM g", &shadowed).unwrap(),
+        "WITH g AS (SELECT 1 AS x) SELECT * FROM g"
     );
     let hostile = vec![("f".to_string(), "x); DROP TABLE y; --".to_string())];
     assert!(matches!(with_table_aliases("SELECT 1", &hostile), Err(Error::Params(_))));

@@ -3,6 +3,8 @@
 //! once; a query is placed on this node, partitioned over workers, or
 //! gathered on the coordinator — and to start whatever a ticket names.
 
+pub mod dtype;
+pub mod inline;
 pub mod request;
 pub mod run;
 pub mod tickets;
@@ -20,6 +22,7 @@ use crate::error::Result;
 use crate::exec::{dml, Engine, Plan};
 use crate::proto::{DistributedTicket, QueryTicket, SessionDefaults};
 use crate::isolate::Executors;
+use crate::results::ResultStore;
 use crate::script::Scripts;
 
 /// Where a query runs.
@@ -69,11 +72,25 @@ pub struct Workloads {
     cluster: Option<Arc<Cluster>>,
     /// Set with `--query-memory-mb`: queries run in capped executor processes.
     executors: Option<Arc<Executors>>,
+    /// Where results too large to answer inline are kept.
+    results: Arc<ResultStore>,
+}
+
+/// The rows of a placed query, running now.
+pub struct PlacedRows {
+    pub schema: SchemaRef,
+    pub batches: crate::exec::BatchStream,
+    /// Partitions that ran again on another worker after a failure.
+    pub reruns: usize,
 }
 
 impl Workloads {
-    pub fn new(engine: Arc<Engine>, scripts: Arc<Scripts>, cluster: Option<Arc<Cluster>>) -> Self {
-        Self { engine, scripts, cluster, executors: None }
+    pub fn new(engine: Arc<Engine>, scripts: Arc<Scripts>, cluster: Option<Arc<Cluster>>, results: Arc<ResultStore>) -> Self {
+        Self { engine, scripts, cluster, executors: None, results }
+    }
+
+    pub fn results(&self) -> &ResultStore {
+        &self.results
     }
 
     pub fn with_executors(mut self, executors: Option<Arc<Executors>>) -> Self {
@@ -90,6 +107,22 @@ impl Workloads {
                 Ok(executors.run(flight_ticket.ticket.to_vec()).await?)
             }
             None => Ok(self.engine.execute(ticket, who).await?),
+        }
+    }
+
+    /// Runs a placed query now: here, or over the cluster's workers with
+    /// the final step on this node.
+    pub async fn start_placed(&self, placement: Placement, who: &Principal) -> Result<PlacedRows> {
+        match placement {
+            Placement::Local { ticket, .. } => {
+                let (schema, batches) = self.run_local(&ticket, who).await?;
+                Ok(PlacedRows { schema, batches, reruns: 0 })
+            }
+            Placement::Partitioned { gathered: ticket, .. } | Placement::Gathered { ticket, .. } => {
+                let cluster = self.cluster.as_ref().expect("only a coordinator spreads queries");
+                let (schema, batches, reruns) = cluster::run_distributed(cluster, &self.engine, &ticket, who).await?;
+                Ok(PlacedRows { schema, batches: crate::exec::in_memory(batches), reruns })
+            }
         }
     }
 
@@ -151,6 +184,18 @@ impl Workloads {
             }
             Distribution::Combined { .. } => Placement::Gathered { ticket: gathered, spread: stats },
         }
+    }
+
+    /// Runs a workload whose rows come back in the answer (the HTTP API):
+    /// up to `max_rows` inline, the whole result stored past that.
+    pub async fn run_inline(
+        &self,
+        request: RunRequest,
+        session: SessionDefaults,
+        principal: &Principal,
+        max_rows: usize,
+    ) -> Result<(RunResponse, Option<inline::Inline>)> {
+        run::run_inline(self, request, session, principal, max_rows).await
     }
 
     /// Runs a `floe.run` request (oleander's JSON contract).

@@ -4,28 +4,33 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+/// `query` runs Polars SQL against the registered `tables`; `script` runs
+/// Python with `pl`, `scan(table)`, `params` and `catalog` in scope.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    #[default]
     Query,
     Script,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+/// How rows reach `destination`: `overwrite` replaces the table (the
+/// contract's default), `append` adds rows.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SaveMode {
-    /// Adding rows is the default: it never loses data.
     #[default]
-    Append,
     Overwrite,
+    Append,
 }
 
-/// `"alias=ns.table"` or `{"alias": "...", "table": "ns.table"}`.
-#[derive(Debug, Clone, Deserialize)]
+/// `"alias=ns.table"`, `"ns.table"` (its own alias: the table's name) or
+/// `{"alias": "...", "table": "ns.table"}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum TableAlias {
+    #[schema(example = "flowers=default.flowers")]
     Text(String),
     Object { alias: String, table: String },
 }
@@ -38,53 +43,90 @@ impl TableAlias {
                 Some((alias, table)) if !alias.trim().is_empty() && !table.trim().is_empty() => {
                     Ok((alias.trim().to_string(), table.trim().to_string()))
                 }
-                _ => Err(format!("table alias `{text}` is not `alias=namespace.table`")),
+                None if text.contains('.') && text.split('.').all(|part| !part.trim().is_empty()) => {
+                    let name = text.rsplit('.').next().unwrap_or_default().trim();
+                    Ok((name.to_string(), text.trim().to_string()))
+                }
+                _ => Err(format!("table alias `{text}` is not `alias=namespace.table` or `namespace.table`")),
             },
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+/// oleander's "Run a Polars workload" request, field for field, plus
+/// Floe's `idempotencyKey` and `timeoutSeconds`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    #[serde(default)]
     pub mode: Mode,
+    /// Polars SQL. Required when `mode` is `query`.
     pub query: Option<String>,
+    /// Tables the query reads, by alias. Required when `mode` is `query`.
     #[serde(default)]
     pub tables: Vec<TableAlias>,
+    /// Python for script mode; it must assign `result` a LazyFrame or DataFrame.
     pub script: Option<String>,
+    /// The script's `params` dict.
     #[serde(default)]
     pub params: HashMap<String, String>,
+    /// The catalog names resolve in; the server's default when omitted.
     pub catalog: Option<String>,
+    /// Sandbox vCPU tier for local execution: 2, 4, 8, 16 or 32.
+    #[schema(schema_with = vcpus_schema)]
     pub vcpus: Option<u32>,
+    /// Spread the workload over the cluster's workers.
     #[serde(default)]
+    #[schema(default = false)]
     pub distributed: bool,
+    /// Accepted for compatibility; Floe places work on its own workers.
+    #[serde(rename = "instanceType")]
+    pub instance_type: Option<String>,
+    /// Most partitions a distributed run uses. Only used when `distributed` is true.
     #[serde(rename = "clusterSize")]
     pub cluster_size: Option<u32>,
+    /// `namespace.table` to write the rows to instead of returning them.
     pub destination: Option<String>,
     #[serde(rename = "saveMode", default)]
     pub save_mode: SaveMode,
+    /// A retried write with the same key commits once.
     #[serde(rename = "idempotencyKey")]
     pub idempotency_key: Option<String>,
+    /// Script time limit, at most the server's.
     #[serde(rename = "timeoutSeconds")]
+    #[schema(minimum = 1)]
     pub timeout_seconds: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+fn vcpus_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .enum_values(Some([2, 4, 8, 16, 32]))
+        .default(Some(2.into()))
+        .description(Some("Sandbox vCPU tier for local execution: 2, 4, 8, 16 or 32."))
+        .build()
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Saved {
+    /// `namespace.table` as written.
     pub table: String,
     pub rows_written: u64,
     pub mode: SaveMode,
+    /// The Iceberg snapshot the write committed.
     pub snapshot_id: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Compute {
+    /// `local` or `distributed`.
+    #[schema(value_type = String)]
     pub mode: &'static str,
     pub distributed: bool,
     pub vcpus: u32,
     /// Where the rows came from: `local`, `partitioned` (each worker's rows
     /// final) or `gathered` (combined on the coordinator).
+    #[schema(value_type = String)]
     pub placement: &'static str,
     /// Hash-shuffle map stages run.
     pub shuffles: usize,
@@ -92,8 +134,11 @@ pub struct Compute {
     pub reruns: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The request's `instanceType` when it ran distributed.
+    #[serde(rename = "instanceType")]
+    pub instance_type: Option<String>,
     /// Partitions a distributed run used (one per worker at most).
-    #[serde(rename = "clusterSize", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "clusterSize")]
     pub cluster_size: Option<usize>,
 }
 
@@ -112,7 +157,7 @@ pub struct RunResponse {
 }
 
 /// The body of a failed run: `{"error": …, "details": …}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunFailure {
     pub error: String,
     pub details: String,

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use futures::TryStreamExt;
 
+use super::inline::{self, Inline};
 use super::request::{Compute, Mode, RunRequest, RunResponse, SaveMode, Saved};
 use super::{tickets, Placement, Workloads};
 use crate::access::Principal;
@@ -34,15 +35,26 @@ fn compute(request: &RunRequest) -> Result<Compute> {
     if !VCPU_CHOICES.contains(&vcpus) {
         return Err(request_error(format!("`vcpus` must be one of 2, 4, 8, 16, 32; got {vcpus}")));
     }
-    Ok(Compute { mode: "local", distributed: false, vcpus, placement: "local", shuffles: 0, reruns: 0, reason: None, cluster_size: None })
+    Ok(Compute {
+        mode: "local",
+        distributed: false,
+        vcpus,
+        placement: "local",
+        shuffles: 0,
+        reruns: 0,
+        reason: None,
+        instance_type: None,
+        cluster_size: None,
+    })
 }
 
 fn elapsed(started: Instant) -> String {
     format!("{}ms", started.elapsed().as_millis())
 }
 
-fn describe(schema: &arrow::datatypes::Schema) -> (Vec<String>, Vec<String>) {
-    schema.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).unzip()
+/// Column names and their Polars dtype names.
+pub fn describe(schema: &arrow::datatypes::Schema) -> (Vec<String>, Vec<String>) {
+    schema.fields().iter().map(|f| (f.name().clone(), super::dtype::polars_name(f.data_type()))).unzip()
 }
 
 /// How DoGet replays a workload once its first run has been counted: the
@@ -52,17 +64,24 @@ type Replay = Box<dyn FnOnce() -> arrow_flight::Ticket + Send>;
 
 type Started = (SchemaRef, exec::BatchStream, Replay);
 
-pub async fn run_request(
+/// A workload whose rows have started to flow (they travel beside it).
+struct Begun {
+    started: Instant,
+    compute: Compute,
+    session: SessionDefaults,
+    schema: SchemaRef,
+}
+
+async fn begin(
     workloads: &Workloads,
-    request: RunRequest,
+    request: &RunRequest,
     mut session: SessionDefaults,
     principal: &Principal,
-) -> Result<RunResponse> {
+) -> Result<(Begun, exec::BatchStream, Replay)> {
     let started = Instant::now();
-    let engine = workloads.engine();
-    let mut compute = compute(&request)?;
+    let mut compute = compute(request)?;
     if let Some(catalog) = &request.catalog {
-        engine.lake().catalog(catalog)?;
+        workloads.engine().lake().catalog(catalog)?;
         session.catalog = catalog.clone();
     }
     let (schema, batches, replay) = match request.mode {
@@ -70,50 +89,75 @@ pub async fn run_request(
             if request.distributed {
                 compute.reason = Some("scripts run on one node".into());
             }
-            start_script(workloads, &request, &compute, &session, principal).await?
+            start_script(workloads, request, &compute, &session, principal).await?
         }
-        Mode::Query => start_query(workloads, &request, &session, &mut compute, principal).await?,
+        Mode::Query => start_query(workloads, request, &session, &mut compute, principal).await?,
     };
-    let (columns, column_types) = describe(&schema);
+    Ok((Begun { started, compute, session, schema }, batches, replay))
+}
 
-    let Some(destination) = request.destination.clone() else {
-        let row_count = batches.try_fold(0u64, |n, b| async move { Ok(n + b.num_rows() as u64) }).await?;
-        return Ok(RunResponse {
-            success: true,
-            row_count,
-            execution_time: elapsed(started),
-            columns,
-            column_types,
-            ticket: Some(STANDARD.encode(replay().ticket)),
-            saved: None,
-            compute,
-        });
-    };
+impl Begun {
+    fn answer(self, row_count: u64, ticket: Option<String>, saved: Option<Saved>) -> RunResponse {
+        let (columns, column_types) = describe(&self.schema);
+        RunResponse { success: true, row_count, execution_time: elapsed(self.started), columns, column_types, ticket, saved, compute: self.compute }
+    }
+}
 
+/// Runs a `floe.run` request: rows go to its destination, or are counted
+/// and replayed by the returned ticket.
+pub async fn run_request(workloads: &Workloads, request: RunRequest, session: SessionDefaults, principal: &Principal) -> Result<RunResponse> {
+    let (begun, batches, replay) = begin(workloads, &request, session, principal).await?;
+    if request.destination.is_some() {
+        return save(workloads, &request, begun, batches, principal).await;
+    }
+    let row_count = batches.try_fold(0u64, |n, b| async move { Ok(n + b.num_rows() as u64) }).await?;
+    Ok(begun.answer(row_count, Some(STANDARD.encode(replay().ticket)), None))
+}
+
+/// Runs a request whose rows come back in the answer (HTTP): up to
+/// `max_rows` inline, all of them in a stored result past that.
+pub async fn run_inline(
+    workloads: &Workloads,
+    request: RunRequest,
+    session: SessionDefaults,
+    principal: &Principal,
+    max_rows: usize,
+) -> Result<(RunResponse, Option<Inline>)> {
+    let (begun, batches, _) = begin(workloads, &request, session, principal).await?;
+    if request.destination.is_some() {
+        return Ok((save(workloads, &request, begun, batches, principal).await?, None));
+    }
+    let inline = inline::collect(workloads.results(), begun.schema.clone(), batches, max_rows).await?;
+    Ok((begun.answer(inline.row_count, None, None), Some(inline)))
+}
+
+/// Writes the workload's rows to its destination table.
+async fn save(
+    workloads: &Workloads,
+    request: &RunRequest,
+    begun: Begun,
+    batches: exec::BatchStream,
+    principal: &Principal,
+) -> Result<RunResponse> {
+    let engine = workloads.engine();
+    let destination = request.destination.as_deref().unwrap_or_default();
     let parts: Vec<String> = destination.split('.').map(str::to_string).collect();
-    let table = engine.lake().names().resolve(&parts, &session)?;
+    let table = engine.lake().names().resolve(&parts, &begun.session)?;
     engine.authorize(principal, &table, crate::access::Right::Write)?;
     let mode = match request.save_mode {
         SaveMode::Append => write::SaveMode::Append,
         SaveMode::Overwrite => write::SaveMode::Overwrite,
     };
     let rows = dml::rows_to_write(batches);
-    let outcome = write::write_creating(engine.lake(), &table, &schema, rows, mode, request.idempotency_key.clone()).await?;
-    Ok(RunResponse {
-        success: true,
-        row_count: outcome.rows_written,
-        execution_time: elapsed(started),
-        columns,
-        column_types,
-        ticket: None,
-        saved: Some(Saved {
-            table: format!("{}.{}", table.ident.namespace().join("."), table.ident.name()),
-            rows_written: outcome.rows_written,
-            mode: request.save_mode,
-            snapshot_id: outcome.snapshot_id,
-        }),
-        compute,
-    })
+    let outcome =
+        write::write_creating(engine.lake(), &table, &begun.schema, rows, mode, request.idempotency_key.clone()).await?;
+    let saved = Saved {
+        table: format!("{}.{}", table.ident.namespace().join("."), table.ident.name()),
+        rows_written: outcome.rows_written,
+        mode: request.save_mode,
+        snapshot_id: outcome.snapshot_id,
+    };
+    Ok(begun.answer(outcome.rows_written, None, Some(saved)))
 }
 
 async fn start_query(
@@ -139,29 +183,32 @@ async fn start_query(
     let owner = principal.clone();
     let placement = workloads.place(plan, request.distributed, request.cluster_size.map(|n| n as usize), principal).await;
     compute.placement = placement.name();
-    let (ticket, spread) = match placement {
+    let replay: Replay = match &placement {
         Placement::Local { ticket, reason } => {
-            compute.reason = reason;
+            compute.reason = reason.clone();
             // Tickets carry no results: without a destination the query runs
             // once here to count its rows, and again on DoGet.
-            let (schema, batches) = workloads.run_local(&ticket, principal).await?;
-            return Ok((schema, batches, Box::new(move || tickets::query_ticket(&keyring, &ticket, &owner))));
+            let ticket = ticket.clone();
+            Box::new(move || tickets::query_ticket(&keyring, &ticket, &owner))
         }
-        Placement::Partitioned { gathered, spread, .. } => (gathered, spread),
-        Placement::Gathered { ticket, spread } => (ticket, spread),
+        Placement::Partitioned { gathered: ticket, spread, .. } | Placement::Gathered { ticket, spread } => {
+            *compute = Compute {
+                mode: "distributed",
+                distributed: true,
+                shuffles: spread.shuffles,
+                reruns: spread.reruns,
+                cluster_size: Some(ticket.fragments.len()),
+                instance_type: request.instance_type.clone(),
+                reason: None,
+                ..compute.clone()
+            };
+            let ticket = ticket.clone();
+            Box::new(move || tickets::sealed_ticket(&keyring, Kind::Distributed, &ticket, &owner))
+        }
     };
-    let cluster = workloads.cluster().expect("only a coordinator spreads queries");
-    let (schema, batches, reruns) = crate::cluster::run_distributed(cluster, &engine, &ticket, principal).await?;
-    *compute = Compute {
-        mode: "distributed",
-        distributed: true,
-        shuffles: spread.shuffles,
-        reruns: spread.reruns + reruns,
-        cluster_size: Some(ticket.fragments.len()),
-        reason: None,
-        ..compute.clone()
-    };
-    Ok((schema, exec::in_memory(batches), Box::new(move || tickets::sealed_ticket(&keyring, Kind::Distributed, &ticket, &owner))))
+    let rows = workloads.start_placed(placement, principal).await?;
+    compute.reruns += rows.reruns;
+    Ok((rows.schema, rows.batches, replay))
 }
 
 async fn start_script(

@@ -232,7 +232,7 @@ class Cluster:
     def floe_run(self, sql: str, schema: str | None = None, **request) -> dict:
         """The JSON answer of the `floe.run` action for `sql` with "distributed":
         true; its `compute` says how the query ran (placement, shuffles, reruns)."""
-        body = json.dumps({"query": sql, "distributed": True, **request}).encode()
+        body = json.dumps({"mode": "query", "query": sql, "distributed": True, **request}).encode()
         with self.session(True, schema) as client:
             results = list(client.do_action(flight.Action("floe.run", body), self.options))
         return json.loads(results[0].body.to_pybytes())

@@ -137,6 +137,21 @@ def test_floe_run_reports_distributed_compute(cluster):
     assert sorted(cluster.answer_rows(answer).column("n").to_pylist()) == [200, 200, 200]
 
 
+def test_http_polars_endpoint_runs_distributed(cluster):
+    """oleander's `distributed: true` over HTTP: the coordinator spreads the
+    query over its workers and answers the combined rows inline."""
+    import requests
+
+    response = requests.post(f"http://{cluster.coordinator.address}/api/v1/warehouse/polars", timeout=120, json={
+        "mode": "query", "query": "SELECT species, count(*) AS n FROM b GROUP BY species ORDER BY species",
+        "tables": ["b=dist.big"], "distributed": True, "clusterSize": 2, "instanceType": "t4g.medium"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["compute"]["distributed"] is True and body["compute"]["clusterSize"] == 2, str(body["compute"])
+    assert body["compute"]["instanceType"] == "t4g.medium"
+    assert [row[1] for row in body["results"]["rows"]] == [200, 200, 200]
+
+
 def test_a_killed_worker_and_a_hung_worker_lose_no_rows_and_a_restarted_one_rejoins(cluster):
     sql = "SELECT species, count(*) AS n, sum(x) AS sx FROM dist.big GROUP BY species ORDER BY species"
     with cluster.connect(False) as local:

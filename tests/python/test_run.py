@@ -45,7 +45,7 @@ def test_query_returns_count_columns_and_a_ticket(client):
     assert response["column_types"] == ["Utf8", "Float64"]
     assert response["execution_time"].endswith("ms")
     assert response["compute"] == {"mode": "local", "distributed": False, "vcpus": 4, "placement": "local",
-                                   "shuffles": 0, "reruns": 0}
+                                   "shuffles": 0, "reruns": 0, "instanceType": None, "clusterSize": None}
     assert "saved" not in response
     table = fetch(client, response)
     assert table.column("species").to_pylist() == ["virginica", "versicolor", "setosa"]
@@ -53,6 +53,7 @@ def test_query_returns_count_columns_and_a_ticket(client):
 
 def test_object_aliases_and_distributed_request_explains_itself(client):
     response = run(client, {
+        "mode": "query",
         "query": "SELECT count(*) AS n FROM iris",
         "tables": [{"alias": "iris", "table": "default.flowers"}],
         "distributed": True,
@@ -65,7 +66,7 @@ def test_object_aliases_and_distributed_request_explains_itself(client):
 
 def test_destination_append_then_overwrite_keeps_history(client, server):
     table_name = f"runs.saved_{uuid.uuid4().hex[:8]}"  # the namespace does not exist yet
-    request = {"query": "SELECT * FROM default.flowers WHERE species = 'setosa'", "destination": table_name}
+    request = {"mode": "query", "query": "SELECT * FROM default.flowers WHERE species = 'setosa'", "destination": table_name}
     first = run(client, {**request, "saveMode": "append"})
     assert first["saved"] == {"table": table_name, "rows_written": 50, "mode": "append",
                               "snapshot_id": first["saved"]["snapshot_id"]}
@@ -74,7 +75,7 @@ def test_destination_append_then_overwrite_keeps_history(client, server):
     catalog = pyiceberg_catalog(server)
     assert catalog.load_table(table_name).scan().to_arrow().num_rows == 100
 
-    replaced = run(client, {"query": "SELECT * FROM default.flowers LIMIT 7", "destination": table_name,
+    replaced = run(client, {"mode": "query", "query": "SELECT * FROM default.flowers LIMIT 7", "destination": table_name,
                             "saveMode": "overwrite"})
     table = catalog.load_table(table_name)
     assert replaced["saved"]["rows_written"] == 7
@@ -86,7 +87,7 @@ def test_destination_append_then_overwrite_keeps_history(client, server):
 
 def test_idempotency_key_makes_a_retry_a_no_op(client, server):
     table_name = f"runs.once_{uuid.uuid4().hex[:8]}"
-    request = {"query": "SELECT * FROM default.flowers", "destination": table_name, "saveMode": "append",
+    request = {"mode": "query", "query": "SELECT * FROM default.flowers", "destination": table_name, "saveMode": "append",
                "idempotencyKey": "load-2026-11-21"}
     first = run(client, request)
     retried = run(client, request)
@@ -96,12 +97,12 @@ def test_idempotency_key_makes_a_retry_a_no_op(client, server):
 
 
 @pytest.mark.parametrize("request_body, error_type, code, words", [
-    ({"query": "SELECT 1", "colour": "blue"}, pa.ArrowInvalid, "InvalidArgument", "unknown field `colour`"),
-    ({"query": "SELECT * FROM default.flowers", "vcpus": 3}, pa.ArrowInvalid, "InvalidArgument", "vcpus"),
+    ({"mode": "query", "query": "SELECT 1", "colour": "blue"}, pa.ArrowInvalid, "InvalidArgument", "unknown field `colour`"),
+    ({"mode": "query", "query": "SELECT * FROM default.flowers", "vcpus": 3}, pa.ArrowInvalid, "InvalidArgument", "vcpus"),
     ({"mode": "query"}, pa.ArrowInvalid, "InvalidArgument", "`query` is required"),
-    ({"query": "SELECT * FROM f", "tables": ["no-equals-sign"]}, pa.ArrowInvalid, "InvalidArgument", "alias"),
-    ({"query": "SELECT * FROM default.nope"}, pa.ArrowKeyError, "NotFound", "default.nope"),
-    ({"query": "SELEC oops"}, pa.ArrowInvalid, "InvalidArgument", "syntax"),
+    ({"mode": "query", "query": "SELECT * FROM f", "tables": ["no-equals-sign"]}, pa.ArrowInvalid, "InvalidArgument", "alias"),
+    ({"mode": "query", "query": "SELECT * FROM default.nope"}, pa.ArrowKeyError, "NotFound", "default.nope"),
+    ({"mode": "query", "query": "SELEC oops"}, pa.ArrowInvalid, "InvalidArgument", "syntax"),
     ({"mode": "script"}, pa.ArrowInvalid, "InvalidArgument", "`script` is required"),
 ])
 def test_failures_are_json_with_the_right_code(client, server, request_body, error_type, code, words):

@@ -59,7 +59,7 @@ def failure(client, source: str, **fields) -> dict:
 
 def assert_healthy(client):
     """The server still answers queries and scripts after a failure."""
-    response = run(client, {"query": "SELECT count(*) AS n FROM default.flowers"})
+    response = run(client, {"mode": "query", "query": "SELECT count(*) AS n FROM default.flowers"})
     assert fetch(client, response).column("n").to_pylist() == [150]
     response = script(client, "result = scan('default.flowers').select(pl.len())")
     assert response["row_count"] == 1
@@ -71,7 +71,7 @@ def test_seed_script_returns_the_three_species(client):
     assert response["row_count"] == 3
     assert response["columns"] == ["species", "count", "avg_sepal_length", "avg_petal_length"]
     assert response["compute"] == {"mode": "local", "distributed": False, "vcpus": 2, "placement": "local",
-                                   "shuffles": 0, "reruns": 0}
+                                   "shuffles": 0, "reruns": 0, "instanceType": None, "clusterSize": None}
     table = fetch(client, response)
     assert table.column("species").to_pylist() == ["virginica", "versicolor", "setosa"]
     assert table.column("count").to_pylist() == [50, 50, 50]
@@ -133,7 +133,7 @@ def test_script_results_saved_to_a_destination(client):
 
 
 def pyiceberg_catalog_table(client, name):
-    response = run(client, {"query": f"SELECT * FROM {name}"})
+    response = run(client, {"mode": "query", "query": f"SELECT * FROM {name}"})
     return fetch(client, response)
 
 
@@ -304,7 +304,7 @@ def test_cancel_flight_info_stops_a_script_doget(client):
     # The script sleeps only once the flag table has a snapshot, so the first
     # run (which returns the ticket) is quick and the DoGet replay is slow.
     flag = f"default.flag_{uuid.uuid4().hex[:8]}"
-    run(client, {"query": f"SELECT 1 AS x", "destination": flag})
+    run(client, {"mode": "query", "query": f"SELECT 1 AS x", "destination": flag})
     marker = f"cncl{uuid.uuid4().hex[:8]}"
     body = f"""
 import time
@@ -313,7 +313,7 @@ if len(catalog.load_table({flag!r}).metadata.snapshots) > 1:
 result = pl.DataFrame({{"ok": [True]}})
 """
     response = script(client, naming_script(marker, body))
-    run(client, {"query": "SELECT 2 AS x", "destination": flag})
+    run(client, {"mode": "query", "query": "SELECT 2 AS x", "destination": flag})
     ticket = flight.Ticket(base64.b64decode(response["ticket"]))
     outcome = {}
 

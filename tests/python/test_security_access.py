@@ -165,11 +165,33 @@ def floe_run(lake, request: dict) -> dict:
 
 def test_floe_run_cannot_read_or_write_another_namespace(lake, admin):
     before = hr_state(admin)
-    assert "lacks `read`" in floe_run(lake, {"query": "SELECT * FROM hr.pay"})["details"]
-    assert "lacks `read`" in floe_run(lake, {"query": "SELECT * FROM p", "tables": ["p=hr.pay"]})["details"]
-    saved = floe_run(lake, {"query": "SELECT * FROM sales.orders", "destination": "hr.x"})
+    assert "lacks `read`" in floe_run(lake, {"mode": "query", "query": "SELECT * FROM hr.pay"})["details"]
+    assert "lacks `read`" in floe_run(lake, {"mode": "query", "query": "SELECT * FROM p", "tables": ["p=hr.pay"]})["details"]
+    saved = floe_run(lake, {"mode": "query", "query": "SELECT * FROM sales.orders", "destination": "hr.x"})
     assert "lacks `write`" in saved["details"]
     assert hr_state(admin) == before
+
+
+def test_http_api_applies_the_same_grants(lake):
+    """The HTTP API authenticates with the same tokens and answers what the
+    grants allow: listings hide `hr`, reading it is 403, `sales` works."""
+    import requests
+
+    root, headers = f"http://{lake.address}/api/v1", {"authorization": f"Bearer {SALES_TOKEN}"}
+    namespaces = requests.get(f"{root}/catalogs/floe/namespaces", headers=headers, timeout=30).json()["namespaces"]
+    assert "sales" in namespaces and "hr" not in namespaces
+    assert requests.get(f"{root}/catalogs/floe/namespaces/hr/tables", headers=headers, timeout=30).status_code == 404
+    assert requests.get(f"{root}/catalogs/floe/namespaces/hr/tables/pay", headers=headers, timeout=30).status_code == 403
+    denied = requests.post(f"{root}/warehouse/polars", headers=headers, timeout=30,
+                           json={"mode": "query", "query": "SELECT * FROM p", "tables": ["p=hr.pay"]})
+    assert denied.status_code == 403 and "lacks `read`" in denied.json()["details"]
+    denied = requests.post(f"{root}/warehouse/query", headers=headers, timeout=30, json={"query": "INSERT INTO hr.pay VALUES ('eve', 1.0)"})
+    assert denied.status_code == 403 and denied.json()["success"] is False
+    allowed = requests.post(f"{root}/warehouse/query", headers=headers, timeout=30,
+                            json={"query": "SELECT count(*) AS n FROM sales.orders"})
+    assert allowed.status_code == 200 and allowed.json()["results"]["rows"] == [[150]]
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert "hr" in requests.get(f"{root}/catalogs/floe/namespaces", headers=admin, timeout=30).json()["namespaces"]
 
 
 def test_a_script_cannot_scan_another_namespace(lake):

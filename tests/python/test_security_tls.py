@@ -105,7 +105,7 @@ def test_a_tls_cluster_talks_tls_between_its_nodes(tmp_path, certs):
                               "INSERT INTO tls.t SELECT * FROM default.flowers",
                               "INSERT INTO tls.t SELECT * FROM default.flowers"]:
                 run_flight_action_sql(client, statement)
-            body = json.dumps({"query": "SELECT count(*) AS n FROM tls.t", "distributed": True}).encode()
+            body = json.dumps({"mode": "query", "query": "SELECT count(*) AS n FROM tls.t", "distributed": True}).encode()
             answer = json.loads(list(client.do_action(flight.Action("floe.run", body)))[0].body.to_pybytes())
             assert answer["compute"]["placement"] == "gathered", answer
             rows = client.do_get(flight.Ticket(base64.b64decode(answer["ticket"]))).read_all()
