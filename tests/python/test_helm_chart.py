@@ -60,6 +60,7 @@ def test_chart_renders_and_validates(variant, tmp_path):
     assert "valueFrom" in env["FLOE_S3_SECRET_ACCESS_KEY"] and "valueFrom" in env["FLOE_TOKEN"]
     assert "valueFrom" in env["FLOE_TICKET_KEY"], "workers and coordinator share the ticket key from a Secret"
     assert env["FLOE_QUERY_MEMORY_MB"]["value"] == "1024", "queries run capped by default in the chart"
+    assert env["FLOE_RESULTS_LOCATION"]["value"] == "s3://lake/results", "every replica serves every download link"
     assert coordinator["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert coordinator["readinessProbe"]["httpGet"]["path"] == "/readyz"
     worker = by_name["lake-floe-worker"]

@@ -7,6 +7,7 @@ demo table, CTAS, INSERT and INSERT OVERWRITE all write through S3."""
 
 import datetime as dt
 import re
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -285,3 +286,31 @@ def test_wrong_keys_and_unreachable_storage_fail_clearly_and_others_keep_working
         finally:
             server.stop()
     silent.close()
+
+
+def test_http_results_past_the_inline_cap_live_on_s3_until_they_expire(garage, rustberg, tmp_path):
+    """`--results-location s3://…`: a truncated HTTP answer's whole result is
+    one Parquet object in the bucket, served by its link, deleted on expiry."""
+    import io
+
+    import pyarrow.parquet as pq
+    import requests
+
+    floe = floe_on_s3(tmp_path / "results", garage, rustberg, "--results-location", f"s3://{garage.bucket}/results",
+                      "--inline-rows", "10", "--results-retention", "3s")
+    try:
+        answer = requests.post(f"http://{floe.address}/api/v1/warehouse/polars", timeout=60,
+                               json={"mode": "query", "query": "SELECT * FROM default.flowers"}).json()
+        assert answer["results"]["truncated"] is True and len(answer["results"]["rows"]) == 10
+        stored = garage.objects("results")
+        assert len(stored) == 1 and stored[0].endswith(".parquet")
+        parquet = requests.get(answer["download"]["parquet"], timeout=60)
+        assert pq.read_table(io.BytesIO(parquet.content)).num_rows == 150
+        deadline = time.time() + 15
+        while stored and time.time() < deadline:
+            time.sleep(0.5)
+            stored = garage.objects("results")
+        assert stored == []
+        assert requests.get(answer["download"]["parquet"], timeout=60).status_code == 410
+    finally:
+        floe.stop()
