@@ -252,6 +252,8 @@ impl Engine {
             tables: pins,
             query_id: uuid::Uuid::new_v4().to_string(),
         };
+        // The statement text as planned (literals included), for operators debugging what clients send.
+        tracing::debug!(query = ticket.query_id.as_str(), principal = %who, sql = ticket.sql.as_str(), "query planned");
         Ok(Plan { schema, ticket })
     }
 
