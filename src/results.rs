@@ -55,6 +55,8 @@ pub struct Stored {
 }
 
 pub struct ResultStore {
+    /// Rows an answer holds before its result is stored instead.
+    inline_rows: usize,
     root: String,
     file_io: FileIO,
     local_root: Option<PathBuf>,
@@ -87,7 +89,13 @@ fn checked(path: &str) -> Result<&str> {
 impl ResultStore {
     /// `location`: none for `local_dir`, or a directory or `s3://bucket/prefix`
     /// reached with `props` (FileIO's `s3.*`).
-    pub fn new(location: Option<&str>, local_dir: PathBuf, props: std::collections::HashMap<String, String>, retention: Duration) -> Self {
+    pub fn new(
+        location: Option<&str>,
+        local_dir: PathBuf,
+        props: std::collections::HashMap<String, String>,
+        retention: Duration,
+        inline_rows: usize,
+    ) -> Self {
         let (root, local_root) = match location {
             Some(location) if location.contains("://") => (location.trim_end_matches('/').to_string(), None),
             Some(dir) => (dir.trim_end_matches('/').to_string(), Some(PathBuf::from(dir))),
@@ -95,7 +103,12 @@ impl ResultStore {
         };
         let factory = crate::catalog::storage::factory_for(Some(&root));
         let file_io = iceberg::io::FileIOBuilder::new(factory).with_props(props).build();
-        Self { root, file_io, local_root, retention, written: Mutex::new(BTreeMap::new()) }
+        Self { inline_rows: inline_rows.max(1), root, file_io, local_root, retention, written: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Rows an answer holds inline; larger results are stored.
+    pub fn inline_rows(&self) -> usize {
+        self.inline_rows
     }
 
     pub fn retention(&self) -> Duration {
@@ -159,6 +172,17 @@ impl ResultStore {
             return Err(Error::Gone);
         }
         input.read().await.map_err(|e| self.storage_error(e))
+    }
+
+    /// The stored result's rows.
+    pub async fn read_batches(&self, path: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let bytes = self.read(path).await?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|builder| builder.build())
+            .map_err(|e| self.storage_error(e))?;
+        let schema = arrow::array::RecordBatchReader::schema(&reader);
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.storage_error(e))?;
+        Ok((schema, batches))
     }
 
     /// Deletes what expired: files this process wrote, on time, and whole

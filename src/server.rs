@@ -93,6 +93,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         args.data_dir.join("results"),
         s3_props.clone(),
         args.http.results_retention,
+        args.http.inline_rows,
     ));
     results.clone().spawn_sweeper();
     let workloads = Arc::new(Workloads::new(engine, scripts, cluster, results).with_executors(executors));

@@ -26,8 +26,6 @@ use crate::workload::Workloads;
 #[derive(Clone)]
 pub struct Api {
     workloads: Arc<Workloads>,
-    /// Rows an answer holds inline.
-    inline_rows: usize,
     /// Whether clients reach this listener over TLS (download links say https).
     tls: bool,
 }
@@ -41,7 +39,7 @@ pub fn is_open(method: &http::Method, path: &str) -> bool {
 }
 
 pub fn router(workloads: Arc<Workloads>, settings: &HttpArgs, tls: bool) -> Router {
-    let api = Api { workloads, inline_rows: settings.inline_rows.max(1), tls };
+    let api = Api { workloads, tls };
     let router = Router::new()
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))

@@ -134,7 +134,7 @@ pub async fn polars(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: RunRequest = parse(&body)?;
-    let outcome = api.workloads.run_inline(request, SessionDefaults::default(), &principal, api.inline_rows).await;
+    let outcome = api.workloads.run_inline(request, SessionDefaults::default(), &principal).await;
     let outcome_name = outcome.as_ref().map_or_else(|e| format!("{:?}", e.code()), |_| "ok".into());
     audit(&principal, "http", "FLOE.RUN", &[], &outcome_name);
     let (response, inline) = outcome.map_err(|e| ApiError::from(e).in_workload())?;
@@ -253,6 +253,6 @@ async fn run_statement(
     }
     let planned = workloads.plan_statement(sql, Vec::new(), session, principal).await?;
     let rows = workloads.start_placed(planned.placement, principal).await?;
-    let inline = crate::workload::inline::collect(workloads.results(), rows.schema, rows.batches, api.inline_rows).await?;
+    let inline = crate::workload::inline::collect(workloads.results(), rows.schema, rows.batches).await?;
     Ok((inline, planned.tables))
 }

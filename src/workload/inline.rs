@@ -1,4 +1,4 @@
-//! Rows answered inline (HTTP): the first `max_rows` go in the answer; past
+//! Rows answered inline: the first `inline_rows` go in the answer; past
 //! that the whole result is also written to the result store, and the
 //! answer links to it.
 
@@ -12,7 +12,7 @@ use crate::results::{ResultStore, Stored};
 
 pub struct Inline {
     pub schema: SchemaRef,
-    /// At most `max_rows` rows.
+    /// At most the store's `inline_rows` rows.
     pub head: Vec<RecordBatch>,
     /// Rows in the whole result.
     pub row_count: u64,
@@ -20,7 +20,8 @@ pub struct Inline {
     pub stored: Option<Stored>,
 }
 
-pub async fn collect(store: &ResultStore, schema: SchemaRef, mut batches: BatchStream, max_rows: usize) -> Result<Inline> {
+pub async fn collect(store: &ResultStore, schema: SchemaRef, mut batches: BatchStream) -> Result<Inline> {
+    let max_rows = store.inline_rows();
     let mut head = Vec::new();
     let mut rows = 0usize;
     while let Some(batch) = batches.try_next().await? {

@@ -187,15 +187,14 @@ impl Workloads {
     }
 
     /// Runs a workload whose rows come back in the answer (the HTTP API):
-    /// up to `max_rows` inline, the whole result stored past that.
+    /// up to `--inline-rows` inline, the whole result stored past that.
     pub async fn run_inline(
         &self,
         request: RunRequest,
         session: SessionDefaults,
         principal: &Principal,
-        max_rows: usize,
     ) -> Result<(RunResponse, Option<inline::Inline>)> {
-        run::run_inline(self, request, session, principal, max_rows).await
+        run::run_inline(self, request, session, principal).await
     }
 
     /// Runs a `floe.run` request (oleander's JSON contract).

@@ -7,7 +7,6 @@ use std::time::Instant;
 use arrow::datatypes::SchemaRef;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use futures::TryStreamExt;
 
 use super::inline::{self, Inline};
 use super::request::{Compute, Mode, RunRequest, RunResponse, SaveMode, Saved};
@@ -103,31 +102,36 @@ impl Begun {
     }
 }
 
-/// Runs a `floe.run` request: rows go to its destination, or are counted
-/// and replayed by the returned ticket.
+/// Runs a `floe.run` request: rows go to its destination, or the returned
+/// ticket fetches them. A small result is counted here and replayed by the
+/// ticket; a result past `--inline-rows` is stored as it runs, and the
+/// ticket reads the stored rows (the workload runs once).
 pub async fn run_request(workloads: &Workloads, request: RunRequest, session: SessionDefaults, principal: &Principal) -> Result<RunResponse> {
     let (begun, batches, replay) = begin(workloads, &request, session, principal).await?;
     if request.destination.is_some() {
         return save(workloads, &request, begun, batches, principal).await;
     }
-    let row_count = batches.try_fold(0u64, |n, b| async move { Ok(n + b.num_rows() as u64) }).await?;
-    Ok(begun.answer(row_count, Some(STANDARD.encode(replay().ticket)), None))
+    let inline = inline::collect(workloads.results(), begun.schema.clone(), batches).await?;
+    let ticket = match &inline.stored {
+        Some(stored) => tickets::result_ticket(workloads.engine().keyring(), stored, principal),
+        None => replay(),
+    };
+    Ok(begun.answer(inline.row_count, Some(STANDARD.encode(ticket.ticket)), None))
 }
 
 /// Runs a request whose rows come back in the answer (HTTP): up to
-/// `max_rows` inline, all of them in a stored result past that.
+/// `--inline-rows` inline, all of them in a stored result past that.
 pub async fn run_inline(
     workloads: &Workloads,
     request: RunRequest,
     session: SessionDefaults,
     principal: &Principal,
-    max_rows: usize,
 ) -> Result<(RunResponse, Option<Inline>)> {
     let (begun, batches, _) = begin(workloads, &request, session, principal).await?;
     if request.destination.is_some() {
         return Ok((save(workloads, &request, begun, batches, principal).await?, None));
     }
-    let inline = inline::collect(workloads.results(), begun.schema.clone(), batches, max_rows).await?;
+    let inline = inline::collect(workloads.results(), begun.schema.clone(), batches).await?;
     Ok((begun.answer(inline.row_count, None, None), Some(inline)))
 }
 

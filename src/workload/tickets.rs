@@ -15,7 +15,7 @@ use super::Workloads;
 use crate::access::Principal;
 use crate::error::{Error, Result};
 use crate::exec::{shuffle, BatchStream};
-use crate::proto::{DistributedTicket, ScriptTicket, SessionDefaults};
+use crate::proto::{DistributedTicket, ResultLink, ScriptTicket, SessionDefaults};
 use crate::ticket::{self, Keyring, Kind};
 
 pub use crate::ticket::SEALED_TYPE;
@@ -37,6 +37,15 @@ pub use crate::exec::ticket::flight_ticket as query_ticket;
 /// The Flight ticket of any other kind.
 pub fn sealed_ticket(keyring: &Keyring, kind: Kind, message: &impl Message, principal: &Principal) -> Ticket {
     Ticket::new(keyring.seal_ticket(kind, message, principal))
+}
+
+/// The ticket of a stored result: DoGet reads it until it expires.
+pub fn result_ticket(keyring: &Keyring, stored: &crate::results::Stored, owner: &Principal) -> Ticket {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
+    let lifetime = Duration::from_secs((stored.expires_at - now).max(1) as u64);
+    let link = ResultLink { path: stored.path.clone(), rows: stored.rows };
+    let sealed = keyring.seal_for(Kind::Result, &link, owner, lifetime);
+    Ticket::new(prost_types::Any { type_url: SEALED_TYPE.into(), value: sealed }.encode_to_vec())
 }
 
 pub fn script_job(ticket: ScriptTicket, owner: Principal) -> crate::script::Job {
@@ -75,6 +84,11 @@ impl Workloads {
             Kind::Script => {
                 let opened = ticket::decode_payload::<ScriptTicket>(body)?;
                 self.start_script(opened.payload, Principal::owner(&opened.principal)).await
+            }
+            Kind::Result => {
+                let link = ticket::decode_payload::<ResultLink>(body)?.payload;
+                let (schema, batches) = self.results.read_batches(&link.path).await?;
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new() })
             }
             Kind::ShuffleFetch => {
                 let fetch = ticket::decode_payload(body)?.payload;

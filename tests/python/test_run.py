@@ -117,3 +117,22 @@ def test_failures_are_json_with_the_right_code(client, server, request_body, err
 def test_list_actions_describes_floe_run(client):
     descriptions = {a.type: a.description for a in client.list_actions()}
     assert "saveMode" in descriptions["floe.run"]
+
+
+def test_a_result_past_the_inline_cap_is_stored_and_fetched_not_rerun(start_server):
+    """Past `--inline-rows`, floe.run stores the rows as the workload runs
+    and its ticket reads the stored result until it expires (a script with
+    side effects runs once)."""
+    import time
+
+    floe = start_server("--inline-rows", "20", "--results-retention", "3s")
+    with flight.FlightClient(floe.uri) as client:
+        response = run(client, {"mode": "query", "query": "SELECT * FROM default.flowers"})
+        assert response["row_count"] == 150
+        assert fetch(client, response).num_rows == 150
+        small = run(client, {"mode": "query", "query": "SELECT * FROM default.flowers LIMIT 5"})
+        time.sleep(4)
+        with pytest.raises(pa.ArrowException) as expired:
+            fetch(client, response)
+        assert "expired" in str(expired.value)
+        assert fetch(client, small).num_rows == 5  # small results replay: their ticket lives on
