@@ -131,7 +131,7 @@ fn write_code(err: &write::Error) -> Code {
         E::Schema(_) => Code::InvalidArgument,
         E::Unsupported(_) => Code::Unimplemented,
         E::AlreadyExists(_) => Code::AlreadyExists,
-        E::Conflict | E::TooManyConflicts(_) => Code::Aborted,
+        E::Conflict | E::TooManyConflicts(_) | E::RowsChanged(_) => Code::Aborted,
         E::Iceberg { .. } => Code::Internal,
     }
 }

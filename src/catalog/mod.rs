@@ -252,7 +252,9 @@ impl Lake {
                 .build()
                 .map_err(load_err)?
                 .metadata;
-            let next = MetadataLocation::from_str(&current).map_err(load_err)?.with_new_metadata(&next_metadata);
+            // A new file each commit: rewriting the current one in place would
+            // let readers see it half-written and make the swap below a no-op.
+            let next = MetadataLocation::from_str(&current).map_err(load_err)?.with_next_version().with_new_metadata(&next_metadata);
             next_metadata.write_to(table.file_io(), &next).await.map_err(load_err)?;
             return pointer.swap(table_ref, &current, &next.to_string()).await;
         }

@@ -1,6 +1,7 @@
 //! Runs SQL that changes the lake: DDL through the catalog, and CTAS /
-//! INSERT / INSERT OVERWRITE / TRUNCATE as streamed writes with one atomic
-//! commit each. Returns the affected row count.
+//! INSERT / INSERT OVERWRITE / TRUNCATE as streamed writes, DELETE and
+//! UPDATE as copy-on-write rewrites (`row_changes`), with one atomic commit
+//! each. Returns the affected row count.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,7 +49,8 @@ fn target(command: &Command) -> String {
         | Command::CreateTableAs { name, .. }
         | Command::DropTable { name, .. }
         | Command::Insert { table: name, .. }
-        | Command::Truncate { table: name } => name.join("."),
+        | Command::Truncate { table: name }
+        | Command::ChangeRows { table: name, .. } => name.join("."),
     }
 }
 
@@ -153,6 +155,10 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             let table = resolve(&table)?;
             write_rows(engine, &table, Box::pin(futures::stream::empty()), SaveMode::Overwrite).await?;
             0
+        }
+        Command::ChangeRows { table, condition, assignments } => {
+            let table = resolve(&table)?;
+            super::row_changes::change_rows(engine, &table, &condition, &assignments, session, who).await?
         }
     };
     Ok(Statement::Changed { rows, target })

@@ -3,8 +3,8 @@
 
 use arrow::datatypes::{DataType as Arrow, Field, TimeUnit};
 use sqlparser::ast::{
-    ColumnOption, DataType as Sql, ExactNumberInfo, HiveDistributionStyle, ObjectName, ObjectType, SchemaName, SetExpr,
-    Statement, TableObject, TimezoneInfo,
+    AssignmentTarget, ColumnOption, DataType as Sql, ExactNumberInfo, Expr, FromTable, HiveDistributionStyle, ObjectName,
+    ObjectType, SchemaName, SetExpr, Statement, TableFactor, TableObject, TableWithJoins, TimezoneInfo,
 };
 
 use super::partition::{split_partitioned_by, PartitionField};
@@ -23,6 +23,10 @@ pub enum Command {
     /// `INSERT INTO` (append) or `INSERT OVERWRITE`; columns map positionally.
     Insert { table: Name, columns: Vec<String>, source: Query, overwrite: bool },
     Truncate { table: Name },
+    /// `DELETE` (no assignments) or `UPDATE`: which rows (`condition`, SQL
+    /// over the table's columns; `TRUE` when absent) and their new values,
+    /// parameters already bound.
+    ChangeRows { table: Name, condition: String, assignments: Vec<(String, String)> },
 }
 
 fn name(object: &ObjectName) -> Result<Name> {
@@ -96,12 +100,56 @@ pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
                 overwrite: insert.overwrite,
             }
         }
+        Statement::Delete(_) | Statement::Update(_) => row_change(statement.clone(), params)?,
         Statement::Truncate(truncate) => match truncate.table_names.as_slice() {
             [target] => Command::Truncate { table: name(&target.name)? },
             _ => return Err(Error::Unsupported("truncate one table per statement".into())),
         },
         _ => Command::Query(Query::from_statement(statement.clone(), params)?),
     })
+}
+
+/// The target, condition and assignments of a DELETE or UPDATE on one table.
+fn row_change(mut statement: Statement, params: &[String]) -> Result<Command> {
+    super::rewrite::analyze(&mut statement, params)?;
+    let single = |relation: &TableWithJoins| match (&relation.relation, relation.joins.is_empty()) {
+        (TableFactor::Table { name: table, alias: None, args: None, .. }, true) => name(table),
+        _ => Err(Error::Unsupported("DELETE and UPDATE change one table, named without an alias or joins".into())),
+    };
+    let condition = |selection: &Option<Expr>| selection.as_ref().map_or("TRUE".to_string(), Expr::to_string);
+    match &statement {
+        Statement::Delete(delete) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+            if !delete.tables.is_empty() || delete.using.is_some() || delete.returning.is_some() || delete.limit.is_some() {
+                return Err(Error::Unsupported("DELETE supports `DELETE FROM table [WHERE …]`".into()));
+            }
+            let [relation] = from.as_slice() else {
+                return Err(Error::Unsupported("DELETE from one table at a time".into()));
+            };
+            Ok(Command::ChangeRows { table: single(relation)?, condition: condition(&delete.selection), assignments: Vec::new() })
+        }
+        Statement::Update(update) => {
+            if update.from.is_some() || update.returning.is_some() || update.limit.is_some() || update.or.is_some() {
+                return Err(Error::Unsupported("UPDATE supports `UPDATE table SET column = value, … [WHERE …]`".into()));
+            }
+            let assignments = update
+                .assignments
+                .iter()
+                .map(|assignment| match &assignment.target {
+                    AssignmentTarget::ColumnName(column) => match column.0.as_slice() {
+                        [part] => part
+                            .as_ident()
+                            .map(|ident| (ident.value.clone(), assignment.value.to_string()))
+                            .ok_or_else(|| Error::Unsupported(format!("unsupported column `{column}`"))),
+                        _ => Err(Error::Unsupported(format!("SET names a column of the table, not `{column}`"))),
+                    },
+                    AssignmentTarget::Tuple(_) => Err(Error::Unsupported("SET (a, b) = … is not supported".into())),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Command::ChangeRows { table: single(&update.table)?, condition: condition(&update.selection), assignments })
+        }
+        _ => unreachable!("only DELETE and UPDATE reach here"),
+    }
 }
 
 /// `VALUES (…), (…)` as `SELECT … UNION ALL SELECT …`, which polars-sql plans.

@@ -31,7 +31,7 @@ fn is_conflict(err: &Error) -> bool {
         || matches!(err, Error::Conflict)
 }
 
-async fn with_retries<F, Fut>(mut attempt_commit: F) -> Result<i64>
+pub(super) async fn with_retries<F, Fut>(mut attempt_commit: F) -> Result<i64>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<i64>>,
@@ -117,12 +117,7 @@ async fn stage_overwrite(table: &Table, files: Vec<DataFile>, mut properties: Ha
     let spec = metadata.default_partition_spec().as_ref().clone();
     let parent = metadata.current_snapshot_id();
     let sequence_number = metadata.next_sequence_number();
-    let snapshot_id = loop {
-        let id = (rand::random::<u64>() >> 1) as i64;
-        if id != 0 && metadata.snapshot_by_id(id).is_none() {
-            break id;
-        }
-    };
+    let snapshot_id = new_snapshot_id(metadata);
     let commit = uuid::Uuid::new_v4();
     let manifest_path = |n: usize| format!("{}/metadata/{commit}-m{n}.avro", metadata.location());
     let mut manifests = Vec::new();
@@ -188,7 +183,7 @@ async fn stage_overwrite(table: &Table, files: Vec<DataFile>, mut properties: Ha
         .with_snapshot_id(snapshot_id)
         .with_parent_snapshot_id(parent)
         .with_sequence_number(sequence_number)
-        .with_timestamp_ms(chrono_now_ms())
+        .with_timestamp_ms(now_ms())
         .with_manifest_list(list_path)
         .with_summary(Summary { operation: Operation::Overwrite, additional_properties: properties })
         .with_schema_id(schema.schema_id())
@@ -197,6 +192,16 @@ async fn stage_overwrite(table: &Table, files: Vec<DataFile>, mut properties: Ha
     Ok(snapshot)
 }
 
-fn chrono_now_ms() -> i64 {
+/// A positive snapshot id the table does not use yet.
+pub(super) fn new_snapshot_id(metadata: &iceberg::spec::TableMetadata) -> i64 {
+    loop {
+        let id = (rand::random::<u64>() >> 1) as i64;
+        if id != 0 && metadata.snapshot_by_id(id).is_none() {
+            return id;
+        }
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }

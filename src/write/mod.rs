@@ -6,7 +6,11 @@
 mod commit;
 mod files;
 pub mod ingest;
+mod replace;
 pub mod schema;
+
+pub use files::{write_data_files, Written};
+pub use replace::replace_files;
 
 use std::collections::HashMap;
 
@@ -47,6 +51,8 @@ pub enum Error {
     Conflict,
     #[error("gave up after {0} commit attempts: the table is being written too often; retry")]
     TooManyConflicts(u32),
+    #[error("table `{0}` changed while this statement ran: another commit rewrote or removed rows it changes; run it again")]
+    RowsChanged(String),
 }
 
 impl Error {

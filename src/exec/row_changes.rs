@@ -1,0 +1,127 @@
+//! DELETE and UPDATE, copy-on-write: every query reads one pinned snapshot;
+//! statistics narrow the data files that may hold matching rows, a count
+//! per file finds the ones that do, and only those are rewritten (without
+//! the deleted rows, or with the new values) and swapped in one commit.
+
+use arrow::datatypes::DataType;
+use futures::TryStreamExt;
+
+use super::{Engine, Error, Result};
+use crate::access::Principal;
+use crate::catalog::TableRef;
+use crate::proto::{QueryTicket, SessionDefaults};
+use crate::write;
+
+fn quoted(part: &str) -> String {
+    format!("\"{}\"", part.replace('"', "\"\""))
+}
+
+/// The SQL type a column's values are cast back to after an UPDATE, where
+/// polars-sql has one.
+fn sql_type(data_type: &DataType) -> Option<String> {
+    Some(match data_type {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "REAL".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        _ => return None,
+    })
+}
+
+/// The rows of the rewritten files: the ones DELETE keeps, or every row
+/// with UPDATE's new values where the condition holds.
+fn rewrite_sql(relation: &str, condition: &str, assignments: &[(String, String)], schema: &arrow::datatypes::Schema) -> Result<String> {
+    let matched = format!("COALESCE(({condition}), FALSE)");
+    if assignments.is_empty() {
+        return Ok(format!("SELECT * FROM {relation} WHERE NOT {matched}"));
+    }
+    for (index, (column, _)) in assignments.iter().enumerate() {
+        if schema.field_with_name(column).is_err() {
+            return Err(Error::Invalid(format!("UPDATE sets `{column}`, which the table does not have")));
+        }
+        if assignments[..index].iter().any(|(earlier, _)| earlier == column) {
+            return Err(Error::Invalid(format!("UPDATE sets `{column}` twice")));
+        }
+    }
+    let items: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let name = quoted(field.name());
+            match assignments.iter().find(|(column, _)| column == field.name()) {
+                None => name,
+                Some((_, value)) => {
+                    let chosen = format!("CASE WHEN {matched} THEN ({value}) ELSE {name} END");
+                    match sql_type(field.data_type()) {
+                        Some(sql_type) => format!("CAST({chosen} AS {sql_type}) AS {name}"),
+                        None => format!("{chosen} AS {name}"),
+                    }
+                }
+            }
+        })
+        .collect();
+    Ok(format!("SELECT {} FROM {relation}", items.join(", ")))
+}
+
+/// This ticket, reading only `files` of its one table.
+fn only_files(ticket: &QueryTicket, files: &[String]) -> QueryTicket {
+    let mut ticket = ticket.clone();
+    for pin in &mut ticket.tables {
+        pin.partitioned = true;
+        pin.files = files.to_vec();
+    }
+    ticket
+}
+
+async fn count(engine: &Engine, ticket: &QueryTicket, who: &Principal) -> Result<i64> {
+    let (_, batches) = engine.execute(ticket, who).await?;
+    let batches: Vec<_> = batches.try_collect().await?;
+    let column = batches.first().map(|b| b.column(0).clone()).ok_or_else(|| Error::Invalid("count returned no rows".into()))?;
+    let column = arrow::compute::cast(&column, &DataType::Int64)?;
+    Ok(arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&column).value(0))
+}
+
+/// Deletes (no `assignments`) or updates the rows of `table` where
+/// `condition` holds; returns how many.
+pub async fn change_rows(
+    engine: &Engine,
+    table: &TableRef,
+    condition: &str,
+    assignments: &[(String, String)],
+    session: &SessionDefaults,
+    who: &Principal,
+) -> Result<i64> {
+    let lake = engine.lake();
+    let loaded = lake.load(table).await?;
+    let Some(snapshot_id) = loaded.metadata().current_snapshot_id() else { return Ok(0) };
+    let parts: Vec<String> =
+        std::iter::once(&table.catalog).chain(table.ident.namespace().iter()).chain([table.ident.name().to_string()].iter()).map(|p| quoted(p)).collect();
+    let relation = format!("{} FOR VERSION AS OF {snapshot_id}", parts.join("."));
+
+    let counting = engine.plan(&format!("SELECT count(*) AS n FROM {relation} WHERE {condition}"), Vec::new(), session.clone(), who).await?;
+    let mut candidates: Vec<String> =
+        engine.planned_files(&counting.ticket).await?.into_values().flat_map(|scan| scan.files).map(|(path, _)| path).collect();
+    candidates.dedup();
+    let (mut affected, mut matched) = (Vec::new(), 0i64);
+    for file in candidates {
+        let in_file = count(engine, &only_files(&counting.ticket, std::slice::from_ref(&file)), who).await?;
+        if in_file > 0 {
+            matched += in_file;
+            affected.push(file);
+        }
+    }
+    if affected.is_empty() {
+        return Ok(0);
+    }
+    let schema = super::table_schema(&loaded)?;
+    let rewriting = engine.plan(&rewrite_sql(&relation, condition, assignments, &schema)?, Vec::new(), session.clone(), who).await?;
+    let (_, rows) = engine.execute(&only_files(&rewriting.ticket, &affected), who).await?;
+    let written = write::write_data_files(&loaded, super::dml::rows_to_write(rows)).await?;
+    write::replace_files(lake, table, affected, written.files).await?;
+    Ok(matched)
+}

@@ -1,0 +1,139 @@
+//! Copy-on-write commits for row-level changes: some data files of a
+//! snapshot are replaced by rewritten ones, in one snapshot (`delete` when
+//! nothing is added, else `overwrite`). Manifests without a replaced file
+//! are reused as they are; the others are rewritten with those files marked
+//! deleted. Another writer's commit in between is fine unless it removed a
+//! file this change rewrote: then the change was computed from rows that no
+//! longer exist, and it fails rather than lose that writer's update.
+
+use std::collections::{HashMap, HashSet};
+
+use iceberg::spec::{
+    DataFile, FormatVersion, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter, ManifestWriterBuilder,
+    Operation, Snapshot, Summary,
+};
+use iceberg::table::Table;
+
+use super::commit::{new_snapshot_id, now_ms, with_retries};
+use super::{Error, Result};
+use crate::catalog::{Lake, TableRef};
+
+/// Replaces `removed` (data file paths, all live in the current snapshot)
+/// with `added`; returns the new snapshot's id.
+pub async fn replace_files(lake: &Lake, table_ref: &TableRef, removed: Vec<String>, added: Vec<DataFile>) -> Result<i64> {
+    lake.check_overwrite(table_ref)?;
+    let removed: HashSet<String> = removed.into_iter().collect();
+    with_retries(|| {
+        let (removed, added) = (removed.clone(), added.clone());
+        async move {
+            let table = lake.load(table_ref).await?;
+            let snapshot = stage(&table, &removed, added).await?;
+            let snapshot_id = snapshot.snapshot_id();
+            if lake.publish_snapshot(table_ref, &table, snapshot).await? {
+                Ok(snapshot_id)
+            } else {
+                Err(Error::Conflict)
+            }
+        }
+    })
+    .await
+}
+
+/// The current snapshot's manifests with `removed` marked deleted.
+async fn carry_over(table: &Table, removed: &HashSet<String>, snapshot_id: i64, commit: &str) -> Result<(Vec<ManifestFile>, usize, u64)> {
+    let iceberg_err = |e| Error::iceberg(table, e);
+    let metadata = table.metadata();
+    let file_io = table.file_io();
+    let current = metadata.current_snapshot().ok_or_else(|| Error::RowsChanged(table.identifier().to_string()))?;
+    let bytes = file_io.new_input(current.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
+    let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
+    let (mut manifests, mut found, mut records) = (Vec::new(), 0usize, 0u64);
+    for (index, manifest_file) in list.entries().iter().enumerate() {
+        if manifest_file.content != ManifestContentType::Data {
+            manifests.push(manifest_file.clone());
+            continue;
+        }
+        let manifest = manifest_file.load_manifest(file_io).await.map_err(iceberg_err)?;
+        let alive = manifest.entries().iter().filter(|e| e.is_alive());
+        if !alive.clone().any(|e| removed.contains(e.file_path())) {
+            manifests.push(manifest_file.clone());
+            continue;
+        }
+        let spec = metadata
+            .partition_spec_by_id(manifest_file.partition_spec_id)
+            .ok_or_else(|| Error::Unsupported(format!("manifest of unknown partition spec {}", manifest_file.partition_spec_id)))?;
+        let path = format!("{}/metadata/{commit}-r{index}.avro", metadata.location());
+        let output = file_io.new_output(path).map_err(iceberg_err)?;
+        let schema = metadata.current_schema().clone();
+        let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema, spec.as_ref().clone()).build_v2_data();
+        for entry in alive {
+            let sequence = entry.sequence_number().unwrap_or_default();
+            if removed.contains(entry.file_path()) {
+                found += 1;
+                records += entry.record_count();
+                writer.add_delete_file(entry.data_file().clone(), sequence, entry.file_sequence_number).map_err(iceberg_err)?;
+            } else {
+                let added_by = entry.snapshot_id().unwrap_or(current.snapshot_id());
+                writer
+                    .add_existing_file(entry.data_file().clone(), added_by, sequence, entry.file_sequence_number)
+                    .map_err(iceberg_err)?;
+            }
+        }
+        manifests.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
+    }
+    if found != removed.len() {
+        return Err(Error::RowsChanged(table.identifier().to_string()));
+    }
+    Ok((manifests, found, records))
+}
+
+async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>) -> Result<Snapshot> {
+    let iceberg_err = |e| Error::iceberg(table, e);
+    let metadata = table.metadata();
+    if metadata.format_version() == FormatVersion::V1 {
+        return Err(Error::Unsupported(format!("row-level changes to format-v1 table `{}` are not supported", table.identifier())));
+    }
+    let snapshot_id = new_snapshot_id(metadata);
+    let sequence_number = metadata.next_sequence_number();
+    let commit = uuid::Uuid::new_v4().to_string();
+    let (mut manifests, deleted_files, deleted_records) = carry_over(table, removed, snapshot_id, &commit).await?;
+    let added_files = added.len();
+    let added_records: u64 = added.iter().map(DataFile::record_count).sum();
+    if !added.is_empty() {
+        let path = format!("{}/metadata/{commit}-m0.avro", metadata.location());
+        let output = table.file_io().new_output(path).map_err(iceberg_err)?;
+        let schema = metadata.current_schema().clone();
+        let spec = metadata.default_partition_spec().as_ref().clone();
+        let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema, spec).build_v2_data();
+        for file in added {
+            writer.add_file(file, sequence_number).map_err(iceberg_err)?;
+        }
+        manifests.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
+    }
+    let list_path = format!("{}/metadata/snap-{snapshot_id}-0-{commit}.avro", metadata.location());
+    let output = table.file_io().new_output(&list_path).map_err(iceberg_err)?;
+    let parent = metadata.current_snapshot_id();
+    let mut list = ManifestListWriter::v2(output.writer().await.map_err(iceberg_err)?, snapshot_id, parent, sequence_number);
+    list.add_manifests(manifests.into_iter()).map_err(iceberg_err)?;
+    list.close().await.map_err(iceberg_err)?;
+
+    let properties: HashMap<String, String> = [
+        ("added-data-files", added_files.to_string()),
+        ("added-records", added_records.to_string()),
+        ("deleted-data-files", deleted_files.to_string()),
+        ("deleted-records", deleted_records.to_string()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    let operation = if added_files == 0 { Operation::Delete } else { Operation::Overwrite };
+    Ok(Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(parent)
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(now_ms())
+        .with_manifest_list(list_path)
+        .with_summary(Summary { operation, additional_properties: properties })
+        .with_schema_id(metadata.current_schema().schema_id())
+        .build())
+}
