@@ -51,6 +51,7 @@ fn target(command: &Command) -> String {
         | Command::Insert { table: name, .. }
         | Command::Truncate { table: name }
         | Command::ChangeRows { table: name, .. } => name.join("."),
+        Command::Merge(merge) => merge.target.join("."),
     }
 }
 
@@ -159,6 +160,10 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
         Command::ChangeRows { table, condition, assignments } => {
             let table = resolve(&table)?;
             super::row_changes::change_rows(engine, &table, &condition, &assignments, session, who).await?
+        }
+        Command::Merge(merge) => {
+            let table = resolve(&merge.target)?;
+            super::merge::merge(engine, &merge, &table, session, who).await?
         }
     };
     Ok(Statement::Changed { rows, target })

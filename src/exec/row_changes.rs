@@ -12,13 +12,13 @@ use crate::catalog::TableRef;
 use crate::proto::{QueryTicket, SessionDefaults};
 use crate::write;
 
-fn quoted(part: &str) -> String {
+pub(super) fn quoted(part: &str) -> String {
     format!("\"{}\"", part.replace('"', "\"\""))
 }
 
 /// The SQL type a column's values are cast back to after an UPDATE, where
 /// polars-sql has one.
-fn sql_type(data_type: &DataType) -> Option<String> {
+pub(super) fn sql_type(data_type: &DataType) -> Option<String> {
     Some(match data_type {
         DataType::Boolean => "BOOLEAN".into(),
         DataType::Int32 => "INT".into(),
@@ -68,17 +68,66 @@ fn rewrite_sql(relation: &str, condition: &str, assignments: &[(String, String)]
     Ok(format!("SELECT {} FROM {relation}", items.join(", ")))
 }
 
-/// This ticket, reading only `files` of its one table.
-fn only_files(ticket: &QueryTicket, files: &[String]) -> QueryTicket {
+/// This ticket, reading only `files` of `table` at `snapshot_id` (other relations whole).
+pub(super) fn only_files(ticket: &QueryTicket, table: &TableRef, snapshot_id: i64, files: &[String]) -> QueryTicket {
     let mut ticket = ticket.clone();
+    let namespace = table.ident.namespace().clone().inner();
     for pin in &mut ticket.tables {
-        pin.partitioned = true;
-        pin.files = files.to_vec();
+        if pin.name == table.ident.name() && pin.namespace == namespace && pin.snapshot_id == Some(snapshot_id) {
+            pin.partitioned = true;
+            pin.files = files.to_vec();
+        }
     }
     ticket
 }
 
-async fn count(engine: &Engine, ticket: &QueryTicket, who: &Principal) -> Result<i64> {
+/// The pinned name of `table` at `snapshot_id`, for every query of one statement.
+pub(super) fn pinned_relation(table: &TableRef, snapshot_id: i64) -> String {
+    let parts: Vec<String> = std::iter::once(table.catalog.as_str())
+        .chain(table.ident.namespace().iter().map(String::as_str))
+        .chain(std::iter::once(table.ident.name()))
+        .map(quoted)
+        .collect();
+    format!("{} FOR VERSION AS OF {snapshot_id}", parts.join("."))
+}
+
+/// The data files of `table` (as pinned by `ticket`) holding rows `ticket` counts, and how many.
+pub(super) async fn files_with_rows(
+    engine: &Engine,
+    ticket: &QueryTicket,
+    table: &TableRef,
+    snapshot_id: i64,
+    who: &Principal,
+) -> Result<(Vec<String>, i64)> {
+    let namespace = table.ident.namespace().clone().inner();
+    let target: Vec<&str> = ticket
+        .tables
+        .iter()
+        .filter(|pin| pin.name == table.ident.name() && pin.namespace == namespace && pin.snapshot_id == Some(snapshot_id))
+        .map(|pin| pin.relation.as_str())
+        .collect();
+    let mut candidates: Vec<String> = engine
+        .planned_files(ticket)
+        .await?
+        .into_iter()
+        .filter(|(relation, _)| target.contains(&relation.as_str()))
+        .flat_map(|(_, scan)| scan.files)
+        .map(|(path, _)| path)
+        .collect();
+    candidates.sort();
+    candidates.dedup();
+    let (mut affected, mut rows) = (Vec::new(), 0i64);
+    for file in candidates {
+        let in_file = count(engine, &only_files(ticket, table, snapshot_id, std::slice::from_ref(&file)), who).await?;
+        if in_file > 0 {
+            rows += in_file;
+            affected.push(file);
+        }
+    }
+    Ok((affected, rows))
+}
+
+pub(super) async fn count(engine: &Engine, ticket: &QueryTicket, who: &Principal) -> Result<i64> {
     let (_, batches) = engine.execute(ticket, who).await?;
     let batches: Vec<_> = batches.try_collect().await?;
     let column = batches.first().map(|b| b.column(0).clone()).ok_or_else(|| Error::Invalid("count returned no rows".into()))?;
@@ -99,28 +148,15 @@ pub async fn change_rows(
     let lake = engine.lake();
     let loaded = lake.load(table).await?;
     let Some(snapshot_id) = loaded.metadata().current_snapshot_id() else { return Ok(0) };
-    let parts: Vec<String> =
-        std::iter::once(&table.catalog).chain(table.ident.namespace().iter()).chain([table.ident.name().to_string()].iter()).map(|p| quoted(p)).collect();
-    let relation = format!("{} FOR VERSION AS OF {snapshot_id}", parts.join("."));
-
+    let relation = pinned_relation(table, snapshot_id);
     let counting = engine.plan(&format!("SELECT count(*) AS n FROM {relation} WHERE {condition}"), Vec::new(), session.clone(), who).await?;
-    let mut candidates: Vec<String> =
-        engine.planned_files(&counting.ticket).await?.into_values().flat_map(|scan| scan.files).map(|(path, _)| path).collect();
-    candidates.dedup();
-    let (mut affected, mut matched) = (Vec::new(), 0i64);
-    for file in candidates {
-        let in_file = count(engine, &only_files(&counting.ticket, std::slice::from_ref(&file)), who).await?;
-        if in_file > 0 {
-            matched += in_file;
-            affected.push(file);
-        }
-    }
+    let (affected, matched) = files_with_rows(engine, &counting.ticket, table, snapshot_id, who).await?;
     if affected.is_empty() {
         return Ok(0);
     }
     let schema = super::table_schema(&loaded)?;
     let rewriting = engine.plan(&rewrite_sql(&relation, condition, assignments, &schema)?, Vec::new(), session.clone(), who).await?;
-    let (_, rows) = engine.execute(&only_files(&rewriting.ticket, &affected), who).await?;
+    let (_, rows) = engine.execute(&only_files(&rewriting.ticket, table, snapshot_id, &affected), who).await?;
     let written = write::write_data_files(&loaded, super::dml::rows_to_write(rows)).await?;
     write::replace_files(lake, table, affected, written.files).await?;
     Ok(matched)

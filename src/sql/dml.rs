@@ -27,9 +27,10 @@ pub enum Command {
     /// over the table's columns; `TRUE` when absent) and their new values,
     /// parameters already bound.
     ChangeRows { table: Name, condition: String, assignments: Vec<(String, String)> },
+    Merge(super::merge::Merge),
 }
 
-fn name(object: &ObjectName) -> Result<Name> {
+pub(super) fn name(object: &ObjectName) -> Result<Name> {
     object
         .0
         .iter()
@@ -101,6 +102,7 @@ pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
             }
         }
         Statement::Delete(_) | Statement::Update(_) => row_change(statement.clone(), params)?,
+        Statement::Merge(_) => Command::Merge(super::merge::Merge::classify(statement.clone(), params)?),
         Statement::Truncate(truncate) => match truncate.table_names.as_slice() {
             [target] => Command::Truncate { table: name(&target.name)? },
             _ => return Err(Error::Unsupported("truncate one table per statement".into())),
@@ -132,24 +134,25 @@ fn row_change(mut statement: Statement, params: &[String]) -> Result<Command> {
             if update.from.is_some() || update.returning.is_some() || update.limit.is_some() || update.or.is_some() {
                 return Err(Error::Unsupported("UPDATE supports `UPDATE table SET column = value, … [WHERE …]`".into()));
             }
-            let assignments = update
-                .assignments
-                .iter()
-                .map(|assignment| match &assignment.target {
-                    AssignmentTarget::ColumnName(column) => match column.0.as_slice() {
-                        [part] => part
-                            .as_ident()
-                            .map(|ident| (ident.value.clone(), assignment.value.to_string()))
-                            .ok_or_else(|| Error::Unsupported(format!("unsupported column `{column}`"))),
-                        _ => Err(Error::Unsupported(format!("SET names a column of the table, not `{column}`"))),
-                    },
-                    AssignmentTarget::Tuple(_) => Err(Error::Unsupported("SET (a, b) = … is not supported".into())),
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let assignments = assignments(&update.assignments)?;
             Ok(Command::ChangeRows { table: single(&update.table)?, condition: condition(&update.selection), assignments })
         }
         _ => unreachable!("only DELETE and UPDATE reach here"),
     }
+}
+
+/// `SET column = value, …` as (column, value SQL) pairs.
+pub(super) fn assignments(assignments: &[sqlparser::ast::Assignment]) -> Result<Vec<(String, String)>> {
+    assignments
+        .iter()
+        .map(|assignment| match &assignment.target {
+            AssignmentTarget::ColumnName(column) => match column.0.last().and_then(|part| part.as_ident()) {
+                Some(ident) => Ok((ident.value.clone(), assignment.value.to_string())),
+                None => Err(Error::Unsupported(format!("unsupported column `{column}`"))),
+            },
+            AssignmentTarget::Tuple(_) => Err(Error::Unsupported("SET (a, b) = … is not supported".into())),
+        })
+        .collect()
 }
 
 /// `VALUES (…), (…)` as `SELECT … UNION ALL SELECT …`, which polars-sql plans.

@@ -6,6 +6,7 @@
 
 mod aliases;
 pub mod dml;
+pub mod merge;
 pub mod params;
 mod parse;
 pub mod partition;

@@ -1,6 +1,6 @@
 //! Copy-on-write commits for row-level changes: some data files of a
 //! snapshot are replaced by rewritten ones, in one snapshot (`delete` when
-//! nothing is added, else `overwrite`). Manifests without a replaced file
+//! nothing is added, `append` when nothing is removed, else `overwrite`). Manifests without a replaced file
 //! are reused as they are; the others are rewritten with those files marked
 //! deleted. Another writer's commit in between is fine unless it removed a
 //! file this change rewrote: then the change was computed from rows that no
@@ -44,7 +44,10 @@ async fn carry_over(table: &Table, removed: &HashSet<String>, snapshot_id: i64, 
     let iceberg_err = |e| Error::iceberg(table, e);
     let metadata = table.metadata();
     let file_io = table.file_io();
-    let current = metadata.current_snapshot().ok_or_else(|| Error::RowsChanged(table.identifier().to_string()))?;
+    let Some(current) = metadata.current_snapshot() else {
+        // An empty table: nothing to carry over, and nothing this change could have read.
+        return if removed.is_empty() { Ok((Vec::new(), 0, 0)) } else { Err(Error::RowsChanged(table.identifier().to_string())) };
+    };
     let bytes = file_io.new_input(current.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
     let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
     let (mut manifests, mut found, mut records) = (Vec::new(), 0usize, 0u64);
@@ -126,7 +129,11 @@ async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>) -
     .into_iter()
     .map(|(key, value)| (key.to_string(), value))
     .collect();
-    let operation = if added_files == 0 { Operation::Delete } else { Operation::Overwrite };
+    let operation = match (deleted_files, added_files) {
+        (0, _) => Operation::Append,
+        (_, 0) => Operation::Delete,
+        _ => Operation::Overwrite,
+    };
     Ok(Snapshot::builder()
         .with_snapshot_id(snapshot_id)
         .with_parent_snapshot_id(parent)

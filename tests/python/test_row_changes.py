@@ -136,3 +136,42 @@ def test_racing_updates_and_appends_lose_nothing(server, conn):
     assert errors == []
     table = readers_agree(server, conn, name, "k")
     assert rows(table, "k") == [{"k": k, "v": rounds} for k in range(3)] + [{"k": 100 + i, "v": -1} for i in range(rounds)]
+
+
+def test_merge_updates_deletes_and_inserts_in_one_commit(server, conn):
+    name = f"dml.m_{uuid.uuid4().hex[:8]}"
+    run(conn, "CREATE SCHEMA IF NOT EXISTS dml")
+    run(conn, f"CREATE TABLE {name} (k INT, v VARCHAR, n BIGINT)")
+    run(conn, f"INSERT INTO {name} VALUES (1, 'a', 10), (2, 'b', 20), (3, 'c', 30)")
+    run(conn, f"INSERT INTO {name} VALUES (7, 'untouched', 70)")  # a file no source row matches
+    untouched = {path for path in data_files(conn, name)}
+    source = f"{name}_changes"
+    run(conn, f"CREATE TABLE {source} (k INT, v VARCHAR, n BIGINT, op VARCHAR)")
+    run(conn, f"INSERT INTO {source} VALUES (1, 'A', 11, 'upd'), (2, 'B', 0, 'del'), (4, 'd', 40, 'ins'), "
+              "(5, 'e', 50, 'skip')")
+    before = len(pyiceberg_catalog(server).load_table(name).metadata.snapshots)
+    merged = affected(conn, f"MERGE INTO {name} AS t USING {source} AS s ON t.k = s.k "
+                            "WHEN MATCHED AND s.op = ? THEN DELETE "
+                            "WHEN MATCHED THEN UPDATE SET v = s.v, n = t.n + s.n "
+                            "WHEN NOT MATCHED AND s.op <> 'skip' THEN INSERT (k, v, n) VALUES (s.k, s.v, s.n)", ("del",))
+    assert merged == 3
+    table = readers_agree(server, conn, name, "k")
+    assert rows(table, "k") == [{"k": 1, "v": "A", "n": 21}, {"k": 3, "v": "c", "n": 30}, {"k": 4, "v": "d", "n": 40},
+                                {"k": 7, "v": "untouched", "n": 70}]
+    assert len(pyiceberg_catalog(server).load_table(name).metadata.snapshots) == before + 1
+    assert len(untouched & data_files(conn, name)) == 1, "the file without matches is not rewritten"
+
+    # A subquery source; only inserts (into the same table) commit an append.
+    assert affected(conn, f"MERGE INTO {name} t USING (SELECT 9 AS k, 'z' AS v) AS s ON t.k = s.k "
+                          "WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v)") == 1
+    assert run(conn, f"SELECT n FROM {name} WHERE k = 9").column("n").to_pylist() == [None]
+    assert pyiceberg_catalog(server).load_table(name).current_snapshot().summary.operation.value == "append"
+
+
+def test_merge_refuses_a_target_row_matched_twice(conn, flowers_copy):
+    snapshots = len(run(conn, f'SELECT * FROM dml."{flowers_copy.split(".")[1]}$snapshots"'))
+    with pytest.raises(AdbcError) as ambiguous:
+        run(conn, f"MERGE INTO {flowers_copy} AS t USING (SELECT 'setosa' AS species UNION ALL SELECT 'setosa' AS species) "
+                  "AS s ON t.species = s.species WHEN MATCHED THEN DELETE")
+    assert "InvalidArgument" in str(ambiguous.value) and "more than one source row" in str(ambiguous.value)
+    assert len(run(conn, f'SELECT * FROM dml."{flowers_copy.split(".")[1]}$snapshots"')) == snapshots
