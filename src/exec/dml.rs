@@ -50,7 +50,8 @@ fn target(command: &Command) -> String {
         | Command::DropTable { name, .. }
         | Command::Insert { table: name, .. }
         | Command::Truncate { table: name }
-        | Command::ChangeRows { table: name, .. } => name.join("."),
+        | Command::ChangeRows { table: name, .. }
+        | Command::ReplaceRows { table: name, .. } => name.join("."),
         Command::Merge(merge) => merge.target.join("."),
     }
 }
@@ -134,23 +135,14 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
         }
         Command::Insert { table, columns, source, overwrite } => {
             let table = resolve(&table)?;
-            let target = lake.load(&table).await?;
-            let target_columns: Vec<String> = if columns.is_empty() {
-                target.metadata().current_schema().as_struct().fields().iter().map(|f| f.name.clone()).collect()
-            } else {
-                columns
-            };
-            let (schema, batches) = engine.run_query(source, session.clone(), who).await?;
-            if schema.fields().len() != target_columns.len() {
-                return Err(write::Error::Schema(format!(
-                    "INSERT gives {} value(s) per row for {} column(s) of `{table}`",
-                    schema.fields().len(),
-                    target_columns.len()
-                ))
-                .into());
-            }
+            let rows = positional_rows(engine, &table, columns, source, session, who).await?;
             let mode = if overwrite { SaveMode::Overwrite } else { SaveMode::Append };
-            write_rows(engine, &table, rename_positionally(batches, target_columns), mode).await?
+            write_rows(engine, &table, rows, mode).await?
+        }
+        Command::ReplaceRows { table, condition, columns, source } => {
+            let table = resolve(&table)?;
+            let rows = positional_rows(engine, &table, columns, source, session, who).await?;
+            super::row_changes::replace_rows(engine, &table, &condition, rows, session, who).await?
         }
         Command::Truncate { table } => {
             let table = resolve(&table)?;
@@ -167,6 +159,33 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
         }
     };
     Ok(Statement::Changed { rows, target })
+}
+
+/// An INSERT's rows, named after the target's columns by position.
+async fn positional_rows(
+    engine: &Engine,
+    table: &TableRef,
+    columns: Vec<String>,
+    source: crate::sql::Query,
+    session: &SessionDefaults,
+    who: &Principal,
+) -> Result<write::BatchStream> {
+    let target = engine.lake().load(table).await?;
+    let target_columns: Vec<String> = if columns.is_empty() {
+        target.metadata().current_schema().as_struct().fields().iter().map(|f| f.name.clone()).collect()
+    } else {
+        columns
+    };
+    let (schema, batches) = engine.run_query(source, session.clone(), who).await?;
+    if schema.fields().len() != target_columns.len() {
+        return Err(write::Error::Schema(format!(
+            "INSERT gives {} value(s) per row for {} column(s) of `{table}`",
+            schema.fields().len(),
+            target_columns.len()
+        ))
+        .into());
+    }
+    Ok(rename_positionally(batches, target_columns))
 }
 
 async fn write_rows(engine: &Engine, table: &TableRef, batches: write::BatchStream, mode: SaveMode) -> Result<i64> {

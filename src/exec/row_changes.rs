@@ -161,3 +161,35 @@ pub async fn change_rows(
     write::replace_files(lake, table, affected, written.files).await?;
     Ok(matched)
 }
+
+/// Replaces the rows of `table` where `condition` holds with `rows`, in one
+/// commit (`INSERT OVERWRITE … PARTITION (…)`); returns the rows written.
+pub async fn replace_rows(
+    engine: &Engine,
+    table: &TableRef,
+    condition: &str,
+    rows: write::BatchStream,
+    session: &SessionDefaults,
+    who: &Principal,
+) -> Result<i64> {
+    let lake = engine.lake();
+    let loaded = lake.load(table).await?;
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    if let Some(snapshot_id) = loaded.metadata().current_snapshot_id() {
+        let relation = pinned_relation(table, snapshot_id);
+        let counting = engine.plan(&format!("SELECT count(*) AS n FROM {relation} WHERE {condition}"), Vec::new(), session.clone(), who).await?;
+        (removed, _) = files_with_rows(engine, &counting.ticket, table, snapshot_id, who).await?;
+        if !removed.is_empty() {
+            let keeping = format!("SELECT * FROM {relation} WHERE NOT COALESCE(({condition}), FALSE)");
+            let keeping = engine.plan(&keeping, Vec::new(), session.clone(), who).await?;
+            let (_, kept) = engine.execute(&only_files(&keeping.ticket, table, snapshot_id, &removed), who).await?;
+            added = write::write_data_files(&loaded, super::dml::rows_to_write(kept)).await?.files;
+        }
+    }
+    let written = write::write_data_files(&loaded, rows).await?;
+    added.extend(written.files);
+    if !removed.is_empty() || !added.is_empty() {
+        write::replace_files(lake, table, removed, added).await?;
+    }
+    Ok(written.rows as i64)
+}

@@ -28,6 +28,10 @@ pub enum Command {
     /// parameters already bound.
     ChangeRows { table: Name, condition: String, assignments: Vec<(String, String)> },
     Merge(super::merge::Merge),
+    /// `INSERT OVERWRITE t PARTITION (conditions) SELECT …`: the rows where
+    /// every condition holds (Hive's `column = value`, or any predicate) are
+    /// replaced by the query's rows, in one commit.
+    ReplaceRows { table: Name, condition: String, columns: Vec<String>, source: Query },
 }
 
 pub(super) fn name(object: &ObjectName) -> Result<Name> {
@@ -89,16 +93,20 @@ pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
             let TableObject::TableName(table) = &insert.table else {
                 return Err(Error::Unsupported("INSERT INTO a table function is not supported".into()));
             };
-            let source = insert.source.as_ref().ok_or_else(|| Error::Unsupported("INSERT needs VALUES or a SELECT".into()))?;
-            let source = match source.body.as_ref() {
-                SetExpr::Values(values) => sub_query(&values_as_select(&values.rows)?)?,
-                _ => sub_query(source)?,
-            };
-            Command::Insert {
-                table: name(table)?,
-                columns: insert.columns.iter().map(|c| c.to_string()).collect(),
-                source,
-                overwrite: insert.overwrite,
+            let columns = insert.columns.iter().map(|c| c.to_string()).collect();
+            match (&insert.partitioned, insert.overwrite) {
+                (Some(_), true) => {
+                    // Placeholders may sit in PARTITION (…) and in the query: bind them all at once.
+                    let mut bound = statement.clone();
+                    super::rewrite::analyze(&mut bound, params)?;
+                    let Statement::Insert(bound) = bound else { unreachable!("an INSERT stays one") };
+                    let conditions = bound.partitioned.clone().unwrap_or_default();
+                    let condition = conditions.iter().map(|c| format!("({c})")).collect::<Vec<_>>().join(" AND ");
+                    let source = insert_source(&bound, &[])?;
+                    Command::ReplaceRows { table: name(table)?, condition, columns, source }
+                }
+                (Some(_), false) => return Err(Error::Unsupported("INSERT INTO … PARTITION: use INSERT OVERWRITE … PARTITION".into())),
+                (None, overwrite) => Command::Insert { table: name(table)?, columns, source: insert_source(insert, params)?, overwrite },
             }
         }
         Statement::Delete(_) | Statement::Update(_) => row_change(statement.clone(), params)?,
@@ -139,6 +147,16 @@ fn row_change(mut statement: Statement, params: &[String]) -> Result<Command> {
         }
         _ => unreachable!("only DELETE and UPDATE reach here"),
     }
+}
+
+/// An INSERT's rows: its query, or its VALUES as one.
+fn insert_source(insert: &sqlparser::ast::Insert, params: &[String]) -> Result<Query> {
+    let source = insert.source.as_ref().ok_or_else(|| Error::Unsupported("INSERT needs VALUES or a SELECT".into()))?;
+    let query = match source.body.as_ref() {
+        SetExpr::Values(values) => values_as_select(&values.rows)?,
+        _ => source.as_ref().clone(),
+    };
+    Query::from_statement(Statement::Query(Box::new(query)), params)
 }
 
 /// `SET column = value, …` as (column, value SQL) pairs.

@@ -175,3 +175,17 @@ def test_merge_refuses_a_target_row_matched_twice(conn, flowers_copy):
                   "AS s ON t.species = s.species WHEN MATCHED THEN DELETE")
     assert "InvalidArgument" in str(ambiguous.value) and "more than one source row" in str(ambiguous.value)
     assert len(run(conn, f'SELECT * FROM dml."{flowers_copy.split(".")[1]}$snapshots"')) == snapshots
+
+
+def test_insert_overwrite_partition_replaces_only_matching_rows(server, conn, flowers_copy):
+    before = data_files(conn, flowers_copy)
+    written = affected(conn, f"INSERT OVERWRITE TABLE {flowers_copy} PARTITION (species = ?) "
+                             "SELECT sepal_length, sepal_width, petal_length, petal_width, upper(species) "
+                             "FROM default.flowers WHERE species = ? AND sepal_length > 6.5", ("versicolor", "versicolor"))
+    table = readers_agree(server, conn, flowers_copy, "species", "sepal_length", "sepal_width", "petal_length")
+    counts = dict(zip(*run(conn, f"SELECT species, count(*) AS n FROM {flowers_copy} GROUP BY species")
+                      .to_pydict().values()))
+    assert counts == {"setosa": 100, "virginica": 50, "VERSICOLOR": written} and written > 0
+    assert table.num_rows == 150 + written
+    assert len(before & data_files(conn, flowers_copy)) == 1, "the setosa-only file holds no versicolor rows"
+    assert pyiceberg_catalog(server).load_table(flowers_copy).current_snapshot().summary.operation.value == "overwrite"

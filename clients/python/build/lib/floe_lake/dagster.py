@@ -140,17 +140,18 @@ class FloeIOManager(dg.ConfigurableIOManager):
 
 def _overwrite_where(client: Client, frame: pl.DataFrame | pl.LazyFrame, table: str, where: str) -> WriteResult:
     """Replaces the rows matching `where` with `frame` in one commit on
-    `table`: the frame goes to a staging table first, then one INSERT
-    OVERWRITE keeps the other rows and adds the new ones."""
+    `table`: the frame goes to a staging table, then one `INSERT OVERWRITE
+    … PARTITION (where)` rewrites only the data files holding those rows
+    and adds the new ones."""
     if not client.exists(table):
         return client.write(frame, table, "create")
     namespace = table.rpartition(".")[0]
     stage = f"{namespace}.floe_stage_{uuid.uuid4().hex[:12]}"
     staged = client.write(frame, stage, "create")
     target, source = client._relation(table), client._relation(stage)  # noqa: SLF001 - same package
+    columns = ", ".join(quote_identifier(column) for column in client.schema(table))
     try:
-        client.execute(f"INSERT OVERWRITE {target} SELECT * FROM {target} WHERE NOT COALESCE(({where}), FALSE) "
-                       f"UNION ALL SELECT * FROM {source}")
+        client.execute(f"INSERT OVERWRITE {target} PARTITION ({where}) SELECT {columns} FROM {source}")
     finally:
         client.execute(f"DROP TABLE {source}")
     return WriteResult(table, staged.rows_written, client.current_snapshot(table), "overwrite")
