@@ -91,7 +91,8 @@ async fn bad_input_gets_the_right_code_and_the_server_survives() {
         ("SELECT * FROM default.missing", Code::NotFound),
         ("SELECT nope FROM default.flowers", Code::InvalidArgument),
         ("SELECT * FROM read_csv('/etc/passwd')", Code::InvalidArgument),
-        ("DELETE FROM default.flowers", Code::Unimplemented),
+        ("ALTER TABLE default.flowers ADD COLUMN x INT", Code::Unimplemented),
+        ("DELETE FROM default.flowers AS f USING default.flowers AS g WHERE f.species = g.species", Code::Unimplemented),
         ("SELECT * FROM default.flowers WHERE species = ?", Code::InvalidArgument),
     ] {
         let err = query(&mut client, sql).await.expect_err(sql);

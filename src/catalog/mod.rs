@@ -2,6 +2,7 @@
 
 pub mod config;
 mod demo;
+mod expire;
 mod pointer;
 mod rest_commit;
 pub mod storage;

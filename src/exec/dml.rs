@@ -38,6 +38,8 @@ pub enum Statement {
     Query(crate::sql::Query),
     /// The rows affected by the change, and what it changed (as written).
     Changed { rows: i64, target: String },
+    /// A maintenance procedure ran on `target`: what it did, as named counts.
+    Reported { report: super::maintenance::Report, target: String },
 }
 
 fn target(command: &Command) -> String {
@@ -52,6 +54,7 @@ fn target(command: &Command) -> String {
         | Command::Truncate { table: name }
         | Command::ChangeRows { table: name, .. }
         | Command::ReplaceRows { table: name, .. } => name.join("."),
+        Command::Call(call) => call.table.join("."),
         Command::Merge(merge) => merge.target.join("."),
     }
 }
@@ -156,6 +159,11 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
         Command::Merge(merge) => {
             let table = resolve(&merge.target)?;
             super::merge::merge(engine, &merge, &table, session, who).await?
+        }
+        Command::Call(call) => {
+            let table = resolve(&call.table)?;
+            let report = super::maintenance::call(engine, &call, &table, session, who).await?;
+            return Ok(Statement::Reported { report, target });
         }
     };
     Ok(Statement::Changed { rows, target })

@@ -9,6 +9,7 @@ pub mod convert;
 mod metadata_tables;
 pub mod dml;
 mod resolve;
+mod maintenance;
 mod merge;
 mod row_changes;
 mod running;

@@ -90,6 +90,8 @@ pub async fn update(
 ) -> Result<i64, Status> {
     match crate::exec::dml::apply(service.workloads.engine(), sql, params, session, caller).await.map_err(Error::from)? {
         crate::exec::dml::Statement::Changed { rows, .. } => Ok(rows),
+        // An update count of a procedure: the first thing it counts.
+        crate::exec::dml::Statement::Reported { report, .. } => Ok(report.first().map_or(0, |(_, n)| *n)),
         crate::exec::dml::Statement::Query(_) => Err(Error::InvalidArgument(
             "this statement returns rows: run it as a query (execute), not as an update".into(),
         )

@@ -32,6 +32,8 @@ pub enum Command {
     /// every condition holds (Hive's `column = value`, or any predicate) are
     /// replaced by the query's rows, in one commit.
     ReplaceRows { table: Name, condition: String, columns: Vec<String>, source: Query },
+    /// `CALL system.<procedure>(…)`: table maintenance.
+    Call(super::procedure::Call),
 }
 
 pub(super) fn name(object: &ObjectName) -> Result<Name> {
@@ -111,6 +113,7 @@ pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
         }
         Statement::Delete(_) | Statement::Update(_) => row_change(statement.clone(), params)?,
         Statement::Merge(_) => Command::Merge(super::merge::Merge::classify(statement.clone(), params)?),
+        Statement::Call(_) => Command::Call(super::procedure::Call::classify(&statement, params)?),
         Statement::Truncate(truncate) => match truncate.table_names.as_slice() {
             [target] => Command::Truncate { table: name(&target.name)? },
             _ => return Err(Error::Unsupported("truncate one table per statement".into())),

@@ -10,6 +10,7 @@ pub mod merge;
 pub mod params;
 mod parse;
 pub mod partition;
+pub mod procedure;
 pub mod pushdown;
 pub mod rewrite;
 pub mod time_travel;

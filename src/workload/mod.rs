@@ -141,16 +141,22 @@ impl Workloads {
         let distributed = session.distributed;
         let plan = match dml::apply(&self.engine, sql, &params, &session, who).await? {
             dml::Statement::Changed { rows, target } => {
-                let count = format!("SELECT CAST({rows} AS BIGINT) AS rows_affected");
-                let plan = self.engine.plan(&count, Vec::new(), session, who).await?;
-                let placement = Placement::Local { ticket: plan.ticket, reason: None };
-                return Ok(Planned { schema: plan.schema, placement, tables: vec![target] });
+                return self.literal_row(&[("rows_affected", rows)], target, session, who).await;
             }
+            dml::Statement::Reported { report, target } => return self.literal_row(&report, target, session, who).await,
             dml::Statement::Query(query) => self.engine.plan_query(query, sql, params, session, who).await?,
         };
         let schema = plan.schema.clone();
         let tables = plan.ticket.tables.iter().map(|pin| pin.relation.clone()).collect();
         Ok(Planned { schema, placement: self.place(plan, distributed, None, who).await, tables })
+    }
+
+    /// What a change answers: one row of named counts, as a query any node can replay.
+    async fn literal_row(&self, values: &[(&str, i64)], target: String, session: SessionDefaults, who: &Principal) -> Result<Planned> {
+        let items: Vec<String> = values.iter().map(|(name, value)| format!("CAST({value} AS BIGINT) AS {name}")).collect();
+        let plan = self.engine.plan(&format!("SELECT {}", items.join(", ")), Vec::new(), session, who).await?;
+        let placement = Placement::Local { ticket: plan.ticket, reason: None };
+        Ok(Planned { schema: plan.schema, placement, tables: vec![target] })
     }
 
     /// Decides where a planned query runs: on the cluster's workers when

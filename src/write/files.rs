@@ -51,14 +51,20 @@ fn aligned_in_background(
 
 /// Writes `batches` as data files of `table`, split by its partition spec.
 pub async fn write_data_files(table: &Table, batches: BatchStream) -> Result<Written> {
+    write_data_files_sized(table, batches, iceberg::spec::TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT).await
+}
+
+/// As [`write_data_files`], rolling to a new file at `target_file_size` bytes.
+pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_file_size: usize) -> Result<Written> {
     let iceberg_err = |e| Error::iceberg(table, e);
     let table_schema = table.metadata().current_schema().clone();
     let arrow_schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table_schema).map_err(iceberg_err)?);
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
         .build();
-    let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+    let rolling = RollingFileWriterBuilder::new(
         ParquetWriterBuilder::new(properties, table_schema.clone()),
+        target_file_size,
         table.file_io().clone(),
         DefaultLocationGenerator::new(table.metadata()).map_err(iceberg_err)?,
         DefaultFileNameGenerator::new(format!("floe-{}", uuid::Uuid::new_v4()), None, DataFileFormat::Parquet),

@@ -6,11 +6,13 @@
 mod commit;
 mod files;
 pub mod ingest;
+mod listing;
+pub mod maintenance;
 mod replace;
 pub mod schema;
 
-pub use files::{write_data_files, Written};
-pub use replace::replace_files;
+pub use files::{write_data_files, write_data_files_sized, Written};
+pub use replace::{replace_files, replace_files_as_compaction};
 
 use std::collections::HashMap;
 

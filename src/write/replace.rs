@@ -21,13 +21,22 @@ use crate::catalog::{Lake, TableRef};
 /// Replaces `removed` (data file paths, all live in the current snapshot)
 /// with `added`; returns the new snapshot's id.
 pub async fn replace_files(lake: &Lake, table_ref: &TableRef, removed: Vec<String>, added: Vec<DataFile>) -> Result<i64> {
+    commit(lake, table_ref, removed, added, false).await
+}
+
+/// As [`replace_files`] for files holding the same rows (compaction): a `replace` snapshot.
+pub async fn replace_files_as_compaction(lake: &Lake, table_ref: &TableRef, removed: Vec<String>, added: Vec<DataFile>) -> Result<i64> {
+    commit(lake, table_ref, removed, added, true).await
+}
+
+async fn commit(lake: &Lake, table_ref: &TableRef, removed: Vec<String>, added: Vec<DataFile>, compaction: bool) -> Result<i64> {
     lake.check_overwrite(table_ref)?;
     let removed: HashSet<String> = removed.into_iter().collect();
     with_retries(|| {
         let (removed, added) = (removed.clone(), added.clone());
         async move {
             let table = lake.load(table_ref).await?;
-            let snapshot = stage(&table, &removed, added).await?;
+            let snapshot = stage(&table, &removed, added, compaction).await?;
             let snapshot_id = snapshot.snapshot_id();
             if lake.publish_snapshot(table_ref, &table, snapshot).await? {
                 Ok(snapshot_id)
@@ -90,7 +99,7 @@ async fn carry_over(table: &Table, removed: &HashSet<String>, snapshot_id: i64, 
     Ok((manifests, found, records))
 }
 
-async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>) -> Result<Snapshot> {
+async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>, compaction: bool) -> Result<Snapshot> {
     let iceberg_err = |e| Error::iceberg(table, e);
     let metadata = table.metadata();
     if metadata.format_version() == FormatVersion::V1 {
@@ -130,6 +139,7 @@ async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>) -
     .map(|(key, value)| (key.to_string(), value))
     .collect();
     let operation = match (deleted_files, added_files) {
+        _ if compaction => Operation::Replace,
         (0, _) => Operation::Append,
         (_, 0) => Operation::Delete,
         _ => Operation::Overwrite,

@@ -314,3 +314,23 @@ def test_http_results_past_the_inline_cap_live_on_s3_until_they_expire(garage, r
         assert requests.get(answer["download"]["parquet"], timeout=60).status_code == 410
     finally:
         floe.stop()
+
+
+def test_orphan_files_on_s3_are_listed_and_removed(s3conn, floe, garage):
+    run(s3conn, "CREATE SCHEMA IF NOT EXISTS upkeep")
+    run(s3conn, "DROP TABLE IF EXISTS upkeep.t")
+    run(s3conn, "CREATE TABLE upkeep.t AS SELECT * FROM default.flowers")
+    prefix = f"floe-{floe.data_dir.name}"
+    location = f"s3://{garage.bucket}/{prefix}/upkeep/t"
+    assert any(o.startswith(f"{garage.bucket}/{prefix}/upkeep/t/data/") for o in garage.objects(f"{prefix}/upkeep/t")), \
+        garage.objects(f"{prefix}/upkeep/t")
+    orphan = f"{location.removeprefix('s3://')}/data/leftover.parquet"
+    with garage.filesystem().open_output_stream(orphan) as out:
+        out.write(b"left behind")
+    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+    listed = run(s3conn, f"CALL system.remove_orphan_files('upkeep.t', older_than => TIMESTAMP '{future}', dry_run => true)")
+    assert listed.to_pylist() == [{"orphan_files_count": 1, "orphan_bytes": 11, "deleted_files_count": 0}]
+    removed = run(s3conn, f"CALL system.remove_orphan_files('upkeep.t', older_than => TIMESTAMP '{future}')")
+    assert removed.column("deleted_files_count")[0].as_py() == 1
+    assert orphan not in garage.objects(f"{prefix}/upkeep/t")
+    assert run(s3conn, "SELECT count(*) AS n FROM upkeep.t").column("n")[0].as_py() == 150
