@@ -64,6 +64,14 @@ pub struct Planned {
     pub tables: Vec<String>,
 }
 
+/// A statement parsed once (see [`Workloads::prepare`]).
+pub enum Prepared {
+    /// A query, planned: where it runs is decided next.
+    Query(Plan),
+    /// A change already made, answered by its counts.
+    Change(Planned),
+}
+
 /// The services workloads run on.
 pub struct Workloads {
     engine: Arc<Engine>,
@@ -134,17 +142,26 @@ impl Workloads {
         self.cluster.as_ref()
     }
 
+    /// Parses `sql` once: a change runs now and is answered by its counts
+    /// (already placed: a one-row literal); a query is planned, not yet placed.
+    pub async fn prepare(&self, sql: &str, params: Vec<String>, session: SessionDefaults, who: &Principal) -> Result<Prepared> {
+        Ok(match dml::apply(&self.engine, sql, &params, &session, who).await? {
+            dml::Statement::Changed { rows, target } => {
+                Prepared::Change(self.literal_row(&[("rows_affected", rows)], target, session, who).await?)
+            }
+            dml::Statement::Reported { report, target } => Prepared::Change(self.literal_row(&report, target, session, who).await?),
+            dml::Statement::Query(query) => Prepared::Query(self.engine.plan_query(query, sql, params, session, who).await?),
+        })
+    }
+
     /// Plans `sql`: a statement that writes runs now (clients send DDL and
     /// DML through `execute` too) and its rows are the affected row count;
     /// a query is planned and placed. The statement is parsed once.
     pub async fn plan_statement(&self, sql: &str, params: Vec<String>, session: SessionDefaults, who: &Principal) -> Result<Planned> {
         let distributed = session.distributed;
-        let plan = match dml::apply(&self.engine, sql, &params, &session, who).await? {
-            dml::Statement::Changed { rows, target } => {
-                return self.literal_row(&[("rows_affected", rows)], target, session, who).await;
-            }
-            dml::Statement::Reported { report, target } => return self.literal_row(&report, target, session, who).await,
-            dml::Statement::Query(query) => self.engine.plan_query(query, sql, params, session, who).await?,
+        let plan = match self.prepare(sql, params, session, who).await? {
+            Prepared::Change(planned) => return Ok(planned),
+            Prepared::Query(plan) => plan,
         };
         let schema = plan.schema.clone();
         let tables = plan.ticket.tables.iter().map(|pin| pin.relation.clone()).collect();

@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use super::inline::{self, Inline};
 use super::request::{Compute, Mode, RunRequest, RunResponse, SaveMode, Saved};
-use super::{tickets, Placement, Workloads};
+use super::{tickets, Placement, Prepared, Workloads};
 use crate::access::Principal;
 use crate::error::{Error, Result};
 use crate::exec::{self, dml};
@@ -182,10 +182,15 @@ async fn start_query(
     let aliases = request.tables.iter().map(|t| t.parts().map_err(request_error)).collect::<Result<Vec<_>>>()?;
     let sql = sql::with_table_aliases(&query, &aliases)?;
     let engine = workloads.engine().clone();
-    let plan = engine.plan(&sql, Vec::new(), session.clone(), principal).await?;
     let keyring = engine.keyring().clone();
     let owner = principal.clone();
-    let placement = workloads.place(plan, request.distributed, request.cluster_size.map(|n| n as usize), principal).await;
+    // DML and procedures run here, answered by their counts, as through Flight SQL.
+    let placement = match workloads.prepare(&sql, Vec::new(), session.clone(), principal).await? {
+        Prepared::Change(planned) => planned.placement,
+        Prepared::Query(plan) => {
+            workloads.place(plan, request.distributed, request.cluster_size.map(|n| n as usize), principal).await
+        }
+    };
     compute.placement = placement.name();
     let replay: Replay = match &placement {
         Placement::Local { ticket, reason } => {

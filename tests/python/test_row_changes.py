@@ -94,12 +94,25 @@ def test_bad_row_changes_fail_clearly_and_write_nothing(conn, flowers_copy):
         (f"DELETE FROM {flowers_copy} WHERE nope > 1", "nope"),
         (f"DELETE FROM {flowers_copy} AS f USING default.flowers AS g WHERE f.species = g.species", "DELETE"),
         ("DELETE FROM dml.does_not_exist WHERE 1 = 1", "does_not_exist"),
+        (f"UPDATE {flowers_copy} SET sepal_length = 'long'", "failed"),
     ]:
         with pytest.raises(AdbcError) as failed:
             run(conn, sql)
         assert words in str(failed.value), (sql, str(failed.value))
     after = run(conn, f'SELECT count(*) AS n FROM dml."{flowers_copy.split(".")[1]}$snapshots"').column("n")[0]
     assert after == before
+
+
+def test_update_cannot_break_not_null_or_types(conn):
+    name = f"dml.nn_{uuid.uuid4().hex[:8]}"
+    run(conn, "CREATE SCHEMA IF NOT EXISTS dml")
+    run(conn, f"CREATE TABLE {name} (k INT NOT NULL, v VARCHAR)")
+    run(conn, f"INSERT INTO {name} VALUES (1, 'a')")
+    for sql, words in [(f"UPDATE {name} SET k = NULL", "required"), (f"UPDATE {name} SET k = 3000000000", "i32")]:
+        with pytest.raises(AdbcError) as failed:
+            run(conn, sql)
+        assert "InvalidArgument" in str(failed.value) and words in str(failed.value), str(failed.value)
+    assert run(conn, f"SELECT * FROM {name}").to_pylist() == [{"k": 1, "v": "a"}]
 
 
 def test_racing_updates_and_appends_lose_nothing(server, conn):

@@ -136,3 +136,12 @@ def test_a_result_past_the_inline_cap_is_stored_and_fetched_not_rerun(start_serv
             fetch(client, response)
         assert "expired" in str(expired.value)
         assert fetch(client, small).num_rows == 5  # small results replay: their ticket lives on
+
+
+def test_dml_through_floe_run_answers_its_count(client):
+    table = f"runs.dml_{uuid.uuid4().hex[:8]}"
+    run(client, {"mode": "query", "query": "SELECT * FROM default.flowers", "destination": table})
+    response = run(client, {"mode": "query", "query": f"DELETE FROM {table} WHERE species = 'setosa'"})
+    assert response["columns"] == ["rows_affected"] and fetch(client, response).column(0).to_pylist() == [50]
+    counted = run(client, {"mode": "query", "query": f"SELECT count(*) AS n FROM {table}"})
+    assert fetch(client, counted).column("n").to_pylist() == [100]
