@@ -2,10 +2,8 @@
 //! like Floe's other commits: a new metadata file and the pointer's
 //! compare-and-set for SQL catalogs, the commit endpoint for REST catalogs.
 
-use std::str::FromStr;
-
 use iceberg::table::Table;
-use iceberg::{MetadataLocation, TableRequirement, TableUpdate};
+use iceberg::{TableRequirement, TableUpdate};
 
 use super::{Error, Lake, Result, TableRef};
 
@@ -16,16 +14,10 @@ impl Lake {
         self.check_overwrite(table_ref)?;
         let metadata = table.metadata();
         let load_err = |source| Error::Load { table: table_ref.to_string(), source };
-        if let Some(pointer) = self.pointers.get(&table_ref.catalog) {
-            let current = table
-                .metadata_location()
-                .ok_or_else(|| Error::Unsupported(format!("table `{table_ref}` has no metadata location")))?
-                .to_string();
-            let next_metadata =
-                metadata.clone().into_builder(Some(current.clone())).remove_snapshots(snapshot_ids).build().map_err(load_err)?.metadata;
-            let next = MetadataLocation::from_str(&current).map_err(load_err)?.with_next_version().with_new_metadata(&next_metadata);
-            next_metadata.write_to(table.file_io(), &next).await.map_err(load_err)?;
-            return pointer.swap(table_ref, &current, &next.to_string()).await;
+        if self.pointers.contains_key(&table_ref.catalog) {
+            let current = super::metadata_location(table_ref, table)?;
+            let next = metadata.clone().into_builder(Some(current)).remove_snapshots(snapshot_ids).build().map_err(load_err)?.metadata;
+            return self.swap_metadata(table_ref, table, next).await;
         }
         let committer = self.committers.get(&table_ref.catalog).ok_or_else(|| self.unknown_catalog(&table_ref.catalog))?;
         let requirements = vec![

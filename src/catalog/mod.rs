@@ -240,24 +240,17 @@ impl Lake {
         self.check_overwrite(table_ref)?;
         let metadata = table.metadata();
         let load_err = |source| Error::Load { table: table_ref.to_string(), source };
-        if let Some(pointer) = self.pointers.get(&table_ref.catalog) {
-            let current = table
-                .metadata_location()
-                .ok_or_else(|| Error::Unsupported(format!("table `{table_ref}` has no metadata location")))?
-                .to_string();
-            let next_metadata = metadata
+        if self.pointers.contains_key(&table_ref.catalog) {
+            let current = metadata_location(table_ref, table)?;
+            let next = metadata
                 .clone()
-                .into_builder(Some(current.clone()))
+                .into_builder(Some(current))
                 .set_branch_snapshot(snapshot, MAIN_BRANCH)
                 .map_err(load_err)?
                 .build()
                 .map_err(load_err)?
                 .metadata;
-            // A new file each commit: rewriting the current one in place would
-            // let readers see it half-written and make the swap below a no-op.
-            let next = MetadataLocation::from_str(&current).map_err(load_err)?.with_next_version().with_new_metadata(&next_metadata);
-            next_metadata.write_to(table.file_io(), &next).await.map_err(load_err)?;
-            return pointer.swap(table_ref, &current, &next.to_string()).await;
+            return self.swap_metadata(table_ref, table, next).await;
         }
         let committer = self.committers.get(&table_ref.catalog).ok_or_else(|| self.unknown_catalog(&table_ref.catalog))?;
         let requirements = vec![
@@ -270,6 +263,19 @@ impl Lake {
             TableUpdate::SetSnapshotRef { ref_name: MAIN_BRANCH.to_string(), reference: branch },
         ];
         committer.commit(&table_ref.ident, requirements, updates).await
+    }
+
+    /// SQL catalogs: writes `next` as the table's next metadata file and
+    /// swaps the catalog's pointer to it from `table`'s; false when another commit won.
+    async fn swap_metadata(&self, table_ref: &TableRef, table: &Table, next: iceberg::spec::TableMetadata) -> Result<bool> {
+        let pointer = self.pointers.get(&table_ref.catalog).ok_or_else(|| self.unknown_catalog(&table_ref.catalog))?;
+        let load_err = |source| Error::Load { table: table_ref.to_string(), source };
+        let current = metadata_location(table_ref, table)?;
+        // A new file each commit: rewriting the current one in place would
+        // let readers see it half-written and make the swap below a no-op.
+        let location = MetadataLocation::from_str(&current).map_err(load_err)?.with_next_version().with_new_metadata(&next);
+        next.write_to(table.file_io(), &location).await.map_err(load_err)?;
+        pointer.swap(table_ref, &current, &location.to_string()).await
     }
 
     /// Overwrite snapshots are published by Floe itself (`publish_snapshot`),
@@ -352,6 +358,13 @@ impl Names {
 }
 
 /// A URI fit for messages and logs: any password replaced.
+fn metadata_location(table_ref: &TableRef, table: &Table) -> Result<String> {
+    table
+        .metadata_location()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Unsupported(format!("table `{table_ref}` has no metadata location")))
+}
+
 fn redacted(uri: &str) -> String {
     match uri.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?))) {
         Some((scheme, (credentials, host))) if credentials.contains(':') => {

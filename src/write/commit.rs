@@ -93,15 +93,21 @@ pub async fn overwrite(
                 return Ok(done);
             }
             let snapshot = stage_overwrite(&table, files, properties).await?;
-            let snapshot_id = snapshot.snapshot_id();
-            if lake.publish_snapshot(table_ref, &table, snapshot).await? {
-                Ok(snapshot_id)
-            } else {
-                Err(Error::Conflict)
-            }
+            publish(lake, table_ref, &table, snapshot).await
         }
     })
     .await
+}
+
+/// Publishes a staged snapshot on `table`; losing the race to another
+/// commit is a conflict, which `with_retries` retries from the new state.
+pub(super) async fn publish(lake: &Lake, table_ref: &TableRef, table: &Table, snapshot: Snapshot) -> Result<i64> {
+    let snapshot_id = snapshot.snapshot_id();
+    if lake.publish_snapshot(table_ref, table, snapshot).await? {
+        Ok(snapshot_id)
+    } else {
+        Err(Error::Conflict)
+    }
 }
 
 /// Writes the manifests and manifest list of an overwrite snapshot; the

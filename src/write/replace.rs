@@ -14,7 +14,7 @@ use iceberg::spec::{
 };
 use iceberg::table::Table;
 
-use super::commit::{new_snapshot_id, now_ms, with_retries};
+use super::commit::{new_snapshot_id, now_ms, publish, with_retries};
 use super::{Error, Result};
 use crate::catalog::{Lake, TableRef};
 
@@ -37,12 +37,7 @@ async fn commit(lake: &Lake, table_ref: &TableRef, removed: Vec<String>, added: 
         async move {
             let table = lake.load(table_ref).await?;
             let snapshot = stage(&table, &removed, added, compaction).await?;
-            let snapshot_id = snapshot.snapshot_id();
-            if lake.publish_snapshot(table_ref, &table, snapshot).await? {
-                Ok(snapshot_id)
-            } else {
-                Err(Error::Conflict)
-            }
+            publish(lake, table_ref, &table, snapshot).await
         }
     })
     .await

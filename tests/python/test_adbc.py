@@ -151,13 +151,14 @@ def test_wrong_parameter_count_in_a_prepared_statement(conn):
     assert "2 parameter(s) but 1" in str(excinfo.value)
 
 
-def test_row_level_updates_are_not_implemented_yet(conn):
-    for sql in ["UPDATE default.flowers SET species = 'x'", "DELETE FROM default.flowers WHERE sepal_length > 5"]:
+def test_unsupported_row_level_forms_are_refused_and_change_nothing(conn):
+    for sql in ["UPDATE default.flowers AS f SET species = 'x'",
+                "DELETE FROM default.flowers USING default.flowers AS g WHERE sepal_length > 5"]:
         with pytest.raises(AdbcError) as excinfo:
             with conn.cursor() as cursor:
                 cursor.execute(sql)
         assert status_of(excinfo) == AdbcStatusCode.NOT_IMPLEMENTED
-    assert query(conn, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+    assert query(conn, "SELECT count(DISTINCT species) AS n FROM default.flowers").column("n").to_pylist() == [3]
 
 
 def test_token_auth(start_server):
