@@ -55,13 +55,18 @@ pub async fn call(engine: &Engine, call: &Call, table: &TableRef, session: &Sess
                 ("deleted_files_count", deleted),
             ])
         }
+        "rewrite_manifests" => {
+            call.only(&[])?;
+            let (rewritten, added) = maintenance::rewrite_manifests(lake, table).await?;
+            Ok(vec![("rewritten_manifests_count", rewritten as i64), ("added_manifests_count", added as i64)])
+        }
         "rewrite_data_files" => {
             call.only(&["target_file_size_bytes"])?;
             let target = call.number("target_file_size_bytes")?.unwrap_or(TARGET_FILE_BYTES).max(1);
             rewrite_data_files(engine, table, target, session, who).await
         }
         other => Err(Error::Unsupported(format!(
-            "unknown procedure `system.{other}`: Floe has expire_snapshots, remove_orphan_files and rewrite_data_files"
+            "unknown procedure `system.{other}`: Floe has expire_snapshots, remove_orphan_files, rewrite_data_files and rewrite_manifests"
         ))),
     }
 }

@@ -161,3 +161,88 @@ pub async fn orphan_files(lake: &Lake, table_ref: &TableRef, older_than: SystemT
 pub fn millis_ago(duration: Duration) -> i64 {
     SystemTime::now().checked_sub(duration).and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64)
 }
+
+/// Rewrites the current snapshot's data manifests into one per partition
+/// spec, in a `replace` snapshot over the same files; returns how many
+/// manifests were rewritten and how many replace them.
+pub async fn rewrite_manifests(lake: &Lake, table_ref: &TableRef) -> Result<(usize, usize)> {
+    let counts = std::sync::Mutex::new((0, 0));
+    with_retries(|| async {
+        let table = lake.load(table_ref).await?;
+        let Some((snapshot, rewritten, added)) = stage_manifests(&table).await? else { return Ok(0) };
+        super::commit::publish(lake, table_ref, &table, snapshot).await?;
+        *counts.lock().expect("counts") = (rewritten, added);
+        Ok(0)
+    })
+    .await?;
+    let counts = *counts.lock().expect("counts");
+    Ok(counts)
+}
+
+async fn stage_manifests(table: &Table) -> Result<Option<(Snapshot, usize, usize)>> {
+    use iceberg::spec::{ManifestContentType, ManifestListWriter, ManifestWriterBuilder, Operation, Summary};
+    let iceberg_err = |e| Error::iceberg(table, e);
+    let (metadata, file_io) = (table.metadata(), table.file_io());
+    let Some(current) = metadata.current_snapshot() else { return Ok(None) };
+    let bytes = file_io.new_input(current.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
+    let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
+    let mut by_spec: std::collections::BTreeMap<i32, Vec<&iceberg::spec::ManifestFile>> = Default::default();
+    let mut kept = Vec::new();
+    for manifest in list.entries() {
+        match manifest.content {
+            ManifestContentType::Data => by_spec.entry(manifest.partition_spec_id).or_default().push(manifest),
+            ManifestContentType::Deletes => kept.push(manifest.clone()),
+        }
+    }
+    if by_spec.values().all(|group| group.len() < 2) {
+        return Ok(None);
+    }
+    let snapshot_id = super::commit::new_snapshot_id(metadata);
+    let sequence_number = metadata.next_sequence_number();
+    let commit = uuid::Uuid::new_v4();
+    let (mut rewritten, mut added) = (0, 0);
+    for (spec_id, group) in by_spec {
+        if group.len() < 2 {
+            kept.extend(group.into_iter().cloned());
+            continue;
+        }
+        let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| Error::Unsupported(format!("unknown partition spec {spec_id}")))?;
+        let path = format!("{}/metadata/{commit}-s{spec_id}.avro", metadata.location());
+        let output = file_io.new_output(path).map_err(iceberg_err)?;
+        let mut writer =
+            ManifestWriterBuilder::new(output, Some(snapshot_id), metadata.current_schema().clone(), spec.as_ref().clone()).build_v2_data();
+        for manifest_file in group {
+            rewritten += 1;
+            let manifest = manifest_file.load_manifest(file_io).await.map_err(iceberg_err)?;
+            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+                let added_by = entry.snapshot_id().unwrap_or(current.snapshot_id());
+                let sequence = entry.sequence_number().unwrap_or_default();
+                writer.add_existing_file(entry.data_file().clone(), added_by, sequence, entry.file_sequence_number).map_err(iceberg_err)?;
+            }
+        }
+        kept.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
+        added += 1;
+    }
+    let list_path = format!("{}/metadata/snap-{snapshot_id}-0-{commit}.avro", metadata.location());
+    let output = file_io.new_output(&list_path).map_err(iceberg_err)?;
+    let mut list_writer =
+        ManifestListWriter::v2(output.writer().await.map_err(iceberg_err)?, snapshot_id, Some(current.snapshot_id()), sequence_number);
+    list_writer.add_manifests(kept.into_iter()).map_err(iceberg_err)?;
+    list_writer.close().await.map_err(iceberg_err)?;
+    let summary = Summary {
+        operation: Operation::Replace,
+        additional_properties: [("manifests-replaced".to_string(), rewritten.to_string()), ("manifests-created".to_string(), added.to_string())]
+            .into_iter()
+            .collect(),
+    };
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(Some(current.snapshot_id()))
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(super::commit::now_ms())
+        .with_manifest_list(list_path)
+        .with_summary(summary)
+        .with_schema_id(metadata.current_schema().schema_id())
+        .build();
+    Ok(Some((snapshot, rewritten, added)))
+}

@@ -113,3 +113,15 @@ def test_procedure_mistakes_are_named(conn, busy_table):
         with pytest.raises(AdbcError) as failed:
             run(conn, sql)
         assert words in str(failed.value), (sql, str(failed.value))
+
+
+def test_rewrite_manifests_merges_them_into_one(server, conn, busy_table):
+    namespace, name = busy_table.split(".")
+    manifests = len(run(conn, f'SELECT * FROM {namespace}."{name}$manifests"'))
+    assert manifests == 12
+    rewritten = report(conn, f"CALL system.rewrite_manifests('{busy_table}')")
+    assert rewritten == {"rewritten_manifests_count": 12, "added_manifests_count": 1}
+    assert len(run(conn, f'SELECT * FROM {namespace}."{name}$manifests"')) == 1
+    readable_everywhere(server, conn, busy_table, 24)
+    assert pyiceberg_catalog(server).load_table(busy_table).current_snapshot().summary.operation.value == "replace"
+    assert report(conn, f"CALL system.rewrite_manifests('{busy_table}')")["rewritten_manifests_count"] == 0
