@@ -161,12 +161,23 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             super::merge::merge(engine, &merge, &table, session, who).await?
         }
         Command::Call(call) => {
-            let table = resolve(&call.table)?;
-            let report = super::maintenance::call(engine, &call, &table, session, who).await?;
+            let report = call_procedure(engine, &call, session, who).await?;
             return Ok(Statement::Reported { report, target });
         }
     };
     Ok(Statement::Changed { rows, target })
+}
+
+/// Runs a maintenance procedure; its table needs `write`.
+pub async fn call_procedure(
+    engine: &Engine,
+    call: &crate::sql::procedure::Call,
+    session: &SessionDefaults,
+    who: &Principal,
+) -> Result<super::maintenance::Report> {
+    let table = engine.lake().names().resolve(&call.table, session)?;
+    engine.authorize(who, &table, Right::Write)?;
+    super::maintenance::call(engine, call, &table, session, who).await
 }
 
 /// An INSERT's rows, named after the target's columns by position.

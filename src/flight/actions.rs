@@ -16,6 +16,7 @@ const CLOSE_SESSION: &str = "CloseSession";
 const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 const FLOE_RUN: &str = "floe.run";
 const CLUSTER_WORKERS: &str = "floe.cluster.workers";
+const MAINTENANCE: &str = "floe.maintenance";
 
 type ActionStream = <FloeService as FlightService>::DoActionStream;
 
@@ -32,6 +33,12 @@ pub fn custom_action_types() -> Vec<Result<ActionType, Status>> {
              `ticket` to DoGet the rows, or `saved` when written to a destination table.",
         ),
         (CLUSTER_WORKERS, "The coordinator's live workers, as JSON {\"workers\": [address, …]}."),
+        (
+            MAINTENANCE,
+            "Table upkeep, as CALL system.<procedure> does: JSON {procedure (expire_snapshots, remove_orphan_files, \
+             rewrite_data_files, rewrite_manifests), table, args {older_than, retain_last, dry_run, target_file_size_bytes}}. \
+             Answers what it did as JSON counts.",
+        ),
         (crate::cluster::worker::REGISTER_ACTION, "A worker's registration and heartbeat (a sealed WorkerHeartbeat; proto/floe.proto)."),
     ]
     .into_iter()
@@ -54,6 +61,11 @@ pub async fn dispatch(service: &FloeService, request: Request<Action>) -> Result
         }
         crate::cluster::worker::REGISTER_ACTION => register(service, &action.body, &caller)?,
         CLUSTER_WORKERS => workers(service)?,
+        MAINTENANCE => {
+            let outcome = maintenance(service, &action.body, &metadata, &caller).await;
+            super::audited(&caller, &client, "CALL", &[], &outcome);
+            outcome?
+        }
         crate::cluster::stage::MAP_ACTION => {
             let answer = crate::cluster::stage::serve_map(service.engine(), &action.body, &caller).await.map_err(Error::from)?;
             json_reply(&answer)?
@@ -101,6 +113,21 @@ fn cancel(service: &FloeService, body: &[u8], caller: &Principal) -> Result<sess
     }
     let result = CancelFlightInfoResult { status: CancelStatus::Cancelled as i32 };
     Ok(session::Reply { body: result.encode_to_vec(), set_cookie: None })
+}
+
+/// `floe.maintenance`: a procedure by JSON, answered by its counts.
+async fn maintenance(
+    service: &FloeService,
+    body: &[u8],
+    metadata: &tonic::metadata::MetadataMap,
+    caller: &Principal,
+) -> Result<session::Reply, Status> {
+    let call = crate::sql::procedure::Call::from_json(body).map_err(Error::from)?;
+    let report = crate::exec::dml::call_procedure(service.engine(), &call, &session::defaults(metadata), caller)
+        .await
+        .map_err(Error::from)?;
+    let counts: serde_json::Map<String, serde_json::Value> = report.into_iter().map(|(name, n)| (name.to_string(), n.into())).collect();
+    json_reply(&counts)
 }
 
 /// Failures answer with the right gRPC code and a JSON message a client can parse.

@@ -70,6 +70,31 @@ impl Call {
         Ok(Call { procedure, table, args })
     }
 
+    /// The `floe.maintenance` action's JSON: `{"procedure": …, "table": "ns.t", "args": {name: value}}`.
+    pub fn from_json(body: &[u8]) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Request {
+            procedure: String,
+            table: String,
+            #[serde(default)]
+            args: HashMap<String, serde_json::Value>,
+        }
+        let request: Request = serde_json::from_slice(body).map_err(|e| Error::Params(format!("invalid floe.maintenance request: {e}")))?;
+        let mut args = HashMap::from([("table".to_string(), Arg::Text(request.table.clone()))]);
+        for (name, value) in request.args {
+            let arg = match value {
+                serde_json::Value::String(text) => Arg::Text(text),
+                serde_json::Value::Bool(flag) => Arg::Bool(flag),
+                serde_json::Value::Number(n) if n.is_i64() => Arg::Number(n.as_i64().unwrap_or_default()),
+                other => return Err(Error::Params(format!("`{name}`: arguments are text, integers or booleans, not {other}"))),
+            };
+            args.insert(name.to_lowercase(), arg);
+        }
+        let table = request.table.split('.').map(str::to_string).collect();
+        Ok(Call { procedure: request.procedure.to_lowercase(), table, args })
+    }
+
     pub fn number(&self, name: &str) -> Result<Option<i64>> {
         match self.args.get(name) {
             None => Ok(None),

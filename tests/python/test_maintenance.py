@@ -125,3 +125,23 @@ def test_rewrite_manifests_merges_them_into_one(server, conn, busy_table):
     readable_everywhere(server, conn, busy_table, 24)
     assert pyiceberg_catalog(server).load_table(busy_table).current_snapshot().summary.operation.value == "replace"
     assert report(conn, f"CALL system.rewrite_manifests('{busy_table}')")["rewritten_manifests_count"] == 0
+
+
+def test_the_maintenance_action_runs_procedures_over_plain_flight(server, conn, busy_table):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    with flight.FlightClient(server.uri) as client:
+        def action(body: dict) -> dict:
+            results = list(client.do_action(flight.Action("floe.maintenance", json.dumps(body).encode())))
+            return json.loads(results[0].body.to_pybytes())
+
+        assert action({"procedure": "rewrite_data_files", "table": busy_table})["rewritten_data_files_count"] == 12
+        dry = action({"procedure": "remove_orphan_files", "table": busy_table, "args": {"dry_run": True}})
+        assert dry == {"orphan_files_count": 0, "orphan_bytes": 0, "deleted_files_count": 0}
+        with pytest.raises(pa.ArrowInvalid) as refused:
+            action({"procedure": "expire_snapshots", "table": busy_table, "args": {"retain_last": "two"}})
+        assert "retain_last" in str(refused.value)
+    readable_everywhere(server, conn, busy_table, 24)
