@@ -124,6 +124,25 @@ impl FlightSqlService for FloeService {
         outcome
     }
 
+    /// A DoPut without its command: ADBC's driver sends no message at all when
+    /// the data it ingests has no batches (an empty table), so say how to send one.
+    async fn do_put_error_callback(
+        &self,
+        _request: Request<PeekableFlightDataStream>,
+        error: arrow_flight::sql::server::DoPutError,
+    ) -> Result<Response<<Self as FlightService>::DoPutStream>, Status> {
+        let message = match error {
+            arrow_flight::sql::server::DoPutError::MissingCommand => {
+                "DoPut carried no message, so no command or table: ADBC sends nothing for data without batches; \
+                 to ingest an empty table, send one empty batch (pa.RecordBatchReader.from_batches(schema, \
+                 [pa.RecordBatch.from_pylist([], schema)]))"
+                    .to_string()
+            }
+            other => format!("{other}: the first DoPut message must carry the Flight SQL command"),
+        };
+        Err(crate::error::Error::InvalidArgument(message).into())
+    }
+
     async fn do_put_statement_ingest(
         &self,
         command: CommandStatementIngest,

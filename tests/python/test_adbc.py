@@ -217,3 +217,17 @@ def test_an_unknown_compression_is_refused(server):
         with pytest.raises(Exception) as excinfo:
             conn.adbc_connection.set_options(**{"adbc.flight.sql.session.option.compression": "gzip"})
         assert "compression" in str(excinfo.value)
+
+
+def test_empty_tables_ingest_with_one_empty_batch_and_say_so_without(conn):
+    """ADBC's driver sends no DoPut message for data without batches; the
+    server explains the workaround, which creates the empty table."""
+    schema = pa.schema([("k", pa.int64()), ("v", pa.string())])
+    with pytest.raises(AdbcError) as refused, conn.cursor() as cursor:
+        cursor.adbc_ingest("empty_none", pa.table({"k": pa.array([], pa.int64()), "v": pa.array([], pa.string())}),
+                           mode="create", db_schema_name="default")
+    assert "empty batch" in str(refused.value)
+    with conn.cursor() as cursor:
+        reader = pa.RecordBatchReader.from_batches(schema, [pa.RecordBatch.from_pylist([], schema)])
+        assert cursor.adbc_ingest("empty_one", reader, mode="create", db_schema_name="default") == 0
+    assert query(conn, "SELECT count(*) AS n FROM default.empty_one").column("n").to_pylist() == [0]

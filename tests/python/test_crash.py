@@ -38,6 +38,7 @@ def test_sigkill_mid_write_leaves_only_whole_commits(tmp_path):
         assert counts["s"][0] == (rows // BATCH) * sum(range(BATCH))
         committed_at_least = rows
         if round_number == 5:
+            remove_what_the_kills_left(server, rows)
             server.stop()
             break
 
@@ -60,6 +61,22 @@ def test_sigkill_mid_write_leaves_only_whole_commits(tmp_path):
         writer.join()
     # The writers did commit between kills, so the kills hit a live write loop.
     assert committed_at_least > BATCH
+
+
+def remove_what_the_kills_left(server, rows: int):
+    """Whatever the killed writes left is an orphan: the procedure removes it,
+    after which the table's directory holds exactly the files it references."""
+    future = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 300))
+    with flightsql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute(f"CALL system.remove_orphan_files('default.crash_target', older_than => TIMESTAMP '{future}')")
+        removed = cursor.fetch_arrow_table().to_pylist()[0]
+        assert removed["deleted_files_count"] == removed["orphan_files_count"]
+        cursor.execute('SELECT file_path FROM default."crash_target$files"')
+        referenced = {path.removeprefix("file://") for path in cursor.fetch_arrow_table().column("file_path").to_pylist()}
+        cursor.execute("SELECT count(*) AS n FROM default.crash_target")
+        assert cursor.fetch_arrow_table().column("n")[0].as_py() == rows
+    on_disk = {str(path) for path in (server.data_dir / "warehouse" / "default" / "crash_target" / "data").rglob("*.parquet")}
+    assert on_disk == referenced
 
 
 def test_sigterm_does_not_wait_forever_for_a_runaway_query(tmp_path):

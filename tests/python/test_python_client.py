@@ -103,3 +103,11 @@ def test_tokens_basic_credentials_and_tls(start_server, tmp_path):
     with pytest.raises(FloeError) as refused:
         floe_lake.connect(uri, token="wrong", tls_root_certs=certs.ca.cert_pem).sql("SELECT 1")
     assert refused.value.code == "Unauthenticated", refused.value
+
+
+def test_empty_frames_create_and_append(floe):
+    table = f"client.empty_{uuid.uuid4().hex[:8]}"
+    created = floe.write(pl.DataFrame(schema={"k": pl.Int64, "v": pl.String}), table, mode="create")
+    assert created.rows_written == 0 and dict(floe.schema(table)) == {"k": pl.Int64, "v": pl.String}
+    assert floe.write(pl.LazyFrame(schema={"k": pl.Int64, "v": pl.String}), table, mode="append").rows_written == 0
+    assert floe.sql(f"SELECT count(*) AS n FROM {table}")["n"][0] == 0

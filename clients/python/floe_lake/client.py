@@ -48,6 +48,18 @@ class RunResult:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+def _at_least_one(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches, or one empty batch: ADBC's Flight SQL driver sends
+    nothing at all for a reader without batches, so an empty frame would
+    reach the server without its table or schema."""
+    sent = False
+    for batch in batches:
+        sent = True
+        yield batch
+    if not sent:
+        yield pa.RecordBatch.from_pylist([], schema)
+
+
 def _pem(value: str | bytes | None) -> str | None:
     if value is None:
         return None
@@ -225,10 +237,11 @@ class Client:
         namespace, name = self._table_name(table)
         if isinstance(frame, pl.LazyFrame):
             schema = pl.DataFrame(schema=frame.collect_schema()).to_arrow().schema
-            batches = (batch for chunk in frame.collect_batches() for batch in chunk.to_arrow().to_batches())
-            data: Any = pa.RecordBatchReader.from_batches(schema, batches)
+            batches: Iterator[pa.RecordBatch] = (batch for chunk in frame.collect_batches() for batch in chunk.to_arrow().to_batches())
         else:
-            data = frame.to_arrow()
+            table = frame.to_arrow()
+            schema, batches = table.schema, iter(table.to_batches())
+        data = pa.RecordBatchReader.from_batches(schema, _at_least_one(schema, batches))
         try:
             with self._conn.cursor() as cursor:
                 rows = cursor.adbc_ingest(name, data, mode=_INGEST_MODES[mode], db_schema_name=namespace)
