@@ -125,6 +125,11 @@ def test_reading_another_namespace_is_denied(sales, admin, sql):
     "CREATE TABLE hr.stolen (x INT)",
     "CREATE TABLE hr.stolen AS SELECT * FROM sales.orders",
     "CREATE SCHEMA hr_copy",
+    "DELETE FROM hr.pay WHERE amount > 0",
+    "UPDATE hr.pay SET amount = 0",
+    "MERGE INTO hr.pay AS t USING sales.orders AS s ON t.name = s.species WHEN MATCHED THEN DELETE",
+    "INSERT OVERWRITE hr.pay PARTITION (name = 'ana') SELECT 'ana', 0.0",
+    "CALL system.expire_snapshots('hr.pay', retain_last => 1)",
 ])
 def test_writing_another_namespace_is_denied_and_writes_nothing(sales, admin, sql):
     before = hr_state(admin)
