@@ -146,6 +146,7 @@ async fn plan(engine: &Engine, session: &SessionDefaults, who: &Principal, sql: 
 pub async fn merge(engine: &Engine, merge: &Merge, table: &TableRef, session: &SessionDefaults, who: &Principal) -> Result<i64> {
     let lake = engine.lake();
     let loaded = lake.load(table).await?;
+    write::check_row_level(&loaded)?;
     let schema = super::table_schema(&loaded)?;
     let snapshot_id = loaded.metadata().current_snapshot_id();
     let target = snapshot_id.map(|id| pinned_relation(table, id));

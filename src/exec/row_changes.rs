@@ -147,6 +147,7 @@ pub async fn change_rows(
 ) -> Result<i64> {
     let lake = engine.lake();
     let loaded = lake.load(table).await?;
+    write::check_row_level(&loaded)?;
     let Some(snapshot_id) = loaded.metadata().current_snapshot_id() else { return Ok(0) };
     let relation = pinned_relation(table, snapshot_id);
     let counting = engine.plan(&format!("SELECT count(*) AS n FROM {relation} WHERE {condition}"), Vec::new(), session.clone(), who).await?;
@@ -174,6 +175,7 @@ pub async fn replace_rows(
 ) -> Result<i64> {
     let lake = engine.lake();
     let loaded = lake.load(table).await?;
+    write::check_row_level(&loaded)?;
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     if let Some(snapshot_id) = loaded.metadata().current_snapshot_id() {
         let relation = pinned_relation(table, snapshot_id);

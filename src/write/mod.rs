@@ -12,7 +12,7 @@ mod replace;
 pub mod schema;
 
 pub use files::{write_data_files, write_data_files_sized, Written};
-pub use replace::{replace_files, replace_files_as_compaction};
+pub use replace::{check_row_level, replace_files, replace_files_as_compaction};
 
 use std::collections::HashMap;
 

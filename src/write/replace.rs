@@ -94,12 +94,22 @@ async fn carry_over(table: &Table, removed: &HashSet<String>, snapshot_id: i64, 
     Ok((manifests, found, records))
 }
 
+/// Row-level changes replace files, which format-v1 tables cannot record:
+/// checked before any file is written.
+pub fn check_row_level(table: &Table) -> Result<()> {
+    if table.metadata().format_version() == FormatVersion::V1 {
+        return Err(Error::Unsupported(format!(
+            "row-level changes to format-v1 table `{}` are not supported: upgrade it to format version 2",
+            table.identifier()
+        )));
+    }
+    Ok(())
+}
+
 async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>, compaction: bool) -> Result<Snapshot> {
     let iceberg_err = |e| Error::iceberg(table, e);
     let metadata = table.metadata();
-    if metadata.format_version() == FormatVersion::V1 {
-        return Err(Error::Unsupported(format!("row-level changes to format-v1 table `{}` are not supported", table.identifier())));
-    }
+    check_row_level(table)?;
     let snapshot_id = new_snapshot_id(metadata);
     let sequence_number = metadata.next_sequence_number();
     let commit = uuid::Uuid::new_v4().to_string();

@@ -3,6 +3,7 @@ copy-on-write, one commit each, only the data files holding affected rows
 rewritten, readable by pyiceberg and DuckDB after every statement, and no
 lost update when writers race."""
 
+import pathlib
 import threading
 import uuid
 
@@ -202,3 +203,20 @@ def test_insert_overwrite_partition_replaces_only_matching_rows(server, conn, fl
     assert table.num_rows == 150 + written
     assert len(before & data_files(conn, flowers_copy)) == 1, "the setosa-only file holds no versicolor rows"
     assert pyiceberg_catalog(server).load_table(flowers_copy).current_snapshot().summary.operation.value == "overwrite"
+
+
+def test_row_changes_refuse_format_v1_tables_before_writing_anything(server, conn):
+    catalog = pyiceberg_catalog(server)
+    catalog.create_namespace_if_not_exists("dml")
+    name = f"dml.v1_{uuid.uuid4().hex[:8]}"
+    table = catalog.create_table(name, schema=pa.schema([("k", pa.int64())]), properties={"format-version": "1"})
+    table.append(pa.table({"k": pa.array([1, 2], pa.int64())}))
+    files_before = {f.name for f in pathlib.Path(table.location().removeprefix("file://"), "data").iterdir()}
+    for sql in [f"DELETE FROM {name} WHERE k = 1", f"UPDATE {name} SET k = 3",
+                f"MERGE INTO {name} AS t USING (SELECT 1 AS k) AS s ON t.k = s.k WHEN MATCHED THEN DELETE"]:
+        with pytest.raises(AdbcError) as refused:
+            run(conn, sql)
+        assert "NOT_IMPLEMENTED" in str(refused.value) and "format-v1" in str(refused.value), str(refused.value)
+    assert run(conn, f"SELECT count(*) AS n FROM {name}").column("n")[0].as_py() == 2
+    files_after = {f.name for f in pathlib.Path(table.location().removeprefix("file://"), "data").iterdir()}
+    assert files_after == files_before
