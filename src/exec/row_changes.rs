@@ -135,6 +135,21 @@ pub(super) async fn count(engine: &Engine, ticket: &QueryTicket, who: &Principal
     Ok(arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&column).value(0))
 }
 
+/// The data files of `table` at `snapshot_id` holding rows where
+/// `condition` holds, and how many such rows there are.
+async fn files_matching(
+    engine: &Engine,
+    table: &TableRef,
+    snapshot_id: i64,
+    condition: &str,
+    session: &SessionDefaults,
+    who: &Principal,
+) -> Result<(Vec<String>, i64)> {
+    let sql = format!("SELECT count(*) AS n FROM {} WHERE {condition}", pinned_relation(table, snapshot_id));
+    let counting = engine.plan(&sql, Vec::new(), session.clone(), who).await?;
+    files_with_rows(engine, &counting.ticket, table, snapshot_id, who).await
+}
+
 /// Deletes (no `assignments`) or updates the rows of `table` where
 /// `condition` holds; returns how many.
 pub async fn change_rows(
@@ -150,8 +165,7 @@ pub async fn change_rows(
     write::check_row_level(&loaded)?;
     let Some(snapshot_id) = loaded.metadata().current_snapshot_id() else { return Ok(0) };
     let relation = pinned_relation(table, snapshot_id);
-    let counting = engine.plan(&format!("SELECT count(*) AS n FROM {relation} WHERE {condition}"), Vec::new(), session.clone(), who).await?;
-    let (affected, matched) = files_with_rows(engine, &counting.ticket, table, snapshot_id, who).await?;
+    let (affected, matched) = files_matching(engine, table, snapshot_id, condition, session, who).await?;
     if affected.is_empty() {
         return Ok(0);
     }
@@ -179,8 +193,7 @@ pub async fn replace_rows(
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     if let Some(snapshot_id) = loaded.metadata().current_snapshot_id() {
         let relation = pinned_relation(table, snapshot_id);
-        let counting = engine.plan(&format!("SELECT count(*) AS n FROM {relation} WHERE {condition}"), Vec::new(), session.clone(), who).await?;
-        (removed, _) = files_with_rows(engine, &counting.ticket, table, snapshot_id, who).await?;
+        (removed, _) = files_matching(engine, table, snapshot_id, condition, session, who).await?;
         if !removed.is_empty() {
             let keeping = format!("SELECT * FROM {relation} WHERE NOT COALESCE(({condition}), FALSE)");
             let keeping = engine.plan(&keeping, Vec::new(), session.clone(), who).await?;
