@@ -54,6 +54,13 @@ pub struct Stored {
     pub expires_at: i64,
 }
 
+impl Stored {
+    /// How long the result has left (at least a second): what its links and tickets live.
+    pub fn time_left(&self) -> Duration {
+        Duration::from_secs((self.expires_at - now_unix()).max(1) as u64)
+    }
+}
+
 pub struct ResultStore {
     /// Rows an answer holds before its result is stored instead.
     inline_rows: usize,
@@ -109,14 +116,6 @@ impl ResultStore {
     /// Rows an answer holds inline; larger results are stored.
     pub fn inline_rows(&self) -> usize {
         self.inline_rows
-    }
-
-    pub fn retention(&self) -> Duration {
-        self.retention
-    }
-
-    pub fn location(&self) -> &str {
-        &self.root
     }
 
     fn storage_error(&self, message: impl std::fmt::Display) -> Error {

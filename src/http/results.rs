@@ -3,13 +3,10 @@
 //! with the ticket key and expires with the result, so it is its own
 //! credential, like a presigned object-store URL.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use arrow::array::RecordBatchReader;
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::json;
@@ -51,10 +48,8 @@ fn origin(api: &Api, headers: &HeaderMap, uri: Option<&Uri>) -> String {
 
 pub fn links(api: &Api, stored: &Stored, headers: &HeaderMap, uri: &Uri) -> Download {
     let keyring = api.workloads.engine().keyring();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
-    let lifetime = (stored.expires_at - now).max(1) as u64;
     let payload = ResultLink { path: stored.path.clone(), rows: stored.rows };
-    let sealed = keyring.seal_for(Kind::Result, &payload, &Principal::Anonymous, Duration::from_secs(lifetime));
+    let sealed = keyring.seal_for(Kind::Result, &payload, &Principal::Anonymous, stored.time_left());
     let base = format!("{}{PREFIX}{}", origin(api, headers, Some(uri)), URL_SAFE_NO_PAD.encode(sealed));
     let expires_at = chrono::DateTime::from_timestamp(stored.expires_at, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
     Download { parquet: format!("{base}.parquet"), arrow: format!("{base}.arrow"), rows: stored.rows, expires_at }
@@ -91,18 +86,22 @@ pub async fn download(State(api): State<Api>, Path(file): Path<String>) -> Resul
         Err(ticket::Error::Expired { ago, .. }) => return Err(gone(format!("the link expired {ago}s ago with its result"))),
         Err(err) => return Err(ApiError::from(crate::error::Error::from(err))),
     };
-    let stored = api.workloads.results().read(&opened.payload.path).await.map_err(|err| match err {
+    let results = api.workloads.results();
+    let unavailable = |err: crate::results::Error| match err {
         crate::results::Error::Gone => gone(err.to_string()),
         other => ApiError::from(crate::error::Error::from(other)),
-    })?;
+    };
     if format == "parquet" {
+        let stored = results.read(&opened.payload.path).await.map_err(unavailable)?;
         let headers = [
             (header::CONTENT_TYPE, "application/vnd.apache.parquet"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"result.parquet\""),
         ];
         return Ok((headers, stored).into_response());
     }
-    let stream = arrow_stream(stored).map_err(|e| ApiError::from(crate::error::Error::Internal(format!("reading a stored result: {e}"))))?;
+    let (schema, batches) = results.read_batches(&opened.payload.path).await.map_err(unavailable)?;
+    let stream = arrow_stream(&schema, &batches)
+        .map_err(|e| ApiError::from(crate::error::Error::Internal(format!("encoding a stored result: {e}"))))?;
     let headers = [
         (header::CONTENT_TYPE, "application/vnd.apache.arrow.stream"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"result.arrows\""),
@@ -110,13 +109,11 @@ pub async fn download(State(api): State<Api>, Path(file): Path<String>) -> Resul
     Ok((headers, stream).into_response())
 }
 
-/// A stored Parquet result re-encoded as an Arrow IPC stream.
-fn arrow_stream(parquet: bytes::Bytes) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(parquet)?.build()?;
-    let schema = reader.schema();
-    let mut writer = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &schema)?;
-    for batch in reader {
-        writer.write(&batch?)?;
+/// A stored result's rows as an Arrow IPC stream.
+fn arrow_stream(schema: &arrow::datatypes::Schema, batches: &[arrow::record_batch::RecordBatch]) -> Result<Vec<u8>, arrow::error::ArrowError> {
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema)?;
+    for batch in batches {
+        writer.write(batch)?;
     }
-    Ok(writer.into_inner()?)
+    writer.into_inner()
 }

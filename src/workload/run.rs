@@ -195,8 +195,8 @@ async fn start_query(
     let replay: Replay = match &placement {
         Placement::Local { ticket, reason } => {
             compute.reason = reason.clone();
-            // Tickets carry no results: without a destination the query runs
-            // once here to count its rows, and again on DoGet.
+            // A query ticket carries no rows: a small result runs once here
+            // to be counted and again on DoGet (a large one is stored instead).
             let ticket = ticket.clone();
             Box::new(move || tickets::query_ticket(&keyring, &ticket, &owner))
         }

@@ -41,10 +41,8 @@ pub fn sealed_ticket(keyring: &Keyring, kind: Kind, message: &impl Message, prin
 
 /// The ticket of a stored result: DoGet reads it until it expires.
 pub fn result_ticket(keyring: &Keyring, stored: &crate::results::Stored, owner: &Principal) -> Ticket {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
-    let lifetime = Duration::from_secs((stored.expires_at - now).max(1) as u64);
     let link = ResultLink { path: stored.path.clone(), rows: stored.rows };
-    let sealed = keyring.seal_for(Kind::Result, &link, owner, lifetime);
+    let sealed = keyring.seal_for(Kind::Result, &link, owner, stored.time_left());
     Ticket::new(prost_types::Any { type_url: SEALED_TYPE.into(), value: sealed }.encode_to_vec())
 }
 
