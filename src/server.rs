@@ -99,7 +99,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     let workloads = Arc::new(Workloads::new(engine, scripts, cluster, results).with_executors(executors));
     let http = crate::http::router(workloads.clone(), &args.http, args.tls.tls_cert.is_some());
     let service = FloeService::new(workloads, auth.clone()).with_tls(args.tls.tls_cert.is_some());
-    let flight = FlightServiceServer::new(service)
+    let flight = FlightServiceServer::new(crate::flight::FlightServer::new(service))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
 

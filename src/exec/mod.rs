@@ -7,6 +7,7 @@
 pub mod cloud;
 pub mod convert;
 mod metadata_tables;
+mod parameters;
 pub mod dml;
 mod resolve;
 mod maintenance;

@@ -15,12 +15,19 @@ use arrow_flight::{FlightDescriptor, FlightInfo, Ticket};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use super::{stream, DoGetStream, FloeService};
+use super::{columns, stream, DoGetStream, FloeService};
 use crate::access::{Principal, Right};
 use crate::catalog::TableRef;
 use crate::exec;
 
 const TABLE_TYPE: &str = "TABLE";
+
+/// Clients spell the table type their own way: JDBC `TABLE`, InfluxDB and
+/// Grafana `BASE TABLE` or `table`.
+fn names_tables(table_type: &str) -> bool {
+    let table_type = table_type.trim();
+    table_type.eq_ignore_ascii_case(TABLE_TYPE) || table_type.eq_ignore_ascii_case("BASE TABLE")
+}
 
 static PRIMARY_KEYS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -163,9 +170,11 @@ impl MetadataCommand for CommandGetTables {
         bounded_patterns(&[&self.db_schema_filter_pattern, &self.table_name_filter_pattern])
     }
 
-    async fn batch(self, service: &FloeService, caller: &Principal) -> Result<RecordBatch, Status> {
+    async fn batch(mut self, service: &FloeService, caller: &Principal) -> Result<RecordBatch, Status> {
         let lake = service.engine().lake();
-        let wants_tables = self.table_types.is_empty() || self.table_types.iter().any(|t| t == TABLE_TYPE);
+        let wants_tables = self.table_types.is_empty() || self.table_types.iter().any(|t| names_tables(t));
+        // The builder would filter again by exact type name, dropping `BASE TABLE` matches.
+        self.table_types.clear();
         let catalogs = if wants_tables { catalogs_matching(service, &self.catalog) } else { Vec::new() };
         let (schema_pattern, table_pattern, include_schema) =
             (self.db_schema_filter_pattern.clone(), self.table_name_filter_pattern.clone(), self.include_schema);
@@ -185,7 +194,10 @@ impl MetadataCommand for CommandGetTables {
                     }
                     let table_schema = if include_schema {
                         let table = lake.load(&TableRef { catalog: catalog.to_string(), ident: ident.clone() }).await?;
-                        exec::table_schema(&table)?
+                        let name = columns::TableName { catalog, schema: &schema_name, table: ident.name() };
+                        let iceberg = table.metadata().current_schema().clone();
+                        let doc = |column: &str| iceberg.field_by_name(column).and_then(|field| field.doc.clone());
+                        Arc::new(columns::table_schema(exec::table_schema(&table)?.as_ref(), &name, doc))
                     } else {
                         Arc::new(empty.clone())
                     };

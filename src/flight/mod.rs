@@ -2,6 +2,7 @@
 //! its own module.
 
 mod actions;
+mod columns;
 pub mod auth;
 pub mod tls;
 mod ingest;
@@ -9,6 +10,7 @@ mod ingest;
 mod fuzz;
 mod metadata;
 mod prepared;
+mod server;
 mod session;
 mod sql_info;
 mod statement;
@@ -20,11 +22,11 @@ use std::sync::Arc;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedSubstraitPlanRequest, ActionCreatePreparedStatementResult,
     CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
     CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
     CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
-    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, SqlInfo, TicketStatementQuery,
+    CommandStatementQuery, CommandStatementSubstraitPlan, CommandStatementUpdate, DoPutPreparedStatementResult, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, ActionType, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
@@ -36,6 +38,7 @@ use crate::access::Principal;
 use crate::workload::Workloads;
 
 pub use auth::Auth;
+pub use server::FlightServer;
 
 /// The principal the auth layer established for this call.
 fn principal<T>(request: &Request<T>) -> Principal {
@@ -57,6 +60,14 @@ fn audited<T>(caller: &Principal, client: &str, kind: &str, tables: &[String], o
 }
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
+
+/// Floe plans SQL text; GetSqlInfo says so (`FLIGHT_SQL_SERVER_SUBSTRAIT` is false).
+fn no_substrait() -> Status {
+    crate::error::Error::Unimplemented(
+        "Floe runs SQL text, not Substrait plans: send the statement as SQL (CommandStatementQuery)".into(),
+    )
+    .into()
+}
 
 /// Everything the RPC handlers share.
 pub struct FloeService {
@@ -316,7 +327,31 @@ impl FlightSqlService for FloeService {
 
     async fn do_get_fallback(&self, request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
         let started = self.workloads.start_sealed(&message, &principal(&request)).await?;
-        Ok(Response::new(stream::stream(started.schema, started.batches, &started.compression)))
+        Ok(Response::new(stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression)))
+    }
+
+    async fn get_flight_info_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Err(no_substrait())
+    }
+
+    async fn do_put_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(no_substrait())
+    }
+
+    async fn do_action_create_prepared_substrait_plan(
+        &self,
+        _query: ActionCreatePreparedSubstraitPlanRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        Err(no_substrait())
     }
 
     async fn get_flight_info_fallback(

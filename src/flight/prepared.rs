@@ -24,6 +24,32 @@ use crate::proto::PreparedHandle;
 use crate::sql;
 use crate::ticket::Kind;
 
+/// What a client should bind for a parameter of type `inferred`: the widest
+/// type of its kind, in the units the JDBC driver writes (epoch
+/// milliseconds, days, milliseconds of the day). Unknown types take text.
+fn bind_type(inferred: Option<DataType>) -> DataType {
+    use arrow::datatypes::TimeUnit;
+    match inferred {
+        Some(DataType::Boolean) => DataType::Boolean,
+        Some(t) if t.is_integer() => DataType::Int64,
+        Some(t) if t.is_floating() => DataType::Float64,
+        Some(DataType::Decimal128(p, s) | DataType::Decimal256(p, s)) => DataType::Decimal128(p.min(38), s),
+        Some(DataType::Date32 | DataType::Date64) => DataType::Date32,
+        Some(DataType::Timestamp(_, zone)) => DataType::Timestamp(TimeUnit::Millisecond, zone),
+        Some(DataType::Time32(_) | DataType::Time64(_)) => DataType::Time32(TimeUnit::Millisecond),
+        Some(DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)) => DataType::Binary,
+        _ => DataType::Utf8,
+    }
+}
+
+/// The Go `database/sql` Flight SQL driver (grpc-go) fills a parameter
+/// schema only with Go's own types (int64, float64, string, bool) and
+/// builds one from the values when the server sends none, as ADBC (also
+/// grpc-go) always does; so grpc-go clients get no parameter schema.
+fn binds_its_own_types(metadata: &tonic::metadata::MetadataMap) -> bool {
+    metadata.get("user-agent").and_then(|v| v.to_str().ok()).is_some_and(|agent| agent.contains("grpc-go"))
+}
+
 /// A handle this server sealed for `caller`.
 fn open_handle(service: &FloeService, bytes: &[u8], caller: &Principal) -> Result<PreparedHandle, Status> {
     let handle = service.engine().keyring().open::<PreparedHandle>(bytes, Kind::Prepared, caller).map_err(Error::from)?.payload;
@@ -31,6 +57,11 @@ fn open_handle(service: &FloeService, bytes: &[u8], caller: &Principal) -> Resul
         return Err(Error::InvalidArgument("malformed prepared statement handle".into()).into());
     }
     Ok(handle)
+}
+
+/// The statement behind a prepared-statement handle.
+pub fn handle_sql(service: &FloeService, bytes: &[u8], caller: &Principal) -> Result<String, Status> {
+    open_handle(service, bytes, caller).map(|handle| handle.sql)
 }
 
 fn seal_handle(service: &FloeService, handle: &PreparedHandle, owner: &Principal) -> bytes::Bytes {
@@ -70,8 +101,14 @@ pub async fn create(
             Err(_) => Arc::new(Schema::empty()),
         }
     };
-    let parameter_schema =
-        Schema::new((1..=parameters).map(|i| Field::new(format!("${i}"), DataType::Null, true)).collect::<Vec<_>>());
+    let parameter_schema = if binds_its_own_types(call.metadata()) {
+        bytes::Bytes::new()
+    } else {
+        let types = service.engine().parameter_types(&request.query, &session, &principal(call)).await;
+        let fields: Vec<Field> =
+            (0..parameters).map(|i| Field::new(format!("${}", i + 1), bind_type(types.get(i).cloned().flatten()), true)).collect();
+        schema_bytes(&Schema::new(fields))?
+    };
     let handle = PreparedHandle {
         sql: request.query,
         params: Vec::new(),
@@ -80,8 +117,8 @@ pub async fn create(
     };
     Ok(ActionCreatePreparedStatementResult {
         prepared_statement_handle: seal_handle(service, &handle, &principal(call)),
-        dataset_schema: schema_bytes(&dataset_schema)?,
-        parameter_schema: schema_bytes(&parameter_schema)?,
+        dataset_schema: schema_bytes(&super::columns::result_schema(&dataset_schema))?,
+        parameter_schema,
     })
 }
 

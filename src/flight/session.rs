@@ -39,6 +39,35 @@ fn bool_value(value: &SessionOptionValue) -> Option<bool> {
 
 /// The caller's session defaults; none set yields empty (server) defaults.
 pub fn defaults(metadata: &MetadataMap) -> SessionDefaults {
+    with_headers(from_cookie(metadata), metadata)
+}
+
+/// Clients that cannot set session options (JDBC without `catalog`, Go's
+/// `database/sql`, Grafana) send them as `x-floe-<option>` headers, which
+/// JDBC URL properties and Go DSN parameters become; a header wins over
+/// the cookie for its call.
+fn with_headers(mut session: SessionDefaults, metadata: &MetadataMap) -> SessionDefaults {
+    let header = |name: &str| metadata.get(format!("x-floe-{name}").as_str()).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(catalog) = header(CATALOG) {
+        session.catalog = catalog.to_string();
+    }
+    if let Some(schema) = header(SCHEMA) {
+        session.schema = schema.to_string();
+    }
+    match header(COMPRESSION) {
+        Some(codec) if COMPRESSIONS.contains(&codec) => session.compression = if codec == "none" { String::new() } else { codec.to_string() },
+        Some(codec) => tracing::warn!(codec, "ignoring x-floe-compression: not one of none, lz4, zstd"),
+        None => {}
+    }
+    match header(DISTRIBUTED).map(|flag| flag.to_ascii_lowercase().parse::<bool>()) {
+        Some(Ok(flag)) => session.distributed = flag,
+        Some(Err(_)) => tracing::warn!("ignoring x-floe-distributed: not true or false"),
+        None => {}
+    }
+    session
+}
+
+fn from_cookie(metadata: &MetadataMap) -> SessionDefaults {
     metadata
         .get_all("cookie")
         .iter()

@@ -3,9 +3,13 @@
 //! built: clients plan around these values.
 
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder};
+use std::collections::BTreeMap;
+
 use arrow_flight::sql::{
-    Nullable, Searchable, SqlInfo, SqlOuterJoinsSupportLevel, SqlSupportedSubqueries, SqlSupportedTransaction,
-    SqlSupportedUnions, XdbcDataType, XdbcDatetimeSubcode,
+    Nullable, Searchable, SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel, SqlSupportedCaseSensitivity,
+    SqlSupportedElementActions, SqlSupportedGroupBy, SqlSupportedResultSetConcurrency, SqlSupportedResultSetType,
+    SqlSupportedSubqueries, SqlSupportedTransaction, SqlSupportedUnions, SqlSupportsConvert, SqlTransactionIsolationLevel,
+    SupportedSqlGrammar, XdbcDataType, XdbcDatetimeSubcode,
 };
 
 const NUMERIC_FUNCTIONS: &[&str] =
@@ -15,53 +19,248 @@ const STRING_FUNCTIONS: &[&str] = &[
     "right", "starts_with", "ends_with", "strpos", "split_part", "initcap", "regexp_like",
 ];
 const DATETIME_FUNCTIONS: &[&str] = &["date_part", "extract", "strftime", "date", "timestamp"];
+const SYSTEM_FUNCTIONS: &[&str] = &["coalesce", "nullif", "greatest", "least"];
+
+/// `1 << variant` for each variant: how Flight SQL encodes supported-feature sets.
+fn bits<T: Into<i32> + Copy>(variants: &[T]) -> i32 {
+    variants.iter().fold(0, |mask, v| mask | (1 << (*v).into()))
+}
+
+/// What CAST converts between, as JDBC's `supportsConvert` and ODBC's
+/// `SQL_CONVERT_*` ask; every pair is exercised by the client tests.
+fn conversions() -> BTreeMap<i32, Vec<i32>> {
+    use SqlSupportsConvert::*;
+    let numbers = [
+        SqlConvertBigint,
+        SqlConvertBit,
+        SqlConvertDecimal,
+        SqlConvertFloat,
+        SqlConvertInteger,
+        SqlConvertNumeric,
+        SqlConvertReal,
+        SqlConvertSmallint,
+        SqlConvertTinyint,
+    ];
+    let with =
+        |extra: &[SqlSupportsConvert]| -> Vec<i32> { extra.iter().map(|c| *c as i32).collect() };
+    let mut numeric_targets = numbers.to_vec();
+    numeric_targets.push(SqlConvertVarchar);
+    let mut map = BTreeMap::new();
+    for from in numbers {
+        map.insert(from as i32, with(&numeric_targets));
+    }
+    let mut text_targets = numbers.to_vec();
+    text_targets.extend([
+        SqlConvertVarchar,
+        SqlConvertDate,
+        SqlConvertTimestamp,
+        SqlConvertVarbinary,
+    ]);
+    map.insert(SqlConvertVarchar as i32, with(&text_targets));
+    map.insert(
+        SqlConvertDate as i32,
+        with(&[SqlConvertDate, SqlConvertTimestamp, SqlConvertVarchar]),
+    );
+    map.insert(
+        SqlConvertTimestamp as i32,
+        with(&[SqlConvertDate, SqlConvertTimestamp, SqlConvertVarchar]),
+    );
+    map.insert(SqlConvertVarbinary as i32, with(&[SqlConvertVarbinary]));
+    map
+}
 
 pub fn sql_info() -> SqlInfoData {
     let mut info = SqlInfoDataBuilder::new();
+    server(&mut info);
+    syntax(&mut info);
+    capabilities(&mut info);
+    limits(&mut info);
+    transactions(&mut info);
+    info.build().expect("static SqlInfo values are well-formed")
+}
+
+fn server(info: &mut SqlInfoDataBuilder) {
     info.append(SqlInfo::FlightSqlServerName, "Floe");
     info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
     info.append(SqlInfo::FlightSqlServerArrowVersion, "58");
     info.append(SqlInfo::FlightSqlServerReadOnly, false);
     info.append(SqlInfo::FlightSqlServerSql, true);
     info.append(SqlInfo::FlightSqlServerSubstrait, false);
-    info.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::None as i32);
+    info.append(SqlInfo::FlightSqlServerSubstraitMinVersion, "");
+    info.append(SqlInfo::FlightSqlServerSubstraitMaxVersion, "");
+    info.append(
+        SqlInfo::FlightSqlServerTransaction,
+        SqlSupportedTransaction::None as i32,
+    );
     info.append(SqlInfo::FlightSqlServerCancel, true);
     info.append(SqlInfo::FlightSqlServerBulkIngestion, true);
     info.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
     info.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
     info.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
-    info.append(SqlInfo::SqlDdlCatalog, false);
-    info.append(SqlInfo::SqlDdlSchema, true);
-    info.append(SqlInfo::SqlDdlTable, true);
+}
+
+/// Names, quoting, keywords and functions.
+fn syntax(info: &mut SqlInfoDataBuilder) {
+    // Identifiers match exactly, quoted or not; the enum has no
+    // "case-sensitive, mixed case" value, so the honest answer is unknown.
+    info.append(
+        SqlInfo::SqlIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityUnknown as i32,
+    );
+    info.append(
+        SqlInfo::SqlQuotedIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityUnknown as i32,
+    );
     info.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
     info.append(SqlInfo::SqlKeywords, sqlparser::keywords::ALL_KEYWORDS);
     info.append(SqlInfo::SqlNumericFunctions, NUMERIC_FUNCTIONS);
     info.append(SqlInfo::SqlStringFunctions, STRING_FUNCTIONS);
+    info.append(SqlInfo::SqlSystemFunctions, SYSTEM_FUNCTIONS);
     info.append(SqlInfo::SqlDatetimeFunctions, DATETIME_FUNCTIONS);
+    // Metadata filter patterns (GetTables and friends) take `\` escapes.
+    info.append(SqlInfo::SqlSearchStringEscape, "\\");
+    info.append(SqlInfo::SqlExtraNameCharacters, "");
     info.append(SqlInfo::SqlSchemaTerm, "schema");
+    info.append(SqlInfo::SqlProcedureTerm, "procedure");
     info.append(SqlInfo::SqlCatalogTerm, "catalog");
     info.append(SqlInfo::SqlCatalogAtStart, true);
+    // Ascending sorts put NULLs last and descending ones first.
+    info.append(
+        SqlInfo::SqlNullOrdering,
+        SqlNullOrdering::SqlNullsSortedHigh as i32,
+    );
+}
+
+/// What statements may contain.
+fn capabilities(info: &mut SqlInfoDataBuilder) {
+    info.append(SqlInfo::SqlDdlCatalog, false);
+    info.append(SqlInfo::SqlDdlSchema, true);
+    info.append(SqlInfo::SqlDdlTable, true);
     info.append(SqlInfo::SqlAllTablesAreSelectable, true);
     info.append(SqlInfo::SqlSupportsColumnAliasing, true);
     info.append(SqlInfo::SqlNullPlusNullIsNull, true);
+    info.append(SqlInfo::SqlSupportsConvert, conversions());
     info.append(SqlInfo::SqlSupportsTableCorrelationNames, true);
+    info.append(SqlInfo::SqlSupportsDifferentTableCorrelationNames, false);
     info.append(SqlInfo::SqlSupportsExpressionsInOrderBy, true);
-    info.append(SqlInfo::SqlOuterJoinsSupportLevel, SqlOuterJoinsSupportLevel::SqlFullOuterJoins as i32);
+    info.append(SqlInfo::SqlSupportsOrderByUnrelated, true);
+    info.append(
+        SqlInfo::SqlSupportedGroupBy,
+        bits(&[
+            SqlSupportedGroupBy::SqlGroupByUnrelated,
+            SqlSupportedGroupBy::SqlGroupByBeyondSelect,
+        ]),
+    );
+    info.append(SqlInfo::SqlSupportsLikeEscapeClause, false);
+    info.append(SqlInfo::SqlSupportsNonNullableColumns, true);
+    info.append(
+        SqlInfo::SqlSupportedGrammar,
+        bits(&[
+            SupportedSqlGrammar::SqlMinimumGrammar,
+            SupportedSqlGrammar::SqlCoreGrammar,
+        ]),
+    );
+    // arrow-flight does not export `SupportedAnsi92SqlGrammarLevel`; entry level is its variant 0.
+    info.append(SqlInfo::SqlAnsi92SupportedLevel, 1i32 << 0);
+    info.append(SqlInfo::SqlSupportsIntegrityEnhancementFacility, false);
+    // The spec calls this an ordinal, but the JDBC driver tests it as a bitmask of the levels.
+    info.append(
+        SqlInfo::SqlOuterJoinsSupportLevel,
+        bits(&[SqlOuterJoinsSupportLevel::SqlLimitedOuterJoins, SqlOuterJoinsSupportLevel::SqlFullOuterJoins]),
+    );
+    // `CALL catalog.system.procedure(...)` names its catalog and schema.
+    let in_calls = bits(&[SqlSupportedElementActions::SqlElementInProcedureCalls]);
+    info.append(SqlInfo::SqlSchemasSupportedActions, in_calls);
+    info.append(SqlInfo::SqlCatalogsSupportedActions, in_calls);
+    info.append(SqlInfo::SqlSupportedPositionedCommands, 0i32);
+    info.append(SqlInfo::SqlSelectForUpdateSupported, false);
+    info.append(SqlInfo::SqlStoredProceduresSupported, false);
     info.append(
         SqlInfo::SqlSupportedSubqueries,
-        (1 << SqlSupportedSubqueries::SqlSubqueriesInExists as i32) | (1 << SqlSupportedSubqueries::SqlSubqueriesInIns as i32),
+        bits(&[
+            SqlSupportedSubqueries::SqlSubqueriesInExists,
+            SqlSupportedSubqueries::SqlSubqueriesInIns,
+        ]),
     );
     info.append(SqlInfo::SqlCorrelatedSubqueriesSupported, false);
     info.append(
         SqlInfo::SqlSupportedUnions,
-        (1 << SqlSupportedUnions::SqlUnion as i32) | (1 << SqlSupportedUnions::SqlUnionAll as i32),
+        bits(&[
+            SqlSupportedUnions::SqlUnion,
+            SqlSupportedUnions::SqlUnionAll,
+        ]),
     );
-    info.append(SqlInfo::SqlTransactionsSupported, false);
     info.append(SqlInfo::SqlBatchUpdatesSupported, true);
+    info.append(SqlInfo::SqlNamedParametersSupported, false);
+    info.append(SqlInfo::SqlLocatorsUpdateCopy, false);
+    info.append(SqlInfo::SqlStoredFunctionsUsingCallSyntaxSupported, false);
+    info.append(
+        SqlInfo::SqlSupportedResultSetTypes,
+        bits(&[SqlSupportedResultSetType::SqlResultSetTypeForwardOnly]),
+    );
+    let read_only = bits(&[SqlSupportedResultSetConcurrency::SqlResultSetConcurrencyReadOnly]);
+    info.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetUnspecified,
+        0i32,
+    );
+    info.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetForwardOnly,
+        read_only,
+    );
+    info.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetScrollSensitive,
+        0i32,
+    );
+    info.append(
+        SqlInfo::SqlSupportedConcurrenciesForResultSetScrollInsensitive,
+        0i32,
+    );
+}
+
+/// 0 is JDBC's and ODBC's "no limit, or not known": Floe sets none of these.
+fn limits(info: &mut SqlInfoDataBuilder) {
+    for limit in [
+        SqlInfo::SqlMaxBinaryLiteralLength,
+        SqlInfo::SqlMaxCharLiteralLength,
+        SqlInfo::SqlMaxColumnNameLength,
+        SqlInfo::SqlMaxColumnsInGroupBy,
+        SqlInfo::SqlMaxColumnsInIndex,
+        SqlInfo::SqlMaxColumnsInOrderBy,
+        SqlInfo::SqlMaxColumnsInSelect,
+        SqlInfo::SqlMaxColumnsInTable,
+        SqlInfo::SqlMaxConnections,
+        SqlInfo::SqlMaxCursorNameLength,
+        SqlInfo::SqlMaxIndexLength,
+        SqlInfo::SqlDbSchemaNameLength,
+        SqlInfo::SqlMaxProcedureNameLength,
+        SqlInfo::SqlMaxCatalogNameLength,
+        SqlInfo::SqlMaxRowSize,
+        SqlInfo::SqlMaxStatementLength,
+        SqlInfo::SqlMaxStatements,
+        SqlInfo::SqlMaxTableNameLength,
+        SqlInfo::SqlMaxTablesInSelect,
+        SqlInfo::SqlMaxUsernameLength,
+    ] {
+        info.append(limit, 0i64);
+    }
+    info.append(SqlInfo::SqlMaxRowSizeIncludesBlobs, false);
+}
+
+/// Every statement commits on its own; there are no client transactions.
+fn transactions(info: &mut SqlInfoDataBuilder) {
+    info.append(SqlInfo::SqlTransactionsSupported, false);
+    // The spec says int32, but the JDBC driver reads an int64 (a Long).
+    info.append(
+        SqlInfo::SqlDefaultTransactionIsolation,
+        SqlTransactionIsolationLevel::SqlTransactionNone as i64,
+    );
+    info.append(
+        SqlInfo::SqlSupportedTransactionsIsolationLevels,
+        bits(&[SqlTransactionIsolationLevel::SqlTransactionNone]),
+    );
+    info.append(SqlInfo::SqlDataDefinitionCausesTransactionCommit, false);
+    info.append(SqlInfo::SqlDataDefinitionsInTransactionsIgnored, false);
     info.append(SqlInfo::SqlSavepointsSupported, false);
-    info.append(SqlInfo::SqlSelectForUpdateSupported, false);
-    info.append(SqlInfo::SqlStoredProceduresSupported, false);
-    info.build().expect("static SqlInfo values are well-formed")
 }
 
 fn xdbc(name: &str, data_type: XdbcDataType, column_size: Option<i32>) -> XdbcTypeInfo {

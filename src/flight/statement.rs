@@ -6,7 +6,7 @@ use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::{principal, session, stream, DoGetStream, FloeService};
+use super::{columns, principal, session, stream, DoGetStream, FloeService};
 use crate::access::Principal;
 use crate::error::Error;
 use crate::proto::SessionDefaults;
@@ -39,7 +39,7 @@ pub async fn plan(
     let tables = planned.as_ref().map(|planned| planned.tables.clone()).unwrap_or_default();
     super::audited(&caller, &client, &kind, &tables, &planned);
     let planned = planned?;
-    let info = stream::empty_info(&planned.schema, request.into_inner())?;
+    let info = stream::empty_info(&columns::result_schema(&planned.schema), request.into_inner())?;
     let keyring = service.workloads.engine().keyring();
     let direct = service.workloads.cluster().is_some_and(|cluster| cluster.config().direct_endpoints) && !proxy;
     Ok(match planned.placement {
@@ -67,16 +67,22 @@ pub async fn plan(
     })
 }
 
-/// Clients known to fetch every endpoint from the server they asked (the
-/// Arrow Flight SQL JDBC driver, on grpc-java, in many deployments) get the
-/// coordinator-proxied form; `--cluster-endpoints proxy` does it for all.
+/// A client's `x-floe-endpoints: proxy` (one endpoint, on the coordinator:
+/// Grafana accepts no other) or `direct` (the workers' partitions) decides.
+/// Otherwise clients known to fetch every endpoint from the server they
+/// asked (the Arrow Flight SQL JDBC driver, on grpc-java, in many
+/// deployments) get the proxied form; `--cluster-endpoints proxy` does it for all.
 fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
-    metadata.get("user-agent").and_then(|v| v.to_str().ok()).is_some_and(|agent| agent.contains("grpc-java"))
+    match metadata.get("x-floe-endpoints").and_then(|v| v.to_str().ok()).map(str::trim) {
+        Some(choice) if choice.eq_ignore_ascii_case("proxy") => true,
+        Some(choice) if choice.eq_ignore_ascii_case("direct") => false,
+        _ => metadata.get("user-agent").and_then(|v| v.to_str().ok()).is_some_and(|agent| agent.contains("grpc-java")),
+    }
 }
 
 pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal) -> Result<Response<DoGetStream>, Status> {
     let started = service.workloads.start_query(&command.statement_handle, caller).await?;
-    Ok(Response::new(stream::stream(started.schema, started.batches, &started.compression)))
+    Ok(Response::new(stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression)))
 }
 
 /// CommandStatementUpdate: runs a statement that writes; a SELECT sent here is

@@ -8,6 +8,7 @@ mod aliases;
 pub mod dml;
 pub mod merge;
 pub mod params;
+mod parameter_types;
 mod parse;
 pub mod partition;
 pub mod procedure;
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use sqlparser::ast::Statement;
 
 pub use aliases::with_table_aliases;
+pub use parameter_types::{parameter_probes, Probe};
 pub use rewrite::RelationName;
 
 #[derive(Debug, thiserror::Error)]

@@ -59,7 +59,8 @@ fn literal(array: &dyn Array, row: usize) -> std::result::Result<String, String>
         DataType::Utf8View => quoted(array.as_string_view().value(row)),
         DataType::Date32 | DataType::Date64 => format!("CAST({} AS DATE)", quoted(&formatted(array, row)?)),
         DataType::Timestamp(_, _) => format!("CAST({} AS TIMESTAMP)", quoted(&formatted(array, row)?)),
-        DataType::Time32(_) | DataType::Time64(_) => format!("CAST({} AS TIME)", quoted(&formatted(array, row)?)),
+        // polars-sql casts no string to TIME, but takes a typed TIME literal.
+        DataType::Time32(_) | DataType::Time64(_) => format!("TIME {}", quoted(&formatted(array, row)?)),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
             let bytes: Vec<u8> = match array.data_type() {
                 DataType::Binary => array.as_binary::<i32>().value(row).to_vec(),

@@ -158,7 +158,12 @@ pub(super) fn bind_params(statement: &mut Statement, params: &[String]) -> Resul
                             self.next_positional - 1
                         }
                     };
-                    *expr = Expr::Nested(Box::new(self.values[index].clone()));
+                    *expr = self.values[index].clone();
+                    // Parenthesise only what could bind to its neighbours:
+                    // polars-sql takes no parentheses in an IN list.
+                    if !matches!(expr, Expr::Value(_) | Expr::Cast { .. } | Expr::TypedString { .. } | Expr::UnaryOp { .. }) {
+                        *expr = Expr::Nested(Box::new(expr.clone()));
+                    }
                 }
             }
             ControlFlow::Continue(())

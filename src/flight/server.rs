@@ -1,0 +1,151 @@
+//! The Flight service on the port: `FloeService`'s Flight SQL handlers, plus
+//! the two calls arrow-flight's `FlightSqlService` cannot route to them
+//! (`PollFlightInfo` and `GetSchema` answer Unimplemented there).
+
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::{Any, Command};
+use arrow_flight::{
+    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
+    SchemaResult, Ticket,
+};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{prepared, principal, FloeService};
+use crate::error::Error;
+
+pub struct FlightServer(Arc<FloeService>);
+
+impl FlightServer {
+    pub fn new(service: FloeService) -> Self {
+        Self(Arc::new(service))
+    }
+
+    /// Whether describing `descriptor` would run it: a statement that
+    /// changes data runs when planned, so only queries may be described.
+    fn runs_when_planned(
+        &self,
+        descriptor: &FlightDescriptor,
+        request: &Request<FlightDescriptor>,
+    ) -> Result<bool, Status> {
+        let any = Any::decode(descriptor.cmd.as_ref())
+            .map_err(|e| Error::InvalidArgument(format!("malformed command: {e}")))?;
+        let sql = match Command::try_from(any)
+            .map_err(|e| Error::InvalidArgument(format!("malformed command: {e}")))?
+        {
+            Command::CommandStatementQuery(query) => query.query,
+            Command::CommandPreparedStatementQuery(query) => prepared::handle_sql(
+                &self.0,
+                &query.prepared_statement_handle,
+                &principal(request),
+            )?,
+            _ => return Ok(false),
+        };
+        Ok(!crate::sql::describe(&sql).map_err(Error::from)?.is_query)
+    }
+}
+
+#[tonic::async_trait]
+impl FlightService for FlightServer {
+    type HandshakeStream = <FloeService as FlightService>::HandshakeStream;
+    type ListFlightsStream = <FloeService as FlightService>::ListFlightsStream;
+    type DoGetStream = <FloeService as FlightService>::DoGetStream;
+    type DoPutStream = <FloeService as FlightService>::DoPutStream;
+    type DoExchangeStream = <FloeService as FlightService>::DoExchangeStream;
+    type DoActionStream = <FloeService as FlightService>::DoActionStream;
+    type ListActionsStream = <FloeService as FlightService>::ListActionsStream;
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        FlightService::handshake(self.0.as_ref(), request).await
+    }
+
+    async fn list_flights(
+        &self,
+        request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        FlightService::list_flights(self.0.as_ref(), request).await
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        FlightService::get_flight_info(self.0.as_ref(), request).await
+    }
+
+    /// Floe plans a statement whole, so the first poll answers with every
+    /// endpoint and no descriptor to poll again: the query is fully planned
+    /// (its endpoints may still be running, as after GetFlightInfo).
+    async fn poll_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        let info = FlightService::get_flight_info(self.0.as_ref(), request)
+            .await?
+            .into_inner();
+        Ok(Response::new(PollInfo {
+            info: Some(info),
+            flight_descriptor: None,
+            progress: Some(1.0),
+            expiration_time: None,
+        }))
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        if self.runs_when_planned(request.get_ref(), &request)? {
+            return Err(Error::InvalidArgument(
+                "GetSchema describes queries; this statement changes data and has no result schema until it runs".into(),
+            )
+            .into());
+        }
+        let info = FlightService::get_flight_info(self.0.as_ref(), request)
+            .await?
+            .into_inner();
+        Ok(Response::new(SchemaResult {
+            schema: info.schema,
+        }))
+    }
+
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
+        FlightService::do_get(self.0.as_ref(), request).await
+    }
+
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        FlightService::do_put(self.0.as_ref(), request).await
+    }
+
+    async fn do_exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        FlightService::do_exchange(self.0.as_ref(), request).await
+    }
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        FlightService::do_action(self.0.as_ref(), request).await
+    }
+
+    async fn list_actions(
+        &self,
+        request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        FlightService::list_actions(self.0.as_ref(), request).await
+    }
+}
