@@ -31,41 +31,27 @@ fn bits<T: Into<i32> + Copy>(variants: &[T]) -> i32 {
 fn conversions() -> BTreeMap<i32, Vec<i32>> {
     use SqlSupportsConvert::*;
     let numbers = [
-        SqlConvertBigint,
-        SqlConvertBit,
-        SqlConvertDecimal,
-        SqlConvertFloat,
-        SqlConvertInteger,
-        SqlConvertNumeric,
-        SqlConvertReal,
-        SqlConvertSmallint,
-        SqlConvertTinyint,
+        SqlConvertBigint, SqlConvertBit, SqlConvertDecimal, SqlConvertFloat, SqlConvertInteger, SqlConvertNumeric,
+        SqlConvertReal, SqlConvertSmallint, SqlConvertTinyint,
     ];
-    let with =
-        |extra: &[SqlSupportsConvert]| -> Vec<i32> { extra.iter().map(|c| *c as i32).collect() };
-    let mut numeric_targets = numbers.to_vec();
-    numeric_targets.push(SqlConvertVarchar);
+    let codes = |targets: &mut dyn Iterator<Item = SqlSupportsConvert>| targets.map(|c| c as i32).collect::<Vec<_>>();
     let mut map = BTreeMap::new();
     for from in numbers {
-        map.insert(from as i32, with(&numeric_targets));
+        // Booleans cast to integers and floats, not to decimals.
+        let decimal = |to: &SqlSupportsConvert| matches!(to, SqlConvertDecimal | SqlConvertNumeric);
+        let mut targets = numbers.into_iter().filter(|to| from != SqlConvertBit || !decimal(to)).chain([SqlConvertVarchar]);
+        map.insert(from as i32, codes(&mut targets));
     }
-    let mut text_targets = numbers.to_vec();
-    text_targets.extend([
-        SqlConvertVarchar,
-        SqlConvertDate,
-        SqlConvertTimestamp,
-        SqlConvertVarbinary,
-    ]);
-    map.insert(SqlConvertVarchar as i32, with(&text_targets));
-    map.insert(
-        SqlConvertDate as i32,
-        with(&[SqlConvertDate, SqlConvertTimestamp, SqlConvertVarchar]),
-    );
-    map.insert(
-        SqlConvertTimestamp as i32,
-        with(&[SqlConvertDate, SqlConvertTimestamp, SqlConvertVarchar]),
-    );
-    map.insert(SqlConvertVarbinary as i32, with(&[SqlConvertVarbinary]));
+    // Text parses as any number (not as a boolean), a date, an ISO timestamp, or bytes.
+    let mut text = numbers
+        .into_iter()
+        .filter(|to| *to != SqlConvertBit)
+        .chain([SqlConvertVarchar, SqlConvertDate, SqlConvertTimestamp, SqlConvertVarbinary]);
+    map.insert(SqlConvertVarchar as i32, codes(&mut text));
+    let dates = [SqlConvertDate, SqlConvertTimestamp, SqlConvertVarchar];
+    map.insert(SqlConvertDate as i32, codes(&mut dates.into_iter()));
+    map.insert(SqlConvertTimestamp as i32, codes(&mut dates.into_iter()));
+    map.insert(SqlConvertVarbinary as i32, codes(&mut [SqlConvertVarbinary].into_iter()));
     map
 }
 

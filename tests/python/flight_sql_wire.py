@@ -28,6 +28,11 @@ def statement_query(sql: str) -> bytes:
     return any_message("CommandStatementQuery", _field(1, sql.encode()))
 
 
+def get_sql_info() -> bytes:
+    """CommandGetSqlInfo with no ids: every id the server knows."""
+    return any_message("CommandGetSqlInfo", b"")
+
+
 def get_catalogs() -> bytes:
     return any_message("CommandGetCatalogs", b"")
 

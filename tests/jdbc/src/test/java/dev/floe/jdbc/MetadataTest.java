@@ -12,24 +12,16 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** DatabaseMetaData as DBeaver's navigator and DataGrip's introspection call it. */
-class MetadataTest {
-  private static Connection connection;
+class MetadataTest extends PlainConnection {
   private static DatabaseMetaData meta;
 
   @BeforeAll
-  static void connect() throws SQLException {
-    connection = Floe.plain();
+  static void readMetadata() throws SQLException {
     meta = connection.getMetaData();
-  }
-
-  @AfterAll
-  static void close() throws SQLException {
-    connection.close();
   }
 
   @Test

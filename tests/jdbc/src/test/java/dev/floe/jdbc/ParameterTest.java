@@ -3,7 +3,6 @@ package dev.floe.jdbc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.math.BigDecimal;
-import java.sql.Connection;
 import java.sql.Date;
 import java.sql.ParameterMetaData;
 import java.sql.PreparedStatement;
@@ -14,28 +13,16 @@ import java.sql.Timestamp;
 import java.sql.Types;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** PreparedStatement parameters of every type a JDBC setter binds. */
-class ParameterTest {
-  private static Connection connection;
+class ParameterTest extends PlainConnection {
 
   @FunctionalInterface
   interface Binder {
     void bind(PreparedStatement statement) throws SQLException;
   }
 
-  @BeforeAll
-  static void connect() throws SQLException {
-    connection = Floe.plain();
-  }
-
-  @AfterAll
-  static void close() throws SQLException {
-    connection.close();
-  }
 
   private static List<Long> ids(String condition, Binder binder) throws SQLException {
     List<Long> ids = new ArrayList<>();
@@ -63,6 +50,7 @@ class ParameterTest {
     assertEquals(first, ids("dt = ?", s -> s.setDate(1, Date.valueOf("2024-02-29"))));
     assertEquals(first, ids("s = ?", s -> s.setString(1, "héllo")));
     assertEquals(first, ids("s LIKE ?", s -> s.setString(1, "h%")));
+    assertEquals(first, ids("bin = ?", s -> s.setBytes(1, new byte[] {0, (byte) 0xff})));
     assertEquals(first, ids("ts > ?", s -> s.setTimestamp(1, Timestamp.valueOf("2024-02-29 12:00:00"))));
     assertEquals(List.of(), ids("ts > ?", s -> s.setTimestamp(1, Timestamp.valueOf("2024-02-29 13:00:00"))));
     assertEquals(first, ids("t > ?", s -> s.setTime(1, Time.valueOf("12:00:00"))));

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.math.BigDecimal;
 import java.nio.ByteBuffer;
-import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
@@ -17,23 +16,11 @@ import java.time.Instant;
 import java.time.LocalDate;
 import java.time.LocalDateTime;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Statements and every Iceberg type read back through ResultSet getters. */
-class QueryTest {
-  private static Connection connection;
+class QueryTest extends PlainConnection {
 
-  @BeforeAll
-  static void connect() throws SQLException {
-    connection = Floe.plain();
-  }
-
-  @AfterAll
-  static void close() throws SQLException {
-    connection.close();
-  }
 
   @Test
   void seedQuery() throws SQLException {
