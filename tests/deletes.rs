@@ -238,6 +238,15 @@ async fn deletion_vectors_answer_unimplemented_and_name_the_table() {
     let FlightError::Tonic(status) = err else { panic!("expected a status, got {err:?}") };
     assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
     assert!(status.message().contains("v3.dv") && status.message().contains("deletion vectors"), "{}", status.message());
+    // Row-level changes need the rows the vectors delete: refused the same way, nothing committed.
+    let before = lake.load(&dv_table).await.unwrap().metadata().current_snapshot_id();
+    for change in ["DELETE FROM v3.dv WHERE x > 5", "UPDATE v3.dv SET x = 0 WHERE x > 5"] {
+        let err = query(&mut client, change).await.unwrap_err();
+        let FlightError::Tonic(status) = err else { panic!("expected a status, got {err:?}") };
+        assert_eq!(status.code(), tonic::Code::Unimplemented, "{change}: {status:?}");
+        assert!(status.message().contains("deletion vectors"), "{change}: {}", status.message());
+    }
+    assert_eq!(lake.load(&dv_table).await.unwrap().metadata().current_snapshot_id(), before);
     // Other tables keep working.
     assert_eq!(query(&mut client, "SELECT count(*) AS n FROM default.flowers").await.unwrap()[0].num_rows(), 1);
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ::iceberg::spec::{DataContentType, ManifestContentType, ManifestList, PrimitiveLiteral, Struct};
+use ::iceberg::spec::{DataContentType, ManifestContentType, PrimitiveLiteral, Struct};
 use ::iceberg::table::Table;
 use polars::prelude::*;
 
@@ -100,7 +100,7 @@ pub async fn load(table: &Table, kind: MetadataTable) -> Result<DataFrame> {
             ])?
         }
         MetadataTable::Manifests => {
-            let manifests = current_manifests(table).await?;
+            let manifests = crate::write::snapshot::current_manifests(table).await?;
             let count = |f: fn(&::iceberg::spec::ManifestFile) -> Option<u32>| {
                 manifests.iter().map(|m| f(m).map(i64::from)).collect::<Vec<_>>()
             };
@@ -142,13 +142,6 @@ pub async fn load(table: &Table, kind: MetadataTable) -> Result<DataFrame> {
     Ok(frame)
 }
 
-async fn current_manifests(table: &Table) -> Result<Vec<::iceberg::spec::ManifestFile>> {
-    let metadata = table.metadata();
-    let Some(snapshot) = metadata.current_snapshot() else { return Ok(Vec::new()) };
-    let iceberg_err = |e| Error::iceberg(table, e);
-    let bytes = table.file_io().new_input(snapshot.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
-    Ok(ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?.entries().to_vec())
-}
 
 struct LiveFile {
     content: i32,
@@ -163,7 +156,7 @@ struct LiveFile {
 async fn live_files(table: &Table) -> Result<Vec<LiveFile>> {
     let metadata = table.metadata();
     let mut files = Vec::new();
-    for manifest_file in current_manifests(table).await? {
+    for manifest_file in crate::write::snapshot::current_manifests(table).await? {
         let manifest = manifest_file.load_manifest(table.file_io()).await.map_err(|e| Error::iceberg(table, e))?;
         let names: Vec<String> = metadata
             .partition_spec_by_id(manifest_file.partition_spec_id)

@@ -6,14 +6,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use iceberg::spec::{
-    DataContentType, DataFile, FormatVersion, ManifestContentType, ManifestList, ManifestListWriter,
-    ManifestWriterBuilder, Operation, Snapshot, Summary,
-};
+use iceberg::spec::{DataContentType, DataFile, FormatVersion, ManifestContentType, Operation, Snapshot, Summary};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::ErrorKind;
 
+use super::snapshot::{self, Staging};
 use super::{Error, Result};
 use crate::catalog::{Lake, TableRef};
 
@@ -118,62 +116,33 @@ async fn stage_overwrite(table: &Table, files: Vec<DataFile>, mut properties: Ha
     if metadata.format_version() == FormatVersion::V1 {
         return Err(Error::Unsupported(format!("overwriting format-v1 table `{}` is not supported", table.identifier())));
     }
-    let file_io = table.file_io();
-    let schema = metadata.current_schema().clone();
-    let spec = metadata.default_partition_spec().as_ref().clone();
-    let parent = metadata.current_snapshot_id();
-    let sequence_number = metadata.next_sequence_number();
-    let snapshot_id = new_snapshot_id(metadata);
-    let commit = uuid::Uuid::new_v4();
-    let manifest_path = |n: usize| format!("{}/metadata/{commit}-m{n}.avro", metadata.location());
-    let mut manifests = Vec::new();
-
+    let staging = Staging::new(table);
     let added_records: u64 = files.iter().map(DataFile::record_count).sum();
     let added_files = files.len();
-    if !files.is_empty() {
-        let output = file_io.new_output(manifest_path(0)).map_err(iceberg_err)?;
-        let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema.clone(), spec.clone()).build_v2_data();
-        for file in files {
-            writer.add_file(file, sequence_number).map_err(iceberg_err)?;
-        }
-        manifests.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
-    }
+    let mut manifests: Vec<_> = staging.added(files).await?.into_iter().collect();
 
     // Record the replaced files as deleted, so incremental readers see what changed.
     let (mut deleted_files, mut deleted_records) = (0usize, 0u64);
-    if let Some(current) = metadata.current_snapshot() {
-        let bytes = file_io.new_input(current.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
-        let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
-        let output = file_io.new_output(manifest_path(1)).map_err(iceberg_err)?;
-        let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema.clone(), spec).build_v2_data();
-        // Files of older partition specs stay out of this bookkeeping manifest,
-        // which has one spec; the new snapshot drops them all the same.
-        let default_spec = metadata.default_partition_spec_id();
-        for manifest_file in
-            list.entries().iter().filter(|m| m.content == ManifestContentType::Data && m.partition_spec_id == default_spec)
-        {
-            let manifest = manifest_file.load_manifest(file_io).await.map_err(iceberg_err)?;
-            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-                if entry.data_file.content_type() != DataContentType::Data {
-                    continue;
-                }
-                deleted_files += 1;
-                deleted_records += entry.data_file.record_count();
-                let sequence = entry.sequence_number.unwrap_or_default();
-                writer.add_delete_file(entry.data_file.clone(), sequence, entry.file_sequence_number).map_err(iceberg_err)?;
-            }
-        }
-        if deleted_files > 0 {
-            manifests.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
+    let mut writer = staging.manifest_writer("m1", metadata.default_partition_spec())?;
+    // Files of older partition specs stay out of this bookkeeping manifest,
+    // which has one spec; the new snapshot drops them all the same.
+    let default_spec = metadata.default_partition_spec_id();
+    for manifest_file in snapshot::current_manifests(table)
+        .await?
+        .iter()
+        .filter(|m| m.content == ManifestContentType::Data && m.partition_spec_id == default_spec)
+    {
+        let manifest = manifest_file.load_manifest(table.file_io()).await.map_err(iceberg_err)?;
+        for entry in manifest.entries().iter().filter(|e| e.is_alive() && e.data_file.content_type() == DataContentType::Data) {
+            deleted_files += 1;
+            deleted_records += entry.data_file.record_count();
+            let sequence = entry.sequence_number.unwrap_or_default();
+            writer.add_delete_file(entry.data_file.clone(), sequence, entry.file_sequence_number).map_err(iceberg_err)?;
         }
     }
-
-    let list_path = format!("{}/metadata/snap-{snapshot_id}-0-{commit}.avro", metadata.location());
-    let list_output = file_io.new_output(&list_path).map_err(iceberg_err)?;
-    let mut list_writer =
-        ManifestListWriter::v2(list_output.writer().await.map_err(iceberg_err)?, snapshot_id, parent, sequence_number);
-    list_writer.add_manifests(manifests.into_iter()).map_err(iceberg_err)?;
-    list_writer.close().await.map_err(iceberg_err)?;
+    if deleted_files > 0 {
+        manifests.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
+    }
 
     for (key, value) in [
         ("added-data-files", added_files.to_string()),
@@ -185,29 +154,5 @@ async fn stage_overwrite(table: &Table, files: Vec<DataFile>, mut properties: Ha
     ] {
         properties.insert(key.to_string(), value);
     }
-    let snapshot = Snapshot::builder()
-        .with_snapshot_id(snapshot_id)
-        .with_parent_snapshot_id(parent)
-        .with_sequence_number(sequence_number)
-        .with_timestamp_ms(now_ms())
-        .with_manifest_list(list_path)
-        .with_summary(Summary { operation: Operation::Overwrite, additional_properties: properties })
-        .with_schema_id(schema.schema_id())
-        .build();
-
-    Ok(snapshot)
-}
-
-/// A positive snapshot id the table does not use yet.
-pub(super) fn new_snapshot_id(metadata: &iceberg::spec::TableMetadata) -> i64 {
-    loop {
-        let id = (rand::random::<u64>() >> 1) as i64;
-        if id != 0 && metadata.snapshot_by_id(id).is_none() {
-            return id;
-        }
-    }
-}
-
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+    staging.finish(manifests, Summary { operation: Operation::Overwrite, additional_properties: properties }).await
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use iceberg::spec::{ManifestList, Snapshot};
+use iceberg::spec::Snapshot;
 use iceberg::table::Table;
 
 use super::commit::with_retries;
@@ -33,14 +33,12 @@ struct Reached {
 
 async fn reached(table: &Table, snapshots: &[&Snapshot]) -> Result<Reached> {
     let iceberg_err = |e| Error::iceberg(table, e);
-    let (metadata, file_io) = (table.metadata(), table.file_io());
+    let file_io = table.file_io();
     let mut found = Reached::default();
     let mut seen_manifests = HashSet::new();
     for snapshot in snapshots {
         found.manifest_lists.insert(snapshot.manifest_list().to_string());
-        let bytes = file_io.new_input(snapshot.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
-        let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
-        for manifest_file in list.entries() {
+        for manifest_file in &super::snapshot::manifests(table, snapshot).await? {
             found.manifests.insert(manifest_file.manifest_path.clone());
             if !seen_manifests.insert(manifest_file.manifest_path.clone()) {
                 continue;
@@ -180,40 +178,33 @@ pub async fn rewrite_manifests(lake: &Lake, table_ref: &TableRef) -> Result<(usi
 }
 
 async fn stage_manifests(table: &Table) -> Result<Option<(Snapshot, usize, usize)>> {
-    use iceberg::spec::{ManifestContentType, ManifestListWriter, ManifestWriterBuilder, Operation, Summary};
+    use iceberg::spec::{ManifestContentType, Operation, Summary};
     let iceberg_err = |e| Error::iceberg(table, e);
-    let (metadata, file_io) = (table.metadata(), table.file_io());
+    let metadata = table.metadata();
     let Some(current) = metadata.current_snapshot() else { return Ok(None) };
-    let bytes = file_io.new_input(current.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
-    let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
-    let mut by_spec: std::collections::BTreeMap<i32, Vec<&iceberg::spec::ManifestFile>> = Default::default();
+    let mut by_spec: std::collections::BTreeMap<i32, Vec<iceberg::spec::ManifestFile>> = Default::default();
     let mut kept = Vec::new();
-    for manifest in list.entries() {
+    for manifest in super::snapshot::manifests(table, current).await? {
         match manifest.content {
             ManifestContentType::Data => by_spec.entry(manifest.partition_spec_id).or_default().push(manifest),
-            ManifestContentType::Deletes => kept.push(manifest.clone()),
+            ManifestContentType::Deletes => kept.push(manifest),
         }
     }
     if by_spec.values().all(|group| group.len() < 2) {
         return Ok(None);
     }
-    let snapshot_id = super::commit::new_snapshot_id(metadata);
-    let sequence_number = metadata.next_sequence_number();
-    let commit = uuid::Uuid::new_v4();
+    let staging = super::snapshot::Staging::new(table);
     let (mut rewritten, mut added) = (0, 0);
     for (spec_id, group) in by_spec {
         if group.len() < 2 {
-            kept.extend(group.into_iter().cloned());
+            kept.extend(group);
             continue;
         }
         let spec = metadata.partition_spec_by_id(spec_id).ok_or_else(|| Error::Unsupported(format!("unknown partition spec {spec_id}")))?;
-        let path = format!("{}/metadata/{commit}-s{spec_id}.avro", metadata.location());
-        let output = file_io.new_output(path).map_err(iceberg_err)?;
-        let mut writer =
-            ManifestWriterBuilder::new(output, Some(snapshot_id), metadata.current_schema().clone(), spec.as_ref().clone()).build_v2_data();
+        let mut writer = staging.manifest_writer(&format!("s{spec_id}"), spec)?;
         for manifest_file in group {
             rewritten += 1;
-            let manifest = manifest_file.load_manifest(file_io).await.map_err(iceberg_err)?;
+            let manifest = manifest_file.load_manifest(table.file_io()).await.map_err(iceberg_err)?;
             for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
                 let added_by = entry.snapshot_id().unwrap_or(current.snapshot_id());
                 let sequence = entry.sequence_number().unwrap_or_default();
@@ -223,26 +214,11 @@ async fn stage_manifests(table: &Table) -> Result<Option<(Snapshot, usize, usize
         kept.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
         added += 1;
     }
-    let list_path = format!("{}/metadata/snap-{snapshot_id}-0-{commit}.avro", metadata.location());
-    let output = file_io.new_output(&list_path).map_err(iceberg_err)?;
-    let mut list_writer =
-        ManifestListWriter::v2(output.writer().await.map_err(iceberg_err)?, snapshot_id, Some(current.snapshot_id()), sequence_number);
-    list_writer.add_manifests(kept.into_iter()).map_err(iceberg_err)?;
-    list_writer.close().await.map_err(iceberg_err)?;
     let summary = Summary {
         operation: Operation::Replace,
         additional_properties: [("manifests-replaced".to_string(), rewritten.to_string()), ("manifests-created".to_string(), added.to_string())]
             .into_iter()
             .collect(),
     };
-    let snapshot = Snapshot::builder()
-        .with_snapshot_id(snapshot_id)
-        .with_parent_snapshot_id(Some(current.snapshot_id()))
-        .with_sequence_number(sequence_number)
-        .with_timestamp_ms(super::commit::now_ms())
-        .with_manifest_list(list_path)
-        .with_summary(summary)
-        .with_schema_id(metadata.current_schema().schema_id())
-        .build();
-    Ok(Some((snapshot, rewritten, added)))
+    Ok(Some((staging.finish(kept, summary).await?, rewritten, added)))
 }

@@ -9,6 +9,7 @@ pub mod ingest;
 mod listing;
 pub mod maintenance;
 mod replace;
+pub mod snapshot;
 pub mod schema;
 
 pub use files::{write_data_files, write_data_files_sized, Written};

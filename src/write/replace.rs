@@ -8,13 +8,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use iceberg::spec::{
-    DataFile, FormatVersion, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter, ManifestWriterBuilder,
-    Operation, Snapshot, Summary,
-};
+use iceberg::spec::{DataFile, FormatVersion, ManifestContentType, ManifestFile, Operation, Snapshot, Summary};
 use iceberg::table::Table;
 
-use super::commit::{new_snapshot_id, now_ms, publish, with_retries};
+use super::commit::{publish, with_retries};
+use super::snapshot::{self, Staging};
 use super::{Error, Result};
 use crate::catalog::{Lake, TableRef};
 
@@ -44,35 +42,29 @@ async fn commit(lake: &Lake, table_ref: &TableRef, removed: Vec<String>, added: 
 }
 
 /// The current snapshot's manifests with `removed` marked deleted.
-async fn carry_over(table: &Table, removed: &HashSet<String>, snapshot_id: i64, commit: &str) -> Result<(Vec<ManifestFile>, usize, u64)> {
+async fn carry_over(table: &Table, removed: &HashSet<String>, staging: &Staging<'_>) -> Result<(Vec<ManifestFile>, usize, u64)> {
     let iceberg_err = |e| Error::iceberg(table, e);
     let metadata = table.metadata();
-    let file_io = table.file_io();
     let Some(current) = metadata.current_snapshot() else {
         // An empty table: nothing to carry over, and nothing this change could have read.
         return if removed.is_empty() { Ok((Vec::new(), 0, 0)) } else { Err(Error::RowsChanged(table.identifier().to_string())) };
     };
-    let bytes = file_io.new_input(current.manifest_list()).map_err(iceberg_err)?.read().await.map_err(iceberg_err)?;
-    let list = ManifestList::parse_with_version(&bytes, metadata.format_version()).map_err(iceberg_err)?;
     let (mut manifests, mut found, mut records) = (Vec::new(), 0usize, 0u64);
-    for (index, manifest_file) in list.entries().iter().enumerate() {
+    for (index, manifest_file) in snapshot::manifests(table, current).await?.into_iter().enumerate() {
         if manifest_file.content != ManifestContentType::Data {
-            manifests.push(manifest_file.clone());
+            manifests.push(manifest_file);
             continue;
         }
-        let manifest = manifest_file.load_manifest(file_io).await.map_err(iceberg_err)?;
+        let manifest = manifest_file.load_manifest(table.file_io()).await.map_err(iceberg_err)?;
         let alive = manifest.entries().iter().filter(|e| e.is_alive());
         if !alive.clone().any(|e| removed.contains(e.file_path())) {
-            manifests.push(manifest_file.clone());
+            manifests.push(manifest_file);
             continue;
         }
         let spec = metadata
             .partition_spec_by_id(manifest_file.partition_spec_id)
             .ok_or_else(|| Error::Unsupported(format!("manifest of unknown partition spec {}", manifest_file.partition_spec_id)))?;
-        let path = format!("{}/metadata/{commit}-r{index}.avro", metadata.location());
-        let output = file_io.new_output(path).map_err(iceberg_err)?;
-        let schema = metadata.current_schema().clone();
-        let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema, spec.as_ref().clone()).build_v2_data();
+        let mut writer = staging.manifest_writer(&format!("r{index}"), spec)?;
         for entry in alive {
             let sequence = entry.sequence_number().unwrap_or_default();
             if removed.contains(entry.file_path()) {
@@ -107,33 +99,12 @@ pub fn check_row_level(table: &Table) -> Result<()> {
 }
 
 async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>, compaction: bool) -> Result<Snapshot> {
-    let iceberg_err = |e| Error::iceberg(table, e);
-    let metadata = table.metadata();
     check_row_level(table)?;
-    let snapshot_id = new_snapshot_id(metadata);
-    let sequence_number = metadata.next_sequence_number();
-    let commit = uuid::Uuid::new_v4().to_string();
-    let (mut manifests, deleted_files, deleted_records) = carry_over(table, removed, snapshot_id, &commit).await?;
+    let staging = Staging::new(table);
+    let (mut manifests, deleted_files, deleted_records) = carry_over(table, removed, &staging).await?;
     let added_files = added.len();
     let added_records: u64 = added.iter().map(DataFile::record_count).sum();
-    if !added.is_empty() {
-        let path = format!("{}/metadata/{commit}-m0.avro", metadata.location());
-        let output = table.file_io().new_output(path).map_err(iceberg_err)?;
-        let schema = metadata.current_schema().clone();
-        let spec = metadata.default_partition_spec().as_ref().clone();
-        let mut writer = ManifestWriterBuilder::new(output, Some(snapshot_id), schema, spec).build_v2_data();
-        for file in added {
-            writer.add_file(file, sequence_number).map_err(iceberg_err)?;
-        }
-        manifests.push(writer.write_manifest_file().await.map_err(iceberg_err)?);
-    }
-    let list_path = format!("{}/metadata/snap-{snapshot_id}-0-{commit}.avro", metadata.location());
-    let output = table.file_io().new_output(&list_path).map_err(iceberg_err)?;
-    let parent = metadata.current_snapshot_id();
-    let mut list = ManifestListWriter::v2(output.writer().await.map_err(iceberg_err)?, snapshot_id, parent, sequence_number);
-    list.add_manifests(manifests.into_iter()).map_err(iceberg_err)?;
-    list.close().await.map_err(iceberg_err)?;
-
+    manifests.extend(staging.added(added).await?);
     let properties: HashMap<String, String> = [
         ("added-data-files", added_files.to_string()),
         ("added-records", added_records.to_string()),
@@ -149,13 +120,5 @@ async fn stage(table: &Table, removed: &HashSet<String>, added: Vec<DataFile>, c
         (_, 0) => Operation::Delete,
         _ => Operation::Overwrite,
     };
-    Ok(Snapshot::builder()
-        .with_snapshot_id(snapshot_id)
-        .with_parent_snapshot_id(parent)
-        .with_sequence_number(sequence_number)
-        .with_timestamp_ms(now_ms())
-        .with_manifest_list(list_path)
-        .with_summary(Summary { operation, additional_properties: properties })
-        .with_schema_id(metadata.current_schema().schema_id())
-        .build())
+    staging.finish(manifests, Summary { operation, additional_properties: properties }).await
 }
