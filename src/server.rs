@@ -33,7 +33,7 @@ pub async fn run_worker(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration)>) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing(args.log_format);
     // Two rustls providers are compiled in (ring, and aws-lc-rs through
     // other crates), so rustls cannot pick one itself: TLS uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -216,7 +216,7 @@ fn private_paths(args: &ServeArgs) -> Vec<std::path::PathBuf> {
 
 /// `floe setup`: prepares script mode in the foreground.
 pub async fn setup(args: crate::config::SetupArgs) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing(crate::config::LogFormat::Text);
     let config = args.scripts.script_config(vec!["/etc/shadow".into(), "/var".into()]);
     let message = crate::script::setup(config).await?;
     println!("{message}");
@@ -298,7 +298,17 @@ async fn shutdown_signal(running: crate::exec::Running, grace: std::time::Durati
     });
 }
 
-fn init_tracing() {
+fn init_tracing(format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = match format {
+        crate::config::LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init(),
+        crate::config::LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stdout)
+            .try_init(),
+    };
 }

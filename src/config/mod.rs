@@ -92,6 +92,12 @@ pub struct ClusterArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Endpoints {
     Direct,
     Proxy,
@@ -106,6 +112,11 @@ pub struct ServeArgs {
     /// Write the bound address to this file once the server accepts connections.
     #[arg(long, env = "FLOE_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
+
+    /// `text`: readable lines on stderr; `json`: one JSON object per line on
+    /// stdout (timestamp, level, target, message, fields, span), for log collectors.
+    #[arg(long, env = "FLOE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Directory for the embedded catalog and warehouse.
     #[arg(long, env = "FLOE_DATA_DIR", default_value = "./floe-data")]

@@ -120,7 +120,7 @@ impl FlightSqlService for FloeService {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        statement::do_get(self, ticket, &principal(&request)).await
+        statement::do_get(self, ticket, &principal(&request), &client(&request)).await
     }
 
     async fn do_put_statement_update(
@@ -326,8 +326,11 @@ impl FlightSqlService for FloeService {
     }
 
     async fn do_get_fallback(&self, request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
-        let started = self.workloads.start_sealed(&message, &principal(&request)).await?;
-        Ok(Response::new(stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression)))
+        let caller = principal(&request);
+        let started = self.workloads.start_sealed(&message, &caller).await?;
+        let completion = stream::Completion { principal: caller.to_string(), client: client(&request), work: started.work };
+        let encoded = stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression);
+        Ok(Response::new(stream::logged(encoded, completion)))
     }
 
     async fn get_flight_info_substrait_plan(

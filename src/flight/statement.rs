@@ -80,9 +80,11 @@ fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
     }
 }
 
-pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal) -> Result<Response<DoGetStream>, Status> {
+pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal, client: &str) -> Result<Response<DoGetStream>, Status> {
     let started = service.workloads.start_query(&command.statement_handle, caller).await?;
-    Ok(Response::new(stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression)))
+    let completion = stream::Completion { principal: caller.to_string(), client: client.to_string(), work: started.work };
+    let encoded = stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression);
+    Ok(Response::new(stream::logged(encoded, completion)))
 }
 
 /// CommandStatementUpdate: runs a statement that writes; a SELECT sent here is

@@ -46,6 +46,72 @@ pub fn stream(schema: SchemaRef, batches: BatchStream, compression: &str) -> DoG
     Box::pin(encoded)
 }
 
+/// Who ran what, for the line logged when a DoGet stream ends.
+pub struct Completion {
+    pub principal: String,
+    pub client: String,
+    pub work: crate::workload::tickets::Work,
+}
+
+/// `stream`, counting the rows and bytes it sends, that logs one
+/// `floe::statement` line when it ends: finished, failed, or dropped by a
+/// client that left (`cancelled`).
+pub fn logged(stream: DoGetStream, completion: Completion) -> DoGetStream {
+    Box::pin(Logged { inner: stream, completion, started: std::time::Instant::now(), rows: 0, bytes: 0, outcome: None })
+}
+
+struct Logged {
+    inner: DoGetStream,
+    completion: Completion,
+    started: std::time::Instant,
+    rows: u64,
+    bytes: u64,
+    outcome: Option<String>,
+}
+
+impl futures::Stream for Logged {
+    type Item = Result<arrow_flight::FlightData, Status>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(data))) => {
+                self.bytes += (data.data_header.len() + data.data_body.len()) as u64;
+                let batch_rows = arrow::ipc::root_as_message(&data.data_header)
+                    .ok()
+                    .and_then(|message| message.header_as_record_batch())
+                    .map_or(0, |batch| batch.length());
+                self.rows += batch_rows.max(0) as u64;
+            }
+            std::task::Poll::Ready(Some(Err(status))) => self.outcome = Some(format!("{:?}", status.code())),
+            std::task::Poll::Ready(None) => {
+                self.outcome.get_or_insert_with(|| "ok".to_string());
+            }
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let work = &self.completion.work;
+        tracing::info!(
+            target: "floe::statement",
+            query_id = work.query_id.as_str(),
+            principal = self.completion.principal.as_str(),
+            client = self.completion.client.as_str(),
+            kind = work.kind.as_str(),
+            tables = work.tables.join(",").as_str(),
+            rows = self.rows,
+            bytes = self.bytes,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            outcome = self.outcome.as_deref().unwrap_or("cancelled"),
+            "statement finished"
+        );
+    }
+}
+
 pub fn single_batch(batch: RecordBatch) -> DoGetStream {
     let schema = batch.schema();
     stream(schema, Box::pin(futures::stream::once(async move { Ok(batch) }).boxed()), "")

@@ -15,7 +15,7 @@ use super::Workloads;
 use crate::access::Principal;
 use crate::error::{Error, Result};
 use crate::exec::{shuffle, BatchStream};
-use crate::proto::{DistributedTicket, ResultLink, ScriptTicket, SessionDefaults};
+use crate::proto::{DistributedTicket, QueryTicket, ResultLink, ScriptTicket, SessionDefaults};
 use crate::ticket::{self, Keyring, Kind};
 
 pub use crate::ticket::SEALED_TYPE;
@@ -26,6 +26,30 @@ pub struct Started {
     pub batches: BatchStream,
     /// The session's IPC body compression (`""`, `"lz4"`, `"zstd"`).
     pub compression: String,
+    pub work: Work,
+}
+
+/// What a DoGet runs, for the line the server logs when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct Work {
+    pub query_id: String,
+    /// The statement's first keyword, or `SCRIPT`, `RESULT`, `SHUFFLE`.
+    pub kind: String,
+    pub tables: Vec<String>,
+}
+
+impl Work {
+    fn of_query(query: &QueryTicket) -> Self {
+        Self {
+            query_id: query.query_id.clone(),
+            kind: crate::access::statement_kind(&query.sql),
+            tables: query.tables.iter().map(|pin| pin.relation.clone()).collect(),
+        }
+    }
+
+    fn named(kind: &str) -> Self {
+        Self { kind: kind.into(), ..Self::default() }
+    }
 }
 
 fn compression(session: &Option<SessionDefaults>) -> String {
@@ -65,7 +89,7 @@ impl Workloads {
         let opened = crate::exec::ticket::open(self.engine.keyring(), handle, caller)?;
         let query = opened.payload;
         let (schema, batches) = self.run_local(&query, &Principal::owner(&opened.principal)).await?;
-        Ok(Started { schema, batches, compression: compression(&query.session) })
+        Ok(Started { schema, batches, compression: compression(&query.session), work: Work::of_query(&query) })
     }
 
     /// DoGet of any other Floe ticket: verified before anything in it is used.
@@ -86,12 +110,12 @@ impl Workloads {
             Kind::Result => {
                 let link = ticket::decode_payload::<ResultLink>(body)?.payload;
                 let (schema, batches) = self.results.read_batches(&link.path).await?;
-                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new() })
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("RESULT") })
             }
             Kind::ShuffleFetch => {
                 let fetch = ticket::decode_payload(body)?.payload;
                 let (schema, batches) = shuffle::read_bucket(self.engine.shuffle_store(), &fetch)?;
-                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new() })
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("SHUFFLE") })
             }
             other => Err(Error::InvalidArgument(format!("a {other:?} ticket cannot be fetched with DoGet"))),
         }
@@ -102,19 +126,22 @@ impl Workloads {
             return Err(Error::FailedPrecondition("a distributed ticket needs its coordinator (`floe serve --cluster`)".into()));
         };
         let compression = compression(&ticket.session);
+        let mut work = ticket.fragments.first().map(Work::of_query).unwrap_or_default();
+        work.query_id = ticket.query_id.clone();
         let (schema, batches) = if ticket.final_sql.is_empty() {
             crate::cluster::stream_partitions(cluster, &self.engine, &ticket, owner)?
         } else {
             let (schema, batches, _) = crate::cluster::run_distributed(cluster, &self.engine, &ticket, owner).await?;
             (schema, crate::exec::in_memory(batches))
         };
-        Ok(Started { schema, batches, compression })
+        Ok(Started { schema, batches, compression, work })
     }
 
     async fn start_script(&self, ticket: ScriptTicket, owner: Principal) -> Result<Started> {
         let compression = compression(&ticket.session);
+        let work = Work { query_id: ticket.query_id.clone(), kind: "SCRIPT".into(), tables: ticket.pins.keys().cloned().collect() };
         let started = crate::script::start(self.scripts.clone(), self.engine.clone(), script_job(ticket, owner)).await?;
-        Ok(Started { schema: started.schema, batches: started.batches, compression })
+        Ok(Started { schema: started.schema, batches: started.batches, compression, work })
     }
 
     /// The query ids of the tickets this server issued to `caller` inside a
