@@ -231,3 +231,19 @@ def test_empty_tables_ingest_with_one_empty_batch_and_say_so_without(conn):
         reader = pa.RecordBatchReader.from_batches(schema, [pa.RecordBatch.from_pylist([], schema)])
         assert cursor.adbc_ingest("empty_one", reader, mode="create", db_schema_name="default") == 0
     assert query(conn, "SELECT count(*) AS n FROM default.empty_one").column("n").to_pylist() == [0]
+
+
+def test_incremental_execution_polls_flight_info(conn):
+    """ADBC's incremental execution (PollFlightInfo): Floe plans a statement
+    whole, so the first poll returns every partition with full progress and
+    the next returns none."""
+    with conn.cursor() as cursor:
+        cursor.adbc_statement.set_options(**{"adbc.statement.exec.incremental": "true"})
+        sql = "SELECT species, count(*) AS n FROM default.flowers GROUP BY species"
+        partitions, schema = cursor.adbc_execute_partitions(sql)
+        assert len(partitions) == 1 and schema.names == ["species", "n"]
+        progress = cursor.adbc_statement.get_option_float("adbc.statement.exec.progress")
+        assert progress == cursor.adbc_statement.get_option_float("adbc.statement.exec.max_progress") == 1.0
+        assert cursor.adbc_execute_partitions(sql)[0] == []
+        cursor.adbc_read_partition(partitions[0])
+        assert sorted(cursor.fetch_arrow_table().column("n").to_pylist()) == [50, 50, 50]
