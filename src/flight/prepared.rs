@@ -83,30 +83,22 @@ pub async fn create(
     let session = session::defaults(call.metadata());
     let described = sql::describe(&request.query)?;
     let parameters = described.parameters;
-    // Placeholder types are unknown until bound, so the result schema is
-    // planned with NULLs; when that cannot plan, clients learn it from
-    // GetFlightInfo. Statements that write return no rows.
-    let dataset_schema = if !described.is_query {
-        Arc::new(Schema::empty())
+    let inferred = if parameters == 0 {
+        Vec::new()
     } else {
-        match service.engine().plan(&request.query, vec!["NULL".into(); parameters], session.clone(), &principal(call)).await {
-            Ok(plan) => plan.schema,
-            Err(err) if parameters == 0 => {
-                // The statement ends here (ADBC prepares everything): audit it.
-                let status = Status::from(Error::from(err));
-                let kind = crate::access::statement_kind(&request.query);
-                super::audited(&principal(call), &super::client(call), &kind, &[], &Err::<(), _>(status.clone()));
-                return Err(status);
-            }
-            Err(_) => Arc::new(Schema::empty()),
-        }
+        service.engine().parameter_types(&request.query, &session, &principal(call)).await
+    };
+    let types: Vec<DataType> = (0..parameters).map(|i| bind_type(inferred.get(i).cloned().flatten())).collect();
+    // Statements that write return no rows.
+    let dataset_schema = if described.is_query {
+        dataset_schema(service, &request.query, &types, &session, call).await?
+    } else {
+        Arc::new(Schema::empty())
     };
     let parameter_schema = if binds_its_own_types(call.metadata()) {
         bytes::Bytes::new()
     } else {
-        let types = service.engine().parameter_types(&request.query, &session, &principal(call)).await;
-        let fields: Vec<Field> =
-            (0..parameters).map(|i| Field::new(format!("${}", i + 1), bind_type(types.get(i).cloned().flatten()), true)).collect();
+        let fields: Vec<Field> = types.iter().enumerate().map(|(i, t)| Field::new(format!("${}", i + 1), t.clone(), true)).collect();
         schema_bytes(&Schema::new(fields))?
     };
     let handle = PreparedHandle {
@@ -120,6 +112,49 @@ pub async fn create(
         dataset_schema: schema_bytes(&super::columns::result_schema(&dataset_schema))?,
         parameter_schema,
     })
+}
+
+/// A query's result schema before its parameters are bound: planned with
+/// NULLs, or, where NULL cannot plan (`s LIKE NULL`), with a value of each
+/// parameter's type. The JDBC driver 19 takes an empty schema to mean the
+/// statement updates; only when neither plans do clients learn the schema
+/// from GetFlightInfo.
+async fn dataset_schema(
+    service: &FloeService,
+    sql: &str,
+    types: &[DataType],
+    session: &crate::proto::SessionDefaults,
+    call: &Request<arrow_flight::Action>,
+) -> Result<arrow::datatypes::SchemaRef, Status> {
+    let (engine, caller) = (service.engine(), principal(call));
+    let err = match engine.plan(sql, vec!["NULL".into(); types.len()], session.clone(), &caller).await {
+        Ok(plan) => return Ok(plan.schema),
+        Err(err) => err,
+    };
+    if types.is_empty() {
+        // The statement ends here (ADBC prepares everything): audit it.
+        let status = Status::from(Error::from(err));
+        let kind = crate::access::statement_kind(sql);
+        super::audited(&caller, &super::client(call), &kind, &[], &Err::<(), _>(status.clone()));
+        return Err(status);
+    }
+    let samples = types.iter().map(sample_literal).collect();
+    Ok(engine.plan(sql, samples, session.clone(), &caller).await.map(|plan| plan.schema).unwrap_or_else(|_| Arc::new(Schema::empty())))
+}
+
+/// A literal of a parameter type, for planning before values are bound.
+fn sample_literal(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Boolean => "FALSE".into(),
+        DataType::Int64 => "0".into(),
+        DataType::Float64 => "0.0".into(),
+        DataType::Decimal128(p, s) => format!("CAST(0 AS DECIMAL({p},{s}))"),
+        DataType::Date32 => "CAST('1970-01-01' AS DATE)".into(),
+        DataType::Timestamp(..) => "CAST('1970-01-01T00:00:00' AS TIMESTAMP)".into(),
+        DataType::Time32(_) => "TIME '00:00:00'".into(),
+        DataType::Binary => "X'00'".into(),
+        _ => "''".into(),
+    }
 }
 
 /// Nothing is held for a handle, so closing only checks it is one of ours.

@@ -19,11 +19,13 @@ def maven(*args: str, env: dict | None = None, timeout: float = 900) -> subproce
                           capture_output=True, text=True, timeout=timeout)
 
 
-def junit(driver_version: str, env: dict) -> dict:
-    """Runs the JUnit tests with that driver version; returns their counts and failures."""
+def junit(driver: str, env: dict) -> dict:
+    """Runs the JUnit tests with `driver` (`version`, or `version:artifact`
+    for a driver in the local Maven repository); returns counts and failures."""
+    version, _, artifact = driver.partition(":")
     reports = JDBC / "target" / "surefire-reports"
     shutil.rmtree(reports, ignore_errors=True)
-    run = maven(f"-Ddriver.version={driver_version}", "test", env=env)
+    run = maven(f"-Ddriver.version={version}", f"-Ddriver.artifact={artifact or 'flight-sql-jdbc-driver'}", "test", env=env)
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "problems": []}
     for report in sorted(reports.glob("TEST-*.xml")):
         suite = ET.parse(report).getroot()

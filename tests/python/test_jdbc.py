@@ -3,6 +3,8 @@ load, against the real binary: the JUnit tests in tests/jdbc run by Maven
 once per driver version against servers started here (plain, TLS with
 tokens, users and grants, a cluster), and a sqlline session typed into tmux."""
 
+import os
+
 import pytest
 
 from java_tools import classpath, junit
@@ -11,9 +13,11 @@ from terminal import Tmux
 # 18.3.0 is the newest driver on Maven Central (arrow-java 19.0.0 published
 # no JDBC driver) and what DBeaver bundles; 17.0.0 stands for older tools.
 DRIVERS = ["18.3.0", "17.0.0"]
+# A driver built from source into ~/.m2, e.g. FLOE_JDBC_EXTRA=19.0.0:flight-sql-jdbc-core.
+EXTRA = [driver for driver in os.environ.get("FLOE_JDBC_EXTRA", "").split(",") if driver]
 
 
-@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("driver", DRIVERS + EXTRA)
 def test_jdbc_driver(client_servers, driver):
     result = junit(driver, client_servers["env"])
     problems = "\n\n".join(result["problems"]) or result["output"]
