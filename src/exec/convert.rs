@@ -242,3 +242,40 @@ mod tests {
         assert!(matches!(polars.get("t"), Some(PolarsType::Datetime(PolarsUnit::Microseconds, None))));
     }
 }
+
+/// The SQL name of a wire type: the names `GetXdbcTypeInfo` lists and CAST accepts.
+pub fn sql_type_name(data_type: &DataType) -> &'static str {
+    match data_type {
+        DataType::Null => "NULL",
+        DataType::Boolean => "BOOLEAN",
+        DataType::Int8 => "TINYINT",
+        DataType::Int16 | DataType::UInt8 => "SMALLINT",
+        DataType::Int32 | DataType::UInt16 => "INTEGER",
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "BIGINT",
+        DataType::Float16 | DataType::Float32 => "REAL",
+        DataType::Float64 => "DOUBLE",
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => "DECIMAL",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR",
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "BINARY",
+        DataType::Date32 | DataType::Date64 => "DATE",
+        DataType::Time32(_) | DataType::Time64(_) => "TIME",
+        DataType::Timestamp(_, None) => "TIMESTAMP",
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE",
+        DataType::Duration(_) | DataType::Interval(_) => "INTERVAL",
+        DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::FixedSizeList(..)
+        | DataType::ListView(_)
+        | DataType::LargeListView(_) => "ARRAY",
+        DataType::Struct(_) => "STRUCT",
+        DataType::Map(..) => "MAP",
+        DataType::Dictionary(_, value) => sql_type_name(value),
+        _ => "OTHER",
+    }
+}

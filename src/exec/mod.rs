@@ -6,6 +6,7 @@
 
 pub mod cloud;
 pub mod convert;
+mod catalog_views;
 mod metadata_tables;
 mod parameters;
 pub mod dml;
@@ -246,6 +247,7 @@ impl Engine {
             });
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
+        inputs.extend(self.catalog_view_inputs(&query, who).await?);
         let explain = query.is_explain();
         let (_, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
         let schema = if explain { explain_schema() } else { schema };
@@ -333,12 +335,25 @@ impl Engine {
             };
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
+        inputs.extend(self.catalog_view_inputs(&query, who).await?);
         let explain = query.is_explain();
         let tables = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
         let (frame, schema) =
             run_blocking(move || polars_plan(&query, &inputs)).await.map_err(|e| as_data_fault(e, &tables))?;
         let (frame, schema) = if explain { (explain_frame(frame, &scans)?, explain_schema()) } else { (frame, schema) };
         Ok((schema.clone(), stream_frame(frame, schema, running, tables)))
+    }
+}
+
+impl Engine {
+    /// The `information_schema` views `query` reads, built now for `who`.
+    async fn catalog_view_inputs(&self, query: &Query, who: &Principal) -> Result<Vec<FrameInput>> {
+        let mut inputs = Vec::new();
+        for relation in query.catalog_views() {
+            let frame = self.catalog_view(relation, who).await?;
+            inputs.push(FrameInput { relation: relation.clone(), schema: frame.schema().as_ref().clone(), source: scan::Source::Loaded(frame) });
+        }
+        Ok(inputs)
     }
 }
 

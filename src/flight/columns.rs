@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::exec::convert::sql_type_name;
+
 const TYPE_NAME: &str = "ARROW:FLIGHT:SQL:TYPE_NAME";
 const PRECISION: &str = "ARROW:FLIGHT:SQL:PRECISION";
 const SCALE: &str = "ARROW:FLIGHT:SQL:SCALE";
@@ -19,43 +21,6 @@ const CATALOG_NAME: &str = "ARROW:FLIGHT:SQL:CATALOG_NAME";
 const SCHEMA_NAME: &str = "ARROW:FLIGHT:SQL:SCHEMA_NAME";
 const TABLE_NAME: &str = "ARROW:FLIGHT:SQL:TABLE_NAME";
 const REMARKS: &str = "ARROW:FLIGHT:SQL:REMARKS";
-
-/// The SQL name of a wire type: the names `GetXdbcTypeInfo` lists and CAST accepts.
-pub fn type_name(data_type: &DataType) -> &'static str {
-    match data_type {
-        DataType::Null => "NULL",
-        DataType::Boolean => "BOOLEAN",
-        DataType::Int8 => "TINYINT",
-        DataType::Int16 | DataType::UInt8 => "SMALLINT",
-        DataType::Int32 | DataType::UInt16 => "INTEGER",
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "BIGINT",
-        DataType::Float16 | DataType::Float32 => "REAL",
-        DataType::Float64 => "DOUBLE",
-        DataType::Decimal32(..)
-        | DataType::Decimal64(..)
-        | DataType::Decimal128(..)
-        | DataType::Decimal256(..) => "DECIMAL",
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR",
-        DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => "BINARY",
-        DataType::Date32 | DataType::Date64 => "DATE",
-        DataType::Time32(_) | DataType::Time64(_) => "TIME",
-        DataType::Timestamp(_, None) => "TIMESTAMP",
-        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE",
-        DataType::Duration(_) | DataType::Interval(_) => "INTERVAL",
-        DataType::List(_)
-        | DataType::LargeList(_)
-        | DataType::FixedSizeList(..)
-        | DataType::ListView(_)
-        | DataType::LargeListView(_) => "ARRAY",
-        DataType::Struct(_) => "STRUCT",
-        DataType::Map(..) => "MAP",
-        DataType::Dictionary(_, value) => type_name(value),
-        _ => "OTHER",
-    }
-}
 
 fn fraction_digits(unit: &TimeUnit) -> i32 {
     match unit {
@@ -100,7 +65,7 @@ fn flag(value: bool) -> String {
 fn describe(field: &Field, read_only: bool) -> HashMap<String, String> {
     let data_type = field.data_type();
     let mut metadata = HashMap::from([
-        (TYPE_NAME.to_string(), type_name(data_type).to_string()),
+        (TYPE_NAME.to_string(), sql_type_name(data_type).to_string()),
         (IS_AUTO_INCREMENT.to_string(), flag(false)),
         (
             IS_CASE_SENSITIVE.to_string(),

@@ -326,9 +326,9 @@ impl FlightSqlService for FloeService {
     }
 
     async fn do_get_fallback(&self, request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
-        let caller = principal(&request);
+        let (arrived, caller) = (std::time::Instant::now(), principal(&request));
         let started = self.workloads.start_sealed(&message, &caller).await?;
-        let completion = stream::Completion { principal: caller.to_string(), client: client(&request), work: started.work };
+        let completion = stream::Completion { principal: caller, client: client(&request), work: started.work, started: arrived };
         let encoded = stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression);
         Ok(Response::new(stream::logged(encoded, completion)))
     }

@@ -83,15 +83,11 @@ pub async fn create(
     let session = session::defaults(call.metadata());
     let described = sql::describe(&request.query)?;
     let parameters = described.parameters;
-    let inferred = if parameters == 0 {
-        Vec::new()
-    } else {
-        service.engine().parameter_types(&request.query, &session, &principal(call)).await
-    };
-    let types: Vec<DataType> = (0..parameters).map(|i| bind_type(inferred.get(i).cloned().flatten())).collect();
+    let (caller, client) = (principal(call), super::client(call));
+    let types = bind_types(service, &request.query, parameters, &session, &caller).await;
     // Statements that write return no rows.
     let dataset_schema = if described.is_query {
-        dataset_schema(service, &request.query, &types, &session, call).await?
+        dataset_schema(service, &request.query, &types, &session, &caller, &client).await?
     } else {
         Arc::new(Schema::empty())
     };
@@ -124,10 +120,11 @@ async fn dataset_schema(
     sql: &str,
     types: &[DataType],
     session: &crate::proto::SessionDefaults,
-    call: &Request<arrow_flight::Action>,
+    caller: &Principal,
+    client: &str,
 ) -> Result<arrow::datatypes::SchemaRef, Status> {
-    let (engine, caller) = (service.engine(), principal(call));
-    let err = match engine.plan(sql, vec!["NULL".into(); types.len()], session.clone(), &caller).await {
+    let engine = service.engine();
+    let err = match engine.plan(sql, vec!["NULL".into(); types.len()], session.clone(), caller).await {
         Ok(plan) => return Ok(plan.schema),
         Err(err) => err,
     };
@@ -135,11 +132,35 @@ async fn dataset_schema(
         // The statement ends here (ADBC prepares everything): audit it.
         let status = Status::from(Error::from(err));
         let kind = crate::access::statement_kind(sql);
-        super::audited(&caller, &super::client(call), &kind, &[], &Err::<(), _>(status.clone()));
+        super::audited(caller, client, &kind, &[], &Err::<(), _>(status.clone()));
         return Err(status);
     }
     let samples = types.iter().map(sample_literal).collect();
-    Ok(engine.plan(sql, samples, session.clone(), &caller).await.map(|plan| plan.schema).unwrap_or_else(|_| Arc::new(Schema::empty())))
+    Ok(engine.plan(sql, samples, session.clone(), caller).await.map(|plan| plan.schema).unwrap_or_else(|_| Arc::new(Schema::empty())))
+}
+
+async fn bind_types(
+    service: &FloeService,
+    sql: &str,
+    parameters: usize,
+    session: &crate::proto::SessionDefaults,
+    caller: &Principal,
+) -> Vec<DataType> {
+    let inferred = if parameters == 0 { Vec::new() } else { service.engine().parameter_types(sql, session, caller).await };
+    (0..parameters).map(|i| bind_type(inferred.get(i).cloned().flatten())).collect()
+}
+
+/// GetSchema of a prepared query whose parameters are not bound yet: the
+/// schema it was created with (`None` once bound: plan it as it will run).
+pub async fn unbound_schema(service: &FloeService, bytes: &[u8], caller: &Principal, client: &str) -> Result<Option<Schema>, Status> {
+    let handle = open_handle(service, bytes, caller)?;
+    if handle.params_bound {
+        return Ok(None);
+    }
+    let session = handle.session.unwrap_or_default();
+    let types = bind_types(service, &handle.sql, sql::parameter_count(&handle.sql)?, &session, caller).await;
+    let schema = dataset_schema(service, &handle.sql, &types, &session, caller, client).await?;
+    Ok(Some(super::columns::result_schema(&schema).as_ref().clone()))
 }
 
 /// A literal of a parameter type, for planning before values are bound.

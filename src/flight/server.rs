@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::{Any, Command};
+use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::{
     Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
-    SchemaResult, Ticket,
+    SchemaResult, Ticket, IpcMessage, SchemaAsIpc,
 };
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -21,6 +22,13 @@ pub struct FlightServer(Arc<FloeService>);
 impl FlightServer {
     pub fn new(service: FloeService) -> Self {
         Self(Arc::new(service))
+    }
+
+    /// A prepared query's schema before its parameters are bound (they cannot plan yet).
+    async fn unbound_prepared_schema(&self, request: &Request<FlightDescriptor>) -> Result<Option<arrow::datatypes::Schema>, Status> {
+        let Ok(any) = Any::decode(request.get_ref().cmd.as_ref()) else { return Ok(None) };
+        let Ok(Command::CommandPreparedStatementQuery(query)) = Command::try_from(any) else { return Ok(None) };
+        prepared::unbound_schema(&self.0, &query.prepared_statement_handle, &principal(request), &super::client(request)).await
     }
 
     /// Whether describing `descriptor` would run it: a statement that
@@ -100,6 +108,12 @@ impl FlightService for FlightServer {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
+        if let Some(schema) = self.unbound_prepared_schema(&request).await? {
+            let IpcMessage(schema) = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
+                .try_into()
+                .map_err(|e: arrow::error::ArrowError| Error::Internal(format!("cannot encode schema: {e}")))?;
+            return Ok(Response::new(SchemaResult { schema }));
+        }
         if self.runs_when_planned(request.get_ref(), &request)? {
             return Err(Error::InvalidArgument(
                 "GetSchema describes queries; this statement changes data and has no result schema until it runs".into(),

@@ -47,15 +47,19 @@ pub fn defaults(metadata: &MetadataMap) -> SessionDefaults {
 /// JDBC URL properties and Go DSN parameters become; a header wins over
 /// the cookie for its call.
 fn with_headers(mut session: SessionDefaults, metadata: &MetadataMap) -> SessionDefaults {
-    let header = |name: &str| metadata.get(format!("x-floe-{name}").as_str()).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        let value = metadata.get(format!("x-floe-{name}").as_str())?;
+        value.to_str().ok().map(str::trim)
+    };
     if let Some(catalog) = header(CATALOG) {
         session.catalog = catalog.to_string();
     }
     if let Some(schema) = header(SCHEMA) {
         session.schema = schema.to_string();
     }
-    match header(COMPRESSION) {
-        Some(codec) if COMPRESSIONS.contains(&codec) => session.compression = if codec == "none" { String::new() } else { codec.to_string() },
+    match header(COMPRESSION).map(str::to_ascii_lowercase) {
+        Some(codec) if codec == "none" => session.compression.clear(),
+        Some(codec) if COMPRESSIONS.contains(&codec.as_str()) => session.compression = codec,
         Some(codec) => tracing::warn!(codec, "ignoring x-floe-compression: not one of none, lz4, zstd"),
         None => {}
     }
@@ -101,7 +105,8 @@ pub async fn set(service: &FloeService, body: &[u8], metadata: &MetadataMap) -> 
     let request = SetSessionOptionsRequest::decode(body)
         .map_err(|e| crate::error::Error::InvalidArgument(format!("malformed SetSessionOptionsRequest: {e}")))?;
     let lake = service.engine().lake();
-    let mut session = defaults(metadata);
+    // Headers apply per call; only options set here (checked below) go into the cookie.
+    let mut session = from_cookie(metadata);
     let mut errors = HashMap::new();
     let invalid = |value| OptionError { value: value as i32 };
     // Apply the catalog first so a schema set in the same call is checked against it.

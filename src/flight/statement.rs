@@ -81,8 +81,9 @@ fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
 }
 
 pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal, client: &str) -> Result<Response<DoGetStream>, Status> {
+    let arrived = std::time::Instant::now();
     let started = service.workloads.start_query(&command.statement_handle, caller).await?;
-    let completion = stream::Completion { principal: caller.to_string(), client: client.to_string(), work: started.work };
+    let completion = stream::Completion { principal: caller.clone(), client: client.to_string(), work: started.work, started: arrived };
     let encoded = stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression);
     Ok(Response::new(stream::logged(encoded, completion)))
 }

@@ -48,22 +48,23 @@ pub fn stream(schema: SchemaRef, batches: BatchStream, compression: &str) -> DoG
 
 /// Who ran what, for the line logged when a DoGet stream ends.
 pub struct Completion {
-    pub principal: String,
+    pub principal: crate::access::Principal,
     pub client: String,
     pub work: crate::workload::tickets::Work,
+    /// When the DoGet arrived: a gathered distributed query runs before its stream starts.
+    pub started: std::time::Instant,
 }
 
 /// `stream`, counting the rows and bytes it sends, that logs one
 /// `floe::statement` line when it ends: finished, failed, or dropped by a
 /// client that left (`cancelled`).
 pub fn logged(stream: DoGetStream, completion: Completion) -> DoGetStream {
-    Box::pin(Logged { inner: stream, completion, started: std::time::Instant::now(), rows: 0, bytes: 0, outcome: None })
+    Box::pin(Logged { inner: stream, completion, rows: 0, bytes: 0, outcome: None })
 }
 
 struct Logged {
     inner: DoGetStream,
     completion: Completion,
-    started: std::time::Instant,
     rows: u64,
     bytes: u64,
     outcome: Option<String>,
@@ -99,13 +100,15 @@ impl Drop for Logged {
         tracing::info!(
             target: "floe::statement",
             query_id = work.query_id.as_str(),
-            principal = self.completion.principal.as_str(),
+            // A node fetching a partition or shuffle bucket of a distributed query (same query id).
+            role = if self.completion.principal.is_peer() { "peer" } else { "client" },
+            principal = %self.completion.principal,
             client = self.completion.client.as_str(),
             kind = work.kind.as_str(),
             tables = work.tables.join(",").as_str(),
             rows = self.rows,
             bytes = self.bytes,
-            duration_ms = self.started.elapsed().as_millis() as u64,
+            duration_ms = self.completion.started.elapsed().as_millis() as u64,
             outcome = self.outcome.as_deref().unwrap_or("cancelled"),
             "statement finished"
         );

@@ -45,6 +45,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Query {
     statement: Statement,
     relations: Vec<RelationName>,
+    views: Vec<RelationName>,
     filters: HashMap<RelationName, Vec<pushdown::Filter>>,
     explain: bool,
 }
@@ -64,13 +65,19 @@ impl Query {
         parse::ensure_query(&statement)?;
         rewrite::analyze(&mut statement, params)?;
         let relations = rewrite::catalog_relations(&statement);
+        let views = rewrite::catalog_views(&statement);
         let filters = pushdown::scan_filters(&statement);
-        Ok(Self { statement, relations, filters, explain })
+        Ok(Self { statement, relations, views, filters, explain })
     }
 
     /// Distinct relations (as written) that name catalog tables, in first-use order.
     pub fn relations(&self) -> &[RelationName] {
         &self.relations
+    }
+
+    /// The `information_schema` views it reads (not catalog tables).
+    pub fn catalog_views(&self) -> &[RelationName] {
+        &self.views
     }
 
     /// Filters the scan of `relation` may prune with.

@@ -48,13 +48,13 @@ pub fn parameter_probes(sql: &str) -> Result<Vec<Option<Probe>>> {
                 }
             }
             if let Some(selection) = &update.selection {
-                probes.scope(selection, &format!(" FROM {table}"));
+                probes.scope(selection, &Scope { with: "", from: &format!(" FROM {table}") });
             }
         }
         Statement::Delete(delete) => {
             let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
             if let Some(selection) = &delete.selection {
-                probes.scope(selection, &from_clause(from));
+                probes.scope(selection, &Scope { with: "", from: &from_clause(from) });
             }
         }
         _ => {}
@@ -162,6 +162,12 @@ fn queries(statement: &Statement) -> Vec<Query> {
 
 struct Probes(Vec<Option<Probe>>);
 
+/// Where a placeholder's other side is evaluated: the CTEs and FROM around it.
+struct Scope<'a> {
+    with: &'a str,
+    from: &'a str,
+}
+
 impl Probes {
     fn claim(&mut self, index: usize, probe: Probe) {
         if let Some(slot @ None) = self.0.get_mut(index) {
@@ -177,22 +183,25 @@ impl Probes {
                 }
             }
         }
-        self.set_expr(&query.body);
+        // Probes keep the query's CTEs, which its FROM may name.
+        let with = query.with.as_ref().map(|with| format!("{} ", without_placeholders(with))).unwrap_or_default();
+        self.set_expr(&query.body, &with);
     }
 
-    fn set_expr(&mut self, body: &SetExpr) {
+    fn set_expr(&mut self, body: &SetExpr, with: &str) {
         match body {
-            SetExpr::Select(select) => self.select(select),
+            SetExpr::Select(select) => self.select(select, with),
             SetExpr::SetOperation { left, right, .. } => {
-                self.set_expr(left);
-                self.set_expr(right);
+                self.set_expr(left, with);
+                self.set_expr(right, with);
             }
             _ => {}
         }
     }
 
-    fn select(&mut self, select: &Select) {
-        let from = from_clause(&select.from);
+    fn select(&mut self, select: &Select, with: &str) {
+        let from_text = from_clause(&select.from);
+        let from = Scope { with, from: &from_text };
         let mut exprs: Vec<&Expr> = select.selection.iter().chain(select.having.iter()).collect();
         exprs.extend(select.projection.iter().filter_map(|item| match item {
             SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
@@ -203,27 +212,24 @@ impl Probes {
         }
         for table in &select.from {
             for join in &table.joins {
-                self.scope_node(&join.join_operator, &from);
+                self.scope(&join.join_operator, &from);
             }
         }
     }
 
-    fn scope(&mut self, expr: &Expr, from: &str) {
-        self.scope_node(expr, from);
-    }
-
     /// Claims the placeholders in `node` whose context types them, with
-    /// columns resolved against `from`.
-    fn scope_node<T: Visit>(&mut self, node: &T, from: &str) {
+    /// columns resolved against `scope`; nested queries are left to their own pass.
+    fn scope<T: Visit>(&mut self, node: &T, scope: &Scope) {
         struct Claim<'a> {
             probes: &'a mut Probes,
-            from: &'a str,
+            scope: &'a Scope<'a>,
+            depth: usize,
         }
         impl Claim<'_> {
             fn like(&mut self, placeholder: &Expr, other: &Expr) {
                 if let Some(k) = index_of(placeholder) {
                     if !has_placeholder(other) {
-                        let sql = format!("SELECT {} AS p{}", without_placeholders(other), self.from);
+                        let sql = format!("{}SELECT {} AS p{}", self.scope.with, without_placeholders(other), self.scope.from);
                         self.probes.claim(k, Probe { sql, column: 0 });
                     }
                 }
@@ -231,7 +237,18 @@ impl Probes {
         }
         impl Visitor for Claim<'_> {
             type Break = ();
+            fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+                self.depth += 1;
+                ControlFlow::Continue(())
+            }
+            fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+                self.depth -= 1;
+                ControlFlow::Continue(())
+            }
             fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+                if self.depth > 0 {
+                    return ControlFlow::Continue(());
+                }
                 match expr {
                     Expr::BinaryOp { left, op, right } if typed_by_other_side(op) => {
                         self.like(right, left);
@@ -257,7 +274,7 @@ impl Probes {
                 ControlFlow::Continue(())
             }
         }
-        let _ = node.visit(&mut Claim { probes: self, from });
+        let _ = node.visit(&mut Claim { probes: self, scope, depth: 0 });
     }
 
     /// `INSERT INTO t [(columns)] VALUES (…)` or `… SELECT …`: each value
@@ -348,6 +365,18 @@ mod tests {
             vec![probe("SELECT v FROM ns.t", 0), probe("SELECT k AS p FROM ns.t", 0)]
         );
         assert_eq!(probes("DELETE FROM ns.t WHERE k < ?"), vec![probe("SELECT k AS p FROM ns.t", 0)]);
+    }
+
+    #[test]
+    fn subqueries_of_writes_and_ctes_keep_their_scope() {
+        assert_eq!(
+            probes("DELETE FROM t WHERE k IN (SELECT k FROM u WHERE v = ?) AND w > ?"),
+            vec![probe("SELECT v AS p FROM u", 0), probe("SELECT w AS p FROM t", 0)]
+        );
+        assert_eq!(
+            probes("WITH c AS (SELECT x FROM t) SELECT * FROM c WHERE c.x = ?"),
+            vec![probe("WITH c AS (SELECT x FROM t) SELECT c.x AS p FROM c", 0)]
+        );
     }
 
     #[test]

@@ -34,10 +34,12 @@ fn leaves_ctes_and_explicit_aliases_alone() {
 #[test]
 fn binds_positional_and_numbered_parameters() {
     let query = Query::analyze("SELECT * FROM t WHERE a = ? AND b = ?", &["1".into(), "'x'".into()]).unwrap();
-    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = 1 AND b = 'x'"));
+    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = (1) AND b = ('x')"));
     let query = Query::analyze("SELECT * FROM t WHERE a = $2 OR b = $1", &["1".into(), "2".into()]).unwrap();
-    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = 2 OR b = 1"));
-    // Bare literals, because polars-sql refuses parentheses inside IN lists.
+    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = (2) OR b = (1)"));
+    let query = Query::analyze("SELECT CAST(? AS VARCHAR) AS v", &["-1".into()]).unwrap();
+    assert!(query.render(&frames_for(&query), &Default::default()).contains("CAST((-1) AS VARCHAR)"));
+    // Bare inside IN lists, where polars-sql refuses parentheses.
     let query = Query::analyze("SELECT * FROM t WHERE a IN (?, ?)", &["-1".into(), "CAST('2024-01-01' AS DATE)".into()]).unwrap();
     let rendered = query.render(&frames_for(&query), &Default::default());
     assert!(rendered.ends_with("WHERE a IN (-1, CAST('2024-01-01' AS DATE))"), "{rendered}");

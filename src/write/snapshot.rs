@@ -1,6 +1,7 @@
 //! Staging one commit's snapshot: its manifests and manifest list, written
-//! before the catalog publishes it (`commit::publish`). Appends and
-//! overwrites, row-level replaces and manifest rewrites all stage this way.
+//! before the catalog publishes it (`commit::publish`). Overwrites, row-level
+//! replaces and manifest rewrites stage this way (appends use iceberg-rust's
+//! fast append).
 
 use iceberg::spec::{
     DataFile, ManifestFile, ManifestList, ManifestListWriter, ManifestWriter, ManifestWriterBuilder, PartitionSpec,
@@ -30,8 +31,8 @@ pub async fn current_manifests(table: &Table) -> Result<Vec<ManifestFile>> {
 /// A snapshot being staged on top of the table's current one.
 pub struct Staging<'a> {
     table: &'a Table,
-    pub snapshot_id: i64,
-    pub sequence_number: i64,
+    snapshot_id: i64,
+    sequence_number: i64,
     commit: uuid::Uuid,
 }
 

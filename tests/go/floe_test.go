@@ -257,6 +257,27 @@ func TestGrafanaCallSequence(t *testing.T) {
 	if typeName, _ := schema.Field(6).Metadata.GetValue("ARROW:FLIGHT:SQL:TYPE_NAME"); typeName != "DECIMAL" {
 		t.Fatalf("dec described as %q", typeName)
 	}
+
+	// Grafana's built-in editor lists tables and columns with SQL.
+	info, err = client.Execute(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'jdbc' ORDER BY table_name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := readAll(t, client, ctx, info)[0].Column(0).(*array.String)
+	if listed.Len() != 1 || listed.Value(0) != "types" {
+		t.Fatalf("information_schema.tables: %v", listed)
+	}
+	info, err = client.Execute(ctx, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'jdbc' AND table_name = 'types'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var columns int64
+	for _, batch := range readAll(t, client, ctx, info) {
+		columns += batch.NumRows()
+	}
+	if columns != 18 {
+		t.Fatalf("information_schema.columns: %d rows", columns)
+	}
 }
 
 // Grafana rejects more than one endpoint: a cluster gives it one unless the

@@ -40,7 +40,22 @@ fn cte_names(statement: &Statement) -> HashSet<String> {
     ctes.0
 }
 
+/// `information_schema.<view>` or `<catalog>.information_schema.<view>`:
+/// the catalogs described as tables, which no catalog holds.
+pub fn is_catalog_view(relation: &[String]) -> bool {
+    matches!(relation.len(), 2 | 3) && relation[relation.len() - 2].eq_ignore_ascii_case("information_schema")
+}
+
+/// The `information_schema` views a statement reads, in first-use order.
+pub fn catalog_views(statement: &Statement) -> Vec<RelationName> {
+    all_relations(statement).into_iter().filter(|relation| is_catalog_view(relation)).collect()
+}
+
 pub fn catalog_relations(statement: &Statement) -> Vec<RelationName> {
+    all_relations(statement).into_iter().filter(|relation| !is_catalog_view(relation)).collect()
+}
+
+fn all_relations(statement: &Statement) -> Vec<RelationName> {
     struct Relations<'a> {
         ctes: &'a HashSet<String>,
         found: Vec<RelationName>,
@@ -158,19 +173,36 @@ pub(super) fn bind_params(statement: &mut Statement, params: &[String]) -> Resul
                             self.next_positional - 1
                         }
                     };
-                    *expr = self.values[index].clone();
-                    // Parenthesise only what could bind to its neighbours:
-                    // polars-sql takes no parentheses in an IN list.
-                    if !matches!(expr, Expr::Value(_) | Expr::Cast { .. } | Expr::TypedString { .. } | Expr::UnaryOp { .. }) {
-                        *expr = Expr::Nested(Box::new(expr.clone()));
-                    }
+                    *expr = Expr::Nested(Box::new(self.values[index].clone()));
                 }
             }
             ControlFlow::Continue(())
         }
     }
     let _ = statement.visit(&mut Bind { values: &values, next_positional: 0 });
+    unwrap_in_lists(statement);
     Ok(())
+}
+
+/// Bound values are parenthesised (`-1` next to `::` must stay one value),
+/// but polars-sql refuses parentheses inside an IN list, where a value
+/// stands alone anyway.
+fn unwrap_in_lists(statement: &mut Statement) {
+    struct Unwrap;
+    impl VisitorMut for Unwrap {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::InList { list, .. } = expr {
+                for item in list.iter_mut() {
+                    if let Expr::Nested(inner) = item {
+                        *item = inner.as_ref().clone();
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Unwrap);
 }
 
 pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<RelationName, String>) {

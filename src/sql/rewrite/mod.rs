@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use sqlparser::ast::Statement;
 
-pub use analyze::{catalog_relations, placeholder_count, RelationName};
+pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder_count, RelationName};
 pub(crate) use analyze::divisions_in_double;
 pub use scope::Columns;
 

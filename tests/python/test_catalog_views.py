@@ -1,0 +1,62 @@
+"""`information_schema.schemata`, `.tables` and `.columns` over the real
+catalogs, as the SQL Grafana's query editor, Metabase and Superset send,
+filtered by grants like the Flight SQL metadata calls."""
+
+import secrets
+
+import pytest
+from adbc_driver_manager import Error as AdbcError
+
+from clients import adbc_connect
+from floe_sql import run
+from harness import FloeServer
+
+GRANTS = """
+[[tokens]]
+principal = "sales"
+token_env = "SALES_TOKEN"
+
+[[grants]]
+principal = "sales"
+catalog = "*"
+namespace = "sales*"
+access = ["read", "write"]
+"""
+
+
+def test_tables_columns_and_schemata(conn):
+    tables = run(conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'default' ORDER BY table_name")
+    assert "flowers" in tables.column("table_name").to_pylist()
+    columns = run(conn, "SELECT column_name, ordinal_position, data_type, is_nullable FROM information_schema.columns "
+                        "WHERE table_schema = 'default' AND table_name = 'flowers' ORDER BY ordinal_position").to_pylist()
+    assert [c["column_name"] for c in columns] == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+    assert [c["ordinal_position"] for c in columns] == [1, 2, 3, 4, 5]
+    assert (columns[0]["data_type"], columns[4]["data_type"]) == ("DOUBLE", "VARCHAR")
+    schemata = run(conn, "SELECT catalog_name, schema_name FROM floe.information_schema.schemata").to_pylist()
+    assert {"catalog_name": "floe", "schema_name": "default"} in schemata
+    types = run(conn, "SELECT DISTINCT table_type FROM information_schema.tables").column("table_type").to_pylist()
+    assert types == ["BASE TABLE"]
+
+
+def test_unknown_views_are_named(conn):
+    with pytest.raises(AdbcError, match="schemata`, `tables` and `columns"):
+        run(conn, "SELECT * FROM information_schema.views")
+
+
+def test_a_principal_sees_only_what_it_may_read(tmp_path):
+    config = tmp_path / "floe.toml"
+    config.write_text(GRANTS)
+    token = secrets.token_hex(8)
+    server = FloeServer(tmp_path / "data", "--no-scripts", "--config", str(config), env={"SALES_TOKEN": token})
+    try:
+        with adbc_connect(server.uri, token=token) as conn:
+            with conn.cursor() as cursor:
+                cursor.execute("CREATE SCHEMA sales_eu")
+                cursor.execute("CREATE TABLE sales_eu.orders (k BIGINT)")
+            tables = run(conn, "SELECT table_schema, table_name FROM information_schema.tables").to_pylist()
+            assert tables == [{"table_schema": "sales_eu", "table_name": "orders"}]
+            schemata = run(conn, "SELECT schema_name FROM information_schema.schemata").column("schema_name").to_pylist()
+            assert schemata == ["sales_eu"]
+            assert run(conn, "SELECT * FROM information_schema.columns WHERE table_schema = 'default'").num_rows == 0
+    finally:
+        server.stop()
