@@ -71,8 +71,11 @@ impl Engine {
                         continue;
                     }
                     let table_ref = crate::catalog::TableRef { catalog: catalog.clone(), ident };
-                    let table = lake.load(&table_ref).await?;
-                    rows.add_columns(&catalog, &schema, table_ref.ident.name(), super::table_schema(&table)?.as_ref());
+                    // One unreadable table (its metadata lost, say) must not hide every other's columns.
+                    match lake.load(&table_ref).await.map_err(Error::from).and_then(|table| super::table_schema(&table)) {
+                        Ok(columns) => rows.add_columns(&catalog, &schema, table_ref.ident.name(), columns.as_ref()),
+                        Err(err) => tracing::warn!(table = %table_ref, "information_schema.columns leaves out a table it cannot load: {err}"),
+                    }
                 }
             }
         }

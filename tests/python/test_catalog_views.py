@@ -60,3 +60,24 @@ def test_a_principal_sees_only_what_it_may_read(tmp_path):
             assert run(conn, "SELECT * FROM information_schema.columns WHERE table_schema = 'default'").num_rows == 0
     finally:
         server.stop()
+
+
+def test_an_unreadable_table_leaves_the_others_listed(server, conn):
+    """A table whose metadata file is gone (test_broken_tables makes such
+    tables on the shared server) is left out of `columns`, not fatal."""
+    from readers import pyiceberg_catalog
+    import pyarrow as pa
+    from pathlib import Path
+
+    catalog = pyiceberg_catalog(server)
+    catalog.create_namespace_if_not_exists("lost")
+    if catalog.table_exists("lost.gone"):
+        catalog.drop_table("lost.gone")
+    table = catalog.create_table("lost.gone", schema=pa.schema([("k", pa.int64())]))
+    Path(table.metadata_location.removeprefix("file://")).unlink()
+    columns = run(conn, "SELECT table_schema, table_name FROM information_schema.columns").to_pylist()
+    assert {"table_schema": "default", "table_name": "flowers"} in columns
+    assert {"table_schema": "lost", "table_name": "gone"} not in columns
+    tables = run(conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'lost'").column(0).to_pylist()
+    assert tables == ["gone"]
+    catalog.drop_table("lost.gone")
