@@ -68,7 +68,7 @@ fn seal_handle(service: &FloeService, handle: &PreparedHandle, owner: &Principal
     service.engine().keyring().seal(Kind::Prepared, handle, owner).into()
 }
 
-fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
+pub(super) fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
         .map_err(|e: arrow::error::ArrowError| Error::Internal(format!("cannot encode schema: {e}")))?;

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::{Any, Command};
-use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::{
     Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
-    SchemaResult, Ticket, IpcMessage, SchemaAsIpc,
+    SchemaResult, Ticket,
 };
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -109,10 +108,7 @@ impl FlightService for FlightServer {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
         if let Some(schema) = self.unbound_prepared_schema(&request).await? {
-            let IpcMessage(schema) = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
-                .try_into()
-                .map_err(|e: arrow::error::ArrowError| Error::Internal(format!("cannot encode schema: {e}")))?;
-            return Ok(Response::new(SchemaResult { schema }));
+            return Ok(Response::new(SchemaResult { schema: prepared::schema_bytes(&schema)? }));
         }
         if self.runs_when_planned(request.get_ref(), &request)? {
             return Err(Error::InvalidArgument(

@@ -133,3 +133,19 @@ def test_sql_info_tells_the_truth_about_writes(client):
     table = client.do_get(info.endpoints[0].ticket).read_all()
     answers = dict(zip(table.column("info_name").to_pylist(), table.column("value").to_pylist()))
     assert answers == {3: False, 10: True}
+
+
+def test_get_schema_describes_queries_without_running_them(server):
+    """GetSchema (arrow-flight's Flight SQL dispatch leaves it unimplemented):
+    a query's result schema; a statement that writes is refused, not run."""
+    from flight_sql_wire import statement_query
+
+    with flight.connect(server.uri) as client:
+        described = client.get_schema(flight.FlightDescriptor.for_command(
+            statement_query("SELECT species, count(*) AS n FROM default.flowers GROUP BY species")))
+        assert described.schema.names == ["species", "n"]
+        with pytest.raises(pa.ArrowInvalid, match="GetSchema describes queries"):
+            client.get_schema(flight.FlightDescriptor.for_command(statement_query("CREATE TABLE default.never (k BIGINT)")))
+        tables = client.do_get(client.get_flight_info(flight.FlightDescriptor.for_command(
+            statement_query("SELECT count(*) AS n FROM floe.information_schema.tables WHERE table_name = 'never'"))).endpoints[0].ticket)
+        assert tables.read_all().column("n").to_pylist() == [0]
