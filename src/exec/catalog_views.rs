@@ -45,6 +45,12 @@ fn view_of(relation: &RelationName) -> Result<(Option<&str>, View)> {
     Ok((catalog, view))
 }
 
+/// A view's columns without rows.
+pub(super) fn empty_view(relation: &RelationName) -> Result<DataFrame> {
+    let (_, view) = view_of(relation)?;
+    Rows::default().frame(&view)
+}
+
 impl Engine {
     /// The rows of an `information_schema` view, as `who` may see them.
     pub(super) async fn catalog_view(&self, relation: &RelationName, who: &Principal) -> Result<DataFrame> {

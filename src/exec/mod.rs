@@ -247,7 +247,7 @@ impl Engine {
             });
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
-        inputs.extend(self.catalog_view_inputs(&query, who).await?);
+        inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
         let explain = query.is_explain();
         let (_, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
         let schema = if explain { explain_schema() } else { schema };
@@ -335,7 +335,7 @@ impl Engine {
             };
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
-        inputs.extend(self.catalog_view_inputs(&query, who).await?);
+        inputs.extend(self.catalog_view_inputs(&query, who, true).await?);
         let explain = query.is_explain();
         let tables = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
         let (frame, schema) =
@@ -346,11 +346,13 @@ impl Engine {
 }
 
 impl Engine {
-    /// The `information_schema` views `query` reads, built now for `who`.
-    async fn catalog_view_inputs(&self, query: &Query, who: &Principal) -> Result<Vec<FrameInput>> {
+    /// The `information_schema` views `query` reads: their rows for `who`
+    /// when it runs; when it is only planned, just their columns (listing
+    /// every table's columns is catalog I/O that planning need not do).
+    async fn catalog_view_inputs(&self, query: &Query, who: &Principal, with_rows: bool) -> Result<Vec<FrameInput>> {
         let mut inputs = Vec::new();
         for relation in query.catalog_views() {
-            let frame = self.catalog_view(relation, who).await?;
+            let frame = if with_rows { self.catalog_view(relation, who).await? } else { catalog_views::empty_view(relation)? };
             inputs.push(FrameInput { relation: relation.clone(), schema: frame.schema().as_ref().clone(), source: scan::Source::Loaded(frame) });
         }
         Ok(inputs)

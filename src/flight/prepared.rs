@@ -59,11 +59,6 @@ fn open_handle(service: &FloeService, bytes: &[u8], caller: &Principal) -> Resul
     Ok(handle)
 }
 
-/// The statement behind a prepared-statement handle.
-pub fn handle_sql(service: &FloeService, bytes: &[u8], caller: &Principal) -> Result<String, Status> {
-    open_handle(service, bytes, caller).map(|handle| handle.sql)
-}
-
 fn seal_handle(service: &FloeService, handle: &PreparedHandle, owner: &Principal) -> bytes::Bytes {
     service.engine().keyring().seal(Kind::Prepared, handle, owner).into()
 }
@@ -150,17 +145,23 @@ async fn bind_types(
     (0..parameters).map(|i| bind_type(inferred.get(i).cloned().flatten())).collect()
 }
 
-/// GetSchema of a prepared query whose parameters are not bound yet: the
-/// schema it was created with (`None` once bound: plan it as it will run).
-pub async fn unbound_schema(service: &FloeService, bytes: &[u8], caller: &Principal, client: &str) -> Result<Option<Schema>, Status> {
+/// What GetSchema can tell of a prepared statement from its handle.
+pub enum BindState {
+    /// Parameters not bound yet, so it cannot plan: the schema it was created with.
+    Unbound(Schema),
+    /// Bound: its SQL, to plan as it will run.
+    Bound(String),
+}
+
+pub async fn bind_state(service: &FloeService, bytes: &[u8], caller: &Principal, client: &str) -> Result<BindState, Status> {
     let handle = open_handle(service, bytes, caller)?;
     if handle.params_bound {
-        return Ok(None);
+        return Ok(BindState::Bound(handle.sql));
     }
     let session = handle.session.unwrap_or_default();
     let types = bind_types(service, &handle.sql, sql::parameter_count(&handle.sql)?, &session, caller).await;
     let schema = dataset_schema(service, &handle.sql, &types, &session, caller, client).await?;
-    Ok(Some(super::columns::result_schema(&schema).as_ref().clone()))
+    Ok(BindState::Unbound(super::columns::result_schema(&schema).as_ref().clone()))
 }
 
 /// A literal of a parameter type, for planning before values are bound.

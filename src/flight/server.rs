@@ -23,34 +23,30 @@ impl FlightServer {
         Self(Arc::new(service))
     }
 
-    /// A prepared query's schema before its parameters are bound (they cannot plan yet).
-    async fn unbound_prepared_schema(&self, request: &Request<FlightDescriptor>) -> Result<Option<arrow::datatypes::Schema>, Status> {
-        let Ok(any) = Any::decode(request.get_ref().cmd.as_ref()) else { return Ok(None) };
-        let Ok(Command::CommandPreparedStatementQuery(query)) = Command::try_from(any) else { return Ok(None) };
-        prepared::unbound_schema(&self.0, &query.prepared_statement_handle, &principal(request), &super::client(request)).await
-    }
-
-    /// Whether describing `descriptor` would run it: a statement that
-    /// changes data runs when planned, so only queries may be described.
-    fn runs_when_planned(
-        &self,
-        descriptor: &FlightDescriptor,
-        request: &Request<FlightDescriptor>,
-    ) -> Result<bool, Status> {
-        let any = Any::decode(descriptor.cmd.as_ref())
-            .map_err(|e| Error::InvalidArgument(format!("malformed command: {e}")))?;
-        let sql = match Command::try_from(any)
-            .map_err(|e| Error::InvalidArgument(format!("malformed command: {e}")))?
-        {
+    /// GetSchema's answer without planning, where there is one: a prepared
+    /// query not yet bound cannot plan, and a statement that changes data runs
+    /// when planned, so it is refused rather than described.
+    async fn schema_without_planning(&self, request: &Request<FlightDescriptor>) -> Result<Option<SchemaResult>, Status> {
+        let malformed = |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("malformed command: {e}"));
+        let any = Any::decode(request.get_ref().cmd.as_ref()).map_err(|e| malformed(&e))?;
+        let sql = match Command::try_from(any).map_err(|e| malformed(&e))? {
             Command::CommandStatementQuery(query) => query.query,
-            Command::CommandPreparedStatementQuery(query) => prepared::handle_sql(
-                &self.0,
-                &query.prepared_statement_handle,
-                &principal(request),
-            )?,
-            _ => return Ok(false),
+            Command::CommandPreparedStatementQuery(query) => {
+                let (caller, client) = (principal(request), super::client(request));
+                match prepared::bind_state(&self.0, &query.prepared_statement_handle, &caller, &client).await? {
+                    prepared::BindState::Unbound(schema) => return Ok(Some(SchemaResult { schema: prepared::schema_bytes(&schema)? })),
+                    prepared::BindState::Bound(sql) => sql,
+                }
+            }
+            _ => return Ok(None),
         };
-        Ok(!crate::sql::describe(&sql).map_err(Error::from)?.is_query)
+        if crate::sql::describe(&sql).map_err(Error::from)?.is_query {
+            return Ok(None);
+        }
+        Err(Error::InvalidArgument(
+            "GetSchema describes queries; this statement changes data and has no result schema until it runs".into(),
+        )
+        .into())
     }
 }
 
@@ -107,14 +103,8 @@ impl FlightService for FlightServer {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        if let Some(schema) = self.unbound_prepared_schema(&request).await? {
-            return Ok(Response::new(SchemaResult { schema: prepared::schema_bytes(&schema)? }));
-        }
-        if self.runs_when_planned(request.get_ref(), &request)? {
-            return Err(Error::InvalidArgument(
-                "GetSchema describes queries; this statement changes data and has no result schema until it runs".into(),
-            )
-            .into());
+        if let Some(answer) = self.schema_without_planning(&request).await? {
+            return Ok(Response::new(answer));
         }
         let info = FlightService::get_flight_info(self.0.as_ref(), request)
             .await?

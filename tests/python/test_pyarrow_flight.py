@@ -138,9 +138,15 @@ def test_sql_info_tells_the_truth_about_writes(client):
 def test_get_schema_describes_queries_without_running_them(server):
     """GetSchema (arrow-flight's Flight SQL dispatch leaves it unimplemented):
     a query's result schema; a statement that writes is refused, not run."""
-    from flight_sql_wire import statement_query
+    from flight_sql_wire import create_prepared_statement, prepared_statement_query, statement_query, unpacked_field
 
     with flight.connect(server.uri) as client:
+        # A prepared query whose parameter is not bound cannot plan: the schema it was created with.
+        action = flight.Action("CreatePreparedStatement", create_prepared_statement(
+            "SELECT species FROM default.flowers WHERE species LIKE ?"))
+        handle = unpacked_field(list(client.do_action(action))[0].body.to_pybytes(), 1)
+        unbound = client.get_schema(flight.FlightDescriptor.for_command(prepared_statement_query(handle)))
+        assert unbound.schema.names == ["species"]
         described = client.get_schema(flight.FlightDescriptor.for_command(
             statement_query("SELECT species, count(*) AS n FROM default.flowers GROUP BY species")))
         assert described.schema.names == ["species", "n"]
