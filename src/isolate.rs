@@ -136,15 +136,17 @@ pub struct Executors {
 }
 
 /// Flags of `floe serve` an executor gets its own value for (or none).
-const OWN_FLAGS: [&str; 17] = [
+const OWN_FLAGS: [&str; 19] = [
     "--listen", "--addr-file", "--query-memory-mb", "--cluster", "--worker-dns", "--coordinator", "--heartbeat-seconds",
     "--advertise-address", "--max-concurrent-queries", "--query-queue", "--tls-cert", "--tls-key", "--tls-client-ca",
-    "--tls-peer-ca", "--cluster-endpoints", "--no-demo", "--no-scripts",
+    "--tls-peer-ca", "--cluster-endpoints", "--no-demo", "--no-scripts", "--openlineage-url", "--openlineage-file",
 ];
 /// Their environment twins, which the child must not inherit.
-const OWN_ENV: [&str; 12] = [
+// The parent reports lineage for the queries it hands its executors.
+const OWN_ENV: [&str; 14] = [
     "FLOE_LISTEN", "FLOE_ADDR_FILE", "FLOE_QUERY_MEMORY_MB", "FLOE_CLUSTER", "FLOE_WORKER_DNS", "FLOE_COORDINATOR",
     "FLOE_ADVERTISE_ADDRESS", "FLOE_TLS_CERT", "FLOE_TLS_KEY", "FLOE_TLS_CLIENT_CA", "FLOE_TLS_PEER_CA", "FLOE_CLUSTER_ENDPOINTS",
+    "FLOE_OPENLINEAGE_URL", "FLOE_OPENLINEAGE_FILE",
 ];
 const BOOLEAN_FLAGS: [&str; 3] = ["--cluster", "--no-demo", "--no-scripts"];
 

@@ -68,6 +68,10 @@ impl Peers {
         let channel = self.endpoint(node)?.connect().await.map_err(|e| fail(format!("{e:?}")))?;
         let mut client = FlightClient::new(channel);
         client.add_header("authorization", &format!("Bearer {}", self.token)).map_err(|e| fail(e.to_string()))?;
+        // The node's spans join the caller's trace.
+        if let Some(traceparent) = crate::telemetry::traceparent() {
+            client.add_header("traceparent", &traceparent).map_err(|e| fail(e.to_string()))?;
+        }
         Ok(client)
     }
 

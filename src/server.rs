@@ -33,7 +33,11 @@ pub async fn run_worker(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration)>) -> anyhow::Result<()> {
-    init_tracing(args.log_format);
+    let _telemetry = crate::telemetry::init(&crate::telemetry::Options {
+        json_logs: args.log_format == crate::config::LogFormat::Json,
+        otlp_endpoint: args.observability.otlp_endpoint.clone(),
+        service_name: if coordinator.is_some() { "floe-worker" } else { "floe" },
+    })?;
     // Two rustls providers are compiled in (ring, and aws-lc-rs through
     // other crates), so rustls cannot pick one itself: TLS uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -96,7 +100,13 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         args.http.inline_rows,
     ));
     results.clone().spawn_sweeper();
-    let workloads = Arc::new(Workloads::new(engine, scripts, cluster, results).with_executors(executors));
+    let lineage = crate::lineage::Lineage::start(crate::lineage::Config {
+        url: args.observability.openlineage_url.clone(),
+        api_key: args.observability.openlineage_api_key.clone(),
+        file: args.observability.openlineage_file.clone(),
+        namespace: args.observability.openlineage_namespace.clone(),
+    });
+    let workloads = Arc::new(Workloads::new(engine, scripts, cluster, results).with_executors(executors).with_lineage(lineage));
     let http = crate::http::router(workloads.clone(), &args.http, args.tls.tls_cert.is_some());
     let service = FloeService::new(workloads, auth.clone()).with_tls(args.tls.tls_cert.is_some());
     let flight = FlightServiceServer::new(crate::flight::FlightServer::new(service))
@@ -216,7 +226,7 @@ fn private_paths(args: &ServeArgs) -> Vec<std::path::PathBuf> {
 
 /// `floe setup`: prepares script mode in the foreground.
 pub async fn setup(args: crate::config::SetupArgs) -> anyhow::Result<()> {
-    init_tracing(crate::config::LogFormat::Text);
+    let _telemetry = crate::telemetry::init(&crate::telemetry::Options { service_name: "floe", ..Default::default() })?;
     let config = args.scripts.script_config(vec!["/etc/shadow".into(), "/var".into()]);
     let message = crate::script::setup(config).await?;
     println!("{message}");
@@ -296,19 +306,4 @@ async fn shutdown_signal(running: crate::exec::Running, grace: std::time::Durati
         tracing::warn!("in-flight calls did not finish within the shutdown grace period; exiting");
         std::process::exit(0);
     });
-}
-
-fn init_tracing(format: crate::config::LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG").unwrap_or_else(|_| "info".into());
-    let _ = match format {
-        crate::config::LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init(),
-        crate::config::LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter)
-            .with_writer(std::io::stdout)
-            .try_init(),
-    };
 }

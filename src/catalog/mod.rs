@@ -207,7 +207,7 @@ impl Lake {
     /// Loads the table's current metadata; every call sees the latest commit.
     pub async fn load(&self, table: &TableRef) -> Result<Table> {
         let catalog = self.catalog(&table.catalog)?;
-        let loaded = tokio::time::timeout(self.request_timeout, catalog.load_table(&table.ident))
+        let loaded = crate::telemetry::metrics::timed_storage("load_table", tokio::time::timeout(self.request_timeout, catalog.load_table(&table.ident)))
             .await
             .map_err(|_| Error::Timeout { table: table.to_string(), seconds: self.request_timeout.as_secs() })?;
         match loaded {

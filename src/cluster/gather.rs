@@ -2,6 +2,7 @@
 //! worker, re-running it on another when its worker fails or hangs, then
 //! combine the partitions' rows.
 
+use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -92,7 +93,12 @@ where
                 None => break,
             },
         };
-        match tokio::time::timeout(config.fragment_timeout, task(worker.clone())).await {
+        // The worker's own spans join this one (the peer call passes `traceparent`).
+        let span = tracing::info_span!(target: "floe::cluster", "partition", otel.name = what, index = index as i64, worker = worker.as_str(), attempt = attempt as i64);
+        if attempt > 1 {
+            crate::telemetry::metrics::metrics().partition_retries.add(1, &crate::telemetry::metrics::label("what", what.to_string()));
+        }
+        match tokio::time::timeout(config.fragment_timeout, task(worker.clone()).instrument(span)).await {
             Ok(Ok(output)) => return Ok((worker, attempt, output)),
             Ok(Err(err)) if !is_worker_fault(&err) => return Err(err),
             Ok(Err(err)) => tracing::warn!(index, worker = worker.as_str(), "{what} failed, re-running elsewhere: {err}"),

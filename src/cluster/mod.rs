@@ -94,6 +94,7 @@ impl Cluster {
             return Err(Error::Final("a worker heartbeat needs its address".into()));
         }
         self.heartbeat(&heartbeat.address, &heartbeat.worker_id);
+        crate::telemetry::metrics::metrics().workers_alive.record(self.live_workers().len() as u64, &[]);
         Ok(())
     }
 
@@ -215,6 +216,7 @@ pub fn distributed_ticket(spread: &Spread, plan: &crate::exec::Plan) -> Distribu
         session: plan.ticket.session.clone(),
         query_id: plan.ticket.query_id.clone(),
         schema,
+        statement: Some(plan.ticket.clone()),
     }
 }
 

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod http;
+mod observability;
 mod security;
 pub use http::HttpArgs;
+pub use observability::ObservabilityArgs;
 pub use security::{LimitArgs, TlsArgs};
 
 #[derive(Debug, Parser)]
@@ -195,6 +197,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub observability: ObservabilityArgs,
 
     /// TOML file naming more catalogs (see README); secrets only via environment variables.
     #[arg(long, env = "FLOE_CONFIG")]

@@ -10,6 +10,7 @@ mod catalog_views;
 mod metadata_tables;
 mod parameters;
 pub mod dml;
+mod lineage;
 mod resolve;
 mod maintenance;
 mod merge;
@@ -41,6 +42,7 @@ use crate::access::{Denied, Policy, Principal, Right};
 use crate::catalog::{self, Lake, TableRef};
 use crate::peer::Peers;
 use crate::proto::{QueryTicket, SessionDefaults, TablePin};
+use tracing::Instrument;
 use crate::sql::{self, Query};
 use crate::ticket::Keyring;
 use shuffle::ShuffleStore;
@@ -225,7 +227,7 @@ impl Engine {
         session: SessionDefaults,
         who: &Principal,
     ) -> Result<Plan> {
-        let tables = resolve::resolve(&self.lake, &query, &session).await?;
+        let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
         let mut pins = Vec::with_capacity(tables.len());
         let mut inputs = Vec::with_capacity(tables.len());
@@ -249,7 +251,8 @@ impl Engine {
         }
         inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
         let explain = query.is_explain();
-        let (_, schema) = run_blocking(move || polars_plan(&query, &inputs)).await?;
+        let span = polars_span();
+        let (_, schema) = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?;
         let schema = if explain { explain_schema() } else { schema };
         let ticket = QueryTicket {
             sql: sql.to_string(),
@@ -299,9 +302,9 @@ impl Engine {
     }
 
     async fn execute_analyzed(&self, query: Query, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
-        let running = self.running.admit(&ticket.query_id).await?;
+        let running = self.running.admit(&ticket.query_id).instrument(tracing::info_span!(target: "floe::exec", "admission")).await?;
         let session = ticket.session.clone().unwrap_or_default();
-        let tables = resolve::resolve(&self.lake, &query, &session).await?;
+        let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
         let mut inputs = Vec::with_capacity(tables.len());
         let mut scans = Vec::new();
@@ -327,8 +330,15 @@ impl Engine {
                     let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
                     let filters = query.scan_filters(&resolved.relation);
                     let only_files = pin.partitioned.then_some(pin.files.as_slice());
-                    let (source, stats) =
-                        scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files).await?;
+                    let span = tracing::info_span!(target: "floe::exec", "scan", table = relation.as_str(), files_selected = tracing::field::Empty,
+                        files_total = tracing::field::Empty, bytes_planned = tracing::field::Empty, reader = tracing::field::Empty);
+                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files)
+                        .instrument(span.clone())
+                        .await?;
+                    span.record("files_selected", stats.files_selected as i64);
+                    span.record("files_total", stats.files_total as i64);
+                    span.record("bytes_planned", stats.bytes_planned as i64);
+                    span.record("reader", stats.reader.as_str());
                     scans.push((relation.clone(), stats));
                     (schema, source)
                 }
@@ -338,8 +348,9 @@ impl Engine {
         inputs.extend(self.catalog_view_inputs(&query, who, true).await?);
         let explain = query.is_explain();
         let tables = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
+        let span = polars_span();
         let (frame, schema) =
-            run_blocking(move || polars_plan(&query, &inputs)).await.map_err(|e| as_data_fault(e, &tables))?;
+            run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await.map_err(|e| as_data_fault(e, &tables))?;
         let (frame, schema) = if explain { (explain_frame(frame, &scans)?, explain_schema()) } else { (frame, schema) };
         Ok((schema.clone(), stream_frame(frame, schema, running, tables)))
     }
@@ -363,6 +374,14 @@ impl Engine {
 async fn metadata_input(table: &iceberg::table::Table, kind: MetadataTable) -> Result<(polars::prelude::Schema, scan::Source)> {
     let frame = metadata_tables::load(table, kind).await?;
     Ok((frame.schema().as_ref().clone(), scan::Source::Loaded(frame)))
+}
+
+fn resolve_span() -> tracing::Span {
+    tracing::info_span!(target: "floe::exec", "resolve")
+}
+
+fn polars_span() -> tracing::Span {
+    tracing::info_span!(target: "floe::exec", "polars.plan")
 }
 
 fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {

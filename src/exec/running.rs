@@ -47,6 +47,7 @@ struct Queued(Arc<AtomicUsize>);
 impl Drop for Queued {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+        crate::telemetry::metrics::metrics().queries_queued.add(-1, &[]);
     }
 }
 
@@ -67,6 +68,7 @@ impl Running {
     fn register(&self, id: &str, slot: Option<OwnedSemaphorePermit>, limit: Option<Duration>) -> RunningQuery {
         let cancelled = self.queries.lock().expect("running queries lock").entry(id.to_string()).or_default().clone();
         let deadline = limit.map(|limit| Instant::now() + limit);
+        crate::telemetry::metrics::metrics().queries_active.add(1, &[]);
         RunningQuery { id: id.to_string(), cancelled, deadline, registry: self.clone(), _slot: slot }
     }
 
@@ -87,6 +89,7 @@ impl Running {
                 self.admission.max_queued
             )));
         }
+        crate::telemetry::metrics::metrics().queries_queued.add(1, &[]);
         let _queued = Queued(self.queued.clone());
         let wait = self.admission.queue_timeout;
         match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
@@ -146,6 +149,7 @@ impl RunningQuery {
 impl Drop for RunningQuery {
     fn drop(&mut self) {
         self.registry.queries.lock().expect("running queries lock").remove(&self.id);
+        crate::telemetry::metrics::metrics().queries_active.add(-1, &[]);
     }
 }
 

@@ -159,6 +159,8 @@ pub struct ScanStats {
     pub snapshot_id: Option<i64>,
     pub files_selected: usize,
     pub files_total: usize,
+    /// The selected files' total size: what the scan reads at most.
+    pub bytes_planned: u64,
     /// Which reader reads the files, and why when it is not Polars' own.
     pub reader: String,
 }
@@ -177,7 +179,7 @@ pub async fn read_source(
         return Ok((Source::Parquet { files: Vec::new(), cloud: None, mapping: None }, ScanStats::default()));
     };
     let iceberg_err = |e| Error::iceberg(table, e);
-    let mut tasks = plan_tasks(table, snapshot_id, filters, options.remote).await?;
+    let mut tasks = crate::telemetry::metrics::timed_storage("plan_files", plan_tasks(table, snapshot_id, filters, options.remote)).await?;
     if let Some(only) = only_files {
         let only: std::collections::HashSet<&str> = only.iter().map(String::as_str).collect();
         tasks.retain(|task| only.contains(task.data_file_path.as_str()));
@@ -231,7 +233,8 @@ pub async fn read_source(
         (_, false, _) => "iceberg-rust's reader (uuid/fixed columns)".into(),
         (_, _, false) => "iceberg-rust's reader (evolved schema Polars cannot map)".into(),
     };
-    let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total, reader };
+    let bytes_planned = tasks.iter().map(|task| task.length).sum();
+    let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total, bytes_planned, reader };
     let source = match files {
         Some(files) if native_types && (one_schema || mapping.is_some()) => Source::Parquet { files, cloud, mapping },
         _ => {

@@ -54,7 +54,10 @@ fn is_data_fault(err: &PolarsError) -> bool {
 pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String) -> BatchStream {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
     let error_sender = sender.clone();
+    // Polars runs on this blocking thread; the span covers the whole run.
+    let span = tracing::info_span!(target: "floe::exec", "execute", engine = "streaming", tables = tables.as_str());
     tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
         let stop = query.stop_check();
         // Set when the query is cut short, so one that finished just past
         // its deadline is not reported as stopped.

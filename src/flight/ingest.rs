@@ -22,6 +22,22 @@ pub async fn ingest(
     // Named and authorized before a byte of the upload is read.
     let table = write::ingest::target(lake, &command, &session).map_err(Error::from)?;
     service.engine().authorize(&caller, &table, crate::access::Right::Write).map_err(Error::from)?;
+    let tracked = service.workloads.ingest_run(&table, &session);
+    let started = std::time::Instant::now();
+    let loaded = load(service, &table, command, request).await;
+    let outcome = loaded.as_ref().map_or_else(|status| format!("{:?}", status.code()), |_| "ok".to_string());
+    crate::workload::log_write(&caller, "INGEST", &table.to_string(), *loaded.as_ref().unwrap_or(&0), started, &outcome);
+    service.workloads.finish_ingest(tracked, &table, loaded.as_ref().err().map(|e| e.message().to_string())).await;
+    loaded
+}
+
+async fn load(
+    service: &FloeService,
+    table: &crate::catalog::TableRef,
+    command: CommandStatementIngest,
+    request: Request<PeekableFlightDataStream>,
+) -> Result<i64, Status> {
+    let lake = service.engine().lake();
     let flight_data = request.into_inner().map_err(FlightError::from);
     let mut stream = FlightRecordBatchStream::new_from_flight_data(flight_data);
     // The schema message comes first; peek one batch so it has been read.
@@ -33,5 +49,5 @@ pub async fn ingest(
     };
     let rest = stream.map_err(write::Error::input);
     let batches: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(rest));
-    Ok(write::ingest::load(lake, table, command, schema, batches).await.map_err(Error::from)?)
+    Ok(write::ingest::load(lake, table.clone(), command, schema, batches).await.map_err(Error::from)?)
 }

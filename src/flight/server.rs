@@ -13,7 +13,7 @@ use arrow_flight::{
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{prepared, principal, FloeService};
+use super::{prepared, principal, traced, FloeService};
 use crate::error::Error;
 
 pub struct FlightServer(Arc<FloeService>);
@@ -64,21 +64,24 @@ impl FlightService for FlightServer {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        FlightService::handshake(self.0.as_ref(), request).await
+        let span = traced::call_span("Handshake", &request);
+        traced::streaming(span, "Handshake", FlightService::handshake(self.0.as_ref(), request)).await
     }
 
     async fn list_flights(
         &self,
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        FlightService::list_flights(self.0.as_ref(), request).await
+        let span = traced::call_span("ListFlights", &request);
+        traced::streaming(span, "ListFlights", FlightService::list_flights(self.0.as_ref(), request)).await
     }
 
     async fn get_flight_info(
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        FlightService::get_flight_info(self.0.as_ref(), request).await
+        let span = traced::call_span("GetFlightInfo", &request);
+        traced::unary(span, "GetFlightInfo", FlightService::get_flight_info(self.0.as_ref(), request)).await
     }
 
     /// Floe plans a statement whole, so the first poll answers with every
@@ -88,64 +91,66 @@ impl FlightService for FlightServer {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<PollInfo>, Status> {
-        let info = FlightService::get_flight_info(self.0.as_ref(), request)
-            .await?
-            .into_inner();
-        Ok(Response::new(PollInfo {
-            info: Some(info),
-            flight_descriptor: None,
-            progress: Some(1.0),
-            expiration_time: None,
-        }))
+        let span = traced::call_span("PollFlightInfo", &request);
+        let planned = async {
+            let info = FlightService::get_flight_info(self.0.as_ref(), request).await?.into_inner();
+            Ok(Response::new(PollInfo { info: Some(info), flight_descriptor: None, progress: Some(1.0), expiration_time: None }))
+        };
+        traced::unary(span, "PollFlightInfo", planned).await
     }
 
     async fn get_schema(
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        if let Some(answer) = self.schema_without_planning(&request).await? {
-            return Ok(Response::new(answer));
-        }
-        let info = FlightService::get_flight_info(self.0.as_ref(), request)
-            .await?
-            .into_inner();
-        Ok(Response::new(SchemaResult {
-            schema: info.schema,
-        }))
+        let span = traced::call_span("GetSchema", &request);
+        let described = async {
+            if let Some(answer) = self.schema_without_planning(&request).await? {
+                return Ok(Response::new(answer));
+            }
+            let info = FlightService::get_flight_info(self.0.as_ref(), request).await?.into_inner();
+            Ok(Response::new(SchemaResult { schema: info.schema }))
+        };
+        traced::unary(span, "GetSchema", described).await
     }
 
     async fn do_get(
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        FlightService::do_get(self.0.as_ref(), request).await
+        let span = traced::call_span("DoGet", &request);
+        traced::streaming(span, "DoGet", FlightService::do_get(self.0.as_ref(), request)).await
     }
 
     async fn do_put(
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        FlightService::do_put(self.0.as_ref(), request).await
+        let span = traced::call_span("DoPut", &request);
+        traced::streaming(span, "DoPut", FlightService::do_put(self.0.as_ref(), request)).await
     }
 
     async fn do_exchange(
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        FlightService::do_exchange(self.0.as_ref(), request).await
+        let span = traced::call_span("DoExchange", &request);
+        traced::streaming(span, "DoExchange", FlightService::do_exchange(self.0.as_ref(), request)).await
     }
 
     async fn do_action(
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        FlightService::do_action(self.0.as_ref(), request).await
+        let span = traced::call_span("DoAction", &request);
+        traced::streaming(span, "DoAction", FlightService::do_action(self.0.as_ref(), request)).await
     }
 
     async fn list_actions(
         &self,
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        FlightService::list_actions(self.0.as_ref(), request).await
+        let span = traced::call_span("ListActions", &request);
+        traced::streaming(span, "ListActions", FlightService::list_actions(self.0.as_ref(), request)).await
     }
 }

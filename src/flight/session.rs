@@ -68,8 +68,10 @@ fn with_headers(mut session: SessionDefaults, metadata: &MetadataMap) -> Session
         Some(Err(_)) => tracing::warn!("ignoring x-floe-distributed: not true or false"),
         None => {}
     }
+    session.lineage = crate::lineage::context(metadata.as_ref());
     session
 }
+
 
 fn from_cookie(metadata: &MetadataMap) -> SessionDefaults {
     metadata
@@ -191,7 +193,7 @@ mod tests {
 
     #[test]
     fn session_round_trips_through_its_cookie() {
-        let session = SessionDefaults { catalog: "floe".into(), schema: "sales.eu".into(), compression: "zstd".into(), distributed: true };
+        let session = SessionDefaults { catalog: "floe".into(), schema: "sales.eu".into(), compression: "zstd".into(), distributed: true, ..Default::default() };
         let set_cookie = cookie(&session);
         let pair = set_cookie.to_str().unwrap().split(';').next().unwrap().to_string();
         let mut metadata = MetadataMap::new();

@@ -83,7 +83,7 @@ fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
 pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal, client: &str) -> Result<Response<DoGetStream>, Status> {
     let arrived = std::time::Instant::now();
     let started = service.workloads.start_query(&command.statement_handle, caller).await?;
-    let completion = stream::Completion { principal: caller.clone(), client: client.to_string(), work: started.work, started: arrived };
+    let completion = stream::Completion { principal: caller.clone(), client: client.to_string(), work: started.work, started: arrived, lineage: started.lineage };
     let encoded = stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression);
     Ok(Response::new(stream::logged(encoded, completion)))
 }
@@ -97,7 +97,7 @@ pub async fn update(
     session: &SessionDefaults,
     caller: &Principal,
 ) -> Result<i64, Status> {
-    match crate::exec::dml::apply(service.workloads.engine(), sql, params, session, caller).await.map_err(Error::from)? {
+    match service.workloads.apply(sql, params, session, caller).await.map_err(Error::from)? {
         crate::exec::dml::Statement::Changed { rows, .. } => Ok(rows),
         // An update count of a procedure: the first thing it counts.
         crate::exec::dml::Statement::Reported { report, .. } => Ok(report.first().map_or(0, |(_, n)| *n)),

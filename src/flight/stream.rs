@@ -37,13 +37,66 @@ pub fn stream(schema: SchemaRef, batches: BatchStream, compression: &str) -> DoG
     let options = arrow::ipc::writer::IpcWriteOptions::default()
         .try_with_compression(codec)
         .expect("arrow is built with ipc_compression");
+    let waited = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let batches = Timed { inner: batches, waited: waited.clone() };
     let encoded = FlightDataEncoderBuilder::new()
         .with_options(options)
         .with_schema(schema)
         .with_max_flight_data_size(TARGET_MESSAGE_BYTES)
         .build(batches)
         .map_err(Status::from);
-    Box::pin(encoded)
+    let span = tracing::info_span!(target: "floe::flight", "ipc.encode", compression, messages = tracing::field::Empty, encode_ms = tracing::field::Empty);
+    Box::pin(Encoding { inner: Box::pin(encoded), waited, busy: std::time::Duration::ZERO, messages: 0, span })
+}
+
+/// The record batches on their way to the encoder, timing how long the
+/// encoder waits for them (the query's time, not encoding's).
+struct Timed<S> {
+    inner: S,
+    waited: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for Timed<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        let started = std::time::Instant::now();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        self.waited.fetch_add(started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        polled
+    }
+}
+
+/// The encoded stream, in an `ipc.encode` span whose `encode_ms` is the
+/// time spent encoding (polling the encoder less waiting for batches).
+struct Encoding {
+    inner: DoGetStream,
+    waited: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    busy: std::time::Duration,
+    messages: u64,
+    span: tracing::Span,
+}
+
+impl futures::Stream for Encoding {
+    type Item = Result<arrow_flight::FlightData, Status>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        let started = std::time::Instant::now();
+        let polled = self.inner.as_mut().poll_next(cx);
+        self.busy += started.elapsed();
+        if let std::task::Poll::Ready(Some(Ok(_))) = &polled {
+            self.messages += 1;
+        }
+        polled
+    }
+}
+
+impl Drop for Encoding {
+    fn drop(&mut self) {
+        let waited = std::time::Duration::from_nanos(self.waited.load(std::sync::atomic::Ordering::Relaxed));
+        self.span.record("messages", self.messages as i64);
+        self.span.record("encode_ms", self.busy.saturating_sub(waited).as_secs_f64() * 1000.0);
+    }
 }
 
 /// Who ran what, for the line logged when a DoGet stream ends.
@@ -53,13 +106,15 @@ pub struct Completion {
     pub work: crate::workload::tickets::Work,
     /// When the DoGet arrived: a gathered distributed query runs before its stream starts.
     pub started: std::time::Instant,
+    /// The client's query as an OpenLineage run, finished with the stream.
+    pub lineage: Option<crate::lineage::Tracked>,
 }
 
 /// `stream`, counting the rows and bytes it sends, that logs one
 /// `floe::statement` line when it ends: finished, failed, or dropped by a
 /// client that left (`cancelled`).
 pub fn logged(stream: DoGetStream, completion: Completion) -> DoGetStream {
-    Box::pin(Logged { inner: stream, completion, rows: 0, bytes: 0, outcome: None })
+    Box::pin(Logged { inner: stream, completion, rows: 0, bytes: 0, outcome: None, error: None })
 }
 
 struct Logged {
@@ -68,6 +123,7 @@ struct Logged {
     rows: u64,
     bytes: u64,
     outcome: Option<String>,
+    error: Option<String>,
 }
 
 impl futures::Stream for Logged {
@@ -84,7 +140,10 @@ impl futures::Stream for Logged {
                     .map_or(0, |batch| batch.length());
                 self.rows += batch_rows.max(0) as u64;
             }
-            std::task::Poll::Ready(Some(Err(status))) => self.outcome = Some(format!("{:?}", status.code())),
+            std::task::Poll::Ready(Some(Err(status))) => {
+                self.outcome = Some(format!("{:?}", status.code()));
+                self.error = Some(status.message().to_string());
+            }
             std::task::Poll::Ready(None) => {
                 self.outcome.get_or_insert_with(|| "ok".to_string());
             }
@@ -97,6 +156,21 @@ impl futures::Stream for Logged {
 impl Drop for Logged {
     fn drop(&mut self) {
         let work = &self.completion.work;
+        let outcome = self.outcome.as_deref().unwrap_or("cancelled");
+        let elapsed = self.completion.started.elapsed();
+        let metrics = crate::telemetry::metrics::metrics();
+        let kind = opentelemetry::KeyValue::new("kind", work.kind.clone());
+        metrics.statement_duration.record(elapsed.as_secs_f64(), &[kind.clone(), opentelemetry::KeyValue::new("outcome", outcome.to_string())]);
+        metrics.rows_streamed.add(self.rows, std::slice::from_ref(&kind));
+        metrics.bytes_streamed.add(self.bytes, std::slice::from_ref(&kind));
+        if let Some(tracked) = self.completion.lineage.take() {
+            tracked.finish(match (&self.outcome, &self.error) {
+                (Some(_), Some(message)) => crate::lineage::Outcome::Failed(message.clone()),
+                (Some(_), None) => crate::lineage::Outcome::Complete,
+                (None, _) => crate::lineage::Outcome::Aborted,
+            });
+        }
+        let work = &self.completion.work;
         tracing::info!(
             target: "floe::statement",
             query_id = work.query_id.as_str(),
@@ -108,8 +182,8 @@ impl Drop for Logged {
             tables = work.tables.join(",").as_str(),
             rows = self.rows,
             bytes = self.bytes,
-            duration_ms = self.completion.started.elapsed().as_millis() as u64,
-            outcome = self.outcome.as_deref().unwrap_or("cancelled"),
+            duration_ms = elapsed.as_millis() as u64,
+            outcome,
             "statement finished"
         );
     }

@@ -18,6 +18,7 @@ use super::rows::json_rows;
 use super::Api;
 use crate::access::{audit, statement_kind, Principal};
 use crate::proto::SessionDefaults;
+use tracing::Instrument;
 use crate::workload::inline::Inline;
 use crate::workload::request::{Compute, Saved};
 use crate::workload::RunRequest;
@@ -134,7 +135,9 @@ pub async fn polars(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: RunRequest = parse(&body)?;
-    let outcome = api.workloads.run_inline(request, SessionDefaults::default(), &principal).await;
+    let session = SessionDefaults { lineage: crate::lineage::context(&headers), ..Default::default() };
+    let span = crate::telemetry::http_span("POST /api/v1/warehouse/polars", &headers);
+    let outcome = api.workloads.run_inline(request, session, &principal).instrument(span).await;
     let outcome_name = outcome.as_ref().map_or_else(|e| format!("{:?}", e.code()), |_| "ok".into());
     audit(&principal, "http", "FLOE.RUN", &[], &outcome_name);
     let (response, inline) = outcome.map_err(|e| ApiError::from(e).in_workload())?;
@@ -197,9 +200,11 @@ pub async fn query(
     let session = SessionDefaults {
         catalog: request.catalog.clone().unwrap_or_default(),
         schema: request.namespace.clone().unwrap_or_default(),
+        lineage: crate::lineage::context(&headers),
         ..Default::default()
     };
-    let (inline, tables) = match run_statement(&api, &request.query, session, &principal).await {
+    let span = crate::telemetry::http_span("POST /api/v1/warehouse/query", &headers);
+    let (inline, tables) = match run_statement(&api, &request.query, session, &principal).instrument(span).await {
         Ok(ran) => ran,
         Err(err) => {
             audit(&principal, "http", &statement_kind(&request.query), &[], &format!("{:?}", err.code()));

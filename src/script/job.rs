@@ -45,7 +45,8 @@ pub struct Started {
 }
 
 pub async fn start(scripts: Arc<Scripts>, engine: Arc<Engine>, job: Job) -> Result<Started, Error> {
-    let mut sandbox = scripts.sandbox(job.vcpus, job.timeout).await?;
+    let span = tracing::info_span!(target: "floe::script", "sandbox.start", vcpus = job.vcpus as i64);
+    let mut sandbox = tracing::Instrument::instrument(scripts.sandbox(job.vcpus, job.timeout), span).await?;
     let workload = json!({ "script": job.script, "params": job.params, "catalog": engine.lake().names().session_catalog(&job.session) });
     sandbox.channel.send_json(&workload).await.map_err(Error::io("hand the script to its sandbox"))?;
 
@@ -61,7 +62,8 @@ pub async fn start(scripts: Arc<Scripts>, engine: Arc<Engine>, job: Job) -> Resu
         pins: pins.clone(),
     };
     let running = engine.running().start(&job.query_id);
-    tokio::spawn(driver.run(sandbox, job.timeout, running));
+    let span = tracing::info_span!(target: "floe::script", "script.run", query_id = job.query_id.as_str(), vcpus = job.vcpus as i64);
+    tokio::spawn(tracing::Instrument::instrument(driver.run(sandbox, job.timeout, running), span));
     let schema = schema_rx.await.map_err(|_| Error::Crashed("the workload ended without a result".into()))??;
     let batches: BatchStream = Box::pin(ReceiverStream::new(batches_rx).map(|item| item.map_err(|e| crate::exec::Error::Upstream(Box::new(e)))));
     Ok(Started { schema, batches, pins })
@@ -116,6 +118,10 @@ impl Driver {
 /// A runner that vanished was killed by a limit or crashed.
 async fn why_gone(sandbox: &mut Sandbox, reason: String) -> Error {
         let status = sandbox.exit_status().await;
+        if let Some(breach) = sandbox.breach() {
+            let limit = if matches!(breach, Breach::Memory) { "memory" } else { "processes" };
+            crate::telemetry::metrics::metrics().sandbox_kills.add(1, &crate::telemetry::metrics::label("limit", limit));
+        }
         match sandbox.breach() {
             Some(Breach::Memory) => Error::Limit("the script exceeded the workload's memory limit and was stopped".into()),
             Some(Breach::Processes) => {

@@ -31,7 +31,11 @@ impl Pool {
     }
 
     pub async fn spawn(&self, vcpus: u32) -> Result<Sandbox, Error> {
-        self.spec.spawn(&self.cgroups, (self.limits)(vcpus)).await
+        use tracing::Instrument;
+        let span = tracing::info_span!(target: "floe::script", "sandbox.spawn", vcpus = vcpus as i64);
+        let sandbox = self.spec.spawn(&self.cgroups, (self.limits)(vcpus)).instrument(span).await?;
+        crate::telemetry::metrics::metrics().sandbox_starts.add(1, &[]);
+        Ok(sandbox)
     }
 
     pub async fn take(self: &Arc<Self>, vcpus: u32) -> Result<Sandbox, Error> {
@@ -64,7 +68,11 @@ impl Pool {
                     return;
                 }
                 match pool.spawn(pool.pooled_vcpus).await {
-                    Ok(sandbox) => pool.idle.lock().expect("pool lock").push(sandbox),
+                    Ok(sandbox) => {
+                        let mut idle = pool.idle.lock().expect("pool lock");
+                        idle.push(sandbox);
+                        crate::telemetry::metrics::metrics().sandbox_pool.record(idle.len() as u64, &[]);
+                    }
                     Err(err) => {
                         tracing::warn!(%err, "could not pre-start a script sandbox");
                         return;

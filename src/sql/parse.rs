@@ -12,6 +12,7 @@ pub const MAX_SQL_BYTES: usize = 1 << 20;
 /// here is what it can plan. A CREATE TABLE's `PARTITIONED BY (…)` is read
 /// separately (`partition.rs`), so it is set aside here.
 pub(super) fn parse_single(sql: &str) -> Result<Statement> {
+    let _span = tracing::info_span!(target: "floe::sql", "sql.parse").entered();
     if sql.len() > MAX_SQL_BYTES {
         return Err(Error::TooLong(format!("the statement has {} bytes; the limit is {MAX_SQL_BYTES}", sql.len())));
     }

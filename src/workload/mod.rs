@@ -5,6 +5,9 @@
 
 pub mod dtype;
 pub mod inline;
+mod lineage;
+
+pub use lineage::log_write;
 pub mod request;
 pub mod run;
 pub mod tickets;
@@ -82,6 +85,8 @@ pub struct Workloads {
     executors: Option<Arc<Executors>>,
     /// Where results too large to answer inline are kept.
     results: Arc<ResultStore>,
+    /// Where OpenLineage events go (nowhere by default).
+    lineage: crate::lineage::Lineage,
 }
 
 /// The rows of a placed query, running now.
@@ -94,11 +99,16 @@ pub struct PlacedRows {
 
 impl Workloads {
     pub fn new(engine: Arc<Engine>, scripts: Arc<Scripts>, cluster: Option<Arc<Cluster>>, results: Arc<ResultStore>) -> Self {
-        Self { engine, scripts, cluster, executors: None, results }
+        Self { engine, scripts, cluster, executors: None, results, lineage: Default::default() }
     }
 
     pub fn results(&self) -> &ResultStore {
         &self.results
+    }
+
+    pub fn with_lineage(mut self, lineage: crate::lineage::Lineage) -> Self {
+        self.lineage = lineage;
+        self
     }
 
     pub fn with_executors(mut self, executors: Option<Arc<Executors>>) -> Self {
@@ -145,7 +155,7 @@ impl Workloads {
     /// Parses `sql` once: a change runs now and is answered by its counts
     /// (already placed: a one-row literal); a query is planned, not yet placed.
     pub async fn prepare(&self, sql: &str, params: Vec<String>, session: SessionDefaults, who: &Principal) -> Result<Prepared> {
-        Ok(match dml::apply(&self.engine, sql, &params, &session, who).await? {
+        Ok(match self.apply(sql, &params, &session, who).await? {
             dml::Statement::Changed { rows, target } => {
                 Prepared::Change(self.literal_row(&[("rows_affected", rows)], target, session, who).await?)
             }

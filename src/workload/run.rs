@@ -61,7 +61,10 @@ pub fn describe(schema: &arrow::datatypes::Schema) -> (Vec<String>, Vec<String>)
 /// known only then).
 type Replay = Box<dyn FnOnce() -> arrow_flight::Ticket + Send>;
 
-type Started = (SchemaRef, exec::BatchStream, Replay);
+type Started = (SchemaRef, exec::BatchStream, Replay, Option<ScriptPins>);
+
+/// The snapshots a script read, by table name, once it has finished.
+pub(super) type ScriptPins = Arc<Mutex<std::collections::HashMap<String, i64>>>;
 
 /// A workload whose rows have started to flow (they travel beside it).
 struct Begun {
@@ -69,6 +72,7 @@ struct Begun {
     compute: Compute,
     session: SessionDefaults,
     schema: SchemaRef,
+    script_pins: Option<ScriptPins>,
 }
 
 async fn begin(
@@ -83,7 +87,7 @@ async fn begin(
         workloads.engine().lake().catalog(catalog)?;
         session.catalog = catalog.clone();
     }
-    let (schema, batches, replay) = match request.mode {
+    let (schema, batches, replay, script_pins) = match request.mode {
         Mode::Script => {
             if request.distributed {
                 compute.reason = Some("scripts run on one node".into());
@@ -92,7 +96,7 @@ async fn begin(
         }
         Mode::Query => start_query(workloads, request, &session, &mut compute, principal).await?,
     };
-    Ok((Begun { started, compute, session, schema }, batches, replay))
+    Ok((Begun { started, compute, session, schema, script_pins }, batches, replay))
 }
 
 impl Begun {
@@ -107,7 +111,24 @@ impl Begun {
 /// ticket; a result past `--inline-rows` is stored as it runs, and the
 /// ticket reads the stored rows (the workload runs once).
 pub async fn run_request(workloads: &Workloads, request: RunRequest, session: SessionDefaults, principal: &Principal) -> Result<RunResponse> {
+    let mut lineage = workloads.workload_run(&request, &session);
+    let outcome = run_request_once(workloads, &request, session.clone(), principal, &mut lineage).await;
+    workloads.finish_workload(lineage, &request, &session, outcome.as_ref().err()).await;
+    outcome
+}
+
+async fn run_request_once(
+    workloads: &Workloads,
+    request: &RunRequest,
+    session: SessionDefaults,
+    principal: &Principal,
+    lineage: &mut Option<super::lineage::WorkloadRun>,
+) -> Result<RunResponse> {
+    let request = request.clone();
     let (begun, batches, replay) = begin(workloads, &request, session, principal).await?;
+    if let Some(run) = lineage {
+        run.script_pins = begun.script_pins.clone();
+    }
     if request.destination.is_some() {
         return save(workloads, &request, begun, batches, principal).await;
     }
@@ -127,7 +148,24 @@ pub async fn run_inline(
     session: SessionDefaults,
     principal: &Principal,
 ) -> Result<(RunResponse, Option<Inline>)> {
+    let mut lineage = workloads.workload_run(&request, &session);
+    let outcome = run_inline_once(workloads, &request, session.clone(), principal, &mut lineage).await;
+    workloads.finish_workload(lineage, &request, &session, outcome.as_ref().err()).await;
+    outcome
+}
+
+async fn run_inline_once(
+    workloads: &Workloads,
+    request: &RunRequest,
+    session: SessionDefaults,
+    principal: &Principal,
+    lineage: &mut Option<super::lineage::WorkloadRun>,
+) -> Result<(RunResponse, Option<Inline>)> {
+    let request = request.clone();
     let (begun, batches, _) = begin(workloads, &request, session, principal).await?;
+    if let Some(run) = lineage {
+        run.script_pins = begun.script_pins.clone();
+    }
     if request.destination.is_some() {
         return Ok((save(workloads, &request, begun, batches, principal).await?, None));
     }
@@ -217,7 +255,7 @@ async fn start_query(
     };
     let rows = workloads.start_placed(placement, principal).await?;
     compute.reruns += rows.reruns;
-    Ok((rows.schema, rows.batches, replay))
+    Ok((rows.schema, rows.batches, replay, None))
 }
 
 async fn start_script(
@@ -250,12 +288,13 @@ async fn start_script(
     let engine = workloads.engine().clone();
     let started =
         crate::script::start(workloads.scripts.clone(), engine.clone(), tickets::script_job(ticket.clone(), principal.clone())).await?;
-    let pins: Arc<Mutex<_>> = started.pins;
+    let pins: ScriptPins = started.pins;
+    let read = pins.clone();
     let owner = principal.clone();
     let replay: Replay = Box::new(move || {
         // The first run has finished: its pins are final.
         ticket.pins = pins.lock().expect("pins lock").clone().into_iter().collect();
         tickets::sealed_ticket(engine.keyring(), Kind::Script, &ticket, &owner)
     });
-    Ok((started.schema, started.batches, replay))
+    Ok((started.schema, started.batches, replay, Some(read)))
 }

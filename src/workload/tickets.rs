@@ -27,6 +27,8 @@ pub struct Started {
     /// The session's IPC body compression (`""`, `"lz4"`, `"zstd"`).
     pub compression: String,
     pub work: Work,
+    /// The OpenLineage run this stream is, for a client's query (not a peer's fetch).
+    pub lineage: Option<crate::lineage::Tracked>,
 }
 
 /// What a DoGet runs, for the line the server logs when it ends.
@@ -88,8 +90,9 @@ impl Workloads {
     pub async fn start_query(&self, handle: &[u8], caller: &Principal) -> Result<Started> {
         let opened = crate::exec::ticket::open(self.engine.keyring(), handle, caller)?;
         let query = opened.payload;
+        let lineage = if caller.is_peer() { None } else { self.query_run(&query).await };
         let (schema, batches) = self.run_local(&query, &Principal::owner(&opened.principal)).await?;
-        Ok(Started { schema, batches, compression: compression(&query.session), work: Work::of_query(&query) })
+        Ok(Started { schema, batches, compression: compression(&query.session), work: Work::of_query(&query), lineage })
     }
 
     /// DoGet of any other Floe ticket: verified before anything in it is used.
@@ -110,12 +113,12 @@ impl Workloads {
             Kind::Result => {
                 let link = ticket::decode_payload::<ResultLink>(body)?.payload;
                 let (schema, batches) = self.results.read_batches(&link.path).await?;
-                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("RESULT") })
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("RESULT"), lineage: None })
             }
             Kind::ShuffleFetch => {
                 let fetch = ticket::decode_payload(body)?.payload;
                 let (schema, batches) = shuffle::read_bucket(self.engine.shuffle_store(), &fetch)?;
-                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("SHUFFLE") })
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("SHUFFLE"), lineage: None })
             }
             other => Err(Error::InvalidArgument(format!("a {other:?} ticket cannot be fetched with DoGet"))),
         }
@@ -128,20 +131,26 @@ impl Workloads {
         let compression = compression(&ticket.session);
         let mut work = ticket.fragments.first().map(Work::of_query).unwrap_or_default();
         work.query_id = ticket.query_id.clone();
+        let lineage = match &ticket.statement {
+            Some(statement) => self.query_run(statement).await,
+            None => None,
+        };
         let (schema, batches) = if ticket.final_sql.is_empty() {
             crate::cluster::stream_partitions(cluster, &self.engine, &ticket, owner)?
         } else {
             let (schema, batches, _) = crate::cluster::run_distributed(cluster, &self.engine, &ticket, owner).await?;
             (schema, crate::exec::in_memory(batches))
         };
-        Ok(Started { schema, batches, compression, work })
+        Ok(Started { schema, batches, compression, work, lineage })
     }
 
     async fn start_script(&self, ticket: ScriptTicket, owner: Principal) -> Result<Started> {
         let compression = compression(&ticket.session);
         let work = Work { query_id: ticket.query_id.clone(), kind: "SCRIPT".into(), tables: ticket.pins.keys().cloned().collect() };
+        let session = ticket.session.clone().unwrap_or_default();
+        let lineage = self.start_run(&ticket.query_id, crate::lineage::JobKind::Script, &session, &ticket.script);
         let started = crate::script::start(self.scripts.clone(), self.engine.clone(), script_job(ticket, owner)).await?;
-        Ok(Started { schema: started.schema, batches: started.batches, compression, work })
+        Ok(Started { schema: started.schema, batches: started.batches, compression, work, lineage })
     }
 
     /// The query ids of the tickets this server issued to `caller` inside a

@@ -34,17 +34,27 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<i64>>,
 {
+    use tracing::Instrument;
+    let metrics = crate::telemetry::metrics::metrics();
+    let span = tracing::info_span!(target: "floe::write", "commit", retries = tracing::field::Empty, snapshot_id = tracing::field::Empty);
     let mut attempt = 0;
-    loop {
-        match attempt_commit().await {
+    let outcome = loop {
+        match attempt_commit().instrument(span.clone()).await {
             Err(err) if is_conflict(&err) && attempt + 1 < MAX_ATTEMPTS => {
                 attempt += 1;
-                back_off(attempt).await;
+                metrics.commit_retries.add(1, &[]);
+                back_off(attempt).instrument(span.clone()).await;
             }
-            Err(err) if is_conflict(&err) => return Err(Error::TooManyConflicts(MAX_ATTEMPTS)),
-            outcome => return outcome,
+            Err(err) if is_conflict(&err) => break Err(Error::TooManyConflicts(MAX_ATTEMPTS)),
+            outcome => break outcome,
         }
+    };
+    span.record("retries", attempt as i64);
+    if let Ok(snapshot_id) = &outcome {
+        span.record("snapshot_id", *snapshot_id);
     }
+    metrics.commits.add(1, &crate::telemetry::metrics::label("outcome", if outcome.is_ok() { "ok" } else { "failed" }));
+    outcome
 }
 
 /// A concurrent request with the same idempotency key may have won the race.

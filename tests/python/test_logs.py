@@ -56,3 +56,22 @@ def test_a_client_that_leaves_is_logged_as_cancelled(start_server):
     assert wait_for(lambda: any(s["outcome"] == "cancelled" for s in statements(server)), 20), statements(server)
     cancelled = next(s for s in statements(server) if s["outcome"] == "cancelled")
     assert 0 < cancelled["rows"] < 150 ** 3
+
+
+def test_writes_log_their_statement_line_too(start_server):
+    import pyarrow as pa
+
+    server = start_server("--no-scripts", "--log-format", "json")
+    with adbc_connect(server.uri) as conn:
+        run(conn, "CREATE TABLE default.copied AS SELECT * FROM default.flowers WHERE species = 'setosa'")
+        with conn.cursor() as cursor:
+            cursor.adbc_ingest("loaded", pa.table({"k": [1, 2]}), mode="create", db_schema_name="default")
+        with pytest.raises(Exception):
+            run(conn, "INSERT INTO default.no_such_table SELECT 1")
+    assert wait_for(lambda: {"CREATE", "INGEST", "INSERT"} <= {s["kind"] for s in statements(server)}, 10), statements(server)
+    by_kind = {s["kind"]: s for s in statements(server)}
+    assert (by_kind["CREATE"]["rows"], by_kind["CREATE"]["tables"], by_kind["CREATE"]["outcome"]) == (50, "default.copied", "ok")
+    assert (by_kind["INGEST"]["rows"], by_kind["INGEST"]["tables"], by_kind["INGEST"]["outcome"]) == (2, "floe.default.loaded", "ok")
+    assert by_kind["INSERT"]["outcome"] == "NotFound"
+    # The client's address is in the line's span (the call it came on).
+    assert by_kind["CREATE"]["span"]["client.address"].startswith("127.0.0.1:")

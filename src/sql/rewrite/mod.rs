@@ -26,6 +26,7 @@ use super::Result;
 /// At parse time: bind parameters, refuse what must not run, and normalise
 /// what polars-sql would get wrong.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
+    let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
     names::name_colliding_projections(statement);

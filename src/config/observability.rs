@@ -1,0 +1,31 @@
+//! Traces, metrics and lineage: where they go.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ObservabilityArgs {
+    /// OpenTelemetry collector (OTLP over gRPC, e.g. `http://otel-collector:4317`) for traces
+    /// and metrics. The standard `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
+    /// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_METRIC_EXPORT_INTERVAL` are honoured too.
+    #[arg(long, env = "FLOE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// OpenLineage HTTP receiver (Marquez, oleander): events are POSTed to
+    /// `<url>/api/v1/lineage`, with `FLOE_OPENLINEAGE_API_KEY` as a bearer token if set.
+    #[arg(long, env = "FLOE_OPENLINEAGE_URL")]
+    pub openlineage_url: Option<String>,
+
+    /// Append OpenLineage events to this file, one JSON object a line.
+    #[arg(long, env = "FLOE_OPENLINEAGE_FILE")]
+    pub openlineage_file: Option<PathBuf>,
+
+    /// The OpenLineage namespace of Floe's jobs.
+    #[arg(long, env = "FLOE_OPENLINEAGE_NAMESPACE", default_value = "floe")]
+    pub openlineage_namespace: String,
+
+    /// Bearer token for the OpenLineage receiver (read from the environment only).
+    #[arg(long = "openlineage-api-key", env = "FLOE_OPENLINEAGE_API_KEY", hide = true, hide_env_values = true)]
+    pub openlineage_api_key: Option<String>,
+}
