@@ -3,6 +3,7 @@
     python bench/tpch.py --sf 0.01            # correctness report
     python bench/tpch.py --sf 0.01 --strict   # CI: exit 1 on any change from KNOWN_FAILING
     python bench/tpch.py --sf 1 --timed --repeat 5   # Floe vs Python Polars, DuckDB, ROAPI
+    python bench/tpch.py --sf 1 --timed --engines floe,floeobs   # exporters off vs on
 
 Data: DuckDB's tpch extension generates the tables, which are loaded into
 Floe's catalog (namespace `tpch`) through Floe's own bulk ingest. Queries:
@@ -130,7 +131,7 @@ def timed(args, duck, queries) -> set[int]:
     work.mkdir(exist_ok=True)
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
     uri = floe.uri
-    roapi = capped = None
+    roapi = capped = observed = receiver = None
     try:
         loaded = (data_dir / "loaded").exists()
         if not loaded:
@@ -150,6 +151,16 @@ def timed(args, duck, queries) -> set[int]:
             capped = FloeServer(data_dir, "--no-demo", "--no-scripts", "--query-memory-mb", str(args.query_memory_mb),
                                 run_dir=work / "capped")
             engines["floecap"] = lambda: FlightSqlEngine("floecap", capped.uri, "tpch", args.timeout)
+        if "floeobs" in args.engines:
+            # The same lake with every exporter on: OTLP traces and metrics to a
+            # real receiver, OpenLineage events to a file. `floe` has them off.
+            from otlp_receiver import OtlpReceiver
+
+            receiver = OtlpReceiver()
+            (work / "observed").mkdir(exist_ok=True)
+            observed = FloeServer(data_dir, "--no-demo", "--no-scripts", "--otlp-endpoint", receiver.endpoint,
+                                  "--openlineage-file", str(work / "observed" / "lineage.jsonl"), run_dir=work / "observed")
+            engines["floeobs"] = lambda: FlightSqlEngine("floeobs", observed.uri, "tpch", args.timeout)
         if "roapi" in args.engines:
             roapi = Roapi(tables, data_dir / "roapi.log")
             engines["roapi"] = lambda: FlightSqlEngine("roapi", roapi.uri, None, args.timeout)
@@ -205,6 +216,9 @@ def timed(args, duck, queries) -> set[int]:
             roapi.stop()
         if capped:
             capped.stop()
+        if observed:
+            observed.stop()
+            receiver.stop()
         floe.stop()
 
 

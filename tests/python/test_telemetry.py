@@ -169,3 +169,17 @@ def test_a_distributed_query_is_one_trace_across_nodes(receiver, tmp_path):
         assert wait_for(lambda: any(p.name == "floe.cluster.workers" and p.value == 2 for p in receiver.points()), 10)
     finally:
         cluster.stop()
+
+
+def test_an_http_workload_continues_the_callers_trace(receiver, traced):
+    import requests
+
+    header, trace_id, client_span = traceparent()
+    response = requests.post(f"http://{traced.address}/api/v1/warehouse/query", headers={"traceparent": header},
+                             json={"query": "SELECT count(*) AS n FROM default.flowers"}, timeout=30)
+    assert response.status_code == 200, response.text
+    route = "POST /api/v1/warehouse/query"
+    spans = trace(receiver, trace_id, {route, "scan", "execute"})
+    request = next(s for s in spans if s.name == route)
+    assert request.parent_id == client_span and request.attributes["http.route"] == route
+    assert {s.trace_id for s in spans} == {trace_id} and any(s.parent_id == request.span_id for s in spans)

@@ -44,6 +44,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ .Values.limits.maxConcurrentQueries | quote }}
 - name: FLOE_QUERY_TIMEOUT_SECONDS
   value: {{ .Values.limits.queryTimeoutSeconds | quote }}
+- name: FLOE_LOG_FORMAT
+  value: {{ .Values.observability.logFormat | quote }}
+{{- if .Values.observability.otlpEndpoint }}
+- name: FLOE_OTLP_ENDPOINT
+  value: {{ .Values.observability.otlpEndpoint | quote }}
+{{- end }}
+{{- if .Values.observability.openlineage.url }}
+- name: FLOE_OPENLINEAGE_URL
+  value: {{ .Values.observability.openlineage.url | quote }}
+- name: FLOE_OPENLINEAGE_NAMESPACE
+  value: {{ .Values.observability.openlineage.namespace | quote }}
+{{- if .Values.observability.openlineage.existingSecret }}
+- name: FLOE_OPENLINEAGE_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.observability.openlineage.existingSecret }}
+      key: {{ .Values.observability.openlineage.apiKeyKey }}
+{{- end }}
+{{- end }}
 {{- if .Values.s3.endpoint }}
 - name: FLOE_S3_ENDPOINT
   value: {{ .Values.s3.endpoint | quote }}
