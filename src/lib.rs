@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod flight;
+pub mod history;
 pub mod http;
 pub mod isolate;
 pub mod lineage;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args)]
 pub struct ObservabilityArgs {
     /// OpenTelemetry collector (OTLP over gRPC, e.g. `http://otel-collector:4317`) for traces
     /// and metrics. The standard `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
@@ -24,6 +24,15 @@ pub struct ObservabilityArgs {
     /// The OpenLineage namespace of Floe's jobs.
     #[arg(long, env = "FLOE_OPENLINEAGE_NAMESPACE", default_value = "floe")]
     pub openlineage_namespace: String,
+
+    /// How long the query history (`system.queries`, the observatory) is kept
+    /// in `<data-dir>/history.db`: `7d`, `12h`, `30m`.
+    #[arg(long, env = "FLOE_HISTORY_RETENTION", default_value = "7d", value_parser = crate::history::parse_retention)]
+    pub history_retention: std::time::Duration,
+
+    /// Principals who see and may cancel everyone's queries (repeatable, or comma-separated).
+    #[arg(long = "admin", env = "FLOE_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<String>,
 
     /// Bearer token for the OpenLineage receiver (read from the environment only).
     #[arg(long = "openlineage-api-key", env = "FLOE_OPENLINEAGE_API_KEY", hide = true, hide_env_values = true)]

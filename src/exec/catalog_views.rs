@@ -47,6 +47,9 @@ fn view_of(relation: &RelationName) -> Result<(Option<&str>, View)> {
 
 /// A view's columns without rows.
 pub(super) fn empty_view(relation: &RelationName) -> Result<DataFrame> {
+    if super::system_views::is_system(relation) {
+        return super::system_views::frame(relation, Vec::new());
+    }
     let (_, view) = view_of(relation)?;
     Rows::default().frame(&view)
 }
@@ -54,6 +57,9 @@ pub(super) fn empty_view(relation: &RelationName) -> Result<DataFrame> {
 impl Engine {
     /// The rows of an `information_schema` view, as `who` may see them.
     pub(super) async fn catalog_view(&self, relation: &RelationName, who: &Principal) -> Result<DataFrame> {
+        if super::system_views::is_system(relation) {
+            return super::system_views::frame(relation, self.history.visible_to(who));
+        }
         let (only_catalog, view) = view_of(relation)?;
         let lake = self.lake();
         let mut rows = Rows::default();

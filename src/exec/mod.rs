@@ -7,6 +7,7 @@
 pub mod cloud;
 pub mod convert;
 mod catalog_views;
+mod system_views;
 mod metadata_tables;
 mod parameters;
 pub mod dml;
@@ -135,6 +136,8 @@ pub struct Engine {
     peers: Peers,
     /// Where this node's shuffle map outputs go and remote ones are read from.
     shuffle_store: Arc<ShuffleStore>,
+    /// The statements this node ran and runs (`system.queries`).
+    history: crate::history::History,
 }
 
 impl Engine {
@@ -147,6 +150,7 @@ impl Engine {
             keyring,
             policy: Arc::default(),
             shuffle_store: Arc::new(ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
+            history: Default::default(),
         }
     }
 
@@ -198,6 +202,15 @@ impl Engine {
     pub fn with_shuffle_store(mut self, store: ShuffleStore) -> Self {
         self.shuffle_store = Arc::new(store);
         self
+    }
+
+    pub fn with_history(mut self, history: crate::history::History) -> Self {
+        self.history = history;
+        self
+    }
+
+    pub fn history(&self) -> &crate::history::History {
+        &self.history
     }
 
     pub fn shuffle_store(&self) -> &ShuffleStore {

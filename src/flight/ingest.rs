@@ -25,8 +25,8 @@ pub async fn ingest(
     let tracked = service.workloads.ingest_run(&table, &session);
     let started = std::time::Instant::now();
     let loaded = load(service, &table, command, request).await;
-    let outcome = loaded.as_ref().map_or_else(|status| format!("{:?}", status.code()), |_| "ok".to_string());
-    crate::workload::log_write(&caller, "INGEST", &table.to_string(), *loaded.as_ref().unwrap_or(&0), started, &outcome);
+    let failure = loaded.as_ref().err().map(|status| (format!("{:?}", status.code()), status.message().to_string()));
+    service.workloads.record_write(&caller, "", &table.to_string(), *loaded.as_ref().unwrap_or(&0), started, failure);
     service.workloads.finish_ingest(tracked, &table, loaded.as_ref().err().map(|e| e.message().to_string())).await;
     loaded
 }

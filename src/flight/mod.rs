@@ -329,9 +329,7 @@ impl FlightSqlService for FloeService {
     async fn do_get_fallback(&self, request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
         let (arrived, caller) = (std::time::Instant::now(), principal(&request));
         let started = self.workloads.start_sealed(&message, &caller).await?;
-        let completion = stream::Completion { principal: caller, client: client(&request), work: started.work, started: arrived, lineage: started.lineage };
-        let encoded = stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression);
-        Ok(Response::new(stream::logged(encoded, completion)))
+        Ok(Response::new(stream::respond(started, caller, client(&request), arrived, self.engine().history())))
     }
 
     async fn get_flight_info_substrait_plan(

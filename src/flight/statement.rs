@@ -83,9 +83,7 @@ fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
 pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal, client: &str) -> Result<Response<DoGetStream>, Status> {
     let arrived = std::time::Instant::now();
     let started = service.workloads.start_query(&command.statement_handle, caller).await?;
-    let completion = stream::Completion { principal: caller.clone(), client: client.to_string(), work: started.work, started: arrived, lineage: started.lineage };
-    let encoded = stream::stream(columns::result_schema(&started.schema), started.batches, &started.compression);
-    Ok(Response::new(stream::logged(encoded, completion)))
+    Ok(Response::new(stream::respond(started, caller.clone(), client.to_string(), arrived, service.engine().history())))
 }
 
 /// CommandStatementUpdate: runs a statement that writes; a SELECT sent here is

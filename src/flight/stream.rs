@@ -108,6 +108,34 @@ pub struct Completion {
     pub started: std::time::Instant,
     /// The client's query as an OpenLineage run, finished with the stream.
     pub lineage: Option<crate::lineage::Tracked>,
+    /// The query in this node's history (not a peer's fetch).
+    pub running: Option<crate::history::Running>,
+}
+
+/// DoGet's answer for a started ticket: its rows encoded, counted, logged,
+/// in this node's history (unless a peer fetches them) and lineage.
+pub fn respond(
+    started: crate::workload::Started,
+    principal: crate::access::Principal,
+    client: String,
+    arrived: std::time::Instant,
+    history: &crate::history::History,
+) -> DoGetStream {
+    let work = started.work;
+    let running = (!principal.is_peer()).then(|| {
+        history.start(crate::history::Start {
+            query_id: work.query_id.clone(),
+            protocol: crate::history::Protocol::Flight,
+            kind: work.kind.clone(),
+            sql: work.sql.clone(),
+            principal: principal.to_string(),
+            client: client.clone(),
+            tables: work.tables.clone(),
+        })
+    });
+    let completion = Completion { principal, client, work, started: arrived, lineage: started.lineage, running };
+    let encoded = stream(super::columns::result_schema(&started.schema), started.batches, &started.compression);
+    logged(encoded, completion)
 }
 
 /// `stream`, counting the rows and bytes it sends, that logs one
@@ -139,6 +167,9 @@ impl futures::Stream for Logged {
                     .and_then(|message| message.header_as_record_batch())
                     .map_or(0, |batch| batch.length());
                 self.rows += batch_rows.max(0) as u64;
+                if let Some(running) = &self.completion.running {
+                    running.progress(batch_rows.max(0) as u64, (data.data_header.len() + data.data_body.len()) as u64);
+                }
             }
             std::task::Poll::Ready(Some(Err(status))) => {
                 self.outcome = Some(format!("{:?}", status.code()));
@@ -163,6 +194,9 @@ impl Drop for Logged {
         metrics.statement_duration.record(elapsed.as_secs_f64(), &[kind.clone(), opentelemetry::KeyValue::new("outcome", outcome.to_string())]);
         metrics.rows_streamed.add(self.rows, std::slice::from_ref(&kind));
         metrics.bytes_streamed.add(self.bytes, std::slice::from_ref(&kind));
+        if let Some(running) = self.completion.running.take() {
+            running.finish(self.outcome.as_ref().filter(|o| *o != "ok").map(|code| (code.clone(), self.error.clone().unwrap_or_default())));
+        }
         if let Some(tracked) = self.completion.lineage.take() {
             tracked.finish(match (&self.outcome, &self.error) {
                 (Some(_), Some(message)) => crate::lineage::Outcome::Failed(message.clone()),

@@ -9,6 +9,7 @@ mod catalogs;
 mod cors;
 mod openapi;
 mod probes;
+mod queries;
 mod reply;
 mod results;
 mod rows;
@@ -46,6 +47,8 @@ pub fn router(workloads: Arc<Workloads>, settings: &HttpArgs, tls: bool) -> Rout
         .route(openapi::PATH, get(openapi::document))
         .route("/api/v1/warehouse/polars", post(warehouse::polars))
         .route("/api/v1/warehouse/query", post(warehouse::query))
+        .route("/api/v1/queries", get(queries::queries))
+        .route("/api/v1/queries/{query_id}/cancel", post(queries::cancel))
         .route("/api/v1/catalogs", get(catalogs::catalogs))
         .route("/api/v1/catalogs/{catalog}/namespaces", get(catalogs::namespaces))
         .route("/api/v1/catalogs/{catalog}/namespaces/{namespace}/tables", get(catalogs::tables))

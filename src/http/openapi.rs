@@ -19,6 +19,8 @@ pub const PATH: &str = "/api/v1/openapi.json";
     paths(
         super::warehouse::polars,
         super::warehouse::query,
+        super::queries::queries,
+        super::queries::cancel,
         super::catalogs::catalogs,
         super::catalogs::namespaces,
         super::catalogs::tables,
@@ -31,6 +33,7 @@ pub const PATH: &str = "/api/v1/openapi.json";
     tags(
         (name = "warehouse", description = "Run Polars workloads and SQL"),
         (name = "catalogs", description = "Browse the lake"),
+        (name = "observatory", description = "What the server runs: queries live and past, and their cancellation"),
         (name = "results", description = "Results too large to answer inline"),
         (name = "probes", description = "Kubernetes liveness and readiness"),
     )

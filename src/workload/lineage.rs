@@ -22,9 +22,9 @@ impl Workloads {
         let applied = dml::apply(&self.engine, sql, params, session, who).await.map_err(crate::error::Error::from);
         match &applied {
             Ok(dml::Statement::Query(_)) => {}
-            Ok(dml::Statement::Changed { rows, target }) => log_write(who, &crate::access::statement_kind(sql), target, *rows, started, "ok"),
-            Ok(dml::Statement::Reported { target, .. }) => log_write(who, &crate::access::statement_kind(sql), target, 0, started, "ok"),
-            Err(err) if writes() => log_write(who, &crate::access::statement_kind(sql), "", 0, started, &format!("{:?}", err.code())),
+            Ok(dml::Statement::Changed { rows, target }) => self.record_write(who, sql, target, *rows, started, None),
+            Ok(dml::Statement::Reported { target, .. }) => self.record_write(who, sql, target, 0, started, None),
+            Err(err) if writes() => self.record_write(who, sql, "", 0, started, Some((format!("{:?}", err.code()), err.to_string()))),
             Err(_) => {}
         }
         if let Some(tracked) = tracked {
@@ -169,22 +169,37 @@ impl Workloads {
     }
 }
 
-/// The `floe::statement` line of a statement that wrote (a query's is
-/// logged when its DoGet stream ends); the client address is in its span.
-pub fn log_write(who: &Principal, kind: &str, target: &str, rows: i64, started: std::time::Instant, outcome: &str) {
-    let elapsed = started.elapsed();
-    let metrics = crate::telemetry::metrics::metrics();
-    let attributes = [opentelemetry::KeyValue::new("kind", kind.to_string()), opentelemetry::KeyValue::new("outcome", outcome.to_string())];
-    metrics.statement_duration.record(elapsed.as_secs_f64(), &attributes);
-    tracing::info!(
-        target: "floe::statement",
-        role = "client",
-        principal = %who,
-        kind,
-        tables = target,
-        rows = rows.max(0) as u64,
-        duration_ms = elapsed.as_millis() as u64,
-        outcome,
-        "statement finished"
-    );
+impl Workloads {
+    /// A statement that wrote (or an ingest, `sql` empty): its `floe::statement`
+    /// line (a query's is logged when its DoGet stream ends; the client
+    /// address is in the line's span) and its record in the history.
+    pub fn record_write(&self, who: &Principal, sql: &str, target: &str, rows: i64, started: std::time::Instant, failure: Option<(String, String)>) {
+        let kind = if sql.is_empty() { "INGEST".to_string() } else { crate::access::statement_kind(sql) };
+        let outcome = failure.as_ref().map_or("ok", |(code, _)| code.as_str());
+        let elapsed = started.elapsed();
+        let metrics = crate::telemetry::metrics::metrics();
+        let attributes = [opentelemetry::KeyValue::new("kind", kind.clone()), opentelemetry::KeyValue::new("outcome", outcome.to_string())];
+        metrics.statement_duration.record(elapsed.as_secs_f64(), &attributes);
+        tracing::info!(
+            target: "floe::statement",
+            role = "client",
+            principal = %who,
+            kind = kind.as_str(),
+            tables = target,
+            rows = rows.max(0) as u64,
+            duration_ms = elapsed.as_millis() as u64,
+            outcome,
+            "statement finished"
+        );
+        let start = crate::history::Start {
+            query_id: uuid::Uuid::new_v4().to_string(),
+            protocol: crate::history::Protocol::Flight,
+            sql: if sql.is_empty() { format!("ingest into {target}") } else { sql.to_string() },
+            kind,
+            principal: who.to_string(),
+            client: String::new(),
+            tables: if target.is_empty() { Vec::new() } else { vec![target.to_string()] },
+        };
+        self.engine.history().record(start, elapsed, rows.max(0) as u64, failure);
+    }
 }

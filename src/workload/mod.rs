@@ -6,8 +6,6 @@
 pub mod dtype;
 pub mod inline;
 mod lineage;
-
-pub use lineage::log_write;
 pub mod request;
 pub mod run;
 pub mod tickets;

@@ -112,9 +112,43 @@ impl Begun {
 /// ticket reads the stored rows (the workload runs once).
 pub async fn run_request(workloads: &Workloads, request: RunRequest, session: SessionDefaults, principal: &Principal) -> Result<RunResponse> {
     let mut lineage = workloads.workload_run(&request, &session);
+    let running = track(workloads, &request, principal, crate::history::Protocol::Run);
     let outcome = run_request_once(workloads, &request, session.clone(), principal, &mut lineage).await;
+    finish_tracking(running, outcome.as_ref().map(|answer| answer.row_count));
     workloads.finish_workload(lineage, &request, &session, outcome.as_ref().err()).await;
     outcome
+}
+
+/// The workload in this node's history.
+fn track(workloads: &Workloads, request: &RunRequest, principal: &Principal, protocol: crate::history::Protocol) -> crate::history::Running {
+    let (kind, text) = match request.mode {
+        Mode::Script => ("SCRIPT".to_string(), request.script.clone().unwrap_or_default()),
+        Mode::Query => {
+            let query = request.query.clone().unwrap_or_default();
+            (crate::access::statement_kind(&query), query)
+        }
+    };
+    let mut tables: Vec<String> = request.tables.iter().filter_map(|t| t.parts().ok()).map(|(_, table)| table).collect();
+    tables.extend(request.destination.clone());
+    workloads.engine().history().start(crate::history::Start {
+        query_id: uuid::Uuid::new_v4().to_string(),
+        protocol,
+        kind,
+        sql: text,
+        principal: principal.to_string(),
+        client: String::new(),
+        tables,
+    })
+}
+
+fn finish_tracking(running: crate::history::Running, outcome: std::result::Result<u64, &Error>) {
+    match outcome {
+        Ok(rows) => {
+            running.progress(rows, 0);
+            running.finish(None);
+        }
+        Err(err) => running.finish(Some((format!("{:?}", err.code()), err.to_string()))),
+    }
 }
 
 async fn run_request_once(
@@ -149,7 +183,9 @@ pub async fn run_inline(
     principal: &Principal,
 ) -> Result<(RunResponse, Option<Inline>)> {
     let mut lineage = workloads.workload_run(&request, &session);
+    let running = track(workloads, &request, principal, crate::history::Protocol::Http);
     let outcome = run_inline_once(workloads, &request, session.clone(), principal, &mut lineage).await;
+    finish_tracking(running, outcome.as_ref().map(|(answer, _)| answer.row_count));
     workloads.finish_workload(lineage, &request, &session, outcome.as_ref().err()).await;
     outcome
 }

@@ -38,6 +38,8 @@ pub struct Work {
     /// The statement's first keyword, or `SCRIPT`, `RESULT`, `SHUFFLE`.
     pub kind: String,
     pub tables: Vec<String>,
+    /// The statement (or script) as the client sent it.
+    pub sql: String,
 }
 
 impl Work {
@@ -46,6 +48,7 @@ impl Work {
             query_id: query.query_id.clone(),
             kind: crate::access::statement_kind(&query.sql),
             tables: query.tables.iter().map(|pin| pin.relation.clone()).collect(),
+            sql: query.sql.clone(),
         }
     }
 
@@ -132,7 +135,11 @@ impl Workloads {
         let mut work = ticket.fragments.first().map(Work::of_query).unwrap_or_default();
         work.query_id = ticket.query_id.clone();
         let lineage = match &ticket.statement {
-            Some(statement) => self.query_run(statement).await,
+            Some(statement) => {
+                work.sql = statement.sql.clone();
+                work.tables = statement.tables.iter().map(|pin| pin.relation.clone()).collect();
+                self.query_run(statement).await
+            }
             None => None,
         };
         let (schema, batches) = if ticket.final_sql.is_empty() {
@@ -146,7 +153,12 @@ impl Workloads {
 
     async fn start_script(&self, ticket: ScriptTicket, owner: Principal) -> Result<Started> {
         let compression = compression(&ticket.session);
-        let work = Work { query_id: ticket.query_id.clone(), kind: "SCRIPT".into(), tables: ticket.pins.keys().cloned().collect() };
+        let work = Work {
+            query_id: ticket.query_id.clone(),
+            kind: "SCRIPT".into(),
+            tables: ticket.pins.keys().cloned().collect(),
+            sql: ticket.script.clone(),
+        };
         let session = ticket.session.clone().unwrap_or_default();
         let lineage = self.start_run(&ticket.query_id, crate::lineage::JobKind::Script, &session, &ticket.script);
         let started = crate::script::start(self.scripts.clone(), self.engine.clone(), script_job(ticket, owner)).await?;

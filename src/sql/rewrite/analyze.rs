@@ -40,10 +40,12 @@ fn cte_names(statement: &Statement) -> HashSet<String> {
     ctes.0
 }
 
-/// `information_schema.<view>` or `<catalog>.information_schema.<view>`:
-/// the catalogs described as tables, which no catalog holds.
+/// `information_schema.<view>` or `<catalog>.information_schema.<view>`
+/// (the catalogs described as tables), or `system.<view>` (what the server
+/// runs): tables no catalog holds.
 pub fn is_catalog_view(relation: &[String]) -> bool {
-    matches!(relation.len(), 2 | 3) && relation[relation.len() - 2].eq_ignore_ascii_case("information_schema")
+    let information_schema = matches!(relation.len(), 2 | 3) && relation[relation.len() - 2].eq_ignore_ascii_case("information_schema");
+    information_schema || (relation.len() == 2 && relation[0].eq_ignore_ascii_case("system"))
 }
 
 /// The `information_schema` views a statement reads, in first-use order.

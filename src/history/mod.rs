@@ -1,0 +1,250 @@
+//! Every statement and workload this node ran or is running: live ones with
+//! their progress (rows and bytes so far), finished ones newest first, kept
+//! in a bounded store in the data directory so the history survives a
+//! restart. `system.queries`, the observatory's JSON and its cancel button
+//! read it.
+
+mod store;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use store::Store;
+
+/// Finished records kept in memory (the store keeps them for `retention`).
+const KEPT: usize = 10_000;
+
+/// How a statement reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Flight,
+    #[serde(rename = "floe.run")]
+    Run,
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Running,
+    Finished,
+    Failed,
+    Cancelled,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Finished => "finished",
+            State::Failed => "failed",
+            State::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One statement or workload, as the observatory shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Record {
+    pub query_id: String,
+    pub state: State,
+    pub protocol: String,
+    /// The statement's first keyword (`SELECT`, `INSERT`), `SCRIPT`, `INGEST`.
+    pub kind: String,
+    pub sql: String,
+    pub principal: String,
+    pub client: String,
+    pub tables: Vec<String>,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    pub elapsed_ms: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// The gRPC code of a failure, and its message.
+    pub code: Option<String>,
+    pub error: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// What a statement is, when it starts.
+pub struct Start {
+    pub query_id: String,
+    pub protocol: Protocol,
+    pub kind: String,
+    pub sql: String,
+    pub principal: String,
+    pub client: String,
+    pub tables: Vec<String>,
+}
+
+struct Live {
+    record: Mutex<Record>,
+    started: Instant,
+    rows: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// This node's statements. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct History {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    live: Mutex<HashMap<u64, Arc<Live>>>,
+    finished: Mutex<VecDeque<Record>>,
+    next: AtomicU64,
+    store: Option<Store>,
+    /// Principals who see (and may cancel) everyone's statements.
+    admins: Vec<String>,
+}
+
+impl History {
+    /// A history kept in `store` (its recent records loaded now).
+    pub async fn open(store: Store, admins: Vec<String>) -> Self {
+        let recent = store.recent(KEPT).await;
+        let inner = Inner { finished: Mutex::new(recent.into()), store: Some(store), admins, ..Default::default() };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Registers a running statement; its handle reports progress and the end.
+    pub fn start(&self, start: Start) -> Running {
+        self.begin(start, Duration::ZERO)
+    }
+
+    /// `start`, begun `ago`.
+    fn begin(&self, start: Start, ago: Duration) -> Running {
+        let record = Record {
+            query_id: start.query_id,
+            state: State::Running,
+            protocol: serde_json::to_value(start.protocol).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            kind: start.kind,
+            sql: start.sql,
+            principal: start.principal,
+            client: start.client,
+            tables: start.tables,
+            started_at: chrono::Utc::now().timestamp_millis() - ago.as_millis() as i64,
+            elapsed_ms: 0,
+            rows: 0,
+            bytes: 0,
+            code: None,
+            error: None,
+            trace_id: crate::telemetry::current_trace_id(),
+        };
+        let started = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+        let live = Arc::new(Live { record: Mutex::new(record), started, rows: AtomicU64::new(0), bytes: AtomicU64::new(0) });
+        let key = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        self.inner.live.lock().expect("history lock").insert(key, live.clone());
+        Running { history: self.clone(), key, live, done: false }
+    }
+
+    /// Live statements first (newest first), then finished ones, newest first.
+    pub fn records(&self) -> Vec<Record> {
+        let mut live: Vec<Record> = self.inner.live.lock().expect("history lock").values().map(|l| l.snapshot()).collect();
+        live.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        live.extend(self.inner.finished.lock().expect("history lock").iter().rev().cloned());
+        live
+    }
+
+    /// The records `who` may see: its own, or everyone's for an admin (and
+    /// on a server without authentication, where everyone is anonymous).
+    pub fn visible_to(&self, who: &crate::access::Principal) -> Vec<Record> {
+        let everyone = who.is_peer() || self.inner.admins.iter().any(|admin| admin == who.name());
+        let name = who.to_string();
+        self.records().into_iter().filter(|record| everyone || record.principal == name).collect()
+    }
+
+    /// A statement that started and ended elsewhere (a write, an ingest) recorded whole.
+    pub fn record(&self, start: Start, elapsed: Duration, rows: u64, failure: Option<(String, String)>) {
+        let running = self.begin(start, elapsed);
+        running.progress(rows, 0);
+        running.finish(failure);
+    }
+
+    fn finish(&self, key: u64, record: Record) {
+        self.inner.live.lock().expect("history lock").remove(&key);
+        let mut finished = self.inner.finished.lock().expect("history lock");
+        finished.push_back(record.clone());
+        while finished.len() > KEPT {
+            finished.pop_front();
+        }
+        drop(finished);
+        if let Some(store) = &self.inner.store {
+            store.keep(record);
+        }
+    }
+}
+
+impl Live {
+    fn snapshot(&self) -> Record {
+        let mut record = self.record.lock().expect("record lock").clone();
+        record.elapsed_ms = self.started.elapsed().as_millis() as u64;
+        record.rows = self.rows.load(Ordering::Relaxed);
+        record.bytes = self.bytes.load(Ordering::Relaxed);
+        record
+    }
+}
+
+/// A statement in progress. Dropped without `finish`, it ends as cancelled.
+pub struct Running {
+    history: History,
+    key: u64,
+    live: Arc<Live>,
+    done: bool,
+}
+
+impl Running {
+    pub fn progress(&self, rows: u64, bytes: u64) {
+        self.live.rows.fetch_add(rows, Ordering::Relaxed);
+        self.live.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Ends it: `None` finished, else the failure's gRPC code and message.
+    pub fn finish(mut self, failure: Option<(String, String)>) {
+        self.end(match failure {
+            None => (State::Finished, None),
+            Some((code, message)) if code == "Cancelled" => (State::Cancelled, Some((code, message))),
+            Some(failure) => (State::Failed, Some(failure)),
+        });
+    }
+
+    fn end(&mut self, (state, failure): (State, Option<(String, String)>)) {
+        self.done = true;
+        let mut record = self.live.snapshot();
+        record.state = state;
+        if let Some((code, message)) = failure {
+            record.code = Some(code);
+            record.error = Some(message);
+        }
+        self.history.finish(self.key, record);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.done {
+            self.end((State::Cancelled, None));
+        }
+    }
+}
+
+/// How long the store keeps records, parsed from `7d`, `12h`, `30m`.
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 7d, 12h or 30m"))?;
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" | "" => 1,
+        _ => return Err(format!("`{text}`: the unit is d, h, m or s")),
+    };
+    Ok(Duration::from_secs(number * seconds))
+}

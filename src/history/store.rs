@@ -1,0 +1,69 @@
+//! The history's file: finished records in a SQLite database in the data
+//! directory, written by one background task (a statement never waits on
+//! it) and trimmed to the retention period.
+
+use std::time::Duration;
+
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+
+use super::Record;
+
+/// Records waiting to be written; past this they are dropped (and logged).
+const QUEUE_DEPTH: usize = 4096;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    queue: tokio::sync::mpsc::Sender<Record>,
+}
+
+impl Store {
+    pub async fn open(path: &std::path::Path, retention: Duration) -> Result<Self, String> {
+        install_default_drivers();
+        let uri = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new().max_connections(2).connect(&uri).await.map_err(|e| format!("{}: {e}", path.display()))?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS queries (started_at BIGINT NOT NULL, record TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (queue, records) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write(pool.clone(), records, retention));
+        Ok(Self { pool, queue })
+    }
+
+    pub(super) fn keep(&self, record: Record) {
+        if self.queue.try_send(record).is_err() {
+            tracing::warn!("query history: the store is behind; a finished query was not recorded");
+        }
+    }
+
+    /// The newest `limit` records, oldest first.
+    pub(super) async fn recent(&self, limit: usize) -> Vec<Record> {
+        let rows = sqlx::query("SELECT record FROM queries ORDER BY started_at DESC LIMIT ?")
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        let mut records: Vec<Record> =
+            rows.iter().filter_map(|row| row.try_get::<String, _>(0).ok()).filter_map(|text| serde_json::from_str(&text).ok()).collect();
+        records.reverse();
+        records
+    }
+}
+
+async fn write(pool: AnyPool, mut records: tokio::sync::mpsc::Receiver<Record>, retention: Duration) {
+    let mut written = 0u64;
+    while let Some(record) = records.recv().await {
+        let Ok(text) = serde_json::to_string(&record) else { continue };
+        let stored = sqlx::query("INSERT INTO queries (started_at, record) VALUES (?, ?)").bind(record.started_at).bind(text).execute(&pool).await;
+        if let Err(err) = stored {
+            tracing::warn!(%err, "query history: cannot record a finished query");
+        }
+        written += 1;
+        if written % 100 == 1 {
+            let oldest = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
+            let _ = sqlx::query("DELETE FROM queries WHERE started_at < ?").bind(oldest).execute(&pool).await;
+        }
+    }
+}
