@@ -93,8 +93,10 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         cluster.spawn_dns_discovery();
         cluster
     });
+    let host = crate::host::spawn_sampler();
+    let is_worker = coordinator.is_some();
     if let Some((coordinator, every)) = coordinator {
-        crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, keyring.clone(), engine.peers().clone());
+        crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, keyring.clone(), engine.peers().clone(), host.clone());
     }
     let executors = executors(&args, generated_key, engine.peers().clone())?;
     let results = Arc::new(crate::results::ResultStore::new(
@@ -111,8 +113,11 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         file: args.observability.openlineage_file.clone(),
         namespace: args.observability.openlineage_namespace.clone(),
     });
-    let workloads = Arc::new(Workloads::new(engine, scripts, cluster, results).with_executors(executors).with_lineage(lineage));
+    let workloads = Arc::new(Workloads::new(engine, scripts, cluster, results).with_executors(executors).with_lineage(lineage).with_host(host, is_worker));
     let http = crate::http::router(workloads.clone(), &args.http, args.tls.tls_cert.is_some());
+    if let Some(listen) = args.observability.http_listen.0 {
+        crate::observatory::serve(listen, workloads.clone(), auth.clone(), &args.http, auth.enabled()).await?;
+    }
     let service = FloeService::new(workloads, auth.clone()).with_tls(args.tls.tls_cert.is_some());
     let flight = FlightServiceServer::new(crate::flight::FlightServer::new(service))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -69,6 +69,18 @@ pub struct ClusterConfig {
 struct Member {
     last_seen: Instant,
     worker_id: String,
+    /// The host samples its heartbeats carried (the last hour).
+    host: crate::host::Samples,
+}
+
+/// A worker as the observatory shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct WorkerView {
+    pub address: String,
+    pub worker_id: String,
+    /// Milliseconds since its last heartbeat.
+    pub last_heartbeat_ms: u64,
+    pub host: Vec<crate::host::Sample>,
 }
 
 /// The coordinator's view of its workers.
@@ -94,6 +106,17 @@ impl Cluster {
             return Err(Error::Final("a worker heartbeat needs its address".into()));
         }
         self.heartbeat(&heartbeat.address, &heartbeat.worker_id);
+        if let Some(sample) = heartbeat.host {
+            if let Some(member) = self.members.lock().expect("members lock").get(&heartbeat.address) {
+                member.host.push(crate::host::Sample {
+                    at: sample.at,
+                    cpu_percent: sample.cpu_percent,
+                    memory_used_bytes: sample.memory_used_bytes,
+                    memory_total_bytes: sample.memory_total_bytes,
+                    process_rss_bytes: sample.process_rss_bytes,
+                });
+            }
+        }
         crate::telemetry::metrics::metrics().workers_alive.record(self.live_workers().len() as u64, &[]);
         Ok(())
     }
@@ -102,14 +125,32 @@ impl Cluster {
     /// address) simply replaces its old entry.
     pub fn heartbeat(&self, address: &str, worker_id: &str) {
         let mut members = self.members.lock().expect("members lock");
-        let known = members.get(address).is_some_and(|m| m.worker_id == worker_id);
-        if !known {
-            tracing::info!(worker = address, id = worker_id, "worker joined");
+        match members.get_mut(address) {
+            Some(member) if member.worker_id == worker_id => member.last_seen = Instant::now(),
+            _ => {
+                tracing::info!(worker = address, id = worker_id, "worker joined");
+                let member = Member { last_seen: Instant::now(), worker_id: worker_id.to_string(), host: Default::default() };
+                members.insert(address.to_string(), member);
+            }
         }
-        members.insert(address.to_string(), Member { last_seen: Instant::now(), worker_id: worker_id.to_string() });
     }
 
     /// Workers heard from within the heartbeat timeout, in a stable order.
+    /// The live workers with their heartbeats and host samples.
+    pub fn workers(&self) -> Vec<WorkerView> {
+        let live = self.live_workers();
+        let members = self.members.lock().expect("members lock");
+        live.iter()
+            .filter_map(|address| members.get(address).map(|m| (address, m)))
+            .map(|(address, member)| WorkerView {
+                address: address.clone(),
+                worker_id: member.worker_id.clone(),
+                last_heartbeat_ms: member.last_seen.elapsed().as_millis() as u64,
+                host: member.host.all(),
+            })
+            .collect()
+    }
+
     pub fn live_workers(&self) -> Vec<String> {
         let mut members = self.members.lock().expect("members lock");
         let timeout = self.config.heartbeat_timeout;

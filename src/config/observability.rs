@@ -25,6 +25,11 @@ pub struct ObservabilityArgs {
     #[arg(long, env = "FLOE_OPENLINEAGE_NAMESPACE", default_value = "floe")]
     pub openlineage_namespace: String,
 
+    /// The observatory (the web dashboard, and the HTTP API beside it) on its
+    /// own port, like Polars on-premises' on :3001; `off` turns it off.
+    #[arg(long, env = "FLOE_HTTP_LISTEN", default_value = "127.0.0.1:3001", value_parser = listen_or_off)]
+    pub http_listen: Listen,
+
     /// How long the query history (`system.queries`, the observatory) is kept
     /// in `<data-dir>/history.db`: `7d`, `12h`, `30m`.
     #[arg(long, env = "FLOE_HISTORY_RETENTION", default_value = "7d", value_parser = crate::history::parse_retention)]
@@ -37,4 +42,15 @@ pub struct ObservabilityArgs {
     /// Bearer token for the OpenLineage receiver (read from the environment only).
     #[arg(long = "openlineage-api-key", env = "FLOE_OPENLINEAGE_API_KEY", hide = true, hide_env_values = true)]
     pub openlineage_api_key: Option<String>,
+}
+
+/// An address to listen on, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<std::net::SocketAddr>);
+
+fn listen_or_off(text: &str) -> Result<Listen, String> {
+    match text.trim() {
+        "off" | "" => Ok(Listen(None)),
+        address => address.parse().map(|a| Listen(Some(a))).map_err(|e| format!("`{address}` is not an address like 127.0.0.1:3001 or `off`: {e}")),
+    }
 }

@@ -69,6 +69,10 @@ pub struct Record {
     pub code: Option<String>,
     pub error: Option<String>,
     pub trace_id: Option<String>,
+    /// When the first rows went out, from the start: admission, planning and
+    /// the first results; the rest of `elapsed_ms` is streaming.
+    #[serde(default)]
+    pub first_rows_ms: Option<u64>,
 }
 
 /// What a statement is, when it starts.
@@ -87,6 +91,7 @@ struct Live {
     started: Instant,
     rows: AtomicU64,
     bytes: AtomicU64,
+    first_rows: std::sync::OnceLock<u64>,
 }
 
 /// This node's statements. Cheap to clone.
@@ -136,9 +141,10 @@ impl History {
             code: None,
             error: None,
             trace_id: crate::telemetry::current_trace_id(),
+            first_rows_ms: None,
         };
         let started = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
-        let live = Arc::new(Live { record: Mutex::new(record), started, rows: AtomicU64::new(0), bytes: AtomicU64::new(0) });
+        let live = Arc::new(Live { record: Mutex::new(record), started, rows: AtomicU64::new(0), bytes: AtomicU64::new(0), first_rows: Default::default() });
         let key = self.inner.next.fetch_add(1, Ordering::Relaxed);
         self.inner.live.lock().expect("history lock").insert(key, live.clone());
         Running { history: self.clone(), key, live, done: false }
@@ -187,6 +193,7 @@ impl Live {
         record.elapsed_ms = self.started.elapsed().as_millis() as u64;
         record.rows = self.rows.load(Ordering::Relaxed);
         record.bytes = self.bytes.load(Ordering::Relaxed);
+        record.first_rows_ms = self.first_rows.get().copied();
         record
     }
 }
@@ -201,6 +208,9 @@ pub struct Running {
 
 impl Running {
     pub fn progress(&self, rows: u64, bytes: u64) {
+        if rows > 0 {
+            self.live.first_rows.get_or_init(|| self.live.started.elapsed().as_millis() as u64);
+        }
         self.live.rows.fetch_add(rows, Ordering::Relaxed);
         self.live.bytes.fetch_add(bytes, Ordering::Relaxed);
     }

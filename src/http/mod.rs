@@ -6,6 +6,7 @@
 //! which hands handlers the caller's principal.
 
 mod catalogs;
+mod cluster;
 mod cors;
 mod openapi;
 mod probes;
@@ -48,7 +49,9 @@ pub fn router(workloads: Arc<Workloads>, settings: &HttpArgs, tls: bool) -> Rout
         .route("/api/v1/warehouse/polars", post(warehouse::polars))
         .route("/api/v1/warehouse/query", post(warehouse::query))
         .route("/api/v1/queries", get(queries::queries))
+        .route("/api/v1/queries/{query_id}", get(queries::query))
         .route("/api/v1/queries/{query_id}/cancel", post(queries::cancel))
+        .route("/api/v1/cluster", get(cluster::cluster))
         .route("/api/v1/catalogs", get(catalogs::catalogs))
         .route("/api/v1/catalogs/{catalog}/namespaces", get(catalogs::namespaces))
         .route("/api/v1/catalogs/{catalog}/namespaces/{namespace}/tables", get(catalogs::tables))

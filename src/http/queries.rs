@@ -95,3 +95,47 @@ pub async fn cancel(State(api): State<Api>, Extension(who): Extension<Principal>
     let cancelled = record.state == crate::history::State::Running && engine.running().cancel(&query_id);
     Ok(json(StatusCode::OK, CancelResponse { ok: true, cancelled }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryResponse {
+    pub ok: bool,
+    pub query: Record,
+    /// For a query: the plan Floe would run now (`EXPLAIN`: each scan's
+    /// snapshot and pruning, then Polars' optimized plan), if it still plans.
+    pub plan: Option<String>,
+}
+
+/// Describe a query.
+#[utoipa::path(get, path = "/api/v1/queries/{query_id}", tag = "observatory",
+    params(("query_id" = String, Path, description = "The query's id")),
+    responses(
+        (status = 200, description = "The query and its plan", body = QueryResponse),
+        (status = 401, description = "Missing or invalid Bearer token", body = Unauthorized),
+        (status = 404, description = "No query the caller may see has this id", body = Failure),
+    ),
+    security(("bearerAuth" = [])))]
+pub async fn query(State(api): State<Api>, Extension(who): Extension<Principal>, Path(query_id): Path<String>) -> Result<Response, ApiError> {
+    let engine = api.workloads.engine();
+    let Some(record) = engine.history().visible_to(&who).into_iter().find(|r| r.query_id == query_id) else {
+        return Err(crate::exec::Error::NotFound(format!("no query `{query_id}` that you may see")).into());
+    };
+    let plan = match record.kind.as_str() {
+        "SELECT" | "WITH" => explain(engine, &record.sql, &who).await,
+        _ => None,
+    };
+    Ok(json(StatusCode::OK, QueryResponse { ok: true, query: record, plan }))
+}
+
+async fn explain(engine: &crate::exec::Engine, sql: &str, who: &Principal) -> Option<String> {
+    use futures::TryStreamExt;
+    let plan = engine.plan(&format!("EXPLAIN {sql}"), Vec::new(), Default::default(), who).await.ok()?;
+    let (_, batches) = engine.execute(&plan.ticket, who).await.ok()?;
+    let batches: Vec<arrow::record_batch::RecordBatch> = batches.try_collect().await.ok()?;
+    let mut lines = Vec::new();
+    for batch in &batches {
+        let column = batch.column(batch.num_columns() - 1);
+        let text = column.as_any().downcast_ref::<arrow::array::StringArray>()?;
+        lines.extend(text.iter().flatten().map(str::to_string));
+    }
+    Some(lines.join("\n"))
+}

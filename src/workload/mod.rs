@@ -85,6 +85,10 @@ pub struct Workloads {
     results: Arc<ResultStore>,
     /// Where OpenLineage events go (nowhere by default).
     lineage: crate::lineage::Lineage,
+    /// This machine's CPU and memory, the last hour.
+    host: crate::host::Samples,
+    /// Whether this node is a `floe worker`.
+    worker: bool,
 }
 
 /// The rows of a placed query, running now.
@@ -97,11 +101,25 @@ pub struct PlacedRows {
 
 impl Workloads {
     pub fn new(engine: Arc<Engine>, scripts: Arc<Scripts>, cluster: Option<Arc<Cluster>>, results: Arc<ResultStore>) -> Self {
-        Self { engine, scripts, cluster, executors: None, results, lineage: Default::default() }
+        Self { engine, scripts, cluster, executors: None, results, lineage: Default::default(), host: Default::default(), worker: false }
     }
 
     pub fn results(&self) -> &ResultStore {
         &self.results
+    }
+
+    pub fn with_host(mut self, host: crate::host::Samples, worker: bool) -> Self {
+        self.host = host;
+        self.worker = worker;
+        self
+    }
+
+    pub fn host(&self) -> &crate::host::Samples {
+        &self.host
+    }
+
+    pub fn is_worker(&self) -> bool {
+        self.worker
     }
 
     pub fn with_lineage(mut self, lineage: crate::lineage::Lineage) -> Self {

@@ -107,9 +107,12 @@ class FloeServer:
         addr_file.unlink(missing_ok=True)  # a killed server's, in a directory used again
         self.log_path = run_dir / "server.log"
         self.log = open(self.log_path, "wb")
+        # The observatory's default port (3001) would clash between the servers
+        # tests start side by side: it is off unless a test asks for it.
+        observatory = () if "--http-listen" in extra_args else ("--http-listen", "off")
         self.process = subprocess.Popen(
             [floe_binary(), command, "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
-             "--addr-file", str(addr_file), *extra_args],
+             "--addr-file", str(addr_file), *observatory, *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         _STARTED.append(self.process)

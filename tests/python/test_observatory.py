@@ -121,3 +121,27 @@ def test_the_history_survives_a_restart(tmp_path):
         assert len(rows) == 1 and rows[0]["rows"] == 1
     finally:
         again.stop()
+
+
+def test_the_observatory_asks_for_flights_credentials_and_keeps_a_session(tmp_path):
+    from harness import free_port
+
+    port = free_port()
+    server = FloeServer(tmp_path, "--no-scripts", "--token", "first-secret", "--user", "ana:pw", "--http-listen", f"127.0.0.1:{port}")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = requests.get(f"{base}/queries", allow_redirects=False, timeout=10)
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        assert requests.get(f"{base}/api/v1/queries", timeout=10).status_code == 401
+        refused = requests.post(f"{base}/login", data={"user": "ana", "password": "wrong"}, allow_redirects=False, timeout=10)
+        assert refused.status_code == 401 and "invalid user name or password" in refused.text
+        for form in ({"user": "ana", "password": "pw"}, {"token": "first-secret"}):
+            session = requests.Session()
+            login = session.post(f"{base}/login", data=form, allow_redirects=False, timeout=10)
+            assert login.status_code == 303 and "HttpOnly" in login.headers["set-cookie"], login.text
+            assert session.get(f"{base}/queries", timeout=10).status_code == 200
+            assert session.get(f"{base}/api/v1/queries", timeout=10).json()["ok"]
+        # A bearer token works without logging in, as on the Flight port.
+        assert requests.get(f"{base}/api/v1/cluster", headers={"authorization": "Bearer first-secret"}, timeout=10).json()["role"] == "single"
+    finally:
+        server.stop()

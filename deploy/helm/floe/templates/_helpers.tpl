@@ -44,6 +44,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ .Values.limits.maxConcurrentQueries | quote }}
 - name: FLOE_QUERY_TIMEOUT_SECONDS
   value: {{ .Values.limits.queryTimeoutSeconds | quote }}
+- name: FLOE_HTTP_LISTEN
+  value: {{ printf "0.0.0.0:%v" .Values.observatoryPort | quote }}
+{{- if .Values.observability.admins }}
+- name: FLOE_ADMINS
+  value: {{ .Values.observability.admins | quote }}
+{{- end }}
 - name: FLOE_LOG_FORMAT
   value: {{ .Values.observability.logFormat | quote }}
 {{- if .Values.observability.otlpEndpoint }}

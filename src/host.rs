@@ -1,0 +1,105 @@
+//! This machine's CPU and memory, sampled every few seconds and kept for the
+//! last hour: the observatory's cluster charts (a worker sends its latest
+//! sample with each heartbeat).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Samples kept: an hour at the default interval.
+const KEPT: usize = 720;
+pub const INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    /// Busy share of all CPUs since the previous sample, 0–100.
+    pub cpu_percent: f32,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    /// This process's resident memory.
+    pub process_rss_bytes: u64,
+}
+
+/// The last hour of samples. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Samples(Arc<Mutex<VecDeque<Sample>>>);
+
+impl Samples {
+    pub fn push(&self, sample: Sample) {
+        let mut samples = self.0.lock().expect("samples lock");
+        samples.push_back(sample);
+        while samples.len() > KEPT {
+            samples.pop_front();
+        }
+    }
+
+    pub fn all(&self) -> Vec<Sample> {
+        self.0.lock().expect("samples lock").iter().copied().collect()
+    }
+
+    pub fn latest(&self) -> Option<Sample> {
+        self.0.lock().expect("samples lock").back().copied()
+    }
+}
+
+/// Samples this machine every `INTERVAL` into the returned buffer.
+pub fn spawn_sampler() -> Samples {
+    let samples = Samples::default();
+    let kept = samples.clone();
+    tokio::spawn(async move {
+        let mut previous = cpu_times();
+        loop {
+            // The first sample comes soon, so a fresh node has a point to show.
+            tokio::time::sleep(if kept.latest().is_none() { Duration::from_millis(500) } else { INTERVAL }).await;
+            let now = cpu_times();
+            kept.push(sample(previous, now));
+            previous = now;
+        }
+    });
+    samples
+}
+
+fn sample(previous: (u64, u64), now: (u64, u64)) -> Sample {
+    let (busy, total) = (now.0.saturating_sub(previous.0), now.1.saturating_sub(previous.1));
+    let (memory_total_bytes, available) = memory();
+    Sample {
+        at: chrono::Utc::now().timestamp_millis(),
+        cpu_percent: if total == 0 { 0.0 } else { busy as f32 * 100.0 / total as f32 },
+        memory_used_bytes: memory_total_bytes.saturating_sub(available),
+        memory_total_bytes,
+        process_rss_bytes: rss(),
+    }
+}
+
+/// (busy, total) jiffies of all CPUs, from /proc/stat.
+fn cpu_times() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().next() else { return (0, 0) };
+    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// (total, available) bytes, from /proc/meminfo.
+fn memory() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    };
+    (field("MemTotal:"), field("MemAvailable:"))
+}
+
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
