@@ -13,6 +13,7 @@ const KEPT: usize = 720;
 pub const INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = HostSample)]
 pub struct Sample {
     /// Milliseconds since the Unix epoch.
     pub at: i64,

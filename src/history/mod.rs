@@ -30,6 +30,7 @@ pub enum Protocol {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = QueryState)]
 pub enum State {
     Running,
     Finished,
@@ -50,6 +51,7 @@ impl State {
 
 /// One statement or workload, as the observatory shows it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = QueryRecord)]
 pub struct Record {
     pub query_id: String,
     pub state: State,

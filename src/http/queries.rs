@@ -97,7 +97,7 @@ pub async fn cancel(State(api): State<Api>, Extension(who): Extension<Principal>
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct QueryResponse {
+pub struct QueryDetailResponse {
     pub ok: bool,
     pub query: Record,
     /// For a query: the plan Floe would run now (`EXPLAIN`: each scan's
@@ -109,7 +109,7 @@ pub struct QueryResponse {
 #[utoipa::path(get, path = "/api/v1/queries/{query_id}", tag = "observatory",
     params(("query_id" = String, Path, description = "The query's id")),
     responses(
-        (status = 200, description = "The query and its plan", body = QueryResponse),
+        (status = 200, description = "The query and its plan", body = QueryDetailResponse),
         (status = 401, description = "Missing or invalid Bearer token", body = Unauthorized),
         (status = 404, description = "No query the caller may see has this id", body = Failure),
     ),
@@ -123,7 +123,7 @@ pub async fn query(State(api): State<Api>, Extension(who): Extension<Principal>,
         "SELECT" | "WITH" => explain(engine, &record.sql, &who).await,
         _ => None,
     };
-    Ok(json(StatusCode::OK, QueryResponse { ok: true, query: record, plan }))
+    Ok(json(StatusCode::OK, QueryDetailResponse { ok: true, query: record, plan }))
 }
 
 async fn explain(engine: &crate::exec::Engine, sql: &str, who: &Principal) -> Option<String> {
