@@ -87,12 +87,8 @@ pub async fn queries(State(api): State<Api>, Extension(who): Extension<Principal
     ),
     security(("bearerAuth" = [])))]
 pub async fn cancel(State(api): State<Api>, Extension(who): Extension<Principal>, Path(query_id): Path<String>) -> Result<Response, ApiError> {
-    let engine = api.workloads.engine();
-    let visible = engine.history().visible_to(&who).into_iter().find(|r| r.query_id == query_id);
-    let Some(record) = visible else {
-        return Err(crate::exec::Error::NotFound(format!("no query `{query_id}` that you may see")).into());
-    };
-    let cancelled = record.state == crate::history::State::Running && engine.running().cancel(&query_id);
+    let record = visible(&api, &who, &query_id)?;
+    let cancelled = record.state == crate::history::State::Running && api.workloads.engine().running().cancel(&query_id);
     Ok(json(StatusCode::OK, CancelResponse { ok: true, cancelled }))
 }
 
@@ -115,15 +111,18 @@ pub struct QueryDetailResponse {
     ),
     security(("bearerAuth" = [])))]
 pub async fn query(State(api): State<Api>, Extension(who): Extension<Principal>, Path(query_id): Path<String>) -> Result<Response, ApiError> {
-    let engine = api.workloads.engine();
-    let Some(record) = engine.history().visible_to(&who).into_iter().find(|r| r.query_id == query_id) else {
-        return Err(crate::exec::Error::NotFound(format!("no query `{query_id}` that you may see")).into());
-    };
+    let record = visible(&api, &who, &query_id)?;
     let plan = match record.kind.as_str() {
-        "SELECT" | "WITH" => explain(engine, &record.sql, &who).await,
+        "SELECT" | "WITH" => explain(api.workloads.engine(), &record.sql, &who).await,
         _ => None,
     };
     Ok(json(StatusCode::OK, QueryDetailResponse { ok: true, query: record, plan }))
+}
+
+/// The query with this id, if the caller may see it: another's is "not found".
+fn visible(api: &Api, who: &Principal, query_id: &str) -> Result<Record, ApiError> {
+    let found = api.workloads.engine().history().visible_to(who).into_iter().find(|r| r.query_id == query_id);
+    found.ok_or_else(|| crate::exec::Error::NotFound(format!("no query `{query_id}` that you may see")).into())
 }
 
 async fn explain(engine: &crate::exec::Engine, sql: &str, who: &Principal) -> Option<String> {
