@@ -4,6 +4,7 @@
     python bench/tpch.py --sf 0.01 --strict   # CI: exit 1 on any change from KNOWN_FAILING
     python bench/tpch.py --sf 1 --timed --repeat 5   # Floe vs Python Polars, DuckDB, ROAPI
     python bench/tpch.py --sf 1 --timed --engines floe,floeobs   # exporters off vs on
+    python bench/tpch.py --sf 1 --timed --engines floe,floebase --baseline-bin OLD/floe   # vs another build
 
 Data: DuckDB's tpch extension generates the tables, which are loaded into
 Floe's catalog (namespace `tpch`) through Floe's own bulk ingest. Queries:
@@ -131,7 +132,7 @@ def timed(args, duck, queries) -> set[int]:
     work.mkdir(exist_ok=True)
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
     uri = floe.uri
-    roapi = capped = observed = receiver = None
+    roapi = capped = observed = receiver = baseline = None
     try:
         loaded = (data_dir / "loaded").exists()
         if not loaded:
@@ -151,6 +152,12 @@ def timed(args, duck, queries) -> set[int]:
             capped = FloeServer(data_dir, "--no-demo", "--no-scripts", "--query-memory-mb", str(args.query_memory_mb),
                                 run_dir=work / "capped")
             engines["floecap"] = lambda: FlightSqlEngine("floecap", capped.uri, "tpch", args.timeout)
+        if "floebase" in args.engines:
+            # The same lake served by another build (`--baseline-bin`, e.g. the
+            # commit before a change): what the change costs, in the same run.
+            (work / "baseline").mkdir(exist_ok=True)
+            baseline = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work / "baseline", binary=args.baseline_bin)
+            engines["floebase"] = lambda: FlightSqlEngine("floebase", baseline.uri, "tpch", args.timeout)
         if "floeobs" in args.engines:
             # The same lake with every exporter on: OTLP traces and metrics to a
             # real receiver, OpenLineage events to a file. `floe` has them off.
@@ -216,6 +223,8 @@ def timed(args, duck, queries) -> set[int]:
             roapi.stop()
         if capped:
             capped.stop()
+        if baseline:
+            baseline.stop()
         if observed:
             observed.stop()
             receiver.stop()
@@ -232,6 +241,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds after one warm-up")
     parser.add_argument("--query-memory-mb", type=int, default=4096, help="budget of the `floecap` engine")
     parser.add_argument("--data-dir", help="Floe data dir holding the loaded tables (timed mode; reused)")
+    parser.add_argument("--baseline-bin", help="another floe binary, the `floebase` engine")
     args = parser.parse_args()
 
     duck = generate(args.sf)

@@ -98,7 +98,7 @@ class FloeServer:
     `run_dir`, by default `data_dir` too."""
 
     def __init__(self, data_dir: Path, *extra_args: str, env: dict | None = None, command: str = "serve",
-                 run_dir: Path | None = None):
+                 run_dir: Path | None = None, binary: str | None = None):
         self.data_dir = Path(data_dir)
         run_dir = Path(run_dir or data_dir)
         for directory in (self.data_dir, run_dir):
@@ -109,9 +109,10 @@ class FloeServer:
         self.log = open(self.log_path, "wb")
         # The observatory's default port (3001) would clash between the servers
         # tests start side by side: it is off unless a test asks for it.
-        observatory = () if "--http-listen" in extra_args else ("--http-listen", "off")
+        # (A `binary` given is another build, e.g. a benchmark's baseline: its own flags only.)
+        observatory = () if "--http-listen" in extra_args or binary else ("--http-listen", "off")
         self.process = subprocess.Popen(
-            [floe_binary(), command, "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+            [binary or floe_binary(), command, "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
              "--addr-file", str(addr_file), *observatory, *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
