@@ -47,6 +47,26 @@ impl Samples {
     }
 }
 
+/// A node as `system.workers` lists it: this one, and on a coordinator
+/// each live worker.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub address: String,
+    /// `coordinator`, `worker` or `single`.
+    pub role: String,
+    pub worker_id: String,
+    /// Milliseconds since its last heartbeat (none for this node).
+    pub last_heartbeat_ms: Option<u64>,
+    pub latest: Option<Sample>,
+    pub tasks_running: u64,
+    pub tasks_done: u64,
+    pub tasks_failed: u64,
+    pub shuffle_bytes: u64,
+}
+
+/// Lists the nodes when asked (the cluster's membership lives above the engine).
+pub type Directory = Arc<dyn Fn() -> Vec<Node> + Send + Sync>;
+
 /// Samples this machine every `INTERVAL` into the returned buffer.
 pub fn spawn_sampler() -> Samples {
     let samples = Samples::default();

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Floe: an Arrow Flight SQL server for Apache Iceberg lakes, powered by Polars.
 
 //!

@@ -73,20 +73,6 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         .await
         .map_err(|e| anyhow::anyhow!("query history: {e}"))?;
     let history = crate::history::History::open(history, args.observability.admins.clone()).await;
-    let engine = Arc::new(
-        Engine::new(lake, keyring.clone())
-            .with_history(history)
-            .with_scan_options(scan_options)
-            .with_admission(args.limits.admission())
-            .with_policy(policy)
-            .with_peer_tls(peer_tls)
-            .with_shuffle_store(shuffle_store),
-    );
-    let running = engine.running().clone();
-    let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
-    let auth = Arc::new(
-        Auth::new(tokens, args.users.clone(), keyring.clone()).with_client_certificates(args.tls.tls_client_ca.is_some()),
-    );
     let advertised = args.advertise_address.clone().unwrap_or_else(|| address.to_string());
     let cluster = args.cluster.cluster.then(|| {
         let cluster = Arc::new(crate::cluster::Cluster::new(cluster_config(&args, &advertised)));
@@ -94,6 +80,22 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         cluster
     });
     let host = crate::host::spawn_sampler();
+    let nodes = directory(&advertised, cluster.clone(), host.clone(), coordinator.is_some());
+    let engine = Arc::new(
+        Engine::new(lake, keyring.clone())
+            .with_history(history)
+            .with_scan_options(scan_options)
+            .with_admission(args.limits.admission())
+            .with_policy(policy)
+            .with_peer_tls(peer_tls)
+            .with_shuffle_store(shuffle_store)
+            .with_nodes(nodes),
+    );
+    let running = engine.running().clone();
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
+    let auth = Arc::new(
+        Auth::new(tokens, args.users.clone(), keyring.clone()).with_client_certificates(args.tls.tls_client_ca.is_some()),
+    );
     let is_worker = coordinator.is_some();
     if let Some((coordinator, every)) = coordinator {
         crate::cluster::worker::spawn_heartbeat(coordinator, advertised, every, keyring.clone(), engine.peers().clone(), host.clone());
@@ -316,4 +318,30 @@ async fn shutdown_signal(running: crate::exec::Running, grace: std::time::Durati
         tracing::warn!("in-flight calls did not finish within the shutdown grace period; exiting");
         std::process::exit(0);
     });
+}
+
+/// `system.workers`: this node, then (on a coordinator) each live worker
+/// with the host sample its last heartbeat carried and its task totals.
+fn directory(advertised: &str, cluster: Option<Arc<crate::cluster::Cluster>>, host: crate::host::Samples, worker: bool) -> crate::host::Directory {
+    let address = advertised.to_string();
+    Arc::new(move || {
+        let role = match (&cluster, worker) {
+            (Some(_), _) => "coordinator",
+            (None, true) => "worker",
+            (None, false) => "single",
+        };
+        let this = crate::host::Node { address: address.clone(), role: role.into(), latest: host.latest(), ..Default::default() };
+        let workers = cluster.iter().flat_map(|cluster| cluster.workers()).map(|view| crate::host::Node {
+            address: view.address,
+            role: "worker".into(),
+            worker_id: view.worker_id,
+            last_heartbeat_ms: Some(view.last_heartbeat_ms),
+            latest: view.host.last().copied(),
+            tasks_running: view.tasks.tasks_running,
+            tasks_done: view.tasks.tasks_done,
+            tasks_failed: view.tasks.tasks_failed,
+            shuffle_bytes: view.tasks.shuffle_bytes,
+        });
+        std::iter::once(this).chain(workers).collect()
+    })
 }

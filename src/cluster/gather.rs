@@ -28,6 +28,7 @@ pub struct FragmentStats {
 pub async fn run_fragments(
     cluster: &Arc<Cluster>,
     engine: &Engine,
+    query_id: &str,
     fragments: &[QueryTicket],
     owner: &Principal,
 ) -> Result<(Vec<Vec<RecordBatch>>, Vec<FragmentStats>), Error> {
@@ -35,10 +36,19 @@ pub async fn run_fragments(
     let runs = fragments.iter().enumerate().map(|(index, fragment)| {
         let cluster = cluster.clone();
         let first = round_robin(&workers, index);
-        async move { run_one(&cluster, engine, index, fragment, first, owner).await }
+        async move { run_one(&cluster, engine, Task { query_id, what: "partition", index }, fragment, first, owner).await }
     });
     let outcomes = futures::future::try_join_all(runs).await?;
     Ok(outcomes.into_iter().unzip())
+}
+
+/// A task of a client's query, as the coordinator's task log names it.
+#[derive(Clone, Copy)]
+pub struct Task<'a> {
+    pub query_id: &'a str,
+    /// `partition` or `shuffle map`.
+    pub what: &'static str,
+    pub index: usize,
 }
 
 /// The worker partition `index` starts on.
@@ -51,14 +61,17 @@ pub(super) fn round_robin(workers: &[String], index: usize) -> Option<String> {
 pub(super) async fn run_one(
     cluster: &Arc<Cluster>,
     engine: &Engine,
-    index: usize,
+    task: Task<'_>,
     fragment: &QueryTicket,
     first: Option<String>,
     owner: &Principal,
 ) -> Result<(Vec<RecordBatch>, FragmentStats), Error> {
     let started = Instant::now();
     let ticket = crate::exec::ticket::flight_ticket(engine.keyring(), fragment, owner).ticket.to_vec();
-    let (worker, attempts, batches) = on_some_worker(cluster, "partition", index, first, |worker| {
+    let size = |batches: &Vec<RecordBatch>| {
+        (batches.iter().map(|b| b.num_rows() as u64).sum(), batches.iter().map(|b| b.get_array_memory_size() as u64).sum())
+    };
+    let (worker, attempts, batches) = on_some_worker(cluster, task, first, size, |worker| {
         let ticket = ticket.clone();
         async move { Ok(engine.peers().fetch(&worker, ticket).await?) }
     })
@@ -73,15 +86,16 @@ pub(super) async fn run_one(
 /// any worker would. Returns the worker that did it, the attempts, the output.
 pub(super) async fn on_some_worker<T, F, Fut>(
     cluster: &Arc<Cluster>,
-    what: &str,
-    index: usize,
+    label: Task<'_>,
     first: Option<String>,
+    size: impl Fn(&T) -> (u64, u64),
     mut task: F,
 ) -> Result<(String, usize, T), Error>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
+    let Task { what, index, .. } = label;
     let config = cluster.config().clone();
     let mut tried: Vec<String> = Vec::new();
     let mut next = first;
@@ -98,11 +112,25 @@ where
         if attempt > 1 {
             crate::telemetry::metrics::metrics().partition_retries.add(1, &crate::telemetry::metrics::label("what", what.to_string()));
         }
+        let logged = cluster.tasks.begin(label.query_id, what, index, &worker, attempt);
+        let ended = |outcome, (rows, bytes)| cluster.tasks.end(logged, super::tasks::Ended { outcome, rows, bytes });
         match tokio::time::timeout(config.fragment_timeout, task(worker.clone()).instrument(span)).await {
-            Ok(Ok(output)) => return Ok((worker, attempt, output)),
-            Ok(Err(err)) if !is_worker_fault(&err) => return Err(err),
-            Ok(Err(err)) => tracing::warn!(index, worker = worker.as_str(), "{what} failed, re-running elsewhere: {err}"),
-            Err(_) => tracing::warn!(index, worker = worker.as_str(), "{what} timed out, re-running elsewhere"),
+            Ok(Ok(output)) => {
+                ended("ok", size(&output));
+                return Ok((worker, attempt, output));
+            }
+            Ok(Err(err)) if !is_worker_fault(&err) => {
+                ended("failed", (0, 0));
+                return Err(err);
+            }
+            Ok(Err(err)) => {
+                ended("failed", (0, 0));
+                tracing::warn!(index, worker = worker.as_str(), "{what} failed, re-running elsewhere: {err}")
+            }
+            Err(_) => {
+                ended("timed out", (0, 0));
+                tracing::warn!(index, worker = worker.as_str(), "{what} timed out, re-running elsewhere")
+            }
         }
         cluster.suspect(&worker);
         tried.push(worker);

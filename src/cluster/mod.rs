@@ -13,7 +13,10 @@ mod gather;
 mod keys;
 pub mod plan;
 pub mod stage;
+mod tasks;
 pub mod worker;
+
+pub use tasks::{TaskRun, WorkerTotals};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,17 +84,20 @@ pub struct WorkerView {
     /// Milliseconds since its last heartbeat.
     pub last_heartbeat_ms: u64,
     pub host: Vec<crate::host::Sample>,
+    /// Its partitions and shuffle map tasks since the coordinator started.
+    pub tasks: WorkerTotals,
 }
 
 /// The coordinator's view of its workers.
 pub struct Cluster {
     config: ClusterConfig,
     members: Mutex<HashMap<String, Member>>,
+    tasks: tasks::Tasks,
 }
 
 impl Cluster {
     pub fn new(config: ClusterConfig) -> Self {
-        Self { config, members: Mutex::new(HashMap::new()) }
+        Self { config, members: Mutex::new(HashMap::new()), tasks: Default::default() }
     }
 
     pub fn config(&self) -> &ClusterConfig {
@@ -147,8 +153,14 @@ impl Cluster {
                 worker_id: member.worker_id.clone(),
                 last_heartbeat_ms: member.last_seen.elapsed().as_millis() as u64,
                 host: member.host.all(),
+                tasks: self.tasks.totals(address),
             })
             .collect()
+    }
+
+    /// The partition and map task attempts of a client's query (recent ones).
+    pub fn tasks_of(&self, query_id: &str) -> Vec<TaskRun> {
+        self.tasks.of_query(query_id)
     }
 
     pub fn live_workers(&self) -> Vec<String> {
@@ -275,11 +287,14 @@ pub fn stream_partitions(
     let schema = ticket_schema(ticket)?;
     let workers = cluster.live_workers();
     let runs = ticket.fragments.clone().into_iter().enumerate().map({
-        let (cluster, engine, owner) = (cluster.clone(), engine.clone(), owner.clone());
+        let (cluster, engine, owner, query_id) = (cluster.clone(), engine.clone(), owner.clone(), ticket.query_id.clone());
         move |(index, fragment)| {
-            let (cluster, engine, owner) = (cluster.clone(), engine.clone(), owner.clone());
+            let (cluster, engine, owner, query_id) = (cluster.clone(), engine.clone(), owner.clone(), query_id.clone());
             let first = gather::round_robin(&workers, index);
-            async move { gather::run_one(&cluster, &engine, index, &fragment, first, &owner).await }
+            async move {
+                let task = gather::Task { query_id: &query_id, what: "partition", index };
+                gather::run_one(&cluster, &engine, task, &fragment, first, &owner).await
+            }
         }
     });
     let planned = schema.clone();
@@ -307,7 +322,7 @@ pub async fn run_distributed(
 ) -> Result<(SchemaRef, Vec<RecordBatch>, usize), Error> {
     let schema = ticket_schema(ticket)?;
     let started = Instant::now();
-    let (partials, stats) = gather::run_fragments(cluster, engine, &ticket.fragments, owner).await?;
+    let (partials, stats) = gather::run_fragments(cluster, engine, &ticket.query_id, &ticket.fragments, owner).await?;
     let reruns = stats.iter().map(|stat| stat.attempts - 1).sum();
     for (index, stat) in stats.iter().enumerate() {
         tracing::info!(query = ticket.query_id.as_str(), partition = index, worker = stat.worker.as_str(),

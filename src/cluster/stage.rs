@@ -53,7 +53,8 @@ pub async fn run_map_stage(
             }
             let request = ShuffleMap { fragment: Some(fragment), keys: side.keys.clone(), buckets, shuffle_id: shuffle_id.clone() };
             let first = super::gather::round_robin(workers, index);
-            async move { map_with_retries(cluster, engine, index, request, first, owner).await }
+            let task = super::gather::Task { query_id: &ticket.query_id, what: "shuffle map", index };
+            async move { map_with_retries(cluster, engine, task, request, first, owner).await }
         });
         let done: Vec<(String, usize)> = futures::stream::iter(tasks).buffer_unordered(workers.len().max(1)).try_collect().await?;
         reruns += done.iter().map(|(_, attempts)| attempts - 1).sum::<usize>();
@@ -75,23 +76,27 @@ fn quoted(relation: &str) -> String {
 async fn map_with_retries(
     cluster: &Arc<Cluster>,
     engine: &Engine,
-    index: usize,
+    task: super::gather::Task<'_>,
     request: ShuffleMap,
     first: Option<String>,
     owner: &Principal,
 ) -> Result<(String, usize), Error> {
     let body = seal_map(engine.keyring(), &request, owner);
-    let (worker, attempts, bodies) = super::gather::on_some_worker(cluster, "shuffle map", index, first, |worker| {
+    let size = |bodies: &Vec<bytes::Bytes>| {
+        let answer = answer_of(bodies);
+        (answer["rows"].as_u64().unwrap_or_default(), answer["bytes"].as_u64().unwrap_or_default())
+    };
+    let (worker, attempts, bodies) = super::gather::on_some_worker(cluster, task, first, size, |worker| {
         let body = body.clone();
         async move { Ok(engine.peers().action(&worker, MAP_ACTION, body).await?) }
     })
     .await?;
-    let source = bodies
-        .first()
-        .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
-        .and_then(|answer| answer["source"].as_str().map(str::to_string))
-        .filter(|source| !source.is_empty());
+    let source = answer_of(&bodies)["source"].as_str().map(str::to_string).filter(|source| !source.is_empty());
     Ok((source.unwrap_or(worker), attempts))
+}
+
+fn answer_of(bodies: &[bytes::Bytes]) -> serde_json::Value {
+    bodies.first().and_then(|body| serde_json::from_slice(body).ok()).unwrap_or_default()
 }
 
 /// A map task travels sealed, for the principal whose query it serves: its
@@ -106,7 +111,7 @@ fn seal_map(keyring: &Keyring, request: &ShuffleMap, owner: &Principal) -> Vec<u
 pub async fn serve_map(engine: &Engine, body: &[u8], caller: &Principal) -> Result<serde_json::Value, Error> {
     let request = engine.keyring().open::<ShuffleMap>(body, Kind::ShuffleMap, caller)?;
     let owner = Principal::owner(&request.principal);
-    let (rows, source) = crate::exec::shuffle::run_map(engine, request.payload, &owner).await?;
-    Ok(serde_json::json!({ "rows": rows, "source": source }))
+    let output = crate::exec::shuffle::run_map(engine, request.payload, &owner).await?;
+    Ok(serde_json::json!({ "rows": output.rows, "bytes": output.bytes, "source": output.source }))
 }
 

@@ -48,7 +48,7 @@ fn view_of(relation: &RelationName) -> Result<(Option<&str>, View)> {
 /// A view's columns without rows.
 pub(super) fn empty_view(relation: &RelationName) -> Result<DataFrame> {
     if super::system_views::is_system(relation) {
-        return super::system_views::frame(relation, Vec::new());
+        return super::system_views::frame(relation, Vec::new(), Vec::new());
     }
     let (_, view) = view_of(relation)?;
     Rows::default().frame(&view)
@@ -58,7 +58,7 @@ impl Engine {
     /// The rows of an `information_schema` view, as `who` may see them.
     pub(super) async fn catalog_view(&self, relation: &RelationName, who: &Principal) -> Result<DataFrame> {
         if super::system_views::is_system(relation) {
-            return super::system_views::frame(relation, self.history.visible_to(who));
+            return super::system_views::frame(relation, self.history.visible_to(who), self.nodes());
         }
         let (only_catalog, view) = view_of(relation)?;
         let lake = self.lake();

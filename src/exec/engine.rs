@@ -22,7 +22,18 @@ impl Engine {
             policy: Arc::default(),
             shuffle_store: Arc::new(ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
             history: Default::default(),
+            nodes: None,
         }
+    }
+
+    /// Where `system.workers` finds the cluster's nodes.
+    pub fn with_nodes(mut self, nodes: crate::host::Directory) -> Self {
+        self.nodes = Some(nodes);
+        self
+    }
+
+    pub(super) fn nodes(&self) -> Vec<crate::host::Node> {
+        self.nodes.as_ref().map(|list| list()).unwrap_or_default()
     }
 
     pub fn keyring(&self) -> &Keyring {

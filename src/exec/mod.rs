@@ -12,6 +12,7 @@ mod metadata_tables;
 mod parameters;
 pub mod dml;
 mod engine;
+mod explain;
 mod lineage;
 mod resolve;
 mod maintenance;
@@ -139,6 +140,8 @@ pub struct Engine {
     shuffle_store: Arc<ShuffleStore>,
     /// The statements this node ran and runs (`system.queries`).
     history: crate::history::History,
+    /// This node and its workers (`system.workers`).
+    nodes: Option<crate::host::Directory>,
 }
 
 impl Engine {
@@ -180,10 +183,14 @@ impl Engine {
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
         inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
-        let explain = query.is_explain();
+        let explain = (query.is_explain(), query.is_explain_analyze());
         let span = polars_span();
-        let (_, schema) = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?;
-        let schema = if explain { explain_schema() } else { schema };
+        let (_, schema, _) = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?;
+        let schema = match explain {
+            (_, true) => explain::analyze_schema(),
+            (true, false) => explain::schema(),
+            _ => schema,
+        };
         let ticket = QueryTicket {
             sql: sql.to_string(),
             params,
@@ -233,6 +240,7 @@ impl Engine {
 
     async fn execute_analyzed(&self, query: Query, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
         let running = self.running.admit(&ticket.query_id).instrument(tracing::info_span!(target: "floe::exec", "admission")).await?;
+        self.history.admitted(&ticket.query_id);
         let session = ticket.session.clone().unwrap_or_default();
         let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
@@ -252,7 +260,8 @@ impl Engine {
                     let shuffle = pin.shuffle.as_ref().expect("checked");
                     let batches = shuffle::fetch_input(self, shuffle).await?;
                     let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, &schema))?;
-                    let stats = scan::ScanStats { reader: format!("shuffle bucket {}", shuffle.bucket), ..Default::default() };
+                    let stats = scan::ScanStats { snapshot_id: pin.snapshot_id, reader: format!("shuffle bucket {}", shuffle.bucket), ..Default::default() };
+                    self.history.scanned(&ticket.query_id, stats.record(&relation));
                     scans.push((relation.clone(), stats));
                     (schema, scan::Source::Loaded(frame))
                 }
@@ -269,6 +278,7 @@ impl Engine {
                     span.record("files_total", stats.files_total as i64);
                     span.record("bytes_planned", stats.bytes_planned as i64);
                     span.record("reader", stats.reader.as_str());
+                    self.history.scanned(&ticket.query_id, stats.record(&relation));
                     scans.push((relation.clone(), stats));
                     (schema, source)
                 }
@@ -276,12 +286,21 @@ impl Engine {
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
         inputs.extend(self.catalog_view_inputs(&query, who, true).await?);
-        let explain = query.is_explain();
+        let explain = (query.is_explain(), query.is_explain_analyze());
         let tables = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
         let span = polars_span();
-        let (frame, schema) =
+        let (frame, schema, rewritten) =
             run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await.map_err(|e| as_data_fault(e, &tables))?;
-        let (frame, schema) = if explain { (explain_frame(frame, &scans)?, explain_schema()) } else { (frame, schema) };
+        self.history.planned(&ticket.query_id);
+        let (frame, schema) = match explain {
+            (_, true) => {
+                let profiled = run_blocking(move || explain::analyze(frame, &scans, &rewritten)).await.map_err(|e| as_data_fault(e, &tables))?;
+                drop(running);
+                return Ok((explain::analyze_schema(), in_memory(profiled)));
+            }
+            (true, false) => (explain::frame(frame, &scans, &rewritten)?, explain::schema()),
+            _ => (frame, schema),
+        };
         Ok((schema.clone(), stream_frame(frame, schema, running, tables)))
     }
 }
@@ -318,8 +337,9 @@ fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
     pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref()
 }
 
-/// Builds the Polars plan for `query` over `inputs` and its wire schema.
-fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef)> {
+/// Builds the Polars plan for `query` over `inputs`, its wire schema, and
+/// for EXPLAIN the query after Floe's rewrites.
+fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef, String)> {
     let mut context = SQLContext::new();
     let mut frames = HashMap::with_capacity(inputs.len());
     let mut columns = HashMap::with_capacity(inputs.len());
@@ -331,29 +351,8 @@ fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, Schem
     }
     let mut frame = context.execute(&query.render(&frames, &columns))?;
     let schema = convert::wire_schema(frame.collect_schema()?.as_ref())?;
-    Ok((frame, schema))
-}
-
-fn explain_schema() -> SchemaRef {
-    Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("plan", arrow::datatypes::DataType::Utf8, true)]))
-}
-
-/// EXPLAIN's answer, one line a row: each Iceberg scan (snapshot, files
-/// selected after pruning out of the snapshot's total), then Polars' plan.
-fn explain_frame(frame: LazyFrame, scans: &[(String, scan::ScanStats)]) -> Result<LazyFrame> {
-    let mut lines: Vec<String> = scans
-        .iter()
-        .map(|(relation, stats)| match stats.snapshot_id {
-            Some(id) => format!(
-                "ICEBERG SCAN {relation}: snapshot {id}, {} of {} data files selected, read by {}",
-                stats.files_selected, stats.files_total, stats.reader
-            ),
-            None => format!("ICEBERG SCAN {relation}: no snapshot (empty table)"),
-        })
-        .collect();
-    lines.extend(frame.explain(true)?.lines().map(str::to_string));
-    let plan = polars::prelude::Column::new("plan".into(), lines);
-    Ok(polars::prelude::IntoLazy::lazy(polars::prelude::DataFrame::new_infer_height(vec![plan])?))
+    let rewritten = if query.is_explain() { query.rewritten(&columns) } else { String::new() };
+    Ok((frame, schema, rewritten))
 }
 
 /// The schema a `SELECT *` of the table's current snapshot returns, with the

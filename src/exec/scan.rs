@@ -165,6 +165,20 @@ pub struct ScanStats {
     pub reader: String,
 }
 
+impl ScanStats {
+    /// The scan of `relation` as the query's history record keeps it.
+    pub fn record(&self, relation: &str) -> crate::history::Scan {
+        crate::history::Scan {
+            table: relation.to_string(),
+            snapshot_id: self.snapshot_id,
+            files_selected: self.files_selected as u64,
+            files_total: self.files_total as u64,
+            bytes_planned: self.bytes_planned,
+            reader: self.reader.clone(),
+        }
+    }
+}
+
 /// How to read `snapshot_id` of the table, skipping files `filters` rule
 /// out: Polars' Parquet reader when it can, else iceberg-rust's reader.
 pub async fn read_source(

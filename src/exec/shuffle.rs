@@ -134,7 +134,7 @@ enum Sink {
 /// The worker's map task: runs the fragment and writes its rows, by bucket.
 /// Returns the rows written and where a reducer finds them: empty for this
 /// worker (over Flight), or the object prefix `<location>/<shuffle>/<task>`.
-pub async fn run_map(engine: &Engine, request: ShuffleMap, owner: &Principal) -> Result<(u64, String), Error> {
+pub async fn run_map(engine: &Engine, request: ShuffleMap, owner: &Principal) -> Result<MapOutput, Error> {
     let store = engine.shuffle_store();
     let fail = |e: &dyn std::fmt::Display| Error::Shuffle(format!("shuffle map: {e}"));
     let fragment = request.fragment.ok_or_else(|| Error::Invalid("shuffle map without a fragment".into()))?;
@@ -193,17 +193,31 @@ pub async fn run_map(engine: &Engine, request: ShuffleMap, owner: &Principal) ->
         }
         rows += batch.num_rows() as u64;
     }
+    let mut bytes = 0u64;
     for sink in sinks {
         match sink {
-            Sink::File(mut writer) => writer.finish().map_err(|e| fail(&e))?,
+            Sink::File(mut writer) => {
+                writer.finish().map_err(|e| fail(&e))?;
+                bytes += writer.get_ref().metadata().map(|m| m.len()).unwrap_or_default();
+            }
             Sink::Object(writer, path) => {
                 let ShuffleStore::Object { file_io, .. } = store else { unreachable!("object sinks need an object store") };
-                let bytes = writer.into_inner().map_err(|e| fail(&e))?;
-                file_io.new_output(&path).map_err(|e| fail(&e))?.write(bytes.into()).await.map_err(|e| fail(&e))?;
+                let written = writer.into_inner().map_err(|e| fail(&e))?;
+                bytes += written.len() as u64;
+                file_io.new_output(&path).map_err(|e| fail(&e))?.write(written.into()).await.map_err(|e| fail(&e))?;
             }
         }
     }
-    Ok((rows, if matches!(store, ShuffleStore::Object { .. }) { prefix } else { String::new() }))
+    let source = if matches!(store, ShuffleStore::Object { .. }) { prefix } else { String::new() };
+    Ok(MapOutput { rows, bytes, source })
+}
+
+/// What a map task wrote: its rows, the bytes of its bucket files, and
+/// where a reducer finds them (an object prefix; empty: on this worker).
+pub struct MapOutput {
+    pub rows: u64,
+    pub bytes: u64,
+    pub source: String,
 }
 
 /// A bucket's rows on this worker (every map task's file for it).

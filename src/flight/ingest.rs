@@ -24,9 +24,12 @@ pub async fn ingest(
     service.engine().authorize(&caller, &table, crate::access::Right::Write).map_err(Error::from)?;
     let tracked = service.workloads.ingest_run(&table, &session);
     let started = std::time::Instant::now();
-    let loaded = load(service, &table, command, request).await;
+    let (loaded, committed) = crate::write::noting_commits(load(service, &table, command, request)).await;
     let failure = loaded.as_ref().err().map(|status| (format!("{:?}", status.code()), status.message().to_string()));
-    service.workloads.record_write(&caller, "", &table.to_string(), *loaded.as_ref().unwrap_or(&0), started, failure);
+    let target = table.to_string();
+    let rows = *loaded.as_ref().unwrap_or(&0);
+    let write = crate::workload::Write { sql: "", target: &target, rows, started, committed: committed.last().copied(), failure };
+    service.workloads.record_write(&caller, write);
     service.workloads.finish_ingest(tracked, &table, loaded.as_ref().err().map(|e| e.message().to_string())).await;
     loaded
 }

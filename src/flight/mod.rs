@@ -328,8 +328,9 @@ impl FlightSqlService for FloeService {
 
     async fn do_get_fallback(&self, request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
         let (arrived, caller) = (std::time::Instant::now(), principal(&request));
-        let started = self.workloads.start_sealed(&message, &caller).await?;
-        Ok(Response::new(stream::respond(started, caller, client(&request), arrived, self.engine().history())))
+        let client = client(&request);
+        let started = self.workloads.start_sealed(&message, &caller, &client).await?;
+        Ok(Response::new(stream::respond(started, caller, client, arrived, self.engine().history())))
     }
 
     async fn get_flight_info_substrait_plan(

@@ -82,7 +82,7 @@ fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
 
 pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal, client: &str) -> Result<Response<DoGetStream>, Status> {
     let arrived = std::time::Instant::now();
-    let started = service.workloads.start_query(&command.statement_handle, caller).await?;
+    let started = service.workloads.start_query(&command.statement_handle, caller, client).await?;
     Ok(Response::new(stream::respond(started, caller.clone(), client.to_string(), arrived, service.engine().history())))
 }
 

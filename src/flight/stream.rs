@@ -122,15 +122,17 @@ pub fn respond(
     history: &crate::history::History,
 ) -> DoGetStream {
     let work = started.work;
-    let running = (!principal.is_peer()).then(|| {
-        history.start(crate::history::Start {
-            query_id: work.query_id.clone(),
-            protocol: crate::history::Protocol::Flight,
-            kind: work.kind.clone(),
-            sql: work.sql.clone(),
-            principal: principal.to_string(),
-            client: client.clone(),
-            tables: work.tables.clone(),
+    let running = started.running.or_else(|| {
+        (!principal.is_peer()).then(|| {
+            history.start(crate::history::Start {
+                query_id: work.query_id.clone(),
+                protocol: crate::history::Protocol::Flight,
+                kind: work.kind.clone(),
+                sql: work.sql.clone(),
+                principal: principal.to_string(),
+                client: client.clone(),
+                tables: work.tables.clone(),
+            })
         })
     });
     let completion = Completion { principal, client, work, started: arrived, lineage: started.lineage, running };

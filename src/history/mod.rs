@@ -4,6 +4,7 @@
 //! restart. `system.queries`, the observatory's JSON and its cancel button
 //! read it.
 
+mod record;
 mod store;
 
 use std::collections::{HashMap, VecDeque};
@@ -11,71 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
+pub use record::{Protocol, Record, Scan, State};
 pub use store::Store;
 
 /// Finished records kept in memory (the store keeps them for `retention`).
 const KEPT: usize = 10_000;
-
-/// How a statement reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Flight,
-    #[serde(rename = "floe.run")]
-    Run,
-    Http,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[schema(as = QueryState)]
-pub enum State {
-    Running,
-    Finished,
-    Failed,
-    Cancelled,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Running => "running",
-            State::Finished => "finished",
-            State::Failed => "failed",
-            State::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One statement or workload, as the observatory shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[schema(as = QueryRecord)]
-pub struct Record {
-    pub query_id: String,
-    pub state: State,
-    pub protocol: String,
-    /// The statement's first keyword (`SELECT`, `INSERT`), `SCRIPT`, `INGEST`.
-    pub kind: String,
-    pub sql: String,
-    pub principal: String,
-    pub client: String,
-    pub tables: Vec<String>,
-    /// Milliseconds since the Unix epoch.
-    pub started_at: i64,
-    pub elapsed_ms: u64,
-    pub rows: u64,
-    pub bytes: u64,
-    /// The gRPC code of a failure, and its message.
-    pub code: Option<String>,
-    pub error: Option<String>,
-    pub trace_id: Option<String>,
-    /// When the first rows went out, from the start: admission, planning and
-    /// the first results; the rest of `elapsed_ms` is streaming.
-    #[serde(default)]
-    pub first_rows_ms: Option<u64>,
-}
 
 /// What a statement is, when it starts.
 pub struct Start {
@@ -125,6 +66,47 @@ impl History {
         self.begin(start, Duration::ZERO)
     }
 
+    /// Registers a statement that waits for a query slot before it runs;
+    /// the engine marks it admitted (`admitted`) when it gets one.
+    pub fn start_queued(&self, start: Start) -> Running {
+        let running = self.begin(start, Duration::ZERO);
+        running.live.record.lock().expect("record lock").state = State::Queued;
+        running
+    }
+
+    /// The query `query_id` got its slot: it runs from now.
+    pub fn admitted(&self, query_id: &str) {
+        self.update(query_id, |record, since| {
+            if record.state == State::Queued {
+                record.state = State::Running;
+                record.queued_ms = Some(since);
+            }
+        });
+    }
+
+    /// The query `query_id` read `scan`.
+    pub fn scanned(&self, query_id: &str, scan: Scan) {
+        self.update(query_id, |record, _| record.scans.push(scan.clone()));
+    }
+
+    /// The query `query_id` is planned and starts executing.
+    pub fn planned(&self, query_id: &str) {
+        self.update(query_id, |record, since| record.planned_ms = Some(since));
+    }
+
+    /// Changes the live record of `query_id` (with the milliseconds since
+    /// it started), if this node is running it for a client; a worker's
+    /// partition of another node's query has none.
+    fn update(&self, query_id: &str, change: impl Fn(&mut Record, u64)) {
+        let live = self.inner.live.lock().expect("history lock");
+        for entry in live.values() {
+            let mut record = entry.record.lock().expect("record lock");
+            if record.query_id == query_id {
+                change(&mut record, entry.started.elapsed().as_millis() as u64);
+            }
+        }
+    }
+
     /// `start`, begun `ago`.
     fn begin(&self, start: Start, ago: Duration) -> Running {
         let record = Record {
@@ -144,6 +126,10 @@ impl History {
             error: None,
             trace_id: crate::telemetry::current_trace_id(),
             first_rows_ms: None,
+            queued_ms: None,
+            planned_ms: None,
+            scans: Vec::new(),
+            committed_snapshot: None,
         };
         let started = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
         let live = Arc::new(Live { record: Mutex::new(record), started, rows: AtomicU64::new(0), bytes: AtomicU64::new(0), first_rows: Default::default() });
@@ -168,9 +154,11 @@ impl History {
         self.records().into_iter().filter(|record| everyone || record.principal == name).collect()
     }
 
-    /// A statement that started and ended elsewhere (a write, an ingest) recorded whole.
-    pub fn record(&self, start: Start, elapsed: Duration, rows: u64, failure: Option<(String, String)>) {
+    /// A statement that started and ended elsewhere (a write, an ingest)
+    /// recorded whole, with the snapshot it committed.
+    pub fn record(&self, start: Start, elapsed: Duration, rows: u64, committed: Option<i64>, failure: Option<(String, String)>) {
         let running = self.begin(start, elapsed);
+        running.live.record.lock().expect("record lock").committed_snapshot = committed;
         running.progress(rows, 0);
         running.finish(failure);
     }

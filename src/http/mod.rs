@@ -51,6 +51,7 @@ pub fn router(workloads: Arc<Workloads>, settings: &HttpArgs, tls: bool) -> Rout
         .route("/api/v1/queries", get(queries::queries))
         .route("/api/v1/queries/{query_id}", get(queries::query))
         .route("/api/v1/queries/{query_id}/cancel", post(queries::cancel))
+        .route("/api/v1/queries/{query_id}/profile", post(queries::profile))
         .route("/api/v1/cluster", get(cluster::cluster))
         .route("/api/v1/catalogs", get(catalogs::catalogs))
         .route("/api/v1/catalogs/{catalog}/namespaces", get(catalogs::namespaces))

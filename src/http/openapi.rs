@@ -22,6 +22,7 @@ pub const PATH: &str = "/api/v1/openapi.json";
         super::queries::queries,
         super::queries::query,
         super::queries::cancel,
+        super::queries::profile,
         super::cluster::cluster,
         super::catalogs::catalogs,
         super::catalogs::namespaces,

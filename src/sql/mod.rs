@@ -49,6 +49,7 @@ pub struct Query {
     views: Vec<RelationName>,
     filters: HashMap<RelationName, Vec<pushdown::Filter>>,
     explain: bool,
+    analyze: bool,
 }
 
 impl Query {
@@ -60,6 +61,7 @@ impl Query {
 
     fn from_statement(mut statement: Statement, params: &[String]) -> Result<Self> {
         let explain = matches!(statement, Statement::Explain { .. });
+        let analyze = matches!(statement, Statement::Explain { analyze: true, .. });
         if let Statement::Explain { statement: inner, .. } = statement {
             statement = *inner;
         }
@@ -68,7 +70,7 @@ impl Query {
         let relations = rewrite::catalog_relations(&statement);
         let views = rewrite::catalog_views(&statement);
         let filters = pushdown::scan_filters(&statement);
-        Ok(Self { statement, relations, views, filters, explain })
+        Ok(Self { statement, relations, views, filters, explain, analyze })
     }
 
     /// Distinct relations (as written) that name catalog tables, in first-use order.
@@ -91,9 +93,20 @@ impl Query {
         self.explain
     }
 
+    /// Whether this is `EXPLAIN ANALYZE <query>`: the query runs, and the
+    /// answer is its plan with each operator's time.
+    pub fn is_explain_analyze(&self) -> bool {
+        self.analyze
+    }
+
     /// The query as SQL text (parameters bound).
     pub fn sql(&self) -> String {
         self.statement.to_string()
+    }
+
+    /// The query after Floe's rewrites, relations as written: what EXPLAIN shows.
+    pub fn rewritten(&self, columns: &rewrite::Columns) -> String {
+        self.render(&HashMap::new(), columns)
     }
 
     /// The SQL Polars runs: scalar subqueries turned into joins (which needs

@@ -19,12 +19,14 @@ impl Workloads {
             true => self.start_run(&uuid::Uuid::new_v4().to_string(), JobKind::Query, session, sql),
             false => None,
         };
-        let applied = dml::apply(&self.engine, sql, params, session, who).await.map_err(crate::error::Error::from);
+        let (applied, committed) = crate::write::noting_commits(dml::apply(&self.engine, sql, params, session, who)).await;
+        let applied = applied.map_err(crate::error::Error::from);
+        let write = |target, rows, failure| Write { sql, target, rows, started, committed: committed.last().copied(), failure };
         match &applied {
             Ok(dml::Statement::Query(_)) => {}
-            Ok(dml::Statement::Changed { rows, target }) => self.record_write(who, sql, target, *rows, started, None),
-            Ok(dml::Statement::Reported { target, .. }) => self.record_write(who, sql, target, 0, started, None),
-            Err(err) if writes() => self.record_write(who, sql, "", 0, started, Some((format!("{:?}", err.code()), err.to_string()))),
+            Ok(dml::Statement::Changed { rows, target }) => self.record_write(who, write(target, *rows, None)),
+            Ok(dml::Statement::Reported { target, .. }) => self.record_write(who, write(target, 0, None)),
+            Err(err) if writes() => self.record_write(who, write("", 0, Some((format!("{:?}", err.code()), err.to_string())))),
             Err(_) => {}
         }
         if let Some(tracked) = tracked {
@@ -173,7 +175,8 @@ impl Workloads {
     /// A statement that wrote (or an ingest, `sql` empty): its `floe::statement`
     /// line (a query's is logged when its DoGet stream ends; the client
     /// address is in the line's span) and its record in the history.
-    pub fn record_write(&self, who: &Principal, sql: &str, target: &str, rows: i64, started: std::time::Instant, failure: Option<(String, String)>) {
+    pub fn record_write(&self, who: &Principal, write: Write<'_>) {
+        let Write { sql, target, rows, started, committed, failure } = write;
         let kind = if sql.is_empty() { "INGEST".to_string() } else { crate::access::statement_kind(sql) };
         let outcome = failure.as_ref().map_or("ok", |(code, _)| code.as_str());
         let elapsed = started.elapsed();
@@ -200,6 +203,18 @@ impl Workloads {
             client: String::new(),
             tables: if target.is_empty() { Vec::new() } else { vec![target.to_string()] },
         };
-        self.engine.history().record(start, elapsed, rows.max(0) as u64, failure);
+        self.engine.history().record(start, elapsed, rows.max(0) as u64, committed, failure);
     }
+}
+
+/// A statement that wrote (or an ingest, `sql` empty), as it ended.
+pub struct Write<'a> {
+    pub sql: &'a str,
+    pub target: &'a str,
+    pub rows: i64,
+    pub started: std::time::Instant,
+    /// The last snapshot it committed.
+    pub committed: Option<i64>,
+    /// The gRPC code and message of its failure.
+    pub failure: Option<(String, String)>,
 }

@@ -6,6 +6,7 @@
 pub mod dtype;
 pub mod inline;
 mod lineage;
+pub use lineage::Write;
 pub mod request;
 pub mod run;
 pub mod tickets;

@@ -29,6 +29,9 @@ pub struct Started {
     pub work: Work,
     /// The OpenLineage run this stream is, for a client's query (not a peer's fetch).
     pub lineage: Option<crate::lineage::Tracked>,
+    /// Its record in this node's history, when it was made before the rows
+    /// were ready (a query that waits for a slot shows as queued).
+    pub running: Option<crate::history::Running>,
 }
 
 /// What a DoGet runs, for the line the server logs when it ends.
@@ -61,6 +64,16 @@ fn compression(session: &Option<SessionDefaults>) -> String {
     session.as_ref().map(|s| s.compression.clone()).unwrap_or_default()
 }
 
+/// `ran`, its failure (before any row) also ending its history record.
+fn failed_in<T>(ran: Result<T>, running: &mut Option<crate::history::Running>) -> Result<T> {
+    if let Err(err) = &ran {
+        if let Some(running) = running.take() {
+            running.finish(Some((format!("{:?}", err.code()), err.to_string())));
+        }
+    }
+    ran
+}
+
 pub use crate::exec::ticket::flight_ticket as query_ticket;
 
 /// The Flight ticket of any other kind.
@@ -90,16 +103,35 @@ pub fn script_job(ticket: ScriptTicket, owner: Principal) -> crate::script::Job 
 
 impl Workloads {
     /// DoGet of a `TicketStatementQuery`: verified, then run here.
-    pub async fn start_query(&self, handle: &[u8], caller: &Principal) -> Result<Started> {
+    pub async fn start_query(&self, handle: &[u8], caller: &Principal, client: &str) -> Result<Started> {
         let opened = crate::exec::ticket::open(self.engine.keyring(), handle, caller)?;
         let query = opened.payload;
+        let work = Work::of_query(&query);
+        let mut running = self.track(&work, caller, client, true);
         let lineage = if caller.is_peer() { None } else { self.query_run(&query).await };
-        let (schema, batches) = self.run_local(&query, &Principal::owner(&opened.principal)).await?;
-        Ok(Started { schema, batches, compression: compression(&query.session), work: Work::of_query(&query), lineage })
+        let ran = self.run_local(&query, &Principal::owner(&opened.principal)).await;
+        let (schema, batches) = failed_in(ran, &mut running)?;
+        Ok(Started { schema, batches, compression: compression(&query.session), work, lineage, running })
+    }
+
+    /// A client's query (not a peer's fetch) in this node's history, from
+    /// before it is admitted, planned and started.
+    fn track(&self, work: &Work, caller: &Principal, client: &str, queued: bool) -> Option<crate::history::Running> {
+        let start = crate::history::Start {
+            query_id: work.query_id.clone(),
+            protocol: crate::history::Protocol::Flight,
+            kind: work.kind.clone(),
+            sql: work.sql.clone(),
+            principal: caller.to_string(),
+            client: client.to_string(),
+            tables: work.tables.clone(),
+        };
+        let history = self.engine.history();
+        (!caller.is_peer()).then(|| if queued { history.start_queued(start) } else { history.start(start) })
     }
 
     /// DoGet of any other Floe ticket: verified before anything in it is used.
-    pub async fn start_sealed(&self, any: &Any, caller: &Principal) -> Result<Started> {
+    pub async fn start_sealed(&self, any: &Any, caller: &Principal, client: &str) -> Result<Started> {
         if any.type_url != SEALED_TYPE {
             return Err(Error::InvalidArgument(format!("unknown ticket type `{}`: not one this server issued", any.type_url)));
         }
@@ -107,7 +139,7 @@ impl Workloads {
         match body.kind() {
             Kind::Distributed => {
                 let opened = ticket::decode_payload::<DistributedTicket>(body)?;
-                self.start_distributed(opened.payload, &Principal::owner(&opened.principal)).await
+                self.start_distributed(opened.payload, &Principal::owner(&opened.principal), (caller, client)).await
             }
             Kind::Script => {
                 let opened = ticket::decode_payload::<ScriptTicket>(body)?;
@@ -116,18 +148,18 @@ impl Workloads {
             Kind::Result => {
                 let link = ticket::decode_payload::<ResultLink>(body)?.payload;
                 let (schema, batches) = self.results.read_batches(&link.path).await?;
-                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("RESULT"), lineage: None })
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("RESULT"), lineage: None, running: None })
             }
             Kind::ShuffleFetch => {
                 let fetch = ticket::decode_payload(body)?.payload;
                 let (schema, batches) = shuffle::read_bucket(self.engine.shuffle_store(), &fetch)?;
-                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("SHUFFLE"), lineage: None })
+                Ok(Started { schema, batches: crate::exec::in_memory(batches), compression: String::new(), work: Work::named("SHUFFLE"), lineage: None, running: None })
             }
             other => Err(Error::InvalidArgument(format!("a {other:?} ticket cannot be fetched with DoGet"))),
         }
     }
 
-    async fn start_distributed(&self, ticket: DistributedTicket, owner: &Principal) -> Result<Started> {
+    async fn start_distributed(&self, ticket: DistributedTicket, owner: &Principal, (caller, client): (&Principal, &str)) -> Result<Started> {
         let Some(cluster) = &self.cluster else {
             return Err(Error::FailedPrecondition("a distributed ticket needs its coordinator (`floe serve --cluster`)".into()));
         };
@@ -142,13 +174,17 @@ impl Workloads {
             }
             None => None,
         };
-        let (schema, batches) = if ticket.final_sql.is_empty() {
-            crate::cluster::stream_partitions(cluster, &self.engine, &ticket, owner)?
+        let mut running = self.track(&work, caller, client, false);
+        let ran = if ticket.final_sql.is_empty() {
+            crate::cluster::stream_partitions(cluster, &self.engine, &ticket, owner).map_err(Error::from)
         } else {
-            let (schema, batches, _) = crate::cluster::run_distributed(cluster, &self.engine, &ticket, owner).await?;
-            (schema, crate::exec::in_memory(batches))
+            crate::cluster::run_distributed(cluster, &self.engine, &ticket, owner)
+                .await
+                .map(|(schema, batches, _)| (schema, crate::exec::in_memory(batches)))
+                .map_err(Error::from)
         };
-        Ok(Started { schema, batches, compression, work, lineage })
+        let (schema, batches) = failed_in(ran, &mut running)?;
+        Ok(Started { schema, batches, compression, work, lineage, running })
     }
 
     async fn start_script(&self, ticket: ScriptTicket, owner: Principal) -> Result<Started> {
@@ -162,7 +198,7 @@ impl Workloads {
         let session = ticket.session.clone().unwrap_or_default();
         let lineage = self.start_run(&ticket.query_id, crate::lineage::JobKind::Script, &session, &ticket.script);
         let started = crate::script::start(self.scripts.clone(), self.engine.clone(), script_job(ticket, owner)).await?;
-        Ok(Started { schema: started.schema, batches: started.batches, compression, work, lineage })
+        Ok(Started { schema: started.schema, batches: started.batches, compression, work, lineage, running: None })
     }
 
     /// The query ids of the tickets this server issued to `caller` inside a

@@ -15,6 +15,23 @@ use super::snapshot::{self, Staging};
 use super::{Error, Result};
 use crate::catalog::{Lake, TableRef};
 
+tokio::task_local! {
+    /// The snapshots committed by the statement running in this task.
+    static COMMITTED: std::cell::RefCell<Vec<i64>>;
+}
+
+/// Runs `work` and answers, with its output, the snapshots it committed (in
+/// order), so a statement's record can name them without every write path
+/// passing them back.
+pub async fn noting_commits<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<i64>) {
+    COMMITTED
+        .scope(Default::default(), async move {
+            let output = work.await;
+            (output, COMMITTED.with(|committed| committed.take()))
+        })
+        .await
+}
+
 /// Enough for dozens of concurrent writers on one table.
 const MAX_ATTEMPTS: u32 = 40;
 
@@ -52,6 +69,7 @@ where
     span.record("retries", attempt as i64);
     if let Ok(snapshot_id) = &outcome {
         span.record("snapshot_id", *snapshot_id);
+        let _ = COMMITTED.try_with(|committed| committed.borrow_mut().push(*snapshot_id));
     }
     metrics.commits.add(1, &crate::telemetry::metrics::label("outcome", if outcome.is_ok() { "ok" } else { "failed" }));
     outcome

@@ -12,6 +12,7 @@ mod replace;
 pub mod snapshot;
 pub mod schema;
 
+pub use commit::noting_commits;
 pub use files::{write_data_files, write_data_files_sized, Written};
 pub use replace::{check_row_level, replace_files, replace_files_as_compaction};
 

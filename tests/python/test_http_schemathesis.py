@@ -25,5 +25,5 @@ def test_schemathesis_finds_no_failures(start_server, tmp_path):
         capture_output=True, text=True, timeout=900, cwd=tmp_path)
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, report
-    assert "13 operations" in report or "Tested: 13" in report, report
+    assert "14 operations" in report or "Tested: 14" in report, report
     assert floe.alive(), floe.logs()

@@ -17,6 +17,7 @@ from playwright import sync_api as playwright_api
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts" / "observatory"
 SLOW = "SELECT a.species, b.sepal_length, c.petal_width FROM default.flowers a, default.flowers b, default.flowers c"
+DISTRIBUTED = "SELECT species, count(*) AS n, max(x) AS top FROM dist.big GROUP BY species"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
@@ -27,6 +28,11 @@ def cluster(tmp_path_factory):
     cluster.observatory = f"http://127.0.0.1:{port}"
     with cluster.connect(False) as conn:
         run(conn, "SELECT species, avg(petal_length) AS mean FROM default.flowers GROUP BY species")
+        run(conn, "CREATE SCHEMA dist")
+        run(conn, "CREATE TABLE dist.big (id BIGINT, species VARCHAR, x DOUBLE) PARTITIONED BY (species)")
+        run(conn, "INSERT INTO dist.big SELECT CAST(sepal_length * 10 AS BIGINT) AS id, species, petal_length AS x FROM default.flowers")
+    with cluster.connect(True) as conn:
+        run(conn, DISTRIBUTED)
     yield cluster
     cluster.stop()
 
@@ -96,7 +102,21 @@ def test_a_finished_query_shows_its_plan(cluster, page):
     plan = page.locator("#plan").inner_text()
     assert "flowers" in plan and "AGGREGATE" in plan.upper(), plan
     assert page.locator("svg.bars rect").count() >= 1
+    assert "default.flowers" in page.locator("#scans").inner_text()
+    page.get_by_role("button", name="Profile (run again at the same snapshots)").click()
+    page.locator("#profile-result svg.bars rect").first.wait_for(timeout=15000)
+    assert "RESULT: 3 rows" in page.locator("#profile-plan").inner_text()
     page.screenshot(path=ARTIFACTS / "query.png", full_page=True)
+
+
+def test_a_distributed_querys_partitions_are_a_timeline_per_worker(cluster, page):
+    page.goto(cluster.observatory + "/queries?state=finished")
+    page.locator("#queries tbody tr", has_text="max(x)").get_by_role("link").first.click()
+    page.locator("svg.timeline").wait_for()
+    assert page.locator("svg.timeline rect.task[data-what=partition]").count() >= 3
+    lanes = page.locator("svg.timeline text").all_text_contents()
+    assert all(worker.address in lanes for worker in cluster.workers), lanes
+    page.screenshot(path=ARTIFACTS / "query-distributed.png", full_page=True)
 
 
 def test_the_lake_leads_to_a_tables_snapshots(cluster, page):
@@ -124,4 +144,6 @@ def test_the_cluster_page_charts_three_workers(cluster, page):
     # Two charts (CPU, memory) per node, each with its samples plotted.
     page.wait_for_function("document.querySelectorAll('svg.chart polyline').length === 8", timeout=15000)
     page.wait_for_function("[...document.querySelectorAll('svg.chart')].every(c => c.querySelectorAll('circle').length >= 1)", timeout=15000)
+    assert page.locator("text=tasks running 0").count() == 3
+    assert page.locator(".card.node", has_text="done 0,").count() < 3  # the distributed query's partitions ran on workers
     page.screenshot(path=ARTIFACTS / "cluster.png", full_page=True)

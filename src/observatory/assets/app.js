@@ -35,7 +35,7 @@ const ms = (n) => n >= 60000 ? (n / 60000).toFixed(1) + " min" : n >= 1000 ? (n 
 const when = (t) => new Date(t).toLocaleString();
 const state = (s) => el("span", { class: "state state-" + s, "data-state": s }, s);
 
-function replace(...nodes) { app.replaceChildren(...nodes); }
+function replace(...nodes) { app.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined)); }
 
 // Queries: live, newest first, filterable; running ones have a cancel button.
 async function queries() {
@@ -49,7 +49,7 @@ async function queries() {
     });
     return el("label", {}, name, input);
   };
-  const stateSelect = el("select", { name: "state" }, ["", "running", "finished", "failed", "cancelled"].map((s) => el("option", { value: s }, s || "any")));
+  const stateSelect = el("select", { name: "state" }, ["", "queued", "running", "finished", "failed", "cancelled"].map((s) => el("option", { value: s }, s || "any")));
   const protocolSelect = el("select", { name: "protocol" }, ["", "flight", "floe.run", "http"].map((s) => el("option", { value: s }, s || "any")));
   const body = el("tbody");
   replace(el("h1", {}, "Queries"),
@@ -64,7 +64,7 @@ async function queries() {
       el("td", { class: "sql", title: q.sql }, el("a", { href: "/queries/" + encodeURIComponent(q.query_id) }, q.sql || "(no text)")),
       el("td", {}, q.principal), el("td", {}, q.client), el("td", {}, q.protocol), el("td", {}, when(q.started_at)),
       el("td", { class: "num" }, ms(q.elapsed_ms)), el("td", { class: "num" }, q.rows.toLocaleString()), el("td", { class: "num" }, bytes(q.bytes)),
-      el("td", {}, q.state === "running" ? el("button", { class: "cancel", onclick: () => cancel(q.query_id) }, "Cancel") : ""))));
+      el("td", {}, q.state === "running" || q.state === "queued" ? el("button", { class: "cancel", onclick: () => cancel(q.query_id) }, "Cancel") : ""))));
   }
   async function cancel(id) {
     await api("/api/v1/queries/" + encodeURIComponent(id) + "/cancel", { method: "POST" });
@@ -91,23 +91,81 @@ function bars(items) {
   return svg;
 }
 
+// Where a query's time went: waiting for a slot, planning, until its first
+// rows, then streaming the rest (each phase measured by the server).
+function phases(q) {
+  const at = (v) => (v === null || v === undefined ? null : v);
+  const queued = at(q.queued_ms) || 0, planned = at(q.planned_ms), first = at(q.first_rows_ms);
+  const items = [];
+  if (queued) items.push(["queued", queued]);
+  if (planned !== null) items.push(["planning", Math.max(0, planned - queued)]);
+  if (first !== null) items.push(["to first rows", Math.max(0, first - (planned === null ? queued : planned))]);
+  items.push([first === null ? (planned === null ? "total" : "executing") : "streaming",
+    Math.max(0, q.elapsed_ms - (first !== null ? first : planned !== null ? planned : 0))]);
+  return items;
+}
+
+// Distributed tasks as a timeline: one lane per worker, a bar per attempt.
+function timeline(tasks) {
+  const workers = [...new Set(tasks.map((t) => t.worker))];
+  const t0 = Math.min(...tasks.map((t) => t.started_at));
+  const end = (t) => t.started_at + (t.elapsed_ms === null || t.elapsed_ms === undefined ? Date.now() - t.started_at : t.elapsed_ms);
+  const span = Math.max(1, Math.max(...tasks.map(end)) - t0);
+  const width = 700, left = 170, lane = 26, height = lane * workers.length + 24;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`); svg.setAttribute("class", "chart timeline");
+  svg.style.maxWidth = width + "px"; svg.style.height = height + "px";
+  const x = (t) => left + (width - left - 10) * (t - t0) / span;
+  const color = { ok: "#2f6fde", running: "#e0a800", failed: "#c0392b", "timed out": "#c0392b" };
+  workers.forEach((w, i) => svg.insertAdjacentHTML("beforeend", `<text x="0" y="${i * lane + 17}">${w}</text>`));
+  for (const t of tasks) {
+    const y = workers.indexOf(t.worker) * lane + 4, w = Math.max(2, x(end(t)) - x(t.started_at));
+    const title = `${t.what} ${t.index} (attempt ${t.attempt}): ${t.outcome}, ${ms(t.elapsed_ms || 0)}, ${t.rows} rows`;
+    svg.insertAdjacentHTML("beforeend", `<rect class="task" data-what="${t.what}" x="${x(t.started_at).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" ` +
+      `fill="${color[t.outcome] || "#888"}" opacity="${t.what === "shuffle map" ? 0.6 : 1}"><title>${title}</title></rect>`);
+  }
+  svg.insertAdjacentHTML("beforeend", `<text x="${left}" y="${height - 4}">0</text><text x="${width - 70}" y="${height - 4}">${ms(span)}</text>`);
+  return svg;
+}
+
+// The slowest operators of a profile, as bars of their time.
+function profileView(answer) {
+  const operators = answer.operators.map((o) => [o.operator, (o.end_us - o.start_us) / 1000]).sort((a, b) => b[1] - a[1]).slice(0, 12);
+  return el("div", { id: "profile-result" },
+    el("h3", {}, "Slowest operators (Polars' profile)"), bars(operators.map(([name, t]) => [name.length > 18 ? name.slice(0, 17) + "…" : name, Math.round(t * 10) / 10])),
+    el("pre", { id: "profile-plan" }, answer.plan.join("\n")));
+}
+
 async function query() {
   const id = parts[1];
   const answer = await api("/api/v1/queries/" + encodeURIComponent(id));
   const q = answer.query;
-  const first = q.first_rows_ms === null || q.first_rows_ms === undefined ? null : q.first_rows_ms;
-  const split = first === null ? [["total", q.elapsed_ms]] : [["to first rows", first], ["streaming", Math.max(0, q.elapsed_ms - first)]];
+  const scans = q.scans || [];
+  const profile = el("div", { id: "profile" });
+  const profileButton = el("button", { id: "run-profile", onclick: async () => {
+    profile.replaceChildren(el("p", { class: "muted" }, "Running the query again under Polars' profiler…"));
+    try { profile.replaceChildren(profileView(await api("/api/v1/queries/" + encodeURIComponent(id) + "/profile", { method: "POST" }))); }
+    catch (err) { profile.replaceChildren(el("p", { class: "error" }, err.message)); }
+  } }, "Profile (run again at the same snapshots)");
   replace(el("p", { class: "crumbs" }, el("a", { href: "/queries" }, "Queries"), " / ", q.query_id),
     el("h1", {}, q.kind, " ", state(q.state)),
-    el("dl", {}, [["Query id", q.query_id], ["Principal", q.principal], ["Client", q.client || "—"], ["Via", q.protocol],
+    el("dl", {}, [["Query id (lineage run id)", q.query_id], ["Principal", q.principal], ["Client", q.client || "—"], ["Via", q.protocol],
       ["Tables", q.tables.join(", ") || "—"], ["Started", when(q.started_at)], ["Elapsed", ms(q.elapsed_ms)],
       ["Rows", q.rows.toLocaleString()], ["Bytes", bytes(q.bytes)], ["Trace id", q.trace_id || "—"],
+      ["Committed snapshot", q.committed_snapshot ?? "—"],
       ["Error", q.error ? `${q.code}: ${q.error}` : "—"]].map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
     el("h2", {}, "Statement"), el("pre", { id: "sql" }, q.sql),
-    el("h2", {}, "Where the time went"), bars(split),
-    el("h2", {}, "Plan (EXPLAIN: snapshots, pruning, Polars' optimized plan)"),
-    el("pre", { id: "plan" }, answer.plan || "No plan: only queries that still plan have one."));
-  if (q.state === "running") setTimeout(() => query().catch(() => {}), 1000);
+    el("h2", {}, "Where the time went"), bars(phases(q)),
+    el("h2", {}, "Snapshots read"),
+    scans.length ? el("table", { id: "scans" }, el("thead", {}, el("tr", {}, ["Table", "Snapshot", "Files selected", "Files total", "Bytes planned", "Reader"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, scans.map((s) => el("tr", {}, el("td", {}, s.table), el("td", {}, s.snapshot_id ?? "empty"),
+        el("td", { class: "num" }, s.files_selected), el("td", { class: "num" }, s.files_total), el("td", { class: "num" }, bytes(s.bytes_planned)), el("td", {}, s.reader)))))
+      : el("p", { class: "muted" }, "No Iceberg scans recorded (a write, a script, or a distributed query whose scans ran on workers)."),
+    answer.tasks.length ? [el("h2", {}, "Partitions per worker"), timeline(answer.tasks)] : null,
+    el("h2", {}, "Plan (EXPLAIN at those snapshots: pruning, Polars' optimized plan)"),
+    el("pre", { id: "plan" }, answer.plan || "No plan: only queries that still plan have one."),
+    answer.plan ? [el("h2", {}, "Profile"), el("p", {}, profileButton), profile] : null);
+  if (q.state === "running" || q.state === "queued") setTimeout(() => query().catch(() => {}), 1000);
 }
 
 async function lake() {
@@ -206,7 +264,9 @@ async function cluster() {
   replace(el("h1", {}, "Cluster"),
     el("p", {}, `This node is ${answer.role === "single" ? "a single node (no workers)" : "the " + answer.role}; ${answer.workers.length} live worker(s).`),
     el("div", { class: "cards" }, nodeCard("This node (" + answer.role + ")", location.host, answer.host),
-      ...answer.workers.map((w) => nodeCard("Worker " + w.address, `heartbeat ${ms(w.last_heartbeat_ms)} ago · ${w.worker_id}`, w.host))));
+      ...answer.workers.map((w) => nodeCard("Worker " + w.address,
+        `heartbeat ${ms(w.last_heartbeat_ms)} ago · ${w.worker_id} · tasks running ${w.tasks.tasks_running}, done ${w.tasks.tasks_done}, ` +
+        `failed ${w.tasks.tasks_failed} · shuffled ${bytes(w.tasks.shuffle_bytes)}`, w.host))));
   setTimeout(() => cluster().catch(() => {}), 5000);
 }
 
