@@ -138,7 +138,8 @@ fn single_table_conjuncts_become_scan_filters() {
 #[test]
 fn comparisons_put_the_column_first() {
     let query = Query::analyze("SELECT * FROM t WHERE 'a' = s AND 5 < x AND 1 + 1 = 2", &[]).unwrap();
-    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE s = 'a' AND x > 5 AND 1 + 1 = 2"));
+    // (Literal arithmetic is folded; two literals keep their order.)
+    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE s = 'a' AND x > 5 AND 2 = 2"));
 }
 
 fn render_with_columns(sql: &str, columns: &[(&str, &[&str])]) -> String {

@@ -56,7 +56,7 @@ impl VisitorMut for Explicit<'_> {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
-        if let SetExpr::Select(select) = query.body.as_mut() {
+        for select in selects_mut(query.body.as_mut()) {
             explicit_joins(select, &self.resolver);
         }
         std::ops::ControlFlow::Continue(())

@@ -55,7 +55,15 @@ impl VisitorMut for Pusher<'_> {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
-        let SetExpr::Select(select) = query.body.as_mut() else { return std::ops::ControlFlow::Continue(()) };
+        for select in selects_mut(query.body.as_mut()) {
+            self.push_down(select);
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+impl Pusher<'_> {
+    fn push_down(&mut self, select: &mut sqlparser::ast::Select) {
         for table in &mut select.from {
             let Some(mut left) = self.resolver.scope(&table.relation).map(|s| vec![s]) else { continue };
             for join in &mut table.joins {
@@ -82,7 +90,6 @@ impl VisitorMut for Pusher<'_> {
                 left.push(right);
             }
         }
-        std::ops::ControlFlow::Continue(())
     }
 }
 

@@ -7,11 +7,14 @@
 mod analyze;
 mod comma_joins;
 mod exists;
+mod grouping_sets;
 mod join_filters;
 mod names;
+mod normalize;
 mod qualify;
 mod scope;
 mod subquery;
+mod windows;
 
 use std::collections::HashMap;
 
@@ -23,13 +26,18 @@ pub use scope::Columns;
 
 use super::Result;
 
-/// At parse time: bind parameters, refuse what must not run, and normalise
-/// what polars-sql would get wrong.
+/// At parse time: bind parameters, refuse what must not run, normalise what
+/// polars-sql would refuse or plan badly (folded literals, bare ON
+/// conditions, ORs' common conjuncts), name colliding projections, and
+/// split grouped queries with windows or grouping sets into groups and an
+/// outer query over them.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
+    normalize::normalize(statement);
     names::name_colliding_projections(statement);
+    windows::split_grouped_windows(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);
     Ok(())

@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Ident, Select, SelectItem, Statement, Visit, VisitMut, Visitor, VisitorMut};
 
-fn first_column(expr: &Expr) -> Option<String> {
+pub(super) fn first_column(expr: &Expr) -> Option<String> {
     struct First(Option<String>);
     impl Visitor for First {
         type Break = ();

@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, Query, SetExpr, Statement, VisitorMut};
+use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, Query, Select, Statement, VisitorMut};
 
 use super::scope::*;
 
@@ -34,8 +34,16 @@ impl VisitorMut for Qualify<'_> {
         if self.depth == 0 {
             return ControlFlow::Continue(());
         }
-        let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
-        let Some(scopes) = self.resolver.scopes(&select.from) else { return ControlFlow::Continue(()) };
+        for select in selects_mut(query.body.as_mut()) {
+            self.qualify(select);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Qualify<'_> {
+    fn qualify(&self, select: &mut Select) {
+        let Some(scopes) = self.resolver.scopes(&select.from) else { return };
         let mut qualify = |expr: &mut Expr| {
             if let Expr::Identifier(ident) = expr {
                 let mut owners = scopes.iter().filter(|s| s.has_column(&ident.value));
@@ -55,6 +63,5 @@ impl VisitorMut for Qualify<'_> {
         if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
             let _ = visit_expressions_mut(exprs, &mut qualify);
         }
-        ControlFlow::Continue(())
     }
 }

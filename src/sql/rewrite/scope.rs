@@ -173,6 +173,21 @@ pub(crate) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec
     (!collect.unknown).then_some(collect.found)
 }
 
+/// The SELECTs of a query body: itself, or each branch of its UNION /
+/// INTERSECT / EXCEPT (which are not queries of their own to a visitor).
+pub(crate) fn selects_mut(body: &mut sqlparser::ast::SetExpr) -> Vec<&mut Select> {
+    use sqlparser::ast::SetExpr;
+    match body {
+        SetExpr::Select(select) => vec![select.as_mut()],
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut all = selects_mut(left);
+            all.extend(selects_mut(right));
+            all
+        }
+        _ => Vec::new(),
+    }
+}
+
 pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
     match expr {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
@@ -180,7 +195,7 @@ pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
             all.extend(conjuncts(right));
             all
         }
-        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => conjuncts(inner),
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. } | Expr::Nested(_)) => conjuncts(inner),
         other => vec![other],
     }
 }

@@ -1,10 +1,14 @@
-//! Scalar subqueries in comparisons, which polars-sql cannot plan
-//! (`x > (SELECT avg(x) FROM t)`), rewritten into joins it can:
+//! Scalar subqueries, which polars-sql cannot plan (`x > (SELECT avg(x)
+//! FROM t)`, `BETWEEN (SELECT …) AND (SELECT …)`, `1.2 * (SELECT …)`, `CASE
+//! WHEN (SELECT count(*) …) > 10 THEN …`), rewritten into joins it can:
 //!
-//! - uncorrelated: the subquery becomes a one-row CTE `__floe_sqN(__floe_v)`
-//!   cross-joined into the outer FROM, and the comparison reads `__floe_v`
-//!   (`max(__floe_v)` in HAVING, where a bare column is not allowed);
-//! - correlated by equalities (`WHERE inner.k = outer.k AND <local filters>`):
+//! - uncorrelated (anywhere in WHERE and HAVING, and in the SELECT list of
+//!   a query that does not aggregate): the subquery, whole, becomes a CTE
+//!   `__floe_sqN(__floe_v)` cross-joined into the outer FROM, and the
+//!   expression reads `__floe_v` (`max(__floe_v)` in HAVING, where a bare
+//!   column is not allowed);
+//! - correlated by equalities (`WHERE inner.k = outer.k AND <local filters>`),
+//!   where only comparisons and arithmetic lie between it and the predicate:
 //!   the CTE groups by the inner keys (`__floe_k1…`), is joined on them, and
 //!   the comparison reads the group's value. Outer rows without a group
 //!   compare against NULL and drop out, as they would in SQL — which is why
@@ -31,15 +35,35 @@ pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
     if rewriter.ctes.is_empty() {
         return;
     }
-    let mut new_ctes = rewriter.ctes;
+    let new_ctes = rewriter.ctes;
     match &mut query.with {
-        // After the query's own CTEs: a subquery may read them (TPC-H 15).
-        Some(with) => with.cte_tables.append(&mut new_ctes),
+        Some(with) => {
+            for cte in new_ctes {
+                let at = place(&with.cte_tables, &cte);
+                with.cte_tables.insert(at, cte);
+            }
+        }
         None => {
             let Some(mut with) = parse_query("WITH __floe_x AS (SELECT 1) SELECT 1").and_then(|q| q.with) else { return };
             with.cte_tables = new_ctes;
             query.with = Some(with);
         }
+    }
+}
+
+/// Where a new CTE goes among the query's own: before the first that reads
+/// it (a subquery inside a CTE, TPC-DS 54), after all it reads (a subquery
+/// over a CTE, TPC-H 15); last when both cannot hold.
+fn place(ctes: &[Cte], new: &Cte) -> usize {
+    let mentions = |cte: &Cte, name: &str| {
+        cte.query.to_string().split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|word| word.eq_ignore_ascii_case(name))
+    };
+    let first_reader = ctes.iter().position(|cte| mentions(cte, &new.alias.name.value));
+    let last_read = ctes.iter().rposition(|cte| mentions(new, &cte.alias.name.value));
+    match (first_reader, last_read) {
+        (Some(reader), Some(read)) if read >= reader => ctes.len(),
+        (Some(reader), _) => reader,
+        (None, _) => ctes.len(),
     }
 }
 
@@ -56,32 +80,68 @@ struct Replacement {
 }
 
 impl Rewriter<'_> {
-    fn plan_replacement(&self, subquery: &Query, outer: &[Scope], name: &str) -> Option<Replacement> {
-        if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
-            return None;
-        }
+    /// How `subquery` becomes a CTE; correlated ones only where `correlated`
+    /// allows (a comparison, where a missing group's NULL drops the row as
+    /// the inner join does).
+    fn plan_replacement(&self, subquery: &Query, outer: &[Scope], name: &str, correlated: bool) -> Option<Replacement> {
         let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
         let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice()
         else {
             return None;
         };
+        let inner = self.resolver.scopes(&select.from)?;
+        let Correlation { local, links } = correlate(select, &inner, outer)?;
+        if sides(value, &inner, outer)?.contains(&Side::Outer) {
+            return None;
+        }
+        if links.is_empty() {
+            return uncorrelated(subquery, select, &inner, outer);
+        }
+        if !correlated || subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
+            return None;
+        }
         if select.distinct.is_some() || select.having.is_some() || !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
             return None;
         }
-        let inner = self.resolver.scopes(&select.from)?;
-        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        let Correlation { local, links } = correlate(select, &inner, outer)?;
         let keys = links
             .into_iter()
             .map(|(op, inner, outer)| (op == BinaryOperator::Eq).then_some((inner, outer)))
             .collect::<Option<Vec<_>>>()?;
-        if sides(value, &inner, outer)?.contains(&Side::Outer) || !has_aggregate(value, keys.is_empty()) {
+        if !has_aggregate(value, false) {
             return None;
         }
+        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let (cte_sql, join_conditions) = grouped_cte(name, &keys, &format!("{value} AS {VALUE}"), &from, &local);
         Some(Replacement { cte_sql, join_conditions })
     }
+}
 
+/// A subquery that reads nothing of the outer query is a relation of its
+/// own, kept whole (DISTINCT, GROUP BY, ORDER BY, LIMIT) as a CTE and cross
+/// joined: one row, as SQL requires of a scalar subquery (one returning
+/// more, which SQL refuses, repeats the outer rows instead), or none (the
+/// NULL it stands for drops the row in WHERE, as the empty join does).
+fn uncorrelated(subquery: &Query, select: &Select, inner: &[Scope], outer: &[Scope]) -> Option<Replacement> {
+    let GroupByExpr::Expressions(keys, _) = &select.group_by else { return None };
+    for expr in keys.iter().chain(select.having.as_ref()) {
+        if sides(expr, inner, outer)?.contains(&Side::Outer) {
+            return None;
+        }
+    }
+    if subquery.with.is_some() {
+        return None;
+    }
+    let mut cte = subquery.clone();
+    let SetExpr::Select(body) = cte.body.as_mut() else { return None };
+    let value = match body.projection.pop()? {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
+        _ => return None,
+    };
+    body.projection.push(SelectItem::ExprWithAlias { expr: value, alias: sqlparser::ast::Ident::new(VALUE) });
+    Some(Replacement { cte_sql: cte.to_string(), join_conditions: Vec::new() })
+}
+
+impl Rewriter<'_> {
     /// Rewrites the comparisons of one SELECT's WHERE or HAVING in place.
     fn rewrite_clause(&mut self, clause: &mut Expr, outer: &[Scope], in_having: bool, added: &mut Added) {
         match clause {
@@ -106,31 +166,62 @@ impl Rewriter<'_> {
                     added.conditions.extend(plan.join_on);
                 }
             }
-            Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+            leaf => {
                 let mut cross_joined = false;
-                for side in [left, right] {
-                    let Expr::Subquery(subquery) = side.as_ref() else { continue };
-                    let name = format!("__floe_sq{}", self.ctes.len() + 1);
-                    let Some(replacement) = self.plan_replacement(subquery, outer, &name) else { continue };
-                    if in_having && !replacement.join_conditions.is_empty() {
-                        continue;
-                    }
-                    let Some(cte) = parse_cte(&name, &replacement.cte_sql) else { continue };
-                    let reference = if in_having { format!("max({name}.{VALUE})") } else { format!("{name}.{VALUE}") };
-                    let Some(value) = parse_expr(&reference) else { continue };
-                    **side = value;
-                    cross_joined |= replacement.join_conditions.is_empty() && !in_having;
-                    self.resolver.cte_columns.insert(name.clone(), Vec::new());
-                    self.ctes.push(cte);
-                    added.relations.push(name);
-                    added.conditions.extend(replacement.join_conditions);
-                }
-                if cross_joined {
+                self.replace_within(leaf, true, outer, in_having, added, &mut cross_joined);
+                if cross_joined && !in_having {
                     // Polars 0.55 turns a cross join filtered by an inequality
                     // into a join its streaming engine cannot run ("entered
                     // unreachable code"); `IS TRUE` keeps it a plain filter,
                     // and in WHERE it means the same (NULL drops the row).
-                    *clause = Expr::IsTrue(Box::new(Expr::Nested(Box::new(clause.clone()))));
+                    *leaf = Expr::IsTrue(Box::new(Expr::Nested(Box::new(leaf.clone()))));
+                }
+            }
+        }
+    }
+
+    /// Replaces the scalar subqueries in `expr` (not those of nested
+    /// queries, already rewritten) with their CTE's value; `strict` while
+    /// only comparisons and arithmetic lie between them and the predicate.
+    fn replace_within(&mut self, expr: &mut Expr, strict: bool, outer: &[Scope], in_having: bool, added: &mut Added, cross_joined: &mut bool) {
+        use BinaryOperator::*;
+        match expr {
+            Expr::Subquery(subquery) => {
+                let name = format!("__floe_sq{}", self.ctes.len() + 1);
+                let Some(replacement) = self.plan_replacement(subquery, outer, &name, strict) else { return };
+                if in_having && !replacement.join_conditions.is_empty() {
+                    return;
+                }
+                let Some(cte) = parse_cte(&name, &replacement.cte_sql) else { return };
+                let reference = if in_having { format!("max({name}.{VALUE})") } else { format!("{name}.{VALUE}") };
+                let Some(value) = parse_expr(&reference) else { return };
+                *expr = value;
+                *cross_joined |= replacement.join_conditions.is_empty();
+                self.resolver.cte_columns.insert(name.clone(), Vec::new());
+                self.ctes.push(cte);
+                added.relations.push(name);
+                added.conditions.extend(replacement.join_conditions);
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let strict = strict && (is_comparison(op) || matches!(op, Plus | Minus | Multiply | Divide));
+                self.replace_within(left, strict, outer, in_having, added, cross_joined);
+                self.replace_within(right, strict, outer, in_having, added, cross_joined);
+            }
+            Expr::Nested(inner) | Expr::Cast { expr: inner, .. } | Expr::UnaryOp { expr: inner, .. } => {
+                self.replace_within(inner, strict, outer, in_having, added, cross_joined)
+            }
+            Expr::Between { expr, low, high, .. } => {
+                for part in [expr, low, high] {
+                    self.replace_within(part, strict, outer, in_having, added, cross_joined);
+                }
+            }
+            Expr::Case { operand, conditions, else_result, .. } => {
+                for part in operand.iter_mut().chain(else_result.iter_mut()) {
+                    self.replace_within(part, false, outer, in_having, added, cross_joined);
+                }
+                for when in conditions {
+                    self.replace_within(&mut when.condition, false, outer, in_having, added, cross_joined);
+                    self.replace_within(&mut when.result, false, outer, in_having, added, cross_joined);
                 }
             }
             _ => {}
@@ -146,19 +237,42 @@ struct Added {
     left_joins: Vec<(String, String)>,
 }
 
+/// Whether a SELECT item aggregates, outside its subqueries.
+fn item_aggregates(item: &SelectItem) -> bool {
+    let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return false };
+    let mut outside = expr.clone();
+    let _ = sqlparser::ast::visit_expressions_mut(&mut outside, |e| {
+        if matches!(e, Expr::Subquery(_)) {
+            *e = Expr::value(sqlparser::ast::Value::Null);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    has_aggregate(&outside, true) || outside.to_string().to_ascii_lowercase().contains("count(")
+}
+
 impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     // Post-order: a subquery's own subqueries are rewritten before it is.
     fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
-        if let SetExpr::Select(select) = query.body.as_mut() {
-            self.rewrite_select(select);
-        }
+        self.rewrite_body(query.body.as_mut());
         std::ops::ControlFlow::Continue(())
     }
 }
 
 impl Rewriter<'_> {
+    /// Each SELECT of a query's body, the branches of UNION / INTERSECT / EXCEPT included.
+    fn rewrite_body(&mut self, body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => self.rewrite_select(select),
+            SetExpr::SetOperation { left, right, .. } => {
+                self.rewrite_body(left);
+                self.rewrite_body(right);
+            }
+            _ => {}
+        }
+    }
+
     fn rewrite_select(&mut self, select: &mut Select) {
         let Some(outer) = self.resolver.scopes(&select.from) else { return };
         let mut added = Added::default();
@@ -167,6 +281,16 @@ impl Rewriter<'_> {
         }
         if let Some(having) = &mut select.having {
             self.rewrite_clause(having, &outer, true, &mut added);
+        }
+        // In the SELECT list of a query that does not aggregate, uncorrelated ones.
+        let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+            || select.projection.iter().any(item_aggregates);
+        if !grouped {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                    self.replace_within(expr, false, &outer, false, &mut added, &mut false);
+                }
+            }
         }
         for relation in &added.relations {
             if let Some(mut parsed) = parse_query(&format!("SELECT 1 FROM {relation}")) {

@@ -1,0 +1,211 @@
+//! Forms of the same SQL that polars-sql refuses or plans badly, written as
+//! forms it takes: integer arithmetic on literals folded (`IN (1999, 1999 +
+//! 1)` holds only literals then, which polars-sql requires of an IN list);
+//! the parentheses around a join's ON condition dropped (`ON (a = b AND c =
+//! d)`, which polars-sql does not recognise as an equi-join); and what every
+//! branch of an OR requires taken out of it (`(a = b AND x) OR (a = b AND
+//! y)` is `a = b AND (x OR y)`), so a join key written in each branch is a
+//! join key, not a filter over a cross product.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor, TableWithJoins, Value, VisitMut,
+    VisitorMut,
+};
+
+pub(super) fn normalize(statement: &mut Statement) {
+    let _ = statement.visit(&mut Normalize);
+}
+
+struct Normalize;
+
+impl VisitorMut for Normalize {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(folded) = folded(expr) {
+            *expr = Expr::value(Value::Number(folded.to_string(), false));
+        }
+        if let Some(factored) = factored(expr) {
+            *expr = factored;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        join_conditions(&mut query.body);
+        ControlFlow::Continue(())
+    }
+}
+
+fn integer(expr: &Expr) -> Option<i128> {
+    match expr {
+        Expr::Value(value) => match &value.value {
+            Value::Number(text, false) => text.parse().ok(),
+            _ => None,
+        },
+        Expr::Nested(inner) => integer(inner),
+        Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => integer(expr).map(|v| -v),
+        _ => None,
+    }
+}
+
+/// `a + b`, `a - b` or `a * b` of two integer literals, when it fits a BIGINT.
+fn folded(expr: &Expr) -> Option<i64> {
+    let Expr::BinaryOp { left, op, right } = expr else { return None };
+    let (left, right) = (integer(left)?, integer(right)?);
+    let value = match op {
+        BinaryOperator::Plus => left.checked_add(right)?,
+        BinaryOperator::Minus => left.checked_sub(right)?,
+        BinaryOperator::Multiply => left.checked_mul(right)?,
+        _ => return None,
+    };
+    i64::try_from(value).ok()
+}
+
+fn flatten<'a>(expr: &'a Expr, op: &BinaryOperator, into: &mut Vec<&'a Expr>) {
+    match expr {
+        Expr::BinaryOp { left, op: found, right } if found == op => {
+            flatten(left, op, into);
+            flatten(right, op, into);
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: found, .. } if found == op) => flatten(inner, op, into),
+        other => into.push(other),
+    }
+}
+
+/// The parts joined by AND or OR; an OR inside an AND keeps its parentheses.
+fn joined_by(op: BinaryOperator, parts: Vec<Expr>) -> Option<Expr> {
+    let guarded = |part: Expr| match (&op, &part) {
+        (BinaryOperator::And, Expr::BinaryOp { op: BinaryOperator::Or, .. }) => Expr::Nested(Box::new(part)),
+        _ => part,
+    };
+    parts.into_iter().map(guarded).reduce(|left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: op.clone(),
+        right: Box::new(right),
+    })
+}
+
+/// `(c AND x) OR (c AND y)` as `c AND (x OR y)`; `(c) OR (c AND y)` as `c`.
+fn factored(expr: &Expr) -> Option<Expr> {
+    if !matches!(expr, Expr::BinaryOp { op: BinaryOperator::Or, .. }) {
+        return None;
+    }
+    let mut branches = Vec::new();
+    flatten(expr, &BinaryOperator::Or, &mut branches);
+    let conjuncts: Vec<Vec<&Expr>> = branches
+        .iter()
+        .map(|branch| {
+            let mut parts = Vec::new();
+            flatten(branch, &BinaryOperator::And, &mut parts);
+            parts
+        })
+        .collect();
+    let text = |e: &Expr| e.to_string();
+    let common: Vec<&Expr> =
+        conjuncts[0].iter().copied().filter(|c| conjuncts[1..].iter().all(|other| other.iter().any(|o| text(o) == text(c)))).collect();
+    if common.is_empty() {
+        return None;
+    }
+    let is_common = |e: &Expr| common.iter().any(|c| text(c) == text(e));
+    let rests: Vec<Vec<Expr>> = conjuncts.iter().map(|parts| parts.iter().filter(|p| !is_common(p)).map(|p| (*p).clone()).collect()).collect();
+    let mut parts: Vec<Expr> = common.iter().map(|c| (*c).clone()).collect();
+    if rests.iter().all(|rest| !rest.is_empty()) {
+        let alternatives = rests.into_iter().filter_map(|rest| joined_by(BinaryOperator::And, rest)).collect();
+        parts.push(joined_by(BinaryOperator::Or, alternatives)?);
+    }
+    // No parentheses: where an OR stood without them, an AND (binding tighter) may stand too.
+    joined_by(BinaryOperator::And, parts)
+}
+
+fn join_conditions(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => select.from.iter_mut().for_each(joined),
+        SetExpr::SetOperation { left, right, .. } => {
+            join_conditions(left);
+            join_conditions(right);
+        }
+        _ => {}
+    }
+}
+
+fn joined(from: &mut TableWithJoins) {
+    if let TableFactor::NestedJoin { table_with_joins, .. } = &mut from.relation {
+        joined(table_with_joins);
+    }
+    for join in &mut from.joins {
+        if let TableFactor::NestedJoin { table_with_joins, .. } = &mut join.relation {
+            joined(table_with_joins);
+        }
+        if let Some(JoinConstraint::On(condition)) = constraint(&mut join.join_operator) {
+            unwrap_conjuncts(condition);
+        }
+    }
+}
+
+fn constraint(operator: &mut JoinOperator) -> Option<&mut JoinConstraint> {
+    use JoinOperator::*;
+    match operator {
+        Join(c) | Inner(c) | Left(c) | LeftOuter(c) | Right(c) | RightOuter(c) | FullOuter(c) | Semi(c) | LeftSemi(c)
+        | RightSemi(c) | Anti(c) | LeftAnti(c) | RightAnti(c) | StraightJoin(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// Drops parentheses around the condition and its AND-ed parts, where no
+/// precedence depends on them (the part inside is a comparison or an AND).
+fn unwrap_conjuncts(condition: &mut Expr) {
+    loop {
+        match condition {
+            Expr::Nested(inner) if !matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::Or, .. }) => {
+                let inner = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+                *condition = inner;
+            }
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                unwrap_conjuncts(left);
+                unwrap_conjuncts(right);
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(sql: &str) -> String {
+        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+        normalize(&mut statement);
+        statement.to_string()
+    }
+
+    #[test]
+    fn integer_arithmetic_on_literals_is_folded() {
+        assert_eq!(normalized("SELECT * FROM t WHERE y IN (1999, 1999 + 1, 1999 + 2) AND m = 2 * -3"), "SELECT * FROM t WHERE y IN (1999, 2000, 2001) AND m = -6");
+        // Decimals and columns are left alone.
+        assert_eq!(normalized("SELECT 1.5 + 1, a + 1 FROM t"), "SELECT 1.5 + 1, a + 1 FROM t");
+    }
+
+    #[test]
+    fn what_every_branch_of_an_or_requires_is_taken_out_of_it() {
+        assert_eq!(
+            normalized("SELECT * FROM a, b WHERE (a.k = b.k AND a.x = 1 AND b.y > 2) OR (b.y > 2 AND a.k = b.k AND a.x = 3)"),
+            "SELECT * FROM a, b WHERE a.k = b.k AND b.y > 2 AND (a.x = 1 OR a.x = 3)"
+        );
+        assert_eq!(normalized("SELECT * FROM a WHERE x = 1 OR (x = 1 AND y = 2)"), "SELECT * FROM a WHERE x = 1");
+        assert_eq!(normalized("SELECT * FROM a WHERE x = 1 OR y = 2"), "SELECT * FROM a WHERE x = 1 OR y = 2");
+        assert_eq!(normalized("SELECT * FROM a WHERE z AND ((k = 1 AND x) OR (k = 1 AND y))"), "SELECT * FROM a WHERE z AND (k = 1 AND (x OR y))");
+    }
+
+    #[test]
+    fn parentheses_around_join_conditions_go_where_precedence_allows() {
+        assert_eq!(
+            normalized("SELECT * FROM a JOIN b ON (a.x = b.x AND (a.y = b.y)) LEFT JOIN c ON ((c.z = a.x) AND (c.q = 1 OR c.q = 2))"),
+            "SELECT * FROM a JOIN b ON a.x = b.x AND a.y = b.y LEFT JOIN c ON c.z = a.x AND (c.q = 1 OR c.q = 2)"
+        );
+    }
+}

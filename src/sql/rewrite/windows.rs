@@ -1,0 +1,280 @@
+//! Window functions over a grouped query, and grouping sets
+//! (`grouping_sets.rs`).
+//!
+//! Window functions over a grouped query (`sum(x) * 100 / sum(sum(x)) OVER
+//! (PARTITION BY k)`, `rank() OVER (ORDER BY sum(x) DESC)`): SQL computes
+//! the groups first and the windows over them; polars-sql evaluates the
+//! window inside the aggregation and answers lists. Such a SELECT is split
+//! in two, as SQL defines it: an inner one that groups (its keys as
+//! `__floe_kN`, each aggregate as `__floe_aN`, its WHERE and HAVING), and an
+//! outer one over it that computes the windows, the projection and the order.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, VisitMut,
+    VisitorMut,
+};
+
+const AGGREGATES: [&str; 12] =
+    ["sum", "avg", "mean", "count", "min", "max", "median", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp"];
+
+pub(super) fn split_grouped_windows(statement: &mut Statement) {
+    let _ = statement.visit(&mut Split);
+}
+
+struct Split;
+
+impl VisitorMut for Split {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_ref() else { return ControlFlow::Continue(()) };
+        if !(has_window(select) && groups(select)) && !super::grouping_sets::has_sets(&select.group_by) {
+            return ControlFlow::Continue(());
+        }
+        if let Some((outer, order_by)) = split(select, query) {
+            *query.body = SetExpr::Select(Box::new(outer));
+            query.order_by = order_by;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn is_aggregate(function: &sqlparser::ast::Function) -> bool {
+    function.over.is_none() && function.name.0.len() == 1 && AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())
+}
+
+fn any_expr(select: &Select, found: impl Fn(&Expr) -> bool) -> bool {
+    let mut hit = false;
+    let mut items = select.projection.clone();
+    let _ = sqlparser::ast::visit_expressions_mut(&mut items, |expr| {
+        hit |= found(expr);
+        ControlFlow::<()>::Continue(())
+    });
+    hit
+}
+
+fn has_window(select: &Select) -> bool {
+    any_expr(select, |expr| matches!(expr, Expr::Function(f) if f.over.is_some()))
+}
+
+fn groups(select: &Select) -> bool {
+    matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty())
+        || any_expr(select, |expr| matches!(expr, Expr::Function(f) if is_aggregate(f)))
+}
+
+/// Replaces group keys and aggregates (outside nested queries) with the
+/// inner query's columns, collecting the aggregates.
+struct Lift<'a> {
+    keys: &'a [Expr],
+    aggregates: Vec<Expr>,
+    /// `grouping(…)` calls (`__floe_gN`), under grouping sets.
+    groupings: Vec<Expr>,
+    depth: usize,
+}
+
+impl Lift<'_> {
+    fn column(&mut self, expr: &Expr) -> Option<String> {
+        if let Some(index) = self.keys.iter().position(|key| same_column(key, expr)) {
+            return Some(format!("__floe_k{}", index + 1));
+        }
+        let Expr::Function(function) = expr else { return None };
+        let (found, prefix) = match () {
+            _ if is_aggregate(function) => (&mut self.aggregates, "__floe_a"),
+            _ if super::grouping_sets::is_grouping(function) => (&mut self.groupings, "__floe_g"),
+            _ => return None,
+        };
+        let index = match found.iter().position(|a| a == expr) {
+            Some(index) => index,
+            None => {
+                found.push(expr.clone());
+                found.len() - 1
+            }
+        };
+        Some(format!("{prefix}{}", index + 1))
+    }
+}
+
+/// `item.i_class` and `i_class` name the same group key; other keys match as written.
+pub(super) fn same_column(key: &Expr, expr: &Expr) -> bool {
+    let last = |e: &Expr| match e {
+        Expr::Identifier(ident) => Some(ident.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    match (last(key), last(expr)) {
+        (Some(a), Some(b)) => a == b,
+        _ => key == expr,
+    }
+}
+
+impl VisitorMut for Lift<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.depth == 0 {
+            if let Some(column) = self.column(expr) {
+                *expr = Expr::Identifier(Ident::new(column));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The outer SELECT (over the grouped one) and the query's new ORDER BY;
+/// None when the query does not fit (its HAVING reads a projection alias).
+fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::ast::OrderBy>)> {
+    let sets = super::grouping_sets::has_sets(&select.group_by);
+    let (keys, grouping_sets) = match &select.group_by {
+        _ if sets => super::grouping_sets::keys_and_sets(&select.group_by)?,
+        GroupByExpr::Expressions(keys, _) => (keys.clone(), Vec::new()),
+        GroupByExpr::All(_) => return None,
+    };
+    if keys.iter().any(|key| matches!(key, Expr::Value(_) | Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_))) {
+        return None; // ordinals resolve against the projection, which moves
+    }
+    let aliases: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let reads_alias = select.having.as_ref().is_some_and(|having| {
+        let text = having.to_string().to_ascii_lowercase();
+        aliases.iter().any(|alias| text.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == alias))
+    });
+    if reads_alias {
+        return None;
+    }
+    let mut lift = Lift { keys: &keys, aggregates: Vec::new(), groupings: Vec::new(), depth: 0 };
+    let mut projection = select.projection.clone();
+    for item in &mut projection {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return None };
+        let original = expr.clone();
+        let _ = expr.visit(&mut lift);
+        if let SelectItem::UnnamedExpr(lifted) = item {
+            // The name the item had: its first column's, as Polars names it
+            // (or its text, as DuckDB names `count(*)`).
+            let alias = match super::names::first_column(&original) {
+                Some(name) => Ident::new(name),
+                None => Ident::with_quote('"', original.to_string()),
+            };
+            *item = SelectItem::ExprWithAlias { expr: lifted.clone(), alias };
+        }
+    }
+    // ORDER BY an output name keeps it; other terms read the groups' columns.
+    let outputs: Vec<String> = projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let mut order_by = query.order_by.clone();
+    if let Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(terms), .. }) = &mut order_by {
+        for term in terms {
+            let output = matches!(&term.expr, Expr::Identifier(ident) if outputs.contains(&ident.value.to_ascii_lowercase()));
+            if !output {
+                let _ = term.expr.visit(&mut lift);
+            }
+        }
+    }
+    let mut inner = select.clone();
+    inner.projection = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| SelectItem::ExprWithAlias { expr: key.clone(), alias: Ident::new(format!("__floe_k{}", i + 1)) })
+        .chain(lift.aggregates.iter().enumerate().map(|(i, aggregate)| SelectItem::ExprWithAlias {
+            expr: aggregate.clone(),
+            alias: Ident::new(format!("__floe_a{}", i + 1)),
+        }))
+        .chain(lift.groupings.iter().enumerate().map(|(i, call)| SelectItem::ExprWithAlias {
+            expr: call.clone(),
+            alias: super::grouping_sets::alias("__floe_g", i),
+        }))
+        .collect();
+    inner.distinct = None;
+    let body = match sets {
+        true => super::grouping_sets::expand(&inner, &keys, &grouping_sets, &lift.groupings)?,
+        false => SetExpr::Select(Box::new(inner)),
+    };
+    let mut outer = select.clone();
+    outer.projection = projection;
+    outer.from = vec![TableWithJoins { relation: derived(body), joins: Vec::new() }];
+    outer.selection = None;
+    outer.group_by = GroupByExpr::Expressions(Vec::new(), Vec::new());
+    outer.having = None;
+    Some((outer, order_by))
+}
+
+fn derived(body: SetExpr) -> TableFactor {
+    let query = Query {
+        with: None,
+        body: Box::new(body),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    };
+    TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(query),
+        alias: Some(TableAlias { explicit: true, name: Ident::new("__floe_g"), columns: Vec::new(), at: None }),
+        sample: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn split(sql: &str) -> String {
+        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+        super::split_grouped_windows(&mut statement);
+        statement.to_string()
+    }
+
+    #[test]
+    fn windows_over_groups_run_over_a_grouped_subquery() {
+        assert_eq!(
+            split("SELECT i.cls, sum(p) * 100 / sum(sum(p)) OVER (PARTITION BY i.cls) AS ratio FROM s JOIN i ON s.k = i.k WHERE p > 0 GROUP BY i.cls ORDER BY i.cls, ratio LIMIT 5"),
+            "SELECT __floe_k1 AS cls, __floe_a1 * 100 / sum(__floe_a1) OVER (PARTITION BY __floe_k1) AS ratio FROM \
+             (SELECT i.cls AS __floe_k1, sum(p) AS __floe_a1 FROM s JOIN i ON s.k = i.k WHERE p > 0 GROUP BY i.cls) AS __floe_g \
+             ORDER BY __floe_k1, ratio LIMIT 5"
+        );
+    }
+
+    #[test]
+    fn grouping_sets_are_groupings_unioned_under_the_projection() {
+        assert_eq!(
+            split("SELECT a, b, sum(p) AS s, grouping(a) + grouping(b) AS level FROM t GROUP BY ROLLUP (a, b) ORDER BY level, a"),
+            "SELECT __floe_k1 AS a, __floe_k2 AS b, __floe_a1 AS s, __floe_g1 + __floe_g2 AS level FROM \
+             (SELECT a AS __floe_k1, b AS __floe_k2, sum(p) AS __floe_a1, 0 AS __floe_g1, 0 AS __floe_g2 FROM t GROUP BY a, b \
+             UNION ALL SELECT a AS __floe_k1, NULL AS __floe_k2, sum(p) AS __floe_a1, 0 AS __floe_g1, 1 AS __floe_g2 FROM t GROUP BY a \
+             UNION ALL SELECT NULL AS __floe_k1, NULL AS __floe_k2, sum(p) AS __floe_a1, 1 AS __floe_g1, 1 AS __floe_g2 FROM t) AS __floe_g \
+             ORDER BY level, a"
+        );
+    }
+
+    #[test]
+    fn queries_without_windows_or_groups_stay_as_written() {
+        for sql in ["SELECT k, sum(p) FROM s GROUP BY k", "SELECT k, rank() OVER (ORDER BY p) FROM s", "SELECT k, sum(p) FROM s GROUP BY 1"] {
+            assert_eq!(split(sql), sql);
+        }
+    }
+}
