@@ -162,8 +162,10 @@ def timed(args, duck, queries) -> dict[int, str]:
     Python Polars (pl.SQLContext over the same tables as Arrow) where it runs."""
     import polars as pl
 
-    frames = {table: pl.from_arrow(duck.execute(f"SELECT * FROM {table}").to_arrow_table()).lazy() for table in TABLES}
-    context = pl.SQLContext(frames)
+    context = None
+    if "polars" in args.engines:
+        frames = {table: pl.from_arrow(duck.execute(f"SELECT * FROM {table}").to_arrow_table()).lazy() for table in TABLES}
+        context = pl.SQLContext(frames)
     data = Path(args.data_dir or Path.home() / ".cache/floe-bench/tpcds-timed") / f"sf{args.sf}"
     fresh = not (data / "loaded").exists()
     floe = FloeServer(data, "--no-demo", "--no-scripts", run_dir=data / "run")
@@ -179,19 +181,22 @@ def timed(args, duck, queries) -> dict[int, str]:
             for number, sql in sorted(queries.items()):
                 if args.queries and number not in args.queries:
                     continue
-                times = {"floe": [], "duckdb": [], "polars": []}
+                times = {"floe": [], "duckdb": [], "polars": [] if context else None}
+                runs = [("floe", lambda: fetch(conn, sql)), ("duckdb", lambda: duck.execute(sql).to_arrow_table())]
+                if context:
+                    runs.append(("polars", lambda: context.execute(sql).collect()))
                 for _ in range(args.repeat + 1):
-                    for engine, run in (("floe", lambda: fetch(conn, sql)), ("duckdb", lambda: duck.execute(sql).to_arrow_table()),
-                                        ("polars", lambda: context.execute(sql).collect())):
+                    for engine, run in runs:
+                        if times[engine] is None:
+                            continue
                         begun = time.perf_counter()
                         try:
                             run()
                             times[engine].append(time.perf_counter() - begun)
                         except Exception as err:  # an engine that cannot run the query has no time
-                            times[engine] = None if engine != "floe" else times[engine]
+                            times[engine] = None
                             if engine == "floe":
                                 failing[number] = cause(err)
-                            break
                 med = {engine: statistics.median(t[1:]) if t and len(t) > 1 else None for engine, t in times.items()}
                 ratio = lambda other: med["floe"] / med[other] if med["floe"] and med[other] else None
                 if ratio("duckdb"):
@@ -222,6 +227,8 @@ def main():
     parser.add_argument("--strict", action="store_true", help="exit 1 unless exactly KNOWN_FAILING fail")
     parser.add_argument("--timed", action="store_true", help="time Floe, DuckDB and Python Polars (see module docs)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds after one warm-up")
+    parser.add_argument("--engines", default="floe,duckdb,polars", type=lambda s: s.split(","),
+                        help="timed mode: Python Polars runs in this process (a query it cannot bound ends the run)")
     parser.add_argument("--queries", type=lambda s: {int(n) for n in s.split(",")}, help="only these query numbers")
     parser.add_argument("--query-memory-mb", type=int, default=4096, help="Floe's per-query memory budget")
     parser.add_argument("--data-dir", help="Floe data dir holding the loaded tables (timed mode; reused)")
