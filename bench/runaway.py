@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-import adbc_driver_flightsql.dbapi as flightsql
 import duckdb
 import duckdb_extension_tpcds
 import pyarrow.flight as flight
 
 import common
+from engines import ingest_tables
 from flight_sql_wire import session_options_request, statement_query
 from harness import Cookies, FloeServer
 
@@ -37,14 +37,7 @@ def load(data_dir: Path, sf: float) -> duckdb.DuckDBPyConnection:
     duck.execute(f"CALL dsdgen(sf={sf})")
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=data_dir / "load")
     try:
-        with flightsql.connect(floe.uri, autocommit=True) as conn, conn.cursor() as cursor:
-            cursor.execute("CREATE SCHEMA IF NOT EXISTS tpcds")
-            cursor.fetch_arrow_table()
-            for table in TABLES:
-                data = duck.execute(f"SELECT * FROM {table}").to_arrow_table()
-                rows = max(1_000, int(8 * 2**20 / max(1, data.nbytes / max(1, data.num_rows))))
-                cursor.adbc_ingest(table, data.from_batches(data.to_batches(max_chunksize=rows)), mode="replace",
-                                   db_schema_name="tpcds")
+        ingest_tables(duck, floe.uri, "tpcds", TABLES)
     finally:
         floe.stop()
     (data_dir / "loaded").write_text(str(sf))

@@ -26,7 +26,7 @@ import duckdb
 import duckdb_extension_tpch
 
 from common import load_duckdb_extension
-from engines import flight_sql_connection
+from engines import flight_sql_connection, ingest_tables
 from harness import FloeServer, set_session
 
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
@@ -71,17 +71,7 @@ def generate(sf: float):
 
 def load(duck, uri: str, timeout: float) -> float:
     """Loads DuckDB's generated tables into Floe (namespace `tpch`) through Floe's own bulk ingest."""
-    started = time.perf_counter()
-    with connect(uri, timeout) as conn, conn.cursor() as cursor:
-        cursor.execute("CREATE SCHEMA IF NOT EXISTS tpch")
-        cursor.fetch_arrow_table()
-        for table in TABLES:
-            data = duck.execute(f"SELECT * FROM {table}").to_arrow_table()
-            # ADBC sends each batch as one gRPC message (16 MiB by default): ~8 MiB batches.
-            rows = max(1_000, int(8 * 2**20 / max(1, data.nbytes / max(1, data.num_rows))))
-            data = data.from_batches(data.to_batches(max_chunksize=rows))
-            cursor.adbc_ingest(table, data, mode="replace", db_schema_name="tpch")
-    return time.perf_counter() - started
+    return ingest_tables(duck, uri, "tpch", TABLES, timeout)
 
 
 def correctness(args, duck, queries) -> set[int]:
