@@ -112,23 +112,22 @@ where
         if attempt > 1 {
             crate::telemetry::metrics::metrics().partition_retries.add(1, &crate::telemetry::metrics::label("what", what.to_string()));
         }
-        let logged = cluster.tasks.begin(label.query_id, what, index, &worker, attempt);
-        let ended = |outcome, (rows, bytes)| cluster.tasks.end(logged, super::tasks::Ended { outcome, rows, bytes });
+        let attempt_log = cluster.tasks.begin(label.query_id, what, index, &worker, attempt);
         match tokio::time::timeout(config.fragment_timeout, task(worker.clone()).instrument(span)).await {
             Ok(Ok(output)) => {
-                ended("ok", size(&output));
+                attempt_log.end("ok", size(&output));
                 return Ok((worker, attempt, output));
             }
             Ok(Err(err)) if !is_worker_fault(&err) => {
-                ended("failed", (0, 0));
+                attempt_log.end("failed", (0, 0));
                 return Err(err);
             }
             Ok(Err(err)) => {
-                ended("failed", (0, 0));
+                attempt_log.end("failed", (0, 0));
                 tracing::warn!(index, worker = worker.as_str(), "{what} failed, re-running elsewhere: {err}")
             }
             Err(_) => {
-                ended("timed out", (0, 0));
+                attempt_log.end("timed out", (0, 0));
                 tracing::warn!(index, worker = worker.as_str(), "{what} timed out, re-running elsewhere")
             }
         }

@@ -24,7 +24,7 @@ pub struct TaskRun {
     pub started_at: i64,
     /// None while it runs.
     pub elapsed_ms: Option<u64>,
-    /// `running`, `ok`, `failed` or `timed out`.
+    /// `running`, `ok`, `failed`, `timed out` or `cancelled`.
     pub outcome: String,
     pub rows: u64,
     /// Arrow bytes it moved (a partition's result, a map task's shuffle output).
@@ -54,16 +54,35 @@ struct Inner {
     totals: HashMap<String, WorkerTotals>,
 }
 
-/// How a task attempt ended.
-pub(super) struct Ended {
-    pub outcome: &'static str,
-    pub rows: u64,
-    pub bytes: u64,
+/// An attempt in progress. Dropped without `end` (its query went away
+/// mid-flight), it ends as cancelled, so the worker's running count holds.
+pub(super) struct Attempt<'a> {
+    tasks: &'a Tasks,
+    key: u64,
+    worker: String,
+    shuffled: bool,
+    ended: bool,
+}
+
+impl Attempt<'_> {
+    /// `outcome` is `ok`, `failed` or `timed out`; rows and bytes it moved.
+    pub fn end(mut self, outcome: &'static str, (rows, bytes): (u64, u64)) {
+        self.ended = true;
+        self.tasks.end(&self, outcome, rows, bytes);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.tasks.end(self, "cancelled", 0, 0);
+        }
+    }
 }
 
 impl Tasks {
-    /// Notes an attempt starting; `end` with the key it answers.
-    pub fn begin(&self, query_id: &str, what: &str, index: usize, worker: &str, attempt: usize) -> u64 {
+    /// Notes an attempt starting.
+    pub fn begin(&self, query_id: &str, what: &str, index: usize, worker: &str, attempt: usize) -> Attempt<'_> {
         let run = TaskRun {
             query_id: query_id.to_string(),
             what: what.to_string(),
@@ -84,25 +103,28 @@ impl Tasks {
         while inner.runs.len() > KEPT {
             inner.runs.pop_front();
         }
-        key
+        Attempt { tasks: self, key, worker: worker.to_string(), shuffled: what == "shuffle map", ended: false }
     }
 
-    pub fn end(&self, key: u64, ended: Ended) {
+    /// The worker's totals change even when the attempt's run has left the
+    /// kept window; a cancelled attempt is neither done nor failed.
+    fn end(&self, attempt: &Attempt<'_>, outcome: &'static str, rows: u64, bytes: u64) {
         let mut inner = self.inner.lock().expect("tasks lock");
-        let Some((_, started, run)) = inner.runs.iter_mut().rev().find(|(k, ..)| *k == key) else { return };
-        run.elapsed_ms = Some(started.elapsed().as_millis() as u64);
-        run.outcome = ended.outcome.to_string();
-        run.rows = ended.rows;
-        run.bytes = ended.bytes;
-        let (worker, shuffled) = (run.worker.clone(), run.what == "shuffle map");
-        let totals = inner.totals.entry(worker).or_default();
+        if let Some((_, started, run)) = inner.runs.iter_mut().rev().find(|(k, ..)| *k == attempt.key) {
+            run.elapsed_ms = Some(started.elapsed().as_millis() as u64);
+            run.outcome = outcome.to_string();
+            run.rows = rows;
+            run.bytes = bytes;
+        }
+        let totals = inner.totals.entry(attempt.worker.clone()).or_default();
         totals.tasks_running = totals.tasks_running.saturating_sub(1);
-        match ended.outcome {
+        match outcome {
             "ok" => totals.tasks_done += 1,
+            "cancelled" => {}
             _ => totals.tasks_failed += 1,
         }
-        if shuffled {
-            totals.shuffle_bytes += ended.bytes;
+        if attempt.shuffled {
+            totals.shuffle_bytes += bytes;
         }
     }
 
@@ -114,5 +136,22 @@ impl Tasks {
 
     pub fn totals(&self, worker: &str) -> WorkerTotals {
         self.inner.lock().expect("tasks lock").totals.get(worker).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_dropped_mid_flight_ends_cancelled_and_leaves_no_task_running() {
+        let tasks = Tasks::default();
+        tasks.begin("q", "partition", 0, "w:1", 1).end("ok", (3, 30));
+        tasks.begin("q", "partition", 1, "w:1", 1).end("failed", (0, 0));
+        drop(tasks.begin("q", "shuffle map", 0, "w:1", 1));
+        let outcomes: Vec<String> = tasks.of_query("q").into_iter().map(|run| run.outcome).collect();
+        assert_eq!(outcomes, ["ok", "failed", "cancelled"]);
+        let totals = tasks.totals("w:1");
+        assert_eq!((totals.tasks_running, totals.tasks_done, totals.tasks_failed), (0, 1, 1));
     }
 }

@@ -122,19 +122,8 @@ pub fn respond(
     history: &crate::history::History,
 ) -> DoGetStream {
     let work = started.work;
-    let running = started.running.or_else(|| {
-        (!principal.is_peer()).then(|| {
-            history.start(crate::history::Start {
-                query_id: work.query_id.clone(),
-                protocol: crate::history::Protocol::Flight,
-                kind: work.kind.clone(),
-                sql: work.sql.clone(),
-                principal: principal.to_string(),
-                client: client.clone(),
-                tables: work.tables.clone(),
-            })
-        })
-    });
+    // Tickets started before their rows were ready have their record already.
+    let running = started.running.or_else(|| (!principal.is_peer()).then(|| history.start(work.history_start(&principal, &client))));
     let completion = Completion { principal, client, work, started: arrived, lineage: started.lineage, running };
     let encoded = stream(super::columns::result_schema(&started.schema), started.batches, &started.compression);
     logged(encoded, completion)

@@ -58,6 +58,19 @@ impl Work {
     fn named(kind: &str) -> Self {
         Self { kind: kind.into(), ..Self::default() }
     }
+
+    /// Its record in the history, as `principal` fetched it over Flight from `client`.
+    pub fn history_start(&self, principal: &Principal, client: &str) -> crate::history::Start {
+        crate::history::Start {
+            query_id: self.query_id.clone(),
+            protocol: crate::history::Protocol::Flight,
+            kind: self.kind.clone(),
+            sql: self.sql.clone(),
+            principal: principal.to_string(),
+            client: client.to_string(),
+            tables: self.tables.clone(),
+        }
+    }
 }
 
 fn compression(session: &Option<SessionDefaults>) -> String {
@@ -117,15 +130,7 @@ impl Workloads {
     /// A client's query (not a peer's fetch) in this node's history, from
     /// before it is admitted, planned and started.
     fn track(&self, work: &Work, caller: &Principal, client: &str, queued: bool) -> Option<crate::history::Running> {
-        let start = crate::history::Start {
-            query_id: work.query_id.clone(),
-            protocol: crate::history::Protocol::Flight,
-            kind: work.kind.clone(),
-            sql: work.sql.clone(),
-            principal: caller.to_string(),
-            client: client.to_string(),
-            tables: work.tables.clone(),
-        };
+        let start = work.history_start(caller, client);
         let history = self.engine.history();
         (!caller.is_peer()).then(|| if queued { history.start_queued(start) } else { history.start(start) })
     }

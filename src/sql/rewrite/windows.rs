@@ -46,13 +46,8 @@ fn is_aggregate(function: &sqlparser::ast::Function) -> bool {
 }
 
 fn any_expr(select: &Select, found: impl Fn(&Expr) -> bool) -> bool {
-    let mut hit = false;
-    let mut items = select.projection.clone();
-    let _ = sqlparser::ast::visit_expressions_mut(&mut items, |expr| {
-        hit |= found(expr);
-        ControlFlow::<()>::Continue(())
-    });
-    hit
+    sqlparser::ast::visit_expressions(&select.projection, |expr| if found(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        .is_break()
 }
 
 fn has_window(select: &Select) -> bool {
