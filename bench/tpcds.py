@@ -35,20 +35,7 @@ TABLES = ["call_center", "catalog_page", "catalog_returns", "catalog_sales", "cu
           "web_page", "web_returns", "web_sales", "web_site"]
 
 # Queries not yet correct in Floe, each with its cause (kept current by --strict).
-KNOWN_FAILING: dict[int, str] = {
-    4: "a CTE read under six aliases in one comma join: polars-sql finds no column `t_c_secyear` (not yet diagnosed further)",
-    11: "as 4 (`t_w_secyear`)",
-    74: "as 4 (`t_w_secyear`)",
-    10: "EXISTS inside an OR (`EXISTS (…) OR EXISTS (…)`): Floe rewrites EXISTS only as a conjunct of WHERE",
-    35: "as 10",
-    41: "a scalar subquery correlated inside OR branches (`(SELECT count(*) … WHERE (k = o.k AND …) OR (k = o.k AND …)) > 0`)",
-    49: "polars-sql finds no column `catalog` in a UNION of ranked subqueries (not yet diagnosed)",
-    64: "GROUP BY two columns of one name from two tables (ad1.ca_street_number, ad2.ca_street_number): polars-sql names keys by column",
-    70: "a ROLLUP whose WHERE holds an IN subquery over a window: polars-sql loses the alias `d1` (not yet diagnosed)",
-    72: "`d_date + 5`: an integer added to a DATE (Polars: `+ not allowed on date and dyn int`); the rewrite needs the column's type",
-    85: "polars-sql finds no column `ws_quantity` in a join of eight relations (not yet diagnosed)",
-    91: "polars-sql finds no column `cr_net_loss` (not yet diagnosed)",
-}
+KNOWN_FAILING: dict[int, str] = {}
 
 
 def generate(sf: float):

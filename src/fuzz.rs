@@ -39,7 +39,7 @@ fn analyze_and_render(sql: &str) {
     if let Ok(query) = crate::sql::Query::analyze(sql, &[]) {
         let relations = query.relations().to_vec();
         let frames: HashMap<_, _> = relations.iter().enumerate().map(|(i, r)| (r.clone(), format!("__floe_{i}"))).collect();
-        let columns: HashMap<_, _> = relations.iter().map(|r| (r.clone(), vec!["a".to_string(), "b".to_string()])).collect();
+        let columns: crate::sql::rewrite::Columns = relations.iter().map(|r| (r.clone(), vec!["a".to_string(), "b".to_string()])).collect();
         let _ = query.render(&frames, &columns);
     }
     let _ = crate::sql::dml::classify(sql, &[]);

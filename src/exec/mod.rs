@@ -342,14 +342,18 @@ fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
 fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef, String)> {
     let mut context = SQLContext::new();
     let mut frames = HashMap::with_capacity(inputs.len());
-    let mut columns = HashMap::with_capacity(inputs.len());
+    let mut columns = crate::sql::rewrite::Columns::default();
     for (index, input) in inputs.iter().enumerate() {
         let name = format!("__floe_{index}");
         context.register(&name, input.lazy_frame()?);
         frames.insert(input.relation.clone(), name);
-        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect());
+        let dates: Vec<bool> = input.schema.iter_values().map(|dtype| *dtype == polars::prelude::DataType::Date).collect();
+        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
     }
-    let mut frame = context.execute(&query.render(&frames, &columns))?;
+    let rendered = query.render(&frames, &columns);
+    // What polars-sql is given, for when it refuses a query the rewrites produced.
+    tracing::debug!(target: "floe::sql", sql = %rendered, "rendered for polars-sql");
+    let mut frame = context.execute(&rendered)?;
     let schema = convert::wire_schema(frame.collect_schema()?.as_ref())?;
     let rewritten = if query.is_explain() { query.rewritten(&columns) } else { String::new() };
     Ok((frame, schema, rewritten))

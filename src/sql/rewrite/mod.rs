@@ -6,14 +6,19 @@
 
 mod analyze;
 mod comma_joins;
+mod distinct;
 mod exists;
 mod grouping_sets;
 mod join_filters;
 mod names;
 mod normalize;
 mod qualify;
+mod quantified;
 mod scope;
+mod set_operations;
 mod subquery;
+mod temporal;
+mod window_functions;
 mod windows;
 
 use std::collections::HashMap;
@@ -28,7 +33,7 @@ use super::Result;
 
 /// At parse time: bind parameters, refuse what must not run, normalise what
 /// polars-sql would refuse or plan badly (folded literals, bare ON
-/// conditions, ORs' common conjuncts), name colliding projections, and
+/// conditions, ORs' common conjuncts, dates and times), name colliding projections, and
 /// split grouped queries with windows or grouping sets into groups and an
 /// outer query over them.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
@@ -36,7 +41,13 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
     normalize::normalize(statement);
+    temporal::rewrite(statement);
+    window_functions::rewrite(statement);
+    set_operations::rewrite(statement);
+    distinct::rewrite(statement);
     names::name_colliding_projections(statement);
+    names::order_by_projections(statement);
+    names::alias_case(statement);
     windows::split_grouped_windows(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);
@@ -47,6 +58,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// tables, comma joins made explicit, names inside subqueries qualified, and
 /// catalog relations renamed to the frames Polars has registered.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) {
+    temporal::date_arithmetic(statement, columns);
+    quantified::rewrite(statement, columns);
     subquery::decorrelate(statement, columns);
     join_filters::push_into_joined_relations(statement, columns);
     comma_joins::make_explicit(statement, columns);

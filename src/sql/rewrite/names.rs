@@ -79,3 +79,85 @@ pub(super) fn name_colliding_projections(statement: &mut Statement) {
     }
     let _ = statement.visit(&mut Names);
 }
+
+/// `ORDER BY sum(x)` in a grouped query whose SELECT list has `sum(x)`:
+/// polars-sql sorts the grouped frame, where the aggregate is no longer an
+/// expression it can evaluate, so the key becomes the item's position (SQL
+/// means the same; TPC-DS 85, 91).
+pub(super) fn order_by_projections(statement: &mut Statement) {
+    struct Positions;
+    impl VisitorMut for Positions {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+            let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else { return ControlFlow::Continue(()) };
+            let Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(items), .. }) = &mut query.order_by
+            else {
+                return ControlFlow::Continue(());
+            };
+            let grouped = !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+            if !grouped && !select.projection.iter().any(|item| super::scope::has_aggregate(&item_expr(item), true)) {
+                return ControlFlow::Continue(());
+            }
+            for item in items.iter_mut() {
+                if matches!(item.expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)) {
+                    continue;
+                }
+                let written = item.expr.to_string();
+                if let Some(position) = select.projection.iter().position(|p| item_expr(p).to_string().eq_ignore_ascii_case(&written)) {
+                    item.expr = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Positions);
+}
+
+fn item_expr(item: &SelectItem) -> Expr {
+    match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+        _ => Expr::value(sqlparser::ast::Value::Null),
+    }
+}
+
+/// Relation aliases spelled in another case where they are used (`) CATALOG
+/// … catalog.item`, TPC-DS 49): unquoted names are case-insensitive in SQL
+/// but not to polars-sql, so unquoted aliases and the qualifiers naming them
+/// are lowercased.
+pub(super) fn alias_case(statement: &mut Statement) {
+    struct Aliases(std::collections::HashSet<String>);
+    impl VisitorMut for Aliases {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &mut sqlparser::ast::TableFactor) -> ControlFlow<()> {
+            use sqlparser::ast::TableFactor::*;
+            if let Table { alias: Some(alias), .. } | Derived { alias: Some(alias), .. } = factor {
+                if alias.name.quote_style.is_none() {
+                    alias.name.value = alias.name.value.to_ascii_lowercase();
+                    self.0.insert(alias.name.value.clone());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Qualifiers(std::collections::HashSet<String>);
+    impl VisitorMut for Qualifiers {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = expr {
+                if let [first, _, ..] = parts.as_mut_slice() {
+                    let lower = first.value.to_ascii_lowercase();
+                    if first.quote_style.is_none() && first.value != lower && self.0.contains(&lower) {
+                        first.value = first.value.to_ascii_lowercase();
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut aliases = Aliases(Default::default());
+    let _ = statement.visit(&mut aliases);
+    if !aliases.0.is_empty() {
+        // Only what differs from its alias is rewritten; the rest prints as written.
+        let _ = statement.visit(&mut Qualifiers(aliases.0));
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, Query, Select, Statement, VisitorMut};
+use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, JoinConstraint, JoinOperator, Query, Select, Statement, VisitorMut};
 
 use super::scope::*;
 
@@ -42,6 +42,10 @@ impl VisitorMut for Qualify<'_> {
 }
 
 impl Qualify<'_> {
+    /// Qualifies the bare names of one SELECT's clauses, its joins' ON
+    /// conditions included. The names inside its subqueries that are still
+    /// bare (their own FROM was qualified first, post-order) are the outer
+    /// references, which this SELECT's FROM resolves.
     fn qualify(&self, select: &mut Select) {
         let Some(scopes) = self.resolver.scopes(&select.from) else { return };
         let mut qualify = |expr: &mut Expr| {
@@ -53,6 +57,11 @@ impl Qualify<'_> {
             }
             ControlFlow::<()>::Continue(())
         };
+        for join in select.from.iter_mut().flat_map(|t| t.joins.iter_mut()) {
+            if let Some(JoinConstraint::On(on)) = join_constraint(&mut join.join_operator) {
+                let _ = visit_expressions_mut(on, &mut qualify);
+            }
+        }
         if let Some(selection) = &mut select.selection {
             let _ = visit_expressions_mut(selection, &mut qualify);
         }
@@ -63,5 +72,18 @@ impl Qualify<'_> {
         if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
             let _ = visit_expressions_mut(exprs, &mut qualify);
         }
+    }
+}
+
+fn join_constraint(operator: &mut JoinOperator) -> Option<&mut JoinConstraint> {
+    match operator {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c) => Some(c),
+        _ => None,
     }
 }

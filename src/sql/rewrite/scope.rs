@@ -3,7 +3,7 @@
 //! name belongs to, and small parsing helpers. Every pass in this folder
 //! builds on this file and on nothing of each other's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlparser::ast::{
     BinaryOperator, Cte, Expr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
@@ -14,8 +14,45 @@ use sqlparser::parser::Parser;
 
 use super::RelationName;
 
-/// Column names per catalog relation (as written in the query).
-pub type Columns = HashMap<RelationName, Vec<String>>;
+/// Column names per catalog relation (as written in the query), and which
+/// names are DATE columns wherever they occur (SQL's `date + 30` needs the
+/// type, which polars-sql does not infer).
+#[derive(Debug, Default, Clone)]
+pub struct Columns {
+    names: HashMap<RelationName, Vec<String>>,
+    dates: HashSet<String>,
+    not_dates: HashSet<String>,
+}
+
+impl Columns {
+    pub fn insert(&mut self, relation: RelationName, names: Vec<String>, dates: &[bool]) {
+        for (name, is_date) in names.iter().zip(dates.iter().chain(std::iter::repeat(&false))) {
+            let set = if *is_date { &mut self.dates } else { &mut self.not_dates };
+            set.insert(name.to_ascii_lowercase());
+        }
+        self.names.insert(relation, names);
+    }
+
+    pub fn get(&self, relation: &RelationName) -> Option<&Vec<String>> {
+        self.names.get(relation)
+    }
+
+    /// A DATE column in every relation that has a column of that name.
+    pub fn is_date(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        self.dates.contains(&name) && !self.not_dates.contains(&name)
+    }
+}
+
+impl FromIterator<(RelationName, Vec<String>)> for Columns {
+    fn from_iter<I: IntoIterator<Item = (RelationName, Vec<String>)>>(iter: I) -> Self {
+        let mut columns = Self::default();
+        for (relation, names) in iter {
+            columns.insert(relation, names, &[]);
+        }
+        columns
+    }
+}
 
 pub(crate) fn parse_query(sql: &str) -> Option<Query> {
     match Parser::parse_sql(&GenericDialect {}, sql).ok()?.pop()? {
@@ -46,9 +83,23 @@ pub(crate) fn output_names(select: &Select) -> Vec<Option<String>> {
 pub(crate) fn collect_cte_columns(query: &Query, out: &mut HashMap<String, Vec<String>>) {
     let Some(with) = &query.with else { return };
     for cte in &with.cte_tables {
-        if let SetExpr::Select(select) = cte.query.body.as_ref() {
+        let named: Vec<String> = cte.alias.columns.iter().map(|c| c.name.value.clone()).collect();
+        if !named.is_empty() {
+            out.insert(cte.alias.name.value.clone(), named);
+        } else if let Some(select) = leftmost_select(&cte.query.body) {
             out.insert(cte.alias.name.value.clone(), output_names(select).into_iter().flatten().collect());
         }
+    }
+}
+
+/// The SELECT that names a body's columns: itself, or the first branch of a
+/// UNION / INTERSECT / EXCEPT (SQL takes the names from the left).
+pub(crate) fn leftmost_select(body: &SetExpr) -> Option<&Select> {
+    match body {
+        SetExpr::Select(select) => Some(select),
+        SetExpr::SetOperation { left, .. } => leftmost_select(left),
+        SetExpr::Query(query) => leftmost_select(&query.body),
+        _ => None,
     }
 }
 
@@ -107,7 +158,7 @@ impl<'a> Resolver<'a> {
                     Some(Scope { qualifier, columns })
                 }
                 TableFactor::Derived { subquery, alias: Some(alias), .. } => {
-                    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+                    let select = leftmost_select(&subquery.body)?;
                     // Every column must be known, or a name could be missed as outer.
                     let columns = output_names(select).into_iter().collect::<Option<_>>()?;
                     Some(Scope { qualifier: alias.name.value.clone(), columns })
@@ -269,3 +320,17 @@ pub(crate) fn parse_cte(name: &str, sql: &str) -> Option<Cte> {
     parse_query(&format!("WITH {name} AS ({sql}) SELECT 1"))?.with?.cte_tables.into_iter().next()
 }
 
+/// A function's arguments when all are plain positional expressions.
+pub(crate) fn plain_args(function: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {
+    let sqlparser::ast::FunctionArguments::List(list) = &function.args else { return None };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(expr)) => Some(expr),
+            _ => None,
+        })
+        .collect()
+}

@@ -30,7 +30,8 @@ impl VisitorMut for Split {
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let SetExpr::Select(select) = query.body.as_ref() else { return ControlFlow::Continue(()) };
-        if !(has_window(select) && groups(select)) && !super::grouping_sets::has_sets(&select.group_by) {
+        let split_needed = (has_window(select) && groups(select)) || duplicate_key_names(select);
+        if !split_needed && !super::grouping_sets::has_sets(&select.group_by) {
             return ControlFlow::Continue(());
         }
         if let Some((outer, order_by)) = split(select, query) {
@@ -52,6 +53,23 @@ fn any_expr(select: &Select, found: impl Fn(&Expr) -> bool) -> bool {
 
 fn has_window(select: &Select) -> bool {
     any_expr(select, |expr| matches!(expr, Expr::Function(f) if f.over.is_some()))
+}
+
+/// Group keys polars-sql would name alike (`ad1.street, ad2.street`, both
+/// `street`), which it refuses as duplicate outputs (TPC-DS 64). Split, the
+/// inner query groups by position, its keys named `__floe_kN`.
+fn duplicate_key_names(select: &Select) -> bool {
+    let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return false };
+    let mut seen = std::collections::HashSet::new();
+    modifiers.is_empty()
+        && keys
+            .iter()
+            .filter_map(|key| match key {
+                Expr::Identifier(ident) => Some(ident.value.to_ascii_lowercase()),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_ascii_lowercase()),
+                _ => None,
+            })
+            .any(|name| !seen.insert(name))
 }
 
 fn groups(select: &Select) -> bool {
@@ -202,6 +220,11 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
         }))
         .collect();
     inner.distinct = None;
+    if !sets && duplicate_key_names(select) {
+        // By position: the keys lead the inner projection, under names of their own.
+        let positions = (1..=keys.len()).map(|i| Expr::value(sqlparser::ast::Value::Number(i.to_string(), false))).collect();
+        inner.group_by = GroupByExpr::Expressions(positions, Vec::new());
+    }
     let body = match sets {
         true => super::grouping_sets::expand(&inner, &keys, &grouping_sets, &lift.groupings)?,
         false => SetExpr::Select(Box::new(inner)),

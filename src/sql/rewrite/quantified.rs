@@ -1,0 +1,231 @@
+//! Comparisons with a whole uncorrelated subquery, in SQL's three-valued logic:
+//!
+//! - `x = ANY (S)` is `x IN (S)`, `x <> ALL (S)` is `x NOT IN (S)`;
+//! - `x > ANY (S)` compares with S's minimum (`<`: maximum), and is unknown
+//!   for an empty S, as the minimum is NULL;
+//! - `x > ALL (S)` is true for an empty S, else compares with S's maximum
+//!   (`<`: minimum) and is unknown when S holds a NULL;
+//! - a WHERE conjunct `x NOT IN (S)` keeps no row when S holds a NULL, nor a
+//!   NULL `x` (polars' anti-join ignores both);
+//! - `[NOT] EXISTS (… WHERE t.k = o.k AND <local>)` under an OR or a NOT,
+//!   which polars-sql plans only as a conjunct of its own (a semi join), or
+//!   over a FROM sharing column names with the outer one, which its join
+//!   cannot tell apart, is
+//!   `o.k IN (SELECT t.k … WHERE <local>)`, false for a NULL `o.k` as the
+//!   EXISTS would be (TPC-DS 10, 35).
+//!
+//! - `(SELECT count(*) FROM … WHERE …) > 0` is `EXISTS (…)`, and `= 0` is
+//!   `NOT EXISTS (…)`, correlated or not: a count compared with zero asks
+//!   only whether a row exists, and EXISTS is what polars-sql can join on
+//!   (TPC-DS 41).
+//!
+//! The aggregates over S are scalar subqueries the subquery pass then turns
+//! into one-row CTEs. Correlated subqueries are left as written.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, VisitorMut};
+
+use super::scope::*;
+
+const VALUE: &str = "__floe_v";
+
+pub(super) fn rewrite(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Quantified { resolver });
+}
+
+struct Quantified<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Quantified<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let replacement = match expr {
+            Expr::AnyOp { left, compare_op, right, .. } => self.any(left, compare_op, right),
+            Expr::AllOp { left, compare_op, right } => self.all(left, compare_op, right),
+            Expr::BinaryOp { left, op, right } => count_as_exists(left, op, right),
+            _ => None,
+        };
+        if let Some(replacement) = replacement {
+            *expr = replacement;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        for select in selects_mut(&mut query.body) {
+            if let (Some(outer), Some(selection)) = (self.resolver.scopes(&select.from), select.selection.as_mut()) {
+                self.exists_under_or(selection, &outer, false);
+            }
+            let Some(selection) = select.selection.as_ref() else { continue };
+            let parts: Vec<Expr> = conjuncts(selection).into_iter().cloned().collect();
+            if !parts.iter().any(|p| self.not_in(p).is_some()) {
+                continue;
+            }
+            let sql = parts.iter().map(|p| self.not_in(p).unwrap_or_else(|| format!("({p})"))).collect::<Vec<_>>().join(" AND ");
+            if let Some(rewritten) = parse_expr(&sql) {
+                select.selection = Some(rewritten);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `(SELECT count(*) …) > 0` as EXISTS; either side may hold the count.
+fn count_as_exists(left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
+    use BinaryOperator::*;
+    let number = |expr: &Expr| match expr {
+        Expr::Value(value) => match &value.value {
+            sqlparser::ast::Value::Number(text, _) => text.parse::<i64>().ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let (subquery, op, bound) = match (left, right) {
+        (Expr::Subquery(subquery), other) => (subquery, op.clone(), number(other)?),
+        (other, Expr::Subquery(subquery)) => {
+            let flipped = match op {
+                Gt => Lt,
+                Lt => Gt,
+                GtEq => LtEq,
+                LtEq => GtEq,
+                other => other.clone(),
+            };
+            (subquery, flipped, number(other)?)
+        }
+        _ => return None,
+    };
+    let exists = match (op, bound) {
+        (Gt, 0) | (GtEq, 1) | (NotEq, 0) => true,
+        (Eq, 0) | (Lt, 1) | (LtEq, 0) => false,
+        _ => return None,
+    };
+    if subquery.with.is_some() || subquery.limit_clause.is_some() || subquery.order_by.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let plain_group = matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    let [SelectItem::UnnamedExpr(count) | SelectItem::ExprWithAlias { expr: count, .. }] = select.projection.as_slice() else {
+        return None;
+    };
+    if !plain_group || select.having.is_some() || !count.to_string().eq_ignore_ascii_case("count(*)") {
+        return None;
+    }
+    let mut rows = select.as_ref().clone();
+    rows.projection = vec![SelectItem::Wildcard(Default::default())];
+    let not = if exists { "" } else { "NOT " };
+    parse_expr(&format!("{not}EXISTS ({rows})"))
+}
+
+impl Quantified<'_> {
+    /// `subquery` with its one output named `__floe_v`, when it reads only
+    /// its own FROM.
+    fn uncorrelated(&self, subquery: &Query) -> Option<Query> {
+        let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+        let inner = self.resolver.scopes(&select.from)?;
+        let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
+            return None;
+        };
+        let clauses = std::iter::once(value).chain(select.selection.as_ref()).chain(select.having.as_ref());
+        for expr in clauses {
+            sides(expr, &inner, &[])?;
+        }
+        let mut named = subquery.clone();
+        let SetExpr::Select(body) = named.body.as_mut() else { return None };
+        body.projection = vec![SelectItem::ExprWithAlias { expr: value.clone(), alias: sqlparser::ast::Ident::new(VALUE) }];
+        Some(named)
+    }
+
+    fn any(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
+        let Expr::Subquery(subquery) = right else { return None };
+        let named = self.uncorrelated(subquery)?;
+        let over = |aggregate: &str| format!("(SELECT {aggregate}({VALUE}) FROM ({named}) AS __floe_q)");
+        let sql = match op {
+            BinaryOperator::Eq => format!("{left} IN ({subquery})"),
+            BinaryOperator::Gt | BinaryOperator::GtEq => format!("{left} {op} {}", over("min")),
+            BinaryOperator::Lt | BinaryOperator::LtEq => format!("{left} {op} {}", over("max")),
+            _ => return None,
+        };
+        parse_expr(&sql)
+    }
+
+    fn all(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
+        let Expr::Subquery(subquery) = right else { return None };
+        let named = self.uncorrelated(subquery)?;
+        let over = |aggregate: &str| format!("(SELECT {aggregate} FROM ({named}) AS __floe_q)");
+        let (empty, nulls) = (over("count(*)"), over(&format!("count(*) - count({VALUE})")));
+        let bound = match op {
+            BinaryOperator::NotEq => return parse_expr(&format!("{left} NOT IN ({subquery})")),
+            BinaryOperator::Gt | BinaryOperator::GtEq => over(&format!("max({VALUE})")),
+            BinaryOperator::Lt | BinaryOperator::LtEq => over(&format!("min({VALUE})")),
+            _ => return None,
+        };
+        parse_expr(&format!("({empty} = 0 OR ({left} {op} {bound} AND {nulls} = 0))"))
+    }
+
+    fn exists_under_or(&self, expr: &mut Expr, outer: &[Scope], under: bool) {
+        match expr {
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                self.exists_under_or(left, outer, under);
+                self.exists_under_or(right, outer, under);
+            }
+            Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
+                self.exists_under_or(left, outer, true);
+                self.exists_under_or(right, outer, true);
+            }
+            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } => self.exists_under_or(inner, outer, true),
+            Expr::Nested(inner) => self.exists_under_or(inner, outer, under),
+            Expr::Exists { subquery, negated } if under || self.shares_names(subquery, outer) => {
+                if let Some(membership) = self.exists_as_in(subquery, outer, *negated) {
+                    *expr = membership;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the subquery's FROM has a column name the outer FROM has too,
+    /// which polars-sql's own EXISTS join cannot tell apart (a table
+    /// correlated with itself, TPC-DS 41).
+    fn shares_names(&self, subquery: &Query, outer: &[Scope]) -> bool {
+        let SetExpr::Select(select) = subquery.body.as_ref() else { return false };
+        let Some(inner) = self.resolver.scopes(&select.from) else { return false };
+        inner.iter().flat_map(|s| &s.columns).any(|name| outer.iter().any(|o| o.has_column(name)))
+    }
+
+    fn exists_as_in(&self, subquery: &Query, outer: &[Scope], negated: bool) -> Option<Expr> {
+        if subquery.with.is_some() || subquery.limit_clause.is_some() {
+            return None;
+        }
+        let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+        let plain_group = matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+        if select.having.is_some() || select.distinct.is_some() || !plain_group {
+            return None;
+        }
+        let inner = self.resolver.scopes(&select.from)?;
+        let Correlation { local, links } = correlate(select, &inner, outer)?;
+        let [(BinaryOperator::Eq, key, outer_key)] = links.as_slice() else { return None };
+        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        // A NULL key matches nothing in EXISTS, but would make the IN unknown.
+        let filter = local.iter().cloned().chain([format!("{key} IS NOT NULL")]).collect::<Vec<_>>().join(" AND ");
+        let filter = format!(" WHERE {filter}");
+        let members = format!("{outer_key} IN (SELECT {key} FROM {from}{filter})");
+        parse_expr(&if negated {
+            format!("({outer_key} IS NULL OR NOT ({members}))")
+        } else {
+            format!("({outer_key} IS NOT NULL AND {members})")
+        })
+    }
+
+    /// A WHERE conjunct `x NOT IN (S)` with SQL's NULL rules added.
+    fn not_in(&self, conjunct: &Expr) -> Option<String> {
+        let Expr::InSubquery { expr, subquery, negated: true } = conjunct else { return None };
+        let named = self.uncorrelated(subquery)?;
+        Some(format!(
+            "({expr} NOT IN ({subquery}) AND {expr} IS NOT NULL AND \
+             (SELECT count(*) - count({VALUE}) FROM ({named}) AS __floe_q) = 0)"
+        ))
+    }
+}
