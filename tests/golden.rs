@@ -1,12 +1,14 @@
 //! Golden SQL tests: every `tests/sql/*.slt` file runs against the real server.
 //!
 //! ```text
-//! query                      error InvalidArgument
-//! SELECT …                   SELECT …
+//! query                      error InvalidArgument      statement ok
+//! SELECT …                   SELECT …                   CREATE TABLE … AS …
 //! ----
 //! value|value
 //! ```
 //! A block ends at a blank line. Values print as Arrow displays them, NULL as `NULL`.
+//! `statement ok` runs a write (through CommandStatementUpdate) that later blocks read.
+//! Expected rows come from DuckDB: `python tests/sql/answers.py <file> --write`.
 
 mod common;
 
@@ -15,6 +17,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 
 enum Expect {
+    Done,
     Rows(Vec<String>),
     Error(String),
 }
@@ -35,7 +38,12 @@ fn parse(file: &str, text: &str) -> Vec<Case> {
             continue;
         }
         let error = line.strip_prefix("error ").map(str::to_string);
-        assert!(error.is_some() || line == "query", "{file}:{}: expected `query` or `error <Code>`", number + 1);
+        let statement = line == "statement ok";
+        assert!(
+            error.is_some() || statement || line == "query",
+            "{file}:{}: expected `query`, `statement ok` or `error <Code>`",
+            number + 1
+        );
         let mut sql = Vec::new();
         let mut rows = Vec::new();
         let mut in_rows = false;
@@ -55,6 +63,7 @@ fn parse(file: &str, text: &str) -> Vec<Case> {
         }
         let expect = match error {
             Some(code) => Expect::Error(code),
+            None if statement => Expect::Done,
             None => Expect::Rows(rows),
         };
         cases.push(Case { file: file.to_string(), line: number + 1, sql: sql.join("\n"), expect });
@@ -88,6 +97,13 @@ async fn golden_sql_files() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         for case in parse(&name, &std::fs::read_to_string(path).unwrap()) {
             count += 1;
+            let location = format!("{}:{}", case.file, case.line);
+            if let Expect::Done = case.expect {
+                if let Err(err) = client.execute_update(case.sql.clone(), None).await {
+                    failures.push(format!("{location}: statement failed: {err}"));
+                }
+                continue;
+            }
             let outcome = async {
                 let info = client.execute(case.sql.clone(), None).await?;
                 let mut batches = Vec::new();
@@ -97,7 +113,6 @@ async fn golden_sql_files() {
                 Ok::<_, arrow_flight::error::FlightError>(batches)
             }
             .await;
-            let location = format!("{}:{}", case.file, case.line);
             match (&case.expect, outcome) {
                 (Expect::Rows(expected), Ok(batches)) => {
                     let got = render(&batches);
@@ -111,6 +126,7 @@ async fn golden_sql_files() {
                     }
                 }
                 (Expect::Rows(_), Err(err)) => failures.push(format!("{location}: unexpected error {err}")),
+                (Expect::Done, _) => unreachable!("statements ran above"),
                 (Expect::Error(code), other) => failures.push(format!("{location}: expected {code}, got {:?}", other.map(|b| render(&b)))),
             }
         }
