@@ -33,9 +33,11 @@ use super::Result;
 
 /// At parse time: bind parameters, refuse what must not run, normalise what
 /// polars-sql would refuse or plan badly (folded literals, bare ON
-/// conditions, ORs' common conjuncts, dates and times), name colliding projections, and
-/// split grouped queries with windows or grouping sets into groups and an
-/// outer query over them.
+/// conditions, ORs' common conjuncts), write dates and times, windows, set
+/// operations and DISTINCT forms it lacks with ones it has, name colliding
+/// projections, sort by position where it cannot sort by an aggregate, and
+/// split grouped queries with windows, grouping sets or alike-named keys
+/// into groups and an outer query over them.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
@@ -54,9 +56,11 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// At planning time: subqueries into joins, join filters into derived
-/// tables, comma joins made explicit, names inside subqueries qualified, and
-/// catalog relations renamed to the frames Polars has registered.
+/// At planning time, with each relation's columns: `date ± n` by the
+/// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on,
+/// subqueries into joins, join filters into derived tables, comma joins made
+/// explicit, names inside subqueries qualified, and catalog relations
+/// renamed to the frames Polars has registered.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) {
     temporal::date_arithmetic(statement, columns);
     quantified::rewrite(statement, columns);

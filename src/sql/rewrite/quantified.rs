@@ -76,15 +76,8 @@ impl VisitorMut for Quantified<'_> {
 /// `(SELECT count(*) …) > 0` as EXISTS; either side may hold the count.
 fn count_as_exists(left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
     use BinaryOperator::*;
-    let number = |expr: &Expr| match expr {
-        Expr::Value(value) => match &value.value {
-            sqlparser::ast::Value::Number(text, _) => text.parse::<i64>().ok(),
-            _ => None,
-        },
-        _ => None,
-    };
     let (subquery, op, bound) = match (left, right) {
-        (Expr::Subquery(subquery), other) => (subquery, op.clone(), number(other)?),
+        (Expr::Subquery(subquery), other) => (subquery, op.clone(), integer_literal(other)?),
         (other, Expr::Subquery(subquery)) => {
             let flipped = match op {
                 Gt => Lt,
@@ -93,7 +86,7 @@ fn count_as_exists(left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Exp
                 LtEq => GtEq,
                 other => other.clone(),
             };
-            (subquery, flipped, number(other)?)
+            (subquery, flipped, integer_literal(other)?)
         }
         _ => return None,
     };

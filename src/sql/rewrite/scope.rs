@@ -334,3 +334,24 @@ pub(crate) fn plain_args(function: &sqlparser::ast::Function) -> Option<Vec<&Exp
         })
         .collect()
 }
+
+/// An integer literal, negated or parenthesised or not.
+pub(crate) fn integer_literal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Value(value) => match &value.value {
+            sqlparser::ast::Value::Number(text, _) => text.parse().ok(),
+            _ => None,
+        },
+        Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => integer_literal(expr).map(|v| -v),
+        Expr::Nested(inner) => integer_literal(inner),
+        _ => None,
+    }
+}
+
+/// `sql` after one analyze-time pass, for the passes' unit tests.
+#[cfg(test)]
+pub(crate) fn rewritten_by(sql: &str, pass: fn(&mut Statement)) -> String {
+    let mut statement = crate::sql::parse::parse_single(sql).expect("test SQL parses");
+    pass(&mut statement);
+    statement.to_string()
+}

@@ -62,9 +62,7 @@ fn names(side: &SetExpr) -> Option<Vec<String>> {
 mod tests {
     #[test]
     fn intersect_all_numbers_copies() {
-        let mut statement = crate::sql::parse::parse_single("SELECT a FROM t INTERSECT ALL SELECT b FROM u").unwrap();
-        super::rewrite(&mut statement);
-        let sql = statement.to_string();
+        let sql = crate::sql::rewrite::scope::rewritten_by("SELECT a FROM t INTERSECT ALL SELECT b FROM u", super::rewrite);
         assert!(sql.contains("PARTITION BY \"a\") AS __floe_copy FROM (SELECT a FROM t)"), "{sql}");
         assert!(sql.contains("INTERSECT SELECT *"), "{sql}");
     }

@@ -20,7 +20,7 @@ use sqlparser::ast::{
     VisitMut, VisitorMut,
 };
 
-use super::scope::{parse_expr, plain_args};
+use super::scope::{integer_literal, parse_expr, plain_args};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// 1970-01-05, the first Monday after the epoch: weeks start on Mondays (ISO).
@@ -231,9 +231,9 @@ impl VisitorMut for DateArithmetic<'_> {
             _ => return ControlFlow::Continue(()),
         };
         let (date, days) = if self.is_date(left) {
-            (left, days(right))
+            (left, integer_literal(right))
         } else if !minus && self.is_date(right) {
-            (right, days(left))
+            (right, integer_literal(left))
         } else {
             return ControlFlow::Continue(());
         };
@@ -258,27 +258,12 @@ impl DateArithmetic<'_> {
     }
 }
 
-/// An integer literal, which SQL adds to a date as days.
-fn days(expr: &Expr) -> Option<i64> {
-    match expr {
-        Expr::Value(value) => match &value.value {
-            Value::Number(text, _) => text.parse().ok(),
-            _ => None,
-        },
-        Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => days(expr).map(|d| -d),
-        Expr::Nested(inner) => days(inner),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
-        rewrite(&mut statement);
-        statement.to_string()
+        crate::sql::rewrite::scope::rewritten_by(sql, rewrite)
     }
 
     #[test]

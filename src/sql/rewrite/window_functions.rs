@@ -18,10 +18,10 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Function, OrderByExpr, Statement, Value, VisitMut, VisitorMut, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
+    Expr, Function, OrderByExpr, Statement, VisitMut, VisitorMut, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
 };
 
-use super::scope::{parse_expr, plain_args};
+use super::scope::{integer_literal, parse_expr, plain_args};
 
 const MOST_FRAME_ROWS: i64 = 64;
 
@@ -214,17 +214,10 @@ impl Window {
 
 /// A frame bound as a row offset from the current row (preceding < 0).
 fn offset(bound: &WindowFrameBound) -> Option<i64> {
-    let rows = |expr: &Option<Box<Expr>>| match expr.as_deref()? {
-        Expr::Value(value) => match &value.value {
-            Value::Number(text, _) => text.parse::<i64>().ok(),
-            _ => None,
-        },
-        _ => None,
-    };
     match bound {
         WindowFrameBound::CurrentRow => Some(0),
-        WindowFrameBound::Preceding(expr) => rows(expr).map(|k| -k),
-        WindowFrameBound::Following(expr) => rows(expr),
+        WindowFrameBound::Preceding(expr) => expr.as_deref().and_then(integer_literal).map(|k| -k),
+        WindowFrameBound::Following(expr) => expr.as_deref().and_then(integer_literal),
     }
 }
 
@@ -242,9 +235,7 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
-        rewrite(&mut statement);
-        statement.to_string()
+        crate::sql::rewrite::scope::rewritten_by(sql, rewrite)
     }
 
     #[test]
