@@ -179,4 +179,3 @@ fn subqueries_it_cannot_prove_safe_are_left_alone() {
     let sql = "SELECT * FROM t WHERE x > (SELECT avg(y) FROM u WHERE u.k = nowhere)";
     assert!(!render_with_columns(sql, &[("t", &["k", "x"]), ("u", &["k", "y"])]).contains("__floe_sq"));
 }
-

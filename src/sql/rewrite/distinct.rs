@@ -15,7 +15,7 @@ use sqlparser::ast::{
     VisitorMut,
 };
 
-use super::scope::{output_names, parse_expr, parse_query};
+use super::scope::{function_args, item_expr, output_names, parse_expr, parse_query};
 
 const FIRST: &str = "__floe_first";
 /// Separators no text column is expected to hold: the key of (NULL, 'x') is
@@ -56,14 +56,7 @@ fn count_distinct_rows(expr: &Expr) -> Option<Expr> {
     if !matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct)) {
         return None;
     }
-    let args = list
-        .args
-        .iter()
-        .map(|arg| match arg {
-            sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(expr)) => Some(expr),
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let args = function_args(function)?;
     let key = match args.as_slice() {
         [Expr::Tuple(fields)] if fields.len() > 1 => text_key(fields.iter(), true),
         [_, _, ..] => {
@@ -124,10 +117,7 @@ fn distinct_on(query: &Query) -> Option<Query> {
 fn order_key(expr: &Expr, select: &sqlparser::ast::Select, names: &[Option<String>]) -> Option<(String, String)> {
     let output = |index: usize| -> Option<(String, String)> {
         let name = names.get(index)?.clone()?;
-        let inner = match select.projection.get(index)? {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.to_string(),
-            _ => return None,
-        };
+        let inner = item_expr(select.projection.get(index)?)?.to_string();
         Some((inner, format!("\"{name}\"")))
     };
     match expr {

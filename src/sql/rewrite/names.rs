@@ -11,6 +11,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Ident, Select, SelectItem, Statement, Visit, VisitMut, Visitor, VisitorMut};
 
+use super::scope::{has_group_by, item_expr};
+
 pub(super) fn first_column(expr: &Expr) -> Option<String> {
     struct First(Option<String>);
     impl Visitor for First {
@@ -94,8 +96,8 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
             else {
                 return ControlFlow::Continue(());
             };
-            let grouped = !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
-            if !grouped && !select.projection.iter().any(|item| super::scope::has_aggregate(&item_expr(item), true)) {
+            let aggregates = select.projection.iter().filter_map(item_expr).any(|expr| super::scope::has_aggregate(expr, true));
+            if !has_group_by(select) && !aggregates {
                 return ControlFlow::Continue(());
             }
             for item in items.iter_mut() {
@@ -103,7 +105,8 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
                     continue;
                 }
                 let written = item.expr.to_string();
-                if let Some(position) = select.projection.iter().position(|p| item_expr(p).to_string().eq_ignore_ascii_case(&written)) {
+                let same = |item: &SelectItem| item_expr(item).is_some_and(|expr| expr.to_string().eq_ignore_ascii_case(&written));
+                if let Some(position) = select.projection.iter().position(same) {
                     item.expr = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
                 }
             }
@@ -111,13 +114,6 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
         }
     }
     let _ = statement.visit(&mut Positions);
-}
-
-fn item_expr(item: &SelectItem) -> Expr {
-    match item {
-        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
-        _ => Expr::value(sqlparser::ast::Value::Null),
-    }
 }
 
 /// Relation aliases spelled in another case where they are used (`) CATALOG

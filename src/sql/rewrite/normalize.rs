@@ -10,7 +10,7 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor, TableWithJoins, Value, VisitMut,
+    BinaryOperator, Expr, JoinConstraint, Query, SetExpr, Statement, TableFactor, TableWithJoins, Value, VisitMut,
     VisitorMut,
 };
 
@@ -139,18 +139,9 @@ fn joined(from: &mut TableWithJoins) {
         if let TableFactor::NestedJoin { table_with_joins, .. } = &mut join.relation {
             joined(table_with_joins);
         }
-        if let Some(JoinConstraint::On(condition)) = constraint(&mut join.join_operator) {
+        if let Some(JoinConstraint::On(condition)) = super::scope::join_constraint(&mut join.join_operator) {
             unwrap_conjuncts(condition);
         }
-    }
-}
-
-fn constraint(operator: &mut JoinOperator) -> Option<&mut JoinConstraint> {
-    use JoinOperator::*;
-    match operator {
-        Join(c) | Inner(c) | Left(c) | LeftOuter(c) | Right(c) | RightOuter(c) | FullOuter(c) | Semi(c) | LeftSemi(c)
-        | RightSemi(c) | Anti(c) | LeftAnti(c) | RightAnti(c) | StraightJoin(c) => Some(c),
-        _ => None,
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, JoinConstraint, JoinOperator, Query, Select, Statement, VisitorMut};
+use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, JoinConstraint, Query, Select, Statement, VisitorMut};
 
 use super::scope::*;
 
@@ -72,18 +72,5 @@ impl Qualify<'_> {
         if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
             let _ = visit_expressions_mut(exprs, &mut qualify);
         }
-    }
-}
-
-fn join_constraint(operator: &mut JoinOperator) -> Option<&mut JoinConstraint> {
-    match operator {
-        JoinOperator::Join(c)
-        | JoinOperator::Inner(c)
-        | JoinOperator::Left(c)
-        | JoinOperator::LeftOuter(c)
-        | JoinOperator::Right(c)
-        | JoinOperator::RightOuter(c)
-        | JoinOperator::FullOuter(c) => Some(c),
-        _ => None,
     }
 }

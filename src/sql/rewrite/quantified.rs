@@ -10,10 +10,8 @@
 //! - `[NOT] EXISTS (… WHERE t.k = o.k AND <local>)` under an OR or a NOT,
 //!   which polars-sql plans only as a conjunct of its own (a semi join), or
 //!   over a FROM sharing column names with the outer one, which its join
-//!   cannot tell apart, is
-//!   `o.k IN (SELECT t.k … WHERE <local>)`, false for a NULL `o.k` as the
-//!   EXISTS would be (TPC-DS 10, 35).
-//!
+//!   cannot tell apart, is `o.k IN (SELECT t.k … WHERE <local>)`, false for
+//!   a NULL `o.k` as the EXISTS would be (TPC-DS 10, 35);
 //! - `(SELECT count(*) FROM … WHERE …) > 0` is `EXISTS (…)`, and `= 0` is
 //!   `NOT EXISTS (…)`, correlated or not: a count compared with zero asks
 //!   only whether a row exists, and EXISTS is what polars-sql can join on
@@ -56,10 +54,8 @@ impl VisitorMut for Quantified<'_> {
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(&mut query.body) {
-            if let (Some(outer), Some(selection)) = (self.resolver.scopes(&select.from), select.selection.as_mut()) {
-                self.exists_under_or(selection, &outer, false);
-            }
-            let (Some(selection), Some(outer)) = (select.selection.as_ref(), self.resolver.scopes(&select.from)) else { continue };
+            let (Some(outer), Some(selection)) = (self.resolver.scopes(&select.from), select.selection.as_mut()) else { continue };
+            self.exists_under_or(selection, &outer, false);
             let parts: Vec<Expr> = conjuncts(selection).into_iter().cloned().collect();
             let rewritten: Vec<Option<String>> = parts.iter().map(|p| self.membership(p, &outer)).collect();
             if rewritten.iter().all(Option::is_none) {
@@ -105,11 +101,10 @@ fn count_as_exists(left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Exp
         return None;
     }
     let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
-    let plain_group = matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
     let [SelectItem::UnnamedExpr(count) | SelectItem::ExprWithAlias { expr: count, .. }] = select.projection.as_slice() else {
         return None;
     };
-    if !plain_group || select.having.is_some() || !count.to_string().eq_ignore_ascii_case("count(*)") {
+    if has_group_by(select) || select.having.is_some() || !count.to_string().eq_ignore_ascii_case("count(*)") {
         return None;
     }
     let mut rows = select.as_ref().clone();
@@ -199,8 +194,7 @@ impl Quantified<'_> {
             return None;
         }
         let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
-        let plain_group = matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
-        if select.having.is_some() || select.distinct.is_some() || !plain_group {
+        if select.having.is_some() || select.distinct.is_some() || has_group_by(select) {
             return None;
         }
         let inner = self.resolver.scopes(&select.from)?;

@@ -320,12 +320,9 @@ pub(crate) fn parse_cte(name: &str, sql: &str) -> Option<Cte> {
     parse_query(&format!("WITH {name} AS ({sql}) SELECT 1"))?.with?.cte_tables.into_iter().next()
 }
 
-/// A function's arguments when all are plain positional expressions.
-pub(crate) fn plain_args(function: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {
+/// A function's arguments when all are positional expressions, DISTINCT or not.
+pub(crate) fn function_args(function: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {
     let sqlparser::ast::FunctionArguments::List(list) = &function.args else { return None };
-    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-        return None;
-    }
     list.args
         .iter()
         .map(|arg| match arg {
@@ -333,6 +330,39 @@ pub(crate) fn plain_args(function: &sqlparser::ast::Function) -> Option<Vec<&Exp
             _ => None,
         })
         .collect()
+}
+
+/// A function's arguments when all are plain positional expressions (no
+/// DISTINCT, no clauses such as ORDER BY inside the call).
+pub(crate) fn plain_args(function: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {
+    let sqlparser::ast::FunctionArguments::List(list) = &function.args else { return None };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    function_args(function)
+}
+
+/// A SELECT item's expression, aliased or not (none for wildcards).
+pub(crate) fn item_expr(item: &SelectItem) -> Option<&Expr> {
+    match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
+        _ => None,
+    }
+}
+
+/// Whether a SELECT has a GROUP BY clause (of expressions, or ALL).
+pub(crate) fn has_group_by(select: &Select) -> bool {
+    !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(keys, _) if keys.is_empty())
+}
+
+/// A join's constraint, for the operators that carry one.
+pub(crate) fn join_constraint(operator: &mut sqlparser::ast::JoinOperator) -> Option<&mut sqlparser::ast::JoinConstraint> {
+    use sqlparser::ast::JoinOperator::*;
+    match operator {
+        Join(c) | Inner(c) | Left(c) | LeftOuter(c) | Right(c) | RightOuter(c) | FullOuter(c) | Semi(c) | LeftSemi(c)
+        | RightSemi(c) | Anti(c) | LeftAnti(c) | RightAnti(c) | StraightJoin(c) => Some(c),
+        _ => None,
+    }
 }
 
 /// An integer literal, negated or parenthesised or not.

@@ -100,7 +100,7 @@ impl Rewriter<'_> {
         if !correlated || subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
             return None;
         }
-        if select.distinct.is_some() || select.having.is_some() || !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
+        if select.distinct.is_some() || select.having.is_some() || has_group_by(select) {
             return None;
         }
         let keys = links
@@ -283,7 +283,7 @@ impl Rewriter<'_> {
             self.rewrite_clause(having, &outer, true, &mut added);
         }
         // In the SELECT list of a query that does not aggregate, uncorrelated ones.
-        let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+        let grouped = has_group_by(select)
             || select.projection.iter().any(item_aggregates);
         if !grouped {
             for item in &mut select.projection {

@@ -70,12 +70,17 @@ fn string_literal(expr: &Expr) -> Option<&str> {
     }
 }
 
-/// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS[.ffffff]'` for any ISO 8601 / SQL
-/// spelling; a zone or offset is converted to UTC, which is how Floe's
-/// TIMESTAMP (without time zone) values are read.
+/// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS[.ffffff]'` for any spelling `parse_timestamp` reads.
 fn timestamp_literal(text: &str) -> Option<Expr> {
+    parse_expr(&format!("TIMESTAMP '{}'", parse_timestamp(text)?.format("%Y-%m-%d %H:%M:%S%.6f")))
+}
+
+/// Any ISO 8601 / SQL spelling of a timestamp or date; a zone or offset is
+/// converted to UTC, which is how Floe's TIMESTAMP (without time zone)
+/// values are read.
+fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
     let text = text.trim();
-    let naive = DateTime::parse_from_rfc3339(text)
+    DateTime::parse_from_rfc3339(text)
         .map(|t| t.naive_utc())
         .or_else(|_| DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1)).map(|t| t.naive_utc()))
         .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").map(|t| t.naive_utc()))
@@ -83,8 +88,7 @@ fn timestamp_literal(text: &str) -> Option<Expr> {
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
         .or_else(|_| NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f"))
         .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default()))
-        .ok()?;
-    parse_expr(&format!("TIMESTAMP '{}'", naive.format("%Y-%m-%d %H:%M:%S%.6f")))
+        .ok()
 }
 
 /// `INTERVAL '30' DAY` as `INTERVAL '30 days'` (single units only).
@@ -207,9 +211,7 @@ fn origin_micros(expr: &Expr) -> Option<i64> {
         Expr::Cast { expr, .. } => string_literal(expr)?.to_string(),
         _ => string_literal(expr)?.to_string(),
     };
-    let Some(Expr::TypedString(canonical)) = timestamp_literal(&text) else { return None };
-    let canonical = canonical.value.value.into_string()?;
-    Some(NaiveDateTime::parse_from_str(&canonical, "%Y-%m-%d %H:%M:%S%.f").ok()?.and_utc().timestamp_micros())
+    Some(parse_timestamp(&text)?.and_utc().timestamp_micros())
 }
 
 pub(super) fn date_arithmetic(statement: &mut Statement, columns: &super::Columns) {

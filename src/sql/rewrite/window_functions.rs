@@ -151,7 +151,9 @@ impl Window {
             });
         }
         if matches!((start, end), (WindowFrameBound::Preceding(None), WindowFrameBound::CurrentRow)) {
-            return self.running(name, &arg, *units);
+            // polars-sql runs sums, counts, minima and maxima over this ROWS frame itself, not
+            // averages; RANGE is left for it to refuse (it orders rows, not groups of peers).
+            return (name == "avg" && *units == WindowFrameUnits::Rows).then(|| self.running_average(&arg));
         }
         if *units != WindowFrameUnits::Rows {
             return None;
@@ -167,21 +169,9 @@ impl Window {
         }
     }
 
-    /// From the partition's start to the current row: polars-sql runs sums,
-    /// counts, minima and maxima over `ROWS` frames itself, not averages.
-    /// RANGE frames are left for polars-sql to refuse: it orders rows, not
-    /// groups of peers.
-    fn running(&self, name: &str, arg: &str, units: WindowFrameUnits) -> Option<String> {
-        if units != WindowFrameUnits::Rows {
-            return None;
-        }
+    fn running_average(&self, arg: &str) -> String {
         let over = format!("OVER ({} {} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)", self.partition, self.order);
-        match name {
-            "avg" => Some(format!(
-                "CASE WHEN count({arg}) {over} = 0 THEN NULL ELSE sum({arg}) {over} / CAST(count({arg}) {over} AS DOUBLE) END"
-            )),
-            _ => None,
-        }
+        format!("CASE WHEN count({arg}) {over} = 0 THEN NULL ELSE sum({arg}) {over} / CAST(count({arg}) {over} AS DOUBLE) END")
     }
 
     /// How many rows of the partition the frame `first..=last` covers.
