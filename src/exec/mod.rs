@@ -301,7 +301,11 @@ impl Engine {
             (true, false) => (explain::frame(frame, &scans, &rewritten)?, explain::schema()),
             _ => (frame, schema),
         };
-        Ok((schema.clone(), stream_frame(frame, schema, running, tables)))
+        let stream = match std::env::var("FLOE_TRY_ENGINE").as_deref() {
+            Ok("in-memory") => stream::collect_frame(frame, schema.clone(), running, tables),
+            _ => stream_frame(frame, schema.clone(), running, tables),
+        };
+        Ok((schema, stream))
     }
 }
 

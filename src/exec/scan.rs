@@ -49,42 +49,32 @@ impl FrameInput {
         let frame = match &self.source {
             Source::Parquet { files, cloud, mapping } if !files.is_empty() => {
                 let paths: Vec<PlRefPath> = files.iter().map(|f| PlRefPath::from(f.as_str())).collect();
-                match mapping {
-                    Some(mapping) => scan_by_field_id(paths, cloud.clone(), mapping.clone(), &self.schema)?,
-                    None => {
-                        // Iceberg never reads values from paths; Polars would infer hive
-                        // columns from `g=x/` directories (and disagree across files).
-                        let hive_options = HiveOptions { enabled: Some(false), ..Default::default() };
-                        let args = ScanArgsParquet {
-                            allow_missing_columns: true,
-                            glob: false,
-                            hive_options,
-                            cloud_options: cloud.clone(),
-                            ..Default::default()
-                        };
-                        LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
-                    }
-                }
+                // The reader itself casts to the table's types: a cast above
+                // the scan would keep filters from being pushed into it
+                // (no row-group pruning, every column decoded for every row).
+                return scan_as_table(paths, cloud.clone(), mapping.clone(), &self.schema);
             }
             Source::Loaded(frame) => frame.clone().lazy(),
             Source::Schema | Source::Parquet { .. } => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
         };
-        // Files written by other engines may use narrower physical types (or
-        // lack newer columns); the table schema is what queries see.
+        // Rows converted from Arrow may carry narrower types than the table's.
         let columns: Vec<Expr> =
             self.schema.iter().map(|(name, dtype)| col(name.clone()).cast(dtype.clone())).collect();
         Ok(frame.select(columns))
     }
 }
 
-/// Polars' Parquet scan with Iceberg column mapping, the way Polars' own
-/// `scan_iceberg` reads evolved tables: columns found by field id and named
-/// as the table names them now, missing ones null, dropped ones ignored,
-/// int→long and float→double promotions widened.
-fn scan_by_field_id(
+/// Polars' Parquet scan producing the table's schema, the way Polars' own
+/// `scan_iceberg` reads: files written by other engines may hold narrower
+/// types (int for long, float for double, nanosecond or zoned timestamps),
+/// which the reader widens; with `mapping` (an evolved schema) columns are
+/// found by Iceberg field id and named as the table names them now,
+/// missing ones null, dropped ones ignored. Iceberg never reads values
+/// from paths, so hive partitions (`g=x/` directories) are off.
+fn scan_as_table(
     paths: Vec<PlRefPath>,
     cloud: Option<polars::io::cloud::CloudOptions>,
-    mapping: Arc<IcebergSchema>,
+    mapping: Option<Arc<IcebergSchema>>,
     schema: &Schema,
 ) -> PolarsResult<LazyFrame> {
     // The output schema is the table's: without it Polars takes the first
@@ -96,14 +86,17 @@ fn scan_by_field_id(
         low_memory: false,
         use_statistics: true,
     };
-    let cast_columns_policy =
-        CastColumnsPolicy {
-            integer_upcast: true,
-            float_upcast: true,
-            missing_struct_fields: MissingColumnsPolicy::Insert,
-            extra_struct_fields: ExtraColumnsPolicy::Ignore,
-            ..CastColumnsPolicy::ERROR_ON_MISMATCH
-        };
+    let cast_columns_policy = CastColumnsPolicy {
+        integer_upcast: true,
+        float_upcast: true,
+        datetime_nanoseconds_downcast: true,
+        datetime_convert_timezone: true,
+        null_upcast: true,
+        categorical_to_string: true,
+        missing_struct_fields: MissingColumnsPolicy::Insert,
+        extra_struct_fields: ExtraColumnsPolicy::Ignore,
+        ..CastColumnsPolicy::ERROR_ON_MISMATCH
+    };
     let args = UnifiedScanArgs {
         schema: Some(table_schema),
         cloud_options: cloud,
@@ -113,7 +106,7 @@ fn scan_by_field_id(
         glob: false,
         hidden_file_prefix: None,
         projection: None,
-        column_mapping: Some(ColumnMapping::Iceberg(mapping)),
+        column_mapping: mapping.map(ColumnMapping::Iceberg),
         default_values: None,
         row_index: None,
         pre_slice: None,

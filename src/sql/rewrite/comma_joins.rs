@@ -75,7 +75,11 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
         let mut edges = Vec::new();
         let mut residual = Vec::new();
         for conjunct in conjuncts(selection) {
-            let link = match conjunct {
+            let mut bare = conjunct;
+            while let Expr::Nested(inner) = bare {
+                bare = inner;
+            }
+            let link = match bare {
                 Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => match (owner(left, &scopes), owner(right, &scopes)) {
                     (Some(a), Some(b)) if a != b => Some((a, b)),
                     _ => None,
@@ -83,7 +87,8 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
                 _ => None,
             };
             match link {
-                Some((a, b)) => edges.push((a, b, conjunct.to_string(), false)),
+                // polars-sql's ON takes no parentheses around an equality.
+                Some((a, b)) => edges.push((a, b, bare.to_string(), false)),
                 None => residual.push(conjunct.to_string()),
             }
         }

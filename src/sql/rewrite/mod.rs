@@ -9,6 +9,7 @@ mod comma_joins;
 mod distinct;
 mod exists;
 mod grouping_sets;
+mod in_lists;
 mod join_filters;
 mod names;
 mod normalize;
@@ -59,7 +60,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// At planning time, with each relation's columns: `date ± n` by the
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on,
 /// subqueries into joins, join filters into derived tables, comma joins made
-/// explicit, names inside subqueries qualified, and catalog relations
+/// explicit, names inside subqueries qualified, short IN lists as
+/// comparisons Polars pushes down, and catalog relations
 /// renamed to the frames Polars has registered.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) {
     temporal::date_arithmetic(statement, columns);
@@ -68,5 +70,6 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     join_filters::push_into_joined_relations(statement, columns);
     comma_joins::make_explicit(statement, columns);
     qualify::subquery_columns(statement, columns);
+    in_lists::as_comparisons(statement);
     analyze::rename_relations(statement, frames);
 }

@@ -162,8 +162,7 @@ impl Rewriter<'_> {
                 if negated {
                     added.left_joins.push((name, plan.join_on.join(" AND ")));
                 } else {
-                    added.relations.push(name);
-                    added.conditions.extend(plan.join_on);
+                    added.joins.push((name, plan.join_on));
                 }
             }
             leaf => {
@@ -199,8 +198,7 @@ impl Rewriter<'_> {
                 *cross_joined |= replacement.join_conditions.is_empty();
                 self.resolver.cte_columns.insert(name.clone(), Vec::new());
                 self.ctes.push(cte);
-                added.relations.push(name);
-                added.conditions.extend(replacement.join_conditions);
+                added.joins.push((name, replacement.join_conditions));
             }
             Expr::BinaryOp { left, op, right } => {
                 let strict = strict && (is_comparison(op) || matches!(op, Plus | Minus | Multiply | Divide));
@@ -231,8 +229,8 @@ impl Rewriter<'_> {
 
 #[derive(Default)]
 struct Added {
-    relations: Vec<String>,
-    conditions: Vec<String>,
+    /// (relation, its join conditions; none: cross-joined) to inner-join.
+    joins: Vec<(String, Vec<String>)>,
     /// (relation, ON condition) to LEFT JOIN once the FROM is one join chain.
     left_joins: Vec<(String, String)>,
 }
@@ -292,32 +290,65 @@ impl Rewriter<'_> {
                 }
             }
         }
-        for relation in &added.relations {
-            if let Some(mut parsed) = parse_query(&format!("SELECT 1 FROM {relation}")) {
-                if let SetExpr::Select(s) = parsed.body.as_mut() {
-                    select.from.append(&mut s.from);
-                }
-            }
-        }
-        if !added.conditions.is_empty() {
-            let mut condition = added.conditions.join(" AND ");
-            if let Some(existing) = &select.selection {
-                condition = format!("({existing}) AND {condition}");
-            }
-            if let Some(parsed) = parse_expr(&condition) {
-                select.selection = Some(parsed);
-            }
-        }
+        join_added(select, added.joins, &self.resolver);
         if !added.left_joins.is_empty() {
             // A LEFT JOIN needs a join chain to hang on: make the comma list explicit first.
             super::comma_joins::explicit_joins(select, &self.resolver);
             for (relation, on) in &added.left_joins {
-                let Some(mut parsed) = parse_query(&format!("SELECT 1 FROM __floe_x LEFT JOIN {relation} ON {on}")) else { continue };
-                let SetExpr::Select(s) = parsed.body.as_mut() else { continue };
-                if let (Some(first), Some(join)) = (select.from.first_mut(), s.from.first_mut().and_then(|t| t.joins.pop())) {
+                if let (Some(first), Some(join)) = (select.from.first_mut(), parsed_join(&format!("LEFT JOIN {relation} ON {on}"))) {
                     first.joins.push(join);
                 }
             }
         }
     }
+}
+
+/// Joins the CTEs a SELECT's subqueries became onto its FROM: after the
+/// comma list is made explicit, as inner (or cross) joins at the end of the
+/// chain. Left as commas with conditions in WHERE, polars-sql plans the
+/// whole list as cross products its optimiser cannot always undo (TPC-H 16
+/// with NOT IN's NULL check grew past 20 GB at SF 1).
+fn join_added(select: &mut Select, joins: Vec<(String, Vec<String>)>, resolver: &Resolver) {
+    if joins.is_empty() {
+        return;
+    }
+    let chained = super::comma_joins::explicit_joins(select, resolver);
+    let mut conditions = Vec::new();
+    for (relation, on) in joins {
+        let join = match on.is_empty() {
+            true => format!("CROSS JOIN {relation}"),
+            false => format!("JOIN {relation} ON {}", on.join(" AND ")),
+        };
+        let hung = match (chained, parsed_join(&join), select.from.first_mut()) {
+            (true, Some(join), Some(first)) => {
+                first.joins.push(join);
+                true
+            }
+            _ => false,
+        };
+        if !hung {
+            if let Some(mut parsed) = parse_query(&format!("SELECT 1 FROM {relation}")) {
+                if let SetExpr::Select(s) = parsed.body.as_mut() {
+                    select.from.append(&mut s.from);
+                }
+            }
+            conditions.extend(on);
+        }
+    }
+    if !conditions.is_empty() {
+        let mut condition = conditions.join(" AND ");
+        if let Some(existing) = &select.selection {
+            condition = format!("({existing}) AND {condition}");
+        }
+        if let Some(parsed) = parse_expr(&condition) {
+            select.selection = Some(parsed);
+        }
+    }
+}
+
+/// One `JOIN …` clause, parsed.
+fn parsed_join(join: &str) -> Option<sqlparser::ast::Join> {
+    let mut parsed = parse_query(&format!("SELECT 1 FROM __floe_x {join}"))?;
+    let SetExpr::Select(select) = parsed.body.as_mut() else { return None };
+    select.from.first_mut()?.joins.pop()
 }

@@ -1,0 +1,77 @@
+//! `c IN (v1, v2, …)` over a short list of literals as `(c = v1 OR c = v2 …)`,
+//! `NOT IN` as `(c <> v1 AND …)`: the same three-valued answer, NULLs
+//! included. Polars 0.55 keeps a filter that holds an `is_in` beside a
+//! condition on another relation above the join instead of splitting it
+//! into each side's part, so a fact table was joined whole and filtered
+//! after (TPC-H 19); comparisons it splits and pushes into each scan.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, VisitMut, VisitorMut};
+
+/// Longer lists stay `is_in`: one hash lookup beats many comparisons.
+const MAX_VALUES: usize = 16;
+
+pub(super) fn as_comparisons(statement: &mut Statement) {
+    let _ = statement.visit(&mut Comparisons);
+}
+
+struct Comparisons;
+
+impl VisitorMut for Comparisons {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::InList { expr: column, list, negated } = expr else { return ControlFlow::Continue(()) };
+        let is_column = matches!(column.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        if !is_column || list.is_empty() || list.len() > MAX_VALUES || !list.iter().all(is_literal) {
+            return ControlFlow::Continue(());
+        }
+        let (compare, combine) = match negated {
+            false => (BinaryOperator::Eq, BinaryOperator::Or),
+            true => (BinaryOperator::NotEq, BinaryOperator::And),
+        };
+        let comparisons = list.iter().map(|value| Expr::BinaryOp {
+            left: column.clone(),
+            op: compare.clone(),
+            right: Box::new(value.clone()),
+        });
+        let combined = comparisons.reduce(|all, next| Expr::BinaryOp { left: Box::new(all), op: combine.clone(), right: Box::new(next) });
+        let Some(combined) = combined else { return ControlFlow::Continue(()) };
+        *expr = Expr::Nested(Box::new(combined));
+        ControlFlow::Continue(())
+    }
+}
+
+fn is_literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(_) | Expr::TypedString { .. } => true,
+        Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => matches!(expr.as_ref(), Expr::Value(_)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::rewritten_by;
+
+    #[test]
+    fn short_literal_lists_become_comparisons() {
+        assert_eq!(
+            rewritten_by("SELECT * FROM t WHERE m IN ('AIR', 'REG AIR') AND n NOT IN (1, -2)", super::as_comparisons),
+            "SELECT * FROM t WHERE (m = 'AIR' OR m = 'REG AIR') AND (n <> 1 AND n <> -2)"
+        );
+    }
+
+    #[test]
+    fn expressions_long_lists_and_subqueries_stay() {
+        for sql in [
+            "SELECT * FROM t WHERE SUBSTRING(p, 1, 2) IN ('13', '31')",
+            "SELECT * FROM t WHERE m IN (SELECT m FROM u)",
+            "SELECT * FROM t WHERE m IN (a, 'x')",
+            "SELECT * FROM t WHERE m IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)",
+        ] {
+            assert_eq!(rewritten_by(sql, super::as_comparisons), sql);
+        }
+    }
+}
