@@ -191,3 +191,31 @@ fn not_in_null_check_joins_after_the_explicit_joins() {
     assert!(rendered.contains("JOIN __floe_1 AS part ON p_key = ps_key CROSS JOIN __floe_sq1"), "{rendered}");
     assert!(!rendered.contains(", __floe_sq1"), "{rendered}");
 }
+
+#[test]
+fn in_subquery_with_a_nested_subquery_reads_through_a_derived_table() {
+    // polars-sql semi-joins `IN (SELECT …)` only when the subquery's WHERE
+    // holds no subquery; otherwise it tests every row against a list (TPC-H 20).
+    let rendered = render_with_columns(
+        "SELECT s_name FROM supplier WHERE s_key IN (SELECT ps_supp FROM partsupp WHERE ps_part IN (SELECT p_key FROM part WHERE p_name LIKE 'f%'))",
+        &[("supplier", &["s_key", "s_name"]), ("partsupp", &["ps_part", "ps_supp"]), ("part", &["p_key", "p_name"])],
+    );
+    assert!(rendered.contains("s_key IN (SELECT __floe_in.__floe_v FROM (SELECT"), "{rendered}");
+    // Correlated with the outer query: left as written.
+    let rendered = render_with_columns(
+        "SELECT s_name FROM supplier WHERE s_key IN (SELECT ps_supp FROM partsupp WHERE ps_part = s_name AND ps_part IN (SELECT p_key FROM part))",
+        &[("supplier", &["s_key", "s_name"]), ("partsupp", &["ps_part", "ps_supp"]), ("part", &["p_key", "p_name"])],
+    );
+    assert!(!rendered.contains("__floe_in"), "{rendered}");
+}
+
+#[test]
+fn in_subquery_on_one_joined_table_filters_it_before_the_joins() {
+    let rendered = render_with_columns(
+        "SELECT c_name, sum(l_qty) FROM customer, orders, lineitem WHERE o_key IN (SELECT l_okey FROM lineitem GROUP BY l_okey HAVING sum(l_qty) > 300) \
+         AND c_key = o_ckey AND o_key = l_okey GROUP BY c_name",
+        &[("customer", &["c_key", "c_name"]), ("orders", &["o_key", "o_ckey"]), ("lineitem", &["l_okey", "l_qty"])],
+    );
+    assert!(rendered.contains("JOIN (SELECT * FROM __floe_1 AS orders WHERE orders.o_key IN (SELECT"), "{rendered}");
+    assert!(rendered.contains(") AS orders ON c_key = o_ckey"), "{rendered}");
+}

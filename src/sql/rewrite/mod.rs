@@ -60,15 +60,16 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// At planning time, with each relation's columns: `date ± n` by the
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on,
 /// subqueries into joins, join filters into derived tables, comma joins made
-/// explicit, names inside subqueries qualified, short IN lists as
-/// comparisons Polars pushes down, and catalog relations
-/// renamed to the frames Polars has registered.
+/// explicit, IN filters on one joined table applied to it first, names
+/// inside subqueries qualified, short IN lists as comparisons Polars pushes
+/// down, and catalog relations renamed to the frames Polars has registered.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) {
     temporal::date_arithmetic(statement, columns);
     quantified::rewrite(statement, columns);
     subquery::decorrelate(statement, columns);
     join_filters::push_into_joined_relations(statement, columns);
     comma_joins::make_explicit(statement, columns);
+    join_filters::semi_joins_first(statement, columns);
     qualify::subquery_columns(statement, columns);
     in_lists::as_comparisons(statement);
     analyze::rename_relations(statement, frames);

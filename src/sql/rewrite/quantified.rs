@@ -126,10 +126,7 @@ impl Quantified<'_> {
         for expr in clauses {
             sides(expr, &inner, &[])?;
         }
-        let mut named = subquery.clone();
-        let SetExpr::Select(body) = named.body.as_mut() else { return None };
-        body.projection = vec![SelectItem::ExprWithAlias { expr: value.clone(), alias: sqlparser::ast::Ident::new(VALUE) }];
-        Some(named)
+        named_value(subquery)
     }
 
     fn any(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
@@ -220,8 +217,14 @@ impl Quantified<'_> {
     /// took 86 s at SF 1).
     fn membership(&self, conjunct: &Expr, outer: &[Scope]) -> Option<String> {
         let Expr::InSubquery { expr, subquery, negated } = conjunct else { return None };
-        let named = self.uncorrelated(subquery)?;
-        let shares = self.shares_names(subquery, outer);
+        // polars-sql semi-joins an IN only when its WHERE holds no subquery
+        // of its own (TPC-H 20: a nested IN); a derived table holds it instead.
+        let nested = has_nested_subquery(subquery);
+        let named = match nested && self.resolver.self_contained(subquery) {
+            true => named_value(subquery)?,
+            false => self.uncorrelated(subquery)?,
+        };
+        let shares = nested || self.shares_names(subquery, outer);
         let set = if shares { format!("SELECT __floe_in.{VALUE} FROM ({named}) AS __floe_in") } else { subquery.to_string() };
         if !*negated {
             return shares.then(|| format!("{expr} IN ({set})"));
@@ -231,4 +234,27 @@ impl Quantified<'_> {
              (SELECT count(*) - count({VALUE}) FROM ({named}) AS __floe_q) = 0)"
         ))
     }
+}
+
+/// `subquery` (one SELECT of one output) with its output named `__floe_v`.
+fn named_value(subquery: &Query) -> Option<Query> {
+    let mut named = subquery.clone();
+    let SetExpr::Select(body) = named.body.as_mut() else { return None };
+    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = body.projection.as_slice() else {
+        return None;
+    };
+    body.projection = vec![SelectItem::ExprWithAlias { expr: value.clone(), alias: sqlparser::ast::Ident::new(VALUE) }];
+    Some(named)
+}
+
+/// Whether the subquery's WHERE holds a subquery of its own.
+fn has_nested_subquery(subquery: &Query) -> bool {
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return false };
+    let Some(selection) = &select.selection else { return false };
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(selection, |expr| {
+        found |= matches!(expr, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
+        ControlFlow::<()>::Continue(())
+    });
+    found
 }

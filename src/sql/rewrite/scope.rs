@@ -168,6 +168,79 @@ impl<'a> Resolver<'a> {
     }
 }
 
+impl Resolver<'_> {
+    /// Whether every column `query` reads, in its nested subqueries too,
+    /// belongs to a relation of its own: nothing correlates it with an
+    /// enclosing query, so it can move into a derived table unchanged.
+    pub fn self_contained(&self, query: &Query) -> bool {
+        use sqlparser::ast::{Visit, Visitor};
+        struct Owned<'r, 'c> {
+            resolver: &'r Resolver<'c>,
+            scopes: Vec<Scope>,
+            known: bool,
+        }
+        impl Visitor for Owned<'_, '_> {
+            type Break = ();
+            fn pre_visit_query(&mut self, query: &Query) -> std::ops::ControlFlow<()> {
+                for body in set_bodies(&query.body) {
+                    if let SetExpr::Select(select) = body {
+                        match self.resolver.scopes(&select.from) {
+                            Some(scopes) => self.scopes.extend(scopes),
+                            None => self.known = false,
+                        }
+                    }
+                }
+                if self.known { std::ops::ControlFlow::Continue(()) } else { std::ops::ControlFlow::Break(()) }
+            }
+        }
+        let mut owned = Owned { resolver: self, scopes: Vec::new(), known: true };
+        let _ = query.visit(&mut owned);
+        if !owned.known {
+            return false;
+        }
+        let all: Vec<Expr> = collect_columns(query);
+        all.iter().all(|column| match column {
+            Expr::Identifier(ident) => owned.scopes.iter().any(|s| s.has_column(&ident.value)),
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                owned.scopes.iter().any(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value) && s.has_column(&parts[1].value))
+            }
+            _ => false,
+        })
+    }
+}
+
+/// The SELECTs and other bodies of a set operation, each branch once.
+fn set_bodies(body: &SetExpr) -> Vec<&SetExpr> {
+    match body {
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut all = set_bodies(left);
+            all.extend(set_bodies(right));
+            all
+        }
+        other => vec![other],
+    }
+}
+
+/// Every column reference in `query`, its subqueries' included. Output
+/// aliases referenced by ORDER BY make it answer a name no scope has, which
+/// errs on the side of "not self-contained".
+fn collect_columns(query: &Query) -> Vec<Expr> {
+    use sqlparser::ast::{Visit, Visitor};
+    struct Columns(Vec<Expr>);
+    impl Visitor for Columns {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                self.0.push(expr.clone());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut columns = Columns(Vec::new());
+    let _ = query.visit(&mut columns);
+    columns.0
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
     Inner,
