@@ -1,5 +1,6 @@
 //! The lake: named Iceberg catalogs and how SQL names resolve to their tables.
 
+mod cache;
 pub mod config;
 mod demo;
 mod expire;
@@ -84,6 +85,8 @@ impl std::fmt::Display for TableRef {
 pub struct Lake {
     catalogs: BTreeMap<String, Arc<dyn Catalog>>,
     pointers: BTreeMap<String, pointer::SqlPointer>,
+    /// Loaded tables of SQL catalogs, checked against their pointer per use.
+    loaded: cache::TableCache,
     committers: BTreeMap<String, rest_commit::RestCommitter>,
     infos: BTreeMap<String, config::CatalogInfo>,
     names: Names,
@@ -127,7 +130,7 @@ impl Lake {
         let default_catalog =
             specs.first().map(|s| s.name().to_string()).ok_or_else(|| Error::Config("no catalog configured".into()))?;
         let names = Names { catalogs: catalogs.keys().cloned().collect(), default_catalog };
-        Ok(Self { catalogs, pointers, committers, infos, names, request_timeout: std::time::Duration::from_secs(60) })
+        Ok(Self { catalogs, pointers, loaded: Default::default(), committers, infos, names, request_timeout: std::time::Duration::from_secs(60) })
     }
 
     /// Opens one Iceberg SQL catalog (SQLite or Postgres) with local-filesystem storage.
@@ -206,6 +209,24 @@ impl Lake {
 
     /// Loads the table's current metadata; every call sees the latest commit.
     pub async fn load(&self, table: &TableRef) -> Result<Table> {
+        let pointer = self.pointers.get(&table.catalog);
+        let key = table.to_string();
+        if let Some(pointer) = pointer {
+            // A failed pointer read is not an answer: the full load says why.
+            if let Ok(Ok(Some(location))) = tokio::time::timeout(self.request_timeout, pointer.location(table)).await {
+                if let Some(cached) = self.loaded.get(&key, &location) {
+                    return Ok(cached);
+                }
+            }
+        }
+        let loaded = self.load_from_catalog(table).await?;
+        if pointer.is_some() {
+            self.loaded.put(key, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    async fn load_from_catalog(&self, table: &TableRef) -> Result<Table> {
         let catalog = self.catalog(&table.catalog)?;
         let loaded = crate::telemetry::metrics::timed_storage("load_table", tokio::time::timeout(self.request_timeout, catalog.load_table(&table.ident)))
             .await

@@ -43,6 +43,25 @@ impl SqlPointer {
     }
 }
 
+impl SqlPointer {
+    /// Where the catalog points `table` now (None: no such table): one
+    /// indexed read, how a cached load is checked before it is used.
+    pub async fn location(&self, table: &TableRef) -> Result<Option<String>> {
+        let sql = "SELECT metadata_location FROM iceberg_tables \
+                   WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?";
+        let sql = if self.postgres { numbered(sql) } else { sql.to_string() };
+        let namespace = table.ident.namespace().join(".");
+        let row: Option<(Option<String>,)> = sqlx::query_as(&sql)
+            .bind(&table.catalog)
+            .bind(&namespace)
+            .bind(table.ident.name())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| Error::Pointer { catalog: table.catalog.clone(), message: e.to_string() })?;
+        Ok(row.and_then(|(location,)| location))
+    }
+}
+
 /// sqlx's Any driver passes placeholders through; Postgres wants `$n`.
 fn numbered(sql: &str) -> String {
     let mut count = 0;

@@ -1,0 +1,36 @@
+//! Tables as last loaded, by the metadata file they were read from. A SQL
+//! catalog's pointer is read on every use (one indexed row) and a cached
+//! table is used only when the pointer still names its metadata file, so a
+//! commit by any engine is seen by the next query; a hit skips reading and
+//! parsing the metadata JSON, and the table's own cache of manifest lists
+//! and manifests lives on with it, so scans stop re-reading them too.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use iceberg::table::Table;
+
+/// Beyond this many tables the cache starts over: entries are cheap (the
+/// metadata plus cached manifests), and a lake that large is rare.
+const MAX_TABLES: usize = 4096;
+
+#[derive(Default)]
+pub(super) struct TableCache {
+    tables: Mutex<HashMap<String, Table>>,
+}
+
+impl TableCache {
+    /// The cached table `key` if it was loaded from `location`.
+    pub fn get(&self, key: &str, location: &str) -> Option<Table> {
+        let tables = self.tables.lock().expect("table cache lock");
+        tables.get(key).filter(|table| table.metadata_location() == Some(location)).cloned()
+    }
+
+    pub fn put(&self, key: String, table: Table) {
+        let mut tables = self.tables.lock().expect("table cache lock");
+        if tables.len() >= MAX_TABLES && !tables.contains_key(&key) {
+            tables.clear();
+        }
+        tables.insert(key, table);
+    }
+}
