@@ -165,6 +165,13 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOE_READER", value_enum, default_value_t = Reader::Auto)]
     pub reader: Reader,
 
+    /// Which Polars engine runs queries: `streaming` streams results as
+    /// they are made in bounded memory; `in-memory` collects each result
+    /// first, which is faster for some join-heavy plans on few cores
+    /// (BENCHMARKS.md) and holds whole intermediates in memory.
+    #[arg(long, env = "FLOE_POLARS_ENGINE", value_enum, default_value_t = PolarsEngine::Streaming)]
+    pub polars_engine: PolarsEngine,
+
     /// Static bearer token accepted from clients; repeat for several.
     #[arg(long = "token", env = "FLOE_TOKEN", value_delimiter = ',')]
     pub tokens: Vec<String>,
@@ -405,6 +412,12 @@ pub enum OutputFormat {
     Table,
     Csv,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolarsEngine {
+    Streaming,
+    InMemory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

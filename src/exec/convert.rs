@@ -112,6 +112,18 @@ pub fn wire_schema(schema: &PolarsSchema) -> Result<SchemaRef, ArrowError> {
 /// Moves a Polars frame's chunks into record batches of `schema` (from
 /// [`wire_schema`]), casting only where the wire type differs.
 pub fn dataframe_to_batches(df: &DataFrame, schema: &SchemaRef) -> Result<Vec<RecordBatch>, ArrowError> {
+    // Columns of one morsel can be chunked differently (a Parquet scan that
+    // filters while decoding yields them so); batches need them aligned.
+    let aligned;
+    let df = match df.should_rechunk() {
+        true => {
+            let mut copy = df.clone();
+            copy.align_chunks();
+            aligned = copy;
+            &aligned
+        }
+        false => df,
+    };
     let polars_fields: Vec<_> =
         df.schema().iter_fields().map(|field| field.to_arrow(CompatLevel::newest())).collect();
     let mut batches = Vec::new();
@@ -200,7 +212,7 @@ fn arrow_array_to_polars(
 #[cfg(test)]
 mod tests {
     use arrow::array::{Array, AsArray, Float64Array, Int64Array};
-    use polars::prelude::{df, DataType as PolarsType, TimeUnit as PolarsUnit};
+    use polars::prelude::{df, DataType as PolarsType, NamedFrom, Series, TimeUnit as PolarsUnit};
 
     use super::*;
 
@@ -222,6 +234,18 @@ mod tests {
         assert!(batch.column(1).as_any().downcast_ref::<Float64Array>().unwrap().is_null(1));
         assert_eq!(batch.column(2).as_string::<i32>().value(2), "ccc");
         assert_eq!(batch.column(3).logical_null_count(), 3);
+    }
+
+    #[test]
+    fn columns_chunked_differently_still_make_whole_batches() {
+        let mut a = Series::new("a".into(), &[1i64, 2]);
+        a.append(&Series::new("a".into(), &[3i64, 4])).unwrap();
+        let b = Series::new("b".into(), &[10i64, 20, 30, 40]);
+        let df = DataFrame::new(4, vec![a.into(), b.into()]).unwrap();
+        assert!(df.should_rechunk());
+        let schema = wire_schema(df.schema()).unwrap();
+        let batches = dataframe_to_batches(&df, &schema).unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 4);
     }
 
     #[test]

@@ -23,6 +23,7 @@ impl Engine {
             shuffle_store: Arc::new(ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
             history: Default::default(),
             nodes: None,
+            in_memory: false,
         }
     }
 
@@ -67,6 +68,12 @@ impl Engine {
     /// Which reader reads files, with what timeouts and retries on object storage.
     pub fn with_scan_options(mut self, scan_options: ScanOptions) -> Self {
         self.scan_options = scan_options;
+        self
+    }
+
+    /// Runs plans on Polars' in-memory engine instead of the streaming one.
+    pub fn with_in_memory_engine(mut self, in_memory: bool) -> Self {
+        self.in_memory = in_memory;
         self
     }
 

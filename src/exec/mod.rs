@@ -142,6 +142,8 @@ pub struct Engine {
     history: crate::history::History,
     /// This node and its workers (`system.workers`).
     nodes: Option<crate::host::Directory>,
+    /// Collect results on Polars' in-memory engine (`--polars-engine in-memory`).
+    in_memory: bool,
 }
 
 impl Engine {
@@ -301,9 +303,9 @@ impl Engine {
             (true, false) => (explain::frame(frame, &scans, &rewritten)?, explain::schema()),
             _ => (frame, schema),
         };
-        let stream = match std::env::var("FLOE_TRY_ENGINE").as_deref() {
-            Ok("in-memory") => stream::collect_frame(frame, schema.clone(), running, tables),
-            _ => stream_frame(frame, schema.clone(), running, tables),
+        let stream = match self.in_memory {
+            true => stream::collect_frame(frame, schema.clone(), running, tables),
+            false => stream_frame(frame, schema.clone(), running, tables),
         };
         Ok((schema, stream))
     }
