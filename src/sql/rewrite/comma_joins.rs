@@ -7,7 +7,7 @@
 //! Relations join in the order written, each as soon as an equality links it
 //! to those already joined; one with no link is cross-joined, as written.
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, Visit, Visitor, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, VisitorMut};
 
 use super::scope::*;
 
@@ -17,39 +17,6 @@ pub(super) fn make_explicit(statement: &mut Statement, columns: &Columns) {
 
 struct Explicit<'a> {
     resolver: Resolver<'a>,
-}
-
-/// The one relation (index into `scopes`) every column of `expr` belongs to.
-fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
-    struct Owners<'a> {
-        scopes: &'a [Scope],
-        owners: Vec<Option<usize>>,
-    }
-    impl Visitor for Owners<'_> {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
-            let owner = match expr {
-                Expr::Identifier(ident) => {
-                    let mut having = self.scopes.iter().enumerate().filter(|(_, s)| s.has_column(&ident.value));
-                    match (having.next(), having.next()) {
-                        (Some((i, _)), None) => Some(i),
-                        _ => None,
-                    }
-                }
-                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                    self.scopes.iter().position(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value))
-                }
-                Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => None,
-                _ => return std::ops::ControlFlow::Continue(()),
-            };
-            self.owners.push(owner);
-            std::ops::ControlFlow::Continue(())
-        }
-    }
-    let mut owners = Owners { scopes, owners: Vec::new() };
-    let _ = expr.visit(&mut owners);
-    let first = (*owners.owners.first()?)?;
-    owners.owners.iter().all(|o| *o == Some(first)).then_some(first)
 }
 
 impl VisitorMut for Explicit<'_> {

@@ -51,9 +51,7 @@ impl SemiJoins<'_> {
         let mut moved = false;
         for conjunct in conjuncts(selection) {
             let owner = match conjunct {
-                Expr::InSubquery { expr, subquery, negated: false } if self.resolver.self_contained(subquery) => {
-                    (0..scopes.len()).find(|&i| reads_only(expr, &scopes[i], &others(&scopes, i)))
-                }
+                Expr::InSubquery { expr, subquery, negated: false } if self.resolver.self_contained(subquery) => owner(expr, &scopes),
                 _ => None,
             };
             let derived = owner.and_then(|i| filtered(factor_at(table, i), &scopes[i], conjunct).map(|d| (i, d)));
@@ -69,10 +67,6 @@ impl SemiJoins<'_> {
             select.selection = if kept.is_empty() { None } else { parse_expr(&kept.join(" AND ")) };
         }
     }
-}
-
-fn others(scopes: &[Scope], except: usize) -> Vec<Scope> {
-    scopes.iter().enumerate().filter(|(i, _)| *i != except).map(|(_, s)| Scope { qualifier: s.qualifier.clone(), columns: s.columns.clone() }).collect()
 }
 
 fn factor_at(table: &mut sqlparser::ast::TableWithJoins, index: usize) -> &mut TableFactor {

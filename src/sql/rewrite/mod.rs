@@ -15,6 +15,7 @@ mod names;
 mod normalize;
 mod qualify;
 mod quantified;
+mod resolver;
 mod scope;
 mod set_operations;
 mod subquery;

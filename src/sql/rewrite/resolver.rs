@@ -1,0 +1,238 @@
+//! Which relation of a query a name belongs to: the scopes of a FROM
+//! clause (catalog relations, CTEs, derived tables, with their columns),
+//! the side of a correlation each column of an expression is on, and
+//! whether a subquery reads only its own relations.
+
+use std::collections::HashMap;
+
+use sqlparser::ast::{Expr, Query, SetExpr, Statement, TableFactor, TableWithJoins};
+
+use super::scope::{collect_cte_columns, leftmost_select, output_names, Columns};
+use super::RelationName;
+
+/// One relation in a FROM clause: the name columns are qualified by, and its columns.
+pub(crate) struct Scope {
+    pub qualifier: String,
+    pub columns: Vec<String>,
+}
+
+impl Scope {
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Knows the columns of catalog relations, CTEs and derived tables.
+pub(crate) struct Resolver<'a> {
+    columns: &'a Columns,
+    pub(crate) cte_columns: HashMap<String, Vec<String>>,
+}
+
+/// Runs the visitor `make` builds around the query's resolver over a query
+/// statement (the shape of every pass that needs columns and scopes).
+pub(crate) fn visit_query<'a, V: sqlparser::ast::VisitorMut>(
+    statement: &mut Statement,
+    columns: &'a Columns,
+    make: impl FnOnce(Resolver<'a>) -> V,
+) {
+    use sqlparser::ast::VisitMut;
+    let Statement::Query(query) = statement else { return };
+    let mut visitor = make(Resolver::new(query, columns));
+    let _ = query.visit(&mut visitor);
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(query: &Query, columns: &'a Columns) -> Self {
+        let mut cte_columns = HashMap::new();
+        collect_cte_columns(query, &mut cte_columns);
+        Self { columns, cte_columns }
+    }
+
+    pub fn scopes(&self, from: &[TableWithJoins]) -> Option<Vec<Scope>> {
+        let factors = from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+        factors.map(|factor| self.scope(factor)).collect()
+    }
+
+    pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {
+        match factor {
+                TableFactor::Table { name, alias, args: None, .. } => {
+                    let parts: RelationName = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect::<Option<_>>()?;
+                    let columns = match parts.as_slice() {
+                        [single] if self.cte_columns.contains_key(single) => self.cte_columns[single].clone(),
+                        _ => self.columns.get(&parts)?.clone(),
+                    };
+                    let qualifier = alias.as_ref().map(|a| a.name.value.clone()).or_else(|| parts.last().cloned())?;
+                    Some(Scope { qualifier, columns })
+                }
+                TableFactor::Derived { subquery, alias: Some(alias), .. } => {
+                    let select = leftmost_select(&subquery.body)?;
+                    // Every column must be known, or a name could be missed as outer.
+                    let columns = output_names(select).into_iter().collect::<Option<_>>()?;
+                    Some(Scope { qualifier: alias.name.value.clone(), columns })
+                }
+                _ => None,
+            }
+    }
+}
+
+impl Resolver<'_> {
+    /// Whether every column `query` reads, in its nested subqueries too,
+    /// belongs to a relation of its own: nothing correlates it with an
+    /// enclosing query, so it can move into a derived table unchanged.
+    pub fn self_contained(&self, query: &Query) -> bool {
+        use sqlparser::ast::{Visit, Visitor};
+        struct Owned<'r, 'c> {
+            resolver: &'r Resolver<'c>,
+            scopes: Vec<Scope>,
+            known: bool,
+        }
+        impl Visitor for Owned<'_, '_> {
+            type Break = ();
+            fn pre_visit_query(&mut self, query: &Query) -> std::ops::ControlFlow<()> {
+                for body in set_bodies(&query.body) {
+                    if let SetExpr::Select(select) = body {
+                        match self.resolver.scopes(&select.from) {
+                            Some(scopes) => self.scopes.extend(scopes),
+                            None => self.known = false,
+                        }
+                    }
+                }
+                if self.known { std::ops::ControlFlow::Continue(()) } else { std::ops::ControlFlow::Break(()) }
+            }
+        }
+        let mut owned = Owned { resolver: self, scopes: Vec::new(), known: true };
+        let _ = query.visit(&mut owned);
+        if !owned.known {
+            return false;
+        }
+        let all: Vec<Expr> = collect_columns(query);
+        all.iter().all(|column| match column {
+            Expr::Identifier(ident) => owned.scopes.iter().any(|s| s.has_column(&ident.value)),
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                owned.scopes.iter().any(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value) && s.has_column(&parts[1].value))
+            }
+            _ => false,
+        })
+    }
+}
+
+/// The SELECTs and other bodies of a set operation, each branch once.
+fn set_bodies(body: &SetExpr) -> Vec<&SetExpr> {
+    match body {
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut all = set_bodies(left);
+            all.extend(set_bodies(right));
+            all
+        }
+        other => vec![other],
+    }
+}
+
+/// Every column reference in `query`, its subqueries' included. Output
+/// aliases referenced by ORDER BY make it answer a name no scope has, which
+/// errs on the side of "not self-contained".
+fn collect_columns(query: &Query) -> Vec<Expr> {
+    use sqlparser::ast::{Visit, Visitor};
+    struct Columns(Vec<Expr>);
+    impl Visitor for Columns {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                self.0.push(expr.clone());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut columns = Columns(Vec::new());
+    let _ = query.visit(&mut columns);
+    columns.0
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Inner,
+    Outer,
+}
+
+/// Which scope each column of `expr` belongs to; None if any is unknown or
+/// the expression holds a subquery of its own.
+pub(crate) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec<Side>> {
+    struct Collect<'a> {
+        inner: &'a [Scope],
+        outer: &'a [Scope],
+        found: Vec<Side>,
+        unknown: bool,
+    }
+    impl sqlparser::ast::Visitor for Collect<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            let side = match expr {
+                // SQL scoping: the nearest FROM wins.
+                Expr::Identifier(ident) => self.nearest(|s| s.has_column(&ident.value)),
+                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                    self.nearest(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value))
+                }
+                Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    self.unknown = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            match side {
+                Some(side) => self.found.push(side),
+                None => {
+                    self.unknown = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    impl Collect<'_> {
+        fn nearest(&self, owns: impl Fn(&Scope) -> bool) -> Option<Side> {
+            if self.inner.iter().any(&owns) {
+                Some(Side::Inner)
+            } else if self.outer.iter().any(&owns) {
+                Some(Side::Outer)
+            } else {
+                None
+            }
+        }
+    }
+    let mut collect = Collect { inner, outer, found: Vec::new(), unknown: false };
+    let _ = sqlparser::ast::Visit::visit(expr, &mut collect);
+    (!collect.unknown).then_some(collect.found)
+}
+
+/// The one relation (index into `scopes`) every column of `expr` belongs to.
+pub(crate) fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
+    struct Owners<'a> {
+        scopes: &'a [Scope],
+        owners: Vec<Option<usize>>,
+    }
+    impl sqlparser::ast::Visitor for Owners<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            let owner = match expr {
+                Expr::Identifier(ident) => {
+                    let mut having = self.scopes.iter().enumerate().filter(|(_, s)| s.has_column(&ident.value));
+                    match (having.next(), having.next()) {
+                        (Some((i, _)), None) => Some(i),
+                        _ => None,
+                    }
+                }
+                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                    self.scopes.iter().position(|s| s.qualifier.eq_ignore_ascii_case(&parts[0].value))
+                }
+                Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => None,
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            self.owners.push(owner);
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut owners = Owners { scopes, owners: Vec::new() };
+    let _ = sqlparser::ast::Visit::visit(expr, &mut owners);
+    let first = (*owners.owners.first()?)?;
+    owners.owners.iter().all(|o| *o == Some(first)).then_some(first)
+}
