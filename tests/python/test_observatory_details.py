@@ -67,7 +67,11 @@ def test_a_query_records_its_snapshots_and_phases_and_is_profiled_at_them(server
     profile = api(server, f"/api/v1/queries/{query['query_id']}/profile", "post")
     assert any(line.startswith("RESULT: 50 rows, 2 columns") for line in profile["plan"]), profile["plan"]
     assert profile["operators"] and all(0 <= o["start_us"] <= o["end_us"] for o in profile["operators"])
-    assert any("filter" in o["operator"].lower() or "scan" in o["operator"].lower() for o in profile["operators"]), profile["operators"]
+    # The filter is timed as an operator of its own, or (pushed into the
+    # Parquet reader, which Polars' profiler does not time) shows in the scan.
+    timed = any("filter" in o["operator"].lower() or "scan" in o["operator"].lower() for o in profile["operators"])
+    in_scan = any("SELECTION:" in line and "sepal_length" in line for line in profile["plan"])
+    assert timed or in_scan, (profile["operators"], profile["plan"])
     refused = requests.post(f"http://{server.address}/api/v1/queries/{insert['query_id']}/profile", headers=AUTH, timeout=10)
     assert refused.status_code == 400 and "INSERT" in refused.json()["details"], refused.text
 
