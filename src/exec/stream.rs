@@ -58,7 +58,10 @@ pub(super) fn collect_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQ
         let _entered = span.enter();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collect_stoppable(frame, &query)));
         let sent = match outcome {
-            Ok(Ok(Some(df))) => convert::dataframe_to_batches(&df, &schema).map_err(Error::from),
+            Ok(Ok(Some(df))) => {
+                tracing::debug!(target: "floe::exec", rows = df.height(), "result collected in memory");
+                convert::dataframe_to_batches(&df, &schema).map_err(Error::from)
+            }
             Ok(Ok(None)) => Err(query.stop_reason()),
             Ok(Err(err)) => Err(as_data_fault(Error::Polars(err), &tables)),
             Err(panic) => Err(Error::Worker(panic_text(panic.as_ref()))),
