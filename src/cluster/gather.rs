@@ -176,7 +176,7 @@ pub fn combine(partials: Vec<Vec<RecordBatch>>, final_sql: &str, schema: &Schema
     if final_sql.is_empty() {
         return crate::exec::convert::dataframe_to_batches(&frame, schema).map_err(|e| Error::Final(e.to_string()));
     }
-    let mut context = polars_sql::SQLContext::new();
+    let mut context = crate::exec::functions::sql_context();
     context.register("partials", frame.lazy());
     let combined = context
         .execute(final_sql)

@@ -13,6 +13,7 @@ mod parameters;
 pub mod dml;
 mod engine;
 mod explain;
+pub mod functions;
 mod lineage;
 mod resolve;
 mod maintenance;
@@ -31,7 +32,6 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures::Stream;
 use polars::prelude::{LazyFrame, PolarsError};
-use polars_sql::SQLContext;
 
 pub use running::{Admission, Running, RunningQuery};
 use stream::{as_data_fault, run_blocking, stream_frame};
@@ -346,7 +346,7 @@ fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
 /// Builds the Polars plan for `query` over `inputs`, its wire schema, and
 /// for EXPLAIN the query after Floe's rewrites.
 fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef, String)> {
-    let mut context = SQLContext::new();
+    let mut context = functions::sql_context();
     let mut frames = HashMap::with_capacity(inputs.len());
     let mut columns = crate::sql::rewrite::Columns::default();
     for (index, input) in inputs.iter().enumerate() {
@@ -360,9 +360,22 @@ fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, Schem
     // What polars-sql is given, for when it refuses a query the rewrites produced.
     tracing::debug!(target: "floe::sql", sql = %rendered, "rendered for polars-sql");
     let mut frame = context.execute(&rendered)?;
-    let schema = convert::wire_schema(frame.collect_schema()?.as_ref())?;
+    let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
     let rewritten = if query.is_explain() { query.rewritten(&columns) } else { String::new() };
     Ok((frame, schema, rewritten))
+}
+
+/// The wire schema under the names the query wrote, repeats included.
+fn presented(schema: SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|field| crate::sql::rewrite::presented_name(field.name()) != field.name()) {
+        return schema;
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone().with_name(crate::sql::rewrite::presented_name(field.name())))
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// The schema a `SELECT *` of the table's current snapshot returns, with the

@@ -6,6 +6,7 @@
 
 mod aliases;
 pub mod dml;
+pub mod functions;
 pub mod lineage;
 pub mod merge;
 pub mod params;

@@ -87,6 +87,25 @@ fn colliding_unaliased_expressions_are_named_by_their_sql() {
 }
 
 #[test]
+fn repeated_output_names_are_marked_and_presented_as_written() {
+    let query = Query::analyze("SELECT a.id, b.id, a.x AS n, b.y AS n, b.id FROM a JOIN b ON a.id = b.id", &[]).unwrap();
+    let rendered = query.render(&frames_for(&query), &Default::default());
+    assert_eq!(
+        rendered,
+        r#"SELECT a.id, b.id AS "id__floe_repeat_2", a.x AS n, b.y AS "n__floe_repeat_2", b.id AS "id__floe_repeat_3" FROM __floe_0 AS a JOIN __floe_1 AS b ON a.id = b.id"#
+    );
+    let presented: Vec<_> =
+        ["id", "id__floe_repeat_2", "n", "n__floe_repeat_2", "id__floe_repeat_3"].map(rewrite::presented_name).to_vec();
+    assert_eq!(presented, ["id", "id", "n", "n", "id"]);
+    // Only the mark and an ordinal are taken off.
+    assert_eq!(rewrite::presented_name("x__floe_repeat_"), "x__floe_repeat_");
+    assert_eq!(rewrite::presented_name("x__floe_repeat_2b"), "x__floe_repeat_2b");
+    // Subqueries keep their names: only the statement's own output is presented.
+    let query = Query::analyze("SELECT n FROM (SELECT x AS n FROM a) AS s", &[]).unwrap();
+    assert_eq!(query.render(&frames_for(&query), &Default::default()), "SELECT n FROM (SELECT x AS n FROM __floe_0 AS a) AS s");
+}
+
+#[test]
 fn table_aliases_name_their_tables() {
     let aliases = vec![("f".to_string(), "default.flowers".to_string())];
     assert_eq!(
@@ -168,6 +187,29 @@ fn correlated_scalar_subquery_becomes_a_grouped_join() {
     // The comma joins became explicit joins on the equalities, the new key included.
     assert!(rendered.contains("JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = p_key"), "{rendered}");
     assert!(rendered.contains("WHERE l_qty < __floe_sq1.__floe_v"), "{rendered}");
+}
+
+#[test]
+fn select_list_subqueries_correlated_by_inequalities_join_distinct_outer_values() {
+    let rendered = render_with_columns(
+        "SELECT id, (SELECT count(*) FROM t AS b WHERE a.ts > b.ts AND b.k = a.k) AS earlier FROM t AS a",
+        &[("t", &["id", "k", "ts"])],
+    );
+    // One row per distinct pair of outer values, the equality a join and the
+    // inequality a filter; LEFT JOINed back, a missing group counting 0.
+    assert!(
+        rendered.starts_with(
+            "WITH __floe_sq1 AS (SELECT __floe_sq1_o.__floe_k1, __floe_sq1_o.__floe_k2, count(*) AS __floe_v \
+             FROM (SELECT DISTINCT a.ts AS __floe_k1, a.k AS __floe_k2 FROM __floe_0 AS a) AS __floe_sq1_o \
+             JOIN __floe_0 AS b ON b.k = __floe_sq1_o.__floe_k2 WHERE (b.ts < __floe_sq1_o.__floe_k1) IS TRUE"
+        ),
+        "{rendered}"
+    );
+    assert!(rendered.contains("SELECT id, coalesce(__floe_sq1.__floe_v, 0) AS earlier FROM __floe_0 AS a LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = a.ts AND __floe_sq1.__floe_k2 = a.k"), "{rendered}");
+    // By equalities only: grouped by the inner keys.
+    let rendered = render_with_columns("SELECT id, (SELECT max(b.ts) FROM t AS b WHERE b.k = a.k) FROM t AS a", &[("t", &["id", "k", "ts"])]);
+    assert!(rendered.contains("GROUP BY b.k"), "{rendered}");
+    assert!(rendered.contains("SELECT id, __floe_sq1.__floe_v FROM"), "{rendered}");
 }
 
 #[test]

@@ -37,6 +37,12 @@ fn compatible_field(field: &Arc<Field>) -> Arc<Field> {
 
 /// An Iceberg schema (fresh field ids) for a new table holding `schema`'s columns.
 pub fn new_table_schema(schema: &Schema) -> Result<iceberg::spec::Schema> {
+    let mut names = std::collections::HashSet::new();
+    if let Some(repeated) = schema.fields().iter().map(|f| f.name()).find(|name| !names.insert(*name)) {
+        return Err(Error::Schema(format!(
+            "column `{repeated}` appears more than once; a table needs distinct column names (name them with AS)"
+        )));
+    }
     let fields: Vec<Field> = schema
         .fields()
         .iter()

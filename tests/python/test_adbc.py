@@ -43,6 +43,29 @@ def test_qualified_columns_and_self_join(conn):
     assert sorted(table.column("species").to_pylist()) == ["virginica"] * 3
 
 
+def test_repeated_output_names_arrive_as_written(conn):
+    # BI tools select the join key from both sides; SQL and Arrow allow the repeat.
+    table = query(
+        conn,
+        "SELECT a.species, b.species, a.petal_width AS w, b.sepal_width AS w FROM default.flowers a "
+        "JOIN default.flowers b ON a.species = b.species AND a.sepal_length = b.sepal_length "
+        "WHERE a.petal_width > 2.4 AND b.petal_width > 2.4 ORDER BY 3, 4",
+    )
+    assert table.column_names == ["species", "species", "w", "w"]
+    assert [column.to_pylist() for column in table.columns] == [
+        ["virginica"] * 3, ["virginica"] * 3, [2.5, 2.5, 2.5], [3.3, 3.3, 3.6],
+    ]
+    # A table cannot hold them: CREATE TABLE … AS says which name to change, and creates nothing.
+    with pytest.raises(AdbcError) as excinfo:
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE TABLE default.repeated AS SELECT species, species FROM default.flowers")
+    assert status_of(excinfo) == AdbcStatusCode.INVALID_ARGUMENT
+    assert "`species` appears more than once" in str(excinfo.value)
+    with pytest.raises(AdbcError) as excinfo:
+        query(conn, "SELECT * FROM default.repeated")
+    assert status_of(excinfo) == AdbcStatusCode.NOT_FOUND
+
+
 def test_large_result_streams_in_several_batches(conn):
     with conn.cursor() as cursor:
         cursor.execute(

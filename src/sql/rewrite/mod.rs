@@ -6,6 +6,7 @@
 
 mod analyze;
 mod comma_joins;
+mod correlated_items;
 mod distinct;
 mod exists;
 mod grouping_sets;
@@ -16,6 +17,7 @@ mod normalize;
 mod qualify;
 mod quantified;
 mod resolver;
+mod rounding;
 mod scope;
 mod set_operations;
 mod subquery;
@@ -29,21 +31,25 @@ use sqlparser::ast::Statement;
 
 pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder_count, RelationName};
 pub(crate) use analyze::divisions_in_double;
+pub use names::presented_name;
 pub use scope::Columns;
 
 use super::Result;
 
-/// At parse time: bind parameters, refuse what must not run, normalise what
+/// At parse time: bind parameters, refuse what must not run, mark repeated
+/// output names, normalise what
 /// polars-sql would refuse or plan badly (folded literals, bare ON
 /// conditions, ORs' common conjuncts), write dates and times, windows, set
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
 /// projections, sort by position where it cannot sort by an aggregate, and
 /// split grouped queries with windows, grouping sets or alike-named keys
-/// into groups and an outer query over them.
+/// into groups and an outer query over them; last, frames that end at a
+/// peer and integer casts as SQL rounds them.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
+    names::mark_repeated_outputs(statement);
     normalize::normalize(statement);
     temporal::rewrite(statement);
     window_functions::rewrite(statement);
@@ -55,6 +61,10 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     windows::split_grouped_windows(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);
+    // Last: Floe's functions reach only the statement's own SELECT, so they
+    // go in once every other pass has placed what it moves.
+    window_functions::peer_frames(statement);
+    rounding::rewrite(statement);
     Ok(())
 }
 

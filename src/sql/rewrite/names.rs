@@ -70,6 +70,38 @@ fn name_select(select: &mut Select) {
     }
 }
 
+/// Where a repeated output name is marked, between the name and its ordinal.
+const REPEAT_MARK: &str = "__floe_repeat_";
+
+/// Repeated output names of the statement's own SELECT list (`SELECT a.id,
+/// b.id`, `x AS n, y AS n`): SQL allows them and Arrow does too, Polars'
+/// frames do not. Each repeat is renamed with a mark that [`presented_name`]
+/// takes off again, so the client sees the names the query wrote.
+pub(super) fn mark_repeated_outputs(statement: &mut Statement) {
+    let Statement::Query(query) = statement else { return };
+    let Some(select) = super::scope::selects_mut(&mut query.body).into_iter().next() else { return };
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for item in select.projection.iter_mut() {
+        // Unaliased expressions are named apart by `name_colliding_projections`.
+        let Some((name, false)) = polars_name(item) else { continue };
+        let used = uses.entry(name.clone()).or_default();
+        *used += 1;
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+        if *used > 1 {
+            let alias = Ident::with_quote('"', format!("{name}{REPEAT_MARK}{used}"));
+            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+        }
+    }
+}
+
+/// The name a client sees for an output column Polars named `name`.
+pub fn presented_name(name: &str) -> &str {
+    match name.rsplit_once(REPEAT_MARK) {
+        Some((presented, ordinal)) if !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()) => presented,
+        _ => name,
+    }
+}
+
 pub(super) fn name_colliding_projections(statement: &mut Statement) {
     struct Names;
     impl VisitorMut for Names {

@@ -43,11 +43,29 @@ impl VisitorMut for Quantified<'_> {
         let replacement = match expr {
             Expr::AnyOp { left, compare_op, right, .. } => self.any(left, compare_op, right),
             Expr::AllOp { left, compare_op, right } => self.all(left, compare_op, right),
-            Expr::BinaryOp { left, op, right } => count_as_exists(left, op, right),
             _ => None,
         };
         if let Some(replacement) = replacement {
             *expr = replacement;
+        }
+        ControlFlow::Continue(())
+    }
+
+    // Before ANY/ALL are rewritten (their counts of the subquery's rows stay counts).
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        for select in selects_mut(&mut query.body) {
+            // In a filter only: polars-sql plans EXISTS there, while a count in
+            // the SELECT list becomes a join (`correlated_items.rs`).
+            for clause in select.selection.iter_mut().chain(select.having.iter_mut()) {
+                let _ = sqlparser::ast::visit_expressions_mut(clause, |expr| {
+                    if let Expr::BinaryOp { left, op, right } = expr {
+                        if let Some(exists) = count_as_exists(left, op, right) {
+                            *expr = exists;
+                        }
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
         }
         ControlFlow::Continue(())
     }

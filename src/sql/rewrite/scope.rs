@@ -165,14 +165,26 @@ pub(crate) fn correlate(select: &Select, inner: &[Scope], outer: &[Scope]) -> Op
         let link = if all(&l, Side::Inner) && all(&r, Side::Outer) {
             (op.clone(), left.to_string(), right.to_string())
         } else if all(&l, Side::Outer) && all(&r, Side::Inner) {
-            // `outer < inner` is `inner > outer`; only = and <> are used, which read the same both ways.
-            (op.clone(), right.to_string(), left.to_string())
+            (mirrored(op)?, right.to_string(), left.to_string())
         } else {
             return None;
         };
         correlation.links.push(link);
     }
     Some(correlation)
+}
+
+/// The operator that reads the same with its sides swapped (`a < b` is `b > a`).
+fn mirrored(op: &BinaryOperator) -> Option<BinaryOperator> {
+    use BinaryOperator::*;
+    Some(match op {
+        Lt => Gt,
+        Gt => Lt,
+        LtEq => GtEq,
+        GtEq => LtEq,
+        Eq | NotEq => op.clone(),
+        _ => return None,
+    })
 }
 
 /// `SELECT <keys as __floe_kI>, <values> FROM … WHERE <local> GROUP BY <keys>`
@@ -264,4 +276,32 @@ pub(crate) fn rewritten_by(sql: &str, pass: fn(&mut Statement)) -> String {
     let mut statement = crate::sql::parse::parse_single(sql).expect("test SQL parses");
     pass(&mut statement);
     statement.to_string()
+}
+
+/// Whether an expression is planned where Floe's registered functions
+/// (`sql::functions`) reach: the statement's own SELECT. polars-sql plans
+/// CTEs, derived tables, subqueries and each branch of a set operation in
+/// contexts of their own, which lack them. A visitor calls `enter` and
+/// `leave` on each query it visits.
+#[derive(Default)]
+pub(crate) struct FunctionReach {
+    depth: usize,
+    top_is_select: bool,
+}
+
+impl FunctionReach {
+    pub fn enter(&mut self, query: &Query) {
+        self.depth += 1;
+        if self.depth == 1 {
+            self.top_is_select = matches!(query.body.as_ref(), SetExpr::Select(_));
+        }
+    }
+
+    pub fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    pub fn reaches(&self) -> bool {
+        self.depth == 1 && self.top_is_select
+    }
 }

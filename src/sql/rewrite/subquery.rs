@@ -30,7 +30,7 @@ const VALUE: &str = "__floe_v";
 
 pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };
-    let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new() };
+    let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new(), select_list_from: None };
     let _ = query.visit(&mut rewriter);
     if rewriter.ctes.is_empty() {
         return;
@@ -70,6 +70,9 @@ fn place(ctes: &[Cte], new: &Cte) -> usize {
 struct Rewriter<'a> {
     resolver: Resolver<'a>,
     ctes: Vec<Cte>,
+    /// The FROM of the SELECT whose list is being rewritten (correlated
+    /// subqueries there read their outer values from it).
+    select_list_from: Option<String>,
 }
 
 /// The CTE and the outer-side pieces that replace one scalar subquery.
@@ -187,7 +190,9 @@ impl Rewriter<'_> {
         match expr {
             Expr::Subquery(subquery) => {
                 let name = format!("__floe_sq{}", self.ctes.len() + 1);
-                let Some(replacement) = self.plan_replacement(subquery, outer, &name, strict) else { return };
+                let Some(replacement) = self.plan_replacement(subquery, outer, &name, strict) else {
+                    return self.replace_correlated_item(expr, outer, added);
+                };
                 if in_having && !replacement.join_conditions.is_empty() {
                     return;
                 }
@@ -224,6 +229,21 @@ impl Rewriter<'_> {
             }
             _ => {}
         }
+    }
+}
+
+impl Rewriter<'_> {
+    /// A correlated subquery in the SELECT list (`correlated_items.rs`): a
+    /// CTE LEFT JOINed on the outer values it reads.
+    fn replace_correlated_item(&mut self, expr: &mut Expr, outer: &[Scope], added: &mut Added) {
+        let (Expr::Subquery(subquery), Some(outer_from)) = (&*expr, &self.select_list_from) else { return };
+        let name = format!("__floe_sq{}", self.ctes.len() + 1);
+        let Some(plan) = super::correlated_items::plan(&self.resolver, subquery, outer, outer_from, &name) else { return };
+        let (Some(cte), Some(value)) = (parse_cte(&name, &plan.cte_sql), parse_expr(&plan.value)) else { return };
+        *expr = value;
+        self.resolver.cte_columns.insert(name.clone(), plan.cte_columns);
+        self.ctes.push(cte);
+        added.left_joins.push((name, plan.join_on));
     }
 }
 
@@ -284,11 +304,14 @@ impl Rewriter<'_> {
         let grouped = has_group_by(select)
             || select.projection.iter().any(item_aggregates);
         if !grouped {
+            let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            self.select_list_from = Some(from);
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
                     self.replace_within(expr, false, &outer, false, &mut added, &mut false);
                 }
             }
+            self.select_list_from = None;
         }
         join_added(select, added.joins, &self.resolver);
         if !added.left_joins.is_empty() {

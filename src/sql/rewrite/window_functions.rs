@@ -13,6 +13,14 @@
 //!   FOLLOWING`): the aggregate over the partition, `last_value` as
 //!   `first_value` in the reversed order.
 //!
+//! - an ordered window's default frame (`RANGE BETWEEN UNBOUNDED PRECEDING
+//!   AND CURRENT ROW`, which ends at the current row's last peer), and the
+//!   frame from the current row's peers to the end, for `sum`/`count`/
+//!   `avg`/`min`/`max`: Floe's `floe_peers_…` function, given the partition
+//!   keys too (polars-sql's cumulative windows end at the row, not its
+//!   peers) — in the statement's own SELECT, the only place polars-sql lets
+//!   registered functions reach (`FunctionReach`).
+//!
 //! Other frames (RANGE with offsets, GROUPS) are left for polars-sql to refuse.
 
 use std::ops::ControlFlow;
@@ -21,22 +29,46 @@ use sqlparser::ast::{
     Expr, Function, OrderByExpr, Statement, VisitMut, VisitorMut, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
 };
 
-use super::scope::{integer_literal, parse_expr, plain_args};
+use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
+use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame};
 
 const MOST_FRAME_ROWS: i64 = 64;
 
+/// Every window but those whose frame ends at a peer, left for [`peer_frames`].
 pub(super) fn rewrite(statement: &mut Statement) {
-    let _ = statement.visit(&mut WindowFunctions);
+    let _ = statement.visit(&mut WindowFunctions { peers: None, reach: FunctionReach::default() });
 }
 
-struct WindowFunctions;
+/// Frames that end at a peer, once the other passes have placed every
+/// window (a grouped query's run in an outer query): where Floe's functions
+/// reach, `floe_peers_…`; elsewhere polars-sql's frames, which end at the row.
+pub(super) fn peer_frames(statement: &mut Statement) {
+    let _ = statement.visit(&mut WindowFunctions { peers: Some(false), reach: FunctionReach::default() });
+}
+
+struct WindowFunctions {
+    /// None: the first pass; Some: the peers pass (whether Floe's functions reach).
+    peers: Option<bool>,
+    reach: FunctionReach,
+}
 
 impl VisitorMut for WindowFunctions {
     type Break = ();
 
+    fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+        self.reach.enter(query);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+        self.reach.leave();
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Expr::Function(function) = expr {
-            if let Some(replacement) = replacement(function) {
+            let peers = self.peers.map(|_| self.reach.reaches());
+            if let Some(replacement) = replacement(function, peers) {
                 *expr = replacement;
             }
         }
@@ -44,17 +76,18 @@ impl VisitorMut for WindowFunctions {
     }
 }
 
-fn replacement(function: &Function) -> Option<Expr> {
+fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
     let Some(WindowType::WindowSpec(spec)) = &function.over else { return None };
     let name = function.name.to_string().to_ascii_lowercase();
     // `count(*)` is the frame's row count: no argument to read.
     let args = if function.args.to_string() == "(*)" { Vec::new() } else { plain_args(function)? };
     let window = Window::new(spec);
-    let sql = match (name.as_str(), args.as_slice()) {
-        ("ntile", [buckets]) => window.ntile(&buckets.to_string()),
-        ("percent_rank", []) => window.percent_rank(),
-        ("cume_dist", []) => window.cume_dist(),
-        ("lag" | "lead", [value, rows, default]) => window.shifted(&name, value, rows, default),
+    let sql = match (name.as_str(), args.as_slice(), peers) {
+        (_, _, Some(reaches)) => window.peer_frame(&name, &args, reaches)?,
+        ("ntile", [buckets], None) => window.ntile(&buckets.to_string()),
+        ("percent_rank", [], None) => window.percent_rank(),
+        ("cume_dist", [], None) => window.cume_dist(),
+        ("lag" | "lead", [value, rows, default], None) => window.shifted(&name, value, rows, default),
         _ => window.framed(&name, &args)?,
     };
     parse_expr(&sql)
@@ -62,6 +95,9 @@ fn replacement(function: &Function) -> Option<Expr> {
 
 struct Window {
     partition: String,
+    partition_keys: Vec<String>,
+    /// The ORDER BY keys as written, and how each orders.
+    keys: Vec<(String, KeyOrder)>,
     order: String,
     reversed: String,
     frame: Option<(WindowFrameUnits, WindowFrameBound, WindowFrameBound)>,
@@ -81,7 +117,9 @@ impl Window {
         let frame = spec.window_frame.as_ref().map(|frame| {
             (frame.units, frame.start_bound.clone(), frame.end_bound.clone().unwrap_or(WindowFrameBound::CurrentRow))
         });
-        Self { partition, order, reversed, frame }
+        let keys = spec.order_by.iter().map(|o| (o.expr.to_string(), key_order(o))).collect();
+        let partition_keys = spec.partition_by.iter().map(ToString::to_string).collect();
+        Self { partition, partition_keys, keys, order, reversed, frame }
     }
 
     fn over(&self, order: &str) -> String {
@@ -133,13 +171,10 @@ impl Window {
 
     /// An aggregate or value function over an explicit frame polars-sql lacks.
     fn framed(&self, name: &str, args: &[&Expr]) -> Option<String> {
-        let running = (WindowFrameUnits::Rows, WindowFrameBound::Preceding(None), WindowFrameBound::CurrentRow);
-        let (units, start, end) = match &self.frame {
-            Some(frame) => frame,
-            // An ordered window's default frame; polars-sql keeps `avg` whole.
-            None if name == "avg" && !self.order.is_empty() => &running,
-            None => return None,
-        };
+        if self.ends_at_peer().is_some() {
+            return None;
+        }
+        let (units, start, end) = self.frame.as_ref()?;
         let whole = matches!((start, end), (WindowFrameBound::Preceding(None), WindowFrameBound::Following(None)));
         let arg = args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         if whole {
@@ -167,6 +202,57 @@ impl Window {
             ("sum" | "count" | "avg" | "min" | "max", [value]) => Some(self.frame_aggregate(name, value, first, last)),
             _ => None,
         }
+    }
+
+    /// Whether the frame ends at the current row's last peer: an ordered
+    /// window's default frame and `RANGE … CURRENT ROW` (Some(false)), or
+    /// starts at its first peer and runs to the end (Some(true): the same in
+    /// the reversed order).
+    fn ends_at_peer(&self) -> Option<bool> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        match &self.frame {
+            None => Some(false),
+            Some((WindowFrameUnits::Range, WindowFrameBound::Preceding(None), WindowFrameBound::CurrentRow)) => Some(false),
+            Some((WindowFrameUnits::Range, WindowFrameBound::CurrentRow, WindowFrameBound::Following(None))) => Some(true),
+            _ => None,
+        }
+    }
+
+    /// A frame that ends at a peer: Floe's function where it `reaches`;
+    /// elsewhere a default frame as polars-sql runs it (to the row; an
+    /// average built from its running sums), and RANGE left for it to refuse.
+    fn peer_frame(&self, name: &str, args: &[&Expr], reaches: bool) -> Option<String> {
+        let reversed = self.ends_at_peer()?;
+        if reaches {
+            return self.peers(name, args, reversed);
+        }
+        let arg = args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        (self.frame.is_none() && name == "avg").then(|| self.running_average(&arg))
+    }
+
+    /// `sum`/`count`/`avg`/`min`/`max` over the rows up to the current row's
+    /// last peer in the window's order (`reversed`: from its first peer on).
+    fn peers(&self, name: &str, args: &[&Expr], reversed: bool) -> Option<String> {
+        let aggregate = match (name, args) {
+            ("count", []) => PeerAggregate::Rows,
+            ("count", [_]) => PeerAggregate::Count,
+            ("sum", [_]) => PeerAggregate::Sum,
+            ("min", [_]) => PeerAggregate::Min,
+            ("max", [_]) => PeerAggregate::Max,
+            ("avg", [_]) => PeerAggregate::Avg,
+            _ => return None,
+        };
+        let flip = |order: KeyOrder| KeyOrder { descending: !order.descending, nulls_last: !order.nulls_last };
+        let keys = self.keys.iter().map(|(_, order)| if reversed { flip(*order) } else { *order }).collect();
+        let function = PeerFrame { aggregate, keys, partitions: self.partition_keys.len() }.name();
+        // `count(*)` reads no value; any key has one per row.
+        let value = args.first().map_or_else(|| self.keys[0].0.clone(), ToString::to_string);
+        let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).chain(self.partition_keys.iter().map(String::as_str)).collect();
+        // `OVER ()` still marks it a window (a grouped query's windows run over
+        // its groups, `windows.rs`); polars-sql applies nothing to it.
+        Some(format!("{function}({value}, {}) OVER ()", keys.join(", ")))
     }
 
     fn running_average(&self, arg: &str) -> String {
@@ -211,6 +297,13 @@ fn offset(bound: &WindowFrameBound) -> Option<i64> {
     }
 }
 
+/// How a key orders: NULLs sort as larger than any value, as in PostgreSQL
+/// (last ascending, first descending), unless the key says otherwise.
+fn key_order(order: &OrderByExpr) -> KeyOrder {
+    let descending = !order.options.asc.unwrap_or(true);
+    KeyOrder { descending, nulls_last: order.options.nulls_first.map_or(!descending, |first| !first) }
+}
+
 /// The same key ordered the other way, NULLs included: ascending NULLS
 /// LAST is descending NULLS FIRST.
 fn reverse(order: &OrderByExpr) -> OrderByExpr {
@@ -225,13 +318,34 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        crate::sql::rewrite::scope::rewritten_by(sql, rewrite)
+        crate::sql::rewrite::scope::rewritten_by(sql, |statement| {
+            rewrite(statement);
+            peer_frames(statement);
+        })
     }
 
     #[test]
     fn whole_partition_frames_drop_the_order() {
         let sql = rewritten("SELECT last_value(x) OVER (PARTITION BY p ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM t");
         assert_eq!(sql, "SELECT first_value(x) OVER (PARTITION BY p ORDER BY o DESC) FROM t");
+    }
+
+    #[test]
+    fn default_and_range_frames_end_at_the_last_peer() {
+        let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q DESC) FROM t");
+        assert_eq!(sql, "SELECT floe_peers_sum_p1_al_df(x, o, q, p) OVER () FROM t");
+        let sql = rewritten("SELECT count(*) OVER (ORDER BY o NULLS FIRST RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+        assert_eq!(sql, "SELECT floe_peers_rows_p0_af(o, o) OVER () FROM t");
+        let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
+        assert_eq!(sql, "SELECT floe_peers_avg_p0_df(x, o) OVER () FROM t");
+        // Where Floe's functions do not reach (a CTE), polars-sql's frames: to the row.
+        let sql = rewritten("WITH c AS (SELECT avg(x) OVER (ORDER BY o) AS a, sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c");
+        assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW") && sql.contains("sum(x) OVER (ORDER BY o) AS s"), "{sql}");
+        let sql = rewritten("SELECT sum(x) OVER (ORDER BY o) FROM t UNION ALL SELECT 1");
+        assert!(!sql.contains("floe_peers"), "{sql}");
+        // ROWS frames end at the row, which polars-sql's cumulative windows do.
+        let sql = rewritten("SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+        assert_eq!(sql, "SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
     }
 
     #[test]

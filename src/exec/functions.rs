@@ -1,0 +1,282 @@
+//! The functions Floe's SQL rewrites call (`sql::functions`), registered
+//! with polars-sql for every query: rounding as integer casts do in SQL,
+//! and aggregates over an ordered window's default frame, which ends at the
+//! current row's last peer.
+
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
+use polars_sql::SQLContext;
+
+use crate::sql::functions::{PeerAggregate, PeerFrame, CAST_ROUND};
+
+/// A polars-sql context that knows Floe's functions.
+pub fn sql_context() -> SQLContext {
+    SQLContext::new().with_function_registry(Arc::new(Functions))
+}
+
+struct Functions;
+
+impl FunctionRegistry for Functions {
+    fn register(&mut self, name: &str, _: UserDefinedFunction) -> PolarsResult<()> {
+        polars_bail!(ComputeError: "cannot register `{name}`: Floe's SQL functions are fixed")
+    }
+
+    fn get_udf(&self, name: &str) -> PolarsResult<Option<UserDefinedFunction>> {
+        if name == CAST_ROUND {
+            // A DOUBLE to the nearest even, as PostgreSQL's and DuckDB's casts do.
+            return Ok(Some(rounding(CAST_ROUND, RoundMode::HalfToEven)));
+        }
+        Ok(PeerFrame::parse(name).map(|frame| peers(name, frame)))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        name == CAST_ROUND || PeerFrame::parse(name).is_some()
+    }
+}
+
+/// Rounds fractional values (floats as `float_mode` says, decimals half
+/// away from zero); other values pass through.
+fn rounding(name: &str, float_mode: RoundMode) -> UserDefinedFunction {
+    let function = BaseColumnUdf::new(
+        move |columns: &mut [Column]| round(columns, float_mode),
+        |_: &Schema, fields: &[Field]| Ok(fields[0].clone()),
+    );
+    let mut udf = UserDefinedFunction::new(name.into(), function);
+    udf.options = FunctionOptions::elementwise();
+    udf
+}
+
+fn round(columns: &[Column], float_mode: RoundMode) -> PolarsResult<Column> {
+    let value = &columns[0];
+    let mode = if value.dtype().is_float() { float_mode } else { RoundMode::HalfAwayFromZero };
+    if !(value.dtype().is_float() || value.dtype().is_decimal()) {
+        return Ok(value.clone());
+    }
+    let digits = match columns.get(1) {
+        None => 0,
+        Some(digits) => match constant(digits)?.extract::<i64>() {
+            Some(digits) => digits,
+            None => return Ok(Column::full_null(value.name().clone(), value.len(), value.dtype())),
+        },
+    };
+    let series = value.as_materialized_series();
+    if let Ok(digits) = u32::try_from(digits) {
+        return Ok(series.round(digits, mode)?.into_column());
+    }
+    // Negative digits round to tens, hundreds…: scaled down, rounded, scaled back.
+    let scale = 10f64.powi(i32::try_from(-digits).unwrap_or(i32::MAX));
+    let scaled = (series.cast(&DataType::Float64)? / scale).round(0, mode)? * scale;
+    Ok(scaled.cast(value.dtype())?.into_column())
+}
+
+/// The one value of an argument SQL gives as a constant (`round(x, 2)`).
+fn constant(column: &Column) -> PolarsResult<AnyValue<'_>> {
+    let first = column.get(0)?;
+    if column.len() > 1 && column.as_materialized_series().n_unique()? > 1 {
+        polars_bail!(InvalidOperation: "round's number of digits must be a constant");
+    }
+    Ok(first)
+}
+
+fn peers(name: &str, frame: PeerFrame) -> UserDefinedFunction {
+    let aggregate = frame.aggregate;
+    let function = BaseColumnUdf::new(
+        move |columns: &mut [Column]| peer_frame(&frame, columns),
+        move |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), peer_type(aggregate, fields[0].dtype())?)),
+    );
+    let mut udf = UserDefinedFunction::new(name.into(), function);
+    // Group-wise: under `OVER (PARTITION BY …)` each partition is its own input.
+    udf.options = FunctionOptions::length_preserving();
+    udf
+}
+
+fn peer_type(aggregate: PeerAggregate, value: &DataType) -> PolarsResult<DataType> {
+    Ok(match aggregate {
+        PeerAggregate::Count | PeerAggregate::Rows => DataType::Int64,
+        PeerAggregate::Avg => DataType::Float64,
+        PeerAggregate::Min | PeerAggregate::Max => value.clone(),
+        PeerAggregate::Sum if value.is_integer() => DataType::Int64,
+        PeerAggregate::Sum if value.is_float() => DataType::Float64,
+        PeerAggregate::Sum if value.is_decimal() || value.is_null() => value.clone(),
+        PeerAggregate::Sum => polars_bail!(InvalidOperation: "sum over a window cannot add values of type {value}"),
+    })
+}
+
+/// Each row's aggregate over its partition's rows up to its last peer.
+/// Arguments: the value, the order keys, the partition keys.
+fn peer_frame(frame: &PeerFrame, columns: &[Column]) -> PolarsResult<Column> {
+    let (value, keys) = columns.split_first().ok_or_else(|| polars_err!(ComputeError: "a window aggregate needs a value"))?;
+    polars_ensure!(keys.len() == frame.keys.len() + frame.partitions, ComputeError: "a window aggregate got {} keys", keys.len());
+    let height = columns.iter().map(Column::len).max().unwrap_or(0);
+    let dtype = peer_type(frame.aggregate, value.dtype())?;
+    if height == 0 {
+        return Ok(Column::new_empty(value.name().clone(), &dtype));
+    }
+    let broadcast = |column: &Column| if column.len() == height { column.clone() } else { column.new_from_index(0, height) };
+    // Partition keys first, in any order that keeps each partition together, then the window's order.
+    let (order_keys, partition_keys) = keys.split_at(frame.keys.len());
+    let named: Vec<Column> =
+        partition_keys.iter().chain(order_keys).enumerate().map(|(i, key)| broadcast(key).with_name(format!("k{i}").into())).collect();
+    let descending = std::iter::repeat_n(false, frame.partitions).chain(frame.keys.iter().map(|k| k.descending));
+    let nulls_last = std::iter::repeat_n(true, frame.partitions).chain(frame.keys.iter().map(|k| k.nulls_last));
+    let options = SortMultipleOptions::default()
+        .with_order_descending_multi(descending)
+        .with_nulls_last_multi(nulls_last)
+        .with_maintain_order(true);
+    let sorted = DataFrame::new(height, named)?
+        .with_row_index("row".into(), None)?
+        .sort((0..keys.len()).map(|i| format!("k{i}")), options)?;
+    let order = sorted.column("row")?.as_materialized_series().idx()?.clone();
+    let same_partition = same_as_previous(&sorted, 0..frame.partitions, height)?;
+    let peers = same_as_previous(&sorted, 0..keys.len(), height)?;
+    let last_peers = IdxCa::from_vec("last".into(), last_positions(&peers));
+    let running = running_by_partition(frame.aggregate, &broadcast(value).as_materialized_series().take(&order)?, &same_partition)?;
+    let mut inverse = vec![0 as IdxSize; height];
+    for (position, row) in order.into_no_null_iter().enumerate() {
+        inverse[row as usize] = position as IdxSize;
+    }
+    let answer = running.take(&last_peers)?.take(&IdxCa::from_vec("inverse".into(), inverse))?;
+    Ok(answer.cast(&dtype)?.with_name(value.name().clone()).into_column())
+}
+
+/// For each position of the sorted rows, whether its keys `k<i>` (for `i` in
+/// `keys`) equal the previous row's; never for the first.
+fn same_as_previous(sorted: &DataFrame, keys: std::ops::Range<usize>, height: usize) -> PolarsResult<Vec<bool>> {
+    let mut same = vec![true; height];
+    same[0] = false;
+    for i in keys {
+        let key = sorted.column(&format!("k{i}"))?.as_materialized_series();
+        let equal = key.slice(1, height - 1).equal_missing(&key.slice(0, height - 1))?;
+        for (position, peer) in equal.iter().enumerate() {
+            same[position + 1] &= peer.unwrap_or(false);
+        }
+    }
+    Ok(same)
+}
+
+/// For each position, the last position of the run of rows it belongs to
+/// (runs as `same_as_previous` marks them).
+fn last_positions(same_as_previous: &[bool]) -> Vec<IdxSize> {
+    let height = same_as_previous.len();
+    let mut last = vec![0 as IdxSize; height];
+    let mut current = height - 1;
+    for position in (0..height).rev() {
+        if position + 1 < height && !same_as_previous[position + 1] {
+            current = position;
+        }
+        last[position] = current as IdxSize;
+    }
+    last
+}
+
+/// The running aggregate of each partition of the sorted values, restarting
+/// where a partition starts.
+fn running_by_partition(aggregate: PeerAggregate, sorted: &Series, same_partition: &[bool]) -> PolarsResult<Series> {
+    let starts: Vec<usize> = (0..sorted.len()).filter(|&i| !same_partition[i]).collect();
+    let mut all: Option<Series> = None;
+    for (n, &start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(sorted.len());
+        let part = running(aggregate, sorted.slice(start as i64, end - start))?;
+        match &mut all {
+            None => all = Some(part),
+            Some(all) => {
+                all.append(&part)?;
+            }
+        }
+    }
+    let all = all.ok_or_else(|| polars_err!(ComputeError: "a window aggregate over no rows"))?;
+    Ok(all.rechunk())
+}
+
+/// The aggregate over each prefix of the sorted partition.
+fn running(aggregate: PeerAggregate, sorted: Series) -> PolarsResult<Series> {
+    // Cumulative functions leave a NULL value's position NULL; SQL's frame
+    // still has the values before it, so the last one carries forward.
+    let carried = |series: Series| series.fill_null(FillNullStrategy::Forward(None));
+    let present = || sorted.is_not_null().into_series().cast(&DataType::Int64);
+    Ok(match aggregate {
+        PeerAggregate::Sum => carried(cum_sum(&sorted, false)?)?,
+        PeerAggregate::Count => cum_sum(&present()?, false)?,
+        PeerAggregate::Rows => Series::new("rows".into(), (1..=sorted.len() as i64).collect::<Vec<_>>()),
+        PeerAggregate::Min => carried(cum_min(&sorted, false)?)?,
+        PeerAggregate::Max => carried(cum_max(&sorted, false)?)?,
+        PeerAggregate::Avg => {
+            let sum = carried(cum_sum(&sorted.cast(&DataType::Float64)?, false)?)?;
+            let count = cum_sum(&present()?, false)?.cast(&DataType::Float64)?;
+            (&sum / &count)?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::functions::KeyOrder;
+
+    fn frame(aggregate: PeerAggregate, descending: bool) -> PeerFrame {
+        PeerFrame { aggregate, keys: vec![KeyOrder { descending, nulls_last: true }], partitions: 0 }
+    }
+
+    fn values(column: Column) -> Vec<Option<f64>> {
+        column.cast(&DataType::Float64).unwrap().f64().unwrap().iter().collect()
+    }
+
+    #[test]
+    fn peers_share_the_frame_that_ends_at_the_last_of_them() {
+        let value = Column::new("x".into(), [Some(1i32), Some(2), None, Some(4), Some(8)]);
+        let key = Column::new("o".into(), [Some(3i32), Some(1), Some(1), None, Some(3)]);
+        let columns = [value, key];
+        // Sorted ascending, NULLs last: o=1 {2, NULL}, o=3 {1, 8}, o=NULL {4}.
+        let sum = peer_frame(&frame(PeerAggregate::Sum, false), &columns).unwrap();
+        assert_eq!(sum.dtype(), &DataType::Int64);
+        assert_eq!(values(sum), [Some(11.0), Some(2.0), Some(2.0), Some(15.0), Some(11.0)]);
+        let count = peer_frame(&frame(PeerAggregate::Count, false), &columns).unwrap();
+        assert_eq!(values(count), [Some(3.0), Some(1.0), Some(1.0), Some(4.0), Some(3.0)]);
+        let rows = peer_frame(&frame(PeerAggregate::Rows, false), &columns).unwrap();
+        assert_eq!(values(rows), [Some(4.0), Some(2.0), Some(2.0), Some(5.0), Some(4.0)]);
+        let max = peer_frame(&frame(PeerAggregate::Max, true), &columns).unwrap();
+        // Descending, NULLs last: o=3 {1, 8}, o=1 {2, NULL}, o=NULL {4}.
+        assert_eq!(values(max), [Some(8.0), Some(8.0), Some(8.0), Some(8.0), Some(8.0)]);
+        let avg = peer_frame(&frame(PeerAggregate::Avg, true), &columns).unwrap();
+        assert_eq!(values(avg), [Some(4.5), Some(11.0 / 3.0), Some(11.0 / 3.0), Some(3.75), Some(4.5)]);
+    }
+
+    #[test]
+    fn each_partition_runs_on_its_own() {
+        let value = Column::new("x".into(), [1i64, 2, 4, 8, 16]);
+        let key = Column::new("o".into(), [1i32, 1, 2, 1, 2]);
+        let partition = Column::new("p".into(), [Some("a"), Some("b"), Some("a"), None, Some("b")]);
+        let frame = PeerFrame { partitions: 1, ..frame(PeerAggregate::Sum, false) };
+        let sum = peer_frame(&frame, &[value, key, partition]).unwrap();
+        // a: o=1 {1}, o=2 {4}; b: o=1 {2}, o=2 {16}; NULL: {8}.
+        assert_eq!(values(sum), [Some(1.0), Some(2.0), Some(5.0), Some(8.0), Some(18.0)]);
+    }
+
+    #[test]
+    fn a_frame_of_only_nulls_sums_to_null() {
+        let value = Column::new("x".into(), [None::<f64>, Some(2.5)]);
+        let key = Column::new("o".into(), [1i32, 2]);
+        let sum = peer_frame(&frame(PeerAggregate::Sum, false), &[value, key]).unwrap();
+        assert_eq!(values(sum), [None, Some(2.5)]);
+    }
+
+    #[test]
+    fn rounding_halves_as_asked_and_leaves_integers_and_text() {
+        let halves = || Column::new("x".into(), [2.5f64, -2.5, 0.125, 1234.5]);
+        let away = round(&[halves()], RoundMode::HalfAwayFromZero).unwrap();
+        assert_eq!(values(away), [Some(3.0), Some(-3.0), Some(0.0), Some(1235.0)]);
+        let even = round(&[halves()], RoundMode::HalfToEven).unwrap();
+        assert_eq!(values(even), [Some(2.0), Some(-2.0), Some(0.0), Some(1234.0)]);
+        let two = Column::new("d".into(), [2i32]);
+        let rounded = round(&[Column::new("x".into(), [0.125f64]), two], RoundMode::HalfAwayFromZero).unwrap();
+        assert_eq!(values(rounded), [Some(0.13)]);
+        let hundreds = Column::new("d".into(), [-2i32]);
+        let rounded = round(&[Column::new("x".into(), [1250.0f64]), hundreds], RoundMode::HalfAwayFromZero).unwrap();
+        assert_eq!(values(rounded), [Some(1300.0)]);
+        for passed in [Column::new("x".into(), ["12"]), Column::new("x".into(), [7i64])] {
+            assert_eq!(round(&[passed.clone()], RoundMode::HalfToEven).unwrap(), passed);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Scalar subqueries in the SELECT list of a query that does not aggregate,
+//! correlated with its rows (`(SELECT count(*) FROM t WHERE t.k = o.k)`,
+//! `(SELECT sum(x) FROM t WHERE t.ts < o.ts)`), which polars-sql cannot
+//! plan. The subquery's value depends only on the outer values it compares
+//! with, so a CTE computes it once per distinct set of them and is LEFT
+//! JOINed back on them:
+//!
+//! - correlated by equalities only: the CTE groups the subquery's rows by
+//!   its side of each equality, as for subqueries in WHERE;
+//! - by other comparisons too: the CTE pairs each distinct set of outer
+//!   values (read from the outer FROM) with the subquery's rows that satisfy
+//!   every comparison, grouped by the outer values.
+//!
+//! An outer row without a group gets what the subquery gives over no rows —
+//! `count` 0, other aggregates NULL — so the value must be one aggregate
+//! call (`count(*) + 1` over no rows is 1, which a missing group cannot say).
+
+use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr};
+
+use super::scope::*;
+
+pub(super) struct ItemPlan {
+    pub cte_sql: String,
+    pub cte_columns: Vec<String>,
+    /// The LEFT JOIN's condition, and what replaces the subquery.
+    pub join_on: String,
+    pub value: String,
+}
+
+pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer_from: &str, name: &str) -> Option<ItemPlan> {
+    if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    if select.distinct.is_some() || select.having.is_some() || has_group_by(select) {
+        return None;
+    }
+    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
+        return None;
+    };
+    let Expr::Function(function) = value else { return None };
+    let aggregate = function.name.to_string().to_ascii_lowercase();
+    if !matches!(aggregate.as_str(), "count" | "sum" | "min" | "max" | "avg") || function.over.is_some() {
+        return None;
+    }
+    let inner = resolver.scopes(&select.from)?;
+    if sides(value, &inner, outer)?.contains(&Side::Outer) {
+        return None;
+    }
+    let Correlation { local, links } = correlate(select, &inner, outer)?;
+    if links.is_empty() || !links.iter().all(|(op, ..)| is_comparison(op)) {
+        return None;
+    }
+    let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let values = format!("{value} AS __floe_v");
+    let (cte_sql, conditions) = match links.iter().all(|(op, ..)| *op == BinaryOperator::Eq) {
+        true => {
+            let keys: Vec<_> = links.into_iter().map(|(_, inner, outer)| (inner, outer)).collect();
+            grouped_cte(name, &keys, &values, &from, &local)
+        }
+        false => paired_cte(name, &links, &values, &from, &local, outer_from),
+    };
+    let mut cte_columns: Vec<String> = (1..=conditions.len()).map(|i| format!("__floe_k{i}")).collect();
+    cte_columns.push("__floe_v".into());
+    let reference = format!("{name}.__floe_v");
+    let value = if aggregate == "count" { format!("coalesce({reference}, 0)") } else { reference };
+    Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value })
+}
+
+/// `SELECT o.__floe_kI…, <values> FROM (SELECT DISTINCT <outer values> FROM
+/// <outer FROM>) AS o, <inner FROM> WHERE <local> AND (<comparisons>) IS TRUE
+/// GROUP BY o.__floe_kI…` and the conditions joining it back.
+fn paired_cte(
+    name: &str,
+    links: &[(BinaryOperator, String, String)],
+    values: &str,
+    from: &str,
+    local: &[String],
+    outer_from: &str,
+) -> (String, Vec<String>) {
+    let mut outer_values: Vec<&str> = Vec::new();
+    for (_, _, outer) in links {
+        if !outer_values.contains(&outer.as_str()) {
+            outer_values.push(outer);
+        }
+    }
+    let key = |outer: &str| outer_values.iter().position(|o| *o == outer).map_or(0, |i| i + 1);
+    let pairs = format!("{name}_o");
+    let distinct: Vec<String> = outer_values.iter().map(|o| format!("{o} AS __floe_k{}", key(o))).collect();
+    let comparison = |(op, inner, outer): &(BinaryOperator, String, String)| format!("{inner} {op} {pairs}.__floe_k{}", key(outer));
+    let (equalities, others): (Vec<_>, Vec<_>) = links.iter().partition(|(op, ..)| *op == BinaryOperator::Eq);
+    // Equalities join the pairs; `IS TRUE` keeps the other comparisons a
+    // filter: Polars 0.55 turns a cross join filtered by an inequality into
+    // a join its streaming engine cannot run, and NULL drops the pair either way.
+    let mut filters = local.to_vec();
+    filters.extend(equalities.into_iter().map(comparison));
+    let others: Vec<String> = others.into_iter().map(comparison).collect();
+    filters.push(format!("({}) IS TRUE", others.join(" AND ")));
+    let group: Vec<String> = (1..=outer_values.len()).map(|i| format!("{pairs}.__floe_k{i}")).collect();
+    let sql = format!(
+        "SELECT {group_list}, {values} FROM (SELECT DISTINCT {distinct} FROM {outer_from}) AS {pairs}, {from} WHERE {filters} GROUP BY {group_list}",
+        group_list = group.join(", "),
+        distinct = distinct.join(", "),
+        filters = filters.join(" AND "),
+    );
+    let conditions = outer_values.iter().map(|o| format!("{name}.__floe_k{} = {o}", key(o))).collect();
+    (sql, conditions)
+}

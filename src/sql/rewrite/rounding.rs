@@ -1,0 +1,187 @@
+//! `CAST(x AS <integer>)` rounds, as PostgreSQL and DuckDB cast (a DOUBLE
+//! half to even, a DECIMAL half away from zero), where Polars truncates:
+//!
+//! - a literal such as `2.5` is a DECIMAL in SQL (a DOUBLE to polars-sql):
+//!   its cast is worked out here;
+//! - in the statement's own SELECT, Floe's `floe_cast_round`, which leaves
+//!   integers and text as they are, so no type needs knowing;
+//! - elsewhere (CTEs, derived tables, set operations, where polars-sql's
+//!   contexts lack Floe's functions), polars-sql's `round` where the operand
+//!   is a number by its form (arithmetic, an aggregate, a numeric cast); a
+//!   bare column there is cast as Polars casts it.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{CastKind, Expr, Query, Statement, UnaryOperator, Value, VisitMut, VisitorMut};
+
+use super::scope::{parse_expr, FunctionReach};
+use crate::sql::functions::CAST_ROUND;
+
+pub(super) fn rewrite(statement: &mut Statement) {
+    let _ = statement.visit(&mut Rounding::default());
+}
+
+#[derive(Default)]
+struct Rounding {
+    reach: FunctionReach,
+}
+
+impl VisitorMut for Rounding {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.reach.enter(query);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.reach.leave();
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: inner, data_type, format: None, .. } = expr else {
+            return ControlFlow::Continue(());
+        };
+        if !is_integer(&data_type.to_string()) || needs_no_rounding(inner) {
+            return ControlFlow::Continue(());
+        }
+        let rounded = match decimal_literal(inner) {
+            Some(literal) => Some(rounded_literal(&literal)),
+            None if self.reach.reaches() => Some(format!("{CAST_ROUND}({inner})")),
+            None if is_number(inner) => Some(format!("round({inner})")),
+            None => None,
+        };
+        if let Some(rounded) = rounded.as_deref().and_then(parse_expr) {
+            **inner = rounded;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A number by its form, whatever its columns' types.
+fn is_number(expr: &Expr) -> bool {
+    use sqlparser::ast::BinaryOperator::*;
+    match expr {
+        Expr::BinaryOp { op: Plus | Minus | Multiply | Divide, .. } => true,
+        Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Minus, expr: inner } => is_number(inner),
+        Expr::Function(function) => {
+            let name = function.name.to_string().to_ascii_lowercase();
+            ["avg", "sum", "round", "floor", "ceil", "abs", "sqrt", "power", "exp", "ln"].contains(&name.as_str())
+        }
+        Expr::Cast { data_type, .. } => {
+            let name = data_type.to_string().to_ascii_uppercase();
+            ["DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC"].iter().any(|numeric| name.starts_with(numeric))
+        }
+        _ => false,
+    }
+}
+
+fn is_integer(data_type: &str) -> bool {
+    let name = data_type.to_ascii_uppercase();
+    let base = name.split('(').next().unwrap_or_default().trim();
+    matches!(
+        base,
+        "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "INT2" | "INT4" | "INT8" | "INT16" | "INT32" | "INT64"
+            | "INT UNSIGNED" | "INTEGER UNSIGNED" | "BIGINT UNSIGNED" | "SMALLINT UNSIGNED" | "TINYINT UNSIGNED"
+            | "UINT8" | "UINT16" | "UINT32" | "UINT64" | "HUGEINT"
+    )
+}
+
+/// Already rounded (a ticket's SQL is analyzed again on the node that runs
+/// it), a whole number, or text.
+fn needs_no_rounding(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function(function) => {
+            let name = function.name.to_string();
+            name.eq_ignore_ascii_case(CAST_ROUND) || name.eq_ignore_ascii_case("round")
+        }
+        Expr::Value(value) => match &value.value {
+            Value::Number(text, _) => !text.contains(['.', 'e', 'E']),
+            Value::SingleQuotedString(_) => true,
+            _ => false,
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => needs_no_rounding(expr),
+        _ => false,
+    }
+}
+
+/// A number literal with a fraction, signed (`2.5`, `-2.5`), as written.
+fn decimal_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(value) => match &value.value {
+            Value::Number(text, _) if text.contains('.') && !text.contains(['e', 'E']) => Some(text.clone()),
+            _ => None,
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => decimal_literal(expr).map(|text| match text.strip_prefix('-') {
+            Some(positive) => positive.to_string(),
+            None => format!("-{text}"),
+        }),
+        Expr::Nested(inner) => decimal_literal(inner),
+        _ => None,
+    }
+}
+
+/// A decimal literal rounded half away from zero, exactly (digit by digit).
+fn rounded_literal(text: &str) -> String {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut whole: Vec<u8> = if whole.is_empty() { b"0".to_vec() } else { whole.bytes().collect() };
+    if fraction.as_bytes().first().is_some_and(|d| *d >= b'5') {
+        // Carry the 1 up through the nines.
+        let mut at = whole.len();
+        loop {
+            if at == 0 {
+                whole.insert(0, b'1');
+                break;
+            }
+            at -= 1;
+            if whole[at] == b'9' {
+                whole[at] = b'0';
+            } else {
+                whole[at] += 1;
+                break;
+            }
+        }
+    }
+    let whole = String::from_utf8(whole).unwrap_or_default();
+    let zero = whole.bytes().all(|d| d == b'0');
+    if negative && !zero { format!("-{whole}") } else { whole }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        super::super::scope::rewritten_by(sql, rewrite)
+    }
+
+    #[test]
+    fn integer_casts_round_where_floe_functions_reach() {
+        assert_eq!(
+            rewritten("SELECT CAST(x * 1.5 AS INT), x::bigint, round(y, 2), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"),
+            "SELECT CAST(floe_cast_round(x * 1.5) AS INT), floe_cast_round(x)::BIGINT, round(y, 2), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"
+        );
+        // Analyzing the result again changes nothing.
+        let once = rewritten("SELECT CAST(round(x) AS INT), CAST(y AS INT) FROM t");
+        assert_eq!(once, "SELECT CAST(round(x) AS INT), CAST(floe_cast_round(y) AS INT) FROM t");
+        assert_eq!(rewritten(&once), once);
+        // In a CTE: polars-sql's round where the operand is a number by its form.
+        assert_eq!(
+            rewritten("WITH c AS (SELECT CAST(x / 50 AS INT) AS a, CAST(x AS INT) AS b FROM t) SELECT CAST(a AS INT) FROM c"),
+            "WITH c AS (SELECT CAST(round(x / 50) AS INT) AS a, CAST(x AS INT) AS b FROM t) SELECT CAST(floe_cast_round(a) AS INT) FROM c"
+        );
+    }
+
+    #[test]
+    fn decimal_literals_cast_half_away_from_zero() {
+        assert_eq!(
+            rewritten("SELECT CAST(2.5 AS INT), CAST(-2.5 AS INT), CAST(-(0.4) AS INT), CAST(99.5 AS BIGINT), CAST(.49 AS INT), CAST(7 AS INT)"),
+            "SELECT CAST(3 AS INT), CAST(-3 AS INT), CAST(0 AS INT), CAST(100 AS BIGINT), CAST(0 AS INT), CAST(7 AS INT)"
+        );
+    }
+}
