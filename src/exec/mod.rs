@@ -356,10 +356,23 @@ fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, Schem
         let dates: Vec<bool> = input.schema.iter_values().map(|dtype| *dtype == polars::prelude::DataType::Date).collect();
         columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
     }
-    let rendered = query.render(&frames, &columns);
-    // What polars-sql is given, for when it refuses a query the rewrites produced.
-    tracing::debug!(target: "floe::sql", sql = %rendered, "rendered for polars-sql");
-    let mut frame = context.execute(&rendered)?;
+    let rendered = query.render_parts(&frames, &columns);
+    for cte in rendered.ctes {
+        // What polars-sql is given, for when it refuses a query the rewrites produced.
+        tracing::debug!(target: "floe::sql", sql = %cte.sql, cte = %cte.name, "rendered for polars-sql");
+        let mut frame = context.execute(&cte.sql)?;
+        if !cte.columns.is_empty() {
+            let names: Vec<_> = frame.collect_schema()?.iter_names().cloned().collect();
+            if names.len() != cte.columns.len() {
+                let message = format!("CTE `{}` names {} columns but its query has {}", cte.name, cte.columns.len(), names.len());
+                return Err(PolarsError::SQLInterface(message.into()).into());
+            }
+            frame = frame.rename(names, cte.columns.iter().map(String::as_str), true);
+        }
+        context.register(&cte.name, frame);
+    }
+    tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
+    let mut frame = context.execute(&rendered.main)?;
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
     let rewritten = if query.is_explain() { query.rewritten(&columns) } else { String::new() };
     Ok((frame, schema, rewritten))

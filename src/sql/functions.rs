@@ -8,9 +8,10 @@
 /// DECIMAL half away from zero; other values pass through, so the rewrite
 /// needs no knowledge of `x`'s type.
 ///
-/// polars-sql offers registered functions only to the statement's own
-/// SELECT (CTEs, derived tables, subqueries and set operations are planned
-/// in contexts without them): passes call them only there.
+/// polars-sql offers registered functions only to the query it is given
+/// (derived tables, subqueries and set operations are planned in contexts
+/// without them): passes call them only in the statement's own SELECT and
+/// its top-level CTEs, which Floe gives polars-sql one by one.
 pub const CAST_ROUND: &str = "floe_cast_round";
 
 const PEERS: &str = "floe_peers_";

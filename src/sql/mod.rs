@@ -120,6 +120,44 @@ impl Query {
     }
 }
 
+/// A rendered query as Floe hands it to polars-sql: its top-level CTEs
+/// first, each run and registered as a table of its own, in order, then the
+/// rest. polars-sql plans a CTE in a context without Floe's functions
+/// (`sql/functions.rs`); run on their own, top-level CTEs have them.
+pub struct Rendered {
+    pub ctes: Vec<RenderedCte>,
+    pub main: String,
+}
+
+pub struct RenderedCte {
+    pub name: String,
+    /// The CTE's column names when it renames them (`WITH c(a, b) AS …`).
+    pub columns: Vec<String>,
+    pub sql: String,
+}
+
+impl Query {
+    /// [`Query::render`], its top-level CTEs apart.
+    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Rendered {
+        let mut statement = self.statement.clone();
+        rewrite::render(&mut statement, frames, columns);
+        let with = match &mut statement {
+            Statement::Query(query) if query.with.as_ref().is_some_and(|with| !with.recursive) => query.with.take(),
+            _ => None,
+        };
+        let ctes = with.map(|with| with.cte_tables).unwrap_or_default();
+        let ctes = ctes
+            .into_iter()
+            .map(|cte| RenderedCte {
+                name: cte.alias.name.value.clone(),
+                columns: cte.alias.columns.iter().map(|column| column.name.value.clone()).collect(),
+                sql: cte.query.to_string(),
+            })
+            .collect();
+        Rendered { ctes, main: statement.to_string() }
+    }
+}
+
 /// How many parameters a statement takes (`?` or `$n` placeholders).
 pub fn parameter_count(sql: &str) -> Result<usize> {
     Ok(describe(sql)?.parameters)

@@ -3,9 +3,10 @@
 //!
 //! - a literal such as `2.5` is a DECIMAL in SQL (a DOUBLE to polars-sql):
 //!   its cast is worked out here;
-//! - in the statement's own SELECT, Floe's `floe_cast_round`, which leaves
-//!   integers and text as they are, so no type needs knowing;
-//! - elsewhere (CTEs, derived tables, set operations, where polars-sql's
+//! - in the statement's own SELECT and its top-level CTEs, Floe's
+//!   `floe_cast_round`, which leaves integers and text as they are, so no
+//!   type needs knowing;
+//! - elsewhere (derived tables, subqueries, set operations, where polars-sql's
 //!   contexts lack Floe's functions), polars-sql's `round` where the operand
 //!   is a number by its form (arithmetic, an aggregate, a numeric cast); a
 //!   bare column there is cast as Polars casts it.
@@ -170,11 +171,13 @@ mod tests {
         let once = rewritten("SELECT CAST(round(x) AS INT), CAST(y AS INT) FROM t");
         assert_eq!(once, "SELECT CAST(round(x) AS INT), CAST(floe_cast_round(y) AS INT) FROM t");
         assert_eq!(rewritten(&once), once);
-        // In a CTE: polars-sql's round where the operand is a number by its form.
+        // In a derived table: polars-sql's round where the operand is a number by its form.
         assert_eq!(
-            rewritten("WITH c AS (SELECT CAST(x / 50 AS INT) AS a, CAST(x AS INT) AS b FROM t) SELECT CAST(a AS INT) FROM c"),
-            "WITH c AS (SELECT CAST(round(x / 50) AS INT) AS a, CAST(x AS INT) AS b FROM t) SELECT CAST(floe_cast_round(a) AS INT) FROM c"
+            rewritten("SELECT CAST(a AS INT) FROM (SELECT CAST(x / 50 AS INT) AS a, CAST(x AS INT) AS b FROM t) AS d"),
+            "SELECT CAST(floe_cast_round(a) AS INT) FROM (SELECT CAST(round(x / 50) AS INT) AS a, CAST(x AS INT) AS b FROM t) AS d"
         );
+        // A top-level CTE runs on its own, where Floe's functions reach.
+        assert_eq!(rewritten("WITH c AS (SELECT CAST(x AS INT) AS b FROM t) SELECT b FROM c"), "WITH c AS (SELECT CAST(floe_cast_round(x) AS INT) AS b FROM t) SELECT b FROM c");
     }
 
     #[test]

@@ -279,29 +279,39 @@ pub(crate) fn rewritten_by(sql: &str, pass: fn(&mut Statement)) -> String {
 }
 
 /// Whether an expression is planned where Floe's registered functions
-/// (`sql::functions`) reach: the statement's own SELECT. polars-sql plans
-/// CTEs, derived tables, subqueries and each branch of a set operation in
+/// (`sql::functions`) reach: the statement's own SELECT and its top-level
+/// CTEs' (which Floe runs on their own, `Query::render_parts`). polars-sql
+/// plans derived tables, subqueries and each branch of a set operation in
 /// contexts of their own, which lack them. A visitor calls `enter` and
 /// `leave` on each query it visits.
 #[derive(Default)]
 pub(crate) struct FunctionReach {
-    depth: usize,
-    top_is_select: bool,
+    /// For each query being visited, whether it reaches.
+    stack: Vec<bool>,
+    /// The top-level CTEs' queries, by address (stable while visiting).
+    top_ctes: Vec<*const Query>,
 }
 
 impl FunctionReach {
     pub fn enter(&mut self, query: &Query) {
-        self.depth += 1;
-        if self.depth == 1 {
-            self.top_is_select = matches!(query.body.as_ref(), SetExpr::Select(_));
-        }
+        let select = matches!(query.body.as_ref(), SetExpr::Select(_));
+        let reaches = match self.stack.len() {
+            0 => {
+                let with = query.with.as_ref().filter(|with| !with.recursive);
+                self.top_ctes = with.map(|with| with.cte_tables.iter().map(|cte| &*cte.query as *const Query).collect()).unwrap_or_default();
+                select
+            }
+            1 => select && self.top_ctes.contains(&(query as *const Query)),
+            _ => false,
+        };
+        self.stack.push(reaches);
     }
 
     pub fn leave(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
+        self.stack.pop();
     }
 
     pub fn reaches(&self) -> bool {
-        self.depth == 1 && self.top_is_select
+        self.stack.last().copied().unwrap_or(false)
     }
 }

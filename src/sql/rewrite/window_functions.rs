@@ -18,8 +18,8 @@
 //!   frame from the current row's peers to the end, for `sum`/`count`/
 //!   `avg`/`min`/`max`: Floe's `floe_peers_…` function, given the partition
 //!   keys too (polars-sql's cumulative windows end at the row, not its
-//!   peers) — in the statement's own SELECT, the only place polars-sql lets
-//!   registered functions reach (`FunctionReach`).
+//!   peers) — where polars-sql lets registered functions reach: the
+//!   statement's own SELECT and its top-level CTEs (`FunctionReach`).
 //!
 //! Other frames (RANGE with offsets, GROUPS) are left for polars-sql to refuse.
 
@@ -338,8 +338,11 @@ mod tests {
         assert_eq!(sql, "SELECT floe_peers_rows_p0_af(o, o) OVER () FROM t");
         let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
         assert_eq!(sql, "SELECT floe_peers_avg_p0_df(x, o) OVER () FROM t");
-        // Where Floe's functions do not reach (a CTE), polars-sql's frames: to the row.
-        let sql = rewritten("WITH c AS (SELECT avg(x) OVER (ORDER BY o) AS a, sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c");
+        // A top-level CTE runs on its own, where Floe's functions reach; a
+        // derived table does not: there polars-sql's frames, to the row.
+        let sql = rewritten("WITH c AS (SELECT sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c");
+        assert!(sql.contains("floe_peers_sum_p0_al(x, o) OVER () AS s"), "{sql}");
+        let sql = rewritten("SELECT * FROM (SELECT avg(x) OVER (ORDER BY o) AS a, sum(x) OVER (ORDER BY o) AS s FROM t) AS d");
         assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW") && sql.contains("sum(x) OVER (ORDER BY o) AS s"), "{sql}");
         let sql = rewritten("SELECT sum(x) OVER (ORDER BY o) FROM t UNION ALL SELECT 1");
         assert!(!sql.contains("floe_peers"), "{sql}");
