@@ -357,7 +357,7 @@ fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, Schem
         columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
     }
     let rendered = query.render_parts(&frames, &columns);
-    for cte in rendered.ctes {
+    for cte in rendered.parts {
         // What polars-sql is given, for when it refuses a query the rewrites produced.
         tracing::debug!(target: "floe::sql", sql = %cte.sql, cte = %cte.name, "rendered for polars-sql");
         let mut frame = context.execute(&cte.sql)?;

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod params;
 mod parameter_types;
 mod parse;
+mod parts;
 pub mod partition;
 pub mod procedure;
 pub mod pushdown;
@@ -24,6 +25,7 @@ use sqlparser::ast::Statement;
 
 pub use aliases::with_table_aliases;
 pub use parameter_types::{parameter_probes, Probe};
+pub use parts::{Rendered, RenderedPart};
 pub use rewrite::RelationName;
 
 #[derive(Debug, thiserror::Error)]
@@ -117,44 +119,6 @@ impl Query {
         let mut statement = self.statement.clone();
         rewrite::render(&mut statement, frames, columns);
         statement.to_string()
-    }
-}
-
-/// A rendered query as Floe hands it to polars-sql: its top-level CTEs
-/// first, each run and registered as a table of its own, in order, then the
-/// rest. polars-sql plans a CTE in a context without Floe's functions
-/// (`sql/functions.rs`); run on their own, top-level CTEs have them.
-pub struct Rendered {
-    pub ctes: Vec<RenderedCte>,
-    pub main: String,
-}
-
-pub struct RenderedCte {
-    pub name: String,
-    /// The CTE's column names when it renames them (`WITH c(a, b) AS …`).
-    pub columns: Vec<String>,
-    pub sql: String,
-}
-
-impl Query {
-    /// [`Query::render`], its top-level CTEs apart.
-    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Rendered {
-        let mut statement = self.statement.clone();
-        rewrite::render(&mut statement, frames, columns);
-        let with = match &mut statement {
-            Statement::Query(query) if query.with.as_ref().is_some_and(|with| !with.recursive) => query.with.take(),
-            _ => None,
-        };
-        let ctes = with.map(|with| with.cte_tables).unwrap_or_default();
-        let ctes = ctes
-            .into_iter()
-            .map(|cte| RenderedCte {
-                name: cte.alias.name.value.clone(),
-                columns: cte.alias.columns.iter().map(|column| column.name.value.clone()).collect(),
-                sql: cte.query.to_string(),
-            })
-            .collect();
-        Rendered { ctes, main: statement.to_string() }
     }
 }
 

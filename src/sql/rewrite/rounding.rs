@@ -3,10 +3,10 @@
 //!
 //! - a literal such as `2.5` is a DECIMAL in SQL (a DOUBLE to polars-sql):
 //!   its cast is worked out here;
-//! - in the statement's own SELECT and its top-level CTEs, Floe's
-//!   `floe_cast_round`, which leaves integers and text as they are, so no
-//!   type needs knowing;
-//! - elsewhere (derived tables, subqueries, set operations, where polars-sql's
+//! - where Floe's functions reach (the statement's SELECT, its CTEs and
+//!   derived tables, `FunctionReach`), Floe's `floe_cast_round`, which
+//!   leaves integers and text as they are, so no type needs knowing;
+//! - elsewhere (subqueries, set-operation branches, where polars-sql's
 //!   contexts lack Floe's functions), polars-sql's `round` where the operand
 //!   is a number by its form (arithmetic, an aggregate, a numeric cast); a
 //!   bare column there is cast as Polars casts it.
@@ -171,10 +171,15 @@ mod tests {
         let once = rewritten("SELECT CAST(round(x) AS INT), CAST(y AS INT) FROM t");
         assert_eq!(once, "SELECT CAST(round(x) AS INT), CAST(floe_cast_round(y) AS INT) FROM t");
         assert_eq!(rewritten(&once), once);
-        // In a derived table: polars-sql's round where the operand is a number by its form.
+        // In a set operation's branch: polars-sql's round where the operand is a number by its form.
         assert_eq!(
-            rewritten("SELECT CAST(a AS INT) FROM (SELECT CAST(x / 50 AS INT) AS a, CAST(x AS INT) AS b FROM t) AS d"),
-            "SELECT CAST(floe_cast_round(a) AS INT) FROM (SELECT CAST(round(x / 50) AS INT) AS a, CAST(x AS INT) AS b FROM t) AS d"
+            rewritten("SELECT CAST(x / 50 AS INT) AS a, CAST(x AS INT) AS b FROM t UNION ALL SELECT 1, 2"),
+            "SELECT CAST(round(x / 50) AS INT) AS a, CAST(x AS INT) AS b FROM t UNION ALL SELECT 1, 2"
+        );
+        // A derived table is handed over on its own too.
+        assert_eq!(
+            rewritten("SELECT a FROM (SELECT CAST(x AS INT) AS a FROM t) AS d"),
+            "SELECT a FROM (SELECT CAST(floe_cast_round(x) AS INT) AS a FROM t) AS d"
         );
         // A top-level CTE runs on its own, where Floe's functions reach.
         assert_eq!(rewritten("WITH c AS (SELECT CAST(x AS INT) AS b FROM t) SELECT b FROM c"), "WITH c AS (SELECT CAST(floe_cast_round(x) AS INT) AS b FROM t) SELECT b FROM c");

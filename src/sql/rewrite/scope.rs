@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlparser::ast::{
-    BinaryOperator, Cte, Expr, Query, Select, SelectItem, SetExpr, Statement,
+    BinaryOperator, Cte, Expr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -279,31 +279,36 @@ pub(crate) fn rewritten_by(sql: &str, pass: fn(&mut Statement)) -> String {
 }
 
 /// Whether an expression is planned where Floe's registered functions
-/// (`sql::functions`) reach: the statement's own SELECT and its top-level
-/// CTEs' (which Floe runs on their own, `Query::render_parts`). polars-sql
-/// plans derived tables, subqueries and each branch of a set operation in
-/// contexts of their own, which lack them. A visitor calls `enter` and
-/// `leave` on each query it visits.
+/// (`sql::functions`) reach: a query polars-sql is handed on its own — the
+/// statement's, its top-level CTEs', and those of derived tables in the FROM
+/// of such a query (`sql/parts.rs`), when each is a plain SELECT. polars-sql
+/// plans the rest (subqueries, set-operation branches) in contexts of their
+/// own, which lack them. A visitor calls `enter` and `leave` on each query.
 #[derive(Default)]
 pub(crate) struct FunctionReach {
     /// For each query being visited, whether it reaches.
     stack: Vec<bool>,
-    /// The top-level CTEs' queries, by address (stable while visiting).
-    top_ctes: Vec<*const Query>,
+    /// Queries handed over on their own, by address (stable while visiting).
+    handed_over: Vec<*const Query>,
 }
 
 impl FunctionReach {
     pub fn enter(&mut self, query: &Query) {
+        let top = self.stack.is_empty();
+        if top {
+            let ctes = query.with.iter().filter(|with| !with.recursive).flat_map(|with| &with.cte_tables);
+            self.handed_over = ctes.map(|cte| &*cte.query as *const Query).collect();
+        }
         let select = matches!(query.body.as_ref(), SetExpr::Select(_));
-        let reaches = match self.stack.len() {
-            0 => {
-                let with = query.with.as_ref().filter(|with| !with.recursive);
-                self.top_ctes = with.map(|with| with.cte_tables.iter().map(|cte| &*cte.query as *const Query).collect()).unwrap_or_default();
-                select
+        let reaches = select && (top || self.handed_over.contains(&(query as *const Query)));
+        if let (true, SetExpr::Select(body)) = (reaches, query.body.as_ref()) {
+            let factors = body.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+            for factor in factors {
+                if let TableFactor::Derived { lateral: false, subquery, alias: Some(_), sample: None } = factor {
+                    self.handed_over.push(&**subquery as *const Query);
+                }
             }
-            1 => select && self.top_ctes.contains(&(query as *const Query)),
-            _ => false,
-        };
+        }
         self.stack.push(reaches);
     }
 

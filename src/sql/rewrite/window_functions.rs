@@ -338,12 +338,12 @@ mod tests {
         assert_eq!(sql, "SELECT floe_peers_rows_p0_af(o, o) OVER () FROM t");
         let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
         assert_eq!(sql, "SELECT floe_peers_avg_p0_df(x, o) OVER () FROM t");
-        // A top-level CTE runs on its own, where Floe's functions reach; a
-        // derived table does not: there polars-sql's frames, to the row.
-        let sql = rewritten("WITH c AS (SELECT sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c");
-        assert!(sql.contains("floe_peers_sum_p0_al(x, o) OVER () AS s"), "{sql}");
-        let sql = rewritten("SELECT * FROM (SELECT avg(x) OVER (ORDER BY o) AS a, sum(x) OVER (ORDER BY o) AS s FROM t) AS d");
-        assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW") && sql.contains("sum(x) OVER (ORDER BY o) AS s"), "{sql}");
+        // Top-level CTEs and derived tables run on their own, where Floe's
+        // functions reach; a subquery does not: there polars-sql's frames, to the row.
+        let sql = rewritten("WITH c AS (SELECT sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c, (SELECT min(x) OVER (ORDER BY o) AS m FROM t) AS d");
+        assert!(sql.contains("floe_peers_sum_p0_al(x, o) OVER () AS s") && sql.contains("floe_peers_min_p0_al(x, o) OVER () AS m"), "{sql}");
+        let sql = rewritten("SELECT * FROM t WHERE x IN (SELECT avg(x) OVER (ORDER BY o) AS a FROM t)");
+        assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"), "{sql}");
         let sql = rewritten("SELECT sum(x) OVER (ORDER BY o) FROM t UNION ALL SELECT 1");
         assert!(!sql.contains("floe_peers"), "{sql}");
         // ROWS frames end at the row, which polars-sql's cumulative windows do.

@@ -1,0 +1,72 @@
+//! A rendered query in the parts Floe hands polars-sql one by one: each
+//! top-level CTE, and each derived table in the FROM of a query that is
+//! itself handed over, run and registered as a table of its own, in order,
+//! then the rest. polars-sql plans CTEs and derived tables in contexts of
+//! their own without Floe's functions (`sql/functions.rs`); handed over on
+//! their own they have them (`rewrite::scope::FunctionReach` mirrors this).
+
+use std::collections::HashMap;
+
+use sqlparser::ast::{Query, SetExpr, Statement, TableFactor};
+
+use super::rewrite::{self, RelationName};
+use super::Query as Analyzed;
+
+pub struct Rendered {
+    /// What to run and register first, in order.
+    pub parts: Vec<RenderedPart>,
+    pub main: String,
+}
+
+pub struct RenderedPart {
+    pub name: String,
+    /// The part's column names when it renames them (`WITH c(a, b) AS …`).
+    pub columns: Vec<String>,
+    pub sql: String,
+}
+
+impl Analyzed {
+    /// [`Analyzed::render`], its top-level CTEs and derived tables apart.
+    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Rendered {
+        let mut statement = self.statement.clone();
+        rewrite::render(&mut statement, frames, columns);
+        let mut parts = Vec::new();
+        if let Statement::Query(query) = &mut statement {
+            if query.with.as_ref().is_some_and(|with| !with.recursive) {
+                for mut cte in query.with.take().map(|with| with.cte_tables).unwrap_or_default() {
+                    hoist_derived(&mut cte.query, &mut parts);
+                    let columns = cte.alias.columns.iter().map(|column| column.name.value.clone()).collect();
+                    parts.push(RenderedPart { name: cte.alias.name.value.clone(), columns, sql: cte.query.to_string() });
+                }
+            }
+            hoist_derived(query, &mut parts);
+        }
+        Rendered { parts, main: statement.to_string() }
+    }
+}
+
+/// Moves the derived tables of `query`'s FROM (a plain SELECT's) into
+/// `parts`, inner ones first, leaving a reference to each under its alias.
+fn hoist_derived(query: &mut Query, parts: &mut Vec<RenderedPart>) {
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let factors = select.from.iter_mut().flat_map(|t| std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation)));
+    for factor in factors {
+        let TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None } = factor else { continue };
+        hoist_derived(subquery, parts);
+        let name = format!("__floe_d{}", parts.len() + 1);
+        let columns = alias.columns.drain(..).map(|column| column.name.value).collect();
+        parts.push(RenderedPart { name: name.clone(), columns, sql: subquery.to_string() });
+        *factor = TableFactor::Table {
+            name: sqlparser::ast::ObjectName::from(vec![sqlparser::ast::Ident::new(name)]),
+            alias: Some(alias.clone()),
+            args: None,
+            with_hints: Vec::new(),
+            version: None,
+            with_ordinality: false,
+            partitions: Vec::new(),
+            json_path: None,
+            sample: None,
+            index_hints: Vec::new(),
+        };
+    }
+}
