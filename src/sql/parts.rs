@@ -1,13 +1,14 @@
 //! A rendered query in the parts Floe hands polars-sql one by one: each
-//! top-level CTE, and each derived table in the FROM of a query that is
-//! itself handed over, run and registered as a table of its own, in order,
-//! then the rest. polars-sql plans CTEs and derived tables in contexts of
+//! top-level CTE, and in a query that is itself handed over each derived
+//! table of a FROM and each SELECT of a UNION / INTERSECT / EXCEPT, run and
+//! registered as a table of its own, in order, then the rest. polars-sql
+//! plans CTEs, derived tables and set-operation branches in contexts of
 //! their own without Floe's functions (`sql/functions.rs`); handed over on
 //! their own they have them (`rewrite::scope::FunctionReach` mirrors this).
 
 use std::collections::HashMap;
 
-use sqlparser::ast::{Query, SetExpr, Statement, TableFactor};
+use sqlparser::ast::{Query, Select, SetExpr, Statement, TableFactor};
 
 use super::rewrite::{self, RelationName};
 use super::Query as Analyzed;
@@ -34,25 +35,53 @@ impl Analyzed {
         if let Statement::Query(query) = &mut statement {
             if query.with.as_ref().is_some_and(|with| !with.recursive) {
                 for mut cte in query.with.take().map(|with| with.cte_tables).unwrap_or_default() {
-                    hoist_derived(&mut cte.query, &mut parts);
+                    hand_over(&mut cte.query, &mut parts);
                     let columns = cte.alias.columns.iter().map(|column| column.name.value.clone()).collect();
                     parts.push(RenderedPart { name: cte.alias.name.value.clone(), columns, sql: cte.query.to_string() });
                 }
             }
-            hoist_derived(query, &mut parts);
+            hand_over(query, &mut parts);
         }
         Rendered { parts, main: statement.to_string() }
     }
 }
 
-/// Moves the derived tables of `query`'s FROM (a plain SELECT's) into
-/// `parts`, inner ones first, leaving a reference to each under its alias.
-fn hoist_derived(query: &mut Query, parts: &mut Vec<RenderedPart>) {
-    let SetExpr::Select(select) = query.body.as_mut() else { return };
+/// What of `query` polars-sql would plan apart, moved into `parts`.
+fn hand_over(query: &mut Query, parts: &mut Vec<RenderedPart>) {
+    match query.body.as_mut() {
+        SetExpr::Select(select) => hoist_derived(select, parts),
+        body @ SetExpr::SetOperation { .. } => hoist_branches(body, parts),
+        _ => {}
+    }
+}
+
+/// Each SELECT of a set operation into `parts`, replaced by `SELECT *` of it.
+fn hoist_branches(body: &mut SetExpr, parts: &mut Vec<RenderedPart>) {
+    match body {
+        SetExpr::SetOperation { left, right, .. } => {
+            hoist_branches(left, parts);
+            hoist_branches(right, parts);
+        }
+        SetExpr::Select(select) => {
+            hoist_derived(select, parts);
+            let name = format!("__floe_d{}", parts.len() + 1);
+            let reference = super::rewrite::parse_query(&format!("SELECT * FROM {name}"));
+            if let Some(reference) = reference {
+                parts.push(RenderedPart { name, columns: Vec::new(), sql: select.to_string() });
+                *body = *reference.body;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Moves the derived tables of a SELECT's FROM into `parts`, inner ones
+/// first, leaving a reference to each under its alias.
+fn hoist_derived(select: &mut Select, parts: &mut Vec<RenderedPart>) {
     let factors = select.from.iter_mut().flat_map(|t| std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation)));
     for factor in factors {
         let TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None } = factor else { continue };
-        hoist_derived(subquery, parts);
+        hand_over(subquery, parts);
         let name = format!("__floe_d{}", parts.len() + 1);
         let columns = alias.columns.drain(..).map(|column| column.name.value).collect();
         parts.push(RenderedPart { name: name.clone(), columns, sql: subquery.to_string() });

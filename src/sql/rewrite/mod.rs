@@ -33,6 +33,7 @@ pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder
 pub(crate) use analyze::divisions_in_double;
 pub use names::presented_name;
 pub use scope::Columns;
+pub(crate) use scope::parse_query;
 
 use super::Result;
 

@@ -3,11 +3,11 @@
 //!
 //! - a literal such as `2.5` is a DECIMAL in SQL (a DOUBLE to polars-sql):
 //!   its cast is worked out here;
-//! - where Floe's functions reach (the statement's SELECT, its CTEs and
-//!   derived tables, `FunctionReach`), Floe's `floe_cast_round`, which
+//! - where Floe's functions reach (the statement's SELECTs, its CTEs' and
+//!   derived tables', `FunctionReach`), Floe's `floe_cast_round`, which
 //!   leaves integers and text as they are, so no type needs knowing;
-//! - elsewhere (subqueries, set-operation branches, where polars-sql's
-//!   contexts lack Floe's functions), polars-sql's `round` where the operand
+//! - elsewhere (subqueries of expressions, where polars-sql's contexts
+//!   lack Floe's functions), polars-sql's `round` where the operand
 //!   is a number by its form (arithmetic, an aggregate, a numeric cast); a
 //!   bare column there is cast as Polars casts it.
 
@@ -171,10 +171,10 @@ mod tests {
         let once = rewritten("SELECT CAST(round(x) AS INT), CAST(y AS INT) FROM t");
         assert_eq!(once, "SELECT CAST(round(x) AS INT), CAST(floe_cast_round(y) AS INT) FROM t");
         assert_eq!(rewritten(&once), once);
-        // In a set operation's branch: polars-sql's round where the operand is a number by its form.
+        // In an expression's subquery: polars-sql's round where the operand is a number by its form.
         assert_eq!(
-            rewritten("SELECT CAST(x / 50 AS INT) AS a, CAST(x AS INT) AS b FROM t UNION ALL SELECT 1, 2"),
-            "SELECT CAST(round(x / 50) AS INT) AS a, CAST(x AS INT) AS b FROM t UNION ALL SELECT 1, 2"
+            rewritten("SELECT * FROM t WHERE k IN (SELECT CAST(x / 50 AS INT) FROM u WHERE CAST(x AS INT) > 1)"),
+            "SELECT * FROM t WHERE k IN (SELECT CAST(round(x / 50) AS INT) FROM u WHERE CAST(x AS INT) > 1)"
         );
         // A derived table is handed over on its own too.
         assert_eq!(

@@ -279,11 +279,11 @@ pub(crate) fn rewritten_by(sql: &str, pass: fn(&mut Statement)) -> String {
 }
 
 /// Whether an expression is planned where Floe's registered functions
-/// (`sql::functions`) reach: a query polars-sql is handed on its own — the
-/// statement's, its top-level CTEs', and those of derived tables in the FROM
-/// of such a query (`sql/parts.rs`), when each is a plain SELECT. polars-sql
-/// plans the rest (subqueries, set-operation branches) in contexts of their
-/// own, which lack them. A visitor calls `enter` and `leave` on each query.
+/// (`sql::functions`) reach: a query polars-sql is handed on its own, or
+/// each SELECT of it — the statement's, its top-level CTEs', and those of
+/// derived tables in the FROM of such a query (`sql/parts.rs`). polars-sql
+/// plans the rest (subqueries of expressions) in contexts of their own,
+/// which lack them. A visitor calls `enter` and `leave` on each query.
 #[derive(Default)]
 pub(crate) struct FunctionReach {
     /// For each query being visited, whether it reaches.
@@ -299,10 +299,10 @@ impl FunctionReach {
             let ctes = query.with.iter().filter(|with| !with.recursive).flat_map(|with| &with.cte_tables);
             self.handed_over = ctes.map(|cte| &*cte.query as *const Query).collect();
         }
-        let select = matches!(query.body.as_ref(), SetExpr::Select(_));
-        let reaches = select && (top || self.handed_over.contains(&(query as *const Query)));
-        if let (true, SetExpr::Select(body)) = (reaches, query.body.as_ref()) {
-            let factors = body.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+        let selects = branch_selects(query.body.as_ref());
+        let reaches = selects.is_some() && (top || self.handed_over.contains(&(query as *const Query)));
+        for select in selects.into_iter().flatten().filter(|_| reaches) {
+            let factors = select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
             for factor in factors {
                 if let TableFactor::Derived { lateral: false, subquery, alias: Some(_), sample: None } = factor {
                     self.handed_over.push(&**subquery as *const Query);
@@ -318,5 +318,18 @@ impl FunctionReach {
 
     pub fn reaches(&self) -> bool {
         self.stack.last().copied().unwrap_or(false)
+    }
+}
+
+/// The SELECTs of a body made only of SELECTs and set operations.
+fn branch_selects(body: &SetExpr) -> Option<Vec<&Select>> {
+    match body {
+        SetExpr::Select(select) => Some(vec![select.as_ref()]),
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut selects = branch_selects(left)?;
+            selects.extend(branch_selects(right)?);
+            Some(selects)
+        }
+        _ => None,
     }
 }
