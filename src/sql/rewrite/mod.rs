@@ -50,6 +50,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
+    window_functions::refuse_unsupported_frames(statement)?;
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement);
     temporal::rewrite(statement);

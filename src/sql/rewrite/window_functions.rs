@@ -34,6 +34,37 @@ use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame};
 
 const MOST_FRAME_ROWS: i64 = 64;
 
+/// Frames Floe cannot run, refused by name: `RANGE` with offsets (frames by
+/// value distance) and `GROUPS`.
+pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Result<()> {
+    struct Frames;
+    impl sqlparser::ast::Visitor for Frames {
+        type Break = String;
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+            let Expr::Function(Function { over: Some(WindowType::WindowSpec(spec)), .. }) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let Some(frame) = &spec.window_frame else { return ControlFlow::Continue(()) };
+            let end = frame.end_bound.clone().unwrap_or(WindowFrameBound::CurrentRow);
+            let by_value = matches!(frame.start_bound, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)))
+                || matches!(end, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)));
+            match frame.units {
+                WindowFrameUnits::Groups => ControlFlow::Break(spec.to_string()),
+                WindowFrameUnits::Range if by_value => ControlFlow::Break(spec.to_string()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    match sqlparser::ast::Visit::visit(statement, &mut Frames) {
+        ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
+            "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames with offsets \
+             (up to {MOST_FRAME_ROWS} rows) and RANGE frames bounded by UNBOUNDED or CURRENT ROW, not RANGE \
+             offsets or GROUPS"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
 /// Every window but those whose frame ends at a peer, left for [`peer_frames`].
 pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut WindowFunctions { peers: None, reach: FunctionReach::default() });
