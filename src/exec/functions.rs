@@ -25,8 +25,7 @@ impl FunctionRegistry for Functions {
 
     fn get_udf(&self, name: &str) -> PolarsResult<Option<UserDefinedFunction>> {
         if name == CAST_ROUND {
-            // A DOUBLE to the nearest even, as PostgreSQL's and DuckDB's casts do.
-            return Ok(Some(rounding(CAST_ROUND, RoundMode::HalfToEven)));
+            return Ok(Some(cast_rounding()));
         }
         Ok(PeerFrame::parse(name).map(|frame| peers(name, frame)))
     }
@@ -36,48 +35,25 @@ impl FunctionRegistry for Functions {
     }
 }
 
-/// Rounds fractional values (floats as `float_mode` says, decimals half
-/// away from zero); other values pass through.
-fn rounding(name: &str, float_mode: RoundMode) -> UserDefinedFunction {
+/// What `CAST(x AS <integer>)` rounds `x` to: a float half to even, a
+/// decimal half away from zero; other values pass through.
+fn cast_rounding() -> UserDefinedFunction {
     let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| round(columns, float_mode),
+        |columns: &mut [Column]| cast_round(&columns[0]),
         |_: &Schema, fields: &[Field]| Ok(fields[0].clone()),
     );
-    let mut udf = UserDefinedFunction::new(name.into(), function);
+    let mut udf = UserDefinedFunction::new(CAST_ROUND.into(), function);
     udf.options = FunctionOptions::elementwise();
     udf
 }
 
-fn round(columns: &[Column], float_mode: RoundMode) -> PolarsResult<Column> {
-    let value = &columns[0];
-    let mode = if value.dtype().is_float() { float_mode } else { RoundMode::HalfAwayFromZero };
-    if !(value.dtype().is_float() || value.dtype().is_decimal()) {
-        return Ok(value.clone());
-    }
-    let digits = match columns.get(1) {
-        None => 0,
-        Some(digits) => match constant(digits)?.extract::<i64>() {
-            Some(digits) => digits,
-            None => return Ok(Column::full_null(value.name().clone(), value.len(), value.dtype())),
-        },
+fn cast_round(value: &Column) -> PolarsResult<Column> {
+    let mode = match value.dtype() {
+        dtype if dtype.is_float() => RoundMode::HalfToEven,
+        dtype if dtype.is_decimal() => RoundMode::HalfAwayFromZero,
+        _ => return Ok(value.clone()),
     };
-    let series = value.as_materialized_series();
-    if let Ok(digits) = u32::try_from(digits) {
-        return Ok(series.round(digits, mode)?.into_column());
-    }
-    // Negative digits round to tens, hundreds…: scaled down, rounded, scaled back.
-    let scale = 10f64.powi(i32::try_from(-digits).unwrap_or(i32::MAX));
-    let scaled = (series.cast(&DataType::Float64)? / scale).round(0, mode)? * scale;
-    Ok(scaled.cast(value.dtype())?.into_column())
-}
-
-/// The one value of an argument SQL gives as a constant (`round(x, 2)`).
-fn constant(column: &Column) -> PolarsResult<AnyValue<'_>> {
-    let first = column.get(0)?;
-    if column.len() > 1 && column.as_materialized_series().n_unique()? > 1 {
-        polars_bail!(InvalidOperation: "round's number of digits must be a constant");
-    }
-    Ok(first)
+    Ok(value.as_materialized_series().round(0, mode)?.into_column())
 }
 
 fn peers(name: &str, frame: PeerFrame) -> UserDefinedFunction {
@@ -263,20 +239,13 @@ mod tests {
     }
 
     #[test]
-    fn rounding_halves_as_asked_and_leaves_integers_and_text() {
-        let halves = || Column::new("x".into(), [2.5f64, -2.5, 0.125, 1234.5]);
-        let away = round(&[halves()], RoundMode::HalfAwayFromZero).unwrap();
-        assert_eq!(values(away), [Some(3.0), Some(-3.0), Some(0.0), Some(1235.0)]);
-        let even = round(&[halves()], RoundMode::HalfToEven).unwrap();
-        assert_eq!(values(even), [Some(2.0), Some(-2.0), Some(0.0), Some(1234.0)]);
-        let two = Column::new("d".into(), [2i32]);
-        let rounded = round(&[Column::new("x".into(), [0.125f64]), two], RoundMode::HalfAwayFromZero).unwrap();
-        assert_eq!(values(rounded), [Some(0.13)]);
-        let hundreds = Column::new("d".into(), [-2i32]);
-        let rounded = round(&[Column::new("x".into(), [1250.0f64]), hundreds], RoundMode::HalfAwayFromZero).unwrap();
-        assert_eq!(values(rounded), [Some(1300.0)]);
+    fn cast_rounding_halves_floats_to_even_decimals_away_and_leaves_integers_and_text() {
+        let floats = Column::new("x".into(), [2.5f64, -2.5, 0.125, 1234.5]);
+        assert_eq!(values(cast_round(&floats).unwrap()), [Some(2.0), Some(-2.0), Some(0.0), Some(1234.0)]);
+        let decimals = floats.cast(&DataType::Decimal(10, 1)).unwrap();
+        assert_eq!(values(cast_round(&decimals).unwrap()), [Some(3.0), Some(-3.0), Some(0.0), Some(1235.0)]);
         for passed in [Column::new("x".into(), ["12"]), Column::new("x".into(), [7i64])] {
-            assert_eq!(round(&[passed.clone()], RoundMode::HalfToEven).unwrap(), passed);
+            assert_eq!(cast_round(&passed).unwrap(), passed);
         }
     }
 }

@@ -357,19 +357,19 @@ fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, Schem
         columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
     }
     let rendered = query.render_parts(&frames, &columns);
-    for cte in rendered.parts {
+    for part in rendered.parts {
         // What polars-sql is given, for when it refuses a query the rewrites produced.
-        tracing::debug!(target: "floe::sql", sql = %cte.sql, cte = %cte.name, "rendered for polars-sql");
-        let mut frame = context.execute(&cte.sql)?;
-        if !cte.columns.is_empty() {
+        tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
+        let mut frame = context.execute(&part.sql)?;
+        if !part.columns.is_empty() {
             let names: Vec<_> = frame.collect_schema()?.iter_names().cloned().collect();
-            if names.len() != cte.columns.len() {
-                let message = format!("CTE `{}` names {} columns but its query has {}", cte.name, cte.columns.len(), names.len());
+            if names.len() != part.columns.len() {
+                let message = format!("`{}` names {} columns but its query has {}", part.name, part.columns.len(), names.len());
                 return Err(PolarsError::SQLInterface(message.into()).into());
             }
-            frame = frame.rename(names, cte.columns.iter().map(String::as_str), true);
+            frame = frame.rename(names, part.columns.iter().map(String::as_str), true);
         }
-        context.register(&cte.name, frame);
+        context.register(&part.name, frame);
     }
     tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
     let mut frame = context.execute(&rendered.main)?;

@@ -9,9 +9,10 @@
 /// needs no knowledge of `x`'s type.
 ///
 /// polars-sql offers registered functions only to the query it is given
-/// (derived tables, subqueries and set operations are planned in contexts
-/// without them): passes call them only in the statement's own SELECT and
-/// its top-level CTEs, which Floe gives polars-sql one by one.
+/// (CTEs, derived tables, subqueries and set operations are planned in
+/// contexts without them): Floe hands it CTEs, derived tables and set
+/// operations' SELECTs one by one (`sql/parts.rs`), and passes call the
+/// functions only there (`rewrite::scope::FunctionReach`).
 pub const CAST_ROUND: &str = "floe_cast_round";
 
 const PEERS: &str = "floe_peers_";

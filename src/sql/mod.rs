@@ -116,9 +116,13 @@ impl Query {
     /// each relation's columns), and each catalog relation renamed to its
     /// registered frame, aliased by its table name so qualified columns keep working.
     pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> String {
+        self.rendered(frames, columns).to_string()
+    }
+
+    fn rendered(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Statement {
         let mut statement = self.statement.clone();
         rewrite::render(&mut statement, frames, columns);
-        statement.to_string()
+        statement
     }
 }
 

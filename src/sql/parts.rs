@@ -27,10 +27,10 @@ pub struct RenderedPart {
 }
 
 impl Analyzed {
-    /// [`Analyzed::render`], its top-level CTEs and derived tables apart.
+    /// [`Analyzed::render`], its top-level CTEs, derived tables and
+    /// set-operation branches apart.
     pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Rendered {
-        let mut statement = self.statement.clone();
-        rewrite::render(&mut statement, frames, columns);
+        let mut statement = self.rendered(frames, columns);
         let mut parts = Vec::new();
         if let Statement::Query(query) = &mut statement {
             if query.with.as_ref().is_some_and(|with| !with.recursive) {
@@ -65,7 +65,7 @@ fn hoist_branches(body: &mut SetExpr, parts: &mut Vec<RenderedPart>) {
         SetExpr::Select(select) => {
             hoist_derived(select, parts);
             let name = format!("__floe_d{}", parts.len() + 1);
-            let reference = super::rewrite::parse_query(&format!("SELECT * FROM {name}"));
+            let reference = rewrite::parse_query(&format!("SELECT * FROM {name}"));
             if let Some(reference) = reference {
                 parts.push(RenderedPart { name, columns: Vec::new(), sql: select.to_string() });
                 *body = *reference.body;
@@ -80,7 +80,10 @@ fn hoist_branches(body: &mut SetExpr, parts: &mut Vec<RenderedPart>) {
 fn hoist_derived(select: &mut Select, parts: &mut Vec<RenderedPart>) {
     let factors = select.from.iter_mut().flat_map(|t| std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation)));
     for factor in factors {
-        let TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None } = factor else { continue };
+        if rewrite::handed_over_derived(factor).is_none() {
+            continue;
+        }
+        let TableFactor::Derived { subquery, alias: Some(alias), .. } = factor else { continue };
         hand_over(subquery, parts);
         let name = format!("__floe_d{}", parts.len() + 1);
         let columns = alias.columns.drain(..).map(|column| column.name.value).collect();

@@ -15,7 +15,7 @@
 //! `count` 0, other aggregates NULL — so the value must be one aggregate
 //! call (`count(*) + 1` over no rows is 1, which a missing group cannot say).
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr};
+use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem};
 
 use super::scope::*;
 
@@ -28,13 +28,7 @@ pub(super) struct ItemPlan {
 }
 
 pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer_from: &str, name: &str) -> Option<ItemPlan> {
-    if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
-        return None;
-    }
-    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
-    if select.distinct.is_some() || select.having.is_some() || has_group_by(select) {
-        return None;
-    }
+    let select = plain_select(subquery)?;
     let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
         return None;
     };

@@ -33,7 +33,7 @@ pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder
 pub(crate) use analyze::divisions_in_double;
 pub use names::presented_name;
 pub use scope::Columns;
-pub(crate) use scope::parse_query;
+pub(crate) use scope::{handed_over_derived, parse_query};
 
 use super::Result;
 
@@ -63,8 +63,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     windows::split_grouped_windows(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);
-    // Last: Floe's functions reach only the statement's own SELECT, so they
-    // go in once every other pass has placed what it moves.
+    // Last: Floe's functions reach only the parts Floe hands polars-sql on
+    // their own, so they go in once every other pass has placed what it moves.
     window_functions::peer_frames(statement);
     rounding::rewrite(statement);
     Ok(())

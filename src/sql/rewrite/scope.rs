@@ -242,6 +242,18 @@ pub(crate) fn item_expr(item: &SelectItem) -> Option<&Expr> {
     }
 }
 
+/// A subquery that is one plain SELECT: no WITH, ORDER BY, LIMIT, DISTINCT,
+/// GROUP BY or HAVING (what a correlated scalar subquery may be to become a
+/// grouped join).
+pub(crate) fn plain_select(subquery: &Query) -> Option<&Select> {
+    if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let grouped = select.distinct.is_some() || select.having.is_some() || has_group_by(select);
+    (!grouped).then_some(select)
+}
+
 /// Whether a SELECT has a GROUP BY clause (of expressions, or ALL).
 pub(crate) fn has_group_by(select: &Select) -> bool {
     !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(keys, _) if keys.is_empty())
@@ -303,10 +315,8 @@ impl FunctionReach {
         let reaches = selects.is_some() && (top || self.handed_over.contains(&(query as *const Query)));
         for select in selects.into_iter().flatten().filter(|_| reaches) {
             let factors = select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
-            for factor in factors {
-                if let TableFactor::Derived { lateral: false, subquery, alias: Some(_), sample: None } = factor {
-                    self.handed_over.push(&**subquery as *const Query);
-                }
+            for subquery in factors.filter_map(handed_over_derived) {
+                self.handed_over.push(subquery as *const Query);
             }
         }
         self.stack.push(reaches);
@@ -318,6 +328,15 @@ impl FunctionReach {
 
     pub fn reaches(&self) -> bool {
         self.stack.last().copied().unwrap_or(false)
+    }
+}
+
+/// The query of a derived table Floe hands polars-sql on its own
+/// (`sql/parts.rs`): not LATERAL, named, not sampled.
+pub(crate) fn handed_over_derived(factor: &TableFactor) -> Option<&Query> {
+    match factor {
+        TableFactor::Derived { lateral: false, subquery, alias: Some(_), sample: None } => Some(subquery),
+        _ => None,
     }
 }
 

@@ -100,10 +100,7 @@ impl Rewriter<'_> {
         if links.is_empty() {
             return uncorrelated(subquery, select, &inner, outer);
         }
-        if !correlated || subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
-            return None;
-        }
-        if select.distinct.is_some() || select.having.is_some() || has_group_by(select) {
+        if !correlated || plain_select(subquery).is_none() {
             return None;
         }
         let keys = links
