@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--data-dir")
+    parser.add_argument("--result-cache-mb", type=int, default=0,
+                        help="also measure a Floe server keeping answers (`--result-cache-mb`)")
     args = parser.parse_args()
     data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
@@ -81,12 +83,21 @@ def main() -> None:
     finally:
         roapi.stop()
         floe.stop()
+    if args.result_cache_mb:
+        cached = FloeServer(data_dir, "--no-demo", "--no-scripts", "--result-cache-mb", str(args.result_cache_mb),
+                            run_dir=work / "cached")
+        try:
+            results["Floe+rc"] = hammer(cached.uri, "tpch.", args.clients, args.seconds)
+        finally:
+            cached.stop()
     print(f"{args.clients} clients for {args.seconds:.0f} s, queries: {len(QUERIES)} short ones in turn")
     print(f"{'server':<8} {'queries/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in results.items():
         print(f"{name:<8} {r['qps']:>10.1f} {r['p50'] * 1000:>8.1f} {r['p99'] * 1000:>8.1f} {r['errors']:>7}  {r['first_error'][:80]}")
     ratio = results["Floe"]["qps"] / results["ROAPI"]["qps"] if results["ROAPI"]["qps"] else float("nan")
     print(f"Floe/ROAPI throughput: {ratio:.2f}")
+    if "Floe+rc" in results:
+        print(f"Floe with its result cache / ROAPI throughput: {results['Floe+rc']['qps'] / results['ROAPI']['qps']:.2f}")
 
 
 if __name__ == "__main__":

@@ -154,4 +154,33 @@ def rss_mib(pid: int) -> float:
     return _status_mib(pid, "VmRSS:")
 
 
+def anon_rss_mib(pid: int) -> float:
+    """Heap and other private memory, without file-backed pages (the binary's
+    text, memory-mapped Parquet files) that the kernel can drop and re-read."""
+    return _status_mib(pid, "RssAnon:")
+
+
+class PeakSampler:
+    """The highest anonymous RSS of `pid`, sampled every 10 ms while in use
+    (the kernel keeps a peak only for the total, VmHWM)."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self.stop.wait(0.01):
+            self.peak = max(self.peak, anon_rss_mib(self.pid))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
 os.environ.setdefault("POLARS_SKIP_CPU_CHECK", "1")

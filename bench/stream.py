@@ -9,6 +9,7 @@ RSS while streaming. Needs the tables `bench/tpch.py --timed` loads.
 """
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 
 import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
-from engines import Roapi, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
+from engines import PeakSampler, Roapi, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
 from flight_sql_wire import statement_query
 from harness import FloeServer, free_port
 
@@ -90,13 +91,15 @@ def main() -> None:
             "pyarrow Flight server, in memory": lambda: drain_ticket(f"grpc://127.0.0.1:{port}"),
             "ROAPI (Flight SQL, DoGet)": lambda: drain_flight_sql(roapi.uri, "SELECT * FROM lineitem"),
         }
+        floe_heap = PeakSampler(floe.process.pid)
         for label, run in runs.items():
-            run()  # warm-up
-            samples = []
-            for _ in range(args.repeat):
-                begun = time.perf_counter()
-                rows, nbytes = run()
-                samples.append((time.perf_counter() - begun, rows, nbytes))
+            with floe_heap if label.startswith("Floe") else contextlib.nullcontext():
+                run()  # warm-up
+                samples = []
+                for _ in range(args.repeat):
+                    begun = time.perf_counter()
+                    rows, nbytes = run()
+                    samples.append((time.perf_counter() - begun, rows, nbytes))
             seconds = statistics.median(s[0] for s in samples)
             results[label] = (seconds, samples[0][1], samples[0][2])
         floe_peak = peak_rss_mib(floe.process.pid)
@@ -109,7 +112,8 @@ def main() -> None:
     for label, (seconds, rows, nbytes) in results.items():
         print(f"{label:<36} {rows:>10} {seconds:>9.2f} {rows / seconds / 1e6:>9.2f} {nbytes / seconds / 1e9:>6.2f} "
               f"{ceiling / seconds:>10.0%}")
-    print(f"Floe RSS: {floe_idle_rss:.0f} MiB idle, {floe_peak:.0f} MiB peak over the run")
+    print(f"Floe RSS: {floe_idle_rss:.0f} MiB idle, {floe_peak:.0f} MiB peak over the run, "
+          f"of which anonymous (heap) at most {floe_heap.peak:.0f} MiB")
 
 
 if __name__ == "__main__":

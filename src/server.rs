@@ -86,6 +86,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
             .with_history(history)
             .with_scan_options(scan_options)
             .with_in_memory_engine(args.polars_engine == crate::config::PolarsEngine::InMemory)
+            .with_result_cache(args.result_cache_mb << 20)
             .with_admission(args.limits.admission())
             .with_policy(policy)
             .with_peer_tls(peer_tls)

@@ -172,6 +172,13 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOE_POLARS_ENGINE", value_enum, default_value_t = PolarsEngine::Streaming)]
     pub polars_engine: PolarsEngine,
 
+    /// Keep up to this many MiB of query answers for queries sent again
+    /// (dashboards). An answer is reused only for the same statement over the
+    /// same table snapshots, so a commit is seen at once; queries reading the
+    /// clock, random numbers or system views are never kept. 0 turns it off.
+    #[arg(long, env = "FLOE_RESULT_CACHE_MB", default_value_t = 0)]
+    pub result_cache_mb: usize,
+
     /// Static bearer token accepted from clients; repeat for several.
     #[arg(long = "token", env = "FLOE_TOKEN", value_delimiter = ',')]
     pub tokens: Vec<String>,

@@ -24,6 +24,7 @@ impl Engine {
             history: Default::default(),
             nodes: None,
             in_memory: false,
+            result_cache: Arc::default(),
         }
     }
 
@@ -74,6 +75,12 @@ impl Engine {
     /// Runs plans on Polars' in-memory engine instead of the streaming one.
     pub fn with_in_memory_engine(mut self, in_memory: bool) -> Self {
         self.in_memory = in_memory;
+        self
+    }
+
+    /// Keeps answers of up to `capacity_bytes` in all for repeated queries (0: off).
+    pub fn with_result_cache(mut self, capacity_bytes: usize) -> Self {
+        self.result_cache = Arc::new(super::result_cache::ResultCache::new(capacity_bytes));
         self
     }
 

@@ -28,9 +28,17 @@ pub(super) fn analyze_schema() -> SchemaRef {
     ]))
 }
 
-/// The query after Floe's rewrites, then each scan.
-fn scan_lines(scans: &[(String, ScanStats)], rewritten: &str) -> Vec<String> {
-    let rewritten = std::iter::once(format!("FLOE SQL: {rewritten}"));
+/// What EXPLAIN says besides the scans and Polars' plan.
+pub(super) struct Notes {
+    /// The query after Floe's rewrites.
+    pub rewritten: String,
+    /// Whether the answer comes from, or will go to, the result cache (when on).
+    pub result_cache: Option<String>,
+}
+
+/// The query after Floe's rewrites, the result cache, then each scan.
+fn scan_lines(scans: &[(String, ScanStats)], notes: &Notes) -> Vec<String> {
+    let rewritten = std::iter::once(format!("FLOE SQL: {}", notes.rewritten)).chain(notes.result_cache.clone());
     let scans = scans
         .iter()
         .map(|(relation, stats)| match stats.snapshot_id {
@@ -44,8 +52,8 @@ fn scan_lines(scans: &[(String, ScanStats)], rewritten: &str) -> Vec<String> {
 }
 
 /// EXPLAIN's answer, one line a row: the scans, then Polars' optimized plan.
-pub(super) fn frame(frame: LazyFrame, scans: &[(String, ScanStats)], rewritten: &str) -> Result<LazyFrame> {
-    let mut lines = scan_lines(scans, rewritten);
+pub(super) fn frame(frame: LazyFrame, scans: &[(String, ScanStats)], notes: &Notes) -> Result<LazyFrame> {
+    let mut lines = scan_lines(scans, notes);
     lines.extend(frame.explain(true)?.lines().map(str::to_string));
     let plan = Column::new("plan".into(), lines);
     Ok(DataFrame::new_infer_height(vec![plan])?.lazy())
@@ -54,9 +62,9 @@ pub(super) fn frame(frame: LazyFrame, scans: &[(String, ScanStats)], rewritten: 
 /// Runs `frame` under Polars' profiler (its in-memory engine: the streaming
 /// engine keeps no per-operator times) and answers the scans, the plan, one
 /// row per operator with its times, and the result's size.
-pub(super) fn analyze(frame: LazyFrame, scans: &[(String, ScanStats)], rewritten: &str) -> Result<Vec<RecordBatch>> {
+pub(super) fn analyze(frame: LazyFrame, scans: &[(String, ScanStats)], notes: &Notes) -> Result<Vec<RecordBatch>> {
     let mut rows: Vec<(String, Option<String>, Option<i64>, Option<i64>)> =
-        scan_lines(scans, rewritten).into_iter().map(|line| (line, None, None, None)).collect();
+        scan_lines(scans, notes).into_iter().map(|line| (line, None, None, None)).collect();
     rows.extend(frame.clone().explain(true)?.lines().map(|line| (line.to_string(), None, None, None)));
     let started = std::time::Instant::now();
     let (result, timings) = frame.profile()?;

@@ -16,6 +16,7 @@ mod explain;
 pub mod functions;
 mod lineage;
 mod resolve;
+pub mod result_cache;
 mod maintenance;
 mod merge;
 mod row_changes;
@@ -144,6 +145,8 @@ pub struct Engine {
     nodes: Option<crate::host::Directory>,
     /// Collect results on Polars' in-memory engine (`--polars-engine in-memory`).
     in_memory: bool,
+    /// Answers kept for repeated queries (`--result-cache-mb`).
+    result_cache: Arc<result_cache::ResultCache>,
 }
 
 impl Engine {
@@ -164,6 +167,7 @@ impl Engine {
     ) -> Result<Plan> {
         let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
+        let reads_metadata = reads_metadata(&tables);
         let mut pins = Vec::with_capacity(tables.len());
         let mut inputs = Vec::with_capacity(tables.len());
         for resolved in tables {
@@ -184,21 +188,31 @@ impl Engine {
             });
             inputs.push(FrameInput { relation: resolved.relation, schema, source });
         }
-        inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
-        let explain = (query.is_explain(), query.is_explain_analyze());
-        let span = polars_span();
-        let (_, schema, _) = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?;
-        let schema = match explain {
-            (_, true) => explain::analyze_schema(),
-            (true, false) => explain::schema(),
-            _ => schema,
-        };
         let ticket = QueryTicket {
             sql: sql.to_string(),
             params,
             session: Some(session),
             tables: pins,
             query_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let explain = (query.is_explain(), query.is_explain_analyze());
+        // A kept answer knows its schema: planning it again would only repeat the work.
+        let cached = match self.result_cache_key(&query, &ticket, reads_metadata) {
+            Ok(key) if !query.is_explain() => self.result_cache.peek(&key),
+            _ => None,
+        };
+        let schema = match cached {
+            Some(entry) => entry.schema.clone(),
+            None => {
+                inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
+                let span = polars_span();
+                run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?.1
+            }
+        };
+        let schema = match explain {
+            (_, true) => explain::analyze_schema(),
+            (true, false) => explain::schema(),
+            _ => schema,
         };
         // The statement text as planned (literals included), for operators debugging what clients send.
         tracing::debug!(query = ticket.query_id.as_str(), principal = %who, sql = ticket.sql.as_str(), "query planned");
@@ -246,6 +260,13 @@ impl Engine {
         let session = ticket.session.clone().unwrap_or_default();
         let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
+        let cache_key = self.result_cache_key(&query, ticket, reads_metadata(&tables));
+        let cached = cache_key.as_ref().ok().and_then(|key| self.result_cache.lookup(key));
+        if let (Some(entry), false) = (&cached, query.is_explain()) {
+            self.history.planned(&ticket.query_id);
+            drop(running);
+            return Ok((entry.schema.clone(), result_cache::replay(entry)));
+        }
         let mut inputs = Vec::with_capacity(tables.len());
         let mut scans = Vec::new();
         for resolved in tables {
@@ -294,24 +315,49 @@ impl Engine {
         let (frame, schema, rewritten) =
             run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await.map_err(|e| as_data_fault(e, &tables))?;
         self.history.planned(&ticket.query_id);
+        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&self.result_cache, &cache_key, cached.as_deref()) };
         let (frame, schema) = match explain {
             (_, true) => {
-                let profiled = run_blocking(move || explain::analyze(frame, &scans, &rewritten)).await.map_err(|e| as_data_fault(e, &tables))?;
+                let profiled = run_blocking(move || explain::analyze(frame, &scans, &notes)).await.map_err(|e| as_data_fault(e, &tables))?;
                 drop(running);
                 return Ok((explain::analyze_schema(), in_memory(profiled)));
             }
-            (true, false) => (explain::frame(frame, &scans, &rewritten)?, explain::schema()),
+            (true, false) => (explain::frame(frame, &scans, &notes)?, explain::schema()),
             _ => (frame, schema),
         };
         let stream = match self.in_memory {
             true => stream::collect_frame(frame, schema.clone(), running, tables),
             false => stream_frame(frame, schema.clone(), running, tables),
         };
+        let stream = match cache_key {
+            Ok(key) if !explain.0 => self.result_cache.fill(key, schema.clone(), stream),
+            _ => stream,
+        };
         Ok((schema, stream))
     }
 }
 
 impl Engine {
+    /// The key `query`'s answer is kept under, or why it is not kept.
+    fn result_cache_key(&self, query: &Query, ticket: &QueryTicket, reads_metadata: bool) -> std::result::Result<result_cache::Key, &'static str> {
+        if !self.result_cache.enabled() {
+            return Err("off");
+        }
+        if query.is_volatile() {
+            return Err("not kept: the query reads the clock or random numbers");
+        }
+        if !query.catalog_views().is_empty() {
+            return Err("not kept: information_schema and system views change without a new snapshot");
+        }
+        if reads_metadata {
+            return Err("not kept: metadata tables change without a new snapshot");
+        }
+        if ticket.tables.iter().any(|pin| pin.partitioned || pin.shuffle.is_some()) {
+            return Err("not kept: a part of a distributed query");
+        }
+        Ok(result_cache::ResultCache::key(&query.sql(), ticket))
+    }
+
     /// The `information_schema` views `query` reads: their rows for `who`
     /// when it runs; when it is only planned, just their columns (listing
     /// every table's columns is catalog I/O that planning need not do).
@@ -337,6 +383,10 @@ fn resolve_span() -> tracing::Span {
 
 fn polars_span() -> tracing::Span {
     tracing::info_span!(target: "floe::exec", "polars.plan")
+}
+
+fn reads_metadata(tables: &[resolve::ResolvedTable]) -> bool {
+    tables.iter().any(|table| matches!(table.selects, Selects::Metadata(_)))
 }
 
 fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {

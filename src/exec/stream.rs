@@ -99,6 +99,13 @@ fn collect_stoppable(frame: LazyFrame, query: &RunningQuery) -> polars::prelude:
     }
 }
 
+/// Rows per batch handed to the channel. Polars' Parquet source emits a whole
+/// row group (a million rows by default) as one morsel: without a bound the
+/// four-batch channel held most of a large table before the first byte left
+/// (streaming `lineitem` peaked at 1.5 GiB). Slices share the morsel's
+/// buffers, so only the row groups in flight stay resident.
+const BATCH_ROWS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(64 * 1024).unwrap();
+
 /// Runs the frame on Polars' streaming engine, sending each output morsel on as
 /// soon as it exists; the bounded channel applies back-pressure, so a slow
 /// client slows the query instead of the server buffering the result.
@@ -132,7 +139,7 @@ pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQu
             Ok(false)
         });
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            frame.sink_batches(callback, true, None)?.collect_with_engine(PolarsEngine::Streaming)
+            frame.sink_batches(callback, true, Some(BATCH_ROWS))?.collect_with_engine(PolarsEngine::Streaming)
         }));
         let failure = match outcome {
             Ok(Ok(_)) if halted.load(std::sync::atomic::Ordering::Relaxed) || query.cancel_requested() => {

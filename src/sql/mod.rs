@@ -18,6 +18,7 @@ pub mod procedure;
 pub mod pushdown;
 pub mod rewrite;
 pub mod time_travel;
+mod volatile;
 
 use std::collections::HashMap;
 
@@ -53,6 +54,7 @@ pub struct Query {
     filters: HashMap<RelationName, Vec<pushdown::Filter>>,
     explain: bool,
     analyze: bool,
+    volatile: bool,
 }
 
 impl Query {
@@ -69,11 +71,12 @@ impl Query {
             statement = *inner;
         }
         parse::ensure_query(&statement)?;
+        let volatile = volatile::is_volatile(&statement);
         rewrite::analyze(&mut statement, params)?;
         let relations = rewrite::catalog_relations(&statement);
         let views = rewrite::catalog_views(&statement);
         let filters = pushdown::scan_filters(&statement);
-        Ok(Self { statement, relations, views, filters, explain, analyze })
+        Ok(Self { statement, relations, views, filters, explain, analyze, volatile })
     }
 
     /// Distinct relations (as written) that name catalog tables, in first-use order.
@@ -89,6 +92,12 @@ impl Query {
     /// Filters the scan of `relation` may prune with.
     pub fn scan_filters(&self, relation: &RelationName) -> &[pushdown::Filter] {
         self.filters.get(relation).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Whether its answer may change between runs over the same snapshots
+    /// (the clock, random numbers).
+    pub fn is_volatile(&self) -> bool {
+        self.volatile
     }
 
     /// Whether this is `EXPLAIN <query>`: the answer is the plan, not rows.

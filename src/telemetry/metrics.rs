@@ -34,6 +34,8 @@ pub struct Metrics {
     pub storage_duration: Histogram<f64>,
     /// Lineage events dropped because the queue was full or delivery kept failing.
     pub lineage_dropped: Counter<u64>,
+    /// Result-cache lookups of cacheable queries, by `outcome` (`hit`, `miss`).
+    pub result_cache_lookups: Counter<u64>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -69,6 +71,10 @@ pub fn metrics() -> &'static Metrics {
                 .with_description("catalog and object-store requests")
                 .build(),
             lineage_dropped: meter.u64_counter("floe.lineage.dropped").with_description("lineage events not delivered").build(),
+            result_cache_lookups: meter
+                .u64_counter("floe.result_cache.lookups")
+                .with_description("result-cache lookups by outcome (hit, miss)")
+                .build(),
         }
     })
 }

@@ -49,6 +49,22 @@ fn aligned_in_background(
     receiver
 }
 
+/// Rows per Parquet row group unless the table sets `write.parquet.row-group-limit`
+/// (pyiceberg's property). Readers decode a row group at a time, so its size is
+/// the unit of a streaming scan's memory and of min/max pruning: at the Parquet
+/// crate's million rows, Polars held ~250 MB per `lineitem` row group in flight.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+fn row_group_rows(table: &Table) -> usize {
+    table
+        .metadata()
+        .properties()
+        .get("write.parquet.row-group-limit")
+        .and_then(|limit| limit.parse::<usize>().ok())
+        .filter(|rows| *rows > 0)
+        .unwrap_or(ROW_GROUP_ROWS)
+}
+
 /// Writes `batches` as data files of `table`, split by its partition spec.
 pub async fn write_data_files(table: &Table, batches: BatchStream) -> Result<Written> {
     write_data_files_sized(table, batches, iceberg::spec::TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT).await
@@ -61,6 +77,7 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
     let arrow_schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table_schema).map_err(iceberg_err)?);
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
+        .set_max_row_group_row_count(Some(row_group_rows(table)))
         .build();
     let rolling = RollingFileWriterBuilder::new(
         ParquetWriterBuilder::new(properties, table_schema.clone()),

@@ -9,6 +9,9 @@
 //!   they stay vectorised expressions the streaming engine runs); they
 //!   return TIMESTAMP for DATE input too, as PostgreSQL and DuckDB do.
 //! - Grafana's `datepart(part, x)` is `date_part`.
+//! - `now()`, `CURRENT_TIMESTAMP`, `LOCALTIMESTAMP` and `CURRENT_DATE`
+//!   (Metabase's and Superset's relative filters), which polars-sql lacks,
+//!   are the statement's start in UTC, one value for the whole statement.
 //! - At planning time, with the columns' types: `date ± n` (an integer
 //!   literal, days in SQL) is `date ± INTERVAL 'n days'` (TPC-DS 72).
 
@@ -27,10 +30,12 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 const FIRST_MONDAY_MICROS: i64 = 4 * MICROS_PER_DAY;
 
 pub(super) fn rewrite(statement: &mut Statement) {
-    let _ = statement.visit(&mut Temporal);
+    let _ = statement.visit(&mut Temporal { started: chrono::Utc::now().naive_utc() });
 }
 
-struct Temporal;
+struct Temporal {
+    started: NaiveDateTime,
+}
 
 impl VisitorMut for Temporal {
     type Break = ();
@@ -46,7 +51,7 @@ impl VisitorMut for Temporal {
                 typed.value.value.clone().into_string().and_then(|text| timestamp_literal(&text))
             }
             Expr::Interval(interval) => unit_interval(interval),
-            Expr::Function(function) => function_call(function),
+            Expr::Function(function) => clock(function, self.started).or_else(|| function_call(function)),
             _ => None,
         };
         if let Some(replacement) = replacement {
@@ -115,6 +120,23 @@ fn unit_interval(interval: &Interval) -> Option<Expr> {
     };
     amount.parse::<f64>().ok()?;
     parse_expr(&format!("INTERVAL '{amount} {unit}'"))
+}
+
+/// The clock functions as literals of the statement's start.
+fn clock(function: &Function, started: NaiveDateTime) -> Option<Expr> {
+    let name = function.name.to_string().to_ascii_lowercase();
+    // CURRENT_TIMESTAMP(3) names a precision: microseconds hold it.
+    let bare = matches!(function.args, sqlparser::ast::FunctionArguments::None);
+    if function.over.is_some() || !(bare || plain_args(function).is_some_and(|args| args.len() <= 1)) {
+        return None;
+    }
+    match name.as_str() {
+        "now" | "current_timestamp" | "localtimestamp" => {
+            parse_expr(&format!("TIMESTAMP '{}'", started.format("%Y-%m-%d %H:%M:%S%.6f")))
+        }
+        "current_date" => parse_expr(&format!("DATE '{}'", started.format("%Y-%m-%d"))),
+        _ => None,
+    }
 }
 
 fn function_call(function: &Function) -> Option<Expr> {
@@ -282,6 +304,16 @@ mod tests {
         assert!(sql.contains("- 10000000) / 900000000) * 900000000 + 10000000"), "{sql}");
         assert_eq!(interval_micros(&parse_expr("INTERVAL '1 hour 30 minutes'").unwrap()), Some(5_400_000_000));
         assert_eq!(interval_micros(&parse_expr("INTERVAL '1 month'").unwrap()), None);
+    }
+
+    #[test]
+    fn clock_functions_are_one_literal_of_the_statements_start() {
+        let sql = rewritten("SELECT now(), CURRENT_TIMESTAMP, current_timestamp(3), CURRENT_DATE FROM t WHERE ts > now() - INTERVAL '1' DAY");
+        let stamps: Vec<&str> = sql.match_indices("TIMESTAMP '").map(|(at, _)| &sql[at..at + 38]).collect();
+        assert_eq!(stamps.len(), 4, "{sql}");
+        assert!(stamps.iter().all(|stamp| *stamp == stamps[0]), "{sql}");
+        assert!(sql.contains(&format!("DATE '{}'", chrono::Utc::now().format("%Y-%m-%d"))), "{sql}");
+        assert!(!sql.to_ascii_lowercase().contains("now()"), "{sql}");
     }
 
     #[test]
