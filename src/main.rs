@@ -4,6 +4,7 @@ use clap::Parser;
 use floe::config::{Cli, Command};
 
 fn main() -> ExitCode {
+    floe::host::tune_allocator();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
