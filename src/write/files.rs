@@ -65,6 +65,84 @@ fn row_group_rows(table: &Table) -> usize {
         .unwrap_or(ROW_GROUP_ROWS)
 }
 
+/// Parquet encoding, the bulk of a load's CPU, runs in up to this many
+/// writers at once (one file each), taking turns a row group at a time.
+fn max_lanes() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
+/// Writers of one unpartitioned write, each on its own task. A write of
+/// fewer rows than a row group uses one and makes one file.
+struct Lanes<'a, B: IcebergWriterBuilder> {
+    builder: &'a B,
+    table: Table,
+    turn_rows: usize,
+    rows: &'a mut u64,
+}
+
+fn encoding_lanes<'a, B: IcebergWriterBuilder>(builder: &'a B, table: &Table, turn_rows: usize, rows: &'a mut u64) -> Lanes<'a, B> {
+    Lanes { builder, table: table.clone(), turn_rows, rows }
+}
+
+type Lane = (tokio::sync::mpsc::Sender<RecordBatch>, tokio::task::JoinHandle<Result<Vec<DataFile>>>);
+
+impl<B: IcebergWriterBuilder> Lanes<'_, B>
+where
+    B::R: Send + 'static,
+{
+    async fn run(self, batches: &mut tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Result<Vec<DataFile>> {
+        let mut lanes: Vec<Lane> = Vec::new();
+        let (mut current, mut in_turn) = (0usize, 0usize);
+        let mut failure = None;
+        while let Some(batch) = batches.recv().await {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            };
+            *self.rows += batch.num_rows() as u64;
+            if in_turn >= self.turn_rows {
+                (current, in_turn) = ((current + 1) % max_lanes(), 0);
+            }
+            if current == lanes.len() {
+                lanes.push(self.open().await?);
+            }
+            in_turn += batch.num_rows();
+            if lanes[current].0.send(batch).await.is_err() {
+                break; // that writer failed: its error is collected below
+            }
+        }
+        let mut files = Vec::new();
+        for (sender, task) in lanes {
+            drop(sender);
+            match task.await {
+                Ok(Ok(written)) => files.extend(written),
+                Ok(Err(err)) => failure = failure.or(Some(err)),
+                Err(join) => {
+                    let stopped = iceberg::Error::new(iceberg::ErrorKind::Unexpected, format!("a Parquet writer stopped: {join}"));
+                    failure = failure.or(Some(Error::iceberg(&self.table, stopped)));
+                }
+            }
+        }
+        failure.map_or(Ok(files), Err)
+    }
+
+    async fn open(&self) -> Result<Lane> {
+        let table = self.table.clone();
+        let mut writer = self.builder.build(None).await.map_err(|e| Error::iceberg(&table, e))?;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let task = tokio::spawn(async move {
+            while let Some(batch) = receiver.recv().await {
+                writer.write(batch).await.map_err(|e| Error::iceberg(&table, e))?;
+            }
+            writer.close().await.map_err(|e| Error::iceberg(&table, e))
+        });
+        Ok((sender, task))
+    }
+}
+
 /// Writes `batches` as data files of `table`, split by its partition spec.
 pub async fn write_data_files(table: &Table, batches: BatchStream) -> Result<Written> {
     write_data_files_sized(table, batches, iceberg::spec::TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT).await
@@ -91,13 +169,8 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
     let spec = table.metadata().default_partition_spec().clone();
     let mut rows = 0u64;
     let files = if spec.is_unpartitioned() {
-        let mut writer = data_files.build(None).await.map_err(iceberg_err)?;
-        while let Some(batch) = batches.recv().await {
-            let batch = batch?;
-            rows += batch.num_rows() as u64;
-            writer.write(batch).await.map_err(iceberg_err)?;
-        }
-        writer.close().await.map_err(iceberg_err)?
+        let lanes = encoding_lanes(&data_files, table, row_group_rows(table), &mut rows);
+        lanes.run(&mut batches).await?
     } else {
         let splitter =
             RecordBatchPartitionSplitter::try_new_with_computed_values(table_schema, spec).map_err(iceberg_err)?;
