@@ -4,7 +4,7 @@ use clap::Parser;
 use floe::config::{Cli, Command};
 
 fn main() -> ExitCode {
-    floe::host::tune_allocator();
+    floe::host::tune_memory();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
