@@ -9,7 +9,7 @@ use polars::prelude::*;
 use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
 use polars_sql::SQLContext;
 
-use crate::sql::functions::{PeerAggregate, PeerFrame, CAST_ROUND};
+use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
 
 /// A polars-sql context that knows Floe's functions.
 pub fn sql_context() -> SQLContext {
@@ -27,11 +27,14 @@ impl FunctionRegistry for Functions {
         if name == CAST_ROUND {
             return Ok(Some(cast_rounding()));
         }
+        if let Some(frame) = ValueFrame::parse(name) {
+            return Ok(Some(super::value_frames::udf(name, frame)));
+        }
         Ok(PeerFrame::parse(name).map(|frame| peers(name, frame)))
     }
 
     fn contains(&self, name: &str) -> bool {
-        name == CAST_ROUND || PeerFrame::parse(name).is_some()
+        name == CAST_ROUND || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some()
     }
 }
 
@@ -68,7 +71,7 @@ fn peers(name: &str, frame: PeerFrame) -> UserDefinedFunction {
     udf
 }
 
-fn peer_type(aggregate: PeerAggregate, value: &DataType) -> PolarsResult<DataType> {
+pub(super) fn peer_type(aggregate: PeerAggregate, value: &DataType) -> PolarsResult<DataType> {
     Ok(match aggregate {
         PeerAggregate::Count | PeerAggregate::Rows => DataType::Int64,
         PeerAggregate::Avg => DataType::Float64,
@@ -91,21 +94,11 @@ fn peer_frame(frame: &PeerFrame, columns: &[Column]) -> PolarsResult<Column> {
         return Ok(Column::new_empty(value.name().clone(), &dtype));
     }
     let broadcast = |column: &Column| if column.len() == height { column.clone() } else { column.new_from_index(0, height) };
-    // Partition keys first, in any order that keeps each partition together, then the window's order.
     let (order_keys, partition_keys) = keys.split_at(frame.keys.len());
-    let named: Vec<Column> =
-        partition_keys.iter().chain(order_keys).enumerate().map(|(i, key)| broadcast(key).with_name(format!("k{i}").into())).collect();
-    let descending = std::iter::repeat_n(false, frame.partitions).chain(frame.keys.iter().map(|k| k.descending));
-    let nulls_last = std::iter::repeat_n(true, frame.partitions).chain(frame.keys.iter().map(|k| k.nulls_last));
-    let options = SortMultipleOptions::default()
-        .with_order_descending_multi(descending)
-        .with_nulls_last_multi(nulls_last)
-        .with_maintain_order(true);
-    let sorted = DataFrame::new(height, named)?
-        .with_row_index("row".into(), None)?
-        .sort((0..keys.len()).map(|i| format!("k{i}")), options)?;
+    let partition_keys: Vec<Column> = partition_keys.iter().map(broadcast).collect();
+    let order_keys: Vec<(Column, KeyOrder)> = order_keys.iter().map(broadcast).zip(frame.keys.iter().copied()).collect();
+    let (sorted, same_partition) = sorted_frame(&partition_keys, &order_keys, height)?;
     let order = sorted.column("row")?.as_materialized_series().idx()?.clone();
-    let same_partition = same_as_previous(&sorted, 0..frame.partitions, height)?;
     let peers = same_as_previous(&sorted, 0..keys.len(), height)?;
     let last_peers = IdxCa::from_vec("last".into(), last_positions(&peers));
     let running = running_by_partition(frame.aggregate, &broadcast(value).as_materialized_series().take(&order)?, &same_partition)?;
@@ -115,6 +108,36 @@ fn peer_frame(frame: &PeerFrame, columns: &[Column]) -> PolarsResult<Column> {
     }
     let answer = running.take(&last_peers)?.take(&IdxCa::from_vec("inverse".into(), inverse))?;
     Ok(answer.cast(&dtype)?.with_name(value.name().clone()).into_column())
+}
+
+/// The rows sorted by partition keys (in any order that keeps each partition
+/// together), then the window's keys: a frame of the keys as `k<i>` with the
+/// original row numbers in `row`, and for each position whether it is in the
+/// same partition as the one before.
+fn sorted_frame(partition_keys: &[Column], order_keys: &[(Column, KeyOrder)], height: usize) -> PolarsResult<(DataFrame, Vec<bool>)> {
+    let named: Vec<Column> = partition_keys
+        .iter()
+        .chain(order_keys.iter().map(|(key, _)| key))
+        .enumerate()
+        .map(|(i, key)| key.clone().with_name(format!("k{i}").into()))
+        .collect();
+    let descending = std::iter::repeat_n(false, partition_keys.len()).chain(order_keys.iter().map(|(_, k)| k.descending));
+    let nulls_last = std::iter::repeat_n(true, partition_keys.len()).chain(order_keys.iter().map(|(_, k)| k.nulls_last));
+    let options = SortMultipleOptions::default()
+        .with_order_descending_multi(descending)
+        .with_nulls_last_multi(nulls_last)
+        .with_maintain_order(true);
+    let count = named.len();
+    let sorted = DataFrame::new(height, named)?.with_row_index("row".into(), None)?.sort((0..count).map(|i| format!("k{i}")), options)?;
+    let same_partition = same_as_previous(&sorted, 0..partition_keys.len(), height)?;
+    Ok((sorted, same_partition))
+}
+
+/// [`sorted_frame`]'s row order (original row numbers) and partition runs.
+pub(super) fn sorted_positions(partition_keys: &[Column], order_keys: &[(Column, KeyOrder)], height: usize) -> PolarsResult<(Vec<IdxSize>, Vec<bool>)> {
+    let (sorted, same_partition) = sorted_frame(partition_keys, order_keys, height)?;
+    let order = sorted.column("row")?.as_materialized_series().idx()?.into_no_null_iter().collect();
+    Ok((order, same_partition))
 }
 
 /// For each position of the sorted rows, whether its keys `k<i>` (for `i` in

@@ -16,6 +16,7 @@ mod explain;
 pub mod functions;
 mod lineage;
 mod resolve;
+mod value_frames;
 pub mod result_cache;
 mod maintenance;
 mod merge;

@@ -60,16 +60,7 @@ const AGGREGATES: [(PeerAggregate, &str); 6] = [
 impl PeerFrame {
     pub fn name(&self) -> String {
         let aggregate = AGGREGATES.iter().find(|(a, _)| *a == self.aggregate).map_or("", |(_, name)| name);
-        let keys: Vec<&str> = self
-            .keys
-            .iter()
-            .map(|key| match (key.descending, key.nulls_last) {
-                (false, true) => "al",
-                (false, false) => "af",
-                (true, true) => "dl",
-                (true, false) => "df",
-            })
-            .collect();
+        let keys: Vec<&str> = self.keys.iter().map(|key| order_code(*key)).collect();
         format!("{PEERS}{aggregate}_p{}_{}", self.partitions, keys.join("_"))
     }
 
@@ -78,16 +69,67 @@ impl PeerFrame {
         let first = parts.next()?;
         let aggregate = AGGREGATES.iter().find(|(_, name)| *name == first)?.0;
         let partitions = parts.next()?.strip_prefix('p')?.parse().ok()?;
-        let keys = parts
-            .map(|code| match code {
-                "al" => Some(KeyOrder { descending: false, nulls_last: true }),
-                "af" => Some(KeyOrder { descending: false, nulls_last: false }),
-                "dl" => Some(KeyOrder { descending: true, nulls_last: true }),
-                "df" => Some(KeyOrder { descending: true, nulls_last: false }),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()?;
+        let keys = parts.map(parse_order).collect::<Option<Vec<_>>>()?;
         (!keys.is_empty()).then_some(Self { aggregate, keys, partitions })
+    }
+}
+
+const RANGE: &str = "floe_range_";
+
+/// An aggregate over a frame by value distance, `RANGE BETWEEN <a> PRECEDING
+/// AND <b> FOLLOWING` (either end may be UNBOUNDED or CURRENT ROW), over one
+/// ORDER BY key, which polars-sql lacks. Called as
+/// `floe_range_<aggregate>_p<partition keys>_<order>_<n|t>(value, key, start,
+/// end, partition key…)`: `start` and `end` are the bounds' signed distances
+/// in the window's order (preceding negative, NULL for unbounded); `n` when
+/// they are numbers for a numeric key, `t` when they are intervals (as
+/// microseconds) for a DATE or TIMESTAMP key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueFrame {
+    pub aggregate: PeerAggregate,
+    pub key: KeyOrder,
+    pub partitions: usize,
+    pub temporal: bool,
+}
+
+impl ValueFrame {
+    pub fn name(&self) -> String {
+        let aggregate = AGGREGATES.iter().find(|(a, _)| *a == self.aggregate).map_or("", |(_, name)| name);
+        let unit = if self.temporal { "t" } else { "n" };
+        format!("{RANGE}{aggregate}_p{}_{}_{unit}", self.partitions, order_code(self.key))
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        let mut parts = name.strip_prefix(RANGE)?.split('_');
+        let first = parts.next()?;
+        let aggregate = AGGREGATES.iter().find(|(_, name)| *name == first)?.0;
+        let partitions = parts.next()?.strip_prefix('p')?.parse().ok()?;
+        let key = parse_order(parts.next()?)?;
+        let temporal = match parts.next()? {
+            "t" => true,
+            "n" => false,
+            _ => return None,
+        };
+        parts.next().is_none().then_some(Self { aggregate, key, partitions, temporal })
+    }
+}
+
+fn order_code(key: KeyOrder) -> &'static str {
+    match (key.descending, key.nulls_last) {
+        (false, true) => "al",
+        (false, false) => "af",
+        (true, true) => "dl",
+        (true, false) => "df",
+    }
+}
+
+fn parse_order(code: &str) -> Option<KeyOrder> {
+    match code {
+        "al" => Some(KeyOrder { descending: false, nulls_last: true }),
+        "af" => Some(KeyOrder { descending: false, nulls_last: false }),
+        "dl" => Some(KeyOrder { descending: true, nulls_last: true }),
+        "df" => Some(KeyOrder { descending: true, nulls_last: false }),
+        _ => None,
     }
 }
 
@@ -108,5 +150,15 @@ mod tests {
         assert_eq!(PeerFrame::parse("floe_peers_avg_al"), None);
         assert_eq!(PeerFrame::parse("floe_peers_mode_al"), None);
         assert_eq!(PeerFrame::parse(CAST_ROUND), None);
+    }
+
+    #[test]
+    fn value_frame_names_read_back() {
+        let frame = ValueFrame { aggregate: PeerAggregate::Sum, key: KeyOrder { descending: true, nulls_last: false }, partitions: 1, temporal: true };
+        assert_eq!(frame.name(), "floe_range_sum_p1_df_t");
+        assert_eq!(ValueFrame::parse(&frame.name()), Some(frame));
+        assert_eq!(ValueFrame::parse("floe_range_sum_p1_df"), None);
+        assert_eq!(ValueFrame::parse("floe_peers_sum_p1_df"), None);
+        assert_eq!(PeerFrame::parse("floe_range_sum_p1_df_t"), None);
     }
 }

@@ -47,6 +47,10 @@ def test_a_repeated_query_is_answered_from_the_cache_until_a_commit(cached):
         assert fetch(conn, sql).to_pylist() == [{"n": 4, "total": 16}]
         assert cache_line(conn, sql).startswith("RESULT CACHE: hit")
 
+        # Parameters are part of what is asked.
+        bound = "SELECT count(*) AS n FROM rc.events WHERE v > ?"
+        assert [fetch(conn, bound, (limit,)).to_pylist() for limit in (1, 2, 1)] == [[{"n": 3}], [{"n": 2}], [{"n": 3}]]
+
         # Time travel pins the old snapshot: its answer is still the old one.
         first = table.history()[0].snapshot_id
         assert fetch(conn, f"SELECT count(*) AS n FROM rc.events FOR VERSION AS OF {first}").to_pylist() == [{"n": 3}]

@@ -244,3 +244,37 @@ def test_executemany_inserts_each_parameter_row(conn, ns):
         cursor.executemany(f"INSERT INTO {ns}.many VALUES (?, ?)", [(1, "a"), (2, "b"), (3, None)])
     got = run(conn, f"SELECT k, label FROM {ns}.many ORDER BY k")
     assert got.to_pydict() == {"k": [1, 2, 3], "label": ["a", "b", None]}
+
+
+def test_large_writes_are_bounded_row_groups_in_one_file_per_core(server, conn, ns):
+    """Row groups of 128Ki rows (a table's `write.parquet.row-group-limit`
+    overrides it), encoded by one writer per core taking turns; nothing is
+    lost or duplicated across the files."""
+    import os
+
+    import pyarrow.parquet as pq
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField
+
+    rows = 600_000
+    data = pa.table({"id": pa.array(range(rows), pa.int64())})
+    data = pa.Table.from_batches(data.to_batches(max_chunksize=50_000))
+    catalog = pyiceberg_catalog(server)
+    schema = Schema(NestedField(1, "id", LongType(), required=False))
+    for name in ("row_groups", "row_groups_limited"):
+        if catalog.table_exists(f"{ns}.{name}"):
+            catalog.drop_table(f"{ns}.{name}")
+    catalog.create_table(f"{ns}.row_groups", schema=schema)
+    catalog.create_table(f"{ns}.row_groups_limited", schema=schema, properties={"write.parquet.row-group-limit": "10000"})
+    with conn.cursor() as cursor:
+        for name in ("row_groups", "row_groups_limited"):
+            assert cursor.adbc_ingest(name, data, mode="append", db_schema_name=ns) == rows
+
+    for name, limit in (("row_groups", 128 * 1024), ("row_groups_limited", 10_000)):
+        table = catalog.load_table(f"{ns}.{name}")
+        files = [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]
+        assert len(files) == min(len(os.sched_getaffinity(0)), 4), (name, files)
+        groups = [pq.ParquetFile(path).metadata.row_group(i).num_rows
+                  for path in files for i in range(pq.ParquetFile(path).metadata.num_row_groups)]
+        assert max(groups) <= limit and sum(groups) == rows, (name, groups)
+        assert sort_table(table.scan().to_arrow(), "id").column("id").to_pylist() == list(range(rows))

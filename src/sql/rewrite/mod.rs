@@ -65,7 +65,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     analyze::divisions_in_double(statement);
     // Last: Floe's functions reach only the parts Floe hands polars-sql on
     // their own, so they go in once every other pass has placed what it moves.
-    window_functions::peer_frames(statement);
+    window_functions::peer_frames(statement)?;
     rounding::rewrite(statement);
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! `CAST(x AS <integer>)` rounds, as PostgreSQL and DuckDB cast (a DOUBLE
 //! half to even, a DECIMAL half away from zero), where Polars truncates:
 //!
-//! - a literal such as `2.5` is a DECIMAL in SQL (a DOUBLE to polars-sql):
-//!   its cast is worked out here;
+//! - a literal such as `2.5` is a DECIMAL in SQL (a DOUBLE to polars-sql),
+//!   and so are `+`, `-` and `*` of such literals (`3 * 1.5` is 4.5
+//!   exactly): their cast is worked out here;
 //! - where Floe's functions reach (the statement's SELECTs, its CTEs' and
 //!   derived tables', `FunctionReach`), Floe's `floe_cast_round`, which
 //!   leaves integers and text as they are, so no type needs knowing;
@@ -49,6 +50,8 @@ impl VisitorMut for Rounding {
         }
         let rounded = match decimal_literal(inner) {
             Some(literal) => Some(rounded_literal(&literal)),
+            // polars-sql cannot type a registered function over literals alone.
+            None if is_constant(inner) => is_number(inner).then(|| format!("round({inner})")),
             None if self.reach.reaches() => Some(format!("{CAST_ROUND}({inner})")),
             None if is_number(inner) => Some(format!("round({inner})")),
             None => None,
@@ -58,6 +61,21 @@ impl VisitorMut for Rounding {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// No column, function or subquery in it: literals and operators only.
+fn is_constant(expr: &Expr) -> bool {
+    struct Finder;
+    impl sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            match expr {
+                Expr::Value(_) | Expr::BinaryOp { .. } | Expr::UnaryOp { .. } | Expr::Nested(_) => ControlFlow::Continue(()),
+                _ => ControlFlow::Break(()),
+            }
+        }
+    }
+    sqlparser::ast::Visit::visit(expr, &mut Finder).is_continue()
 }
 
 /// A number by its form, whatever its columns' types.
@@ -107,8 +125,26 @@ fn needs_no_rounding(expr: &Expr) -> bool {
     }
 }
 
-/// A number literal with a fraction, signed (`2.5`, `-2.5`), as written.
+/// A number literal with a fraction, signed (`2.5`, `-2.5`), as written, or
+/// `+`, `-`, `*` of number literals with a fraction among them, worked out
+/// exactly (SQL keeps DECIMAL there; polars-sql would compute in DOUBLE).
 fn decimal_literal(expr: &Expr) -> Option<String> {
+    use sqlparser::ast::BinaryOperator::{Minus, Multiply, Plus};
+    if let Expr::BinaryOp { left, op: op @ (Plus | Minus | Multiply), right } = expr {
+        let (left, right) = (exact(left)?, exact(right)?);
+        if left.1 == 0 && right.1 == 0 {
+            return None; // integers: nothing to round
+        }
+        let value = match op {
+            Multiply => (left.0.checked_mul(right.0)?, left.1 + right.1),
+            _ => {
+                let scale = left.1.max(right.1);
+                let (a, b) = (left.0.checked_mul(10i128.checked_pow(scale - left.1)?)?, right.0.checked_mul(10i128.checked_pow(scale - right.1)?)?);
+                (if matches!(op, Plus) { a.checked_add(b)? } else { a.checked_sub(b)? }, scale)
+            }
+        };
+        return Some(decimal_text(value));
+    }
     match expr {
         Expr::Value(value) => match &value.value {
             Value::Number(text, _) if text.contains('.') && !text.contains(['e', 'E']) => Some(text.clone()),
@@ -121,6 +157,30 @@ fn decimal_literal(expr: &Expr) -> Option<String> {
         Expr::Nested(inner) => decimal_literal(inner),
         _ => None,
     }
+}
+
+/// A number literal (or a folded expression of them) as an unscaled integer and its scale.
+fn exact(expr: &Expr) -> Option<(i128, u32)> {
+    let text = match expr {
+        Expr::Value(value) => match &value.value {
+            Value::Number(text, _) if !text.contains(['e', 'E']) => text.clone(),
+            _ => return None,
+        },
+        Expr::Nested(inner) => return exact(inner),
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr: inner } => return exact(inner).map(|(unscaled, scale)| (-unscaled, scale)),
+        _ => decimal_literal(expr)?,
+    };
+    let (negative, digits) = text.strip_prefix('-').map_or((false, text.as_str()), |digits| (true, digits));
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let unscaled: i128 = format!("{whole}{fraction}").parse().ok()?;
+    Some((if negative { -unscaled } else { unscaled }, u32::try_from(fraction.len()).ok()?))
+}
+
+fn decimal_text((unscaled, scale): (i128, u32)) -> String {
+    let digits = format!("{:0>width$}", unscaled.unsigned_abs(), width = scale as usize + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - scale as usize);
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if scale == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") }
 }
 
 /// A decimal literal rounded half away from zero, exactly (digit by digit).
@@ -191,5 +251,13 @@ mod tests {
             rewritten("SELECT CAST(2.5 AS INT), CAST(-2.5 AS INT), CAST(-(0.4) AS INT), CAST(99.5 AS BIGINT), CAST(.49 AS INT), CAST(7 AS INT)"),
             "SELECT CAST(3 AS INT), CAST(-3 AS INT), CAST(0 AS INT), CAST(100 AS BIGINT), CAST(0 AS INT), CAST(7 AS INT)"
         );
+        // Arithmetic of literals stays exact, as SQL's DECIMAL does.
+        assert_eq!(
+            rewritten("SELECT CAST(3 * 1.5 AS INT), CAST(0.1 + 0.4 AS INT), CAST(-(2 - 4.5) AS INT), CAST(1.25 * -2 AS INT), CAST(2 * 3 AS INT)"),
+            "SELECT CAST(5 AS INT), CAST(1 AS INT), CAST(3 AS INT), CAST(-3 AS INT), CAST(round(2 * 3) AS INT)"
+        );
+        assert_eq!(decimal_text((-5, 2)), "-0.05");
+        // Other literal arithmetic (integers, division) rounds with polars-sql's own function.
+        assert_eq!(rewritten("SELECT CAST(7 / 2 AS INT)"), "SELECT CAST(round(7 / 2) AS INT)");
     }
 }

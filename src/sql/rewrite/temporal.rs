@@ -195,7 +195,7 @@ fn date_trunc(unit: &str, value: &Expr) -> Option<Expr> {
 
 /// A fixed-length `INTERVAL '…'` in microseconds (months and years have no
 /// fixed length, so `date_bin` over them is left for polars-sql to refuse).
-fn interval_micros(expr: &Expr) -> Option<i64> {
+pub(super) fn interval_micros(expr: &Expr) -> Option<i64> {
     let Expr::Interval(interval) = expr else { return None };
     let text = match (interval.value.as_ref(), &interval.leading_field) {
         (Expr::Value(value), None) => match &value.value {

@@ -21,7 +21,12 @@
 //!   peers) — where polars-sql lets registered functions reach: the
 //!   statement's own SELECT and its top-level CTEs (`FunctionReach`).
 //!
-//! Other frames (RANGE with offsets, GROUPS) are left for polars-sql to refuse.
+//! - a frame by value distance (`RANGE BETWEEN 7 PRECEDING AND CURRENT ROW`,
+//!   `INTERVAL '7 days' PRECEDING`) over one ORDER BY key, for the same
+//!   aggregates: Floe's `floe_range_…` function, where Floe's functions reach;
+//!   elsewhere refused by name.
+//!
+//! GROUPS frames are refused by name.
 
 use std::ops::ControlFlow;
 
@@ -30,12 +35,13 @@ use sqlparser::ast::{
 };
 
 use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
-use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame};
+use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame};
 
 const MOST_FRAME_ROWS: i64 = 64;
 
-/// Frames Floe cannot run, refused by name: `RANGE` with offsets (frames by
-/// value distance) and `GROUPS`.
+/// Frames Floe cannot run, refused by name: `GROUPS`, and `RANGE` with
+/// offsets but for one ORDER BY key and offsets that are numbers or intervals
+/// of fixed length (those run where Floe's functions reach, `peer_frames`).
 pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Result<()> {
     struct Frames;
     impl sqlparser::ast::Visitor for Frames {
@@ -50,7 +56,7 @@ pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Re
                 || matches!(end, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)));
             match frame.units {
                 WindowFrameUnits::Groups => ControlFlow::Break(spec.to_string()),
-                WindowFrameUnits::Range if by_value => ControlFlow::Break(spec.to_string()),
+                WindowFrameUnits::Range if by_value && Window::new(spec).distances().is_none() => ControlFlow::Break(spec.to_string()),
                 _ => ControlFlow::Continue(()),
             }
         }
@@ -58,8 +64,8 @@ pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Re
     match sqlparser::ast::Visit::visit(statement, &mut Frames) {
         ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
             "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames with offsets \
-             (up to {MOST_FRAME_ROWS} rows) and RANGE frames bounded by UNBOUNDED or CURRENT ROW, not RANGE \
-             offsets or GROUPS"
+             (up to {MOST_FRAME_ROWS} rows) and RANGE frames with offsets over one ORDER BY key (numbers, or \
+             intervals of days or shorter), not GROUPS frames or RANGE offsets over several keys or months"
         ))),
         ControlFlow::Continue(()) => Ok(()),
     }
@@ -70,11 +76,18 @@ pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut WindowFunctions { peers: None, reach: FunctionReach::default() });
 }
 
-/// Frames that end at a peer, once the other passes have placed every
-/// window (a grouped query's run in an outer query): where Floe's functions
-/// reach, `floe_peers_…`; elsewhere polars-sql's frames, which end at the row.
-pub(super) fn peer_frames(statement: &mut Statement) {
-    let _ = statement.visit(&mut WindowFunctions { peers: Some(false), reach: FunctionReach::default() });
+/// Frames that end at a peer or reach by value, once the other passes have
+/// placed every window (a grouped query's run in an outer query): where
+/// Floe's functions reach, `floe_peers_…` and `floe_range_…`; elsewhere
+/// polars-sql's frames, which end at the row, and value frames refused.
+pub(super) fn peer_frames(statement: &mut Statement) -> crate::sql::Result<()> {
+    match statement.visit(&mut WindowFunctions { peers: Some(false), reach: FunctionReach::default() }) {
+        ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
+            "the window frame of `OVER ({window})` runs only in the query's own SELECTs, its CTEs, derived \
+             tables and set operations' SELECTs, not in a subquery inside an expression: move it into a CTE"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 struct WindowFunctions {
@@ -84,21 +97,27 @@ struct WindowFunctions {
 }
 
 impl VisitorMut for WindowFunctions {
-    type Break = ();
+    /// A window whose frame cannot run where it is.
+    type Break = String;
 
-    fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+    fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<String> {
         self.reach.enter(query);
         ControlFlow::Continue(())
     }
 
-    fn post_visit_query(&mut self, _: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+    fn post_visit_query(&mut self, _: &mut sqlparser::ast::Query) -> ControlFlow<String> {
         self.reach.leave();
         ControlFlow::Continue(())
     }
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<String> {
         if let Expr::Function(function) = expr {
             let peers = self.peers.map(|_| self.reach.reaches());
+            if let (Some(false), Some(WindowType::WindowSpec(spec))) = (peers, &function.over) {
+                if Window::new(spec).distances().is_some() {
+                    return ControlFlow::Break(spec.to_string());
+                }
+            }
             if let Some(replacement) = replacement(function, peers) {
                 *expr = replacement;
             }
@@ -114,6 +133,7 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
     let args = if function.args.to_string() == "(*)" { Vec::new() } else { plain_args(function)? };
     let window = Window::new(spec);
     let sql = match (name.as_str(), args.as_slice(), peers) {
+        (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
         (_, _, Some(reaches)) => window.peer_frame(&name, &args, reaches)?,
         ("ntile", [buckets], None) => window.ntile(&buckets.to_string()),
         ("percent_rank", [], None) => window.percent_rank(),
@@ -266,15 +286,7 @@ impl Window {
     /// `sum`/`count`/`avg`/`min`/`max` over the rows up to the current row's
     /// last peer in the window's order (`reversed`: from its first peer on).
     fn peers(&self, name: &str, args: &[&Expr], reversed: bool) -> Option<String> {
-        let aggregate = match (name, args) {
-            ("count", []) => PeerAggregate::Rows,
-            ("count", [_]) => PeerAggregate::Count,
-            ("sum", [_]) => PeerAggregate::Sum,
-            ("min", [_]) => PeerAggregate::Min,
-            ("max", [_]) => PeerAggregate::Max,
-            ("avg", [_]) => PeerAggregate::Avg,
-            _ => return None,
-        };
+        let aggregate = aggregate_of(name, args)?;
         let flip = |order: KeyOrder| KeyOrder { descending: !order.descending, nulls_last: !order.nulls_last };
         let keys = self.keys.iter().map(|(_, order)| if reversed { flip(*order) } else { *order }).collect();
         let function = PeerFrame { aggregate, keys, partitions: self.partition_keys.len() }.name();
@@ -284,6 +296,36 @@ impl Window {
         // `OVER ()` still marks it a window (a grouped query's windows run over
         // its groups, `windows.rs`); polars-sql applies nothing to it.
         Some(format!("{function}({value}, {}) OVER ()", keys.join(", ")))
+    }
+
+    /// A RANGE frame's bounds as signed distances in the window's order (None
+    /// for unbounded) and whether they are intervals (in microseconds), when
+    /// it has offsets, one key, and offsets of one kind Floe can measure.
+    fn distances(&self) -> Option<(Option<String>, Option<String>, bool)> {
+        let Some((WindowFrameUnits::Range, start, end)) = &self.frame else { return None };
+        let offsets = [start, end].iter().any(|b| matches!(b, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_))));
+        if !offsets || self.keys.len() != 1 {
+            return None;
+        }
+        let (start, end) = (distance(start)?, distance(end)?);
+        let kinds: Vec<bool> = [&start, &end].iter().filter_map(|d| d.as_ref().and_then(|(_, interval)| *interval)).collect();
+        let temporal = kinds.first().copied().unwrap_or(false);
+        if kinds.iter().any(|kind| *kind != temporal) {
+            return None;
+        }
+        Some((start.map(|(text, _)| text), end.map(|(text, _)| text), temporal))
+    }
+
+    /// `sum`/`count`/`avg`/`min`/`max` over a frame by value distance.
+    fn value_frame(&self, name: &str, args: &[&Expr]) -> Option<String> {
+        let aggregate = aggregate_of(name, args)?;
+        let (start, end, temporal) = self.distances()?;
+        let (key, order) = self.keys.first()?;
+        let function = ValueFrame { aggregate, key: *order, partitions: self.partition_keys.len(), temporal }.name();
+        let value = args.first().map_or_else(|| key.clone(), ToString::to_string);
+        let bound = |d: Option<String>| d.unwrap_or_else(|| "NULL".into());
+        let partitions: String = self.partition_keys.iter().map(|k| format!(", {k}")).collect();
+        Some(format!("{function}({value}, {key}, {}, {}{partitions}) OVER ()", bound(start), bound(end)))
     }
 
     fn running_average(&self, arg: &str) -> String {
@@ -319,6 +361,41 @@ impl Window {
     }
 }
 
+/// The aggregate a window function computes over its frame, for Floe's frame functions.
+fn aggregate_of(name: &str, args: &[&Expr]) -> Option<PeerAggregate> {
+    Some(match (name, args) {
+        ("count", []) => PeerAggregate::Rows,
+        ("count", [_]) => PeerAggregate::Count,
+        ("sum", [_]) => PeerAggregate::Sum,
+        ("min", [_]) => PeerAggregate::Min,
+        ("max", [_]) => PeerAggregate::Max,
+        ("avg", [_]) => PeerAggregate::Avg,
+        _ => return None,
+    })
+}
+
+/// A RANGE bound as a signed distance (SQL text) and whether it is an
+/// interval (None for CURRENT ROW, which is either); Some(None) when unbounded.
+#[allow(clippy::type_complexity)]
+fn distance(bound: &WindowFrameBound) -> Option<Option<(String, Option<bool>)>> {
+    let (expr, sign) = match bound {
+        WindowFrameBound::CurrentRow => return Some(Some(("0".into(), None))),
+        WindowFrameBound::Preceding(None) | WindowFrameBound::Following(None) => return Some(None),
+        WindowFrameBound::Preceding(Some(expr)) => (expr.as_ref(), "-"),
+        WindowFrameBound::Following(Some(expr)) => (expr.as_ref(), ""),
+    };
+    if let Some(micros) = super::temporal::interval_micros(expr) {
+        return Some(Some((format!("{sign}{micros}"), Some(true))));
+    }
+    match expr {
+        Expr::Value(value) => match &value.value {
+            sqlparser::ast::Value::Number(text, _) if !text.starts_with('-') => Some(Some((format!("{sign}{text}"), Some(false)))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// A frame bound as a row offset from the current row (preceding < 0).
 fn offset(bound: &WindowFrameBound) -> Option<i64> {
     match bound {
@@ -351,8 +428,32 @@ mod tests {
     fn rewritten(sql: &str) -> String {
         crate::sql::rewrite::scope::rewritten_by(sql, |statement| {
             rewrite(statement);
-            peer_frames(statement);
+            peer_frames(statement).expect("frames run where they are");
         })
+    }
+
+    #[test]
+    fn range_offsets_become_value_frames_where_floe_functions_reach() {
+        let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o RANGE BETWEEN 2 PRECEDING AND 1.5 FOLLOWING) FROM t");
+        assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, o, -2, 1.5, p) OVER () FROM t");
+        let sql = rewritten("SELECT count(*) OVER (ORDER BY d DESC RANGE INTERVAL '1' DAY PRECEDING) FROM t");
+        assert_eq!(sql, "SELECT floe_range_rows_p0_df_t(d, d, -86400000000, 0) OVER () FROM t");
+        let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND 3 FOLLOWING) FROM t");
+        assert_eq!(sql, "SELECT floe_range_avg_p0_al_n(x, o, 0, 3) OVER () FROM t");
+        // In an expression's subquery Floe's functions do not reach: refused by name.
+        let mut statement = crate::sql::parse::parse_single(
+            "SELECT * FROM t WHERE x IN (SELECT sum(x) OVER (ORDER BY o RANGE 2 PRECEDING) FROM t)",
+        )
+        .unwrap();
+        rewrite(&mut statement);
+        assert!(peer_frames(&mut statement).is_err());
+        // Several keys, or months (no fixed length), are refused up front.
+        for sql in [
+            "SELECT sum(x) OVER (ORDER BY o, q RANGE 2 PRECEDING) FROM t",
+            "SELECT sum(x) OVER (ORDER BY d RANGE INTERVAL '1 month' PRECEDING) FROM t",
+        ] {
+            assert!(refuse_unsupported_frames(&crate::sql::parse::parse_single(sql).unwrap()).is_err(), "{sql}");
+        }
     }
 
     #[test]
