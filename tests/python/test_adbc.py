@@ -270,3 +270,25 @@ def test_incremental_execution_polls_flight_info(conn):
         assert cursor.adbc_execute_partitions(sql)[0] == []
         cursor.adbc_read_partition(partitions[0])
         assert sorted(cursor.fetch_arrow_table().column("n").to_pylist()) == [50, 50, 50]
+
+
+def test_window_frames_over_ties_match_duckdb(server, conn):
+    """Peer frames and RANGE frames by value over iris' many tied lengths,
+    through ADBC, against DuckDB reading the same Iceberg table."""
+    from floe_sql import canonical
+    from readers import duckdb_with_extensions, pyiceberg_catalog
+
+    windows = (
+        "SELECT species, sepal_length, petal_width, "
+        "sum(petal_width) OVER (PARTITION BY species ORDER BY sepal_length) AS running, "
+        "count(*) OVER (PARTITION BY species ORDER BY sepal_length RANGE BETWEEN 0.25 PRECEDING AND 0.25 FOLLOWING) AS near, "
+        "avg(petal_width) OVER (ORDER BY sepal_length DESC RANGE BETWEEN CURRENT ROW AND 0.5 FOLLOWING) AS shorter, "
+        "max(petal_width) OVER (PARTITION BY species ORDER BY petal_width RANGE 0.1 PRECEDING) AS widest_near "
+        "FROM {table}"
+    )
+    got = query(conn, windows.format(table="default.flowers"))
+    location = pyiceberg_catalog(server).load_table("default.flowers").metadata_location.removeprefix("file://")
+    duck = duckdb_with_extensions()
+    expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
+    assert got.num_rows == 150
+    assert canonical(got) == canonical(expected)
