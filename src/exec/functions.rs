@@ -61,12 +61,22 @@ fn cast_round(value: &Column) -> PolarsResult<Column> {
 
 fn peers(name: &str, frame: PeerFrame) -> UserDefinedFunction {
     let aggregate = frame.aggregate;
+    window_udf(name, aggregate, move |columns| peer_frame(&frame, columns))
+}
+
+/// A window aggregate computed by Floe, typed as `aggregate` types its value
+/// (the first argument). Group-wise: under `OVER (PARTITION BY …)` each
+/// partition would be its own input.
+pub(super) fn window_udf(
+    name: &str,
+    aggregate: PeerAggregate,
+    compute: impl Fn(&[Column]) -> PolarsResult<Column> + Send + Sync + 'static,
+) -> UserDefinedFunction {
     let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| peer_frame(&frame, columns),
+        move |columns: &mut [Column]| compute(columns),
         move |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), peer_type(aggregate, fields[0].dtype())?)),
     );
     let mut udf = UserDefinedFunction::new(name.into(), function);
-    // Group-wise: under `OVER (PARTITION BY …)` each partition is its own input.
     udf.options = FunctionOptions::length_preserving();
     udf
 }

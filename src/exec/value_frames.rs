@@ -6,22 +6,14 @@
 //! partition's end by an UNBOUNDED bound.
 
 use polars::prelude::*;
-use polars_sql::function_registry::FunctionOptions;
-
-use super::functions::{peer_type, sorted_positions};
+use super::functions::{peer_type, sorted_positions, window_udf};
 use crate::sql::functions::{PeerAggregate, ValueFrame};
 
 const MICROS_PER_DAY: f64 = 86_400_000_000.0;
 
 pub(super) fn udf(name: &str, frame: ValueFrame) -> UserDefinedFunction {
     let aggregate = frame.aggregate;
-    let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| value_frame(&frame, columns),
-        move |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), peer_type(aggregate, fields[0].dtype())?)),
-    );
-    let mut udf = UserDefinedFunction::new(name.into(), function);
-    udf.options = FunctionOptions::length_preserving();
-    udf
+    window_udf(name, aggregate, move |columns| value_frame(&frame, columns))
 }
 
 /// Arguments: the value, the key, the start and end distances, the partition keys.

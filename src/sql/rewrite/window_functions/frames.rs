@@ -1,0 +1,103 @@
+//! Windows whose frames Floe's registered functions compute (`sql::functions`):
+//! the frame that ends at the current row's last peer (an ordered window's
+//! default), and frames by value distance (`RANGE` with offsets).
+
+use sqlparser::ast::{Expr, WindowFrameBound, WindowFrameUnits};
+
+use super::Window;
+use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame};
+
+impl Window {
+    /// A frame that ends at a peer: Floe's function where it `reaches`;
+    /// elsewhere a default frame as polars-sql runs it (to the row; an
+    /// average built from its running sums), and RANGE left for it to refuse.
+    pub(super) fn peer_frame(&self, name: &str, args: &[&Expr], reaches: bool) -> Option<String> {
+        let reversed = self.ends_at_peer()?;
+        if reaches {
+            return self.peers(name, args, reversed);
+        }
+        let arg = args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        (self.frame.is_none() && name == "avg").then(|| self.running_average(&arg))
+    }
+
+    /// `sum`/`count`/`avg`/`min`/`max` over the rows up to the current row's
+    /// last peer in the window's order (`reversed`: from its first peer on).
+    fn peers(&self, name: &str, args: &[&Expr], reversed: bool) -> Option<String> {
+        let aggregate = aggregate_of(name, args)?;
+        let flip = |order: KeyOrder| KeyOrder { descending: !order.descending, nulls_last: !order.nulls_last };
+        let keys = self.keys.iter().map(|(_, order)| if reversed { flip(*order) } else { *order }).collect();
+        let function = PeerFrame { aggregate, keys, partitions: self.partition_keys.len() }.name();
+        // `count(*)` reads no value; any key has one per row.
+        let value = args.first().map_or_else(|| self.keys[0].0.clone(), ToString::to_string);
+        let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).chain(self.partition_keys.iter().map(String::as_str)).collect();
+        // `OVER ()` still marks it a window (a grouped query's windows run over
+        // its groups, `windows.rs`); polars-sql applies nothing to it.
+        Some(format!("{function}({value}, {}) OVER ()", keys.join(", ")))
+    }
+
+    /// A RANGE frame's bounds as signed distances in the window's order (None
+    /// for unbounded) and whether they are intervals (in microseconds), when
+    /// it has offsets, one key, and offsets of one kind Floe can measure.
+    pub(super) fn distances(&self) -> Option<(Option<String>, Option<String>, bool)> {
+        let Some((WindowFrameUnits::Range, start, end)) = &self.frame else { return None };
+        let offsets = [start, end].iter().any(|b| matches!(b, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_))));
+        if !offsets || self.keys.len() != 1 {
+            return None;
+        }
+        let (start, end) = (distance(start)?, distance(end)?);
+        let kinds: Vec<bool> = [&start, &end].iter().filter_map(|d| d.as_ref().and_then(|(_, interval)| *interval)).collect();
+        let temporal = kinds.first().copied().unwrap_or(false);
+        if kinds.iter().any(|kind| *kind != temporal) {
+            return None;
+        }
+        Some((start.map(|(text, _)| text), end.map(|(text, _)| text), temporal))
+    }
+
+    /// `sum`/`count`/`avg`/`min`/`max` over a frame by value distance.
+    pub(super) fn value_frame(&self, name: &str, args: &[&Expr]) -> Option<String> {
+        let aggregate = aggregate_of(name, args)?;
+        let (start, end, temporal) = self.distances()?;
+        let (key, order) = self.keys.first()?;
+        let function = ValueFrame { aggregate, key: *order, partitions: self.partition_keys.len(), temporal }.name();
+        let value = args.first().map_or_else(|| key.clone(), ToString::to_string);
+        let bound = |d: Option<String>| d.unwrap_or_else(|| "NULL".into());
+        let partitions: String = self.partition_keys.iter().map(|k| format!(", {k}")).collect();
+        Some(format!("{function}({value}, {key}, {}, {}{partitions}) OVER ()", bound(start), bound(end)))
+    }
+
+}
+
+/// The aggregate a window function computes over its frame, for Floe's frame functions.
+fn aggregate_of(name: &str, args: &[&Expr]) -> Option<PeerAggregate> {
+    Some(match (name, args) {
+        ("count", []) => PeerAggregate::Rows,
+        ("count", [_]) => PeerAggregate::Count,
+        ("sum", [_]) => PeerAggregate::Sum,
+        ("min", [_]) => PeerAggregate::Min,
+        ("max", [_]) => PeerAggregate::Max,
+        ("avg", [_]) => PeerAggregate::Avg,
+        _ => return None,
+    })
+}
+
+/// A RANGE bound as a signed distance (SQL text) and whether it is an
+/// interval (None for CURRENT ROW, which is either); Some(None) when unbounded.
+#[allow(clippy::type_complexity)]
+fn distance(bound: &WindowFrameBound) -> Option<Option<(String, Option<bool>)>> {
+    let (expr, sign) = match bound {
+        WindowFrameBound::CurrentRow => return Some(Some(("0".into(), None))),
+        WindowFrameBound::Preceding(None) | WindowFrameBound::Following(None) => return Some(None),
+        WindowFrameBound::Preceding(Some(expr)) => (expr.as_ref(), "-"),
+        WindowFrameBound::Following(Some(expr)) => (expr.as_ref(), ""),
+    };
+    if let Some(micros) = super::super::temporal::interval_micros(expr) {
+        return Some(Some((format!("{sign}{micros}"), Some(true))));
+    }
+    match expr {
+        Expr::Value(value) => match &value.value {
+            sqlparser::ast::Value::Number(text, _) if !text.starts_with('-') => Some(Some((format!("{sign}{text}"), Some(false)))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
