@@ -26,7 +26,8 @@
 //!   aggregates: Floe's `floe_range_…` function, where Floe's functions reach;
 //!   elsewhere refused by name.
 //!
-//! GROUPS frames are refused by name.
+//! - `GROUPS` frames over ordered rows: a value frame over each row's peer
+//!   group number.
 
 use std::ops::ControlFlow;
 
@@ -41,9 +42,10 @@ mod frames;
 
 const MOST_FRAME_ROWS: i64 = 64;
 
-/// Frames Floe cannot run, refused by name: `GROUPS`, and `RANGE` with
-/// offsets but for one ORDER BY key and offsets that are numbers or intervals
-/// of fixed length (those run where Floe's functions reach, `peer_frames`).
+/// Frames Floe cannot run, refused by name: `GROUPS` without ORDER BY, with
+/// keys in mixed directions or with offsets that are not whole numbers, and `RANGE` with offsets but for
+/// one ORDER BY key and offsets that are numbers or intervals of fixed length
+/// (those run where Floe's functions reach, `peer_frames`).
 pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Result<()> {
     struct Frames;
     impl sqlparser::ast::Visitor for Frames {
@@ -56,9 +58,10 @@ pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Re
             let end = frame.end_bound.clone().unwrap_or(WindowFrameBound::CurrentRow);
             let by_value = matches!(frame.start_bound, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)))
                 || matches!(end, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)));
+            let runs = Window::new(spec).distances().is_some();
             match frame.units {
-                WindowFrameUnits::Groups => ControlFlow::Break(spec.to_string()),
-                WindowFrameUnits::Range if by_value && Window::new(spec).distances().is_none() => ControlFlow::Break(spec.to_string()),
+                WindowFrameUnits::Groups if !runs => ControlFlow::Break(spec.to_string()),
+                WindowFrameUnits::Range if by_value && !runs => ControlFlow::Break(spec.to_string()),
                 _ => ControlFlow::Continue(()),
             }
         }
@@ -66,8 +69,8 @@ pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Re
     match sqlparser::ast::Visit::visit(statement, &mut Frames) {
         ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
             "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames with offsets \
-             (up to {MOST_FRAME_ROWS} rows) and RANGE frames with offsets over one ORDER BY key (numbers, or \
-             intervals of days or shorter), not GROUPS frames or RANGE offsets over several keys or months"
+             (up to {MOST_FRAME_ROWS} rows), RANGE frames with offsets over one ORDER BY key (numbers, or \
+             intervals of days or shorter) and GROUPS frames by whole groups over keys in one direction"
         ))),
         ControlFlow::Continue(()) => Ok(()),
     }
@@ -358,8 +361,13 @@ mod tests {
         .unwrap();
         rewrite(&mut statement);
         assert!(peer_frames(&mut statement).is_err());
-        // Several keys, or months (no fixed length), are refused up front.
+        // GROUPS: a value frame over the peer group's number, any number of keys.
+        let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t");
+        assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, dense_rank() OVER (PARTITION BY p ORDER BY o, q), -1, 0, p) OVER () FROM t");
+        // Several keys, or months (no fixed length), are refused up front; so are GROUPS without order.
         for sql in [
+            "SELECT sum(x) OVER (GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
+            "SELECT sum(x) OVER (ORDER BY o, q DESC GROUPS 1 PRECEDING) FROM t",
             "SELECT sum(x) OVER (ORDER BY o, q RANGE 2 PRECEDING) FROM t",
             "SELECT sum(x) OVER (ORDER BY d RANGE INTERVAL '1 month' PRECEDING) FROM t",
         ] {

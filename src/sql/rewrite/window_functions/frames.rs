@@ -1,6 +1,8 @@
 //! Windows whose frames Floe's registered functions compute (`sql::functions`):
 //! the frame that ends at the current row's last peer (an ordered window's
-//! default), and frames by value distance (`RANGE` with offsets).
+//! default), frames by value distance (`RANGE` with offsets), and frames by
+//! peer groups (`GROUPS`), which are value frames over the row's peer group
+//! number (`dense_rank()` in the window's order).
 
 use sqlparser::ast::{Expr, WindowFrameBound, WindowFrameUnits};
 
@@ -35,14 +37,19 @@ impl Window {
         Some(format!("{function}({value}, {}) OVER ()", keys.join(", ")))
     }
 
-    /// A RANGE frame's bounds as signed distances in the window's order (None
-    /// for unbounded) and whether they are intervals (in microseconds), when
-    /// it has offsets, one key, and offsets of one kind Floe can measure.
+    /// A RANGE or GROUPS frame's bounds as signed distances in the window's
+    /// order (None for unbounded) and whether they are intervals (in
+    /// microseconds), when Floe's value frames can run it: RANGE with offsets
+    /// of one kind over one key; GROUPS over ordered rows, counted in whole groups.
     pub(super) fn distances(&self) -> Option<(Option<String>, Option<String>, bool)> {
-        let Some((WindowFrameUnits::Range, start, end)) = &self.frame else { return None };
+        let Some((units, start, end)) = &self.frame else { return None };
         let offsets = [start, end].iter().any(|b| matches!(b, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_))));
-        if !offsets || self.keys.len() != 1 {
-            return None;
+        match units {
+            WindowFrameUnits::Range if offsets && self.keys.len() == 1 => {}
+            // polars-sql numbers groups (`dense_rank`) only in one direction.
+            WindowFrameUnits::Groups if self.keys.iter().all(|(_, key)| key.descending == self.keys[0].1.descending)
+                && !self.keys.is_empty() && [start, end].iter().all(|b| whole_groups(b)) => {}
+            _ => return None,
         }
         let (start, end) = (distance(start)?, distance(end)?);
         let kinds: Vec<bool> = [&start, &end].iter().filter_map(|d| d.as_ref().and_then(|(_, interval)| *interval)).collect();
@@ -57,14 +64,28 @@ impl Window {
     pub(super) fn value_frame(&self, name: &str, args: &[&Expr]) -> Option<String> {
         let aggregate = aggregate_of(name, args)?;
         let (start, end, temporal) = self.distances()?;
-        let (key, order) = self.keys.first()?;
-        let function = ValueFrame { aggregate, key: *order, partitions: self.partition_keys.len(), temporal }.name();
+        let (key, order) = match &self.frame {
+            // Each row's peer group, numbered in the window's order (never NULL).
+            Some((WindowFrameUnits::Groups, ..)) => (format!("dense_rank() {}", self.over(&self.order)), KeyOrder { descending: false, nulls_last: true }),
+            _ => self.keys.first().cloned()?,
+        };
+        let function = ValueFrame { aggregate, key: order, partitions: self.partition_keys.len(), temporal }.name();
         let value = args.first().map_or_else(|| key.clone(), ToString::to_string);
         let bound = |d: Option<String>| d.unwrap_or_else(|| "NULL".into());
         let partitions: String = self.partition_keys.iter().map(|k| format!(", {k}")).collect();
         Some(format!("{function}({value}, {key}, {}, {}{partitions}) OVER ()", bound(start), bound(end)))
     }
 
+}
+
+/// A GROUPS bound Floe runs: UNBOUNDED, CURRENT ROW, or a whole number of groups.
+fn whole_groups(bound: &WindowFrameBound) -> bool {
+    match bound {
+        WindowFrameBound::CurrentRow | WindowFrameBound::Preceding(None) | WindowFrameBound::Following(None) => true,
+        WindowFrameBound::Preceding(Some(expr)) | WindowFrameBound::Following(Some(expr)) => {
+            super::super::scope::integer_literal(expr).is_some_and(|groups| groups >= 0)
+        }
+    }
 }
 
 /// The aggregate a window function computes over its frame, for Floe's frame functions.
