@@ -112,11 +112,8 @@ fn peer_frame(frame: &PeerFrame, columns: &[Column]) -> PolarsResult<Column> {
     let peers = same_as_previous(&sorted, 0..keys.len(), height)?;
     let last_peers = IdxCa::from_vec("last".into(), last_positions(&peers));
     let running = running_by_partition(frame.aggregate, &broadcast(value).as_materialized_series().take(&order)?, &same_partition)?;
-    let mut inverse = vec![0 as IdxSize; height];
-    for (position, row) in order.into_no_null_iter().enumerate() {
-        inverse[row as usize] = position as IdxSize;
-    }
-    let answer = running.take(&last_peers)?.take(&IdxCa::from_vec("inverse".into(), inverse))?;
+    let order: Vec<IdxSize> = order.into_no_null_iter().collect();
+    let answer = in_row_order(&running.take(&last_peers)?, &order)?;
     Ok(answer.cast(&dtype)?.with_name(value.name().clone()).into_column())
 }
 
@@ -148,6 +145,16 @@ pub(super) fn sorted_positions(partition_keys: &[Column], order_keys: &[(Column,
     let (sorted, same_partition) = sorted_frame(partition_keys, order_keys, height)?;
     let order = sorted.column("row")?.as_materialized_series().idx()?.into_no_null_iter().collect();
     Ok((order, same_partition))
+}
+
+/// `sorted` (one value per position of the sorted rows) back in the rows'
+/// own order; `order` holds each position's original row number.
+pub(super) fn in_row_order(sorted: &Series, order: &[IdxSize]) -> PolarsResult<Series> {
+    let mut inverse = vec![0 as IdxSize; order.len()];
+    for (position, row) in order.iter().enumerate() {
+        inverse[*row as usize] = position as IdxSize;
+    }
+    sorted.take(&IdxCa::from_vec("inverse".into(), inverse))
 }
 
 /// For each position of the sorted rows, whether its keys `k<i>` (for `i` in

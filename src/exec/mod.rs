@@ -15,6 +15,7 @@ mod engine;
 mod explain;
 pub mod functions;
 mod lineage;
+mod plan;
 mod resolve;
 mod value_frames;
 pub mod result_cache;
@@ -33,9 +34,11 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures::Stream;
-use polars::prelude::{LazyFrame, PolarsError};
+use polars::prelude::PolarsError;
 
 pub use running::{Admission, Running, RunningQuery};
+use plan::polars_plan;
+use result_cache::Caching;
 use stream::{as_data_fault, run_blocking, stream_frame};
 use metadata_tables::MetadataTable;
 use resolve::Selects;
@@ -198,8 +201,8 @@ impl Engine {
         };
         let explain = (query.is_explain(), query.is_explain_analyze());
         // A kept answer knows its schema: planning it again would only repeat the work.
-        let cached = match self.result_cache_key(&query, &ticket, reads_metadata) {
-            Ok(key) if !query.is_explain() => self.result_cache.peek(&key),
+        let cached = match self.result_cache.caching(&query, &ticket, reads_metadata) {
+            Caching::Kept(key) if !query.is_explain() => self.result_cache.peek(&key),
             _ => None,
         };
         let schema = match cached {
@@ -261,8 +264,13 @@ impl Engine {
         let session = ticket.session.clone().unwrap_or_default();
         let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
-        let cache_key = self.result_cache_key(&query, ticket, reads_metadata(&tables));
-        let cached = cache_key.as_ref().ok().and_then(|key| self.result_cache.lookup(key));
+        let caching = self.result_cache.caching(&query, ticket, reads_metadata(&tables));
+        // EXPLAIN only looks: its plan is not an answer taken from the cache.
+        let cached = match (caching.key(), query.is_explain()) {
+            (Some(key), true) => self.result_cache.peek(key),
+            (Some(key), false) => self.result_cache.lookup(key),
+            (None, _) => None,
+        };
         if let (Some(entry), false) = (&cached, query.is_explain()) {
             self.history.planned(&ticket.query_id);
             drop(running);
@@ -316,7 +324,7 @@ impl Engine {
         let (frame, schema, rewritten) =
             run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await.map_err(|e| as_data_fault(e, &tables))?;
         self.history.planned(&ticket.query_id);
-        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&self.result_cache, &cache_key, cached.as_deref()) };
+        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()) };
         let (frame, schema) = match explain {
             (_, true) => {
                 let profiled = run_blocking(move || explain::analyze(frame, &scans, &notes)).await.map_err(|e| as_data_fault(e, &tables))?;
@@ -330,8 +338,8 @@ impl Engine {
             true => stream::collect_frame(frame, schema.clone(), running, tables),
             false => stream_frame(frame, schema.clone(), running, tables),
         };
-        let stream = match cache_key {
-            Ok(key) if !explain.0 => self.result_cache.fill(key, schema.clone(), stream),
+        let stream = match caching {
+            Caching::Kept(key) if !explain.0 => self.result_cache.fill(key, schema.clone(), stream),
             _ => stream,
         };
         Ok((schema, stream))
@@ -339,26 +347,6 @@ impl Engine {
 }
 
 impl Engine {
-    /// The key `query`'s answer is kept under, or why it is not kept.
-    fn result_cache_key(&self, query: &Query, ticket: &QueryTicket, reads_metadata: bool) -> std::result::Result<result_cache::Key, &'static str> {
-        if !self.result_cache.enabled() {
-            return Err("off");
-        }
-        if query.is_volatile() {
-            return Err("not kept: the query reads the clock or random numbers");
-        }
-        if !query.catalog_views().is_empty() {
-            return Err("not kept: information_schema and system views change without a new snapshot");
-        }
-        if reads_metadata {
-            return Err("not kept: metadata tables change without a new snapshot");
-        }
-        if ticket.tables.iter().any(|pin| pin.partitioned || pin.shuffle.is_some()) {
-            return Err("not kept: a part of a distributed query");
-        }
-        Ok(result_cache::ResultCache::key(&query.sql(), ticket))
-    }
-
     /// The `information_schema` views `query` reads: their rows for `who`
     /// when it runs; when it is only planned, just their columns (listing
     /// every table's columns is catalog I/O that planning need not do).
@@ -392,54 +380,6 @@ fn reads_metadata(tables: &[resolve::ResolvedTable]) -> bool {
 
 fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
     pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref()
-}
-
-/// Builds the Polars plan for `query` over `inputs`, its wire schema, and
-/// for EXPLAIN the query after Floe's rewrites.
-fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef, String)> {
-    let mut context = functions::sql_context();
-    let mut frames = HashMap::with_capacity(inputs.len());
-    let mut columns = crate::sql::rewrite::Columns::default();
-    for (index, input) in inputs.iter().enumerate() {
-        let name = format!("__floe_{index}");
-        context.register(&name, input.lazy_frame()?);
-        frames.insert(input.relation.clone(), name);
-        let dates: Vec<bool> = input.schema.iter_values().map(|dtype| *dtype == polars::prelude::DataType::Date).collect();
-        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
-    }
-    let rendered = query.render_parts(&frames, &columns);
-    for part in rendered.parts {
-        // What polars-sql is given, for when it refuses a query the rewrites produced.
-        tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
-        let mut frame = context.execute(&part.sql)?;
-        if !part.columns.is_empty() {
-            let names: Vec<_> = frame.collect_schema()?.iter_names().cloned().collect();
-            if names.len() != part.columns.len() {
-                let message = format!("`{}` names {} columns but its query has {}", part.name, part.columns.len(), names.len());
-                return Err(PolarsError::SQLInterface(message.into()).into());
-            }
-            frame = frame.rename(names, part.columns.iter().map(String::as_str), true);
-        }
-        context.register(&part.name, frame);
-    }
-    tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
-    let mut frame = context.execute(&rendered.main)?;
-    let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
-    let rewritten = if query.is_explain() { query.rewritten(&columns) } else { String::new() };
-    Ok((frame, schema, rewritten))
-}
-
-/// The wire schema under the names the query wrote, repeats included.
-fn presented(schema: SchemaRef) -> SchemaRef {
-    if !schema.fields().iter().any(|field| crate::sql::rewrite::presented_name(field.name()) != field.name()) {
-        return schema;
-    }
-    let fields: Vec<_> = schema
-        .fields()
-        .iter()
-        .map(|field| field.as_ref().clone().with_name(crate::sql::rewrite::presented_name(field.name())))
-        .collect();
-    Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// The schema a `SELECT *` of the table's current snapshot returns, with the

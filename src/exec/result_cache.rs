@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::{BatchStream, Result};
 use crate::proto::QueryTicket;
+use crate::sql::Query;
 
 /// One answer: its schema and batches (shared, never copied on a hit).
 pub struct Entry {
@@ -28,9 +29,25 @@ pub struct Entry {
     pub rows: usize,
 }
 
-/// Whether a statement's answer may be kept, and the key it is kept under.
+/// The key an answer is kept under.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Key(String);
+
+/// Whether a statement's answer may be kept, and under which key.
+pub enum Caching {
+    Off,
+    NotKept(&'static str),
+    Kept(Key),
+}
+
+impl Caching {
+    pub fn key(&self) -> Option<&Key> {
+        match self {
+            Caching::Kept(key) => Some(key),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct ResultCache {
@@ -52,6 +69,33 @@ impl ResultCache {
 
     pub fn enabled(&self) -> bool {
         self.capacity_bytes > 0
+    }
+
+    /// Whether `query`'s answer (planned as `ticket`) may be kept: only what
+    /// depends on nothing but the pinned snapshots.
+    pub fn caching(&self, query: &Query, ticket: &QueryTicket, reads_metadata: bool) -> Caching {
+        if !self.enabled() {
+            return Caching::Off;
+        }
+        if query.is_volatile() {
+            return Caching::NotKept("the query reads the clock or random numbers");
+        }
+        if !query.catalog_views().is_empty() {
+            return Caching::NotKept("information_schema and system views change without a new snapshot");
+        }
+        if reads_metadata {
+            return Caching::NotKept("metadata tables change without a new snapshot");
+        }
+        if ticket.tables.iter().any(|pin| pin.partitioned || pin.shuffle.is_some()) {
+            return Caching::NotKept("a part of a distributed query");
+        }
+        Caching::Kept(Self::key(&query.sql(), ticket))
+    }
+
+    /// The most one answer may take: an eighth of the cache, so one huge
+    /// answer cannot push out every dashboard's tiles.
+    fn entry_limit(&self) -> usize {
+        self.capacity_bytes / 8
     }
 
     /// The key of `ticket` whose statement, parameters bound and EXPLAIN
@@ -93,10 +137,9 @@ impl ResultCache {
         Some(entry.clone())
     }
 
-    /// Keeps `entry` unless it would take more than an eighth of the cache
-    /// (one huge answer must not push out every dashboard's tiles).
+    /// Keeps `entry` unless it is over the entry limit.
     fn put(&self, key: Key, entry: Entry) {
-        if entry.bytes > self.capacity_bytes / 8 {
+        if entry.bytes > self.entry_limit() {
             return;
         }
         let mut state = self.state.lock().expect("result cache lock");
@@ -121,21 +164,20 @@ impl ResultCache {
     }
 
     /// (entries, bytes) held now.
-    pub fn usage(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
         let state = self.state.lock().expect("result cache lock");
         (state.entries.len(), state.used_bytes)
     }
 }
 
 /// EXPLAIN's line on the cache, when it is on: why not kept, a hit, or a miss.
-pub fn explained(cache: &ResultCache, key: &std::result::Result<Key, &'static str>, cached: Option<&Entry>) -> Option<String> {
-    if !cache.enabled() {
-        return None;
-    }
-    let state = match (key, cached) {
-        (Err(reason), _) => reason.to_string(),
-        (Ok(_), Some(entry)) => format!("hit: {} rows ({} bytes) kept from an earlier run over the same snapshots", entry.rows, entry.bytes),
-        (Ok(_), None) => "miss: the answer is kept when the query runs to its end".to_string(),
+pub fn explained(caching: &Caching, cached: Option<&Entry>) -> Option<String> {
+    let state = match (caching, cached) {
+        (Caching::Off, _) => return None,
+        (Caching::NotKept(reason), _) => format!("not kept: {reason}"),
+        (Caching::Kept(_), Some(entry)) => format!("hit: {} rows ({} bytes) kept from an earlier run over the same snapshots", entry.rows, entry.bytes),
+        (Caching::Kept(_), None) => "miss: the answer is kept when the query runs to its end".to_string(),
     };
     Some(format!("RESULT CACHE: {state}"))
 }
@@ -163,7 +205,7 @@ impl Stream for Filling {
         match &polled {
             Poll::Ready(Some(Ok(batch))) => {
                 self.bytes += batch.get_array_memory_size();
-                let over = self.bytes > self.cache.capacity_bytes / 8;
+                let over = self.bytes > self.cache.entry_limit();
                 match self.kept.as_mut() {
                     Some(_) if over => self.kept = None,
                     Some(kept) => kept.push(batch.clone()),

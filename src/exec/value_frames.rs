@@ -6,7 +6,7 @@
 //! partition's end by an UNBOUNDED bound.
 
 use polars::prelude::*;
-use super::functions::{peer_type, sorted_positions, window_udf};
+use super::functions::{in_row_order, peer_type, sorted_positions, window_udf};
 use crate::sql::functions::{PeerAggregate, ValueFrame};
 
 const MICROS_PER_DAY: f64 = 86_400_000_000.0;
@@ -45,11 +45,7 @@ fn value_frame(frame: &ValueFrame, columns: &[Column]) -> PolarsResult<Column> {
         segment_start = segment_end;
     }
     let answered = Series::from_any_values_and_dtype(columns[0].name().clone(), &answers, &dtype, false)?;
-    let mut inverse = vec![0 as IdxSize; height];
-    for (position, row) in order.iter().enumerate() {
-        inverse[*row as usize] = position as IdxSize;
-    }
-    Ok(answered.take(&IdxCa::from_vec("inverse".into(), inverse))?.into_column())
+    Ok(in_row_order(&answered, &order)?.into_column())
 }
 
 /// A bound's distance (the first value of its column), None when unbounded.

@@ -71,17 +71,14 @@ fn max_lanes() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
 }
 
-/// Writers of one unpartitioned write, each on its own task. A write of
-/// fewer rows than a row group uses one and makes one file.
+/// Writers of one unpartitioned write, each on its own task, taking turns of
+/// `turn_rows` rows. A write of fewer rows than a turn uses one and makes one file.
 struct Lanes<'a, B: IcebergWriterBuilder> {
     builder: &'a B,
-    table: Table,
+    table: &'a Table,
     turn_rows: usize,
-    rows: &'a mut u64,
-}
-
-fn encoding_lanes<'a, B: IcebergWriterBuilder>(builder: &'a B, table: &Table, turn_rows: usize, rows: &'a mut u64) -> Lanes<'a, B> {
-    Lanes { builder, table: table.clone(), turn_rows, rows }
+    /// How many writers at most.
+    width: usize,
 }
 
 type Lane = (tokio::sync::mpsc::Sender<RecordBatch>, tokio::task::JoinHandle<Result<Vec<DataFile>>>);
@@ -90,8 +87,10 @@ impl<B: IcebergWriterBuilder> Lanes<'_, B>
 where
     B::R: Send + 'static,
 {
-    async fn run(self, batches: &mut tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Result<Vec<DataFile>> {
+    /// The files written and the rows they hold.
+    async fn run(self, batches: &mut tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Result<(Vec<DataFile>, u64)> {
         let mut lanes: Vec<Lane> = Vec::new();
+        let mut rows = 0u64;
         let (mut current, mut in_turn) = (0usize, 0usize);
         let mut failure = None;
         while let Some(batch) = batches.recv().await {
@@ -102,9 +101,9 @@ where
                     break;
                 }
             };
-            *self.rows += batch.num_rows() as u64;
+            rows += batch.num_rows() as u64;
             if in_turn >= self.turn_rows {
-                (current, in_turn) = ((current + 1) % max_lanes(), 0);
+                (current, in_turn) = ((current + 1) % self.width, 0);
             }
             if current == lanes.len() {
                 lanes.push(self.open().await?);
@@ -122,11 +121,11 @@ where
                 Ok(Err(err)) => failure = failure.or(Some(err)),
                 Err(join) => {
                     let stopped = iceberg::Error::new(iceberg::ErrorKind::Unexpected, format!("a Parquet writer stopped: {join}"));
-                    failure = failure.or(Some(Error::iceberg(&self.table, stopped)));
+                    failure = failure.or(Some(Error::iceberg(self.table, stopped)));
                 }
             }
         }
-        failure.map_or(Ok(files), Err)
+        failure.map_or(Ok((files, rows)), Err)
     }
 
     async fn open(&self) -> Result<Lane> {
@@ -153,9 +152,10 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
     let iceberg_err = |e| Error::iceberg(table, e);
     let table_schema = table.metadata().current_schema().clone();
     let arrow_schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table_schema).map_err(iceberg_err)?);
+    let row_group = row_group_rows(table);
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
-        .set_max_row_group_row_count(Some(row_group_rows(table)))
+        .set_max_row_group_row_count(Some(row_group))
         .build();
     let rolling = RollingFileWriterBuilder::new(
         ParquetWriterBuilder::new(properties, table_schema.clone()),
@@ -167,15 +167,15 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
     let data_files = DataFileWriterBuilder::new(rolling);
     let mut batches = aligned_in_background(batches, arrow_schema);
     let spec = table.metadata().default_partition_spec().clone();
-    let mut rows = 0u64;
-    let files = if spec.is_unpartitioned() {
-        let lanes = encoding_lanes(&data_files, table, row_group_rows(table), &mut rows);
+    let (files, rows) = if spec.is_unpartitioned() {
+        let lanes = Lanes { builder: &data_files, table, turn_rows: row_group, width: max_lanes() };
         lanes.run(&mut batches).await?
     } else {
         let splitter =
             RecordBatchPartitionSplitter::try_new_with_computed_values(table_schema, spec).map_err(iceberg_err)?;
         // One open file per partition seen: rows need not arrive sorted.
         let mut writer = FanoutWriter::new(data_files);
+        let mut rows = 0u64;
         while let Some(batch) = batches.recv().await {
             let batch = batch?;
             rows += batch.num_rows() as u64;
@@ -183,7 +183,7 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
                 writer.write(key, part).await.map_err(iceberg_err)?;
             }
         }
-        writer.close().await.map_err(iceberg_err)?
+        (writer.close().await.map_err(iceberg_err)?, rows)
     };
     Ok(Written { files, rows })
 }

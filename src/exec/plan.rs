@@ -1,0 +1,62 @@
+//! The Polars plan of an analyzed query: its relations registered as frames
+//! in a polars-sql context that knows Floe's functions, the parts Floe hands
+//! over one by one (`sql/parts.rs`) run and registered in order, then the rest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use polars::prelude::{LazyFrame, PolarsError};
+
+use super::scan::FrameInput;
+use super::{convert, functions, Result};
+use crate::sql::Query;
+
+/// Builds the Polars plan for `query` over `inputs`, its wire schema, and
+/// for EXPLAIN the query after Floe's rewrites.
+pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef, String)> {
+    let mut context = functions::sql_context();
+    let mut frames = HashMap::with_capacity(inputs.len());
+    let mut columns = crate::sql::rewrite::Columns::default();
+    for (index, input) in inputs.iter().enumerate() {
+        let name = format!("__floe_{index}");
+        context.register(&name, input.lazy_frame()?);
+        frames.insert(input.relation.clone(), name);
+        let dates: Vec<bool> = input.schema.iter_values().map(|dtype| *dtype == polars::prelude::DataType::Date).collect();
+        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
+    }
+    let rendered = query.render_parts(&frames, &columns);
+    for part in rendered.parts {
+        // What polars-sql is given, for when it refuses a query the rewrites produced.
+        tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
+        let mut frame = context.execute(&part.sql)?;
+        if !part.columns.is_empty() {
+            let names: Vec<_> = frame.collect_schema()?.iter_names().cloned().collect();
+            if names.len() != part.columns.len() {
+                let message = format!("`{}` names {} columns but its query has {}", part.name, part.columns.len(), names.len());
+                return Err(PolarsError::SQLInterface(message.into()).into());
+            }
+            frame = frame.rename(names, part.columns.iter().map(String::as_str), true);
+        }
+        context.register(&part.name, frame);
+    }
+    tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
+    let mut frame = context.execute(&rendered.main)?;
+    let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
+    let rewritten = if query.is_explain() { query.rewritten(&columns) } else { String::new() };
+    Ok((frame, schema, rewritten))
+}
+
+/// The wire schema under the names the query wrote, repeats included.
+fn presented(schema: SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|field| crate::sql::rewrite::presented_name(field.name()) != field.name()) {
+        return schema;
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone().with_name(crate::sql::rewrite::presented_name(field.name())))
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
