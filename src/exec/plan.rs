@@ -25,7 +25,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
         let dates: Vec<bool> = input.schema.iter_values().map(|dtype| *dtype == polars::prelude::DataType::Date).collect();
         columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
     }
-    let rendered = query.render_parts(&frames, &columns);
+    let rendered = query.render_parts(&frames, &columns)?;
     for part in rendered.parts {
         // What polars-sql is given, for when it refuses a query the rewrites produced.
         tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
@@ -43,7 +43,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
     tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
     let mut frame = context.execute(&rendered.main)?;
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
-    let rewritten = if query.is_explain() { query.rewritten(&columns) } else { String::new() };
+    let rewritten = if query.is_explain() { query.rewritten(&columns)? } else { String::new() };
     Ok((frame, schema, rewritten))
 }
 

@@ -117,21 +117,21 @@ impl Query {
     }
 
     /// The query after Floe's rewrites, relations as written: what EXPLAIN shows.
-    pub fn rewritten(&self, columns: &rewrite::Columns) -> String {
+    pub fn rewritten(&self, columns: &rewrite::Columns) -> Result<String> {
         self.render(&HashMap::new(), columns)
     }
 
     /// The SQL Polars runs: scalar subqueries turned into joins (which needs
     /// each relation's columns), and each catalog relation renamed to its
     /// registered frame, aliased by its table name so qualified columns keep working.
-    pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> String {
-        self.rendered(frames, columns).to_string()
+    pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Result<String> {
+        Ok(self.rendered(frames, columns)?.to_string())
     }
 
-    fn rendered(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Statement {
+    fn rendered(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Result<Statement> {
         let mut statement = self.statement.clone();
-        rewrite::render(&mut statement, frames, columns);
-        statement
+        rewrite::render(&mut statement, frames, columns)?;
+        Ok(statement)
     }
 }
 

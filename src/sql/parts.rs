@@ -29,8 +29,8 @@ pub struct RenderedPart {
 impl Analyzed {
     /// [`Analyzed::render`], its top-level CTEs, derived tables and
     /// set-operation branches apart.
-    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Rendered {
-        let mut statement = self.rendered(frames, columns);
+    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> super::Result<Rendered> {
+        let mut statement = self.rendered(frames, columns)?;
         let mut parts = Vec::new();
         if let Statement::Query(query) = &mut statement {
             if query.with.as_ref().is_some_and(|with| !with.recursive) {
@@ -42,7 +42,7 @@ impl Analyzed {
             }
             hand_over(query, &mut parts);
         }
-        Rendered { parts, main: statement.to_string() }
+        Ok(Rendered { parts, main: statement.to_string() })
     }
 }
 

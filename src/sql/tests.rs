@@ -15,7 +15,7 @@ fn renames_relations_and_keeps_qualified_columns_working() {
     .unwrap();
     assert_eq!(query.relations(), &[vec!["default".to_string(), "flowers".to_string()]]);
     assert_eq!(
-        query.render(&frames_for(&query), &Default::default()),
+        query.render(&frames_for(&query), &Default::default()).unwrap(),
         "SELECT flowers.species, flowers.petal_width FROM __floe_0 AS flowers WHERE sepal_length > 5"
     );
 }
@@ -26,7 +26,7 @@ fn leaves_ctes_and_explicit_aliases_alone() {
         Query::analyze("WITH big AS (SELECT * FROM ns.t AS x) SELECT * FROM big JOIN other o ON big.a = o.a", &[])
             .unwrap();
     assert_eq!(query.relations(), &[vec!["ns".to_string(), "t".to_string()], vec!["other".to_string()]]);
-    let rendered = query.render(&frames_for(&query), &Default::default());
+    let rendered = query.render(&frames_for(&query), &Default::default()).unwrap();
     assert!(rendered.contains("FROM __floe_0 AS x"), "{rendered}");
     assert!(rendered.contains("FROM big JOIN __floe_1 o ON"), "{rendered}");
 }
@@ -34,14 +34,14 @@ fn leaves_ctes_and_explicit_aliases_alone() {
 #[test]
 fn binds_positional_and_numbered_parameters() {
     let query = Query::analyze("SELECT * FROM t WHERE a = ? AND b = ?", &["1".into(), "'x'".into()]).unwrap();
-    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = (1) AND b = ('x')"));
+    assert!(query.render(&frames_for(&query), &Default::default()).unwrap().ends_with("WHERE a = (1) AND b = ('x')"));
     let query = Query::analyze("SELECT * FROM t WHERE a = $2 OR b = $1", &["1".into(), "2".into()]).unwrap();
-    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE a = (2) OR b = (1)"));
+    assert!(query.render(&frames_for(&query), &Default::default()).unwrap().ends_with("WHERE a = (2) OR b = (1)"));
     let query = Query::analyze("SELECT CAST(? AS VARCHAR) AS v", &["-1".into()]).unwrap();
-    assert!(query.render(&frames_for(&query), &Default::default()).contains("CAST((-1) AS VARCHAR)"));
+    assert!(query.render(&frames_for(&query), &Default::default()).unwrap().contains("CAST((-1) AS VARCHAR)"));
     // Bare inside IN lists, where polars-sql refuses parentheses.
     let query = Query::analyze("SELECT * FROM t WHERE a IN (?, ?)", &["-1".into(), "CAST('2024-01-01' AS DATE)".into()]).unwrap();
-    let rendered = query.render(&frames_for(&query), &Default::default());
+    let rendered = query.render(&frames_for(&query), &Default::default()).unwrap();
     assert!(rendered.ends_with("WHERE a IN (-1, CAST('2024-01-01' AS DATE))"), "{rendered}");
     assert_eq!(parameter_count("SELECT * FROM t WHERE a = $1 OR b = $1").unwrap(), 1);
 }
@@ -78,18 +78,18 @@ fn writes_are_unsupported_and_bad_sql_is_a_syntax_error() {
 fn colliding_unaliased_expressions_are_named_by_their_sql() {
     let query = Query::analyze("SELECT min(x), max(x), y, count(*) FROM t", &[]).unwrap();
     assert_eq!(
-        query.render(&frames_for(&query), &Default::default()),
+        query.render(&frames_for(&query), &Default::default()).unwrap(),
         r#"SELECT min(x) AS "min(x)", max(x) AS "max(x)", y, count(*) FROM __floe_0 AS t"#
     );
     // Names Polars can already tell apart are left as they are.
     let query = Query::analyze("SELECT avg(x), y FROM t", &[]).unwrap();
-    assert_eq!(query.render(&frames_for(&query), &Default::default()), "SELECT avg(x), y FROM __floe_0 AS t");
+    assert_eq!(query.render(&frames_for(&query), &Default::default()).unwrap(), "SELECT avg(x), y FROM __floe_0 AS t");
 }
 
 #[test]
 fn repeated_output_names_are_marked_and_presented_as_written() {
     let query = Query::analyze("SELECT a.id, b.id, a.x AS n, b.y AS n, b.id FROM a JOIN b ON a.id = b.id", &[]).unwrap();
-    let rendered = query.render(&frames_for(&query), &Default::default());
+    let rendered = query.render(&frames_for(&query), &Default::default()).unwrap();
     assert_eq!(
         rendered,
         r#"SELECT a.id, b.id AS "id__floe_repeat_2", a.x AS n, b.y AS "n__floe_repeat_2", b.id AS "id__floe_repeat_3" FROM __floe_0 AS a JOIN __floe_1 AS b ON a.id = b.id"#
@@ -102,7 +102,7 @@ fn repeated_output_names_are_marked_and_presented_as_written() {
     assert_eq!(rewrite::presented_name("x__floe_repeat_2b"), "x__floe_repeat_2b");
     // Subqueries keep their names: only the statement's own output is presented.
     let query = Query::analyze("SELECT n FROM (SELECT x AS n FROM a) AS s", &[]).unwrap();
-    assert_eq!(query.render(&frames_for(&query), &Default::default()), "SELECT n FROM (SELECT x AS n FROM __floe_0 AS a) AS s");
+    assert_eq!(query.render(&frames_for(&query), &Default::default()).unwrap(), "SELECT n FROM (SELECT x AS n FROM __floe_0 AS a) AS s");
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn single_table_conjuncts_become_scan_filters() {
 fn comparisons_put_the_column_first() {
     let query = Query::analyze("SELECT * FROM t WHERE 'a' = s AND 5 < x AND 1 + 1 = 2", &[]).unwrap();
     // (Literal arithmetic is folded; two literals keep their order.)
-    assert!(query.render(&frames_for(&query), &Default::default()).ends_with("WHERE s = 'a' AND x > 5 AND 2 = 2"));
+    assert!(query.render(&frames_for(&query), &Default::default()).unwrap().ends_with("WHERE s = 'a' AND x > 5 AND 2 = 2"));
 }
 
 fn render_with_columns(sql: &str, columns: &[(&str, &[&str])]) -> String {
@@ -167,7 +167,7 @@ fn render_with_columns(sql: &str, columns: &[(&str, &[&str])]) -> String {
         .iter()
         .map(|(table, cols)| (vec![table.to_string()], cols.iter().map(|c| c.to_string()).collect()))
         .collect();
-    query.render(&frames_for(&query), &columns)
+    query.render(&frames_for(&query), &columns).unwrap()
 }
 
 #[test]
@@ -260,4 +260,19 @@ fn in_subquery_on_one_joined_table_filters_it_before_the_joins() {
     );
     assert!(rendered.contains("JOIN (SELECT * FROM __floe_1 AS orders WHERE orders.o_key IN (SELECT"), "{rendered}");
     assert!(rendered.contains(") AS orders ON c_key = o_ckey"), "{rendered}");
+}
+
+#[test]
+fn uncorrelated_exists_is_a_count_of_one_row() {
+    let columns: &[(&str, &[&str])] = &[("t", &["id", "x"]), ("u", &["k"])];
+    let rendered = render_with_columns("SELECT id FROM t WHERE id = 2 OR NOT EXISTS (SELECT * FROM u WHERE k > 3)", columns);
+    assert!(rendered.contains("SELECT count(*) AS __floe_v FROM (SELECT 1 AS __floe_v FROM __floe_1 AS u WHERE u.k > 3 LIMIT 1) AS __floe_e"), "{rendered}");
+    assert!(rendered.contains("__floe_sq1.__floe_v <> 1"), "{rendered}");
+    // An aggregate without GROUP BY is the one row there is: kept.
+    let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT max(k) FROM u)", columns);
+    assert!(rendered.contains("(SELECT max(u.k) AS __floe_c1 FROM __floe_1 AS u LIMIT 1)"), "{rendered}");
+    assert!(rendered.contains("__floe_sq1.__floe_v = 1"), "{rendered}");
+    // Correlated ones are polars-sql's semi joins.
+    let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.x)", columns);
+    assert!(rendered.contains("EXISTS"), "{rendered}");
 }

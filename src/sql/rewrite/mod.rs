@@ -12,6 +12,7 @@ mod exists;
 mod grouping_sets;
 mod in_lists;
 mod join_filters;
+mod lift;
 mod names;
 mod normalize;
 mod qualify;
@@ -44,8 +45,7 @@ use super::Result;
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
 /// projections, sort by position where it cannot sort by an aggregate, and
 /// split grouped queries with windows, grouping sets or alike-named keys
-/// into groups and an outer query over them; last, frames that end at a
-/// peer and integer casts as SQL rounds them.
+/// into groups and an outer query over them.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
@@ -63,10 +63,6 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     windows::split_grouped_windows(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);
-    // Last: Floe's functions reach only the parts Floe hands polars-sql on
-    // their own, so they go in once every other pass has placed what it moves.
-    window_functions::peer_frames(statement)?;
-    rounding::rewrite(statement);
     Ok(())
 }
 
@@ -74,9 +70,13 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on,
 /// subqueries into joins, join filters into derived tables, comma joins made
 /// explicit, IN filters on one joined table applied to it first, names
-/// inside subqueries qualified, short IN lists as comparisons Polars pushes
-/// down, and catalog relations renamed to the frames Polars has registered.
-pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) {
+/// inside subqueries qualified, expressions' subqueries that need Floe's
+/// functions moved into CTEs, frames that end at a peer or reach by value
+/// and integer casts as SQL rounds them, short IN lists as comparisons
+/// Polars pushes down, and catalog relations renamed to the frames Polars
+/// has registered. Fails on a frame only Floe computes where its functions
+/// cannot reach.
+pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     temporal::date_arithmetic(statement, columns);
     quantified::rewrite(statement, columns);
     subquery::decorrelate(statement, columns);
@@ -84,6 +84,12 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     comma_joins::make_explicit(statement, columns);
     join_filters::semi_joins_first(statement, columns);
     qualify::subquery_columns(statement, columns);
+    // Floe's functions reach only the parts Floe hands polars-sql on their
+    // own, so they go in once every other pass has placed what it moves.
+    lift::expression_subqueries(statement, columns);
+    window_functions::peer_frames(statement)?;
+    rounding::rewrite(statement);
     in_lists::as_comparisons(statement);
     analyze::rename_relations(statement, frames);
+    Ok(())
 }

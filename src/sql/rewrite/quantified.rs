@@ -15,7 +15,9 @@
 //! - `(SELECT count(*) FROM … WHERE …) > 0` is `EXISTS (…)`, and `= 0` is
 //!   `NOT EXISTS (…)`, correlated or not: a count compared with zero asks
 //!   only whether a row exists, and EXISTS is what polars-sql can join on
-//!   (TPC-DS 41).
+//!   (TPC-DS 41);
+//! - `[NOT] EXISTS (S)` over a whole uncorrelated S, which polars-sql cannot
+//!   plan, is whether a count of S's first row is 1.
 //!
 //! The aggregates over S are scalar subqueries the subquery pass then turns
 //! into one-row CTEs. Correlated subqueries are left as written.
@@ -43,6 +45,7 @@ impl VisitorMut for Quantified<'_> {
         let replacement = match expr {
             Expr::AnyOp { left, compare_op, right, .. } => self.any(left, compare_op, right),
             Expr::AllOp { left, compare_op, right } => self.all(left, compare_op, right),
+            Expr::Exists { subquery, negated } if self.resolver.self_contained(subquery) => uncorrelated_exists(subquery, *negated),
             _ => None,
         };
         if let Some(replacement) = replacement {
@@ -91,6 +94,35 @@ impl VisitorMut for Quantified<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `[NOT] EXISTS (S)` that reads nothing of the query around it, which
+/// polars-sql plans only correlated: whether S has a row, from a count of at
+/// most one of them (a scalar subquery the subquery pass joins in).
+fn uncorrelated_exists(subquery: &Query, negated: bool) -> Option<Expr> {
+    let mut rows = subquery.clone();
+    let limited = rows.limit_clause.is_some() || rows.fetch.is_some();
+    if let (SetExpr::Select(select), false) = (rows.body.as_mut(), limited) {
+        // The columns do not matter, and `*` over a join may name two alike;
+        // but an aggregate without GROUP BY makes the one row there is.
+        let functions = sqlparser::ast::visit_expressions(&select.projection, |expr| match expr {
+            Expr::Function(_) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        });
+        if functions.is_continue() && !has_group_by(select) && select.having.is_none() && select.distinct.is_none() {
+            select.projection = vec![SelectItem::ExprWithAlias { expr: parse_expr("1")?, alias: sqlparser::ast::Ident::new(VALUE) }];
+        }
+        // Named, so the subquery pass knows the derived table's columns.
+        for (index, item) in select.projection.iter_mut().enumerate() {
+            if let SelectItem::UnnamedExpr(expr) = item {
+                let alias = sqlparser::ast::Ident::new(format!("__floe_c{}", index + 1));
+                *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+            }
+        }
+    }
+    let rows = if limited { rows.to_string() } else { format!("{rows} LIMIT 1") };
+    // `= 1` / `<> 1`, not a comparison with zero, which `count_as_exists` reads as EXISTS again.
+    parse_expr(&format!("(SELECT count(*) FROM ({rows}) AS __floe_e) {} 1", if negated { "<>" } else { "=" }))
 }
 
 /// `(SELECT count(*) …) > 0` as EXISTS; either side may hold the count.

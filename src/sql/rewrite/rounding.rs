@@ -7,10 +7,10 @@
 //! - where Floe's functions reach (the statement's SELECTs, its CTEs' and
 //!   derived tables', `FunctionReach`), Floe's `floe_cast_round`, which
 //!   leaves integers and text as they are, so no type needs knowing;
-//! - elsewhere (subqueries of expressions, where polars-sql's contexts
-//!   lack Floe's functions), polars-sql's `round` where the operand
-//!   is a number by its form (arithmetic, an aggregate, a numeric cast); a
-//!   bare column there is cast as Polars casts it.
+//! - elsewhere (subqueries of expressions that read the query around
+//!   them, which `lift.rs` cannot move into CTEs), polars-sql's `round`
+//!   where the operand is a number by its form (arithmetic, an aggregate, a
+//!   numeric cast); a bare column there is cast as Polars casts it.
 
 use std::ops::ControlFlow;
 
@@ -42,12 +42,7 @@ impl VisitorMut for Rounding {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        let Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: inner, data_type, format: None, .. } = expr else {
-            return ControlFlow::Continue(());
-        };
-        if !is_integer(&data_type.to_string()) || needs_no_rounding(inner) {
-            return ControlFlow::Continue(());
-        }
+        let Some(inner) = operand_to_round(expr) else { return ControlFlow::Continue(()) };
         let rounded = match decimal_literal(inner) {
             Some(literal) => Some(rounded_literal(&literal)),
             // polars-sql cannot type a registered function over literals alone.
@@ -61,6 +56,22 @@ impl VisitorMut for Rounding {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The operand of an integer cast that rounds it: not already rounded,
+/// not a whole number or text.
+fn operand_to_round(expr: &mut Expr) -> Option<&mut Box<Expr>> {
+    let Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: inner, data_type, format: None, .. } = expr else {
+        return None;
+    };
+    (is_integer(&data_type.to_string()) && !needs_no_rounding(inner)).then_some(inner)
+}
+
+/// Whether `expr` is an integer cast only Floe's function rounds (of a bare
+/// column, whose type the SQL does not say).
+pub(super) fn needs_floe_function(expr: &Expr) -> bool {
+    let mut expr = expr.clone();
+    operand_to_round(&mut expr).is_some_and(|inner| decimal_literal(inner).is_none() && !is_constant(inner) && !is_number(inner))
 }
 
 /// No column, function or subquery in it: literals and operators only.

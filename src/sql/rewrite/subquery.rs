@@ -32,10 +32,14 @@ pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };
     let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new(), select_list_from: None };
     let _ = query.visit(&mut rewriter);
-    if rewriter.ctes.is_empty() {
+    add_ctes(query, rewriter.ctes);
+}
+
+/// Adds `new_ctes` to the query's WITH, each where it can be read ([`place`]).
+pub(super) fn add_ctes(query: &mut Query, new_ctes: Vec<Cte>) {
+    if new_ctes.is_empty() {
         return;
     }
-    let new_ctes = rewriter.ctes;
     match &mut query.with {
         Some(with) => {
             for cte in new_ctes {

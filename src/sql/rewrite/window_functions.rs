@@ -19,12 +19,13 @@
 //!   `avg`/`min`/`max`: Floe's `floe_peers_…` function, given the partition
 //!   keys too (polars-sql's cumulative windows end at the row, not its
 //!   peers) — where polars-sql lets registered functions reach: the
-//!   statement's own SELECT and its top-level CTEs (`FunctionReach`).
+//!   statement's own SELECT and its top-level CTEs (`FunctionReach`), which
+//!   subqueries inside expressions are moved into first (`lift.rs`);
+//!   elsewhere refused by name rather than answered to the row;
 //!
 //! - a frame by value distance (`RANGE BETWEEN 7 PRECEDING AND CURRENT ROW`,
 //!   `INTERVAL '7 days' PRECEDING`) over one ORDER BY key, for the same
-//!   aggregates: Floe's `floe_range_…` function, where Floe's functions reach;
-//!   elsewhere refused by name.
+//!   aggregates: Floe's `floe_range_…` function, reached the same way.
 //!
 //! - `GROUPS` frames over ordered rows: a value frame over each row's peer
 //!   group number.
@@ -81,18 +82,25 @@ pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut WindowFunctions { peers: None, reach: FunctionReach::default() });
 }
 
-/// Frames that end at a peer or reach by value, once the other passes have
-/// placed every window (a grouped query's run in an outer query): where
-/// Floe's functions reach, `floe_peers_…` and `floe_range_…`; elsewhere
-/// polars-sql's frames, which end at the row, and value frames refused.
+/// Frames that end at a peer or reach by value, once every other pass has
+/// placed every window (a grouped query's run in an outer query, an
+/// expression's subquery lifted into a CTE): `floe_peers_…` and
+/// `floe_range_…` where Floe's functions reach; elsewhere refused, as
+/// polars-sql's own frames end at the row (wrong on ties).
 pub(super) fn peer_frames(statement: &mut Statement) -> crate::sql::Result<()> {
     match statement.visit(&mut WindowFunctions { peers: Some(false), reach: FunctionReach::default() }) {
         ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
             "the window frame of `OVER ({window})` runs only in the query's own SELECTs, its CTEs, derived \
-             tables and set operations' SELECTs, not in a subquery inside an expression: move it into a CTE"
+             tables, set operations' SELECTs and subqueries that read nothing of the query around them: \
+             this one is in a subquery that does; join the query to a CTE that computes the window instead"
         ))),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+/// Whether `function` is a window whose frame only Floe's functions compute.
+pub(super) fn needs_floe_functions(function: &Function) -> bool {
+    replacement(function, Some(true)).is_some()
 }
 
 struct WindowFunctions {
@@ -119,7 +127,7 @@ impl VisitorMut for WindowFunctions {
         if let Expr::Function(function) = expr {
             let peers = self.peers.map(|_| self.reach.reaches());
             if let (Some(false), Some(WindowType::WindowSpec(spec))) = (peers, &function.over) {
-                if Window::new(spec).distances().is_some() {
+                if needs_floe_functions(function) {
                     return ControlFlow::Break(spec.to_string());
                 }
             }
@@ -139,7 +147,8 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
     let window = Window::new(spec);
     let sql = match (name.as_str(), args.as_slice(), peers) {
         (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
-        (_, _, Some(reaches)) => window.peer_frame(&name, &args, reaches)?,
+        (_, _, Some(true)) => window.peer_frame(&name, &args)?,
+        (_, _, Some(false)) => return None,
         ("ntile", [buckets], None) => window.ntile(&buckets.to_string()),
         ("percent_rank", [], None) => window.percent_rank(),
         ("cume_dist", [], None) => window.cume_dist(),
@@ -390,11 +399,16 @@ mod tests {
         let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
         assert_eq!(sql, "SELECT floe_peers_avg_p0_df(x, o) OVER () FROM t");
         // Top-level CTEs and derived tables run on their own, where Floe's
-        // functions reach; a subquery does not: there polars-sql's frames, to the row.
+        // functions reach; an expression's subquery left there (one `lift.rs`
+        // could not move: it reads the query around it) is refused.
         let sql = rewritten("WITH c AS (SELECT sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c, (SELECT min(x) OVER (ORDER BY o) AS m FROM t) AS d");
         assert!(sql.contains("floe_peers_sum_p0_al(x, o) OVER () AS s") && sql.contains("floe_peers_min_p0_al(x, o) OVER () AS m"), "{sql}");
-        let sql = rewritten("SELECT * FROM t WHERE x IN (SELECT avg(x) OVER (ORDER BY o) AS a FROM t)");
-        assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"), "{sql}");
+        let mut statement = crate::sql::parse::parse_single("SELECT * FROM t WHERE x IN (SELECT avg(x) OVER (ORDER BY o) AS a FROM t)").unwrap();
+        rewrite(&mut statement);
+        assert!(peer_frames(&mut statement).is_err());
+        // Rankings have no frame: they run anywhere.
+        let mut statement = crate::sql::parse::parse_single("SELECT * FROM t WHERE x IN (SELECT rank() OVER (ORDER BY o) FROM t)").unwrap();
+        assert!(peer_frames(&mut statement).is_ok());
         let sql = rewritten("SELECT sum(x) OVER (ORDER BY o) FROM t UNION ALL SELECT 1");
         assert!(sql.contains("floe_peers"), "{sql}");
         // ROWS frames end at the row, which polars-sql's cumulative windows do.

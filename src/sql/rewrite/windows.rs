@@ -46,9 +46,28 @@ fn is_aggregate(function: &sqlparser::ast::Function) -> bool {
     function.over.is_none() && function.name.0.len() == 1 && AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())
 }
 
+/// Whether the SELECT list has such an expression outside its subqueries
+/// (a scalar subquery's aggregate or window is its own query's).
 fn any_expr(select: &Select, found: impl Fn(&Expr) -> bool) -> bool {
-    sqlparser::ast::visit_expressions(&select.projection, |expr| if found(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
-        .is_break()
+    struct Outside<F> {
+        found: F,
+        depth: usize,
+    }
+    impl<F: Fn(&Expr) -> bool> sqlparser::ast::Visitor for Outside<F> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if self.depth == 0 && (self.found)(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        }
+    }
+    sqlparser::ast::Visit::visit(&select.projection, &mut Outside { found, depth: 0 }).is_break()
 }
 
 fn has_window(select: &Select) -> bool {
@@ -291,7 +310,13 @@ mod tests {
 
     #[test]
     fn queries_without_windows_or_groups_stay_as_written() {
-        for sql in ["SELECT k, sum(p) FROM s GROUP BY k", "SELECT k, rank() OVER (ORDER BY p) FROM s", "SELECT k, sum(p) FROM s GROUP BY 1"] {
+        for sql in [
+            "SELECT k, sum(p) FROM s GROUP BY k",
+            "SELECT k, rank() OVER (ORDER BY p) FROM s",
+            "SELECT k, sum(p) FROM s GROUP BY 1",
+            // The subquery's aggregate and window are its own.
+            "SELECT k, (SELECT max(r) FROM (SELECT sum(p) OVER (ORDER BY k) AS r FROM s) AS w) FROM s",
+        ] {
             assert_eq!(split(sql), sql);
         }
     }

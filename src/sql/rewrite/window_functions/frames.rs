@@ -10,16 +10,9 @@ use super::Window;
 use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame};
 
 impl Window {
-    /// A frame that ends at a peer: Floe's function where it `reaches`;
-    /// elsewhere a default frame as polars-sql runs it (to the row; an
-    /// average built from its running sums), and RANGE left for it to refuse.
-    pub(super) fn peer_frame(&self, name: &str, args: &[&Expr], reaches: bool) -> Option<String> {
-        let reversed = self.ends_at_peer()?;
-        if reaches {
-            return self.peers(name, args, reversed);
-        }
-        let arg = args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        (self.frame.is_none() && name == "avg").then(|| self.running_average(&arg))
+    /// A frame that ends at a peer, as Floe's function computes it.
+    pub(super) fn peer_frame(&self, name: &str, args: &[&Expr]) -> Option<String> {
+        self.peers(name, args, self.ends_at_peer()?)
     }
 
     /// `sum`/`count`/`avg`/`min`/`max` over the rows up to the current row's

@@ -1,0 +1,121 @@
+//! Subqueries inside expressions (`x IN (SELECT …)`, `EXISTS (…)`, a
+//! scalar one left after `subquery.rs`) that need Floe's functions — a
+//! window whose frame ends at a peer or reaches by value, an integer cast of
+//! a column — moved into CTEs of their own and read back with `SELECT *`.
+//! polars-sql plans an expression's subquery in a context without Floe's
+//! functions; a top-level CTE Floe hands it apart, with them (`sql/parts.rs`).
+//! Only subqueries that read nothing of the query around them can move.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Cte, Expr, Query, Statement, Visit, VisitMut, Visitor, VisitorMut};
+
+use super::resolver::Resolver;
+use super::scope::{leftmost_select, output_names, parse_cte, parse_query, Columns};
+
+pub(super) fn expression_subqueries(statement: &mut Statement, columns: &Columns) {
+    let Statement::Query(query) = statement else { return };
+    if query.with.as_ref().is_some_and(|with| with.recursive) {
+        return;
+    }
+    let mut lifter = Lifter { resolver: Resolver::new(query, columns), ctes: Vec::new() };
+    let _ = query.visit(&mut lifter);
+    super::subquery::add_ctes(query, lifter.ctes);
+}
+
+struct Lifter<'a> {
+    resolver: Resolver<'a>,
+    ctes: Vec<Cte>,
+}
+
+impl VisitorMut for Lifter<'_> {
+    type Break = ();
+
+    /// After the expression's own subqueries: inner ones move first, and an
+    /// outer one that read them reads their CTEs.
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let subquery = match expr {
+            Expr::InSubquery { subquery, .. } | Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => subquery,
+            _ => return ControlFlow::Continue(()),
+        };
+        if subquery.with.is_none() && needs_floe_functions(subquery) && self.resolver.self_contained(subquery) {
+            self.lift(subquery);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Lifter<'_> {
+    fn lift(&mut self, subquery: &mut Query) {
+        let name = format!("__floe_l{}", self.ctes.len() + 1);
+        let (Some(cte), Some(reference)) = (parse_cte(&name, &subquery.to_string()), parse_query(&format!("SELECT * FROM {name}")))
+        else {
+            return;
+        };
+        // Its columns, for the enclosing subquery's own check.
+        if let Some(names) = leftmost_select(&subquery.body).and_then(|select| output_names(select).into_iter().collect()) {
+            self.resolver.cte_columns.insert(name, names);
+        }
+        *subquery = reference;
+        self.ctes.push(cte);
+    }
+}
+
+/// Whether anything in `query` computes only with Floe's functions.
+fn needs_floe_functions(query: &Query) -> bool {
+    struct Finder;
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let window = matches!(expr, Expr::Function(function) if super::window_functions::needs_floe_functions(function));
+            if window || super::rounding::needs_floe_function(expr) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    query.visit(&mut Finder).is_break()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lifted(sql: &str) -> String {
+        let mut columns = Columns::default();
+        columns.insert(vec!["t".into()], vec!["x".into(), "o".into()], &[false, false]);
+        columns.insert(vec!["u".into()], vec!["y".into()], &[false]);
+        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+        expression_subqueries(&mut statement, &columns);
+        statement.to_string()
+    }
+
+    #[test]
+    fn subqueries_needing_floe_functions_move_into_ctes() {
+        assert_eq!(
+            lifted("SELECT * FROM u WHERE y IN (SELECT sum(x) OVER (ORDER BY o) FROM t)"),
+            "WITH __floe_l1 AS (SELECT sum(x) OVER (ORDER BY o) FROM t) SELECT * FROM u WHERE y IN (SELECT * FROM __floe_l1)"
+        );
+        assert_eq!(
+            lifted("SELECT * FROM u WHERE y IN (SELECT CAST(x AS INT) FROM t)"),
+            "WITH __floe_l1 AS (SELECT CAST(x AS INT) FROM t) SELECT * FROM u WHERE y IN (SELECT * FROM __floe_l1)"
+        );
+        // After the CTEs it reads.
+        let sql = lifted("WITH c AS (SELECT x FROM t) SELECT * FROM u WHERE EXISTS (SELECT 1 FROM c WHERE CAST(x AS INT) = 2)");
+        assert!(sql.starts_with("WITH c AS (SELECT x FROM t), __floe_l1 AS (SELECT 1 FROM c"), "{sql}");
+    }
+
+    #[test]
+    fn other_subqueries_stay() {
+        for sql in [
+            // Correlated: reads the outer y.
+            "SELECT * FROM u WHERE y IN (SELECT sum(x) OVER (ORDER BY o) FROM t WHERE x = y)",
+            // Nothing of Floe's in it.
+            "SELECT * FROM u WHERE y IN (SELECT rank() OVER (ORDER BY o) FROM t)",
+            "SELECT * FROM u WHERE y IN (SELECT CAST(x * 2 AS INT) FROM t)",
+            "SELECT * FROM u WHERE y IN (SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t)",
+        ] {
+            assert!(!lifted(sql).contains("__floe_l"), "{sql}");
+        }
+    }
+}
