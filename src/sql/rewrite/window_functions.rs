@@ -41,41 +41,9 @@ use crate::sql::functions::KeyOrder;
 
 mod frames;
 
-const MOST_FRAME_ROWS: i64 = 64;
+pub(super) use frames::refuse_unsupported_frames;
 
-/// Frames Floe cannot run, refused by name: `GROUPS` without ORDER BY, with
-/// keys in mixed directions or with offsets that are not whole numbers, and `RANGE` with offsets but for
-/// one ORDER BY key and offsets that are numbers or intervals of fixed length
-/// (those run where Floe's functions reach, `peer_frames`).
-pub(super) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Result<()> {
-    struct Frames;
-    impl sqlparser::ast::Visitor for Frames {
-        type Break = String;
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
-            let Expr::Function(Function { over: Some(WindowType::WindowSpec(spec)), .. }) = expr else {
-                return ControlFlow::Continue(());
-            };
-            let Some(frame) = &spec.window_frame else { return ControlFlow::Continue(()) };
-            let end = frame.end_bound.clone().unwrap_or(WindowFrameBound::CurrentRow);
-            let by_value = matches!(frame.start_bound, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)))
-                || matches!(end, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)));
-            let runs = Window::new(spec).distances().is_some();
-            match frame.units {
-                WindowFrameUnits::Groups if !runs => ControlFlow::Break(spec.to_string()),
-                WindowFrameUnits::Range if by_value && !runs => ControlFlow::Break(spec.to_string()),
-                _ => ControlFlow::Continue(()),
-            }
-        }
-    }
-    match sqlparser::ast::Visit::visit(statement, &mut Frames) {
-        ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
-            "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames with offsets \
-             (up to {MOST_FRAME_ROWS} rows), RANGE frames with offsets over one ORDER BY key (numbers, or \
-             intervals of days or shorter) and GROUPS frames by whole groups over keys in one direction"
-        ))),
-        ControlFlow::Continue(()) => Ok(()),
-    }
-}
+const MOST_FRAME_ROWS: i64 = 64;
 
 /// Every window but those whose frame ends at a peer, left for [`peer_frames`].
 pub(super) fn rewrite(statement: &mut Statement) {
