@@ -17,6 +17,7 @@ pub mod functions;
 mod lineage;
 mod plan;
 mod resolve;
+mod sliding;
 mod value_frames;
 pub mod result_cache;
 mod maintenance;

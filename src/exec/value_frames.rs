@@ -7,6 +7,7 @@
 
 use polars::prelude::*;
 use super::functions::{in_row_order, peer_type, sorted_positions, window_udf};
+use super::sliding::slide;
 use crate::sql::functions::{PeerAggregate, ValueFrame};
 
 const MICROS_PER_DAY: f64 = 86_400_000_000.0;
@@ -33,19 +34,96 @@ fn value_frame(frame: &ValueFrame, columns: &[Column]) -> PolarsResult<Column> {
     let sign = if frame.key.descending { -1.0 } else { 1.0 };
     let sorted_keys: Vec<Option<f64>> = order.iter().map(|&row| positions[row as usize].map(|p| p * sign)).collect();
     let sorted_values = broadcast(&columns[0]).as_materialized_series().take(&IdxCa::from_vec("order".into(), order.clone()))?;
-    let mut answers = Vec::with_capacity(height);
+    // Each row's frame in the sorted rows; each partition's start where the one before ends.
+    let mut bounds = Vec::with_capacity(height);
     let mut segment_start = 0;
     while segment_start < height {
         let segment_end = (segment_start + 1..height).find(|&i| !same_partition[i]).unwrap_or(height);
-        let bounds = frames(&sorted_keys[segment_start..segment_end], start, end);
-        for (first, last) in bounds {
-            let rows = sorted_values.slice((segment_start + first) as i64, last.saturating_sub(first));
-            answers.push(aggregate(frame.aggregate, &rows)?.into_static());
-        }
+        let segment = frames(&sorted_keys[segment_start..segment_end], start, end);
+        bounds.extend(segment.into_iter().map(|(first, last)| (segment_start + first, segment_start + last)));
         segment_start = segment_end;
     }
-    let answered = Series::from_any_values_and_dtype(columns[0].name().clone(), &answers, &dtype, false)?;
+    let answered = match slid(frame.aggregate, &sorted_values, &bounds, &dtype)? {
+        Some(answered) => answered,
+        None => each_on_its_own(frame.aggregate, &sorted_values, &bounds, &dtype)?,
+    };
     Ok(in_row_order(&answered, &order)?.into_column())
+}
+
+/// Every frame's aggregate in one pass (`sliding.rs`): numbers, and for
+/// minima and maxima dates and times too. None for other values (text), or
+/// frames that do not slide forward (a start distance past the end's).
+fn slid(aggregate: PeerAggregate, values: &Series, frames: &[(usize, usize)], dtype: &DataType) -> PolarsResult<Option<Series>> {
+    let name = values.name().clone();
+    let mut present = Vec::with_capacity(values.len() + 1);
+    present.push(0i64);
+    for valid in values.is_not_null().iter() {
+        present.push(present[present.len() - 1] + i64::from(valid == Some(true)));
+    }
+    let counts: Vec<i64> = frames.iter().map(|&(first, last)| present[last.max(first)] - present[first]).collect();
+    let input = values.dtype();
+    let answered = match aggregate {
+        PeerAggregate::Rows => Series::new(name, frames.iter().map(|&(first, last)| last.saturating_sub(first) as i64).collect::<Vec<_>>()),
+        PeerAggregate::Count => Series::new(name, counts),
+        _ if input.is_float() => {
+            let floats: Vec<Option<f64>> = values.cast(&DataType::Float64)?.f64()?.iter().collect();
+            let Some(answers) = slide(&floats, frames, float_combine(aggregate)) else { return Ok(None) };
+            match aggregate {
+                PeerAggregate::Avg => Series::new(name, averages(answers.into_iter(), &counts, 1.0)),
+                _ => Series::new(name, answers).cast(dtype)?,
+            }
+        }
+        _ if input.is_integer() || input.is_decimal() || input.is_temporal() => {
+            let Ok(physical) = values.to_physical_repr().cast(&DataType::Int128) else { return Ok(None) };
+            let integers: Vec<Option<i128>> = physical.i128()?.iter().collect();
+            let Some(answers) = slide(&integers, frames, integer_combine(aggregate)) else { return Ok(None) };
+            let exact = Int128Chunked::from_iter_options(name.clone(), answers.iter().copied()).into_series();
+            match (aggregate, input) {
+                (PeerAggregate::Avg, _) => {
+                    let unit = if let DataType::Decimal(_, scale) = input { 10f64.powi(*scale as i32) } else { 1.0 };
+                    Series::new(name, averages(answers.iter().map(|sum| sum.map(|sum| sum as f64)), &counts, unit))
+                }
+                (_, DataType::Decimal(precision, scale)) => exact.into_decimal(*precision, *scale)?,
+                (PeerAggregate::Sum, _) => exact.strict_cast(&DataType::Int64)?,
+                _ => exact.strict_cast(&input.to_physical())?.cast(input)?,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(answered))
+}
+
+fn float_combine(aggregate: PeerAggregate) -> fn(f64, f64) -> f64 {
+    match aggregate {
+        PeerAggregate::Min => f64::min,
+        PeerAggregate::Max => f64::max,
+        _ => |a, b| a + b,
+    }
+}
+
+fn integer_combine(aggregate: PeerAggregate) -> fn(i128, i128) -> i128 {
+    match aggregate {
+        PeerAggregate::Min => i128::min,
+        PeerAggregate::Max => i128::max,
+        // Saturating: past i128 no BIGINT or DECIMAL(38) holds it, and the cast back says so.
+        _ => i128::saturating_add,
+    }
+}
+
+/// Each frame's sum over its count of values, the sums scaled down by `unit`.
+fn averages(sums: impl Iterator<Item = Option<f64>>, counts: &[i64], unit: f64) -> Vec<Option<f64>> {
+    sums.zip(counts).map(|(sum, &count)| sum.map(|sum| sum / unit / count as f64)).collect()
+}
+
+/// Each frame aggregated on its own: any type the aggregate takes (text's
+/// minimum and maximum), in time proportional to the frames' widths.
+fn each_on_its_own(aggregate_of: PeerAggregate, values: &Series, frames: &[(usize, usize)], dtype: &DataType) -> PolarsResult<Series> {
+    let mut answers = Vec::with_capacity(frames.len());
+    for &(first, last) in frames {
+        let rows = values.slice(first as i64, last.saturating_sub(first));
+        answers.push(aggregate(aggregate_of, &rows)?.into_static());
+    }
+    Series::from_any_values_and_dtype(values.name().clone(), &answers, dtype, false)
 }
 
 /// A bound's distance (the first value of its column), None when unbounded.
@@ -128,6 +206,28 @@ mod tests {
         // RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING, NULLs first
         let first = [None, Some(1.0), Some(3.0)];
         assert_eq!(frames(&first, Some(0.0), None), vec![(0, 3), (1, 3), (2, 3)]);
+    }
+
+    #[test]
+    fn one_pass_answers_as_each_frame_on_its_own_does() {
+        let frames: Vec<(usize, usize)> = vec![(0, 0), (0, 2), (0, 3), (1, 4), (3, 4), (3, 6), (5, 6), (6, 6)];
+        let ints = Series::new("v".into(), [Some(3i32), None, Some(-7), Some(12), None, Some(5)]);
+        let floats = Series::new("v".into(), [Some(0.1f64), None, Some(0.2), Some(2.5), None, Some(-1.25)]);
+        let decimals = ints.cast(&DataType::Decimal(10, 2)).unwrap();
+        let dates = ints.cast(&DataType::Date).unwrap();
+        for values in [ints, floats, decimals, dates] {
+            for aggregate in [PeerAggregate::Rows, PeerAggregate::Count, PeerAggregate::Sum, PeerAggregate::Avg, PeerAggregate::Min, PeerAggregate::Max] {
+                let Ok(dtype) = peer_type(aggregate, values.dtype()) else { continue };
+                let fast = slid(aggregate, &values, &frames, &dtype).unwrap().expect("numbers and dates slide");
+                let reference = each_on_its_own(aggregate, &values, &frames, &dtype).unwrap();
+                assert_eq!(fast.dtype(), reference.dtype(), "{aggregate:?} of {}", values.dtype());
+                let (fast, reference) = (fast.cast(&DataType::String).unwrap(), reference.cast(&DataType::String).unwrap());
+                assert!(fast.equals_missing(&reference), "{aggregate:?} of {}: {fast:?} vs {reference:?}", values.dtype());
+            }
+        }
+        // Text has no sum: its minimum runs frame by frame.
+        let text = Series::new("v".into(), ["b", "a", "c", "d", "e", "f"]);
+        assert!(slid(PeerAggregate::Min, &text, &frames, &DataType::String).unwrap().is_none());
     }
 
     #[test]
