@@ -7,8 +7,9 @@
 //!   and including the current one's peers / rows, the peers counted with
 //!   `rank()` over the reversed order;
 //! - frames `ROWS BETWEEN k PRECEDING | CURRENT ROW | k FOLLOWING …` for
-//!   `sum`/`count`/`avg`/`min`/`max`: each row of the frame is a `lag`/`lead`
-//!   (up to 64 rows), NULLs ignored as aggregates do;
+//!   `sum`/`count`/`avg`/`min`/`max` over ordered rows: a value frame (below)
+//!   over each row's number; out of reach of Floe's functions, each row of
+//!   the frame a `lag`/`lead` (up to 64 rows), NULLs ignored as aggregates do;
 //! - a frame over the whole partition (`UNBOUNDED PRECEDING AND UNBOUNDED
 //!   FOLLOWING`): the aggregate over the partition, `last_value` as
 //!   `first_value` in the reversed order.
@@ -95,7 +96,7 @@ impl VisitorMut for WindowFunctions {
         if let Expr::Function(function) = expr {
             let peers = self.peers.map(|_| self.reach.reaches());
             if let (Some(false), Some(WindowType::WindowSpec(spec))) = (peers, &function.over) {
-                if needs_floe_functions(function) {
+                if needs_floe_functions(function) && replacement(function, peers).is_none() {
                     return ControlFlow::Break(spec.to_string());
                 }
             }
@@ -116,7 +117,11 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
     let sql = match (name.as_str(), args.as_slice(), peers) {
         (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
         (_, _, Some(true)) => window.peer_frame(&name, &args)?,
+        // Out of reach of Floe's functions, a short ROWS frame still reads its neighbours.
+        (_, _, Some(false)) if window.is_rows() => window.framed(&name, &args)?,
         (_, _, Some(false)) => return None,
+        // ROWS frames and the like wait for the peers pass, which knows where Floe's functions reach.
+        (_, _, None) if window.distances().is_some() => return None,
         ("ntile", [buckets], None) => window.ntile(&buckets.to_string()),
         ("percent_rank", [], None) => window.percent_rank(),
         ("cume_dist", [], None) => window.cume_dist(),
@@ -153,6 +158,10 @@ impl Window {
         let keys = spec.order_by.iter().map(|o| (o.expr.to_string(), key_order(o))).collect();
         let partition_keys = spec.partition_by.iter().map(ToString::to_string).collect();
         Self { partition, partition_keys, keys, order, reversed, frame }
+    }
+
+    fn is_rows(&self) -> bool {
+        matches!(self.frame, Some((WindowFrameUnits::Rows, ..)))
     }
 
     fn over(&self, order: &str) -> String {
@@ -313,81 +322,4 @@ fn reverse(order: &OrderByExpr) -> OrderByExpr {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rewritten(sql: &str) -> String {
-        crate::sql::rewrite::scope::rewritten_by(sql, |statement| {
-            rewrite(statement);
-            peer_frames(statement).expect("frames run where they are");
-        })
-    }
-
-    #[test]
-    fn range_offsets_become_value_frames_where_floe_functions_reach() {
-        let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o RANGE BETWEEN 2 PRECEDING AND 1.5 FOLLOWING) FROM t");
-        assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, o, -2, 1.5, p) OVER () FROM t");
-        let sql = rewritten("SELECT count(*) OVER (ORDER BY d DESC RANGE INTERVAL '1' DAY PRECEDING) FROM t");
-        assert_eq!(sql, "SELECT floe_range_rows_p0_df_t(d, d, -86400000000, 0) OVER () FROM t");
-        let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND 3 FOLLOWING) FROM t");
-        assert_eq!(sql, "SELECT floe_range_avg_p0_al_n(x, o, 0, 3) OVER () FROM t");
-        // In an expression's subquery Floe's functions do not reach: refused by name.
-        let mut statement = crate::sql::parse::parse_single(
-            "SELECT * FROM t WHERE x IN (SELECT sum(x) OVER (ORDER BY o RANGE 2 PRECEDING) FROM t)",
-        )
-        .unwrap();
-        rewrite(&mut statement);
-        assert!(peer_frames(&mut statement).is_err());
-        // GROUPS: a value frame over the peer group's number, any number of keys.
-        let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t");
-        assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, dense_rank() OVER (PARTITION BY p ORDER BY o, q), -1, 0, p) OVER () FROM t");
-        // Several keys, or months (no fixed length), are refused up front; so are GROUPS without order.
-        for sql in [
-            "SELECT sum(x) OVER (GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
-            "SELECT sum(x) OVER (ORDER BY o, q DESC GROUPS 1 PRECEDING) FROM t",
-            "SELECT sum(x) OVER (ORDER BY o, q RANGE 2 PRECEDING) FROM t",
-            "SELECT sum(x) OVER (ORDER BY d RANGE INTERVAL '1 month' PRECEDING) FROM t",
-        ] {
-            assert!(refuse_unsupported_frames(&crate::sql::parse::parse_single(sql).unwrap()).is_err(), "{sql}");
-        }
-    }
-
-    #[test]
-    fn whole_partition_frames_drop_the_order() {
-        let sql = rewritten("SELECT last_value(x) OVER (PARTITION BY p ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM t");
-        assert_eq!(sql, "SELECT first_value(x) OVER (PARTITION BY p ORDER BY o DESC) FROM t");
-    }
-
-    #[test]
-    fn default_and_range_frames_end_at_the_last_peer() {
-        let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q DESC) FROM t");
-        assert_eq!(sql, "SELECT floe_peers_sum_p1_al_df(x, o, q, p) OVER () FROM t");
-        let sql = rewritten("SELECT count(*) OVER (ORDER BY o NULLS FIRST RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
-        assert_eq!(sql, "SELECT floe_peers_rows_p0_af(o, o) OVER () FROM t");
-        let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
-        assert_eq!(sql, "SELECT floe_peers_avg_p0_df(x, o) OVER () FROM t");
-        // Top-level CTEs and derived tables run on their own, where Floe's
-        // functions reach; an expression's subquery left there (one `lift.rs`
-        // could not move: it reads the query around it) is refused.
-        let sql = rewritten("WITH c AS (SELECT sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c, (SELECT min(x) OVER (ORDER BY o) AS m FROM t) AS d");
-        assert!(sql.contains("floe_peers_sum_p0_al(x, o) OVER () AS s") && sql.contains("floe_peers_min_p0_al(x, o) OVER () AS m"), "{sql}");
-        let mut statement = crate::sql::parse::parse_single("SELECT * FROM t WHERE x IN (SELECT avg(x) OVER (ORDER BY o) AS a FROM t)").unwrap();
-        rewrite(&mut statement);
-        assert!(peer_frames(&mut statement).is_err());
-        // Rankings have no frame: they run anywhere.
-        let mut statement = crate::sql::parse::parse_single("SELECT * FROM t WHERE x IN (SELECT rank() OVER (ORDER BY o) FROM t)").unwrap();
-        assert!(peer_frames(&mut statement).is_ok());
-        let sql = rewritten("SELECT sum(x) OVER (ORDER BY o) FROM t UNION ALL SELECT 1");
-        assert!(sql.contains("floe_peers"), "{sql}");
-        // ROWS frames end at the row, which polars-sql's cumulative windows do.
-        let sql = rewritten("SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
-        assert_eq!(sql, "SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
-    }
-
-    #[test]
-    fn bounded_frames_read_neighbours() {
-        let sql = rewritten("SELECT max(x) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM t");
-        assert_eq!(sql, "SELECT greatest(lag(x, 1) OVER (ORDER BY o), (x), lead(x, 1) OVER (ORDER BY o)) FROM t");
-        assert!(rewritten("SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN 100 PRECEDING AND CURRENT ROW) FROM t").contains("ROWS BETWEEN 100"));
-    }
-}
+mod tests;

@@ -37,9 +37,10 @@ pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) 
     }
     match sqlparser::ast::Visit::visit(statement, &mut Frames) {
         ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
-            "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames with offsets \
-             (up to {MOST_FRAME_ROWS} rows), RANGE frames with offsets over one ORDER BY key (numbers, or \
-             intervals of days or shorter) and GROUPS frames by whole groups over keys in one direction"
+            "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames by whole rows \
+             (up to {MOST_FRAME_ROWS} in a subquery that reads the query around it), RANGE frames with offsets \
+             over one ORDER BY key (numbers, or intervals of days or shorter) and GROUPS frames by whole \
+             groups over keys in one direction"
         ))),
         ControlFlow::Continue(()) => Ok(()),
     }
@@ -66,18 +67,23 @@ impl Window {
         Some(format!("{function}({value}, {}) OVER ()", keys.join(", ")))
     }
 
-    /// A RANGE or GROUPS frame's bounds as signed distances in the window's
-    /// order (None for unbounded) and whether they are intervals (in
+    /// A RANGE, GROUPS or ROWS frame's bounds as signed distances in the
+    /// window's order (None for unbounded) and whether they are intervals (in
     /// microseconds), when Floe's value frames can run it: RANGE with offsets
-    /// of one kind over one key; GROUPS over ordered rows, counted in whole groups.
+    /// of one kind over one key; GROUPS and ROWS over ordered rows, in whole
+    /// groups or rows — a ROWS frame is a value frame over each row's number
+    /// (but the one polars-sql runs itself, UNBOUNDED PRECEDING to CURRENT ROW).
     pub(super) fn distances(&self) -> Option<(Option<String>, Option<String>, bool)> {
         let Some((units, start, end)) = &self.frame else { return None };
         let offsets = [start, end].iter().any(|b| matches!(b, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_))));
+        // polars-sql numbers rows and groups only in one direction.
+        let ordered = !self.keys.is_empty() && self.keys.iter().all(|(_, key)| key.descending == self.keys[0].1.descending);
+        let counted = [start, end].iter().all(|b| whole_groups(b));
+        let polars_runs = matches!((start, end), (WindowFrameBound::Preceding(None), WindowFrameBound::CurrentRow | WindowFrameBound::Following(None)));
         match units {
             WindowFrameUnits::Range if offsets && self.keys.len() == 1 => {}
-            // polars-sql numbers groups (`dense_rank`) only in one direction.
-            WindowFrameUnits::Groups if self.keys.iter().all(|(_, key)| key.descending == self.keys[0].1.descending)
-                && !self.keys.is_empty() && [start, end].iter().all(|b| whole_groups(b)) => {}
+            WindowFrameUnits::Groups if ordered && counted => {}
+            WindowFrameUnits::Rows if ordered && counted && !polars_runs => {}
             _ => return None,
         }
         let (start, end) = (distance(start)?, distance(end)?);
@@ -96,6 +102,8 @@ impl Window {
         let (key, order) = match &self.frame {
             // Each row's peer group, numbered in the window's order (never NULL).
             Some((WindowFrameUnits::Groups, ..)) => (format!("dense_rank() {}", self.over(&self.order)), KeyOrder { descending: false, nulls_last: true }),
+            // Each row's number in the window's order (never NULL).
+            Some((WindowFrameUnits::Rows, ..)) => (format!("row_number() {}", self.over(&self.order)), KeyOrder { descending: false, nulls_last: true }),
             _ => self.keys.first().cloned()?,
         };
         let function = ValueFrame { aggregate, key: order, partitions: self.partition_keys.len(), temporal }.name();
@@ -107,7 +115,7 @@ impl Window {
 
 }
 
-/// A GROUPS bound Floe runs: UNBOUNDED, CURRENT ROW, or a whole number of groups.
+/// A GROUPS or ROWS bound Floe runs: UNBOUNDED, CURRENT ROW, or a whole number of groups or rows.
 fn whole_groups(bound: &WindowFrameBound) -> bool {
     match bound {
         WindowFrameBound::CurrentRow | WindowFrameBound::Preceding(None) | WindowFrameBound::Following(None) => true,

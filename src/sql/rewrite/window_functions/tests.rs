@@ -1,0 +1,97 @@
+use super::*;
+
+fn rewritten(sql: &str) -> String {
+    crate::sql::rewrite::scope::rewritten_by(sql, |statement| {
+        rewrite(statement);
+        peer_frames(statement).expect("frames run where they are");
+    })
+}
+
+#[test]
+fn range_offsets_become_value_frames_where_floe_functions_reach() {
+    let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o RANGE BETWEEN 2 PRECEDING AND 1.5 FOLLOWING) FROM t");
+    assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, o, -2, 1.5, p) OVER () FROM t");
+    let sql = rewritten("SELECT count(*) OVER (ORDER BY d DESC RANGE INTERVAL '1' DAY PRECEDING) FROM t");
+    assert_eq!(sql, "SELECT floe_range_rows_p0_df_t(d, d, -86400000000, 0) OVER () FROM t");
+    let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND 3 FOLLOWING) FROM t");
+    assert_eq!(sql, "SELECT floe_range_avg_p0_al_n(x, o, 0, 3) OVER () FROM t");
+    // In an expression's subquery Floe's functions do not reach: refused by name.
+    let mut statement = crate::sql::parse::parse_single(
+        "SELECT * FROM t WHERE x IN (SELECT sum(x) OVER (ORDER BY o RANGE 2 PRECEDING) FROM t)",
+    )
+    .unwrap();
+    rewrite(&mut statement);
+    assert!(peer_frames(&mut statement).is_err());
+    // GROUPS: a value frame over the peer group's number, any number of keys.
+    let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t");
+    assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, dense_rank() OVER (PARTITION BY p ORDER BY o, q), -1, 0, p) OVER () FROM t");
+    // Several keys, or months (no fixed length), are refused up front; so are GROUPS without order.
+    for sql in [
+        "SELECT sum(x) OVER (GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
+        "SELECT sum(x) OVER (ORDER BY o, q DESC GROUPS 1 PRECEDING) FROM t",
+        "SELECT sum(x) OVER (ORDER BY o, q RANGE 2 PRECEDING) FROM t",
+        "SELECT sum(x) OVER (ORDER BY d RANGE INTERVAL '1 month' PRECEDING) FROM t",
+    ] {
+        assert!(refuse_unsupported_frames(&crate::sql::parse::parse_single(sql).unwrap()).is_err(), "{sql}");
+    }
+}
+
+#[test]
+fn whole_partition_frames_drop_the_order() {
+    let sql = rewritten("SELECT last_value(x) OVER (PARTITION BY p ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM t");
+    assert_eq!(sql, "SELECT first_value(x) OVER (PARTITION BY p ORDER BY o DESC) FROM t");
+}
+
+#[test]
+fn default_and_range_frames_end_at_the_last_peer() {
+    let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q DESC) FROM t");
+    assert_eq!(sql, "SELECT floe_peers_sum_p1_al_df(x, o, q, p) OVER () FROM t");
+    let sql = rewritten("SELECT count(*) OVER (ORDER BY o NULLS FIRST RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+    assert_eq!(sql, "SELECT floe_peers_rows_p0_af(o, o) OVER () FROM t");
+    let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
+    assert_eq!(sql, "SELECT floe_peers_avg_p0_df(x, o) OVER () FROM t");
+    // Top-level CTEs and derived tables run on their own, where Floe's
+    // functions reach; an expression's subquery left there (one `lift.rs`
+    // could not move: it reads the query around it) is refused.
+    let sql = rewritten("WITH c AS (SELECT sum(x) OVER (ORDER BY o) AS s FROM t) SELECT * FROM c, (SELECT min(x) OVER (ORDER BY o) AS m FROM t) AS d");
+    assert!(sql.contains("floe_peers_sum_p0_al(x, o) OVER () AS s") && sql.contains("floe_peers_min_p0_al(x, o) OVER () AS m"), "{sql}");
+    let mut statement = crate::sql::parse::parse_single("SELECT * FROM t WHERE x IN (SELECT avg(x) OVER (ORDER BY o) AS a FROM t)").unwrap();
+    rewrite(&mut statement);
+    assert!(peer_frames(&mut statement).is_err());
+    // Rankings have no frame: they run anywhere.
+    let mut statement = crate::sql::parse::parse_single("SELECT * FROM t WHERE x IN (SELECT rank() OVER (ORDER BY o) FROM t)").unwrap();
+    assert!(peer_frames(&mut statement).is_ok());
+    let sql = rewritten("SELECT sum(x) OVER (ORDER BY o) FROM t UNION ALL SELECT 1");
+    assert!(sql.contains("floe_peers"), "{sql}");
+    // ROWS frames end at the row, which polars-sql's cumulative windows do.
+    let sql = rewritten("SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+    assert_eq!(sql, "SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+}
+
+#[test]
+fn rows_frames_are_value_frames_over_row_numbers() {
+    let sql = rewritten("SELECT max(x) OVER (PARTITION BY p ORDER BY o DESC ROWS BETWEEN 100 PRECEDING AND 1 FOLLOWING) FROM t");
+    assert_eq!(sql, "SELECT floe_range_max_p1_al_n(x, row_number() OVER (PARTITION BY p ORDER BY o DESC), -100, 1, p) OVER () FROM t");
+    let sql = rewritten("SELECT count(*) OVER (ORDER BY o ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
+    assert_eq!(sql, "SELECT floe_range_rows_p0_al_n(row_number() OVER (ORDER BY o), row_number() OVER (ORDER BY o), 0, NULL) OVER () FROM t");
+    // The frame polars-sql runs itself stays.
+    let sql = rewritten("SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+    assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"), "{sql}");
+}
+
+#[test]
+fn out_of_reach_short_rows_frames_read_neighbours() {
+    let mut statement = crate::sql::parse::parse_single(
+        "SELECT * FROM t WHERE x IN (SELECT max(x) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM t)",
+    )
+    .unwrap();
+    rewrite(&mut statement);
+    peer_frames(&mut statement).unwrap();
+    assert!(statement.to_string().contains("greatest(lag(x, 1) OVER (ORDER BY o), (x), lead(x, 1) OVER (ORDER BY o))"), "{statement}");
+    let mut statement = crate::sql::parse::parse_single(
+        "SELECT * FROM t WHERE x IN (SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN 100 PRECEDING AND CURRENT ROW) FROM t)",
+    )
+    .unwrap();
+    rewrite(&mut statement);
+    assert!(peer_frames(&mut statement).is_err());
+}
