@@ -292,3 +292,27 @@ def test_window_frames_over_ties_match_duckdb(server, conn):
     expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
     assert got.num_rows == 150
     assert canonical(got) == canonical(expected)
+
+
+def test_groups_rows_frames_and_windows_in_subqueries_match_duckdb(server, conn):
+    """GROUPS frames, ROWS frames past 64 rows and to the partition's end, and
+    a peer frame inside an IN subquery (moved into a CTE so it ends at the last
+    peer), through ADBC, against DuckDB reading the same Iceberg table. Rows
+    are ordered by every column, so rows tied in the order are identical."""
+    from floe_sql import canonical
+    from readers import duckdb_with_extensions, pyiceberg_catalog
+
+    order = "sepal_length, sepal_width, petal_length, petal_width, species"
+    windows = (
+        "SELECT species, sepal_length, sepal_width, petal_length, petal_width, "
+        "sum(petal_width) OVER (PARTITION BY species ORDER BY sepal_length GROUPS BETWEEN 2 PRECEDING AND 1 FOLLOWING) AS near_groups, "
+        f"sum(petal_length) OVER (ORDER BY {order} ROWS BETWEEN 90 PRECEDING AND 10 FOLLOWING) AS wide, "
+        f"count(*) OVER (ORDER BY {order} ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS rest "
+        "FROM {table} WHERE sepal_length IN (SELECT max(sepal_length) OVER (ORDER BY petal_width) FROM {table})"
+    )
+    got = query(conn, windows.format(table="default.flowers"))
+    location = pyiceberg_catalog(server).load_table("default.flowers").metadata_location.removeprefix("file://")
+    duck = duckdb_with_extensions()
+    expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
+    assert got.num_rows == expected.num_rows > 20
+    assert canonical(got) == canonical(expected)
