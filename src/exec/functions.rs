@@ -9,7 +9,7 @@ use polars::prelude::*;
 use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
 use polars_sql::SQLContext;
 
-use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
+use crate::sql::functions::{KeyOrder, MixedOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
 
 /// A polars-sql context that knows Floe's functions.
 pub fn sql_context() -> SQLContext {
@@ -30,11 +30,14 @@ impl FunctionRegistry for Functions {
         if let Some(frame) = ValueFrame::parse(name) {
             return Ok(Some(super::value_frames::udf(name, frame)));
         }
+        if let Some(order) = MixedOrder::parse(name) {
+            return Ok(Some(mixed_order(name, order)));
+        }
         Ok(PeerFrame::parse(name).map(|frame| peers(name, frame)))
     }
 
     fn contains(&self, name: &str) -> bool {
-        name == CAST_ROUND || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some()
+        name == CAST_ROUND || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some() || MixedOrder::parse(name).is_some()
     }
 }
 
@@ -57,6 +60,36 @@ fn cast_round(value: &Column) -> PolarsResult<Column> {
         _ => return Ok(value.clone()),
     };
     Ok(value.as_materialized_series().round(0, mode)?.into_column())
+}
+
+/// Each row's dense rank in an order of keys in mixed directions.
+fn mixed_order(name: &str, order: MixedOrder) -> UserDefinedFunction {
+    let function = BaseColumnUdf::new(
+        move |columns: &mut [Column]| dense_rank(&order, columns),
+        |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), DataType::Int64)),
+    );
+    let mut udf = UserDefinedFunction::new(name.into(), function);
+    udf.options = FunctionOptions::length_preserving();
+    udf
+}
+
+fn dense_rank(order: &MixedOrder, columns: &[Column]) -> PolarsResult<Column> {
+    polars_ensure!(columns.len() == order.keys.len(), ComputeError: "an order of {} keys got {}", order.keys.len(), columns.len());
+    let height = columns.iter().map(Column::len).max().unwrap_or(0);
+    let name = columns[0].name().clone();
+    if height == 0 {
+        return Ok(Column::new_empty(name, &DataType::Int64));
+    }
+    let broadcast = |column: &Column| if column.len() == height { column.clone() } else { column.new_from_index(0, height) };
+    let keys: Vec<(Column, KeyOrder)> = columns.iter().map(broadcast).zip(order.keys.iter().copied()).collect();
+    let (sorted, _) = sorted_frame(&[], &keys, height)?;
+    let peers = same_as_previous(&sorted, 0..keys.len(), height)?;
+    let ranks: Vec<i64> = peers.iter().scan(0i64, |rank, &peer| {
+        *rank += i64::from(!peer);
+        Some(*rank)
+    }).collect();
+    let order: Vec<IdxSize> = sorted.column("row")?.as_materialized_series().idx()?.into_no_null_iter().collect();
+    Ok(in_row_order(&Series::new(name, ranks), &order)?.into_column())
 }
 
 fn peers(name: &str, frame: PeerFrame) -> UserDefinedFunction {

@@ -114,6 +114,29 @@ impl ValueFrame {
     }
 }
 
+const ORDER: &str = "floe_order_";
+
+/// Each row's place in an order whose keys run in mixed directions (`ORDER
+/// BY total DESC, name`), which polars-sql's windows refuse: the rows'
+/// dense rank in that order, one ascending key for the window instead.
+/// Called as `floe_order_<order>_<order>…(key, key…)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixedOrder {
+    pub keys: Vec<KeyOrder>,
+}
+
+impl MixedOrder {
+    pub fn name(&self) -> String {
+        let keys: Vec<&str> = self.keys.iter().map(|key| order_code(*key)).collect();
+        format!("{ORDER}{}", keys.join("_"))
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        let keys = name.strip_prefix(ORDER)?.split('_').map(parse_order).collect::<Option<Vec<_>>>()?;
+        (!keys.is_empty()).then_some(Self { keys })
+    }
+}
+
 fn order_code(key: KeyOrder) -> &'static str {
     match (key.descending, key.nulls_last) {
         (false, true) => "al",

@@ -38,7 +38,7 @@ use sqlparser::ast::{
 };
 
 use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
-use crate::sql::functions::KeyOrder;
+use crate::sql::functions::{KeyOrder, MixedOrder};
 
 mod frames;
 
@@ -67,9 +67,34 @@ pub(super) fn peer_frames(statement: &mut Statement) -> crate::sql::Result<()> {
     }
 }
 
-/// Whether `function` is a window whose frame only Floe's functions compute.
+/// Whether `function` is a window whose frame or order only Floe's functions compute.
 pub(super) fn needs_floe_functions(function: &Function) -> bool {
-    replacement(function, Some(true)).is_some()
+    let mut ordered = function.clone();
+    order_in_one_direction(&mut ordered);
+    ordered != *function || replacement(function, Some(true)).is_some()
+}
+
+fn is_peer_frame(function: &Function) -> bool {
+    let Some(WindowType::WindowSpec(spec)) = &function.over else { return false };
+    Window::new(spec).distances().is_none() && replacement(function, Some(true)).is_some()
+}
+
+/// A window ordered by keys in mixed directions (`ORDER BY total DESC,
+/// name`), which polars-sql refuses, ordered by each row's dense rank in
+/// that order instead (`floe_order_…`): the same order, the same peers.
+fn order_in_one_direction(function: &mut Function) {
+    let Some(WindowType::WindowSpec(spec)) = &mut function.over else { return };
+    let keys: Vec<KeyOrder> = spec.order_by.iter().map(key_order).collect();
+    if keys.iter().all(|key| key.descending == keys[0].descending) {
+        return;
+    }
+    let args: Vec<String> = spec.order_by.iter().map(|key| key.expr.to_string()).collect();
+    let Some(rank) = parse_expr(&format!("{}({})", MixedOrder { keys }.name(), args.join(", "))) else { return };
+    let mut ascending = spec.order_by[0].clone();
+    ascending.expr = rank;
+    ascending.options.asc = None;
+    ascending.options.nulls_first = None;
+    spec.order_by = vec![ascending];
 }
 
 struct WindowFunctions {
@@ -95,6 +120,10 @@ impl VisitorMut for WindowFunctions {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<String> {
         if let Expr::Function(function) = expr {
             let peers = self.peers.map(|_| self.reach.reaches());
+            // Floe's peer frames take keys in any direction themselves.
+            if peers == Some(true) && !is_peer_frame(function) {
+                order_in_one_direction(function);
+            }
             if let (Some(false), Some(WindowType::WindowSpec(spec))) = (peers, &function.over) {
                 if needs_floe_functions(function) && replacement(function, peers).is_none() {
                     return ControlFlow::Break(spec.to_string());

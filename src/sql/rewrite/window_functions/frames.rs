@@ -6,13 +6,13 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Function, Statement, WindowFrameBound, WindowFrameUnits, WindowType};
+use sqlparser::ast::{Expr, Statement, WindowFrameBound, WindowFrameUnits, WindowType};
 
 use super::{Window, MOST_FRAME_ROWS};
 use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame};
 
-/// Frames Floe cannot run, refused by name: `GROUPS` without ORDER BY, with
-/// keys in mixed directions or with offsets that are not whole numbers, and `RANGE` with offsets but for
+/// Frames Floe cannot run, refused by name: `GROUPS` without ORDER BY or
+/// with offsets that are not whole numbers, and `RANGE` with offsets but for
 /// one ORDER BY key and offsets that are numbers or intervals of fixed length
 /// (those run where Floe's functions reach, `peer_frames`).
 pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Result<()> {
@@ -20,17 +20,20 @@ pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) 
     impl sqlparser::ast::Visitor for Frames {
         type Break = String;
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
-            let Expr::Function(Function { over: Some(WindowType::WindowSpec(spec)), .. }) = expr else {
-                return ControlFlow::Continue(());
-            };
+            let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
+            let Some(WindowType::WindowSpec(written)) = &function.over else { return ControlFlow::Continue(()) };
+            // Keys in mixed directions are ordered by their rank in one (where Floe's functions reach).
+            let mut function = function.clone();
+            super::order_in_one_direction(&mut function);
+            let Some(WindowType::WindowSpec(spec)) = &function.over else { return ControlFlow::Continue(()) };
             let Some(frame) = &spec.window_frame else { return ControlFlow::Continue(()) };
             let end = frame.end_bound.clone().unwrap_or(WindowFrameBound::CurrentRow);
             let by_value = matches!(frame.start_bound, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)))
                 || matches!(end, WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)));
             let runs = Window::new(spec).distances().is_some();
             match frame.units {
-                WindowFrameUnits::Groups if !runs => ControlFlow::Break(spec.to_string()),
-                WindowFrameUnits::Range if by_value && !runs => ControlFlow::Break(spec.to_string()),
+                WindowFrameUnits::Groups if !runs => ControlFlow::Break(written.to_string()),
+                WindowFrameUnits::Range if by_value && !runs => ControlFlow::Break(written.to_string()),
                 _ => ControlFlow::Continue(()),
             }
         }
@@ -40,7 +43,7 @@ pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) 
             "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames by whole rows \
              (up to {MOST_FRAME_ROWS} in a subquery that reads the query around it), RANGE frames with offsets \
              over one ORDER BY key (numbers, or intervals of days or shorter) and GROUPS frames by whole \
-             groups over keys in one direction"
+             groups"
         ))),
         ControlFlow::Continue(()) => Ok(()),
     }

@@ -25,10 +25,9 @@ fn range_offsets_become_value_frames_where_floe_functions_reach() {
     // GROUPS: a value frame over the peer group's number, any number of keys.
     let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t");
     assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, dense_rank() OVER (PARTITION BY p ORDER BY o, q), -1, 0, p) OVER () FROM t");
-    // Several keys, or months (no fixed length), are refused up front; so are GROUPS without order.
+    // RANGE offsets over several keys, or months (no fixed length), are refused up front; so are GROUPS without order.
     for sql in [
         "SELECT sum(x) OVER (GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
-        "SELECT sum(x) OVER (ORDER BY o, q DESC GROUPS 1 PRECEDING) FROM t",
         "SELECT sum(x) OVER (ORDER BY o, q RANGE 2 PRECEDING) FROM t",
         "SELECT sum(x) OVER (ORDER BY d RANGE INTERVAL '1 month' PRECEDING) FROM t",
     ] {
@@ -94,4 +93,15 @@ fn out_of_reach_short_rows_frames_read_neighbours() {
     .unwrap();
     rewrite(&mut statement);
     assert!(peer_frames(&mut statement).is_err());
+}
+
+#[test]
+fn keys_in_mixed_directions_order_by_their_dense_rank() {
+    let sql = rewritten("SELECT rank() OVER (PARTITION BY p ORDER BY a DESC, b) FROM t");
+    assert_eq!(sql, "SELECT rank() OVER (PARTITION BY p ORDER BY floe_order_df_al(a, b)) FROM t");
+    // GROUPS frames then number their groups in one direction too.
+    let sql = rewritten("SELECT sum(x) OVER (ORDER BY a DESC, b GROUPS 1 PRECEDING) FROM t");
+    assert!(sql.contains("dense_rank() OVER (ORDER BY floe_order_df_al(a, b))"), "{sql}");
+    // One direction is polars-sql's own.
+    assert_eq!(rewritten("SELECT rank() OVER (ORDER BY a DESC, b DESC) FROM t"), "SELECT rank() OVER (ORDER BY a DESC, b DESC) FROM t");
 }
