@@ -75,21 +75,19 @@ fn mixed_order(name: &str, order: MixedOrder) -> UserDefinedFunction {
 
 fn dense_rank(order: &MixedOrder, columns: &[Column]) -> PolarsResult<Column> {
     polars_ensure!(columns.len() == order.keys.len(), ComputeError: "an order of {} keys got {}", order.keys.len(), columns.len());
-    let height = columns.iter().map(Column::len).max().unwrap_or(0);
+    let height = rows_spanned(columns);
     let name = columns[0].name().clone();
     if height == 0 {
         return Ok(Column::new_empty(name, &DataType::Int64));
     }
-    let broadcast = |column: &Column| if column.len() == height { column.clone() } else { column.new_from_index(0, height) };
-    let keys: Vec<(Column, KeyOrder)> = columns.iter().map(broadcast).zip(order.keys.iter().copied()).collect();
+    let keys: Vec<(Column, KeyOrder)> = columns.iter().map(|key| spanning(key, height)).zip(order.keys.iter().copied()).collect();
     let (sorted, _) = sorted_frame(&[], &keys, height)?;
     let peers = same_as_previous(&sorted, 0..keys.len(), height)?;
     let ranks: Vec<i64> = peers.iter().scan(0i64, |rank, &peer| {
         *rank += i64::from(!peer);
         Some(*rank)
     }).collect();
-    let order: Vec<IdxSize> = sorted.column("row")?.as_materialized_series().idx()?.into_no_null_iter().collect();
-    Ok(in_row_order(&Series::new(name, ranks), &order)?.into_column())
+    Ok(in_row_order(&Series::new(name, ranks), &row_order(&sorted)?)?.into_column())
 }
 
 fn peers(name: &str, frame: PeerFrame) -> UserDefinedFunction {
@@ -131,21 +129,20 @@ pub(super) fn peer_type(aggregate: PeerAggregate, value: &DataType) -> PolarsRes
 fn peer_frame(frame: &PeerFrame, columns: &[Column]) -> PolarsResult<Column> {
     let (value, keys) = columns.split_first().ok_or_else(|| polars_err!(ComputeError: "a window aggregate needs a value"))?;
     polars_ensure!(keys.len() == frame.keys.len() + frame.partitions, ComputeError: "a window aggregate got {} keys", keys.len());
-    let height = columns.iter().map(Column::len).max().unwrap_or(0);
+    let height = rows_spanned(columns);
     let dtype = peer_type(frame.aggregate, value.dtype())?;
     if height == 0 {
         return Ok(Column::new_empty(value.name().clone(), &dtype));
     }
-    let broadcast = |column: &Column| if column.len() == height { column.clone() } else { column.new_from_index(0, height) };
     let (order_keys, partition_keys) = keys.split_at(frame.keys.len());
-    let partition_keys: Vec<Column> = partition_keys.iter().map(broadcast).collect();
-    let order_keys: Vec<(Column, KeyOrder)> = order_keys.iter().map(broadcast).zip(frame.keys.iter().copied()).collect();
+    let partition_keys: Vec<Column> = partition_keys.iter().map(|key| spanning(key, height)).collect();
+    let order_keys: Vec<(Column, KeyOrder)> = order_keys.iter().map(|key| spanning(key, height)).zip(frame.keys.iter().copied()).collect();
     let (sorted, same_partition) = sorted_frame(&partition_keys, &order_keys, height)?;
-    let order = sorted.column("row")?.as_materialized_series().idx()?.clone();
+    let order = row_order(&sorted)?;
     let peers = same_as_previous(&sorted, 0..keys.len(), height)?;
     let last_peers = IdxCa::from_vec("last".into(), last_positions(&peers));
-    let running = running_by_partition(frame.aggregate, &broadcast(value).as_materialized_series().take(&order)?, &same_partition)?;
-    let order: Vec<IdxSize> = order.into_no_null_iter().collect();
+    let sorted_values = spanning(value, height).as_materialized_series().take(&IdxCa::from_vec("order".into(), order.clone()))?;
+    let running = running_by_partition(frame.aggregate, &sorted_values, &same_partition)?;
     let answer = in_row_order(&running.take(&last_peers)?, &order)?;
     Ok(answer.cast(&dtype)?.with_name(value.name().clone()).into_column())
 }
@@ -176,8 +173,22 @@ fn sorted_frame(partition_keys: &[Column], order_keys: &[(Column, KeyOrder)], he
 /// [`sorted_frame`]'s row order (original row numbers) and partition runs.
 pub(super) fn sorted_positions(partition_keys: &[Column], order_keys: &[(Column, KeyOrder)], height: usize) -> PolarsResult<(Vec<IdxSize>, Vec<bool>)> {
     let (sorted, same_partition) = sorted_frame(partition_keys, order_keys, height)?;
-    let order = sorted.column("row")?.as_materialized_series().idx()?.into_no_null_iter().collect();
-    Ok((order, same_partition))
+    Ok((row_order(&sorted)?, same_partition))
+}
+
+/// The original row number at each position of a [`sorted_frame`].
+fn row_order(sorted: &DataFrame) -> PolarsResult<Vec<IdxSize>> {
+    Ok(sorted.column("row")?.as_materialized_series().idx()?.into_no_null_iter().collect())
+}
+
+/// How many rows a function's arguments span (a literal comes as one value).
+pub(super) fn rows_spanned(columns: &[Column]) -> usize {
+    columns.iter().map(Column::len).max().unwrap_or(0)
+}
+
+/// `column` as long as the rows spanned, a literal repeated.
+pub(super) fn spanning(column: &Column, height: usize) -> Column {
+    if column.len() == height { column.clone() } else { column.new_from_index(0, height) }
 }
 
 /// `sorted` (one value per position of the sorted rows) back in the rows'

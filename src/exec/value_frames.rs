@@ -6,7 +6,7 @@
 //! partition's end by an UNBOUNDED bound.
 
 use polars::prelude::*;
-use super::functions::{in_row_order, peer_type, sorted_positions, window_udf};
+use super::functions::{in_row_order, peer_type, rows_spanned, sorted_positions, spanning, window_udf};
 use super::sliding::slide;
 use crate::sql::functions::{PeerAggregate, ValueFrame};
 
@@ -20,20 +20,19 @@ pub(super) fn udf(name: &str, frame: ValueFrame) -> UserDefinedFunction {
 /// Arguments: the value, the key, the start and end distances, the partition keys.
 fn value_frame(frame: &ValueFrame, columns: &[Column]) -> PolarsResult<Column> {
     polars_ensure!(columns.len() == 4 + frame.partitions, ComputeError: "a RANGE window aggregate got {} arguments", columns.len());
-    let height = columns.iter().map(Column::len).max().unwrap_or(0);
+    let height = rows_spanned(columns);
     let dtype = peer_type(frame.aggregate, columns[0].dtype())?;
     if height == 0 {
         return Ok(Column::new_empty(columns[0].name().clone(), &dtype));
     }
-    let broadcast = |column: &Column| if column.len() == height { column.clone() } else { column.new_from_index(0, height) };
     let (start, end) = (distance(&columns[2])?, distance(&columns[3])?);
-    let key = broadcast(&columns[1]);
+    let key = spanning(&columns[1], height);
     let positions = key_positions(&key, frame.temporal)?;
-    let partition_keys: Vec<Column> = columns[4..].iter().map(broadcast).collect();
+    let partition_keys: Vec<Column> = columns[4..].iter().map(|key| spanning(key, height)).collect();
     let (order, same_partition) = sorted_positions(&partition_keys, &[(key, frame.key)], height)?;
     let sign = if frame.key.descending { -1.0 } else { 1.0 };
     let sorted_keys: Vec<Option<f64>> = order.iter().map(|&row| positions[row as usize].map(|p| p * sign)).collect();
-    let sorted_values = broadcast(&columns[0]).as_materialized_series().take(&IdxCa::from_vec("order".into(), order.clone()))?;
+    let sorted_values = spanning(&columns[0], height).as_materialized_series().take(&IdxCa::from_vec("order".into(), order.clone()))?;
     // Each row's frame in the sorted rows; each partition's start where the one before ends.
     let mut bounds = Vec::with_capacity(height);
     let mut segment_start = 0;

@@ -220,61 +220,39 @@ impl Probes {
     /// Claims the placeholders in `node` whose context types them, with
     /// columns resolved against `scope`; nested queries are left to their own pass.
     fn scope<T: Visit>(&mut self, node: &T, scope: &Scope) {
-        struct Claim<'a> {
-            probes: &'a mut Probes,
-            scope: &'a Scope<'a>,
-            depth: usize,
-        }
-        impl Claim<'_> {
-            fn like(&mut self, placeholder: &Expr, other: &Expr) {
-                if let Some(k) = index_of(placeholder) {
-                    if !has_placeholder(other) {
-                        let sql = format!("{}SELECT {} AS p{}", self.scope.with, without_placeholders(other), self.scope.from);
-                        self.probes.claim(k, Probe { sql, column: 0 });
-                    }
+        let like = |probes: &mut Probes, placeholder: &Expr, other: &Expr| {
+            if let Some(k) = index_of(placeholder) {
+                if !has_placeholder(other) {
+                    let sql = format!("{}SELECT {} AS p{}", scope.with, without_placeholders(other), scope.from);
+                    probes.claim(k, Probe { sql, column: 0 });
                 }
             }
-        }
-        impl Visitor for Claim<'_> {
-            type Break = ();
-            fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-                self.depth += 1;
-                ControlFlow::Continue(())
-            }
-            fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-                self.depth -= 1;
-                ControlFlow::Continue(())
-            }
-            fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-                if self.depth > 0 {
-                    return ControlFlow::Continue(());
+        };
+        let _ = super::rewrite::visit_outside_subqueries(node, |expr| {
+            match expr {
+                Expr::BinaryOp { left, op, right } if typed_by_other_side(op) => {
+                    like(self, right, left);
+                    like(self, left, right);
                 }
-                match expr {
-                    Expr::BinaryOp { left, op, right } if typed_by_other_side(op) => {
-                        self.like(right, left);
-                        self.like(left, right);
-                    }
-                    Expr::InList { expr, list, .. } => list.iter().for_each(|item| self.like(item, expr)),
-                    Expr::Between { expr, low, high, .. } => {
-                        self.like(low, expr);
-                        self.like(high, expr);
-                    }
-                    Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } => {
-                        if let Some(k) = index_of(pattern) {
-                            self.probes.claim(k, Probe::of_type("VARCHAR"));
-                        }
-                    }
-                    Expr::Cast { expr, data_type, .. } => {
-                        if let Some(k) = index_of(expr) {
-                            self.probes.claim(k, Probe::of_type(&data_type.to_string()));
-                        }
-                    }
-                    _ => {}
+                Expr::InList { expr, list, .. } => list.iter().for_each(|item| like(self, item, expr)),
+                Expr::Between { expr, low, high, .. } => {
+                    like(self, low, expr);
+                    like(self, high, expr);
                 }
-                ControlFlow::Continue(())
+                Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } => {
+                    if let Some(k) = index_of(pattern) {
+                        self.claim(k, Probe::of_type("VARCHAR"));
+                    }
+                }
+                Expr::Cast { expr, data_type, .. } => {
+                    if let Some(k) = index_of(expr) {
+                        self.claim(k, Probe::of_type(&data_type.to_string()));
+                    }
+                }
+                _ => {}
             }
-        }
-        let _ = node.visit(&mut Claim { probes: self, scope, depth: 0 });
+            ControlFlow::Continue(())
+        });
     }
 
     /// `INSERT INTO t [(columns)] VALUES (…)` or `… SELECT …`: each value

@@ -34,7 +34,7 @@ pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder
 pub(crate) use analyze::divisions_in_double;
 pub use names::presented_name;
 pub use scope::Columns;
-pub(crate) use scope::{handed_over_derived, parse_query};
+pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
 
 use super::Result;
 

@@ -51,7 +51,7 @@ impl VisitorMut for Rounding {
             None if is_number(inner) => Some(format!("round({inner})")),
             None => None,
         };
-        if let Some(rounded) = rounded.as_deref().and_then(parse_expr) {
+        if let (Some(rounded), Expr::Cast { expr: inner, .. }) = (rounded.as_deref().and_then(parse_expr), expr) {
             **inner = rounded;
         }
         ControlFlow::Continue(())
@@ -60,7 +60,7 @@ impl VisitorMut for Rounding {
 
 /// The operand of an integer cast that rounds it: not already rounded,
 /// not a whole number or text.
-fn operand_to_round(expr: &mut Expr) -> Option<&mut Box<Expr>> {
+fn operand_to_round(expr: &Expr) -> Option<&Expr> {
     let Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: inner, data_type, format: None, .. } = expr else {
         return None;
     };
@@ -70,8 +70,7 @@ fn operand_to_round(expr: &mut Expr) -> Option<&mut Box<Expr>> {
 /// Whether `expr` is an integer cast only Floe's function rounds (of a bare
 /// column, whose type the SQL does not say).
 pub(super) fn needs_floe_function(expr: &Expr) -> bool {
-    let mut expr = expr.clone();
-    operand_to_round(&mut expr).is_some_and(|inner| decimal_literal(inner).is_none() && !is_constant(inner) && !is_number(inner))
+    operand_to_round(expr).is_some_and(|inner| decimal_literal(inner).is_none() && !is_constant(inner) && !is_number(inner))
 }
 
 /// No column, function or subquery in it: literals and operators only.

@@ -119,6 +119,34 @@ pub(crate) fn selects_mut(body: &mut sqlparser::ast::SetExpr) -> Vec<&mut Select
     }
 }
 
+/// Visits each expression of `node` outside the queries nested in it (a
+/// subquery's expressions are its own), until `visit` breaks.
+pub(crate) fn visit_outside_subqueries<T: sqlparser::ast::Visit>(
+    node: &T,
+    visit: impl FnMut(&Expr) -> std::ops::ControlFlow<()>,
+) -> std::ops::ControlFlow<()> {
+    use std::ops::ControlFlow;
+    struct Outside<F> {
+        visit: F,
+        depth: usize,
+    }
+    impl<F: FnMut(&Expr) -> ControlFlow<()>> sqlparser::ast::Visitor for Outside<F> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if self.depth == 0 { (self.visit)(expr) } else { ControlFlow::Continue(()) }
+        }
+    }
+    node.visit(&mut Outside { visit, depth: 0 })
+}
+
 pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
     match expr {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {

@@ -69,9 +69,14 @@ pub(super) fn peer_frames(statement: &mut Statement) -> crate::sql::Result<()> {
 
 /// Whether `function` is a window whose frame or order only Floe's functions compute.
 pub(super) fn needs_floe_functions(function: &Function) -> bool {
-    let mut ordered = function.clone();
-    order_in_one_direction(&mut ordered);
-    ordered != *function || replacement(function, Some(true)).is_some()
+    let mixed = matches!(&function.over, Some(WindowType::WindowSpec(spec)) if mixed_directions(spec).is_some());
+    mixed || replacement(function, Some(true)).is_some()
+}
+
+/// The keys' orders, when they run in more than one direction.
+fn mixed_directions(spec: &WindowSpec) -> Option<Vec<KeyOrder>> {
+    let keys: Vec<KeyOrder> = spec.order_by.iter().map(key_order).collect();
+    keys.iter().any(|key| key.descending != keys[0].descending).then_some(keys)
 }
 
 fn is_peer_frame(function: &Function) -> bool {
@@ -84,10 +89,7 @@ fn is_peer_frame(function: &Function) -> bool {
 /// that order instead (`floe_order_…`): the same order, the same peers.
 fn order_in_one_direction(function: &mut Function) {
     let Some(WindowType::WindowSpec(spec)) = &mut function.over else { return };
-    let keys: Vec<KeyOrder> = spec.order_by.iter().map(key_order).collect();
-    if keys.iter().all(|key| key.descending == keys[0].descending) {
-        return;
-    }
+    let Some(keys) = mixed_directions(spec) else { return };
     let args: Vec<String> = spec.order_by.iter().map(|key| key.expr.to_string()).collect();
     let Some(rank) = parse_expr(&format!("{}({})", MixedOrder { keys }.name(), args.join(", "))) else { return };
     let mut ascending = spec.order_by[0].clone();

@@ -49,25 +49,8 @@ fn is_aggregate(function: &sqlparser::ast::Function) -> bool {
 /// Whether the SELECT list has such an expression outside its subqueries
 /// (a scalar subquery's aggregate or window is its own query's).
 fn any_expr(select: &Select, found: impl Fn(&Expr) -> bool) -> bool {
-    struct Outside<F> {
-        found: F,
-        depth: usize,
-    }
-    impl<F: Fn(&Expr) -> bool> sqlparser::ast::Visitor for Outside<F> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if self.depth == 0 && (self.found)(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        }
-    }
-    sqlparser::ast::Visit::visit(&select.projection, &mut Outside { found, depth: 0 }).is_break()
+    let visit = |expr: &Expr| if found(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
+    super::scope::visit_outside_subqueries(&select.projection, visit).is_break()
 }
 
 fn has_window(select: &Select) -> bool {
