@@ -9,7 +9,7 @@ use polars::prelude::*;
 use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
 use polars_sql::SQLContext;
 
-use crate::sql::functions::{KeyOrder, MixedOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
+use crate::sql::functions::{DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
 
 /// A polars-sql context that knows Floe's functions.
 pub fn sql_context() -> SQLContext {
@@ -33,11 +33,14 @@ impl FunctionRegistry for Functions {
         if let Some(order) = MixedOrder::parse(name) {
             return Ok(Some(mixed_order(name, order)));
         }
+        if let Some(op) = DecimalOp::parse(name) {
+            return Ok(Some(super::decimals::udf(op)));
+        }
         Ok(PeerFrame::parse(name).map(|frame| peers(name, frame)))
     }
 
     fn contains(&self, name: &str) -> bool {
-        name == CAST_ROUND || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some() || MixedOrder::parse(name).is_some()
+        name == CAST_ROUND || DecimalOp::parse(name).is_some() || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some() || MixedOrder::parse(name).is_some()
     }
 }
 

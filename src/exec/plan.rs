@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use polars::prelude::{LazyFrame, PolarsError};
+use polars::prelude::{DataType, LazyFrame, PolarsError};
 
 use super::scan::FrameInput;
 use super::{convert, functions, Result};
+use crate::sql::rewrite::ColumnKind;
 use crate::sql::Query;
 
 /// Builds the Polars plan for `query` over `inputs`, its wire schema, and
@@ -22,8 +23,8 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
         let name = format!("__floe_{index}");
         context.register(&name, input.lazy_frame()?);
         frames.insert(input.relation.clone(), name);
-        let dates: Vec<bool> = input.schema.iter_values().map(|dtype| *dtype == polars::prelude::DataType::Date).collect();
-        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &dates);
+        let kinds: Vec<ColumnKind> = input.schema.iter_values().map(column_kind).collect();
+        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &kinds);
     }
     let rendered = query.render_parts(&frames, &columns)?;
     for part in rendered.parts {
@@ -45,6 +46,15 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
     let rewritten = if query.is_explain() { query.rewritten(&columns)? } else { String::new() };
     Ok((frame, schema, rewritten))
+}
+
+fn column_kind(dtype: &DataType) -> ColumnKind {
+    match dtype {
+        DataType::Date => ColumnKind::Date,
+        DataType::Decimal(..) => ColumnKind::Decimal,
+        dtype if dtype.is_integer() => ColumnKind::Integer,
+        _ => ColumnKind::Other,
+    }
 }
 
 /// The wire schema under the names the query wrote, repeats included.

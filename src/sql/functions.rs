@@ -15,6 +15,34 @@
 /// functions only there (`rewrite::scope::FunctionReach`).
 pub const CAST_ROUND: &str = "floe_cast_round";
 
+/// `floe_decimal_add(a, b)`, `_sub`, `_mul`: SQL's exact decimal
+/// arithmetic (a product's scale is the sum of its operands' scales) where
+/// Polars 0.55 casts both sides to DECIMAL(38) and rounds each product back
+/// to the larger scale, one 128-bit division per row (TPC-H 1 spent half
+/// its time there). Integers take part at scale 0; other operands get
+/// Polars' own arithmetic, so a wrong guess of a column's type costs speed,
+/// never an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+impl DecimalOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            DecimalOp::Add => "floe_decimal_add",
+            DecimalOp::Sub => "floe_decimal_sub",
+            DecimalOp::Mul => "floe_decimal_mul",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [DecimalOp::Add, DecimalOp::Sub, DecimalOp::Mul].into_iter().find(|op| op.name() == name)
+    }
+}
+
 const PEERS: &str = "floe_peers_";
 
 /// An aggregate over an ordered window's default frame, which ends at the

@@ -71,7 +71,7 @@ def display(value) -> str:
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        return format(value, "f")  # as Arrow prints it: 0.0000000, not 0E-7
     return str(value)
 
 

@@ -83,8 +83,8 @@ mod tests {
 
     fn lifted(sql: &str) -> String {
         let mut columns = Columns::default();
-        columns.insert(vec!["t".into()], vec!["x".into(), "o".into()], &[false, false]);
-        columns.insert(vec!["u".into()], vec!["y".into()], &[false]);
+        columns.insert(vec!["t".into()], vec!["x".into(), "o".into()], &[]);
+        columns.insert(vec!["u".into()], vec!["y".into()], &[]);
         let mut statement = crate::sql::parse::parse_single(sql).unwrap();
         expression_subqueries(&mut statement, &columns);
         statement.to_string()

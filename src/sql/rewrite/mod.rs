@@ -7,6 +7,7 @@
 mod analyze;
 mod comma_joins;
 mod correlated_items;
+mod decimals;
 mod distinct;
 mod exists;
 mod grouping_sets;
@@ -15,6 +16,7 @@ mod join_filters;
 mod lift;
 mod names;
 mod normalize;
+mod or_filters;
 mod qualify;
 mod quantified;
 mod resolver;
@@ -33,7 +35,7 @@ use sqlparser::ast::Statement;
 pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder_count, RelationName};
 pub(crate) use analyze::divisions_in_double;
 pub use names::presented_name;
-pub use scope::Columns;
+pub use scope::{ColumnKind, Columns};
 pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
 
 use super::Result;
@@ -81,6 +83,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     quantified::rewrite(statement, columns);
     subquery::decorrelate(statement, columns);
     join_filters::push_into_joined_relations(statement, columns);
+    or_filters::implied_filters(statement, columns);
     comma_joins::make_explicit(statement, columns);
     join_filters::semi_joins_first(statement, columns);
     qualify::subquery_columns(statement, columns);
@@ -89,6 +92,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     lift::expression_subqueries(statement, columns);
     window_functions::peer_frames(statement)?;
     rounding::rewrite(statement);
+    decimals::exact_arithmetic(statement, columns);
     in_lists::as_comparisons(statement);
     analyze::rename_relations(statement, frames);
     Ok(())

@@ -4,7 +4,7 @@
 //! helpers. Every pass in this folder builds on this file and on nothing
 //! of each other's.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlparser::ast::{
     BinaryOperator, Cte, Expr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
@@ -15,21 +15,38 @@ use sqlparser::parser::Parser;
 use super::RelationName;
 pub(crate) use super::resolver::*;
 
-/// Column names per catalog relation (as written in the query), and which
-/// names are DATE columns wherever they occur (SQL's `date + 30` needs the
-/// type, which polars-sql does not infer).
+/// Column names per catalog relation (as written in the query), and the
+/// kind of value each name holds wherever it occurs: SQL's `date + 30`
+/// needs the type, which polars-sql does not infer, and so does decimal
+/// arithmetic (`rewrite/decimals.rs`).
 #[derive(Debug, Default, Clone)]
 pub struct Columns {
     names: HashMap<RelationName, Vec<String>>,
-    dates: HashSet<String>,
-    not_dates: HashSet<String>,
+    /// `None` where relations disagree on a name's kind.
+    kinds: HashMap<String, Option<ColumnKind>>,
+}
+
+/// What the rewrites need to know of a column's type.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Date,
+    Decimal,
+    Integer,
+    #[default]
+    Other,
 }
 
 impl Columns {
-    pub fn insert(&mut self, relation: RelationName, names: Vec<String>, dates: &[bool]) {
-        for (name, is_date) in names.iter().zip(dates.iter().chain(std::iter::repeat(&false))) {
-            let set = if *is_date { &mut self.dates } else { &mut self.not_dates };
-            set.insert(name.to_ascii_lowercase());
+    pub fn insert(&mut self, relation: RelationName, names: Vec<String>, kinds: &[ColumnKind]) {
+        for (name, kind) in names.iter().zip(kinds.iter().chain(std::iter::repeat(&ColumnKind::Other))) {
+            self.kinds
+                .entry(name.to_ascii_lowercase())
+                .and_modify(|known| {
+                    if *known != Some(*kind) {
+                        *known = None;
+                    }
+                })
+                .or_insert(Some(*kind));
         }
         self.names.insert(relation, names);
     }
@@ -38,10 +55,14 @@ impl Columns {
         self.names.get(relation)
     }
 
+    /// The kind of every relation's column of that name, if they agree.
+    pub fn kind(&self, name: &str) -> Option<ColumnKind> {
+        self.kinds.get(&name.to_ascii_lowercase()).copied().flatten()
+    }
+
     /// A DATE column in every relation that has a column of that name.
     pub fn is_date(&self, name: &str) -> bool {
-        let name = name.to_ascii_lowercase();
-        self.dates.contains(&name) && !self.not_dates.contains(&name)
+        self.kind(name) == Some(ColumnKind::Date)
     }
 }
 

@@ -1,0 +1,194 @@
+//! `a * b`, `a + b` and `a - b` where one side is a DECIMAL column (or
+//! such arithmetic) and the other a DECIMAL or an integer, as Floe's exact
+//! decimal functions (`sql::functions::DecimalOp`): Polars 0.55 rounds each
+//! product back to the larger scale, one 128-bit division per row.
+//!
+//! Column types are known by name (`Columns::kind`); the functions fall
+//! back to Polars' arithmetic for any other operand, so a name that means
+//! something else in a derived table costs speed, not an answer. Only where
+//! Floe's functions reach (`FunctionReach`); in a grouped SELECT only inside
+//! aggregates, since polars-sql matches a projection to its GROUP BY key by
+//! the expression, and a registered function never equals another call.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
+    Ident, ObjectName, Query, Select, Statement, Value, VisitMut, VisitorMut,
+};
+
+use super::scope::{selects_mut, ColumnKind, Columns, FunctionReach};
+use crate::sql::functions::DecimalOp;
+
+pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
+    let _ = statement.visit(&mut Reached { columns, reach: FunctionReach::default() });
+}
+
+struct Reached<'a> {
+    columns: &'a Columns,
+    reach: FunctionReach,
+}
+
+impl VisitorMut for Reached<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.reach.enter(query);
+        if self.reach.reaches() {
+            for select in selects_mut(query.body.as_mut()) {
+                rewrite_select(select, self.columns);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.reach.leave();
+        ControlFlow::Continue(())
+    }
+}
+
+fn rewrite_select(select: &mut Select, columns: &Columns) {
+    let grouped = match &select.group_by {
+        GroupByExpr::All(_) => true,
+        GroupByExpr::Expressions(keys, _) => !keys.is_empty(),
+    };
+    let mut everywhere = Exact { columns, only_in_aggregates: false, queries: 0, aggregates: 0 };
+    let _ = select.selection.visit(&mut everywhere);
+    let mut items = Exact { only_in_aggregates: grouped, ..everywhere };
+    let _ = select.projection.visit(&mut items);
+    let _ = select.having.visit(&mut Exact { only_in_aggregates: true, ..items });
+}
+
+#[derive(Clone, Copy)]
+struct Exact<'a> {
+    columns: &'a Columns,
+    only_in_aggregates: bool,
+    /// Depth inside queries nested in the expression (their own SELECTs).
+    queries: usize,
+    aggregates: usize,
+}
+
+impl VisitorMut for Exact<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.queries += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.queries -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.aggregates += usize::from(is_aggregate(expr));
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.queries == 0 && (!self.only_in_aggregates || self.aggregates > 0) {
+            self.rewrite(expr);
+        }
+        self.aggregates -= usize::from(is_aggregate(expr));
+        ControlFlow::Continue(())
+    }
+}
+
+impl Exact<'_> {
+    fn rewrite(&self, expr: &mut Expr) {
+        let Expr::BinaryOp { left, op, right } = expr else { return };
+        let op = match op {
+            BinaryOperator::Plus => DecimalOp::Add,
+            BinaryOperator::Minus => DecimalOp::Sub,
+            BinaryOperator::Multiply => DecimalOp::Mul,
+            _ => return,
+        };
+        let exact = matches!(
+            (self.kind(left), self.kind(right)),
+            (ColumnKind::Decimal, ColumnKind::Decimal | ColumnKind::Integer) | (ColumnKind::Integer, ColumnKind::Decimal)
+        );
+        if exact {
+            let args = [left.as_ref().clone(), right.as_ref().clone()];
+            *expr = call(op.name(), args);
+        }
+    }
+
+    /// A decimal only where a column (or Floe's exact arithmetic) makes it
+    /// one: polars-sql cannot type a registered function over literals alone.
+    fn kind(&self, expr: &Expr) -> ColumnKind {
+        let column = |name: &Ident| self.columns.kind(&name.value).unwrap_or_default();
+        match expr {
+            Expr::Identifier(name) => column(name),
+            Expr::CompoundIdentifier(parts) => parts.last().map(column).unwrap_or_default(),
+            Expr::Nested(inner) => self.kind(inner),
+            Expr::Value(value) => match &value.value {
+                Value::Number(digits, _) if digits.chars().all(|c| c.is_ascii_digit()) => ColumnKind::Integer,
+                _ => ColumnKind::Other,
+            },
+            Expr::Function(function) if DecimalOp::parse(&function.name.to_string()).is_some() => ColumnKind::Decimal,
+            _ => ColumnKind::Other,
+        }
+    }
+}
+
+fn is_aggregate(expr: &Expr) -> bool {
+    const AGGREGATES: [&str; 8] = ["sum", "avg", "min", "max", "count", "stddev", "variance", "median"];
+    let Expr::Function(function) = expr else { return false };
+    let name = function.name.to_string().to_ascii_lowercase();
+    function.over.is_none() && AGGREGATES.iter().any(|a| name == *a || name.starts_with(&format!("{a}_")))
+}
+
+fn call(name: &str, args: [Expr; 2]) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))).collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::{ColumnKind, Columns};
+    use crate::sql::parse::parse_single;
+
+    fn rewritten(sql: &str) -> String {
+        let mut columns = Columns::default();
+        let kinds = [ColumnKind::Decimal, ColumnKind::Decimal, ColumnKind::Integer, ColumnKind::Other];
+        columns.insert(vec!["t".into()], vec!["price".into(), "discount".into(), "qty".into(), "x".into()], &kinds);
+        let mut statement = parse_single(sql).expect("test SQL parses");
+        super::exact_arithmetic(&mut statement, &columns);
+        statement.to_string()
+    }
+
+    #[test]
+    fn decimal_arithmetic_calls_the_exact_functions() {
+        assert_eq!(
+            rewritten("SELECT price * (1 - discount), qty * t.price, price * x, 2 * 3 FROM t WHERE price + discount > 1"),
+            "SELECT floe_decimal_mul(price, (floe_decimal_sub(1, discount))), floe_decimal_mul(qty, t.price), price * x, 2 * 3 \
+             FROM t WHERE floe_decimal_add(price, discount) > 1"
+        );
+    }
+
+    #[test]
+    fn grouped_selects_change_only_aggregates_and_subqueries_stay() {
+        assert_eq!(
+            rewritten("SELECT price * qty, sum(price * qty) FROM t GROUP BY price * qty HAVING sum(price - discount) > 0"),
+            "SELECT price * qty, sum(floe_decimal_mul(price, qty)) FROM t GROUP BY price * qty \
+             HAVING sum(floe_decimal_sub(price, discount)) > 0"
+        );
+        // polars-sql plans an expression's subquery without Floe's functions.
+        let sql = "SELECT price FROM t WHERE price > (SELECT max(price * qty) FROM t)";
+        assert_eq!(rewritten(sql), sql);
+    }
+}
