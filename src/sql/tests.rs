@@ -190,6 +190,20 @@ fn correlated_scalar_subquery_becomes_a_grouped_join() {
 }
 
 #[test]
+fn a_correlated_subquery_groups_only_the_keys_the_outer_filters_keep() {
+    let rendered = render_with_columns(
+        "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND p_brand = 'B' AND l_qty < (SELECT 0.2 * avg(l_qty) FROM lineitem WHERE l_key = p_key)",
+        &[("lineitem", &["l_key", "l_qty", "l_price"]), ("part", &["p_key", "p_brand"])],
+    );
+    assert!(
+        rendered.contains(
+            "WHERE lineitem.l_key IN (SELECT part.p_key FROM __floe_1 AS part WHERE part.p_brand = 'B') GROUP BY lineitem.l_key"
+        ),
+        "{rendered}"
+    );
+}
+
+#[test]
 fn select_list_subqueries_correlated_by_inequalities_join_distinct_outer_values() {
     let rendered = render_with_columns(
         "SELECT id, (SELECT count(*) FROM t AS b WHERE a.ts > b.ts AND b.k = a.k) AS earlier FROM t AS a",

@@ -15,6 +15,7 @@ mod in_lists;
 mod join_filters;
 mod lift;
 mod names;
+mod narrowed_keys;
 mod normalize;
 mod or_filters;
 mod qualify;

@@ -56,7 +56,7 @@ fn add_implied(select: &mut Select, resolver: &Resolver) {
 /// disjunct has one.
 fn implied_for(disjuncts: &[&Expr], relation: usize, scopes: &[Scope]) -> Option<Expr> {
     let parts = disjuncts.iter().map(|disjunct| {
-        let own = conjuncts(disjunct).into_iter().filter(|c| owner(c, scopes) == Some(relation) && deterministic(c));
+        let own = conjuncts(disjunct).into_iter().filter(|c| owner(c, scopes) == Some(relation) && without_calls(c));
         combined(own.cloned().collect(), BinaryOperator::And)
     });
     combined(parts.collect::<Option<Vec<_>>>()?, BinaryOperator::Or)
@@ -72,22 +72,6 @@ fn disjuncts(expr: &Expr) -> Vec<&Expr> {
         Expr::Nested(inner) => disjuncts(inner),
         other => vec![other],
     }
-}
-
-/// Conditions without function calls: a second evaluation of `random()`
-/// would be a different condition.
-fn deterministic(expr: &Expr) -> bool {
-    struct Calls;
-    impl sqlparser::ast::Visitor for Calls {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
-            match expr {
-                Expr::Function(_) => std::ops::ControlFlow::Break(()),
-                _ => std::ops::ControlFlow::Continue(()),
-            }
-        }
-    }
-    sqlparser::ast::Visit::visit(expr, &mut Calls).is_continue()
 }
 
 /// Parenthesised when more than one, so it reads the same inside an OR or an AND.

@@ -168,6 +168,22 @@ pub(crate) fn visit_outside_subqueries<T: sqlparser::ast::Visit>(
     node.visit(&mut Outside { visit, depth: 0 })
 }
 
+/// No function calls in `expr`: a condition safe to evaluate twice or
+/// elsewhere (a second `random()` would be a different condition).
+pub(crate) fn without_calls(expr: &Expr) -> bool {
+    struct Calls;
+    impl sqlparser::ast::Visitor for Calls {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            match expr {
+                Expr::Function(_) => std::ops::ControlFlow::Break(()),
+                _ => std::ops::ControlFlow::Continue(()),
+            }
+        }
+    }
+    sqlparser::ast::Visit::visit(expr, &mut Calls).is_continue()
+}
+
 pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
     match expr {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {

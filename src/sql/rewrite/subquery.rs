@@ -30,7 +30,7 @@ const VALUE: &str = "__floe_v";
 
 pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };
-    let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new(), select_list_from: None };
+    let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new(), select_list_from: None, outer_filters: None };
     let _ = query.visit(&mut rewriter);
     add_ctes(query, rewriter.ctes);
 }
@@ -77,6 +77,9 @@ struct Rewriter<'a> {
     /// The FROM of the SELECT whose list is being rewritten (correlated
     /// subqueries there read their outer values from it).
     select_list_from: Option<String>,
+    /// The filters of the SELECT whose WHERE is being rewritten, which
+    /// narrow the keys a correlated subquery's CTE groups (`narrowed_keys.rs`).
+    outer_filters: Option<super::narrowed_keys::OuterFilters>,
 }
 
 /// The CTE and the outer-side pieces that replace one scalar subquery.
@@ -113,6 +116,10 @@ impl Rewriter<'_> {
             .collect::<Option<Vec<_>>>()?;
         if !has_aggregate(value, false) {
             return None;
+        }
+        let mut local = local;
+        if let Some(filters) = &self.outer_filters {
+            local.extend(keys.iter().filter_map(|(inner, outer_key)| filters.restriction(inner, outer_key, outer)));
         }
         let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let (cte_sql, join_conditions) = grouped_cte(name, &keys, &format!("{value} AS {VALUE}"), &from, &local);
@@ -295,9 +302,11 @@ impl Rewriter<'_> {
     fn rewrite_select(&mut self, select: &mut Select) {
         let Some(outer) = self.resolver.scopes(&select.from) else { return };
         let mut added = Added::default();
+        self.outer_filters = Some(super::narrowed_keys::OuterFilters::of(select, &outer));
         if let Some(selection) = &mut select.selection {
             self.rewrite_clause(selection, &outer, false, &mut added);
         }
+        self.outer_filters = None;
         if let Some(having) = &mut select.having {
             self.rewrite_clause(having, &outer, true, &mut added);
         }
