@@ -5,6 +5,7 @@
 //! pass, which hands EXISTS and comma joins inside subqueries to theirs.
 
 mod analyze;
+mod columns;
 mod comma_joins;
 mod correlated_items;
 mod decimals;
@@ -36,7 +37,7 @@ use sqlparser::ast::Statement;
 pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder_count, RelationName};
 pub(crate) use analyze::divisions_in_double;
 pub use names::presented_name;
-pub use scope::{ColumnKind, Columns};
+pub use columns::{ColumnKind, Columns};
 pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
 
 use super::Result;

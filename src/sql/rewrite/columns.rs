@@ -1,0 +1,67 @@
+//! What the rewrites know of the catalog relations a query reads: their
+//! column names, and what kind of value each name holds.
+
+use std::collections::HashMap;
+
+use super::RelationName;
+
+/// Column names per catalog relation (as written in the query), and the
+/// kind of value each name holds wherever it occurs: SQL's `date + 30`
+/// needs the type, which polars-sql does not infer, and so does decimal
+/// arithmetic (`rewrite/decimals.rs`).
+#[derive(Debug, Default, Clone)]
+pub struct Columns {
+    names: HashMap<RelationName, Vec<String>>,
+    /// `None` where relations disagree on a name's kind.
+    kinds: HashMap<String, Option<ColumnKind>>,
+}
+
+/// What the rewrites need to know of a column's type.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Date,
+    Decimal,
+    Integer,
+    #[default]
+    Other,
+}
+
+impl Columns {
+    pub fn insert(&mut self, relation: RelationName, names: Vec<String>, kinds: &[ColumnKind]) {
+        for (name, kind) in names.iter().zip(kinds.iter().chain(std::iter::repeat(&ColumnKind::Other))) {
+            self.kinds
+                .entry(name.to_ascii_lowercase())
+                .and_modify(|known| {
+                    if *known != Some(*kind) {
+                        *known = None;
+                    }
+                })
+                .or_insert(Some(*kind));
+        }
+        self.names.insert(relation, names);
+    }
+
+    pub fn get(&self, relation: &RelationName) -> Option<&Vec<String>> {
+        self.names.get(relation)
+    }
+
+    /// The kind of every relation's column of that name, if they agree.
+    pub fn kind(&self, name: &str) -> Option<ColumnKind> {
+        self.kinds.get(&name.to_ascii_lowercase()).copied().flatten()
+    }
+
+    /// A DATE column in every relation that has a column of that name.
+    pub fn is_date(&self, name: &str) -> bool {
+        self.kind(name) == Some(ColumnKind::Date)
+    }
+}
+
+impl FromIterator<(RelationName, Vec<String>)> for Columns {
+    fn from_iter<I: IntoIterator<Item = (RelationName, Vec<String>)>>(iter: I) -> Self {
+        let mut columns = Self::default();
+        for (relation, names) in iter {
+            columns.insert(relation, names, &[]);
+        }
+        columns
+    }
+}
