@@ -127,21 +127,16 @@ fn join_order(relations: usize, edges: &[(usize, usize, String, bool)], filtered
 
 #[cfg(test)]
 mod tests {
-    use super::super::scope::Columns;
-    use crate::sql::parse::parse_single;
+    use super::super::scope::{columns_of, rewritten_over};
 
     fn rewritten(sql: &str) -> String {
-        let columns: Columns = [
-            (vec!["nation".to_string()], vec!["n_key".to_string(), "n_name".to_string()]),
-            (vec!["supplier".to_string()], vec!["s_key".to_string(), "s_nation".to_string()]),
-            (vec!["lineitem".to_string()], vec!["l_supp".to_string(), "l_order".to_string(), "l_date".to_string()]),
-            (vec!["orders".to_string()], vec!["o_key".to_string()]),
-        ]
-        .into_iter()
-        .collect();
-        let mut statement = parse_single(sql).expect("test SQL parses");
-        super::make_explicit(&mut statement, &columns);
-        statement.to_string()
+        let columns = columns_of(&[
+            ("nation", &["n_key", "n_name"]),
+            ("supplier", &["s_key", "s_nation"]),
+            ("lineitem", &["l_supp", "l_order", "l_date"]),
+            ("orders", &["o_key"]),
+        ]);
+        rewritten_over(sql, &columns, super::make_explicit)
     }
 
     #[test]

@@ -134,10 +134,7 @@ impl Exact<'_> {
 }
 
 fn is_aggregate(expr: &Expr) -> bool {
-    const AGGREGATES: [&str; 8] = ["sum", "avg", "min", "max", "count", "stddev", "variance", "median"];
-    let Expr::Function(function) = expr else { return false };
-    let name = function.name.to_string().to_ascii_lowercase();
-    function.over.is_none() && AGGREGATES.iter().any(|a| name == *a || name.starts_with(&format!("{a}_")))
+    matches!(expr, Expr::Function(function) if super::scope::is_aggregate(function))
 }
 
 fn call(name: &str, args: [Expr; 2]) -> Expr {
@@ -159,16 +156,13 @@ fn call(name: &str, args: [Expr; 2]) -> Expr {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scope::{ColumnKind, Columns};
-    use crate::sql::parse::parse_single;
+    use super::super::scope::{rewritten_over, ColumnKind, Columns};
 
     fn rewritten(sql: &str) -> String {
         let mut columns = Columns::default();
         let kinds = [ColumnKind::Decimal, ColumnKind::Decimal, ColumnKind::Integer, ColumnKind::Other];
         columns.insert(vec!["t".into()], vec!["price".into(), "discount".into(), "qty".into(), "x".into()], &kinds);
-        let mut statement = parse_single(sql).expect("test SQL parses");
-        super::exact_arithmetic(&mut statement, &columns);
-        statement.to_string()
+        rewritten_over(sql, &columns, super::exact_arithmetic)
     }
 
     #[test]

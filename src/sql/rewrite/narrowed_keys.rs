@@ -20,14 +20,13 @@ pub(super) struct OuterFilters {
 
 impl OuterFilters {
     pub fn of(select: &Select, scopes: &[Scope]) -> Self {
-        let factors = select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
         let conjuncts: Vec<_> = select.selection.as_ref().map(conjuncts).unwrap_or_default();
-        let relations = factors
+        let relations = factors(&select.from)
             .enumerate()
             .map(|(i, factor)| {
                 let TableFactor::Table { args: None, .. } = factor else { return None };
                 let own: Vec<String> =
-                    conjuncts.iter().filter(|c| owner(c, scopes) == Some(i) && without_calls(c)).map(ToString::to_string).collect();
+                    conjuncts.iter().filter(|c| owner(c, scopes) == Some(i) && without_calls(**c)).map(ToString::to_string).collect();
                 (!own.is_empty()).then(|| (factor.to_string(), own))
             })
             .collect();

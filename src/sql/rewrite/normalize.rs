@@ -9,6 +9,8 @@
 
 use std::ops::ControlFlow;
 
+use super::scope::{flatten, joined_by};
+
 use sqlparser::ast::{
     BinaryOperator, Expr, JoinConstraint, Query, SetExpr, Statement, TableFactor, TableWithJoins, Value, VisitMut,
     VisitorMut,
@@ -62,30 +64,6 @@ fn folded(expr: &Expr) -> Option<i64> {
         _ => return None,
     };
     i64::try_from(value).ok()
-}
-
-fn flatten<'a>(expr: &'a Expr, op: &BinaryOperator, into: &mut Vec<&'a Expr>) {
-    match expr {
-        Expr::BinaryOp { left, op: found, right } if found == op => {
-            flatten(left, op, into);
-            flatten(right, op, into);
-        }
-        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: found, .. } if found == op) => flatten(inner, op, into),
-        other => into.push(other),
-    }
-}
-
-/// The parts joined by AND or OR; an OR inside an AND keeps its parentheses.
-fn joined_by(op: BinaryOperator, parts: Vec<Expr>) -> Option<Expr> {
-    let guarded = |part: Expr| match (&op, &part) {
-        (BinaryOperator::And, Expr::BinaryOp { op: BinaryOperator::Or, .. }) => Expr::Nested(Box::new(part)),
-        _ => part,
-    };
-    parts.into_iter().map(guarded).reduce(|left, right| Expr::BinaryOp {
-        left: Box::new(left),
-        op: op.clone(),
-        right: Box::new(right),
-    })
 }
 
 /// `(c AND x) OR (c AND y)` as `c AND (x OR y)`; `(c) OR (c AND y)` as `c`.

@@ -37,18 +37,16 @@ fn add_implied(select: &mut Select, resolver: &Resolver) {
     }
     let mut implied = Vec::new();
     for conjunct in conjuncts(selection) {
-        let disjuncts = disjuncts(conjunct);
+        let mut disjuncts = Vec::new();
+        flatten(conjunct, &BinaryOperator::Or, &mut disjuncts);
         if disjuncts.len() < 2 || owner(conjunct, &scopes).is_some() {
             continue;
         }
         implied.extend((0..scopes.len()).filter_map(|relation| implied_for(&disjuncts, relation, &scopes)));
     }
-    if let Some(implied) = implied.into_iter().reduce(|all, next| and(all, next)) {
-        let selection = match select.selection.take().expect("checked") {
-            or @ Expr::BinaryOp { op: BinaryOperator::Or, .. } => Expr::Nested(Box::new(or)),
-            selection => selection,
-        };
-        select.selection = Some(and(selection, implied));
+    if !implied.is_empty() {
+        let selection = select.selection.take().expect("checked");
+        select.selection = joined_by(BinaryOperator::And, std::iter::once(selection).chain(implied).collect());
     }
 }
 
@@ -56,50 +54,19 @@ fn add_implied(select: &mut Select, resolver: &Resolver) {
 /// disjunct has one.
 fn implied_for(disjuncts: &[&Expr], relation: usize, scopes: &[Scope]) -> Option<Expr> {
     let parts = disjuncts.iter().map(|disjunct| {
-        let own = conjuncts(disjunct).into_iter().filter(|c| owner(c, scopes) == Some(relation) && without_calls(c));
-        combined(own.cloned().collect(), BinaryOperator::And)
+        let own = conjuncts(disjunct).into_iter().filter(|c| owner(c, scopes) == Some(relation) && without_calls(*c));
+        joined_by(BinaryOperator::And, own.cloned().collect())
     });
-    combined(parts.collect::<Option<Vec<_>>>()?, BinaryOperator::Or)
-}
-
-fn disjuncts(expr: &Expr) -> Vec<&Expr> {
-    match expr {
-        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
-            let mut all = disjuncts(left);
-            all.extend(disjuncts(right));
-            all
-        }
-        Expr::Nested(inner) => disjuncts(inner),
-        other => vec![other],
-    }
-}
-
-/// Parenthesised when more than one, so it reads the same inside an OR or an AND.
-fn combined(exprs: Vec<Expr>, op: BinaryOperator) -> Option<Expr> {
-    let several = exprs.len() > 1;
-    let combined = exprs.into_iter().reduce(|all, next| Expr::BinaryOp { left: Box::new(all), op: op.clone(), right: Box::new(next) })?;
-    Some(if several { Expr::Nested(Box::new(combined)) } else { combined })
-}
-
-fn and(left: Expr, right: Expr) -> Expr {
-    Expr::BinaryOp { left: Box::new(left), op: BinaryOperator::And, right: Box::new(right) }
+    joined_by(BinaryOperator::Or, parts.collect::<Option<Vec<_>>>()?)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::scope::Columns;
-    use crate::sql::parse::parse_single;
+    use super::super::scope::{columns_of, rewritten_over};
 
     fn rewritten(sql: &str) -> String {
-        let columns: Columns = [
-            (vec!["nation".to_string()], vec!["n_key".to_string(), "n_name".to_string()]),
-            (vec!["supplier".to_string()], vec!["s_key".to_string(), "s_nation".to_string(), "s_bal".to_string()]),
-        ]
-        .into_iter()
-        .collect();
-        let mut statement = parse_single(sql).expect("test SQL parses");
-        super::implied_filters(&mut statement, &columns);
-        statement.to_string()
+        let columns = columns_of(&[("nation", &["n_key", "n_name"]), ("supplier", &["s_key", "s_nation", "s_bal"])]);
+        rewritten_over(sql, &columns, super::implied_filters)
     }
 
     #[test]

@@ -105,11 +105,7 @@ fn uncorrelated_exists(subquery: &Query, negated: bool) -> Option<Expr> {
     if let (SetExpr::Select(select), false) = (rows.body.as_mut(), limited) {
         // The columns do not matter, and `*` over a join may name two alike;
         // but an aggregate without GROUP BY makes the one row there is.
-        let functions = sqlparser::ast::visit_expressions(&select.projection, |expr| match expr {
-            Expr::Function(_) => ControlFlow::Break(()),
-            _ => ControlFlow::Continue(()),
-        });
-        if functions.is_continue() && !has_group_by(select) && select.having.is_none() && select.distinct.is_none() {
+        if without_calls(&select.projection) && !has_group_by(select) && select.having.is_none() && select.distinct.is_none() {
             select.projection = vec![SelectItem::ExprWithAlias { expr: parse_expr("1")?, alias: sqlparser::ast::Ident::new(VALUE) }];
         }
         // Named, so the subquery pass knows the derived table's columns.

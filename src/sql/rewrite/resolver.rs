@@ -49,8 +49,7 @@ impl<'a> Resolver<'a> {
     }
 
     pub fn scopes(&self, from: &[TableWithJoins]) -> Option<Vec<Scope>> {
-        let factors = from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
-        factors.map(|factor| self.scope(factor)).collect()
+        factors(from).map(|factor| self.scope(factor)).collect()
     }
 
     pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {
@@ -205,6 +204,11 @@ pub(crate) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec
 }
 
 /// The one relation (index into `scopes`) every column of `expr` belongs to.
+/// A FROM's relations in order, each join's included: the order of its scopes.
+pub(crate) fn factors(from: &[TableWithJoins]) -> impl Iterator<Item = &TableFactor> {
+    from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+}
+
 pub(crate) fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
     struct Owners<'a> {
         scopes: &'a [Scope],

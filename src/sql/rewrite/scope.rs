@@ -107,9 +107,9 @@ pub(crate) fn visit_outside_subqueries<T: sqlparser::ast::Visit>(
     node.visit(&mut Outside { visit, depth: 0 })
 }
 
-/// No function calls in `expr`: a condition safe to evaluate twice or
+/// No function calls in `node`: a condition safe to evaluate twice or
 /// elsewhere (a second `random()` would be a different condition).
-pub(crate) fn without_calls(expr: &Expr) -> bool {
+pub(crate) fn without_calls<T: sqlparser::ast::Visit>(node: &T) -> bool {
     struct Calls;
     impl sqlparser::ast::Visitor for Calls {
         type Break = ();
@@ -120,7 +120,40 @@ pub(crate) fn without_calls(expr: &Expr) -> bool {
             }
         }
     }
-    sqlparser::ast::Visit::visit(expr, &mut Calls).is_continue()
+    node.visit(&mut Calls).is_continue()
+}
+
+/// The parts of `expr` joined by `op`, through parentheses around more of them.
+pub(crate) fn flatten<'a>(expr: &'a Expr, op: &BinaryOperator, into: &mut Vec<&'a Expr>) {
+    match expr {
+        Expr::BinaryOp { left, op: found, right } if found == op => {
+            flatten(left, op, into);
+            flatten(right, op, into);
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: found, .. } if found == op) => flatten(inner, op, into),
+        other => into.push(other),
+    }
+}
+
+/// The parts joined by AND or OR; an OR inside an AND keeps its parentheses.
+pub(crate) fn joined_by(op: BinaryOperator, parts: Vec<Expr>) -> Option<Expr> {
+    let guarded = |part: Expr| match (&op, &part) {
+        (BinaryOperator::And, Expr::BinaryOp { op: BinaryOperator::Or, .. }) => Expr::Nested(Box::new(part)),
+        _ => part,
+    };
+    parts.into_iter().map(guarded).reduce(|left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: op.clone(),
+        right: Box::new(right),
+    })
+}
+
+const AGGREGATES: [&str; 12] =
+    ["sum", "avg", "mean", "count", "min", "max", "median", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp"];
+
+/// An aggregate call (not a window over one).
+pub(crate) fn is_aggregate(function: &sqlparser::ast::Function) -> bool {
+    function.over.is_none() && function.name.0.len() == 1 && AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())
 }
 
 pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
@@ -286,6 +319,20 @@ pub(crate) fn integer_literal(expr: &Expr) -> Option<i64> {
     }
 }
 
+/// `sql` after one render-time pass over `columns`, for the passes' unit tests.
+#[cfg(test)]
+pub(crate) fn rewritten_over(sql: &str, columns: &Columns, pass: fn(&mut Statement, &Columns)) -> String {
+    let mut statement = crate::sql::parse::parse_single(sql).expect("test SQL parses");
+    pass(&mut statement, columns);
+    statement.to_string()
+}
+
+/// Test relations' columns by name (none a DATE, DECIMAL or integer).
+#[cfg(test)]
+pub(crate) fn columns_of(relations: &[(&str, &[&str])]) -> Columns {
+    relations.iter().map(|(name, columns)| (vec![name.to_string()], columns.iter().map(|c| c.to_string()).collect())).collect()
+}
+
 /// `sql` after one analyze-time pass, for the passes' unit tests.
 #[cfg(test)]
 pub(crate) fn rewritten_by(sql: &str, pass: fn(&mut Statement)) -> String {
@@ -318,8 +365,7 @@ impl FunctionReach {
         let selects = branch_selects(query.body.as_ref());
         let reaches = selects.is_some() && (top || self.handed_over.contains(&(query as *const Query)));
         for select in selects.into_iter().flatten().filter(|_| reaches) {
-            let factors = select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
-            for subquery in factors.filter_map(handed_over_derived) {
+            for subquery in factors(&select.from).filter_map(handed_over_derived) {
                 self.handed_over.push(subquery as *const Query);
             }
         }

@@ -11,13 +11,12 @@
 
 use std::ops::ControlFlow;
 
+use super::scope::is_aggregate;
+
 use sqlparser::ast::{
     Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, VisitMut,
     VisitorMut,
 };
-
-const AGGREGATES: [&str; 12] =
-    ["sum", "avg", "mean", "count", "min", "max", "median", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp"];
 
 pub(super) fn split_grouped_windows(statement: &mut Statement) {
     let _ = statement.visit(&mut Split);
@@ -40,10 +39,6 @@ impl VisitorMut for Split {
         }
         ControlFlow::Continue(())
     }
-}
-
-fn is_aggregate(function: &sqlparser::ast::Function) -> bool {
-    function.over.is_none() && function.name.0.len() == 1 && AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())
 }
 
 /// Whether the SELECT list has such an expression outside its subqueries
