@@ -51,7 +51,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
 fn column_kind(dtype: &DataType) -> ColumnKind {
     match dtype {
         DataType::Date => ColumnKind::Date,
-        DataType::Decimal(..) => ColumnKind::Decimal,
+        DataType::Decimal(_, scale) => ColumnKind::Decimal(u8::try_from(*scale).unwrap_or(u8::MAX)),
         dtype if dtype.is_integer() => ColumnKind::Integer,
         _ => ColumnKind::Other,
     }

@@ -20,7 +20,8 @@ pub struct Columns {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     Date,
-    Decimal,
+    /// With its scale: digits after the point.
+    Decimal(u8),
     Integer,
     #[default]
     Other,
@@ -53,6 +54,14 @@ impl Columns {
     /// A DATE column in every relation that has a column of that name.
     pub fn is_date(&self, name: &str) -> bool {
         self.kind(name) == Some(ColumnKind::Date)
+    }
+
+    /// The scale of a DECIMAL column in every relation that has a column of that name.
+    pub fn decimal_scale(&self, name: &str) -> Option<u8> {
+        match self.kind(name)? {
+            ColumnKind::Decimal(scale) => Some(scale),
+            _ => None,
+        }
     }
 }
 

@@ -106,8 +106,8 @@ impl Exact<'_> {
             _ => return,
         };
         let exact = matches!(
-            (self.kind(left), self.kind(right)),
-            (ColumnKind::Decimal, ColumnKind::Decimal | ColumnKind::Integer) | (ColumnKind::Integer, ColumnKind::Decimal)
+            (self.operand(left), self.operand(right)),
+            (Operand::Decimal, Operand::Decimal | Operand::Integer) | (Operand::Integer, Operand::Decimal)
         );
         if exact {
             let args = [left.as_ref().clone(), right.as_ref().clone()];
@@ -117,20 +117,30 @@ impl Exact<'_> {
 
     /// A decimal only where a column (or Floe's exact arithmetic) makes it
     /// one: polars-sql cannot type a registered function over literals alone.
-    fn kind(&self, expr: &Expr) -> ColumnKind {
-        let column = |name: &Ident| self.columns.kind(&name.value).unwrap_or_default();
+    fn operand(&self, expr: &Expr) -> Operand {
+        let column = |name: &Ident| match self.columns.kind(&name.value) {
+            Some(ColumnKind::Decimal(_)) => Operand::Decimal,
+            Some(ColumnKind::Integer) => Operand::Integer,
+            _ => Operand::Other,
+        };
         match expr {
             Expr::Identifier(name) => column(name),
-            Expr::CompoundIdentifier(parts) => parts.last().map(column).unwrap_or_default(),
-            Expr::Nested(inner) => self.kind(inner),
+            Expr::CompoundIdentifier(parts) => parts.last().map_or(Operand::Other, column),
+            Expr::Nested(inner) => self.operand(inner),
             Expr::Value(value) => match &value.value {
-                Value::Number(digits, _) if digits.chars().all(|c| c.is_ascii_digit()) => ColumnKind::Integer,
-                _ => ColumnKind::Other,
+                Value::Number(digits, _) if digits.chars().all(|c| c.is_ascii_digit()) => Operand::Integer,
+                _ => Operand::Other,
             },
-            Expr::Function(function) if DecimalOp::parse(&function.name.to_string()).is_some() => ColumnKind::Decimal,
-            _ => ColumnKind::Other,
+            Expr::Function(function) if DecimalOp::parse(&function.name.to_string()).is_some() => Operand::Decimal,
+            _ => Operand::Other,
         }
     }
+}
+
+enum Operand {
+    Decimal,
+    Integer,
+    Other,
 }
 
 fn is_aggregate(expr: &Expr) -> bool {
@@ -160,7 +170,7 @@ mod tests {
 
     fn rewritten(sql: &str) -> String {
         let mut columns = Columns::default();
-        let kinds = [ColumnKind::Decimal, ColumnKind::Decimal, ColumnKind::Integer, ColumnKind::Other];
+        let kinds = [ColumnKind::Decimal(2), ColumnKind::Decimal(2), ColumnKind::Integer, ColumnKind::Other];
         columns.insert(vec!["t".into()], vec!["price".into(), "discount".into(), "qty".into(), "x".into()], &kinds);
         rewritten_over(sql, &columns, super::exact_arithmetic)
     }

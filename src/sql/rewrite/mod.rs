@@ -8,6 +8,7 @@ mod analyze;
 mod columns;
 mod comma_joins;
 mod correlated_items;
+mod decimal_comparisons;
 mod decimals;
 mod distinct;
 mod exists;
@@ -15,6 +16,7 @@ mod grouping_sets;
 mod in_lists;
 mod join_filters;
 mod lift;
+mod literals;
 mod names;
 mod narrowed_keys;
 mod normalize;
@@ -77,9 +79,9 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// inside subqueries qualified, expressions' subqueries that need Floe's
 /// functions moved into CTEs, frames that end at a peer or reach by value
 /// and integer casts as SQL rounds them, short IN lists as comparisons
-/// Polars pushes down, and catalog relations renamed to the frames Polars
-/// has registered. Fails on a frame only Floe computes where its functions
-/// cannot reach.
+/// Polars pushes down, decimal columns compared with decimal literals, and
+/// catalog relations renamed to the frames Polars has registered. Fails on
+/// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     temporal::date_arithmetic(statement, columns);
     quantified::rewrite(statement, columns);
@@ -96,6 +98,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     rounding::rewrite(statement);
     decimals::exact_arithmetic(statement, columns);
     in_lists::as_comparisons(statement);
+    decimal_comparisons::exact_comparisons(statement, columns);
     analyze::rename_relations(statement, frames);
     Ok(())
 }
