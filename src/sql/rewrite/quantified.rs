@@ -5,8 +5,6 @@
 //!   for an empty S, as the minimum is NULL;
 //! - `x > ALL (S)` is true for an empty S, else compares with S's maximum
 //!   (`<`: minimum) and is unknown when S holds a NULL;
-//! - a WHERE conjunct `x NOT IN (S)` keeps no row when S holds a NULL, nor a
-//!   NULL `x` (polars' anti-join ignores both);
 //! - `[NOT] EXISTS (… WHERE t.k = o.k AND <local>)` under an OR or a NOT,
 //!   which polars-sql plans only as a conjunct of its own (a semi join), or
 //!   over a FROM sharing column names with the outer one, which its join
@@ -256,8 +254,8 @@ impl Quantified<'_> {
         })
     }
 
-    /// A WHERE conjunct `x [NOT] IN (S)`: NOT IN with SQL's NULL rules
-    /// added; either read through a derived table when S's FROM shares column
+    /// A WHERE conjunct `x [NOT] IN (S)` (polars-sql keeps SQL's NULL rules
+    /// for NOT IN itself) read through a derived table when S's FROM shares column
     /// names with the outer one — polars-sql then cannot make it a semi join
     /// and tests each row against a list instead, after every join (TPC-DS 33
     /// took 86 s at SF 1).
@@ -272,13 +270,8 @@ impl Quantified<'_> {
         };
         let shares = nested || self.shares_names(subquery, outer);
         let set = if shares { format!("SELECT __floe_in.{VALUE} FROM ({named}) AS __floe_in") } else { subquery.to_string() };
-        if !*negated {
-            return shares.then(|| format!("{expr} IN ({set})"));
-        }
-        Some(format!(
-            "({expr} NOT IN ({set}) AND {expr} IS NOT NULL AND \
-             (SELECT count(*) - count({VALUE}) FROM ({named}) AS __floe_q) = 0)"
-        ))
+        let not = if *negated { "NOT " } else { "" };
+        shares.then(|| format!("{expr} {not}IN ({set})"))
     }
 }
 

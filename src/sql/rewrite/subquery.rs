@@ -340,7 +340,7 @@ impl Rewriter<'_> {
 /// comma list is made explicit, as inner (or cross) joins at the end of the
 /// chain. Left as commas with conditions in WHERE, polars-sql plans the
 /// whole list as cross products its optimiser cannot always undo (TPC-H 16
-/// with NOT IN's NULL check grew past 20 GB at SF 1).
+/// with a one-row CTE grew past 20 GB at SF 1).
 fn join_added(select: &mut Select, joins: Vec<(String, Vec<String>)>, resolver: &Resolver) {
     if joins.is_empty() {
         return;
