@@ -5,6 +5,7 @@
     python bench/tpch.py --sf 1 --timed --repeat 5   # Floe vs Python Polars, DuckDB, ROAPI
     python bench/tpch.py --sf 1 --timed --engines floe,floeobs   # exporters off vs on
     python bench/tpch.py --sf 1 --timed --engines floe,floebase --baseline-bin OLD/floe   # vs another build
+    python bench/tpch.py --sf 1 --timed --engines floe,floebase --baseline-bin OLD/floe --queries 2,11 --repeat 9
 
 Data: DuckDB's tpch extension generates the tables, which are loaded into
 Floe's catalog (namespace `tpch`) through Floe's own bulk ingest. Queries:
@@ -232,10 +233,13 @@ def main():
     parser.add_argument("--query-memory-mb", type=int, default=4096, help="budget of the `floecap` engine")
     parser.add_argument("--data-dir", help="Floe data dir holding the loaded tables (timed mode; reused)")
     parser.add_argument("--baseline-bin", help="another floe binary, the `floebase` engine")
+    parser.add_argument("--queries", type=lambda s: {int(q) for q in s.split(",")}, help="only these query numbers (e.g. 2,11,16)")
     args = parser.parse_args()
 
     duck = generate(args.sf)
     queries = dict(duck.execute("SELECT query_nr, query FROM tpch_queries()").fetchall())
+    if args.queries:
+        queries = {number: sql for number, sql in queries.items() if number in args.queries}
     failing = timed(args, duck, queries) if args.timed else correctness(args, duck, queries)
     if args.strict and failing != KNOWN_FAILING:
         print(f"expected exactly {sorted(KNOWN_FAILING)} to fail, got {sorted(failing)}; update KNOWN_FAILING")

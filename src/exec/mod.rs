@@ -178,6 +178,7 @@ impl Engine {
         let mut inputs = Vec::with_capacity(tables.len());
         for resolved in tables {
             let snapshot_id = resolved.snapshot_id()?;
+            let rows = resolved.rows(snapshot_id);
             let (schema, source) = match resolved.selects {
                 Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
                 Selects::Snapshot(_) => (scan::snapshot_schema(&resolved.table, snapshot_id)?, scan::Source::Schema),
@@ -192,7 +193,7 @@ impl Engine {
                 files: Vec::new(),
                 shuffle: None,
             });
-            inputs.push(FrameInput { relation: resolved.relation, schema, source });
+            inputs.push(FrameInput { relation: resolved.relation, schema, source, rows });
         }
         let ticket = QueryTicket {
             sql: sql.to_string(),
@@ -287,6 +288,7 @@ impl Engine {
                 .iter()
                 .find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref))
                 .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
+            let rows = resolved.rows(pin.snapshot_id);
             let (schema, source) = match resolved.selects {
                 Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
                 Selects::Snapshot(_) if pin.shuffle.is_some() => {
@@ -317,7 +319,7 @@ impl Engine {
                     (schema, source)
                 }
             };
-            inputs.push(FrameInput { relation: resolved.relation, schema, source });
+            inputs.push(FrameInput { relation: resolved.relation, schema, source, rows });
         }
         inputs.extend(self.catalog_view_inputs(&query, who, true).await?);
         let explain = (query.is_explain(), query.is_explain_analyze());
@@ -356,7 +358,7 @@ impl Engine {
         let mut inputs = Vec::new();
         for relation in query.catalog_views() {
             let frame = if with_rows { self.catalog_view(relation, who).await? } else { catalog_views::empty_view(relation)? };
-            inputs.push(FrameInput { relation: relation.clone(), schema: frame.schema().as_ref().clone(), source: scan::Source::Loaded(frame) });
+            inputs.push(FrameInput { relation: relation.clone(), schema: frame.schema().as_ref().clone(), source: scan::Source::Loaded(frame), rows: None });
         }
         Ok(inputs)
     }

@@ -25,6 +25,9 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
         frames.insert(input.relation.clone(), name);
         let kinds: Vec<ColumnKind> = input.schema.iter_values().map(column_kind).collect();
         columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &kinds);
+        if let Some(rows) = input.rows {
+            columns.set_rows(input.relation.clone(), rows);
+        }
     }
     let rendered = query.render_parts(&frames, &columns)?;
     for part in rendered.parts {

@@ -25,6 +25,14 @@ impl ResolvedTable {
         self.relation.join(".")
     }
 
+    /// The rows of the snapshot a relation reads, as its summary counts them;
+    /// None for metadata tables and summaries without the count.
+    pub fn rows(&self, snapshot_id: Option<i64>) -> Option<u64> {
+        let Selects::Snapshot(_) = self.selects else { return None };
+        let snapshot = self.table.metadata().snapshot_by_id(snapshot_id?)?;
+        snapshot.summary().additional_properties.get("total-records")?.parse().ok()
+    }
+
     /// The snapshot this relation reads (None: the table has no data yet).
     pub fn snapshot_id(&self) -> Result<Option<i64>> {
         let metadata = self.table.metadata();

@@ -42,6 +42,8 @@ pub struct FrameInput {
     pub relation: RelationName,
     pub schema: Schema,
     pub source: Source,
+    /// Rows in the snapshot read, as its summary counts them (join order).
+    pub rows: Option<u64>,
 }
 
 impl FrameInput {

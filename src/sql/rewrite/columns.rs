@@ -14,6 +14,8 @@ pub struct Columns {
     names: HashMap<RelationName, Vec<String>>,
     /// `None` where relations disagree on a name's kind.
     kinds: HashMap<String, Option<ColumnKind>>,
+    /// Rows in each relation's snapshot, where known (join order).
+    rows: HashMap<RelationName, u64>,
 }
 
 /// What the rewrites need to know of a column's type.
@@ -40,6 +42,14 @@ impl Columns {
                 .or_insert(Some(*kind));
         }
         self.names.insert(relation, names);
+    }
+
+    pub fn set_rows(&mut self, relation: RelationName, rows: u64) {
+        self.rows.insert(relation, rows);
+    }
+
+    pub fn rows(&self, relation: &RelationName) -> Option<u64> {
+        self.rows.get(relation).copied()
     }
 
     pub fn get(&self, relation: &RelationName) -> Option<&Vec<String>> {

@@ -77,7 +77,7 @@ fn factor_at(table: &mut sqlparser::ast::TableWithJoins, index: usize) -> &mut T
 }
 
 /// `factor` (a table) as a derived table of its rows that pass `filter`.
-fn filtered(factor: &TableFactor, scope: &Scope, filter: &Expr) -> Option<TableFactor> {
+pub(super) fn filtered(factor: &TableFactor, scope: &Scope, filter: &Expr) -> Option<TableFactor> {
     let TableFactor::Table { alias, .. } = factor else { return None };
     let qualifier = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| scope.qualifier.clone());
     let parsed = parse_query(&format!("SELECT 1 FROM (SELECT * FROM {factor} WHERE {filter}) AS {qualifier}"))?;

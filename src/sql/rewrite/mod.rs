@@ -18,6 +18,7 @@ mod join_filters;
 mod lift;
 mod literals;
 mod names;
+mod narrowed_exists;
 mod narrowed_keys;
 mod normalize;
 mod or_filters;
@@ -76,7 +77,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on,
 /// subqueries into joins, join filters into derived tables, comma joins made
 /// explicit, IN filters on one joined table applied to it first, names
-/// inside subqueries qualified, expressions' subqueries that need Floe's
+/// inside subqueries qualified, EXISTS subqueries narrowed to the outer
+/// filters' keys, expressions' subqueries that need Floe's
 /// functions moved into CTEs, frames that end at a peer or reach by value
 /// and integer casts as SQL rounds them, short IN lists as comparisons
 /// Polars pushes down, decimal columns compared with decimal literals, and
@@ -91,6 +93,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     comma_joins::make_explicit(statement, columns);
     join_filters::semi_joins_first(statement, columns);
     qualify::subquery_columns(statement, columns);
+    narrowed_exists::narrowed_exists(statement, columns);
     // Floe's functions reach only the parts Floe hands polars-sql on their
     // own, so they go in once every other pass has placed what it moves.
     lift::expression_subqueries(statement, columns);

@@ -52,6 +52,16 @@ impl<'a> Resolver<'a> {
         factors(from).map(|factor| self.scope(factor)).collect()
     }
 
+    /// The rows of a catalog relation's snapshot, where known.
+    pub fn rows(&self, factor: &TableFactor) -> Option<u64> {
+        let TableFactor::Table { name, args: None, .. } = factor else { return None };
+        let parts: RelationName = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect::<Option<_>>()?;
+        match parts.as_slice() {
+            [single] if self.cte_columns.contains_key(single) => None,
+            _ => self.columns.rows(&parts),
+        }
+    }
+
     pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {
         match factor {
                 TableFactor::Table { name, alias, args: None, .. } => {
