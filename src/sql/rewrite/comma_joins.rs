@@ -45,10 +45,7 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
         let mut filtered = vec![false; scopes.len()];
         let mut semi_joined = vec![false; scopes.len()];
         for conjunct in conjuncts(selection) {
-            let mut bare = conjunct;
-            while let Expr::Nested(inner) = bare {
-                bare = inner;
-            }
+            let bare = unnested(conjunct);
             let link = match bare {
                 Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => match (owner(left, &scopes), owner(right, &scopes)) {
                     (Some(a), Some(b)) if a != b => Some((a, b)),

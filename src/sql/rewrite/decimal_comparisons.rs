@@ -8,10 +8,10 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Ident, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, Ident, Statement, VisitMut, VisitorMut};
 
 use super::literals;
-use super::scope::{parse_expr, Columns};
+use super::scope::{is_comparison, parse_expr, Columns};
 
 pub(super) fn exact_comparisons(statement: &mut Statement, columns: &Columns) {
     let _ = statement.visit(&mut Comparisons { columns });
@@ -61,11 +61,6 @@ impl Comparisons<'_> {
             _ => None,
         }
     }
-}
-
-fn is_comparison(op: &BinaryOperator) -> bool {
-    use BinaryOperator::*;
-    matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq)
 }
 
 /// A number literal (or `+`, `-`, `*` of them) as a DECIMAL at least as fine

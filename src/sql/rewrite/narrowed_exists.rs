@@ -83,13 +83,6 @@ fn for_each_conjunct(expr: &mut Expr, visit: &mut impl FnMut(&mut Expr)) {
     }
 }
 
-fn unnested(mut expr: &Expr) -> &Expr {
-    while let Expr::Nested(inner) = expr {
-        expr = inner;
-    }
-    expr
-}
-
 /// A column compared with constants: `=`/`<`/… a literal, BETWEEN, an IN list, LIKE.
 fn compares_with_constants(expr: &Expr) -> bool {
     let column = |e: &Expr| matches!(unnested(e), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
@@ -103,11 +96,6 @@ fn compares_with_constants(expr: &Expr) -> bool {
         Expr::Like { expr, pattern, .. } => column(expr) && constant(pattern),
         _ => false,
     }
-}
-
-fn is_comparison(op: &BinaryOperator) -> bool {
-    use BinaryOperator::*;
-    matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq)
 }
 
 fn columns_in(expr: &Expr) -> usize {

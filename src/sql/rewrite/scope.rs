@@ -168,6 +168,14 @@ pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
     }
 }
 
+/// `expr` without the parentheses around it.
+pub(crate) fn unnested(mut expr: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
+    expr
+}
+
 pub(crate) fn is_comparison(op: &BinaryOperator) -> bool {
     matches!(
         op,
