@@ -43,7 +43,7 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
         let mut edges = Vec::new();
         let mut residual = Vec::new();
         let mut filtered = vec![false; scopes.len()];
-        let mut semi_joined = vec![false; scopes.len()];
+        let mut first_semi_joined = false;
         for conjunct in conjuncts(selection) {
             let bare = unnested(conjunct);
             let link = match bare {
@@ -62,9 +62,7 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
                     }
                     // Applied to its relation before the joins (`join_filters::semi_joins_first`).
                     if let Expr::InSubquery { expr, negated: false, .. } = bare {
-                        if let Some(relation) = owner(expr, &scopes) {
-                            semi_joined[relation] = true;
-                        }
+                        first_semi_joined |= owner(expr, &scopes) == Some(0);
                     }
                     residual.push(conjunct.to_string());
                 }
@@ -77,7 +75,7 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
         let wildcard = select.projection.iter().any(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
         let filtered: Vec<bool> = filtered.into_iter().map(|f| f && !wildcard).collect();
         let rows: Vec<Option<u64>> = factors(&select.from).map(|factor| resolver.rows(factor)).collect();
-        let start = chain_start(scopes.len(), &edges, &filtered, &rows, semi_joined[0]);
+        let start = chain_start(scopes.len(), &edges, &filtered, &rows, first_semi_joined);
         let order = join_order(start, scopes.len(), &edges, &filtered);
         let mut sql = format!("SELECT 1 FROM {}", select.from[order[0]]);
         for (position, &next) in order.iter().enumerate().skip(1) {

@@ -86,44 +86,33 @@ fn for_each_conjunct(expr: &mut Expr, visit: &mut impl FnMut(&mut Expr)) {
 /// A column compared with constants: `=`/`<`/… a literal, BETWEEN, an IN list, LIKE.
 fn compares_with_constants(expr: &Expr) -> bool {
     let column = |e: &Expr| matches!(unnested(e), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-    let constant = |e: &Expr| columns_in(e) == 0 && without_calls(e) && !has_subquery(e);
     match unnested(expr) {
         Expr::BinaryOp { left, op, right } if is_comparison(op) => {
-            (column(left) && constant(right)) || (constant(left) && column(right))
+            (column(left) && reads_nothing(right)) || (reads_nothing(left) && column(right))
         }
-        Expr::Between { expr, low, high, .. } => column(expr) && constant(low) && constant(high),
-        Expr::InList { expr, list, .. } => column(expr) && list.iter().all(constant),
-        Expr::Like { expr, pattern, .. } => column(expr) && constant(pattern),
+        Expr::Between { expr, low, high, .. } => column(expr) && reads_nothing(low) && reads_nothing(high),
+        Expr::InList { expr, list, .. } => column(expr) && list.iter().all(reads_nothing),
+        Expr::Like { expr, pattern, .. } => column(expr) && reads_nothing(pattern),
         _ => false,
     }
 }
 
-fn columns_in(expr: &Expr) -> usize {
-    struct Count(usize);
-    impl sqlparser::ast::Visitor for Count {
+/// No column, function call or subquery in `expr`: the same value for every row.
+fn reads_nothing(expr: &Expr) -> bool {
+    struct Reads;
+    impl sqlparser::ast::Visitor for Reads {
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
-            self.0 += usize::from(matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
-            std::ops::ControlFlow::Continue(())
+            match expr {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) => std::ops::ControlFlow::Break(()),
+                _ => std::ops::ControlFlow::Continue(()),
+            }
         }
-    }
-    let mut count = Count(0);
-    let _ = sqlparser::ast::Visit::visit(expr, &mut count);
-    count.0
-}
-
-fn has_subquery(expr: &Expr) -> bool {
-    struct Find(bool);
-    impl sqlparser::ast::Visitor for Find {
-        type Break = ();
         fn pre_visit_query(&mut self, _: &Query) -> std::ops::ControlFlow<()> {
-            self.0 = true;
             std::ops::ControlFlow::Break(())
         }
     }
-    let mut find = Find(false);
-    let _ = sqlparser::ast::Visit::visit(expr, &mut find);
-    find.0
+    sqlparser::ast::Visit::visit(expr, &mut Reads).is_continue()
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl<'a> Resolver<'a> {
     /// The rows of a catalog relation's snapshot, where known.
     pub fn rows(&self, factor: &TableFactor) -> Option<u64> {
         let TableFactor::Table { name, args: None, .. } = factor else { return None };
-        let parts: RelationName = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect::<Option<_>>()?;
+        let parts = name_parts(name)?;
         match parts.as_slice() {
             [single] if self.cte_columns.contains_key(single) => None,
             _ => self.columns.rows(&parts),
@@ -65,7 +65,7 @@ impl<'a> Resolver<'a> {
     pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {
         match factor {
                 TableFactor::Table { name, alias, args: None, .. } => {
-                    let parts: RelationName = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect::<Option<_>>()?;
+                    let parts = name_parts(name)?;
                     let columns = match parts.as_slice() {
                         [single] if self.cte_columns.contains_key(single) => self.cte_columns[single].clone(),
                         _ => self.columns.get(&parts)?.clone(),
@@ -213,12 +213,17 @@ pub(crate) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec
     (!collect.unknown).then_some(collect.found)
 }
 
-/// The one relation (index into `scopes`) every column of `expr` belongs to.
+/// A table's name as written, part by part.
+fn name_parts(name: &sqlparser::ast::ObjectName) -> Option<RelationName> {
+    name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect()
+}
+
 /// A FROM's relations in order, each join's included: the order of its scopes.
 pub(crate) fn factors(from: &[TableWithJoins]) -> impl Iterator<Item = &TableFactor> {
     from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
 }
 
+/// The one relation (index into `scopes`) every column of `expr` belongs to.
 pub(crate) fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
     struct Owners<'a> {
         scopes: &'a [Scope],
