@@ -3,7 +3,8 @@
 
     python bench/write.py --rows 2000000 --repeat 5
 
-Prints median seconds, rows/s and the ratio. Timing is never asserted;
+Prints median seconds, rows/s and the ratio; the two engines' runs are
+interleaved. Timing is never asserted;
 `--rows` small is a correctness smoke test (row counts are checked).
 """
 
@@ -43,24 +44,31 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     table = data(args.rows)
+    floe_times, pyiceberg_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        floe = FloeServer(work / "floe", "--no-demo")
-        try:
-            with flightsql.connect(floe.uri, autocommit=True) as conn, conn.cursor() as cursor:
-                cursor.adbc_ingest("target", table.slice(0, 1), mode="create", db_schema_name="bench")
-                floe_times = [timed(lambda: cursor.adbc_ingest("target", table, mode="append", db_schema_name="bench"))
-                              for _ in range(args.repeat)]
-                cursor.execute("SELECT count(*) AS n FROM bench.target")
-                assert cursor.fetch_arrow_table().column("n").to_pylist() == [1 + args.rows * args.repeat]
-        finally:
-            floe.stop()
-
         (work / "py").mkdir()
         catalog = SqlCatalog("bench", uri=f"sqlite:///{work}/py/catalog.db", warehouse=f"file://{work}/py/warehouse")
         catalog.create_namespace("bench")
         target = catalog.create_table("bench.target", schema=table.schema)
-        pyiceberg_times = [timed(lambda: target.append(table)) for _ in range(args.repeat)]
+        floe = FloeServer(work / "floe", "--no-demo")
+        try:
+            with flightsql.connect(floe.uri, autocommit=True) as conn, conn.cursor() as cursor:
+                cursor.adbc_ingest("target", table.slice(0, 1), mode="create", db_schema_name="bench")
+                # Interleaved, each engine first in every other round, so drift
+                # on a noisy machine falls on both alike.
+                for round in range(args.repeat):
+                    floe_run = lambda: floe_times.append(
+                        timed(lambda: cursor.adbc_ingest("target", table, mode="append", db_schema_name="bench")))
+                    pyiceberg_run = lambda: pyiceberg_times.append(timed(lambda: target.append(table)))
+                    for run in ((floe_run, pyiceberg_run) if round % 2 == 0 else (pyiceberg_run, floe_run)):
+                        run()
+                cursor.execute("SELECT count(*) AS n, sum(id) AS ids FROM bench.target")
+                answer = cursor.fetch_arrow_table().to_pylist()[0]
+                assert answer["n"] == 1 + args.rows * args.repeat, answer
+                assert answer["ids"] == args.repeat * args.rows * (args.rows - 1) // 2, answer
+        finally:
+            floe.stop()
         assert target.scan().to_arrow().num_rows == args.rows * args.repeat
 
     floe, pyiceberg = statistics.median(floe_times), statistics.median(pyiceberg_times)

@@ -15,10 +15,7 @@ use iceberg::arrow::RecordBatchPartitionSplitter;
 use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::partitioning::PartitioningWriter;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-
-use super::{schema, BatchStream, Error, Result};
+use super::{encoding, schema, BatchStream, Error, Result};
 
 pub struct Written {
     pub files: Vec<DataFile>,
@@ -47,6 +44,30 @@ fn aligned_in_background(
         }
     });
     receiver
+}
+
+/// Aligned batches with the first taken out early, so the writer's settings
+/// can be chosen from it.
+struct Batches {
+    first: Option<Result<RecordBatch>>,
+    rest: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+}
+
+impl Batches {
+    async fn start(mut rest: tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Self {
+        Batches { first: rest.recv().await, rest }
+    }
+
+    fn first(&self) -> Option<&RecordBatch> {
+        self.first.as_ref().and_then(|first| first.as_ref().ok())
+    }
+
+    async fn recv(&mut self) -> Option<Result<RecordBatch>> {
+        match self.first.take() {
+            Some(first) => Some(first),
+            None => self.rest.recv().await,
+        }
+    }
 }
 
 /// Rows per Parquet row group unless the table sets `write.parquet.row-group-limit`
@@ -88,7 +109,7 @@ where
     B::R: Send + 'static,
 {
     /// The files written and the rows they hold.
-    async fn run(self, batches: &mut tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Result<(Vec<DataFile>, u64)> {
+    async fn run(self, batches: &mut Batches) -> Result<(Vec<DataFile>, u64)> {
         let mut lanes: Vec<Lane> = Vec::new();
         let mut rows = 0u64;
         let (mut current, mut in_turn) = (0usize, 0usize);
@@ -153,10 +174,8 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
     let table_schema = table.metadata().current_schema().clone();
     let arrow_schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table_schema).map_err(iceberg_err)?);
     let row_group = row_group_rows(table);
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
-        .set_max_row_group_row_count(Some(row_group))
-        .build();
+    let mut batches = Batches::start(aligned_in_background(batches, arrow_schema)).await;
+    let properties = encoding::writer_properties(batches.first(), row_group);
     let rolling = RollingFileWriterBuilder::new(
         ParquetWriterBuilder::new(properties, table_schema.clone()),
         target_file_size,
@@ -165,7 +184,6 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
         DefaultFileNameGenerator::new(format!("floe-{}", uuid::Uuid::new_v4()), None, DataFileFormat::Parquet),
     );
     let data_files = DataFileWriterBuilder::new(rolling);
-    let mut batches = aligned_in_background(batches, arrow_schema);
     let spec = table.metadata().default_partition_spec().clone();
     let (files, rows) = if spec.is_unpartitioned() {
         let lanes = Lanes { builder: &data_files, table, turn_rows: row_group, width: max_lanes() };

@@ -4,6 +4,7 @@
 //! stay behind unreferenced (orphans), never visible.
 
 mod commit;
+mod encoding;
 mod files;
 pub mod ingest;
 mod listing;

@@ -278,3 +278,33 @@ def test_large_writes_are_bounded_row_groups_in_one_file_per_core(server, conn, 
                   for path in files for i in range(pq.ParquetFile(path).metadata.num_row_groups)]
         assert max(groups) <= limit and sum(groups) == rows, (name, groups)
         assert sort_table(table.scan().to_arrow(), "id").column("id").to_pylist() == list(range(rows))
+
+
+def test_dictionaries_only_where_they_make_the_column_smaller(server, conn, ns):
+    """A column of distinct values is written plain (a dictionary would hold
+    the column again, parquet-mr's rule), a column of few values keeps its
+    dictionary; both read back whole, from Floe and from pyiceberg."""
+    import pyarrow.parquet as pq
+
+    rows = 200_000
+    data = pa.table({
+        "id": pa.array(range(rows), pa.int64()),
+        "comment": pa.array([f"comment number {i}" for i in range(rows)], pa.string()),
+        "flag": pa.array([["A", "N", "R"][i % 3] for i in range(rows)], pa.string()),
+        "bucket": pa.array([i % 100 for i in range(rows)], pa.int64()),
+    })
+    run(conn, f"DROP TABLE IF EXISTS {ns}.encodings")
+    with conn.cursor() as cursor:
+        assert cursor.adbc_ingest("encodings", data, mode="create", db_schema_name=ns) == rows
+    table = pyiceberg_catalog(server).load_table(f"{ns}.encodings")
+    files = [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]
+    for path in files:
+        metadata = pq.ParquetFile(path).metadata
+        for group in range(metadata.num_row_groups):
+            columns = {metadata.row_group(group).column(i).path_in_schema: metadata.row_group(group).column(i)
+                       for i in range(metadata.num_columns)}
+            assert not columns["id"].has_dictionary_page and not columns["comment"].has_dictionary_page, path
+            assert columns["flag"].has_dictionary_page and columns["bucket"].has_dictionary_page, path
+    assert sort_table(table.scan().to_arrow(), "id").equals(sort_table(data, "id").cast(table.scan().to_arrow().schema))
+    got = run(conn, f"SELECT count(DISTINCT comment) AS comments, sum(bucket) AS buckets, min(flag) AS flag FROM {ns}.encodings")
+    assert got.to_pylist() == [{"comments": rows, "buckets": sum(i % 100 for i in range(rows)), "flag": "A"}]
