@@ -52,7 +52,7 @@ fn is_data_fault(err: &PolarsError) -> bool {
 /// For small results from plans the in-memory engine runs faster (joins
 /// and aggregations on few cores); a stop request cancels it between steps.
 pub(super) fn collect_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String) -> BatchStream {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
     let span = tracing::info_span!(target: "floe::exec", "execute", engine = "in-memory", tables = tables.as_str());
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
@@ -101,16 +101,17 @@ fn collect_stoppable(frame: LazyFrame, query: &RunningQuery) -> polars::prelude:
 
 /// Rows per batch handed to the channel. Polars' Parquet source emits a whole
 /// row group (a million rows by default) as one morsel: without a bound the
-/// four-batch channel held most of a large table before the first byte left
-/// (streaming `lineitem` peaked at 1.5 GiB). Slices share the morsel's
-/// buffers, so only the row groups in flight stay resident.
-const BATCH_ROWS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(64 * 1024).unwrap();
+/// channel held most of a large table before the first byte left (streaming
+/// `lineitem` peaked at 1.5 GiB). Slices share the morsel's buffers, so only
+/// the row groups in flight stay resident; two slices of 32Ki rows waiting
+/// (rather than four of 64Ki) keep a full `lineitem` DoGet under 512 MiB.
+const BATCH_ROWS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(32 * 1024).unwrap();
 
 /// Runs the frame on Polars' streaming engine, sending each output morsel on as
 /// soon as it exists; the bounded channel applies back-pressure, so a slow
 /// client slows the query instead of the server buffering the result.
 pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String) -> BatchStream {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
     let error_sender = sender.clone();
     // Polars runs on this blocking thread; the span covers the whole run.
     let span = tracing::info_span!(target: "floe::exec", "execute", engine = "streaming", tables = tables.as_str());

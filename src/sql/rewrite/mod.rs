@@ -29,6 +29,7 @@ mod rounding;
 mod scope;
 mod set_operations;
 mod subquery;
+mod sum_arguments;
 mod temporal;
 mod window_functions;
 mod windows;
@@ -81,8 +82,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// filters' keys, expressions' subqueries that need Floe's
 /// functions moved into CTEs, frames that end at a peer or reach by value
 /// and integer casts as SQL rounds them, short IN lists as comparisons
-/// Polars pushes down, decimal columns compared with decimal literals, and
-/// catalog relations renamed to the frames Polars has registered. Fails on
+/// Polars pushes down, decimal columns compared with decimal literals, SUM
+/// arguments computed once below a grouping, and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     temporal::date_arithmetic(statement, columns);
@@ -102,6 +103,9 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     decimals::exact_arithmetic(statement, columns);
     in_lists::as_comparisons(statement);
     decimal_comparisons::exact_comparisons(statement, columns);
+    // Last: the arguments it moves are final, and no pass after it needs to
+    // see through the derived table it adds.
+    sum_arguments::computed_below(statement);
     analyze::rename_relations(statement, frames);
     Ok(())
 }
