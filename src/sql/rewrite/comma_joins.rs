@@ -6,7 +6,8 @@
 //! the same equalities are the same relation, so the rewrite is exact.
 //! Relations join in the order written, each as soon as an equality links it
 //! to those already joined (a relation with a filter of its own sooner:
-//! `join_order`); one with no link is cross-joined, as written.
+//! `join_order`), equalities implied through shared columns linking too;
+//! one with no link is cross-joined, as written.
 
 use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SelectItem, SetExpr, Statement, VisitorMut};
 
@@ -41,6 +42,7 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
             return false;
         };
         let mut edges = Vec::new();
+        let mut shared_columns = Vec::new();
         let mut residual = Vec::new();
         let mut filtered = vec![false; scopes.len()];
         let mut first_semi_joined = false;
@@ -55,7 +57,14 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
             };
             match link {
                 // polars-sql's ON takes no parentheses around an equality.
-                Some((a, b)) => edges.push((a, b, bare.to_string(), false)),
+                Some((a, b)) => {
+                    if let Expr::BinaryOp { left, right, .. } = bare {
+                        if is_column(left) && is_column(right) {
+                            shared_columns.push([(a, left.to_string()), (b, right.to_string())]);
+                        }
+                    }
+                    edges.push((a, b, bare.to_string(), false))
+                }
                 None => {
                     if let Some(relation) = owner(conjunct, &scopes) {
                         filtered[relation] = true;
@@ -71,20 +80,27 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
         if edges.is_empty() {
             return false;
         }
+        let written_edges = edges.len();
+        edges.extend(implied_edges(&shared_columns, &edges));
         // `SELECT *` lists columns in join order: keep the written one.
         let wildcard = select.projection.iter().any(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
         let filtered: Vec<bool> = filtered.into_iter().map(|f| f && !wildcard).collect();
         let rows: Vec<Option<u64>> = factors(&select.from).map(|factor| resolver.rows(factor)).collect();
         let start = chain_start(scopes.len(), &edges, &filtered, &rows, first_semi_joined);
-        let order = join_order(start, scopes.len(), &edges, &filtered);
+        let order = join_order(start, scopes.len(), &edges, &filtered, &rows);
         let mut sql = format!("SELECT 1 FROM {}", select.from[order[0]]);
         for (position, &next) in order.iter().enumerate().skip(1) {
             let joined = &order[..position];
             let mut on = Vec::new();
-            for (a, b, condition, used) in &mut edges {
-                if !*used && ((*a == next && joined.contains(b)) || (*b == next && joined.contains(a))) {
-                    on.push(condition.clone());
-                    *used = true;
+            // An implied equality joins only where no written one does: the
+            // written ones imply it.
+            for implied in [false, true] {
+                for (index, (a, b, condition, used)) in edges.iter_mut().enumerate() {
+                    let joins = (*a == next && joined.contains(b)) || (*b == next && joined.contains(a));
+                    if !*used && joins && (index >= written_edges) == implied && (on.is_empty() || !implied) {
+                        on.push(condition.clone());
+                        *used = true;
+                    }
                 }
             }
             if on.is_empty() {
@@ -93,8 +109,9 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
                 sql.push_str(&format!(" JOIN {} ON {}", select.from[next], on.join(" AND ")));
             }
         }
-        // An equality between relations joined earlier (a cycle) stays a filter.
-        residual.extend(edges.into_iter().filter(|e| !e.3).map(|e| e.2));
+        // An equality between relations joined earlier (a cycle) stays a
+        // filter; an implied one not used to join says nothing new.
+        residual.extend(edges.into_iter().take(written_edges).filter(|e| !e.3).map(|e| e.2));
         let Some(mut parsed) = parse_query(&sql) else { return false };
         let SetExpr::Select(parsed_select) = parsed.body.as_mut() else { return false };
         let filter = if residual.is_empty() { None } else { parse_expr(&residual.join(" AND ")) };
@@ -111,25 +128,73 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
 /// to those joined, except that a relation with a filter of its own joins
 /// as soon as everything it links to has: joined on keys, it narrows the
 /// rows every later join handles (TPC-H 7 and 21 joined all of `lineitem`
-/// before the nations that keep a twelfth or a twenty-fifth of it). The
-/// chain starts at `start` (`chain_start`).
-fn join_order(start: usize, relations: usize, edges: &[(usize, usize, String, bool)], filtered: &[bool]) -> Vec<usize> {
+/// before the nations that keep a twelfth or a twenty-fifth of it). So does a
+/// relation no larger than the first one that is all a filtered relation
+/// still waits for, the filtered one right after it (TPC-H 5: `customer`,
+/// then `nation` and the filtered `region`, before `orders`). The chain
+/// starts at `start` (`chain_start`).
+fn join_order(start: usize, relations: usize, edges: &[Edge], filtered: &[bool], rows: &[Option<u64>]) -> Vec<usize> {
     let linked = |r: usize, s: usize| linked(edges, r, s);
     let neighbours = |r: usize| neighbours(edges, relations, r);
     let mut order = vec![start];
     while order.len() < relations {
         let left: Vec<usize> = (0..relations).filter(|r| !order.contains(r)).collect();
-        let narrowing = left.iter().copied().find(|&r| {
-            let neighbours = neighbours(r);
-            filtered[r] && !neighbours.is_empty() && neighbours.iter().all(|s| order.contains(s))
-        });
-        let next = narrowing
-            .or_else(|| left.iter().copied().find(|&r| order.iter().any(|&s| linked(r, s))))
-            .unwrap_or(left[0]);
-        order.push(next);
+        let waiting_for = |r: usize| -> Vec<usize> { neighbours(r).into_iter().filter(|s| !order.contains(s)).collect() };
+        let narrowing = left.iter().copied().find(|&r| filtered[r] && !neighbours(r).is_empty() && waiting_for(r).is_empty());
+        let bridge = || {
+            left.iter().copied().find_map(|r| {
+                let [bridge] = waiting_for(r).as_slice().try_into().ok()?;
+                let small = matches!((rows[bridge], rows[start]), (Some(size), Some(first)) if size <= first);
+                (filtered[r] && !neighbours(r).is_empty() && small && order.iter().any(|&s| linked(bridge, s))).then_some([bridge, r])
+            })
+        };
+        if let Some(r) = narrowing {
+            order.push(r);
+        } else if let Some(pair) = bridge() {
+            order.extend(pair);
+        } else {
+            let next = left.iter().copied().find(|&r| order.iter().any(|&s| linked(r, s))).unwrap_or(left[0]);
+            order.push(next);
+        }
     }
     order
 }
+
+/// Equalities the written ones imply through a shared column: `c.k = s.k AND
+/// s.k = n.k` also links `c` and `n` by `c.k = n.k`, so a chain can join them
+/// directly. Only between relations no written equality links.
+fn implied_edges(shared_columns: &[[(usize, String); 2]], edges: &[Edge]) -> Vec<Edge> {
+    let mut classes: Vec<Vec<(usize, String)>> = Vec::new();
+    for pair in shared_columns {
+        let found: Vec<usize> = (0..classes.len()).filter(|&c| pair.iter().any(|column| classes[c].contains(column))).collect();
+        let mut merged: Vec<(usize, String)> = pair.to_vec();
+        for &c in found.iter().rev() {
+            merged.extend(classes.remove(c));
+        }
+        merged.sort();
+        merged.dedup();
+        classes.push(merged);
+    }
+    let mut implied: Vec<Edge> = Vec::new();
+    for class in &classes {
+        for (i, (a, left)) in class.iter().enumerate() {
+            for (b, right) in &class[i + 1..] {
+                let known = a == b || linked(edges, *a, *b) || linked(&implied, *a, *b);
+                if !known {
+                    implied.push((*a, *b, format!("{left} = {right}"), false));
+                }
+            }
+        }
+    }
+    implied
+}
+
+fn is_column(expr: &Expr) -> bool {
+    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+}
+
+/// An equality between two relations: their indices, its SQL, whether a join uses it.
+type Edge = (usize, usize, String, bool);
 
 /// Where the chain starts: the first relation written, unless it is an
 /// unfiltered end of a plain chain (each relation between linked to its two
@@ -140,7 +205,7 @@ fn join_order(start: usize, relations: usize, edges: &[(usize, usize, String, bo
 /// supplier. Sizes decide because they can also go the other way (TPC-H 10:
 /// `customer` before the filtered `orders` is faster than after), and a
 /// first relation narrowed by an `IN (SELECT …)` is as good as filtered.
-fn chain_start(relations: usize, edges: &[(usize, usize, String, bool)], filtered: &[bool], rows: &[Option<u64>], first_semi_joined: bool) -> usize {
+fn chain_start(relations: usize, edges: &[Edge], filtered: &[bool], rows: &[Option<u64>], first_semi_joined: bool) -> usize {
     if filtered[0] || first_semi_joined {
         return 0;
     }
@@ -165,11 +230,11 @@ fn chain_start(relations: usize, edges: &[(usize, usize, String, bool)], filtere
     0
 }
 
-fn linked(edges: &[(usize, usize, String, bool)], r: usize, s: usize) -> bool {
+fn linked(edges: &[Edge], r: usize, s: usize) -> bool {
     edges.iter().any(|(a, b, _, _)| (*a == r && *b == s) || (*a == s && *b == r))
 }
 
-fn neighbours(edges: &[(usize, usize, String, bool)], relations: usize, r: usize) -> Vec<usize> {
+fn neighbours(edges: &[Edge], relations: usize, r: usize) -> Vec<usize> {
     (0..relations).filter(|&s| s != r && linked(edges, r, s)).collect()
 }
 
@@ -197,6 +262,34 @@ mod tests {
         assert_eq!(
             rewritten("SELECT * FROM supplier, lineitem, nation WHERE s_key = l_supp AND s_nation = n_key AND n_name = 'A'"),
             "SELECT * FROM supplier JOIN lineitem ON s_key = l_supp JOIN nation ON s_nation = n_key WHERE n_name = 'A'"
+        );
+    }
+
+    #[test]
+    fn shared_columns_link_relations_so_a_filter_reached_through_a_small_one_joins_early() {
+        let mut columns = columns_of(&[
+            ("customer", &["c_key", "c_nation"]),
+            ("orders", &["o_key", "o_cust", "o_date"]),
+            ("lineitem", &["l_order", "l_supp"]),
+            ("supplier", &["s_key", "s_nation"]),
+            ("nation", &["n_key", "n_region", "n_name"]),
+            ("region", &["r_key", "r_name"]),
+        ]);
+        for (name, rows) in [("customer", 150), ("orders", 1500), ("lineitem", 6000), ("supplier", 10), ("nation", 25), ("region", 5)] {
+            columns.set_rows(vec![name.into()], rows);
+        }
+        let sql = "SELECT n_name FROM customer, orders, lineitem, supplier, nation, region WHERE c_key = o_cust AND l_order = o_key \
+                   AND l_supp = s_key AND c_nation = s_nation AND s_nation = n_key AND n_region = r_key AND r_name = 'ASIA' AND o_date > 1";
+        assert_eq!(
+            rewritten_over(sql, &columns, super::make_explicit),
+            "SELECT n_name FROM customer JOIN nation ON c_nation = n_key JOIN region ON n_region = r_key JOIN orders ON c_key = o_cust \
+             JOIN lineitem ON l_order = o_key JOIN supplier ON l_supp = s_key AND c_nation = s_nation AND s_nation = n_key \
+             WHERE r_name = 'ASIA' AND o_date > 1"
+        );
+        // An implied equality never joins where a written one does, nor stays as a filter.
+        assert_eq!(
+            rewritten("SELECT l_date FROM nation, supplier, lineitem WHERE n_key = s_nation AND s_nation = l_supp"),
+            "SELECT l_date FROM nation JOIN supplier ON n_key = s_nation JOIN lineitem ON s_nation = l_supp"
         );
     }
 
