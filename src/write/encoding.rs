@@ -21,6 +21,10 @@ use parquet::schema::types::ColumnPath;
 /// Values sampled per column: about one data page of 8-byte values.
 const SAMPLE_ROWS: usize = 32 * 1024;
 
+/// Fewer values than this say too little about the rest of a write (a
+/// stream's first batch may be a handful of rows): the default stays.
+const MIN_SAMPLE: usize = 1024;
+
 /// Writer settings for a write whose first batch is `first`.
 pub fn writer_properties(first: Option<&RecordBatch>, row_group_rows: usize) -> WriterProperties {
     let mut builder = WriterProperties::builder()
@@ -38,12 +42,13 @@ pub fn writer_properties(first: Option<&RecordBatch>, row_group_rows: usize) -> 
 }
 
 /// Whether a dictionary would make `column`'s sample smaller than its plain
-/// encoding; `None` for types the sample does not read (left to the default).
+/// encoding; `None` for types the sample does not read and for samples too
+/// small to judge (left to the default).
 fn dictionary_pays(column: &dyn Array) -> Option<bool> {
     let sample = column.slice(0, column.len().min(SAMPLE_ROWS));
     let data = sample.to_data();
     let values = value_bytes(sample.as_ref(), &data)?;
-    if values.is_empty() {
+    if values.len() < MIN_SAMPLE {
         return None;
     }
     // Byte arrays carry a 4-byte length prefix in both encodings.
@@ -115,6 +120,7 @@ mod tests {
         let data = slice.to_data();
         assert_eq!(value_bytes(&slice, &data).map(|values| values.len()), Some(2));
         assert_eq!(dictionary_pays(&Int64Array::from(vec![None::<i64>; 3])), None);
+        assert_eq!(dictionary_pays(&Int64Array::from_iter_values(0..100)), None, "too few values to judge");
     }
 
     #[test]
