@@ -91,17 +91,18 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
         let mut sql = format!("SELECT 1 FROM {}", select.from[order[0]]);
         for (position, &next) in order.iter().enumerate().skip(1) {
             let joined = &order[..position];
+            let joins = |(a, b, _, used): &Edge| !used && ((*a == next && joined.contains(b)) || (*b == next && joined.contains(a)));
+            let (written, implied) = edges.split_at_mut(written_edges);
             let mut on = Vec::new();
+            for edge in written.iter_mut().filter(|edge| joins(edge)) {
+                on.push(edge.2.clone());
+                edge.3 = true;
+            }
             // An implied equality joins only where no written one does: the
             // written ones imply it.
-            for implied in [false, true] {
-                for (index, (a, b, condition, used)) in edges.iter_mut().enumerate() {
-                    let joins = (*a == next && joined.contains(b)) || (*b == next && joined.contains(a));
-                    if !*used && joins && (index >= written_edges) == implied && (on.is_empty() || !implied) {
-                        on.push(condition.clone());
-                        *used = true;
-                    }
-                }
+            if let Some(edge) = implied.iter_mut().find(|edge| on.is_empty() && joins(edge)) {
+                on.push(edge.2.clone());
+                edge.3 = true;
             }
             if on.is_empty() {
                 sql.push_str(&format!(" CROSS JOIN {}", select.from[next]));
@@ -143,9 +144,9 @@ fn join_order(start: usize, relations: usize, edges: &[Edge], filtered: &[bool],
         let narrowing = left.iter().copied().find(|&r| filtered[r] && !neighbours(r).is_empty() && waiting_for(r).is_empty());
         let bridge = || {
             left.iter().copied().find_map(|r| {
-                let [bridge] = waiting_for(r).as_slice().try_into().ok()?;
-                let small = matches!((rows[bridge], rows[start]), (Some(size), Some(first)) if size <= first);
-                (filtered[r] && !neighbours(r).is_empty() && small && order.iter().any(|&s| linked(bridge, s))).then_some([bridge, r])
+                let [via] = waiting_for(r).as_slice().try_into().ok()?;
+                let small = matches!((rows[via], rows[start]), (Some(size), Some(first)) if size <= first);
+                (filtered[r] && small && order.iter().any(|&s| linked(via, s))).then_some([via, r])
             })
         };
         if let Some(r) = narrowing {

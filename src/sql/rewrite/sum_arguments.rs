@@ -10,7 +10,6 @@
 //! The derived table keeps the relation's name, so every other reference
 //! still resolves; only aliased outputs change, so names stay as written.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
@@ -172,9 +171,8 @@ impl VisitorMut for Replace<'_> {
         }
         let Some(argument) = computed_argument(function) else { return ControlFlow::Continue(()) };
         let text = argument.to_string();
-        let known: HashMap<String, &str> = self.computed.iter().map(|(alias, e)| (e.to_string(), alias.as_str())).collect();
-        let alias = match known.get(&text) {
-            Some(alias) => alias.to_string(),
+        let alias = match self.computed.iter().find(|(_, known)| known.to_string() == text) {
+            Some((alias, _)) => alias.clone(),
             None => {
                 let alias = format!("{PREFIX}{}", self.computed.len());
                 self.computed.push((alias.clone(), argument.clone()));
