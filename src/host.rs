@@ -154,3 +154,15 @@ pub fn tune_memory() {
         std::env::set_var(PREFETCH, cores.max(2).to_string());
     }
 }
+
+/// Libraries build error values on paths that are not failures (iceberg-rust
+/// probed every selected column as a possible metadata column); with
+/// `RUST_BACKTRACE` set, as shells and containers often have it, each one
+/// also walked the stack. Panics keep their backtraces (`RUST_BACKTRACE`);
+/// an operator's own `RUST_LIB_BACKTRACE` wins. Call before other threads exist.
+pub fn quiet_library_backtraces() {
+    const LIBRARY_BACKTRACES: &str = "RUST_LIB_BACKTRACE";
+    if std::env::var_os(LIBRARY_BACKTRACES).is_none() {
+        std::env::set_var(LIBRARY_BACKTRACES, "0");
+    }
+}

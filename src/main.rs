@@ -5,6 +5,7 @@ use floe::config::{Cli, Command};
 
 fn main() -> ExitCode {
     floe::host::tune_memory();
+    floe::host::quiet_library_backtraces();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -26,6 +26,12 @@ impl TableCache {
         tables.get(key).filter(|table| table.metadata_location() == Some(location)).cloned()
     }
 
+    /// The cached table `key` if its metadata holds `snapshot_id`.
+    pub fn holding(&self, key: &str, snapshot_id: i64) -> Option<Table> {
+        let tables = self.tables.lock().expect("table cache lock");
+        tables.get(key).filter(|table| table.metadata().snapshot_by_id(snapshot_id).is_some()).cloned()
+    }
+
     pub fn put(&self, key: String, table: Table) {
         let mut tables = self.tables.lock().expect("table cache lock");
         if tables.len() >= MAX_TABLES && !tables.contains_key(&key) {

@@ -226,6 +226,16 @@ impl Lake {
         Ok(loaded)
     }
 
+    /// `table` to read `snapshot_id`, which a ticket pinned: a load that
+    /// holds the snapshot serves as is (a snapshot never changes), so running
+    /// a planned query reads no pointer; otherwise as `load`.
+    pub async fn load_pinned(&self, table: &TableRef, snapshot_id: i64) -> Result<Table> {
+        match self.loaded.holding(&table.to_string(), snapshot_id) {
+            Some(cached) => Ok(cached),
+            None => self.load(table).await,
+        }
+    }
+
     async fn load_from_catalog(&self, table: &TableRef) -> Result<Table> {
         let catalog = self.catalog(&table.catalog)?;
         let loaded = crate::telemetry::metrics::timed_storage("load_table", tokio::time::timeout(self.request_timeout, catalog.load_table(&table.ident)))

@@ -25,6 +25,7 @@ impl Engine {
             nodes: None,
             in_memory: false,
             result_cache: Arc::default(),
+            planned_schemas: Arc::default(),
         }
     }
 

@@ -17,6 +17,7 @@ mod explain;
 pub mod functions;
 mod lineage;
 mod plan;
+mod planned_schemas;
 mod resolve;
 mod sliding;
 mod value_frames;
@@ -43,13 +44,13 @@ use plan::polars_plan;
 use result_cache::Caching;
 use stream::{as_data_fault, run_blocking, stream_frame};
 use metadata_tables::MetadataTable;
-use resolve::Selects;
+use resolve::{pin_matches, Selects};
 use scan::FrameInput;
 pub use cloud::RemoteLimits;
 pub use scan::ScanOptions;
 
 use crate::access::{Denied, Policy, Principal};
-use crate::catalog::{self, Lake, TableRef};
+use crate::catalog::{self, Lake};
 use crate::peer::Peers;
 use crate::proto::{QueryTicket, SessionDefaults, TablePin};
 use tracing::Instrument;
@@ -153,6 +154,8 @@ pub struct Engine {
     in_memory: bool,
     /// Answers kept for repeated queries (`--result-cache-mb`).
     result_cache: Arc<result_cache::ResultCache>,
+    /// Result schemas of queries planned before, for the next client call.
+    planned_schemas: Arc<planned_schemas::PlannedSchemas>,
 }
 
 impl Engine {
@@ -171,7 +174,7 @@ impl Engine {
         session: SessionDefaults,
         who: &Principal,
     ) -> Result<Plan> {
-        let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
+        let tables = resolve::resolve(&self.lake, &query, &session, &[]).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
         let reads_metadata = reads_metadata(&tables);
         let mut pins = Vec::with_capacity(tables.len());
@@ -208,12 +211,19 @@ impl Engine {
             Caching::Kept(key) if !query.is_explain() => self.result_cache.peek(&key),
             _ => None,
         };
-        let schema = match cached {
-            Some(entry) => entry.schema.clone(),
-            None => {
+        // Metadata tables and tables without a snapshot change columns without a new pin.
+        let memo = !reads_metadata && ticket.tables.iter().all(|pin| pin.snapshot_id.is_some());
+        let schema = match (cached, memo.then(|| self.planned_schemas.get(&ticket)).flatten()) {
+            (Some(entry), _) => entry.schema.clone(),
+            (None, Some(schema)) => schema,
+            (None, None) => {
                 inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
                 let span = polars_span();
-                run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?.1
+                let schema = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?.1;
+                if memo {
+                    self.planned_schemas.put(&ticket, schema.clone());
+                }
+                schema
             }
         };
         let schema = match explain {
@@ -232,7 +242,7 @@ impl Engine {
         let query = Query::analyze(&ticket.sql, &ticket.params)?;
         let session = ticket.session.clone().unwrap_or_default();
         let mut files = HashMap::new();
-        for resolved in resolve::resolve(&self.lake, &query, &session).await? {
+        for resolved in resolve::resolve(&self.lake, &query, &session, &ticket.tables).await? {
             let relation = resolved.relation_text();
             let Selects::Snapshot(_) = resolved.selects else { continue };
             let pin = ticket.tables.iter().find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref));
@@ -265,7 +275,7 @@ impl Engine {
         let running = self.running.admit(&ticket.query_id).instrument(tracing::info_span!(target: "floe::exec", "admission")).await?;
         self.history.admitted(&ticket.query_id);
         let session = ticket.session.clone().unwrap_or_default();
-        let tables = resolve::resolve(&self.lake, &query, &session).instrument(resolve_span()).await?;
+        let tables = resolve::resolve(&self.lake, &query, &session, &ticket.tables).instrument(resolve_span()).await?;
         self.authorize_reads(&tables, who)?;
         let caching = self.result_cache.caching(&query, ticket, reads_metadata(&tables));
         // EXPLAIN only looks: its plan is not an answer taken from the cache.
@@ -380,10 +390,6 @@ fn polars_span() -> tracing::Span {
 
 fn reads_metadata(tables: &[resolve::ResolvedTable]) -> bool {
     tables.iter().any(|table| matches!(table.selects, Selects::Metadata(_)))
-}
-
-fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
-    pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref()
 }
 
 /// The schema a `SELECT *` of the table's current snapshot returns, with the

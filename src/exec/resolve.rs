@@ -3,7 +3,7 @@
 use super::metadata_tables::{self, MetadataTable};
 use super::{Error, Result};
 use crate::catalog::{Lake, TableRef};
-use crate::proto::SessionDefaults;
+use crate::proto::{SessionDefaults, TablePin};
 use crate::sql::time_travel::AsOf;
 use crate::sql::{self, Query};
 
@@ -80,7 +80,9 @@ fn parse_timestamp_millis(text: &str) -> Result<i64> {
     Err(Error::Invalid(format!("cannot read `{text}` as a timestamp: use 'YYYY-MM-DD HH:MM:SS' (UTC)")))
 }
 
-pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefaults) -> Result<Vec<ResolvedTable>> {
+/// Resolves each relation of `query`; `pins`, a ticket's pinned snapshots
+/// (none while planning), let a relation read a load that holds its snapshot.
+pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefaults, pins: &[TablePin]) -> Result<Vec<ResolvedTable>> {
     let loads = query.relations().iter().map(|relation| async move {
         // The last part may carry time travel (`t@version:…`) or name a
         // metadata table (`t$snapshots`).
@@ -90,7 +92,12 @@ pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefault
         let mut parts = rest.to_vec();
         parts.push(name.to_string());
         let table_ref = lake.names().resolve(&parts, session)?;
-        let table = lake.load(&table_ref).await?;
+        let relation_text = relation.join(".");
+        let pinned = pins.iter().find(|pin| pin.relation == relation_text && pin_matches(pin, &table_ref)).and_then(|pin| pin.snapshot_id);
+        let table = match (&metadata, pinned) {
+            (None, Some(snapshot_id)) => lake.load_pinned(&table_ref, snapshot_id).await?,
+            _ => lake.load(&table_ref).await?,
+        };
         let selects = match metadata {
             Some(kind) => Selects::Metadata(kind),
             None => Selects::Snapshot(as_of),
@@ -98,4 +105,8 @@ pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefault
         Ok::<_, Error>(ResolvedTable { relation: relation.clone(), table_ref, table, selects })
     });
     futures::future::try_join_all(loads).await
+}
+
+pub(super) fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
+    pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref()
 }

@@ -280,13 +280,22 @@ async fn bounded<T>(
 
 /// The scan tasks of `snapshot_id` left after pruning by `filters`.
 async fn plan_tasks(table: &Table, snapshot_id: i64, filters: &[Filter], limits: RemoteLimits) -> Result<Vec<FileScanTask>> {
-    let mut builder = table.scan().snapshot_id(snapshot_id).select_all();
+    // Selecting columns made iceberg-rust build an error (and, with
+    // RUST_BACKTRACE set, capture a backtrace) per column while checking for
+    // metadata columns; the columns only become each task's projection,
+    // which is set below to what `select_all` would have made it.
+    let mut builder = table.scan().snapshot_id(snapshot_id).select(std::iter::empty::<&str>());
     if let Some(predicate) = predicate(table, snapshot_id, filters) {
         builder = builder.with_filter(predicate);
     }
     let scan = builder.build().map_err(|e| Error::iceberg(table, e))?;
     let planning = async { scan.plan_files().await?.try_collect::<Vec<_>>().await };
-    bounded(table, limits, "reading its manifests", planning).await
+    let mut tasks = bounded(table, limits, "reading its manifests", planning).await?;
+    if let Some(task) = tasks.first() {
+        let columns: Vec<i32> = task.schema.as_struct().fields().iter().map(|field| field.id).collect();
+        tasks.iter_mut().for_each(|task| task.project_field_ids = columns.clone());
+    }
+    Ok(tasks)
 }
 
 /// The data files a scan of `snapshot_id` reads after pruning by `filters`,

@@ -12,6 +12,9 @@ use super::Record;
 /// Records waiting to be written; past this they are dropped (and logged).
 const QUEUE_DEPTH: usize = 4096;
 
+/// Records written in one transaction when many queries finish at once.
+const BATCH: usize = 256;
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -22,8 +25,31 @@ impl Store {
     pub async fn open(path: &std::path::Path, retention: Duration) -> Result<Self, String> {
         install_default_drivers();
         let uri = format!("sqlite://{}?mode=rwc", path.display());
-        let pool = AnyPoolOptions::new().max_connections(2).connect(&uri).await.map_err(|e| format!("{}: {e}", path.display()))?;
+        // A commit per finished query in SQLite's default rollback journal
+        // synced the disk each time: a fifth of the server's CPU for `SELECT 1`.
+        // In WAL mode with NORMAL sync a crash can lose the last records, not
+        // the file.
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .test_before_acquire(false)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *connection).await?;
+                    Ok(())
+                })
+            })
+            .connect(&uri)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         sqlx::query("CREATE TABLE IF NOT EXISTS queries (started_at BIGINT NOT NULL, record TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Trimming to the retention period and loading the newest records
+        // both go by start time; without the index each trim read the whole
+        // file (56 MB after a few days of benchmarks, 7% of the server's CPU).
+        sqlx::query("CREATE INDEX IF NOT EXISTS queries_by_start ON queries (started_at)")
             .execute(&pool)
             .await
             .map_err(|e| e.to_string())?;
@@ -54,16 +80,31 @@ impl Store {
 
 async fn write(pool: AnyPool, mut records: tokio::sync::mpsc::Receiver<Record>, retention: Duration) {
     let mut written = 0u64;
-    while let Some(record) = records.recv().await {
-        let Ok(text) = serde_json::to_string(&record) else { continue };
-        let stored = sqlx::query("INSERT INTO queries (started_at, record) VALUES (?, ?)").bind(record.started_at).bind(text).execute(&pool).await;
-        if let Err(err) = stored {
-            tracing::warn!(%err, "query history: cannot record a finished query");
+    let mut batch = Vec::with_capacity(BATCH);
+    while records.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(err) = insert(&pool, &batch).await {
+            tracing::warn!(%err, records = batch.len(), "query history: cannot record finished queries");
         }
-        written += 1;
-        if written % 100 == 1 {
+        let before = written;
+        written += batch.len() as u64;
+        batch.clear();
+        if before == 0 || before / 100 != written / 100 {
             let oldest = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
             let _ = sqlx::query("DELETE FROM queries WHERE started_at < ?").bind(oldest).execute(&pool).await;
         }
     }
+}
+
+/// One transaction for the records that finished while the last one was written.
+async fn insert(pool: &AnyPool, records: &[Record]) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for record in records {
+        let Ok(text) = serde_json::to_string(record) else { continue };
+        sqlx::query("INSERT INTO queries (started_at, record) VALUES (?, ?)")
+            .bind(record.started_at)
+            .bind(text)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await
 }

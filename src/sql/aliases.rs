@@ -14,7 +14,9 @@ pub fn with_table_aliases(sql: &str, aliases: &[(String, String)]) -> Result<Str
     if aliases.is_empty() {
         return Ok(sql.to_string());
     }
-    let identifier = regex::Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").expect("static regex");
+    static IDENTIFIER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").expect("static regex"));
+    let identifier = &*IDENTIFIER;
     for (alias, table) in aliases {
         if !identifier.is_match(alias) || !table.split('.').all(|part| identifier.is_match(part)) {
             return Err(Error::Params(format!("table alias `{alias}={table}` is not `alias=namespace.table`")));

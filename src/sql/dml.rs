@@ -54,11 +54,18 @@ fn single_name(names: &[ObjectName]) -> Result<Name> {
 
 /// Parses and checks one statement; `params` bind its placeholders.
 pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
+    if let Some(query) = super::memo::analyzed(sql, params) {
+        return Ok(Command::Query(query));
+    }
     let (_, partition_by) = split_partitioned_by(sql)?;
     let statement = parse::parse_single(sql)?;
     let sub_query = |query: &sqlparser::ast::Query| Query::from_statement(Statement::Query(Box::new(query.clone())), params);
     Ok(match &statement {
-        Statement::Query(_) => Command::Query(Query::from_statement(statement.clone(), params)?),
+        Statement::Query(_) => {
+            let query = Query::from_statement(statement.clone(), params)?;
+            super::memo::keep(sql, params, &query);
+            Command::Query(query)
+        }
         Statement::CreateSchema { schema_name: SchemaName::Simple(object), if_not_exists, .. } => {
             Command::CreateSchema { name: name(object)?, if_not_exists: *if_not_exists }
         }

@@ -9,6 +9,7 @@ pub mod dml;
 pub mod functions;
 pub mod lineage;
 pub mod merge;
+mod memo;
 pub mod params;
 mod parameter_types;
 mod parse;
@@ -61,7 +62,12 @@ impl Query {
     /// Parses one read-only statement and binds `params` (SQL literals, in
     /// placeholder order). Fails unless the parameter count matches exactly.
     pub fn analyze(sql: &str, params: &[String]) -> Result<Self> {
-        Self::from_statement(parse::parse_single(sql)?, params)
+        if let Some(query) = memo::analyzed(sql, params) {
+            return Ok(query);
+        }
+        let query = Self::from_statement(parse::parse_single(sql)?, params)?;
+        memo::keep(sql, params, &query);
+        Ok(query)
     }
 
     fn from_statement(mut statement: Statement, params: &[String]) -> Result<Self> {
