@@ -26,6 +26,7 @@ impl Engine {
             in_memory: false,
             result_cache: Arc::default(),
             planned_schemas: Arc::default(),
+            planned_frames: Arc::default(),
         }
     }
 

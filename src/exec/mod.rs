@@ -17,7 +17,8 @@ mod explain;
 pub mod functions;
 mod lineage;
 mod plan;
-mod planned_schemas;
+mod inputs;
+mod planned;
 mod resolve;
 mod sliding;
 mod value_frames;
@@ -155,7 +156,9 @@ pub struct Engine {
     /// Answers kept for repeated queries (`--result-cache-mb`).
     result_cache: Arc<result_cache::ResultCache>,
     /// Result schemas of queries planned before, for the next client call.
-    planned_schemas: Arc<planned_schemas::PlannedSchemas>,
+    planned_schemas: Arc<planned::PlannedSchemas>,
+    /// Runnable plans of tickets run before, for the next run of the same ticket.
+    planned_frames: Arc<planned::PlannedFrames>,
 }
 
 impl Engine {
@@ -289,74 +292,65 @@ impl Engine {
             drop(running);
             return Ok((entry.schema.clone(), result_cache::replay(entry)));
         }
-        let mut inputs = Vec::with_capacity(tables.len());
-        let mut scans = Vec::new();
-        for resolved in tables {
-            let relation = resolved.relation_text();
-            let pin = ticket
-                .tables
-                .iter()
-                .find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref))
-                .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
-            let rows = resolved.rows(pin.snapshot_id);
-            let (schema, source) = match resolved.selects {
-                Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
-                Selects::Snapshot(_) if pin.shuffle.is_some() => {
-                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
-                    let shuffle = pin.shuffle.as_ref().expect("checked");
-                    let batches = shuffle::fetch_input(self, shuffle).await?;
-                    let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, &schema))?;
-                    let stats = scan::ScanStats { snapshot_id: pin.snapshot_id, reader: format!("shuffle bucket {}", shuffle.bucket), ..Default::default() };
-                    self.history.scanned(&ticket.query_id, stats.record(&relation));
-                    scans.push((relation.clone(), stats));
-                    (schema, scan::Source::Loaded(frame))
-                }
-                Selects::Snapshot(_) => {
-                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
-                    let filters = query.scan_filters(&resolved.relation);
-                    let only_files = pin.partitioned.then_some(pin.files.as_slice());
-                    let span = tracing::info_span!(target: "floe::exec", "scan", table = relation.as_str(), files_selected = tracing::field::Empty,
-                        files_total = tracing::field::Empty, bytes_planned = tracing::field::Empty, reader = tracing::field::Empty);
-                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files)
-                        .instrument(span.clone())
-                        .await?;
-                    span.record("files_selected", stats.files_selected as i64);
-                    span.record("files_total", stats.files_total as i64);
-                    span.record("bytes_planned", stats.bytes_planned as i64);
-                    span.record("reader", stats.reader.as_str());
-                    self.history.scanned(&ticket.query_id, stats.record(&relation));
-                    scans.push((relation.clone(), stats));
-                    (schema, source)
-                }
-            };
-            inputs.push(FrameInput { relation: resolved.relation, schema, source, rows });
+        // A plan decided by the ticket alone is kept, and a ticket run before skips
+        // scan planning and Polars planning (authorization above still runs).
+        let keep = !query.is_explain() && !query.is_volatile() && query.catalog_views().is_empty() && planned::pinned(ticket)
+            && !reads_metadata(&tables);
+        let relations = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
+        if let Some(planned) = keep.then(|| self.planned_frames.get(ticket)).flatten() {
+            return Ok(self.rerun(&planned, ticket, caching, running, relations));
         }
-        inputs.extend(self.catalog_view_inputs(&query, who, true).await?);
+        let mut inputs = self.frame_inputs(&query, tables, ticket).await?;
+        inputs.frames.extend(self.catalog_view_inputs(&query, who, true).await?);
+        let (keep, small) = (keep && inputs.reads_files_only(), inputs.small(query.table_references()));
         let explain = (query.is_explain(), query.is_explain_analyze());
-        let tables = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
-        let span = polars_span();
+        let (span, frames) = (polars_span(), inputs.frames);
         let (frame, schema, rewritten) =
-            run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await.map_err(|e| as_data_fault(e, &tables))?;
+            run_blocking(move || span.in_scope(|| polars_plan(&query, &frames))).await.map_err(|e| as_data_fault(e, &relations))?;
         self.history.planned(&ticket.query_id);
+        let scans = inputs.scans;
+        if keep {
+            self.planned_frames.put(ticket, Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), small }));
+        }
         let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()) };
         let (frame, schema) = match explain {
             (_, true) => {
-                let profiled = run_blocking(move || explain::analyze(frame, &scans, &notes)).await.map_err(|e| as_data_fault(e, &tables))?;
+                let profiled = run_blocking(move || explain::analyze(frame, &scans, &notes)).await.map_err(|e| as_data_fault(e, &relations))?;
                 drop(running);
                 return Ok((explain::analyze_schema(), in_memory(profiled)));
             }
             (true, false) => (explain::frame(frame, &scans, &notes)?, explain::schema()),
             _ => (frame, schema),
         };
-        let stream = match self.in_memory {
-            true => stream::collect_frame(frame, schema.clone(), running, tables),
-            false => stream_frame(frame, schema.clone(), running, tables),
-        };
-        let stream = match caching {
-            Caching::Kept(key) if !explain.0 => self.result_cache.fill(key, schema.clone(), stream),
+        let stream = self.run_frame(frame, schema.clone(), running, relations, small);
+        Ok((schema.clone(), self.kept_in_cache(caching, explain.0, &schema, stream)))
+    }
+
+    /// Runs a kept plan again, its scans recorded as the first run made them.
+    fn rerun(&self, planned: &planned::PlannedFrame, ticket: &QueryTicket, caching: Caching, running: RunningQuery, relations: String) -> (SchemaRef, BatchStream) {
+        for (relation, stats) in &planned.scans {
+            self.history.scanned(&ticket.query_id, stats.record(relation));
+        }
+        self.history.planned(&ticket.query_id);
+        let stream = self.run_frame(planned.frame.clone(), planned.schema.clone(), running, relations, planned.small);
+        (planned.schema.clone(), self.kept_in_cache(caching, false, &planned.schema, stream))
+    }
+
+    /// Runs a planned frame: over small inputs, or when this node was configured
+    /// so, on Polars' in-memory engine; otherwise streaming as it is produced.
+    fn run_frame(&self, frame: polars::prelude::LazyFrame, schema: SchemaRef, running: RunningQuery, tables: String, small: bool) -> BatchStream {
+        match self.in_memory || small {
+            true => stream::collect_frame(frame, schema, running, tables, !small),
+            false => stream_frame(frame, schema, running, tables),
+        }
+    }
+
+    /// The answer's stream, kept in the result cache as it goes by when it may be.
+    fn kept_in_cache(&self, caching: Caching, explain: bool, schema: &SchemaRef, stream: BatchStream) -> BatchStream {
+        match caching {
+            Caching::Kept(key) if !explain => self.result_cache.fill(key, schema.clone(), stream),
             _ => stream,
-        };
-        Ok((schema, stream))
+        }
     }
 }
 

@@ -50,13 +50,18 @@ fn is_data_fault(err: &PolarsError) -> bool {
 
 /// Runs the frame on Polars' in-memory engine, then sends the result on.
 /// For small results from plans the in-memory engine runs faster (joins
-/// and aggregations on few cores); a stop request cancels it between steps.
-pub(super) fn collect_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String) -> BatchStream {
+/// and aggregations on few cores). A stop request cancels a `watched` run
+/// between steps; one over small inputs runs unwatched, since watching
+/// (polling with sleeps) would add more latency than it could save.
+pub(super) fn collect_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String, watched: bool) -> BatchStream {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
     let span = tracing::info_span!(target: "floe::exec", "execute", engine = "in-memory", tables = tables.as_str());
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collect_stoppable(frame, &query)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match watched {
+            true => collect_stoppable(frame, &query),
+            false => frame.collect().map(Some),
+        }));
         let sent = match outcome {
             Ok(Ok(Some(df))) => {
                 tracing::debug!(target: "floe::exec", rows = df.height(), "result collected in memory");

@@ -56,6 +56,7 @@ pub struct Query {
     explain: bool,
     analyze: bool,
     volatile: bool,
+    references: usize,
 }
 
 impl Query {
@@ -82,12 +83,19 @@ impl Query {
         let relations = rewrite::catalog_relations(&statement);
         let views = rewrite::catalog_views(&statement);
         let filters = pushdown::scan_filters(&statement);
-        Ok(Self { statement, relations, views, filters, explain, analyze, volatile })
+        let references = table_references(&statement);
+        Ok(Self { statement, relations, views, filters, explain, analyze, volatile, references })
     }
 
     /// Distinct relations (as written) that name catalog tables, in first-use order.
     pub fn relations(&self) -> &[RelationName] {
         &self.relations
+    }
+
+    /// How many times it names a table or view, repeats included: what its
+    /// inputs' rows multiply to at most, whatever it joins.
+    pub fn table_references(&self) -> usize {
+        self.references
     }
 
     /// The `information_schema` views it reads (not catalog tables).
@@ -174,4 +182,20 @@ pub fn doubles_for_division(sql: &str) -> String {
         }
         _ => sql.to_string(),
     }
+}
+
+fn table_references(statement: &Statement) -> usize {
+    struct Counter(usize);
+    impl sqlparser::ast::Visitor for Counter {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &sqlparser::ast::TableFactor) -> std::ops::ControlFlow<()> {
+            if matches!(factor, sqlparser::ast::TableFactor::Table { .. }) {
+                self.0 += 1;
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut counter = Counter(0);
+    let _ = sqlparser::ast::Visit::visit(statement, &mut counter);
+    counter.0
 }

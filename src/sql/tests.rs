@@ -290,3 +290,11 @@ fn uncorrelated_exists_is_a_count_of_one_row() {
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.x)", columns);
     assert!(rendered.contains("EXISTS"), "{rendered}");
 }
+
+#[test]
+fn table_references_count_every_naming_of_a_table() {
+    let references = |sql: &str| Query::analyze(sql, &[]).unwrap().table_references();
+    assert_eq!(references("SELECT 1"), 0);
+    assert_eq!(references("SELECT * FROM db.t a, db.t b, db.t c"), 3);
+    assert_eq!(references("SELECT * FROM db.t WHERE x IN (SELECT x FROM db.u)"), 2);
+}

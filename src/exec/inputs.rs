@@ -1,0 +1,126 @@
+//! The frames a ticket's query reads when it runs: each pinned relation's
+//! scan (pruned to the files its filters can match), a metadata table's
+//! rows, or a shuffle bucket fetched from the workers that hold it.
+
+use tracing::Instrument;
+
+use super::resolve::{pin_matches, ResolvedTable, Selects};
+use super::scan::{self, FrameInput, ScanStats};
+use super::{convert, metadata_input, shuffle, Engine, Error, Result};
+use crate::proto::QueryTicket;
+use crate::sql::Query;
+
+/// Queries whose inputs' rows, multiplied once per table reference, stay
+/// within this run on Polars' in-memory engine: starting the streaming
+/// engine's pipelines costs more than such a query (nation ⋈ region: 0.4
+/// of 2.75 ms of server CPU per ADBC query), larger inputs ran slower in memory on two cores
+/// (TPC-H Q2: 93 against 58 ms), and the bound holds for what even a cross
+/// join (self-joins included) collects in memory, out of reach of a cancel.
+const SMALL_CROSS_PRODUCT: u64 = 1 << 20;
+
+/// What a query reads, and what each scan selected (for its history and EXPLAIN).
+pub(super) struct Inputs {
+    pub frames: Vec<FrameInput>,
+    pub scans: Vec<(String, ScanStats)>,
+}
+
+impl Inputs {
+    /// Whether the plan over these frames holds no rows: it reads files
+    /// when it runs, so keeping it costs a file list, never data.
+    pub fn reads_files_only(&self) -> bool {
+        self.frames.iter().all(|input| matches!(input.source, scan::Source::Parquet { .. } | scan::Source::Schema))
+    }
+
+    /// Whether a query naming tables `references` times reads so few rows
+    /// that the in-memory engine answers it sooner. Rows a snapshot's summary
+    /// does not count make it not small.
+    pub fn small(&self, references: usize) -> bool {
+        let rows = self.frames.iter().map(|input| match &input.source {
+            scan::Source::Schema => Some(0),
+            scan::Source::Loaded(frame) => Some(frame.height() as u64),
+            scan::Source::Parquet { files, .. } if files.is_empty() => Some(0),
+            scan::Source::Parquet { .. } => input.rows,
+        });
+        // Without a table polars-sql selects from an empty frame, where the
+        // engines disagree (in memory, `SELECT now() AS t, current_timestamp AS c` has no rows).
+        if references == 0 || self.frames.is_empty() {
+            return false;
+        }
+        let total = rows.sum::<Option<u64>>().map(|total| total.max(1));
+        let product = total.map(|total| total.saturating_pow(u32::try_from(references).unwrap_or(u32::MAX)));
+        product.is_some_and(|product| product <= SMALL_CROSS_PRODUCT)
+    }
+}
+
+impl Engine {
+    pub(super) async fn frame_inputs(&self, query: &Query, tables: Vec<ResolvedTable>, ticket: &QueryTicket) -> Result<Inputs> {
+        let mut frames = Vec::with_capacity(tables.len());
+        let mut scans = Vec::new();
+        for resolved in tables {
+            let relation = resolved.relation_text();
+            let pin = ticket
+                .tables
+                .iter()
+                .find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref))
+                .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
+            let rows = resolved.rows(pin.snapshot_id);
+            let (schema, source) = match resolved.selects {
+                Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
+                Selects::Snapshot(_) if pin.shuffle.is_some() => {
+                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
+                    let shuffle = pin.shuffle.as_ref().expect("checked");
+                    let batches = shuffle::fetch_input(self, shuffle).await?;
+                    let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, &schema))?;
+                    let stats = ScanStats { snapshot_id: pin.snapshot_id, reader: format!("shuffle bucket {}", shuffle.bucket), ..Default::default() };
+                    self.history.scanned(&ticket.query_id, stats.record(&relation));
+                    scans.push((relation.clone(), stats));
+                    (schema, scan::Source::Loaded(frame))
+                }
+                Selects::Snapshot(_) => {
+                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
+                    let filters = query.scan_filters(&resolved.relation);
+                    let only_files = pin.partitioned.then_some(pin.files.as_slice());
+                    let span = tracing::info_span!(target: "floe::exec", "scan", table = relation.as_str(), files_selected = tracing::field::Empty,
+                        files_total = tracing::field::Empty, bytes_planned = tracing::field::Empty, reader = tracing::field::Empty);
+                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files)
+                        .instrument(span.clone())
+                        .await?;
+                    span.record("files_selected", stats.files_selected as i64);
+                    span.record("files_total", stats.files_total as i64);
+                    span.record("bytes_planned", stats.bytes_planned as i64);
+                    span.record("reader", stats.reader.as_str());
+                    self.history.scanned(&ticket.query_id, stats.record(&relation));
+                    scans.push((relation.clone(), stats));
+                    (schema, source)
+                }
+            };
+            frames.push(FrameInput { relation: resolved.relation, schema, source, rows });
+        }
+        Ok(Inputs { frames, scans })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(rows: &[Option<u64>]) -> Inputs {
+        let frame = |rows: &Option<u64>| FrameInput {
+            relation: vec!["t".to_string()],
+            schema: polars::prelude::Schema::default(),
+            source: scan::Source::Parquet { files: vec!["f.parquet".into()], cloud: None, mapping: None },
+            rows: *rows,
+        };
+        Inputs { frames: rows.iter().map(frame).collect(), scans: Vec::new() }
+    }
+
+    #[test]
+    fn small_bounds_what_a_cross_join_of_every_reference_collects() {
+        assert!(!reading(&[]).small(0), "no table: the engines disagree on an empty frame");
+        assert!(reading(&[Some(25), Some(5)]).small(2));
+        assert!(reading(&[Some(150)]).small(2));
+        assert!(!reading(&[Some(150)]).small(3), "150³ rows collected in memory, out of reach of a cancel");
+        assert!(!reading(&[Some(2_000_000)]).small(1));
+        assert!(!reading(&[None, Some(5)]).small(2), "an uncounted snapshot is not small");
+    }
+}

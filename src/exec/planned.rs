@@ -1,0 +1,122 @@
+//! Plans kept by everything that decides them: the statement, its
+//! parameters, the session and the snapshot each relation reads (which
+//! fixes its files, columns and row count). ADBC and the JDBC driver
+//! prepare a query and then ask for its FlightInfo on every execute, and
+//! dashboards run the same tickets again and again: each call resolved,
+//! planned scans and planned with Polars from scratch to reach the same plan.
+//!
+//! Tickets stay self-contained: a node that kept nothing plans from the
+//! ticket alone, so any node still runs any ticket.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use polars::prelude::LazyFrame;
+use prost::Message;
+
+use super::scan::ScanStats;
+use crate::proto::QueryTicket;
+
+/// Beyond this many result schemas the memo starts over.
+const MAX_SCHEMAS: usize = 1024;
+/// Beyond this many runnable plans the memo starts over. A plan holds file
+/// lists and Parquet footers, never rows (plans over loaded data are not kept).
+const MAX_FRAMES: usize = 256;
+
+/// The result schema of each ticket planned before.
+pub(super) type PlannedSchemas = TicketMemo<SchemaRef>;
+/// The runnable plan of each ticket run before.
+pub(super) type PlannedFrames = TicketMemo<Arc<PlannedFrame>>;
+
+/// A ticket's Polars plan over its pinned files, ready to run again. Its
+/// scans keep what Polars learnt of the files (their footers), so a rerun
+/// does not read them again; the data files of a snapshot never change.
+pub(super) struct PlannedFrame {
+    pub frame: LazyFrame,
+    pub schema: SchemaRef,
+    /// What each relation's scan selected, for the query's history.
+    pub scans: Vec<(String, ScanStats)>,
+    /// Whether its inputs are small enough for the in-memory engine.
+    pub small: bool,
+}
+
+pub(super) struct TicketMemo<V> {
+    entries: Mutex<HashMap<Vec<u8>, V>>,
+    max: usize,
+}
+
+impl Default for TicketMemo<SchemaRef> {
+    fn default() -> Self {
+        Self { entries: Mutex::default(), max: MAX_SCHEMAS }
+    }
+}
+
+impl Default for TicketMemo<Arc<PlannedFrame>> {
+    fn default() -> Self {
+        Self { entries: Mutex::default(), max: MAX_FRAMES }
+    }
+}
+
+impl<V: Clone> TicketMemo<V> {
+    pub fn get(&self, ticket: &QueryTicket) -> Option<V> {
+        self.entries.lock().expect("plan memo lock").get(&key(ticket)).cloned()
+    }
+
+    pub fn put(&self, ticket: &QueryTicket, value: V) {
+        let mut entries = self.entries.lock().expect("plan memo lock");
+        if entries.len() >= self.max {
+            entries.clear();
+        }
+        entries.insert(key(ticket), value);
+    }
+}
+
+/// Whether `ticket`'s plan is decided by the ticket alone: every relation
+/// pinned to a snapshot and none a shuffle bucket of a distributed run.
+pub(super) fn pinned(ticket: &QueryTicket) -> bool {
+    ticket.tables.iter().all(|pin| pin.snapshot_id.is_some() && pin.shuffle.is_none())
+}
+
+/// The ticket without its query id: every plan has its own.
+fn key(ticket: &QueryTicket) -> Vec<u8> {
+    let mut stable = ticket.clone();
+    stable.query_id.clear();
+    stable.encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::proto::TablePin;
+
+    fn ticket(snapshot_id: i64, query_id: &str) -> QueryTicket {
+        QueryTicket {
+            sql: "SELECT a FROM t".into(),
+            tables: vec![TablePin { relation: "t".into(), name: "t".into(), snapshot_id: Some(snapshot_id), ..Default::default() }],
+            query_id: query_id.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_plan_is_reused_for_the_same_statement_over_the_same_snapshots_only() {
+        let memo = PlannedSchemas::default();
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        memo.put(&ticket(1, "first"), schema.clone());
+        assert_eq!(memo.get(&ticket(1, "second")), Some(schema));
+        assert_eq!(memo.get(&ticket(2, "second")), None);
+    }
+
+    #[test]
+    fn only_tickets_pinned_to_snapshots_decide_their_plans() {
+        assert!(pinned(&ticket(1, "q")));
+        let mut unpinned = ticket(1, "q");
+        unpinned.tables[0].snapshot_id = None;
+        assert!(!pinned(&unpinned));
+    }
+}
