@@ -1,0 +1,73 @@
+"""Short statements one at a time, each Flight call timed apart: GetFlightInfo
+and DoGet from a pyarrow client (medians after warm-up), and the server's CPU
+time per statement (both calls) from /proc. Needs the tables
+`bench/tpch.py --timed` loads; Linux (reads /proc/<pid>/stat).
+
+    python bench/latency.py --sf 1
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
+import pyarrow.flight as flight
+from engines import loaded_tpch
+from flight_sql_wire import statement_query
+from harness import FloeServer
+
+STATEMENTS = [
+    "SELECT 1",
+    "SELECT o_orderstatus, o_totalprice FROM tpch.orders WHERE o_orderkey = 4242",
+    "SELECT * FROM tpch.nation",
+    "SELECT n_name, r_name FROM tpch.nation JOIN tpch.region ON n_regionkey = r_regionkey",
+]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(client, pid: int, sql: str, repeat: int) -> tuple[float, float, float]:
+    descriptor = flight.FlightDescriptor.for_command(statement_query(sql))
+    info_ms, get_ms = [], []
+    for i in range(repeat + 5):
+        begun = time.perf_counter()
+        info = client.get_flight_info(descriptor)
+        planned = time.perf_counter()
+        client.do_get(info.endpoints[0].ticket).read_all()
+        done = time.perf_counter()
+        if i >= 5:  # warm-up: first plans, first reads of the files
+            info_ms.append((planned - begun) * 1000)
+            get_ms.append((done - planned) * 1000)
+    runs, before = 10 * repeat, cpu_seconds(pid)
+    for _ in range(runs):
+        info = client.get_flight_info(descriptor)
+        client.do_get(info.endpoints[0].ticket).read_all()
+    return statistics.median(info_ms), statistics.median(get_ms), (cpu_seconds(pid) - before) / runs * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sf", type=float, default=1)
+    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    data_dir = loaded_tpch(args.sf, args.data_dir)
+    floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=Path(tempfile.mkdtemp()))
+    try:
+        client = flight.connect(floe.uri)
+        print(f"{'statement':<62} {'GetFlightInfo ms':>16} {'DoGet ms':>9} {'server CPU ms':>14}")
+        for sql in STATEMENTS:
+            info, get, cpu = measure(client, floe.process.pid, sql, args.repeat)
+            print(f"{sql[:62]:<62} {info:>16.2f} {get:>9.2f} {cpu:>14.2f}")
+    finally:
+        floe.stop()
+
+
+if __name__ == "__main__":
+    main()
