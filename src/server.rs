@@ -69,7 +69,8 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     let scan_options = crate::exec::ScanOptions { remote, iceberg_reader_only: args.reader == crate::config::Reader::Iceberg };
     let shuffle_store =
         crate::exec::shuffle::ShuffleStore::new(args.shuffle_location.as_deref(), args.data_dir.join("shuffle"), s3_props.clone());
-    let history = crate::history::Store::open(&args.data_dir.join("history.db"), args.observability.history_retention)
+    let kept = crate::history::Kept { retention: args.observability.history_retention, max_queries: args.observability.history_max_queries };
+    let history = crate::history::Store::open(&args.data_dir.join("history.db"), kept)
         .await
         .map_err(|e| anyhow::anyhow!("query history: {e}"))?;
     let history = crate::history::History::open(history, args.observability.admins.clone()).await;

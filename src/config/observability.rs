@@ -35,6 +35,12 @@ pub struct ObservabilityArgs {
     #[arg(long, env = "FLOE_HISTORY_RETENTION", default_value = "7d", value_parser = crate::history::parse_retention)]
     pub history_retention: std::time::Duration,
 
+    /// At most this many finished queries are kept in the history file, the
+    /// newest, whatever the retention period (a busy server answers hundreds
+    /// a second); 0 keeps all within the retention period.
+    #[arg(long, env = "FLOE_HISTORY_MAX_QUERIES", default_value_t = 1_000_000)]
+    pub history_max_queries: u64,
+
     /// Principals who see and may cancel everyone's queries (repeatable, or comma-separated).
     #[arg(long = "admin", env = "FLOE_ADMINS", value_delimiter = ',')]
     pub admins: Vec<String>,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use record::{Protocol, Record, Scan, State};
-pub use store::Store;
+pub use store::{Kept, Store};
 
 /// Finished records kept in memory (the store keeps them for `retention`).
 const KEPT: usize = 10_000;

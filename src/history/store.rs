@@ -1,6 +1,6 @@
 //! The history's file: finished records in a SQLite database in the data
 //! directory, written by one background task (a statement never waits on
-//! it) and trimmed to the retention period.
+//! it) and trimmed to the retention period and the most queries kept.
 
 use std::time::Duration;
 
@@ -15,6 +15,17 @@ const QUEUE_DEPTH: usize = 4096;
 /// Records written in one transaction when many queries finish at once.
 const BATCH: usize = 256;
 
+/// Trims run each time this many more records have been written.
+const TRIM_EVERY: u64 = 100;
+
+/// What the history file keeps: records younger than `retention`, at most
+/// the newest `max_queries` of them (0: no count limit).
+#[derive(Debug, Clone, Copy)]
+pub struct Kept {
+    pub retention: Duration,
+    pub max_queries: u64,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -22,7 +33,7 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn open(path: &std::path::Path, retention: Duration) -> Result<Self, String> {
+    pub async fn open(path: &std::path::Path, kept: Kept) -> Result<Self, String> {
         install_default_drivers();
         let uri = format!("sqlite://{}?mode=rwc", path.display());
         // A commit per finished query in SQLite's default rollback journal
@@ -54,7 +65,7 @@ impl Store {
             .await
             .map_err(|e| e.to_string())?;
         let (queue, records) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write(pool.clone(), records, retention));
+        tokio::spawn(write(pool.clone(), records, kept));
         Ok(Self { pool, queue })
     }
 
@@ -78,7 +89,7 @@ impl Store {
     }
 }
 
-async fn write(pool: AnyPool, mut records: tokio::sync::mpsc::Receiver<Record>, retention: Duration) {
+async fn write(pool: AnyPool, mut records: tokio::sync::mpsc::Receiver<Record>, kept: Kept) {
     let mut written = 0u64;
     let mut batch = Vec::with_capacity(BATCH);
     while records.recv_many(&mut batch, BATCH).await > 0 {
@@ -88,10 +99,23 @@ async fn write(pool: AnyPool, mut records: tokio::sync::mpsc::Receiver<Record>, 
         let before = written;
         written += batch.len() as u64;
         batch.clear();
-        if before == 0 || before / 100 != written / 100 {
-            let oldest = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
-            let _ = sqlx::query("DELETE FROM queries WHERE started_at < ?").bind(oldest).execute(&pool).await;
+        if before == 0 || before / TRIM_EVERY != written / TRIM_EVERY {
+            trim(&pool, kept).await;
         }
+    }
+}
+
+async fn trim(pool: &AnyPool, kept: Kept) {
+    let oldest = chrono::Utc::now().timestamp_millis() - kept.retention.as_millis() as i64;
+    let _ = sqlx::query("DELETE FROM queries WHERE started_at < ?").bind(oldest).execute(pool).await;
+    if kept.max_queries > 0 {
+        // By insertion order (rowid), not start time: the newest rowid is one
+        // index read away, while counting back by start time would walk
+        // `max_queries` index entries on every trim.
+        let _ = sqlx::query("DELETE FROM queries WHERE rowid <= (SELECT max(rowid) FROM queries) - ?")
+            .bind(i64::try_from(kept.max_queries).unwrap_or(i64::MAX))
+            .execute(pool)
+            .await;
     }
 }
 

@@ -145,3 +145,24 @@ def test_the_observatory_asks_for_flights_credentials_and_keeps_a_session(tmp_pa
         assert requests.get(f"{base}/api/v1/cluster", headers={"authorization": "Bearer first-secret"}, timeout=10).json()["role"] == "single"
     finally:
         server.stop()
+
+
+def test_the_history_file_keeps_at_most_the_newest_queries_asked_for(tmp_path):
+    import sqlite3
+
+    server = FloeServer(tmp_path, "--no-scripts", "--history-max-queries", "10")
+    try:
+        with flight.connect(server.uri) as client:
+            descriptor = flight.FlightDescriptor.for_command(statement_query("SELECT 1"))
+            for _ in range(150):
+                client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket).read_all()
+
+        def kept() -> tuple[int, int]:
+            with sqlite3.connect(tmp_path / "history.db") as db:
+                return db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM queries").fetchone()
+        assert wait_for(lambda: kept()[1] >= 150, 10), kept()
+        # Trimmed when the 100th record was written: the newest 10 then, and what came after.
+        count, written = kept()
+        assert 10 <= count <= written - 90, (count, written)
+    finally:
+        server.stop()
