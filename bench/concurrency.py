@@ -6,13 +6,12 @@ errors for Floe and for ROAPI on the same data. Needs the tables
     python bench/concurrency.py --sf 1 --clients 32 --seconds 20
 """
 
-import argparse
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
+import common  # puts tests/python, the harness, on sys.path
 from engines import Roapi, flight_sql_connection, iceberg_tables, loaded_tpch
 from harness import FloeServer
 
@@ -65,11 +64,9 @@ def hammer(uri: str, namespace: str, clients: int, seconds: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sf", type=float, default=1)
+    parser = common.tpch_arguments()
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--data-dir")
     parser.add_argument("--result-cache-mb", type=int, default=0,
                         help="also measure a Floe server keeping answers (`--result-cache-mb`)")
     args = parser.parse_args()

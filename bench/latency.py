@@ -6,14 +6,13 @@ time per statement (both calls) from /proc. Needs the tables
     python bench/latency.py --sf 1
 """
 
-import argparse
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
+import common  # puts tests/python, the harness, on sys.path
 import pyarrow.flight as flight
 from engines import loaded_tpch
 from flight_sql_wire import statement_query
@@ -52,11 +51,7 @@ def measure(client, pid: int, sql: str, repeat: int) -> tuple[float, float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sf", type=float, default=1)
-    parser.add_argument("--repeat", type=int, default=21)
-    parser.add_argument("--data-dir")
-    args = parser.parse_args()
+    args = common.tpch_arguments(repeat=21).parse_args()
     data_dir = loaded_tpch(args.sf, args.data_dir)
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=Path(tempfile.mkdtemp()))
     try:

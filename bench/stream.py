@@ -8,7 +8,6 @@ RSS while streaming. Needs the tables `bench/tpch.py --timed` loads.
     python bench/stream.py --sf 1 --repeat 3
 """
 
-import argparse
 import contextlib
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pyarrow.flight as flight
 
-import common  # noqa: F401  (puts tests/python, the harness, on sys.path)
+import common  # puts tests/python, the harness, on sys.path
 from engines import PeakSampler, Roapi, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
 from flight_sql_wire import statement_query
 from harness import FloeServer, free_port
@@ -70,11 +69,7 @@ def drain_ticket(uri: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sf", type=float, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--data-dir")
-    args = parser.parse_args()
+    args = common.tpch_arguments(repeat=3).parse_args()
     data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
