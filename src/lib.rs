@@ -5,9 +5,10 @@
 //! Layers import only downward (see ARCHITECTURE.md):
 //! `server` → `flight`, `http` (protocol adapters) → `workload` (placement, `floe.run`)
 //! → `cluster`, `script`, `isolate` → `exec` → `write`, `sql`, `catalog`,
-//! `peer`, `results`, `ticket`, `access`, `cgroup`. `error` is the one gate to gRPC statuses.
+//! `peer`, `results`, `ticket`, `access`, `cgroup`, `bounded`. `error` is the one gate to gRPC statuses.
 
 pub mod access;
+pub mod bounded;
 pub mod catalog;
 pub mod cgroup;
 pub mod client;

@@ -5,38 +5,36 @@
 //! parsing the metadata JSON, and the table's own cache of manifest lists
 //! and manifests lives on with it, so scans stop re-reading them too.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use iceberg::table::Table;
+
+use crate::bounded::BoundedMap;
 
 /// Beyond this many tables the cache starts over: entries are cheap (the
 /// metadata plus cached manifests), and a lake that large is rare.
 const MAX_TABLES: usize = 4096;
 
-#[derive(Default)]
 pub(super) struct TableCache {
-    tables: Mutex<HashMap<String, Table>>,
+    tables: BoundedMap<String, Table>,
+}
+
+impl Default for TableCache {
+    fn default() -> Self {
+        Self { tables: BoundedMap::new(MAX_TABLES) }
+    }
 }
 
 impl TableCache {
     /// The cached table `key` if it was loaded from `location`.
     pub fn get(&self, key: &str, location: &str) -> Option<Table> {
-        let tables = self.tables.lock().expect("table cache lock");
-        tables.get(key).filter(|table| table.metadata_location() == Some(location)).cloned()
+        self.tables.find(key, |table| (table.metadata_location() == Some(location)).then(|| table.clone()))
     }
 
     /// The cached table `key` if its metadata holds `snapshot_id`.
     pub fn holding(&self, key: &str, snapshot_id: i64) -> Option<Table> {
-        let tables = self.tables.lock().expect("table cache lock");
-        tables.get(key).filter(|table| table.metadata().snapshot_by_id(snapshot_id).is_some()).cloned()
+        self.tables.find(key, |table| table.metadata().snapshot_by_id(snapshot_id).is_some().then(|| table.clone()))
     }
 
     pub fn put(&self, key: String, table: Table) {
-        let mut tables = self.tables.lock().expect("table cache lock");
-        if tables.len() >= MAX_TABLES && !tables.contains_key(&key) {
-            tables.clear();
-        }
-        tables.insert(key, table);
+        self.tables.put(key, table);
     }
 }

@@ -4,7 +4,7 @@
 
 use tracing::Instrument;
 
-use super::resolve::{pin_matches, ResolvedTable, Selects};
+use super::resolve::{pin_of, ResolvedTable, Selects};
 use super::scan::{self, FrameInput, ScanStats};
 use super::{convert, metadata_input, shuffle, Engine, Error, Result};
 use crate::proto::QueryTicket;
@@ -58,10 +58,7 @@ impl Engine {
         let mut scans = Vec::new();
         for resolved in tables {
             let relation = resolved.relation_text();
-            let pin = ticket
-                .tables
-                .iter()
-                .find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref))
+            let pin = pin_of(&ticket.tables, &relation, &resolved.table_ref)
                 .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
             let rows = resolved.rows(pin.snapshot_id);
             let (schema, source) = match resolved.selects {

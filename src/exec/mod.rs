@@ -45,7 +45,7 @@ use plan::polars_plan;
 use result_cache::Caching;
 use stream::{as_data_fault, run_blocking, stream_frame};
 use metadata_tables::MetadataTable;
-use resolve::{pin_matches, Selects};
+use resolve::{pin_of, Selects};
 use scan::FrameInput;
 pub use cloud::RemoteLimits;
 pub use scan::ScanOptions;
@@ -215,7 +215,7 @@ impl Engine {
             _ => None,
         };
         // Metadata tables and tables without a snapshot change columns without a new pin.
-        let memo = !reads_metadata && ticket.tables.iter().all(|pin| pin.snapshot_id.is_some());
+        let memo = !reads_metadata && planned::pinned(&ticket);
         let schema = match (cached, memo.then(|| self.planned_schemas.get(&ticket)).flatten()) {
             (Some(entry), _) => entry.schema.clone(),
             (None, Some(schema)) => schema,
@@ -248,7 +248,7 @@ impl Engine {
         for resolved in resolve::resolve(&self.lake, &query, &session, &ticket.tables).await? {
             let relation = resolved.relation_text();
             let Selects::Snapshot(_) = resolved.selects else { continue };
-            let pin = ticket.tables.iter().find(|pin| pin.relation == relation && pin_matches(pin, &resolved.table_ref));
+            let pin = pin_of(&ticket.tables, &relation, &resolved.table_ref);
             let Some(snapshot_id) = pin.and_then(|pin| pin.snapshot_id) else { continue };
             let filters = query.scan_filters(&resolved.relation);
             let columns = scan::snapshot_schema(&resolved.table, Some(snapshot_id))?.iter_names().map(|n| n.to_string()).collect();

@@ -8,14 +8,14 @@
 //! Tickets stay self-contained: a node that kept nothing plans from the
 //! ticket alone, so any node still runs any ticket.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use polars::prelude::LazyFrame;
 use prost::Message;
 
 use super::scan::ScanStats;
+use crate::bounded::BoundedMap;
 use crate::proto::QueryTicket;
 
 /// Beyond this many result schemas the memo starts over.
@@ -42,33 +42,28 @@ pub(super) struct PlannedFrame {
 }
 
 pub(super) struct TicketMemo<V> {
-    entries: Mutex<HashMap<Vec<u8>, V>>,
-    max: usize,
+    entries: BoundedMap<Vec<u8>, V>,
 }
 
 impl Default for TicketMemo<SchemaRef> {
     fn default() -> Self {
-        Self { entries: Mutex::default(), max: MAX_SCHEMAS }
+        Self { entries: BoundedMap::new(MAX_SCHEMAS) }
     }
 }
 
 impl Default for TicketMemo<Arc<PlannedFrame>> {
     fn default() -> Self {
-        Self { entries: Mutex::default(), max: MAX_FRAMES }
+        Self { entries: BoundedMap::new(MAX_FRAMES) }
     }
 }
 
 impl<V: Clone> TicketMemo<V> {
     pub fn get(&self, ticket: &QueryTicket) -> Option<V> {
-        self.entries.lock().expect("plan memo lock").get(&key(ticket)).cloned()
+        self.entries.get(&key(ticket))
     }
 
     pub fn put(&self, ticket: &QueryTicket, value: V) {
-        let mut entries = self.entries.lock().expect("plan memo lock");
-        if entries.len() >= self.max {
-            entries.clear();
-        }
-        entries.insert(key(ticket), value);
+        self.entries.put(key(ticket), value);
     }
 }
 

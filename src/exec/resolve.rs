@@ -93,7 +93,7 @@ pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefault
         parts.push(name.to_string());
         let table_ref = lake.names().resolve(&parts, session)?;
         let relation_text = relation.join(".");
-        let pinned = pins.iter().find(|pin| pin.relation == relation_text && pin_matches(pin, &table_ref)).and_then(|pin| pin.snapshot_id);
+        let pinned = pin_of(pins, &relation_text, &table_ref).and_then(|pin| pin.snapshot_id);
         let table = match (&metadata, pinned) {
             (None, Some(snapshot_id)) => lake.load_pinned(&table_ref, snapshot_id).await?,
             _ => lake.load(&table_ref).await?,
@@ -107,6 +107,13 @@ pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefault
     futures::future::try_join_all(loads).await
 }
 
-pub(super) fn pin_matches(pin: &TablePin, table: &TableRef) -> bool {
-    pin.catalog == table.catalog && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref()
+/// The pin of `relation` (as the query wrote it) among a ticket's `pins`,
+/// if it names `table`.
+pub(super) fn pin_of<'a>(pins: &'a [TablePin], relation: &str, table: &TableRef) -> Option<&'a TablePin> {
+    pins.iter().find(|pin| {
+        pin.relation == relation
+            && pin.catalog == table.catalog
+            && pin.name == table.ident.name()
+            && pin.namespace == *table.ident.namespace().as_ref()
+    })
 }

@@ -5,11 +5,11 @@
 //! and the parameters, except for queries that read the clock (rewritten
 //! with the time they arrive), which are never kept.
 
-use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use super::Query;
+use crate::bounded::BoundedMap;
 
 /// Beyond this many queries the memo starts over (dashboards repeat a few).
 const MAX_QUERIES: usize = 512;
@@ -24,9 +24,16 @@ struct Analyzed {
     query: Query,
 }
 
-#[derive(Default)]
+/// By a hash of the text and parameters, each entry keeping both to tell a
+/// collision from a hit.
 struct Memo {
-    queries: Mutex<HashMap<u64, Analyzed>>,
+    queries: BoundedMap<u64, Analyzed>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Self { queries: BoundedMap::new(MAX_QUERIES) }
+    }
 }
 
 static ANALYZED: LazyLock<Memo> = LazyLock::new(Memo::default);
@@ -46,20 +53,14 @@ impl Memo {
         if sql.len() > MAX_KEPT_BYTES {
             return None;
         }
-        let queries = self.queries.lock().expect("query memo lock");
-        let kept = queries.get(&key(sql, params))?;
-        (kept.sql == sql && kept.params == params).then(|| kept.query.clone())
+        self.queries.find(&key(sql, params), |kept| (kept.sql == sql && kept.params == params).then(|| kept.query.clone()))
     }
 
     fn put(&self, sql: &str, params: &[String], query: &Query) {
         if sql.len() > MAX_KEPT_BYTES || query.is_volatile() {
             return;
         }
-        let mut queries = self.queries.lock().expect("query memo lock");
-        if queries.len() >= MAX_QUERIES {
-            queries.clear();
-        }
-        queries.insert(key(sql, params), Analyzed { sql: sql.to_string(), params: params.to_vec(), query: query.clone() });
+        self.queries.put(key(sql, params), Analyzed { sql: sql.to_string(), params: params.to_vec(), query: query.clone() });
     }
 }
 
