@@ -166,3 +166,14 @@ def test_the_history_file_keeps_at_most_the_newest_queries_asked_for(tmp_path):
         assert 10 <= count <= written - 90, (count, written)
     finally:
         server.stop()
+
+
+def test_a_history_bound_that_is_not_a_count_is_refused_at_start_up(tmp_path):
+    import subprocess
+
+    from harness import floe_binary
+
+    done = subprocess.run([floe_binary(), "serve", "--history-max-queries", "lots", "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert "--history-max-queries" in done.stderr and "lots" in done.stderr, done.stderr
