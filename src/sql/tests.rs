@@ -197,7 +197,41 @@ fn a_correlated_subquery_groups_only_the_keys_the_outer_filters_keep() {
     );
     assert!(
         rendered.contains(
-            "WHERE lineitem.l_key IN (SELECT part.p_key FROM __floe_1 AS part WHERE part.p_brand = 'B') GROUP BY lineitem.l_key"
+            "WHERE lineitem.l_key IN (SELECT __floe_in.__floe_v FROM \
+             (SELECT part.p_key AS __floe_v FROM __floe_1 AS part WHERE part.p_brand = 'B') AS __floe_in) GROUP BY lineitem.l_key"
+        ),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn exists_by_inequality_groups_only_keys_the_joined_filters_keep() {
+    // TPC-H 21's shape: `lineitem l1` has no filter on constants of its own,
+    // but meets only the suppliers of one nation.
+    let query = Query::analyze(
+        "SELECT s_name, count(*) FROM supplier, lineitem l1, nation WHERE s_key = l1.l_supp AND l1.l_late > l1.l_due \
+         AND EXISTS (SELECT * FROM lineitem l2 WHERE l2.l_order = l1.l_order AND l2.l_supp <> l1.l_supp) \
+         AND s_nation = n_key AND n_name = 'PERU' GROUP BY s_name",
+        &[],
+    )
+    .unwrap();
+    let mut columns: rewrite::Columns = [
+        ("supplier", &["s_key", "s_name", "s_nation"][..]),
+        ("lineitem", &["l_order", "l_supp", "l_late", "l_due"]),
+        ("nation", &["n_key", "n_name"]),
+    ]
+    .iter()
+    .map(|(table, cols)| (vec![table.to_string()], cols.iter().map(|c| c.to_string()).collect()))
+    .collect();
+    for (name, rows) in [("supplier", 100), ("lineitem", 60_000), ("nation", 25)] {
+        columns.set_rows(vec![name.into()], rows);
+    }
+    let rendered = query.render(&frames_for(&query), &columns).unwrap();
+    assert!(
+        rendered.contains(
+            "WHERE l2.l_order IN (SELECT __floe_in.__floe_v FROM (SELECT l1.l_order AS __floe_v FROM __floe_1 l1 \
+             JOIN __floe_0 AS supplier ON supplier.s_key = l1.l_supp JOIN __floe_2 AS nation ON supplier.s_nation = nation.n_key \
+             WHERE l1.l_late > l1.l_due AND nation.n_name = 'PERU') AS __floe_in) GROUP BY l2.l_order"
         ),
         "{rendered}"
     );

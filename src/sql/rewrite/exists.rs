@@ -8,11 +8,15 @@
 //! - NOT EXISTS: left join, and no group, or `o.c` NULL, or no non-NULL `c`,
 //!   or `min = max = o.c` (every `<>` is false or unknown).
 //!
+//! Where the outer query's filters keep few keys, the CTE groups only those
+//! (`narrowed_keys.rs`): TPC-H 21 grouped all of `lineitem` twice.
+//!
 //! Subqueries correlated by equalities only are left to polars-sql, which
 //! plans those as semi and anti joins itself.
 
 use sqlparser::ast::{BinaryOperator, Query, SetExpr};
 
+use super::narrowed_keys::OuterFilters;
 use super::scope::*;
 
 pub(super) struct ExistsPlan {
@@ -22,7 +26,14 @@ pub(super) struct ExistsPlan {
     pub test: String,
 }
 
-pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], name: &str, negated: bool) -> Option<ExistsPlan> {
+pub(super) fn plan(
+    resolver: &Resolver,
+    subquery: &Query,
+    outer: &[Scope],
+    name: &str,
+    negated: bool,
+    outer_filters: Option<&OuterFilters>,
+) -> Option<ExistsPlan> {
     if subquery.with.is_some() || subquery.limit_clause.is_some() {
         return None;
     }
@@ -32,7 +43,7 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], name:
     }
     let inner = resolver.scopes(&select.from)?;
     let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-    let Correlation { local, links } = correlate(select, &inner, outer)?;
+    let Correlation { mut local, links } = correlate(select, &inner, outer)?;
     let (mut keys, mut unequal) = (Vec::new(), None);
     for (op, inner_side, outer_side) in links {
         match op {
@@ -44,6 +55,10 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], name:
     let (value, outer_value) = unequal?;
     if keys.is_empty() {
         return None;
+    }
+    // Only the keys of outer rows its other filters keep (`narrowed_keys.rs`).
+    if let Some(filters) = outer_filters {
+        local.extend(keys.iter().filter_map(|(inner, outer_key)| filters.selective_restriction(inner, outer_key, outer)));
     }
     let values = format!("min({value}) AS __floe_min, max({value}) AS __floe_max");
     let (cte_sql, join_on) = grouped_cte(name, &keys, &values, &from, &local);

@@ -164,7 +164,7 @@ impl Rewriter<'_> {
             Expr::Exists { subquery, negated } if !in_having => {
                 let negated = *negated;
                 let name = format!("__floe_sq{}", self.ctes.len() + 1);
-                let Some(plan) = super::exists::plan(&self.resolver, subquery, outer, &name, negated) else { return };
+                let Some(plan) = super::exists::plan(&self.resolver, subquery, outer, &name, negated, self.outer_filters.as_ref()) else { return };
                 let Some(cte) = parse_cte(&name, &plan.cte_sql) else { return };
                 let Some(test) = parse_expr(&plan.test) else { return };
                 *clause = test;
@@ -302,7 +302,7 @@ impl Rewriter<'_> {
     fn rewrite_select(&mut self, select: &mut Select) {
         let Some(outer) = self.resolver.scopes(&select.from) else { return };
         let mut added = Added::default();
-        self.outer_filters = Some(super::narrowed_keys::OuterFilters::of(select, &outer));
+        self.outer_filters = Some(super::narrowed_keys::OuterFilters::of(select, &outer, &self.resolver));
         if let Some(selection) = &mut select.selection {
             self.rewrite_clause(selection, &outer, false, &mut added);
         }
