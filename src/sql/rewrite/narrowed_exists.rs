@@ -1,7 +1,7 @@
 //! `[NOT] EXISTS (SELECT … FROM r WHERE r.k = o.k AND …)`, a conjunct of a
 //! WHERE that also compares the outer relation `o`'s columns with
-//! constants (or joins `o` to a small relation that does): the subquery reads only the rows of `r` whose key a row `o`'s
-//! filters keep has, `(SELECT * FROM r WHERE r.k IN (SELECT o.k FROM o WHERE
+//! constants (or joins `o` to a small relation that does): the subquery
+//! reads only the rows of `r` whose key a row `o`'s filters keep has, `(SELECT * FROM r WHERE r.k IN (SELECT o.k FROM o WHERE
 //! <o's filters>)) AS r` (magic sets, as `narrowed_keys.rs` does for grouped
 //! subqueries). Only rows that pass `o`'s filters ever ask, each about its
 //! own key, so every answer is the same; polars-sql's semi join then builds

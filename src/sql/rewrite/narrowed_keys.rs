@@ -65,20 +65,23 @@ impl OuterFilters {
     /// The conjunct that keeps the inner rows whose key `inner` equals
     /// `outer` of some outer row the filters keep, if any filter reaches it.
     pub fn restriction(&self, inner: &str, outer: &str, scopes: &[Scope]) -> Option<String> {
-        let start = owner(&parse_expr(outer)?, scopes)?;
-        let reach = self.reach(start);
-        let own = self.relations.get(start)?.as_ref()?;
-        (!own.filters.is_empty() || reach.is_some()).then(|| self.restated(inner, outer, start, reach))
+        self.restricted(inner, outer, scopes, |own| !own.filters.is_empty())
     }
 
     /// [`Self::restriction`] only where a comparison with constants keeps
     /// it small: a filter between two columns (`l_receiptdate >
     /// l_commitdate`) keeps too many rows to pay for the semi join.
     pub fn selective_restriction(&self, inner: &str, outer: &str, scopes: &[Scope]) -> Option<String> {
+        self.restricted(inner, outer, scopes, |own| own.selective)
+    }
+
+    /// The restriction where a chain of joins reaches a selective relation,
+    /// or else where the key's own relation's filters `narrow`.
+    fn restricted(&self, inner: &str, outer: &str, scopes: &[Scope], narrow: impl Fn(&Outer) -> bool) -> Option<String> {
         let start = owner(&parse_expr(outer)?, scopes)?;
         let reach = self.reach(start);
         let own = self.relations.get(start)?.as_ref()?;
-        (own.selective || reach.is_some()).then(|| self.restated(inner, outer, start, reach))
+        (narrow(own) || reach.is_some()).then(|| self.restated(inner, outer, start, reach))
     }
 
     /// `inner IN (SELECT outer FROM start JOIN … ON … WHERE <their filters>)`,
@@ -146,24 +149,26 @@ fn steps(via: &[Option<(usize, usize)>], start: usize, end: usize) -> Vec<(usize
 /// `a = b` between a column of one outer relation and one of another.
 fn link(conjunct: &Expr, scopes: &[Scope]) -> Option<(usize, usize, String)> {
     let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = unnested(conjunct) else { return None };
-    let column = |e: &Expr| matches!(unnested(e), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-    if !column(left) || !column(right) {
+    if !is_column(left) || !is_column(right) {
         return None;
     }
     let (a, b) = (owner(left, scopes)?, owner(right, scopes)?);
     (a != b).then(|| (a, b, conjunct.to_string()))
 }
 
+fn is_column(expr: &Expr) -> bool {
+    matches!(unnested(expr), Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+}
+
 /// A column compared with constants: `=`/`<`/… a literal, BETWEEN, an IN list, LIKE.
-pub(super) fn compares_with_constants(expr: &Expr) -> bool {
-    let column = |e: &Expr| matches!(unnested(e), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+fn compares_with_constants(expr: &Expr) -> bool {
     match unnested(expr) {
         Expr::BinaryOp { left, op, right } if is_comparison(op) => {
-            (column(left) && reads_nothing(right)) || (reads_nothing(left) && column(right))
+            (is_column(left) && reads_nothing(right)) || (reads_nothing(left) && is_column(right))
         }
-        Expr::Between { expr, low, high, .. } => column(expr) && reads_nothing(low) && reads_nothing(high),
-        Expr::InList { expr, list, .. } => column(expr) && list.iter().all(reads_nothing),
-        Expr::Like { expr, pattern, .. } => column(expr) && reads_nothing(pattern),
+        Expr::Between { expr, low, high, .. } => is_column(expr) && reads_nothing(low) && reads_nothing(high),
+        Expr::InList { expr, list, .. } => is_column(expr) && list.iter().all(reads_nothing),
+        Expr::Like { expr, pattern, .. } => is_column(expr) && reads_nothing(pattern),
         _ => false,
     }
 }
