@@ -124,9 +124,11 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         crate::observatory::serve(listen, workloads.clone(), auth.clone(), &args.http, auth.enabled()).await?;
     }
     let service = FloeService::new(workloads, auth.clone()).with_tls(args.tls.tls_cert.is_some());
-    let flight = FlightServiceServer::new(crate::flight::FlightServer::new(service))
+    let flight_server = crate::flight::FlightServer::new(service);
+    let flight = FlightServiceServer::new(flight_server.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let flight = crate::flight::DirectDoGet::new(flight, flight_server, MAX_MESSAGE_BYTES);
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = server_tls(&args)? {

@@ -16,6 +16,7 @@ mod sql_info;
 mod statement;
 mod traced;
 mod stream;
+mod wire;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use crate::workload::Workloads;
 
 pub use auth::Auth;
 pub use server::FlightServer;
+pub use wire::DirectDoGet;
 
 /// The principal the auth layer established for this call.
 fn principal<T>(request: &Request<T>) -> Principal {

@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{prepared, principal, traced, FloeService};
 use crate::error::Error;
 
+#[derive(Clone)]
 pub struct FlightServer(Arc<FloeService>);
 
 impl FlightServer {

@@ -45,6 +45,30 @@ def test_retried_ticket_returns_the_same_answer(client):
     assert first.equals(second)
 
 
+def test_a_result_of_many_messages_arrives_whole(client):
+    # Several Flight messages of ~2 MiB, each body sent as the IPC encoder made it.
+    flowers = run(client, "SELECT sepal_length, sepal_width FROM default.flowers")
+    table = run(
+        client,
+        "SELECT a.sepal_length * b.sepal_width AS x FROM default.flowers a CROSS JOIN default.flowers b "
+        "CROSS JOIN (SELECT 1 AS one FROM default.flowers LIMIT 20) c",
+    )
+    lengths = flowers.column("sepal_length").to_pylist()
+    widths = flowers.column("sepal_width").to_pylist()
+    expected = sorted(length * width for length in lengths for width in widths for _ in range(20))
+    assert sorted(table.column("x").to_pylist()) == expected
+    assert table.nbytes > 3 * 2**20
+
+
+def test_an_error_while_running_reaches_the_client_with_its_code(client, server):
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(
+        "SELECT CAST(species AS INTEGER) AS n FROM default.flowers")))
+    with pytest.raises(pa.ArrowInvalid, match="conversion from `str` to `i32` failed"):
+        client.do_get(info.endpoints[0].ticket).read_all()
+    assert server.alive()
+    assert run(client, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+
+
 def test_catalogs(client):
     info = client.get_flight_info(flight.FlightDescriptor.for_command(get_catalogs()))
     table = client.do_get(info.endpoints[0].ticket).read_all()
