@@ -160,6 +160,13 @@ def anon_rss_mib(pid: int) -> float:
     return _status_mib(pid, "RssAnon:")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU `pid` has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class PeakSampler:
     """The highest anonymous RSS of `pid`, sampled every 10 ms while in use
     (the kernel keeps a peak only for the total, VmHWM)."""

@@ -6,6 +6,11 @@ Parquet files. Prints rows/s and GB/s of Arrow data (medians) and Floe's peak
 RSS while streaming. Needs the tables `bench/tpch.py --timed` loads.
 
     python bench/stream.py --sf 1 --repeat 3
+    python bench/stream.py --sf 1 --repeat 10 --baseline-bin OLD/floe   # and another build, interleaved
+
+Rounds are interleaved (each round drains every server once, in alternating
+order); Floe's rows add the server's CPU per drain (median), which moves less
+with the machine's noise than the drain's wall time.
 """
 
 import contextlib
@@ -20,7 +25,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 
 import common  # puts tests/python, the harness, on sys.path
-from engines import PeakSampler, Roapi, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
+from engines import PeakSampler, Roapi, cpu_seconds, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
 from flight_sql_wire import statement_query
 from harness import FloeServer, free_port
 
@@ -69,44 +74,56 @@ def drain_ticket(uri: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    args = common.tpch_arguments(repeat=3).parse_args()
+    parser = common.tpch_arguments(repeat=3)
+    parser.add_argument("--baseline-bin", help="another floe binary, drained beside this build")
+    args = parser.parse_args()
     data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
+    baseline = None
+    if args.baseline_bin:
+        (work / "baseline").mkdir()
+        baseline = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work / "baseline", binary=args.baseline_bin)
     port = free_port()
     reference = subprocess.Popen([sys.executable, "-c", REFERENCE_SERVER, str(data_dir), str(port)],
                                  stdout=subprocess.PIPE, text=True)
     assert reference.stdout.readline().strip() == "ready"
     roapi = Roapi(iceberg_tables(data_dir, "tpch", ["lineitem"]), work / "roapi.log")
-    results = {}
+    sql = "SELECT * FROM tpch.lineitem"
     try:
         floe_idle_rss = rss_mib(floe.process.pid)
-        runs = {
-            "Floe (Flight SQL, DoGet)": lambda: drain_flight_sql(floe.uri, "SELECT * FROM tpch.lineitem"),
-            "pyarrow Flight server, in memory": lambda: drain_ticket(f"grpc://127.0.0.1:{port}"),
-            "ROAPI (Flight SQL, DoGet)": lambda: drain_flight_sql(roapi.uri, "SELECT * FROM lineitem"),
-        }
-        floe_heap = PeakSampler(floe.process.pid)
-        for label, run in runs.items():
-            with floe_heap if label.startswith("Floe") else contextlib.nullcontext():
+        runs = {"Floe (Flight SQL, DoGet)": (lambda: drain_flight_sql(floe.uri, sql), floe.process.pid)}
+        if baseline:
+            runs["Floe, --baseline-bin"] = (lambda: drain_flight_sql(baseline.uri, sql), baseline.process.pid)
+        runs["pyarrow Flight server, in memory"] = (lambda: drain_ticket(f"grpc://127.0.0.1:{port}"), None)
+        runs["ROAPI (Flight SQL, DoGet)"] = (lambda: drain_flight_sql(roapi.uri, "SELECT * FROM lineitem"), None)
+        samples = {label: [] for label in runs}
+        with PeakSampler(floe.process.pid) as floe_heap:
+            for run, _ in runs.values():
                 run()  # warm-up
-                samples = []
-                for _ in range(args.repeat):
+            for round_ in range(args.repeat):
+                for label in list(runs)[:: 1 if round_ % 2 == 0 else -1]:
+                    run, pid = runs[label]
+                    cpu = cpu_seconds(pid) if pid else 0.0
                     begun = time.perf_counter()
                     rows, nbytes = run()
-                    samples.append((time.perf_counter() - begun, rows, nbytes))
-            seconds = statistics.median(s[0] for s in samples)
-            results[label] = (seconds, samples[0][1], samples[0][2])
+                    elapsed = time.perf_counter() - begun
+                    samples[label].append((elapsed, (cpu_seconds(pid) - cpu) if pid else None, rows, nbytes))
         floe_peak = peak_rss_mib(floe.process.pid)
     finally:
         roapi.stop()
         reference.terminate()
         floe.stop()
-    ceiling = results["pyarrow Flight server, in memory"][0]
-    print(f"{'server':<36} {'rows':>10} {'median s':>9} {'M rows/s':>9} {'GB/s':>6} {'vs pyarrow':>11}")
-    for label, (seconds, rows, nbytes) in results.items():
+        if baseline:
+            baseline.stop()
+    median = {label: statistics.median(s[0] for s in runs_) for label, runs_ in samples.items()}
+    ceiling = median["pyarrow Flight server, in memory"]
+    print(f"{'server':<36} {'rows':>10} {'median s':>9} {'M rows/s':>9} {'GB/s':>6} {'vs pyarrow':>11} {'server CPU s':>13}")
+    for label, runs_ in samples.items():
+        seconds, (_, _, rows, nbytes) = median[label], runs_[0]
+        cpu = statistics.median(s[1] for s in runs_) if runs_[0][1] is not None else None
         print(f"{label:<36} {rows:>10} {seconds:>9.2f} {rows / seconds / 1e6:>9.2f} {nbytes / seconds / 1e9:>6.2f} "
-              f"{ceiling / seconds:>10.0%}")
+              f"{ceiling / seconds:>10.0%} {'' if cpu is None else f'{cpu:.2f}':>13}")
     print(f"Floe RSS: {floe_idle_rss:.0f} MiB idle, {floe_peak:.0f} MiB peak over the run, "
           f"of which anonymous (heap) at most {floe_heap.peak:.0f} MiB")
 
