@@ -6,7 +6,6 @@ time per statement (both calls) from /proc. Needs the tables
     python bench/latency.py --sf 1
 """
 
-import os
 import statistics
 import tempfile
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import common  # puts tests/python, the harness, on sys.path
 import pyarrow.flight as flight
-from engines import loaded_tpch
+from engines import cpu_seconds, loaded_tpch
 from flight_sql_wire import statement_query
 from harness import FloeServer
 
@@ -24,11 +23,6 @@ STATEMENTS = [
     "SELECT * FROM tpch.nation",
     "SELECT n_name, r_name FROM tpch.nation JOIN tpch.region ON n_regionkey = r_regionkey",
 ]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(client, pid: int, sql: str, repeat: int) -> tuple[float, float, float]:
