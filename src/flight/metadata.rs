@@ -103,7 +103,7 @@ pub async fn do_get<C: MetadataCommand>(
 ) -> Result<Response<DoGetStream>, Status> {
     command.check()?;
     let caller = super::principal(&request);
-    Ok(Response::new(stream::single_batch(command.batch(service, &caller).await?)))
+    Ok(Response::new(stream::flight_data(stream::single_batch(command.batch(service, &caller).await?))))
 }
 
 fn arrow_status(err: impl std::fmt::Display) -> Status {

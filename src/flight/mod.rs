@@ -6,6 +6,7 @@ mod columns;
 pub mod auth;
 pub mod tls;
 mod ingest;
+mod ipc;
 #[cfg(test)]
 mod fuzz;
 mod metadata;
@@ -63,6 +64,9 @@ fn audited<T>(caller: &Principal, client: &str, kind: &str, tables: &[String], o
 }
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
+/// DoGet's answer before tonic's codec: bodies in parts (`ipc.rs`), which
+/// `wire.rs` writes as they are.
+type MessageStream = Pin<Box<dyn Stream<Item = Result<ipc::Message, Status>> + Send + 'static>>;
 
 /// Floe plans SQL text; GetSqlInfo says so (`FLIGHT_SQL_SERVER_SUBSTRAIT` is false).
 fn no_substrait() -> Status {
@@ -123,7 +127,8 @@ impl FlightSqlService for FloeService {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        statement::do_get(self, ticket, &principal(&request), &client(&request)).await
+        let messages = statement::do_get(self, ticket, &principal(&request), &client(&request)).await?;
+        Ok(messages.map(stream::flight_data))
     }
 
     async fn do_put_statement_update(
@@ -329,10 +334,8 @@ impl FlightSqlService for FloeService {
     }
 
     async fn do_get_fallback(&self, request: Request<Ticket>, message: arrow_flight::sql::Any) -> Result<Response<DoGetStream>, Status> {
-        let (arrived, caller) = (std::time::Instant::now(), principal(&request));
-        let client = client(&request);
-        let started = self.workloads.start_sealed(&message, &caller, &client).await?;
-        Ok(Response::new(stream::respond(started, caller, client, arrived, self.engine().history())))
+        let messages = statement::do_get_sealed(self, &message, &principal(&request), &client(&request)).await?;
+        Ok(messages.map(stream::flight_data))
     }
 
     async fn get_flight_info_substrait_plan(

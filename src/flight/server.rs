@@ -24,6 +24,16 @@ impl FlightServer {
         Self(Arc::new(service))
     }
 
+    /// DoGet as [`FlightService::do_get`] answers it, the messages' bodies in
+    /// the parts `wire.rs` writes without joining them.
+    pub async fn do_get_messages(&self, request: Request<Ticket>) -> Result<Response<super::MessageStream>, Status> {
+        let span = traced::call_span("DoGet", &request);
+        // Boxed, as async_trait boxes tonic's handlers: the futures below are too deep to lay out inline.
+        let call: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+            Box::pin(super::statement::do_get_messages(self.0.as_ref(), request));
+        traced::streaming(span, "DoGet", call).await
+    }
+
     /// GetSchema's answer without planning, where there is one: a prepared
     /// query not yet bound cannot plan, and a statement that changes data runs
     /// when planned, so it is refused rather than described.

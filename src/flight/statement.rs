@@ -1,12 +1,16 @@
 //! Ad-hoc statements: CommandStatementQuery → FlightInfo → DoGet, and the
 //! FlightInfo of wherever placement put a query.
 
-use arrow_flight::sql::{CommandStatementQuery, TicketStatementQuery};
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::{Any, Command, CommandStatementQuery, TicketStatementQuery};
 use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
+use futures::TryStreamExt;
+use prost::Message as _;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::{columns, principal, session, stream, DoGetStream, FloeService};
+use super::ipc::Message;
+use super::{columns, principal, session, stream, FloeService, MessageStream};
 use crate::access::Principal;
 use crate::error::Error;
 use crate::proto::SessionDefaults;
@@ -80,10 +84,30 @@ fn cannot_reach_workers(metadata: &MetadataMap) -> bool {
     }
 }
 
-pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal, client: &str) -> Result<Response<DoGetStream>, Status> {
+pub async fn do_get(service: &FloeService, command: TicketStatementQuery, caller: &Principal, client: &str) -> Result<Response<MessageStream>, Status> {
     let arrived = std::time::Instant::now();
     let started = service.workloads.start_query(&command.statement_handle, caller, client).await?;
     Ok(Response::new(stream::respond(started, caller.clone(), client.to_string(), arrived, service.engine().history())))
+}
+
+/// DoGet of one of Floe's own (sealed) tickets.
+pub async fn do_get_sealed(service: &FloeService, ticket: &Any, caller: &Principal, client: &str) -> Result<Response<MessageStream>, Status> {
+    let arrived = std::time::Instant::now();
+    let started = service.workloads.start_sealed(ticket, caller, client).await?;
+    Ok(Response::new(stream::respond(started, caller.clone(), client.to_string(), arrived, service.engine().history())))
+}
+
+/// DoGet with the answer's messages as `wire.rs` writes them: the tickets of
+/// queries answered here, the rest (catalog metadata, mistakes) through the
+/// Flight SQL dispatch every DoGet of tonic's takes.
+pub async fn do_get_messages(service: &FloeService, request: Request<Ticket>) -> Result<Response<MessageStream>, Status> {
+    let command = Any::decode(&*request.get_ref().ticket).ok().and_then(|any| Command::try_from(any).ok());
+    let (caller, client) = (principal(&request), super::client(&request));
+    match command {
+        Some(Command::TicketStatementQuery(ticket)) => do_get(service, ticket, &caller, &client).await,
+        Some(Command::Unknown(ticket)) => do_get_sealed(service, &ticket, &caller, &client).await,
+        _ => Ok(FlightService::do_get(service, request).await?.map(|data| Box::pin(data.map_ok(Message::from_flight_data)) as MessageStream)),
+    }
 }
 
 /// CommandStatementUpdate: runs a statement that writes; a SELECT sent here is

@@ -8,7 +8,8 @@ use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use futures::{StreamExt, TryStreamExt};
 use tonic::Status;
 
-use super::DoGetStream;
+use super::ipc::{self, Message};
+use super::{DoGetStream, MessageStream};
 use crate::exec::BatchStream;
 
 /// Flight messages stay near 2 MiB: large enough to amortise per-message cost,
@@ -27,26 +28,52 @@ pub fn empty_info(schema: &arrow::datatypes::Schema, descriptor: FlightDescripto
 
 /// Streams `batches`, compressing IPC bodies with the session's codec
 /// (`""`, `"lz4"` or `"zstd"`): worth it when the network, not the CPU, is slow.
-pub fn stream(schema: SchemaRef, batches: BatchStream, compression: &str) -> DoGetStream {
-    let batches = batches.map_err(|err| FlightError::Tonic(Box::new(Status::from(crate::error::Error::from(err)))));
+/// Uncompressed flat results leave as their batches' own buffers (`ipc.rs`).
+pub fn stream(schema: SchemaRef, batches: BatchStream, compression: &str) -> MessageStream {
     let codec = match compression {
         "lz4" => Some(arrow::ipc::CompressionType::LZ4_FRAME),
         "zstd" => Some(arrow::ipc::CompressionType::ZSTD),
         _ => None,
     };
-    let options = arrow::ipc::writer::IpcWriteOptions::default()
-        .try_with_compression(codec)
-        .expect("arrow is built with ipc_compression");
     let waited = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let batches = Timed { inner: batches, waited: waited.clone() };
-    let encoded = FlightDataEncoderBuilder::new()
-        .with_options(options)
-        .with_schema(schema)
-        .with_max_flight_data_size(TARGET_MESSAGE_BYTES)
-        .build(batches)
-        .map_err(Status::from);
+    let encoded: MessageStream = match codec {
+        None if ipc::writes_directly(&schema) => Box::pin(directly(schema, batches)),
+        _ => {
+            let options = arrow::ipc::writer::IpcWriteOptions::default()
+                .try_with_compression(codec)
+                .expect("arrow is built with ipc_compression");
+            let batches = batches.map_err(|err| FlightError::Tonic(Box::new(Status::from(crate::error::Error::from(err)))));
+            let encoded = FlightDataEncoderBuilder::new()
+                .with_options(options)
+                .with_schema(schema)
+                .with_max_flight_data_size(TARGET_MESSAGE_BYTES)
+                .build(batches);
+            Box::pin(encoded.map_ok(Message::from_flight_data).map_err(Status::from))
+        }
+    };
     let span = tracing::info_span!(target: "floe::flight", "ipc.encode", compression, messages = tracing::field::Empty, encode_ms = tracing::field::Empty);
-    Box::pin(Encoding { inner: Box::pin(encoded), waited, busy: std::time::Duration::ZERO, messages: 0, span })
+    Box::pin(Encoding { inner: encoded, waited, busy: std::time::Duration::ZERO, messages: 0, span })
+}
+
+/// The schema, then each batch's messages as `ipc::encode` writes them.
+fn directly(schema: SchemaRef, batches: Timed<BatchStream>) -> impl futures::Stream<Item = Result<Message, Status>> + Send + 'static {
+    let options = arrow::ipc::writer::IpcWriteOptions::default();
+    let schema = Message::from_flight_data(arrow_flight::SchemaAsIpc::new(&schema, &options).into());
+    let messages = batches
+        .map(|batch| {
+            let batch = batch.map_err(|err| Status::from(crate::error::Error::from(err)))?;
+            let messages = ipc::encode(&batch, TARGET_MESSAGE_BYTES)
+                .map_err(|err| Status::from(crate::error::Error::Internal(format!("cannot encode a result batch: {err}"))))?;
+            Ok::<_, Status>(futures::stream::iter(messages.into_iter().map(Ok)))
+        })
+        .try_flatten();
+    futures::stream::once(std::future::ready(Ok(schema))).chain(messages)
+}
+
+/// Messages as FlightData, for the handlers of tonic's service.
+pub fn flight_data(messages: MessageStream) -> DoGetStream {
+    Box::pin(messages.map_ok(Message::into_flight_data))
 }
 
 /// The record batches on their way to the encoder, timing how long the
@@ -70,7 +97,7 @@ impl<S: futures::Stream + Unpin> futures::Stream for Timed<S> {
 /// The encoded stream, in an `ipc.encode` span whose `encode_ms` is the
 /// time spent encoding (polling the encoder less waiting for batches).
 struct Encoding {
-    inner: DoGetStream,
+    inner: MessageStream,
     waited: std::sync::Arc<std::sync::atomic::AtomicU64>,
     busy: std::time::Duration,
     messages: u64,
@@ -78,7 +105,7 @@ struct Encoding {
 }
 
 impl futures::Stream for Encoding {
-    type Item = Result<arrow_flight::FlightData, Status>;
+    type Item = Result<Message, Status>;
 
     fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
         let started = std::time::Instant::now();
@@ -120,7 +147,7 @@ pub fn respond(
     client: String,
     arrived: std::time::Instant,
     history: &crate::history::History,
-) -> DoGetStream {
+) -> MessageStream {
     let work = started.work;
     // Tickets started before their rows were ready have their record already.
     let running = started.running.or_else(|| (!principal.is_peer()).then(|| history.start(work.history_start(&principal, &client))));
@@ -132,12 +159,12 @@ pub fn respond(
 /// `stream`, counting the rows and bytes it sends, that logs one
 /// `floe::statement` line when it ends: finished, failed, or dropped by a
 /// client that left (`cancelled`).
-pub fn logged(stream: DoGetStream, completion: Completion) -> DoGetStream {
+pub fn logged(stream: MessageStream, completion: Completion) -> MessageStream {
     Box::pin(Logged { inner: stream, completion, rows: 0, bytes: 0, outcome: None, error: None })
 }
 
 struct Logged {
-    inner: DoGetStream,
+    inner: MessageStream,
     completion: Completion,
     rows: u64,
     bytes: u64,
@@ -146,20 +173,21 @@ struct Logged {
 }
 
 impl futures::Stream for Logged {
-    type Item = Result<arrow_flight::FlightData, Status>;
+    type Item = Result<Message, Status>;
 
     fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
-            std::task::Poll::Ready(Some(Ok(data))) => {
-                self.bytes += (data.data_header.len() + data.data_body.len()) as u64;
-                let batch_rows = arrow::ipc::root_as_message(&data.data_header)
+            std::task::Poll::Ready(Some(Ok(message))) => {
+                let bytes = (message.fields.data_header.len() + message.body_len()) as u64;
+                self.bytes += bytes;
+                let batch_rows = arrow::ipc::root_as_message(&message.fields.data_header)
                     .ok()
                     .and_then(|message| message.header_as_record_batch())
                     .map_or(0, |batch| batch.length());
                 self.rows += batch_rows.max(0) as u64;
                 if let Some(running) = &self.completion.running {
-                    running.progress(batch_rows.max(0) as u64, (data.data_header.len() + data.data_body.len()) as u64);
+                    running.progress(batch_rows.max(0) as u64, bytes);
                 }
             }
             std::task::Poll::Ready(Some(Err(status))) => {
@@ -214,7 +242,7 @@ impl Drop for Logged {
     }
 }
 
-pub fn single_batch(batch: RecordBatch) -> DoGetStream {
+pub fn single_batch(batch: RecordBatch) -> MessageStream {
     let schema = batch.schema();
     stream(schema, Box::pin(futures::stream::once(async move { Ok(batch) }).boxed()), "")
 }
@@ -245,7 +273,7 @@ mod tests {
         );
         messages
             .into_iter()
-            .map(|m| m.unwrap())
+            .map(|m| m.unwrap().into_flight_data())
             .filter_map(|data| {
                 let message = arrow::ipc::root_as_message(&data.data_header).ok()?;
                 let batch = message.header_as_record_batch()?;

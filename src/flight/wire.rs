@@ -12,21 +12,22 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::{FlightData, Ticket};
+use arrow_flight::Ticket;
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame};
-use prost::Message;
+use prost::Message as _;
 use tonic::body::Body;
 use tonic::Status;
 
-use super::{DoGetStream, FlightServer};
+use super::ipc::Message;
+use super::{FlightServer, MessageStream};
 use crate::error::Error;
 
 const DO_GET: &str = "/arrow.flight.protocol.FlightService/DoGet";
 
-/// Bodies up to this size travel inside the head: one HTTP/2 frame instead of
-/// two is worth a copy of a few kilobytes (schemas, small results).
+/// Body parts up to this size are copied into the chunk before them: one
+/// HTTP/2 frame instead of two is worth a copy of a few kilobytes (schemas,
+/// small results, validity bitmaps, padding).
 const INLINE_BODY_BYTES: usize = 16 * 1024;
 
 /// `inner` (tonic's Flight service) with DoGet answered by [`answer`].
@@ -85,10 +86,10 @@ async fn answer(flight: FlightServer, request: http::Request<Body>, limit: usize
         Err(error) => return Status::from(error).into_http(),
     };
     let request = tonic::Request::from_http(http::Request::from_parts(parts, ticket));
-    match FlightService::do_get(&flight, request).await {
+    match flight.do_get_messages(request).await {
         Ok(response) => {
             let (metadata, messages, extensions) = response.into_parts();
-            let mut http = http::Response::new(Body::new(Messages { messages, pending: None, ended: false }));
+            let mut http = http::Response::new(Body::new(Messages::new(messages)));
             *http.headers_mut() = metadata.into_headers();
             // The headers tonic keeps out of a response's metadata.
             for reserved in ["te", "user-agent", "content-type", "grpc-message", "grpc-message-type", "grpc-status"] {
@@ -126,12 +127,18 @@ async fn read_ticket(body: Body, limit: usize) -> Result<Ticket, Error> {
     Ticket::decode(message).map_err(|e| Error::InvalidArgument(format!("malformed DoGet request: {e}")))
 }
 
-/// The answer's HTTP/2 body: each FlightData as its head and its body, then
-/// the status in trailers (`grpc-status: 0`, or the error that ended the stream).
+/// The answer's HTTP/2 body: each message as its head and its body's parts,
+/// then the status in trailers (`grpc-status: 0`, or the error that ended the stream).
 struct Messages {
-    messages: DoGetStream,
-    pending: Option<Bytes>,
+    messages: MessageStream,
+    pending: std::vec::IntoIter<Bytes>,
     ended: bool,
+}
+
+impl Messages {
+    fn new(messages: MessageStream) -> Self {
+        Self { messages, pending: Vec::new().into_iter(), ended: false }
+    }
 }
 
 impl HttpBody for Messages {
@@ -140,16 +147,17 @@ impl HttpBody for Messages {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        if let Some(body) = this.pending.take() {
-            return Poll::Ready(Some(Ok(Frame::data(body))));
+        if let Some(chunk) = this.pending.next() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
         if this.ended {
             return Poll::Ready(None);
         }
         let status = match std::task::ready!(this.messages.as_mut().poll_next(cx)) {
-            Some(Ok(data)) => {
-                let (head, body) = framed(data);
-                this.pending = body;
+            Some(Ok(message)) => {
+                let mut chunks = framed(message).into_iter();
+                let head = chunks.next().expect("a message has a head");
+                this.pending = chunks;
                 return Poll::Ready(Some(Ok(Frame::data(head))));
             }
             Some(Err(status)) => status,
@@ -170,34 +178,44 @@ fn trailers(status: &Status) -> http::HeaderMap {
     headers
 }
 
-/// One FlightData as gRPC's length-prefixed protobuf: the head holds the
-/// prefix, every field but the body (tag 1000, the last prost writes too) and
-/// the body's key and length; the body follows as is unless it is small.
-fn framed(data: FlightData) -> (Bytes, Option<Bytes>) {
+/// One message as gRPC's length-prefixed protobuf FlightData, in chunks: the
+/// head holds the prefix, every field but the body (tag 1000, the last prost
+/// writes too) and the body's key and length; the body's parts follow as they
+/// are, except small ones, copied into the chunk before them.
+fn framed(message: Message) -> Vec<Bytes> {
     use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
     const BODY_TAG: u32 = 1000;
-    let body = data.data_body.clone();
-    let fields = FlightData { data_body: Bytes::new(), ..data };
-    let body_field = if body.is_empty() { 0 } else { key_len(BODY_TAG) + encoded_len_varint(body.len() as u64) };
-    let length = fields.encoded_len() + body_field + body.len();
-    let inline = body.len() <= INLINE_BODY_BYTES;
-    let mut head = BytesMut::with_capacity(5 + length - if inline { 0 } else { body.len() });
+    let body_len = message.body_len();
+    let body_field = if body_len == 0 { 0 } else { key_len(BODY_TAG) + encoded_len_varint(body_len as u64) };
+    let length = message.fields.encoded_len() + body_field + body_len;
+    let small: usize = message.body.iter().map(Bytes::len).filter(|len| *len <= INLINE_BODY_BYTES).sum();
+    let mut head = BytesMut::with_capacity(5 + length - body_len + small.min(INLINE_BODY_BYTES));
     head.put_u8(0);
     head.put_u32(u32::try_from(length).expect("Flight messages stay far below 4 GiB"));
-    fields.encode(&mut head).expect("the head has room for the fields");
-    if !body.is_empty() {
+    message.fields.encode(&mut head).expect("the head has room for the fields");
+    if body_len > 0 {
         encode_key(BODY_TAG, WireType::LengthDelimited, &mut head);
-        encode_varint(body.len() as u64, &mut head);
+        encode_varint(body_len as u64, &mut head);
     }
-    if inline {
-        head.extend_from_slice(&body);
-        return (head.freeze(), None);
+    let mut chunks = Vec::new();
+    for part in message.body {
+        if part.len() <= INLINE_BODY_BYTES {
+            head.extend_from_slice(&part);
+        } else {
+            chunks.push(std::mem::take(&mut head).freeze());
+            chunks.push(part);
+        }
     }
-    (head.freeze(), Some(body))
+    if !head.is_empty() || chunks.is_empty() {
+        chunks.push(head.freeze());
+    }
+    chunks
 }
 
 #[cfg(test)]
 mod tests {
+    use arrow_flight::FlightData;
+
     use super::*;
 
     fn data(body: usize) -> FlightData {
@@ -210,39 +228,54 @@ mod tests {
     }
 
     /// What a gRPC client reads: the prefix's length, then prost's decoding.
-    fn read_back(head: &Bytes, body: Option<&Bytes>) -> FlightData {
-        let mut wire = head.to_vec();
-        wire.extend_from_slice(body.map_or(&[][..], |b| b.as_ref()));
+    fn read_back(chunks: &[Bytes]) -> FlightData {
+        let wire = chunks.concat();
         assert_eq!(wire[0], 0, "not compressed");
         let length = u32::from_be_bytes(wire[1..5].try_into().unwrap()) as usize;
         assert_eq!(wire.len(), 5 + length, "the prefix gives the message's length");
         FlightData::decode(&wire[5..]).unwrap()
     }
 
+    fn prost_encoded(data: &FlightData) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        data.encode(&mut bytes).unwrap();
+        bytes
+    }
+
     #[test]
     fn a_message_reads_back_as_prost_would_encode_it() {
         for size in [0, 100, INLINE_BODY_BYTES, INLINE_BODY_BYTES + 1, 2 << 20] {
             let original = data(size);
-            let (head, body) = framed(original.clone());
-            assert_eq!(body.is_some(), size > INLINE_BODY_BYTES, "body of {size} bytes");
-            assert_eq!(read_back(&head, body.as_ref()), original);
-            let mut prost_bytes = Vec::new();
-            original.encode(&mut prost_bytes).unwrap();
-            let mut ours = head[5..].to_vec();
-            ours.extend_from_slice(body.as_deref().unwrap_or_default());
-            assert_eq!(ours, prost_bytes, "byte for byte what tonic would send");
+            let chunks = framed(Message::from_flight_data(original.clone()));
+            assert_eq!(chunks.len(), if size > INLINE_BODY_BYTES { 2 } else { 1 }, "body of {size} bytes");
+            assert_eq!(read_back(&chunks), original);
+            assert_eq!(chunks.concat()[5..], prost_encoded(&original), "byte for byte what tonic would send");
         }
+    }
+
+    #[test]
+    fn a_body_in_parts_is_sent_as_its_large_parts_between_copies_of_the_small_ones() {
+        let part = |len: usize, byte: u8| Bytes::from(vec![byte; len]);
+        let parts = vec![part(3, 1), part(1 << 20, 2), part(60, 0), part(INLINE_BODY_BYTES, 3), part(70_000, 4), part(5, 0)];
+        let whole = FlightData { data_body: parts.concat().into(), ..data(0) };
+        let message = Message { fields: data(0), body: parts.clone() };
+        let chunks = framed(message);
+        assert_eq!(chunks.len(), 5, "head with the first part, the large part, the small parts, the large part, the tail");
+        assert_eq!(chunks[1].as_ptr(), parts[1].as_ptr(), "large parts are not copied");
+        assert_eq!(chunks[3].as_ptr(), parts[4].as_ptr());
+        assert_eq!(chunks.concat()[5..], prost_encoded(&whole));
     }
 
     #[test]
     fn a_large_body_is_sent_without_a_copy() {
         let original = data(1 << 20);
-        let (_, body) = framed(original.clone());
-        assert_eq!(body.unwrap().as_ptr(), original.data_body.as_ptr());
+        let chunks = framed(Message::from_flight_data(original.clone()));
+        assert_eq!(chunks[1].as_ptr(), original.data_body.as_ptr());
     }
 
     fn body_of(messages: Vec<Result<FlightData, Status>>) -> Vec<Frame<Bytes>> {
-        let mut body = Messages { messages: Box::pin(futures::stream::iter(messages)), pending: None, ended: false };
+        let messages = messages.into_iter().map(|message| message.map(Message::from_flight_data));
+        let mut body = Messages::new(Box::pin(futures::stream::iter(messages)));
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let mut frames = Vec::new();
