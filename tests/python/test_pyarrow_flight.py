@@ -1,5 +1,6 @@
 """Floe through plain pyarrow.flight: the raw Flight protocol."""
 
+import itertools
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -58,6 +59,33 @@ def test_a_result_of_many_messages_arrives_whole(client):
     expected = sorted(length * width for length in lengths for width in widths for _ in range(20))
     assert sorted(table.column("x").to_pylist()) == expected
     assert table.nbytes > 3 * 2**20
+
+
+def test_nulls_booleans_and_strings_survive_messages_cut_mid_byte(client):
+    # Rows long enough that a batch splits into messages whose first row is not
+    # on a byte of the validity and boolean bitmaps, and whose string offsets
+    # do not start at 0.
+    flowers = run(client, "SELECT sepal_length, sepal_width, species FROM default.flowers").to_pylist()
+    suffix = " is a flower whose name is followed by enough words to make every row long" * 4
+    table = run(
+        client,
+        "SELECT a.sepal_length > b.sepal_width * 2 AS longer, "
+        "CASE WHEN a.sepal_width > 3.0 THEN a.species || '" + suffix + "' END AS described, "
+        "CASE WHEN b.sepal_length < 5.0 THEN NULL ELSE CAST(a.sepal_length * 10 AS BIGINT) END AS tenths "
+        "FROM default.flowers a CROSS JOIN default.flowers b CROSS JOIN (SELECT 1 AS one FROM default.flowers LIMIT 3) c",
+    )
+    expected = [
+        (a["sepal_length"] > b["sepal_width"] * 2,
+         a["species"] + suffix if a["sepal_width"] > 3.0 else None,
+         None if b["sepal_length"] < 5.0 else int(a["sepal_length"] * 10))
+        for a in flowers for b in flowers for _ in range(3)
+    ]
+    key = lambda row: (row[0], row[1] or "", -1 if row[2] is None else row[2], row[1] is None)
+    got = list(zip(*(table.column(name).to_pylist() for name in ("longer", "described", "tenths"))))
+    assert sorted(got, key=key) == sorted(expected, key=key)
+    assert table.nbytes > 4 * 2**20 and table.column("described").null_count > 0
+    sizes = [len(chunk) for chunk in table.column("longer").chunks]
+    assert any(start % 8 for start in itertools.accumulate(sizes[:-1])), f"messages of {sizes} rows"
 
 
 def test_an_error_while_running_reaches_the_client_with_its_code(client, server):
