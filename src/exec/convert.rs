@@ -186,7 +186,11 @@ fn views_to_utf8(views: &StringViewArray) -> Result<ArrayRef, ArrowError> {
         offsets.push(end as i32);
     }
     values.truncate(end);
-    let array = StringArray::try_new(OffsetBuffer::new(offsets.into()), values.into(), nulls.cloned())?;
+    // SAFETY: the offsets rise from 0 to `values.len()`, one per slot, and each
+    // range between them is one whole value of a `StringViewArray`, which is
+    // valid UTF-8 by that type's invariant: re-checking it here cost 2% of a
+    // large DoGet's CPU (`perf`).
+    let array = unsafe { StringArray::new_unchecked(OffsetBuffer::new_unchecked(offsets.into()), values.into(), nulls.cloned()) };
     Ok(Arc::new(array))
 }
 
