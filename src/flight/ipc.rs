@@ -12,7 +12,7 @@ use arrow::buffer::{BooleanBuffer, Buffer};
 use arrow::datatypes::{DataType, Schema};
 use arrow::error::ArrowError;
 use arrow_flight::FlightData;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// Buffers start at multiples of 64 bytes, as arrow-ipc writes them: readers
 /// can then use them in place for every type's alignment.
@@ -41,11 +41,7 @@ impl Message {
     pub fn into_flight_data(self) -> FlightData {
         let data_body = match <[Bytes; 1]>::try_from(self.body) {
             Ok([whole]) => whole,
-            Err(parts) => {
-                let mut body = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-                parts.iter().for_each(|part| body.extend_from_slice(part));
-                body.freeze()
-            }
+            Err(parts) => parts.concat().into(),
         };
         FlightData { data_body, ..self.fields }
     }
@@ -73,10 +69,10 @@ pub fn writes_directly(schema: &Schema) -> bool {
 /// (rows split evenly, as arrow-flight's encoder splits them), for a schema
 /// [`writes_directly`] accepts.
 pub fn encode(batch: &RecordBatch, target_bytes: usize) -> Result<Vec<Message>, ArrowError> {
-    let whole = encode_one(batch)?;
-    let (size, rows) = (whole.body_len(), batch.num_rows());
+    let size = batch.columns().iter().map(|column| column.to_data().get_slice_memory_size()).sum::<Result<usize, _>>()?;
+    let rows = batch.num_rows();
     if size <= target_bytes || rows <= 1 {
-        return Ok(vec![whole]);
+        return Ok(vec![encode_one(batch)?]);
     }
     let pieces = size.div_ceil(target_bytes).min(rows);
     let rows_per_piece = rows.div_ceil(pieces);

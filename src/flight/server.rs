@@ -24,8 +24,8 @@ impl FlightServer {
         Self(Arc::new(service))
     }
 
-    /// DoGet as [`FlightService::do_get`] answers it, the messages' bodies in
-    /// the parts `wire.rs` writes without joining them.
+    /// DoGet, the messages' bodies in the parts `wire.rs` writes without
+    /// joining them; tonic's `do_get` joins them.
     pub async fn do_get_messages(&self, request: Request<Ticket>) -> Result<Response<super::MessageStream>, Status> {
         let span = traced::call_span("DoGet", &request);
         // Boxed, as async_trait boxes tonic's handlers: the futures below are too deep to lay out inline.
@@ -129,8 +129,7 @@ impl FlightService for FlightServer {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let span = traced::call_span("DoGet", &request);
-        traced::streaming(span, "DoGet", FlightService::do_get(self.0.as_ref(), request)).await
+        Ok(self.do_get_messages(request).await?.map(super::stream::flight_data))
     }
 
     async fn do_put(

@@ -202,7 +202,9 @@ fn framed(message: Message) -> Vec<Bytes> {
         if part.len() <= INLINE_BODY_BYTES {
             head.extend_from_slice(&part);
         } else {
-            chunks.push(std::mem::take(&mut head).freeze());
+            if !head.is_empty() {
+                chunks.push(std::mem::take(&mut head).freeze());
+            }
             chunks.push(part);
         }
     }
@@ -263,6 +265,13 @@ mod tests {
         assert_eq!(chunks.len(), 5, "head with the first part, the large part, the small parts, the large part, the tail");
         assert_eq!(chunks[1].as_ptr(), parts[1].as_ptr(), "large parts are not copied");
         assert_eq!(chunks[3].as_ptr(), parts[4].as_ptr());
+        assert_eq!(chunks.concat()[5..], prost_encoded(&whole));
+
+        let adjacent = vec![part(1 << 20, 5), part(70_000, 6)];
+        let whole = FlightData { data_body: adjacent.concat().into(), ..data(0) };
+        let chunks = framed(Message { fields: data(0), body: adjacent });
+        assert!(chunks.iter().all(|chunk| !chunk.is_empty()), "no empty frames between large parts");
+        assert_eq!(chunks.len(), 3);
         assert_eq!(chunks.concat()[5..], prost_encoded(&whole));
     }
 
