@@ -10,6 +10,7 @@ a Floe data dir (SQLite catalog + local warehouse):
 Each engine runs SQL and returns a pyarrow Table, or raises.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -165,6 +166,20 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def context_switches(pid: int) -> int:
+    """Times the threads of `pid` alive now have been switched out, voluntarily
+    or not: hand-offs between threads show here, however fast the machine runs.
+    A thread that has exited takes its count with it (tokio's idle blocking
+    threads leave after 10 s), so compare over short, busy stretches."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            for line in (task / "status").read_text().splitlines():
+                if "ctxt_switches:" in line:  # voluntary_… and nonvoluntary_…
+                    total += int(line.split()[1])
+    return total
 
 
 class PeakSampler:
