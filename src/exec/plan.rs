@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use polars::prelude::{DataType, LazyFrame, PolarsError};
+use polars::prelude::{Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError};
 
 use super::scan::FrameInput;
 use super::{convert, functions, Result};
@@ -17,6 +17,7 @@ use crate::sql::Query;
 /// for EXPLAIN the query after Floe's rewrites.
 pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef, String)> {
     let mut context = functions::sql_context();
+    context.register(crate::sql::rewrite::ONE_ROW, one_row()?);
     let mut frames = HashMap::with_capacity(inputs.len());
     let mut columns = crate::sql::rewrite::Columns::default();
     for (index, input) in inputs.iter().enumerate() {
@@ -49,6 +50,12 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
     let rewritten = if query.is_explain() { query.rewritten(&columns)? } else { String::new() };
     Ok((frame, schema, rewritten))
+}
+
+/// What a SELECT without FROM reads (`sql::rewrite::ONE_ROW`).
+fn one_row() -> Result<LazyFrame> {
+    let placeholder = Column::new(crate::sql::rewrite::ONE_ROW.into(), [true]);
+    Ok(DataFrame::new(1, vec![placeholder])?.lazy())
 }
 
 fn column_kind(dtype: &DataType) -> ColumnKind {

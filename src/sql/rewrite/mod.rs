@@ -21,6 +21,7 @@ mod names;
 mod narrowed_exists;
 mod narrowed_keys;
 mod normalize;
+mod one_row;
 mod or_filters;
 mod qualify;
 mod quantified;
@@ -41,6 +42,7 @@ use sqlparser::ast::Statement;
 pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder_count, RelationName};
 pub(crate) use analyze::divisions_in_double;
 pub use names::presented_name;
+pub use one_row::ONE_ROW;
 pub use columns::{ColumnKind, Columns};
 pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
 
@@ -83,7 +85,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// functions moved into CTEs, frames that end at a peer or reach by value
 /// and integer casts as SQL rounds them, short IN lists as comparisons
 /// Polars pushes down, decimal columns compared with decimal literals, SUM
-/// arguments computed once below a grouping, and catalog relations renamed to the frames Polars has registered. Fails on
+/// arguments computed once below a grouping, SELECTs without FROM given a
+/// relation of one row, and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     temporal::date_arithmetic(statement, columns);
@@ -106,6 +109,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // Last: the arguments it moves are final, and no pass after it needs to
     // see through the derived table it adds.
     sum_arguments::computed_below(statement);
+    one_row::from_one_row(statement);
     analyze::rename_relations(statement, frames);
     Ok(())
 }
