@@ -9,7 +9,7 @@ use polars::prelude::*;
 use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
 use polars_sql::SQLContext;
 
-use crate::sql::functions::{DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
+use crate::sql::functions::{round_digits, DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
 
 /// A polars-sql context that knows Floe's functions.
 pub fn sql_context() -> SQLContext {
@@ -27,6 +27,9 @@ impl FunctionRegistry for Functions {
         if name == CAST_ROUND {
             return Ok(Some(cast_rounding()));
         }
+        if let Some(digits) = round_digits(name) {
+            return Ok(Some(half_away_rounding(name, digits)));
+        }
         if let Some(frame) = ValueFrame::parse(name) {
             return Ok(Some(super::value_frames::udf(name, frame)));
         }
@@ -40,7 +43,7 @@ impl FunctionRegistry for Functions {
     }
 
     fn contains(&self, name: &str) -> bool {
-        name == CAST_ROUND || DecimalOp::parse(name).is_some() || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some() || MixedOrder::parse(name).is_some()
+        name == CAST_ROUND || round_digits(name).is_some() || DecimalOp::parse(name).is_some() || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some() || MixedOrder::parse(name).is_some()
     }
 }
 
@@ -63,6 +66,33 @@ fn cast_round(value: &Column) -> PolarsResult<Column> {
         _ => return Ok(value.clone()),
     };
     Ok(value.as_materialized_series().round(0, mode)?.into_column())
+}
+
+/// `round(x, digits)` half away from zero; a DECIMAL at scale `digits`,
+/// integers and other values as they are.
+fn half_away_rounding(name: &str, digits: u32) -> UserDefinedFunction {
+    let function = BaseColumnUdf::new(
+        move |columns: &mut [Column]| round_half_away(&columns[0], digits),
+        move |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), rounded_type(fields[0].dtype(), digits))),
+    );
+    let mut udf = UserDefinedFunction::new(name.into(), function);
+    udf.options = FunctionOptions::elementwise();
+    udf
+}
+
+fn rounded_type(dtype: &DataType, digits: u32) -> DataType {
+    match dtype {
+        DataType::Decimal(precision, scale) => DataType::Decimal(*precision, (*scale).min(digits as usize)),
+        other => other.clone(),
+    }
+}
+
+fn round_half_away(value: &Column, digits: u32) -> PolarsResult<Column> {
+    if !(value.dtype().is_float() || value.dtype().is_decimal()) {
+        return Ok(value.clone());
+    }
+    let rounded = value.as_materialized_series().round(digits, RoundMode::HalfAwayFromZero)?;
+    Ok(rounded.cast(&rounded_type(value.dtype(), digits))?.into_column())
 }
 
 /// Each row's dense rank in an order of keys in mixed directions.

@@ -15,6 +15,22 @@
 /// functions only there (`rewrite::scope::FunctionReach`).
 pub const CAST_ROUND: &str = "floe_cast_round";
 
+/// `floe_round_<n>(x)`: `round(x, n)` half away from zero, as DuckDB rounds
+/// and PostgreSQL rounds a DECIMAL (polars-sql rounds half to even: 2.5 to
+/// 2, 0.125 to 0.12); a DECIMAL comes back at scale `n`. Reaches as
+/// [`CAST_ROUND`] does.
+const ROUND_PREFIX: &str = "floe_round_";
+
+pub fn round_name(digits: u32) -> String {
+    format!("{ROUND_PREFIX}{digits}")
+}
+
+/// The digits a [`round_name`] rounds to.
+pub fn round_digits(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix(ROUND_PREFIX)?;
+    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
+}
+
 /// `floe_decimal_add(a, b)`, `_sub`, `_mul`: SQL's exact decimal
 /// arithmetic (a product's scale is the sum of its operands' scales) where
 /// Polars 0.55 casts both sides to DECIMAL(38) and rounds each product back

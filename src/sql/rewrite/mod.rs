@@ -25,6 +25,7 @@ mod one_row;
 mod or_filters;
 mod qualify;
 mod quantified;
+mod remainders;
 mod resolver;
 mod rounding;
 mod scope;
@@ -55,7 +56,8 @@ use super::Result;
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
 /// projections, sort by position where it cannot sort by an aggregate, and
 /// split grouped queries with windows, grouping sets or alike-named keys
-/// into groups and an outer query over them.
+/// into groups and an outer query over them, and take remainders with the
+/// dividend's sign.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
@@ -73,6 +75,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     windows::split_grouped_windows(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);
+    // Last: names for unaliased projections come from the remainders as written.
+    remainders::truncated(statement);
     Ok(())
 }
 

@@ -17,8 +17,8 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{CastKind, Expr, Query, Statement, UnaryOperator, Value, VisitMut, VisitorMut};
 
 use super::literals;
-use super::scope::{parse_expr, FunctionReach};
-use crate::sql::functions::CAST_ROUND;
+use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
+use crate::sql::functions::{round_digits, round_name, CAST_ROUND};
 
 pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Rounding::default());
@@ -43,6 +43,17 @@ impl VisitorMut for Rounding {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some((operand, digits)) = round_call(expr) {
+            let rounded = match literals::exact(operand) {
+                Some(exact) => Some(literals::decimal_text(rounded_exactly(exact, digits))),
+                None if !is_constant(operand) && self.reach.reaches() => Some(format!("{}({operand})", round_name(digits))),
+                None => None,
+            };
+            if let Some(rounded) = rounded.as_deref().and_then(parse_expr) {
+                *expr = rounded;
+            }
+            return ControlFlow::Continue(());
+        }
         let Some(inner) = operand_to_round(expr) else { return ControlFlow::Continue(()) };
         let rounded = match decimal_literal(inner) {
             Some(literal) => Some(rounded_literal(&literal)),
@@ -69,9 +80,35 @@ fn operand_to_round(expr: &Expr) -> Option<&Expr> {
 }
 
 /// Whether `expr` is an integer cast only Floe's function rounds (of a bare
-/// column, whose type the SQL does not say).
+/// column, whose type the SQL does not say), or a `round` only Floe's
+/// function rounds half away from zero.
 pub(super) fn needs_floe_function(expr: &Expr) -> bool {
-    operand_to_round(expr).is_some_and(|inner| decimal_literal(inner).is_none() && !is_constant(inner) && !is_number(inner))
+    let cast = operand_to_round(expr).is_some_and(|inner| decimal_literal(inner).is_none() && !is_constant(inner) && !is_number(inner));
+    cast || round_call(expr).is_some_and(|(operand, _)| !is_constant(operand))
+}
+
+/// `round(x)` or `round(x, n)`, `n` a whole number literal: `x` and `n`.
+fn round_call(expr: &Expr) -> Option<(&Expr, u32)> {
+    let Expr::Function(function) = expr else { return None };
+    if !function.name.to_string().eq_ignore_ascii_case("round") {
+        return None;
+    }
+    match plain_args(function)?.as_slice() {
+        [operand] => Some((*operand, 0)),
+        [operand, digits] => Some((*operand, u32::try_from(integer_literal(digits)?).ok()?)),
+        _ => None,
+    }
+}
+
+/// An exact decimal rounded half away from zero to `digits` places.
+fn rounded_exactly((unscaled, scale): (i128, u32), digits: u32) -> (i128, u32) {
+    if scale <= digits {
+        return (unscaled, scale);
+    }
+    let Some(divisor) = 10i128.checked_pow(scale - digits) else { return (0, digits) };
+    let (quotient, remainder) = (unscaled / divisor, unscaled % divisor);
+    let away = remainder.unsigned_abs() * 2 >= divisor.unsigned_abs();
+    (quotient + if away { unscaled.signum() } else { 0 }, digits)
 }
 
 /// No column, function or subquery in it: literals and operators only.
@@ -124,7 +161,7 @@ fn needs_no_rounding(expr: &Expr) -> bool {
     match expr {
         Expr::Function(function) => {
             let name = function.name.to_string();
-            name.eq_ignore_ascii_case(CAST_ROUND) || name.eq_ignore_ascii_case("round")
+            name.eq_ignore_ascii_case(CAST_ROUND) || name.eq_ignore_ascii_case("round") || round_digits(&name).is_some()
         }
         Expr::Value(value) => match &value.value {
             Value::Number(text, _) => !text.contains(['.', 'e', 'E']),
@@ -185,11 +222,11 @@ mod tests {
     fn integer_casts_round_where_floe_functions_reach() {
         assert_eq!(
             rewritten("SELECT CAST(x * 1.5 AS INT), x::bigint, round(y, 2), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"),
-            "SELECT CAST(floe_cast_round(x * 1.5) AS INT), floe_cast_round(x)::BIGINT, round(y, 2), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"
+            "SELECT CAST(floe_cast_round(x * 1.5) AS INT), floe_cast_round(x)::BIGINT, floe_round_2(y), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"
         );
         // Analyzing the result again changes nothing.
         let once = rewritten("SELECT CAST(round(x) AS INT), CAST(y AS INT) FROM t");
-        assert_eq!(once, "SELECT CAST(round(x) AS INT), CAST(floe_cast_round(y) AS INT) FROM t");
+        assert_eq!(once, "SELECT CAST(floe_round_0(x) AS INT), CAST(floe_cast_round(y) AS INT) FROM t");
         assert_eq!(rewritten(&once), once);
         // In an expression's subquery: polars-sql's round where the operand is a number by its form.
         assert_eq!(
@@ -203,6 +240,23 @@ mod tests {
         );
         // A top-level CTE runs on its own, where Floe's functions reach.
         assert_eq!(rewritten("WITH c AS (SELECT CAST(x AS INT) AS b FROM t) SELECT b FROM c"), "WITH c AS (SELECT CAST(floe_cast_round(x) AS INT) AS b FROM t) SELECT b FROM c");
+    }
+
+    #[test]
+    fn round_goes_half_away_from_zero() {
+        assert_eq!(
+            rewritten("SELECT round(x), round(sum(y), 2), round(z, -1), round(w, n) FROM t"),
+            "SELECT floe_round_0(x), floe_round_2(sum(y)), round(z, -1), round(w, n) FROM t"
+        );
+        // Literals are rounded here, exactly; elsewhere polars-sql's round stays.
+        assert_eq!(
+            rewritten("SELECT round(2.5), round(-2.5), round(0.125, 2), round(9.995, 2), round(1.5, 3), round(7)"),
+            "SELECT 3, -3, 0.13, 10.00, 1.5, 7"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM t WHERE k IN (SELECT round(x) FROM u WHERE u.a = t.a)"),
+            "SELECT * FROM t WHERE k IN (SELECT round(x) FROM u WHERE u.a = t.a)"
+        );
     }
 
     #[test]
