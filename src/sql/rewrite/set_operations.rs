@@ -6,9 +6,9 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Query, SetExpr, SetOperator, SetQuantifier, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, VisitMut, VisitorMut};
 
-use super::scope::{leftmost_select, output_names, parse_query};
+use super::scope::{leftmost_select, output_names, parse_query, selects_mut};
 
 const COPY: &str = "__floe_copy";
 
@@ -23,7 +23,33 @@ impl VisitorMut for SetOperations {
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         rewrite_body(&mut query.body);
+        if query.order_by.is_some() {
+            named_as_the_first(&mut query.body);
+        }
         ControlFlow::Continue(())
+    }
+}
+
+/// A set operation's columns are named by its first SELECT, and its ORDER
+/// BY uses those names; polars-sql looked them up in the last SELECT
+/// (`SELECT x AS a … UNION SELECT y … ORDER BY a` found no `a`). Every
+/// other SELECT's items get the first one's names.
+fn named_as_the_first(body: &mut SetExpr) {
+    if !matches!(body, SetExpr::SetOperation { .. }) {
+        return;
+    }
+    let Some(names) = leftmost_select(body).and_then(|first| output_names(first).into_iter().collect::<Option<Vec<String>>>()) else { return };
+    for select in selects_mut(body).into_iter().skip(1) {
+        if select.projection.len() != names.len() {
+            return;
+        }
+        for (item, name) in select.projection.iter_mut().zip(&names) {
+            let expr = match item {
+                SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+                _ => return,
+            };
+            *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', name) };
+        }
     }
 }
 
@@ -65,5 +91,18 @@ mod tests {
         let sql = crate::sql::rewrite::scope::rewritten_by("SELECT a FROM t INTERSECT ALL SELECT b FROM u", super::rewrite);
         assert!(sql.contains("PARTITION BY \"a\") AS __floe_copy FROM (SELECT a FROM t)"), "{sql}");
         assert!(sql.contains("INTERSECT SELECT *"), "{sql}");
+    }
+
+    #[test]
+    fn an_ordered_set_operation_names_every_select_as_the_first() {
+        let rewritten = |sql| crate::sql::rewrite::scope::rewritten_by(sql, super::rewrite);
+        assert_eq!(
+            rewritten("SELECT x AS a, y FROM t UNION SELECT 1, z AS w FROM u UNION ALL SELECT q, r FROM v ORDER BY a"),
+            "SELECT x AS a, y FROM t UNION SELECT 1 AS \"a\", z AS \"y\" FROM u UNION ALL SELECT q AS \"a\", r AS \"y\" FROM v ORDER BY a"
+        );
+        // Without ORDER BY, or where a name cannot be read off the first SELECT, nothing changes.
+        for sql in ["SELECT x AS a FROM t UNION SELECT y FROM u", "SELECT x + 1 FROM t UNION SELECT y FROM u ORDER BY 1", "SELECT a FROM t UNION SELECT * FROM u ORDER BY a"] {
+            assert_eq!(rewritten(sql), sql);
+        }
     }
 }
