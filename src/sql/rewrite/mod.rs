@@ -13,6 +13,7 @@ mod decimals;
 mod distinct;
 mod exists;
 mod grouping_sets;
+mod grouped_keys;
 mod in_lists;
 mod join_filters;
 mod lift;
@@ -56,8 +57,8 @@ use super::Result;
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
 /// projections, sort by position where it cannot sort by an aggregate, and
 /// split grouped queries with windows, grouping sets or alike-named keys
-/// into groups and an outer query over them, and take remainders with the
-/// dividend's sign.
+/// into groups and an outer query over them, read grouping keys used beside
+/// aggregates once per group, and take remainders with the dividend's sign.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
@@ -73,6 +74,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     names::order_by_projections(statement);
     names::alias_case(statement);
     windows::split_grouped_windows(statement);
+    grouped_keys::keys_once_per_group(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);
     // Last: names for unaliased projections come from the remainders as written.

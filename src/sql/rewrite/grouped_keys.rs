@@ -1,0 +1,175 @@
+//! A grouping key used beside an aggregate in one expression of a grouped
+//! SELECT (`species || ': ' || count(*)`, `k * sum(x)`) is one value per
+//! group, as SQL defines it. polars-sql evaluated the key once per row there,
+//! so each group's answer came back as a list of repeated values (and the
+//! column's type as a list). Such keys are read through `min(…)`, which is
+//! the key itself in its group (NULL in the NULL group).
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, Statement, VisitMut, VisitorMut};
+
+use super::scope::{integer_literal, is_aggregate, parse_expr, selects_mut};
+
+/// Aggregates polars-sql has besides `scope::is_aggregate`'s.
+const MORE_AGGREGATES: [&str; 6] = ["first", "last", "string_agg", "array_agg", "var_pop", "bool_and"];
+
+pub(super) fn keys_once_per_group(statement: &mut Statement) {
+    let _ = statement.visit(&mut Grouped);
+}
+
+struct Grouped;
+
+impl VisitorMut for Grouped {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+        for select in selects_mut(&mut query.body) {
+            rewrite_select(select);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn rewrite_select(select: &mut Select) {
+    let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return };
+    if keys.is_empty() || !modifiers.is_empty() {
+        return;
+    }
+    let keys: Vec<Expr> = keys
+        .iter()
+        .filter_map(|key| match integer_literal(key) {
+            Some(position) => positional_key(select, position),
+            None => Some(key.clone()),
+        })
+        .collect();
+    for item in &mut select.projection {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+        if holds_aggregate(expr) {
+            let _ = expr.visit(&mut KeysRead { keys: &keys, aggregates: 0, subqueries: 0 });
+        }
+    }
+}
+
+/// The expression `GROUP BY <position>` names, when it aggregates nothing.
+fn positional_key(select: &Select, position: i64) -> Option<Expr> {
+    let item = select.projection.get(usize::try_from(position).ok()?.checked_sub(1)?)?;
+    let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return None };
+    (!holds_aggregate(expr)).then(|| expr.clone())
+}
+
+fn aggregate_call(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(function) if is_aggregate(function)
+        || (function.over.is_none() && MORE_AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())))
+}
+
+fn opens_subquery(expr: &Expr) -> bool {
+    matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
+}
+
+/// An aggregate call in `expr`, outside its subqueries.
+fn holds_aggregate(expr: &Expr) -> bool {
+    struct Finder(usize);
+    impl sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if opens_subquery(expr) {
+                self.0 += 1;
+            }
+            if self.0 == 0 && aggregate_call(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        }
+        fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if opens_subquery(expr) {
+                self.0 -= 1;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    sqlparser::ast::Visit::visit(expr, &mut Finder(0)).is_break()
+}
+
+/// Wraps each key read outside aggregates and subqueries in `min(…)`.
+struct KeysRead<'a> {
+    keys: &'a [Expr],
+    aggregates: usize,
+    subqueries: usize,
+}
+
+impl VisitorMut for KeysRead<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.aggregates += usize::from(aggregate_call(expr));
+        self.subqueries += usize::from(opens_subquery(expr));
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if aggregate_call(expr) {
+            self.aggregates -= 1;
+            return ControlFlow::Continue(());
+        }
+        if opens_subquery(expr) {
+            self.subqueries -= 1;
+            return ControlFlow::Continue(());
+        }
+        if self.aggregates == 0 && self.subqueries == 0 && self.keys.iter().any(|key| same_key(key, expr)) {
+            if let Some(read) = parse_expr(&format!("min({expr})")) {
+                *expr = read;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Whether `expr` is the key: the same SQL, or the same column where one
+/// side leaves its table unsaid.
+fn same_key(key: &Expr, expr: &Expr) -> bool {
+    let column = |e: &Expr| match e {
+        Expr::Identifier(ident) => Some((None, ident.value.to_ascii_lowercase())),
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            let qualifier = parts[..parts.len() - 1].iter().map(|p| p.value.to_ascii_lowercase()).collect::<Vec<_>>().join(".");
+            Some((Some(qualifier), parts[parts.len() - 1].value.to_ascii_lowercase()))
+        }
+        _ => None,
+    };
+    match (column(key), column(expr)) {
+        (Some((a, name_a)), Some((b, name_b))) => name_a == name_b && (a.is_none() || b.is_none() || a == b),
+        (None, None) => key.to_string() == expr.to_string(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::rewritten_by;
+    use super::*;
+
+    #[test]
+    fn keys_beside_aggregates_are_read_once_per_group() {
+        assert_eq!(
+            rewritten_by("SELECT k, k || ': ' || count(*), t.k * sum(x) AS s FROM t GROUP BY k", keys_once_per_group),
+            "SELECT k, min(k) || ': ' || count(*), min(t.k) * sum(x) AS s FROM t GROUP BY k"
+        );
+        assert_eq!(
+            rewritten_by("SELECT lower(k), lower(k) || max(x) FROM t GROUP BY lower(k)", keys_once_per_group),
+            "SELECT lower(k), min(lower(k)) || max(x) FROM t GROUP BY lower(k)"
+        );
+        assert_eq!(
+            rewritten_by("SELECT k + 1, (k + 1) * count(*) FROM t GROUP BY 1", keys_once_per_group),
+            "SELECT k + 1, (min(k + 1)) * count(*) FROM t GROUP BY 1"
+        );
+    }
+
+    #[test]
+    fn aggregates_subqueries_and_ungrouped_queries_are_left_alone() {
+        for sql in [
+            "SELECT k, sum(k * x), count(*) FROM t GROUP BY k",
+            "SELECT k, (SELECT max(k) FROM u) + count(*) FROM t GROUP BY k",
+            "SELECT k || count(*) FROM t",
+            "SELECT a.k, b.k || count(*) FROM a JOIN b ON a.id = b.id GROUP BY a.k",
+        ] {
+            assert_eq!(rewritten_by(sql, keys_once_per_group), sql);
+        }
+    }
+}
