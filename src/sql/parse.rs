@@ -72,3 +72,19 @@ pub(super) fn ensure_query(statement: &Statement) -> Result<()> {
         "{kind} is not supported yet"
     )))
 }
+
+/// A FROM item reading the relation `name` (a frame Floe registered).
+pub(crate) fn table_named(name: &str, alias: Option<sqlparser::ast::TableAlias>) -> sqlparser::ast::TableFactor {
+    sqlparser::ast::TableFactor::Table {
+        name: sqlparser::ast::ObjectName::from(vec![sqlparser::ast::Ident::new(name)]),
+        alias,
+        args: None,
+        with_hints: Vec::new(),
+        version: None,
+        with_ordinality: false,
+        partitions: Vec::new(),
+        json_path: None,
+        sample: None,
+        index_hints: Vec::new(),
+    }
+}

@@ -88,17 +88,6 @@ fn hoist_derived(select: &mut Select, parts: &mut Vec<RenderedPart>) {
         let name = format!("__floe_d{}", parts.len() + 1);
         let columns = alias.columns.drain(..).map(|column| column.name.value).collect();
         parts.push(RenderedPart { name: name.clone(), columns, sql: subquery.to_string() });
-        *factor = TableFactor::Table {
-            name: sqlparser::ast::ObjectName::from(vec![sqlparser::ast::Ident::new(name)]),
-            alias: Some(alias.clone()),
-            args: None,
-            with_hints: Vec::new(),
-            version: None,
-            with_ordinality: false,
-            partitions: Vec::new(),
-            json_path: None,
-            sample: None,
-            index_hints: Vec::new(),
-        };
+        *factor = super::parse::table_named(&name, Some(alias.clone()));
     }
 }

@@ -9,10 +9,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, Statement, VisitMut, VisitorMut};
 
-use super::scope::{integer_literal, is_aggregate, parse_expr, selects_mut};
-
-/// Aggregates polars-sql has besides `scope::is_aggregate`'s.
-const MORE_AGGREGATES: [&str; 6] = ["first", "last", "string_agg", "array_agg", "var_pop", "bool_and"];
+use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
+use super::scope::{integer_literal, parse_expr, selects_mut};
 
 pub(super) fn keys_once_per_group(statement: &mut Statement) {
     let _ = statement.visit(&mut Grouped);
@@ -56,36 +54,6 @@ fn positional_key(select: &Select, position: i64) -> Option<Expr> {
     let item = select.projection.get(usize::try_from(position).ok()?.checked_sub(1)?)?;
     let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return None };
     (!holds_aggregate(expr)).then(|| expr.clone())
-}
-
-fn aggregate_call(expr: &Expr) -> bool {
-    matches!(expr, Expr::Function(function) if is_aggregate(function)
-        || (function.over.is_none() && MORE_AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())))
-}
-
-fn opens_subquery(expr: &Expr) -> bool {
-    matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
-}
-
-/// An aggregate call in `expr`, outside its subqueries.
-fn holds_aggregate(expr: &Expr) -> bool {
-    struct Finder(usize);
-    impl sqlparser::ast::Visitor for Finder {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if opens_subquery(expr) {
-                self.0 += 1;
-            }
-            if self.0 == 0 && aggregate_call(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        }
-        fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if opens_subquery(expr) {
-                self.0 -= 1;
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    sqlparser::ast::Visit::visit(expr, &mut Finder(0)).is_break()
 }
 
 /// Wraps each key read outside aggregates and subqueries in `min(…)`.

@@ -1,9 +1,10 @@
 //! Every rewrite Floe applies to a statement, in the order it runs. Two
 //! pipelines: `analyze` when the statement is parsed (no catalog needed),
 //! `render` at planning time with each relation's columns in hand. The
-//! passes share `scope.rs` and never import each other, except the subquery
+//! passes share `scope.rs` (and the grouping passes `aggregates.rs`) and never import each other, except the subquery
 //! pass, which hands EXISTS and comma joins inside subqueries to theirs.
 
+mod aggregates;
 mod analyze;
 mod columns;
 mod comma_joins;
@@ -31,6 +32,7 @@ mod resolver;
 mod rounding;
 mod scope;
 mod set_operations;
+mod sorted_aggregates;
 mod subquery;
 mod sum_arguments;
 mod temporal;
@@ -55,7 +57,8 @@ use super::Result;
 /// polars-sql would refuse or plan badly (folded literals, bare ON
 /// conditions, ORs' common conjuncts), write dates and times, windows, set
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
-/// projections, sort by position where it cannot sort by an aggregate, and
+/// projections, sort by position where it cannot sort by an aggregate (one
+/// not selected is selected hidden), and
 /// split grouped queries with windows, grouping sets or alike-named keys
 /// into groups and an outer query over them, read grouping keys used beside
 /// aggregates once per group, and take remainders with the dividend's sign.
@@ -72,6 +75,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     distinct::rewrite(statement);
     names::name_colliding_projections(statement);
     names::order_by_projections(statement);
+    sorted_aggregates::selected_for_sorting(statement);
     names::alias_case(statement);
     windows::split_grouped_windows(statement);
     grouped_keys::keys_once_per_group(statement);

@@ -11,7 +11,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query, SelectItem, Statement, TableFactor, TableWithJoins, VisitMut, VisitorMut};
+use sqlparser::ast::{Query, SelectItem, Statement, TableWithJoins, VisitMut, VisitorMut};
 
 use super::scope::selects_mut;
 
@@ -31,25 +31,10 @@ impl VisitorMut for OneRow {
         for select in selects_mut(&mut query.body) {
             let wildcard = select.projection.iter().any(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
             if select.from.is_empty() && !wildcard {
-                select.from.push(TableWithJoins { relation: one_row_table(), joins: Vec::new() });
+                select.from.push(TableWithJoins { relation: crate::sql::parse::table_named(ONE_ROW, None), joins: Vec::new() });
             }
         }
         ControlFlow::Continue(())
-    }
-}
-
-fn one_row_table() -> TableFactor {
-    TableFactor::Table {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(ONE_ROW))]),
-        alias: None,
-        args: None,
-        with_hints: Vec::new(),
-        version: None,
-        with_ordinality: false,
-        partitions: Vec::new(),
-        json_path: None,
-        sample: None,
-        index_hints: Vec::new(),
     }
 }
 

@@ -1,0 +1,41 @@
+//! Aggregate calls as the grouping passes find them: by the function's
+//! name, outside windows, and not inside the expression's own subqueries.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::Expr;
+
+use super::scope::is_aggregate;
+
+/// Aggregates polars-sql has besides `scope::is_aggregate`'s.
+const MORE_AGGREGATES: [&str; 6] = ["first", "last", "string_agg", "array_agg", "var_pop", "bool_and"];
+
+pub(super) fn aggregate_call(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(function) if is_aggregate(function)
+        || (function.over.is_none() && MORE_AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())))
+}
+
+pub(super) fn opens_subquery(expr: &Expr) -> bool {
+    matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
+}
+
+/// An aggregate call in `expr`, outside its subqueries.
+pub(super) fn holds_aggregate(expr: &Expr) -> bool {
+    struct Finder(usize);
+    impl sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if opens_subquery(expr) {
+                self.0 += 1;
+            }
+            if self.0 == 0 && aggregate_call(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        }
+        fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if opens_subquery(expr) {
+                self.0 -= 1;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    sqlparser::ast::Visit::visit(expr, &mut Finder(0)).is_break()
+}
