@@ -9,7 +9,7 @@
 //! `join_order`), equalities implied through shared columns linking too;
 //! one with no link is cross-joined, as written.
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SelectItem, SetExpr, Statement, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, VisitorMut};
 
 use super::scope::*;
 
@@ -83,7 +83,7 @@ pub(super) fn explicit_joins(select: &mut Select, resolver: &Resolver) -> bool {
         let written_edges = edges.len();
         edges.extend(implied_edges(&shared_columns, &edges));
         // `SELECT *` lists columns in join order: keep the written one.
-        let wildcard = select.projection.iter().any(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
+        let wildcard = lists_wildcard(select);
         let filtered: Vec<bool> = filtered.into_iter().map(|f| f && !wildcard).collect();
         let rows: Vec<Option<u64>> = factors(&select.from).map(|factor| resolver.rows(factor)).collect();
         let start = chain_start(scopes.len(), &edges, &filtered, &rows, first_semi_joined);

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, Statement, VisitMut, VisitorMut};
 
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
-use super::scope::{integer_literal, parse_expr, selects_mut};
+use super::scope::{integer_literal, item_expr, parse_expr, selects_mut};
 
 pub(super) fn keys_once_per_group(statement: &mut Statement) {
     let _ = statement.visit(&mut Grouped);
@@ -51,8 +51,7 @@ fn rewrite_select(select: &mut Select) {
 
 /// The expression `GROUP BY <position>` names, when it aggregates nothing.
 fn positional_key(select: &Select, position: i64) -> Option<Expr> {
-    let item = select.projection.get(usize::try_from(position).ok()?.checked_sub(1)?)?;
-    let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return None };
+    let expr = item_expr(select.projection.get(usize::try_from(position).ok()?.checked_sub(1)?)?)?;
     (!holds_aggregate(expr)).then(|| expr.clone())
 }
 

@@ -11,9 +11,9 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Query, SelectItem, Statement, TableWithJoins, VisitMut, VisitorMut};
+use sqlparser::ast::{Query, Statement, TableWithJoins, VisitMut, VisitorMut};
 
-use super::scope::selects_mut;
+use super::scope::{lists_wildcard, selects_mut};
 
 /// The frame every plan registers: one row, one placeholder column.
 pub const ONE_ROW: &str = "__floe_one_row";
@@ -29,8 +29,7 @@ impl VisitorMut for OneRow {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(&mut query.body) {
-            let wildcard = select.projection.iter().any(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
-            if select.from.is_empty() && !wildcard {
+            if select.from.is_empty() && !lists_wildcard(select) {
                 select.from.push(TableWithJoins { relation: crate::sql::parse::table_named(ONE_ROW, None), joins: Vec::new() });
             }
         }

@@ -56,7 +56,7 @@ impl VisitorMut for Rounding {
         }
         let Some(inner) = operand_to_round(expr) else { return ControlFlow::Continue(()) };
         let rounded = match decimal_literal(inner) {
-            Some(literal) => Some(rounded_literal(&literal)),
+            Some(exact) => Some(literals::decimal_text(rounded_exactly(exact, 0))),
             // polars-sql cannot type a registered function over literals alone.
             None if is_constant(inner) => is_number(inner).then(|| format!("round({inner})")),
             None if self.reach.reaches() => Some(format!("{CAST_ROUND}({inner})")),
@@ -176,38 +176,8 @@ fn needs_no_rounding(expr: &Expr) -> bool {
 /// A number literal with a fraction, signed (`2.5`, `-2.5`), or `+`, `-`,
 /// `*` of number literals with a fraction among them, worked out exactly
 /// (SQL keeps DECIMAL there; polars-sql would compute in DOUBLE).
-fn decimal_literal(expr: &Expr) -> Option<String> {
-    literals::exact(expr).filter(|(_, scale)| *scale > 0).map(literals::decimal_text)
-}
-
-/// A decimal literal rounded half away from zero, exactly (digit by digit).
-fn rounded_literal(text: &str) -> String {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(digits) => (true, digits),
-        None => (false, text),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let mut whole: Vec<u8> = if whole.is_empty() { b"0".to_vec() } else { whole.bytes().collect() };
-    if fraction.as_bytes().first().is_some_and(|d| *d >= b'5') {
-        // Carry the 1 up through the nines.
-        let mut at = whole.len();
-        loop {
-            if at == 0 {
-                whole.insert(0, b'1');
-                break;
-            }
-            at -= 1;
-            if whole[at] == b'9' {
-                whole[at] = b'0';
-            } else {
-                whole[at] += 1;
-                break;
-            }
-        }
-    }
-    let whole = String::from_utf8(whole).unwrap_or_default();
-    let zero = whole.bytes().all(|d| d == b'0');
-    if negative && !zero { format!("-{whole}") } else { whole }
+fn decimal_literal(expr: &Expr) -> Option<(i128, u32)> {
+    literals::exact(expr).filter(|(_, scale)| *scale > 0)
 }
 
 #[cfg(test)]

@@ -287,6 +287,11 @@ pub(crate) fn item_expr(item: &SelectItem) -> Option<&Expr> {
     }
 }
 
+/// Whether the SELECT list has a `*` or `t.*`.
+pub(crate) fn lists_wildcard(select: &Select) -> bool {
+    select.projection.iter().any(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+}
+
 /// A subquery that is one plain SELECT: no WITH, ORDER BY, LIMIT, DISTINCT,
 /// GROUP BY or HAVING (what a correlated scalar subquery may be to become a
 /// grouped join).

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Distinct, Expr, Ident, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{has_group_by, parse_query};
+use super::scope::{has_group_by, lists_wildcard, parse_query};
 
 const HIDDEN: &str = "__floe_sort_";
 
@@ -41,8 +41,7 @@ impl VisitorMut for Sorting {
 fn hide_sort_aggregates(query: &mut Query) -> Vec<String> {
     let SetExpr::Select(select) = query.body.as_mut() else { return Vec::new() };
     let Some(OrderBy { kind: OrderByKind::Expressions(items), .. }) = &mut query.order_by else { return Vec::new() };
-    let wildcard = select.projection.iter().any(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
-    if !has_group_by(select) || matches!(select.distinct, Some(Distinct::Distinct | Distinct::On(_))) || wildcard {
+    if !has_group_by(select) || matches!(select.distinct, Some(Distinct::Distinct | Distinct::On(_))) || lists_wildcard(select) {
         return Vec::new();
     }
     let mut hidden = Vec::new();
