@@ -7,6 +7,7 @@ RSS while streaming. Needs the tables `bench/tpch.py --timed` loads.
 
     python bench/stream.py --sf 1 --repeat 3
     python bench/stream.py --sf 1 --repeat 10 --baseline-bin OLD/floe   # and another build, interleaved
+    python bench/stream.py --sf 1 --repeat 10 --codec lz4_raw   # and a copy written in another codec
 
 Rounds are interleaved (each round drains every server once, in alternating
 order); Floe's rows add the server's CPU per drain (median), which moves less
@@ -25,7 +26,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 
 import common  # puts tests/python, the harness, on sys.path
-from engines import PeakSampler, Roapi, cpu_seconds, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
+from engines import PeakSampler, Roapi, cpu_seconds, flight_sql_connection, iceberg_tables, loaded_tpch, peak_rss_mib, rss_mib
 from flight_sql_wire import statement_query
 from harness import FloeServer, free_port
 
@@ -73,9 +74,29 @@ def drain_ticket(uri: str) -> tuple[int, int]:
     return rows, nbytes
 
 
+def copy_in_codec(uri: str, data_dir: Path, codec: str) -> str:
+    """`tpch.lineitem_<codec>`: lineitem written again by Floe, into a table whose
+    `write.parquet.compression-codec` is `codec` (made once, kept in the data dir)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    name = f"tpch.lineitem_{codec}"
+    catalog = SqlCatalog("floe", uri=f"sqlite:///{data_dir}/catalog.db", warehouse=f"file://{data_dir}/warehouse")
+    if catalog.table_exists(name) and catalog.load_table(name).current_snapshot() is not None:
+        return name
+    if catalog.table_exists(name):
+        catalog.drop_table(name)
+    source = catalog.load_table("tpch.lineitem")
+    catalog.create_table(name, schema=source.schema(), properties={"write.parquet.compression-codec": codec})
+    with flight_sql_connection(uri) as conn, conn.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {name} SELECT * FROM tpch.lineitem")
+        cursor.fetchall()
+    return name
+
+
 def main() -> None:
     parser = common.tpch_arguments(repeat=3)
     parser.add_argument("--baseline-bin", help="another floe binary, drained beside this build")
+    parser.add_argument("--codec", help="also drain a copy of lineitem Floe wrote in this Parquet codec (lz4_raw, snappy, …)")
     args = parser.parse_args()
     data_dir = loaded_tpch(args.sf, args.data_dir)
     work = Path(tempfile.mkdtemp())
@@ -93,6 +114,9 @@ def main() -> None:
     try:
         floe_idle_rss = rss_mib(floe.process.pid)
         runs = {"Floe (Flight SQL, DoGet)": (lambda: drain_flight_sql(floe.uri, sql), floe.process.pid)}
+        if args.codec:
+            copy = copy_in_codec(floe.uri, data_dir, args.codec)
+            runs[f"Floe, lineitem in {args.codec}"] = (lambda: drain_flight_sql(floe.uri, f"SELECT * FROM {copy}"), floe.process.pid)
         if baseline:
             runs["Floe, --baseline-bin"] = (lambda: drain_flight_sql(baseline.uri, sql), baseline.process.pid)
         runs["pyarrow Flight server, in memory"] = (lambda: drain_ticket(f"grpc://127.0.0.1:{port}"), None)

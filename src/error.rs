@@ -130,6 +130,7 @@ fn write_code(err: &write::Error) -> Code {
         E::Sql(e) => sql_code(e),
         E::Schema(_) => Code::InvalidArgument,
         E::Unsupported(_) => Code::Unimplemented,
+        E::Property(_) => Code::FailedPrecondition,
         E::AlreadyExists(_) => Code::AlreadyExists,
         E::Conflict | E::TooManyConflicts(_) | E::RowsChanged(_) => Code::Aborted,
         E::Iceberg { .. } => Code::Internal,

@@ -15,7 +15,7 @@ use crate::access::{Principal, Right};
 use crate::catalog::{self, TableRef};
 use crate::proto::SessionDefaults;
 use crate::sql::dml::{Command, Name};
-use crate::write::{self, create_table, SaveMode};
+use crate::write::{self, SaveMode};
 
 fn namespace_of(engine: &Engine, name: &Name, session: &SessionDefaults, who: &Principal) -> Result<(String, NamespaceIdent)> {
     let names = engine.lake().names();
@@ -49,6 +49,7 @@ fn target(command: &Command) -> String {
         | Command::DropSchema { name, .. }
         | Command::CreateTable { name, .. }
         | Command::CreateTableAs { name, .. }
+        | Command::SetProperties { table: name, .. }
         | Command::DropTable { name, .. }
         | Command::Insert { table: name, .. }
         | Command::Truncate { table: name }
@@ -99,9 +100,9 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             }
             0
         }
-        Command::CreateTable { name, columns, partition_by, if_not_exists } => {
+        Command::CreateTable { name, columns, partition_by, properties, if_not_exists } => {
             let table = resolve(&name)?;
-            match write::create_partitioned_table(lake, &table, &Schema::new(columns), &partition_by).await {
+            match write::create_declared_table(lake, &table, &Schema::new(columns), &partition_by, &properties).await {
                 Err(write::Error::AlreadyExists(_)) if if_not_exists => {}
                 other => {
                     other?;
@@ -123,7 +124,16 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             }
             0
         }
-        Command::CreateTableAs { name, query, if_not_exists } => {
+        Command::SetProperties { table, properties, if_exists } => {
+            let table = resolve(&table)?;
+            let catalog = lake.catalog(&table.catalog)?;
+            if if_exists && !catalog.table_exists(&table.ident).await.map_err(iceberg_err(&table.catalog))? {
+                return Ok(Statement::Changed { rows: 0, target });
+            }
+            write::set_properties(lake, &table, &properties).await?;
+            0
+        }
+        Command::CreateTableAs { name, query, properties, if_not_exists } => {
             let table = resolve(&name)?;
             let catalog = lake.catalog(&table.catalog)?;
             if catalog.table_exists(&table.ident).await.map_err(iceberg_err(&table.catalog))? {
@@ -132,8 +142,10 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
                 }
                 return Err(write::Error::AlreadyExists(format!("table `{table}` already exists")).into());
             }
+            // Before the query runs: a property the writer cannot obey fails now.
+            write::check_properties(&properties)?;
             let (schema, batches) = engine.run_query(query, session.clone(), who).await?;
-            create_table(lake, &table, &schema, false).await?;
+            write::create_declared_table(lake, &table, &schema, &[], &properties).await?;
             write_rows(engine, &table, rows_to_write(batches), SaveMode::Append).await?
         }
         Command::Insert { table, columns, source, overwrite } => {

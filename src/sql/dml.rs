@@ -8,6 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::partition::{split_partitioned_by, PartitionField};
+use super::properties::{self, Properties};
 use super::{parse, Error, Query, Result};
 
 pub type Name = Vec<String>;
@@ -17,8 +18,10 @@ pub enum Command {
     Query(Query),
     CreateSchema { name: Name, if_not_exists: bool },
     DropSchema { name: Name, if_exists: bool },
-    CreateTable { name: Name, columns: Vec<Field>, partition_by: Vec<PartitionField>, if_not_exists: bool },
-    CreateTableAs { name: Name, query: Query, if_not_exists: bool },
+    CreateTable { name: Name, columns: Vec<Field>, partition_by: Vec<PartitionField>, properties: Properties, if_not_exists: bool },
+    CreateTableAs { name: Name, query: Query, properties: Properties, if_not_exists: bool },
+    /// `ALTER TABLE … SET TBLPROPERTIES (…)`.
+    SetProperties { table: Name, properties: Properties, if_exists: bool },
     DropTable { name: Name, if_exists: bool, purge: bool },
     /// `INSERT INTO` (append) or `INSERT OVERWRITE`; columns map positionally.
     Insert { table: Name, columns: Vec<String>, source: Query, overwrite: bool },
@@ -85,19 +88,28 @@ pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
                 return Err(Error::Unsupported("partitioned tables cannot be created yet".into()));
             }
             let table = name(&create.name)?;
+            let properties = properties::of_create(&create.table_options)?;
             if create.query.is_some() && !partition_by.is_empty() {
                 return Err(Error::Unsupported("CREATE TABLE … AS cannot be partitioned yet; create the table, then INSERT".into()));
             }
             match &create.query {
-                Some(query) => Command::CreateTableAs { name: table, query: sub_query(query)?, if_not_exists: create.if_not_exists },
+                Some(query) => {
+                    Command::CreateTableAs { name: table, query: sub_query(query)?, properties, if_not_exists: create.if_not_exists }
+                }
                 None => Command::CreateTable {
                     name: table,
                     columns: create.columns.iter().map(column).collect::<Result<_>>()?,
                     partition_by,
+                    properties,
                     if_not_exists: create.if_not_exists,
                 },
             }
         }
+        Statement::AlterTable(alter) => Command::SetProperties {
+            table: name(&alter.name)?,
+            properties: properties::of_alter(alter)?,
+            if_exists: alter.if_exists,
+        },
         Statement::Insert(insert) => {
             let TableObject::TableName(table) = &insert.table else {
                 return Err(Error::Unsupported("INSERT INTO a table function is not supported".into()));

@@ -16,6 +16,7 @@ mod parse;
 mod parts;
 pub mod partition;
 pub mod procedure;
+pub mod properties;
 pub mod pushdown;
 pub mod rewrite;
 pub mod time_travel;

@@ -46,7 +46,28 @@ fn is_conflict(err: &Error) -> bool {
         || matches!(err, Error::Conflict)
 }
 
-pub(super) async fn with_retries<F, Fut>(mut attempt_commit: F) -> Result<i64>
+/// Runs `attempt_commit` again, after a back-off, while another writer's
+/// commit wins; the outcome and the retries it took.
+pub(super) async fn retrying<T, F, Fut>(mut attempt_commit: F) -> (Result<T>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match attempt_commit().await {
+            Err(err) if is_conflict(&err) && attempt + 1 < MAX_ATTEMPTS => {
+                attempt += 1;
+                crate::telemetry::metrics::metrics().commit_retries.add(1, &[]);
+                back_off(attempt).await;
+            }
+            Err(err) if is_conflict(&err) => return (Err(Error::TooManyConflicts(MAX_ATTEMPTS)), attempt),
+            outcome => return (outcome, attempt),
+        }
+    }
+}
+
+pub(super) async fn with_retries<F, Fut>(attempt_commit: F) -> Result<i64>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<i64>>,
@@ -54,18 +75,7 @@ where
     use tracing::Instrument;
     let metrics = crate::telemetry::metrics::metrics();
     let span = tracing::info_span!(target: "floe::write", "commit", retries = tracing::field::Empty, snapshot_id = tracing::field::Empty);
-    let mut attempt = 0;
-    let outcome = loop {
-        match attempt_commit().instrument(span.clone()).await {
-            Err(err) if is_conflict(&err) && attempt + 1 < MAX_ATTEMPTS => {
-                attempt += 1;
-                metrics.commit_retries.add(1, &[]);
-                back_off(attempt).instrument(span.clone()).await;
-            }
-            Err(err) if is_conflict(&err) => break Err(Error::TooManyConflicts(MAX_ATTEMPTS)),
-            outcome => break outcome,
-        }
-    };
+    let (outcome, attempt) = retrying(attempt_commit).instrument(span.clone()).await;
     span.record("retries", attempt as i64);
     if let Ok(snapshot_id) = &outcome {
         span.record("snapshot_id", *snapshot_id);

@@ -8,13 +8,16 @@
 //! plus indices are not smaller than the plain values; the Parquet crate has no
 //! such check, so Floe makes the same comparison once per write on a sample of
 //! the first batch and turns the dictionary off for the columns that fail it.
+//!
+//! The codec is the table's: Iceberg's `write.parquet.compression-codec` and
+//! `write.parquet.compression-level`, as Spark and pyiceberg obey them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use arrow::array::{Array, ArrayData, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -25,11 +28,45 @@ const SAMPLE_ROWS: usize = 32 * 1024;
 /// stream's first batch may be a handful of rows): the default stays.
 const MIN_SAMPLE: usize = 1024;
 
+pub const CODEC: &str = "write.parquet.compression-codec";
+pub const CODEC_LEVEL: &str = "write.parquet.compression-level";
+
+/// Without a level, zstd's fastest: decoding speed hardly depends on the
+/// level, and a load encodes every byte it writes.
+const DEFAULT_ZSTD_LEVEL: i32 = 1;
+
+/// The codec a table's properties ask for; zstd, Iceberg's default, without one.
+pub fn codec(properties: &HashMap<String, String>) -> Result<Compression, String> {
+    let name = properties.get(CODEC).map_or("zstd", |name| name.trim()).to_ascii_lowercase();
+    let level = match properties.get(CODEC_LEVEL).map(|level| level.trim()) {
+        None | Some("") => None,
+        Some(level) => Some(level.parse::<i32>().map_err(|_| format!("table property {CODEC_LEVEL} = `{level}` is not a whole number"))?),
+    };
+    let leveled = |what: &str| {
+        level.map_or(Ok(()), |_| Err(format!("table property {CODEC_LEVEL} is set, but {CODEC} `{what}` takes no level: unset one of them")))
+    };
+    let invalid = |e: parquet::errors::ParquetError| format!("table property {CODEC_LEVEL}: {e}");
+    let unsigned = |level: i32| u32::try_from(level).map_err(|_| format!("table property {CODEC_LEVEL} = {level} is negative"));
+    Ok(match name.as_str() {
+        "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(DEFAULT_ZSTD_LEVEL)).map_err(invalid)?),
+        "gzip" => Compression::GZIP(level.map_or(Ok(GzipLevel::default()), |l| GzipLevel::try_new(unsigned(l)?).map_err(invalid))?),
+        "brotli" => Compression::BROTLI(level.map_or(Ok(BrotliLevel::default()), |l| BrotliLevel::try_new(unsigned(l)?).map_err(invalid))?),
+        "snappy" => leveled(&name).map(|()| Compression::SNAPPY)?,
+        // Hadoop-framed LZ4 (parquet-mr's `lz4`, what Iceberg's Java writer names so) and block LZ4.
+        "lz4" => leveled(&name).map(|()| Compression::LZ4)?,
+        "lz4_raw" => leveled(&name).map(|()| Compression::LZ4_RAW)?,
+        "uncompressed" => leveled(&name).map(|()| Compression::UNCOMPRESSED)?,
+        other => {
+            return Err(format!(
+                "table property {CODEC} = `{other}` names no codec Floe writes: use zstd, snappy, gzip, brotli, lz4, lz4_raw or uncompressed"
+            ))
+        }
+    })
+}
+
 /// Writer settings for a write whose first batch is `first`.
-pub fn writer_properties(first: Option<&RecordBatch>, row_group_rows: usize) -> WriterProperties {
-    let mut builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
-        .set_max_row_group_row_count(Some(row_group_rows));
+pub fn writer_properties(first: Option<&RecordBatch>, row_group_rows: usize, codec: Compression) -> WriterProperties {
+    let mut builder = WriterProperties::builder().set_compression(codec).set_max_row_group_row_count(Some(row_group_rows));
     if let Some(batch) = first {
         let schema = batch.schema();
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
@@ -130,9 +167,24 @@ mod tests {
             ("flag", Arc::new(StringArray::from_iter_values((0..10_000).map(|i| ["A", "B"][i % 2])))),
         ])
         .unwrap();
-        let properties = writer_properties(Some(&batch), 1024);
+        let properties = writer_properties(Some(&batch), 1024, Compression::SNAPPY);
         assert!(!properties.dictionary_enabled(&ColumnPath::from("id")));
         assert!(properties.dictionary_enabled(&ColumnPath::from("flag")));
-        assert!(writer_properties(None, 1024).dictionary_enabled(&ColumnPath::from("id")));
+        assert!(writer_properties(None, 1024, Compression::SNAPPY).dictionary_enabled(&ColumnPath::from("id")));
+    }
+
+    #[test]
+    fn the_codec_is_the_tables() {
+        let props = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>();
+        assert_eq!(codec(&props(&[])), Ok(Compression::ZSTD(ZstdLevel::try_new(1).unwrap())));
+        assert_eq!(codec(&props(&[(CODEC, "ZSTD"), (CODEC_LEVEL, "9")])), Ok(Compression::ZSTD(ZstdLevel::try_new(9).unwrap())));
+        assert_eq!(codec(&props(&[(CODEC, "lz4_raw")])), Ok(Compression::LZ4_RAW));
+        assert_eq!(codec(&props(&[(CODEC, "snappy")])), Ok(Compression::SNAPPY));
+        assert_eq!(codec(&props(&[(CODEC, "gzip")])), Ok(Compression::GZIP(GzipLevel::default())));
+        assert_eq!(codec(&props(&[(CODEC, "uncompressed")])), Ok(Compression::UNCOMPRESSED));
+        for bad in [&[(CODEC, "lzma")][..], &[(CODEC, "snappy"), (CODEC_LEVEL, "3")], &[(CODEC_LEVEL, "fast")], &[(CODEC, "gzip"), (CODEC_LEVEL, "-1")], &[(CODEC_LEVEL, "99")]] {
+            let message = codec(&props(bad)).expect_err("refused");
+            assert!(message.contains("write.parquet.compression"), "{message}");
+        }
     }
 }

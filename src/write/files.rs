@@ -76,11 +76,14 @@ impl Batches {
 /// crate's million rows, Polars held ~250 MB per `lineitem` row group in flight.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// The table property that overrides [`ROW_GROUP_ROWS`].
+pub(super) const ROW_GROUP_LIMIT: &str = "write.parquet.row-group-limit";
+
 fn row_group_rows(table: &Table) -> usize {
     table
         .metadata()
         .properties()
-        .get("write.parquet.row-group-limit")
+        .get(ROW_GROUP_LIMIT)
         .and_then(|limit| limit.parse::<usize>().ok())
         .filter(|rows| *rows > 0)
         .unwrap_or(ROW_GROUP_ROWS)
@@ -174,8 +177,10 @@ pub async fn write_data_files_sized(table: &Table, batches: BatchStream, target_
     let table_schema = table.metadata().current_schema().clone();
     let arrow_schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table_schema).map_err(iceberg_err)?);
     let row_group = row_group_rows(table);
+    let codec = encoding::codec(table.metadata().properties())
+        .map_err(|message| Error::Property(format!("writing `{}`: {message}", table.identifier())))?;
     let mut batches = Batches::start(aligned_in_background(batches, arrow_schema)).await;
-    let properties = encoding::writer_properties(batches.first(), row_group);
+    let properties = encoding::writer_properties(batches.first(), row_group, codec);
     let rolling = RollingFileWriterBuilder::new(
         ParquetWriterBuilder::new(properties, table_schema.clone()),
         target_file_size,

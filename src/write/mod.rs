@@ -9,12 +9,14 @@ mod files;
 pub mod ingest;
 mod listing;
 pub mod maintenance;
+mod properties;
 mod replace;
 pub mod snapshot;
 pub mod schema;
 
 pub use commit::noting_commits;
 pub use files::{write_data_files, write_data_files_sized, Written};
+pub use properties::{check_properties, set_properties};
 pub use replace::{check_row_level, replace_files, replace_files_as_compaction};
 
 use std::collections::HashMap;
@@ -50,6 +52,9 @@ pub enum Error {
     Schema(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A table property a write obeys holds a value it cannot use.
+    #[error("{0}")]
+    Property(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("another writer committed first")]
@@ -93,17 +98,20 @@ pub async fn create_table(
     schema: &arrow::datatypes::Schema,
     create_namespace: bool,
 ) -> Result<Table> {
-    create(lake, table, schema, create_namespace, &[]).await
+    create(lake, table, schema, create_namespace, &[], &[]).await
 }
 
-/// Creates `table` partitioned by `partition_by` (its namespace must exist).
-pub async fn create_partitioned_table(
+/// Creates `table` as a CREATE TABLE declares it: partitioned by
+/// `partition_by`, with `properties` (its namespace must exist).
+pub async fn create_declared_table(
     lake: &Lake,
     table: &TableRef,
     schema: &arrow::datatypes::Schema,
     partition_by: &[PartitionField],
+    properties: &[(String, String)],
 ) -> Result<Table> {
-    create(lake, table, schema, false, partition_by).await
+    check_properties(properties)?;
+    create(lake, table, schema, false, partition_by, properties).await
 }
 
 async fn create(
@@ -112,6 +120,7 @@ async fn create(
     schema: &arrow::datatypes::Schema,
     create_namespace: bool,
     partition_by: &[PartitionField],
+    properties: &[(String, String)],
 ) -> Result<Table> {
     let catalog = lake.catalog(&table.catalog)?;
     let wrap = |source| catalog::Error::Iceberg { catalog: table.catalog.clone(), source };
@@ -137,6 +146,7 @@ async fn create(
         .name(table.ident.name().to_string())
         .schema(iceberg_schema)
         .partition_spec(spec.build())
+        .properties(properties.iter().cloned())
         .build();
     match catalog.create_table(namespace, creation).await {
         Ok(created) => Ok(created),

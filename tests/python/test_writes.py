@@ -280,6 +280,112 @@ def test_large_writes_are_bounded_row_groups_in_one_file_per_core(server, conn, 
         assert sort_table(table.scan().to_arrow(), "id").column("id").to_pylist() == list(range(rows))
 
 
+def test_writes_use_the_tables_parquet_codec(server, conn, ns):
+    """`write.parquet.compression-codec` and `-level`, set by another engine
+    (pyiceberg here), choose the codec of the files Floe writes; every reader
+    gets the rows back. A codec Floe cannot write refuses the write, naming
+    the property, and commits nothing."""
+    import pyarrow.parquet as pq
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField, StringType
+
+    rows = 50_000
+    data = pa.table({"id": pa.array(range(rows), pa.int64()), "s": pa.array([f"row {i % 977}" for i in range(rows)])})
+    catalog = pyiceberg_catalog(server)
+    schema = Schema(NestedField(1, "id", LongType(), required=False), NestedField(2, "s", StringType(), required=False))
+    codecs = {
+        "codec_default": ({}, "ZSTD"),
+        "codec_lz4_raw": ({"write.parquet.compression-codec": "lz4_raw"}, "LZ4"),  # Arrow names block LZ4 so
+        "codec_snappy": ({"write.parquet.compression-codec": "SNAPPY"}, "SNAPPY"),
+        "codec_gzip": ({"write.parquet.compression-codec": "gzip", "write.parquet.compression-level": "9"}, "GZIP"),
+        "codec_none": ({"write.parquet.compression-codec": "uncompressed"}, "UNCOMPRESSED"),
+    }
+    for name, (properties, _) in codecs.items():
+        if catalog.table_exists(f"{ns}.{name}"):
+            catalog.drop_table(f"{ns}.{name}")
+        catalog.create_table(f"{ns}.{name}", schema=schema, properties=properties)
+    with conn.cursor() as cursor:
+        for name in codecs:
+            assert cursor.adbc_ingest(name, data, mode="append", db_schema_name=ns) == rows
+    for name, (_, expected) in codecs.items():
+        run(conn, f"INSERT INTO {ns}.{name} VALUES (-1, 'inserted')")
+        table = catalog.load_table(f"{ns}.{name}")
+        files = [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]
+        assert len(files) >= 2, (name, files)
+        for path in files:
+            metadata = pq.ParquetFile(path).metadata
+            assert {metadata.row_group(0).column(c).compression for c in range(2)} == {expected}, (name, path)
+        assert table.scan().to_arrow().num_rows == rows + 1
+        assert duckdb_scan(table.metadata_location, "WHERE id < 0").column("s").to_pylist() == ["inserted"]
+        got = run(conn, f"SELECT count(*) AS n, sum(id) AS total, count(DISTINCT s) AS kinds FROM {ns}.{name}").to_pydict()
+        assert got == {"n": [rows + 1], "total": [sum(range(rows)) - 1], "kinds": [978]}, name
+
+    if catalog.table_exists(f"{ns}.codec_bad"):
+        catalog.drop_table(f"{ns}.codec_bad")
+    catalog.create_table(f"{ns}.codec_bad", schema=schema, properties={"write.parquet.compression-codec": "lzma"})
+    with conn.cursor() as cursor:
+        with pytest.raises(AdbcError) as excinfo:
+            cursor.adbc_ingest("codec_bad", data, mode="append", db_schema_name=ns)
+    # ADBC's bulk ingest reports every failure as UNKNOWN, naming the gRPC code.
+    assert "FailedPrecondition" in str(excinfo.value), excinfo.value
+    assert "write.parquet.compression-codec = `lzma`" in str(excinfo.value)
+    assert catalog.load_table(f"{ns}.codec_bad").current_snapshot() is None
+
+
+def test_sql_declares_and_changes_table_properties(server, conn, ns):
+    """CREATE TABLE … TBLPROPERTIES (Spark) or WITH (Trino), CTAS with
+    properties, and ALTER TABLE … SET TBLPROPERTIES store Iceberg properties
+    pyiceberg reads back; the next write obeys the codec. What a write could
+    not obey is refused when it is declared, and nothing changes."""
+    import pyarrow.parquet as pq
+
+    catalog = pyiceberg_catalog(server)
+
+    def codecs(name):
+        table = catalog.load_table(f"{ns}.{name}")
+        return {pq.ParquetFile(task.file.file_path.removeprefix("file://")).metadata.row_group(0).column(0).compression
+                for task in table.scan().plan_files()}
+
+    for name in ("props_spark", "props_trino", "props_ctas"):
+        run(conn, f"DROP TABLE IF EXISTS {ns}.{name}")
+    run(conn, f"CREATE TABLE {ns}.props_spark (a BIGINT) TBLPROPERTIES ('write.parquet.compression-codec' = 'snappy', 'owner' = 'analytics')")
+    run(conn, f"CREATE TABLE {ns}.props_trino (a BIGINT) WITH (\"write.parquet.compression-codec\" = 'gzip', \"write.parquet.compression-level\" = 9)")
+    run(conn, f"CREATE TABLE {ns}.props_ctas TBLPROPERTIES ('write.parquet.compression-codec' = 'lz4_raw') AS SELECT 7 AS a")
+    properties = catalog.load_table(f"{ns}.props_spark").properties
+    assert properties["write.parquet.compression-codec"] == "snappy" and properties["owner"] == "analytics"
+    assert catalog.load_table(f"{ns}.props_trino").properties["write.parquet.compression-level"] == "9"
+    run(conn, f"INSERT INTO {ns}.props_spark VALUES (1), (2)")
+    run(conn, f"INSERT INTO {ns}.props_trino VALUES (1)")
+    assert codecs("props_spark") == {"SNAPPY"} and codecs("props_trino") == {"GZIP"} and codecs("props_ctas") == {"LZ4"}
+
+    # Changed afterwards: old files keep their codec, new ones take the new one; other properties stay.
+    run(conn, f"ALTER TABLE {ns}.props_spark SET TBLPROPERTIES ('write.parquet.compression-codec' = 'uncompressed')")
+    run(conn, f"INSERT INTO {ns}.props_spark VALUES (3)")
+    assert codecs("props_spark") == {"SNAPPY", "UNCOMPRESSED"}
+    properties = catalog.load_table(f"{ns}.props_spark").properties
+    assert properties["write.parquet.compression-codec"] == "uncompressed" and properties["owner"] == "analytics"
+    assert run(conn, f"SELECT sum(a) AS total FROM {ns}.props_spark").to_pydict() == {"total": [6]}
+    run(conn, f"ALTER TABLE IF EXISTS {ns}.props_missing SET TBLPROPERTIES ('owner' = 'x')")
+
+    refused = [
+        (f"CREATE TABLE {ns}.props_bad (a BIGINT) TBLPROPERTIES ('write.parquet.compression-codec' = 'lzma')", "`lzma`"),
+        (f"CREATE TABLE {ns}.props_bad TBLPROPERTIES ('format-version' = '1') AS SELECT 1 AS a", "`format-version`"),
+        (f"ALTER TABLE {ns}.props_spark SET TBLPROPERTIES ('write.parquet.row-group-limit' = 'many')", "positive number of rows"),
+        # A level snappy does not take, against the codec already set.
+        (f"ALTER TABLE {ns}.props_spark SET TBLPROPERTIES ('write.parquet.compression-codec' = 'snappy', 'write.parquet.compression-level' = '3')", "takes no level"),
+    ]
+    for sql, words in refused:
+        with pytest.raises(AdbcError) as excinfo:
+            run(conn, sql)
+        assert excinfo.value.status_code == AdbcStatusCode.INVALID_ARGUMENT, (sql, excinfo.value)
+        assert words in str(excinfo.value), (sql, excinfo.value)
+    assert not catalog.table_exists(f"{ns}.props_bad")
+    assert catalog.load_table(f"{ns}.props_spark").properties["write.parquet.compression-codec"] == "uncompressed"
+    with pytest.raises(AdbcError) as excinfo:
+        run(conn, f"ALTER TABLE {ns}.props_spark ADD COLUMN b INT")
+    assert excinfo.value.status_code == AdbcStatusCode.NOT_IMPLEMENTED, excinfo.value
+
+
 def test_dictionaries_only_where_they_make_the_column_smaller(server, conn, ns):
     """A column of distinct values is written plain (a dictionary would hold
     the column again, parquet-mr's rule), a column of few values keeps its
