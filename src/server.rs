@@ -84,7 +84,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
     let nodes = directory(&advertised, cluster.clone(), host.clone(), coordinator.is_some());
     let engine = Arc::new(
         Engine::new(lake, keyring.clone())
-            .with_history(history)
+            .with_history(history.clone())
             .with_scan_options(scan_options)
             .with_in_memory_engine(args.polars_engine == crate::config::PolarsEngine::InMemory)
             .with_result_cache(args.result_cache_mb << 20)
@@ -151,6 +151,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         .serve_with_incoming_shutdown(without_nagle(listener), shutdown_signal(running, grace))
         .await
         .context("server failed")?;
+    history.flush().await;
     tracing::info!("Floe stopped");
     Ok(())
 }

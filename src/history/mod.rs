@@ -163,6 +163,13 @@ impl History {
         running.finish(failure);
     }
 
+    /// Writes the finished records still waiting for the store (the server stopping).
+    pub async fn flush(&self) {
+        if let Some(store) = &self.inner.store {
+            store.flush().await;
+        }
+    }
+
     fn finish(&self, key: u64, record: Record) {
         self.inner.live.lock().expect("history lock").remove(&key);
         let mut finished = self.inner.finished.lock().expect("history lock");
