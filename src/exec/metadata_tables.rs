@@ -1,5 +1,6 @@
 //! Trino-style metadata tables: `ns."t$snapshots"`, `$history`, `$refs`,
-//! `$manifests`, `$files`, `$partitions`, queryable with SQL like any table.
+//! `$manifests`, `$files`, `$partitions`, `$properties`, queryable with SQL
+//! like any table.
 //! They are small, so they are built in memory from the table's metadata.
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub enum MetadataTable {
     Manifests,
     Files,
     Partitions,
+    Properties,
 }
 
 /// Splits `t$snapshots` into the table name and the metadata table it names.
@@ -30,9 +32,10 @@ pub fn split_metadata(name: &str) -> Result<(&str, Option<MetadataTable>)> {
         "manifests" => MetadataTable::Manifests,
         "files" => MetadataTable::Files,
         "partitions" => MetadataTable::Partitions,
+        "properties" => MetadataTable::Properties,
         other => {
             return Err(Error::NotFound(format!(
-                "unknown metadata table `${other}`: use $snapshots, $history, $refs, $manifests, $files or $partitions"
+                "unknown metadata table `${other}`: use $snapshots, $history, $refs, $manifests, $files, $partitions or $properties"
             )))
         }
     };
@@ -97,6 +100,13 @@ pub async fn load(table: &Table, kind: MetadataTable) -> Result<DataFrame> {
                 Column::new("max_reference_age_in_ms".into(), field("max-ref-age-ms")),
                 Column::new("min_snapshots_to_keep".into(), field("min-snapshots-to-keep")),
                 Column::new("max_snapshot_age_in_ms".into(), field("max-snapshot-age-ms")),
+            ])?
+        }
+        MetadataTable::Properties => {
+            let properties: BTreeMap<&String, &String> = metadata.properties().iter().collect();
+            DataFrame::new_infer_height(vec![
+                Column::new("key".into(), properties.keys().map(|key| key.to_string()).collect::<Vec<_>>()),
+                Column::new("value".into(), properties.values().map(|value| value.to_string()).collect::<Vec<_>>()),
             ])?
         }
         MetadataTable::Manifests => {

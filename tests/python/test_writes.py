@@ -365,6 +365,8 @@ def test_sql_declares_and_changes_table_properties(server, conn, ns):
     properties = catalog.load_table(f"{ns}.props_spark").properties
     assert properties["write.parquet.compression-codec"] == "uncompressed" and properties["owner"] == "analytics"
     assert run(conn, f"SELECT sum(a) AS total FROM {ns}.props_spark").to_pydict() == {"total": [6]}
+    listed = run(conn, f"SELECT key, value FROM {ns}.\"props_spark$properties\" ORDER BY key").to_pydict()
+    assert dict(zip(listed["key"], listed["value"])) == properties
     run(conn, f"ALTER TABLE IF EXISTS {ns}.props_missing SET TBLPROPERTIES ('owner' = 'x')")
 
     refused = [
