@@ -8,7 +8,7 @@ use sqlparser::ast::Expr;
 use super::scope::is_aggregate;
 
 /// Aggregates polars-sql has besides `scope::is_aggregate`'s.
-const MORE_AGGREGATES: [&str; 6] = ["first", "last", "string_agg", "array_agg", "var_pop", "bool_and"];
+const MORE_AGGREGATES: [&str; 5] = ["first", "last", "string_agg", "array_agg", "var_pop"];
 
 pub(super) fn aggregate_call(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(function) if is_aggregate(function)

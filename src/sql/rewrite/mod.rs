@@ -36,6 +36,7 @@ mod sorted_aggregates;
 mod subquery;
 mod sum_arguments;
 mod temporal;
+mod ungrouped_having;
 mod window_functions;
 mod windows;
 
@@ -61,7 +62,8 @@ use super::Result;
 /// not selected is selected hidden), and
 /// split grouped queries with windows, grouping sets or alike-named keys
 /// into groups and an outer query over them, read grouping keys used beside
-/// aggregates once per group, and take remainders with the dividend's sign.
+/// aggregates once per group, filter an ungrouped HAVING's one group after
+/// it, and take remainders with the dividend's sign.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
@@ -69,6 +71,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     window_functions::refuse_unsupported_frames(statement)?;
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement);
+    ungrouped_having::filtered_after(statement);
     temporal::rewrite(statement);
     window_functions::rewrite(statement);
     set_operations::rewrite(statement);

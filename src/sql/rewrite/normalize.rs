@@ -5,15 +5,17 @@
 //! d)`, which polars-sql does not recognise as an equi-join); and what every
 //! branch of an OR requires taken out of it (`(a = b AND x) OR (a = b AND
 //! y)` is `a = b AND (x OR y)`), so a join key written in each branch is a
-//! join key, not a filter over a cross product.
+//! join key, not a filter over a cross product. And `bool_and` / `every` /
+//! `bool_or`, which polars-sql lacks, as the `min` / `max` of their booleans
+//! (false sorts first; NULLs are skipped and no rows give NULL alike).
 
 use std::ops::ControlFlow;
 
 use super::scope::{flatten, joined_by};
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, JoinConstraint, Query, SetExpr, Statement, TableFactor, TableWithJoins, Value, VisitMut,
-    VisitorMut,
+    BinaryOperator, Expr, Function, Ident, JoinConstraint, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
+    TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
 pub(super) fn normalize(statement: &mut Statement) {
@@ -26,6 +28,9 @@ impl VisitorMut for Normalize {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Function(function) = expr {
+            logical_aggregate(function);
+        }
         if let Some(folded) = folded(expr) {
             *expr = Expr::value(Value::Number(folded.to_string(), false));
         }
@@ -39,6 +44,17 @@ impl VisitorMut for Normalize {
         join_conditions(&mut query.body);
         ControlFlow::Continue(())
     }
+}
+
+fn logical_aggregate(function: &mut Function) {
+    let [name] = function.name.0.as_mut_slice() else { return };
+    let Some(ident) = name.as_ident() else { return };
+    let renamed = match ident.value.to_ascii_lowercase().as_str() {
+        "bool_and" | "every" => "min",
+        "bool_or" => "max",
+        _ => return,
+    };
+    *name = ObjectNamePart::Identifier(Ident::new(renamed));
 }
 
 fn integer(expr: &Expr) -> Option<i128> {
@@ -150,6 +166,14 @@ mod tests {
         let mut statement = crate::sql::parse::parse_single(sql).unwrap();
         normalize(&mut statement);
         statement.to_string()
+    }
+
+    #[test]
+    fn logical_aggregates_are_min_and_max() {
+        assert_eq!(
+            normalized("SELECT bool_and(a > 1), EVERY(b), bool_or(c) OVER (PARTITION BY d) FROM t GROUP BY d"),
+            "SELECT min(a > 1), min(b), max(c) OVER (PARTITION BY d) FROM t GROUP BY d"
+        );
     }
 
     #[test]
