@@ -146,7 +146,7 @@ pub(super) fn split_aggregation(
     if let Some(limit) = &query.limit_clause {
         final_sql += &format!(" {limit}");
     }
-    Ok((partial_sql, crate::sql::doubles_for_division(&final_sql)))
+    Ok((partial_sql, crate::sql::generated_for_polars(&final_sql)))
 }
 
 /// `expr` with every sub-expression whose text `replacements` names swapped,

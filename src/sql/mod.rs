@@ -172,13 +172,15 @@ pub fn describe(sql: &str) -> Result<Described> {
 #[cfg(test)]
 mod tests;
 
-/// `sql` with every division in DOUBLE, as Floe's planner divides: for SQL
-/// Floe generates itself and hands to polars-sql directly (a coordinator's
-/// final aggregation); SQL that does not parse is returned as it was.
-pub fn doubles_for_division(sql: &str) -> String {
+/// SQL Floe generates itself and hands to polars-sql directly (a
+/// coordinator's final aggregation), with every division in DOUBLE and an
+/// ungrouped HAVING filtered after its group, as Floe's planner does; SQL
+/// that does not parse is returned as it was.
+pub fn generated_for_polars(sql: &str) -> String {
     match sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql) {
         Ok(mut statements) if statements.len() == 1 => {
             rewrite::divisions_in_double(&mut statements[0]);
+            rewrite::ungrouped_having_filtered(&mut statements[0]);
             statements[0].to_string()
         }
         _ => sql.to_string(),

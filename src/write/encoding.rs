@@ -42,20 +42,20 @@ pub fn codec(properties: &HashMap<String, String>) -> Result<Compression, String
         None | Some("") => None,
         Some(level) => Some(level.parse::<i32>().map_err(|_| format!("table property {CODEC_LEVEL} = `{level}` is not a whole number"))?),
     };
-    let leveled = |what: &str| {
-        level.map_or(Ok(()), |_| Err(format!("table property {CODEC_LEVEL} is set, but {CODEC} `{what}` takes no level: unset one of them")))
-    };
     let invalid = |e: parquet::errors::ParquetError| format!("table property {CODEC_LEVEL}: {e}");
     let unsigned = |level: i32| u32::try_from(level).map_err(|_| format!("table property {CODEC_LEVEL} = {level} is negative"));
     Ok(match name.as_str() {
         "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(DEFAULT_ZSTD_LEVEL)).map_err(invalid)?),
         "gzip" => Compression::GZIP(level.map_or(Ok(GzipLevel::default()), |l| GzipLevel::try_new(unsigned(l)?).map_err(invalid))?),
         "brotli" => Compression::BROTLI(level.map_or(Ok(BrotliLevel::default()), |l| BrotliLevel::try_new(unsigned(l)?).map_err(invalid))?),
-        "snappy" => leveled(&name).map(|()| Compression::SNAPPY)?,
-        // Hadoop-framed LZ4 (parquet-mr's `lz4`, what Iceberg's Java writer names so) and block LZ4.
-        "lz4" => leveled(&name).map(|()| Compression::LZ4)?,
-        "lz4_raw" => leveled(&name).map(|()| Compression::LZ4_RAW)?,
-        "uncompressed" => leveled(&name).map(|()| Compression::UNCOMPRESSED)?,
+        // Hadoop-framed LZ4 is parquet-mr's `lz4`, what Iceberg's Java writer names so.
+        "snappy" | "lz4" | "lz4_raw" | "uncompressed" if level.is_some() => {
+            return Err(format!("table property {CODEC_LEVEL} is set, but {CODEC} `{name}` takes no level: unset one of them"))
+        }
+        "snappy" => Compression::SNAPPY,
+        "lz4" => Compression::LZ4,
+        "lz4_raw" => Compression::LZ4_RAW,
+        "uncompressed" => Compression::UNCOMPRESSED,
         other => {
             return Err(format!(
                 "table property {CODEC} = `{other}` names no codec Floe writes: use zstd, snappy, gzip, brotli, lz4, lz4_raw or uncompressed"

@@ -80,13 +80,13 @@ const ROW_GROUP_ROWS: usize = 128 * 1024;
 pub(super) const ROW_GROUP_LIMIT: &str = "write.parquet.row-group-limit";
 
 fn row_group_rows(table: &Table) -> usize {
-    table
-        .metadata()
-        .properties()
-        .get(ROW_GROUP_LIMIT)
-        .and_then(|limit| limit.parse::<usize>().ok())
-        .filter(|rows| *rows > 0)
-        .unwrap_or(ROW_GROUP_ROWS)
+    table.metadata().properties().get(ROW_GROUP_LIMIT).and_then(|limit| row_group_limit(limit)).unwrap_or(ROW_GROUP_ROWS)
+}
+
+/// The rows per row group a `write.parquet.row-group-limit` value asks
+/// for; None unless a positive number.
+pub(super) fn row_group_limit(value: &str) -> Option<usize> {
+    value.parse::<usize>().ok().filter(|rows| *rows > 0)
 }
 
 /// Parquet encoding, the bulk of a load's CPU, runs in up to this many

@@ -22,7 +22,7 @@ fn check(properties: &HashMap<String, String>) -> Result<()> {
     if let Some(reserved) = properties.keys().find(|key| TableProperties::RESERVED_PROPERTIES.contains(&key.as_str())) {
         return Err(Error::Schema(format!("`{reserved}` is kept by Iceberg itself, not a table property to set")));
     }
-    if let Some(limit) = properties.get(files::ROW_GROUP_LIMIT).filter(|limit| !limit.parse::<usize>().is_ok_and(|rows| rows > 0)) {
+    if let Some(limit) = properties.get(files::ROW_GROUP_LIMIT).filter(|limit| files::row_group_limit(limit).is_none()) {
         return Err(Error::Schema(format!("table property {} = `{limit}` is not a positive number of rows", files::ROW_GROUP_LIMIT)));
     }
     encoding::codec(properties).map(drop).map_err(Error::Schema)

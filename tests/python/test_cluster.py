@@ -53,6 +53,9 @@ QUERIES = [
     "SELECT species, sum(x) / count(*) AS per_row FROM dist.big GROUP BY species HAVING sum(x) > 600 "
     "ORDER BY per_row DESC",
     "SELECT id, x FROM dist.big ORDER BY x DESC, id LIMIT 7",
+    # HAVING without GROUP BY keeps or drops the one group of partials combined.
+    "SELECT count(*) AS n, sum(x) AS sx FROM dist.big HAVING count(*) > 100",
+    "SELECT count(*) AS n FROM dist.big HAVING sum(x) < 0",
 ]
 
 

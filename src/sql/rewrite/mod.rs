@@ -50,6 +50,7 @@ pub use names::presented_name;
 pub use one_row::ONE_ROW;
 pub use columns::{ColumnKind, Columns};
 pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
+pub(crate) use ungrouped_having::filtered_after as ungrouped_having_filtered;
 
 use super::Result;
 
@@ -62,8 +63,7 @@ use super::Result;
 /// not selected is selected hidden), and
 /// split grouped queries with windows, grouping sets or alike-named keys
 /// into groups and an outer query over them, read grouping keys used beside
-/// aggregates once per group, filter an ungrouped HAVING's one group after
-/// it, and take remainders with the dividend's sign.
+/// aggregates once per group, and take remainders with the dividend's sign.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
@@ -71,7 +71,6 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     window_functions::refuse_unsupported_frames(statement)?;
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement);
-    ungrouped_having::filtered_after(statement);
     temporal::rewrite(statement);
     window_functions::rewrite(statement);
     set_operations::rewrite(statement);
@@ -98,7 +97,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// functions moved into CTEs, frames that end at a peer or reach by value
 /// and integer casts as SQL rounds them, short IN lists as comparisons
 /// Polars pushes down, decimal columns compared with decimal literals, SUM
-/// arguments computed once below a grouping, SELECTs without FROM given a
+/// arguments computed once below a grouping, an ungrouped HAVING's one group
+/// filtered after it, SELECTs without FROM given a
 /// relation of one row, and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -122,6 +122,9 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // Last: the arguments it moves are final, and no pass after it needs to
     // see through the derived table it adds.
     sum_arguments::computed_below(statement);
+    // After the subquery passes, which take a scalar subquery with an
+    // ungrouped HAVING whole but could not see through its wrapper.
+    ungrouped_having::filtered_after(statement);
     one_row::from_one_row(statement);
     analyze::rename_relations(statement, frames);
     Ok(())

@@ -22,6 +22,20 @@ pub(crate) fn parse_query(sql: &str) -> Option<Query> {
     }
 }
 
+/// `query` as `SELECT * EXCLUDE (<hidden>) FROM (<query>) AS <alias> [WHERE
+/// <filter>]`, its WITH kept outermost: how a pass drops again the columns
+/// it selected only to sort or filter by.
+pub(crate) fn hiding(query: &mut Query, hidden: &[&str], alias: &str, filter: Option<&str>) {
+    let with = query.with.take();
+    let filter = filter.map(|filter| format!(" WHERE {filter}")).unwrap_or_default();
+    let sql = format!("SELECT * EXCLUDE ({}) FROM ({query}) AS {alias}{filter}", hidden.join(", "));
+    match parse_query(&sql) {
+        Some(outer) => *query = outer,
+        None => tracing::warn!(target: "floe::sql", %sql, "a pass's wrapper did not parse"),
+    }
+    query.with = with;
+}
+
 pub(crate) fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
 }

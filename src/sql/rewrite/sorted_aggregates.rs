@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Distinct, Expr, Ident, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{has_group_by, lists_wildcard, parse_query};
+use super::scope::{has_group_by, hiding, lists_wildcard};
 
 const HIDDEN: &str = "__floe_sort_";
 
@@ -25,12 +25,7 @@ impl VisitorMut for Sorting {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let hidden = hide_sort_aggregates(query);
         if !hidden.is_empty() {
-            let with = query.with.take();
-            let sql = format!("SELECT * EXCLUDE ({}) FROM ({query}) AS __floe_sorted", hidden.join(", "));
-            if let Some(mut outer) = parse_query(&sql) {
-                outer.with = with;
-                *query = outer;
-            }
+            hiding(query, &hidden.iter().map(String::as_str).collect::<Vec<_>>(), "__floe_sorted", None);
         }
         ControlFlow::Continue(())
     }

@@ -8,11 +8,11 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut};
 
-use super::scope::{has_group_by, lists_wildcard, parse_query};
+use super::scope::{has_group_by, hiding, lists_wildcard};
 
 const HIDDEN: &str = "__floe_having";
 
-pub(super) fn filtered_after(statement: &mut Statement) {
+pub(crate) fn filtered_after(statement: &mut Statement) {
     let _ = statement.visit(&mut Having);
 }
 
@@ -28,12 +28,7 @@ impl VisitorMut for Having {
         }
         let Some(condition) = select.having.take() else { return ControlFlow::Continue(()) };
         select.projection.push(SelectItem::ExprWithAlias { expr: condition, alias: Ident::new(HIDDEN) });
-        let with = query.with.take();
-        let sql = format!("SELECT * EXCLUDE ({HIDDEN}) FROM ({query}) AS __floe_group WHERE {HIDDEN}");
-        if let Some(mut outer) = parse_query(&sql) {
-            outer.with = with;
-            *query = outer;
-        }
+        hiding(query, &[HIDDEN], "__floe_group", Some(HIDDEN));
         ControlFlow::Continue(())
     }
 }
