@@ -8,7 +8,7 @@ use sqlparser::ast::Expr;
 use super::scope::is_aggregate;
 
 /// Aggregates polars-sql has besides `scope::is_aggregate`'s.
-const MORE_AGGREGATES: [&str; 5] = ["first", "last", "string_agg", "array_agg", "var_pop"];
+const MORE_AGGREGATES: [&str; 7] = ["first", "last", "string_agg", "array_agg", "var_pop", "quantile_cont", "quantile_disc"];
 
 pub(super) fn aggregate_call(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(function) if is_aggregate(function)

@@ -7,14 +7,19 @@
 //! y)` is `a = b AND (x OR y)`), so a join key written in each branch is a
 //! join key, not a filter over a cross product. And `bool_and` / `every` /
 //! `bool_or`, which polars-sql lacks, as the `min` / `max` of their booleans
-//! (false sorts first; NULLs are skipped and no rows give NULL alike).
+//! (false sorts first; NULLs are skipped and no rows give NULL alike); the
+//! SQL standard's `percentile_cont(p) WITHIN GROUP (ORDER BY x)` (what BI
+//! tools write for a median) and `percentile_disc` as polars-sql's
+//! `quantile_cont(x, p)` / `quantile_disc(x, p)`; and `LIKE … ESCAPE`, which
+//! polars-sql refuses, as the anchored regular expression it writes for a
+//! LIKE itself, each escaped character matched literally.
 
 use std::ops::ControlFlow;
 
-use super::scope::{flatten, joined_by};
+use super::scope::{flatten, joined_by, parse_expr};
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Function, Ident, JoinConstraint, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
     TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
@@ -30,6 +35,10 @@ impl VisitorMut for Normalize {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Expr::Function(function) = expr {
             logical_aggregate(function);
+            ordered_set_aggregate(function);
+        }
+        if let Some(matched) = escaped_like(expr) {
+            *expr = matched;
         }
         if let Some(folded) = folded(expr) {
             *expr = Expr::value(Value::Number(folded.to_string(), false));
@@ -55,6 +64,69 @@ fn logical_aggregate(function: &mut Function) {
         _ => return,
     };
     *name = ObjectNamePart::Identifier(Ident::new(renamed));
+}
+
+/// `percentile_cont(p) WITHIN GROUP (ORDER BY x [DESC])` as `quantile_cont(x,
+/// p)` (`1 - p` descending: interpolation reads the same from either end);
+/// `percentile_disc` ascending as `quantile_disc`. Others are left for
+/// polars-sql to refuse by name.
+fn ordered_set_aggregate(function: &mut Function) {
+    let [name] = function.name.0.as_slice() else { return };
+    let Some(ident) = name.as_ident() else { return };
+    let renamed = match ident.value.to_ascii_lowercase().as_str() {
+        "percentile_cont" => "quantile_cont",
+        "percentile_disc" => "quantile_disc",
+        _ => return,
+    };
+    let [ordered] = function.within_group.as_slice() else { return };
+    let FunctionArguments::List(list) = &mut function.args else { return };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(fraction)))] = list.args.as_slice() else { return };
+    let Value::Number(fraction, _) = &fraction.value else { return };
+    let Ok(fraction) = fraction.parse::<f64>() else { return };
+    let fraction = match ordered.options.asc {
+        Some(false) if renamed == "quantile_disc" => return,
+        Some(false) => 1.0 - fraction,
+        _ => fraction,
+    };
+    // Debug formatting keeps the point (`1.0`), and `1 - 0.7` as the nearest float.
+    let fraction = Expr::value(Value::Number(format!("{fraction:?}"), false));
+    list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(ordered.expr.clone())), FunctionArg::Unnamed(FunctionArgExpr::Expr(fraction))];
+    function.within_group.clear();
+    function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
+}
+
+fn escaped_like(expr: &Expr) -> Option<Expr> {
+    let (negated, subject, pattern, escape, flags) = match expr {
+        Expr::Like { negated, any: false, expr, pattern, escape_char: Some(escape) } => (negated, expr, pattern, escape, "(?s)"),
+        Expr::ILike { negated, any: false, expr, pattern, escape_char: Some(escape) } => (negated, expr, pattern, escape, "(?is)"),
+        _ => return None,
+    };
+    let (Expr::Value(pattern), Value::SingleQuotedString(escape)) = (pattern.as_ref(), &escape.value) else { return None };
+    let Value::SingleQuotedString(pattern) = &pattern.value else { return None };
+    let mut escape_chars = escape.chars();
+    let escape = escape_chars.next();
+    if escape_chars.next().is_some() {
+        return None;
+    }
+    let regex = like_regex(pattern, escape)?.replace('\'', "''");
+    let matched = format!("regexp_like({subject}, '^{flags}{regex}$')");
+    parse_expr(&if *negated { format!("(NOT {matched})") } else { matched })
+}
+
+/// A LIKE pattern as a regular expression (unanchored); None when it ends in
+/// the escape character, which SQL refuses.
+fn like_regex(pattern: &str, escape: Option<char>) -> Option<String> {
+    let mut regex = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if Some(c) == escape => regex += &regex::escape(chars.next()?.encode_utf8(&mut [0; 4])),
+            '%' => regex += ".*",
+            '_' => regex += ".",
+            c => regex += &regex::escape(c.encode_utf8(&mut [0; 4])),
+        }
+    }
+    Some(regex)
 }
 
 fn integer(expr: &Expr) -> Option<i128> {
@@ -174,6 +246,27 @@ mod tests {
             normalized("SELECT bool_and(a > 1), EVERY(b), bool_or(c) OVER (PARTITION BY d) FROM t GROUP BY d"),
             "SELECT min(a > 1), min(b), max(c) OVER (PARTITION BY d) FROM t GROUP BY d"
         );
+    }
+
+    #[test]
+    fn percentiles_within_group_are_quantiles() {
+        assert_eq!(
+            normalized("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY y DESC), percentile_disc(1) WITHIN GROUP (ORDER BY z) FROM t"),
+            "SELECT quantile_cont(x, 0.5), quantile_cont(y, 0.75), quantile_disc(z, 1.0) FROM t"
+        );
+        for kept in ["SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x DESC) FROM t", "SELECT percentile_cont(p) WITHIN GROUP (ORDER BY x) FROM t"] {
+            assert_eq!(normalized(kept), kept);
+        }
+    }
+
+    #[test]
+    fn like_with_an_escape_is_an_anchored_regex() {
+        assert_eq!(
+            normalized(r"SELECT * FROM t WHERE a LIKE '10\%_x.%' ESCAPE '\' AND b NOT ILIKE 'it!''s!!' ESCAPE '!'"),
+            r"SELECT * FROM t WHERE regexp_like(a, '^(?s)10%.x\..*$') AND (NOT regexp_like(b, '^(?is)it''s!$'))"
+        );
+        let kept = "SELECT * FROM t WHERE a LIKE 'x!' ESCAPE '!' OR a LIKE c ESCAPE '!'";
+        assert_eq!(normalized(kept), kept);
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!   they stay vectorised expressions the streaming engine runs); they
 //!   return TIMESTAMP for DATE input too, as PostgreSQL and DuckDB do.
 //! - Grafana's `datepart(part, x)` is `date_part`.
+//! - `date_diff(unit, a, b)` (DuckDB; `datediff` as Snowflake, Redshift and
+//!   SQL Server write it, the unit also bare) counts the unit's boundaries
+//!   from `a` to `b`, as those engines do.
 //! - `now()`, `CURRENT_TIMESTAMP`, `LOCALTIMESTAMP` and `CURRENT_DATE`
 //!   (Metabase's and Superset's relative filters), which polars-sql lacks,
 //!   are the statement's start in UTC, one value for the whole statement.
@@ -141,7 +144,7 @@ fn clock(function: &Function, started: NaiveDateTime) -> Option<Expr> {
 
 fn function_call(function: &Function) -> Option<Expr> {
     let name = function.name.to_string().to_ascii_lowercase();
-    if !matches!(name.as_str(), "date_trunc" | "date_bin" | "datepart") || function.over.is_some() {
+    if !matches!(name.as_str(), "date_trunc" | "date_bin" | "datepart" | "date_diff" | "datediff") || function.over.is_some() {
         return None;
     }
     let args = plain_args(function)?;
@@ -150,6 +153,7 @@ fn function_call(function: &Function) -> Option<Expr> {
         ("date_trunc", [unit, value]) => date_trunc(&string_literal(unit)?.to_ascii_lowercase(), value),
         ("date_bin", [stride, value]) => date_bin(interval_micros(stride)?, value, 0),
         ("date_bin", [stride, value, origin]) => date_bin(interval_micros(stride)?, value, origin_micros(origin)?),
+        ("date_diff" | "datediff", [unit, from, to]) => date_diff(&unit_name(unit)?, from, to),
         _ => None,
     }
 }
@@ -191,6 +195,39 @@ fn date_trunc(unit: &str, value: &Expr) -> Option<Expr> {
         )),
         _ => None,
     }
+}
+
+/// A unit as a string (`'day'`) or, as SQL Server writes it, a bare word.
+fn unit_name(unit: &Expr) -> Option<String> {
+    let name = match unit {
+        Expr::Identifier(ident) if ident.quote_style.is_none() => &ident.value,
+        other => string_literal(other)?,
+    };
+    Some(name.to_ascii_lowercase().trim_end_matches('s').to_string())
+}
+
+/// The `unit` boundaries crossed from `from` to `to` (negative when `to` is
+/// earlier): differences of calendar numbers, or of floored epoch
+/// microseconds for fixed-length units. Weeks (engines differ) are left for
+/// polars-sql to refuse.
+fn date_diff(unit: &str, from: &Expr, to: &Expr) -> Option<Expr> {
+    let stride = match unit {
+        "microsecond" => 1,
+        "millisecond" => 1_000,
+        "second" => 1_000_000,
+        "minute" => 60_000_000,
+        "hour" => 3_600_000_000,
+        "day" => MICROS_PER_DAY,
+        _ => 0,
+    };
+    let number = |value: &Expr| match unit {
+        "year" => Some(format!("date_part('year', {value})")),
+        "quarter" => Some(format!("date_part('year', {value}) * 4 + date_part('quarter', {value})")),
+        "month" => Some(format!("date_part('year', {value}) * 12 + date_part('month', {value})")),
+        _ if stride > 0 => Some(format!("floor({} / {stride})", epoch_micros(value))),
+        _ => None,
+    };
+    parse_expr(&format!("CAST(({}) - ({}) AS BIGINT)", number(to)?, number(from)?))
 }
 
 /// A fixed-length `INTERVAL '…'` in microseconds (months and years have no
@@ -314,6 +351,16 @@ mod tests {
         assert!(stamps.iter().all(|stamp| *stamp == stamps[0]), "{sql}");
         assert!(sql.contains(&format!("DATE '{}'", chrono::Utc::now().format("%Y-%m-%d"))), "{sql}");
         assert!(!sql.to_ascii_lowercase().contains("now()"), "{sql}");
+    }
+
+    #[test]
+    fn date_diff_counts_calendar_boundaries() {
+        assert_eq!(
+            rewritten("SELECT datediff(MONTH, a, b) FROM t"),
+            "SELECT CAST((date_part('year', b) * 12 + date_part('month', b)) - (date_part('year', a) * 12 + date_part('month', a)) AS BIGINT) FROM t"
+        );
+        let kept = "SELECT date_diff('week', a, b) FROM t";
+        assert_eq!(rewritten(kept), kept);
     }
 
     #[test]
