@@ -159,14 +159,17 @@ def test_a_distributed_query_is_one_trace_across_nodes(receiver, tmp_path):
         def on_workers():
             return [s for s in receiver.spans() if s.trace_id == trace_id and s.service == "floe-worker" and s.name == "DoGet"]
         assert wait_for(lambda: len(on_workers()) >= len(partitions), 10), on_workers()
-        spans = [s for s in receiver.spans() if s.trace_id == trace_id]
         on_workers = on_workers()
         assert {s.parent_id for s in on_workers} == {p.span_id for p in partitions}
         workers = {p.attributes["worker"] for p in partitions}
         assert len(workers) == 2, workers
-        # Each worker's DoGet has its own scan of the partition's files.
-        worker_scans = [s for s in spans if s.service == "floe-worker" and s.name == "scan"]
-        assert len(worker_scans) == len(on_workers)
+        # Each worker's DoGet has its own scan of the partition's files. A
+        # scan span ends with the stream, which may be after DoGet's span
+        # (ended when the handler returned) went out in an earlier export.
+        def worker_scans():
+            return [s for s in receiver.spans() if s.trace_id == trace_id and s.service == "floe-worker" and s.name == "scan"]
+        assert wait_for(lambda: len(worker_scans()) >= len(on_workers), 10), worker_scans()
+        assert len(worker_scans()) == len(on_workers)
         assert wait_for(lambda: any(p.name == "floe.cluster.workers" and p.value == 2 for p in receiver.points()), 10)
     finally:
         cluster.stop()
