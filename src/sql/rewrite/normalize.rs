@@ -1,6 +1,7 @@
 //! Forms of the same SQL that polars-sql refuses or plans badly, written as
-//! forms it takes: integer arithmetic on literals folded (`IN (1999, 1999 +
-//! 1)` holds only literals then, which polars-sql requires of an IN list);
+//! forms it takes: arithmetic on literals folded exactly (`IN (1999, 1999 +
+//! 1)` holds only literals then, which polars-sql requires of an IN list;
+//! `0.1 + 0.2` is `0.3`, as SQL's DECIMAL gives);
 //! the parentheses around a join's ON condition dropped (`ON (a = b AND c =
 //! d)`, which polars-sql does not recognise as an equi-join); and what every
 //! branch of an OR requires taken out of it (`(a = b AND x) OR (a = b AND
@@ -12,14 +13,16 @@
 //! tools write for a median) and `percentile_disc` as polars-sql's
 //! `quantile_cont(x, p)` / `quantile_disc(x, p)`; and `LIKE … ESCAPE`, which
 //! polars-sql refuses, as the anchored regular expression it writes for a
-//! LIKE itself, each escaped character matched literally.
+//! LIKE itself, each escaped character matched literally; `WHEN NULL` and
+//! `CAST('yes' AS BOOLEAN)` as the booleans Polars can take.
 
 use std::ops::ControlFlow;
 
+use super::literals;
 use super::scope::{flatten, joined_by, parse_expr};
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
+    BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
     TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
@@ -40,8 +43,9 @@ impl VisitorMut for Normalize {
         if let Some(matched) = escaped_like(expr) {
             *expr = matched;
         }
+        typed_boolean(expr);
         if let Some(folded) = folded(expr) {
-            *expr = Expr::value(Value::Number(folded.to_string(), false));
+            *expr = folded;
         }
         if let Some(factored) = factored(expr) {
             *expr = factored;
@@ -129,29 +133,52 @@ fn like_regex(pattern: &str, escape: Option<char>) -> Option<String> {
     Some(regex)
 }
 
-fn integer(expr: &Expr) -> Option<i128> {
+/// `a + b`, `a - b` or `a * b` of number literals worked out exactly, as
+/// SQL's DECIMAL does (`0.1 + 0.2` is `0.3`; polars-sql would add DOUBLEs),
+/// and an integer only when it fits a BIGINT.
+fn folded(expr: &Expr) -> Option<Expr> {
+    let Expr::BinaryOp { op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, .. } = expr else { return None };
+    let (unscaled, scale) = literals::exact(expr)?;
+    if scale == 0 && i64::try_from(unscaled).is_err() {
+        return None;
+    }
+    Some(Expr::value(Value::Number(literals::decimal_text((unscaled, scale)), false)))
+}
+
+/// `WHEN NULL` as a BOOLEAN NULL, which Polars takes as a condition (never
+/// met); `CAST('t' AS BOOLEAN)` of a literal PostgreSQL reads as a boolean
+/// (`true`/`t`/`yes`/`on`/`1` and their opposites, any case), which Polars
+/// cannot cast from text.
+fn typed_boolean(expr: &mut Expr) {
     match expr {
-        Expr::Value(value) => match &value.value {
-            Value::Number(text, false) => text.parse().ok(),
-            _ => None,
-        },
-        Expr::Nested(inner) => integer(inner),
-        Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => integer(expr).map(|v| -v),
-        _ => None,
+        // Not `CASE x WHEN NULL`: its conditions are values to compare `x` with.
+        Expr::Case { operand: None, conditions, .. } => {
+            for when in conditions.iter_mut().filter(|when| is_null(&when.condition)) {
+                when.condition = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(when.condition.clone()),
+                    data_type: DataType::Boolean,
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+        Expr::Cast { expr: text, data_type: DataType::Boolean | DataType::Bool, .. } => {
+            let Expr::Value(value) = text.as_ref() else { return };
+            let Value::SingleQuotedString(text) = &value.value else { return };
+            let truth = match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "on" | "1" => true,
+                "false" | "f" | "no" | "n" | "off" | "0" => false,
+                _ => return,
+            };
+            *expr = Expr::value(Value::Boolean(truth));
+        }
+        _ => {}
     }
 }
 
-/// `a + b`, `a - b` or `a * b` of two integer literals, when it fits a BIGINT.
-fn folded(expr: &Expr) -> Option<i64> {
-    let Expr::BinaryOp { left, op, right } = expr else { return None };
-    let (left, right) = (integer(left)?, integer(right)?);
-    let value = match op {
-        BinaryOperator::Plus => left.checked_add(right)?,
-        BinaryOperator::Minus => left.checked_sub(right)?,
-        BinaryOperator::Multiply => left.checked_mul(right)?,
-        _ => return None,
-    };
-    i64::try_from(value).ok()
+fn is_null(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(value) if value.value == Value::Null)
 }
 
 /// `(c AND x) OR (c AND y)` as `c AND (x OR y)`; `(c) OR (c AND y)` as `c`.
@@ -270,10 +297,18 @@ mod tests {
     }
 
     #[test]
-    fn integer_arithmetic_on_literals_is_folded() {
+    fn arithmetic_on_literals_is_folded_exactly() {
         assert_eq!(normalized("SELECT * FROM t WHERE y IN (1999, 1999 + 1, 1999 + 2) AND m = 2 * -3"), "SELECT * FROM t WHERE y IN (1999, 2000, 2001) AND m = -6");
-        // Decimals and columns are left alone.
-        assert_eq!(normalized("SELECT 1.5 + 1, a + 1 FROM t"), "SELECT 1.5 + 1, a + 1 FROM t");
+        assert_eq!(normalized("SELECT 0.1 + 0.2 = 0.3, 1.5 * 2, 1 - 0.25 + 1, a + 1, 1 / 3 FROM t"), "SELECT 0.3 = 0.3, 3.0, 1.75, a + 1, 1 / 3 FROM t");
+        assert_eq!(normalized("SELECT 9223372036854775807 + 1"), "SELECT 9223372036854775807 + 1");
+    }
+
+    #[test]
+    fn null_conditions_and_boolean_text_are_booleans() {
+        assert_eq!(
+            normalized("SELECT CASE WHEN NULL THEN 1 WHEN a THEN 2 END, CASE b WHEN NULL THEN 1 END, CAST(' Yes' AS BOOLEAN), CAST('off' AS BOOL), CAST('maybe' AS BOOLEAN) FROM t"),
+            "SELECT CASE WHEN CAST(NULL AS BOOLEAN) THEN 1 WHEN a THEN 2 END, CASE b WHEN NULL THEN 1 END, true, false, CAST('maybe' AS BOOLEAN) FROM t"
+        );
     }
 
     #[test]
