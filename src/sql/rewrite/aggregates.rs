@@ -20,6 +20,17 @@ pub(super) fn opens_subquery(expr: &Expr) -> bool {
 }
 
 /// An aggregate call in `expr`, outside its subqueries.
+/// A COUNT call anywhere in `expr`: over no rows it gives 0, not the NULL
+/// every other aggregate gives, so a missing group cannot stand for it.
+pub(super) fn counts(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(expr, |expr| {
+        found |= matches!(expr, Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("count"));
+        if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    });
+    found
+}
+
 pub(super) fn holds_aggregate(expr: &Expr) -> bool {
     struct Finder(usize);
     impl sqlparser::ast::Visitor for Finder {
@@ -38,4 +49,19 @@ pub(super) fn holds_aggregate(expr: &Expr) -> bool {
         }
     }
     sqlparser::ast::Visit::visit(expr, &mut Finder(0)).is_break()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::rewrite::scope::parse_expr;
+
+    #[test]
+    fn aggregates_and_counts_are_calls_not_text() {
+        let expr = |sql: &str| parse_expr(sql).unwrap();
+        assert!(holds_aggregate(&expr("1 + sum(x)")) && holds_aggregate(&expr("first(x)")));
+        assert!(!holds_aggregate(&expr("checksum(x) + admin(y)")));
+        assert!(!holds_aggregate(&expr("(SELECT max(y) FROM u)")));
+        assert!(counts(&expr("coalesce(count(*), 0)")) && !counts(&expr("discount(x)")));
+    }
 }

@@ -1,8 +1,9 @@
 //! Every rewrite Floe applies to a statement, in the order it runs. Two
 //! pipelines: `analyze` when the statement is parsed (no catalog needed),
 //! `render` at planning time with each relation's columns in hand. The
-//! passes share `scope.rs` (and the grouping passes `aggregates.rs`) and never import each other, except the subquery
-//! pass, which hands EXISTS and comma joins inside subqueries to theirs.
+//! passes share `scope.rs` (and those that ask what aggregates, `aggregates.rs`) and never import
+//! each other, except the subquery pass, which hands EXISTS and comma joins inside subqueries to
+//! theirs.
 
 mod aggregates;
 mod analyze;

@@ -11,6 +11,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Ident, Select, SelectItem, Statement, Visit, VisitMut, Visitor, VisitorMut};
 
+use super::aggregates::holds_aggregate;
 use super::scope::{has_group_by, item_expr};
 
 pub(super) fn first_column(expr: &Expr) -> Option<String> {
@@ -128,7 +129,7 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
             else {
                 return ControlFlow::Continue(());
             };
-            let aggregates = select.projection.iter().filter_map(item_expr).any(|expr| super::scope::has_aggregate(expr, true));
+            let aggregates = select.projection.iter().filter_map(item_expr).any(holds_aggregate);
             if !has_group_by(select) && !aggregates {
                 return ControlFlow::Continue(());
             }

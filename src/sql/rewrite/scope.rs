@@ -197,12 +197,6 @@ pub(crate) fn is_comparison(op: &BinaryOperator) -> bool {
     )
 }
 
-pub(crate) fn has_aggregate(expr: &Expr, allow_count: bool) -> bool {
-    let text = expr.to_string().to_ascii_lowercase();
-    let agg = ["min(", "max(", "sum(", "avg(", "mean(", "median(", "stddev(", "variance("].iter().any(|f| text.contains(f));
-    agg && (allow_count || !text.contains("count("))
-}
-
 /// A subquery's WHERE split by what it reads: `local` conjuncts read only its
 /// own FROM; each link compares an inner-only side with an outer-only side
 /// (`(op, inner, outer)`). None when a conjunct mixes them any other way.

@@ -24,6 +24,7 @@ use sqlparser::ast::{
 };
 
 
+use super::aggregates::{counts, holds_aggregate};
 use super::scope::*;
 
 const VALUE: &str = "__floe_v";
@@ -114,7 +115,7 @@ impl Rewriter<'_> {
             .into_iter()
             .map(|(op, inner, outer)| (op == BinaryOperator::Eq).then_some((inner, outer)))
             .collect::<Option<Vec<_>>>()?;
-        if !has_aggregate(value, false) {
+        if !holds_aggregate(value) || counts(value) {
             return None;
         }
         let mut local = local;
@@ -265,15 +266,7 @@ struct Added {
 
 /// Whether a SELECT item aggregates, outside its subqueries.
 fn item_aggregates(item: &SelectItem) -> bool {
-    let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return false };
-    let mut outside = expr.clone();
-    let _ = sqlparser::ast::visit_expressions_mut(&mut outside, |e| {
-        if matches!(e, Expr::Subquery(_)) {
-            *e = Expr::value(sqlparser::ast::Value::Null);
-        }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    has_aggregate(&outside, true) || outside.to_string().to_ascii_lowercase().contains("count(")
+    item_expr(item).is_some_and(holds_aggregate)
 }
 
 impl VisitorMut for Rewriter<'_> {
