@@ -11,7 +11,7 @@
 //! - Grafana's `datepart(part, x)` is `date_part`.
 //! - `date_diff(unit, a, b)` (DuckDB; `datediff` as Snowflake, Redshift and
 //!   SQL Server write it, the unit also bare) counts the unit's boundaries
-//!   from `a` to `b`, as those engines do.
+//!   from `a` to `b`, as those engines do (weeks as DuckDB counts them).
 //! - `now()`, `CURRENT_TIMESTAMP`, `LOCALTIMESTAMP` and `CURRENT_DATE`
 //!   (Metabase's and Superset's relative filters), which polars-sql lacks,
 //!   are the statement's start in UTC, one value for the whole statement.
@@ -208,8 +208,9 @@ fn unit_name(unit: &Expr) -> Option<String> {
 
 /// The `unit` boundaries crossed from `from` to `to` (negative when `to` is
 /// earlier): differences of calendar numbers, or of floored epoch
-/// microseconds for fixed-length units. Weeks (engines differ) are left for
-/// polars-sql to refuse.
+/// microseconds for fixed-length units; weeks as DuckDB counts them, whole
+/// sevens of days (truncated toward zero; Snowflake and SQL Server count
+/// week starts instead).
 fn date_diff(unit: &str, from: &Expr, to: &Expr) -> Option<Expr> {
     let stride = match unit {
         "microsecond" => 1,
@@ -217,7 +218,7 @@ fn date_diff(unit: &str, from: &Expr, to: &Expr) -> Option<Expr> {
         "second" => 1_000_000,
         "minute" => 60_000_000,
         "hour" => 3_600_000_000,
-        "day" => MICROS_PER_DAY,
+        "day" | "week" => MICROS_PER_DAY,
         _ => 0,
     };
     let number = |value: &Expr| match unit {
@@ -227,7 +228,11 @@ fn date_diff(unit: &str, from: &Expr, to: &Expr) -> Option<Expr> {
         _ if stride > 0 => Some(format!("floor({} / {stride})", epoch_micros(value))),
         _ => None,
     };
-    parse_expr(&format!("CAST(({}) - ({}) AS BIGINT)", number(to)?, number(from)?))
+    let difference = format!("({}) - ({})", number(to)?, number(from)?);
+    match unit {
+        "week" => parse_expr(&format!("CAST(sign({difference}) * floor(abs({difference}) / 7) AS BIGINT)")),
+        _ => parse_expr(&format!("CAST({difference} AS BIGINT)")),
+    }
 }
 
 /// A fixed-length `INTERVAL '…'` in microseconds (months and years have no
@@ -359,7 +364,8 @@ mod tests {
             rewritten("SELECT datediff(MONTH, a, b) FROM t"),
             "SELECT CAST((date_part('year', b) * 12 + date_part('month', b)) - (date_part('year', a) * 12 + date_part('month', a)) AS BIGINT) FROM t"
         );
-        let kept = "SELECT date_diff('week', a, b) FROM t";
+        assert!(rewritten("SELECT date_diff('weeks', a, b) FROM t").to_ascii_lowercase().contains("floor(abs("));
+        let kept = "SELECT date_diff('decade', a, b) FROM t";
         assert_eq!(rewritten(kept), kept);
     }
 
