@@ -19,7 +19,6 @@ pub(super) fn opens_subquery(expr: &Expr) -> bool {
     matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
 }
 
-/// An aggregate call in `expr`, outside its subqueries.
 /// A COUNT call anywhere in `expr`: over no rows it gives 0, not the NULL
 /// every other aggregate gives, so a missing group cannot stand for it.
 pub(super) fn counts(expr: &Expr) -> bool {
@@ -31,6 +30,7 @@ pub(super) fn counts(expr: &Expr) -> bool {
     found
 }
 
+/// An aggregate call in `expr`, outside its subqueries.
 pub(super) fn holds_aggregate(expr: &Expr) -> bool {
     struct Finder(usize);
     impl sqlparser::ast::Visitor for Finder {

@@ -60,14 +60,18 @@ impl VisitorMut for Normalize {
 }
 
 fn logical_aggregate(function: &mut Function) {
-    let [name] = function.name.0.as_mut_slice() else { return };
-    let Some(ident) = name.as_ident() else { return };
-    let renamed = match ident.value.to_ascii_lowercase().as_str() {
-        "bool_and" | "every" => "min",
-        "bool_or" => "max",
+    let renamed = match bare_name(function).as_deref() {
+        Some("bool_and" | "every") => "min",
+        Some("bool_or") => "max",
         _ => return,
     };
-    *name = ObjectNamePart::Identifier(Ident::new(renamed));
+    function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
+}
+
+/// A function's name, lowercased, when it is one unqualified identifier.
+fn bare_name(function: &Function) -> Option<String> {
+    let [name] = function.name.0.as_slice() else { return None };
+    Some(name.as_ident()?.value.to_ascii_lowercase())
 }
 
 /// `percentile_cont(p) WITHIN GROUP (ORDER BY x [DESC])` as `quantile_cont(x,
@@ -75,11 +79,9 @@ fn logical_aggregate(function: &mut Function) {
 /// `percentile_disc` ascending as `quantile_disc`. Others are left for
 /// polars-sql to refuse by name.
 fn ordered_set_aggregate(function: &mut Function) {
-    let [name] = function.name.0.as_slice() else { return };
-    let Some(ident) = name.as_ident() else { return };
-    let renamed = match ident.value.to_ascii_lowercase().as_str() {
-        "percentile_cont" => "quantile_cont",
-        "percentile_disc" => "quantile_disc",
+    let renamed = match bare_name(function).as_deref() {
+        Some("percentile_cont") => "quantile_cont",
+        Some("percentile_disc") => "quantile_disc",
         _ => return,
     };
     let [ordered] = function.within_group.as_slice() else { return };

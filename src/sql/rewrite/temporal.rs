@@ -177,15 +177,12 @@ fn date_bin(stride: i64, value: &Expr, origin: i64) -> Option<Expr> {
 }
 
 fn date_trunc(unit: &str, value: &Expr) -> Option<Expr> {
-    let fixed = |stride| date_bin(stride, value, 0);
     let day_start = format!("floor({} / {MICROS_PER_DAY}) * {MICROS_PER_DAY}", epoch_micros(value));
-    match unit.trim_end_matches('s') {
-        "microsecond" => fixed(1),
-        "millisecond" => fixed(1_000),
-        "second" => fixed(1_000_000),
-        "minute" => fixed(60_000_000),
-        "hour" => fixed(3_600_000_000),
-        "day" => fixed(MICROS_PER_DAY),
+    let unit = unit.trim_end_matches('s');
+    if let Some(stride) = fixed_micros(unit) {
+        return date_bin(stride, value, 0);
+    }
+    match unit {
         "week" => date_bin(7 * MICROS_PER_DAY, value, FIRST_MONDAY_MICROS),
         "month" => from_micros(&format!("{day_start} - (date_part('day', {value}) - 1) * {MICROS_PER_DAY}")),
         "year" => from_micros(&format!("{day_start} - (date_part('doy', {value}) - 1) * {MICROS_PER_DAY}")),
@@ -195,6 +192,19 @@ fn date_trunc(unit: &str, value: &Expr) -> Option<Expr> {
         )),
         _ => None,
     }
+}
+
+/// The microseconds of a unit of fixed length (a day is, in UTC).
+fn fixed_micros(unit: &str) -> Option<i64> {
+    Some(match unit {
+        "microsecond" => 1,
+        "millisecond" => 1_000,
+        "second" => 1_000_000,
+        "minute" => 60_000_000,
+        "hour" => 3_600_000_000,
+        "day" => MICROS_PER_DAY,
+        _ => return None,
+    })
 }
 
 /// A unit as a string (`'day'`) or, as SQL Server writes it, a bare word.
@@ -212,20 +222,12 @@ fn unit_name(unit: &Expr) -> Option<String> {
 /// sevens of days (truncated toward zero; Snowflake and SQL Server count
 /// week starts instead).
 fn date_diff(unit: &str, from: &Expr, to: &Expr) -> Option<Expr> {
-    let stride = match unit {
-        "microsecond" => 1,
-        "millisecond" => 1_000,
-        "second" => 1_000_000,
-        "minute" => 60_000_000,
-        "hour" => 3_600_000_000,
-        "day" | "week" => MICROS_PER_DAY,
-        _ => 0,
-    };
-    let number = |value: &Expr| match unit {
-        "year" => Some(format!("date_part('year', {value})")),
-        "quarter" => Some(format!("date_part('year', {value}) * 4 + date_part('quarter', {value})")),
-        "month" => Some(format!("date_part('year', {value}) * 12 + date_part('month', {value})")),
-        _ if stride > 0 => Some(format!("floor({} / {stride})", epoch_micros(value))),
+    let stride = fixed_micros(if unit == "week" { "day" } else { unit });
+    let number = |value: &Expr| match (unit, stride) {
+        ("year", _) => Some(format!("date_part('year', {value})")),
+        ("quarter", _) => Some(format!("date_part('year', {value}) * 4 + date_part('quarter', {value})")),
+        ("month", _) => Some(format!("date_part('year', {value}) * 12 + date_part('month', {value})")),
+        (_, Some(stride)) => Some(format!("floor({} / {stride})", epoch_micros(value))),
         _ => None,
     };
     let difference = format!("({}) - ({})", number(to)?, number(from)?);
