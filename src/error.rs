@@ -49,7 +49,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 fn sql_code(err: &sql::Error) -> Code {
     match err {
         sql::Error::Unsupported(_) => Code::Unimplemented,
-        sql::Error::Syntax(_) | sql::Error::Forbidden(_) | sql::Error::Params(_) | sql::Error::TooLong(_) => Code::InvalidArgument,
+        sql::Error::Syntax(_) | sql::Error::Forbidden(_) | sql::Error::Params(_) | sql::Error::Invalid(_) | sql::Error::TooLong(_) => Code::InvalidArgument,
     }
 }
 

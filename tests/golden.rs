@@ -7,6 +7,7 @@
 //! value|value
 //! ```
 //! A block ends at a blank line. Values print as Arrow displays them, NULL as `NULL`.
+//! After an error's code, the rest of its line is text the message must hold.
 //! `statement ok` runs a write (through CommandStatementUpdate) that later blocks read.
 //! Expected rows come from DuckDB: `python tests/sql/answers.py <file> --write`.
 
@@ -19,7 +20,7 @@ use futures::TryStreamExt;
 enum Expect {
     Done,
     Rows(Vec<String>),
-    Error(String),
+    Error { code: String, message: String },
 }
 
 struct Case {
@@ -62,7 +63,10 @@ fn parse(file: &str, text: &str) -> Vec<Case> {
             lines.next();
         }
         let expect = match error {
-            Some(code) => Expect::Error(code),
+            Some(error) => {
+                let (code, message) = error.split_once(' ').unwrap_or((&error, ""));
+                Expect::Error { code: code.to_string(), message: message.trim().to_string() }
+            }
             None if statement => Expect::Done,
             None => Expect::Rows(rows),
         };
@@ -145,14 +149,14 @@ async fn golden_sql_files() {
                         failures.push(format!("{location}: expected\n{}\ngot\n{}", expected.join("\n"), got.join("\n")));
                     }
                 }
-                (Expect::Error(code), Err(arrow_flight::error::FlightError::Tonic(status))) => {
-                    if format!("{:?}", status.code()) != *code {
-                        failures.push(format!("{location}: expected {code}, got {:?}: {}", status.code(), status.message()));
+                (Expect::Error { code, message }, Err(arrow_flight::error::FlightError::Tonic(status))) => {
+                    if format!("{:?}", status.code()) != *code || !status.message().contains(message.as_str()) {
+                        failures.push(format!("{location}: expected {code} {message:?}, got {:?}: {}", status.code(), status.message()));
                     }
                 }
                 (Expect::Rows(_), Err(err)) => failures.push(format!("{location}: unexpected error {err}")),
                 (Expect::Done, _) => unreachable!("statements ran above"),
-                (Expect::Error(code), other) => failures.push(format!("{location}: expected {code}, got {:?}", other.map(|b| render(&b)))),
+                (Expect::Error { code, .. }, other) => failures.push(format!("{location}: expected {code}, got {:?}", other.map(|b| render(&b)))),
             }
         }
     }

@@ -34,7 +34,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
     for part in rendered.parts {
         // What polars-sql is given, for when it refuses a query the rewrites produced.
         tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
-        let mut frame = context.execute(&part.sql)?;
+        let mut frame = context.execute(&part.sql).map_err(|err| refused(err, query))?;
         if !part.columns.is_empty() {
             let names: Vec<_> = frame.collect_schema()?.iter_names().cloned().collect();
             if names.len() != part.columns.len() {
@@ -46,10 +46,19 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
         context.register(&part.name, frame);
     }
     tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
-    let mut frame = context.execute(&rendered.main)?;
+    let mut frame = context.execute(&rendered.main).map_err(|err| refused(err, query))?;
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
     let rewritten = if query.is_explain() { query.rewritten(&columns)? } else { String::new() };
     Ok((frame, schema, rewritten))
+}
+
+/// polars-sql's refusal of an expression, named as the query wrote it.
+fn refused(err: PolarsError, query: &Query) -> super::Error {
+    let readable = match &err {
+        PolarsError::SQLInterface(message) => query.refusal_of(message),
+        _ => None,
+    };
+    readable.map_or_else(|| err.into(), Into::into)
 }
 
 /// What a SELECT without FROM reads (`sql::rewrite::ONE_ROW`).

@@ -41,6 +41,11 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     Params(String),
+    /// Well-formed SQL asking for what cannot be (a LIKE pattern ending in
+    /// its escape character, a percentile fraction past 1, a unit no
+    /// calendar has).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     TooLong(String),
 }
@@ -131,6 +136,17 @@ impl Query {
         self.statement.to_string()
     }
 
+    /// polars-sql names an expression it cannot plan by its parser's Debug
+    /// dump (`expression Exists { subquery: … } is not currently supported`:
+    /// kilobytes of AST); this is that refusal with the statement's first
+    /// expression of the kind written as SQL. None for other messages.
+    pub fn refusal_of(&self, polars_message: &str) -> Option<Error> {
+        let dump = polars_message.strip_prefix("expression ")?.strip_suffix(" is not currently supported")?;
+        let kind: String = dump.chars().take_while(char::is_ascii_alphanumeric).collect();
+        let written = first_of_kind(&self.statement, &kind).unwrap_or_else(|| format!("an expression of kind {kind}"));
+        Some(Error::Unsupported(format!("`{written}` is not supported here")))
+    }
+
     /// The query after Floe's rewrites, relations as written: what EXPLAIN shows.
     pub fn rewritten(&self, columns: &rewrite::Columns) -> Result<String> {
         self.render(&HashMap::new(), columns)
@@ -167,8 +183,6 @@ pub fn describe(sql: &str) -> Result<Described> {
     Ok(Described { is_query: matches!(statement, Statement::Query(_)), parameters: rewrite::placeholder_count(&statement)? })
 }
 
-
-
 #[cfg(test)]
 mod tests;
 
@@ -184,6 +198,25 @@ pub fn generated_for_polars(sql: &str) -> String {
             statements[0].to_string()
         }
         _ => sql.to_string(),
+    }
+}
+
+/// The first expression whose parser variant is `kind`, as SQL.
+fn first_of_kind(statement: &Statement, kind: &str) -> Option<String> {
+    struct Finder<'a>(&'a str);
+    impl sqlparser::ast::Visitor for Finder<'_> {
+        type Break = String;
+        fn pre_visit_expr(&mut self, expr: &sqlparser::ast::Expr) -> std::ops::ControlFlow<String> {
+            let debug = format!("{expr:?}");
+            match debug.strip_prefix(self.0) {
+                Some(rest) if rest.starts_with([' ', '(', '{']) || rest.is_empty() => std::ops::ControlFlow::Break(expr.to_string()),
+                _ => std::ops::ControlFlow::Continue(()),
+            }
+        }
+    }
+    match sqlparser::ast::Visit::visit(statement, &mut Finder(kind)) {
+        std::ops::ControlFlow::Break(written) => Some(written),
+        std::ops::ControlFlow::Continue(()) => None,
     }
 }
 

@@ -332,3 +332,12 @@ fn table_references_count_every_naming_of_a_table() {
     assert_eq!(references("SELECT * FROM db.t a, db.t b, db.t c"), 3);
     assert_eq!(references("SELECT * FROM db.t WHERE x IN (SELECT x FROM db.u)"), 2);
 }
+
+#[test]
+fn polars_sql_refusals_name_the_expression_as_written() {
+    let query = Query::analyze("SELECT id, ts AT TIME ZONE 'UTC' AS z FROM t", &[]).unwrap();
+    let dump = "expression AtTimeZone { timestamp: Identifier(Ident { value: \"ts\", quote_style: None }), time_zone: Value(…) } is not currently supported";
+    let refusal = query.refusal_of(dump).expect("an expression refusal");
+    assert!(matches!(&refusal, Error::Unsupported(m) if m == "`ts AT TIME ZONE 'UTC'` is not supported here"), "{refusal}");
+    assert!(query.refusal_of("unsupported function 'repeat'").is_none());
+}

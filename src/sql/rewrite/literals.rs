@@ -1,7 +1,14 @@
-//! Number literals worked out exactly, as SQL's DECIMAL does: polars-sql
-//! reads `0.05` as a DOUBLE.
+//! Literals read as values: numbers worked out exactly, as SQL's DECIMAL
+//! does (polars-sql reads `0.05` as a DOUBLE), and quoted text.
 
 use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value};
+
+/// A single-quoted string literal's text.
+pub(super) fn text(expr: &Expr) -> Option<&str> {
+    let Expr::Value(value) = expr else { return None };
+    let Value::SingleQuotedString(text) = &value.value else { return None };
+    Some(text)
+}
 
 /// A number literal, signed, or `+`, `-`, `*` of them, as an unscaled
 /// integer and its scale (`-0.05` is `(-5, 2)`); `None` past 128 bits.

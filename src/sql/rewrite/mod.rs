@@ -36,6 +36,7 @@ mod set_operations;
 mod sorted_aggregates;
 mod subquery;
 mod sum_arguments;
+mod synonyms;
 mod temporal;
 mod ungrouped_having;
 mod window_functions;
@@ -58,7 +59,8 @@ use super::Result;
 /// At parse time: bind parameters, refuse what must not run, mark repeated
 /// output names, normalise what
 /// polars-sql would refuse or plan badly (folded literals, bare ON
-/// conditions, ORs' common conjuncts), write dates and times, windows, set
+/// conditions, ORs' common conjuncts), write other engines' functions,
+/// dates and times, windows, set
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
 /// projections, sort by position where it cannot sort by an aggregate (one
 /// not selected is selected hidden), and
@@ -70,9 +72,11 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
     window_functions::refuse_unsupported_frames(statement)?;
+    window_functions::refuse_windowless(statement)?;
     names::mark_repeated_outputs(statement);
-    normalize::normalize(statement);
-    temporal::rewrite(statement);
+    normalize::normalize(statement)?;
+    synonyms::rewrite(statement);
+    temporal::rewrite(statement)?;
     window_functions::rewrite(statement);
     set_operations::rewrite(statement);
     distinct::rewrite(statement);

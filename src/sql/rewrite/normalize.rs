@@ -6,42 +6,49 @@
 //! d)`, which polars-sql does not recognise as an equi-join); and what every
 //! branch of an OR requires taken out of it (`(a = b AND x) OR (a = b AND
 //! y)` is `a = b AND (x OR y)`), so a join key written in each branch is a
-//! join key, not a filter over a cross product. And `bool_and` / `every` /
-//! `bool_or`, which polars-sql lacks, as the `min` / `max` of their booleans
-//! (false sorts first; NULLs are skipped and no rows give NULL alike); the
+//! join key, not a filter over a cross product. And the
 //! SQL standard's `percentile_cont(p) WITHIN GROUP (ORDER BY x)` (what BI
 //! tools write for a median) and `percentile_disc` as polars-sql's
 //! `quantile_cont(x, p)` / `quantile_disc(x, p)`; and `LIKE … ESCAPE`, which
 //! polars-sql refuses, as the anchored regular expression it writes for a
 //! LIKE itself, each escaped character matched literally; `WHEN NULL` and
-//! `CAST('yes' AS BOOLEAN)` as the booleans Polars can take.
+//! `CAST('yes' AS BOOLEAN)` as the booleans Polars can take. Bad input to
+//! those forms (a fraction past 1, a pattern ending in its escape) is
+//! refused here, by name, rather than left for polars-sql to misname.
 
 use std::ops::ControlFlow;
 
 use super::literals;
 use super::scope::{flatten, joined_by, parse_expr};
+use super::synonyms::bare_name;
+use crate::sql::{Error, Result};
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
     TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
-pub(super) fn normalize(statement: &mut Statement) {
-    let _ = statement.visit(&mut Normalize);
+pub(super) fn normalize(statement: &mut Statement) -> Result<()> {
+    match statement.visit(&mut Normalize) {
+        ControlFlow::Break(refused) => Err(refused),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 struct Normalize;
 
 impl VisitorMut for Normalize {
-    type Break = ();
+    type Break = Error;
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if let Expr::Function(function) = expr {
-            logical_aggregate(function);
-            ordered_set_aggregate(function);
-        }
-        if let Some(matched) = escaped_like(expr) {
-            *expr = matched;
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+        let written = match expr {
+            Expr::Function(function) => ordered_set_aggregate(function).map(|()| None),
+            _ => escaped_like(expr),
+        };
+        match written {
+            Ok(Some(matched)) => *expr = matched,
+            Ok(None) => {}
+            Err(refused) => return ControlFlow::Break(refused),
         }
         typed_boolean(expr);
         if let Some(folded) = folded(expr) {
@@ -53,44 +60,37 @@ impl VisitorMut for Normalize {
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Error> {
         join_conditions(&mut query.body);
         ControlFlow::Continue(())
     }
 }
 
-fn logical_aggregate(function: &mut Function) {
-    let renamed = match bare_name(function).as_deref() {
-        Some("bool_and" | "every") => "min",
-        Some("bool_or") => "max",
-        _ => return,
-    };
-    function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
-}
-
-/// A function's name, lowercased, when it is one unqualified identifier.
-fn bare_name(function: &Function) -> Option<String> {
-    let [name] = function.name.0.as_slice() else { return None };
-    Some(name.as_ident()?.value.to_ascii_lowercase())
-}
-
 /// `percentile_cont(p) WITHIN GROUP (ORDER BY x [DESC])` as `quantile_cont(x,
 /// p)` (`1 - p` descending: interpolation reads the same from either end);
-/// `percentile_disc` ascending as `quantile_disc`. Others are left for
-/// polars-sql to refuse by name.
-fn ordered_set_aggregate(function: &mut Function) {
-    let renamed = match bare_name(function).as_deref() {
-        Some("percentile_cont") => "quantile_cont",
-        Some("percentile_disc") => "quantile_disc",
-        _ => return,
+/// `percentile_disc` ascending as `quantile_disc`. A fraction that is not a
+/// number from 0 to 1, and a descending `percentile_disc` (whose pick
+/// `1 - p` would not reproduce), are refused.
+fn ordered_set_aggregate(function: &mut Function) -> Result<()> {
+    let (written, renamed) = match bare_name(function).as_deref() {
+        Some("percentile_cont") => ("percentile_cont", "quantile_cont"),
+        Some("percentile_disc") => ("percentile_disc", "quantile_disc"),
+        _ => return Ok(()),
     };
-    let [ordered] = function.within_group.as_slice() else { return };
-    let FunctionArguments::List(list) = &mut function.args else { return };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(fraction)))] = list.args.as_slice() else { return };
-    let Value::Number(fraction, _) = &fraction.value else { return };
-    let Ok(fraction) = fraction.parse::<f64>() else { return };
+    let FunctionArguments::List(list) = &mut function.args else { return Ok(()) };
+    let ([ordered], [FunctionArg::Unnamed(FunctionArgExpr::Expr(fraction))]) = (function.within_group.as_slice(), list.args.as_slice()) else {
+        return Err(Error::Unsupported(format!("{written} is written `{written}(fraction) WITHIN GROUP (ORDER BY expression)`, not `{function}`")));
+    };
+    let Some(fraction) = literals::exact(fraction).map(|(unscaled, scale)| unscaled as f64 / 10f64.powi(scale as i32)) else {
+        return Err(Error::Unsupported(format!("the fraction of {written} must be a number, not `{fraction}`")));
+    };
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(Error::Invalid(format!("the fraction of {written} must be between 0 and 1, not {fraction}")));
+    }
     let fraction = match ordered.options.asc {
-        Some(false) if renamed == "quantile_disc" => return,
+        Some(false) if renamed == "quantile_disc" => {
+            return Err(Error::Unsupported(format!("{written} … WITHIN GROUP (ORDER BY … DESC) is not supported; ascending order is")));
+        }
         Some(false) => 1.0 - fraction,
         _ => fraction,
     };
@@ -99,24 +99,32 @@ fn ordered_set_aggregate(function: &mut Function) {
     list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(ordered.expr.clone())), FunctionArg::Unnamed(FunctionArgExpr::Expr(fraction))];
     function.within_group.clear();
     function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
+    Ok(())
 }
 
-fn escaped_like(expr: &Expr) -> Option<Expr> {
+/// `x [NOT] [I]LIKE pattern ESCAPE 'c'` as an anchored `regexp_like`; a
+/// pattern that ends in its escape character, or an escape of more than one
+/// character, is bad input (as in PostgreSQL); a pattern or escape that is
+/// not a literal, unsupported.
+fn escaped_like(expr: &Expr) -> Result<Option<Expr>> {
     let (negated, subject, pattern, escape, flags) = match expr {
         Expr::Like { negated, any: false, expr, pattern, escape_char: Some(escape) } => (negated, expr, pattern, escape, "(?s)"),
         Expr::ILike { negated, any: false, expr, pattern, escape_char: Some(escape) } => (negated, expr, pattern, escape, "(?is)"),
-        _ => return None,
+        _ => return Ok(None),
     };
-    let (Expr::Value(pattern), Value::SingleQuotedString(escape)) = (pattern.as_ref(), &escape.value) else { return None };
-    let Value::SingleQuotedString(pattern) = &pattern.value else { return None };
+    let (Some(pattern), Value::SingleQuotedString(escape)) = (literals::text(pattern), &escape.value) else {
+        return Err(Error::Unsupported(format!("LIKE … ESCAPE takes a literal pattern and escape character, not `{expr}`")));
+    };
     let mut escape_chars = escape.chars();
-    let escape = escape_chars.next();
+    let escape_char = escape_chars.next();
     if escape_chars.next().is_some() {
-        return None;
+        return Err(Error::Invalid(format!("the ESCAPE of LIKE is one character, not '{escape}'")));
     }
-    let regex = like_regex(pattern, escape)?.replace('\'', "''");
-    let matched = format!("regexp_like({subject}, '^{flags}{regex}$')");
-    parse_expr(&if *negated { format!("(NOT {matched})") } else { matched })
+    let Some(regex) = like_regex(pattern, escape_char) else {
+        return Err(Error::Invalid(format!("the LIKE pattern '{pattern}' ends in its escape character '{escape}'")));
+    };
+    let matched = format!("regexp_like({subject}, '^{flags}{}$')", regex.replace('\'', "''"));
+    Ok(parse_expr(&if *negated { format!("(NOT {matched})") } else { matched }))
 }
 
 /// A LIKE pattern as a regular expression (unanchored); None when it ends in
@@ -265,16 +273,17 @@ mod tests {
 
     fn normalized(sql: &str) -> String {
         let mut statement = crate::sql::parse::parse_single(sql).unwrap();
-        normalize(&mut statement);
+        normalize(&mut statement).expect(sql);
         statement.to_string()
     }
 
-    #[test]
-    fn logical_aggregates_are_min_and_max() {
-        assert_eq!(
-            normalized("SELECT bool_and(a > 1), EVERY(b), bool_or(c) OVER (PARTITION BY d) FROM t GROUP BY d"),
-            "SELECT min(a > 1), min(b), max(c) OVER (PARTITION BY d) FROM t GROUP BY d"
-        );
+    fn refused(sql: &str) -> String {
+        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+        match normalize(&mut statement).expect_err(sql) {
+            Error::Invalid(message) => format!("invalid: {message}"),
+            Error::Unsupported(message) => format!("unsupported: {message}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -283,9 +292,12 @@ mod tests {
             normalized("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY y DESC), percentile_disc(1) WITHIN GROUP (ORDER BY z) FROM t"),
             "SELECT quantile_cont(x, 0.5), quantile_cont(y, 0.75), quantile_disc(z, 1.0) FROM t"
         );
-        for kept in ["SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x DESC) FROM t", "SELECT percentile_cont(p) WITHIN GROUP (ORDER BY x) FROM t"] {
-            assert_eq!(normalized(kept), kept);
-        }
+        assert_eq!(
+            refused("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x DESC) FROM t"),
+            "unsupported: percentile_disc … WITHIN GROUP (ORDER BY … DESC) is not supported; ascending order is"
+        );
+        assert!(refused("SELECT percentile_cont(p) WITHIN GROUP (ORDER BY x) FROM t").starts_with("unsupported: the fraction of percentile_cont must be a number"));
+        assert_eq!(refused("SELECT percentile_cont(-0.5) WITHIN GROUP (ORDER BY x) FROM t"), "invalid: the fraction of percentile_cont must be between 0 and 1, not -0.5");
     }
 
     #[test]
@@ -294,8 +306,9 @@ mod tests {
             normalized(r"SELECT * FROM t WHERE a LIKE '10\%_x.%' ESCAPE '\' AND b NOT ILIKE 'it!''s!!' ESCAPE '!'"),
             r"SELECT * FROM t WHERE regexp_like(a, '^(?s)10%.x\..*$') AND (NOT regexp_like(b, '^(?is)it''s!$'))"
         );
-        let kept = "SELECT * FROM t WHERE a LIKE 'x!' ESCAPE '!' OR a LIKE c ESCAPE '!'";
-        assert_eq!(normalized(kept), kept);
+        assert_eq!(refused("SELECT * FROM t WHERE a LIKE 'x!' ESCAPE '!'"), "invalid: the LIKE pattern 'x!' ends in its escape character '!'");
+        assert!(refused("SELECT * FROM t WHERE a LIKE 'x' ESCAPE '!!'").starts_with("invalid: the ESCAPE of LIKE is one character"));
+        assert!(refused("SELECT * FROM t WHERE a LIKE c ESCAPE '!'").starts_with("unsupported: LIKE … ESCAPE takes a literal pattern"));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! - `date_trunc(unit, x)` and Grafana's `date_bin(interval, x, origin)`,
 //!   which polars-sql lacks, become arithmetic on epoch microseconds (so
 //!   they stay vectorised expressions the streaming engine runs); they
-//!   return TIMESTAMP for DATE input too, as PostgreSQL and DuckDB do.
+//!   return TIMESTAMP for DATE input too, as PostgreSQL and DuckDB do
+//!   (`calendar.rs`).
 //! - Grafana's `datepart(part, x)` is `date_part`.
 //! - `date_diff(unit, a, b)` (DuckDB; `datediff` as Snowflake, Redshift and
 //!   SQL Server write it, the unit also bare) counts the unit's boundaries
-//!   from `a` to `b`, as those engines do (weeks as DuckDB counts them).
+//!   from `a` to `b`, as those engines do (weeks as DuckDB counts them;
+//!   `calendar.rs`). A unit no calendar has is refused as bad input.
 //! - `now()`, `CURRENT_TIMESTAMP`, `LOCALTIMESTAMP` and `CURRENT_DATE`
 //!   (Metabase's and Superset's relative filters), which polars-sql lacks,
 //!   are the statement's start in UTC, one value for the whole statement.
@@ -26,14 +28,19 @@ use sqlparser::ast::{
     VisitMut, VisitorMut,
 };
 
+use super::literals;
 use super::scope::{integer_literal, parse_expr, plain_args};
+use crate::sql::{Error, Result};
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-/// 1970-01-05, the first Monday after the epoch: weeks start on Mondays (ISO).
-const FIRST_MONDAY_MICROS: i64 = 4 * MICROS_PER_DAY;
+mod calendar;
 
-pub(super) fn rewrite(statement: &mut Statement) {
-    let _ = statement.visit(&mut Temporal { started: chrono::Utc::now().naive_utc() });
+pub(super) use calendar::interval_micros;
+
+pub(super) fn rewrite(statement: &mut Statement) -> Result<()> {
+    match statement.visit(&mut Temporal { started: chrono::Utc::now().naive_utc() }) {
+        ControlFlow::Break(refused) => Err(refused),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 struct Temporal {
@@ -41,20 +48,26 @@ struct Temporal {
 }
 
 impl VisitorMut for Temporal {
-    type Break = ();
+    type Break = Error;
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         let replacement = match expr {
             Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: inner, data_type, format: None, .. }
                 if is_timestamp(data_type) =>
             {
-                string_literal(inner).and_then(timestamp_literal)
+                literals::text(inner).and_then(timestamp_literal)
             }
             Expr::TypedString(typed) if is_timestamp(&typed.data_type) => {
                 typed.value.value.clone().into_string().and_then(|text| timestamp_literal(&text))
             }
             Expr::Interval(interval) => unit_interval(interval),
-            Expr::Function(function) => clock(function, self.started).or_else(|| function_call(function)),
+            Expr::Function(function) => match clock(function, self.started) {
+                Some(clock) => Some(clock),
+                None => match calendar::function_call(function) {
+                    Ok(call) => call,
+                    Err(refused) => return ControlFlow::Break(refused),
+                },
+            },
             _ => None,
         };
         if let Some(replacement) = replacement {
@@ -66,16 +79,6 @@ impl VisitorMut for Temporal {
 
 fn is_timestamp(data_type: &DataType) -> bool {
     matches!(data_type, DataType::Timestamp(_, sqlparser::ast::TimezoneInfo::None | sqlparser::ast::TimezoneInfo::WithoutTimeZone) | DataType::Datetime(_))
-}
-
-fn string_literal(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Value(value) => match &value.value {
-            Value::SingleQuotedString(text) => Some(text),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS[.ffffff]'` for any spelling `parse_timestamp` reads.
@@ -142,144 +145,6 @@ fn clock(function: &Function, started: NaiveDateTime) -> Option<Expr> {
     }
 }
 
-fn function_call(function: &Function) -> Option<Expr> {
-    let name = function.name.to_string().to_ascii_lowercase();
-    if !matches!(name.as_str(), "date_trunc" | "date_bin" | "datepart" | "date_diff" | "datediff") || function.over.is_some() {
-        return None;
-    }
-    let args = plain_args(function)?;
-    match (name.as_str(), args.as_slice()) {
-        ("datepart", [part, value]) => parse_expr(&format!("date_part({part}, {value})")),
-        ("date_trunc", [unit, value]) => date_trunc(&string_literal(unit)?.to_ascii_lowercase(), value),
-        ("date_bin", [stride, value]) => date_bin(interval_micros(stride)?, value, 0),
-        ("date_bin", [stride, value, origin]) => date_bin(interval_micros(stride)?, value, origin_micros(origin)?),
-        ("date_diff" | "datediff", [unit, from, to]) => date_diff(&unit_name(unit)?, from, to),
-        _ => None,
-    }
-}
-
-fn epoch_micros(value: &Expr) -> String {
-    format!("CAST(CAST({value} AS TIMESTAMP) AS BIGINT)")
-}
-
-fn from_micros(micros: &str) -> Option<Expr> {
-    parse_expr(&format!("CAST(CAST({micros} AS BIGINT) AS TIMESTAMP)"))
-}
-
-/// Buckets of `stride` microseconds counted from `origin` (floor, so times
-/// before the origin fall in the bucket that starts before them).
-fn date_bin(stride: i64, value: &Expr, origin: i64) -> Option<Expr> {
-    if stride <= 0 {
-        return None;
-    }
-    let micros = epoch_micros(value);
-    from_micros(&format!("floor(({micros} - {origin}) / {stride}) * {stride} + {origin}"))
-}
-
-fn date_trunc(unit: &str, value: &Expr) -> Option<Expr> {
-    let day_start = format!("floor({} / {MICROS_PER_DAY}) * {MICROS_PER_DAY}", epoch_micros(value));
-    let unit = unit.trim_end_matches('s');
-    if let Some(stride) = fixed_micros(unit) {
-        return date_bin(stride, value, 0);
-    }
-    match unit {
-        "week" => date_bin(7 * MICROS_PER_DAY, value, FIRST_MONDAY_MICROS),
-        "month" => from_micros(&format!("{day_start} - (date_part('day', {value}) - 1) * {MICROS_PER_DAY}")),
-        "year" => from_micros(&format!("{day_start} - (date_part('doy', {value}) - 1) * {MICROS_PER_DAY}")),
-        "quarter" => parse_expr(&format!(
-            "strptime(concat(CAST(date_part('year', {value}) AS VARCHAR), '-', \
-             CAST((date_part('quarter', {value}) - 1) * 3 + 1 AS VARCHAR), '-01 00:00:00'), '%Y-%m-%d %H:%M:%S')"
-        )),
-        _ => None,
-    }
-}
-
-/// The microseconds of a unit of fixed length (a day is, in UTC).
-fn fixed_micros(unit: &str) -> Option<i64> {
-    Some(match unit {
-        "microsecond" => 1,
-        "millisecond" => 1_000,
-        "second" => 1_000_000,
-        "minute" => 60_000_000,
-        "hour" => 3_600_000_000,
-        "day" => MICROS_PER_DAY,
-        _ => return None,
-    })
-}
-
-/// A unit as a string (`'day'`) or, as SQL Server writes it, a bare word.
-fn unit_name(unit: &Expr) -> Option<String> {
-    let name = match unit {
-        Expr::Identifier(ident) if ident.quote_style.is_none() => &ident.value,
-        other => string_literal(other)?,
-    };
-    Some(name.to_ascii_lowercase().trim_end_matches('s').to_string())
-}
-
-/// The `unit` boundaries crossed from `from` to `to` (negative when `to` is
-/// earlier): differences of calendar numbers, or of floored epoch
-/// microseconds for fixed-length units; weeks as DuckDB counts them, whole
-/// sevens of days (truncated toward zero; Snowflake and SQL Server count
-/// week starts instead).
-fn date_diff(unit: &str, from: &Expr, to: &Expr) -> Option<Expr> {
-    let stride = fixed_micros(if unit == "week" { "day" } else { unit });
-    let number = |value: &Expr| match (unit, stride) {
-        ("year", _) => Some(format!("date_part('year', {value})")),
-        ("quarter", _) => Some(format!("date_part('year', {value}) * 4 + date_part('quarter', {value})")),
-        ("month", _) => Some(format!("date_part('year', {value}) * 12 + date_part('month', {value})")),
-        (_, Some(stride)) => Some(format!("floor({} / {stride})", epoch_micros(value))),
-        _ => None,
-    };
-    let difference = format!("({}) - ({})", number(to)?, number(from)?);
-    match unit {
-        "week" => parse_expr(&format!("CAST(sign({difference}) * floor(abs({difference}) / 7) AS BIGINT)")),
-        _ => parse_expr(&format!("CAST({difference} AS BIGINT)")),
-    }
-}
-
-/// A fixed-length `INTERVAL '…'` in microseconds (months and years have no
-/// fixed length, so `date_bin` over them is left for polars-sql to refuse).
-pub(super) fn interval_micros(expr: &Expr) -> Option<i64> {
-    let Expr::Interval(interval) = expr else { return None };
-    let text = match (interval.value.as_ref(), &interval.leading_field) {
-        (Expr::Value(value), None) => match &value.value {
-            Value::SingleQuotedString(text) => text.clone(),
-            _ => return None,
-        },
-        (Expr::Value(value), Some(field)) => match &value.value {
-            Value::SingleQuotedString(text) | Value::Number(text, _) => format!("{text} {field}"),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let mut words = text.split_whitespace();
-    let mut total = 0f64;
-    while let (Some(amount), Some(unit)) = (words.next(), words.next()) {
-        let amount: f64 = amount.parse().ok()?;
-        let scale = match unit.to_ascii_lowercase().trim_end_matches('s') {
-            "microsecond" | "u" => 1.0,
-            "millisecond" | "m" => 1e3,
-            "second" | "sec" => 1e6,
-            "minute" | "min" => 6e7,
-            "hour" | "h" => 3.6e9,
-            "day" | "d" => 8.64e10,
-            "week" | "w" => 6.048e11,
-            _ => return None,
-        };
-        total += amount * scale;
-    }
-    (total >= 1.0).then_some(total as i64)
-}
-
-fn origin_micros(expr: &Expr) -> Option<i64> {
-    let text = match expr {
-        Expr::TypedString(typed) => typed.value.value.clone().into_string()?,
-        Expr::Cast { expr, .. } => string_literal(expr)?.to_string(),
-        _ => string_literal(expr)?.to_string(),
-    };
-    Some(parse_timestamp(&text)?.and_utc().timestamp_micros())
-}
-
 pub(super) fn date_arithmetic(statement: &mut Statement, columns: &super::Columns) {
     let _ = statement.visit(&mut DateArithmetic { columns });
 }
@@ -331,7 +196,12 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        crate::sql::rewrite::scope::rewritten_by(sql, rewrite)
+        crate::sql::rewrite::scope::rewritten_by(sql, |statement| rewrite(statement).expect("rewrites"))
+    }
+
+    fn refused(sql: &str) -> crate::sql::Error {
+        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+        rewrite(&mut statement).expect_err(sql)
     }
 
     #[test]
@@ -367,8 +237,17 @@ mod tests {
             "SELECT CAST((date_part('year', b) * 12 + date_part('month', b)) - (date_part('year', a) * 12 + date_part('month', a)) AS BIGINT) FROM t"
         );
         assert!(rewritten("SELECT date_diff('weeks', a, b) FROM t").to_ascii_lowercase().contains("floor(abs("));
-        let kept = "SELECT date_diff('decade', a, b) FROM t";
-        assert_eq!(rewritten(kept), kept);
+        let centuries = rewritten("SELECT date_diff(centuries, a, b) FROM t");
+        assert!(centuries.contains("% 100)) / 100 AS BIGINT)"), "{centuries}");
+    }
+
+    #[test]
+    fn units_no_calendar_has_are_bad_input_named() {
+        let invalid = refused("SELECT date_diff('fortnight', a, b) FROM t");
+        assert!(matches!(&invalid, crate::sql::Error::Invalid(m) if m.contains("'fortnight' is not a unit") && m.contains("millennium")), "{invalid}");
+        assert!(matches!(refused("SELECT date_trunc('eon', a) FROM t"), crate::sql::Error::Invalid(_)));
+        assert!(matches!(refused("SELECT date_trunc(lower(unit), a) FROM t"), crate::sql::Error::Unsupported(_)));
+        assert!(matches!(refused("SELECT date_bin(INTERVAL '1 month', a) FROM t"), crate::sql::Error::Unsupported(_)));
     }
 
     #[test]

@@ -44,6 +44,37 @@ mod frames;
 
 pub(super) use frames::refuse_unsupported_frames;
 
+/// Aggregates of two arguments that polars-sql plans over a window as one
+/// row for the whole input (it applies no window to them: `corr(a, b) OVER
+/// (PARTITION BY g)` would answer a single row).
+const WINDOWLESS: [&str; 12] = [
+    "corr", "covar", "covar_pop", "covar_samp", "quantile_cont", "quantile_disc", "percentile_cont", "percentile_disc", "string_agg",
+    "listagg", "group_concat", "array_agg",
+];
+
+/// Refuses, by name, a window over an aggregate polars-sql would answer as one row.
+pub(super) fn refuse_windowless(statement: &Statement) -> crate::sql::Result<()> {
+    struct Windowless;
+    impl sqlparser::ast::Visitor for Windowless {
+        type Break = String;
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+            let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
+            let name = function.name.to_string().to_ascii_lowercase();
+            match function.over.is_some() && WINDOWLESS.contains(&name.as_str()) {
+                true => ControlFlow::Break(expr.to_string()),
+                false => ControlFlow::Continue(()),
+            }
+        }
+    }
+    match sqlparser::ast::Visit::visit(statement, &mut Windowless) {
+        ControlFlow::Break(call) => Err(crate::sql::Error::Unsupported(format!(
+            "`{call}` is not supported: this aggregate runs grouped, not over a window (aggregate it in a \
+             grouped subquery and join that back)"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
 const MOST_FRAME_ROWS: i64 = 64;
 
 /// Every window but those whose frame ends at a peer, left for [`peer_frames`].

@@ -105,3 +105,12 @@ fn keys_in_mixed_directions_order_by_their_dense_rank() {
     // One direction is polars-sql's own.
     assert_eq!(rewritten("SELECT rank() OVER (ORDER BY a DESC, b DESC) FROM t"), "SELECT rank() OVER (ORDER BY a DESC, b DESC) FROM t");
 }
+
+#[test]
+fn aggregates_polars_sql_answers_as_one_row_are_refused_over_windows() {
+    for sql in ["SELECT corr(a, b) OVER (PARTITION BY g) FROM t", "SELECT string_agg(s, ',') OVER () FROM t", "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) OVER (PARTITION BY g) FROM t"] {
+        let refused = super::refuse_windowless(&crate::sql::parse::parse_single(sql).unwrap());
+        assert!(matches!(&refused, Err(crate::sql::Error::Unsupported(m)) if m.contains("runs grouped, not over a window")), "{sql}: {refused:?}");
+    }
+    assert!(super::refuse_windowless(&crate::sql::parse::parse_single("SELECT corr(a, b), sum(a) OVER (PARTITION BY g) FROM t GROUP BY g").unwrap()).is_ok());
+}
