@@ -11,9 +11,10 @@ use sqlparser::parser::Parser;
 use super::plan::{join, ExprVisitor, Reason};
 
 const DECOMPOSABLE: [&str; 6] = ["sum", "count", "min", "max", "avg", "mean"];
-const OTHER_AGGREGATES: [&str; 16] = [
-    "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "median", "first", "last",
-    "string_agg", "array_agg", "quantile_cont", "quantile_disc", "percentile_cont", "count_distinct", "mode",
+const OTHER_AGGREGATES: [&str; 25] = [
+    "stddev", "stddev_samp", "stdev", "stdev_samp", "stddev_pop", "variance", "var", "var_samp", "var_pop", "median", "first", "last",
+    "string_agg", "listagg", "group_concat", "array_agg", "quantile_cont", "quantile_disc", "percentile_cont", "count_distinct", "mode",
+    "corr", "covar", "covar_pop", "covar_samp",
 ];
 
 /// Every aggregate call of the query's projection, HAVING and ORDER BY, by

@@ -8,7 +8,10 @@ use sqlparser::ast::Expr;
 use super::scope::is_aggregate;
 
 /// Aggregates polars-sql has besides `scope::is_aggregate`'s.
-const MORE_AGGREGATES: [&str; 7] = ["first", "last", "string_agg", "array_agg", "var_pop", "quantile_cont", "quantile_disc"];
+const MORE_AGGREGATES: [&str; 13] = [
+    "first", "last", "string_agg", "listagg", "group_concat", "array_agg", "quantile_cont", "quantile_disc", "corr", "covar", "covar_pop", "covar_samp",
+    "var_pop",
+];
 
 pub(super) fn aggregate_call(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(function) if is_aggregate(function)

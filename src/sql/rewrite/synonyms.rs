@@ -4,11 +4,14 @@
 //! NULL alike), `var_pop` / `stddev_pop` from `covar_pop(x, x)`, SQL
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
 //! `monthname`, `epoch` and `make_date`, PostgreSQL's `btrim`, and
-//! `approx_count_distinct` counted exactly (an estimate's best case).
+//! `approx_count_distinct` counted exactly (an estimate's best case). And
+//! `sum` / `avg` / `min` / `max` of DISTINCT values, which polars-sql
+//! refuses (it has `count(DISTINCT x)` only), over each group's unique
+//! values.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Function, FunctionArguments, Ident, ObjectNamePart, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement, VisitMut, VisitorMut};
 
 use super::scope::{parse_expr, plain_args};
 
@@ -49,8 +52,11 @@ fn logical_aggregate(function: &mut Function) {
 fn synonym(function: &Function) -> Option<Expr> {
     let plain = function.over.is_none() && function.filter.is_none() && function.within_group.is_empty();
     let distinct = matches!(&function.args, FunctionArguments::List(list) if list.duplicate_treatment.is_some());
-    if !plain || distinct {
+    if !plain {
         return None;
+    }
+    if distinct {
+        return distinct_aggregate(function);
     }
     let args = plain_args(function)?;
     let written = match (bare_name(function)?.as_str(), args.as_slice()) {
@@ -70,6 +76,35 @@ fn synonym(function: &Function) -> Option<Expr> {
         _ => return None,
     };
     parse_expr(&written)
+}
+
+/// `sum(DISTINCT x)` as the sum of the group's unique values (NULL when
+/// it has none, as SQL's SUM gives), `avg` their mean, `min` / `max` as
+/// they are. A literal argument is left alone (Polars cannot gather a
+/// literal into a list; polars-sql refuses the call by name).
+fn distinct_aggregate(function: &Function) -> Option<Expr> {
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = list.args.as_slice() else { return None };
+    if !reads_column(x) {
+        return None;
+    }
+    let written = match bare_name(function)?.as_str() {
+        "sum" => format!("CASE WHEN count({x}) > 0 THEN array_sum(array_unique(array_agg({x}))) END"),
+        "avg" | "mean" => format!("array_mean(array_unique(array_agg({x})))"),
+        "min" => format!("min({x})"),
+        "max" => format!("max({x})"),
+        _ => return None,
+    };
+    parse_expr(&written)
+}
+
+fn reads_column(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(expr, |expr| {
+        found |= matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    });
+    found
 }
 
 #[cfg(test)]
@@ -92,7 +127,15 @@ mod tests {
             rewritten("SELECT var_pop(x), STDDEV_POP(x + 1), iif(a > 1, 'y', 'n'), contains(s, 'li'), btrim(s, 'xy'), approx_count_distinct(s) FROM t"),
             "SELECT covar_pop(x, x), sqrt(covar_pop(x + 1, x + 1)), CASE WHEN a > 1 THEN 'y' ELSE 'n' END, (strpos(s, 'li') > 0), TRIM(BOTH 'xy' FROM s), count(DISTINCT s) FROM t"
         );
-        let kept = "SELECT var_pop(x) OVER (PARTITION BY g), var_pop(DISTINCT x), contains(a, b, c) FROM t";
+        let kept = "SELECT var_pop(x) OVER (PARTITION BY g), var_pop(DISTINCT x), contains(a, b, c), sum(DISTINCT 1) FROM t";
         assert_eq!(rewritten(kept), kept);
+    }
+
+    #[test]
+    fn distinct_aggregates_read_each_groups_unique_values() {
+        assert_eq!(
+            rewritten("SELECT g, sum(DISTINCT x), AVG(DISTINCT x + 1), max(DISTINCT x) FROM t GROUP BY g"),
+            "SELECT g, CASE WHEN count(x) > 0 THEN array_sum(array_unique(array_agg(x))) END, array_mean(array_unique(array_agg(x + 1))), max(x) FROM t GROUP BY g"
+        );
     }
 }
