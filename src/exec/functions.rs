@@ -1,7 +1,8 @@
 //! The functions Floe's SQL rewrites call (`sql::functions`), registered
 //! with polars-sql for every query: rounding as integer casts do in SQL,
 //! and aggregates over an ordered window's default frame, which ends at the
-//! current row's last peer.
+//! current row's last peer; and other engines' scalar functions
+//! (`scalars`).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use polars::prelude::*;
 use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
 use polars_sql::SQLContext;
 
-use crate::sql::functions::{round_digits, DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, ValueFrame, CAST_ROUND};
+use crate::sql::functions::{round_digits, DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, Scalar, ValueFrame, CAST_ROUND};
 
 /// A polars-sql context that knows Floe's functions.
 pub fn sql_context() -> SQLContext {
@@ -39,11 +40,15 @@ impl FunctionRegistry for Functions {
         if let Some(op) = DecimalOp::parse(name) {
             return Ok(Some(super::decimals::udf(op)));
         }
+        if let Some(scalar) = Scalar::parse(name) {
+            return Ok(Some(super::scalars::udf(scalar)));
+        }
         Ok(PeerFrame::parse(name).map(|frame| peers(name, frame)))
     }
 
     fn contains(&self, name: &str) -> bool {
         name == CAST_ROUND || round_digits(name).is_some() || DecimalOp::parse(name).is_some() || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some() || MixedOrder::parse(name).is_some()
+            || Scalar::parse(name).is_some()
     }
 }
 

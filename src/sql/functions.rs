@@ -61,6 +61,81 @@ impl DecimalOp {
 
 const PEERS: &str = "floe_peers_";
 
+/// Other engines' scalar functions polars-sql lacks and no expression of
+/// its own can write (a regular expression's replacement, a digest, a code
+/// point), called by their own names and computed by Floe. They reach as
+/// [`CAST_ROUND`] does; elsewhere `rewrite::scalars` refuses them by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    /// `regexp_replace(s, pattern, replacement [, flags])`: the first match
+    /// (every one with flag `g`), `\1` naming a group, as PostgreSQL and DuckDB.
+    RegexpReplace,
+    /// `regexp_extract(s, pattern [, group])`: the match or a group of it,
+    /// `''` without one, as DuckDB and Spark.
+    RegexpExtract,
+    /// `md5(s)` and `sha256(s)`: the digest of the text's UTF-8 bytes, in hex.
+    Md5,
+    Sha256,
+    /// `repeat(s, n)`, `translate(s, from, to)`, `ascii(s)`, `chr(n)`: as PostgreSQL.
+    Repeat,
+    Translate,
+    Ascii,
+    Chr,
+    /// `isnan(x)`, `isinf(x)`, `isfinite(x)`: false, false and true for
+    /// every number that is not a float.
+    IsNan,
+    IsInf,
+    IsFinite,
+}
+
+impl Scalar {
+    const ALL: [Scalar; 11] = [
+        Scalar::RegexpReplace,
+        Scalar::RegexpExtract,
+        Scalar::Md5,
+        Scalar::Sha256,
+        Scalar::Repeat,
+        Scalar::Translate,
+        Scalar::Ascii,
+        Scalar::Chr,
+        Scalar::IsNan,
+        Scalar::IsInf,
+        Scalar::IsFinite,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scalar::RegexpReplace => "regexp_replace",
+            Scalar::RegexpExtract => "regexp_extract",
+            Scalar::Md5 => "md5",
+            Scalar::Sha256 => "sha256",
+            Scalar::Repeat => "repeat",
+            Scalar::Translate => "translate",
+            Scalar::Ascii => "ascii",
+            Scalar::Chr => "chr",
+            Scalar::IsNan => "isnan",
+            Scalar::IsInf => "isinf",
+            Scalar::IsFinite => "isfinite",
+        }
+    }
+
+    /// The function a lowercased name calls.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scalar| scalar.name() == name)
+    }
+
+    /// How many arguments it takes, at least and at most.
+    pub fn arity(self) -> (usize, usize) {
+        match self {
+            Scalar::RegexpReplace => (3, 4),
+            Scalar::RegexpExtract => (2, 3),
+            Scalar::Repeat => (2, 2),
+            Scalar::Translate => (3, 3),
+            _ => (1, 1),
+        }
+    }
+}
+
 /// An aggregate over an ordered window's default frame, which ends at the
 /// current row's last peer (rows with equal ORDER BY values); polars-sql's
 /// cumulative windows end at the row itself. Called as

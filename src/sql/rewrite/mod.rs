@@ -31,6 +31,7 @@ mod quantified;
 mod remainders;
 mod resolver;
 mod rounding;
+mod scalars;
 mod scope;
 mod set_operations;
 mod sorted_aggregates;
@@ -73,6 +74,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     analyze::refuse_table_functions(statement)?;
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
+    scalars::check_calls(statement)?;
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement)?;
     synonyms::rewrite(statement);
@@ -120,6 +122,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // own, so they go in once every other pass has placed what it moves.
     lift::expression_subqueries(statement, columns);
     window_functions::peer_frames(statement)?;
+    scalars::refuse_out_of_reach(statement)?;
     rounding::rewrite(statement);
     decimals::exact_arithmetic(statement, columns);
     in_lists::as_comparisons(statement);

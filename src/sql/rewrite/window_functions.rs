@@ -59,8 +59,8 @@ pub(super) fn refuse_windowless(statement: &Statement) -> crate::sql::Result<()>
         type Break = String;
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
             let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
-            let name = function.name.to_string().to_ascii_lowercase();
-            match function.over.is_some() && WINDOWLESS.contains(&name.as_str()) {
+            let name = super::synonyms::bare_name(function);
+            match function.over.is_some() && name.is_some_and(|name| WINDOWLESS.contains(&name.as_str())) {
                 true => ControlFlow::Break(expr.to_string()),
                 false => ControlFlow::Continue(()),
             }

@@ -1,0 +1,306 @@
+//! Other engines' scalar functions polars-sql lacks (`sql::functions::Scalar`),
+//! computed a row at a time over the columns Polars hands a registered
+//! function (a literal argument comes as one value).
+
+use std::fmt::Write;
+
+use md5::Md5;
+use polars::prelude::*;
+use polars_sql::function_registry::FunctionOptions;
+use regex::{Regex, RegexBuilder};
+use sha2::{Digest, Sha256};
+
+use super::functions::{rows_spanned, spanning};
+use crate::sql::functions::Scalar;
+
+/// The longest value `repeat` makes: past it, one row could take the
+/// server's memory.
+const MOST_REPEATED_BYTES: usize = 16 << 20;
+
+/// The most memory one compiled pattern may take (the regex crate's own
+/// default is the same order): a pattern is user input.
+const MOST_PATTERN_BYTES: usize = 10 << 20;
+
+pub(super) fn udf(scalar: Scalar) -> UserDefinedFunction {
+    let function = BaseColumnUdf::new(
+        move |columns: &mut [Column]| compute(scalar, columns),
+        move |_: &Schema, fields: &[Field]| {
+            let name = fields.first().map_or_else(|| scalar.name().into(), |field| field.name().clone());
+            Ok(Field::new(name, output_type(scalar)))
+        },
+    );
+    let mut udf = UserDefinedFunction::new(scalar.name().into(), function);
+    udf.options = FunctionOptions::elementwise();
+    udf
+}
+
+fn output_type(scalar: Scalar) -> DataType {
+    match scalar {
+        Scalar::Ascii => DataType::Int32,
+        Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
+        _ => DataType::String,
+    }
+}
+
+fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
+    let (least, most) = scalar.arity();
+    polars_ensure!((least..=most).contains(&columns.len()), InvalidOperation: "{} takes {least} to {most} arguments, got {}", scalar.name(), columns.len());
+    let height = rows_spanned(columns);
+    let name = columns[0].name().clone();
+    let computed = match scalar {
+        Scalar::RegexpReplace => regexp_replace(columns, height)?,
+        Scalar::RegexpExtract => regexp_extract(columns, height)?,
+        Scalar::Md5 => digest::<Md5>(&texts(&columns[0], height)?),
+        Scalar::Sha256 => digest::<Sha256>(&texts(&columns[0], height)?),
+        Scalar::Repeat => repeat(columns, height)?,
+        Scalar::Translate => translate(columns, height)?,
+        Scalar::Ascii => texts(&columns[0], height)?.iter().map(|text| text.map(|t| t.chars().next().map_or(0, |c| c as i32))).collect::<Int32Chunked>().into_series(),
+        Scalar::Chr => chr(&columns[0], height)?,
+        Scalar::IsNan => floats(scalar, &columns[0], height, f64::is_nan)?,
+        Scalar::IsInf => floats(scalar, &columns[0], height, f64::is_infinite)?,
+        Scalar::IsFinite => floats(scalar, &columns[0], height, f64::is_finite)?,
+    };
+    Ok(computed.with_name(name).into_column())
+}
+
+fn texts(column: &Column, height: usize) -> PolarsResult<StringChunked> {
+    Ok(spanning(column, height).cast(&DataType::String)?.str()?.clone())
+}
+
+fn integers(column: &Column, height: usize) -> PolarsResult<Int64Chunked> {
+    Ok(spanning(column, height).cast(&DataType::Int64)?.i64()?.clone())
+}
+
+/// An argument that is one value for every row (a pattern, its flags): None
+/// when it is NULL, which makes every answer NULL.
+fn constant(scalar: Scalar, what: &str, column: &Column) -> PolarsResult<Option<String>> {
+    let values = column.cast(&DataType::String)?;
+    let values = values.str()?;
+    let first = values.get(0);
+    polars_ensure!(values.iter().all(|value| value == first), InvalidOperation: "{}'s {what} must be the same for every row: write it as a literal", scalar.name());
+    Ok(first.map(str::to_string))
+}
+
+fn no_texts(height: usize) -> Series {
+    Series::full_null(PlSmallStr::EMPTY, height, &DataType::String)
+}
+
+/// A pattern with PostgreSQL's and DuckDB's flags: `g` every match, `i`
+/// case-insensitive, `c` case-sensitive (the default).
+fn compiled(scalar: Scalar, pattern: &str, flags: &str) -> PolarsResult<(Regex, bool)> {
+    let mut case_insensitive = false;
+    for flag in flags.chars() {
+        match flag {
+            'g' if scalar == Scalar::RegexpReplace => {}
+            'i' => case_insensitive = true,
+            'c' => case_insensitive = false,
+            other => polars_bail!(InvalidOperation: "{}'s flag '{other}' is not supported: Floe reads g, i and c", scalar.name()),
+        }
+    }
+    let regex = RegexBuilder::new(pattern)
+        .case_insensitive(case_insensitive)
+        .size_limit(MOST_PATTERN_BYTES)
+        .build()
+        .map_err(|err| polars_err!(InvalidOperation: "{}: `{pattern}` is not a regular expression: {err}", scalar.name()))?;
+    Ok((regex, flags.contains('g')))
+}
+
+fn regexp_replace(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let scalar = Scalar::RegexpReplace;
+    let flags = match columns.get(3) {
+        Some(flags) => constant(scalar, "flags", flags)?,
+        None => Some(String::new()),
+    };
+    let (Some(pattern), Some(replacement), Some(flags)) = (constant(scalar, "pattern", &columns[1])?, constant(scalar, "replacement", &columns[2])?, flags) else {
+        return Ok(no_texts(height));
+    };
+    let (regex, every) = compiled(scalar, &pattern, &flags)?;
+    let replacement = group_references(&replacement);
+    let subject = texts(&columns[0], height)?;
+    let replaced = subject.iter().map(|text| {
+        text.map(|text| match every {
+            true => regex.replace_all(text, replacement.as_str()).into_owned(),
+            false => regex.replace(text, replacement.as_str()).into_owned(),
+        })
+    });
+    Ok(replaced.collect::<StringChunked>().into_series())
+}
+
+/// A SQL replacement (`\1` a group, `\&` the whole match, `\\` a
+/// backslash) in the regex crate's syntax, where `$` is the sign.
+fn group_references(replacement: &str) -> String {
+    let mut written = String::with_capacity(replacement.len());
+    let mut chars = replacement.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek().copied()) {
+            ('\\', Some(digit @ '0'..='9')) => {
+                chars.next();
+                let _ = write!(written, "${{{digit}}}");
+            }
+            ('\\', Some('&')) => {
+                chars.next();
+                written.push_str("${0}");
+            }
+            ('\\', Some('\\')) => {
+                chars.next();
+                written.push('\\');
+            }
+            ('$', _) => written.push_str("$$"),
+            (other, _) => written.push(other),
+        }
+    }
+    written
+}
+
+fn regexp_extract(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let scalar = Scalar::RegexpExtract;
+    let group = match columns.get(2) {
+        Some(group) => constant(scalar, "group", group)?.map(|g| g.parse::<usize>()).transpose(),
+        None => Ok(Some(0)),
+    };
+    let group = group.map_err(|_| polars_err!(InvalidOperation: "regexp_extract's group is a number of 0 or more"))?;
+    let (Some(pattern), Some(group)) = (constant(scalar, "pattern", &columns[1])?, group) else { return Ok(no_texts(height)) };
+    let (regex, _) = compiled(scalar, &pattern, "")?;
+    let groups = regex.captures_len() - 1;
+    polars_ensure!(group <= groups, InvalidOperation: "regexp_extract: `{pattern}` has {groups} group(s), so there is no group {group}");
+    let subject = texts(&columns[0], height)?;
+    let extracted = subject.iter().map(|text| {
+        text.map(|text| regex.captures(text).and_then(|found| found.get(group)).map_or("", |m| m.as_str()).to_string())
+    });
+    Ok(extracted.collect::<StringChunked>().into_series())
+}
+
+fn digest<D: Digest>(texts: &StringChunked) -> Series {
+    let hex = |bytes: &[u8]| bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    });
+    texts.iter().map(|text| text.map(|text| hex(&D::digest(text.as_bytes())))).collect::<StringChunked>().into_series()
+}
+
+fn repeat(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let (texts, counts) = (texts(&columns[0], height)?, integers(&columns[1], height)?);
+    let repeated = texts.iter().zip(counts.iter()).map(|pair| match pair {
+        (Some(text), Some(count)) => {
+            let count = usize::try_from(count).unwrap_or(0);
+            let bytes = text.len().saturating_mul(count);
+            polars_ensure!(bytes <= MOST_REPEATED_BYTES, InvalidOperation: "repeat would make a value of {bytes} bytes; the most is {MOST_REPEATED_BYTES}");
+            Ok(Some(text.repeat(count)))
+        }
+        _ => Ok(None),
+    });
+    Ok(repeated.collect::<PolarsResult<StringChunked>>()?.into_series())
+}
+
+/// Each character of `from` in the text becomes the one at its place in
+/// `to`, or goes when `to` is shorter.
+fn translate(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let [text, from, to] = [&columns[0], &columns[1], &columns[2]].map(|column| texts(column, height));
+    let (text, from, to) = (text?, from?, to?);
+    let translated = text.iter().zip(from.iter()).zip(to.iter()).map(|((text, from), to)| {
+        let (text, from, to) = (text?, from?, to?);
+        let to: Vec<char> = to.chars().collect();
+        Some(text.chars().filter_map(|c| from.chars().position(|f| f == c).map_or(Some(c), |at| to.get(at).copied())).collect::<String>())
+    });
+    Ok(translated.collect::<StringChunked>().into_series())
+}
+
+fn chr(column: &Column, height: usize) -> PolarsResult<Series> {
+    let codes = integers(column, height)?;
+    let made = codes.iter().map(|code| {
+        code.map(|code| {
+            let c = u32::try_from(code).ok().and_then(char::from_u32);
+            c.map(String::from).ok_or_else(|| polars_err!(InvalidOperation: "chr({code}): {code} is not a Unicode code point"))
+        })
+        .transpose()
+    });
+    Ok(made.collect::<PolarsResult<StringChunked>>()?.into_series())
+}
+
+fn floats(scalar: Scalar, column: &Column, height: usize, test: fn(f64) -> bool) -> PolarsResult<Series> {
+    let dtype = column.dtype();
+    polars_ensure!(dtype.is_primitive_numeric() || dtype.is_decimal() || dtype.is_null(), InvalidOperation: "{} takes a number, not {dtype}", scalar.name());
+    let values = spanning(column, height).cast(&DataType::Float64)?;
+    Ok(values.f64()?.iter().map(|value| value.map(test)).collect::<BooleanChunked>().into_series())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(values: &[Option<&str>]) -> Column {
+        Column::new("t".into(), values)
+    }
+
+    fn literal(value: &str) -> Column {
+        Column::new("l".into(), [value])
+    }
+
+    fn strings(column: Column) -> Vec<Option<String>> {
+        column.str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    fn some(values: &[&str]) -> Vec<Option<String>> {
+        values.iter().map(|v| Some(v.to_string())).collect()
+    }
+
+    #[test]
+    fn replacements_name_groups_as_sql_does() {
+        let subject = text(&[Some("2026-12-03 and 2025-01-02"), None]);
+        let first = compute(Scalar::RegexpReplace, &[subject.clone(), literal(r"(\d+)-(\d+)-(\d+)"), literal(r"\3/\2/\1 ($)")]).unwrap();
+        assert_eq!(strings(first), [Some("03/12/2026 ($) and 2025-01-02".into()), None]);
+        let every = compute(Scalar::RegexpReplace, &[subject, literal("[0-9]"), literal("#"), literal("g")]).unwrap();
+        assert_eq!(strings(every)[0].as_deref(), Some("####-##-## and ####-##-##"));
+        let insensitive = compute(Scalar::RegexpReplace, &[text(&[Some("Abc")]), literal("a"), literal(r"<\&>"), literal("i")]).unwrap();
+        assert_eq!(strings(insensitive), some(&["<A>bc"]));
+    }
+
+    #[test]
+    fn bad_patterns_and_flags_are_named() {
+        let err = compute(Scalar::RegexpReplace, &[text(&[Some("a")]), literal("("), literal("")]).unwrap_err();
+        assert!(err.to_string().contains("`(` is not a regular expression"), "{err}");
+        let err = compute(Scalar::RegexpReplace, &[text(&[Some("a")]), literal("a"), literal(""), literal("x")]).unwrap_err();
+        assert!(err.to_string().contains("flag 'x'"), "{err}");
+        let err = compute(Scalar::RegexpExtract, &[text(&[Some("a")]), literal("(a)"), Column::new("g".into(), [2i32])]).unwrap_err();
+        assert!(err.to_string().contains("has 1 group(s)"), "{err}");
+        let patterns = text(&[Some("a"), Some("b")]);
+        assert!(compute(Scalar::RegexpExtract, &[patterns.clone(), patterns]).is_err());
+    }
+
+    #[test]
+    fn extraction_answers_empty_text_without_a_match() {
+        let subject = text(&[Some("order 42, line 7"), Some("none"), None]);
+        let found = compute(Scalar::RegexpExtract, &[subject.clone(), literal(r"(\w+) (\d+)"), Column::new("g".into(), [2i32])]).unwrap();
+        assert_eq!(strings(found), [Some("42".into()), Some(String::new()), None]);
+    }
+
+    #[test]
+    fn digests_and_characters() {
+        let abc = text(&[Some("abc"), None]);
+        assert_eq!(strings(compute(Scalar::Md5, std::slice::from_ref(&abc)).unwrap())[0].as_deref(), Some("900150983cd24fb0d6963f7d28e17f72"));
+        let sha = strings(compute(Scalar::Sha256, std::slice::from_ref(&abc)).unwrap());
+        assert_eq!(sha[0].as_deref(), Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        assert_eq!(sha[1], None);
+        let repeated = compute(Scalar::Repeat, &[abc.clone(), Column::new("n".into(), [2i64, 3])]).unwrap();
+        assert_eq!(strings(repeated), [Some("abcabc".into()), None]);
+        assert!(compute(Scalar::Repeat, &[literal("ab"), Column::new("n".into(), [1i64 << 40])]).is_err());
+        let translated = compute(Scalar::Translate, &[text(&[Some("12345")]), literal("143"), literal("ax")]).unwrap();
+        assert_eq!(strings(translated), some(&["a2x5"]));
+        let codes = compute(Scalar::Ascii, &[text(&[Some("Äb"), Some(""), None])]).unwrap();
+        assert_eq!(codes.i32().unwrap().iter().collect::<Vec<_>>(), [Some(196), Some(0), None]);
+        assert_eq!(strings(compute(Scalar::Chr, &[Column::new("n".into(), [65i64, 8364])]).unwrap()), some(&["A", "€"]));
+        assert!(compute(Scalar::Chr, &[Column::new("n".into(), [-1i64])]).is_err());
+    }
+
+    #[test]
+    fn only_floats_are_nan_or_infinite() {
+        let floats = Column::new("x".into(), [Some(f64::NAN), Some(f64::INFINITY), Some(1.5), None]);
+        let flags = |scalar| compute(scalar, std::slice::from_ref(&floats)).unwrap().bool().unwrap().iter().collect::<Vec<_>>();
+        assert_eq!(flags(Scalar::IsNan), [Some(true), Some(false), Some(false), None]);
+        assert_eq!(flags(Scalar::IsInf), [Some(false), Some(true), Some(false), None]);
+        assert_eq!(flags(Scalar::IsFinite), [Some(false), Some(false), Some(true), None]);
+        let whole = compute(Scalar::IsFinite, &[Column::new("i".into(), [7i32])]).unwrap();
+        assert_eq!(whole.bool().unwrap().get(0), Some(true));
+        assert!(compute(Scalar::IsNan, &[literal("x")]).is_err());
+    }
+}
