@@ -6,11 +6,12 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, VisitMut, VisitorMut};
 
 use super::scope::{leftmost_select, output_names, parse_query, selects_mut};
 
 const COPY: &str = "__floe_copy";
+const LATER: &str = "__floe_later_";
 
 pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut SetOperations);
@@ -25,6 +26,8 @@ impl VisitorMut for SetOperations {
         rewrite_body(&mut query.body);
         if query.order_by.is_some() {
             named_as_the_first(&mut query.body);
+        } else {
+            later_expressions_named(&mut query.body);
         }
         ControlFlow::Continue(())
     }
@@ -49,6 +52,27 @@ fn named_as_the_first(body: &mut SetExpr) {
                 _ => return,
             };
             *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', name) };
+        }
+    }
+}
+
+/// Only the first SELECT names a set operation's columns, so a later one
+/// may repeat an expression (`…, CAST(NULL AS VARCHAR), CAST(NULL AS
+/// VARCHAR)`); polars-sql names each by its text and refused the twins.
+/// A later SELECT's unnamed expressions get names of their own, which no
+/// other part of that SELECT can refer to.
+fn later_expressions_named(body: &mut SetExpr) {
+    if !matches!(body, SetExpr::SetOperation { .. }) {
+        return;
+    }
+    for select in selects_mut(body).into_iter().skip(1) {
+        for (position, item) in select.projection.iter_mut().enumerate() {
+            if let SelectItem::UnnamedExpr(expr) = item {
+                if !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                    let alias = Ident::new(format!("{LATER}{position}"));
+                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+                }
+            }
         }
     }
 }
@@ -104,5 +128,11 @@ mod tests {
         for sql in ["SELECT x AS a FROM t UNION SELECT y FROM u", "SELECT x + 1 FROM t UNION SELECT y FROM u ORDER BY 1", "SELECT a FROM t UNION SELECT * FROM u ORDER BY a"] {
             assert_eq!(rewritten(sql), sql);
         }
+    }
+
+    #[test]
+    fn a_later_select_names_its_expressions() {
+        let sql = crate::sql::rewrite::scope::rewritten_by("SELECT 1 AS a, NULL AS b UNION ALL SELECT x, NULL FROM t UNION ALL SELECT 2 AS z, NULL", super::rewrite);
+        assert_eq!(sql, "SELECT 1 AS a, NULL AS b UNION ALL SELECT x, NULL AS __floe_later_1 FROM t UNION ALL SELECT 2 AS z, NULL AS __floe_later_1");
     }
 }
