@@ -13,6 +13,7 @@ mod metadata_tables;
 mod parameters;
 pub mod dml;
 mod engine;
+mod describe;
 mod explain;
 pub mod functions;
 mod lineage;
@@ -23,6 +24,7 @@ mod resolve;
 mod sliding;
 mod value_frames;
 pub mod result_cache;
+mod scalars;
 mod maintenance;
 mod merge;
 mod row_changes;
@@ -208,10 +210,10 @@ impl Engine {
             tables: pins,
             query_id: uuid::Uuid::new_v4().to_string(),
         };
-        let explain = (query.is_explain(), query.is_explain_analyze());
+        let (explain, describes) = ((query.is_explain(), query.is_explain_analyze()), query.is_describe());
         // A kept answer knows its schema: planning it again would only repeat the work.
         let cached = match self.result_cache.caching(&query, &ticket, reads_metadata) {
-            Caching::Kept(key) if !query.is_explain() => self.result_cache.peek(&key),
+            Caching::Kept(key) if query.answers_rows() => self.result_cache.peek(&key),
             _ => None,
         };
         // Metadata tables and tables without a snapshot change columns without a new pin.
@@ -232,6 +234,7 @@ impl Engine {
         let schema = match explain {
             (_, true) => explain::analyze_schema(),
             (true, false) => explain::schema(),
+            _ if describes => describe::schema(),
             _ => schema,
         };
         // The statement text as planned (literals included), for operators debugging what clients send.
@@ -282,19 +285,19 @@ impl Engine {
         self.authorize_reads(&tables, who)?;
         let caching = self.result_cache.caching(&query, ticket, reads_metadata(&tables));
         // EXPLAIN only looks: its plan is not an answer taken from the cache.
-        let cached = match (caching.key(), query.is_explain()) {
-            (Some(key), true) => self.result_cache.peek(key),
-            (Some(key), false) => self.result_cache.lookup(key),
+        let cached = match (caching.key(), query.answers_rows()) {
+            (Some(key), false) => self.result_cache.peek(key),
+            (Some(key), true) => self.result_cache.lookup(key),
             (None, _) => None,
         };
-        if let (Some(entry), false) = (&cached, query.is_explain()) {
+        if let (Some(entry), true) = (&cached, query.answers_rows()) {
             self.history.planned(&ticket.query_id);
             drop(running);
             return Ok((entry.schema.clone(), result_cache::replay(entry)));
         }
         // A plan decided by the ticket alone is kept, and a ticket run before skips
         // scan planning and Polars planning (authorization above still runs).
-        let keep = !query.is_explain() && !query.is_volatile() && query.catalog_views().is_empty() && planned::pinned(ticket)
+        let keep = query.answers_rows() && !query.is_volatile() && query.catalog_views().is_empty() && planned::pinned(ticket)
             && !reads_metadata(&tables);
         let relations = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
         if let Some(planned) = keep.then(|| self.planned_frames.get(ticket)).flatten() {
@@ -303,7 +306,8 @@ impl Engine {
         let mut inputs = self.frame_inputs(&query, tables, ticket).await?;
         inputs.frames.extend(self.catalog_view_inputs(&query, who, true).await?);
         let (keep, small) = (keep && inputs.reads_files_only(), inputs.small(query.table_references()));
-        let explain = (query.is_explain(), query.is_explain_analyze());
+        let (explain, answers_rows) = ((query.is_explain(), query.is_explain_analyze()), query.answers_rows());
+        let describes = query.is_describe();
         let (span, frames) = (polars_span(), inputs.frames);
         let (frame, schema, rewritten) =
             run_blocking(move || span.in_scope(|| polars_plan(&query, &frames))).await.map_err(|e| as_data_fault(e, &relations))?;
@@ -320,10 +324,11 @@ impl Engine {
                 return Ok((explain::analyze_schema(), in_memory(profiled)));
             }
             (true, false) => (explain::frame(frame, &scans, &notes)?, explain::schema()),
+            _ if describes => (describe::frame(&schema)?, describe::schema()),
             _ => (frame, schema),
         };
         let stream = self.run_frame(frame, schema.clone(), running, relations, small);
-        Ok((schema.clone(), self.kept_in_cache(caching, explain.0, &schema, stream)))
+        Ok((schema.clone(), self.kept_in_cache(caching, answers_rows, &schema, stream)))
     }
 
     /// Runs a kept plan again, its scans recorded as the first run made them.
@@ -333,7 +338,7 @@ impl Engine {
         }
         self.history.planned(&ticket.query_id);
         let stream = self.run_frame(planned.frame.clone(), planned.schema.clone(), running, relations, planned.small);
-        (planned.schema.clone(), self.kept_in_cache(caching, false, &planned.schema, stream))
+        (planned.schema.clone(), self.kept_in_cache(caching, true, &planned.schema, stream))
     }
 
     /// Runs a planned frame: over small inputs, or when this node was configured
@@ -346,9 +351,9 @@ impl Engine {
     }
 
     /// The answer's stream, kept in the result cache as it goes by when it may be.
-    fn kept_in_cache(&self, caching: Caching, explain: bool, schema: &SchemaRef, stream: BatchStream) -> BatchStream {
+    fn kept_in_cache(&self, caching: Caching, answers_rows: bool, schema: &SchemaRef, stream: BatchStream) -> BatchStream {
         match caching {
-            Caching::Kept(key) if !explain => self.result_cache.fill(key, schema.clone(), stream),
+            Caching::Kept(key) if answers_rows => self.result_cache.fill(key, schema.clone(), stream),
             _ => stream,
         }
     }

@@ -14,6 +14,7 @@ pub mod params;
 mod parameter_types;
 mod parse;
 mod parts;
+mod show;
 pub mod partition;
 pub mod procedure;
 pub mod properties;
@@ -61,6 +62,7 @@ pub struct Query {
     filters: HashMap<RelationName, Vec<pushdown::Filter>>,
     explain: bool,
     analyze: bool,
+    describe: bool,
     volatile: bool,
     references: usize,
 }
@@ -78,8 +80,11 @@ impl Query {
     }
 
     fn from_statement(mut statement: Statement, params: &[String]) -> Result<Self> {
-        let explain = matches!(statement, Statement::Explain { .. });
-        let analyze = matches!(statement, Statement::Explain { analyze: true, .. });
+        let (explain, analyze, describe) = match &statement {
+            Statement::Explain { describe_alias, .. } if show::is_describe(*describe_alias) => (false, false, true),
+            Statement::Explain { analyze, .. } => (true, *analyze, false),
+            _ => (false, false, false),
+        };
         if let Statement::Explain { statement: inner, .. } = statement {
             statement = *inner;
         }
@@ -90,7 +95,7 @@ impl Query {
         let views = rewrite::catalog_views(&statement);
         let filters = pushdown::scan_filters(&statement);
         let references = table_references(&statement);
-        Ok(Self { statement, relations, views, filters, explain, analyze, volatile, references })
+        Ok(Self { statement, relations, views, filters, explain, analyze, describe, volatile, references })
     }
 
     /// Distinct relations (as written) that name catalog tables, in first-use order.
@@ -131,6 +136,18 @@ impl Query {
         self.analyze
     }
 
+    /// Whether this is `DESCRIBE <query>` (or a table described): the
+    /// answer is the query's columns, a row each.
+    pub fn is_describe(&self) -> bool {
+        self.describe
+    }
+
+    /// Whether the answer is the query's own rows, which a cache may keep
+    /// (not EXPLAIN's plan or DESCRIBE's columns).
+    pub fn answers_rows(&self) -> bool {
+        !self.explain && !self.describe
+    }
+
     /// The query as SQL text (parameters bound).
     pub fn sql(&self) -> String {
         self.statement.to_string()
@@ -141,6 +158,10 @@ impl Query {
     /// kilobytes of AST); this is that refusal with the statement's first
     /// expression of the kind written as SQL. None for other messages.
     pub fn refusal_of(&self, polars_message: &str) -> Option<Error> {
+        if polars_message.starts_with("array element ") && polars_message.ends_with(" is not supported") {
+            let written = first_of_kind(&self.statement, "Array").unwrap_or_else(|| "an array".into());
+            return Some(Error::Unsupported(format!("`{written}` is not supported here: an array literal holds constants only")));
+        }
         let dump = polars_message.strip_prefix("expression ")?.strip_suffix(" is not currently supported")?;
         let kind: String = dump.chars().take_while(char::is_ascii_alphanumeric).collect();
         let written = first_of_kind(&self.statement, &kind).unwrap_or_else(|| format!("an expression of kind {kind}"));
@@ -180,7 +201,7 @@ pub struct Described {
 
 pub fn describe(sql: &str) -> Result<Described> {
     let statement = parse::parse_single(sql)?;
-    Ok(Described { is_query: matches!(statement, Statement::Query(_)), parameters: rewrite::placeholder_count(&statement)? })
+    Ok(Described { is_query: matches!(statement, Statement::Query(_) | Statement::Explain { .. }), parameters: rewrite::placeholder_count(&statement)? })
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub(super) fn parse_single(sql: &str) -> Result<Statement> {
         .and_then(|mut parser| parser.parse_statements())
         .map_err(|err| Error::Syntax(err.to_string()))?;
     match statements.len() {
-        1 => Ok(statements.remove(0)),
+        1 => super::show::translated(statements.remove(0)),
         0 => Err(Error::Syntax("empty query: expected one SQL statement".into())),
         n => Err(Error::Syntax(format!("expected one SQL statement, got {n}"))),
     }

@@ -340,4 +340,7 @@ fn polars_sql_refusals_name_the_expression_as_written() {
     let refusal = query.refusal_of(dump).expect("an expression refusal");
     assert!(matches!(&refusal, Error::Unsupported(m) if m == "`ts AT TIME ZONE 'UTC'` is not supported here"), "{refusal}");
     assert!(query.refusal_of("unsupported function 'repeat'").is_none());
+    let query = Query::analyze("SELECT [id, 2] AS pair FROM t", &[]).unwrap();
+    let refusal = query.refusal_of("array element Identifier(Ident { value: \"id\", quote_style: None }) is not supported").unwrap();
+    assert!(matches!(&refusal, Error::Unsupported(m) if m.starts_with("`[id, 2]` is not supported here")), "{refusal}");
 }

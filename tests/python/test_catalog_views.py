@@ -38,6 +38,31 @@ def test_tables_columns_and_schemata(conn):
     assert types == ["BASE TABLE"]
 
 
+def test_console_commands(conn):
+    """SHOW TABLES / SHOW SCHEMAS / DESCRIBE / SHOW COLUMNS, as a SQL console
+    types them, through ADBC: listings by catalog and schema, a table's columns
+    and types, a query's columns; each refusal names what to do instead."""
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS console")
+        cursor.execute("CREATE TABLE IF NOT EXISTS console.readings (sensor VARCHAR, at TIMESTAMP, value DECIMAL(8,3))")
+    assert run(conn, "SHOW TABLES FROM console").to_pylist() == [{"catalog": "floe", "schema": "console", "name": "readings"}]
+    assert run(conn, "SHOW TABLES IN floe.console LIKE 'read%'").column("name").to_pylist() == ["readings"]
+    assert run(conn, "SHOW TABLES LIKE 'nothing_like_this%'").num_rows == 0
+    assert {"catalog": "floe", "schema": "console"} in run(conn, "SHOW SCHEMAS").to_pylist()
+    columns = run(conn, "DESCRIBE console.readings").to_pylist()
+    assert [(c["column_name"], c["column_type"]) for c in columns] == [
+        ("sensor", "VARCHAR"), ("at", "TIMESTAMP"), ("value", "DECIMAL(8,3)")]
+    assert run(conn, "SHOW COLUMNS FROM console.readings").to_pylist() == columns
+    described = run(conn, "DESCRIBE SELECT sensor, length(sensor) AS n, string_to_array(sensor, '-') AS parts FROM console.readings")
+    assert described.column("column_name").to_pylist() == ["sensor", "n", "parts"]
+    assert described.column("column_type").to_pylist()[2] == "VARCHAR[]"
+    # The table is read as a query reads it: unknown names are NotFound.
+    with pytest.raises(AdbcError, match="no_such_table"):
+        run(conn, "DESCRIBE console.no_such_table")
+    with pytest.raises(AdbcError, match="use LIKE"):
+        run(conn, "SHOW TABLES WHERE name = 'x'")
+
+
 def test_unknown_views_are_named(conn):
     with pytest.raises(AdbcError, match="schemata`, `tables` and `columns"):
         run(conn, "SELECT * FROM information_schema.views")
@@ -58,6 +83,12 @@ def test_a_principal_sees_only_what_it_may_read(tmp_path):
             schemata = run(conn, "SELECT schema_name FROM information_schema.schemata").column("schema_name").to_pylist()
             assert schemata == ["sales_eu"]
             assert run(conn, "SELECT * FROM information_schema.columns WHERE table_schema = 'default'").num_rows == 0
+            # A SQL console's commands list and describe the same: only what may be read.
+            assert run(conn, "SHOW TABLES").to_pylist() == [{"catalog": "floe", "schema": "sales_eu", "name": "orders"}]
+            assert run(conn, "SHOW SCHEMAS").column("schema").to_pylist() == ["sales_eu"]
+            assert run(conn, "DESCRIBE sales_eu.orders").to_pylist() == [{"column_name": "k", "column_type": "BIGINT"}]
+            with pytest.raises(AdbcError, match="lacks `read`"):
+                run(conn, "DESCRIBE default.flowers")
     finally:
         server.stop()
 

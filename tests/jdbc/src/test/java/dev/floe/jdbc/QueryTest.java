@@ -112,6 +112,33 @@ class QueryTest extends PlainConnection {
     }
   }
 
+  /** What a SQL console (sqlline, DBeaver's editor) types to look around, through the driver's prepared statements. */
+  @Test
+  void consoleCommandsListAndDescribe() throws SQLException {
+    try (Statement statement = connection.createStatement()) {
+      try (ResultSet rows = statement.executeQuery("SHOW TABLES FROM jdbc LIKE 'typ%'")) {
+        assertTrue(rows.next());
+        assertEquals("jdbc", rows.getString("schema"));
+        assertEquals("types", rows.getString("name"));
+        assertFalse(rows.next());
+      }
+      try (ResultSet rows = statement.executeQuery("DESCRIBE jdbc.types")) {
+        java.util.Map<String, String> types = new java.util.HashMap<>();
+        while (rows.next()) {
+          types.put(rows.getString("column_name"), rows.getString("column_type"));
+        }
+        assertEquals("BIGINT", types.get("id"));
+        assertEquals("DECIMAL(10,2)", types.get("dec"));
+        assertEquals("VARCHAR", types.get("s"));
+      }
+      try (ResultSet rows = statement.executeQuery("SHOW SCHEMAS LIKE 'jd%'")) {
+        assertTrue(rows.next());
+        assertEquals("jdbc", rows.getString("schema"));
+        assertFalse(rows.next());
+      }
+    }
+  }
+
   @Test
   void errorsNameTheProblem() {
     SQLException error = org.junit.jupiter.api.Assertions.assertThrows(SQLException.class, () -> {
