@@ -9,13 +9,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
 use super::plan::{join, ExprVisitor, Reason};
-
-const DECOMPOSABLE: [&str; 6] = ["sum", "count", "min", "max", "avg", "mean"];
-const OTHER_AGGREGATES: [&str; 25] = [
-    "stddev", "stddev_samp", "stdev", "stdev_samp", "stddev_pop", "variance", "var", "var_samp", "var_pop", "median", "first", "last",
-    "string_agg", "listagg", "group_concat", "array_agg", "quantile_cont", "quantile_disc", "percentile_cont", "count_distinct", "mode",
-    "corr", "covar", "covar_pop", "covar_samp",
-];
+use crate::sql::aggregate_names::aggregate;
 
 /// Every aggregate call of the query's projection, HAVING and ORDER BY, by
 /// text; an aggregate that does not decompose keeps the query on one node.
@@ -25,12 +19,13 @@ pub(super) fn aggregate_calls(query: &Query) -> Result<BTreeMap<String, Expr>, R
     let _ = query.visit(&mut ExprVisitor(|expr: &Expr| {
         let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
         let name = function.name.to_string().to_ascii_lowercase();
-        if OTHER_AGGREGATES.contains(&name.as_str()) {
-            reason = Some(format!("aggregate `{name}` does not decompose; runs on one node"));
-            return ControlFlow::Break(());
-        }
-        if !DECOMPOSABLE.contains(&name.as_str()) {
-            return ControlFlow::Continue(());
+        match aggregate(&name) {
+            None => return ControlFlow::Continue(()),
+            Some(found) if !found.decomposes => {
+                reason = Some(format!("aggregate `{name}` does not decompose; runs on one node"));
+                return ControlFlow::Break(());
+            }
+            Some(_) => {}
         }
         let distinct = matches!(&function.args, FunctionArguments::List(list) if list.duplicate_treatment.is_some());
         if distinct || function.filter.is_some() {

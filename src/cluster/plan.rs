@@ -363,6 +363,7 @@ mod tests {
         for sql in [
             "SELECT count(DISTINCT x) FROM big",
             "SELECT median(x) FROM big",
+            "SELECT y, bool_and(x > 1), approx_count_distinct(x) FROM big GROUP BY y",
             "SELECT x FROM big WHERE x > (SELECT avg(x) FROM small)",
             "SELECT x, row_number() OVER (ORDER BY x) FROM big",
             "SELECT DISTINCT x FROM big",

@@ -5,6 +5,7 @@
 //! functions that read server files, so user SQL never reaches it unchecked.
 
 mod aliases;
+pub mod aggregate_names;
 pub mod dml;
 pub mod functions;
 pub mod lineage;

@@ -5,17 +5,13 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::Expr;
 
-use super::scope::is_aggregate;
+use crate::sql::aggregate_names::aggregate;
 
-/// Aggregates polars-sql has besides `scope::is_aggregate`'s.
-const MORE_AGGREGATES: [&str; 13] = [
-    "first", "last", "string_agg", "listagg", "group_concat", "array_agg", "quantile_cont", "quantile_disc", "corr", "covar", "covar_pop", "covar_samp",
-    "var_pop",
-];
-
+/// A call of any aggregate (not a window over one).
 pub(super) fn aggregate_call(expr: &Expr) -> bool {
-    matches!(expr, Expr::Function(function) if is_aggregate(function)
-        || (function.over.is_none() && MORE_AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())))
+    matches!(expr, Expr::Function(function) if function.over.is_none()
+        && function.name.0.len() == 1
+        && aggregate(&function.name.to_string().to_ascii_lowercase()).is_some())
 }
 
 pub(super) fn opens_subquery(expr: &Expr) -> bool {

@@ -190,10 +190,6 @@ fn implied_edges(shared_columns: &[[(usize, String); 2]], edges: &[Edge]) -> Vec
     implied
 }
 
-fn is_column(expr: &Expr) -> bool {
-    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-}
-
 /// An equality between two relations: their indices, its SQL, whether a join uses it.
 type Edge = (usize, usize, String, bool);
 

@@ -157,7 +157,7 @@ fn link(conjunct: &Expr, scopes: &[Scope]) -> Option<(usize, usize, String)> {
 }
 
 fn is_column(expr: &Expr) -> bool {
-    matches!(unnested(expr), Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+    super::scope::is_column(unnested(expr))
 }
 
 /// A column compared with constants: `=`/`<`/… a literal, BETWEEN, an IN list, LIKE.

@@ -162,12 +162,12 @@ pub(crate) fn joined_by(op: BinaryOperator, parts: Vec<Expr>) -> Option<Expr> {
     })
 }
 
-const AGGREGATES: [&str; 12] =
-    ["sum", "avg", "mean", "count", "min", "max", "median", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp"];
-
-/// An aggregate call (not a window over one).
+/// A call of a numeric aggregate (not a window over one): see
+/// `sql::aggregate_names`.
 pub(crate) fn is_aggregate(function: &sqlparser::ast::Function) -> bool {
-    function.over.is_none() && function.name.0.len() == 1 && AGGREGATES.contains(&function.name.to_string().to_ascii_lowercase().as_str())
+    function.over.is_none()
+        && function.name.0.len() == 1
+        && crate::sql::aggregate_names::aggregate(&function.name.to_string().to_ascii_lowercase()).is_some_and(|a| a.numeric)
 }
 
 pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
@@ -188,6 +188,21 @@ pub(crate) fn unnested(mut expr: &Expr) -> &Expr {
         expr = inner;
     }
     expr
+}
+
+/// A column, by its name alone or qualified.
+pub(crate) fn is_column(expr: &Expr) -> bool {
+    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+}
+
+/// Whether a column is read anywhere in `expr`.
+pub(crate) fn reads_column(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(expr, |expr| {
+        found |= is_column(expr);
+        if found { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
+    });
+    found
 }
 
 pub(crate) fn is_comparison(op: &BinaryOperator) -> bool {

@@ -6,9 +6,9 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, VisitMut, VisitorMut};
 
-use super::scope::{leftmost_select, output_names, parse_query, selects_mut};
+use super::scope::{is_column, leftmost_select, output_names, parse_query, selects_mut};
 
 const COPY: &str = "__floe_copy";
 const LATER: &str = "__floe_later_";
@@ -68,7 +68,7 @@ fn later_expressions_named(body: &mut SetExpr) {
     for select in selects_mut(body).into_iter().skip(1) {
         for (position, item) in select.projection.iter_mut().enumerate() {
             if let SelectItem::UnnamedExpr(expr) = item {
-                if !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                if !is_column(expr) {
                     let alias = Ident::new(format!("{LATER}{position}"));
                     *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
                 }

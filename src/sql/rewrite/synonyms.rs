@@ -4,7 +4,8 @@
 //! NULL alike), `var_pop` / `stddev_pop` from `covar_pop(x, x)`, SQL
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
 //! `monthname`, `epoch` and `make_date`, PostgreSQL's `btrim`, and
-//! `approx_count_distinct` counted exactly (an estimate's best case). And
+//! `approx_count_distinct` counted exactly (an estimate's best case),
+//! DuckDB's `arg_max` / `arg_min` (`max_by` / `min_by`). And
 //! `sum` / `avg` / `min` / `max` of DISTINCT values, which polars-sql
 //! refuses (it has `count(DISTINCT x)` only), over each group's unique
 //! values.
@@ -13,7 +14,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement, VisitMut, VisitorMut};
 
-use super::scope::{parse_expr, plain_args};
+use super::scope::{parse_expr, plain_args, reads_column};
 
 pub(super) fn rewrite(statement: &mut Statement) {
     struct Synonyms;
@@ -64,6 +65,8 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("stddev_pop", [x]) => format!("sqrt(covar_pop({x}, {x}))"),
         ("iif", [condition, then, otherwise]) => format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"),
         ("approx_count_distinct", [x]) => format!("count(DISTINCT {x})"),
+        ("arg_max" | "max_by", [value, key]) => first_ranked(value, key, "DESC"),
+        ("arg_min" | "min_by", [value, key]) => first_ranked(value, key, "ASC"),
         ("contains", [text, part]) => format!("(strpos({text}, {part}) > 0)"),
         ("btrim", [text]) => format!("trim({text})"),
         ("btrim", [text, characters]) => format!("trim(BOTH {characters} FROM {text})"),
@@ -76,6 +79,15 @@ fn synonym(function: &Function) -> Option<Expr> {
         _ => return None,
     };
     parse_expr(&written)
+}
+
+/// DuckDB's `arg_max(value, key)` (`max_by`) and `arg_min`: the value on
+/// a row of the greatest (least) key, rows with either one NULL skipped,
+/// NULL without such rows; ties take any of theirs, as in DuckDB. The
+/// group's values sorted by their keys, the first taken.
+fn first_ranked(value: &Expr, key: &Expr, direction: &str) -> String {
+    let ranked_key = format!("CASE WHEN {value} IS NOT NULL THEN {key} END");
+    format!("CASE WHEN count({ranked_key}) > 0 THEN array_get(array_agg({value} ORDER BY {ranked_key} {direction} NULLS LAST), 1) END")
 }
 
 /// `sum(DISTINCT x)` as the sum of the group's unique values (NULL when
@@ -96,15 +108,6 @@ fn distinct_aggregate(function: &Function) -> Option<Expr> {
         _ => return None,
     };
     parse_expr(&written)
-}
-
-fn reads_column(expr: &Expr) -> bool {
-    let mut found = false;
-    let _ = sqlparser::ast::visit_expressions(expr, |expr| {
-        found |= matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-        if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-    });
-    found
 }
 
 #[cfg(test)]

@@ -38,19 +38,12 @@ use sqlparser::ast::{
 };
 
 use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
+use crate::sql::aggregate_names::aggregate;
 use crate::sql::functions::{KeyOrder, MixedOrder};
 
 mod frames;
 
 pub(super) use frames::refuse_unsupported_frames;
-
-/// Aggregates of two arguments that polars-sql plans over a window as one
-/// row for the whole input (it applies no window to them: `corr(a, b) OVER
-/// (PARTITION BY g)` would answer a single row).
-const WINDOWLESS: [&str; 12] = [
-    "corr", "covar", "covar_pop", "covar_samp", "quantile_cont", "quantile_disc", "percentile_cont", "percentile_disc", "string_agg",
-    "listagg", "group_concat", "array_agg",
-];
 
 /// Refuses, by name, a window over an aggregate polars-sql would answer as one row.
 pub(super) fn refuse_windowless(statement: &Statement) -> crate::sql::Result<()> {
@@ -60,7 +53,7 @@ pub(super) fn refuse_windowless(statement: &Statement) -> crate::sql::Result<()>
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
             let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
             let name = super::synonyms::bare_name(function);
-            match function.over.is_some() && name.is_some_and(|name| WINDOWLESS.contains(&name.as_str())) {
+            match function.over.is_some() && name.and_then(|name| aggregate(&name)).is_some_and(|a| a.windowless) {
                 true => ControlFlow::Break(expr.to_string()),
                 false => ControlFlow::Continue(()),
             }
