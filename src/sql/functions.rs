@@ -86,10 +86,23 @@ pub enum Scalar {
     IsNan,
     IsInf,
     IsFinite,
+    /// `sha1(s)`: as `md5`.
+    Sha1,
+    /// `levenshtein(a, b)`: the fewest characters inserted, deleted or
+    /// replaced to make one text the other (PostgreSQL counts characters,
+    /// DuckDB bytes: they differ past ASCII).
+    Levenshtein,
+    /// `gcd(a, b)`, `lcm(a, b)`: of integers, never negative, as DuckDB
+    /// and PostgreSQL (`gcd(0, 0)` is 0; past BIGINT an error).
+    Gcd,
+    Lcm,
+    /// `to_hex(x)`: an integer in hex (a negative one as its 64-bit two's
+    /// complement), a text's UTF-8 bytes, upper case as DuckDB writes it.
+    ToHex,
 }
 
 impl Scalar {
-    const ALL: [Scalar; 11] = [
+    const ALL: [Scalar; 16] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -101,6 +114,11 @@ impl Scalar {
         Scalar::IsNan,
         Scalar::IsInf,
         Scalar::IsFinite,
+        Scalar::Sha1,
+        Scalar::Levenshtein,
+        Scalar::Gcd,
+        Scalar::Lcm,
+        Scalar::ToHex,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +134,11 @@ impl Scalar {
             Scalar::IsNan => "isnan",
             Scalar::IsInf => "isinf",
             Scalar::IsFinite => "isfinite",
+            Scalar::Sha1 => "sha1",
+            Scalar::Levenshtein => "levenshtein",
+            Scalar::Gcd => "gcd",
+            Scalar::Lcm => "lcm",
+            Scalar::ToHex => "to_hex",
         }
     }
 
@@ -129,7 +152,7 @@ impl Scalar {
         match self {
             Scalar::RegexpReplace => (3, 4),
             Scalar::RegexpExtract => (2, 3),
-            Scalar::Repeat => (2, 2),
+            Scalar::Repeat | Scalar::Levenshtein | Scalar::Gcd | Scalar::Lcm => (2, 2),
             Scalar::Translate => (3, 3),
             _ => (1, 1),
         }

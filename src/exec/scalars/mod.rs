@@ -8,10 +8,13 @@ use md5::Md5;
 use polars::prelude::*;
 use polars_sql::function_registry::FunctionOptions;
 use regex::{Regex, RegexBuilder};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::functions::{rows_spanned, spanning};
 use crate::sql::functions::Scalar;
+
+mod integers;
 
 /// The longest value `repeat` makes: past it, one row could take the
 /// server's memory.
@@ -38,6 +41,7 @@ fn output_type(scalar: Scalar) -> DataType {
     match scalar {
         Scalar::Ascii => DataType::Int32,
         Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
+        Scalar::Levenshtein | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
         _ => DataType::String,
     }
 }
@@ -59,6 +63,10 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::IsNan => floats(scalar, &columns[0], height, f64::is_nan)?,
         Scalar::IsInf => floats(scalar, &columns[0], height, f64::is_infinite)?,
         Scalar::IsFinite => floats(scalar, &columns[0], height, f64::is_finite)?,
+        Scalar::Sha1 => digest::<Sha1>(&texts(&columns[0], height)?),
+        Scalar::Levenshtein => levenshtein(columns, height)?,
+        Scalar::Gcd | Scalar::Lcm => integers::divisors(scalar, columns, height)?,
+        Scalar::ToHex => integers::to_hex(&columns[0], height)?,
     };
     Ok(computed.with_name(name).into_column())
 }
@@ -217,6 +225,31 @@ fn chr(column: &Column, height: usize) -> PolarsResult<Series> {
     Ok(made.collect::<PolarsResult<StringChunked>>()?.into_series())
 }
 
+fn levenshtein(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let (a, b) = (texts(&columns[0], height)?, texts(&columns[1], height)?);
+    let distances = a.iter().zip(b.iter()).map(|pair| match pair {
+        (Some(a), Some(b)) => Some(edit_distance(a, b) as i64),
+        _ => None,
+    });
+    Ok(distances.collect::<Int64Chunked>().into_series())
+}
+
+/// Wagner and Fischer's dynamic programme over characters, one row kept.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 fn floats(scalar: Scalar, column: &Column, height: usize, test: fn(f64) -> bool) -> PolarsResult<Series> {
     let dtype = column.dtype();
     polars_ensure!(dtype.is_primitive_numeric() || dtype.is_decimal() || dtype.is_null(), InvalidOperation: "{} takes a number, not {dtype}", scalar.name());
@@ -290,6 +323,13 @@ mod tests {
         assert_eq!(codes.i32().unwrap().iter().collect::<Vec<_>>(), [Some(196), Some(0), None]);
         assert_eq!(strings(compute(Scalar::Chr, &[Column::new("n".into(), [65i64, 8364])]).unwrap()), some(&["A", "€"]));
         assert!(compute(Scalar::Chr, &[Column::new("n".into(), [-1i64])]).is_err());
+        assert_eq!(strings(compute(Scalar::Sha1, &[literal("abc")]).unwrap())[0].as_deref(), Some("a9993e364706816aba3e25717850c26c9cd0d89d"));
+    }
+
+    #[test]
+    fn edit_distances_count_characters() {
+        let distances = compute(Scalar::Levenshtein, &[text(&[Some("kitten"), Some("Ärger"), Some(""), None]), text(&[Some("sitting"), Some("Arger"), Some("abc"), Some("a")])]).unwrap();
+        assert_eq!(distances.i64().unwrap().iter().collect::<Vec<_>>(), [Some(3), Some(1), Some(3), None]);
     }
 
     #[test]

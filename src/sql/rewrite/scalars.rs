@@ -6,12 +6,17 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, FunctionArguments, Query, Statement, Visit, Visitor};
+use sqlparser::ast::{Expr, Function, FunctionArguments, Query, Statement, Visit, Visitor};
 
 use super::scope::FunctionReach;
 use super::synonyms::bare_name;
 use crate::sql::functions::Scalar;
 use crate::sql::{Error, Result};
+
+/// The function of Floe's a call names.
+fn called(function: &Function) -> Option<Scalar> {
+    bare_name(function).as_deref().and_then(Scalar::parse)
+}
 
 /// At parse time: each call has its arguments and no window, DISTINCT or FILTER.
 pub(super) fn check_calls(statement: &Statement) -> Result<()> {
@@ -20,7 +25,7 @@ pub(super) fn check_calls(statement: &Statement) -> Result<()> {
         type Break = Error;
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Error> {
             let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
-            let Some(scalar) = bare_name(function).as_deref().and_then(Scalar::parse) else { return ControlFlow::Continue(()) };
+            let Some(scalar) = called(function) else { return ControlFlow::Continue(()) };
             let FunctionArguments::List(list) = &function.args else {
                 return ControlFlow::Break(Error::Invalid(format!("`{expr}`: {} takes arguments", scalar.name())));
             };
@@ -59,7 +64,7 @@ pub(super) fn refuse_out_of_reach(statement: &Statement) -> Result<()> {
         }
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
             match expr {
-                Expr::Function(function) if !self.0.reaches() && bare_name(function).as_deref().and_then(Scalar::parse).is_some() => {
+                Expr::Function(function) if !self.0.reaches() && called(function).is_some() => {
                     ControlFlow::Break(expr.to_string())
                 }
                 _ => ControlFlow::Continue(()),
