@@ -14,6 +14,7 @@ mod decimal_comparisons;
 mod decimals;
 mod distinct;
 mod exists;
+mod exists_values;
 mod grouping_sets;
 mod grouped_keys;
 mod in_lists;
@@ -96,7 +97,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 }
 
 /// At planning time, with each relation's columns: `date ± n` by the
-/// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on,
+/// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on
+/// (an EXISTS read as a value into a count),
 /// subqueries into joins, join filters into derived tables, comma joins made
 /// explicit, IN filters on one joined table applied to it first, names
 /// inside subqueries qualified, EXISTS subqueries narrowed to the outer
@@ -110,6 +112,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     temporal::date_arithmetic(statement, columns);
+    exists_values::rewrite(statement, columns);
     quantified::rewrite(statement, columns);
     subquery::decorrelate(statement, columns);
     join_filters::push_into_joined_relations(statement, columns);
