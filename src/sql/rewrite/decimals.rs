@@ -13,11 +13,10 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
-    Ident, ObjectName, Query, Select, Statement, Value, VisitMut, VisitorMut,
+    BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, Statement, Value, VisitMut, VisitorMut,
 };
 
-use super::scope::{selects_mut, ColumnKind, Columns, FunctionReach};
+use super::scope::{call, selects_mut, ColumnKind, Columns, FunctionReach};
 use crate::sql::functions::DecimalOp;
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
@@ -145,23 +144,6 @@ enum Operand {
 
 fn is_aggregate(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(function) if super::scope::is_aggregate(function))
-}
-
-fn call(name: &str, args: [Expr; 2]) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args.into_iter().map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))).collect(),
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    })
 }
 
 #[cfg(test)]

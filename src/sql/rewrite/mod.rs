@@ -18,6 +18,7 @@ mod exists_values;
 mod grouping_sets;
 mod grouped_keys;
 mod in_lists;
+mod like_patterns;
 mod join_filters;
 mod lift;
 mod literals;
@@ -108,7 +109,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// Polars pushes down, decimal columns compared with decimal literals, SUM
 /// arguments computed once below a grouping, an ungrouped HAVING's one group
 /// filtered after it, SELECTs without FROM given a
-/// relation of one row, and catalog relations renamed to the frames Polars has registered. Fails on
+/// relation of one row, LIKE patterns with a floating end as prefix, suffix or
+/// unanchored tests, and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     temporal::date_arithmetic(statement, columns);
@@ -137,6 +139,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // ungrouped HAVING whole but could not see through its wrapper.
     ungrouped_having::filtered_after(statement);
     one_row::from_one_row(statement);
+    like_patterns::simplify(statement);
     analyze::rename_relations(statement, frames);
     Ok(())
 }

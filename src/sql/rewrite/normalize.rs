@@ -129,7 +129,7 @@ fn escaped_like(expr: &Expr) -> Result<Option<Expr>> {
 
 /// A LIKE pattern as a regular expression (unanchored); None when it ends in
 /// the escape character, which SQL refuses.
-fn like_regex(pattern: &str, escape: Option<char>) -> Option<String> {
+pub(super) fn like_regex(pattern: &str, escape: Option<char>) -> Option<String> {
     let mut regex = String::new();
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {

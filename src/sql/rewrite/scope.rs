@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use sqlparser::ast::{
-    BinaryOperator, Cte, Expr, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    BinaryOperator, Cte, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -38,6 +39,24 @@ pub(crate) fn hiding(query: &mut Query, hidden: &[&str], alias: &str, filter: Op
 
 pub(crate) fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
+}
+
+/// A call of the function `name` with plain arguments.
+pub(crate) fn call<const N: usize>(name: &str, args: [Expr; N]) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))).collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
 }
 
 /// The names a SELECT's items output, where they can be read off the SQL.
