@@ -92,6 +92,9 @@ pub enum Scalar {
     /// replaced to make one text the other (PostgreSQL counts characters,
     /// DuckDB bytes: they differ past ASCII).
     Levenshtein,
+    /// `hamming(a, b)` (DuckDB's `mismatches`): the places where two texts
+    /// of the same length differ, in characters (DuckDB counts bytes).
+    Hamming,
     /// `gcd(a, b)`, `lcm(a, b)`: of integers, never negative, as DuckDB
     /// and PostgreSQL (`gcd(0, 0)` is 0; past BIGINT an error).
     Gcd,
@@ -99,10 +102,15 @@ pub enum Scalar {
     /// `to_hex(x)`: an integer in hex (a negative one as its 64-bit two's
     /// complement), a text's UTF-8 bytes, upper case as DuckDB writes it.
     ToHex,
+    /// `floe_list_mode(list)`: the value a list holds most often, the
+    /// least of those tied, NULLs skipped; NULL for a list of none. What
+    /// `mode(x)` (DuckDB) and `mode() WITHIN GROUP (ORDER BY x)`
+    /// (PostgreSQL) are written as, over the group's `array_agg(x)`.
+    ListMode,
 }
 
 impl Scalar {
-    const ALL: [Scalar; 16] = [
+    const ALL: [Scalar; 18] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -119,6 +127,8 @@ impl Scalar {
         Scalar::Gcd,
         Scalar::Lcm,
         Scalar::ToHex,
+        Scalar::ListMode,
+        Scalar::Hamming,
     ];
 
     pub fn name(self) -> &'static str {
@@ -139,6 +149,8 @@ impl Scalar {
             Scalar::Gcd => "gcd",
             Scalar::Lcm => "lcm",
             Scalar::ToHex => "to_hex",
+            Scalar::ListMode => "floe_list_mode",
+            Scalar::Hamming => "hamming",
         }
     }
 
@@ -152,7 +164,7 @@ impl Scalar {
         match self {
             Scalar::RegexpReplace => (3, 4),
             Scalar::RegexpExtract => (2, 3),
-            Scalar::Repeat | Scalar::Levenshtein | Scalar::Gcd | Scalar::Lcm => (2, 2),
+            Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => (2, 2),
             Scalar::Translate => (3, 3),
             _ => (1, 1),
         }

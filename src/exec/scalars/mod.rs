@@ -15,6 +15,7 @@ use super::functions::{rows_spanned, spanning};
 use crate::sql::functions::Scalar;
 
 mod integers;
+mod lists;
 
 /// The longest value `repeat` makes: past it, one row could take the
 /// server's memory.
@@ -29,7 +30,7 @@ pub(super) fn udf(scalar: Scalar) -> UserDefinedFunction {
         move |columns: &mut [Column]| compute(scalar, columns),
         move |_: &Schema, fields: &[Field]| {
             let name = fields.first().map_or_else(|| scalar.name().into(), |field| field.name().clone());
-            Ok(Field::new(name, output_type(scalar)))
+            Ok(Field::new(name, output_type(scalar, fields)))
         },
     );
     let mut udf = UserDefinedFunction::new(scalar.name().into(), function);
@@ -37,11 +38,15 @@ pub(super) fn udf(scalar: Scalar) -> UserDefinedFunction {
     udf
 }
 
-fn output_type(scalar: Scalar) -> DataType {
+fn output_type(scalar: Scalar, fields: &[Field]) -> DataType {
     match scalar {
+        Scalar::ListMode => match fields.first().map(Field::dtype) {
+            Some(DataType::List(inner)) => inner.as_ref().clone(),
+            _ => DataType::Null,
+        },
         Scalar::Ascii => DataType::Int32,
         Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
-        Scalar::Levenshtein | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
+        Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
         _ => DataType::String,
     }
 }
@@ -65,8 +70,10 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::IsFinite => floats(scalar, &columns[0], height, f64::is_finite)?,
         Scalar::Sha1 => digest::<Sha1>(&texts(&columns[0], height)?),
         Scalar::Levenshtein => levenshtein(columns, height)?,
+        Scalar::Hamming => hamming(columns, height)?,
         Scalar::Gcd | Scalar::Lcm => integers::divisors(scalar, columns, height)?,
         Scalar::ToHex => integers::to_hex(&columns[0], height)?,
+        Scalar::ListMode => lists::mode(&columns[0])?,
     };
     Ok(computed.with_name(name).into_column())
 }
@@ -234,6 +241,18 @@ fn levenshtein(columns: &[Column], height: usize) -> PolarsResult<Series> {
     Ok(distances.collect::<Int64Chunked>().into_series())
 }
 
+/// Texts of different lengths have no such distance: an error, as in DuckDB.
+fn hamming(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let (a, b) = (texts(&columns[0], height)?, texts(&columns[1], height)?);
+    let distances = a.iter().zip(b.iter()).map(|pair| {
+        let (Some(a), Some(b)) = pair else { return Ok(None) };
+        let (a_length, b_length) = (a.chars().count(), b.chars().count());
+        polars_ensure!(a_length == b_length, InvalidOperation: "hamming('{a}', '{b}'): the texts must be of the same length, not {a_length} and {b_length} characters");
+        Ok(Some(a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() as i64))
+    });
+    Ok(distances.collect::<PolarsResult<Int64Chunked>>()?.into_series())
+}
+
 /// Wagner and Fischer's dynamic programme over characters, one row kept.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -330,6 +349,10 @@ mod tests {
     fn edit_distances_count_characters() {
         let distances = compute(Scalar::Levenshtein, &[text(&[Some("kitten"), Some("Ärger"), Some(""), None]), text(&[Some("sitting"), Some("Arger"), Some("abc"), Some("a")])]).unwrap();
         assert_eq!(distances.i64().unwrap().iter().collect::<Vec<_>>(), [Some(3), Some(1), Some(3), None]);
+        let mismatches = compute(Scalar::Hamming, &[text(&[Some("karolin"), Some("Äb"), Some(""), None]), text(&[Some("kathrin"), Some("Ab"), Some(""), Some("a")])]).unwrap();
+        assert_eq!(mismatches.i64().unwrap().iter().collect::<Vec<_>>(), [Some(3), Some(1), Some(0), None]);
+        let err = compute(Scalar::Hamming, &[literal("ab"), literal("abc")]).unwrap_err();
+        assert!(err.to_string().contains("the texts must be of the same length, not 2 and 3 characters"), "{err}");
     }
 
     #[test]

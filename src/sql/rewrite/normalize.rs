@@ -42,7 +42,7 @@ impl VisitorMut for Normalize {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         let written = match expr {
-            Expr::Function(function) => ordered_set_aggregate(function).map(|()| None),
+            Expr::Function(function) => ordered_set_aggregate(function).and_then(|()| ordered_mode(function)).and_then(|()| bucket_bounds(function)).map(|()| None),
             _ => escaped_like(expr),
         };
         match written {
@@ -99,6 +99,53 @@ fn ordered_set_aggregate(function: &mut Function) -> Result<()> {
     list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(ordered.expr.clone())), FunctionArg::Unnamed(FunctionArgExpr::Expr(fraction))];
     function.within_group.clear();
     function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
+    Ok(())
+}
+
+/// PostgreSQL's `mode() WITHIN GROUP (ORDER BY x)` as `mode(x)` (which
+/// `synonyms` writes for Polars): ties go to the first value in the order,
+/// the least ascending. Descending, they would go to the greatest, which
+/// `mode` does not pick, so that is refused.
+fn ordered_mode(function: &mut Function) -> Result<()> {
+    if bare_name(function).as_deref() != Some("mode") || function.within_group.is_empty() {
+        return Ok(());
+    }
+    let written = || format!("mode is written `mode() WITHIN GROUP (ORDER BY expression)` or `mode(expression)`, not `{function}`");
+    let ([ordered], FunctionArguments::List(list)) = (function.within_group.as_slice(), &function.args) else { return Err(Error::Unsupported(written())) };
+    if !list.args.is_empty() {
+        return Err(Error::Unsupported(written()));
+    }
+    if ordered.options.asc == Some(false) {
+        return Err(Error::Unsupported("mode() WITHIN GROUP (ORDER BY … DESC) is not supported; ascending order is".into()));
+    }
+    let argument = FunctionArg::Unnamed(FunctionArgExpr::Expr(ordered.expr.clone()));
+    if let FunctionArguments::List(list) = &mut function.args {
+        list.args = vec![argument];
+    }
+    function.within_group.clear();
+    Ok(())
+}
+
+/// `width_bucket` with a literal count below 1 or literal bounds that are
+/// equal, refused as PostgreSQL refuses them (`synonyms` writes the call).
+fn bucket_bounds(function: &Function) -> Result<()> {
+    if bare_name(function).as_deref() != Some("width_bucket") {
+        return Ok(());
+    }
+    let FunctionArguments::List(list) = &function.args else { return Ok(()) };
+    let arg = |at: usize| match list.args.get(at) {
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) => literals::exact(arg),
+        _ => None,
+    };
+    if let Some((count, 0)) = arg(3).filter(|(count, scale)| *scale == 0 && *count < 1) {
+        return Err(Error::Invalid(format!("`{function}`: the count of buckets must be 1 or more, not {count}")));
+    }
+    let at_scale = |value: (i128, u32), scale: u32| value.0.checked_mul(10i128.checked_pow(scale)?);
+    if let (Some(low), Some(high)) = (arg(1), arg(2)) {
+        if at_scale(low, high.1).is_some_and(|scaled| Some(scaled) == at_scale(high, low.1)) {
+            return Err(Error::Invalid(format!("`{function}`: the lower and upper bounds must differ")));
+        }
+    }
     Ok(())
 }
 
@@ -298,6 +345,20 @@ mod tests {
         );
         assert!(refused("SELECT percentile_cont(p) WITHIN GROUP (ORDER BY x) FROM t").starts_with("unsupported: the fraction of percentile_cont must be a number"));
         assert_eq!(refused("SELECT percentile_cont(-0.5) WITHIN GROUP (ORDER BY x) FROM t"), "invalid: the fraction of percentile_cont must be between 0 and 1, not -0.5");
+    }
+
+    #[test]
+    fn mode_within_group_is_mode_of_the_ordered_expression() {
+        assert_eq!(normalized("SELECT mode() WITHIN GROUP (ORDER BY x + 1), MODE() WITHIN GROUP (ORDER BY y ASC) FROM t"), "SELECT mode(x + 1), MODE(y) FROM t");
+        assert_eq!(refused("SELECT mode() WITHIN GROUP (ORDER BY x DESC) FROM t"), "unsupported: mode() WITHIN GROUP (ORDER BY … DESC) is not supported; ascending order is");
+        assert!(refused("SELECT mode(y) WITHIN GROUP (ORDER BY x) FROM t").starts_with("unsupported: mode is written `mode() WITHIN GROUP"));
+    }
+
+    #[test]
+    fn literal_buckets_must_be_counted_and_bounded() {
+        assert_eq!(refused("SELECT width_bucket(x, 0, 10, 0) FROM t"), "invalid: `width_bucket(x, 0, 10, 0)`: the count of buckets must be 1 or more, not 0");
+        assert_eq!(refused("SELECT width_bucket(x, 1.50, 1.5, 4) FROM t"), "invalid: `width_bucket(x, 1.50, 1.5, 4)`: the lower and upper bounds must differ");
+        assert_eq!(normalized("SELECT width_bucket(x, 0, 10, n) FROM t"), "SELECT width_bucket(x, 0, 10, n) FROM t");
     }
 
     #[test]

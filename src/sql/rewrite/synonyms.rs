@@ -3,9 +3,12 @@
 //! of their booleans (false sorts first; NULLs are skipped and no rows give
 //! NULL alike), `var_pop` / `stddev_pop` from `covar_pop(x, x)`, SQL
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
-//! `monthname`, `epoch` and `make_date`, PostgreSQL's `btrim`, and
+//! `monthname`, `epoch`, `make_date` and `mismatches` (Floe's `hamming`),
+//! PostgreSQL's `btrim` and `width_bucket`, and
 //! `approx_count_distinct` counted exactly (an estimate's best case),
-//! DuckDB's `arg_max` / `arg_min` (`max_by` / `min_by`). And
+//! DuckDB's `arg_max` / `arg_min` (`max_by` / `min_by`), `mode(x)` as
+//! Floe's `floe_list_mode` of the group's values (`normalize` writes
+//! PostgreSQL's `mode() WITHIN GROUP (ORDER BY x)` so). And
 //! `sum` / `avg` / `min` / `max` of DISTINCT values, which polars-sql
 //! refuses (it has `count(DISTINCT x)` only), over each group's unique
 //! values.
@@ -15,6 +18,8 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement, VisitMut, VisitorMut};
 
 use super::scope::{parse_expr, plain_args, reads_column};
+use super::temporal::day_start;
+use crate::sql::functions::Scalar;
 
 pub(super) fn rewrite(statement: &mut Statement) {
     struct Synonyms;
@@ -67,15 +72,17 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("approx_count_distinct", [x]) => format!("count(DISTINCT {x})"),
         ("arg_max" | "max_by", [value, key]) => first_ranked(value, key, "DESC"),
         ("arg_min" | "min_by", [value, key]) => first_ranked(value, key, "ASC"),
+        // A literal is left alone: Polars cannot gather one into a list.
+        ("mode", [x]) if reads_column(x) => format!("{}(array_agg({x}))", Scalar::ListMode.name()),
         ("contains", [text, part]) => format!("(strpos({text}, {part}) > 0)"),
+        ("width_bucket", [x, low, high, count]) => width_bucket(x, low, high, count),
+        ("mismatches", [a, b]) => format!("{}({a}, {b})", Scalar::Hamming.name()),
         ("btrim", [text]) => format!("trim({text})"),
         ("btrim", [text, characters]) => format!("trim(BOTH {characters} FROM {text})"),
         ("dayname", [date]) => format!("strftime({date}, '%A')"),
         ("monthname", [date]) => format!("strftime({date}, '%B')"),
         ("epoch", [time]) => format!("date_part('epoch', {time})"),
-        ("make_date", [year, month, day]) => format!(
-            "CAST(strptime(concat(CAST({year} AS VARCHAR), '-', CAST({month} AS VARCHAR), '-', CAST({day} AS VARCHAR)), '%Y-%m-%d') AS DATE)"
-        ),
+        ("make_date", [year, month, day]) => format!("CAST({} AS DATE)", day_start(&year.to_string(), &month.to_string(), &day.to_string())),
         _ => return None,
     };
     parse_expr(&written)
@@ -88,6 +95,22 @@ fn synonym(function: &Function) -> Option<Expr> {
 fn first_ranked(value: &Expr, key: &Expr, direction: &str) -> String {
     let ranked_key = format!("CASE WHEN {value} IS NOT NULL THEN {key} END");
     format!("CASE WHEN count({ranked_key}) > 0 THEN array_get(array_agg({value} ORDER BY {ranked_key} {direction} NULLS LAST), 1) END")
+}
+
+/// PostgreSQL's `width_bucket(x, low, high, count)`: which of `count`
+/// equal buckets from `low` to `high` holds `x` (from 1; 0 before the
+/// first, `count + 1` past the last; `low` may exceed `high`, counting
+/// down), in PostgreSQL's float arithmetic. NULL for NULL input, and for a
+/// count below 1 or equal bounds that are not literals (`normalize`
+/// refuses literal ones, as PostgreSQL refuses them all).
+fn width_bucket(x: &Expr, low: &Expr, high: &Expr, count: &Expr) -> String {
+    let [x, low, high] = [x, low, high].map(|e| format!("CAST({e} AS DOUBLE)"));
+    let inside = format!("least(floor({count} * (({x} - {low}) / ({high} - {low}))), {count} - 1) + 1");
+    format!(
+        "CAST(CASE WHEN {x} IS NULL OR {low} IS NULL OR {high} IS NULL OR {count} IS NULL OR {count} < 1 OR {low} = {high} THEN NULL \
+         WHEN {low} < {high} THEN CASE WHEN {x} < {low} THEN 0 WHEN {x} >= {high} THEN {count} + 1 ELSE {inside} END \
+         ELSE CASE WHEN {x} > {low} THEN 0 WHEN {x} <= {high} THEN {count} + 1 ELSE {inside} END END AS INTEGER)"
+    )
 }
 
 /// `sum(DISTINCT x)` as the sum of the group's unique values (NULL when
@@ -130,7 +153,8 @@ mod tests {
             rewritten("SELECT var_pop(x), STDDEV_POP(x + 1), iif(a > 1, 'y', 'n'), contains(s, 'li'), btrim(s, 'xy'), approx_count_distinct(s) FROM t"),
             "SELECT covar_pop(x, x), sqrt(covar_pop(x + 1, x + 1)), CASE WHEN a > 1 THEN 'y' ELSE 'n' END, (strpos(s, 'li') > 0), TRIM(BOTH 'xy' FROM s), count(DISTINCT s) FROM t"
         );
-        let kept = "SELECT var_pop(x) OVER (PARTITION BY g), var_pop(DISTINCT x), contains(a, b, c), sum(DISTINCT 1) FROM t";
+        assert_eq!(rewritten("SELECT g, mode(x + 1) FROM t GROUP BY g"), "SELECT g, floe_list_mode(array_agg(x + 1)) FROM t GROUP BY g");
+        let kept = "SELECT mode(x) OVER (PARTITION BY g), mode(1), var_pop(x) OVER (PARTITION BY g), var_pop(DISTINCT x), contains(a, b, c), sum(DISTINCT 1) FROM t";
         assert_eq!(rewritten(kept), kept);
     }
 

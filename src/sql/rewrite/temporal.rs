@@ -34,7 +34,7 @@ use crate::sql::{Error, Result};
 
 mod calendar;
 
-pub(super) use calendar::interval_micros;
+pub(super) use calendar::{day_start, interval_micros};
 
 pub(super) fn rewrite(statement: &mut Statement) -> Result<()> {
     match statement.visit(&mut Temporal { started: chrono::Utc::now().naive_utc() }) {

@@ -71,14 +71,14 @@ fn date_bin(stride: i64, value: &Expr, origin: i64) -> Option<Expr> {
 }
 
 fn date_trunc(unit: &str, value: &Expr) -> Option<Expr> {
-    let day_start = format!("floor({} / {MICROS_PER_DAY}) * {MICROS_PER_DAY}", epoch_micros(value));
+    let midnight = format!("floor({} / {MICROS_PER_DAY}) * {MICROS_PER_DAY}", epoch_micros(value));
     if let Some(stride) = fixed_micros(unit) {
         return date_bin(stride, value, 0);
     }
     match unit {
         "week" => date_bin(7 * MICROS_PER_DAY, value, FIRST_MONDAY_MICROS),
-        "month" => from_micros(&format!("{day_start} - (date_part('day', {value}) - 1) * {MICROS_PER_DAY}")),
-        "year" => from_micros(&format!("{day_start} - (date_part('doy', {value}) - 1) * {MICROS_PER_DAY}")),
+        "month" => from_micros(&format!("{midnight} - (date_part('day', {value}) - 1) * {MICROS_PER_DAY}")),
+        "year" => from_micros(&format!("{midnight} - (date_part('doy', {value}) - 1) * {MICROS_PER_DAY}")),
         "quarter" => month_start(&format!("date_part('year', {value})"), &format!("(date_part('quarter', {value}) - 1) * 3 + 1")),
         _ => month_start(&years_started(unit, value)?, "1"),
     }
@@ -86,9 +86,13 @@ fn date_trunc(unit: &str, value: &Expr) -> Option<Expr> {
 
 /// Midnight of the first of `month` in `year` (SQL for each).
 fn month_start(year: &str, month: &str) -> Option<Expr> {
-    parse_expr(&format!(
-        "strptime(concat(CAST({year} AS VARCHAR), '-', CAST({month} AS VARCHAR), '-01 00:00:00'), '%Y-%m-%d %H:%M:%S')"
-    ))
+    parse_expr(&day_start(year, month, "1"))
+}
+
+/// The midnight a day given by its numbers starts at: polars-sql builds no
+/// timestamp from parts, so the numbers are written as text and read back.
+pub(in crate::sql::rewrite) fn day_start(year: &str, month: &str, day: &str) -> String {
+    format!("strptime(concat(CAST({year} AS VARCHAR), '-', CAST({month} AS VARCHAR), '-', CAST({day} AS VARCHAR)), '%Y-%m-%d')")
 }
 
 /// The year a decade, century or millennium holding `value` starts in, as
