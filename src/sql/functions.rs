@@ -95,6 +95,11 @@ pub enum Scalar {
     /// `hamming(a, b)` (DuckDB's `mismatches`): the places where two texts
     /// of the same length differ, in characters (DuckDB counts bytes).
     Hamming,
+    /// `floe_at_time_zone(t, zone)`: SQL's `t AT TIME ZONE zone`. A
+    /// timestamp without a zone is read as the zone's wall time and comes
+    /// back as the instant (with a zone, UTC); one with a zone comes back as
+    /// the zone's wall time at that instant, without one.
+    AtTimeZone,
     /// `gcd(a, b)`, `lcm(a, b)`: of integers, never negative, as DuckDB
     /// and PostgreSQL (`gcd(0, 0)` is 0; past BIGINT an error).
     Gcd,
@@ -110,7 +115,7 @@ pub enum Scalar {
 }
 
 impl Scalar {
-    const ALL: [Scalar; 18] = [
+    const ALL: [Scalar; 19] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -129,6 +134,7 @@ impl Scalar {
         Scalar::ToHex,
         Scalar::ListMode,
         Scalar::Hamming,
+        Scalar::AtTimeZone,
     ];
 
     pub fn name(self) -> &'static str {
@@ -151,6 +157,7 @@ impl Scalar {
             Scalar::ToHex => "to_hex",
             Scalar::ListMode => "floe_list_mode",
             Scalar::Hamming => "hamming",
+            Scalar::AtTimeZone => "floe_at_time_zone",
         }
     }
 
@@ -164,7 +171,7 @@ impl Scalar {
         match self {
             Scalar::RegexpReplace => (3, 4),
             Scalar::RegexpExtract => (2, 3),
-            Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => (2, 2),
+            Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::AtTimeZone | Scalar::Gcd | Scalar::Lcm => (2, 2),
             Scalar::Translate => (3, 3),
             _ => (1, 1),
         }

@@ -16,6 +16,7 @@ use crate::sql::functions::Scalar;
 
 mod integers;
 mod lists;
+mod zones;
 
 /// The longest value `repeat` makes: past it, one row could take the
 /// server's memory.
@@ -44,6 +45,7 @@ fn output_type(scalar: Scalar, fields: &[Field]) -> DataType {
             Some(DataType::List(inner)) => inner.as_ref().clone(),
             _ => DataType::Null,
         },
+        Scalar::AtTimeZone => fields.first().map_or(DataType::Null, |field| zones::shifted_type(field.dtype())),
         Scalar::Ascii => DataType::Int32,
         Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
         Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
@@ -74,6 +76,7 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::Gcd | Scalar::Lcm => integers::divisors(scalar, columns, height)?,
         Scalar::ToHex => integers::to_hex(&columns[0], height)?,
         Scalar::ListMode => lists::mode(&columns[0])?,
+        Scalar::AtTimeZone => zones::at_time_zone(columns, height)?,
     };
     Ok(computed.with_name(name).into_column())
 }

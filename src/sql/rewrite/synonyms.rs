@@ -4,7 +4,8 @@
 //! NULL alike), `var_pop` / `stddev_pop` from `covar_pop(x, x)`, SQL
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
 //! `monthname`, `epoch`, `make_date` and `mismatches` (Floe's `hamming`),
-//! PostgreSQL's `btrim` and `width_bucket`, and
+//! PostgreSQL's `btrim` and `width_bucket`, SQL's `t AT TIME ZONE z` as
+//! Floe's `floe_at_time_zone(t, z)`, and
 //! `approx_count_distinct` counted exactly (an estimate's best case),
 //! DuckDB's `arg_max` / `arg_min` (`max_by` / `min_by`), `mode(x)` as
 //! Floe's `floe_list_mode` of the group's values (`normalize` writes
@@ -29,6 +30,11 @@ pub(super) fn rewrite(statement: &mut Statement) {
             if let Expr::Function(function) = expr {
                 logical_aggregate(function);
                 if let Some(written) = synonym(function) {
+                    *expr = written;
+                }
+            }
+            if let Expr::AtTimeZone { timestamp, time_zone } = expr {
+                if let Some(written) = parse_expr(&format!("{}({timestamp}, {time_zone})", Scalar::AtTimeZone.name())) {
                     *expr = written;
                 }
             }
@@ -153,6 +159,7 @@ mod tests {
             rewritten("SELECT var_pop(x), STDDEV_POP(x + 1), iif(a > 1, 'y', 'n'), contains(s, 'li'), btrim(s, 'xy'), approx_count_distinct(s) FROM t"),
             "SELECT covar_pop(x, x), sqrt(covar_pop(x + 1, x + 1)), CASE WHEN a > 1 THEN 'y' ELSE 'n' END, (strpos(s, 'li') > 0), TRIM(BOTH 'xy' FROM s), count(DISTINCT s) FROM t"
         );
+        assert_eq!(rewritten("SELECT ts AT TIME ZONE 'Europe/Berlin' FROM t"), "SELECT floe_at_time_zone(ts, 'Europe/Berlin') FROM t");
         assert_eq!(rewritten("SELECT g, mode(x + 1) FROM t GROUP BY g"), "SELECT g, floe_list_mode(array_agg(x + 1)) FROM t GROUP BY g");
         let kept = "SELECT mode(x) OVER (PARTITION BY g), mode(1), var_pop(x) OVER (PARTITION BY g), var_pop(DISTINCT x), contains(a, b, c), sum(DISTINCT 1) FROM t";
         assert_eq!(rewritten(kept), kept);
