@@ -10,6 +10,7 @@
 //!   return TIMESTAMP for DATE input too, as PostgreSQL and DuckDB do
 //!   (`calendar.rs`).
 //! - Grafana's `datepart(part, x)` is `date_part`.
+//! - PostgreSQL's `to_char(ts, 'YYYY-MM-DD')` is `strftime` (`formats.rs`).
 //! - `date_diff(unit, a, b)` (DuckDB; `datediff` as Snowflake, Redshift and
 //!   SQL Server write it, the unit also bare) counts the unit's boundaries
 //!   from `a` to `b`, as those engines do (weeks as DuckDB counts them;
@@ -33,6 +34,7 @@ use super::scope::{integer_literal, parse_expr, plain_args};
 use crate::sql::{Error, Result};
 
 mod calendar;
+mod formats;
 
 pub(super) use calendar::{day_start, interval_micros};
 
@@ -63,7 +65,10 @@ impl VisitorMut for Temporal {
             Expr::Interval(interval) => unit_interval(interval),
             Expr::Function(function) => match clock(function, self.started) {
                 Some(clock) => Some(clock),
-                None => match calendar::function_call(function) {
+                None => match calendar::function_call(function).and_then(|call| match call {
+                    Some(call) => Ok(Some(call)),
+                    None => formats::to_char(function),
+                }) {
                     Ok(call) => call,
                     Err(refused) => return ControlFlow::Break(refused),
                 },
