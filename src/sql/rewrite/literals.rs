@@ -41,7 +41,7 @@ pub(super) fn exact(expr: &Expr) -> Option<(i128, u32)> {
 }
 
 /// Both values at the larger scale.
-fn aligned(left: (i128, u32), right: (i128, u32)) -> Option<(u32, i128, i128)> {
+pub(super) fn aligned(left: (i128, u32), right: (i128, u32)) -> Option<(u32, i128, i128)> {
     let scale = left.1.max(right.1);
     Some((scale, rescaled(left, scale)?, rescaled(right, scale)?))
 }

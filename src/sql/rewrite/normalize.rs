@@ -140,9 +140,8 @@ fn bucket_bounds(function: &Function) -> Result<()> {
     if let Some((count, 0)) = arg(3).filter(|(count, scale)| *scale == 0 && *count < 1) {
         return Err(Error::Invalid(format!("`{function}`: the count of buckets must be 1 or more, not {count}")));
     }
-    let at_scale = |value: (i128, u32), scale: u32| value.0.checked_mul(10i128.checked_pow(scale)?);
     if let (Some(low), Some(high)) = (arg(1), arg(2)) {
-        if at_scale(low, high.1).is_some_and(|scaled| Some(scaled) == at_scale(high, low.1)) {
+        if literals::aligned(low, high).is_some_and(|(_, low, high)| low == high) {
             return Err(Error::Invalid(format!("`{function}`: the lower and upper bounds must differ")));
         }
     }
