@@ -172,14 +172,15 @@ fn render_with_columns(sql: &str, columns: &[(&str, &[&str])]) -> String {
 
 #[test]
 fn correlated_scalar_subquery_becomes_a_grouped_join() {
+    // A sum counts each row the window would repeat, so it stays a grouped join.
     let rendered = render_with_columns(
-        "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND l_qty < (SELECT 0.2 * avg(l_qty) FROM lineitem WHERE l_key = p_key)",
+        "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND l_qty < (SELECT 0.2 * sum(l_qty) FROM lineitem WHERE l_key = p_key)",
         &[("lineitem", &["l_key", "l_qty", "l_price"]), ("part", &["p_key"])],
     );
     // Inside the CTE, names are qualified by their relation (src/sql/qualify.rs).
     assert!(
         rendered.starts_with(
-            "WITH __floe_sq1 AS (SELECT lineitem.l_key AS __floe_k1, 0.2 * avg(lineitem.l_qty) AS __floe_v \
+            "WITH __floe_sq1 AS (SELECT lineitem.l_key AS __floe_k1, 0.2 * sum(lineitem.l_qty) AS __floe_v \
              FROM __floe_0 AS lineitem GROUP BY lineitem.l_key)"
         ),
         "{rendered}"
@@ -190,9 +191,21 @@ fn correlated_scalar_subquery_becomes_a_grouped_join() {
 }
 
 #[test]
-fn a_correlated_subquery_groups_only_the_keys_the_outer_filters_keep() {
+fn an_average_over_the_outer_join_again_is_a_window_over_it() {
     let rendered = render_with_columns(
         "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND p_brand = 'B' AND l_qty < (SELECT 0.2 * avg(l_qty) FROM lineitem WHERE l_key = p_key)",
+        &[("lineitem", &["l_key", "l_qty", "l_price"]), ("part", &["p_key", "p_brand"])],
+    );
+    // Later passes qualify the names inside the derived table and make its joins explicit.
+    assert!(rendered.contains("0.2 * avg(lineitem.l_qty) OVER (PARTITION BY part.p_key) AS __floe_w1v"), "{rendered}");
+    assert!(rendered.contains("WHERE l_qty < __floe_w1v"), "{rendered}");
+    assert!(!rendered.contains("__floe_sq"), "{rendered}");
+}
+
+#[test]
+fn a_correlated_subquery_groups_only_the_keys_the_outer_filters_keep() {
+    let rendered = render_with_columns(
+        "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND p_brand = 'B' AND l_qty < (SELECT 0.2 * sum(l_qty) FROM lineitem WHERE l_key = p_key)",
         &[("lineitem", &["l_key", "l_qty", "l_price"]), ("part", &["p_key", "p_brand"])],
     );
     assert!(

@@ -28,6 +28,7 @@ mod narrowed_keys;
 mod normalize;
 mod one_row;
 mod or_filters;
+mod outer_windows;
 mod qualify;
 mod quantified;
 mod remainders;
@@ -100,7 +101,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// At planning time, with each relation's columns: `date ± n` by the
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on
 /// (an EXISTS read as a value into a count),
-/// subqueries into joins, join filters into derived tables, comma joins made
+/// subqueries that read the outer query's own join again into windows over it,
+/// other subqueries into joins, join filters into derived tables, comma joins made
 /// explicit, IN filters on one joined table applied to it first, names
 /// inside subqueries qualified, EXISTS subqueries narrowed to the outer
 /// filters' keys, expressions' subqueries that need Floe's
@@ -116,6 +118,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     temporal::date_arithmetic(statement, columns);
     exists_values::rewrite(statement, columns);
     quantified::rewrite(statement, columns);
+    outer_windows::over_outer_joins(statement, columns);
     subquery::decorrelate(statement, columns);
     join_filters::push_into_joined_relations(statement, columns);
     or_filters::implied_filters(statement, columns);

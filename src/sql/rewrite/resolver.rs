@@ -11,6 +11,7 @@ use super::scope::{collect_cte_columns, leftmost_select, output_names, Columns};
 use super::RelationName;
 
 /// One relation in a FROM clause: the name columns are qualified by, and its columns.
+#[derive(Clone)]
 pub(crate) struct Scope {
     pub qualifier: String,
     pub columns: Vec<String>,
