@@ -6,12 +6,11 @@
 //! d)`, which polars-sql does not recognise as an equi-join); and what every
 //! branch of an OR requires taken out of it (`(a = b AND x) OR (a = b AND
 //! y)` is `a = b AND (x OR y)`), so a join key written in each branch is a
-//! join key, not a filter over a cross product. And the
-//! SQL standard's `percentile_cont(p) WITHIN GROUP (ORDER BY x)` (what BI
-//! tools write for a median) and `percentile_disc` as polars-sql's
-//! `quantile_cont(x, p)` / `quantile_disc(x, p)`; and `LIKE … ESCAPE`, which
-//! polars-sql refuses, as the anchored regular expression it writes for a
-//! LIKE itself, each escaped character matched literally; `WHEN NULL` and
+//! join key, not a filter over a cross product. And the SQL standard's
+//! ordered-set aggregates as the calls polars-sql has (`ordered_sets.rs`);
+//! `LIKE … ESCAPE`, which polars-sql refuses, as the anchored regular
+//! expression it writes for a LIKE itself, each escaped character matched
+//! literally; `WHEN NULL` and
 //! `CAST('yes' AS BOOLEAN)` as the booleans Polars can take. Bad input to
 //! those forms (a fraction past 1, a pattern ending in its escape) is
 //! refused here, by name, rather than left for polars-sql to misname.
@@ -19,12 +18,12 @@
 use std::ops::ControlFlow;
 
 use super::literals;
+use super::ordered_sets;
 use super::scope::{flatten, joined_by, parse_expr};
-use super::synonyms::bare_name;
 use crate::sql::{Error, Result};
 
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
+    BinaryOperator, CastKind, DataType, Expr, JoinConstraint, Query, SetExpr, Statement, TableFactor,
     TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
@@ -42,7 +41,7 @@ impl VisitorMut for Normalize {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         let written = match expr {
-            Expr::Function(function) => ordered_set_aggregate(function).and_then(|()| ordered_mode(function)).and_then(|()| bucket_bounds(function)).map(|()| None),
+            Expr::Function(function) => ordered_sets::written_plainly(function).map(|()| None),
             _ => escaped_like(expr),
         };
         match written {
@@ -64,88 +63,6 @@ impl VisitorMut for Normalize {
         join_conditions(&mut query.body);
         ControlFlow::Continue(())
     }
-}
-
-/// `percentile_cont(p) WITHIN GROUP (ORDER BY x [DESC])` as `quantile_cont(x,
-/// p)` (`1 - p` descending: interpolation reads the same from either end);
-/// `percentile_disc` ascending as `quantile_disc`. A fraction that is not a
-/// number from 0 to 1, and a descending `percentile_disc` (whose pick
-/// `1 - p` would not reproduce), are refused.
-fn ordered_set_aggregate(function: &mut Function) -> Result<()> {
-    let (written, renamed) = match bare_name(function).as_deref() {
-        Some("percentile_cont") => ("percentile_cont", "quantile_cont"),
-        Some("percentile_disc") => ("percentile_disc", "quantile_disc"),
-        _ => return Ok(()),
-    };
-    let FunctionArguments::List(list) = &mut function.args else { return Ok(()) };
-    let ([ordered], [FunctionArg::Unnamed(FunctionArgExpr::Expr(fraction))]) = (function.within_group.as_slice(), list.args.as_slice()) else {
-        return Err(Error::Unsupported(format!("{written} is written `{written}(fraction) WITHIN GROUP (ORDER BY expression)`, not `{function}`")));
-    };
-    let Some(fraction) = literals::exact(fraction).map(|(unscaled, scale)| unscaled as f64 / 10f64.powi(scale as i32)) else {
-        return Err(Error::Unsupported(format!("the fraction of {written} must be a number, not `{fraction}`")));
-    };
-    if !(0.0..=1.0).contains(&fraction) {
-        return Err(Error::Invalid(format!("the fraction of {written} must be between 0 and 1, not {fraction}")));
-    }
-    let fraction = match ordered.options.asc {
-        Some(false) if renamed == "quantile_disc" => {
-            return Err(Error::Unsupported(format!("{written} … WITHIN GROUP (ORDER BY … DESC) is not supported; ascending order is")));
-        }
-        Some(false) => 1.0 - fraction,
-        _ => fraction,
-    };
-    // Debug formatting keeps the point (`1.0`), and `1 - 0.7` as the nearest float.
-    let fraction = Expr::value(Value::Number(format!("{fraction:?}"), false));
-    list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(ordered.expr.clone())), FunctionArg::Unnamed(FunctionArgExpr::Expr(fraction))];
-    function.within_group.clear();
-    function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
-    Ok(())
-}
-
-/// PostgreSQL's `mode() WITHIN GROUP (ORDER BY x)` as `mode(x)` (which
-/// `synonyms` writes for Polars): ties go to the first value in the order,
-/// the least ascending. Descending, they would go to the greatest, which
-/// `mode` does not pick, so that is refused.
-fn ordered_mode(function: &mut Function) -> Result<()> {
-    if bare_name(function).as_deref() != Some("mode") || function.within_group.is_empty() {
-        return Ok(());
-    }
-    let written = || format!("mode is written `mode() WITHIN GROUP (ORDER BY expression)` or `mode(expression)`, not `{function}`");
-    let ([ordered], FunctionArguments::List(list)) = (function.within_group.as_slice(), &function.args) else { return Err(Error::Unsupported(written())) };
-    if !list.args.is_empty() {
-        return Err(Error::Unsupported(written()));
-    }
-    if ordered.options.asc == Some(false) {
-        return Err(Error::Unsupported("mode() WITHIN GROUP (ORDER BY … DESC) is not supported; ascending order is".into()));
-    }
-    let argument = FunctionArg::Unnamed(FunctionArgExpr::Expr(ordered.expr.clone()));
-    if let FunctionArguments::List(list) = &mut function.args {
-        list.args = vec![argument];
-    }
-    function.within_group.clear();
-    Ok(())
-}
-
-/// `width_bucket` with a literal count below 1 or literal bounds that are
-/// equal, refused as PostgreSQL refuses them (`synonyms` writes the call).
-fn bucket_bounds(function: &Function) -> Result<()> {
-    if bare_name(function).as_deref() != Some("width_bucket") {
-        return Ok(());
-    }
-    let FunctionArguments::List(list) = &function.args else { return Ok(()) };
-    let arg = |at: usize| match list.args.get(at) {
-        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) => literals::exact(arg),
-        _ => None,
-    };
-    if let Some((count, 0)) = arg(3).filter(|(count, scale)| *scale == 0 && *count < 1) {
-        return Err(Error::Invalid(format!("`{function}`: the count of buckets must be 1 or more, not {count}")));
-    }
-    if let (Some(low), Some(high)) = (arg(1), arg(2)) {
-        if literals::aligned(low, high).is_some_and(|(_, low, high)| low == high) {
-            return Err(Error::Invalid(format!("`{function}`: the lower and upper bounds must differ")));
-        }
-    }
-    Ok(())
 }
 
 /// `x [NOT] [I]LIKE pattern ESCAPE 'c'` as an anchored `regexp_like`; a

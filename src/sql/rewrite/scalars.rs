@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, Function, FunctionArguments, Query, Statement, Visit, Visitor};
 
 use super::scope::FunctionReach;
-use super::synonyms::bare_name;
+use super::synonyms::{as_written, bare_name};
 use crate::sql::functions::Scalar;
 use crate::sql::{Error, Result};
 
@@ -65,7 +65,7 @@ pub(super) fn refuse_out_of_reach(statement: &Statement) -> Result<()> {
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
             match expr {
                 Expr::Function(function) if !self.0.reaches() && called(function).is_some() => {
-                    ControlFlow::Break(expr.to_string())
+                    ControlFlow::Break(as_written(expr))
                 }
                 _ => ControlFlow::Continue(()),
             }

@@ -44,6 +44,41 @@ pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Synonyms);
 }
 
+/// `expr` as its author wrote it: the calls of Floe's that stand for SQL
+/// forms (`floe_at_time_zone(t, z)`, `floe_list_mode(array_agg(x))`)
+/// spelled back (`t AT TIME ZONE z`, `mode(x)`), for errors that name it.
+pub(super) fn as_written(expr: &Expr) -> String {
+    struct Back;
+    impl VisitorMut for Back {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Some(written) = spelled_back(expr) {
+                *expr = written;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut copy = expr.clone();
+    let _ = copy.visit(&mut Back);
+    copy.to_string()
+}
+
+fn spelled_back(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else { return None };
+    let args = plain_args(function)?;
+    match (Scalar::parse(&bare_name(function)?)?, args.as_slice()) {
+        (Scalar::AtTimeZone, [timestamp, zone]) => {
+            Some(Expr::AtTimeZone { timestamp: Box::new((*timestamp).clone()), time_zone: Box::new((*zone).clone()) })
+        }
+        (Scalar::ListMode, [Expr::Function(values)]) if bare_name(values).as_deref() == Some("array_agg") => {
+            let values = plain_args(values)?;
+            let [value] = values.as_slice() else { return None };
+            parse_expr(&format!("mode({value})"))
+        }
+        _ => None,
+    }
+}
+
 /// A function's name, lowercased, when it is one unqualified identifier.
 pub(super) fn bare_name(function: &Function) -> Option<String> {
     let [name] = function.name.0.as_slice() else { return None };
@@ -161,6 +196,15 @@ mod tests {
         );
         assert_eq!(rewritten("SELECT ts AT TIME ZONE 'Europe/Berlin' FROM t"), "SELECT floe_at_time_zone(ts, 'Europe/Berlin') FROM t");
         assert_eq!(rewritten("SELECT g, mode(x + 1) FROM t GROUP BY g"), "SELECT g, floe_list_mode(array_agg(x + 1)) FROM t GROUP BY g");
+        for sql in ["mode(x + 1) > 2", "(ts AT TIME ZONE 'UTC') AT TIME ZONE 'Asia/Tokyo'", "mode(t AT TIME ZONE 'UTC')"] {
+            let mut statement = crate::sql::parse::parse_single(&format!("SELECT {sql}")).unwrap();
+            super::rewrite(&mut statement);
+            let sqlparser::ast::Statement::Query(query) = &statement else { unreachable!() };
+            let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else { unreachable!() };
+            let item = super::super::scope::item_expr(&select.projection[0]).unwrap();
+            assert!(item.to_string().contains("floe_"), "{item}");
+            assert_eq!(super::as_written(item), sql);
+        }
         let kept = "SELECT mode(x) OVER (PARTITION BY g), mode(1), var_pop(x) OVER (PARTITION BY g), var_pop(DISTINCT x), contains(a, b, c), sum(DISTINCT 1) FROM t";
         assert_eq!(rewritten(kept), kept);
     }
