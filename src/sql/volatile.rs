@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Statement, Visit, Visitor};
+use sqlparser::ast::{Expr, Visit, Visitor};
 
 /// Function names (lower case) whose value changes from one run to the next.
 const VOLATILE: &[&str] = &[
@@ -11,7 +11,7 @@ const VOLATILE: &[&str] = &[
     "random", "rand", "uuid", "gen_random_uuid", "uuid4",
 ];
 
-pub(super) fn is_volatile(statement: &Statement) -> bool {
+pub(super) fn is_volatile<T: Visit>(node: &T) -> bool {
     struct Finder;
     impl Visitor for Finder {
         type Break = ();
@@ -28,7 +28,7 @@ pub(super) fn is_volatile(statement: &Statement) -> bool {
             }
         }
     }
-    statement.visit(&mut Finder).is_break()
+    node.visit(&mut Finder).is_break()
 }
 
 #[cfg(test)]

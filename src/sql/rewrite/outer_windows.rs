@@ -5,9 +5,9 @@
 //! SELECT … FROM part, partsupp, supplier WHERE p_partkey = ps_partkey AND s_suppkey = ps_suppkey AND p_size = 15
 //!   AND ps_supplycost = (SELECT min(ps_supplycost) FROM partsupp, supplier WHERE p_partkey = ps_partkey AND s_suppkey = ps_suppkey)
 //! -- becomes
-//! SELECT … FROM (SELECT <every column>, min(ps_supplycost) OVER (PARTITION BY p_partkey) AS __floe_wv1
+//! SELECT … FROM (SELECT <every column>, min(ps_supplycost) OVER (PARTITION BY p_partkey) AS __floe_w1v
 //!   FROM part, partsupp, supplier WHERE p_partkey = ps_partkey AND s_suppkey = ps_suppkey AND p_size = 15) AS __floe_w1
-//! WHERE ps_supplycost = __floe_wv1
+//! WHERE ps_supplycost = __floe_w1v
 //! ```
 //!
 //! The join is computed once, where the grouped CTE `subquery.rs` would
@@ -19,7 +19,11 @@
 //! value of the correlated columns) pair each row the subquery reads for
 //! it with each extra row of that value the filters keep, at least the
 //! outer row's own: every inner row the same number of times, so `min`,
-//! `max` and `avg` (nothing that counts) see the subquery's own answer.
+//! `max` and `avg` (nothing that counts) see the subquery's own answer
+//! (a floating-point `avg` up to the order of its additions, as any
+//! parallel sum). Filters that change from run to run (`random()`) and
+//! CTEs (whose columns are known only as far as their SELECT lists name
+//! them) are left to `subquery.rs`.
 
 use sqlparser::ast::{
     BinaryOperator, Expr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
@@ -27,6 +31,7 @@ use sqlparser::ast::{
 };
 
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
+use crate::sql::volatile::is_volatile;
 use super::scope::*;
 
 pub(super) fn over_outer_joins(statement: &mut Statement, columns: &Columns) {
@@ -56,17 +61,24 @@ impl VisitorMut for Windows<'_> {
 /// What replaces one SELECT's FROM and WHERE.
 struct Plan {
     derived: String,
+    alias: String,
     /// The conjunct that held the subquery, reading the window's column instead.
     filter: Expr,
-    /// The outer relations' qualifiers, dropped from the names left outside the derived table.
+    /// The outer relations' qualifiers, replaced by the derived table's in the names left outside it.
     qualifiers: Vec<String>,
 }
 
 impl Windows<'_> {
     fn plan(&self, select: &Select, name: &str) -> Option<Plan> {
         let outer_factors = plain_tables(select)?;
+        // A CTE's columns are known only as far as its SELECT list names them.
+        if factors(&select.from).any(|factor| self.names_cte(factor)) {
+            return None;
+        }
         let outer = self.resolver.scopes(&select.from)?;
-        if !distinct_names(&outer) || lists_wildcard(select) || select.qualify.is_some() || !select.named_window.is_empty() {
+        // Clauses whose names this pass does not carry out of the derived table.
+        let distinct_on = matches!(select.distinct, Some(sqlparser::ast::Distinct::On(_)));
+        if !distinct_names(&outer) || lists_wildcard(select) || distinct_on || select.qualify.is_some() || !select.named_window.is_empty() {
             return None;
         }
         let all = conjuncts(select.selection.as_ref()?);
@@ -85,7 +97,7 @@ impl Windows<'_> {
             return None;
         }
         let Correlation { local, links } = correlate(inner_select, &inner, &outer)?;
-        if sides(value, &inner, &outer)?.contains(&Side::Outer) || !local.iter().all(|l| parse_expr(l).is_some_and(|e| without_calls(&e))) {
+        if sides(value, &inner, &outer)?.contains(&Side::Outer) || !local.iter().all(|l| parse_expr(l).is_some_and(|e| !is_volatile(&e))) {
             return None;
         }
         let inner_first: Vec<Scope> = inner.iter().chain(&outer).cloned().collect();
@@ -105,15 +117,19 @@ impl Windows<'_> {
         let extra: Vec<Scope> = extra.iter().map(|i| outer[*i].clone()).collect();
         let rest = rest_of_where(&all, at, &local, &keys, &outer, &extra)?;
         let filter = self.outside_filter(all[at], &outer, name)?;
-        let items: Vec<String> = outer
-            .iter()
-            .flat_map(|scope| scope.columns.iter().map(move |c| format!("{}.{}", quoted(&scope.qualifier), quoted(c))))
-            .collect();
+        // Bare names (unique across the relations): a qualifier such as a
+        // time-travel relation's folded name need not survive renaming.
+        let items: Vec<String> = outer.iter().flat_map(|scope| scope.columns.iter().map(|c| quoted(c))).collect();
         let window = windowed(value, &keys)?;
         let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let filters = if rest.is_empty() { String::new() } else { format!(" WHERE {}", rest.join(" AND ")) };
         let derived = format!("(SELECT {}, {window} AS {name}v FROM {from}{filters}) AS {name}", items.join(", "));
-        Some(Plan { derived, filter, qualifiers: outer.iter().map(|s| s.qualifier.clone()).collect() })
+        Some(Plan { derived, alias: name.to_string(), filter, qualifiers: outer.iter().map(|s| s.qualifier.clone()).collect() })
+    }
+
+    fn names_cte(&self, factor: &TableFactor) -> bool {
+        let TableFactor::Table { name, .. } = factor else { return false };
+        matches!(name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| self.resolver.cte_columns.contains_key(&i.value)))
     }
 
     /// The subquery's conjunct reading `<name>v`; None when it reads anything
@@ -131,13 +147,13 @@ impl Windows<'_> {
 
 impl Plan {
     /// Moves the FROM and the other conjuncts into the derived table; None,
-    /// changing nothing, when a subquery is left outside it (its names
-    /// could need the qualifiers the derived table drops).
+    /// changing nothing, when what stays outside is [`unsure`].
     fn apply(self, select: &mut Select, order_by: Option<&mut sqlparser::ast::OrderBy>) -> Option<()> {
-        if reads_subquery(&select.projection)
-            || reads_subquery(&select.group_by)
-            || reads_subquery(&select.having)
-            || order_by.as_deref().is_some_and(|o| reads_subquery(o))
+        if unsure(&select.projection)
+            || unsure(&select.group_by)
+            || unsure(&select.having)
+            || unsure(&self.filter)
+            || order_by.as_deref().is_some_and(|o| unsure(o))
         {
             return None;
         }
@@ -145,7 +161,7 @@ impl Plan {
         let SetExpr::Select(mut parsed) = *parsed.body else { return None };
         select.from = std::mem::take(&mut parsed.from);
         select.selection = Some(self.filter);
-        let mut unqualify = Unqualify(&self.qualifiers);
+        let mut unqualify = Requalify { qualifiers: &self.qualifiers, to: Ident::new(&self.alias) };
         let _ = select.projection.visit(&mut unqualify);
         let _ = select.group_by.visit(&mut unqualify);
         let _ = select.having.visit(&mut unqualify);
@@ -172,7 +188,8 @@ fn rest_of_where(all: &[&Expr], at: usize, local: &[String], keys: &[(String, St
             locals_met[l] = true;
         } else if let Some(k) = keys.iter().position(|(inner, outer, _)| is(&format!("{inner} = {outer}"))) {
             keys_met[k] = true;
-        } else if sides(conjunct, extra, &[]).is_none() {
+        } else if sides(conjunct, extra, &[]).is_none() || is_volatile(*conjunct) {
+            // `random() < 0.5` below the window would sample what it reads.
             return None;
         }
         rest.push(conjunct.to_string());
@@ -218,8 +235,12 @@ fn subquery_of(conjunct: &Expr) -> Option<Query> {
     }
 }
 
-fn reads_subquery<T: sqlparser::ast::Visit>(node: &T) -> bool {
-    visit_outside_subqueries(node, |expr| if opens_subquery(expr) { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) })
+/// A subquery, or a name of three or more parts (`main.part.p_size`), in
+/// what stays outside the derived table: either could still name a
+/// relation that moved inside it.
+fn unsure<T: sqlparser::ast::Visit>(node: &T) -> bool {
+    let unsure = |expr: &Expr| opens_subquery(expr) || matches!(expr, Expr::CompoundIdentifier(parts) if parts.len() > 2);
+    visit_outside_subqueries(node, |expr| if unsure(expr) { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) })
         .is_break()
 }
 
@@ -346,16 +367,20 @@ impl VisitorMut for OverPartitions {
     }
 }
 
-/// Drops the outer relations' qualifiers (`part.p_size` → `p_size`) from
-/// the names left outside the derived table, which no longer has them.
-struct Unqualify<'a>(&'a [String]);
+/// Qualifies the names left outside the derived table by it (`part.p_size`
+/// → `__floe_w1.p_size`): its relations are inside it now, and a bare name
+/// could be taken for an output column of the same name in ORDER BY.
+struct Requalify<'a> {
+    qualifiers: &'a [String],
+    to: Ident,
+}
 
-impl VisitorMut for Unqualify<'_> {
+impl VisitorMut for Requalify<'_> {
     type Break = ();
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
         if let Expr::CompoundIdentifier(parts) = expr {
-            if parts.len() == 2 && self.0.iter().any(|q| q.eq_ignore_ascii_case(&parts[0].value)) {
-                *expr = Expr::Identifier(parts[1].clone());
+            if parts.len() == 2 && self.qualifiers.iter().any(|q| q.eq_ignore_ascii_case(&parts[0].value)) {
+                parts[0] = self.to.clone();
             }
         }
         std::ops::ControlFlow::Continue(())
@@ -374,6 +399,8 @@ mod tests {
             ("lineitem", &["l_part", "l_qty", "l_price"]),
             ("sizes", &["l_part", "l_qty", "p_size"]),
         ]);
+        let mut columns = columns;
+        columns.insert(vec!["main".into(), "supplier".into()], vec!["s_key".into(), "s_nation".into()], &[]);
         rewritten_over(sql, &columns, super::over_outer_joins)
     }
 
@@ -385,10 +412,10 @@ mod tests {
                  AND ps_cost = (SELECT min(ps_cost) FROM partsupp, supplier WHERE s_key = ps_supp AND p.p_key = ps_part) \
                  ORDER BY partsupp.ps_cost DESC"
             ),
-            "SELECT s_key, p_key FROM (SELECT p.p_key, p.p_size, partsupp.ps_part, partsupp.ps_supp, partsupp.ps_cost, \
-             supplier.s_key, supplier.s_nation, min(ps_cost) OVER (PARTITION BY p.p_key) AS __floe_w1v \
+            "SELECT s_key, __floe_w1.p_key FROM (SELECT p_key, p_size, ps_part, ps_supp, ps_cost, s_key, s_nation, \
+             min(ps_cost) OVER (PARTITION BY p.p_key) AS __floe_w1v \
              FROM part AS p, partsupp, supplier WHERE p_key = ps_part AND s_key = ps_supp AND p_size = 15) AS __floe_w1 \
-             WHERE ps_cost = __floe_w1v ORDER BY ps_cost DESC"
+             WHERE ps_cost = __floe_w1v ORDER BY __floe_w1.ps_cost DESC"
         );
     }
 
@@ -396,7 +423,7 @@ mod tests {
     fn arithmetic_around_an_average_under_an_outer_aggregate() {
         assert_eq!(
             rewritten("SELECT sum(l_price) / 7.0 FROM lineitem, part WHERE p_key = l_part AND p_size = 3 AND l_qty < (SELECT 0.2 * avg(l_qty) FROM lineitem WHERE l_part = p_key)"),
-            "SELECT sum(l_price) / 7.0 FROM (SELECT lineitem.l_part, lineitem.l_qty, lineitem.l_price, part.p_key, part.p_size, \
+            "SELECT sum(l_price) / 7.0 FROM (SELECT l_part, l_qty, l_price, p_key, p_size, \
              0.2 * avg(l_qty) OVER (PARTITION BY p_key) AS __floe_w1v FROM lineitem, part WHERE p_key = l_part AND p_size = 3) AS __floe_w1 \
              WHERE l_qty < __floe_w1v"
         );
@@ -423,6 +450,18 @@ mod tests {
             // A relation the outer query does not have.
             "SELECT p_key FROM part, partsupp WHERE p_key = ps_part \
              AND ps_cost = (SELECT min(ps_cost) FROM partsupp, supplier WHERE s_key = ps_supp AND p_key = ps_part)",
+            // A clause whose names would stay qualified outside the derived table.
+            "SELECT DISTINCT ON (p.p_key) s_key FROM part AS p, partsupp, supplier WHERE p_key = ps_part AND s_key = ps_supp \
+             AND ps_cost = (SELECT min(ps_cost) FROM partsupp, supplier WHERE s_key = ps_supp AND p.p_key = ps_part)",
+            // A filter that samples: below the window it would change what the window reads.
+            "SELECT s_key FROM part, partsupp, supplier WHERE p_key = ps_part AND s_key = ps_supp AND random() < 0.5 \
+             AND ps_cost = (SELECT min(ps_cost) FROM partsupp, supplier WHERE s_key = ps_supp AND p_key = ps_part)",
+            // A CTE, whose columns may be known only in part.
+            "WITH s AS (SELECT * FROM sizes) SELECT s.p_size FROM part, s WHERE s.l_part = part.p_key \
+             AND part.p_key < (SELECT avg(s.l_qty) FROM s WHERE s.l_part = part.p_key)",
+            // A name of three parts left outside the derived table.
+            "SELECT main.supplier.s_key FROM part, partsupp, main.supplier WHERE p_key = ps_part AND s_key = ps_supp \
+             AND ps_cost = (SELECT min(ps_cost) FROM partsupp, main.supplier WHERE s_key = ps_supp AND p_key = ps_part)",
             // Names in two relations (p_size).
             "SELECT l_qty FROM sizes, part WHERE p_key = l_part AND l_qty < (SELECT avg(l_qty) FROM sizes WHERE l_part = p_key)",
         ] {
