@@ -34,6 +34,9 @@ use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
 use crate::sql::volatile::is_volatile;
 use super::scope::*;
 
+mod restated;
+use restated::{canonical, rest_of_where};
+
 pub(super) fn over_outer_joins(statement: &mut Statement, columns: &Columns) {
     visit_query(statement, columns, |resolver| Windows { resolver, made: 0 });
 }
@@ -72,7 +75,7 @@ impl Windows<'_> {
     fn plan(&self, select: &Select, name: &str) -> Option<Plan> {
         let outer_factors = plain_tables(select)?;
         // A CTE's columns are known only as far as its SELECT list names them.
-        if factors(&select.from).any(|factor| self.names_cte(factor)) {
+        if factors(&select.from).any(|factor| self.resolver.is_cte(factor)) {
             return None;
         }
         let outer = self.resolver.scopes(&select.from)?;
@@ -82,8 +85,7 @@ impl Windows<'_> {
             return None;
         }
         let all = conjuncts(select.selection.as_ref()?);
-        let at = all.iter().position(|c| subquery_of(c).is_some())?;
-        let subquery = subquery_of(all[at])?;
+        let (at, subquery) = all.iter().enumerate().find_map(|(at, c)| Some((at, subquery_of(c)?)))?;
         let inner_select = plain_select(&subquery)?;
         let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = inner_select.projection.as_slice()
         else {
@@ -127,11 +129,6 @@ impl Windows<'_> {
         Some(Plan { derived, alias: name.to_string(), filter, qualifiers: outer.iter().map(|s| s.qualifier.clone()).collect() })
     }
 
-    fn names_cte(&self, factor: &TableFactor) -> bool {
-        let TableFactor::Table { name, .. } = factor else { return false };
-        matches!(name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| self.resolver.cte_columns.contains_key(&i.value)))
-    }
-
     /// The subquery's conjunct reading `<name>v`; None when it reads anything
     /// but the outer relations' columns besides the subquery.
     fn outside_filter(&self, conjunct: &Expr, outer: &[Scope], name: &str) -> Option<Expr> {
@@ -161,40 +158,16 @@ impl Plan {
         let SetExpr::Select(mut parsed) = *parsed.body else { return None };
         select.from = std::mem::take(&mut parsed.from);
         select.selection = Some(self.filter);
-        let mut unqualify = Requalify { qualifiers: &self.qualifiers, to: Ident::new(&self.alias) };
-        let _ = select.projection.visit(&mut unqualify);
-        let _ = select.group_by.visit(&mut unqualify);
-        let _ = select.having.visit(&mut unqualify);
-        let _ = select.selection.visit(&mut unqualify);
+        let mut requalify = Requalify { qualifiers: &self.qualifiers, to: Ident::new(&self.alias) };
+        let _ = select.projection.visit(&mut requalify);
+        let _ = select.group_by.visit(&mut requalify);
+        let _ = select.having.visit(&mut requalify);
+        let _ = select.selection.visit(&mut requalify);
         if let Some(order_by) = order_by {
-            let _ = order_by.visit(&mut unqualify);
+            let _ = order_by.visit(&mut requalify);
         }
         Some(())
     }
-}
-
-/// The outer conjuncts but the subquery's, as written, when they hold each
-/// of its filters (`local`) and correlations (`keys`, canonical) and
-/// otherwise read only the `extra` relations: one reading a subquery
-/// relation would narrow what the window sees below what the subquery reads.
-fn rest_of_where(all: &[&Expr], at: usize, local: &[String], keys: &[(String, String, String)], outer: &[Scope], extra: &[Scope]) -> Option<Vec<String>> {
-    let (mut locals_met, mut keys_met) = (vec![false; local.len()], vec![false; keys.len()]);
-    let mut rest = Vec::new();
-    for (_, conjunct) in all.iter().enumerate().filter(|(i, _)| *i != at) {
-        let written = canonical(conjunct, outer)?;
-        let mirrored = mirrored_equality(conjunct).and_then(|m| canonical(&m, outer));
-        let is = |target: &String| *target == written || mirrored.as_ref() == Some(target);
-        if let Some(l) = local.iter().position(is) {
-            locals_met[l] = true;
-        } else if let Some(k) = keys.iter().position(|(inner, outer, _)| is(&format!("{inner} = {outer}"))) {
-            keys_met[k] = true;
-        } else if sides(conjunct, extra, &[]).is_none() || is_volatile(*conjunct) {
-            // `random() < 0.5` below the window would sample what it reads.
-            return None;
-        }
-        rest.push(conjunct.to_string());
-    }
-    (locals_met.iter().all(|m| *m) && keys_met.iter().all(|m| *m)).then_some(rest)
 }
 
 /// The FROM's relations when it is a comma list of catalog tables (no JOIN
@@ -273,44 +246,6 @@ fn windowed(value: &Expr, keys: &[(String, String, String)]) -> Option<Expr> {
     let mut window = value.clone();
     let _ = window.visit(&mut OverPartitions(partition_by));
     Some(window)
-}
-
-/// `expr` with every column named by its relation's qualifier (the first
-/// of `scopes` that has it), lower-cased: conjuncts written with and
-/// without qualifiers compare equal. None when a name is unknown.
-fn canonical(expr: &Expr, scopes: &[Scope]) -> Option<String> {
-    struct Qualify<'a>(&'a [Scope], bool);
-    impl VisitorMut for Qualify<'_> {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
-            let qualified = match expr {
-                Expr::Identifier(name) => self.0.iter().find(|s| s.has_column(&name.value)).map(|s| (s.qualifier.clone(), name.value.clone())),
-                Expr::CompoundIdentifier(parts) if parts.len() == 2 => Some((parts[0].value.clone(), parts[1].value.clone())),
-                Expr::CompoundIdentifier(_) => None,
-                _ => return std::ops::ControlFlow::Continue(()),
-            };
-            match qualified {
-                Some((qualifier, column)) => {
-                    *expr = Expr::CompoundIdentifier(vec![Ident::new(qualifier.to_ascii_lowercase()), Ident::new(column.to_ascii_lowercase())]);
-                    std::ops::ControlFlow::Continue(())
-                }
-                None => {
-                    self.1 = false;
-                    std::ops::ControlFlow::Break(())
-                }
-            }
-        }
-    }
-    let mut copy = expr.clone();
-    let mut qualify = Qualify(scopes, true);
-    let _ = copy.visit(&mut qualify);
-    qualify.1.then(|| unnested(&copy).to_string())
-}
-
-/// `b = a` for a conjunct `a = b`.
-fn mirrored_equality(conjunct: &Expr) -> Option<Expr> {
-    let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = unnested(conjunct) else { return None };
-    Some(Expr::BinaryOp { left: right.clone(), op: BinaryOperator::Eq, right: left.clone() })
 }
 
 /// A name as SQL reads it back: quoted unless a plain lower-case identifier.

@@ -56,11 +56,16 @@ impl<'a> Resolver<'a> {
     /// The rows of a catalog relation's snapshot, where known.
     pub fn rows(&self, factor: &TableFactor) -> Option<u64> {
         let TableFactor::Table { name, args: None, .. } = factor else { return None };
-        let parts = name_parts(name)?;
-        match parts.as_slice() {
-            [single] if self.cte_columns.contains_key(single) => None,
-            _ => self.columns.rows(&parts),
+        if self.is_cte(factor) {
+            return None;
         }
+        self.columns.rows(&name_parts(name)?)
+    }
+
+    /// Whether `factor` names one of the query's CTEs (not a catalog relation).
+    pub fn is_cte(&self, factor: &TableFactor) -> bool {
+        let TableFactor::Table { name, .. } = factor else { return false };
+        matches!(name_parts(name).as_deref(), Some([single]) if self.cte_columns.contains_key(single))
     }
 
     pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {

@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement, VisitMut, VisitorMut};
 
-use super::scope::{parse_expr, plain_args, reads_column};
+use super::scope::{call, parse_expr, plain_args, reads_column};
 use super::temporal::day_start;
 use crate::sql::functions::Scalar;
 
@@ -73,7 +73,7 @@ fn spelled_back(expr: &Expr) -> Option<Expr> {
         (Scalar::ListMode, [Expr::Function(values)]) if bare_name(values).as_deref() == Some("array_agg") => {
             let values = plain_args(values)?;
             let [value] = values.as_slice() else { return None };
-            parse_expr(&format!("mode({value})"))
+            Some(call("mode", [(*value).clone()]))
         }
         _ => None,
     }
