@@ -39,6 +39,7 @@ mod rounding;
 mod scalars;
 mod scope;
 mod set_operations;
+mod shadowed_sort_keys;
 mod sorted_aggregates;
 mod subquery;
 mod sum_arguments;
@@ -100,7 +101,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// At planning time, with each relation's columns: `date ± n` by the
+/// At planning time, with each relation's columns: sort keys that read an
+/// input column an item replaces selected hidden, `date ± n` by the
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on
 /// (an EXISTS read as a value into a count),
 /// subqueries that read the outer query's own join again into windows over it,
@@ -117,6 +119,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// unanchored tests, and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
+    // First, while each SELECT's FROM clause is as written.
+    shadowed_sort_keys::unshadowed(statement, columns);
     temporal::date_arithmetic(statement, columns);
     exists_values::rewrite(statement, columns);
     quantified::rewrite(statement, columns);

@@ -39,7 +39,7 @@ pub(super) fn first_column(expr: &Expr) -> Option<String> {
 }
 
 /// The name Polars gives a projection, and whether aliasing it is ours to do.
-fn polars_name(item: &SelectItem) -> Option<(String, bool)> {
+pub(super) fn polars_name(item: &SelectItem) -> Option<(String, bool)> {
     match item {
         SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some((ident.value.clone(), false)),
         SelectItem::UnnamedExpr(Expr::CompoundIdentifier(idents)) => idents.last().map(|i| (i.value.clone(), false)),
