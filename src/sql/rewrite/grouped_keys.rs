@@ -2,8 +2,16 @@
 //! SELECT (`species || ': ' || count(*)`, `k * sum(x)`) is one value per
 //! group, as SQL defines it. polars-sql evaluated the key once per row there,
 //! so each group's answer came back as a list of repeated values (and the
-//! column's type as a list). Such keys are read through `min(…)`, which is
+//! column's type as a list), and a HAVING that reads a key (`HAVING k > 2`)
+//! failed. Such keys are read through `min(…)`, which is
 //! the key itself in its group (NULL in the NULL group).
+//!
+//! And a key that is also a SELECT item groups by that item's position once
+//! the statement is final (`keys_by_position`): polars-sql matches an item
+//! with its key by comparing the planned expressions, and calls of Floe's
+//! functions (`CAST(x + 1 AS INTEGER)` rounds through one) never compare
+//! equal, so the item was computed again over the grouped key (`x + 1`
+//! added twice) or per row (a list).
 
 use std::ops::ControlFlow;
 
@@ -47,6 +55,32 @@ fn rewrite_select(select: &mut Select) {
             let _ = expr.visit(&mut KeysRead { keys: &keys, aggregates: 0, subqueries: 0 });
         }
     }
+    // A HAVING is evaluated per group too (polars-sql failed on `HAVING k > 2`).
+    if let Some(having) = &mut select.having {
+        let _ = having.visit(&mut KeysRead { keys: &keys, aggregates: 0, subqueries: 0 });
+    }
+}
+
+pub(super) fn keys_by_position(statement: &mut Statement) {
+    struct Positions;
+    impl VisitorMut for Positions {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            let GroupByExpr::Expressions(keys, modifiers) = &mut select.group_by else { return ControlFlow::Continue(()) };
+            if !modifiers.is_empty() {
+                return ControlFlow::Continue(());
+            }
+            let items: Vec<String> = select.projection.iter().map(|item| item_expr(item).map(ToString::to_string).unwrap_or_default()).collect();
+            for key in keys.iter_mut().filter(|key| !matches!(key, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_))) {
+                let written = key.to_string();
+                if let Some(position) = items.iter().position(|item| *item == written) {
+                    *key = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Positions);
 }
 
 /// The expression `GROUP BY <position>` names, when it aggregates nothing.
@@ -125,6 +159,18 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT k + 1, (k + 1) * count(*) FROM t GROUP BY 1", keys_once_per_group),
             "SELECT k + 1, (min(k + 1)) * count(*) FROM t GROUP BY 1"
+        );
+        assert_eq!(
+            rewritten_by("SELECT k FROM t GROUP BY k HAVING t.k > 2 AND count(*) > 1 OR k < 0", keys_once_per_group),
+            "SELECT k FROM t GROUP BY k HAVING min(t.k) > 2 AND count(*) > 1 OR min(k) < 0"
+        );
+    }
+
+    #[test]
+    fn keys_that_are_items_group_by_position() {
+        assert_eq!(
+            rewritten_by("SELECT CAST(f + 1 AS INT) AS g, k, count(*) FROM t GROUP BY k, CAST(f + 1 AS INT), f - 1", keys_by_position),
+            "SELECT CAST(f + 1 AS INT) AS g, k, count(*) FROM t GROUP BY k, 1, f - 1"
         );
     }
 

@@ -9,6 +9,7 @@ mod aggregates;
 mod analyze;
 mod columns;
 mod comma_joins;
+mod constant_aggregates;
 mod correlation;
 mod correlated_items;
 mod decimal_comparisons;
@@ -30,6 +31,7 @@ mod normalize;
 mod one_row;
 mod or_filters;
 mod ordered_sets;
+mod outer_join_conditions;
 mod outer_windows;
 mod qualify;
 mod quantified;
@@ -46,6 +48,7 @@ mod sum_arguments;
 mod synonyms;
 mod temporal;
 mod ungrouped_having;
+mod widened_integers;
 mod window_functions;
 mod windows;
 
@@ -67,6 +70,7 @@ use super::Result;
 /// output names, normalise what
 /// polars-sql would refuse or plan badly (folded literals, bare ON
 /// conditions, ORs' common conjuncts), write other engines' functions,
+/// aggregates of constants over the rows,
 /// dates and times, windows, set
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
 /// projections, sort by position where it cannot sort by an aggregate (one
@@ -89,6 +93,9 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     set_operations::rewrite(statement);
     distinct::rewrite(statement);
     names::name_colliding_projections(statement);
+    // After the names: `sum(1)` and `b IS TRUE` keep the names they had.
+    constant_aggregates::rewrite(statement);
+    normalize::truth_tests(statement);
     names::order_by_projections(statement);
     sorted_aggregates::selected_for_sorting(statement);
     names::alias_case(statement);
@@ -106,7 +113,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on
 /// (an EXISTS read as a value into a count),
 /// subqueries that read the outer query's own join again into windows over it,
-/// other subqueries into joins, join filters into derived tables, comma joins made
+/// other subqueries into joins, join filters into derived tables (or, on an
+/// outer join's preserved side, into its keys), comma joins made
 /// explicit, IN filters on one joined table applied to it first, names
 /// inside subqueries qualified, EXISTS subqueries narrowed to the outer
 /// filters' keys, expressions' subqueries that need Floe's
@@ -116,7 +124,9 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// arguments computed once below a grouping, an ungrouped HAVING's one group
 /// filtered after it, SELECTs without FROM given a
 /// relation of one row, LIKE patterns with a floating end as prefix, suffix or
-/// unanchored tests, and catalog relations renamed to the frames Polars has registered. Fails on
+/// unanchored tests, counts, lengths and date parts computed as BIGINT,
+/// grouping keys that are SELECT items named by position,
+/// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     // First, while each SELECT's FROM clause is as written.
@@ -127,6 +137,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     outer_windows::over_outer_joins(statement, columns);
     subquery::decorrelate(statement, columns);
     join_filters::push_into_joined_relations(statement, columns);
+    outer_join_conditions::keyed(statement, columns)?;
     or_filters::implied_filters(statement, columns);
     comma_joins::make_explicit(statement, columns);
     join_filters::semi_joins_first(statement, columns);
@@ -149,6 +160,10 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     ungrouped_having::filtered_after(statement);
     one_row::from_one_row(statement);
     like_patterns::simplify(statement);
+    // After every pass that reads a count or a length as written.
+    widened_integers::widened(statement);
+    // Last of all: the items and keys it compares are final.
+    grouped_keys::keys_by_position(statement);
     analyze::rename_relations(statement, frames);
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! Output names for unaliased projections.
 //!
-//! polars-sql names an unaliased expression after its first column, so
-//! `SELECT min(x), max(x)` fails as "duplicate output name `x`". Where such
-//! names would collide, the colliding expressions are aliased by their SQL
-//! text (`"max(x)"`, as DuckDB names them); queries that work already keep
-//! Polars' names.
+//! polars-sql names an unaliased expression after its first input, so
+//! `SELECT min(x), max(x)` fails as "duplicate output name `x`", and so do
+//! `SELECT -a, -b` (both `literal`: `-a` is `0 - a`). Where such names
+//! would collide, the colliding expressions are aliased by their SQL text
+//! (`"max(x)"`, as DuckDB names them), and so is a grouped query's item
+//! named `literal` that aggregates nothing (`SELECT 1 - k … GROUP BY k`,
+//! which polars-sql could not find again after grouping); queries that work
+//! already keep Polars' names.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -12,7 +15,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, Ident, Select, SelectItem, Statement, Visit, VisitMut, Visitor, VisitorMut};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{has_group_by, item_expr};
+use super::scope::{function_args, has_group_by, item_expr};
 
 pub(super) fn first_column(expr: &Expr) -> Option<String> {
     struct First(Option<String>);
@@ -38,6 +41,61 @@ pub(super) fn first_column(expr: &Expr) -> Option<String> {
     first.0
 }
 
+const LITERAL: &str = "literal";
+
+/// The name Polars gives a projection (as `polars_name`, told by
+/// `polars_expr_name` where it can), and whether aliasing it is ours to do.
+pub(super) fn polars_item_name(item: &SelectItem) -> Option<(String, bool)> {
+    match item {
+        SelectItem::UnnamedExpr(expr) if !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => {
+            Some((polars_expr_name(expr).or_else(|| first_column(expr)).unwrap_or_else(|| LITERAL.into()), true))
+        }
+        _ => polars_name(item),
+    }
+}
+
+/// The name Polars gives an unaliased expression: its first input's as
+/// polars-sql builds it. A literal's is `literal`, and so is `-x` (`0 - x`),
+/// a CASE whose first result is a literal, and `a % b` (`remainders.rs`
+/// writes it as a CASE whose first result is a negation). None where the
+/// rule is not known.
+fn polars_expr_name(expr: &Expr) -> Option<String> {
+    use sqlparser::ast::{BinaryOperator, UnaryOperator};
+    match expr {
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|part| part.value.clone()),
+        Expr::Value(_) | Expr::TypedString { .. } | Expr::Interval(_) => Some(LITERAL.into()),
+        Expr::UnaryOp { op: UnaryOperator::Not, expr } => polars_expr_name(expr),
+        Expr::UnaryOp { .. } | Expr::BinaryOp { op: BinaryOperator::Modulo, .. } => Some(LITERAL.into()),
+        Expr::BinaryOp { left: inner, .. }
+        | Expr::Nested(inner)
+        | Expr::Cast { expr: inner, .. }
+        | Expr::IsNull(inner)
+        | Expr::IsNotNull(inner)
+        | Expr::Extract { expr: inner, .. }
+        | Expr::Substring { expr: inner, .. }
+        | Expr::Trim { expr: inner, .. }
+        | Expr::InList { expr: inner, .. }
+        | Expr::Between { expr: inner, .. }
+        | Expr::Like { expr: inner, .. }
+        | Expr::ILike { expr: inner, .. }
+        | Expr::Position { r#in: inner, .. } => polars_expr_name(inner),
+        Expr::Case { conditions, .. } => conditions.first().and_then(|when| polars_expr_name(&when.result)),
+        Expr::Function(function) => {
+            let name = function.name.to_string().to_ascii_lowercase();
+            let args = function_args(function);
+            match (name.as_str(), args.as_deref()) {
+                ("count", None) => Some("len".into()),
+                ("nullif" | "mod", _) | (_, Some([])) => Some(LITERAL.into()),
+                ("date_part" | "datepart" | "date_trunc" | "datetrunc", Some([_, value])) => polars_expr_name(value),
+                (_, Some([first, ..])) => polars_expr_name(first),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The name Polars gives a projection, and whether aliasing it is ours to do.
 pub(super) fn polars_name(item: &SelectItem) -> Option<(String, bool)> {
     match item {
@@ -49,21 +107,34 @@ pub(super) fn polars_name(item: &SelectItem) -> Option<(String, bool)> {
     }
 }
 
-fn name_select(select: &mut Select) {
-    let names: Vec<_> = select.projection.iter().map(polars_name).collect();
+/// The items Polars would name alike, of those it is ours to alias.
+fn colliding(names: &[Option<(String, bool)>]) -> impl Iterator<Item = usize> + '_ {
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for (name, _) in names.iter().flatten() {
         *uses.entry(name.as_str()).or_default() += 1;
     }
-    let colliding: Vec<usize> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, name)| match name {
-            Some((name, true)) if uses[name.as_str()] > 1 => Some(i),
+    names.iter().enumerate().filter_map(move |(i, name)| match name {
+        Some((name, true)) if uses[name.as_str()] > 1 => Some(i),
+        _ => None,
+    })
+}
+
+fn name_select(select: &mut Select) {
+    // The first-column guess decided names before `polars_expr_name` knew
+    // better; both are asked, so no query that worked changes its names.
+    let guessed: Vec<_> = select.projection.iter().map(polars_name).collect();
+    let named: Vec<_> = select.projection.iter().map(polars_item_name).collect();
+    let mut aliased: Vec<usize> = colliding(&guessed).chain(colliding(&named)).collect();
+    if has_group_by(select) {
+        let lost = |(i, item): (usize, &SelectItem)| match item {
+            SelectItem::UnnamedExpr(expr) if !holds_aggregate(expr) && polars_expr_name(expr).as_deref() == Some(LITERAL) => Some(i),
             _ => None,
-        })
-        .collect();
-    for index in colliding {
+        };
+        aliased.extend(select.projection.iter().enumerate().filter_map(lost));
+    }
+    aliased.sort_unstable();
+    aliased.dedup();
+    for index in aliased {
         if let SelectItem::UnnamedExpr(expr) = &select.projection[index] {
             let alias = Ident::with_quote('"', expr.to_string());
             select.projection[index] = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
@@ -188,5 +259,31 @@ pub(super) fn alias_case(statement: &mut Statement) {
     if !aliases.0.is_empty() {
         // Only what differs from its alias is rewritten; the rest prints as written.
         let _ = statement.visit(&mut Qualifiers(aliases.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::rewritten_by;
+    use super::name_colliding_projections;
+
+    #[test]
+    fn items_polars_names_alike_are_aliased() {
+        assert_eq!(
+            rewritten_by("SELECT -a, -b, a % 2, CASE WHEN a > 1 THEN 'x' END FROM t", name_colliding_projections),
+            "SELECT -a AS \"-a\", -b AS \"-b\", a % 2 AS \"a % 2\", CASE WHEN a > 1 THEN 'x' END AS \"CASE WHEN a > 1 THEN 'x' END\" FROM t"
+        );
+        // Grouped, a `literal` that aggregates nothing is lost; one that aggregates is not.
+        assert_eq!(
+            rewritten_by("SELECT 'k' || k, count(*) - 1, sum(x) FROM t GROUP BY k", name_colliding_projections),
+            "SELECT 'k' || k AS \"'k' || k\", count(*) - 1, sum(x) FROM t GROUP BY k"
+        );
+    }
+
+    #[test]
+    fn names_polars_keeps_apart_stay() {
+        for sql in ["SELECT a + 1, -b FROM t", "SELECT -a FROM t", "SELECT upper(s), count(*) FROM t GROUP BY upper(s)", "SELECT k, -k AS n FROM t GROUP BY k"] {
+            assert_eq!(rewritten_by(sql, name_colliding_projections), sql);
+        }
     }
 }

@@ -11,7 +11,8 @@
 //! `LIKE … ESCAPE`, which polars-sql refuses, as the anchored regular
 //! expression it writes for a LIKE itself, each escaped character matched
 //! literally; `WHEN NULL` and
-//! `CAST('yes' AS BOOLEAN)` as the booleans Polars can take. Bad input to
+//! `CAST('yes' AS BOOLEAN)` as the booleans Polars can take; `IS [NOT]
+//! TRUE/FALSE` never NULL. Bad input to
 //! those forms (a fraction past 1, a pattern ending in its escape) is
 //! refused here, by name, rather than left for polars-sql to misname.
 
@@ -104,6 +105,30 @@ pub(super) fn like_regex(pattern: &str, escape: Option<char>) -> Option<String> 
         }
     }
     Some(regex)
+}
+
+/// `x IS [NOT] TRUE` / `IS [NOT] FALSE`, which SQL never makes NULL:
+/// polars-sql compared `x = true`, NULL where `x` is, so `WHERE b IS NOT
+/// TRUE` lost the rows where `b` is NULL.
+/// Runs once output names are settled, so `b IS TRUE` keeps its name.
+pub(super) fn truth_tests(statement: &mut Statement) {
+    let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
+        if let Some(tested) = truth_test(expr) {
+            *expr = tested;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn truth_test(expr: &Expr) -> Option<Expr> {
+    let sql = match expr {
+        Expr::IsTrue(x) => format!("coalesce(({x}), false)"),
+        Expr::IsNotTrue(x) => format!("(NOT coalesce(({x}), false))"),
+        Expr::IsFalse(x) => format!("(NOT coalesce(({x}), true))"),
+        Expr::IsNotFalse(x) => format!("coalesce(({x}), true)"),
+        _ => return None,
+    };
+    parse_expr(&sql)
 }
 
 /// `a + b`, `a - b` or `a * b` of number literals worked out exactly, as

@@ -161,7 +161,9 @@ fn needs_no_rounding(expr: &Expr) -> bool {
     match expr {
         Expr::Function(function) => {
             let name = function.name.to_string();
-            name.eq_ignore_ascii_case(CAST_ROUND) || name.eq_ignore_ascii_case("round") || round_digits(&name).is_some()
+            // Rounded to whole numbers: `round(x, 1)` (or Floe's call for it) still has a fraction.
+            let whole = name.eq_ignore_ascii_case("round") && plain_args(function).is_some_and(|args| args.len() == 1);
+            name.eq_ignore_ascii_case(CAST_ROUND) || whole || round_digits(&name) == Some(0)
         }
         Expr::Value(value) => match &value.value {
             Value::Number(text, _) => !text.contains(['.', 'e', 'E']),
@@ -198,6 +200,8 @@ mod tests {
         let once = rewritten("SELECT CAST(round(x) AS INT), CAST(y AS INT) FROM t");
         assert_eq!(once, "SELECT CAST(floe_round_0(x) AS INT), CAST(floe_cast_round(y) AS INT) FROM t");
         assert_eq!(rewritten(&once), once);
+        // Rounded to a place past the point, it still has a fraction to round.
+        assert_eq!(rewritten("SELECT CAST(round(x, 1) AS INT) FROM t"), "SELECT CAST(floe_cast_round(floe_round_1(x)) AS INT) FROM t");
         // In an expression's subquery: polars-sql's round where the operand is a number by its form.
         assert_eq!(
             rewritten("SELECT * FROM t WHERE k IN (SELECT CAST(x / 50 AS INT) FROM u WHERE CAST(x AS INT) > 1)"),

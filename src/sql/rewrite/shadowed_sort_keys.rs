@@ -14,7 +14,7 @@ use sqlparser::ast::{
 };
 
 use super::aggregates::holds_aggregate;
-use super::names::polars_name;
+use super::names::polars_item_name;
 use super::scope::*;
 
 const HIDDEN: &str = "__floe_key_";
@@ -86,7 +86,7 @@ type Column = (usize, String);
 
 /// Whether Polars names `item` as the column `read` but computes it otherwise.
 fn replaces(item: &SelectItem, read: &Column, scopes: &[Scope]) -> bool {
-    let Some((name, _)) = polars_name(item) else { return false };
+    let Some((name, _)) = polars_item_name(item) else { return false };
     name.eq_ignore_ascii_case(&read.1) && item_expr(item).and_then(|expr| column(expr, scopes)).as_ref() != Some(read)
 }
 

@@ -106,15 +106,19 @@ impl Lift<'_> {
     }
 }
 
-/// `item.i_class` and `i_class` name the same group key; other keys match as written.
+/// `item.i_class` and `i_class` name the same group key (`a.name` and
+/// `b.name` do not); other keys match as written.
 pub(super) fn same_column(key: &Expr, expr: &Expr) -> bool {
-    let last = |e: &Expr| match e {
-        Expr::Identifier(ident) => Some(ident.value.to_ascii_lowercase()),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_ascii_lowercase()),
+    let column = |e: &Expr| match e {
+        Expr::Identifier(ident) => Some((None, ident.value.to_ascii_lowercase())),
+        // The relation's name or alias, however far the name is qualified.
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            Some((Some(parts[parts.len() - 2].value.to_ascii_lowercase()), parts[parts.len() - 1].value.to_ascii_lowercase()))
+        }
         _ => None,
     };
-    match (last(key), last(expr)) {
-        (Some(a), Some(b)) => a == b,
+    match (column(key), column(expr)) {
+        (Some((a, name_a)), Some((b, name_b))) => name_a == name_b && (a.is_none() || b.is_none() || a == b),
         _ => key == expr,
     }
 }
@@ -271,6 +275,15 @@ mod tests {
             "SELECT __floe_k1 AS cls, __floe_a1 * 100 / sum(__floe_a1) OVER (PARTITION BY __floe_k1) AS ratio FROM \
              (SELECT i.cls AS __floe_k1, sum(p) AS __floe_a1 FROM s JOIN i ON s.k = i.k WHERE p > 0 GROUP BY i.cls) AS __floe_g \
              ORDER BY __floe_k1, ratio LIMIT 5"
+        );
+    }
+
+    #[test]
+    fn alike_named_keys_of_two_relations_stay_apart() {
+        assert_eq!(
+            split("SELECT l.name, r.name, count(*) FROM s.l JOIN r ON l.k = r.id GROUP BY s.l.name, r.name"),
+            "SELECT __floe_k1 AS name, __floe_k2 AS name, __floe_a1 AS \"count(*)\" FROM \
+             (SELECT s.l.name AS __floe_k1, r.name AS __floe_k2, count(*) AS __floe_a1 FROM s.l JOIN r ON l.k = r.id GROUP BY 1, 2) AS __floe_g"
         );
     }
 
