@@ -39,6 +39,28 @@ pub(crate) fn hiding(query: &mut Query, hidden: &[&str], alias: &str, filter: Op
     query.with = with;
 }
 
+/// Moves each ORDER BY key `hide` picks into the SELECT list, as a hidden
+/// column `<prefix>N` the key then sorts by position; the hidden columns'
+/// names, which [`hiding`] leaves out again.
+pub(crate) fn sort_keys_selected(
+    select: &mut Select,
+    keys: &mut [sqlparser::ast::OrderByExpr],
+    prefix: &str,
+    hide: impl Fn(&Expr, &Select) -> bool,
+) -> Vec<String> {
+    let mut hidden = Vec::new();
+    for key in keys.iter_mut() {
+        if !hide(&key.expr, select) {
+            continue;
+        }
+        let name = format!("{prefix}{}", hidden.len() + 1);
+        select.projection.push(SelectItem::ExprWithAlias { expr: key.expr.clone(), alias: Ident::new(&name) });
+        key.expr = Expr::value(sqlparser::ast::Value::Number(select.projection.len().to_string(), false));
+        hidden.push(name);
+    }
+    hidden
+}
+
 pub(crate) fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
 }

@@ -9,9 +9,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    Expr, Ident, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, Value, Visit, Visitor, VisitorMut,
-};
+use sqlparser::ast::{Expr, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, Visit, Visitor, VisitorMut};
 
 use super::aggregates::holds_aggregate;
 use super::names::polars_item_name;
@@ -52,17 +50,7 @@ impl Keys<'_> {
             return Vec::new();
         }
         let Some(scopes) = self.resolver.scopes(&select.from) else { return Vec::new() };
-        let mut hidden = Vec::new();
-        for item in items.iter_mut() {
-            if !shadowed(&item.expr, select, &scopes) {
-                continue;
-            }
-            let name = format!("{HIDDEN}{}", hidden.len() + 1);
-            select.projection.push(SelectItem::ExprWithAlias { expr: item.expr.clone(), alias: Ident::new(&name) });
-            item.expr = Expr::value(Value::Number(select.projection.len().to_string(), false));
-            hidden.push(name);
-        }
-        hidden
+        sort_keys_selected(select, items, HIDDEN, |key, select| shadowed(key, select, &scopes))
     }
 }
 

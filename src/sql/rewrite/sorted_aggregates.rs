@@ -6,10 +6,10 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Distinct, Expr, Ident, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut};
+use sqlparser::ast::{Distinct, Expr, OrderBy, OrderByKind, Query, Select, SetExpr, Statement, VisitMut, VisitorMut};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{has_group_by, hiding, lists_wildcard};
+use super::scope::{has_group_by, hiding, lists_wildcard, sort_keys_selected};
 
 const HIDDEN: &str = "__floe_sort_";
 
@@ -39,17 +39,10 @@ fn hide_sort_aggregates(query: &mut Query) -> Vec<String> {
     if !has_group_by(select) || matches!(select.distinct, Some(Distinct::Distinct | Distinct::On(_))) || lists_wildcard(select) {
         return Vec::new();
     }
-    let mut hidden = Vec::new();
-    for item in items.iter_mut() {
-        if matches!(item.expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)) || !holds_aggregate(&item.expr) {
-            continue;
-        }
-        let name = format!("{HIDDEN}{}", hidden.len() + 1);
-        select.projection.push(SelectItem::ExprWithAlias { expr: item.expr.clone(), alias: Ident::new(&name) });
-        item.expr = Expr::value(Value::Number(select.projection.len().to_string(), false));
-        hidden.push(name);
-    }
-    hidden
+    let sorted_by_aggregate = |key: &Expr, _: &Select| {
+        !matches!(key, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)) && holds_aggregate(key)
+    };
+    sort_keys_selected(select, items, HIDDEN, sorted_by_aggregate)
 }
 
 #[cfg(test)]
