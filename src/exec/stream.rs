@@ -54,6 +54,11 @@ fn is_data_fault(err: &PolarsError) -> bool {
 /// between steps; one over small inputs runs unwatched, since watching
 /// (polling with sleeps) would add more latency than it could save.
 pub(super) fn collect_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQuery, tables: String, watched: bool) -> BatchStream {
+    // Polars 0.55's in-memory engine answered one row where common
+    // subexpressions were taken out over a filtered cross join (a scalar
+    // subquery's: `SELECT x + abs(3), y - abs(3) … WHERE id < (SELECT sum(…))`);
+    // its inputs are small, so computing such parts twice costs little.
+    let frame = frame.with_comm_subexpr_elim(false);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
     let span = tracing::info_span!(target: "floe::exec", "execute", engine = "in-memory", tables = tables.as_str());
     tokio::task::spawn_blocking(move || {

@@ -4,17 +4,64 @@
 //! defines them, over the same rows (the call's FILTER and window kept):
 //! `sum(c)` is `c * count(*)`, the others `c`, and all of them NULL where
 //! there are no rows.
+//!
+//! Grouping keys that are constants (`SELECT 'all' AS k, count(*) … GROUP
+//! BY 1`) split no rows: polars-sql left them out and answered one row even
+//! where there were none. They are left out here, and a query they were its
+//! only keys of keeps its one group only where there are rows.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Statement, VisitMut, VisitorMut,
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Select, Statement,
+    VisitMut, VisitorMut,
 };
 
-use super::scope::{parse_expr, plain_args};
+use super::scope::{integer_literal, item_expr, parse_expr, plain_args};
 
 pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Constants);
+}
+
+pub(super) fn constant_keys(statement: &mut Statement) {
+    let _ = statement.visit(&mut ConstantKeys);
+}
+
+struct ConstantKeys;
+
+impl VisitorMut for ConstantKeys {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return ControlFlow::Continue(()) };
+        if keys.is_empty() || !modifiers.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let kept: Vec<Expr> = keys.iter().filter(|key| !constant_key(select, key)).cloned().collect();
+        if kept.len() == keys.len() {
+            return ControlFlow::Continue(());
+        }
+        if kept.is_empty() {
+            let rows = "count(*) > 0";
+            let having = select.having.as_ref().map_or(rows.to_string(), |having| format!("({having}) AND {rows}"));
+            let Some(having) = parse_expr(&having) else { return ControlFlow::Continue(()) };
+            select.having = Some(having);
+        }
+        select.group_by = GroupByExpr::Expressions(kept, Vec::new());
+        ControlFlow::Continue(())
+    }
+}
+
+/// A constant key, or the position of a SELECT item that is one.
+fn constant_key(select: &Select, key: &Expr) -> bool {
+    match integer_literal(key) {
+        Some(position) => usize::try_from(position - 1)
+            .ok()
+            .and_then(|at| select.projection.get(at))
+            .and_then(item_expr)
+            .is_some_and(constant),
+        None => constant(key),
+    }
 }
 
 struct Constants;
@@ -71,6 +118,20 @@ fn constant(expr: &Expr) -> bool {
 mod tests {
     use super::super::scope::rewritten_by;
     use super::rewrite;
+
+    #[test]
+    fn constant_keys_split_no_rows() {
+        let dropped = |sql| rewritten_by(sql, super::constant_keys);
+        assert_eq!(dropped("SELECT 1 AS k, count(*) FROM t GROUP BY 1"), "SELECT 1 AS k, count(*) FROM t HAVING count(*) > 0");
+        assert_eq!(
+            dropped("SELECT 'a', g, sum(x) FROM t GROUP BY 'a', g, 1 HAVING sum(x) > 2"),
+            "SELECT 'a', g, sum(x) FROM t GROUP BY g HAVING sum(x) > 2"
+        );
+        assert_eq!(dropped("SELECT 'a' FROM t GROUP BY 'a' HAVING max(x) > 2"), "SELECT 'a' FROM t HAVING (max(x) > 2) AND count(*) > 0");
+        for sql in ["SELECT g + 1, count(*) FROM t GROUP BY 1", "SELECT g, count(*) FROM t GROUP BY ROLLUP (g, 1)"] {
+            assert_eq!(dropped(sql), sql);
+        }
+    }
 
     #[test]
     fn aggregates_of_constants_read_the_rows() {

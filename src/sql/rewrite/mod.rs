@@ -48,6 +48,7 @@ mod sum_arguments;
 mod synonyms;
 mod temporal;
 mod ungrouped_having;
+mod using_joins;
 mod widened_integers;
 mod window_functions;
 mod windows;
@@ -95,7 +96,9 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     names::name_colliding_projections(statement);
     // After the names: `sum(1)` and `b IS TRUE` keep the names they had.
     constant_aggregates::rewrite(statement);
+    constant_aggregates::constant_keys(statement);
     normalize::truth_tests(statement);
+    normalize::positions_of_null(statement);
     names::order_by_projections(statement);
     sorted_aggregates::selected_for_sorting(statement);
     names::alias_case(statement);
@@ -131,6 +134,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     // First, while each SELECT's FROM clause is as written.
     shadowed_sort_keys::unshadowed(statement, columns);
+    using_joins::merged_keys(statement, columns);
     temporal::date_arithmetic(statement, columns);
     exists_values::rewrite(statement, columns);
     quantified::rewrite(statement, columns);
@@ -147,6 +151,9 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // own, so they go in once every other pass has placed what it moves.
     lift::expression_subqueries(statement, columns);
     window_functions::peer_frames(statement)?;
+    // After every pass that writes a window (peer frames read NULLs' place themselves).
+    window_functions::nulls_in_order(statement);
+    window_functions::over_every_row(statement);
     scalars::refuse_out_of_reach(statement)?;
     rounding::rewrite(statement);
     decimals::exact_arithmetic(statement, columns);
@@ -164,6 +171,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     widened_integers::widened(statement);
     // Last of all: the items and keys it compares are final.
     grouped_keys::keys_by_position(statement);
+    set_operations::nested_in_queries(statement);
     analyze::rename_relations(statement, frames);
     Ok(())
 }

@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 
 use super::literals;
 use super::ordered_sets;
-use super::scope::{flatten, joined_by, parse_expr};
+use super::scope::{flatten, joined_by, parse_expr, plain_args};
 use crate::sql::{Error, Result};
 
 use sqlparser::ast::{
@@ -115,6 +115,28 @@ pub(super) fn truth_tests(statement: &mut Statement) {
     let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
         if let Some(tested) = truth_test(expr) {
             *expr = tested;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `position(t IN s)` and `strpos(s, t)` of a NULL, which SQL makes NULL:
+/// polars-sql answered 0, as if not found. The call stays the CASE's
+/// value, so an unnamed item keeps its name.
+pub(super) fn positions_of_null(statement: &mut Statement) {
+    let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
+        let strings: Vec<&Expr> = match &*expr {
+            Expr::Position { expr: needle, r#in } => vec![r#in.as_ref(), needle.as_ref()],
+            Expr::Function(function) if function.over.is_none() && function.name.to_string().eq_ignore_ascii_case("strpos") => {
+                plain_args(function).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let tests: Vec<String> = strings.iter().filter(|s| !matches!(s, Expr::Value(v) if v.value != Value::Null)).map(|s| format!("({s}) IS NOT NULL")).collect();
+        if !tests.is_empty() {
+            if let Some(guarded) = parse_expr(&format!("CASE WHEN {} THEN {expr} END", tests.join(" AND "))) {
+                *expr = guarded;
+            }
         }
         ControlFlow::<()>::Continue(())
     });
@@ -258,6 +280,16 @@ fn unwrap_conjuncts(condition: &mut Expr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_of_null_are_null() {
+        let sql = crate::sql::rewrite::scope::rewritten_by("SELECT position('b' IN s), strpos(s, t), strpos('abc', 'b') FROM t", positions_of_null);
+        assert_eq!(
+            sql,
+            "SELECT CASE WHEN (s) IS NOT NULL THEN POSITION('b' IN s) END, \
+             CASE WHEN (s) IS NOT NULL AND (t) IS NOT NULL THEN strpos(s, t) END, strpos('abc', 'b') FROM t"
+        );
+    }
 
     fn normalized(sql: &str) -> String {
         let mut statement = crate::sql::parse::parse_single(sql).unwrap();

@@ -46,8 +46,11 @@ enum Side {
     Left,
     Right,
     Both,
-    /// Constants, subqueries, names no scope resolves: left as written.
+    /// Subqueries, names no scope resolves: left as written.
     Unknown,
+    /// No column at all (`'a' < 'b'`): decides whether any rows match, so it
+    /// goes into the left key like a filter of the left side.
+    Neither,
 }
 
 impl Keys<'_> {
@@ -86,7 +89,7 @@ fn keyed_condition(on: &Expr, left: &[Scope], right: &Scope, kind: &str) -> Resu
                 _ => return Err(refused(kind, conjunct)),
             },
             (_, Side::Both) => return Err(refused(kind, conjunct)),
-            (_, Side::Left) => left_filters.push(format!("({conjunct})")),
+            (_, Side::Left | Side::Neither) => left_filters.push(format!("({conjunct})")),
             (_, Side::Right) => right_filters.push(format!("({conjunct})")),
             (_, Side::Unknown) => return Ok(None),
         }
@@ -145,6 +148,7 @@ fn side(expr: &Expr, left: &[Scope], right: &Scope) -> Side {
     let _ = expr.visit(&mut reads);
     let (lefts, rights) = (reads.sides.contains(&Side::Left), reads.sides.contains(&Side::Right));
     match (reads.sides.contains(&Side::Unknown), lefts, rights) {
+        _ if reads.sides.is_empty() => Side::Neither,
         (false, true, true) => Side::Both,
         (false, true, false) => Side::Left,
         (false, false, true) => Side::Right,
@@ -177,11 +181,23 @@ mod tests {
     }
 
     #[test]
-    fn inner_joins_plain_keys_and_constants_stay() {
+    fn constant_conditions_of_outer_joins_go_into_the_left_key() {
+        assert_eq!(
+            keyed_sql("SELECT id FROM l RIGHT JOIN r ON l.k = r.rid AND 'a' < 'b'").unwrap(),
+            "SELECT id FROM l RIGHT JOIN r ON CASE WHEN ('a' < 'b') THEN l.k END = r.rid"
+        );
+        // A relation a filter was pushed into (`SELECT * FROM l WHERE …`) has its relation's columns.
+        assert_eq!(
+            keyed_sql("SELECT id FROM (SELECT * FROM l WHERE f > 1) AS l2 FULL JOIN r ON l2.k = r.rid AND r.w > 2").unwrap(),
+            "SELECT id FROM (SELECT * FROM l WHERE f > 1) AS l2 FULL JOIN r ON l2.k = CASE WHEN (r.w > 2) THEN r.rid END"
+        );
+    }
+
+    #[test]
+    fn inner_joins_plain_keys_and_subqueries_stay() {
         for sql in [
             "SELECT id FROM l JOIN r ON l.k = r.rid AND l.f > 2",
             "SELECT id FROM l LEFT JOIN r ON l.k = r.rid",
-            "SELECT id FROM l LEFT JOIN r ON l.k = r.rid AND 1 = 1",
             "SELECT id FROM l LEFT JOIN r ON l.k = r.rid AND l.f IN (SELECT 1)",
         ] {
             assert_eq!(keyed_sql(sql).unwrap(), sql);

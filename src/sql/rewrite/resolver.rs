@@ -82,7 +82,10 @@ impl<'a> Resolver<'a> {
                 TableFactor::Derived { subquery, alias: Some(alias), .. } => {
                     let select = leftmost_select(&subquery.body)?;
                     // Every column must be known, or a name could be missed as outer.
-                    let columns = output_names(select).into_iter().collect::<Option<_>>()?;
+                    let columns = match output_names(select).into_iter().collect::<Option<_>>() {
+                        Some(columns) => columns,
+                        None => self.all_columns(select)?,
+                    };
                     Some(Scope { qualifier: alias.name.value.clone(), columns })
                 }
                 _ => None,
@@ -91,6 +94,15 @@ impl<'a> Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// The columns of `SELECT * FROM r …` (a filter the join passes pushed
+    /// into a derived table): r's.
+    fn all_columns(&self, select: &sqlparser::ast::Select) -> Option<Vec<String>> {
+        let [sqlparser::ast::SelectItem::Wildcard(options)] = select.projection.as_slice() else { return None };
+        let [table] = select.from.as_slice() else { return None };
+        let plain = *options == Default::default() && table.joins.is_empty();
+        plain.then(|| self.scope(&table.relation)).flatten().map(|scope| scope.columns)
+    }
+
     /// Whether every column `query` reads, in its nested subqueries too,
     /// belongs to a relation of its own: nothing correlates it with an
     /// enclosing query, so it can move into a derived table unchanged.

@@ -77,6 +77,39 @@ fn later_expressions_named(body: &mut SetExpr) {
     }
 }
 
+/// An INTERSECT or EXCEPT inside another set operation as a query of its
+/// own: polars-sql takes the operator of the query's outermost one for
+/// every one below it, so `a EXCEPT b UNION ALL c` ran `a INTERSECT b`.
+/// Last: the passes that read a set operation's SELECTs see them in place.
+pub(super) fn nested_in_queries(statement: &mut Statement) {
+    let _ = statement.visit(&mut Nested);
+}
+
+struct Nested;
+
+impl VisitorMut for Nested {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::SetOperation { left, right, .. } = query.body.as_mut() {
+            own_query(left);
+            own_query(right);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn own_query(side: &mut SetExpr) {
+    let SetExpr::SetOperation { op, left, right, .. } = side else { return };
+    own_query(left);
+    own_query(right);
+    if matches!(op, SetOperator::Intersect | SetOperator::Except) {
+        if let Some(query) = parse_query(&side.to_string()) {
+            *side = SetExpr::Query(Box::new(query));
+        }
+    }
+}
+
 fn rewrite_body(body: &mut SetExpr) {
     let SetExpr::SetOperation { op, set_quantifier, left, right } = body else { return };
     rewrite_body(left);
@@ -110,6 +143,22 @@ fn names(side: &SetExpr) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn intersect_and_except_below_another_set_operation_are_queries_of_their_own() {
+        let nested = |sql| crate::sql::rewrite::scope::rewritten_by(sql, super::nested_in_queries);
+        assert_eq!(
+            nested("SELECT a FROM t EXCEPT SELECT b FROM u UNION ALL SELECT c FROM v ORDER BY 1"),
+            "(SELECT a FROM t EXCEPT SELECT b FROM u) UNION ALL SELECT c FROM v ORDER BY 1"
+        );
+        assert_eq!(
+            nested("SELECT * FROM (SELECT a FROM t UNION SELECT c FROM v INTERSECT SELECT b FROM u) AS s"),
+            "SELECT * FROM (SELECT a FROM t UNION (SELECT c FROM v INTERSECT SELECT b FROM u)) AS s"
+        );
+        for sql in ["SELECT a FROM t EXCEPT SELECT b FROM u", "SELECT a FROM t UNION SELECT b FROM u UNION ALL SELECT c FROM v"] {
+            assert_eq!(nested(sql), sql);
+        }
+    }
+
     #[test]
     fn intersect_all_numbers_copies() {
         let sql = crate::sql::rewrite::scope::rewritten_by("SELECT a FROM t INTERSECT ALL SELECT b FROM u", super::rewrite);

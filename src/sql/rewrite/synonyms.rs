@@ -3,7 +3,8 @@
 //! of their booleans (false sorts first; NULLs are skipped and no rows give
 //! NULL alike), `var_pop` / `stddev_pop` from `covar_pop(x, x)`, SQL
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
-//! `monthname`, `epoch`, `make_date` and `mismatches` (Floe's `hamming`),
+//! `monthname`, `epoch`, `year` / `month` / `day` and the other date parts,
+//! `make_date` and `mismatches` (Floe's `hamming`), `a ^ b` (a power),
 //! PostgreSQL's `btrim` and `width_bucket`, SQL's `t AT TIME ZONE z` as
 //! Floe's `floe_at_time_zone(t, z)`, and
 //! `approx_count_distinct` counted exactly (an estimate's best case),
@@ -30,6 +31,12 @@ pub(super) fn rewrite(statement: &mut Statement) {
             if let Expr::Function(function) = expr {
                 logical_aggregate(function);
                 if let Some(written) = synonym(function) {
+                    *expr = written;
+                }
+            }
+            // DuckDB's and PostgreSQL's power; polars-sql refuses it as a bitwise XOR.
+            if let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::BitwiseXor, right } = expr {
+                if let Some(written) = parse_expr(&format!("power(CAST({left} AS DOUBLE), {right})")) {
                     *expr = written;
                 }
             }
@@ -123,6 +130,10 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("dayname", [date]) => format!("strftime({date}, '%A')"),
         ("monthname", [date]) => format!("strftime({date}, '%B')"),
         ("epoch", [time]) => format!("date_part('epoch', {time})"),
+        ("year" | "quarter" | "month" | "day" | "hour" | "minute", [time]) => format!("date_part('{}', {time})", bare_name(function)?),
+        ("dayofmonth", [time]) => format!("date_part('day', {time})"),
+        ("dayofweek", [time]) => format!("date_part('dow', {time})"),
+        ("dayofyear", [time]) => format!("date_part('doy', {time})"),
         ("make_date", [year, month, day]) => format!("CAST({} AS DATE)", day_start(&year.to_string(), &month.to_string(), &day.to_string())),
         _ => return None,
     };
@@ -195,6 +206,10 @@ mod tests {
             "SELECT covar_pop(x, x), sqrt(covar_pop(x + 1, x + 1)), CASE WHEN a > 1 THEN 'y' ELSE 'n' END, (strpos(s, 'li') > 0), TRIM(BOTH 'xy' FROM s), count(DISTINCT s) FROM t"
         );
         assert_eq!(rewritten("SELECT ts AT TIME ZONE 'Europe/Berlin' FROM t"), "SELECT floe_at_time_zone(ts, 'Europe/Berlin') FROM t");
+        assert_eq!(
+            rewritten("SELECT year(d), DAYOFWEEK(d), 2 ^ x FROM t"),
+            "SELECT date_part('year', d), date_part('dow', d), power(CAST(2 AS DOUBLE), x) FROM t"
+        );
         assert_eq!(rewritten("SELECT g, mode(x + 1) FROM t GROUP BY g"), "SELECT g, floe_list_mode(array_agg(x + 1)) FROM t GROUP BY g");
         for sql in ["mode(x + 1) > 2", "(ts AT TIME ZONE 'UTC') AT TIME ZONE 'Asia/Tokyo'", "mode(t AT TIME ZONE 'UTC')"] {
             let mut statement = crate::sql::parse::parse_single(&format!("SELECT {sql}")).unwrap();

@@ -107,6 +107,17 @@ fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
         .ok()
 }
 
+/// An interval with a part shorter than a day (`INTERVAL '12 hours'`).
+fn within_a_day(expr: &Expr) -> bool {
+    let Expr::Interval(interval) = expr else { return false };
+    let field = matches!(
+        interval.leading_field,
+        Some(DateTimeField::Hour | DateTimeField::Hours | DateTimeField::Minute | DateTimeField::Minutes | DateTimeField::Second | DateTimeField::Seconds)
+    );
+    let text = interval.value.to_string().to_ascii_lowercase();
+    field || ["hour", "minute", "second"].iter().any(|unit| text.contains(unit)) || text.contains(':')
+}
+
 /// `INTERVAL '30' DAY` as `INTERVAL '30 days'` (single units only).
 fn unit_interval(interval: &Interval) -> Option<Expr> {
     if interval.last_field.is_some() || interval.fractional_seconds_precision.is_some() {
@@ -162,12 +173,23 @@ impl VisitorMut for DateArithmetic<'_> {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // A date's epoch is its midnight's: Polars has no seconds of a DATE.
+        if let Expr::Extract { field: DateTimeField::Epoch, expr: date, .. } = expr {
+            if self.is_date(date) {
+                **date = Expr::Cast { kind: CastKind::Cast, expr: date.clone(), data_type: DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None), array: false, format: None };
+            }
+            return ControlFlow::Continue(());
+        }
         let Expr::BinaryOp { left, op, right } = expr else { return ControlFlow::Continue(()) };
         let minus = match op {
             sqlparser::ast::BinaryOperator::Plus => false,
             sqlparser::ast::BinaryOperator::Minus => true,
             _ => return ControlFlow::Continue(()),
         };
+        if let Some(rewritten) = self.timed(left, minus, right) {
+            *expr = rewritten;
+            return ControlFlow::Continue(());
+        }
         let (date, days) = if self.is_date(left) {
             (left, integer_literal(right))
         } else if !minus && self.is_date(right) {
@@ -175,7 +197,9 @@ impl VisitorMut for DateArithmetic<'_> {
         } else {
             return ControlFlow::Continue(());
         };
-        let sign = if minus { '-' } else { '+' };
+        // polars-sql reads no minus sign in an interval: `d + -7` moves back by 7.
+        let sign = if minus == days.is_some_and(|days| days < 0) { '+' } else { '-' };
+        let days = days.map(i64::unsigned_abs);
         if let Some(shifted) = days.and_then(|days| parse_expr(&format!("{date} {sign} INTERVAL '{days} days'"))) {
             *expr = shifted;
         }
@@ -184,6 +208,24 @@ impl VisitorMut for DateArithmetic<'_> {
 }
 
 impl DateArithmetic<'_> {
+    /// `date - date` as the days between them (polars-sql made it a
+    /// duration, which compared with numbers as microseconds), and a date
+    /// moved by hours, minutes or seconds as a TIMESTAMP (polars-sql kept the
+    /// DATE and dropped the time), as SQL types them.
+    fn timed(&self, left: &Expr, minus: bool, right: &Expr) -> Option<Expr> {
+        let sign = if minus { '-' } else { '+' };
+        if minus && self.is_date(left) && self.is_date(right) {
+            return parse_expr(&format!("(CAST({left} AS BIGINT) - CAST({right} AS BIGINT))"));
+        }
+        if self.is_date(left) && within_a_day(right) {
+            return parse_expr(&format!("CAST({left} AS TIMESTAMP) {sign} {right}"));
+        }
+        if !minus && self.is_date(right) && within_a_day(left) {
+            return parse_expr(&format!("{left} + CAST({right} AS TIMESTAMP)"));
+        }
+        None
+    }
+
     fn is_date(&self, expr: &Expr) -> bool {
         match expr {
             Expr::Identifier(ident) => self.columns.is_date(&ident.value),
@@ -191,6 +233,15 @@ impl DateArithmetic<'_> {
             Expr::Cast { data_type: DataType::Date, .. } => true,
             Expr::TypedString(typed) => typed.data_type == DataType::Date,
             Expr::Nested(inner) => self.is_date(inner),
+            // A date moved by days (this pass's own `d + INTERVAL '10 days'` too) is a date.
+            Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Plus | sqlparser::ast::BinaryOperator::Minus, right } => {
+                self.is_date(left) && matches!(right.as_ref(), Expr::Interval(_)) && !within_a_day(right)
+            }
+            // The least or greatest of dates is a date.
+            Expr::Function(function) if function.over.is_none() => {
+                let name = function.name.to_string().to_ascii_lowercase();
+                matches!(name.as_str(), "min" | "max") && matches!(plain_args(function).as_deref(), Some([arg]) if self.is_date(arg))
+            }
             _ => false,
         }
     }
@@ -258,5 +309,22 @@ mod tests {
     #[test]
     fn qualified_intervals_name_their_unit() {
         assert_eq!(rewritten("SELECT d + INTERVAL '30' DAY FROM t"), "SELECT d + INTERVAL '30 days' FROM t");
+    }
+
+    #[test]
+    fn dates_subtract_to_days_and_move_by_hours_to_timestamps() {
+        use crate::sql::rewrite::ColumnKind;
+        let mut columns = crate::sql::rewrite::Columns::default();
+        columns.insert(vec!["t".into()], vec!["d".into(), "e".into(), "n".into()], &[ColumnKind::Date, ColumnKind::Date, ColumnKind::Integer]);
+        let arithmetic = |sql: &str| crate::sql::rewrite::scope::rewritten_over(sql, &columns, date_arithmetic);
+        assert_eq!(arithmetic("SELECT d - e, d - DATE '2024-01-01' FROM t"), "SELECT (CAST(d AS BIGINT) - CAST(e AS BIGINT)), (CAST(d AS BIGINT) - CAST(DATE '2024-01-01' AS BIGINT)) FROM t");
+        assert_eq!(
+            arithmetic("SELECT d + INTERVAL '12 hours', INTERVAL '1:30' HOUR TO MINUTE + d, d - INTERVAL '2 days' FROM t"),
+            "SELECT CAST(d AS TIMESTAMP) + INTERVAL '12 hours', INTERVAL '1:30' HOUR TO MINUTE + CAST(d AS TIMESTAMP), d - INTERVAL '2 days' FROM t"
+        );
+        assert_eq!(arithmetic("SELECT d - n, n - 1 FROM t"), "SELECT d - n, n - 1 FROM t");
+        assert_eq!(arithmetic("SELECT d + -7, d - -2, (d + 10) + -8 FROM t"), "SELECT d - INTERVAL '7 days', d + INTERVAL '2 days', (d + INTERVAL '10 days') - INTERVAL '8 days' FROM t");
+        assert_eq!(arithmetic("SELECT EXTRACT(EPOCH FROM d) FROM t"), "SELECT EXTRACT(EPOCH FROM CAST(d AS TIMESTAMP)) FROM t");
+        assert_eq!(arithmetic("SELECT max(d) - min(e) FROM t"), "SELECT (CAST(max(d) AS BIGINT) - CAST(min(e) AS BIGINT)) FROM t");
     }
 }

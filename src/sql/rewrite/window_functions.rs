@@ -41,9 +41,13 @@ use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
 use crate::sql::aggregate_names::aggregate;
 use crate::sql::functions::{KeyOrder, MixedOrder};
 
+mod every_row;
 mod frames;
+mod nulls;
 
 pub(super) use frames::refuse_unsupported_frames;
+pub(super) use every_row::over_every_row;
+pub(super) use nulls::nulls_in_order;
 
 /// Refuses, by name, a window over an aggregate polars-sql would answer as one row.
 pub(super) fn refuse_windowless(statement: &Statement) -> crate::sql::Result<()> {
@@ -112,8 +116,15 @@ fn is_peer_frame(function: &Function) -> bool {
 /// name`), which polars-sql refuses, ordered by each row's dense rank in
 /// that order instead (`floe_order_…`): the same order, the same peers.
 fn order_in_one_direction(function: &mut Function) {
+    if matches!(&function.over, Some(WindowType::WindowSpec(spec)) if mixed_directions(spec).is_some()) {
+        order_by_rank(function);
+    }
+}
+
+/// The window ordered by one ascending key, each row's dense rank in its written order.
+fn order_by_rank(function: &mut Function) {
     let Some(WindowType::WindowSpec(spec)) = &mut function.over else { return };
-    let Some(keys) = mixed_directions(spec) else { return };
+    let keys: Vec<KeyOrder> = spec.order_by.iter().map(key_order).collect();
     let args: Vec<String> = spec.order_by.iter().map(|key| key.expr.to_string()).collect();
     let Some(rank) = parse_expr(&format!("{}({})", MixedOrder { keys }.name(), args.join(", "))) else { return };
     let mut ascending = spec.order_by[0].clone();
@@ -169,6 +180,11 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
     // `count(*)` is the frame's row count: no argument to read.
     let args = if function.args.to_string() == "(*)" { Vec::new() } else { plain_args(function)? };
     let window = Window::new(spec);
+    if let ("first_value" | "last_value", [value]) = (name.as_str(), args.as_slice()) {
+        if let Some(sql) = window.frame_edge(&name, value) {
+            return parse_expr(&sql);
+        }
+    }
     let sql = match (name.as_str(), args.as_slice(), peers) {
         (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
         (_, _, Some(true)) => window.peer_frame(&name, &args)?,
@@ -177,6 +193,8 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
         (_, _, Some(false)) => return None,
         // ROWS frames and the like wait for the peers pass, which knows where Floe's functions reach.
         (_, _, None) if window.distances().is_some() => return None,
+        // Without an order every row of the partition is a peer of every other: all rank first.
+        ("rank" | "dense_rank", [], None) if window.keys.is_empty() => format!("CAST(count(*) {} > 0 AS BIGINT)", window.over("")),
         ("ntile", [buckets], None) => window.ntile(&buckets.to_string()),
         ("percent_rank", [], None) => window.percent_rank(),
         ("cume_dist", [], None) => window.cume_dist(),

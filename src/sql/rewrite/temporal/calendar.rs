@@ -91,8 +91,10 @@ fn month_start(year: &str, month: &str) -> Option<Expr> {
 
 /// The midnight a day given by its numbers starts at: polars-sql builds no
 /// timestamp from parts, so the numbers are written as text and read back.
+/// `||`, not `concat`, so a NULL number makes the text NULL (`concat` skips
+/// NULLs: `date_trunc('quarter', d)` of a NULL read "--1" and failed).
 pub(in crate::sql::rewrite) fn day_start(year: &str, month: &str, day: &str) -> String {
-    format!("strptime(concat(CAST({year} AS VARCHAR), '-', CAST({month} AS VARCHAR), '-', CAST({day} AS VARCHAR)), '%Y-%m-%d')")
+    format!("strptime(CAST({year} AS VARCHAR) || '-' || CAST({month} AS VARCHAR) || '-' || CAST({day} AS VARCHAR), '%Y-%m-%d')")
 }
 
 /// The year a decade, century or millennium holding `value` starts in, as

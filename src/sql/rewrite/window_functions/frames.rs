@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Statement, WindowFrameBound, WindowFrameUnits, WindowType};
 
-use super::{Window, MOST_FRAME_ROWS};
+use super::{offset, Window, MOST_FRAME_ROWS};
 use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame};
 
 /// Frames Floe cannot run, refused by name: `GROUPS` without ORDER BY or
@@ -50,6 +50,53 @@ pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) 
 }
 
 impl Window {
+    /// `first_value` / `last_value` over a ROWS frame with an offset (not
+    /// the whole partition): the row at the frame's edge, read with
+    /// `lag`/`lead` and held inside the partition (its first or last row), or
+    /// NULL where the frame holds no row. polars-sql read the partition's
+    /// first row whatever the frame.
+    pub(super) fn frame_edge(&self, name: &str, value: &Expr) -> Option<String> {
+        let (WindowFrameUnits::Rows, start, end) = self.frame.as_ref()? else { return None };
+        let bound = |bound: &WindowFrameBound| match bound {
+            WindowFrameBound::Preceding(None) | WindowFrameBound::Following(None) => Some(None),
+            bound => offset(bound).map(Some),
+        };
+        let (start, end) = (bound(start)?, bound(end)?);
+        if start.is_none() && end.is_none() {
+            return None;
+        }
+        let (rn, rows) = (self.row_number(), self.rows());
+        let first = format!("first_value({value}) {}", self.over(&self.order));
+        let last = format!("first_value({value}) {}", self.over(&self.reversed));
+        let at = |k: i64| match k {
+            0 => format!("({value})"),
+            k if k < 0 => format!("lag({value}, {}) {}", -k, self.over(&self.order)),
+            k => format!("lead({value}, {k}) {}", self.over(&self.order)),
+        };
+        let mut cases = Vec::new();
+        if let Some(s) = start.filter(|s| *s > 0) {
+            cases.push(format!("WHEN {rn} + {s} > {rows} THEN NULL"));
+        }
+        if let Some(e) = end.filter(|e| *e < 0) {
+            cases.push(format!("WHEN {rn} + {e} < 1 THEN NULL"));
+        }
+        let edge = match (name, start, end) {
+            ("first_value", None, _) => first,
+            ("first_value", Some(s), _) if s < 0 => {
+                cases.push(format!("WHEN {rn} + {s} < 1 THEN {first}"));
+                at(s)
+            }
+            ("first_value", Some(s), _) => at(s),
+            (_, _, None) => last,
+            (_, _, Some(e)) if e > 0 => {
+                cases.push(format!("WHEN {rn} + {e} > {rows} THEN {last}"));
+                at(e)
+            }
+            (_, _, Some(e)) => at(e),
+        };
+        Some(if cases.is_empty() { edge } else { format!("CASE {} ELSE {edge} END", cases.join(" ")) })
+    }
+
     /// A frame that ends at a peer, as Floe's function computes it.
     pub(super) fn peer_frame(&self, name: &str, args: &[&Expr]) -> Option<String> {
         self.peers(name, args, self.ends_at_peer()?)

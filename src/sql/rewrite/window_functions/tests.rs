@@ -114,3 +114,78 @@ fn aggregates_polars_sql_answers_as_one_row_are_refused_over_windows() {
     }
     assert!(super::refuse_windowless(&crate::sql::parse::parse_single("SELECT corr(a, b), sum(a) OVER (PARTITION BY g) FROM t GROUP BY g").unwrap()).is_ok());
 }
+
+#[test]
+fn keys_whose_nulls_go_last_order_by_their_dense_rank() {
+    let ordered = |sql: &str| crate::sql::rewrite::scope::rewritten_by(sql, nulls_in_order);
+    assert_eq!(ordered("SELECT row_number() OVER (ORDER BY x) FROM t"), "SELECT row_number() OVER (ORDER BY floe_order_al(x)) FROM t");
+    assert_eq!(
+        ordered("SELECT lag(v) OVER (PARTITION BY p ORDER BY x DESC NULLS LAST, y DESC) FROM t"),
+        "SELECT lag(v) OVER (PARTITION BY p ORDER BY floe_order_dl_df(x, y)) FROM t"
+    );
+    // Descending keys sort NULLs first, as polars-sql does; counts and rankings hold none.
+    // Polars ranks a NULL key NULL wherever it sorts.
+    assert_eq!(ordered("SELECT rank() OVER (ORDER BY x DESC) FROM t"), "SELECT rank() OVER (ORDER BY floe_order_df(x)) FROM t");
+    for sql in [
+        "SELECT row_number() OVER (ORDER BY x DESC) FROM t",
+        "SELECT lag(v) OVER (ORDER BY x NULLS FIRST) FROM t",
+        "SELECT rank() OVER (ORDER BY count(*)) FROM t GROUP BY g",
+        "SELECT sum(v) OVER (ORDER BY floe_order_al(x)) FROM t",
+    ] {
+        assert_eq!(ordered(sql), sql);
+    }
+    // Windows Floe's passes wrote are ordered the same way.
+    let sql = rewritten("SELECT ntile(2) OVER (ORDER BY x) FROM t");
+    let sql = ordered(&sql);
+    assert!(sql.contains("row_number() OVER (ORDER BY floe_order_al(x))") && !sql.contains("ORDER BY x"), "{sql}");
+    // Keys Polars would name alike.
+    assert_eq!(
+        ordered("SELECT lead(v) OVER (ORDER BY a.id NULLS FIRST, b.id NULLS FIRST) FROM a JOIN b ON a.k = b.k"),
+        "SELECT lead(v) OVER (ORDER BY floe_order_af_af(a.id, b.id)) FROM a JOIN b ON a.k = b.k"
+    );
+    // Out of Floe's functions' reach the order stays polars-sql's.
+    let sql = "SELECT * FROM t WHERE v IN (SELECT lag(v) OVER (ORDER BY x) FROM t)";
+    assert_eq!(ordered(sql), sql);
+}
+
+#[test]
+fn empty_windows_beside_no_row_partition_by_a_constant() {
+    let every = |sql: &str| crate::sql::rewrite::scope::rewritten_by(sql, over_every_row);
+    assert_eq!(every("SELECT 1, count(*) OVER () FROM t"), "SELECT 1, count(*) OVER (PARTITION BY 1) FROM t");
+    assert_eq!(
+        every("SELECT sum(x) OVER () / (SELECT max(y) FROM u) FROM t"),
+        "SELECT sum(x) OVER (PARTITION BY 1) / (SELECT max(y) FROM u) FROM t"
+    );
+    // Beside a column Polars repeats the value itself; an aggregate query has one row.
+    for sql in [
+        "SELECT id, count(*) OVER () FROM t",
+        "SELECT count(*), count(*) OVER () FROM t",
+        "SELECT 1, count(*) OVER () FROM t GROUP BY g",
+        "SELECT 1, count(*) OVER (ORDER BY x) FROM t",
+    ] {
+        assert_eq!(every(sql), sql);
+    }
+}
+
+#[test]
+fn first_and_last_values_of_rows_frames_read_the_frames_edge() {
+    let sql = rewritten("SELECT last_value(v) OVER (ORDER BY o ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) FROM t");
+    assert_eq!(
+        sql,
+        "SELECT CASE WHEN CAST(row_number() OVER (ORDER BY o) AS BIGINT) + 2 > count(*) OVER () \
+         THEN first_value(v) OVER (ORDER BY o DESC) ELSE lead(v, 2) OVER (ORDER BY o) END FROM t"
+    );
+    let sql = rewritten("SELECT first_value(v) OVER (PARTITION BY p ORDER BY o ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) FROM t");
+    assert_eq!(
+        sql,
+        "SELECT CASE WHEN CAST(row_number() OVER (PARTITION BY p ORDER BY o) AS BIGINT) + 1 > count(*) OVER (PARTITION BY p) \
+         THEN NULL ELSE lead(v, 1) OVER (PARTITION BY p ORDER BY o) END FROM t"
+    );
+    let sql = rewritten("SELECT first_value(v) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+    assert_eq!(sql, "SELECT first_value(v) OVER (ORDER BY o) FROM t");
+}
+
+#[test]
+fn rankings_without_an_order_are_all_first() {
+    assert_eq!(rewritten("SELECT dense_rank() OVER (PARTITION BY g) FROM t"), "SELECT CAST(count(*) OVER (PARTITION BY g) > 0 AS BIGINT) FROM t");
+}
