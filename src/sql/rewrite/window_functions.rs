@@ -186,6 +186,7 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
         }
     }
     let sql = match (name.as_str(), args.as_slice(), peers) {
+        ("first_value" | "last_value", [value], None) if window.peer_edge(&name).is_some() => window.peer_edge(&name)?(value),
         (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
         (_, _, Some(true)) => window.peer_frame(&name, &args)?,
         // Out of reach of Floe's functions, a short ROWS frame still reads its neighbours.
@@ -259,6 +260,25 @@ impl Window {
             _ => format!("{} + {rows} <= {}", self.row_number(), self.rows()),
         };
         format!("CASE WHEN {inside} THEN {name}({value}, {rows}) {} ELSE {default} END", self.over(&self.order))
+    }
+
+    /// `last_value` where the frame ends at the current row's last peer (an
+    /// ordered window's default), and `first_value` where it starts at its
+    /// first peer: the value of a row among the peers, the same for all of
+    /// them (polars-sql read the row's own); to the partition's end, its
+    /// last row.
+    fn peer_edge(&self, name: &str) -> Option<impl Fn(&Expr) -> String + '_> {
+        let peers = {
+            let keys = self.partition_keys.iter().chain(self.keys.iter().map(|(key, _)| key));
+            format!("OVER (PARTITION BY {})", keys.cloned().collect::<Vec<_>>().join(", "))
+        };
+        let reversed = self.over(&self.reversed);
+        let over = match (name, self.ends_at_peer()?) {
+            ("last_value", false) | ("first_value", true) => peers,
+            ("last_value", true) => reversed,
+            _ => return None,
+        };
+        Some(move |value: &Expr| format!("first_value({value}) {over}"))
     }
 
     fn ntile(&self, buckets: &str) -> String {

@@ -189,3 +189,13 @@ fn first_and_last_values_of_rows_frames_read_the_frames_edge() {
 fn rankings_without_an_order_are_all_first() {
     assert_eq!(rewritten("SELECT dense_rank() OVER (PARTITION BY g) FROM t"), "SELECT CAST(count(*) OVER (PARTITION BY g) > 0 AS BIGINT) FROM t");
 }
+
+#[test]
+fn values_at_a_peer_edge_read_one_peer_for_all() {
+    assert_eq!(rewritten("SELECT last_value(v) OVER (PARTITION BY p ORDER BY o) FROM t"), "SELECT first_value(v) OVER (PARTITION BY p, o) FROM t");
+    assert_eq!(
+        rewritten("SELECT last_value(v) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING), first_value(v) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t"),
+        "SELECT first_value(v) OVER (ORDER BY o DESC), first_value(v) OVER (PARTITION BY o) FROM t"
+    );
+    assert_eq!(rewritten("SELECT first_value(v) OVER (ORDER BY o) FROM t"), "SELECT first_value(v) OVER (ORDER BY o) FROM t");
+}
