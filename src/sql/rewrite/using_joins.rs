@@ -17,7 +17,7 @@ use sqlparser::ast::{
 };
 
 use super::resolver::{owner, visit_query, Resolver, Scope};
-use super::scope::{joined_by, output_names, selects_mut};
+use super::scope::{join_constraint, joined_by, output_names, selects_mut};
 use super::Columns;
 
 pub(super) fn merged_keys(statement: &mut Statement, columns: &Columns) {
@@ -81,7 +81,7 @@ impl UsingJoins<'_> {
                         merged.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
                         merged.push((key.to_ascii_lowercase(), value));
                     }
-                    set_on(&mut join.join_operator, joined_by(BinaryOperator::And, conditions)?);
+                    *join_constraint(&mut join.join_operator)? = JoinConstraint::On(joined_by(BinaryOperator::And, conditions)?);
                 }
                 at += 1;
             }
@@ -131,19 +131,6 @@ fn using(operator: &JoinOperator) -> Option<(Kind, Option<Vec<String>>)> {
         _ => None,
     });
     Some((kind, keys.collect()))
-}
-
-fn set_on(operator: &mut JoinOperator, on: Expr) {
-    match operator {
-        JoinOperator::Join(c)
-        | JoinOperator::Inner(c)
-        | JoinOperator::Left(c)
-        | JoinOperator::LeftOuter(c)
-        | JoinOperator::Right(c)
-        | JoinOperator::RightOuter(c)
-        | JoinOperator::FullOuter(c) => *c = JoinConstraint::On(on),
-        _ => {}
-    }
 }
 
 /// The left side's `key`: merged by an earlier USING join, or the column of

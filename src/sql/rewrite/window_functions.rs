@@ -184,9 +184,11 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
         if let Some(sql) = window.frame_edge(&name, value) {
             return parse_expr(&sql);
         }
+        if let (Some(edge), None) = (window.peer_edge(&name), peers) {
+            return parse_expr(&edge(value));
+        }
     }
     let sql = match (name.as_str(), args.as_slice(), peers) {
-        ("first_value" | "last_value", [value], None) if window.peer_edge(&name).is_some() => window.peer_edge(&name)?(value),
         (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
         (_, _, Some(true)) => window.peer_frame(&name, &args)?,
         // Out of reach of Floe's functions, a short ROWS frame still reads its neighbours.

@@ -14,6 +14,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, OrderByExpr, Query, Statement, Value, VisitMut, VisitorMut, WindowType};
 
 use super::{key_order, order_by_rank};
+use crate::sql::functions::MixedOrder;
 use crate::sql::rewrite::scope::FunctionReach;
 
 /// Every window of the statement, those Floe's passes wrote included, where
@@ -84,7 +85,7 @@ fn may_be_null(key: &Expr) -> bool {
         Expr::Nested(inner) => may_be_null(inner),
         Expr::Function(function) => {
             let name = function.name.to_string().to_ascii_lowercase();
-            !(name.starts_with("floe_order_") || ["count", "row_number", "rank", "dense_rank"].contains(&name.as_str()))
+            !(MixedOrder::parse(&name).is_some() || ["count", "row_number", "rank", "dense_rank"].contains(&name.as_str()))
         }
         _ => true,
     }
