@@ -28,13 +28,9 @@ pub(super) fn udf(op: DecimalOp) -> UserDefinedFunction {
 }
 
 fn new_udf(op: DecimalOp) -> UserDefinedFunction {
-    let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| compute(op, &columns[0], &columns[1]),
-        move |_: &Schema, fields: &[Field]| output_field(op, &fields[0], &fields[1]),
-    );
-    let mut udf = UserDefinedFunction::new(op.name().into(), function);
-    udf.options = FunctionOptions::elementwise();
-    udf
+    super::functions::floe_udf(op.name(), FunctionOptions::elementwise(), move |columns| compute(op, &columns[0], &columns[1]), move |fields| {
+        output_field(op, &fields[0], &fields[1])
+    })
 }
 
 /// The scale of the exact result, when one operand is a decimal and the

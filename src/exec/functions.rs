@@ -10,7 +10,7 @@ use polars::prelude::*;
 use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
 use polars_sql::SQLContext;
 
-use crate::sql::functions::{round_digits, DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, Scalar, ValueFrame, CAST_ROUND};
+use crate::sql::functions::{is_floe_function, round_digits, DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, Scalar, ValueFrame, CAST_ROUND};
 
 /// A polars-sql context that knows Floe's functions.
 pub fn sql_context() -> SQLContext {
@@ -47,20 +47,35 @@ impl FunctionRegistry for Functions {
     }
 
     fn contains(&self, name: &str) -> bool {
-        name == CAST_ROUND || round_digits(name).is_some() || DecimalOp::parse(name).is_some() || PeerFrame::parse(name).is_some() || ValueFrame::parse(name).is_some() || MixedOrder::parse(name).is_some()
-            || Scalar::parse(name).is_some()
+        is_floe_function(name)
     }
 }
 
 /// What `CAST(x AS <integer>)` rounds `x` to: a float half to even, a
 /// decimal half away from zero; other values pass through.
 fn cast_rounding() -> UserDefinedFunction {
-    let function = BaseColumnUdf::new(
-        |columns: &mut [Column]| cast_round(&columns[0]),
-        |_: &Schema, fields: &[Field]| Ok(fields[0].clone()),
-    );
-    let mut udf = UserDefinedFunction::new(CAST_ROUND.into(), function);
-    udf.options = FunctionOptions::elementwise();
+    floe_udf(CAST_ROUND, FunctionOptions::elementwise(), |columns| cast_round(&columns[0]), |fields| Ok(fields[0].clone()))
+}
+
+/// One of Floe's functions. Polars insists that an anonymous function's
+/// output type is known, and a literal's type is not settled until it meets
+/// a column (`round(abs(-2.25) * 0.5, 2)` reads a "dyn float"): `output`
+/// sees the arguments' types settled as Polars settles them.
+pub(super) fn floe_udf(
+    name: &str,
+    options: FunctionOptions,
+    compute: impl Fn(&mut [Column]) -> PolarsResult<Column> + Send + Sync + 'static,
+    output: impl Fn(&[Field]) -> PolarsResult<Field> + Send + Sync + 'static,
+) -> UserDefinedFunction {
+    let function = BaseColumnUdf::new(compute, move |_: &Schema, fields: &[Field]| {
+        let settled = fields
+            .iter()
+            .map(|field| Ok(Field::new(field.name().clone(), field.dtype().clone().materialize_unknown(true)?)))
+            .collect::<PolarsResult<Vec<Field>>>()?;
+        output(&settled)
+    });
+    let mut udf = UserDefinedFunction::new(name.into(), function);
+    udf.options = options;
     udf
 }
 
@@ -76,13 +91,9 @@ fn cast_round(value: &Column) -> PolarsResult<Column> {
 /// `round(x, digits)` half away from zero; a DECIMAL at scale `digits`,
 /// integers and other values as they are.
 fn half_away_rounding(name: &str, digits: u32) -> UserDefinedFunction {
-    let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| round_half_away(&columns[0], digits),
-        move |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), rounded_type(fields[0].dtype(), digits))),
-    );
-    let mut udf = UserDefinedFunction::new(name.into(), function);
-    udf.options = FunctionOptions::elementwise();
-    udf
+    floe_udf(name, FunctionOptions::elementwise(), move |columns| round_half_away(&columns[0], digits), move |fields| {
+        Ok(Field::new(fields[0].name().clone(), rounded_type(fields[0].dtype(), digits)))
+    })
 }
 
 fn rounded_type(dtype: &DataType, digits: u32) -> DataType {
@@ -102,13 +113,9 @@ fn round_half_away(value: &Column, digits: u32) -> PolarsResult<Column> {
 
 /// Each row's dense rank in an order of keys in mixed directions.
 fn mixed_order(name: &str, order: MixedOrder) -> UserDefinedFunction {
-    let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| dense_rank(&order, columns),
-        |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), DataType::Int64)),
-    );
-    let mut udf = UserDefinedFunction::new(name.into(), function);
-    udf.options = FunctionOptions::length_preserving();
-    udf
+    floe_udf(name, FunctionOptions::length_preserving(), move |columns| dense_rank(&order, columns), |fields| {
+        Ok(Field::new(fields[0].name().clone(), DataType::Int64))
+    })
 }
 
 fn dense_rank(order: &MixedOrder, columns: &[Column]) -> PolarsResult<Column> {
@@ -141,13 +148,9 @@ pub(super) fn window_udf(
     aggregate: PeerAggregate,
     compute: impl Fn(&[Column]) -> PolarsResult<Column> + Send + Sync + 'static,
 ) -> UserDefinedFunction {
-    let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| compute(columns),
-        move |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), peer_type(aggregate, fields[0].dtype())?)),
-    );
-    let mut udf = UserDefinedFunction::new(name.into(), function);
-    udf.options = FunctionOptions::length_preserving();
-    udf
+    floe_udf(name, FunctionOptions::length_preserving(), move |columns| compute(columns), move |fields| {
+        Ok(Field::new(fields[0].name().clone(), peer_type(aggregate, fields[0].dtype())?))
+    })
 }
 
 pub(super) fn peer_type(aggregate: PeerAggregate, value: &DataType) -> PolarsResult<DataType> {
@@ -219,8 +222,13 @@ fn row_order(sorted: &DataFrame) -> PolarsResult<Vec<IdxSize>> {
     Ok(sorted.column("row")?.as_materialized_series().idx()?.into_no_null_iter().collect())
 }
 
-/// How many rows a function's arguments span (a literal comes as one value).
+/// The rows the arguments span as Polars broadcasts them: a literal is one
+/// value for every row, so one empty argument (a filter kept no rows) leaves
+/// none, however long the literals beside it.
 pub(super) fn rows_spanned(columns: &[Column]) -> usize {
+    if columns.iter().any(Column::is_empty) {
+        return 0;
+    }
     columns.iter().map(Column::len).max().unwrap_or(0)
 }
 

@@ -15,6 +15,19 @@
 /// functions only there (`rewrite::scope::FunctionReach`).
 pub const CAST_ROUND: &str = "floe_cast_round";
 
+/// Whether a lowercased name calls one of the functions Floe registers:
+/// the registry answers polars-sql with it, and rewrites that must not
+/// touch Floe's own calls (`OVER ()` of a frame Floe computes) ask it.
+pub fn is_floe_function(name: &str) -> bool {
+    name == CAST_ROUND
+        || round_digits(name).is_some()
+        || DecimalOp::parse(name).is_some()
+        || PeerFrame::parse(name).is_some()
+        || ValueFrame::parse(name).is_some()
+        || MixedOrder::parse(name).is_some()
+        || Scalar::parse(name).is_some()
+}
+
 /// `floe_round_<n>(x)`: `round(x, n)` half away from zero, as DuckDB rounds
 /// and PostgreSQL rounds a DECIMAL (polars-sql rounds half to even: 2.5 to
 /// 2, 0.125 to 0.12); a DECIMAL comes back at scale `n`. Reaches as
@@ -112,10 +125,18 @@ pub enum Scalar {
     /// `mode(x)` (DuckDB) and `mode() WITHIN GROUP (ORDER BY x)`
     /// (PostgreSQL) are written as, over the group's `array_agg(x)`.
     ListMode,
+    /// `floe_null_fill(x)`: `x` with NULL as its type's zero (an empty
+    /// text), never NULL; and `floe_null_flags(0, x, y, …)`: which of `x`,
+    /// `y`, … are NULL, bits of a BIGINT (the literal first names the key
+    /// apart from the values', as Polars names a call after its first
+    /// argument). Together, join keys that pair NULL with NULL
+    /// (`sql::rewrite::null_safe_joins`).
+    NullFill,
+    NullFlags,
 }
 
 impl Scalar {
-    const ALL: [Scalar; 19] = [
+    const ALL: [Scalar; 21] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -135,6 +156,8 @@ impl Scalar {
         Scalar::ListMode,
         Scalar::Hamming,
         Scalar::AtTimeZone,
+        Scalar::NullFill,
+        Scalar::NullFlags,
     ];
 
     pub fn name(self) -> &'static str {
@@ -158,6 +181,8 @@ impl Scalar {
             Scalar::ListMode => "floe_list_mode",
             Scalar::Hamming => "hamming",
             Scalar::AtTimeZone => "floe_at_time_zone",
+            Scalar::NullFill => "floe_null_fill",
+            Scalar::NullFlags => "floe_null_flags",
         }
     }
 
@@ -173,6 +198,7 @@ impl Scalar {
             Scalar::RegexpExtract => (2, 3),
             Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::AtTimeZone | Scalar::Gcd | Scalar::Lcm => (2, 2),
             Scalar::Translate => (3, 3),
+            Scalar::NullFlags => (2, 65),
             _ => (1, 1),
         }
     }

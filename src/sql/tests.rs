@@ -274,10 +274,17 @@ fn select_list_subqueries_correlated_by_inequalities_join_distinct_outer_values(
 }
 
 #[test]
-fn subqueries_it_cannot_prove_safe_are_left_alone() {
-    // count() of an empty group is 0, not NULL: an inner join would drop rows.
+fn subqueries_it_cannot_prove_safe_are_left_alone_or_joined_as_values() {
+    // count() of an empty group is 0, not NULL: an inner join would drop
+    // rows, so the count is LEFT JOINed as a SELECT item's is.
     let sql = "SELECT * FROM t AS a WHERE x > (SELECT count(*) FROM t AS b WHERE b.k = a.k)";
-    assert!(!render_with_columns(sql, &[("t", &["k", "x"])]).contains("__floe_sq"));
+    let rendered = render_with_columns(sql, &[("t", &["k", "x"])]);
+    assert!(rendered.contains("LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = a.k WHERE x > coalesce(__floe_sq1.__floe_v, 0)"), "{rendered}");
+    // Correlated by an inequality, in WHERE: a value per distinct outer value.
+    let sql = "SELECT * FROM t AS a WHERE x >= (SELECT avg(b.x) FROM t AS b WHERE b.k <> a.k)";
+    let rendered = render_with_columns(sql, &[("t", &["k", "x"])]);
+    assert!(rendered.contains("FROM (SELECT DISTINCT a.k AS __floe_k1 FROM __floe_0 AS a) AS __floe_sq1_o"), "{rendered}");
+    assert!(rendered.contains("WHERE x >= __floe_sq1.__floe_v"), "{rendered}");
     // A column neither side has: no guessing.
     let sql = "SELECT * FROM t WHERE x > (SELECT avg(y) FROM u WHERE u.k = nowhere)";
     assert!(!render_with_columns(sql, &[("t", &["k", "x"]), ("u", &["k", "y"])]).contains("__floe_sq"));

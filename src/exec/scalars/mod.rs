@@ -27,16 +27,10 @@ const MOST_REPEATED_BYTES: usize = 16 << 20;
 const MOST_PATTERN_BYTES: usize = 10 << 20;
 
 pub(super) fn udf(scalar: Scalar) -> UserDefinedFunction {
-    let function = BaseColumnUdf::new(
-        move |columns: &mut [Column]| compute(scalar, columns),
-        move |_: &Schema, fields: &[Field]| {
-            let name = fields.first().map_or_else(|| scalar.name().into(), |field| field.name().clone());
-            Ok(Field::new(name, output_type(scalar, fields)))
-        },
-    );
-    let mut udf = UserDefinedFunction::new(scalar.name().into(), function);
-    udf.options = FunctionOptions::elementwise();
-    udf
+    super::functions::floe_udf(scalar.name(), FunctionOptions::elementwise(), move |columns| compute(scalar, columns), move |fields| {
+        let name = fields.first().map_or_else(|| scalar.name().into(), |field| field.name().clone());
+        Ok(Field::new(name, output_type(scalar, fields)))
+    })
 }
 
 fn output_type(scalar: Scalar, fields: &[Field]) -> DataType {
@@ -46,6 +40,8 @@ fn output_type(scalar: Scalar, fields: &[Field]) -> DataType {
             _ => DataType::Null,
         },
         Scalar::AtTimeZone => fields.first().map_or(DataType::Null, |field| zones::shifted_type(field.dtype())),
+        Scalar::NullFill => fields.first().map_or(DataType::Null, |field| field.dtype().clone()),
+        Scalar::NullFlags => DataType::Int64,
         Scalar::Ascii => DataType::Int32,
         Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
         Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
@@ -77,8 +73,33 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::ToHex => integers::to_hex(&columns[0], height)?,
         Scalar::ListMode => lists::mode(&columns[0])?,
         Scalar::AtTimeZone => zones::at_time_zone(columns, height)?,
+        Scalar::NullFill => null_fill(&spanning(&columns[0], height))?,
+        Scalar::NullFlags => null_flags(&columns[1..], height),
     };
     Ok(computed.with_name(name).into_column())
+}
+
+/// `values` with NULL as their type's zero: text and bytes empty; numbers,
+/// dates and times their physical zero.
+fn null_fill(values: &Column) -> PolarsResult<Series> {
+    let values = values.as_materialized_series();
+    Ok(match values.dtype() {
+        DataType::String => values.str()?.iter().map(|value| Some(value.unwrap_or(""))).collect::<StringChunked>().into_series(),
+        DataType::Binary => values.binary()?.iter().map(|value| Some(value.unwrap_or(&[]))).collect::<BinaryChunked>().into_series(),
+        _ => values.fill_null(FillNullStrategy::Zero)?,
+    })
+}
+
+/// Which of `columns` are NULL on each row, bit `i` for the `i`-th.
+fn null_flags(columns: &[Column], height: usize) -> Series {
+    let mut flags = vec![0i64; height];
+    for (bit, column) in columns.iter().enumerate() {
+        let nulls = spanning(column, height).is_null();
+        for (flag, null) in flags.iter_mut().zip(nulls.iter()) {
+            *flag |= i64::from(null == Some(true)) << bit;
+        }
+    }
+    Series::new(PlSmallStr::EMPTY, flags)
 }
 
 fn texts(column: &Column, height: usize) -> PolarsResult<StringChunked> {

@@ -1,5 +1,6 @@
 //! Scalar subqueries in the SELECT list of a query that does not aggregate,
-//! correlated with its rows (`(SELECT count(*) FROM t WHERE t.k = o.k)`,
+//! or in its WHERE where no grouped join can stand for them, correlated
+//! with its rows (`(SELECT count(*) FROM t WHERE t.k = o.k)`,
 //! `(SELECT sum(x) FROM t WHERE t.ts < o.ts)`), which polars-sql cannot
 //! plan. The subquery's value depends only on the outer values it compares
 //! with, so a CTE computes it once per distinct set of them and is LEFT

@@ -5,6 +5,10 @@
 //! correlated key and join back (a key without rows counts 0). An EXISTS in
 //! WHERE or HAVING stays the semi-join it is planned as, and one that reads
 //! nothing of the query around it is `quantified.rs`'s (one row read).
+//!
+//! Likewise `x [NOT] IN (SELECT y …)` read as a value, as the counts that
+//! decide SQL's three-valued answer: TRUE where some `y = x`; else FALSE
+//! over no rows; else NULL where `x` or some `y` is NULL; else FALSE.
 
 use std::ops::ControlFlow;
 
@@ -49,10 +53,13 @@ fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver) {
         }
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             let correlated = matches!(expr, Expr::Exists { subquery, .. } if !self.1.self_contained(subquery));
-            if self.0 == 0 && correlated {
-                if let Some(counted) = as_count(expr) {
-                    *expr = counted;
-                }
+            let counted = match expr {
+                Expr::Exists { .. } if correlated => as_count(expr),
+                Expr::InSubquery { .. } => as_membership(expr),
+                _ => None,
+            };
+            if let (0, Some(counted)) = (self.0, counted) {
+                *expr = counted;
             }
             ControlFlow::Continue(())
         }
@@ -65,11 +72,7 @@ fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver) {
 /// DISTINCT, LIMIT or set operation.
 fn as_count(expr: &Expr) -> Option<Expr> {
     let Expr::Exists { subquery, negated } = expr else { return None };
-    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
-    let grouped = !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(keys, _) if keys.is_empty());
-    if grouped || select.having.is_some() || select.distinct.is_some() || subquery.limit_clause.is_some() || subquery.with.is_some() || select.from.is_empty() {
-        return None;
-    }
+    filtered_rows(subquery)?;
     let mut counted = subquery.as_ref().clone();
     counted.order_by = None;
     let SetExpr::Select(select) = counted.body.as_mut() else { return None };
@@ -77,6 +80,42 @@ fn as_count(expr: &Expr) -> Option<Expr> {
     let op = if *negated { BinaryOperator::Eq } else { BinaryOperator::Gt };
     let zero = Expr::value(Value::Number("0".into(), false));
     Some(Expr::Nested(Box::new(Expr::BinaryOp { left: Box::new(Expr::Subquery(Box::new(counted))), op, right: Box::new(zero) })))
+}
+
+/// The SELECT of a subquery whose rows are its FROM's filtered ones: no
+/// grouping, DISTINCT, LIMIT or set operation.
+fn filtered_rows(subquery: &Query) -> Option<&sqlparser::ast::Select> {
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let grouped = !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(keys, _) if keys.is_empty());
+    let plain = !(grouped || select.having.is_some() || select.distinct.is_some() || subquery.limit_clause.is_some() || subquery.with.is_some());
+    (plain && !select.from.is_empty()).then_some(select)
+}
+
+/// `x [NOT] IN (SELECT y FROM … WHERE w)` as a CASE over the counts of the
+/// subquery's rows with `y = x`, of all of them and of those with a NULL `y`.
+fn as_membership(expr: &Expr) -> Option<Expr> {
+    let Expr::InSubquery { expr: value, subquery, negated } = expr else { return None };
+    let select = filtered_rows(subquery)?;
+    let [SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }] = select.projection.as_slice() else { return None };
+    let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let count = |condition: Option<String>| {
+        let conditions: Vec<String> = select.selection.iter().map(|w| format!("({w})")).chain(condition).collect();
+        match conditions.is_empty() {
+            true => format!("(SELECT count(*) FROM {from})"),
+            false => format!("(SELECT count(*) FROM {from} WHERE {})", conditions.join(" AND ")),
+        }
+    };
+    let membership = format!(
+        "CASE WHEN {matched} > 0 THEN TRUE WHEN {all} = 0 THEN FALSE WHEN ({value}) IS NULL OR {nulls} > 0 THEN CAST(NULL AS BOOLEAN) ELSE FALSE END",
+        matched = count(Some(format!("{item} = ({value})"))),
+        all = count(None),
+        nulls = count(Some(format!("({item}) IS NULL"))),
+    );
+    let answer = parse_expr(&membership)?;
+    Some(match negated {
+        true => Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(answer))) },
+        false => Expr::Nested(Box::new(answer)),
+    })
 }
 
 #[cfg(test)]
@@ -93,7 +132,14 @@ mod tests {
             rewritten("SELECT c.k, EXISTS (SELECT 1 FROM o WHERE o.k = c.k) AS has, NOT EXISTS (SELECT * FROM o WHERE o.x > c.k) FROM c"),
             "SELECT c.k, ((SELECT count(*) FROM o WHERE o.k = c.k) > 0) AS has, ((SELECT count(*) FROM o WHERE o.x > c.k) = 0) FROM c"
         );
+        assert_eq!(
+            rewritten("SELECT c.k IN (SELECT o.x FROM o WHERE o.k > 1) FROM c"),
+            "SELECT (CASE WHEN (SELECT count(*) FROM o WHERE (o.k > 1) AND o.x = (c.k)) > 0 THEN true \
+             WHEN (SELECT count(*) FROM o WHERE (o.k > 1)) = 0 THEN false \
+             WHEN (c.k) IS NULL OR (SELECT count(*) FROM o WHERE (o.k > 1) AND (o.x) IS NULL) > 0 THEN CAST(NULL AS BOOLEAN) ELSE false END) FROM c"
+        );
         for kept in [
+            "SELECT k FROM c WHERE k IN (SELECT x FROM o)",
             "SELECT k FROM c WHERE EXISTS (SELECT 1 FROM o WHERE o.k = c.k)",
             "SELECT EXISTS (SELECT k FROM o GROUP BY k) FROM c",
             "SELECT EXISTS (SELECT 1 FROM o WHERE o.k = c.k LIMIT 1) FROM c",

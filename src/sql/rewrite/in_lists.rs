@@ -4,6 +4,13 @@
 //! condition on another relation above the join instead of splitting it
 //! into each side's part, so a fact table was joined whole and filtered
 //! after (TPC-H 19); comparisons it splits and pushes into each scan.
+//!
+//! A list that reads columns, which polars-sql refuses, is compared
+//! whatever its length, and a value that reads no column (`'a' IN ('a',
+//! 'b')`) too:
+//! polars-sql takes an `is_in` of literals for an aggregate-like value of
+//! its own height, so a SELECT of nothing else answered one row over a
+//! table whose filter kept none.
 
 use std::ops::ControlFlow;
 
@@ -24,7 +31,12 @@ impl VisitorMut for Comparisons {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Expr::InList { expr: column, list, negated } = expr else { return ControlFlow::Continue(()) };
         let is_column = matches!(column.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-        if !is_column || list.is_empty() || list.len() > MAX_VALUES || !list.iter().all(is_literal) {
+        // A list that reads columns (`x IN (b.lo, b.hi)`), which polars-sql
+        // refuses, is the comparisons it stands for at any length.
+        let reads_columns = !list.iter().all(reads_nothing);
+        let short_literals = list.len() <= MAX_VALUES && list.iter().all(is_literal);
+        let compared = reads_columns || ((is_column || reads_nothing(column)) && short_literals);
+        if list.is_empty() || !compared {
             return ControlFlow::Continue(());
         }
         let (compare, combine) = match negated {
@@ -41,6 +53,17 @@ impl VisitorMut for Comparisons {
         *expr = Expr::Nested(Box::new(combined));
         ControlFlow::Continue(())
     }
+}
+
+/// Whether `expr` is the same for every row: it reads no column and holds
+/// no subquery.
+fn reads_nothing(expr: &Expr) -> bool {
+    let reads = sqlparser::ast::visit_expressions(expr, |expr| match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
+        Expr::Function(function) if function.over.is_some() => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    });
+    reads.is_continue()
 }
 
 fn is_literal(expr: &Expr) -> bool {
@@ -64,11 +87,26 @@ mod tests {
     }
 
     #[test]
+    fn lists_of_columns_are_compared() {
+        assert_eq!(
+            rewritten_by("SELECT * FROM t WHERE m IN (a, 'x') AND upper(n) NOT IN (b, c)", super::as_comparisons),
+            "SELECT * FROM t WHERE (m = a OR m = 'x') AND (upper(n) <> b AND upper(n) <> c)"
+        );
+    }
+
+    #[test]
+    fn values_that_read_no_column_are_compared() {
+        assert_eq!(
+            rewritten_by("SELECT substring('Sales', 3, 2) IN ('a', 'Sales') FROM t", super::as_comparisons),
+            "SELECT (SUBSTRING('Sales', 3, 2) = 'a' OR SUBSTRING('Sales', 3, 2) = 'Sales') FROM t"
+        );
+    }
+
+    #[test]
     fn expressions_long_lists_and_subqueries_stay() {
         for sql in [
             "SELECT * FROM t WHERE SUBSTRING(p, 1, 2) IN ('13', '31')",
             "SELECT * FROM t WHERE m IN (SELECT m FROM u)",
-            "SELECT * FROM t WHERE m IN (a, 'x')",
             "SELECT * FROM t WHERE m IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)",
         ] {
             assert_eq!(rewritten_by(sql, super::as_comparisons), sql);

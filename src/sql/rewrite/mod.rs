@@ -20,6 +20,7 @@ mod exists_values;
 mod grouping_sets;
 mod grouped_keys;
 mod in_lists;
+mod inner_join_conditions;
 mod like_patterns;
 mod join_filters;
 mod lift;
@@ -28,6 +29,7 @@ mod names;
 mod narrowed_exists;
 mod narrowed_keys;
 mod normalize;
+mod null_safe_joins;
 mod one_row;
 mod or_filters;
 mod ordered_sets;
@@ -116,8 +118,9 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on
 /// (an EXISTS read as a value into a count),
 /// subqueries that read the outer query's own join again into windows over it,
-/// other subqueries into joins, join filters into derived tables (or, on an
-/// outer join's preserved side, into its keys), comma joins made
+/// other subqueries into joins, null-safe join equalities into keys, join filters into derived tables (or, on an
+/// outer join's preserved side, into its keys; on an inner join, what
+/// polars-sql cannot join on into WHERE), comma joins made
 /// explicit, IN filters on one joined table applied to it first, names
 /// inside subqueries qualified, EXISTS subqueries narrowed to the outer
 /// filters' keys, expressions' subqueries that need Floe's
@@ -141,7 +144,9 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     outer_windows::over_outer_joins(statement, columns);
     subquery::decorrelate(statement, columns);
     join_filters::push_into_joined_relations(statement, columns);
+    null_safe_joins::keyed(statement, columns);
     outer_join_conditions::keyed(statement, columns)?;
+    inner_join_conditions::filtered_after_joining(statement);
     or_filters::implied_filters(statement, columns);
     comma_joins::make_explicit(statement, columns);
     join_filters::semi_joins_first(statement, columns);

@@ -86,6 +86,11 @@ fn polars_expr_name(expr: &Expr) -> Option<String> {
             let args = function_args(function);
             match (name.as_str(), args.as_deref()) {
                 ("count", None) => Some("len".into()),
+                // Polars ranks the (first) order key, and names the rank after it.
+                ("rank" | "dense_rank", Some([])) => match &function.over {
+                    Some(sqlparser::ast::WindowType::WindowSpec(spec)) => spec.order_by.first().and_then(|key| polars_expr_name(&key.expr)),
+                    _ => None,
+                },
                 ("nullif" | "mod", _) | (_, Some([])) => Some(LITERAL.into()),
                 ("date_part" | "datepart" | "date_trunc" | "datetrunc", Some([_, value])) => polars_expr_name(value),
                 (_, Some([first, ..])) => polars_expr_name(first),
@@ -134,10 +139,15 @@ fn name_select(select: &mut Select) {
     }
     aliased.sort_unstable();
     aliased.dedup();
+    // The same text twice (`SELECT sum(x), sum(x)`) is a repeated output name.
+    let mut texts: HashMap<String, usize> = HashMap::new();
     for index in aliased {
         if let SelectItem::UnnamedExpr(expr) = &select.projection[index] {
-            let alias = Ident::with_quote('"', expr.to_string());
-            select.projection[index] = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+            let text = expr.to_string();
+            let used = texts.entry(text.clone()).or_default();
+            *used += 1;
+            let name = if *used > 1 { format!("{text}{REPEAT_MARK}{used}") } else { text };
+            select.projection[index] = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
         }
     }
 }
@@ -277,6 +287,18 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT 'k' || k, count(*) - 1, sum(x) FROM t GROUP BY k", name_colliding_projections),
             "SELECT 'k' || k AS \"'k' || k\", count(*) - 1, sum(x) FROM t GROUP BY k"
+        );
+    }
+
+    #[test]
+    fn repeated_items_and_ranks_named_after_their_key_are_named_apart() {
+        assert_eq!(
+            rewritten_by("SELECT sum(f), sum(f) FROM t GROUP BY s", name_colliding_projections),
+            "SELECT sum(f) AS \"sum(f)\", sum(f) AS \"sum(f)__floe_repeat_2\" FROM t GROUP BY s"
+        );
+        assert_eq!(
+            rewritten_by("SELECT id * 2, dense_rank() OVER (ORDER BY id DESC) FROM t", name_colliding_projections),
+            "SELECT id * 2 AS \"id * 2\", dense_rank() OVER (ORDER BY id DESC) AS \"dense_rank() OVER (ORDER BY id DESC)\" FROM t"
         );
     }
 

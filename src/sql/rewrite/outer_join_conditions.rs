@@ -134,7 +134,7 @@ fn side(expr: &Expr, left: &[Scope], right: &Scope) -> Side {
                 }
                 _ => return ControlFlow::Continue(()),
             };
-            let owns = |scope: &Scope| scope.has_column(name) && qualifier.is_none_or(|q| scope.qualifier.eq_ignore_ascii_case(q));
+            let owns = |scope: &Scope| scope.owns(name, qualifier.map(String::as_str));
             let side = match (self.left.iter().any(owns), owns(self.right)) {
                 (true, false) => Side::Left,
                 (false, true) => Side::Right,

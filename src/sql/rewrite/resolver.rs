@@ -21,6 +21,11 @@ impl Scope {
     pub fn has_column(&self, name: &str) -> bool {
         self.columns.iter().any(|c| c.eq_ignore_ascii_case(name))
     }
+
+    /// Whether a column `name`, qualified by `qualifier` where written, is this relation's.
+    pub fn owns(&self, name: &str, qualifier: Option<&str>) -> bool {
+        self.has_column(name) && qualifier.is_none_or(|q| self.qualifier.eq_ignore_ascii_case(q))
+    }
 }
 
 /// Knows the columns of catalog relations, CTEs and derived tables.

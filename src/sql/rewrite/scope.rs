@@ -67,6 +67,11 @@ pub(crate) fn parse_expr(sql: &str) -> Option<Expr> {
 
 /// A call of the function `name` with plain arguments.
 pub(crate) fn call<const N: usize>(name: &str, args: [Expr; N]) -> Expr {
+    call_with(name, args.into())
+}
+
+/// A call of the function `name` with as many plain arguments as `args` holds.
+pub(crate) fn call_with(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -162,6 +167,34 @@ pub(crate) fn visit_outside_subqueries<T: sqlparser::ast::Visit>(
         }
     }
     node.visit(&mut Outside { visit, depth: 0 })
+}
+
+/// Rewrites each expression of `node` outside the queries nested in it, the
+/// innermost first (a subquery's expressions are its own).
+pub(crate) fn replace_outside_subqueries<T: sqlparser::ast::VisitMut>(node: &mut T, replace: impl FnMut(&mut Expr)) {
+    use std::ops::ControlFlow;
+    struct Outside<F> {
+        replace: F,
+        depth: usize,
+    }
+    impl<F: FnMut(&mut Expr)> sqlparser::ast::VisitorMut for Outside<F> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0 {
+                (self.replace)(expr);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = node.visit(&mut Outside { replace, depth: 0 });
 }
 
 /// No function calls in `node`: a condition safe to evaluate twice or

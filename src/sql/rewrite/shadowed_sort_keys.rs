@@ -115,9 +115,7 @@ fn column(expr: &Expr, scopes: &[Scope]) -> Option<Column> {
         Expr::CompoundIdentifier(parts) if parts.len() >= 2 => (Some(&parts[parts.len() - 2].value), &parts[parts.len() - 1].value),
         _ => return None,
     };
-    let mut owners = scopes.iter().enumerate().filter(|(_, scope)| {
-        scope.has_column(name) && qualifier.is_none_or(|q| scope.qualifier.eq_ignore_ascii_case(q))
-    });
+    let mut owners = scopes.iter().enumerate().filter(|(_, scope)| scope.owns(name, qualifier.map(String::as_str)));
     match (owners.next(), owners.next()) {
         (Some((index, _)), None) => Some((index, name.to_ascii_lowercase())),
         _ => None,

@@ -12,7 +12,10 @@
 //!   the CTE groups by the inner keys (`__floe_k1…`), is joined on them, and
 //!   the comparison reads the group's value. Outer rows without a group
 //!   compare against NULL and drop out, as they would in SQL — which is why
-//!   `count` (0 for an empty group, not NULL) is left alone.
+//!   `count` (0 for an empty group, not NULL) is left alone;
+//! - correlated otherwise in WHERE (by `<`, `<>`, or a `count`): a value per
+//!   distinct set of the outer values it reads, LEFT JOINed back on them, as
+//!   in a SELECT list (`correlated_items.rs`).
 //!
 //! Deciding which side of an equality is outer needs the tables' columns, so
 //! this runs at planning time with the schemas in hand. A subquery it cannot
@@ -75,8 +78,8 @@ fn place(ctes: &[Cte], new: &Cte) -> usize {
 struct Rewriter<'a> {
     resolver: Resolver<'a>,
     ctes: Vec<Cte>,
-    /// The FROM of the SELECT whose list is being rewritten (correlated
-    /// subqueries there read their outer values from it).
+    /// The FROM of the SELECT whose list or WHERE is being rewritten
+    /// (correlated subqueries there read their outer values from it).
     select_list_from: Option<String>,
     /// The filters of the SELECT whose WHERE is being rewritten, which
     /// narrow the keys a correlated subquery's CTE groups (`narrowed_keys.rs`).
@@ -242,8 +245,8 @@ impl Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
-    /// A correlated subquery in the SELECT list (`correlated_items.rs`): a
-    /// CTE LEFT JOINed on the outer values it reads.
+    /// A correlated subquery in the SELECT list or WHERE (`correlated_items.rs`):
+    /// a CTE LEFT JOINed on the outer values it reads.
     fn replace_correlated_item(&mut self, expr: &mut Expr, outer: &[Scope], added: &mut Added) {
         let (Expr::Subquery(subquery), Some(outer_from)) = (&*expr, &self.select_list_from) else { return };
         let name = format!("__floe_sq{}", self.ctes.len() + 1);
@@ -296,9 +299,15 @@ impl Rewriter<'_> {
         let Some(outer) = self.resolver.scopes(&select.from) else { return };
         let mut added = Added::default();
         self.outer_filters = Some(super::narrowed_keys::OuterFilters::of(select, &outer, &self.resolver));
+        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        // A correlated subquery no grouped join can stand for (correlated by
+        // `<`, or a count, whose empty group is 0) is a value per outer row,
+        // as in a SELECT list.
+        self.select_list_from = Some(from);
         if let Some(selection) = &mut select.selection {
             self.rewrite_clause(selection, &outer, false, &mut added);
         }
+        self.select_list_from = None;
         self.outer_filters = None;
         if let Some(having) = &mut select.having {
             self.rewrite_clause(having, &outer, true, &mut added);

@@ -18,7 +18,7 @@ use sqlparser::ast::{
 };
 
 use super::names::first_column;
-use super::scope::{is_aggregate, parse_query, plain_args, visit_outside_subqueries};
+use super::scope::{is_aggregate, parse_query, plain_args, replace_outside_subqueries, visit_outside_subqueries};
 
 const PREFIX: &str = "__floe_sum_";
 
@@ -45,7 +45,7 @@ fn rewrite_select(select: &mut Select) {
     for item in select.projection.iter_mut() {
         // An unaliased output is named by Polars after the expression, so it stays.
         if let SelectItem::ExprWithAlias { expr, .. } = item {
-            let _ = expr.visit(&mut Replace { computed: &mut computed, depth: 0 });
+            replace_outside_subqueries(expr, |expr| replace_argument(expr, &mut computed));
         }
     }
     if computed.is_empty() {
@@ -149,39 +149,21 @@ fn movable(expr: &Expr) -> bool {
 
 /// Replaces computed SUM arguments outside subqueries by the derived
 /// table's columns, one column per distinct argument.
-struct Replace<'a> {
-    computed: &'a mut Vec<(String, Expr)>,
-    depth: usize,
-}
-
-impl VisitorMut for Replace<'_> {
-    type Break = ();
-    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-        self.depth += 1;
-        ControlFlow::Continue(())
-    }
-    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-        self.depth -= 1;
-        ControlFlow::Continue(())
-    }
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
-        if self.depth > 0 {
-            return ControlFlow::Continue(());
+/// `sum(<argument>)` as `sum(<alias>)`, each distinct argument computed once.
+fn replace_argument(expr: &mut Expr, computed: &mut Vec<(String, Expr)>) {
+    let Expr::Function(function) = expr else { return };
+    let Some(argument) = computed_argument(function) else { return };
+    let text = argument.to_string();
+    let alias = match computed.iter().find(|(_, known)| known.to_string() == text) {
+        Some((alias, _)) => alias.clone(),
+        None => {
+            let alias = format!("{PREFIX}{}", computed.len());
+            computed.push((alias.clone(), argument.clone()));
+            alias
         }
-        let Some(argument) = computed_argument(function) else { return ControlFlow::Continue(()) };
-        let text = argument.to_string();
-        let alias = match self.computed.iter().find(|(_, known)| known.to_string() == text) {
-            Some((alias, _)) => alias.clone(),
-            None => {
-                let alias = format!("{PREFIX}{}", self.computed.len());
-                self.computed.push((alias.clone(), argument.clone()));
-                alias
-            }
-        };
-        let Some(replacement) = super::scope::parse_expr(&format!("sum({alias})")) else { return ControlFlow::Continue(()) };
+    };
+    if let Some(replacement) = super::scope::parse_expr(&format!("sum({alias})")) {
         *expr = replacement;
-        ControlFlow::Continue(())
     }
 }
 

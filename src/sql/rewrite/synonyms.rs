@@ -134,6 +134,7 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("dayofmonth", [time]) => format!("date_part('day', {time})"),
         ("dayofweek", [time]) => format!("date_part('dow', {time})"),
         ("dayofyear", [time]) => format!("date_part('doy', {time})"),
+        ("last_day", [date]) => format!("(CAST(date_trunc('month', {date}) AS DATE) + INTERVAL '1 month' - INTERVAL '1 day')"),
         ("make_date", [year, month, day]) => format!("CAST({} AS DATE)", day_start(&year.to_string(), &month.to_string(), &day.to_string())),
         _ => return None,
     };
@@ -207,8 +208,9 @@ mod tests {
         );
         assert_eq!(rewritten("SELECT ts AT TIME ZONE 'Europe/Berlin' FROM t"), "SELECT floe_at_time_zone(ts, 'Europe/Berlin') FROM t");
         assert_eq!(
-            rewritten("SELECT year(d), DAYOFWEEK(d), 2 ^ x FROM t"),
-            "SELECT date_part('year', d), date_part('dow', d), power(CAST(2 AS DOUBLE), x) FROM t"
+            rewritten("SELECT year(d), DAYOFWEEK(d), 2 ^ x, last_day(d) FROM t"),
+            "SELECT date_part('year', d), date_part('dow', d), power(CAST(2 AS DOUBLE), x), \
+             (CAST(date_trunc('month', d) AS DATE) + INTERVAL '1 month' - INTERVAL '1 day') FROM t"
         );
         assert_eq!(rewritten("SELECT g, mode(x + 1) FROM t GROUP BY g"), "SELECT g, floe_list_mode(array_agg(x + 1)) FROM t GROUP BY g");
         for sql in ["mode(x + 1) > 2", "(ts AT TIME ZONE 'UTC') AT TIME ZONE 'Asia/Tokyo'", "mode(t AT TIME ZONE 'UTC')"] {

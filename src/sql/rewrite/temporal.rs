@@ -237,13 +237,36 @@ impl DateArithmetic<'_> {
             Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Plus | sqlparser::ast::BinaryOperator::Minus, right } => {
                 self.is_date(left) && matches!(right.as_ref(), Expr::Interval(_)) && !within_a_day(right)
             }
-            // The least or greatest of dates is a date.
+            // The least or greatest of dates is a date, as is the first of
+            // dates that is not NULL.
             Expr::Function(function) if function.over.is_none() => {
                 let name = function.name.to_string().to_ascii_lowercase();
-                matches!(name.as_str(), "min" | "max") && matches!(plain_args(function).as_deref(), Some([arg]) if self.is_date(arg))
+                let Some(args) = plain_args(function) else { return false };
+                match name.as_str() {
+                    "min" | "max" => matches!(args.as_slice(), [arg] if self.is_date(arg)),
+                    "nullif" => args.first().is_some_and(|arg| self.is_date(arg)),
+                    "coalesce" | "ifnull" | "greatest" | "least" => self.all_dates(args.iter().copied()),
+                    _ => false,
+                }
+            }
+            Expr::Case { conditions, else_result, .. } => {
+                self.all_dates(conditions.iter().map(|when| &when.result).chain(else_result.as_deref()))
             }
             _ => false,
         }
+    }
+
+    /// Whether values are dates or NULL, one of them a date.
+    fn all_dates<'e>(&self, values: impl Iterator<Item = &'e Expr>) -> bool {
+        let mut any_date = false;
+        for value in values {
+            if self.is_date(value) {
+                any_date = true;
+            } else if !matches!(value, Expr::Value(v) if v.value == Value::Null) {
+                return false;
+            }
+        }
+        any_date
     }
 }
 
@@ -326,5 +349,9 @@ mod tests {
         assert_eq!(arithmetic("SELECT d + -7, d - -2, (d + 10) + -8 FROM t"), "SELECT d - INTERVAL '7 days', d + INTERVAL '2 days', (d + INTERVAL '10 days') - INTERVAL '8 days' FROM t");
         assert_eq!(arithmetic("SELECT EXTRACT(EPOCH FROM d) FROM t"), "SELECT EXTRACT(EPOCH FROM CAST(d AS TIMESTAMP)) FROM t");
         assert_eq!(arithmetic("SELECT max(d) - min(e) FROM t"), "SELECT (CAST(max(d) AS BIGINT) - CAST(min(e) AS BIGINT)) FROM t");
+        assert_eq!(
+            arithmetic("SELECT COALESCE(d, DATE '2000-01-01') + 3, CASE WHEN n > 0 THEN d END - 1, COALESCE(n, 0) + 3 FROM t"),
+            "SELECT COALESCE(d, DATE '2000-01-01') + INTERVAL '3 days', CASE WHEN n > 0 THEN d END - INTERVAL '1 days', COALESCE(n, 0) + 3 FROM t"
+        );
     }
 }

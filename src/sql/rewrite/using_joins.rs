@@ -17,7 +17,7 @@ use sqlparser::ast::{
 };
 
 use super::resolver::{owner, visit_query, Resolver, Scope};
-use super::scope::{join_constraint, joined_by, output_names, selects_mut};
+use super::scope::{join_constraint, joined_by, output_names, replace_outside_subqueries, selects_mut};
 use super::Columns;
 
 pub(super) fn merged_keys(statement: &mut Statement, columns: &Columns) {
@@ -194,30 +194,13 @@ fn expanded(projection: &[SelectItem], merged: &[(String, Expr)], scopes: &[Scop
 
 /// Every unqualified name of a key outside subqueries reads the merged key.
 fn replace_keys<T: VisitMut>(node: &mut T, keys: &HashMap<String, Expr>) {
-    struct Replace<'k> {
-        keys: &'k HashMap<String, Expr>,
-        depth: usize,
-    }
-    impl VisitorMut for Replace<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if let Expr::Identifier(name) = expr {
-                if let Some(value) = self.keys.get(&name.value.to_ascii_lowercase()).filter(|_| self.depth == 0) {
-                    *expr = value.clone();
-                }
+    replace_outside_subqueries(node, |expr| {
+        if let Expr::Identifier(name) = expr {
+            if let Some(value) = keys.get(&name.value.to_ascii_lowercase()) {
+                *expr = value.clone();
             }
-            ControlFlow::Continue(())
         }
-    }
-    let _ = node.visit(&mut Replace { keys, depth: 0 });
+    });
 }
 
 #[cfg(test)]

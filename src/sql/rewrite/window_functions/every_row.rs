@@ -38,7 +38,7 @@ impl VisitorMut for EveryRow {
 
 fn partitioned_by_constant(expr: &mut Expr) {
     let Expr::Function(function) = expr else { return };
-    if function.name.to_string().to_ascii_lowercase().starts_with("floe_") {
+    if crate::sql::functions::is_floe_function(&function.name.to_string().to_ascii_lowercase()) {
         return;
     }
     if let Some(WindowType::WindowSpec(spec)) = &mut function.over {

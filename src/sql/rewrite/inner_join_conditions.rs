@@ -1,0 +1,123 @@
+//! An inner join's ON conditions polars-sql cannot plan: it joins on
+//! equalities, filters pairs by comparisons, and refused everything else
+//! (`ON a.k = b.k OR a.j = b.j`, `IN`, `IS NOT DISTINCT FROM`, a function's
+//! truth). An inner join keeps the pairs its condition holds for, so such a
+//! conjunct filters the joined rows in WHERE instead: the same rows, as long
+//! as no RIGHT or FULL join further along the chain keeps a row the filter
+//! would drop. `x BETWEEN a AND b` of both sides is first the two
+//! comparisons it is, which polars-sql joins on as a range.
+//!
+//! A conjunct with an unqualified name stays: in WHERE it could name a
+//! column of a relation joined later.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableWithJoins, VisitMut, VisitorMut};
+
+use super::scope::{conjuncts, is_comparison, joined_by};
+
+pub(super) fn filtered_after_joining(statement: &mut Statement) {
+    let _ = statement.visit(&mut Conditions);
+}
+
+struct Conditions;
+
+impl VisitorMut for Conditions {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let mut moved = Vec::new();
+        for table in &mut select.from {
+            moved.extend(unplannable(table));
+        }
+        if !moved.is_empty() {
+            moved.extend(select.selection.take());
+            select.selection = joined_by(BinaryOperator::And, moved);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Takes the conjuncts polars-sql cannot plan out of the chain's inner joins.
+fn unplannable(table: &mut TableWithJoins) -> Vec<Expr> {
+    let mut moved = Vec::new();
+    for index in 0..table.joins.len() {
+        let preserved_later = table.joins[index + 1..]
+            .iter()
+            .any(|join| matches!(join.join_operator, JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)));
+        let operator = &mut table.joins[index].join_operator;
+        let (false, JoinOperator::Join(JoinConstraint::On(condition)) | JoinOperator::Inner(JoinConstraint::On(condition))) = (preserved_later, &mut *operator)
+        else {
+            continue;
+        };
+        let written = conjuncts(condition);
+        let count = written.len();
+        let (kept, out): (Vec<Expr>, Vec<Expr>) = written.into_iter().flat_map(as_ranges).partition(|c| plannable(c) || !all_qualified(c));
+        if out.is_empty() && kept.len() == count {
+            continue;
+        }
+        moved.extend(out);
+        *operator = match joined_by(BinaryOperator::And, kept) {
+            Some(kept) => JoinOperator::Join(JoinConstraint::On(kept)),
+            None => JoinOperator::CrossJoin(JoinConstraint::None),
+        };
+    }
+    moved
+}
+
+/// `x BETWEEN a AND b` as `x >= a` and `x <= b`; other conjuncts as they are.
+fn as_ranges(conjunct: &Expr) -> Vec<Expr> {
+    match conjunct {
+        Expr::Between { expr, negated: false, low, high } => vec![
+            Expr::BinaryOp { left: expr.clone(), op: BinaryOperator::GtEq, right: low.clone() },
+            Expr::BinaryOp { left: expr.clone(), op: BinaryOperator::LtEq, right: high.clone() },
+        ],
+        other => vec![other.clone()],
+    }
+}
+
+fn plannable(conjunct: &Expr) -> bool {
+    matches!(conjunct, Expr::BinaryOp { op, .. } if is_comparison(op))
+}
+
+/// Whether every name in `expr` says its relation.
+fn all_qualified(expr: &Expr) -> bool {
+    sqlparser::ast::visit_expressions(expr, |expr| match expr {
+        Expr::Identifier(_) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_continue()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::rewritten_by;
+    use super::filtered_after_joining;
+
+    #[test]
+    fn conditions_polars_cannot_join_on_filter_the_pairs() {
+        assert_eq!(
+            rewritten_by("SELECT * FROM a JOIN b ON a.k = b.k OR a.j = b.j WHERE a.x > 1", filtered_after_joining),
+            "SELECT * FROM a CROSS JOIN b WHERE (a.k = b.k OR a.j = b.j) AND a.x > 1"
+        );
+        assert_eq!(
+            rewritten_by("SELECT * FROM a JOIN b ON a.k = b.k AND a.v IN (b.x, b.y) LEFT JOIN c ON c.k = a.k", filtered_after_joining),
+            "SELECT * FROM a JOIN b ON a.k = b.k LEFT JOIN c ON c.k = a.k WHERE a.v IN (b.x, b.y)"
+        );
+        assert_eq!(
+            rewritten_by("SELECT * FROM a JOIN b ON a.v BETWEEN b.lo AND b.hi", filtered_after_joining),
+            "SELECT * FROM a JOIN b ON a.v >= b.lo AND a.v <= b.hi"
+        );
+    }
+
+    #[test]
+    fn joins_a_later_outer_join_preserves_and_unqualified_names_stay() {
+        for sql in [
+            "SELECT * FROM a JOIN b ON a.k = b.k OR a.j = b.j RIGHT JOIN c ON c.k = a.k",
+            "SELECT * FROM a JOIN b ON a.k = b.k OR j = b.j",
+            "SELECT * FROM a LEFT JOIN b ON a.k = b.k OR a.j = b.j",
+        ] {
+            assert_eq!(rewritten_by(sql, filtered_after_joining), sql);
+        }
+    }
+}
