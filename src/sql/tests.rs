@@ -340,9 +340,12 @@ fn uncorrelated_exists_is_a_count_of_one_row() {
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT max(k) FROM u)", columns);
     assert!(rendered.contains("(SELECT max(u.k) AS __floe_c1 FROM __floe_1 AS u LIMIT 1)"), "{rendered}");
     assert!(rendered.contains("__floe_sq1.__floe_v = 1"), "{rendered}");
-    // Correlated ones are polars-sql's semi joins.
+    // Correlated ones are polars-sql's semi joins; by an inequality, a count per distinct outer value.
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.x)", columns);
     assert!(rendered.contains("EXISTS"), "{rendered}");
+    let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k > t.x)", columns);
+    assert!(rendered.contains("(SELECT DISTINCT t.x AS __floe_k1 FROM __floe_0 AS t) AS __floe_sq1_o"), "{rendered}");
+    assert!(rendered.contains("WHERE (coalesce(__floe_sq1.__floe_v, 0) > 0)"), "{rendered}");
 }
 
 #[test]

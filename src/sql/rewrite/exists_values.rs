@@ -70,7 +70,7 @@ fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver) {
 /// `(SELECT count(*) FROM … WHERE …) > 0` (`= 0` for NOT EXISTS), for a
 /// subquery whose rows are its FROM's filtered ones: no grouping,
 /// DISTINCT, LIMIT or set operation.
-fn as_count(expr: &Expr) -> Option<Expr> {
+pub(super) fn as_count(expr: &Expr) -> Option<Expr> {
     let Expr::Exists { subquery, negated } = expr else { return None };
     filtered_rows(subquery)?;
     let mut counted = subquery.as_ref().clone();

@@ -14,7 +14,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, VisitMut, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, Value, VisitMut, VisitorMut};
 
 /// Longer lists stay `is_in`: one hash lookup beats many comparisons.
 const MAX_VALUES: usize = 16;
@@ -43,12 +43,26 @@ impl VisitorMut for Comparisons {
             false => (BinaryOperator::Eq, BinaryOperator::Or),
             true => (BinaryOperator::NotEq, BinaryOperator::And),
         };
-        let comparisons = list.iter().map(|value| Expr::BinaryOp {
+        // A NULL in the list compares as NULL: `x IN (1, NULL)` is `x = 1 OR
+        // NULL`. Written as a BOOLEAN NULL, since polars-sql's `x = NULL` is
+        // no elementwise expression (an outer join's key refused it).
+        let null = |value: &Expr| matches!(value, Expr::Value(v) if v.value == Value::Null);
+        if list.iter().all(null) {
+            return ControlFlow::Continue(());
+        }
+        let unknown = list.iter().any(null).then(|| Expr::Cast {
+            kind: sqlparser::ast::CastKind::Cast,
+            expr: Box::new(Expr::value(Value::Null)),
+            data_type: sqlparser::ast::DataType::Boolean,
+            array: false,
+            format: None,
+        });
+        let comparisons = list.iter().filter(|value| !null(value)).map(|value| Expr::BinaryOp {
             left: column.clone(),
             op: compare.clone(),
             right: Box::new(value.clone()),
         });
-        let combined = comparisons.reduce(|all, next| Expr::BinaryOp { left: Box::new(all), op: combine.clone(), right: Box::new(next) });
+        let combined = comparisons.chain(unknown).reduce(|all, next| Expr::BinaryOp { left: Box::new(all), op: combine.clone(), right: Box::new(next) });
         let Some(combined) = combined else { return ControlFlow::Continue(()) };
         *expr = Expr::Nested(Box::new(combined));
         ControlFlow::Continue(())
@@ -83,6 +97,14 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT * FROM t WHERE m IN ('AIR', 'REG AIR') AND n NOT IN (1, -2)", super::as_comparisons),
             "SELECT * FROM t WHERE (m = 'AIR' OR m = 'REG AIR') AND (n <> 1 AND n <> -2)"
+        );
+    }
+
+    #[test]
+    fn a_null_in_the_list_is_unknown() {
+        assert_eq!(
+            rewritten_by("SELECT * FROM t WHERE m IN ('a', NULL) OR n NOT IN (NULL, 2)", super::as_comparisons),
+            "SELECT * FROM t WHERE (m = 'a' OR CAST(NULL AS BOOLEAN)) OR (n <> 2 AND CAST(NULL AS BOOLEAN))"
         );
     }
 

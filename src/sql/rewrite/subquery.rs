@@ -168,7 +168,17 @@ impl Rewriter<'_> {
             Expr::Exists { subquery, negated } if !in_having => {
                 let negated = *negated;
                 let name = format!("__floe_sq{}", self.ctes.len() + 1);
-                let Some(plan) = super::exists::plan(&self.resolver, subquery, outer, &name, negated, self.outer_filters.as_ref()) else { return };
+                let by_inequality = self.correlated_by_inequality(subquery, outer);
+                let Some(plan) = super::exists::plan(&self.resolver, subquery, outer, &name, negated, self.outer_filters.as_ref()) else {
+                    // Correlated by an inequality (`s.k > o.k`), which polars-sql's semi
+                    // join cannot take: whether the count of its rows is 0, a value per
+                    // outer row like any correlated count.
+                    if let Some(counted) = super::exists_values::as_count(clause).filter(|_| by_inequality) {
+                        *clause = counted;
+                        self.rewrite_clause(clause, outer, in_having, added);
+                    }
+                    return;
+                };
                 let Some(cte) = parse_cte(&name, &plan.cte_sql) else { return };
                 let Some(test) = parse_expr(&plan.test) else { return };
                 *clause = test;
@@ -245,6 +255,13 @@ impl Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
+    /// Whether `subquery` compares the outer query's values other than by `=`.
+    fn correlated_by_inequality(&self, subquery: &Query, outer: &[Scope]) -> bool {
+        let Some(select) = plain_select(subquery) else { return false };
+        let Some(inner) = self.resolver.scopes(&select.from) else { return false };
+        correlate(select, &inner, outer).is_some_and(|correlation| correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq))
+    }
+
     /// A correlated subquery in the SELECT list or WHERE (`correlated_items.rs`):
     /// a CTE LEFT JOINed on the outer values it reads.
     fn replace_correlated_item(&mut self, expr: &mut Expr, outer: &[Scope], added: &mut Added) {
