@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, FunctionArguments, GroupByExpr, OrderByKind, Query, Select, SelectItem, Visit, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, FunctionArguments, GroupByExpr, OrderByKind, Query, Select, SelectItem};
+use crate::sql::visit::{Visit, VisitMut, VisitorMut};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, GroupByExpr, JoinOperator, LimitClause, OrderByKind, Query, Select, SetExpr, Statement, TableFactor, Visit};
+use sqlparser::ast::{Expr, GroupByExpr, JoinOperator, LimitClause, OrderByKind, Query, Select, SetExpr, Statement, TableFactor};
+use crate::sql::visit::Visit;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 

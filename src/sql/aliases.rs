@@ -2,7 +2,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, ObjectName, Query, Statement, TableAlias, TableFactor, Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::ast::{Ident, ObjectName, Query, Statement, TableAlias, TableFactor};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::{parse, Error, Result};
 

@@ -52,7 +52,7 @@ pub fn statement_lineage(sql: &str) -> Result<StatementLineage> {
     };
     let ctes = cte_names(&statement);
     let mut reads = Vec::new();
-    let _ = sqlparser::ast::visit_relations(&statement, |name| {
+    let _ = crate::sql::visit::visit_relations(&statement, |name| {
         let relation = parts(name);
         let is_cte = relation.len() == 1 && ctes.contains(&relation[0].to_ascii_lowercase());
         if !is_cte && Some(&relation) != target.as_ref() && !reads.contains(&relation) {
@@ -135,7 +135,7 @@ fn column_name(expr: &Expr) -> String {
 /// The columns an expression reads, with their qualifier if written.
 fn columns_in(expr: &Expr) -> Vec<(Option<String>, String)> {
     let mut columns = Vec::new();
-    let _ = sqlparser::ast::visit_expressions(expr, |e| {
+    let _ = crate::sql::visit::visit_expressions(expr, |e| {
         match e {
             Expr::Identifier(ident) => columns.push((None, ident.value.clone())),
             Expr::CompoundIdentifier(idents) if idents.len() >= 2 => {

@@ -22,6 +22,7 @@ pub mod properties;
 pub mod pushdown;
 pub mod rewrite;
 pub mod time_travel;
+pub(crate) mod visit;
 mod volatile;
 
 use std::collections::HashMap;
@@ -236,7 +237,7 @@ fn first_of_kind(statement: &Statement, kind: &str) -> Option<String> {
             }
         }
     }
-    match sqlparser::ast::Visit::visit(statement, &mut Finder(kind)) {
+    match crate::sql::visit::Visit::visit(statement, &mut Finder(kind)) {
         std::ops::ControlFlow::Break(written) => Some(written),
         std::ops::ControlFlow::Continue(()) => None,
     }
@@ -254,6 +255,6 @@ fn table_references(statement: &Statement) -> usize {
         }
     }
     let mut counter = Counter(0);
-    let _ = sqlparser::ast::Visit::visit(statement, &mut counter);
+    let _ = crate::sql::visit::Visit::visit(statement, &mut counter);
     counter.0
 }

@@ -10,10 +10,8 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    AssignmentTarget, BinaryOperator, Expr, FromTable, LimitClause, Query, Select, SelectItem, SetExpr, Statement,
-    TableObject, TableWithJoins, Value, Visit, VisitMut, Visitor, VisitorMut,
-};
+use sqlparser::ast::{AssignmentTarget, BinaryOperator, Expr, FromTable, LimitClause, Query, Select, SelectItem, SetExpr, Statement, TableObject, TableWithJoins, Value};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::{parse, Result};
 
@@ -117,7 +115,7 @@ fn has_placeholder<T: Visit>(node: &T) -> bool {
             }
         }
     }
-    node.visit(&mut Find).is_break()
+    Visit::visit(node, &mut Find).is_break()
 }
 
 /// `node` with every placeholder replaced by NULL, for probes that plan without parameters.
@@ -133,7 +131,7 @@ fn without_placeholders<T: VisitMut + Clone>(node: &T) -> T {
         }
     }
     let mut copy = node.clone();
-    let _ = copy.visit(&mut Null);
+    let _ = VisitMut::visit(&mut copy, &mut Null);
     copy
 }
 

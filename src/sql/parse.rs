@@ -41,7 +41,8 @@ pub(super) fn parse_single(sql: &str) -> Result<Statement> {
 /// The test is regrouped and parenthesised, so it prints (and polars-sql,
 /// which parses the printed query, reads it) as meant.
 fn bind_distinct_from(statement: &mut Statement) {
-    use sqlparser::ast::{Expr, VisitMut, VisitorMut};
+    use sqlparser::ast::Expr;
+    use crate::sql::visit::{VisitMut, VisitorMut};
     struct Bind;
     impl VisitorMut for Bind {
         type Break = ();

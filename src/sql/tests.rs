@@ -349,6 +349,18 @@ fn uncorrelated_exists_is_a_count_of_one_row() {
 }
 
 #[test]
+fn membership_correlated_by_an_inequality_is_a_count() {
+    let columns: &[(&str, &[&str])] = &[("t", &["id", "x"]), ("u", &["k", "v"])];
+    let rendered = render_with_columns("SELECT id FROM t WHERE x IN (SELECT u.v FROM u WHERE u.k > t.id) AND id > 1", columns);
+    assert!(rendered.contains("JOIN __floe_1 AS u ON (u.v) = __floe_sq1_o.__floe_k2"), "{rendered}");
+    assert!(rendered.contains("coalesce(__floe_sq1.__floe_v, 0) > 0"), "{rendered}");
+    // `k` would name the subquery's own column: left as written.
+    let columns: &[(&str, &[&str])] = &[("t", &["id", "k"]), ("u", &["k", "v"])];
+    let rendered = render_with_columns("SELECT id FROM t WHERE k IN (SELECT v FROM u WHERE u.v > t.id)", columns);
+    assert!(rendered.contains(" IN (SELECT"), "{rendered}");
+}
+
+#[test]
 fn table_references_count_every_naming_of_a_table() {
     let references = |sql: &str| Query::analyze(sql, &[]).unwrap().table_references();
     assert_eq!(references("SELECT 1"), 0);

@@ -3,7 +3,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Visit, Visitor};
+use sqlparser::ast::Expr;
+use crate::sql::visit::{Visit, Visitor};
 
 /// Function names (lower case) whose value changes from one run to the next.
 const VOLATILE: &[&str] = &[
@@ -28,7 +29,7 @@ pub(super) fn is_volatile<T: Visit>(node: &T) -> bool {
             }
         }
     }
-    node.visit(&mut Finder).is_break()
+    Visit::visit(node, &mut Finder).is_break()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub(super) fn opens_subquery(expr: &Expr) -> bool {
 /// every other aggregate gives, so a missing group cannot stand for it.
 pub(super) fn counts(expr: &Expr) -> bool {
     let mut found = false;
-    let _ = sqlparser::ast::visit_expressions(expr, |expr| {
+    let _ = crate::sql::visit::visit_expressions(expr, |expr| {
         found |= matches!(expr, Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("count"));
         if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     });
@@ -47,7 +47,7 @@ pub(super) fn holds_aggregate(expr: &Expr) -> bool {
             ControlFlow::Continue(())
         }
     }
-    sqlparser::ast::Visit::visit(expr, &mut Finder(0)).is_break()
+    crate::sql::visit::Visit::visit(expr, &mut Finder(0)).is_break()
 }
 
 #[cfg(test)]

@@ -1,10 +1,8 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableAlias, TableFactor, Value, VisitMut, Visit,
-    Visitor, VisitorMut,
-};
+use sqlparser::ast::{Expr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableAlias, TableFactor, Value};
+use crate::sql::visit::{VisitMut, Visit, Visitor, VisitorMut};
 
 use crate::sql::parse::parse_literal;
 use crate::sql::{Error, Result};

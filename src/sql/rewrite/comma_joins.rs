@@ -9,7 +9,8 @@
 //! `join_order`), equalities implied through shared columns linking too;
 //! one with no link is cross-joined, as written.
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement};
+use crate::sql::visit::VisitorMut;
 
 use super::scope::*;
 

@@ -12,10 +12,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Select, Statement,
-    VisitMut, VisitorMut,
-};
+use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Select, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{integer_literal, item_expr, parse_expr, plain_args};
 

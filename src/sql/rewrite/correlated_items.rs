@@ -46,7 +46,7 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     if links.is_empty() || !links.iter().all(|(op, ..)| is_comparison(op)) {
         return None;
     }
-    let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let from = from_text(select);
     let values = format!("{value} AS __floe_v");
     let (cte_sql, conditions) = match links.iter().all(|(op, ..)| *op == BinaryOperator::Eq) {
         true => {

@@ -8,7 +8,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, Ident, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
 use super::scope::{is_comparison, parse_expr, Columns};

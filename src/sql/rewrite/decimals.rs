@@ -12,9 +12,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, Statement, Value, VisitMut, VisitorMut,
-};
+use sqlparser::ast::{BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, Statement, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{call, selects_mut, ColumnKind, Columns, FunctionReach};
 use crate::sql::functions::DecimalOp;

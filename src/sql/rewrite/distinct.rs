@@ -10,10 +10,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    Distinct, DuplicateTreatment, Expr, FunctionArguments, OrderByKind, Query, SelectItem, SetExpr, Statement, Value, VisitMut,
-    VisitorMut,
-};
+use sqlparser::ast::{Distinct, DuplicateTreatment, Expr, FunctionArguments, OrderByKind, Query, SelectItem, SetExpr, Statement, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{function_args, item_expr, output_names, parse_expr, parse_query};
 

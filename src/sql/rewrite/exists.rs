@@ -42,7 +42,7 @@ pub(super) fn plan(
         return None;
     }
     let inner = resolver.scopes(&select.from)?;
-    let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let from = from_text(select);
     let Correlation { mut local, links } = correlate(select, &inner, outer)?;
     let (mut keys, mut unequal) = (Vec::new(), None);
     for (op, inner_side, outer_side) in links {

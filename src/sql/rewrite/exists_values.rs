@@ -12,9 +12,10 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{parse_expr, visit_query, Columns, Resolver};
+use super::scope::{from_text, parse_expr, visit_query, Columns, Resolver};
 
 pub(super) fn rewrite(statement: &mut Statement, columns: &Columns) {
     visit_query(statement, columns, |resolver| Selects { resolver });
@@ -68,8 +69,7 @@ fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver) {
 }
 
 /// `(SELECT count(*) FROM … WHERE …) > 0` (`= 0` for NOT EXISTS), for a
-/// subquery whose rows are its FROM's filtered ones: no grouping,
-/// DISTINCT, LIMIT or set operation.
+/// subquery `filtered_rows` accepts.
 pub(super) fn as_count(expr: &Expr) -> Option<Expr> {
     let Expr::Exists { subquery, negated } = expr else { return None };
     filtered_rows(subquery)?;
@@ -97,7 +97,7 @@ fn as_membership(expr: &Expr) -> Option<Expr> {
     let Expr::InSubquery { expr: value, subquery, negated } = expr else { return None };
     let select = filtered_rows(subquery)?;
     let [SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }] = select.projection.as_slice() else { return None };
-    let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let from = from_text(select);
     let count = |condition: Option<String>| {
         let conditions: Vec<String> = select.selection.iter().map(|w| format!("({w})")).chain(condition).collect();
         match conditions.is_empty() {

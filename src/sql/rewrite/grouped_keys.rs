@@ -15,7 +15,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
 use super::scope::{integer_literal, item_expr, parse_expr, selects_mut};

@@ -14,7 +14,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, Value, VisitMut, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 /// Longer lists stay `is_in`: one hash lookup beats many comparisons.
 const MAX_VALUES: usize = 16;
@@ -43,26 +44,20 @@ impl VisitorMut for Comparisons {
             false => (BinaryOperator::Eq, BinaryOperator::Or),
             true => (BinaryOperator::NotEq, BinaryOperator::And),
         };
-        // A NULL in the list compares as NULL: `x IN (1, NULL)` is `x = 1 OR
-        // NULL`. Written as a BOOLEAN NULL, since polars-sql's `x = NULL` is
-        // no elementwise expression (an outer join's key refused it).
-        let null = |value: &Expr| matches!(value, Expr::Value(v) if v.value == Value::Null);
-        if list.iter().all(null) {
+        // A NULL in the list is `x = NULL`, NULL (`null_comparisons.rs`);
+        // compared last, so the first comparison still names the column. A
+        // list of NULLs only stays: polars-sql answers it NULL already.
+        let null = |value: &&Expr| matches!(value, Expr::Value(v) if v.value == Value::Null);
+        if list.iter().all(|value| null(&value)) {
             return ControlFlow::Continue(());
         }
-        let unknown = list.iter().any(null).then(|| Expr::Cast {
-            kind: sqlparser::ast::CastKind::Cast,
-            expr: Box::new(Expr::value(Value::Null)),
-            data_type: sqlparser::ast::DataType::Boolean,
-            array: false,
-            format: None,
-        });
-        let comparisons = list.iter().filter(|value| !null(value)).map(|value| Expr::BinaryOp {
+        let (nulls, values): (Vec<&Expr>, Vec<&Expr>) = list.iter().partition(null);
+        let comparisons = values.into_iter().chain(nulls).map(|value| Expr::BinaryOp {
             left: column.clone(),
             op: compare.clone(),
             right: Box::new(value.clone()),
         });
-        let combined = comparisons.chain(unknown).reduce(|all, next| Expr::BinaryOp { left: Box::new(all), op: combine.clone(), right: Box::new(next) });
+        let combined = comparisons.reduce(|all, next| Expr::BinaryOp { left: Box::new(all), op: combine.clone(), right: Box::new(next) });
         let Some(combined) = combined else { return ControlFlow::Continue(()) };
         *expr = Expr::Nested(Box::new(combined));
         ControlFlow::Continue(())
@@ -72,7 +67,7 @@ impl VisitorMut for Comparisons {
 /// Whether `expr` is the same for every row: it reads no column and holds
 /// no subquery.
 fn reads_nothing(expr: &Expr) -> bool {
-    let reads = sqlparser::ast::visit_expressions(expr, |expr| match expr {
+    let reads = crate::sql::visit::visit_expressions(expr, |expr| match expr {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
         Expr::Function(function) if function.over.is_some() => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
@@ -101,10 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn a_null_in_the_list_is_unknown() {
+    fn a_null_in_the_list_is_compared_last() {
         assert_eq!(
             rewritten_by("SELECT * FROM t WHERE m IN ('a', NULL) OR n NOT IN (NULL, 2)", super::as_comparisons),
-            "SELECT * FROM t WHERE (m = 'a' OR CAST(NULL AS BOOLEAN)) OR (n <> 2 AND CAST(NULL AS BOOLEAN))"
+            "SELECT * FROM t WHERE (m = 'a' OR m = NULL) OR (n <> 2 AND n <> NULL)"
         );
     }
 

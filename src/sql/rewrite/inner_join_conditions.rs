@@ -12,7 +12,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableWithJoins, VisitMut, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableWithJoins};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{conjuncts, is_comparison, joined_by};
 
@@ -82,7 +83,7 @@ fn plannable(conjunct: &Expr) -> bool {
 
 /// Whether every name in `expr` says its relation.
 fn all_qualified(expr: &Expr) -> bool {
-    sqlparser::ast::visit_expressions(expr, |expr| match expr {
+    crate::sql::visit::visit_expressions(expr, |expr| match expr {
         Expr::Identifier(_) => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
     })

@@ -11,9 +11,8 @@
 //! keeping 57 orders). Filtering that table first, in a derived table, is
 //! the same result for inner joins.
 
-use sqlparser::ast::{
-    Expr, JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor, Visit, Visitor, VisitorMut,
-};
+use sqlparser::ast::{Expr, JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor};
+use crate::sql::visit::{Visit, Visitor, VisitorMut};
 
 use super::scope::*;
 

@@ -8,7 +8,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Cte, Expr, Query, Statement, Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::ast::{Cte, Expr, Query, Statement};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::resolver::Resolver;
 use super::scope::{leftmost_select, output_names, parse_cte, parse_query, Columns};

@@ -10,7 +10,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Statement, UnaryOperator, Value, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, Statement, UnaryOperator, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
 use super::normalize::like_regex;

@@ -29,6 +29,7 @@ mod names;
 mod narrowed_exists;
 mod narrowed_keys;
 mod normalize;
+mod null_comparisons;
 mod null_safe_joins;
 mod one_row;
 mod or_filters;
@@ -163,6 +164,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     rounding::rewrite(statement);
     decimals::exact_arithmetic(statement, columns);
     in_lists::as_comparisons(statement);
+    null_comparisons::unknown(statement);
     decimal_comparisons::exact_comparisons(statement, columns);
     // Last: the arguments it moves are final, and no pass after it needs to
     // see through the derived table it adds.

@@ -12,7 +12,8 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, Select, SelectItem, Statement, Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::ast::{Expr, Ident, Select, SelectItem, Statement};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::aggregates::holds_aggregate;
 use super::scope::{function_args, has_group_by, item_expr};

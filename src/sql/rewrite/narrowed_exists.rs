@@ -10,7 +10,8 @@
 //! (`l_receiptdate > l_commitdate`) keep too many rows to pay for the
 //! extra semi join, so they alone do not narrow.
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement};
+use crate::sql::visit::VisitorMut;
 
 use super::join_filters::filtered;
 use super::narrowed_keys::OuterFilters;

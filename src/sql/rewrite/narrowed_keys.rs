@@ -188,5 +188,5 @@ fn reads_nothing(expr: &Expr) -> bool {
             std::ops::ControlFlow::Break(())
         }
     }
-    sqlparser::ast::Visit::visit(expr, &mut Reads).is_continue()
+    crate::sql::visit::Visit::visit(expr, &mut Reads).is_continue()
 }

@@ -23,10 +23,8 @@ use super::ordered_sets;
 use super::scope::{flatten, joined_by, parse_expr, plain_args};
 use crate::sql::{Error, Result};
 
-use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, JoinConstraint, Query, SetExpr, Statement, TableFactor,
-    TableWithJoins, Value, VisitMut, VisitorMut,
-};
+use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, JoinConstraint, Query, SetExpr, Statement, TableFactor, TableWithJoins, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 pub(super) fn normalize(statement: &mut Statement) -> Result<()> {
     match statement.visit(&mut Normalize) {
@@ -112,7 +110,7 @@ pub(super) fn like_regex(pattern: &str, escape: Option<char>) -> Option<String> 
 /// TRUE` lost the rows where `b` is NULL.
 /// Runs once output names are settled, so `b IS TRUE` keeps its name.
 pub(super) fn truth_tests(statement: &mut Statement) {
-    let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
+    let _ = crate::sql::visit::visit_expressions_mut(statement, |expr| {
         if let Some(tested) = truth_test(expr) {
             *expr = tested;
         }
@@ -124,7 +122,7 @@ pub(super) fn truth_tests(statement: &mut Statement) {
 /// polars-sql answered 0, as if not found. The call stays the CASE's
 /// value, so an unnamed item keeps its name.
 pub(super) fn positions_of_null(statement: &mut Statement) {
-    let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
+    let _ = crate::sql::visit::visit_expressions_mut(statement, |expr| {
         let strings: Vec<&Expr> = match &*expr {
             Expr::Position { expr: needle, r#in } => vec![r#in.as_ref(), needle.as_ref()],
             Expr::Function(function) if function.over.is_none() && function.name.to_string().eq_ignore_ascii_case("strpos") => {

@@ -12,7 +12,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, Select, Statement, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, Select, Statement};
+use crate::sql::visit::VisitorMut;
 
 use super::resolver::{owner, visit_query, Resolver, Scope};
 use super::scope::{call, call_with, conjuncts, join_constraint, joined_by, unnested};

@@ -11,7 +11,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Query, Statement, TableWithJoins, VisitMut, VisitorMut};
+use sqlparser::ast::{Query, Statement, TableWithJoins};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{lists_wildcard, selects_mut};
 

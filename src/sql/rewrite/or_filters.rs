@@ -7,7 +7,8 @@
 //! OR itself above every join (TPC-H 7 joined all of `lineitem` to all 25
 //! nations before keeping two).
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Select, Statement, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, Statement};
+use crate::sql::visit::VisitorMut;
 
 use super::scope::*;
 

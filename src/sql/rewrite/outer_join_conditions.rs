@@ -9,7 +9,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Query, Select, Statement, Visit, Visitor, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Query, Select, Statement};
+use crate::sql::visit::{Visit, Visitor, VisitorMut};
 
 use super::scope::*;
 use crate::sql::{Error, Result};
@@ -17,7 +18,7 @@ use crate::sql::{Error, Result};
 pub(super) fn keyed(statement: &mut Statement, columns: &Columns) -> Result<()> {
     let Statement::Query(query) = statement else { return Ok(()) };
     let mut keys = Keys { resolver: Resolver::new(query, columns) };
-    match sqlparser::ast::VisitMut::visit(query.as_mut(), &mut keys) {
+    match crate::sql::visit::VisitMut::visit(query.as_mut(), &mut keys) {
         ControlFlow::Break(refused) => Err(refused),
         ControlFlow::Continue(()) => Ok(()),
     }

@@ -25,10 +25,8 @@
 //! CTEs (whose columns are known only as far as their SELECT lists name
 //! them) are left to `subquery.rs`.
 
-use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
-    WindowSpec, WindowType,
-};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableFactor, WindowSpec, WindowType};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
 use crate::sql::volatile::is_volatile;
@@ -123,7 +121,7 @@ impl Windows<'_> {
         // time-travel relation's folded name need not survive renaming.
         let items: Vec<String> = outer.iter().flat_map(|scope| scope.columns.iter().map(|c| quoted(c))).collect();
         let window = windowed(value, &keys)?;
-        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let from = from_text(select);
         let filters = if rest.is_empty() { String::new() } else { format!(" WHERE {}", rest.join(" AND ")) };
         let derived = format!("(SELECT {}, {window} AS {name}v FROM {from}{filters}) AS {name}", items.join(", "));
         Some(Plan { derived, alias: name.to_string(), filter, qualifiers: outer.iter().map(|s| s.qualifier.clone()).collect() })
@@ -211,7 +209,7 @@ fn subquery_of(conjunct: &Expr) -> Option<Query> {
 /// A subquery, or a name of three or more parts (`main.part.p_size`), in
 /// what stays outside the derived table: either could still name a
 /// relation that moved inside it.
-fn unsure<T: sqlparser::ast::Visit>(node: &T) -> bool {
+fn unsure<T: crate::sql::visit::Visit>(node: &T) -> bool {
     let unsure = |expr: &Expr| opens_subquery(expr) || matches!(expr, Expr::CompoundIdentifier(parts) if parts.len() > 2);
     visit_outside_subqueries(node, |expr| if unsure(expr) { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) })
         .is_break()

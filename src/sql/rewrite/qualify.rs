@@ -7,7 +7,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{visit_expressions_mut, Expr, GroupByExpr, Ident, JoinConstraint, Query, Select, Statement, VisitorMut};
+use sqlparser::ast::{Expr, GroupByExpr, Ident, JoinConstraint, Query, Select, Statement};
+use crate::sql::visit::{visit_expressions_mut, VisitorMut};
 
 use super::scope::*;
 

@@ -22,7 +22,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement};
+use crate::sql::visit::VisitorMut;
 
 use super::scope::*;
 
@@ -58,7 +59,7 @@ impl VisitorMut for Quantified<'_> {
             // In a filter only: polars-sql plans EXISTS there, while a count in
             // the SELECT list becomes a join (`correlated_items.rs`).
             for clause in select.selection.iter_mut().chain(select.having.iter_mut()) {
-                let _ = sqlparser::ast::visit_expressions_mut(clause, |expr| {
+                let _ = crate::sql::visit::visit_expressions_mut(clause, |expr| {
                     if let Expr::BinaryOp { left, op, right } = expr {
                         if let Some(exists) = count_as_exists(left, op, right) {
                             *expr = exists;
@@ -241,7 +242,7 @@ impl Quantified<'_> {
         let inner = self.resolver.scopes(&select.from)?;
         let Correlation { local, links } = correlate(select, &inner, outer)?;
         let [(BinaryOperator::Eq, key, outer_key)] = links.as_slice() else { return None };
-        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let from = from_text(select);
         // A NULL key matches nothing in EXISTS, but would make the IN unknown.
         let filter = local.iter().cloned().chain([format!("{key} IS NOT NULL")]).collect::<Vec<_>>().join(" AND ");
         let filter = format!(" WHERE {filter}");
@@ -291,7 +292,7 @@ fn has_nested_subquery(subquery: &Query) -> bool {
     let SetExpr::Select(select) = subquery.body.as_ref() else { return false };
     let Some(selection) = &select.selection else { return false };
     let mut found = false;
-    let _ = sqlparser::ast::visit_expressions(selection, |expr| {
+    let _ = crate::sql::visit::visit_expressions(selection, |expr| {
         found |= matches!(expr, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
         ControlFlow::<()>::Continue(())
     });

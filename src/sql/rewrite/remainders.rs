@@ -7,7 +7,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{parse_expr, plain_args};
 

@@ -41,7 +41,7 @@ pub(crate) fn visit_query<'a, V: sqlparser::ast::VisitorMut>(
     columns: &'a Columns,
     make: impl FnOnce(Resolver<'a>) -> V,
 ) {
-    use sqlparser::ast::VisitMut;
+    use crate::sql::visit::VisitMut;
     let Statement::Query(query) = statement else { return };
     let mut visitor = make(Resolver::new(query, columns));
     let _ = query.visit(&mut visitor);
@@ -112,7 +112,7 @@ impl Resolver<'_> {
     /// belongs to a relation of its own: nothing correlates it with an
     /// enclosing query, so it can move into a derived table unchanged.
     pub fn self_contained(&self, query: &Query) -> bool {
-        use sqlparser::ast::{Visit, Visitor};
+        use crate::sql::visit::{Visit, Visitor};
         struct Owned<'r, 'c> {
             resolver: &'r Resolver<'c>,
             scopes: Vec<Scope>,
@@ -164,7 +164,7 @@ fn set_bodies(body: &SetExpr) -> Vec<&SetExpr> {
 /// aliases referenced by ORDER BY make it answer a name no scope has, which
 /// errs on the side of "not self-contained".
 fn collect_columns(query: &Query) -> Vec<Expr> {
-    use sqlparser::ast::{Visit, Visitor};
+    use crate::sql::visit::{Visit, Visitor};
     struct Columns(Vec<Expr>);
     impl Visitor for Columns {
         type Break = ();
@@ -232,7 +232,7 @@ pub(crate) fn sides(expr: &Expr, inner: &[Scope], outer: &[Scope]) -> Option<Vec
         }
     }
     let mut collect = Collect { inner, outer, found: Vec::new(), unknown: false };
-    let _ = sqlparser::ast::Visit::visit(expr, &mut collect);
+    let _ = crate::sql::visit::Visit::visit(expr, &mut collect);
     (!collect.unknown).then_some(collect.found)
 }
 
@@ -274,7 +274,7 @@ pub(crate) fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
         }
     }
     let mut owners = Owners { scopes, owners: Vec::new() };
-    let _ = sqlparser::ast::Visit::visit(expr, &mut owners);
+    let _ = crate::sql::visit::Visit::visit(expr, &mut owners);
     let first = (*owners.owners.first()?)?;
     owners.owners.iter().all(|o| *o == Some(first)).then_some(first)
 }

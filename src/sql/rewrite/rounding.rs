@@ -14,7 +14,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{CastKind, Expr, Query, Statement, UnaryOperator, Value, VisitMut, VisitorMut};
+use sqlparser::ast::{CastKind, Expr, Query, Statement, UnaryOperator, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
 use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
@@ -123,7 +124,7 @@ fn is_constant(expr: &Expr) -> bool {
             }
         }
     }
-    sqlparser::ast::Visit::visit(expr, &mut Finder).is_continue()
+    crate::sql::visit::Visit::visit(expr, &mut Finder).is_continue()
 }
 
 /// A number by its form, whatever its columns' types.

@@ -6,7 +6,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Function, FunctionArguments, Query, Statement, Visit, Visitor};
+use sqlparser::ast::{Expr, Function, FunctionArguments, Query, Statement};
+use crate::sql::visit::{Visit, Visitor};
 
 use super::scope::FunctionReach;
 use super::synonyms::{as_written, bare_name};

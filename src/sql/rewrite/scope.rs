@@ -17,6 +17,9 @@ use sqlparser::parser::Parser;
 pub(crate) use super::columns::{ColumnKind, Columns};
 pub(crate) use super::correlation::*;
 pub(crate) use super::resolver::*;
+pub(crate) use visits::{replace_outside_subqueries, visit_outside_subqueries, without_calls};
+
+mod visits;
 
 pub(crate) fn parse_query(sql: &str) -> Option<Query> {
     match Parser::parse_sql(&GenericDialect {}, sql).ok()?.pop()? {
@@ -102,6 +105,12 @@ pub(crate) fn output_names(select: &Select) -> Vec<Option<String>> {
         .collect()
 }
 
+/// A SELECT's FROM list as SQL text, for the queries a pass writes over the
+/// same relations.
+pub(crate) fn from_text(select: &Select) -> String {
+    select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// Output column names of every CTE, for resolving references to them.
 pub(crate) fn collect_cte_columns(query: &Query, out: &mut HashMap<String, Vec<String>>) {
     let Some(with) = &query.with else { return };
@@ -139,78 +148,6 @@ pub(crate) fn selects_mut(body: &mut sqlparser::ast::SetExpr) -> Vec<&mut Select
         }
         _ => Vec::new(),
     }
-}
-
-/// Visits each expression of `node` outside the queries nested in it (a
-/// subquery's expressions are its own), until `visit` breaks.
-pub(crate) fn visit_outside_subqueries<T: sqlparser::ast::Visit>(
-    node: &T,
-    visit: impl FnMut(&Expr) -> std::ops::ControlFlow<()>,
-) -> std::ops::ControlFlow<()> {
-    use std::ops::ControlFlow;
-    struct Outside<F> {
-        visit: F,
-        depth: usize,
-    }
-    impl<F: FnMut(&Expr) -> ControlFlow<()>> sqlparser::ast::Visitor for Outside<F> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if self.depth == 0 { (self.visit)(expr) } else { ControlFlow::Continue(()) }
-        }
-    }
-    node.visit(&mut Outside { visit, depth: 0 })
-}
-
-/// Rewrites each expression of `node` outside the queries nested in it, the
-/// innermost first (a subquery's expressions are its own).
-pub(crate) fn replace_outside_subqueries<T: sqlparser::ast::VisitMut>(node: &mut T, replace: impl FnMut(&mut Expr)) {
-    use std::ops::ControlFlow;
-    struct Outside<F> {
-        replace: F,
-        depth: usize,
-    }
-    impl<F: FnMut(&mut Expr)> sqlparser::ast::VisitorMut for Outside<F> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if self.depth == 0 {
-                (self.replace)(expr);
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = node.visit(&mut Outside { replace, depth: 0 });
-}
-
-/// No function calls in `node`: a condition safe to evaluate twice or
-/// elsewhere (a second `random()` would be a different condition).
-pub(crate) fn without_calls<T: sqlparser::ast::Visit>(node: &T) -> bool {
-    struct Calls;
-    impl sqlparser::ast::Visitor for Calls {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
-            match expr {
-                Expr::Function(_) => std::ops::ControlFlow::Break(()),
-                _ => std::ops::ControlFlow::Continue(()),
-            }
-        }
-    }
-    node.visit(&mut Calls).is_continue()
 }
 
 /// The parts of `expr` joined by `op`, through parentheses around more of them.
@@ -274,7 +211,7 @@ pub(crate) fn is_column(expr: &Expr) -> bool {
 /// Whether a column is read anywhere in `expr`.
 pub(crate) fn reads_column(expr: &Expr) -> bool {
     let mut found = false;
-    let _ = sqlparser::ast::visit_expressions(expr, |expr| {
+    let _ = crate::sql::visit::visit_expressions(expr, |expr| {
         found |= is_column(expr);
         if found { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
     });

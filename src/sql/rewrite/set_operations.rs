@@ -6,7 +6,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{is_column, leftmost_select, output_names, parse_query, selects_mut};
 

@@ -9,7 +9,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, Visit, Visitor, VisitorMut};
+use sqlparser::ast::{Expr, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement};
+use crate::sql::visit::{Visit, Visitor, VisitorMut};
 
 use super::aggregates::holds_aggregate;
 use super::names::polars_item_name;

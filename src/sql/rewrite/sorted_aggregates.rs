@@ -6,7 +6,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Distinct, Expr, OrderBy, OrderByKind, Query, Select, SetExpr, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Distinct, Expr, OrderBy, OrderByKind, Query, Select, SetExpr, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::holds_aggregate;
 use super::scope::{has_group_by, hiding, lists_wildcard, sort_keys_selected};

@@ -22,9 +22,8 @@
 //! prove safe to rewrite is left as written (and polars-sql says why it fails).
 
 
-use sqlparser::ast::{
-    BinaryOperator, Cte, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
-};
+use sqlparser::ast::{BinaryOperator, Cte, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 
 use super::aggregates::{counts, holds_aggregate};
@@ -125,7 +124,7 @@ impl Rewriter<'_> {
         if let Some(filters) = &self.outer_filters {
             local.extend(keys.iter().filter_map(|(inner, outer_key)| filters.restriction(inner, outer_key, outer)));
         }
-        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let from = from_text(select);
         let (cte_sql, join_conditions) = grouped_cte(name, &keys, &format!("{value} AS {VALUE}"), &from, &local);
         Some(Replacement { cte_sql, join_conditions })
     }
@@ -188,6 +187,12 @@ impl Rewriter<'_> {
                     added.left_joins.push((name, plan.join_on.join(" AND ")));
                 } else {
                     added.joins.push((name, plan.join_on));
+                }
+            }
+            Expr::InSubquery { expr: value, subquery, negated: false } if !in_having && self.correlated_by_inequality(subquery, outer) => {
+                if let Some(counted) = self.membership_as_count(value, subquery, outer) {
+                    *clause = counted;
+                    self.rewrite_clause(clause, outer, in_having, added);
                 }
             }
             leaf => {
@@ -262,6 +267,25 @@ impl Rewriter<'_> {
         correlate(select, &inner, outer).is_some_and(|correlation| correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq))
     }
 
+    /// `x IN (SELECT y … WHERE <correlated by an inequality>)`, a conjunct of
+    /// WHERE, as whether `SELECT … WHERE … AND y = x` counts a row: false
+    /// where SQL's answer is NULL, which drops the row alike. None when a
+    /// column of `x` would be read as the subquery's own.
+    fn membership_as_count(&self, value: &Expr, subquery: &Query, outer: &[Scope]) -> Option<Expr> {
+        let select = plain_select(subquery)?;
+        let inner = self.resolver.scopes(&select.from)?;
+        let sides = sides(value, &inner, outer)?;
+        if sides.is_empty() || sides.contains(&Side::Inner) {
+            return None;
+        }
+        let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = select.projection.as_slice() else { return None };
+        let mut filtered = subquery.clone();
+        let SetExpr::Select(body) = filtered.body.as_mut() else { return None };
+        let matched = parse_expr(&format!("({member}) = ({value})"))?;
+        body.selection = joined_by(BinaryOperator::And, body.selection.take().into_iter().chain([matched]).collect());
+        super::exists_values::as_count(&Expr::Exists { subquery: Box::new(filtered), negated: false })
+    }
+
     /// A correlated subquery in the SELECT list or WHERE (`correlated_items.rs`):
     /// a CTE LEFT JOINed on the outer values it reads.
     fn replace_correlated_item(&mut self, expr: &mut Expr, outer: &[Scope], added: &mut Added) {
@@ -316,11 +340,11 @@ impl Rewriter<'_> {
         let Some(outer) = self.resolver.scopes(&select.from) else { return };
         let mut added = Added::default();
         self.outer_filters = Some(super::narrowed_keys::OuterFilters::of(select, &outer, &self.resolver));
-        let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let from = from_text(select);
         // A correlated subquery no grouped join can stand for (correlated by
         // `<`, or a count, whose empty group is 0) is a value per outer row,
         // as in a SELECT list.
-        self.select_list_from = Some(from);
+        self.select_list_from = Some(from.clone());
         if let Some(selection) = &mut select.selection {
             self.rewrite_clause(selection, &outer, false, &mut added);
         }
@@ -333,7 +357,7 @@ impl Rewriter<'_> {
         let grouped = has_group_by(select)
             || select.projection.iter().any(item_aggregates);
         if !grouped {
-            let from = select.from.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            // Nothing above changed the FROM list (joins are added below).
             self.select_list_from = Some(from);
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {

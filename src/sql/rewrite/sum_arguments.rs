@@ -12,10 +12,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    Expr, Function, GroupByExpr, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableAlias,
-    TableFactor, TableWithJoins, Visit, VisitMut, Visitor, VisitorMut,
-};
+use sqlparser::ast::{Expr, Function, GroupByExpr, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::names::first_column;
 use super::scope::{is_aggregate, parse_query, plain_args, replace_outside_subqueries, visit_outside_subqueries};

@@ -17,7 +17,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{call, parse_expr, plain_args, reads_column};
 use super::temporal::day_start;

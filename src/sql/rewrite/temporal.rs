@@ -24,10 +24,8 @@
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use sqlparser::ast::{
-    CastKind, DataType, DateTimeField, Expr, Function, Interval, Statement, Value,
-    VisitMut, VisitorMut,
-};
+use sqlparser::ast::{CastKind, DataType, DateTimeField, Expr, Function, Interval, Statement, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
 use super::scope::{integer_literal, parse_expr, plain_args};

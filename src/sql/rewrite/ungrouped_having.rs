@@ -6,7 +6,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{has_group_by, hiding, lists_wildcard};
 

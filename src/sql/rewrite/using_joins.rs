@@ -11,10 +11,8 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr, Statement, VisitMut,
-    VisitorMut,
-};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr, Statement};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::{owner, visit_query, Resolver, Scope};
 use super::scope::{join_constraint, joined_by, output_names, replace_outside_subqueries, selects_mut};

@@ -9,7 +9,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{CastKind, DataType, Expr, Select, SelectItem, Statement, Value, VisitMut, VisitorMut};
+use sqlparser::ast::{CastKind, DataType, Expr, Select, SelectItem, Statement, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::function_args;
 

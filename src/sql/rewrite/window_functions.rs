@@ -33,9 +33,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    Expr, Function, OrderByExpr, Statement, VisitMut, VisitorMut, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
-};
+use sqlparser::ast::{Expr, Function, OrderByExpr, Statement, WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
 use crate::sql::aggregate_names::aggregate;
@@ -63,7 +62,7 @@ pub(super) fn refuse_windowless(statement: &Statement) -> crate::sql::Result<()>
             }
         }
     }
-    match sqlparser::ast::Visit::visit(statement, &mut Windowless) {
+    match crate::sql::visit::Visit::visit(statement, &mut Windowless) {
         ControlFlow::Break(call) => Err(crate::sql::Error::Unsupported(format!(
             "`{call}` is not supported: this aggregate runs grouped, not over a window (aggregate it in a \
              grouped subquery and join that back)"

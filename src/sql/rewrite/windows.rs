@@ -13,10 +13,8 @@ use std::ops::ControlFlow;
 
 use super::scope::is_aggregate;
 
-use sqlparser::ast::{
-    Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, VisitMut,
-    VisitorMut,
-};
+use sqlparser::ast::{Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 pub(super) fn split_grouped_windows(statement: &mut Statement) {
     let _ = statement.visit(&mut Split);

@@ -2,7 +2,8 @@
 //! correlations (`outer_windows.rs`), compared with every column named by
 //! its relation, so `p_key = ps_part` and `ps_part = p.p_key` are one.
 
-use sqlparser::ast::{BinaryOperator, Expr, Ident, VisitMut, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, Ident};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::super::scope::*;
 use crate::sql::volatile::is_volatile;

@@ -6,7 +6,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, Statement, Value, Visit, VisitMut, Visitor, VisitorMut, WindowType};
+use sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, Statement, Value, WindowType};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use crate::sql::aggregate_names::aggregate;
 
@@ -26,7 +27,7 @@ impl VisitorMut for EveryRow {
         }
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
-                let _ = sqlparser::ast::visit_expressions_mut(expr, |expr| {
+                let _ = crate::sql::visit::visit_expressions_mut(expr, |expr| {
                     partitioned_by_constant(expr);
                     ControlFlow::<()>::Continue(())
                 });

@@ -38,7 +38,7 @@ pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) 
             }
         }
     }
-    match sqlparser::ast::Visit::visit(statement, &mut Frames) {
+    match crate::sql::visit::Visit::visit(statement, &mut Frames) {
         ControlFlow::Break(window) => Err(crate::sql::Error::Unsupported(format!(
             "the window frame of `OVER ({window})` is not supported: Floe runs ROWS frames by whole rows \
              (up to {MOST_FRAME_ROWS} in a subquery that reads the query around it), RANGE frames with offsets \

@@ -11,7 +11,8 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, OrderByExpr, Query, Statement, Value, VisitMut, VisitorMut, WindowType};
+use sqlparser::ast::{Expr, OrderByExpr, Query, Statement, Value, WindowType};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::{key_order, order_by_rank};
 use crate::sql::functions::MixedOrder;
@@ -63,7 +64,7 @@ fn alike_named(keys: &[OrderByExpr]) -> bool {
 
 fn first_column(expr: &Expr) -> String {
     let mut name = String::from("literal");
-    let _ = sqlparser::ast::visit_expressions(expr, |expr| match expr {
+    let _ = crate::sql::visit::visit_expressions(expr, |expr| match expr {
         Expr::Identifier(ident) => {
             name = ident.value.to_ascii_lowercase();
             ControlFlow::Break(())

@@ -1,0 +1,77 @@
+//! Walks over the expressions of a query that belong to it, not to the
+//! queries nested in it: what most passes rewrite.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, Query};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
+
+/// Visits each expression of `node` outside the queries nested in it (a
+/// subquery's expressions are its own), until `visit` breaks.
+pub(crate) fn visit_outside_subqueries<T: Visit>(
+    node: &T,
+    visit: impl FnMut(&Expr) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    struct Outside<F> {
+        visit: F,
+        depth: usize,
+    }
+    impl<F: FnMut(&Expr) -> ControlFlow<()>> Visitor for Outside<F> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if self.depth == 0 { (self.visit)(expr) } else { ControlFlow::Continue(()) }
+        }
+    }
+    Visit::visit(node, &mut Outside { visit, depth: 0 })
+}
+
+/// Rewrites each expression of `node` outside the queries nested in it, the
+/// innermost first (a subquery's expressions are its own).
+pub(crate) fn replace_outside_subqueries<T: VisitMut>(node: &mut T, replace: impl FnMut(&mut Expr)) {
+    struct Outside<F> {
+        replace: F,
+        depth: usize,
+    }
+    impl<F: FnMut(&mut Expr)> VisitorMut for Outside<F> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0 {
+                (self.replace)(expr);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(node, &mut Outside { replace, depth: 0 });
+}
+
+/// No function calls in `node`: a condition safe to evaluate twice or
+/// elsewhere (a second `random()` would be a different condition).
+pub(crate) fn without_calls<T: Visit>(node: &T) -> bool {
+    struct Calls;
+    impl Visitor for Calls {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            match expr {
+                Expr::Function(_) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    Visit::visit(node, &mut Calls).is_continue()
+}
