@@ -26,10 +26,10 @@ impl FunctionRegistry for Functions {
 
     fn get_udf(&self, name: &str) -> PolarsResult<Option<UserDefinedFunction>> {
         if name == CAST_ROUND {
-            return Ok(Some(cast_rounding()));
+            return Ok(Some(super::rounding::cast_rounding()));
         }
         if let Some(digits) = round_digits(name) {
-            return Ok(Some(half_away_rounding(name, digits)));
+            return Ok(Some(super::rounding::half_away_rounding(name, digits)));
         }
         if let Some(frame) = ValueFrame::parse(name) {
             return Ok(Some(super::value_frames::udf(name, frame)));
@@ -49,12 +49,6 @@ impl FunctionRegistry for Functions {
     fn contains(&self, name: &str) -> bool {
         is_floe_function(name)
     }
-}
-
-/// What `CAST(x AS <integer>)` rounds `x` to: a float half to even, a
-/// decimal half away from zero; other values pass through.
-fn cast_rounding() -> UserDefinedFunction {
-    floe_udf(CAST_ROUND, FunctionOptions::elementwise(), |columns| cast_round(&columns[0]), |fields| Ok(fields[0].clone()))
 }
 
 /// One of Floe's functions. Polars insists that an anonymous function's
@@ -77,38 +71,6 @@ pub(super) fn floe_udf(
     let mut udf = UserDefinedFunction::new(name.into(), function);
     udf.options = options;
     udf
-}
-
-fn cast_round(value: &Column) -> PolarsResult<Column> {
-    let mode = match value.dtype() {
-        dtype if dtype.is_float() => RoundMode::HalfToEven,
-        dtype if dtype.is_decimal() => RoundMode::HalfAwayFromZero,
-        _ => return Ok(value.clone()),
-    };
-    Ok(value.as_materialized_series().round(0, mode)?.into_column())
-}
-
-/// `round(x, digits)` half away from zero; a DECIMAL at scale `digits`,
-/// integers and other values as they are.
-fn half_away_rounding(name: &str, digits: u32) -> UserDefinedFunction {
-    floe_udf(name, FunctionOptions::elementwise(), move |columns| round_half_away(&columns[0], digits), move |fields| {
-        Ok(Field::new(fields[0].name().clone(), rounded_type(fields[0].dtype(), digits)))
-    })
-}
-
-fn rounded_type(dtype: &DataType, digits: u32) -> DataType {
-    match dtype {
-        DataType::Decimal(precision, scale) => DataType::Decimal(*precision, (*scale).min(digits as usize)),
-        other => other.clone(),
-    }
-}
-
-fn round_half_away(value: &Column, digits: u32) -> PolarsResult<Column> {
-    if !(value.dtype().is_float() || value.dtype().is_decimal()) {
-        return Ok(value.clone());
-    }
-    let rounded = value.as_materialized_series().round(digits, RoundMode::HalfAwayFromZero)?;
-    Ok(rounded.cast(&rounded_type(value.dtype(), digits))?.into_column())
 }
 
 /// Each row's dense rank in an order of keys in mixed directions.
@@ -366,16 +328,5 @@ mod tests {
         let key = Column::new("o".into(), [1i32, 2]);
         let sum = peer_frame(&frame(PeerAggregate::Sum, false), &[value, key]).unwrap();
         assert_eq!(values(sum), [None, Some(2.5)]);
-    }
-
-    #[test]
-    fn cast_rounding_halves_floats_to_even_decimals_away_and_leaves_integers_and_text() {
-        let floats = Column::new("x".into(), [2.5f64, -2.5, 0.125, 1234.5]);
-        assert_eq!(values(cast_round(&floats).unwrap()), [Some(2.0), Some(-2.0), Some(0.0), Some(1234.0)]);
-        let decimals = floats.cast(&DataType::Decimal(10, 1)).unwrap();
-        assert_eq!(values(cast_round(&decimals).unwrap()), [Some(3.0), Some(-3.0), Some(0.0), Some(1235.0)]);
-        for passed in [Column::new("x".into(), ["12"]), Column::new("x".into(), [7i64])] {
-            assert_eq!(cast_round(&passed).unwrap(), passed);
-        }
     }
 }

@@ -28,6 +28,7 @@ mod scalars;
 mod maintenance;
 mod merge;
 mod row_changes;
+mod rounding;
 mod running;
 pub mod scan;
 pub mod shuffle;

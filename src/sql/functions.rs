@@ -30,18 +30,24 @@ pub fn is_floe_function(name: &str) -> bool {
 
 /// `floe_round_<n>(x)`: `round(x, n)` half away from zero, as DuckDB rounds
 /// and PostgreSQL rounds a DECIMAL (polars-sql rounds half to even: 2.5 to
-/// 2, 0.125 to 0.12); a DECIMAL comes back at scale `n`. Reaches as
+/// 2, 0.125 to 0.12); a DECIMAL comes back at scale `n`. `floe_round_m<n>`
+/// rounds to 10^n (`round(x, -1)`, which Polars refuses). Reaches as
 /// [`CAST_ROUND`] does.
 const ROUND_PREFIX: &str = "floe_round_";
 
-pub fn round_name(digits: u32) -> String {
-    format!("{ROUND_PREFIX}{digits}")
+pub fn round_name(digits: i32) -> String {
+    match digits < 0 {
+        true => format!("{ROUND_PREFIX}m{}", digits.unsigned_abs()),
+        false => format!("{ROUND_PREFIX}{digits}"),
+    }
 }
 
 /// The digits a [`round_name`] rounds to.
-pub fn round_digits(name: &str) -> Option<u32> {
+pub fn round_digits(name: &str) -> Option<i32> {
     let digits = name.strip_prefix(ROUND_PREFIX)?;
-    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
+    let (sign, digits) = digits.strip_prefix('m').map_or((1, digits), |rest| (-1, rest));
+    let digits: i32 = digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()?;
+    Some(sign * digits)
 }
 
 /// `floe_decimal_add(a, b)`, `_sub`, `_mul`: SQL's exact decimal
@@ -133,10 +139,15 @@ pub enum Scalar {
     /// (`sql::rewrite::null_safe_joins`).
     NullFill,
     NullFlags,
+    /// `floe_one_row(n, v)`: `v`, where no `n` (rows a correlated scalar
+    /// subquery found for an outer row) is past 1; else an error, as SQL
+    /// says of a scalar subquery that returns more than one row
+    /// (`sql::rewrite::correlated_items`).
+    OneRow,
 }
 
 impl Scalar {
-    const ALL: [Scalar; 21] = [
+    const ALL: [Scalar; 22] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -158,6 +169,7 @@ impl Scalar {
         Scalar::AtTimeZone,
         Scalar::NullFill,
         Scalar::NullFlags,
+        Scalar::OneRow,
     ];
 
     pub fn name(self) -> &'static str {
@@ -183,6 +195,7 @@ impl Scalar {
             Scalar::AtTimeZone => "floe_at_time_zone",
             Scalar::NullFill => "floe_null_fill",
             Scalar::NullFlags => "floe_null_flags",
+            Scalar::OneRow => "floe_one_row",
         }
     }
 
@@ -196,7 +209,7 @@ impl Scalar {
         match self {
             Scalar::RegexpReplace => (3, 4),
             Scalar::RegexpExtract => (2, 3),
-            Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::AtTimeZone | Scalar::Gcd | Scalar::Lcm => (2, 2),
+            Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::AtTimeZone | Scalar::Gcd | Scalar::Lcm | Scalar::OneRow => (2, 2),
             Scalar::Translate => (3, 3),
             Scalar::NullFlags => (2, 65),
             _ => (1, 1),

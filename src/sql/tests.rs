@@ -274,6 +274,18 @@ fn select_list_subqueries_correlated_by_inequalities_join_distinct_outer_values(
 }
 
 #[test]
+fn lookup_subqueries_are_the_groups_one_row() {
+    let columns: &[(&str, &[&str])] = &[("e", &["id", "dept"]), ("d", &["id", "name"])];
+    let rendered = render_with_columns("SELECT id, (SELECT name FROM d WHERE d.id = e.dept AND name <> 'x') AS n FROM e", columns);
+    assert!(rendered.contains("floe_one_row(CAST(count(*) AS BIGINT), min(d.name)) AS __floe_v"), "{rendered}");
+    assert!(rendered.contains("GROUP BY d.id"), "{rendered}");
+    assert!(rendered.contains("LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = e.dept"), "{rendered}");
+    // A window or a nested subquery is no row's own value: left as written.
+    let rendered = render_with_columns("SELECT id, (SELECT rank() OVER (ORDER BY name) FROM d WHERE d.id = e.dept) FROM e", columns);
+    assert!(!rendered.contains("floe_one_row"), "{rendered}");
+}
+
+#[test]
 fn subqueries_it_cannot_prove_safe_are_left_alone_or_joined_as_values() {
     // count() of an empty group is 0, not NULL: an inner join would drop
     // rows, so the count is LEFT JOINed as a SELECT item's is.

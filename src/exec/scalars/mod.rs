@@ -42,6 +42,7 @@ fn output_type(scalar: Scalar, fields: &[Field]) -> DataType {
         Scalar::AtTimeZone => fields.first().map_or(DataType::Null, |field| zones::shifted_type(field.dtype())),
         Scalar::NullFill => fields.first().map_or(DataType::Null, |field| field.dtype().clone()),
         Scalar::NullFlags => DataType::Int64,
+        Scalar::OneRow => fields.get(1).map_or(DataType::Null, |field| field.dtype().clone()),
         Scalar::Ascii => DataType::Int32,
         Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
         Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
@@ -75,8 +76,19 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::AtTimeZone => zones::at_time_zone(columns, height)?,
         Scalar::NullFill => null_fill(&spanning(&columns[0], height))?,
         Scalar::NullFlags => null_flags(&columns[1..], height),
+        Scalar::OneRow => one_row(columns, height)?,
     };
     Ok(computed.with_name(name).into_column())
+}
+
+/// The values (`columns[1]`), unless a row count (`columns[0]`) is past 1.
+fn one_row(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let rows = spanning(&columns[0], height).as_materialized_series().cast(&DataType::Int64)?;
+    polars_ensure!(
+        rows.i64()?.max().is_none_or(|most| most <= 1),
+        ComputeError: "a scalar subquery returned more than one row for one outer row; make its WHERE pick one row, or aggregate (min, max)"
+    );
+    Ok(spanning(&columns[1], height).as_materialized_series().clone())
 }
 
 /// `values` with NULL as their type's zero: text and bytes empty; numbers,

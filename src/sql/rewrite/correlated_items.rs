@@ -14,7 +14,9 @@
 //!
 //! An outer row without a group gets what the subquery gives over no rows —
 //! `count` 0, other aggregates NULL — so the value must be one aggregate
-//! call (`count(*) + 1` over no rows is 1, which a missing group cannot say).
+//! call (`count(*) + 1` over no rows is 1, which a missing group cannot say),
+//! or aggregate nothing: a lookup's value is its one row's (NULL over none),
+//! and more than one row is an error, as SQL says.
 
 use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem};
 
@@ -33,9 +35,12 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
         return None;
     };
-    let Expr::Function(function) = value else { return None };
-    let aggregate = function.name.to_string().to_ascii_lowercase();
-    if !matches!(aggregate.as_str(), "count" | "sum" | "min" | "max" | "avg") || function.over.is_some() {
+    let aggregate = match value {
+        Expr::Function(function) if function.over.is_none() => function.name.to_string().to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let one_row = !matches!(aggregate.as_str(), "count" | "sum" | "min" | "max" | "avg");
+    if one_row && !row_wise(value) {
         return None;
     }
     let inner = resolver.scopes(&select.from)?;
@@ -47,7 +52,12 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
         return None;
     }
     let from = from_text(select);
-    let values = format!("{value} AS __floe_v");
+    // A value that aggregates nothing (a lookup, `(SELECT name FROM d WHERE
+    // d.id = o.d_id)`) is the group's one row, and an error past one.
+    let values = match one_row {
+        true => format!("floe_one_row(count(*), min({value})) AS __floe_v"),
+        false => format!("{value} AS __floe_v"),
+    };
     let (cte_sql, conditions) = match links.iter().all(|(op, ..)| *op == BinaryOperator::Eq) {
         true => {
             let keys: Vec<_> = links.into_iter().map(|(_, inner, outer)| (inner, outer)).collect();
@@ -60,6 +70,17 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let reference = format!("{name}.__floe_v");
     let value = if aggregate == "count" { format!("coalesce({reference}, 0)") } else { reference };
     Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value })
+}
+
+/// Whether `value` is computed from its row alone: no aggregate, window
+/// or subquery.
+fn row_wise(value: &Expr) -> bool {
+    let found = crate::sql::visit::visit_expressions(value, |expr| match expr {
+        Expr::Function(function) if function.over.is_some() => std::ops::ControlFlow::Break(()),
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    found.is_continue() && !super::aggregates::holds_aggregate(value)
 }
 
 /// `SELECT o.__floe_kI…, <values> FROM (SELECT DISTINCT <outer values> FROM

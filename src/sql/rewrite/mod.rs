@@ -48,6 +48,7 @@ mod shadowed_sort_keys;
 mod sorted_aggregates;
 mod subquery;
 mod sum_arguments;
+mod suffixed_keys;
 mod synonyms;
 mod temporal;
 mod ungrouped_having;
@@ -132,7 +133,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// filtered after it, SELECTs without FROM given a
 /// relation of one row, LIKE patterns with a floating end as prefix, suffix or
 /// unanchored tests, counts, lengths and date parts computed as BIGINT,
-/// grouping keys that are SELECT items named by position,
+/// grouping keys that are SELECT items named by position, join keys read
+/// by the suffixed names of the joined frame,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -179,6 +181,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // Last of all: the items and keys it compares are final.
     grouped_keys::keys_by_position(statement);
     set_operations::nested_in_queries(statement);
+    // After every pass that writes or reorders joins.
+    suffixed_keys::read_suffixed(statement, columns);
     analyze::rename_relations(statement, frames);
     Ok(())
 }

@@ -46,7 +46,7 @@ impl VisitorMut for Rounding {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Some((operand, digits)) = round_call(expr) {
             let rounded = match literals::exact(operand) {
-                Some(exact) => Some(literals::decimal_text(rounded_exactly(exact, digits))),
+                Some(exact) => rounded_exactly(exact, digits).map(literals::decimal_text),
                 None if !is_constant(operand) && self.reach.reaches() => Some(format!("{}({operand})", round_name(digits))),
                 None => None,
             };
@@ -57,7 +57,7 @@ impl VisitorMut for Rounding {
         }
         let Some(inner) = operand_to_round(expr) else { return ControlFlow::Continue(()) };
         let rounded = match decimal_literal(inner) {
-            Some(exact) => Some(literals::decimal_text(rounded_exactly(exact, 0))),
+            Some(exact) => rounded_exactly(exact, 0).map(literals::decimal_text),
             // polars-sql cannot type a registered function over literals alone.
             None if is_constant(inner) => is_number(inner).then(|| format!("round({inner})")),
             None if self.reach.reaches() => Some(format!("{CAST_ROUND}({inner})")),
@@ -89,27 +89,30 @@ pub(super) fn needs_floe_function(expr: &Expr) -> bool {
 }
 
 /// `round(x)` or `round(x, n)`, `n` a whole number literal: `x` and `n`.
-fn round_call(expr: &Expr) -> Option<(&Expr, u32)> {
+fn round_call(expr: &Expr) -> Option<(&Expr, i32)> {
     let Expr::Function(function) = expr else { return None };
     if !function.name.to_string().eq_ignore_ascii_case("round") {
         return None;
     }
     match plain_args(function)?.as_slice() {
         [operand] => Some((*operand, 0)),
-        [operand, digits] => Some((*operand, u32::try_from(integer_literal(digits)?).ok()?)),
+        [operand, digits] => Some((*operand, i32::try_from(integer_literal(digits)?).ok()?)),
         _ => None,
     }
 }
 
-/// An exact decimal rounded half away from zero to `digits` places.
-fn rounded_exactly((unscaled, scale): (i128, u32), digits: u32) -> (i128, u32) {
-    if scale <= digits {
-        return (unscaled, scale);
+/// An exact decimal rounded half away from zero to `digits` places (to
+/// tens, hundreds, … below 0), or None past 38 digits.
+fn rounded_exactly((unscaled, scale): (i128, u32), digits: i32) -> Option<(i128, u32)> {
+    let places = digits.max(0).unsigned_abs();
+    if digits >= 0 && scale <= places {
+        return Some((unscaled, scale));
     }
-    let Some(divisor) = 10i128.checked_pow(scale - digits) else { return (0, digits) };
+    let Some(divisor) = 10i128.checked_pow(scale + digits.min(0).unsigned_abs() - places) else { return Some((0, places)) };
     let (quotient, remainder) = (unscaled / divisor, unscaled % divisor);
     let away = remainder.unsigned_abs() * 2 >= divisor.unsigned_abs();
-    (quotient + if away { unscaled.signum() } else { 0 }, digits)
+    let units = quotient + if away { unscaled.signum() } else { 0 };
+    Some((units.checked_mul(10i128.checked_pow(digits.min(0).unsigned_abs())?)?, places))
 }
 
 /// No column, function or subquery in it: literals and operators only.
@@ -164,7 +167,7 @@ fn needs_no_rounding(expr: &Expr) -> bool {
             let name = function.name.to_string();
             // Rounded to whole numbers: `round(x, 1)` (or Floe's call for it) still has a fraction.
             let whole = name.eq_ignore_ascii_case("round") && plain_args(function).is_some_and(|args| args.len() == 1);
-            name.eq_ignore_ascii_case(CAST_ROUND) || whole || round_digits(&name) == Some(0)
+            name.eq_ignore_ascii_case(CAST_ROUND) || whole || round_digits(&name).is_some_and(|digits| digits <= 0)
         }
         Expr::Value(value) => match &value.value {
             Value::Number(text, _) => !text.contains(['.', 'e', 'E']),
@@ -221,12 +224,12 @@ mod tests {
     fn round_goes_half_away_from_zero() {
         assert_eq!(
             rewritten("SELECT round(x), round(sum(y), 2), round(z, -1), round(w, n) FROM t"),
-            "SELECT floe_round_0(x), floe_round_2(sum(y)), round(z, -1), round(w, n) FROM t"
+            "SELECT floe_round_0(x), floe_round_2(sum(y)), floe_round_m1(z), round(w, n) FROM t"
         );
         // Literals are rounded here, exactly; elsewhere polars-sql's round stays.
         assert_eq!(
-            rewritten("SELECT round(2.5), round(-2.5), round(0.125, 2), round(9.995, 2), round(1.5, 3), round(7)"),
-            "SELECT 3, -3, 0.13, 10.00, 1.5, 7"
+            rewritten("SELECT round(2.5), round(-2.5), round(0.125, 2), round(9.995, 2), round(1.5, 3), round(7), round(125, -1), round(-149.5, -2)"),
+            "SELECT 3, -3, 0.13, 10.00, 1.5, 7, 130, -100"
         );
         assert_eq!(
             rewritten("SELECT * FROM t WHERE k IN (SELECT round(x) FROM u WHERE u.a = t.a)"),

@@ -11,7 +11,7 @@
 
 use std::ops::ControlFlow;
 
-use super::scope::is_aggregate;
+use super::aggregates::aggregate_call;
 
 use sqlparser::ast::{Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins};
 use crate::sql::visit::{VisitMut, VisitorMut};
@@ -69,7 +69,7 @@ fn duplicate_key_names(select: &Select) -> bool {
 
 fn groups(select: &Select) -> bool {
     matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty())
-        || any_expr(select, |expr| matches!(expr, Expr::Function(f) if is_aggregate(f)))
+        || any_expr(select, aggregate_call)
 }
 
 /// Replaces group keys and aggregates (outside nested queries) with the
@@ -88,8 +88,11 @@ impl Lift<'_> {
             return Some(format!("__floe_k{}", index + 1));
         }
         let Expr::Function(function) = expr else { return None };
+        // Every aggregate, not only numeric ones: one left in the outer query
+        // (`array_agg(t.x)`, what `sum(DISTINCT x)` becomes) reads a column
+        // it lacks.
         let (found, prefix) = match () {
-            _ if is_aggregate(function) => (&mut self.aggregates, "__floe_a"),
+            _ if aggregate_call(expr) => (&mut self.aggregates, "__floe_a"),
             _ if super::grouping_sets::is_grouping(function) => (&mut self.groupings, "__floe_g"),
             _ => return None,
         };
