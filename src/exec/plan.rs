@@ -72,6 +72,7 @@ fn column_kind(dtype: &DataType) -> ColumnKind {
         DataType::Date => ColumnKind::Date,
         DataType::Decimal(_, scale) => ColumnKind::Decimal(u8::try_from(*scale).unwrap_or(u8::MAX)),
         dtype if dtype.is_integer() => ColumnKind::Integer,
+        dtype if dtype.is_float() => ColumnKind::Float,
         _ => ColumnKind::Other,
     }
 }

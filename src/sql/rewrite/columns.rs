@@ -14,6 +14,8 @@ pub struct Columns {
     names: HashMap<RelationName, Vec<String>>,
     /// `None` where relations disagree on a name's kind.
     kinds: HashMap<String, Option<ColumnKind>>,
+    /// Each relation's own, in the order of its names.
+    relation_kinds: HashMap<RelationName, Vec<ColumnKind>>,
     /// Rows in each relation's snapshot, where known (join order).
     rows: HashMap<RelationName, u64>,
 }
@@ -25,6 +27,8 @@ pub enum ColumnKind {
     /// With its scale: digits after the point.
     Decimal(u8),
     Integer,
+    /// REAL or DOUBLE.
+    Float,
     #[default]
     Other,
 }
@@ -41,7 +45,15 @@ impl Columns {
                 })
                 .or_insert(Some(*kind));
         }
+        let own = names.iter().zip(kinds.iter().chain(std::iter::repeat(&ColumnKind::Other))).map(|(_, kind)| *kind).collect();
+        self.relation_kinds.insert(relation.clone(), own);
         self.names.insert(relation, names);
+    }
+
+    /// The kind of one relation's column.
+    pub fn kind_in(&self, relation: &RelationName, column: &str) -> Option<ColumnKind> {
+        let position = self.names.get(relation)?.iter().position(|name| name.eq_ignore_ascii_case(column))?;
+        self.relation_kinds.get(relation)?.get(position).copied()
     }
 
     pub fn set_rows(&mut self, relation: RelationName, rows: u64) {

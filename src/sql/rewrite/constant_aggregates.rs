@@ -74,10 +74,19 @@ impl VisitorMut for Constants {
             Some([value]) if constant(value) => (*value).clone(),
             _ => return ControlFlow::Continue(()),
         };
-        if !matches!(name.as_str(), "sum" | "avg" | "min" | "max") {
+        if !matches!(name.as_str(), "sum" | "avg" | "min" | "max" | "count") {
             return ControlFlow::Continue(());
         }
         let rows = count_rows(function);
+        if name == "count" {
+            // `count(1)` polars-sql counts the rows of; a computed constant it counted once.
+            if !matches!(value, Expr::Value(_)) || is_null(&value) {
+                if let Some(rewritten) = parse_expr(&format!("(CASE WHEN ({value}) IS NULL THEN 0 ELSE {rows} END)")) {
+                    *expr = rewritten;
+                }
+            }
+            return ControlFlow::Continue(());
+        }
         let value = match name.as_str() {
             "sum" => format!("({value}) * {rows}"),
             "avg" => format!("CAST({value} AS DOUBLE)"),
@@ -102,15 +111,39 @@ fn count_rows(function: &Function) -> Function {
     count
 }
 
-/// Literals and arithmetic on them: the same value on every row.
+fn is_null(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(value) if value.value == sqlparser::ast::Value::Null)
+}
+
+/// Literals and what deterministic functions make of them: the same value
+/// on every row.
 fn constant(expr: &Expr) -> bool {
     match expr {
         Expr::Value(_) | Expr::TypedString { .. } => true,
-        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => constant(expr),
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } | Expr::IsNull(expr) | Expr::IsNotNull(expr) => {
+            constant(expr)
+        }
         Expr::BinaryOp { left, right, .. } => constant(left) && constant(right),
+        Expr::Substring { expr, substring_from, substring_for, .. } => {
+            constant(expr) && substring_from.iter().chain(substring_for).all(|part| constant(part))
+        }
+        Expr::Case { operand, conditions, else_result, .. } => {
+            operand.iter().chain(else_result).all(|part| constant(part))
+                && conditions.iter().all(|when| constant(&when.condition) && constant(&when.result))
+        }
+        Expr::Function(function) => {
+            let name = function.name.to_string().to_ascii_lowercase();
+            DETERMINISTIC.contains(&name.as_str()) && plain_args(function).is_some_and(|args| args.into_iter().all(constant))
+        }
         _ => false,
     }
 }
+
+/// Scalar functions whose value depends on their arguments alone.
+const DETERMINISTIC: &[&str] = &[
+    "abs", "coalesce", "nullif", "upper", "lower", "length", "char_length", "concat", "round", "floor", "ceil", "ceiling",
+    "substr", "substring", "left", "right", "replace", "trim", "ltrim", "rtrim", "greatest", "least", "sign",
+];
 
 #[cfg(test)]
 mod tests {
@@ -139,11 +172,16 @@ mod tests {
              (CASE WHEN count(*) FILTER (WHERE x > 0) > 0 THEN CAST(2 AS DOUBLE) END), \
              (CASE WHEN count(*) OVER (PARTITION BY k) > 0 THEN -1 END) FROM t GROUP BY k"
         );
+        assert_eq!(
+            rewritten_by("SELECT count(upper('a' || '-')), min(COALESCE(abs(8), 7)), count(NULL) FROM t", rewrite),
+            "SELECT (CASE WHEN (upper('a' || '-')) IS NULL THEN 0 ELSE count(*) END), \
+             (CASE WHEN count(*) > 0 THEN COALESCE(abs(8), 7) END), (CASE WHEN (NULL) IS NULL THEN 0 ELSE count(*) END) FROM t"
+        );
     }
 
     #[test]
     fn aggregates_of_columns_and_distinct_constants_stay() {
-        for sql in ["SELECT sum(x), sum(x + 1), count(1), sum(DISTINCT 1), max(now()) FROM t"] {
+        for sql in ["SELECT sum(x), sum(x + 1), count(1), sum(DISTINCT 1), max(now()), count(upper(x)) FROM t"] {
             assert_eq!(rewritten_by(sql, rewrite), sql);
         }
     }

@@ -72,9 +72,13 @@ pub(super) fn keys_by_position(statement: &mut Statement) {
                 return ControlFlow::Continue(());
             }
             let items: Vec<String> = select.projection.iter().map(|item| item_expr(item).map(ToString::to_string).unwrap_or_default()).collect();
-            for key in keys.iter_mut().filter(|key| !matches!(key, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_))) {
+            // Only a join's frame has columns of one name from two relations.
+            let joined = select.from.len() > 1 || select.from.iter().any(|table| !table.joins.is_empty());
+            for key in keys.iter_mut().filter(|key| !matches!(key, Expr::Identifier(_) | Expr::Value(_))) {
                 let written = key.to_string();
-                if let Some(position) = items.iter().position(|item| *item == written) {
+                let found = items.iter().position(|item| *item == written);
+                let by_position = |at: &usize| !matches!(key, Expr::CompoundIdentifier(_)) || (joined && !column_named_alike(key, &select.projection[*at]));
+                if let Some(position) = found.filter(by_position) {
                     *key = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
                 }
             }
@@ -82,6 +86,19 @@ pub(super) fn keys_by_position(statement: &mut Statement) {
         }
     }
     let _ = statement.visit(&mut Positions);
+}
+
+/// Whether a qualified column key's item keeps the column's name. Renamed
+/// (`d.name AS dept`), a column another relation of the join also has
+/// reads `col("name:d").alias("name")` in polars-sql, which it does not
+/// match with the key `col("name:d")`, and the item was then read from the
+/// grouped frame, which has no `name:d`; by position it is the key.
+fn column_named_alike(key: &Expr, item: &SelectItem) -> bool {
+    let Expr::CompoundIdentifier(parts) = key else { return false };
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => parts.last().is_some_and(|column| column.value.eq_ignore_ascii_case(&alias.value)),
+        _ => true,
+    }
 }
 
 /// The expression `GROUP BY <position>` names, when it aggregates nothing.
@@ -172,6 +189,10 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT CAST(f + 1 AS INT) AS g, k, count(*) FROM t GROUP BY k, CAST(f + 1 AS INT), f - 1", keys_by_position),
             "SELECT CAST(f + 1 AS INT) AS g, k, count(*) FROM t GROUP BY k, 1, f - 1"
+        );
+        assert_eq!(
+            rewritten_by("SELECT d.name AS dept, d.id, e.id AS id, count(*) FROM e JOIN d ON d.id = e.d GROUP BY d.name, d.id, e.id", keys_by_position),
+            "SELECT d.name AS dept, d.id, e.id AS id, count(*) FROM e JOIN d ON d.id = e.d GROUP BY 1, d.id, e.id"
         );
     }
 

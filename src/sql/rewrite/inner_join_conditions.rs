@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableWithJoins};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{conjuncts, is_comparison, joined_by};
+use super::scope::{conjuncts, is_comparison, joined_by, reads_column};
 
 pub(super) fn filtered_after_joining(statement: &mut Statement) {
     let _ = statement.visit(&mut Conditions);
@@ -53,7 +53,14 @@ fn unplannable(table: &mut TableWithJoins) -> Vec<Expr> {
         };
         let written = conjuncts(condition);
         let count = written.len();
-        let (kept, out): (Vec<Expr>, Vec<Expr>) = written.into_iter().flat_map(as_ranges).partition(|c| plannable(c) || !all_qualified(c));
+        let (mut kept, mut out): (Vec<Expr>, Vec<Expr>) = written.into_iter().flat_map(as_ranges).partition(|c| plannable(c) || !all_qualified(c));
+        // Without a comparison of two columns, polars-sql found no key
+        // (`ON b.region = 'east'`: "unable to find column"): a cross join, filtered.
+        if !kept.iter().any(compares_columns) {
+            let (unqualified, filters): (Vec<Expr>, Vec<Expr>) = kept.into_iter().partition(|c| !all_qualified(c));
+            kept = unqualified;
+            out.extend(filters);
+        }
         if out.is_empty() && kept.len() == count {
             continue;
         }
@@ -79,6 +86,10 @@ fn as_ranges(conjunct: &Expr) -> Vec<Expr> {
 
 fn plannable(conjunct: &Expr) -> bool {
     matches!(conjunct, Expr::BinaryOp { op, .. } if is_comparison(op))
+}
+
+fn compares_columns(conjunct: &Expr) -> bool {
+    matches!(conjunct, Expr::BinaryOp { left, op, right } if is_comparison(op) && reads_column(left) && reads_column(right))
 }
 
 /// Whether every name in `expr` says its relation.
@@ -108,6 +119,10 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT * FROM a JOIN b ON a.v BETWEEN b.lo AND b.hi", filtered_after_joining),
             "SELECT * FROM a JOIN b ON a.v >= b.lo AND a.v <= b.hi"
+        );
+        assert_eq!(
+            rewritten_by("SELECT * FROM a JOIN b ON b.r = 'east' AND a.x > 1 JOIN c ON c.k = b.k AND c.y = 2", filtered_after_joining),
+            "SELECT * FROM a CROSS JOIN b JOIN c ON c.k = b.k AND c.y = 2 WHERE b.r = 'east' AND a.x > 1"
         );
     }
 

@@ -11,6 +11,7 @@ mod columns;
 mod comma_joins;
 mod constant_aggregates;
 mod correlation;
+mod correlated_in;
 mod correlated_items;
 mod decimal_comparisons;
 mod decimals;
@@ -23,6 +24,7 @@ mod in_lists;
 mod inner_join_conditions;
 mod like_patterns;
 mod join_filters;
+mod join_keys;
 mod lift;
 mod literals;
 mod names;
@@ -41,6 +43,7 @@ mod quantified;
 mod remainders;
 mod resolver;
 mod rounding;
+mod row_values;
 mod scalars;
 mod scope;
 mod set_operations;
@@ -48,7 +51,6 @@ mod shadowed_sort_keys;
 mod sorted_aggregates;
 mod subquery;
 mod sum_arguments;
-mod suffixed_keys;
 mod synonyms;
 mod temporal;
 mod ungrouped_having;
@@ -92,6 +94,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     scalars::check_calls(statement)?;
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement)?;
+    row_values::as_comparisons(statement);
     synonyms::rewrite(statement);
     temporal::rewrite(statement)?;
     window_functions::rewrite(statement);
@@ -133,8 +136,9 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// filtered after it, SELECTs without FROM given a
 /// relation of one row, LIKE patterns with a floating end as prefix, suffix or
 /// unanchored tests, counts, lengths and date parts computed as BIGINT,
-/// grouping keys that are SELECT items named by position, join keys read
-/// by the suffixed names of the joined frame,
+/// grouping keys that are SELECT items named by position, join keys of
+/// different numeric types cast to the wider, join keys read by the
+/// suffixed names of the joined frame,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -182,7 +186,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     grouped_keys::keys_by_position(statement);
     set_operations::nested_in_queries(statement);
     // After every pass that writes or reorders joins.
-    suffixed_keys::read_suffixed(statement, columns);
+    join_keys::joinable(statement, columns);
     analyze::rename_relations(statement, frames);
     Ok(())
 }

@@ -6,6 +6,12 @@
 //! `CASE WHEN l.f > 2 THEN l.k END = r.k` (a NULL key matches nothing).
 //! A condition comparing both sides other than by `=` has no such form and
 //! is refused by name rather than answered as an inner join.
+//!
+//! An inner join followed by a RIGHT or FULL join, whose conditions
+//! `inner_join_conditions.rs` cannot move into WHERE (the later join keeps
+//! rows such a filter would drop), gets the same keys for its one-side and
+//! constant conditions (`ON a.k = b.k AND NOT b.gone`, which polars-sql
+//! cannot plan); its comparisons of both sides stay polars-sql's.
 
 use std::ops::ControlFlow;
 
@@ -58,12 +64,15 @@ impl Keys<'_> {
     fn key_select(&self, select: &mut Select) -> Result<()> {
         for table in &mut select.from {
             let Some(mut left) = self.resolver.scope(&table.relation).map(|s| vec![s]) else { continue };
-            for join in &mut table.joins {
+            let preserving = |operator: &JoinOperator| matches!(operator, JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_));
+            let last_preserving = table.joins.iter().rposition(|join| preserving(&join.join_operator));
+            for (index, join) in table.joins.iter_mut().enumerate() {
                 let Some(right) = self.resolver.scope(&join.relation) else { break };
                 let kind = match &join.join_operator {
                     JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => "LEFT",
                     JoinOperator::Right(_) | JoinOperator::RightOuter(_) => "RIGHT",
                     JoinOperator::FullOuter(_) => "FULL",
+                    JoinOperator::Join(_) | JoinOperator::Inner(_) if last_preserving.is_some_and(|last| last > index) => INNER,
                     _ => "",
                 };
                 if let (false, Some(JoinConstraint::On(on))) = (kind.is_empty(), join_constraint(&mut join.join_operator)) {
@@ -78,17 +87,22 @@ impl Keys<'_> {
     }
 }
 
+/// An inner join that a later RIGHT or FULL join follows.
+const INNER: &str = "INNER";
+
 /// The ON condition with its one-side filters moved into the keys of its
 /// first equality; None where it needs nothing or cannot be told apart.
 fn keyed_condition(on: &Expr, left: &[Scope], right: &Scope, kind: &str) -> Result<Option<Expr>> {
-    let (mut equalities, mut left_filters, mut right_filters) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut equalities, mut left_filters, mut right_filters, mut compared) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for conjunct in conjuncts(on) {
         match (conjunct, side(conjunct, left, right)) {
             (Expr::BinaryOp { left: a, op: BinaryOperator::Eq, right: b }, Side::Both) => match (side(a, left, right), side(b, left, right)) {
                 (Side::Left, Side::Right) => equalities.push((a.to_string(), b.to_string())),
                 (Side::Right, Side::Left) => equalities.push((b.to_string(), a.to_string())),
+                _ if kind == INNER => compared.push(conjunct.to_string()),
                 _ => return Err(refused(kind, conjunct)),
             },
+            (_, Side::Both) if kind == INNER => compared.push(conjunct.to_string()),
             (_, Side::Both) => return Err(refused(kind, conjunct)),
             (_, Side::Left | Side::Neither) => left_filters.push(format!("({conjunct})")),
             (_, Side::Right) => right_filters.push(format!("({conjunct})")),
@@ -105,6 +119,7 @@ fn keyed_condition(on: &Expr, left: &[Scope], right: &Scope, kind: &str) -> Resu
     let (first_left, first_right) = &equalities[0];
     let mut keyed = vec![format!("{} = {}", when(first_left, &left_filters), when(first_right, &right_filters))];
     keyed.extend(equalities[1..].iter().map(|(a, b)| format!("{a} = {b}")));
+    keyed.extend(compared);
     Ok(parse_expr(&keyed.join(" AND ")))
 }
 
@@ -203,6 +218,15 @@ mod tests {
         ] {
             assert_eq!(keyed_sql(sql).unwrap(), sql);
         }
+    }
+
+    #[test]
+    fn inner_joins_before_a_right_or_full_join_key_their_filters() {
+        assert_eq!(
+            keyed_sql("SELECT id FROM l JOIN r ON l.k = r.rid AND NOT (r.w IS NULL) AND l.f < r.w AND 1 IS NULL FULL JOIN l AS m ON m.id = r.rid").unwrap(),
+            "SELECT id FROM l JOIN r ON CASE WHEN (1 IS NULL) THEN l.k END = CASE WHEN (NOT (r.w IS NULL)) THEN r.rid END AND l.f < r.w \
+             FULL JOIN l AS m ON m.id = r.rid"
+        );
     }
 
     #[test]

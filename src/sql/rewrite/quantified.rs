@@ -18,7 +18,9 @@
 //!   plan, is whether a count of S's first row is 1.
 //!
 //! The aggregates over S are scalar subqueries the subquery pass then turns
-//! into one-row CTEs. Correlated subqueries are left as written.
+//! into one-row CTEs. A correlated `x [NOT] IN (S)` conjunct is an EXISTS
+//! form first (`correlated_in.rs`); other correlated subqueries are left as
+//! written.
 
 use std::ops::ControlFlow;
 
@@ -75,24 +77,28 @@ impl VisitorMut for Quantified<'_> {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(&mut query.body) {
             let (Some(outer), Some(selection)) = (self.resolver.scopes(&select.from), select.selection.as_mut()) else { continue };
-            self.exists_under_or(selection, &outer, false);
-            let parts: Vec<Expr> = conjuncts(selection).into_iter().cloned().collect();
-            let rewritten: Vec<Option<String>> = parts.iter().map(|p| self.membership(p, &outer)).collect();
-            if rewritten.iter().all(Option::is_none) {
-                continue;
+            if let Some(rewritten) = rewritten_conjuncts(selection, |p| super::correlated_in::as_exists(p, &self.resolver, &outer)) {
+                *selection = rewritten;
             }
-            let sql = parts
-                .iter()
-                .zip(rewritten)
-                .map(|(part, rewritten)| rewritten.unwrap_or_else(|| format!("({part})")))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            if let Some(rewritten) = parse_expr(&sql) {
-                select.selection = Some(rewritten);
+            self.exists_under_or(selection, &outer, false);
+            if let Some(rewritten) = rewritten_conjuncts(selection, |p| self.membership(p, &outer)) {
+                *selection = rewritten;
             }
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The conjunction with each conjunct `rewrite` gives SQL for replaced;
+/// None when it replaces none.
+fn rewritten_conjuncts(selection: &Expr, rewrite: impl Fn(&Expr) -> Option<String>) -> Option<Expr> {
+    let parts = conjuncts(selection);
+    let rewritten: Vec<Option<String>> = parts.iter().map(|part| rewrite(part)).collect();
+    if rewritten.iter().all(Option::is_none) {
+        return None;
+    }
+    let sql = parts.iter().zip(rewritten).map(|(part, rewritten)| rewritten.unwrap_or_else(|| format!("({part})"))).collect::<Vec<_>>();
+    parse_expr(&sql.join(" AND "))
 }
 
 /// `[NOT] EXISTS (S)` that reads nothing of the query around it, which

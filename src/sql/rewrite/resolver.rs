@@ -67,6 +67,15 @@ impl<'a> Resolver<'a> {
         self.columns.rows(&name_parts(name)?)
     }
 
+    /// The kind of a catalog relation's column, where known.
+    pub fn kind_of(&self, factor: &TableFactor, column: &str) -> Option<super::ColumnKind> {
+        let TableFactor::Table { name, args: None, .. } = factor else { return None };
+        if self.is_cte(factor) {
+            return None;
+        }
+        self.columns.kind_in(&name_parts(name)?, column)
+    }
+
     /// Whether `factor` names one of the query's CTEs (not a catalog relation).
     pub fn is_cte(&self, factor: &TableFactor) -> bool {
         let TableFactor::Table { name, .. } = factor else { return false };

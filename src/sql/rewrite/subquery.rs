@@ -15,7 +15,9 @@
 //!   `count` (0 for an empty group, not NULL) is left alone;
 //! - correlated otherwise in WHERE (by `<`, `<>`, or a `count`): a value per
 //!   distinct set of the outer values it reads, LEFT JOINed back on them, as
-//!   in a SELECT list (`correlated_items.rs`).
+//!   in a SELECT list (`correlated_items.rs`);
+//! - `(a, b) IN (SELECT x, y …)` in WHERE: an EXISTS over the subquery
+//!   whole (`row_values.rs`).
 //!
 //! Deciding which side of an equality is outer needs the tables' columns, so
 //! this runs at planning time with the schemas in hand. A subquery it cannot
@@ -192,6 +194,14 @@ impl Rewriter<'_> {
             Expr::InSubquery { expr: value, subquery, negated: false } if !in_having && self.correlated_by_inequality(subquery, outer) => {
                 if let Some(counted) = self.membership_as_count(value, subquery, outer) {
                     *clause = counted;
+                    self.rewrite_clause(clause, outer, in_having, added);
+                }
+            }
+            Expr::InSubquery { expr: row, subquery, negated: false } if !in_having && matches!(row.as_ref(), Expr::Tuple(_)) => {
+                let alias = format!("__floe_in{}", self.ctes.len() + 1);
+                let exists = self.resolver.self_contained(subquery).then(|| super::row_values::as_exists(row, subquery, &alias)).flatten();
+                if let Some(exists) = exists {
+                    *clause = exists;
                     self.rewrite_clause(clause, outer, in_having, added);
                 }
             }

@@ -13,7 +13,7 @@
 //! PostgreSQL's `mode() WITHIN GROUP (ORDER BY x)` so). And
 //! `sum` / `avg` / `min` / `max` of DISTINCT values, which polars-sql
 //! refuses (it has `count(DISTINCT x)` only), over each group's unique
-//! values.
+//! values. `x COLLATE "C"` (byte order, Polars' own) is `x`.
 
 use std::ops::ControlFlow;
 
@@ -39,6 +39,15 @@ pub(super) fn rewrite(statement: &mut Statement) {
             if let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::BitwiseXor, right } = expr {
                 if let Some(written) = parse_expr(&format!("power(CAST({left} AS DOUBLE), {right})")) {
                     *expr = written;
+                }
+            }
+            // Byte order, which Polars compares text by, under the names
+            // PostgreSQL (`"C"`, `"POSIX"`, `ucs_basic`) and DuckDB (`binary`)
+            // give it; other collations stay refused.
+            if let Expr::Collate { expr: text, collation } = expr {
+                let name = collation.to_string().trim_matches('"').to_ascii_lowercase();
+                if matches!(name.as_str(), "c" | "posix" | "ucs_basic" | "binary") {
+                    *expr = text.as_ref().clone();
                 }
             }
             if let Expr::AtTimeZone { timestamp, time_zone } = expr {
@@ -232,6 +241,14 @@ mod tests {
         assert_eq!(
             rewritten("SELECT g, sum(DISTINCT x), AVG(DISTINCT x + 1), max(DISTINCT x) FROM t GROUP BY g"),
             "SELECT g, CASE WHEN count(x) > 0 THEN array_sum(array_unique(array_agg(x))) END, array_mean(array_unique(array_agg(x + 1))), max(x) FROM t GROUP BY g"
+        );
+    }
+
+    #[test]
+    fn byte_order_collations_are_polars_own() {
+        assert_eq!(
+            rewritten("SELECT a FROM t ORDER BY a COLLATE \"C\", b COLLATE binary, c COLLATE \"de_DE\""),
+            "SELECT a FROM t ORDER BY a, b, c COLLATE \"de_DE\""
         );
     }
 }

@@ -1,0 +1,127 @@
+//! `x [NOT] IN (SELECT y FROM … WHERE <correlated>)`, a conjunct of WHERE.
+//! polars-sql plans IN only uncorrelated: it failed ("no table or struct
+//! column named 'o'"; "joining with repeated key names" where the
+//! correlation is `y = x` itself) and answered a correlated NOT IN wrongly
+//! where the outer value came from an outer join's NULLs. As the EXISTS
+//! forms Floe plans (semi and anti joins; counts where correlated by an
+//! inequality), in SQL's three-valued logic (a filter drops unknown):
+//!
+//! - IN: `EXISTS (SELECT 1 FROM … WHERE … AND y = x)` (correlated by an
+//!   inequality, `subquery.rs` counts the members equal to x instead);
+//! - NOT IN: no member equals x, none is NULL, and x is not NULL unless
+//!   there are no members: `NOT EXISTS (… AND y = x) AND NOT EXISTS (… AND
+//!   y IS NULL) AND (x IS NOT NULL OR NOT EXISTS (…))`.
+
+use sqlparser::ast::{BinaryOperator, Expr, SelectItem};
+
+use super::aggregates::holds_aggregate;
+use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, plain_select, sides, unnested, Resolver, Scope, Side};
+
+pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
+    let Expr::InSubquery { expr: value, subquery, negated } = conjunct else { return None };
+    if matches!(value.as_ref(), Expr::Tuple(_)) || subquery.with.is_some() || subquery.limit_clause.is_some() {
+        return None;
+    }
+    if resolver.self_contained(subquery) {
+        return None;
+    }
+    let select = plain_select(subquery)?;
+    let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = select.projection.as_slice() else { return None };
+    if select.having.is_some() || has_group_by(select) || holds_aggregate(member) {
+        return None;
+    }
+    let inner = resolver.scopes(&select.from)?;
+    // x is read inside the subquery, so none of its names may be the
+    // subquery's own; y must be the subquery's alone.
+    if sides(value, &inner, outer)?.contains(&Side::Inner) || sides(member, &inner, outer)?.contains(&Side::Outer) {
+        return None;
+    }
+    // Correlated by an inequality, an IN is a count (`subquery.rs`).
+    let correlation = correlate(select, &inner, outer)?;
+    if correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq) {
+        return None;
+    }
+    let from = from_text(select);
+    let filters: Vec<String> = select.selection.as_ref().map(conjuncts).unwrap_or_default().into_iter().map(conjunct_text).collect();
+    let exists = |test: Option<String>| {
+        let all: Vec<String> = filters.iter().cloned().chain(test).collect();
+        let filter = if all.is_empty() { String::new() } else { format!(" WHERE {}", all.join(" AND ")) };
+        format!("EXISTS (SELECT 1 FROM {from}{filter})")
+    };
+    let equal = (!already_equal(select.selection.as_ref(), member, value)).then(|| format!("{} = {}", operand(member), operand(value)));
+    if !negated {
+        return Some(exists(equal));
+    }
+    let equal = equal.unwrap_or_else(|| "TRUE".to_string());
+    let mut parts = vec![format!("NOT {}", exists(Some(equal))), format!("NOT {}", exists(Some(format!("{} IS NULL", operand(member)))))];
+    if !matches!(value.as_ref(), Expr::Value(literal) if literal.value != sqlparser::ast::Value::Null) {
+        parts.push(format!("({} IS NOT NULL OR NOT {})", operand(value), exists(None)));
+    }
+    Some(format!("({})", parts.join(" AND ")))
+}
+
+/// A conjunct as text that stays one beside others (an OR in parentheses).
+fn conjunct_text(conjunct: &Expr) -> String {
+    match conjunct {
+        Expr::BinaryOp { op: BinaryOperator::Or, .. } => format!("({conjunct})"),
+        _ => conjunct.to_string(),
+    }
+}
+
+fn operand(expr: &Expr) -> String {
+    if is_column(expr) || matches!(expr, Expr::Value(_)) { expr.to_string() } else { format!("({expr})") }
+}
+
+/// Whether the subquery's WHERE already says `y = x` (either way round):
+/// polars-sql refuses a join on the same keys twice.
+fn already_equal(selection: Option<&Expr>, member: &Expr, value: &Expr) -> bool {
+    let (member, value) = (unnested(member).to_string(), unnested(value).to_string());
+    selection.map(conjuncts).unwrap_or_default().iter().any(|conjunct| match unnested(conjunct) {
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
+            let (l, r) = (unnested(left).to_string(), unnested(right).to_string());
+            (l == member && r == value) || (l == value && r == member)
+        }
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::{columns_of, rewritten_over};
+
+    #[test]
+    fn correlated_memberships_are_exists_forms() {
+        let columns = columns_of(&[("s", &["id", "qty", "region"]), ("n", &["a", "b", "s"])]);
+        let rewritten = |sql| rewritten_over(sql, &columns, super::super::quantified::rewrite);
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE o.id > 1 AND o.qty IN (SELECT i.a FROM n AS i WHERE i.s = o.region)"),
+            "SELECT o.id FROM s AS o WHERE (o.id > 1) AND EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND i.a = o.qty)"
+        );
+        // The correlation already says y = x: not a second time.
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE o.qty IN (SELECT i.b FROM n AS i WHERE i.b = o.qty)"),
+            "SELECT o.id FROM s AS o WHERE EXISTS (SELECT 1 FROM n AS i WHERE i.b = o.qty)"
+        );
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE o.qty + 1 NOT IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3))"),
+            "SELECT o.id FROM s AS o WHERE (NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3) AND i.a = (o.qty + 1)) \
+             AND NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3) AND i.a IS NULL) \
+             AND ((o.qty + 1) IS NOT NULL OR (o.region IS NULL OR NOT (o.region IN (SELECT __floe_in.__floe_v FROM \
+             (SELECT i.s AS __floe_v FROM n AS i WHERE (i.b = 2 OR i.b = 3) AND i.s IS NOT NULL) AS __floe_in)))))"
+        );
+        // The EXISTS under the OR is an IN (`quantified.rs`). A value never
+        // NULL needs no third test.
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE 1 NOT IN (SELECT i.a FROM n AS i WHERE i.s = o.region)"),
+            "SELECT o.id FROM s AS o WHERE (NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND i.a = 1) \
+             AND NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND i.a IS NULL))"
+        );
+        // Uncorrelated, or x read as the subquery's own column: as written.
+        for sql in [
+            "SELECT o.id FROM s AS o WHERE o.qty IN (SELECT i.a FROM n AS i WHERE i.b > 2)",
+            "SELECT o.id FROM s AS o WHERE b IN (SELECT i.a FROM n AS i WHERE i.s = o.region)",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Join keys written as Polars can join on them, once every pass that
+//! writes or reorders joins has run:
+//!
+//! - keys of different numeric types (`o.id = k.amount`: INTEGER against
+//!   DECIMAL or DOUBLE, or DECIMALs of other precisions), which SQL compares
+//!   as the wider type and Polars refuses ("datatypes of join keys don't
+//!   match"), are both cast to it: DECIMAL(38, the larger scale) for an
+//!   integer or a decimal against a decimal, DOUBLE where either side is a
+//!   float. Only catalog columns' types are known; other keys stay;
+//! - a key that is an expression over a column an earlier relation of the
+//!   join also has (`CASE WHEN <c> THEN t1.id END`, which
+//!   `outer_join_conditions.rs` writes for a condition on the preserved
+//!   side; a cast above; `t1.id + 0` as written): polars-sql names that
+//!   column `id:t1` in the joined frame and reads `t1.id` as
+//!   `col("id:t1").alias("id")`, an alias Polars refuses inside a join key
+//!   ("'alias' is not allowed in a join key"). There the reference reads
+//!   the frame's name itself.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, Statement, TableFactor, TableWithJoins};
+use crate::sql::visit::{visit_expressions_mut, VisitorMut};
+
+use super::columns::ColumnKind;
+use super::resolver::{factors, visit_query, Resolver, Scope};
+use super::scope::{is_column, join_constraint, parse_expr};
+use super::Columns;
+
+pub(super) fn joinable(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Keys { resolver });
+}
+
+struct Keys<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Keys<'_> {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let relations: Vec<(TableFactor, Option<Scope>)> =
+            factors(&select.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
+        for table in &mut select.from {
+            self.key_chain(table, &relations);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A column of an earlier relation, by qualifier and name, and what the
+/// joined frame calls it.
+struct Suffixed {
+    qualifier: String,
+    column: String,
+    name: String,
+}
+
+impl Keys<'_> {
+    fn key_chain(&self, table: &mut TableWithJoins, relations: &[(TableFactor, Option<Scope>)]) {
+        let Some(first) = self.resolver.scope(&table.relation) else { return };
+        let mut joined: HashSet<String> = first.columns.iter().map(|c| c.to_ascii_lowercase()).collect();
+        let mut suffixed: Vec<Suffixed> = Vec::new();
+        for join in &mut table.joins {
+            let scope = self.resolver.scope(&join.relation);
+            if let Some(JoinConstraint::On(on)) = join_constraint(&mut join.join_operator) {
+                for_each_equality(on, &mut |left, right| {
+                    self.widen(left, right, relations);
+                    for side in [left, right].into_iter().filter(|side| !is_column(side)) {
+                        read_suffixed(side, &suffixed);
+                    }
+                });
+            }
+            // Past a relation of unknown columns, no name's place is known.
+            let Some(scope) = scope else { return };
+            let keeps_right = !matches!(
+                join.join_operator,
+                JoinOperator::Semi(_) | JoinOperator::LeftSemi(_) | JoinOperator::Anti(_) | JoinOperator::LeftAnti(_)
+            );
+            for column in scope.columns.iter().filter(|_| keeps_right) {
+                let lower = column.to_ascii_lowercase();
+                if joined.contains(&lower) {
+                    let name = format!("{column}:{}", scope.qualifier);
+                    joined.insert(name.to_ascii_lowercase());
+                    suffixed.push(Suffixed { qualifier: scope.qualifier.to_ascii_lowercase(), column: lower, name });
+                } else {
+                    joined.insert(lower);
+                }
+            }
+        }
+    }
+
+    /// Casts the two sides of an equality to their wider type.
+    fn widen(&self, left: &mut Expr, right: &mut Expr, relations: &[(TableFactor, Option<Scope>)]) {
+        let (Some(left_kind), Some(right_kind)) = (self.kind(left, relations), self.kind(right, relations)) else { return };
+        let Some(wider) = wider(left_kind, right_kind) else { return };
+        for side in [left, right] {
+            if let Some(cast) = parse_expr(&format!("CAST({side} AS {wider})")) {
+                *side = cast;
+            }
+        }
+    }
+
+    /// A catalog column's kind, the column named as SQL resolves it.
+    fn kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
+        let (name, qualifier) = match expr {
+            Expr::Identifier(name) => (name.value.as_str(), None),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [.., qualifier, name] => (name.value.as_str(), Some(qualifier.value.as_str())),
+                _ => return None,
+            },
+            Expr::Nested(inner) => return self.kind(inner, relations),
+            _ => return None,
+        };
+        let owns = |scope: &Option<Scope>| scope.as_ref().is_some_and(|s| s.owns(name, qualifier));
+        let mut owners = relations.iter().filter(|(_, scope)| owns(scope));
+        let (factor, _) = owners.next()?;
+        if owners.next().is_some() {
+            return None;
+        }
+        self.resolver.kind_of(factor, name)
+    }
+}
+
+/// Calls `each` with the two sides of every equality among `on`'s conjuncts.
+fn for_each_equality(on: &mut Expr, each: &mut impl FnMut(&mut Expr, &mut Expr)) {
+    match on {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            for_each_equality(left, each);
+            for_each_equality(right, each);
+        }
+        Expr::Nested(inner) => for_each_equality(inner, each),
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => each(left, right),
+        _ => {}
+    }
+}
+
+/// The type two kinds of keys join as, where Polars would refuse them.
+fn wider(left: ColumnKind, right: ColumnKind) -> Option<String> {
+    use ColumnKind::*;
+    match (left, right) {
+        (Decimal(a), Decimal(b)) => Some(format!("DECIMAL(38, {})", a.max(b))),
+        (Decimal(scale), Integer) | (Integer, Decimal(scale)) => Some(format!("DECIMAL(38, {scale})")),
+        (Float, Integer | Decimal(_)) | (Integer | Decimal(_), Float) => Some("DOUBLE".into()),
+        _ => None,
+    }
+}
+
+/// `side` reading each suffixed column by the joined frame's name.
+fn read_suffixed(side: &mut Expr, suffixed: &[Suffixed]) {
+    let _ = visit_expressions_mut(side, |expr| {
+        if let Expr::CompoundIdentifier(parts) = expr {
+            if let [.., qualifier, column] = parts.as_slice() {
+                let (qualifier, column) = (qualifier.value.to_ascii_lowercase(), column.value.to_ascii_lowercase());
+                if let Some(found) = suffixed.iter().find(|s| s.qualifier == qualifier && s.column == column) {
+                    *expr = Expr::Identifier(Ident::with_quote('"', found.name.clone()));
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::columns::ColumnKind;
+    use super::super::scope::{columns_of, rewritten_over};
+    use super::super::Columns;
+
+    #[test]
+    fn keys_of_different_numeric_types_join_as_the_wider() {
+        let mut columns = Columns::default();
+        columns.insert(vec!["o".into()], vec!["oid".into(), "f".into()], &[ColumnKind::Integer, ColumnKind::Float]);
+        columns.insert(vec!["k".into()], vec!["kid".into(), "d".into()], &[ColumnKind::Decimal(2), ColumnKind::Decimal(4)]);
+        let sql = "SELECT * FROM o JOIN k ON o.oid = k.kid LEFT JOIN k AS k2 ON k2.d = k.kid AND o.f = k2.kid AND o.oid = o.oid \
+                   JOIN o AS o3 ON o3.f = k2.kid";
+        // k2.kid, beside k.kid, is `kid:k2` once k2 is joined; cast, it is an expression key.
+        assert_eq!(
+            rewritten_over(sql, &columns, super::joinable),
+            "SELECT * FROM o JOIN k ON CAST(o.oid AS DECIMAL(38,2)) = CAST(k.kid AS DECIMAL(38,2)) \
+             LEFT JOIN k AS k2 ON CAST(k2.d AS DECIMAL(38,4)) = CAST(k.kid AS DECIMAL(38,4)) \
+             AND CAST(o.f AS DOUBLE) = CAST(k2.kid AS DOUBLE) AND o.oid = o.oid \
+             JOIN o AS o3 ON CAST(o3.f AS DOUBLE) = CAST(\"kid:k2\" AS DOUBLE)"
+        );
+        // An unqualified name two relations have is not guessed.
+        let sql = "SELECT * FROM o JOIN k AS k1 ON kid = o.oid JOIN k AS k2 ON kid = k2.d";
+        assert!(!rewritten_over(sql, &columns, super::joinable).contains("k2.d AS"));
+    }
+
+    #[test]
+    fn expression_keys_read_suffixed_columns_by_their_frame_name() {
+        let columns = columns_of(&[("a", &["id", "k"]), ("b", &["id", "a_k"]), ("c", &["id", "x"])]);
+        let sql = "SELECT * FROM a JOIN b ON a.k = b.a_k LEFT JOIN c ON CASE WHEN b.a_k > 0 THEN b.id END = c.id AND a.id + 0 = c.x";
+        assert_eq!(
+            rewritten_over(sql, &columns, super::joinable),
+            "SELECT * FROM a JOIN b ON a.k = b.a_k LEFT JOIN c ON CASE WHEN b.a_k > 0 THEN \"id:b\" END = c.id AND a.id + 0 = c.x"
+        );
+        // A bare column key is polars-sql's to resolve.
+        let sql = "SELECT * FROM a JOIN b ON a.k = b.a_k JOIN c ON b.id = c.id";
+        assert_eq!(rewritten_over(sql, &columns, super::joinable), sql);
+    }
+}

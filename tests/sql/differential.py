@@ -1,0 +1,418 @@
+"""Differential tester: random SQL asked of Floe (over ADBC) and of DuckDB (in
+process) on the same four small tables, their answers compared as multisets.
+
+    python tests/sql/differential.py --queries 700 --seed 14        # starts ./floe's release build
+    python tests/sql/differential.py --floe grpc://127.0.0.1:31337  # a running server (tables made once)
+
+Each query is classified: `agreed`; `wrong` (both answered, the rows differ);
+`gap` (Floe refused it as InvalidArgument or NotImplemented: SQL it does not
+take yet, with a message); `failed` (any other Floe error: a bug); `invalid`
+(DuckDB refused it: the generator wrote SQL outside the common dialect). The
+generator keeps to what SQL defines one way (no LIMIT without a total order,
+no row_number over ties, no integer division), so a `wrong` is a bug of one
+of the two. The seed fixes the queries; the exit status is 1 on any wrong
+answer (and with --strict on any failure too).
+Values compare after rounding to 9 significant digits (sums of doubles in
+another order) with numbers of every type as one kind (DuckDB's avg of a
+DECIMAL is a DOUBLE, Floe's a DECIMAL).
+"""
+
+import argparse
+import datetime
+import decimal
+import math
+import random
+import re
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+# Column types: int, dec, dbl (numbers), text, date, bool.
+TABLES = {
+    "dept": {"id": "int", "name": "text", "region": "text", "budget": "dec"},
+    "emp": {"id": "int", "name": "text", "dept_id": "int", "salary": "dec", "bonus": "dbl", "hired": "date", "active": "bool"},
+    "sales": {"id": "int", "emp_id": "int", "amount": "dbl", "qty": "int", "day": "date", "region": "text"},
+    "nums": {"a": "int", "b": "int", "c": "dbl", "s": "text"},
+}
+# Columns that join (either order).
+JOINS = [("emp", "dept_id", "dept", "id"), ("sales", "emp_id", "emp", "id"), ("sales", "region", "dept", "region"),
+         ("nums", "a", "emp", "id"), ("nums", "b", "sales", "qty"), ("nums", "s", "dept", "region")]
+NUMERIC = ("int", "dec", "dbl")
+
+
+def tables(seed: int = 7) -> dict[str, pa.Table]:
+    """The same small tables every run, NULLs and unmatched keys included."""
+    rng = random.Random(seed)
+    maybe = lambda value, p=0.15: None if rng.random() < p else value  # noqa: E731
+    regions = ["north", "south", "east", "west"]
+    names = ["Ada", "bob", "Cy", "dee", "Eve", "fay", "Gus", "hal", "Ivy", "jo", "Kai", "Lu"]
+    dept = {"id": list(range(1, 7)), "name": ["Sales", "eng", "Ops", "hr", "Legal", "data"],
+            "region": [maybe(rng.choice(regions), 0.2) for _ in range(6)],
+            "budget": [maybe(decimal.Decimal(rng.randint(1000, 90000)) / 100) for _ in range(6)]}
+    start = datetime.date(2023, 1, 1)
+    emp = {"id": list(range(1, 41)), "name": [maybe(rng.choice(names), 0.05) for _ in range(40)],
+           "dept_id": [maybe(rng.randint(1, 8)) for _ in range(40)],
+           "salary": [maybe(decimal.Decimal(rng.randint(300000, 1500000)) / 100, 0.1) for _ in range(40)],
+           "bonus": [maybe(round(rng.uniform(0, 500), 2), 0.3) for _ in range(40)],
+           "hired": [maybe(start + datetime.timedelta(days=rng.randint(0, 700)), 0.1) for _ in range(40)],
+           "active": [maybe(rng.random() < 0.7, 0.1) for _ in range(40)]}
+    sales = {"id": list(range(1, 121)), "emp_id": [maybe(rng.randint(1, 45), 0.05) for _ in range(120)],
+             "amount": [maybe(round(rng.uniform(-50, 1000), 2), 0.1) for _ in range(120)],
+             "qty": [maybe(rng.randint(0, 12), 0.1) for _ in range(120)],
+             "day": [start + datetime.timedelta(days=rng.randint(0, 500)) for _ in range(120)],
+             "region": [maybe(rng.choice(regions), 0.15) for _ in range(120)]}
+    nums = {"a": [maybe(rng.randint(-5, 45)) for _ in range(30)], "b": [maybe(rng.randint(0, 12)) for _ in range(30)],
+            "c": [maybe(rng.choice([0.5, -1.25, 3.0, 2.75, 10.0, -0.0])) for _ in range(30)],
+            "s": [maybe(rng.choice([*regions, "North", "x%y", ""])) for _ in range(30)]}
+    arrow = {"int": pa.int64(), "dec": pa.decimal128(10, 2), "dbl": pa.float64(), "text": pa.string(),
+             "date": pa.date32(), "bool": pa.bool_()}
+    data = {"dept": dept, "emp": emp, "sales": sales, "nums": nums}
+    return {name: pa.table({c: pa.array(data[name][c], arrow[kind]) for c, kind in TABLES[name].items()})
+            for name in TABLES}
+
+
+class Generator:
+    """Random queries over TABLES. `scope` is a list of (alias, table)."""
+
+    def __init__(self, rng: random.Random):
+        self.rng, self.aliases = rng, 0
+
+    def alias(self, table: str) -> str:
+        self.aliases += 1
+        return f"{table[0]}{self.aliases}"
+
+    def column(self, scope, kinds) -> str | None:
+        found = [f"{a}.{c}" for a, t in scope for c, k in TABLES[t].items() if k in kinds]
+        return self.rng.choice(found) if found else None
+
+    def literal(self, kind: str) -> str:
+        r = self.rng
+        return {"int": lambda: str(r.randint(-2, 40)), "dec": lambda: f"{r.randint(0, 9000) / 100:.2f}",
+                "dbl": lambda: f"CAST({r.choice([0.5, 2.25, 100.0, -3.5])} AS DOUBLE)",
+                "text": lambda: "'" + r.choice(["north", "Ada", "eng", "x", "", "bob"]) + "'",
+                "date": lambda: f"DATE '2023-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}'",
+                "bool": lambda: r.choice(["TRUE", "FALSE"])}[kind]()
+
+    def value(self, scope, kind: str, depth: int = 0) -> str:
+        r = self.rng
+        kinds = NUMERIC if kind == "num" else (kind,)
+        column = self.column(scope, kinds)
+        if depth >= 2 or r.random() < 0.5:
+            return column if column and r.random() < 0.85 else self.literal(kinds[0] if kind != "num" else r.choice(NUMERIC))
+        if kind in ("num", *NUMERIC):
+            choice = r.randrange(6)
+            if choice == 0:
+                return f"({self.value(scope, kind, depth + 1)} {r.choice('+-*')} {self.value(scope, 'num', depth + 1)})"
+            if choice == 1:
+                return f"COALESCE({self.value(scope, kind, depth + 1)}, {self.literal('int')})"
+            if choice == 2:
+                return f"abs({self.value(scope, kind, depth + 1)})"
+            if choice == 3:
+                return f"round({self.value(scope, r.choice(['dec', 'dbl']), depth + 1)}, {r.randint(-1, 2)})"
+        if kind == "text":
+            choice = r.randrange(5)
+            if choice == 0:
+                return f"upper({self.value(scope, 'text', depth + 1)})"
+            if choice == 1:
+                return f"({self.value(scope, 'text', depth + 1)} || '-')"
+            if choice == 2:
+                return f"substring({self.value(scope, 'text', depth + 1)}, {r.randint(1, 3)}, {r.randint(1, 4)})"
+            if choice == 3:
+                return f"COALESCE({self.value(scope, 'text', depth + 1)}, 'none')"
+        if kind == "int" and r.random() < 0.3:
+            return f"length({self.value(scope, 'text', depth + 1)})"
+        return f"CASE WHEN {self.predicate(scope, depth + 1)} THEN {self.value(scope, kind, depth + 1)} ELSE {self.value(scope, kind, depth + 1)} END"
+
+    def predicate(self, scope, depth: int = 0) -> str:
+        r = self.rng
+        choice = r.randrange(13 if depth < 2 else 8)
+        if choice == 0:
+            return f"{self.value(scope, 'num', depth + 1)} {r.choice(['=', '<>', '<', '<=', '>', '>='])} {self.value(scope, 'num', depth + 1)}"
+        if choice == 1:
+            return f"{self.value(scope, 'text', depth + 1)} {r.choice(['=', '<>', '<'])} {self.value(scope, 'text', depth + 1)}"
+        if choice == 2:
+            return f"{self.value(scope, r.choice(['num', 'text', 'date']), depth + 1)} IS {r.choice(['', 'NOT '])}NULL"
+        if choice == 3:
+            low = r.randint(-5, 20)
+            return f"{self.value(scope, 'num', depth + 1)} {r.choice(['', 'NOT '])}BETWEEN {low} AND {low + r.randint(0, 30)}"
+        if choice == 4:
+            kind = r.choice(["int", "text"])
+            values = ", ".join(self.literal(kind) if r.random() > 0.1 else "NULL" for _ in range(r.randint(1, 4)))
+            return f"{self.value(scope, kind, depth + 1)} {r.choice(['', 'NOT '])}IN ({values})"
+        if choice == 5:
+            return f"{self.value(scope, 'text', depth + 1)} {r.choice(['', 'NOT '])}LIKE '{r.choice(['a%', '%o%', 'N%', '_o%', '%'])}'"
+        if choice == 6:
+            column = self.column(scope, ("date",))
+            if column:
+                return f"{column} {r.choice(['<', '>=', '='])} {self.literal('date')}"
+            return self.predicate(scope, depth + 1)
+        if choice == 7:
+            column = self.column(scope, ("bool",))
+            return (f"{'NOT ' if r.random() < 0.3 else ''}{column}" if column else self.predicate(scope, depth + 1))
+        if choice in (8, 9):
+            return f"({self.predicate(scope, depth + 1)} {r.choice(['AND', 'OR'])} {self.predicate(scope, depth + 1)})"
+        if choice == 10:
+            return f"NOT ({self.predicate(scope, depth + 1)})"
+        return self.subquery_predicate(scope, depth)
+
+    def correlation(self, inner, scope) -> str | None:
+        """An equality between the inner relation and one outer, if any joins."""
+        alias, table = inner
+        pairs = [(f"{alias}.{c1}", f"{a}.{c2}") for a, t in scope for (t1, c1, t2, c2) in JOINS if t1 == table and t2 == t]
+        pairs += [(f"{alias}.{c2}", f"{a}.{c1}") for a, t in scope for (t1, c1, t2, c2) in JOINS if t2 == table and t1 == t]
+        if not pairs:
+            return None
+        inner_column, outer_column = self.rng.choice(pairs)
+        op = "=" if self.rng.random() < 0.8 else self.rng.choice(["<", "<>", ">="])
+        return f"{inner_column} {op} {outer_column}"
+
+    def subquery_predicate(self, scope, depth: int) -> str:
+        r = self.rng
+        table = r.choice(list(TABLES))
+        inner = (self.alias(table), table)
+        conditions = []
+        if r.random() < 0.7 and (correlated := self.correlation(inner, scope)):
+            conditions.append(correlated)
+        if r.random() < 0.5:
+            conditions.append(self.predicate([inner], depth + 2))
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        kind = r.randrange(3)
+        if kind == 0:
+            return f"{'NOT ' if r.random() < 0.3 else ''}EXISTS (SELECT 1 FROM fz.{table} AS {inner[0]}{where})"
+        if kind == 1:
+            column_kind = r.choice(["int", "text"])
+            inner_column = self.column([inner], (column_kind,))
+            outer = self.column(scope, (column_kind,))
+            if inner_column and outer:
+                return f"{outer} {r.choice(['', 'NOT '])}IN (SELECT {inner_column} FROM fz.{table} AS {inner[0]}{where})"
+        inner_number = self.column([inner], NUMERIC)
+        outer = self.column(scope, NUMERIC)
+        if inner_number and outer:
+            aggregate = r.choice(["avg", "max", "min", "sum", "count"])
+            return f"{outer} {r.choice(['<', '>', '='])} (SELECT {aggregate}({inner_number}) FROM fz.{table} AS {inner[0]}{where})"
+        return self.predicate(scope, depth + 1)
+
+    def relations(self):
+        """A FROM clause and its scope: one table, or two or three joined."""
+        r = self.rng
+        first = r.choice(list(TABLES))
+        scope = [(self.alias(first), first)]
+        text = f"fz.{first} AS {scope[0][0]}"
+        for _ in range(r.choice([0, 0, 1, 1, 1, 2])):
+            options = [(t1, c1, t2, c2) for (t1, c1, t2, c2) in JOINS for a, t in scope if t in (t1, t2)]
+            t1, c1, t2, c2 = r.choice(options)
+            joined_from = [(a, t) for a, t in scope if t in (t1, t2)]
+            outer_alias, outer_table = r.choice(joined_from)
+            table, column, outer_column = (t2, c2, c1) if outer_table == t1 else (t1, c1, c2)
+            alias = self.alias(table)
+            condition = f"{alias}.{column} = {outer_alias}.{outer_column}"
+            if r.random() < 0.3:
+                condition += f" AND {self.predicate([(alias, table)] if r.random() < 0.5 else scope, 2)}"
+            kind = r.choice(["JOIN", "JOIN", "LEFT JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"])
+            text += f" {kind} fz.{table} AS {alias} ON {condition}"
+            scope.append((alias, table))
+        return text, scope
+
+    def items(self, scope, count: int) -> list[str]:
+        kinds = self.rng.choices(["int", "dec", "dbl", "text", "date", "bool", "num"], k=count)
+        return [self.value(scope, kind) if kind != "bool" else self.predicate(scope, 1) for kind in kinds]
+
+    def aggregate(self, scope) -> str:
+        r = self.rng
+        choice = r.randrange(7)
+        if choice == 0:
+            return "count(*)"
+        if choice == 1:
+            return f"count({r.choice(['', 'DISTINCT '])}{self.value(scope, r.choice(['int', 'text']))})"
+        if choice in (2, 3):
+            return f"{r.choice(['sum', 'avg'])}({self.value(scope, 'num')})"
+        kind = r.choice(["int", "dec", "text", "date"])
+        return f"{r.choice(['min', 'max'])}({self.value(scope, kind)})"
+
+    def query(self) -> str:
+        shape = self.rng.choices(["plain", "grouped", "window", "set", "cte", "lookup"], weights=[4, 4, 2, 1, 1, 1])[0]
+        return getattr(self, shape)()
+
+    def named(self, items) -> str:
+        return ", ".join(f"{item} AS c{i + 1}" for i, item in enumerate(items))
+
+    def plain(self, count: int | None = None) -> str:
+        r = self.rng
+        text, scope = self.relations()
+        items = self.items(scope, count or r.randint(1, 4))
+        where = f" WHERE {self.predicate(scope)}" if r.random() < 0.75 else ""
+        distinct = "DISTINCT " if r.random() < 0.2 else ""
+        tail = ""
+        if count is None and r.random() < 0.2:
+            # LIMIT over a total order of the output, so the rows kept are defined.
+            order = ", ".join(f"c{i + 1} {r.choice(['ASC', 'DESC'])} NULLS {r.choice(['FIRST', 'LAST'])}" for i in range(len(items)))
+            tail = f" ORDER BY {order} LIMIT {r.randint(1, 10)}"
+        return f"SELECT {distinct}{self.named(items)} FROM {text}{where}{tail}"
+
+    def grouped(self) -> str:
+        r = self.rng
+        text, scope = self.relations()
+        # Keys are columns or expressions of them: a literal key would be a position.
+        keys = [] if r.random() < 0.15 else [self.column(scope, (r.choice(["int", "text", "date", "bool"]),)) or self.value(scope, "text", 1)
+                                             for _ in range(r.randint(1, 2))]
+        aggregates = [self.aggregate(scope) for _ in range(r.randint(1, 3))]
+        where = f" WHERE {self.predicate(scope)}" if r.random() < 0.5 else ""
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        having = ""
+        if r.random() < 0.3:
+            measure = r.choice(["count(*)", f"sum({self.value(scope, 'num')})", f"count(DISTINCT {self.value(scope, 'text')})"])
+            having = f" HAVING {measure} {r.choice(['>', '<', '>='])} {r.randint(0, 5)}"
+        return f"SELECT {self.named(keys + aggregates)} FROM {text}{where}{group}{having}"
+
+    def window(self) -> str:
+        r = self.rng
+        text, scope = self.relations()
+        partition = self.column(scope, ("int", "text"))
+        order = self.column(scope, ("int", "dec", "dbl", "date"))
+        over = f"PARTITION BY {partition}" if r.random() < 0.8 else ""
+        functions = [f"rank() OVER ({over} ORDER BY {order})", f"dense_rank() OVER ({over} ORDER BY {order} DESC)",
+                     f"sum({self.column(scope, NUMERIC)}) OVER ({over})", f"count(*) OVER ({over})",
+                     f"max({self.column(scope, NUMERIC)}) OVER ({over} ORDER BY {order})",
+                     f"avg({self.column(scope, NUMERIC)}) OVER ({over})"]
+        items = [partition, order, *r.sample(functions, r.randint(1, 2))]
+        where = f" WHERE {self.predicate(scope)}" if r.random() < 0.5 else ""
+        return f"SELECT {self.named(items)} FROM {text}{where}"
+
+    def set(self) -> str:
+        r = self.rng
+        kinds = r.choices(["int", "text", "date"], k=r.randint(1, 2))
+        sides = []
+        for _ in range(2):
+            text, scope = self.relations()
+            where = f" WHERE {self.predicate(scope)}" if r.random() < 0.6 else ""
+            sides.append(f"SELECT {self.named([self.value(scope, k, 1) for k in kinds])} FROM {text}{where}")
+        operator = r.choice(["UNION", "UNION ALL", "INTERSECT", "EXCEPT"])
+        return f"{sides[0]} {operator} {sides[1]}"
+
+    def cte(self) -> str:
+        r = self.rng
+        text, scope = self.relations()
+        key = self.column(scope, ("int",))
+        measure = self.aggregate(scope)
+        where = f" WHERE {self.predicate(scope)}" if r.random() < 0.5 else ""
+        grouped = f"SELECT {key} AS k, {measure} AS m FROM {text}{where} GROUP BY {key}"
+        table = r.choice(list(TABLES))
+        alias = self.alias(table)
+        column = self.column([(alias, table)], ("int",))
+        kind = r.choice(["JOIN", "LEFT JOIN"])
+        items = self.items([(alias, table)], r.randint(1, 2))
+        return (f"WITH g AS ({grouped}) SELECT g.k AS k, g.m AS m, {self.named(items)} "
+                f"FROM fz.{table} AS {alias} {kind} g ON g.k = {column}")
+
+    def lookup(self) -> str:
+        r = self.rng
+        text, scope = self.relations()
+        table = r.choice(list(TABLES))
+        inner = (self.alias(table), table)
+        correlated = self.correlation(inner, scope) or "TRUE"
+        number = self.column([inner], NUMERIC)
+        aggregate = r.choice(["max", "min", "sum", "count", "avg"])
+        items = [*self.items(scope, r.randint(1, 2)),
+                 f"(SELECT {aggregate}({number}) FROM fz.{table} AS {inner[0]} WHERE {correlated})"]
+        where = f" WHERE {self.predicate(scope)}" if r.random() < 0.4 else ""
+        return f"SELECT {self.named(items)} FROM {text}{where}"
+
+
+def canonical(value):
+    """A value as compared: numbers of any type as one, rounded."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, decimal.Decimal)):
+        number = float(value)
+        if math.isnan(number):
+            return "NaN"
+        if math.isinf(number):
+            return str(number)
+        number = round(number, 6) + 0.0  # -0.0 is 0
+        return float(f"{number:.9g}")
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
+def multiset(rows) -> Counter:
+    return Counter(tuple(canonical(v) for v in row) for row in rows)
+
+
+def classify(error) -> str:
+    """A refusal that names what is not supported is a gap; anything else
+    (a column not found inside the plan, an internal error) a failure."""
+    text = str(error)
+    refused = text.startswith(("INVALID_ARGUMENT", "NOT_IMPLEMENTED")) and re.search(r"not supported|unsupported|not implemented", text)
+    return "gap" if refused else "failed"
+
+
+def load(conn, duck, data: dict[str, pa.Table]) -> None:
+    duck.execute("CREATE SCHEMA fz")
+    for name, table in data.items():
+        duck.register("incoming", table)
+        duck.execute(f"CREATE TABLE fz.{name} AS SELECT * FROM incoming")
+        duck.unregister("incoming")
+        with conn.cursor() as cursor:
+            cursor.adbc_ingest(name, table, mode="replace", db_schema_name="fz")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--floe", help="a running Floe's grpc:// URI (else one is started)")
+    parser.add_argument("--show", type=int, default=5, help="queries to print of each kind but agreed")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on failures as well as on wrong answers")
+    args = parser.parse_args()
+    import adbc_driver_flightsql.dbapi as flight_sql
+
+    server = None
+    if not args.floe:
+        from harness import FloeServer
+
+        server = FloeServer(Path(tempfile.mkdtemp(prefix="floe-differential-")), "--no-scripts")
+    conn = flight_sql.connect(args.floe or server.uri, autocommit=True)
+    duck = duckdb.connect()
+    duck.execute("SET TimeZone = 'UTC'")
+    # NULLs sort as in PostgreSQL, and Floe: last ascending, first descending.
+    duck.execute("SET default_null_order = 'nulls_last_on_asc_first_on_desc'")
+    load(conn, duck, tables())
+    generator = Generator(random.Random(args.seed))
+    outcomes, shown = Counter(), Counter()
+    for number in range(args.queries):
+        sql = generator.query()
+        try:
+            expected = multiset(duck.execute(sql).fetchall())
+        except duckdb.Error:
+            outcomes["invalid"] += 1
+            continue
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+                got = multiset(tuple(row.values()) for row in cursor.fetch_arrow_table().to_pylist())
+            outcome = "agreed" if got == expected else "wrong"
+            detail = "" if outcome == "agreed" else f"duckdb-only {list((expected - got).elements())[:3]}, floe-only {list((got - expected).elements())[:3]}"
+        except Exception as err:  # noqa: BLE001 - classified and counted, the next query runs
+            outcome, detail = classify(err), str(err).splitlines()[0][:300]
+        outcomes[outcome] += 1
+        if outcome != "agreed" and shown[outcome] < args.show:
+            shown[outcome] += 1
+            print(f"[{outcome}] #{number}: {sql}\n    {detail}\n")
+    print(", ".join(f"{outcomes[k]} {k}" for k in ("agreed", "wrong", "gap", "failed", "invalid")))
+    conn.close()
+    if server is not None:
+        server.stop()
+    return 1 if outcomes["wrong"] or (args.strict and outcomes["failed"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
