@@ -13,13 +13,16 @@
 //! equal, so the item was computed again over the grouped key (`x + 1`
 //! added twice) or per row (a list).
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
+use super::resolver::{factors, visit_query, Resolver};
 use super::scope::{integer_literal, item_expr, parse_expr, selects_mut};
+use super::Columns;
 
 pub(super) fn keys_once_per_group(statement: &mut Statement) {
     let _ = statement.visit(&mut Grouped);
@@ -62,34 +65,63 @@ fn rewrite_select(select: &mut Select) {
     }
 }
 
-pub(super) fn keys_by_position(statement: &mut Statement) {
-    struct Positions;
-    impl VisitorMut for Positions {
-        type Break = ();
-        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-            let GroupByExpr::Expressions(keys, modifiers) = &mut select.group_by else { return ControlFlow::Continue(()) };
-            if !modifiers.is_empty() {
-                return ControlFlow::Continue(());
+pub(super) fn keys_by_position(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Positions { resolver });
+}
+
+struct Positions<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Positions<'_> {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let shared = self.shared_names(select);
+        let GroupByExpr::Expressions(keys, modifiers) = &mut select.group_by else { return ControlFlow::Continue(()) };
+        if !modifiers.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let items: Vec<String> = select.projection.iter().map(|item| item_expr(item).map(ToString::to_string).unwrap_or_default()).collect();
+        for key in keys.iter_mut().filter(|key| !matches!(key, Expr::Identifier(_) | Expr::Value(_))) {
+            let written = key.to_string();
+            let found = items.iter().position(|item| *item == written);
+            let by_position = |at: &usize| match key {
+                Expr::CompoundIdentifier(parts) => {
+                    parts.last().is_some_and(|column| shared.contains(&column.value.to_ascii_lowercase()))
+                        && !column_named_alike(key, &select.projection[*at])
+                }
+                _ => true,
+            };
+            if let Some(position) = found.filter(by_position) {
+                *key = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
             }
-            let items: Vec<String> = select.projection.iter().map(|item| item_expr(item).map(ToString::to_string).unwrap_or_default()).collect();
-            // Only a join's frame has columns of one name from two relations.
-            let joined = select.from.len() > 1 || select.from.iter().any(|table| !table.joins.is_empty());
-            for key in keys.iter_mut().filter(|key| !matches!(key, Expr::Identifier(_) | Expr::Value(_))) {
-                let written = key.to_string();
-                let found = items.iter().position(|item| *item == written);
-                let by_position = |at: &usize| !matches!(key, Expr::CompoundIdentifier(_)) || (joined && !column_named_alike(key, &select.projection[*at]));
-                if let Some(position) = found.filter(by_position) {
-                    *key = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Positions<'_> {
+    /// Column names more than one relation of the FROM has: the joined
+    /// frame holds them suffixed.
+    fn shared_names(&self, select: &Select) -> HashSet<String> {
+        let mut seen = HashSet::new();
+        let mut shared = HashSet::new();
+        for scope in factors(&select.from).filter_map(|factor| self.resolver.scope(factor)) {
+            for column in &scope.columns {
+                let lower = column.to_ascii_lowercase();
+                if !seen.insert(lower.clone()) {
+                    shared.insert(lower);
                 }
             }
-            ControlFlow::Continue(())
         }
+        shared
     }
-    let _ = statement.visit(&mut Positions);
 }
 
 /// Whether a qualified column key's item keeps the column's name. Renamed
-/// (`d.name AS dept`), a column another relation of the join also has
+/// (`d.name AS dept`), a column another relation of the join also has (and
+/// only such a column: by position, an ORDER BY of the column itself fails)
 /// reads `col("name:d").alias("name")` in polars-sql, which it does not
 /// match with the key `col("name:d")`, and the item was then read from the
 /// grouped frame, which has no `name:d`; by position it is the key.
@@ -161,7 +193,7 @@ fn same_key(key: &Expr, expr: &Expr) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scope::rewritten_by;
+    use super::super::scope::{columns_of, rewritten_by, rewritten_over};
     use super::*;
 
     #[test]
@@ -186,13 +218,16 @@ mod tests {
 
     #[test]
     fn keys_that_are_items_group_by_position() {
+        let columns = columns_of(&[("t", &["k", "f"]), ("e", &["id", "name", "d"]), ("d", &["id", "name", "region"])]);
+        let by_position = |sql| rewritten_over(sql, &columns, keys_by_position);
         assert_eq!(
-            rewritten_by("SELECT CAST(f + 1 AS INT) AS g, k, count(*) FROM t GROUP BY k, CAST(f + 1 AS INT), f - 1", keys_by_position),
+            by_position("SELECT CAST(f + 1 AS INT) AS g, k, count(*) FROM t GROUP BY k, CAST(f + 1 AS INT), f - 1"),
             "SELECT CAST(f + 1 AS INT) AS g, k, count(*) FROM t GROUP BY k, 1, f - 1"
         );
+        // Renamed keys of a name both relations have; not `d.region`, which only one has.
         assert_eq!(
-            rewritten_by("SELECT d.name AS dept, d.id, e.id AS id, count(*) FROM e JOIN d ON d.id = e.d GROUP BY d.name, d.id, e.id", keys_by_position),
-            "SELECT d.name AS dept, d.id, e.id AS id, count(*) FROM e JOIN d ON d.id = e.d GROUP BY 1, d.id, e.id"
+            by_position("SELECT d.name AS dept, d.id, e.id AS id, d.region AS r, count(*) FROM e JOIN d ON d.id = e.d GROUP BY d.name, d.id, e.id, d.region"),
+            "SELECT d.name AS dept, d.id, e.id AS id, d.region AS r, count(*) FROM e JOIN d ON d.id = e.d GROUP BY 1, d.id, e.id, d.region"
         );
     }
 

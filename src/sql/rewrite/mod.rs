@@ -183,7 +183,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // After every pass that reads a count or a length as written.
     widened_integers::widened(statement);
     // Last of all: the items and keys it compares are final.
-    grouped_keys::keys_by_position(statement);
+    grouped_keys::keys_by_position(statement, columns);
     set_operations::nested_in_queries(statement);
     // After every pass that writes or reorders joins.
     join_keys::joinable(statement, columns);
