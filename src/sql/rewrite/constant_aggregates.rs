@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Select, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
+use super::aggregates::aggregate_call;
 use super::scope::{integer_literal, item_expr, parse_expr, plain_args};
 
 pub(super) fn rewrite(statement: &mut Statement) {
@@ -115,8 +116,9 @@ fn is_null(expr: &Expr) -> bool {
     matches!(expr, Expr::Value(value) if value.value == sqlparser::ast::Value::Null)
 }
 
-/// Literals and what deterministic functions make of them: the same value
-/// on every row.
+/// Literals and what functions make of them: the same value on every row.
+/// Not an aggregate's or a window's, nor a volatile function's (`now()`,
+/// `random()`, as the result cache reads them: `crate::sql::volatile`).
 fn constant(expr: &Expr) -> bool {
     match expr {
         Expr::Value(_) | Expr::TypedString { .. } => true,
@@ -132,18 +134,14 @@ fn constant(expr: &Expr) -> bool {
                 && conditions.iter().all(|when| constant(&when.condition) && constant(&when.result))
         }
         Expr::Function(function) => {
-            let name = function.name.to_string().to_ascii_lowercase();
-            DETERMINISTIC.contains(&name.as_str()) && plain_args(function).is_some_and(|args| args.into_iter().all(constant))
+            function.over.is_none()
+                && !aggregate_call(expr)
+                && !crate::sql::volatile::is_volatile(expr)
+                && plain_args(function).is_some_and(|args| args.into_iter().all(constant))
         }
         _ => false,
     }
 }
-
-/// Scalar functions whose value depends on their arguments alone.
-const DETERMINISTIC: &[&str] = &[
-    "abs", "coalesce", "nullif", "upper", "lower", "length", "char_length", "concat", "round", "floor", "ceil", "ceiling",
-    "substr", "substring", "left", "right", "replace", "trim", "ltrim", "rtrim", "greatest", "least", "sign",
-];
 
 #[cfg(test)]
 mod tests {
@@ -173,15 +171,16 @@ mod tests {
              (CASE WHEN count(*) OVER (PARTITION BY k) > 0 THEN -1 END) FROM t GROUP BY k"
         );
         assert_eq!(
-            rewritten_by("SELECT count(upper('a' || '-')), min(COALESCE(abs(8), 7)), count(NULL) FROM t", rewrite),
+            rewritten_by("SELECT count(upper('a' || '-')), min(COALESCE(abs(8), 7)), count(NULL), max(sqrt(4)) FROM t", rewrite),
             "SELECT (CASE WHEN (upper('a' || '-')) IS NULL THEN 0 ELSE count(*) END), \
-             (CASE WHEN count(*) > 0 THEN COALESCE(abs(8), 7) END), (CASE WHEN (NULL) IS NULL THEN 0 ELSE count(*) END) FROM t"
+             (CASE WHEN count(*) > 0 THEN COALESCE(abs(8), 7) END), (CASE WHEN (NULL) IS NULL THEN 0 ELSE count(*) END), \
+             (CASE WHEN count(*) > 0 THEN sqrt(4) END) FROM t"
         );
     }
 
     #[test]
     fn aggregates_of_columns_and_distinct_constants_stay() {
-        for sql in ["SELECT sum(x), sum(x + 1), count(1), sum(DISTINCT 1), max(now()), count(upper(x)) FROM t"] {
+        for sql in ["SELECT sum(x), sum(x + 1), count(1), sum(DISTINCT 1), max(now()), count(upper(x)), count(random()) FROM t"] {
             assert_eq!(rewritten_by(sql, rewrite), sql);
         }
     }
