@@ -15,7 +15,7 @@
 use sqlparser::ast::{BinaryOperator, Expr, SelectItem};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, plain_select, sides, unnested, Resolver, Scope, Side};
+use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, plain_select, sides, unnested, Resolver, Scope, Side};
 
 pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
     let Expr::InSubquery { expr: value, subquery, negated } = conjunct else { return None };
@@ -42,34 +42,28 @@ pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -
         return None;
     }
     let from = from_text(select);
-    let filters: Vec<String> = select.selection.as_ref().map(conjuncts).unwrap_or_default().into_iter().map(conjunct_text).collect();
-    let exists = |test: Option<String>| {
-        let all: Vec<String> = filters.iter().cloned().chain(test).collect();
-        let filter = if all.is_empty() { String::new() } else { format!(" WHERE {}", all.join(" AND ")) };
-        format!("EXISTS (SELECT 1 FROM {from}{filter})")
+    let filters: Vec<Expr> = select.selection.as_ref().map(conjuncts).unwrap_or_default().into_iter().cloned().collect();
+    let exists = |test: Option<Expr>| {
+        let filter = joined_by(BinaryOperator::And, filters.iter().cloned().chain(test).collect());
+        format!("EXISTS (SELECT 1 FROM {from}{})", filter.map_or(String::new(), |filter| format!(" WHERE {filter}")))
     };
-    let equal = (!already_equal(select.selection.as_ref(), member, value)).then(|| format!("{} = {}", operand(member), operand(value)));
+    let equal = (!already_equal(select.selection.as_ref(), member, value))
+        .then(|| Expr::BinaryOp { left: Box::new(operand(member)), op: BinaryOperator::Eq, right: Box::new(operand(value)) });
     if !negated {
         return Some(exists(equal));
     }
-    let equal = equal.unwrap_or_else(|| "TRUE".to_string());
-    let mut parts = vec![format!("NOT {}", exists(Some(equal))), format!("NOT {}", exists(Some(format!("{} IS NULL", operand(member)))))];
+    let equal = equal.unwrap_or(Expr::value(sqlparser::ast::Value::Boolean(true)));
+    let mut parts = vec![format!("NOT {}", exists(Some(equal))), format!("NOT {}", exists(Some(Expr::IsNull(Box::new(operand(member))))))];
     if !matches!(value.as_ref(), Expr::Value(literal) if literal.value != sqlparser::ast::Value::Null) {
         parts.push(format!("({} IS NOT NULL OR NOT {})", operand(value), exists(None)));
     }
     Some(format!("({})", parts.join(" AND ")))
 }
 
-/// A conjunct as text that stays one beside others (an OR in parentheses).
-fn conjunct_text(conjunct: &Expr) -> String {
-    match conjunct {
-        Expr::BinaryOp { op: BinaryOperator::Or, .. } => format!("({conjunct})"),
-        _ => conjunct.to_string(),
-    }
-}
-
-fn operand(expr: &Expr) -> String {
-    if is_column(expr) || matches!(expr, Expr::Value(_)) { expr.to_string() } else { format!("({expr})") }
+/// A column or literal as it is, anything else in parentheses: an operand
+/// that keeps its meaning beside `=` and `IS NULL`.
+fn operand(expr: &Expr) -> Expr {
+    if is_column(expr) || matches!(expr, Expr::Value(_)) { expr.clone() } else { Expr::Nested(Box::new(expr.clone())) }
 }
 
 /// Whether the subquery's WHERE already says `y = x` (either way round):
