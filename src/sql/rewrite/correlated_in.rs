@@ -10,7 +10,9 @@
 //!   inequality, `subquery.rs` counts the members equal to x instead);
 //! - NOT IN: no member equals x, none is NULL, and x is not NULL unless
 //!   there are no members: `NOT EXISTS (… AND y = x) AND NOT EXISTS (… AND
-//!   y IS NULL) AND (x IS NOT NULL OR NOT EXISTS (…))`.
+//!   y IS NULL) AND (x IS NOT NULL OR NOT EXISTS (…))`; correlated by an
+//!   inequality, the same tests as counts of rows that are 0, which
+//!   `subquery.rs` computes per outer row.
 
 use sqlparser::ast::{BinaryOperator, Expr, SelectItem};
 
@@ -18,46 +20,91 @@ use super::aggregates::holds_aggregate;
 use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, plain_select, sides, unnested, Resolver, Scope, Side};
 
 pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
-    let Expr::InSubquery { expr: value, subquery, negated } = conjunct else { return None };
-    if matches!(value.as_ref(), Expr::Tuple(_)) || subquery.with.is_some() || subquery.limit_clause.is_some() {
-        return None;
-    }
-    if resolver.self_contained(subquery) {
-        return None;
-    }
-    let select = plain_select(subquery)?;
-    let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = select.projection.as_slice() else { return None };
-    if select.having.is_some() || has_group_by(select) || holds_aggregate(member) {
-        return None;
-    }
-    let inner = resolver.scopes(&select.from)?;
-    // x is read inside the subquery, so none of its names may be the
-    // subquery's own; y must be the subquery's alone.
-    if sides(value, &inner, outer)?.contains(&Side::Inner) || sides(member, &inner, outer)?.contains(&Side::Outer) {
-        return None;
-    }
+    let membership = Membership::of(conjunct, resolver, outer)?;
     // Correlated by an inequality, an IN is a count (`subquery.rs`).
-    let correlation = correlate(select, &inner, outer)?;
-    if correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq) {
+    if membership.by_inequality {
         return None;
     }
-    let from = from_text(select);
-    let filters: Vec<Expr> = select.selection.as_ref().map(conjuncts).unwrap_or_default().into_iter().cloned().collect();
-    let exists = |test: Option<Expr>| {
-        let filter = joined_by(BinaryOperator::And, filters.iter().cloned().chain(test).collect());
-        format!("EXISTS (SELECT 1 FROM {from}{})", filter.map_or(String::new(), |filter| format!(" WHERE {filter}")))
-    };
-    let equal = (!already_equal(select.selection.as_ref(), member, value))
+    let (value, member) = (membership.value, membership.member);
+    let exists = |test: Option<Expr>| format!("EXISTS (SELECT 1 FROM {})", membership.rows(test));
+    let equal = (!already_equal(membership.selection, member, value))
         .then(|| Expr::BinaryOp { left: Box::new(operand(member)), op: BinaryOperator::Eq, right: Box::new(operand(value)) });
-    if !negated {
+    if !membership.negated {
         return Some(exists(equal));
     }
     let equal = equal.unwrap_or(Expr::value(sqlparser::ast::Value::Boolean(true)));
     let mut parts = vec![format!("NOT {}", exists(Some(equal))), format!("NOT {}", exists(Some(Expr::IsNull(Box::new(operand(member))))))];
-    if !matches!(value.as_ref(), Expr::Value(literal) if literal.value != sqlparser::ast::Value::Null) {
+    if may_be_null(value) {
         parts.push(format!("({} IS NOT NULL OR NOT {})", operand(value), exists(None)));
     }
     Some(format!("({})", parts.join(" AND ")))
+}
+
+/// `x NOT IN (SELECT y …)` correlated by an inequality, which no semi or
+/// anti join can take: the same three tests as counts of the subquery's
+/// rows, which `subquery.rs` computes per outer row.
+pub(super) fn non_membership_as_counts(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
+    let membership = Membership::of(conjunct, resolver, outer)?;
+    if !membership.negated || !membership.by_inequality {
+        return None;
+    }
+    let (value, member) = (operand(membership.value), operand(membership.member));
+    let none = |test: Option<Expr>| format!("(SELECT count(*) FROM {}) = 0", membership.rows(test));
+    let equal = Expr::BinaryOp { left: Box::new(member.clone()), op: BinaryOperator::Eq, right: Box::new(value.clone()) };
+    let mut parts = vec![none(Some(equal)), none(Some(Expr::IsNull(Box::new(member))))];
+    if may_be_null(membership.value) {
+        parts.push(format!("({value} IS NOT NULL OR {})", none(None)));
+    }
+    Some(format!("({})", parts.join(" AND ")))
+}
+
+/// A correlated `x [NOT] IN (SELECT y FROM … WHERE …)` taken apart.
+struct Membership<'a> {
+    value: &'a Expr,
+    member: &'a Expr,
+    negated: bool,
+    by_inequality: bool,
+    from: String,
+    selection: Option<&'a Expr>,
+}
+
+impl<'a> Membership<'a> {
+    fn of(conjunct: &'a Expr, resolver: &Resolver, outer: &[Scope]) -> Option<Self> {
+        let Expr::InSubquery { expr: value, subquery, negated } = conjunct else { return None };
+        if matches!(value.as_ref(), Expr::Tuple(_)) || subquery.with.is_some() || subquery.limit_clause.is_some() {
+            return None;
+        }
+        if resolver.self_contained(subquery) {
+            return None;
+        }
+        let select = plain_select(subquery)?;
+        let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = select.projection.as_slice() else { return None };
+        if select.having.is_some() || has_group_by(select) || holds_aggregate(member) {
+            return None;
+        }
+        let inner = resolver.scopes(&select.from)?;
+        // x is read inside the subquery, so none of its names may be the
+        // subquery's own; y must be the subquery's alone.
+        if sides(value, &inner, outer)?.contains(&Side::Inner) || sides(member, &inner, outer)?.contains(&Side::Outer) {
+            return None;
+        }
+        let correlation = correlate(select, &inner, outer)?;
+        let by_inequality = correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq);
+        let (from, selection) = (from_text(select), select.selection.as_ref());
+        Some(Membership { value, member, negated: *negated, by_inequality, from, selection })
+    }
+
+    /// `<FROM> [WHERE <its filters> AND <test>]`: the subquery's rows passing `test` too.
+    fn rows(&self, test: Option<Expr>) -> String {
+        let filters = self.selection.map(conjuncts).unwrap_or_default().into_iter().cloned();
+        let filter = joined_by(BinaryOperator::And, filters.chain(test).collect());
+        format!("{}{}", self.from, filter.map_or(String::new(), |filter| format!(" WHERE {filter}")))
+    }
+}
+
+/// Whether `value` can be NULL: anything but a literal that is not NULL.
+fn may_be_null(value: &Expr) -> bool {
+    !matches!(value, Expr::Value(literal) if literal.value != sqlparser::ast::Value::Null)
 }
 
 /// A column or literal as it is, anything else in parentheses: an operand
@@ -109,6 +156,18 @@ mod tests {
             rewritten("SELECT o.id FROM s AS o WHERE 1 NOT IN (SELECT i.a FROM n AS i WHERE i.s = o.region)"),
             "SELECT o.id FROM s AS o WHERE (NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND i.a = 1) \
              AND NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND i.a IS NULL))"
+        );
+        // Correlated by an inequality: counts.
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE o.id NOT IN (SELECT i.a FROM n AS i WHERE i.b < o.qty)"),
+            "SELECT o.id FROM s AS o WHERE ((SELECT count(*) FROM n AS i WHERE i.b < o.qty AND i.a = o.id) = 0 \
+             AND (SELECT count(*) FROM n AS i WHERE i.b < o.qty AND i.a IS NULL) = 0 \
+             AND (o.id IS NOT NULL OR (SELECT count(*) FROM n AS i WHERE i.b < o.qty) = 0))"
+        );
+        // `NOT (x IN …)` is `x NOT IN …`.
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE NOT (o.id IN (SELECT i.a FROM n AS i WHERE i.b < o.qty))"),
+            rewritten("SELECT o.id FROM s AS o WHERE o.id NOT IN (SELECT i.a FROM n AS i WHERE i.b < o.qty)")
         );
         // Uncorrelated, or x read as the subquery's own column: as written.
         for sql in [

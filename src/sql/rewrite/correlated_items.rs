@@ -58,14 +58,19 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
         true => format!("floe_one_row(count(*), min({value})) AS __floe_v"),
         false => format!("{value} AS __floe_v"),
     };
-    let (cte_sql, conditions) = match links.iter().all(|(op, ..)| *op == BinaryOperator::Eq) {
+    let (cte_sql, conditions, key_columns) = match links.iter().all(|(op, ..)| *op == BinaryOperator::Eq) {
         true => {
             let keys: Vec<_> = links.into_iter().map(|(_, inner, outer)| (inner, outer)).collect();
-            grouped_cte(name, &keys, &values, &from, &local)
+            let (sql, conditions) = grouped_cte(name, &keys, &values, &from, &local);
+            (sql, conditions, grouping_keys(&keys).len())
         }
-        false => paired_cte(name, &links, &values, &from, &local, outer_from),
+        false => {
+            let (sql, conditions) = paired_cte(name, &links, &values, &from, &local, outer_from);
+            let key_columns = conditions.len();
+            (sql, conditions, key_columns)
+        }
     };
-    let mut cte_columns: Vec<String> = (1..=conditions.len()).map(|i| format!("__floe_k{i}")).collect();
+    let mut cte_columns: Vec<String> = (1..=key_columns).map(|i| format!("__floe_k{i}")).collect();
     cte_columns.push("__floe_v".into());
     let reference = format!("{name}.__floe_v");
     let value = if aggregate == "count" { format!("coalesce({reference}, 0)") } else { reference };

@@ -12,11 +12,11 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, Statement, Value};
+use sqlparser::ast::{BinaryOperator, DataType, Expr, GroupByExpr, Ident, Query, Select, Statement, UnaryOperator, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{call, selects_mut, ColumnKind, Columns, FunctionReach};
-use crate::sql::functions::DecimalOp;
+use super::scope::{call, plain_args, selects_mut, ColumnKind, Columns, FunctionReach};
+use crate::sql::functions::{round_digits, DecimalOp};
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
     let _ = statement.visit(&mut Reached { columns, reach: FunctionReach::default() });
@@ -130,6 +130,21 @@ impl Exact<'_> {
                 _ => Operand::Other,
             },
             Expr::Function(function) if DecimalOp::parse(&function.name.to_string()).is_some() => Operand::Decimal,
+            Expr::Function(function) => self.kept_by(function),
+            Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => self.operand(expr),
+            Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), .. } => Operand::Decimal,
+            _ => Operand::Other,
+        }
+    }
+
+    /// What `abs(x)` and `round(x, n)` (as `floe_round_<n>`, or before that
+    /// rewrite) return for a decimal or an integer `x`: a number of the same
+    /// kind, so `abs(price) * round(rate, 2)` multiplies exactly too.
+    fn kept_by(&self, function: &sqlparser::ast::Function) -> Operand {
+        let name = function.name.to_string().to_ascii_lowercase();
+        let keeps = name == "abs" || name == "round" || round_digits(&name).is_some();
+        match plain_args(function).and_then(|args| args.first().copied()) {
+            Some(first) if keeps => self.operand(first),
             _ => Operand::Other,
         }
     }
@@ -162,6 +177,15 @@ mod tests {
             rewritten("SELECT price * (1 - discount), qty * t.price, price * x, 2 * 3 FROM t WHERE price + discount > 1"),
             "SELECT floe_decimal_mul(price, (floe_decimal_sub(1, discount))), floe_decimal_mul(qty, t.price), price * x, 2 * 3 \
              FROM t WHERE floe_decimal_add(price, discount) > 1"
+        );
+    }
+
+    #[test]
+    fn abs_round_signs_and_casts_keep_their_operands_kind() {
+        assert_eq!(
+            rewritten("SELECT abs(price) * floe_round_2(discount), -price * round(qty), CAST(x AS DECIMAL(10,2)) + 1, abs(x) * price FROM t"),
+            "SELECT floe_decimal_mul(abs(price), floe_round_2(discount)), floe_decimal_mul(-price, round(qty)), \
+             floe_decimal_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price FROM t"
         );
     }
 

@@ -14,12 +14,17 @@
 //!   column `id:t1` in the joined frame and reads `t1.id` as
 //!   `col("id:t1").alias("id")`, an alias Polars refuses inside a join key
 //!   ("'alias' is not allowed in a join key"). There the reference reads
-//!   the frame's name itself.
+//!   the frame's name itself;
+//! - an outer column of such a suffixed name in the correlation of a WHERE
+//!   conjunct's `[NOT] EXISTS` or `[NOT] IN` subquery, which polars-sql
+//!   turns into semi and anti join keys by the bare name.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, Statement, TableFactor, TableWithJoins};
+use sqlparser::ast::{
+    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SetExpr, Statement, TableFactor, TableWithJoins, UnaryOperator,
+};
 use crate::sql::visit::{visit_expressions_mut, VisitorMut};
 
 use super::columns::ColumnKind;
@@ -41,8 +46,12 @@ impl VisitorMut for Keys<'_> {
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         let relations: Vec<(TableFactor, Option<Scope>)> =
             factors(&select.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
+        let mut suffixed = Vec::new();
         for table in &mut select.from {
-            self.key_chain(table, &relations);
+            suffixed = self.key_chain(table, &relations);
+        }
+        if let (Some(selection), 1) = (&mut select.selection, select.from.len()) {
+            self.correlations_read_suffixed(selection, &suffixed);
         }
         ControlFlow::Continue(())
     }
@@ -50,6 +59,7 @@ impl VisitorMut for Keys<'_> {
 
 /// A column of an earlier relation, by qualifier and name, and what the
 /// joined frame calls it.
+#[derive(Clone)]
 struct Suffixed {
     qualifier: String,
     column: String,
@@ -57,8 +67,10 @@ struct Suffixed {
 }
 
 impl Keys<'_> {
-    fn key_chain(&self, table: &mut TableWithJoins, relations: &[(TableFactor, Option<Scope>)]) {
-        let Some(first) = self.resolver.scope(&table.relation) else { return };
+    /// Rewrites the chain's join keys; answers the columns its frame suffixes
+    /// (those known: none past a relation of unknown columns).
+    fn key_chain(&self, table: &mut TableWithJoins, relations: &[(TableFactor, Option<Scope>)]) -> Vec<Suffixed> {
+        let Some(first) = self.resolver.scope(&table.relation) else { return Vec::new() };
         let mut joined: HashSet<String> = first.columns.iter().map(|c| c.to_ascii_lowercase()).collect();
         let mut suffixed: Vec<Suffixed> = Vec::new();
         for join in &mut table.joins {
@@ -72,7 +84,7 @@ impl Keys<'_> {
                 });
             }
             // Past a relation of unknown columns, no name's place is known.
-            let Some(scope) = scope else { return };
+            let Some(scope) = scope else { return suffixed };
             let keeps_right = !matches!(
                 join.join_operator,
                 JoinOperator::Semi(_) | JoinOperator::LeftSemi(_) | JoinOperator::Anti(_) | JoinOperator::LeftAnti(_)
@@ -88,37 +100,46 @@ impl Keys<'_> {
                 }
             }
         }
+        suffixed
+    }
+
+    /// polars-sql plans a WHERE conjunct `[NOT] EXISTS` or `[NOT] IN` whose
+    /// subquery is correlated by equalities as a semi or anti join, but keys
+    /// it by each outer column's bare name: `s.id` as `id`, in a joined
+    /// frame the first relation's `id` rather than `id:s` (no row matched).
+    /// Outer columns the frame suffixes are written as it names them.
+    fn correlations_read_suffixed(&self, conjunct: &mut Expr, suffixed: &[Suffixed]) {
+        match conjunct {
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                self.correlations_read_suffixed(left, suffixed);
+                self.correlations_read_suffixed(right, suffixed);
+            }
+            Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Not, expr: inner } => {
+                self.correlations_read_suffixed(inner, suffixed);
+            }
+            Expr::Exists { subquery, .. } | Expr::InSubquery { subquery, .. } => {
+                let SetExpr::Select(select) = subquery.body.as_mut() else { return };
+                // An inner relation of unknown name could hide an outer one.
+                let Some(inner) = factors(&select.from).map(|f| self.resolver.scope(f)).collect::<Option<Vec<Scope>>>() else { return };
+                let outer: Vec<Suffixed> =
+                    suffixed.iter().filter(|s| !inner.iter().any(|scope| scope.qualifier.eq_ignore_ascii_case(&s.qualifier))).cloned().collect();
+                if let Some(selection) = &mut select.selection {
+                    read_suffixed(selection, &outer);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Casts the two sides of an equality to their wider type.
     fn widen(&self, left: &mut Expr, right: &mut Expr, relations: &[(TableFactor, Option<Scope>)]) {
-        let (Some(left_kind), Some(right_kind)) = (self.kind(left, relations), self.kind(right, relations)) else { return };
+        let (Some(left_kind), Some(right_kind)) = (self.resolver.column_kind(left, relations), self.resolver.column_kind(right, relations)) else { return };
         let Some(wider) = wider(left_kind, right_kind) else { return };
         for side in [left, right] {
             if let Some(cast) = parse_expr(&format!("CAST({side} AS {wider})")) {
                 *side = cast;
             }
         }
-    }
-
-    /// A catalog column's kind, the column named as SQL resolves it.
-    fn kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
-        let (name, qualifier) = match expr {
-            Expr::Identifier(name) => (name.value.as_str(), None),
-            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [.., qualifier, name] => (name.value.as_str(), Some(qualifier.value.as_str())),
-                _ => return None,
-            },
-            Expr::Nested(inner) => return self.kind(inner, relations),
-            _ => return None,
-        };
-        let owns = |scope: &Option<Scope>| scope.as_ref().is_some_and(|s| s.owns(name, qualifier));
-        let mut owners = relations.iter().filter(|(_, scope)| owns(scope));
-        let (factor, _) = owners.next()?;
-        if owners.next().is_some() {
-            return None;
-        }
-        self.resolver.kind_of(factor, name)
     }
 }
 
@@ -197,6 +218,21 @@ mod tests {
         );
         // A bare column key is polars-sql's to resolve.
         let sql = "SELECT * FROM a JOIN b ON a.k = b.a_k JOIN c ON b.id = c.id";
+        assert_eq!(rewritten_over(sql, &columns, super::joinable), sql);
+    }
+
+    #[test]
+    fn correlations_read_suffixed_outer_columns_by_their_frame_name() {
+        let columns = columns_of(&[("a", &["id", "k"]), ("b", &["id", "k"])]);
+        let sql = "SELECT b.id FROM a JOIN b ON b.k = a.k WHERE EXISTS (SELECT 1 FROM b AS c WHERE c.k = a.k AND c.id = b.id) \
+                   AND NOT b.id IN (SELECT c.id FROM b AS c WHERE c.k = b.k)";
+        assert_eq!(
+            rewritten_over(sql, &columns, super::joinable),
+            "SELECT b.id FROM a JOIN b ON b.k = a.k WHERE EXISTS (SELECT 1 FROM b AS c WHERE c.k = a.k AND c.id = \"id:b\") \
+             AND NOT b.id IN (SELECT c.id FROM b AS c WHERE c.k = \"k:b\")"
+        );
+        // Where the subquery names a relation `b` itself, `b.id` is its own.
+        let sql = "SELECT b.id FROM a JOIN b ON b.k = a.k WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k)";
         assert_eq!(rewritten_over(sql, &columns, super::joinable), sql);
     }
 }

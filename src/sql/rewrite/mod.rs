@@ -44,6 +44,7 @@ mod remainders;
 mod resolver;
 mod rounding;
 mod row_values;
+mod semi_join_filters;
 mod scalars;
 mod scope;
 mod set_operations;
@@ -137,8 +138,9 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// relation of one row, LIKE patterns with a floating end as prefix, suffix or
 /// unanchored tests, counts, lengths and date parts computed as BIGINT,
 /// grouping keys that are SELECT items named by position, join keys of
-/// different numeric types cast to the wider, join keys read by the
-/// suffixed names of the joined frame,
+/// different numeric types cast to the wider, join keys and the outer
+/// columns of semi-join subqueries read by the suffixed names of the joined
+/// frame, those subqueries' own filters over an outer name filtered first,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -184,8 +186,10 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     widened_integers::widened(statement);
     // Last of all: the items and keys it compares are final.
     grouped_keys::keys_by_position(statement, columns);
+    set_operations::of_unlike_columns(statement, columns);
     set_operations::nested_in_queries(statement);
-    // After every pass that writes or reorders joins.
+    // After every pass that writes or reorders joins and their subqueries.
+    semi_join_filters::filtered_first(statement, columns);
     join_keys::joinable(statement, columns);
     analyze::rename_relations(statement, frames);
     Ok(())

@@ -77,7 +77,14 @@ impl VisitorMut for Quantified<'_> {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(&mut query.body) {
             let (Some(outer), Some(selection)) = (self.resolver.scopes(&select.from), select.selection.as_mut()) else { continue };
-            if let Some(rewritten) = rewritten_conjuncts(selection, |p| super::correlated_in::as_exists(p, &self.resolver, &outer)) {
+            let memberships = |p: &Expr| {
+                let flipped = flipped_membership(p);
+                let p = flipped.as_ref().unwrap_or(p);
+                super::correlated_in::as_exists(p, &self.resolver, &outer)
+                    .or_else(|| super::correlated_in::non_membership_as_counts(p, &self.resolver, &outer))
+                    .or_else(|| flipped.as_ref().map(|f| f.to_string()))
+            };
+            if let Some(rewritten) = rewritten_conjuncts(selection, memberships) {
                 *selection = rewritten;
             }
             self.exists_under_or(selection, &outer, false);
@@ -91,6 +98,14 @@ impl VisitorMut for Quantified<'_> {
 
 /// The conjunction with each conjunct `rewrite` gives SQL for replaced;
 /// None when it replaces none.
+/// `NOT (x [NOT] IN (S))` as `x [NOT] IN (S)` the other way: the same in
+/// SQL's three-valued logic, and the form the membership passes take.
+fn flipped_membership(conjunct: &Expr) -> Option<Expr> {
+    let Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr } = unnested(conjunct) else { return None };
+    let Expr::InSubquery { expr: value, subquery, negated } = unnested(expr) else { return None };
+    Some(Expr::InSubquery { expr: value.clone(), subquery: subquery.clone(), negated: !negated })
+}
+
 fn rewritten_conjuncts(selection: &Expr, rewrite: impl Fn(&Expr) -> Option<String>) -> Option<Expr> {
     let parts = conjuncts(selection);
     let rewritten: Vec<Option<String>> = parts.iter().map(|part| rewrite(part)).collect();

@@ -76,6 +76,27 @@ impl<'a> Resolver<'a> {
         self.columns.kind_in(&name_parts(name)?, column)
     }
 
+    /// A catalog column's kind, the column (`expr`) named as SQL resolves
+    /// it among `relations` (each with its scope, where its columns are known).
+    pub fn column_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<super::ColumnKind> {
+        let (name, qualifier) = match expr {
+            Expr::Identifier(name) => (name.value.as_str(), None),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [.., qualifier, name] => (name.value.as_str(), Some(qualifier.value.as_str())),
+                _ => return None,
+            },
+            Expr::Nested(inner) => return self.column_kind(inner, relations),
+            _ => return None,
+        };
+        let owns = |scope: &Option<Scope>| scope.as_ref().is_some_and(|s| s.owns(name, qualifier));
+        let mut owners = relations.iter().filter(|(_, scope)| owns(scope));
+        let (factor, _) = owners.next()?;
+        if owners.next().is_some() {
+            return None;
+        }
+        self.kind_of(factor, name)
+    }
+
     /// Whether `factor` names one of the query's CTEs (not a catalog relation).
     pub fn is_cte(&self, factor: &TableFactor) -> bool {
         let TableFactor::Table { name, .. } = factor else { return false };

@@ -2,17 +2,22 @@
 //! distinct operations over rows numbered within their duplicates: the k-th
 //! copy of a row survives INTERSECT when both sides have k copies, and
 //! EXCEPT when the left has more than k − 1 copies the right lacks — exactly
-//! min(m, n) and max(m − n, 0) copies, as SQL defines the ALL forms.
+//! min(m, n) and max(m − n, 0) copies, as SQL defines the ALL forms; and,
+//! at planning time, the distinct operations over columns that may differ
+//! in type as groupings of the sides' UNION ALL.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement};
+use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, TableFactor};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{is_column, leftmost_select, output_names, parse_query, selects_mut};
+use super::resolver::{factors, visit_query, Resolver, Scope};
+use super::scope::{has_group_by, is_column, item_expr, leftmost_select, output_names, parse_query, selects_mut, ColumnKind, Columns};
 
 const COPY: &str = "__floe_copy";
 const LATER: &str = "__floe_later_";
+const FROM_LEFT: &str = "__floe_from_left";
+const FROM_RIGHT: &str = "__floe_from_right";
 
 pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut SetOperations);
@@ -133,6 +138,95 @@ fn rewrite_body(body: &mut SetExpr) {
     }
 }
 
+/// At planning time: INTERSECT and EXCEPT whose sides' columns are not all
+/// catalog columns of one kind each (`as_grouped_union`). Where they are,
+/// polars-sql's join runs them faster (by a tenth to a third, measured).
+pub(super) fn of_unlike_columns(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Typed { resolver });
+}
+
+struct Typed<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Typed<'_> {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.rewrite(&mut query.body);
+        ControlFlow::Continue(())
+    }
+}
+
+impl Typed<'_> {
+    fn rewrite(&self, body: &mut SetExpr) {
+        let SetExpr::SetOperation { op, set_quantifier, left, right } = body else { return };
+        self.rewrite(left);
+        self.rewrite(right);
+        let distinct = !matches!(set_quantifier, SetQuantifier::All);
+        if !distinct || !matches!(op, SetOperator::Intersect | SetOperator::Except) {
+            return;
+        }
+        let alike = matches!((self.kinds(left), self.kinds(right)), (Some(l), Some(r)) if l == r);
+        if alike {
+            return;
+        }
+        if let Some(grouped) = as_grouped_union(left, right, matches!(op, SetOperator::Intersect)) {
+            *body = grouped;
+        }
+    }
+
+    /// The kinds of a SELECT's columns, where each item is a catalog column
+    /// of a kind Polars joins with its like (a DECIMAL's precision is not known).
+    fn kinds(&self, side: &SetExpr) -> Option<Vec<ColumnKind>> {
+        let SetExpr::Select(select) = side else { return None };
+        let relations: Vec<(TableFactor, Option<Scope>)> = factors(&select.from).map(|f| (f.clone(), self.resolver.scope(f))).collect();
+        let kind = |item: &SelectItem| item_expr(item).and_then(|e| self.resolver.column_kind(e, &relations));
+        select.projection.iter().map(|item| kind(item).filter(|k| !matches!(k, ColumnKind::Decimal(_)))).collect()
+    }
+}
+
+/// `l INTERSECT r` and `l EXCEPT r` as a grouping of `l UNION ALL r` by
+/// every column, kept where the rows came from both sides (from the left
+/// only). polars-sql joins the sides on every column, and refused columns
+/// of different types (`INTEGER` against `DOUBLE`: "datatypes of join keys
+/// don't match") that UNION ALL brings to a common type, as SQL does. A
+/// grouping, like the set operations, takes NULLs for equal.
+fn as_grouped_union(left: &SetExpr, right: &SetExpr, intersect: bool) -> Option<SetExpr> {
+    let left_names = names(left)?;
+    let right = named_as(right, &left_names)?;
+    let columns = left_names.join(", ");
+    let right_kept = if intersect { 1 } else { 0 };
+    let sql = format!(
+        "SELECT {columns} FROM (SELECT {columns}, 1 AS {FROM_LEFT}, 0 AS {FROM_RIGHT} FROM ({left}) AS __floe_left \
+         UNION ALL SELECT {columns}, 0 AS {FROM_LEFT}, 1 AS {FROM_RIGHT} FROM ({right}) AS __floe_right) AS __floe_set \
+         GROUP BY {columns} HAVING max({FROM_LEFT}) = 1 AND max({FROM_RIGHT}) = {right_kept}"
+    );
+    parse_query(&sql).map(|query| *query.body)
+}
+
+/// The right side of a set operation with its columns named as the left's
+/// (`wanted`, quoted): a SELECT's items renamed, another side read by its
+/// own names.
+fn named_as(side: &SetExpr, wanted: &[String]) -> Option<String> {
+    // Not where a clause could read an item by the name it would lose.
+    let renamable = |select: &sqlparser::ast::Select| !has_group_by(select) && select.having.is_none() && select.qualify.is_none();
+    if let Some(select) = match side { SetExpr::Select(select) if renamable(select) => Some(select), _ => None } {
+        let mut select = select.as_ref().clone();
+        if select.projection.len() != wanted.len() {
+            return None;
+        }
+        for (item, name) in select.projection.iter_mut().zip(wanted) {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return None };
+            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name.trim_matches('"')) };
+        }
+        return Some(select.to_string());
+    }
+    let own = names(side)?;
+    let renamed: Vec<String> = own.iter().zip(wanted).map(|(own, name)| format!("{own} AS {name}")).collect();
+    (own.len() == wanted.len()).then(|| format!("SELECT {} FROM ({side}) AS __floe_named", renamed.join(", ")))
+}
+
 /// The output names of a set operation's side (its leftmost SELECT's), all
 /// of them known and distinct, quoted as written.
 fn names(side: &SetExpr) -> Option<Vec<String>> {
@@ -157,6 +251,28 @@ mod tests {
         );
         for sql in ["SELECT a FROM t EXCEPT SELECT b FROM u", "SELECT a FROM t UNION SELECT b FROM u UNION ALL SELECT c FROM v"] {
             assert_eq!(nested(sql), sql);
+        }
+    }
+
+    #[test]
+    fn intersect_and_except_of_unlike_columns_group_the_union_of_their_sides() {
+        use crate::sql::rewrite::scope::{rewritten_over, ColumnKind, Columns};
+        let mut columns = Columns::default();
+        columns.insert(vec!["t".into()], vec!["a".into(), "b".into()], &[ColumnKind::Integer, ColumnKind::Other]);
+        columns.insert(vec!["u".into()], vec!["c".into(), "d".into()], &[ColumnKind::Integer, ColumnKind::Other]);
+        columns.insert(vec!["v".into()], vec!["f".into()], &[ColumnKind::Float]);
+        let rewritten = |sql| rewritten_over(sql, &columns, super::of_unlike_columns);
+        assert_eq!(
+            rewritten("SELECT a, b AS x FROM t EXCEPT SELECT c, d || 'x' FROM u ORDER BY a"),
+            "SELECT \"a\", \"x\" FROM (SELECT \"a\", \"x\", 1 AS __floe_from_left, 0 AS __floe_from_right FROM (SELECT a, b AS x FROM t) AS __floe_left \
+             UNION ALL SELECT \"a\", \"x\", 0 AS __floe_from_left, 1 AS __floe_from_right FROM (SELECT c AS \"a\", d || 'x' AS \"x\" FROM u) AS __floe_right) AS __floe_set \
+             GROUP BY \"a\", \"x\" HAVING max(__floe_from_left) = 1 AND max(__floe_from_right) = 0 ORDER BY a"
+        );
+        assert!(rewritten("SELECT a FROM t INTERSECT SELECT f FROM v").ends_with("max(__floe_from_right) = 1"));
+        // Columns of one kind each: polars-sql's join. An unnamed expression's
+        // name is polars-sql's to give: as written.
+        for sql in ["SELECT a, b FROM t INTERSECT SELECT c, d FROM u", "SELECT a + 1 FROM t INTERSECT SELECT f FROM v"] {
+            assert_eq!(rewritten(sql), sql);
         }
     }
 

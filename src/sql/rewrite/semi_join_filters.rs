@@ -1,0 +1,145 @@
+//! The subquery of a WHERE conjunct `[NOT] EXISTS` or `[NOT] IN`, which
+//! polars-sql plans as a semi or anti join, with its own filters moved into
+//! a derived table where they read a column name the outer query also has.
+//!
+//! polars-sql splits such a subquery's WHERE into correlations and filters
+//! of its own, and takes a conjunct for the subquery's own only when every
+//! name in it is a column of the subquery and of no outer relation; the
+//! qualifier is not consulted. `EXISTS (SELECT 1 FROM sales s2 WHERE
+//! s2.region = d.region AND s2.day > DATE '…')` over an outer relation with
+//! its own `day` was refused ("not supported here"). Filtered first, the
+//! subquery's relation reads no outer name:
+//! `FROM (SELECT * FROM sales s2 WHERE s2.day > …) AS s2 WHERE s2.region = d.region`.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, Expr, Ident, Select, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, UnaryOperator};
+use crate::sql::visit::{visit_expressions, VisitorMut};
+
+use super::resolver::{factors, visit_query, Resolver, Scope};
+use super::scope::{conjuncts, joined_by, parse_query};
+use super::Columns;
+
+pub(super) fn filtered_first(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Subqueries { resolver });
+}
+
+struct Subqueries<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Subqueries<'_> {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let outer: Option<HashSet<String>> = factors(&select.from)
+            .map(|factor| self.resolver.scope(factor))
+            .map(|scope| scope.map(|s| s.columns.iter().map(|c| c.to_ascii_lowercase()).collect::<Vec<_>>()))
+            .collect::<Option<Vec<_>>>()
+            .map(|all| all.into_iter().flatten().collect());
+        // Without every outer column known, a clash cannot be ruled out, nor seen.
+        if let (Some(outer), Some(selection)) = (outer, &mut select.selection) {
+            self.each_semi_join(selection, &outer);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Subqueries<'_> {
+    /// Each `[NOT] EXISTS` / `[NOT] IN` subquery among the conjuncts polars-sql joins.
+    fn each_semi_join(&self, conjunct: &mut Expr, outer: &HashSet<String>) {
+        match conjunct {
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                self.each_semi_join(left, outer);
+                self.each_semi_join(right, outer);
+            }
+            Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Not, expr: inner } => self.each_semi_join(inner, outer),
+            Expr::Exists { subquery, .. } | Expr::InSubquery { subquery, .. } => {
+                if let SetExpr::Select(select) = subquery.body.as_mut() {
+                    self.filter_first(select, outer);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn filter_first(&self, select: &mut Select, outer: &HashSet<String>) {
+        let [TableWithJoins { relation, joins }] = select.from.as_slice() else { return };
+        let (true, Some(inner), Some(selection)) = (joins.is_empty(), self.resolver.scope(relation), &select.selection) else { return };
+        let (own, rest): (Vec<&Expr>, Vec<&Expr>) = conjuncts(selection).into_iter().partition(|c| reads_only(c, &inner));
+        if !own.iter().any(|c| reads_any(c, outer)) {
+            return;
+        }
+        let own = joined_by(BinaryOperator::And, own.into_iter().cloned().collect());
+        let rest = joined_by(BinaryOperator::And, rest.into_iter().cloned().collect());
+        let (Some(own), TableFactor::Table { .. }) = (own, relation) else { return };
+        let Some(filtered) = parse_query(&format!("SELECT * FROM {relation} WHERE {own}")) else { return };
+        select.from[0].relation = TableFactor::Derived {
+            lateral: false,
+            subquery: Box::new(filtered),
+            alias: Some(TableAlias { explicit: true, name: Ident::new(inner.qualifier), columns: vec![], at: None }),
+            sample: None,
+        };
+        select.selection = rest;
+    }
+}
+
+/// Whether every name `expr` reads is a column of `scope`, and it holds no subquery.
+fn reads_only(expr: &Expr, scope: &Scope) -> bool {
+    visit_expressions(expr, |e| {
+        let own = match e {
+            Expr::Identifier(name) => scope.owns(&name.value, None),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [qualifier, name] => scope.owns(&name.value, Some(&qualifier.value)),
+                _ => false,
+            },
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => false,
+            _ => true,
+        };
+        if own { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+    })
+    .is_continue()
+}
+
+/// Whether `expr` reads a column by a name in `names` (lowercase).
+fn reads_any(expr: &Expr, names: &HashSet<String>) -> bool {
+    visit_expressions(expr, |e| {
+        let name = match e {
+            Expr::Identifier(name) => Some(&name.value),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| &p.value),
+            _ => None,
+        };
+        match name.is_some_and(|n| names.contains(&n.to_ascii_lowercase())) {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
+    })
+    .is_break()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::{columns_of, rewritten_over};
+
+    #[test]
+    fn own_filters_over_an_outer_name_go_into_a_derived_table() {
+        let columns = columns_of(&[("d", &["id", "region", "day"]), ("s", &["id", "region", "day", "qty"])]);
+        let sql = "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM s AS s2 WHERE s2.region = d.region AND s2.day > 3 AND qty < 2) \
+                   AND d.id NOT IN (SELECT s.id FROM s WHERE s.qty > 1)";
+        assert_eq!(
+            rewritten_over(sql, &columns, super::filtered_first),
+            "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM (SELECT * FROM s AS s2 WHERE s2.day > 3 AND qty < 2) AS s2 \
+             WHERE s2.region = d.region) AND d.id NOT IN (SELECT s.id FROM s WHERE s.qty > 1)"
+        );
+    }
+
+    #[test]
+    fn a_subquery_whose_filters_read_no_outer_name_stays() {
+        let columns = columns_of(&[("d", &["id", "region"]), ("s", &["sid", "sregion", "qty"])]);
+        let sql = "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM s WHERE s.sregion = d.region AND s.qty > 3) OR d.id > 1";
+        assert_eq!(rewritten_over(sql, &columns, super::filtered_first), sql);
+        let sql = "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM s WHERE s.sregion = d.region AND s.qty > 3)";
+        assert_eq!(rewritten_over(sql, &columns, super::filtered_first), sql);
+    }
+}
