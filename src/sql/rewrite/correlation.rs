@@ -87,18 +87,21 @@ pub(crate) fn grouped_cte(
     if keys.is_empty() {
         return (format!("SELECT {values} FROM {from}{filter}"), Vec::new());
     }
-    let group = grouping_keys(keys);
-    let items: Vec<String> = group.iter().enumerate().map(|(i, inner)| format!("{inner} AS __floe_k{}", i + 1)).collect();
-    let sql = format!("SELECT {}, {values} FROM {from}{filter} GROUP BY {}", items.join(", "), group.join(", "));
-    let position = |inner: &String| group.iter().position(|key| *key == inner.as_str()).map_or(0, |at| at + 1);
+    let mut group: Vec<&str> = Vec::new();
     let mut conditions: Vec<String> = Vec::new();
     for (inner, outer) in keys {
-        let condition = format!("{name}.__floe_k{} = {outer}", position(inner));
+        let at = group.iter().position(|key| *key == inner.as_str()).unwrap_or_else(|| {
+            group.push(inner);
+            group.len() - 1
+        });
+        let condition = format!("{name}.__floe_k{} = {outer}", at + 1);
         // Polars refuses a join on the same pair of keys twice.
         if !conditions.contains(&condition) {
             conditions.push(condition);
         }
     }
+    let items: Vec<String> = group.iter().enumerate().map(|(i, inner)| format!("{inner} AS __floe_k{}", i + 1)).collect();
+    let sql = format!("SELECT {}, {values} FROM {from}{filter} GROUP BY {}", items.join(", "), group.join(", "));
     (sql, conditions)
 }
 

@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{BinaryOperator, DataType, Expr, GroupByExpr, Ident, Query, Select, Statement, UnaryOperator, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{call, plain_args, selects_mut, ColumnKind, Columns, FunctionReach};
+use super::scope::{call, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
 use crate::sql::functions::{round_digits, DecimalOp};
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
@@ -132,7 +132,7 @@ impl Exact<'_> {
             Expr::Function(function) if DecimalOp::parse(&function.name.to_string()).is_some() => Operand::Decimal,
             Expr::Function(function) => self.kept_by(function),
             Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => self.operand(expr),
-            Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), .. } => Operand::Decimal,
+            Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), expr, .. } if reads_column(expr) => Operand::Decimal,
             _ => Operand::Other,
         }
     }
@@ -183,9 +183,9 @@ mod tests {
     #[test]
     fn abs_round_signs_and_casts_keep_their_operands_kind() {
         assert_eq!(
-            rewritten("SELECT abs(price) * floe_round_2(discount), -price * round(qty), CAST(x AS DECIMAL(10,2)) + 1, abs(x) * price FROM t"),
+            rewritten("SELECT abs(price) * floe_round_2(discount), -price * round(qty), CAST(x AS DECIMAL(10,2)) + 1, abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2 FROM t"),
             "SELECT floe_decimal_mul(abs(price), floe_round_2(discount)), floe_decimal_mul(-price, round(qty)), \
-             floe_decimal_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price FROM t"
+             floe_decimal_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2 FROM t"
         );
     }
 

@@ -25,11 +25,11 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SetExpr, Statement, TableFactor, TableWithJoins, UnaryOperator,
 };
-use crate::sql::visit::{visit_expressions_mut, VisitorMut};
+use crate::sql::visit::VisitorMut;
 
 use super::columns::ColumnKind;
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{is_column, join_constraint, parse_expr};
+use super::scope::{is_column, join_constraint, parse_expr, replace_outside_subqueries};
 use super::Columns;
 
 pub(super) fn joinable(statement: &mut Statement, columns: &Columns) {
@@ -46,12 +46,10 @@ impl VisitorMut for Keys<'_> {
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         let relations: Vec<(TableFactor, Option<Scope>)> =
             factors(&select.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
-        let mut suffixed = Vec::new();
-        for table in &mut select.from {
-            suffixed = self.key_chain(table, &relations);
-        }
-        if let (Some(selection), 1) = (&mut select.selection, select.from.len()) {
-            self.correlations_read_suffixed(selection, &suffixed);
+        let chains: Vec<Vec<Suffixed>> = select.from.iter_mut().map(|table| self.key_chain(table, &relations)).collect();
+        // One chain: its frame is the one the WHERE's subqueries correlate with.
+        if let (Some(selection), [suffixed]) = (&mut select.selection, chains.as_slice()) {
+            self.correlations_read_suffixed(selection, suffixed);
         }
         ControlFlow::Continue(())
     }
@@ -121,8 +119,8 @@ impl Keys<'_> {
                 let SetExpr::Select(select) = subquery.body.as_mut() else { return };
                 // An inner relation of unknown name could hide an outer one.
                 let Some(inner) = factors(&select.from).map(|f| self.resolver.scope(f)).collect::<Option<Vec<Scope>>>() else { return };
-                let outer: Vec<Suffixed> =
-                    suffixed.iter().filter(|s| !inner.iter().any(|scope| scope.qualifier.eq_ignore_ascii_case(&s.qualifier))).cloned().collect();
+                let hidden = |s: &&Suffixed| inner.iter().any(|scope| scope.qualifier.eq_ignore_ascii_case(&s.qualifier));
+                let outer: Vec<Suffixed> = suffixed.iter().filter(|s| !hidden(s)).cloned().collect();
                 if let Some(selection) = &mut select.selection {
                     read_suffixed(selection, &outer);
                 }
@@ -133,7 +131,8 @@ impl Keys<'_> {
 
     /// Casts the two sides of an equality to their wider type.
     fn widen(&self, left: &mut Expr, right: &mut Expr, relations: &[(TableFactor, Option<Scope>)]) {
-        let (Some(left_kind), Some(right_kind)) = (self.resolver.column_kind(left, relations), self.resolver.column_kind(right, relations)) else { return };
+        let kind = |side: &Expr| self.resolver.column_kind(side, relations);
+        let (Some(left_kind), Some(right_kind)) = (kind(left), kind(right)) else { return };
         let Some(wider) = wider(left_kind, right_kind) else { return };
         for side in [left, right] {
             if let Some(cast) = parse_expr(&format!("CAST({side} AS {wider})")) {
@@ -168,8 +167,9 @@ fn wider(left: ColumnKind, right: ColumnKind) -> Option<String> {
 }
 
 /// `side` reading each suffixed column by the joined frame's name.
+/// Not inside a query nested in `side`, whose relations may have the same names.
 fn read_suffixed(side: &mut Expr, suffixed: &[Suffixed]) {
-    let _ = visit_expressions_mut(side, |expr| {
+    replace_outside_subqueries(side, |expr| {
         if let Expr::CompoundIdentifier(parts) = expr {
             if let [.., qualifier, column] = parts.as_slice() {
                 let (qualifier, column) = (qualifier.value.to_ascii_lowercase(), column.value.to_ascii_lowercase());
@@ -178,7 +178,6 @@ fn read_suffixed(side: &mut Expr, suffixed: &[Suffixed]) {
                 }
             }
         }
-        ControlFlow::<()>::Continue(())
     });
 }
 
@@ -231,6 +230,10 @@ mod tests {
             "SELECT b.id FROM a JOIN b ON b.k = a.k WHERE EXISTS (SELECT 1 FROM b AS c WHERE c.k = a.k AND c.id = \"id:b\") \
              AND NOT b.id IN (SELECT c.id FROM b AS c WHERE c.k = \"k:b\")"
         );
+        // A query nested deeper reads its own `b`.
+        let sql = "SELECT b.id FROM a JOIN b ON b.k = a.k WHERE EXISTS (SELECT 1 FROM b AS c WHERE c.k = b.k \
+                   AND c.id IN (SELECT b.id FROM b WHERE b.k = 1))";
+        assert!(rewritten_over(sql, &columns, super::joinable).ends_with("c.k = \"k:b\" AND c.id IN (SELECT b.id FROM b WHERE b.k = 1))"));
         // Where the subquery names a relation `b` itself, `b.id` is its own.
         let sql = "SELECT b.id FROM a JOIN b ON b.k = a.k WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k)";
         assert_eq!(rewritten_over(sql, &columns, super::joinable), sql);

@@ -19,8 +19,8 @@
 //!
 //! The aggregates over S are scalar subqueries the subquery pass then turns
 //! into one-row CTEs. A correlated `x [NOT] IN (S)` conjunct is an EXISTS
-//! form first (`correlated_in.rs`); other correlated subqueries are left as
-//! written.
+//! form first, or counts where correlated by an inequality
+//! (`correlated_in.rs`); other correlated subqueries are left as written.
 
 use std::ops::ControlFlow;
 
@@ -96,8 +96,6 @@ impl VisitorMut for Quantified<'_> {
     }
 }
 
-/// The conjunction with each conjunct `rewrite` gives SQL for replaced;
-/// None when it replaces none.
 /// `NOT (x [NOT] IN (S))` as `x [NOT] IN (S)` the other way: the same in
 /// SQL's three-valued logic, and the form the membership passes take.
 fn flipped_membership(conjunct: &Expr) -> Option<Expr> {
@@ -106,6 +104,8 @@ fn flipped_membership(conjunct: &Expr) -> Option<Expr> {
     Some(Expr::InSubquery { expr: value.clone(), subquery: subquery.clone(), negated: !negated })
 }
 
+/// The conjunction with each conjunct `rewrite` gives SQL for replaced;
+/// None when it replaces none.
 fn rewritten_conjuncts(selection: &Expr, rewrite: impl Fn(&Expr) -> Option<String>) -> Option<Expr> {
     let parts = conjuncts(selection);
     let rewritten: Vec<Option<String>> = parts.iter().map(|part| rewrite(part)).collect();

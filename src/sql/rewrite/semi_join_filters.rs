@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Ident, Select, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, UnaryOperator};
+use sqlparser::ast::{BinaryOperator, Expr, Select, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, UnaryOperator};
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
 use super::resolver::{factors, visit_query, Resolver, Scope};
@@ -33,13 +33,8 @@ impl VisitorMut for Subqueries<'_> {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let outer: Option<HashSet<String>> = factors(&select.from)
-            .map(|factor| self.resolver.scope(factor))
-            .map(|scope| scope.map(|s| s.columns.iter().map(|c| c.to_ascii_lowercase()).collect::<Vec<_>>()))
-            .collect::<Option<Vec<_>>>()
-            .map(|all| all.into_iter().flatten().collect());
         // Without every outer column known, a clash cannot be ruled out, nor seen.
-        if let (Some(outer), Some(selection)) = (outer, &mut select.selection) {
+        if let (Some(outer), Some(selection)) = (self.column_names(&select.from), &mut select.selection) {
             self.each_semi_join(selection, &outer);
         }
         ControlFlow::Continue(())
@@ -47,6 +42,15 @@ impl VisitorMut for Subqueries<'_> {
 }
 
 impl Subqueries<'_> {
+    /// Every column name of `from`'s relations (lowercase), if all are known.
+    fn column_names(&self, from: &[TableWithJoins]) -> Option<HashSet<String>> {
+        let mut names = HashSet::new();
+        for factor in factors(from) {
+            names.extend(self.resolver.scope(factor)?.columns.iter().map(|c| c.to_ascii_lowercase()));
+        }
+        Some(names)
+    }
+
     /// Each `[NOT] EXISTS` / `[NOT] IN` subquery among the conjuncts polars-sql joins.
     fn each_semi_join(&self, conjunct: &mut Expr, outer: &HashSet<String>) {
         match conjunct {
@@ -65,24 +69,35 @@ impl Subqueries<'_> {
     }
 
     fn filter_first(&self, select: &mut Select, outer: &HashSet<String>) {
-        let [TableWithJoins { relation, joins }] = select.from.as_slice() else { return };
-        let (true, Some(inner), Some(selection)) = (joins.is_empty(), self.resolver.scope(relation), &select.selection) else { return };
+        let [TableWithJoins { relation: relation @ TableFactor::Table { name, alias, .. }, joins }] = select.from.as_slice() else { return };
+        let Some(selection) = select.selection.as_ref().filter(|s| joins.is_empty() && !names_a_schema(s)) else { return };
+        let Some(inner) = self.resolver.scope(relation) else { return };
         let (own, rest): (Vec<&Expr>, Vec<&Expr>) = conjuncts(selection).into_iter().partition(|c| reads_only(c, &inner));
         if !own.iter().any(|c| reads_any(c, outer)) {
             return;
         }
+        // The derived table goes by the name the relation had, quoted as it was.
+        let Some(qualifier) = alias.as_ref().map(|a| a.name.clone()).or_else(|| name.0.last().and_then(|part| part.as_ident().cloned())) else { return };
         let own = joined_by(BinaryOperator::And, own.into_iter().cloned().collect());
-        let rest = joined_by(BinaryOperator::And, rest.into_iter().cloned().collect());
-        let (Some(own), TableFactor::Table { .. }) = (own, relation) else { return };
-        let Some(filtered) = parse_query(&format!("SELECT * FROM {relation} WHERE {own}")) else { return };
+        let Some(filtered) = own.and_then(|own| parse_query(&format!("SELECT * FROM {relation} WHERE {own}"))) else { return };
+        select.selection = joined_by(BinaryOperator::And, rest.into_iter().cloned().collect());
         select.from[0].relation = TableFactor::Derived {
             lateral: false,
             subquery: Box::new(filtered),
-            alias: Some(TableAlias { explicit: true, name: Ident::new(inner.qualifier), columns: vec![], at: None }),
+            alias: Some(TableAlias { explicit: true, name: qualifier, columns: vec![], at: None }),
             sample: None,
         };
-        select.selection = rest;
     }
+}
+
+/// Whether `expr` names a column with its schema (`sch.t.c`), which a derived
+/// table named `t` would not answer to.
+fn names_a_schema(expr: &Expr) -> bool {
+    visit_expressions(expr, |e| match e {
+        Expr::CompoundIdentifier(parts) if parts.len() > 2 => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// Whether every name `expr` reads is a column of `scope`, and it holds no subquery.
@@ -131,6 +146,17 @@ mod tests {
             rewritten_over(sql, &columns, super::filtered_first),
             "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM (SELECT * FROM s AS s2 WHERE s2.day > 3 AND qty < 2) AS s2 \
              WHERE s2.region = d.region) AND d.id NOT IN (SELECT s.id FROM s WHERE s.qty > 1)"
+        );
+    }
+
+    #[test]
+    fn the_derived_table_keeps_the_name_as_quoted() {
+        let columns = columns_of(&[("d", &["id", "day"]), ("s", &["id", "day"])]);
+        let sql = "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM s AS \"Order\" WHERE \"Order\".day > 3 AND \"Order\".id = d.id)";
+        assert_eq!(
+            rewritten_over(sql, &columns, super::filtered_first),
+            "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM (SELECT * FROM s AS \"Order\" WHERE \"Order\".day > 3) AS \"Order\" \
+             WHERE \"Order\".id = d.id)"
         );
     }
 
