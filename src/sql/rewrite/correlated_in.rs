@@ -41,21 +41,18 @@ pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -
 }
 
 /// `x NOT IN (SELECT y …)` correlated by an inequality, which no semi or
-/// anti join can take: the same three tests as counts of the subquery's
-/// rows, which `subquery.rs` computes per outer row.
+/// anti join can take: `as_counts`, which `subquery.rs` computes per outer row.
 pub(super) fn non_membership_as_counts(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
     let membership = Membership::of(conjunct, resolver, outer)?;
-    if !membership.negated || !membership.by_inequality {
-        return None;
-    }
-    let (value, member) = (operand(membership.value), operand(membership.member));
-    let none = |test: Option<Expr>| format!("(SELECT count(*) FROM {}) = 0", membership.rows(test));
-    let equal = Expr::BinaryOp { left: Box::new(member.clone()), op: BinaryOperator::Eq, right: Box::new(value.clone()) };
-    let mut parts = vec![none(Some(equal)), none(Some(Expr::IsNull(Box::new(member))))];
-    if may_be_null(membership.value) {
-        parts.push(format!("({value} IS NOT NULL OR {})", none(None)));
-    }
-    Some(format!("({})", parts.join(" AND ")))
+    (membership.negated && membership.by_inequality).then(|| membership.counted())
+}
+
+/// A correlated `x [NOT] IN (SELECT y …)` as tests of counts of the
+/// subquery's rows, true where SQL's answer is and false otherwise (so only
+/// where unknown filters as false): IN, some row has y = x; NOT IN, none
+/// has, none has a NULL y, and x is not NULL unless there are no rows.
+pub(super) fn as_counts(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
+    Some(Membership::of(conjunct, resolver, outer)?.counted())
 }
 
 /// A correlated `x [NOT] IN (SELECT y FROM … WHERE …)` taken apart.
@@ -92,6 +89,20 @@ impl<'a> Membership<'a> {
         let by_inequality = correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq);
         let (from, selection) = (from_text(select), select.selection.as_ref());
         Some(Membership { value, member, negated: *negated, by_inequality, from, selection })
+    }
+
+    fn counted(&self) -> String {
+        let (value, member) = (operand(self.value), operand(self.member));
+        let count = |test: Option<Expr>| format!("(SELECT count(*) FROM {})", self.rows(test));
+        let equal = Expr::BinaryOp { left: Box::new(member.clone()), op: BinaryOperator::Eq, right: Box::new(value.clone()) };
+        if !self.negated {
+            return format!("{} > 0", count(Some(equal)));
+        }
+        let mut parts = vec![format!("{} = 0", count(Some(equal))), format!("{} = 0", count(Some(Expr::IsNull(Box::new(member)))))];
+        if may_be_null(self.value) {
+            parts.push(format!("({value} IS NOT NULL OR {} = 0)", count(None)));
+        }
+        format!("({})", parts.join(" AND "))
     }
 
     /// `<FROM> [WHERE <its filters> AND <test>]`: the subquery's rows passing `test` too.
@@ -164,6 +175,13 @@ mod tests {
              AND (SELECT count(*) FROM n AS i WHERE i.b < o.qty AND i.a IS NULL) = 0 \
              AND (o.id IS NOT NULL OR (SELECT count(*) FROM n AS i WHERE i.b < o.qty) = 0))"
         );
+        // Under an OR (no NOT above), where unknown filters as false: counts.
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE o.id > 1 OR o.qty IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND i.b = o.id)"),
+            "SELECT o.id FROM s AS o WHERE o.id > 1 OR (SELECT count(*) FROM n AS i WHERE i.s = o.region AND i.b = o.id AND i.a = o.qty) > 0"
+        );
+        let sql = "SELECT o.id FROM s AS o WHERE NOT (o.id > 1 OR o.qty IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND i.b = o.id))";
+        assert_eq!(rewritten(sql), sql);
         // `NOT (x IN …)` is `x NOT IN …`.
         assert_eq!(
             rewritten("SELECT o.id FROM s AS o WHERE NOT (o.id IN (SELECT i.a FROM n AS i WHERE i.b < o.qty))"),

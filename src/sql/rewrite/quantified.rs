@@ -87,7 +87,7 @@ impl VisitorMut for Quantified<'_> {
             if let Some(rewritten) = rewritten_conjuncts(selection, memberships) {
                 *selection = rewritten;
             }
-            self.exists_under_or(selection, &outer, false);
+            self.exists_under_or(selection, &outer, Under::default());
             if let Some(rewritten) = rewritten_conjuncts(selection, |p| self.membership(p, &outer)) {
                 *selection = rewritten;
             }
@@ -222,21 +222,35 @@ impl Quantified<'_> {
         parse_expr(&format!("({empty} = 0 OR ({left} {op} {bound} AND {nulls} = 0))"))
     }
 
-    fn exists_under_or(&self, expr: &mut Expr, outer: &[Scope], under: bool) {
+    fn exists_under_or(&self, expr: &mut Expr, outer: &[Scope], under: Under) {
         match expr {
             Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
                 self.exists_under_or(left, outer, under);
                 self.exists_under_or(right, outer, under);
             }
             Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
-                self.exists_under_or(left, outer, true);
-                self.exists_under_or(right, outer, true);
+                let under = Under { or: true, ..under };
+                self.exists_under_or(left, outer, under);
+                self.exists_under_or(right, outer, under);
             }
-            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } => self.exists_under_or(inner, outer, true),
+            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } => {
+                self.exists_under_or(inner, outer, Under { or: true, not: true })
+            }
             Expr::Nested(inner) => self.exists_under_or(inner, outer, under),
-            Expr::Exists { subquery, negated } if under || self.shares_names(subquery, outer) => {
-                if let Some(membership) = self.exists_as_in(subquery, outer, *negated) {
-                    *expr = membership;
+            Expr::Exists { subquery, negated } if under.or || self.shares_names(subquery, outer) => {
+                let correlated = !self.resolver.self_contained(subquery);
+                let replaced = self.exists_as_in(subquery, outer, *negated);
+                // Correlated otherwise than by one key, under OR or NOT: a count
+                // of its rows, a value per outer row (EXISTS is never unknown).
+                if let Some(replaced) = replaced.or_else(|| (under.or && correlated).then(|| super::exists_values::as_count(expr)).flatten()) {
+                    *expr = replaced;
+                }
+            }
+            // A correlated membership under OR but no NOT, where unknown
+            // filters as false does: counts of its rows (`correlated_in.rs`).
+            Expr::InSubquery { .. } if under.or && !under.not => {
+                if let Some(counted) = super::correlated_in::as_counts(expr, &self.resolver, outer).and_then(|sql| parse_expr(&sql)) {
+                    *expr = counted;
                 }
             }
             _ => {}
@@ -295,6 +309,14 @@ impl Quantified<'_> {
         let not = if *negated { "NOT " } else { "" };
         shares.then(|| format!("{expr} {not}IN ({set})"))
     }
+}
+
+/// Where a predicate stands in a WHERE: below an OR or a NOT (a conjunct
+/// only filters), and below a NOT (unknown is no longer false there).
+#[derive(Clone, Copy, Default)]
+struct Under {
+    or: bool,
+    not: bool,
 }
 
 /// `subquery` (one SELECT of one output) with its output named `__floe_v`.
