@@ -180,8 +180,13 @@ mod tests {
             rewritten("SELECT o.id FROM s AS o WHERE o.id > 1 OR o.qty IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND i.b = o.id)"),
             "SELECT o.id FROM s AS o WHERE o.id > 1 OR (SELECT count(*) FROM n AS i WHERE i.s = o.region AND i.b = o.id AND i.a = o.qty) > 0"
         );
-        let sql = "SELECT o.id FROM s AS o WHERE NOT (o.id > 1 OR o.qty IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND i.b = o.id))";
-        assert_eq!(rewritten(sql), sql);
+        // Under a NOT, the NOT moves inward first.
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE NOT (o.id > 1 OR o.qty IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND i.b = o.id))"),
+            "SELECT o.id FROM s AS o WHERE (NOT (o.id > 1)) AND (NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND i.b = o.id AND i.a = o.qty) \
+             AND NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND i.b = o.id AND i.a IS NULL) \
+             AND (o.qty IS NOT NULL OR ((SELECT count(*) FROM n AS i WHERE i.s = o.region AND i.b = o.id) = 0)))"
+        );
         // `NOT (x IN …)` is `x NOT IN …`.
         assert_eq!(
             rewritten("SELECT o.id FROM s AS o WHERE NOT (o.id IN (SELECT i.a FROM n AS i WHERE i.b < o.qty))"),

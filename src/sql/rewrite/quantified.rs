@@ -77,6 +77,7 @@ impl VisitorMut for Quantified<'_> {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(&mut query.body) {
             let (Some(outer), Some(selection)) = (self.resolver.scopes(&select.from), select.selection.as_mut()) else { continue };
+            nots_past_memberships(selection, &self.resolver);
             let memberships = |p: &Expr| {
                 let flipped = flipped_membership(p);
                 let p = flipped.as_ref().unwrap_or(p);
@@ -94,6 +95,36 @@ impl VisitorMut for Quantified<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Each NOT over an AND or OR that holds a correlated `IN` moved inward (De
+/// Morgan's laws hold in SQL's three-valued logic): `NOT (a OR x IN (S))` is
+/// `NOT a AND x NOT IN (S)`, a conjunct the membership passes take, where
+/// under the NOT unknown would not filter as false.
+fn nots_past_memberships(expr: &mut Expr, resolver: &Resolver) {
+    if let Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } = expr {
+        let correlated_in = |e: &Expr| matches!(e, Expr::InSubquery { subquery, .. } if !resolver.self_contained(subquery));
+        if let (Expr::BinaryOp { left, op: op @ (BinaryOperator::And | BinaryOperator::Or), right }, true) =
+            (unnested(inner), holds_outside_subqueries(inner, correlated_in))
+        {
+            let not = |side: &Expr| Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(side.clone()))) };
+            let op = if *op == BinaryOperator::And { BinaryOperator::Or } else { BinaryOperator::And };
+            *expr = Expr::Nested(Box::new(Expr::BinaryOp { left: Box::new(not(left)), op, right: Box::new(not(right)) }));
+        }
+    }
+    match expr {
+        Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
+            nots_past_memberships(left, resolver);
+            nots_past_memberships(right, resolver);
+        }
+        Expr::Nested(inner) | Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } => nots_past_memberships(inner, resolver),
+        _ => {}
+    }
+}
+
+/// Whether some expression of `expr` outside its subqueries satisfies `test`.
+fn holds_outside_subqueries(expr: &Expr, test: impl Fn(&Expr) -> bool) -> bool {
+    visit_outside_subqueries(expr, |e| if test(e) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).is_break()
 }
 
 /// `NOT (x [NOT] IN (S))` as `x [NOT] IN (S)` the other way: the same in
@@ -233,9 +264,16 @@ impl Quantified<'_> {
                 self.exists_under_or(left, outer, under);
                 self.exists_under_or(right, outer, under);
             }
-            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } => {
-                self.exists_under_or(inner, outer, Under { or: true, not: true })
-            }
+            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, .. } => match flipped_membership(expr) {
+                Some(flipped) => {
+                    *expr = flipped;
+                    self.exists_under_or(expr, outer, under);
+                }
+                None => {
+                    let Expr::UnaryOp { expr: inner, .. } = expr else { return };
+                    self.exists_under_or(inner, outer, Under { or: true, not: true })
+                }
+            },
             Expr::Nested(inner) => self.exists_under_or(inner, outer, under),
             Expr::Exists { subquery, negated } if under.or || self.shares_names(subquery, outer) => {
                 let correlated = !self.resolver.self_contained(subquery);
