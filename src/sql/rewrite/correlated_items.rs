@@ -62,7 +62,7 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
         true => {
             let keys: Vec<_> = links.into_iter().map(|(_, inner, outer)| (inner, outer)).collect();
             let (sql, conditions) = grouped_cte(name, &keys, &values, &from, &local);
-            (sql, conditions, grouping_keys(&keys).len())
+            (sql, conditions, grouping_keys(&keys).0.len())
         }
         false => {
             let (sql, conditions) = paired_cte(name, &links, &values, &from, &local, outer_from);

@@ -87,13 +87,9 @@ pub(crate) fn grouped_cte(
     if keys.is_empty() {
         return (format!("SELECT {values} FROM {from}{filter}"), Vec::new());
     }
-    let mut group: Vec<&str> = Vec::new();
+    let (group, positions) = grouping_keys(keys);
     let mut conditions: Vec<String> = Vec::new();
-    for (inner, outer) in keys {
-        let at = group.iter().position(|key| *key == inner.as_str()).unwrap_or_else(|| {
-            group.push(inner);
-            group.len() - 1
-        });
+    for ((_, outer), at) in keys.iter().zip(positions) {
         let condition = format!("{name}.__floe_k{} = {outer}", at + 1);
         // Polars refuses a join on the same pair of keys twice.
         if !conditions.contains(&condition) {
@@ -105,15 +101,20 @@ pub(crate) fn grouped_cte(
     (sql, conditions)
 }
 
-/// The distinct inner sides of `keys`, in order: the grouped CTE's keys.
-pub(crate) fn grouping_keys(keys: &[(String, String)]) -> Vec<&str> {
+/// The distinct inner sides of `keys`, in order (the grouped CTE's keys),
+/// and the position among them of each key's inner side.
+pub(crate) fn grouping_keys(keys: &[(String, String)]) -> (Vec<&str>, Vec<usize>) {
     let mut group: Vec<&str> = Vec::new();
-    for (inner, _) in keys {
-        if !group.contains(&inner.as_str()) {
-            group.push(inner);
-        }
-    }
-    group
+    let positions = keys
+        .iter()
+        .map(|(inner, _)| {
+            group.iter().position(|key| *key == inner.as_str()).unwrap_or_else(|| {
+                group.push(inner);
+                group.len() - 1
+            })
+        })
+        .collect();
+    (group, positions)
 }
 
 #[cfg(test)]

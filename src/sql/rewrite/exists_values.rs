@@ -93,7 +93,7 @@ fn filtered_rows(subquery: &Query) -> Option<&sqlparser::ast::Select> {
 
 /// `x [NOT] IN (SELECT y FROM … WHERE w)` as a CASE over the counts of the
 /// subquery's rows with `y = x`, of all of them and of those with a NULL `y`.
-pub(super) fn as_membership(expr: &Expr) -> Option<Expr> {
+fn as_membership(expr: &Expr) -> Option<Expr> {
     let Expr::InSubquery { expr: value, subquery, negated } = expr else { return None };
     let select = filtered_rows(subquery)?;
     let [SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }] = select.projection.as_slice() else { return None };

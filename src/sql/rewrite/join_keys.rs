@@ -22,14 +22,13 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SetExpr, Statement, TableFactor, TableWithJoins, UnaryOperator,
-};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, Statement, TableFactor, TableWithJoins};
 use crate::sql::visit::VisitorMut;
 
 use super::columns::ColumnKind;
 use super::resolver::{factors, visit_query, Resolver, Scope};
 use super::scope::{is_column, join_constraint, parse_expr, replace_outside_subqueries};
+use super::semi_join_filters::for_each_semi_join;
 use super::Columns;
 
 pub(super) fn joinable(statement: &mut Statement, columns: &Columns) {
@@ -107,26 +106,15 @@ impl Keys<'_> {
     /// frame the first relation's `id` rather than `id:s` (no row matched).
     /// Outer columns the frame suffixes are written as it names them.
     fn correlations_read_suffixed(&self, conjunct: &mut Expr, suffixed: &[Suffixed]) {
-        match conjunct {
-            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-                self.correlations_read_suffixed(left, suffixed);
-                self.correlations_read_suffixed(right, suffixed);
+        for_each_semi_join(conjunct, &mut |select| {
+            // An inner relation of unknown name could hide an outer one.
+            let Some(inner) = factors(&select.from).map(|f| self.resolver.scope(f)).collect::<Option<Vec<Scope>>>() else { return };
+            let hidden = |s: &&Suffixed| inner.iter().any(|scope| scope.qualifier.eq_ignore_ascii_case(&s.qualifier));
+            let outer: Vec<Suffixed> = suffixed.iter().filter(|s| !hidden(s)).cloned().collect();
+            if let Some(selection) = &mut select.selection {
+                read_suffixed(selection, &outer);
             }
-            Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Not, expr: inner } => {
-                self.correlations_read_suffixed(inner, suffixed);
-            }
-            Expr::Exists { subquery, .. } | Expr::InSubquery { subquery, .. } => {
-                let SetExpr::Select(select) = subquery.body.as_mut() else { return };
-                // An inner relation of unknown name could hide an outer one.
-                let Some(inner) = factors(&select.from).map(|f| self.resolver.scope(f)).collect::<Option<Vec<Scope>>>() else { return };
-                let hidden = |s: &&Suffixed| inner.iter().any(|scope| scope.qualifier.eq_ignore_ascii_case(&s.qualifier));
-                let outer: Vec<Suffixed> = suffixed.iter().filter(|s| !hidden(s)).cloned().collect();
-                if let Some(selection) = &mut select.selection {
-                    read_suffixed(selection, &outer);
-                }
-            }
-            _ => {}
-        }
+        });
     }
 
     /// Casts the two sides of an equality to their wider type.

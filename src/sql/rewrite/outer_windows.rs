@@ -211,8 +211,7 @@ fn subquery_of(conjunct: &Expr) -> Option<Query> {
 /// relation that moved inside it.
 fn unsure<T: crate::sql::visit::Visit>(node: &T) -> bool {
     let unsure = |expr: &Expr| opens_subquery(expr) || matches!(expr, Expr::CompoundIdentifier(parts) if parts.len() > 2);
-    visit_outside_subqueries(node, |expr| if unsure(expr) { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) })
-        .is_break()
+    any_outside_subqueries(node, unsure)
 }
 
 /// Aggregates whose answer does not change when every row comes the same

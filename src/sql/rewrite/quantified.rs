@@ -105,7 +105,7 @@ fn nots_past_memberships(expr: &mut Expr, resolver: &Resolver) {
     if let Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } = expr {
         let correlated_in = |e: &Expr| matches!(e, Expr::InSubquery { subquery, .. } if !resolver.self_contained(subquery));
         if let (Expr::BinaryOp { left, op: op @ (BinaryOperator::And | BinaryOperator::Or), right }, true) =
-            (unnested(inner), holds_outside_subqueries(inner, correlated_in))
+            (unnested(inner), any_outside_subqueries(inner, correlated_in))
         {
             let not = |side: &Expr| Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(side.clone()))) };
             let op = if *op == BinaryOperator::And { BinaryOperator::Or } else { BinaryOperator::And };
@@ -120,11 +120,6 @@ fn nots_past_memberships(expr: &mut Expr, resolver: &Resolver) {
         Expr::Nested(inner) | Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: inner } => nots_past_memberships(inner, resolver),
         _ => {}
     }
-}
-
-/// Whether some expression of `expr` outside its subqueries satisfies `test`.
-fn holds_outside_subqueries(expr: &Expr, test: impl Fn(&Expr) -> bool) -> bool {
-    visit_outside_subqueries(expr, |e| if test(e) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).is_break()
 }
 
 /// `NOT (x [NOT] IN (S))` as `x [NOT] IN (S)` the other way: the same in

@@ -17,7 +17,7 @@ use sqlparser::parser::Parser;
 pub(crate) use super::columns::{ColumnKind, Columns};
 pub(crate) use super::correlation::*;
 pub(crate) use super::resolver::*;
-pub(crate) use visits::{replace_outside_subqueries, visit_outside_subqueries, without_calls};
+pub(crate) use visits::{any_outside_subqueries, replace_outside_subqueries, visit_outside_subqueries, without_calls};
 
 mod visits;
 

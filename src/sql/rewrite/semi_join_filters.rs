@@ -35,7 +35,7 @@ impl VisitorMut for Subqueries<'_> {
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         // Without every outer column known, a clash cannot be ruled out, nor seen.
         if let (Some(outer), Some(selection)) = (self.column_names(&select.from), &mut select.selection) {
-            self.each_semi_join(selection, &outer);
+            for_each_semi_join(selection, &mut |select| self.filter_first(select, &outer));
         }
         ControlFlow::Continue(())
     }
@@ -49,23 +49,6 @@ impl Subqueries<'_> {
             names.extend(self.resolver.scope(factor)?.columns.iter().map(|c| c.to_ascii_lowercase()));
         }
         Some(names)
-    }
-
-    /// Each `[NOT] EXISTS` / `[NOT] IN` subquery among the conjuncts polars-sql joins.
-    fn each_semi_join(&self, conjunct: &mut Expr, outer: &HashSet<String>) {
-        match conjunct {
-            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-                self.each_semi_join(left, outer);
-                self.each_semi_join(right, outer);
-            }
-            Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Not, expr: inner } => self.each_semi_join(inner, outer),
-            Expr::Exists { subquery, .. } | Expr::InSubquery { subquery, .. } => {
-                if let SetExpr::Select(select) = subquery.body.as_mut() {
-                    self.filter_first(select, outer);
-                }
-            }
-            _ => {}
-        }
     }
 
     fn filter_first(&self, select: &mut Select, outer: &HashSet<String>) {
@@ -87,6 +70,25 @@ impl Subqueries<'_> {
             alias: Some(TableAlias { explicit: true, name: qualifier, columns: vec![], at: None }),
             sample: None,
         };
+    }
+}
+
+/// Calls `each` with the SELECT of every `[NOT] EXISTS` / `[NOT] IN`
+/// subquery among a WHERE's conjuncts (under AND and NOT): those polars-sql
+/// plans as semi and anti joins.
+pub(super) fn for_each_semi_join(conjunct: &mut Expr, each: &mut impl FnMut(&mut Select)) {
+    match conjunct {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            for_each_semi_join(left, each);
+            for_each_semi_join(right, each);
+        }
+        Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Not, expr: inner } => for_each_semi_join(inner, each),
+        Expr::Exists { subquery, .. } | Expr::InSubquery { subquery, .. } => {
+            if let SetExpr::Select(select) = subquery.body.as_mut() {
+                each(select);
+            }
+        }
+        _ => {}
     }
 }
 

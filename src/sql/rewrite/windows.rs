@@ -42,8 +42,7 @@ impl VisitorMut for Split {
 /// Whether the SELECT list has such an expression outside its subqueries
 /// (a scalar subquery's aggregate or window is its own query's).
 fn any_expr(select: &Select, found: impl Fn(&Expr) -> bool) -> bool {
-    let visit = |expr: &Expr| if found(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
-    super::scope::visit_outside_subqueries(&select.projection, visit).is_break()
+    super::scope::any_outside_subqueries(&select.projection, found)
 }
 
 fn has_window(select: &Select) -> bool {

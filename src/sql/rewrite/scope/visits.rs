@@ -33,6 +33,11 @@ pub(crate) fn visit_outside_subqueries<T: Visit>(
     Visit::visit(node, &mut Outside { visit, depth: 0 })
 }
 
+/// Whether some expression of `node` outside the queries nested in it passes `test`.
+pub(crate) fn any_outside_subqueries<T: Visit>(node: &T, test: impl Fn(&Expr) -> bool) -> bool {
+    visit_outside_subqueries(node, |expr| if test(expr) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).is_break()
+}
+
 /// Rewrites each expression of `node` outside the queries nested in it, the
 /// innermost first (a subquery's expressions are its own).
 pub(crate) fn replace_outside_subqueries<T: VisitMut>(node: &mut T, replace: impl FnMut(&mut Expr)) {
