@@ -3,7 +3,8 @@
 //! `sum(1)` was 1 whatever the rows, and `max(0)` over no rows was 0. As SQL
 //! defines them, over the same rows (the call's FILTER and window kept):
 //! `sum(c)` is `c * count(*)`, the others `c`, and all of them NULL where
-//! there are no rows.
+//! there are no rows. With DISTINCT the value is one value: `count(DISTINCT
+//! 'x')` is 1 where there are rows (Polars counted it over none too).
 //!
 //! Grouping keys that are constants (`SELECT 'all' AS k, count(*) … GROUP
 //! BY 1`) split no rows: polars-sql left them out and answered one row even
@@ -71,14 +72,22 @@ impl VisitorMut for Constants {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Expr::Function(function) = &*expr else { return ControlFlow::Continue(()) };
         let name = function.name.to_string().to_ascii_lowercase();
-        let value = match plain_args(function).as_deref() {
-            Some([value]) if constant(value) => (*value).clone(),
+        let (value, distinct) = match (plain_args(function).as_deref(), distinct_arg(function)) {
+            (Some([value]), _) => ((*value).clone(), false),
+            (_, Some(value)) => (value.clone(), true),
             _ => return ControlFlow::Continue(()),
         };
-        if !matches!(name.as_str(), "sum" | "avg" | "min" | "max" | "count") {
+        if !constant(&value) || !matches!(name.as_str(), "sum" | "avg" | "min" | "max" | "count") {
             return ControlFlow::Continue(());
         }
         let rows = count_rows(function);
+        if name == "count" && distinct {
+            // One value, counted once where there are rows: Polars counted it over none too.
+            if let Some(rewritten) = parse_expr(&format!("(CASE WHEN ({value}) IS NULL THEN 0 WHEN {rows} > 0 THEN 1 ELSE 0 END)")) {
+                *expr = rewritten;
+            }
+            return ControlFlow::Continue(());
+        }
         if name == "count" {
             // `count(1)` polars-sql counts the rows of; a computed constant it counted once.
             if !matches!(value, Expr::Value(_)) || is_null(&value) {
@@ -89,7 +98,7 @@ impl VisitorMut for Constants {
             return ControlFlow::Continue(());
         }
         let value = match name.as_str() {
-            "sum" => format!("({value}) * {rows}"),
+            "sum" if !distinct => format!("({value}) * {rows}"),
             "avg" => format!("CAST({value} AS DOUBLE)"),
             _ => format!("{value}"),
         };
@@ -110,6 +119,15 @@ fn count_rows(function: &Function) -> Function {
         clauses: Vec::new(),
     });
     count
+}
+
+/// The one argument of `f(DISTINCT x)`.
+fn distinct_arg(function: &Function) -> Option<&Expr> {
+    let FunctionArguments::List(list) = &function.args else { return None };
+    match (&list.duplicate_treatment, list.clauses.as_slice(), list.args.as_slice()) {
+        (Some(sqlparser::ast::DuplicateTreatment::Distinct), [], [FunctionArg::Unnamed(FunctionArgExpr::Expr(value))]) => Some(value),
+        _ => None,
+    }
 }
 
 fn is_null(expr: &Expr) -> bool {
@@ -179,8 +197,17 @@ mod tests {
     }
 
     #[test]
-    fn aggregates_of_columns_and_distinct_constants_stay() {
-        for sql in ["SELECT sum(x), sum(x + 1), count(1), sum(DISTINCT 1), max(now()), count(upper(x)), count(random()) FROM t"] {
+    fn distinct_constants_are_one_value_where_there_are_rows() {
+        assert_eq!(
+            rewritten_by("SELECT count(DISTINCT upper('a')), sum(DISTINCT 2), max(DISTINCT 3) FROM t", rewrite),
+            "SELECT (CASE WHEN (upper('a')) IS NULL THEN 0 WHEN count(*) > 0 THEN 1 ELSE 0 END), \
+             (CASE WHEN count(*) > 0 THEN 2 END), (CASE WHEN count(*) > 0 THEN 3 END) FROM t"
+        );
+    }
+
+    #[test]
+    fn aggregates_of_columns_stay() {
+        for sql in ["SELECT sum(x), sum(x + 1), count(1), sum(DISTINCT x), count(DISTINCT x + 1), max(now()), count(upper(x)), count(random()) FROM t"] {
             assert_eq!(rewritten_by(sql, rewrite), sql);
         }
     }

@@ -139,11 +139,17 @@ impl Exact<'_> {
 
     /// What `abs(x)` and `round(x, n)` (as `floe_round_<n>`, or before that
     /// rewrite) return for a decimal or an integer `x`: a number of the same
-    /// kind, so `abs(price) * round(rate, 2)` multiplies exactly too.
+    /// kind, so `abs(price) * round(rate, 2)` multiplies exactly too. The
+    /// same for `COALESCE` of decimals and integers (`COALESCE(price, 0)`),
+    /// which is a decimal where any of them is.
     fn kept_by(&self, function: &sqlparser::ast::Function) -> Operand {
         let name = function.name.to_string().to_ascii_lowercase();
+        let Some(args) = plain_args(function) else { return Operand::Other };
+        if name == "coalesce" {
+            return args.iter().map(|arg| self.operand(arg)).reduce(Operand::widened).unwrap_or(Operand::Other);
+        }
         let keeps = name == "abs" || name == "round" || round_digits(&name).is_some();
-        match plain_args(function).and_then(|args| args.first().copied()) {
+        match args.first() {
             Some(first) if keeps => self.operand(first),
             _ => Operand::Other,
         }
@@ -154,6 +160,17 @@ enum Operand {
     Decimal,
     Integer,
     Other,
+}
+
+impl Operand {
+    /// The kind of a value that is one of two kinds.
+    fn widened(self, other: Operand) -> Operand {
+        match (self, other) {
+            (Operand::Integer, Operand::Integer) => Operand::Integer,
+            (Operand::Decimal | Operand::Integer, Operand::Decimal | Operand::Integer) => Operand::Decimal,
+            _ => Operand::Other,
+        }
+    }
 }
 
 fn is_aggregate(expr: &Expr) -> bool {
@@ -183,9 +200,11 @@ mod tests {
     #[test]
     fn abs_round_signs_and_casts_keep_their_operands_kind() {
         assert_eq!(
-            rewritten("SELECT abs(price) * floe_round_2(discount), -price * round(qty), CAST(x AS DECIMAL(10,2)) + 1, abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2 FROM t"),
+            rewritten("SELECT abs(price) * floe_round_2(discount), -price * round(qty), CAST(x AS DECIMAL(10,2)) + 1, abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2, \
+                       price * COALESCE(price, 32), COALESCE(qty, 1) * 2, COALESCE(price, x) * 2 FROM t"),
             "SELECT floe_decimal_mul(abs(price), floe_round_2(discount)), floe_decimal_mul(-price, round(qty)), \
-             floe_decimal_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2 FROM t"
+             floe_decimal_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2, \
+             floe_decimal_mul(price, COALESCE(price, 32)), COALESCE(qty, 1) * 2, COALESCE(price, x) * 2 FROM t"
         );
     }
 

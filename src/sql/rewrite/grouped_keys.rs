@@ -97,6 +97,9 @@ impl VisitorMut for Positions<'_> {
                 *key = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
             }
         }
+        // A key written twice groups as once; polars-sql refused the repeated output name.
+        let mut seen = HashSet::new();
+        keys.retain(|key| seen.insert(key.to_string()));
         ControlFlow::Continue(())
     }
 }
@@ -228,6 +231,10 @@ mod tests {
         assert_eq!(
             by_position("SELECT d.name AS dept, d.id, e.id AS id, d.region AS r, count(*) FROM e JOIN d ON d.id = e.d GROUP BY d.name, d.id, e.id, d.region"),
             "SELECT d.name AS dept, d.id, e.id AS id, d.region AS r, count(*) FROM e JOIN d ON d.id = e.d GROUP BY 1, d.id, e.id, d.region"
+        );
+        assert_eq!(
+            by_position("SELECT k || '-' AS a, k || '-' AS b FROM t GROUP BY k || '-', k || '-', f, f"),
+            "SELECT k || '-' AS a, k || '-' AS b FROM t GROUP BY 1, f"
         );
     }
 

@@ -12,7 +12,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableWithJoins};
+use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableFactor, TableWithJoins};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{conjuncts, is_comparison, joined_by, reads_column};
@@ -46,6 +46,7 @@ fn unplannable(table: &mut TableWithJoins) -> Vec<Expr> {
         let preserved_later = table.joins[index + 1..]
             .iter()
             .any(|join| matches!(join.join_operator, JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)));
+        let joined = qualifier(&table.joins[index].relation);
         let operator = &mut table.joins[index].join_operator;
         let (false, JoinOperator::Join(JoinConstraint::On(condition)) | JoinOperator::Inner(JoinConstraint::On(condition))) = (preserved_later, &mut *operator)
         else {
@@ -53,7 +54,8 @@ fn unplannable(table: &mut TableWithJoins) -> Vec<Expr> {
         };
         let written = conjuncts(condition);
         let count = written.len();
-        let (mut kept, mut out): (Vec<Expr>, Vec<Expr>) = written.into_iter().flat_map(as_ranges).partition(|c| plannable(c) || !all_qualified(c));
+        let (mut kept, mut out): (Vec<Expr>, Vec<Expr>) =
+            written.into_iter().flat_map(as_ranges).partition(|c| plannable(c, joined.as_deref()) || !all_qualified(c));
         // Without a comparison of two columns, polars-sql found no key
         // (`ON b.region = 'east'`: "unable to find column"): a cross join, filtered.
         if !kept.iter().any(compares_columns) {
@@ -84,8 +86,47 @@ fn as_ranges(conjunct: &Expr) -> Vec<Expr> {
     }
 }
 
-fn plannable(conjunct: &Expr) -> bool {
-    matches!(conjunct, Expr::BinaryOp { op, .. } if is_comparison(op))
+/// A comparison, unless both its sides read columns and not just one of
+/// them reads the relation `joined` (`ON a.k = b.k AND a.x = a.y`, or
+/// `JOIN c ON c.k = b.k AND a.x = b.y`): polars-sql takes a comparison of
+/// columns for a join key, its sides from the two relations it joins.
+fn plannable(conjunct: &Expr, joined: Option<&str>) -> bool {
+    let Expr::BinaryOp { left, op, right } = conjunct else { return false };
+    if !is_comparison(op) {
+        return false;
+    }
+    let (left, right) = (relations_read(left), relations_read(right));
+    if left.is_empty() || right.is_empty() {
+        return true;
+    }
+    match joined {
+        Some(joined) => left.contains(joined) != right.contains(joined),
+        None => left.len() != 1 || left != right,
+    }
+}
+
+/// The name a joined relation's columns are qualified by.
+fn qualifier(factor: &TableFactor) -> Option<String> {
+    let name = match factor {
+        TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } => &alias.name,
+        TableFactor::Table { name, alias: None, .. } => name.0.last()?.as_ident()?,
+        _ => return None,
+    };
+    Some(name.value.to_ascii_lowercase())
+}
+
+/// The relations whose columns `expr` names, by the qualifier's last part.
+fn relations_read(expr: &Expr) -> std::collections::BTreeSet<String> {
+    let mut relations = std::collections::BTreeSet::new();
+    let _ = crate::sql::visit::visit_expressions(expr, |expr| {
+        if let Expr::CompoundIdentifier(parts) = expr {
+            if let [.., relation, _] = parts.as_slice() {
+                relations.insert(relation.value.to_ascii_lowercase());
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    relations
 }
 
 fn compares_columns(conjunct: &Expr) -> bool {
@@ -123,6 +164,14 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT * FROM a JOIN b ON b.r = 'east' AND a.x > 1 JOIN c ON c.k = b.k AND c.y = 2", filtered_after_joining),
             "SELECT * FROM a CROSS JOIN b JOIN c ON c.k = b.k AND c.y = 2 WHERE b.r = 'east' AND a.x > 1"
+        );
+        assert_eq!(
+            rewritten_by("SELECT * FROM a JOIN b ON b.k = a.k AND a.x = a.y JOIN c ON c.k = b.k AND c.r <= C.r", filtered_after_joining),
+            "SELECT * FROM a JOIN b ON b.k = a.k JOIN c ON c.k = b.k WHERE a.x = a.y AND c.r <= C.r"
+        );
+        assert_eq!(
+            rewritten_by("SELECT * FROM s.a AS x JOIN b ON b.k = x.k JOIN s.c ON c.k = b.k AND x.v = b.v AND c.j > x.j", filtered_after_joining),
+            "SELECT * FROM s.a AS x JOIN b ON b.k = x.k JOIN s.c ON c.k = b.k AND c.j > x.j WHERE x.v = b.v"
         );
     }
 
