@@ -391,3 +391,30 @@ fn polars_sql_refusals_name_the_expression_as_written() {
     let refusal = query.refusal_of("array element Identifier(Ident { value: \"id\", quote_style: None }) is not supported").unwrap();
     assert!(matches!(&refusal, Error::Unsupported(m) if m.starts_with("`[id, 2]` is not supported here")), "{refusal}");
 }
+
+#[test]
+fn uncorrelated_subqueries_that_may_find_no_row_are_null_there() {
+    let columns: &[(&str, &[&str])] = &[("e", &["id", "dept"]), ("d", &["id", "name"])];
+    // A cross join with no rows would drop every row of `e`.
+    let rendered = render_with_columns("SELECT id, (SELECT name FROM d WHERE id < 0) AS n FROM e", columns);
+    assert!(
+        rendered.contains("floe_one_row(CAST(count(*) AS BIGINT), min(__floe_rows.__floe_v)) AS __floe_v FROM (SELECT d.name AS __floe_v FROM __floe_0 AS d WHERE d.id < 0) AS __floe_rows"),
+        "{rendered}"
+    );
+    // An aggregate of all the rows is one row.
+    let rendered = render_with_columns("SELECT id, (SELECT max(name) FROM d) AS n FROM e", columns);
+    assert!(rendered.starts_with("WITH __floe_sq1 AS (SELECT max(d.name) AS __floe_v FROM __floe_0 AS d)"), "{rendered}");
+}
+
+#[test]
+fn subqueries_in_aggregate_arguments_are_values_per_row() {
+    let columns: &[(&str, &[&str])] = &[("e", &["id", "dept"]), ("d", &["id", "name"])];
+    let rendered = render_with_columns(
+        "SELECT dept, max(CASE WHEN id > (SELECT max(d.id) FROM d WHERE d.id < e.dept) THEN 1 END) AS m, (SELECT min(name) FROM d) AS f \
+         FROM e GROUP BY dept HAVING sum(CASE WHEN e.id IN (SELECT d.id FROM d WHERE d.name <> 'x') THEN 1 END) > 0",
+        columns,
+    );
+    assert!(rendered.contains("SELECT dept, max(CASE WHEN id > __floe_sq2.__floe_v THEN 1 END) AS m, max(__floe_sq1.__floe_v) AS f"), "{rendered}");
+    assert!(rendered.contains("LEFT JOIN __floe_sq2 ON __floe_sq2.__floe_k1 = e.dept LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = (e.id)"), "{rendered}");
+    assert!(rendered.contains("HAVING sum(CASE WHEN (CASE WHEN coalesce(__floe_sq3.__floe_v, 0) > 0 THEN true"), "{rendered}");
+}

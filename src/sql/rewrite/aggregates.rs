@@ -18,6 +18,38 @@ pub(super) fn opens_subquery(expr: &Expr) -> bool {
     matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
 }
 
+/// Calls `each` with the arguments of the aggregate calls in `expr`, outside
+/// its subqueries.
+pub(super) fn for_each_aggregate_argument(expr: &mut Expr, each: &mut dyn FnMut(&mut Expr)) {
+    struct Arguments<'a> {
+        each: &'a mut dyn FnMut(&mut Expr),
+        subqueries: usize,
+    }
+    impl crate::sql::visit::VisitorMut for Arguments<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+            self.subqueries += usize::from(opens_subquery(expr));
+            std::ops::ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+            self.subqueries -= usize::from(opens_subquery(expr));
+            if self.subqueries == 0 && aggregate_call(expr) {
+                if let Expr::Function(function) = expr {
+                    if let sqlparser::ast::FunctionArguments::List(list) = &mut function.args {
+                        for arg in &mut list.args {
+                            if let sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(argument)) = arg {
+                                (self.each)(argument);
+                            }
+                        }
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let _ = crate::sql::visit::VisitMut::visit(expr, &mut Arguments { each, subqueries: 0 });
+}
+
 /// A COUNT call anywhere in `expr`: over no rows it gives 0, not the NULL
 /// every other aggregate gives, so a missing group cannot stand for it.
 pub(super) fn counts(expr: &Expr) -> bool {

@@ -25,7 +25,7 @@ pub(crate) fn correlate(select: &Select, inner: &[Scope], outer: &[Scope]) -> Op
             correlation.local.push(conjunct.to_string());
             continue;
         }
-        let Expr::BinaryOp { left, op, right } = conjunct else { return None };
+        let Expr::BinaryOp { left, op, right } = unnested(conjunct) else { return None };
         let (l, r) = (sides(left, inner, outer)?, sides(right, inner, outer)?);
         let (link, inner_side, outer_side) = if all(&l, Side::Inner) && all(&r, Side::Outer) {
             ((op.clone(), left.to_string(), right.to_string()), left, right)
@@ -126,12 +126,12 @@ mod tests {
     fn an_equality_said_twice_links_once() {
         let scope = |qualifier: &str, columns: &[&str]| Scope { qualifier: qualifier.into(), columns: columns.iter().map(|c| c.to_string()).collect() };
         let (inner, outer) = ([scope("offers", &["o_part", "cost"])], [scope("s", &["sid"])]);
-        let subquery = parse_query("SELECT 1 FROM offers WHERE o_part = s.sid AND cost > 2 AND (o_part) = (sid) AND o_part > sid").unwrap();
+        let subquery = parse_query("SELECT 1 FROM offers WHERE o_part = s.sid AND cost > 2 AND (o_part) = (sid) AND o_part > sid AND (cost <= s.sid)").unwrap();
         let sqlparser::ast::SetExpr::Select(select) = subquery.body.as_ref() else { unreachable!() };
         let correlation = super::correlate(select, &inner, &outer).unwrap();
         assert_eq!(correlation.local, ["cost > 2"]);
         let links: Vec<String> = correlation.links.iter().map(|(op, i, o)| format!("{i} {op} {o}")).collect();
-        assert_eq!(links, ["o_part = s.sid", "o_part > sid"]);
+        assert_eq!(links, ["o_part = s.sid", "o_part > sid", "cost <= s.sid"]);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! (SELECT 1 FROM orders o WHERE o.k = c.k) AS has_orders`), which
 //! polars-sql cannot plan, as the count of the subquery's rows compared
 //! with 0: a scalar subquery, which the subquery passes compute once per
-//! correlated key and join back (a key without rows counts 0). An EXISTS in
-//! WHERE or HAVING stays the semi-join it is planned as, and one that reads
-//! nothing of the query around it is `quantified.rs`'s (one row read).
+//! correlated key and join back (a key without rows counts 0); so is one in
+//! an aggregate's arguments in HAVING. An EXISTS in WHERE or elsewhere in
+//! HAVING stays the semi-join it is planned as, and one that reads nothing
+//! of the query around it is `quantified.rs`'s (one row read).
 //!
 //! Likewise `x [NOT] IN (SELECT y …)` read as a value, as the counts that
 //! decide SQL's three-valued answer: TRUE where some `y = x`; else FALSE
@@ -33,6 +34,10 @@ impl VisitorMut for Selects<'_> {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
                     counted_outside_subqueries(expr, &self.resolver);
                 }
+            }
+            // In HAVING, inside an aggregate's arguments: a value per row there too.
+            if let Some(having) = &mut select.having {
+                super::aggregates::for_each_aggregate_argument(having, &mut |argument| counted_outside_subqueries(argument, &self.resolver));
             }
         }
         ControlFlow::Continue(())

@@ -59,16 +59,10 @@ impl VisitorMut for Quantified<'_> {
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(&mut query.body) {
             // In a filter only: polars-sql plans EXISTS there, while a count in
-            // the SELECT list becomes a join (`correlated_items.rs`).
+            // the SELECT list, or in an aggregate's arguments in HAVING,
+            // becomes a join (`correlated_items.rs`).
             for clause in select.selection.iter_mut().chain(select.having.iter_mut()) {
-                let _ = crate::sql::visit::visit_expressions_mut(clause, |expr| {
-                    if let Expr::BinaryOp { left, op, right } = expr {
-                        if let Some(exists) = count_as_exists(left, op, right) {
-                            *expr = exists;
-                        }
-                    }
-                    ControlFlow::<()>::Continue(())
-                });
+                let _ = crate::sql::visit::VisitMut::visit(clause, &mut CountsAsExists { aggregates: 0 });
             }
         }
         ControlFlow::Continue(())
@@ -165,6 +159,30 @@ fn uncorrelated_exists(subquery: &Query, negated: bool) -> Option<Expr> {
     let rows = if limited { rows.to_string() } else { format!("{rows} LIMIT 1") };
     // `= 1` / `<> 1`, not a comparison with zero, which `count_as_exists` reads as EXISTS again.
     parse_expr(&format!("(SELECT count(*) FROM ({rows}) AS __floe_e) {} 1", if negated { "<>" } else { "=" }))
+}
+
+/// Each `(SELECT count(*) …) > 0` outside aggregate calls as EXISTS.
+struct CountsAsExists {
+    aggregates: usize,
+}
+
+impl VisitorMut for CountsAsExists {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.aggregates += usize::from(super::aggregates::aggregate_call(expr));
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.aggregates -= usize::from(super::aggregates::aggregate_call(expr));
+        if let (0, Expr::BinaryOp { left, op, right }) = (self.aggregates, &*expr) {
+            if let Some(exists) = count_as_exists(left, op, right) {
+                *expr = exists;
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `(SELECT count(*) …) > 0` as EXISTS; either side may hold the count.

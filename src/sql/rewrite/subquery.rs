@@ -2,11 +2,13 @@
 //! FROM t)`, `BETWEEN (SELECT …) AND (SELECT …)`, `1.2 * (SELECT …)`, `CASE
 //! WHEN (SELECT count(*) …) > 10 THEN …`), rewritten into joins it can:
 //!
-//! - uncorrelated (anywhere in WHERE and HAVING, and in the SELECT list of
-//!   a query that does not aggregate): the subquery, whole, becomes a CTE
-//!   `__floe_sqN(__floe_v)` cross-joined into the outer FROM, and the
-//!   expression reads `__floe_v` (`max(__floe_v)` in HAVING, where a bare
-//!   column is not allowed);
+//! - uncorrelated (anywhere in WHERE, HAVING and the SELECT list): the
+//!   subquery, whole, becomes a CTE `__floe_sqN(__floe_v)` cross-joined into
+//!   the outer FROM, and the expression reads `__floe_v` (`max(__floe_v)` in
+//!   HAVING and outside aggregates in a grouped SELECT, where a bare column
+//!   is not allowed);
+//! - in an aggregate's arguments, correlated too: a value per row, as in the
+//!   SELECT list of a query that does not aggregate (`correlated_items.rs`);
 //! - correlated by equalities (`WHERE inner.k = outer.k AND <local filters>`),
 //!   where only comparisons and arithmetic lie between it and the predicate:
 //!   the CTE groups by the inner keys (`__floe_k1…`), is joined on them, and
@@ -134,9 +136,10 @@ impl Rewriter<'_> {
 
 /// A subquery that reads nothing of the outer query is a relation of its
 /// own, kept whole (DISTINCT, GROUP BY, ORDER BY, LIMIT) as a CTE and cross
-/// joined: one row, as SQL requires of a scalar subquery (one returning
-/// more, which SQL refuses, repeats the outer rows instead), or none (the
-/// NULL it stands for drops the row in WHERE, as the empty join does).
+/// joined. An aggregate of all its rows is one row; any other is read
+/// through `floe_one_row` (NULL over no rows, an error past one, as SQL
+/// says), since a cross join with no rows would drop every outer row where
+/// the NULL it stands for may not (`CASE`, `OR`, a SELECT item).
 fn uncorrelated(subquery: &Query, select: &Select, inner: &[Scope], outer: &[Scope]) -> Option<Replacement> {
     let GroupByExpr::Expressions(keys, _) = &select.group_by else { return None };
     for expr in keys.iter().chain(select.having.as_ref()) {
@@ -153,8 +156,13 @@ fn uncorrelated(subquery: &Query, select: &Select, inner: &[Scope], outer: &[Sco
         SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
         _ => return None,
     };
+    let one_row = holds_aggregate(&value) && plain_select(subquery).is_some();
     body.projection.push(SelectItem::ExprWithAlias { expr: value, alias: sqlparser::ast::Ident::new(VALUE) });
-    Some(Replacement { cte_sql: cte.to_string(), join_conditions: Vec::new() })
+    let cte_sql = match one_row {
+        true => cte.to_string(),
+        false => format!("SELECT floe_one_row(count(*), min({VALUE})) AS {VALUE} FROM ({cte}) AS __floe_rows"),
+    };
+    Some(Replacement { cte_sql, join_conditions: Vec::new() })
 }
 
 impl Rewriter<'_> {
@@ -373,6 +381,24 @@ impl Rewriter<'_> {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
                     self.replace_within(expr, false, &outer, false, &mut added, &mut false);
                 }
+            }
+            self.select_list_from = None;
+        } else {
+            // Uncorrelated ones outside aggregates, one value for every group (as in HAVING).
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                    self.replace_within(expr, false, &outer, true, &mut added, &mut false);
+                }
+            }
+            // Inside an aggregate's arguments a subquery is a value per row, as in
+            // a SELECT list that does not aggregate.
+            self.select_list_from = Some(from);
+            let clauses = select.projection.iter_mut().filter_map(|item| match item {
+                SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
+                _ => None,
+            });
+            for clause in clauses.chain(select.having.as_mut()) {
+                super::aggregates::for_each_aggregate_argument(clause, &mut |argument| self.replace_within(argument, false, &outer, false, &mut added, &mut false));
             }
             self.select_list_from = None;
         }
