@@ -82,6 +82,8 @@ class Generator:
 
     def __init__(self, rng: random.Random):
         self.rng, self.aliases = rng, 0
+        # Subqueries as values, except in grouping keys (`GROUP BY (SELECT …)`, which Floe refuses).
+        self.subqueries = True
 
     def alias(self, table: str) -> str:
         self.aliases += 1
@@ -105,6 +107,8 @@ class Generator:
         column = self.column(scope, kinds)
         if depth >= 2 or r.random() < 0.5:
             return column if column and r.random() < 0.85 else self.literal(kinds[0] if kind != "num" else r.choice(NUMERIC))
+        if depth <= 1 and self.subqueries and r.random() < 0.08:
+            return self.scalar_subquery(scope, kind, depth)
         if kind in ("num", *NUMERIC):
             choice = r.randrange(6)
             if choice == 0:
@@ -198,6 +202,30 @@ class Generator:
             return f"{outer} {r.choice(['<', '>', '='])} (SELECT {aggregate}({inner_number}) FROM fz.{table} AS {inner[0]}{where})"
         return self.predicate(scope, depth + 1)
 
+    def scalar_subquery(self, scope, kind: str, depth: int) -> str:
+        """A subquery read as a value: an aggregate of the rows it finds, or
+        a lookup by a table's unique `id` (no row, and so NULL, for an id
+        none has), correlated with the outer query or not."""
+        r = self.rng
+        kinds = NUMERIC if kind == "num" else (kind,)
+        table = r.choice([t for t in TABLES if any(k in kinds for k in TABLES[t].values())])
+        inner = (self.alias(table), table)
+        column = self.column([inner], kinds)
+        conditions = []
+        if "id" in TABLES[table] and r.random() < 0.4:
+            outer = self.column(scope, ("int",)) if r.random() < 0.6 else None
+            conditions.append(f"{inner[0]}.id = {outer or self.literal('int')}")
+            if r.random() < 0.3:
+                conditions.append(self.predicate([inner], 2))
+            return f"(SELECT {column} FROM fz.{table} AS {inner[0]} WHERE {' AND '.join(conditions)})"
+        if r.random() < 0.6 and (correlated := self.correlation(inner, scope)):
+            conditions.append(correlated)
+        if r.random() < 0.4:
+            conditions.append(self.predicate([inner], 2))
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        aggregate = r.choice(["max", "min"] + (["sum", "count"] if kind in ("int", "num") else []))
+        return f"(SELECT {aggregate}({column}) FROM fz.{table} AS {inner[0]}{where})"
+
     def relations(self):
         """A FROM clause and its scope: one table, or two or three joined."""
         r = self.rng
@@ -259,8 +287,10 @@ class Generator:
         r = self.rng
         text, scope = self.relations()
         # Keys are columns or expressions of them: a literal key would be a position.
+        self.subqueries = False
         keys = [] if r.random() < 0.15 else [self.column(scope, (r.choice(["int", "text", "date", "bool"]),)) or self.value(scope, "text", 1)
                                              for _ in range(r.randint(1, 2))]
+        self.subqueries = True
         aggregates = [self.aggregate(scope) for _ in range(r.randint(1, 3))]
         where = f" WHERE {self.predicate(scope)}" if r.random() < 0.5 else ""
         group = f" GROUP BY {', '.join(keys)}" if keys else ""

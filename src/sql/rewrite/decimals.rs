@@ -5,7 +5,8 @@
 //!
 //! Column types are known by name (`Columns::kind`); the functions fall
 //! back to Polars' arithmetic for any other operand, so a name that means
-//! something else in a derived table costs speed, not an answer. Only where
+//! something else in a derived table, or one no catalog relation has (a
+//! CTE's, a subquery's value) beside a decimal, costs speed, not an answer. Only where
 //! Floe's functions reach (`FunctionReach`); in a grouped SELECT only inside
 //! aggregates, since polars-sql matches a projection to its GROUP BY key by
 //! the expression, and a registered function never equals another call.
@@ -105,7 +106,7 @@ impl Exact<'_> {
         };
         let exact = matches!(
             (self.operand(left), self.operand(right)),
-            (Operand::Decimal, Operand::Decimal | Operand::Integer) | (Operand::Integer, Operand::Decimal)
+            (Operand::Decimal, Operand::Decimal | Operand::Integer | Operand::Unknown) | (Operand::Integer | Operand::Unknown, Operand::Decimal)
         );
         if exact {
             let args = [left.as_ref().clone(), right.as_ref().clone()];
@@ -119,7 +120,8 @@ impl Exact<'_> {
         let column = |name: &Ident| match self.columns.kind(&name.value) {
             Some(ColumnKind::Decimal(_)) => Operand::Decimal,
             Some(ColumnKind::Integer) => Operand::Integer,
-            _ => Operand::Other,
+            Some(_) => Operand::Other,
+            None => Operand::Unknown,
         };
         match expr {
             Expr::Identifier(name) => column(name),
@@ -133,6 +135,11 @@ impl Exact<'_> {
             Expr::Function(function) => self.kept_by(function),
             Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => self.operand(expr),
             Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), expr, .. } if reads_column(expr) => Operand::Decimal,
+            Expr::Case { conditions, else_result, .. } => {
+                let results = conditions.iter().map(|when| &when.result).chain(else_result.as_deref());
+                results.filter(|result| !is_null(result)).map(|result| self.operand(result)).reduce(Operand::widened).unwrap_or(Operand::Other)
+            }
+            Expr::Subquery(_) => Operand::Unknown,
             _ => Operand::Other,
         }
     }
@@ -159,6 +166,9 @@ impl Exact<'_> {
 enum Operand {
     Decimal,
     Integer,
+    /// A column no catalog relation names (a CTE's, a subquery's value):
+    /// Floe's functions decide by its type when it runs.
+    Unknown,
     Other,
 }
 
@@ -168,9 +178,14 @@ impl Operand {
         match (self, other) {
             (Operand::Integer, Operand::Integer) => Operand::Integer,
             (Operand::Decimal | Operand::Integer, Operand::Decimal | Operand::Integer) => Operand::Decimal,
-            _ => Operand::Other,
+            (Operand::Other, _) | (_, Operand::Other) => Operand::Other,
+            _ => Operand::Unknown,
         }
     }
+}
+
+fn is_null(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(value) if value.value == Value::Null)
 }
 
 fn is_aggregate(expr: &Expr) -> bool {
@@ -205,6 +220,12 @@ mod tests {
             "SELECT floe_decimal_mul(abs(price), floe_round_2(discount)), floe_decimal_mul(-price, round(qty)), \
              floe_decimal_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2, \
              floe_decimal_mul(price, COALESCE(price, 32)), COALESCE(qty, 1) * 2, COALESCE(price, x) * 2 FROM t"
+        );
+        // A CASE of decimals is one; a column no relation has (a subquery's value) is decided when it runs.
+        assert_eq!(
+            rewritten("SELECT CASE WHEN qty > 1 THEN price ELSE NULL END * price, price * __floe_sq1.__floe_v, CASE WHEN qty > 1 THEN x ELSE price END * price FROM t"),
+            "SELECT floe_decimal_mul(CASE WHEN qty > 1 THEN price ELSE NULL END, price), floe_decimal_mul(price, __floe_sq1.__floe_v), \
+             CASE WHEN qty > 1 THEN x ELSE price END * price FROM t"
         );
     }
 

@@ -7,7 +7,7 @@
 //!
 //! A list that reads columns, which polars-sql refuses, is compared
 //! whatever its length, and a value that reads no column (`'a' IN ('a',
-//! 'b')`) too:
+//! 'b')`, `'a' IN (NULL)`) too, at any length:
 //! polars-sql takes an `is_in` of literals for an aggregate-like value of
 //! its own height, so a SELECT of nothing else answered one row over a
 //! table whose filter kept none.
@@ -35,8 +35,8 @@ impl VisitorMut for Comparisons {
         // A list that reads columns (`x IN (b.lo, b.hi)`), which polars-sql
         // refuses, is the comparisons it stands for at any length.
         let reads_columns = !list.iter().all(reads_nothing);
-        let short_literals = list.len() <= MAX_VALUES && list.iter().all(is_literal);
-        let compared = reads_columns || ((is_column || reads_nothing(column)) && short_literals);
+        let literals = list.iter().all(is_literal);
+        let compared = reads_columns || (is_column && literals && list.len() <= MAX_VALUES) || (reads_nothing(column) && literals);
         if list.is_empty() || !compared {
             return ControlFlow::Continue(());
         }
@@ -46,9 +46,10 @@ impl VisitorMut for Comparisons {
         };
         // A NULL in the list is `x = NULL`, NULL (`null_comparisons.rs`);
         // compared last, so the first comparison still names the column. A
-        // list of NULLs only stays: polars-sql answers it NULL already.
+        // list of NULLs only stays for a column: polars-sql answers it NULL
+        // already; of a constant, its comparisons are the NULL they always are.
         let null = |value: &&Expr| matches!(value, Expr::Value(v) if v.value == Value::Null);
-        if list.iter().all(|value| null(&value)) {
+        if list.iter().all(|value| null(&value)) && !reads_nothing(column) {
             return ControlFlow::Continue(());
         }
         let (nulls, values): (Vec<&Expr>, Vec<&Expr>) = list.iter().partition(null);
@@ -117,6 +118,13 @@ mod tests {
             rewritten_by("SELECT substring('Sales', 3, 2) IN ('a', 'Sales') FROM t", super::as_comparisons),
             "SELECT (SUBSTRING('Sales', 3, 2) = 'a' OR SUBSTRING('Sales', 3, 2) = 'Sales') FROM t"
         );
+        assert_eq!(
+            rewritten_by("SELECT 'a' IN (NULL), 'b' NOT IN (NULL, NULL), m IN (NULL) FROM t", super::as_comparisons),
+            "SELECT ('a' = NULL), ('b' <> NULL AND 'b' <> NULL), m IN (NULL) FROM t"
+        );
+        let long = (1..=17).map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+        let compared = rewritten_by(&format!("SELECT 3 IN ({long}) FROM t"), super::as_comparisons);
+        assert!(compared.starts_with("SELECT (3 = 1 OR 3 = 2 OR "), "{compared}");
     }
 
     #[test]

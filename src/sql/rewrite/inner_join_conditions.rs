@@ -88,8 +88,9 @@ fn as_ranges(conjunct: &Expr) -> Vec<Expr> {
 
 /// A comparison, unless both its sides read columns and not just one of
 /// them reads the relation `joined` (`ON a.k = b.k AND a.x = a.y`, or
-/// `JOIN c ON c.k = b.k AND a.x = b.y`): polars-sql takes a comparison of
-/// columns for a join key, its sides from the two relations it joins.
+/// `JOIN c ON c.k = b.k AND a.x = b.y`), or one reads none and the other
+/// not `joined`: polars-sql takes a comparison of columns for a join key,
+/// its sides from the two relations it joins.
 fn plannable(conjunct: &Expr, joined: Option<&str>) -> bool {
     let Expr::BinaryOp { left, op, right } = conjunct else { return false };
     if !is_comparison(op) {
@@ -97,7 +98,9 @@ fn plannable(conjunct: &Expr, joined: Option<&str>) -> bool {
     }
     let (left, right) = (relations_read(left), relations_read(right));
     if left.is_empty() || right.is_empty() {
-        return true;
+        // A filter of the joined relation polars-sql applies to it (`ON c.y = 2`);
+        // of one joined before (`ON c.k = b.k AND 29 = a.x`), it took for a key.
+        return joined.is_some_and(|joined| left.contains(joined) || right.contains(joined));
     }
     match joined {
         Some(joined) => left.contains(joined) != right.contains(joined),
@@ -163,7 +166,7 @@ mod tests {
         );
         assert_eq!(
             rewritten_by("SELECT * FROM a JOIN b ON b.r = 'east' AND a.x > 1 JOIN c ON c.k = b.k AND c.y = 2", filtered_after_joining),
-            "SELECT * FROM a CROSS JOIN b JOIN c ON c.k = b.k AND c.y = 2 WHERE b.r = 'east' AND a.x > 1"
+            "SELECT * FROM a CROSS JOIN b JOIN c ON c.k = b.k AND c.y = 2 WHERE a.x > 1 AND b.r = 'east'"
         );
         assert_eq!(
             rewritten_by("SELECT * FROM a JOIN b ON b.k = a.k AND a.x = a.y JOIN c ON c.k = b.k AND c.r <= C.r", filtered_after_joining),
@@ -172,6 +175,10 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT * FROM s.a AS x JOIN b ON b.k = x.k JOIN s.c ON c.k = b.k AND x.v = b.v AND c.j > x.j", filtered_after_joining),
             "SELECT * FROM s.a AS x JOIN b ON b.k = x.k JOIN s.c ON c.k = b.k AND c.j > x.j WHERE x.v = b.v"
+        );
+        assert_eq!(
+            rewritten_by("SELECT * FROM a JOIN b ON b.k = a.k AND 29 = a.x AND b.y = 2", filtered_after_joining),
+            "SELECT * FROM a JOIN b ON b.k = a.k AND b.y = 2 WHERE 29 = a.x"
         );
     }
 

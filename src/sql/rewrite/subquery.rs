@@ -232,6 +232,8 @@ impl Rewriter<'_> {
     /// only comparisons and arithmetic lie between them and the predicate.
     fn replace_within(&mut self, expr: &mut Expr, strict: bool, outer: &[Scope], in_having: bool, added: &mut Added, cross_joined: &mut bool) {
         use BinaryOperator::*;
+        // An aggregate's arguments are values per row, which only the grouped pass reads so.
+        let row_function = matches!(expr, Expr::Function(function) if function.over.is_none()) && !super::aggregates::aggregate_call(expr);
         match expr {
             Expr::Subquery(subquery) => {
                 let name = format!("__floe_sq{}", self.ctes.len() + 1);
@@ -257,6 +259,32 @@ impl Rewriter<'_> {
             }
             Expr::Nested(inner) | Expr::Cast { expr: inner, .. } | Expr::UnaryOp { expr: inner, .. } => {
                 self.replace_within(inner, strict, outer, in_having, added, cross_joined)
+            }
+            Expr::IsNull(inner)
+            | Expr::IsNotNull(inner)
+            | Expr::InList { expr: inner, .. }
+            | Expr::Extract { expr: inner, .. }
+            | Expr::Ceil { expr: inner, .. }
+            | Expr::Floor { expr: inner, .. }
+            | Expr::Trim { expr: inner, .. } => self.replace_within(inner, false, outer, in_having, added, cross_joined),
+            Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
+                self.replace_within(inner, false, outer, in_having, added, cross_joined);
+                for part in substring_from.iter_mut().chain(substring_for.iter_mut()) {
+                    self.replace_within(part, false, outer, in_having, added, cross_joined);
+                }
+            }
+            Expr::Like { expr: inner, pattern, .. } | Expr::ILike { expr: inner, pattern, .. } => {
+                self.replace_within(inner, false, outer, in_having, added, cross_joined);
+                self.replace_within(pattern, false, outer, in_having, added, cross_joined);
+            }
+            Expr::Function(function) if row_function => {
+                if let sqlparser::ast::FunctionArguments::List(list) = &mut function.args {
+                    for arg in &mut list.args {
+                        if let sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(argument)) = arg {
+                            self.replace_within(argument, false, outer, in_having, added, cross_joined);
+                        }
+                    }
+                }
             }
             Expr::Between { expr, low, high, .. } => {
                 for part in [expr, low, high] {
