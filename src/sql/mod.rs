@@ -164,6 +164,14 @@ impl Query {
             let written = first_of_kind(&self.statement, "Array").unwrap_or_else(|| "an array".into());
             return Some(Error::Unsupported(format!("`{written}` is not supported here: an array literal holds constants only")));
         }
+        if polars_message == "unexpected subquery" {
+            // What the subquery passes left as written.
+            return Some(Error::Unsupported(
+                "a scalar subquery is not supported here (beside aggregates without GROUP BY, as a grouping key, or correlated \
+                 outside an aggregate of a grouped SELECT); compute it in a CTE and join it"
+                    .into(),
+            ));
+        }
         let dump = polars_message.strip_prefix("expression ")?.strip_suffix(" is not currently supported")?;
         let kind: String = dump.chars().take_while(char::is_ascii_alphanumeric).collect();
         let written = first_of_kind(&self.statement, &kind).unwrap_or_else(|| format!("an expression of kind {kind}"));

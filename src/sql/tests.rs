@@ -387,6 +387,8 @@ fn polars_sql_refusals_name_the_expression_as_written() {
     let refusal = query.refusal_of(dump).expect("an expression refusal");
     assert!(matches!(&refusal, Error::Unsupported(m) if m == "`who SIMILAR TO 'a%'` is not supported here"), "{refusal}");
     assert!(query.refusal_of("unsupported function 'repeat'").is_none());
+    let refusal = query.refusal_of("unexpected subquery").unwrap();
+    assert!(matches!(&refusal, Error::Unsupported(m) if m.starts_with("a scalar subquery is not supported here")), "{refusal}");
     let query = Query::analyze("SELECT [id, 2] AS pair FROM t", &[]).unwrap();
     let refusal = query.refusal_of("array element Identifier(Ident { value: \"id\", quote_style: None }) is not supported").unwrap();
     assert!(matches!(&refusal, Error::Unsupported(m) if m.starts_with("`[id, 2]` is not supported here")), "{refusal}");
@@ -410,11 +412,14 @@ fn uncorrelated_subqueries_that_may_find_no_row_are_null_there() {
 fn subqueries_in_aggregate_arguments_are_values_per_row() {
     let columns: &[(&str, &[&str])] = &[("e", &["id", "dept"]), ("d", &["id", "name"])];
     let rendered = render_with_columns(
-        "SELECT dept, max(CASE WHEN id > (SELECT max(d.id) FROM d WHERE d.id < e.dept) THEN 1 END) AS m, (SELECT min(name) FROM d) AS f \
-         FROM e GROUP BY dept HAVING sum(CASE WHEN e.id IN (SELECT d.id FROM d WHERE d.name <> 'x') THEN 1 END) > 0",
+        "SELECT dept, max(CASE WHEN id > (SELECT max(d.id) FROM d WHERE d.id < e.dept) THEN 1 END) AS m, (SELECT min(name) FROM d) AS f, \
+         count(*) + (SELECT count(*) FROM d) AS g FROM e GROUP BY dept HAVING sum(CASE WHEN e.id IN (SELECT d.id FROM d WHERE d.name <> 'x') THEN 1 END) > 0",
         columns,
     );
-    assert!(rendered.contains("SELECT dept, max(CASE WHEN id > __floe_sq2.__floe_v THEN 1 END) AS m, max(__floe_sq1.__floe_v) AS f"), "{rendered}");
-    assert!(rendered.contains("LEFT JOIN __floe_sq2 ON __floe_sq2.__floe_k1 = e.dept LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = (e.id)"), "{rendered}");
-    assert!(rendered.contains("HAVING sum(CASE WHEN (CASE WHEN coalesce(__floe_sq3.__floe_v, 0) > 0 THEN true"), "{rendered}");
+    // Outside the aggregates an uncorrelated one is a grouping key, or an aggregate's one value.
+    let items = "SELECT dept, max(CASE WHEN id > __floe_sq3.__floe_v THEN 1 END) AS m, __floe_sq1.__floe_v AS f, CAST(count(*) AS BIGINT) + max(__floe_sq2.__floe_v) AS g";
+    assert!(rendered.contains(items), "{rendered}");
+    assert!(rendered.contains("GROUP BY dept, 3 HAVING"), "{rendered}");
+    assert!(rendered.contains("LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = e.dept LEFT JOIN __floe_sq4 ON __floe_sq4.__floe_k1 = (e.id)"), "{rendered}");
+    assert!(rendered.contains("HAVING sum(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_v, 0) > 0 THEN true"), "{rendered}");
 }

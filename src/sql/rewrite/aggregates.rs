@@ -33,16 +33,8 @@ pub(super) fn for_each_aggregate_argument(expr: &mut Expr, each: &mut dyn FnMut(
         }
         fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
             self.subqueries -= usize::from(opens_subquery(expr));
-            if self.subqueries == 0 && aggregate_call(expr) {
-                if let Expr::Function(function) = expr {
-                    if let sqlparser::ast::FunctionArguments::List(list) = &mut function.args {
-                        for arg in &mut list.args {
-                            if let sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(argument)) = arg {
-                                (self.each)(argument);
-                            }
-                        }
-                    }
-                }
+            if let (0, true, Expr::Function(function)) = (self.subqueries, aggregate_call(expr), &mut *expr) {
+                super::scope::function_args_mut(function).for_each(&mut *self.each);
             }
             std::ops::ControlFlow::Continue(())
         }

@@ -17,7 +17,7 @@ use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgum
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::aggregate_call;
-use super::scope::{integer_literal, item_expr, parse_expr, plain_args};
+use super::scope::{integer_literal, is_null_literal, item_expr, parse_expr, plain_args};
 
 pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Constants);
@@ -90,7 +90,7 @@ impl VisitorMut for Constants {
         }
         if name == "count" {
             // `count(1)` polars-sql counts the rows of; a computed constant it counted once.
-            if !matches!(value, Expr::Value(_)) || is_null(&value) {
+            if !matches!(value, Expr::Value(_)) || is_null_literal(&value) {
                 if let Some(rewritten) = parse_expr(&format!("(CASE WHEN ({value}) IS NULL THEN 0 ELSE {rows} END)")) {
                     *expr = rewritten;
                 }
@@ -130,9 +130,6 @@ fn distinct_arg(function: &Function) -> Option<&Expr> {
     }
 }
 
-fn is_null(expr: &Expr) -> bool {
-    matches!(expr, Expr::Value(value) if value.value == sqlparser::ast::Value::Null)
-}
 
 /// Literals and what functions make of them: the same value on every row.
 /// Not an aggregate's or a window's, nor a volatile function's (`now()`,

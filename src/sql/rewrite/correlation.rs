@@ -6,7 +6,7 @@
 use sqlparser::ast::{BinaryOperator, Expr, Select};
 
 use super::resolver::{owner, sides, Scope, Side};
-use super::scope::{conjuncts, unnested};
+use super::scope::{conjuncts, is_comparison, unnested};
 
 /// A subquery's WHERE split by what it reads: `local` conjuncts read only its
 /// own FROM; each link compares an inner-only side with an outer-only side
@@ -26,6 +26,9 @@ pub(crate) fn correlate(select: &Select, inner: &[Scope], outer: &[Scope]) -> Op
             continue;
         }
         let Expr::BinaryOp { left, op, right } = unnested(conjunct) else { return None };
+        if !is_comparison(op) {
+            return None;
+        }
         let (l, r) = (sides(left, inner, outer)?, sides(right, inner, outer)?);
         let (link, inner_side, outer_side) = if all(&l, Side::Inner) && all(&r, Side::Outer) {
             ((op.clone(), left.to_string(), right.to_string()), left, right)

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{BinaryOperator, DataType, Expr, GroupByExpr, Ident, Query, Select, Statement, UnaryOperator, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{call, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
+use super::scope::{call, is_null_literal, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
 use crate::sql::functions::{round_digits, DecimalOp};
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
@@ -137,7 +137,7 @@ impl Exact<'_> {
             Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), expr, .. } if reads_column(expr) => Operand::Decimal,
             Expr::Case { conditions, else_result, .. } => {
                 let results = conditions.iter().map(|when| &when.result).chain(else_result.as_deref());
-                results.filter(|result| !is_null(result)).map(|result| self.operand(result)).reduce(Operand::widened).unwrap_or(Operand::Other)
+                results.filter(|result| !is_null_literal(result)).map(|result| self.operand(result)).reduce(Operand::widened).unwrap_or(Operand::Other)
             }
             Expr::Subquery(_) => Operand::Unknown,
             _ => Operand::Other,
@@ -184,9 +184,6 @@ impl Operand {
     }
 }
 
-fn is_null(expr: &Expr) -> bool {
-    matches!(expr, Expr::Value(value) if value.value == Value::Null)
-}
 
 fn is_aggregate(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(function) if super::scope::is_aggregate(function))

@@ -1,6 +1,7 @@
 //! A grouping key used beside an aggregate in one expression of a grouped
-//! SELECT (`species || ': ' || count(*)`, `k * sum(x)`) is one value per
-//! group, as SQL defines it. polars-sql evaluated the key once per row there,
+//! SELECT (`species || ': ' || count(*)`, `k * sum(x)`), or in an item that
+//! is an expression of keys alone (`k || '-'`), is one value per group, as
+//! SQL defines it. polars-sql evaluated the key once per row there,
 //! so each group's answer came back as a list of repeated values (and the
 //! column's type as a list), and a HAVING that reads a key (`HAVING k > 2`)
 //! failed. Such keys are read through `min(…)`, which is
@@ -23,6 +24,15 @@ use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
 use super::resolver::{factors, visit_query, Resolver};
 use super::scope::{integer_literal, item_expr, parse_expr, selects_mut};
 use super::Columns;
+
+/// A window call in `expr`.
+fn holds_window(expr: &Expr) -> bool {
+    crate::sql::visit::visit_expressions(expr, |expr| match expr {
+        Expr::Function(function) if function.over.is_some() => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
 
 pub(super) fn keys_once_per_group(statement: &mut Statement) {
     let _ = statement.visit(&mut Grouped);
@@ -53,9 +63,14 @@ fn rewrite_select(select: &mut Select) {
             None => Some(key.clone()),
         })
         .collect();
+    let written: Vec<String> = keys.iter().map(ToString::to_string).collect();
     for item in &mut select.projection {
         let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-        if holds_aggregate(expr) {
+        // An expression of keys alone (`k || '-'`) polars-sql evaluated per
+        // row too, unless the key was one column of one relation.
+        let column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        let of_keys = !column && !written.contains(&expr.to_string()) && !holds_window(expr);
+        if holds_aggregate(expr) || of_keys {
             let _ = expr.visit(&mut KeysRead { keys: &keys, aggregates: 0, subqueries: 0 });
         }
     }
@@ -216,6 +231,10 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT k FROM t GROUP BY k HAVING t.k > 2 AND count(*) > 1 OR k < 0", keys_once_per_group),
             "SELECT k FROM t GROUP BY k HAVING min(t.k) > 2 AND count(*) > 1 OR min(k) < 0"
+        );
+        assert_eq!(
+            rewritten_by("SELECT t.k, k || '-', lower(k), lower(k) || 'x', rank() OVER (ORDER BY k) FROM t GROUP BY k, lower(k)", keys_once_per_group),
+            "SELECT t.k, min(k) || '-', lower(k), lower(min(k)) || 'x', rank() OVER (ORDER BY k) FROM t GROUP BY k, lower(k)"
         );
     }
 

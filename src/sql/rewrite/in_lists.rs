@@ -7,18 +7,23 @@
 //!
 //! A list that reads columns, which polars-sql refuses, is compared
 //! whatever its length, and a value that reads no column (`'a' IN ('a',
-//! 'b')`, `'a' IN (NULL)`) too, at any length:
+//! 'b')`, `'a' IN (NULL)`) too, up to a far longer list:
 //! polars-sql takes an `is_in` of literals for an aggregate-like value of
 //! its own height, so a SELECT of nothing else answered one row over a
 //! table whose filter kept none.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, Value};
+use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator};
+
+use super::scope::is_null_literal;
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 /// Longer lists stay `is_in`: one hash lookup beats many comparisons.
 const MAX_VALUES: usize = 16;
+/// A constant's comparisons run once, but each is a level of the
+/// expression every later pass and Polars recurse through.
+const MAX_CONSTANT_VALUES: usize = 256;
 
 pub(super) fn as_comparisons(statement: &mut Statement) {
     let _ = statement.visit(&mut Comparisons);
@@ -36,7 +41,8 @@ impl VisitorMut for Comparisons {
         // refuses, is the comparisons it stands for at any length.
         let reads_columns = !list.iter().all(reads_nothing);
         let literals = list.iter().all(is_literal);
-        let compared = reads_columns || (is_column && literals && list.len() <= MAX_VALUES) || (reads_nothing(column) && literals);
+        let constant = reads_nothing(column) && !crate::sql::volatile::is_volatile(column);
+        let compared = reads_columns || (literals && list.len() <= if constant { MAX_CONSTANT_VALUES } else if is_column { MAX_VALUES } else { 0 });
         if list.is_empty() || !compared {
             return ControlFlow::Continue(());
         }
@@ -48,8 +54,8 @@ impl VisitorMut for Comparisons {
         // compared last, so the first comparison still names the column. A
         // list of NULLs only stays for a column: polars-sql answers it NULL
         // already; of a constant, its comparisons are the NULL they always are.
-        let null = |value: &&Expr| matches!(value, Expr::Value(v) if v.value == Value::Null);
-        if list.iter().all(|value| null(&value)) && !reads_nothing(column) {
+        let null = |value: &&Expr| is_null_literal(value);
+        if list.iter().all(|value| null(&value)) && !constant {
             return ControlFlow::Continue(());
         }
         let (nulls, values): (Vec<&Expr>, Vec<&Expr>) = list.iter().partition(null);

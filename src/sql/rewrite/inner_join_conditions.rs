@@ -86,50 +86,61 @@ fn as_ranges(conjunct: &Expr) -> Vec<Expr> {
     }
 }
 
-/// A comparison, unless both its sides read columns and not just one of
-/// them reads the relation `joined` (`ON a.k = b.k AND a.x = a.y`, or
-/// `JOIN c ON c.k = b.k AND a.x = b.y`), or one reads none and the other
-/// not `joined`: polars-sql takes a comparison of columns for a join key,
-/// its sides from the two relations it joins.
-fn plannable(conjunct: &Expr, joined: Option<&str>) -> bool {
+/// A comparison polars-sql joins on: one side reads only the relation
+/// `joined` and the other only relations joined before it (`ON c.k = b.k`),
+/// or one reads only `joined` and the other no column (`ON c.y = 2`, which it
+/// applies to `c`). It takes any comparison of columns for a join key, its
+/// sides from the two relations it joins, so `ON … AND a.x = a.y` or `AND
+/// 29 = a.x` failed or joined on the wrong columns.
+fn plannable(conjunct: &Expr, joined: Option<&[String]>) -> bool {
     let Expr::BinaryOp { left, op, right } = conjunct else { return false };
     if !is_comparison(op) {
         return false;
     }
     let (left, right) = (relations_read(left), relations_read(right));
-    if left.is_empty() || right.is_empty() {
-        // A filter of the joined relation polars-sql applies to it (`ON c.y = 2`);
-        // of one joined before (`ON c.k = b.k AND 29 = a.x`), it took for a key.
-        return joined.is_some_and(|joined| left.contains(joined) || right.contains(joined));
-    }
-    match joined {
-        Some(joined) => left.contains(joined) != right.contains(joined),
-        None => left.len() != 1 || left != right,
-    }
-}
-
-/// The name a joined relation's columns are qualified by.
-fn qualifier(factor: &TableFactor) -> Option<String> {
-    let name = match factor {
-        TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } => &alias.name,
-        TableFactor::Table { name, alias: None, .. } => name.0.last()?.as_ident()?,
-        _ => return None,
+    let Some(joined) = joined else {
+        return left.is_empty() || right.is_empty() || left.len() != 1 || left != right;
     };
-    Some(name.value.to_ascii_lowercase())
+    let only_joined = |side: &Relations| !side.is_empty() && side.iter().all(|q| joined.ends_with(q));
+    let none_joined = |side: &Relations| !side.iter().any(|q| joined.ends_with(q));
+    match (left.is_empty(), right.is_empty()) {
+        (true, _) => only_joined(&right),
+        (_, true) => only_joined(&left),
+        _ => (only_joined(&left) && none_joined(&right)) || (none_joined(&left) && only_joined(&right)),
+    }
 }
 
-/// The relations whose columns `expr` names, by the qualifier's last part.
-fn relations_read(expr: &Expr) -> std::collections::BTreeSet<String> {
-    let mut relations = std::collections::BTreeSet::new();
+type Relations = std::collections::BTreeSet<Vec<String>>;
+
+/// The name a joined relation's columns are qualified by, part by part.
+fn qualifier(factor: &TableFactor) -> Option<Vec<String>> {
+    match factor {
+        TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } => Some(vec![part(&alias.name)]),
+        TableFactor::Table { name, alias: None, .. } => name.0.iter().map(|p| p.as_ident().map(part)).collect(),
+        _ => None,
+    }
+}
+
+/// The qualifiers of the columns `expr` names (`s.t.k`: `[s, t]`).
+fn relations_read(expr: &Expr) -> Relations {
+    let mut relations = Relations::new();
     let _ = crate::sql::visit::visit_expressions(expr, |expr| {
         if let Expr::CompoundIdentifier(parts) = expr {
-            if let [.., relation, _] = parts.as_slice() {
-                relations.insert(relation.value.to_ascii_lowercase());
+            if let [qualifier @ .., _] = parts.as_slice() {
+                relations.insert(qualifier.iter().map(part).collect());
             }
         }
         ControlFlow::<()>::Continue(())
     });
     relations
+}
+
+/// A name as SQL compares it: unquoted, without case.
+fn part(ident: &sqlparser::ast::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_ascii_lowercase(),
+    }
 }
 
 fn compares_columns(conjunct: &Expr) -> bool {
@@ -179,6 +190,11 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT * FROM a JOIN b ON b.k = a.k AND 29 = a.x AND b.y = 2", filtered_after_joining),
             "SELECT * FROM a JOIN b ON b.k = a.k AND b.y = 2 WHERE 29 = a.x"
+        );
+        // Relations of one name in two schemas stay apart; a side reading two relations is no key.
+        assert_eq!(
+            rewritten_by("SELECT * FROM s1.t JOIN s2.t ON s1.t.k = s2.t.k AND s2.t.v + s1.t.v = 3 JOIN c ON c.k = s2.t.k AND c.x + s1.t.x = 5", filtered_after_joining),
+            "SELECT * FROM s1.t JOIN s2.t ON s1.t.k = s2.t.k JOIN c ON c.k = s2.t.k WHERE s2.t.v + s1.t.v = 3 AND c.x + s1.t.x = 5"
         );
     }
 

@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 
 use super::literals;
 use super::ordered_sets;
-use super::scope::{flatten, joined_by, parse_expr, plain_args};
+use super::scope::{flatten, is_null_literal, joined_by, parse_expr, plain_args};
 use crate::sql::{Error, Result};
 
 use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, JoinConstraint, Query, SetExpr, Statement, TableFactor, TableWithJoins, Value};
@@ -171,7 +171,7 @@ fn typed_boolean(expr: &mut Expr) {
     match expr {
         // Not `CASE x WHEN NULL`: its conditions are values to compare `x` with.
         Expr::Case { operand: None, conditions, .. } => {
-            for when in conditions.iter_mut().filter(|when| is_null(&when.condition)) {
+            for when in conditions.iter_mut().filter(|when| is_null_literal(&when.condition)) {
                 when.condition = Expr::Cast {
                     kind: CastKind::Cast,
                     expr: Box::new(when.condition.clone()),
@@ -195,9 +195,6 @@ fn typed_boolean(expr: &mut Expr) {
     }
 }
 
-fn is_null(expr: &Expr) -> bool {
-    matches!(expr, Expr::Value(value) if value.value == Value::Null)
-}
 
 /// `(c AND x) OR (c AND y)` as `c AND (x OR y)`; `(c) OR (c AND y)` as `c`.
 fn factored(expr: &Expr) -> Option<Expr> {

@@ -241,6 +241,23 @@ pub(crate) fn function_args(function: &sqlparser::ast::Function) -> Option<Vec<&
         .collect()
 }
 
+/// Each positional expression argument of a call.
+pub(crate) fn function_args_mut(function: &mut sqlparser::ast::Function) -> impl Iterator<Item = &mut Expr> {
+    let args = match &mut function.args {
+        sqlparser::ast::FunctionArguments::List(list) => list.args.as_mut_slice(),
+        _ => &mut [],
+    };
+    args.iter_mut().filter_map(|arg| match arg {
+        sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(expr)) => Some(expr),
+        _ => None,
+    })
+}
+
+/// The NULL literal.
+pub(crate) fn is_null_literal(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(value) if value.value == sqlparser::ast::Value::Null)
+}
+
 /// A function's arguments when all are plain positional expressions (no
 /// DISTINCT, no clauses such as ORDER BY inside the call).
 pub(crate) fn plain_args(function: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {

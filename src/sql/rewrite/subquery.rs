@@ -5,8 +5,8 @@
 //! - uncorrelated (anywhere in WHERE, HAVING and the SELECT list): the
 //!   subquery, whole, becomes a CTE `__floe_sqN(__floe_v)` cross-joined into
 //!   the outer FROM, and the expression reads `__floe_v` (`max(__floe_v)` in
-//!   HAVING and outside aggregates in a grouped SELECT, where a bare column
-//!   is not allowed);
+//!   HAVING and in a grouped SELECT's items that aggregate, where a bare
+//!   column is not allowed; a grouping key of its own in those that do not);
 //! - in an aggregate's arguments, correlated too: a value per row, as in the
 //!   SELECT list of a query that does not aggregate (`correlated_items.rs`);
 //! - correlated by equalities (`WHERE inner.k = outer.k AND <local filters>`),
@@ -156,7 +156,7 @@ fn uncorrelated(subquery: &Query, select: &Select, inner: &[Scope], outer: &[Sco
         SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
         _ => return None,
     };
-    let one_row = holds_aggregate(&value) && plain_select(subquery).is_some();
+    let one_row = holds_aggregate(&value) && plain_select(subquery).is_some() && subquery.fetch.is_none() && body.qualify.is_none();
     body.projection.push(SelectItem::ExprWithAlias { expr: value, alias: sqlparser::ast::Ident::new(VALUE) });
     let cte_sql = match one_row {
         true => cte.to_string(),
@@ -260,9 +260,13 @@ impl Rewriter<'_> {
             Expr::Nested(inner) | Expr::Cast { expr: inner, .. } | Expr::UnaryOp { expr: inner, .. } => {
                 self.replace_within(inner, strict, outer, in_having, added, cross_joined)
             }
+            Expr::InList { expr: inner, list, .. } => {
+                for part in std::iter::once(inner.as_mut()).chain(list.iter_mut()) {
+                    self.replace_within(part, false, outer, in_having, added, cross_joined);
+                }
+            }
             Expr::IsNull(inner)
             | Expr::IsNotNull(inner)
-            | Expr::InList { expr: inner, .. }
             | Expr::Extract { expr: inner, .. }
             | Expr::Ceil { expr: inner, .. }
             | Expr::Floor { expr: inner, .. }
@@ -278,12 +282,8 @@ impl Rewriter<'_> {
                 self.replace_within(pattern, false, outer, in_having, added, cross_joined);
             }
             Expr::Function(function) if row_function => {
-                if let sqlparser::ast::FunctionArguments::List(list) = &mut function.args {
-                    for arg in &mut list.args {
-                        if let sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(argument)) = arg {
-                            self.replace_within(argument, false, outer, in_having, added, cross_joined);
-                        }
-                    }
+                for argument in function_args_mut(function) {
+                    self.replace_within(argument, false, outer, in_having, added, cross_joined);
                 }
             }
             Expr::Between { expr, low, high, .. } => {
@@ -412,23 +412,7 @@ impl Rewriter<'_> {
             }
             self.select_list_from = None;
         } else {
-            // Uncorrelated ones outside aggregates, one value for every group (as in HAVING).
-            for item in &mut select.projection {
-                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
-                    self.replace_within(expr, false, &outer, true, &mut added, &mut false);
-                }
-            }
-            // Inside an aggregate's arguments a subquery is a value per row, as in
-            // a SELECT list that does not aggregate.
-            self.select_list_from = Some(from);
-            let clauses = select.projection.iter_mut().filter_map(|item| match item {
-                SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
-                _ => None,
-            });
-            for clause in clauses.chain(select.having.as_mut()) {
-                super::aggregates::for_each_aggregate_argument(clause, &mut |argument| self.replace_within(argument, false, &outer, false, &mut added, &mut false));
-            }
-            self.select_list_from = None;
+            self.rewrite_grouped_items(select, &outer, from, &mut added);
         }
         join_added(select, added.joins, &self.resolver);
         if !added.left_joins.is_empty() {
@@ -440,6 +424,40 @@ impl Rewriter<'_> {
                 }
             }
         }
+    }
+}
+
+impl Rewriter<'_> {
+    /// A grouped SELECT's subqueries: in an aggregate's arguments, values
+    /// per row, as in a SELECT list that does not aggregate; outside them,
+    /// uncorrelated ones under GROUP BY keys (not over no rows and so no
+    /// group, where the cross join with their CTE would make them NULL).
+    fn rewrite_grouped_items(&mut self, select: &mut Select, outer: &[Scope], from: String, added: &mut Added) {
+        let keyed = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty());
+        let mut new_keys = Vec::new();
+        for item in select.projection.iter_mut().filter(|_| keyed) {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+            // In an item that aggregates, one value for the group (as in HAVING);
+            // in one that does not, a grouping key, one value over all rows.
+            let aggregates = holds_aggregate(expr);
+            let before = self.ctes.len();
+            self.replace_within(expr, false, outer, aggregates, added, &mut false);
+            if !aggregates {
+                new_keys.extend(self.ctes[before..].iter().filter_map(|cte| parse_expr(&format!("{}.{VALUE}", cte.alias.name))));
+            }
+        }
+        if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+            keys.extend(new_keys);
+        }
+        self.select_list_from = Some(from);
+        let clauses = select.projection.iter_mut().filter_map(|item| match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
+            _ => None,
+        });
+        for clause in clauses.chain(select.having.as_mut()) {
+            super::aggregates::for_each_aggregate_argument(clause, &mut |argument| self.replace_within(argument, false, outer, false, added, &mut false));
+        }
+        self.select_list_from = None;
     }
 }
 
