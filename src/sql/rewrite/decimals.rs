@@ -5,11 +5,12 @@
 //!
 //! Column types are known by name (`Columns::kind`); the functions fall
 //! back to Polars' arithmetic for any other operand, so a name that means
-//! something else in a derived table, or one no catalog relation has (a
-//! CTE's, a subquery's value) beside a decimal, costs speed, not an answer. Only where
-//! Floe's functions reach (`FunctionReach`); in a grouped SELECT only inside
-//! aggregates, since polars-sql matches a projection to its GROUP BY key by
-//! the expression, and a registered function never equals another call.
+//! something else in a derived table, or one whose type the catalog does
+//! not tell (a CTE's, a subquery's value) beside a decimal, costs speed, not
+//! an answer. Only where Floe's functions reach (`FunctionReach`); in a
+//! grouped SELECT only inside aggregates, since polars-sql matches a
+//! projection to its GROUP BY key by the expression, and a registered
+//! function never equals another call.
 
 use std::ops::ControlFlow;
 
@@ -139,7 +140,6 @@ impl Exact<'_> {
                 let results = conditions.iter().map(|when| &when.result).chain(else_result.as_deref());
                 results.filter(|result| !is_null_literal(result)).map(|result| self.operand(result)).reduce(Operand::widened).unwrap_or(Operand::Other)
             }
-            Expr::Subquery(_) => Operand::Unknown,
             _ => Operand::Other,
         }
     }
@@ -166,8 +166,9 @@ impl Exact<'_> {
 enum Operand {
     Decimal,
     Integer,
-    /// A column no catalog relation names (a CTE's, a subquery's value):
-    /// Floe's functions decide by its type when it runs.
+    /// A column whose type the catalog does not tell (a CTE's, a subquery's
+    /// value, a name relations type apart): Floe's functions decide by its
+    /// type when it runs.
     Unknown,
     Other,
 }
@@ -183,7 +184,6 @@ impl Operand {
         }
     }
 }
-
 
 fn is_aggregate(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(function) if super::scope::is_aggregate(function))

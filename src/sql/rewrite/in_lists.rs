@@ -42,7 +42,12 @@ impl VisitorMut for Comparisons {
         let reads_columns = !list.iter().all(reads_nothing);
         let literals = list.iter().all(is_literal);
         let constant = reads_nothing(column) && !crate::sql::volatile::is_volatile(column);
-        let compared = reads_columns || (literals && list.len() <= if constant { MAX_CONSTANT_VALUES } else if is_column { MAX_VALUES } else { 0 });
+        let longest = match (constant, is_column) {
+            (true, _) => MAX_CONSTANT_VALUES,
+            (false, true) => MAX_VALUES,
+            (false, false) => 0,
+        };
+        let compared = reads_columns || (literals && list.len() <= longest);
         if list.is_empty() || !compared {
             return ControlFlow::Continue(());
         }
@@ -54,11 +59,10 @@ impl VisitorMut for Comparisons {
         // compared last, so the first comparison still names the column. A
         // list of NULLs only stays for a column: polars-sql answers it NULL
         // already; of a constant, its comparisons are the NULL they always are.
-        let null = |value: &&Expr| is_null_literal(value);
-        if list.iter().all(|value| null(&value)) && !constant {
+        if list.iter().all(is_null_literal) && !constant {
             return ControlFlow::Continue(());
         }
-        let (nulls, values): (Vec<&Expr>, Vec<&Expr>) = list.iter().partition(null);
+        let (nulls, values): (Vec<&Expr>, Vec<&Expr>) = list.iter().partition(|value| is_null_literal(value));
         let comparisons = values.into_iter().chain(nulls).map(|value| Expr::BinaryOp {
             left: column.clone(),
             op: compare.clone(),

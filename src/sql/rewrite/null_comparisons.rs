@@ -10,7 +10,7 @@ use sqlparser::ast::{CastKind, DataType, Expr, Ident, Query, SelectItem, Stateme
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::names::polars_item_name;
-use super::scope::{is_comparison, selects_mut};
+use super::scope::{is_comparison, is_null_literal, selects_mut};
 
 pub(super) fn unknown(statement: &mut Statement) {
     let _ = statement.visit(&mut Unknown);
@@ -54,8 +54,7 @@ impl VisitorMut for Unknown {
 }
 
 fn compared_with_null(expr: &Expr) -> bool {
-    let is_null = |expr: &Expr| matches!(expr, Expr::Value(value) if value.value == Value::Null);
-    matches!(expr, Expr::BinaryOp { left, op, right } if is_comparison(op) && (is_null(left) || is_null(right)))
+    matches!(expr, Expr::BinaryOp { left, op, right } if is_comparison(op) && (is_null_literal(left) || is_null_literal(right)))
 }
 
 #[cfg(test)]

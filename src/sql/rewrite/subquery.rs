@@ -401,20 +401,22 @@ impl Rewriter<'_> {
     /// group, where the cross join with their CTE would make them NULL).
     fn rewrite_grouped_items(&mut self, select: &mut Select, outer: &[Scope], from: String, added: &mut Added) {
         let keyed = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty());
-        let mut new_keys = Vec::new();
-        for item in select.projection.iter_mut().filter(|_| keyed) {
-            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-            // In an item that aggregates, one value for the group (as in HAVING);
-            // in one that does not, a grouping key, one value over all rows.
-            let aggregates = holds_aggregate(expr);
-            let before = self.ctes.len();
-            self.replace_within(expr, false, outer, aggregates, added, &mut false);
-            if !aggregates {
-                new_keys.extend(self.ctes[before..].iter().filter_map(|cte| parse_expr(&format!("{}.{VALUE}", cte.alias.name))));
+        if keyed {
+            let mut new_keys = Vec::new();
+            for item in &mut select.projection {
+                let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+                // In an item that aggregates, one value for the group (as in HAVING);
+                // in one that does not, a grouping key, one value over all rows.
+                let aggregates = holds_aggregate(expr);
+                let before = self.ctes.len();
+                self.replace_within(expr, false, outer, aggregates, added, &mut false);
+                if !aggregates {
+                    new_keys.extend(self.ctes[before..].iter().filter_map(|cte| parse_expr(&format!("{}.{VALUE}", cte.alias.name))));
+                }
             }
-        }
-        if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
-            keys.extend(new_keys);
+            if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+                keys.extend(new_keys);
+            }
         }
         self.select_list_from = Some(from);
         let clauses = select.projection.iter_mut().filter_map(|item| match item {

@@ -28,7 +28,7 @@ use sqlparser::ast::{CastKind, DataType, DateTimeField, Expr, Function, Interval
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
-use super::scope::{integer_literal, parse_expr, plain_args};
+use super::scope::{integer_literal, is_null_literal, parse_expr, plain_args};
 use crate::sql::{Error, Result};
 
 mod calendar;
@@ -260,7 +260,7 @@ impl DateArithmetic<'_> {
         for value in values {
             if self.is_date(value) {
                 any_date = true;
-            } else if !matches!(value, Expr::Value(v) if v.value == Value::Null) {
+            } else if !is_null_literal(value) {
                 return false;
             }
         }
