@@ -203,6 +203,28 @@ fn an_average_over_the_outer_join_again_is_a_window_over_it() {
 }
 
 #[test]
+fn a_subquery_beside_aggregates_without_group_by_reads_them_from_below() {
+    let rendered = render_with_columns(
+        "SELECT count(*), sum(l_qty) / (SELECT sum(l_qty) FROM lineitem) AS share FROM lineitem WHERE l_price > 5 \
+         HAVING count(*) > (SELECT count(*) FROM part) ORDER BY count(*)",
+        &[("lineitem", &["l_key", "l_qty", "l_price"]), ("part", &["p_key", "p_brand"])],
+    );
+    // Over no rows the one row stays; `len` is the name Polars gives count(*).
+    assert!(
+        rendered.contains(
+            "SELECT __floe_agg.__floe_a1 AS \"len\", CAST(__floe_agg.__floe_a2 AS DOUBLE) / __floe_sq2.__floe_v AS share FROM \
+             (SELECT CAST(count(*) AS BIGINT) AS __floe_a1, sum(lineitem.l_qty) AS __floe_a2 FROM __floe_0 AS lineitem WHERE lineitem.l_price > 5) \
+             AS __floe_agg CROSS JOIN __floe_sq1 CROSS JOIN __floe_sq2 WHERE (__floe_agg.__floe_a1 > __floe_sq1.__floe_v) IS TRUE"
+        ),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("ORDER BY"), "{rendered}");
+    // Not where an input column is read outside the aggregates.
+    let as_written = render_with_columns("SELECT l_key, count(*), (SELECT 1) FROM lineitem", &[("lineitem", &["l_key"])]);
+    assert!(!as_written.contains("__floe_agg"), "{as_written}");
+}
+
+#[test]
 fn a_correlated_subquery_groups_only_the_keys_the_outer_filters_keep() {
     let rendered = render_with_columns(
         "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND p_brand = 'B' AND l_qty < (SELECT 0.2 * sum(l_qty) FROM lineitem WHERE l_key = p_key)",
@@ -260,7 +282,7 @@ fn select_list_subqueries_correlated_by_inequalities_join_distinct_outer_values(
     // inequality a filter; LEFT JOINed back, a missing group counting 0.
     assert!(
         rendered.starts_with(
-            "WITH __floe_sq1 AS (SELECT __floe_sq1_o.__floe_k1, __floe_sq1_o.__floe_k2, count(*) AS __floe_v \
+            "WITH __floe_sq1 AS (SELECT __floe_sq1_o.__floe_k1, __floe_sq1_o.__floe_k2, CAST(count(*) AS BIGINT) AS __floe_v \
              FROM (SELECT DISTINCT a.ts AS __floe_k1, a.k AS __floe_k2 FROM __floe_0 AS a) AS __floe_sq1_o \
              JOIN __floe_0 AS b ON b.k = __floe_sq1_o.__floe_k2 WHERE (b.ts < __floe_sq1_o.__floe_k1) IS TRUE"
         ),

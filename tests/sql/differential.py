@@ -295,11 +295,14 @@ class Generator:
                                              for _ in range(r.randint(1, 2))]
         self.subqueries = True
         aggregates = [self.aggregate(scope) for _ in range(r.randint(1, 3))]
-        if keys and r.random() < 0.2:
-            # A subquery outside the aggregates: one value for every group.
-            kind = r.choice(["int", "num", "text"])
-            aggregates.append(f"{keys[0]} || {self.scalar_subquery([], 'text', 1)}" if kind == "text" and r.random() < 0.5
-                              else self.scalar_subquery([], kind, 1))
+        if r.random() < 0.2:
+            # A subquery outside the aggregates: one value for every group (the one group without keys).
+            kind = r.choice(["int", "num", "text", "count"])
+            if kind == "count":
+                aggregates.append(f"count(*) - {self.scalar_subquery([], 'int', 1)}")
+            else:
+                aggregates.append(f"{keys[0]} || {self.scalar_subquery([], 'text', 1)}" if keys and kind == "text" and r.random() < 0.5
+                                  else self.scalar_subquery([], kind, 1))
         where = f" WHERE {self.predicate(scope)}" if r.random() < 0.5 else ""
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
         having = ""

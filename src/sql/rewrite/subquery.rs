@@ -32,6 +32,7 @@ use super::aggregates::{counts, holds_aggregate};
 use super::scope::*;
 
 mod joins;
+mod ungrouped;
 
 pub(super) use joins::add_ctes;
 use joins::{join_added, parsed_join};
@@ -331,26 +332,37 @@ impl VisitorMut for Rewriter<'_> {
 
     // Post-order: a subquery's own subqueries are rewritten before it is.
     fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
-        self.rewrite_body(query.body.as_mut());
+        if self.rewrite_body(query.body.as_mut()) {
+            // One row (none where HAVING fails): nothing to sort, and the keys
+            // could name aggregates the query above no longer has.
+            query.order_by = None;
+        }
         std::ops::ControlFlow::Continue(())
     }
 }
 
 impl Rewriter<'_> {
-    /// Each SELECT of a query's body, the branches of UNION / INTERSECT / EXCEPT included.
-    fn rewrite_body(&mut self, body: &mut SetExpr) {
+    /// Each SELECT of a query's body, the branches of UNION / INTERSECT /
+    /// EXCEPT included; whether the body is one SELECT whose aggregates
+    /// moved below it (`ungrouped.rs`).
+    fn rewrite_body(&mut self, body: &mut SetExpr) -> bool {
         match body {
             SetExpr::Select(select) => self.rewrite_select(select),
             SetExpr::SetOperation { left, right, .. } => {
                 self.rewrite_body(left);
                 self.rewrite_body(right);
+                false
             }
-            _ => {}
+            _ => false,
         }
     }
 
-    fn rewrite_select(&mut self, select: &mut Select) {
-        let Some(outer) = self.resolver.scopes(&select.from) else { return };
+    fn rewrite_select(&mut self, select: &mut Select) -> bool {
+        let split = ungrouped::aggregated_below(select, &self.resolver);
+        if let Some(aggregated) = ungrouped::aggregated_mut(select).filter(|_| split) {
+            self.rewrite_select(aggregated);
+        }
+        let Some(outer) = self.resolver.scopes(&select.from) else { return split };
         let mut added = Added::default();
         self.outer_filters = Some(super::narrowed_keys::OuterFilters::of(select, &outer, &self.resolver));
         let from = from_text(select);
@@ -391,6 +403,7 @@ impl Rewriter<'_> {
                 }
             }
         }
+        split
     }
 }
 

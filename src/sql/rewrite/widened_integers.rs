@@ -7,18 +7,29 @@
 //! them (and every comparison, CASE or COALESCE with a negative number) is
 //! in BIGINT; clients saw BIGINT for the unsigned ones already.
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{CastKind, DataType, Expr, Select, SelectItem, Statement, Value};
-use crate::sql::visit::{VisitMut, VisitorMut};
+use sqlparser::ast::{CastKind, DataType, Expr, Query, Select, SelectItem, Statement, TableFactor, TableWithJoins, Value};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
-use super::scope::function_args;
+use super::scope::{function_args, selects_mut};
 
 pub(super) fn widened(statement: &mut Statement) {
-    let _ = statement.visit(&mut Widen);
+    let mut widen = Widen { ctes: cte_names(statement) };
+    let _ = statement.visit(&mut widen);
+    // The statement's own output: clients see BIGINT for a count already.
+    if let Statement::Query(query) = statement {
+        for select in selects_mut(&mut query.body) {
+            keep_whole_counts(select);
+        }
+    }
 }
 
-struct Widen;
+struct Widen {
+    /// The names of the statement's CTEs, lowercase.
+    ctes: HashSet<String>,
+}
 
 impl VisitorMut for Widen {
     type Break = ();
@@ -37,20 +48,58 @@ impl VisitorMut for Widen {
         ControlFlow::Continue(())
     }
 
-    /// A count that is a whole SELECT item stays as it is: clients see
-    /// BIGINT for it already, and Polars 0.55 counted the rows under an
-    /// ungrouped aggregate, not its one row, for any expression over
-    /// `len()` (`SELECT count(*) + 0 FROM (SELECT max(x) …)` was 0).
+    /// A count that is a whole SELECT item is widened too where a query
+    /// reads it (`WITH c AS (SELECT count(*) AS n …) SELECT n - 100` wrapped
+    /// around), except over a derived table or CTE alone: there Polars 0.55
+    /// counted the rows under an ungrouped aggregate, not its one row, for
+    /// any expression over `len()` (`SELECT count(*) + 0 FROM (SELECT
+    /// count(*) …)` is 30 over 30 rows).
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        for item in &mut select.projection {
-            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-            if let Expr::Cast { kind: CastKind::Cast, data_type: DataType::BigInt(None), expr: inner, .. } = expr {
-                if matches!(inner.as_ref(), Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("count")) {
-                    *expr = inner.as_ref().clone();
-                }
-            }
+        if self.over_a_query_alone(select) {
+            keep_whole_counts(select);
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl Widen {
+    fn over_a_query_alone(&self, select: &Select) -> bool {
+        let [TableWithJoins { relation, joins }] = select.from.as_slice() else { return false };
+        joins.is_empty()
+            && match relation {
+                TableFactor::Derived { .. } => true,
+                TableFactor::Table { name, .. } => {
+                    matches!(name.0.as_slice(), [part] if part.as_ident().is_some_and(|part| self.ctes.contains(&part.value.to_ascii_lowercase())))
+                }
+                _ => false,
+            }
+    }
+}
+
+fn cte_names(statement: &Statement) -> HashSet<String> {
+    struct Names(HashSet<String>);
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            let ctes = query.with.iter().flat_map(|with| &with.cte_tables);
+            self.0.extend(ctes.map(|cte| cte.alias.name.value.to_ascii_lowercase()));
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names(HashSet::new());
+    let _ = statement.visit(&mut names);
+    names.0
+}
+
+/// Takes the widening off the counts that are whole items of `select`.
+fn keep_whole_counts(select: &mut Select) {
+    for item in &mut select.projection {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+        if let Expr::Cast { kind: CastKind::Cast, data_type: DataType::BigInt(None), expr: inner, .. } = expr {
+            if matches!(inner.as_ref(), Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("count")) {
+                *expr = inner.as_ref().clone();
+            }
+        }
     }
 }
 
@@ -112,6 +161,20 @@ mod tests {
             "SELECT CAST(EXTRACT(MONTH FROM d) AS BIGINT) * 100, CAST(date_part('hour', ts) AS BIGINT), \
              CAST(row_number() OVER (ORDER BY k) AS BIGINT) - 3 FROM t"
         );
+    }
+
+    #[test]
+    fn counts_a_query_reads_are_widened_where_computed() {
+        // The outer query's own count stays; the CTE's and the derived table's wrap around in `n - 100`.
+        assert_eq!(
+            rewritten_by("WITH c AS (SELECT count(*) AS n FROM t) SELECT n - 100, count(*) AS m FROM c, (SELECT k, count(*) AS n FROM u GROUP BY k) AS d", widened),
+            "WITH c AS (SELECT CAST(count(*) AS BIGINT) AS n FROM t) SELECT n - 100, count(*) AS m FROM c, \
+             (SELECT k, CAST(count(*) AS BIGINT) AS n FROM u GROUP BY k) AS d"
+        );
+        // Over a derived table or a CTE alone, as written (Polars 0.55 counts the rows under it).
+        for sql in ["SELECT x FROM (SELECT count(*) AS x FROM (SELECT max(a) FROM t) AS m) AS d", "WITH c AS (SELECT 1) SELECT n FROM (SELECT count(*) AS n FROM c) AS d"] {
+            assert_eq!(rewritten_by(sql, widened), sql);
+        }
     }
 
     #[test]
