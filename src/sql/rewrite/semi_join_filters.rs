@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Select, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, UnaryOperator};
+use sqlparser::ast::{BinaryOperator, Expr, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, UnaryOperator};
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
 use super::resolver::{factors, visit_query, Resolver, Scope};
@@ -52,18 +52,27 @@ impl Subqueries<'_> {
     }
 
     fn filter_first(&self, select: &mut Select, outer: &HashSet<String>) {
-        let [TableWithJoins { relation: relation @ TableFactor::Table { name, alias, .. }, joins }] = select.from.as_slice() else { return };
+        let [TableWithJoins { relation, joins }] = select.from.as_slice() else { return };
         let Some(selection) = select.selection.as_ref().filter(|s| joins.is_empty() && !names_a_schema(s)) else { return };
         let Some(inner) = self.resolver.scope(relation) else { return };
         let (own, rest): (Vec<&Expr>, Vec<&Expr>) = conjuncts(selection).into_iter().partition(|c| reads_only(c, &inner));
         if !own.iter().any(|c| reads_any(c, outer)) {
             return;
         }
+        let own = joined_by(BinaryOperator::And, own.into_iter().cloned().collect());
+        let rest = joined_by(BinaryOperator::And, rest.into_iter().cloned().collect());
+        let TableFactor::Table { name, alias, .. } = relation else {
+            // Filtered first already (`narrowed_exists.rs` narrows to the outer keys): one filter more there.
+            if let (Some(own), Some(filtered)) = (own, filtered_table(&mut select.from[0].relation, &inner.qualifier)) {
+                filtered.selection = joined_by(BinaryOperator::And, filtered.selection.take().into_iter().chain([own]).collect());
+                select.selection = rest;
+            }
+            return;
+        };
         // The derived table goes by the name the relation had, quoted as it was.
         let Some(qualifier) = alias.as_ref().map(|a| a.name.clone()).or_else(|| name.0.last().and_then(|part| part.as_ident().cloned())) else { return };
-        let own = joined_by(BinaryOperator::And, own.into_iter().cloned().collect());
         let Some(filtered) = own.and_then(|own| parse_query(&format!("SELECT * FROM {relation} WHERE {own}"))) else { return };
-        select.selection = joined_by(BinaryOperator::And, rest.into_iter().cloned().collect());
+        select.selection = rest;
         select.from[0].relation = TableFactor::Derived {
             lateral: false,
             subquery: Box::new(filtered),
@@ -71,6 +80,26 @@ impl Subqueries<'_> {
             sample: None,
         };
     }
+}
+
+/// The SELECT of a derived table `(SELECT * FROM t [AS q] [WHERE …]) AS q`
+/// named `qualifier`: one whose filters read the names a filter of the
+/// relation `q` reads, as it reads them.
+fn filtered_table<'a>(relation: &'a mut TableFactor, qualifier: &str) -> Option<&'a mut Select> {
+    let TableFactor::Derived { subquery, .. } = relation else { return None };
+    if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = subquery.body.as_mut() else { return None };
+    let [TableWithJoins { relation: TableFactor::Table { name, alias, .. }, joins }] = select.from.as_slice() else { return None };
+    let named = alias.as_ref().map(|a| &a.name).or_else(|| name.0.last().and_then(|part| part.as_ident()));
+    let plain = joins.is_empty()
+        && named.is_some_and(|named| named.value.eq_ignore_ascii_case(qualifier))
+        && matches!(select.projection.as_slice(), [SelectItem::Wildcard(options)] if *options == Default::default())
+        && select.distinct.is_none()
+        && select.having.is_none()
+        && !super::scope::has_group_by(select);
+    plain.then_some(select.as_mut())
 }
 
 /// Calls `each` with the SELECT of every `[NOT] EXISTS` / `[NOT] IN`
@@ -149,6 +178,25 @@ mod tests {
             "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM (SELECT * FROM s AS s2 WHERE s2.day > 3 AND qty < 2) AS s2 \
              WHERE s2.region = d.region) AND d.id NOT IN (SELECT s.id FROM s WHERE s.qty > 1)"
         );
+    }
+
+    #[test]
+    fn own_filters_join_a_derived_table_filtered_already() {
+        let columns = columns_of(&[("d", &["id", "region", "day"]), ("s", &["id", "region", "day", "qty"])]);
+        let sql = "SELECT d.id FROM d WHERE NOT EXISTS (SELECT 1 FROM (SELECT * FROM s AS s2 WHERE s2.id IN (1, 2)) AS s2 \
+                   WHERE s2.region = d.region AND s2.day > 3)";
+        assert_eq!(
+            rewritten_over(sql, &columns, super::filtered_first),
+            "SELECT d.id FROM d WHERE NOT EXISTS (SELECT 1 FROM (SELECT * FROM s AS s2 WHERE s2.id IN (1, 2) AND s2.day > 3) AS s2 \
+             WHERE s2.region = d.region)"
+        );
+        // Not into one that names its relation apart, or is more than a filter.
+        for sql in [
+            "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM (SELECT * FROM s AS x WHERE x.id > 1) AS s2 WHERE s2.region = d.region AND s2.day > 3)",
+            "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM (SELECT DISTINCT * FROM s AS s2) AS s2 WHERE s2.region = d.region AND s2.day > 3)",
+        ] {
+            assert_eq!(rewritten_over(sql, &columns, super::filtered_first), sql);
+        }
     }
 
     #[test]
