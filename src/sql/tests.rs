@@ -225,6 +225,20 @@ fn a_subquery_beside_aggregates_without_group_by_reads_them_from_below() {
 }
 
 #[test]
+fn a_subquery_in_a_grouping_key_is_read_by_the_items_that_repeat_it() {
+    let rendered = render_with_columns(
+        "SELECT l_qty > (SELECT avg(l_qty) FROM lineitem) AS big, count(*) FROM lineitem GROUP BY l_qty > (SELECT avg(l_qty) FROM lineitem)",
+        &[("lineitem", &["l_key", "l_qty"])],
+    );
+    // One CTE, the key the item (by position, as later passes name it).
+    assert!(
+        rendered.ends_with("SELECT l_qty > __floe_sq1.__floe_v AS big, count(*) FROM __floe_0 AS lineitem CROSS JOIN __floe_sq1 GROUP BY 1"),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("__floe_sq2"), "{rendered}");
+}
+
+#[test]
 fn a_correlated_subquery_groups_only_the_keys_the_outer_filters_keep() {
     let rendered = render_with_columns(
         "SELECT sum(l_price) FROM lineitem, part WHERE p_key = l_key AND p_brand = 'B' AND l_qty < (SELECT 0.2 * sum(l_qty) FROM lineitem WHERE l_key = p_key)",

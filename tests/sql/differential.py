@@ -82,7 +82,7 @@ class Generator:
 
     def __init__(self, rng: random.Random):
         self.rng, self.aliases = rng, 0
-        # Subqueries as values, except in grouping keys (`GROUP BY (SELECT …)`, which Floe refuses).
+        # Subqueries as values (off where a value must not be one).
         self.subqueries = True
 
     def alias(self, table: str) -> str:
@@ -290,10 +290,12 @@ class Generator:
         r = self.rng
         text, scope = self.relations()
         # Keys are columns or expressions of them: a literal key would be a position.
-        self.subqueries = False
         keys = [] if r.random() < 0.15 else [self.column(scope, (r.choice(["int", "text", "date", "bool"]),)) or self.value(scope, "text", 1)
                                              for _ in range(r.randint(1, 2))]
-        self.subqueries = True
+        number = self.column(scope, ("int",))
+        if keys and number and r.random() < 0.15:
+            # A key that reads a subquery, selected as written.
+            keys[-1] = f"CASE WHEN {number} > {self.scalar_subquery([], 'int', 1)} THEN 'hi' ELSE 'lo' END"
         aggregates = [self.aggregate(scope) for _ in range(r.randint(1, 3))]
         if r.random() < 0.2:
             # A subquery outside the aggregates: one value for every group (the one group without keys).

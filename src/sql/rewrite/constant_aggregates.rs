@@ -137,10 +137,22 @@ fn distinct_arg(function: &Function) -> Option<&Expr> {
 fn constant(expr: &Expr) -> bool {
     match expr {
         Expr::Value(_) | Expr::TypedString { .. } => true,
-        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } | Expr::IsNull(expr) | Expr::IsNotNull(expr) => {
-            constant(expr)
-        }
-        Expr::BinaryOp { left, right, .. } => constant(left) && constant(right),
+        Expr::UnaryOp { expr, .. }
+        | Expr::Nested(expr)
+        | Expr::Cast { expr, .. }
+        | Expr::IsNull(expr)
+        | Expr::IsNotNull(expr)
+        | Expr::IsTrue(expr)
+        | Expr::IsFalse(expr)
+        | Expr::IsNotTrue(expr)
+        | Expr::IsNotFalse(expr) => constant(expr),
+        Expr::BinaryOp { left, right, .. }
+        | Expr::IsDistinctFrom(left, right)
+        | Expr::IsNotDistinctFrom(left, right)
+        | Expr::Like { expr: left, pattern: right, escape_char: None, .. }
+        | Expr::ILike { expr: left, pattern: right, escape_char: None, .. } => constant(left) && constant(right),
+        Expr::InList { expr, list, .. } => constant(expr) && list.iter().all(constant),
+        Expr::Between { expr, low, high, .. } => constant(expr) && constant(low) && constant(high),
         Expr::Substring { expr, substring_from, substring_for, .. } => {
             constant(expr) && substring_from.iter().chain(substring_for).all(|part| constant(part))
         }
@@ -191,6 +203,17 @@ mod tests {
              (CASE WHEN count(*) > 0 THEN COALESCE(abs(8), 7) END), (CASE WHEN (NULL) IS NULL THEN 0 ELSE count(*) END), \
              (CASE WHEN count(*) > 0 THEN sqrt(4) END) FROM t"
         );
+    }
+
+    #[test]
+    fn tests_of_constants_are_constants() {
+        // Found by the differential tester: the sum was one row's value.
+        assert_eq!(
+            rewritten_by("SELECT sum(CASE WHEN 'eng' IN ('x') THEN 9.45 WHEN 2 BETWEEN 1 AND 3 AND 'a' LIKE 'b%' THEN 1 ELSE 61.93 END) FROM t", rewrite),
+            "SELECT (CASE WHEN count(*) > 0 THEN (CASE WHEN 'eng' IN ('x') THEN 9.45 WHEN 2 BETWEEN 1 AND 3 AND 'a' LIKE 'b%' THEN 1 ELSE 61.93 END) \
+             * count(*) END) FROM t"
+        );
+        assert_eq!(rewritten_by("SELECT sum(CASE WHEN x IN (1) THEN 1 END) FROM t", rewrite), "SELECT sum(CASE WHEN x IN (1) THEN 1 END) FROM t");
     }
 
     #[test]
