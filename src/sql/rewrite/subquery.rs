@@ -31,7 +31,7 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 use super::aggregates::{counts, holds_aggregate};
 use super::scope::*;
 
-mod grouping_keys;
+mod grouped;
 mod joins;
 mod ungrouped;
 
@@ -405,51 +405,6 @@ impl Rewriter<'_> {
             }
         }
         split
-    }
-}
-
-impl Rewriter<'_> {
-    /// A grouped SELECT's subqueries: in an aggregate's arguments, values
-    /// per row, as in a SELECT list that does not aggregate; outside them,
-    /// under GROUP BY keys (not over no rows and so no group, where the
-    /// cross join with their CTE would make them NULL), uncorrelated ones, and
-    /// correlated ones in items that do not aggregate.
-    fn rewrite_grouped_items(&mut self, select: &mut Select, outer: &[Scope], from: String, added: &mut Added) {
-        let keyed = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty());
-        if keyed {
-            self.rewrite_keys(select, outer, &from, added);
-            let keys = match &select.group_by {
-                GroupByExpr::Expressions(keys, _) => keys.clone(),
-                GroupByExpr::All(_) => Vec::new(),
-            };
-            let mut new_keys = Vec::new();
-            for item in &mut select.projection {
-                let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-                // In an item that aggregates, one value for the group (as in HAVING);
-                // in one that does not, a grouping key: one value over all rows, or,
-                // correlated, a value per row of the keys it reads.
-                let aggregates = holds_aggregate(expr);
-                let before = self.ctes.len();
-                let correlated_allowed = !aggregates && self.reads_keys_only(expr, &keys, outer);
-                self.select_list_from = correlated_allowed.then(|| from.clone());
-                self.replace_within(expr, false, outer, aggregates, added, &mut false);
-                if !aggregates {
-                    new_keys.extend(self.ctes[before..].iter().filter_map(|cte| parse_expr(&format!("{}.{VALUE}", cte.alias.name))));
-                }
-            }
-            if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
-                keys.extend(new_keys);
-            }
-        }
-        self.select_list_from = Some(from);
-        let clauses = select.projection.iter_mut().filter_map(|item| match item {
-            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
-            _ => None,
-        });
-        for clause in clauses.chain(select.having.as_mut()) {
-            super::aggregates::for_each_aggregate_argument(clause, &mut |argument| self.replace_within(argument, false, outer, false, added, &mut false));
-        }
-        self.select_list_from = None;
     }
 }
 

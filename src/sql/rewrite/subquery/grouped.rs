@@ -1,0 +1,126 @@
+//! A grouped SELECT's scalar subqueries, outside its aggregates and in
+//! their arguments (`rewrite_grouped_items`).
+//!
+//! One in a GROUP BY key (`GROUP BY CASE WHEN size > (SELECT
+//! avg(size) FROM parts) THEN 'big' END`): the key reads its CTE's value,
+//! cross-joined as anywhere else (a correlated one LEFT JOINed on the outer
+//! values it reads, a value per row as in a SELECT list), and the SELECT
+//! items that repeat the key as written read it alike, so polars-sql still
+//! finds them among the keys.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem};
+
+use super::super::scope::*;
+use super::super::aggregates::holds_aggregate;
+use super::{Added, Rewriter, VALUE};
+
+impl Rewriter<'_> {
+    fn rewrite_keys(&mut self, select: &mut Select, outer: &[Scope], from: &str, added: &mut Added) {
+        let GroupByExpr::Expressions(keys, _) = &mut select.group_by else { return };
+        self.select_list_from = Some(from.to_string());
+        for key in keys.iter_mut() {
+            if !any_outside_subqueries(key, |expr| matches!(expr, Expr::Subquery(_))) {
+                continue;
+            }
+            let written = key.clone();
+            self.replace_within(key, false, outer, false, added, &mut false);
+            if *key == written {
+                continue;
+            }
+            for item in &mut select.projection {
+                replace_outside_subqueries(item, |expr| {
+                    if *expr == written {
+                        *expr = key.clone();
+                    }
+                });
+            }
+        }
+        self.select_list_from = None;
+    }
+}
+
+impl Rewriter<'_> {
+    /// Whether every outer value the correlated subqueries of a grouped
+    /// item read is one of the GROUP BY `keys`, as SQL requires of an item
+    /// outside aggregates (one that reads another column is an error, not a
+    /// value per row to group by).
+    fn reads_keys_only(&self, expr: &Expr, keys: &[Expr], outer: &[Scope]) -> bool {
+        let column = |expr: &Expr| match expr {
+            Expr::Identifier(name) => Some(name.value.to_ascii_lowercase()),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|part| part.value.to_ascii_lowercase()),
+            _ => None,
+        };
+        let key_columns: Vec<String> = keys.iter().filter_map(column).collect();
+        // A key, or an expression of key columns (`length(d.region)` under `GROUP BY d.region`).
+        let is_key = |written: &str| match parse_expr(written) {
+            Some(value) => {
+                keys.contains(&value)
+                    || crate::sql::visit::visit_expressions(&value, |part| match column(part) {
+                        Some(name) if !key_columns.contains(&name) => ControlFlow::Break(()),
+                        _ => ControlFlow::Continue(()),
+                    })
+                    .is_continue()
+            }
+            None => false,
+        };
+        visit_outside_subqueries(expr, |expr| {
+            let Expr::Subquery(subquery) = expr else { return ControlFlow::Continue(()) };
+            let links = plain_select(subquery).and_then(|select| {
+                let inner = self.resolver.scopes(&select.from)?;
+                correlate(select, &inner, outer).map(|correlation| correlation.links)
+            });
+            match links.unwrap_or_default().iter().all(|(_, _, outer_value)| is_key(outer_value)) {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(()),
+            }
+        })
+        .is_continue()
+    }
+}
+
+impl Rewriter<'_> {
+    /// A grouped SELECT's subqueries: in an aggregate's arguments, values
+    /// per row, as in a SELECT list that does not aggregate; outside them,
+    /// under GROUP BY keys (not over no rows and so no group, where the
+    /// cross join with their CTE would make them NULL), uncorrelated ones, and
+    /// correlated ones in items that do not aggregate.
+    pub(super) fn rewrite_grouped_items(&mut self, select: &mut Select, outer: &[Scope], from: String, added: &mut Added) {
+        let keyed = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty());
+        if keyed {
+            self.rewrite_keys(select, outer, &from, added);
+            let keys = match &select.group_by {
+                GroupByExpr::Expressions(keys, _) => keys.clone(),
+                GroupByExpr::All(_) => Vec::new(),
+            };
+            let mut new_keys = Vec::new();
+            for item in &mut select.projection {
+                let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+                // In an item that aggregates, one value for the group (as in HAVING);
+                // in one that does not, a grouping key: one value over all rows, or,
+                // correlated, a value per row of the keys it reads.
+                let aggregates = holds_aggregate(expr);
+                let before = self.ctes.len();
+                let correlated_allowed = !aggregates && self.reads_keys_only(expr, &keys, outer);
+                self.select_list_from = correlated_allowed.then(|| from.clone());
+                self.replace_within(expr, false, outer, aggregates, added, &mut false);
+                if !aggregates {
+                    new_keys.extend(self.ctes[before..].iter().filter_map(|cte| parse_expr(&format!("{}.{VALUE}", cte.alias.name))));
+                }
+            }
+            if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+                keys.extend(new_keys);
+            }
+        }
+        self.select_list_from = Some(from);
+        let clauses = select.projection.iter_mut().filter_map(|item| match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
+            _ => None,
+        });
+        for clause in clauses.chain(select.having.as_mut()) {
+            super::super::aggregates::for_each_aggregate_argument(clause, &mut |argument| self.replace_within(argument, false, outer, false, added, &mut false));
+        }
+        self.select_list_from = None;
+    }
+}
