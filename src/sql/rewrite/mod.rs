@@ -14,6 +14,7 @@ mod correlation;
 mod correlated_in;
 mod correlated_items;
 mod decimal_comparisons;
+mod decimal_top_k;
 mod decimals;
 mod distinct;
 mod exists;
@@ -141,6 +142,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// different numeric types cast to the wider, join keys and the outer
 /// columns of semi-join subqueries read by the suffixed names of the joined
 /// frame, those subqueries' own filters over an outer name filtered first,
+/// a decimal sort key under LIMIT given a second key that orders nothing apart,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -186,6 +188,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     widened_integers::widened(statement);
     // Last of all: the items and keys it compares are final.
     grouped_keys::keys_by_position(statement, columns);
+    decimal_top_k::pruned_safely(statement, columns);
     set_operations::of_unlike_columns(statement, columns);
     set_operations::nested_in_queries(statement);
     // After every pass that writes or reorders joins and their subqueries.
