@@ -119,8 +119,9 @@ class Generator:
                 return f"abs({self.value(scope, kind, depth + 1)})"
             if choice == 3:
                 rounded = self.value(scope, r.choice(["dec", "dbl"]), depth + 1)
-                # DuckDB 1.5 rounds a narrow decimal literal past its precision to 0 (`round(5.52, -1)`).
-                digits = r.randint(0 if re.fullmatch(r"[0-9.]+", rounded) else -1, 2)
+                # DuckDB 1.5 rounds a narrow decimal literal past its precision to 0 (`round(5.52, -1)`,
+                # `round(abs(5.36), -1)`): past the point only what reads a column.
+                digits = r.randint(-1 if re.search(r"\b[a-z]+[0-9]+\.[a-z_]+", rounded) else 0, 2)
                 return f"round({rounded}, {digits})"
         if kind == "text":
             choice = r.randrange(5)

@@ -11,7 +11,6 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Ident, Query, Select, SelectItem, SetExpr, TableFactor};
-use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::super::aggregates::aggregate_call;
 use super::super::names::polars_item_name;
@@ -85,35 +84,16 @@ fn column(index: usize) -> String {
 /// Replaces each aggregate call of `expr`, outside its subqueries, with the
 /// column of `__floe_agg` that computes it (one column per distinct call).
 fn read_from_below(expr: &mut Expr, aggregates: &mut Vec<Expr>) {
-    struct Below<'a> {
-        aggregates: &'a mut Vec<Expr>,
-        depth: usize,
-    }
-    impl VisitorMut for Below<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
+    replace_outside_subqueries(expr, |expr| {
+        if !aggregate_call(expr) {
+            return;
         }
-        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if self.depth == 0 && aggregate_call(expr) {
-                let index = match self.aggregates.iter().position(|seen| seen == expr) {
-                    Some(index) => index,
-                    None => {
-                        self.aggregates.push(expr.clone());
-                        self.aggregates.len() - 1
-                    }
-                };
-                *expr = Expr::CompoundIdentifier(vec![Ident::new(RELATION), Ident::new(column(index))]);
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = expr.visit(&mut Below { aggregates, depth: 0 });
+        let index = aggregates.iter().position(|seen| seen == expr).unwrap_or_else(|| {
+            aggregates.push(expr.clone());
+            aggregates.len() - 1
+        });
+        *expr = Expr::CompoundIdentifier(vec![Ident::new(RELATION), Ident::new(column(index))]);
+    });
 }
 
 /// How many scalar subqueries `expr` holds once its aggregates are read from
