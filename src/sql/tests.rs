@@ -212,9 +212,9 @@ fn a_subquery_beside_aggregates_without_group_by_reads_them_from_below() {
     // Over no rows the one row stays; `len` is the name Polars gives count(*).
     assert!(
         rendered.contains(
-            "SELECT __floe_agg.__floe_a1 AS \"len\", CAST(__floe_agg.__floe_a2 AS DOUBLE) / __floe_sq2.__floe_v AS share FROM \
+            "SELECT __floe_agg.__floe_a1 AS \"len\", CAST(__floe_agg.__floe_a2 AS DOUBLE) / __floe_sq2.__floe_sq2_v AS share FROM \
              (SELECT CAST(count(*) AS BIGINT) AS __floe_a1, sum(lineitem.l_qty) AS __floe_a2 FROM __floe_0 AS lineitem WHERE lineitem.l_price > 5) \
-             AS __floe_agg CROSS JOIN __floe_sq1 CROSS JOIN __floe_sq2 WHERE (__floe_agg.__floe_a1 > __floe_sq1.__floe_v) IS TRUE"
+             AS __floe_agg CROSS JOIN __floe_sq1 CROSS JOIN __floe_sq2 WHERE (__floe_agg.__floe_a1 > __floe_sq1.__floe_sq1_v) IS TRUE"
         ),
         "{rendered}"
     );
@@ -232,7 +232,7 @@ fn a_subquery_in_a_grouping_key_is_read_by_the_items_that_repeat_it() {
     );
     // One CTE, the key the item (by position, as later passes name it).
     assert!(
-        rendered.ends_with("SELECT l_qty > __floe_sq1.__floe_v AS big, count(*) FROM __floe_0 AS lineitem CROSS JOIN __floe_sq1 GROUP BY 1"),
+        rendered.ends_with("SELECT l_qty > __floe_sq1.__floe_sq1_v AS big, count(*) FROM __floe_0 AS lineitem CROSS JOIN __floe_sq1 GROUP BY 1"),
         "{rendered}"
     );
     assert!(!rendered.contains("__floe_sq2"), "{rendered}");
@@ -382,12 +382,12 @@ fn in_subquery_on_one_joined_table_filters_it_before_the_joins() {
 fn uncorrelated_exists_is_a_count_of_one_row() {
     let columns: &[(&str, &[&str])] = &[("t", &["id", "x"]), ("u", &["k"])];
     let rendered = render_with_columns("SELECT id FROM t WHERE id = 2 OR NOT EXISTS (SELECT * FROM u WHERE k > 3)", columns);
-    assert!(rendered.contains("SELECT count(*) AS __floe_v FROM (SELECT 1 AS __floe_v FROM __floe_1 AS u WHERE u.k > 3 LIMIT 1) AS __floe_e"), "{rendered}");
-    assert!(rendered.contains("__floe_sq1.__floe_v <> 1"), "{rendered}");
+    assert!(rendered.contains("SELECT count(*) AS __floe_sq1_v FROM (SELECT 1 AS __floe_v FROM __floe_1 AS u WHERE u.k > 3 LIMIT 1) AS __floe_e"), "{rendered}");
+    assert!(rendered.contains("__floe_sq1.__floe_sq1_v <> 1"), "{rendered}");
     // An aggregate without GROUP BY is the one row there is: kept.
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT max(k) FROM u)", columns);
     assert!(rendered.contains("(SELECT max(u.k) AS __floe_c1 FROM __floe_1 AS u LIMIT 1)"), "{rendered}");
-    assert!(rendered.contains("__floe_sq1.__floe_v = 1"), "{rendered}");
+    assert!(rendered.contains("__floe_sq1.__floe_sq1_v = 1"), "{rendered}");
     // Correlated ones are polars-sql's semi joins; by an inequality, a count per distinct outer value.
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.x)", columns);
     assert!(rendered.contains("EXISTS"), "{rendered}");
@@ -436,12 +436,12 @@ fn uncorrelated_subqueries_that_may_find_no_row_are_null_there() {
     // A cross join with no rows would drop every row of `e`.
     let rendered = render_with_columns("SELECT id, (SELECT name FROM d WHERE id < 0) AS n FROM e", columns);
     assert!(
-        rendered.contains("floe_one_row(CAST(count(*) AS BIGINT), min(__floe_rows.__floe_v)) AS __floe_v FROM (SELECT d.name AS __floe_v FROM __floe_0 AS d WHERE d.id < 0) AS __floe_rows"),
+        rendered.contains("floe_one_row(CAST(count(*) AS BIGINT), min(__floe_rows.__floe_sq1_v)) AS __floe_sq1_v FROM (SELECT d.name AS __floe_sq1_v FROM __floe_0 AS d WHERE d.id < 0) AS __floe_rows"),
         "{rendered}"
     );
     // An aggregate of all the rows is one row.
     let rendered = render_with_columns("SELECT id, (SELECT max(name) FROM d) AS n FROM e", columns);
-    assert!(rendered.starts_with("WITH __floe_sq1 AS (SELECT max(d.name) AS __floe_v FROM __floe_0 AS d)"), "{rendered}");
+    assert!(rendered.starts_with("WITH __floe_sq1 AS (SELECT max(d.name) AS __floe_sq1_v FROM __floe_0 AS d)"), "{rendered}");
 }
 
 #[test]
@@ -453,9 +453,9 @@ fn subqueries_in_aggregate_arguments_are_values_per_row() {
         columns,
     );
     // Outside the aggregates an uncorrelated one is a grouping key, or an aggregate's one value.
-    let items = "SELECT dept, max(CASE WHEN id > __floe_sq3.__floe_v THEN 1 END) AS m, __floe_sq1.__floe_v AS f, CAST(count(*) AS BIGINT) + max(__floe_sq2.__floe_v) AS g";
+    let items = "SELECT dept, max(CASE WHEN id > __floe_sq3.__floe_v THEN 1 END) AS m, __floe_sq1.__floe_sq1_v AS f, CAST(count(*) AS BIGINT) + max(__floe_sq2.__floe_sq2_v) AS g";
     assert!(rendered.contains(items), "{rendered}");
-    assert!(rendered.contains("GROUP BY dept, 3 HAVING"), "{rendered}");
+    assert!(rendered.contains("GROUP BY dept, __floe_sq1.__floe_sq1_v HAVING"), "{rendered}");
     assert!(rendered.contains("LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = e.dept LEFT JOIN __floe_sq4 ON __floe_sq4.__floe_k1 = (e.id)"), "{rendered}");
     assert!(rendered.contains("HAVING sum(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_v, 0) > 0 THEN true"), "{rendered}");
 }

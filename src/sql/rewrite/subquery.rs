@@ -42,7 +42,7 @@ const VALUE: &str = "__floe_v";
 
 pub(super) fn decorrelate(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };
-    let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new(), select_list_from: None, outer_filters: None };
+    let mut rewriter = Rewriter { resolver: Resolver::new(query, columns), ctes: Vec::new(), select_list_from: None, outer_filters: None, per_group: false };
     let _ = query.visit(&mut rewriter);
     add_ctes(query, rewriter.ctes);
 }
@@ -53,6 +53,9 @@ struct Rewriter<'a> {
     /// The FROM of the SELECT whose list or WHERE is being rewritten
     /// (correlated subqueries there read their outer values from it).
     select_list_from: Option<String>,
+    /// Whether a correlated subquery's value is read in a grouped item that
+    /// aggregates: one value per group (correlated with its keys), taken by `max`.
+    per_group: bool,
     /// The filters of the SELECT whose WHERE is being rewritten, which
     /// narrow the keys a correlated subquery's CTE groups (`narrowed_keys.rs`).
     outer_filters: Option<super::narrowed_keys::OuterFilters>,
@@ -63,6 +66,9 @@ struct Replacement {
     cte_sql: String,
     /// `__floe_kI = <outer expr>` conjuncts for the outer WHERE.
     join_conditions: Vec<String>,
+    /// The CTE's column the value is in: its own name for one cross-joined
+    /// (`__floe_sqN_v`), so that two such values are never named alike.
+    value_column: String,
 }
 
 impl Rewriter<'_> {
@@ -81,7 +87,7 @@ impl Rewriter<'_> {
             return None;
         }
         if links.is_empty() {
-            return uncorrelated(subquery, select, &inner, outer);
+            return uncorrelated(subquery, select, &inner, outer, &format!("{name}_v"));
         }
         if !correlated || plain_select(subquery).is_none() {
             return None;
@@ -99,7 +105,7 @@ impl Rewriter<'_> {
         }
         let from = from_text(select);
         let (cte_sql, join_conditions) = grouped_cte(name, &keys, &format!("{value} AS {VALUE}"), &from, &local);
-        Some(Replacement { cte_sql, join_conditions })
+        Some(Replacement { cte_sql, join_conditions, value_column: VALUE.into() })
     }
 }
 
@@ -109,7 +115,7 @@ impl Rewriter<'_> {
 /// through `floe_one_row` (NULL over no rows, an error past one, as SQL
 /// says), since a cross join with no rows would drop every outer row where
 /// the NULL it stands for may not (`CASE`, `OR`, a SELECT item).
-fn uncorrelated(subquery: &Query, select: &Select, inner: &[Scope], outer: &[Scope]) -> Option<Replacement> {
+fn uncorrelated(subquery: &Query, select: &Select, inner: &[Scope], outer: &[Scope], value_column: &str) -> Option<Replacement> {
     let GroupByExpr::Expressions(keys, _) = &select.group_by else { return None };
     for expr in keys.iter().chain(select.having.as_ref()) {
         if sides(expr, inner, outer)?.contains(&Side::Outer) {
@@ -126,12 +132,12 @@ fn uncorrelated(subquery: &Query, select: &Select, inner: &[Scope], outer: &[Sco
         _ => return None,
     };
     let one_row = holds_aggregate(&value) && plain_select(subquery).is_some() && subquery.fetch.is_none() && body.qualify.is_none();
-    body.projection.push(SelectItem::ExprWithAlias { expr: value, alias: sqlparser::ast::Ident::new(VALUE) });
+    body.projection.push(SelectItem::ExprWithAlias { expr: value, alias: sqlparser::ast::Ident::new(value_column) });
     let cte_sql = match one_row {
         true => cte.to_string(),
-        false => format!("SELECT floe_one_row(count(*), min({VALUE})) AS {VALUE} FROM ({cte}) AS __floe_rows"),
+        false => format!("SELECT floe_one_row(count(*), min({value_column})) AS {value_column} FROM ({cte}) AS __floe_rows"),
     };
-    Some(Replacement { cte_sql, join_conditions: Vec::new() })
+    Some(Replacement { cte_sql, join_conditions: Vec::new(), value_column: value_column.into() })
 }
 
 impl Rewriter<'_> {
@@ -213,11 +219,13 @@ impl Rewriter<'_> {
                     return;
                 }
                 let Some(cte) = parse_cte(&name, &replacement.cte_sql) else { return };
-                let reference = if in_having { format!("max({name}.{VALUE})") } else { format!("{name}.{VALUE}") };
+                let column = &replacement.value_column;
+                let reference = if in_having { format!("max({name}.{column})") } else { format!("{name}.{column}") };
                 let Some(value) = parse_expr(&reference) else { return };
                 *expr = value;
                 *cross_joined |= replacement.join_conditions.is_empty();
-                self.resolver.cte_columns.insert(name.clone(), Vec::new());
+                let known = if replacement.join_conditions.is_empty() { vec![replacement.value_column] } else { Vec::new() };
+                self.resolver.cte_columns.insert(name.clone(), known);
                 self.ctes.push(cte);
                 added.joins.push((name, replacement.join_conditions));
             }
@@ -307,7 +315,8 @@ impl Rewriter<'_> {
         let (Expr::Subquery(subquery), Some(outer_from)) = (&*expr, &self.select_list_from) else { return };
         let name = format!("__floe_sq{}", self.ctes.len() + 1);
         let Some(plan) = super::correlated_items::plan(&self.resolver, subquery, outer, outer_from, &name) else { return };
-        let (Some(cte), Some(value)) = (parse_cte(&name, &plan.cte_sql), parse_expr(&plan.value)) else { return };
+        let value = if self.per_group { format!("max({})", plan.value) } else { plan.value };
+        let (Some(cte), Some(value)) = (parse_cte(&name, &plan.cte_sql), parse_expr(&value)) else { return };
         *expr = value;
         self.resolver.cte_columns.insert(name.clone(), plan.cte_columns);
         self.ctes.push(cte);

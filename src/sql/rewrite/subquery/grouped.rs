@@ -14,7 +14,7 @@ use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem};
 
 use super::super::scope::*;
 use super::super::aggregates::holds_aggregate;
-use super::{Added, Rewriter, VALUE};
+use super::{Added, Rewriter};
 
 impl Rewriter<'_> {
     fn rewrite_keys(&mut self, select: &mut Select, outer: &[Scope], from: &str, added: &mut Added) {
@@ -97,16 +97,20 @@ impl Rewriter<'_> {
             let mut new_keys = Vec::new();
             for item in &mut select.projection {
                 let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-                // In an item that aggregates, one value for the group (as in HAVING);
-                // in one that does not, a grouping key: one value over all rows, or,
-                // correlated, a value per row of the keys it reads.
+                // In an item that aggregates, one value for the group (as in HAVING,
+                // correlated too: a value per row of the keys it reads, so one per group);
+                // in one that does not, a grouping key: one value over all rows, or, correlated,
+                // a value per row of the keys it reads.
                 let aggregates = holds_aggregate(expr);
                 let before = self.ctes.len();
-                let correlated_allowed = !aggregates && self.reads_keys_only(expr, &keys, outer);
-                self.select_list_from = correlated_allowed.then(|| from.clone());
+                self.select_list_from = self.reads_keys_only(expr, &keys, outer).then(|| from.clone());
+                self.per_group = aggregates;
                 self.replace_within(expr, false, outer, aggregates, added, &mut false);
+                self.per_group = false;
                 if !aggregates {
-                    new_keys.extend(self.ctes[before..].iter().filter_map(|cte| parse_expr(&format!("{}.{VALUE}", cte.alias.name))));
+                    let values = self.ctes[before..].iter().map(|cte| &cte.alias.name.value);
+                    let columns = values.filter_map(|name| Some((name, self.resolver.cte_columns.get(name)?.last()?)));
+                    new_keys.extend(columns.filter_map(|(name, column)| parse_expr(&format!("{name}.{column}"))));
                 }
             }
             if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
