@@ -15,7 +15,8 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{CastKind, DataType, Expr, OrderByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, Statement};
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
-use super::scope::integer_literal;
+use super::aggregates::{holds_aggregate, opens_subquery};
+use super::scope::{any_outside_subqueries, has_group_by, integer_literal};
 use super::{ColumnKind, Columns};
 
 pub(super) fn pruned_safely(statement: &mut Statement, columns: &Columns) {
@@ -44,12 +45,18 @@ impl VisitorMut for TopK<'_> {
 }
 
 /// The expression a sort key stands for (an item, by position or alias),
-/// and how a second key names it. None for an unaliased expression by
-/// position, which a key cannot name.
+/// and how a second key names it. An unaliased expression by position is
+/// named by itself where the SELECT reads its input rows as they are (no
+/// grouping, DISTINCT, window or subquery); elsewhere None: no key can name it.
 fn resolved(key: &Expr, select: &Select) -> Option<(Expr, Expr)> {
+    let row_wise = |expr: &Expr| {
+        let computed = |part: &Expr| matches!(part, Expr::Function(function) if function.over.is_some()) || opens_subquery(part);
+        select.distinct.is_none() && !has_group_by(select) && !holds_aggregate(expr) && !any_outside_subqueries(expr, computed)
+    };
     let item = |item: &SelectItem| match item {
         SelectItem::ExprWithAlias { expr, alias } => Some((expr.clone(), Expr::Identifier(alias.clone()))),
         SelectItem::UnnamedExpr(column @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => Some((column.clone(), column.clone())),
+        SelectItem::UnnamedExpr(expr) if row_wise(expr) => Some((expr.clone(), Expr::Nested(Box::new(expr.clone())))),
         _ => None,
     };
     if let Some(position) = integer_literal(key) {
@@ -108,6 +115,7 @@ mod tests {
             ("SELECT price * 2 AS p FROM t ORDER BY p LIMIT 3", "ORDER BY p, p IS NULL LIMIT 3"),
             ("SELECT id FROM t ORDER BY t.price DESC NULLS LAST LIMIT 1", "ORDER BY t.price DESC NULLS LAST, t.price IS NULL LIMIT 1"),
             ("SELECT k FROM (SELECT id AS k FROM t) AS d ORDER BY k LIMIT 1", "ORDER BY k, k IS NULL LIMIT 1"),
+            ("SELECT id, price * 2 FROM t ORDER BY 2 DESC LIMIT 3", "ORDER BY 2 DESC, (price * 2) IS NULL LIMIT 3"),
         ];
         for (sql, ends) in cases {
             let rewritten = rewritten_over(sql, &columns(), super::pruned_safely);
@@ -122,7 +130,8 @@ mod tests {
             "SELECT day FROM t ORDER BY day LIMIT 3",
             "SELECT price FROM t ORDER BY price",
             "SELECT price FROM t ORDER BY price, id LIMIT 2",
-            "SELECT price * 2 FROM t ORDER BY 1 LIMIT 2",
+            "SELECT DISTINCT price * 2 FROM t ORDER BY 1 LIMIT 2",
+            "SELECT sum(price) * 2 FROM t GROUP BY id ORDER BY 1 LIMIT 2",
         ] {
             assert_eq!(rewritten_over(sql, &columns(), super::pruned_safely), sql);
         }
