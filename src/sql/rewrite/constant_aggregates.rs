@@ -130,7 +130,6 @@ fn distinct_arg(function: &Function) -> Option<&Expr> {
     }
 }
 
-
 /// Literals and what functions make of them: the same value on every row.
 /// Not an aggregate's or a window's, nor a volatile function's (`now()`,
 /// `random()`, as the result cache reads them: `crate::sql::volatile`).

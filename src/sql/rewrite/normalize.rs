@@ -195,7 +195,6 @@ fn typed_boolean(expr: &mut Expr) {
     }
 }
 
-
 /// `(c AND x) OR (c AND y)` as `c AND (x OR y)`; `(c) OR (c AND y)` as `c`.
 fn factored(expr: &Expr) -> Option<Expr> {
     if !matches!(expr, Expr::BinaryOp { op: BinaryOperator::Or, .. }) {

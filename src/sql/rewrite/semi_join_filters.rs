@@ -18,7 +18,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Select, SelectItem, SetExpr, Statemen
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{conjuncts, joined_by, parse_query};
+use super::scope::{conjuncts, joined_by, parse_query, plain_select};
 use super::Columns;
 
 pub(super) fn filtered_first(statement: &mut Statement, columns: &Columns) {
@@ -87,19 +87,16 @@ impl Subqueries<'_> {
 /// relation `q` reads, as it reads them.
 fn filtered_table<'a>(relation: &'a mut TableFactor, qualifier: &str) -> Option<&'a mut Select> {
     let TableFactor::Derived { subquery, .. } = relation else { return None };
-    if subquery.with.is_some() || subquery.order_by.is_some() || subquery.limit_clause.is_some() {
-        return None;
-    }
-    let SetExpr::Select(select) = subquery.body.as_mut() else { return None };
+    let select = plain_select(subquery)?;
     let [TableWithJoins { relation: TableFactor::Table { name, alias, .. }, joins }] = select.from.as_slice() else { return None };
     let named = alias.as_ref().map(|a| &a.name).or_else(|| name.0.last().and_then(|part| part.as_ident()));
-    let plain = joins.is_empty()
+    let filter = joins.is_empty()
         && named.is_some_and(|named| named.value.eq_ignore_ascii_case(qualifier))
-        && matches!(select.projection.as_slice(), [SelectItem::Wildcard(options)] if *options == Default::default())
-        && select.distinct.is_none()
-        && select.having.is_none()
-        && !super::scope::has_group_by(select);
-    plain.then_some(select.as_mut())
+        && matches!(select.projection.as_slice(), [SelectItem::Wildcard(options)] if *options == Default::default());
+    match subquery.body.as_mut() {
+        SetExpr::Select(select) if filter => Some(select),
+        _ => None,
+    }
 }
 
 /// Calls `each` with the SELECT of every `[NOT] EXISTS` / `[NOT] IN`

@@ -3,8 +3,8 @@
 //! WHEN (SELECT count(*) …) > 10 THEN …`), rewritten into joins it can:
 //!
 //! - uncorrelated (anywhere in WHERE, HAVING and the SELECT list): the
-//!   subquery, whole, becomes a CTE `__floe_sqN(__floe_v)` cross-joined into
-//!   the outer FROM, and the expression reads `__floe_v` (`max(__floe_v)` in
+//!   subquery, whole, becomes a CTE `__floe_sqN(__floe_sqN_v)` cross-joined
+//!   into the outer FROM, and the expression reads its value (`max(…)` in
 //!   HAVING and in a grouped SELECT's items that aggregate, where a bare
 //!   column is not allowed; a grouping key of its own in those that do not);
 //! - in an aggregate's arguments, correlated too: a value per row, as in the

@@ -1,8 +1,8 @@
 //! A scalar subquery beside the aggregates of a query without GROUP BY
 //! (`SELECT sum(x) / (SELECT sum(x) FROM t) FROM t WHERE …`). SQL makes the
 //! whole input one group, also when it has no rows; a cross join with the
-//! subquery's CTE would leave no row to aggregate, and `max(__floe_v)` (how a
-//! grouped query reads it) would be NULL there. So the aggregates move into
+//! subquery's CTE would leave no row to aggregate, and `max(__floe_sqN_v)`
+//! (how a grouped query reads it) would be NULL there. So the aggregates move into
 //! a derived table of their own (`__floe_agg`: the query's FROM and WHERE,
 //! one row), and the items read them from it beside the subquery, in a query
 //! that no longer aggregates and joins its subqueries as any SELECT list's.
