@@ -56,6 +56,8 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
 fn refused(err: PolarsError, query: &Query) -> super::Error {
     let readable = match &err {
         PolarsError::SQLInterface(message) => query.refusal_of(message),
+        // A scalar subquery in a comparison that no rewrite took.
+        PolarsError::SQLSyntax(message) if message.starts_with("subquery comparisons with ") => query.refusal_of("unexpected subquery"),
         _ => None,
     };
     readable.map_or_else(|| err.into(), Into::into)

@@ -167,7 +167,7 @@ impl Query {
         if polars_message == "unexpected subquery" {
             // What the subquery passes left as written.
             return Some(Error::Unsupported(
-                "a scalar subquery is not supported here (correlated in HAVING, or in a grouped SELECT's item reading a column \
+                "a scalar subquery is not supported here (correlated in a grouped SELECT's item or HAVING, reading a column \
                  that is no GROUP BY key); compute it in a CTE and join it"
                     .into(),
             ));

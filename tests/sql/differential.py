@@ -169,11 +169,13 @@ class Generator:
             return f"NOT ({self.predicate(scope, depth + 1)})"
         return self.subquery_predicate(scope, depth)
 
-    def correlation(self, inner, scope) -> str | None:
-        """An equality between the inner relation and one outer, if any joins."""
+    def correlation(self, inner, scope, among=None) -> str | None:
+        """An equality between the inner relation and one outer, if any joins
+        (with one of the outer columns `among`, where given)."""
         alias, table = inner
         pairs = [(f"{alias}.{c1}", f"{a}.{c2}") for a, t in scope for (t1, c1, t2, c2) in JOINS if t1 == table and t2 == t]
         pairs += [(f"{alias}.{c2}", f"{a}.{c1}") for a, t in scope for (t1, c1, t2, c2) in JOINS if t2 == table and t1 == t]
+        pairs = [pair for pair in pairs if among is None or pair[1] in among]
         if not pairs:
             return None
         inner_column, outer_column = self.rng.choice(pairs)
@@ -311,7 +313,15 @@ class Generator:
         having = ""
         if r.random() < 0.3:
             measure = r.choice(["count(*)", f"sum({self.value(scope, 'num')})", f"count(DISTINCT {self.value(scope, 'text')})"])
-            having = f" HAVING {measure} {r.choice(['>', '<', '>='])} {r.randint(0, 5)}"
+            bound = str(r.randint(0, 5))
+            if keys and r.random() < 0.4:
+                # Correlated with the keys: one value per group.
+                table = r.choice(list(TABLES))
+                inner = (self.alias(table), table)
+                if (correlated := self.correlation(inner, scope, among=keys)) and (number := self.column([inner], NUMERIC)):
+                    aggregate = r.choice(["max", "min", "sum", "count", "avg"])
+                    bound = f"(SELECT {aggregate}({number}) FROM fz.{table} AS {inner[0]} WHERE {correlated})"
+            having = f" HAVING {measure} {r.choice(['>', '<', '>='])} {bound}"
         return f"SELECT {self.named(keys + aggregates)} FROM {text}{where}{group}{having}"
 
     def window(self) -> str:

@@ -159,26 +159,23 @@ struct KeysRead<'a> {
 impl VisitorMut for KeysRead<'_> {
     type Break = ();
 
+    // Before the parts: of two keys, one inside the other (`CASE WHEN id IS
+    // NULL THEN region … END` and `region`), the whole is read, and what
+    // `min` now holds is left alone.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.aggregates == 0 && self.subqueries == 0 && self.keys.iter().any(|key| same_key(key, expr)) {
+            if let Some(read) = parse_expr(&format!("min({expr})")) {
+                *expr = read;
+            }
+        }
         self.aggregates += usize::from(aggregate_call(expr));
         self.subqueries += usize::from(opens_subquery(expr));
         ControlFlow::Continue(())
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if aggregate_call(expr) {
-            self.aggregates -= 1;
-            return ControlFlow::Continue(());
-        }
-        if opens_subquery(expr) {
-            self.subqueries -= 1;
-            return ControlFlow::Continue(());
-        }
-        if self.aggregates == 0 && self.subqueries == 0 && self.keys.iter().any(|key| same_key(key, expr)) {
-            if let Some(read) = parse_expr(&format!("min({expr})")) {
-                *expr = read;
-            }
-        }
+        self.aggregates -= usize::from(aggregate_call(expr));
+        self.subqueries -= usize::from(opens_subquery(expr));
         ControlFlow::Continue(())
     }
 }
@@ -226,7 +223,11 @@ mod tests {
         );
         assert_eq!(
             rewritten_by("SELECT t.k, k || '-', lower(k), lower(k) || 'x', rank() OVER (ORDER BY k) FROM t GROUP BY k, lower(k)", keys_once_per_group),
-            "SELECT t.k, min(k) || '-', lower(k), lower(min(k)) || 'x', rank() OVER (ORDER BY k) FROM t GROUP BY k, lower(k)"
+            "SELECT t.k, min(k) || '-', lower(k), min(lower(k)) || 'x', rank() OVER (ORDER BY k) FROM t GROUP BY k, lower(k)"
+        );
+        assert_eq!(
+            rewritten_by("SELECT CASE WHEN id IS NULL THEN r ELSE n END || 'x', count(*) FROM t GROUP BY CASE WHEN id IS NULL THEN r ELSE n END, r", keys_once_per_group),
+            "SELECT min(CASE WHEN id IS NULL THEN r ELSE n END) || 'x', count(*) FROM t GROUP BY CASE WHEN id IS NULL THEN r ELSE n END, r"
         );
     }
 

@@ -60,7 +60,7 @@ pub(super) fn polars_item_name(item: &SelectItem) -> Option<(String, bool)> {
 /// a CASE whose first result is a literal, and `a % b` (`remainders.rs`
 /// writes it as a CASE whose first result is a negation). None where the
 /// rule is not known.
-fn polars_expr_name(expr: &Expr) -> Option<String> {
+pub(super) fn polars_expr_name(expr: &Expr) -> Option<String> {
     use sqlparser::ast::{BinaryOperator, UnaryOperator};
     match expr {
         Expr::Identifier(ident) => Some(ident.value.clone()),

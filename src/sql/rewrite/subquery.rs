@@ -215,7 +215,7 @@ impl Rewriter<'_> {
                 let Some(replacement) = self.plan_replacement(subquery, outer, &name, strict) else {
                     return self.replace_correlated_item(expr, outer, added);
                 };
-                if in_having && !replacement.join_conditions.is_empty() {
+                if in_having && !replacement.join_conditions.is_empty() && !self.per_group {
                     return;
                 }
                 let Some(cte) = parse_cte(&name, &replacement.cte_sql) else { return };
@@ -385,8 +385,15 @@ impl Rewriter<'_> {
         }
         self.select_list_from = None;
         self.outer_filters = None;
-        if let Some(having) = &mut select.having {
-            self.rewrite_clause(having, &outer, true, &mut added);
+        if let Some(mut having) = select.having.take() {
+            // Correlated with the keys only, a subquery is one value per group:
+            // joined on them, or a value per row of them read by `max`.
+            let keyed = self.keyed_having(select, &having, &outer);
+            self.select_list_from = keyed.then(|| from.clone());
+            self.per_group = keyed;
+            self.rewrite_clause(&mut having, &outer, true, &mut added);
+            (self.select_list_from, self.per_group) = (None, false);
+            select.having = Some(having);
         }
         // In the SELECT list of a query that does not aggregate, uncorrelated ones.
         let grouped = has_group_by(select)

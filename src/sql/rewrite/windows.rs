@@ -50,7 +50,8 @@ fn has_window(select: &Select) -> bool {
 }
 
 /// Group keys polars-sql would name alike (`ad1.street, ad2.street`, both
-/// `street`), which it refuses as duplicate outputs (TPC-DS 64). Split, the
+/// `street`; `species, upper(species)`, an expression named after its first
+/// input), which it refuses as duplicate outputs (TPC-DS 64). Split, the
 /// inner query groups by position, its keys named `__floe_kN`.
 fn duplicate_key_names(select: &Select) -> bool {
     let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return false };
@@ -58,12 +59,9 @@ fn duplicate_key_names(select: &Select) -> bool {
     modifiers.is_empty()
         && keys
             .iter()
-            .filter_map(|key| match key {
-                Expr::Identifier(ident) => Some(ident.value.to_ascii_lowercase()),
-                Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_ascii_lowercase()),
-                _ => None,
-            })
-            .any(|name| !seen.insert(name))
+            .filter(|key| !matches!(key, Expr::Value(_)))
+            .filter_map(|key| super::names::polars_expr_name(key).or_else(|| super::names::first_column(key)))
+            .any(|name| !seen.insert(name.to_ascii_lowercase()))
 }
 
 fn groups(select: &Select) -> bool {
@@ -284,6 +282,12 @@ mod tests {
             split("SELECT l.name, r.name, count(*) FROM s.l JOIN r ON l.k = r.id GROUP BY s.l.name, r.name"),
             "SELECT __floe_k1 AS name, __floe_k2 AS name, __floe_a1 AS \"count(*)\" FROM \
              (SELECT s.l.name AS __floe_k1, r.name AS __floe_k2, count(*) AS __floe_a1 FROM s.l JOIN r ON l.k = r.id GROUP BY 1, 2) AS __floe_g"
+        );
+        // An expression is named after its first input.
+        assert_eq!(
+            split("SELECT upper(k) || '!', count(*) AS n FROM t GROUP BY k, upper(k)"),
+            "SELECT __floe_k2 || '!' AS k, __floe_a1 AS n FROM \
+             (SELECT k AS __floe_k1, upper(k) AS __floe_k2, count(*) AS __floe_a1 FROM t GROUP BY 1, 2) AS __floe_g"
         );
     }
 

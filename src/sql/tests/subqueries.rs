@@ -280,3 +280,19 @@ fn subqueries_in_aggregate_arguments_are_values_per_row() {
     assert!(rendered.contains("LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = e.dept LEFT JOIN __floe_sq4 ON __floe_sq4.__floe_k1 = (e.id)"), "{rendered}");
     assert!(rendered.contains("HAVING sum(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_v, 0) > 0 THEN true"), "{rendered}");
 }
+
+#[test]
+fn correlated_subqueries_in_having_read_the_keys_per_group() {
+    let columns: &[(&str, &[&str])] = &[("s", &["sid", "kind"]), ("k", &["k", "region"])];
+    let rendered = render_with_columns(
+        "SELECT s.kind FROM s GROUP BY s.kind HAVING max(s.sid) > (SELECT min(region) FROM k WHERE k.k = s.kind) \
+         AND count(*) > (SELECT count(*) FROM k WHERE k.k = s.kind)",
+        columns,
+    );
+    // An aggregate joined on the key; a count (0 over no rows) LEFT JOINed; each read by `max`.
+    assert!(rendered.contains("JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = s.kind LEFT JOIN __floe_sq2 ON"), "{rendered}");
+    assert!(rendered.contains("HAVING max(s.sid) > max(__floe_sq1.__floe_v) AND CAST(count(*) AS BIGINT) > max("), "{rendered}");
+    // Reading a column that is no key, it is left as written (and refused).
+    let rendered = render_with_columns("SELECT s.kind FROM s GROUP BY s.kind HAVING count(*) > (SELECT count(*) FROM k WHERE k.region < s.sid)", columns);
+    assert!(rendered.contains("HAVING CAST(count(*) AS BIGINT) > (SELECT"), "{rendered}");
+}

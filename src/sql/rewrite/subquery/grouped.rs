@@ -81,6 +81,17 @@ impl Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
+    /// Whether `having`'s correlated subqueries read only the GROUP BY keys
+    /// of `select` (one that reads another column is an error in SQL).
+    pub(super) fn keyed_having(&self, select: &Select, having: &Expr, outer: &[Scope]) -> bool {
+        match &select.group_by {
+            GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty() => self.reads_keys_only(having, keys, outer),
+            _ => false,
+        }
+    }
+}
+
+impl Rewriter<'_> {
     /// A grouped SELECT's subqueries: in an aggregate's arguments, values
     /// per row, as in a SELECT list that does not aggregate; outside them,
     /// under GROUP BY keys (not over no rows and so no group, where the
