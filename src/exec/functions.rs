@@ -80,8 +80,10 @@ fn mixed_order(name: &str, order: MixedOrder) -> UserDefinedFunction {
     })
 }
 
+/// Arguments: the keys, then the order written out (`MixedOrder::call`).
 fn dense_rank(order: &MixedOrder, columns: &[Column]) -> PolarsResult<Column> {
-    polars_ensure!(columns.len() == order.keys.len(), ComputeError: "an order of {} keys got {}", order.keys.len(), columns.len());
+    polars_ensure!(columns.len() == order.keys.len() + 1, ComputeError: "an order of {} keys got {} arguments", order.keys.len(), columns.len());
+    let columns = &columns[..order.keys.len()];
     let height = rows_spanned(columns);
     let name = columns[0].name().clone();
     if height == 0 {

@@ -331,6 +331,16 @@ impl MixedOrder {
         format!("{ORDER}{}", keys.join("_"))
     }
 
+    /// The call over `keys` (SQL text), its order written again as a last,
+    /// literal argument: Polars caches a window's sort under the key's
+    /// debug text, which names no anonymous function, so two windows ordered
+    /// by `floe_order_al_al(a, b)` and `floe_order_al_df(a, b)` shared one sort.
+    pub fn call(&self, keys: &[String]) -> String {
+        let name = self.name();
+        let marker = name.strip_prefix(ORDER).unwrap_or_default();
+        format!("{name}({}, '{marker}')", keys.join(", "))
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
         let keys = name.strip_prefix(ORDER)?.split('_').map(parse_order).collect::<Option<Vec<_>>>()?;
         (!keys.is_empty()).then_some(Self { keys })

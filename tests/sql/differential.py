@@ -124,7 +124,7 @@ class Generator:
                 digits = r.randint(-1 if re.search(r"\b[a-z]+[0-9]+\.[a-z_]+", rounded) else 0, 2)
                 return f"round({rounded}, {digits})"
         if kind == "text":
-            choice = r.randrange(5)
+            choice = r.randrange(6)
             if choice == 0:
                 return f"upper({self.value(scope, 'text', depth + 1)})"
             if choice == 1:
@@ -133,8 +133,27 @@ class Generator:
                 return f"substring({self.value(scope, 'text', depth + 1)}, {r.randint(1, 3)}, {r.randint(1, 4)})"
             if choice == 3:
                 return f"COALESCE({self.value(scope, 'text', depth + 1)}, 'none')"
-        if kind == "int" and r.random() < 0.3:
+            if choice == 4:
+                return r.choice([f"lower({self.value(scope, 'text', depth + 1)})", f"trim(' ' || {self.value(scope, 'text', depth + 1)})",
+                                 f"replace({self.value(scope, 'text', depth + 1)}, 'o', '0')", f"left({self.value(scope, 'text', depth + 1)}, 2)",
+                                 f"CAST({self.value(scope, 'int', depth + 1)} AS VARCHAR)", f"nullif({self.value(scope, 'text', depth + 1)}, 'north')",
+                                 f"concat({self.value(scope, 'text', depth + 1)}, {self.value(scope, 'text', depth + 1)})"])
+        if kind == "int" and r.random() < 0.4:
+            choice = r.randrange(5)
+            date = self.column(scope, ("date",))
+            if choice == 1 and date:
+                return f"extract({r.choice(['year', 'month', 'day', 'dow', 'quarter'])} FROM {self.value(scope, 'date', depth + 1)})"
+            if choice == 2 and date:
+                return f"({self.value(scope, 'date', depth + 1)} - {self.value(scope, 'date', depth + 1)})"
+            if choice == 3:
+                return f"({self.value(scope, 'int', depth + 1)} % {r.randint(2, 5)})"
+            if choice == 4:
+                return f"CAST({self.value(scope, r.choice(['dec', 'dbl']), depth + 1)} AS INTEGER)"
             return f"length({self.value(scope, 'text', depth + 1)})"
+        if kind == "date" and r.random() < 0.5:
+            date = self.value(scope, "date", depth + 1)
+            return r.choice([f"({date} + {r.randint(-40, 40)})", f"CAST(date_trunc('{r.choice(['month', 'year', 'week'])}', {date}) AS DATE)",
+                             f"CAST({date} + INTERVAL '{r.randint(1, 3)} {r.choice(['month', 'day', 'year'])}' AS DATE)"])
         return f"CASE WHEN {self.predicate(scope, depth + 1)} THEN {self.value(scope, kind, depth + 1)} ELSE {self.value(scope, kind, depth + 1)} END"
 
     def predicate(self, scope, depth: int = 0) -> str:
@@ -334,6 +353,14 @@ class Generator:
                      f"sum({self.column(scope, NUMERIC)}) OVER ({over})", f"count(*) OVER ({over})",
                      f"max({self.column(scope, NUMERIC)}) OVER ({over} ORDER BY {order})",
                      f"avg({self.column(scope, NUMERIC)}) OVER ({over})"]
+        if all("id" in TABLES[t] for _, t in scope):
+            # Ordered by every relation's id too, a total order: functions of a row's neighbours are defined.
+            total = ", ".join([order, *(f"{a}.id" for a, _ in scope)])
+            number = self.column(scope, NUMERIC)
+            functions += [f"row_number() OVER ({over} ORDER BY {total})", f"lag({number}) OVER ({over} ORDER BY {total})",
+                          f"lead({self.column(scope, ('text', 'date'))}, 2) OVER ({over} ORDER BY {total} DESC)",
+                          f"sum({number}) OVER ({over} ORDER BY {total} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)",
+                          f"first_value({number}) OVER ({over} ORDER BY {total})", f"ntile(3) OVER ({over} ORDER BY {total})"]
         items = [partition, order, *r.sample(functions, r.randint(1, 2))]
         where = f" WHERE {self.predicate(scope)}" if r.random() < 0.5 else ""
         return f"SELECT {self.named(items)} FROM {text}{where}"

@@ -144,7 +144,11 @@ fn constant(expr: &Expr) -> bool {
         | Expr::IsTrue(expr)
         | Expr::IsFalse(expr)
         | Expr::IsNotTrue(expr)
-        | Expr::IsNotFalse(expr) => constant(expr),
+        | Expr::IsNotFalse(expr)
+        | Expr::Extract { expr, .. }
+        | Expr::Ceil { expr, .. }
+        | Expr::Floor { expr, .. } => constant(expr),
+        Expr::Interval(interval) => constant(&interval.value),
         Expr::BinaryOp { left, right, .. }
         | Expr::IsDistinctFrom(left, right)
         | Expr::IsNotDistinctFrom(left, right)
@@ -213,6 +217,10 @@ mod tests {
              * count(*) END) FROM t"
         );
         assert_eq!(rewritten_by("SELECT sum(CASE WHEN x IN (1) THEN 1 END) FROM t", rewrite), "SELECT sum(CASE WHEN x IN (1) THEN 1 END) FROM t");
+        assert_eq!(
+            rewritten_by("SELECT min(extract(month FROM DATE '2023-01-24' + INTERVAL '2 day')) FROM t", rewrite),
+            "SELECT (CASE WHEN count(*) > 0 THEN EXTRACT(MONTH FROM DATE '2023-01-24' + INTERVAL '2 day') END) FROM t"
+        );
     }
 
     #[test]

@@ -231,6 +231,14 @@ impl DateArithmetic<'_> {
             Expr::Cast { data_type: DataType::Date, .. } => true,
             Expr::TypedString(typed) => typed.data_type == DataType::Date,
             Expr::Nested(inner) => self.is_date(inner),
+            // A scalar subquery's value is its one item's.
+            Expr::Subquery(query) => match query.body.as_ref() {
+                sqlparser::ast::SetExpr::Select(select) => match select.projection.as_slice() {
+                    [sqlparser::ast::SelectItem::UnnamedExpr(item) | sqlparser::ast::SelectItem::ExprWithAlias { expr: item, .. }] => self.is_date(item),
+                    _ => false,
+                },
+                _ => false,
+            },
             // A date moved by days (this pass's own `d + INTERVAL '10 days'` too) is a date.
             Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Plus | sqlparser::ast::BinaryOperator::Minus, right } => {
                 self.is_date(left) && matches!(right.as_ref(), Expr::Interval(_)) && !within_a_day(right)
@@ -350,6 +358,10 @@ mod tests {
         assert_eq!(
             arithmetic("SELECT COALESCE(d, DATE '2000-01-01') + 3, CASE WHEN n > 0 THEN d END - 1, COALESCE(n, 0) + 3 FROM t"),
             "SELECT COALESCE(d, DATE '2000-01-01') + INTERVAL '3 days', CASE WHEN n > 0 THEN d END - INTERVAL '1 days', COALESCE(n, 0) + 3 FROM t"
+        );
+        assert_eq!(
+            arithmetic("SELECT (SELECT max(d) FROM t) + 15, (SELECT n FROM t) + 1 FROM t"),
+            "SELECT (SELECT max(d) FROM t) + INTERVAL '15 days', (SELECT n FROM t) + 1 FROM t"
         );
     }
 }

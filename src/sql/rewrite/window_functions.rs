@@ -125,7 +125,7 @@ fn order_by_rank(function: &mut Function) {
     let Some(WindowType::WindowSpec(spec)) = &mut function.over else { return };
     let keys: Vec<KeyOrder> = spec.order_by.iter().map(key_order).collect();
     let args: Vec<String> = spec.order_by.iter().map(|key| key.expr.to_string()).collect();
-    let Some(rank) = parse_expr(&format!("{}({})", MixedOrder { keys }.name(), args.join(", "))) else { return };
+    let Some(rank) = parse_expr(&MixedOrder { keys }.call(&args)) else { return };
     let mut ascending = spec.order_by[0].clone();
     ascending.expr = rank;
     ascending.options.asc = None;

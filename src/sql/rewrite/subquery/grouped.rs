@@ -84,10 +84,14 @@ impl Rewriter<'_> {
     /// Whether `having`'s correlated subqueries read only the GROUP BY keys
     /// of `select` (one that reads another column is an error in SQL).
     pub(super) fn keyed_having(&self, select: &Select, having: &Expr, outer: &[Scope]) -> bool {
-        match &select.group_by {
-            GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty() => self.reads_keys_only(having, keys, outer),
-            _ => false,
+        let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return false };
+        if keys.is_empty() || !modifiers.is_empty() {
+            return false;
         }
+        // A key by position (as a split grouping writes them) is its item.
+        let item = |position: i64| select.projection.get(usize::try_from(position).ok()?.checked_sub(1)?).and_then(item_expr);
+        let keys: Vec<Expr> = keys.iter().map(|key| integer_literal(key).and_then(item).unwrap_or(key).clone()).collect();
+        self.reads_keys_only(having, &keys, outer)
     }
 }
 

@@ -6,7 +6,9 @@
 //! with a key whose NULLs go last, and a ranking over any key that may hold
 //! NULL, is ordered by the rows' dense rank in the written order instead
 //! (`floe_order_…`, as keys in mixed directions are): the same order, the
-//! same peers, no NULLs. So is a window with two keys Polars would name
+//! same peers, no NULLs. Over several keys, Polars sorts a descending key's
+//! NULLs last (`ORDER BY a DESC, b DESC` numbered the NULL rows last), so such
+//! a window is ordered so too. So is a window with two keys Polars would name
 //! alike (`ORDER BY a.id, b.id`), which it refused.
 
 use std::ops::ControlFlow;
@@ -46,7 +48,12 @@ impl VisitorMut for NullsInOrder {
         let Some(WindowType::WindowSpec(spec)) = &function.over else { return ControlFlow::Continue(()) };
         // Polars ranks a NULL key NULL, wherever it sorts.
         let ranking = ["rank", "dense_rank"].contains(&function.name.to_string().to_ascii_lowercase().as_str());
-        let misplaced = spec.order_by.iter().any(|key| (ranking || key_order(key).nulls_last) && may_be_null(&key.expr));
+        // Over several keys Polars sorts a descending key's NULLs last.
+        let several = spec.order_by.len() > 1;
+        let misplaced = spec.order_by.iter().any(|key| {
+            let order = key_order(key);
+            (ranking || order.nulls_last || (several && order.descending)) && may_be_null(&key.expr)
+        });
         if (misplaced || alike_named(&spec.order_by)) && self.reach.reaches() {
             order_by_rank(function);
         }

@@ -98,10 +98,10 @@ fn out_of_reach_short_rows_frames_read_neighbours() {
 #[test]
 fn keys_in_mixed_directions_order_by_their_dense_rank() {
     let sql = rewritten("SELECT rank() OVER (PARTITION BY p ORDER BY a DESC, b) FROM t");
-    assert_eq!(sql, "SELECT rank() OVER (PARTITION BY p ORDER BY floe_order_df_al(a, b)) FROM t");
+    assert_eq!(sql, "SELECT rank() OVER (PARTITION BY p ORDER BY floe_order_df_al(a, b, 'df_al')) FROM t");
     // GROUPS frames then number their groups in one direction too.
     let sql = rewritten("SELECT sum(x) OVER (ORDER BY a DESC, b GROUPS 1 PRECEDING) FROM t");
-    assert!(sql.contains("dense_rank() OVER (ORDER BY floe_order_df_al(a, b))"), "{sql}");
+    assert!(sql.contains("dense_rank() OVER (ORDER BY floe_order_df_al(a, b, 'df_al'))"), "{sql}");
     // One direction is polars-sql's own.
     assert_eq!(rewritten("SELECT rank() OVER (ORDER BY a DESC, b DESC) FROM t"), "SELECT rank() OVER (ORDER BY a DESC, b DESC) FROM t");
 }
@@ -118,30 +118,30 @@ fn aggregates_polars_sql_answers_as_one_row_are_refused_over_windows() {
 #[test]
 fn keys_whose_nulls_go_last_order_by_their_dense_rank() {
     let ordered = |sql: &str| crate::sql::rewrite::scope::rewritten_by(sql, nulls_in_order);
-    assert_eq!(ordered("SELECT row_number() OVER (ORDER BY x) FROM t"), "SELECT row_number() OVER (ORDER BY floe_order_al(x)) FROM t");
+    assert_eq!(ordered("SELECT row_number() OVER (ORDER BY x) FROM t"), "SELECT row_number() OVER (ORDER BY floe_order_al(x, 'al')) FROM t");
     assert_eq!(
         ordered("SELECT lag(v) OVER (PARTITION BY p ORDER BY x DESC NULLS LAST, y DESC) FROM t"),
-        "SELECT lag(v) OVER (PARTITION BY p ORDER BY floe_order_dl_df(x, y)) FROM t"
+        "SELECT lag(v) OVER (PARTITION BY p ORDER BY floe_order_dl_df(x, y, 'dl_df')) FROM t"
     );
     // Descending keys sort NULLs first, as polars-sql does; counts and rankings hold none.
     // Polars ranks a NULL key NULL wherever it sorts.
-    assert_eq!(ordered("SELECT rank() OVER (ORDER BY x DESC) FROM t"), "SELECT rank() OVER (ORDER BY floe_order_df(x)) FROM t");
+    assert_eq!(ordered("SELECT rank() OVER (ORDER BY x DESC) FROM t"), "SELECT rank() OVER (ORDER BY floe_order_df(x, 'df')) FROM t");
     for sql in [
         "SELECT row_number() OVER (ORDER BY x DESC) FROM t",
         "SELECT lag(v) OVER (ORDER BY x NULLS FIRST) FROM t",
         "SELECT rank() OVER (ORDER BY count(*)) FROM t GROUP BY g",
-        "SELECT sum(v) OVER (ORDER BY floe_order_al(x)) FROM t",
+        "SELECT sum(v) OVER (ORDER BY floe_order_al(x, 'al')) FROM t",
     ] {
         assert_eq!(ordered(sql), sql);
     }
     // Windows Floe's passes wrote are ordered the same way.
     let sql = rewritten("SELECT ntile(2) OVER (ORDER BY x) FROM t");
     let sql = ordered(&sql);
-    assert!(sql.contains("row_number() OVER (ORDER BY floe_order_al(x))") && !sql.contains("ORDER BY x"), "{sql}");
+    assert!(sql.contains("row_number() OVER (ORDER BY floe_order_al(x, 'al'))") && !sql.contains("ORDER BY x"), "{sql}");
     // Keys Polars would name alike.
     assert_eq!(
         ordered("SELECT lead(v) OVER (ORDER BY a.id NULLS FIRST, b.id NULLS FIRST) FROM a JOIN b ON a.k = b.k"),
-        "SELECT lead(v) OVER (ORDER BY floe_order_af_af(a.id, b.id)) FROM a JOIN b ON a.k = b.k"
+        "SELECT lead(v) OVER (ORDER BY floe_order_af_af(a.id, b.id, 'af_af')) FROM a JOIN b ON a.k = b.k"
     );
     // Out of Floe's functions' reach the order stays polars-sql's.
     let sql = "SELECT * FROM t WHERE v IN (SELECT lag(v) OVER (ORDER BY x) FROM t)";
