@@ -1,12 +1,13 @@
-//! Exact decimal `+`, `-` and `*` (`sql::functions::DecimalOp`): the
-//! unscaled 128-bit integers added, subtracted or multiplied with overflow
+//! Exact decimal `+`, `-`, `*` and `%` (`sql::functions::DecimalOp`): the
+//! unscaled 128-bit integers added, subtracted, multiplied or divided for
+//! the remainder (the dividend's sign, NULL for a zero divisor) with overflow
 //! checks, a product keeping the sum of its operands' scales as SQL says.
 //! Polars 0.55 rescales both operands to DECIMAL(38) per row and divides
 //! each product back to the larger scale (rounding it), which cost TPC-H 1
 //! more than its scan. Operands that are not decimals or integers, which
 //! the rewrite can only guess from column names, get Polars' arithmetic.
 
-use polars::prelude::arity::{broadcast_binary_elementwise_values, broadcast_try_binary_elementwise, try_unary_elementwise};
+use polars::prelude::arity::{broadcast_binary_elementwise, broadcast_binary_elementwise_values, broadcast_try_binary_elementwise, try_unary_elementwise};
 use polars::prelude::*;
 use polars_sql::function_registry::FunctionOptions;
 
@@ -18,12 +19,13 @@ const MAX_PRECISION: usize = 38;
 /// where a function is the same instance, and polars-sql repeats a SUM's
 /// argument three times (its NULL-on-empty check).
 pub(super) fn udf(op: DecimalOp) -> UserDefinedFunction {
-    static UDFS: std::sync::OnceLock<[UserDefinedFunction; 3]> = std::sync::OnceLock::new();
-    let [add, sub, mul] = UDFS.get_or_init(|| [DecimalOp::Add, DecimalOp::Sub, DecimalOp::Mul].map(new_udf));
+    static UDFS: std::sync::OnceLock<[UserDefinedFunction; 4]> = std::sync::OnceLock::new();
+    let [add, sub, mul, rem] = UDFS.get_or_init(|| [DecimalOp::Add, DecimalOp::Sub, DecimalOp::Mul, DecimalOp::Rem].map(new_udf));
     match op {
         DecimalOp::Add => add.clone(),
         DecimalOp::Sub => sub.clone(),
         DecimalOp::Mul => mul.clone(),
+        DecimalOp::Rem => rem.clone(),
     }
 }
 
@@ -42,7 +44,7 @@ fn exact_scale(op: DecimalOp, left: &DataType, right: &DataType) -> Option<usize
     }
     let scale = match op {
         DecimalOp::Mul => l + r,
-        DecimalOp::Add | DecimalOp::Sub => l.max(r),
+        DecimalOp::Add | DecimalOp::Sub | DecimalOp::Rem => l.max(r),
     };
     (scale <= MAX_PRECISION).then_some(scale)
 }
@@ -74,6 +76,7 @@ fn polars_arithmetic(op: DecimalOp, left: &Series, right: &Series) -> PolarsResu
         DecimalOp::Add => left + right,
         DecimalOp::Sub => left - right,
         DecimalOp::Mul => left * right,
+        DecimalOp::Rem => left % right,
     }
 }
 
@@ -85,7 +88,14 @@ fn compute(op: DecimalOp, left: &Column, right: &Column) -> PolarsResult<Column>
     // Sums and differences line both sides up at the result's scale first.
     let aligned = (op != DecimalOp::Mul).then_some(scale);
     let (l, r) = (unscaled(left, aligned)?, unscaled(right, aligned)?);
-    let result = combine(op, &l, &r, scale)?;
+    let result = match op {
+        // Never past the divisor, so never an overflow.
+        DecimalOp::Rem => broadcast_binary_elementwise(&l, &r, |a, b| match (a, b) {
+            (Some(a), Some(b)) if b != 0 => Some(a % b),
+            _ => None,
+        }),
+        _ => combine(op, &l, &r, scale)?,
+    };
     Ok(result.into_decimal_unchecked(MAX_PRECISION, scale).into_series().with_name(left.name().clone()).into_column())
 }
 
@@ -113,6 +123,7 @@ fn exact(op: DecimalOp, a: i128, b: i128) -> Option<i128> {
         DecimalOp::Add => a.checked_add(b)?,
         DecimalOp::Sub => a.checked_sub(b)?,
         DecimalOp::Mul => a.checked_mul(b)?,
+        DecimalOp::Rem => a.checked_rem(b)?,
     };
     fits(value).then_some(value)
 }
@@ -128,6 +139,7 @@ fn overflow(op: DecimalOp, a: i128, b: i128, scale: usize) -> PolarsError {
         DecimalOp::Add => "+",
         DecimalOp::Sub => "-",
         DecimalOp::Mul => "*",
+        DecimalOp::Rem => "%",
     };
     polars_err!(ComputeError: "decimal overflow: {a} {symbol} {b} (unscaled, result scale {scale}) needs more than {MAX_PRECISION} digits")
 }
@@ -174,6 +186,14 @@ mod tests {
         let tax = decimal(&[Some(1), Some(2), Some(3)], 3);
         let sum = compute(DecimalOp::Add, &price, &tax).unwrap();
         assert_eq!(unscaled_values(&sum), (vec![Some(12341), None, Some(-47)], DataType::Decimal(38, 3)));
+    }
+
+    #[test]
+    fn remainders_keep_the_dividends_sign_and_a_zero_divisor_is_null() {
+        let price = decimal(&[Some(725), Some(-750), Some(725), None], 2); // 7.25, -7.50, 7.25, NULL
+        let divisor = decimal(&[Some(5), Some(20), Some(0), Some(3)], 1); // 0.5, 2.0, 0, 0.3
+        let rest = compute(DecimalOp::Rem, &price, &divisor).unwrap();
+        assert_eq!(unscaled_values(&rest), (vec![Some(25), Some(-150), None, None], DataType::Decimal(38, 2)));
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub enum DecimalOp {
     Add,
     Sub,
     Mul,
+    /// `a % b`, which Polars 0.55 refuses for decimals; NULL for `b` = 0.
+    Rem,
 }
 
 impl DecimalOp {
@@ -70,11 +72,12 @@ impl DecimalOp {
             DecimalOp::Add => "floe_decimal_add",
             DecimalOp::Sub => "floe_decimal_sub",
             DecimalOp::Mul => "floe_decimal_mul",
+            DecimalOp::Rem => "floe_decimal_rem",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [DecimalOp::Add, DecimalOp::Sub, DecimalOp::Mul].into_iter().find(|op| op.name() == name)
+        [DecimalOp::Add, DecimalOp::Sub, DecimalOp::Mul, DecimalOp::Rem].into_iter().find(|op| op.name() == name)
     }
 }
 

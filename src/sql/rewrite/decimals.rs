@@ -1,7 +1,8 @@
-//! `a * b`, `a + b` and `a - b` where one side is a DECIMAL column (or
-//! such arithmetic) and the other a DECIMAL or an integer, as Floe's exact
+//! `a * b`, `a + b`, `a - b` and `a % b` where one side is a DECIMAL column
+//! (or such arithmetic) and the other a DECIMAL or an integer, as Floe's exact
 //! decimal functions (`sql::functions::DecimalOp`): Polars 0.55 rounds each
-//! product back to the larger scale, one 128-bit division per row.
+//! product back to the larger scale, one 128-bit division per row, and
+//! refuses a decimal remainder.
 //!
 //! Column types are known by name (`Columns::kind`); the functions fall
 //! back to Polars' arithmetic for any other operand, so a name that means
@@ -58,6 +59,11 @@ fn rewrite_select(select: &mut Select, columns: &Columns) {
     let mut items = Exact { only_in_aggregates: grouped, ..everywhere };
     let _ = select.projection.visit(&mut items);
     let _ = select.having.visit(&mut Exact { only_in_aggregates: true, ..items });
+    // Only remainders there, as in the items outside aggregates: one instance
+    // of the function, so a key and the item that repeats it still compare equal.
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        let _ = keys.visit(&mut Exact { only_in_aggregates: true, ..items });
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -88,7 +94,9 @@ impl VisitorMut for Exact<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if self.queries == 0 && (!self.only_in_aggregates || self.aggregates > 0) {
+        // Polars has no decimal remainder at all, so `%` is Floe's wherever it reaches.
+        let remainder = matches!(expr, Expr::BinaryOp { op: BinaryOperator::Modulo, .. });
+        if self.queries == 0 && (!self.only_in_aggregates || self.aggregates > 0 || remainder) {
             self.rewrite(expr);
         }
         self.aggregates -= usize::from(is_aggregate(expr));
@@ -103,12 +111,14 @@ impl Exact<'_> {
             BinaryOperator::Plus => DecimalOp::Add,
             BinaryOperator::Minus => DecimalOp::Sub,
             BinaryOperator::Multiply => DecimalOp::Mul,
+            BinaryOperator::Modulo => DecimalOp::Rem,
             _ => return,
         };
-        let exact = matches!(
-            (self.operand(left), self.operand(right)),
-            (Operand::Decimal, Operand::Decimal | Operand::Integer | Operand::Unknown) | (Operand::Integer | Operand::Unknown, Operand::Decimal)
-        );
+        let exact = match (self.operand(left), self.operand(right)) {
+            (Operand::Decimal, Operand::Decimal | Operand::Integer | Operand::Unknown) | (Operand::Integer | Operand::Unknown, Operand::Decimal) => true,
+            (Operand::Decimal, _) | (_, Operand::Decimal) => op == DecimalOp::Rem,
+            _ => false,
+        };
         if exact {
             let args = [left.as_ref().clone(), right.as_ref().clone()];
             *expr = call(op.name(), args);
@@ -144,9 +154,9 @@ impl Exact<'_> {
         }
     }
 
-    /// What `abs(x)` and `round(x, n)` (as `floe_round_<n>`, or before that
-    /// rewrite) return for a decimal or an integer `x`: a number of the same
-    /// kind, so `abs(price) * round(rate, 2)` multiplies exactly too. The
+    /// What `abs(x)`, `round(x, n)` (as `floe_round_<n>`, or before that
+    /// rewrite), `min`, `max` and `sum` return for a decimal or an integer
+    /// `x`: a number of the same kind, so `abs(price) * round(rate, 2)` multiplies exactly too. The
     /// same for `COALESCE` of decimals and integers (`COALESCE(price, 0)`),
     /// which is a decimal where any of them is.
     fn kept_by(&self, function: &sqlparser::ast::Function) -> Operand {
@@ -155,7 +165,7 @@ impl Exact<'_> {
         if name == "coalesce" {
             return args.iter().map(|arg| self.operand(arg)).reduce(Operand::widened).unwrap_or(Operand::Other);
         }
-        let keeps = name == "abs" || name == "round" || round_digits(&name).is_some();
+        let keeps = ["abs", "round", "min", "max", "sum"].contains(&name.as_str()) || round_digits(&name).is_some();
         match args.first() {
             Some(first) if keeps => self.operand(first),
             _ => Operand::Other,
@@ -206,6 +216,11 @@ mod tests {
             rewritten("SELECT price * (1 - discount), qty * t.price, price * x, 2 * 3 FROM t WHERE price + discount > 1"),
             "SELECT floe_decimal_mul(price, (floe_decimal_sub(1, discount))), floe_decimal_mul(qty, t.price), price * x, 2 * 3 \
              FROM t WHERE floe_decimal_add(price, discount) > 1"
+        );
+        assert_eq!(
+            rewritten("SELECT abs(price) % abs(2), price % CAST(0 AS DECIMAL(4,2)), count(*) FROM t GROUP BY abs(price) % abs(2), price"),
+            "SELECT floe_decimal_rem(abs(price), abs(2)), floe_decimal_rem(price, CAST(0 AS DECIMAL(4,2))), count(*) FROM t \
+             GROUP BY floe_decimal_rem(abs(price), abs(2)), price"
         );
     }
 

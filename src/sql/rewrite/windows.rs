@@ -59,7 +59,9 @@ fn duplicate_key_names(select: &Select) -> bool {
     modifiers.is_empty()
         && keys
             .iter()
-            .filter(|key| !matches!(key, Expr::Value(_)))
+            // A subquery's key the subquery passes name for themselves (and read
+            // as written, not by a position of the split).
+            .filter(|key| !matches!(key, Expr::Value(_)) && !super::scope::any_outside_subqueries(*key, |e| matches!(e, Expr::Subquery(_))))
             .filter_map(|key| super::names::polars_expr_name(key).or_else(|| super::names::first_column(key)))
             .any(|name| !seen.insert(name.to_ascii_lowercase()))
 }
