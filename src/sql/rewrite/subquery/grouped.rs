@@ -43,9 +43,9 @@ impl Rewriter<'_> {
 
 impl Rewriter<'_> {
     /// Whether every outer value the correlated subqueries of a grouped
-    /// item read is one of the GROUP BY `keys`, as SQL requires of an item
-    /// outside aggregates (one that reads another column is an error, not a
-    /// value per row to group by).
+    /// item read outside its aggregates is one of the GROUP BY `keys`, as SQL
+    /// requires (one that reads another column is an error, not a value per
+    /// row to group by).
     fn reads_keys_only(&self, expr: &Expr, keys: &[Expr], outer: &[Scope]) -> bool {
         let column = |expr: &Expr| match expr {
             Expr::Identifier(name) => Some(name.value.to_ascii_lowercase()),
@@ -65,7 +65,12 @@ impl Rewriter<'_> {
             }
             None => false,
         };
-        visit_outside_subqueries(expr, |expr| {
+        // An aggregate's arguments are values per row, which may read any column.
+        let mut outside_aggregates = expr.clone();
+        super::super::aggregates::for_each_aggregate_argument(&mut outside_aggregates, &mut |argument| {
+            *argument = sqlparser::ast::Expr::value(sqlparser::ast::Value::Null);
+        });
+        visit_outside_subqueries(&outside_aggregates, |expr| {
             let Expr::Subquery(subquery) = expr else { return ControlFlow::Continue(()) };
             let links = plain_select(subquery).and_then(|select| {
                 let inner = self.resolver.scopes(&select.from)?;
