@@ -278,7 +278,13 @@ class Generator:
 
     def aggregate(self, scope) -> str:
         r = self.rng
-        choice = r.randrange(7)
+        choice = r.randrange(9)
+        if choice == 7:
+            text = self.value(scope, "text")
+            return f"string_agg({text}, ',' ORDER BY {text})"
+        if choice == 8:
+            return r.choice([f"stddev_samp({self.value(scope, 'num')})", f"var_pop({self.value(scope, 'num')})",
+                             f"bool_and({self.predicate(scope, 2)})", f"bool_or({self.predicate(scope, 2)})"])
         if choice == 0:
             return "count(*)"
         if choice == 1:
@@ -341,7 +347,19 @@ class Generator:
                     aggregate = r.choice(["max", "min", "sum", "count", "avg"])
                     bound = f"(SELECT {aggregate}({number}) FROM fz.{table} AS {inner[0]} WHERE {correlated})"
             having = f" HAVING {measure} {r.choice(['>', '<', '>='])} {bound}"
-        return f"SELECT {self.named(keys + aggregates)} FROM {text}{where}{group}{having}"
+        items = keys + aggregates
+        if keys and r.random() < 0.1:
+            # A window over the groups.
+            items.append(r.choice(["sum(count(*)) OVER ()", "rank() OVER (ORDER BY count(*) DESC)",
+                                   f"max(count(*)) OVER (PARTITION BY {keys[0]})"]))
+        if keys and not having and "SELECT" not in group and r.random() < 0.1:
+            group = f" GROUP BY ROLLUP ({', '.join(keys)})"
+        tail = ""
+        if r.random() < 0.15:
+            # LIMIT over a total order of the output (the keys, and so every item, tell groups apart).
+            order = ", ".join(f"c{i + 1} {r.choice(['ASC', 'DESC'])} NULLS {r.choice(['FIRST', 'LAST'])}" for i in range(len(items)))
+            tail = f" ORDER BY {order} LIMIT {r.randint(1, 6)}"
+        return f"SELECT {self.named(items)} FROM {text}{where}{group}{having}{tail}"
 
     def window(self) -> str:
         r = self.rng

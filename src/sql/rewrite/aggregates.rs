@@ -18,8 +18,8 @@ pub(super) fn opens_subquery(expr: &Expr) -> bool {
     matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
 }
 
-/// Calls `each` with the arguments of the aggregate calls in `expr`, outside
-/// its subqueries.
+/// Calls `each` with the arguments (and order keys) of the aggregate calls
+/// in `expr`, outside its subqueries.
 pub(super) fn for_each_aggregate_argument(expr: &mut Expr, each: &mut dyn FnMut(&mut Expr)) {
     struct Arguments<'a> {
         each: &'a mut dyn FnMut(&mut Expr),
@@ -35,6 +35,15 @@ pub(super) fn for_each_aggregate_argument(expr: &mut Expr, each: &mut dyn FnMut(
             self.subqueries -= usize::from(opens_subquery(expr));
             if let (0, true, Expr::Function(function)) = (self.subqueries, aggregate_call(expr), &mut *expr) {
                 super::scope::function_args_mut(function).for_each(&mut *self.each);
+                // `string_agg(x, ',' ORDER BY x)`: the order's keys are values per row too.
+                if let sqlparser::ast::FunctionArguments::List(list) = &mut function.args {
+                    for clause in &mut list.clauses {
+                        if let sqlparser::ast::FunctionArgumentClause::OrderBy(keys) = clause {
+                            keys.iter_mut().for_each(|key| (self.each)(&mut key.expr));
+                        }
+                    }
+                }
+                function.within_group.iter_mut().for_each(|key| (self.each)(&mut key.expr));
             }
             std::ops::ControlFlow::Continue(())
         }

@@ -1,9 +1,9 @@
 //! Aggregates of a constant (`sum(1)`, which BI tools write to count rows,
-//! `avg(2)`, `max(0)`). Polars aggregates the literal itself, one value, so
+//! `avg(2)`, `max(0)`, `stddev_samp(3)`). Polars aggregates the literal itself, one value, so
 //! `sum(1)` was 1 whatever the rows, and `max(0)` over no rows was 0. As SQL
 //! defines them, over the same rows (the call's FILTER and window kept):
-//! `sum(c)` is `c * count(*)`, the others `c`, and all of them NULL where
-//! there are no rows. With DISTINCT the value is one value: `count(DISTINCT
+//! `sum(c)` is `c * count(*)`, a sample's spread 0 over two rows or more,
+//! the others `c`, and all of them NULL where there are no rows. With DISTINCT the value is one value: `count(DISTINCT
 //! 'x')` is 1 where there are rows (Polars counted it over none too).
 //!
 //! Grouping keys that are constants (`SELECT 'all' AS k, count(*) … GROUP
@@ -77,10 +77,18 @@ impl VisitorMut for Constants {
             (_, Some(value)) => (value.clone(), true),
             _ => return ControlFlow::Continue(()),
         };
-        if !constant(&value) || !matches!(name.as_str(), "sum" | "avg" | "min" | "max" | "count") {
+        let spread = matches!(name.as_str(), "stddev" | "stddev_samp" | "stdev" | "var_samp" | "variance" | "var");
+        if !constant(&value) || !(spread || matches!(name.as_str(), "sum" | "avg" | "min" | "max" | "count")) {
             return ControlFlow::Continue(());
         }
         let rows = count_rows(function);
+        if spread && !distinct {
+            // The spread of one value taken twice or more is 0; of one row, NULL.
+            if let Some(rewritten) = parse_expr(&format!("(CASE WHEN ({value}) IS NOT NULL AND {rows} > 1 THEN CAST(0 AS DOUBLE) END)")) {
+                *expr = rewritten;
+            }
+            return ControlFlow::Continue(());
+        }
         if name == "count" && distinct {
             // One value, counted once where there are rows: Polars counted it over none too.
             if let Some(rewritten) = parse_expr(&format!("(CASE WHEN ({value}) IS NULL THEN 0 WHEN {rows} > 0 THEN 1 ELSE 0 END)")) {
@@ -217,6 +225,11 @@ mod tests {
              * count(*) END) FROM t"
         );
         assert_eq!(rewritten_by("SELECT sum(CASE WHEN x IN (1) THEN 1 END) FROM t", rewrite), "SELECT sum(CASE WHEN x IN (1) THEN 1 END) FROM t");
+        assert_eq!(
+            rewritten_by("SELECT stddev_samp(37), var_samp(NULL) FROM t", rewrite),
+            "SELECT (CASE WHEN (37) IS NOT NULL AND count(*) > 1 THEN CAST(0 AS DOUBLE) END), \
+             (CASE WHEN (NULL) IS NOT NULL AND count(*) > 1 THEN CAST(0 AS DOUBLE) END) FROM t"
+        );
         assert_eq!(
             rewritten_by("SELECT min(extract(month FROM DATE '2023-01-24' + INTERVAL '2 day')) FROM t", rewrite),
             "SELECT (CASE WHEN count(*) > 0 THEN EXTRACT(MONTH FROM DATE '2023-01-24' + INTERVAL '2 day') END) FROM t"

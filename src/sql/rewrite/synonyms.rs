@@ -1,7 +1,7 @@
 //! Functions other engines name that polars-sql lacks, written as the
 //! expressions it has: `bool_and` / `every` / `bool_or` as the `min` / `max`
 //! of their booleans (false sorts first; NULLs are skipped and no rows give
-//! NULL alike), `var_pop` / `stddev_pop` from `covar_pop(x, x)`, SQL
+//! NULL alike), `var_pop` / `stddev_pop` from the sample variance, SQL
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
 //! `monthname`, `epoch`, `year` / `month` / `day` and the other date parts,
 //! `make_date` and `mismatches` (Floe's `hamming`), `a ^ b` (a power),
@@ -111,6 +111,14 @@ fn logical_aggregate(function: &mut Function) {
     function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
 }
 
+/// The sample variance scaled to the population's (0 for one value):
+/// `covar_pop(x, x)`, the obvious spelling, is a function to polars-sql, not
+/// an aggregate, so over a grouping key alone it was computed across the
+/// groups' keys, and Polars' `cov` refuses two decimals.
+fn population_variance(x: &Expr) -> String {
+    format!("(CASE WHEN count({x}) = 1 THEN CAST(0 AS DOUBLE) ELSE var_samp({x}) * (count({x}) - 1) / count({x}) END)")
+}
+
 /// The expression a plain call (no window, DISTINCT or FILTER: polars-sql
 /// runs `covar_pop` over a window as one row) is written as.
 fn synonym(function: &Function) -> Option<Expr> {
@@ -124,8 +132,8 @@ fn synonym(function: &Function) -> Option<Expr> {
     }
     let args = plain_args(function)?;
     let written = match (bare_name(function)?.as_str(), args.as_slice()) {
-        ("var_pop", [x]) => format!("covar_pop({x}, {x})"),
-        ("stddev_pop", [x]) => format!("sqrt(covar_pop({x}, {x}))"),
+        ("var_pop", [x]) => population_variance(x),
+        ("stddev_pop", [x]) => format!("sqrt({})", population_variance(x)),
         ("iif", [condition, then, otherwise]) => format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"),
         ("approx_count_distinct", [x]) => format!("count(DISTINCT {x})"),
         ("arg_max" | "max_by", [value, key]) => first_ranked(value, key, "DESC"),
@@ -214,7 +222,8 @@ mod tests {
     fn other_engines_functions_are_written_with_polars_sqls() {
         assert_eq!(
             rewritten("SELECT var_pop(x), STDDEV_POP(x + 1), iif(a > 1, 'y', 'n'), contains(s, 'li'), btrim(s, 'xy'), approx_count_distinct(s) FROM t"),
-            "SELECT covar_pop(x, x), sqrt(covar_pop(x + 1, x + 1)), CASE WHEN a > 1 THEN 'y' ELSE 'n' END, (strpos(s, 'li') > 0), TRIM(BOTH 'xy' FROM s), count(DISTINCT s) FROM t"
+            "SELECT (CASE WHEN count(x) = 1 THEN CAST(0 AS DOUBLE) ELSE var_samp(x) * (count(x) - 1) / count(x) END), \
+             sqrt((CASE WHEN count(x + 1) = 1 THEN CAST(0 AS DOUBLE) ELSE var_samp(x + 1) * (count(x + 1) - 1) / count(x + 1) END)), CASE WHEN a > 1 THEN 'y' ELSE 'n' END, (strpos(s, 'li') > 0), TRIM(BOTH 'xy' FROM s), count(DISTINCT s) FROM t"
         );
         assert_eq!(rewritten("SELECT ts AT TIME ZONE 'Europe/Berlin' FROM t"), "SELECT floe_at_time_zone(ts, 'Europe/Berlin') FROM t");
         assert_eq!(
