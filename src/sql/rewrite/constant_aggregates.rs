@@ -72,6 +72,10 @@ impl VisitorMut for Constants {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Expr::Function(function) = &*expr else { return ControlFlow::Continue(()) };
         let name = function.name.to_string().to_ascii_lowercase();
+        if let Some(repeated) = repeated_constant(function, &name) {
+            *expr = repeated;
+            return ControlFlow::Continue(());
+        }
         let (value, distinct) = match (plain_args(function).as_deref(), distinct_arg(function)) {
             (Some([value]), _) => ((*value).clone(), false),
             (_, Some(value)) => (value.clone(), true),
@@ -115,6 +119,22 @@ impl VisitorMut for Constants {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `string_agg(c, sep [ORDER BY …])` of a constant: `c` once per row, joined
+/// by `sep` (Polars joined the literal once). The count is kept from 0 in
+/// both branches, which Polars computes for every group.
+fn repeated_constant(function: &Function, name: &str) -> Option<Expr> {
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(value)), FunctionArg::Unnamed(FunctionArgExpr::Expr(separator))] = list.args.as_slice() else {
+        return None;
+    };
+    if name != "string_agg" || list.duplicate_treatment.is_some() || !constant(value) || !constant(separator) || function.over.is_some() {
+        return None;
+    }
+    let rows = count_rows(function);
+    let repeats = format!("greatest(CAST({rows} AS BIGINT) - 1, 0)");
+    parse_expr(&format!("(CASE WHEN {rows} > 0 THEN repeat(({value}) || ({separator}), {repeats}) || ({value}) END)"))
 }
 
 /// `count(*)` over the rows `function` aggregates: its FILTER and window.
@@ -233,6 +253,15 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT min(extract(month FROM DATE '2023-01-24' + INTERVAL '2 day')) FROM t", rewrite),
             "SELECT (CASE WHEN count(*) > 0 THEN EXTRACT(MONTH FROM DATE '2023-01-24' + INTERVAL '2 day') END) FROM t"
+        );
+    }
+
+    #[test]
+    fn joined_constants_repeat_once_per_row() {
+        assert_eq!(
+            rewritten_by("SELECT string_agg('x' || '-', ',' ORDER BY 'x' || '-'), string_agg(y, ',') FROM t", rewrite),
+            "SELECT (CASE WHEN count(*) > 0 THEN repeat(('x' || '-') || (','), greatest(CAST(count(*) AS BIGINT) - 1, 0)) || ('x' || '-') END), \
+             string_agg(y, ',') FROM t"
         );
     }
 
