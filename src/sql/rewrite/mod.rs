@@ -112,6 +112,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     sorted_aggregates::selected_for_sorting(statement);
     names::alias_case(statement);
     windows::split_grouped_windows(statement);
+    // Again: a grouping set's constant keys (`ROLLUP (k, 'all')`) are its branch's own.
+    constant_aggregates::constant_keys(statement);
     grouped_keys::keys_once_per_group(statement);
     analyze::columns_first(statement);
     analyze::divisions_in_double(statement);

@@ -2,7 +2,8 @@
 //! condition keeps or drops; polars-sql refused it ("HAVING clause not valid
 //! outside of GROUP BY"). The condition is selected as a hidden column of the
 //! aggregate query, and a SELECT around it keeps the row where the condition
-//! holds, leaving the column out.
+//! holds, leaving the column out; a branch of a UNION so filtered becomes a
+//! query of its own (a grouping set whose keys were all constants is one).
 
 use std::ops::ControlFlow;
 
@@ -23,15 +24,51 @@ impl VisitorMut for Having {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
-        if has_group_by(select) || lists_wildcard(select) {
-            return ControlFlow::Continue(());
+        match query.body.as_mut() {
+            SetExpr::Select(select) => {
+                if filtered_in_place(select) {
+                    hiding(query, &[HIDDEN], "__floe_group", Some(HIDDEN));
+                }
+            }
+            // A branch of a UNION (a grouping set's, whose keys were all
+            // constants) becomes a query of its own, filtered alike.
+            operation @ SetExpr::SetOperation { .. } => filter_branches(operation),
+            _ => {}
         }
-        let Some(condition) = select.having.take() else { return ControlFlow::Continue(()) };
-        select.projection.push(SelectItem::ExprWithAlias { expr: condition, alias: Ident::new(HIDDEN) });
-        hiding(query, &[HIDDEN], "__floe_group", Some(HIDDEN));
         ControlFlow::Continue(())
     }
+}
+
+fn filter_branches(body: &mut SetExpr) {
+    let SetExpr::SetOperation { left, right, .. } = body else { return };
+    for branch in [left, right] {
+        let filtered = match branch.as_mut() {
+            SetExpr::Select(select) => filtered_in_place(select),
+            operation @ SetExpr::SetOperation { .. } => {
+                filter_branches(operation);
+                false
+            }
+            _ => false,
+        };
+        if !filtered {
+            continue;
+        }
+        let Some(mut own) = super::scope::parse_query("SELECT 1") else { continue };
+        std::mem::swap(own.body.as_mut(), branch.as_mut());
+        hiding(&mut own, &[HIDDEN], "__floe_group", Some(HIDDEN));
+        **branch = SetExpr::Query(Box::new(own));
+    }
+}
+
+/// Moves an ungrouped SELECT's HAVING into its projection, as the hidden
+/// column the query around it filters by; whether it had one.
+fn filtered_in_place(select: &mut sqlparser::ast::Select) -> bool {
+    if has_group_by(select) || lists_wildcard(select) {
+        return false;
+    }
+    let Some(condition) = select.having.take() else { return false };
+    select.projection.push(SelectItem::ExprWithAlias { expr: condition, alias: Ident::new(HIDDEN) });
+    true
 }
 
 #[cfg(test)]
@@ -44,6 +81,11 @@ mod tests {
         assert_eq!(
             rewritten_by("WITH c AS (SELECT 1) SELECT count(*) AS n FROM t HAVING count(*) > 5", filtered_after),
             "WITH c AS (SELECT 1) SELECT * EXCLUDE (__floe_having) FROM (SELECT count(*) AS n, count(*) > 5 AS __floe_having FROM t) AS __floe_group WHERE __floe_having"
+        );
+        assert_eq!(
+            rewritten_by("SELECT 1 FROM u UNION ALL SELECT count(*) FROM t HAVING count(*) > 5", filtered_after),
+            "SELECT 1 FROM u UNION ALL (SELECT * EXCLUDE (__floe_having) FROM (SELECT count(*), count(*) > 5 AS __floe_having FROM t) AS __floe_group \
+             WHERE __floe_having)"
         );
         for sql in ["SELECT k, count(*) FROM t GROUP BY k HAVING count(*) > 1", "SELECT count(*) FROM t"] {
             assert_eq!(rewritten_by(sql, filtered_after), sql);

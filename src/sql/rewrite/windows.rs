@@ -155,8 +155,10 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
         GroupByExpr::Expressions(keys, _) => (keys.clone(), Vec::new()),
         GroupByExpr::All(_) => return None,
     };
-    if keys.iter().any(|key| matches!(key, Expr::Value(_) | Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_))) {
-        return None; // ordinals resolve against the projection, which moves
+    // Ordinals resolve against the projection, which moves; another literal is a constant key.
+    let ordinal = |key: &Expr| matches!(key, Expr::Value(value) if matches!(value.value, sqlparser::ast::Value::Number(..)));
+    if keys.iter().any(|key| ordinal(key) || matches!(key, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_))) {
+        return None;
     }
     let aliases: Vec<String> = select
         .projection
