@@ -177,6 +177,9 @@ fn constant(expr: &Expr) -> bool {
         | Expr::Ceil { expr, .. }
         | Expr::Floor { expr, .. } => constant(expr),
         Expr::Interval(interval) => constant(&interval.value),
+        Expr::Trim { expr, trim_what, trim_characters, .. } => {
+            constant(expr) && trim_what.iter().all(|part| constant(part)) && trim_characters.iter().flatten().all(constant)
+        }
         Expr::BinaryOp { left, right, .. }
         | Expr::IsDistinctFrom(left, right)
         | Expr::IsNotDistinctFrom(left, right)
