@@ -17,7 +17,7 @@ use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgum
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::aggregate_call;
-use super::scope::{integer_literal, is_null_literal, item_expr, parse_expr, plain_args};
+use super::scope::{function_args, integer_literal, is_null_literal, item_expr, parse_expr, plain_args, plain_group_keys};
 
 pub(super) fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Constants);
@@ -33,10 +33,7 @@ impl VisitorMut for ConstantKeys {
     type Break = ();
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return ControlFlow::Continue(()) };
-        if keys.is_empty() || !modifiers.is_empty() {
-            return ControlFlow::Continue(());
-        }
+        let Some(keys) = plain_group_keys(select) else { return ControlFlow::Continue(()) };
         let kept: Vec<Expr> = keys.iter().filter(|key| !constant_key(select, key)).cloned().collect();
         if kept.len() == keys.len() {
             return ControlFlow::Continue(());
@@ -125,11 +122,10 @@ impl VisitorMut for Constants {
 /// by `sep` (Polars joined the literal once). The count is kept from 0 in
 /// both branches, which Polars computes for every group.
 fn repeated_constant(function: &Function, name: &str) -> Option<Expr> {
-    let FunctionArguments::List(list) = &function.args else { return None };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(value)), FunctionArg::Unnamed(FunctionArgExpr::Expr(separator))] = list.args.as_slice() else {
-        return None;
-    };
-    if name != "string_agg" || list.duplicate_treatment.is_some() || !constant(value) || !constant(separator) || function.over.is_some() {
+    let args = function_args(function)?;
+    let [value, separator] = args.as_slice() else { return None };
+    let distinct = matches!(&function.args, FunctionArguments::List(list) if list.duplicate_treatment.is_some());
+    if name != "string_agg" || distinct || !constant(value) || !constant(separator) || function.over.is_some() {
         return None;
     }
     let rows = count_rows(function);

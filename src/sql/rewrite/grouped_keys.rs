@@ -22,7 +22,7 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
 use super::resolver::{factors, visit_query, Resolver};
-use super::scope::{any_outside_subqueries, integer_literal, item_expr, parse_expr, selects_mut};
+use super::scope::{any_outside_subqueries, integer_literal, item_expr, parse_expr, plain_group_keys, selects_mut};
 use super::Columns;
 
 pub(super) fn keys_once_per_group(statement: &mut Statement) {
@@ -42,18 +42,19 @@ impl VisitorMut for Grouped {
     }
 }
 
+/// The keys of a SELECT grouped by plain keys, a position read as the item
+/// it names (none for one that names an aggregate).
+pub(super) fn written_keys(select: &Select) -> Option<Vec<Expr>> {
+    let keys = plain_group_keys(select)?;
+    let written = keys.iter().filter_map(|key| match integer_literal(key) {
+        Some(position) => positional_key(select, position),
+        None => Some(key.clone()),
+    });
+    Some(written.collect())
+}
+
 fn rewrite_select(select: &mut Select) {
-    let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return };
-    if keys.is_empty() || !modifiers.is_empty() {
-        return;
-    }
-    let keys: Vec<Expr> = keys
-        .iter()
-        .filter_map(|key| match integer_literal(key) {
-            Some(position) => positional_key(select, position),
-            None => Some(key.clone()),
-        })
-        .collect();
+    let Some(keys) = written_keys(select) else { return };
     let written: Vec<String> = keys.iter().map(ToString::to_string).collect();
     for item in &mut select.projection {
         let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };

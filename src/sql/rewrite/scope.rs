@@ -293,6 +293,15 @@ pub(crate) fn plain_select(subquery: &Query) -> Option<&Select> {
     (!grouped).then_some(select)
 }
 
+/// A SELECT's GROUP BY keys, where it groups by keys without modifiers
+/// (not ALL, not `WITH ROLLUP`).
+pub(crate) fn plain_group_keys(select: &Select) -> Option<&Vec<Expr>> {
+    match &select.group_by {
+        sqlparser::ast::GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty() => Some(keys),
+        _ => None,
+    }
+}
+
 /// Whether a SELECT has a GROUP BY clause (of expressions, or ALL).
 pub(crate) fn has_group_by(select: &Select) -> bool {
     !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(keys, _) if keys.is_empty())

@@ -12,11 +12,11 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Function, GroupByExpr, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins};
+use sqlparser::ast::{Expr, Function, Ident, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins};
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::names::first_column;
-use super::scope::{is_aggregate, parse_query, plain_args, replace_outside_subqueries, visit_outside_subqueries};
+use super::scope::{is_aggregate, parse_query, plain_args, plain_group_keys, replace_outside_subqueries, visit_outside_subqueries};
 
 const PREFIX: &str = "__floe_sum_";
 
@@ -94,8 +94,7 @@ fn relation_name(select: &Select) -> Option<Ident> {
 /// references have at most a relation qualifier (a `ns.table.column` would
 /// no longer find its table).
 fn fits(select: &Select) -> bool {
-    let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return false };
-    if keys.is_empty() || !modifiers.is_empty() {
+    if plain_group_keys(select).is_none() {
         return false;
     }
     if select.qualify.is_some() || !select.named_window.is_empty() || !select.lateral_views.is_empty() || select.prewhere.is_some() {

@@ -67,8 +67,7 @@ fn duplicate_key_names(select: &Select) -> bool {
 }
 
 fn groups(select: &Select) -> bool {
-    matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty())
-        || any_expr(select, aggregate_call)
+    super::scope::plain_group_keys(select).is_some() || any_expr(select, aggregate_call)
 }
 
 /// Replaces group keys and aggregates (outside nested queries) with the

@@ -89,14 +89,8 @@ impl Rewriter<'_> {
     /// Whether `having`'s correlated subqueries read only the GROUP BY keys
     /// of `select` (one that reads another column is an error in SQL).
     pub(super) fn keyed_having(&self, select: &Select, having: &Expr, outer: &[Scope]) -> bool {
-        let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return false };
-        if keys.is_empty() || !modifiers.is_empty() {
-            return false;
-        }
         // A key by position (as a split grouping writes them) is its item.
-        let item = |position: i64| select.projection.get(usize::try_from(position).ok()?.checked_sub(1)?).and_then(item_expr);
-        let keys: Vec<Expr> = keys.iter().map(|key| integer_literal(key).and_then(item).unwrap_or(key).clone()).collect();
-        self.reads_keys_only(having, &keys, outer)
+        super::super::grouped_keys::written_keys(select).is_some_and(|keys| self.reads_keys_only(having, &keys, outer))
     }
 }
 
@@ -107,8 +101,7 @@ impl Rewriter<'_> {
     /// cross join with their CTE would make them NULL), uncorrelated ones, and
     /// correlated ones in items that do not aggregate.
     pub(super) fn rewrite_grouped_items(&mut self, select: &mut Select, outer: &[Scope], from: String, added: &mut Added) {
-        let keyed = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if !keys.is_empty() && modifiers.is_empty());
-        if keyed {
+        if plain_group_keys(select).is_some() {
             self.rewrite_keys(select, outer, &from, added);
             let keys = match &select.group_by {
                 GroupByExpr::Expressions(keys, _) => keys.clone(),
