@@ -28,9 +28,11 @@ pub struct RenderedPart {
 
 impl Analyzed {
     /// [`Analyzed::render`], its top-level CTEs, derived tables and
-    /// set-operation branches apart.
-    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> super::Result<Rendered> {
+    /// set-operation branches apart, WHERE conditions without columns
+    /// replaced by their `truth` (`rewrite::constant_filters`).
+    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns, truth: rewrite::Truth<'_>) -> super::Result<Rendered> {
         let mut statement = self.rendered(frames, columns)?;
+        rewrite::constant_filters_folded(&mut statement, truth);
         let mut parts = Vec::new();
         if let Statement::Query(query) = &mut statement {
             if query.with.as_ref().is_some_and(|with| !with.recursive) {

@@ -157,7 +157,7 @@ fn distinct_arg(function: &Function) -> Option<&Expr> {
 /// Literals and what functions make of them: the same value on every row.
 /// Not an aggregate's or a window's, nor a volatile function's (`now()`,
 /// `random()`, as the result cache reads them: `crate::sql::volatile`).
-fn constant(expr: &Expr) -> bool {
+pub(super) fn constant(expr: &Expr) -> bool {
     match expr {
         Expr::Value(_) | Expr::TypedString { .. } => true,
         Expr::UnaryOp { expr, .. }

@@ -5,11 +5,13 @@
 //! each other, except the subquery pass, which hands EXISTS and comma joins inside subqueries to
 //! theirs.
 
+mod aggregate_rows;
 mod aggregates;
 mod analyze;
 mod columns;
 mod comma_joins;
 mod constant_aggregates;
+mod constant_filters;
 mod correlation;
 mod correlated_in;
 mod correlated_items;
@@ -69,6 +71,7 @@ pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder
 pub(crate) use analyze::divisions_in_double;
 pub use names::presented_name;
 pub use one_row::ONE_ROW;
+pub use constant_filters::{folded as constant_filters_folded, Truth};
 pub use columns::{ColumnKind, Columns};
 pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
 pub(crate) use ungrouped_having::filtered_after as ungrouped_having_filtered;
@@ -145,6 +148,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// columns of semi-join subqueries read by the suffixed names of the joined
 /// frame, those subqueries' own filters over an outer name filtered first,
 /// a decimal sort key under LIMIT given a second key that orders nothing apart,
+/// nested ungrouped aggregates made DISTINCT (Polars keeps their one row),
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -196,6 +200,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // After every pass that writes or reorders joins and their subqueries.
     semi_join_filters::filtered_first(statement, columns);
     join_keys::joinable(statement, columns);
+    aggregate_rows::kept_when_unread(statement);
     analyze::rename_relations(statement, frames);
     Ok(())
 }

@@ -55,7 +55,7 @@ fn a_subquery_beside_aggregates_without_group_by_reads_them_from_below() {
     assert!(
         rendered.contains(
             "SELECT __floe_agg.__floe_a1 AS \"len\", CAST(__floe_agg.__floe_a2 AS DOUBLE) / __floe_sq2.__floe_sq2_v AS share FROM \
-             (SELECT CAST(count(*) AS BIGINT) AS __floe_a1, sum(lineitem.l_qty) AS __floe_a2 FROM __floe_0 AS lineitem WHERE lineitem.l_price > 5) \
+             (SELECT DISTINCT CAST(count(*) AS BIGINT) AS __floe_a1, sum(lineitem.l_qty) AS __floe_a2 FROM __floe_0 AS lineitem WHERE lineitem.l_price > 5) \
              AS __floe_agg CROSS JOIN __floe_sq1 CROSS JOIN __floe_sq2 WHERE (__floe_agg.__floe_a1 > __floe_sq1.__floe_sq1_v) IS TRUE"
         ),
         "{rendered}"
@@ -224,11 +224,11 @@ fn in_subquery_on_one_joined_table_filters_it_before_the_joins() {
 fn uncorrelated_exists_is_a_count_of_one_row() {
     let columns: &[(&str, &[&str])] = &[("t", &["id", "x"]), ("u", &["k"])];
     let rendered = render_with_columns("SELECT id FROM t WHERE id = 2 OR NOT EXISTS (SELECT * FROM u WHERE k > 3)", columns);
-    assert!(rendered.contains("SELECT count(*) AS __floe_sq1_v FROM (SELECT 1 AS __floe_v FROM __floe_1 AS u WHERE u.k > 3 LIMIT 1) AS __floe_e"), "{rendered}");
+    assert!(rendered.contains("SELECT DISTINCT count(*) AS __floe_sq1_v FROM (SELECT 1 AS __floe_v FROM __floe_1 AS u WHERE u.k > 3 LIMIT 1) AS __floe_e"), "{rendered}");
     assert!(rendered.contains("__floe_sq1.__floe_sq1_v <> 1"), "{rendered}");
     // An aggregate without GROUP BY is the one row there is: kept.
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT max(k) FROM u)", columns);
-    assert!(rendered.contains("(SELECT max(u.k) AS __floe_c1 FROM __floe_1 AS u LIMIT 1)"), "{rendered}");
+    assert!(rendered.contains("(SELECT DISTINCT max(u.k) AS __floe_c1 FROM __floe_1 AS u LIMIT 1)"), "{rendered}");
     assert!(rendered.contains("__floe_sq1.__floe_sq1_v = 1"), "{rendered}");
     // Correlated ones are polars-sql's semi joins; by an inequality, a count per distinct outer value.
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.x)", columns);
@@ -257,12 +257,12 @@ fn uncorrelated_subqueries_that_may_find_no_row_are_null_there() {
     // A cross join with no rows would drop every row of `e`.
     let rendered = render_with_columns("SELECT id, (SELECT name FROM d WHERE id < 0) AS n FROM e", columns);
     assert!(
-        rendered.contains("floe_one_row(CAST(count(*) AS BIGINT), min(__floe_rows.__floe_sq1_v)) AS __floe_sq1_v FROM (SELECT d.name AS __floe_sq1_v FROM __floe_0 AS d WHERE d.id < 0) AS __floe_rows"),
+        rendered.contains("SELECT DISTINCT floe_one_row(CAST(count(*) AS BIGINT), min(__floe_rows.__floe_sq1_v)) AS __floe_sq1_v FROM (SELECT d.name AS __floe_sq1_v FROM __floe_0 AS d WHERE d.id < 0) AS __floe_rows"),
         "{rendered}"
     );
     // An aggregate of all the rows is one row.
     let rendered = render_with_columns("SELECT id, (SELECT max(name) FROM d) AS n FROM e", columns);
-    assert!(rendered.starts_with("WITH __floe_sq1 AS (SELECT max(d.name) AS __floe_sq1_v FROM __floe_0 AS d)"), "{rendered}");
+    assert!(rendered.starts_with("WITH __floe_sq1 AS (SELECT DISTINCT max(d.name) AS __floe_sq1_v FROM __floe_0 AS d)"), "{rendered}");
 }
 
 #[test]

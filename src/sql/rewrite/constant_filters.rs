@@ -1,0 +1,108 @@
+//! WHERE conditions that read no column, evaluated before Polars plans the
+//! query: a true one goes, a false or NULL one leaves `WHERE false`.
+//!
+//! Polars pushes a condition without columns into every input of a join;
+//! over an input whose columns are all pruned (a table read again beside a
+//! UNION) its streaming engine dropped every row, so `SELECT g.x FROM n
+//! CROSS JOIN g WHERE 'bob' LIKE 'b%' UNION ALL SELECT 6 FROM n` lost the
+//! first branch. Literal `true` it removes itself; `starts_with('bob', 'b')`,
+//! `CAST('3' AS INT) = 3` or a bound parameter's test it does not.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, Expr, Query, Statement, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
+
+use super::constant_aggregates::constant;
+use super::scope::{conjuncts, joined_by, selects_mut};
+
+/// What a condition's SQL evaluates to: `Some(true)`, `Some(false)` for
+/// false or NULL, `None` when it could not be evaluated (it stays).
+pub type Truth<'a> = &'a mut dyn FnMut(&str) -> Option<bool>;
+
+pub fn folded(statement: &mut Statement, truth: Truth<'_>) {
+    let _ = statement.visit(&mut Folder { truth });
+}
+
+struct Folder<'a> {
+    truth: Truth<'a>,
+}
+
+impl VisitorMut for Folder<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        for select in selects_mut(&mut query.body) {
+            if let Some(selection) = select.selection.take() {
+                select.selection = self.fold(selection);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Folder<'_> {
+    fn fold(&mut self, selection: Expr) -> Option<Expr> {
+        let parts = conjuncts(&selection);
+        let truths: Vec<Option<bool>> = parts.iter().map(|part| self.truth_of(part)).collect();
+        if truths.iter().all(Option::is_none) {
+            return Some(selection);
+        }
+        if truths.contains(&Some(false)) {
+            return Some(Expr::value(Value::Boolean(false)));
+        }
+        let kept = parts.into_iter().zip(truths).filter(|(_, truth)| truth.is_none()).map(|(part, _)| part.clone()).collect();
+        joined_by(BinaryOperator::And, kept)
+    }
+
+    fn truth_of(&mut self, condition: &Expr) -> Option<bool> {
+        match condition {
+            Expr::Value(_) => None,
+            condition if constant(condition) => (self.truth)(&condition.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folded;
+    use crate::sql::parse::parse_single;
+
+    /// Evaluates the few conditions the tests write, as Polars would.
+    fn rewritten(sql: &str) -> String {
+        let mut statement = parse_single(sql).unwrap();
+        folded(&mut statement, &mut |condition: &str| match condition {
+            "'bob' LIKE 'b%'" | "CAST('3' AS INT) = 3" => Some(true),
+            "length('bob') = 4" | "NULL = 1" => Some(false),
+            _ => None,
+        });
+        statement.to_string()
+    }
+
+    #[test]
+    fn true_conditions_go_and_false_ones_empty_the_select() {
+        assert_eq!(rewritten("SELECT a FROM n WHERE 'bob' LIKE 'b%'"), "SELECT a FROM n");
+        assert_eq!(rewritten("SELECT a FROM n WHERE a > 1 AND CAST('3' AS INT) = 3 AND b < 2"), "SELECT a FROM n WHERE a > 1 AND b < 2");
+        assert_eq!(rewritten("SELECT a FROM n WHERE a > 1 AND length('bob') = 4"), "SELECT a FROM n WHERE false");
+        assert_eq!(
+            rewritten("SELECT a FROM (SELECT a FROM n WHERE NULL = 1) AS d WHERE a IN (SELECT b FROM m WHERE 'bob' LIKE 'b%')"),
+            "SELECT a FROM (SELECT a FROM n WHERE false) AS d WHERE a IN (SELECT b FROM m)"
+        );
+    }
+
+    #[test]
+    fn conditions_that_read_rows_or_the_clock_stay() {
+        let untouched = [
+            "SELECT a FROM n WHERE a LIKE 'b%'",
+            "SELECT a FROM n WHERE true",
+            "SELECT a FROM n WHERE current_date > DATE '2020-01-01'",
+            "SELECT a FROM n WHERE random() < 0.5",
+            "SELECT a FROM n WHERE EXISTS (SELECT 1 FROM m)",
+            "SELECT a FROM n WHERE 'bob' LIKE 'b%' OR a > 1",
+        ];
+        for sql in untouched {
+            assert_eq!(rewritten(sql), sql);
+        }
+    }
+}
