@@ -147,10 +147,14 @@ pub enum Scalar {
     /// says of a scalar subquery that returns more than one row
     /// (`sql::rewrite::correlated_items`).
     OneRow,
+    /// `floe_decimal_mean(sum(x), count(x))`: the mean of decimals as one
+    /// division of the exact unscaled sum by `count · 10^scale`, as DuckDB
+    /// divides (`sql::rewrite::decimal_means`); a DOUBLE, NULL over no rows.
+    DecimalMean,
 }
 
 impl Scalar {
-    const ALL: [Scalar; 22] = [
+    const ALL: [Scalar; 23] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -173,6 +177,7 @@ impl Scalar {
         Scalar::NullFill,
         Scalar::NullFlags,
         Scalar::OneRow,
+        Scalar::DecimalMean,
     ];
 
     pub fn name(self) -> &'static str {
@@ -199,6 +204,7 @@ impl Scalar {
             Scalar::NullFill => "floe_null_fill",
             Scalar::NullFlags => "floe_null_flags",
             Scalar::OneRow => "floe_one_row",
+            Scalar::DecimalMean => "floe_decimal_mean",
         }
     }
 
@@ -212,7 +218,7 @@ impl Scalar {
         match self {
             Scalar::RegexpReplace => (3, 4),
             Scalar::RegexpExtract => (2, 3),
-            Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::AtTimeZone | Scalar::Gcd | Scalar::Lcm | Scalar::OneRow => (2, 2),
+            Scalar::Repeat | Scalar::Levenshtein | Scalar::Hamming | Scalar::AtTimeZone | Scalar::Gcd | Scalar::Lcm | Scalar::OneRow | Scalar::DecimalMean => (2, 2),
             Scalar::Translate => (3, 3),
             Scalar::NullFlags => (2, 65),
             _ => (1, 1),

@@ -44,6 +44,7 @@ fn output_type(scalar: Scalar, fields: &[Field]) -> DataType {
         Scalar::NullFlags => DataType::Int64,
         Scalar::OneRow => fields.get(1).map_or(DataType::Null, |field| field.dtype().clone()),
         Scalar::Ascii => DataType::Int32,
+        Scalar::DecimalMean => DataType::Float64,
         Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
         Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
         _ => DataType::String,
@@ -77,6 +78,7 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::NullFill => null_fill(&spanning(&columns[0], height))?,
         Scalar::NullFlags => null_flags(&columns[1..], height),
         Scalar::OneRow => one_row(columns, height)?,
+        Scalar::DecimalMean => decimal_mean(columns, height)?,
     };
     Ok(computed.with_name(name).into_column())
 }
@@ -89,6 +91,26 @@ fn one_row(columns: &[Column], height: usize) -> PolarsResult<Series> {
         ComputeError: "a scalar subquery returned more than one row for one outer row; make its WHERE pick one row, or aggregate (min, max)"
     );
     Ok(spanning(&columns[1], height).as_materialized_series().clone())
+}
+
+/// Sums (`columns[0]`) over counts (`columns[1]`): a decimal's unscaled sum
+/// and `count · 10^scale` are exact doubles up to 2^53, so one division
+/// rounds once; a sum of another type is divided as a double.
+fn decimal_mean(columns: &[Column], height: usize) -> PolarsResult<Series> {
+    let sums = spanning(&columns[0], height);
+    let counts = spanning(&columns[1], height).cast(&DataType::Float64)?;
+    let (unscaled, divisor) = match sums.dtype() {
+        DataType::Decimal(_, scale) => {
+            let unscaled = sums.as_materialized_series().decimal()?.physical().cast(&DataType::Float64)?;
+            (unscaled, 10f64.powi(i32::try_from(*scale).unwrap_or(i32::MAX)))
+        }
+        _ => (sums.cast(&DataType::Float64)?.as_materialized_series().clone(), 1.0),
+    };
+    let means = unscaled.f64()?.iter().zip(counts.f64()?.iter()).map(|(sum, count)| match (sum, count) {
+        (Some(sum), Some(count)) if count > 0.0 => Some(sum / (count * divisor)),
+        _ => None,
+    });
+    Ok(means.collect::<Float64Chunked>().into_series())
 }
 
 /// `values` with NULL as their type's zero: text and bytes empty; numbers,

@@ -66,6 +66,12 @@ fn rewrite_select(select: &mut Select, columns: &Columns) {
     }
 }
 
+/// Whether `expr` is a DECIMAL by its columns' types (or Floe's exact arithmetic).
+pub(super) fn is_decimal(expr: &Expr, columns: &Columns) -> bool {
+    let exact = Exact { columns, only_in_aggregates: false, queries: 0, aggregates: 0 };
+    matches!(exact.operand(expr), Operand::Decimal)
+}
+
 #[derive(Clone, Copy)]
 struct Exact<'a> {
     columns: &'a Columns,

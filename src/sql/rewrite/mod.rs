@@ -16,6 +16,7 @@ mod correlation;
 mod correlated_in;
 mod correlated_items;
 mod decimal_comparisons;
+mod decimal_means;
 mod decimal_top_k;
 mod decimals;
 mod distinct;
@@ -140,7 +141,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// and integer casts as SQL rounds them, short IN lists as comparisons
 /// Polars pushes down, decimal columns compared with decimal literals, SUM
 /// arguments computed once below a grouping, an ungrouped HAVING's one group
-/// filtered after it, SELECTs without FROM given a
+/// filtered after it, decimal means as exact sums over counts, SELECTs without FROM given a
 /// relation of one row, LIKE patterns with a floating end as prefix, suffix or
 /// unanchored tests, counts, lengths and date parts computed as BIGINT,
 /// grouping keys that are SELECT items named by position, join keys of
@@ -179,6 +180,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     scalars::refuse_out_of_reach(statement)?;
     rounding::rewrite(statement);
     decimals::exact_arithmetic(statement, columns);
+    decimal_means::exact(statement, columns);
     in_lists::as_comparisons(statement);
     null_comparisons::unknown(statement);
     decimal_comparisons::exact_comparisons(statement, columns);
