@@ -1,5 +1,5 @@
 //! WHERE conditions that read no column, evaluated before Polars plans the
-//! query: a true one goes, a false or NULL one leaves `WHERE false`.
+//! query: a true one goes, a false or NULL one becomes `false`.
 //!
 //! Polars pushes a condition without columns into every input of a join;
 //! over an input whose columns are all pruned (a table read again beside a
@@ -48,11 +48,14 @@ impl Folder<'_> {
         if truths.iter().all(Option::is_none) {
             return Some(selection);
         }
-        if truths.contains(&Some(false)) {
-            return Some(Expr::value(Value::Boolean(false)));
-        }
-        let kept = parts.into_iter().zip(truths).filter(|(_, truth)| truth.is_none()).map(|(part, _)| part.clone()).collect();
-        joined_by(BinaryOperator::And, kept)
+        // A false one stays beside the others as `false`: they may hold the
+        // correlation a semi join is planned from.
+        let kept = parts.into_iter().zip(truths).filter_map(|(part, truth)| match truth {
+            None => Some(part.clone()),
+            Some(true) => None,
+            Some(false) => Some(Expr::value(Value::Boolean(false))),
+        });
+        joined_by(BinaryOperator::And, kept.collect())
     }
 
     fn truth_of(&mut self, condition: &Expr) -> Option<bool> {
@@ -81,13 +84,17 @@ mod tests {
     }
 
     #[test]
-    fn true_conditions_go_and_false_ones_empty_the_select() {
+    fn true_conditions_go_and_false_ones_are_false() {
         assert_eq!(rewritten("SELECT a FROM n WHERE 'bob' LIKE 'b%'"), "SELECT a FROM n");
         assert_eq!(rewritten("SELECT a FROM n WHERE a > 1 AND CAST('3' AS INT) = 3 AND b < 2"), "SELECT a FROM n WHERE a > 1 AND b < 2");
-        assert_eq!(rewritten("SELECT a FROM n WHERE a > 1 AND length('bob') = 4"), "SELECT a FROM n WHERE false");
+        assert_eq!(rewritten("SELECT a FROM n WHERE a > 1 AND length('bob') = 4"), "SELECT a FROM n WHERE a > 1 AND false");
         assert_eq!(
             rewritten("SELECT a FROM (SELECT a FROM n WHERE NULL = 1) AS d WHERE a IN (SELECT b FROM m WHERE 'bob' LIKE 'b%')"),
             "SELECT a FROM (SELECT a FROM n WHERE false) AS d WHERE a IN (SELECT b FROM m)"
+        );
+        assert_eq!(
+            rewritten("SELECT a FROM n WHERE EXISTS (SELECT 1 FROM m WHERE m.b = n.a AND NULL = 1)"),
+            "SELECT a FROM n WHERE EXISTS (SELECT 1 FROM m WHERE m.b = n.a AND false)"
         );
     }
 

@@ -14,10 +14,10 @@
 //!   inequality, the same tests as counts of rows that are 0, which
 //!   `subquery.rs` computes per outer row.
 
-use sqlparser::ast::{BinaryOperator, Expr, SelectItem};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, SelectItem};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, plain_select, sides, unnested, Resolver, Scope, Side};
+use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, plain_select, replace_outside_subqueries, sides, unnested, Resolver, Scope, Side};
 
 pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
     let membership = Membership::of(conjunct, resolver, outer)?;
@@ -25,7 +25,7 @@ pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -
     if membership.by_inequality {
         return None;
     }
-    let (value, member) = (membership.value, membership.member);
+    let (value, member) = (&membership.value, membership.member);
     let exists = |test: Option<Expr>| format!("EXISTS (SELECT 1 FROM {})", membership.rows(test));
     let equal = (!already_equal(membership.selection, member, value))
         .then(|| Expr::BinaryOp { left: Box::new(operand(member)), op: BinaryOperator::Eq, right: Box::new(operand(value)) });
@@ -57,7 +57,8 @@ pub(super) fn as_counts(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -
 
 /// A correlated `x [NOT] IN (SELECT y FROM … WHERE …)` taken apart.
 struct Membership<'a> {
-    value: &'a Expr,
+    /// x, its columns qualified by the outer relations they belong to.
+    value: Expr,
     member: &'a Expr,
     negated: bool,
     by_inequality: bool,
@@ -80,9 +81,11 @@ impl<'a> Membership<'a> {
             return None;
         }
         let inner = resolver.scopes(&select.from)?;
-        // x is read inside the subquery, so none of its names may be the
-        // subquery's own; y must be the subquery's alone.
-        if sides(value, &inner, outer)?.contains(&Side::Inner) || sides(member, &inner, outer)?.contains(&Side::Outer) {
+        // x belongs to the outer query, where SQL resolves its names; read
+        // inside the subquery, none of its qualifiers may be the subquery's
+        // own. y must be the subquery's alone.
+        let value = qualified(value, outer)?;
+        if sides(&value, &inner, outer)?.contains(&Side::Inner) || sides(member, &inner, outer)?.contains(&Side::Outer) {
             return None;
         }
         let correlation = correlate(select, &inner, outer)?;
@@ -92,14 +95,14 @@ impl<'a> Membership<'a> {
     }
 
     fn counted(&self) -> String {
-        let (value, member) = (operand(self.value), operand(self.member));
+        let (value, member) = (operand(&self.value), operand(self.member));
         let count = |test: Option<Expr>| format!("(SELECT count(*) FROM {})", self.rows(test));
         let equal = Expr::BinaryOp { left: Box::new(member.clone()), op: BinaryOperator::Eq, right: Box::new(value.clone()) };
         if !self.negated {
             return format!("{} > 0", count(Some(equal)));
         }
         let mut parts = vec![format!("{} = 0", count(Some(equal))), format!("{} = 0", count(Some(Expr::IsNull(Box::new(member)))))];
-        if may_be_null(self.value) {
+        if may_be_null(&self.value) {
             parts.push(format!("({value} IS NOT NULL OR {} = 0)", count(None)));
         }
         format!("({})", parts.join(" AND "))
@@ -111,6 +114,23 @@ impl<'a> Membership<'a> {
         let filter = joined_by(BinaryOperator::And, filters.chain(test).collect());
         format!("{}{}", self.from, filter.map_or(String::new(), |filter| format!(" WHERE {filter}")))
     }
+}
+
+/// `value` with each bare column named by the one outer relation that has
+/// it; None when none or several have it.
+fn qualified(value: &Expr, outer: &[Scope]) -> Option<Expr> {
+    let mut value = value.clone();
+    let mut known = true;
+    replace_outside_subqueries(&mut value, |expr| {
+        if let Expr::Identifier(name) = expr {
+            let mut owners = outer.iter().filter(|scope| scope.has_column(&name.value));
+            match (owners.next(), owners.next()) {
+                (Some(scope), None) => *expr = Expr::CompoundIdentifier(vec![Ident::new(scope.qualifier.clone()), name.clone()]),
+                _ => known = false,
+            }
+        }
+    });
+    known.then_some(value)
 }
 
 /// Whether `value` can be NULL: anything but a literal that is not NULL.
@@ -191,6 +211,11 @@ mod tests {
         assert_eq!(
             rewritten("SELECT o.id FROM s AS o WHERE NOT (o.id IN (SELECT i.a FROM n AS i WHERE i.b < o.qty))"),
             rewritten("SELECT o.id FROM s AS o WHERE o.id NOT IN (SELECT i.a FROM n AS i WHERE i.b < o.qty)")
+        );
+        // x's bare columns are the outer query's, whatever the subquery holds.
+        assert_eq!(
+            rewritten("SELECT id FROM s AS o WHERE qty IN (SELECT i.qty FROM s AS i WHERE i.region = o.region)"),
+            "SELECT id FROM s AS o WHERE EXISTS (SELECT 1 FROM s AS i WHERE i.region = o.region AND i.qty = o.qty)"
         );
         // Uncorrelated, or x read as the subquery's own column: as written.
         for sql in [
