@@ -15,7 +15,7 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
 use super::normalize::like_regex;
-use super::scope::call;
+use super::scope::{call, is_null_literal, parse_expr};
 
 pub(super) fn simplify(statement: &mut Statement) {
     let _ = statement.visit(&mut Simplify);
@@ -40,6 +40,11 @@ fn simplified(expr: &Expr) -> Option<Expr> {
         Expr::ILike { negated, any: false, expr, pattern, escape_char: None } => (*negated, expr, pattern, true),
         _ => return None,
     };
+    // polars-sql refuses a NULL pattern and its string tests a NULL subject;
+    // either way SQL's answer is unknown.
+    if is_null_literal(subject) || is_null_literal(pattern) {
+        return parse_expr("CAST(NULL AS BOOLEAN)");
+    }
     let (function, argument) = test(literals::text(pattern)?, case_insensitive)?;
     let test = call(function, [(**subject).clone(), Expr::value(Value::SingleQuotedString(argument))]);
     Some(if negated { Expr::UnaryOp { op: UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(test))) } } else { test })
@@ -89,6 +94,14 @@ mod tests {
         assert_eq!(
             simplified("SELECT a NOT LIKE '%special%requests%', a LIKE 'x_y%', a ILIKE '%It''s.%' FROM t"),
             "SELECT NOT (regexp_like(a, '(?s)special.*requests')), regexp_like(a, '^(?s)x.y'), regexp_like(a, '(?is)It''s\\.') FROM t"
+        );
+    }
+
+    #[test]
+    fn a_null_subject_or_pattern_is_unknown() {
+        assert_eq!(
+            simplified("SELECT * FROM t WHERE NULL LIKE 'x%' OR a NOT ILIKE NULL"),
+            "SELECT * FROM t WHERE CAST(NULL AS BOOLEAN) OR CAST(NULL AS BOOLEAN)"
         );
     }
 
