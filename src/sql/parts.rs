@@ -1,6 +1,7 @@
 //! A rendered query in the parts Floe hands polars-sql one by one: each
 //! top-level CTE, and in a query that is itself handed over each derived
-//! table of a FROM and each SELECT of a UNION / INTERSECT / EXCEPT, run and
+//! table of a FROM and each SELECT (or parenthesized query) of a UNION /
+//! INTERSECT / EXCEPT, run and
 //! registered as a table of its own, in order, then the rest. polars-sql
 //! plans CTEs, derived tables and set-operation branches in contexts of
 //! their own without Floe's functions (`sql/functions.rs`); handed over on
@@ -57,7 +58,7 @@ fn hand_over(query: &mut Query, parts: &mut Vec<RenderedPart>) {
     }
 }
 
-/// Each SELECT of a set operation into `parts`, replaced by `SELECT *` of it.
+/// Each branch of a set operation into `parts`, replaced by `SELECT *` of it.
 fn hoist_branches(body: &mut SetExpr, parts: &mut Vec<RenderedPart>) {
     match body {
         SetExpr::SetOperation { left, right, .. } => {
@@ -66,14 +67,25 @@ fn hoist_branches(body: &mut SetExpr, parts: &mut Vec<RenderedPart>) {
         }
         SetExpr::Select(select) => {
             hoist_derived(select, parts);
-            let name = format!("__floe_d{}", parts.len() + 1);
-            let reference = rewrite::parse_query(&format!("SELECT * FROM {name}"));
-            if let Some(reference) = reference {
-                parts.push(RenderedPart { name, columns: Vec::new(), sql: select.to_string() });
-                *body = *reference.body;
-            }
+            let sql = select.to_string();
+            referenced(body, sql, parts);
+        }
+        // A parenthesized branch (a SELECT under a filter of its own), whole.
+        SetExpr::Query(query) => {
+            hand_over(query, parts);
+            let sql = query.to_string();
+            referenced(body, sql, parts);
         }
         _ => {}
+    }
+}
+
+/// `sql` into `parts`, `branch` replaced by `SELECT *` of it.
+fn referenced(branch: &mut SetExpr, sql: String, parts: &mut Vec<RenderedPart>) {
+    let name = format!("__floe_d{}", parts.len() + 1);
+    if let Some(reference) = rewrite::parse_query(&format!("SELECT * FROM {name}")) {
+        parts.push(RenderedPart { name, columns: Vec::new(), sql });
+        *branch = *reference.body;
     }
 }
 

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{from_text, parse_expr, visit_query, Columns, Resolver};
+use super::scope::{from_text, parse_expr, selects_mut, visit_query, Columns, Resolver};
 
 pub(super) fn rewrite(statement: &mut Statement, columns: &Columns) {
     visit_query(statement, columns, |resolver| Selects { resolver });
@@ -29,7 +29,8 @@ struct Selects<'a> {
 impl VisitorMut for Selects<'_> {
     type Break = ();
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if let SetExpr::Select(select) = query.body.as_mut() {
+        // Each SELECT of a set operation too: a ROLLUP is one per grouping set.
+        for select in selects_mut(query.body.as_mut()) {
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
                     counted_outside_subqueries(expr, &self.resolver);

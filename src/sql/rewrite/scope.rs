@@ -373,13 +373,15 @@ impl FunctionReach {
             let ctes = query.with.iter().filter(|with| !with.recursive).flat_map(|with| &with.cte_tables);
             self.handed_over = ctes.map(|cte| &*cte.query as *const Query).collect();
         }
-        let selects = branch_selects(query.body.as_ref());
-        let reaches = selects.is_some() && (top || self.handed_over.contains(&(query as *const Query)));
-        for select in selects.into_iter().flatten().filter(|_| reaches) {
+        let branches = branch_selects(query.body.as_ref());
+        let reaches = branches.is_some() && (top || self.handed_over.contains(&(query as *const Query)));
+        let (selects, parenthesized) = branches.filter(|_| reaches).unwrap_or_default();
+        for select in selects {
             for subquery in factors(&select.from).filter_map(handed_over_derived) {
                 self.handed_over.push(subquery as *const Query);
             }
         }
+        self.handed_over.extend(parenthesized.into_iter().map(|branch| branch as *const Query));
         self.stack.push(reaches);
     }
 
@@ -402,14 +404,24 @@ pub(crate) fn handed_over_derived(factor: &TableFactor) -> Option<&Query> {
 }
 
 /// The SELECTs of a body made only of SELECTs and set operations.
-fn branch_selects(body: &SetExpr) -> Option<Vec<&Select>> {
+fn branch_selects(body: &SetExpr) -> Option<(Vec<&Select>, Vec<&Query>)> {
     match body {
-        SetExpr::Select(select) => Some(vec![select.as_ref()]),
+        SetExpr::Select(select) => Some((vec![select.as_ref()], Vec::new())),
         SetExpr::SetOperation { left, right, .. } => {
-            let mut selects = branch_selects(left)?;
-            selects.extend(branch_selects(right)?);
-            Some(selects)
+            let (mut selects, mut parenthesized) = branch(left)?;
+            let (more, others) = branch(right)?;
+            selects.extend(more);
+            parenthesized.extend(others);
+            Some((selects, parenthesized))
         }
         _ => None,
+    }
+}
+
+/// A set operation's branch: a parenthesized query is handed over whole.
+fn branch(body: &SetExpr) -> Option<(Vec<&Select>, Vec<&Query>)> {
+    match body {
+        SetExpr::Query(query) => Some((Vec::new(), vec![query.as_ref()])),
+        other => branch_selects(other),
     }
 }
