@@ -270,6 +270,12 @@ class Generator:
             kind = r.choice(["JOIN", "JOIN", "LEFT JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"])
             text += f" {kind} fz.{table} AS {alias} ON {condition}"
             scope.append((alias, table))
+        if r.random() < 0.08:
+            # An ungrouped aggregate joined for its one row (none past its HAVING), its column unread.
+            table = r.choice(list(TABLES))
+            inner = (self.alias(table), table)
+            having = " HAVING count(*) > 1000" if r.random() < 0.3 else ""
+            text += f" CROSS JOIN (SELECT {self.aggregate([inner])} AS m FROM fz.{table} AS {inner[0]}{having}) AS {self.alias(table)}"
         return text, scope
 
     def items(self, scope, count: int) -> list[str]:

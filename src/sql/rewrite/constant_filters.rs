@@ -1,23 +1,27 @@
 //! WHERE conditions that read no column, evaluated before Polars plans the
-//! query: a true one goes, a false or NULL one becomes `false`.
+//! query: a true one goes.
 //!
 //! Polars pushes a condition without columns into every input of a join;
 //! over an input whose columns are all pruned (a table read again beside a
 //! UNION) its streaming engine dropped every row, so `SELECT g.x FROM n
 //! CROSS JOIN g WHERE 'bob' LIKE 'b%' UNION ALL SELECT 6 FROM n` lost the
 //! first branch. Literal `true` it removes itself; `starts_with('bob', 'b')`,
-//! `CAST('3' AS INT) = 3` or a bound parameter's test it does not.
+//! `CAST('3' AS INT) = 3` or a bound parameter's test it does not. A false
+//! or NULL one stays as written: it keeps no row either way, and as `false`
+//! Polars would plan an empty frame whose literals have no type yet
+//! ("dtype is unknown" past a join), and drop the correlation a semi join
+//! beside it is planned from.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Statement, Value};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::constant_aggregates::constant;
 use super::scope::{conjuncts, joined_by, selects_mut};
 
 /// What a condition's SQL evaluates to: `Some(true)`, `Some(false)` for
-/// false or NULL, `None` when it could not be evaluated (it stays).
+/// false or NULL, `None` when it could not be evaluated.
 pub type Truth<'a> = &'a mut dyn FnMut(&str) -> Option<bool>;
 
 pub fn folded(statement: &mut Statement, truth: Truth<'_>) {
@@ -45,16 +49,10 @@ impl Folder<'_> {
     fn fold(&mut self, selection: Expr) -> Option<Expr> {
         let parts = conjuncts(&selection);
         let truths: Vec<Option<bool>> = parts.iter().map(|part| self.truth_of(part)).collect();
-        if truths.iter().all(Option::is_none) {
+        if !truths.contains(&Some(true)) {
             return Some(selection);
         }
-        // A false one stays beside the others as `false`: they may hold the
-        // correlation a semi join is planned from.
-        let kept = parts.into_iter().zip(truths).filter_map(|(part, truth)| match truth {
-            None => Some(part.clone()),
-            Some(true) => None,
-            Some(false) => Some(Expr::value(Value::Boolean(false))),
-        });
+        let kept = parts.into_iter().zip(truths).filter(|(_, truth)| *truth != Some(true)).map(|(part, _)| part.clone());
         joined_by(BinaryOperator::And, kept.collect())
     }
 
@@ -84,22 +82,17 @@ mod tests {
     }
 
     #[test]
-    fn true_conditions_go_and_false_ones_are_false() {
+    fn true_conditions_go() {
         assert_eq!(rewritten("SELECT a FROM n WHERE 'bob' LIKE 'b%'"), "SELECT a FROM n");
         assert_eq!(rewritten("SELECT a FROM n WHERE a > 1 AND CAST('3' AS INT) = 3 AND b < 2"), "SELECT a FROM n WHERE a > 1 AND b < 2");
-        assert_eq!(rewritten("SELECT a FROM n WHERE a > 1 AND length('bob') = 4"), "SELECT a FROM n WHERE a > 1 AND false");
         assert_eq!(
             rewritten("SELECT a FROM (SELECT a FROM n WHERE NULL = 1) AS d WHERE a IN (SELECT b FROM m WHERE 'bob' LIKE 'b%')"),
-            "SELECT a FROM (SELECT a FROM n WHERE false) AS d WHERE a IN (SELECT b FROM m)"
-        );
-        assert_eq!(
-            rewritten("SELECT a FROM n WHERE EXISTS (SELECT 1 FROM m WHERE m.b = n.a AND NULL = 1)"),
-            "SELECT a FROM n WHERE EXISTS (SELECT 1 FROM m WHERE m.b = n.a AND false)"
+            "SELECT a FROM (SELECT a FROM n WHERE NULL = 1) AS d WHERE a IN (SELECT b FROM m)"
         );
     }
 
     #[test]
-    fn conditions_that_read_rows_or_the_clock_stay() {
+    fn false_conditions_and_those_that_read_rows_or_the_clock_stay() {
         let untouched = [
             "SELECT a FROM n WHERE a LIKE 'b%'",
             "SELECT a FROM n WHERE true",
@@ -107,6 +100,8 @@ mod tests {
             "SELECT a FROM n WHERE random() < 0.5",
             "SELECT a FROM n WHERE EXISTS (SELECT 1 FROM m)",
             "SELECT a FROM n WHERE 'bob' LIKE 'b%' OR a > 1",
+            "SELECT a FROM n WHERE a > 1 AND length('bob') = 4",
+            "SELECT a FROM n WHERE EXISTS (SELECT 1 FROM m WHERE m.b = n.a AND NULL = 1)",
         ];
         for sql in untouched {
             assert_eq!(rewritten(sql), sql);
