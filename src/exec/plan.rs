@@ -30,7 +30,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyF
             columns.set_rows(input.relation.clone(), rows);
         }
     }
-    let rendered = query.render_parts(&frames, &columns, &mut |condition| truth_of(&mut context, condition))?;
+    let rendered = query.render_parts(&frames, &columns, &mut |condition| holds(&mut context, condition))?;
     for part in rendered.parts {
         // What polars-sql is given, for when it refuses a query the rewrites produced.
         tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
@@ -63,16 +63,14 @@ fn refused(err: PolarsError, query: &Query) -> super::Error {
     readable.map_or_else(|| err.into(), Into::into)
 }
 
-/// A condition without columns evaluated over the one-row relation: None
-/// when Polars cannot (a parameter not yet bound), and the query keeps it.
-fn truth_of(context: &mut polars_sql::SQLContext, condition: &str) -> Option<bool> {
+/// Whether a condition without columns holds, evaluated over the one-row
+/// relation; false where Polars cannot evaluate it (a parameter not yet
+/// bound), and the query keeps it.
+fn holds(context: &mut polars_sql::SQLContext, condition: &str) -> bool {
     let sql = format!("SELECT ({condition}) AS truth FROM {}", crate::sql::rewrite::ONE_ROW);
-    let values = context.execute(&sql).ok()?.collect().ok()?;
-    if values.height() != 1 {
-        return None;
-    }
-    let truth = values.column("truth").ok()?.cast(&DataType::Boolean).ok()?;
-    Some(truth.bool().ok()?.get(0) == Some(true))
+    let Some(values) = context.execute(&sql).ok().and_then(|frame| frame.collect().ok()) else { return false };
+    let truth = values.column("truth").and_then(|column| column.cast(&DataType::Boolean));
+    values.height() == 1 && truth.is_ok_and(|truth| truth.bool().is_ok_and(|truth| truth.get(0) == Some(true)))
 }
 
 /// What a SELECT without FROM reads (`sql::rewrite::ONE_ROW`).

@@ -29,8 +29,8 @@ pub struct RenderedPart {
 
 impl Analyzed {
     /// [`Analyzed::render`], its top-level CTEs, derived tables and
-    /// set-operation branches apart, WHERE conditions without columns
-    /// replaced by their `truth` (`rewrite::constant_filters`).
+    /// set-operation branches apart, WHERE conditions without columns that
+    /// `truth` says hold dropped (`rewrite::constant_filters`).
     pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns, truth: rewrite::Truth<'_>) -> super::Result<Rendered> {
         let mut statement = self.rendered(frames, columns)?;
         rewrite::constant_filters_folded(&mut statement, truth);
