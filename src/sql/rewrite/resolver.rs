@@ -130,12 +130,23 @@ impl<'a> Resolver<'a> {
 
 impl Resolver<'_> {
     /// The columns of `SELECT * FROM r …` (a filter the join passes pushed
-    /// into a derived table): r's.
+    /// into a derived table): r's; of `SELECT * EXCLUDE (c) FROM r …` (an
+    /// ungrouped HAVING's one group, `ungrouped_having.rs`) r's but `c`.
     fn all_columns(&self, select: &sqlparser::ast::Select) -> Option<Vec<String>> {
+        use sqlparser::ast::ExcludeSelectItem;
         let [sqlparser::ast::SelectItem::Wildcard(options)] = select.projection.as_slice() else { return None };
         let [table] = select.from.as_slice() else { return None };
-        let plain = *options == Default::default() && table.joins.is_empty();
-        plain.then(|| self.scope(&table.relation)).flatten().map(|scope| scope.columns)
+        let mut plain = options.clone();
+        let excluded: Vec<String> = match plain.opt_exclude.take() {
+            None => Vec::new(),
+            Some(ExcludeSelectItem::Single(name)) => vec![name.to_string()],
+            Some(ExcludeSelectItem::Multiple(names)) => names.iter().map(ToString::to_string).collect(),
+        };
+        if plain != Default::default() || !table.joins.is_empty() {
+            return None;
+        }
+        let columns = self.scope(&table.relation)?.columns;
+        Some(columns.into_iter().filter(|column| !excluded.iter().any(|gone| gone.eq_ignore_ascii_case(column))).collect())
     }
 
     /// Whether every column `query` reads, in its nested subqueries too,
