@@ -17,7 +17,7 @@
 use sqlparser::ast::{BinaryOperator, Expr, Ident, SelectItem};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, plain_select, replace_outside_subqueries, sides, unnested, Resolver, Scope, Side};
+use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, owner, plain_select, replace_outside_subqueries, sides, unnested, Resolver, Scope, Side};
 
 pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
     let membership = Membership::of(conjunct, resolver, outer)?;
@@ -122,12 +122,10 @@ fn qualified(value: &Expr, outer: &[Scope]) -> Option<Expr> {
     let mut value = value.clone();
     let mut known = true;
     replace_outside_subqueries(&mut value, |expr| {
-        if let Expr::Identifier(name) = expr {
-            let mut owners = outer.iter().filter(|scope| scope.has_column(&name.value));
-            match (owners.next(), owners.next()) {
-                (Some(scope), None) => *expr = Expr::CompoundIdentifier(vec![Ident::new(scope.qualifier.clone()), name.clone()]),
-                _ => known = false,
-            }
+        let Expr::Identifier(name) = &*expr else { return };
+        match owner(expr, outer) {
+            Some(index) => *expr = Expr::CompoundIdentifier(vec![Ident::new(outer[index].qualifier.clone()), name.clone()]),
+            None => known = false,
         }
     });
     known.then_some(value)
