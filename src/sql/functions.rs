@@ -149,7 +149,7 @@ pub enum Scalar {
     OneRow,
     /// `floe_decimal_mean(sum(x), count(x))`: the mean of decimals as one
     /// division of the exact unscaled sum by `count · 10^scale`, as DuckDB
-    /// divides (`sql::rewrite::decimal_means`); a DOUBLE, NULL over no rows.
+    /// divides (`sql::rewrite::decimals`); a DOUBLE, NULL over no rows.
     DecimalMean,
 }
 

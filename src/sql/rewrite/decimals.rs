@@ -2,7 +2,13 @@
 //! (or such arithmetic) and the other a DECIMAL or an integer, as Floe's exact
 //! decimal functions (`sql::functions::DecimalOp`): Polars 0.55 rounds each
 //! product back to the larger scale, one 128-bit division per row, and
-//! refuses a decimal remainder.
+//! refuses a decimal remainder. And `avg` of a decimal as
+//! `floe_decimal_mean(sum(x), count(x))`, the exact unscaled sum divided
+//! once, a DOUBLE as DuckDB's mean: Polars' streaming engine adds a decimal
+//! mean's values as doubles, each scaled by an inexact power of ten (the
+//! mean of 3577.74 alone was 3577.7400000000002, above the salary it
+//! averaged), and the sum as a DOUBLE over the count rounds twice (thirteen
+//! 1.4s averaged 1.4000000000000001).
 //!
 //! Column types are known by name (`Columns::kind`); the functions fall
 //! back to Polars' arithmetic for any other operand, so a name that means
@@ -15,11 +21,11 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, DataType, Expr, GroupByExpr, Ident, Query, Select, Statement, UnaryOperator, Value};
+use sqlparser::ast::{BinaryOperator, DataType, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Ident, Query, Select, Statement, UnaryOperator, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{call, is_null_literal, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
-use crate::sql::functions::{round_digits, DecimalOp};
+use crate::sql::functions::{round_digits, DecimalOp, Scalar};
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
     let _ = statement.visit(&mut Reached { columns, reach: FunctionReach::default() });
@@ -66,12 +72,6 @@ fn rewrite_select(select: &mut Select, columns: &Columns) {
     }
 }
 
-/// Whether `expr` is a DECIMAL by its columns' types (or Floe's exact arithmetic).
-pub(super) fn is_decimal(expr: &Expr, columns: &Columns) -> bool {
-    let exact = Exact { columns, only_in_aggregates: false, queries: 0, aggregates: 0 };
-    matches!(exact.operand(expr), Operand::Decimal)
-}
-
 #[derive(Clone, Copy)]
 struct Exact<'a> {
     columns: &'a Columns,
@@ -100,18 +100,25 @@ impl VisitorMut for Exact<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // Before the rewrite, which may replace the aggregate (a mean).
+        let aggregate = is_aggregate(expr);
         // Polars has no decimal remainder at all, so `%` is Floe's wherever it reaches.
         let remainder = matches!(expr, Expr::BinaryOp { op: BinaryOperator::Modulo, .. });
         if self.queries == 0 && (!self.only_in_aggregates || self.aggregates > 0 || remainder) {
             self.rewrite(expr);
         }
-        self.aggregates -= usize::from(is_aggregate(expr));
+        self.aggregates -= usize::from(aggregate);
         ControlFlow::Continue(())
     }
 }
 
 impl Exact<'_> {
     fn rewrite(&self, expr: &mut Expr) {
+        // Polars names the call by its first argument's column, as it named the mean.
+        if let Some(value) = self.decimal_mean_of(expr).cloned() {
+            *expr = call(Scalar::DecimalMean.name(), [call("sum", [value.clone()]), call("count", [value])]);
+            return;
+        }
         let Expr::BinaryOp { left, op, right } = expr else { return };
         let op = match op {
             BinaryOperator::Plus => DecimalOp::Add,
@@ -128,6 +135,21 @@ impl Exact<'_> {
         if exact {
             let args = [left.as_ref().clone(), right.as_ref().clone()];
             *expr = call(op.name(), args);
+        }
+    }
+
+    /// The argument of a plain `avg` (not a window's, not DISTINCT,
+    /// unfiltered) over a decimal.
+    fn decimal_mean_of<'e>(&self, expr: &'e Expr) -> Option<&'e Expr> {
+        let Expr::Function(function) = expr else { return None };
+        let plain = function.over.is_none() && function.filter.is_none() && function.within_group.is_empty();
+        let distinct = matches!(&function.args, FunctionArguments::List(list) if list.duplicate_treatment == Some(DuplicateTreatment::Distinct));
+        if !plain || distinct || !function.name.to_string().eq_ignore_ascii_case("avg") {
+            return None;
+        }
+        match plain_args(function)?.as_slice() {
+            [value] if matches!(self.operand(value), Operand::Decimal) => Some(value),
+            _ => None,
         }
     }
 
@@ -257,5 +279,28 @@ mod tests {
         // polars-sql plans an expression's subquery without Floe's functions.
         let sql = "SELECT price FROM t WHERE price > (SELECT max(price * qty) FROM t)";
         assert_eq!(rewritten(sql), sql);
+    }
+
+    #[test]
+    fn decimal_means_are_exact_sums_over_counts() {
+        assert_eq!(
+            rewritten("SELECT qty, avg(price) AS a, avg(qty) FROM t GROUP BY qty HAVING avg(t.price) > 1"),
+            "SELECT qty, floe_decimal_mean(sum(price), count(price)) AS a, avg(qty) FROM t GROUP BY qty \
+             HAVING floe_decimal_mean(sum(t.price), count(t.price)) > 1"
+        );
+        assert_eq!(
+            rewritten("WITH m AS (SELECT avg(price * discount) AS a FROM t) SELECT * FROM (SELECT avg(price) AS a FROM t) AS d, m"),
+            "WITH m AS (SELECT floe_decimal_mean(sum(floe_decimal_mul(price, discount)), count(floe_decimal_mul(price, discount))) AS a FROM t) \
+             SELECT * FROM (SELECT floe_decimal_mean(sum(price), count(price)) AS a FROM t) AS d, m"
+        );
+        for sql in [
+            "SELECT avg(price) OVER (PARTITION BY qty) FROM t",
+            "SELECT avg(DISTINCT price) FROM t",
+            "SELECT avg(price) FILTER (WHERE qty > 1) FROM t",
+            // polars-sql plans an expression's subquery without Floe's functions.
+            "SELECT x FROM u WHERE x < (SELECT avg(price) FROM t)",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
     }
 }

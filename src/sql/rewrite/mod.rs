@@ -16,7 +16,6 @@ mod correlation;
 mod correlated_in;
 mod correlated_items;
 mod decimal_comparisons;
-mod decimal_means;
 mod decimal_top_k;
 mod decimals;
 mod distinct;
@@ -180,7 +179,6 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     scalars::refuse_out_of_reach(statement)?;
     rounding::rewrite(statement);
     decimals::exact_arithmetic(statement, columns);
-    decimal_means::exact(statement, columns);
     in_lists::as_comparisons(statement);
     null_comparisons::unknown(statement);
     decimal_comparisons::exact_comparisons(statement, columns);
