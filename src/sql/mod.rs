@@ -167,8 +167,8 @@ impl Query {
         if polars_message == "unexpected subquery" {
             // What the subquery passes left as written.
             return Some(Error::Unsupported(
-                "a scalar subquery is not supported here (correlated in a grouped SELECT's item or HAVING, reading a column \
-                 that is no GROUP BY key); compute it in a CTE and join it"
+                "a scalar subquery is not supported here (correlated with the outer query under an OR, or in a grouped \
+                 SELECT's item or HAVING through a column that is no GROUP BY key); compute it in a CTE and join it"
                     .into(),
             ));
         }

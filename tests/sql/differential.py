@@ -222,6 +222,9 @@ class Generator:
                 return f"{outer} {r.choice(['', 'NOT '])}IN (SELECT {inner_column} FROM fz.{table} AS {inner[0]}{where})"
         inner_number = self.column([inner], NUMERIC)
         outer = self.column(scope, NUMERIC)
+        if inner_number and outer and r.random() < 0.3:
+            quantifier = r.choice(["ANY", "ALL", "SOME"])
+            return f"{outer} {r.choice(['<', '<=', '>', '>=', '=', '<>'])} {quantifier} (SELECT {inner_number} FROM fz.{table} AS {inner[0]}{where})"
         if inner_number and outer:
             aggregate = r.choice(["avg", "max", "min", "sum", "count"])
             return f"{outer} {r.choice(['<', '>', '='])} (SELECT {aggregate}({inner_number}) FROM fz.{table} AS {inner[0]}{where})"

@@ -17,12 +17,13 @@
 use sqlparser::ast::{BinaryOperator, Expr, Ident, SelectItem};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, owner, plain_select, replace_outside_subqueries, sides, unnested, Resolver, Scope, Side};
+use super::scope::{any_outside_subqueries, conjuncts, correlate, from_text, has_group_by, is_column, joined_by, owner, plain_select, replace_outside_subqueries, sides, unnested, Resolver, Scope, Side};
 
 pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
     let membership = Membership::of(conjunct, resolver, outer)?;
-    // Correlated by an inequality, an IN is a count (`subquery.rs`).
-    if membership.by_inequality {
+    // Correlated by an inequality, an IN is a count (`subquery.rs`); keyed
+    // by an expression, which polars-sql's EXISTS join refuses, one too.
+    if membership.by_inequality || !membership.keyed_by_columns() {
         return None;
     }
     let (value, member) = (&membership.value, membership.member);
@@ -40,11 +41,12 @@ pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -
     Some(format!("({})", parts.join(" AND ")))
 }
 
-/// `x NOT IN (SELECT y …)` correlated by an inequality, which no semi or
-/// anti join can take: `as_counts`, which `subquery.rs` computes per outer row.
-pub(super) fn non_membership_as_counts(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
+/// `x NOT IN (SELECT y …)` correlated by an inequality, or `x [NOT] IN`
+/// whose x or y is an expression, which no semi or anti join polars-sql
+/// plans can take: `as_counts`, which `subquery.rs` computes per outer row.
+pub(super) fn unjoinable_as_counts(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
     let membership = Membership::of(conjunct, resolver, outer)?;
-    (membership.negated && membership.by_inequality).then(|| membership.counted())
+    ((membership.negated && membership.by_inequality) || !membership.keyed_by_columns()).then(|| membership.counted())
 }
 
 /// A correlated `x [NOT] IN (SELECT y …)` as tests of counts of the
@@ -92,6 +94,15 @@ impl<'a> Membership<'a> {
         let by_inequality = correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq);
         let (from, selection) = (from_text(select), select.selection.as_ref());
         Some(Membership { value, member, negated: *negated, by_inequality, from, selection })
+    }
+
+    /// Whether `y = x` is a join key or a filter (a literal side) to
+    /// polars-sql's EXISTS join. A window's value stays in that form as
+    /// before: its refusal names frames only Floe computes (`scalars.rs`).
+    fn keyed_by_columns(&self) -> bool {
+        let keyable = |side: &Expr| is_column(side) || matches!(side, Expr::Value(_));
+        let windowed = any_outside_subqueries(self.member, |e| matches!(e, Expr::Function(f) if f.over.is_some()));
+        windowed || (keyable(&self.value) && keyable(self.member))
     }
 
     fn counted(&self) -> String {
@@ -173,10 +184,10 @@ mod tests {
             "SELECT o.id FROM s AS o WHERE EXISTS (SELECT 1 FROM n AS i WHERE i.b = o.qty)"
         );
         assert_eq!(
-            rewritten("SELECT o.id FROM s AS o WHERE o.qty + 1 NOT IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3))"),
-            "SELECT o.id FROM s AS o WHERE (NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3) AND i.a = (o.qty + 1)) \
+            rewritten("SELECT o.id FROM s AS o WHERE o.qty NOT IN (SELECT i.a FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3))"),
+            "SELECT o.id FROM s AS o WHERE (NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3) AND i.a = o.qty) \
              AND NOT EXISTS (SELECT 1 FROM n AS i WHERE i.s = o.region AND (i.b = 2 OR i.b = 3) AND i.a IS NULL) \
-             AND ((o.qty + 1) IS NOT NULL OR (o.region IS NULL OR NOT (o.region IN (SELECT __floe_in.__floe_v FROM \
+             AND (o.qty IS NOT NULL OR (o.region IS NULL OR NOT (o.region IN (SELECT __floe_in.__floe_v FROM \
              (SELECT i.s AS __floe_v FROM n AS i WHERE (i.b = 2 OR i.b = 3) AND i.s IS NOT NULL) AS __floe_in)))))"
         );
         // The EXISTS under the OR is an IN (`quantified.rs`). A value never
@@ -192,6 +203,11 @@ mod tests {
             "SELECT o.id FROM s AS o WHERE ((SELECT count(*) FROM n AS i WHERE i.b < o.qty AND i.a = o.id) = 0 \
              AND (SELECT count(*) FROM n AS i WHERE i.b < o.qty AND i.a IS NULL) = 0 \
              AND (o.id IS NOT NULL OR (SELECT count(*) FROM n AS i WHERE i.b < o.qty) = 0))"
+        );
+        // Keyed by an expression, which polars-sql's EXISTS join refuses: counts.
+        assert_eq!(
+            rewritten("SELECT o.id FROM s AS o WHERE o.id + 1 IN (SELECT i.a FROM n AS i WHERE i.s = o.region)"),
+            "SELECT o.id FROM s AS o WHERE (SELECT count(*) FROM n AS i WHERE i.s = o.region AND i.a = (o.id + 1)) > 0"
         );
         // Under an OR (no NOT above), where unknown filters as false: counts.
         assert_eq!(

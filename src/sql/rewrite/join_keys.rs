@@ -18,11 +18,18 @@
 //! - an outer column of such a suffixed name in the correlation of a WHERE
 //!   conjunct's `[NOT] EXISTS` or `[NOT] IN` subquery, which polars-sql
 //!   turns into semi and anti join keys by the bare name.
+//!
+//! And before the subquery passes (`memberships_joinable`): the two sides of
+//! `x [NOT] IN (SELECT y …)` cast to their wider type alike, as every form
+//! those passes give it joins on them (a semi join; correlated, a join to
+//! counts keyed by the casts, `correlated_in.rs`).
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, Statement, TableFactor, TableWithJoins};
+use sqlparser::ast::{
+    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
+};
 use crate::sql::visit::VisitorMut;
 
 use super::columns::ColumnKind;
@@ -130,6 +137,41 @@ impl Keys<'_> {
     }
 }
 
+pub(super) fn memberships_joinable(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Memberships { resolver });
+}
+
+struct Memberships<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Memberships<'_> {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let relations: Vec<(TableFactor, Option<Scope>)> =
+            factors(&select.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
+        replace_outside_subqueries(select, |expr| {
+            let Expr::InSubquery { expr: value, subquery, .. } = expr else { return };
+            let SetExpr::Select(inner) = subquery.body.as_mut() else { return };
+            let inner_relations: Vec<(TableFactor, Option<Scope>)> =
+                factors(&inner.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
+            let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = inner.projection.as_mut_slice() else {
+                return;
+            };
+            let kinds = (self.resolver.column_kind(value, &relations), self.resolver.column_kind(member, &inner_relations));
+            let (Some(value_kind), Some(member_kind)) = kinds else { return };
+            let Some(wider) = wider(value_kind, member_kind) else { return };
+            for side in [value.as_mut(), member] {
+                if let Some(cast) = parse_expr(&format!("CAST({side} AS {wider})")) {
+                    *side = cast;
+                }
+            }
+        });
+        ControlFlow::Continue(())
+    }
+}
+
 /// Calls `each` with the two sides of every equality among `on`'s conjuncts.
 fn for_each_equality(on: &mut Expr, each: &mut impl FnMut(&mut Expr, &mut Expr)) {
     match on {
@@ -193,6 +235,20 @@ mod tests {
         // An unqualified name two relations have is not guessed.
         let sql = "SELECT * FROM o JOIN k AS k1 ON kid = o.oid JOIN k AS k2 ON kid = k2.d";
         assert!(!rewritten_over(sql, &columns, super::joinable).contains("k2.d AS"));
+    }
+
+    #[test]
+    fn membership_sides_of_different_numeric_types_are_cast_to_the_wider() {
+        let mut columns = Columns::default();
+        columns.insert(vec!["o".into()], vec!["oid".into(), "f".into()], &[ColumnKind::Integer, ColumnKind::Float]);
+        columns.insert(vec!["k".into()], vec!["kid".into(), "d".into()], &[ColumnKind::Integer, ColumnKind::Decimal(2)]);
+        let sql = "SELECT max(CASE WHEN o.f NOT IN (SELECT k.d FROM k WHERE k.kid = o.oid) THEN 1 END) FROM o \
+                   WHERE o.oid IN (SELECT k.kid FROM k) AND o.oid IN (SELECT k.d AS v FROM k)";
+        assert_eq!(
+            rewritten_over(sql, &columns, super::memberships_joinable),
+            "SELECT max(CASE WHEN CAST(o.f AS DOUBLE) NOT IN (SELECT CAST(k.d AS DOUBLE) FROM k WHERE k.kid = o.oid) THEN 1 END) FROM o \
+             WHERE o.oid IN (SELECT k.kid FROM k) AND CAST(o.oid AS DECIMAL(38,2)) IN (SELECT CAST(k.d AS DECIMAL(38,2)) AS v FROM k)"
+        );
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 
 /// At planning time, with each relation's columns: sort keys that read an
 /// input column an item replaces selected hidden, `date ± n` by the
-/// columns' types, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on
+/// columns' types, the two sides of an IN subquery cast to their wider
+/// numeric type, ANY/ALL/NOT IN/EXISTS forms into ones polars-sql joins on
 /// (an EXISTS read as a value into a count),
 /// subqueries that read the outer query's own join again into windows over it,
 /// other subqueries into joins, null-safe join equalities into keys, join filters into derived tables (or, on an
@@ -156,6 +157,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     shadowed_sort_keys::unshadowed(statement, columns);
     using_joins::merged_keys(statement, columns);
     temporal::date_arithmetic(statement, columns);
+    join_keys::memberships_joinable(statement, columns);
     exists_values::rewrite(statement, columns);
     quantified::rewrite(statement, columns);
     outer_windows::over_outer_joins(statement, columns);

@@ -1,10 +1,10 @@
-//! Comparisons with a whole uncorrelated subquery, in SQL's three-valued logic:
+//! Comparisons with a whole subquery, in SQL's three-valued logic:
 //!
-//! - `x = ANY (S)` is `x IN (S)`, `x <> ALL (S)` is `x NOT IN (S)`;
-//! - `x > ANY (S)` compares with S's minimum (`<`: maximum), and is unknown
-//!   for an empty S, as the minimum is NULL;
-//! - `x > ALL (S)` is true for an empty S, else compares with S's maximum
-//!   (`<`: minimum) and is unknown when S holds a NULL;
+//! - `x > ANY (S)` is false for an empty S, else compares with S's minimum
+//!   (`<`: maximum; `<>`: either) and is unknown, not false, when S holds a
+//!   NULL; `x > ALL (S)` is true for an empty S, else compares with S's
+//!   maximum (`<`: minimum; `=`: both) and is unknown, not true, when S
+//!   holds a NULL — each a scalar subquery, correlated where S is;
 //! - `[NOT] EXISTS (… WHERE t.k = o.k AND <local>)` under an OR or a NOT,
 //!   which polars-sql plans only as a conjunct of its own (a semi join), or
 //!   over a FROM sharing column names with the outer one, which its join
@@ -76,7 +76,7 @@ impl VisitorMut for Quantified<'_> {
                 let flipped = flipped_membership(p);
                 let p = flipped.as_ref().unwrap_or(p);
                 super::correlated_in::as_exists(p, &self.resolver, &outer)
-                    .or_else(|| super::correlated_in::non_membership_as_counts(p, &self.resolver, &outer))
+                    .or_else(|| super::correlated_in::unjoinable_as_counts(p, &self.resolver, &outer))
                     .or_else(|| flipped.as_ref().map(|f| f.to_string()))
             };
             if let Some(rewritten) = rewritten_conjuncts(selection, memberships) {
@@ -239,31 +239,58 @@ impl Quantified<'_> {
         named_value(subquery)
     }
 
-    fn any(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
-        let Expr::Subquery(subquery) = right else { return None };
-        let named = self.uncorrelated(subquery)?;
-        let over = |aggregate: &str| format!("(SELECT {aggregate}({VALUE}) FROM ({named}) AS __floe_q)");
-        let sql = match op {
-            BinaryOperator::Eq => format!("{left} IN ({subquery})"),
-            BinaryOperator::Gt | BinaryOperator::GtEq => format!("{left} {op} {}", over("min")),
-            BinaryOperator::Lt | BinaryOperator::LtEq => format!("{left} {op} {}", over("max")),
-            _ => return None,
+    /// SQL of a scalar subquery of `aggregate` (a call with `{}` for S's one
+    /// value) over S's rows, or only those whose value is NULL: S's own
+    /// SELECT with that item where S only filters — correlated or not, the
+    /// subquery pass decorrelates it — else over S as a derived table,
+    /// uncorrelated only.
+    fn over_values(&self, subquery: &Query) -> Option<Box<dyn Fn(&str, Rows) -> String>> {
+        let (value, from, filter) = match filtering_select(subquery) {
+            Some(select) => {
+                let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
+                    return None;
+                };
+                (value.to_string(), from_text(&select), select.selection.as_ref().map(ToString::to_string))
+            }
+            None => (VALUE.to_string(), format!("({}) AS __floe_q", self.uncorrelated(subquery)?), None),
         };
-        parse_expr(&sql)
+        Some(Box::new(move |aggregate: &str, rows: Rows| {
+            let nulls = matches!(rows, Rows::Nulls).then(|| format!("{value} IS NULL"));
+            let filter = filter.iter().map(|f| format!("({f})")).chain(nulls).collect::<Vec<_>>().join(" AND ");
+            let filter = if filter.is_empty() { filter } else { format!(" WHERE {filter}") };
+            format!("(SELECT {} FROM {from}{filter})", aggregate.replace("{}", &value))
+        }))
     }
 
-    fn all(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
+    /// `x op ANY (S)`: true when `x op y` for a y of S, else unknown when S
+    /// holds a NULL or x is one, else false (an empty S too). Over S's
+    /// minimum or maximum, with S's rows and its NULLs counted.
+    fn any(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
         let Expr::Subquery(subquery) = right else { return None };
-        let named = self.uncorrelated(subquery)?;
-        let over = |aggregate: &str| format!("(SELECT {aggregate} FROM ({named}) AS __floe_q)");
-        let (empty, nulls) = (over("count(*)"), over(&format!("count(*) - count({VALUE})")));
-        let bound = match op {
-            BinaryOperator::NotEq => return parse_expr(&format!("{left} NOT IN ({subquery})")),
-            BinaryOperator::Gt | BinaryOperator::GtEq => over(&format!("max({VALUE})")),
-            BinaryOperator::Lt | BinaryOperator::LtEq => over(&format!("min({VALUE})")),
+        let over = self.over_values(subquery)?;
+        let holds = match op {
+            BinaryOperator::Gt | BinaryOperator::GtEq => format!("{left} {op} {}", over("min({})", Rows::All)),
+            BinaryOperator::Lt | BinaryOperator::LtEq => format!("{left} {op} {}", over("max({})", Rows::All)),
+            BinaryOperator::NotEq => format!("{left} <> {} OR {left} <> {}", over("min({})", Rows::All), over("max({})", Rows::All)),
             _ => return None,
         };
-        parse_expr(&format!("({empty} = 0 OR ({left} {op} {bound} AND {nulls} = 0))"))
+        let (rows, nulls) = (over("count(*)", Rows::All), over("count(*)", Rows::Nulls));
+        parse_expr(&format!("({rows} > 0 AND (({holds}) OR CASE WHEN {nulls} = 0 THEN FALSE END))"))
+    }
+
+    /// `x op ALL (S)`: false when `x op y` is false for a y of S, else
+    /// unknown when S holds a NULL or x is one, else true (an empty S too).
+    fn all(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
+        let Expr::Subquery(subquery) = right else { return None };
+        let over = self.over_values(subquery)?;
+        let holds = match op {
+            BinaryOperator::Gt | BinaryOperator::GtEq => format!("{left} {op} {}", over("max({})", Rows::All)),
+            BinaryOperator::Lt | BinaryOperator::LtEq => format!("{left} {op} {}", over("min({})", Rows::All)),
+            BinaryOperator::Eq => format!("{left} = {} AND {left} = {}", over("min({})", Rows::All), over("max({})", Rows::All)),
+            _ => return None,
+        };
+        let (rows, nulls) = (over("count(*)", Rows::All), over("count(*)", Rows::Nulls));
+        parse_expr(&format!("({rows} = 0 OR (({holds}) AND CASE WHEN {nulls} = 0 THEN TRUE END))"))
     }
 
     fn exists_under_or(&self, expr: &mut Expr, outer: &[Scope], under: Under) {
@@ -362,12 +389,36 @@ impl Quantified<'_> {
     }
 }
 
+/// The rows of a quantified comparison's subquery an aggregate reads.
+#[derive(Clone, Copy)]
+enum Rows {
+    All,
+    Nulls,
+}
+
 /// Where a predicate stands in a WHERE: below an OR or a NOT (a conjunct
 /// only filters), and below a NOT (unknown is no longer false there).
 #[derive(Clone, Copy, Default)]
 struct Under {
     or: bool,
     not: bool,
+}
+
+/// S's one SELECT when it only filters its FROM: no grouping, aggregate,
+/// window, limit or CTE, so an aggregate over its value can replace its item
+/// (DISTINCT does not change a minimum, a maximum or whether a count is 0).
+fn filtering_select(subquery: &Query) -> Option<sqlparser::ast::Select> {
+    if subquery.with.is_some() || subquery.limit_clause.is_some() || subquery.fetch.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let plain = !has_group_by(select) && select.having.is_none() && select.qualify.is_none() && select.named_window.is_empty();
+    let mut calls = false;
+    let _ = crate::sql::visit::visit_expressions(&select.projection, |expr| {
+        calls |= matches!(expr, Expr::Function(f) if f.over.is_some()) || super::aggregates::aggregate_call(expr);
+        ControlFlow::<()>::Continue(())
+    });
+    (plain && !calls).then(|| select.as_ref().clone())
 }
 
 /// `subquery` (one SELECT of one output) with its output named `__floe_v`.

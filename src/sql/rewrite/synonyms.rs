@@ -13,7 +13,9 @@
 //! PostgreSQL's `mode() WITHIN GROUP (ORDER BY x)` so). And
 //! `sum` / `avg` / `min` / `max` of DISTINCT values, which polars-sql
 //! refuses (it has `count(DISTINCT x)` only), over each group's unique
-//! values. `x COLLATE "C"` (byte order, Polars' own) is `x`.
+//! values. `x COLLATE "C"` (byte order, Polars' own) is `x`. `x = ANY (S)`
+//! is `x IN (S)` and `x <> ALL (S)` is `x NOT IN (S)`, as SQL defines them:
+//! the forms every subquery pass takes, in a filter or read as a value.
 
 use std::ops::ControlFlow;
 
@@ -50,6 +52,9 @@ pub(super) fn rewrite(statement: &mut Statement) {
                     *expr = text.as_ref().clone();
                 }
             }
+            if let Some(membership) = membership(expr) {
+                *expr = membership;
+            }
             if let Expr::AtTimeZone { timestamp, time_zone } = expr {
                 if let Some(written) = parse_expr(&format!("{}({timestamp}, {time_zone})", Scalar::AtTimeZone.name())) {
                     *expr = written;
@@ -59,6 +64,17 @@ pub(super) fn rewrite(statement: &mut Statement) {
         }
     }
     let _ = statement.visit(&mut Synonyms);
+}
+
+fn membership(expr: &Expr) -> Option<Expr> {
+    use sqlparser::ast::BinaryOperator::{Eq, NotEq};
+    let (value, right, negated) = match expr {
+        Expr::AnyOp { left, compare_op: Eq, right, .. } => (left, right, false),
+        Expr::AllOp { left, compare_op: NotEq, right } => (left, right, true),
+        _ => return None,
+    };
+    let Expr::Subquery(subquery) = right.as_ref() else { return None };
+    Some(Expr::InSubquery { expr: value.clone(), subquery: subquery.clone(), negated })
 }
 
 /// `expr` as its author wrote it: the calls of Floe's that stand for SQL
