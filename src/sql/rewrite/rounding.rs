@@ -1,5 +1,7 @@
 //! `CAST(x AS <integer>)` rounds, as PostgreSQL and DuckDB cast (a DOUBLE
-//! half to even, a DECIMAL half away from zero), where Polars truncates:
+//! half to even, a DECIMAL half away from zero), where Polars truncates;
+//! `CAST(x AS DECIMAL(p, s))` rounds half away from zero to `s` places, as
+//! they do, where Polars rounds half to even (476.25 to 476.2):
 //!
 //! - a literal such as `2.5` is a DECIMAL in SQL (a DOUBLE to polars-sql),
 //!   and so are `+`, `-` and `*` of such literals (`3 * 1.5` is 4.5
@@ -55,6 +57,17 @@ impl VisitorMut for Rounding {
             }
             return ControlFlow::Continue(());
         }
+        if let Some((inner, scale)) = operand_to_rescale(expr) {
+            let rounded = match literals::exact(inner) {
+                Some(exact) => rounded_exactly(exact, scale).map(literals::decimal_text),
+                None if !is_constant(inner) && self.reach.reaches() => Some(format!("{}({inner})", round_name(scale))),
+                None => None,
+            };
+            if let (Some(rounded), Expr::Cast { expr: inner, .. }) = (rounded.as_deref().and_then(parse_expr), expr) {
+                **inner = rounded;
+            }
+            return ControlFlow::Continue(());
+        }
         let Some(inner) = operand_to_round(expr) else { return ControlFlow::Continue(()) };
         let rounded = match decimal_literal(inner) {
             Some(exact) => rounded_exactly(exact, 0).map(literals::decimal_text),
@@ -78,6 +91,28 @@ fn operand_to_round(expr: &Expr) -> Option<&Expr> {
         return None;
     };
     (is_integer(&data_type.to_string()) && !needs_no_rounding(inner)).then_some(inner)
+}
+
+/// The operand of a cast to a DECIMAL of a stated scale, and that scale:
+/// not text, a whole number, or already rounded to at most that scale.
+fn operand_to_rescale(expr: &Expr) -> Option<(&Expr, i32)> {
+    use sqlparser::ast::{DataType, ExactNumberInfo};
+    let Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: inner, data_type, format: None, .. } = expr else {
+        return None;
+    };
+    let (DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info)) = data_type else { return None };
+    let scale = match info {
+        ExactNumberInfo::Precision(_) => 0,
+        ExactNumberInfo::PrecisionAndScale(_, scale) => i32::try_from(*scale).ok()?,
+        ExactNumberInfo::None => return None,
+    };
+    let rounded = |function: &sqlparser::ast::Function| round_digits(&function.name.to_string()).is_some_and(|digits| digits <= scale);
+    let done = match inner.as_ref() {
+        Expr::Function(function) => rounded(function),
+        Expr::Value(value) => matches!(&value.value, Value::SingleQuotedString(_)) || needs_no_rounding(inner),
+        _ => false,
+    };
+    (!done && scale >= 0).then_some((inner, scale))
 }
 
 /// Whether `expr` is an integer cast only Floe's function rounds (of a bare
@@ -235,6 +270,18 @@ mod tests {
             rewritten("SELECT * FROM t WHERE k IN (SELECT round(x) FROM u WHERE u.a = t.a)"),
             "SELECT * FROM t WHERE k IN (SELECT round(x) FROM u WHERE u.a = t.a)"
         );
+    }
+
+    #[test]
+    fn decimal_casts_round_half_away_from_zero_to_their_scale() {
+        assert_eq!(
+            rewritten("SELECT CAST(x AS DECIMAL(8,1)), y::NUMERIC(5), CAST(476.25 AS DECIMAL(8,1)), CAST(-2.25 AS DECIMAL(4,1)), CAST(z AS DECIMAL) FROM t"),
+            "SELECT CAST(floe_round_1(x) AS DECIMAL(8,1)), floe_round_0(y)::NUMERIC(5), CAST(476.3 AS DECIMAL(8,1)), CAST(-2.3 AS DECIMAL(4,1)), CAST(z AS DECIMAL) FROM t"
+        );
+        // Analyzing the result again changes nothing; text and whole numbers are cast as they are.
+        let once = rewritten("SELECT CAST(x AS DECIMAL(8,1)), CAST('1.25' AS DECIMAL(4,1)), CAST(7 AS DECIMAL(4,1)) FROM t");
+        assert_eq!(rewritten(&once), once);
+        assert!(once.ends_with("CAST('1.25' AS DECIMAL(4,1)), CAST(7 AS DECIMAL(4,1)) FROM t"), "{once}");
     }
 
     #[test]
