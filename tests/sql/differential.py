@@ -117,6 +117,8 @@ class Generator:
                 return f"COALESCE({self.value(scope, kind, depth + 1)}, {self.literal('int')})"
             if choice == 2:
                 return f"abs({self.value(scope, kind, depth + 1)})"
+            if choice == 3 and r.random() < 0.2:
+                return f"CAST({self.value(scope, r.choice(['dec', 'dbl']), depth + 1)} AS DECIMAL(12,{r.randint(0, 1)}))"
             if choice == 3:
                 rounded = self.value(scope, r.choice(["dec", "dbl"]), depth + 1)
                 # DuckDB 1.5 rounds a narrow decimal literal past its precision to 0 (`round(5.52, -1)`,
@@ -425,9 +427,12 @@ class Generator:
         inner = (self.alias(table), table)
         correlated = self.correlation(inner, scope) or "TRUE"
         number = self.column([inner], NUMERIC)
-        aggregate = r.choice(["max", "min", "sum", "count", "avg"])
+        aggregate = r.choice(["max", "min", "sum", "count", "avg", "stddev_samp", "count(DISTINCT"])
+        value = f"{aggregate}({number})" if aggregate != "count(DISTINCT" else f"count(DISTINCT {number})"
+        if r.random() < 0.1 and (text := self.column([inner], ("text",))):
+            value = f"string_agg({text}, ',' ORDER BY {text})"
         items = [*self.items(scope, r.randint(1, 2)),
-                 f"(SELECT {aggregate}({number}) FROM fz.{table} AS {inner[0]} WHERE {correlated})"]
+                 f"(SELECT {value} FROM fz.{table} AS {inner[0]} WHERE {correlated})"]
         where = f" WHERE {self.predicate(scope)}" if r.random() < 0.4 else ""
         return f"SELECT {self.named(items)} FROM {text}{where}"
 

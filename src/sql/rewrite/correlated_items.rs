@@ -35,11 +35,9 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
         return None;
     };
-    let aggregate = match value {
-        Expr::Function(function) if function.over.is_none() => function.name.to_string().to_ascii_lowercase(),
-        _ => String::new(),
-    };
-    let one_row = !matches!(aggregate.as_str(), "count" | "sum" | "min" | "max" | "avg");
+    // One aggregate call: over no rows a count is 0, every other NULL, as a missing group is.
+    let one_row = !super::aggregates::aggregate_call(value);
+    let counted = matches!(value, Expr::Function(f) if matches!(f.name.to_string().to_ascii_lowercase().as_str(), "count" | "count_distinct"));
     if one_row && !row_wise(value) {
         return None;
     }
@@ -73,7 +71,7 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let mut cte_columns: Vec<String> = (1..=key_columns).map(|i| format!("__floe_k{i}")).collect();
     cte_columns.push("__floe_v".into());
     let reference = format!("{name}.__floe_v");
-    let value = if aggregate == "count" { format!("coalesce({reference}, 0)") } else { reference };
+    let value = if counted { format!("coalesce({reference}, 0)") } else { reference };
     Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value })
 }
 
