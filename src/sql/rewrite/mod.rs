@@ -83,7 +83,7 @@ use super::Result;
 /// polars-sql would refuse or plan badly (folded literals, bare ON
 /// conditions, ORs' common conjuncts), write other engines' functions,
 /// aggregates of constants over the rows,
-/// dates and times, windows, set
+/// dates and times, windows (named ones written out), set
 /// operations and DISTINCT forms it lacks with ones it has, name colliding
 /// projections, sort by position where it cannot sort by an aggregate (one
 /// not selected is selected hidden), and
@@ -94,6 +94,7 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
+    window_functions::named::inline(statement);
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
     scalars::check_calls(statement)?;

@@ -16,6 +16,7 @@
 //! values. `x COLLATE "C"` (byte order, Polars' own) is `x`. `x = ANY (S)`
 //! is `x IN (S)` and `x <> ALL (S)` is `x NOT IN (S)`, as SQL defines them:
 //! the forms every subquery pass takes, in a filter or read as a value.
+//! `b IS [NOT] UNKNOWN` is `b IS [NOT] NULL`.
 
 use std::ops::ControlFlow;
 
@@ -54,6 +55,12 @@ pub(super) fn rewrite(statement: &mut Statement) {
             }
             if let Some(membership) = membership(expr) {
                 *expr = membership;
+            }
+            // A boolean's unknown is its NULL.
+            match expr {
+                Expr::IsUnknown(value) => *expr = Expr::IsNull(value.clone()),
+                Expr::IsNotUnknown(value) => *expr = Expr::IsNotNull(value.clone()),
+                _ => {}
             }
             if let Expr::AtTimeZone { timestamp, time_zone } = expr {
                 if let Some(written) = parse_expr(&format!("{}({timestamp}, {time_zone})", Scalar::AtTimeZone.name())) {

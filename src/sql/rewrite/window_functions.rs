@@ -42,6 +42,7 @@ use crate::sql::functions::{KeyOrder, MixedOrder};
 
 mod every_row;
 mod frames;
+pub(super) mod named;
 mod nulls;
 
 pub(super) use frames::refuse_unsupported_frames;

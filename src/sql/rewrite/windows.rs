@@ -154,7 +154,9 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
         GroupByExpr::Expressions(keys, _) => (keys.clone(), Vec::new()),
         GroupByExpr::All(_) => return None,
     };
-    // Ordinals resolve against the projection, which moves; another literal is a constant key.
+    // Ordinals resolve against the projection, which moves: read as the items they name
+    // (`GROUP BY 1`); another literal is a constant key.
+    let keys: Vec<Expr> = keys.into_iter().map(|key| if sets { key } else { named_item(&key, select).unwrap_or(key) }).collect();
     let ordinal = |key: &Expr| matches!(key, Expr::Value(value) if matches!(value.value, sqlparser::ast::Value::Number(..)));
     if keys.iter().any(|key| ordinal(key) || matches!(key, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_))) {
         return None;
@@ -222,6 +224,10 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
         }))
         .collect();
     inner.distinct = None;
+    if let (false, GroupByExpr::Expressions(_, modifiers)) = (sets, &select.group_by) {
+        // Ordinals read as their items: the inner projection is another.
+        inner.group_by = GroupByExpr::Expressions(keys.clone(), modifiers.clone());
+    }
     if !sets && duplicate_key_names(select) {
         // By position: the keys lead the inner projection, under names of their own.
         let positions = (1..=keys.len()).map(|i| Expr::value(sqlparser::ast::Value::Number(i.to_string(), false))).collect();
@@ -238,6 +244,21 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
     outer.group_by = GroupByExpr::Expressions(Vec::new(), Vec::new());
     outer.having = None;
     Some((outer, order_by))
+}
+
+/// The expression of the SELECT item a GROUP BY ordinal names, where it
+/// is one of the groups' keys (no aggregate, window or subquery in it).
+fn named_item(key: &Expr, select: &Select) -> Option<Expr> {
+    let Expr::Value(value) = key else { return None };
+    let sqlparser::ast::Value::Number(text, _) = &value.value else { return None };
+    let position: usize = text.parse().ok()?;
+    let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = select.projection.get(position.checked_sub(1)?)? else {
+        return None;
+    };
+    let computed = super::scope::any_outside_subqueries(expr, |e| {
+        aggregate_call(e) || matches!(e, Expr::Function(f) if f.over.is_some()) || super::aggregates::opens_subquery(e)
+    });
+    (!computed).then(|| expr.clone())
 }
 
 fn derived(body: SetExpr) -> TableFactor {
@@ -276,6 +297,15 @@ mod tests {
             "SELECT __floe_k1 AS cls, __floe_a1 * 100 / sum(__floe_a1) OVER (PARTITION BY __floe_k1) AS ratio FROM \
              (SELECT i.cls AS __floe_k1, sum(p) AS __floe_a1 FROM s JOIN i ON s.k = i.k WHERE p > 0 GROUP BY i.cls) AS __floe_g \
              ORDER BY __floe_k1, ratio LIMIT 5"
+        );
+    }
+
+    #[test]
+    fn ordinal_keys_are_the_items_they_name() {
+        assert_eq!(
+            split("SELECT sum(x) AS t, k, rank() OVER (ORDER BY sum(x) DESC) AS r FROM t GROUP BY 2"),
+            "SELECT __floe_a1 AS t, __floe_k1 AS k, rank() OVER (ORDER BY __floe_a1 DESC) AS r \
+             FROM (SELECT k AS __floe_k1, sum(x) AS __floe_a1 FROM t GROUP BY k) AS __floe_g"
         );
     }
 
