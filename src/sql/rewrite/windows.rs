@@ -16,6 +16,9 @@ use super::aggregates::aggregate_call;
 use sqlparser::ast::{Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
+/// The hidden column that holds a split query's QUALIFY.
+const QUALIFIED: &str = "__floe_qualify";
+
 pub(super) fn split_grouped_windows(statement: &mut Statement) {
     let _ = statement.visit(&mut Split);
 }
@@ -27,16 +30,51 @@ impl VisitorMut for Split {
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let SetExpr::Select(select) = query.body.as_ref() else { return ControlFlow::Continue(()) };
-        let split_needed = (has_window(select) && groups(select)) || duplicate_key_names(select);
+        let hidden_qualify = qualify_hideable(select, query);
+        let split_needed = ((has_window(select) || hidden_qualify) && groups(select)) || duplicate_key_names(select);
         if !split_needed && !super::grouping_sets::has_sets(&select.group_by) {
             return ControlFlow::Continue(());
         }
-        if let Some((outer, order_by)) = split(select, query) {
+        if let Some((mut outer, order_by)) = split(select, query, hidden_qualify) {
+            // polars-sql filters by QUALIFY over the projection alone, where
+            // the groups' columns are not: its value is a hidden column of
+            // the projection, filtered on around it.
+            let qualify = if hidden_qualify { outer.qualify.take() } else { None };
+            if let Some(qualify) = &qualify {
+                outer.projection.push(SelectItem::ExprWithAlias { expr: qualify.clone(), alias: Ident::new(QUALIFIED) });
+            }
             *query.body = SetExpr::Select(Box::new(outer));
             query.order_by = order_by;
+            if qualify.is_some() {
+                super::scope::hiding(query, &[QUALIFIED], "__floe_qualified", Some(QUALIFIED));
+            }
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether a QUALIFY with a window can be a hidden column filtered on
+/// around the split: not under a LIMIT, which SQL applies after it, and not
+/// reading an output's name, which the hidden column could not see.
+fn qualify_hideable(select: &Select, query: &Query) -> bool {
+    let Some(qualify) = &select.qualify else { return false };
+    let limited = query.limit_clause.is_some() || query.fetch.is_some();
+    let window = |expr: &Expr| matches!(expr, Expr::Function(f) if f.over.is_some());
+    !limited && !reads_alias(qualify, select) && super::scope::any_outside_subqueries(qualify, window)
+}
+
+/// Whether `clause` names one of the SELECT list's aliases.
+fn reads_alias(clause: &Expr, select: &Select) -> bool {
+    let aliases: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let text = clause.to_string().to_ascii_lowercase();
+    aliases.iter().any(|alias| text.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == alias))
 }
 
 /// Whether the SELECT list has such an expression outside its subqueries
@@ -147,7 +185,7 @@ impl VisitorMut for Lift<'_> {
 
 /// The outer SELECT (over the grouped one) and the query's new ORDER BY;
 /// None when the query does not fit (its HAVING reads a projection alias).
-fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::ast::OrderBy>)> {
+fn split(select: &Select, query: &Query, hidden_qualify: bool) -> Option<(Select, Option<sqlparser::ast::OrderBy>)> {
     let sets = super::grouping_sets::has_sets(&select.group_by);
     let (keys, grouping_sets) = match &select.group_by {
         _ if sets => super::grouping_sets::keys_and_sets(&select.group_by)?,
@@ -161,19 +199,7 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
     if keys.iter().any(|key| ordinal(key) || matches!(key, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_))) {
         return None;
     }
-    let aliases: Vec<String> = select
-        .projection
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_ascii_lowercase()),
-            _ => None,
-        })
-        .collect();
-    let reads_alias = select.having.as_ref().is_some_and(|having| {
-        let text = having.to_string().to_ascii_lowercase();
-        aliases.iter().any(|alias| text.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == alias))
-    });
-    if reads_alias {
+    if select.having.as_ref().is_some_and(|having| reads_alias(having, select)) {
         return None;
     }
     let mut lift = Lift { keys: &keys, aggregates: Vec::new(), groupings: Vec::new(), depth: 0 };
@@ -209,7 +235,13 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
             }
         }
     }
+    // QUALIFY filters the groups by their windows: it reads the groups too.
+    let mut qualify = select.qualify.clone();
+    if let (Some(qualify), true) = (&mut qualify, hidden_qualify) {
+        let _ = qualify.visit(&mut lift);
+    }
     let mut inner = select.clone();
+    inner.qualify = None;
     inner.projection = keys
         .iter()
         .enumerate()
@@ -243,6 +275,7 @@ fn split(select: &Select, query: &Query) -> Option<(Select, Option<sqlparser::as
     outer.selection = None;
     outer.group_by = GroupByExpr::Expressions(Vec::new(), Vec::new());
     outer.having = None;
+    outer.qualify = qualify;
     Some((outer, order_by))
 }
 
@@ -306,6 +339,26 @@ mod tests {
             split("SELECT sum(x) AS t, k, rank() OVER (ORDER BY sum(x) DESC) AS r FROM t GROUP BY 2"),
             "SELECT __floe_a1 AS t, __floe_k1 AS k, rank() OVER (ORDER BY __floe_a1 DESC) AS r \
              FROM (SELECT k AS __floe_k1, sum(x) AS __floe_a1 FROM t GROUP BY k) AS __floe_g"
+        );
+    }
+
+    #[test]
+    fn qualify_over_groups_is_a_hidden_column_filtered_on() {
+        assert_eq!(
+            split("SELECT k, sum(x) AS t FROM t GROUP BY k QUALIFY row_number() OVER (ORDER BY sum(x) DESC) <= 2 ORDER BY k"),
+            "SELECT * EXCLUDE (__floe_qualify) FROM (SELECT __floe_k1 AS k, __floe_a1 AS t, \
+             row_number() OVER (ORDER BY __floe_a1 DESC) <= 2 AS __floe_qualify \
+             FROM (SELECT k AS __floe_k1, sum(x) AS __floe_a1 FROM t GROUP BY k) AS __floe_g ORDER BY k) AS __floe_qualified \
+             WHERE __floe_qualify"
+        );
+        // Under a LIMIT, which must come after it: as written.
+        let sql = "SELECT k, sum(x) AS t FROM t GROUP BY k QUALIFY rank() OVER (ORDER BY sum(x)) = 1 LIMIT 1";
+        assert_eq!(split(sql), sql);
+        // Reading an output's name, it filters the outer query's projection.
+        assert_eq!(
+            split("SELECT k, rank() OVER (ORDER BY sum(x)) AS r FROM t GROUP BY k QUALIFY r > 1"),
+            "SELECT __floe_k1 AS k, rank() OVER (ORDER BY __floe_a1) AS r FROM (SELECT k AS __floe_k1, sum(x) AS __floe_a1 FROM t GROUP BY k) AS __floe_g \
+             QUALIFY r > 1"
         );
     }
 
