@@ -31,34 +31,43 @@ impl VisitorMut for Split {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let SetExpr::Select(select) = query.body.as_ref() else { return ControlFlow::Continue(()) };
         let hidden_qualify = qualify_hideable(select, query);
+        if hidden_qualify && !groups(select) {
+            // Ungrouped, polars-sql's QUALIFY still sees only the projection.
+            hide_qualify(query);
+            return ControlFlow::Continue(());
+        }
         let split_needed = ((has_window(select) || hidden_qualify) && groups(select)) || duplicate_key_names(select);
         if !split_needed && !super::grouping_sets::has_sets(&select.group_by) {
             return ControlFlow::Continue(());
         }
-        if let Some((mut outer, order_by)) = split(select, query, hidden_qualify) {
-            // polars-sql filters by QUALIFY over the projection alone, where
-            // the groups' columns are not: its value is a hidden column of
-            // the projection, filtered on around it.
-            let qualify = if hidden_qualify { outer.qualify.take() } else { None };
-            if let Some(qualify) = &qualify {
-                outer.projection.push(SelectItem::ExprWithAlias { expr: qualify.clone(), alias: Ident::new(QUALIFIED) });
-            }
+        if let Some((outer, order_by)) = split(select, query, hidden_qualify) {
             *query.body = SetExpr::Select(Box::new(outer));
             query.order_by = order_by;
-            if qualify.is_some() {
-                super::scope::hiding(query, &[QUALIFIED], "__floe_qualified", Some(QUALIFIED));
+            if hidden_qualify {
+                hide_qualify(query);
             }
         }
         ControlFlow::Continue(())
     }
 }
 
+/// polars-sql filters by QUALIFY over the projection alone, where the
+/// FROM's (or the groups') other columns are not: its value becomes a
+/// hidden column of the projection, filtered on around the query.
+fn hide_qualify(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let Some(qualify) = select.qualify.take() else { return };
+    select.projection.push(SelectItem::ExprWithAlias { expr: qualify, alias: Ident::new(QUALIFIED) });
+    super::scope::hiding(query, &[QUALIFIED], "__floe_qualified", Some(QUALIFIED));
+}
+
 /// Whether a QUALIFY with a window can be a hidden column filtered on
-/// around the split: not under a LIMIT, which SQL applies after it, and not
-/// reading an output's name, which the hidden column could not see.
+/// around the query: not under a LIMIT or a DISTINCT, which SQL applies
+/// after it, and not reading an output's name, which the hidden column
+/// could not see.
 fn qualify_hideable(select: &Select, query: &Query) -> bool {
     let Some(qualify) = &select.qualify else { return false };
-    let limited = query.limit_clause.is_some() || query.fetch.is_some();
+    let limited = query.limit_clause.is_some() || query.fetch.is_some() || select.distinct.is_some();
     let window = |expr: &Expr| matches!(expr, Expr::Function(f) if f.over.is_some());
     !limited && !reads_alias(qualify, select) && super::scope::any_outside_subqueries(qualify, window)
 }
@@ -353,6 +362,14 @@ mod tests {
         );
         // Under a LIMIT, which must come after it: as written.
         let sql = "SELECT k, sum(x) AS t FROM t GROUP BY k QUALIFY rank() OVER (ORDER BY sum(x)) = 1 LIMIT 1";
+        assert_eq!(split(sql), sql);
+        // Ungrouped, the same; not under DISTINCT, which comes after it.
+        assert_eq!(
+            split("SELECT id FROM t QUALIFY row_number() OVER (PARTITION BY k ORDER BY x) = 1"),
+            "SELECT * EXCLUDE (__floe_qualify) FROM (SELECT id, row_number() OVER (PARTITION BY k ORDER BY x) = 1 AS __floe_qualify FROM t) \
+             AS __floe_qualified WHERE __floe_qualify"
+        );
+        let sql = "SELECT DISTINCT k FROM t QUALIFY row_number() OVER (PARTITION BY k ORDER BY x) = 1";
         assert_eq!(split(sql), sql);
         // Reading an output's name, it filters the outer query's projection.
         assert_eq!(
