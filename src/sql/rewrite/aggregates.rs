@@ -14,6 +14,22 @@ pub(super) fn aggregate_call(expr: &Expr) -> bool {
         && aggregate(&function.name.to_string().to_ascii_lowercase()).is_some())
 }
 
+/// A window function's call.
+pub(super) fn window_call(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(function) if function.over.is_some())
+}
+
+/// A window call in `expr`, outside its subqueries.
+pub(super) fn holds_window(expr: &Expr) -> bool {
+    super::scope::any_outside_subqueries(expr, window_call)
+}
+
+/// Whether `expr` is computed from its row alone: no aggregate, window or
+/// subquery in it.
+pub(super) fn row_wise(expr: &Expr) -> bool {
+    !holds_aggregate(expr) && !super::scope::any_outside_subqueries(expr, |e| window_call(e) || opens_subquery(e))
+}
+
 pub(super) fn opens_subquery(expr: &Expr) -> bool {
     matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
 }

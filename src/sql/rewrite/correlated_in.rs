@@ -17,7 +17,7 @@
 use sqlparser::ast::{BinaryOperator, Expr, Ident, SelectItem};
 
 use super::aggregates::holds_aggregate;
-use super::scope::{any_outside_subqueries, conjuncts, correlate, from_text, has_group_by, is_column, joined_by, owner, plain_select, replace_outside_subqueries, sides, unnested, Resolver, Scope, Side};
+use super::scope::{conjuncts, correlate, from_text, has_group_by, is_column, joined_by, owner, plain_select, replace_outside_subqueries, sides, unnested, Resolver, Scope, Side};
 
 pub(super) fn as_exists(conjunct: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<String> {
     let membership = Membership::of(conjunct, resolver, outer)?;
@@ -101,8 +101,7 @@ impl<'a> Membership<'a> {
     /// before: its refusal names frames only Floe computes (`scalars.rs`).
     fn keyed_by_columns(&self) -> bool {
         let keyable = |side: &Expr| is_column(side) || matches!(side, Expr::Value(_));
-        let windowed = any_outside_subqueries(self.member, |e| matches!(e, Expr::Function(f) if f.over.is_some()));
-        windowed || (keyable(&self.value) && keyable(self.member))
+        super::aggregates::holds_window(self.member) || (keyable(&self.value) && keyable(self.member))
     }
 
     fn counted(&self) -> String {

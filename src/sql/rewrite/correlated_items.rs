@@ -38,7 +38,7 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     // One aggregate call: over no rows a count is 0, every other NULL, as a missing group is.
     let one_row = !super::aggregates::aggregate_call(value);
     let counted = matches!(value, Expr::Function(f) if matches!(f.name.to_string().to_ascii_lowercase().as_str(), "count" | "count_distinct"));
-    if one_row && !row_wise(value) {
+    if one_row && !super::aggregates::row_wise(value) {
         return None;
     }
     let inner = resolver.scopes(&select.from)?;
@@ -73,17 +73,6 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let reference = format!("{name}.__floe_v");
     let value = if counted { format!("coalesce({reference}, 0)") } else { reference };
     Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value })
-}
-
-/// Whether `value` is computed from its row alone: no aggregate, window
-/// or subquery.
-fn row_wise(value: &Expr) -> bool {
-    let found = crate::sql::visit::visit_expressions(value, |expr| match expr {
-        Expr::Function(function) if function.over.is_some() => std::ops::ControlFlow::Break(()),
-        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => std::ops::ControlFlow::Break(()),
-        _ => std::ops::ControlFlow::Continue(()),
-    });
-    found.is_continue() && !super::aggregates::holds_aggregate(value)
 }
 
 /// `SELECT o.__floe_kI…, <values> FROM (SELECT DISTINCT <outer values> FROM

@@ -15,8 +15,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{CastKind, DataType, Expr, OrderByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, Statement};
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
-use super::aggregates::{holds_aggregate, opens_subquery};
-use super::scope::{any_outside_subqueries, has_group_by, integer_literal};
+use super::scope::{has_group_by, integer_literal};
 use super::{ColumnKind, Columns};
 
 pub(super) fn pruned_safely(statement: &mut Statement, columns: &Columns) {
@@ -49,10 +48,7 @@ impl VisitorMut for TopK<'_> {
 /// named by itself where the SELECT reads its input rows as they are (no
 /// grouping, DISTINCT, window or subquery); elsewhere None: no key can name it.
 fn resolved(key: &Expr, select: &Select) -> Option<(Expr, Expr)> {
-    let row_wise = |expr: &Expr| {
-        let computed = |part: &Expr| matches!(part, Expr::Function(function) if function.over.is_some()) || opens_subquery(part);
-        select.distinct.is_none() && !has_group_by(select) && !holds_aggregate(expr) && !any_outside_subqueries(expr, computed)
-    };
+    let row_wise = |expr: &Expr| select.distinct.is_none() && !has_group_by(select) && super::aggregates::row_wise(expr);
     let item = |item: &SelectItem| match item {
         SelectItem::ExprWithAlias { expr, alias } => Some((expr.clone(), Expr::Identifier(alias.clone()))),
         SelectItem::UnnamedExpr(column @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => Some((column.clone(), column.clone())),

@@ -22,7 +22,7 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery};
 use super::resolver::{factors, visit_query, Resolver};
-use super::scope::{any_outside_subqueries, integer_literal, item_expr, parse_expr, plain_group_keys, selects_mut};
+use super::scope::{integer_literal, item_expr, parse_expr, plain_group_keys, selects_mut};
 use super::Columns;
 
 pub(super) fn keys_once_per_group(statement: &mut Statement) {
@@ -61,7 +61,7 @@ fn rewrite_select(select: &mut Select) {
         // An expression of keys alone (`k || '-'`) polars-sql evaluated per
         // row too, unless the key was one column of one relation.
         let column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-        let window = any_outside_subqueries(expr, |e| matches!(e, Expr::Function(f) if f.over.is_some()));
+        let window = super::aggregates::holds_window(expr);
         let of_keys = !column && !window && !written.contains(&expr.to_string());
         if holds_aggregate(expr) || of_keys {
             let _ = expr.visit(&mut KeysRead { keys: &keys, aggregates: 0, subqueries: 0 });

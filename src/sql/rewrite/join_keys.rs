@@ -50,8 +50,7 @@ impl VisitorMut for Keys<'_> {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let relations: Vec<(TableFactor, Option<Scope>)> =
-            factors(&select.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
+        let relations = relations_of(&self.resolver, &select.from);
         let chains: Vec<Vec<Suffixed>> = select.from.iter_mut().map(|table| self.key_chain(table, &relations)).collect();
         // One chain: its frame is the one the WHERE's subqueries correlate with.
         if let (Some(selection), [suffixed]) = (&mut select.selection, chains.as_slice()) {
@@ -149,13 +148,11 @@ impl VisitorMut for Memberships<'_> {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let relations: Vec<(TableFactor, Option<Scope>)> =
-            factors(&select.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
+        let relations = relations_of(&self.resolver, &select.from);
         replace_outside_subqueries(select, |expr| {
             let Expr::InSubquery { expr: value, subquery, .. } = expr else { return };
             let SetExpr::Select(inner) = subquery.body.as_mut() else { return };
-            let inner_relations: Vec<(TableFactor, Option<Scope>)> =
-                factors(&inner.from).map(|factor| (factor.clone(), self.resolver.scope(factor))).collect();
+            let inner_relations = relations_of(&self.resolver, &inner.from);
             let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = inner.projection.as_mut_slice() else {
                 return;
             };
@@ -170,6 +167,12 @@ impl VisitorMut for Memberships<'_> {
         });
         ControlFlow::Continue(())
     }
+}
+
+/// Each relation of a FROM clause with its scope, where known: what
+/// `Resolver::column_kind` reads a column's type from.
+fn relations_of(resolver: &Resolver, from: &[TableWithJoins]) -> Vec<(TableFactor, Option<Scope>)> {
+    factors(from).map(|factor| (factor.clone(), resolver.scope(factor))).collect()
 }
 
 /// Calls `each` with the two sides of every equality among `on`'s conjuncts.

@@ -415,7 +415,7 @@ fn filtering_select(subquery: &Query) -> Option<sqlparser::ast::Select> {
     let plain = !has_group_by(select) && select.having.is_none() && select.qualify.is_none() && select.named_window.is_empty();
     let mut calls = false;
     let _ = crate::sql::visit::visit_expressions(&select.projection, |expr| {
-        calls |= matches!(expr, Expr::Function(f) if f.over.is_some()) || super::aggregates::aggregate_call(expr);
+        calls |= super::aggregates::window_call(expr) || super::aggregates::aggregate_call(expr);
         ControlFlow::<()>::Continue(())
     });
     (plain && !calls).then(|| select.as_ref().clone())

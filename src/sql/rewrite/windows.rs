@@ -68,8 +68,7 @@ fn hide_qualify(query: &mut Query) {
 fn qualify_hideable(select: &Select, query: &Query) -> bool {
     let Some(qualify) = &select.qualify else { return false };
     let limited = query.limit_clause.is_some() || query.fetch.is_some() || select.distinct.is_some();
-    let window = |expr: &Expr| matches!(expr, Expr::Function(f) if f.over.is_some());
-    !limited && !reads_alias(qualify, select) && super::scope::any_outside_subqueries(qualify, window)
+    !limited && !reads_alias(qualify, select) && super::aggregates::holds_window(qualify)
 }
 
 /// Whether `clause` names one of the SELECT list's aliases.
@@ -93,7 +92,7 @@ fn any_expr(select: &Select, found: impl Fn(&Expr) -> bool) -> bool {
 }
 
 fn has_window(select: &Select) -> bool {
-    any_expr(select, |expr| matches!(expr, Expr::Function(f) if f.over.is_some()))
+    any_expr(select, super::aggregates::window_call)
 }
 
 /// Group keys polars-sql would name alike (`ad1.street, ad2.street`, both
@@ -297,10 +296,7 @@ fn named_item(key: &Expr, select: &Select) -> Option<Expr> {
     let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = select.projection.get(position.checked_sub(1)?)? else {
         return None;
     };
-    let computed = super::scope::any_outside_subqueries(expr, |e| {
-        aggregate_call(e) || matches!(e, Expr::Function(f) if f.over.is_some()) || super::aggregates::opens_subquery(e)
-    });
-    (!computed).then(|| expr.clone())
+    super::aggregates::row_wise(expr).then(|| expr.clone())
 }
 
 fn derived(body: SetExpr) -> TableFactor {
