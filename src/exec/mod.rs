@@ -18,6 +18,7 @@ mod explain;
 pub mod functions;
 mod lineage;
 mod plan;
+mod recursion;
 mod inputs;
 mod planned;
 mod resolve;
@@ -225,7 +226,7 @@ impl Engine {
             (None, None) => {
                 inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
                 let span = polars_span();
-                let schema = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs))).await?.1;
+                let schema = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs, false))).await?.1;
                 if memo {
                     self.planned_schemas.put(&ticket, schema.clone());
                 }
@@ -298,8 +299,9 @@ impl Engine {
         }
         // A plan decided by the ticket alone is kept, and a ticket run before skips
         // scan planning and Polars planning (authorization above still runs).
+        // Not a recursion's rows either: a kept plan would hold them all.
         let keep = query.answers_rows() && !query.is_volatile() && query.catalog_views().is_empty() && planned::pinned(ticket)
-            && !reads_metadata(&tables);
+            && !reads_metadata(&tables) && query.recursions().is_empty();
         let relations = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
         if let Some(planned) = keep.then(|| self.planned_frames.get(ticket)).flatten() {
             return Ok(self.rerun(&planned, ticket, caching, running, relations));
@@ -311,7 +313,7 @@ impl Engine {
         let describes = query.is_describe();
         let (span, frames) = (polars_span(), inputs.frames);
         let (frame, schema, rewritten) =
-            run_blocking(move || span.in_scope(|| polars_plan(&query, &frames))).await.map_err(|e| as_data_fault(e, &relations))?;
+            run_blocking(move || span.in_scope(|| polars_plan(&query, &frames, true))).await.map_err(|e| as_data_fault(e, &relations))?;
         self.history.planned(&ticket.query_id);
         let scans = inputs.scans;
         if keep {

@@ -6,50 +6,82 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use polars::prelude::{Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError};
+use polars::prelude::{Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError, Schema};
 
 use super::scan::FrameInput;
 use super::{convert, functions, Result};
-use crate::sql::rewrite::ColumnKind;
+use crate::sql::rewrite::{ColumnKind, RelationName};
 use crate::sql::Query;
 
 /// Builds the Polars plan for `query` over `inputs`, its wire schema, and
-/// for EXPLAIN the query after Floe's rewrites.
-pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput]) -> Result<(LazyFrame, SchemaRef, String)> {
-    let mut context = functions::sql_context();
-    context.register(crate::sql::rewrite::ONE_ROW, one_row()?);
-    let mut frames = HashMap::with_capacity(inputs.len());
-    let mut columns = crate::sql::rewrite::Columns::default();
+/// for EXPLAIN the query after Floe's rewrites. `evaluate`: whether the plan
+/// will run, so its recursive CTEs are computed now (planning only for the
+/// schema, each reads as its first part's rows would).
+pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], evaluate: bool) -> Result<(LazyFrame, SchemaRef, String)> {
+    let mut planner = Planner { context: functions::sql_context(), frames: HashMap::with_capacity(inputs.len()), columns: Default::default() };
+    planner.context.register(crate::sql::rewrite::ONE_ROW, one_row()?);
     for (index, input) in inputs.iter().enumerate() {
         let name = format!("__floe_{index}");
-        context.register(&name, input.lazy_frame()?);
-        frames.insert(input.relation.clone(), name);
-        let kinds: Vec<ColumnKind> = input.schema.iter_values().map(column_kind).collect();
-        columns.insert(input.relation.clone(), input.schema.iter_names().map(|n| n.to_string()).collect(), &kinds);
+        planner.provide(input.relation.clone(), name, input.lazy_frame()?, &input.schema);
         if let Some(rows) = input.rows {
-            columns.set_rows(input.relation.clone(), rows);
+            planner.columns.set_rows(input.relation.clone(), rows);
         }
     }
-    let rendered = query.render_parts(&frames, &columns, &mut |condition| holds(&mut context, condition))?;
-    for part in rendered.parts {
-        // What polars-sql is given, for when it refuses a query the rewrites produced.
-        tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
-        let mut frame = context.execute(&part.sql).map_err(|err| refused(err, query))?;
-        if !part.columns.is_empty() {
-            let names: Vec<_> = frame.collect_schema()?.iter_names().cloned().collect();
-            if names.len() != part.columns.len() {
-                let message = format!("`{}` names {} columns but its query has {}", part.name, part.columns.len(), names.len());
-                return Err(PolarsError::SQLInterface(message.into()).into());
-            }
-            frame = frame.rename(names, part.columns.iter().map(String::as_str), true);
-        }
-        context.register(&part.name, frame);
+    for (index, recursion) in query.recursions().iter().enumerate() {
+        super::recursion::provide(&mut planner, recursion, index, evaluate)?;
     }
-    tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
-    let mut frame = context.execute(&rendered.main).map_err(|err| refused(err, query))?;
+    let mut frame = planner.frame(query)?;
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
-    let rewritten = if query.is_explain() { query.rewritten(&columns)? } else { String::new() };
+    let rewritten = if query.is_explain() { query.rewritten(&planner.columns)? } else { String::new() };
     Ok((frame, schema, rewritten))
+}
+
+/// A polars-sql context that knows Floe's functions and the relations a
+/// query reads, registered under the names its rendering gives them.
+pub(super) struct Planner {
+    context: polars_sql::SQLContext,
+    frames: HashMap<RelationName, String>,
+    columns: crate::sql::rewrite::Columns,
+}
+
+impl Planner {
+    /// `frame`, of `schema`, read wherever a query names `relation`.
+    pub(super) fn provide(&mut self, relation: RelationName, registered: String, frame: LazyFrame, schema: &Schema) {
+        self.context.register(&registered, frame);
+        let kinds: Vec<ColumnKind> = schema.iter_values().map(column_kind).collect();
+        self.columns.insert(relation.clone(), schema.iter_names().map(|n| n.to_string()).collect(), &kinds);
+        self.frames.insert(relation, registered);
+    }
+
+    /// The plan of `query` over what is provided: its parts run and
+    /// registered in order, then the rest.
+    pub(super) fn frame(&mut self, query: &Query) -> Result<LazyFrame> {
+        let Self { context, frames, columns } = self;
+        let rendered = query.render_parts(frames, columns, &mut |condition| holds(context, condition))?;
+        for part in rendered.parts {
+            // What polars-sql is given, for when it refuses a query the rewrites produced.
+            tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
+            let frame = context.execute(&part.sql).map_err(|err| refused(err, query))?;
+            let frame = named(frame, &part.columns, &part.name)?;
+            context.register(&part.name, frame);
+        }
+        tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
+        context.execute(&rendered.main).map_err(|err| refused(err, query))
+    }
+}
+
+/// `frame` with its columns renamed to `columns`, the names a WITH gives
+/// `name` (`WITH c(a, b) AS …`); as it is when none are given.
+pub(super) fn named(mut frame: LazyFrame, columns: &[String], name: &str) -> Result<LazyFrame> {
+    if columns.is_empty() {
+        return Ok(frame);
+    }
+    let names: Vec<_> = frame.collect_schema()?.iter_names().cloned().collect();
+    if names.len() != columns.len() {
+        let message = format!("`{name}` names {} columns but its query has {}", columns.len(), names.len());
+        return Err(PolarsError::SQLInterface(message.into()).into());
+    }
+    Ok(frame.rename(names, columns.iter().map(String::as_str), true))
 }
 
 /// polars-sql's refusal of an expression, named as the query wrote it.

@@ -15,6 +15,7 @@ pub mod params;
 mod parameter_types;
 mod parse;
 mod parts;
+mod recursive;
 mod show;
 pub mod partition;
 pub mod procedure;
@@ -32,6 +33,7 @@ use sqlparser::ast::Statement;
 pub use aliases::with_table_aliases;
 pub use parameter_types::{parameter_probes, Probe};
 pub use parts::{Rendered, RenderedPart};
+pub use recursive::Recursion;
 pub use rewrite::RelationName;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,10 @@ pub struct Query {
     describe: bool,
     volatile: bool,
     references: usize,
+    /// Its recursive CTEs, in order, each read by those after it and by the query.
+    recursions: Vec<Recursion>,
+    /// The statement whole (parameters bound) when recursive CTEs were taken out of it.
+    whole: Option<String>,
 }
 
 impl Query {
@@ -92,12 +98,55 @@ impl Query {
         }
         parse::ensure_query(&statement)?;
         let volatile = volatile::is_volatile(&statement);
+        if !recursive::is_recursive(&statement) {
+            return Self::analyzed(statement, params, &[], (explain, analyze, describe), volatile);
+        }
+        // The parts are queries of their own: placeholders are bound over the whole first.
+        rewrite::bind_params(&mut statement, params)?;
+        let whole = statement.to_string();
+        let mut recursions: Vec<Recursion> = Vec::new();
+        for parts in recursive::split(&mut statement)? {
+            let mut provided: Vec<String> = recursions.iter().map(|recursion| recursion.name.clone()).collect();
+            provided.push(parts.name.clone());
+            let part = |statement| Self::analyzed(statement, &[], &provided, (false, false, false), volatile);
+            let (first, recursive) = (part(parts.first)?, part(parts.recursive)?);
+            recursions.push(Recursion { name: parts.name, columns: parts.columns, first, recursive, distinct: parts.distinct });
+        }
+        let provided: Vec<String> = recursions.iter().map(|recursion| recursion.name.clone()).collect();
+        let mut query = Self::analyzed(statement, &[], &provided, (explain, analyze, describe), volatile)?;
+        for part in recursions.iter().flat_map(|recursion| [&recursion.first, &recursion.recursive]) {
+            for relation in part.relations.iter().chain(&part.views) {
+                let list = if rewrite::is_catalog_view(relation) { &mut query.views } else { &mut query.relations };
+                if !list.contains(relation) {
+                    list.push(relation.clone());
+                }
+            }
+            query.references += part.references;
+        }
+        // A relation's scan serves every part: one part's filters must not prune another's rows.
+        query.filters.clear();
+        query.recursions = recursions;
+        query.whole = Some(whole);
+        Ok(query)
+    }
+
+    /// `statement` analyzed, reading the relations named in `provided` (the
+    /// recursive CTEs it sees) from the planner rather than a catalog.
+    fn analyzed(mut statement: Statement, params: &[String], provided: &[String], kind: (bool, bool, bool), volatile: bool) -> Result<Self> {
+        let (explain, analyze, describe) = kind;
         rewrite::analyze(&mut statement, params)?;
-        let relations = rewrite::catalog_relations(&statement);
+        let is_provided = |relation: &RelationName| relation.len() == 1 && provided.contains(&relation[0]);
+        let relations = rewrite::catalog_relations(&statement).into_iter().filter(|relation| !is_provided(relation)).collect();
         let views = rewrite::catalog_views(&statement);
         let filters = pushdown::scan_filters(&statement);
         let references = table_references(&statement);
-        Ok(Self { statement, relations, views, filters, explain, analyze, describe, volatile, references })
+        Ok(Self { statement, relations, views, filters, explain, analyze, describe, volatile, references, recursions: Vec::new(), whole: None })
+    }
+
+    /// Its recursive CTEs (`WITH RECURSIVE`), in the order written: each is
+    /// planned before those after it and the query, which read it.
+    pub fn recursions(&self) -> &[Recursion] {
+        &self.recursions
     }
 
     /// Distinct relations (as written) that name catalog tables, in first-use order.
@@ -152,7 +201,7 @@ impl Query {
 
     /// The query as SQL text (parameters bound).
     pub fn sql(&self) -> String {
-        self.statement.to_string()
+        self.whole.clone().unwrap_or_else(|| self.statement.to_string())
     }
 
     /// polars-sql names an expression it cannot plan by its parser's Debug
@@ -180,7 +229,16 @@ impl Query {
 
     /// The query after Floe's rewrites, relations as written: what EXPLAIN shows.
     pub fn rewritten(&self, columns: &rewrite::Columns) -> Result<String> {
-        self.render(&HashMap::new(), columns)
+        let query = self.render(&HashMap::new(), columns)?;
+        if self.recursions.is_empty() {
+            return Ok(query);
+        }
+        let cte = |recursion: &Recursion| -> Result<String> {
+            let union = if recursion.distinct { "UNION" } else { "UNION ALL" };
+            Ok(format!("{} AS ({} {union} {})", recursion.name, recursion.first.rewritten(columns)?, recursion.recursive.rewritten(columns)?))
+        };
+        let ctes = self.recursions.iter().map(cte).collect::<Result<Vec<_>>>()?;
+        Ok(format!("WITH RECURSIVE {} {query}", ctes.join(", ")))
     }
 
     /// The SQL Polars runs: scalar subqueries turned into joins (which needs

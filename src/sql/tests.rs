@@ -185,3 +185,25 @@ fn polars_sql_refusals_name_the_expression_as_written() {
 
 /// Scalar, EXISTS and IN subqueries as rendered for polars-sql.
 mod subqueries;
+
+#[test]
+fn a_recursive_cte_is_taken_apart_and_read_as_a_relation() {
+    let sql = "WITH RECURSIVE base AS (SELECT id, boss FROM ns.staff WHERE id > ?), \
+               chain(id, depth) AS (SELECT id, 0 FROM base WHERE boss IS NULL UNION SELECT b.id, c.depth + 1 FROM base b JOIN chain c ON b.boss = c.id), \
+               sizes AS (SELECT depth, count(*) AS n FROM chain GROUP BY depth) \
+               SELECT s.n, o.x FROM sizes s JOIN ns.other o ON o.depth = s.depth WHERE o.x = 1";
+    let query = Query::analyze(sql, &["0".to_string()]).unwrap();
+    // The CTE is no catalog table; the tables its parts read are the query's.
+    assert_eq!(query.relations(), &[vec!["ns".to_string(), "staff".to_string()], vec!["ns".to_string(), "other".to_string()]]);
+    assert!(query.scan_filters(&vec!["ns".to_string(), "other".to_string()]).is_empty(), "one scan serves every part");
+    let [chain] = query.recursions() else { panic!("one recursion: {:?}", query.recursions()) };
+    assert_eq!((chain.name.as_str(), chain.columns.as_slice(), chain.distinct), ("chain", &["id".to_string(), "depth".to_string()][..], true));
+    // Each part sees the ordinary CTE before it, the parameter bound.
+    for part in [&chain.first, &chain.recursive] {
+        assert!(part.sql().starts_with("WITH base AS (SELECT id, boss FROM ns.staff WHERE id > (0))"), "{}", part.sql());
+    }
+    assert!(chain.recursive.sql().contains("JOIN chain c ON"), "{}", chain.recursive.sql());
+    assert!(query.sql().starts_with("WITH RECURSIVE base AS"), "the statement whole, for a ticket: {}", query.sql());
+    let shape = Query::analyze("WITH RECURSIVE r(n) AS (SELECT n FROM r UNION ALL SELECT 1) SELECT n FROM r", &[]).unwrap_err();
+    assert!(shape.to_string().contains("must be `<query not reading r> UNION [ALL] <query reading r>`"), "{shape}");
+}

@@ -306,7 +306,7 @@ class Generator:
         return f"{r.choice(['min', 'max'])}({self.value(scope, kind)})"
 
     def query(self) -> str:
-        shape = self.rng.choices(["plain", "grouped", "window", "set", "cte", "lookup"], weights=[4, 4, 2, 1, 1, 1])[0]
+        shape = self.rng.choices(["plain", "grouped", "window", "set", "cte", "lookup", "recursive"], weights=[4, 4, 2, 1, 1, 1, 1])[0]
         return getattr(self, shape)()
 
     def named(self, items) -> str:
@@ -419,6 +419,28 @@ class Generator:
         items = self.items([(alias, table)], r.randint(1, 2))
         return (f"WITH g AS ({grouped}) SELECT g.k AS k, g.m AS m, {self.named(items)} "
                 f"FROM fz.{table} AS {alias} {kind} g ON g.k = {column}")
+
+    def recursive(self) -> str:
+        """A walk along `emp`'s links (a dept_id read as an employee's id: a graph with cycles), ended by
+        UNION once a round adds nothing new, or by a depth under UNION ALL; then read as a table."""
+        r = self.rng
+        kind = r.choice(["int", "text", "dec", "date"])
+        first, step = (self.value([(alias, "emp")], kind, 1) for alias in ("e", "n"))
+        link = r.choice(["n.dept_id = w.id", "n.id = w.dept_id"])
+        start = self.predicate([("e", "emp")])
+        if r.random() < 0.5:
+            walk = (f"walk(id, dept_id, v) AS (SELECT e.id, e.dept_id, {first} FROM fz.emp AS e WHERE {start} "
+                    f"UNION SELECT n.id, n.dept_id, {step} FROM fz.emp AS n JOIN walk AS w ON {link})")
+        else:
+            walk = (f"walk(id, dept_id, v, d) AS (SELECT e.id, e.dept_id, {first}, 0 FROM fz.emp AS e WHERE {start} "
+                    f"UNION ALL SELECT n.id, n.dept_id, {step}, w.d + 1 FROM fz.emp AS n JOIN walk AS w ON {link} "
+                    f"WHERE w.d < {r.randint(1, 3)})")
+        reads = r.choice([
+            "SELECT id AS c1, v AS c2 FROM walk",
+            "SELECT v AS c1, count(*) AS c2, count(DISTINCT id) AS c3 FROM walk GROUP BY v",
+            f"SELECT {self.named(self.items([('x', 'emp')], 2))} FROM fz.emp AS x WHERE x.id IN (SELECT id FROM walk)",
+        ])
+        return f"WITH RECURSIVE {walk} {reads}"
 
     def lookup(self) -> str:
         r = self.rng

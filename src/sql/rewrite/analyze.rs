@@ -145,7 +145,7 @@ pub fn placeholder_count(statement: &Statement) -> Result<usize> {
     })
 }
 
-pub(super) fn bind_params(statement: &mut Statement, params: &[String]) -> Result<()> {
+pub(crate) fn bind_params(statement: &mut Statement, params: &[String]) -> Result<()> {
     let expected = placeholder_count(statement)?;
     if expected != params.len() {
         return Err(Error::Params(format!(

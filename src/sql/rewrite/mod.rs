@@ -68,7 +68,7 @@ use std::collections::HashMap;
 use sqlparser::ast::Statement;
 
 pub use analyze::{catalog_relations, catalog_views, is_catalog_view, placeholder_count, RelationName};
-pub(crate) use analyze::divisions_in_double;
+pub(crate) use analyze::{bind_params, divisions_in_double};
 pub use names::presented_name;
 pub use one_row::ONE_ROW;
 pub use constant_filters::{folded as constant_filters_folded, Truth};
