@@ -86,7 +86,11 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
         Engine::new(lake, keyring.clone())
             .with_history(history.clone())
             .with_scan_options(scan_options)
-            .with_in_memory_engine(args.polars_engine == crate::config::PolarsEngine::InMemory)
+            .with_polars_engine(match args.polars_engine {
+                crate::config::PolarsEngine::Auto => crate::exec::PolarsEngine::Auto,
+                crate::config::PolarsEngine::Streaming => crate::exec::PolarsEngine::Streaming,
+                crate::config::PolarsEngine::InMemory => crate::exec::PolarsEngine::InMemory,
+            })
             .with_result_cache(args.result_cache_mb << 20)
             .with_admission(args.limits.admission())
             .with_policy(policy)

@@ -165,11 +165,13 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOE_READER", value_enum, default_value_t = Reader::Auto)]
     pub reader: Reader,
 
-    /// Which Polars engine runs queries: `streaming` streams results as
-    /// they are made in bounded memory; `in-memory` collects each result
-    /// first, which is faster for some join-heavy plans on few cores
+    /// Which Polars engine runs queries: `auto` streams results as they
+    /// are made in bounded memory, and collects those of queries over small
+    /// inputs (at most 2^20 rows even as a cross join), which it answers
+    /// sooner; `streaming` streams every query; `in-memory` collects each
+    /// result first, which is faster for some join-heavy plans on few cores
     /// (BENCHMARKS.md) and holds whole intermediates in memory.
-    #[arg(long, env = "FLOE_POLARS_ENGINE", value_enum, default_value_t = PolarsEngine::Streaming)]
+    #[arg(long, env = "FLOE_POLARS_ENGINE", value_enum, default_value_t = PolarsEngine::Auto)]
     pub polars_engine: PolarsEngine,
 
     /// Keep up to this many MiB of query answers for queries sent again
@@ -423,6 +425,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PolarsEngine {
+    Auto,
     Streaming,
     InMemory,
 }

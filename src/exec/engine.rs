@@ -23,7 +23,7 @@ impl Engine {
             shuffle_store: Arc::new(ShuffleStore::Local(std::env::temp_dir().join("floe-shuffle"))),
             history: Default::default(),
             nodes: None,
-            in_memory: false,
+            polars_engine: Default::default(),
             result_cache: Arc::default(),
             planned_schemas: Arc::default(),
             planned_frames: Arc::default(),
@@ -74,9 +74,9 @@ impl Engine {
         self
     }
 
-    /// Runs plans on Polars' in-memory engine instead of the streaming one.
-    pub fn with_in_memory_engine(mut self, in_memory: bool) -> Self {
-        self.in_memory = in_memory;
+    /// Which of Polars' engines runs queries.
+    pub fn with_polars_engine(mut self, polars_engine: super::PolarsEngine) -> Self {
+        self.polars_engine = polars_engine;
         self
     }
 

@@ -139,6 +139,18 @@ pub struct Plan {
     pub ticket: QueryTicket,
 }
 
+/// Which of Polars' engines runs a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolarsEngine {
+    /// Streaming, but queries over small inputs (`Inputs::small`) in memory, which answers them sooner.
+    #[default]
+    Auto,
+    /// Every query streaming, small or not (what large inputs get, for tests and comparisons).
+    Streaming,
+    /// Every result collected in memory first.
+    InMemory,
+}
+
 pub struct Engine {
     lake: Arc<Lake>,
     running: Running,
@@ -155,8 +167,8 @@ pub struct Engine {
     history: crate::history::History,
     /// This node and its workers (`system.workers`).
     nodes: Option<crate::host::Directory>,
-    /// Collect results on Polars' in-memory engine (`--polars-engine in-memory`).
-    in_memory: bool,
+    /// Which of Polars' engines runs queries (`--polars-engine`).
+    polars_engine: PolarsEngine,
     /// Answers kept for repeated queries (`--result-cache-mb`).
     result_cache: Arc<result_cache::ResultCache>,
     /// Result schemas of queries planned before, for the next client call.
@@ -344,12 +356,13 @@ impl Engine {
         (planned.schema.clone(), self.kept_in_cache(caching, true, &planned.schema, stream))
     }
 
-    /// Runs a planned frame: over small inputs, or when this node was configured
-    /// so, on Polars' in-memory engine; otherwise streaming as it is produced.
+    /// Runs a planned frame: over small inputs (unless every query streams), or
+    /// when this node was configured so, on Polars' in-memory engine; otherwise
+    /// streaming as it is produced.
     fn run_frame(&self, frame: polars::prelude::LazyFrame, schema: SchemaRef, running: RunningQuery, tables: String, small: bool) -> BatchStream {
-        match self.in_memory || small {
-            true => stream::collect_frame(frame, schema, running, tables, !small),
-            false => stream_frame(frame, schema, running, tables),
+        match (self.polars_engine, small) {
+            (PolarsEngine::InMemory, _) | (PolarsEngine::Auto, true) => stream::collect_frame(frame, schema, running, tables, !small),
+            (PolarsEngine::Streaming, _) | (PolarsEngine::Auto, false) => stream_frame(frame, schema, running, tables),
         }
     }
 

@@ -1,6 +1,6 @@
 """`--polars-engine`: both of Polars' engines answer alike through a real
-client (ADBC), queries over small inputs run in memory under either, and an
-unknown engine is refused at start-up with the choices."""
+client (ADBC), queries over small inputs run in memory unless every query is
+to stream, and an unknown engine is refused at start-up with the choices."""
 
 import subprocess
 
@@ -47,8 +47,17 @@ def test_small_inputs_run_in_memory_under_the_streaming_engine(tmp_path):
         server.stop()
 
 
+def test_streaming_streams_small_inputs_too(tmp_path):
+    server = FloeServer(tmp_path, "--polars-engine", "streaming", "--no-scripts", env={"FLOE_LOG": "info,floe::exec=debug"})
+    try:
+        assert answer(server, SMALL) == [{"species": s, "n": 50} for s in ("setosa", "versicolor", "virginica")]
+        assert collected_in_memory(server) == 0, server.log_path.read_text(errors="replace")[-2000:]
+    finally:
+        server.stop()
+
+
 def test_an_unknown_engine_is_refused_with_the_choices(tmp_path):
     done = subprocess.run([floe_binary(), "serve", "--polars-engine", "fast", "--data-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done
-    assert "streaming" in done.stderr and "in-memory" in done.stderr, done.stderr
+    assert all(choice in done.stderr for choice in ("auto", "streaming", "in-memory")), done.stderr

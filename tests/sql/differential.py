@@ -531,6 +531,8 @@ def main() -> int:
     parser.add_argument("--floe", help="a running Floe's grpc:// URI (else one is started)")
     parser.add_argument("--show", type=int, default=5, help="queries to print of each kind but agreed")
     parser.add_argument("--strict", action="store_true", help="exit 1 on failures as well as on wrong answers")
+    parser.add_argument("--polars-engine", default="auto", choices=["auto", "streaming", "in-memory"],
+                        help="the server's engine: `streaming` runs even these small tables as large ones run")
     args = parser.parse_args()
     import adbc_driver_flightsql.dbapi as flight_sql
 
@@ -538,7 +540,7 @@ def main() -> int:
     if not args.floe:
         from harness import FloeServer
 
-        server = FloeServer(Path(tempfile.mkdtemp(prefix="floe-differential-")), "--no-scripts")
+        server = FloeServer(Path(tempfile.mkdtemp(prefix="floe-differential-")), "--no-scripts", "--polars-engine", args.polars_engine)
     conn = flight_sql.connect(args.floe or server.uri, autocommit=True)
     duck = duckdb.connect()
     duck.execute("SET TimeZone = 'UTC'")
