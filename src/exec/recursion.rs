@@ -97,16 +97,19 @@ fn unified(first: &Schema, recursive: &Schema, name: &str) -> Result<Schema> {
 }
 
 /// `frame` (of `from`) as the CTE's columns: named and typed by position,
-/// a fraction cast to an integer rounded as SQL's casts round it.
+/// a fraction cast to an integer or to fewer decimal places rounded as SQL's
+/// casts round it.
 fn cast(frame: LazyFrame, from: &Schema, to: &Schema) -> LazyFrame {
     if from == to {
         return frame;
     }
     let column = |((old, source), (new, target)): ((&PlSmallStr, &DataType), (&PlSmallStr, &DataType))| {
         let value = col(old.clone());
-        let value = match (source, target.is_integer()) {
-            (source, true) if source.is_float() => value.round(0, RoundMode::HalfToEven),
-            (source, true) if source.is_decimal() => value.round(0, RoundMode::HalfAwayFromZero),
+        let value = match (source, target) {
+            (source, target) if source.is_float() && target.is_integer() => value.round(0, RoundMode::HalfToEven),
+            (source, target) if source.is_decimal() && target.is_integer() => value.round(0, RoundMode::HalfAwayFromZero),
+            (DataType::Decimal(_, from), DataType::Decimal(_, to)) if from > to => value.round(*to as u32, RoundMode::HalfAwayFromZero),
+            (source, DataType::Decimal(_, to)) if source.is_float() => value.round(*to as u32, RoundMode::HalfAwayFromZero),
             _ => value,
         };
         value.strict_cast(target.clone()).alias(new.clone())

@@ -381,7 +381,9 @@ class Generator:
         functions = [f"rank() OVER ({over} ORDER BY {order})", f"dense_rank() OVER ({over} ORDER BY {order} DESC)",
                      f"sum({self.column(scope, NUMERIC)}) OVER ({over})", f"count(*) OVER ({over})",
                      f"max({self.column(scope, NUMERIC)}) OVER ({over} ORDER BY {order})",
-                     f"avg({self.column(scope, NUMERIC)}) OVER ({over})"]
+                     f"avg({self.column(scope, NUMERIC)}) OVER ({over})",
+                     f"count(*) FILTER (WHERE {self.predicate(scope, 2)}) OVER ({over})",
+                     f"sum({self.column(scope, NUMERIC)}) FILTER (WHERE {self.predicate(scope, 2)}) OVER ({over} ORDER BY {order})"]
         if all("id" in TABLES[t] for _, t in scope):
             # Ordered by every relation's id too, a total order: functions of a row's neighbours are defined.
             total = ", ".join([order, *(f"{a}.id" for a, _ in scope)])

@@ -52,6 +52,7 @@ mod scope;
 mod semi_join_filters;
 mod set_operations;
 mod shadowed_sort_keys;
+mod similar_to;
 mod sorted_aggregates;
 mod subquery;
 mod sum_arguments;

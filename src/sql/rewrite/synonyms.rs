@@ -16,7 +16,10 @@
 //! values. `x COLLATE "C"` (byte order, Polars' own) is `x`. `x = ANY (S)`
 //! is `x IN (S)` and `x <> ALL (S)` is `x NOT IN (S)`, as SQL defines them:
 //! the forms every subquery pass takes, in a filter or read as a value.
-//! `b IS [NOT] UNKNOWN` is `b IS [NOT] NULL`.
+//! `b IS [NOT] UNKNOWN` is `b IS [NOT] NULL`. `instr` is `strpos`,
+//! DuckDB's `regexp_matches` `regexp_like` and `string_split` / `str_split`
+//! `string_to_array`; `x SIMILAR TO 'p'` a regular expression
+//! (`similar_to.rs`), and an aggregate's FILTER over a window its argument's.
 
 use std::ops::ControlFlow;
 
@@ -34,6 +37,7 @@ pub(super) fn rewrite(statement: &mut Statement) {
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             if let Expr::Function(function) = expr {
                 logical_aggregate(function);
+                filtered_arguments(function);
                 if let Some(written) = synonym(function) {
                     *expr = written;
                 }
@@ -55,6 +59,9 @@ pub(super) fn rewrite(statement: &mut Statement) {
             }
             if let Some(membership) = membership(expr) {
                 *expr = membership;
+            }
+            if let Some(written) = super::similar_to::as_regular_expression(expr) {
+                *expr = written;
             }
             // A boolean's unknown is its NULL.
             match expr {
@@ -134,6 +141,27 @@ fn logical_aggregate(function: &mut Function) {
     function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
 }
 
+/// `f(x) FILTER (WHERE c) OVER (…)`, which polars-sql refuses, as
+/// `f(CASE WHEN c THEN x END) OVER (…)` (`count(*)` counting `CASE WHEN c
+/// THEN 1 END`): the aggregates taken skip NULLs, so the rows the filter
+/// drops count for nothing, as SQL defines FILTER.
+fn filtered_arguments(function: &mut Function) {
+    const SKIPPING_NULLS: &[&str] = &["count", "sum", "avg", "min", "max", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "string_agg", "bool_and", "bool_or", "every"];
+    if function.over.is_none() || !bare_name(function).is_some_and(|name| SKIPPING_NULLS.contains(&name.as_str())) {
+        return;
+    }
+    let (Some(condition), FunctionArguments::List(list)) = (&function.filter, &mut function.args) else { return };
+    let value = match list.args.first() {
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Wildcard)) => "1".to_string(),
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(value))) => value.to_string(),
+        _ => return,
+    };
+    if let Some(filtered) = parse_expr(&format!("CASE WHEN {condition} THEN {value} END")) {
+        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(filtered));
+        function.filter = None;
+    }
+}
+
 /// The sample variance scaled to the population's (0 for one value):
 /// `covar_pop(x, x)`, the obvious spelling, is a function to polars-sql, not
 /// an aggregate, so over a grouping key alone it was computed across the
@@ -164,6 +192,10 @@ fn synonym(function: &Function) -> Option<Expr> {
         // A literal is left alone: Polars cannot gather one into a list.
         ("mode", [x]) if reads_column(x) => format!("{}(array_agg({x}))", Scalar::ListMode.name()),
         ("contains", [text, part]) => format!("(strpos({text}, {part}) > 0)"),
+        ("instr", [text, part]) => format!("strpos({text}, {part})"),
+        ("regexp_matches", [text, pattern]) => format!("regexp_like({text}, {pattern})"),
+        ("regexp_matches", [text, pattern, flags]) => format!("regexp_like({text}, {pattern}, {flags})"),
+        ("string_split" | "str_split", [text, separator]) => format!("string_to_array({text}, {separator})"),
         ("width_bucket", [x, low, high, count]) => width_bucket(x, low, high, count),
         ("mismatches", [a, b]) => format!("{}({a}, {b})", Scalar::Hamming.name()),
         ("btrim", [text]) => format!("trim({text})"),
