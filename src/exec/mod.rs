@@ -238,7 +238,7 @@ impl Engine {
             (None, None) => {
                 inputs.extend(self.catalog_view_inputs(&query, who, false).await?);
                 let span = polars_span();
-                let schema = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs, false))).await?.1;
+                let schema = run_blocking(move || span.in_scope(|| polars_plan(&query, &inputs, None))).await?.1;
                 if memo {
                     self.planned_schemas.put(&ticket, schema.clone());
                 }
@@ -323,9 +323,10 @@ impl Engine {
         let (keep, small) = (keep && inputs.reads_files_only(), inputs.small(query.table_references()));
         let (explain, answers_rows) = ((query.is_explain(), query.is_explain_analyze()), query.answers_rows());
         let describes = query.is_describe();
-        let (span, frames) = (polars_span(), inputs.frames);
-        let (frame, schema, rewritten) =
-            run_blocking(move || span.in_scope(|| polars_plan(&query, &frames, true))).await.map_err(|e| as_data_fault(e, &relations))?;
+        let (span, frames, stop) = (polars_span(), inputs.frames, running.stop_check());
+        let planned = run_blocking(move || span.in_scope(|| polars_plan(&query, &frames, Some(&stop)))).await;
+        // A recursive CTE runs while planning, and stops there when asked to.
+        let (frame, schema, rewritten) = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
         self.history.planned(&ticket.query_id);
         let scans = inputs.scans;
         if keep {

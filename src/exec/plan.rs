@@ -14,10 +14,10 @@ use crate::sql::rewrite::{ColumnKind, RelationName};
 use crate::sql::Query;
 
 /// Builds the Polars plan for `query` over `inputs`, its wire schema, and
-/// for EXPLAIN the query after Floe's rewrites. `evaluate`: whether the plan
-/// will run, so its recursive CTEs are computed now (planning only for the
-/// schema, each reads as its first part's rows would).
-pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], evaluate: bool) -> Result<(LazyFrame, SchemaRef, String)> {
+/// for EXPLAIN the query after Floe's rewrites. `running`, when the plan
+/// will run: its recursive CTEs are computed now, until it says to stop
+/// (planning only for the schema, each reads as its first part's rows would).
+pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], running: Option<&super::recursion::StopCheck>) -> Result<(LazyFrame, SchemaRef, String)> {
     let mut planner = Planner { context: functions::sql_context(), frames: HashMap::with_capacity(inputs.len()), columns: Default::default() };
     planner.context.register(crate::sql::rewrite::ONE_ROW, one_row()?);
     for (index, input) in inputs.iter().enumerate() {
@@ -28,7 +28,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], evaluate: bool) 
         }
     }
     for (index, recursion) in query.recursions().iter().enumerate() {
-        super::recursion::provide(&mut planner, recursion, index, evaluate)?;
+        super::recursion::provide(&mut planner, recursion, index, running)?;
     }
     let mut frame = planner.frame(query)?;
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);

@@ -16,9 +16,13 @@ use crate::sql::Recursion;
 /// condition that never ends it would otherwise hold the server's memory.
 const MAX_ROUNDS: usize = 100_000;
 
+/// Whether the query was cancelled or ran out of time.
+pub(super) type StopCheck = dyn Fn() -> bool + Send + Sync;
+
 /// Provides `recursion`'s rows to the planner under its name: computed when
-/// `evaluate`, else (planning only for a schema) as its first part's.
-pub(super) fn provide(planner: &mut Planner, recursion: &Recursion, index: usize, evaluate: bool) -> Result<()> {
+/// the plan will run (`running`, checked between rounds), else (planning
+/// only for a schema) as its first part's.
+pub(super) fn provide(planner: &mut Planner, recursion: &Recursion, index: usize, running: Option<&StopCheck>) -> Result<()> {
     let relation = vec![recursion.name.clone()];
     let registered = format!("__floe_recursive_{index}");
     let mut first = named(planner.frame(&recursion.first)?, &recursion.columns, &recursion.name)?;
@@ -27,23 +31,23 @@ pub(super) fn provide(planner: &mut Planner, recursion: &Recursion, index: usize
     let mut recursive = planner.frame(&recursion.recursive)?;
     let schema = Arc::new(unified(&first_schema, recursive.collect_schema()?.as_ref(), &recursion.name)?);
     let first = cast(first, &first_schema, &schema);
-    if !evaluate {
+    let Some(stopped) = running else {
         planner.provide(relation, registered, first, &schema);
         return Ok(());
-    }
+    };
     // Planned again over the placeholder: a column the first part left NULL may now have a type.
     let added = Arc::new(Mutex::new(DataFrame::empty_with_schema(&schema)));
     planner.provide(relation.clone(), registered.clone(), placeholder(&schema, added.clone()), &schema);
     recursive = planner.frame(&recursion.recursive)?;
     let recursive_schema = recursive.collect_schema()?;
     let recursive = cast(recursive, &recursive_schema, &schema);
-    let rows = rounds(first.collect()?, &recursive, &added, recursion)?;
+    let rows = rounds(first.collect()?, &recursive, &added, recursion, stopped)?;
     planner.provide(relation, registered, rows.lazy(), &schema);
     Ok(())
 }
 
 /// Every round's rows, the first part's first.
-fn rounds(first: DataFrame, recursive: &LazyFrame, added: &Mutex<DataFrame>, recursion: &Recursion) -> Result<DataFrame> {
+fn rounds(first: DataFrame, recursive: &LazyFrame, added: &Mutex<DataFrame>, recursion: &Recursion, stopped: &StopCheck) -> Result<DataFrame> {
     let mut all = if recursion.distinct { first.unique_stable(None, UniqueKeepStrategy::First, None)? } else { first };
     let mut last = all.clone();
     for _ in 0..MAX_ROUNDS {
@@ -51,6 +55,9 @@ fn rounds(first: DataFrame, recursive: &LazyFrame, added: &Mutex<DataFrame>, rec
             // One chunk a round would slow every read of the rows after.
             all.rechunk_mut_par();
             return Ok(all);
+        }
+        if stopped() {
+            return Err(PolarsError::ComputeError(format!("recursive CTE `{}` stopped", recursion.name).into()).into());
         }
         *added.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = last;
         let mut round = recursive.clone().collect()?;

@@ -75,6 +75,20 @@ def test_a_query_over_its_time_limit_is_stopped(start_server):
         assert flowers_count(client) == 150
 
 
+def test_a_recursion_over_its_time_limit_is_stopped_between_rounds(start_server):
+    floe = start_server("--no-scripts", "--query-timeout-seconds", "1")
+    # A recursion without an end, each round reading a table, computes (while
+    # DoGet plans it) until its limit, not for the 100,000 rounds it may take.
+    endless = ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r "
+               "WHERE (SELECT count(*) FROM default.flowers) > n % 7) SELECT count(*) AS c FROM r")
+    with flight.connect(floe.uri) as client:
+        started = time.monotonic()
+        with pytest.raises(flight.FlightTimedOutError, match="query-timeout-seconds"):
+            drain(client.do_get(flight_info(client, endless).endpoints[0].ticket))
+        assert time.monotonic() - started < 5
+        assert flowers_count(client) == 150
+
+
 @pytest.fixture(scope="module")
 def one_slot(tmp_path_factory):
     """A server that runs one query at a time and queues none."""
