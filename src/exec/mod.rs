@@ -323,8 +323,10 @@ impl Engine {
         let (keep, small) = (keep && inputs.reads_files_only(), inputs.small(query.table_references()));
         let (explain, answers_rows) = ((query.is_explain(), query.is_explain_analyze()), query.answers_rows());
         let describes = query.is_describe();
+        // EXPLAIN and DESCRIBE only look at the plan: its recursions are not run.
+        let runs = answers_rows || explain.1;
         let (span, frames, stop) = (polars_span(), inputs.frames, running.stop_check());
-        let planned = run_blocking(move || span.in_scope(|| polars_plan(&query, &frames, Some(&stop)))).await;
+        let planned = run_blocking(move || span.in_scope(|| polars_plan(&query, &frames, runs.then_some(&stop as &recursion::StopCheck)))).await;
         // A recursive CTE runs while planning, and stops there when asked to.
         let (frame, schema, rewritten) = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
         self.history.planned(&ticket.query_id);

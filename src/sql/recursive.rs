@@ -10,9 +10,9 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Cte, ObjectName, Query as Ast, SetExpr, SetOperator, SetQuantifier, Statement};
+use sqlparser::ast::{Cte, ObjectName, ObjectNamePart, Query as Ast, SetExpr, SetOperator, SetQuantifier, Statement};
 
-use super::visit::{visit_relations, Visit};
+use super::visit::{visit_relations, visit_relations_mut, Visit};
 use super::{Error, Query, Result};
 
 /// A recursive CTE: its rows are the first part's, then, round by round, the
@@ -52,6 +52,7 @@ pub(super) fn split(statement: &mut Statement) -> Result<Vec<Parts>> {
     if !is_recursive(statement) {
         return Ok(Vec::new());
     }
+    spelled_as_defined(statement);
     let Statement::Query(query) = statement else { return Ok(Vec::new()) };
     let Some(mut with) = query.with.take() else { return Ok(Vec::new()) };
     with.recursive = false;
@@ -77,7 +78,39 @@ pub(super) fn split(statement: &mut Statement) -> Result<Vec<Parts>> {
         with.cte_tables = ordinary;
         query.with = Some(with);
     }
-    Ok(recursions)
+    Ok(read_ones(recursions, statement))
+}
+
+/// The recursions something reads (the query, or a recursion after it that
+/// is read): one nothing reads is not computed, as SQL never evaluates it.
+fn read_ones(recursions: Vec<Parts>, query: &Statement) -> Vec<Parts> {
+    let mut kept: Vec<Parts> = Vec::new();
+    for parts in recursions.into_iter().rev() {
+        let read_later = kept.iter().any(|later| reads(&later.first, &parts.name) || reads(&later.recursive, &parts.name));
+        if read_later || reads(query, &parts.name) {
+            kept.push(parts);
+        }
+    }
+    kept.reverse();
+    kept
+}
+
+/// Every unquoted single-part reference to a CTE that reads itself spelled
+/// as the CTE is (`FROM W` of `WITH RECURSIVE w`): unquoted names are one
+/// name whatever their case, and the parts are matched by name.
+fn spelled_as_defined(statement: &mut Statement) {
+    let Statement::Query(query) = &*statement else { return };
+    let Some(with) = &query.with else { return };
+    let names: Vec<String> = with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()).filter(|name| reads(&**query, name)).collect();
+    let _ = visit_relations_mut(statement, |relation| {
+        if let [ObjectNamePart::Identifier(ident)] = relation.0.as_mut_slice() {
+            let defined = names.iter().find(|name| ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case(name));
+            if let Some(defined) = defined {
+                ident.value = defined.clone();
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// The first and the recursive part of a recursive CTE's query, and whether
@@ -105,6 +138,7 @@ fn branches(query: Ast, name: &str) -> Result<(SetExpr, SetExpr, bool)> {
 /// Whether `node` (a CTE's query or a branch of it) reads a relation named
 /// `name`: the CTE itself.
 fn reads(node: &impl Visit, name: &str) -> bool {
-    let single = |relation: &ObjectName| relation.0.len() == 1 && relation.0[0].as_ident().is_some_and(|ident| ident.value == name);
+    let named = |ident: &sqlparser::ast::Ident| ident.value == name || (ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case(name));
+    let single = |relation: &ObjectName| relation.0.len() == 1 && relation.0[0].as_ident().is_some_and(named);
     visit_relations(node, |relation| if single(relation) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).is_break()
 }

@@ -69,6 +69,18 @@ pub(crate) fn visit_relations<B>(node: &impl Visit, mut visit: impl FnMut(&Objec
     Visit::visit(node, &mut Relations(&mut visit))
 }
 
+/// Rewrites each relation (table name) `node` reads.
+pub(crate) fn visit_relations_mut<B>(node: &mut impl VisitMut, mut visit: impl FnMut(&mut ObjectName) -> ControlFlow<B>) -> ControlFlow<B> {
+    struct Relations<'a, B>(&'a mut dyn FnMut(&mut ObjectName) -> ControlFlow<B>);
+    impl<B> VisitorMut for Relations<'_, B> {
+        type Break = B;
+        fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<B> {
+            (self.0)(relation)
+        }
+    }
+    VisitMut::visit(node, &mut Relations(&mut visit))
+}
+
 /// Forwards every hook sqlparser calls to a visitor behind `dyn`: each hook
 /// must be here, or the default (continue) would silently skip a visitor's.
 struct Dyn<'a, B>(&'a mut dyn Visitor<Break = B>);

@@ -205,12 +205,38 @@ fn unwrap_in_lists(statement: &mut Statement) {
     let _ = statement.visit(&mut Unwrap);
 }
 
+/// The relations `statement` names without an alias (not its CTEs), each once.
+fn unaliased_relations(statement: &Statement, ctes: &HashSet<String>) -> Vec<RelationName> {
+    struct Unaliased<'a> {
+        ctes: &'a HashSet<String>,
+        found: Vec<RelationName>,
+    }
+    impl Visitor for Unaliased<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, alias: None, args: None, .. } = factor {
+                let parts = parts_of(name).filter(|parts| !(parts.len() == 1 && self.ctes.contains(&parts[0])));
+                if let Some(parts) = parts.filter(|parts| !self.found.contains(parts)) {
+                    self.found.push(parts);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut unaliased = Unaliased { ctes, found: Vec::new() };
+    let _ = statement.visit(&mut unaliased);
+    unaliased.found
+}
+
 pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<RelationName, String>) {
     let ctes = cte_names(statement);
     // Two unaliased relations with the same table name (`a.t JOIN b.t`) cannot
     // both take that name as alias; such queries must alias them explicitly.
+    // Counted over the unaliased relations this statement reads (the frames
+    // also hold what other statements of the same plan read: a recursive
+    // CTE's parts), each relation once.
     let mut table_name_uses: HashMap<String, usize> = HashMap::new();
-    for name in frames.keys() {
+    for name in unaliased_relations(statement, &ctes).iter().filter(|name| frames.contains_key(*name)) {
         if let Some(last) = name.last() {
             *table_name_uses.entry(last.clone()).or_default() += 1;
         }

@@ -31,33 +31,22 @@ pub(super) fn as_regular_expression(expr: &Expr) -> Option<Expr> {
 fn regular_expression(pattern: &str, escape: Option<char>) -> String {
     // `%` and `_` match line breaks too, as in LIKE.
     let mut regex = String::from("(?s)^(?:");
-    let mut characters = pattern.chars();
-    // Inside `[…]` characters are the class's own (`[a-z]`, `[^0-9]`),
-    // inside `{…}` a repetition's counts.
-    let (mut in_class, mut in_counts) = (false, false);
+    let mut characters = pattern.chars().peekable();
+    // Inside `{…}`, a repetition's counts.
+    let mut in_counts = false;
     while let Some(character) = characters.next() {
         match character {
-            c if Some(c) == escape => match characters.next() {
-                Some(literal) => push_literal(&mut regex, literal),
-                None => push_literal(&mut regex, c),
-            },
-            ']' if in_class => {
-                in_class = false;
-                regex.push(']');
-            }
+            c if Some(c) == escape => push_literal(&mut regex, characters.next().unwrap_or(c)),
             '}' if in_counts => {
                 in_counts = false;
                 regex.push('}');
             }
-            other if in_class || in_counts => regex.push(other),
+            other if in_counts => regex.push(other),
             '{' => {
                 in_counts = true;
                 regex.push('{');
             }
-            '[' => {
-                in_class = true;
-                regex.push('[');
-            }
+            '[' => push_class(&mut regex, &mut characters, escape),
             '%' => regex.push_str(".*"),
             '_' => regex.push('.'),
             '|' | '*' | '+' | '?' | '(' | ')' => regex.push(character),
@@ -68,9 +57,45 @@ fn regular_expression(pattern: &str, escape: Option<char>) -> String {
     regex
 }
 
+/// A bracket expression after its `[`, as POSIX reads it: a `]` first is a
+/// member, `[:alpha:]` a named class, and `[`, `\`, `&`, `~` members (Rust
+/// reads them as nested classes, escapes and set operations).
+fn push_class(regex: &mut String, characters: &mut std::iter::Peekable<std::str::Chars<'_>>, escape: Option<char>) {
+    regex.push('[');
+    if characters.peek() == Some(&'^') {
+        regex.push('^');
+        characters.next();
+    }
+    if characters.peek() == Some(&']') {
+        regex.push_str("\\]");
+        characters.next();
+    }
+    while let Some(character) = characters.next() {
+        match character {
+            ']' => return regex.push(']'),
+            '[' if characters.peek() == Some(&':') => {
+                regex.push('[');
+                for named in characters.by_ref() {
+                    regex.push(named);
+                    if named == ']' {
+                        break;
+                    }
+                }
+            }
+            c if Some(c) == escape => push_literal(regex, characters.next().unwrap_or(c)),
+            '[' | '\\' | '&' | '~' => {
+                regex.push('\\');
+                regex.push(character);
+            }
+            other => regex.push(other),
+        }
+    }
+}
+
+/// `character` for itself: escaped where Rust's `regex` would read it as an
+/// operator (and only there: `\<` is a word boundary to it).
 fn push_literal(regex: &mut String, character: char) {
-    // The characters Rust's `regex` may escape, and needs to for its own.
-    if character.is_ascii_punctuation() {
+    if "\\.^$#&-~*+?()|[]{}".contains(character) {
         regex.push('\\');
     }
     regex.push(character);
@@ -85,9 +110,12 @@ mod tests {
         assert_eq!(regular_expression("a%", Some('\\')), "(?s)^(?:a.*)$");
         assert_eq!(regular_expression("(a|x)b_", Some('\\')), "(?s)^(?:(a|x)b.)$");
         assert_eq!(regular_expression("a.c$", Some('\\')), r"(?s)^(?:a\.c\$)$");
-        assert_eq!(regular_expression(r"100\%", Some('\\')), r"(?s)^(?:100\%)$");
-        assert_eq!(regular_expression("x!_y", Some('!')), r"(?s)^(?:x\_y)$");
+        assert_eq!(regular_expression(r"100\%", Some('\\')), r"(?s)^(?:100%)$");
+        assert_eq!(regular_expression("x!_y", Some('!')), r"(?s)^(?:x_y)$");
         assert_eq!(regular_expression("[0-9]{2,3}", None), "(?s)^(?:[0-9]{2,3})$");
         assert_eq!(regular_expression("[^a-c%]_€", Some('\\')), "(?s)^(?:[^a-c%].€)$");
+        assert_eq!(regular_expression("it's <%>", Some('\\')), "(?s)^(?:it's <.*>)$");
+        assert_eq!(regular_expression("[[:alpha:]][]][[][a&&b]", None), r"(?s)^(?:[[:alpha:]][\]][\[][a\&\&b])$");
+        assert_eq!(regular_expression(r"[\d]", Some('!')), r"(?s)^(?:[\\d])$");
     }
 }
