@@ -58,8 +58,8 @@ pub fn parameter_probes(sql: &str) -> Result<Vec<Option<Probe>>> {
         _ => {}
     }
     // Inner queries first: a subquery's comparisons belong to its own FROM.
-    for query in queries(&statement).iter().rev() {
-        probes.query(query);
+    for (query, around) in queries(&statement).iter().rev() {
+        probes.query(query, around);
     }
     Ok(probes.0)
 }
@@ -144,18 +144,30 @@ fn from_clause(from: &[TableWithJoins]) -> String {
 }
 
 /// Every query in the statement, outer before inner.
-fn queries(statement: &Statement) -> Vec<Query> {
-    struct Collect(Vec<Query>);
+/// Each query, with the WITH of the nearest query around it that has one:
+/// the CTEs a CTE's own query (a recursive one's too) or a subquery may read.
+fn queries(statement: &Statement) -> Vec<(Query, String)> {
+    struct Collect {
+        found: Vec<(Query, String)>,
+        withs: Vec<String>,
+    }
     impl Visitor for Collect {
         type Break = ();
         fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-            self.0.push(query.clone());
+            let outer = self.withs.last().cloned().unwrap_or_default();
+            let own = query.with.as_ref().map(|with| format!("{} ", without_placeholders(with)));
+            self.found.push((query.clone(), outer.clone()));
+            self.withs.push(own.unwrap_or(outer));
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.withs.pop();
             ControlFlow::Continue(())
         }
     }
-    let mut collect = Collect(Vec::new());
+    let mut collect = Collect { found: Vec::new(), withs: Vec::new() };
     let _ = statement.visit(&mut collect);
-    collect.0
+    collect.found
 }
 
 struct Probes(Vec<Option<Probe>>);
@@ -173,7 +185,7 @@ impl Probes {
         }
     }
 
-    fn query(&mut self, query: &Query) {
+    fn query(&mut self, query: &Query, around: &str) {
         if let Some(LimitClause::LimitOffset { limit, offset, .. }) = &query.limit_clause {
             for expr in limit.iter().chain(offset.as_ref().map(|offset| &offset.value)) {
                 if let Some(k) = index_of(expr) {
@@ -181,8 +193,8 @@ impl Probes {
                 }
             }
         }
-        // Probes keep the query's CTEs, which its FROM may name.
-        let with = query.with.as_ref().map(|with| format!("{} ", without_placeholders(with))).unwrap_or_default();
+        // Probes keep the query's CTEs, or those around it, which its FROM may name.
+        let with = query.with.as_ref().map(|with| format!("{} ", without_placeholders(with))).unwrap_or_else(|| around.to_string());
         self.set_expr(&query.body, &with);
     }
 
@@ -352,6 +364,11 @@ mod tests {
         assert_eq!(
             probes("WITH c AS (SELECT x FROM t) SELECT * FROM c WHERE c.x = ?"),
             vec![probe("WITH c AS (SELECT x FROM t) SELECT c.x AS p FROM c", 0)]
+        );
+        // A CTE's own query reads the CTEs around it: a recursive one, itself.
+        assert_eq!(
+            probes("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < ?) SELECT n FROM r"),
+            vec![probe("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < NULL) SELECT n AS p FROM r", 0)]
         );
     }
 

@@ -207,3 +207,21 @@ def test_get_schema_describes_queries_without_running_them(server):
         tables = client.do_get(client.get_flight_info(flight.FlightDescriptor.for_command(
             statement_query("SELECT count(*) AS n FROM floe.information_schema.tables WHERE table_name = 'never'"))).endpoints[0].ticket)
         assert tables.read_all().column("n").to_pylist() == [0]
+
+
+def test_a_parameter_inside_a_cte_is_typed_by_the_ctes_around_it(server):
+    """A prepared statement's parameter schema (what JDBC binds by) for a `?`
+    in a CTE's own query: typed by what it is compared with there, which may
+    be another CTE or, in a recursive one, the CTE itself."""
+    from flight_sql_wire import create_prepared_statement, unpacked_field
+
+    with flight.connect(server.uri) as client:
+        def parameter_types(sql):
+            action = flight.Action("CreatePreparedStatement", create_prepared_statement(sql))
+            body = list(client.do_action(action))[0].body.to_pybytes()
+            return [field.type for field in pa.ipc.read_schema(pa.py_buffer(unpacked_field(body, 3)))]
+
+        assert parameter_types("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < ?) "
+                               "SELECT n FROM r") == [pa.int64()]
+        assert parameter_types("WITH a AS (SELECT sepal_length AS x FROM default.flowers), "
+                               "b AS (SELECT x FROM a WHERE x > ?) SELECT count(*) AS c FROM b") == [pa.float64()]
