@@ -27,19 +27,24 @@ pub(super) fn provide(planner: &mut Planner, recursion: &Recursion, index: usize
     let registered = format!("__floe_recursive_{index}");
     let mut first = named(planner.frame(&recursion.first)?, &recursion.columns, &recursion.name)?;
     let first_schema = first.collect_schema()?;
-    planner.provide(relation.clone(), registered.clone(), first.clone(), &first_schema);
+    // The recursive part reads the rows the round before added, typed as the first part's.
+    let added = Arc::new(Mutex::new(DataFrame::empty_with_schema(&first_schema)));
+    planner.provide(relation.clone(), registered.clone(), placeholder(&first_schema, added.clone()), &first_schema);
     let mut recursive = planner.frame(&recursion.recursive)?;
-    let schema = Arc::new(unified(&first_schema, recursive.collect_schema()?.as_ref(), &recursion.name)?);
+    let mut recursive_schema = recursive.collect_schema()?;
+    let schema = Arc::new(unified(&first_schema, &recursive_schema, &recursion.name)?);
     let first = cast(first, &first_schema, &schema);
     let Some(stopped) = running else {
         planner.provide(relation, registered, first, &schema);
         return Ok(());
     };
-    // Planned again over the placeholder: a column the first part left NULL may now have a type.
-    let added = Arc::new(Mutex::new(DataFrame::empty_with_schema(&schema)));
-    planner.provide(relation.clone(), registered.clone(), placeholder(&schema, added.clone()), &schema);
-    recursive = planner.frame(&recursion.recursive)?;
-    let recursive_schema = recursive.collect_schema()?;
+    if schema != first_schema {
+        // A column the first part left NULL has a type now: planned again over rows of it.
+        *added.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = DataFrame::empty_with_schema(&schema);
+        planner.provide(relation.clone(), registered.clone(), placeholder(&schema, added.clone()), &schema);
+        recursive = planner.frame(&recursion.recursive)?;
+        recursive_schema = recursive.collect_schema()?;
+    }
     let recursive = cast(recursive, &recursive_schema, &schema);
     let rows = rounds(first.collect()?, &recursive, &added, recursion, stopped)?;
     planner.provide(relation, registered, rows.lazy(), &schema);

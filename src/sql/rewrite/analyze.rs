@@ -56,15 +56,22 @@ pub fn catalog_relations(statement: &Statement) -> Vec<RelationName> {
 }
 
 fn all_relations(statement: &Statement) -> Vec<RelationName> {
+    relations_named(statement, &cte_names(statement), false)
+}
+
+/// The relations `statement` names (not its CTEs), each once, in first-use
+/// order; with `unaliased_only`, those named without an alias alone.
+fn relations_named(statement: &Statement, ctes: &HashSet<String>, unaliased_only: bool) -> Vec<RelationName> {
     struct Relations<'a> {
         ctes: &'a HashSet<String>,
+        unaliased_only: bool,
         found: Vec<RelationName>,
     }
     impl Visitor for Relations<'_> {
         type Break = ();
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, args: None, .. } = factor {
-                if let Some(parts) = parts_of(name) {
+            if let TableFactor::Table { name, alias, args: None, .. } = factor {
+                if let Some(parts) = parts_of(name).filter(|_| alias.is_none() || !self.unaliased_only) {
                     let is_cte = parts.len() == 1 && self.ctes.contains(&parts[0]);
                     if !is_cte && !self.found.contains(&parts) {
                         self.found.push(parts);
@@ -74,8 +81,7 @@ fn all_relations(statement: &Statement) -> Vec<RelationName> {
             ControlFlow::Continue(())
         }
     }
-    let ctes = cte_names(statement);
-    let mut relations = Relations { ctes: &ctes, found: Vec::new() };
+    let mut relations = Relations { ctes, unaliased_only, found: Vec::new() };
     let _ = statement.visit(&mut relations);
     relations.found
 }
@@ -205,29 +211,6 @@ fn unwrap_in_lists(statement: &mut Statement) {
     let _ = statement.visit(&mut Unwrap);
 }
 
-/// The relations `statement` names without an alias (not its CTEs), each once.
-fn unaliased_relations(statement: &Statement, ctes: &HashSet<String>) -> Vec<RelationName> {
-    struct Unaliased<'a> {
-        ctes: &'a HashSet<String>,
-        found: Vec<RelationName>,
-    }
-    impl Visitor for Unaliased<'_> {
-        type Break = ();
-        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, alias: None, args: None, .. } = factor {
-                let parts = parts_of(name).filter(|parts| !(parts.len() == 1 && self.ctes.contains(&parts[0])));
-                if let Some(parts) = parts.filter(|parts| !self.found.contains(parts)) {
-                    self.found.push(parts);
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut unaliased = Unaliased { ctes, found: Vec::new() };
-    let _ = statement.visit(&mut unaliased);
-    unaliased.found
-}
-
 pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<RelationName, String>) {
     let ctes = cte_names(statement);
     // Two unaliased relations with the same table name (`a.t JOIN b.t`) cannot
@@ -236,7 +219,7 @@ pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<Relat
     // also hold what other statements of the same plan read: a recursive
     // CTE's parts), each relation once.
     let mut table_name_uses: HashMap<String, usize> = HashMap::new();
-    for name in unaliased_relations(statement, &ctes).iter().filter(|name| frames.contains_key(*name)) {
+    for name in relations_named(statement, &ctes, true).iter().filter(|name| frames.contains_key(*name)) {
         if let Some(last) = name.last() {
             *table_name_uses.entry(last.clone()).or_default() += 1;
         }
