@@ -22,7 +22,7 @@ const fn of(name: &'static str, numeric: bool, decomposes: bool, windowless: boo
     Aggregate { name, numeric, decomposes, windowless }
 }
 
-const AGGREGATES: [Aggregate; 40] = [
+const AGGREGATES: [Aggregate; 49] = [
     of("sum", true, true, false),
     of("avg", true, true, false),
     of("mean", true, true, false),
@@ -55,6 +55,15 @@ const AGGREGATES: [Aggregate; 40] = [
     of("covar", false, false, true),
     of("covar_pop", false, false, true),
     of("covar_samp", false, false, true),
+    of("regr_count", false, false, true),
+    of("regr_avgx", false, false, true),
+    of("regr_avgy", false, false, true),
+    of("regr_sxx", false, false, true),
+    of("regr_syy", false, false, true),
+    of("regr_sxy", false, false, true),
+    of("regr_slope", false, false, true),
+    of("regr_intercept", false, false, true),
+    of("regr_r2", false, false, true),
     of("approx_count_distinct", false, false, false),
     of("bool_and", false, false, false),
     of("bool_or", false, false, false),

@@ -54,6 +54,8 @@ fn hand_over(query: &mut Query, parts: &mut Vec<RenderedPart>) {
     match query.body.as_mut() {
         SetExpr::Select(select) => hoist_derived(select, parts),
         body @ SetExpr::SetOperation { .. } => hoist_branches(body, parts),
+        // `((SELECT …))`: polars-sql plans the inner query in the same context.
+        SetExpr::Query(inner) => hand_over(inner, parts),
         _ => {}
     }
 }

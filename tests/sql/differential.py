@@ -84,13 +84,18 @@ class Generator:
         self.rng, self.aliases = rng, 0
         # Subqueries as values (off where a value must not be one).
         self.subqueries = True
+        # Derived tables' columns and kinds, by a name no catalog table has.
+        self.derived_tables = {}
+
+    def kinds_of(self, table: str) -> dict:
+        return TABLES.get(table) or self.derived_tables[table]
 
     def alias(self, table: str) -> str:
         self.aliases += 1
         return f"{table[0]}{self.aliases}"
 
     def column(self, scope, kinds) -> str | None:
-        found = [f"{a}.{c}" for a, t in scope for c, k in TABLES[t].items() if k in kinds]
+        found = [f"{a}.{c}" for a, t in scope for c, k in self.kinds_of(t).items() if k in kinds]
         return self.rng.choice(found) if found else None
 
     def literal(self, kind: str) -> str:
@@ -156,7 +161,38 @@ class Generator:
             date = self.value(scope, "date", depth + 1)
             return r.choice([f"({date} + {r.randint(-40, 40)})", f"CAST(date_trunc('{r.choice(['month', 'year', 'week'])}', {date}) AS DATE)",
                              f"CAST({date} + INTERVAL '{r.randint(1, 3)} {r.choice(['month', 'day', 'year'])}' AS DATE)"])
+        if r.random() < 0.3 and (more := self.function(scope, kind, depth)):
+            return more
         return f"CASE WHEN {self.predicate(scope, depth + 1)} THEN {self.value(scope, kind, depth + 1)} ELSE {self.value(scope, kind, depth + 1)} END"
+
+    def function(self, scope, kind: str, depth: int) -> str | None:
+        """Scalar functions every engine names alike, of the kind asked for."""
+        r = self.rng
+        v = lambda k: self.value(scope, k, depth + 1)  # noqa: E731
+        if kind in ("num", "int"):
+            return r.choice([f"greatest({v('int')}, {v('int')})", f"least({v('int')}, {v('int')}, {r.randint(0, 9)})",
+                             f"nullif({v('int')}, {r.randint(0, 5)})", f"sign({v('int')})",
+                             f"CASE {v('int')} WHEN 1 THEN 10 WHEN 2 THEN 20 ELSE {v('int')} END",
+                             f"strpos({v('text')}, '{r.choice(['o', 'a', 'th', ''])}')",
+                             f"date_diff('{r.choice(['day', 'month', 'year'])}', {v('date')}, {v('date')})",
+                             f"CAST(floor({v('dbl')}) AS INTEGER)", f"CAST(ceil({v('dec')}) AS INTEGER)",
+                             f"mod({v('int')}, {r.randint(2, 7)})"])
+        if kind == "dec":
+            return r.choice([f"greatest({v('dec')}, {v('dec')})", f"floor({v('dec')})", f"ceil({v('dec')})",
+                             f"nullif({v('dec')}, {self.literal('dec')})"])
+        if kind == "dbl":
+            return r.choice([f"sqrt(abs({v('dbl')}))", f"power({v('dbl')}, 2)", f"least({v('dbl')}, {v('num')})",
+                             f"({v('num')} / NULLIF({v('dbl')}, 0))"])
+        if kind == "text":
+            return r.choice([f"lpad({v('text')}, {r.randint(0, 6)}, '*')", f"rpad({v('text')}, {r.randint(0, 6)}, '.')",
+                             f"reverse({v('text')})", f"split_part({v('text')}, '{r.choice(['o', 'a', '-'])}', {r.randint(1, 2)})",
+                             f"CASE {v('text')} WHEN 'north' THEN 'N' WHEN 'Ada' THEN 'A' END",
+                             f"greatest({v('text')}, {v('text')})", f"right({v('text')}, {r.randint(1, 3)})",
+                             f"repeat({v('text')}, {r.randint(0, 2)})"])
+        if kind == "date":
+            return r.choice([f"greatest({v('date')}, {v('date')})", f"least({v('date')}, {self.literal('date')})",
+                             f"make_date(2023, {r.randint(1, 12)}, {r.randint(1, 28)})"])
+        return None
 
     def predicate(self, scope, depth: int = 0) -> str:
         r = self.rng
@@ -186,6 +222,10 @@ class Generator:
             return (f"{'NOT ' if r.random() < 0.3 else ''}{column}" if column else self.predicate(scope, depth + 1))
         if choice in (8, 9):
             return f"({self.predicate(scope, depth + 1)} {r.choice(['AND', 'OR'])} {self.predicate(scope, depth + 1)})"
+        if choice == 10 and r.random() < 0.4:
+            kind = r.choice(["int", "text", "date", "dec"])
+            return r.choice([f"{self.value(scope, kind, depth + 1)} IS {r.choice(['', 'NOT '])}DISTINCT FROM {self.value(scope, kind, depth + 1)}",
+                             f"starts_with({self.value(scope, 'text', depth + 1)}, '{r.choice(['n', 'A', 'e', ''])}')"])
         if choice == 10:
             return f"NOT ({self.predicate(scope, depth + 1)})"
         return self.subquery_predicate(scope, depth)
@@ -270,10 +310,16 @@ class Generator:
             table, column, outer_column = (t2, c2, c1) if outer_table == t1 else (t1, c1, c2)
             alias = self.alias(table)
             condition = f"{alias}.{column} = {outer_alias}.{outer_column}"
-            if r.random() < 0.3:
-                condition += f" AND {self.predicate([(alias, table)] if r.random() < 0.5 else scope, 2)}"
             kind = r.choice(["JOIN", "JOIN", "LEFT JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"])
-            text += f" {kind} fz.{table} AS {alias} ON {condition}"
+            if kind == "JOIN" and r.random() < 0.1 and TABLES[table][column] in NUMERIC:
+                # A join on an inequality alone: a range join.
+                condition = f"{alias}.{column} {r.choice(['<', '>=', '<>'])} {outer_alias}.{outer_column}"
+            elif r.random() < 0.3:
+                condition += f" AND {self.predicate([(alias, table)] if r.random() < 0.5 else scope, 2)}"
+            if column == outer_column and len(scope) == 1 and kind in ("JOIN", "LEFT JOIN") and r.random() < 0.3:
+                text += f" {kind} fz.{table} AS {alias} USING ({column})"
+            else:
+                text += f" {kind} fz.{table} AS {alias} ON {condition}"
             scope.append((alias, table))
         if r.random() < 0.08:
             # An ungrouped aggregate joined for its one row (none past its HAVING), its column unread.
@@ -294,7 +340,9 @@ class Generator:
             text = self.value(scope, "text")
             return f"string_agg({text}, ',' ORDER BY {text})"
         if choice == 8:
+            pair = f"{self.value(scope, 'num')}, {self.value(scope, 'num')}"
             return r.choice([f"stddev_samp({self.value(scope, 'num')})", f"var_pop({self.value(scope, 'num')})",
+                             f"{r.choice(['regr_intercept', 'regr_r2', 'regr_count', 'regr_sxy', 'regr_avgx', 'regr_syy'])}({pair})",
                              f"bool_and({self.predicate(scope, 2)})", f"bool_or({self.predicate(scope, 2)})"])
         if choice == 0:
             return "count(*)"
@@ -306,7 +354,8 @@ class Generator:
         return f"{r.choice(['min', 'max'])}({self.value(scope, kind)})"
 
     def query(self) -> str:
-        shape = self.rng.choices(["plain", "grouped", "window", "set", "cte", "lookup", "recursive"], weights=[4, 4, 2, 1, 1, 1, 1])[0]
+        shape = self.rng.choices(["plain", "grouped", "window", "set", "cte", "lookup", "recursive", "derived", "frames", "sets_nested"],
+                                 weights=[4, 4, 2, 1, 1, 1, 1, 2, 1, 1])[0]
         return getattr(self, shape)()
 
     def named(self, items) -> str:
@@ -322,7 +371,7 @@ class Generator:
         if count is None and r.random() < 0.2:
             # LIMIT over a total order of the output, so the rows kept are defined.
             order = ", ".join(f"c{i + 1} {r.choice(['ASC', 'DESC'])} NULLS {r.choice(['FIRST', 'LAST'])}" for i in range(len(items)))
-            tail = f" ORDER BY {order} LIMIT {r.randint(1, 10)}"
+            tail = f" ORDER BY {order} LIMIT {r.randint(1, 10)}" + (f" OFFSET {r.randint(0, 5)}" if r.random() < 0.4 else "")
         return f"SELECT {distinct}{self.named(items)} FROM {text}{where}{tail}"
 
     def grouped(self) -> str:
@@ -443,6 +492,119 @@ class Generator:
             f"SELECT {self.named(self.items([('x', 'emp')], 2))} FROM fz.emp AS x WHERE x.id IN (SELECT id FROM walk)",
         ])
         return f"WITH RECURSIVE {walk} {reads}"
+
+    def typed_aggregate(self, scope) -> tuple[str, str]:
+        """An aggregate and the kind of its value."""
+        r = self.rng
+        choice = r.randrange(5)
+        if choice == 0:
+            return "count(*)", "int"
+        if choice == 1:
+            return f"count({self.value(scope, r.choice(['int', 'text']))})", "int"
+        if choice == 2:
+            return f"sum({self.value(scope, 'int')})", "int"
+        if choice == 3:
+            return f"avg({self.value(scope, 'num')})", "dbl"
+        kind = r.choice(["int", "dec", "text", "date"])
+        return f"{r.choice(['min', 'max'])}({self.value(scope, kind)})", kind
+
+    def derived(self) -> str:
+        """A query over a derived table: grouped, one aggregate row, or rows filtered; read, filtered,
+        counted or joined again."""
+        r = self.rng
+        text, scope = self.relations()
+        columns, items = {}, []
+        grouped = r.random() < 0.7
+        if grouped and (key := self.column(scope, ("int", "text", "date"))) and r.random() < 0.8:
+            kind = next(k for a, t in scope for c, k in self.kinds_of(t).items() if f"{a}.{c}" == key)
+            items.append(f"{key} AS k")
+            columns["k"] = kind
+        elif not grouped:
+            for i in range(r.randint(1, 3)):
+                kind = r.choice(["int", "dec", "text", "date"])
+                items.append(f"{self.value(scope, kind, 1)} AS v{i}")
+                columns[f"v{i}"] = kind
+        if grouped:
+            for i in range(r.randint(1, 2)):
+                aggregate, kind = self.typed_aggregate(scope)
+                items.append(f"{aggregate} AS m{i}")
+                columns[f"m{i}"] = kind
+        where = f" WHERE {self.predicate(scope)}" if r.random() < 0.4 else ""
+        group = " GROUP BY k" if "k" in columns else ""
+        having = f" HAVING count(*) > {r.randint(0, 3)}" if grouped and r.random() < 0.2 else ""
+        name = f"derived{self.aliases}"
+        self.derived_tables[name] = columns
+        alias = self.alias(name)
+        inner = f"(SELECT {', '.join(items)} FROM {text}{where}{group}{having}) AS {alias}"
+        outer = [(alias, name)]
+        try:
+            choice = r.randrange(4)
+            if choice == 0:
+                return f"SELECT count(*) {r.choice(['+ 0', '* 2', ''])} AS c1 FROM {inner}"
+            if choice == 1:
+                aggregate, _ = self.typed_aggregate(outer)
+                return f"SELECT {aggregate} AS c1, count(*) AS c2 FROM {inner}{' WHERE ' + self.predicate(outer, 1) if r.random() < 0.5 else ''}"
+            if choice == 2 and (number := self.column(outer, ("int",))):
+                table = r.choice(list(TABLES))
+                other = (self.alias(table), table)
+                join_column = self.column([other], ("int",))
+                kind = r.choice(["JOIN", "LEFT JOIN"])
+                return (f"SELECT {self.named(self.items(outer + [other], r.randint(1, 3)))} FROM {inner} "
+                        f"{kind} fz.{table} AS {other[0]} ON {other[0]}.{join_column.split('.')[1]} = {number}")
+            named = self.named(self.items(outer, r.randint(1, 3)))
+            return f"SELECT {named} FROM {inner}{' WHERE ' + self.predicate(outer, 1) if r.random() < 0.6 else ''}"
+        finally:
+            del self.derived_tables[name]
+
+    def frames(self) -> str:
+        """Windows with explicit frames and the distribution functions, over a total order."""
+        r = self.rng
+        table = r.choice(["emp", "sales"])
+        alias = self.alias(table)
+        scope = [(alias, table)]
+        partition = self.column(scope, ("int", "text"))
+        order = self.column(scope, ("int", "dec", "dbl", "date"))
+        integer_order = self.column(scope, ("int",))
+        number = self.column(scope, NUMERIC)
+        over = f"PARTITION BY {partition} " if r.random() < 0.7 else ""
+        total = f"{order}, {alias}.id"
+        k, j = r.randint(0, 3), r.randint(0, 3)
+        functions = [
+            f"sum({number}) OVER ({over}ORDER BY {total} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
+            f"last_value({number}) OVER ({over}ORDER BY {total} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
+            f"avg({number}) OVER ({over}ORDER BY {total} ROWS BETWEEN {k} PRECEDING AND {j} FOLLOWING)",
+            f"min({number}) OVER ({over}ORDER BY {total} ROWS BETWEEN CURRENT ROW AND {k} FOLLOWING)",
+            f"count({number}) OVER ({over}ORDER BY {total} ROWS BETWEEN UNBOUNDED PRECEDING AND {j} PRECEDING)",
+            f"sum({number}) OVER ({over}ORDER BY {integer_order} RANGE BETWEEN {k} PRECEDING AND CURRENT ROW)",
+            f"max({number}) OVER ({over}ORDER BY {integer_order} RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)",
+            f"count(*) OVER ({over}ORDER BY {order} GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW)",
+            f"percent_rank() OVER ({over}ORDER BY {order})", f"cume_dist() OVER ({over}ORDER BY {order} DESC)",
+            f"sum({number}) OVER ({over}ORDER BY {order})",
+            f"rank() OVER ({over}ORDER BY {order} DESC NULLS LAST, {alias}.id)",
+        ]
+        items = [f"{alias}.id", *r.sample(functions, r.randint(1, 3))]
+        where = f" WHERE {self.predicate(scope)}" if r.random() < 0.4 else ""
+        return f"SELECT {self.named(items)} FROM fz.{table} AS {alias}{where}"
+
+    def sets_nested(self) -> str:
+        """Three SELECTs under two set operators, parenthesized either way, ALL or not; some sorted and cut."""
+        r = self.rng
+        kinds = r.choices(["int", "text", "date"], k=r.randint(1, 2))
+        sides = []
+        for _ in range(3):
+            text, scope = self.relations()
+            where = f" WHERE {self.predicate(scope)}" if r.random() < 0.6 else ""
+            sides.append(f"SELECT {self.named([self.value(scope, k, 1) for k in kinds])} FROM {text}{where}")
+        first, second = (r.choice(["UNION", "UNION ALL", "INTERSECT", "EXCEPT", "INTERSECT ALL", "EXCEPT ALL"]) for _ in range(2))
+        if r.random() < 0.5:
+            body = f"({sides[0]} {first} {sides[1]}) {second} {sides[2]}"
+        else:
+            body = f"{sides[0]} {first} ({sides[1]} {second} {sides[2]})"
+        if r.random() < 0.3:
+            order = ", ".join(f"{i + 1} {r.choice(['ASC', 'DESC'])} NULLS {r.choice(['FIRST', 'LAST'])}" for i in range(len(kinds)))
+            if not any(op.endswith("ALL") for op in (first, second)):
+                body += f" ORDER BY {order} LIMIT {r.randint(1, 5)}"
+        return body
 
     def lookup(self) -> str:
         r = self.rng

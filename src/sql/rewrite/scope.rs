@@ -414,6 +414,8 @@ fn branch_selects(body: &SetExpr) -> Option<(Vec<&Select>, Vec<&Query>)> {
             parenthesized.extend(others);
             Some((selects, parenthesized))
         }
+        // A query around a parenthesized one, which polars-sql plans in its own context.
+        SetExpr::Query(query) => Some((Vec::new(), vec![query.as_ref()])),
         _ => None,
     }
 }

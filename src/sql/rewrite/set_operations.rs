@@ -124,14 +124,20 @@ fn rewrite_body(body: &mut SetExpr) {
     if !all || !matches!(op, SetOperator::Intersect | SetOperator::Except) {
         return;
     }
-    let (Some(left_names), Some(right_names)) = (names(left), names(right)) else { return };
-    let numbered = |side: &SetExpr, names: &[String], alias: &str| {
-        format!("SELECT *, row_number() OVER (PARTITION BY {}) AS {COPY} FROM ({side}) AS {alias}", names.join(", "))
+    let Some(names) = names(left) else { return };
+    let Some(right) = named_as(right, &names) else { return };
+    // Every column named, the right side's as the left's: the
+    // planning-time passes read a side's columns by name
+    // (`of_unlike_columns` groups a union of sides whose types differ), and
+    // so does a set operation around this one.
+    let names = names.join(", ");
+    let numbered = |side: &str, alias: &str| {
+        format!("SELECT {names}, row_number() OVER (PARTITION BY {names}) AS {COPY} FROM ({side}) AS {alias}")
     };
     let sql = format!(
-        "SELECT * EXCLUDE ({COPY}) FROM ({} {op} {}) AS __floe_set",
-        numbered(left, &left_names, "__floe_left"),
-        numbered(right, &right_names, "__floe_right"),
+        "SELECT {names} FROM ({} {op} {}) AS __floe_set",
+        numbered(&unparenthesized(left), "__floe_left"),
+        numbered(&right, "__floe_right"),
     );
     if let Some(query) = parse_query(&sql) {
         *body = *query.body;
@@ -195,6 +201,7 @@ impl Typed<'_> {
 fn as_grouped_union(left: &SetExpr, right: &SetExpr, intersect: bool) -> Option<SetExpr> {
     let left_names = names(left)?;
     let right = named_as(right, &left_names)?;
+    let left = unparenthesized(left);
     let columns = left_names.join(", ");
     let right_kept = if intersect { 1 } else { 0 };
     let sql = format!(
@@ -206,13 +213,11 @@ fn as_grouped_union(left: &SetExpr, right: &SetExpr, intersect: bool) -> Option<
 }
 
 /// The right side of a set operation with its columns named as the left's
-/// (`wanted`, quoted): a SELECT's items renamed, another side read by its
-/// own names.
+/// (`wanted`, quoted): the items of the SELECT that names its columns
+/// renamed, or the side read by its own names.
 fn named_as(side: &SetExpr, wanted: &[String]) -> Option<String> {
-    // Not where a clause could read an item by the name it would lose.
-    let renamable = |select: &sqlparser::ast::Select| !has_group_by(select) && select.having.is_none() && select.qualify.is_none();
-    if let Some(select) = match side { SetExpr::Select(select) if renamable(select) => Some(select), _ => None } {
-        let mut select = select.as_ref().clone();
+    let mut renamed = side.clone();
+    if let Some(select) = naming_select(&mut renamed) {
         if select.projection.len() != wanted.len() {
             return None;
         }
@@ -220,11 +225,33 @@ fn named_as(side: &SetExpr, wanted: &[String]) -> Option<String> {
             let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { return None };
             *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name.trim_matches('"')) };
         }
-        return Some(select.to_string());
+        return Some(unparenthesized(&renamed));
     }
     let own = names(side)?;
     let renamed: Vec<String> = own.iter().zip(wanted).map(|(own, name)| format!("{own} AS {name}")).collect();
-    (own.len() == wanted.len()).then(|| format!("SELECT {} FROM ({side}) AS __floe_named", renamed.join(", ")))
+    (own.len() == wanted.len()).then(|| format!("SELECT {} FROM ({}) AS __floe_named", renamed.join(", "), unparenthesized(side)))
+}
+
+/// The SELECT whose items name a side's columns (its leftmost), where no
+/// clause could read an item by the name it would lose (its own GROUP BY,
+/// HAVING or QUALIFY, an ORDER BY of a parenthesized query around it).
+fn naming_select(side: &mut SetExpr) -> Option<&mut sqlparser::ast::Select> {
+    match side {
+        SetExpr::Select(select) => (!has_group_by(select) && select.having.is_none() && select.qualify.is_none()).then_some(select.as_mut()),
+        SetExpr::SetOperation { left, .. } => naming_select(left),
+        SetExpr::Query(query) if query.order_by.is_none() => naming_select(&mut query.body),
+        _ => None,
+    }
+}
+
+/// A set operation's side as the query a derived table holds: a
+/// parenthesized one without its parentheses, which polars-sql would read
+/// as a query around the query, planned where Floe's functions do not reach.
+fn unparenthesized(side: &SetExpr) -> String {
+    match side {
+        SetExpr::Query(query) => query.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The output names of a set operation's side (its leftmost SELECT's), all
@@ -280,7 +307,11 @@ mod tests {
     fn intersect_all_numbers_copies() {
         let sql = crate::sql::rewrite::scope::rewritten_by("SELECT a FROM t INTERSECT ALL SELECT b FROM u", super::rewrite);
         assert!(sql.contains("PARTITION BY \"a\") AS __floe_copy FROM (SELECT a FROM t)"), "{sql}");
-        assert!(sql.contains("INTERSECT SELECT *"), "{sql}");
+        assert!(sql.starts_with("SELECT \"a\" FROM (SELECT \"a\", row_number()"), "{sql}");
+        assert!(sql.contains("INTERSECT SELECT \"a\", row_number() OVER (PARTITION BY \"a\") AS __floe_copy FROM (SELECT b AS \"a\" FROM u)"), "{sql}");
+        // Below another set operation, its columns named (a parenthesized side as the query it holds).
+        let sql = crate::sql::rewrite::scope::rewritten_by("SELECT a FROM t EXCEPT ALL (SELECT b FROM u INTERSECT ALL SELECT c FROM v)", super::rewrite);
+        assert!(sql.contains("EXCEPT SELECT \"a\", row_number() OVER (PARTITION BY \"a\") AS __floe_copy FROM (SELECT \"b\" AS \"a\" FROM (SELECT"), "{sql}");
     }
 
     #[test]

@@ -20,10 +20,11 @@
 //! DuckDB's `regexp_matches` `regexp_like` and `string_split` / `str_split`
 //! `string_to_array`; `x SIMILAR TO 'p'` a regular expression
 //! (`similar_to.rs`), and an aggregate's FILTER over a window its argument's.
+//! SQL's `regr_*` aggregates are written with `covar_pop` and `corr`.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement};
+use sqlparser::ast::{DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{call, parse_expr, plain_args, reads_column};
@@ -182,8 +183,12 @@ fn synonym(function: &Function) -> Option<Expr> {
         return distinct_aggregate(function);
     }
     let args = plain_args(function)?;
+    if let Some(written) = of_doubles(function, &args) {
+        return Some(written);
+    }
     let written = match (bare_name(function)?.as_str(), args.as_slice()) {
         ("var_pop", [x]) => population_variance(x),
+        ("covar_pop", [y, x]) => population_covariance(y, x),
         ("stddev_pop", [x]) => format!("sqrt({})", population_variance(x)),
         ("iif", [condition, then, otherwise]) => format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"),
         ("approx_count_distinct", [x]) => format!("count(DISTINCT {x})"),
@@ -197,6 +202,7 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("regexp_matches", [text, pattern, flags]) => format!("regexp_like({text}, {pattern}, {flags})"),
         ("string_split" | "str_split", [text, separator]) => format!("string_to_array({text}, {separator})"),
         ("width_bucket", [x, low, high, count]) => width_bucket(x, low, high, count),
+        (name, [y, x]) if name.starts_with("regr_") => regression(name, y, x)?,
         ("mismatches", [a, b]) => format!("{}({a}, {b})", Scalar::Hamming.name()),
         ("btrim", [text]) => format!("trim({text})"),
         ("btrim", [text, characters]) => format!("trim(BOTH {characters} FROM {text})"),
@@ -212,6 +218,54 @@ fn synonym(function: &Function) -> Option<Expr> {
         _ => return None,
     };
     parse_expr(&written)
+}
+
+/// Math functions over DOUBLEs, as DuckDB and PostgreSQL compute them:
+/// Polars refused a DECIMAL (`power(price, 2)`: "`pow` operation not
+/// supported for dtype decimal") and kept an integer `power` an integer.
+fn of_doubles(function: &Function, args: &[&Expr]) -> Option<Expr> {
+    const OF_DOUBLES: &[&str] = &["sqrt", "cbrt", "exp", "ln", "log10", "log2", "power", "pow", "sin", "cos", "tan", "cot", "asin", "acos", "atan", "atan2", "degrees", "radians"];
+    let name = bare_name(function)?;
+    if !OF_DOUBLES.contains(&name.as_str()) || args.iter().all(|arg| matches!(arg, Expr::Cast { data_type: DataType::Double(_), .. })) {
+        return None;
+    }
+    let args: Vec<String> = args.iter().map(|arg| format!("CAST({arg} AS DOUBLE)")).collect();
+    parse_expr(&format!("{name}({})", args.join(", ")))
+}
+
+/// The population covariance, NULL over no pairs of known values (Polars
+/// gave 0).
+fn population_covariance(y: &Expr, x: &Expr) -> String {
+    format!("CASE WHEN count(CASE WHEN {y} IS NOT NULL AND {x} IS NOT NULL THEN 1 END) > 0 THEN covar_pop({y}, {x}) END")
+}
+
+/// SQL's regression aggregates of `y` on `x` over the rows where both are
+/// non-NULL, from the moments polars-sql has (its `covar_pop` skips a
+/// pair with a NULL): each side made NULL where the other is, as a DOUBLE
+/// (Polars' covariance refuses decimals). Where `x` does not vary the slope,
+/// intercept and r² are NULL, as SQL defines them (DuckDB gives NaN for
+/// the slope); r² is 1 where only `y` does not.
+fn regression(name: &str, y: &Expr, x: &Expr) -> Option<String> {
+    let xs = format!("CASE WHEN {y} IS NOT NULL THEN CAST({x} AS DOUBLE) END");
+    let ys = format!("CASE WHEN {x} IS NOT NULL THEN CAST({y} AS DOUBLE) END");
+    let variance = |v: &str| format!("covar_pop({v}, {v})");
+    let slope = format!("(covar_pop({ys}, {xs}) / NULLIF({}, 0))", variance(&xs));
+    Some(match name {
+        "regr_count" => format!("count(CASE WHEN {y} IS NOT NULL AND {x} IS NOT NULL THEN 1 END)"),
+        "regr_avgx" => format!("avg({xs})"),
+        "regr_avgy" => format!("avg({ys})"),
+        "regr_sxx" => format!("(CASE WHEN count({xs}) > 0 THEN {} * count({xs}) END)", variance(&xs)),
+        "regr_syy" => format!("(CASE WHEN count({ys}) > 0 THEN {} * count({ys}) END)", variance(&ys)),
+        "regr_sxy" => format!("(CASE WHEN count({xs}) > 0 THEN covar_pop({ys}, {xs}) * count({xs}) END)"),
+        "regr_slope" => slope,
+        "regr_intercept" => format!("(avg({ys}) - {slope} * avg({xs}))"),
+        "regr_r2" => format!(
+            "CASE WHEN {} = 0 THEN NULL WHEN {} = 0 THEN CAST(1 AS DOUBLE) ELSE power(corr({ys}, {xs}), 2) END",
+            variance(&xs),
+            variance(&ys)
+        ),
+        _ => return None,
+    })
 }
 
 /// DuckDB's `arg_max(value, key)` (`max_by`) and `arg_min`: the value on
@@ -297,6 +351,24 @@ mod tests {
             assert_eq!(super::as_written(item), sql);
         }
         let kept = "SELECT mode(x) OVER (PARTITION BY g), mode(1), var_pop(x) OVER (PARTITION BY g), var_pop(DISTINCT x), contains(a, b, c), sum(DISTINCT 1) FROM t";
+        assert_eq!(rewritten(kept), kept);
+    }
+
+    #[test]
+    fn regression_aggregates_read_the_pairs_where_both_are_known() {
+        let xs = "CASE WHEN y IS NOT NULL THEN CAST(x AS DOUBLE) END";
+        let ys = "CASE WHEN x IS NOT NULL THEN CAST(y AS DOUBLE) END";
+        assert_eq!(
+            rewritten("SELECT g, regr_slope(y, x), regr_count(y, x), regr_avgx(y, x) FROM t GROUP BY g"),
+            format!("SELECT g, (covar_pop({ys}, {xs}) / NULLIF(covar_pop({xs}, {xs}), 0)), count(CASE WHEN y IS NOT NULL AND x IS NOT NULL THEN 1 END), avg({xs}) FROM t GROUP BY g")
+        );
+        assert_eq!(
+            rewritten("SELECT covar_pop(y, x), power(price, 2), sqrt(CAST(x AS DOUBLE)) FROM t"),
+            "SELECT CASE WHEN count(CASE WHEN y IS NOT NULL AND x IS NOT NULL THEN 1 END) > 0 THEN covar_pop(y, x) END, \
+             power(CAST(price AS DOUBLE), CAST(2 AS DOUBLE)), sqrt(CAST(x AS DOUBLE)) FROM t"
+        );
+        // Over a window, or of other arity: as written (refused by name).
+        let kept = "SELECT regr_slope(y, x) OVER (PARTITION BY g), regr_slope(y) FROM t";
         assert_eq!(rewritten(kept), kept);
     }
 

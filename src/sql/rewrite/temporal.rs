@@ -19,7 +19,8 @@
 //!   (Metabase's and Superset's relative filters), which polars-sql lacks,
 //!   are the statement's start in UTC, one value for the whole statement.
 //! - At planning time, with the columns' types: `date ± n` (an integer
-//!   literal, days in SQL) is `date ± INTERVAL 'n days'` (TPC-DS 72).
+//!   literal, days in SQL) is `date ± INTERVAL 'n days'` (TPC-DS 72), a
+//!   derived table's or CTE's date too (`derived_dates.rs`).
 
 use std::ops::ControlFlow;
 
@@ -32,6 +33,7 @@ use super::scope::{integer_literal, is_null_literal, parse_expr, plain_args};
 use crate::sql::{Error, Result};
 
 mod calendar;
+mod derived_dates;
 mod formats;
 
 pub(super) use calendar::{day_start, interval_micros};
@@ -160,7 +162,8 @@ fn clock(function: &Function, started: NaiveDateTime) -> Option<Expr> {
 }
 
 pub(super) fn date_arithmetic(statement: &mut Statement, columns: &super::Columns) {
-    let _ = statement.visit(&mut DateArithmetic { columns });
+    let derived = derived_dates::with_derived_dates(statement, columns, |columns, expr| DateArithmetic { columns }.is_date(expr));
+    let _ = statement.visit(&mut DateArithmetic { columns: derived.as_ref().unwrap_or(columns) });
 }
 
 struct DateArithmetic<'a> {
