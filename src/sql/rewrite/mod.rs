@@ -182,6 +182,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     window_functions::over_every_row(statement);
     scalars::refuse_out_of_reach(statement)?;
     rounding::rewrite(statement);
+    synonyms::decimal_math(statement, columns);
     decimals::exact_arithmetic(statement, columns);
     in_lists::as_comparisons(statement);
     null_comparisons::unknown(statement);

@@ -168,6 +168,10 @@ fn filtered_arguments(function: &mut Function) {
 /// an aggregate, so over a grouping key alone it was computed across the
 /// groups' keys, and Polars' `cov` refuses two decimals.
 fn population_variance(x: &Expr) -> String {
+    population_variance_of(&x.to_string())
+}
+
+fn population_variance_of(x: &str) -> String {
     format!("(CASE WHEN count({x}) = 1 THEN CAST(0 AS DOUBLE) ELSE var_samp({x}) * (count({x}) - 1) / count({x}) END)")
 }
 
@@ -183,9 +187,6 @@ fn synonym(function: &Function) -> Option<Expr> {
         return distinct_aggregate(function);
     }
     let args = plain_args(function)?;
-    if let Some(written) = of_doubles(function, &args) {
-        return Some(written);
-    }
     let written = match (bare_name(function)?.as_str(), args.as_slice()) {
         ("var_pop", [x]) => population_variance(x),
         ("covar_pop", [y, x]) => population_covariance(y, x),
@@ -220,17 +221,38 @@ fn synonym(function: &Function) -> Option<Expr> {
     parse_expr(&written)
 }
 
-/// Math functions over DOUBLEs, as DuckDB and PostgreSQL compute them:
-/// Polars refused a DECIMAL (`power(price, 2)`: "`pow` operation not
-/// supported for dtype decimal") and kept an integer `power` an integer.
-fn of_doubles(function: &Function, args: &[&Expr]) -> Option<Expr> {
+/// At planning time: the DECIMAL arguments of math functions as DOUBLEs,
+/// as DuckDB and PostgreSQL compute them: Polars refused them (`power(price,
+/// 2)`: "`pow` operation not supported for dtype decimal"). Integers stay
+/// (an integer `power` is a join key or a `lag` offset).
+pub(super) fn decimal_math(statement: &mut Statement, columns: &super::Columns) {
     const OF_DOUBLES: &[&str] = &["sqrt", "cbrt", "exp", "ln", "log10", "log2", "power", "pow", "sin", "cos", "tan", "cot", "asin", "acos", "atan", "atan2", "degrees", "radians"];
-    let name = bare_name(function)?;
-    if !OF_DOUBLES.contains(&name.as_str()) || args.iter().all(|arg| matches!(arg, Expr::Cast { data_type: DataType::Double(_), .. })) {
-        return None;
-    }
-    let args: Vec<String> = args.iter().map(|arg| format!("CAST({arg} AS DOUBLE)")).collect();
-    parse_expr(&format!("{name}({})", args.join(", ")))
+    let _ = crate::sql::visit::visit_expressions_mut(statement, |expr| {
+        let Expr::Function(function) = expr else { return ControlFlow::<()>::Continue(()) };
+        if !bare_name(function).is_some_and(|name| OF_DOUBLES.contains(&name.as_str())) {
+            return ControlFlow::Continue(());
+        }
+        for arg in super::scope::function_args_mut(function) {
+            if reads_decimal(arg, columns) {
+                *arg = Expr::Cast { kind: sqlparser::ast::CastKind::Cast, expr: Box::new(arg.clone()), data_type: DataType::Double(sqlparser::ast::ExactNumberInfo::None), array: false, format: None };
+            }
+        }
+        ControlFlow::Continue(())
+    });
+}
+
+fn reads_decimal(expr: &Expr, columns: &super::Columns) -> bool {
+    let mut found = false;
+    let _ = crate::sql::visit::visit_expressions(expr, |expr| {
+        let name = match expr {
+            Expr::Identifier(ident) => Some(&ident.value),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|part| &part.value),
+            _ => None,
+        };
+        found |= name.is_some_and(|name| columns.decimal_scale(name).is_some());
+        if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    });
+    found
 }
 
 /// The population covariance, NULL over no pairs of known values (Polars
@@ -248,21 +270,30 @@ fn population_covariance(y: &Expr, x: &Expr) -> String {
 fn regression(name: &str, y: &Expr, x: &Expr) -> Option<String> {
     let xs = format!("CASE WHEN {y} IS NOT NULL THEN CAST({x} AS DOUBLE) END");
     let ys = format!("CASE WHEN {x} IS NOT NULL THEN CAST({y} AS DOUBLE) END");
-    let variance = |v: &str| format!("covar_pop({v}, {v})");
-    let slope = format!("(covar_pop({ys}, {xs}) / NULLIF({}, 0))", variance(&xs));
+    // Whether values vary is told exactly by their least and greatest: a
+    // constant no binary fraction holds (0.1) has a variance of 1e-34 in
+    // Polars' arithmetic, not 0.
+    let varies = |v: &str| format!("min({v}) < max({v})");
+    let variance = |v: &str| population_variance_of(v);
+    let slope = format!("(CASE WHEN {} THEN covar_pop({ys}, {xs}) / {} END)", varies(&xs), variance(&xs));
+    let sum_of_squares = |v: &str| format!("(CASE WHEN {} THEN {} * count({v}) WHEN count({v}) > 0 THEN CAST(0 AS DOUBLE) END)", varies(v), variance(v));
     Some(match name {
         "regr_count" => format!("count(CASE WHEN {y} IS NOT NULL AND {x} IS NOT NULL THEN 1 END)"),
         "regr_avgx" => format!("avg({xs})"),
         "regr_avgy" => format!("avg({ys})"),
-        "regr_sxx" => format!("(CASE WHEN count({xs}) > 0 THEN {} * count({xs}) END)", variance(&xs)),
-        "regr_syy" => format!("(CASE WHEN count({ys}) > 0 THEN {} * count({ys}) END)", variance(&ys)),
-        "regr_sxy" => format!("(CASE WHEN count({xs}) > 0 THEN covar_pop({ys}, {xs}) * count({xs}) END)"),
+        "regr_sxx" => sum_of_squares(&xs),
+        "regr_syy" => sum_of_squares(&ys),
+        "regr_sxy" => format!(
+            "(CASE WHEN {} AND {} THEN covar_pop({ys}, {xs}) * count({xs}) WHEN count({xs}) > 0 THEN CAST(0 AS DOUBLE) END)",
+            varies(&xs),
+            varies(&ys)
+        ),
         "regr_slope" => slope,
         "regr_intercept" => format!("(avg({ys}) - {slope} * avg({xs}))"),
         "regr_r2" => format!(
-            "CASE WHEN {} = 0 THEN NULL WHEN {} = 0 THEN CAST(1 AS DOUBLE) ELSE power(corr({ys}, {xs}), 2) END",
-            variance(&xs),
-            variance(&ys)
+            "CASE WHEN {} THEN CASE WHEN {} THEN power(corr({ys}, {xs}), 2) ELSE CAST(1 AS DOUBLE) END END",
+            varies(&xs),
+            varies(&ys)
         ),
         _ => return None,
     })
@@ -358,14 +389,21 @@ mod tests {
     fn regression_aggregates_read_the_pairs_where_both_are_known() {
         let xs = "CASE WHEN y IS NOT NULL THEN CAST(x AS DOUBLE) END";
         let ys = "CASE WHEN x IS NOT NULL THEN CAST(y AS DOUBLE) END";
+        let variance = format!("(CASE WHEN count({xs}) = 1 THEN CAST(0 AS DOUBLE) ELSE var_samp({xs}) * (count({xs}) - 1) / count({xs}) END)");
         assert_eq!(
             rewritten("SELECT g, regr_slope(y, x), regr_count(y, x), regr_avgx(y, x) FROM t GROUP BY g"),
-            format!("SELECT g, (covar_pop({ys}, {xs}) / NULLIF(covar_pop({xs}, {xs}), 0)), count(CASE WHEN y IS NOT NULL AND x IS NOT NULL THEN 1 END), avg({xs}) FROM t GROUP BY g")
+            format!("SELECT g, (CASE WHEN min({xs}) < max({xs}) THEN covar_pop({ys}, {xs}) / {variance} END), count(CASE WHEN y IS NOT NULL AND x IS NOT NULL THEN 1 END), avg({xs}) FROM t GROUP BY g")
         );
         assert_eq!(
-            rewritten("SELECT covar_pop(y, x), power(price, 2), sqrt(CAST(x AS DOUBLE)) FROM t"),
-            "SELECT CASE WHEN count(CASE WHEN y IS NOT NULL AND x IS NOT NULL THEN 1 END) > 0 THEN covar_pop(y, x) END, \
-             power(CAST(price AS DOUBLE), CAST(2 AS DOUBLE)), sqrt(CAST(x AS DOUBLE)) FROM t"
+            rewritten("SELECT covar_pop(y, x) FROM t"),
+            "SELECT CASE WHEN count(CASE WHEN y IS NOT NULL AND x IS NOT NULL THEN 1 END) > 0 THEN covar_pop(y, x) END FROM t"
+        );
+        let mut columns = crate::sql::rewrite::scope::Columns::default();
+        use crate::sql::rewrite::scope::ColumnKind;
+        columns.insert(vec!["t".into()], vec!["price".into(), "n".into()], &[ColumnKind::Decimal(2), ColumnKind::Integer]);
+        assert_eq!(
+            crate::sql::rewrite::scope::rewritten_over("SELECT power(t.price, 2), power(n, 2), sqrt(price + n) FROM t", &columns, super::decimal_math),
+            "SELECT power(CAST(t.price AS DOUBLE), 2), power(n, 2), sqrt(CAST(price + n AS DOUBLE)) FROM t"
         );
         // Over a window, or of other arity: as written (refused by name).
         let kept = "SELECT regr_slope(y, x) OVER (PARTITION BY g), regr_slope(y) FROM t";
