@@ -445,14 +445,20 @@ class Generator:
         where = f" WHERE {self.predicate(scope)}" if r.random() < 0.5 else ""
         return f"SELECT {self.named(items)} FROM {text}{where}"
 
-    def set(self) -> str:
+    def set_sides(self, count: int) -> tuple[list[str], list[str]]:
+        """`count` SELECTs of the same kinds of columns, and those kinds."""
         r = self.rng
         kinds = r.choices(["int", "text", "date"], k=r.randint(1, 2))
         sides = []
-        for _ in range(2):
+        for _ in range(count):
             text, scope = self.relations()
             where = f" WHERE {self.predicate(scope)}" if r.random() < 0.6 else ""
             sides.append(f"SELECT {self.named([self.value(scope, k, 1) for k in kinds])} FROM {text}{where}")
+        return kinds, sides
+
+    def set(self) -> str:
+        r = self.rng
+        _, sides = self.set_sides(2)
         operator = r.choice(["UNION", "UNION ALL", "INTERSECT", "EXCEPT"])
         return f"{sides[0]} {operator} {sides[1]}"
 
@@ -589,12 +595,7 @@ class Generator:
     def sets_nested(self) -> str:
         """Three SELECTs under two set operators, parenthesized either way, ALL or not; some sorted and cut."""
         r = self.rng
-        kinds = r.choices(["int", "text", "date"], k=r.randint(1, 2))
-        sides = []
-        for _ in range(3):
-            text, scope = self.relations()
-            where = f" WHERE {self.predicate(scope)}" if r.random() < 0.6 else ""
-            sides.append(f"SELECT {self.named([self.value(scope, k, 1) for k in kinds])} FROM {text}{where}")
+        kinds, sides = self.set_sides(3)
         first, second = (r.choice(["UNION", "UNION ALL", "INTERSECT", "EXCEPT", "INTERSECT ALL", "EXCEPT ALL"]) for _ in range(2))
         if r.random() < 0.5:
             body = f"({sides[0]} {first} {sides[1]}) {second} {sides[2]}"
