@@ -167,11 +167,7 @@ fn filtered_arguments(function: &mut Function) {
 /// `covar_pop(x, x)`, the obvious spelling, is a function to polars-sql, not
 /// an aggregate, so over a grouping key alone it was computed across the
 /// groups' keys, and Polars' `cov` refuses two decimals.
-fn population_variance(x: &Expr) -> String {
-    population_variance_of(&x.to_string())
-}
-
-fn population_variance_of(x: &str) -> String {
+fn population_variance(x: impl std::fmt::Display) -> String {
     format!("(CASE WHEN count({x}) = 1 THEN CAST(0 AS DOUBLE) ELSE var_samp({x}) * (count({x}) - 1) / count({x}) END)")
 }
 
@@ -258,7 +254,12 @@ fn reads_decimal(expr: &Expr, columns: &super::Columns) -> bool {
 /// The population covariance, NULL over no pairs of known values (Polars
 /// gave 0).
 fn population_covariance(y: &Expr, x: &Expr) -> String {
-    format!("CASE WHEN count(CASE WHEN {y} IS NOT NULL AND {x} IS NOT NULL THEN 1 END) > 0 THEN covar_pop({y}, {x}) END")
+    format!("CASE WHEN {} > 0 THEN covar_pop({y}, {x}) END", known_pairs(y, x))
+}
+
+/// The rows where both values are known.
+fn known_pairs(y: &Expr, x: &Expr) -> String {
+    format!("count(CASE WHEN {y} IS NOT NULL AND {x} IS NOT NULL THEN 1 END)")
 }
 
 /// SQL's regression aggregates of `y` on `x` over the rows where both are
@@ -274,11 +275,10 @@ fn regression(name: &str, y: &Expr, x: &Expr) -> Option<String> {
     // constant no binary fraction holds (0.1) has a variance of 1e-34 in
     // Polars' arithmetic, not 0.
     let varies = |v: &str| format!("min({v}) < max({v})");
-    let variance = |v: &str| population_variance_of(v);
-    let slope = format!("(CASE WHEN {} THEN covar_pop({ys}, {xs}) / {} END)", varies(&xs), variance(&xs));
-    let sum_of_squares = |v: &str| format!("(CASE WHEN {} THEN {} * count({v}) WHEN count({v}) > 0 THEN CAST(0 AS DOUBLE) END)", varies(v), variance(v));
+    let slope = format!("(CASE WHEN {} THEN covar_pop({ys}, {xs}) / {} END)", varies(&xs), population_variance(&xs));
+    let sum_of_squares = |v: &str| format!("(CASE WHEN {} THEN {} * count({v}) WHEN count({v}) > 0 THEN CAST(0 AS DOUBLE) END)", varies(v), population_variance(v));
     Some(match name {
-        "regr_count" => format!("count(CASE WHEN {y} IS NOT NULL AND {x} IS NOT NULL THEN 1 END)"),
+        "regr_count" => known_pairs(y, x),
         "regr_avgx" => format!("avg({xs})"),
         "regr_avgy" => format!("avg({ys})"),
         "regr_sxx" => sum_of_squares(&xs),
