@@ -6,7 +6,7 @@
 use sqlparser::ast::{BinaryOperator, Expr, Select};
 
 use super::resolver::{owner, sides, Scope, Side};
-use super::scope::{conjuncts, is_comparison, unnested};
+use super::scope::{column_name, conjuncts, is_comparison, unnested};
 
 /// A subquery's WHERE split by what it reads: `local` conjuncts read only its
 /// own FROM; each link compares an inner-only side with an outer-only side
@@ -53,11 +53,7 @@ pub(crate) fn correlate(select: &Select, inner: &[Scope], outer: &[Scope]) -> Op
 
 /// The outer relation (by index) and name of a column `expr` reads as itself.
 fn outer_column(expr: &Expr, outer: &[Scope]) -> Option<(usize, String)> {
-    let name = match unnested(expr) {
-        Expr::Identifier(ident) => &ident.value,
-        Expr::CompoundIdentifier(parts) => &parts.last()?.value,
-        _ => return None,
-    };
+    let name = column_name(unnested(expr))?;
     Some((owner(unnested(expr), outer)?, name.to_ascii_lowercase()))
 }
 

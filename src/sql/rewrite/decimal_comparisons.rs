@@ -8,11 +8,11 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, Statement};
+use sqlparser::ast::{Expr, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
-use super::scope::{is_comparison, parse_expr, Columns};
+use super::scope::{column_name, is_comparison, parse_expr, Columns};
 
 pub(super) fn exact_comparisons(statement: &mut Statement, columns: &Columns) {
     let _ = statement.visit(&mut Comparisons { columns });
@@ -54,12 +54,9 @@ impl VisitorMut for Comparisons<'_> {
 impl Comparisons<'_> {
     /// The scale of a DECIMAL column, known by name (`Columns::kind`).
     fn scale(&self, expr: &Expr) -> Option<u32> {
-        let column = |name: &Ident| self.columns.decimal_scale(&name.value).map(u32::from);
         match expr {
-            Expr::Identifier(name) => column(name),
-            Expr::CompoundIdentifier(parts) => column(parts.last()?),
             Expr::Nested(inner) => self.scale(inner),
-            _ => None,
+            _ => column_name(expr).and_then(|name| self.columns.decimal_scale(name)).map(u32::from),
         }
     }
 }

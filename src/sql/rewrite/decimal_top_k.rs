@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{CastKind, DataType, Expr, OrderByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, Statement};
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
-use super::scope::{has_group_by, integer_literal};
+use super::scope::{column_name, has_group_by, integer_literal};
 use super::{ColumnKind, Columns};
 
 pub(super) fn pruned_safely(statement: &mut Statement, columns: &Columns) {
@@ -74,12 +74,7 @@ impl TopK<'_> {
     /// (a CTE's, a derived table's), or casts to DECIMAL.
     fn may_be_decimal(&self, expr: &Expr) -> bool {
         visit_expressions(expr, |part| {
-            let name = match part {
-                Expr::Identifier(name) => Some(&name.value),
-                Expr::CompoundIdentifier(parts) => parts.last().map(|last| &last.value),
-                _ => None,
-            };
-            let decimal = match (name, part) {
+            let decimal = match (column_name(part), part) {
                 (Some(name), _) => !matches!(self.columns.kind(name), Some(ColumnKind::Date | ColumnKind::Integer | ColumnKind::Float | ColumnKind::Other)),
                 (None, Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, data_type, .. }) => {
                     matches!(data_type, DataType::Decimal(_) | DataType::Numeric(_) | DataType::Dec(_))

@@ -6,7 +6,9 @@
 //!   as the wider type and Polars refuses ("datatypes of join keys don't
 //!   match"), are both cast to it: DECIMAL(38, the larger scale) for an
 //!   integer or a decimal against a decimal, DOUBLE where either side is a
-//!   float. Only catalog columns' types are known; other keys stay;
+//!   float. Only catalog columns' types are known; other keys stay. So are
+//!   the sides of an ON's other comparisons (`o.id < k.amount`), which
+//!   Polars evaluates inside the join (`join_where`) and refuses alike;
 //! - a key that is an expression over a column an earlier relation of the
 //!   join also has (`CASE WHEN <c> THEN t1.id END`, which
 //!   `outer_join_conditions.rs` writes for a condition on the preserved
@@ -34,7 +36,7 @@ use crate::sql::visit::VisitorMut;
 
 use super::columns::ColumnKind;
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{is_column, join_constraint, parse_expr, replace_outside_subqueries};
+use super::scope::{is_column, is_comparison, join_constraint, parse_expr, reads_column, replace_outside_subqueries};
 use super::semi_join_filters::for_each_semi_join;
 use super::Columns;
 
@@ -79,9 +81,9 @@ impl Keys<'_> {
         for join in &mut table.joins {
             let scope = self.resolver.scope(&join.relation);
             if let Some(JoinConstraint::On(on)) = join_constraint(&mut join.join_operator) {
-                for_each_equality(on, &mut |left, right| {
+                for_each_comparison(on, &mut |left, equality, right| {
                     self.widen(left, right, relations);
-                    for side in [left, right].into_iter().filter(|side| !is_column(side)) {
+                    for side in [left, right].into_iter().filter(|side| equality && !is_column(side)) {
                         read_suffixed(side, &suffixed);
                     }
                 });
@@ -123,9 +125,9 @@ impl Keys<'_> {
         });
     }
 
-    /// Casts the two sides of an equality to their wider type.
+    /// Casts the two sides of a comparison of two relations' values to their wider type.
     fn widen(&self, left: &mut Expr, right: &mut Expr, relations: &[(TableFactor, Option<Scope>)]) {
-        let kind = |side: &Expr| self.resolver.column_kind(side, relations);
+        let kind = |side: &Expr| reads_column(side).then(|| self.resolver.value_kind(side, relations)).flatten();
         let (Some(left_kind), Some(right_kind)) = (kind(left), kind(right)) else { return };
         let Some(wider) = wider(left_kind, right_kind) else { return };
         for side in [left, right] {
@@ -175,15 +177,18 @@ fn relations_of(resolver: &Resolver, from: &[TableWithJoins]) -> Vec<(TableFacto
     factors(from).map(|factor| (factor.clone(), resolver.scope(factor))).collect()
 }
 
-/// Calls `each` with the two sides of every equality among `on`'s conjuncts.
-fn for_each_equality(on: &mut Expr, each: &mut impl FnMut(&mut Expr, &mut Expr)) {
+/// Calls `each` with the two sides of every comparison among `on`'s
+/// conjuncts, and whether it is an equality (a key). Polars compares the
+/// others inside the join too (`join_where`), and refuses there what it
+/// refuses in a key ("'join_where' cannot compare Int64 with Float64").
+fn for_each_comparison(on: &mut Expr, each: &mut impl FnMut(&mut Expr, bool, &mut Expr)) {
     match on {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-            for_each_equality(left, each);
-            for_each_equality(right, each);
+            for_each_comparison(left, each);
+            for_each_comparison(right, each);
         }
-        Expr::Nested(inner) => for_each_equality(inner, each),
-        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => each(left, right),
+        Expr::Nested(inner) => for_each_comparison(inner, each),
+        Expr::BinaryOp { left, op, right } if is_comparison(op) => each(left, *op == BinaryOperator::Eq, right),
         _ => {}
     }
 }
@@ -238,6 +243,18 @@ mod tests {
         // An unqualified name two relations have is not guessed.
         let sql = "SELECT * FROM o JOIN k AS k1 ON kid = o.oid JOIN k AS k2 ON kid = k2.d";
         assert!(!rewritten_over(sql, &columns, super::joinable).contains("k2.d AS"));
+    }
+
+    #[test]
+    fn comparisons_in_a_join_condition_compare_the_wider_type() {
+        let mut columns = Columns::default();
+        columns.insert(vec!["o".into()], vec!["oid".into(), "f".into()], &[ColumnKind::Integer, ColumnKind::Float]);
+        columns.insert(vec!["k".into()], vec!["kid".into(), "d".into()], &[ColumnKind::Integer, ColumnKind::Decimal(4)]);
+        assert_eq!(
+            rewritten_over("SELECT * FROM o JOIN k ON o.oid < k.d AND o.f <> k.kid AND o.oid >= k.kid AND o.f >= k.kid - 1", &columns, super::joinable),
+            "SELECT * FROM o JOIN k ON CAST(o.oid AS DECIMAL(38,4)) < CAST(k.d AS DECIMAL(38,4)) \
+             AND CAST(o.f AS DOUBLE) <> CAST(k.kid AS DOUBLE) AND o.oid >= k.kid AND CAST(o.f AS DOUBLE) >= CAST(k.kid - 1 AS DOUBLE)"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod grouped_keys;
 mod in_lists;
 mod inner_join_conditions;
 mod like_patterns;
+mod join_filter_names;
 mod join_filters;
 mod join_keys;
 mod lift;
@@ -152,6 +153,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// frame, those subqueries' own filters over an outer name filtered first,
 /// a decimal sort key under LIMIT given a second key that orders nothing apart,
 /// nested ungrouped aggregates made DISTINCT (Polars keeps their one row),
+/// a joined relation's column another relation also has read under a name of
+/// its own where Polars evaluates the condition inside the join,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -206,6 +209,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     semi_join_filters::filtered_first(statement, columns);
     join_keys::joinable(statement, columns);
     aggregate_rows::kept_when_unread(statement);
+    // After every pass that reads a relation's columns by the names it has.
+    join_filter_names::unsuffixed(statement, columns);
     analyze::rename_relations(statement, frames);
     Ok(())
 }

@@ -144,7 +144,9 @@ impl Resolver<'_> {
         self.value_kind(item, &relations).filter(|kind| matches!(kind, super::ColumnKind::Integer | super::ColumnKind::Float))
     }
 
-    fn value_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<super::ColumnKind> {
+    /// The kind of a value computed from columns of `relations`, where its
+    /// expression says it for certain (see `derived_kind`).
+    pub fn value_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<super::ColumnKind> {
         use sqlparser::ast::{DataType, Value};
         use super::ColumnKind::{Float, Integer};
         match expr {

@@ -208,6 +208,15 @@ pub(crate) fn is_column(expr: &Expr) -> bool {
     matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
 }
 
+/// The name of the column `expr` is, by itself or qualified (its last part).
+pub(crate) fn column_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Identifier(ident) => Some(&ident.value),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|part| part.value.as_str()),
+        _ => None,
+    }
+}
+
 /// Whether a column is read anywhere in `expr`.
 pub(crate) fn reads_column(expr: &Expr) -> bool {
     let mut found = false;

@@ -18,7 +18,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Select, SelectItem, SetExpr, Statemen
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{conjuncts, joined_by, parse_query, plain_select};
+use super::scope::{column_name, conjuncts, joined_by, parse_query, plain_select};
 use super::Columns;
 
 pub(super) fn filtered_first(statement: &mut Statement, columns: &Columns) {
@@ -148,12 +148,7 @@ fn reads_only(expr: &Expr, scope: &Scope) -> bool {
 /// Whether `expr` reads a column by a name in `names` (lowercase).
 fn reads_any(expr: &Expr, names: &HashSet<String>) -> bool {
     visit_expressions(expr, |e| {
-        let name = match e {
-            Expr::Identifier(name) => Some(&name.value),
-            Expr::CompoundIdentifier(parts) => parts.last().map(|p| &p.value),
-            _ => None,
-        };
-        match name.is_some_and(|n| names.contains(&n.to_ascii_lowercase())) {
+        match column_name(e).is_some_and(|n| names.contains(&n.to_ascii_lowercase())) {
             true => ControlFlow::Break(()),
             false => ControlFlow::Continue(()),
         }

@@ -240,12 +240,7 @@ pub(super) fn decimal_math(statement: &mut Statement, columns: &super::Columns) 
 fn reads_decimal(expr: &Expr, columns: &super::Columns) -> bool {
     let mut found = false;
     let _ = crate::sql::visit::visit_expressions(expr, |expr| {
-        let name = match expr {
-            Expr::Identifier(ident) => Some(&ident.value),
-            Expr::CompoundIdentifier(parts) => parts.last().map(|part| &part.value),
-            _ => None,
-        };
-        found |= name.is_some_and(|name| columns.decimal_scale(name).is_some());
+        found |= super::scope::column_name(expr).is_some_and(|name| columns.decimal_scale(name).is_some());
         if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     });
     found

@@ -29,7 +29,7 @@ use sqlparser::ast::{CastKind, DataType, DateTimeField, Expr, Function, Interval
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::literals;
-use super::scope::{integer_literal, is_null_literal, parse_expr, plain_args};
+use super::scope::{column_name, integer_literal, is_null_literal, parse_expr, plain_args};
 use crate::sql::{Error, Result};
 
 mod calendar;
@@ -229,8 +229,7 @@ impl DateArithmetic<'_> {
 
     fn is_date(&self, expr: &Expr) -> bool {
         match expr {
-            Expr::Identifier(ident) => self.columns.is_date(&ident.value),
-            Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|last| self.columns.is_date(&last.value)),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => column_name(expr).is_some_and(|name| self.columns.is_date(name)),
             Expr::Cast { data_type: DataType::Date, .. } => true,
             Expr::TypedString(typed) => typed.data_type == DataType::Date,
             Expr::Nested(inner) => self.is_date(inner),

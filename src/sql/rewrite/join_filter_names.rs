@@ -1,0 +1,227 @@
+//! A joined relation's column that a relation before it also has, read by
+//! a condition Polars evaluates inside the join (a `join_where` of an ON
+//! that is not only equalities, a WHERE over a cross join), under a name of
+//! its own.
+//!
+//! polars-sql names such a column `id:e` in the joined frame. Polars 0.55's
+//! projection pushdown drops the earlier relation's `id` when nothing above
+//! the join reads it, so the column is `id` again, but renames it in the
+//! join's condition only where something above reads `id:e` too:
+//! `SELECT count(*) FROM sales s JOIN emp e ON e.id = s.emp_id OR e.dept_id
+//! = s.emp_id` failed ("unable to find column \"id:e\""). Read through a
+//! derived table that also names it `__floe_id`, the condition reads no
+//! suffixed name; the SELECT's wildcards leave the extra column out.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, ExcludeSelectItem, Ident, JoinConstraint, JoinOperator, ObjectName, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, Statement, TableAlias, TableFactor, WildcardAdditionalOptions,
+};
+use crate::sql::visit::VisitorMut;
+
+use super::resolver::{visit_query, Resolver, Scope};
+use super::scope::{conjuncts, is_column, parse_query, replace_outside_subqueries, visit_outside_subqueries};
+use super::Columns;
+
+const PREFIX: &str = "__floe_";
+
+pub(super) fn unsuffixed(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Joins { resolver });
+}
+
+struct Joins<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Joins<'_> {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let Some(scopes) = self.resolver.scopes(&select.from) else { return ControlFlow::Continue(()) };
+        let mut position = 0;
+        for item in 0..select.from.len() {
+            for join in 0..=select.from[item].joins.len() {
+                if position > 0 {
+                    rename_in(select, item, join, &scopes[..=position]);
+                }
+                position += 1;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Where the relation at `joins[join - 1]` of FROM item `item` (the item's
+/// own for `join` 0, a comma-joined one) is `scopes`' last and its
+/// condition reads a column an earlier scope also has: read it renamed.
+fn rename_in(select: &mut Select, item: usize, join: usize, scopes: &[Scope]) {
+    let (relation, earlier) = scopes.split_last().expect("a relation after the first");
+    let colliding: HashSet<String> = earlier.iter().flat_map(|s| s.columns.iter().map(|c| c.to_ascii_lowercase())).collect();
+    let Some(read) = condition(select, item, join).map(|condition| suffixed_reads(condition, relation, &colliding)) else { return };
+    if read.is_empty() {
+        return;
+    }
+    let factor = match join.checked_sub(1) {
+        None => &mut select.from[item].relation,
+        Some(j) => &mut select.from[item].joins[j].relation,
+    };
+    if !also_named(factor, relation, &read) {
+        return;
+    }
+    let condition = match join.checked_sub(1).map(|j| &mut select.from[item].joins[j].join_operator) {
+        Some(JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on))) => Some(on),
+        _ => select.selection.as_mut(),
+    };
+    replace_outside_subqueries(condition.expect("read above"), |expr| {
+        let Expr::CompoundIdentifier(parts) = expr else { return };
+        if let [qualifier, name] = parts.as_slice() {
+            if qualifier.value.eq_ignore_ascii_case(&relation.qualifier) && read.contains(&name.value.to_ascii_lowercase()) {
+                *expr = Expr::CompoundIdentifier(vec![qualifier.clone(), renamed(&name.value)]);
+            }
+        }
+    });
+    exclude_from_wildcards(&mut select.projection, &relation.qualifier, &read);
+}
+
+/// The condition Polars evaluates inside the join of that relation: an
+/// ON that is not only equalities, or for a cross join (or a comma) the WHERE.
+fn condition(select: &Select, item: usize, join: usize) -> Option<&Expr> {
+    match join.checked_sub(1).map(|j| &select.from[item].joins[j].join_operator) {
+        None | Some(JoinOperator::CrossJoin(_)) => select.selection.as_ref(),
+        Some(JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on))) => (!only_equalities(on)).then_some(on),
+        _ => None,
+    }
+}
+
+fn renamed(name: &str) -> Ident {
+    Ident::with_quote('"', format!("{PREFIX}{}", name.to_ascii_lowercase()))
+}
+
+/// An ON of equalities only: polars-sql joins on them as keys, which it
+/// names as the frame does.
+fn only_equalities(on: &Expr) -> bool {
+    conjuncts(on).iter().all(|c| matches!(c, Expr::BinaryOp { left, op: BinaryOperator::Eq, right } if is_column(left) && is_column(right)))
+}
+
+/// The columns of `relation` (lowercase) `condition` reads by its
+/// qualifier that an earlier relation also has.
+fn suffixed_reads(condition: &Expr, relation: &Scope, colliding: &HashSet<String>) -> HashSet<String> {
+    let mut read = HashSet::new();
+    let _ = visit_outside_subqueries(condition, |expr| {
+        if let Some(name) = qualified_by(expr, &relation.qualifier).filter(|name| relation.has_column(name)) {
+            let name = name.to_ascii_lowercase();
+            if colliding.contains(&name) {
+                read.insert(name);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    read
+}
+
+/// The column `expr` names qualified by `qualifier` (`q.c`).
+fn qualified_by<'e>(expr: &'e Expr, qualifier: &str) -> Option<&'e str> {
+    match expr {
+        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [q, name] if q.value.eq_ignore_ascii_case(qualifier) => Some(&name.value),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `factor` as `(SELECT *, c AS "__floe_c", … FROM factor) AS q` under
+/// the name `relation` goes by; false where it is no table or derived table.
+fn also_named(factor: &mut TableFactor, relation: &Scope, read: &HashSet<String>) -> bool {
+    let alias = match factor {
+        TableFactor::Table { name, alias, args: None, .. } => alias.as_ref().map(|a| a.name.clone()).or_else(|| name.0.last().and_then(|p| p.as_ident().cloned())),
+        TableFactor::Derived { alias, lateral: false, .. } => alias.as_ref().map(|a| a.name.clone()),
+        _ => None,
+    };
+    let Some(alias) = alias else { return false };
+    let mut copies: Vec<String> = relation
+        .columns
+        .iter()
+        .filter(|column| read.contains(&column.to_ascii_lowercase()))
+        .map(|column| format!("{} AS {}", Ident::with_quote('"', column), renamed(column)))
+        .collect();
+    copies.sort();
+    copies.dedup();
+    let Some(query) = parse_query(&format!("SELECT *, {} FROM {factor}", copies.join(", "))) else { return false };
+    *factor = TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(query),
+        alias: Some(TableAlias { explicit: true, name: alias, columns: vec![], at: None }),
+        sample: None,
+    };
+    true
+}
+
+/// `*` and `qualifier.*` without the renamed copies.
+fn exclude_from_wildcards(projection: &mut [SelectItem], qualifier: &str, read: &HashSet<String>) {
+    for item in projection {
+        let options = match item {
+            SelectItem::Wildcard(options) => options,
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(ObjectName(parts)), options)
+                if parts.last().and_then(|p| p.as_ident()).is_some_and(|q| q.value.eq_ignore_ascii_case(qualifier)) =>
+            {
+                options
+            }
+            _ => continue,
+        };
+        exclude(options, read);
+    }
+}
+
+fn exclude(options: &mut WildcardAdditionalOptions, read: &HashSet<String>) {
+    let mut names: Vec<ObjectName> = match options.opt_exclude.take() {
+        None => Vec::new(),
+        Some(ExcludeSelectItem::Single(name)) => vec![name],
+        Some(ExcludeSelectItem::Multiple(names)) => names,
+    };
+    let mut added: Vec<&String> = read.iter().collect();
+    added.sort();
+    names.extend(added.into_iter().map(|name| ObjectName::from(vec![renamed(name)])));
+    options.opt_exclude = Some(ExcludeSelectItem::Multiple(names));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::{columns_of, rewritten_over};
+    use super::unsuffixed;
+
+    fn rewritten(sql: &str) -> String {
+        let columns = columns_of(&[("sales", &["id", "emp_id", "amount"]), ("emp", &["id", "dept_id", "name"])]);
+        rewritten_over(sql, &columns, unsuffixed)
+    }
+
+    #[test]
+    fn a_right_column_an_earlier_relation_has_is_read_renamed_in_a_join_where() {
+        assert_eq!(
+            rewritten("SELECT count(*) FROM sales AS s JOIN emp AS e ON e.id <> s.emp_id"),
+            "SELECT count(*) FROM sales AS s JOIN (SELECT *, \"id\" AS \"__floe_id\" FROM emp AS e) AS e ON e.\"__floe_id\" <> s.emp_id"
+        );
+    }
+
+    #[test]
+    fn a_filter_over_a_cross_join_reads_it_renamed_and_wildcards_leave_it_out() {
+        assert_eq!(
+            rewritten("SELECT *, e.* FROM sales AS s CROSS JOIN emp AS e WHERE e.id = s.emp_id OR e.dept_id = s.emp_id"),
+            "SELECT * EXCLUDE (\"__floe_id\"), e.* EXCLUDE (\"__floe_id\") FROM sales AS s CROSS JOIN (SELECT *, \"id\" AS \"__floe_id\" FROM emp AS e) AS e WHERE e.\"__floe_id\" = s.emp_id OR e.dept_id = s.emp_id"
+        );
+    }
+
+    #[test]
+    fn equalities_columns_of_its_own_and_the_first_relation_stay() {
+        for sql in [
+            "SELECT count(*) FROM sales AS s JOIN emp AS e ON e.id = s.emp_id",
+            "SELECT count(*) FROM sales AS s JOIN emp AS e ON e.dept_id <> s.emp_id",
+            "SELECT count(*) FROM sales AS s JOIN emp AS e ON s.id <> e.dept_id",
+            "SELECT count(*) FROM sales AS s LEFT JOIN emp AS e ON e.id = s.emp_id AND e.id > 2",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
+    }
+}
