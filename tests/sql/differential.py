@@ -314,6 +314,12 @@ class Generator:
             if kind == "JOIN" and r.random() < 0.1 and TABLES[table][column] in NUMERIC:
                 # A join on an inequality alone: a range join.
                 condition = f"{alias}.{column} {r.choice(['<', '>=', '<>'])} {outer_alias}.{outer_column}"
+            elif kind == "JOIN" and r.random() < 0.15:
+                # Conditions Polars evaluates inside the join: an OR of both
+                # sides, comparisons of numbers of unlike kinds.
+                mine, theirs = self.column([(alias, table)], NUMERIC), self.column([(outer_alias, outer_table)], NUMERIC)
+                compare = f"{mine} {r.choice(['<', '>=', '<>'])} {theirs}"
+                condition = r.choice([f"{condition} OR {compare}", f"{condition} AND {compare}", compare])
             elif r.random() < 0.3:
                 condition += f" AND {self.predicate([(alias, table)] if r.random() < 0.5 else scope, 2)}"
             if column == outer_column and len(scope) == 1 and kind in ("JOIN", "LEFT JOIN") and r.random() < 0.3:
@@ -483,6 +489,11 @@ class Generator:
         r = self.rng
         kind = r.choice(["int", "text", "dec", "date"])
         first, step = (self.value([(alias, "emp")], kind, 1) for alias in ("e", "n"))
+        if kind == "dec":
+            # One type for both parts: DuckDB casts the second's values to the
+            # first's (`floor` of a DECIMAL(10,2) is a DECIMAL(10,0)), PostgreSQL
+            # refuses them, Floe takes the wider.
+            first, step = (f"CAST({value} AS DECIMAL(12,2))" for value in (first, step))
         link = r.choice(["n.dept_id = w.id", "n.id = w.dept_id"])
         start = self.predicate([("e", "emp")])
         if r.random() < 0.5:

@@ -9,7 +9,7 @@
 //!   float. Only catalog columns' types are known; other keys stay. So are
 //!   the sides of an ON's other comparisons (`o.id < k.amount`), which
 //!   Polars evaluates inside the join (`join_where`) and refuses alike;
-//! - a key that is an expression over a column an earlier relation of the
+//! - a key or a compared side that is an expression over a column an earlier relation of the
 //!   join also has (`CASE WHEN <c> THEN t1.id END`, which
 //!   `outer_join_conditions.rs` writes for a condition on the preserved
 //!   side; a cast above; `t1.id + 0` as written): polars-sql names that
@@ -81,9 +81,9 @@ impl Keys<'_> {
         for join in &mut table.joins {
             let scope = self.resolver.scope(&join.relation);
             if let Some(JoinConstraint::On(on)) = join_constraint(&mut join.join_operator) {
-                for_each_comparison(on, &mut |left, equality, right| {
+                for_each_comparison(on, &mut |left, right| {
                     self.widen(left, right, relations);
-                    for side in [left, right].into_iter().filter(|side| equality && !is_column(side)) {
+                    for side in [left, right].into_iter().filter(|side| !is_column(side)) {
                         read_suffixed(side, &suffixed);
                     }
                 });
@@ -158,7 +158,8 @@ impl VisitorMut for Memberships<'_> {
             let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = inner.projection.as_mut_slice() else {
                 return;
             };
-            let kinds = (self.resolver.column_kind(value, &relations), self.resolver.column_kind(member, &inner_relations));
+            let kind = |side: &Expr, relations| reads_column(side).then(|| self.resolver.value_kind(side, relations)).flatten();
+            let kinds = (kind(value, &relations), kind(member, &inner_relations));
             let (Some(value_kind), Some(member_kind)) = kinds else { return };
             let Some(wider) = wider(value_kind, member_kind) else { return };
             for side in [value.as_mut(), member] {
@@ -178,17 +179,18 @@ fn relations_of(resolver: &Resolver, from: &[TableWithJoins]) -> Vec<(TableFacto
 }
 
 /// Calls `each` with the two sides of every comparison among `on`'s
-/// conjuncts, and whether it is an equality (a key). Polars compares the
-/// others inside the join too (`join_where`), and refuses there what it
-/// refuses in a key ("'join_where' cannot compare Int64 with Float64").
-fn for_each_comparison(on: &mut Expr, each: &mut impl FnMut(&mut Expr, bool, &mut Expr)) {
+/// conjuncts: equalities are keys, and Polars compares the others inside
+/// the join (`join_where`), where it refuses what it refuses in a key
+/// ("'join_where' cannot compare Int64 with Float64", "'alias' is not
+/// allowed in a join key").
+fn for_each_comparison(on: &mut Expr, each: &mut impl FnMut(&mut Expr, &mut Expr)) {
     match on {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
             for_each_comparison(left, each);
             for_each_comparison(right, each);
         }
         Expr::Nested(inner) => for_each_comparison(inner, each),
-        Expr::BinaryOp { left, op, right } if is_comparison(op) => each(left, *op == BinaryOperator::Eq, right),
+        Expr::BinaryOp { left, op, right } if is_comparison(op) => each(left, right),
         _ => {}
     }
 }

@@ -10,6 +10,8 @@ use sqlparser::ast::{Expr, Query, SetExpr, Statement, TableFactor, TableWithJoin
 use super::scope::{collect_cte_columns, leftmost_select, output_names, Columns};
 use super::RelationName;
 
+mod kinds;
+
 /// One relation in a FROM clause: the name columns are qualified by, and its columns.
 #[derive(Clone)]
 pub(crate) struct Scope {
@@ -132,59 +134,6 @@ impl<'a> Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    /// The kind of a derived table's column where its expression says it for
-    /// certain, INTEGER or DOUBLE: a join on it with a key of the other kind
-    /// (`ON e.dept_id = d.avg_x`) is cast as one on catalog columns is. A
-    /// DECIMAL's is left unknown: its scale decides the cast.
-    fn derived_kind(&self, subquery: &Query, column: &str) -> Option<super::ColumnKind> {
-        let select = leftmost_select(&subquery.body)?;
-        let position = output_names(select).iter().position(|name| name.as_deref().is_some_and(|name| name.eq_ignore_ascii_case(column)))?;
-        let item = super::scope::item_expr(&select.projection[position])?;
-        let relations: Vec<(TableFactor, Option<Scope>)> = factors(&select.from).map(|f| (f.clone(), self.scope(f))).collect();
-        self.value_kind(item, &relations).filter(|kind| matches!(kind, super::ColumnKind::Integer | super::ColumnKind::Float))
-    }
-
-    /// The kind of a value computed from columns of `relations`, where its
-    /// expression says it for certain (see `derived_kind`).
-    pub fn value_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<super::ColumnKind> {
-        use sqlparser::ast::{DataType, Value};
-        use super::ColumnKind::{Float, Integer};
-        match expr {
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => self.column_kind(expr, relations),
-            Expr::Nested(inner) => self.value_kind(inner, relations),
-            Expr::BinaryOp { left, op, right } => {
-                use sqlparser::ast::BinaryOperator::{Divide, Minus, Multiply, Plus};
-                let kinds = (self.value_kind(left, relations)?, self.value_kind(right, relations)?);
-                match (op, kinds) {
-                    (Plus | Minus | Multiply, (Integer, Integer)) => Some(Integer),
-                    // Floe divides in DOUBLE (`divisions_in_double`).
-                    (Plus | Minus | Multiply | Divide, (Integer | Float, Integer | Float)) => Some(Float),
-                    _ => None,
-                }
-            }
-            Expr::Cast { data_type, .. } => match data_type {
-                DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_) | DataType::Real | DataType::Float64 => Some(Float),
-                DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_) => Some(Integer),
-                _ => None,
-            },
-            Expr::Value(value) => matches!(&value.value, Value::Number(text, _) if text.bytes().all(|b| b.is_ascii_digit())).then_some(Integer),
-            Expr::Function(function) if function.over.is_none() => {
-                let name = function.name.to_string().to_ascii_lowercase();
-                let args = super::scope::plain_args(function);
-                match (name.as_str(), args.as_deref()) {
-                    ("count", _) => Some(Integer),
-                    ("avg" | "mean" | "stddev" | "stddev_samp" | "variance" | "var_samp", Some([_])) => Some(Float),
-                    ("min" | "max" | "sum" | "abs", Some([arg])) => self.value_kind(arg, relations),
-                    // Also as `rounding.rs` writes it (`floe_round_<digits>(x)`).
-                    ("round", Some([arg, ..])) => self.value_kind(arg, relations).filter(|kind| *kind == Float),
-                    (name, Some([arg])) if name.starts_with("floe_round_") => self.value_kind(arg, relations).filter(|kind| *kind == Float),
-                    _ => None,
-                }
-            }
-            _ => None,
-        }
-    }
-
     /// The columns of `SELECT * FROM r …` (a filter the join passes pushed
     /// into a derived table): r's; of `SELECT * EXCLUDE (c) FROM r …` (an
     /// ungrouped HAVING's one group, `ungrouped_having.rs`) r's but `c`.

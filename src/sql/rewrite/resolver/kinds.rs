@@ -1,0 +1,169 @@
+//! The kind of a value a query computes, where its expression says it for
+//! certain: what the join and membership passes cast to the wider type of
+//! two sides by, for a derived table's columns as for the catalog's.
+
+use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, Query, SelectItem, TableFactor, Value};
+
+use super::super::scope::{integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
+use super::super::ColumnKind::{self, Decimal, Float, Integer};
+use super::{factors, Resolver, Scope};
+use crate::sql::functions::{round_digits, DecimalOp};
+
+impl Resolver<'_> {
+    /// The kind of a derived table's column, a number's: a join on it with a
+    /// key of another kind (`ON e.dept_id = d.avg_x`) is cast as one on
+    /// catalog columns is.
+    pub(super) fn derived_kind(&self, subquery: &Query, column: &str) -> Option<ColumnKind> {
+        let select = leftmost_select(&subquery.body)?;
+        let position = output_names(select).iter().position(|name| name.as_deref().is_some_and(|name| name.eq_ignore_ascii_case(column)));
+        let Some(position) = position else {
+            // `SELECT * FROM r WHERE …`, a filter the join passes pushed down: r's column.
+            let [table] = select.from.as_slice() else { return None };
+            let wildcard = matches!(select.projection.as_slice(), [SelectItem::Wildcard(_)]) && table.joins.is_empty();
+            return wildcard.then(|| self.kind_of(&table.relation, column)).flatten();
+        };
+        let item = item_expr(&select.projection[position])?;
+        let relations: Vec<(TableFactor, Option<Scope>)> = factors(&select.from).map(|f| (f.clone(), self.scope(f))).collect();
+        self.value_kind(item, &relations).filter(|kind| matches!(kind, Integer | Float | Decimal(_)))
+    }
+
+    /// The kind of a value computed from columns of `relations`. A DECIMAL
+    /// is known only with its scale exact, which decides a cast.
+    pub fn value_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
+        match expr {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => self.column_kind(expr, relations),
+            Expr::Nested(inner) => self.value_kind(inner, relations),
+            Expr::BinaryOp { left, op, right } => {
+                let kinds = (self.value_kind(left, relations)?, self.value_kind(right, relations)?);
+                arithmetic(op, kinds)
+            }
+            Expr::Cast { data_type, .. } => match data_type {
+                DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_) | DataType::Real | DataType::Float64 => Some(Float),
+                DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_) => Some(Integer),
+                _ => None,
+            },
+            // Polars reads a number with a point as a DOUBLE (DuckDB: a DECIMAL).
+            Expr::Value(value) => match &value.value {
+                Value::Number(text, _) if text.bytes().all(|b| b.is_ascii_digit()) => Some(Integer),
+                Value::Number(text, _) if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') => Some(Float),
+                _ => None,
+            },
+            // Every result of one kind (NULL is of any).
+            Expr::Case { conditions, else_result, .. } => {
+                let results = conditions.iter().map(|when| &when.result).chain(else_result.as_deref());
+                let mut kinds = results.filter(|result| !is_null_literal(result)).map(|result| self.value_kind(result, relations));
+                let first = kinds.next()??;
+                kinds.all(|kind| kind == Some(first)).then_some(first)
+            }
+            Expr::Function(function) if function.over.is_none() => self.function_kind(function, relations),
+            _ => None,
+        }
+    }
+
+    fn function_kind(&self, function: &Function, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
+        let name = function.name.to_string().to_ascii_lowercase();
+        if name == "count" {
+            return Some(Integer);
+        }
+        let args = plain_args(function)?;
+        let kind = |arg: &Expr| self.value_kind(arg, relations);
+        match (name.as_str(), args.as_slice()) {
+            ("avg" | "mean" | "stddev" | "stddev_samp" | "variance" | "var_samp", [_]) => Some(Float),
+            ("min" | "max" | "sum" | "abs", [arg]) => kind(arg),
+            ("round", [arg, ..]) => rounded(kind(arg)?, args.get(1).map_or(Some(0), |digits| integer_literal(digits))?),
+            // As `rounding.rs` writes round, and `decimals.rs` exact arithmetic.
+            (name, [arg]) if round_digits(name).is_some() => rounded(kind(arg)?, round_digits(name)?.into()),
+            (name, [left, right]) => {
+                let op = match DecimalOp::parse(name)? {
+                    DecimalOp::Add => BinaryOperator::Plus,
+                    DecimalOp::Sub => BinaryOperator::Minus,
+                    DecimalOp::Mul => BinaryOperator::Multiply,
+                    DecimalOp::Rem => return None,
+                };
+                exact(&op, (kind(left)?, kind(right)?))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `+ - * /` of two kinds, as Floe computes them: in DOUBLE where either is
+/// one (and every division: `divisions_in_double`), exactly for DECIMALs.
+fn arithmetic(op: &BinaryOperator, kinds: (ColumnKind, ColumnKind)) -> Option<ColumnKind> {
+    use BinaryOperator::{Divide, Minus, Multiply, Plus};
+    match (op, kinds) {
+        (Plus | Minus | Multiply, (Integer, Integer)) => Some(Integer),
+        (Plus | Minus | Multiply | Divide, (Integer | Float, Integer | Float)) => Some(Float),
+        // A product of DECIMALs is Polars' (the larger scale) until
+        // `decimals.rs` makes it exact (the sum of them): not known here.
+        (Plus | Minus, _) => exact(op, kinds),
+        _ => None,
+    }
+}
+
+/// A DECIMAL's sum, difference or exact product with a DECIMAL or an integer (scale 0).
+fn exact(op: &BinaryOperator, kinds: (ColumnKind, ColumnKind)) -> Option<ColumnKind> {
+    let scale = |kind: ColumnKind| match kind {
+        Integer => Some(0),
+        Decimal(scale) => Some(scale),
+        _ => None,
+    };
+    if !matches!(kinds, (Decimal(_), _) | (_, Decimal(_))) {
+        return None;
+    }
+    let (left, right) = (scale(kinds.0)?, scale(kinds.1)?);
+    match op {
+        BinaryOperator::Plus | BinaryOperator::Minus => Some(Decimal(left.max(right))),
+        BinaryOperator::Multiply => Some(Decimal(left.checked_add(right)?)),
+        _ => None,
+    }
+}
+
+/// A value of `kind` rounded to `digits`: a DOUBLE stays one, a DECIMAL
+/// comes back at that scale (`floe_round_<n>`).
+fn rounded(kind: ColumnKind, digits: i64) -> Option<ColumnKind> {
+    match kind {
+        Float => Some(Float),
+        Decimal(_) => Some(Decimal(u8::try_from(digits).ok()?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::scope::parse_query;
+    use super::super::super::{ColumnKind, Columns};
+    use super::super::{factors, Resolver};
+    use super::ColumnKind::{Decimal, Float, Integer};
+
+    /// The kind of each item of `sql`'s SELECT, over `t(i INTEGER, f DOUBLE, d DECIMAL(_, 2))`.
+    fn kinds(sql: &str) -> Vec<Option<ColumnKind>> {
+        let mut columns = Columns::default();
+        columns.insert(vec!["t".into()], vec!["i".into(), "f".into(), "d".into()], &[Integer, Float, Decimal(2)]);
+        let query = parse_query(sql).expect("parses");
+        let resolver = Resolver::new(&query, &columns);
+        let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else { panic!("a SELECT") };
+        let relations: Vec<_> = factors(&select.from).map(|f| (f.clone(), resolver.scope(f))).collect();
+        let items = select.projection.iter().map(|item| super::item_expr(item).expect("an expression"));
+        items.map(|item| resolver.value_kind(item, &relations)).collect()
+    }
+
+    #[test]
+    fn decimals_are_known_only_with_their_scale_exact() {
+        assert_eq!(
+            kinds("SELECT d + i, d - d, d * d, floe_decimal_mul(d, d), round(d, 0), floe_round_1(d), CASE WHEN i > 0 THEN d ELSE NULL END FROM t"),
+            [Some(Decimal(2)), Some(Decimal(2)), None, Some(Decimal(4)), Some(Decimal(0)), Some(Decimal(1)), Some(Decimal(2))]
+        );
+        assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, d + f, round(i, 1) FROM t"), [None, None, None]);
+    }
+
+    #[test]
+    fn numbers_with_a_point_are_doubles_as_polars_reads_them() {
+        assert_eq!(kinds("SELECT 1.5, abs(40.90) + i, 7, count(*) FROM t"), [Some(Float), Some(Float), Some(Integer), Some(Integer)]);
+    }
+
+    #[test]
+    fn a_filtered_relation_s_columns_keep_their_kinds() {
+        assert_eq!(kinds("SELECT s.d, s.i FROM (SELECT * FROM t WHERE i > 1) AS s"), [Some(Decimal(2)), Some(Integer)]);
+    }
+}
