@@ -21,10 +21,10 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, DataType, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Ident, Query, Select, Statement, UnaryOperator, Value};
+use sqlparser::ast::{BinaryOperator, DataType, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, Query, Select, Statement, UnaryOperator, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{call, is_null_literal, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
+use super::scope::{call, is_null_literal, join_constraint, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
 use crate::sql::functions::{round_digits, DecimalOp, Scalar};
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
@@ -62,6 +62,13 @@ fn rewrite_select(select: &mut Select, columns: &Columns) {
     };
     let mut everywhere = Exact { columns, only_in_aggregates: false, queries: 0, aggregates: 0 };
     let _ = select.selection.visit(&mut everywhere);
+    // A join's condition compares values as WHERE does (a product there
+    // at Polars' scale against one computed exactly below was wrong).
+    for join in select.from.iter_mut().flat_map(|table| table.joins.iter_mut()) {
+        if let Some(JoinConstraint::On(on)) = join_constraint(&mut join.join_operator) {
+            let _ = on.visit(&mut everywhere);
+        }
+    }
     let mut items = Exact { only_in_aggregates: grouped, ..everywhere };
     let _ = select.projection.visit(&mut items);
     let _ = select.having.visit(&mut Exact { only_in_aggregates: true, ..items });

@@ -9,7 +9,7 @@
 //! join's condition only where something above reads `id:e` too:
 //! `SELECT count(*) FROM sales s JOIN emp e ON e.id = s.emp_id OR e.dept_id
 //! = s.emp_id` failed ("unable to find column \"id:e\""). Read through a
-//! derived table that also names it `__floe_id`, the condition reads no
+//! derived table that also names it `__floe_e_id`, the condition reads no
 //! suffixed name; the SELECT's wildcards leave the extra column out.
 
 use std::collections::HashSet;
@@ -43,13 +43,25 @@ impl VisitorMut for Joins<'_> {
         let mut position = 0;
         for item in 0..select.from.len() {
             for join in 0..=select.from[item].joins.len() {
-                if position > 0 {
+                if position > 0 && !self.names_a_cte(select, item, join) {
                     rename_in(select, item, join, &scopes[..=position]);
                 }
                 position += 1;
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl Joins<'_> {
+    /// A CTE read by its own name, which polars-sql would resolve to the
+    /// CTE rather than to a derived table of that name.
+    fn names_a_cte(&self, select: &Select, item: usize, join: usize) -> bool {
+        let factor = match join.checked_sub(1) {
+            None => &select.from[item].relation,
+            Some(j) => &select.from[item].joins[j].relation,
+        };
+        matches!(factor, TableFactor::Table { alias: None, .. }) && self.resolver.is_cte(factor)
     }
 }
 
@@ -78,7 +90,7 @@ fn rename_in(select: &mut Select, item: usize, join: usize, scopes: &[Scope]) {
         let Expr::CompoundIdentifier(parts) = expr else { return };
         if let [qualifier, name] = parts.as_slice() {
             if qualifier.value.eq_ignore_ascii_case(&relation.qualifier) && read.contains(&name.value.to_ascii_lowercase()) {
-                *expr = Expr::CompoundIdentifier(vec![qualifier.clone(), renamed(&name.value)]);
+                *expr = Expr::CompoundIdentifier(vec![qualifier.clone(), renamed(&relation.qualifier, &name.value)]);
             }
         }
     });
@@ -95,8 +107,10 @@ fn condition(select: &Select, item: usize, join: usize) -> Option<&Expr> {
     }
 }
 
-fn renamed(name: &str) -> Ident {
-    Ident::with_quote('"', format!("{PREFIX}{}", name.to_ascii_lowercase()))
+/// The copy's name: the relation's too, so two relations' copies of one
+/// column are not suffixed by the join in turn.
+fn renamed(qualifier: &str, name: &str) -> Ident {
+    Ident::with_quote('"', format!("{PREFIX}{}_{}", qualifier.to_ascii_lowercase(), name.to_ascii_lowercase()))
 }
 
 /// An ON of equalities only: polars-sql joins on them as keys, which it
@@ -132,7 +146,7 @@ fn qualified_by<'e>(expr: &'e Expr, qualifier: &str) -> Option<&'e str> {
     }
 }
 
-/// `factor` as `(SELECT *, c AS "__floe_c", … FROM factor) AS q` under
+/// `factor` as `(SELECT *, c AS "__floe_q_c", … FROM factor) AS q` under
 /// the name `relation` goes by; false where it is no table or derived table.
 fn also_named(factor: &mut TableFactor, relation: &Scope, read: &HashSet<String>) -> bool {
     let alias = match factor {
@@ -145,7 +159,7 @@ fn also_named(factor: &mut TableFactor, relation: &Scope, read: &HashSet<String>
         .columns
         .iter()
         .filter(|column| read.contains(&column.to_ascii_lowercase()))
-        .map(|column| format!("{} AS {}", Ident::with_quote('"', column), renamed(column)))
+        .map(|column| format!("{} AS {}", Ident::with_quote('"', column), renamed(&relation.qualifier, column)))
         .collect();
     copies.sort();
     copies.dedup();
@@ -171,11 +185,11 @@ fn exclude_from_wildcards(projection: &mut [SelectItem], qualifier: &str, read: 
             }
             _ => continue,
         };
-        exclude(options, read);
+        exclude(options, qualifier, read);
     }
 }
 
-fn exclude(options: &mut WildcardAdditionalOptions, read: &HashSet<String>) {
+fn exclude(options: &mut WildcardAdditionalOptions, qualifier: &str, read: &HashSet<String>) {
     let mut names: Vec<ObjectName> = match options.opt_exclude.take() {
         None => Vec::new(),
         Some(ExcludeSelectItem::Single(name)) => vec![name],
@@ -183,7 +197,7 @@ fn exclude(options: &mut WildcardAdditionalOptions, read: &HashSet<String>) {
     };
     let mut added: Vec<&String> = read.iter().collect();
     added.sort();
-    names.extend(added.into_iter().map(|name| ObjectName::from(vec![renamed(name)])));
+    names.extend(added.into_iter().map(|name| ObjectName::from(vec![renamed(qualifier, name)])));
     options.opt_exclude = Some(ExcludeSelectItem::Multiple(names));
 }
 
@@ -201,7 +215,7 @@ mod tests {
     fn a_right_column_an_earlier_relation_has_is_read_renamed_in_a_join_where() {
         assert_eq!(
             rewritten("SELECT count(*) FROM sales AS s JOIN emp AS e ON e.id <> s.emp_id"),
-            "SELECT count(*) FROM sales AS s JOIN (SELECT *, \"id\" AS \"__floe_id\" FROM emp AS e) AS e ON e.\"__floe_id\" <> s.emp_id"
+            "SELECT count(*) FROM sales AS s JOIN (SELECT *, \"id\" AS \"__floe_e_id\" FROM emp AS e) AS e ON e.\"__floe_e_id\" <> s.emp_id"
         );
     }
 
@@ -209,7 +223,7 @@ mod tests {
     fn a_filter_over_a_cross_join_reads_it_renamed_and_wildcards_leave_it_out() {
         assert_eq!(
             rewritten("SELECT *, e.* FROM sales AS s CROSS JOIN emp AS e WHERE e.id = s.emp_id OR e.dept_id = s.emp_id"),
-            "SELECT * EXCLUDE (\"__floe_id\"), e.* EXCLUDE (\"__floe_id\") FROM sales AS s CROSS JOIN (SELECT *, \"id\" AS \"__floe_id\" FROM emp AS e) AS e WHERE e.\"__floe_id\" = s.emp_id OR e.dept_id = s.emp_id"
+            "SELECT * EXCLUDE (\"__floe_e_id\"), e.* EXCLUDE (\"__floe_e_id\") FROM sales AS s CROSS JOIN (SELECT *, \"id\" AS \"__floe_e_id\" FROM emp AS e) AS e WHERE e.\"__floe_e_id\" = s.emp_id OR e.dept_id = s.emp_id"
         );
     }
 

@@ -71,6 +71,12 @@ impl<'a> Resolver<'a> {
 
     /// The kind of a catalog relation's column, where known.
     pub fn kind_of(&self, factor: &TableFactor, column: &str) -> Option<super::ColumnKind> {
+        // Columns an alias renames (`t AS y(a, b)`) are not known by name.
+        if let TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } = factor {
+            if !alias.columns.is_empty() {
+                return None;
+            }
+        }
         if let TableFactor::Derived { subquery, .. } = factor {
             return self.derived_kind(subquery, column);
         }

@@ -2,7 +2,7 @@
 //! certain: what the join and membership passes cast to the wider type of
 //! two sides by, for a derived table's columns as for the catalog's.
 
-use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, Query, SelectItem, TableFactor, Value};
+use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
 
 use super::super::scope::{integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
@@ -22,9 +22,22 @@ impl Resolver<'_> {
             let wildcard = matches!(select.projection.as_slice(), [SelectItem::Wildcard(_)]) && table.joins.is_empty();
             return wildcard.then(|| self.kind_of(&table.relation, column)).flatten();
         };
-        let item = item_expr(&select.projection[position])?;
+        // Of a set operation, every side's item at that place: one kind, or
+        // numbers of which one is a DOUBLE (Polars' common type then).
+        let kinds: Option<Vec<ColumnKind>> = branches(&subquery.body)?.into_iter().map(|select| self.item_kind(select, position)).collect();
+        let kinds = kinds?;
+        let numbers = kinds.iter().all(|kind| matches!(kind, Integer | Float | Decimal(_)));
+        match kinds.as_slice() {
+            [first, rest @ ..] if numbers && rest.iter().all(|kind| kind == first) => Some(*first),
+            _ if numbers && kinds.contains(&Float) => Some(Float),
+            _ => None,
+        }
+    }
+
+    fn item_kind(&self, select: &Select, position: usize) -> Option<ColumnKind> {
+        let item = item_expr(select.projection.get(position)?)?;
         let relations: Vec<(TableFactor, Option<Scope>)> = factors(&select.from).map(|f| (f.clone(), self.scope(f))).collect();
-        self.value_kind(item, &relations).filter(|kind| matches!(kind, Integer | Float | Decimal(_)))
+        self.value_kind(item, &relations)
     }
 
     /// The kind of a value computed from columns of `relations`. A DECIMAL
@@ -87,16 +100,32 @@ impl Resolver<'_> {
     }
 }
 
+/// The SELECTs of a query's body, every side of its set operations; None
+/// where one side is no SELECT (VALUES).
+fn branches(body: &SetExpr) -> Option<Vec<&Select>> {
+    match body {
+        SetExpr::Select(select) => Some(vec![select]),
+        SetExpr::Query(query) => branches(&query.body),
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut selects = branches(left)?;
+            selects.extend(branches(right)?);
+            Some(selects)
+        }
+        _ => None,
+    }
+}
+
 /// `+ - * /` of two kinds, as Floe computes them: in DOUBLE where either is
 /// one (and every division: `divisions_in_double`), exactly for DECIMALs.
 fn arithmetic(op: &BinaryOperator, kinds: (ColumnKind, ColumnKind)) -> Option<ColumnKind> {
     use BinaryOperator::{Divide, Minus, Multiply, Plus};
     match (op, kinds) {
         (Plus | Minus | Multiply, (Integer, Integer)) => Some(Integer),
-        (Plus | Minus | Multiply | Divide, (Integer | Float, Integer | Float)) => Some(Float),
+        (Plus | Minus | Multiply | Divide, (Integer | Float, Integer | Float) | (Decimal(_), Float) | (Float, Decimal(_))) => Some(Float),
         // A product of DECIMALs is Polars' (the larger scale) until
         // `decimals.rs` makes it exact (the sum of them): not known here.
-        (Plus | Minus, _) => exact(op, kinds),
+        // With an integer both are the DECIMAL's scale.
+        (Plus | Minus, _) | (Multiply, (Integer, Decimal(_)) | (Decimal(_), Integer)) => exact(op, kinds),
         _ => None,
     }
 }
@@ -154,7 +183,15 @@ mod tests {
             kinds("SELECT d + i, d - d, d * d, floe_decimal_mul(d, d), round(d, 0), floe_round_1(d), CASE WHEN i > 0 THEN d ELSE NULL END FROM t"),
             [Some(Decimal(2)), Some(Decimal(2)), None, Some(Decimal(4)), Some(Decimal(0)), Some(Decimal(1)), Some(Decimal(2))]
         );
-        assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, d + f, round(i, 1) FROM t"), [None, None, None]);
+        assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, d * d, round(i, 1) FROM t"), [None, None, None]);
+        assert_eq!(kinds("SELECT d * i, d + f FROM t"), [Some(Decimal(2)), Some(Float)]);
+        // A set operation's sides must agree.
+        assert_eq!(
+            kinds("SELECT u.v, w.v, x.v FROM (SELECT d AS v FROM t UNION ALL SELECT d + 0.001 FROM t) AS u, (SELECT i AS v FROM t UNION SELECT i + 1 FROM t) AS w, (SELECT d AS v FROM t UNION SELECT i FROM t) AS x"),
+            [Some(Float), Some(Integer), None]
+        );
+        // Columns renamed by the alias are not the catalog's of those names.
+        assert_eq!(kinds("SELECT y.d FROM t AS y(d, f, i)"), [None]);
     }
 
     #[test]
