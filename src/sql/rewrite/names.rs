@@ -200,7 +200,10 @@ pub(super) fn name_colliding_projections(statement: &mut Statement) {
 /// `ORDER BY sum(x)` in a grouped query whose SELECT list has `sum(x)`:
 /// polars-sql sorts the grouped frame, where the aggregate is no longer an
 /// expression it can evaluate, so the key becomes the item's position (SQL
-/// means the same; TPC-DS 85, 91).
+/// means the same; TPC-DS 85, 91). So does a qualified key the list has
+/// (`SELECT e.id … GROUP BY e.id ORDER BY e.id`): where an earlier joined
+/// relation also has `id`, polars-sql sorted by `id:e`, a name the grouped
+/// frame no longer has ("unable to find column").
 pub(super) fn order_by_projections(statement: &mut Statement) {
     struct Positions;
     impl VisitorMut for Positions {
@@ -216,7 +219,7 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
                 return ControlFlow::Continue(());
             }
             for item in items.iter_mut() {
-                if matches!(item.expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)) {
+                if matches!(item.expr, Expr::Identifier(_) | Expr::Value(_)) {
                     continue;
                 }
                 let written = item.expr.to_string();
@@ -276,7 +279,17 @@ pub(super) fn alias_case(statement: &mut Statement) {
 #[cfg(test)]
 mod tests {
     use super::super::scope::rewritten_by;
-    use super::name_colliding_projections;
+    use super::{name_colliding_projections, order_by_projections};
+
+    #[test]
+    fn grouped_sort_keys_the_list_has_are_its_positions() {
+        assert_eq!(
+            rewritten_by("SELECT e.id, sum(x) FROM d JOIN e ON e.k = d.k GROUP BY e.id ORDER BY e.id DESC, sum(x), id", order_by_projections),
+            "SELECT e.id, sum(x) FROM d JOIN e ON e.k = d.k GROUP BY e.id ORDER BY 1 DESC, 2, id"
+        );
+        let ungrouped = "SELECT e.id FROM d JOIN e ON e.k = d.k ORDER BY e.id";
+        assert_eq!(rewritten_by(ungrouped, order_by_projections), ungrouped);
+    }
 
     #[test]
     fn items_polars_names_alike_are_aliased() {
