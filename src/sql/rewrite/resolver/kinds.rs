@@ -2,7 +2,7 @@
 //! certain: what the join and membership passes cast to the wider type of
 //! two sides by, for a derived table's columns as for the catalog's.
 
-use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
+use sqlparser::ast::{BinaryOperator, DataType, ExactNumberInfo, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
 
 use super::super::scope::{integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
@@ -53,6 +53,11 @@ impl Resolver<'_> {
             Expr::Cast { data_type, .. } => match data_type {
                 DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_) | DataType::Real | DataType::Float64 => Some(Float),
                 DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_) => Some(Integer),
+                DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info) => match info {
+                    ExactNumberInfo::Precision(_) => Some(Decimal(0)),
+                    ExactNumberInfo::PrecisionAndScale(_, scale) => u8::try_from(*scale).ok().map(Decimal),
+                    ExactNumberInfo::None => None,
+                },
                 _ => None,
             },
             // Polars reads a number with a point as a DOUBLE (DuckDB: a DECIMAL).
@@ -184,7 +189,7 @@ mod tests {
             [Some(Decimal(2)), Some(Decimal(2)), None, Some(Decimal(4)), Some(Decimal(0)), Some(Decimal(1)), Some(Decimal(2))]
         );
         assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, d * d, round(i, 1) FROM t"), [None, None, None]);
-        assert_eq!(kinds("SELECT d * i, d + f FROM t"), [Some(Decimal(2)), Some(Float)]);
+        assert_eq!(kinds("SELECT d * i, d + f, CAST(f AS DECIMAL(12,1)), CAST(i AS NUMERIC(9)) FROM t"), [Some(Decimal(2)), Some(Float), Some(Decimal(1)), Some(Decimal(0))]);
         // A set operation's sides must agree.
         assert_eq!(
             kinds("SELECT u.v, w.v, x.v FROM (SELECT d AS v FROM t UNION ALL SELECT d + 0.001 FROM t) AS u, (SELECT i AS v FROM t UNION SELECT i + 1 FROM t) AS w, (SELECT d AS v FROM t UNION SELECT i FROM t) AS x"),
