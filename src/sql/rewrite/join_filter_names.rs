@@ -22,7 +22,7 @@ use sqlparser::ast::{
 use crate::sql::visit::VisitorMut;
 
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{conjuncts, is_column, parse_query, replace_outside_subqueries, visit_outside_subqueries};
+use super::scope::{conjuncts, is_column, parse_query, qualifier_of, replace_outside_subqueries, visit_outside_subqueries};
 use super::Columns;
 
 const PREFIX: &str = "__floe_";
@@ -43,7 +43,7 @@ impl VisitorMut for Joins<'_> {
         let mut position = 0;
         for item in 0..select.from.len() {
             for join in 0..=select.from[item].joins.len() {
-                if position > 0 && !self.names_a_cte(select, item, join) {
+                if position > 0 && !self.names_a_cte(relation_at(select, item, join)) {
                     rename_in(select, item, join, &scopes[..=position]);
                 }
                 position += 1;
@@ -56,12 +56,16 @@ impl VisitorMut for Joins<'_> {
 impl Joins<'_> {
     /// A CTE read by its own name, which polars-sql would resolve to the
     /// CTE rather than to a derived table of that name.
-    fn names_a_cte(&self, select: &Select, item: usize, join: usize) -> bool {
-        let factor = match join.checked_sub(1) {
-            None => &select.from[item].relation,
-            Some(j) => &select.from[item].joins[j].relation,
-        };
+    fn names_a_cte(&self, factor: &TableFactor) -> bool {
         matches!(factor, TableFactor::Table { alias: None, .. }) && self.resolver.is_cte(factor)
+    }
+}
+
+/// The relation at `joins[join - 1]` of FROM item `item`, the item's own for `join` 0.
+fn relation_at(select: &mut Select, item: usize, join: usize) -> &mut TableFactor {
+    match join.checked_sub(1) {
+        None => &mut select.from[item].relation,
+        Some(j) => &mut select.from[item].joins[j].relation,
     }
 }
 
@@ -75,11 +79,7 @@ fn rename_in(select: &mut Select, item: usize, join: usize, scopes: &[Scope]) {
     if read.is_empty() {
         return;
     }
-    let factor = match join.checked_sub(1) {
-        None => &mut select.from[item].relation,
-        Some(j) => &mut select.from[item].joins[j].relation,
-    };
-    if !also_named(factor, relation, &read) {
+    if !also_named(relation_at(select, item, join), relation, &read) {
         return;
     }
     let condition = match join.checked_sub(1).map(|j| &mut select.from[item].joins[j].join_operator) {
@@ -87,11 +87,9 @@ fn rename_in(select: &mut Select, item: usize, join: usize, scopes: &[Scope]) {
         _ => select.selection.as_mut(),
     };
     replace_outside_subqueries(condition.expect("read above"), |expr| {
-        let Expr::CompoundIdentifier(parts) = expr else { return };
-        if let [qualifier, name] = parts.as_slice() {
-            if qualifier.value.eq_ignore_ascii_case(&relation.qualifier) && read.contains(&name.value.to_ascii_lowercase()) {
-                *expr = Expr::CompoundIdentifier(vec![qualifier.clone(), renamed(&relation.qualifier, &name.value)]);
-            }
+        let copied = qualified_by(expr, &relation.qualifier).is_some_and(|name| read.contains(&name.to_ascii_lowercase()));
+        if let (true, Expr::CompoundIdentifier(parts)) = (copied, expr) {
+            parts[1] = renamed(&relation.qualifier, &parts[1].value);
         }
     });
     exclude_from_wildcards(&mut select.projection, &relation.qualifier, &read);
@@ -150,7 +148,7 @@ fn qualified_by<'e>(expr: &'e Expr, qualifier: &str) -> Option<&'e str> {
 /// the name `relation` goes by; false where it is no table or derived table.
 fn also_named(factor: &mut TableFactor, relation: &Scope, read: &HashSet<String>) -> bool {
     let alias = match factor {
-        TableFactor::Table { name, alias, args: None, .. } => alias.as_ref().map(|a| a.name.clone()).or_else(|| name.0.last().and_then(|p| p.as_ident().cloned())),
+        TableFactor::Table { name, alias, args: None, .. } => qualifier_of(name, alias.as_ref()).cloned(),
         TableFactor::Derived { alias, lateral: false, .. } => alias.as_ref().map(|a| a.name.clone()),
         _ => None,
     };

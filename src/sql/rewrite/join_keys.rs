@@ -52,7 +52,7 @@ impl VisitorMut for Keys<'_> {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let relations = relations_of(&self.resolver, &select.from);
+        let relations = self.resolver.relations(&select.from);
         let chains: Vec<Vec<Suffixed>> = select.from.iter_mut().map(|table| self.key_chain(table, &relations)).collect();
         // One chain: its frame is the one the WHERE's subqueries correlate with.
         if let (Some(selection), [suffixed]) = (&mut select.selection, chains.as_slice()) {
@@ -127,8 +127,8 @@ impl Keys<'_> {
 
     /// Casts the two sides of a comparison of two relations' values to their wider type.
     fn widen(&self, left: &mut Expr, right: &mut Expr, relations: &[(TableFactor, Option<Scope>)]) {
-        let kind = |side: &Expr| reads_column(side).then(|| self.resolver.value_kind(side, relations)).flatten();
-        let (Some(left_kind), Some(right_kind)) = (kind(left), kind(right)) else { return };
+        let kinds = (side_kind(&self.resolver, left, relations), side_kind(&self.resolver, right, relations));
+        let (Some(left_kind), Some(right_kind)) = kinds else { return };
         let Some(wider) = wider(left_kind, right_kind) else { return };
         for side in [left, right] {
             if let Some(cast) = parse_expr(&format!("CAST({side} AS {wider})")) {
@@ -150,16 +150,15 @@ impl VisitorMut for Memberships<'_> {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let relations = relations_of(&self.resolver, &select.from);
+        let relations = self.resolver.relations(&select.from);
         replace_outside_subqueries(select, |expr| {
             let Expr::InSubquery { expr: value, subquery, .. } = expr else { return };
             let SetExpr::Select(inner) = subquery.body.as_mut() else { return };
-            let inner_relations = relations_of(&self.resolver, &inner.from);
+            let inner_relations = self.resolver.relations(&inner.from);
             let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = inner.projection.as_mut_slice() else {
                 return;
             };
-            let kind = |side: &Expr, relations| reads_column(side).then(|| self.resolver.value_kind(side, relations)).flatten();
-            let kinds = (kind(value, &relations), kind(member, &inner_relations));
+            let kinds = (side_kind(&self.resolver, value, &relations), side_kind(&self.resolver, member, &inner_relations));
             let (Some(value_kind), Some(member_kind)) = kinds else { return };
             let Some(wider) = wider(value_kind, member_kind) else { return };
             for side in [value.as_mut(), member] {
@@ -172,10 +171,10 @@ impl VisitorMut for Memberships<'_> {
     }
 }
 
-/// Each relation of a FROM clause with its scope, where known: what
-/// `Resolver::column_kind` reads a column's type from.
-fn relations_of(resolver: &Resolver, from: &[TableWithJoins]) -> Vec<(TableFactor, Option<Scope>)> {
-    factors(from).map(|factor| (factor.clone(), resolver.scope(factor))).collect()
+/// The kind of a compared side that reads a column (a constant's is left
+/// to Polars).
+fn side_kind(resolver: &Resolver, side: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
+    reads_column(side).then(|| resolver.value_kind(side, relations)).flatten()
 }
 
 /// Calls `each` with the two sides of every comparison among `on`'s

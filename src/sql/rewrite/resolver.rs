@@ -56,6 +56,12 @@ impl<'a> Resolver<'a> {
         Self { columns, cte_columns }
     }
 
+    /// Each relation of a FROM clause with its scope, where known: what
+    /// `column_kind` and `value_kind` read a column's type from.
+    pub fn relations(&self, from: &[TableWithJoins]) -> Vec<(TableFactor, Option<Scope>)> {
+        factors(from).map(|factor| (factor.clone(), self.scope(factor))).collect()
+    }
+
     pub fn scopes(&self, from: &[TableWithJoins]) -> Option<Vec<Scope>> {
         factors(from).map(|factor| self.scope(factor)).collect()
     }

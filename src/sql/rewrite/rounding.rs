@@ -96,16 +96,10 @@ fn operand_to_round(expr: &Expr) -> Option<&Expr> {
 /// The operand of a cast to a DECIMAL of a stated scale, and that scale:
 /// not text, a whole number, or already rounded to at most that scale.
 fn operand_to_rescale(expr: &Expr) -> Option<(&Expr, i32)> {
-    use sqlparser::ast::{DataType, ExactNumberInfo};
     let Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: inner, data_type, format: None, .. } = expr else {
         return None;
     };
-    let (DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info)) = data_type else { return None };
-    let scale = match info {
-        ExactNumberInfo::Precision(_) => 0,
-        ExactNumberInfo::PrecisionAndScale(_, scale) => i32::try_from(*scale).ok()?,
-        ExactNumberInfo::None => return None,
-    };
+    let scale = i32::try_from(super::scope::decimal_scale(data_type)?).ok()?;
     let rounded = |function: &sqlparser::ast::Function| round_digits(&function.name.to_string()).is_some_and(|digits| digits <= scale);
     let done = match inner.as_ref() {
         Expr::Function(function) => rounded(function),

@@ -208,6 +208,23 @@ pub(crate) fn is_column(expr: &Expr) -> bool {
     matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
 }
 
+/// The scale a DECIMAL type names (`DECIMAL(10)`: 0); None for another
+/// type or a DECIMAL without precision.
+pub(crate) fn decimal_scale(data_type: &sqlparser::ast::DataType) -> Option<i64> {
+    use sqlparser::ast::{DataType, ExactNumberInfo};
+    let (DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info)) = data_type else { return None };
+    match info {
+        ExactNumberInfo::Precision(_) => Some(0),
+        ExactNumberInfo::PrecisionAndScale(_, scale) => Some(*scale),
+        ExactNumberInfo::None => None,
+    }
+}
+
+/// The name a table is qualified by: its alias, or its name's last part.
+pub(crate) fn qualifier_of<'a>(name: &'a ObjectName, alias: Option<&'a sqlparser::ast::TableAlias>) -> Option<&'a Ident> {
+    alias.map(|alias| &alias.name).or_else(|| name.0.last().and_then(|part| part.as_ident()))
+}
+
 /// The name of the column `expr` is, by itself or qualified (its last part).
 pub(crate) fn column_name(expr: &Expr) -> Option<&str> {
     match expr {

@@ -18,7 +18,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Select, SelectItem, SetExpr, Statemen
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{column_name, conjuncts, joined_by, parse_query, plain_select};
+use super::scope::{column_name, conjuncts, joined_by, parse_query, plain_select, qualifier_of};
 use super::Columns;
 
 pub(super) fn filtered_first(statement: &mut Statement, columns: &Columns) {
@@ -70,7 +70,7 @@ impl Subqueries<'_> {
             return;
         };
         // The derived table goes by the name the relation had, quoted as it was.
-        let Some(qualifier) = alias.as_ref().map(|a| a.name.clone()).or_else(|| name.0.last().and_then(|part| part.as_ident().cloned())) else { return };
+        let Some(qualifier) = qualifier_of(name, alias.as_ref()).cloned() else { return };
         let Some(filtered) = own.and_then(|own| parse_query(&format!("SELECT * FROM {relation} WHERE {own}"))) else { return };
         select.selection = rest;
         select.from[0].relation = TableFactor::Derived {
@@ -89,7 +89,7 @@ fn filtered_table<'a>(relation: &'a mut TableFactor, qualifier: &str) -> Option<
     let TableFactor::Derived { subquery, .. } = relation else { return None };
     let select = plain_select(subquery)?;
     let [TableWithJoins { relation: TableFactor::Table { name, alias, .. }, joins }] = select.from.as_slice() else { return None };
-    let named = alias.as_ref().map(|a| &a.name).or_else(|| name.0.last().and_then(|part| part.as_ident()));
+    let named = qualifier_of(name, alias.as_ref());
     let filter = joins.is_empty()
         && named.is_some_and(|named| named.value.eq_ignore_ascii_case(qualifier))
         && matches!(select.projection.as_slice(), [SelectItem::Wildcard(options)] if *options == Default::default());

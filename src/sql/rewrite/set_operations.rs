@@ -8,10 +8,10 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, TableFactor};
+use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::resolver::{factors, visit_query, Resolver, Scope};
+use super::resolver::{visit_query, Resolver};
 use super::scope::{has_group_by, is_column, item_expr, leftmost_select, output_names, parse_query, selects_mut, ColumnKind, Columns};
 
 const COPY: &str = "__floe_copy";
@@ -186,7 +186,7 @@ impl Typed<'_> {
     /// of a kind Polars joins with its like (a DECIMAL's precision is not known).
     fn kinds(&self, side: &SetExpr) -> Option<Vec<ColumnKind>> {
         let SetExpr::Select(select) = side else { return None };
-        let relations: Vec<(TableFactor, Option<Scope>)> = factors(&select.from).map(|f| (f.clone(), self.resolver.scope(f))).collect();
+        let relations = self.resolver.relations(&select.from);
         let kind = |item: &SelectItem| item_expr(item).and_then(|e| self.resolver.column_kind(e, &relations));
         select.projection.iter().map(|item| kind(item).filter(|k| !matches!(k, ColumnKind::Decimal(_)))).collect()
     }

@@ -2,11 +2,11 @@
 //! certain: what the join and membership passes cast to the wider type of
 //! two sides by, for a derived table's columns as for the catalog's.
 
-use sqlparser::ast::{BinaryOperator, DataType, ExactNumberInfo, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
+use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
 
-use super::super::scope::{integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
+use super::super::scope::{decimal_scale, integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
-use super::{factors, Resolver, Scope};
+use super::{Resolver, Scope};
 use crate::sql::functions::{round_digits, DecimalOp};
 
 impl Resolver<'_> {
@@ -36,8 +36,7 @@ impl Resolver<'_> {
 
     fn item_kind(&self, select: &Select, position: usize) -> Option<ColumnKind> {
         let item = item_expr(select.projection.get(position)?)?;
-        let relations: Vec<(TableFactor, Option<Scope>)> = factors(&select.from).map(|f| (f.clone(), self.scope(f))).collect();
-        self.value_kind(item, &relations)
+        self.value_kind(item, &self.relations(&select.from))
     }
 
     /// The kind of a value computed from columns of `relations`. A DECIMAL
@@ -53,12 +52,7 @@ impl Resolver<'_> {
             Expr::Cast { data_type, .. } => match data_type {
                 DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_) | DataType::Real | DataType::Float64 => Some(Float),
                 DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_) => Some(Integer),
-                DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info) => match info {
-                    ExactNumberInfo::Precision(_) => Some(Decimal(0)),
-                    ExactNumberInfo::PrecisionAndScale(_, scale) => u8::try_from(*scale).ok().map(Decimal),
-                    ExactNumberInfo::None => None,
-                },
-                _ => None,
+                _ => decimal_scale(data_type).and_then(|scale| u8::try_from(scale).ok()).map(Decimal),
             },
             // Polars reads a number with a point as a DOUBLE (DuckDB: a DECIMAL).
             Expr::Value(value) => match &value.value {
@@ -167,7 +161,7 @@ fn rounded(kind: ColumnKind, digits: i64) -> Option<ColumnKind> {
 mod tests {
     use super::super::super::scope::parse_query;
     use super::super::super::{ColumnKind, Columns};
-    use super::super::{factors, Resolver};
+    use super::super::Resolver;
     use super::ColumnKind::{Decimal, Float, Integer};
 
     /// The kind of each item of `sql`'s SELECT, over `t(i INTEGER, f DOUBLE, d DECIMAL(_, 2))`.
@@ -177,7 +171,7 @@ mod tests {
         let query = parse_query(sql).expect("parses");
         let resolver = Resolver::new(&query, &columns);
         let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else { panic!("a SELECT") };
-        let relations: Vec<_> = factors(&select.from).map(|f| (f.clone(), resolver.scope(f))).collect();
+        let relations = resolver.relations(&select.from);
         let items = select.projection.iter().map(|item| super::item_expr(item).expect("an expression"));
         items.map(|item| resolver.value_kind(item, &relations)).collect()
     }
