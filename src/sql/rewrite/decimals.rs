@@ -10,29 +10,33 @@
 //! averaged), and the sum as a DOUBLE over the count rounds twice (thirteen
 //! 1.4s averaged 1.4000000000000001).
 //!
-//! Column types are known by name (`Columns::kind`); the functions fall
-//! back to Polars' arithmetic for any other operand, so a name that means
-//! something else in a derived table, or one whose type the catalog does
-//! not tell (a CTE's, a subquery's value) beside a decimal, costs speed, not
-//! an answer. Only where Floe's functions reach (`FunctionReach`); in a
+//! A column's type is its relation's (`Resolver::column_kind`: a catalog
+//! column's, a derived table's value whose kind its expression tells); an
+//! outer query's column by its name (`Columns::kind`). The functions fall
+//! back to Polars' arithmetic for any other operand, so one whose type no
+//! relation tells (a CTE's, a subquery's value) is multiplied by them too:
+//! a guess costs speed, not an answer (two such DECIMALs multiplied by
+//! Polars were rounded). Only where Floe's functions reach (`FunctionReach`); in a
 //! grouped SELECT only inside aggregates, since polars-sql matches a
 //! projection to its GROUP BY key by the expression, and a registered
 //! function never equals another call.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, DataType, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, Query, Select, Statement, UnaryOperator, Value};
+use sqlparser::ast::{BinaryOperator, DataType, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, JoinConstraint, Query, Select, Statement, TableFactor, UnaryOperator, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{call, is_null_literal, join_constraint, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
+use super::resolver::{visit_query, Resolver, Scope};
+use super::scope::{call, column_name, is_null_literal, join_constraint, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
 use crate::sql::functions::{round_digits, DecimalOp, Scalar};
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
-    let _ = statement.visit(&mut Reached { columns, reach: FunctionReach::default() });
+    visit_query(statement, columns, |resolver| Reached { columns, resolver, reach: FunctionReach::default() });
 }
 
 struct Reached<'a> {
     columns: &'a Columns,
+    resolver: Resolver<'a>,
     reach: FunctionReach,
 }
 
@@ -43,7 +47,8 @@ impl VisitorMut for Reached<'_> {
         self.reach.enter(query);
         if self.reach.reaches() {
             for select in selects_mut(query.body.as_mut()) {
-                rewrite_select(select, self.columns);
+                let relations = self.resolver.relations(&select.from);
+                rewrite_select(select, Kinds { columns: self.columns, resolver: &self.resolver, relations: &relations });
             }
         }
         ControlFlow::Continue(())
@@ -55,12 +60,34 @@ impl VisitorMut for Reached<'_> {
     }
 }
 
-fn rewrite_select(select: &mut Select, columns: &Columns) {
+/// Where a SELECT's operands' types are read from.
+#[derive(Clone, Copy)]
+struct Kinds<'a> {
+    columns: &'a Columns,
+    resolver: &'a Resolver<'a>,
+    relations: &'a [(TableFactor, Option<Scope>)],
+}
+
+impl Kinds<'_> {
+    fn column(&self, expr: &Expr) -> Operand {
+        if let Some(kind) = self.resolver.column_kind(expr, self.relations) {
+            return Operand::of(kind);
+        }
+        let Some(name) = column_name(expr) else { return Operand::Other };
+        match self.columns.kind(name) {
+            // Not this SELECT's relations' (an outer query's column): by name.
+            Some(kind) if !self.resolver.in_scope(expr, self.relations) => Operand::of(kind),
+            _ => Operand::Unknown,
+        }
+    }
+}
+
+fn rewrite_select(select: &mut Select, kinds: Kinds) {
     let grouped = match &select.group_by {
         GroupByExpr::All(_) => true,
         GroupByExpr::Expressions(keys, _) => !keys.is_empty(),
     };
-    let mut everywhere = Exact { columns, only_in_aggregates: false, queries: 0, aggregates: 0 };
+    let mut everywhere = Exact { kinds, only_in_aggregates: false, queries: 0, aggregates: 0 };
     let _ = select.selection.visit(&mut everywhere);
     // A join's condition compares values as WHERE does (a product there
     // at Polars' scale against one computed exactly below was wrong).
@@ -81,7 +108,7 @@ fn rewrite_select(select: &mut Select, columns: &Columns) {
 
 #[derive(Clone, Copy)]
 struct Exact<'a> {
-    columns: &'a Columns,
+    kinds: Kinds<'a>,
     only_in_aggregates: bool,
     /// Depth inside queries nested in the expression (their own SELECTs).
     queries: usize,
@@ -136,6 +163,8 @@ impl Exact<'_> {
         };
         let exact = match (self.operand(left), self.operand(right)) {
             (Operand::Decimal, Operand::Decimal | Operand::Integer | Operand::Unknown) | (Operand::Integer | Operand::Unknown, Operand::Decimal) => true,
+            // Polars' product of two DECIMALs is rounded; its sum is exact.
+            (Operand::Unknown, Operand::Unknown) => op == DecimalOp::Mul,
             (Operand::Decimal, _) | (_, Operand::Decimal) => op == DecimalOp::Rem,
             _ => false,
         };
@@ -163,15 +192,8 @@ impl Exact<'_> {
     /// A decimal only where a column (or Floe's exact arithmetic) makes it
     /// one: polars-sql cannot type a registered function over literals alone.
     fn operand(&self, expr: &Expr) -> Operand {
-        let column = |name: &Ident| match self.columns.kind(&name.value) {
-            Some(ColumnKind::Decimal(_)) => Operand::Decimal,
-            Some(ColumnKind::Integer) => Operand::Integer,
-            Some(_) => Operand::Other,
-            None => Operand::Unknown,
-        };
         match expr {
-            Expr::Identifier(name) => column(name),
-            Expr::CompoundIdentifier(parts) => parts.last().map_or(Operand::Other, column),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => self.kinds.column(expr),
             Expr::Nested(inner) => self.operand(inner),
             Expr::Value(value) => match &value.value {
                 Value::Number(digits, _) if digits.chars().all(|c| c.is_ascii_digit()) => Operand::Integer,
@@ -219,6 +241,14 @@ enum Operand {
 }
 
 impl Operand {
+    fn of(kind: ColumnKind) -> Operand {
+        match kind {
+            ColumnKind::Decimal(_) => Operand::Decimal,
+            ColumnKind::Integer => Operand::Integer,
+            _ => Operand::Other,
+        }
+    }
+
     /// The kind of a value that is one of two kinds.
     fn widened(self, other: Operand) -> Operand {
         match (self, other) {
@@ -274,6 +304,23 @@ mod tests {
             "SELECT floe_decimal_mul(CASE WHEN qty > 1 THEN price ELSE NULL END, price), floe_decimal_mul(price, __floe_sq1.__floe_v), \
              CASE WHEN qty > 1 THEN x ELSE price END * price FROM t"
         );
+    }
+
+    #[test]
+    fn columns_have_their_relation_s_kind() {
+        // A derived table's DECIMAL, whatever the catalog's column of that name is; its INTEGER stays Polars'.
+        assert_eq!(
+            rewritten("SELECT d.v * d.v, d.n * d.n, COALESCE(d.x * d.x, 28) FROM (SELECT CAST(x AS DECIMAL(10,2)) AS v, qty AS n, price AS x FROM t) AS d"),
+            "SELECT floe_decimal_mul(d.v, d.v), d.n * d.n, COALESCE(floe_decimal_mul(d.x, d.x), 28) \
+             FROM (SELECT CAST(x AS DECIMAL(10,2)) AS v, qty AS n, price AS x FROM t) AS d"
+        );
+        // A CTE's columns are of no known kind: a product is Floe's (exact if DECIMALs), a sum Polars'.
+        assert_eq!(
+            rewritten("WITH c AS (SELECT price AS p FROM t) SELECT c.p * c.p, c.p + c.p, p * 2 FROM c"),
+            "WITH c AS (SELECT price AS p FROM t) SELECT floe_decimal_mul(c.p, c.p), c.p + c.p, p * 2 FROM c"
+        );
+        // A relation whose columns are not known: by name.
+        assert_eq!(rewritten("SELECT price * y, qty * y FROM u"), "SELECT floe_decimal_mul(price, y), qty * y FROM u");
     }
 
     #[test]

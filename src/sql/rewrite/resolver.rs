@@ -96,22 +96,19 @@ impl<'a> Resolver<'a> {
     /// A catalog column's kind, the column (`expr`) named as SQL resolves
     /// it among `relations` (each with its scope, where its columns are known).
     pub fn column_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<super::ColumnKind> {
-        let (name, qualifier) = match expr {
-            Expr::Identifier(name) => (name.value.as_str(), None),
-            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [.., qualifier, name] => (name.value.as_str(), Some(qualifier.value.as_str())),
-                _ => return None,
-            },
-            Expr::Nested(inner) => return self.column_kind(inner, relations),
-            _ => return None,
-        };
-        let owns = |scope: &Option<Scope>| scope.as_ref().is_some_and(|s| s.owns(name, qualifier));
-        let mut owners = relations.iter().filter(|(_, scope)| owns(scope));
+        let (name, _) = column_reference(expr)?;
+        let mut owners = owners(expr, relations);
         let (factor, _) = owners.next()?;
         if owners.next().is_some() {
             return None;
         }
         self.kind_of(factor, name)
+    }
+
+    /// Whether one of `relations` has the column `expr` (else it is an
+    /// outer query's, or of a relation whose columns are not known).
+    pub fn in_scope(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> bool {
+        owners(expr, relations).next().is_some()
     }
 
     /// Whether `factor` names one of the query's CTEs (not a catalog relation).
@@ -300,6 +297,28 @@ fn name_parts(name: &sqlparser::ast::ObjectName) -> Option<RelationName> {
 }
 
 /// A FROM's relations in order, each join's included: the order of its scopes.
+/// A column reference's name, and its qualifier where written.
+fn column_reference(expr: &Expr) -> Option<(&str, Option<&str>)> {
+    match expr {
+        Expr::Identifier(name) => Some((name.value.as_str(), None)),
+        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [.., qualifier, name] => Some((name.value.as_str(), Some(qualifier.value.as_str()))),
+            _ => None,
+        },
+        Expr::Nested(inner) => column_reference(inner),
+        _ => None,
+    }
+}
+
+/// The relations among `relations` that have the column `expr`.
+fn owners<'r>(expr: &Expr, relations: &'r [(TableFactor, Option<Scope>)]) -> impl Iterator<Item = &'r (TableFactor, Option<Scope>)> {
+    let reference = column_reference(expr).map(|(name, qualifier)| (name.to_string(), qualifier.map(str::to_string)));
+    relations.iter().filter(move |(_, scope)| match (&reference, scope) {
+        (Some((name, qualifier)), Some(scope)) => scope.owns(name, qualifier.as_deref()),
+        _ => false,
+    })
+}
+
 pub(crate) fn factors(from: &[TableWithJoins]) -> impl Iterator<Item = &TableFactor> {
     from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
 }
