@@ -62,6 +62,7 @@ mod temporal;
 mod ungrouped_having;
 mod using_joins;
 mod widened_integers;
+mod wildcard_excludes;
 mod window_functions;
 mod windows;
 
@@ -154,7 +155,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// a decimal sort key under LIMIT given a second key that orders nothing apart,
 /// nested ungrouped aggregates made DISTINCT (Polars keeps their one row),
 /// a joined relation's column another relation also has read under a name of
-/// its own where Polars evaluates the condition inside the join,
+/// its own where Polars evaluates the condition inside the join, a
+/// wildcard's excluded names left out of every joined relation,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -209,6 +211,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     semi_join_filters::filtered_first(statement, columns);
     join_keys::joinable(statement, columns);
     aggregate_rows::kept_when_unread(statement);
+    wildcard_excludes::every_relations(statement);
     // After every pass that reads a relation's columns by the names it has.
     join_filter_names::unsuffixed(statement, columns);
     analyze::rename_relations(statement, frames);
