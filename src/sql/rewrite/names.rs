@@ -68,6 +68,8 @@ pub(super) fn polars_expr_name(expr: &Expr) -> Option<String> {
         Expr::Value(_) | Expr::TypedString { .. } | Expr::Interval(_) => Some(LITERAL.into()),
         Expr::UnaryOp { op: UnaryOperator::Not, expr } => polars_expr_name(expr),
         Expr::UnaryOp { .. } | Expr::BinaryOp { op: BinaryOperator::Modulo, .. } => Some(LITERAL.into()),
+        // polars-sql's day of the week is a CASE whose first result is a literal (Sunday's 0).
+        Expr::Extract { field, .. } if is_day_of_week(&field.to_string()) => Some(LITERAL.into()),
         Expr::BinaryOp { left: inner, .. }
         | Expr::Nested(inner)
         | Expr::Cast { expr: inner, .. }
@@ -93,6 +95,7 @@ pub(super) fn polars_expr_name(expr: &Expr) -> Option<String> {
                     _ => None,
                 },
                 ("nullif" | "mod", _) | (_, Some([])) => Some(LITERAL.into()),
+                ("date_part" | "datepart", Some([Expr::Value(part), _])) if is_day_of_week(part.to_string().trim_matches('\'')) => Some(LITERAL.into()),
                 ("date_part" | "datepart" | "date_trunc" | "datetrunc", Some([_, value])) => polars_expr_name(value),
                 (_, Some([first, ..])) => polars_expr_name(first),
                 _ => None,
@@ -100,6 +103,10 @@ pub(super) fn polars_expr_name(expr: &Expr) -> Option<String> {
         }
         _ => None,
     }
+}
+
+fn is_day_of_week(part: &str) -> bool {
+    part.eq_ignore_ascii_case("dow") || part.eq_ignore_ascii_case("dayofweek")
 }
 
 /// The name Polars gives a projection, and whether aliasing it is ours to do.
@@ -296,6 +303,12 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT -a, -b, a % 2, CASE WHEN a > 1 THEN 'x' END FROM t", name_colliding_projections),
             "SELECT -a AS \"-a\", -b AS \"-b\", a % 2 AS \"a % 2\", CASE WHEN a > 1 THEN 'x' END AS \"CASE WHEN a > 1 THEN 'x' END\" FROM t"
+        );
+        // polars-sql's day of the week is named as a literal is (the year by
+        // the first column read, as the other two were once guessed to be).
+        assert_eq!(
+            rewritten_by("SELECT EXTRACT(DOW FROM d), date_part('dow', d), 0, EXTRACT(YEAR FROM d) FROM t", name_colliding_projections),
+            "SELECT EXTRACT(DOW FROM d) AS \"EXTRACT(DOW FROM d)\", date_part('dow', d) AS \"date_part('dow', d)\", 0 AS \"0\", EXTRACT(YEAR FROM d) AS \"EXTRACT(YEAR FROM d)\" FROM t"
         );
         // Grouped, a `literal` that aggregates nothing is lost; one that aggregates is not.
         assert_eq!(

@@ -25,13 +25,7 @@ impl Resolver<'_> {
         // Of a set operation, every side's item at that place: one kind, or
         // numbers of which one is a DOUBLE (Polars' common type then).
         let kinds: Option<Vec<ColumnKind>> = branches(&subquery.body)?.into_iter().map(|select| self.item_kind(select, position)).collect();
-        let kinds = kinds?;
-        let numbers = kinds.iter().all(|kind| matches!(kind, Integer | Float | Decimal(_)));
-        match kinds.as_slice() {
-            [first, rest @ ..] if numbers && rest.iter().all(|kind| kind == first) => Some(*first),
-            _ if numbers && kinds.contains(&Float) => Some(Float),
-            _ => None,
-        }
+        common(&kinds?)
     }
 
     fn item_kind(&self, select: &Select, position: usize) -> Option<ColumnKind> {
@@ -81,6 +75,11 @@ impl Resolver<'_> {
         let kind = |arg: &Expr| self.value_kind(arg, relations);
         match (name.as_str(), args.as_slice()) {
             ("avg" | "mean" | "stddev" | "stddev_samp" | "variance" | "var_samp", [_]) => Some(Float),
+            ("coalesce" | "ifnull" | "nvl", _) => {
+                let kinds: Option<Vec<ColumnKind>> = args.iter().filter(|arg| !is_null_literal(arg)).map(|arg| kind(arg)).collect();
+                common(&kinds?)
+            }
+            ("nullif", [arg, _]) => kind(arg),
             ("min" | "max" | "sum" | "abs", [arg]) => kind(arg),
             ("round", [arg, ..]) => rounded(kind(arg)?, args.get(1).map_or(Some(0), |digits| integer_literal(digits))?),
             // As `rounding.rs` writes round, and `decimals.rs` exact arithmetic.
@@ -110,6 +109,18 @@ fn branches(body: &SetExpr) -> Option<Vec<&Select>> {
             selects.extend(branches(right)?);
             Some(selects)
         }
+        _ => None,
+    }
+}
+
+/// The kind of values that are of one of `kinds` (a set operation's
+/// sides, a COALESCE's arguments): all alike, or numbers of which one is a
+/// DOUBLE (Polars' common type then).
+fn common(kinds: &[ColumnKind]) -> Option<ColumnKind> {
+    let numbers = kinds.iter().all(|kind| matches!(kind, Integer | Float | Decimal(_)));
+    match kinds {
+        [first, rest @ ..] if numbers && rest.iter().all(|kind| kind == first) => Some(*first),
+        _ if numbers && kinds.contains(&Float) => Some(Float),
         _ => None,
     }
 }
@@ -191,6 +202,14 @@ mod tests {
         );
         // Columns renamed by the alias are not the catalog's of those names.
         assert_eq!(kinds("SELECT y.d FROM t AS y(d, f, i)"), [None]);
+    }
+
+    #[test]
+    fn a_coalesce_is_of_its_arguments_kind() {
+        assert_eq!(
+            kinds("SELECT COALESCE(f, 20), COALESCE(i, NULL, 2), sum(round(COALESCE(f, 20), 2)), COALESCE(d, d), COALESCE(d, i), nullif(d, 0) FROM t"),
+            [Some(Float), Some(Integer), Some(Float), Some(Decimal(2)), None, Some(Decimal(2))]
+        );
     }
 
     #[test]
