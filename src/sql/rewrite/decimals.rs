@@ -11,12 +11,12 @@
 //! 1.4s averaged 1.4000000000000001).
 //!
 //! A column's type is its relation's (`Resolver::column_kind`: a catalog
-//! column's, a derived table's value whose kind its expression tells); an
-//! outer query's column by its name (`Columns::kind`). The functions fall
-//! back to Polars' arithmetic for any other operand, so one whose type no
-//! relation tells (a CTE's, a subquery's value) is multiplied by them too:
-//! a guess costs speed, not an answer (two such DECIMALs multiplied by
-//! Polars were rounded). Only where Floe's functions reach (`FunctionReach`); in a
+//! column's, a derived table's or a CTE's value whose kind its expression
+//! tells; a derived table's DECIMAL named as no catalog column was
+//! multiplied by Polars, rounded); an outer query's column by its name
+//! (`Columns::kind`). The functions fall back to Polars' arithmetic for any
+//! other operand, so one whose type no relation tells (a subquery's value)
+//! beside a decimal costs speed, not an answer. Only where Floe's functions reach (`FunctionReach`); in a
 //! grouped SELECT only inside aggregates, since polars-sql matches a
 //! projection to its GROUP BY key by the expression, and a registered
 //! function never equals another call.
@@ -163,8 +163,6 @@ impl Exact<'_> {
         };
         let exact = match (self.operand(left), self.operand(right)) {
             (Operand::Decimal, Operand::Decimal | Operand::Integer | Operand::Unknown) | (Operand::Integer | Operand::Unknown, Operand::Decimal) => true,
-            // Polars' product of two DECIMALs is rounded; its sum is exact.
-            (Operand::Unknown, Operand::Unknown) => op == DecimalOp::Mul,
             (Operand::Decimal, _) | (_, Operand::Decimal) => op == DecimalOp::Rem,
             _ => false,
         };
@@ -314,11 +312,13 @@ mod tests {
             "SELECT floe_decimal_mul(d.v, d.v), d.n * d.n, COALESCE(floe_decimal_mul(d.x, d.x), 28) \
              FROM (SELECT CAST(x AS DECIMAL(10,2)) AS v, qty AS n, price AS x FROM t) AS d"
         );
-        // A CTE's columns are of no known kind: a product is Floe's (exact if DECIMALs), a sum Polars'.
+        // A CTE's as a derived table's; one the CTE's SELECT does not type (a column list) is decided when it runs.
         assert_eq!(
-            rewritten("WITH c AS (SELECT price AS p FROM t) SELECT c.p * c.p, c.p + c.p, p * 2 FROM c"),
-            "WITH c AS (SELECT price AS p FROM t) SELECT floe_decimal_mul(c.p, c.p), c.p + c.p, p * 2 FROM c"
+            rewritten("WITH c AS (SELECT price AS p, qty AS n FROM t) SELECT c.p * c.p, c.n * c.n, p * 2 FROM c"),
+            "WITH c AS (SELECT price AS p, qty AS n FROM t) SELECT floe_decimal_mul(c.p, c.p), c.n * c.n, floe_decimal_mul(p, 2) FROM c"
         );
+        let sql = "WITH c (p, n) AS (SELECT price, qty FROM t) SELECT c.p * c.p FROM c";
+        assert_eq!(rewritten(sql), sql);
         // A relation whose columns are not known: by name.
         assert_eq!(rewritten("SELECT price * y, qty * y FROM u"), "SELECT floe_decimal_mul(price, y), qty * y FROM u");
     }

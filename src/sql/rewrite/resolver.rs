@@ -3,6 +3,7 @@
 //! the side of a correlation each column of an expression is on, and
 //! whether a subquery reads only its own relations.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use sqlparser::ast::{Expr, Query, SetExpr, Statement, TableFactor, TableWithJoins};
@@ -34,6 +35,12 @@ impl Scope {
 pub(crate) struct Resolver<'a> {
     columns: &'a Columns,
     pub(crate) cte_columns: HashMap<String, Vec<String>>,
+    /// The queries of the CTEs whose SELECT names their columns (no column
+    /// list, not recursive): what those columns' kinds are read from.
+    cte_queries: HashMap<String, Query>,
+    /// CTEs being read through for a kind: one may read another, or a
+    /// catalog relation of its own name, which `is_cte` cannot tell apart.
+    cte_depth: Cell<u8>,
 }
 
 /// Runs the visitor `make` builds around the query's resolver over a query
@@ -53,7 +60,9 @@ impl<'a> Resolver<'a> {
     pub fn new(query: &Query, columns: &'a Columns) -> Self {
         let mut cte_columns = HashMap::new();
         collect_cte_columns(query, &mut cte_columns);
-        Self { columns, cte_columns }
+        let ctes = query.with.iter().filter(|with| !with.recursive).flat_map(|with| &with.cte_tables);
+        let cte_queries = ctes.filter(|cte| cte.alias.columns.is_empty()).map(|cte| (cte.alias.name.value.clone(), (*cte.query).clone())).collect();
+        Self { columns, cte_columns, cte_queries, cte_depth: Cell::new(0) }
     }
 
     /// Each relation of a FROM clause with its scope, where known: what
@@ -75,7 +84,8 @@ impl<'a> Resolver<'a> {
         self.columns.rows(&name_parts(name)?)
     }
 
-    /// The kind of a catalog relation's column, where known.
+    /// The kind of a relation's column (a catalog relation's, a CTE's or a
+    /// derived table's), where known.
     pub fn kind_of(&self, factor: &TableFactor, column: &str) -> Option<super::ColumnKind> {
         // Columns an alias renames (`t AS y(a, b)`) are not known by name.
         if let TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } = factor {
@@ -88,13 +98,25 @@ impl<'a> Resolver<'a> {
         }
         let TableFactor::Table { name, args: None, .. } = factor else { return None };
         if self.is_cte(factor) {
-            return None;
+            return self.cte_kind(name, column);
         }
         self.columns.kind_in(&name_parts(name)?, column)
     }
 
-    /// A catalog column's kind, the column (`expr`) named as SQL resolves
-    /// it among `relations` (each with its scope, where its columns are known).
+    fn cte_kind(&self, name: &sqlparser::ast::ObjectName, column: &str) -> Option<super::ColumnKind> {
+        let query = self.cte_queries.get(name_parts(name)?.first()?)?;
+        let depth = self.cte_depth.get();
+        if depth >= 8 {
+            return None;
+        }
+        self.cte_depth.set(depth + 1);
+        let kind = self.derived_kind(query, column);
+        self.cte_depth.set(depth);
+        kind
+    }
+
+    /// A column's kind, the column (`expr`) named as SQL resolves it among
+    /// `relations` (each with its scope, where its columns are known).
     pub fn column_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<super::ColumnKind> {
         let (name, _) = column_reference(expr)?;
         let mut owners = owners(expr, relations);
@@ -296,7 +318,6 @@ fn name_parts(name: &sqlparser::ast::ObjectName) -> Option<RelationName> {
     name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect()
 }
 
-/// A FROM's relations in order, each join's included: the order of its scopes.
 /// A column reference's name, and its qualifier where written.
 fn column_reference(expr: &Expr) -> Option<(&str, Option<&str>)> {
     match expr {
@@ -311,14 +332,15 @@ fn column_reference(expr: &Expr) -> Option<(&str, Option<&str>)> {
 }
 
 /// The relations among `relations` that have the column `expr`.
-fn owners<'r>(expr: &Expr, relations: &'r [(TableFactor, Option<Scope>)]) -> impl Iterator<Item = &'r (TableFactor, Option<Scope>)> {
-    let reference = column_reference(expr).map(|(name, qualifier)| (name.to_string(), qualifier.map(str::to_string)));
-    relations.iter().filter(move |(_, scope)| match (&reference, scope) {
-        (Some((name, qualifier)), Some(scope)) => scope.owns(name, qualifier.as_deref()),
+fn owners<'r, 'e: 'r>(expr: &'e Expr, relations: &'r [(TableFactor, Option<Scope>)]) -> impl Iterator<Item = &'r (TableFactor, Option<Scope>)> {
+    let reference = column_reference(expr);
+    relations.iter().filter(move |(_, scope)| match (reference, scope) {
+        (Some((name, qualifier)), Some(scope)) => scope.owns(name, qualifier),
         _ => false,
     })
 }
 
+/// A FROM's relations in order, each join's included: the order of its scopes.
 pub(crate) fn factors(from: &[TableWithJoins]) -> impl Iterator<Item = &TableFactor> {
     from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
 }

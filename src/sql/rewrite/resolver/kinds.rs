@@ -2,7 +2,7 @@
 //! certain: what the join and membership passes cast to the wider type of
 //! two sides by, for a derived table's columns as for the catalog's.
 
-use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
+use sqlparser::ast::{BinaryOperator, CeilFloorKind, DataType, DateTimeField, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
 
 use super::super::scope::{decimal_scale, integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
@@ -57,11 +57,13 @@ impl Resolver<'_> {
             // Every result of one kind (NULL is of any).
             Expr::Case { conditions, else_result, .. } => {
                 let results = conditions.iter().map(|when| &when.result).chain(else_result.as_deref());
-                let mut kinds = results.filter(|result| !is_null_literal(result)).map(|result| self.value_kind(result, relations));
-                let first = kinds.next()??;
-                kinds.all(|kind| kind == Some(first)).then_some(first)
+                let kinds: Option<Vec<ColumnKind>> = results.filter(|result| !is_null_literal(result)).map(|result| self.value_kind(result, relations)).collect();
+                supertype(&kinds?)
             }
             Expr::Function(function) if function.over.is_none() => self.function_kind(function, relations),
+            // Polars' ceil and floor keep a DECIMAL's type (DuckDB's drop its scale).
+            Expr::Ceil { expr, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) }
+            | Expr::Floor { expr, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => self.value_kind(expr, relations),
             _ => None,
         }
     }
@@ -77,7 +79,7 @@ impl Resolver<'_> {
             ("avg" | "mean" | "stddev" | "stddev_samp" | "variance" | "var_samp", [_]) => Some(Float),
             ("coalesce" | "ifnull" | "nvl", _) => {
                 let kinds: Option<Vec<ColumnKind>> = args.iter().filter(|arg| !is_null_literal(arg)).map(|arg| kind(arg)).collect();
-                common(&kinds?)
+                supertype(&kinds?)
             }
             ("nullif", [arg, _]) => kind(arg),
             ("min" | "max" | "sum" | "abs", [arg]) => kind(arg),
@@ -113,9 +115,8 @@ fn branches(body: &SetExpr) -> Option<Vec<&Select>> {
     }
 }
 
-/// The kind of values that are of one of `kinds` (a set operation's
-/// sides, a COALESCE's arguments): all alike, or numbers of which one is a
-/// DOUBLE (Polars' common type then).
+/// The kind of a set operation's column whose sides are of `kinds`: all
+/// alike, or numbers of which one is a DOUBLE (Polars' common type then).
 fn common(kinds: &[ColumnKind]) -> Option<ColumnKind> {
     let numbers = kinds.iter().all(|kind| matches!(kind, Integer | Float | Decimal(_)));
     match kinds {
@@ -123,6 +124,23 @@ fn common(kinds: &[ColumnKind]) -> Option<ColumnKind> {
         _ if numbers && kinds.contains(&Float) => Some(Float),
         _ => None,
     }
+}
+
+/// The kind Polars gives one expression's values of `kinds` (a CASE's
+/// results, a COALESCE's arguments), as its supertype does: a DOUBLE with
+/// any DOUBLE, else a DECIMAL of the largest scale with any DECIMAL.
+fn supertype(kinds: &[ColumnKind]) -> Option<ColumnKind> {
+    let (first, rest) = kinds.split_first()?;
+    if rest.iter().all(|kind| kind == first) {
+        return Some(*first);
+    }
+    if !kinds.iter().all(|kind| matches!(kind, Integer | Float | Decimal(_))) {
+        return None;
+    }
+    if kinds.contains(&Float) {
+        return Some(Float);
+    }
+    kinds.iter().filter_map(|kind| if let Decimal(scale) = kind { Some(*scale) } else { None }).max().map(Decimal)
 }
 
 /// `+ - * /` of two kinds, as Floe computes them: in DOUBLE where either is
@@ -193,7 +211,9 @@ mod tests {
             kinds("SELECT d + i, d - d, d * d, floe_decimal_mul(d, d), round(d, 0), floe_round_1(d), CASE WHEN i > 0 THEN d ELSE NULL END FROM t"),
             [Some(Decimal(2)), Some(Decimal(2)), None, Some(Decimal(4)), Some(Decimal(0)), Some(Decimal(1)), Some(Decimal(2))]
         );
-        assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, d * d, round(i, 1) FROM t"), [None, None, None]);
+        assert_eq!(kinds("SELECT d * d, round(i, 1), CASE WHEN i > 0 THEN d ELSE f END FROM t"), [None, None, Some(Float)]);
+        // A CASE of a DECIMAL and an integer is that DECIMAL, as Polars' supertype is.
+        assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, CASE WHEN i > 0 THEN d * i ELSE 8 END FROM t"), [Some(Decimal(2)), Some(Decimal(2))]);
         assert_eq!(kinds("SELECT d * i, d + f, CAST(f AS DECIMAL(12,1)), CAST(i AS NUMERIC(9)) FROM t"), [Some(Decimal(2)), Some(Float), Some(Decimal(1)), Some(Decimal(0))]);
         // A set operation's sides must agree.
         assert_eq!(
@@ -207,14 +227,15 @@ mod tests {
     #[test]
     fn a_coalesce_is_of_its_arguments_kind() {
         assert_eq!(
-            kinds("SELECT COALESCE(f, 20), COALESCE(i, NULL, 2), sum(round(COALESCE(f, 20), 2)), COALESCE(d, d), COALESCE(d, i), nullif(d, 0) FROM t"),
-            [Some(Float), Some(Integer), Some(Float), Some(Decimal(2)), None, Some(Decimal(2))]
+            kinds("SELECT COALESCE(f, 20), COALESCE(i, NULL, 2), sum(round(COALESCE(f, 20), 2)), COALESCE(d, d), COALESCE(d, i), nullif(d, 0), COALESCE(d, f), COALESCE(d, 'x') FROM t"),
+            [Some(Float), Some(Integer), Some(Float), Some(Decimal(2)), Some(Decimal(2)), Some(Decimal(2)), Some(Float), None]
         );
     }
 
     #[test]
     fn numbers_with_a_point_are_doubles_as_polars_reads_them() {
         assert_eq!(kinds("SELECT 1.5, abs(40.90) + i, 7, count(*) FROM t"), [Some(Float), Some(Float), Some(Integer), Some(Integer)]);
+        assert_eq!(kinds("SELECT ceil(d), floor(f), ceil(i) FROM t"), [Some(Decimal(2)), Some(Float), Some(Integer)]);
     }
 
     #[test]
