@@ -156,7 +156,8 @@ pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
 /// nested ungrouped aggregates made DISTINCT (Polars keeps their one row),
 /// a joined relation's column another relation also has read under a name of
 /// its own where Polars evaluates the condition inside the join, a
-/// wildcard's excluded names left out of every joined relation,
+/// wildcard's excluded names left out of every joined relation and the
+/// columns of Floe's own joined relations out of `*`,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -212,6 +213,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     join_keys::joinable(statement, columns);
     aggregate_rows::kept_when_unread(statement);
     wildcard_excludes::every_relations(statement);
+    wildcard_excludes::without_floe_relations(statement);
     // After every pass that reads a relation's columns by the names it has.
     join_filter_names::unsuffixed(statement, columns);
     analyze::rename_relations(statement, frames);

@@ -1,16 +1,90 @@
-//! `SELECT * EXCLUDE (name)` over a join leaves out every relation's
-//! `name`, as DuckDB does. polars-sql names a joined relation's column that
-//! an earlier relation also has `name:d` in the joined frame, so only the
-//! first relation's was left out. The suffixed names are excluded too:
-//! polars-sql passes over an excluded name the frame does not have.
+//! What `*` leaves out of a SELECT over joins:
+//!
+//! - `SELECT * EXCLUDE (name)` leaves out every relation's `name`, as
+//!   DuckDB does. polars-sql names a joined relation's column that an
+//!   earlier relation also has `name:d` in the joined frame, so only the
+//!   first relation's was left out. The suffixed names are excluded too:
+//!   polars-sql passes over an excluded name the frame does not have.
+//! - The columns of Floe's own relations joined in (the CTEs scalar
+//!   subqueries become, `__floe_sqN`): `SELECT * FROM emp WHERE salary >
+//!   (SELECT avg(salary) FROM emp)` answered with the average as an extra
+//!   column.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{ExcludeSelectItem, Ident, ObjectName, Select, SelectItem, Statement, TableFactor};
+use sqlparser::ast::{ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem, Statement, TableFactor, WildcardAdditionalOptions};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::factors;
-use super::scope::qualifier_of;
+use super::scope::{leftmost_select, output_names, qualifier_of};
+
+/// How Floe names the relations and columns it adds.
+const PREFIX: &str = "__floe_";
+
+/// `*` without the columns of the `__floe_` CTEs a SELECT joins.
+pub(super) fn without_floe_relations(statement: &mut Statement) {
+    let _ = statement.visit(&mut FloeRelations { ctes: Vec::new() });
+}
+
+struct FloeRelations {
+    /// Per enclosing query, its `__floe_` CTEs' columns by name.
+    ctes: Vec<HashMap<String, Vec<String>>>,
+}
+
+impl VisitorMut for FloeRelations {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let ctes = query.with.iter().flat_map(|with| &with.cte_tables).filter(|cte| cte.alias.name.value.starts_with(PREFIX));
+        let columns = |cte: &sqlparser::ast::Cte| match cte.alias.columns.is_empty() {
+            true => leftmost_select(&cte.query.body).map(|select| output_names(select).into_iter().flatten().collect()).unwrap_or_default(),
+            false => cte.alias.columns.iter().map(|column| column.name.value.clone()).collect(),
+        };
+        self.ctes.push(ctes.map(|cte| (cte.alias.name.value.clone(), columns(cte))).collect());
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.ctes.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        // Joined after the SELECT's own relations, unaliased: a `__floe_` CTE
+        // standing for a relation the query wrote (a derived table lifted
+        // into one) keeps its columns.
+        let columns_of = |factor: &TableFactor| match factor {
+            TableFactor::Table { name, alias: None, .. } if name.0.len() == 1 => {
+                let name = name.0[0].as_ident()?.value.clone();
+                self.ctes.iter().rev().find_map(|ctes| ctes.get(&name))
+            }
+            _ => None,
+        };
+        let hidden: Vec<ObjectName> =
+            factors(&select.from).skip(1).filter_map(columns_of).flatten().map(|column| ObjectName::from(vec![Ident::with_quote('"', column.clone())])).collect();
+        if hidden.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        for item in &mut select.projection {
+            if let SelectItem::Wildcard(options) = item {
+                exclude(options, hidden.clone());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Adds `names` to a wildcard's EXCLUDE.
+fn exclude(options: &mut WildcardAdditionalOptions, names: Vec<ObjectName>) {
+    let mut excluded = match options.opt_exclude.take() {
+        None => Vec::new(),
+        Some(ExcludeSelectItem::Single(name)) => vec![name],
+        Some(ExcludeSelectItem::Multiple(names)) => names,
+    };
+    excluded.extend(names);
+    options.opt_exclude = Some(ExcludeSelectItem::Multiple(excluded));
+}
 
 pub(super) fn every_relations(statement: &mut Statement) {
     let _ = statement.visit(&mut Wildcards);
@@ -29,16 +103,16 @@ impl VisitorMut for Wildcards {
         }
         for item in &mut select.projection {
             let SelectItem::Wildcard(options) = item else { continue };
-            let names = match options.opt_exclude.take() {
+            let names = match &options.opt_exclude {
                 None => continue,
                 Some(ExcludeSelectItem::Single(name)) => vec![name],
-                Some(ExcludeSelectItem::Multiple(names)) => names,
+                Some(ExcludeSelectItem::Multiple(names)) => names.iter().collect(),
             };
-            let suffixed = names.iter().filter_map(single_name).flat_map(|name| {
+            let suffixed = names.into_iter().filter_map(single_name).flat_map(|name| {
                 qualifiers.iter().map(move |qualifier| ObjectName::from(vec![Ident::with_quote('"', format!("{name}:{qualifier}"))]))
             });
             let suffixed: Vec<ObjectName> = suffixed.collect();
-            options.opt_exclude = Some(ExcludeSelectItem::Multiple(names.into_iter().chain(suffixed).collect()));
+            exclude(options, suffixed);
         }
         ControlFlow::Continue(())
     }
@@ -67,6 +141,25 @@ mod tests {
         let mut statement = crate::sql::parse::parse_single(sql).expect("test SQL parses");
         super::every_relations(&mut statement);
         statement.to_string()
+    }
+
+    #[test]
+    fn floe_s_own_relations_columns_are_left_out() {
+        let mut statement = crate::sql::parse::parse_single(
+            "WITH __floe_sq1 AS (SELECT avg(x) AS __floe_sq1_v FROM t) SELECT * FROM t CROSS JOIN __floe_sq1 WHERE x > __floe_sq1.__floe_sq1_v",
+        )
+        .expect("parses");
+        super::without_floe_relations(&mut statement);
+        assert_eq!(
+            statement.to_string(),
+            "WITH __floe_sq1 AS (SELECT avg(x) AS __floe_sq1_v FROM t) SELECT * EXCLUDE (\"__floe_sq1_v\") FROM t CROSS JOIN __floe_sq1 WHERE x > __floe_sq1.__floe_sq1_v"
+        );
+        // Read on its own, or under an alias: the query's own relation.
+        for sql in ["WITH __floe_l1 AS (SELECT 1 AS v) SELECT * FROM __floe_l1", "WITH __floe_l1 AS (SELECT 1 AS v) SELECT * FROM t JOIN __floe_l1 AS d ON d.v = t.x"] {
+            let mut statement = crate::sql::parse::parse_single(sql).expect("parses");
+            super::without_floe_relations(&mut statement);
+            assert_eq!(statement.to_string(), sql);
+        }
     }
 
     #[test]
