@@ -16,13 +16,13 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, ExcludeSelectItem, Ident, JoinConstraint, JoinOperator, ObjectName, Select, SelectItem,
+    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, Select, SelectItem,
     SelectItemQualifiedWildcardKind, Statement, TableAlias, TableFactor, WildcardAdditionalOptions,
 };
 use crate::sql::visit::VisitorMut;
 
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{conjuncts, is_column, parse_query, qualifier_of, replace_outside_subqueries, visit_outside_subqueries};
+use super::scope::{conjuncts, is_column, parse_query, relation_qualifier, replace_outside_subqueries, visit_outside_subqueries};
 use super::Columns;
 
 const PREFIX: &str = "__floe_";
@@ -147,12 +147,10 @@ fn qualified_by<'e>(expr: &'e Expr, qualifier: &str) -> Option<&'e str> {
 /// `factor` as `(SELECT *, c AS "__floe_q_c", … FROM factor) AS q` under
 /// the name `relation` goes by; false where it is no table or derived table.
 fn also_named(factor: &mut TableFactor, relation: &Scope, read: &HashSet<String>) -> bool {
-    let alias = match factor {
-        TableFactor::Table { name, alias, args: None, .. } => qualifier_of(name, alias.as_ref()).cloned(),
-        TableFactor::Derived { alias, lateral: false, .. } => alias.as_ref().map(|a| a.name.clone()),
-        _ => None,
-    };
-    let Some(alias) = alias else { return false };
+    if !matches!(factor, TableFactor::Table { args: None, .. } | TableFactor::Derived { lateral: false, .. }) {
+        return false;
+    }
+    let Some(alias) = relation_qualifier(factor).cloned() else { return false };
     let mut copies: Vec<String> = relation
         .columns
         .iter()
@@ -188,15 +186,9 @@ fn exclude_from_wildcards(projection: &mut [SelectItem], qualifier: &str, read: 
 }
 
 fn exclude(options: &mut WildcardAdditionalOptions, qualifier: &str, read: &HashSet<String>) {
-    let mut names: Vec<ObjectName> = match options.opt_exclude.take() {
-        None => Vec::new(),
-        Some(ExcludeSelectItem::Single(name)) => vec![name],
-        Some(ExcludeSelectItem::Multiple(names)) => names,
-    };
     let mut added: Vec<&String> = read.iter().collect();
     added.sort();
-    names.extend(added.into_iter().map(|name| ObjectName::from(vec![renamed(qualifier, name)])));
-    options.opt_exclude = Some(ExcludeSelectItem::Multiple(names));
+    super::wildcard_excludes::exclude(options, added.into_iter().map(|name| ObjectName::from(vec![renamed(qualifier, name)])).collect());
 }
 
 #[cfg(test)]

@@ -225,6 +225,16 @@ pub(crate) fn qualifier_of<'a>(name: &'a ObjectName, alias: Option<&'a sqlparser
     alias.map(|alias| &alias.name).or_else(|| name.0.last().and_then(|part| part.as_ident()))
 }
 
+/// The name a relation's columns are qualified by, which polars-sql also
+/// suffixes a joined column with (`id:e`): its alias, or a table's last name part.
+pub(crate) fn relation_qualifier(factor: &TableFactor) -> Option<&Ident> {
+    match factor {
+        TableFactor::Table { name, alias, .. } => qualifier_of(name, alias.as_ref()),
+        TableFactor::Derived { alias, .. } => alias.as_ref().map(|alias| &alias.name),
+        _ => None,
+    }
+}
+
 /// The name of the column `expr` is, by itself or qualified (its last part).
 pub(crate) fn column_name(expr: &Expr) -> Option<&str> {
     match expr {

@@ -17,7 +17,7 @@ use sqlparser::ast::{ExcludeSelectItem, Ident, ObjectName, Query, Select, Select
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::factors;
-use super::scope::{leftmost_select, output_names, qualifier_of};
+use super::scope::{leftmost_select, output_names, relation_qualifier};
 
 /// How Floe names the relations and columns it adds.
 const PREFIX: &str = "__floe_";
@@ -76,7 +76,7 @@ impl VisitorMut for FloeRelations {
 }
 
 /// Adds `names` to a wildcard's EXCLUDE.
-fn exclude(options: &mut WildcardAdditionalOptions, names: Vec<ObjectName>) {
+pub(super) fn exclude(options: &mut WildcardAdditionalOptions, names: Vec<ObjectName>) {
     let mut excluded = match options.opt_exclude.take() {
         None => Vec::new(),
         Some(ExcludeSelectItem::Single(name)) => vec![name],
@@ -97,7 +97,7 @@ impl VisitorMut for Wildcards {
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         // Every relation after the first: the first keeps its names.
-        let qualifiers: Vec<String> = factors(&select.from).skip(1).filter_map(qualifier).collect();
+        let qualifiers: Vec<String> = factors(&select.from).skip(1).filter_map(|factor| Some(relation_qualifier(factor)?.value.clone())).collect();
         if qualifiers.is_empty() {
             return ControlFlow::Continue(());
         }
@@ -115,16 +115,6 @@ impl VisitorMut for Wildcards {
             exclude(options, suffixed);
         }
         ControlFlow::Continue(())
-    }
-}
-
-/// The name polars-sql suffixes a relation's columns with: its alias, or
-/// its table name's last part.
-fn qualifier(factor: &TableFactor) -> Option<String> {
-    match factor {
-        TableFactor::Table { name, alias, .. } => qualifier_of(name, alias.as_ref()).map(|ident| ident.value.clone()),
-        TableFactor::Derived { alias, .. } => alias.as_ref().map(|alias| alias.name.value.clone()),
-        _ => None,
     }
 }
 
