@@ -16,8 +16,8 @@
 //! multiplied by Polars, rounded); an outer query's column by its name
 //! (`Columns::kind`). The functions fall back to Polars' arithmetic for any
 //! other operand, so one whose type no relation tells (a subquery's value)
-//! beside a decimal costs speed, not an answer. Only where Floe's functions reach (`FunctionReach`); in a
-//! grouped SELECT only inside aggregates, since polars-sql matches a
+//! beside a decimal costs speed, not an answer. Only where Floe's functions
+//! reach (`FunctionReach`); in a grouped SELECT only inside aggregates, since polars-sql matches a
 //! projection to its GROUP BY key by the expression, and a registered
 //! function never equals another call.
 

@@ -22,7 +22,7 @@ use sqlparser::ast::{
 use crate::sql::visit::VisitorMut;
 
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{conjuncts, is_column, parse_query, relation_qualifier, replace_outside_subqueries, visit_outside_subqueries};
+use super::scope::{conjuncts, exclude_from_wildcard, is_column, parse_query, relation_qualifier, replace_outside_subqueries, visit_outside_subqueries};
 use super::Columns;
 
 const PREFIX: &str = "__floe_";
@@ -188,7 +188,7 @@ fn exclude_from_wildcards(projection: &mut [SelectItem], qualifier: &str, read: 
 fn exclude(options: &mut WildcardAdditionalOptions, qualifier: &str, read: &HashSet<String>) {
     let mut added: Vec<&String> = read.iter().collect();
     added.sort();
-    super::wildcard_excludes::exclude(options, added.into_iter().map(|name| ObjectName::from(vec![renamed(qualifier, name)])).collect());
+    exclude_from_wildcard(options, added.into_iter().map(|name| ObjectName::from(vec![renamed(qualifier, name)])).collect());
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem, Statement, TableFactor, WildcardAdditionalOptions};
+use sqlparser::ast::{ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem, Statement, TableFactor};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::factors;
-use super::scope::{leftmost_select, output_names, relation_qualifier};
+use super::scope::{collect_cte_columns, exclude_from_wildcard, relation_qualifier};
 
 /// How Floe names the relations and columns it adds.
 const PREFIX: &str = "__floe_";
@@ -36,12 +36,10 @@ impl VisitorMut for FloeRelations {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let ctes = query.with.iter().flat_map(|with| &with.cte_tables).filter(|cte| cte.alias.name.value.starts_with(PREFIX));
-        let columns = |cte: &sqlparser::ast::Cte| match cte.alias.columns.is_empty() {
-            true => leftmost_select(&cte.query.body).map(|select| output_names(select).into_iter().flatten().collect()).unwrap_or_default(),
-            false => cte.alias.columns.iter().map(|column| column.name.value.clone()).collect(),
-        };
-        self.ctes.push(ctes.map(|cte| (cte.alias.name.value.clone(), columns(cte))).collect());
+        let mut ctes = HashMap::new();
+        collect_cte_columns(query, &mut ctes);
+        ctes.retain(|name, _| name.starts_with(PREFIX));
+        self.ctes.push(ctes);
         ControlFlow::Continue(())
     }
 
@@ -68,22 +66,11 @@ impl VisitorMut for FloeRelations {
         }
         for item in &mut select.projection {
             if let SelectItem::Wildcard(options) = item {
-                exclude(options, hidden.clone());
+                exclude_from_wildcard(options, hidden.clone());
             }
         }
         ControlFlow::Continue(())
     }
-}
-
-/// Adds `names` to a wildcard's EXCLUDE.
-pub(super) fn exclude(options: &mut WildcardAdditionalOptions, names: Vec<ObjectName>) {
-    let mut excluded = match options.opt_exclude.take() {
-        None => Vec::new(),
-        Some(ExcludeSelectItem::Single(name)) => vec![name],
-        Some(ExcludeSelectItem::Multiple(names)) => names,
-    };
-    excluded.extend(names);
-    options.opt_exclude = Some(ExcludeSelectItem::Multiple(excluded));
 }
 
 pub(super) fn every_relations(statement: &mut Statement) {
@@ -112,7 +99,7 @@ impl VisitorMut for Wildcards {
                 qualifiers.iter().map(move |qualifier| ObjectName::from(vec![Ident::with_quote('"', format!("{name}:{qualifier}"))]))
             });
             let suffixed: Vec<ObjectName> = suffixed.collect();
-            exclude(options, suffixed);
+            exclude_from_wildcard(options, suffixed);
         }
         ControlFlow::Continue(())
     }
