@@ -5,10 +5,13 @@ pub mod config;
 mod demo;
 mod expire;
 mod pointer;
+mod names;
 mod rest_commit;
+
+pub use names::Names;
 pub mod storage;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use std::str::FromStr;
@@ -20,7 +23,6 @@ use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 
 pub use demo::ensure_demo_table;
 
-use crate::proto::SessionDefaults;
 
 /// Namespace used for single-part table names when the session sets none.
 pub const DEFAULT_SCHEMA: &str = "default";
@@ -93,13 +95,6 @@ pub struct Lake {
     /// Bound on one catalog request (REST call, metadata file read), so an
     /// unreachable catalog or store fails a query instead of hanging it.
     request_timeout: std::time::Duration,
-}
-
-/// How dotted SQL names map to catalogs, namespaces and tables.
-#[derive(Debug, Clone)]
-pub struct Names {
-    catalogs: BTreeSet<String>,
-    default_catalog: String,
 }
 
 impl Lake {
@@ -348,46 +343,6 @@ impl Lake {
     }
 }
 
-impl Names {
-    /// Resolves a dotted SQL name: `table`, `ns.table`, `catalog.ns.table`, or a
-    /// nested namespace `a.b.table`. A leading part names a catalog only when it
-    /// is one and at least namespace and table follow it.
-    pub fn resolve(&self, parts: &[String], session: &SessionDefaults) -> Result<TableRef> {
-        let display = parts.join(".");
-        let (catalog, rest) = match parts {
-            [] => return Err(Error::InvalidName(display)),
-            [first, rest @ ..] if rest.len() >= 2 && self.catalogs.contains(first) => {
-                (first.clone(), rest)
-            }
-            _ => (self.session_catalog(session), parts),
-        };
-        let (name, namespace) = rest.split_last().ok_or_else(|| Error::InvalidName(display.clone()))?;
-        let namespace = if namespace.is_empty() {
-            vec![self.session_schema(session)]
-        } else {
-            namespace.to_vec()
-        };
-        let namespace = NamespaceIdent::from_vec(namespace).map_err(|_| Error::InvalidName(display))?;
-        Ok(TableRef { catalog, ident: TableIdent::new(namespace, name.clone()) })
-    }
-
-    pub fn session_catalog(&self, session: &SessionDefaults) -> String {
-        if session.catalog.is_empty() {
-            self.default_catalog.clone()
-        } else {
-            session.catalog.clone()
-        }
-    }
-
-    pub fn session_schema(&self, session: &SessionDefaults) -> String {
-        if session.schema.is_empty() {
-            DEFAULT_SCHEMA.to_string()
-        } else {
-            session.schema.clone()
-        }
-    }
-}
-
 /// A URI fit for messages and logs: any password replaced.
 fn metadata_location(table_ref: &TableRef, table: &Table) -> Result<String> {
     table
@@ -414,34 +369,9 @@ fn is_not_found(err: &iceberg::Error) -> bool {
 mod tests {
     use super::*;
 
-    fn names(catalogs: &[&str]) -> Names {
-        Names {
-            catalogs: catalogs.iter().map(|n| n.to_string()).collect(),
-            default_catalog: catalogs[0].to_string(),
-        }
-    }
-
-    fn parts(name: &str) -> Vec<String> {
-        name.split('.').map(String::from).collect()
-    }
-
     #[test]
     fn passwords_never_reach_messages() {
         assert_eq!(redacted("postgres://floe:s3cret@db:5432/x"), "postgres://floe:***@db:5432/x");
         assert_eq!(redacted("sqlite:///tmp/c.db?mode=rwc"), "sqlite:///tmp/c.db?mode=rwc");
     }
-
-    #[test]
-    fn resolves_one_two_and_three_part_names() {
-        let lake = names(&["floe"]);
-        let session = SessionDefaults { schema: "sales".into(), ..Default::default() };
-        assert_eq!(lake.resolve(&parts("t"), &session).unwrap().to_string(), "floe.sales.t");
-        assert_eq!(lake.resolve(&parts("ns.t"), &session).unwrap().to_string(), "floe.ns.t");
-        assert_eq!(lake.resolve(&parts("floe.ns.t"), &session).unwrap().to_string(), "floe.ns.t");
-        // `a` is no catalog, so `a.b` is a nested namespace.
-        assert_eq!(lake.resolve(&parts("a.b.t"), &session).unwrap().ident.namespace().join("."), "a.b");
-        // A namespace that happens to share the catalog's name still works as `ns.table`.
-        assert_eq!(lake.resolve(&parts("floe.t"), &session).unwrap().to_string(), "floe.floe.t");
-    }
-
 }

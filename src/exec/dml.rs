@@ -64,8 +64,9 @@ fn target(command: &Command) -> String {
 pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &SessionDefaults, who: &Principal) -> Result<Statement> {
     let lake = engine.lake();
     // Every table a statement changes needs `write` there, checked before anything is written.
-    let resolve = |name: &Name| {
-        let table = lake.names().resolve(name, session).map_err(Error::from)?;
+    let resolve = async |name: &Name| {
+        let written = lake.names().resolve(name, session).map_err(Error::from)?;
+        let table = lake.existing_or_written(written).await?;
         engine.authorize(who, &table, Right::Write)?;
         Ok::<_, Error>(table)
     };
@@ -101,7 +102,7 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             0
         }
         Command::CreateTable { name, columns, partition_by, properties, if_not_exists } => {
-            let table = resolve(&name)?;
+            let table = resolve(&name).await?;
             match write::create_declared_table(lake, &table, &Schema::new(columns), &partition_by, &properties).await {
                 Err(write::Error::AlreadyExists(_)) if if_not_exists => {}
                 other => {
@@ -111,7 +112,7 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             0
         }
         Command::DropTable { name, if_exists, purge } => {
-            let table = resolve(&name)?;
+            let table = resolve(&name).await?;
             let catalog = lake.catalog(&table.catalog)?;
             if !catalog.table_exists(&table.ident).await.map_err(iceberg_err(&table.catalog))? {
                 if !if_exists {
@@ -125,7 +126,7 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             0
         }
         Command::SetProperties { table, properties, if_exists } => {
-            let table = resolve(&table)?;
+            let table = resolve(&table).await?;
             let catalog = lake.catalog(&table.catalog)?;
             if if_exists && !catalog.table_exists(&table.ident).await.map_err(iceberg_err(&table.catalog))? {
                 return Ok(Statement::Changed { rows: 0, target });
@@ -134,7 +135,7 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             0
         }
         Command::CreateTableAs { name, query, properties, if_not_exists } => {
-            let table = resolve(&name)?;
+            let table = resolve(&name).await?;
             let catalog = lake.catalog(&table.catalog)?;
             if catalog.table_exists(&table.ident).await.map_err(iceberg_err(&table.catalog))? {
                 if if_not_exists {
@@ -149,27 +150,27 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             write_rows(engine, &table, rows_to_write(batches), SaveMode::Append).await?
         }
         Command::Insert { table, columns, source, overwrite } => {
-            let table = resolve(&table)?;
+            let table = resolve(&table).await?;
             let rows = positional_rows(engine, &table, columns, source, session, who).await?;
             let mode = if overwrite { SaveMode::Overwrite } else { SaveMode::Append };
             write_rows(engine, &table, rows, mode).await?
         }
         Command::ReplaceRows { table, condition, columns, source } => {
-            let table = resolve(&table)?;
+            let table = resolve(&table).await?;
             let rows = positional_rows(engine, &table, columns, source, session, who).await?;
             super::row_changes::replace_rows(engine, &table, &condition, rows, session, who).await?
         }
         Command::Truncate { table } => {
-            let table = resolve(&table)?;
+            let table = resolve(&table).await?;
             write_rows(engine, &table, Box::pin(futures::stream::empty()), SaveMode::Overwrite).await?;
             0
         }
         Command::ChangeRows { table, condition, assignments } => {
-            let table = resolve(&table)?;
+            let table = resolve(&table).await?;
             super::row_changes::change_rows(engine, &table, &condition, &assignments, session, who).await?
         }
         Command::Merge(merge) => {
-            let table = resolve(&merge.target)?;
+            let table = resolve(&merge.target).await?;
             super::merge::merge(engine, &merge, &table, session, who).await?
         }
         Command::Call(call) => {
@@ -187,7 +188,8 @@ pub async fn call_procedure(
     session: &SessionDefaults,
     who: &Principal,
 ) -> Result<super::maintenance::Report> {
-    let table = engine.lake().names().resolve(&call.table, session)?;
+    let written = engine.lake().names().resolve(&call.table, session)?;
+    let table = engine.lake().existing_or_written(written).await?;
     engine.authorize(who, &table, Right::Write)?;
     super::maintenance::call(engine, call, &table, session, who).await
 }

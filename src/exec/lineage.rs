@@ -74,7 +74,8 @@ impl Engine {
         let Ok(lineage) = crate::sql::lineage::statement_lineage(sql) else { return };
         let mut inputs: Vec<(Vec<String>, Dataset)> = Vec::new();
         for relation in &lineage.reads {
-            let Ok(table_ref) = self.lake.names().resolve(relation, session) else { continue };
+            let Ok(written) = self.lake.names().resolve(relation, session) else { continue };
+            let Ok(table_ref) = self.lake.existing_or_written(written).await else { continue };
             if let Some((dataset, _)) = self.dataset(&table_ref, None).await {
                 inputs.push((relation.clone(), dataset));
             }

@@ -15,6 +15,7 @@ use crate::catalog::TableRef;
 use crate::proto::SessionDefaults;
 use crate::sql::merge::{Matched, Merge};
 use crate::write;
+use crate::write::schema::stored_name;
 
 const MATCHED: &str = "__floe_matched";
 
@@ -41,14 +42,21 @@ fn cast(value: &str, field: &arrow::datatypes::Field) -> String {
     }
 }
 
+/// Whether SQL's `column` names the target's column `field` (whatever its case).
+fn names(schema: &Schema, column: &str, field: &arrow::datatypes::Field) -> bool {
+    stored_name(schema, column) == Some(field.name())
+}
+
 fn check_columns(schema: &Schema, columns: &[&String], what: &str) -> Result<()> {
-    for (index, column) in columns.iter().enumerate() {
-        if schema.field_with_name(column).is_err() {
+    let mut seen = Vec::new();
+    for column in columns {
+        let Some(stored) = stored_name(schema, column) else {
             return Err(Error::Invalid(format!("MERGE {what} names `{column}`, which the target does not have")));
-        }
-        if columns[..index].contains(column) {
+        };
+        if seen.contains(&stored) {
             return Err(Error::Invalid(format!("MERGE {what} names `{column}` twice")));
         }
+        seen.push(stored);
     }
     Ok(())
 }
@@ -78,7 +86,7 @@ fn rewrite_sql(merge: &Merge, target: &str, schema: &Schema) -> Result<String> {
                 .filter_map(|(clause, first)| match &clause.action {
                     Matched::Update(assignments) => assignments
                         .iter()
-                        .find(|(column, _)| column == field.name())
+                        .find(|(column, _)| names(schema, column, field))
                         .map(|(_, value)| format!("WHEN {first} THEN {}", cast(&format!("({value})"), field))),
                     Matched::Delete => None,
                 })
@@ -129,7 +137,7 @@ fn insert_sql(merge: &Merge, target: Option<&str>, schema: &Schema) -> Result<Op
             .fields()
             .iter()
             .map(|field| {
-                let value = columns.iter().position(|c| c == field.name()).map_or("NULL".to_string(), |i| format!("({})", clause.values[i]));
+                let value = columns.iter().position(|c| names(schema, c, field)).map_or("NULL".to_string(), |i| format!("({})", clause.values[i]));
                 format!("{} AS {}", cast(&value, field), quoted(field.name()))
             })
             .collect();

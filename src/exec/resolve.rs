@@ -91,12 +91,23 @@ pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefault
         let (name, metadata) = metadata_tables::split_metadata(name)?;
         let mut parts = rest.to_vec();
         parts.push(name.to_string());
-        let table_ref = lake.names().resolve(&parts, session)?;
+        let written = lake.names().resolve(&parts, session)?;
         let relation_text = relation.join(".");
-        let pinned = pin_of(pins, &relation_text, &table_ref).and_then(|pin| pin.snapshot_id);
-        let table = match (&metadata, pinned) {
-            (None, Some(snapshot_id)) => lake.load_pinned(&table_ref, snapshot_id).await?,
-            _ => lake.load(&table_ref).await?,
+        let (relation_text, reads_metadata) = (relation_text.as_str(), metadata.is_some());
+        let load = |table_ref: TableRef| async move {
+            let pinned = pin_of(pins, relation_text, &table_ref).and_then(|pin| pin.snapshot_id);
+            let table = match (reads_metadata, pinned) {
+                (false, Some(snapshot_id)) => lake.load_pinned(&table_ref, snapshot_id).await,
+                _ => lake.load(&table_ref).await,
+            };
+            table.map(|table| (table_ref, table))
+        };
+        let (table_ref, table) = match load(written.clone()).await {
+            Err(crate::catalog::Error::TableNotFound(missing)) => match lake.spelled_as_stored(&written).await? {
+                Some(stored) if stored != written => load(stored).await?,
+                _ => return Err(crate::catalog::Error::TableNotFound(missing).into()),
+            },
+            loaded => loaded?,
         };
         let selects = match metadata {
             Some(kind) => Selects::Metadata(kind),

@@ -40,20 +40,22 @@ fn rewrite_sql(relation: &str, condition: &str, assignments: &[(String, String)]
     if assignments.is_empty() {
         return Ok(format!("SELECT * FROM {relation} WHERE NOT {matched}"));
     }
-    for (index, (column, _)) in assignments.iter().enumerate() {
-        if schema.field_with_name(column).is_err() {
+    let mut assigned: Vec<(&String, &String)> = Vec::new();
+    for (column, value) in assignments {
+        let Some(name) = write::schema::stored_name(schema, column) else {
             return Err(Error::Invalid(format!("UPDATE sets `{column}`, which the table does not have")));
-        }
-        if assignments[..index].iter().any(|(earlier, _)| earlier == column) {
+        };
+        if assigned.iter().any(|(earlier, _)| *earlier == name) {
             return Err(Error::Invalid(format!("UPDATE sets `{column}` twice")));
         }
+        assigned.push((name, value));
     }
     let items: Vec<String> = schema
         .fields()
         .iter()
         .map(|field| {
             let name = quoted(field.name());
-            match assignments.iter().find(|(column, _)| column == field.name()) {
+            match assigned.iter().find(|(column, _)| *column == field.name()) {
                 None => name,
                 Some((_, value)) => {
                     let chosen = format!("CASE WHEN {matched} THEN ({value}) ELSE {name} END");

@@ -328,9 +328,13 @@ fn pushed(schema: &::iceberg::spec::Schema, filter: &Filter) -> Option<Predicate
     let column = match filter {
         Filter::Compare { column, .. } | Filter::In { column, .. } | Filter::IsNull { column, .. } | Filter::StartsWith { column, .. } => column,
     };
-    let field = schema.field_by_name(column)?;
+    // SQL names match columns whatever their case (`sql::rewrite::identifiers`).
+    let field = schema.field_by_name(column).or_else(|| {
+        let mut alike = schema.as_struct().fields().iter().filter(|field| field.name.eq_ignore_ascii_case(column));
+        alike.next().filter(|_| alike.next().is_none())
+    })?;
     let ::iceberg::spec::Type::Primitive(primitive) = field.field_type.as_ref() else { return None };
-    let reference = Reference::new(column.clone());
+    let reference = Reference::new(field.name.clone());
     Some(match filter {
         Filter::Compare { op, value, .. } => {
             let datum = datum(primitive, value)?;

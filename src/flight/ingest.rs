@@ -20,7 +20,7 @@ pub async fn ingest(
     let caller = super::principal(&request);
     let lake = service.engine().lake();
     // Named and authorized before a byte of the upload is read.
-    let table = write::ingest::target(lake, &command, &session).map_err(Error::from)?;
+    let table = write::ingest::target(lake, &command, &session).await.map_err(Error::from)?;
     service.engine().authorize(&caller, &table, crate::access::Right::Write).map_err(Error::from)?;
     let tracked = service.workloads.ingest_run(&table, &session);
     let started = std::time::Instant::now();

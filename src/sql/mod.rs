@@ -61,6 +61,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone)]
 pub struct Query {
     statement: Statement,
+    /// The statement before most of the analysis (`rewrite::declare`): what
+    /// is analyzed again when it names columns in another case than the
+    /// catalog spells them (`rewrite::respelled`).
+    declared: Statement,
     relations: Vec<RelationName>,
     views: Vec<RelationName>,
     filters: HashMap<RelationName, Vec<pushdown::Filter>>,
@@ -134,13 +138,15 @@ impl Query {
     /// recursive CTEs it sees) from the planner rather than a catalog.
     fn analyzed(mut statement: Statement, params: &[String], provided: &[String], kind: (bool, bool, bool), volatile: bool) -> Result<Self> {
         let (explain, analyze, describe) = kind;
-        rewrite::analyze(&mut statement, params)?;
+        rewrite::declare(&mut statement, params)?;
+        let declared = statement.clone();
+        rewrite::analyze_declared(&mut statement)?;
         let is_provided = |relation: &RelationName| relation.len() == 1 && provided.contains(&relation[0]);
         let relations = rewrite::catalog_relations(&statement).into_iter().filter(|relation| !is_provided(relation)).collect();
         let views = rewrite::catalog_views(&statement);
         let filters = pushdown::scan_filters(&statement);
         let references = table_references(&statement);
-        Ok(Self { statement, relations, views, filters, explain, analyze, describe, volatile, references, recursions: Vec::new(), whole: None })
+        Ok(Self { statement, declared, relations, views, filters, explain, analyze, describe, volatile, references, recursions: Vec::new(), whole: None })
     }
 
     /// Its recursive CTEs (`WITH RECURSIVE`), in the order written: each is
@@ -249,7 +255,13 @@ impl Query {
     }
 
     fn rendered(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Result<Statement> {
-        let mut statement = self.statement.clone();
+        let mut declared = self.declared.clone();
+        let mut statement = if rewrite::respelled(&mut declared, columns) {
+            rewrite::analyze_declared(&mut declared)?;
+            declared
+        } else {
+            self.statement.clone()
+        };
         rewrite::render(&mut statement, frames, columns)?;
         Ok(statement)
     }

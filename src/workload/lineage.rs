@@ -42,7 +42,11 @@ impl Workloads {
             Err(err) => return tracked.finish(Outcome::Failed(err.to_string())),
         };
         let parts: Vec<String> = target.split('.').map(|p| p.trim_matches('"').to_string()).collect();
-        let table = self.engine.lake().names().resolve(&parts, session).ok();
+        let lake = self.engine.lake();
+        let table = match lake.names().resolve(&parts, session) {
+            Ok(written) => lake.existing_or_written(written).await.ok(),
+            Err(_) => None,
+        };
         if let Some(table) = &table {
             if let Some((dataset, statistics)) = self.engine.written_dataset(table).await {
                 tracked.run.outputs.push((dataset, Some(statistics)));

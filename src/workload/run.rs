@@ -220,7 +220,8 @@ async fn save(
     let engine = workloads.engine();
     let destination = request.destination.as_deref().unwrap_or_default();
     let parts: Vec<String> = destination.split('.').map(str::to_string).collect();
-    let table = engine.lake().names().resolve(&parts, &begun.session)?;
+    let written = engine.lake().names().resolve(&parts, &begun.session)?;
+    let table = engine.lake().existing_or_written(written).await?;
     engine.authorize(principal, &table, crate::access::Right::Write)?;
     let mode = match request.save_mode {
         SaveMode::Append => write::SaveMode::Append,

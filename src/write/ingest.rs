@@ -12,7 +12,7 @@ use crate::catalog::{self, Lake, TableRef};
 use crate::proto::SessionDefaults;
 
 /// The table an ingest writes, as the command names it.
-pub fn target(lake: &Lake, command: &CommandStatementIngest, session: &SessionDefaults) -> Result<TableRef> {
+pub async fn target(lake: &Lake, command: &CommandStatementIngest, session: &SessionDefaults) -> Result<TableRef> {
     if command.temporary {
         return Err(Error::Unsupported("temporary tables are not supported".into()));
     }
@@ -27,7 +27,7 @@ pub fn target(lake: &Lake, command: &CommandStatementIngest, session: &SessionDe
         name.push(schema.clone());
     }
     name.push(command.table.clone());
-    Ok(lake.names().resolve(&name, session)?)
+    Ok(lake.existing_or_written(lake.names().resolve(&name, session)?).await?)
 }
 
 /// Writes `batches` into `table` (from [`target`]) with the command's

@@ -72,17 +72,32 @@ fn widens(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// The position of the field named `name` in `schema`: spelled so, else the
+/// one spelled so but for case (SQL's unquoted names, an ingest's columns).
+fn position(schema: &Schema, name: &str) -> Option<usize> {
+    schema.index_of(name).ok().or_else(|| {
+        let mut alike = schema.fields().iter().enumerate().filter(|(_, field)| field.name().eq_ignore_ascii_case(name));
+        alike.next().filter(|_| alike.next().is_none()).map(|(index, _)| index)
+    })
+}
+
+/// The name of the column of `schema` that SQL's `name` names: spelled so,
+/// else the one spelled so but for case.
+pub fn stored_name<'a>(schema: &'a Schema, name: &str) -> Option<&'a String> {
+    position(schema, name).map(|index| schema.field(index).name())
+}
+
 /// Rebuilds `batch` with exactly the table's columns, matched by name.
 pub fn align(batch: &RecordBatch, table: &SchemaRef) -> Result<RecordBatch> {
     let incoming = batch.schema();
-    if let Some(extra) = incoming.fields().iter().find(|f| table.field_with_name(f.name()).is_err()) {
+    if let Some(extra) = incoming.fields().iter().find(|f| position(table, f.name()).is_none()) {
         return Err(Error::Schema(format!("column `{}` is not in the table", extra.name())));
     }
     let columns = table
         .fields()
         .iter()
         .map(|target| -> Result<ArrayRef> {
-            let Ok(index) = incoming.index_of(target.name()) else {
+            let Some(index) = position(&incoming, target.name()) else {
                 if target.is_nullable() {
                     return Ok(new_null_array(target.data_type(), batch.num_rows()));
                 }
@@ -126,10 +141,10 @@ mod tests {
     }
 
     #[test]
-    fn aligns_by_name_with_safe_widening_and_fills_optional_columns() {
+    fn aligns_by_name_in_any_case_with_safe_widening_and_fills_optional_columns() {
         let batch = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
-                Field::new("score", DataType::Float32, true),
+                Field::new("Score", DataType::Float32, true),
                 Field::new("id", DataType::Int32, false),
             ])),
             vec![Arc::new(Float32Array::from(vec![0.5])), Arc::new(Int32Array::from(vec![7]))],

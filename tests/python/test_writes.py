@@ -416,3 +416,26 @@ def test_dictionaries_only_where_they_make_the_column_smaller(server, conn, ns):
     assert sort_table(table.scan().to_arrow(), "id").equals(sort_table(data, "id").cast(table.scan().to_arrow().schema))
     got = run(conn, f"SELECT count(DISTINCT comment) AS comments, sum(bucket) AS buckets, min(flag) AS flag FROM {ns}.encodings")
     assert got.to_pylist() == [{"comments": rows, "buckets": sum(i % 100 for i in range(rows)), "flag": "A"}]
+
+
+def test_names_in_another_case_reach_the_stored_table(server, conn, ns):
+    """Unquoted names match whatever their case: an ingest, DML and queries written in another
+    case than the catalog's reach the one table, and no twin is created."""
+    first = pa.table({"Id": pa.array([1, 2], pa.int64()), "Region": ["eu", "us"]})
+    with conn.cursor() as cursor:
+        assert cursor.adbc_ingest("orders", first, mode="create", db_schema_name=ns) == 2
+        more = pa.table({"Id": pa.array([3], pa.int64()), "Region": ["eu"]})
+        assert cursor.adbc_ingest("ORDERS", more, mode="append", db_schema_name=ns.upper()) == 1
+    assert rows_affected(conn, f"INSERT INTO {ns.upper()}.Orders (ID, region) VALUES (4, 'apac')") == 1
+    assert rows_affected(conn, f"UPDATE {ns.capitalize()}.ORDERS SET REGION = 'us' WHERE id = 3") == 1
+    merged = (f"MERGE INTO {ns.upper()}.ORDERS AS T USING (SELECT 5 AS ID, 'sa' AS REGION) AS S ON t.Id = s.id "
+              "WHEN MATCHED THEN UPDATE SET REGION = s.region WHEN NOT MATCHED THEN INSERT (ID, Region) VALUES (s.ID, S.Region)")
+    assert rows_affected(conn, merged) == 1
+    assert rows_affected(conn, f"DELETE FROM {ns}.Orders WHERE REGION = 'sa'") == 1
+    grouped = run(conn, f"SELECT REGION, count(*) AS N FROM {ns.upper()}.ORDERS AS O WHERE o.ID > 1 GROUP BY region ORDER BY Region")
+    assert grouped.to_pydict() == {"Region": ["apac", "us"], "N": [1, 2]}
+    assert [t[-1] for t in pyiceberg_catalog(server).list_tables(ns) if t[-1].lower() == "orders"] == ["orders"]
+    # A quoted name matches exactly.
+    with pytest.raises(AdbcError) as excinfo:
+        run(conn, f'SELECT "REGION" FROM {ns}.orders')
+    assert excinfo.value.status_code == AdbcStatusCode.INVALID_ARGUMENT

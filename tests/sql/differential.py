@@ -700,6 +700,16 @@ def load(conn, duck, data: dict[str, pa.Table]) -> None:
             cursor.adbc_ingest(name, table, mode="replace", db_schema_name="fz")
 
 
+def mixed_case(sql: str, rng: random.Random) -> str:
+    """`sql` with each word outside quotes in upper, lower or its own case."""
+    def recase(match: re.Match) -> str:
+        word = match.group(3)
+        if word is None:
+            return match.group(0)
+        return rng.choice([word.upper(), word.lower(), word.capitalize(), word])
+    return re.sub(r"('(?:[^']|'')*')|(\"[^\"]*\")|([A-Za-z_][A-Za-z0-9_]*)", recase, sql)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queries", type=int, default=500)
@@ -709,6 +719,8 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 on failures as well as on wrong answers")
     parser.add_argument("--polars-engine", default="auto", choices=["auto", "streaming", "in-memory"],
                         help="the server's engine: `streaming` runs even these small tables as large ones run")
+    parser.add_argument("--mixed-case", action="store_true",
+                        help="write every unquoted name and keyword in a random case (SQL matches them whatever their case)")
     args = parser.parse_args()
     import adbc_driver_flightsql.dbapi as flight_sql
 
@@ -724,9 +736,12 @@ def main() -> int:
     duck.execute("SET default_null_order = 'nulls_last_on_asc_first_on_desc'")
     load(conn, duck, tables())
     generator = Generator(random.Random(args.seed))
+    casing = random.Random(args.seed)
     outcomes, shown = Counter(), Counter()
     for number in range(args.queries):
         sql = generator.query()
+        if args.mixed_case:
+            sql = mixed_case(sql, casing)
         try:
             expected = duck.execute(sql).fetchall()
         except duckdb.Error:

@@ -68,6 +68,11 @@ impl Columns {
         self.names.get(relation)
     }
 
+    /// Every relation's column names, each once.
+    pub fn every_name(&self) -> std::collections::BTreeSet<String> {
+        self.names.values().flatten().cloned().collect()
+    }
+
     /// The kind of every relation's column of that name, if they agree.
     pub fn kind(&self, name: &str) -> Option<ColumnKind> {
         self.kinds.get(&name.to_ascii_lowercase()).copied().flatten()

@@ -23,6 +23,7 @@ mod exists;
 mod exists_values;
 mod grouping_sets;
 mod grouped_keys;
+mod identifiers;
 mod in_lists;
 mod inner_join_conditions;
 mod like_patterns;
@@ -94,9 +95,32 @@ use super::Result;
 /// into groups and an outer query over them, read grouping keys used beside
 /// aggregates once per group, and take remainders with the dividend's sign.
 pub fn analyze(statement: &mut Statement, params: &[String]) -> Result<()> {
-    let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
+    declare(statement, params)?;
+    analyze_declared(statement)
+}
+
+/// The start of `analyze`: parameters bound, table functions refused, and
+/// the names a query gives itself spelled as it declares them, so that
+/// every later pass compares names as spelled. What `respelled` starts from.
+pub fn declare(statement: &mut Statement, params: &[String]) -> Result<()> {
     analyze::bind_params(statement, params)?;
     analyze::refuse_table_functions(statement)?;
+    identifiers::as_declared(statement);
+    Ok(())
+}
+
+/// Whether `declared` (a statement after `declare`) named a column in
+/// another case than the catalog or the query spells it: then it is
+/// respelled, to be analyzed again (`analyze_declared`). Floe's passes
+/// copy the names they read into the SQL they write, so only a statement
+/// spelled as its columns are can be analyzed once for every catalog.
+pub fn respelled(declared: &mut Statement, columns: &Columns) -> bool {
+    identifiers::as_stored(declared, columns)
+}
+
+/// The rest of `analyze`, after `declare`.
+pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
+    let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     window_functions::named::inline(statement);
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
