@@ -74,17 +74,26 @@ impl Lake {
         if catalog.table_exists(&table.ident).await.unwrap_or(false) {
             return Ok(table);
         }
-        Ok(self.spelled_as_stored(&table).await?.unwrap_or(table))
+        if let Some(stored) = self.spelled_as_stored(&table).await? {
+            return Ok(stored);
+        }
+        // A new table goes into the namespace its name matches but for case.
+        let Some(namespace) = self.namespace_as_stored(&table.catalog, table.ident.namespace()).await? else { return Ok(table) };
+        Ok(TableRef { ident: TableIdent::new(namespace, table.ident.name().to_string()), ..table })
+    }
+
+    /// The namespace of `catalog` that `namespace` names: spelled so, else
+    /// the one spelled so but for case; None when there is none.
+    pub async fn namespace_as_stored(&self, catalog: &str, namespace: &NamespaceIdent) -> Result<Option<NamespaceIdent>> {
+        let namespaces = self.namespaces(catalog).await?;
+        Ok(one_match(&namespaces, &namespace.join("."), |namespace: &NamespaceIdent| namespace.join(".")))
     }
 
     /// The table `table` names as the catalog spells it, when its namespace
     /// and name each match exactly one stored name case-insensitively (an
     /// exact spelling wins); None when nothing or more than one matches.
     pub async fn spelled_as_stored(&self, table: &TableRef) -> Result<Option<TableRef>> {
-        let wanted: Vec<String> = table.ident.namespace().as_ref().clone();
-        let namespaces = self.namespaces(&table.catalog).await?;
-        let spelled = |namespace: &NamespaceIdent| namespace.as_ref().join(".");
-        let Some(namespace) = one_match(&namespaces, &wanted.join("."), spelled) else {
+        let Some(namespace) = self.namespace_as_stored(&table.catalog, table.ident.namespace()).await? else {
             return Ok(None);
         };
         let tables = self.tables(&table.catalog, &namespace).await?;

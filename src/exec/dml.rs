@@ -17,16 +17,19 @@ use crate::proto::SessionDefaults;
 use crate::sql::dml::{Command, Name};
 use crate::write::{self, SaveMode};
 
-fn namespace_of(engine: &Engine, name: &Name, session: &SessionDefaults, who: &Principal) -> Result<(String, NamespaceIdent)> {
-    let names = engine.lake().names();
+/// The schema `name` names: an existing one spelled so but for case, else as written.
+async fn namespace_of(engine: &Engine, name: &Name, session: &SessionDefaults, who: &Principal) -> Result<(String, NamespaceIdent)> {
+    let lake = engine.lake();
     // A schema name is a table name without the table: resolve `name.x` and drop `x`.
     let mut probe = name.clone();
     probe.push(String::new());
-    let resolved = names.resolve(&probe, session)?;
-    let namespace = resolved.ident.namespace().join(".");
-    let object = format!("schema `{}.{namespace}`", resolved.catalog);
-    engine.policy().check(who, &resolved.catalog, &namespace, Right::Write, &object).map_err(Error::Denied)?;
-    Ok((resolved.catalog, resolved.ident.namespace().clone()))
+    let resolved = lake.names().resolve(&probe, session)?;
+    let written = resolved.ident.namespace().clone();
+    let namespace = lake.namespace_as_stored(&resolved.catalog, &written).await?.unwrap_or(written);
+    let text = namespace.join(".");
+    let object = format!("schema `{}.{text}`", resolved.catalog);
+    engine.policy().check(who, &resolved.catalog, &text, Right::Write, &object).map_err(Error::Denied)?;
+    Ok((resolved.catalog, namespace))
 }
 
 fn iceberg_err(catalog_name: &str) -> impl Fn(iceberg::Error) -> Error + '_ {
@@ -75,7 +78,7 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
     let rows = match command {
         Command::Query(query) => return Ok(Statement::Query(query)),
         Command::CreateSchema { name, if_not_exists } => {
-            let (catalog_name, namespace) = namespace_of(engine, &name, session, who)?;
+            let (catalog_name, namespace) = namespace_of(engine, &name, session, who).await?;
             let catalog = lake.catalog(&catalog_name)?;
             if catalog.namespace_exists(&namespace).await.map_err(iceberg_err(&catalog_name))? {
                 if !if_not_exists {
@@ -87,7 +90,7 @@ pub async fn apply(engine: &Engine, sql: &str, params: &[String], session: &Sess
             0
         }
         Command::DropSchema { name, if_exists } => {
-            let (catalog_name, namespace) = namespace_of(engine, &name, session, who)?;
+            let (catalog_name, namespace) = namespace_of(engine, &name, session, who).await?;
             let catalog = lake.catalog(&catalog_name)?;
             if !catalog.namespace_exists(&namespace).await.map_err(iceberg_err(&catalog_name))? {
                 if !if_exists {

@@ -25,7 +25,7 @@ pub enum MetadataTable {
 /// Splits `t$snapshots` into the table name and the metadata table it names.
 pub fn split_metadata(name: &str) -> Result<(&str, Option<MetadataTable>)> {
     let Some((table, kind)) = name.rsplit_once('$') else { return Ok((name, None)) };
-    let kind = match kind {
+    let kind = match kind.to_ascii_lowercase().as_str() {
         "snapshots" => MetadataTable::Snapshots,
         "history" => MetadataTable::History,
         "refs" => MetadataTable::Refs,
@@ -33,9 +33,9 @@ pub fn split_metadata(name: &str) -> Result<(&str, Option<MetadataTable>)> {
         "files" => MetadataTable::Files,
         "partitions" => MetadataTable::Partitions,
         "properties" => MetadataTable::Properties,
-        other => {
+        _ => {
             return Err(Error::NotFound(format!(
-                "unknown metadata table `${other}`: use $snapshots, $history, $refs, $manifests, $files, $partitions or $properties"
+                "unknown metadata table `${kind}`: use $snapshots, $history, $refs, $manifests, $files, $partitions or $properties"
             )))
         }
     };

@@ -87,17 +87,34 @@ pub fn stored_name<'a>(schema: &'a Schema, name: &str) -> Option<&'a String> {
     position(schema, name).map(|index| schema.field(index).name())
 }
 
+/// For each of the table's columns, the incoming column that fills it:
+/// spelled so, else the one spelled so but for case, where neither has
+/// another match (`a` fills `a`, not `A` too).
+fn filling(incoming: &Schema, table: &Schema) -> Vec<Option<usize>> {
+    let alike = |schema: &Schema, name: &str| schema.fields().iter().filter(|field| field.name().eq_ignore_ascii_case(name)).count();
+    let fills = |target: &Field, field: &Field| {
+        field.name().eq_ignore_ascii_case(target.name()) && table.index_of(field.name()).is_err() && alike(table, field.name()) == 1
+    };
+    let one = |target: &Field| {
+        let mut found = incoming.fields().iter().enumerate().filter(|(_, field)| fills(target, field));
+        found.next().filter(|_| found.next().is_none()).map(|(index, _)| index)
+    };
+    table.fields().iter().map(|target| incoming.index_of(target.name()).ok().or_else(|| one(target))).collect()
+}
+
 /// Rebuilds `batch` with exactly the table's columns, matched by name.
 pub fn align(batch: &RecordBatch, table: &SchemaRef) -> Result<RecordBatch> {
     let incoming = batch.schema();
-    if let Some(extra) = incoming.fields().iter().find(|f| position(table, f.name()).is_none()) {
+    let filling = filling(&incoming, table);
+    if let Some((_, extra)) = incoming.fields().iter().enumerate().find(|(index, _)| !filling.contains(&Some(*index))) {
         return Err(Error::Schema(format!("column `{}` is not in the table", extra.name())));
     }
     let columns = table
         .fields()
         .iter()
-        .map(|target| -> Result<ArrayRef> {
-            let Some(index) = position(&incoming, target.name()) else {
+        .zip(&filling)
+        .map(|(target, index)| -> Result<ArrayRef> {
+            let Some(index) = *index else {
                 if target.is_nullable() {
                     return Ok(new_null_array(target.data_type(), batch.num_rows()));
                 }
@@ -153,6 +170,14 @@ mod tests {
         let aligned = align(&batch, &table()).unwrap();
         assert_eq!(aligned.schema(), table());
         assert_eq!(aligned.column(2).null_count(), 1);
+    }
+
+    #[test]
+    fn a_column_fills_the_one_spelled_so_before_one_alike_but_for_case() {
+        let table: SchemaRef = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true), Field::new("A", DataType::Int32, true)]));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true)])), vec![Arc::new(Int32Array::from(vec![2]))]).unwrap();
+        let aligned = align(&batch, &table).unwrap();
+        assert_eq!((aligned.column(0).null_count(), aligned.column(1).null_count()), (0, 1));
     }
 
     #[test]

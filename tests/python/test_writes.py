@@ -435,6 +435,12 @@ def test_names_in_another_case_reach_the_stored_table(server, conn, ns):
     grouped = run(conn, f"SELECT REGION, count(*) AS N FROM {ns.upper()}.ORDERS AS O WHERE o.ID > 1 GROUP BY region ORDER BY Region")
     assert grouped.to_pydict() == {"Region": ["apac", "us"], "N": [1, 2]}
     assert [t[-1] for t in pyiceberg_catalog(server).list_tables(ns) if t[-1].lower() == "orders"] == ["orders"]
+    # A schema is one whatever its case: a new table written to it in another case lands in it.
+    run(conn, f"CREATE SCHEMA IF NOT EXISTS {ns.upper()}")
+    with conn.cursor() as cursor:
+        assert cursor.adbc_ingest("Fresh", first, mode="create", db_schema_name=ns.upper()) == 2
+    assert run(conn, f"SELECT count(*) AS n FROM {ns}.FRESH").column("n").to_pylist() == [2]
+    assert [n for n in pyiceberg_catalog(server).list_namespaces() if n[-1].lower() == ns] == [(ns,)]
     # A quoted name matches exactly.
     with pytest.raises(AdbcError) as excinfo:
         run(conn, f'SELECT "REGION" FROM {ns}.orders')

@@ -3,25 +3,21 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, ObjectNamePart, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableFactor};
+use sqlparser::ast::{Expr, Ident, ObjectNamePart, OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor};
 
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::respell;
 
 /// The names a query gives itself, spelled as it declares them: CTEs read
-/// in FROM, qualifiers naming relations read without an alias, and ORDER BY
-/// names of a SELECT's outputs; functions' names in lower case. Aliased
-/// relations' qualifiers are `names::alias_case`'s.
+/// in FROM, qualifiers naming its relations (`qualified.*` too), and ORDER
+/// BY names of a SELECT's outputs; functions' names in lower case.
 pub(in super::super) fn as_declared(statement: &mut Statement) {
     let ctes = declared_ctes(statement);
     if !ctes.is_empty() {
         let _ = statement.visit(&mut CteReferences(&ctes));
     }
-    let relations = unaliased_relations(statement);
-    if !relations.is_empty() {
-        let _ = statement.visit(&mut Qualifiers(&relations));
-    }
+    let _ = statement.visit(&mut Qualifiers::default());
     let _ = statement.visit(&mut OutputNames);
     let _ = statement.visit(&mut FunctionNames);
 }
@@ -76,48 +72,115 @@ impl VisitorMut for CteReferences<'_> {
     }
 }
 
-/// Each relation read without an alias, by its name's parts.
-fn unaliased_relations(statement: &Statement) -> Vec<Vec<String>> {
-    struct Relations(Vec<Vec<String>>);
-    impl Visitor for Relations {
-        type Break = ();
-        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, alias: None, .. } = factor {
-                let parts: Option<Vec<String>> = name.0.iter().map(|part| part.as_ident().map(|ident| ident.value.clone())).collect();
-                self.0.extend(parts.filter(|parts| !self.0.contains(parts)));
+/// The names that qualify the columns of a SELECT's relations: an alias,
+/// else a table's name parts.
+fn relation_names(select: &Select) -> Vec<Vec<String>> {
+    fn add(factor: &TableFactor, names: &mut Vec<Vec<String>>) {
+        match factor {
+            TableFactor::Table { name, alias: None, .. } => {
+                names.extend(name.0.iter().map(|part| part.as_ident().map(|ident| ident.value.clone())).collect::<Option<Vec<_>>>());
             }
-            ControlFlow::Continue(())
+            TableFactor::NestedJoin { table_with_joins, alias: None } => {
+                add(&table_with_joins.relation, names);
+                table_with_joins.joins.iter().for_each(|join| add(&join.relation, names));
+            }
+            other => names.extend(table_alias(other).map(|alias| vec![alias.name.value.clone()])),
         }
     }
-    let mut relations = Relations(Vec::new());
-    let _ = statement.visit(&mut relations);
-    relations.0
+    let mut names = Vec::new();
+    for table in &select.from {
+        add(&table.relation, &mut names);
+        table.joins.iter().for_each(|join| add(&join.relation, &mut names));
+    }
+    names
 }
 
-/// `EMP.name` for a relation read as `fz.emp`: a qualifier of k parts names
-/// a relation whose name ends in those k parts.
-struct Qualifiers<'a>(&'a [Vec<String>]);
+fn table_alias(factor: &TableFactor) -> Option<&sqlparser::ast::TableAlias> {
+    match factor {
+        TableFactor::Table { alias, .. }
+        | TableFactor::Derived { alias, .. }
+        | TableFactor::TableFunction { alias, .. }
+        | TableFactor::Function { alias, .. }
+        | TableFactor::UNNEST { alias, .. }
+        | TableFactor::NestedJoin { alias, .. } => alias.as_ref(),
+        _ => None,
+    }
+}
 
-impl VisitorMut for Qualifiers<'_> {
-    type Break = ();
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        let Expr::CompoundIdentifier(parts) = expr else { return ControlFlow::Continue(()) };
-        let Some((_, qualifier)) = parts.split_last_mut() else { return ControlFlow::Continue(()) };
-        if qualifier.iter().any(|part| part.quote_style.is_some()) {
-            return ControlFlow::Continue(());
+/// `EMP.name` for a relation read as `fz.emp`, `E.name` for one aliased
+/// `e`: a qualifier of k parts names the relation of the nearest SELECT
+/// whose name ends in those k parts.
+#[derive(Default)]
+struct Qualifiers {
+    /// Per enclosing SELECT (and query, for its ORDER BY), its relations' names.
+    scopes: Vec<Vec<Vec<String>>>,
+}
+
+impl Qualifiers {
+    fn respell(&self, qualifier: &mut [Ident]) {
+        if qualifier.is_empty() || qualifier.iter().any(|part| part.quote_style.is_some()) {
+            return;
         }
-        let endings: BTreeSet<&[String]> =
-            self.0.iter().filter(|name| name.len() >= qualifier.len()).map(|name| &name[name.len() - qualifier.len()..]).collect();
-        let same = |ending: &&[String], exact: bool| {
+        let same = |ending: &[String], exact: bool| {
             ending.iter().zip(qualifier.iter()).all(|(name, part)| if exact { *name == part.value } else { name.eq_ignore_ascii_case(&part.value) })
         };
-        if endings.iter().any(|ending| same(ending, true)) {
-            return ControlFlow::Continue(());
+        for scope in self.scopes.iter().rev() {
+            let endings: BTreeSet<&[String]> =
+                scope.iter().filter(|name| name.len() >= qualifier.len()).map(|name| &name[name.len() - qualifier.len()..]).collect();
+            if endings.iter().any(|ending| same(ending, true)) {
+                return;
+            }
+            let mut alike = endings.into_iter().filter(|ending| same(ending, false));
+            match (alike.next(), alike.next()) {
+                (None, _) => continue,
+                (Some(only), None) => qualifier.iter_mut().zip(only.iter()).for_each(|(part, spelled)| part.value = spelled.clone()),
+                (Some(_), Some(_)) => {}
+            }
+            return;
         }
-        let mut alike = endings.iter().filter(|ending| same(ending, false));
-        if let (Some(only), None) = (alike.next(), alike.next()) {
-            for (part, spelled) in qualifier.iter_mut().zip(only.iter()) {
-                part.value = spelled.clone();
+    }
+}
+
+impl VisitorMut for Qualifiers {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let names = match query.body.as_ref() {
+            SetExpr::Select(select) => relation_names(select),
+            _ => Vec::new(),
+        };
+        self.scopes.push(names);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.scopes.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        self.scopes.push(relation_names(select));
+        for item in &mut select.projection {
+            if let SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) = item {
+                let mut parts: Vec<Ident> = name.0.iter().filter_map(|part| part.as_ident().cloned()).collect();
+                if parts.len() == name.0.len() {
+                    self.respell(&mut parts);
+                    name.0 = parts.into_iter().map(ObjectNamePart::Identifier).collect();
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_select(&mut self, _: &mut Select) -> ControlFlow<()> {
+        self.scopes.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = expr {
+            if let Some((_, qualifier)) = parts.split_last_mut() {
+                self.respell(qualifier);
             }
         }
         ControlFlow::Continue(())

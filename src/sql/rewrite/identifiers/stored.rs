@@ -63,10 +63,13 @@ impl Respeller<'_> {
         }
         let (outputs, inputs) = self.body(&mut query.body, outer);
         if let Some(OrderByKind::Expressions(keys)) = query.order_by.as_mut().map(|order_by| &mut order_by.kind) {
-            // A sort key names an output first, else an input of a single SELECT.
-            let frames = [outer, &[inputs, Relation::outputs(outputs.clone())]].concat();
+            // A sort key that is a name names an output first, else an input
+            // of a single SELECT; a name inside an expression, an input first.
+            let outputs_first = [outer, &[inputs.clone(), Relation::outputs(outputs.clone())]].concat();
+            let inputs_first = [outer, &[Relation::outputs(outputs.clone()), inputs]].concat();
             for key in keys {
-                self.expressions(&mut key.expr, &frames);
+                let frames = if matches!(key.expr, Expr::Identifier(_)) { &outputs_first } else { &inputs_first };
+                self.expressions(&mut key.expr, frames);
             }
         }
         outputs
@@ -103,8 +106,8 @@ impl Respeller<'_> {
         for condition in conditions {
             self.expressions(condition, &frames);
         }
-        for name in excluded(select) {
-            self.respelled |= respell_name(name, &frames);
+        for column in wildcard_columns(select) {
+            self.respelled |= respell_nearest(column, None, &frames);
         }
         (output_names(select, &inputs), inputs)
     }
@@ -250,15 +253,26 @@ fn joined_names<'t>(table: &'t mut TableWithJoins, conditions: &mut Vec<&'t mut 
     respelled
 }
 
-/// The names a wildcard's EXCLUDE lists.
-fn excluded(select: &mut Select) -> Vec<&mut ObjectName> {
-    use sqlparser::ast::ExcludeSelectItem;
-    let mut names = Vec::new();
+/// The columns a wildcard's EXCLUDE, EXCEPT, REPLACE and RENAME name.
+fn wildcard_columns(select: &mut Select) -> Vec<&mut Ident> {
+    use sqlparser::ast::{ExcludeSelectItem, RenameSelectItem};
+    let mut names: Vec<&mut Ident> = Vec::new();
     for item in &mut select.projection {
         let (SelectItem::Wildcard(options) | SelectItem::QualifiedWildcard(_, options)) = item else { continue };
-        match &mut options.opt_exclude {
-            Some(ExcludeSelectItem::Single(name)) => names.push(name),
-            Some(ExcludeSelectItem::Multiple(excluded)) => names.extend(excluded),
+        let excluded: Vec<&mut ObjectName> = match &mut options.opt_exclude {
+            Some(ExcludeSelectItem::Single(name)) => vec![name],
+            Some(ExcludeSelectItem::Multiple(excluded)) => excluded.iter_mut().collect(),
+            None => Vec::new(),
+        };
+        names.extend(excluded.into_iter().flat_map(|name| &mut name.0).filter_map(identifier_mut));
+        if let Some(except) = &mut options.opt_except {
+            names.push(&mut except.first_element);
+            names.extend(&mut except.additional_elements);
+        }
+        names.extend(options.opt_replace.iter_mut().flat_map(|replace| &mut replace.items).map(|element| &mut element.column_name));
+        match &mut options.opt_rename {
+            Some(RenameSelectItem::Single(renamed)) => names.push(&mut renamed.ident),
+            Some(RenameSelectItem::Multiple(renamed)) => names.extend(renamed.iter_mut().map(|renamed| &mut renamed.ident)),
             None => {}
         }
     }

@@ -94,3 +94,28 @@ fn functions_are_named_in_lower_case() {
         r#"SELECT max(a), "Odd"(b), count(*) FROM t GROUP BY CASE WHEN abs(a) > 1 THEN 1 END"#
     );
 }
+
+#[test]
+fn qualifiers_name_the_nearest_scopes_relations() {
+    assert_eq!(rewritten_by("SELECT E.*, EMP.* FROM fz.emp AS e, fz.emp", as_declared), "SELECT e.*, emp.* FROM fz.emp AS e, fz.emp");
+    // The subquery's `t` is its own alias; the outer `t` is the CTE `T`.
+    assert_eq!(
+        rewritten_by("WITH T AS (SELECT 1 AS x) SELECT t.x FROM T WHERE EXISTS (SELECT 1 FROM u AS t WHERE T.y = 1)", as_declared),
+        "WITH T AS (SELECT 1 AS x) SELECT T.x FROM T WHERE EXISTS (SELECT 1 FROM u AS t WHERE t.y = 1)"
+    );
+    // A sort key's qualifier names the SELECT's relation.
+    assert_eq!(rewritten_by("SELECT D.x FROM (SELECT 1 AS x) AS d ORDER BY D.x", as_declared), "SELECT d.x FROM (SELECT 1 AS x) AS d ORDER BY d.x");
+}
+
+#[test]
+fn sort_keys_read_inputs_first_inside_expressions() {
+    assert_eq!(stored("SELECT id AS Name FROM fz.emp ORDER BY NAME || '', name"), "SELECT id AS Name FROM fz.emp ORDER BY name || '', Name");
+}
+
+#[test]
+fn a_wildcards_column_lists_name_columns() {
+    assert_eq!(
+        stored("SELECT * REPLACE (ID + 1 AS ID) RENAME (NAME AS n) FROM fz.emp"),
+        "SELECT * REPLACE (id + 1 AS id) RENAME (name AS n) FROM fz.emp"
+    );
+}
