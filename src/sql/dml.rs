@@ -114,7 +114,7 @@ pub fn classify(sql: &str, params: &[String]) -> Result<Command> {
             let TableObject::TableName(table) = &insert.table else {
                 return Err(Error::Unsupported("INSERT INTO a table function is not supported".into()));
             };
-            let columns = insert.columns.iter().map(|c| c.to_string()).collect();
+            let columns = insert.columns.iter().map(column_name).collect();
             match (&insert.partitioned, insert.overwrite) {
                 (Some(_), true) => {
                     // Placeholders may sit in PARTITION (…) and in the query: bind them all at once.
@@ -238,4 +238,12 @@ fn arrow_type(data_type: &Sql) -> Result<Arrow> {
         Sql::Timestamp(_, _) | Sql::Datetime(_) => Arrow::Timestamp(TimeUnit::Microsecond, None),
         other => return Err(Error::Unsupported(format!("column type `{other}` is not supported"))),
     })
+}
+
+/// A column list's name as the column is named (`"Val"` is `Val`).
+pub(super) fn column_name(name: &sqlparser::ast::ObjectName) -> String {
+    match name.0.last().and_then(|part| part.as_ident()) {
+        Some(ident) if name.0.len() == 1 => ident.value.clone(),
+        _ => name.to_string(),
+    }
 }

@@ -3,7 +3,7 @@
 
 use sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind, Statement, TableFactor};
 
-use super::dml::{assignments, name, Name};
+use super::dml::{assignments, column_name, name, Name};
 use super::{Error, Result};
 
 #[derive(Debug)]
@@ -82,7 +82,7 @@ impl Merge {
                 (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(insert)) => {
                     let MergeInsertKind::Values(values) = insert.kind else { return Err(unsupported("INSERT ROW")) };
                     let [row] = values.rows.as_slice() else { return Err(Error::Syntax("MERGE: INSERT takes one VALUES row".into())) };
-                    let columns = insert.columns.iter().map(|c| c.to_string()).collect();
+                    let columns = insert.columns.iter().map(column_name).collect();
                     let values = row.content.iter().map(|v| v.to_string()).collect();
                     not_matched.push(InsertClause { condition, columns, values });
                 }

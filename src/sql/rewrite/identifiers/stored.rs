@@ -94,8 +94,9 @@ impl Respeller<'_> {
         for table in &mut select.from {
             self.table_with_joins(table, outer, &mut inputs);
         }
-        // A name no input has may be an output's alias (`GROUP BY k` for `… AS K`).
-        let frames = [outer, &[Relation::outputs(aliases(select)), inputs.clone()]].concat();
+        // A name nothing in scope has may be an output's alias (`GROUP BY k`
+        // for `… AS K`): searched last, so an outer column comes first.
+        let frames = [&[Relation::outputs(aliases(select))], outer, std::slice::from_ref(&inputs)].concat();
         let from = std::mem::take(&mut select.from);
         self.expressions(select, &frames);
         select.from = from;
@@ -106,8 +107,10 @@ impl Respeller<'_> {
         for condition in conditions {
             self.expressions(condition, &frames);
         }
-        for column in wildcard_columns(select) {
-            self.respelled |= respell_nearest(column, None, &frames);
+        // A wildcard's own columns: its relations' (the named one's, for `m.*`).
+        let wildcard_frame = std::slice::from_ref(&inputs);
+        for (qualifier, column) in wildcard_columns(select) {
+            self.respelled |= respell_nearest(column, qualifier.as_deref(), wildcard_frame);
         }
         (output_names(select, &inputs), inputs)
     }
@@ -254,29 +257,43 @@ fn joined_names<'t>(table: &'t mut TableWithJoins, conditions: &mut Vec<&'t mut 
 }
 
 /// The columns a wildcard's EXCLUDE, EXCEPT, REPLACE and RENAME name.
-fn wildcard_columns(select: &mut Select) -> Vec<&mut Ident> {
+fn wildcard_columns(select: &mut Select) -> Vec<(Option<String>, &mut Ident)> {
     use sqlparser::ast::{ExcludeSelectItem, RenameSelectItem};
-    let mut names: Vec<&mut Ident> = Vec::new();
+    let mut names = Vec::new();
     for item in &mut select.projection {
-        let (SelectItem::Wildcard(options) | SelectItem::QualifiedWildcard(_, options)) = item else { continue };
+        let (qualifier, options) = match item {
+            SelectItem::Wildcard(options) => (None, options),
+            SelectItem::QualifiedWildcard(kind, options) => (wildcard_qualifier(kind), options),
+            _ => continue,
+        };
+        let mut columns: Vec<&mut Ident> = Vec::new();
         let excluded: Vec<&mut ObjectName> = match &mut options.opt_exclude {
             Some(ExcludeSelectItem::Single(name)) => vec![name],
             Some(ExcludeSelectItem::Multiple(excluded)) => excluded.iter_mut().collect(),
             None => Vec::new(),
         };
-        names.extend(excluded.into_iter().flat_map(|name| &mut name.0).filter_map(identifier_mut));
+        columns.extend(excluded.into_iter().flat_map(|name| &mut name.0).filter_map(identifier_mut));
         if let Some(except) = &mut options.opt_except {
-            names.push(&mut except.first_element);
-            names.extend(&mut except.additional_elements);
+            columns.push(&mut except.first_element);
+            columns.extend(&mut except.additional_elements);
         }
-        names.extend(options.opt_replace.iter_mut().flat_map(|replace| &mut replace.items).map(|element| &mut element.column_name));
+        columns.extend(options.opt_replace.iter_mut().flat_map(|replace| &mut replace.items).map(|element| &mut element.column_name));
         match &mut options.opt_rename {
-            Some(RenameSelectItem::Single(renamed)) => names.push(&mut renamed.ident),
-            Some(RenameSelectItem::Multiple(renamed)) => names.extend(renamed.iter_mut().map(|renamed| &mut renamed.ident)),
+            Some(RenameSelectItem::Single(renamed)) => columns.push(&mut renamed.ident),
+            Some(RenameSelectItem::Multiple(renamed)) => columns.extend(renamed.iter_mut().map(|renamed| &mut renamed.ident)),
             None => {}
         }
+        names.extend(columns.into_iter().map(|column| (qualifier.clone(), column)));
     }
     names
+}
+
+/// The relation `q.*` reads, by the name that qualifies its columns.
+fn wildcard_qualifier(kind: &sqlparser::ast::SelectItemQualifiedWildcardKind) -> Option<String> {
+    match kind {
+        sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(name) => name.0.last()?.as_ident().map(|ident| ident.value.clone()),
+        sqlparser::ast::SelectItemQualifiedWildcardKind::Expr(_) => None,
+    }
 }
 
 /// A SELECT's aliases.
@@ -289,7 +306,8 @@ fn aliases(select: &Select) -> Vec<String> {
 }
 
 /// A SELECT's output names where known: an alias, a column's name, a
-/// wildcard's inputs.
+/// wildcard's columns (its relation's, for `q.*`) but those it excludes,
+/// renamed as it renames them.
 fn output_names(select: &Select, inputs: &Frame) -> Vec<String> {
     let mut names = Vec::new();
     for item in &select.projection {
@@ -297,9 +315,36 @@ fn output_names(select: &Select, inputs: &Frame) -> Vec<String> {
             SelectItem::ExprWithAlias { alias, .. } => names.push(alias.value.clone()),
             SelectItem::UnnamedExpr(Expr::Identifier(ident)) => names.push(ident.value.clone()),
             SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => names.extend(parts.last().map(|part| part.value.clone())),
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => names.extend(inputs.iter().flat_map(|relation| relation.columns.iter().cloned())),
+            SelectItem::Wildcard(options) => names.extend(wildcard_outputs(inputs.iter(), options)),
+            SelectItem::QualifiedWildcard(kind, options) => {
+                let qualifier = wildcard_qualifier(kind);
+                let named = |relation: &&Relation| match (&qualifier, &relation.qualifier) {
+                    (Some(written), Some(own)) => written.eq_ignore_ascii_case(own),
+                    _ => true,
+                };
+                names.extend(wildcard_outputs(inputs.iter().filter(named), options));
+            }
             _ => {}
         }
     }
     names
+}
+
+fn wildcard_outputs<'a>(relations: impl Iterator<Item = &'a Relation>, options: &sqlparser::ast::WildcardAdditionalOptions) -> Vec<String> {
+    use sqlparser::ast::{ExcludeSelectItem, RenameSelectItem};
+    let excluded: Vec<String> = match &options.opt_exclude {
+        Some(ExcludeSelectItem::Single(name)) => vec![name.to_string()],
+        Some(ExcludeSelectItem::Multiple(names)) => names.iter().map(ToString::to_string).collect(),
+        None => Vec::new(),
+    };
+    let renamed: Vec<(String, String)> = match &options.opt_rename {
+        Some(RenameSelectItem::Single(one)) => vec![(one.ident.value.clone(), one.alias.value.clone())],
+        Some(RenameSelectItem::Multiple(many)) => many.iter().map(|one| (one.ident.value.clone(), one.alias.value.clone())).collect(),
+        None => Vec::new(),
+    };
+    relations
+        .flat_map(|relation| relation.columns.iter())
+        .filter(|column| !excluded.contains(column))
+        .map(|column| renamed.iter().find(|(from, _)| from == column).map_or_else(|| column.clone(), |(_, to)| to.clone()))
+        .collect()
 }

@@ -119,3 +119,26 @@ fn a_wildcards_column_lists_name_columns() {
         "SELECT * REPLACE (id + 1 AS id) RENAME (name AS n) FROM fz.emp"
     );
 }
+
+#[test]
+fn an_outer_column_comes_before_a_subquerys_alias() {
+    let columns: Columns = [
+        (vec!["e".to_string()], vec!["id".to_string(), "dept_id".to_string(), "salary".to_string()]),
+        (vec!["d".to_string()], vec!["id".to_string(), "budget".to_string(), "Name".to_string()]),
+    ]
+    .into_iter()
+    .collect();
+    let respelled = |sql: &str| {
+        let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+        as_stored(&mut statement, &columns);
+        statement.to_string()
+    };
+    let exact = "SELECT e.id FROM e WHERE dept_id IN (SELECT d.id AS Salary FROM d WHERE d.budget > salary / 10)";
+    assert_eq!(respelled(exact), exact);
+    // A qualified wildcard's lists name its own relation's columns; its outputs are that relation's.
+    assert_eq!(
+        respelled("SELECT X.NAME FROM (SELECT D.* EXCLUDE (ID) FROM d AS D JOIN e ON e.id = D.id) AS X"),
+        "SELECT X.Name FROM (SELECT D.* EXCLUDE (id) FROM d AS D JOIN e ON e.id = D.id) AS X"
+    );
+    assert_eq!(respelled("SELECT NM FROM (SELECT * RENAME (NAME AS Nm) FROM d) AS t"), "SELECT Nm FROM (SELECT * RENAME (Name AS Nm) FROM d) AS t");
+}
