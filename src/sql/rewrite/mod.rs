@@ -141,7 +141,6 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     normalize::positions_of_null(statement);
     names::order_by_projections(statement);
     sorted_aggregates::selected_for_sorting(statement);
-    names::alias_case(statement);
     windows::split_grouped_windows(statement);
     // Again: a grouping set's constant keys (`ROLLUP (k, 'all')`) are its branch's own.
     constant_aggregates::constant_keys(statement);

@@ -241,64 +241,6 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
     let _ = statement.visit(&mut Positions);
 }
 
-/// Relation aliases in lower case, and the qualifiers naming them
-/// (`identifiers::as_declared` spelled each as its alias): unquoted names
-/// are case-insensitive in SQL but not to polars-sql. A qualifier spelled
-/// as an alias only in another case names another relation (`T.x` of a CTE
-/// `T` beside an alias `t`) and is left as it is.
-pub(super) fn alias_case(statement: &mut Statement) {
-    use sqlparser::ast::SelectItemQualifiedWildcardKind;
-    struct Aliases(std::collections::HashSet<String>);
-    impl VisitorMut for Aliases {
-        type Break = ();
-        fn pre_visit_table_factor(&mut self, factor: &mut sqlparser::ast::TableFactor) -> ControlFlow<()> {
-            use sqlparser::ast::TableFactor::*;
-            if let Table { alias: Some(alias), .. } | Derived { alias: Some(alias), .. } = factor {
-                if alias.name.quote_style.is_none() && alias.name.value.chars().any(|c| c.is_ascii_uppercase()) {
-                    self.0.insert(alias.name.value.clone());
-                    alias.name.value = alias.name.value.to_ascii_lowercase();
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    struct Qualifiers(std::collections::HashSet<String>);
-    impl Qualifiers {
-        fn lower(&self, first: &mut Ident) {
-            if first.quote_style.is_none() && self.0.contains(&first.value) {
-                first.value = first.value.to_ascii_lowercase();
-            }
-        }
-    }
-    impl VisitorMut for Qualifiers {
-        type Break = ();
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if let Expr::CompoundIdentifier(parts) = expr {
-                if let [first, _, ..] = parts.as_mut_slice() {
-                    self.lower(first);
-                }
-            }
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-            for item in &mut select.projection {
-                if let SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) = item {
-                    if let [sqlparser::ast::ObjectNamePart::Identifier(first)] = name.0.as_mut_slice() {
-                        self.lower(first);
-                    }
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut aliases = Aliases(Default::default());
-    let _ = statement.visit(&mut aliases);
-    if !aliases.0.is_empty() {
-        // Only what differs from its alias is rewritten; the rest prints as written.
-        let _ = statement.visit(&mut Qualifiers(aliases.0));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::scope::rewritten_by;

@@ -142,3 +142,18 @@ fn an_outer_column_comes_before_a_subquerys_alias() {
     );
     assert_eq!(respelled("SELECT NM FROM (SELECT * RENAME (NAME AS Nm) FROM d) AS t"), "SELECT Nm FROM (SELECT * RENAME (Name AS Nm) FROM d) AS t");
 }
+
+#[test]
+fn aliases_are_lowered_with_the_qualifiers_naming_them_in_their_scope() {
+    assert_eq!(
+        rewritten_by("SELECT CATALOG.item, x.Y FROM (SELECT 1 AS item) CATALOG, t AS X", as_declared),
+        "SELECT catalog.item, x.Y FROM (SELECT 1 AS item) catalog, t AS x"
+    );
+    // The outer `T` is the CTE; only the subquery's alias `T` is lowered.
+    assert_eq!(
+        rewritten_by("WITH T AS (SELECT 1 AS x) SELECT T.x FROM T WHERE EXISTS (SELECT 1 FROM u AS T WHERE T.id = 1)", as_declared),
+        "WITH T AS (SELECT 1 AS x) SELECT T.x FROM T WHERE EXISTS (SELECT 1 FROM u AS t WHERE t.id = 1)"
+    );
+    let quoted = r#"SELECT "E".x FROM t AS "E""#;
+    assert_eq!(rewritten_by(quoted, as_declared), quoted);
+}
