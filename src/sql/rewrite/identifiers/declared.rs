@@ -18,7 +18,6 @@ pub(in super::super) fn as_declared(statement: &mut Statement) {
         let _ = statement.visit(&mut CteReferences(&ctes));
     }
     let _ = statement.visit(&mut Qualifiers::default());
-    let _ = statement.visit(&mut LoweredAliases);
     let _ = statement.visit(&mut OutputNames);
     let _ = statement.visit(&mut FunctionNames);
 }
@@ -73,9 +72,8 @@ impl VisitorMut for CteReferences<'_> {
     }
 }
 
-/// The names that qualify the columns of a SELECT's relations: an alias
-/// (a table's or derived table's in lower case, as `lowered_aliases`
-/// writes it), else a table's name parts.
+/// The names that qualify the columns of a SELECT's relations: an alias,
+/// else a table's name parts.
 fn relation_names(select: &Select) -> Vec<Vec<String>> {
     fn add(factor: &TableFactor, names: &mut Vec<Vec<String>>) {
         match factor {
@@ -86,7 +84,7 @@ fn relation_names(select: &Select) -> Vec<Vec<String>> {
                 add(&table_with_joins.relation, names);
                 table_with_joins.joins.iter().for_each(|join| add(&join.relation, names));
             }
-            other => names.extend(table_alias(other).map(|alias| vec![lowered(other, &alias.name)])),
+            other => names.extend(table_alias(other).map(|alias| vec![alias.name.value.clone()])),
         }
     }
     let mut names = Vec::new();
@@ -95,31 +93,6 @@ fn relation_names(select: &Select) -> Vec<Vec<String>> {
         table.joins.iter().for_each(|join| add(&join.relation, &mut names));
     }
     names
-}
-
-/// An alias as polars-sql is handed it: a table's or derived table's
-/// unquoted one in lower case (`) CATALOG … catalog.item`, TPC-DS 49, is
-/// one relation), others as written.
-fn lowered(factor: &TableFactor, alias: &Ident) -> String {
-    match factor {
-        TableFactor::Table { .. } | TableFactor::Derived { .. } if alias.quote_style.is_none() => alias.value.to_ascii_lowercase(),
-        _ => alias.value.clone(),
-    }
-}
-
-/// Tables' and derived tables' unquoted aliases in lower case, as the
-/// qualifiers naming them are spelled (`Qualifiers`).
-struct LoweredAliases;
-
-impl VisitorMut for LoweredAliases {
-    type Break = ();
-    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        let lower = table_alias(factor).map(|alias| lowered(factor, &alias.name));
-        if let (TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. }, Some(lower)) = (factor, lower) {
-            alias.name.value = lower;
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 fn table_alias(factor: &TableFactor) -> Option<&sqlparser::ast::TableAlias> {

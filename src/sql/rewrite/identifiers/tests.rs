@@ -144,14 +144,15 @@ fn an_outer_column_comes_before_a_subquerys_alias() {
 }
 
 #[test]
-fn aliases_are_lowered_with_the_qualifiers_naming_them_in_their_scope() {
+fn qualifiers_are_spelled_as_the_alias_of_their_scope() {
+    // `) CATALOG … catalog.item` (TPC-DS 49) is one relation.
     assert_eq!(
-        rewritten_by("SELECT CATALOG.item, x.Y FROM (SELECT 1 AS item) CATALOG, t AS X", as_declared),
-        "SELECT catalog.item, x.Y FROM (SELECT 1 AS item) catalog, t AS x"
+        rewritten_by("SELECT catalog.item, x.Y FROM (SELECT 1 AS item) CATALOG, t AS X", as_declared),
+        "SELECT CATALOG.item, X.Y FROM (SELECT 1 AS item) CATALOG, t AS X"
     );
-    // The outer `T` is the CTE; only the subquery's alias `T` is lowered.
+    // The outer `T` is the CTE; only the subquery's qualifiers name its alias `t`.
     assert_eq!(
-        rewritten_by("WITH T AS (SELECT 1 AS x) SELECT T.x FROM T WHERE EXISTS (SELECT 1 FROM u AS T WHERE T.id = 1)", as_declared),
+        rewritten_by("WITH T AS (SELECT 1 AS x) SELECT T.x FROM T WHERE EXISTS (SELECT 1 FROM u AS t WHERE T.id = 1)", as_declared),
         "WITH T AS (SELECT 1 AS x) SELECT T.x FROM T WHERE EXISTS (SELECT 1 FROM u AS t WHERE t.id = 1)"
     );
     let quoted = r#"SELECT "E".x FROM t AS "E""#;
