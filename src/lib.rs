@@ -24,6 +24,7 @@ pub mod isolate;
 pub mod observatory;
 pub mod lineage;
 pub mod pattern;
+pub mod spelling;
 pub mod peer;
 pub mod results;
 pub mod script;

@@ -9,6 +9,7 @@ use iceberg::{NamespaceIdent, TableIdent};
 
 use super::{Error, Lake, Result, TableRef, DEFAULT_SCHEMA};
 use crate::proto::SessionDefaults;
+use crate::spelling::one_spelled;
 
 /// How dotted SQL names map to catalogs, namespaces and tables.
 #[derive(Debug, Clone)]
@@ -42,10 +43,7 @@ impl Names {
 
     /// The catalog `name` names: spelled so, else the one spelled so but for case.
     fn catalog_named(&self, name: &str) -> Option<&String> {
-        self.catalogs.get(name).or_else(|| {
-            let mut alike = self.catalogs.iter().filter(|catalog| catalog.eq_ignore_ascii_case(name));
-            alike.next().filter(|_| alike.next().is_none())
-        })
+        one_spelled(&self.catalogs, name, |catalog| catalog.as_str())
     }
 
     pub fn session_catalog(&self, session: &SessionDefaults) -> String {
@@ -67,26 +65,30 @@ impl Names {
 
 impl Lake {
     /// The existing table `table` names (spelled as stored, as
-    /// `spelled_as_stored` finds it), else `table` as written: what a
-    /// statement that may create it writes to.
+    /// `spelled_as_stored` finds it), else `table` as written in the
+    /// namespace its name matches but for case: what a statement that may
+    /// create it writes to.
     pub async fn existing_or_written(&self, table: TableRef) -> Result<TableRef> {
         let catalog = self.catalog(&table.catalog)?;
         if catalog.table_exists(&table.ident).await.unwrap_or(false) {
             return Ok(table);
         }
-        if let Some(stored) = self.spelled_as_stored(&table).await? {
-            return Ok(stored);
-        }
-        // A new table goes into the namespace its name matches but for case.
         let Some(namespace) = self.namespace_as_stored(&table.catalog, table.ident.namespace()).await? else { return Ok(table) };
-        Ok(TableRef { ident: TableIdent::new(namespace, table.ident.name().to_string()), ..table })
+        let name = self.table_as_stored(&table.catalog, &namespace, table.ident.name()).await?.unwrap_or_else(|| table.ident.name().to_string());
+        Ok(TableRef { ident: TableIdent::new(namespace, name), ..table })
     }
 
     /// The namespace of `catalog` that `namespace` names: spelled so, else
     /// the one spelled so but for case; None when there is none.
     pub async fn namespace_as_stored(&self, catalog: &str, namespace: &NamespaceIdent) -> Result<Option<NamespaceIdent>> {
-        let namespaces = self.namespaces(catalog).await?;
-        Ok(one_match(&namespaces, &namespace.join("."), |namespace: &NamespaceIdent| namespace.join(".")))
+        let namespaces = self.namespaces(catalog).await?.into_iter().map(|namespace| (namespace.join("."), namespace));
+        Ok(one_spelled(namespaces, &namespace.join("."), |(spelled, _)| spelled.as_str()).map(|(_, namespace)| namespace))
+    }
+
+    /// The name of the table of `namespace` that `name` names, as stored.
+    async fn table_as_stored(&self, catalog: &str, namespace: &NamespaceIdent, name: &str) -> Result<Option<String>> {
+        let tables = self.tables(catalog, namespace).await?;
+        Ok(one_spelled(tables, name, |stored| stored.name()).map(|stored| stored.name().to_string()))
     }
 
     /// The table `table` names as the catalog spells it, when its namespace
@@ -96,24 +98,8 @@ impl Lake {
         let Some(namespace) = self.namespace_as_stored(&table.catalog, table.ident.namespace()).await? else {
             return Ok(None);
         };
-        let tables = self.tables(&table.catalog, &namespace).await?;
-        let Some(stored) = one_match(&tables, table.ident.name(), |stored| stored.name().to_string()) else {
-            return Ok(None);
-        };
-        Ok(Some(TableRef { catalog: table.catalog.clone(), ident: TableIdent::new(namespace, stored.name().to_string()) }))
-    }
-}
-
-/// The candidate spelled `wanted` exactly, else the only one spelled so
-/// but for case.
-fn one_match<T: Clone>(candidates: &[T], wanted: &str, spelled: impl Fn(&T) -> String) -> Option<T> {
-    if let Some(exact) = candidates.iter().find(|candidate| spelled(candidate) == wanted) {
-        return Some(exact.clone());
-    }
-    let mut alike = candidates.iter().filter(|candidate| spelled(candidate).eq_ignore_ascii_case(wanted));
-    match (alike.next(), alike.next()) {
-        (Some(only), None) => Some(only.clone()),
-        _ => None,
+        let name = self.table_as_stored(&table.catalog, &namespace, table.ident.name()).await?;
+        Ok(name.map(|name| TableRef { catalog: table.catalog.clone(), ident: TableIdent::new(namespace, name) }))
     }
 }
 

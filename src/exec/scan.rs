@@ -329,10 +329,7 @@ fn pushed(schema: &::iceberg::spec::Schema, filter: &Filter) -> Option<Predicate
         Filter::Compare { column, .. } | Filter::In { column, .. } | Filter::IsNull { column, .. } | Filter::StartsWith { column, .. } => column,
     };
     // SQL names match columns whatever their case (`sql::rewrite::identifiers`).
-    let field = schema.field_by_name(column).or_else(|| {
-        let mut alike = schema.as_struct().fields().iter().filter(|field| field.name.eq_ignore_ascii_case(column));
-        alike.next().filter(|_| alike.next().is_none())
-    })?;
+    let field = schema.field_by_name(column).or_else(|| crate::spelling::one_spelled(schema.as_struct().fields(), column, |field| field.name.as_str()))?;
     let ::iceberg::spec::Type::Primitive(primitive) = field.field_type.as_ref() else { return None };
     let reference = Reference::new(field.name.clone());
     Some(match filter {

@@ -75,10 +75,7 @@ fn widens(from: &DataType, to: &DataType) -> bool {
 /// The position of the field named `name` in `schema`: spelled so, else the
 /// one spelled so but for case (SQL's unquoted names, an ingest's columns).
 fn position(schema: &Schema, name: &str) -> Option<usize> {
-    schema.index_of(name).ok().or_else(|| {
-        let mut alike = schema.fields().iter().enumerate().filter(|(_, field)| field.name().eq_ignore_ascii_case(name));
-        alike.next().filter(|_| alike.next().is_none()).map(|(index, _)| index)
-    })
+    crate::spelling::one_spelled(schema.fields().iter().enumerate(), name, |(_, field)| field.name()).map(|(index, _)| index)
 }
 
 /// The name of the column of `schema` that SQL's `name` names: spelled so,

@@ -1,7 +1,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableAlias, TableFactor, Value};
+use sqlparser::ast::{Expr, Ident, ObjectName, ObjectNamePart, Statement, TableAlias, TableFactor, Value};
 use crate::sql::visit::{VisitMut, Visit, Visitor, VisitorMut};
 
 use crate::sql::parse::parse_literal;
@@ -18,24 +18,6 @@ fn parts_of(name: &ObjectName) -> Option<RelationName> {
             ObjectNamePart::Function(_) => None,
         })
         .collect()
-}
-
-/// Names defined by `WITH` anywhere in the statement: a single-part relation
-/// with such a name is the CTE, not a catalog table.
-fn cte_names(statement: &Statement) -> HashSet<String> {
-    struct Ctes(HashSet<String>);
-    impl Visitor for Ctes {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-            if let Some(with) = &query.with {
-                self.0.extend(with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()));
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut ctes = Ctes(HashSet::new());
-    let _ = statement.visit(&mut ctes);
-    ctes.0
 }
 
 /// `information_schema.<view>` or `<catalog>.information_schema.<view>`
@@ -56,7 +38,7 @@ pub fn catalog_relations(statement: &Statement) -> Vec<RelationName> {
 }
 
 fn all_relations(statement: &Statement) -> Vec<RelationName> {
-    relations_named(statement, &cte_names(statement), false)
+    relations_named(statement, &super::scope::cte_names(statement), false)
 }
 
 /// The relations `statement` names (not its CTEs), each once, in first-use
@@ -212,7 +194,7 @@ fn unwrap_in_lists(statement: &mut Statement) {
 }
 
 pub(super) fn rename_relations(statement: &mut Statement, frames: &HashMap<RelationName, String>) {
-    let ctes = cte_names(statement);
+    let ctes = super::scope::cte_names(statement);
     // Two unaliased relations with the same table name (`a.t JOIN b.t`) cannot
     // both take that name as alias; such queries must alias them explicitly.
     // Counted over the unaliased relations this statement reads (the frames

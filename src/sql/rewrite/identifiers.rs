@@ -12,9 +12,9 @@
 //! reference (tables themselves are found in the catalog by
 //! `catalog::Lake::spelled_as_stored`).
 
-use std::collections::BTreeSet;
-
 use sqlparser::ast::{Ident, ObjectNamePart};
+
+use crate::spelling::{matching, Match};
 
 mod declared;
 mod stored;
@@ -22,38 +22,10 @@ mod stored;
 pub(super) use declared::as_declared;
 pub(super) use stored::as_stored;
 
-/// How a written name stands to a set of known names.
-pub(super) enum Match<'a> {
-    Exact,
-    /// One known name is spelled so but for case.
-    Alike(&'a String),
-    /// Several are.
-    Ambiguous,
-    Absent,
-}
-
-pub(super) fn matching<'a>(written: &str, known: impl IntoIterator<Item = &'a String>) -> Match<'a> {
-    let mut alike = BTreeSet::new();
-    for name in known {
-        if name == written {
-            return Match::Exact;
-        }
-        if name.eq_ignore_ascii_case(written) {
-            alike.insert(name);
-        }
-    }
-    let mut alike = alike.into_iter();
-    match (alike.next(), alike.next()) {
-        (Some(only), None) => Match::Alike(only),
-        (Some(_), Some(_)) => Match::Ambiguous,
-        _ => Match::Absent,
-    }
-}
-
 /// The one spelling among `known` that `written` matches but for case, if
 /// `written` is unquoted and no known name is spelled exactly so.
 pub(super) fn spelling<'a>(written: &Ident, known: impl IntoIterator<Item = &'a String>) -> Option<&'a String> {
-    match matching(&written.value, known) {
+    match matching(known, &written.value, |name| name.as_str()) {
         Match::Alike(spelled) if written.quote_style.is_none() => Some(spelled),
         _ => None,
     }

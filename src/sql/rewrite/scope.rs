@@ -5,7 +5,7 @@
 //! helpers. Every pass in this folder builds on this file and on nothing
 //! of each other's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlparser::ast::{
     BinaryOperator, Cte, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
@@ -105,6 +105,24 @@ pub(crate) fn output_names(select: &Select) -> Vec<Option<String>> {
             _ => None,
         })
         .collect()
+}
+
+/// Names defined by `WITH` anywhere in the statement: a single-part relation
+/// with such a name is the CTE, not a catalog table.
+pub(crate) fn cte_names(statement: &Statement) -> HashSet<String> {
+    struct Ctes(HashSet<String>);
+    impl crate::sql::visit::Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> std::ops::ControlFlow<()> {
+            if let Some(with) = &query.with {
+                self.0.extend(with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()));
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut ctes = Ctes(HashSet::new());
+    let _ = crate::sql::visit::Visit::visit(statement, &mut ctes);
+    ctes.0
 }
 
 /// A SELECT's FROM list as SQL text, for the queries a pass writes over the

@@ -10,13 +10,14 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{CastKind, DataType, Expr, Query, Select, SelectItem, Statement, TableFactor, TableWithJoins, Value};
-use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::ast::{CastKind, DataType, Expr, Select, SelectItem, Statement, TableFactor, TableWithJoins, Value};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::scope::{function_args, selects_mut};
 
 pub(super) fn widened(statement: &mut Statement) {
-    let mut widen = Widen { ctes: cte_names(statement) };
+    let ctes = super::scope::cte_names(statement).into_iter().map(|name| name.to_ascii_lowercase()).collect();
+    let mut widen = Widen { ctes };
     let _ = statement.visit(&mut widen);
     // The statement's own output: clients see BIGINT for a count already.
     if let Statement::Query(query) = statement {
@@ -74,21 +75,6 @@ impl Widen {
                 _ => false,
             }
     }
-}
-
-fn cte_names(statement: &Statement) -> HashSet<String> {
-    struct Names(HashSet<String>);
-    impl Visitor for Names {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-            let ctes = query.with.iter().flat_map(|with| &with.cte_tables);
-            self.0.extend(ctes.map(|cte| cte.alias.name.value.to_ascii_lowercase()));
-            ControlFlow::Continue(())
-        }
-    }
-    let mut names = Names(HashSet::new());
-    let _ = statement.visit(&mut names);
-    names.0
 }
 
 /// Takes the widening off the counts that are whole items of `select`.

@@ -1,19 +1,20 @@
 //! The names a query gives itself, spelled as it declares them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Ident, ObjectNamePart, OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor};
 
-use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
+use crate::sql::visit::{VisitMut, VisitorMut};
 
+use super::super::scope::{cte_names, output_names};
 use super::respell;
 
 /// The names a query gives itself, spelled as it declares them: CTEs read
 /// in FROM, qualifiers naming its relations (`qualified.*` too), and ORDER
 /// BY names of a SELECT's outputs; functions' names in lower case.
 pub(in super::super) fn as_declared(statement: &mut Statement) {
-    let ctes = declared_ctes(statement);
+    let ctes = cte_names(statement);
     if !ctes.is_empty() {
         let _ = statement.visit(&mut CteReferences(&ctes));
     }
@@ -42,21 +43,7 @@ impl VisitorMut for FunctionNames {
     }
 }
 
-fn declared_ctes(statement: &Statement) -> Vec<String> {
-    struct Ctes(Vec<String>);
-    impl Visitor for Ctes {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-            self.0.extend(query.with.iter().flat_map(|with| &with.cte_tables).map(|cte| cte.alias.name.value.clone()));
-            ControlFlow::Continue(())
-        }
-    }
-    let mut ctes = Ctes(Vec::new());
-    let _ = statement.visit(&mut ctes);
-    ctes.0
-}
-
-struct CteReferences<'a>(&'a [String]);
+struct CteReferences<'a>(&'a HashSet<String>);
 
 impl VisitorMut for CteReferences<'_> {
     type Break = ();
@@ -194,7 +181,7 @@ impl VisitorMut for OutputNames {
     type Break = ();
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let SetExpr::Select(select) = query.body.as_ref() else { return ControlFlow::Continue(()) };
-        let outputs = output_names(select);
+        let outputs: Vec<String> = output_names(select).into_iter().flatten().collect();
         let Some(OrderByKind::Expressions(keys)) = query.order_by.as_mut().map(|order_by| &mut order_by.kind) else {
             return ControlFlow::Continue(());
         };
@@ -206,14 +193,3 @@ impl VisitorMut for OutputNames {
         ControlFlow::Continue(())
     }
 }
-
-fn output_names(select: &Select) -> Vec<String> {
-    let name = |item: &SelectItem| match item {
-        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-        SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
-        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|part| part.value.clone()),
-        _ => None,
-    };
-    select.projection.iter().filter_map(name).collect()
-}
-

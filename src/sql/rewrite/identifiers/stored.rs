@@ -13,9 +13,10 @@ use sqlparser::ast::{
 
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::super::scope::join_constraint;
+use super::super::scope::{self, join_constraint};
 use super::super::Columns;
-use super::{identifier_mut, matching, Match};
+use super::identifier_mut;
+use crate::spelling::{matching, Match};
 
 /// Every unquoted column reference spelled as the catalog column, or the
 /// query's own name (an alias, a CTE's or derived table's column), it
@@ -218,13 +219,13 @@ fn respell_nearest(ident: &mut Ident, qualifier: Option<&str>, frames: &Frames) 
         if relations.peek().is_none() {
             continue;
         }
-        return match matching(&ident.value, relations.flat_map(|relation| &relation.columns)) {
+        return match matching(relations.flat_map(|relation| &relation.columns), &ident.value, |name| name.as_str()) {
             Match::Absent => continue,
             Match::Alike(spelled) => {
                 ident.value = spelled.clone();
                 true
             }
-            Match::Exact | Match::Ambiguous => false,
+            Match::Exact(_) | Match::Ambiguous => false,
         };
     }
     false
@@ -310,13 +311,11 @@ fn aliases(select: &Select) -> Vec<String> {
 /// renamed as it renames them.
 fn output_names(select: &Select, inputs: &Frame) -> Vec<String> {
     let mut names = Vec::new();
-    for item in &select.projection {
-        match item {
-            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.value.clone()),
-            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => names.push(ident.value.clone()),
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => names.extend(parts.last().map(|part| part.value.clone())),
-            SelectItem::Wildcard(options) => names.extend(wildcard_outputs(inputs.iter(), options)),
-            SelectItem::QualifiedWildcard(kind, options) => {
+    for (item, name) in select.projection.iter().zip(scope::output_names(select)) {
+        match (name, item) {
+            (Some(name), _) => names.push(name),
+            (None, SelectItem::Wildcard(options)) => names.extend(wildcard_outputs(inputs.iter(), options)),
+            (None, SelectItem::QualifiedWildcard(kind, options)) => {
                 let qualifier = wildcard_qualifier(kind);
                 let named = |relation: &&Relation| match (&qualifier, &relation.qualifier) {
                     (Some(written), Some(own)) => written.eq_ignore_ascii_case(own),
