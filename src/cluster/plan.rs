@@ -98,6 +98,7 @@ pub fn distribute_with_shuffle(
     }
     let mut statements =
         Parser::parse_sql(&GenericDialect {}, &ticket.sql).map_err(|_| "Floe-specific syntax (time travel) runs on one node".to_string())?;
+    statements.iter_mut().for_each(crate::sql::bind_as_postgres);
     let Some(Statement::Query(query)) = statements.pop() else { return Err("only queries are distributed".into()) };
     let select = simple_select(&query)?;
     reject_subqueries_and_windows(&query)?;

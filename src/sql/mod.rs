@@ -15,6 +15,8 @@ pub mod params;
 mod parameter_types;
 mod parse;
 mod parts;
+mod precedence;
+pub use precedence::bind_as_postgres;
 mod recursive;
 mod show;
 pub mod partition;
@@ -294,6 +296,7 @@ mod tests;
 pub fn generated_for_polars(sql: &str) -> String {
     match sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql) {
         Ok(mut statements) if statements.len() == 1 => {
+            bind_as_postgres(&mut statements[0]);
             rewrite::divisions_in_double(&mut statements[0]);
             rewrite::ungrouped_having_filtered(&mut statements[0]);
             statements[0].to_string()

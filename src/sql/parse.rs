@@ -26,54 +26,11 @@ pub(super) fn parse_single(sql: &str) -> Result<Statement> {
     match statements.len() {
         1 => {
             let mut statement = statements.remove(0);
-            bind_distinct_from(&mut statement);
+            super::precedence::bind_as_postgres(&mut statement);
             super::show::translated(statement)
         }
         0 => Err(Error::Syntax("empty query: expected one SQL statement".into())),
         n => Err(Error::Syntax(format!("expected one SQL statement, got {n}"))),
-    }
-}
-
-/// `a IS [NOT] DISTINCT FROM b AND c` means `(a IS … b) AND c`, as in
-/// PostgreSQL and DuckDB (AND, OR and NOT bind looser than IS); sqlparser
-/// 0.62 reads the rest of the expression as the right operand, `a IS …
-/// (b AND c)`, so `WHERE x IS DISTINCT FROM y AND id > 3` kept every row.
-/// The test is regrouped and parenthesised, so it prints (and polars-sql,
-/// which parses the printed query, reads it) as meant.
-fn bind_distinct_from(statement: &mut Statement) {
-    use sqlparser::ast::Expr;
-    use crate::sql::visit::{VisitMut, VisitorMut};
-    struct Bind;
-    impl VisitorMut for Bind {
-        type Break = ();
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
-            let negated = match expr {
-                Expr::IsDistinctFrom(..) => false,
-                Expr::IsNotDistinctFrom(..) => true,
-                _ => return std::ops::ControlFlow::Continue(()),
-            };
-            let (Expr::IsDistinctFrom(left, right) | Expr::IsNotDistinctFrom(left, right)) = std::mem::replace(expr, Expr::value(sqlparser::ast::Value::Null))
-            else {
-                unreachable!("matched above")
-            };
-            *expr = regrouped(*left, *right, negated);
-            std::ops::ControlFlow::Continue(())
-        }
-    }
-    let _ = statement.visit(&mut Bind);
-}
-
-/// `left IS [NOT] DISTINCT FROM right`, where `right` was read too far.
-fn regrouped(left: sqlparser::ast::Expr, right: sqlparser::ast::Expr, negated: bool) -> sqlparser::ast::Expr {
-    use sqlparser::ast::{BinaryOperator, Expr};
-    match right {
-        Expr::BinaryOp { left: first, op: op @ (BinaryOperator::And | BinaryOperator::Or), right: rest } => {
-            Expr::BinaryOp { left: Box::new(regrouped(left, *first, negated)), op, right: rest }
-        }
-        right => {
-            let (left, right) = (Box::new(left), Box::new(right));
-            Expr::Nested(Box::new(if negated { Expr::IsNotDistinctFrom(left, right) } else { Expr::IsDistinctFrom(left, right) }))
-        }
     }
 }
 
@@ -133,17 +90,5 @@ pub(crate) fn table_named(name: &str, alias: Option<sqlparser::ast::TableAlias>)
         json_path: None,
         sample: None,
         index_hints: Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn is_distinct_from_binds_tighter_than_and_and_or() {
-        let parsed = super::parse_single("SELECT * FROM t WHERE x IS DISTINCT FROM y AND id > 3 OR a IS NOT DISTINCT FROM (b AND c)").unwrap();
-        assert_eq!(
-            parsed.to_string(),
-            "SELECT * FROM t WHERE (x IS DISTINCT FROM y) AND id > 3 OR (a IS NOT DISTINCT FROM (b AND c))"
-        );
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - `SELECT DISTINCT ON (k) … ORDER BY k, o`: each key's first row in the
 //!   query's order, as `row_number() OVER (PARTITION BY k ORDER BY k, o) = 1`
-//!   in a derived table, the order kept outside;
+//!   in a derived table, the order kept outside (by keys the SELECT list
+//!   lacks too, carried out of it hidden);
 //! - `count(DISTINCT (a, b))` and `count(DISTINCT a, b)`: the distinct
 //!   count of one text key built from the columns (a NULL field is a value
 //!   of the row in the first form; the second skips rows with a NULL, as
@@ -16,6 +17,7 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 use super::scope::{function_args, item_expr, output_names, parse_expr, parse_query};
 
 const FIRST: &str = "__floe_first";
+const HIDDEN: &str = "__floe_on_key";
 /// Separators no text column is expected to hold: the key of (NULL, 'x') is
 /// not the key of ('', 'x').
 const NULL_MARK: &str = "\u{1}";
@@ -82,10 +84,20 @@ fn distinct_on(query: &Query) -> Option<Query> {
     let names = output_names(select);
     let mut window_order = Vec::new();
     let mut outer_order = Vec::new();
+    // Sort keys the SELECT list lacks, carried out of the derived table under names of their own.
+    let mut hidden = Vec::new();
     if let Some(order_by) = &query.order_by {
         let OrderByKind::Expressions(items) = &order_by.kind else { return None };
         for item in items {
-            let (inner, outer) = order_key(&item.expr, select, &names)?;
+            let (inner, outer) = match order_key(&item.expr, select, &names) {
+                Some(key) => key,
+                None if matches!(item.expr, Expr::Value(_)) => return None,
+                None => {
+                    let name = format!("{HIDDEN}{}", hidden.len() + 1);
+                    hidden.push(SelectItem::ExprWithAlias { expr: item.expr.clone(), alias: sqlparser::ast::Ident::new(&name) });
+                    (item.expr.to_string(), name)
+                }
+            };
             let options = item.options.to_string();
             // Within a partition its keys are equal: they need no place in its order
             // (and polars-sql takes one direction for all of a window's keys).
@@ -100,14 +112,24 @@ fn distinct_on(query: &Query) -> Option<Query> {
     let partition = keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let order = if window_order.is_empty() { String::new() } else { format!(" ORDER BY {}", window_order.join(", ")) };
     let window = parse_expr(&format!("row_number() OVER (PARTITION BY {partition}{order})"))?;
+    let excluded: Vec<String> = std::iter::once(FIRST.to_string()).chain(hidden.iter().filter_map(output_name)).collect();
+    inner.projection.extend(hidden);
     inner.projection.push(SelectItem::ExprWithAlias { expr: window, alias: sqlparser::ast::Ident::new(FIRST) });
     let outer_order = if outer_order.is_empty() { String::new() } else { format!(" ORDER BY {}", outer_order.join(", ")) };
     let limit = query.limit_clause.as_ref().map(|l| l.to_string()).unwrap_or_default();
     let mut rewritten = parse_query(&format!(
-        "SELECT * EXCLUDE ({FIRST}) FROM ({inner}) AS __floe_on WHERE {FIRST} = 1{outer_order}{limit}"
+        "SELECT * EXCLUDE ({}) FROM ({inner}) AS __floe_on WHERE {FIRST} = 1{outer_order}{limit}",
+        excluded.join(", ")
     ))?;
     rewritten.with = query.with.clone();
     Some(rewritten)
+}
+
+fn output_name(item: &SelectItem) -> Option<String> {
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+        _ => None,
+    }
 }
 
 /// An ORDER BY key as the window reads it (the SELECT's own expression for an

@@ -10,7 +10,9 @@
 //! 'b')`, `'a' IN (NULL)`) too, up to a far longer list:
 //! polars-sql takes an `is_in` of literals for an aggregate-like value of
 //! its own height, so a SELECT of nothing else answered one row over a
-//! table whose filter kept none.
+//! table whose filter kept none. So is a list mixing whole and fractional
+//! numbers (`a + 1 IN (1, 2.5)`), up to that length: polars-sql builds the
+//! list as a Series of its first value's type and refused the others.
 
 use std::ops::ControlFlow;
 
@@ -42,7 +44,7 @@ impl VisitorMut for Comparisons {
         let reads_columns = !list.iter().all(reads_nothing);
         let literals = list.iter().all(is_literal);
         let constant = reads_nothing(column) && !crate::sql::volatile::is_volatile(column);
-        let longest = match (constant, is_column) {
+        let longest = match (constant || mixes_numbers(list), is_column) {
             (true, _) => MAX_CONSTANT_VALUES,
             (false, true) => MAX_VALUES,
             (false, false) => 0,
@@ -84,6 +86,25 @@ fn reads_nothing(expr: &Expr) -> bool {
         _ => ControlFlow::Continue(()),
     });
     reads.is_continue()
+}
+
+/// Whether `list` holds both a whole number and another one.
+fn mixes_numbers(list: &[Expr]) -> bool {
+    let whole = |expr: &Expr| {
+        let unsigned = match expr {
+            Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => expr.as_ref(),
+            expr => expr,
+        };
+        match unsigned {
+            Expr::Value(value) => match &value.value {
+                sqlparser::ast::Value::Number(text, _) => Some(text.bytes().all(|b| b.is_ascii_digit())),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let kinds: Vec<bool> = list.iter().filter_map(whole).collect();
+    kinds.contains(&true) && kinds.contains(&false)
 }
 
 fn is_literal(expr: &Expr) -> bool {
@@ -135,6 +156,14 @@ mod tests {
         let long = (1..=17).map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
         let compared = rewritten_by(&format!("SELECT 3 IN ({long}) FROM t"), super::as_comparisons);
         assert!(compared.starts_with("SELECT (3 = 1 OR 3 = 2 OR "), "{compared}");
+    }
+
+    #[test]
+    fn lists_mixing_whole_and_fractional_numbers_are_compared() {
+        assert_eq!(
+            rewritten_by("SELECT * FROM t WHERE a + 1 IN (1, -2.5, 3) AND b * 2 IN (1.5, 2.5)", super::as_comparisons),
+            "SELECT * FROM t WHERE (a + 1 = 1 OR a + 1 = -2.5 OR a + 1 = 3) AND b * 2 IN (1.5, 2.5)"
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //!   turns into semi and anti join keys by the bare name.
 //!
 //! And before the subquery passes (`memberships_joinable`): the two sides of
-//! `x [NOT] IN (SELECT y …)` cast to their wider type alike, as every form
+//! `x [NOT] IN (SELECT y …)` cast to their wider type alike (DECIMALs then
+//! to text), as every form
 //! those passes give it joins on them (a semi join; correlated, a join to
 //! counts keyed by the casts, `correlated_in.rs`).
 
@@ -161,8 +162,14 @@ impl VisitorMut for Memberships<'_> {
             let kinds = (side_kind(&self.resolver, value, &relations), side_kind(&self.resolver, member, &inner_relations));
             let (Some(value_kind), Some(member_kind)) = kinds else { return };
             let Some(wider) = wider(value_kind, member_kind) else { return };
+            // DECIMALs compare as their text at the one scale: where polars-sql
+            // tests the set itself (under OR, beside joins) it asks whether it
+            // holds NULL with a `list.contains` it cannot type for DECIMAL values.
+            let as_text = wider.starts_with("DECIMAL");
             for side in [value.as_mut(), member] {
-                if let Some(cast) = parse_expr(&format!("CAST({side} AS {wider})")) {
+                let cast = format!("CAST({side} AS {wider})");
+                let cast = if as_text { format!("CAST({cast} AS VARCHAR)") } else { cast };
+                if let Some(cast) = parse_expr(&cast) {
                     *side = cast;
                 }
             }
@@ -268,7 +275,7 @@ mod tests {
         assert_eq!(
             rewritten_over(sql, &columns, super::memberships_joinable),
             "SELECT max(CASE WHEN CAST(o.f AS DOUBLE) NOT IN (SELECT CAST(k.d AS DOUBLE) FROM k WHERE k.kid = o.oid) THEN 1 END) FROM o \
-             WHERE o.oid IN (SELECT k.kid FROM k) AND CAST(o.oid AS DECIMAL(38,2)) IN (SELECT CAST(k.d AS DECIMAL(38,2)) AS v FROM k)"
+             WHERE o.oid IN (SELECT k.kid FROM k) AND CAST(CAST(o.oid AS DECIMAL(38,2)) AS VARCHAR) IN (SELECT CAST(CAST(k.d AS DECIMAL(38,2)) AS VARCHAR) AS v FROM k)"
         );
     }
 

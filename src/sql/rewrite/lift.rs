@@ -1,14 +1,15 @@
 //! Subqueries inside expressions (`x IN (SELECT …)`, `EXISTS (…)`, a
 //! scalar one left after `subquery.rs`) that need Floe's functions — a
 //! window whose frame ends at a peer or reaches by value, an integer cast of
-//! a column — moved into CTEs of their own and read back with `SELECT *`.
+//! a column — moved into CTEs of their own and read back (`SELECT *`, or
+//! the one column by name).
 //! polars-sql plans an expression's subquery in a context without Floe's
 //! functions; a top-level CTE Floe hands it apart, with them (`sql/parts.rs`).
 //! Only subqueries that read nothing of the query around them can move.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Cte, Expr, Query, Statement};
+use sqlparser::ast::{Cte, Expr, Ident, Query, Statement};
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 use super::resolver::Resolver;
@@ -49,12 +50,20 @@ impl VisitorMut for Lifter<'_> {
 impl Lifter<'_> {
     fn lift(&mut self, subquery: &mut Query) {
         let name = format!("__floe_l{}", self.ctes.len() + 1);
-        let (Some(cte), Some(reference)) = (parse_cte(&name, &subquery.to_string()), parse_query(&format!("SELECT * FROM {name}")))
+        let names: Option<Vec<String>> = leftmost_select(&subquery.body).and_then(|select| output_names(select).into_iter().collect());
+        // A column by name, not `*`: polars-sql joins `x IN (SELECT c FROM
+        // …)` as a semi join, and tests `*`'s set for NULL with a
+        // `list.contains` it cannot type for DECIMAL values.
+        let read = match names.as_deref() {
+            Some([column]) => format!("{name}.{}", Ident::with_quote('"', column)),
+            _ => "*".to_string(),
+        };
+        let (Some(cte), Some(reference)) = (parse_cte(&name, &subquery.to_string()), parse_query(&format!("SELECT {read} FROM {name}")))
         else {
             return;
         };
         // Its columns, for the enclosing subquery's own check.
-        if let Some(names) = leftmost_select(&subquery.body).and_then(|select| output_names(select).into_iter().collect()) {
+        if let Some(names) = names {
             self.resolver.cte_columns.insert(name, names);
         }
         *subquery = reference;
@@ -100,6 +109,11 @@ mod tests {
         assert_eq!(
             lifted("SELECT * FROM u WHERE y IN (SELECT CAST(x AS INT) FROM t)"),
             "WITH __floe_l1 AS (SELECT CAST(x AS INT) FROM t) SELECT * FROM u WHERE y IN (SELECT * FROM __floe_l1)"
+        );
+        // A named column is read by name (polars-sql joins it).
+        assert_eq!(
+            lifted("SELECT * FROM u WHERE y IN (SELECT CAST(x AS INT) AS v FROM t)"),
+            "WITH __floe_l1 AS (SELECT CAST(x AS INT) AS v FROM t) SELECT * FROM u WHERE y IN (SELECT __floe_l1.\"v\" FROM __floe_l1)"
         );
         // ROWS frames too: out of reach, only short ones run (from their neighbours, row by row).
         assert!(lifted("SELECT * FROM u WHERE y IN (SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t)").starts_with("WITH __floe_l1"));

@@ -33,6 +33,7 @@ mod join_keys;
 mod lift;
 mod literals;
 mod names;
+mod nested_ctes;
 mod narrowed_exists;
 mod narrowed_keys;
 mod normalize;
@@ -121,6 +122,7 @@ pub fn respelled(declared: &mut Statement, columns: &Columns) -> bool {
 /// The rest of `analyze`, after `declare`.
 pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
+    nested_ctes::hoisted(statement);
     window_functions::named::inline(statement);
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;

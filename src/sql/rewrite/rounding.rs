@@ -49,7 +49,7 @@ impl VisitorMut for Rounding {
         if let Some((operand, digits)) = round_call(expr) {
             let rounded = match literals::exact(operand) {
                 Some(exact) => rounded_exactly(exact, digits).map(literals::decimal_text),
-                None if !is_constant(operand) && self.reach.reaches() => Some(format!("{}({operand})", round_name(digits))),
+                None if !is_constant(operand) && self.reach.reaches() => Some(format!("{}({})", round_name(digits), literals_as_decimals(operand))),
                 None => None,
             };
             if let Some(rounded) = rounded.as_deref().and_then(parse_expr) {
@@ -60,7 +60,7 @@ impl VisitorMut for Rounding {
         if let Some((inner, scale)) = operand_to_rescale(expr) {
             let rounded = match literals::exact(inner) {
                 Some(exact) => rounded_exactly(exact, scale).map(literals::decimal_text),
-                None if !is_constant(inner) && self.reach.reaches() => Some(format!("{}({inner})", round_name(scale))),
+                None if !is_constant(inner) && self.reach.reaches() => Some(format!("{}({})", round_name(scale), literals_as_decimals(inner))),
                 None => None,
             };
             if let (Some(rounded), Expr::Cast { expr: inner, .. }) = (rounded.as_deref().and_then(parse_expr), expr) {
@@ -144,6 +144,34 @@ fn rounded_exactly((unscaled, scale): (i128, u32), digits: i32) -> Option<(i128,
     Some((units.checked_mul(10i128.checked_pow(digits.min(0).unsigned_abs())?)?, places))
 }
 
+/// `operand` with each number literal with a fraction in its `+`, `-`
+/// and `*` a DECIMAL of its own digits, as SQL types it: polars-sql reads
+/// `42.55` as a DOUBLE, so `42.55 - a` was 25.549999999999997 and rounded to
+/// one place 25.5, not 25.6. Beside a DOUBLE column it is a DOUBLE still.
+fn literals_as_decimals(operand: &Expr) -> Expr {
+    use sqlparser::ast::BinaryOperator::{Minus, Multiply, Plus};
+    fn typed(expr: &mut Expr) {
+        match expr {
+            Expr::BinaryOp { left, op: Plus | Minus | Multiply, right } => {
+                typed(left);
+                typed(right);
+            }
+            Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner } => typed(inner),
+            Expr::Value(_) => {
+                let Some((unscaled, scale)) = decimal_literal(expr) else { return };
+                let precision = (unscaled.unsigned_abs().to_string().len() as u32).max(scale + 1).min(38);
+                if let Some(cast) = parse_expr(&format!("CAST({expr} AS DECIMAL({precision}, {scale}))")) {
+                    *expr = cast;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut operand = operand.clone();
+    typed(&mut operand);
+    operand
+}
+
 /// No column, function or subquery in it: literals and operators only.
 fn is_constant(expr: &Expr) -> bool {
     struct Finder;
@@ -221,6 +249,15 @@ mod tests {
 
     fn rewritten(sql: &str) -> String {
         super::super::scope::rewritten_by(sql, rewrite)
+    }
+
+    #[test]
+    fn fractional_literals_of_a_rounded_operand_are_decimals() {
+        assert_eq!(
+            rewritten("SELECT CAST(42.55 - a AS DECIMAL(12,1)), round(a * -0.5 + b, 2), round(f(1.5) + 0.25) FROM t"),
+            "SELECT CAST(floe_round_1(CAST(42.55 AS DECIMAL(4,2)) - a) AS DECIMAL(12,1)), \
+             floe_round_2(a * -CAST(0.5 AS DECIMAL(2,1)) + b), floe_round_0(f(1.5) + CAST(0.25 AS DECIMAL(3,2))) FROM t"
+        );
     }
 
     #[test]

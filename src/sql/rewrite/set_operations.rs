@@ -8,11 +8,11 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement};
+use sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::{visit_query, Resolver};
-use super::scope::{has_group_by, is_column, item_expr, leftmost_select, output_names, parse_query, selects_mut, ColumnKind, Columns};
+use super::scope::{has_group_by, item_expr, leftmost_select, output_names, parse_query, selects_mut, ColumnKind, Columns};
 
 const COPY: &str = "__floe_copy";
 const LATER: &str = "__floe_later_";
@@ -64,20 +64,31 @@ fn named_as_the_first(body: &mut SetExpr) {
 
 /// Only the first SELECT names a set operation's columns, so a later one
 /// may repeat an expression (`…, CAST(NULL AS VARCHAR), CAST(NULL AS
-/// VARCHAR)`); polars-sql names each by its text and refused the twins.
-/// A later SELECT's unnamed expressions get names of their own, which no
-/// other part of that SELECT can refer to.
+/// VARCHAR)`) or a name (`UNION ALL SELECT id, id`); polars-sql names each
+/// by its text and refused the twins. A later SELECT's unnamed expressions,
+/// and each repeat of a name in it, get names of their own, which no other
+/// part of that SELECT can refer to.
 fn later_expressions_named(body: &mut SetExpr) {
     if !matches!(body, SetExpr::SetOperation { .. }) {
         return;
     }
     for select in selects_mut(body).into_iter().skip(1) {
+        let mut named = std::collections::HashSet::new();
         for (position, item) in select.projection.iter_mut().enumerate() {
-            if let SelectItem::UnnamedExpr(expr) = item {
-                if !is_column(expr) {
-                    let alias = Ident::new(format!("{LATER}{position}"));
-                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+            let alias = Ident::new(format!("{LATER}{position}"));
+            match item {
+                SelectItem::UnnamedExpr(expr) => {
+                    let repeated = match expr {
+                        Expr::Identifier(name) => !named.insert(name.value.clone()),
+                        Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|name| !named.insert(name.value.clone())),
+                        _ => true,
+                    };
+                    if repeated {
+                        *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+                    }
                 }
+                SelectItem::ExprWithAlias { alias: written, .. } if !named.insert(written.value.clone()) => *written = alias,
+                _ => {}
             }
         }
     }

@@ -242,8 +242,18 @@ impl Rewriter<'_> {
                     self.replace_within(part, false, outer, in_having, added, cross_joined);
                 }
             }
+            Expr::IsDistinctFrom(left, right) | Expr::IsNotDistinctFrom(left, right) => {
+                self.replace_within(left, false, outer, in_having, added, cross_joined);
+                self.replace_within(right, false, outer, in_having, added, cross_joined);
+            }
             Expr::IsNull(inner)
             | Expr::IsNotNull(inner)
+            | Expr::IsTrue(inner)
+            | Expr::IsNotTrue(inner)
+            | Expr::IsFalse(inner)
+            | Expr::IsNotFalse(inner)
+            | Expr::IsUnknown(inner)
+            | Expr::IsNotUnknown(inner)
             | Expr::Extract { expr: inner, .. }
             | Expr::Ceil { expr: inner, .. }
             | Expr::Floor { expr: inner, .. }
@@ -283,11 +293,23 @@ impl Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
-    /// Whether `subquery` compares the outer query's values other than by `=`.
+    /// Whether `subquery` compares the outer query's values other than by `=`
+    /// of two columns, which polars-sql's semi and anti joins take as keys
+    /// (`s.id = o.id + 3` beside another key failed: "no table … named 'o'").
     fn correlated_by_inequality(&self, subquery: &Query, outer: &[Scope]) -> bool {
         let Some(select) = plain_select(subquery) else { return false };
         let Some(inner) = self.resolver.scopes(&select.from) else { return false };
-        correlate(select, &inner, outer).is_some_and(|correlation| correlation.links.iter().any(|(op, ..)| *op != BinaryOperator::Eq))
+        let Some(correlation) = correlate(select, &inner, outer) else { return false };
+        let sides: Vec<(&BinaryOperator, Option<Expr>, Option<Expr>)> =
+            correlation.links.iter().map(|(op, inner, outer)| (op, parse_expr(inner), parse_expr(outer))).collect();
+        // A window compared with the outer row is no row's value a count could
+        // filter by (it is computed over the subquery's rows): left as written.
+        let windowed = |side: &Option<Expr>| side.as_ref().is_none_or(super::aggregates::holds_window);
+        if sides.iter().any(|(_, inner, outer)| windowed(inner) || windowed(outer)) {
+            return false;
+        }
+        let column = |side: &Option<Expr>| side.as_ref().is_some_and(is_column);
+        sides.iter().any(|(op, inner, outer)| **op != BinaryOperator::Eq || !column(inner) || !column(outer))
     }
 
     /// `x IN (SELECT y … WHERE <correlated by an inequality>)`, a conjunct of
