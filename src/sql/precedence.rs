@@ -58,10 +58,12 @@ fn regrouped(left: Expr, right: Expr, negated: bool) -> Expr {
 }
 
 /// `'#' || id + 1` is `'#' || (id + 1)` in PostgreSQL and DuckDB: `||`
-/// binds looser than arithmetic. The generic dialect gives it `*`'s
-/// precedence, so `s || a * b` was `(s || a) * b` (“arithmetic on str”)
-/// and `a + b || c` was `a + (b || c)`. A run of these operators is read
-/// back in the order written and grouped again by PostgreSQL's ranks.
+/// binds looser than arithmetic, and `^` (a power) tighter than `*`. The
+/// generic dialect gives `||` `*`'s precedence and `^` less than `+`'s, so
+/// `s || a * b` was `(s || a) * b` (“arithmetic on str”), `a + b || c` was
+/// `a + (b || c)`, and `2 * b ^ 2` was `(2 * b) ^ 2`, 36 for 18. A run of
+/// these operators is read back in the order written and grouped again by
+/// PostgreSQL's ranks.
 fn bind_concatenation(statement: &mut Statement) {
     struct Bind;
     impl VisitorMut for Bind {
@@ -69,12 +71,11 @@ fn bind_concatenation(statement: &mut Statement) {
         // Before the operands: a run is regrouped whole from its root, and
         // what it leaves inside its operands is visited afterwards.
         fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            let (mut concatenates, mut computes) = (false, false);
-            operators_of(expr, &mut |op| match op {
-                BinaryOperator::StringConcat => concatenates = true,
-                _ => computes = true,
-            });
-            if concatenates && computes {
+            let mut ranks = Vec::new();
+            operators_of(expr, &mut |op| ranks.extend(operator_rank(op)));
+            // Only `||` and `^` rank apart from where the generic dialect puts them.
+            let apart = |rank: u8| ranks.contains(&rank) && ranks.iter().any(|other| *other != rank);
+            if apart(CONCATENATION) || apart(POWER) {
                 let (mut operands, mut operators) = (Vec::new(), Vec::new());
                 flatten(std::mem::replace(expr, null()), &mut operands, &mut operators);
                 *expr = grouped(operands, operators);
@@ -85,20 +86,18 @@ fn bind_concatenation(statement: &mut Statement) {
     let _ = statement.visit(&mut Bind);
 }
 
-/// How tightly an operator of a run binds, as in PostgreSQL; None for an
-/// expression that is no such operator (or is parenthesised).
-fn rank(expr: &Expr) -> Option<u8> {
-    match expr {
-        Expr::BinaryOp { op, .. } => operator_rank(op),
-        _ => None,
-    }
-}
+const CONCATENATION: u8 = 1;
+const POWER: u8 = 4;
 
+/// How tightly an operator of a run binds, as in PostgreSQL; None for an
+/// operator outside runs.
 fn operator_rank(op: &BinaryOperator) -> Option<u8> {
     match op {
-        BinaryOperator::StringConcat => Some(1),
+        BinaryOperator::StringConcat => Some(CONCATENATION),
         BinaryOperator::Plus | BinaryOperator::Minus => Some(2),
         BinaryOperator::Multiply | BinaryOperator::Divide | BinaryOperator::Modulo | BinaryOperator::DuckIntegerDivide => Some(3),
+        // `^`, which the generic dialect reads as XOR and `synonyms.rs` as a power.
+        BinaryOperator::BitwiseXor => Some(POWER),
         _ => None,
     }
 }
@@ -128,16 +127,24 @@ fn flatten(expr: Expr, operands: &mut Vec<Expr>, operators: &mut Vec<BinaryOpera
     }
 }
 
-/// The run grouped by PostgreSQL's ranks, each arithmetic operand of `||`
-/// parenthesised.
+/// The run grouped by PostgreSQL's ranks, each operand parenthesised that
+/// the generic dialect would otherwise read into another grouping.
 fn grouped(operands: Vec<Expr>, operators: Vec<BinaryOperator>) -> Expr {
     climb(operands, operators, |left, op, right| {
-        if op == BinaryOperator::StringConcat {
-            binary(parenthesised(left), op, parenthesised(right))
-        } else {
-            binary(left, op, right)
-        }
+        let parent = generic_precedence(&op);
+        let left = parenthesised_below(left, |child| child < parent);
+        let right = parenthesised_below(right, |child| child <= parent);
+        binary(left, op, right)
     })
+}
+
+/// sqlparser's generic precedence of a run's operator.
+fn generic_precedence(op: &BinaryOperator) -> u8 {
+    match op {
+        BinaryOperator::BitwiseXor => 22,
+        BinaryOperator::Plus | BinaryOperator::Minus => 30,
+        _ => 40,
+    }
 }
 
 /// Operator precedence parsing over a written run, left-associative.
@@ -170,10 +177,11 @@ fn binary(left: Expr, op: BinaryOperator, right: Expr) -> Expr {
     Expr::BinaryOp { left: Box::new(left), op, right: Box::new(right) }
 }
 
-/// An operand of `||` as it must print: arithmetic in parentheses.
-fn parenthesised(expr: Expr) -> Expr {
-    match rank(&expr) {
-        Some(rank) if rank > 1 => Expr::Nested(Box::new(expr)),
+/// `expr` in parentheses where it is an operator of the run that the
+/// generic dialect, by its precedence, would not keep as this operand.
+fn parenthesised_below(expr: Expr, taken_apart: impl Fn(u8) -> bool) -> Expr {
+    match &expr {
+        Expr::BinaryOp { op, .. } if operator_rank(op).is_some() && taken_apart(generic_precedence(op)) => Expr::Nested(Box::new(expr)),
         _ => expr,
     }
 }
@@ -201,9 +209,14 @@ mod tests {
     }
 
     #[test]
+    fn powers_bind_tighter_than_products() {
+        assert_eq!(parsed("SELECT 2 * b ^ 2, 1 + 2 ^ 2 * 3, 2 ^ 3 ^ 2, 'x' || 2 ^ 3"), "SELECT 2 * (b ^ 2), 1 + (2 ^ 2) * 3, 2 ^ 3 ^ 2, 'x' || (2 ^ 3)");
+    }
+
+    #[test]
     fn regrouped_statements_parse_back_the_same() {
         let once = parsed("SELECT a * b || c - d % e || f / g FROM t WHERE x || y + 1 = 'z3'");
         assert_eq!(once, parsed(&once));
-        assert_eq!(once, "SELECT (a * b) || (c - d % e) || (f / g) FROM t WHERE x || (y + 1) = 'z3'");
+        assert_eq!(once, "SELECT a * b || (c - d % e) || (f / g) FROM t WHERE x || (y + 1) = 'z3'");
     }
 }

@@ -128,7 +128,7 @@ impl<'a> Membership<'a> {
 
 /// `value` with each bare column named by the one outer relation that has
 /// it; None when none or several have it.
-fn qualified(value: &Expr, outer: &[Scope]) -> Option<Expr> {
+pub(super) fn qualified(value: &Expr, outer: &[Scope]) -> Option<Expr> {
     let mut value = value.clone();
     let mut known = true;
     replace_outside_subqueries(&mut value, |expr| {

@@ -161,9 +161,13 @@ impl Exact<'_> {
             BinaryOperator::Modulo => DecimalOp::Rem,
             _ => return,
         };
+        use Operand::{Decimal, DecimalLiteral, Integer, Unknown};
+        // A function over literals alone is one polars-sql cannot type.
+        let reads = reads_column(left) || reads_column(right);
         let exact = match (self.operand(left), self.operand(right)) {
-            (Operand::Decimal, Operand::Decimal | Operand::Integer | Operand::Unknown) | (Operand::Integer | Operand::Unknown, Operand::Decimal) => true,
-            (Operand::Decimal, _) | (_, Operand::Decimal) => op == DecimalOp::Rem,
+            (Decimal, Decimal | Integer | Unknown | DecimalLiteral) | (Integer | Unknown | DecimalLiteral, Decimal) => true,
+            (DecimalLiteral, Integer | Unknown | DecimalLiteral) | (Integer | Unknown, DecimalLiteral) => reads,
+            (Decimal, _) | (_, Decimal) => op == DecimalOp::Rem,
             _ => false,
         };
         if exact {
@@ -201,6 +205,9 @@ impl Exact<'_> {
             Expr::Function(function) => self.kept_by(function),
             Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => self.operand(expr),
             Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), expr, .. } if reads_column(expr) => Operand::Decimal,
+            Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), expr, .. } if super::literals::exact(expr).is_some() => {
+                Operand::DecimalLiteral
+            }
             Expr::Case { conditions, else_result, .. } => {
                 let results = conditions.iter().map(|when| &when.result).chain(else_result.as_deref());
                 results.filter(|result| !is_null_literal(result)).map(|result| self.operand(result)).reduce(Operand::widened).unwrap_or(Operand::Other)
@@ -235,6 +242,9 @@ enum Operand {
     /// value, a name relations type apart): Floe's functions decide by its
     /// type when it runs.
     Unknown,
+    /// A number literal cast to DECIMAL (`rounding.rs` writes one with a
+    /// fraction so): exact beside a column of a number type.
+    DecimalLiteral,
     Other,
 }
 

@@ -13,10 +13,10 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, Value};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::scope::{from_text, parse_expr, selects_mut, visit_query, Columns, Resolver};
+use super::scope::{from_text, parse_expr, replace_outside_subqueries, selects_mut, sides, visit_query, Columns, Resolver, Scope, Side};
 
 pub(super) fn rewrite(statement: &mut Statement, columns: &Columns) {
     visit_query(statement, columns, |resolver| Selects { resolver });
@@ -31,14 +31,17 @@ impl VisitorMut for Selects<'_> {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         // Each SELECT of a set operation too: a ROLLUP is one per grouping set.
         for select in selects_mut(query.body.as_mut()) {
+            let outer = self.resolver.scopes(&select.from).unwrap_or_default();
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
-                    counted_outside_subqueries(expr, &self.resolver);
+                    counted_outside_subqueries(expr, &self.resolver, &outer);
                 }
             }
             // In HAVING, inside an aggregate's arguments: a value per row there too.
             if let Some(having) = &mut select.having {
-                super::aggregates::for_each_aggregate_argument(having, &mut |argument| counted_outside_subqueries(argument, &self.resolver));
+                super::aggregates::for_each_aggregate_argument(having, &mut |argument| {
+                    counted_outside_subqueries(argument, &self.resolver, &outer)
+                });
             }
         }
         ControlFlow::Continue(())
@@ -46,8 +49,8 @@ impl VisitorMut for Selects<'_> {
 }
 
 /// Each correlated EXISTS of `expr` that is not inside one of its subqueries.
-fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver) {
-    struct Outside<'r, 'c>(usize, &'r Resolver<'c>);
+fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver, outer: &[Scope]) {
+    struct Outside<'r, 'c>(usize, &'r Resolver<'c>, &'r [Scope]);
     impl VisitorMut for Outside<'_, '_> {
         type Break = ();
         fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
@@ -62,7 +65,7 @@ fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver) {
             let correlated = matches!(expr, Expr::Exists { subquery, .. } if !self.1.self_contained(subquery));
             let counted = match expr {
                 Expr::Exists { .. } if correlated => as_count(expr),
-                Expr::InSubquery { .. } => as_membership(expr),
+                Expr::InSubquery { .. } => as_membership(expr, self.1, self.2),
                 _ => None,
             };
             if let (0, Some(counted)) = (self.0, counted) {
@@ -71,7 +74,7 @@ fn counted_outside_subqueries(expr: &mut Expr, resolver: &Resolver) {
             ControlFlow::Continue(())
         }
     }
-    let _ = expr.visit(&mut Outside(0, resolver));
+    let _ = expr.visit(&mut Outside(0, resolver, outer));
 }
 
 /// `(SELECT count(*) FROM … WHERE …) > 0` (`= 0` for NOT EXISTS), for a
@@ -99,9 +102,22 @@ fn filtered_rows(subquery: &Query) -> Option<&sqlparser::ast::Select> {
 
 /// `x [NOT] IN (SELECT y FROM … WHERE w)` as a CASE over the counts of the
 /// subquery's rows with `y = x`, of all of them and of those with a NULL `y`.
-fn as_membership(expr: &Expr) -> Option<Expr> {
+/// `x` is read inside the subquery, so its columns are qualified by the
+/// outer relations they belong to (`id IN (SELECT id FROM d)` compared `d.id`
+/// with itself); None where one would still name the subquery's own.
+fn as_membership(expr: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<Expr> {
     let Expr::InSubquery { expr: value, subquery, negated } = expr else { return None };
-    let select = filtered_rows(subquery)?;
+    let mut select = filtered_rows(subquery)?.clone();
+    let value = super::correlated_in::qualified(value, outer)?;
+    let reads_inner = |select: &Select| Some(sides(&value, &resolver.scopes(&select.from)?, outer)?.contains(&Side::Inner));
+    if reads_inner(&select)? {
+        // The same relation inside and out (`a IN (SELECT a FROM t)` over `t`): the inner one renamed.
+        select = renamed_apart(select)?;
+        if reads_inner(&select)? {
+            return None;
+        }
+    }
+    let select = &select;
     let [SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }] = select.projection.as_slice() else { return None };
     let from = from_text(select);
     let count = |condition: Option<String>| {
@@ -122,6 +138,40 @@ fn as_membership(expr: &Expr) -> Option<Expr> {
         true => Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(answer))) },
         false => Expr::Nested(Box::new(answer)),
     })
+}
+
+/// `select`, of one relation, with that relation named `__floe_members`
+/// and its columns read by that name.
+fn renamed_apart(mut select: Select) -> Option<Select> {
+    const MEMBERS: &str = "__floe_members";
+    let [TableWithJoins { relation: TableFactor::Table { name, alias, .. }, joins }] = select.from.as_mut_slice() else { return None };
+    if !joins.is_empty() {
+        return None;
+    }
+    let qualifier = match alias {
+        Some(alias) => alias.name.value.clone(),
+        None => name.0.last()?.as_ident()?.value.clone(),
+    };
+    let columns = alias.take().map(|alias| alias.columns).unwrap_or_default();
+    *alias = Some(TableAlias { explicit: true, name: Ident::new(MEMBERS), columns, at: None });
+    let mut read_by_new_name = |expr: &mut Expr| {
+        if let Expr::CompoundIdentifier(parts) = expr {
+            if let [first, _] = parts.as_mut_slice() {
+                if first.value.eq_ignore_ascii_case(&qualifier) {
+                    *first = Ident::new(MEMBERS);
+                }
+            }
+        }
+    };
+    for item in &mut select.projection {
+        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+            replace_outside_subqueries(expr, &mut read_by_new_name);
+        }
+    }
+    if let Some(selection) = &mut select.selection {
+        replace_outside_subqueries(selection, &mut read_by_new_name);
+    }
+    Some(select)
 }
 
 #[cfg(test)]

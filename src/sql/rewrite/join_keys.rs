@@ -31,13 +31,13 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
+    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, Statement, TableFactor, TableWithJoins,
 };
 use crate::sql::visit::VisitorMut;
 
 use super::columns::ColumnKind;
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{is_column, is_comparison, join_constraint, parse_expr, reads_column, replace_outside_subqueries};
+use super::scope::{is_column, is_comparison, join_constraint, parse_expr, reads_column, replace_outside_subqueries, selects_mut};
 use super::semi_join_filters::for_each_semi_join;
 use super::Columns;
 
@@ -154,19 +154,28 @@ impl VisitorMut for Memberships<'_> {
         let relations = self.resolver.relations(&select.from);
         replace_outside_subqueries(select, |expr| {
             let Expr::InSubquery { expr: value, subquery, .. } = expr else { return };
-            let SetExpr::Select(inner) = subquery.body.as_mut() else { return };
-            let inner_relations = self.resolver.relations(&inner.from);
-            let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = inner.projection.as_mut_slice() else {
+            // Each SELECT of a set operation gives members (`IN (SELECT a … UNION SELECT b …)`).
+            let mut members = Vec::new();
+            for inner in selects_mut(subquery.body.as_mut()) {
+                let inner_relations = self.resolver.relations(&inner.from);
+                let [SelectItem::UnnamedExpr(member) | SelectItem::ExprWithAlias { expr: member, .. }] = inner.projection.as_mut_slice() else {
+                    return;
+                };
+                let Some(kind) = side_kind(&self.resolver, member, &inner_relations) else { return };
+                members.push((member, kind));
+            }
+            let Some(value_kind) = side_kind(&self.resolver, value, &relations) else { return };
+            let Some(&(_, member_kind)) = members.first() else { return };
+            if members.iter().any(|(_, kind)| *kind != member_kind) {
                 return;
-            };
-            let kinds = (side_kind(&self.resolver, value, &relations), side_kind(&self.resolver, member, &inner_relations));
-            let (Some(value_kind), Some(member_kind)) = kinds else { return };
+            }
             let Some(wider) = wider(value_kind, member_kind) else { return };
             // DECIMALs compare as their text at the one scale: where polars-sql
-            // tests the set itself (under OR, beside joins) it asks whether it
-            // holds NULL with a `list.contains` it cannot type for DECIMAL values.
+            // tests the set itself (under OR, beside joins, a UNION of members) it
+            // asks whether it holds NULL with a `list.contains` it cannot type for
+            // DECIMAL values.
             let as_text = wider.starts_with("DECIMAL");
-            for side in [value.as_mut(), member] {
+            for side in std::iter::once(value.as_mut()).chain(members.into_iter().map(|(member, _)| member)) {
                 let cast = format!("CAST({side} AS {wider})");
                 let cast = if as_text { format!("CAST({cast} AS VARCHAR)") } else { cast };
                 if let Some(cast) = parse_expr(&cast) {

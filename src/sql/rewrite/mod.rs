@@ -32,6 +32,7 @@ mod join_filters;
 mod join_keys;
 mod lift;
 mod literals;
+mod membership_subqueries;
 mod names;
 mod nested_ctes;
 mod narrowed_exists;
@@ -129,6 +130,7 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     scalars::check_calls(statement)?;
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement)?;
+    membership_subqueries::plain(statement);
     row_values::as_comparisons(statement);
     synonyms::rewrite(statement);
     temporal::rewrite(statement)?;

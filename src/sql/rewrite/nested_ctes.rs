@@ -17,11 +17,13 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 const PREFIX: &str = "__floe_w";
 
 pub(super) fn hoisted(statement: &mut Statement) {
-    let Statement::Query(top) = statement else { return };
+    let Statement::Query(top) = &*statement else { return };
     if top.with.as_ref().is_some_and(|with| with.recursive) || !has_nested_with(top) {
         return;
     }
-    let mut hoister = Hoister::default();
+    let taken = super::scope::cte_names(statement);
+    let Statement::Query(top) = statement else { return };
+    let mut hoister = Hoister { taken, ..Hoister::default() };
     let written = top.with.take();
     let with_token = written.as_ref().map_or_else(sqlparser::ast::helpers::attached_token::AttachedToken::empty, |with| with.with_token.clone());
     let mut ctes = Vec::new();
@@ -54,7 +56,9 @@ fn has_nested_with(top: &Query) -> bool {
 #[derive(Default)]
 struct Hoister {
     /// Written name → hoisted name, one list per WITH being read, innermost last.
-    scopes: Vec<Vec<(String, String)>>,
+    scopes: Vec<Vec<(Ident, String)>>,
+    /// The statement's CTE names, which a hoisted name must not be.
+    taken: std::collections::HashSet<String>,
     /// Whether each query entered opened a scope.
     opened: Vec<bool>,
     /// Moved out, each after the ones it reads.
@@ -75,9 +79,8 @@ impl VisitorMut for Hoister {
         for mut cte in with.cte_tables {
             // Its own nested WITHs first, then the CTE, seeing those before it.
             let _ = cte.query.visit(self);
-            self.count += 1;
-            let name = format!("{PREFIX}{}", self.count);
-            let written = std::mem::replace(&mut cte.alias.name, Ident::new(&name)).value;
+            let name = self.fresh_name();
+            let written = std::mem::replace(&mut cte.alias.name, Ident::new(&name));
             self.scopes.last_mut().expect("pushed above").push((written, name));
             self.hoisted.push(cte);
         }
@@ -95,7 +98,7 @@ impl VisitorMut for Hoister {
         let TableFactor::Table { name, alias, args: None, .. } = factor else { return ControlFlow::Continue(()) };
         let [part] = name.0.as_slice() else { return ControlFlow::Continue(()) };
         let Some(written) = part.as_ident().cloned() else { return ControlFlow::Continue(()) };
-        let hoisted = self.scopes.iter().rev().flatten().find(|(name, _)| *name == written.value);
+        let hoisted = self.scopes.iter().rev().flatten().find(|(name, _)| same_name(name, &written));
         if let Some((_, hoisted)) = hoisted {
             *name = ObjectName::from(vec![Ident::new(hoisted)]);
             if alias.is_none() {
@@ -103,6 +106,27 @@ impl VisitorMut for Hoister {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl Hoister {
+    fn fresh_name(&mut self) -> String {
+        loop {
+            self.count += 1;
+            let name = format!("{PREFIX}{}", self.count);
+            if !self.taken.contains(&name) {
+                return name;
+            }
+        }
+    }
+}
+
+/// A reference names a CTE spelled so, or alike but for case where either
+/// is unquoted (as the statement's own CTEs are matched).
+fn same_name(cte: &Ident, reference: &Ident) -> bool {
+    match (cte.quote_style, reference.quote_style) {
+        (Some(_), Some(_)) => cte.value == reference.value,
+        _ => cte.value.eq_ignore_ascii_case(&reference.value),
     }
 }
 
@@ -121,6 +145,18 @@ mod tests {
         assert_eq!(
             rewritten_by("WITH w AS (SELECT 5 AS x) SELECT * FROM (WITH w AS (SELECT 1 AS x) SELECT x FROM w) AS t, w", hoisted),
             "WITH w AS (SELECT 5 AS x), __floe_w1 AS (SELECT 1 AS x) SELECT * FROM (SELECT x FROM __floe_w1 AS w) AS t, w"
+        );
+    }
+
+    #[test]
+    fn names_match_whatever_their_case_and_hoisted_ones_are_new() {
+        assert_eq!(
+            rewritten_by("WITH w AS (SELECT 5 AS x) SELECT * FROM (WITH W AS (SELECT 1 AS x) SELECT x FROM w) AS t", hoisted),
+            "WITH w AS (SELECT 5 AS x), __floe_w1 AS (SELECT 1 AS x) SELECT * FROM (SELECT x FROM __floe_w1 AS w) AS t"
+        );
+        assert_eq!(
+            rewritten_by("WITH __floe_w1 AS (SELECT 7 AS x) SELECT * FROM (WITH w AS (SELECT 1 AS x) SELECT x FROM w) AS a, __floe_w1", hoisted),
+            "WITH __floe_w1 AS (SELECT 7 AS x), __floe_w2 AS (SELECT 1 AS x) SELECT * FROM (SELECT x FROM __floe_w2 AS w) AS a, __floe_w1"
         );
     }
 

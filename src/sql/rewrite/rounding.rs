@@ -150,21 +150,34 @@ fn rounded_exactly((unscaled, scale): (i128, u32), digits: i32) -> Option<(i128,
 /// one place 25.5, not 25.6. Beside a DOUBLE column it is a DOUBLE still.
 fn literals_as_decimals(operand: &Expr) -> Expr {
     use sqlparser::ast::BinaryOperator::{Minus, Multiply, Plus};
-    fn typed(expr: &mut Expr) {
+    fn typed_parts(expr: &mut Expr) {
         match expr {
             Expr::BinaryOp { left, op: Plus | Minus | Multiply, right } => {
                 typed(left);
                 typed(right);
             }
             Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner } => typed(inner),
-            Expr::Value(_) => {
-                let Some((unscaled, scale)) = decimal_literal(expr) else { return };
-                let precision = (unscaled.unsigned_abs().to_string().len() as u32).max(scale + 1).min(38);
-                if let Some(cast) = parse_expr(&format!("CAST({expr} AS DECIMAL({precision}, {scale}))")) {
-                    *expr = cast;
+            _ => {}
+        }
+    }
+    fn typed_literal(expr: &mut Expr) {
+        let Some((unscaled, scale)) = decimal_literal(expr) else { return };
+        let precision = (unscaled.unsigned_abs().to_string().len() as u32).max(scale + 1).min(38);
+        if let Some(cast) = parse_expr(&format!("CAST({expr} AS DECIMAL({precision}, {scale}))")) {
+            *expr = cast;
+        }
+    }
+    // Literals alone (`0.1 * 0.1`) are worked out first, one DECIMAL: two
+    // DECIMAL literals multiplied by Polars would keep one's scale.
+    fn typed(expr: &mut Expr) {
+        match decimal_literal(expr) {
+            Some(exact) => {
+                if let Some(literal) = parse_expr(&literals::decimal_text(exact)) {
+                    *expr = literal;
+                    typed_literal(expr);
                 }
             }
-            _ => {}
+            None => typed_parts(expr),
         }
     }
     let mut operand = operand.clone();
@@ -256,7 +269,7 @@ mod tests {
         assert_eq!(
             rewritten("SELECT CAST(42.55 - a AS DECIMAL(12,1)), round(a * -0.5 + b, 2), round(f(1.5) + 0.25) FROM t"),
             "SELECT CAST(floe_round_1(CAST(42.55 AS DECIMAL(4,2)) - a) AS DECIMAL(12,1)), \
-             floe_round_2(a * -CAST(0.5 AS DECIMAL(2,1)) + b), floe_round_0(f(1.5) + CAST(0.25 AS DECIMAL(3,2))) FROM t"
+             floe_round_2(a * CAST(-0.5 AS DECIMAL(2,1)) + b), floe_round_0(f(1.5) + CAST(0.25 AS DECIMAL(3,2))) FROM t"
         );
     }
 

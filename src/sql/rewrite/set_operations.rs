@@ -12,7 +12,7 @@ use sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, SetOperator, SetQu
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::{visit_query, Resolver};
-use super::scope::{has_group_by, item_expr, leftmost_select, output_names, parse_query, selects_mut, ColumnKind, Columns};
+use super::scope::{has_group_by, item_expr, leftmost_select, output_names, parse_query, ColumnKind, Columns};
 
 const COPY: &str = "__floe_copy";
 const LATER: &str = "__floe_later_";
@@ -30,9 +30,8 @@ impl VisitorMut for SetOperations {
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         rewrite_body(&mut query.body);
-        if query.order_by.is_some() {
-            named_as_the_first(&mut query.body);
-        } else {
+        // Without the first SELECT's names (an unnamed item), its later ones are named apart.
+        if query.order_by.is_none() || !named_as_the_first(&mut query.body) {
             later_expressions_named(&mut query.body);
         }
         ControlFlow::Continue(())
@@ -42,24 +41,25 @@ impl VisitorMut for SetOperations {
 /// A set operation's columns are named by its first SELECT, and its ORDER
 /// BY uses those names; polars-sql looked them up in the last SELECT
 /// (`SELECT x AS a … UNION SELECT y … ORDER BY a` found no `a`). Every
-/// other SELECT's items get the first one's names.
-fn named_as_the_first(body: &mut SetExpr) {
+/// other SELECT's items get the first one's names. Whether they all did.
+fn named_as_the_first(body: &mut SetExpr) -> bool {
     if !matches!(body, SetExpr::SetOperation { .. }) {
-        return;
+        return true;
     }
-    let Some(names) = leftmost_select(body).and_then(|first| output_names(first).into_iter().collect::<Option<Vec<String>>>()) else { return };
-    for select in selects_mut(body).into_iter().skip(1) {
+    let Some(names) = leftmost_select(body).and_then(|first| output_names(first).into_iter().collect::<Option<Vec<String>>>()) else { return false };
+    for select in branches_mut(body).into_iter().skip(1) {
         if select.projection.len() != names.len() {
-            return;
+            return false;
         }
         for (item, name) in select.projection.iter_mut().zip(&names) {
             let expr = match item {
                 SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
-                _ => return,
+                _ => return false,
             };
             *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', name) };
         }
     }
+    true
 }
 
 /// Only the first SELECT names a set operation's columns, so a later one
@@ -72,7 +72,7 @@ fn later_expressions_named(body: &mut SetExpr) {
     if !matches!(body, SetExpr::SetOperation { .. }) {
         return;
     }
-    for select in selects_mut(body).into_iter().skip(1) {
+    for select in branches_mut(body).into_iter().skip(1) {
         let mut named = std::collections::HashSet::new();
         for (position, item) in select.projection.iter_mut().enumerate() {
             let alias = Ident::new(format!("{LATER}{position}"));
@@ -91,6 +91,21 @@ fn later_expressions_named(body: &mut SetExpr) {
                 _ => {}
             }
         }
+    }
+}
+
+/// A set operation's SELECTs, a parenthesised one too where nothing of its
+/// own reads its names (an ORDER BY) or defines others (a WITH).
+fn branches_mut(body: &mut SetExpr) -> Vec<&mut sqlparser::ast::Select> {
+    match body {
+        SetExpr::Select(select) => vec![select.as_mut()],
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut all = branches_mut(left);
+            all.extend(branches_mut(right));
+            all
+        }
+        SetExpr::Query(query) if query.order_by.is_none() && query.with.is_none() => branches_mut(&mut query.body),
+        _ => Vec::new(),
     }
 }
 

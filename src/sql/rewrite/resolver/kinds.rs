@@ -2,7 +2,7 @@
 //! certain: what the join and membership passes cast to the wider type of
 //! two sides by, for a derived table's columns as for the catalog's.
 
-use sqlparser::ast::{BinaryOperator, CeilFloorKind, DataType, DateTimeField, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, Value};
+use sqlparser::ast::{BinaryOperator, CeilFloorKind, DataType, DateTimeField, Expr, Function, Query, Select, SelectItem, SetExpr, TableFactor, UnaryOperator, Value};
 
 use super::super::scope::{decimal_scale, integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
@@ -38,7 +38,7 @@ impl Resolver<'_> {
     pub fn value_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
         match expr {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => self.column_kind(expr, relations),
-            Expr::Nested(inner) => self.value_kind(inner, relations),
+            Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner } => self.value_kind(inner, relations),
             Expr::BinaryOp { left, op, right } => {
                 let kinds = (self.value_kind(left, relations)?, self.value_kind(right, relations)?);
                 arithmetic(op, kinds)
