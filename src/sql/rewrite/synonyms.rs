@@ -5,7 +5,8 @@
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
 //! `monthname`, `epoch`, `year` / `month` / `day` and the other date parts,
 //! `make_date` and `mismatches` (Floe's `hamming`), `a ^ b` (a power),
-//! PostgreSQL's `btrim` and `width_bucket`, SQL's `t AT TIME ZONE z` as
+//! PostgreSQL's `btrim` and `width_bucket`, `right` as a `substr` (polars-sql's
+//! lost characters when asked for more than the text has), SQL's `t AT TIME ZONE z` as
 //! Floe's `floe_at_time_zone(t, z)`, and
 //! `approx_count_distinct` counted exactly (an estimate's best case),
 //! DuckDB's `arg_max` / `arg_min` (`max_by` / `min_by`), `mode(x)` as
@@ -201,6 +202,10 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("width_bucket", [x, low, high, count]) => width_bucket(x, low, high, count),
         (name, [y, x]) if name.starts_with("regr_") => regression(name, y, x)?,
         ("mismatches", [a, b]) => format!("{}({a}, {b})", Scalar::Hamming.name()),
+        // polars-sql's RIGHT lost characters when asked for more than there are (`right('jo', 3)` was 'o').
+        ("right", [text, count]) => {
+            format!("CASE WHEN {count} < 0 THEN substr({text}, 1 - ({count})) ELSE substr({text}, greatest(length({text}) - ({count}) + 1, 1)) END")
+        }
         ("btrim", [text]) => format!("trim({text})"),
         ("btrim", [text, characters]) => format!("trim(BOTH {characters} FROM {text})"),
         ("dayname", [date]) => format!("strftime({date}, '%A')"),
