@@ -17,7 +17,7 @@
 //! (`Columns::kind`). The functions fall back to Polars' arithmetic for any
 //! other operand, so one whose type no relation tells (a subquery's value)
 //! beside a decimal costs speed, not an answer. Only where Floe's functions
-//! reach (`FunctionReach`); in a grouped SELECT only inside aggregates, since polars-sql matches a
+//! reach (`FunctionReach`); in a grouped SELECT only inside aggregates or over them, since polars-sql matches a
 //! projection to its GROUP BY key by the expression, and a registered
 //! function never equals another call.
 
@@ -138,7 +138,9 @@ impl VisitorMut for Exact<'_> {
         let aggregate = is_aggregate(expr);
         // Polars has no decimal remainder at all, so `%` is Floe's wherever it reaches.
         let remainder = matches!(expr, Expr::BinaryOp { op: BinaryOperator::Modulo, .. });
-        if self.queries == 0 && (!self.only_in_aggregates || self.aggregates > 0 || remainder) {
+        // Arithmetic over an aggregate (`max(x) * 0.005`) is no grouping key either.
+        let over_aggregates = matches!(expr, Expr::BinaryOp { .. }) && super::aggregates::holds_aggregate(expr);
+        if self.queries == 0 && (!self.only_in_aggregates || self.aggregates > 0 || remainder || over_aggregates) {
             self.rewrite(expr);
         }
         self.aggregates -= usize::from(aggregate);

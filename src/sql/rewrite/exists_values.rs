@@ -108,12 +108,21 @@ fn filtered_rows(subquery: &Query) -> Option<&sqlparser::ast::Select> {
 fn as_membership(expr: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<Expr> {
     let Expr::InSubquery { expr: value, subquery, negated } = expr else { return None };
     let mut select = filtered_rows(subquery)?.clone();
-    let value = super::correlated_in::qualified(value, outer)?;
-    let reads_inner = |select: &Select| Some(sides(&value, &resolver.scopes(&select.from)?, outer)?.contains(&Side::Inner));
-    if reads_inner(&select)? {
+    let value = match super::correlated_in::qualified(value, outer) {
+        Some(value) => value,
+        // A name the resolver cannot place (a CTE's `*`), read as written
+        // unless a relation of the subquery has a column of that name.
+        None if !names_inner_column(value, &resolver.scopes(&select.from)?) => value.as_ref().clone(),
+        None => return None,
+    };
+    let reads_inner = |select: &Select| {
+        let inner = resolver.scopes(&select.from);
+        inner.and_then(|inner| sides(&value, &inner, outer)).is_some_and(|sides| sides.contains(&Side::Inner))
+    };
+    if reads_inner(&select) {
         // The same relation inside and out (`a IN (SELECT a FROM t)` over `t`): the inner one renamed.
         select = renamed_apart(select)?;
-        if reads_inner(&select)? {
+        if reads_inner(&select) {
             return None;
         }
     }
@@ -138,6 +147,18 @@ fn as_membership(expr: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<Ex
         true => Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(answer))) },
         false => Expr::Nested(Box::new(answer)),
     })
+}
+
+/// Whether a bare name of `value` is a column of one of `inner`'s relations.
+fn names_inner_column(value: &Expr, inner: &[Scope]) -> bool {
+    let mut found = false;
+    let _ = crate::sql::visit::visit_expressions(value, |expr| {
+        if let Expr::Identifier(name) = expr {
+            found |= inner.iter().any(|scope| scope.has_column(&name.value));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
 }
 
 /// `select`, of one relation, with that relation named `__floe_members`

@@ -1,6 +1,7 @@
 //! Subqueries inside expressions (`x IN (SELECT …)`, `EXISTS (…)`, a
 //! scalar one left after `subquery.rs`) that need Floe's functions — a
-//! window whose frame ends at a peer or reaches by value, an integer cast of
+//! window whose frame ends at a peer or reaches by value or whose NULLs sort
+//! otherwise than Polars sorts them, an integer cast of
 //! a column — moved into CTEs of their own and read back (`SELECT *`, or
 //! the one column by name).
 //! polars-sql plans an expression's subquery in a context without Floe's
@@ -77,7 +78,8 @@ fn needs_floe_functions(query: &Query) -> bool {
     impl Visitor for Finder {
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            let window = matches!(expr, Expr::Function(function) if super::window_functions::needs_floe_functions(function));
+            let window = matches!(expr, Expr::Function(function)
+                if super::window_functions::needs_floe_functions(function) || super::window_functions::nulls::needs_rank_order(function));
             if window || super::rounding::needs_floe_function(expr) {
                 return ControlFlow::Break(());
             }
@@ -110,6 +112,8 @@ mod tests {
             lifted("SELECT * FROM u WHERE y IN (SELECT CAST(x AS INT) FROM t)"),
             "WITH __floe_l1 AS (SELECT CAST(x AS INT) FROM t) SELECT * FROM u WHERE y IN (SELECT * FROM __floe_l1)"
         );
+        // A ranking over a key that may be NULL: Polars would rank the NULL rows NULL.
+        assert!(lifted("SELECT * FROM u WHERE y IN (SELECT rank() OVER (ORDER BY o) FROM t)").starts_with("WITH __floe_l1"));
         // A named column is read by name (polars-sql joins it).
         assert_eq!(
             lifted("SELECT * FROM u WHERE y IN (SELECT CAST(x AS INT) AS v FROM t)"),
@@ -128,7 +132,7 @@ mod tests {
             // Correlated: reads the outer y.
             "SELECT * FROM u WHERE y IN (SELECT sum(x) OVER (ORDER BY o) FROM t WHERE x = y)",
             // Nothing of Floe's in it.
-            "SELECT * FROM u WHERE y IN (SELECT rank() OVER (ORDER BY o) FROM t)",
+            "SELECT * FROM u WHERE y IN (SELECT row_number() OVER (ORDER BY o DESC) FROM t)",
             "SELECT * FROM u WHERE y IN (SELECT CAST(x * 2 AS INT) FROM t)",
         ] {
             assert!(!lifted(sql).contains("__floe_l"), "{sql}");

@@ -1,6 +1,6 @@
 //! An EXISTS or IN subquery without what changes neither which rows exist
-//! nor which values are members: a plain DISTINCT, and an ORDER BY that no
-//! LIMIT or OFFSET reads. The subquery passes plan the plain forms only
+//! nor which values are members: a plain DISTINCT (in an EXISTS, a DISTINCT
+//! ON too), and an ORDER BY that no LIMIT or OFFSET reads. The subquery passes plan the plain forms only
 //! (`EXISTS (SELECT DISTINCT … WHERE s.k = o.k + 3)` was left to
 //! polars-sql, which failed on the outer name).
 
@@ -20,25 +20,27 @@ impl VisitorMut for Plain {
     type Break = ();
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if let Expr::Exists { subquery, .. } | Expr::InSubquery { subquery, .. } = expr {
-            without_noise(subquery);
+        match expr {
+            Expr::Exists { subquery, .. } => without_noise(subquery, true),
+            Expr::InSubquery { subquery, .. } => without_noise(subquery, false),
+            _ => {}
         }
         ControlFlow::Continue(())
     }
 }
 
-fn without_noise(subquery: &mut Query) {
+/// `exists`: only whether rows remain matters, so a DISTINCT ON goes too
+/// (it keeps a row of every key); a membership keeps it and its order,
+/// which pick the values that remain.
+fn without_noise(subquery: &mut Query, exists: bool) {
     if subquery.limit_clause.is_some() || subquery.fetch.is_some() {
         return;
     }
     if let SetExpr::Select(select) = subquery.body.as_mut() {
-        // DISTINCT ON keeps the first row of each key in that order.
-        if matches!(select.distinct, Some(Distinct::On(_))) || select.top.is_some() {
+        if select.top.is_some() || (!exists && matches!(select.distinct, Some(Distinct::On(_)))) {
             return;
         }
-        if matches!(select.distinct, Some(Distinct::Distinct)) {
-            select.distinct = None;
-        }
+        select.distinct = None;
     }
     subquery.order_by = None;
 }
@@ -59,5 +61,9 @@ mod tests {
         ] {
             assert_eq!(rewritten_by(kept, super::plain), kept);
         }
+        assert_eq!(
+            rewritten_by("SELECT * FROM o WHERE EXISTS (SELECT DISTINCT ON (s.k) s.x FROM s WHERE s.k = o.k ORDER BY s.k, s.y)", super::plain),
+            "SELECT * FROM o WHERE EXISTS (SELECT s.x FROM s WHERE s.k = o.k)"
+        );
     }
 }

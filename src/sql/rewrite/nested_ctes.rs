@@ -26,11 +26,14 @@ pub(super) fn hoisted(statement: &mut Statement) {
     let mut hoister = Hoister { taken, ..Hoister::default() };
     let written = top.with.take();
     let with_token = written.as_ref().map_or_else(sqlparser::ast::helpers::attached_token::AttachedToken::empty, |with| with.with_token.clone());
+    // The statement's own CTEs, each seen after it, as references spelled in another case find them.
+    hoister.scopes.push(Vec::new());
     let mut ctes = Vec::new();
     // A nested WITH inside a CTE goes before it: the CTE reads it.
     for mut cte in written.map(|with| with.cte_tables).unwrap_or_default() {
         let _ = cte.query.visit(&mut hoister);
         ctes.append(&mut hoister.hoisted);
+        hoister.scopes[0].push((cte.alias.name.clone(), cte.alias.name.value.clone()));
         ctes.push(cte);
     }
     // The body's go after the statement's own, which they may read.
@@ -99,7 +102,7 @@ impl VisitorMut for Hoister {
         let [part] = name.0.as_slice() else { return ControlFlow::Continue(()) };
         let Some(written) = part.as_ident().cloned() else { return ControlFlow::Continue(()) };
         let hoisted = self.scopes.iter().rev().flatten().find(|(name, _)| same_name(name, &written));
-        if let Some((_, hoisted)) = hoisted {
+        if let Some((_, hoisted)) = hoisted.filter(|(_, hoisted)| *hoisted != written.value) {
             *name = ObjectName::from(vec![Ident::new(hoisted)]);
             if alias.is_none() {
                 *alias = Some(TableAlias { explicit: true, name: written, columns: Vec::new(), at: None });
@@ -157,6 +160,14 @@ mod tests {
         assert_eq!(
             rewritten_by("WITH __floe_w1 AS (SELECT 7 AS x) SELECT * FROM (WITH w AS (SELECT 1 AS x) SELECT x FROM w) AS a, __floe_w1", hoisted),
             "WITH __floe_w1 AS (SELECT 7 AS x), __floe_w2 AS (SELECT 1 AS x) SELECT * FROM (SELECT x FROM __floe_w2 AS w) AS a, __floe_w1"
+        );
+    }
+
+    #[test]
+    fn a_reference_in_another_case_finds_the_statements_cte() {
+        assert_eq!(
+            rewritten_by("WITH w AS (SELECT 5 AS x) SELECT * FROM (WITH W AS (SELECT x + 1 AS x FROM W) SELECT x FROM W) AS t", hoisted),
+            "WITH w AS (SELECT 5 AS x), __floe_w1 AS (SELECT x + 1 AS x FROM w AS W) SELECT * FROM (SELECT x FROM __floe_w1 AS W) AS t"
         );
     }
 

@@ -73,7 +73,7 @@ impl VisitorMut for Rounding {
             Some(exact) => rounded_exactly(exact, 0).map(literals::decimal_text),
             // polars-sql cannot type a registered function over literals alone.
             None if is_constant(inner) => is_number(inner).then(|| format!("round({inner})")),
-            None if self.reach.reaches() => Some(format!("{CAST_ROUND}({inner})")),
+            None if self.reach.reaches() => Some(format!("{CAST_ROUND}({})", literals_as_decimals(inner))),
             None if is_number(inner) => Some(format!("round({inner})")),
             None => None,
         };
@@ -147,7 +147,8 @@ fn rounded_exactly((unscaled, scale): (i128, u32), digits: i32) -> Option<(i128,
 /// `operand` with each number literal with a fraction in its `+`, `-`
 /// and `*` a DECIMAL of its own digits, as SQL types it: polars-sql reads
 /// `42.55` as a DOUBLE, so `42.55 - a` was 25.549999999999997 and rounded to
-/// one place 25.5, not 25.6. Beside a DOUBLE column it is a DOUBLE still.
+/// one place 25.5, not 25.6, and `CAST(a * 2.5 AS INTEGER)` rounded 2.5 half
+/// to even. Beside a DOUBLE column it is a DOUBLE still.
 fn literals_as_decimals(operand: &Expr) -> Expr {
     use sqlparser::ast::BinaryOperator::{Minus, Multiply, Plus};
     fn typed_parts(expr: &mut Expr) {
@@ -277,7 +278,7 @@ mod tests {
     fn integer_casts_round_where_floe_functions_reach() {
         assert_eq!(
             rewritten("SELECT CAST(x * 1.5 AS INT), x::bigint, round(y, 2), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"),
-            "SELECT CAST(floe_cast_round(x * 1.5) AS INT), floe_cast_round(x)::BIGINT, floe_round_2(y), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"
+            "SELECT CAST(floe_cast_round(x * CAST(1.5 AS DECIMAL(2,1))) AS INT), floe_cast_round(x)::BIGINT, floe_round_2(y), CAST(z AS DOUBLE), CAST('12' AS INT) FROM t"
         );
         // Analyzing the result again changes nothing.
         let once = rewritten("SELECT CAST(round(x) AS INT), CAST(y AS INT) FROM t");

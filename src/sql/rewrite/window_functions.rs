@@ -43,7 +43,7 @@ use crate::sql::functions::{KeyOrder, MixedOrder};
 mod every_row;
 mod frames;
 pub(super) mod named;
-mod nulls;
+pub(super) mod nulls;
 
 pub(super) use frames::refuse_unsupported_frames;
 pub(super) use every_row::over_every_row;

@@ -13,7 +13,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, OrderByExpr, Query, Statement, Value, WindowType};
+use sqlparser::ast::{Expr, Function, OrderByExpr, Query, Statement, Value, WindowType};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::{key_order, order_by_rank};
@@ -45,20 +45,27 @@ impl VisitorMut for NullsInOrder {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
-        let Some(WindowType::WindowSpec(spec)) = &function.over else { return ControlFlow::Continue(()) };
-        // Polars ranks a NULL key NULL, wherever it sorts.
-        let ranking = ["rank", "dense_rank"].contains(&function.name.to_string().to_ascii_lowercase().as_str());
-        // Over several keys Polars sorts a descending key's NULLs last.
-        let several = spec.order_by.len() > 1;
-        let misplaced = spec.order_by.iter().any(|key| {
-            let order = key_order(key);
-            (ranking || order.nulls_last || (several && order.descending)) && may_be_null(&key.expr)
-        });
-        if (misplaced || alike_named(&spec.order_by)) && self.reach.reaches() {
+        if needs_rank_order(function) && self.reach.reaches() {
             order_by_rank(function);
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether a window is ordered by rank here: where NULLs would sort
+/// otherwise than SQL says, or keys would be named alike. `lift.rs` moves
+/// a subquery holding one to where Floe's functions reach.
+pub(in crate::sql::rewrite) fn needs_rank_order(function: &Function) -> bool {
+    let Some(WindowType::WindowSpec(spec)) = &function.over else { return false };
+    // Polars ranks a NULL key NULL, wherever it sorts.
+    let ranking = ["rank", "dense_rank"].contains(&function.name.to_string().to_ascii_lowercase().as_str());
+    // Over several keys Polars sorts a descending key's NULLs last.
+    let several = spec.order_by.len() > 1;
+    let misplaced = spec.order_by.iter().any(|key| {
+        let order = key_order(key);
+        (ranking || order.nulls_last || (several && order.descending)) && may_be_null(&key.expr)
+    });
+    misplaced || alike_named(&spec.order_by)
 }
 
 /// Whether two keys get one name from Polars, which names an expression by
