@@ -158,13 +158,23 @@ pub(crate) fn leftmost_select(body: &SetExpr) -> Option<&Select> {
 /// The SELECTs of a query body: itself, or each branch of its UNION /
 /// INTERSECT / EXCEPT (which are not queries of their own to a visitor).
 pub(crate) fn selects_mut(body: &mut sqlparser::ast::SetExpr) -> Vec<&mut Select> {
+    branch_selects_mut(body, false)
+}
+
+/// `selects_mut`, and with `parenthesised` the SELECTs of a branch in
+/// parentheses too where nothing of its own reads its names (an ORDER BY)
+/// or defines others (a WITH).
+pub(crate) fn branch_selects_mut(body: &mut sqlparser::ast::SetExpr, parenthesised: bool) -> Vec<&mut Select> {
     use sqlparser::ast::SetExpr;
     match body {
         SetExpr::Select(select) => vec![select.as_mut()],
         SetExpr::SetOperation { left, right, .. } => {
-            let mut all = selects_mut(left);
-            all.extend(selects_mut(right));
+            let mut all = branch_selects_mut(left, parenthesised);
+            all.extend(branch_selects_mut(right, parenthesised));
             all
+        }
+        SetExpr::Query(query) if parenthesised && query.order_by.is_none() && query.with.is_none() => {
+            branch_selects_mut(&mut query.body, parenthesised)
         }
         _ => Vec::new(),
     }

@@ -12,7 +12,7 @@ use sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, SetOperator, SetQu
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::{visit_query, Resolver};
-use super::scope::{has_group_by, item_expr, leftmost_select, output_names, parse_query, ColumnKind, Columns};
+use super::scope::{branch_selects_mut, has_group_by, item_expr, leftmost_select, output_names, parse_query, ColumnKind, Columns};
 
 const COPY: &str = "__floe_copy";
 const LATER: &str = "__floe_later_";
@@ -94,19 +94,9 @@ fn later_expressions_named(body: &mut SetExpr) {
     }
 }
 
-/// A set operation's SELECTs, a parenthesised one too where nothing of its
-/// own reads its names (an ORDER BY) or defines others (a WITH).
+/// A set operation's SELECTs, those in parentheses too.
 fn branches_mut(body: &mut SetExpr) -> Vec<&mut sqlparser::ast::Select> {
-    match body {
-        SetExpr::Select(select) => vec![select.as_mut()],
-        SetExpr::SetOperation { left, right, .. } => {
-            let mut all = branches_mut(left);
-            all.extend(branches_mut(right));
-            all
-        }
-        SetExpr::Query(query) if query.order_by.is_none() && query.with.is_none() => branches_mut(&mut query.body),
-        _ => Vec::new(),
-    }
+    branch_selects_mut(body, true)
 }
 
 /// An INTERSECT or EXCEPT inside another set operation as a query of its
