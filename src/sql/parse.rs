@@ -27,11 +27,29 @@ pub(super) fn parse_single(sql: &str) -> Result<Statement> {
         1 => {
             let mut statement = statements.remove(0);
             super::precedence::bind_as_postgres(&mut statement);
+            exponents_as_doubles(&mut statement);
             super::show::translated(statement)
         }
         0 => Err(Error::Syntax("empty query: expected one SQL statement".into())),
         n => Err(Error::Syntax(format!("expected one SQL statement, got {n}"))),
     }
+}
+
+/// A number written with an exponent (`1e-3`, `2.5E2`), which polars-sql
+/// cannot parse, as the DOUBLE SQL reads it: its digits written out, cast.
+fn exponents_as_doubles(statement: &mut Statement) {
+    use sqlparser::ast::{Expr, Value};
+    let _ = crate::sql::visit::visit_expressions_mut(statement, |expr| {
+        if let Expr::Value(value) = expr {
+            if let Value::Number(text, _) = &value.value {
+                let double = text.contains(['e', 'E']).then(|| text.parse::<f64>().ok()).flatten().filter(|d| d.is_finite());
+                if let Some(written) = double.and_then(|d| Parser::new(&GenericDialect).try_with_sql(&format!("CAST({d} AS DOUBLE)")).ok()?.parse_expr().ok()) {
+                    *expr = written;
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
 }
 
 pub(super) fn parse_literal(literal: &str) -> Result<sqlparser::ast::Expr> {
@@ -90,5 +108,14 @@ pub(crate) fn table_named(name: &str, alias: Option<sqlparser::ast::TableAlias>)
         json_path: None,
         sample: None,
         index_hints: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exponent_literals_are_doubles() {
+        let parsed = super::parse_single("SELECT 1e-3, 2.5E2 * x, 7").unwrap();
+        assert_eq!(parsed.to_string(), "SELECT CAST(0.001 AS DOUBLE), CAST(250 AS DOUBLE) * x, 7");
     }
 }

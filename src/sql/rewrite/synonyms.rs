@@ -46,7 +46,12 @@ pub(super) fn rewrite(statement: &mut Statement) {
             }
             // DuckDB's and PostgreSQL's power; polars-sql refuses it as a bitwise XOR.
             if let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::BitwiseXor, right } = expr {
-                if let Some(written) = parse_expr(&format!("power(CAST({left} AS DOUBLE), {right})")) {
+                // Polars refuses a NULL exponent; a power of or to NULL is NULL.
+                let power = match super::scope::is_null_literal(left) || super::scope::is_null_literal(right) {
+                    true => "CAST(NULL AS DOUBLE)".to_string(),
+                    false => format!("power(CAST({left} AS DOUBLE), {right})"),
+                };
+                if let Some(written) = parse_expr(&power) {
                     *expr = written;
                 }
             }
