@@ -43,7 +43,7 @@ fn exponents_as_doubles(statement: &mut Statement) {
         if let Expr::Value(value) = expr {
             if let Value::Number(text, _) = &value.value {
                 let double = text.contains(['e', 'E']).then(|| text.parse::<f64>().ok()).flatten().filter(|d| d.is_finite());
-                if let Some(written) = double.and_then(|d| Parser::new(&GenericDialect).try_with_sql(&format!("CAST({d} AS DOUBLE)")).ok()?.parse_expr().ok()) {
+                if let Some(written) = double.and_then(|d| parse_literal(&format!("CAST({d} AS DOUBLE)")).ok()) {
                     *expr = written;
                 }
             }

@@ -12,7 +12,7 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 /// Both regroupings, on a statement just parsed with the generic dialect.
 pub fn bind_as_postgres(statement: &mut Statement) {
     bind_distinct_from(statement);
-    bind_concatenation(statement);
+    bind_operator_runs(statement);
 }
 
 /// `a IS [NOT] DISTINCT FROM b AND c` means `(a IS … b) AND c`, as in
@@ -64,7 +64,7 @@ fn regrouped(left: Expr, right: Expr, negated: bool) -> Expr {
 /// `a + (b || c)`, and `2 * b ^ 2` was `(2 * b) ^ 2`, 36 for 18. A run of
 /// these operators is read back in the order written and grouped again by
 /// PostgreSQL's ranks.
-fn bind_concatenation(statement: &mut Statement) {
+fn bind_operator_runs(statement: &mut Statement) {
     struct Bind;
     impl VisitorMut for Bind {
         type Break = ();
@@ -102,7 +102,8 @@ fn operator_rank(op: &BinaryOperator) -> Option<u8> {
     }
 }
 
-/// Each operator of the run `expr` is the root of (none if it is none).
+/// Each operator of the run whose root is `expr` (none where `expr` is no
+/// operator of a run).
 fn operators_of(expr: &Expr, seen: &mut impl FnMut(&BinaryOperator)) {
     if let Expr::BinaryOp { left, op, right } = expr {
         if operator_rank(op).is_some() {

@@ -86,6 +86,7 @@ fn distinct_on(query: &Query) -> Option<Query> {
     let mut outer_order = Vec::new();
     // Sort keys the SELECT list lacks, carried out of the derived table under names of their own.
     let mut hidden = Vec::new();
+    let mut excluded = vec![FIRST.to_string()];
     if let Some(order_by) = &query.order_by {
         let OrderByKind::Expressions(items) = &order_by.kind else { return None };
         for item in items {
@@ -95,6 +96,7 @@ fn distinct_on(query: &Query) -> Option<Query> {
                 None => {
                     let name = format!("{HIDDEN}{}", hidden.len() + 1);
                     hidden.push(SelectItem::ExprWithAlias { expr: item.expr.clone(), alias: sqlparser::ast::Ident::new(&name) });
+                    excluded.push(name.clone());
                     (item.expr.to_string(), name)
                 }
             };
@@ -112,7 +114,6 @@ fn distinct_on(query: &Query) -> Option<Query> {
     let partition = keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let order = if window_order.is_empty() { String::new() } else { format!(" ORDER BY {}", window_order.join(", ")) };
     let window = parse_expr(&format!("row_number() OVER (PARTITION BY {partition}{order})"))?;
-    let excluded: Vec<String> = std::iter::once(FIRST.to_string()).chain(hidden.iter().filter_map(output_name)).collect();
     inner.projection.extend(hidden);
     inner.projection.push(SelectItem::ExprWithAlias { expr: window, alias: sqlparser::ast::Ident::new(FIRST) });
     let outer_order = if outer_order.is_empty() { String::new() } else { format!(" ORDER BY {}", outer_order.join(", ")) };
@@ -123,13 +124,6 @@ fn distinct_on(query: &Query) -> Option<Query> {
     ))?;
     rewritten.with = query.with.clone();
     Some(rewritten)
-}
-
-fn output_name(item: &SelectItem) -> Option<String> {
-    match item {
-        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-        _ => None,
-    }
 }
 
 /// An ORDER BY key as the window reads it (the SELECT's own expression for an

@@ -90,21 +90,8 @@ fn reads_nothing(expr: &Expr) -> bool {
 
 /// Whether `list` holds both a whole number and another one.
 fn mixes_numbers(list: &[Expr]) -> bool {
-    let whole = |expr: &Expr| {
-        let unsigned = match expr {
-            Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => expr.as_ref(),
-            expr => expr,
-        };
-        match unsigned {
-            Expr::Value(value) => match &value.value {
-                sqlparser::ast::Value::Number(text, _) => Some(text.bytes().all(|b| b.is_ascii_digit())),
-                _ => None,
-            },
-            _ => None,
-        }
-    };
-    let kinds: Vec<bool> = list.iter().filter_map(whole).collect();
-    kinds.contains(&true) && kinds.contains(&false)
+    let scales: Vec<u32> = list.iter().filter_map(super::literals::exact).map(|(_, scale)| scale).collect();
+    scales.contains(&0) && scales.iter().any(|scale| *scale > 0)
 }
 
 fn is_literal(expr: &Expr) -> bool {

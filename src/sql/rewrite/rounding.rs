@@ -151,7 +151,17 @@ fn rounded_exactly((unscaled, scale): (i128, u32), digits: i32) -> Option<(i128,
 /// to even. Beside a DOUBLE column it is a DOUBLE still.
 fn literals_as_decimals(operand: &Expr) -> Expr {
     use sqlparser::ast::BinaryOperator::{Minus, Multiply, Plus};
-    fn typed_parts(expr: &mut Expr) {
+    fn typed(expr: &mut Expr) {
+        // Literals alone (`0.1 * 0.1`) are worked out first, one DECIMAL: two
+        // DECIMAL literals multiplied by Polars would keep one's scale.
+        if let Some((unscaled, scale)) = decimal_literal(expr) {
+            let precision = (unscaled.unsigned_abs().to_string().len() as u32).max(scale + 1).min(38);
+            let text = literals::decimal_text((unscaled, scale));
+            if let Some(cast) = parse_expr(&format!("CAST({text} AS DECIMAL({precision}, {scale}))")) {
+                *expr = cast;
+            }
+            return;
+        }
         match expr {
             Expr::BinaryOp { left, op: Plus | Minus | Multiply, right } => {
                 typed(left);
@@ -159,26 +169,6 @@ fn literals_as_decimals(operand: &Expr) -> Expr {
             }
             Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner } => typed(inner),
             _ => {}
-        }
-    }
-    fn typed_literal(expr: &mut Expr) {
-        let Some((unscaled, scale)) = decimal_literal(expr) else { return };
-        let precision = (unscaled.unsigned_abs().to_string().len() as u32).max(scale + 1).min(38);
-        if let Some(cast) = parse_expr(&format!("CAST({expr} AS DECIMAL({precision}, {scale}))")) {
-            *expr = cast;
-        }
-    }
-    // Literals alone (`0.1 * 0.1`) are worked out first, one DECIMAL: two
-    // DECIMAL literals multiplied by Polars would keep one's scale.
-    fn typed(expr: &mut Expr) {
-        match decimal_literal(expr) {
-            Some(exact) => {
-                if let Some(literal) = parse_expr(&literals::decimal_text(exact)) {
-                    *expr = literal;
-                    typed_literal(expr);
-                }
-            }
-            None => typed_parts(expr),
         }
     }
     let mut operand = operand.clone();

@@ -153,12 +153,12 @@ impl Rewriter<'_> {
             Expr::Exists { subquery, negated } if !in_having => {
                 let negated = *negated;
                 let name = format!("__floe_sq{}", self.ctes.len() + 1);
-                let by_inequality = self.correlated_by_inequality(subquery, outer);
+                let unjoinable = self.correlated_unjoinably(subquery, outer);
                 let Some(plan) = super::exists::plan(&self.resolver, subquery, outer, &name, negated, self.outer_filters.as_ref()) else {
-                    // Correlated by an inequality (`s.k > o.k`), which polars-sql's semi
-                    // join cannot take: whether the count of its rows is 0, a value per
-                    // outer row like any correlated count.
-                    if let Some(counted) = super::exists_values::as_count(clause).filter(|_| by_inequality) {
+                    // Correlated by an inequality (`s.k > o.k`) or an expression of the
+                    // outer row, which polars-sql's semi join cannot take: whether the count
+                    // of its rows is 0, a value per outer row like any correlated count.
+                    if let Some(counted) = super::exists_values::as_count(clause).filter(|_| unjoinable) {
                         *clause = counted;
                         self.rewrite_clause(clause, outer, in_having, added);
                     }
@@ -175,7 +175,7 @@ impl Rewriter<'_> {
                     added.joins.push((name, plan.join_on));
                 }
             }
-            Expr::InSubquery { expr: value, subquery, negated: false } if !in_having && self.correlated_by_inequality(subquery, outer) => {
+            Expr::InSubquery { expr: value, subquery, negated: false } if !in_having && self.correlated_unjoinably(subquery, outer) => {
                 if let Some(counted) = self.membership_as_count(value, subquery, outer) {
                     *clause = counted;
                     self.rewrite_clause(clause, outer, in_having, added);

@@ -11,7 +11,7 @@ impl Rewriter<'_> {
     /// Whether `subquery` compares the outer query's values other than by `=`
     /// of two columns, which polars-sql's semi and anti joins take as keys
     /// (`s.id = o.id + 3` beside another key failed: "no table … named 'o'").
-    pub(super) fn correlated_by_inequality(&self, subquery: &Query, outer: &[Scope]) -> bool {
+    pub(super) fn correlated_unjoinably(&self, subquery: &Query, outer: &[Scope]) -> bool {
         let Some(select) = plain_select(subquery) else { return false };
         let Some(inner) = self.resolver.scopes(&select.from) else { return false };
         let Some(correlation) = correlate(select, &inner, outer) else { return false };
