@@ -44,6 +44,8 @@ TABLES = {
 JOINS = [("emp", "dept_id", "dept", "id"), ("sales", "emp_id", "emp", "id"), ("sales", "region", "dept", "region"),
          ("nums", "a", "emp", "id"), ("nums", "b", "sales", "qty"), ("nums", "s", "dept", "region")]
 NUMERIC = ("int", "dec", "dbl")
+# Integer columns stored as Iceberg's `int` (32 bits), beside the BIGINT ones.
+INT32 = {("sales", "qty"), ("nums", "b")}
 
 
 def tables(seed: int = 7) -> dict[str, pa.Table]:
@@ -73,7 +75,8 @@ def tables(seed: int = 7) -> dict[str, pa.Table]:
     arrow = {"int": pa.int64(), "dec": pa.decimal128(10, 2), "dbl": pa.float64(), "text": pa.string(),
              "date": pa.date32(), "bool": pa.bool_()}
     data = {"dept": dept, "emp": emp, "sales": sales, "nums": nums}
-    return {name: pa.table({c: pa.array(data[name][c], arrow[kind]) for c, kind in TABLES[name].items()})
+    typed = lambda name, c, kind: pa.int32() if (name, c) in INT32 else arrow[kind]  # noqa: E731
+    return {name: pa.table({c: pa.array(data[name][c], typed(name, c, kind)) for c, kind in TABLES[name].items()})
             for name in TABLES}
 
 

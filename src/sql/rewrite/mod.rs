@@ -64,6 +64,7 @@ mod synonyms;
 mod temporal;
 mod ungrouped_having;
 mod using_joins;
+mod widened_arithmetic;
 mod widened_integers;
 mod wildcard_excludes;
 mod window_functions;
@@ -171,7 +172,8 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// functions moved into CTEs, frames that end at a peer or reach by value
 /// and integer casts as SQL rounds them, short IN lists as comparisons
 /// Polars pushes down, decimal columns compared with decimal literals, SUM
-/// arguments computed once below a grouping, an ungrouped HAVING's one group
+/// arguments computed once below a grouping, integer sums and arithmetic in
+/// BIGINT, an ungrouped HAVING's one group
 /// filtered after it, decimal means as exact sums over counts, SELECTs without FROM given a
 /// relation of one row, LIKE patterns with a floating end as prefix, suffix or
 /// unanchored tests, counts, lengths and date parts computed as BIGINT,
@@ -220,6 +222,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     in_lists::as_comparisons(statement);
     null_comparisons::unknown(statement);
     decimal_comparisons::exact_comparisons(statement, columns);
+    // After the decimal passes, which read an integer operand as written.
+    widened_arithmetic::widened(statement, columns);
     // Last: the arguments it moves are final, and no pass after it needs to
     // see through the derived table it adds.
     sum_arguments::computed_below(statement);

@@ -13,6 +13,9 @@
 //!   them, which `lift.rs` cannot move into CTEs), polars-sql's `round`
 //!   where the operand is a number by its form (arithmetic, an aggregate, a
 //!   numeric cast); a bare column there is cast as Polars casts it.
+//!
+//! And where they reach, a comparison of arithmetic with such a literal
+//! (`salary * 0.005 = 57.0148`) reads its literals as DECIMALs too.
 
 use std::ops::ControlFlow;
 
@@ -46,6 +49,9 @@ impl VisitorMut for Rounding {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.reach.reaches() {
+            compared_exactly(expr);
+        }
         if let Some((operand, digits)) = round_call(expr) {
             let rounded = match literals::exact(operand) {
                 Some(exact) => rounded_exactly(exact, digits).map(literals::decimal_text),
@@ -176,6 +182,32 @@ fn literals_as_decimals(operand: &Expr) -> Expr {
     operand
 }
 
+/// A comparison or BETWEEN of arithmetic with a literal that has a fraction
+/// (`salary * 0.005 = 57.0148`): every side's such literals as DECIMALs, so
+/// the arithmetic is exact where `decimals.rs` makes it so and the sides
+/// compare as SQL compares them. As DOUBLEs the product was 57.014799999999994
+/// and no row matched. Only where Floe's functions reach: elsewhere Polars
+/// would round a DECIMAL product to one operand's scale.
+fn compared_exactly(expr: &mut Expr) {
+    let sides: Vec<&mut Expr> = match expr {
+        Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => vec![left.as_mut(), right.as_mut()],
+        Expr::Between { expr, low, high, .. } => vec![expr.as_mut(), low.as_mut(), high.as_mut()],
+        _ => return,
+    };
+    let (computed, constant): (Vec<&mut Expr>, Vec<&mut Expr>) = sides.into_iter().partition(|side| !is_constant(side));
+    let mut typed = false;
+    for side in computed {
+        let exact = literals_as_decimals(side);
+        if exact != *side {
+            *side = exact;
+            typed = true;
+        }
+    }
+    if typed {
+        constant.into_iter().for_each(|side| *side = literals_as_decimals(side));
+    }
+}
+
 /// No column, function or subquery in it: literals and operators only.
 fn is_constant(expr: &Expr) -> bool {
     struct Finder;
@@ -262,6 +294,19 @@ mod tests {
             "SELECT CAST(floe_round_1(CAST(42.55 AS DECIMAL(4,2)) - a) AS DECIMAL(12,1)), \
              floe_round_2(a * CAST(-0.5 AS DECIMAL(2,1)) + b), floe_round_0(f(1.5) + CAST(0.25 AS DECIMAL(3,2))) FROM t"
         );
+    }
+
+    #[test]
+    fn comparisons_of_arithmetic_with_fractional_literals_read_them_as_decimals() {
+        assert_eq!(
+            rewritten("SELECT * FROM t WHERE a * 0.005 = 57.0148 AND b BETWEEN a - 0.5 AND 2.25 AND 0.5 < a + 1"),
+            "SELECT * FROM t WHERE a * CAST(0.005 AS DECIMAL(4,3)) = CAST(57.0148 AS DECIMAL(6,4)) \
+             AND b BETWEEN a - CAST(0.5 AS DECIMAL(2,1)) AND CAST(2.25 AS DECIMAL(3,2)) AND 0.5 < a + 1"
+        );
+        // Without a fraction beside a column, the comparison is as written (`decimal_comparisons.rs` types its literals).
+        for sql in ["SELECT * FROM t WHERE a > 1.5 AND a * 2 = 3.5 AND 0.1 * 3 = a", "SELECT * FROM t WHERE k IN (SELECT x FROM u WHERE u.y = t.a * 0.5)"] {
+            assert_eq!(rewritten(sql), sql);
+        }
     }
 
     #[test]

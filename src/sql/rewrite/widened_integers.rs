@@ -94,7 +94,7 @@ fn bigint(expr: Expr) -> Expr {
 }
 
 /// Whether Polars computes `expr` in an integer type narrower than BIGINT.
-fn narrow(expr: &Expr) -> bool {
+pub(super) fn narrow(expr: &Expr) -> bool {
     match expr {
         Expr::Position { .. } => true,
         Expr::Extract { field, .. } => integer_part(&field.to_string()),

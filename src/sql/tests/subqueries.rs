@@ -278,7 +278,7 @@ fn subqueries_in_aggregate_arguments_are_values_per_row() {
     assert!(rendered.contains(items), "{rendered}");
     assert!(rendered.contains("GROUP BY dept, __floe_sq1.__floe_sq1_v HAVING"), "{rendered}");
     assert!(rendered.contains("LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = e.dept LEFT JOIN __floe_sq4 ON __floe_sq4.__floe_k1 = (e.id)"), "{rendered}");
-    assert!(rendered.contains("HAVING sum(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_v, 0) > 0 THEN true"), "{rendered}");
+    assert!(rendered.contains("HAVING sum(CAST(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_v, 0) > 0 THEN true"), "{rendered}");
 }
 
 #[test]

@@ -1,0 +1,179 @@
+//! `+`, `-` and `*` of integers, and SUM of integers, computed in BIGINT.
+//! Polars keeps the operands' type and wraps around: the sum of two
+//! INTEGER 2000000000s was -294967296 and `CAST(x AS INTEGER) * 2000000000`
+//! negative, a wrong answer where PostgreSQL and DuckDB widen the sum
+//! (BIGINT, HUGEINT) and stop at the product's overflow. Iceberg's `int`
+//! is such a column, and a lake's sums over it pass 2³¹ easily. One
+//! operand is cast to BIGINT, which Polars drops where it is one already,
+//! so a BIGINT column costs nothing; a product whose BIGINT overflows still
+//! wraps as before.
+//!
+//! Only where a relation tells both operands are integers
+//! (`Resolver::value_kind`): a DECIMAL's arithmetic is `decimals.rs`'s.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor, UnaryOperator};
+use crate::sql::visit::{VisitMut, VisitorMut};
+
+use super::resolver::{visit_query, Resolver, Scope};
+use super::scope::{join_constraint, reads_column, selects_mut, ColumnKind, Columns};
+
+pub(super) fn widened(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| EachSelect { resolver });
+}
+
+struct EachSelect<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for EachSelect<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        for select in selects_mut(query.body.as_mut()) {
+            let relations = self.resolver.relations(&select.from);
+            widen_select(select, &Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
+        }
+        // A sort key over the one SELECT's columns (`ORDER BY hits * 3`).
+        if let (SetExpr::Select(select), Some(order_by)) = (query.body.as_ref(), query.order_by.as_mut()) {
+            let relations = self.resolver.relations(&select.from);
+            let _ = order_by.visit(&mut Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A grouping key and the item that repeats it are rewritten alike, so
+/// polars-sql still matches them.
+fn widen_select(select: &mut Select, widen: &Widen) {
+    let _ = select.projection.visit(&mut widen.fresh());
+    let _ = select.selection.visit(&mut widen.fresh());
+    let _ = select.having.visit(&mut widen.fresh());
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        let _ = keys.visit(&mut widen.fresh());
+    }
+    for join in select.from.iter_mut().flat_map(|table| table.joins.iter_mut()) {
+        if let Some(JoinConstraint::On(on)) = join_constraint(&mut join.join_operator) {
+            let _ = on.visit(&mut widen.fresh());
+        }
+    }
+}
+
+struct Widen<'a> {
+    resolver: &'a Resolver<'a>,
+    relations: &'a [(TableFactor, Option<Scope>)],
+    /// Depth inside queries nested in the expression: their SELECTs are
+    /// widened over their own relations.
+    queries: usize,
+}
+
+impl Widen<'_> {
+    fn fresh(&self) -> Widen<'_> {
+        Widen { resolver: self.resolver, relations: self.relations, queries: 0 }
+    }
+
+    fn integer(&self, expr: &Expr) -> bool {
+        matches!(self.resolver.value_kind(expr, self.relations), Some(ColumnKind::Integer))
+    }
+
+    fn widen(&self, expr: &mut Expr) {
+        match expr {
+            Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => {
+                if wide(left) || wide(right) || !self.integer(left) || !self.integer(right) {
+                    return;
+                }
+                // The side that reads a column: literals alone are folded as written.
+                if reads_column(left) {
+                    as_bigint(left);
+                } else if reads_column(right) {
+                    as_bigint(right);
+                }
+            }
+            Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("sum") => {
+                let FunctionArguments::List(list) = &mut function.args else { return };
+                if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() {
+                    if !wide(arg) && reads_column(arg) && self.integer(arg) {
+                        as_bigint(arg);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl VisitorMut for Widen<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.queries += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.queries -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.queries == 0 {
+            self.widen(expr);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Computed in BIGINT already: cast to it (counts and lengths are, by
+/// `widened_integers.rs`), or arithmetic with such an operand.
+fn wide(expr: &Expr) -> bool {
+    match expr {
+        _ if super::widened_integers::narrow(expr) => true,
+        Expr::Cast { data_type: DataType::BigInt(_), .. } => true,
+        Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner } => wide(inner),
+        Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => wide(left) || wide(right),
+        _ => false,
+    }
+}
+
+fn as_bigint(expr: &mut Expr) {
+    let inner = std::mem::replace(expr, Expr::value(sqlparser::ast::Value::Null));
+    *expr = Expr::Cast { kind: CastKind::Cast, expr: Box::new(inner), data_type: DataType::BigInt(None), array: false, format: None };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::{rewritten_over, ColumnKind, Columns};
+
+    fn rewritten(sql: &str) -> String {
+        let mut columns = Columns::default();
+        let kinds = [ColumnKind::Integer, ColumnKind::Integer, ColumnKind::Decimal(2), ColumnKind::Float, ColumnKind::Other];
+        columns.insert(vec!["t".into()], vec!["i".into(), "j".into(), "d".into(), "f".into(), "s".into()], &kinds);
+        rewritten_over(sql, &columns, super::widened)
+    }
+
+    #[test]
+    fn integer_arithmetic_and_sums_are_bigint() {
+        assert_eq!(
+            rewritten("SELECT i * j, sum(i), i + 1, sum(i * j) FROM t WHERE i * 2000000000 > j GROUP BY i * j ORDER BY i * 3"),
+            "SELECT CAST(i AS BIGINT) * j, sum(CAST(i AS BIGINT)), CAST(i AS BIGINT) + 1, sum(CAST(i AS BIGINT) * j) FROM t \
+             WHERE CAST(i AS BIGINT) * 2000000000 > j GROUP BY CAST(i AS BIGINT) * j ORDER BY CAST(i AS BIGINT) * 3"
+        );
+        // Once per chain; over a derived table's column by its kind; in a subquery over its own relations.
+        assert_eq!(
+            rewritten("SELECT sum(x.p) OVER (), x.p - 2 * x.p FROM (SELECT i * j AS p FROM t) AS x WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.i + u.j = 3)"),
+            "SELECT sum(CAST(x.p AS BIGINT)) OVER (), x.p - 2 * CAST(x.p AS BIGINT) FROM (SELECT CAST(i AS BIGINT) * j AS p FROM t) AS x \
+             WHERE EXISTS (SELECT 1 FROM t AS u WHERE CAST(u.i AS BIGINT) + u.j = 3)"
+        );
+    }
+
+    #[test]
+    fn other_numbers_and_literals_alone_stay() {
+        for sql in [
+            "SELECT i * d, i + f, sum(d), sum(f), 2 * 3, sum(1), i || s, CAST(i AS BIGINT) * j FROM t",
+            "SELECT sum(CAST(i AS BIGINT)), i / j, i % j, count(*) + i, sum(length(s)) FROM t",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
+    }
+}
