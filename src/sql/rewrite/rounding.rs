@@ -182,30 +182,50 @@ fn literals_as_decimals(operand: &Expr) -> Expr {
     operand
 }
 
-/// A comparison or BETWEEN of arithmetic with a literal that has a fraction
-/// (`salary * 0.005 = 57.0148`): every side's such literals as DECIMALs, so
-/// the arithmetic is exact where `decimals.rs` makes it so and the sides
-/// compare as SQL compares them. As DOUBLEs the product was 57.014799999999994
-/// and no row matched. Only where Floe's functions reach: elsewhere Polars
-/// would round a DECIMAL product to one operand's scale.
+/// A comparison or BETWEEN of arithmetic with a literal that has a
+/// fraction against constants (`salary * 0.005 = 57.0148`): the literals of
+/// every side as DECIMALs, so the arithmetic is exact where `decimals.rs`
+/// makes it so and the sides compare as SQL compares them. As DOUBLEs the
+/// product was 57.014799999999994 and no row matched. Against constants
+/// only: the same arithmetic elsewhere (a derived table's item, the key a
+/// subquery is decorrelated on) stays a DOUBLE, and two copies of it must
+/// compare equal. Only where Floe's functions reach: elsewhere Polars would
+/// round a DECIMAL product to one operand's scale. Not an IN list: Polars
+/// cannot look DECIMALs of one precision up among another's.
 fn compared_exactly(expr: &mut Expr) {
-    let sides: Vec<&mut Expr> = match expr {
-        Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => vec![left.as_mut(), right.as_mut()],
-        Expr::Between { expr, low, high, .. } => vec![expr.as_mut(), low.as_mut(), high.as_mut()],
+    let (computed, constants): (&mut Expr, Vec<&mut Expr>) = match expr {
+        Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => match (is_constant(left), is_constant(right)) {
+            (false, true) => (left.as_mut(), vec![right.as_mut()]),
+            (true, false) => (right.as_mut(), vec![left.as_mut()]),
+            _ => return,
+        },
+        Expr::Between { expr, low, high, .. } if is_constant(low) && is_constant(high) => (expr.as_mut(), vec![low.as_mut(), high.as_mut()]),
         _ => return,
     };
-    let (computed, constant): (Vec<&mut Expr>, Vec<&mut Expr>) = sides.into_iter().partition(|side| !is_constant(side));
-    let mut typed = false;
-    for side in computed {
-        let exact = literals_as_decimals(side);
-        if exact != *side {
-            *side = exact;
-            typed = true;
+    if is_constant(computed) || !fits_a_double(computed) || !constants.iter().all(|side| fits_a_double(side)) {
+        return;
+    }
+    let exact = literals_as_decimals(computed);
+    if exact != *computed {
+        *computed = exact;
+        constants.into_iter().for_each(|side| *side = literals_as_decimals(side));
+    }
+}
+
+/// Every number literal in `expr` of at most 15 significant digits: Polars
+/// reads the literal of a DECIMAL cast through a DOUBLE, exact only so far.
+fn fits_a_double(expr: &Expr) -> bool {
+    let mut fits = true;
+    let _ = crate::sql::visit::visit_expressions(expr, |expr| {
+        if let Expr::Value(value) = expr {
+            if let Value::Number(text, _) = &value.value {
+                let digits = text.trim_start_matches(['0', '.']).bytes().filter(u8::is_ascii_digit).count();
+                fits &= digits <= 15;
+            }
         }
-    }
-    if typed {
-        constant.into_iter().for_each(|side| *side = literals_as_decimals(side));
-    }
+        ControlFlow::<()>::Continue(())
+    });
+    fits
 }
 
 /// No column, function or subquery in it: literals and operators only.
@@ -299,12 +319,17 @@ mod tests {
     #[test]
     fn comparisons_of_arithmetic_with_fractional_literals_read_them_as_decimals() {
         assert_eq!(
-            rewritten("SELECT * FROM t WHERE a * 0.005 = 57.0148 AND b BETWEEN a - 0.5 AND 2.25 AND 0.5 < a + 1"),
+            rewritten("SELECT * FROM t WHERE a * 0.005 = 57.0148 AND a - 0.5 BETWEEN 1 AND 2.25 AND 0.5 < a + 1"),
             "SELECT * FROM t WHERE a * CAST(0.005 AS DECIMAL(4,3)) = CAST(57.0148 AS DECIMAL(6,4)) \
-             AND b BETWEEN a - CAST(0.5 AS DECIMAL(2,1)) AND CAST(2.25 AS DECIMAL(3,2)) AND 0.5 < a + 1"
+             AND a - CAST(0.5 AS DECIMAL(2,1)) BETWEEN 1 AND CAST(2.25 AS DECIMAL(3,2)) AND 0.5 < a + 1"
         );
-        // Without a fraction beside a column, the comparison is as written (`decimal_comparisons.rs` types its literals).
-        for sql in ["SELECT * FROM t WHERE a > 1.5 AND a * 2 = 3.5 AND 0.1 * 3 = a", "SELECT * FROM t WHERE k IN (SELECT x FROM u WHERE u.y = t.a * 0.5)"] {
+        // Without a fraction beside a column, against another computed value, or past a DOUBLE's
+        // digits, the comparison is as written (`decimal_comparisons.rs` types its literals).
+        for sql in [
+            "SELECT * FROM t WHERE a > 1.5 AND a * 2 = 3.5 AND 0.1 * 3 = a AND a * 0.5 IN (1.5, 2)",
+            "SELECT * FROM t WHERE k IN (SELECT x FROM u WHERE u.y = t.a * 0.5) AND b < a * 0.5",
+            "SELECT * FROM t WHERE a * 0.5 > 9999999999999999.5 AND a + 0.5 = 10.0000000000000000001",
+        ] {
             assert_eq!(rewritten(sql), sql);
         }
     }

@@ -4,7 +4,7 @@
 //! NULL alike), `var_pop` / `stddev_pop` from the sample variance, SQL
 //! Server's and Tableau's `iif`, DuckDB's `contains`, `dayname`,
 //! `monthname`, `epoch`, `year` / `month` / `day` and the other date parts,
-//! `make_date` and `mismatches` (Floe's `hamming`), `a ^ b` (a power),
+//! `make_date`, `to_timestamp(seconds)` and `mismatches` (Floe's `hamming`), `a ^ b` (a power),
 //! PostgreSQL's `btrim` and `width_bucket`, `right` as a `substr` (polars-sql's
 //! lost characters when asked for more than the text has), SQL's `t AT TIME ZONE z` as
 //! Floe's `floe_at_time_zone(t, z)`, and
@@ -216,6 +216,8 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("dayname", [date]) => format!("strftime({date}, '%A')"),
         ("monthname", [date]) => format!("strftime({date}, '%B')"),
         ("epoch", [time]) => format!("date_part('epoch', {time})"),
+        // Seconds since 1970 as an instant in UTC (PostgreSQL's and DuckDB's TIMESTAMP WITH TIME ZONE).
+        ("to_timestamp", [seconds]) => format!("CAST(CAST(round({seconds} * 1000000) AS BIGINT) AS TIMESTAMP) AT TIME ZONE 'UTC'"),
         ("year" | "quarter" | "month" | "day" | "hour" | "minute", [time]) => format!("date_part('{}', {time})", bare_name(function)?),
         ("dayofmonth", [time]) => format!("date_part('day', {time})"),
         ("dayofweek", [time]) => format!("date_part('dow', {time})"),

@@ -187,7 +187,7 @@ impl VisitorMut for DateArithmetic<'_> {
             sqlparser::ast::BinaryOperator::Minus => true,
             _ => return ControlFlow::Continue(()),
         };
-        if let Some(rewritten) = self.timed(left, minus, right) {
+        if let Some(rewritten) = self.timed(left, minus, right).or_else(|| self.moved_by_column(left, minus, right)) {
             *expr = rewritten;
             return ControlFlow::Continue(());
         }
@@ -223,6 +223,24 @@ impl DateArithmetic<'_> {
         }
         if !minus && self.is_date(right) && within_a_day(left) {
             return parse_expr(&format!("{left} + CAST({right} AS TIMESTAMP)"));
+        }
+        None
+    }
+
+    /// A date moved by the days an integer column (or cast) holds (`day + qty`), as
+    /// PostgreSQL's `date + integer`: Polars adds no integer to a date, and
+    /// a DATE is its days since 1970.
+    fn moved_by_column(&self, left: &Expr, minus: bool, right: &Expr) -> Option<Expr> {
+        let integer = |expr: &Expr| match expr {
+            Expr::Cast { data_type: DataType::Int(_) | DataType::Integer(_) | DataType::SmallInt(_) | DataType::TinyInt(_) | DataType::BigInt(_), .. } => true,
+            _ => column_name(expr).is_some_and(|name| self.columns.kind(name) == Some(super::ColumnKind::Integer)),
+        };
+        let sign = if minus { '-' } else { '+' };
+        if self.is_date(left) && integer(right) {
+            return parse_expr(&format!("CAST(CAST({left} AS INTEGER) {sign} {right} AS DATE)"));
+        }
+        if !minus && self.is_date(right) && integer(left) {
+            return parse_expr(&format!("CAST({left} + CAST({right} AS INTEGER) AS DATE)"));
         }
         None
     }
@@ -353,7 +371,7 @@ mod tests {
             arithmetic("SELECT d + INTERVAL '12 hours', INTERVAL '1:30' HOUR TO MINUTE + d, d - INTERVAL '2 days' FROM t"),
             "SELECT CAST(d AS TIMESTAMP) + INTERVAL '12 hours', INTERVAL '1:30' HOUR TO MINUTE + CAST(d AS TIMESTAMP), d - INTERVAL '2 days' FROM t"
         );
-        assert_eq!(arithmetic("SELECT d - n, n - 1 FROM t"), "SELECT d - n, n - 1 FROM t");
+        assert_eq!(arithmetic("SELECT d - n, n - 1, n + d FROM t"), "SELECT CAST(CAST(d AS INTEGER) - n AS DATE), n - 1, CAST(n + CAST(d AS INTEGER) AS DATE) FROM t");
         assert_eq!(arithmetic("SELECT d + -7, d - -2, (d + 10) + -8 FROM t"), "SELECT d - INTERVAL '7 days', d + INTERVAL '2 days', (d + INTERVAL '10 days') - INTERVAL '8 days' FROM t");
         assert_eq!(arithmetic("SELECT EXTRACT(EPOCH FROM d) FROM t"), "SELECT EXTRACT(EPOCH FROM CAST(d AS TIMESTAMP)) FROM t");
         assert_eq!(arithmetic("SELECT max(d) - min(e) FROM t"), "SELECT (CAST(max(d) AS BIGINT) - CAST(min(e) AS BIGINT)) FROM t");

@@ -13,17 +13,18 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor, UnaryOperator};
+use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor, UnaryOperator};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{join_constraint, reads_column, selects_mut, ColumnKind, Columns};
+use super::scope::{column_name, join_constraint, reads_column, selects_mut, ColumnKind, Columns};
 
 pub(super) fn widened(statement: &mut Statement, columns: &Columns) {
-    visit_query(statement, columns, |resolver| EachSelect { resolver });
+    visit_query(statement, columns, |resolver| EachSelect { columns, resolver });
 }
 
 struct EachSelect<'a> {
+    columns: &'a Columns,
     resolver: Resolver<'a>,
 }
 
@@ -33,12 +34,12 @@ impl VisitorMut for EachSelect<'_> {
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(query.body.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            widen_select(select, &Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
+            widen_select(select, &Widen { columns: self.columns, resolver: &self.resolver, relations: &relations, queries: 0 });
         }
         // A sort key over the one SELECT's columns (`ORDER BY hits * 3`).
         if let (SetExpr::Select(select), Some(order_by)) = (query.body.as_ref(), query.order_by.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            let _ = order_by.visit(&mut Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
+            let _ = order_by.visit(&mut Widen { columns: self.columns, resolver: &self.resolver, relations: &relations, queries: 0 });
         }
         ControlFlow::Continue(())
     }
@@ -61,6 +62,7 @@ fn widen_select(select: &mut Select, widen: &Widen) {
 }
 
 struct Widen<'a> {
+    columns: &'a Columns,
     resolver: &'a Resolver<'a>,
     relations: &'a [(TableFactor, Option<Scope>)],
     /// Depth inside queries nested in the expression: their SELECTs are
@@ -70,11 +72,16 @@ struct Widen<'a> {
 
 impl Widen<'_> {
     fn fresh(&self) -> Widen<'_> {
-        Widen { resolver: self.resolver, relations: self.relations, queries: 0 }
+        Widen { columns: self.columns, resolver: self.resolver, relations: self.relations, queries: 0 }
     }
 
+    /// An integer by its relation's column, or an outer query's column by its name.
     fn integer(&self, expr: &Expr) -> bool {
-        matches!(self.resolver.value_kind(expr, self.relations), Some(ColumnKind::Integer))
+        let kind = match self.resolver.value_kind(expr, self.relations) {
+            None if !self.resolver.in_scope(expr, self.relations) => column_name(expr).and_then(|name| self.columns.kind(name)),
+            kind => kind,
+        };
+        kind == Some(ColumnKind::Integer)
     }
 
     fn widen(&self, expr: &mut Expr) {
@@ -90,12 +97,9 @@ impl Widen<'_> {
                     as_bigint(right);
                 }
             }
-            Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("sum") => {
-                let FunctionArguments::List(list) = &mut function.args else { return };
-                if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() {
-                    if !wide(arg) && reads_column(arg) && self.integer(arg) {
-                        as_bigint(arg);
-                    }
+            Expr::Function(function) => {
+                if let Some(arg) = summed(function).filter(|arg| !wide(arg) && reads_column(arg) && self.integer(arg)) {
+                    as_bigint(arg);
                 }
             }
             _ => {}
@@ -121,6 +125,34 @@ impl VisitorMut for Widen<'_> {
             self.widen(expr);
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// What `sum(x)` adds, and `sum(DISTINCT x)` as `synonyms.rs` writes it
+/// (`array_sum(array_unique(array_agg(x)))`): `x`.
+fn summed(function: &mut Function) -> Option<&mut Expr> {
+    match function.name.to_string().to_ascii_lowercase().as_str() {
+        "sum" => only_arg(function),
+        "array_sum" => {
+            let Expr::Function(unique) = only_arg(function)? else { return None };
+            if !unique.name.to_string().eq_ignore_ascii_case("array_unique") {
+                return None;
+            }
+            let Expr::Function(gathered) = only_arg(unique)? else { return None };
+            if !gathered.name.to_string().eq_ignore_ascii_case("array_agg") {
+                return None;
+            }
+            only_arg(gathered)
+        }
+        _ => None,
+    }
+}
+
+fn only_arg(function: &mut Function) -> Option<&mut Expr> {
+    let FunctionArguments::List(list) = &mut function.args else { return None };
+    match list.args.as_mut_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some(arg),
+        _ => None,
     }
 }
 
@@ -168,10 +200,19 @@ mod tests {
     }
 
     #[test]
+    fn distinct_sums_and_outer_columns_are_bigint() {
+        assert_eq!(
+            rewritten("SELECT array_sum(array_unique(array_agg(i))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.d + t.i > t.j * 2)"),
+            "SELECT array_sum(array_unique(array_agg(CAST(i AS BIGINT)))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.d + t.i > CAST(t.j AS BIGINT) * 2)"
+        );
+    }
+
+    #[test]
     fn other_numbers_and_literals_alone_stay() {
         for sql in [
             "SELECT i * d, i + f, sum(d), sum(f), 2 * 3, sum(1), i || s, CAST(i AS BIGINT) * j FROM t",
             "SELECT sum(CAST(i AS BIGINT)), i / j, i % j, count(*) + i, sum(length(s)) FROM t",
+            "SELECT array_sum(array_unique(array_agg(d))), array_sum(x) FROM t",
         ] {
             assert_eq!(rewritten(sql), sql);
         }
