@@ -267,6 +267,8 @@ fn running(aggregate: PeerAggregate, sorted: Series) -> PolarsResult<Series> {
     let carried = |series: Series| series.fill_null(FillNullStrategy::Forward(None));
     let present = || sorted.is_not_null().into_series().cast(&DataType::Int64);
     Ok(match aggregate {
+        // Values all NULL (`CASE … THEN NULL END`): NULL sums, least and greatest.
+        PeerAggregate::Sum | PeerAggregate::Min | PeerAggregate::Max if sorted.dtype().is_null() => sorted.clone(),
         // In BIGINT, the window's type (`peer_type`): an INTEGER's own wrapped around.
         PeerAggregate::Sum if sorted.dtype().is_integer() => carried(cum_sum(&sorted.cast(&DataType::Int64)?, false)?)?,
         PeerAggregate::Sum => carried(cum_sum(&sorted, false)?)?,

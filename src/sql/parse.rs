@@ -27,7 +27,7 @@ pub(super) fn parse_single(sql: &str) -> Result<Statement> {
         1 => {
             let mut statement = statements.remove(0);
             super::precedence::bind_as_postgres(&mut statement);
-            exponents_as_doubles(&mut statement);
+            numbers_as_polars_reads(&mut statement);
             super::show::translated(statement)
         }
         0 => Err(Error::Syntax("empty query: expected one SQL statement".into())),
@@ -35,21 +35,35 @@ pub(super) fn parse_single(sql: &str) -> Result<Statement> {
     }
 }
 
-/// A number written with an exponent (`1e-3`, `2.5E2`), which polars-sql
-/// cannot parse, as the DOUBLE SQL reads it: its digits written out, cast.
-fn exponents_as_doubles(statement: &mut Statement) {
+/// Numbers written with an exponent (`1e-3`, `2.5E2`) or past BIGINT,
+/// which polars-sql cannot parse, as SQL reads them (`number_polars_reads`).
+fn numbers_as_polars_reads(statement: &mut Statement) {
     use sqlparser::ast::{Expr, Value};
     let _ = crate::sql::visit::visit_expressions_mut(statement, |expr| {
         if let Expr::Value(value) = expr {
             if let Value::Number(text, _) = &value.value {
-                let double = text.contains(['e', 'E']).then(|| text.parse::<f64>().ok()).flatten().filter(|d| d.is_finite());
-                if let Some(written) = double.and_then(|d| parse_literal(&format!("CAST({d} AS DOUBLE)")).ok()) {
+                if let Some(written) = number_polars_reads(text).and_then(|written| parse_literal(&written).ok()) {
                     *expr = written;
                 }
             }
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
+}
+
+/// A number literal polars-sql cannot parse, written as one it can: with
+/// an exponent, a DOUBLE (its digits with a point, or polars-sql reads a
+/// whole number past BIGINT and fails); a whole number past BIGINT, an
+/// exact DECIMAL, as DuckDB and PostgreSQL read it.
+fn number_polars_reads(text: &str) -> Option<String> {
+    if text.contains(['e', 'E']) {
+        let double = text.parse::<f64>().ok().filter(|d| d.is_finite())?;
+        let digits = double.to_string();
+        let point = if digits.contains('.') { "" } else { ".0" };
+        return Some(format!("CAST({digits}{point} AS DOUBLE)"));
+    }
+    let whole = text.bytes().all(|b| b.is_ascii_digit());
+    (whole && text.parse::<i64>().is_err() && text.trim_start_matches('0').len() <= 38).then(|| format!("CAST('{text}' AS DECIMAL(38,0))"))
 }
 
 pub(super) fn parse_literal(literal: &str) -> Result<sqlparser::ast::Expr> {
@@ -114,8 +128,12 @@ pub(crate) fn table_named(name: &str, alias: Option<sqlparser::ast::TableAlias>)
 #[cfg(test)]
 mod tests {
     #[test]
-    fn exponent_literals_are_doubles() {
-        let parsed = super::parse_single("SELECT 1e-3, 2.5E2 * x, 7").unwrap();
-        assert_eq!(parsed.to_string(), "SELECT CAST(0.001 AS DOUBLE), CAST(250 AS DOUBLE) * x, 7");
+    fn exponent_literals_are_doubles_and_huge_whole_numbers_decimals() {
+        let parsed = super::parse_single("SELECT 1e-3, 2.5E2 * x, 7, 1e20, 100000000000000000000, 9223372036854775807").unwrap();
+        assert_eq!(
+            parsed.to_string(),
+            "SELECT CAST(0.001 AS DOUBLE), CAST(250.0 AS DOUBLE) * x, 7, CAST(100000000000000000000.0 AS DOUBLE), \
+             CAST('100000000000000000000' AS DECIMAL(38,0)), 9223372036854775807"
+        );
     }
 }
