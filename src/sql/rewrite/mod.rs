@@ -129,6 +129,8 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
     scalars::check_calls(statement)?;
+    // Before the repeats are marked: `SELECT now(), now()` repeats a name.
+    names::clock_items_as_written(statement);
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement)?;
     membership_subqueries::plain(statement);

@@ -160,6 +160,38 @@ fn name_select(select: &mut Select) {
     }
 }
 
+/// Unaliased items that read the clock, named by their text as written
+/// (`now()`, as DuckDB names it): the clock becomes a literal of the
+/// statement's start (`temporal.rs`), and a name made of that literal
+/// (`SELECT now(), now()` collide) changed between planning and running,
+/// which failed as an inconsistent schema, and from day to day.
+pub(super) fn clock_items_as_written(statement: &mut Statement) {
+    struct Clock;
+    impl VisitorMut for Clock {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) = item {
+                    if reads_clock(expr) {
+                        *item = SelectItem::ExprWithAlias { alias: Ident::with_quote('"', expr.to_string()), expr: expr.clone() };
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Clock);
+}
+
+fn reads_clock(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = crate::sql::visit::visit_expressions(expr, |expr| {
+        found |= matches!(expr, Expr::Function(function) if super::temporal::is_clock(function));
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
 /// Where a repeated output name is marked, between the name and its ordinal.
 const REPEAT_MARK: &str = "__floe_repeat_";
 
@@ -244,7 +276,15 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
 #[cfg(test)]
 mod tests {
     use super::super::scope::rewritten_by;
-    use super::{name_colliding_projections, order_by_projections};
+    use super::{clock_items_as_written, name_colliding_projections, order_by_projections};
+
+    #[test]
+    fn items_that_read_the_clock_are_named_as_written() {
+        assert_eq!(
+            rewritten_by("SELECT now(), now() > TIMESTAMP '2020-01-01', CURRENT_DATE, now() AS n, x FROM t", clock_items_as_written),
+            "SELECT now() AS \"now()\", now() > TIMESTAMP '2020-01-01' AS \"now() > TIMESTAMP '2020-01-01'\", CURRENT_DATE AS \"CURRENT_DATE\", now() AS n, x FROM t"
+        );
+    }
 
     #[test]
     fn grouped_sort_keys_the_list_has_are_its_positions() {

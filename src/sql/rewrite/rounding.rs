@@ -194,21 +194,30 @@ fn literals_as_decimals(operand: &Expr) -> Expr {
 /// cannot look DECIMALs of one precision up among another's.
 fn compared_exactly(expr: &mut Expr) {
     let (computed, constants): (&mut Expr, Vec<&mut Expr>) = match expr {
-        Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => match (is_constant(left), is_constant(right)) {
+        Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => match (is_constant_value(left), is_constant_value(right)) {
             (false, true) => (left.as_mut(), vec![right.as_mut()]),
             (true, false) => (right.as_mut(), vec![left.as_mut()]),
             _ => return,
         },
-        Expr::Between { expr, low, high, .. } if is_constant(low) && is_constant(high) => (expr.as_mut(), vec![low.as_mut(), high.as_mut()]),
+        Expr::Between { expr, low, high, .. } if is_constant_value(low) && is_constant_value(high) => (expr.as_mut(), vec![low.as_mut(), high.as_mut()]),
         _ => return,
     };
-    if is_constant(computed) || !fits_a_double(computed) || !constants.iter().all(|side| fits_a_double(side)) {
+    if is_constant_value(computed) || !fits_a_double(computed) || !constants.iter().all(|side| fits_a_double(side)) {
         return;
     }
     let exact = literals_as_decimals(computed);
     if exact != *computed {
         *computed = exact;
         constants.into_iter().for_each(|side| *side = literals_as_decimals(side));
+    }
+}
+
+/// A constant, or a cast of one (`1e3` is `CAST(1000.0 AS DOUBLE)`, a
+/// division's operands are DOUBLEs): a side whose literals stay as they are.
+fn is_constant_value(expr: &Expr) -> bool {
+    match expr {
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => is_constant_value(expr),
+        _ => is_constant(expr),
     }
 }
 

@@ -216,8 +216,9 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("dayname", [date]) => format!("strftime({date}, '%A')"),
         ("monthname", [date]) => format!("strftime({date}, '%B')"),
         ("epoch", [time]) => format!("date_part('epoch', {time})"),
-        // Seconds since 1970 as an instant in UTC (PostgreSQL's and DuckDB's TIMESTAMP WITH TIME ZONE).
-        ("to_timestamp", [seconds]) => format!("CAST(CAST(round({seconds} * 1000000) AS BIGINT) AS TIMESTAMP) AT TIME ZONE 'UTC'"),
+        // Seconds since 1970 as a TIMESTAMP of UTC's wall time (PostgreSQL and DuckDB give the
+        // instant, WITH TIME ZONE; Polars compares no such value with a TIMESTAMP).
+        ("to_timestamp", [seconds]) => format!("CAST(CAST(round(({seconds}) * 1000000) AS BIGINT) AS TIMESTAMP)"),
         ("year" | "quarter" | "month" | "day" | "hour" | "minute", [time]) => format!("date_part('{}', {time})", bare_name(function)?),
         ("dayofmonth", [time]) => format!("date_part('day', {time})"),
         ("dayofweek", [time]) => format!("date_part('dow', {time})"),

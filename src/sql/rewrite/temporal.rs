@@ -144,6 +144,12 @@ fn unit_interval(interval: &Interval) -> Option<Expr> {
     parse_expr(&format!("INTERVAL '{amount} {unit}'"))
 }
 
+/// Whether `function` reads the clock (`clock` makes it a literal).
+pub(super) fn is_clock(function: &Function) -> bool {
+    let name = function.name.to_string().to_ascii_lowercase();
+    matches!(name.as_str(), "now" | "current_timestamp" | "localtimestamp" | "current_date")
+}
+
 /// The clock functions as literals of the statement's start.
 fn clock(function: &Function, started: NaiveDateTime) -> Option<Expr> {
     let name = function.name.to_string().to_ascii_lowercase();
@@ -231,18 +237,26 @@ impl DateArithmetic<'_> {
     /// PostgreSQL's `date + integer`: Polars adds no integer to a date, and
     /// a DATE is its days since 1970.
     fn moved_by_column(&self, left: &Expr, minus: bool, right: &Expr) -> Option<Expr> {
-        let integer = |expr: &Expr| match expr {
-            Expr::Cast { data_type: DataType::Int(_) | DataType::Integer(_) | DataType::SmallInt(_) | DataType::TinyInt(_) | DataType::BigInt(_), .. } => true,
-            _ => column_name(expr).is_some_and(|name| self.columns.kind(name) == Some(super::ColumnKind::Integer)),
-        };
         let sign = if minus { '-' } else { '+' };
-        if self.is_date(left) && integer(right) {
-            return parse_expr(&format!("CAST(CAST({left} AS INTEGER) {sign} {right} AS DATE)"));
+        if self.is_date(left) && self.integer(right) {
+            return parse_expr(&format!("CAST(CAST({left} AS INTEGER) {sign} ({right}) AS DATE)"));
         }
-        if !minus && self.is_date(right) && integer(left) {
+        if !minus && self.is_date(right) && self.integer(left) {
             return parse_expr(&format!("CAST({left} + CAST({right} AS INTEGER) AS DATE)"));
         }
         None
+    }
+
+    /// An integer column or cast, or `+ - *` of such and integer literals.
+    fn integer(&self, expr: &Expr) -> bool {
+        use sqlparser::ast::BinaryOperator::{Minus, Multiply, Plus};
+        let operand = |expr: &Expr| self.integer(expr) || integer_literal(expr).is_some();
+        match expr {
+            Expr::Cast { data_type: DataType::Int(_) | DataType::Integer(_) | DataType::SmallInt(_) | DataType::TinyInt(_) | DataType::BigInt(_), .. } => true,
+            Expr::Nested(inner) | Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus | sqlparser::ast::UnaryOperator::Plus, expr: inner } => self.integer(inner),
+            Expr::BinaryOp { left, op: Plus | Minus | Multiply, right } => (self.integer(left) || self.integer(right)) && operand(left) && operand(right),
+            _ => column_name(expr).is_some_and(|name| self.columns.kind(name) == Some(super::ColumnKind::Integer)),
+        }
     }
 
     fn is_date(&self, expr: &Expr) -> bool {
@@ -371,7 +385,11 @@ mod tests {
             arithmetic("SELECT d + INTERVAL '12 hours', INTERVAL '1:30' HOUR TO MINUTE + d, d - INTERVAL '2 days' FROM t"),
             "SELECT CAST(d AS TIMESTAMP) + INTERVAL '12 hours', INTERVAL '1:30' HOUR TO MINUTE + CAST(d AS TIMESTAMP), d - INTERVAL '2 days' FROM t"
         );
-        assert_eq!(arithmetic("SELECT d - n, n - 1, n + d FROM t"), "SELECT CAST(CAST(d AS INTEGER) - n AS DATE), n - 1, CAST(n + CAST(d AS INTEGER) AS DATE) FROM t");
+        assert_eq!(
+            arithmetic("SELECT d - n, n - 1, n + d, d + n * 2, 7 + n + d, d - -n FROM t"),
+            "SELECT CAST(CAST(d AS INTEGER) - (n) AS DATE), n - 1, CAST(n + CAST(d AS INTEGER) AS DATE), CAST(CAST(d AS INTEGER) + (n * 2) AS DATE), \
+             CAST(7 + n + CAST(d AS INTEGER) AS DATE), CAST(CAST(d AS INTEGER) - (-n) AS DATE) FROM t"
+        );
         assert_eq!(arithmetic("SELECT d + -7, d - -2, (d + 10) + -8 FROM t"), "SELECT d - INTERVAL '7 days', d + INTERVAL '2 days', (d + INTERVAL '10 days') - INTERVAL '8 days' FROM t");
         assert_eq!(arithmetic("SELECT EXTRACT(EPOCH FROM d) FROM t"), "SELECT EXTRACT(EPOCH FROM CAST(d AS TIMESTAMP)) FROM t");
         assert_eq!(arithmetic("SELECT max(d) - min(e) FROM t"), "SELECT (CAST(max(d) AS BIGINT) - CAST(min(e) AS BIGINT)) FROM t");

@@ -17,14 +17,13 @@ use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, Function, Functio
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{column_name, join_constraint, reads_column, selects_mut, ColumnKind, Columns};
+use super::scope::{join_constraint, reads_column, selects_mut, ColumnKind, Columns};
 
 pub(super) fn widened(statement: &mut Statement, columns: &Columns) {
-    visit_query(statement, columns, |resolver| EachSelect { columns, resolver });
+    visit_query(statement, columns, |resolver| EachSelect { resolver });
 }
 
 struct EachSelect<'a> {
-    columns: &'a Columns,
     resolver: Resolver<'a>,
 }
 
@@ -34,12 +33,12 @@ impl VisitorMut for EachSelect<'_> {
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(query.body.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            widen_select(select, &Widen { columns: self.columns, resolver: &self.resolver, relations: &relations, queries: 0 });
+            widen_select(select, &Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
         }
         // A sort key over the one SELECT's columns (`ORDER BY hits * 3`).
         if let (SetExpr::Select(select), Some(order_by)) = (query.body.as_ref(), query.order_by.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            let _ = order_by.visit(&mut Widen { columns: self.columns, resolver: &self.resolver, relations: &relations, queries: 0 });
+            let _ = order_by.visit(&mut Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
         }
         ControlFlow::Continue(())
     }
@@ -62,7 +61,6 @@ fn widen_select(select: &mut Select, widen: &Widen) {
 }
 
 struct Widen<'a> {
-    columns: &'a Columns,
     resolver: &'a Resolver<'a>,
     relations: &'a [(TableFactor, Option<Scope>)],
     /// Depth inside queries nested in the expression: their SELECTs are
@@ -72,16 +70,13 @@ struct Widen<'a> {
 
 impl Widen<'_> {
     fn fresh(&self) -> Widen<'_> {
-        Widen { columns: self.columns, resolver: self.resolver, relations: self.relations, queries: 0 }
+        Widen { resolver: self.resolver, relations: self.relations, queries: 0 }
     }
 
-    /// An integer by its relation's column, or an outer query's column by its name.
+    /// An integer by its relations' columns. Not an outer query's column:
+    /// its name alone could be a derived table's DOUBLE.
     fn integer(&self, expr: &Expr) -> bool {
-        let kind = match self.resolver.value_kind(expr, self.relations) {
-            None if !self.resolver.in_scope(expr, self.relations) => column_name(expr).and_then(|name| self.columns.kind(name)),
-            kind => kind,
-        };
-        kind == Some(ColumnKind::Integer)
+        self.resolver.value_kind(expr, self.relations) == Some(ColumnKind::Integer)
     }
 
     fn widen(&self, expr: &mut Expr) {
@@ -200,10 +195,10 @@ mod tests {
     }
 
     #[test]
-    fn distinct_sums_and_outer_columns_are_bigint() {
+    fn distinct_sums_are_bigint_and_outer_columns_stay() {
         assert_eq!(
-            rewritten("SELECT array_sum(array_unique(array_agg(i))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.d + t.i > t.j * 2)"),
-            "SELECT array_sum(array_unique(array_agg(CAST(i AS BIGINT)))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.d + t.i > CAST(t.j AS BIGINT) * 2)"
+            rewritten("SELECT array_sum(array_unique(array_agg(i))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.i + t.j > t.j * 2)"),
+            "SELECT array_sum(array_unique(array_agg(CAST(i AS BIGINT)))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.i + t.j > t.j * 2)"
         );
     }
 

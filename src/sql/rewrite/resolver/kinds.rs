@@ -45,7 +45,8 @@ impl Resolver<'_> {
             }
             Expr::Cast { data_type, .. } => match data_type {
                 DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_) | DataType::Real | DataType::Float64 => Some(Float),
-                DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_) => Some(Integer),
+                DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_) | DataType::Int2(_)
+                | DataType::Int4(_) | DataType::Int8(_) | DataType::Int16 | DataType::Int32 | DataType::Int64 => Some(Integer),
                 _ => decimal_scale(data_type).and_then(|scale| u8::try_from(scale).ok()).map(Decimal),
             },
             // Polars reads a number with a point as a DOUBLE (DuckDB: a DECIMAL).
@@ -77,7 +78,7 @@ impl Resolver<'_> {
         let kind = |arg: &Expr| self.value_kind(arg, relations);
         match (name.as_str(), args.as_slice()) {
             ("avg" | "mean" | "stddev" | "stddev_samp" | "variance" | "var_samp", [_]) => Some(Float),
-            ("coalesce" | "ifnull" | "nvl", _) => {
+            ("coalesce" | "ifnull" | "nvl" | "greatest" | "least", _) => {
                 let kinds: Option<Vec<ColumnKind>> = args.iter().filter(|arg| !is_null_literal(arg)).map(|arg| kind(arg)).collect();
                 supertype(&kinds?)
             }
@@ -181,6 +182,7 @@ fn exact(op: &BinaryOperator, kinds: (ColumnKind, ColumnKind)) -> Option<ColumnK
 fn rounded(kind: ColumnKind, digits: i64) -> Option<ColumnKind> {
     match kind {
         Float => Some(Float),
+        Integer if digits >= 0 => Some(Integer),
         Decimal(_) => Some(Decimal(u8::try_from(digits).ok()?)),
         _ => None,
     }
@@ -211,7 +213,7 @@ mod tests {
             kinds("SELECT d + i, d - d, d * d, floe_decimal_mul(d, d), round(d, 0), floe_round_1(d), CASE WHEN i > 0 THEN d ELSE NULL END FROM t"),
             [Some(Decimal(2)), Some(Decimal(2)), None, Some(Decimal(4)), Some(Decimal(0)), Some(Decimal(1)), Some(Decimal(2))]
         );
-        assert_eq!(kinds("SELECT d * d, round(i, 1), CASE WHEN i > 0 THEN d ELSE f END FROM t"), [None, None, Some(Float)]);
+        assert_eq!(kinds("SELECT d * d, round(i, 1), CASE WHEN i > 0 THEN d ELSE f END, greatest(i, 2), round(i, -1) FROM t"), [None, Some(Integer), Some(Float), Some(Integer), None]);
         // A CASE of a DECIMAL and an integer is that DECIMAL, as Polars' supertype is.
         assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, CASE WHEN i > 0 THEN d * i ELSE 8 END FROM t"), [Some(Decimal(2)), Some(Decimal(2))]);
         assert_eq!(kinds("SELECT d * i, d + f, CAST(f AS DECIMAL(12,1)), CAST(i AS NUMERIC(9)) FROM t"), [Some(Decimal(2)), Some(Float), Some(Decimal(1)), Some(Decimal(0))]);
