@@ -118,7 +118,10 @@ pub fn align(batch: &RecordBatch, table: &SchemaRef) -> Result<RecordBatch> {
                 return Err(Error::Schema(format!("required column `{}` is missing", target.name())));
             };
             let column = batch.column(index);
-            if !widens(column.data_type(), target.data_type()) {
+            // SQL's assignment cast: an INSERT of `x * 10` (BIGINT) into an INTEGER
+            // column stores the values that fit and refuses the write otherwise.
+            let narrowed = column.data_type().is_integer() && target.data_type().is_integer();
+            if !narrowed && !widens(column.data_type(), target.data_type()) {
                 return Err(Error::Schema(format!(
                     "column `{}`: cannot write {} into a {} column",
                     target.name(),
@@ -132,8 +135,11 @@ pub fn align(batch: &RecordBatch, table: &SchemaRef) -> Result<RecordBatch> {
             if column.data_type() == target.data_type() {
                 return Ok(column.clone());
             }
-            arrow::compute::cast(column, target.data_type())
-                .map_err(|e| Error::Schema(format!("column `{}`: {e}", target.name())))
+            let checked = arrow::compute::CastOptions { safe: false, ..Default::default() };
+            arrow::compute::cast_with_options(column, target.data_type(), &checked).map_err(|e| match narrowed {
+                true => Error::Schema(format!("column `{}`: a value does not fit its type {} ({e})", target.name(), target.data_type())),
+                false => Error::Schema(format!("column `{}`: {e}", target.name())),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
@@ -178,12 +184,17 @@ mod tests {
     }
 
     #[test]
-    fn refuses_narrowing_missing_required_and_unknown_columns() {
+    fn refuses_narrowing_past_the_values_missing_required_and_unknown_columns() {
         let batch = |field: Field, array: ArrayRef| RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![array]).unwrap();
         let names = batch(Field::new("name", DataType::Utf8View, true), Arc::new(StringViewArray::from(vec!["a"])));
         assert!(matches!(align(&names, &table()), Err(Error::Schema(m)) if m.contains("`id` is missing")));
         let narrow = batch(Field::new("id", DataType::Float32, false), Arc::new(Float32Array::from(vec![1.0])));
         assert!(matches!(align(&narrow, &table()), Err(Error::Schema(m)) if m.contains("cannot write Float32")));
+        let too_big = batch(Field::new("id", DataType::Int64, false), Arc::new(arrow::array::Int64Array::from(vec![1, 1 << 40])));
+        let narrow_table: SchemaRef = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, false)]));
+        assert!(matches!(align(&too_big, &narrow_table), Err(Error::Schema(m)) if m.contains("does not fit its type Int32")), "{:?}", align(&too_big, &narrow_table));
+        let fits = batch(Field::new("id", DataType::Int64, false), Arc::new(arrow::array::Int64Array::from(vec![1, -7])));
+        assert_eq!(align(&fits, &narrow_table).unwrap().column(0).as_ref(), &Int32Array::from(vec![1, -7]) as &dyn arrow::array::Array);
         let unknown = batch(Field::new("colour", DataType::Int32, true), Arc::new(Int32Array::from(vec![1])));
         assert!(matches!(align(&unknown, &table()), Err(Error::Schema(m)) if m.contains("`colour`")));
     }
