@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use arrow_flight::sql::{CommandStatementIngest, TableExistsOption, TableNotExistOption};
 
 use super::{create_table, schema, BatchStream, Error, Result, SaveMode};
@@ -60,10 +59,10 @@ pub async fn load(
             let current = lake.load(&table).await?;
             let current_schema = iceberg::arrow::schema_to_arrow_schema(current.metadata().current_schema())
                 .map_err(|source| Error::Iceberg { table: table.to_string(), source })?;
-            if schema::align(&RecordBatch::new_empty(incoming.clone()), &current_schema.into()).is_ok() {
+            if schema::widens_into(&incoming, &current_schema.into()) {
                 SaveMode::Overwrite
             } else {
-                // New columns: the table is recreated with the incoming schema.
+                // New columns, or narrower ones: the table is recreated with the incoming schema.
                 catalog
                     .drop_table(&table.ident)
                     .await

@@ -99,6 +99,14 @@ fn filling(incoming: &Schema, table: &Schema) -> Vec<Option<usize>> {
     table.fields().iter().map(|target| incoming.index_of(target.name()).ok().or_else(|| one(target))).collect()
 }
 
+/// Whether batches of `incoming` align with `table` by lossless widenings
+/// alone: no integer narrowed, which a value past the narrower type refuses.
+pub fn widens_into(incoming: &SchemaRef, table: &SchemaRef) -> bool {
+    let filling = filling(incoming, table);
+    let lossless = table.fields().iter().zip(&filling).all(|(target, index)| index.is_none_or(|index| widens(incoming.field(index).data_type(), target.data_type())));
+    lossless && align(&RecordBatch::new_empty(incoming.clone()), table).is_ok()
+}
+
 /// Rebuilds `batch` with exactly the table's columns, matched by name.
 pub fn align(batch: &RecordBatch, table: &SchemaRef) -> Result<RecordBatch> {
     let incoming = batch.schema();

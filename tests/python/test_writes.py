@@ -125,6 +125,26 @@ def test_schema_rules_name_the_column(conn, ns):
     assert run(conn, f"SELECT id, score, label FROM {ns}.strict").to_pydict() == {"id": [1], "score": [0.5], "label": [None]}
 
 
+def test_integers_narrow_into_a_column_where_every_value_fits(conn, ns):
+    run(conn, f"DROP TABLE IF EXISTS {ns}.counts")
+    run(conn, f"CREATE TABLE {ns}.counts (n INTEGER)")
+    with conn.cursor() as cursor:
+        assert cursor.adbc_ingest("counts", pa.table({"n": pa.array([7], pa.int64())}), mode="append", db_schema_name=ns) == 1
+        with pytest.raises(AdbcError) as excinfo:
+            cursor.adbc_ingest("counts", pa.table({"n": pa.array([8, 1 << 40], pa.int64())}), mode="append", db_schema_name=ns)
+        assert excinfo.value.status_code == AdbcStatusCode.INVALID_ARGUMENT and "does not fit" in str(excinfo.value)
+    # SQL's assignment cast: `n * 10` is a BIGINT.
+    run(conn, f"INSERT INTO {ns}.counts SELECT n * 10 FROM {ns}.counts")
+    with pytest.raises(AdbcError):
+        run(conn, f"INSERT INTO {ns}.counts SELECT n * 1000000000 FROM {ns}.counts")
+    assert sorted(run(conn, f"SELECT n FROM {ns}.counts").column("n").to_pylist()) == [7, 70]
+    # A replace whose values could not all fit recreates the table with the wider column.
+    with conn.cursor() as cursor:
+        wide = pa.table({"n": pa.array([1 << 40], pa.int64())})
+        assert cursor.adbc_ingest("counts", wide, mode="replace", db_schema_name=ns) == 1
+    assert run(conn, f"SELECT n FROM {ns}.counts").column("n").to_pylist() == [1 << 40]
+
+
 def test_ddl_errors(conn, ns):
     run(conn, f"CREATE TABLE IF NOT EXISTS {ns}.ddl (a INT)")
     with pytest.raises(AdbcError) as excinfo:

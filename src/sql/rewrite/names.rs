@@ -170,10 +170,16 @@ pub(super) fn clock_items_as_written(statement: &mut Statement) {
     impl VisitorMut for Clock {
         type Break = ();
         fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            // The same text twice is a repeated name, marked as `name_select` marks it.
+            let mut texts: HashMap<String, usize> = HashMap::new();
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(expr) = item {
                     if reads_clock(expr) {
-                        *item = SelectItem::ExprWithAlias { alias: Ident::with_quote('"', expr.to_string()), expr: expr.clone() };
+                        let text = expr.to_string();
+                        let used = texts.entry(text.clone()).or_default();
+                        *used += 1;
+                        let name = if *used > 1 { format!("{text}{REPEAT_MARK}{used}") } else { text };
+                        *item = SelectItem::ExprWithAlias { alias: Ident::with_quote('"', name), expr: expr.clone() };
                     }
                 }
             }
@@ -283,6 +289,10 @@ mod tests {
         assert_eq!(
             rewritten_by("SELECT now(), now() > TIMESTAMP '2020-01-01', CURRENT_DATE, now() AS n, x FROM t", clock_items_as_written),
             "SELECT now() AS \"now()\", now() > TIMESTAMP '2020-01-01' AS \"now() > TIMESTAMP '2020-01-01'\", CURRENT_DATE AS \"CURRENT_DATE\", now() AS n, x FROM t"
+        );
+        assert_eq!(
+            rewritten_by("SELECT count(*) FROM (SELECT now(), now()) AS d", clock_items_as_written),
+            "SELECT count(*) FROM (SELECT now() AS \"now()\", now() AS \"now()__floe_repeat_2\") AS d"
         );
     }
 

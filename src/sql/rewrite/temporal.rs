@@ -252,7 +252,7 @@ impl DateArithmetic<'_> {
         use sqlparser::ast::BinaryOperator::{Minus, Multiply, Plus};
         let operand = |expr: &Expr| self.integer(expr) || integer_literal(expr).is_some();
         match expr {
-            Expr::Cast { data_type: DataType::Int(_) | DataType::Integer(_) | DataType::SmallInt(_) | DataType::TinyInt(_) | DataType::BigInt(_), .. } => true,
+            Expr::Cast { data_type, .. } if super::scope::is_integer_type(data_type) => true,
             Expr::Nested(inner) | Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus | sqlparser::ast::UnaryOperator::Plus, expr: inner } => self.integer(inner),
             Expr::BinaryOp { left, op: Plus | Minus | Multiply, right } => (self.integer(left) || self.integer(right)) && operand(left) && operand(right),
             _ => column_name(expr).is_some_and(|name| self.columns.kind(name) == Some(super::ColumnKind::Integer)),

@@ -14,10 +14,10 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor, UnaryOperator};
-use crate::sql::visit::{VisitMut, VisitorMut};
+use crate::sql::visit::VisitorMut;
 
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{join_constraint, reads_column, selects_mut, ColumnKind, Columns};
+use super::scope::{join_constraint, reads_column, replace_outside_subqueries, selects_mut, ColumnKind, Columns};
 
 pub(super) fn widened(statement: &mut Statement, columns: &Columns) {
     visit_query(statement, columns, |resolver| EachSelect { resolver });
@@ -33,29 +33,31 @@ impl VisitorMut for EachSelect<'_> {
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         for select in selects_mut(query.body.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            widen_select(select, &Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
+            widen_select(select, &Widen { resolver: &self.resolver, relations: &relations });
         }
         // A sort key over the one SELECT's columns (`ORDER BY hits * 3`).
         if let (SetExpr::Select(select), Some(order_by)) = (query.body.as_ref(), query.order_by.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            let _ = order_by.visit(&mut Widen { resolver: &self.resolver, relations: &relations, queries: 0 });
+            let widen = Widen { resolver: &self.resolver, relations: &relations };
+            replace_outside_subqueries(order_by, |expr| widen.widen(expr));
         }
         ControlFlow::Continue(())
     }
 }
 
 /// A grouping key and the item that repeats it are rewritten alike, so
-/// polars-sql still matches them.
+/// polars-sql still matches them. The queries nested in an expression are
+/// widened over their own relations.
 fn widen_select(select: &mut Select, widen: &Widen) {
-    let _ = select.projection.visit(&mut widen.fresh());
-    let _ = select.selection.visit(&mut widen.fresh());
-    let _ = select.having.visit(&mut widen.fresh());
+    replace_outside_subqueries(&mut select.projection, |expr| widen.widen(expr));
+    replace_outside_subqueries(&mut select.selection, |expr| widen.widen(expr));
+    replace_outside_subqueries(&mut select.having, |expr| widen.widen(expr));
     if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
-        let _ = keys.visit(&mut widen.fresh());
+        replace_outside_subqueries(keys, |expr| widen.widen(expr));
     }
     for join in select.from.iter_mut().flat_map(|table| table.joins.iter_mut()) {
         if let Some(JoinConstraint::On(on)) = join_constraint(&mut join.join_operator) {
-            let _ = on.visit(&mut widen.fresh());
+            replace_outside_subqueries(on, |expr| widen.widen(expr));
         }
     }
 }
@@ -63,20 +65,16 @@ fn widen_select(select: &mut Select, widen: &Widen) {
 struct Widen<'a> {
     resolver: &'a Resolver<'a>,
     relations: &'a [(TableFactor, Option<Scope>)],
-    /// Depth inside queries nested in the expression: their SELECTs are
-    /// widened over their own relations.
-    queries: usize,
 }
 
 impl Widen<'_> {
-    fn fresh(&self) -> Widen<'_> {
-        Widen { resolver: self.resolver, relations: self.relations, queries: 0 }
-    }
 
-    /// An integer by its relations' columns. Not an outer query's column:
-    /// its name alone could be a derived table's DOUBLE.
+    /// An integer by its relations' columns (an unaliased derived table's
+    /// too). Not an outer query's column: its name alone could be a derived
+    /// table's DOUBLE.
     fn integer(&self, expr: &Expr) -> bool {
-        self.resolver.value_kind(expr, self.relations) == Some(ColumnKind::Integer)
+        let kind = self.resolver.value_kind(expr, self.relations).or_else(|| self.resolver.unaliased_kind(expr, self.relations));
+        kind == Some(ColumnKind::Integer)
     }
 
     fn widen(&self, expr: &mut Expr) {
@@ -99,27 +97,6 @@ impl Widen<'_> {
             }
             _ => {}
         }
-    }
-}
-
-impl VisitorMut for Widen<'_> {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-        self.queries += 1;
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-        self.queries -= 1;
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if self.queries == 0 {
-            self.widen(expr);
-        }
-        ControlFlow::Continue(())
     }
 }
 
@@ -199,6 +176,14 @@ mod tests {
         assert_eq!(
             rewritten("SELECT array_sum(array_unique(array_agg(i))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.i + t.j > t.j * 2)"),
             "SELECT array_sum(array_unique(array_agg(CAST(i AS BIGINT)))) FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.s = 'a' AND u.i + t.j > t.j * 2)"
+        );
+    }
+
+    #[test]
+    fn an_unaliased_derived_table_s_integers_are_bigint() {
+        assert_eq!(
+            rewritten("SELECT sum(i), max(i * 2), sum(f) FROM (SELECT i, f FROM t WHERE i > 0)"),
+            "SELECT sum(CAST(i AS BIGINT)), max(CAST(i AS BIGINT) * 2), sum(f) FROM (SELECT i, f FROM t WHERE i > 0)"
         );
     }
 

@@ -28,6 +28,21 @@ impl Resolver<'_> {
         common(&kinds?)
     }
 
+    /// The kind of an unqualified column of the one unaliased derived table
+    /// among `relations`, where every other relation's columns are known and
+    /// lack it (`SELECT sum(x) FROM (SELECT x FROM t)`): no qualifier names it.
+    pub fn unaliased_kind(&self, expr: &Expr, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
+        let Expr::Identifier(ident) = expr else { return None };
+        let unaliased = |factor: &TableFactor| matches!(factor, TableFactor::Derived { alias: None, .. });
+        let mut derived = relations.iter().filter_map(|(factor, _)| match factor {
+            TableFactor::Derived { alias: None, subquery, .. } => Some(subquery),
+            _ => None,
+        });
+        let (Some(subquery), None) = (derived.next(), derived.next()) else { return None };
+        let others_known = relations.iter().all(|(factor, scope)| unaliased(factor) || scope.is_some());
+        (others_known && !self.in_scope(expr, relations)).then(|| self.derived_kind(subquery, &ident.value)).flatten()
+    }
+
     fn item_kind(&self, select: &Select, position: usize) -> Option<ColumnKind> {
         let item = item_expr(select.projection.get(position)?)?;
         self.value_kind(item, &self.relations(&select.from))
@@ -45,8 +60,7 @@ impl Resolver<'_> {
             }
             Expr::Cast { data_type, .. } => match data_type {
                 DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_) | DataType::Real | DataType::Float64 => Some(Float),
-                DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_) | DataType::Int2(_)
-                | DataType::Int4(_) | DataType::Int8(_) | DataType::Int16 | DataType::Int32 | DataType::Int64 => Some(Integer),
+                data_type if super::super::scope::is_integer_type(data_type) => Some(Integer),
                 _ => decimal_scale(data_type).and_then(|scale| u8::try_from(scale).ok()).map(Decimal),
             },
             // Polars reads a number with a point as a DOUBLE (DuckDB: a DECIMAL).
