@@ -182,8 +182,8 @@ fn literals_as_decimals(operand: &Expr) -> Expr {
     operand
 }
 
-/// A comparison or BETWEEN of arithmetic with a literal that has a
-/// fraction against constants (`salary * 0.005 = 57.0148`): the literals of
+/// A comparison (also IS [NOT] DISTINCT FROM) or BETWEEN of arithmetic with
+/// a literal that has a fraction against constants (`salary * 0.005 = 57.0148`): the literals of
 /// every side as DECIMALs, so the arithmetic is exact where `decimals.rs`
 /// makes it so and the sides compare as SQL compares them. As DOUBLEs the
 /// product was 57.014799999999994 and no row matched. Against constants
@@ -195,6 +195,11 @@ fn literals_as_decimals(operand: &Expr) -> Expr {
 fn compared_exactly(expr: &mut Expr) {
     let (computed, constants): (&mut Expr, Vec<&mut Expr>) = match expr {
         Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => match (is_constant_value(left), is_constant_value(right)) {
+            (false, true) => (left.as_mut(), vec![right.as_mut()]),
+            (true, false) => (right.as_mut(), vec![left.as_mut()]),
+            _ => return,
+        },
+        Expr::IsDistinctFrom(left, right) | Expr::IsNotDistinctFrom(left, right) => match (is_constant_value(left), is_constant_value(right)) {
             (false, true) => (left.as_mut(), vec![right.as_mut()]),
             (true, false) => (right.as_mut(), vec![left.as_mut()]),
             _ => return,
@@ -328,9 +333,10 @@ mod tests {
     #[test]
     fn comparisons_of_arithmetic_with_fractional_literals_read_them_as_decimals() {
         assert_eq!(
-            rewritten("SELECT * FROM t WHERE a * 0.005 = 57.0148 AND a - 0.5 BETWEEN 1 AND 2.25 AND 0.5 < a + 1"),
+            rewritten("SELECT * FROM t WHERE a * 0.005 = 57.0148 AND a - 0.5 BETWEEN 1 AND 2.25 AND 0.5 < a + 1 AND a * 0.1 IS NOT DISTINCT FROM 0.3"),
             "SELECT * FROM t WHERE a * CAST(0.005 AS DECIMAL(4,3)) = CAST(57.0148 AS DECIMAL(6,4)) \
-             AND a - CAST(0.5 AS DECIMAL(2,1)) BETWEEN 1 AND CAST(2.25 AS DECIMAL(3,2)) AND 0.5 < a + 1"
+             AND a - CAST(0.5 AS DECIMAL(2,1)) BETWEEN 1 AND CAST(2.25 AS DECIMAL(3,2)) AND 0.5 < a + 1 \
+             AND (a * CAST(0.1 AS DECIMAL(2,1)) IS NOT DISTINCT FROM CAST(0.3 AS DECIMAL(2,1)))"
         );
         // Without a fraction beside a column, against another computed value, or past a DOUBLE's
         // digits, the comparison is as written (`decimal_comparisons.rs` types its literals).
