@@ -147,17 +147,22 @@ fn name_select(select: &mut Select) {
     }
     aliased.sort_unstable();
     aliased.dedup();
-    // The same text twice (`SELECT sum(x), sum(x)`) is a repeated output name.
-    let mut texts: HashMap<String, usize> = HashMap::new();
+    let mut texts = HashMap::new();
     for index in aliased {
-        if let SelectItem::UnnamedExpr(expr) = &select.projection[index] {
-            let text = expr.to_string();
-            let used = texts.entry(text.clone()).or_default();
-            *used += 1;
-            let name = if *used > 1 { format!("{text}{REPEAT_MARK}{used}") } else { text };
-            select.projection[index] = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
-        }
+        name_by_text(&mut select.projection[index], &mut texts);
     }
+}
+
+/// An unaliased item aliased by its SQL text; the same text twice (`SELECT
+/// sum(x), sum(x)`) is a repeated output name, marked. `texts` counts the
+/// SELECT's texts named so far.
+fn name_by_text(item: &mut SelectItem, texts: &mut HashMap<String, usize>) {
+    let SelectItem::UnnamedExpr(expr) = item else { return };
+    let text = expr.to_string();
+    let used = texts.entry(text.clone()).or_default();
+    *used += 1;
+    let name = if *used > 1 { format!("{text}{REPEAT_MARK}{used}") } else { text };
+    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
 }
 
 /// Unaliased items that read the clock, named by their text as written
@@ -170,17 +175,10 @@ pub(super) fn clock_items_as_written(statement: &mut Statement) {
     impl VisitorMut for Clock {
         type Break = ();
         fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-            // The same text twice is a repeated name, marked as `name_select` marks it.
-            let mut texts: HashMap<String, usize> = HashMap::new();
+            let mut texts = HashMap::new();
             for item in &mut select.projection {
-                if let SelectItem::UnnamedExpr(expr) = item {
-                    if reads_clock(expr) {
-                        let text = expr.to_string();
-                        let used = texts.entry(text.clone()).or_default();
-                        *used += 1;
-                        let name = if *used > 1 { format!("{text}{REPEAT_MARK}{used}") } else { text };
-                        *item = SelectItem::ExprWithAlias { alias: Ident::with_quote('"', name), expr: expr.clone() };
-                    }
+                if matches!(item, SelectItem::UnnamedExpr(expr) if reads_clock(expr)) {
+                    name_by_text(item, &mut texts);
                 }
             }
             ControlFlow::Continue(())

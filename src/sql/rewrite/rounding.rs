@@ -194,15 +194,13 @@ fn literals_as_decimals(operand: &Expr) -> Expr {
 /// cannot look DECIMALs of one precision up among another's.
 fn compared_exactly(expr: &mut Expr) {
     let (computed, constants): (&mut Expr, Vec<&mut Expr>) = match expr {
-        Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => match (is_constant_value(left), is_constant_value(right)) {
-            (false, true) => (left.as_mut(), vec![right.as_mut()]),
-            (true, false) => (right.as_mut(), vec![left.as_mut()]),
-            _ => return,
+        Expr::BinaryOp { left, op, right } if super::scope::is_comparison(op) => match computed_against_constant(left, right) {
+            Some(sides) => sides,
+            None => return,
         },
-        Expr::IsDistinctFrom(left, right) | Expr::IsNotDistinctFrom(left, right) => match (is_constant_value(left), is_constant_value(right)) {
-            (false, true) => (left.as_mut(), vec![right.as_mut()]),
-            (true, false) => (right.as_mut(), vec![left.as_mut()]),
-            _ => return,
+        Expr::IsDistinctFrom(left, right) | Expr::IsNotDistinctFrom(left, right) => match computed_against_constant(left, right) {
+            Some(sides) => sides,
+            None => return,
         },
         Expr::Between { expr, low, high, .. } if is_constant_value(low) && is_constant_value(high) => (expr.as_mut(), vec![low.as_mut(), high.as_mut()]),
         _ => return,
@@ -214,6 +212,15 @@ fn compared_exactly(expr: &mut Expr) {
     if exact != *computed {
         *computed = exact;
         constants.into_iter().for_each(|side| *side = literals_as_decimals(side));
+    }
+}
+
+/// Of two compared sides, the one computed and the constant one.
+fn computed_against_constant<'e>(left: &'e mut Expr, right: &'e mut Expr) -> Option<(&'e mut Expr, Vec<&'e mut Expr>)> {
+    match (is_constant_value(left), is_constant_value(right)) {
+        (false, true) => Some((left, vec![right])),
+        (true, false) => Some((right, vec![left])),
+        _ => None,
     }
 }
 

@@ -13,11 +13,12 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor, UnaryOperator};
+use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor, UnaryOperator};
 use crate::sql::visit::VisitorMut;
 
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{join_constraint, reads_column, replace_outside_subqueries, selects_mut, ColumnKind, Columns};
+use super::scope::{function_args_mut, join_constraint, reads_column, replace_outside_subqueries, selects_mut, ColumnKind, Columns};
+use super::widened_integers::as_bigint;
 
 pub(super) fn widened(statement: &mut Statement, columns: &Columns) {
     visit_query(statement, columns, |resolver| EachSelect { resolver });
@@ -31,15 +32,15 @@ impl VisitorMut for EachSelect<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // A sort key over the one SELECT's columns (`ORDER BY hits * 3`), not a set operation's.
+        let mut order_by = query.order_by.as_mut().filter(|_| matches!(query.body.as_ref(), SetExpr::Select(_)));
         for select in selects_mut(query.body.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            widen_select(select, &Widen { resolver: &self.resolver, relations: &relations });
-        }
-        // A sort key over the one SELECT's columns (`ORDER BY hits * 3`).
-        if let (SetExpr::Select(select), Some(order_by)) = (query.body.as_ref(), query.order_by.as_mut()) {
-            let relations = self.resolver.relations(&select.from);
             let widen = Widen { resolver: &self.resolver, relations: &relations };
-            replace_outside_subqueries(order_by, |expr| widen.widen(expr));
+            widen_select(select, &widen);
+            if let Some(order_by) = order_by.take() {
+                replace_outside_subqueries(order_by, |expr| widen.widen(expr));
+            }
         }
         ControlFlow::Continue(())
     }
@@ -68,7 +69,6 @@ struct Widen<'a> {
 }
 
 impl Widen<'_> {
-
     /// An integer by its relations' columns (an unaliased derived table's
     /// too). Not an outer query's column: its name alone could be a derived
     /// table's DOUBLE.
@@ -121,11 +121,8 @@ fn summed(function: &mut Function) -> Option<&mut Expr> {
 }
 
 fn only_arg(function: &mut Function) -> Option<&mut Expr> {
-    let FunctionArguments::List(list) = &mut function.args else { return None };
-    match list.args.as_mut_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some(arg),
-        _ => None,
-    }
+    let mut args = function_args_mut(function);
+    args.next().filter(|_| args.next().is_none())
 }
 
 /// Computed in BIGINT already: cast to it (counts and lengths are, by
@@ -138,11 +135,6 @@ fn wide(expr: &Expr) -> bool {
         Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => wide(left) || wide(right),
         _ => false,
     }
-}
-
-fn as_bigint(expr: &mut Expr) {
-    let inner = std::mem::replace(expr, Expr::value(sqlparser::ast::Value::Null));
-    *expr = Expr::Cast { kind: CastKind::Cast, expr: Box::new(inner), data_type: DataType::BigInt(None), array: false, format: None };
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ impl VisitorMut for Widen {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if narrow(expr) {
-            *expr = bigint(std::mem::replace(expr, Expr::value(Value::Null)));
+            as_bigint(expr);
         } else if let Expr::Cast { expr: inner, .. } = expr {
             // A cast the query writes itself says the type: the widening under it goes.
             if let Expr::Cast { kind: CastKind::Cast, data_type: DataType::BigInt(None), expr: widened, .. } = inner.as_ref() {
@@ -89,8 +89,10 @@ fn keep_whole_counts(select: &mut Select) {
     }
 }
 
-fn bigint(expr: Expr) -> Expr {
-    Expr::Cast { kind: CastKind::Cast, expr: Box::new(expr), data_type: DataType::BigInt(None), array: false, format: None }
+/// `expr` cast to BIGINT, in place.
+pub(super) fn as_bigint(expr: &mut Expr) {
+    let inner = std::mem::replace(expr, Expr::value(Value::Null));
+    *expr = Expr::Cast { kind: CastKind::Cast, expr: Box::new(inner), data_type: DataType::BigInt(None), array: false, format: None };
 }
 
 /// Whether Polars computes `expr` in an integer type narrower than BIGINT.
