@@ -167,11 +167,14 @@ impl<'a> Resolver<'a> {
 impl Resolver<'_> {
     /// The columns of `SELECT * FROM r …` (a filter the join passes pushed
     /// into a derived table): r's; of `SELECT * EXCLUDE (c) FROM r …` (an
-    /// ungrouped HAVING's one group, `ungrouped_having.rs`) r's but `c`.
+    /// ungrouped HAVING's one group, `ungrouped_having.rs`) r's but `c`; of
+    /// `SELECT *, e AS n FROM r …` (SUM arguments computed below a grouping,
+    /// `sum_arguments.rs`) r's and `n`.
     fn all_columns(&self, select: &sqlparser::ast::Select) -> Option<Vec<String>> {
         use sqlparser::ast::ExcludeSelectItem;
-        let [sqlparser::ast::SelectItem::Wildcard(options)] = select.projection.as_slice() else { return None };
         let [table] = select.from.as_slice() else { return None };
+        let Some(sqlparser::ast::SelectItem::Wildcard(options)) = select.projection.first() else { return None };
+        let added: Vec<String> = output_names(select).into_iter().skip(1).collect::<Option<_>>()?;
         let mut plain = options.clone();
         let excluded: Vec<String> = match plain.opt_exclude.take() {
             None => Vec::new(),
@@ -182,7 +185,8 @@ impl Resolver<'_> {
             return None;
         }
         let columns = self.scope(&table.relation)?.columns;
-        Some(columns.into_iter().filter(|column| !excluded.iter().any(|gone| gone.eq_ignore_ascii_case(column))).collect())
+        let kept = columns.into_iter().filter(|column| !excluded.iter().any(|gone| gone.eq_ignore_ascii_case(column)));
+        Some(kept.chain(added).collect())
     }
 
     /// Whether every column `query` reads, in its nested subqueries too,

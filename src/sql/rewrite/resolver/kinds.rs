@@ -17,10 +17,11 @@ impl Resolver<'_> {
         let select = leftmost_select(&subquery.body)?;
         let position = output_names(select).iter().position(|name| name.as_deref().is_some_and(|name| name.eq_ignore_ascii_case(column)));
         let Some(position) = position else {
-            // `SELECT * FROM r WHERE …`, a filter the join passes pushed down: r's column.
+            // `SELECT * FROM r WHERE …`, a filter the join passes pushed down
+            // (`SELECT *, e AS n …` of `sum_arguments.rs` alike): r's column.
             let [table] = select.from.as_slice() else { return None };
-            let wildcard = matches!(select.projection.as_slice(), [SelectItem::Wildcard(_)]) && table.joins.is_empty();
-            return wildcard.then(|| self.kind_of(&table.relation, column)).flatten();
+            let wildcard = matches!(select.projection.first(), Some(SelectItem::Wildcard(_)));
+            return (wildcard && table.joins.is_empty()).then(|| self.kind_of(&table.relation, column)).flatten();
         };
         // Of a set operation, every side's item at that place: one kind, or
         // numbers of which one is a DOUBLE (Polars' common type then).
@@ -191,13 +192,14 @@ fn exact(op: &BinaryOperator, kinds: (ColumnKind, ColumnKind)) -> Option<ColumnK
     }
 }
 
-/// A value of `kind` rounded to `digits`: a DOUBLE stays one, a DECIMAL
-/// comes back at that scale (`floe_round_<n>`).
+/// A value of `kind` rounded to `digits` as `floe_round_<n>` types it: a
+/// DOUBLE or an integer stays one, a DECIMAL comes back at that scale where
+/// it had more digits (`round(d, -1)` at scale 0, `round(d, 4)` of a scale
+/// of 2 at 2).
 fn rounded(kind: ColumnKind, digits: i64) -> Option<ColumnKind> {
     match kind {
-        Float => Some(Float),
-        Integer if digits >= 0 => Some(Integer),
-        Decimal(_) => Some(Decimal(u8::try_from(digits).ok()?)),
+        Float | Integer => Some(kind),
+        Decimal(scale) => Some(Decimal(scale.min(u8::try_from(digits.max(0)).unwrap_or(u8::MAX)))),
         _ => None,
     }
 }
@@ -227,7 +229,8 @@ mod tests {
             kinds("SELECT d + i, d - d, d * d, floe_decimal_mul(d, d), round(d, 0), floe_round_1(d), CASE WHEN i > 0 THEN d ELSE NULL END FROM t"),
             [Some(Decimal(2)), Some(Decimal(2)), None, Some(Decimal(4)), Some(Decimal(0)), Some(Decimal(1)), Some(Decimal(2))]
         );
-        assert_eq!(kinds("SELECT d * d, round(i, 1), CASE WHEN i > 0 THEN d ELSE f END, greatest(i, 2), round(i, -1) FROM t"), [None, Some(Integer), Some(Float), Some(Integer), None]);
+        assert_eq!(kinds("SELECT d * d, round(i, 1), CASE WHEN i > 0 THEN d ELSE f END, greatest(i, 2), round(i, -1) FROM t"), [None, Some(Integer), Some(Float), Some(Integer), Some(Integer)]);
+        assert_eq!(kinds("SELECT round(d, -1), round(d, 4), floe_round_m2(d), floe_round_3(d) FROM t"), [Some(Decimal(0)), Some(Decimal(2)), Some(Decimal(0)), Some(Decimal(2))]);
         // A CASE of a DECIMAL and an integer is that DECIMAL, as Polars' supertype is.
         assert_eq!(kinds("SELECT CASE WHEN i > 0 THEN d ELSE i END, CASE WHEN i > 0 THEN d * i ELSE 8 END FROM t"), [Some(Decimal(2)), Some(Decimal(2))]);
         assert_eq!(kinds("SELECT d * i, d + f, CAST(f AS DECIMAL(12,1)), CAST(i AS NUMERIC(9)) FROM t"), [Some(Decimal(2)), Some(Float), Some(Decimal(1)), Some(Decimal(0))]);
@@ -257,5 +260,7 @@ mod tests {
     #[test]
     fn a_filtered_relation_s_columns_keep_their_kinds() {
         assert_eq!(kinds("SELECT s.d, s.i FROM (SELECT * FROM t WHERE i > 1) AS s"), [Some(Decimal(2)), Some(Integer)]);
+        // SUM arguments computed below a grouping, `sum_arguments.rs`.
+        assert_eq!(kinds("SELECT s.d, sum(s.n), sum(n) FROM (SELECT *, i - f AS n FROM t WHERE i > 1) AS s"), [Some(Decimal(2)), Some(Float), Some(Float)]);
     }
 }
