@@ -147,6 +147,10 @@ pub enum Scalar {
     /// says of a scalar subquery that returns more than one row
     /// (`sql::rewrite::correlated_items`).
     OneRow,
+    /// `initcap(s)`: each word's first letter upper case and its others
+    /// lower case, a word being a run of letters and digits, as PostgreSQL
+    /// and Snowflake write it.
+    Initcap,
     /// `floe_decimal_mean(sum(x), count(x))`: the mean of decimals as one
     /// division of the exact unscaled sum by `count · 10^scale`, as DuckDB
     /// divides (`sql::rewrite::decimals`); a DOUBLE, NULL over no rows.
@@ -154,7 +158,7 @@ pub enum Scalar {
 }
 
 impl Scalar {
-    const ALL: [Scalar; 23] = [
+    const ALL: [Scalar; 24] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -178,6 +182,7 @@ impl Scalar {
         Scalar::NullFlags,
         Scalar::OneRow,
         Scalar::DecimalMean,
+        Scalar::Initcap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -205,6 +210,7 @@ impl Scalar {
             Scalar::NullFlags => "floe_null_flags",
             Scalar::OneRow => "floe_one_row",
             Scalar::DecimalMean => "floe_decimal_mean",
+            Scalar::Initcap => "initcap",
         }
     }
 

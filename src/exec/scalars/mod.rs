@@ -79,6 +79,7 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::NullFlags => null_flags(&columns[1..], height),
         Scalar::OneRow => one_row(columns, height)?,
         Scalar::DecimalMean => decimal_mean(columns, height)?,
+        Scalar::Initcap => texts(&columns[0], height)?.iter().map(|text| text.map(initcap)).collect::<StringChunked>().into_series(),
     };
     Ok(computed.with_name(name).into_column())
 }
@@ -134,6 +135,19 @@ fn null_flags(columns: &[Column], height: usize) -> Series {
         }
     }
     Series::new(PlSmallStr::EMPTY, flags)
+}
+
+fn initcap(text: &str) -> String {
+    let mut in_word = false;
+    let mut written = String::with_capacity(text.len());
+    for c in text.chars() {
+        match in_word {
+            true => written.extend(c.to_lowercase()),
+            false => written.extend(c.to_uppercase()),
+        }
+        in_word = c.is_alphanumeric();
+    }
+    written
 }
 
 fn texts(column: &Column, height: usize) -> PolarsResult<StringChunked> {
@@ -382,6 +396,13 @@ mod tests {
         let subject = text(&[Some("order 42, line 7"), Some("none"), None]);
         let found = compute(Scalar::RegexpExtract, &[subject.clone(), literal(r"(\w+) (\d+)"), Column::new("g".into(), [2i32])]).unwrap();
         assert_eq!(strings(found), [Some("42".into()), Some(String::new()), None]);
+    }
+
+    #[test]
+    fn initcap_starts_each_run_of_letters_and_digits() {
+        let words = text(&[Some("hELLO wORLD-foo_bar 3rd ÉTÉ"), Some(""), None]);
+        // PostgreSQL's answers: `_` ends a word, a digit does not.
+        assert_eq!(strings(compute(Scalar::Initcap, &[words]).unwrap()), [Some("Hello World-Foo_Bar 3rd Été".into()), Some(String::new()), None]);
     }
 
     #[test]

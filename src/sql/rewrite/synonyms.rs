@@ -22,6 +22,10 @@
 //! `string_to_array`; `x SIMILAR TO 'p'` a regular expression
 //! (`similar_to.rs`), and an aggregate's FILTER over a window its argument's.
 //! SQL's `regr_*` aggregates are written with `covar_pop` and `corr`.
+//! `count_if(c)` counts the rows where `c` holds, `any_value(x)` is the
+//! least of the group's values (one that is not NULL, as DuckDB asks);
+//! `week`, `isodow`, `isoyear`, `yearweek` are ISO 8601's date parts, and
+//! `date_add(d, INTERVAL …)` / `date_sub` the sum and difference.
 
 use std::ops::ControlFlow;
 
@@ -195,6 +199,10 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("stddev_pop", [x]) => format!("sqrt({})", population_variance(x)),
         ("iif", [condition, then, otherwise]) => format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"),
         ("approx_count_distinct", [x]) => format!("count(DISTINCT {x})"),
+        // DuckDB's, Databricks' and BigQuery's: 0 over no rows, as a count.
+        ("count_if" | "countif", [condition]) => format!("count(CASE WHEN {condition} THEN 1 END)"),
+        // Any of the group's values that is not NULL: its least.
+        ("any_value" | "arbitrary", [x]) => format!("min({x})"),
         ("arg_max" | "max_by", [value, key]) => first_ranked(value, key, "DESC"),
         ("arg_min" | "min_by", [value, key]) => first_ranked(value, key, "ASC"),
         // A literal is left alone: Polars cannot gather one into a list.
@@ -223,6 +231,14 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("dayofmonth", [time]) => format!("date_part('day', {time})"),
         ("dayofweek", [time]) => format!("date_part('dow', {time})"),
         ("dayofyear", [time]) => format!("date_part('doy', {time})"),
+        // ISO 8601's week, weekday (Monday 1) and week-numbering year, as DuckDB names them.
+        ("week" | "weekofyear", [time]) => format!("date_part('week', {time})"),
+        ("isodow", [time]) => format!("date_part('isodow', {time})"),
+        ("isoyear", [time]) => format!("date_part('isoyear', {time})"),
+        ("yearweek", [time]) => format!("(date_part('isoyear', {time}) * 100 + date_part('week', {time}))"),
+        // MySQL's and DuckDB's `date_add(d, INTERVAL …)`: `d + INTERVAL …`.
+        ("date_add" | "adddate", [time, interval @ Expr::Interval(_)]) => format!("({time} + {interval})"),
+        ("date_sub" | "subdate", [time, interval @ Expr::Interval(_)]) => format!("({time} - {interval})"),
         ("last_day", [date]) => format!("(CAST(date_trunc('month', {date}) AS DATE) + INTERVAL '1 month' - INTERVAL '1 day')"),
         ("make_date", [year, month, day]) => format!("CAST({} AS DATE)", day_start(&year.to_string(), &month.to_string(), &day.to_string())),
         _ => return None,
@@ -378,6 +394,11 @@ mod tests {
             rewritten("SELECT year(d), DAYOFWEEK(d), 2 ^ x, last_day(d) FROM t"),
             "SELECT date_part('year', d), date_part('dow', d), power(CAST(2 AS DOUBLE), x), \
              (CAST(date_trunc('month', d) AS DATE) + INTERVAL '1 month' - INTERVAL '1 day') FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT count_if(x > 1), any_value(s), week(d), isodow(d), yearweek(d), date_add(d, INTERVAL 3 DAY), date_add(d, 3) FROM t"),
+            "SELECT count(CASE WHEN x > 1 THEN 1 END), min(s), date_part('week', d), date_part('isodow', d), \
+             (date_part('isoyear', d) * 100 + date_part('week', d)), (d + INTERVAL 3 DAY), date_add(d, 3) FROM t"
         );
         assert_eq!(rewritten("SELECT g, mode(x + 1) FROM t GROUP BY g"), "SELECT g, floe_list_mode(array_agg(x + 1)) FROM t GROUP BY g");
         for sql in ["mode(x + 1) > 2", "(ts AT TIME ZONE 'UTC') AT TIME ZONE 'Asia/Tokyo'", "mode(t AT TIME ZONE 'UTC')"] {
