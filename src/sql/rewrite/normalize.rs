@@ -40,7 +40,7 @@ impl VisitorMut for Normalize {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         let written = match expr {
-            Expr::Function(function) => ordered_sets::written_plainly(function).map(|()| None),
+            Expr::Function(function) => ordered_sets::written_plainly(function).map(|()| ordered_sets::ordered_first_last(function)),
             _ => escaped_like(expr),
         };
         match written {
@@ -312,6 +312,23 @@ mod tests {
         );
         assert!(refused("SELECT percentile_cont(p) WITHIN GROUP (ORDER BY x) FROM t").starts_with("unsupported: the fraction of percentile_cont must be a number"));
         assert_eq!(refused("SELECT percentile_cont(-0.5) WITHIN GROUP (ORDER BY x) FROM t"), "invalid: the fraction of percentile_cont must be between 0 and 1, not -0.5");
+    }
+
+    #[test]
+    fn first_and_last_in_an_order_are_the_ends_of_the_ordered_values() {
+        assert_eq!(
+            normalized("SELECT first(x ORDER BY y), last(x ORDER BY y DESC, z NULLS FIRST), first(x), last(x ORDER BY y) OVER () FROM t"),
+            "SELECT array_get(array_agg(x ORDER BY y ASC NULLS LAST), 1), array_get(array_agg(x ORDER BY y ASC NULLS LAST, z DESC NULLS LAST), 1), \
+             first(x), last(x ORDER BY y) OVER () FROM t"
+        );
+    }
+
+    #[test]
+    fn listagg_within_group_is_ordered_inside() {
+        assert_eq!(
+            normalized("SELECT listagg(x, ',') WITHIN GROUP (ORDER BY y DESC, x), LISTAGG(DISTINCT x) WITHIN GROUP (ORDER BY x) FROM t"),
+            "SELECT listagg(x, ',' ORDER BY y DESC, x), LISTAGG(DISTINCT x ORDER BY x) FROM t"
+        );
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! Floe have, for `normalize.rs`: `percentile_cont(p) WITHIN GROUP (ORDER BY
 //! x)` (what BI tools write for a median) and `percentile_disc` as
 //! `quantile_cont(x, p)` / `quantile_disc(x, p)`, PostgreSQL's `mode()
-//! WITHIN GROUP (ORDER BY x)` as `mode(x)`; and `width_bucket`'s literal
+//! WITHIN GROUP (ORDER BY x)` as `mode(x)`, Snowflake's `listagg(x, s)
+//! WITHIN GROUP (ORDER BY y)` as `listagg(x, s ORDER BY y)`, DuckDB's
+//! `first(x ORDER BY y)` / `last` as the first of the ordered values; and `width_bucket`'s literal
 //! arguments checked. Bad input is refused here, by name, rather than left
 //! for polars-sql to misname.
 
-use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Value};
+use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident, ObjectNamePart, Value};
 
 use super::literals;
 use super::synonyms::bare_name;
@@ -16,7 +18,51 @@ use crate::sql::{Error, Result};
 pub(super) fn written_plainly(function: &mut Function) -> Result<()> {
     ordered_set_aggregate(function)?;
     ordered_mode(function)?;
+    ordered_text(function);
     bucket_bounds(function)
+}
+
+/// DuckDB's `first(x ORDER BY y)` and `last(x ORDER BY y)`: the value on the
+/// first (last) row in that order, NULL or not, as the first item of the
+/// group's values in that order (the reverse order for `last`, which keeps
+/// each key's NULLs at the other end). polars-sql's `first` takes no order.
+pub(super) fn ordered_first_last(function: &Function) -> Option<Expr> {
+    let last = match bare_name(function).as_deref() {
+        Some("first") => false,
+        Some("last") => true,
+        _ => return None,
+    };
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let ([FunctionArg::Unnamed(FunctionArgExpr::Expr(value))], [FunctionArgumentClause::OrderBy(keys)]) = (list.args.as_slice(), list.clauses.as_slice()) else {
+        return None;
+    };
+    if list.duplicate_treatment.is_some() || function.over.is_some() || function.filter.is_some() {
+        return None;
+    }
+    let order: Vec<String> = keys
+        .iter()
+        .map(|key| {
+            let ascending = key.options.asc.unwrap_or(true);
+            // NULLs sort last ascending and first descending unless placed.
+            let nulls_first = key.options.nulls_first.unwrap_or(!ascending);
+            let (ascending, nulls_first) = if last { (!ascending, !nulls_first) } else { (ascending, nulls_first) };
+            format!("{} {} NULLS {}", key.expr, if ascending { "ASC" } else { "DESC" }, if nulls_first { "FIRST" } else { "LAST" })
+        })
+        .collect();
+    super::scope::parse_expr(&format!("array_get(array_agg({value} ORDER BY {}), 1)", order.join(", ")))
+}
+
+/// Snowflake's and Oracle's `listagg(x, sep) WITHIN GROUP (ORDER BY y)` as
+/// `listagg(x, sep ORDER BY y)`, DuckDB's and PostgreSQL's spelling of it.
+fn ordered_text(function: &mut Function) {
+    if !matches!(bare_name(function).as_deref(), Some("listagg" | "string_agg")) || function.within_group.is_empty() {
+        return;
+    }
+    let FunctionArguments::List(list) = &mut function.args else { return };
+    if list.clauses.iter().any(|clause| matches!(clause, FunctionArgumentClause::OrderBy(_))) {
+        return;
+    }
+    list.clauses.push(FunctionArgumentClause::OrderBy(std::mem::take(&mut function.within_group)));
 }
 
 /// `percentile_cont(p) WITHIN GROUP (ORDER BY x [DESC])` as `quantile_cont(x,
