@@ -76,14 +76,14 @@ fn writes_are_unsupported_and_bad_sql_is_a_syntax_error() {
 
 #[test]
 fn colliding_unaliased_expressions_are_named_by_their_sql() {
-    let query = Query::analyze("SELECT min(x), max(x), y, count(*) FROM t", &[]).unwrap();
+    let query = Query::analyze("SELECT min(x), max(x), y, count(*) FROM t GROUP BY y", &[]).unwrap();
     assert_eq!(
         query.render(&frames_for(&query), &Default::default()).unwrap(),
-        r#"SELECT min(x) AS "min(x)", max(x) AS "max(x)", y, count(*) FROM __floe_0 AS t"#
+        r#"SELECT min(x) AS "min(x)", max(x) AS "max(x)", y, count(*) FROM __floe_0 AS t GROUP BY y"#
     );
     // Names Polars can already tell apart are left as they are.
-    let query = Query::analyze("SELECT avg(x), y FROM t", &[]).unwrap();
-    assert_eq!(query.render(&frames_for(&query), &Default::default()).unwrap(), "SELECT avg(x), y FROM __floe_0 AS t");
+    let query = Query::analyze("SELECT avg(x), y FROM t GROUP BY y", &[]).unwrap();
+    assert_eq!(query.render(&frames_for(&query), &Default::default()).unwrap(), "SELECT avg(x), y FROM __floe_0 AS t GROUP BY y");
 }
 
 #[test]

@@ -75,23 +75,31 @@ fn relation_at(select: &mut Select, item: usize, join: usize) -> &mut TableFacto
 fn rename_in(select: &mut Select, item: usize, join: usize, scopes: &[Scope]) {
     let (relation, earlier) = scopes.split_last().expect("a relation after the first");
     let colliding: HashSet<String> = earlier.iter().flat_map(|s| s.columns.iter().map(|c| c.to_ascii_lowercase())).collect();
-    let Some(read) = condition(select, item, join).map(|condition| suffixed_reads(condition, relation, &colliding)) else { return };
+    let Some(mut read) = condition(select, item, join).map(|condition| suffixed_reads(condition, relation, &colliding)) else { return };
     if read.is_empty() {
         return;
+    }
+    // Polars pushes a WHERE conjunct over this relation alone into that
+    // join under the suffixed name too ("unable to find column \"name:e\"").
+    let in_join = join > 0 && !matches!(select.from[item].joins[join - 1].join_operator, JoinOperator::CrossJoin(_));
+    if let Some(selection) = select.selection.as_ref().filter(|_| in_join) {
+        read.extend(suffixed_reads(selection, relation, &colliding));
     }
     if !also_named(relation_at(select, item, join), relation, &read) {
         return;
     }
-    let condition = match join.checked_sub(1).map(|j| &mut select.from[item].joins[j].join_operator) {
+    let on = match join.checked_sub(1).map(|j| &mut select.from[item].joins[j].join_operator) {
         Some(JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on))) => Some(on),
-        _ => select.selection.as_mut(),
+        _ => None,
     };
-    replace_outside_subqueries(condition.expect("read above"), |expr| {
-        let copied = qualified_by(expr, &relation.qualifier).is_some_and(|name| read.contains(&name.to_ascii_lowercase()));
-        if let (true, Expr::CompoundIdentifier(parts)) = (copied, expr) {
-            parts[1] = renamed(&relation.qualifier, &parts[1].value);
-        }
-    });
+    for condition in on.into_iter().chain(select.selection.as_mut()) {
+        replace_outside_subqueries(condition, |expr| {
+            let copied = qualified_by(expr, &relation.qualifier).is_some_and(|name| read.contains(&name.to_ascii_lowercase()));
+            if let (true, Expr::CompoundIdentifier(parts)) = (copied, expr) {
+                parts[1] = renamed(&relation.qualifier, &parts[1].value);
+            }
+        });
+    }
     exclude_from_wildcards(&mut select.projection, &relation.qualifier, &read);
 }
 
@@ -206,6 +214,15 @@ mod tests {
         assert_eq!(
             rewritten("SELECT count(*) FROM sales AS s JOIN emp AS e ON e.id <> s.emp_id"),
             "SELECT count(*) FROM sales AS s JOIN (SELECT *, \"id\" AS \"__floe_e_id\" FROM emp AS e) AS e ON e.\"__floe_e_id\" <> s.emp_id"
+        );
+    }
+
+    #[test]
+    fn the_where_reads_the_copies_of_a_relation_joined_by_a_join_where() {
+        assert_eq!(
+            rewritten("SELECT count(*) FROM sales AS s JOIN emp AS e ON e.id <> s.emp_id WHERE e.id > 2 OR s.amount > 1"),
+            "SELECT count(*) FROM sales AS s JOIN (SELECT *, \"id\" AS \"__floe_e_id\" FROM emp AS e) AS e ON e.\"__floe_e_id\" <> s.emp_id \
+             WHERE e.\"__floe_e_id\" > 2 OR s.amount > 1"
         );
     }
 

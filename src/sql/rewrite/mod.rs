@@ -62,6 +62,7 @@ mod subquery;
 mod sum_arguments;
 mod synonyms;
 mod temporal;
+mod ungrouped_columns;
 mod ungrouped_having;
 mod using_joins;
 mod widened_arithmetic;
@@ -128,6 +129,7 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     window_functions::named::inline(statement);
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
+    ungrouped_columns::refuse(statement)?;
     scalars::check_calls(statement)?;
     // Before the repeats are marked: `SELECT now(), now()` repeats a name.
     names::clock_items_as_written(statement);
