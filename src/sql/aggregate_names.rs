@@ -22,7 +22,7 @@ const fn of(name: &'static str, numeric: bool, decomposes: bool, windowless: boo
     Aggregate { name, numeric, decomposes, windowless }
 }
 
-const AGGREGATES: [Aggregate; 49] = [
+const AGGREGATES: [Aggregate; 54] = [
     of("sum", true, true, false),
     of("avg", true, true, false),
     of("mean", true, true, false),
@@ -72,6 +72,13 @@ const AGGREGATES: [Aggregate; 49] = [
     of("arg_min", false, false, false),
     of("max_by", false, false, false),
     of("min_by", false, false, false),
+    // Other engines' names `synonyms.rs` writes as the aggregates above.
+    of("count_if", false, false, false),
+    of("countif", false, false, false),
+    of("any_value", false, false, false),
+    of("arbitrary", false, false, false),
+    // polars-sql's `sum` by SQLite's name.
+    of("total", false, false, false),
 ];
 
 /// The aggregate a lowercased one-part function name calls.

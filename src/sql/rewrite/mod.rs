@@ -40,6 +40,7 @@ mod narrowed_keys;
 mod normalize;
 mod null_comparisons;
 mod null_safe_joins;
+mod one_group;
 mod one_row;
 mod or_filters;
 mod ordered_sets;
@@ -62,7 +63,6 @@ mod subquery;
 mod sum_arguments;
 mod synonyms;
 mod temporal;
-mod ungrouped_columns;
 mod ungrouped_having;
 mod using_joins;
 mod widened_arithmetic;
@@ -129,7 +129,8 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     window_functions::named::inline(statement);
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
-    ungrouped_columns::refuse(statement)?;
+    one_group::refuse_ungrouped_columns(statement)?;
+    one_group::exists_of_one_group(statement);
     scalars::check_calls(statement)?;
     // Before the repeats are marked: `SELECT now(), now()` repeats a name.
     names::clock_items_as_written(statement);

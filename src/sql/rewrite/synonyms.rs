@@ -143,10 +143,21 @@ pub(super) fn bare_name(function: &Function) -> Option<String> {
     Some(name.as_ident()?.value.to_ascii_lowercase())
 }
 
+/// Aggregates other engines name, as the one polars-sql has, in place (a
+/// FILTER or a window stays theirs): `bool_and` / `every` / `bool_or` as
+/// `min` / `max`; `count_if(c)` as `count(CASE WHEN c THEN 1 END)` (0 over
+/// no rows, as a count); `any_value(x)` as `min(x)`, a value that is not NULL.
 fn logical_aggregate(function: &mut Function) {
     let renamed = match bare_name(function).as_deref() {
-        Some("bool_and" | "every") => "min",
+        Some("bool_and" | "every" | "any_value" | "arbitrary") => "min",
         Some("bool_or") => "max",
+        Some("count_if" | "countif") => {
+            let FunctionArguments::List(list) = &mut function.args else { return };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(condition))] = list.args.as_mut_slice() else { return };
+            let Some(counted) = parse_expr(&format!("CASE WHEN {condition} THEN 1 END")) else { return };
+            *condition = counted;
+            "count"
+        }
         _ => return,
     };
     function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
@@ -199,10 +210,6 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("stddev_pop", [x]) => format!("sqrt({})", population_variance(x)),
         ("iif", [condition, then, otherwise]) => format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"),
         ("approx_count_distinct", [x]) => format!("count(DISTINCT {x})"),
-        // DuckDB's, Databricks' and BigQuery's: 0 over no rows, as a count.
-        ("count_if" | "countif", [condition]) => format!("count(CASE WHEN {condition} THEN 1 END)"),
-        // Any of the group's values that is not NULL: its least.
-        ("any_value" | "arbitrary", [x]) => format!("min({x})"),
         ("arg_max" | "max_by", [value, key]) => first_ranked(value, key, "DESC"),
         ("arg_min" | "min_by", [value, key]) => first_ranked(value, key, "ASC"),
         // A literal is left alone: Polars cannot gather one into a list.

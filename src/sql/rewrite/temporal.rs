@@ -3,6 +3,7 @@
 //! - Timestamp literals: `CAST('2026-11-21 09:15:30' AS TIMESTAMP)`,
 //!   `timestamp '1970-01-01T00:00:00Z'` (polars-sql takes neither the space
 //!   in a cast nor the zone in a literal) become one canonical UTC literal.
+//! - `DATE '2024-1-5'` is padded; a day no calendar has is refused.
 //! - `INTERVAL '30' DAY` becomes `INTERVAL '30 days'`.
 //! - `date_trunc(unit, x)` and Grafana's `date_bin(interval, x, origin)`,
 //!   which polars-sql lacks, become arithmetic on epoch microseconds (so
@@ -62,6 +63,11 @@ impl VisitorMut for Temporal {
             Expr::TypedString(typed) if is_timestamp(&typed.data_type) => {
                 typed.value.value.clone().into_string().and_then(|text| timestamp_literal(&text))
             }
+            Expr::TypedString(typed) if typed.data_type == DataType::Date => match typed.value.value.clone().into_string().map(|text| date_literal(&text)) {
+                Some(Err(refused)) => return ControlFlow::Break(refused),
+                Some(Ok(date)) => Some(date),
+                None => None,
+            },
             Expr::Interval(interval) => unit_interval(interval),
             Expr::Function(function) => match clock(function, self.started) {
                 Some(clock) => Some(clock),
@@ -89,6 +95,16 @@ fn is_timestamp(data_type: &DataType) -> bool {
 /// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS[.ffffff]'` for any spelling `parse_timestamp` reads.
 fn timestamp_literal(text: &str) -> Option<Expr> {
     parse_expr(&format!("TIMESTAMP '{}'", parse_timestamp(text)?.format("%Y-%m-%d %H:%M:%S%.6f")))
+}
+
+/// `DATE 'y-m-d'` spelled as polars-sql reads it (`DATE '2024-1-5'`, which
+/// it refused, padded); a day no calendar has (`DATE '2024-02-30'`) is bad
+/// input, where Polars read it as NULL and `day > DATE '2023-02-31'` matched
+/// no row.
+fn date_literal(text: &str) -> Result<Expr> {
+    let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|err| Error::Invalid(format!("DATE '{text}' is not a date of the form YYYY-MM-DD ({err})")))?;
+    parse_expr(&format!("DATE '{}'", date.format("%Y-%m-%d"))).ok_or_else(|| Error::Invalid(format!("DATE '{text}' is out of range")))
 }
 
 /// Any ISO 8601 / SQL spelling of a timestamp or date; a zone or offset is
@@ -329,6 +345,15 @@ mod tests {
             rewritten("SELECT CAST('2026-11-21 09:15:30' AS TIMESTAMP), timestamp '1970-01-01T01:00:00+01:00'"),
             "SELECT TIMESTAMP '2026-11-21 09:15:30.000000', TIMESTAMP '1970-01-01 00:00:00.000000'"
         );
+    }
+
+    #[test]
+    fn date_literals_are_padded_and_days_no_calendar_has_refused() {
+        assert_eq!(rewritten("SELECT DATE '2024-1-5', DATE ' 2024-02-29 '"), "SELECT DATE '2024-01-05', DATE '2024-02-29'");
+        for bad in ["2024-02-30", "2023-13-01", "garbage", "2024-01-01 10:00:00"] {
+            let refused = refused(&format!("SELECT DATE '{bad}'"));
+            assert!(matches!(&refused, crate::sql::Error::Invalid(m) if m.contains(&format!("DATE '{bad}' is not a date"))), "{refused}");
+        }
     }
 
     #[test]

@@ -1,27 +1,59 @@
-//! A query that aggregates without GROUP BY is one group, so a column it
-//! reads outside its aggregates has no one value and SQL refuses it.
-//! polars-sql answered `SELECT region, count(*) FROM t` with the count beside
-//! every row's region, as if `count(*) OVER ()` were written: as many rows as
-//! the table, where the user asked for one, instead of an error naming the
-//! mistake.
+//! A query that aggregates without GROUP BY is one group: it answers one
+//! row, whatever its input.
+//!
+//! - A column it reads outside its aggregates has no one value, and SQL
+//!   refuses it. polars-sql answered `SELECT region, count(*) FROM t` with the
+//!   count beside every row's region, as if `count(*) OVER ()` were written:
+//!   as many rows as the table, where the user asked for one, instead of an
+//!   error naming the mistake.
+//! - `EXISTS (SELECT count(*) FROM s WHERE s.k = t.k)` is true for every row
+//!   (`NOT EXISTS` false); the subquery passes read it as a semi join on the
+//!   correlation and kept only the rows with a match.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement};
+use sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, Value};
 
-use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery, window_call};
+use super::aggregates::{holds_aggregate, opens_subquery};
 use super::resolver::factors;
 use super::scope::relation_qualifier;
-use crate::sql::visit::{Visit, Visitor};
+use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 use crate::sql::{Error, Result};
 
 /// Refuses an aggregating SELECT without GROUP BY that reads a column of its
 /// own relations outside its aggregates, windows and subqueries.
-pub(super) fn refuse(statement: &Statement) -> Result<()> {
+pub(super) fn refuse_ungrouped_columns(statement: &Statement) -> Result<()> {
     match statement.visit(&mut Ungrouped { in_expression: 0 }) {
         ControlFlow::Break(refused) => Err(refused),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+/// `[NOT] EXISTS` of a SELECT that aggregates without GROUP BY, HAVING or
+/// a limit, as the truth it always has.
+pub(super) fn exists_of_one_group(statement: &mut Statement) {
+    struct Exists;
+    impl VisitorMut for Exists {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Exists { subquery, negated } = expr {
+                let limited = subquery.limit_clause.is_some() || subquery.fetch.is_some();
+                let one_group = matches!(subquery.body.as_ref(), SetExpr::Select(select)
+                    if select.having.is_none() && aggregates_ungrouped(select));
+                if one_group && !limited {
+                    *expr = Expr::Value(Value::Boolean(!*negated).into());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Exists);
+}
+
+/// Whether `select` has no GROUP BY and aggregates (in its items or HAVING).
+fn aggregates_ungrouped(select: &Select) -> bool {
+    let ungrouped = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if keys.is_empty() && modifiers.is_empty());
+    ungrouped && (select.having.is_some() || select.projection.iter().filter_map(super::scope::item_expr).any(holds_aggregate))
 }
 
 struct Ungrouped {
@@ -73,11 +105,10 @@ fn branches<'a>(body: &'a SetExpr, selects: &mut Vec<&'a Select>) {
 /// The first item of `select` that is a column read outside its aggregates,
 /// where `select` aggregates without GROUP BY; `*` stands for every column.
 fn ungrouped_column(select: &Select, nested: bool) -> Option<String> {
-    let ungrouped = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if keys.is_empty() && modifiers.is_empty());
-    let items = || select.projection.iter().filter_map(super::scope::item_expr);
-    if !ungrouped || !(select.having.is_some() || items().any(holds_aggregate)) {
+    if !aggregates_ungrouped(select) {
         return None;
     }
+    let items = || select.projection.iter().filter_map(super::scope::item_expr);
     if let Some(SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)) =
         select.projection.iter().find(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
     {
@@ -101,6 +132,32 @@ fn ungrouped_column(select: &Select, nested: bool) -> Option<String> {
     items().find_map(|item| bare_column(item, &own))
 }
 
+/// Functions known to compute a value from their row's arguments alone: a
+/// column under any other call (an aggregate the table of aggregates lacks,
+/// a lambda's parameter) is not taken for one read outside the aggregates.
+const ROW_FUNCTIONS: [&str; 38] = [
+    "upper", "lower", "length", "char_length", "concat", "concat_ws", "substr", "substring", "trim", "ltrim", "rtrim",
+    "btrim", "replace", "reverse", "left", "right", "lpad", "rpad", "coalesce", "ifnull", "nullif", "greatest",
+    "least", "abs", "round", "ceil", "ceiling", "floor", "sqrt", "power", "ln", "exp", "sign", "mod", "date_trunc",
+    "date_part", "strftime", "initcap",
+];
+
+/// Whether `expr` opens what is not read row by row at this level: an
+/// aggregate, a window, a subquery, a lambda, a call not known to be a row's.
+fn opens_other_level(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function(function) => {
+            let name = match function.name.0.as_slice() {
+                [part] => part.as_ident().map(|ident| ident.value.to_ascii_lowercase()),
+                _ => None,
+            };
+            function.over.is_some() || !name.is_some_and(|name| ROW_FUNCTIONS.contains(&name.as_str()))
+        }
+        Expr::Lambda(_) => true,
+        _ => opens_subquery(expr),
+    }
+}
+
 /// A column `own` claims in `expr`, outside aggregates, windows and subqueries.
 fn bare_column(expr: &Expr, own: &dyn Fn(&Expr) -> bool) -> Option<String> {
     struct Bare<'a> {
@@ -110,18 +167,14 @@ fn bare_column(expr: &Expr, own: &dyn Fn(&Expr) -> bool) -> Option<String> {
     impl Visitor for Bare<'_> {
         type Break = String;
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
-            if aggregate_call(expr) || window_call(expr) || opens_subquery(expr) {
-                self.inside += 1;
-            }
+            self.inside += usize::from(opens_other_level(expr));
             match self.inside == 0 && (self.own)(expr) {
                 true => ControlFlow::Break(expr.to_string()),
                 false => ControlFlow::Continue(()),
             }
         }
         fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
-            if aggregate_call(expr) || window_call(expr) || opens_subquery(expr) {
-                self.inside -= 1;
-            }
+            self.inside -= usize::from(opens_other_level(expr));
             ControlFlow::Continue(())
         }
     }
@@ -133,9 +186,30 @@ fn bare_column(expr: &Expr, own: &dyn Fn(&Expr) -> bool) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exists_of_one_group_is_always_true() {
+        let rewritten = |sql: &str| {
+            let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+            super::exists_of_one_group(&mut statement);
+            statement.to_string()
+        };
+        assert_eq!(
+            rewritten("SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u WHERE u.k = t.k) AND NOT EXISTS (SELECT max(x) FROM u)"),
+            "SELECT a FROM t WHERE true AND false"
+        );
+        for kept in [
+            "SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u WHERE u.k = t.k GROUP BY u.j)",
+            "SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u HAVING count(*) > 1)",
+            "SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u LIMIT 0)",
+            "SELECT a FROM t WHERE EXISTS (SELECT x FROM u WHERE u.k = t.k)",
+        ] {
+            assert_eq!(rewritten(kept), kept);
+        }
+    }
+
     fn refused(sql: &str) -> Option<String> {
         let statement = crate::sql::parse::parse_single(sql).unwrap();
-        super::refuse(&statement).err().map(|err| err.to_string())
+        super::refuse_ungrouped_columns(&statement).err().map(|err| err.to_string())
     }
 
     #[test]
@@ -147,6 +221,7 @@ mod tests {
             ("SELECT a FROM t HAVING count(*) > 1", "a"),
             ("SELECT x FROM u WHERE x IN (SELECT s.v + max(s.w) FROM s)", "s.v"),
             ("SELECT 1 FROM t UNION ALL SELECT a + count(*) FROM t", "a"),
+            ("SELECT upper(coalesce(t.s, 'x')), count_if(b > 1) FROM t", "t.s"),
         ] {
             let err = refused(sql).unwrap_or_else(|| panic!("{sql} was not refused"));
             assert!(err.contains(&format!("column {column} must appear in the GROUP BY clause")), "{sql}: {err}");
@@ -168,6 +243,9 @@ mod tests {
             "SELECT (SELECT max(x) FROM u) AS m, a FROM t",
             "SELECT region FROM t GROUP BY ALL",
             "SELECT count(*) FROM t GROUP BY ROLLUP (a)",
+            // Aggregates by other names, quoted, or not in the table of aggregates; a lambda's parameter.
+            "SELECT count(*), count_if(a > 1), any_value(b), \"sum\"(c), kurtosis(d), bit_and(e) FROM t",
+            "SELECT list_filter(array_agg(b), x -> x > 5) FROM t",
         ] {
             assert_eq!(refused(sql), None, "{sql}");
         }
