@@ -213,6 +213,10 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     join_filters::semi_joins_first(statement, columns);
     qualify::subquery_columns(statement, columns);
     narrowed_exists::narrowed_exists(statement, columns);
+    // Again for the memberships the passes above wrote (`EXISTS` correlated by
+    // an equality as `IN` over its key, narrowed keys); those cast already are
+    // of one kind (or text) now, so they stay as they are.
+    join_keys::memberships_joinable(statement, columns);
     // Floe's functions reach only the parts Floe hands polars-sql on their
     // own, so they go in once every other pass has placed what it moves.
     lift::expression_subqueries(statement, columns);
