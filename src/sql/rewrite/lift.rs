@@ -2,7 +2,7 @@
 //! scalar one left after `subquery.rs`) that need Floe's functions — a
 //! window whose frame ends at a peer or reaches by value or whose NULLs sort
 //! otherwise than Polars sorts them, an integer cast of
-//! a column — moved into CTEs of their own and read back (`SELECT *`, or
+//! a column, a scalar function of Floe's (`md5`, `initcap`, …) — moved into CTEs of their own and read back (`SELECT *`, or
 //! the one column by name).
 //! polars-sql plans an expression's subquery in a context without Floe's
 //! functions; a top-level CTE Floe hands it apart, with them (`sql/parts.rs`).
@@ -79,7 +79,8 @@ fn needs_floe_functions(query: &Query) -> bool {
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
             let window = matches!(expr, Expr::Function(function)
-                if super::window_functions::needs_floe_functions(function) || super::window_functions::nulls::needs_rank_order(function));
+                if super::window_functions::needs_floe_functions(function) || super::window_functions::nulls::needs_rank_order(function)
+                    || super::scalars::called(function).is_some());
             if window || super::rounding::needs_floe_function(expr) {
                 return ControlFlow::Break(());
             }
@@ -121,6 +122,11 @@ mod tests {
         );
         // ROWS frames too: out of reach, only short ones run (from their neighbours, row by row).
         assert!(lifted("SELECT * FROM u WHERE y IN (SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t)").starts_with("WITH __floe_l1"));
+        // Floe's scalar functions.
+        assert_eq!(
+            lifted("SELECT * FROM u WHERE y IN (SELECT md5(t.x) FROM t)"),
+            "WITH __floe_l1 AS (SELECT md5(t.x) FROM t) SELECT * FROM u WHERE y IN (SELECT * FROM __floe_l1)"
+        );
         // After the CTEs it reads.
         let sql = lifted("WITH c AS (SELECT x FROM t) SELECT * FROM u WHERE EXISTS (SELECT 1 FROM c WHERE CAST(x AS INT) = 2)");
         assert!(sql.starts_with("WITH c AS (SELECT x FROM t), __floe_l1 AS (SELECT 1 FROM c"), "{sql}");

@@ -130,7 +130,6 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
     one_group::refuse_ungrouped_columns(statement)?;
-    one_group::exists_of_one_group(statement);
     scalars::check_calls(statement)?;
     // Before the repeats are marked: `SELECT now(), now()` repeats a name.
     names::clock_items_as_written(statement);
@@ -195,6 +194,9 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
+    one_group::exists_of_one_group(statement);
+    // A FILTER that EXISTS became a constant in is Polars' to misapply.
+    synonyms::constant_filters(statement);
     // First, while each SELECT's FROM clause is as written.
     shadowed_sort_keys::unshadowed(statement, columns);
     using_joins::merged_keys(statement, columns);

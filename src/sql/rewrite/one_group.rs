@@ -29,17 +29,29 @@ pub(super) fn refuse_ungrouped_columns(statement: &Statement) -> Result<()> {
     }
 }
 
-/// `[NOT] EXISTS` of a SELECT that aggregates without GROUP BY, HAVING or
-/// a limit, as the truth it always has.
+/// `[NOT] EXISTS` of a SELECT that aggregates without GROUP BY, HAVING,
+/// QUALIFY or a limit, as the truth it always has. At planning time, once
+/// its tables are found and authorized. Not in an ORDER BY, where polars-sql
+/// refuses a constant key.
 pub(super) fn exists_of_one_group(statement: &mut Statement) {
-    struct Exists;
+    struct Exists {
+        orders: Vec<Option<sqlparser::ast::OrderBy>>,
+    }
     impl VisitorMut for Exists {
         type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            self.orders.push(query.order_by.take());
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            query.order_by = self.orders.pop().flatten();
+            ControlFlow::Continue(())
+        }
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             if let Expr::Exists { subquery, negated } = expr {
                 let limited = subquery.limit_clause.is_some() || subquery.fetch.is_some();
                 let one_group = matches!(subquery.body.as_ref(), SetExpr::Select(select)
-                    if select.having.is_none() && aggregates_ungrouped(select));
+                    if select.having.is_none() && select.qualify.is_none() && select.top.is_none() && aggregates_ungrouped(select));
                 if one_group && !limited {
                     *expr = Expr::Value(Value::Boolean(!*negated).into());
                 }
@@ -47,7 +59,7 @@ pub(super) fn exists_of_one_group(statement: &mut Statement) {
             ControlFlow::Continue(())
         }
     }
-    let _ = statement.visit(&mut Exists);
+    let _ = statement.visit(&mut Exists { orders: Vec::new() });
 }
 
 /// Whether `select` has no GROUP BY and aggregates (in its items or HAVING).
@@ -134,12 +146,13 @@ fn ungrouped_column(select: &Select, nested: bool) -> Option<String> {
 
 /// Functions known to compute a value from their row's arguments alone: a
 /// column under any other call (an aggregate the table of aggregates lacks,
-/// a lambda's parameter) is not taken for one read outside the aggregates.
-const ROW_FUNCTIONS: [&str; 38] = [
+/// a lambda's parameter, `date_trunc(month, …)`'s bare unit) is not taken
+/// for one read outside the aggregates.
+const ROW_FUNCTIONS: [&str; 36] = [
     "upper", "lower", "length", "char_length", "concat", "concat_ws", "substr", "substring", "trim", "ltrim", "rtrim",
     "btrim", "replace", "reverse", "left", "right", "lpad", "rpad", "coalesce", "ifnull", "nullif", "greatest",
-    "least", "abs", "round", "ceil", "ceiling", "floor", "sqrt", "power", "ln", "exp", "sign", "mod", "date_trunc",
-    "date_part", "strftime", "initcap",
+    "least", "abs", "round", "ceil", "ceiling", "floor", "sqrt", "power", "ln", "exp", "sign", "mod", "strftime",
+    "initcap",
 ];
 
 /// Whether `expr` opens what is not read row by row at this level: an
@@ -201,6 +214,8 @@ mod tests {
             "SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u WHERE u.k = t.k GROUP BY u.j)",
             "SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u HAVING count(*) > 1)",
             "SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u LIMIT 0)",
+            "SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u QUALIFY row_number() OVER () > 1)",
+            "SELECT a FROM t ORDER BY EXISTS (SELECT count(*) FROM u), a",
             "SELECT a FROM t WHERE EXISTS (SELECT x FROM u WHERE u.k = t.k)",
         ] {
             assert_eq!(rewritten(kept), kept);

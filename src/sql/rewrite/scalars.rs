@@ -15,7 +15,7 @@ use crate::sql::functions::Scalar;
 use crate::sql::{Error, Result};
 
 /// The function of Floe's a call names.
-fn called(function: &Function) -> Option<Scalar> {
+pub(super) fn called(function: &Function) -> Option<Scalar> {
     bare_name(function).as_deref().and_then(Scalar::parse)
 }
 

@@ -41,6 +41,7 @@ pub(super) fn rewrite(statement: &mut Statement) {
     impl VisitorMut for Synonyms {
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            constant_filter(expr);
             if let Expr::Function(function) = expr {
                 logical_aggregate(function);
                 filtered_arguments(function);
@@ -154,13 +155,41 @@ fn logical_aggregate(function: &mut Function) {
         Some("count_if" | "countif") => {
             let FunctionArguments::List(list) = &mut function.args else { return };
             let [FunctionArg::Unnamed(FunctionArgExpr::Expr(condition))] = list.args.as_mut_slice() else { return };
-            let Some(counted) = parse_expr(&format!("CASE WHEN {condition} THEN 1 END")) else { return };
+            let Some(counted) = parse_expr(&format!("CASE WHEN {} THEN 1 END", as_condition(condition))) else { return };
             *condition = counted;
             "count"
         }
         _ => return,
     };
     function.name.0 = vec![ObjectNamePart::Identifier(Ident::new(renamed))];
+}
+
+/// The FILTERs of constant conditions (`constant_filter`), at planning time.
+pub(super) fn constant_filters(statement: &mut Statement) {
+    struct Filters;
+    impl VisitorMut for Filters {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            constant_filter(expr);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Filters);
+}
+
+/// `f(x) FILTER (WHERE c)` whose condition reads no column (`FILTER (WHERE
+/// 1 = 1)`, an EXISTS that is always true) as `CASE WHEN c THEN f(x) ELSE
+/// <f over no rows> END`: Polars applied such a filter to one row, so every
+/// group counted 1.
+fn constant_filter(expr: &mut Expr) {
+    let Expr::Function(function) = expr else { return };
+    let Some(condition) = function.filter.take_if(|condition| !reads_column(condition)) else { return };
+    let none = if bare_name(function).as_deref() == Some("count") { "0" } else { "NULL" };
+    if let Some(case) = parse_expr(&format!("CASE WHEN {} THEN {function} ELSE {none} END", as_condition(&condition))) {
+        *expr = case;
+    } else {
+        function.filter = Some(condition);
+    }
 }
 
 /// `f(x) FILTER (WHERE c) OVER (…)`, which polars-sql refuses, as
@@ -173,6 +202,7 @@ fn filtered_arguments(function: &mut Function) {
         return;
     }
     let (Some(condition), FunctionArguments::List(list)) = (&function.filter, &mut function.args) else { return };
+    let condition = as_condition(condition);
     let value = match list.args.first() {
         Some(FunctionArg::Unnamed(FunctionArgExpr::Wildcard)) => "1".to_string(),
         Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(value))) => value.to_string(),
@@ -181,6 +211,15 @@ fn filtered_arguments(function: &mut Function) {
     if let Some(filtered) = parse_expr(&format!("CASE WHEN {condition} THEN {value} END")) {
         list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(filtered));
         function.filter = None;
+    }
+}
+
+/// A CASE's condition: a bare NULL as a boolean (Polars refuses a NULL
+/// of no type there).
+fn as_condition(condition: &Expr) -> String {
+    match super::scope::is_null_literal(condition) {
+        true => "CAST(NULL AS BOOLEAN)".into(),
+        false => condition.to_string(),
     }
 }
 
