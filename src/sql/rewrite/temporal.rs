@@ -289,9 +289,11 @@ impl DateArithmetic<'_> {
                 },
                 _ => false,
             },
-            // A date moved by days (this pass's own `d + INTERVAL '10 days'` too) is a date.
+            // A date moved by days (this pass's own `d + INTERVAL '10 days'` too,
+            // and `d + 26` as written, which a derived table's item may be) is a date.
             Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Plus | sqlparser::ast::BinaryOperator::Minus, right } => {
-                self.is_date(left) && matches!(right.as_ref(), Expr::Interval(_)) && !within_a_day(right)
+                let days = (matches!(right.as_ref(), Expr::Interval(_)) && !within_a_day(right)) || integer_literal(right).is_some();
+                self.is_date(left) && days
             }
             // The least or greatest of dates is a date, as is the first of
             // dates that is not NULL.
