@@ -5,6 +5,7 @@
 //! each other, except the subquery pass, which hands EXISTS and comma joins inside subqueries to
 //! theirs.
 
+mod aggregate_filters;
 mod aggregate_rows;
 mod aggregates;
 mod analyze;
@@ -196,7 +197,7 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     one_group::exists_of_one_group(statement);
     // A FILTER that EXISTS became a constant in is Polars' to misapply.
-    synonyms::constant_filters(statement);
+    aggregate_filters::constant(statement);
     // First, while each SELECT's FROM clause is as written.
     shadowed_sort_keys::unshadowed(statement, columns);
     using_joins::merged_keys(statement, columns);
