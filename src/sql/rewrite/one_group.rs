@@ -12,11 +12,12 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement, Value};
+use sqlparser::ast::{Expr, Query, Select, SelectItem, SetExpr, Statement, Value};
 
 use super::aggregates::{holds_aggregate, opens_subquery};
-use super::resolver::factors;
-use super::scope::relation_qualifier;
+use super::resolver::{factors, set_bodies};
+use super::scope::{has_group_by, item_expr, lists_wildcard, relation_qualifier};
+use super::synonyms::bare_name;
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 use crate::sql::{Error, Result};
 
@@ -64,8 +65,7 @@ pub(super) fn exists_of_one_group(statement: &mut Statement) {
 
 /// Whether `select` has no GROUP BY and aggregates (in its items or HAVING).
 fn aggregates_ungrouped(select: &Select) -> bool {
-    let ungrouped = matches!(&select.group_by, GroupByExpr::Expressions(keys, modifiers) if keys.is_empty() && modifiers.is_empty());
-    ungrouped && (select.having.is_some() || select.projection.iter().filter_map(super::scope::item_expr).any(holds_aggregate))
+    !has_group_by(select) && (select.having.is_some() || select.projection.iter().filter_map(item_expr).any(holds_aggregate))
 }
 
 struct Ungrouped {
@@ -87,9 +87,10 @@ impl Visitor for Ungrouped {
         ControlFlow::Continue(())
     }
 
+    /// Each SELECT of the query's set operations; a parenthesised one is a
+    /// query visited in its turn.
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Error> {
-        let mut selects = Vec::new();
-        branches(&query.body, &mut selects);
+        let selects = set_bodies(&query.body).into_iter().filter_map(|body| if let SetExpr::Select(select) = body { Some(select) } else { None });
         for select in selects {
             if let Some(column) = ungrouped_column(select, self.in_expression > 0) {
                 return ControlFlow::Break(Error::Invalid(format!(
@@ -102,28 +103,13 @@ impl Visitor for Ungrouped {
     }
 }
 
-fn branches<'a>(body: &'a SetExpr, selects: &mut Vec<&'a Select>) {
-    match body {
-        SetExpr::Select(select) => selects.push(select),
-        SetExpr::Query(query) => branches(&query.body, selects),
-        SetExpr::SetOperation { left, right, .. } => {
-            branches(left, selects);
-            branches(right, selects);
-        }
-        _ => {}
-    }
-}
-
 /// The first item of `select` that is a column read outside its aggregates,
 /// where `select` aggregates without GROUP BY; `*` stands for every column.
 fn ungrouped_column(select: &Select, nested: bool) -> Option<String> {
     if !aggregates_ungrouped(select) {
         return None;
     }
-    let items = || select.projection.iter().filter_map(super::scope::item_expr);
-    if let Some(SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)) =
-        select.projection.iter().find(|item| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
-    {
+    if lists_wildcard(select) {
         return Some("*".into());
     }
     let qualifiers: Vec<String> = factors(&select.from).filter_map(relation_qualifier).map(|q| q.value.to_ascii_lowercase()).collect();
@@ -141,7 +127,7 @@ fn ungrouped_column(select: &Select, nested: bool) -> Option<String> {
         }
         _ => false,
     };
-    items().find_map(|item| bare_column(item, &own))
+    select.projection.iter().filter_map(item_expr).find_map(|item| bare_column(item, &own))
 }
 
 /// Functions known to compute a value from their row's arguments alone: a
@@ -159,13 +145,7 @@ const ROW_FUNCTIONS: [&str; 36] = [
 /// aggregate, a window, a subquery, a lambda, a call not known to be a row's.
 fn opens_other_level(expr: &Expr) -> bool {
     match expr {
-        Expr::Function(function) => {
-            let name = match function.name.0.as_slice() {
-                [part] => part.as_ident().map(|ident| ident.value.to_ascii_lowercase()),
-                _ => None,
-            };
-            function.over.is_some() || !name.is_some_and(|name| ROW_FUNCTIONS.contains(&name.as_str()))
-        }
+        Expr::Function(function) => function.over.is_some() || !bare_name(function).is_some_and(|name| ROW_FUNCTIONS.contains(&name.as_str())),
         Expr::Lambda(_) => true,
         _ => opens_subquery(expr),
     }

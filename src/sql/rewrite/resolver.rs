@@ -230,7 +230,7 @@ impl Resolver<'_> {
 }
 
 /// The SELECTs and other bodies of a set operation, each branch once.
-fn set_bodies(body: &SetExpr) -> Vec<&SetExpr> {
+pub(crate) fn set_bodies(body: &SetExpr) -> Vec<&SetExpr> {
     match body {
         SetExpr::SetOperation { left, right, .. } => {
             let mut all = set_bodies(left);
