@@ -49,6 +49,7 @@ mod outer_join_conditions;
 mod outer_windows;
 mod qualify;
 mod quantified;
+mod replaced_columns;
 mod remainders;
 mod resolver;
 mod rounding;
@@ -195,12 +196,15 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
+    one_group::having_of_one_group(statement);
     one_group::exists_of_one_group(statement);
+    one_group::memberships_of_one_group(statement);
     // A FILTER that EXISTS became a constant in is Polars' to misapply.
     aggregate_filters::constant(statement);
     // First, while each SELECT's FROM clause is as written.
     shadowed_sort_keys::unshadowed(statement, columns);
     using_joins::merged_keys(statement, columns);
+    replaced_columns::spelled_out(statement, columns);
     temporal::date_arithmetic(statement, columns);
     join_keys::memberships_joinable(statement, columns);
     exists_values::rewrite(statement, columns);

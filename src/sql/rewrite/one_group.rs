@@ -9,14 +9,23 @@
 //! - `EXISTS (SELECT count(*) FROM s WHERE s.k = t.k)` is true for every row
 //!   (`NOT EXISTS` false); the subquery passes read it as a semi join on the
 //!   correlation and kept only the rows with a match.
+//! - `x IN (SELECT count(*) FROM s WHERE s.k = t.k)` is `x = (SELECT …)`
+//!   (`NOT IN`: `<>`; `op ANY`/`op ALL`: `op`): membership in one row is
+//!   comparison with its value. As an IN, the correlated count was a semi
+//!   join on the correlation, so a row without a match never compared with
+//!   its count of 0; as a scalar subquery it does (`subquery.rs`).
+//! - HAVING makes a query one group even where nothing in it aggregates:
+//!   `SELECT 1 FROM t HAVING true` answers one row (over no rows too).
+//!   polars-sql aggregates only where an aggregate is written, and answered
+//!   a row per row of t.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Query, Select, SelectItem, SetExpr, Statement, Value};
+use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SelectItem, SetExpr, Statement, Value};
 
 use super::aggregates::{holds_aggregate, opens_subquery};
 use super::resolver::{factors, set_bodies};
-use super::scope::{has_group_by, item_expr, lists_wildcard, relation_qualifier};
+use super::scope::{has_group_by, item_expr, lists_wildcard, parse_expr, relation_qualifier};
 use super::synonyms::bare_name;
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 use crate::sql::{Error, Result};
@@ -50,10 +59,7 @@ pub(super) fn exists_of_one_group(statement: &mut Statement) {
         }
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             if let Expr::Exists { subquery, negated } = expr {
-                let limited = subquery.limit_clause.is_some() || subquery.fetch.is_some();
-                let one_group = matches!(subquery.body.as_ref(), SetExpr::Select(select)
-                    if select.having.is_none() && select.qualify.is_none() && select.top.is_none() && aggregates_ungrouped(select));
-                if one_group && !limited {
+                if one_group(subquery) {
                     *expr = Expr::Value(Value::Boolean(!*negated).into());
                 }
             }
@@ -61,6 +67,77 @@ pub(super) fn exists_of_one_group(statement: &mut Statement) {
         }
     }
     let _ = statement.visit(&mut Exists { orders: Vec::new() });
+}
+
+/// `x [NOT] IN (S)`, `x op ANY (S)` and `x op ALL (S)` of a subquery S of
+/// exactly one row, as the comparison `x op (S)`.
+pub(super) fn memberships_of_one_group(statement: &mut Statement) {
+    struct Memberships;
+    impl VisitorMut for Memberships {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let (value, op, subquery) = match expr {
+                Expr::InSubquery { expr: value, subquery, negated } => {
+                    (value, if *negated { BinaryOperator::NotEq } else { BinaryOperator::Eq }, subquery)
+                }
+                Expr::AnyOp { left, compare_op, right, .. } | Expr::AllOp { left, compare_op, right } => match right.as_mut() {
+                    Expr::Subquery(subquery) => (left, compare_op.clone(), subquery),
+                    _ => return ControlFlow::Continue(()),
+                },
+                _ => return ControlFlow::Continue(()),
+            };
+            if one_row(subquery) {
+                let right = Box::new(Expr::Subquery(subquery.clone()));
+                *expr = Expr::BinaryOp { left: value.clone(), op, right };
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Memberships);
+}
+
+/// The condition of an ungrouped HAVING in a SELECT that aggregates nothing
+/// also asks `count(*) >= 0`, always true, so that the SELECT aggregates.
+pub(super) fn having_of_one_group(statement: &mut Statement) {
+    struct Having;
+    impl VisitorMut for Having {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            aggregating_having(query.body.as_mut());
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Having);
+}
+
+fn aggregating_having(body: &mut SetExpr) {
+    match body {
+        SetExpr::SetOperation { left, right, .. } => {
+            aggregating_having(left);
+            aggregating_having(right);
+        }
+        SetExpr::Select(select) if !has_group_by(select) && !select.projection.iter().filter_map(item_expr).any(holds_aggregate) => {
+            let Some(condition) = select.having.as_mut().filter(|condition| !holds_aggregate(condition)) else { return };
+            let Some(counted) = parse_expr("count(*) >= 0") else { return };
+            let written = Expr::Nested(Box::new(std::mem::replace(condition, Expr::value(Value::Null))));
+            *condition = Expr::BinaryOp { left: Box::new(counted), op: BinaryOperator::And, right: Box::new(written) };
+        }
+        _ => {}
+    }
+}
+
+/// Whether `query` answers exactly one row of one value.
+fn one_row(query: &Query) -> bool {
+    one_group(query) && matches!(query.body.as_ref(), SetExpr::Select(select) if select.projection.len() == 1)
+}
+
+/// Whether `query` answers exactly one row: a SELECT that aggregates
+/// without GROUP BY, HAVING, QUALIFY or a limit.
+fn one_group(query: &Query) -> bool {
+    let limited = query.limit_clause.is_some() || query.fetch.is_some();
+    !limited
+        && matches!(query.body.as_ref(), SetExpr::Select(select)
+            if select.having.is_none() && select.qualify.is_none() && select.top.is_none() && aggregates_ungrouped(select))
 }
 
 /// Whether `select` has no GROUP BY and aggregates (in its items or HAVING).
@@ -198,6 +275,44 @@ mod tests {
             "SELECT a FROM t ORDER BY EXISTS (SELECT count(*) FROM u), a",
             "SELECT a FROM t WHERE EXISTS (SELECT x FROM u WHERE u.k = t.k)",
         ] {
+            assert_eq!(rewritten(kept), kept);
+        }
+    }
+
+    #[test]
+    fn membership_in_one_row_is_comparison_with_it() {
+        let rewritten = |sql: &str| {
+            let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+            super::memberships_of_one_group(&mut statement);
+            statement.to_string()
+        };
+        assert_eq!(
+            rewritten("SELECT a FROM t WHERE a IN (SELECT count(*) FROM u WHERE u.k = t.k) OR a NOT IN (SELECT max(x) FROM u) OR a > ALL (SELECT min(x) FROM u)"),
+            "SELECT a FROM t WHERE a = (SELECT count(*) FROM u WHERE u.k = t.k) OR a <> (SELECT max(x) FROM u) OR a > (SELECT min(x) FROM u)"
+        );
+        for kept in [
+            "SELECT a FROM t WHERE a IN (SELECT count(*) FROM u GROUP BY u.j)",
+            "SELECT a FROM t WHERE a IN (SELECT count(*) FROM u HAVING count(*) > 1)",
+            "SELECT a FROM t WHERE a NOT IN (SELECT count(*) FROM u LIMIT 0)",
+            "SELECT a FROM t WHERE a IN (SELECT x FROM u WHERE u.k = t.k)",
+            "SELECT a FROM t WHERE (a, b) IN (SELECT max(x), min(x) FROM u)",
+        ] {
+            assert_eq!(rewritten(kept), kept);
+        }
+    }
+
+    #[test]
+    fn having_without_aggregates_aggregates_one_group() {
+        let rewritten = |sql: &str| {
+            let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+            super::having_of_one_group(&mut statement);
+            statement.to_string()
+        };
+        assert_eq!(
+            rewritten("SELECT 1 FROM t HAVING true UNION ALL SELECT 2 FROM u HAVING 1 < 2"),
+            "SELECT 1 FROM t HAVING count(*) >= 0 AND (true) UNION ALL SELECT 2 FROM u HAVING count(*) >= 0 AND (1 < 2)"
+        );
+        for kept in ["SELECT 1 FROM t HAVING count(*) > 1", "SELECT max(a) FROM t HAVING true", "SELECT 1 FROM t GROUP BY a HAVING true"] {
             assert_eq!(rewritten(kept), kept);
         }
     }

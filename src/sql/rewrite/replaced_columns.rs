@@ -1,0 +1,144 @@
+//! `SELECT * EXCLUDE (c), <expr> AS c`: DuckDB's way to replace a column,
+//! which it lists last. polars-sql refused it at the top of a query ("the
+//! name 'c' passed to `LazyFrame.with_columns` is duplicate") and answered
+//! a derived table so written without `c` at all. Where the wildcard's
+//! relations' columns are known, the wildcard is spelled out, each column
+//! qualified by its relation (a name an earlier relation has suffixed
+//! `:relation`, as polars-sql names it).
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, Statement};
+use sqlparser::ast::{WildcardAdditionalOptions};
+use crate::sql::visit::VisitorMut;
+
+use super::resolver::{visit_query, Resolver, Scope};
+use super::scope::{output_names, selects_mut};
+use super::Columns;
+
+pub(super) fn spelled_out(statement: &mut Statement, columns: &Columns) {
+    visit_query(statement, columns, |resolver| Replaced { resolver });
+}
+
+struct Replaced<'a> {
+    resolver: Resolver<'a>,
+}
+
+impl VisitorMut for Replaced<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        for select in selects_mut(&mut query.body) {
+            if replaces_excluded(select) {
+                if let Some(projection) = self.spelled_out(select) {
+                    select.projection = projection;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Replaced<'_> {
+    fn spelled_out(&self, select: &Select) -> Option<Vec<SelectItem>> {
+        let scopes = self.resolver.scopes(&select.from)?;
+        let mut projection = Vec::new();
+        let mut seen = Vec::new();
+        for item in &select.projection {
+            let (of, options) = match item {
+                SelectItem::Wildcard(options) => (scopes.iter().collect::<Vec<_>>(), options),
+                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), options) => {
+                    let qualifier = name.0.last()?.as_ident()?;
+                    (scopes.iter().filter(|scope| scope.qualifier.eq_ignore_ascii_case(&qualifier.value)).collect(), options)
+                }
+                other => {
+                    projection.push(other.clone());
+                    continue;
+                }
+            };
+            projection.extend(listed(&of, &excluded(options)?, &mut seen)?);
+        }
+        Some(projection)
+    }
+}
+
+/// The columns of `scopes` but `excluded`, qualified, a name `seen` before
+/// suffixed; None where no scope is named.
+fn listed(scopes: &[&Scope], excluded: &[String], seen: &mut Vec<String>) -> Option<Vec<SelectItem>> {
+    let mut items = Vec::new();
+    for scope in scopes {
+        for column in &scope.columns {
+            let lower = column.to_ascii_lowercase();
+            if excluded.contains(&lower) {
+                continue;
+            }
+            let read = Expr::CompoundIdentifier(vec![quoted(&scope.qualifier), quoted(column)]);
+            items.push(match seen.contains(&lower) {
+                true => SelectItem::ExprWithAlias { expr: read, alias: quoted(&format!("{column}:{}", scope.qualifier)) },
+                false => SelectItem::UnnamedExpr(read),
+            });
+            seen.push(lower);
+        }
+    }
+    (!scopes.is_empty()).then_some(items)
+}
+
+fn quoted(name: &str) -> Ident {
+    Ident::with_quote('"', name)
+}
+
+/// Whether a wildcard of the SELECT leaves out a name another item gives
+/// its column.
+fn replaces_excluded(select: &Select) -> bool {
+    let named: Vec<String> = output_names(select).into_iter().flatten().map(|name| name.to_ascii_lowercase()).collect();
+    select.projection.iter().any(|item| match item {
+        SelectItem::Wildcard(options) | SelectItem::QualifiedWildcard(_, options) => {
+            excluded(options).is_some_and(|excluded| excluded.iter().any(|name| named.contains(name)))
+        }
+        _ => false,
+    })
+}
+
+/// The names a wildcard with no option but EXCLUDE leaves out, lowercased;
+/// None for other options, which stay polars-sql's.
+fn excluded(options: &WildcardAdditionalOptions) -> Option<Vec<String>> {
+    let plain = WildcardAdditionalOptions { opt_exclude: None, wildcard_token: options.wildcard_token.clone(), ..Default::default() };
+    let only_exclude = WildcardAdditionalOptions { opt_exclude: None, ..options.clone() } == plain;
+    let names: Vec<&ObjectName> = match options.opt_exclude.as_ref() {
+        None => Vec::new(),
+        Some(ExcludeSelectItem::Single(name)) => vec![name],
+        Some(ExcludeSelectItem::Multiple(names)) => names.iter().collect(),
+    };
+    let names = names.iter().map(|name| Some(name.0.last()?.as_ident()?.value.to_ascii_lowercase())).collect::<Option<Vec<_>>>()?;
+    only_exclude.then_some(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::columns_of;
+
+    #[test]
+    fn a_column_excluded_and_selected_again_spells_the_wildcard_out() {
+        let columns = columns_of(&[("t", &["a", "B", "c"]), ("u", &["k", "v"])]);
+        let rewritten = |sql: &str| {
+            let mut statement = crate::sql::parse::parse_single(sql).unwrap();
+            super::spelled_out(&mut statement, &columns);
+            statement.to_string()
+        };
+        assert_eq!(
+            rewritten("SELECT * FROM (SELECT * EXCLUDE (c), c + 1 AS c FROM t) AS x"),
+            r#"SELECT * FROM (SELECT "t"."a", "t"."B", c + 1 AS c FROM t) AS x"#
+        );
+        assert_eq!(
+            rewritten("SELECT t.* EXCLUDE (b), u.* EXCLUDE (v), u.v AS b FROM t JOIN u ON t.a = u.k"),
+            r#"SELECT "t"."a", "t"."c", "u"."k", u.v AS b FROM t JOIN u ON t.a = u.k"#
+        );
+        assert_eq!(
+            rewritten("SELECT * EXCLUDE (c), 1 AS c FROM t JOIN t AS s ON t.a = s.a"),
+            r#"SELECT "t"."a", "t"."B", "s"."a" AS "a:s", "s"."B" AS "B:s", 1 AS c FROM t JOIN t AS s ON t.a = s.a"#
+        );
+        for kept in ["SELECT * EXCLUDE (c), c + 1 AS d FROM t", "SELECT * EXCLUDE (c) REPLACE (a + 1 AS a), c + 1 AS c FROM t"] {
+            assert_eq!(rewritten(kept), kept);
+        }
+    }
+}
