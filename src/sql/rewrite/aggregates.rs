@@ -67,15 +67,43 @@ pub(super) fn for_each_aggregate_argument(expr: &mut Expr, each: &mut dyn FnMut(
     let _ = crate::sql::visit::VisitMut::visit(expr, &mut Arguments { each, subqueries: 0 });
 }
 
-/// A COUNT call anywhere in `expr`: over no rows it gives 0, not the NULL
-/// every other aggregate gives, so a missing group cannot stand for it.
-pub(super) fn counts(expr: &Expr) -> bool {
-    let mut found = false;
-    let _ = crate::sql::visit::visit_expressions(expr, |expr| {
-        found |= matches!(expr, Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("count"));
-        if found { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+/// Whether `expr`, an aggregating SELECT's value, is NULL over no rows,
+/// so a missing group can stand for it: an aggregate but a count (0 there),
+/// or an operation NULL where such an operand is (`max(x) + 1`); not
+/// `count(*)`, `coalesce(max(x), 0)` or a CASE, which have a value there.
+pub(super) fn null_without_rows(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function(_) if aggregate_call(expr) => !counts(expr),
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } | Expr::UnaryOp { expr: inner, .. } => null_without_rows(inner),
+        Expr::BinaryOp { left, op, right } => {
+            use sqlparser::ast::BinaryOperator::{And, Or, Spaceship};
+            !matches!(op, And | Or | Spaceship) && (null_without_rows(left) || null_without_rows(right))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `call` is an aggregate that counts (0 over no rows, not NULL).
+fn counts(call: &Expr) -> bool {
+    const COUNTS: [&str; 6] = ["count", "count_if", "countif", "approx_count_distinct", "regr_count", "count_distinct"];
+    matches!(call, Expr::Function(function) if COUNTS.contains(&function.name.to_string().to_ascii_lowercase().as_str()))
+}
+
+/// `expr`, an aggregating SELECT's value, as it is over no rows: each
+/// aggregate outside its subqueries 0 if it counts, else NULL
+/// (`coalesce(max(x), 0)`: `coalesce(NULL, 0)`).
+pub(super) fn over_no_rows(expr: &Expr) -> Expr {
+    let mut empty = expr.clone();
+    super::scope::replace_outside_subqueries(&mut empty, |expr| {
+        if aggregate_call(expr) {
+            let value = match counts(expr) {
+                true => sqlparser::ast::Value::Number("0".into(), false),
+                false => sqlparser::ast::Value::Null,
+            };
+            *expr = Expr::value(value);
+        }
     });
-    found
+    empty
 }
 
 /// An aggregate call in `expr`, outside its subqueries.
@@ -110,6 +138,10 @@ mod tests {
         assert!(holds_aggregate(&expr("1 + sum(x)")) && holds_aggregate(&expr("first(x)")));
         assert!(!holds_aggregate(&expr("checksum(x) + admin(y)")));
         assert!(!holds_aggregate(&expr("(SELECT max(y) FROM u)")));
-        assert!(counts(&expr("coalesce(count(*), 0)")) && !counts(&expr("discount(x)")));
+        assert!(null_without_rows(&expr("-(max(x) + count(*))")) && null_without_rows(&expr("CAST(avg(x) AS INT) > 2")));
+        assert_eq!(over_no_rows(&expr("coalesce(max(x), count(*) + 1, (SELECT max(y) FROM u))")).to_string(), "coalesce(NULL, 0 + 1, (SELECT max(y) FROM u))");
+        for counted in ["count(*) + 1", "coalesce(max(x), 0)", "CASE WHEN max(x) IS NULL THEN 0 END", "max(x) IS NULL", "max(x) > 1 OR true"] {
+            assert!(!null_without_rows(&expr(counted)), "{counted}");
+        }
     }
 }

@@ -12,11 +12,11 @@
 //!   values (read from the outer FROM) with the subquery's rows that satisfy
 //!   every comparison, grouped by the outer values.
 //!
-//! An outer row without a group gets what the subquery gives over no rows —
-//! `count` 0, other aggregates NULL — so the value must be one aggregate
-//! call (`count(*) + 1` over no rows is 1, which a missing group cannot say),
-//! or aggregate nothing: a lookup's value is its one row's (NULL over none),
-//! and more than one row is an error, as SQL says.
+//! An outer row without a group gets what the subquery gives over no rows:
+//! its value with each aggregate 0 if it counts, else NULL (`count(*) + 1`
+//! is 1, `coalesce(max(x), 0)` 0). A value that aggregates nothing is a
+//! lookup's, its one row's (NULL over none), and more than one row is an
+//! error, as SQL says.
 
 use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem};
 
@@ -28,6 +28,9 @@ pub(super) struct ItemPlan {
     /// The LEFT JOIN's condition, and what replaces the subquery.
     pub join_on: String,
     pub value: String,
+    /// Whether `value` gives a row without a group the subquery's value over
+    /// no rows itself (a CASE no aggregate may hold).
+    pub fills_missing: bool,
 }
 
 pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer_from: &str, name: &str) -> Option<ItemPlan> {
@@ -35,9 +38,7 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] = select.projection.as_slice() else {
         return None;
     };
-    // One aggregate call: over no rows a count is 0, every other NULL, as a missing group is.
-    let one_row = !super::aggregates::aggregate_call(value);
-    let counted = matches!(value, Expr::Function(f) if matches!(f.name.to_string().to_ascii_lowercase().as_str(), "count" | "count_distinct"));
+    let one_row = !super::aggregates::holds_aggregate(value);
     if one_row && !super::aggregates::row_wise(value) {
         return None;
     }
@@ -71,8 +72,19 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let mut cte_columns: Vec<String> = (1..=key_columns).map(|i| format!("__floe_k{i}")).collect();
     cte_columns.push("__floe_v".into());
     let reference = format!("{name}.__floe_v");
-    let value = if counted { format!("coalesce({reference}, 0)") } else { reference };
-    Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value })
+    let counted = !one_row && matches!(super::aggregates::over_no_rows(value), Expr::Value(_)) && !super::aggregates::null_without_rows(value);
+    let fills_missing = !one_row && !counted && !super::aggregates::null_without_rows(value);
+    // Floe's functions reach only the SELECTs it hands polars-sql whole.
+    if fills_missing && super::scope::any_outside_subqueries(value, |e| matches!(e, Expr::Function(f) if super::scalars::called(f).is_some())) {
+        return None;
+    }
+    let value = match (counted, fills_missing) {
+        (true, _) => format!("coalesce({reference}, 0)"),
+        // Matched, a group's key is never NULL (it equals an outer value).
+        (false, true) => format!("CASE WHEN {name}.__floe_k1 IS NULL THEN {} ELSE {reference} END", super::aggregates::over_no_rows(value)),
+        (false, false) => reference,
+    };
+    Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value, fills_missing })
 }
 
 /// `SELECT o.__floe_kI…, <values> FROM (SELECT DISTINCT <outer values> FROM

@@ -211,7 +211,7 @@ fn for_each_comparison(on: &mut Expr, each: &mut impl FnMut(&mut Expr, &mut Expr
 }
 
 /// The type two kinds of keys join as, where Polars would refuse them.
-fn wider(left: ColumnKind, right: ColumnKind) -> Option<String> {
+pub(super) fn wider(left: ColumnKind, right: ColumnKind) -> Option<String> {
     use ColumnKind::*;
     match (left, right) {
         (Decimal(a), Decimal(b)) => Some(format!("DECIMAL(38, {})", a.max(b))),

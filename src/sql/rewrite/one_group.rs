@@ -17,7 +17,8 @@
 //! - HAVING makes a query one group even where nothing in it aggregates:
 //!   `SELECT 1 FROM t HAVING true` answers one row (over no rows too).
 //!   polars-sql aggregates only where an aggregate is written, and answered
-//!   a row per row of t.
+//!   a row per row of t. Where nothing aggregates, the group's rows are
+//!   never read, so the SELECT is one without FROM, filtered by the HAVING.
 
 use std::ops::ControlFlow;
 
@@ -25,7 +26,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SelectItem, SetExpr, S
 
 use super::aggregates::{holds_aggregate, opens_subquery};
 use super::resolver::{factors, set_bodies};
-use super::scope::{has_group_by, item_expr, lists_wildcard, parse_expr, relation_qualifier};
+use super::scope::{has_group_by, item_expr, lists_wildcard, relation_qualifier};
 use super::synonyms::bare_name;
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 use crate::sql::{Error, Result};
@@ -96,31 +97,34 @@ pub(super) fn memberships_of_one_group(statement: &mut Statement) {
     let _ = statement.visit(&mut Memberships);
 }
 
-/// The condition of an ungrouped HAVING in a SELECT that aggregates nothing
-/// also asks `count(*) >= 0`, always true, so that the SELECT aggregates.
+/// A SELECT with HAVING but no GROUP BY and no aggregate as one without
+/// FROM whose WHERE is the HAVING (its own FROM and WHERE choose rows no
+/// item reads: its columns are refused outside aggregates).
 pub(super) fn having_of_one_group(statement: &mut Statement) {
     struct Having;
     impl VisitorMut for Having {
         type Break = ();
         fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            aggregating_having(query.body.as_mut());
+            without_rows(query.body.as_mut());
             ControlFlow::Continue(())
         }
     }
     let _ = statement.visit(&mut Having);
 }
 
-fn aggregating_having(body: &mut SetExpr) {
+fn without_rows(body: &mut SetExpr) {
     match body {
         SetExpr::SetOperation { left, right, .. } => {
-            aggregating_having(left);
-            aggregating_having(right);
+            without_rows(left);
+            without_rows(right);
         }
-        SetExpr::Select(select) if !has_group_by(select) && !select.projection.iter().filter_map(item_expr).any(holds_aggregate) => {
-            let Some(condition) = select.having.as_mut().filter(|condition| !holds_aggregate(condition)) else { return };
-            let Some(counted) = parse_expr("count(*) >= 0") else { return };
-            let written = Expr::Nested(Box::new(std::mem::replace(condition, Expr::value(Value::Null))));
-            *condition = Expr::BinaryOp { left: Box::new(counted), op: BinaryOperator::And, right: Box::new(written) };
+        SetExpr::Select(select) if !has_group_by(select) && select.qualify.is_none() && !lists_wildcard(select) => {
+            let aggregates = select.projection.iter().filter_map(item_expr).any(holds_aggregate);
+            if aggregates || select.having.as_ref().is_none_or(holds_aggregate) {
+                return;
+            }
+            select.from.clear();
+            select.selection = select.having.take();
         }
         _ => {}
     }
@@ -302,15 +306,15 @@ mod tests {
     }
 
     #[test]
-    fn having_without_aggregates_aggregates_one_group() {
+    fn having_without_aggregates_reads_no_rows() {
         let rewritten = |sql: &str| {
             let mut statement = crate::sql::parse::parse_single(sql).unwrap();
             super::having_of_one_group(&mut statement);
             statement.to_string()
         };
         assert_eq!(
-            rewritten("SELECT 1 FROM t HAVING true UNION ALL SELECT 2 FROM u HAVING 1 < 2"),
-            "SELECT 1 FROM t HAVING count(*) >= 0 AND (true) UNION ALL SELECT 2 FROM u HAVING count(*) >= 0 AND (1 < 2)"
+            rewritten("SELECT 1 FROM t WHERE false HAVING true UNION ALL SELECT row_number() OVER () FROM u HAVING 1 < 2"),
+            "SELECT 1 WHERE true UNION ALL SELECT row_number() OVER () WHERE 1 < 2"
         );
         for kept in ["SELECT 1 FROM t HAVING count(*) > 1", "SELECT max(a) FROM t HAVING true", "SELECT 1 FROM t GROUP BY a HAVING true"] {
             assert_eq!(rewritten(kept), kept);

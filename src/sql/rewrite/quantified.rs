@@ -8,8 +8,9 @@
 //! - `[NOT] EXISTS (… WHERE t.k = o.k AND <local>)` under an OR or a NOT,
 //!   which polars-sql plans only as a conjunct of its own (a semi join), or
 //!   over a FROM sharing column names with the outer one, which its join
-//!   cannot tell apart, is `o.k IN (SELECT t.k … WHERE <local>)`, false for
-//!   a NULL `o.k` as the EXISTS would be (TPC-DS 10, 35);
+//!   cannot tell apart, or by numbers of unlike types, which it refuses to
+//!   join, is `o.k IN (SELECT t.k … WHERE <local>)`, false for a NULL `o.k`
+//!   as the EXISTS would be (TPC-DS 10, 35), its sides then cast alike;
 //! - `(SELECT count(*) FROM … WHERE …) > 0` is `EXISTS (…)`, and `= 0` is
 //!   `NOT EXISTS (…)`, correlated or not: a count compared with zero asks
 //!   only whether a row exists, and EXISTS is what polars-sql can join on
@@ -24,7 +25,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement};
+use sqlparser::ast::{BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, TableFactor};
 use crate::sql::visit::VisitorMut;
 
 use super::scope::*;
@@ -82,7 +83,7 @@ impl VisitorMut for Quantified<'_> {
             if let Some(rewritten) = rewritten_conjuncts(selection, memberships) {
                 *selection = rewritten;
             }
-            self.exists_under_or(selection, &outer, Under::default());
+            self.exists_under_or(selection, &outer, &self.resolver.relations(&select.from), Under::default());
             if let Some(rewritten) = rewritten_conjuncts(selection, |p| self.membership(p, &outer)) {
                 *selection = rewritten;
             }
@@ -293,29 +294,29 @@ impl Quantified<'_> {
         parse_expr(&format!("({rows} = 0 OR (({holds}) AND CASE WHEN {nulls} = 0 THEN TRUE END))"))
     }
 
-    fn exists_under_or(&self, expr: &mut Expr, outer: &[Scope], under: Under) {
+    fn exists_under_or(&self, expr: &mut Expr, outer: &[Scope], relations: &[(TableFactor, Option<Scope>)], under: Under) {
         match expr {
             Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-                self.exists_under_or(left, outer, under);
-                self.exists_under_or(right, outer, under);
+                self.exists_under_or(left, outer, relations, under);
+                self.exists_under_or(right, outer, relations, under);
             }
             Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
                 let under = Under { or: true, ..under };
-                self.exists_under_or(left, outer, under);
-                self.exists_under_or(right, outer, under);
+                self.exists_under_or(left, outer, relations, under);
+                self.exists_under_or(right, outer, relations, under);
             }
             Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, .. } => match flipped_membership(expr) {
                 Some(flipped) => {
                     *expr = flipped;
-                    self.exists_under_or(expr, outer, under);
+                    self.exists_under_or(expr, outer, relations, under);
                 }
                 None => {
                     let Expr::UnaryOp { expr: inner, .. } = expr else { return };
-                    self.exists_under_or(inner, outer, Under { or: true, not: true })
+                    self.exists_under_or(inner, outer, relations, Under { or: true, not: true })
                 }
             },
-            Expr::Nested(inner) => self.exists_under_or(inner, outer, under),
-            Expr::Exists { subquery, negated } if under.or || self.shares_names(subquery, outer) => {
+            Expr::Nested(inner) => self.exists_under_or(inner, outer, relations, under),
+            Expr::Exists { subquery, negated } if under.or || self.shares_names(subquery, outer) || self.keys_unlike(subquery, outer, relations) => {
                 let correlated = !self.resolver.self_contained(subquery);
                 let replaced = self.exists_as_in(subquery, outer, *negated);
                 // Correlated otherwise than by one key, under OR or NOT: a count
@@ -342,6 +343,23 @@ impl Quantified<'_> {
         let SetExpr::Select(select) = subquery.body.as_ref() else { return false };
         let Some(inner) = self.resolver.scopes(&select.from) else { return false };
         inner.iter().flat_map(|s| &s.columns).any(|name| outer.iter().any(|o| o.has_column(name)))
+    }
+
+    /// Whether the subquery is correlated by one equality of numbers of
+    /// unlike types (`n.c = e.dept_id`, a DOUBLE and an INTEGER), which
+    /// polars-sql's semi join refuses ("datatypes of join keys don't match")
+    /// and whose sides an IN's are cast to the wider (`join_keys.rs`).
+    fn keys_unlike(&self, subquery: &Query, outer: &[Scope], relations: &[(TableFactor, Option<Scope>)]) -> bool {
+        let SetExpr::Select(select) = subquery.body.as_ref() else { return false };
+        let Some(inner) = self.resolver.scopes(&select.from) else { return false };
+        let Some(Correlation { links, .. }) = correlate(select, &inner, outer) else { return false };
+        let [(BinaryOperator::Eq, key, outer_key)] = links.as_slice() else { return false };
+        let kind = |sql: &str, relations: &[(TableFactor, Option<Scope>)]| parse_expr(sql).and_then(|side| self.resolver.value_kind(&side, relations));
+        let inner_relations = self.resolver.relations(&select.from);
+        match (kind(key, &inner_relations), kind(outer_key, relations)) {
+            (Some(inner), Some(outer)) => inner != outer && super::join_keys::wider(inner, outer).is_some(),
+            _ => false,
+        }
     }
 
     fn exists_as_in(&self, subquery: &Query, outer: &[Scope], negated: bool) -> Option<Expr> {

@@ -8,12 +8,12 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, Statement};
-use sqlparser::ast::{WildcardAdditionalOptions};
+use sqlparser::ast::{Expr, ExcludeSelectItem, Ident, JoinConstraint, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, Statement};
+use sqlparser::ast::{TableFactor, TableWithJoins, WildcardAdditionalOptions};
 use crate::sql::visit::VisitorMut;
 
-use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{output_names, selects_mut};
+use super::resolver::{factors, visit_query, Resolver, Scope};
+use super::scope::{join_constraint, output_names, selects_mut};
 use super::Columns;
 
 pub(super) fn spelled_out(statement: &mut Statement, columns: &Columns) {
@@ -41,7 +41,10 @@ impl VisitorMut for Replaced<'_> {
 
 impl Replaced<'_> {
     fn spelled_out(&self, select: &Select) -> Option<Vec<SelectItem>> {
-        let scopes = self.resolver.scopes(&select.from)?;
+        if !select.from.iter().all(|table| self.names_whole(table)) {
+            return None;
+        }
+        let scopes = factors(&select.from).map(|factor| self.resolver.whole_scope(factor)).collect::<Option<Vec<_>>>()?;
         let mut projection = Vec::new();
         let mut seen = Vec::new();
         for item in &select.projection {
@@ -59,6 +62,20 @@ impl Replaced<'_> {
             projection.extend(listed(&of, &excluded(options)?, &mut seen)?);
         }
         Some(projection)
+    }
+}
+
+impl Replaced<'_> {
+    /// Whether a wildcard names `table`'s columns as its relations do: not
+    /// renamed by an alias's column list, not merged by USING or NATURAL
+    /// (`using_joins.rs` writes those it can with ON first).
+    fn names_whole(&self, table: &TableWithJoins) -> bool {
+        let renamed = |factor: &TableFactor| match factor {
+            TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } => !alias.columns.is_empty(),
+            _ => false,
+        };
+        let merged = table.joins.iter().any(|join| matches!(join_constraint(&mut join.join_operator.clone()), Some(JoinConstraint::Using(_) | JoinConstraint::Natural)));
+        !merged && factors(std::slice::from_ref(table)).all(|factor| !renamed(factor))
     }
 }
 
@@ -134,10 +151,20 @@ mod tests {
             r#"SELECT "t"."a", "t"."c", "u"."k", u.v AS b FROM t JOIN u ON t.a = u.k"#
         );
         assert_eq!(
+            rewritten("WITH w AS (SELECT * FROM t WHERE a > 1) SELECT * EXCLUDE (c), 1 AS c FROM w"),
+            r#"WITH w AS (SELECT * FROM t WHERE a > 1) SELECT "w"."a", "w"."B", 1 AS c FROM w"#
+        );
+        assert_eq!(
             rewritten("SELECT * EXCLUDE (c), 1 AS c FROM t JOIN t AS s ON t.a = s.a"),
             r#"SELECT "t"."a", "t"."B", "s"."a" AS "a:s", "s"."B" AS "B:s", 1 AS c FROM t JOIN t AS s ON t.a = s.a"#
         );
-        for kept in ["SELECT * EXCLUDE (c), c + 1 AS d FROM t", "SELECT * EXCLUDE (c) REPLACE (a + 1 AS a), c + 1 AS c FROM t"] {
+        for kept in [
+            "SELECT * EXCLUDE (c), c + 1 AS d FROM t",
+            "SELECT * EXCLUDE (c) REPLACE (a + 1 AS a), c + 1 AS c FROM t",
+            "WITH w AS (SELECT *, 1 + 1 FROM t) SELECT * EXCLUDE (c), 1 AS c FROM w",
+            "SELECT * EXCLUDE (c), 1 AS c FROM t JOIN u USING(k)",
+            "SELECT * EXCLUDE (q), 1 AS q FROM t AS x (p, q)",
+        ] {
             assert_eq!(rewritten(kept), kept);
         }
     }

@@ -139,6 +139,30 @@ impl<'a> Resolver<'a> {
         matches!(name_parts(name).as_deref(), Some([single]) if self.cte_columns.contains_key(single))
     }
 
+    /// `factor`'s scope with every column it has, or None: a CTE of a `*`
+    /// (`SELECT * FROM r WHERE …`, whose scope lists only the SELECT's named
+    /// items) has r's.
+    pub fn whole_scope(&self, factor: &TableFactor) -> Option<Scope> {
+        let mut scope = self.scope(factor)?;
+        let TableFactor::Table { name, .. } = factor else { return Some(scope) };
+        let Some(query) = name_parts(name).and_then(|parts| self.cte_queries.get(parts.first()?).filter(|_| parts.len() == 1)) else {
+            return Some(scope);
+        };
+        let select = leftmost_select(&query.body)?;
+        if output_names(select).iter().all(Option::is_some) {
+            return Some(scope);
+        }
+        let depth = self.cte_depth.get();
+        if depth >= 8 {
+            return None;
+        }
+        self.cte_depth.set(depth + 1);
+        let columns = self.all_columns(select);
+        self.cte_depth.set(depth);
+        scope.columns = columns?;
+        Some(scope)
+    }
+
     pub fn scope(&self, factor: &TableFactor) -> Option<Scope> {
         match factor {
                 TableFactor::Table { name, alias, args: None, .. } => {
@@ -184,7 +208,7 @@ impl Resolver<'_> {
         if plain != Default::default() || !table.joins.is_empty() {
             return None;
         }
-        let columns = self.scope(&table.relation)?.columns;
+        let columns = self.whole_scope(&table.relation)?.columns;
         let kept = columns.into_iter().filter(|column| !excluded.iter().any(|gone| gone.eq_ignore_ascii_case(column)));
         Some(kept.chain(added).collect())
     }

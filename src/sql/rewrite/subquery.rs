@@ -14,7 +14,8 @@
 //!   the CTE groups by the inner keys (`__floe_k1…`), is joined on them, and
 //!   the comparison reads the group's value. Outer rows without a group
 //!   compare against NULL and drop out, as they would in SQL — which is why
-//!   `count` (0 for an empty group, not NULL) is left alone;
+//!   a value that is not NULL over no rows (`count`, `coalesce(max(x), 0)`)
+//!   is left alone;
 //! - correlated otherwise in WHERE (by `<`, `<>`, or a `count`): a value per
 //!   distinct set of the outer values it reads, LEFT JOINed back on them, as
 //!   in a SELECT list (`correlated_items.rs`);
@@ -28,7 +29,7 @@
 use sqlparser::ast::{BinaryOperator, Cte, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Statement};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
-use super::aggregates::{counts, holds_aggregate};
+use super::aggregates::{holds_aggregate, null_without_rows};
 use super::scope::*;
 
 mod correlated;
@@ -97,7 +98,7 @@ impl Rewriter<'_> {
             .into_iter()
             .map(|(op, inner, outer)| (op == BinaryOperator::Eq).then_some((inner, outer)))
             .collect::<Option<Vec<_>>>()?;
-        if !holds_aggregate(value) || counts(value) {
+        if !null_without_rows(value) {
             return None;
         }
         let mut local = local;

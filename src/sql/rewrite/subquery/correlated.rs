@@ -52,6 +52,9 @@ impl Rewriter<'_> {
         let (Expr::Subquery(subquery), Some(outer_from)) = (&*expr, &self.select_list_from) else { return };
         let name = format!("__floe_sq{}", self.ctes.len() + 1);
         let Some(plan) = super::super::correlated_items::plan(&self.resolver, subquery, outer, outer_from, &name) else { return };
+        if self.per_group && plan.fills_missing {
+            return;
+        }
         let value = if self.per_group { format!("max({})", plan.value) } else { plan.value };
         let (Some(cte), Some(value)) = (parse_cte(&name, &plan.cte_sql), parse_expr(&value)) else { return };
         *expr = value;

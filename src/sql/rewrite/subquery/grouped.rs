@@ -121,8 +121,10 @@ impl Rewriter<'_> {
                 self.replace_within(expr, false, outer, aggregates, added, &mut false);
                 self.per_group = false;
                 if !aggregates {
+                    // Its keys too, which equal the group's keys it reads (a value
+                    // over no rows tells a missing group by them: `correlated_items.rs`).
                     let values = self.ctes[before..].iter().map(|cte| &cte.alias.name.value);
-                    let columns = values.filter_map(|name| Some((name, self.resolver.cte_columns.get(name)?.last()?)));
+                    let columns = values.flat_map(|name| self.resolver.cte_columns.get(name).into_iter().flatten().map(move |column| (name, column)));
                     new_keys.extend(columns.filter_map(|(name, column)| parse_expr(&format!("{name}.{column}"))));
                 }
             }
