@@ -172,8 +172,15 @@ impl Visitor for Ungrouped {
     /// query visited in its turn.
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Error> {
         let selects = set_bodies(&query.body).into_iter().filter_map(|body| if let SetExpr::Select(select) = body { Some(select) } else { None });
+        // A plain SELECT's ORDER BY sorts its one row by what it reads.
+        let sort_keys: Vec<&Expr> = match (query.body.as_ref(), &query.order_by) {
+            (SetExpr::Select(_), Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(keys), .. })) => {
+                keys.iter().map(|key| &key.expr).collect()
+            }
+            _ => Vec::new(),
+        };
         for select in selects {
-            if let Some(column) = ungrouped_column(select, self.in_expression > 0) {
+            if let Some(column) = ungrouped_column(select, &sort_keys, self.in_expression > 0) {
                 return ControlFlow::Break(Error::Invalid(format!(
                     "column {column} must appear in the GROUP BY clause or be used in an aggregate function: the query \
                      aggregates without GROUP BY, so it answers one row; add GROUP BY {column}, or aggregate it (any_value({column}))"
@@ -184,9 +191,10 @@ impl Visitor for Ungrouped {
     }
 }
 
-/// The first item of `select` that is a column read outside its aggregates,
-/// where `select` aggregates without GROUP BY; `*` stands for every column.
-fn ungrouped_column(select: &Select, nested: bool) -> Option<String> {
+/// The first column `select` reads outside its aggregates in an item, its
+/// HAVING or a sort key, where it aggregates without GROUP BY; `*` stands
+/// for every column.
+fn ungrouped_column(select: &Select, sort_keys: &[&Expr], nested: bool) -> Option<String> {
     if !aggregates_ungrouped(select) {
         return None;
     }
@@ -208,7 +216,8 @@ fn ungrouped_column(select: &Select, nested: bool) -> Option<String> {
         }
         _ => false,
     };
-    select.projection.iter().filter_map(item_expr).find_map(|item| bare_column(item, &own))
+    let items = select.projection.iter().filter_map(item_expr);
+    items.chain(select.having.as_ref()).chain(sort_keys.iter().copied()).find_map(|read| bare_column(read, &own))
 }
 
 /// Functions known to compute a value from their row's arguments alone: a
@@ -336,6 +345,9 @@ mod tests {
             ("SELECT x FROM u WHERE x IN (SELECT s.v + max(s.w) FROM s)", "s.v"),
             ("SELECT 1 FROM t UNION ALL SELECT a + count(*) FROM t", "a"),
             ("SELECT upper(coalesce(t.s, 'x')), count_if(b > 1) FROM t", "t.s"),
+            ("SELECT count(*) AS n FROM t HAVING max(b) > 1 AND t.a > 1", "t.a"),
+            ("SELECT 1 FROM t HAVING a > 3", "a"),
+            ("SELECT count(*) AS n FROM t ORDER BY a", "a"),
         ] {
             let err = refused(sql).unwrap_or_else(|| panic!("{sql} was not refused"));
             assert!(err.contains(&format!("column {column} must appear in the GROUP BY clause")), "{sql}: {err}");
@@ -360,6 +372,9 @@ mod tests {
             // Aggregates by other names, quoted, or not in the table of aggregates; a lambda's parameter.
             "SELECT count(*), count_if(a > 1), any_value(b), \"sum\"(c), kurtosis(d), bit_and(e) FROM t",
             "SELECT list_filter(array_agg(b), x -> x > 5) FROM t",
+            // An alias in HAVING and ORDER BY; a position; a set operation's ORDER BY names outputs.
+            "SELECT count(*) AS n FROM t HAVING n > 1 ORDER BY n, 1",
+            "SELECT count(*) AS n FROM t UNION ALL SELECT count(*) FROM u ORDER BY n",
         ] {
             assert_eq!(refused(sql), None, "{sql}");
         }
