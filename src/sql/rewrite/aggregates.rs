@@ -74,7 +74,20 @@ pub(super) fn for_each_aggregate_argument(expr: &mut Expr, each: &mut dyn FnMut(
 pub(super) fn null_without_rows(expr: &Expr) -> bool {
     match expr {
         Expr::Function(_) if aggregate_call(expr) => !counts(expr),
-        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } | Expr::UnaryOp { expr: inner, .. } => null_without_rows(inner),
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } | Expr::UnaryOp { expr: inner, .. } | Expr::Extract { expr: inner, .. } => {
+            null_without_rows(inner)
+        }
+        // A function of one row NULL where an argument is (`round(avg(x), 1)`).
+        Expr::Function(function) if STRICT.contains(&function.name.to_string().to_ascii_lowercase().as_str()) => {
+            use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+            let FunctionArguments::List(list) = &function.args else { return false };
+            list.args.iter().any(|argument| match argument {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(argument)) | FunctionArg::Named { arg: FunctionArgExpr::Expr(argument), .. } => {
+                    null_without_rows(argument)
+                }
+                _ => false,
+            })
+        }
         Expr::BinaryOp { left, op, right } => {
             use sqlparser::ast::BinaryOperator::{And, Or, Spaceship};
             !matches!(op, And | Or | Spaceship) && (null_without_rows(left) || null_without_rows(right))
@@ -82,6 +95,12 @@ pub(super) fn null_without_rows(expr: &Expr) -> bool {
         _ => false,
     }
 }
+
+/// Functions of a row that are NULL where an argument is.
+const STRICT: [&str; 22] = [
+    "abs", "round", "floor", "ceil", "ceiling", "trunc", "sqrt", "ln", "log10", "exp", "power", "sign", "upper", "lower",
+    "length", "char_length", "substr", "substring", "trim", "date_trunc", "date_part", "strftime",
+];
 
 /// Whether `call` is an aggregate that counts (0 over no rows, not NULL).
 fn counts(call: &Expr) -> bool {
@@ -91,8 +110,17 @@ fn counts(call: &Expr) -> bool {
 
 /// `expr`, an aggregating SELECT's value, as it is over no rows: each
 /// aggregate outside its subqueries 0 if it counts, else NULL
-/// (`coalesce(max(x), 0)`: `coalesce(NULL, 0)`).
-pub(super) fn over_no_rows(expr: &Expr) -> Expr {
+/// (`coalesce(max(x), 0)`: `coalesce(NULL, 0)`). None where a call other
+/// than those made for NULLs would read an untyped NULL, which Polars
+/// refuses (`round(NULL, 1)`: "rounding can only be used on numeric types").
+pub(super) fn over_no_rows(expr: &Expr) -> Option<Expr> {
+    const FOR_NULLS: [&str; 5] = ["coalesce", "ifnull", "nvl", "nullif", "isnull"];
+    let other_calls = super::scope::any_outside_subqueries(expr, |expr| {
+        matches!(expr, Expr::Function(function) if !aggregate_call(expr) && !FOR_NULLS.contains(&function.name.to_string().to_ascii_lowercase().as_str()))
+    });
+    if other_calls {
+        return None;
+    }
     let mut empty = expr.clone();
     super::scope::replace_outside_subqueries(&mut empty, |expr| {
         if aggregate_call(expr) {
@@ -103,7 +131,7 @@ pub(super) fn over_no_rows(expr: &Expr) -> Expr {
             *expr = Expr::value(value);
         }
     });
-    empty
+    Some(empty)
 }
 
 /// An aggregate call in `expr`, outside its subqueries.
@@ -139,7 +167,9 @@ mod tests {
         assert!(!holds_aggregate(&expr("checksum(x) + admin(y)")));
         assert!(!holds_aggregate(&expr("(SELECT max(y) FROM u)")));
         assert!(null_without_rows(&expr("-(max(x) + count(*))")) && null_without_rows(&expr("CAST(avg(x) AS INT) > 2")));
-        assert_eq!(over_no_rows(&expr("coalesce(max(x), count(*) + 1, (SELECT max(y) FROM u))")).to_string(), "coalesce(NULL, 0 + 1, (SELECT max(y) FROM u))");
+        assert_eq!(over_no_rows(&expr("coalesce(max(x), count(*) + 1, (SELECT max(y) FROM u))")).unwrap().to_string(), "coalesce(NULL, 0 + 1, (SELECT max(y) FROM u))");
+        assert!(over_no_rows(&expr("coalesce(round(sum(x), 1), 0)")).is_none());
+        assert!(null_without_rows(&expr("round(avg(x), 1)")) && null_without_rows(&expr("extract(year FROM max(d))")));
         for counted in ["count(*) + 1", "coalesce(max(x), 0)", "CASE WHEN max(x) IS NULL THEN 0 END", "max(x) IS NULL", "max(x) > 1 OR true"] {
             assert!(!null_without_rows(&expr(counted)), "{counted}");
         }

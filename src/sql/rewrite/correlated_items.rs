@@ -53,9 +53,17 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let from = from_text(select);
     // A value that aggregates nothing (a lookup, `(SELECT name FROM d WHERE
     // d.id = o.d_id)`) is the group's one row, and an error past one.
-    let values = match one_row {
-        true => format!("floe_one_row(count(*), min({value})) AS __floe_v"),
-        false => format!("{value} AS __floe_v"),
+    let empty = super::aggregates::over_no_rows(value);
+    let counted = !one_row && matches!(empty, Some(Expr::Value(_))) && !super::aggregates::null_without_rows(value);
+    let fills_missing = !one_row && !counted && !super::aggregates::null_without_rows(value);
+    // A missing group is told by a column of the CTE's own name, which a
+    // grouped SELECT may take for a key beside another such CTE's.
+    let hit = format!("{name}_hit");
+    let named = "__floe_v";
+    let values = match (one_row, fills_missing) {
+        (true, _) => format!("floe_one_row(count(*), min({value})) AS {named}"),
+        (false, true) => format!("true AS {hit}, {value} AS {named}"),
+        (false, false) => format!("{value} AS {named}"),
     };
     let (cte_sql, conditions, key_columns) = match links.iter().all(|(op, ..)| *op == BinaryOperator::Eq) {
         true => {
@@ -70,19 +78,15 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
         }
     };
     let mut cte_columns: Vec<String> = (1..=key_columns).map(|i| format!("__floe_k{i}")).collect();
-    cte_columns.push("__floe_v".into());
-    let reference = format!("{name}.__floe_v");
-    let counted = !one_row && matches!(super::aggregates::over_no_rows(value), Expr::Value(_)) && !super::aggregates::null_without_rows(value);
-    let fills_missing = !one_row && !counted && !super::aggregates::null_without_rows(value);
-    // Floe's functions reach only the SELECTs it hands polars-sql whole.
-    if fills_missing && super::scope::any_outside_subqueries(value, |e| matches!(e, Expr::Function(f) if super::scalars::called(f).is_some())) {
-        return None;
-    }
-    let value = match (counted, fills_missing) {
-        (true, _) => format!("coalesce({reference}, 0)"),
-        // Matched, a group's key is never NULL (it equals an outer value).
-        (false, true) => format!("CASE WHEN {name}.__floe_k1 IS NULL THEN {} ELSE {reference} END", super::aggregates::over_no_rows(value)),
-        (false, false) => reference,
+    cte_columns.extend(fills_missing.then(|| hit.clone()));
+    let reference = format!("{name}.{named}");
+    cte_columns.push(named.into());
+    let value = match (counted, fills_missing, empty) {
+        (true, ..) => format!("coalesce({reference}, 0)"),
+        (false, true, Some(empty)) => format!("CASE WHEN {name}.{hit} IS NULL THEN {empty} ELSE {reference} END"),
+        // Its value over no rows is one Polars cannot compute from untyped NULLs.
+        (false, true, None) => return None,
+        (false, false, _) => reference,
     };
     Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value, fills_missing })
 }

@@ -26,7 +26,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SelectItem, SetExpr, S
 
 use super::aggregates::{holds_aggregate, opens_subquery};
 use super::resolver::{factors, set_bodies};
-use super::scope::{has_group_by, item_expr, lists_wildcard, relation_qualifier};
+use super::scope::{has_group_by, item_expr, lists_wildcard, relation_qualifier, replace_outside_subqueries};
 use super::synonyms::bare_name;
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 use crate::sql::{Error, Result};
@@ -105,7 +105,14 @@ pub(super) fn having_of_one_group(statement: &mut Statement) {
     impl VisitorMut for Having {
         type Break = ();
         fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            without_rows(query.body.as_mut());
+            // A sort key that aggregates reads the group's rows.
+            let sorted_by_aggregate = match &query.order_by {
+                Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(keys), .. }) => keys.iter().any(|key| holds_aggregate(&key.expr)),
+                _ => false,
+            };
+            if !sorted_by_aggregate {
+                without_rows(query.body.as_mut());
+            }
             ControlFlow::Continue(())
         }
     }
@@ -123,8 +130,23 @@ fn without_rows(body: &mut SetExpr) {
             if aggregates || select.having.as_ref().is_none_or(holds_aggregate) {
                 return;
             }
+            let Some(mut condition) = select.having.take() else { return };
+            // An item's name in HAVING is its value; a WHERE cannot read it.
+            let named: Vec<(String, Expr)> = select
+                .projection
+                .iter()
+                .filter_map(|item| if let SelectItem::ExprWithAlias { expr, alias } = item { Some((alias.value.to_ascii_lowercase(), expr.clone())) } else { None })
+                .collect();
+            replace_outside_subqueries(&mut condition, |expr| {
+                if let Expr::Identifier(name) = expr {
+                    if let Some((_, value)) = named.iter().find(|(alias, _)| *alias == name.value.to_ascii_lowercase()) {
+                        *expr = Expr::Nested(Box::new(value.clone()));
+                    }
+                }
+            });
             select.from.clear();
-            select.selection = select.having.take();
+            // `IS TRUE`: Polars refuses a filter of a NULL literal (`HAVING NULL`).
+            select.selection = Some(Expr::IsTrue(Box::new(Expr::Nested(Box::new(condition)))));
         }
         _ => {}
     }
@@ -322,10 +344,16 @@ mod tests {
             statement.to_string()
         };
         assert_eq!(
-            rewritten("SELECT 1 FROM t WHERE false HAVING true UNION ALL SELECT row_number() OVER () FROM u HAVING 1 < 2"),
-            "SELECT 1 WHERE true UNION ALL SELECT row_number() OVER () WHERE 1 < 2"
+            rewritten("SELECT 1 FROM t WHERE false HAVING true UNION ALL SELECT row_number() OVER () AS r FROM u HAVING 1 < 2"),
+            "SELECT 1 WHERE (true) IS TRUE UNION ALL SELECT row_number() OVER () AS r WHERE (1 < 2) IS TRUE"
         );
-        for kept in ["SELECT 1 FROM t HAVING count(*) > 1", "SELECT max(a) FROM t HAVING true", "SELECT 1 FROM t GROUP BY a HAVING true"] {
+        assert_eq!(rewritten("SELECT 5 AS x FROM t HAVING x > 3"), "SELECT 5 AS x WHERE ((5) > 3) IS TRUE");
+        for kept in [
+            "SELECT 1 FROM t HAVING count(*) > 1",
+            "SELECT max(a) FROM t HAVING true",
+            "SELECT 1 FROM t GROUP BY a HAVING true",
+            "SELECT 1 FROM t HAVING true ORDER BY sum(a)",
+        ] {
             assert_eq!(rewritten(kept), kept);
         }
     }

@@ -121,10 +121,14 @@ impl Rewriter<'_> {
                 self.replace_within(expr, false, outer, aggregates, added, &mut false);
                 self.per_group = false;
                 if !aggregates {
-                    // Its keys too, which equal the group's keys it reads (a value
-                    // over no rows tells a missing group by them: `correlated_items.rs`).
+                    // And the column telling a missing group (`correlated_items.rs`), one
+                    // value per group too: its name is the CTE's own.
                     let values = self.ctes[before..].iter().map(|cte| &cte.alias.name.value);
-                    let columns = values.flat_map(|name| self.resolver.cte_columns.get(name).into_iter().flatten().map(move |column| (name, column)));
+                    let cte_columns = &self.resolver.cte_columns;
+                    let read = |name: &String, column: &String| {
+                        *column == format!("{name}_hit") || cte_columns.get(name).and_then(|columns| columns.last()) == Some(column)
+                    };
+                    let columns = values.flat_map(|name| cte_columns.get(name).into_iter().flatten().filter(move |column| read(name, column)).map(move |column| (name, column)));
                     new_keys.extend(columns.filter_map(|(name, column)| parse_expr(&format!("{name}.{column}"))));
                 }
             }
