@@ -10,6 +10,7 @@ mod aggregate_rows;
 mod aggregates;
 mod analyze;
 mod columns;
+mod column_aliases;
 mod comma_joins;
 mod constant_aggregates;
 mod constant_filters;
@@ -202,6 +203,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // A FILTER that EXISTS became a constant in is Polars' to misapply.
     aggregate_filters::constant(statement);
     // First, while each SELECT's FROM clause is as written.
+    column_aliases::renamed(statement, columns);
     shadowed_sort_keys::unshadowed(statement, columns);
     using_joins::merged_keys(statement, columns);
     replaced_columns::spelled_out(statement, columns);
