@@ -291,13 +291,11 @@ fn bare_column(expr: &Expr, own: &dyn Fn(&Expr) -> bool) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::scope::rewritten_by;
+
     #[test]
     fn exists_of_one_group_is_always_true() {
-        let rewritten = |sql: &str| {
-            let mut statement = crate::sql::parse::parse_single(sql).unwrap();
-            super::exists_of_one_group(&mut statement);
-            statement.to_string()
-        };
+        let rewritten = |sql: &str| rewritten_by(sql, super::exists_of_one_group);
         assert_eq!(
             rewritten("SELECT a FROM t WHERE EXISTS (SELECT count(*) FROM u WHERE u.k = t.k) AND NOT EXISTS (SELECT max(x) FROM u)"),
             "SELECT a FROM t WHERE true AND false"
@@ -316,11 +314,7 @@ mod tests {
 
     #[test]
     fn membership_in_one_row_is_comparison_with_it() {
-        let rewritten = |sql: &str| {
-            let mut statement = crate::sql::parse::parse_single(sql).unwrap();
-            super::memberships_of_one_group(&mut statement);
-            statement.to_string()
-        };
+        let rewritten = |sql: &str| rewritten_by(sql, super::memberships_of_one_group);
         assert_eq!(
             rewritten("SELECT a FROM t WHERE a IN (SELECT count(*) FROM u WHERE u.k = t.k) OR a NOT IN (SELECT max(x) FROM u) OR a > ALL (SELECT min(x) FROM u)"),
             "SELECT a FROM t WHERE a = (SELECT count(*) FROM u WHERE u.k = t.k) OR a <> (SELECT max(x) FROM u) OR a > (SELECT min(x) FROM u)"
@@ -338,11 +332,7 @@ mod tests {
 
     #[test]
     fn having_without_aggregates_reads_no_rows() {
-        let rewritten = |sql: &str| {
-            let mut statement = crate::sql::parse::parse_single(sql).unwrap();
-            super::having_of_one_group(&mut statement);
-            statement.to_string()
-        };
+        let rewritten = |sql: &str| rewritten_by(sql, super::having_of_one_group);
         assert_eq!(
             rewritten("SELECT 1 FROM t WHERE false HAVING true UNION ALL SELECT row_number() OVER () AS r FROM u HAVING 1 < 2"),
             "SELECT 1 WHERE (true) IS TRUE UNION ALL SELECT row_number() OVER () AS r WHERE (1 < 2) IS TRUE"
