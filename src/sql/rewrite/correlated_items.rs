@@ -59,7 +59,8 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     // A missing group is told by a column of the CTE's own name, which a
     // grouped SELECT may take for a key beside another such CTE's.
     let hit = format!("{name}_hit");
-    let named = "__floe_v";
+    // Its value too: two such values may both be a grouped SELECT's keys.
+    let named = format!("{name}_v");
     let values = match (one_row, fills_missing) {
         (true, _) => format!("floe_one_row(count(*), min({value})) AS {named}"),
         (false, true) => format!("true AS {hit}, {value} AS {named}"),
@@ -80,7 +81,7 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     let mut cte_columns: Vec<String> = (1..=key_columns).map(|i| format!("__floe_k{i}")).collect();
     cte_columns.extend(fills_missing.then(|| hit.clone()));
     let reference = format!("{name}.{named}");
-    cte_columns.push(named.into());
+    cte_columns.push(named);
     let value = match (counted, fills_missing, empty) {
         (true, ..) => format!("coalesce({reference}, 0)"),
         (false, true, Some(empty)) => format!("CASE WHEN {name}.{hit} IS NULL THEN {empty} ELSE {reference} END"),

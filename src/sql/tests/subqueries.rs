@@ -137,24 +137,24 @@ fn select_list_subqueries_correlated_by_inequalities_join_distinct_outer_values(
     // inequality a filter; LEFT JOINed back, a missing group counting 0.
     assert!(
         rendered.starts_with(
-            "WITH __floe_sq1 AS (SELECT __floe_sq1_o.__floe_k1, __floe_sq1_o.__floe_k2, CAST(count(*) AS BIGINT) AS __floe_v \
+            "WITH __floe_sq1 AS (SELECT __floe_sq1_o.__floe_k1, __floe_sq1_o.__floe_k2, CAST(count(*) AS BIGINT) AS __floe_sq1_v \
              FROM (SELECT DISTINCT a.ts AS __floe_k1, a.k AS __floe_k2 FROM __floe_0 AS a) AS __floe_sq1_o \
              JOIN __floe_0 AS b ON b.k = __floe_sq1_o.__floe_k2 WHERE (b.ts < __floe_sq1_o.__floe_k1) IS TRUE"
         ),
         "{rendered}"
     );
-    assert!(rendered.contains("SELECT id, coalesce(__floe_sq1.__floe_v, 0) AS earlier FROM __floe_0 AS a LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = a.ts AND __floe_sq1.__floe_k2 = a.k"), "{rendered}");
+    assert!(rendered.contains("SELECT id, coalesce(__floe_sq1.__floe_sq1_v, 0) AS earlier FROM __floe_0 AS a LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = a.ts AND __floe_sq1.__floe_k2 = a.k"), "{rendered}");
     // By equalities only: grouped by the inner keys.
     let rendered = render_with_columns("SELECT id, (SELECT max(b.ts) FROM t AS b WHERE b.k = a.k) FROM t AS a", &[("t", &["id", "k", "ts"])]);
     assert!(rendered.contains("GROUP BY b.k"), "{rendered}");
-    assert!(rendered.contains("SELECT id, __floe_sq1.__floe_v FROM"), "{rendered}");
+    assert!(rendered.contains("SELECT id, __floe_sq1.__floe_sq1_v FROM"), "{rendered}");
 }
 
 #[test]
 fn lookup_subqueries_are_the_groups_one_row() {
     let columns: &[(&str, &[&str])] = &[("e", &["id", "dept"]), ("d", &["id", "name"])];
     let rendered = render_with_columns("SELECT id, (SELECT name FROM d WHERE d.id = e.dept AND name <> 'x') AS n FROM e", columns);
-    assert!(rendered.contains("floe_one_row(CAST(count(*) AS BIGINT), min(d.name)) AS __floe_v"), "{rendered}");
+    assert!(rendered.contains("floe_one_row(CAST(count(*) AS BIGINT), min(d.name)) AS __floe_sq1_v"), "{rendered}");
     assert!(rendered.contains("GROUP BY d.id"), "{rendered}");
     assert!(rendered.contains("LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = e.dept"), "{rendered}");
     // A window or a nested subquery is no row's own value: left as written.
@@ -168,12 +168,12 @@ fn subqueries_it_cannot_prove_safe_are_left_alone_or_joined_as_values() {
     // rows, so the count is LEFT JOINed as a SELECT item's is.
     let sql = "SELECT * FROM t AS a WHERE x > (SELECT count(*) FROM t AS b WHERE b.k = a.k)";
     let rendered = render_with_columns(sql, &[("t", &["k", "x"])]);
-    assert!(rendered.contains("LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = a.k WHERE x > coalesce(__floe_sq1.__floe_v, 0)"), "{rendered}");
+    assert!(rendered.contains("LEFT JOIN __floe_sq1 ON __floe_sq1.__floe_k1 = a.k WHERE x > coalesce(__floe_sq1.__floe_sq1_v, 0)"), "{rendered}");
     // Correlated by an inequality, in WHERE: a value per distinct outer value.
     let sql = "SELECT * FROM t AS a WHERE x >= (SELECT avg(b.x) FROM t AS b WHERE b.k <> a.k)";
     let rendered = render_with_columns(sql, &[("t", &["k", "x"])]);
     assert!(rendered.contains("FROM (SELECT DISTINCT a.k AS __floe_k1 FROM __floe_0 AS a) AS __floe_sq1_o"), "{rendered}");
-    assert!(rendered.contains("WHERE x >= __floe_sq1.__floe_v"), "{rendered}");
+    assert!(rendered.contains("WHERE x >= __floe_sq1.__floe_sq1_v"), "{rendered}");
     // A column neither side has: no guessing.
     let sql = "SELECT * FROM t WHERE x > (SELECT avg(y) FROM u WHERE u.k = nowhere)";
     assert!(!render_with_columns(sql, &[("t", &["k", "x"]), ("u", &["k", "y"])]).contains("__floe_sq"));
@@ -233,7 +233,7 @@ fn uncorrelated_exists_is_a_count_of_one_row() {
     assert!(rendered.contains("EXISTS"), "{rendered}");
     let rendered = render_with_columns("SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k > t.x)", columns);
     assert!(rendered.contains("(SELECT DISTINCT t.x AS __floe_k1 FROM __floe_0 AS t) AS __floe_sq1_o"), "{rendered}");
-    assert!(rendered.contains("WHERE (coalesce(__floe_sq1.__floe_v, 0) > 0)"), "{rendered}");
+    assert!(rendered.contains("WHERE (coalesce(__floe_sq1.__floe_sq1_v, 0) > 0)"), "{rendered}");
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn membership_correlated_by_an_inequality_is_a_count() {
     let columns: &[(&str, &[&str])] = &[("t", &["id", "x"]), ("u", &["k", "v"])];
     let rendered = render_with_columns("SELECT id FROM t WHERE x IN (SELECT u.v FROM u WHERE u.k > t.id) AND id > 1", columns);
     assert!(rendered.contains("JOIN __floe_1 AS u ON (u.v) = __floe_sq1_o.__floe_k2"), "{rendered}");
-    assert!(rendered.contains("coalesce(__floe_sq1.__floe_v, 0) > 0"), "{rendered}");
+    assert!(rendered.contains("coalesce(__floe_sq1.__floe_sq1_v, 0) > 0"), "{rendered}");
     // `k` would name the subquery's own column: left as written.
     let columns: &[(&str, &[&str])] = &[("t", &["id", "k"]), ("u", &["k", "v"])];
     let rendered = render_with_columns("SELECT id FROM t WHERE k IN (SELECT v FROM u WHERE u.v > t.id)", columns);
@@ -272,11 +272,11 @@ fn subqueries_in_aggregate_arguments_are_values_per_row() {
         columns,
     );
     // Outside the aggregates an uncorrelated one is a grouping key, or an aggregate's one value.
-    let items = "SELECT dept, max(CASE WHEN id > __floe_sq3.__floe_v THEN 1 END) AS m, __floe_sq1.__floe_sq1_v AS f, CAST(count(*) AS BIGINT) + max(__floe_sq2.__floe_sq2_v) AS g";
+    let items = "SELECT dept, max(CASE WHEN id > __floe_sq3.__floe_sq3_v THEN 1 END) AS m, __floe_sq1.__floe_sq1_v AS f, CAST(count(*) AS BIGINT) + max(__floe_sq2.__floe_sq2_v) AS g";
     assert!(rendered.contains(items), "{rendered}");
     assert!(rendered.contains("GROUP BY dept, __floe_sq1.__floe_sq1_v HAVING"), "{rendered}");
     assert!(rendered.contains("LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = e.dept LEFT JOIN __floe_sq4 ON __floe_sq4.__floe_k1 = (e.id)"), "{rendered}");
-    assert!(rendered.contains("HAVING sum(CAST(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_v, 0) > 0 THEN true"), "{rendered}");
+    assert!(rendered.contains("HAVING sum(CAST(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_sq4_v, 0) > 0 THEN true"), "{rendered}");
 }
 
 #[test]
