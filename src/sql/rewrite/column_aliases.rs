@@ -44,12 +44,9 @@ impl Aliases<'_> {
         if alias.columns.is_empty() {
             return;
         }
+        // The table's own names: a scope never reads an alias's column list.
+        let Some(scope) = self.resolver.whole_scope(factor) else { return };
         let (name, alias) = (name.clone(), alias.clone());
-        let mut plain = factor.clone();
-        if let TableFactor::Table { alias: Some(alias), .. } = &mut plain {
-            alias.columns.clear();
-        }
-        let Some(scope) = self.resolver.whole_scope(&plain) else { return };
         if alias.columns.len() > scope.columns.len() {
             return;
         }

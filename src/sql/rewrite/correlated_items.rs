@@ -54,11 +54,11 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
     // A value that aggregates nothing (a lookup, `(SELECT name FROM d WHERE
     // d.id = o.d_id)`) is the group's one row, and an error past one.
     let empty = super::aggregates::over_no_rows(value);
-    let counted = !one_row && matches!(empty, Some(Expr::Value(_))) && !super::aggregates::null_without_rows(value);
-    let fills_missing = !one_row && !counted && !super::aggregates::null_without_rows(value);
-    // A missing group is told by a column of the CTE's own name, which a
-    // grouped SELECT may take for a key beside another such CTE's.
-    let hit = format!("{name}_hit");
+    // A value NULL over no rows is what a missing group reads already.
+    let has_value_over_no_rows = !one_row && !super::aggregates::null_without_rows(value);
+    let counted = has_value_over_no_rows && matches!(empty, Some(Expr::Value(_)));
+    let fills_missing = has_value_over_no_rows && !counted;
+    let hit = hit_column(name);
     // Its value too: two such values may both be a grouped SELECT's keys.
     let named = format!("{name}_v");
     let values = match (one_row, fills_missing) {
@@ -90,6 +90,13 @@ pub(super) fn plan(resolver: &Resolver, subquery: &Query, outer: &[Scope], outer
         (false, false, _) => reference,
     };
     Some(ItemPlan { cte_sql, cte_columns, join_on: conditions.join(" AND "), value, fills_missing })
+}
+
+/// The column of a CTE `plan` writes that tells a missing group (true in
+/// each group's row): of the CTE's own name, so a grouped SELECT can take it
+/// for a key beside another such CTE's.
+pub(super) fn hit_column(cte: &str) -> String {
+    format!("{cte}_hit")
 }
 
 /// `SELECT o.__floe_kI…, <values> FROM (SELECT DISTINCT <outer values> FROM

@@ -106,11 +106,7 @@ pub(super) fn having_of_one_group(statement: &mut Statement) {
         type Break = ();
         fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
             // A sort key that aggregates reads the group's rows.
-            let sorted_by_aggregate = match &query.order_by {
-                Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(keys), .. }) => keys.iter().any(|key| holds_aggregate(&key.expr)),
-                _ => false,
-            };
-            if !sorted_by_aggregate {
+            if !sort_keys(query).into_iter().any(holds_aggregate) {
                 without_rows(query.body.as_mut());
             }
             ControlFlow::Continue(())
@@ -149,6 +145,14 @@ fn without_rows(body: &mut SetExpr) {
             select.selection = Some(Expr::IsTrue(Box::new(Expr::Nested(Box::new(condition)))));
         }
         _ => {}
+    }
+}
+
+/// The expressions `query`'s ORDER BY sorts by.
+fn sort_keys(query: &Query) -> Vec<&Expr> {
+    match &query.order_by {
+        Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(keys), .. }) => keys.iter().map(|key| &key.expr).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -195,12 +199,7 @@ impl Visitor for Ungrouped {
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Error> {
         let selects = set_bodies(&query.body).into_iter().filter_map(|body| if let SetExpr::Select(select) = body { Some(select) } else { None });
         // A plain SELECT's ORDER BY sorts its one row by what it reads.
-        let sort_keys: Vec<&Expr> = match (query.body.as_ref(), &query.order_by) {
-            (SetExpr::Select(_), Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(keys), .. })) => {
-                keys.iter().map(|key| &key.expr).collect()
-            }
-            _ => Vec::new(),
-        };
+        let sort_keys = if matches!(query.body.as_ref(), SetExpr::Select(_)) { sort_keys(query) } else { Vec::new() };
         for select in selects {
             if let Some(column) = ungrouped_column(select, &sort_keys, self.in_expression > 0) {
                 return ControlFlow::Break(Error::Invalid(format!(

@@ -8,12 +8,12 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, ExcludeSelectItem, Ident, JoinConstraint, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, Statement};
+use sqlparser::ast::{Expr, Ident, JoinConstraint, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, Statement};
 use sqlparser::ast::{TableFactor, TableWithJoins, WildcardAdditionalOptions};
 use crate::sql::visit::VisitorMut;
 
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{join_constraint, output_names, selects_mut};
+use super::scope::{join_constraint, only_excluding, output_names, selects_mut};
 use super::Columns;
 
 pub(super) fn spelled_out(statement: &mut Statement, columns: &Columns) {
@@ -63,9 +63,7 @@ impl Replaced<'_> {
         }
         Some(projection)
     }
-}
 
-impl Replaced<'_> {
     /// Whether a wildcard names `table`'s columns as its relations do: not
     /// renamed by an alias's column list, not merged by USING or NATURAL
     /// (`using_joins.rs` writes those it can with ON first).
@@ -116,18 +114,9 @@ fn replaces_excluded(select: &Select) -> bool {
     })
 }
 
-/// The names a wildcard with no option but EXCLUDE leaves out, lowercased;
-/// None for other options, which stay polars-sql's.
+/// The names a wildcard with no option but EXCLUDE leaves out, lowercased.
 fn excluded(options: &WildcardAdditionalOptions) -> Option<Vec<String>> {
-    let plain = WildcardAdditionalOptions { opt_exclude: None, wildcard_token: options.wildcard_token.clone(), ..Default::default() };
-    let only_exclude = WildcardAdditionalOptions { opt_exclude: None, ..options.clone() } == plain;
-    let names: Vec<&ObjectName> = match options.opt_exclude.as_ref() {
-        None => Vec::new(),
-        Some(ExcludeSelectItem::Single(name)) => vec![name],
-        Some(ExcludeSelectItem::Multiple(names)) => names.iter().collect(),
-    };
-    let names = names.iter().map(|name| Some(name.0.last()?.as_ident()?.value.to_ascii_lowercase())).collect::<Option<Vec<_>>>()?;
-    only_exclude.then_some(names)
+    only_excluding(options)?.iter().map(|name| Some(name.0.last()?.as_ident()?.value.to_ascii_lowercase())).collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use sqlparser::ast::{Expr, Query, SetExpr, Statement, TableFactor, TableWithJoins};
 
-use super::scope::{collect_cte_columns, leftmost_select, output_names, Columns};
+use super::scope::{collect_cte_columns, leftmost_select, only_excluding, output_names, Columns};
 use super::RelationName;
 
 mod kinds;
@@ -105,14 +105,20 @@ impl<'a> Resolver<'a> {
 
     fn cte_kind(&self, name: &sqlparser::ast::ObjectName, column: &str) -> Option<super::ColumnKind> {
         let query = self.cte_queries.get(name_parts(name)?.first()?)?;
+        self.inside_cte(|| self.derived_kind(query, column))
+    }
+
+    /// `read` of a CTE's query, None past 8 CTEs deep (a CTE that reads
+    /// itself, or a chain of them).
+    fn inside_cte<T>(&self, read: impl FnOnce() -> Option<T>) -> Option<T> {
         let depth = self.cte_depth.get();
         if depth >= 8 {
             return None;
         }
         self.cte_depth.set(depth + 1);
-        let kind = self.derived_kind(query, column);
+        let read = read();
         self.cte_depth.set(depth);
-        kind
+        read
     }
 
     /// A column's kind, the column (`expr`) named as SQL resolves it among
@@ -152,14 +158,7 @@ impl<'a> Resolver<'a> {
         if output_names(select).iter().all(Option::is_some) {
             return Some(scope);
         }
-        let depth = self.cte_depth.get();
-        if depth >= 8 {
-            return None;
-        }
-        self.cte_depth.set(depth + 1);
-        let columns = self.all_columns(select);
-        self.cte_depth.set(depth);
-        scope.columns = columns?;
+        scope.columns = self.inside_cte(|| self.all_columns(select))?;
         Some(scope)
     }
 
@@ -195,17 +194,11 @@ impl Resolver<'_> {
     /// `SELECT *, e AS n FROM r …` (SUM arguments computed below a grouping,
     /// `sum_arguments.rs`) r's and `n`.
     fn all_columns(&self, select: &sqlparser::ast::Select) -> Option<Vec<String>> {
-        use sqlparser::ast::ExcludeSelectItem;
         let [table] = select.from.as_slice() else { return None };
         let Some(sqlparser::ast::SelectItem::Wildcard(options)) = select.projection.first() else { return None };
         let added: Vec<String> = output_names(select).into_iter().skip(1).collect::<Option<_>>()?;
-        let mut plain = options.clone();
-        let excluded: Vec<String> = match plain.opt_exclude.take() {
-            None => Vec::new(),
-            Some(ExcludeSelectItem::Single(name)) => vec![name.to_string()],
-            Some(ExcludeSelectItem::Multiple(names)) => names.iter().map(ToString::to_string).collect(),
-        };
-        if plain != Default::default() || !table.joins.is_empty() {
+        let excluded: Vec<String> = only_excluding(options)?.iter().map(ToString::to_string).collect();
+        if !table.joins.is_empty() {
             return None;
         }
         let columns = self.whole_scope(&table.relation)?.columns;

@@ -271,6 +271,20 @@ pub(crate) fn relation_qualifier(factor: &TableFactor) -> Option<&Ident> {
     }
 }
 
+/// The names a wildcard leaves out where EXCLUDE is its only option (none
+/// for a plain `*`); None for other options, which stay polars-sql's.
+pub(crate) fn only_excluding(options: &sqlparser::ast::WildcardAdditionalOptions) -> Option<Vec<&ObjectName>> {
+    use sqlparser::ast::{ExcludeSelectItem, WildcardAdditionalOptions};
+    if (WildcardAdditionalOptions { opt_exclude: None, ..options.clone() }) != WildcardAdditionalOptions::default() {
+        return None;
+    }
+    Some(match options.opt_exclude.as_ref() {
+        None => Vec::new(),
+        Some(ExcludeSelectItem::Single(name)) => vec![name],
+        Some(ExcludeSelectItem::Multiple(names)) => names.iter().collect(),
+    })
+}
+
 /// Adds `names` to a wildcard's EXCLUDE.
 pub(crate) fn exclude_from_wildcard(options: &mut sqlparser::ast::WildcardAdditionalOptions, names: Vec<ObjectName>) {
     use sqlparser::ast::ExcludeSelectItem;

@@ -126,7 +126,7 @@ impl Rewriter<'_> {
                     let values = self.ctes[before..].iter().map(|cte| &cte.alias.name.value);
                     let cte_columns = &self.resolver.cte_columns;
                     let read = |name: &String, column: &String| {
-                        *column == format!("{name}_hit") || cte_columns.get(name).and_then(|columns| columns.last()) == Some(column)
+                        *column == super::super::correlated_items::hit_column(name) || cte_columns.get(name).and_then(|columns| columns.last()) == Some(column)
                     };
                     let columns = values.flat_map(|name| cte_columns.get(name).into_iter().flatten().filter(move |column| read(name, column)).map(move |column| (name, column)));
                     new_keys.extend(columns.filter_map(|(name, column)| parse_expr(&format!("{name}.{column}"))));
