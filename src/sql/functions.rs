@@ -155,10 +155,15 @@ pub enum Scalar {
     /// division of the exact unscaled sum by `count · 10^scale`, as DuckDB
     /// divides (`sql::rewrite::decimals`); a DOUBLE, NULL over no rows.
     DecimalMean,
+    /// `floe_log10(x)`: the base-10 logarithm as the platform's `log10`
+    /// computes it, exact at powers of ten (Polars divides natural
+    /// logarithms: `log10(1000)` was 2.9999999999999996, and `floor` of it
+    /// 2). What `log10(x)`, `log(x)` and `log(b, x)` are written as.
+    Log10,
 }
 
 impl Scalar {
-    const ALL: [Scalar; 24] = [
+    const ALL: [Scalar; 25] = [
         Scalar::RegexpReplace,
         Scalar::RegexpExtract,
         Scalar::Md5,
@@ -183,6 +188,7 @@ impl Scalar {
         Scalar::OneRow,
         Scalar::DecimalMean,
         Scalar::Initcap,
+        Scalar::Log10,
     ];
 
     pub fn name(self) -> &'static str {
@@ -211,6 +217,7 @@ impl Scalar {
             Scalar::OneRow => "floe_one_row",
             Scalar::DecimalMean => "floe_decimal_mean",
             Scalar::Initcap => "initcap",
+            Scalar::Log10 => "floe_log10",
         }
     }
 

@@ -44,7 +44,7 @@ fn output_type(scalar: Scalar, fields: &[Field]) -> DataType {
         Scalar::NullFlags => DataType::Int64,
         Scalar::OneRow => fields.get(1).map_or(DataType::Null, |field| field.dtype().clone()),
         Scalar::Ascii => DataType::Int32,
-        Scalar::DecimalMean => DataType::Float64,
+        Scalar::DecimalMean | Scalar::Log10 => DataType::Float64,
         Scalar::IsNan | Scalar::IsInf | Scalar::IsFinite => DataType::Boolean,
         Scalar::Levenshtein | Scalar::Hamming | Scalar::Gcd | Scalar::Lcm => DataType::Int64,
         _ => DataType::String,
@@ -80,6 +80,7 @@ fn compute(scalar: Scalar, columns: &[Column]) -> PolarsResult<Column> {
         Scalar::OneRow => one_row(columns, height)?,
         Scalar::DecimalMean => decimal_mean(columns, height)?,
         Scalar::Initcap => texts(&columns[0], height)?.iter().map(|text| text.map(initcap)).collect::<StringChunked>().into_series(),
+        Scalar::Log10 => numbers(scalar, &columns[0], height)?.iter().map(|value| value.map(f64::log10)).collect::<Float64Chunked>().into_series(),
     };
     Ok(computed.with_name(name).into_column())
 }
@@ -342,10 +343,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn floats(scalar: Scalar, column: &Column, height: usize, test: fn(f64) -> bool) -> PolarsResult<Series> {
+    Ok(numbers(scalar, column, height)?.iter().map(|value| value.map(test)).collect::<BooleanChunked>().into_series())
+}
+
+/// A column of numbers of any type as doubles.
+fn numbers(scalar: Scalar, column: &Column, height: usize) -> PolarsResult<Float64Chunked> {
     let dtype = column.dtype();
     polars_ensure!(dtype.is_primitive_numeric() || dtype.is_decimal() || dtype.is_null(), InvalidOperation: "{} takes a number, not {dtype}", scalar.name());
-    let values = spanning(column, height).cast(&DataType::Float64)?;
-    Ok(values.f64()?.iter().map(|value| value.map(test)).collect::<BooleanChunked>().into_series())
+    Ok(spanning(column, height).cast(&DataType::Float64)?.f64()?.clone())
 }
 
 #[cfg(test)]
@@ -444,5 +449,12 @@ mod tests {
         let whole = compute(Scalar::IsFinite, &[Column::new("i".into(), [7i32])]).unwrap();
         assert_eq!(whole.bool().unwrap().get(0), Some(true));
         assert!(compute(Scalar::IsNan, &[literal("x")]).is_err());
+    }
+
+    #[test]
+    fn logarithms_of_powers_of_ten_are_exact() {
+        let logs = compute(Scalar::Log10, &[Column::new("x".into(), [Some(1000i64), Some(1), None])]).unwrap();
+        assert_eq!(logs.f64().unwrap().iter().collect::<Vec<_>>(), [Some(3.0), Some(0.0), None]);
+        assert!(compute(Scalar::Log10, &[literal("x")]).is_err());
     }
 }

@@ -107,7 +107,13 @@ fn filtered_rows(subquery: &Query) -> Option<&sqlparser::ast::Select> {
 /// with itself); None where one would still name the subquery's own.
 fn as_membership(expr: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<Expr> {
     let Expr::InSubquery { expr: value, subquery, negated } = expr else { return None };
-    let mut select = filtered_rows(subquery)?.clone();
+    let mut select = match filtered_rows(subquery) {
+        Some(select) => select.clone(),
+        None => rows_of_derived(subquery, resolver)?,
+    };
+    if let Some(item) = one_listed_column(&select, resolver) {
+        select.projection = vec![item];
+    }
     let value = match super::correlated_in::qualified(value, outer) {
         Some(value) => value,
         // A name the resolver cannot place (a CTE's `*`), read as written
@@ -147,6 +153,73 @@ fn as_membership(expr: &Expr, resolver: &Resolver, outer: &[Scope]) -> Option<Ex
         true => Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(answer))) },
         false => Expr::Nested(Box::new(answer)),
     })
+}
+
+/// `SELECT m.c FROM (Q) AS m` for a self-contained subquery Q of one
+/// column whose rows are not its FROM's filtered ones (grouped, DISTINCT,
+/// limited, a set operation): its members are the derived table's rows,
+/// which [`as_membership`] counts as it counts a plain SELECT's.
+fn rows_of_derived(subquery: &Query, resolver: &Resolver) -> Option<Select> {
+    if !resolver.self_contained(subquery) {
+        return None;
+    }
+    let mut query = subquery.clone();
+    if let SetExpr::Values(values) = query.body.as_ref() {
+        // Rows of one value, as SELECTs of it: their column is named where
+        // a derived table's column list is read by no pass.
+        let rows = values.rows.iter().map(|row| match row.as_slice() {
+            [value] => Some(format!("SELECT {value} AS {MEMBER}")),
+            _ => None,
+        });
+        let union = rows.collect::<Option<Vec<_>>>()?.join(" UNION ALL ");
+        return derived_select(super::scope::parse_query(&union)?, MEMBER);
+    }
+    let selects = super::scope::selects_mut(&mut query.body);
+    if selects.is_empty() || selects.iter().any(|select| select.projection.len() != 1) {
+        return None;
+    }
+    let first = selects.into_iter().next()?;
+    // The column keeps a name written for it (an ORDER BY may read it); else it gets one.
+    let name = match &mut first.projection[0] {
+        SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+        SelectItem::UnnamedExpr(Expr::Identifier(name)) => name.value.clone(),
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last()?.value.clone(),
+        item @ SelectItem::UnnamedExpr(_) => {
+            let SelectItem::UnnamedExpr(expr) = item.clone() else { return None };
+            *item = SelectItem::ExprWithAlias { expr, alias: Ident::new(MEMBER) };
+            MEMBER.into()
+        }
+        _ => return None,
+    };
+    derived_select(query, &name)
+}
+
+/// The column a derived table of memberships names where its query does not.
+const MEMBER: &str = "__floe_member";
+
+/// `SELECT __floe_in."<column>" FROM (<query>) AS __floe_in`.
+fn derived_select(query: Query, column: &str) -> Option<Select> {
+    const DERIVED: &str = "__floe_in";
+    let text = format!("SELECT {DERIVED}.\"{column}\" FROM (SELECT 1) AS {DERIVED}");
+    let mut select = filtered_rows(&super::scope::parse_query(&text)?)?.clone();
+    let TableFactor::Derived { subquery: derived, .. } = &mut select.from.first_mut()?.relation else { return None };
+    *derived = Box::new(query);
+    Some(select)
+}
+
+/// A SELECT list of one `*` as the one column it lists, qualified (None
+/// where its relations' columns are not known, or are more than one).
+fn one_listed_column(select: &Select, resolver: &Resolver) -> Option<SelectItem> {
+    let [SelectItem::Wildcard(options)] = select.projection.as_slice() else { return None };
+    super::scope::only_excluding(options).filter(|excluded| excluded.is_empty())?;
+    let scopes = super::resolver::factors(&select.from).map(|factor| resolver.whole_scope(factor)).collect::<Option<Vec<_>>>()?;
+    let mut listed = scopes.iter().flat_map(|scope| scope.columns.iter().map(move |column| (scope, column)));
+    let (scope, column) = listed.next()?;
+    if listed.next().is_some() {
+        return None;
+    }
+    let read = Expr::CompoundIdentifier(vec![Ident::with_quote('"', &scope.qualifier), Ident::with_quote('"', column)]);
+    Some(SelectItem::UnnamedExpr(read))
 }
 
 /// Whether a bare name of `value` is a column of one of `inner`'s relations.

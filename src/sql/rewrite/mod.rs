@@ -23,6 +23,7 @@ mod decimals;
 mod distinct;
 mod exists;
 mod exists_values;
+mod fromless_subqueries;
 mod grouping_sets;
 mod grouped_keys;
 mod identifiers;
@@ -198,6 +199,8 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     one_group::having_of_one_group(statement);
+    // After the HAVING above, whose one group may be a SELECT without FROM now.
+    fromless_subqueries::as_expressions(statement);
     one_group::exists_of_one_group(statement);
     one_group::memberships_of_one_group(statement);
     // A FILTER that EXISTS became a constant in is Polars' to misapply.
@@ -207,6 +210,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     shadowed_sort_keys::unshadowed(statement, columns);
     using_joins::merged_keys(statement, columns);
     replaced_columns::spelled_out(statement, columns);
+    // Again, for the statement's wildcard spelled out beside an item of its column's name.
+    names::mark_repeated_outputs(statement);
     temporal::date_arithmetic(statement, columns);
     join_keys::memberships_joinable(statement, columns);
     exists_values::rewrite(statement, columns);

@@ -140,7 +140,7 @@ pub(super) fn positions_of_null(statement: &mut Statement) {
     });
 }
 
-fn truth_test(expr: &Expr) -> Option<Expr> {
+pub(super) fn truth_test(expr: &Expr) -> Option<Expr> {
     let sql = match expr {
         Expr::IsTrue(x) => format!("coalesce(({x}), false)"),
         Expr::IsNotTrue(x) => format!("(NOT coalesce(({x}), false))"),

@@ -5,6 +5,11 @@
 //! relations' columns are known, the wildcard is spelled out, each column
 //! qualified by its relation (a name an earlier relation has suffixed
 //! `:relation`, as polars-sql names it).
+//!
+//! So is the statement's own wildcard beside an item named as one of its
+//! columns (`SELECT *, id + 1 AS id`): SQL answers both, and the repeated
+//! name is then marked apart as every repeated output name is
+//! (`names::mark_repeated_outputs`); polars-sql refused it as a duplicate.
 
 use std::ops::ControlFlow;
 
@@ -13,26 +18,32 @@ use sqlparser::ast::{TableFactor, TableWithJoins, WildcardAdditionalOptions};
 use crate::sql::visit::VisitorMut;
 
 use super::resolver::{factors, visit_query, Resolver, Scope};
-use super::scope::{join_constraint, only_excluding, output_names, selects_mut};
+use super::scope::{join_constraint, lists_wildcard, only_excluding, output_names, selects_mut};
 use super::Columns;
 
 pub(super) fn spelled_out(statement: &mut Statement, columns: &Columns) {
-    visit_query(statement, columns, |resolver| Replaced { resolver });
+    visit_query(statement, columns, |resolver| Replaced { resolver, top: true });
 }
 
 struct Replaced<'a> {
     resolver: Resolver<'a>,
+    /// Whether the next query visited is the statement's own, whose first
+    /// SELECT names the output columns.
+    top: bool,
 }
 
 impl VisitorMut for Replaced<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        for select in selects_mut(&mut query.body) {
-            if replaces_excluded(select) {
-                if let Some(projection) = self.spelled_out(select) {
-                    select.projection = projection;
-                }
+        let top = std::mem::take(&mut self.top);
+        for (index, select) in selects_mut(&mut query.body).into_iter().enumerate() {
+            if !lists_wildcard(select) {
+                continue;
+            }
+            let Some(projection) = self.spelled_out(select) else { continue };
+            if replaces_excluded(select) || (top && index == 0 && names_twice(&projection)) {
+                select.projection = projection;
             }
         }
         ControlFlow::Continue(())
@@ -114,6 +125,13 @@ fn replaces_excluded(select: &Select) -> bool {
     })
 }
 
+/// Whether two items of `projection` have one name (a spelled-out
+/// wildcard's names are apart from each other already).
+fn names_twice(projection: &[SelectItem]) -> bool {
+    let names: Vec<String> = projection.iter().filter_map(|item| super::names::polars_name(item)).map(|(name, _)| name.to_ascii_lowercase()).collect();
+    names.iter().enumerate().any(|(i, name)| names[..i].contains(name))
+}
+
 /// The names a wildcard with no option but EXCLUDE leaves out, lowercased.
 fn excluded(options: &WildcardAdditionalOptions) -> Option<Vec<String>> {
     only_excluding(options)?.iter().map(|name| Some(name.0.last()?.as_ident()?.value.to_ascii_lowercase())).collect()
@@ -147,7 +165,10 @@ mod tests {
             rewritten("SELECT * EXCLUDE (c), 1 AS c FROM t JOIN t AS s ON t.a = s.a"),
             r#"SELECT "t"."a", "t"."B", "s"."a" AS "a:s", "s"."B" AS "B:s", 1 AS c FROM t JOIN t AS s ON t.a = s.a"#
         );
+        assert_eq!(rewritten("SELECT *, a + 1 AS a FROM t"), r#"SELECT "t"."a", "t"."B", "t"."c", a + 1 AS a FROM t"#);
         for kept in [
+            "SELECT * FROM (SELECT *, a + 1 AS a FROM t) AS x",
+            "SELECT *, a + 1 AS d FROM t",
             "SELECT * EXCLUDE (c), c + 1 AS d FROM t",
             "SELECT * EXCLUDE (c) REPLACE (a + 1 AS a), c + 1 AS c FROM t",
             "WITH w AS (SELECT *, 1 + 1 FROM t) SELECT * EXCLUDE (c), 1 AS c FROM w",

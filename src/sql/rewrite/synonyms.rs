@@ -206,6 +206,9 @@ fn synonym(function: &Function) -> Option<Expr> {
         ("right", [text, count]) => {
             format!("CASE WHEN {count} < 0 THEN substr({text}, 1 - ({count})) ELSE substr({text}, greatest(length({text}) - ({count}) + 1, 1)) END")
         }
+        // PostgreSQL's and DuckDB's: `log(x)` is base 10, `log(b, x)` base b (as DuckDB divides).
+        ("log10" | "log", [x]) => format!("{}({x})", Scalar::Log10.name()),
+        ("log", [base, x]) => format!("({log}({x}) / {log}({base}))", log = Scalar::Log10.name()),
         ("btrim", [text]) => format!("trim({text})"),
         ("btrim", [text, characters]) => format!("trim(BOTH {characters} FROM {text})"),
         ("dayname", [date]) => format!("strftime({date}, '%A')"),
