@@ -184,7 +184,8 @@ fn rows_of_derived(subquery: &Query, resolver: &Resolver) -> Option<Select> {
         SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
         SelectItem::UnnamedExpr(Expr::Identifier(name)) => name.value.clone(),
         SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last()?.value.clone(),
-        item @ SelectItem::UnnamedExpr(_) => {
+        // An ORDER BY may read the item as written, which a name would hide.
+        item @ SelectItem::UnnamedExpr(_) if query.order_by.is_none() => {
             let SelectItem::UnnamedExpr(expr) = item.clone() else { return None };
             *item = SelectItem::ExprWithAlias { expr, alias: Ident::new(MEMBER) };
             MEMBER.into()
@@ -200,7 +201,7 @@ const MEMBER: &str = "__floe_member";
 /// `SELECT __floe_in."<column>" FROM (<query>) AS __floe_in`.
 fn derived_select(query: Query, column: &str) -> Option<Select> {
     const DERIVED: &str = "__floe_in";
-    let text = format!("SELECT {DERIVED}.\"{column}\" FROM (SELECT 1) AS {DERIVED}");
+    let text = format!("SELECT {DERIVED}.{} FROM (SELECT 1) AS {DERIVED}", Ident::with_quote('"', column));
     let mut select = filtered_rows(&super::scope::parse_query(&text)?)?.clone();
     let TableFactor::Derived { subquery: derived, .. } = &mut select.from.first_mut()?.relation else { return None };
     *derived = Box::new(query);

@@ -11,17 +11,18 @@
 //! (`IS TRUE` written as `coalesce(w, false)`, which Polars answers.)
 //!
 //! polars-sql planned `d.id IN (SELECT 3)` in a SELECT list over a frame
-//! it could not find (`_POLARS_TMP`), and ungrouped HAVING subqueries
-//! become such SELECTs (`one_group.rs`). Not where the subquery aggregates
+//! it could not find (`_POLARS_TMP`). Not where the subquery aggregates
 //! or has a window (one row of a group, not of the item), or limits, groups
-//! or sets its rows apart.
+//! or sets its rows apart; nor a scalar one of constants. At analyze time,
+//! so the passes after it (group keys read in aggregating items, names of
+//! unaliased items) see the expression as if it were written.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement};
 
 use super::aggregates::{holds_aggregate, holds_window};
-use super::scope::{has_group_by, item_expr};
+use super::scope::{has_group_by, item_expr, reads_column};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 pub(super) fn as_expressions(statement: &mut Statement) {
@@ -47,6 +48,11 @@ fn rewritten(expr: &Expr) -> Option<Expr> {
     match expr {
         Expr::Subquery(query) => {
             let (item, condition) = one_item(query)?;
+            // A constant stays a subquery: as a sort or grouping key, a literal
+            // would be read as a position, and Polars sorts by no constant.
+            if !reads_column(item) && condition.is_none_or(|condition| !reads_column(condition)) {
+                return None;
+            }
             Some(match condition {
                 None => nested(item.clone()),
                 Some(condition) => Expr::Case {
@@ -162,8 +168,8 @@ mod tests {
     #[test]
     fn subqueries_without_from_are_expressions_of_the_row() {
         assert_eq!(
-            rewritten_by("SELECT d.id IN (SELECT 3), d.id NOT IN (SELECT d.k + 1 WHERE d.k > 2), (SELECT d.k WHERE d.k > 2) FROM d", super::as_expressions),
-            "SELECT (d.id = 3), (NOT (coalesce((d.k > 2), false) AND (d.id = (d.k + 1)))), (CASE WHEN (d.k > 2) THEN d.k END) FROM d"
+            rewritten_by("SELECT d.id IN (SELECT 3), d.id NOT IN (SELECT d.k + 1 WHERE d.k > 2), (SELECT d.k WHERE d.k > 2) FROM d ORDER BY (SELECT 2)", super::as_expressions),
+            "SELECT (d.id = 3), (NOT (coalesce((d.k > 2), false) AND (d.id = (d.k + 1)))), (CASE WHEN (d.k > 2) THEN d.k END) FROM d ORDER BY (SELECT 2)"
         );
         assert_eq!(
             rewritten_by("SELECT * FROM d WHERE EXISTS (SELECT 1 WHERE d.k > 2) AND NOT EXISTS (SELECT 1) AND d.id > ALL (SELECT 2 WHERE d.k < 0)", super::as_expressions),

@@ -139,6 +139,7 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     names::clock_items_as_written(statement);
     names::mark_repeated_outputs(statement);
     normalize::normalize(statement)?;
+    fromless_subqueries::as_expressions(statement);
     membership_subqueries::plain(statement);
     row_values::as_comparisons(statement);
     synonyms::rewrite(statement);
@@ -199,8 +200,6 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
     one_group::having_of_one_group(statement);
-    // After the HAVING above, whose one group may be a SELECT without FROM now.
-    fromless_subqueries::as_expressions(statement);
     one_group::exists_of_one_group(statement);
     one_group::memberships_of_one_group(statement);
     // A FILTER that EXISTS became a constant in is Polars' to misapply.

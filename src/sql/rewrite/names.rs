@@ -207,6 +207,8 @@ pub(super) fn mark_repeated_outputs(statement: &mut Statement) {
     let Statement::Query(query) = statement else { return };
     let Some(select) = super::scope::selects_mut(&mut query.body).into_iter().next() else { return };
     let mut uses: HashMap<String, usize> = HashMap::new();
+    // A mark is never one an item has already (this runs again once a `*` is spelled out).
+    let mut taken: Vec<String> = select.projection.iter().filter_map(polars_name).map(|(name, _)| name).collect();
     for item in select.projection.iter_mut() {
         // Unaliased expressions are named apart by `name_colliding_projections`.
         let Some((name, false)) = polars_name(item) else { continue };
@@ -214,8 +216,13 @@ pub(super) fn mark_repeated_outputs(statement: &mut Statement) {
         *used += 1;
         let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
         if *used > 1 {
-            let alias = Ident::with_quote('"', format!("{name}{REPEAT_MARK}{used}"));
-            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+            let mut ordinal = *used;
+            while taken.contains(&format!("{name}{REPEAT_MARK}{ordinal}")) {
+                ordinal += 1;
+            }
+            let marked = format!("{name}{REPEAT_MARK}{ordinal}");
+            taken.push(marked.clone());
+            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', marked) };
         }
     }
 }
