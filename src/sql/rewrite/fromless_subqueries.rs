@@ -26,13 +26,28 @@ use super::scope::{has_group_by, item_expr, reads_column};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 pub(super) fn as_expressions(statement: &mut Statement) {
-    let _ = statement.visit(&mut Fromless);
+    let _ = statement.visit(&mut Fromless { orders: Vec::new() });
 }
 
-struct Fromless;
+/// The sort keys of the queries being visited, set aside: a column a sort
+/// key's subquery reads is the relation's, where a bare name in ORDER BY
+/// would be read as the SELECT list's item of that name.
+struct Fromless {
+    orders: Vec<Option<sqlparser::ast::OrderBy>>,
+}
 
 impl VisitorMut for Fromless {
     type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.orders.push(query.order_by.take());
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        query.order_by = self.orders.pop().flatten();
+        ControlFlow::Continue(())
+    }
 
     /// Before the children: an ANY's subquery is its comparison's, not a value.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
@@ -168,8 +183,8 @@ mod tests {
     #[test]
     fn subqueries_without_from_are_expressions_of_the_row() {
         assert_eq!(
-            rewritten_by("SELECT d.id IN (SELECT 3), d.id NOT IN (SELECT d.k + 1 WHERE d.k > 2), (SELECT d.k WHERE d.k > 2) FROM d ORDER BY (SELECT 2)", super::as_expressions),
-            "SELECT (d.id = 3), (NOT (coalesce((d.k > 2), false) AND (d.id = (d.k + 1)))), (CASE WHEN (d.k > 2) THEN d.k END) FROM d ORDER BY (SELECT 2)"
+            rewritten_by("SELECT d.id IN (SELECT 3), d.id NOT IN (SELECT d.k + 1 WHERE d.k > 2), (SELECT d.k WHERE d.k > 2) FROM d ORDER BY (SELECT d.k)", super::as_expressions),
+            "SELECT (d.id = 3), (NOT (coalesce((d.k > 2), false) AND (d.id = (d.k + 1)))), (CASE WHEN (d.k > 2) THEN d.k END) FROM d ORDER BY (SELECT d.k)"
         );
         assert_eq!(
             rewritten_by("SELECT * FROM d WHERE EXISTS (SELECT 1 WHERE d.k > 2) AND NOT EXISTS (SELECT 1) AND d.id > ALL (SELECT 2 WHERE d.k < 0)", super::as_expressions),

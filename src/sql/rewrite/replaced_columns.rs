@@ -37,16 +37,36 @@ impl VisitorMut for Replaced<'_> {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let top = std::mem::take(&mut self.top);
+        let mut repeated = None;
         for (index, select) in selects_mut(&mut query.body).into_iter().enumerate() {
             if !lists_wildcard(select) {
                 continue;
             }
             let Some(projection) = self.spelled_out(select) else { continue };
-            if replaces_excluded(select) || (top && index == 0 && names_twice(&projection)) {
+            let repeats = top && index == 0 && names_twice(&projection);
+            if replaces_excluded(select) || repeats {
                 select.projection = projection;
+                repeated = repeats.then(|| select.projection.clone());
             }
         }
+        if let Some(projection) = repeated {
+            sorted_by_aliases(query, &projection);
+        }
         ControlFlow::Continue(())
+    }
+}
+
+/// A sort key naming an item's alias that a listed column also has sorts by
+/// the aliased item, as DuckDB reads it: Polars would sort by the first
+/// column of that name, the wildcard's. Written as the item's position.
+fn sorted_by_aliases(query: &mut Query, projection: &[SelectItem]) {
+    let Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(keys), .. }) = &mut query.order_by else { return };
+    for key in keys {
+        let Expr::Identifier(name) = &key.expr else { continue };
+        let aliased = projection.iter().position(|item| matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value.eq_ignore_ascii_case(&name.value)));
+        if let Some(position) = aliased {
+            key.expr = Expr::value(sqlparser::ast::Value::Number((position + 1).to_string(), false));
+        }
     }
 }
 
@@ -165,7 +185,7 @@ mod tests {
             rewritten("SELECT * EXCLUDE (c), 1 AS c FROM t JOIN t AS s ON t.a = s.a"),
             r#"SELECT "t"."a", "t"."B", "s"."a" AS "a:s", "s"."B" AS "B:s", 1 AS c FROM t JOIN t AS s ON t.a = s.a"#
         );
-        assert_eq!(rewritten("SELECT *, a + 1 AS a FROM t"), r#"SELECT "t"."a", "t"."B", "t"."c", a + 1 AS a FROM t"#);
+        assert_eq!(rewritten("SELECT *, a + 1 AS a FROM t ORDER BY a, c"), r#"SELECT "t"."a", "t"."B", "t"."c", a + 1 AS a FROM t ORDER BY 4, c"#);
         for kept in [
             "SELECT * FROM (SELECT *, a + 1 AS a FROM t) AS x",
             "SELECT *, a + 1 AS d FROM t",
