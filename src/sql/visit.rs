@@ -57,6 +57,35 @@ pub(crate) fn visit_expressions_mut<B>(node: &mut impl VisitMut, mut visit: impl
     VisitMut::visit(node, &mut Expressions(&mut visit))
 }
 
+/// Replaces each expression of `node` outside its ORDER BY clauses by what
+/// `replace` makes of it, before those inside it (which are then the
+/// replacement's). A sort key is left as written: there a bare name reads
+/// the SELECT list's item of that name, and a literal is a position.
+pub(crate) fn replace_outside_sort_keys(node: &mut impl VisitMut, mut replace: impl FnMut(&Expr) -> Option<Expr>) {
+    struct Outside<'a> {
+        replace: &'a mut dyn FnMut(&Expr) -> Option<Expr>,
+        orders: Vec<Option<sqlparser::ast::OrderBy>>,
+    }
+    impl VisitorMut for Outside<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+            self.orders.push(query.order_by.take());
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+            query.order_by = self.orders.pop().flatten();
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Some(replaced) = (self.replace)(expr) {
+                *expr = replaced;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(node, &mut Outside { replace: &mut replace, orders: Vec::new() });
+}
+
 /// Each relation (table name) `node` reads.
 pub(crate) fn visit_relations<B>(node: &impl Visit, mut visit: impl FnMut(&ObjectName) -> ControlFlow<B>) -> ControlFlow<B> {
     struct Relations<'a, B>(&'a mut dyn FnMut(&ObjectName) -> ControlFlow<B>);

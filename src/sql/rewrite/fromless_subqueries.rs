@@ -17,46 +17,19 @@
 //! so the passes after it (group keys read in aggregating items, names of
 //! unaliased items) see the expression as if it were written.
 
-use std::ops::ControlFlow;
-
 use sqlparser::ast::{BinaryOperator, Expr, Query, Select, SetExpr, Statement};
 
 use super::aggregates::{holds_aggregate, holds_window};
 use super::scope::{has_group_by, item_expr, reads_column};
-use crate::sql::visit::{VisitMut, VisitorMut};
+use crate::sql::visit::replace_outside_sort_keys;
 
+/// Outside sort keys: a column a sort key's subquery reads is the
+/// relation's, where a bare name in ORDER BY would read the SELECT list's
+/// item of that name. Before an expression's children: an ANY's subquery is
+/// its comparison's, not a value.
 pub(super) fn as_expressions(statement: &mut Statement) {
-    let _ = statement.visit(&mut Fromless { orders: Vec::new() });
-}
-
-/// The sort keys of the queries being visited, set aside: a column a sort
-/// key's subquery reads is the relation's, where a bare name in ORDER BY
-/// would be read as the SELECT list's item of that name.
-struct Fromless {
-    orders: Vec<Option<sqlparser::ast::OrderBy>>,
-}
-
-impl VisitorMut for Fromless {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        self.orders.push(query.order_by.take());
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        query.order_by = self.orders.pop().flatten();
-        ControlFlow::Continue(())
-    }
-
-    /// Before the children: an ANY's subquery is its comparison's, not a value.
-    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        // Nested: the text is parsed again, where an AND or OR would bind to its neighbours.
-        if let Some(rewritten) = rewritten(expr) {
-            *expr = nested(rewritten);
-        }
-        ControlFlow::Continue(())
-    }
+    // Nested: the text is parsed again, where an AND or OR would bind to its neighbours.
+    replace_outside_sort_keys(statement, |expr| rewritten(expr).map(nested));
 }
 
 fn rewritten(expr: &Expr) -> Option<Expr> {

@@ -45,29 +45,10 @@ pub(super) fn refuse_ungrouped_columns(statement: &Statement) -> Result<()> {
 /// its tables are found and authorized. Not in an ORDER BY, where polars-sql
 /// refuses a constant key.
 pub(super) fn exists_of_one_group(statement: &mut Statement) {
-    struct Exists {
-        orders: Vec<Option<sqlparser::ast::OrderBy>>,
-    }
-    impl VisitorMut for Exists {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            self.orders.push(query.order_by.take());
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            query.order_by = self.orders.pop().flatten();
-            ControlFlow::Continue(())
-        }
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if let Expr::Exists { subquery, negated } = expr {
-                if one_group(subquery) {
-                    *expr = Expr::Value(Value::Boolean(!*negated).into());
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = statement.visit(&mut Exists { orders: Vec::new() });
+    crate::sql::visit::replace_outside_sort_keys(statement, |expr| match expr {
+        Expr::Exists { subquery, negated } if one_group(subquery) => Some(Expr::Value(Value::Boolean(!*negated).into())),
+        _ => None,
+    });
 }
 
 /// `x [NOT] IN (S)`, `x op ANY (S)` and `x op ALL (S)` of a subquery S of
