@@ -1,4 +1,5 @@
-//! Exact decimal `+`, `-`, `*` and `%` (`sql::functions::DecimalOp`): the
+//! Exact `+`, `-`, `*` and `%` (`sql::functions::ExactOp`); of two integers
+//! `checked_integers.rs`'s. Of decimals: the
 //! unscaled 128-bit integers added, subtracted, multiplied or divided for
 //! the remainder (the dividend's sign, NULL for a zero divisor) with overflow
 //! checks, a product keeping the sum of its operands' scales as SQL says.
@@ -11,25 +12,26 @@ use polars::prelude::arity::{broadcast_binary_elementwise, broadcast_binary_elem
 use polars::prelude::*;
 use polars_sql::function_registry::FunctionOptions;
 
-use crate::sql::functions::DecimalOp;
+use super::checked_integers;
+use crate::sql::functions::ExactOp;
 
 const MAX_PRECISION: usize = 38;
 
 /// One instance per operation: Polars folds repeated subexpressions only
 /// where a function is the same instance, and polars-sql repeats a SUM's
 /// argument three times (its NULL-on-empty check).
-pub(super) fn udf(op: DecimalOp) -> UserDefinedFunction {
+pub(super) fn udf(op: ExactOp) -> UserDefinedFunction {
     static UDFS: std::sync::OnceLock<[UserDefinedFunction; 4]> = std::sync::OnceLock::new();
-    let [add, sub, mul, rem] = UDFS.get_or_init(|| [DecimalOp::Add, DecimalOp::Sub, DecimalOp::Mul, DecimalOp::Rem].map(new_udf));
+    let [add, sub, mul, rem] = UDFS.get_or_init(|| [ExactOp::Add, ExactOp::Sub, ExactOp::Mul, ExactOp::Rem].map(new_udf));
     match op {
-        DecimalOp::Add => add.clone(),
-        DecimalOp::Sub => sub.clone(),
-        DecimalOp::Mul => mul.clone(),
-        DecimalOp::Rem => rem.clone(),
+        ExactOp::Add => add.clone(),
+        ExactOp::Sub => sub.clone(),
+        ExactOp::Mul => mul.clone(),
+        ExactOp::Rem => rem.clone(),
     }
 }
 
-fn new_udf(op: DecimalOp) -> UserDefinedFunction {
+fn new_udf(op: ExactOp) -> UserDefinedFunction {
     super::functions::floe_udf(op.name(), FunctionOptions::elementwise(), move |columns| compute(op, &columns[0], &columns[1]), move |fields| {
         output_field(op, &fields[0], &fields[1])
     })
@@ -37,14 +39,14 @@ fn new_udf(op: DecimalOp) -> UserDefinedFunction {
 
 /// The scale of the exact result, when one operand is a decimal and the
 /// other a decimal or an integer, and the scale fits.
-fn exact_scale(op: DecimalOp, left: &DataType, right: &DataType) -> Option<usize> {
+fn exact_scale(op: ExactOp, left: &DataType, right: &DataType) -> Option<usize> {
     let (l, r) = (scale_of(left)?, scale_of(right)?);
     if !left.is_decimal() && !right.is_decimal() {
         return None;
     }
     let scale = match op {
-        DecimalOp::Mul => l + r,
-        DecimalOp::Add | DecimalOp::Sub | DecimalOp::Rem => l.max(r),
+        ExactOp::Mul => l + r,
+        ExactOp::Add | ExactOp::Sub | ExactOp::Rem => l.max(r),
     };
     (scale <= MAX_PRECISION).then_some(scale)
 }
@@ -58,9 +60,10 @@ fn scale_of(dtype: &DataType) -> Option<usize> {
     }
 }
 
-fn output_field(op: DecimalOp, left: &Field, right: &Field) -> PolarsResult<Field> {
+fn output_field(op: ExactOp, left: &Field, right: &Field) -> PolarsResult<Field> {
     let dtype = match exact_scale(op, left.dtype(), right.dtype()) {
         Some(scale) => DataType::Decimal(MAX_PRECISION, scale),
+        None if checked_integers::computes(op, left.dtype(), right.dtype()) => DataType::Int64,
         None => {
             let empty = |field: &Field| -> PolarsResult<Series> {
                 Ok(Series::new_empty(field.name().clone(), &field.dtype().clone().materialize_unknown(true)?))
@@ -71,26 +74,29 @@ fn output_field(op: DecimalOp, left: &Field, right: &Field) -> PolarsResult<Fiel
     Ok(Field::new(left.name().clone(), dtype))
 }
 
-fn polars_arithmetic(op: DecimalOp, left: &Series, right: &Series) -> PolarsResult<Series> {
+fn polars_arithmetic(op: ExactOp, left: &Series, right: &Series) -> PolarsResult<Series> {
     match op {
-        DecimalOp::Add => left + right,
-        DecimalOp::Sub => left - right,
-        DecimalOp::Mul => left * right,
-        DecimalOp::Rem => left % right,
+        ExactOp::Add => left + right,
+        ExactOp::Sub => left - right,
+        ExactOp::Mul => left * right,
+        ExactOp::Rem => left % right,
     }
 }
 
-fn compute(op: DecimalOp, left: &Column, right: &Column) -> PolarsResult<Column> {
+fn compute(op: ExactOp, left: &Column, right: &Column) -> PolarsResult<Column> {
     let (left, right) = (left.as_materialized_series(), right.as_materialized_series());
     let Some(scale) = exact_scale(op, left.dtype(), right.dtype()) else {
+        if checked_integers::computes(op, left.dtype(), right.dtype()) {
+            return Ok(checked_integers::compute(op, left, right)?.into_column());
+        }
         return Ok(polars_arithmetic(op, left, right)?.into_column());
     };
     // Sums and differences line both sides up at the result's scale first.
-    let aligned = (op != DecimalOp::Mul).then_some(scale);
+    let aligned = (op != ExactOp::Mul).then_some(scale);
     let (l, r) = (unscaled(left, aligned)?, unscaled(right, aligned)?);
     let result = match op {
         // Never past the divisor, so never an overflow.
-        DecimalOp::Rem => broadcast_binary_elementwise(&l, &r, |a, b| match (a, b) {
+        ExactOp::Rem => broadcast_binary_elementwise(&l, &r, |a, b| match (a, b) {
             (Some(a), Some(b)) if b != 0 => Some(a % b),
             _ => None,
         }),
@@ -102,7 +108,7 @@ fn compute(op: DecimalOp, left: &Column, right: &Column) -> PolarsResult<Column>
 /// Over the value buffers in one pass; only when some value overflows
 /// (perhaps one under a NULL, whose buffer value is arbitrary) row by row,
 /// to find it or leave it out.
-fn combine(op: DecimalOp, l: &Int128Chunked, r: &Int128Chunked, scale: usize) -> PolarsResult<Int128Chunked> {
+fn combine(op: ExactOp, l: &Int128Chunked, r: &Int128Chunked, scale: usize) -> PolarsResult<Int128Chunked> {
     let mut overflowed = false;
     let fast: Int128Chunked = broadcast_binary_elementwise_values(l, r, |a, b| {
         let value = exact(op, a, b);
@@ -118,12 +124,12 @@ fn combine(op: DecimalOp, l: &Int128Chunked, r: &Int128Chunked, scale: usize) ->
     })
 }
 
-fn exact(op: DecimalOp, a: i128, b: i128) -> Option<i128> {
+fn exact(op: ExactOp, a: i128, b: i128) -> Option<i128> {
     let value = match op {
-        DecimalOp::Add => a.checked_add(b)?,
-        DecimalOp::Sub => a.checked_sub(b)?,
-        DecimalOp::Mul => a.checked_mul(b)?,
-        DecimalOp::Rem => a.checked_rem(b)?,
+        ExactOp::Add => a.checked_add(b)?,
+        ExactOp::Sub => a.checked_sub(b)?,
+        ExactOp::Mul => a.checked_mul(b)?,
+        ExactOp::Rem => a.checked_rem(b)?,
     };
     fits(value).then_some(value)
 }
@@ -134,13 +140,8 @@ fn fits(value: i128) -> bool {
     value > -LIMIT && value < LIMIT
 }
 
-fn overflow(op: DecimalOp, a: i128, b: i128, scale: usize) -> PolarsError {
-    let symbol = match op {
-        DecimalOp::Add => "+",
-        DecimalOp::Sub => "-",
-        DecimalOp::Mul => "*",
-        DecimalOp::Rem => "%",
-    };
+fn overflow(op: ExactOp, a: i128, b: i128, scale: usize) -> PolarsError {
+    let symbol = op.symbol();
     polars_err!(ComputeError: "decimal overflow: {a} {symbol} {b} (unscaled, result scale {scale}) needs more than {MAX_PRECISION} digits")
 }
 
@@ -181,10 +182,10 @@ mod tests {
     fn products_keep_both_scales_and_sums_align_them() {
         let price = decimal(&[Some(1234), None, Some(-5)], 2); // 12.34, NULL, -0.05
         let discount = decimal(&[Some(5), Some(7), Some(3)], 2);
-        let product = compute(DecimalOp::Mul, &price, &discount).unwrap();
+        let product = compute(ExactOp::Mul, &price, &discount).unwrap();
         assert_eq!(unscaled_values(&product), (vec![Some(6170), None, Some(-15)], DataType::Decimal(38, 4)));
         let tax = decimal(&[Some(1), Some(2), Some(3)], 3);
-        let sum = compute(DecimalOp::Add, &price, &tax).unwrap();
+        let sum = compute(ExactOp::Add, &price, &tax).unwrap();
         assert_eq!(unscaled_values(&sum), (vec![Some(12341), None, Some(-47)], DataType::Decimal(38, 3)));
     }
 
@@ -192,7 +193,7 @@ mod tests {
     fn remainders_keep_the_dividends_sign_and_a_zero_divisor_is_null() {
         let price = decimal(&[Some(725), Some(-750), Some(725), None], 2); // 7.25, -7.50, 7.25, NULL
         let divisor = decimal(&[Some(5), Some(20), Some(0), Some(3)], 1); // 0.5, 2.0, 0, 0.3
-        let rest = compute(DecimalOp::Rem, &price, &divisor).unwrap();
+        let rest = compute(ExactOp::Rem, &price, &divisor).unwrap();
         assert_eq!(unscaled_values(&rest), (vec![Some(25), Some(-150), None, None], DataType::Decimal(38, 2)));
     }
 
@@ -200,7 +201,7 @@ mod tests {
     fn integers_take_part_at_scale_zero_and_broadcast() {
         let one = Series::new("one".into(), [1i32]).into_column();
         let discount = decimal(&[Some(5), Some(100)], 2);
-        let difference = compute(DecimalOp::Sub, &one, &discount).unwrap();
+        let difference = compute(ExactOp::Sub, &one, &discount).unwrap();
         assert_eq!(unscaled_values(&difference), (vec![Some(95), Some(0)], DataType::Decimal(38, 2)));
         assert_eq!(difference.len(), 2);
     }
@@ -208,16 +209,16 @@ mod tests {
     #[test]
     fn overflow_is_an_error_and_other_types_get_polars_arithmetic() {
         let huge = decimal(&[Some(10i128.pow(30))], 0);
-        let error = compute(DecimalOp::Mul, &huge, &huge).unwrap_err().to_string();
+        let error = compute(ExactOp::Mul, &huge, &huge).unwrap_err().to_string();
         assert!(error.contains("decimal overflow"), "{error}");
-        let under_null = compute(DecimalOp::Mul, &decimal(&[Some(2), None], 0), &decimal(&[Some(3), Some(10i128.pow(30))], 0)).unwrap();
+        let under_null = compute(ExactOp::Mul, &decimal(&[Some(2), None], 0), &decimal(&[Some(3), Some(10i128.pow(30))], 0)).unwrap();
         assert_eq!(unscaled_values(&under_null).0, vec![Some(6), None]);
         let floats = Series::new("f".into(), [1.5f64, 2.0]).into_column();
         let discount = decimal(&[Some(5), Some(7)], 2);
-        let product = compute(DecimalOp::Mul, &floats, &discount).unwrap();
+        let product = compute(ExactOp::Mul, &floats, &discount).unwrap();
         let expected = (floats.as_materialized_series() * discount.as_materialized_series()).unwrap();
         assert_eq!(product.dtype(), expected.dtype());
-        let field = output_field(DecimalOp::Mul, &Field::new("f".into(), DataType::Float64), &Field::new("d".into(), DataType::Decimal(15, 2)));
+        let field = output_field(ExactOp::Mul, &Field::new("f".into(), DataType::Float64), &Field::new("d".into(), DataType::Decimal(15, 2)));
         assert_eq!(field.unwrap().dtype(), expected.dtype());
     }
 }

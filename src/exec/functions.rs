@@ -10,7 +10,7 @@ use polars::prelude::*;
 use polars_sql::function_registry::{FunctionOptions, FunctionRegistry};
 use polars_sql::SQLContext;
 
-use crate::sql::functions::{is_floe_function, round_digits, DecimalOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, Scalar, ValueFrame, CAST_ROUND};
+use crate::sql::functions::{is_floe_function, round_digits, ExactOp, KeyOrder, MixedOrder, PeerAggregate, PeerFrame, Scalar, ValueFrame, CAST_ROUND};
 
 /// A polars-sql context that knows Floe's functions.
 pub fn sql_context() -> SQLContext {
@@ -37,7 +37,7 @@ impl FunctionRegistry for Functions {
         if let Some(order) = MixedOrder::parse(name) {
             return Ok(Some(mixed_order(name, order)));
         }
-        if let Some(op) = DecimalOp::parse(name) {
+        if let Some(op) = ExactOp::parse(name) {
             return Ok(Some(super::decimals::udf(op)));
         }
         if let Some(scalar) = Scalar::parse(name) {

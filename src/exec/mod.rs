@@ -7,6 +7,7 @@
 pub mod cloud;
 pub mod convert;
 mod catalog_views;
+mod checked_integers;
 mod decimals;
 mod system_views;
 mod metadata_tables;

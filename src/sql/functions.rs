@@ -21,7 +21,7 @@ pub const CAST_ROUND: &str = "floe_cast_round";
 pub fn is_floe_function(name: &str) -> bool {
     name == CAST_ROUND
         || round_digits(name).is_some()
-        || DecimalOp::parse(name).is_some()
+        || ExactOp::parse(name).is_some()
         || PeerFrame::parse(name).is_some()
         || ValueFrame::parse(name).is_some()
         || MixedOrder::parse(name).is_some()
@@ -50,15 +50,17 @@ pub fn round_digits(name: &str) -> Option<i32> {
     Some(sign * digits)
 }
 
-/// `floe_decimal_add(a, b)`, `_sub`, `_mul`: SQL's exact decimal
-/// arithmetic (a product's scale is the sum of its operands' scales) where
+/// `floe_exact_add(a, b)`, `_sub`, `_mul`, `_rem`: SQL's exact arithmetic.
+/// Of decimals, a product's scale is the sum of its operands' scales, where
 /// Polars 0.55 casts both sides to DECIMAL(38) and rounds each product back
 /// to the larger scale, one 128-bit division per row (TPC-H 1 spent half
-/// its time there). Integers take part at scale 0; other operands get
-/// Polars' own arithmetic, so a wrong guess of a column's type costs speed,
-/// never an answer.
+/// its time there); integers take part at scale 0. Of two integers, a
+/// BIGINT that stops at its range's end, where Polars wraps around
+/// (`x + 9223372036854775800` was negative). Other operands get Polars'
+/// own arithmetic, so a wrong guess of a column's type costs speed, never
+/// an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecimalOp {
+pub enum ExactOp {
     Add,
     Sub,
     Mul,
@@ -66,18 +68,28 @@ pub enum DecimalOp {
     Rem,
 }
 
-impl DecimalOp {
+impl ExactOp {
     pub fn name(self) -> &'static str {
         match self {
-            DecimalOp::Add => "floe_decimal_add",
-            DecimalOp::Sub => "floe_decimal_sub",
-            DecimalOp::Mul => "floe_decimal_mul",
-            DecimalOp::Rem => "floe_decimal_rem",
+            ExactOp::Add => "floe_exact_add",
+            ExactOp::Sub => "floe_exact_sub",
+            ExactOp::Mul => "floe_exact_mul",
+            ExactOp::Rem => "floe_exact_rem",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [DecimalOp::Add, DecimalOp::Sub, DecimalOp::Mul, DecimalOp::Rem].into_iter().find(|op| op.name() == name)
+        [ExactOp::Add, ExactOp::Sub, ExactOp::Mul, ExactOp::Rem].into_iter().find(|op| op.name() == name)
+    }
+
+    /// As SQL writes it, for messages.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            ExactOp::Add => "+",
+            ExactOp::Sub => "-",
+            ExactOp::Mul => "*",
+            ExactOp::Rem => "%",
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `a * b`, `a + b`, `a - b` and `a % b` where one side is a DECIMAL column
 //! (or such arithmetic) and the other a DECIMAL or an integer, as Floe's exact
-//! decimal functions (`sql::functions::DecimalOp`): Polars 0.55 rounds each
+//! decimal functions (`sql::functions::ExactOp`): Polars 0.55 rounds each
 //! product back to the larger scale, one 128-bit division per row, and
 //! refuses a decimal remainder. And `avg` of a decimal as
 //! `floe_decimal_mean(sum(x), count(x))`, the exact unscaled sum divided
@@ -8,7 +8,10 @@
 //! mean's values as doubles, each scaled by an inexact power of ten (the
 //! mean of 3577.74 alone was 3577.7400000000002, above the salary it
 //! averaged), and the sum as a DOUBLE over the count rounds twice (thirteen
-//! 1.4s averaged 1.4000000000000001).
+//! 1.4s averaged 1.4000000000000001). And `+`, `-`, `*` of two integers
+//! (a column among them) as the same functions, in BIGINT checked against
+//! its range, where Polars wraps around; `widened_arithmetic.rs` checks
+//! those the functions cannot reach.
 //!
 //! A column's type is its relation's (`Resolver::column_kind`: a catalog
 //! column's, a derived table's or a CTE's value whose kind its expression
@@ -28,7 +31,7 @@ use crate::sql::visit::{VisitMut, VisitorMut};
 
 use super::resolver::{visit_query, Resolver, Scope};
 use super::scope::{call, column_name, is_null_literal, join_constraint, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
-use crate::sql::functions::{round_digits, DecimalOp, Scalar};
+use crate::sql::functions::{round_digits, ExactOp, Scalar};
 
 pub(super) fn exact_arithmetic(statement: &mut Statement, columns: &Columns) {
     visit_query(statement, columns, |resolver| Reached { columns, resolver, reach: FunctionReach::default() });
@@ -157,10 +160,10 @@ impl Exact<'_> {
         }
         let Expr::BinaryOp { left, op, right } = expr else { return };
         let op = match op {
-            BinaryOperator::Plus => DecimalOp::Add,
-            BinaryOperator::Minus => DecimalOp::Sub,
-            BinaryOperator::Multiply => DecimalOp::Mul,
-            BinaryOperator::Modulo => DecimalOp::Rem,
+            BinaryOperator::Plus => ExactOp::Add,
+            BinaryOperator::Minus => ExactOp::Sub,
+            BinaryOperator::Multiply => ExactOp::Mul,
+            BinaryOperator::Modulo => ExactOp::Rem,
             _ => return,
         };
         use Operand::{Decimal, DecimalLiteral, Integer, Unknown};
@@ -168,8 +171,10 @@ impl Exact<'_> {
         let reads = reads_column(left) || reads_column(right);
         let exact = match (self.operand(left), self.operand(right)) {
             (Decimal, Decimal | Integer | Unknown | DecimalLiteral) | (Integer | Unknown | DecimalLiteral, Decimal) => true,
+            // Checked against BIGINT's range, where Polars wraps around.
+            (Integer, Integer) => reads && op != ExactOp::Rem,
             (DecimalLiteral, Integer | Unknown | DecimalLiteral) | (Integer | Unknown, DecimalLiteral) => reads,
-            (Decimal, _) | (_, Decimal) => op == DecimalOp::Rem,
+            (Decimal, _) | (_, Decimal) => op == ExactOp::Rem,
             _ => false,
         };
         if exact {
@@ -203,7 +208,10 @@ impl Exact<'_> {
                 Value::Number(digits, _) if digits.chars().all(|c| c.is_ascii_digit()) => Operand::Integer,
                 _ => Operand::Other,
             },
-            Expr::Function(function) if DecimalOp::parse(&function.name.to_string()).is_some() => Operand::Decimal,
+            Expr::Function(function) if ExactOp::parse(&function.name.to_string()).is_some() => match plain_args(function).as_deref() {
+                Some([left, right]) if matches!((self.operand(left), self.operand(right)), (Operand::Integer, Operand::Integer)) => Operand::Integer,
+                _ => Operand::Decimal,
+            },
             Expr::Function(function) => self.kept_by(function),
             Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => self.operand(expr),
             Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), expr, .. } if reads_column(expr) => Operand::Decimal,
@@ -289,13 +297,27 @@ mod tests {
     fn decimal_arithmetic_calls_the_exact_functions() {
         assert_eq!(
             rewritten("SELECT price * (1 - discount), qty * t.price, price * x, 2 * 3 FROM t WHERE price + discount > 1"),
-            "SELECT floe_decimal_mul(price, (floe_decimal_sub(1, discount))), floe_decimal_mul(qty, t.price), price * x, 2 * 3 \
-             FROM t WHERE floe_decimal_add(price, discount) > 1"
+            "SELECT floe_exact_mul(price, (floe_exact_sub(1, discount))), floe_exact_mul(qty, t.price), price * x, 2 * 3 \
+             FROM t WHERE floe_exact_add(price, discount) > 1"
         );
         assert_eq!(
             rewritten("SELECT abs(price) % abs(2), price % CAST(0 AS DECIMAL(4,2)), count(*) FROM t GROUP BY abs(price) % abs(2), price"),
-            "SELECT floe_decimal_rem(abs(price), abs(2)), floe_decimal_rem(price, CAST(0 AS DECIMAL(4,2))), count(*) FROM t \
-             GROUP BY floe_decimal_rem(abs(price), abs(2)), price"
+            "SELECT floe_exact_rem(abs(price), abs(2)), floe_exact_rem(price, CAST(0 AS DECIMAL(4,2))), count(*) FROM t \
+             GROUP BY floe_exact_rem(abs(price), abs(2)), price"
+        );
+    }
+
+    #[test]
+    fn integer_arithmetic_calls_the_checked_functions() {
+        assert_eq!(
+            rewritten("SELECT qty * 2, qty + qty * qty, 2 * 3, qty % 2, qty * x, qty - price FROM t WHERE 1 - qty > 0"),
+            "SELECT floe_exact_mul(qty, 2), floe_exact_add(qty, floe_exact_mul(qty, qty)), 2 * 3, qty % 2, qty * x, floe_exact_sub(qty, price) \
+             FROM t WHERE floe_exact_sub(1, qty) > 0"
+        );
+        // A grouping key and the item repeating it stay for `widened_arithmetic.rs`.
+        assert_eq!(
+            rewritten("SELECT qty + 1, sum(qty * 2), max(qty) - 1 FROM t GROUP BY qty + 1"),
+            "SELECT qty + 1, sum(floe_exact_mul(qty, 2)), floe_exact_sub(max(qty), 1) FROM t GROUP BY qty + 1"
         );
     }
 
@@ -304,14 +326,14 @@ mod tests {
         assert_eq!(
             rewritten("SELECT abs(price) * floe_round_2(discount), -price * round(qty), CAST(x AS DECIMAL(10,2)) + 1, abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2, \
                        price * COALESCE(price, 32), COALESCE(qty, 1) * 2, COALESCE(price, x) * 2 FROM t"),
-            "SELECT floe_decimal_mul(abs(price), floe_round_2(discount)), floe_decimal_mul(-price, round(qty)), \
-             floe_decimal_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2, \
-             floe_decimal_mul(price, COALESCE(price, 32)), COALESCE(qty, 1) * 2, COALESCE(price, x) * 2 FROM t"
+            "SELECT floe_exact_mul(abs(price), floe_round_2(discount)), floe_exact_mul(-price, round(qty)), \
+             floe_exact_add(CAST(x AS DECIMAL(10,2)), 1), abs(x) * price, CAST(1.5 AS DECIMAL(10,2)) * 2, \
+             floe_exact_mul(price, COALESCE(price, 32)), floe_exact_mul(COALESCE(qty, 1), 2), COALESCE(price, x) * 2 FROM t"
         );
         // A CASE of decimals is one; a column no relation has (a subquery's value) is decided when it runs.
         assert_eq!(
             rewritten("SELECT CASE WHEN qty > 1 THEN price ELSE NULL END * price, price * __floe_sq1.__floe_v, CASE WHEN qty > 1 THEN x ELSE price END * price FROM t"),
-            "SELECT floe_decimal_mul(CASE WHEN qty > 1 THEN price ELSE NULL END, price), floe_decimal_mul(price, __floe_sq1.__floe_v), \
+            "SELECT floe_exact_mul(CASE WHEN qty > 1 THEN price ELSE NULL END, price), floe_exact_mul(price, __floe_sq1.__floe_v), \
              CASE WHEN qty > 1 THEN x ELSE price END * price FROM t"
         );
     }
@@ -321,26 +343,26 @@ mod tests {
         // A derived table's DECIMAL, whatever the catalog's column of that name is; its INTEGER stays Polars'.
         assert_eq!(
             rewritten("SELECT d.v * d.v, d.n * d.n, COALESCE(d.x * d.x, 28) FROM (SELECT CAST(x AS DECIMAL(10,2)) AS v, qty AS n, price AS x FROM t) AS d"),
-            "SELECT floe_decimal_mul(d.v, d.v), d.n * d.n, COALESCE(floe_decimal_mul(d.x, d.x), 28) \
+            "SELECT floe_exact_mul(d.v, d.v), floe_exact_mul(d.n, d.n), COALESCE(floe_exact_mul(d.x, d.x), 28) \
              FROM (SELECT CAST(x AS DECIMAL(10,2)) AS v, qty AS n, price AS x FROM t) AS d"
         );
         // A CTE's as a derived table's; one the CTE's SELECT does not type (a column list) is decided when it runs.
         assert_eq!(
             rewritten("WITH c AS (SELECT price AS p, qty AS n FROM t) SELECT c.p * c.p, c.n * c.n, p * 2 FROM c"),
-            "WITH c AS (SELECT price AS p, qty AS n FROM t) SELECT floe_decimal_mul(c.p, c.p), c.n * c.n, floe_decimal_mul(p, 2) FROM c"
+            "WITH c AS (SELECT price AS p, qty AS n FROM t) SELECT floe_exact_mul(c.p, c.p), floe_exact_mul(c.n, c.n), floe_exact_mul(p, 2) FROM c"
         );
         let sql = "WITH c (p, n) AS (SELECT price, qty FROM t) SELECT c.p * c.p FROM c";
         assert_eq!(rewritten(sql), sql);
         // A relation whose columns are not known: by name.
-        assert_eq!(rewritten("SELECT price * y, qty * y FROM u"), "SELECT floe_decimal_mul(price, y), qty * y FROM u");
+        assert_eq!(rewritten("SELECT price * y, qty * y FROM u"), "SELECT floe_exact_mul(price, y), qty * y FROM u");
     }
 
     #[test]
     fn grouped_selects_change_only_aggregates_and_subqueries_stay() {
         assert_eq!(
             rewritten("SELECT price * qty, sum(price * qty) FROM t GROUP BY price * qty HAVING sum(price - discount) > 0"),
-            "SELECT price * qty, sum(floe_decimal_mul(price, qty)) FROM t GROUP BY price * qty \
-             HAVING sum(floe_decimal_sub(price, discount)) > 0"
+            "SELECT price * qty, sum(floe_exact_mul(price, qty)) FROM t GROUP BY price * qty \
+             HAVING sum(floe_exact_sub(price, discount)) > 0"
         );
         // polars-sql plans an expression's subquery without Floe's functions.
         let sql = "SELECT price FROM t WHERE price > (SELECT max(price * qty) FROM t)";
@@ -356,7 +378,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("WITH m AS (SELECT avg(price * discount) AS a FROM t) SELECT * FROM (SELECT avg(price) AS a FROM t) AS d, m"),
-            "WITH m AS (SELECT floe_decimal_mean(sum(floe_decimal_mul(price, discount)), count(floe_decimal_mul(price, discount))) AS a FROM t) \
+            "WITH m AS (SELECT floe_decimal_mean(sum(floe_exact_mul(price, discount)), count(floe_exact_mul(price, discount))) AS a FROM t) \
              SELECT * FROM (SELECT floe_decimal_mean(sum(price), count(price)) AS a FROM t) AS d, m"
         );
         for sql in [

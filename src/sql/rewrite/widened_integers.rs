@@ -90,9 +90,13 @@ fn keep_whole_counts(select: &mut Select) {
 }
 
 /// `expr` cast to BIGINT, in place.
-pub(super) fn as_bigint(expr: &mut Expr) {
+fn as_bigint(expr: &mut Expr) {
+    cast_as(expr, DataType::BigInt(None));
+}
+
+pub(super) fn cast_as(expr: &mut Expr, data_type: DataType) {
     let inner = std::mem::replace(expr, Expr::value(Value::Null));
-    *expr = Expr::Cast { kind: CastKind::Cast, expr: Box::new(inner), data_type: DataType::BigInt(None), array: false, format: None };
+    *expr = Expr::Cast { kind: CastKind::Cast, expr: Box::new(inner), data_type, array: false, format: None };
 }
 
 /// Whether Polars computes `expr` in an integer type narrower than BIGINT.

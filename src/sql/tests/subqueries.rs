@@ -272,11 +272,12 @@ fn subqueries_in_aggregate_arguments_are_values_per_row() {
         columns,
     );
     // Outside the aggregates an uncorrelated one is a grouping key, or an aggregate's one value.
-    let items = "SELECT dept, max(CASE WHEN id > __floe_sq3.__floe_sq3_v THEN 1 END) AS m, __floe_sq1.__floe_sq1_v AS f, CAST(count(*) AS BIGINT) + max(__floe_sq2.__floe_sq2_v) AS g";
+    let items = "SELECT dept, max(CASE WHEN id > __floe_sq3.__floe_sq3_v THEN 1 END) AS m, __floe_sq1.__floe_sq1_v AS f, \
+                 CAST(CAST(count(*) AS HUGEINT) + max(__floe_sq2.__floe_sq2_v) AS BIGINT) AS g";
     assert!(rendered.contains(items), "{rendered}");
     assert!(rendered.contains("GROUP BY dept, __floe_sq1.__floe_sq1_v HAVING"), "{rendered}");
     assert!(rendered.contains("LEFT JOIN __floe_sq3 ON __floe_sq3.__floe_k1 = e.dept LEFT JOIN __floe_sq4 ON __floe_sq4.__floe_k1 = (e.id)"), "{rendered}");
-    assert!(rendered.contains("HAVING sum(CAST(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_sq4_v, 0) > 0 THEN true"), "{rendered}");
+    assert!(rendered.contains("HAVING CAST(sum(CAST(CASE WHEN (CASE WHEN coalesce(__floe_sq4.__floe_sq4_v, 0) > 0 THEN true"), "{rendered}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use sqlparser::ast::{BinaryOperator, CeilFloorKind, DataType, DateTimeField, Exp
 use super::super::scope::{decimal_scale, integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
 use super::{Resolver, Scope};
-use crate::sql::functions::{round_digits, DecimalOp};
+use crate::sql::functions::{round_digits, ExactOp};
 
 impl Resolver<'_> {
     /// The kind of a derived table's column, a number's: a join on it with a
@@ -103,13 +103,16 @@ impl Resolver<'_> {
             // As `rounding.rs` writes round, and `decimals.rs` exact arithmetic.
             (name, [arg]) if round_digits(name).is_some() => rounded(kind(arg)?, round_digits(name)?.into()),
             (name, [left, right]) => {
-                let op = match DecimalOp::parse(name)? {
-                    DecimalOp::Add => BinaryOperator::Plus,
-                    DecimalOp::Sub => BinaryOperator::Minus,
-                    DecimalOp::Mul => BinaryOperator::Multiply,
-                    DecimalOp::Rem => return None,
+                let op = match ExactOp::parse(name)? {
+                    ExactOp::Add => BinaryOperator::Plus,
+                    ExactOp::Sub => BinaryOperator::Minus,
+                    ExactOp::Mul => BinaryOperator::Multiply,
+                    ExactOp::Rem => return None,
                 };
-                exact(&op, (kind(left)?, kind(right)?))
+                match (kind(left)?, kind(right)?) {
+                    (Integer, Integer) => Some(Integer),
+                    kinds => exact(&op, kinds),
+                }
             }
             _ => None,
         }
@@ -226,9 +229,10 @@ mod tests {
     #[test]
     fn decimals_are_known_only_with_their_scale_exact() {
         assert_eq!(
-            kinds("SELECT d + i, d - d, d * d, floe_decimal_mul(d, d), round(d, 0), floe_round_1(d), CASE WHEN i > 0 THEN d ELSE NULL END FROM t"),
+            kinds("SELECT d + i, d - d, d * d, floe_exact_mul(d, d), round(d, 0), floe_round_1(d), CASE WHEN i > 0 THEN d ELSE NULL END FROM t"),
             [Some(Decimal(2)), Some(Decimal(2)), None, Some(Decimal(4)), Some(Decimal(0)), Some(Decimal(1)), Some(Decimal(2))]
         );
+        assert_eq!(kinds("SELECT floe_exact_add(i, 1), floe_exact_mul(i, d), CAST(i AS HUGEINT) FROM t"), [Some(Integer), Some(Decimal(2)), Some(Integer)]);
         assert_eq!(kinds("SELECT d * d, round(i, 1), CASE WHEN i > 0 THEN d ELSE f END, greatest(i, 2), round(i, -1) FROM t"), [None, Some(Integer), Some(Float), Some(Integer), Some(Integer)]);
         assert_eq!(kinds("SELECT round(d, -1), round(d, 4), floe_round_m2(d), floe_round_3(d) FROM t"), [Some(Decimal(0)), Some(Decimal(2)), Some(Decimal(0)), Some(Decimal(2))]);
         // A CASE of a DECIMAL and an integer is that DECIMAL, as Polars' supertype is.

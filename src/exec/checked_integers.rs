@@ -1,0 +1,101 @@
+//! `+`, `-` and `*` of two integers (`sql::functions::ExactOp`) as SQL
+//! computes them: in BIGINT, an error past its range. Polars keeps the
+//! operands' type and wraps around, so `x + 9223372036854775800` came
+//! back negative and a product past 2⁶³ was some other number, silently.
+
+use polars::prelude::arity::{broadcast_binary_elementwise_values, broadcast_try_binary_elementwise};
+use polars::prelude::*;
+
+use crate::sql::functions::ExactOp;
+
+/// Whether `left op right` is computed here: a sum, difference or product
+/// of integers (a NULL is one of any type). A remainder cannot overflow.
+pub(super) fn computes(op: ExactOp, left: &DataType, right: &DataType) -> bool {
+    let integer = |dtype: &DataType| dtype.is_integer() || dtype.is_null();
+    op != ExactOp::Rem && integer(left) && integer(right)
+}
+
+/// Over the value buffers in one pass; only when some value overflows
+/// (perhaps one under a NULL, whose buffer value is arbitrary) row by row,
+/// to find it or leave it out.
+pub(super) fn compute(op: ExactOp, left: &Series, right: &Series) -> PolarsResult<Series> {
+    let (l, r) = (bigint(left)?, bigint(right)?);
+    let mut overflowed = false;
+    let fast: Int64Chunked = broadcast_binary_elementwise_values(&l, &r, |a, b| {
+        let (value, over) = overflowing(op, a, b);
+        overflowed |= over;
+        value
+    });
+    let values = match overflowed {
+        false => fast,
+        true => broadcast_try_binary_elementwise(&l, &r, |a, b| match (a, b) {
+            (Some(a), Some(b)) => exact(op, a, b).map(Some).ok_or_else(|| overflow(op, a, b)),
+            _ => Ok(None),
+        })?,
+    };
+    Ok(values.into_series().with_name(left.name().clone()))
+}
+
+/// An operand as BIGINT: an unsigned or 128-bit value past its range is
+/// the same overflow as a result past it.
+fn bigint(series: &Series) -> PolarsResult<Int64Chunked> {
+    let values = series.strict_cast(&DataType::Int64).map_err(|_| {
+        polars_err!(ComputeError: "integer overflow: `{}` holds a value past BIGINT's range; cast it to DECIMAL(38, 0) or DOUBLE", series.name())
+    })?;
+    Ok(values.i64()?.clone())
+}
+
+fn overflowing(op: ExactOp, a: i64, b: i64) -> (i64, bool) {
+    match op {
+        ExactOp::Add => a.overflowing_add(b),
+        ExactOp::Sub => a.overflowing_sub(b),
+        ExactOp::Mul | ExactOp::Rem => a.overflowing_mul(b),
+    }
+}
+
+fn exact(op: ExactOp, a: i64, b: i64) -> Option<i64> {
+    let (value, over) = overflowing(op, a, b);
+    (!over).then_some(value)
+}
+
+fn overflow(op: ExactOp, a: i64, b: i64) -> PolarsError {
+    polars_err!(ComputeError: "integer overflow: {a} {} {b} is past BIGINT's range; cast an operand to DECIMAL(38, 0) or DOUBLE", op.symbol())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bigints(values: &[Option<i64>]) -> Series {
+        Series::new("x".into(), values)
+    }
+
+    #[test]
+    fn integers_are_computed_in_bigint() {
+        let small = Series::new("i".into(), [Some(2_000_000_000i32), None, Some(-3)]);
+        let sums = compute(ExactOp::Add, &small, &small).unwrap();
+        assert_eq!(sums.dtype(), &DataType::Int64);
+        assert_eq!(sums.i64().unwrap().to_vec(), [Some(4_000_000_000), None, Some(-6)]);
+        let one = Series::new("k".into(), [7u8]);
+        assert_eq!(compute(ExactOp::Mul, &small, &one).unwrap().i64().unwrap().to_vec(), [Some(14_000_000_000), None, Some(-21)]);
+    }
+
+    #[test]
+    fn past_bigint_is_an_error_naming_the_values() {
+        let near = bigints(&[Some(1), Some(i64::MAX - 5)]);
+        let error = compute(ExactOp::Add, &near, &bigints(&[Some(10)])).unwrap_err().to_string();
+        assert!(error.contains("9223372036854775802 + 10 is past BIGINT's range"), "{error}");
+        assert!(compute(ExactOp::Mul, &bigints(&[Some(i64::MIN / 2)]), &bigints(&[Some(3)])).is_err());
+        assert!(compute(ExactOp::Sub, &bigints(&[Some(i64::MIN)]), &bigints(&[Some(1)])).is_err());
+        let huge = Series::new("u".into(), [u64::MAX]);
+        assert!(compute(ExactOp::Add, &huge, &bigints(&[Some(0)])).unwrap_err().to_string().contains("`u` holds a value past BIGINT's range"));
+    }
+
+    #[test]
+    fn an_overflow_under_a_null_is_no_error() {
+        // The buffer under a NULL holds some value: one that overflows must not count.
+        let values = Int64Chunked::from_vec_validity("x".into(), vec![i64::MAX, 1], Some([false, true].into_iter().collect())).into_series();
+        let sums = compute(ExactOp::Add, &values, &bigints(&[Some(1)])).unwrap();
+        assert_eq!(sums.i64().unwrap().to_vec(), [None, Some(2)]);
+    }
+}
