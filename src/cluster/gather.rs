@@ -177,10 +177,35 @@ pub fn combine(partials: Vec<Vec<RecordBatch>>, final_sql: &str, schema: &Schema
         return crate::exec::convert::dataframe_to_batches(&frame, schema).map_err(|e| Error::Final(e.to_string()));
     }
     let mut context = crate::exec::functions::sql_context();
-    context.register("partials", frame.lazy());
+    context.register("partials", summed_wide(frame).map_err(|e| Error::Final(e.to_string()))?.lazy());
     let combined = context
         .execute(final_sql)
         .and_then(|lazy| lazy.collect())
         .map_err(|e| Error::Final(format!("{e} (final SQL: {final_sql})")))?;
+    // The query's own error, as one node gives it.
+    let combined = narrowed(combined, schema).map_err(|e| Error::Exec(e.into()))?;
     crate::exec::convert::dataframe_to_batches(&combined, schema).map_err(|e| Error::Final(e.to_string()))
+}
+
+/// The partitions' integer aggregates in 128 bits, so that their total
+/// stops at BIGINT's range as one node's SUM does (`narrowed`): each
+/// partition's fits, and their sum wrapped around.
+fn summed_wide(mut frame: polars::prelude::DataFrame) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+    use polars::prelude::DataType;
+    let partial: Vec<_> = frame.columns().iter().filter(|c| c.name().starts_with("__a") && c.dtype().is_integer()).cloned().collect();
+    for column in partial {
+        frame.with_column(column.cast(&DataType::Int128)?)?;
+    }
+    Ok(frame)
+}
+
+/// The 128-bit totals back in the planned BIGINT, an error past its range.
+fn narrowed(mut frame: polars::prelude::DataFrame, schema: &SchemaRef) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+    use polars::prelude::{polars_err, DataType};
+    let wide: Vec<_> = frame.columns().iter().zip(schema.fields()).filter(|(c, field)| c.dtype() == &DataType::Int128 && field.data_type() == &arrow::datatypes::DataType::Int64).map(|(c, _)| c.clone()).collect();
+    for column in wide {
+        let narrow = column.strict_cast(&DataType::Int64).map_err(|_| polars_err!(ComputeError: "integer overflow: `{}` sums past BIGINT's range; cast the summed value to DECIMAL(38, 0)", column.name()))?;
+        frame.with_column(narrow)?;
+    }
+    Ok(frame)
 }

@@ -45,11 +45,29 @@ fn bigint(series: &Series) -> PolarsResult<Int64Chunked> {
     Ok(values.i64()?.clone())
 }
 
+/// The running sum of BIGINTs (NULL where a value is, as Polars' `cum_sum`
+/// leaves it), an error where it passes BIGINT's range: a window's running
+/// SUM, which Polars wraps around.
+pub(super) fn running_sum(values: &Series) -> PolarsResult<Series> {
+    let mut total = 0i64;
+    let values_in_bigint = bigint(values)?;
+    let sums = values_in_bigint.iter().map(|value| {
+        let Some(value) = value else { return Ok(None) };
+        total = total.checked_add(value).ok_or_else(|| {
+            polars_err!(ComputeError: "integer overflow: a running SUM passes BIGINT's range at {total} + {value}; cast the value to DECIMAL(38, 0)")
+        })?;
+        Ok(Some(total))
+    });
+    Ok(sums.collect::<PolarsResult<Int64Chunked>>()?.into_series().with_name(values.name().clone()))
+}
+
 fn overflowing(op: ExactOp, a: i64, b: i64) -> (i64, bool) {
     match op {
         ExactOp::Add => a.overflowing_add(b),
         ExactOp::Sub => a.overflowing_sub(b),
-        ExactOp::Mul | ExactOp::Rem => a.overflowing_mul(b),
+        ExactOp::Mul => a.overflowing_mul(b),
+        // Not computed here (`computes`); a zero divisor must not panic.
+        ExactOp::Rem => a.checked_rem(b).map_or((0, true), |value| (value, false)),
     }
 }
 
@@ -89,6 +107,14 @@ mod tests {
         assert!(compute(ExactOp::Sub, &bigints(&[Some(i64::MIN)]), &bigints(&[Some(1)])).is_err());
         let huge = Series::new("u".into(), [u64::MAX]);
         assert!(compute(ExactOp::Add, &huge, &bigints(&[Some(0)])).unwrap_err().to_string().contains("`u` holds a value past BIGINT's range"));
+    }
+
+    #[test]
+    fn running_sums_stop_past_bigint() {
+        let sums = running_sum(&Series::new("v".into(), [Some(2i32), None, Some(-5)])).unwrap();
+        assert_eq!(sums.i64().unwrap().to_vec(), [Some(2), None, Some(-3)]);
+        let error = running_sum(&bigints(&[Some(i64::MAX - 1), Some(1), Some(1)])).unwrap_err().to_string();
+        assert!(error.contains("at 9223372036854775807 + 1"), "{error}");
     }
 
     #[test]

@@ -101,6 +101,10 @@ fn wire_field(field: &FieldRef) -> FieldRef {
 pub fn wire_schema(schema: &PolarsSchema) -> Result<SchemaRef, ArrowError> {
     let fields = schema
         .iter_fields()
+        .map(|field| match field.dtype() {
+            polars::prelude::DataType::Int128 => polars::prelude::Field::new(field.name().clone(), HUGEINT_ON_THE_WIRE),
+            _ => field,
+        })
         .map(|field| {
             let arrow_field = polars_field_to_arrow(&field.to_arrow(CompatLevel::newest()))?;
             let wire = wire_type(arrow_field.data_type());
@@ -113,6 +117,14 @@ pub fn wire_schema(schema: &PolarsSchema) -> Result<SchemaRef, ArrowError> {
 /// Moves a Polars frame's chunks into record batches of `schema` (from
 /// [`wire_schema`]), casting only where the wire type differs.
 pub fn dataframe_to_batches(df: &DataFrame, schema: &SchemaRef) -> Result<Vec<RecordBatch>, ArrowError> {
+    let decimals;
+    let df = match df.columns().iter().any(|column| column.dtype() == &polars::prelude::DataType::Int128) {
+        true => {
+            decimals = hugeints_as_decimals(df).map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            &decimals
+        }
+        false => df,
+    };
     // Columns of one morsel can be chunked differently (a Parquet scan that
     // filters while decoding yields them so); batches need them aligned.
     let aligned;
@@ -148,6 +160,19 @@ pub fn dataframe_to_batches(df: &DataFrame, schema: &SchemaRef) -> Result<Vec<Re
         batches.push(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?);
     }
     Ok(batches)
+}
+
+/// A HUGEINT (`CAST(x AS HUGEINT)`, Polars' Int128) as clients read one:
+/// Arrow has no 128-bit integer, and Polars exports its own as an extension
+/// type arrow-rs cannot import. The same 128 bits, at scale 0.
+const HUGEINT_ON_THE_WIRE: polars::prelude::DataType = polars::prelude::DataType::Decimal(38, 0);
+
+fn hugeints_as_decimals(df: &DataFrame) -> polars::prelude::PolarsResult<DataFrame> {
+    let mut copy = df.clone();
+    for column in df.columns().iter().filter(|column| column.dtype() == &polars::prelude::DataType::Int128) {
+        copy.with_column(column.cast(&HUGEINT_ON_THE_WIRE)?)?;
+    }
+    Ok(copy)
 }
 
 /// Polars' string views as the plain Utf8 the wire carries. arrow-cast

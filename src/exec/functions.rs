@@ -269,8 +269,9 @@ fn running(aggregate: PeerAggregate, sorted: Series) -> PolarsResult<Series> {
     Ok(match aggregate {
         // Values all NULL (`CASE … THEN NULL END`): NULL sums, least and greatest.
         PeerAggregate::Sum | PeerAggregate::Min | PeerAggregate::Max if sorted.dtype().is_null() => sorted.clone(),
-        // In BIGINT, the window's type (`peer_type`): an INTEGER's own wrapped around.
-        PeerAggregate::Sum if sorted.dtype().is_integer() => carried(cum_sum(&sorted.cast(&DataType::Int64)?, false)?)?,
+        // In BIGINT, the window's type (`peer_type`): an INTEGER's own wrapped
+        // around, and BIGINT's own stops at its range's end.
+        PeerAggregate::Sum if sorted.dtype().is_integer() => carried(super::checked_integers::running_sum(&sorted)?)?,
         PeerAggregate::Sum => carried(cum_sum(&sorted, false)?)?,
         PeerAggregate::Count => cum_sum(&present()?, false)?,
         PeerAggregate::Rows => Series::new("rows".into(), (1..=sorted.len() as i64).collect::<Vec<_>>()),

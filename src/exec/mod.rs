@@ -34,6 +34,7 @@ mod rounding;
 mod running;
 pub mod scan;
 pub mod shuffle;
+mod panics;
 mod stream;
 pub mod ticket;
 

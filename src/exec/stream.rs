@@ -9,7 +9,18 @@ use super::{convert, BatchStream, Error, Result, RunningQuery};
 /// Polars has its own thread pool and blocks; keep it off tokio's workers.
 /// A panic inside Polars becomes an error instead of taking the server down.
 pub(super) async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|join| Error::Worker(panic_message(join)))?
+    tokio::task::spawn_blocking(work).await.map_err(|join| panicked(panic_message(join)))?
+}
+
+/// The error a panic inside Polars stands for. Polars 0.55's Parquet
+/// reader unwraps a pushed-down filter's error (an overflow in `WHERE
+/// x * 1000000000000000000 > 0`, a failed cast): the error it carried is
+/// the query's, with its own message, not the server's fault.
+pub(super) fn panicked(text: String) -> Error {
+    match super::panics::carried_error(&text) {
+        Some(error) => Error::Polars(error),
+        None => Error::Worker(text),
+    }
 }
 
 fn panic_message(join: tokio::task::JoinError) -> String {
@@ -74,7 +85,7 @@ pub(super) fn collect_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQ
             }
             Ok(Ok(None)) => Err(query.stop_reason()),
             Ok(Err(err)) => Err(as_data_fault(Error::Polars(err), &tables)),
-            Err(panic) => Err(Error::Worker(panic_text(panic.as_ref()))),
+            Err(panic) => Err(panicked(panic_text(panic.as_ref()))),
         };
         let items: Vec<Result<RecordBatch>> = match sent {
             Ok(batches) => batches.into_iter().map(Ok).collect(),
@@ -158,7 +169,7 @@ pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQu
             }
             Ok(Ok(_)) => None,
             Ok(Err(err)) => Some(as_data_fault(Error::Polars(err), &tables)),
-            Err(panic) => Some(Error::Worker(panic_text(panic.as_ref()))),
+            Err(panic) => Some(panicked(panic_text(panic.as_ref()))),
         };
         if let Some(failure) = failure {
             let _ = futures::executor::block_on(error_sender.send(Err(failure)));

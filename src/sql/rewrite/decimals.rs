@@ -29,6 +29,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{BinaryOperator, DataType, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, JoinConstraint, Query, Select, Statement, TableFactor, UnaryOperator, Value};
 use crate::sql::visit::{VisitMut, VisitorMut};
 
+use super::guarded::Guarded;
 use super::resolver::{visit_query, Resolver, Scope};
 use super::scope::{call, column_name, is_null_literal, join_constraint, plain_args, reads_column, selects_mut, ColumnKind, Columns, FunctionReach};
 use crate::sql::functions::{round_digits, ExactOp, Scalar};
@@ -90,7 +91,8 @@ fn rewrite_select(select: &mut Select, kinds: Kinds) {
         GroupByExpr::All(_) => true,
         GroupByExpr::Expressions(keys, _) => !keys.is_empty(),
     };
-    let mut everywhere = Exact { kinds, only_in_aggregates: false, queries: 0, aggregates: 0 };
+    let guarded = Guarded::of(&*select);
+    let mut everywhere = Exact { kinds, guarded: &guarded, only_in_aggregates: false, queries: 0, aggregates: 0 };
     let _ = select.selection.visit(&mut everywhere);
     // A join's condition compares values as WHERE does (a product there
     // at Polars' scale against one computed exactly below was wrong).
@@ -112,6 +114,8 @@ fn rewrite_select(select: &mut Select, kinds: Kinds) {
 #[derive(Clone, Copy)]
 struct Exact<'a> {
     kinds: Kinds<'a>,
+    /// Arithmetic on rows SQL may not evaluate, left unchecked.
+    guarded: &'a Guarded,
     only_in_aggregates: bool,
     /// Depth inside queries nested in the expression (their own SELECTs).
     queries: usize,
@@ -158,6 +162,7 @@ impl Exact<'_> {
             *expr = call(Scalar::DecimalMean.name(), [call("sum", [value.clone()]), call("count", [value])]);
             return;
         }
+        let guarded = self.guarded.contains(expr);
         let Expr::BinaryOp { left, op, right } = expr else { return };
         let op = match op {
             BinaryOperator::Plus => ExactOp::Add,
@@ -172,7 +177,7 @@ impl Exact<'_> {
         let exact = match (self.operand(left), self.operand(right)) {
             (Decimal, Decimal | Integer | Unknown | DecimalLiteral) | (Integer | Unknown | DecimalLiteral, Decimal) => true,
             // Checked against BIGINT's range, where Polars wraps around.
-            (Integer, Integer) => reads && op != ExactOp::Rem,
+            (Integer, Integer | Unknown) | (Unknown, Integer) => reads && op != ExactOp::Rem && !guarded,
             (DecimalLiteral, Integer | Unknown | DecimalLiteral) | (Integer | Unknown, DecimalLiteral) => reads,
             (Decimal, _) | (_, Decimal) => op == ExactOp::Rem,
             _ => false,
@@ -209,7 +214,11 @@ impl Exact<'_> {
                 _ => Operand::Other,
             },
             Expr::Function(function) if ExactOp::parse(&function.name.to_string()).is_some() => match plain_args(function).as_deref() {
-                Some([left, right]) if matches!((self.operand(left), self.operand(right)), (Operand::Integer, Operand::Integer)) => Operand::Integer,
+                Some([left, right]) => match (self.operand(left), self.operand(right)) {
+                    (Operand::Integer, Operand::Integer) => Operand::Integer,
+                    (Operand::Integer | Operand::Unknown, Operand::Integer | Operand::Unknown) => Operand::Unknown,
+                    _ => Operand::Decimal,
+                },
                 _ => Operand::Decimal,
             },
             Expr::Function(function) => self.kept_by(function),
@@ -353,8 +362,8 @@ mod tests {
         );
         let sql = "WITH c (p, n) AS (SELECT price, qty FROM t) SELECT c.p * c.p FROM c";
         assert_eq!(rewritten(sql), sql);
-        // A relation whose columns are not known: by name.
-        assert_eq!(rewritten("SELECT price * y, qty * y FROM u"), "SELECT floe_exact_mul(price, y), qty * y FROM u");
+        // A relation whose columns are not known: by name; an integer beside one is checked when it runs.
+        assert_eq!(rewritten("SELECT price * y, qty * y FROM u"), "SELECT floe_exact_mul(price, y), floe_exact_mul(qty, y) FROM u");
     }
 
     #[test]

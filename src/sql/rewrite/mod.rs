@@ -25,6 +25,7 @@ mod exists;
 mod exists_values;
 mod fromless_subqueries;
 mod grouping_sets;
+mod guarded;
 mod grouped_keys;
 mod identifiers;
 mod in_lists;

@@ -69,7 +69,7 @@ pub(crate) fn sort_keys_selected(
 /// A signed integer type, in any of the spellings SQL dialects use.
 pub(crate) fn is_integer_type(data_type: &sqlparser::ast::DataType) -> bool {
     use sqlparser::ast::DataType::*;
-    matches!(data_type, Int(_) | Integer(_) | BigInt(_) | SmallInt(_) | TinyInt(_) | Int2(_) | Int4(_) | Int8(_) | Int16 | Int32 | Int64 | Int128 | HugeInt)
+    matches!(data_type, Int(_) | Integer(_) | BigInt(_) | SmallInt(_) | TinyInt(_) | Int2(_) | Int4(_) | Int8(_) | Int16 | Int32 | Int64)
 }
 
 pub(crate) fn parse_expr(sql: &str) -> Option<Expr> {

@@ -15,9 +15,10 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor};
+use sqlparser::ast::{BinaryOperator, DataType, Expr, Function, GroupByExpr, JoinConstraint, Query, Select, SetExpr, Statement, TableFactor, UnaryOperator};
 use crate::sql::visit::VisitorMut;
 
+use super::guarded::Guarded;
 use super::resolver::{visit_query, Resolver, Scope};
 use super::scope::{function_args_mut, join_constraint, reads_column, replace_outside_subqueries, selects_mut, ColumnKind, Columns};
 use super::widened_integers::cast_as;
@@ -38,7 +39,11 @@ impl VisitorMut for EachSelect<'_> {
         let mut order_by = query.order_by.as_mut().filter(|_| matches!(query.body.as_ref(), SetExpr::Select(_)));
         for select in selects_mut(query.body.as_mut()) {
             let relations = self.resolver.relations(&select.from);
-            let widen = Widen { resolver: &self.resolver, relations: &relations };
+            let mut guarded = Guarded::of(&*select);
+            if let Some(order_by) = order_by.as_deref() {
+                guarded.add(order_by);
+            }
+            let widen = Widen { resolver: &self.resolver, relations: &relations, guarded: &guarded };
             widen_select(select, &widen);
             if let Some(order_by) = order_by.take() {
                 replace_outside_subqueries(order_by, |expr| widen.widen(expr));
@@ -68,6 +73,8 @@ fn widen_select(select: &mut Select, widen: &Widen) {
 struct Widen<'a> {
     resolver: &'a Resolver<'a>,
     relations: &'a [(TableFactor, Option<Scope>)],
+    /// Arithmetic on rows SQL may not evaluate: in BIGINT, unchecked.
+    guarded: &'a Guarded,
 }
 
 impl Widen<'_> {
@@ -83,12 +90,16 @@ impl Widen<'_> {
     }
 
     fn widen(&self, expr: &mut Expr) {
+        let guarded = self.guarded.contains(expr);
         match expr {
             Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => {
                 // Literals alone are folded as written.
                 let computed = |side: &Expr| reads_column(side) || super::widened_integers::narrow(side);
                 if !(computed(left) || computed(right)) || !self.integer(left) || !self.integer(right) {
                     return;
+                }
+                if guarded {
+                    return widened_unchecked(left, right);
                 }
                 cast_as(left, DataType::HugeInt);
                 cast_as(expr, DataType::BigInt(None));
@@ -100,6 +111,31 @@ impl Widen<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// One operand cast to BIGINT, which Polars drops where it is one already:
+/// the side that reads a column (literals alone are folded as written),
+/// unless either is computed in BIGINT already.
+fn widened_unchecked(left: &mut Expr, right: &mut Expr) {
+    if wide(left) || wide(right) {
+        return;
+    }
+    match reads_column(left) {
+        true => cast_as(left, DataType::BigInt(None)),
+        false => cast_as(right, DataType::BigInt(None)),
+    }
+}
+
+/// Computed in BIGINT already: cast to it (counts and lengths are, by
+/// `widened_integers.rs`), or arithmetic with such an operand.
+fn wide(expr: &Expr) -> bool {
+    match expr {
+        _ if super::widened_integers::narrow(expr) => true,
+        Expr::Cast { data_type: DataType::BigInt(_), .. } => true,
+        Expr::Nested(inner) | Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr: inner } => wide(inner),
+        Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => wide(left) || wide(right),
+        _ => false,
     }
 }
 
@@ -158,6 +194,15 @@ mod tests {
             rewritten("SELECT sum(i) OVER (), row_number() OVER (ORDER BY i) * j, count(*) * 3 FROM t"),
             "SELECT CAST(sum(CAST(i AS HUGEINT)) OVER () AS BIGINT), CAST(CAST(row_number() OVER (ORDER BY i) AS HUGEINT) * j AS BIGINT), \
              CAST(CAST(count(*) AS HUGEINT) * 3 AS BIGINT) FROM t"
+        );
+    }
+
+    #[test]
+    fn arithmetic_on_rows_sql_may_skip_is_bigint_unchecked() {
+        assert_eq!(
+            rewritten("SELECT CASE WHEN i < 5 THEN i * 922337203685477580 ELSE j + 1 END, coalesce(i * 2, j * 3) FROM t WHERE i > 0 AND i * j > 3"),
+            "SELECT CASE WHEN i < 5 THEN CAST(i AS BIGINT) * 922337203685477580 ELSE CAST(j AS BIGINT) + 1 END, \
+             coalesce(CAST(CAST(i AS HUGEINT) * 2 AS BIGINT), CAST(j AS BIGINT) * 3) FROM t WHERE i > 0 AND CAST(i AS BIGINT) * j > 3"
         );
     }
 
