@@ -199,12 +199,21 @@ fn summed_wide(mut frame: polars::prelude::DataFrame) -> polars::prelude::Polars
     Ok(frame)
 }
 
-/// The 128-bit totals back in the planned BIGINT, an error past its range.
+/// The 128-bit aggregates back in their planned integer types (a BIGINT
+/// total, an INTEGER's minimum), an error past the type's range.
 fn narrowed(mut frame: polars::prelude::DataFrame, schema: &SchemaRef) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+    use arrow::datatypes::DataType as Arrow;
     use polars::prelude::{polars_err, DataType};
-    let wide: Vec<_> = frame.columns().iter().zip(schema.fields()).filter(|(c, field)| c.dtype() == &DataType::Int128 && field.data_type() == &arrow::datatypes::DataType::Int64).map(|(c, _)| c.clone()).collect();
-    for column in wide {
-        let narrow = column.strict_cast(&DataType::Int64).map_err(|_| polars_err!(ComputeError: "integer overflow: `{}` sums past BIGINT's range; cast the summed value to DECIMAL(38, 0)", column.name()))?;
+    let planned = |field: &arrow::datatypes::Field| match field.data_type() {
+        Arrow::Int8 => Some(DataType::Int8),
+        Arrow::Int16 => Some(DataType::Int16),
+        Arrow::Int32 => Some(DataType::Int32),
+        Arrow::Int64 => Some(DataType::Int64),
+        _ => None,
+    };
+    let wide: Vec<_> = frame.columns().iter().zip(schema.fields()).filter(|(c, _)| c.dtype() == &DataType::Int128).filter_map(|(c, field)| Some((c.clone(), planned(field)?))).collect();
+    for (column, dtype) in wide {
+        let narrow = column.strict_cast(&dtype).map_err(|_| polars_err!(ComputeError: "integer overflow: `{}` sums past {dtype}'s range; cast the summed value to DECIMAL(38, 0)", column.name()))?;
         frame.with_column(narrow)?;
     }
     Ok(frame)

@@ -9,9 +9,10 @@ use polars::prelude::*;
 use crate::sql::functions::ExactOp;
 
 /// Whether `left op right` is computed here: a sum, difference or product
-/// of integers (a NULL is one of any type). A remainder cannot overflow.
+/// of integers (a NULL is one of any type). A remainder cannot overflow; a
+/// HUGEINT the query asked for is Polars' to compute in 128 bits.
 pub(super) fn computes(op: ExactOp, left: &DataType, right: &DataType) -> bool {
-    let integer = |dtype: &DataType| dtype.is_integer() || dtype.is_null();
+    let integer = |dtype: &DataType| (dtype.is_integer() && !matches!(dtype, DataType::Int128 | DataType::UInt128)) || dtype.is_null();
     op != ExactOp::Rem && integer(left) && integer(right)
 }
 
@@ -45,20 +46,23 @@ fn bigint(series: &Series) -> PolarsResult<Int64Chunked> {
     Ok(values.i64()?.clone())
 }
 
-/// The running sum of BIGINTs (NULL where a value is, as Polars' `cum_sum`
-/// leaves it), an error where it passes BIGINT's range: a window's running
-/// SUM, which Polars wraps around.
+/// The running sum of integers (NULL where a value is, as Polars' `cum_sum`
+/// leaves it) in 128 bits: a BIGINT's stops with an error past BIGINT's
+/// range, which Polars' `cum_sum` wrapped around; a HUGEINT's stays one.
 pub(super) fn running_sum(values: &Series) -> PolarsResult<Series> {
-    let mut total = 0i64;
-    let values_in_bigint = bigint(values)?;
-    let sums = values_in_bigint.iter().map(|value| {
-        let Some(value) = value else { return Ok(None) };
-        total = total.checked_add(value).ok_or_else(|| {
-            polars_err!(ComputeError: "integer overflow: a running SUM passes BIGINT's range at {total} + {value}; cast the value to DECIMAL(38, 0)")
-        })?;
-        Ok(Some(total))
-    });
-    Ok(sums.collect::<PolarsResult<Int64Chunked>>()?.into_series().with_name(values.name().clone()))
+    let mut total = 0i128;
+    // Saturating: past i128 no HUGEINT holds it, and the wire's DECIMAL(38) says so.
+    let sums: Int128Chunked = values.cast(&DataType::Int128)?.i128()?.iter().map(|value| value.map(|v| {
+        total = total.saturating_add(v);
+        total
+    })).collect();
+    let sums = sums.into_series().with_name(values.name().clone());
+    match values.dtype() {
+        DataType::Int128 => Ok(sums),
+        _ => sums.strict_cast(&DataType::Int64).map_err(|_| {
+            polars_err!(ComputeError: "integer overflow: a running SUM passes BIGINT's range; cast the value to DECIMAL(38, 0)")
+        }),
+    }
 }
 
 fn overflowing(op: ExactOp, a: i64, b: i64) -> (i64, bool) {
@@ -114,7 +118,9 @@ mod tests {
         let sums = running_sum(&Series::new("v".into(), [Some(2i32), None, Some(-5)])).unwrap();
         assert_eq!(sums.i64().unwrap().to_vec(), [Some(2), None, Some(-3)]);
         let error = running_sum(&bigints(&[Some(i64::MAX - 1), Some(1), Some(1)])).unwrap_err().to_string();
-        assert!(error.contains("at 9223372036854775807 + 1"), "{error}");
+        assert!(error.contains("a running SUM passes BIGINT's range"), "{error}");
+        let wide = running_sum(&Series::new("h".into(), [i128::from(i64::MAX), 1])).unwrap();
+        assert_eq!(wide.i128().unwrap().to_vec(), [Some(i128::from(i64::MAX)), Some(i128::from(i64::MAX) + 1)]);
     }
 
     #[test]

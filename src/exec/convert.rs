@@ -170,7 +170,10 @@ const HUGEINT_ON_THE_WIRE: polars::prelude::DataType = polars::prelude::DataType
 fn hugeints_as_decimals(df: &DataFrame) -> polars::prelude::PolarsResult<DataFrame> {
     let mut copy = df.clone();
     for column in df.columns().iter().filter(|column| column.dtype() == &polars::prelude::DataType::Int128) {
-        copy.with_column(column.cast(&HUGEINT_ON_THE_WIRE)?)?;
+        let decimal = column.strict_cast(&HUGEINT_ON_THE_WIRE).map_err(|_| {
+            polars::prelude::polars_err!(ComputeError: "`{}` holds a HUGEINT of 39 digits, past what a DECIMAL(38, 0) on the wire holds", column.name())
+        })?;
+        copy.with_column(decimal)?;
     }
     Ok(copy)
 }

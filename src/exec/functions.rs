@@ -122,6 +122,8 @@ pub(super) fn peer_type(aggregate: PeerAggregate, value: &DataType) -> PolarsRes
         PeerAggregate::Count | PeerAggregate::Rows => DataType::Int64,
         PeerAggregate::Avg => DataType::Float64,
         PeerAggregate::Min | PeerAggregate::Max => value.clone(),
+        // A HUGEINT the query asked for stays one.
+        PeerAggregate::Sum if value == &DataType::Int128 => DataType::Int128,
         PeerAggregate::Sum if value.is_integer() => DataType::Int64,
         PeerAggregate::Sum if value.is_float() => DataType::Float64,
         PeerAggregate::Sum if value.is_decimal() || value.is_null() => value.clone(),

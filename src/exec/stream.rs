@@ -44,8 +44,20 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 pub(super) fn as_data_fault(err: Error, tables: &str) -> Error {
     match err {
         Error::Polars(polars) if is_data_fault(&polars) => Error::DataRead { tables: tables.to_string(), message: polars.to_string() },
+        Error::Polars(polars) => Error::Polars(overflow_named(polars)),
         other => other,
     }
+}
+
+/// A result Floe computed in HUGEINT and cast back to BIGINT (`widened_arithmetic.rs`)
+/// that does not fit, said as the overflow it is: Polars' message names the
+/// cast and an internal column.
+fn overflow_named(err: PolarsError) -> PolarsError {
+    let message = err.to_string();
+    let Some((_, values)) = message.split_once("conversion from `i128` to `i64` failed").and_then(|(_, rest)| rest.split_once("values: ")) else {
+        return err;
+    };
+    PolarsError::ComputeError(format!("integer overflow: {values} past BIGINT's range; cast an operand to DECIMAL(38, 0) or DOUBLE").into())
 }
 
 fn is_data_fault(err: &PolarsError) -> bool {
@@ -179,3 +191,18 @@ pub(super) fn stream_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQu
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    #[test]
+    fn a_hugeint_cast_back_past_bigint_is_an_overflow() {
+        let wide = Series::new("len".into(), [i128::from(i64::MAX) + 2]);
+        let err = wide.strict_cast(&DataType::Int64).unwrap_err();
+        let named = super::overflow_named(err).to_string();
+        assert!(named.starts_with("integer overflow: [9223372036854775809] past BIGINT's range"), "{named}");
+        let other = super::overflow_named(polars_err!(ComputeError: "something else")).to_string();
+        assert_eq!(other, "something else");
+    }
+}

@@ -83,6 +83,7 @@ fn slid(aggregate: PeerAggregate, values: &Series, frames: &[(usize, usize)], dt
                     Series::new(name, averages(answers.iter().map(|sum| sum.map(|sum| sum as f64)), &counts, unit))
                 }
                 (_, DataType::Decimal(precision, scale)) => exact.into_decimal(*precision, *scale)?,
+                (PeerAggregate::Sum, DataType::Int128) => exact,
                 (PeerAggregate::Sum, _) => exact.strict_cast(&DataType::Int64)?,
                 _ => exact.strict_cast(&input.to_physical())?.cast(input)?,
             }

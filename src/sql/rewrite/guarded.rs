@@ -10,9 +10,9 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{BinaryOperator, Expr};
-use crate::sql::visit::{visit_expressions, Visit};
+use crate::sql::visit::{visit_expressions, Visit, Visitor};
 
-use super::scope::plain_args;
+use super::scope::{is_aggregate, plain_args};
 
 /// The guarded expressions of a part of a statement, by address: taken
 /// before a pass rewrites it, and valid while the pass replaces
@@ -30,10 +30,7 @@ impl Guarded {
     pub(super) fn add<T: Visit>(&mut self, node: &T) {
         let _ = visit_expressions(node, |expr| {
             for branch in branches(expr) {
-                let _ = visit_expressions(branch, |inner| {
-                    self.0.insert(inner as *const Expr);
-                    ControlFlow::<()>::Continue(())
-                });
+                let _ = branch.visit(&mut Marking { guarded: &mut self.0, every_row: 0 });
             }
             ControlFlow::<()>::Continue(())
         });
@@ -42,6 +39,34 @@ impl Guarded {
     pub(super) fn contains(&self, expr: &Expr) -> bool {
         self.0.contains(&(expr as *const Expr))
     }
+}
+
+/// Marks a branch's expressions, but not those inside an aggregate or a
+/// window: they read every row of their group, whichever branch is taken.
+struct Marking<'a> {
+    guarded: &'a mut HashSet<*const Expr>,
+    every_row: usize,
+}
+
+impl Visitor for Marking<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        self.every_row += usize::from(reads_every_row(expr));
+        if self.every_row == 0 {
+            self.guarded.insert(expr as *const Expr);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        self.every_row -= usize::from(reads_every_row(expr));
+        ControlFlow::Continue(())
+    }
+}
+
+fn reads_every_row(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(function) if function.over.is_some() || is_aggregate(function))
 }
 
 /// The parts of `expr` evaluated only on some of its rows.
@@ -89,5 +114,7 @@ mod tests {
         assert_eq!(guarded_products("coalesce(a * 1, b * 2 + c * 3)"), ["b * 2", "c * 3"]);
         assert_eq!(guarded_products("a * 1 > 0 AND (b * 2 > 0 OR c * 3 > 0)"), ["b * 2", "c * 3"]);
         assert!(guarded_products("greatest(a * 1, b * 2) + nullif(c * 3, 0)").is_empty());
+        // An aggregate or a window in a branch reads every row all the same.
+        assert_eq!(guarded_products("CASE WHEN count(*) > 0 THEN sum(a * 1) + b * 2 ELSE max(c * 3) OVER () END"), ["b * 2"]);
     }
 }

@@ -20,7 +20,7 @@ use crate::sql::visit::VisitorMut;
 
 use super::guarded::Guarded;
 use super::resolver::{visit_query, Resolver, Scope};
-use super::scope::{function_args_mut, join_constraint, reads_column, replace_outside_subqueries, selects_mut, ColumnKind, Columns};
+use super::scope::{function_args_mut, join_constraint, reads_column, replace_outside_subqueries, selects_mut, without_calls, ColumnKind, Columns};
 use super::widened_integers::cast_as;
 
 pub(super) fn widened(statement: &mut Statement, columns: &Columns) {
@@ -94,7 +94,7 @@ impl Widen<'_> {
         match expr {
             Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => {
                 // Literals alone are folded as written.
-                let computed = |side: &Expr| reads_column(side) || super::widened_integers::narrow(side);
+                let computed = |side: &Expr| reads_column(side) || !without_calls(side);
                 if !(computed(left) || computed(right)) || !self.integer(left) || !self.integer(right) {
                     return;
                 }
@@ -194,6 +194,12 @@ mod tests {
             rewritten("SELECT sum(i) OVER (), row_number() OVER (ORDER BY i) * j, count(*) * 3 FROM t"),
             "SELECT CAST(sum(CAST(i AS HUGEINT)) OVER () AS BIGINT), CAST(CAST(row_number() OVER (ORDER BY i) AS HUGEINT) * j AS BIGINT), \
              CAST(CAST(count(*) AS HUGEINT) * 3 AS BIGINT) FROM t"
+        );
+        // A chain over counts, and windows of integers.
+        assert_eq!(
+            rewritten("SELECT -count(*) * 2 * 3, lag(i) OVER (ORDER BY j) * 4 FROM t"),
+            "SELECT CAST(CAST(CAST(CAST(-count(*) AS HUGEINT) * 2 AS BIGINT) AS HUGEINT) * 3 AS BIGINT), \
+             CAST(CAST(lag(i) OVER (ORDER BY j) AS HUGEINT) * 4 AS BIGINT) FROM t"
         );
     }
 

@@ -7,7 +7,7 @@ use sqlparser::ast::{BinaryOperator, CeilFloorKind, DataType, DateTimeField, Exp
 use super::super::scope::{decimal_scale, integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
 use super::{Resolver, Scope};
-use crate::sql::functions::{round_digits, ExactOp};
+use crate::sql::functions::{round_digits, ExactOp, PeerAggregate, PeerFrame, ValueFrame};
 
 impl Resolver<'_> {
     /// The kind of a derived table's column, a number's: a join on it with a
@@ -77,9 +77,31 @@ impl Resolver<'_> {
                 supertype(&kinds?)
             }
             Expr::Function(function) if function.over.is_none() => self.function_kind(function, relations),
+            Expr::Function(function) => self.window_kind(function, relations),
             // Polars' ceil and floor keep a DECIMAL's type (DuckDB's drop its scale).
             Expr::Ceil { expr, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) }
             | Expr::Floor { expr, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => self.value_kind(expr, relations),
+            _ => None,
+        }
+    }
+
+    /// A window's value: a count or rank is a BIGINT; a neighbour's value, a
+    /// running minimum, maximum or sum has its argument's kind.
+    fn window_kind(&self, function: &Function, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
+        let name = function.name.to_string().to_ascii_lowercase();
+        // As `window_functions.rs` writes frames Floe computes, the value first.
+        let computed = PeerFrame::parse(&name).map(|frame| frame.aggregate).or_else(|| ValueFrame::parse(&name).map(|frame| frame.aggregate));
+        let name = match computed {
+            Some(PeerAggregate::Count | PeerAggregate::Rows) => "count",
+            Some(PeerAggregate::Avg) => return Some(Float),
+            Some(PeerAggregate::Sum | PeerAggregate::Min | PeerAggregate::Max) => "sum",
+            None => name.as_str(),
+        };
+        match name {
+            "count" | "row_number" | "rank" | "dense_rank" | "ntile" => Some(Integer),
+            "lag" | "lead" | "first_value" | "last_value" | "nth_value" | "min" | "max" | "sum" => {
+                self.value_kind(plain_args(function)?.first()?, relations)
+            }
             _ => None,
         }
     }
@@ -98,7 +120,7 @@ impl Resolver<'_> {
                 supertype(&kinds?)
             }
             ("nullif", [arg, _]) => kind(arg),
-            ("min" | "max" | "sum" | "abs", [arg]) => kind(arg),
+            ("min" | "max" | "sum" | "abs" | "any_value" | "first" | "last", [arg]) => kind(arg),
             ("round", [arg, ..]) => rounded(kind(arg)?, args.get(1).map_or(Some(0), |digits| integer_literal(digits))?),
             // As `rounding.rs` writes round, and `decimals.rs` exact arithmetic.
             (name, [arg]) if round_digits(name).is_some() => rounded(kind(arg)?, round_digits(name)?.into()),
@@ -234,6 +256,10 @@ mod tests {
         );
         // A HUGEINT is past what Floe types: its arithmetic is Polars' in 128 bits.
         assert_eq!(kinds("SELECT floe_exact_add(i, 1), floe_exact_mul(i, d), CAST(i AS HUGEINT) FROM t"), [Some(Integer), Some(Decimal(2)), None]);
+        assert_eq!(
+            kinds("SELECT lag(i) OVER (ORDER BY f), sum(d) OVER (), rank() OVER (ORDER BY i), percent_rank() OVER (ORDER BY i), any_value(f) FROM t"),
+            [Some(Integer), Some(Decimal(2)), Some(Integer), None, Some(Float)]
+        );
         assert_eq!(kinds("SELECT d * d, round(i, 1), CASE WHEN i > 0 THEN d ELSE f END, greatest(i, 2), round(i, -1) FROM t"), [None, Some(Integer), Some(Float), Some(Integer), Some(Integer)]);
         assert_eq!(kinds("SELECT round(d, -1), round(d, 4), floe_round_m2(d), floe_round_3(d) FROM t"), [Some(Decimal(0)), Some(Decimal(2)), Some(Decimal(0)), Some(Decimal(2))]);
         // A CASE of a DECIMAL and an integer is that DECIMAL, as Polars' supertype is.
