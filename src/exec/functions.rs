@@ -168,11 +168,19 @@ fn sorted_frame(partition_keys: &[Column], order_keys: &[(Column, KeyOrder)], he
     let descending = std::iter::repeat_n(false, partition_keys.len()).chain(order_keys.iter().map(|(_, k)| k.descending));
     let nulls_last = std::iter::repeat_n(true, partition_keys.len()).chain(order_keys.iter().map(|(_, k)| k.nulls_last));
     let options = SortMultipleOptions::default()
-        .with_order_descending_multi(descending)
-        .with_nulls_last_multi(nulls_last)
+        .with_order_descending_multi(descending.clone())
+        .with_nulls_last_multi(nulls_last.clone())
         .with_maintain_order(true);
     let count = named.len();
-    let sorted = DataFrame::new(height, named)?.with_row_index("row".into(), None)?.sort((0..count).map(|i| format!("k{i}")), options)?;
+    let fixed_width = {
+        let keyed: Vec<_> = named.iter().zip(descending.clone().zip(nulls_last.clone())).collect();
+        super::key_order::fixed_width_order(&keyed)?
+    };
+    let frame = DataFrame::new(height, named)?.with_row_index("row".into(), None)?;
+    let sorted = match fixed_width {
+        Some(order) => frame.take(&order)?,
+        None => frame.sort((0..count).map(|i| format!("k{i}")), options)?,
+    };
     let same_partition = same_as_previous(&sorted, 0..partition_keys.len(), height)?;
     Ok((sorted, same_partition))
 }

@@ -21,6 +21,7 @@ mod lineage;
 mod plan;
 mod recursion;
 mod inputs;
+mod key_order;
 mod planned;
 mod resolve;
 mod sliding;

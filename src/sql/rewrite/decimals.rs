@@ -221,6 +221,9 @@ impl Exact<'_> {
                 },
                 _ => Operand::Decimal,
             },
+            // A window's value by its kind (`lag(price) OVER (…)`, Floe's running frames): Polars'
+            // product of two decimals kept only the larger scale.
+            Expr::Function(function) if function.over.is_some() => self.kinds.resolver.value_kind(expr, self.kinds.relations).map_or(Operand::Other, Operand::of),
             Expr::Function(function) => self.kept_by(function),
             Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => self.operand(expr),
             Expr::Cast { data_type: DataType::Decimal(_) | DataType::Numeric(_), expr, .. } if reads_column(expr) => Operand::Decimal,
@@ -327,6 +330,15 @@ mod tests {
         assert_eq!(
             rewritten("SELECT qty + 1, sum(qty * 2), max(qty) - 1 FROM t GROUP BY qty + 1"),
             "SELECT qty + 1, sum(floe_exact_mul(qty, 2)), floe_exact_sub(max(qty), 1) FROM t GROUP BY qty + 1"
+        );
+    }
+
+    #[test]
+    fn windows_have_their_argument_s_kind() {
+        assert_eq!(
+            rewritten("SELECT lag(price) OVER (ORDER BY qty) * price, floe_peers_min_p0_al(price, qty) OVER () * discount, rank() OVER (ORDER BY qty) * 2 FROM t"),
+            "SELECT floe_exact_mul(lag(price) OVER (ORDER BY qty), price), floe_exact_mul(floe_peers_min_p0_al(price, qty) OVER (), discount), \
+             floe_exact_mul(rank() OVER (ORDER BY qty), 2) FROM t"
         );
     }
 
