@@ -101,9 +101,7 @@ fn exec_code(err: &exec::Error) -> Code {
         E::Denied(_) => Code::PermissionDenied,
         E::Upstream(source) => upstream_code(source.as_ref()),
         // A value Polars could not hand over as the wire's type (a HUGEINT past 38 digits) is the query's.
-        E::Arrow(arrow::error::ArrowError::ExternalError(source)) if source.downcast_ref::<PolarsError>().is_some() => {
-            source.downcast_ref::<PolarsError>().map_or(Code::Internal, polars_code)
-        }
+        E::Arrow(arrow::error::ArrowError::ExternalError(source)) => source.downcast_ref::<PolarsError>().map_or(Code::Internal, polars_code),
         E::Arrow(_) | E::Iceberg { .. } | E::Worker(_) | E::DataRead { .. } | E::Shuffle(_) => Code::Internal,
     }
 }

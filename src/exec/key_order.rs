@@ -14,6 +14,9 @@ pub(super) type Direction = (bool, bool);
 /// The rows' order (original row numbers), or None where a key is not one
 /// this sorts (text, floats, decimals, more than two keys).
 pub(super) fn fixed_width_order(keys: &[(&Column, Direction)]) -> PolarsResult<Option<IdxCa>> {
+    if !(1..=2).contains(&keys.len()) {
+        return Ok(None);
+    }
     let encoded: Option<Vec<Vec<(u8, u64)>>> = keys.iter().map(|(key, direction)| fixed_width(key, *direction)).collect::<PolarsResult<_>>()?;
     let Some(encoded) = encoded else { return Ok(None) };
     let order: Vec<IdxSize> = match encoded.as_slice() {

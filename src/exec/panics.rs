@@ -35,15 +35,7 @@ fn unescaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
-        match (c, c == '\\') {
-            (_, true) => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some(other) => out.push(other),
-                None => out.push('\\'),
-            },
-            (c, false) => out.push(c),
-        }
+        out.push(if c == '\\' { chars.next().map_or('\\', escaped) } else { c });
     }
     out
 }
@@ -55,15 +47,20 @@ fn literal(text: &str) -> Option<String> {
     while let Some(c) = chars.next() {
         match c {
             '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                other => out.push(other),
-            },
+            '\\' => out.push(escaped(chars.next()?)),
             c => out.push(c),
         }
     }
     None
+}
+
+/// The character an escape's letter stands for.
+fn escaped(letter: char) -> char {
+    match letter {
+        'n' => '\n',
+        't' => '\t',
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -89,19 +89,15 @@ impl Resolver<'_> {
     /// running minimum, maximum or sum has its argument's kind.
     fn window_kind(&self, function: &Function, relations: &[(TableFactor, Option<Scope>)]) -> Option<ColumnKind> {
         let name = function.name.to_string().to_ascii_lowercase();
+        let first_arg_kind = || self.value_kind(plain_args(function)?.first()?, relations);
         // As `window_functions.rs` writes frames Floe computes, the value first.
         let computed = PeerFrame::parse(&name).map(|frame| frame.aggregate).or_else(|| ValueFrame::parse(&name).map(|frame| frame.aggregate));
-        let name = match computed {
-            Some(PeerAggregate::Count | PeerAggregate::Rows) => "count",
-            Some(PeerAggregate::Avg) => return Some(Float),
-            Some(PeerAggregate::Sum | PeerAggregate::Min | PeerAggregate::Max) => "sum",
-            None => name.as_str(),
-        };
-        match name {
-            "count" | "row_number" | "rank" | "dense_rank" | "ntile" => Some(Integer),
-            "lag" | "lead" | "first_value" | "last_value" | "nth_value" | "min" | "max" | "sum" => {
-                self.value_kind(plain_args(function)?.first()?, relations)
-            }
+        match (computed, name.as_str()) {
+            (Some(PeerAggregate::Count | PeerAggregate::Rows), _) => Some(Integer),
+            (Some(PeerAggregate::Avg), _) => Some(Float),
+            (Some(PeerAggregate::Sum | PeerAggregate::Min | PeerAggregate::Max), _) => first_arg_kind(),
+            (None, "count" | "row_number" | "rank" | "dense_rank" | "ntile") => Some(Integer),
+            (None, "lag" | "lead" | "first_value" | "last_value" | "nth_value" | "min" | "max" | "sum") => first_arg_kind(),
             _ => None,
         }
     }
