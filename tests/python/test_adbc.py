@@ -1,5 +1,7 @@
 """Floe through the ADBC Flight SQL driver, as BI tools and notebooks use it."""
 
+import decimal
+
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 import pytest
@@ -157,6 +159,10 @@ def test_session_schema_option_changes_bare_names(server, conn):
         ("SELECT * FROM read_csv('/etc/passwd')", AdbcStatusCode.INVALID_ARGUMENT, "table function"),
         ("SELECT * FROM read_parquet('/etc/passwd')", AdbcStatusCode.INVALID_ARGUMENT, "table function"),
         ("SELECT * FROM default.flowers WHERE sepal_length > ?", AdbcStatusCode.INVALID_ARGUMENT, "parameter"),
+        # Past BIGINT's range, through Floe's checked product and through a count computed in HUGEINT.
+        ("SELECT CAST(sepal_length * 10 AS BIGINT) * 922337203685477580 AS x FROM default.flowers",
+         AdbcStatusCode.INVALID_ARGUMENT, "integer overflow"),
+        ("SELECT count(*) * 9223372036854775807 AS n FROM default.flowers", AdbcStatusCode.INVALID_ARGUMENT, "integer overflow"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(conn, sql, status, words):
@@ -165,6 +171,12 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(conn, sql, st
     assert status_of(excinfo) == status
     assert words in str(excinfo.value).lower()
     assert query(conn, "SELECT count(*) AS n FROM default.flowers").column("n").to_pylist() == [150]
+
+
+def test_a_hugeint_arrives_as_a_decimal_past_bigint(conn):
+    table = query(conn, "SELECT CAST(count(*) AS HUGEINT) * 9223372036854775807 AS h FROM default.flowers")
+    assert table.schema.field("h").type == pa.decimal128(38, 0)
+    assert table.column("h").to_pylist() == [decimal.Decimal(150 * 9223372036854775807)]
 
 
 def test_wrong_parameter_count_in_a_prepared_statement(conn):
