@@ -10,6 +10,14 @@
 /// `values`, NULLs ignored (None when a frame has no value); None when the
 /// frames do not slide forward.
 pub(super) fn slide<T: Copy>(values: &[Option<T>], frames: &[(usize, usize)], combine: impl Fn(T, T) -> T) -> Option<Vec<Option<T>>> {
+    let mut answers = Vec::with_capacity(frames.len());
+    slide_each(values, frames, combine, |_, answer| answers.push(answer)).then_some(answers)
+}
+
+/// [`slide`], each frame's aggregate handed to `answer` with the frame's
+/// index as it is computed; false (some frames answered) when the frames
+/// do not slide forward.
+pub(super) fn slide_each<T: Copy>(values: &[Option<T>], frames: &[(usize, usize)], combine: impl Fn(T, T) -> T, mut answer: impl FnMut(usize, Option<T>)) -> bool {
     let both = |a: Option<T>, b: Option<T>| match (a, b) {
         (Some(a), Some(b)) => Some(combine(a, b)),
         (a, b) => a.or(b),
@@ -17,10 +25,9 @@ pub(super) fn slide<T: Copy>(values: &[Option<T>], frames: &[(usize, usize)], co
     let (mut front, mut back): (Vec<Option<T>>, Vec<Option<T>>) = (Vec::new(), Vec::new());
     let mut back_total = None;
     let (mut start, mut end) = (0, 0);
-    let mut answers = Vec::with_capacity(frames.len());
-    for &(first, last) in frames {
+    for (index, &(first, last)) in frames.iter().enumerate() {
         if first < start || last < end || first > last {
-            return None;
+            return false;
         }
         for value in &values[end..last] {
             back.push(*value);
@@ -40,9 +47,9 @@ pub(super) fn slide<T: Copy>(values: &[Option<T>], frames: &[(usize, usize)], co
             front.pop();
             start += 1;
         }
-        answers.push(both(front.last().copied().flatten(), back_total));
+        answer(index, both(front.last().copied().flatten(), back_total));
     }
-    Some(answers)
+    true
 }
 
 #[cfg(test)]

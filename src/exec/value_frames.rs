@@ -1,14 +1,16 @@
 //! Aggregates over frames by value distance (`RANGE BETWEEN 7 PRECEDING AND
-//! CURRENT ROW`, `INTERVAL '7 days' PRECEDING`), registered with polars-sql as
-//! `sql::functions::ValueFrame` names them. Each row's frame is the rows of
-//! its partition whose key lies within the bounds of its own key (peers
-//! included); a NULL key's frame is the partition's NULL keys, widened to the
-//! partition's end by an UNBOUNDED bound.
+//! CURRENT ROW`, `INTERVAL '7 days' PRECEDING`) and by rows (`ROWS BETWEEN 2
+//! PRECEDING AND CURRENT ROW`), registered with polars-sql as
+//! `sql::functions::ValueFrame` and `RowsFrame` name them. A value frame is
+//! the rows of the partition whose key lies within the bounds of the row's
+//! own key (peers included); a NULL key's frame is the partition's NULL
+//! keys, widened to the partition's end by an UNBOUNDED bound.
 
 use polars::prelude::*;
-use super::functions::{in_row_order, peer_type, rows_spanned, sorted_positions, spanning, window_udf};
-use super::sliding::slide;
-use crate::sql::functions::{PeerAggregate, ValueFrame};
+use super::functions::{in_row_order, in_sorted_order, peer_type, rows_spanned, spanning, window_udf};
+use super::key_order::sorted_rows;
+use super::sliding::{slide, slide_each};
+use crate::sql::functions::{KeyOrder, PeerAggregate, RowsFrame, ValueFrame};
 
 const MICROS_PER_DAY: f64 = 86_400_000_000.0;
 
@@ -29,24 +31,65 @@ fn value_frame(frame: &ValueFrame, columns: &[Column]) -> PolarsResult<Column> {
     let key = spanning(&columns[1], height);
     let positions = key_positions(&key, frame.temporal)?;
     let partition_keys: Vec<Column> = columns[4..].iter().map(|key| spanning(key, height)).collect();
-    let (order, same_partition) = sorted_positions(&partition_keys, &[(key, frame.key)], height)?;
+    let sorted = sorted_rows(&partition_keys, &[(key, frame.key)], height)?;
     let sign = if frame.key.descending { -1.0 } else { 1.0 };
-    let sorted_keys: Vec<Option<f64>> = order.iter().map(|&row| positions[row as usize].map(|p| p * sign)).collect();
-    let sorted_values = spanning(&columns[0], height).as_materialized_series().take(&IdxCa::from_vec("order".into(), order.clone()))?;
-    // Each row's frame in the sorted rows; each partition's start where the one before ends.
+    let sorted_keys: Vec<Option<f64>> = sorted.order.iter().map(|&row| positions[row as usize].map(|p| p * sign)).collect();
+    // Each row's frame in the sorted rows.
     let mut bounds = Vec::with_capacity(height);
-    let mut segment_start = 0;
-    while segment_start < height {
-        let segment_end = (segment_start + 1..height).find(|&i| !same_partition[i]).unwrap_or(height);
-        let segment = frames(&sorted_keys[segment_start..segment_end], start, end);
-        bounds.extend(segment.into_iter().map(|(first, last)| (segment_start + first, segment_start + last)));
-        segment_start = segment_end;
+    for (first, last) in partitions(&sorted.same_partition) {
+        let segment = frames(&sorted_keys[first..last], start, end);
+        bounds.extend(segment.into_iter().map(|(from, to)| (first + from, first + to)));
     }
-    let answered = match slid(frame.aggregate, &sorted_values, &bounds, &dtype)? {
+    answer(frame.aggregate, &columns[0], &sorted.order, &bounds, &dtype)
+}
+
+pub(super) fn rows_udf(name: &str, frame: RowsFrame) -> UserDefinedFunction {
+    let aggregate = frame.aggregate;
+    window_udf(name, aggregate, move |columns| rows_frame(&frame, columns))
+}
+
+/// Arguments: the value, the start and end distances in rows, the order
+/// keys, the partition keys.
+fn rows_frame(frame: &RowsFrame, columns: &[Column]) -> PolarsResult<Column> {
+    polars_ensure!(columns.len() == 3 + frame.keys.len() + frame.partitions, ComputeError: "a ROWS window aggregate got {} arguments", columns.len());
+    let height = rows_spanned(columns);
+    let dtype = peer_type(frame.aggregate, columns[0].dtype())?;
+    if height == 0 {
+        return Ok(Column::new_empty(columns[0].name().clone(), &dtype));
+    }
+    let rows = |column: &Column| distance(column).map(|d| d.map(|d| d as i64));
+    let (start, end) = (rows(&columns[1])?, rows(&columns[2])?);
+    let (order_keys, partition_keys) = columns[3..].split_at(frame.keys.len());
+    let order_keys: Vec<(Column, KeyOrder)> = order_keys.iter().map(|key| spanning(key, height)).zip(frame.keys.iter().copied()).collect();
+    let partition_keys: Vec<Column> = partition_keys.iter().map(|key| spanning(key, height)).collect();
+    let sorted = sorted_rows(&partition_keys, &order_keys, height)?;
+    // Each row's frame: the positions at those distances, held inside its partition.
+    let mut bounds = Vec::with_capacity(height);
+    for (first, last) in partitions(&sorted.same_partition) {
+        let within = |position: usize, distance: i64| (position as i64 + distance).clamp(first as i64, last as i64) as usize;
+        bounds.extend((first..last).map(|p| (start.map_or(first, |d| within(p, d)), end.map_or(last, |d| within(p, d + 1)))));
+    }
+    answer(frame.aggregate, &columns[0], &sorted.order, &bounds, &dtype)
+}
+
+/// Each partition's positions `(first, last)` (end exclusive) in the sorted rows.
+fn partitions(same_partition: &[bool]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let height = same_partition.len();
+    let starts = (0..height).filter(|&p| !same_partition[p]);
+    starts.map(move |first| (first, (first + 1..height).find(|&p| !same_partition[p]).unwrap_or(height)))
+}
+
+/// The aggregate of each frame of the value's sorted rows, back in the rows' own order.
+fn answer(aggregate: PeerAggregate, value: &Column, order: &[IdxSize], frames: &[(usize, usize)], dtype: &DataType) -> PolarsResult<Column> {
+    if let Some(answered) = slid_in_64_bits(aggregate, value, order, frames, dtype)? {
+        return Ok(answered.into_column());
+    }
+    let sorted_values = in_sorted_order(value, order, order.len())?;
+    let answered = match slid(aggregate, &sorted_values, frames, dtype)? {
         Some(answered) => answered,
-        None => each_on_its_own(frame.aggregate, &sorted_values, &bounds, &dtype)?,
+        None => each_on_its_own(aggregate, &sorted_values, frames, dtype)?,
     };
-    Ok(in_row_order(&answered, &order)?.into_column())
+    Ok(in_row_order(&answered, order)?.into_column())
 }
 
 /// Every frame's aggregate in one pass (`sliding.rs`): numbers, and for
@@ -91,6 +134,61 @@ fn slid(aggregate: PeerAggregate, values: &Series, frames: &[(usize, usize)], dt
         _ => return Ok(None),
     };
     Ok(Some(answered))
+}
+
+/// Sums, minima, maxima and averages of integers, dates and times of 64
+/// bits or fewer, in 64 bits: each value read once into the sorted order,
+/// each answer written once into its row (no Series gathered either way,
+/// half the memory of 128 bits). None for other aggregates and values,
+/// frames that do not slide forward, or a sum of the two stacks' partial
+/// sums past BIGINT's range, whose frames the 128-bit path decides.
+fn slid_in_64_bits(aggregate: PeerAggregate, value: &Column, order: &[IdxSize], frames: &[(usize, usize)], dtype: &DataType) -> PolarsResult<Option<Series>> {
+    let height = order.len();
+    let physical = spanning(value, height).to_physical_repr();
+    let narrow = physical.dtype().is_integer() && !matches!(physical.dtype(), DataType::Int128 | DataType::UInt128 | DataType::UInt64);
+    if !narrow || matches!(aggregate, PeerAggregate::Count | PeerAggregate::Rows) {
+        return Ok(None);
+    }
+    let integers = physical.cast(&DataType::Int64)?.as_materialized_series().rechunk();
+    let integers = integers.i64()?;
+    let sorted: Vec<Option<i64>> = order.iter().map(|&row| integers.get(row as usize)).collect();
+    let overflowed = std::cell::Cell::new(false);
+    let combine = |a: i64, b: i64| match aggregate {
+        PeerAggregate::Min => a.min(b),
+        PeerAggregate::Max => a.max(b),
+        _ => a.checked_add(b).unwrap_or_else(|| {
+            overflowed.set(true);
+            0
+        }),
+    };
+    let name = value.name().clone();
+    if aggregate == PeerAggregate::Avg {
+        let mut present = Vec::with_capacity(height + 1);
+        present.push(0u32);
+        present.extend(sorted.iter().scan(0u32, |count, value| {
+            *count += u32::from(value.is_some());
+            Some(*count)
+        }));
+        let mut means = vec![None; height];
+        let slid = slide_each(&sorted, frames, combine, |index, sum| {
+            let (first, last) = frames[index];
+            means[order[index] as usize] = sum.map(|sum| sum as f64 / f64::from(present[last] - present[first]));
+        });
+        return Ok((slid && !overflowed.get()).then(|| Float64Chunked::from_iter_options(name, means.into_iter()).into_series()));
+    }
+    let (mut answers, mut valid) = (vec![0i64; height], vec![false; height]);
+    let slid = slide_each(&sorted, frames, combine, |index, answer| {
+        let row = order[index] as usize;
+        (answers[row], valid[row]) = (answer.unwrap_or_default(), answer.is_some());
+    });
+    if !slid || overflowed.get() {
+        return Ok(None);
+    }
+    let answered = Int64Chunked::from_vec_validity(name, answers, Some(valid.into_iter().collect())).into_series();
+    Ok(Some(match aggregate {
+        PeerAggregate::Sum => answered,
+        _ => answered.strict_cast(&value.dtype().to_physical())?.cast(dtype)?,
+    }))
 }
 
 fn float_combine(aggregate: PeerAggregate) -> fn(f64, f64) -> f64 {
@@ -150,6 +248,8 @@ fn key_positions(key: &Column, temporal: bool) -> PolarsResult<Vec<Option<f64>>>
             series.cast(&DataType::Int64)?.cast(&DataType::Float64)?.f64()?.apply_values(|t| t * per_micro)
         }
         (dtype, false) if dtype.is_primitive_numeric() || dtype.is_decimal() => series.cast(&DataType::Float64)?.f64()?.clone(),
+        // A number of days from a date, as DuckDB reads `date - 30`.
+        (DataType::Date, false) => series.cast(&DataType::Int32)?.cast(&DataType::Float64)?.f64()?.clone(),
         (dtype, temporal) => polars_bail!(InvalidOperation: "a RANGE frame with {} offsets cannot order by a {dtype} key",
             if temporal { "interval" } else { "numeric" }),
     };

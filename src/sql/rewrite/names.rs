@@ -88,6 +88,8 @@ pub(super) fn polars_expr_name(expr: &Expr) -> Option<String> {
             let name = function.name.to_string().to_ascii_lowercase();
             let args = function_args(function);
             match (name.as_str(), args.as_deref()) {
+                // Floe's frame functions count a literal's rows (`window_functions/frames.rs`).
+                ("count", None) if super::window_functions::needs_floe_functions(function) => Some(LITERAL.into()),
                 ("count", None) => Some("len".into()),
                 // Polars ranks the (first) order key, and names the rank after it.
                 ("rank" | "dense_rank", Some([])) => match &function.over {

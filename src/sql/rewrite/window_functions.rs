@@ -7,9 +7,10 @@
 //!   and including the current one's peers / rows, the peers counted with
 //!   `rank()` over the reversed order;
 //! - frames `ROWS BETWEEN k PRECEDING | CURRENT ROW | k FOLLOWING …` for
-//!   `sum`/`count`/`avg`/`min`/`max` over ordered rows: a value frame (below)
-//!   over each row's number; out of reach of Floe's functions, each row of
-//!   the frame a `lag`/`lead` (up to 64 rows), NULLs ignored as aggregates do;
+//!   `sum`/`count`/`avg`/`min`/`max` over ordered rows: Floe's `floe_rows_…`
+//!   function, which sorts the rows itself; out of reach of Floe's
+//!   functions, each row of the frame a `lag`/`lead` (up to 64 rows), NULLs
+//!   ignored as aggregates do;
 //! - a frame over the whole partition (`UNBOUNDED PRECEDING AND UNBOUNDED
 //!   FOLLOWING`): the aggregate over the partition, `last_value` as
 //!   `first_value` in the reversed order.
@@ -81,8 +82,8 @@ pub(super) fn rewrite(statement: &mut Statement) {
 
 /// Frames that end at a peer or reach by value, once every other pass has
 /// placed every window (a grouped query's run in an outer query, an
-/// expression's subquery lifted into a CTE): `floe_peers_…` and
-/// `floe_range_…` where Floe's functions reach; elsewhere refused, as
+/// expression's subquery lifted into a CTE): `floe_peers_…`,
+/// `floe_range_…` and `floe_rows_…` where Floe's functions reach; elsewhere refused, as
 /// polars-sql's own frames end at the row (wrong on ties).
 pub(super) fn peer_frames(statement: &mut Statement) -> crate::sql::Result<()> {
     match statement.visit(&mut WindowFunctions { peers: Some(false), reach: FunctionReach::default() }) {

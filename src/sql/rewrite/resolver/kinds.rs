@@ -7,7 +7,7 @@ use sqlparser::ast::{BinaryOperator, CeilFloorKind, DataType, DateTimeField, Exp
 use super::super::scope::{decimal_scale, integer_literal, is_null_literal, item_expr, leftmost_select, output_names, plain_args};
 use super::super::ColumnKind::{self, Decimal, Float, Integer};
 use super::{Resolver, Scope};
-use crate::sql::functions::{round_digits, ExactOp, PeerAggregate, PeerFrame, ValueFrame};
+use crate::sql::functions::{round_digits, ExactOp, PeerAggregate, PeerFrame, RowsFrame, ValueFrame};
 
 impl Resolver<'_> {
     /// The kind of a derived table's column, a number's: a join on it with a
@@ -91,7 +91,10 @@ impl Resolver<'_> {
         let name = function.name.to_string().to_ascii_lowercase();
         let first_arg_kind = || self.value_kind(plain_args(function)?.first()?, relations);
         // As `window_functions.rs` writes frames Floe computes, the value first.
-        let computed = PeerFrame::parse(&name).map(|frame| frame.aggregate).or_else(|| ValueFrame::parse(&name).map(|frame| frame.aggregate));
+        let computed = PeerFrame::parse(&name)
+            .map(|frame| frame.aggregate)
+            .or_else(|| ValueFrame::parse(&name).map(|frame| frame.aggregate))
+            .or_else(|| RowsFrame::parse(&name).map(|frame| frame.aggregate));
         match (computed, name.as_str()) {
             (Some(PeerAggregate::Count | PeerAggregate::Rows), _) => Some(Integer),
             (Some(PeerAggregate::Avg), _) => Some(Float),

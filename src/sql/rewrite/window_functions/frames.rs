@@ -9,13 +9,14 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, Statement, WindowFrameBound, WindowFrameUnits, WindowType};
 
 use super::{offset, Window, MOST_FRAME_ROWS};
-use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, ValueFrame};
+use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, RowsFrame, ValueFrame};
 
 /// Frames Floe cannot run, refused by name: `GROUPS` without ORDER BY or
 /// with offsets that are not whole numbers, and `RANGE` with offsets but for
 /// one ORDER BY key and offsets that are numbers or intervals of fixed length
 /// (those run where Floe's functions reach, `peer_frames`).
 pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) -> crate::sql::Result<()> {
+    refuse_backward_frames(statement)?;
     struct Frames;
     impl sqlparser::ast::Visitor for Frames {
         type Break = String;
@@ -48,6 +49,44 @@ pub(in crate::sql::rewrite) fn refuse_unsupported_frames(statement: &Statement) 
         ControlFlow::Continue(()) => Ok(()),
     }
 }
+
+/// Frames whose start comes after their end by kind (`1 FOLLOWING AND
+/// CURRENT ROW`, `CURRENT ROW AND 1 PRECEDING`), that start at the
+/// partition's end or end at its start: SQL refuses them, as PostgreSQL and
+/// DuckDB do (Floe answered every row NULL).
+fn refuse_backward_frames(statement: &Statement) -> crate::sql::Result<()> {
+    struct Backward;
+    impl sqlparser::ast::Visitor for Backward {
+        type Break = String;
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+            let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
+            let Some(WindowType::WindowSpec(spec)) = &function.over else { return ControlFlow::Continue(()) };
+            let Some(frame) = &spec.window_frame else { return ControlFlow::Continue(()) };
+            let end = frame.end_bound.clone().unwrap_or(WindowFrameBound::CurrentRow);
+            let reason = match (&frame.start_bound, &end) {
+                (WindowFrameBound::Following(None), _) => "a frame cannot start at UNBOUNDED FOLLOWING",
+                (_, WindowFrameBound::Preceding(None)) => "a frame cannot end at UNBOUNDED PRECEDING",
+                (WindowFrameBound::Following(_), WindowFrameBound::CurrentRow | WindowFrameBound::Preceding(_)) => {
+                    "a frame that starts at a following row cannot end at a preceding row or the current one"
+                }
+                (WindowFrameBound::CurrentRow, WindowFrameBound::Preceding(_)) => "a frame that starts at the current row cannot end at a preceding row",
+                _ => return ControlFlow::Continue(()),
+            };
+            ControlFlow::Break(format!("{reason}: `OVER ({spec})`"))
+        }
+    }
+    match crate::sql::visit::Visit::visit(statement, &mut Backward) {
+        ControlFlow::Break(message) => Err(crate::sql::Error::Invalid(message)),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// The value `count(*)` hands Floe's frame functions, which read no value of
+/// it: a literal, so the output is named as `rewrite::names` expects
+/// (`literal`); a key would name it after a column the query may select
+/// beside it (`SELECT id, count(*) OVER (PARTITION BY g ORDER BY id)` had
+/// two columns `id`).
+const COUNTED_ROWS: &str = "1";
 
 impl Window {
     /// `first_value` / `last_value` over a ROWS frame with an offset (not
@@ -109,8 +148,7 @@ impl Window {
         let flip = |order: KeyOrder| KeyOrder { descending: !order.descending, nulls_last: !order.nulls_last };
         let keys = self.keys.iter().map(|(_, order)| if reversed { flip(*order) } else { *order }).collect();
         let function = PeerFrame { aggregate, keys, partitions: self.partition_keys.len() }.name();
-        // `count(*)` reads no value; any key has one per row.
-        let value = args.first().map_or_else(|| self.keys[0].0.clone(), ToString::to_string);
+        let value = args.first().map_or_else(|| COUNTED_ROWS.into(), ToString::to_string);
         let keys: Vec<&str> = self.keys.iter().map(|(key, _)| key.as_str()).chain(self.partition_keys.iter().map(String::as_str)).collect();
         // `OVER ()` still marks it a window (a grouped query's windows run over
         // its groups, `windows.rs`); polars-sql applies nothing to it.
@@ -145,21 +183,27 @@ impl Window {
         Some((start.map(|(text, _)| text), end.map(|(text, _)| text), temporal))
     }
 
-    /// `sum`/`count`/`avg`/`min`/`max` over a frame by value distance.
+    /// `sum`/`count`/`avg`/`min`/`max` over a frame by value distance, by
+    /// peer groups, or by rows.
     pub(super) fn value_frame(&self, name: &str, args: &[&Expr]) -> Option<String> {
         let aggregate = aggregate_of(name, args)?;
         let (start, end, temporal) = self.distances()?;
+        let bound = |d: Option<String>| d.unwrap_or_else(|| "NULL".into());
+        let partitions: String = self.partition_keys.iter().map(|k| format!(", {k}")).collect();
+        if self.is_rows() {
+            // Floe's function sorts the rows itself: no row number to compute first.
+            let function = RowsFrame { aggregate, keys: self.keys.iter().map(|(_, order)| *order).collect(), partitions: self.partition_keys.len() }.name();
+            let value = args.first().map_or_else(|| COUNTED_ROWS.into(), ToString::to_string);
+            let keys: String = self.keys.iter().map(|(key, _)| format!(", {key}")).collect();
+            return Some(format!("{function}({value}, {}, {}{keys}{partitions}) OVER ()", bound(start), bound(end)));
+        }
         let (key, order) = match &self.frame {
             // Each row's peer group, numbered in the window's order (never NULL).
             Some((WindowFrameUnits::Groups, ..)) => (format!("dense_rank() {}", self.over(&self.order)), KeyOrder { descending: false, nulls_last: true }),
-            // Each row's number in the window's order (never NULL).
-            Some((WindowFrameUnits::Rows, ..)) => (format!("row_number() {}", self.over(&self.order)), KeyOrder { descending: false, nulls_last: true }),
             _ => self.keys.first().cloned()?,
         };
         let function = ValueFrame { aggregate, key: order, partitions: self.partition_keys.len(), temporal }.name();
-        let value = args.first().map_or_else(|| key.clone(), ToString::to_string);
-        let bound = |d: Option<String>| d.unwrap_or_else(|| "NULL".into());
-        let partitions: String = self.partition_keys.iter().map(|k| format!(", {k}")).collect();
+        let value = args.first().map_or_else(|| COUNTED_ROWS.into(), ToString::to_string);
         Some(format!("{function}({value}, {key}, {}, {}{partitions}) OVER ()", bound(start), bound(end)))
     }
 

@@ -12,7 +12,7 @@ fn range_offsets_become_value_frames_where_floe_functions_reach() {
     let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o RANGE BETWEEN 2 PRECEDING AND 1.5 FOLLOWING) FROM t");
     assert_eq!(sql, "SELECT floe_range_sum_p1_al_n(x, o, -2, 1.5, p) OVER () FROM t");
     let sql = rewritten("SELECT count(*) OVER (ORDER BY d DESC RANGE INTERVAL '1' DAY PRECEDING) FROM t");
-    assert_eq!(sql, "SELECT floe_range_rows_p0_df_t(d, d, -86400000000, 0) OVER () FROM t");
+    assert_eq!(sql, "SELECT floe_range_rows_p0_df_t(1, d, -86400000000, 0) OVER () FROM t");
     let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND 3 FOLLOWING) FROM t");
     assert_eq!(sql, "SELECT floe_range_avg_p0_al_n(x, o, 0, 3) OVER () FROM t");
     // In an expression's subquery Floe's functions do not reach: refused by name.
@@ -36,6 +36,20 @@ fn range_offsets_become_value_frames_where_floe_functions_reach() {
 }
 
 #[test]
+fn frames_that_start_after_they_end_are_refused() {
+    let refused = |frame: &str| {
+        let sql = format!("SELECT sum(x) OVER (ORDER BY o {frame}) FROM t");
+        matches!(refuse_unsupported_frames(&crate::sql::parse::parse_single(&sql).unwrap()), Err(crate::sql::Error::Invalid(_)))
+    };
+    for frame in ["ROWS BETWEEN 1 FOLLOWING AND CURRENT ROW", "ROWS BETWEEN CURRENT ROW AND 2 PRECEDING", "ROWS BETWEEN UNBOUNDED FOLLOWING AND UNBOUNDED FOLLOWING", "RANGE BETWEEN 1 PRECEDING AND UNBOUNDED PRECEDING", "GROUPS 1 FOLLOWING"] {
+        assert!(refused(frame), "{frame}");
+    }
+    for frame in ["ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING", "ROWS BETWEEN 3 PRECEDING AND 5 PRECEDING", "ROWS BETWEEN CURRENT ROW AND CURRENT ROW", "ROWS 2 PRECEDING"] {
+        assert!(!refused(frame), "{frame}");
+    }
+}
+
+#[test]
 fn whole_partition_frames_drop_the_order() {
     let sql = rewritten("SELECT last_value(x) OVER (PARTITION BY p ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM t");
     assert_eq!(sql, "SELECT first_value(x) OVER (PARTITION BY p ORDER BY o DESC) FROM t");
@@ -46,7 +60,7 @@ fn default_and_range_frames_end_at_the_last_peer() {
     let sql = rewritten("SELECT sum(x) OVER (PARTITION BY p ORDER BY o, q DESC) FROM t");
     assert_eq!(sql, "SELECT floe_peers_sum_p1_al_df(x, o, q, p) OVER () FROM t");
     let sql = rewritten("SELECT count(*) OVER (ORDER BY o NULLS FIRST RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
-    assert_eq!(sql, "SELECT floe_peers_rows_p0_af(o, o) OVER () FROM t");
+    assert_eq!(sql, "SELECT floe_peers_rows_p0_af(1, o) OVER () FROM t");
     let sql = rewritten("SELECT avg(x) OVER (ORDER BY o RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
     assert_eq!(sql, "SELECT floe_peers_avg_p0_df(x, o) OVER () FROM t");
     // Top-level CTEs and derived tables run on their own, where Floe's
@@ -68,11 +82,11 @@ fn default_and_range_frames_end_at_the_last_peer() {
 }
 
 #[test]
-fn rows_frames_are_value_frames_over_row_numbers() {
+fn rows_frames_are_floe_functions_that_sort_the_rows_themselves() {
     let sql = rewritten("SELECT max(x) OVER (PARTITION BY p ORDER BY o DESC ROWS BETWEEN 100 PRECEDING AND 1 FOLLOWING) FROM t");
-    assert_eq!(sql, "SELECT floe_range_max_p1_al_n(x, row_number() OVER (PARTITION BY p ORDER BY o DESC), -100, 1, p) OVER () FROM t");
-    let sql = rewritten("SELECT count(*) OVER (ORDER BY o ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
-    assert_eq!(sql, "SELECT floe_range_rows_p0_al_n(row_number() OVER (ORDER BY o), row_number() OVER (ORDER BY o), 0, NULL) OVER () FROM t");
+    assert_eq!(sql, "SELECT floe_rows_max_p1_df(x, -100, 1, o, p) OVER () FROM t");
+    let sql = rewritten("SELECT count(*) OVER (ORDER BY o, q ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
+    assert_eq!(sql, "SELECT floe_rows_rows_p0_al_al(1, 0, NULL, o, q) OVER () FROM t");
     // The frame polars-sql runs itself stays.
     let sql = rewritten("SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
     assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"), "{sql}");
