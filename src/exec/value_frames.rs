@@ -66,8 +66,9 @@ fn rows_frame(frame: &RowsFrame, columns: &[Column]) -> PolarsResult<Column> {
     // Each row's frame: the positions at those distances, held inside its partition.
     let mut bounds = Vec::with_capacity(height);
     for (first, last) in partitions(&sorted.same_partition) {
-        let within = |position: usize, distance: i64| (position as i64 + distance).clamp(first as i64, last as i64) as usize;
-        bounds.extend((first..last).map(|p| (start.map_or(first, |d| within(p, d)), end.map_or(last, |d| within(p, d + 1)))));
+        // Saturating: `9223372036854775807 FOLLOWING` is the partition's end, not a wrap below its start.
+        let within = |position: usize, distance: i64| (position as i64).saturating_add(distance).clamp(first as i64, last as i64) as usize;
+        bounds.extend((first..last).map(|p| (start.map_or(first, |d| within(p, d)), end.map_or(last, |d| within(p, d.saturating_add(1))))));
     }
     answer(frame.aggregate, &columns[0], &sorted.order, &bounds, &dtype)
 }

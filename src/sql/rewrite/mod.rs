@@ -68,6 +68,7 @@ mod subquery;
 mod sum_arguments;
 mod synonyms;
 mod temporal;
+mod typed_values;
 mod ungrouped_having;
 mod using_joins;
 mod widened_arithmetic;
@@ -131,6 +132,7 @@ pub fn respelled(declared: &mut Statement, columns: &Columns) -> bool {
 pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     nested_ctes::hoisted(statement);
+    typed_values::as_selects(statement);
     window_functions::named::inline(statement);
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;

@@ -8,6 +8,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Statement, WindowFrameBound, WindowFrameUnits, WindowType};
 
+use super::super::scope::{parse_expr, reads_column};
 use super::{offset, Window, MOST_FRAME_ROWS};
 use crate::sql::functions::{KeyOrder, PeerAggregate, PeerFrame, RowsFrame, ValueFrame};
 
@@ -145,6 +146,10 @@ impl Window {
     /// last peer in the window's order (`reversed`: from its first peer on).
     fn peers(&self, name: &str, args: &[&Expr], reversed: bool) -> Option<String> {
         let aggregate = aggregate_of(name, args)?;
+        if self.all_constant(args) {
+            // Every row a peer of every other: the whole partition.
+            return Some(self.rows_frame(aggregate, args, "NULL", "NULL"));
+        }
         let flip = |order: KeyOrder| KeyOrder { descending: !order.descending, nulls_last: !order.nulls_last };
         let keys = self.keys.iter().map(|(_, order)| if reversed { flip(*order) } else { *order }).collect();
         let function = PeerFrame { aggregate, keys, partitions: self.partition_keys.len() }.name();
@@ -183,6 +188,29 @@ impl Window {
         Some((start.map(|(text, _)| text), end.map(|(text, _)| text), temporal))
     }
 
+    /// Floe's ROWS frame function, which sorts the rows itself (no row number
+    /// to compute first), between signed row distances (`NULL`: unbounded).
+    /// Where no argument reads a column (`count(*) OVER (ORDER BY NULL …)`)
+    /// the function would see one row, and Polars broadcast its one answer:
+    /// each row's number in the rows' own order is then its last key.
+    fn rows_frame(&self, aggregate: PeerAggregate, args: &[&Expr], start: &str, end: &str) -> String {
+        let mut keys = self.keys.clone();
+        if self.all_constant(args) {
+            keys.push(("row_number() OVER ()".into(), KeyOrder { descending: false, nulls_last: true }));
+        }
+        let function = RowsFrame { aggregate, keys: keys.iter().map(|(_, order)| *order).collect(), partitions: self.partition_keys.len() }.name();
+        let value = args.first().map_or_else(|| COUNTED_ROWS.into(), ToString::to_string);
+        let keys: String = keys.iter().map(|(key, _)| format!(", {key}")).chain(self.partition_keys.iter().map(|k| format!(", {k}"))).collect();
+        format!("{function}({value}, {start}, {end}{keys}) OVER ()")
+    }
+
+    /// Whether no argument a frame function gets reads a column: the value,
+    /// the order and partition keys.
+    fn all_constant(&self, args: &[&Expr]) -> bool {
+        let reads = |sql: &str| parse_expr(sql).is_none_or(|expr| reads_column(&expr));
+        !args.iter().any(|arg| reads_column(arg)) && !self.keys.iter().any(|(key, _)| reads(key)) && !self.partition_keys.iter().any(|key| reads(key))
+    }
+
     /// `sum`/`count`/`avg`/`min`/`max` over a frame by value distance, by
     /// peer groups, or by rows.
     pub(super) fn value_frame(&self, name: &str, args: &[&Expr]) -> Option<String> {
@@ -191,15 +219,13 @@ impl Window {
         let bound = |d: Option<String>| d.unwrap_or_else(|| "NULL".into());
         let partitions: String = self.partition_keys.iter().map(|k| format!(", {k}")).collect();
         if self.is_rows() {
-            // Floe's function sorts the rows itself: no row number to compute first.
-            let function = RowsFrame { aggregate, keys: self.keys.iter().map(|(_, order)| *order).collect(), partitions: self.partition_keys.len() }.name();
-            let value = args.first().map_or_else(|| COUNTED_ROWS.into(), ToString::to_string);
-            let keys: String = self.keys.iter().map(|(key, _)| format!(", {key}")).collect();
-            return Some(format!("{function}({value}, {}, {}{keys}{partitions}) OVER ()", bound(start), bound(end)));
+            return Some(self.rows_frame(aggregate, args, &bound(start), &bound(end)));
         }
         let (key, order) = match &self.frame {
             // Each row's peer group, numbered in the window's order (never NULL).
             Some((WindowFrameUnits::Groups, ..)) => (format!("dense_rank() {}", self.over(&self.order)), KeyOrder { descending: false, nulls_last: true }),
+            // A constant key kept per row, so the function sees every row (`rows_frame`).
+            _ if self.all_constant(args) => self.keys.first().map(|(key, order)| (format!("CASE WHEN row_number() OVER () > 0 THEN {key} END"), *order))?,
             _ => self.keys.first().cloned()?,
         };
         let function = ValueFrame { aggregate, key: order, partitions: self.partition_keys.len(), temporal }.name();
