@@ -150,6 +150,17 @@ fn peer_frame(frame: &PeerFrame, columns: &[Column]) -> PolarsResult<Column> {
     let sorted = sorted_rows(&partition_keys, &order_keys, height)?;
     let last_peers = IdxCa::from_vec("last".into(), last_positions(&sorted.same_keys));
     let sorted_values = in_sorted_order(value, &sorted.order, height)?;
+    if matches!(frame.aggregate, PeerAggregate::Min | PeerAggregate::Max) && super::ranked_extremes::ranked(sorted_values.dtype()) {
+        // From the partition's first row to the last peer: Polars has no cumulative minimum of text.
+        let mut first = 0;
+        let frames: Vec<(usize, usize)> = last_peers.into_no_null_iter().enumerate().map(|(position, last)| {
+            first = if sorted.same_partition[position] { first } else { position };
+            (first, last as usize + 1)
+        }).collect();
+        if let Some(answered) = super::ranked_extremes::ranked_extremes(frame.aggregate, &sorted_values, &frames)? {
+            return Ok(in_row_order(&answered, &sorted.order)?.with_name(value.name().clone()).into_column());
+        }
+    }
     let running = running_by_partition(frame.aggregate, &sorted_values, &sorted.same_partition)?;
     let answer = in_row_order(&running.take(&last_peers)?, &sorted.order)?;
     Ok(answer.cast(&dtype)?.with_name(value.name().clone()).into_column())

@@ -23,6 +23,7 @@ mod recursion;
 mod inputs;
 mod key_order;
 mod planned;
+mod ranked_extremes;
 mod resolve;
 mod sliding;
 mod value_frames;

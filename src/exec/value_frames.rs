@@ -94,8 +94,9 @@ fn answer(aggregate: PeerAggregate, value: &Column, order: &[IdxSize], frames: &
 }
 
 /// Every frame's aggregate in one pass (`sliding.rs`): numbers, and for
-/// minima and maxima dates and times too. None for other values (text), or
-/// frames that do not slide forward (a start distance past the end's).
+/// minima and maxima dates, times, text and booleans too. None for other
+/// values, or frames that do not slide forward (a start distance past the
+/// end's).
 fn slid(aggregate: PeerAggregate, values: &Series, frames: &[(usize, usize)], dtype: &DataType) -> PolarsResult<Option<Series>> {
     let name = values.name().clone();
     let mut present = Vec::with_capacity(values.len() + 1);
@@ -132,6 +133,8 @@ fn slid(aggregate: PeerAggregate, values: &Series, frames: &[(usize, usize)], dt
                 _ => exact.strict_cast(&input.to_physical())?.cast(input)?,
             }
         }
+        // Text and the like by their rank in the values' order.
+        _ if super::ranked_extremes::ranked(input) => return super::ranked_extremes::ranked_extremes(aggregate, values, frames),
         _ => return Ok(None),
     };
     Ok(Some(answered))
@@ -326,9 +329,13 @@ mod tests {
                 assert!(fast.equals_missing(&reference), "{aggregate:?} of {}: {fast:?} vs {reference:?}", values.dtype());
             }
         }
-        // Text has no sum: its minimum runs frame by frame.
-        let text = Series::new("v".into(), ["b", "a", "c", "d", "e", "f"]);
-        assert!(slid(PeerAggregate::Min, &text, &frames, &DataType::String).unwrap().is_none());
+        // Text slides by rank, as each frame on its own takes its minimum.
+        let text = Series::new("v".into(), [Some("b"), Some("a"), None, Some("d"), Some("e"), Some("a")]);
+        for aggregate in [PeerAggregate::Min, PeerAggregate::Max] {
+            let fast = slid(aggregate, &text, &frames, &DataType::String).unwrap().expect("text slides by rank");
+            assert!(fast.equals_missing(&each_on_its_own(aggregate, &text, &frames, &DataType::String).unwrap()), "{aggregate:?}");
+        }
+        assert!(slid(PeerAggregate::Sum, &text, &frames, &DataType::String).unwrap().is_none());
     }
 
     #[test]

@@ -99,7 +99,14 @@ pub(super) fn peer_frames(statement: &mut Statement) -> crate::sql::Result<()> {
 /// Whether `function` is a window whose frame or order only Floe's functions compute.
 pub(super) fn needs_floe_functions(function: &Function) -> bool {
     let mixed = matches!(&function.over, Some(WindowType::WindowSpec(spec)) if mixed_directions(spec).is_some());
-    mixed || replacement(function, Some(true)).is_some()
+    mixed || (replacement(function, Some(true)).is_some() && running_extreme(function).is_none())
+}
+
+/// A running `min`/`max` over ROWS, which polars-sql runs itself but for text.
+fn running_extreme(function: &Function) -> Option<String> {
+    let Some(WindowType::WindowSpec(spec)) = &function.over else { return None };
+    let name = function.name.to_string().to_ascii_lowercase();
+    Window::new(spec).running_extreme(&name, &plain_args(function)?)
 }
 
 /// The keys' orders, when they run in more than one direction.
@@ -190,6 +197,7 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
         }
     }
     let sql = match (name.as_str(), args.as_slice(), peers) {
+        (_, _, Some(true)) if window.running_extreme(&name, &args).is_some() => window.running_extreme(&name, &args)?,
         (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
         (_, _, Some(true)) => window.peer_frame(&name, &args)?,
         // Out of reach of Floe's functions, a short ROWS frame still reads its neighbours.

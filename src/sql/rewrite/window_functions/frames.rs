@@ -204,6 +204,16 @@ impl Window {
         format!("{function}({value}, {start}, {end}{keys}) OVER ()")
     }
 
+    /// `min`/`max` over `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`,
+    /// which polars-sql runs as a cumulative minimum or maximum, and those
+    /// take no text ("`cum_min` operation not supported for dtype `str`"):
+    /// Floe's ROWS function where it reaches (elsewhere polars-sql's stays).
+    pub(super) fn running_extreme(&self, name: &str, args: &[&Expr]) -> Option<String> {
+        let runs_to_the_row = matches!(&self.frame, Some((WindowFrameUnits::Rows, WindowFrameBound::Preceding(None), WindowFrameBound::CurrentRow)));
+        let aggregate = aggregate_of(name, args).filter(|a| matches!(a, PeerAggregate::Min | PeerAggregate::Max))?;
+        (runs_to_the_row && !self.keys.is_empty()).then(|| self.rows_frame(aggregate, args, "NULL", "0"))
+    }
+
     /// Whether no argument a frame function gets reads a column: the value,
     /// the order and partition keys.
     fn all_constant(&self, args: &[&Expr]) -> bool {

@@ -87,9 +87,15 @@ fn rows_frames_are_floe_functions_that_sort_the_rows_themselves() {
     assert_eq!(sql, "SELECT floe_rows_max_p1_df(x, -100, 1, o, p) OVER () FROM t");
     let sql = rewritten("SELECT count(*) OVER (ORDER BY o, q ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) FROM t");
     assert_eq!(sql, "SELECT floe_rows_rows_p0_al_al(1, 0, NULL, o, q) OVER () FROM t");
-    // The frame polars-sql runs itself stays.
+    // The frame polars-sql runs itself stays, but for running minima and maxima (text has none).
     let sql = rewritten("SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
     assert!(sql.contains("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"), "{sql}");
+    let sql = rewritten("SELECT min(s) OVER (PARTITION BY p ORDER BY o DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t");
+    assert_eq!(sql, "SELECT floe_rows_min_p1_df(s, NULL, 0, o, p) OVER () FROM t");
+    // Out of the functions' reach polars-sql's own running maximum stays, not refused.
+    let mut statement = crate::sql::parse::parse_single("SELECT * FROM t WHERE x IN (SELECT max(x) OVER (ORDER BY o ROWS UNBOUNDED PRECEDING) FROM t)").unwrap();
+    rewrite(&mut statement);
+    assert!(peer_frames(&mut statement).is_ok());
 }
 
 #[test]
