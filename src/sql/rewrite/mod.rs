@@ -134,6 +134,7 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     nested_ctes::hoisted(statement);
     typed_values::as_selects(statement);
     window_functions::named::inline(statement);
+    window_functions::constant_keys::settled(statement);
     window_functions::refuse_unsupported_frames(statement)?;
     window_functions::refuse_windowless(statement)?;
     one_group::refuse_ungrouped_columns(statement)?;

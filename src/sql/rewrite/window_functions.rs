@@ -41,6 +41,7 @@ use super::scope::{integer_literal, parse_expr, plain_args, FunctionReach};
 use crate::sql::aggregate_names::aggregate;
 use crate::sql::functions::{KeyOrder, MixedOrder};
 
+pub(super) mod constant_keys;
 mod every_row;
 mod frames;
 pub(super) mod named;
