@@ -152,11 +152,11 @@ fn peer_frame(frame: &PeerFrame, columns: &[Column]) -> PolarsResult<Column> {
     let sorted_values = in_sorted_order(value, &sorted.order, height)?;
     if matches!(frame.aggregate, PeerAggregate::Min | PeerAggregate::Max) && super::ranked_extremes::ranked(sorted_values.dtype()) {
         // From the partition's first row to the last peer: Polars has no cumulative minimum of text.
-        let mut first = 0;
-        let frames: Vec<(usize, usize)> = last_peers.into_no_null_iter().enumerate().map(|(position, last)| {
-            first = if sorted.same_partition[position] { first } else { position };
-            (first, last as usize + 1)
-        }).collect();
+        let last_peers: Vec<IdxSize> = last_peers.into_no_null_iter().collect();
+        let frames: Vec<(usize, usize)> = sorted.partitions()
+            .flat_map(|(first, last)| (first..last).map(move |position| (first, position)))
+            .map(|(first, position)| (first, last_peers[position] as usize + 1))
+            .collect();
         if let Some(answered) = super::ranked_extremes::ranked_extremes(frame.aggregate, &sorted_values, &frames)? {
             return Ok(in_row_order(&answered, &sorted.order)?.with_name(value.name().clone()).into_column());
         }
@@ -216,10 +216,8 @@ fn last_positions(same_as_previous: &[bool]) -> Vec<IdxSize> {
 /// The running aggregate of each partition of the sorted values, restarting
 /// where a partition starts.
 fn running_by_partition(aggregate: PeerAggregate, sorted: &Series, same_partition: &[bool]) -> PolarsResult<Series> {
-    let starts: Vec<usize> = (0..sorted.len()).filter(|&i| !same_partition[i]).collect();
     let mut all: Option<Series> = None;
-    for (n, &start) in starts.iter().enumerate() {
-        let end = starts.get(n + 1).copied().unwrap_or(sorted.len());
+    for (start, end) in super::key_order::partition_runs(same_partition) {
         let part = running(aggregate, sorted.slice(start as i64, end - start))?;
         match &mut all {
             None => all = Some(part),

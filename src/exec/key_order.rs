@@ -22,6 +22,21 @@ pub(super) struct SortedRows {
     pub same_keys: Vec<bool>,
 }
 
+impl SortedRows {
+    /// Each partition's positions `(first, last)` (end exclusive), in order.
+    pub fn partitions(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        partition_runs(&self.same_partition)
+    }
+}
+
+/// Each run's positions `(first, last)` (end exclusive), a run starting
+/// wherever a position is not the same partition as the one before.
+pub(super) fn partition_runs(same_partition: &[bool]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let height = same_partition.len();
+    let starts = (0..height).filter(|&p| !same_partition[p]);
+    starts.map(move |first| (first, (first + 1..height).find(|&p| !same_partition[p]).unwrap_or(height)))
+}
+
 pub(super) fn sorted_rows(partition_keys: &[Column], order_keys: &[(Column, KeyOrder)], height: usize) -> PolarsResult<SortedRows> {
     let keyed: Vec<(&Column, Direction)> = partition_keys
         .iter()

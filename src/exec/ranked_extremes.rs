@@ -8,8 +8,9 @@
 
 use polars::prelude::*;
 
+use super::key_order::sorted_rows;
 use super::sliding::slide;
-use crate::sql::functions::PeerAggregate;
+use crate::sql::functions::{KeyOrder, PeerAggregate};
 
 /// Whether values of this type are ranked here: Polars' cumulative minima
 /// and maxima and the numeric slide take none of them.
@@ -27,28 +28,25 @@ pub(super) fn ranked_extremes(aggregate: PeerAggregate, values: &Series, frames:
         _ => return Ok(None),
     };
     let height = values.len();
-    let values = values.rechunk();
-    let order = values.arg_sort(SortOptions::default().with_nulls_last(true));
-    let sorted = values.take(&order)?;
-    let equal = match height {
-        0 | 1 => BooleanChunked::full_null("same".into(), 0),
-        _ => sorted.slice(1, height - 1).equal_missing(&sorted.slice(0, height - 1))?,
-    };
-    let same_as_previous = std::iter::once(false).chain(equal.iter().map(|same| same.unwrap_or(false)));
-    let nulls = sorted.is_null();
-    // The first sorted position of each rank, and each row's rank (None for NULL).
-    let (mut firsts, mut ranks) = (Vec::new(), vec![None; height]);
-    for (position, ((row, same), null)) in order.into_no_null_iter().zip(same_as_previous).zip(nulls.iter().map(|null| null.unwrap_or(true))).enumerate() {
+    if height == 0 {
+        return Ok(Some(values.clone()));
+    }
+    let ascending = KeyOrder { descending: false, nulls_last: true };
+    let sorted = sorted_rows(&[], &[(values.clone().into_column(), ascending)], height)?;
+    let nulls: Vec<bool> = values.is_null().iter().map(|null| null.unwrap_or(true)).collect();
+    // A row holding each rank's value, and each row's rank (None for NULL).
+    let (mut holders, mut ranks) = (Vec::new(), vec![None; height]);
+    for (&row, &same) in sorted.order.iter().zip(&sorted.same_keys) {
         if !same {
-            firsts.push(position as IdxSize);
+            holders.push(row);
         }
-        if !null {
-            ranks[row as usize] = Some((firsts.len() - 1) as u32);
+        if !nulls[row as usize] {
+            ranks[row as usize] = Some((holders.len() - 1) as u32);
         }
     }
     let Some(answers) = slide(&ranks, frames, combine) else { return Ok(None) };
-    let positions: IdxCa = answers.into_iter().map(|rank| rank.map(|rank| firsts[rank as usize])).collect();
-    Ok(Some(sorted.take(&positions)?.with_name(values.name().clone())))
+    let rows: IdxCa = answers.into_iter().map(|rank| rank.map(|rank| holders[rank as usize])).collect();
+    Ok(Some(values.rechunk().take(&rows)?))
 }
 
 #[cfg(test)]

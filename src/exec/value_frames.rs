@@ -36,7 +36,7 @@ fn value_frame(frame: &ValueFrame, columns: &[Column]) -> PolarsResult<Column> {
     let sorted_keys: Vec<Option<f64>> = sorted.order.iter().map(|&row| positions[row as usize].map(|p| p * sign)).collect();
     // Each row's frame in the sorted rows.
     let mut bounds = Vec::with_capacity(height);
-    for (first, last) in partitions(&sorted.same_partition) {
+    for (first, last) in sorted.partitions() {
         let segment = frames(&sorted_keys[first..last], start, end);
         bounds.extend(segment.into_iter().map(|(from, to)| (first + from, first + to)));
     }
@@ -65,19 +65,12 @@ fn rows_frame(frame: &RowsFrame, columns: &[Column]) -> PolarsResult<Column> {
     let sorted = sorted_rows(&partition_keys, &order_keys, height)?;
     // Each row's frame: the positions at those distances, held inside its partition.
     let mut bounds = Vec::with_capacity(height);
-    for (first, last) in partitions(&sorted.same_partition) {
+    for (first, last) in sorted.partitions() {
         // Saturating: `9223372036854775807 FOLLOWING` is the partition's end, not a wrap below its start.
         let within = |position: usize, distance: i64| (position as i64).saturating_add(distance).clamp(first as i64, last as i64) as usize;
         bounds.extend((first..last).map(|p| (start.map_or(first, |d| within(p, d)), end.map_or(last, |d| within(p, d.saturating_add(1))))));
     }
     answer(frame.aggregate, &columns[0], &sorted.order, &bounds, &dtype)
-}
-
-/// Each partition's positions `(first, last)` (end exclusive) in the sorted rows.
-fn partitions(same_partition: &[bool]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let height = same_partition.len();
-    let starts = (0..height).filter(|&p| !same_partition[p]);
-    starts.map(move |first| (first, (first + 1..height).find(|&p| !same_partition[p]).unwrap_or(height)))
 }
 
 /// The aggregate of each frame of the value's sorted rows, back in the rows' own order.
@@ -99,11 +92,7 @@ fn answer(aggregate: PeerAggregate, value: &Column, order: &[IdxSize], frames: &
 /// end's).
 fn slid(aggregate: PeerAggregate, values: &Series, frames: &[(usize, usize)], dtype: &DataType) -> PolarsResult<Option<Series>> {
     let name = values.name().clone();
-    let mut present = Vec::with_capacity(values.len() + 1);
-    present.push(0i64);
-    for valid in values.is_not_null().iter() {
-        present.push(present[present.len() - 1] + i64::from(valid == Some(true)));
-    }
+    let present = present_before(values.is_not_null().iter().map(|valid| valid == Some(true)));
     let counts: Vec<i64> = frames.iter().map(|&(first, last)| present[last.max(first)] - present[first]).collect();
     let input = values.dtype();
     let answered = match aggregate {
@@ -167,16 +156,11 @@ fn slid_in_64_bits(aggregate: PeerAggregate, value: &Column, order: &[IdxSize], 
     };
     let name = value.name().clone();
     if aggregate == PeerAggregate::Avg {
-        let mut present = Vec::with_capacity(height + 1);
-        present.push(0u32);
-        present.extend(sorted.iter().scan(0u32, |count, value| {
-            *count += u32::from(value.is_some());
-            Some(*count)
-        }));
+        let present = present_before(sorted.iter().map(Option::is_some));
         let mut means = vec![None; height];
         let slid = slide_each(&sorted, frames, combine, |index, sum| {
             let (first, last) = frames[index];
-            means[order[index] as usize] = sum.map(|sum| sum as f64 / f64::from(present[last] - present[first]));
+            means[order[index] as usize] = sum.map(|sum| sum as f64 / (present[last] - present[first]) as f64);
         });
         return Ok((slid && !overflowed.get()).then(|| Float64Chunked::from_iter_options(name, means.into_iter()).into_series()));
     }
@@ -193,6 +177,15 @@ fn slid_in_64_bits(aggregate: PeerAggregate, value: &Column, order: &[IdxSize], 
         PeerAggregate::Sum => answered,
         _ => answered.strict_cast(&value.dtype().to_physical())?.cast(dtype)?,
     }))
+}
+
+/// How many values are present before each position (and before the end):
+/// a frame's count of values is the difference at its ends.
+fn present_before(valid: impl Iterator<Item = bool>) -> Vec<i64> {
+    std::iter::once(0).chain(valid.scan(0i64, |count, valid| {
+        *count += i64::from(valid);
+        Some(*count)
+    })).collect()
 }
 
 fn float_combine(aggregate: PeerAggregate) -> fn(f64, f64) -> f64 {

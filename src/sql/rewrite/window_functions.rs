@@ -197,8 +197,9 @@ fn replacement(function: &Function, peers: Option<bool>) -> Option<Expr> {
             return parse_expr(&edge(value));
         }
     }
+    let running_extreme = window.running_extreme(&name, &args);
     let sql = match (name.as_str(), args.as_slice(), peers) {
-        (_, _, Some(true)) if window.running_extreme(&name, &args).is_some() => window.running_extreme(&name, &args)?,
+        (_, _, Some(true)) if running_extreme.is_some() => running_extreme?,
         (_, _, Some(true)) if window.distances().is_some() => window.value_frame(&name, &args)?,
         (_, _, Some(true)) => window.peer_frame(&name, &args)?,
         // Out of reach of Floe's functions, a short ROWS frame still reads its neighbours.
