@@ -328,3 +328,40 @@ def test_groups_rows_frames_and_windows_in_subqueries_match_duckdb(server, conn)
     expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
     assert got.num_rows == expected.num_rows > 20
     assert canonical(got) == canonical(expected)
+
+
+def test_text_extremes_constant_keys_and_typed_values_match_duckdb(server, conn):
+    """Running and sliding minima and maxima of text, windows over constant
+    keys (ORDER BY NULL, PARTITION BY 'a'), a ROWS frame reaching past every
+    partition, and a VALUES list of DATE cells, through ADBC, against DuckDB
+    reading the same Iceberg table. Orders are total, so no answer hangs on
+    how ties fall."""
+    from floe_sql import canonical
+    from readers import duckdb_with_extensions, pyiceberg_catalog
+
+    order = "sepal_length, sepal_width, petal_length, petal_width, species"
+    windows = (
+        "SELECT species, sepal_length, sepal_width, petal_length, petal_width, "
+        f"min(species) OVER (ORDER BY {order} DESC) AS least_after, "
+        f"max(species) OVER (ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS greatest_before, "
+        f"min(species) OVER (ORDER BY petal_width, {order} ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING) AS near, "
+        "sum(petal_length) OVER (PARTITION BY 'a' ORDER BY NULL) AS everything, "
+        "rank() OVER (PARTITION BY species ORDER BY 1) AS first, "
+        f"count(*) OVER (PARTITION BY species ORDER BY {order} ROWS BETWEEN CURRENT ROW AND 9223372036854775807 FOLLOWING) AS rest "
+        "FROM {table}"
+    )
+    got = query(conn, windows.format(table="default.flowers"))
+    location = pyiceberg_catalog(server).load_table("default.flowers").metadata_location.removeprefix("file://")
+    duck = duckdb_with_extensions()
+    expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
+    assert got.num_rows == expected.num_rows == 150
+    assert canonical(got) == canonical(expected)
+    days = "SELECT id, day + 1 AS next FROM (VALUES (1, DATE '2024-02-28'), (2, CAST('2024-12-31' AS DATE)), (3, NULL)) AS v(id, day) ORDER BY id"
+    assert canonical(query(conn, days)) == canonical(duck.execute(days).to_arrow_table())
+
+
+def test_a_frame_that_starts_after_it_ends_is_refused_by_name(conn):
+    with pytest.raises(AdbcError) as excinfo:
+        query(conn, "SELECT sum(petal_width) OVER (ORDER BY sepal_length ROWS BETWEEN 1 FOLLOWING AND 1 PRECEDING) FROM default.flowers")
+    assert status_of(excinfo) == AdbcStatusCode.INVALID_ARGUMENT
+    assert "starts at a following row" in str(excinfo.value)
