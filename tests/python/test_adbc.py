@@ -288,7 +288,6 @@ def test_window_frames_over_ties_match_duckdb(server, conn):
     """Peer frames and RANGE frames by value over iris' many tied lengths,
     through ADBC, against DuckDB reading the same Iceberg table."""
     from floe_sql import canonical
-    from readers import duckdb_with_extensions, pyiceberg_catalog
 
     windows = (
         "SELECT species, sepal_length, petal_width, "
@@ -298,10 +297,7 @@ def test_window_frames_over_ties_match_duckdb(server, conn):
         "max(petal_width) OVER (PARTITION BY species ORDER BY petal_width RANGE 0.1 PRECEDING) AS widest_near "
         "FROM {table}"
     )
-    got = query(conn, windows.format(table="default.flowers"))
-    location = pyiceberg_catalog(server).load_table("default.flowers").metadata_location.removeprefix("file://")
-    duck = duckdb_with_extensions()
-    expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
+    got, expected, _ = floe_and_duckdb(server, conn, windows)
     assert got.num_rows == 150
     assert canonical(got) == canonical(expected)
 
@@ -312,7 +308,6 @@ def test_groups_rows_frames_and_windows_in_subqueries_match_duckdb(server, conn)
     peer), through ADBC, against DuckDB reading the same Iceberg table. Rows
     are ordered by every column, so rows tied in the order are identical."""
     from floe_sql import canonical
-    from readers import duckdb_with_extensions, pyiceberg_catalog
 
     order = "sepal_length, sepal_width, petal_length, petal_width, species"
     windows = (
@@ -322,12 +317,20 @@ def test_groups_rows_frames_and_windows_in_subqueries_match_duckdb(server, conn)
         f"count(*) OVER (ORDER BY {order} ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS rest "
         "FROM {table} WHERE sepal_length IN (SELECT max(sepal_length) OVER (ORDER BY petal_width) FROM {table})"
     )
-    got = query(conn, windows.format(table="default.flowers"))
-    location = pyiceberg_catalog(server).load_table("default.flowers").metadata_location.removeprefix("file://")
-    duck = duckdb_with_extensions()
-    expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
+    got, expected, _ = floe_and_duckdb(server, conn, windows)
     assert got.num_rows == expected.num_rows > 20
     assert canonical(got) == canonical(expected)
+
+
+def floe_and_duckdb(server, conn, template: str):
+    """`template`'s answer from Floe over default.flowers and from DuckDB
+    reading the same Iceberg table (`{table}` names it), and that DuckDB."""
+    from readers import duckdb_with_extensions, pyiceberg_catalog
+
+    got = query(conn, template.format(table="default.flowers"))
+    location = pyiceberg_catalog(server).load_table("default.flowers").metadata_location.removeprefix("file://")
+    duck = duckdb_with_extensions()
+    return got, duck.execute(template.format(table=f"iceberg_scan('{location}')")).to_arrow_table(), duck
 
 
 def test_text_extremes_constant_keys_and_typed_values_match_duckdb(server, conn):
@@ -337,7 +340,6 @@ def test_text_extremes_constant_keys_and_typed_values_match_duckdb(server, conn)
     reading the same Iceberg table. Orders are total, so no answer hangs on
     how ties fall."""
     from floe_sql import canonical
-    from readers import duckdb_with_extensions, pyiceberg_catalog
 
     order = "sepal_length, sepal_width, petal_length, petal_width, species"
     windows = (
@@ -350,10 +352,7 @@ def test_text_extremes_constant_keys_and_typed_values_match_duckdb(server, conn)
         f"count(*) OVER (PARTITION BY species ORDER BY {order} ROWS BETWEEN CURRENT ROW AND 9223372036854775807 FOLLOWING) AS rest "
         "FROM {table}"
     )
-    got = query(conn, windows.format(table="default.flowers"))
-    location = pyiceberg_catalog(server).load_table("default.flowers").metadata_location.removeprefix("file://")
-    duck = duckdb_with_extensions()
-    expected = duck.execute(windows.format(table=f"iceberg_scan('{location}')")).to_arrow_table()
+    got, expected, duck = floe_and_duckdb(server, conn, windows)
     assert got.num_rows == expected.num_rows == 150
     assert canonical(got) == canonical(expected)
     days = "SELECT id, day + 1 AS next FROM (VALUES (1, DATE '2024-02-28'), (2, CAST('2024-12-31' AS DATE)), (3, NULL)) AS v(id, day) ORDER BY id"
