@@ -36,6 +36,7 @@ mod join_filters;
 mod join_keys;
 mod lift;
 mod literals;
+mod marked_memberships;
 mod membership_subqueries;
 mod names;
 mod nested_ctes;
@@ -234,6 +235,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // an equality as `IN` over its key, narrowed keys); those cast already are
     // of one kind (or text) now, so they stay as they are.
     join_keys::memberships_joinable(statement, columns);
+    // After the memberships above are final and their sides cast alike.
+    marked_memberships::left_joined(statement, columns);
     // Floe's functions reach only the parts Floe hands polars-sql on their
     // own, so they go in once every other pass has placed what it moves.
     lift::expression_subqueries(statement, columns);
