@@ -114,17 +114,26 @@ impl Marks<'_> {
     }
 }
 
-/// `LEFT JOIN (SELECT DISTINCT <name> FROM (<subquery> naming its value <name>)
-/// AS <name>_values WHERE <name> IS NOT NULL) AS <name> ON <key> = <name>.<name>`.
+/// `LEFT JOIN (SELECT DISTINCT <value> AS <name> FROM (<subquery>) AS
+/// <name>_values WHERE <value> IS NOT NULL) AS <name> ON <key> = <name>.<name>`,
+/// `<value>` the subquery's column by its name; an unnamed one is named
+/// `<name>` where no ORDER BY of the subquery could read it as written.
 fn marking_join(name: &str, key: &Expr, subquery: &Query) -> Option<sqlparser::ast::Join> {
     let mut named = subquery.clone();
-    let value = leftmost_select_mut(&mut named.body)?.projection.first_mut()?;
-    *value = match value {
-        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::new(name) },
-        _ => return None,
+    let first = leftmost_select_mut(&mut named.body)?;
+    let value = match output_names(first).into_iter().next()? {
+        Some(column) => Ident::with_quote('"', column),
+        None if named.order_by.is_none() => {
+            let item = first.projection.first_mut()?;
+            let SelectItem::UnnamedExpr(expr) = item else { return None };
+            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::new(name) };
+            Ident::new(name)
+        }
+        None => return None,
     };
     let sql = format!(
-        "SELECT * FROM {name} LEFT JOIN (SELECT DISTINCT {name} FROM ({named}) AS {name}_values WHERE {name} IS NOT NULL) AS {name} ON {key} = {name}.{name}"
+        "SELECT * FROM {name} LEFT JOIN (SELECT DISTINCT {name}_values.{value} AS {name} FROM ({named}) AS {name}_values \
+         WHERE {name}_values.{value} IS NOT NULL) AS {name} ON {key} = {name}.{name}"
     );
     let query = parse_query(&sql)?;
     let SetExpr::Select(select) = *query.body else { return None };
@@ -153,11 +162,11 @@ mod tests {
     #[test]
     fn memberships_under_or_are_marks_of_left_joins() {
         assert_eq!(
-            marked("SELECT name FROM c WHERE c.k IN (SELECT k FROM s WHERE day > 3) OR c.k IN (SELECT w.k FROM w)"),
-            "SELECT name FROM c LEFT JOIN (SELECT DISTINCT __floe_mark1 FROM (SELECT k AS __floe_mark1 FROM s WHERE day > 3) AS __floe_mark1_values \
-             WHERE __floe_mark1 IS NOT NULL) AS __floe_mark1 ON c.k = __floe_mark1.__floe_mark1 \
-             LEFT JOIN (SELECT DISTINCT __floe_mark2 FROM (SELECT w.k AS __floe_mark2 FROM w) AS __floe_mark2_values \
-             WHERE __floe_mark2 IS NOT NULL) AS __floe_mark2 ON c.k = __floe_mark2.__floe_mark2 \
+            marked("SELECT name FROM c WHERE c.k IN (SELECT k FROM s WHERE day > 3) OR c.k IN (SELECT w.k + 1 FROM w)"),
+            "SELECT name FROM c LEFT JOIN (SELECT DISTINCT __floe_mark1_values.\"k\" AS __floe_mark1 FROM (SELECT k FROM s WHERE day > 3) AS __floe_mark1_values \
+             WHERE __floe_mark1_values.\"k\" IS NOT NULL) AS __floe_mark1 ON c.k = __floe_mark1.__floe_mark1 \
+             LEFT JOIN (SELECT DISTINCT __floe_mark2_values.__floe_mark2 AS __floe_mark2 FROM (SELECT w.k + 1 AS __floe_mark2 FROM w) AS __floe_mark2_values \
+             WHERE __floe_mark2_values.__floe_mark2 IS NOT NULL) AS __floe_mark2 ON c.k = __floe_mark2.__floe_mark2 \
              WHERE __floe_mark1.__floe_mark1 IS NOT NULL OR __floe_mark2.__floe_mark2 IS NOT NULL"
         );
     }
@@ -177,6 +186,8 @@ mod tests {
             "SELECT name FROM c WHERE name = 'a' OR c.k NOT IN (SELECT k FROM s)",
             "SELECT name FROM c WHERE name = 'a' OR c.k IN (SELECT k FROM s WHERE s.day = c.k)",
             "SELECT name FROM c WHERE EXISTS (SELECT 1 FROM w WHERE w.k = c.k AND (w.k = 1 OR w.k IN (SELECT k FROM s)))",
+            // An unnamed value an ORDER BY could read as written.
+            "SELECT name FROM c WHERE name = 'a' OR c.k IN (SELECT k + 1 FROM s ORDER BY k + 1 LIMIT 3)",
         ] {
             assert_eq!(marked(sql), sql);
         }

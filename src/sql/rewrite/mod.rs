@@ -14,6 +14,7 @@ mod column_aliases;
 mod comma_joins;
 mod constant_aggregates;
 mod constant_filters;
+mod cte_filters;
 mod correlation;
 mod correlated_in;
 mod correlated_items;
@@ -133,6 +134,7 @@ pub fn respelled(declared: &mut Statement, columns: &Columns) -> bool {
 pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
     let _span = tracing::info_span!(target: "floe::sql", "sql.rewrite").entered();
     nested_ctes::hoisted(statement);
+    cte_filters::copied_into_references(statement);
     typed_values::as_selects(statement);
     window_functions::named::inline(statement);
     window_functions::constant_keys::settled(statement);
