@@ -111,7 +111,7 @@ fn own_conjunct(conjunct: &Expr, qualifier: &Ident, names: &[String], alone: boo
         owned &= match expr {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => position(expr).is_some(),
             Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => false,
-            Expr::Function(function) => function.over.is_none() && !is_volatile(&function.name.to_string()),
+            Expr::Function(function) => function.over.is_none() && !crate::sql::volatile::is_volatile(expr),
             _ => true,
         };
         ControlFlow::<()>::Continue(())
@@ -155,10 +155,6 @@ fn compares_with_constants(conjunct: &Expr) -> bool {
 
 /// Stands for the CTE's column at the position that follows it, until a branch's item replaces it.
 const PLACE: &str = "__floe_cte_column_";
-
-fn is_volatile(name: &str) -> bool {
-    ["random", "rand", "uuid", "gen_random_uuid", "now", "current_timestamp"].iter().any(|v| name.eq_ignore_ascii_case(v))
-}
 
 /// Adds to each branch's WHERE the conjuncts it can take; whether any took one.
 fn pushed_into_branches(body: &mut SetExpr, conjuncts: &[Expr], names: &[String]) -> bool {
@@ -237,10 +233,10 @@ fn is_key_of(key: &Expr, item: &Expr, written: &sqlparser::ast::SelectItem, inde
 fn computed_once(expr: &Expr) -> bool {
     visit_expressions(expr, |e| match e {
         Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
-        Expr::Function(function) if is_volatile(&function.name.to_string()) => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
     })
     .is_continue()
+        && !crate::sql::volatile::is_volatile(expr)
 }
 
 fn reads_window(expr: &Expr) -> bool {
