@@ -170,7 +170,7 @@ fn inner_chain_reordered(select: &mut Select, resolver: &Resolver) -> bool {
 fn reads_only(expr: &Expr, scopes: &[Scope]) -> bool {
     crate::sql::visit::visit_expressions(expr, |e| match e {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) if owner(e, scopes).is_none() => std::ops::ControlFlow::Break(()),
-        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => std::ops::ControlFlow::Break(()),
+        other if super::aggregates::opens_subquery(other) => std::ops::ControlFlow::Break(()),
         _ => std::ops::ControlFlow::Continue(()),
     })
     .is_continue()

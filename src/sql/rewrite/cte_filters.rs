@@ -20,6 +20,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Cte, Expr, Ident, JoinOperator, Select, SetExpr, SetOperator, SetQuantifier, Statement, TableAlias, TableFactor};
 use crate::sql::visit::{visit_expressions, visit_expressions_mut, VisitorMut};
 
+use super::aggregates::{holds_aggregate, holds_window, opens_subquery};
 use super::scope::*;
 
 pub(super) fn copied_into_references(statement: &mut Statement) {
@@ -110,7 +111,7 @@ fn own_conjunct(conjunct: &Expr, qualifier: &Ident, names: &[String], alone: boo
     let _ = visit_expressions(conjunct, |expr| {
         owned &= match expr {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => position(expr).is_some(),
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => false,
+            other if opens_subquery(other) => false,
             Expr::Function(function) => function.over.is_none() && !crate::sql::volatile::is_volatile(expr),
             _ => true,
         };
@@ -174,9 +175,9 @@ fn pushed_into_select(select: &mut Select, conjuncts: &[Expr], width: usize) -> 
         return false;
     }
     let items: Option<Vec<&Expr>> = select.projection.iter().map(item_expr).collect();
-    let Some(items) = items.filter(|items| items.len() == width && !items.iter().any(|item| reads_window(item))) else { return false };
+    let Some(items) = items.filter(|items| items.len() == width && !items.iter().any(|item| holds_window(item))) else { return false };
     let keys = plain_group_keys(select);
-    let grouped = keys.is_some() || select.having.is_some() || items.iter().any(|item| reads_aggregate(item));
+    let grouped = keys.is_some() || select.having.is_some() || items.iter().any(|item| holds_aggregate(item));
     if grouped && keys.is_none() {
         return false;
     }
@@ -231,20 +232,8 @@ fn is_key_of(key: &Expr, item: &Expr, written: &sqlparser::ast::SelectItem, inde
 /// Whether `expr` is a value of its row alone, the same wherever it is
 /// computed: no subquery (which a filter would then correlate), nothing volatile.
 fn computed_once(expr: &Expr) -> bool {
-    visit_expressions(expr, |e| match e {
-        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
-        _ => ControlFlow::Continue(()),
-    })
-    .is_continue()
-        && !crate::sql::volatile::is_volatile(expr)
-}
-
-fn reads_window(expr: &Expr) -> bool {
-    visit_expressions(expr, |e| if matches!(e, Expr::Function(f) if f.over.is_some()) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).is_break()
-}
-
-fn reads_aggregate(expr: &Expr) -> bool {
-    visit_expressions(expr, |e| if matches!(e, Expr::Function(f) if is_aggregate(f)) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).is_break()
+    let no_subquery = visit_expressions(expr, |e| if opens_subquery(e) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).is_continue();
+    no_subquery && !crate::sql::volatile::is_volatile(expr)
 }
 
 #[cfg(test)]

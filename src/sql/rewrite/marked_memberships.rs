@@ -22,6 +22,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{BinaryOperator, Expr, Ident, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins};
 use crate::sql::visit::{visit_expressions, VisitorMut};
 
+use super::aggregates::opens_subquery;
 use super::scope::*;
 
 const MARK: &str = "__floe_mark";
@@ -42,12 +43,12 @@ impl VisitorMut for Marks<'_> {
     type Break = ();
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.subquery_depth += usize::from(holds_subquery(expr));
+        self.subquery_depth += usize::from(opens_subquery(expr));
         ControlFlow::Continue(())
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.subquery_depth -= usize::from(holds_subquery(expr));
+        self.subquery_depth -= usize::from(opens_subquery(expr));
         ControlFlow::Continue(())
     }
 
@@ -57,10 +58,6 @@ impl VisitorMut for Marks<'_> {
         }
         ControlFlow::Continue(())
     }
-}
-
-fn holds_subquery(expr: &Expr) -> bool {
-    matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
 }
 
 impl Marks<'_> {
@@ -106,7 +103,7 @@ impl Marks<'_> {
         let _ = visit_expressions(key, |e| {
             own &= match e {
                 Expr::Identifier(_) | Expr::CompoundIdentifier(_) => self.resolver.in_scope(e, relations),
-                other => !holds_subquery(other),
+                other => !opens_subquery(other),
             };
             ControlFlow::<()>::Continue(())
         });
