@@ -32,6 +32,7 @@ mod identifiers;
 mod in_lists;
 mod inner_join_conditions;
 mod like_patterns;
+mod limited_unions;
 mod join_filter_names;
 mod join_filters;
 mod join_keys;
@@ -203,6 +204,7 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// its own where Polars evaluates the condition inside the join, a
 /// wildcard's excluded names left out of every joined relation and the
 /// columns of Floe's own joined relations out of `*`,
+/// a nested UNION ALL's LIMIT kept over the union where nothing reads its columns,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
 pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
@@ -278,6 +280,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     wildcard_excludes::without_floe_relations(statement);
     // After every pass that reads a relation's columns by the names it has.
     join_filter_names::unsuffixed(statement, columns);
+    // Last before the relations' renaming: no pass after it sees through its wrapper.
+    limited_unions::sliced_whole(statement, columns);
     analyze::rename_relations(statement, frames);
     Ok(())
 }
