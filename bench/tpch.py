@@ -4,6 +4,7 @@
     python bench/tpch.py --sf 0.01 --strict   # CI: exit 1 on any change from KNOWN_FAILING
     python bench/tpch.py --sf 1 --timed --repeat 5   # Floe vs Python Polars, DuckDB, ROAPI
     python bench/tpch.py --sf 1 --timed --engines floe,floeobs   # exporters off vs on
+    python bench/tpch.py --sf 1 --timed --engines floe,floecache,polars,duckdb   # with --data-cache-mb
     python bench/tpch.py --sf 1 --timed --engines floe,floebase --baseline-bin OLD/floe   # vs another build
     python bench/tpch.py --sf 1 --timed --engines floe,floebase --baseline-bin OLD/floe --queries 2,11 --repeat 9
 
@@ -123,7 +124,7 @@ def timed(args, duck, queries) -> set[int]:
     work.mkdir(exist_ok=True)
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
     uri = floe.uri
-    roapi = capped = observed = receiver = baseline = None
+    roapi = capped = observed = receiver = baseline = cached = None
     try:
         loaded = (data_dir / "loaded").exists()
         if not loaded:
@@ -143,6 +144,13 @@ def timed(args, duck, queries) -> set[int]:
             capped = FloeServer(data_dir, "--no-demo", "--no-scripts", "--query-memory-mb", str(args.query_memory_mb),
                                 run_dir=work / "capped")
             engines["floecap"] = lambda: FlightSqlEngine("floecap", capped.uri, "tpch", args.timeout)
+        if "floecache" in args.engines:
+            # The same lake with decoded columns kept in memory (`--data-cache-mb`):
+            # the first (warm-up) round fills the cache, the timed rounds read it.
+            (work / "cached").mkdir(exist_ok=True)
+            cached = FloeServer(data_dir, "--no-demo", "--no-scripts", "--data-cache-mb", str(args.data_cache_mb),
+                                run_dir=work / "cached")
+            engines["floecache"] = lambda: FlightSqlEngine("floecache", cached.uri, "tpch", args.timeout)
         if "floebase" in args.engines:
             # The same lake served by another build (`--baseline-bin`, e.g. the
             # commit before a change): what the change costs, in the same run.
@@ -189,7 +197,7 @@ def timed(args, duck, queries) -> set[int]:
                             problems[name] = problem
                     else:
                         samples[name].append(elapsed)
-            if "floe" in problems:
+            if any(name.startswith("floe") for name in problems):  # any of Floe's servers
                 failing.add(number)
             medians = {n: statistics.median(s) for n, s in samples.items() if s and n not in problems}
             line = f"{number:>3} " + "".join(f"{medians[n] * 1000:>11.0f}" if n in medians else f"{'-':>11}" for n in running)
@@ -216,6 +224,8 @@ def timed(args, duck, queries) -> set[int]:
             capped.stop()
         if baseline:
             baseline.stop()
+        if cached:
+            cached.stop()
         if observed:
             observed.stop()
             receiver.stop()
@@ -231,6 +241,7 @@ def main():
     parser.add_argument("--engines", default="floe,polars,duckdb,roapi", type=lambda s: s.split(","))
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds after one warm-up")
     parser.add_argument("--query-memory-mb", type=int, default=4096, help="budget of the `floecap` engine")
+    parser.add_argument("--data-cache-mb", type=int, default=8192, help="data cache of the `floecache` engine")
     parser.add_argument("--data-dir", help="Floe data dir holding the loaded tables (timed mode; reused)")
     parser.add_argument("--baseline-bin", help="another floe binary, the `floebase` engine")
     parser.add_argument("--queries", type=lambda s: {int(q) for q in s.split(",")}, help="only these query numbers (e.g. 2,11,16)")

@@ -92,6 +92,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
                 crate::config::PolarsEngine::InMemory => crate::exec::PolarsEngine::InMemory,
             })
             .with_result_cache(args.result_cache_mb << 20)
+            .with_data_cache(args.data_cache_mb << 20)
             .with_admission(args.limits.admission())
             .with_policy(policy)
             .with_peer_tls(peer_tls)

@@ -181,6 +181,15 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOE_RESULT_CACHE_MB", default_value_t = 0)]
     pub result_cache_mb: usize,
 
+    /// Keep up to this many MiB of table data in memory, as decoded columns of
+    /// the data files queries read, so the next query over them skips reading
+    /// and decoding Parquet. Never stale: Iceberg data files never change, and
+    /// a commit's new files are read the first time a query asks for them.
+    /// Queries reading cached tables run on Polars' in-memory engine; with
+    /// `--polars-engine streaming` nothing is cached. 0 turns it off.
+    #[arg(long, env = "FLOE_DATA_CACHE_MB", default_value_t = 0)]
+    pub data_cache_mb: usize,
+
     /// Static bearer token accepted from clients; repeat for several.
     #[arg(long = "token", env = "FLOE_TOKEN", value_delimiter = ',')]
     pub tokens: Vec<String>,

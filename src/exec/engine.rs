@@ -25,6 +25,7 @@ impl Engine {
             nodes: None,
             polars_engine: Default::default(),
             result_cache: Arc::default(),
+            data_cache: Arc::default(),
             planned_schemas: Arc::default(),
             planned_frames: Arc::default(),
         }
@@ -83,6 +84,12 @@ impl Engine {
     /// Keeps answers of up to `capacity_bytes` in all for repeated queries (0: off).
     pub fn with_result_cache(mut self, capacity_bytes: usize) -> Self {
         self.result_cache = Arc::new(super::result_cache::ResultCache::new(capacity_bytes));
+        self
+    }
+
+    /// Keeps decoded columns of data files, up to `capacity_bytes` in all, for the next scan (0: off).
+    pub fn with_data_cache(mut self, capacity_bytes: usize) -> Self {
+        self.data_cache = Arc::new(super::data_cache::DataCache::new(capacity_bytes));
         self
     }
 

@@ -5,6 +5,7 @@
 use tracing::Instrument;
 
 use super::resolve::{pin_of, ResolvedTable, Selects};
+use super::data_cache::CachedFiles;
 use super::scan::{self, FrameInput, ScanStats};
 use super::{convert, metadata_input, shuffle, Engine, Error, Result};
 use crate::proto::QueryTicket;
@@ -18,6 +19,16 @@ use crate::sql::Query;
 /// join (self-joins included) collects in memory, out of reach of a cancel.
 const SMALL_CROSS_PRODUCT: u64 = 1 << 20;
 
+/// Which of Polars' engines a query's inputs call for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placement {
+    /// Few rows: the in-memory engine answers sooner, unwatched.
+    Small,
+    /// A relation read through the data cache, which only the in-memory engine reads.
+    Cached,
+    Large,
+}
+
 /// What a query reads, and what each scan selected (for its history and EXPLAIN).
 pub(super) struct Inputs {
     pub frames: Vec<FrameInput>,
@@ -28,7 +39,16 @@ impl Inputs {
     /// Whether the plan over these frames holds no rows: it reads files
     /// when it runs, so keeping it costs a file list, never data.
     pub fn reads_files_only(&self) -> bool {
-        self.frames.iter().all(|input| matches!(input.source, scan::Source::Parquet { .. } | scan::Source::Schema))
+        self.frames.iter().all(|input| matches!(input.source, scan::Source::Parquet { .. } | scan::Source::Cached(_) | scan::Source::Schema))
+    }
+
+    /// The engine for a query naming tables `references` times.
+    pub fn placement(&self, references: usize) -> Placement {
+        match (self.small(references), self.frames.iter().any(|input| matches!(input.source, scan::Source::Cached(_)))) {
+            (true, _) => Placement::Small,
+            (false, true) => Placement::Cached,
+            (false, false) => Placement::Large,
+        }
     }
 
     /// Whether a query naming tables `references` times reads so few rows
@@ -39,7 +59,7 @@ impl Inputs {
             scan::Source::Schema => Some(0),
             scan::Source::Loaded(frame) => Some(frame.height() as u64),
             scan::Source::Parquet { files, .. } if files.is_empty() => Some(0),
-            scan::Source::Parquet { .. } => input.rows,
+            scan::Source::Parquet { .. } | scan::Source::Cached(_) => input.rows,
         });
         // Without a table, the query reads VALUES and the one-row relation
         // (`sql::rewrite::ONE_ROW`) only, all written out in its text.
@@ -79,9 +99,10 @@ impl Engine {
                     let only_files = pin.partitioned.then_some(pin.files.as_slice());
                     let span = tracing::info_span!(target: "floe::exec", "scan", table = relation.as_str(), files_selected = tracing::field::Empty,
                         files_total = tracing::field::Empty, bytes_planned = tracing::field::Empty, reader = tracing::field::Empty);
-                    let (source, stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files)
+                    let (source, mut stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files)
                         .instrument(span.clone())
                         .await?;
+                    let source = self.through_data_cache(source, &schema, &mut stats, pin.partitioned);
                     span.record("files_selected", stats.files_selected as i64);
                     span.record("files_total", stats.files_total as i64);
                     span.record("bytes_planned", stats.bytes_planned as i64);
@@ -94,6 +115,21 @@ impl Engine {
             frames.push(FrameInput { relation: resolved.relation, schema, source, rows });
         }
         Ok(Inputs { frames, scans })
+    }
+
+    /// `source` read through the data cache where it admits the files (a
+    /// distributed query's partition, an evolved schema's columns found by
+    /// field id, and a node that streams every query read them as they are).
+    fn through_data_cache(&self, source: scan::Source, schema: &polars::prelude::Schema, stats: &mut ScanStats, partitioned: bool) -> scan::Source {
+        let cacheable = self.data_cache.admits(stats.bytes_planned) && !partitioned && self.polars_engine != super::PolarsEngine::Streaming;
+        match source {
+            scan::Source::Parquet { files, cloud, mapping: None } if cacheable && !files.is_empty() => {
+                stats.reader.push_str(", through the data cache");
+                let schema = std::sync::Arc::new(schema.clone());
+                scan::Source::Cached(std::sync::Arc::new(CachedFiles { files, cloud, schema, cache: self.data_cache.clone() }))
+            }
+            other => other,
+        }
     }
 }
 

@@ -21,6 +21,8 @@ mod lineage;
 mod plan;
 mod recursion;
 mod inputs;
+mod data_cache;
+mod materialized;
 mod key_order;
 mod planned;
 mod ranked_extremes;
@@ -51,6 +53,7 @@ use polars::prelude::PolarsError;
 pub use running::{Admission, Running, RunningQuery};
 use plan::polars_plan;
 use result_cache::Caching;
+use inputs::Placement;
 use stream::{as_data_fault, run_blocking, stream_frame};
 use metadata_tables::MetadataTable;
 use resolve::{pin_of, Selects};
@@ -175,6 +178,8 @@ pub struct Engine {
     polars_engine: PolarsEngine,
     /// Answers kept for repeated queries (`--result-cache-mb`).
     result_cache: Arc<result_cache::ResultCache>,
+    /// Decoded columns of data files kept for the next scan (`--data-cache-mb`).
+    data_cache: Arc<data_cache::DataCache>,
     /// Result schemas of queries planned before, for the next client call.
     planned_schemas: Arc<planned::PlannedSchemas>,
     /// Runnable plans of tickets run before, for the next run of the same ticket.
@@ -324,19 +329,21 @@ impl Engine {
         }
         let mut inputs = self.frame_inputs(&query, tables, ticket).await?;
         inputs.frames.extend(self.catalog_view_inputs(&query, who, true).await?);
-        let (keep, small) = (keep && inputs.reads_files_only(), inputs.small(query.table_references()));
         let (explain, answers_rows) = ((query.is_explain(), query.is_explain_analyze()), query.answers_rows());
         let describes = query.is_describe();
         // EXPLAIN and DESCRIBE only look at the plan: its recursions are not run.
         let runs = answers_rows || explain.1;
-        let (span, frames, stop) = (polars_span(), inputs.frames, running.stop_check());
-        let planned = run_blocking(move || span.in_scope(|| polars_plan(&query, &frames, runs.then_some(&stop as &recursion::StopCheck)))).await;
+        let (span, frames, stop, references) = (polars_span(), std::mem::take(&mut inputs.frames), running.stop_check(), query.table_references());
+        let planned = run_blocking(move || span.in_scope(|| materialized::planned(&query, frames, runs.then_some(&stop as &recursion::StopCheck)))).await;
         // A recursive CTE runs while planning, and stops there when asked to.
-        let (frame, schema, rewritten) = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
+        let ((frame, schema, rewritten), frames) = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
         self.history.planned(&ticket.query_id);
+        inputs.frames = frames;
+        // A plan over cached relations held in memory is not kept: it would hold their columns.
+        let (keep, placement) = (keep && inputs.reads_files_only(), inputs.placement(references));
         let scans = inputs.scans;
         if keep {
-            self.planned_frames.put(ticket, Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), small }));
+            self.planned_frames.put(ticket, Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), placement }));
         }
         let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()) };
         let (frame, schema) = match explain {
@@ -349,7 +356,7 @@ impl Engine {
             _ if describes => (describe::frame(&schema)?, describe::schema()),
             _ => (frame, schema),
         };
-        let stream = self.run_frame(frame, schema.clone(), running, relations, small);
+        let stream = self.run_frame(frame, schema.clone(), running, relations, placement);
         Ok((schema.clone(), self.kept_in_cache(caching, answers_rows, &schema, stream)))
     }
 
@@ -359,17 +366,19 @@ impl Engine {
             self.history.scanned(&ticket.query_id, stats.record(relation));
         }
         self.history.planned(&ticket.query_id);
-        let stream = self.run_frame(planned.frame.clone(), planned.schema.clone(), running, relations, planned.small);
+        let stream = self.run_frame(planned.frame.clone(), planned.schema.clone(), running, relations, planned.placement);
         (planned.schema.clone(), self.kept_in_cache(caching, true, &planned.schema, stream))
     }
 
-    /// Runs a planned frame: over small inputs (unless every query streams), or
+    /// Runs a planned frame: over small inputs (unless every query streams) or
+    /// cached ones (which only that engine reads), or
     /// when this node was configured so, on Polars' in-memory engine; otherwise
     /// streaming as it is produced.
-    fn run_frame(&self, frame: polars::prelude::LazyFrame, schema: SchemaRef, running: RunningQuery, tables: String, small: bool) -> BatchStream {
-        match (self.polars_engine, small) {
-            (PolarsEngine::InMemory, _) | (PolarsEngine::Auto, true) => stream::collect_frame(frame, schema, running, tables, !small),
-            (PolarsEngine::Streaming, _) | (PolarsEngine::Auto, false) => stream_frame(frame, schema, running, tables),
+    fn run_frame(&self, frame: polars::prelude::LazyFrame, schema: SchemaRef, running: RunningQuery, tables: String, placement: Placement) -> BatchStream {
+        match (self.polars_engine, placement) {
+            (PolarsEngine::Auto, Placement::Small) => stream::collect_frame(frame, schema, running, tables, false),
+            (PolarsEngine::InMemory, _) | (_, Placement::Cached) => stream::collect_frame(frame, schema, running, tables, placement != Placement::Small),
+            (PolarsEngine::Streaming, _) | (PolarsEngine::Auto, Placement::Large) => stream_frame(frame, schema, running, tables),
         }
     }
 

@@ -37,8 +37,8 @@ pub(super) struct PlannedFrame {
     pub schema: SchemaRef,
     /// What each relation's scan selected, for the query's history.
     pub scans: Vec<(String, ScanStats)>,
-    /// Whether its inputs are small enough for the in-memory engine.
-    pub small: bool,
+    /// Which engine its inputs call for.
+    pub placement: super::inputs::Placement,
 }
 
 pub(super) struct TicketMemo<V> {

@@ -32,6 +32,8 @@ pub enum Source {
         cloud: Option<polars::io::cloud::CloudOptions>,
         mapping: Option<Arc<IcebergSchema>>,
     },
+    /// Data files read through the data cache (`--data-cache-mb`).
+    Cached(Arc<super::data_cache::CachedFiles>),
     /// Rows iceberg-rust's reader produced, for what Polars' reader cannot
     /// do itself (delete files, `uuid`/`fixed` columns). Held in memory.
     Loaded(DataFrame),
@@ -56,6 +58,7 @@ impl FrameInput {
                 // (no row-group pruning, every column decoded for every row).
                 return scan_as_table(paths, cloud.clone(), mapping.clone(), &self.schema);
             }
+            Source::Cached(files) => return files.lazy_frame(),
             Source::Loaded(frame) => frame.clone().lazy(),
             Source::Schema | Source::Parquet { .. } => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
         };
@@ -73,7 +76,7 @@ impl FrameInput {
 /// found by Iceberg field id and named as the table names them now,
 /// missing ones null, dropped ones ignored. Iceberg never reads values
 /// from paths, so hive partitions (`g=x/` directories) are off.
-fn scan_as_table(
+pub(super) fn scan_as_table(
     paths: Vec<PlRefPath>,
     cloud: Option<polars::io::cloud::CloudOptions>,
     mapping: Option<Arc<IcebergSchema>>,

@@ -117,6 +117,7 @@ pub(super) fn collect_frame(frame: LazyFrame, schema: SchemaRef, query: RunningQ
 fn collect_stoppable(frame: LazyFrame, query: &RunningQuery) -> polars::prelude::PolarsResult<Option<polars::prelude::DataFrame>> {
     let running = frame.collect_concurrently()?;
     let stop = query.stop_check();
+    let started = std::time::Instant::now();
     let mut wait = std::time::Duration::from_micros(50);
     loop {
         if let Some(outcome) = running.fetch() {
@@ -126,9 +127,12 @@ fn collect_stoppable(frame: LazyFrame, query: &RunningQuery) -> polars::prelude:
             running.cancel();
             return Ok(None);
         }
-        // Short queries answer within the first polls; long ones are checked every 20 ms.
+        // The answer waits for the next poll: at most a twentieth of the time
+        // run so far (a millisecond at first), at most 20 ms, so a query is
+        // seen done within 5 % of its time (doubling alone added 8 ms to a 17 ms query).
         std::thread::sleep(wait);
-        wait = (wait * 2).min(std::time::Duration::from_millis(20));
+        let bound = (started.elapsed() / 20).clamp(std::time::Duration::from_millis(1), std::time::Duration::from_millis(20));
+        wait = (wait * 2).min(bound);
     }
 }
 

@@ -1,0 +1,223 @@
+//! Columns of data files as Polars decoded them, kept in memory for the next
+//! query that reads them (`--data-cache-mb`). An Iceberg data file never
+//! changes once written — a commit adds and removes whole files — so an
+//! entry keyed by the file's path and the column can never be stale: a
+//! snapshot that no longer lists the file simply stops asking for it.
+//! Bounded in bytes, least recently used first out; off by default.
+//!
+//! A cached relation is a Polars anonymous scan: Polars tells it which
+//! columns the plan reads (projection pushdown), so only those are decoded
+//! and kept. Only Polars' in-memory engine runs such scans, so a query is
+//! planned again over those columns held in memory (`materialized.rs`),
+//! and runs on a scan only where that cannot be done (a recursive CTE).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use polars::prelude::*;
+
+/// Which column of which file, as the table's schema types it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    file: Arc<str>,
+    column: PlSmallStr,
+    dtype: String,
+}
+
+#[derive(Default)]
+pub struct DataCache {
+    capacity_bytes: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<Key, (Column, usize, u64)>,
+    used_bytes: usize,
+    clock: u64,
+}
+
+impl DataCache {
+    pub fn new(capacity_bytes: usize) -> Self {
+        Self { capacity_bytes, state: Mutex::default() }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.capacity_bytes > 0
+    }
+
+    /// Whether a relation whose files take `bytes` on storage is read
+    /// through the cache: what it decodes to (a few times its compressed
+    /// size) must leave room for the other relations a query reads.
+    pub fn admits(&self, bytes: u64) -> bool {
+        self.enabled() && bytes.saturating_mul(4) <= (self.capacity_bytes / 2) as u64
+    }
+
+    #[cfg(test)]
+    fn used_bytes(&self) -> usize {
+        self.state.lock().expect("data cache lock").used_bytes
+    }
+
+    fn get(&self, key: &Key) -> Option<Column> {
+        let mut state = self.state.lock().expect("data cache lock");
+        state.clock += 1;
+        let clock = state.clock;
+        let (column, _, used) = state.entries.get_mut(key)?;
+        *used = clock;
+        Some(column.clone())
+    }
+
+    fn put(&self, key: Key, column: Column, bytes: usize) {
+        if bytes > self.capacity_bytes / 4 {
+            return; // one column this large would push out everything else
+        }
+        let mut state = self.state.lock().expect("data cache lock");
+        while state.used_bytes + bytes > self.capacity_bytes {
+            let Some(oldest) = state.entries.iter().min_by_key(|(_, (_, _, used))| *used).map(|(key, _)| key.clone()) else { break };
+            if let Some((_, freed, _)) = state.entries.remove(&oldest) {
+                state.used_bytes -= freed;
+            }
+        }
+        state.clock += 1;
+        let clock = state.clock;
+        if let Some((_, replaced, _)) = state.entries.insert(key, (column, bytes, clock)) {
+            state.used_bytes -= replaced;
+        }
+        state.used_bytes += bytes;
+    }
+}
+
+/// A relation's data files read through the cache: the columns the plan
+/// reads, from memory where kept, else decoded by Polars' Parquet reader
+/// (as an uncached scan reads them) and kept.
+pub struct CachedFiles {
+    pub files: Vec<String>,
+    pub cloud: Option<polars::io::cloud::CloudOptions>,
+    pub schema: SchemaRef,
+    pub cache: Arc<DataCache>,
+}
+
+impl CachedFiles {
+    pub fn lazy_frame(self: &Arc<Self>) -> PolarsResult<LazyFrame> {
+        let args = ScanArgsAnonymous { schema: Some(self.schema.clone()), name: "DATA CACHE", ..Default::default() };
+        LazyFrame::anonymous_scan(self.clone(), args)
+    }
+
+    /// The `names` columns of every file, in that order (a count's, no
+    /// column, as one column: its rows are that column's height).
+    fn columns(&self, names: &[PlSmallStr]) -> PolarsResult<DataFrame> {
+        let names: Vec<PlSmallStr> = match names.is_empty() {
+            true => self.schema.iter_names_cloned().take(1).collect(),
+            false => names.to_vec(),
+        };
+        let mut frame = DataFrame::empty_with_schema(&self.schema.try_project(names.iter())?);
+        for file in &self.files {
+            // Appends the file's chunks: nothing is copied.
+            frame.vstack_mut(&self.file_frame(file, &names)?)?;
+        }
+        Ok(frame)
+    }
+
+    /// The relation as a plan that reads only `read` of it sees it: those
+    /// columns (from memory where kept), every other one null at no cost.
+    pub fn frame_reading(&self, read: &std::collections::BTreeSet<PlSmallStr>) -> PolarsResult<DataFrame> {
+        let names: Vec<PlSmallStr> = self.schema.iter_names().filter(|name| read.contains(*name)).cloned().collect();
+        let frame = self.columns(&names)?;
+        let height = frame.height();
+        let columns = self.schema.iter().map(|(name, dtype)| match frame.column(name) {
+            Ok(column) => column.clone(),
+            Err(_) => Column::full_null(name.clone(), height, dtype),
+        });
+        DataFrame::new(height, columns.collect())
+    }
+
+    /// One file's `names` columns, in that order.
+    fn file_frame(&self, file: &str, names: &[PlSmallStr]) -> PolarsResult<DataFrame> {
+        let key = |name: &PlSmallStr| Key {
+            file: Arc::from(file),
+            column: name.clone(),
+            dtype: self.schema.get(name).map(|dtype| format!("{dtype:?}")).unwrap_or_default(),
+        };
+        let mut columns: Vec<Option<Column>> = names.iter().map(|name| self.cache.get(&key(name))).collect();
+        let missing: Vec<PlSmallStr> = names.iter().zip(&columns).filter(|(_, kept)| kept.is_none()).map(|(name, _)| name.clone()).collect();
+        if !missing.is_empty() {
+            let read = super::scan::scan_as_table(vec![PlRefPath::from(file)], self.cloud.clone(), None, &self.schema)?
+                .select(missing.iter().map(|name| col(name.clone())).collect::<Vec<_>>())
+                .collect()?;
+            for (name, column) in missing.iter().zip(read.columns()) {
+                let column = column.rechunk();
+                let bytes = DataFrame::new(read.height(), vec![column.clone()])?.estimated_size();
+                self.cache.put(key(name), column.clone(), bytes);
+                let slot = names.iter().position(|n| n == name).expect("a missing name is asked for");
+                columns[slot] = Some(column);
+            }
+        }
+        DataFrame::new_infer_height(columns.into_iter().map(|column| column.expect("every column found or read")).collect())
+    }
+}
+
+impl AnonymousScan for CachedFiles {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn scan(&self, args: AnonymousScanArgs) -> PolarsResult<DataFrame> {
+        let wanted: Vec<PlSmallStr> = match &args.with_columns {
+            Some(columns) => columns.to_vec(),
+            None => self.schema.iter_names_cloned().collect(),
+        };
+        let mut frame = self.columns(&wanted)?;
+        if wanted.is_empty() {
+            frame = DataFrame::new(frame.height(), Vec::new())?;
+        }
+        Ok(match args.n_rows {
+            Some(rows) => frame.head(Some(rows)),
+            None => frame,
+        })
+    }
+
+    fn schema(&self, _: Option<usize>) -> PolarsResult<SchemaRef> {
+        Ok(self.schema.clone())
+    }
+
+    fn allows_projection_pushdown(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, values: &[i64]) -> Column {
+        Column::new(name.into(), values)
+    }
+
+    fn key(file: &str) -> Key {
+        Key { file: Arc::from(file), column: "a".into(), dtype: "Int64".into() }
+    }
+
+    #[test]
+    fn least_recently_used_columns_leave_first() {
+        let cache = DataCache::new(400);
+        cache.put(key("f1"), column("a", &[1]), 100);
+        cache.put(key("f2"), column("a", &[2]), 100);
+        cache.put(key("f3"), column("a", &[3]), 100);
+        assert!(cache.get(&key("f1")).is_some(), "used again: now the most recent");
+        cache.put(key("f4"), column("a", &[4]), 100);
+        cache.put(key("f5"), column("a", &[5]), 100);
+        assert!(cache.get(&key("f2")).is_none(), "the least recently used left first");
+        assert!(cache.get(&key("f1")).is_some() && cache.get(&key("f5")).is_some());
+        assert!(cache.used_bytes() <= 400);
+        cache.put(key("f6"), column("a", &[6]), 101);
+        assert!(cache.get(&key("f6")).is_none(), "over a quarter of the cache: never kept");
+    }
+
+    #[test]
+    fn admits_what_decodes_within_half_the_cache() {
+        assert!(!DataCache::new(0).admits(0), "off");
+        assert!(DataCache::new(8 << 20).admits(1 << 20));
+        assert!(!DataCache::new(8 << 20).admits(2 << 20));
+    }
+}

@@ -1,0 +1,80 @@
+"""The data cache (`--data-cache-mb`), through ADBC: a table's decoded
+columns answer the next query without its files, a commit by another
+engine (pyiceberg) is seen at once, and an evolved schema's files are read
+as they are."""
+
+import glob
+import os
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.types import LongType
+
+from floe_sql import run as fetch
+
+
+@pytest.fixture
+def cached(start_server):
+    return start_server("--data-cache-mb", "64")
+
+
+def scan_line(conn, sql: str) -> str:
+    lines = fetch(conn, f"EXPLAIN {sql}").column("plan").to_pylist()
+    return next(line for line in lines if line.startswith("ICEBERG SCAN"))
+
+
+def events(server):
+    catalog = SqlCatalog("floe", uri=f"sqlite:///{server.data_dir}/catalog.db",
+                         warehouse=f"file://{server.data_dir}/warehouse")
+    catalog.create_namespace_if_not_exists("dc")
+    table = catalog.create_table("dc.events", schema=pa.schema([("k", pa.int64()), ("v", pa.float64()), ("tag", pa.string())]))
+    table.append(pa.table({"k": pa.array([1, 2, 3, 4], pa.int64()), "v": [0.5, 1.5, 2.5, 3.5], "tag": ["a", "b", "a", None]}))
+    return table
+
+
+def data_files(server) -> list[str]:
+    return glob.glob(f"{server.data_dir}/warehouse/dc/events/data/*.parquet")
+
+
+def test_cached_columns_answer_without_the_files_and_a_commit_is_seen_at_once(cached):
+    table = events(cached)
+    sql = "SELECT tag, count(*) AS n, sum(v) AS total FROM dc.events WHERE k > 1 GROUP BY tag ORDER BY tag NULLS LAST"
+    expected = [{"tag": "a", "n": 1, "total": 2.5}, {"tag": "b", "n": 1, "total": 1.5}, {"tag": None, "n": 1, "total": 3.5}]
+    with flightsql.connect(cached.uri, autocommit=True) as conn:
+        assert scan_line(conn, sql).endswith("through the data cache")
+        assert fetch(conn, sql).to_pylist() == expected
+        # The columns read are in memory now: the query no longer opens the file.
+        [path] = data_files(cached)
+        os.rename(path, path + ".away")
+        try:
+            assert fetch(conn, sql).to_pylist() == expected
+            assert fetch(conn, "SELECT count(*) AS n FROM dc.events").to_pylist() == [{"n": 4}]
+        finally:
+            os.rename(path + ".away", path)
+
+        table.append(pa.table({"k": pa.array([5], pa.int64()), "v": [10.0], "tag": ["b"]}))
+        assert fetch(conn, sql).to_pylist()[1] == {"tag": "b", "n": 2, "total": 11.5}
+        table.delete("k = 2")
+        assert fetch(conn, "SELECT sum(k) AS s, count(*) AS n FROM dc.events").to_pylist() == [{"s": 13, "n": 4}]
+        assert fetch(conn, "SELECT * FROM dc.events ORDER BY k").column("k").to_pylist() == [1, 3, 4, 5]
+
+
+def test_an_evolved_schemas_files_are_read_by_field_id_uncached(cached):
+    table = events(cached)
+    with flightsql.connect(cached.uri, autocommit=True) as conn:
+        assert fetch(conn, "SELECT sum(v) AS v FROM dc.events").to_pylist() == [{"v": 8.0}]  # kept as `v`
+        with table.update_schema() as update:
+            update.rename_column("v", "w")
+        with table.update_schema() as update:
+            update.add_column("v", LongType())
+        # The next snapshot reads the new schema (Floe reads a snapshot's own).
+        table.append(pa.table({"k": pa.array([5], pa.int64()), "w": [2.0], "tag": ["c"], "v": pa.array([7], pa.int64())}))
+        sql = "SELECT sum(w) AS w, count(v) AS v, sum(v) AS s FROM dc.events"
+        assert "data cache" not in scan_line(conn, sql)
+        assert fetch(conn, sql).to_pylist() == [{"w": 10.0, "v": 1, "s": 7}]
+
+
+def test_the_data_cache_is_off_unless_sized(conn):
+    assert "data cache" not in scan_line(conn, "SELECT count(*) AS n FROM default.flowers")
