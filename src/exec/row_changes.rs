@@ -9,7 +9,8 @@ use futures::TryStreamExt;
 use super::{Engine, Error, Result};
 use crate::access::Principal;
 use crate::catalog::TableRef;
-use crate::proto::{QueryTicket, SessionDefaults};
+use crate::proto::{QueryTicket, SessionDefaults, TablePin};
+use crate::sql::time_travel::AsOf;
 use crate::write;
 
 pub(super) fn quoted(part: &str) -> String {
@@ -70,12 +71,22 @@ fn rewrite_sql(relation: &str, condition: &str, assignments: &[(String, String)]
     Ok(format!("SELECT {} FROM {relation}", items.join(", ")))
 }
 
-/// This ticket, reading only `files` of `table` at `snapshot_id` (other relations whole).
+/// Whether `pin` is the statement's own relation: `table` as
+/// [`pinned_relation`] names it. The condition's subqueries may read the
+/// same table at the same snapshot, but as written (`WHERE x > (SELECT
+/// avg(x) FROM t)`), and those read every file.
+fn is_changed_relation(pin: &TablePin, table: &TableRef, snapshot_id: i64) -> bool {
+    let last = pin.relation.rsplit_once('.').map_or(pin.relation.as_str(), |(_, last)| last);
+    let pinned = matches!(crate::sql::time_travel::split_as_of(last).1, AsOf::Version(version) if version == snapshot_id.to_string());
+    pinned && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref() && pin.snapshot_id == Some(snapshot_id)
+}
+
+/// This ticket, reading only `files` of `table` at `snapshot_id` where it
+/// reads the changed relation (everything else whole).
 pub(super) fn only_files(ticket: &QueryTicket, table: &TableRef, snapshot_id: i64, files: &[String]) -> QueryTicket {
     let mut ticket = ticket.clone();
-    let namespace = table.ident.namespace().clone().inner();
     for pin in &mut ticket.tables {
-        if pin.name == table.ident.name() && pin.namespace == namespace && pin.snapshot_id == Some(snapshot_id) {
+        if is_changed_relation(pin, table, snapshot_id) {
             pin.partitioned = true;
             pin.files = files.to_vec();
         }
@@ -101,13 +112,8 @@ pub(super) async fn files_with_rows(
     snapshot_id: i64,
     who: &Principal,
 ) -> Result<(Vec<String>, i64)> {
-    let namespace = table.ident.namespace().clone().inner();
-    let target: Vec<&str> = ticket
-        .tables
-        .iter()
-        .filter(|pin| pin.name == table.ident.name() && pin.namespace == namespace && pin.snapshot_id == Some(snapshot_id))
-        .map(|pin| pin.relation.as_str())
-        .collect();
+    let target: Vec<&str> =
+        ticket.tables.iter().filter(|pin| is_changed_relation(pin, table, snapshot_id)).map(|pin| pin.relation.as_str()).collect();
     let mut candidates: Vec<String> = engine
         .planned_files(ticket)
         .await?

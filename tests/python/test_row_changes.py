@@ -73,6 +73,19 @@ def test_delete_rewrites_only_files_with_matching_rows(server, conn, flowers_cop
     assert pyiceberg_catalog(server).load_table(flowers_copy).current_snapshot().summary.operation.value == "delete"
 
 
+def test_a_conditions_subquery_over_the_same_table_reads_every_file(server, conn):
+    """Rows are counted and rewritten a data file at a time; the condition's
+    own read of the table is not: its average is the table's, not a file's."""
+    name = f"dml.s_{uuid.uuid4().hex[:8]}"
+    run(conn, "CREATE SCHEMA IF NOT EXISTS dml")
+    run(conn, f"CREATE TABLE {name} AS SELECT * FROM (VALUES (1, 10), (2, 20)) AS v(id, x)")
+    run(conn, f"INSERT INTO {name} VALUES (3, 30), (4, 40)")
+    run(conn, f"INSERT INTO {name} VALUES (5, 1000)")
+    assert affected(conn, f"UPDATE {name} SET x = x + 1 WHERE x < (SELECT avg(x) FROM {name})") == 4
+    assert affected(conn, f"DELETE FROM {name} WHERE x > (SELECT avg(x) FROM {name})") == 1
+    assert rows(readers_agree(server, conn, name, "id"), "id") == [{"id": i, "x": 10 * i + 1} for i in (1, 2, 3, 4)]
+
+
 def test_update_with_parameters_and_time_travel_to_before(server, conn, flowers_copy):
     first = pyiceberg_catalog(server).load_table(flowers_copy).current_snapshot().snapshot_id
     changed = affected(conn, f"UPDATE {flowers_copy} SET species = upper(species), petal_width = petal_width * 10 "
