@@ -29,9 +29,13 @@ impl TableCache {
         self.tables.find(key, |table| (table.metadata_location() == Some(location)).then(|| table.clone()))
     }
 
-    /// The cached table `key` if its metadata holds `snapshot_id`.
-    pub fn holding(&self, key: &str, snapshot_id: i64) -> Option<Table> {
-        self.tables.find(key, |table| table.metadata().snapshot_by_id(snapshot_id).is_some().then(|| table.clone()))
+    /// The cached table `key` if its metadata holds `snapshot_id` (and `schema_id`, where given).
+    pub fn holding(&self, key: &str, snapshot_id: i64, schema_id: Option<i32>) -> Option<Table> {
+        self.tables.find(key, |table| {
+            let metadata = table.metadata();
+            let holds = metadata.snapshot_by_id(snapshot_id).is_some() && schema_id.is_none_or(|id| metadata.schema_by_id(id).is_some());
+            holds.then(|| table.clone())
+        })
     }
 
     pub fn put(&self, key: String, table: Table) {

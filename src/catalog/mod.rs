@@ -224,8 +224,8 @@ impl Lake {
     /// `table` to read `snapshot_id`, which a ticket pinned: a load that
     /// holds the snapshot serves as is (a snapshot never changes), so running
     /// a planned query reads no pointer; otherwise as `load`.
-    pub async fn load_pinned(&self, table: &TableRef, snapshot_id: i64) -> Result<Table> {
-        match self.loaded.holding(&table.to_string(), snapshot_id) {
+    pub async fn load_pinned(&self, table: &TableRef, snapshot_id: i64, schema_id: Option<i32>) -> Result<Table> {
+        match self.loaded.holding(&table.to_string(), snapshot_id, schema_id) {
             Some(cached) => Ok(cached),
             None => self.load(table).await,
         }

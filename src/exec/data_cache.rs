@@ -47,11 +47,19 @@ impl DataCache {
         self.capacity_bytes > 0
     }
 
-    /// Whether a relation whose files take `bytes` on storage is read
-    /// through the cache: what it decodes to (a few times its compressed
-    /// size) must leave room for the other relations a query reads.
-    pub fn admits(&self, bytes: u64) -> bool {
-        self.enabled() && bytes.saturating_mul(4) <= (self.capacity_bytes / 2) as u64
+    /// Whether a relation of `rows` rows of `schema`, whose files take
+    /// `bytes` on storage, is read through the cache: what it decodes to must
+    /// leave room for the other relations a query reads, and each column must
+    /// fit, or it would be decoded whole for every query. Both by its row
+    /// count and types (repetitive data decodes to a thousand times its
+    /// files) and by a few times its files (long strings).
+    pub fn admits(&self, schema: &Schema, rows: Option<u64>, bytes: u64) -> bool {
+        let Some(rows) = rows.filter(|_| self.enabled()) else { return false };
+        let widths: Vec<u64> = schema.iter_values().map(decoded_width).collect();
+        let (half, quarter) = ((self.capacity_bytes / 2) as u64, (self.capacity_bytes / 4) as u64);
+        let widest = widths.iter().max().copied().unwrap_or(0).saturating_mul(rows);
+        let whole = widths.iter().sum::<u64>().saturating_mul(rows);
+        whole <= half && widest <= quarter && bytes.saturating_mul(4) <= half
     }
 
     #[cfg(test)]
@@ -85,6 +93,20 @@ impl DataCache {
             state.used_bytes -= replaced;
         }
         state.used_bytes += bytes;
+    }
+}
+
+/// Bytes a value of `dtype` takes decoded, about (text by a short string).
+fn decoded_width(dtype: &DataType) -> u64 {
+    match dtype {
+        DataType::Boolean | DataType::Int8 | DataType::UInt8 => 1,
+        DataType::Int16 | DataType::UInt16 => 2,
+        DataType::Int32 | DataType::UInt32 | DataType::Float32 | DataType::Date => 4,
+        DataType::Decimal(..) | DataType::Int128 | DataType::UInt128 => 16,
+        DataType::String | DataType::Binary => 24,
+        DataType::List(inner) => 8 + 4 * decoded_width(inner),
+        DataType::Struct(fields) => fields.iter().map(|field| decoded_width(field.dtype())).sum(),
+        _ => 8,
     }
 }
 
@@ -215,9 +237,13 @@ mod tests {
     }
 
     #[test]
-    fn admits_what_decodes_within_half_the_cache() {
-        assert!(!DataCache::new(0).admits(0), "off");
-        assert!(DataCache::new(8 << 20).admits(1 << 20));
-        assert!(!DataCache::new(8 << 20).admits(2 << 20));
+    fn admits_what_decodes_within_half_the_cache_each_column_within_a_quarter() {
+        let schema = Schema::from_iter([Field::new("a".into(), DataType::Int64), Field::new("b".into(), DataType::Int32)]);
+        let cache = DataCache::new(16 << 20);
+        assert!(!DataCache::new(0).admits(&schema, Some(1), 0), "off");
+        assert!(cache.admits(&schema, Some(500_000), 1 << 20), "6 MB decoded, a column 4 MB");
+        assert!(!cache.admits(&schema, Some(600_000), 1 << 10), "a column of 4.8 MB, however small its files");
+        assert!(!cache.admits(&schema, Some(1_000), 3 << 20), "files that may hold long strings");
+        assert!(!cache.admits(&schema, None, 0), "an uncounted snapshot");
     }
 }

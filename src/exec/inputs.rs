@@ -84,7 +84,7 @@ impl Engine {
             let (schema, source) = match resolved.selects {
                 Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
                 Selects::Snapshot(_) if pin.shuffle.is_some() => {
-                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
+                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id, pin.schema_id)?;
                     let shuffle = pin.shuffle.as_ref().expect("checked");
                     let batches = shuffle::fetch_input(self, shuffle).await?;
                     let frame = tokio::task::block_in_place(|| convert::batches_to_dataframe(&batches, &schema))?;
@@ -94,15 +94,15 @@ impl Engine {
                     (schema, scan::Source::Loaded(frame))
                 }
                 Selects::Snapshot(_) => {
-                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id)?;
+                    let schema = scan::snapshot_schema(&resolved.table, pin.snapshot_id, pin.schema_id)?;
                     let filters = query.scan_filters(&resolved.relation);
                     let only_files = pin.partitioned.then_some(pin.files.as_slice());
                     let span = tracing::info_span!(target: "floe::exec", "scan", table = relation.as_str(), files_selected = tracing::field::Empty,
                         files_total = tracing::field::Empty, bytes_planned = tracing::field::Empty, reader = tracing::field::Empty);
-                    let (source, mut stats) = scan::read_source(&resolved.table, pin.snapshot_id, &schema, filters, self.scan_options, only_files)
+                    let (source, mut stats) = scan::read_source(&resolved.table, pin.snapshot_id, pin.schema_id, &schema, filters, self.scan_options, only_files)
                         .instrument(span.clone())
                         .await?;
-                    let source = self.through_data_cache(source, &schema, &mut stats, pin.partitioned);
+                    let source = self.through_data_cache(source, &schema, rows, &mut stats, pin.partitioned);
                     span.record("files_selected", stats.files_selected as i64);
                     span.record("files_total", stats.files_total as i64);
                     span.record("bytes_planned", stats.bytes_planned as i64);
@@ -120,8 +120,9 @@ impl Engine {
     /// `source` read through the data cache where it admits the files (a
     /// distributed query's partition, an evolved schema's columns found by
     /// field id, and a node that streams every query read them as they are).
-    fn through_data_cache(&self, source: scan::Source, schema: &polars::prelude::Schema, stats: &mut ScanStats, partitioned: bool) -> scan::Source {
-        let cacheable = self.data_cache.admits(stats.bytes_planned) && !partitioned && self.polars_engine != super::PolarsEngine::Streaming;
+    fn through_data_cache(&self, source: scan::Source, schema: &polars::prelude::Schema, rows: Option<u64>, stats: &mut ScanStats, partitioned: bool) -> scan::Source {
+        let admitted = self.data_cache.admits(schema, rows, stats.bytes_planned);
+        let cacheable = admitted && !partitioned && self.polars_engine != super::PolarsEngine::Streaming;
         match source {
             scan::Source::Parquet { files, cloud, mapping: None } if cacheable && !files.is_empty() => {
                 stats.reader.push_str(", through the data cache");

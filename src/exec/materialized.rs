@@ -23,11 +23,17 @@ use super::scan::{FrameInput, Source};
 use crate::sql::Query;
 
 /// `query` planned over `frames`, and again over their cached relations
-/// held in memory where it can be (not where a recursive CTE runs while
-/// planning: it would run twice); the plan, and the frames it reads.
-pub(super) fn planned(query: &Query, mut frames: Vec<FrameInput>, stop: Option<&StopCheck>) -> super::Result<((LazyFrame, arrow::datatypes::SchemaRef, String), Vec<FrameInput>)> {
+/// held in memory where it `runs` (EXPLAIN and DESCRIBE only look) and can
+/// be (not where a recursive CTE runs while planning: it would run twice);
+/// the plan, and the frames it reads.
+pub(super) fn planned(
+    query: &Query,
+    mut frames: Vec<FrameInput>,
+    stop: Option<&StopCheck>,
+    runs: bool,
+) -> super::Result<((LazyFrame, arrow::datatypes::SchemaRef, String), Vec<FrameInput>)> {
     let planned = polars_plan(query, &frames, stop)?;
-    match query.recursions().is_empty() && materialized(&mut frames, &planned.0)? {
+    match runs && query.recursions().is_empty() && materialized(&mut frames, &planned.0)? {
         true => Ok((polars_plan(query, &frames, stop)?, frames)),
         false => Ok((planned, frames)),
     }

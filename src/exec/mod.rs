@@ -210,9 +210,10 @@ impl Engine {
         for resolved in tables {
             let snapshot_id = resolved.snapshot_id()?;
             let rows = resolved.rows(snapshot_id);
+            let schema_id = scan::read_schema_id(&resolved.table, snapshot_id);
             let (schema, source) = match resolved.selects {
                 Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
-                Selects::Snapshot(_) => (scan::snapshot_schema(&resolved.table, snapshot_id)?, scan::Source::Schema),
+                Selects::Snapshot(_) => (scan::snapshot_schema(&resolved.table, snapshot_id, schema_id)?, scan::Source::Schema),
             };
             pins.push(TablePin {
                 catalog: resolved.table_ref.catalog.clone(),
@@ -223,6 +224,7 @@ impl Engine {
                 partitioned: false,
                 files: Vec::new(),
                 shuffle: None,
+                schema_id,
             });
             inputs.push(FrameInput { relation: resolved.relation, schema, source, rows });
         }
@@ -277,7 +279,7 @@ impl Engine {
             let pin = pin_of(&ticket.tables, &relation, &resolved.table_ref);
             let Some(snapshot_id) = pin.and_then(|pin| pin.snapshot_id) else { continue };
             let filters = query.scan_filters(&resolved.relation);
-            let columns = scan::snapshot_schema(&resolved.table, Some(snapshot_id))?.iter_names().map(|n| n.to_string()).collect();
+            let columns = scan::snapshot_schema(&resolved.table, Some(snapshot_id), pin.and_then(|pin| pin.schema_id))?.iter_names().map(|n| n.to_string()).collect();
             let planned = scan::planned_files(&resolved.table, snapshot_id, filters, self.scan_options.remote).await?;
             files.insert(relation, PlannedScan { files: planned, columns });
         }
@@ -334,7 +336,7 @@ impl Engine {
         // EXPLAIN and DESCRIBE only look at the plan: its recursions are not run.
         let runs = answers_rows || explain.1;
         let (span, frames, stop, references) = (polars_span(), std::mem::take(&mut inputs.frames), running.stop_check(), query.table_references());
-        let planned = run_blocking(move || span.in_scope(|| materialized::planned(&query, frames, runs.then_some(&stop as &recursion::StopCheck)))).await;
+        let planned = run_blocking(move || span.in_scope(|| materialized::planned(&query, frames, runs.then_some(&stop as &recursion::StopCheck), runs))).await;
         // A recursive CTE runs while planning, and stops there when asked to.
         let ((frame, schema, rewritten), frames) = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
         self.history.planned(&ticket.query_id);
@@ -427,7 +429,7 @@ fn reads_metadata(tables: &[resolve::ResolvedTable]) -> bool {
 /// table's required columns marked non-nullable (BI tools show it).
 pub fn table_schema(table: &iceberg::table::Table) -> Result<SchemaRef> {
     let metadata = table.metadata();
-    let wire = convert::wire_schema(&scan::snapshot_schema(table, metadata.current_snapshot_id())?)?;
+    let wire = convert::wire_schema(&scan::snapshot_schema(table, metadata.current_snapshot_id(), None)?)?;
     let iceberg_schema = metadata.current_schema();
     let fields: Vec<_> = wire
         .fields()

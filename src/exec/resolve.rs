@@ -95,9 +95,9 @@ pub(super) async fn resolve(lake: &Lake, query: &Query, session: &SessionDefault
         let relation_text = relation.join(".");
         let (relation_text, reads_metadata) = (relation_text.as_str(), metadata.is_some());
         let load = |table_ref: TableRef| async move {
-            let pinned = pin_of(pins, relation_text, &table_ref).and_then(|pin| pin.snapshot_id);
-            let table = match (reads_metadata, pinned) {
-                (false, Some(snapshot_id)) => lake.load_pinned(&table_ref, snapshot_id).await,
+            let pin = pin_of(pins, relation_text, &table_ref);
+            let table = match (reads_metadata, pin.and_then(|pin| pin.snapshot_id)) {
+                (false, Some(snapshot_id)) => lake.load_pinned(&table_ref, snapshot_id, pin.and_then(|pin| pin.schema_id)).await,
                 _ => lake.load(&table_ref).await,
             };
             table.map(|table| (table_ref, table))

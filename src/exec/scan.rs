@@ -127,19 +127,35 @@ pub(super) fn scan_as_table(
     Ok(DslBuilder::scan_parquet(sources, options, args)?.build().into())
 }
 
-/// The table's Arrow schema as of `snapshot_id` (the current schema without one).
-fn arrow_schema(table: &Table, snapshot_id: Option<i64>) -> Result<arrow::datatypes::Schema> {
+/// The schema a read of `snapshot_id` uses: the current one for the current
+/// snapshot (or none), since a schema change commits no snapshot (a column
+/// renamed after the last write is read by its new name), else the snapshot's.
+pub fn read_schema_id(table: &Table, snapshot_id: Option<i64>) -> Option<i32> {
     let metadata = table.metadata();
-    let iceberg_schema = match snapshot_id.and_then(|id| metadata.snapshot_by_id(id)) {
-        Some(snapshot) => snapshot.schema(metadata).map_err(|e| Error::iceberg(table, e))?,
-        None => metadata.current_schema().clone(),
+    match snapshot_id.filter(|id| Some(*id) != metadata.current_snapshot_id()).and_then(|id| metadata.snapshot_by_id(id)) {
+        Some(snapshot) => snapshot.schema_id(),
+        None => Some(metadata.current_schema_id()),
+    }
+}
+
+/// The table's Arrow schema `schema_id` (a ticket's pin), or as
+/// [`read_schema_id`] picks for `snapshot_id` without one.
+fn arrow_schema(table: &Table, snapshot_id: Option<i64>, schema_id: Option<i32>) -> Result<arrow::datatypes::Schema> {
+    let metadata = table.metadata();
+    let id = schema_id.or_else(|| read_schema_id(table, snapshot_id));
+    let iceberg_schema = match id.and_then(|id| metadata.schema_by_id(id)) {
+        Some(schema) => schema.clone(),
+        None => match snapshot_id.and_then(|id| metadata.snapshot_by_id(id)) {
+            Some(snapshot) => snapshot.schema(metadata).map_err(|e| Error::iceberg(table, e))?,
+            None => metadata.current_schema().clone(),
+        },
     };
     ::iceberg::arrow::schema_to_arrow_schema(&iceberg_schema).map_err(|e| Error::iceberg(table, e))
 }
 
-/// The Polars schema of the table as of `snapshot_id`.
-pub fn snapshot_schema(table: &Table, snapshot_id: Option<i64>) -> Result<Schema> {
-    Ok(convert::polars_schema(&arrow_schema(table, snapshot_id)?)?)
+/// The Polars schema of the table as of `snapshot_id`, by `schema_id` where pinned.
+pub fn snapshot_schema(table: &Table, snapshot_id: Option<i64>, schema_id: Option<i32>) -> Result<Schema> {
+    Ok(convert::polars_schema(&arrow_schema(table, snapshot_id, schema_id)?)?)
 }
 
 /// How scans read files: server-wide settings.
@@ -182,6 +198,7 @@ impl ScanStats {
 pub async fn read_source(
     table: &Table,
     snapshot_id: Option<i64>,
+    schema_id: Option<i32>,
     schema: &Schema,
     filters: &[Filter],
     options: ScanOptions,
@@ -216,7 +233,7 @@ pub async fn read_source(
         )));
     }
     let files_total = total_files(table, snapshot_id, options.remote).await?;
-    let snapshot_schema = arrow_schema(table, Some(snapshot_id))?;
+    let snapshot_schema = arrow_schema(table, Some(snapshot_id), schema_id)?;
     let native_types = polars_reads_natively(&snapshot_schema);
     // Polars matches Parquet columns by name; once a schema has evolved (a
     // rename, drop or re-add) it must match them by Iceberg field id instead.

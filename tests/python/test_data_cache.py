@@ -61,15 +61,20 @@ def test_cached_columns_answer_without_the_files_and_a_commit_is_seen_at_once(ca
         assert fetch(conn, "SELECT * FROM dc.events ORDER BY k").column("k").to_pylist() == [1, 3, 4, 5]
 
 
-def test_an_evolved_schemas_files_are_read_by_field_id_uncached(cached):
+def test_an_evolved_schema_is_read_at_once_and_its_files_by_field_id_uncached(cached):
     table = events(cached)
     with flightsql.connect(cached.uri, autocommit=True) as conn:
         assert fetch(conn, "SELECT sum(v) AS v FROM dc.events").to_pylist() == [{"v": 8.0}]  # kept as `v`
+        assert fetch(conn, "SELECT * FROM dc.events").column_names == ["k", "v", "tag"]
         with table.update_schema() as update:
             update.rename_column("v", "w")
+        # A schema change commits no snapshot: the current one is read by the new names at once,
+        # by a statement planned before the change too.
+        assert fetch(conn, "SELECT * FROM dc.events").column_names == ["k", "w", "tag"]
+        assert fetch(conn, "SELECT sum(w) AS w FROM dc.events").to_pylist() == [{"w": 8.0}]
         with table.update_schema() as update:
             update.add_column("v", LongType())
-        # The next snapshot reads the new schema (Floe reads a snapshot's own).
+        assert fetch(conn, "SELECT sum(w) AS w, count(v) AS v FROM dc.events").to_pylist() == [{"w": 8.0, "v": 0}]
         table.append(pa.table({"k": pa.array([5], pa.int64()), "w": [2.0], "tag": ["c"], "v": pa.array([7], pa.int64())}))
         sql = "SELECT sum(w) AS w, count(v) AS v, sum(v) AS s FROM dc.events"
         assert "data cache" not in scan_line(conn, sql)
