@@ -76,14 +76,15 @@ fn rename_in(select: &mut Select, item: usize, join: usize, scopes: &[Scope]) {
     let (relation, earlier) = scopes.split_last().expect("a relation after the first");
     let colliding: HashSet<String> = earlier.iter().flat_map(|s| s.columns.iter().map(|c| c.to_ascii_lowercase())).collect();
     let Some(mut read) = condition(select, item, join).map(|condition| suffixed_reads(condition, relation, &colliding)) else { return };
-    if read.is_empty() {
-        return;
-    }
-    // Polars pushes a WHERE conjunct over this relation alone into that
-    // join under the suffixed name too ("unable to find column \"name:e\"").
+    // Polars pushes a WHERE conjunct into that join under the suffixed name
+    // too ("unable to find column \"name:e\""), whether the ON reads such a
+    // column or not (`ON e.budget < s.qty WHERE e.id * s.qty >= 1`).
     let in_join = join > 0 && !matches!(select.from[item].joins[join - 1].join_operator, JoinOperator::CrossJoin(_));
     if let Some(selection) = select.selection.as_ref().filter(|_| in_join) {
         read.extend(suffixed_reads(selection, relation, &colliding));
+    }
+    if read.is_empty() {
+        return;
     }
     if !also_named(relation_at(select, item, join), relation, &read) {
         return;
@@ -223,6 +224,15 @@ mod tests {
             rewritten("SELECT count(*) FROM sales AS s JOIN emp AS e ON e.id <> s.emp_id WHERE e.id > 2 OR s.amount > 1"),
             "SELECT count(*) FROM sales AS s JOIN (SELECT *, \"id\" AS \"__floe_e_id\" FROM emp AS e) AS e ON e.\"__floe_e_id\" <> s.emp_id \
              WHERE e.\"__floe_e_id\" > 2 OR s.amount > 1"
+        );
+    }
+
+    #[test]
+    fn the_where_reads_copies_even_where_the_join_where_reads_none() {
+        assert_eq!(
+            rewritten("SELECT count(*) FROM sales AS s JOIN emp AS e ON e.dept_id < s.amount WHERE e.id * s.amount >= 1"),
+            "SELECT count(*) FROM sales AS s JOIN (SELECT *, \"id\" AS \"__floe_e_id\" FROM emp AS e) AS e ON e.dept_id < s.amount \
+             WHERE e.\"__floe_e_id\" * s.amount >= 1"
         );
     }
 
