@@ -185,8 +185,8 @@ pub struct ServeArgs {
     /// the data files queries read, so the next query over them skips reading
     /// and decoding Parquet. Never stale: Iceberg data files never change, and
     /// a commit's new files are read the first time a query asks for them.
-    /// Queries reading cached tables run on Polars' in-memory engine; with
-    /// `--polars-engine streaming` nothing is cached. 0 turns it off.
+    /// Only the columns queries read are kept, least recently used first out;
+    /// with `--polars-engine streaming` nothing is cached. 0 turns it off.
     #[arg(long, env = "FLOE_DATA_CACHE_MB", default_value_t = 0)]
     pub data_cache_mb: usize,
 

@@ -169,7 +169,7 @@ impl CachedFiles {
                 .collect()?;
             for (name, column) in missing.iter().zip(read.columns()) {
                 let column = column.rechunk();
-                let bytes = DataFrame::new(read.height(), vec![column.clone()])?.estimated_size();
+                let bytes = column.as_materialized_series().estimated_size();
                 self.cache.put(key(name), column.clone(), bytes);
                 let slot = names.iter().position(|n| n == name).expect("a missing name is asked for");
                 columns[slot] = Some(column);

@@ -42,7 +42,7 @@ pub(super) fn planned(
 /// `frames`' cached relations as in-memory frames of the columns `plan`
 /// reads; whether they now are. Unchanged where a cached relation is not
 /// among the plan's scans (nothing proves which columns it needs).
-pub(super) fn materialized(frames: &mut [FrameInput], plan: &LazyFrame) -> PolarsResult<bool> {
+fn materialized(frames: &mut [FrameInput], plan: &LazyFrame) -> PolarsResult<bool> {
     let cached: Vec<usize> = frames.iter().filter_map(|input| cached_key(&input.source)).collect();
     if cached.is_empty() {
         return Ok(false);

@@ -10,7 +10,7 @@ use super::{Engine, Error, Result};
 use crate::access::Principal;
 use crate::catalog::TableRef;
 use crate::proto::{QueryTicket, SessionDefaults, TablePin};
-use crate::sql::time_travel::AsOf;
+use crate::sql::time_travel::{split_as_of, AsOf};
 use crate::write;
 
 pub(super) fn quoted(part: &str) -> String {
@@ -77,7 +77,7 @@ fn rewrite_sql(relation: &str, condition: &str, assignments: &[(String, String)]
 /// avg(x) FROM t)`), and those read every file.
 fn is_changed_relation(pin: &TablePin, table: &TableRef, snapshot_id: i64) -> bool {
     let last = pin.relation.rsplit_once('.').map_or(pin.relation.as_str(), |(_, last)| last);
-    let pinned = matches!(crate::sql::time_travel::split_as_of(last).1, AsOf::Version(version) if version == snapshot_id.to_string());
+    let pinned = matches!(split_as_of(last).1, AsOf::Version(version) if version == snapshot_id.to_string());
     pinned && pin.name == table.ident.name() && pin.namespace == *table.ident.namespace().as_ref() && pin.snapshot_id == Some(snapshot_id)
 }
 

@@ -10,11 +10,11 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, Query, SetExpr, SetOperator, SetQuantifier, Statement, TableFactor};
+use sqlparser::ast::{Ident, Query, SetExpr, SetOperator, SetQuantifier, Statement, TableAlias, TableFactor};
 use crate::sql::visit::VisitorMut;
 
 use super::resolver::{visit_query, Resolver};
-use super::scope::{parse_query, Columns};
+use super::scope::{hiding, Columns};
 
 const ALIAS: &str = "__floe_limited_";
 
@@ -54,29 +54,18 @@ impl Nested<'_> {
     /// a relation whose columns are not).
     fn filtered_above_slice(&mut self, query: &mut Query) {
         let alias = format!("{ALIAS}{}", self.written);
-        let with = query.with.take();
-        let Some(mut outer) = parse_query(&format!("SELECT * FROM ({query}) AS {alias}")) else {
-            query.with = with;
-            return;
-        };
-        let SetExpr::Select(select) = outer.body.as_mut() else { unreachable!("parsed as a SELECT") };
-        let column = match &select.from[0].relation {
-            factor @ TableFactor::Derived { .. } => self.resolver.scope(factor).and_then(|scope| scope.columns.into_iter().next()),
-            _ => None,
-        };
-        let Some(column) = column else {
-            query.with = with;
-            return;
-        };
-        let read = Expr::CompoundIdentifier(vec![Ident::new(&alias), Ident::with_quote('"', column)]);
-        select.selection = Some(Expr::BinaryOp {
-            left: Box::new(Expr::IsNull(Box::new(read.clone()))),
-            op: sqlparser::ast::BinaryOperator::Or,
-            right: Box::new(Expr::IsNotNull(Box::new(read))),
-        });
-        outer.with = with;
-        *query = outer;
+        let Some(column) = self.first_column(query, &alias) else { return };
+        let column = Ident::with_quote('"', column);
+        hiding(query, &[], &alias, Some(&format!("{alias}.{column} IS NULL OR {alias}.{column} IS NOT NULL")));
         self.written += 1;
+    }
+
+    /// The first column of `query` read as a derived table, where known.
+    fn first_column(&self, query: &Query, alias: &str) -> Option<String> {
+        let name = Ident::new(alias);
+        let alias = Some(TableAlias { explicit: true, name, columns: Vec::new(), at: None });
+        let factor = TableFactor::Derived { lateral: false, subquery: Box::new(query.clone()), alias, sample: None };
+        self.resolver.scope(&factor)?.columns.into_iter().next()
     }
 }
 

@@ -31,12 +31,13 @@ pub(crate) fn parse_query(sql: &str) -> Option<Query> {
 }
 
 /// `query` as `SELECT * EXCLUDE (<hidden>) FROM (<query>) AS <alias> [WHERE
-/// <filter>]`, its WITH kept outermost: how a pass drops again the columns
-/// it selected only to sort or filter by.
+/// <filter>]` (no EXCLUDE without `hidden`), its WITH kept outermost: how a
+/// pass drops again the columns it selected only to sort or filter by.
 pub(crate) fn hiding(query: &mut Query, hidden: &[&str], alias: &str, filter: Option<&str>) {
     let with = query.with.take();
     let filter = filter.map(|filter| format!(" WHERE {filter}")).unwrap_or_default();
-    let sql = format!("SELECT * EXCLUDE ({}) FROM ({query}) AS {alias}{filter}", hidden.join(", "));
+    let excluded = if hidden.is_empty() { String::new() } else { format!(" EXCLUDE ({})", hidden.join(", ")) };
+    let sql = format!("SELECT *{excluded} FROM ({query}) AS {alias}{filter}");
     match parse_query(&sql) {
         Some(outer) => *query = outer,
         None => tracing::warn!(target: "floe::sql", %sql, "a pass's wrapper did not parse"),
