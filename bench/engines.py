@@ -168,6 +168,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid: int, seconds: float = 10):
+    """Waits (at most `seconds`) until `pid` stops using CPU: Floe decodes the
+    columns a query missed into its data cache after the query answers, which
+    would otherwise run during the next engine's timed query."""
+    deadline = time.monotonic() + seconds
+    used = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now - used < 0.005:
+            return
+        used = now
+
+
 def context_switches(pid: int) -> int:
     """Times the threads of `pid` alive now have been switched out, voluntarily
     or not: hand-offs between threads show here, however fast the machine runs.

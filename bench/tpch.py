@@ -4,7 +4,7 @@
     python bench/tpch.py --sf 0.01 --strict   # CI: exit 1 on any change from KNOWN_FAILING
     python bench/tpch.py --sf 1 --timed --repeat 5   # Floe vs Python Polars, DuckDB, ROAPI
     python bench/tpch.py --sf 1 --timed --engines floe,floeobs   # exporters off vs on
-    python bench/tpch.py --sf 1 --timed --engines floe,floecache,polars,duckdb   # with --data-cache-mb
+    python bench/tpch.py --sf 1 --timed --engines floe,floeplain,polars,duckdb   # with and without the data cache
     python bench/tpch.py --sf 1 --timed --engines floe,floebase --baseline-bin OLD/floe   # vs another build
     python bench/tpch.py --sf 1 --timed --engines floe,floebase --baseline-bin OLD/floe --queries 2,11 --repeat 9
 
@@ -116,7 +116,7 @@ def correctness(args, duck, queries) -> set[int]:
 def timed(args, duck, queries) -> set[int]:
     """Every engine on the same Iceberg tables, interleaved: a warm-up, then
     `--repeat` rounds; medians, Floe/peer ratios and their geometric means."""
-    from engines import DuckDbEngine, FlightSqlEngine, PolarsEngine, Roapi, iceberg_tables, tpch_data_dir
+    from engines import DuckDbEngine, FlightSqlEngine, PolarsEngine, Roapi, iceberg_tables, settle, tpch_data_dir
 
     data_dir = tpch_data_dir(args.sf, args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def timed(args, duck, queries) -> set[int]:
     work.mkdir(exist_ok=True)
     floe = FloeServer(data_dir, "--no-demo", "--no-scripts", run_dir=work)
     uri = floe.uri
-    roapi = capped = observed = receiver = baseline = cached = None
+    roapi = capped = observed = receiver = baseline = cached = plain = None
     try:
         loaded = (data_dir / "loaded").exists()
         if not loaded:
@@ -144,9 +144,15 @@ def timed(args, duck, queries) -> set[int]:
             capped = FloeServer(data_dir, "--no-demo", "--no-scripts", "--query-memory-mb", str(args.query_memory_mb),
                                 run_dir=work / "capped")
             engines["floecap"] = lambda: FlightSqlEngine("floecap", capped.uri, "tpch", args.timeout)
+        if "floeplain" in args.engines:
+            # The same lake without the data cache `floe` has by default: every
+            # query reads and decodes the Parquet files, as Polars and DuckDB do here.
+            (work / "plain").mkdir(exist_ok=True)
+            plain = FloeServer(data_dir, "--no-demo", "--no-scripts", "--data-cache-mb", "0", run_dir=work / "plain")
+            engines["floeplain"] = lambda: FlightSqlEngine("floeplain", plain.uri, "tpch", args.timeout)
         if "floecache" in args.engines:
-            # The same lake with decoded columns kept in memory (`--data-cache-mb`):
-            # the first (warm-up) round fills the cache, the timed rounds read it.
+            # The same lake with a data cache of `--data-cache-mb`: the warm-up
+            # round fills it (after each query), the timed rounds read it.
             (work / "cached").mkdir(exist_ok=True)
             cached = FloeServer(data_dir, "--no-demo", "--no-scripts", "--data-cache-mb", str(args.data_cache_mb),
                                 run_dir=work / "cached")
@@ -197,6 +203,10 @@ def timed(args, duck, queries) -> set[int]:
                             problems[name] = problem
                     else:
                         samples[name].append(elapsed)
+                if round_ == 0:
+                    for server in (floe, plain, cached, capped, baseline, observed):
+                        if server:
+                            settle(server.process.pid)  # the data cache fills after a query's first run
             if any(name.startswith("floe") for name in problems):  # any of Floe's servers
                 failing.add(number)
             medians = {n: statistics.median(s) for n, s in samples.items() if s and n not in problems}
@@ -226,6 +236,8 @@ def timed(args, duck, queries) -> set[int]:
             baseline.stop()
         if cached:
             cached.stop()
+        if plain:
+            plain.stop()
         if observed:
             observed.stop()
             receiver.stop()

@@ -3,6 +3,7 @@
 //! sample with each heartbeat).
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -119,6 +120,32 @@ fn memory() -> (u64, u64) {
     (field("MemTotal:"), field("MemAvailable:"))
 }
 
+/// The memory this process may use: the machine's, or less where a cgroup
+/// it is in (a container's limit) caps it; 0 if neither can be read.
+pub fn memory_limit_bytes() -> u64 {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let total = Some(memory().0).filter(|total| *total > 0);
+    cgroup_memory_limits(&cgroups, Path::new("/sys/fs/cgroup")).into_iter().chain(total).min().unwrap_or(0)
+}
+
+/// The memory limits of the cgroups `/proc/self/cgroup` lists (v2's
+/// `memory.max`, v1's `memory.limit_in_bytes`) and of their parents, under
+/// `root`; "max" and unreadable files are no limit.
+fn cgroup_memory_limits(cgroups: &str, root: &Path) -> Vec<u64> {
+    let mut files = Vec::new();
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let (dir, file) = match controllers {
+            "" => (root.to_path_buf(), "memory.max"),
+            _ if controllers.split(',').any(|controller| controller == "memory") => (root.join("memory"), "memory.limit_in_bytes"),
+            _ => continue,
+        };
+        files.extend(Path::new(path.trim_start_matches('/')).ancestors().map(|group| dir.join(group).join(file)));
+    }
+    files.iter().filter_map(|file| std::fs::read_to_string(file).ok()?.trim().parse().ok()).collect()
+}
+
 fn rss() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -164,5 +191,27 @@ pub fn quiet_library_backtraces() {
     const LIBRARY_BACKTRACES: &str = "RUST_LIB_BACKTRACE";
     if std::env::var_os(LIBRARY_BACKTRACES).is_none() {
         std::env::set_var(LIBRARY_BACKTRACES, "0");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_limit_is_read_from_the_process_group_or_a_parent() {
+        let root = tempfile::tempdir().unwrap();
+        let v2 = root.path().join("pod/app");
+        std::fs::create_dir_all(&v2).unwrap();
+        std::fs::write(v2.join("memory.max"), "max\n").unwrap();
+        std::fs::write(root.path().join("pod/memory.max"), "4294967296\n").unwrap();
+        assert_eq!(cgroup_memory_limits("0::/pod/app\n", root.path()), [4 << 30], "the pod caps its container");
+        let v1 = root.path().join("memory/docker/abc");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(v1.join("memory.limit_in_bytes"), "1073741824\n").unwrap();
+        let listed = "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n";
+        assert_eq!(cgroup_memory_limits(listed, root.path()), [1 << 30]);
+        assert!(cgroup_memory_limits("1:cpu:/x\n", root.path()).is_empty(), "no memory controller, no limit");
+        assert!(memory_limit_bytes() > 0, "this machine's memory at least");
     }
 }

@@ -136,17 +136,18 @@ pub struct Executors {
 }
 
 /// Flags of `floe serve` an executor gets its own value for (or none).
-const OWN_FLAGS: [&str; 20] = [
+const OWN_FLAGS: [&str; 21] = [
     "--listen", "--addr-file", "--query-memory-mb", "--cluster", "--worker-dns", "--coordinator", "--heartbeat-seconds",
     "--advertise-address", "--max-concurrent-queries", "--query-queue", "--tls-cert", "--tls-key", "--tls-client-ca",
     "--tls-peer-ca", "--cluster-endpoints", "--no-demo", "--no-scripts", "--openlineage-url", "--openlineage-file", "--http-listen",
+    "--data-cache-mb",
 ];
 /// Their environment twins, which the child must not inherit.
 // The parent reports lineage for the queries it hands its executors.
-const OWN_ENV: [&str; 15] = [
+const OWN_ENV: [&str; 16] = [
     "FLOE_LISTEN", "FLOE_ADDR_FILE", "FLOE_QUERY_MEMORY_MB", "FLOE_CLUSTER", "FLOE_WORKER_DNS", "FLOE_COORDINATOR",
     "FLOE_ADVERTISE_ADDRESS", "FLOE_TLS_CERT", "FLOE_TLS_KEY", "FLOE_TLS_CLIENT_CA", "FLOE_TLS_PEER_CA", "FLOE_CLUSTER_ENDPOINTS",
-    "FLOE_OPENLINEAGE_URL", "FLOE_OPENLINEAGE_FILE", "FLOE_HTTP_LISTEN",
+    "FLOE_OPENLINEAGE_URL", "FLOE_OPENLINEAGE_FILE", "FLOE_HTTP_LISTEN", "FLOE_DATA_CACHE_MB",
 ];
 const BOOLEAN_FLAGS: [&str; 3] = ["--cluster", "--no-demo", "--no-scripts"];
 
@@ -186,7 +187,8 @@ impl Executors {
         let mut command = tokio::process::Command::new(&self.spec.program);
         command.arg("serve").args(&self.spec.args);
         command.args(["--listen", "127.0.0.1:0", "--no-demo", "--no-scripts", "--query-memory-mb", "0", "--http-listen", "off"]);
-        command.args(["--max-concurrent-queries", "1", "--query-queue", "8"]).arg("--addr-file").arg(&addr_file);
+        // An executor's memory is its query's budget: none of it holds a cache.
+        command.args(["--max-concurrent-queries", "1", "--query-queue", "8", "--data-cache-mb", "0"]).arg("--addr-file").arg(&addr_file);
         for variable in OWN_ENV {
             command.env_remove(variable);
         }

@@ -92,7 +92,7 @@ async fn serve(args: ServeArgs, coordinator: Option<(String, std::time::Duration
                 crate::config::PolarsEngine::InMemory => crate::exec::PolarsEngine::InMemory,
             })
             .with_result_cache(args.result_cache_mb << 20)
-            .with_data_cache(args.data_cache_mb << 20)
+            .with_data_cache(data_cache_bytes(&args))
             .with_admission(args.limits.admission())
             .with_policy(policy)
             .with_peer_tls(peer_tls)
@@ -193,6 +193,13 @@ fn keyring(args: &ServeArgs) -> anyhow::Result<(Keyring, Option<String>)> {
     };
     let trimmed = String::from_utf8_lossy(&key).trim().as_bytes().to_vec();
     Ok((Keyring::new(&trimmed, lifetime).map_err(|e| anyhow::anyhow!("ticket key: {e}"))?, None))
+}
+
+/// `--data-cache-mb`, or a quarter of the memory this process may use.
+fn data_cache_bytes(args: &ServeArgs) -> usize {
+    let bytes = args.data_cache_mb.map_or_else(|| crate::host::memory_limit_bytes() as usize / 4, |mb| mb << 20);
+    tracing::info!(data_cache_mb = bytes >> 20, "data cache");
+    bytes
 }
 
 /// With `--query-memory-mb`, the pool of executor processes queries run in.

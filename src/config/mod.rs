@@ -183,12 +183,15 @@ pub struct ServeArgs {
 
     /// Keep up to this many MiB of table data in memory, as decoded columns of
     /// the data files queries read, so the next query over them skips reading
-    /// and decoding Parquet. Never stale: Iceberg data files never change, and
-    /// a commit's new files are read the first time a query asks for them.
-    /// Only the columns queries read are kept, least recently used first out;
-    /// with `--polars-engine streaming` nothing is cached. 0 turns it off.
-    #[arg(long, env = "FLOE_DATA_CACHE_MB", default_value_t = 0)]
-    pub data_cache_mb: usize,
+    /// and decoding Parquet [default: a quarter of the memory the server may
+    /// use, the machine's or its container's limit]. Never stale: Iceberg
+    /// data files never change. A query whose columns are not all held reads
+    /// the files as without a cache, and they are decoded into it after; only
+    /// the columns queries read are kept, least recently used first out. With
+    /// `--polars-engine streaming` or `--query-memory-mb` nothing is cached.
+    /// 0 turns it off.
+    #[arg(long, env = "FLOE_DATA_CACHE_MB")]
+    pub data_cache_mb: Option<usize>,
 
     /// Static bearer token accepted from clients; repeat for several.
     #[arg(long = "token", env = "FLOE_TOKEN", value_delimiter = ',')]

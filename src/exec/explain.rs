@@ -34,9 +34,11 @@ pub(super) struct Notes {
     pub rewritten: String,
     /// Whether the answer comes from, or will go to, the result cache (when on).
     pub result_cache: Option<String>,
+    /// What the data cache holds of each relation read through it.
+    pub data_cache: Vec<String>,
 }
 
-/// The query after Floe's rewrites, the result cache, then each scan.
+/// The query after Floe's rewrites, the result cache, each scan, then the data cache.
 fn scan_lines(scans: &[(String, ScanStats)], notes: &Notes) -> Vec<String> {
     let rewritten = std::iter::once(format!("FLOE SQL: {}", notes.rewritten)).chain(notes.result_cache.clone());
     let scans = scans
@@ -48,7 +50,7 @@ fn scan_lines(scans: &[(String, ScanStats)], notes: &Notes) -> Vec<String> {
             ),
             None => format!("ICEBERG SCAN {relation}: no snapshot (empty table)"),
         });
-    rewritten.chain(scans).collect()
+    rewritten.chain(scans).chain(notes.data_cache.clone()).collect()
 }
 
 /// EXPLAIN's answer, one line a row: the scans, then Polars' optimized plan.

@@ -42,9 +42,14 @@ impl Inputs {
         self.frames.iter().all(|input| matches!(input.source, scan::Source::Parquet { .. } | scan::Source::Cached(_) | scan::Source::Schema))
     }
 
+    /// Whether any relation is read through the data cache.
+    pub fn reads_data_cache(&self) -> bool {
+        self.frames.iter().any(|input| matches!(input.source, scan::Source::Cached(_)))
+    }
+
     /// The engine for a query naming tables `references` times.
     pub fn placement(&self, references: usize) -> Placement {
-        match (self.small(references), self.frames.iter().any(|input| matches!(input.source, scan::Source::Cached(_)))) {
+        match (self.small(references), self.reads_data_cache()) {
             (true, _) => Placement::Small,
             (false, true) => Placement::Cached,
             (false, false) => Placement::Large,

@@ -303,7 +303,7 @@ impl Engine {
     }
 
     async fn execute_analyzed(&self, query: Query, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
-        let running = self.running.admit(&ticket.query_id).instrument(tracing::info_span!(target: "floe::exec", "admission")).await?;
+        let mut running = self.running.admit(&ticket.query_id).instrument(tracing::info_span!(target: "floe::exec", "admission")).await?;
         self.history.admitted(&ticket.query_id);
         let session = ticket.session.clone().unwrap_or_default();
         let tables = resolve::resolve(&self.lake, &query, &session, &ticket.tables).instrument(resolve_span()).await?;
@@ -338,16 +338,19 @@ impl Engine {
         let (span, frames, stop, references) = (polars_span(), std::mem::take(&mut inputs.frames), running.stop_check(), query.table_references());
         let planned = run_blocking(move || span.in_scope(|| materialized::planned(&query, frames, runs.then_some(&stop as &recursion::StopCheck), runs))).await;
         // A recursive CTE runs while planning, and stops there when asked to.
-        let ((frame, schema, rewritten), frames) = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
+        let planned = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
+        let materialized::Planned { plan: (frame, schema, rewritten), frames, cache } = planned;
+        cache.fills.into_iter().for_each(|fill| running.afterwards(move || fill.queue()));
         self.history.planned(&ticket.query_id);
         inputs.frames = frames;
-        // A plan over cached relations held in memory is not kept: it would hold their columns.
-        let (keep, placement) = (keep && inputs.reads_files_only(), inputs.placement(references));
+        // Nor one over columns the data cache held (it would hold them), nor over files
+        // read for columns it lacked (it would skip them once decoded into it).
+        let (keep, placement) = (keep && inputs.reads_files_only() && !cache.missed, inputs.placement(references));
         let scans = inputs.scans;
         if keep {
             self.planned_frames.put(ticket, Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), placement }));
         }
-        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()) };
+        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()), data_cache: cache.held };
         let (frame, schema) = match explain {
             (_, true) => {
                 let profiled = run_blocking(move || explain::analyze(frame, &scans, &notes)).await.map_err(|e| as_data_fault(e, &relations))?;

@@ -39,6 +39,9 @@ pub struct RunningQuery {
     deadline: Option<Instant>,
     registry: Running,
     _slot: Option<OwnedSemaphorePermit>,
+    /// Work left for when the query is done (filling the data cache), so
+    /// it does not take the query's cores.
+    afterwards: Vec<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 /// Leaves the queue count when the waiting future ends, however it ends.
@@ -69,7 +72,7 @@ impl Running {
         let cancelled = self.queries.lock().expect("running queries lock").entry(id.to_string()).or_default().clone();
         let deadline = limit.map(|limit| Instant::now() + limit);
         crate::telemetry::metrics::metrics().queries_active.add(1, &[]);
-        RunningQuery { id: id.to_string(), cancelled, deadline, registry: self.clone(), _slot: slot }
+        RunningQuery { id: id.to_string(), cancelled, deadline, registry: self.clone(), _slot: slot, afterwards: Vec::new() }
     }
 
     /// Waits for a free slot (in a bounded queue, for a bounded time), then
@@ -120,6 +123,11 @@ impl Running {
 }
 
 impl RunningQuery {
+    /// Runs `work` once the query is done, however it ends.
+    pub fn afterwards(&mut self, work: impl FnOnce() + Send + Sync + 'static) {
+        self.afterwards.push(Box::new(work));
+    }
+
     /// Whether the query should stop (cancelled, or past its time limit),
     /// as a check the engine's own threads can call between morsels.
     pub fn stop_check(&self) -> impl Fn() -> bool + Send + Sync + 'static {
@@ -150,6 +158,9 @@ impl Drop for RunningQuery {
     fn drop(&mut self) {
         self.registry.queries.lock().expect("running queries lock").remove(&self.id);
         crate::telemetry::metrics::metrics().queries_active.add(-1, &[]);
+        for work in self.afterwards.drain(..) {
+            work();
+        }
     }
 }
 

@@ -1,10 +1,12 @@
-"""The data cache (`--data-cache-mb`), through ADBC: a table's decoded
-columns answer the next query without its files, a commit by another
-engine (pyiceberg) is seen at once, and an evolved schema's files are read
-as they are."""
+"""The data cache (`--data-cache-mb`, on by default), through ADBC: a query
+that misses reads the files and its columns are decoded into the cache
+after it, so they answer the next query without its files; a slice is never
+kept; a commit by another engine (pyiceberg) is seen at once; an evolved
+schema's files are read as they are."""
 
 import glob
 import os
+import time
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
@@ -23,6 +25,21 @@ def cached(start_server):
 def scan_line(conn, sql: str) -> str:
     lines = fetch(conn, f"EXPLAIN {sql}").column("plan").to_pylist()
     return next(line for line in lines if line.startswith("ICEBERG SCAN"))
+
+
+def cache_line(conn, sql: str) -> str:
+    lines = fetch(conn, f"EXPLAIN {sql}").column("plan").to_pylist()
+    return next(line for line in lines if line.startswith("DATA CACHE"))
+
+
+def held(conn, sql: str) -> str:
+    """EXPLAIN's line once the cache holds every column `sql` reads (it fills
+    after the query that missed them)."""
+    deadline = time.monotonic() + 30
+    while not (line := cache_line(conn, sql)).endswith("read from memory"):
+        assert time.monotonic() < deadline, line
+        time.sleep(0.05)
+    return line
 
 
 def events(server):
@@ -44,7 +61,10 @@ def test_cached_columns_answer_without_the_files_and_a_commit_is_seen_at_once(ca
     expected = [{"tag": "a", "n": 1, "total": 2.5}, {"tag": "b", "n": 1, "total": 1.5}, {"tag": None, "n": 1, "total": 3.5}]
     with flightsql.connect(cached.uri, autocommit=True) as conn:
         assert scan_line(conn, sql).endswith("through the data cache")
+        assert cache_line(conn, sql) == ("DATA CACHE dc.events: columns k, v, tag held for 0 of 1 data files; "
+                                         "read from the files, then decoded into the cache")
         assert fetch(conn, sql).to_pylist() == expected
+        assert held(conn, sql) == "DATA CACHE dc.events: columns k, v, tag held for 1 of 1 data files; read from memory"
         # The columns read are in memory now: the query no longer opens the file.
         [path] = data_files(cached)
         os.rename(path, path + ".away")
@@ -81,5 +101,21 @@ def test_an_evolved_schema_is_read_at_once_and_its_files_by_field_id_uncached(ca
         assert fetch(conn, sql).to_pylist() == [{"w": 10.0, "v": 1, "s": 7}]
 
 
-def test_the_data_cache_is_off_unless_sized(conn):
-    assert "data cache" not in scan_line(conn, "SELECT count(*) AS n FROM default.flowers")
+def test_a_slice_reads_the_files_and_is_not_kept(cached):
+    events(cached)
+    with flightsql.connect(cached.uri, autocommit=True) as conn:
+        sql = "SELECT tag FROM dc.events LIMIT 2"
+        assert fetch(conn, sql).num_rows == 2
+        assert cache_line(conn, sql).endswith("held for 0 of 1 data files; read from the files (a slice of them: not kept)")
+        # Reading every row fills the cache; a slice then reads from memory too.
+        assert fetch(conn, "SELECT count(DISTINCT tag) AS n FROM dc.events").to_pylist() == [{"n": 2}]
+        assert held(conn, sql).startswith("DATA CACHE dc.events: columns tag held for 1 of 1")
+        assert fetch(conn, sql).num_rows == 2
+
+
+def test_the_data_cache_is_on_by_default_and_0_turns_it_off(conn, start_server):
+    sql = "SELECT count(*) AS n FROM default.flowers"
+    assert scan_line(conn, sql).endswith("through the data cache")
+    with flightsql.connect(start_server("--data-cache-mb", "0").uri, autocommit=True) as plain:
+        assert "data cache" not in scan_line(plain, sql)
+        assert not any(line.startswith("DATA CACHE") for line in fetch(plain, f"EXPLAIN {sql}").column("plan").to_pylist())
