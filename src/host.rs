@@ -129,19 +129,22 @@ pub fn memory_limit_bytes() -> u64 {
 }
 
 /// The memory limits of the cgroups `/proc/self/cgroup` lists (v2's
-/// `memory.max`, v1's `memory.limit_in_bytes`) and of their parents, under
-/// `root`; "max" and unreadable files are no limit.
+/// `memory.max`, mounted at `root` or, on hosts with both versions, at
+/// `root/unified`; v1's `memory.limit_in_bytes`) and of their parents;
+/// "max" and unreadable files are no limit.
 fn cgroup_memory_limits(cgroups: &str, root: &Path) -> Vec<u64> {
     let mut files = Vec::new();
     for line in cgroups.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        let (dir, file) = match controllers {
-            "" => (root.to_path_buf(), "memory.max"),
-            _ if controllers.split(',').any(|controller| controller == "memory") => (root.join("memory"), "memory.limit_in_bytes"),
+        let (dirs, file) = match controllers {
+            "" => (vec![root.to_path_buf(), root.join("unified")], "memory.max"),
+            _ if controllers.split(',').any(|controller| controller == "memory") => (vec![root.join("memory")], "memory.limit_in_bytes"),
             _ => continue,
         };
-        files.extend(Path::new(path.trim_start_matches('/')).ancestors().map(|group| dir.join(group).join(file)));
+        for dir in dirs {
+            files.extend(Path::new(path.trim_start_matches('/')).ancestors().map(|group| dir.join(group).join(file)));
+        }
     }
     files.iter().filter_map(|file| std::fs::read_to_string(file).ok()?.trim().parse().ok()).collect()
 }
@@ -206,6 +209,10 @@ mod tests {
         std::fs::write(v2.join("memory.max"), "max\n").unwrap();
         std::fs::write(root.path().join("pod/memory.max"), "4294967296\n").unwrap();
         assert_eq!(cgroup_memory_limits("0::/pod/app\n", root.path()), [4 << 30], "the pod caps its container");
+        let hybrid = root.path().join("unified/svc");
+        std::fs::create_dir_all(&hybrid).unwrap();
+        std::fs::write(hybrid.join("memory.max"), "2147483648\n").unwrap();
+        assert_eq!(cgroup_memory_limits("0::/svc\n", root.path()), [2 << 30], "v2 beside v1");
         let v1 = root.path().join("memory/docker/abc");
         std::fs::create_dir_all(&v1).unwrap();
         std::fs::write(v1.join("memory.limit_in_bytes"), "1073741824\n").unwrap();

@@ -195,9 +195,15 @@ fn keyring(args: &ServeArgs) -> anyhow::Result<(Keyring, Option<String>)> {
     Ok((Keyring::new(&trimmed, lifetime).map_err(|e| anyhow::anyhow!("ticket key: {e}"))?, None))
 }
 
-/// `--data-cache-mb`, or a quarter of the memory this process may use.
+/// `--data-cache-mb`, or a quarter of the memory this process may use; none
+/// where queries run in executors or every query streams.
 fn data_cache_bytes(args: &ServeArgs) -> usize {
-    let bytes = args.data_cache_mb.map_or_else(|| crate::host::memory_limit_bytes() as usize / 4, |mb| mb << 20);
+    let unused = args.limits.query_memory_mb > 0 || args.polars_engine == crate::config::PolarsEngine::Streaming;
+    let bytes = match args.data_cache_mb {
+        _ if unused => 0,
+        Some(mb) => mb << 20,
+        None => crate::host::memory_limit_bytes() as usize / 4,
+    };
     tracing::info!(data_cache_mb = bytes >> 20, "data cache");
     bytes
 }

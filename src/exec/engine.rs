@@ -28,6 +28,7 @@ impl Engine {
             data_cache: Arc::default(),
             planned_schemas: Arc::default(),
             planned_frames: Arc::default(),
+            planned_reads: Arc::default(),
         }
     }
 

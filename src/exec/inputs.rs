@@ -57,24 +57,30 @@ impl Inputs {
     }
 
     /// Whether a query naming tables `references` times reads so few rows
-    /// that the in-memory engine answers it sooner. Rows a snapshot's summary
-    /// does not count make it not small.
+    /// that the in-memory engine answers it sooner.
     pub fn small(&self, references: usize) -> bool {
-        let rows = self.frames.iter().map(|input| match &input.source {
-            scan::Source::Schema => Some(0),
-            scan::Source::Loaded(frame) => Some(frame.height() as u64),
-            scan::Source::Parquet { files, .. } if files.is_empty() => Some(0),
-            scan::Source::Parquet { .. } | scan::Source::Cached(_) => input.rows,
-        });
-        // Without a table, the query reads VALUES and the one-row relation
-        // (`sql::rewrite::ONE_ROW`) only, all written out in its text.
-        if self.frames.is_empty() {
-            return references == 0;
-        }
-        let total = rows.sum::<Option<u64>>().map(|total| total.max(1));
-        let product = total.map(|total| total.saturating_pow(u32::try_from(references).unwrap_or(u32::MAX)));
-        product.is_some_and(|product| product <= SMALL_CROSS_PRODUCT)
+        small(&self.frames, references)
     }
+}
+
+/// Whether a query naming tables `references` times reads so few rows from
+/// `frames` that the in-memory engine answers it sooner. Rows a snapshot's
+/// summary does not count make it not small.
+pub(super) fn small(frames: &[FrameInput], references: usize) -> bool {
+    let rows = frames.iter().map(|input| match &input.source {
+        scan::Source::Schema => Some(0),
+        scan::Source::Loaded(frame) => Some(frame.height() as u64),
+        scan::Source::Parquet { files, .. } if files.is_empty() => Some(0),
+        scan::Source::Parquet { .. } | scan::Source::Cached(_) => input.rows,
+    });
+    // Without a table, the query reads VALUES and the one-row relation
+    // (`sql::rewrite::ONE_ROW`) only, all written out in its text.
+    if frames.is_empty() {
+        return references == 0;
+    }
+    let total = rows.sum::<Option<u64>>().map(|total| total.max(1));
+    let product = total.map(|total| total.saturating_pow(u32::try_from(references).unwrap_or(u32::MAX)));
+    product.is_some_and(|product| product <= SMALL_CROSS_PRODUCT)
 }
 
 impl Engine {

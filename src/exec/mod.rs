@@ -14,6 +14,7 @@ mod metadata_tables;
 mod parameters;
 pub mod dml;
 mod engine;
+mod execute;
 mod describe;
 mod explain;
 pub mod functions;
@@ -53,8 +54,7 @@ use polars::prelude::PolarsError;
 pub use running::{Admission, Running, RunningQuery};
 use plan::polars_plan;
 use result_cache::Caching;
-use inputs::Placement;
-use stream::{as_data_fault, run_blocking, stream_frame};
+use stream::run_blocking;
 use metadata_tables::MetadataTable;
 use resolve::{pin_of, Selects};
 use scan::FrameInput;
@@ -184,6 +184,7 @@ pub struct Engine {
     planned_schemas: Arc<planned::PlannedSchemas>,
     /// Runnable plans of tickets run before, for the next run of the same ticket.
     planned_frames: Arc<planned::PlannedFrames>,
+    planned_reads: Arc<planned::PlannedReads>,
 }
 
 impl Engine {
@@ -291,122 +292,6 @@ impl Engine {
         let sql = query.sql();
         let plan = self.plan_query(query.clone(), &sql, Vec::new(), session, who).await?;
         self.execute_analyzed(query, &plan.ticket, who).await
-    }
-
-    /// Runs a ticket, streaming record batches of the returned schema. The
-    /// query stops when the stream is dropped or the query is cancelled.
-    /// `who` is the principal the ticket was issued to: its rights are
-    /// checked again, since a grant may have been withdrawn since planning.
-    pub async fn execute(&self, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
-        let query = Query::analyze(&ticket.sql, &ticket.params)?;
-        self.execute_analyzed(query, ticket, who).await
-    }
-
-    async fn execute_analyzed(&self, query: Query, ticket: &QueryTicket, who: &Principal) -> Result<(SchemaRef, BatchStream)> {
-        let mut running = self.running.admit(&ticket.query_id).instrument(tracing::info_span!(target: "floe::exec", "admission")).await?;
-        self.history.admitted(&ticket.query_id);
-        let session = ticket.session.clone().unwrap_or_default();
-        let tables = resolve::resolve(&self.lake, &query, &session, &ticket.tables).instrument(resolve_span()).await?;
-        self.authorize_reads(&tables, who)?;
-        let caching = self.result_cache.caching(&query, ticket, reads_metadata(&tables));
-        // EXPLAIN only looks: its plan is not an answer taken from the cache.
-        let cached = match (caching.key(), query.answers_rows()) {
-            (Some(key), false) => self.result_cache.peek(key),
-            (Some(key), true) => self.result_cache.lookup(key),
-            (None, _) => None,
-        };
-        if let (Some(entry), true) = (&cached, query.answers_rows()) {
-            self.history.planned(&ticket.query_id);
-            drop(running);
-            return Ok((entry.schema.clone(), result_cache::replay(entry)));
-        }
-        // A plan decided by the ticket alone is kept, and a ticket run before skips
-        // scan planning and Polars planning (authorization above still runs).
-        // Not a recursion's rows either: a kept plan would hold them all.
-        let keep = query.answers_rows() && !query.is_volatile() && query.catalog_views().is_empty() && planned::pinned(ticket)
-            && !reads_metadata(&tables) && query.recursions().is_empty();
-        let relations = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
-        if let Some(planned) = keep.then(|| self.planned_frames.get(ticket)).flatten() {
-            return Ok(self.rerun(&planned, ticket, caching, running, relations));
-        }
-        let mut inputs = self.frame_inputs(&query, tables, ticket).await?;
-        inputs.frames.extend(self.catalog_view_inputs(&query, who, true).await?);
-        let (explain, answers_rows) = ((query.is_explain(), query.is_explain_analyze()), query.answers_rows());
-        let describes = query.is_describe();
-        // EXPLAIN and DESCRIBE only look at the plan: its recursions are not run.
-        let runs = answers_rows || explain.1;
-        let (span, frames, stop, references) = (polars_span(), std::mem::take(&mut inputs.frames), running.stop_check(), query.table_references());
-        let planned = run_blocking(move || span.in_scope(|| materialized::planned(&query, frames, runs.then_some(&stop as &recursion::StopCheck), runs))).await;
-        // A recursive CTE runs while planning, and stops there when asked to.
-        let planned = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
-        let materialized::Planned { plan: (frame, schema, rewritten), frames, cache } = planned;
-        cache.fills.into_iter().for_each(|fill| running.afterwards(move || fill.queue()));
-        self.history.planned(&ticket.query_id);
-        inputs.frames = frames;
-        // Nor one over columns the data cache held (it would hold them), nor over files
-        // read for columns it lacked (it would skip them once decoded into it).
-        let (keep, placement) = (keep && inputs.reads_files_only() && !cache.missed, inputs.placement(references));
-        let scans = inputs.scans;
-        if keep {
-            self.planned_frames.put(ticket, Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), placement }));
-        }
-        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()), data_cache: cache.held };
-        let (frame, schema) = match explain {
-            (_, true) => {
-                let profiled = run_blocking(move || explain::analyze(frame, &scans, &notes)).await.map_err(|e| as_data_fault(e, &relations))?;
-                drop(running);
-                return Ok((explain::analyze_schema(), in_memory(profiled)));
-            }
-            (true, false) => (explain::frame(frame, &scans, &notes)?, explain::schema()),
-            _ if describes => (describe::frame(&schema)?, describe::schema()),
-            _ => (frame, schema),
-        };
-        let stream = self.run_frame(frame, schema.clone(), running, relations, placement);
-        Ok((schema.clone(), self.kept_in_cache(caching, answers_rows, &schema, stream)))
-    }
-
-    /// Runs a kept plan again, its scans recorded as the first run made them.
-    fn rerun(&self, planned: &planned::PlannedFrame, ticket: &QueryTicket, caching: Caching, running: RunningQuery, relations: String) -> (SchemaRef, BatchStream) {
-        for (relation, stats) in &planned.scans {
-            self.history.scanned(&ticket.query_id, stats.record(relation));
-        }
-        self.history.planned(&ticket.query_id);
-        let stream = self.run_frame(planned.frame.clone(), planned.schema.clone(), running, relations, planned.placement);
-        (planned.schema.clone(), self.kept_in_cache(caching, true, &planned.schema, stream))
-    }
-
-    /// Runs a planned frame: over small inputs (unless every query streams) or
-    /// cached ones (which only that engine reads), or
-    /// when this node was configured so, on Polars' in-memory engine; otherwise
-    /// streaming as it is produced.
-    fn run_frame(&self, frame: polars::prelude::LazyFrame, schema: SchemaRef, running: RunningQuery, tables: String, placement: Placement) -> BatchStream {
-        match (self.polars_engine, placement) {
-            (PolarsEngine::Auto, Placement::Small) => stream::collect_frame(frame, schema, running, tables, false),
-            (PolarsEngine::InMemory, _) | (_, Placement::Cached) => stream::collect_frame(frame, schema, running, tables, placement != Placement::Small),
-            (PolarsEngine::Streaming, _) | (PolarsEngine::Auto, Placement::Large) => stream_frame(frame, schema, running, tables),
-        }
-    }
-
-    /// The answer's stream, kept in the result cache as it goes by when it may be.
-    fn kept_in_cache(&self, caching: Caching, answers_rows: bool, schema: &SchemaRef, stream: BatchStream) -> BatchStream {
-        match caching {
-            Caching::Kept(key) if answers_rows => self.result_cache.fill(key, schema.clone(), stream),
-            _ => stream,
-        }
-    }
-}
-
-impl Engine {
-    /// The `information_schema` views `query` reads: their rows for `who`
-    /// when it runs; when it is only planned, just their columns (listing
-    /// every table's columns is catalog I/O that planning need not do).
-    async fn catalog_view_inputs(&self, query: &Query, who: &Principal, with_rows: bool) -> Result<Vec<FrameInput>> {
-        let mut inputs = Vec::new();
-        for relation in query.catalog_views() {
-            let frame = if with_rows { self.catalog_view(relation, who).await? } else { catalog_views::empty_view(relation)? };
-            inputs.push(FrameInput { relation: relation.clone(), schema: frame.schema().as_ref().clone(), source: scan::Source::Loaded(frame), rows: None });
-        }
-        Ok(inputs)
     }
 }
 

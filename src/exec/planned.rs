@@ -28,6 +28,8 @@ const MAX_FRAMES: usize = 256;
 pub(super) type PlannedSchemas = TicketMemo<SchemaRef>;
 /// The runnable plan of each ticket run before.
 pub(super) type PlannedFrames = TicketMemo<Arc<PlannedFrame>>;
+/// What each ticket run before read through the data cache.
+pub(super) type PlannedReads = TicketMemo<super::materialized::CachedReads>;
 
 /// A ticket's Polars plan over its pinned files, ready to run again. Its
 /// scans keep what Polars learnt of the files (their footers), so a rerun
@@ -54,6 +56,12 @@ impl Default for TicketMemo<SchemaRef> {
 impl Default for TicketMemo<Arc<PlannedFrame>> {
     fn default() -> Self {
         Self { entries: BoundedMap::new(MAX_FRAMES) }
+    }
+}
+
+impl Default for TicketMemo<super::materialized::CachedReads> {
+    fn default() -> Self {
+        Self { entries: BoundedMap::new(MAX_SCHEMAS) }
     }
 }
 
