@@ -151,17 +151,33 @@ fn uncorrelated_exists(subquery: &Query, negated: bool) -> Option<Expr> {
         if without_calls(&select.projection) && !has_group_by(select) && select.having.is_none() && select.distinct.is_none() {
             select.projection = vec![SelectItem::ExprWithAlias { expr: parse_expr("1")?, alias: sqlparser::ast::Ident::new(VALUE) }];
         }
-        // Named, so the subquery pass knows the derived table's columns.
-        for (index, item) in select.projection.iter_mut().enumerate() {
-            if let SelectItem::UnnamedExpr(expr) = item {
-                let alias = sqlparser::ast::Ident::new(format!("__floe_c{}", index + 1));
-                *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
-            }
-        }
     }
+    named_columns(rows.body.as_mut());
     let rows = if limited { rows.to_string() } else { format!("{rows} LIMIT 1") };
     // `= 1` / `<> 1`, not a comparison with zero, which `count_as_exists` reads as EXISTS again.
     parse_expr(&format!("(SELECT count(*) FROM ({rows}) AS __floe_e) {} 1", if negated { "<>" } else { "=" }))
+}
+
+/// Each branch's unnamed items named by position, so the subquery pass knows
+/// the derived table's columns (a set operation's, too: `EXISTS (SELECT 1
+/// … UNION SELECT 2)` was refused as a scalar subquery it could not place).
+fn named_columns(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for (index, item) in select.projection.iter_mut().enumerate() {
+                if let SelectItem::UnnamedExpr(expr) = item {
+                    let alias = sqlparser::ast::Ident::new(format!("__floe_c{}", index + 1));
+                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            named_columns(left);
+            named_columns(right);
+        }
+        SetExpr::Query(query) => named_columns(query.body.as_mut()),
+        _ => {}
+    }
 }
 
 /// Each `(SELECT count(*) …) > 0` outside aggregate calls as EXISTS.
