@@ -187,8 +187,6 @@ async fn stage_overwrite(table: &Table, files: Vec<DataFile>, mut properties: Ha
         ("added-records", added_records.to_string()),
         ("deleted-data-files", deleted_files.to_string()),
         ("deleted-records", deleted_records.to_string()),
-        ("total-data-files", added_files.to_string()),
-        ("total-records", added_records.to_string()),
     ] {
         properties.insert(key.to_string(), value);
     }

@@ -4,8 +4,8 @@
 //! fast append).
 
 use iceberg::spec::{
-    DataFile, ManifestFile, ManifestList, ManifestListWriter, ManifestWriter, ManifestWriterBuilder, PartitionSpec,
-    Snapshot, Summary,
+    DataFile, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter, ManifestWriter, ManifestWriterBuilder,
+    PartitionSpec, Snapshot, Summary,
 };
 use iceberg::table::Table;
 
@@ -76,6 +76,7 @@ impl<'a> Staging<'a> {
         let list_path = format!("{}/metadata/snap-{}-0-{}.avro", metadata.location(), self.snapshot_id, self.commit);
         let output = self.table.file_io().new_output(&list_path).map_err(iceberg_err)?;
         let writer = output.writer().await.map_err(iceberg_err)?;
+        let summary = with_totals(summary, &manifests);
         let mut list = ManifestListWriter::v2(writer, self.snapshot_id, parent, self.sequence_number);
         list.add_manifests(manifests.into_iter()).map_err(iceberg_err)?;
         list.close().await.map_err(iceberg_err)?;
@@ -89,6 +90,30 @@ impl<'a> Staging<'a> {
             .with_schema_id(metadata.current_schema().schema_id())
             .build())
     }
+}
+
+/// `summary` with the snapshot's totals, summed from the counts of live
+/// files and rows its manifests keep. Readers size tables by them (Floe's
+/// engine choice and data cache admission), and iceberg-rust's appends
+/// carry totals on only from a snapshot that has them: without them, one
+/// DELETE left a table unsized, and uncached, for good.
+fn with_totals(mut summary: Summary, manifests: &[ManifestFile]) -> Summary {
+    let live = |content: ManifestContentType, count: fn(&ManifestFile) -> Option<u64>| -> Option<u64> {
+        manifests.iter().filter(|manifest| manifest.content == content).map(count).sum()
+    };
+    let files = |m: &ManifestFile| Some(u64::from(m.added_files_count?) + u64::from(m.existing_files_count?));
+    let rows = |m: &ManifestFile| Some(m.added_rows_count? + m.existing_rows_count?);
+    let totals = [
+        ("total-data-files", live(ManifestContentType::Data, files)),
+        ("total-records", live(ManifestContentType::Data, rows)),
+        ("total-delete-files", live(ManifestContentType::Deletes, files)),
+    ];
+    for (key, total) in totals {
+        if let Some(total) = total {
+            summary.additional_properties.insert(key.to_string(), total.to_string());
+        }
+    }
+    summary
 }
 
 /// A positive snapshot id the table does not use yet.
