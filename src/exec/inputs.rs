@@ -91,7 +91,7 @@ impl Engine {
             let relation = resolved.relation_text();
             let pin = pin_of(&ticket.tables, &relation, &resolved.table_ref)
                 .ok_or_else(|| Error::TicketMismatch(format!("no snapshot pinned for `{}`", resolved.table_ref)))?;
-            let rows = resolved.rows(pin.snapshot_id);
+            let mut rows = resolved.rows(pin.snapshot_id);
             let (schema, source) = match resolved.selects {
                 Selects::Metadata(kind) => metadata_input(&resolved.table, kind).await?,
                 Selects::Snapshot(_) if pin.shuffle.is_some() => {
@@ -113,6 +113,9 @@ impl Engine {
                     let (source, mut stats) = scan::read_source(&resolved.table, pin.snapshot_id, pin.schema_id, &schema, filters, self.scan_options, only_files)
                         .instrument(span.clone())
                         .await?;
+                    // A snapshot whose summary has no totals (some writers leave them out)
+                    // is sized by the files the scan selected.
+                    rows = rows.or(stats.rows_planned);
                     let source = self.through_data_cache(source, &schema, rows, &mut stats, pin.partitioned);
                     span.record("files_selected", stats.files_selected as i64);
                     span.record("files_total", stats.files_total as i64);

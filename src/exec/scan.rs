@@ -175,6 +175,8 @@ pub struct ScanStats {
     pub files_total: usize,
     /// The selected files' total size: what the scan reads at most.
     pub bytes_planned: u64,
+    /// The selected files' rows, where every manifest entry counts them.
+    pub rows_planned: Option<u64>,
     /// Which reader reads the files, and why when it is not Polars' own.
     pub reader: String,
 }
@@ -263,7 +265,8 @@ pub async fn read_source(
         (_, _, false) => "iceberg-rust's reader (evolved schema Polars cannot map)".into(),
     };
     let bytes_planned = tasks.iter().map(|task| task.length).sum();
-    let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total, bytes_planned, reader };
+    let rows_planned = tasks.iter().map(|task| task.record_count).sum();
+    let stats = ScanStats { snapshot_id: Some(snapshot_id), files_selected: tasks.len(), files_total, bytes_planned, rows_planned, reader };
     let source = match files {
         Some(files) if native_types && (one_schema || mapping.is_some()) => Source::Parquet { files, cloud, mapping },
         _ => {
