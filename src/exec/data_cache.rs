@@ -141,6 +141,7 @@ impl DataCache {
             state.used_bytes -= replaced;
         }
         state.used_bytes += bytes;
+        crate::telemetry::metrics::metrics().data_cache_bytes.record(state.used_bytes as u64, &[]);
     }
 }
 

@@ -90,14 +90,23 @@ pub(super) fn planned(query: &Query, mut frames: Vec<FrameInput>, stop: Option<&
     };
     let small = super::inputs::small(&frames, query.table_references());
     let mut cache = through_cache(&mut frames, &reads, small)?;
-    if !runs {
-        cache.fills.clear();
+    match runs {
+        true => counted(&cache),
+        false => cache.fills.clear(),
     }
     let plan = match first {
         Some(plan) if !cache.changed => plan,
         _ => polars_plan(query, &frames, stop)?,
     };
     Ok(Planned { plan, frames, cache, reads: Some(reads) })
+}
+
+/// Each relation read through the cache in `floe.data_cache.reads`.
+fn counted(cache: &CacheUse) {
+    let hits = cache.held.iter().filter(|line| line.ends_with(HELD)).count();
+    let reads = &crate::telemetry::metrics::metrics().data_cache_reads;
+    reads.add(hits as u64, &crate::telemetry::metrics::label("outcome", "hit"));
+    reads.add((cache.held.len() - hits) as u64, &crate::telemetry::metrics::label("outcome", "miss"));
 }
 
 /// What `plan` reads of each of `frames`' cached relations; none where it
@@ -158,6 +167,9 @@ fn through_cache(frames: &mut [FrameInput], reads: &CachedReads, small: bool) ->
     Ok(used)
 }
 
+/// How EXPLAIN's line ends for a relation whose columns are all held.
+const HELD: &str = "read from memory";
+
 /// EXPLAIN's line on what the cache holds of a relation a query reads.
 fn held_line(relation: &str, names: &[PlSmallStr], holding: usize, files: usize, every_row: bool) -> String {
     let columns = match names.is_empty() {
@@ -165,7 +177,7 @@ fn held_line(relation: &str, names: &[PlSmallStr], holding: usize, files: usize,
         false => format!("columns {}", names.iter().map(PlSmallStr::as_str).collect::<Vec<_>>().join(", ")),
     };
     let then = match (holding == files, every_row) {
-        (true, _) => "read from memory",
+        (true, _) => HELD,
         (false, false) => "read from the files (a slice of them: not kept)",
         (false, true) => "read from the files, then decoded into the cache",
     };

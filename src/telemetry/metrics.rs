@@ -36,6 +36,11 @@ pub struct Metrics {
     pub lineage_dropped: Counter<u64>,
     /// Result-cache lookups of cacheable queries, by `outcome` (`hit`, `miss`).
     pub result_cache_lookups: Counter<u64>,
+    /// Relations queries read through the data cache, by `outcome` (`hit`: every
+    /// column held; `miss`: read from the files).
+    pub data_cache_reads: Counter<u64>,
+    /// Bytes of decoded columns the data cache holds.
+    pub data_cache_bytes: Gauge<u64>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -75,6 +80,11 @@ pub fn metrics() -> &'static Metrics {
                 .u64_counter("floe.result_cache.lookups")
                 .with_description("result-cache lookups by outcome (hit, miss)")
                 .build(),
+            data_cache_reads: meter
+                .u64_counter("floe.data_cache.reads")
+                .with_description("relations read through the data cache by outcome (hit, miss)")
+                .build(),
+            data_cache_bytes: meter.u64_gauge("floe.data_cache.bytes").with_unit("By").with_description("decoded columns held").build(),
         }
     })
 }

@@ -124,6 +124,16 @@ def test_metrics_arrive(receiver, traced):
     assert latest("floe.statement.bytes", kind="SELECT") > 150 * 8
     assert latest("floe.storage.duration", operation="load_table") >= 1
     assert latest("floe.queries.active") is not None
+    # The data cache (on by default): the first read misses and fills it, a later one hits.
+    assert latest("floe.data_cache.reads", outcome="miss") >= 1
+    assert wait_for(lambda: (latest("floe.data_cache.bytes") or 0) > 0, 10)
+
+    def read_again_and_hit() -> bool:
+        with adbc_connect(traced.uri) as conn:
+            assert run(conn, "SELECT * FROM default.flowers").num_rows == 150
+        return (latest("floe.data_cache.reads", outcome="hit") or 0) >= 1
+
+    assert wait_for(read_again_and_hit, 15, interval=0.25)
 
 
 def test_json_log_lines_carry_the_trace(receiver, traced):
