@@ -3,13 +3,15 @@
 //! changes once written — a commit adds and removes whole files — so an
 //! entry keyed by the file's path and the column can never be stale: a
 //! snapshot that no longer lists the file simply stops asking for it.
-//! Bounded in bytes, least recently used first out; off by default.
+//! Bounded in bytes, least recently used first out; on by default, at a
+//! quarter of the memory the server may use.
 //!
 //! A cached relation is a Polars anonymous scan: Polars tells it which
 //! columns the plan reads (projection pushdown), so only those are decoded
-//! and kept. Only Polars' in-memory engine runs such scans, so a query is
-//! planned again over those columns held in memory (`materialized.rs`),
-//! and runs on a scan only where that cannot be done (a recursive CTE).
+//! and kept. Only Polars' in-memory engine runs such scans, so a query
+//! over more than small inputs is planned again over those columns held
+//! in memory (`materialized.rs`), and runs on the scans where it is small
+//! or cannot be planned again (a recursive CTE).
 //!
 //! A query that finds its columns missing reads the files as if there were
 //! no cache, and a background thread decodes them after it: decoding whole

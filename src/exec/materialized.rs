@@ -66,6 +66,8 @@ pub(super) struct CacheUse {
     pub missed: bool,
     /// What the cache held of each relation read through it (EXPLAIN's lines).
     pub held: Vec<String>,
+    /// Relations whose every column was held.
+    hits: usize,
     /// Columns the cache lacked, to decode once the query is done.
     pub fills: Vec<Fill>,
 }
@@ -103,10 +105,9 @@ pub(super) fn planned(query: &Query, mut frames: Vec<FrameInput>, stop: Option<&
 
 /// Each relation read through the cache in `floe.data_cache.reads`.
 fn counted(cache: &CacheUse) {
-    let hits = cache.held.iter().filter(|line| line.ends_with(HELD)).count();
     let reads = &crate::telemetry::metrics::metrics().data_cache_reads;
-    reads.add(hits as u64, &crate::telemetry::metrics::label("outcome", "hit"));
-    reads.add((cache.held.len() - hits) as u64, &crate::telemetry::metrics::label("outcome", "miss"));
+    reads.add(cache.hits as u64, &crate::telemetry::metrics::label("outcome", "hit"));
+    reads.add((cache.held.len() - cache.hits) as u64, &crate::telemetry::metrics::label("outcome", "miss"));
 }
 
 /// What `plan` reads of each of `frames`' cached relations; none where it
@@ -146,7 +147,8 @@ fn through_cache(frames: &mut [FrameInput], reads: &CachedReads, small: bool) ->
         used.held.push(held_line(&input.relation.join("."), &read.names, holding, files.files.len(), read.every_row));
         whole.push(holding == files.files.len());
     }
-    if small && whole.iter().all(|whole| *whole) {
+    used.hits = whole.iter().filter(|whole| **whole).count();
+    if small && used.hits == whole.len() {
         return Ok(used);
     }
     let cached = frames.iter_mut().filter(|input| matches!(input.source, Source::Cached(_)));
@@ -167,9 +169,6 @@ fn through_cache(frames: &mut [FrameInput], reads: &CachedReads, small: bool) ->
     Ok(used)
 }
 
-/// How EXPLAIN's line ends for a relation whose columns are all held.
-const HELD: &str = "read from memory";
-
 /// EXPLAIN's line on what the cache holds of a relation a query reads.
 fn held_line(relation: &str, names: &[PlSmallStr], holding: usize, files: usize, every_row: bool) -> String {
     let columns = match names.is_empty() {
@@ -177,7 +176,7 @@ fn held_line(relation: &str, names: &[PlSmallStr], holding: usize, files: usize,
         false => format!("columns {}", names.iter().map(PlSmallStr::as_str).collect::<Vec<_>>().join(", ")),
     };
     let then = match (holding == files, every_row) {
-        (true, _) => HELD,
+        (true, _) => "read from memory",
         (false, false) => "read from the files (a slice of them: not kept)",
         (false, true) => "read from the files, then decoded into the cache",
     };
