@@ -73,12 +73,13 @@ impl Engine {
         inputs.frames = frames;
         // Nor one over columns the data cache held (it would hold them), nor over files
         // read for columns it lacked (it would skip them once decoded into it).
-        let (keep, placement) = (keep && inputs.reads_files_only() && !cache.missed, inputs.placement(references));
+        let (keep, placement) = (keep && inputs.reads_files_only() && !cache.missed, inputs.placement(references, cache.in_memory));
         let scans = inputs.scans;
         if keep {
             self.planned_frames.put(ticket, Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), placement }));
         }
-        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()), data_cache: cache.held };
+        let engine = format!("POLARS ENGINE: {}", self.engine_for(placement).1);
+        let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()), data_cache: cache.held, engine };
         let (frame, schema) = match explain {
             (_, true) => {
                 let profiled = run_blocking(move || explain::analyze(frame, &scans, &notes)).await.map_err(|e| as_data_fault(e, &relations))?;
@@ -103,15 +104,30 @@ impl Engine {
         (planned.schema.clone(), self.kept_in_cache(caching, true, &planned.schema, stream))
     }
 
-    /// Runs a planned frame: over small inputs (unless every query streams) or
-    /// cached ones (which only that engine reads), or
-    /// when this node was configured so, on Polars' in-memory engine; otherwise
-    /// streaming as it is produced.
+    /// Runs a planned frame on the engine `engine_for` picks: in memory, then
+    /// sent, or streaming as it is produced.
     fn run_frame(&self, frame: polars::prelude::LazyFrame, schema: SchemaRef, running: RunningQuery, tables: String, placement: Placement) -> BatchStream {
+        match self.engine_for(placement).0 {
+            Some(watched) => stream::collect_frame(frame, schema, running, tables, watched),
+            None => stream_frame(frame, schema, running, tables),
+        }
+    }
+
+    /// The engine for a plan placed so: Polars' in-memory one (`Some`,
+    /// watched for a stop unless its inputs are small) over small inputs
+    /// (unless every query streams), the data cache's scans (which only that
+    /// engine reads), bounded plans over held tables, or when this node was
+    /// configured so; otherwise streaming (`None`). And why, for EXPLAIN.
+    fn engine_for(&self, placement: Placement) -> (Option<bool>, &'static str) {
         match (self.polars_engine, placement) {
-            (PolarsEngine::Auto, Placement::Small) => stream::collect_frame(frame, schema, running, tables, false),
-            (PolarsEngine::InMemory, _) | (_, Placement::Cached) => stream::collect_frame(frame, schema, running, tables, placement != Placement::Small),
-            (PolarsEngine::Streaming, _) | (PolarsEngine::Auto, Placement::Large) => stream_frame(frame, schema, running, tables),
+            (PolarsEngine::Auto, Placement::Small) => (Some(false), "in-memory (few rows, even as a cross join of every table named)"),
+            (_, Placement::Cached) => (Some(true), "in-memory (the data cache's own scans)"),
+            (PolarsEngine::InMemory, _) => (Some(placement != Placement::Small), "in-memory (--polars-engine in-memory)"),
+            (PolarsEngine::Auto, Placement::Held) => {
+                (Some(true), "in-memory (every table held by the data cache, none of many rows, no join yielding more rows than its inputs)")
+            }
+            (PolarsEngine::Streaming, _) => (None, "streaming (--polars-engine streaming)"),
+            (PolarsEngine::Auto, Placement::Large) => (None, "streaming"),
         }
     }
 

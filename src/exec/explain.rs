@@ -36,9 +36,12 @@ pub(super) struct Notes {
     pub result_cache: Option<String>,
     /// What the data cache holds of each relation read through it.
     pub data_cache: Vec<String>,
+    /// Which of Polars' engines runs the plan, and why.
+    pub engine: String,
 }
 
-/// The query after Floe's rewrites, the result cache, each scan, then the data cache.
+/// The query after Floe's rewrites, the result cache, each scan, the data
+/// cache, then the engine.
 fn scan_lines(scans: &[(String, ScanStats)], notes: &Notes) -> Vec<String> {
     let rewritten = std::iter::once(format!("FLOE SQL: {}", notes.rewritten)).chain(notes.result_cache.clone());
     let scans = scans
@@ -50,7 +53,7 @@ fn scan_lines(scans: &[(String, ScanStats)], notes: &Notes) -> Vec<String> {
             ),
             None => format!("ICEBERG SCAN {relation}: no snapshot (empty table)"),
         });
-    rewritten.chain(scans).chain(notes.data_cache.clone()).collect()
+    rewritten.chain(scans).chain(notes.data_cache.clone()).chain(std::iter::once(notes.engine.clone())).collect()
 }
 
 /// EXPLAIN's answer, one line a row: the scans, then Polars' optimized plan.

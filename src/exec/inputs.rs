@@ -26,6 +26,10 @@ pub(super) enum Placement {
     Small,
     /// A relation read through the data cache, which only the in-memory engine reads.
     Cached,
+    /// Relations the data cache holds, each of at most `bounded::HELD_ROWS`
+    /// rows, joined only in ways that yield no more rows than they hold: the
+    /// in-memory engine answers sooner, watched.
+    Held,
     Large,
 }
 
@@ -47,12 +51,15 @@ impl Inputs {
         self.frames.iter().any(|input| matches!(input.source, scan::Source::Cached(_)))
     }
 
-    /// The engine for a query naming tables `references` times.
-    pub fn placement(&self, references: usize) -> Placement {
-        match (self.small(references), self.reads_data_cache()) {
-            (true, _) => Placement::Small,
-            (false, true) => Placement::Cached,
-            (false, false) => Placement::Large,
+    /// The engine for a query naming tables `references` times; `held`
+    /// where its plan suits the in-memory engine over what the data cache
+    /// holds (`materialized::CacheUse::in_memory`).
+    pub fn placement(&self, references: usize, held: bool) -> Placement {
+        match (self.small(references), self.reads_data_cache(), held) {
+            (true, _, _) => Placement::Small,
+            (false, true, _) => Placement::Cached,
+            (false, false, true) => Placement::Held,
+            (false, false, false) => Placement::Large,
         }
     }
 

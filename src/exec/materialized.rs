@@ -70,6 +70,9 @@ pub(super) struct CacheUse {
     hits: usize,
     /// Columns the cache lacked, to decode once the query is done.
     pub fills: Vec<Fill>,
+    /// Whether every relation was held, few enough rows each, and the plan's
+    /// joins stay within their inputs (`bounded.rs`): the in-memory engine's.
+    pub in_memory: bool,
 }
 
 /// `query` planned over `frames`, and again over their cached relations
@@ -100,7 +103,13 @@ pub(super) fn planned(query: &Query, mut frames: Vec<FrameInput>, stop: Option<&
         Some(plan) if !cache.changed => plan,
         _ => polars_plan(query, &frames, stop)?,
     };
+    cache.in_memory = !small && cache.hits == frames.len() && held_within(&frames) && super::bounded::joins_bounded(&plan.0)?;
     Ok(Planned { plan, frames, cache, reads: Some(reads) })
+}
+
+/// Whether every frame is held in memory, with at most `HELD_ROWS` rows.
+fn held_within(frames: &[FrameInput]) -> bool {
+    frames.iter().all(|input| matches!(&input.source, Source::Loaded(frame) if frame.height() <= super::bounded::HELD_ROWS))
 }
 
 /// Each relation read through the cache in `floe.data_cache.reads`.

@@ -23,6 +23,7 @@ mod plan;
 mod recursion;
 mod inputs;
 mod data_cache;
+mod bounded;
 mod materialized;
 mod key_order;
 mod planned;

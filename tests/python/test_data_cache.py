@@ -5,7 +5,9 @@ kept; a commit by another engine (pyiceberg) is seen at once; an evolved
 schema's files are read as they are."""
 
 import glob
+import json
 import os
+import sqlite3
 import time
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -138,3 +140,87 @@ def test_a_table_floe_changed_keeps_its_totals_and_is_read_through_the_cache(cac
             summary = catalog.load_table("default.totals").current_snapshot().summary
             assert summary["total-records"] == str(count), (statement, summary)
             assert scan_line(conn, "SELECT * FROM default.totals").endswith("through the data cache"), statement
+
+
+def test_a_snapshot_without_totals_is_sized_by_the_files_its_scan_selects(cached):
+    """Other writers may leave a snapshot's totals out (so did Floe's own
+    row-level commits once): the table is sized by the record counts of the
+    data files its scan selected, from the manifests, and read through the
+    cache as a table with totals is."""
+    catalog = SqlCatalog("floe", uri=f"sqlite:///{cached.data_dir}/catalog.db",
+                         warehouse=f"file://{cached.data_dir}/warehouse")
+    catalog.create_namespace_if_not_exists("dc")
+    table = catalog.create_table("dc.bare", schema=pa.schema([("k", pa.int64())]))
+    table.append(pa.table({"k": pa.array([1, 2, 3], pa.int64())}))
+    table.append(pa.table({"k": pa.array([4], pa.int64())}))
+    source = table.metadata_location.removeprefix("file://")
+    with open(source) as f:
+        metadata = json.load(f)
+    for snapshot in metadata["snapshots"]:
+        snapshot["summary"] = {key: value for key, value in snapshot["summary"].items() if not key.startswith("total-")}
+    bare = os.path.join(os.path.dirname(source), "00099-without-totals.metadata.json")
+    with open(bare, "w") as f:
+        json.dump(metadata, f)
+    with sqlite3.connect(f"{cached.data_dir}/catalog.db") as db:
+        db.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'bare'", (f"file://{bare}",))
+    assert "total-records" not in catalog.load_table("dc.bare").current_snapshot().summary.additional_properties
+    with flightsql.connect(cached.uri, autocommit=True) as conn:
+        assert scan_line(conn, "SELECT sum(k) AS s FROM dc.bare").endswith("through the data cache")
+        assert fetch(conn, "SELECT sum(k) AS s FROM dc.bare").to_pylist() == [{"s": 10}]
+        assert held(conn, "SELECT sum(k) AS s FROM dc.bare").endswith("held for 2 of 2 data files; read from memory")
+
+
+def engine(conn, sql: str) -> str:
+    """EXPLAIN's engine line once the cache holds every column `sql` reads
+    of every table."""
+    deadline = time.monotonic() + 30
+    while True:
+        lines = fetch(conn, f"EXPLAIN {sql}").column("plan").to_pylist()
+        held = [line for line in lines if line.startswith("DATA CACHE")]
+        if held and all(line.endswith("read from memory") for line in held):
+            return next(line for line in lines if line.startswith("POLARS ENGINE"))
+        assert time.monotonic() < deadline, held
+        time.sleep(0.05)
+
+
+def test_joins_of_held_tables_run_in_memory_only_while_no_join_outgrows_its_inputs(cached):
+    """Tables too large together for the few-rows rule (a cross join of
+    them would collect millions of rows), joined on a key whose values are
+    unique (ascending within each file, the files apart even when listed out
+    of order) run on the in-memory engine once held; a join on repeated
+    values streams, and so does the first join once a commit repeats a key."""
+    catalog = SqlCatalog("floe", uri=f"sqlite:///{cached.data_dir}/catalog.db",
+                         warehouse=f"file://{cached.data_dir}/warehouse")
+    catalog.create_namespace_if_not_exists("dc")
+    dims = catalog.create_table("dc.dims", schema=pa.schema([("k", pa.int64()), ("name", pa.string())]))
+    for keys in (range(1000, 2000), range(0, 1000)):
+        dims.append(pa.table({"k": pa.array(keys, pa.int64()), "name": [f"n{k % 7}" for k in keys]}))
+    fks = [(i * 7919) % 2000 for i in range(3000)]
+    facts = catalog.create_table("dc.facts", schema=pa.schema([("fk", pa.int64()), ("amount", pa.int64())]))
+    facts.append(pa.table({"fk": pa.array(fks, pa.int64()), "amount": pa.array(range(3000), pa.int64())}))
+    by_name = "SELECT d.name, count(*) AS n, sum(f.amount) AS total FROM dc.facts f JOIN dc.dims d ON f.fk = d.k GROUP BY d.name ORDER BY d.name"
+    pairs = "SELECT count(*) AS n FROM dc.facts a JOIN dc.facts b ON a.fk = b.fk"
+
+    def expected(names):
+        totals = {}
+        for amount, fk in enumerate(fks):
+            for name in names(fk):
+                n, total = totals.get(name, (0, 0))
+                totals[name] = (n + 1, total + amount)
+        return [{"name": name, "n": n, "total": total} for name, (n, total) in sorted(totals.items())]
+
+    with flightsql.connect(cached.uri, autocommit=True) as conn:
+        assert fetch(conn, by_name).to_pylist() == expected(lambda fk: [f"n{fk % 7}"])
+        assert engine(conn, by_name).startswith("POLARS ENGINE: in-memory (every table held by the data cache")
+        assert fetch(conn, by_name).to_pylist() == expected(lambda fk: [f"n{fk % 7}"])
+
+        repeats = {}
+        for fk in fks:
+            repeats[fk] = repeats.get(fk, 0) + 1
+        assert fetch(conn, pairs).to_pylist() == [{"n": sum(n * n for n in repeats.values())}]
+        assert engine(conn, pairs) == "POLARS ENGINE: streaming"
+
+        dims.append(pa.table({"k": pa.array([5], pa.int64()), "name": ["again"]}))
+        fetch(conn, by_name)
+        assert engine(conn, by_name) == "POLARS ENGINE: streaming"
+        assert fetch(conn, by_name).to_pylist() == expected(lambda fk: [f"n{fk % 7}"] + (["again"] if fk == 5 else []))
