@@ -65,15 +65,21 @@ impl Plan {
     /// Whether the join keys `keys`, evaluated over `node`'s rows, include a
     /// column unique there: then each of the other side's rows meets at most one.
     fn keys_unique(&self, node: Node, keys: &[ExprIR]) -> bool {
-        keys.iter().any(|key| self.column_of(key.node()).is_some_and(|name| self.unique(node, &name)))
+        keys.iter().any(|key| self.column_of(node, key.node()).is_some_and(|name| self.unique(node, &name)))
     }
 
-    /// The input column an expression passes on unchanged or cast to another
-    /// integer type (which keeps distinct integers distinct).
-    fn column_of(&self, expr: Node) -> Option<PlSmallStr> {
+    /// The column of `input`'s output an expression over it passes on
+    /// unchanged, or an integer one cast to another integer type (which keeps
+    /// distinct integers distinct, or makes them null, which joins nothing;
+    /// from floats or text, `TRY_CAST` makes 0.1 and 0.2, or '1' and '01', one).
+    fn column_of(&self, input: Node, expr: Node) -> Option<PlSmallStr> {
         match self.exprs.get(expr) {
             AExpr::Column(name) => Some(name.clone()),
-            AExpr::Cast { expr, dtype, .. } if dtype.is_integer() => self.column_of(*expr),
+            AExpr::Cast { expr, dtype, .. } if dtype.is_integer() => {
+                let name = self.column_of(input, *expr)?;
+                let schema = self.nodes.get(input).schema(&self.nodes);
+                schema.get(&name).is_some_and(DataType::is_integer).then_some(name)
+            }
             _ => None,
         }
     }
@@ -108,7 +114,7 @@ impl Plan {
     /// unique in `input`; none where no expression is named so.
     fn passed_on(&self, input: Node, exprs: &[ExprIR], name: &str) -> Option<bool> {
         let expr = exprs.iter().find(|expr| expr.output_name() == name)?;
-        Some(self.column_of(expr.node()).is_some_and(|source| self.unique(input, &source)))
+        Some(self.column_of(input, expr.node()).is_some_and(|source| self.unique(input, &source)))
     }
 
     /// Whether `node` yields at most one row.
@@ -198,6 +204,9 @@ mod tests {
         assert!(!bounded(facts().join(keys(), [col("fk").cast(DataType::Int64)], [col("v")], JoinArgs::new(JoinType::Inner))), "both keys repeat");
         assert!(bounded(facts().join(keys(), [col("w")], [col("v")], JoinArgs::new(JoinType::Inner))), "w ascends strictly: each v meets one w at most");
         assert!(!bounded(keys().cross_join(facts(), None)));
+        let tenths = frame(vec![Column::new("f".into(), [0.1f64, 0.2, 1.5])]).group_by([col("f")]).agg([len()]);
+        let truncated = tenths.select([col("f").strict_cast(DataType::Int64).alias("k")]);
+        assert!(!bounded(facts().join(truncated, [col("fk").cast(DataType::Int64)], [col("k")], JoinArgs::new(JoinType::Inner))), "0.1 and 0.2 are both 0");
     }
 
     #[test]

@@ -219,6 +219,10 @@ def test_joins_of_held_tables_run_in_memory_only_while_no_join_outgrows_its_inpu
             repeats[fk] = repeats.get(fk, 0) + 1
         assert fetch(conn, pairs).to_pylist() == [{"n": sum(n * n for n in repeats.values())}]
         assert engine(conn, pairs) == "POLARS ENGINE: streaming"
+        # A group-by's key is unique, but not once TRY_CAST makes integers of its tenths.
+        tenths = "SELECT count(*) AS n FROM dc.facts f JOIN (SELECT TRY_CAST(x AS BIGINT) AS k FROM (SELECT k / 10.0 AS x FROM dc.dims GROUP BY 1)) d ON f.fk = d.k"
+        fetch(conn, tenths)
+        assert engine(conn, tenths) == "POLARS ENGINE: streaming"
 
         dims.append(pa.table({"k": pa.array([5], pa.int64()), "name": ["again"]}))
         fetch(conn, by_name)
