@@ -44,6 +44,7 @@ mod names;
 mod nested_ctes;
 mod narrowed_exists;
 mod narrowed_keys;
+mod nested_joins;
 mod normalize;
 mod null_comparisons;
 mod null_safe_joins;
@@ -214,6 +215,7 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     // A FILTER that EXISTS became a constant in is Polars' to misapply.
     aggregate_filters::constant(statement);
     // First, while each SELECT's FROM clause is as written.
+    nested_joins::unnested(statement, columns);
     column_aliases::renamed(statement, columns);
     shadowed_sort_keys::unshadowed(statement, columns);
     using_joins::merged_keys(statement, columns);
