@@ -68,6 +68,17 @@ def test_repeated_output_names_arrive_as_written(conn):
     assert status_of(excinfo) == AdbcStatusCode.NOT_FOUND
 
 
+def test_a_subquery_item_is_named_as_written(conn):
+    # Floe reads it from a joined CTE; its name is still the item's text, not that CTE's column.
+    sql = ("SELECT a.species, (SELECT max(b.petal_width) FROM default.flowers b WHERE b.species = a.species) "
+           "FROM default.flowers a GROUP BY a.species ORDER BY 1")
+    table = query(conn, sql)
+    assert table.column_names == ["species", "(SELECT max(b.petal_width) FROM default.flowers b WHERE b.species = a.species)"]
+    assert table.column(1).to_pylist() == [0.6, 1.8, 2.5]
+    table = query(conn, "SELECT a.species, (SELECT max(petal_width) FROM default.flowers) FROM default.flowers a LIMIT 1")
+    assert table.column_names == ["species", "(SELECT max(petal_width) FROM default.flowers)"]
+
+
 def test_large_result_streams_in_several_batches(conn):
     with conn.cursor() as cursor:
         cursor.execute(

@@ -372,9 +372,11 @@ impl Rewriter<'_> {
             // Nothing above changed the FROM list (joins are added below).
             self.select_list_from = Some(from);
             for item in &mut select.projection {
+                let written = unaliased_text(item);
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
                     self.replace_within(expr, false, &outer, false, &mut added, &mut false);
                 }
+                keep_written_name(item, written);
             }
             self.select_list_from = None;
         } else {
@@ -394,3 +396,21 @@ impl Rewriter<'_> {
     }
 }
 
+/// The text of an item without an alias: the name it is presented under.
+pub(super) fn unaliased_text(item: &SelectItem) -> Option<String> {
+    match item {
+        SelectItem::UnnamedExpr(expr) => Some(expr.to_string()),
+        _ => None,
+    }
+}
+
+/// An unaliased item a rewrite changed keeps the name its text gave it:
+/// polars-sql would name it after the column it now reads first (a
+/// subquery's value, `__floe_sq1_v`).
+pub(super) fn keep_written_name(item: &mut SelectItem, written: Option<String>) {
+    if let (SelectItem::UnnamedExpr(expr), Some(written)) = (&*item, written) {
+        if expr.to_string() != written {
+            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: sqlparser::ast::Ident::with_quote('"', written) };
+        }
+    }
+}

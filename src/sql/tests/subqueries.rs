@@ -147,7 +147,8 @@ fn select_list_subqueries_correlated_by_inequalities_join_distinct_outer_values(
     // By equalities only: grouped by the inner keys.
     let rendered = render_with_columns("SELECT id, (SELECT max(b.ts) FROM t AS b WHERE b.k = a.k) FROM t AS a", &[("t", &["id", "k", "ts"])]);
     assert!(rendered.contains("GROUP BY b.k"), "{rendered}");
-    assert!(rendered.contains("SELECT id, __floe_sq1.__floe_sq1_v FROM"), "{rendered}");
+    // Named as written, not after the CTE's column it now reads.
+    assert!(rendered.contains("SELECT id, __floe_sq1.__floe_sq1_v AS \"(SELECT max(b.ts) FROM t AS b WHERE b.k = a.k)\" FROM"), "{rendered}");
 }
 
 #[test]

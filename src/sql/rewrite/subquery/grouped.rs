@@ -109,6 +109,7 @@ impl Rewriter<'_> {
             };
             let mut new_keys = Vec::new();
             for item in &mut select.projection {
+                let written = super::unaliased_text(item);
                 let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
                 // In an item that aggregates, one value for the group (as in HAVING,
                 // correlated too: a value per row of the keys it reads, so one per group);
@@ -131,6 +132,7 @@ impl Rewriter<'_> {
                     let columns = values.flat_map(|name| cte_columns.get(name).into_iter().flatten().filter(move |column| read(name, column)).map(move |column| (name, column)));
                     new_keys.extend(columns.filter_map(|(name, column)| parse_expr(&format!("{name}.{column}"))));
                 }
+                super::keep_written_name(item, written);
             }
             if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
                 keys.extend(new_keys);
