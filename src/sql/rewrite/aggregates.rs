@@ -60,6 +60,10 @@ pub(super) fn for_each_aggregate_argument(expr: &mut Expr, each: &mut dyn FnMut(
                     }
                 }
                 function.within_group.iter_mut().for_each(|key| (self.each)(&mut key.expr));
+                // `count(*) FILTER (WHERE x > …)`: the condition is a value per row too.
+                if let Some(condition) = function.filter.as_deref_mut() {
+                    (self.each)(condition);
+                }
             }
             std::ops::ControlFlow::Continue(())
         }
