@@ -5,33 +5,65 @@
 //! the left). One joined later is a derived table selecting its relations'
 //! columns, each under its own name where no relation before it inside has
 //! it, else `name:qualifier` (as polars-sql names a joined duplicate), named
-//! as its first relation, and the query's `b.x` read as that table's column.
+//! by the join's alias or as its first relation, and the query's `b.x` read
+//! as that table's column under the name it had.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableFactor, TableWithJoins};
+use sqlparser::ast::{Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor, TableWithJoins};
 
-use super::resolver::{factors, visit_query, Resolver};
-use super::scope::{parse_query, relation_qualifier, selects_mut};
+use super::aggregates::opens_subquery;
+use super::names::polars_item_name;
+use super::resolver::{factors, visit_query, Resolver, Scope};
+use super::scope::{any_outside_subqueries, parse_query, relation_qualifier, selects_mut};
 use super::Columns;
 use crate::sql::visit::{VisitMut, VisitorMut};
 
 pub(super) fn unnested(statement: &mut sqlparser::ast::Statement, columns: &Columns) {
-    visit_query(statement, columns, |resolver| Nested { resolver });
+    let named = names_used(statement);
+    visit_query(statement, columns, |resolver| Nested { resolver, named, made: 0 });
 }
 
 struct Nested<'a> {
     resolver: Resolver<'a>,
+    /// How many relations and CTEs of the statement go by each name (lowercase).
+    named: HashMap<String, usize>,
+    /// Derived tables named by Floe so far: where the first relation's name
+    /// names another relation too (a subquery's own `b` would read that one).
+    made: usize,
+}
+
+/// How many relations (by qualifier) and CTEs of `statement` go by each name.
+fn names_used(statement: &sqlparser::ast::Statement) -> HashMap<String, usize> {
+    struct Names(HashMap<String, usize>);
+    impl crate::sql::visit::Visitor for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let Some(qualifier) = relation_qualifier(factor) {
+                *self.0.entry(qualifier.value.to_lowercase()).or_default() += 1;
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            for cte in query.with.iter().flat_map(|with| &with.cte_tables) {
+                *self.0.entry(cte.alias.name.value.to_lowercase()).or_default() += 1;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names(HashMap::new());
+    let _ = crate::sql::visit::Visit::visit(statement, &mut names);
+    names.0
 }
 
 /// Where the columns of the relations a nested join held went: by qualifier
-/// (lowercase) and column, the derived table's column; and each relation's
-/// columns in order, for its wildcard.
+/// and column (lowercase), the derived table's column; and each relation's
+/// columns in order, as (its name, the derived table's), for its wildcard.
 struct Moved {
     table: String,
     columns: HashMap<(String, String), String>,
-    listed: HashMap<String, Vec<String>>,
+    listed: HashMap<String, Vec<(String, String)>>,
 }
 
 impl VisitorMut for Nested<'_> {
@@ -50,7 +82,7 @@ impl VisitorMut for Nested<'_> {
         // ORDER BY belongs to the query: its `b.x` are the SELECT's where it is one.
         if let (true, Some(order_by)) = (directly, query.order_by.as_mut()) {
             for each in &moved {
-                let _ = VisitMut::visit(order_by, &mut Qualified { moved: each, shadowed: 0 });
+                let _ = VisitMut::visit(order_by, &mut Qualified::new(each));
             }
         }
         ControlFlow::Continue(())
@@ -68,41 +100,66 @@ impl Nested<'_> {
         }
         let mut moved = Vec::new();
         for join in &mut table.joins {
-            let TableFactor::NestedJoin { table_with_joins, alias: None } = &join.relation else { continue };
-            let Some((derived, each)) = self.derived(table_with_joins) else { continue };
+            let TableFactor::NestedJoin { table_with_joins, alias } = &join.relation else { continue };
+            if alias.as_ref().is_some_and(|alias| !alias.columns.is_empty()) {
+                continue;
+            }
+            let Some((derived, each)) = self.derived(table_with_joins, alias.as_ref()) else { continue };
             join.relation = derived;
             moved.push(each);
         }
         moved
     }
 
-    /// The nested join `nested` as a derived table named as its first
-    /// relation is (so `*` names a duplicate column as a flat join would),
-    /// and where its columns went; joins nested in it first.
-    fn derived(&mut self, nested: &TableWithJoins) -> Option<(TableFactor, Moved)> {
+    /// The nested join `nested` as a derived table, and where its columns
+    /// went; joins nested in it first. Named by `alias`, or as its first
+    /// relation (so `*` names a duplicate column as a flat join would)
+    /// where no other relation or CTE has that name.
+    fn derived(&mut self, nested: &TableWithJoins, alias: Option<&TableAlias>) -> Option<(TableFactor, Moved)> {
         let mut inner = nested.clone();
         let deeper = self.unnest(&mut inner);
         for each in &deeper {
-            let _ = VisitMut::visit(&mut inner, &mut Qualified { moved: each, shadowed: 0 });
+            let _ = VisitMut::visit(&mut inner, &mut Qualified::new(each));
         }
         let scopes = factors(std::slice::from_ref(&inner)).map(|factor| self.resolver.whole_scope(factor)).collect::<Option<Vec<_>>>()?;
-        let table = scopes.first()?.qualifier.clone();
-        let (mut columns, mut listed, mut items) = (HashMap::new(), HashMap::<String, Vec<String>>::new(), Vec::new());
-        for scope in &scopes {
+        let merged = merged_keys(&inner, &scopes)?;
+        let first = scopes.first()?.qualifier.clone();
+        let table = match alias {
+            Some(alias) => alias.name.value.clone(),
+            None if self.named.get(&first.to_lowercase()).copied().unwrap_or(0) > 1 => {
+                self.made += 1;
+                format!("__floe_nested_{}", self.made)
+            }
+            None => first,
+        };
+        let (mut columns, mut listed, mut items) = (HashMap::new(), HashMap::<String, Vec<(String, String)>>::new(), Vec::new());
+        for (at, scope) in scopes.iter().enumerate() {
             let qualifier = scope.qualifier.to_lowercase();
             for column in &scope.columns {
-                let first = scopes.iter().find(|other| other.has_column(column)).is_some_and(|other| std::ptr::eq(other, scope));
-                let name = if first { column.clone() } else { format!("{column}:{}", scope.qualifier) };
-                items.push(format!("{}.{} AS {}", quoted(&scope.qualifier), quoted(column), quoted(&name)));
-                columns.insert((qualifier.clone(), column.to_lowercase()), name.clone());
-                listed.entry(qualifier.clone()).or_insert_with(Vec::new).push(name);
+                let key = (qualifier.clone(), column.to_lowercase());
+                let name = match merged.get(&key) {
+                    // A USING key the join merged: the relation before it has it.
+                    Some(owner) => columns.get(&(owner.clone(), column.to_lowercase())).cloned()?,
+                    None => {
+                        let shared = scopes[..at].iter().any(|before| before.columns.iter().any(|c| c == column));
+                        let name = if shared { format!("{column}:{}", scope.qualifier) } else { column.clone() };
+                        items.push(format!("{}.{} AS {}", quoted(&scope.qualifier), quoted(column), quoted(&name)));
+                        name
+                    }
+                };
+                columns.insert(key, name.clone());
+                listed.entry(qualifier.clone()).or_default().push((column.clone(), name));
             }
         }
         // What deeper nested joins moved, read through this table's columns.
         for each in &deeper {
             let through = |name: &String| columns.get(&(each.table.to_lowercase(), name.to_lowercase())).cloned();
             let composed: Vec<_> = each.columns.iter().filter_map(|(key, name)| Some((key.clone(), through(name)?))).collect();
-            let relisted: Vec<_> = each.listed.iter().map(|(qualifier, names)| (qualifier.clone(), names.iter().filter_map(through).collect())).collect();
+            let relisted: Vec<_> = each
+                .listed
+                .iter()
+                .map(|(qualifier, pairs)| (qualifier.clone(), pairs.iter().filter_map(|(original, name)| Some((original.clone(), through(name)?))).collect()))
+                .collect();
             columns.extend(composed);
             listed.extend(relisted);
         }
@@ -113,11 +170,43 @@ impl Nested<'_> {
     }
 }
 
+/// The columns a USING join inside `inner` merges, by the joined relation's
+/// qualifier and column (lowercase): the relation that had it before. None
+/// where the merged column is not simply the earlier one's (RIGHT and FULL
+/// joins, NATURAL joins: `using_joins.rs` knows those).
+fn merged_keys(inner: &TableWithJoins, scopes: &[Scope]) -> Option<HashMap<(String, String), String>> {
+    let mut merged = HashMap::new();
+    for (at, join) in inner.joins.iter().enumerate() {
+        let constraint = match &join.join_operator {
+            JoinOperator::Join(c) | JoinOperator::Inner(c) | JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => c,
+            JoinOperator::Right(c) | JoinOperator::RightOuter(c) | JoinOperator::FullOuter(c) => match c {
+                JoinConstraint::Using(_) | JoinConstraint::Natural => return None,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        match constraint {
+            JoinConstraint::Natural => return None,
+            JoinConstraint::Using(names) => {
+                let joined = scopes.get(at + 1)?.qualifier.to_lowercase();
+                for name in names {
+                    let column = name.to_string().trim_matches('"').to_lowercase();
+                    let owner = scopes[..=at].iter().find(|scope| scope.has_column(&column))?;
+                    merged.insert((joined.clone(), column), owner.qualifier.to_lowercase());
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(merged)
+}
+
 fn quoted(name: &str) -> Ident {
     Ident::with_quote('"', name)
 }
 
-/// `select`'s `b.x` and `b.*` for the relations `moved` holds.
+/// `select`'s `b.x` and `b.*` for the relations `moved` holds. An item
+/// without an alias keeps the name it had: a column's, or a subquery's text.
 fn read_moved(select: &mut Select, moved: &Moved) {
     let mut projection = Vec::new();
     for item in std::mem::take(&mut select.projection) {
@@ -125,38 +214,78 @@ fn read_moved(select: &mut Select, moved: &Moved) {
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), options) if options.to_string().is_empty() => {
                 let qualifier = name.0.last().and_then(|part| part.as_ident()).map(|ident| ident.value.to_lowercase());
                 match qualifier.and_then(|qualifier| moved.listed.get(&qualifier)) {
-                    Some(names) => projection.extend(names.iter().map(|name| spelled(moved, name))),
+                    Some(pairs) => projection.extend(pairs.iter().map(|(original, name)| spelled(moved, original, name))),
                     None => projection.push(item),
                 }
             }
             _ => projection.push(item),
         }
     }
+    let named: Vec<Option<String>> = projection.iter().map(presented).collect();
     select.projection = projection;
-    let _ = VisitMut::visit(select, &mut Qualified { moved, shadowed: 0 });
+    let _ = VisitMut::visit(select, &mut Qualified::new(moved));
+    for (item, named) in select.projection.iter_mut().zip(named) {
+        let (Some(name), Some(now)) = (named, presented(item)) else { continue };
+        if let (SelectItem::UnnamedExpr(expr), false) = (&*item, now == name) {
+            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: quoted(&name) };
+        }
+    }
+}
+
+/// The name an unaliased item is presented under: its text where it holds
+/// a subquery (`subquery::keep_written_name`), else Polars'.
+fn presented(item: &SelectItem) -> Option<String> {
+    let SelectItem::UnnamedExpr(expr) = item else { return None };
+    let name = match any_outside_subqueries(expr, opens_subquery) || matches!(expr, Expr::Subquery(_)) {
+        true => expr.to_string(),
+        false => polars_item_name(item).map(|(name, _)| name).or_else(|| match expr {
+            Expr::CompoundIdentifier(parts) => parts.last().map(|part| part.value.clone()),
+            _ => None,
+        })?,
+    };
+    Some(name)
 }
 
 /// A moved relation's column as a SELECT item under the name it had.
-fn spelled(moved: &Moved, name: &str) -> SelectItem {
+fn spelled(moved: &Moved, original: &str, name: &str) -> SelectItem {
     let column = Expr::CompoundIdentifier(vec![quoted(&moved.table), quoted(name)]);
-    let original = name.split_once(':').map_or(name, |(column, _)| column);
     match original == name {
         true => SelectItem::UnnamedExpr(column),
         false => SelectItem::ExprWithAlias { expr: column, alias: quoted(original) },
     }
 }
 
-/// Reads `b.x` as the derived table's column, except inside a query that
-/// names a relation `b` of its own (and inside the derived table itself).
+/// Reads `b.x` (or `schema.b.x`) as the derived table's column, except
+/// where a query names a relation or CTE `b` of its own (and inside the
+/// derived table itself).
 struct Qualified<'m> {
     moved: &'m Moved,
-    shadowed: usize,
+    /// The moved qualifiers each enclosing query hides.
+    hidden: Vec<HashSet<String>>,
 }
 
-impl Qualified<'_> {
-    fn declares(&self, query: &Query) -> bool {
-        let SetExpr::Select(select) = query.body.as_ref() else { return false };
-        factors(&select.from).filter_map(relation_qualifier).any(|ident| self.moved.listed.contains_key(&ident.value.to_lowercase()))
+impl<'m> Qualified<'m> {
+    fn new(moved: &'m Moved) -> Self {
+        Self { moved, hidden: Vec::new() }
+    }
+
+    /// The moved qualifiers `query` names relations or CTEs of its own by.
+    fn declared(&self, query: &Query) -> HashSet<String> {
+        let mut names: Vec<String> = query.with.iter().flat_map(|with| &with.cte_tables).map(|cte| cte.alias.name.value.to_lowercase()).collect();
+        let mut bodies = vec![query.body.as_ref()];
+        while let Some(body) = bodies.pop() {
+            match body {
+                SetExpr::Select(select) => names.extend(factors(&select.from).filter_map(relation_qualifier).map(|ident| ident.value.to_lowercase())),
+                SetExpr::SetOperation { left, right, .. } => bodies.extend([left.as_ref(), right.as_ref()]),
+                SetExpr::Query(query) => bodies.push(query.body.as_ref()),
+                _ => {}
+            }
+        }
+        names.into_iter().filter(|name| self.moved.listed.contains_key(name)).collect()
+    }
+
+    fn is_the_table(&self, factor: &TableFactor) -> bool {
+        matches!(factor, TableFactor::Derived { alias: Some(alias), .. } if alias.name.value == self.moved.table)
     }
 }
 
@@ -164,40 +293,39 @@ impl VisitorMut for Qualified<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if self.shadowed > 0 || self.declares(query) {
-            self.shadowed += 1;
-        }
+        let declared = self.declared(query);
+        self.hidden.push(declared);
         ControlFlow::Continue(())
     }
 
     fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-        self.shadowed = self.shadowed.saturating_sub(1);
+        self.hidden.pop();
         ControlFlow::Continue(())
     }
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         // The derived table's own query reads the relations by their names.
-        if matches!(factor, TableFactor::Derived { alias: Some(alias), .. } if alias.name.value == self.moved.table) {
-            self.shadowed += 1;
+        if self.is_the_table(factor) {
+            self.hidden.push(self.moved.listed.keys().cloned().collect());
         }
         ControlFlow::Continue(())
     }
 
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        if matches!(factor, TableFactor::Derived { alias: Some(alias), .. } if alias.name.value == self.moved.table) {
-            self.shadowed -= 1;
+        if self.is_the_table(factor) {
+            self.hidden.pop();
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if self.shadowed > 0 {
+        let Expr::CompoundIdentifier(parts) = expr else { return ControlFlow::Continue(()) };
+        let [.., qualifier, column] = parts.as_slice() else { return ControlFlow::Continue(()) };
+        let qualifier = qualifier.value.to_lowercase();
+        if self.hidden.iter().any(|hidden| hidden.contains(&qualifier)) {
             return ControlFlow::Continue(());
         }
-        let Expr::CompoundIdentifier(parts) = expr else { return ControlFlow::Continue(()) };
-        let [qualifier, column] = parts.as_slice() else { return ControlFlow::Continue(()) };
-        let key = (qualifier.value.to_lowercase(), column.value.to_lowercase());
-        if let Some(name) = self.moved.columns.get(&key) {
+        if let Some(name) = self.moved.columns.get(&(qualifier, column.value.to_lowercase())) {
             *expr = Expr::CompoundIdentifier(vec![quoted(&self.moved.table), quoted(name)]);
         }
         ControlFlow::Continue(())
@@ -237,7 +365,18 @@ mod tests {
     fn joins_nested_twice_are_read_through_both_tables() {
         let sql = rewritten("SELECT a.x, c.z, a2.x FROM a JOIN (b JOIN (c JOIN a AS a2 ON c.id = a2.id) ON b.id = c.id) ON a.id = b.id");
         assert!(sql.starts_with("SELECT a.x, \"b\".\"z\", \"b\".\"x\" FROM a JOIN (SELECT"), "{sql}");
+        let named = rewritten("SELECT c.id, b.id FROM a JOIN (b JOIN c ON b.id = c.id) ON a.id = b.id");
+        assert!(named.starts_with("SELECT \"b\".\"id:c\" AS \"id\", \"b\".\"id\" FROM"), "{named}");
         assert!(sql.contains("FROM c JOIN a AS a2 ON c.id = a2.id) AS \"c\" ON b.id = \"c\".\"id\") AS \"b\""), "{sql}");
+    }
+
+    #[test]
+    fn a_name_another_relation_has_is_not_the_derived_tables() {
+        let sql = rewritten("SELECT a.x FROM a JOIN (b JOIN c ON b.id = c.id) ON a.id = b.id WHERE EXISTS (SELECT 1 FROM b WHERE b.id = c.id)");
+        assert!(sql.contains(") AS \"__floe_nested_1\" ON a.id = \"__floe_nested_1\".\"id\""), "{sql}");
+        assert!(sql.ends_with("WHERE EXISTS (SELECT 1 FROM b WHERE b.id = \"__floe_nested_1\".\"id:c\")"), "{sql}");
+        let cte = rewritten("WITH b AS (SELECT 1 AS id) SELECT c.z FROM a JOIN (b JOIN c ON b.id = c.id) ON a.id = b.id");
+        assert!(cte.contains("AS \"__floe_nested_1\""), "{cte}");
     }
 
     #[test]
