@@ -2,7 +2,8 @@
 //! `a JOIN (b JOIN c ON …) ON …` ("cannot JOIN on unnamed relation") and
 //! lost the names of `(a JOIN b ON …) JOIN c ON …`. A parenthesised join
 //! first in FROM is the same joins without the parentheses (joins nest to
-//! the left). One joined later is a derived table selecting its relations'
+//! the left). One joined later, and the joins before a RIGHT or FULL join
+//! up to one on an OR, are a derived table selecting its relations'
 //! columns, each under its own name where no relation before it inside has
 //! it, else `name:qualifier` (as polars-sql names a joined duplicate), named
 //! by the join's alias or as its first relation, and the query's `b.x` read
@@ -99,6 +100,15 @@ impl Nested<'_> {
             *table = TableWithJoins { relation: inner.relation, joins };
         }
         let mut moved = Vec::new();
+        if let Some(at) = or_joined_before_outer(&table.joins) {
+            let rest = table.joins.split_off(at + 1);
+            if let Some((derived, each)) = self.derived(table, None) {
+                *table = TableWithJoins { relation: derived, joins: rest };
+                moved.push(each);
+            } else {
+                table.joins.extend(rest);
+            }
+        }
         for join in &mut table.joins {
             let TableFactor::NestedJoin { table_with_joins, alias } = &join.relation else { continue };
             if alias.as_ref().is_some_and(|alias| !alias.columns.is_empty()) {
@@ -168,6 +178,21 @@ impl Nested<'_> {
         let factor = select.from.into_iter().next()?.relation;
         Some((factor, Moved { table, columns, listed }))
     }
+}
+
+/// The last inner join whose condition ORs comparisons of its sides
+/// before a RIGHT or FULL join: polars-sql joins on no OR, and Floe's filter
+/// after the join (`inner_join_conditions.rs`) would drop the rows the outer
+/// join keeps. The joins up to it are then a derived table of their own,
+/// whose WHERE that filter may be.
+fn or_joined_before_outer(joins: &[sqlparser::ast::Join]) -> Option<usize> {
+    let outer_from = joins.iter().position(|join| matches!(join.join_operator, JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)))?;
+    joins[..outer_from].iter().rposition(|join| match &join.join_operator {
+        JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on)) => {
+            super::scope::conjuncts(on).iter().any(|part| matches!(super::scope::unnested(part), Expr::BinaryOp { op: sqlparser::ast::BinaryOperator::Or, .. }))
+        }
+        _ => false,
+    })
 }
 
 /// The columns a USING join inside `inner` merges, by the joined relation's
@@ -377,6 +402,15 @@ mod tests {
         assert!(sql.ends_with("WHERE EXISTS (SELECT 1 FROM b WHERE b.id = \"__floe_nested_1\".\"id:c\")"), "{sql}");
         let cte = rewritten("WITH b AS (SELECT 1 AS id) SELECT c.z FROM a JOIN (b JOIN c ON b.id = c.id) ON a.id = b.id");
         assert!(cte.contains("AS \"__floe_nested_1\""), "{cte}");
+    }
+
+    #[test]
+    fn joins_on_an_or_before_a_right_join_are_a_derived_table() {
+        let sql = rewritten("SELECT a.x, b.y, c.z FROM a JOIN b ON a.id = b.id OR a.x = b.y RIGHT JOIN c ON c.id = b.id");
+        assert!(sql.starts_with("SELECT \"a\".\"x\", \"a\".\"y\", c.z FROM (SELECT"), "{sql}");
+        assert!(sql.ends_with("FROM a JOIN b ON a.id = b.id OR a.x = b.y) AS \"a\" RIGHT JOIN c ON c.id = \"a\".\"id:b\""), "{sql}");
+        let left = "SELECT a.x FROM a JOIN b ON a.id = b.id OR a.x = b.y LEFT JOIN c ON c.id = b.id";
+        assert_eq!(rewritten(left), left, "a LEFT JOIN keeps the rows the filter after the joins keeps");
     }
 
     #[test]
