@@ -255,7 +255,8 @@ pub(super) fn name_colliding_projections(statement: &mut Statement) {
 /// means the same; TPC-DS 85, 91). So does a qualified key the list has
 /// (`SELECT e.id … GROUP BY e.id ORDER BY e.id`): where an earlier joined
 /// relation also has `id`, polars-sql sorted by `id:e`, a name the grouped
-/// frame no longer has ("unable to find column").
+/// frame no longer has ("unable to find column"). And, in any query, a key
+/// that is an item holding a subquery (`ORDER BY (SELECT max(…) … = t.k)`).
 pub(super) fn order_by_projections(statement: &mut Statement) {
     struct Positions;
     impl VisitorMut for Positions {
@@ -266,12 +267,12 @@ pub(super) fn order_by_projections(statement: &mut Statement) {
             else {
                 return ControlFlow::Continue(());
             };
-            let aggregates = select.projection.iter().filter_map(item_expr).any(holds_aggregate);
-            if !has_group_by(select) && !aggregates {
-                return ControlFlow::Continue(());
-            }
+            let grouped = has_group_by(select) || select.projection.iter().filter_map(item_expr).any(holds_aggregate);
             for item in items.iter_mut() {
-                if matches!(item.expr, Expr::Identifier(_) | Expr::Value(_)) {
+                // A key that repeats an item's subquery too: the subquery passes
+                // place the item's, and would find the key's a second time to place.
+                let subquery = super::scope::any_outside_subqueries(&item.expr, super::aggregates::opens_subquery);
+                if matches!(item.expr, Expr::Identifier(_) | Expr::Value(_)) || !(grouped || subquery) {
                     continue;
                 }
                 let written = item.expr.to_string();

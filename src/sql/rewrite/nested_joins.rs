@@ -181,12 +181,12 @@ impl Nested<'_> {
 }
 
 /// The last inner join whose condition ORs comparisons of its sides
-/// before a RIGHT or FULL join: polars-sql joins on no OR, and Floe's filter
+/// before the last RIGHT or FULL join: polars-sql joins on no OR, and Floe's filter
 /// after the join (`inner_join_conditions.rs`) would drop the rows the outer
 /// join keeps. The joins up to it are then a derived table of their own,
 /// whose WHERE that filter may be.
 fn or_joined_before_outer(joins: &[sqlparser::ast::Join]) -> Option<usize> {
-    let outer_from = joins.iter().position(|join| matches!(join.join_operator, JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)))?;
+    let outer_from = joins.iter().rposition(|join| matches!(join.join_operator, JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)))?;
     joins[..outer_from].iter().rposition(|join| match &join.join_operator {
         JoinOperator::Join(JoinConstraint::On(on)) | JoinOperator::Inner(JoinConstraint::On(on)) => {
             super::scope::conjuncts(on).iter().any(|part| matches!(super::scope::unnested(part), Expr::BinaryOp { op: sqlparser::ast::BinaryOperator::Or, .. }))
@@ -300,7 +300,7 @@ impl<'m> Qualified<'m> {
         let mut bodies = vec![query.body.as_ref()];
         while let Some(body) = bodies.pop() {
             match body {
-                SetExpr::Select(select) => names.extend(factors(&select.from).filter_map(relation_qualifier).map(|ident| ident.value.to_lowercase())),
+                SetExpr::Select(select) => names.extend(qualifiers(&select.from)),
                 SetExpr::SetOperation { left, right, .. } => bodies.extend([left.as_ref(), right.as_ref()]),
                 SetExpr::Query(query) => bodies.push(query.body.as_ref()),
                 _ => {}
@@ -312,6 +312,21 @@ impl<'m> Qualified<'m> {
     fn is_the_table(&self, factor: &TableFactor) -> bool {
         matches!(factor, TableFactor::Derived { alias: Some(alias), .. } if alias.name.value == self.moved.table)
     }
+}
+
+/// The qualifiers of a FROM's relations, those of its nested joins too (lowercase).
+fn qualifiers(from: &[TableWithJoins]) -> Vec<String> {
+    let mut names = Vec::new();
+    for factor in factors(from) {
+        match factor {
+            TableFactor::NestedJoin { table_with_joins, alias } => {
+                names.extend(alias.iter().map(|alias| alias.name.value.to_lowercase()));
+                names.extend(qualifiers(std::slice::from_ref(table_with_joins)));
+            }
+            other => names.extend(relation_qualifier(other).map(|ident| ident.value.to_lowercase())),
+        }
+    }
+    names
 }
 
 impl VisitorMut for Qualified<'_> {
@@ -411,6 +426,14 @@ mod tests {
         assert!(sql.ends_with("FROM a JOIN b ON a.id = b.id OR a.x = b.y) AS \"a\" RIGHT JOIN c ON c.id = \"a\".\"id:b\""), "{sql}");
         let left = "SELECT a.x FROM a JOIN b ON a.id = b.id OR a.x = b.y LEFT JOIN c ON c.id = b.id";
         assert_eq!(rewritten(left), left, "a LEFT JOIN keeps the rows the filter after the joins keeps");
+    }
+
+    #[test]
+    fn derived_tables_named_by_floe_have_names_of_their_own() {
+        let sql = rewritten("SELECT a.id FROM a JOIN (b JOIN c ON b.id = c.id) ON a.id = b.id WHERE EXISTS (SELECT 1 FROM a JOIN (b JOIN c AS c2 ON b.id = c2.id) ON a.id = b.id)");
+        assert!(sql.contains("AS \"__floe_nested_1\"") && sql.contains("AS \"__floe_nested_2\""), "{sql}");
+        // The subquery's own b, inside its own parentheses, is not the outer one.
+        assert!(sql.contains("FROM b JOIN c AS c2 ON b.id = c2.id) AS \"__floe_nested_2\""), "{sql}");
     }
 
     #[test]
