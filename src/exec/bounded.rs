@@ -38,13 +38,8 @@ struct Plan {
 pub(super) fn joins_bounded(frame: &LazyFrame) -> PolarsResult<bool> {
     let optimized = frame.clone().to_alp_optimized()?;
     let plan = Plan { nodes: optimized.lp_arena, exprs: optimized.expr_arena };
-    let (mut pending, mut seen) = (vec![optimized.lp_top], HashSet::new());
-    while let Some(node) = pending.pop() {
-        if !seen.insert(node.0) {
-            continue;
-        }
+    for node in plan_nodes(optimized.lp_top, &plan.nodes) {
         let ir = plan.nodes.get(node);
-        ir.copy_inputs(&mut pending);
         if let IR::Join { input_left, input_right, left_on, right_on, options, .. } = ir {
             let bounded = match options.args.how {
                 JoinType::Semi | JoinType::Anti => true,
@@ -59,6 +54,19 @@ pub(super) fn joins_bounded(frame: &LazyFrame) -> PolarsResult<bool> {
         }
     }
     Ok(true)
+}
+
+/// Every node of the plan under `top`, each once (a cached subplan two
+/// branches read is one node).
+pub(super) fn plan_nodes(top: Node, nodes: &Arena<IR>) -> Vec<Node> {
+    let (mut pending, mut seen, mut all) = (vec![top], HashSet::new(), Vec::new());
+    while let Some(node) = pending.pop() {
+        if seen.insert(node.0) {
+            nodes.get(node).copy_inputs(&mut pending);
+            all.push(node);
+        }
+    }
+    all
 }
 
 impl Plan {

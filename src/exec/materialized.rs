@@ -10,7 +10,7 @@
 //! either engine runs. Where the cache lacks some of them, the relation is
 //! read from its files as without a cache, and they are decoded after.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use polars::prelude::*;
 use polars_plan::dsl::FileScanIR;
@@ -209,14 +209,8 @@ struct Scanned {
 fn columns_read(frame: &LazyFrame) -> PolarsResult<HashMap<usize, Scanned>> {
     let plan = frame.clone().to_alp_optimized()?;
     let mut read: HashMap<usize, Scanned> = HashMap::new();
-    let (mut pending, mut seen) = (vec![plan.lp_top], HashSet::new());
-    while let Some(node) = pending.pop() {
-        if !seen.insert(node.0) {
-            continue;
-        }
-        let ir = plan.lp_arena.get(node);
-        ir.copy_inputs(&mut pending);
-        let IR::Scan { scan_type, unified_scan_args, predicate, .. } = ir else { continue };
+    for node in super::bounded::plan_nodes(plan.lp_top, &plan.lp_arena) {
+        let IR::Scan { scan_type, unified_scan_args, predicate, .. } = plan.lp_arena.get(node) else { continue };
         let FileScanIR::Anonymous { function, .. } = scan_type.as_ref() else { continue };
         let Some(files) = function.as_any().downcast_ref::<CachedFiles>() else { continue };
         let relation = read.entry(key_of(files)).or_default();
