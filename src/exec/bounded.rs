@@ -15,7 +15,8 @@
 //! match each of its rows at most once, from a held integer column whose
 //! values ascend strictly (within each file, the files' ranges apart: keys
 //! written in order), or from the only key of a group-by. A mistake here
-//! costs time, never an answer: both engines answer alike.
+//! costs time, never an answer: both engines answer alike. Plans without a
+//! join stream as they did.
 
 use std::collections::HashSet;
 
@@ -33,11 +34,14 @@ struct Plan {
     exprs: Arena<AExpr>,
 }
 
-/// Whether every join in `frame`'s optimized plan yields at most the rows
-/// of its inputs (or their sum, for an outer join).
+/// Whether `frame`'s optimized plan joins, and every join yields at most
+/// the rows of its inputs (or their sum, for an outer join). A plan without
+/// joins streams as before: a scan sent whole gets its first rows sooner,
+/// and in less memory, streamed.
 pub(super) fn joins_bounded(frame: &LazyFrame) -> PolarsResult<bool> {
     let optimized = frame.clone().to_alp_optimized()?;
     let plan = Plan { nodes: optimized.lp_arena, exprs: optimized.expr_arena };
+    let mut joins = 0;
     for node in plan_nodes(optimized.lp_top, &plan.nodes) {
         let ir = plan.nodes.get(node);
         if let IR::Join { input_left, input_right, left_on, right_on, options, .. } = ir {
@@ -51,9 +55,10 @@ pub(super) fn joins_bounded(frame: &LazyFrame) -> PolarsResult<bool> {
             if !bounded {
                 return Ok(false);
             }
+            joins += 1;
         }
     }
-    Ok(true)
+    Ok(joins > 0)
 }
 
 /// Every node of the plan under `top`, each once (a cached subplan two
@@ -212,6 +217,7 @@ mod tests {
         assert!(!bounded(facts().join(keys(), [col("fk").cast(DataType::Int64)], [col("v")], JoinArgs::new(JoinType::Inner))), "both keys repeat");
         assert!(bounded(facts().join(keys(), [col("w")], [col("v")], JoinArgs::new(JoinType::Inner))), "w ascends strictly: each v meets one w at most");
         assert!(!bounded(keys().cross_join(facts(), None)));
+        assert!(!bounded(facts().group_by([col("fk")]).agg([col("w").sum()])), "no join: it streams as before");
         let tenths = frame(vec![Column::new("f".into(), [0.1f64, 0.2, 1.5])]).group_by([col("f")]).agg([len()]);
         let truncated = tenths.select([col("f").strict_cast(DataType::Int64).alias("k")]);
         assert!(!bounded(facts().join(truncated, [col("fk").cast(DataType::Int64)], [col("k")], JoinArgs::new(JoinType::Inner))), "0.1 and 0.2 are both 0");

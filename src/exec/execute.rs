@@ -124,7 +124,7 @@ impl Engine {
             (_, Placement::Cached) => (Some(true), "in-memory (the data cache's own scans)"),
             (PolarsEngine::InMemory, _) => (Some(placement != Placement::Small), "in-memory (--polars-engine in-memory)"),
             (PolarsEngine::Auto, Placement::Held) => {
-                (Some(true), "in-memory (every table held by the data cache, none of many rows, no join yielding more rows than its inputs)")
+                (Some(true), "in-memory (every table held by the data cache, none of many rows, joined only where no join yields more rows than its inputs)")
             }
             (PolarsEngine::Streaming, _) => (None, "streaming (--polars-engine streaming)"),
             (PolarsEngine::Auto, Placement::Large) => (None, "streaming"),
