@@ -100,6 +100,13 @@ impl Nested<'_> {
             *table = TableWithJoins { relation: inner.relation, joins };
         }
         let mut moved = Vec::new();
+        // Named first in FROM (`(a JOIN b ON …) AS t`): t is the derived table.
+        if let TableFactor::NestedJoin { table_with_joins, alias: Some(alias) } = &table.relation {
+            if let Some((derived, each)) = alias.columns.is_empty().then(|| self.derived(table_with_joins, Some(alias))).flatten() {
+                table.relation = derived;
+                moved.push(each);
+            }
+        }
         if let Some(at) = or_joined_before_outer(&table.joins) {
             let rest = table.joins.split_off(at + 1);
             if let Some((derived, each)) = self.derived(table, None) {
