@@ -146,7 +146,7 @@ impl Engine {
         let mut inputs = Vec::new();
         for relation in query.catalog_views() {
             let frame = if with_rows { self.catalog_view(relation, who).await? } else { catalog_views::empty_view(relation)? };
-            inputs.push(FrameInput { relation: relation.clone(), schema: frame.schema().as_ref().clone(), source: scan::Source::Loaded(frame), rows: None });
+            inputs.push(FrameInput { relation: relation.clone(), schema: frame.schema().as_ref().clone(), source: scan::Source::Loaded(frame), rows: None, decoded_from: None });
         }
         Ok(inputs)
     }

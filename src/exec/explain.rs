@@ -30,8 +30,8 @@ pub(super) fn analyze_schema() -> SchemaRef {
 
 /// What EXPLAIN says besides the scans and Polars' plan.
 pub(super) struct Notes {
-    /// The query after Floe's rewrites.
-    pub rewritten: String,
+    /// The query after Floe's rewrites, and the key ranges read from the data.
+    pub rewritten: super::plan::Rewritten,
     /// Whether the answer comes from, or will go to, the result cache (when on).
     pub result_cache: Option<String>,
     /// What the data cache holds of each relation read through it.
@@ -43,7 +43,8 @@ pub(super) struct Notes {
 /// The query after Floe's rewrites, the result cache, each scan, the data
 /// cache, then the engine.
 fn scan_lines(scans: &[(String, ScanStats)], notes: &Notes) -> Vec<String> {
-    let rewritten = std::iter::once(format!("FLOE SQL: {}", notes.rewritten)).chain(notes.result_cache.clone());
+    let ranges = notes.rewritten.key_ranges.iter().map(|range| format!("KEY RANGE: {range}"));
+    let rewritten = std::iter::once(format!("FLOE SQL: {}", notes.rewritten.sql)).chain(ranges).chain(notes.result_cache.clone());
     let scans = scans
         .iter()
         .map(|(relation, stats)| match stats.snapshot_id {

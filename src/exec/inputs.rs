@@ -133,7 +133,7 @@ impl Engine {
                     (schema, source)
                 }
             };
-            frames.push(FrameInput { relation: resolved.relation, schema, source, rows });
+            frames.push(FrameInput { relation: resolved.relation, schema, source, rows, decoded_from: None });
         }
         Ok(Inputs { frames, scans })
     }
@@ -165,6 +165,7 @@ mod tests {
             schema: polars::prelude::Schema::default(),
             source: scan::Source::Parquet { files: vec!["f.parquet".into()], cloud: None, mapping: None },
             rows: *rows,
+            decoded_from: None,
         };
         Inputs { frames: rows.iter().map(frame).collect(), scans: Vec::new() }
     }

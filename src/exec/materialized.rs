@@ -49,7 +49,7 @@ impl CachedReads {
 
 /// A query's plan, and what it reads.
 pub(super) struct Planned {
-    pub plan: (LazyFrame, arrow::datatypes::SchemaRef, String),
+    pub plan: (LazyFrame, arrow::datatypes::SchemaRef, super::plan::Rewritten),
     pub frames: Vec<FrameInput>,
     pub cache: CacheUse,
     /// What it reads through the cache, to keep for the ticket's next run.
@@ -164,7 +164,10 @@ fn through_cache(frames: &mut [FrameInput], reads: &CachedReads, small: bool) ->
     for ((input, whole), read) in cached.zip(whole).zip(&reads.0) {
         let Source::Cached(files) = &input.source else { continue };
         input.source = match whole {
-            true => Source::Loaded(files.frame_reading(&read.names)?),
+            true => {
+                input.decoded_from = Some(files.files.clone());
+                Source::Loaded(files.frame_reading(&read.names)?)
+            }
             false => {
                 if read.every_row {
                     used.fills.push(files.fill(read.names.clone()));
@@ -252,7 +255,7 @@ mod tests {
             cache: Arc::new(DataCache::new(1 << 20)),
         });
         let plan = files.lazy_frame().unwrap().filter(col("b").gt(lit(15))).select([col("a")]);
-        let cached = || FrameInput { relation: vec!["t".into()], schema: (*schema).clone(), source: Source::Cached(files.clone()), rows: Some(3) };
+        let cached = || FrameInput { relation: vec!["t".into()], schema: (*schema).clone(), source: Source::Cached(files.clone()), rows: Some(3), decoded_from: None };
         let mut frames = vec![cached()];
         let used = through(&mut frames, &plan, true);
         assert!(used.changed && used.missed && matches!(frames[0].source, Source::Parquet { .. }), "missed: read from the file");
@@ -280,7 +283,7 @@ mod tests {
         assert!(used.held[0].ends_with("held for 0 of 1 data files; read from the files (a slice of them: not kept)"), "{held:?}");
         // A plan that reads no cached relation proves nothing about its columns.
         let files = Arc::new(CachedFiles { files: Vec::new(), cloud: None, schema: schema.clone(), cache: Arc::new(DataCache::new(1 << 20)) });
-        let frames = vec![FrameInput { relation: vec!["t".into()], schema: (*schema).clone(), source: Source::Cached(files), rows: None }];
+        let frames = vec![FrameInput { relation: vec!["t".into()], schema: (*schema).clone(), source: Source::Cached(files), rows: None, decoded_from: None }];
         assert!(reads_of(&frames, &df!("x" => [1]).unwrap().lazy()).unwrap().is_none());
     }
 }

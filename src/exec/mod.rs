@@ -26,6 +26,7 @@ mod data_cache;
 mod bounded;
 mod materialized;
 mod key_order;
+mod key_extents;
 mod planned;
 mod ranked_extremes;
 mod resolve;
@@ -228,7 +229,7 @@ impl Engine {
                 shuffle: None,
                 schema_id,
             });
-            inputs.push(FrameInput { relation: resolved.relation, schema, source, rows });
+            inputs.push(FrameInput { relation: resolved.relation, schema, source, rows, decoded_from: None });
         }
         let ticket = QueryTicket {
             sql: sql.to_string(),

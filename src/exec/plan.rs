@@ -8,21 +8,39 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use polars::prelude::{Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError, Schema};
 
+use super::key_extents::Keyed;
 use super::scan::FrameInput;
 use super::{convert, functions, Result};
-use crate::sql::rewrite::{ColumnKind, RelationName};
+use crate::sql::rewrite::{ColumnKind, Extent, Probe, RelationName};
 use crate::sql::Query;
+
+/// What EXPLAIN shows of Floe's rewrites.
+#[derive(Default)]
+pub(super) struct Rewritten {
+    /// The query after them.
+    pub sql: String,
+    /// The join-key ranges read from the data (`rewrite::key_ranges`).
+    pub key_ranges: Vec<String>,
+}
 
 /// Builds the Polars plan for `query` over `inputs`, its wire schema, and
 /// for EXPLAIN the query after Floe's rewrites. `running`, when the plan
 /// will run: its recursive CTEs are computed now, until it says to stop
-/// (planning only for the schema, each reads as its first part's rows would).
-pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], running: Option<&super::recursion::StopCheck>) -> Result<(LazyFrame, SchemaRef, String)> {
-    let mut planner = Planner { context: functions::sql_context(), frames: HashMap::with_capacity(inputs.len()), columns: Default::default() };
+/// (planning only for the schema, each reads as its first part's rows
+/// would), and join keys are narrowed by ranges read from the inputs.
+pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], running: Option<&super::recursion::StopCheck>) -> Result<(LazyFrame, SchemaRef, Rewritten)> {
+    // A recursive query plans its parts again each round: its ranges would be read each time.
+    let probing = running.is_some() && query.recursions().is_empty();
+    let context = functions::sql_context();
+    let mut planner = Planner { context, frames: HashMap::with_capacity(inputs.len()), columns: Default::default(), probing, key_ranges: Vec::new(), keyed: HashMap::new() };
     planner.context.register(crate::sql::rewrite::ONE_ROW, one_row()?);
     for (index, input) in inputs.iter().enumerate() {
         let name = format!("__floe_{index}");
-        planner.provide(input.relation.clone(), name, input.lazy_frame()?, &input.schema);
+        let frame = input.lazy_frame()?;
+        if probing {
+            planner.keyed.insert(input.relation.clone(), Keyed::of(input, frame.clone()));
+        }
+        planner.provide(input.relation.clone(), name, frame, &input.schema);
         if let Some(rows) = input.rows {
             planner.columns.set_rows(input.relation.clone(), rows);
         }
@@ -32,8 +50,8 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], running: Option<
     }
     let mut frame = planner.frame(query)?;
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
-    let rewritten = if query.is_explain() { query.rewritten(&planner.columns)? } else { String::new() };
-    Ok((frame, schema, rewritten))
+    let sql = if query.is_explain() { query.rewritten(&planner.columns)? } else { String::new() };
+    Ok((frame, schema, Rewritten { sql, key_ranges: planner.key_ranges }))
 }
 
 /// A polars-sql context that knows Floe's functions and the relations a
@@ -42,6 +60,11 @@ pub(super) struct Planner {
     context: polars_sql::SQLContext,
     frames: HashMap<RelationName, String>,
     columns: crate::sql::rewrite::Columns,
+    /// Whether the plan will run, so ranges may be read from its inputs.
+    probing: bool,
+    key_ranges: Vec<String>,
+    /// Each catalog relation, for its keys' extents (only where probing).
+    keyed: HashMap<RelationName, Keyed>,
 }
 
 impl Planner {
@@ -56,8 +79,9 @@ impl Planner {
     /// The plan of `query` over what is provided: its parts run and
     /// registered in order, then the rest.
     pub(super) fn frame(&mut self, query: &Query) -> Result<LazyFrame> {
-        let Self { context, frames, columns } = self;
-        let rendered = query.render_parts(frames, columns, &mut |condition| holds(context, condition))?;
+        let Self { context, frames, columns, probing, key_ranges, keyed } = self;
+        let mut probe = Evaluator { context, probing: *probing, key_ranges, keyed };
+        let rendered = query.render_parts(frames, columns, &mut probe)?;
         for part in rendered.parts {
             // What polars-sql is given, for when it refuses a query the rewrites produced.
             tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
@@ -93,6 +117,48 @@ fn refused(err: PolarsError, query: &Query) -> super::Error {
         _ => None,
     };
     readable.map_or_else(|| err.into(), Into::into)
+}
+
+/// What the rewrites ask of the data, answered over the registered frames.
+struct Evaluator<'a> {
+    context: &'a mut polars_sql::SQLContext,
+    probing: bool,
+    key_ranges: &'a mut Vec<String>,
+    keyed: &'a HashMap<RelationName, Keyed>,
+}
+
+impl Probe for Evaluator<'_> {
+    fn holds(&mut self, condition: &str) -> bool {
+        holds(self.context, condition)
+    }
+
+    fn extent(&mut self, relation: &RelationName, sql: &str) -> Option<Extent> {
+        if !self.probing {
+            return None;
+        }
+        let context = &mut *self.context;
+        let mut run = || {
+            let values = context.execute(sql).ok()?.collect().ok()?;
+            let value = |name: &str| -> Option<Option<i64>> {
+                let column = values.column(name).ok()?.strict_cast(&DataType::Int64).ok()?;
+                Some(column.i64().ok()?.get(0))
+            };
+            (values.height() == 1).then_some(())?;
+            Some(value("lo")?.zip(value("hi")?))
+        };
+        match self.keyed.get(relation) {
+            Some(keyed) => keyed.probed(sql, run),
+            None => run(),
+        }
+    }
+
+    fn key_extent(&mut self, relation: &RelationName, column: &str) -> Option<Extent> {
+        self.keyed.get(relation)?.key_extent(column)
+    }
+
+    fn noted(&mut self, range: String) {
+        self.key_ranges.push(range);
+    }
 }
 
 /// Whether a condition without columns holds, evaluated over the one-row

@@ -253,10 +253,10 @@ impl Query {
     /// each relation's columns), and each catalog relation renamed to its
     /// registered frame, aliased by its table name so qualified columns keep working.
     pub fn render(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Result<String> {
-        Ok(self.rendered(frames, columns)?.to_string())
+        Ok(self.rendered(frames, columns, None)?.to_string())
     }
 
-    fn rendered(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns) -> Result<Statement> {
+    fn rendered(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns, probe: Option<&mut dyn rewrite::Probe>) -> Result<Statement> {
         let mut declared = self.declared.clone();
         let mut statement = if rewrite::respelled(&mut declared, columns) {
             rewrite::analyze_declared(&mut declared)?;
@@ -264,7 +264,7 @@ impl Query {
         } else {
             self.statement.clone()
         };
-        rewrite::render(&mut statement, frames, columns)?;
+        rewrite::render(&mut statement, frames, columns, probe)?;
         Ok(statement)
     }
 }

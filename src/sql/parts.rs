@@ -30,10 +30,11 @@ pub struct RenderedPart {
 impl Analyzed {
     /// [`Analyzed::render`], its top-level CTEs, derived tables and
     /// set-operation branches apart, WHERE conditions without columns that
-    /// `truth` says hold dropped (`rewrite::constant_filters`).
-    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns, truth: rewrite::Truth<'_>) -> super::Result<Rendered> {
-        let mut statement = self.rendered(frames, columns)?;
-        rewrite::constant_filters_folded(&mut statement, truth);
+    /// `probe` says hold dropped (`rewrite::constant_filters`), join keys
+    /// narrowed to the ranges `probe` reads (`rewrite::key_ranges`).
+    pub fn render_parts(&self, frames: &HashMap<RelationName, String>, columns: &rewrite::Columns, probe: &mut dyn rewrite::Probe) -> super::Result<Rendered> {
+        let mut statement = self.rendered(frames, columns, Some(&mut *probe))?;
+        rewrite::constant_filters_folded(&mut statement, &mut |condition| probe.holds(condition));
         let mut parts = Vec::new();
         if let Statement::Query(query) = &mut statement {
             if query.with.as_ref().is_some_and(|with| !with.recursive) {

@@ -35,6 +35,7 @@ mod like_patterns;
 mod limited_unions;
 mod join_filter_names;
 mod join_filters;
+mod key_ranges;
 mod join_keys;
 mod lift;
 mod literals;
@@ -91,6 +92,7 @@ pub use names::presented_name;
 pub use one_row::ONE_ROW;
 pub use constant_filters::{folded as constant_filters_folded, Truth};
 pub use columns::{ColumnKind, Columns};
+pub use key_ranges::{Extent, Probe};
 pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
 pub(crate) use ungrouped_having::filtered_after as ungrouped_having_filtered;
 
@@ -206,9 +208,11 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// wildcard's excluded names left out of every joined relation and the
 /// columns of Floe's own joined relations out of `*`,
 /// a nested UNION ALL's LIMIT kept over the union where nothing reads its columns,
+/// a large relation's join key narrowed to the range a filtered small
+/// relation's keys span, read by `probe` where the query will run,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
-pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns) -> Result<()> {
+pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns, probe: Option<&mut dyn Probe>) -> Result<()> {
     one_group::having_of_one_group(statement);
     one_group::exists_of_one_group(statement);
     one_group::memberships_of_one_group(statement);
@@ -284,6 +288,10 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     join_filter_names::unsuffixed(statement, columns);
     // Last before the relations' renaming: no pass after it sees through its wrapper.
     limited_unions::sliced_whole(statement, columns);
+    // Where the query will run: ranges read from its data, over the final joins and filters.
+    if let Some(probe) = probe {
+        key_ranges::narrowed(statement, columns, frames, probe);
+    }
     analyze::rename_relations(statement, frames);
     Ok(())
 }

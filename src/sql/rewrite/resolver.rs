@@ -75,6 +75,15 @@ impl<'a> Resolver<'a> {
         factors(from).map(|factor| self.scope(factor)).collect()
     }
 
+    /// The catalog relation a FROM item reads (not a CTE's name).
+    pub fn catalog_relation(&self, factor: &TableFactor) -> Option<RelationName> {
+        let TableFactor::Table { name, args: None, .. } = factor else { return None };
+        if self.is_cte(factor) {
+            return None;
+        }
+        name_parts(name)
+    }
+
     /// The rows of a catalog relation's snapshot, where known.
     pub fn rows(&self, factor: &TableFactor) -> Option<u64> {
         let TableFactor::Table { name, args: None, .. } = factor else { return None };
