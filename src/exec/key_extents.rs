@@ -9,7 +9,7 @@
 
 use std::sync::LazyLock;
 
-use polars::prelude::{col, DataType, LazyFrame};
+use polars::prelude::{col, DataFrame, DataType, LazyFrame, PolarsResult};
 
 use super::scan::{FrameInput, Source};
 use crate::bounded::BoundedMap;
@@ -23,23 +23,29 @@ type Extent = Option<(i64, i64)>;
 /// extent (by its name), or a probe's (by its SQL).
 static EXTENTS: LazyLock<BoundedMap<(Vec<String>, String), Extent>> = LazyLock::new(|| BoundedMap::new(KEPT));
 
-/// A relation as a query reads it, for what the ranges ask of it.
+/// A relation as a query reads it, every column of every row, for what the
+/// ranges ask of it.
 pub(super) struct Keyed {
     /// The data files, where they alone decide the rows read: no delete
     /// files, and columns named as in the files (no evolved schema).
     files: Option<Vec<String>>,
     frame: LazyFrame,
+    /// The name the query's SQL reads it by.
+    registered: String,
 }
 
 impl Keyed {
-    pub fn of(input: &FrameInput, frame: LazyFrame) -> Self {
-        let files = match &input.source {
-            Source::Parquet { files, mapping: None, .. } => Some(files.clone()),
-            Source::Cached(cached) => Some(cached.files.clone()),
-            Source::Loaded(_) => input.decoded_from.clone(),
-            _ => None,
+    /// `input`, read by the query as `frame` registered as `registered`.
+    pub fn of(input: &FrameInput, frame: LazyFrame, registered: &str) -> PolarsResult<Self> {
+        let (files, frame) = match (&input.source, &input.decoded_from) {
+            (Source::Parquet { files, mapping: None, .. }, _) => (Some(files.clone()), frame),
+            (Source::Cached(cached), _) => (Some(cached.files.clone()), frame),
+            // Rows the data cache holds carry only the columns the plan reads
+            // (the rest are NULL): the cache's own scan has them all.
+            (Source::Loaded(_), Some(cached)) => (Some(cached.files.clone()), cached.lazy_frame()?),
+            _ => (None, frame),
         };
-        Self { files, frame }
+        Ok(Self { files, frame, registered: registered.to_string() })
     }
 
     /// The least and greatest value of `column` (an integer column; None
@@ -51,17 +57,20 @@ impl Keyed {
             if !dtype.is_integer() {
                 return None;
             }
-            let bounds = [col(name.clone()).min().strict_cast(DataType::Int64).alias("lo"), col(name.clone()).max().strict_cast(DataType::Int64).alias("hi")];
-            let values = self.frame.clone().select(bounds).collect().ok()?;
-            let value = |name: &str| values.column(name).ok()?.i64().ok()?.get(0);
-            Some(value("lo").zip(value("hi")))
+            let bounds = [col(name.clone()).min().alias("lo"), col(name.clone()).max().alias("hi")];
+            bounds_of(&self.frame.clone().select(bounds).collect().ok()?)
         })
     }
 
-    /// `run`'s answer to a probe of this relation alone (`sql`, which names
-    /// no other relation and calls nothing volatile).
-    pub fn probed(&self, sql: &str, run: impl FnOnce() -> Option<Extent>) -> Option<Extent> {
-        self.kept(format!("probe {sql}"), run)
+    /// The `lo` and `hi` that `sql`, reading this relation alone by its
+    /// registered name and calling nothing volatile, selects.
+    pub fn probed(&self, sql: &str) -> Option<Extent> {
+        self.kept(format!("probe {sql}"), || {
+            // A context of its own: a failed probe leaves nothing behind in the query's.
+            let mut context = super::functions::sql_context();
+            context.register(&self.registered, self.frame.clone());
+            bounds_of(&context.execute(sql).ok()?.collect().ok()?)
+        })
     }
 
     fn kept(&self, asked: String, run: impl FnOnce() -> Option<Extent>) -> Option<Extent> {
@@ -74,4 +83,14 @@ impl Keyed {
         EXTENTS.put(key, extent);
         Some(extent)
     }
+}
+
+/// The one row's `lo` and `hi` as 64-bit integers (None where either is NULL).
+fn bounds_of(values: &DataFrame) -> Option<Extent> {
+    let value = |name: &str| -> Option<Option<i64>> {
+        let column = values.column(name).ok()?.strict_cast(&DataType::Int64).ok()?;
+        Some(column.i64().ok()?.get(0))
+    };
+    (values.height() == 1).then_some(())?;
+    Some(value("lo")?.zip(value("hi")?))
 }

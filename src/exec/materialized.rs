@@ -165,7 +165,7 @@ fn through_cache(frames: &mut [FrameInput], reads: &CachedReads, small: bool) ->
         let Source::Cached(files) = &input.source else { continue };
         input.source = match whole {
             true => {
-                input.decoded_from = Some(files.files.clone());
+                input.decoded_from = Some(files.clone());
                 Source::Loaded(files.frame_reading(&read.names)?)
             }
             false => {

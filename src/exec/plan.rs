@@ -32,13 +32,13 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], running: Option<
     // A recursive query plans its parts again each round: its ranges would be read each time.
     let probing = running.is_some() && query.recursions().is_empty();
     let context = functions::sql_context();
-    let mut planner = Planner { context, frames: HashMap::with_capacity(inputs.len()), columns: Default::default(), probing, key_ranges: Vec::new(), keyed: HashMap::new() };
+    let mut planner = Planner { context, frames: HashMap::with_capacity(inputs.len()), columns: Default::default(), key_ranges: Vec::new(), keyed: HashMap::new() };
     planner.context.register(crate::sql::rewrite::ONE_ROW, one_row()?);
     for (index, input) in inputs.iter().enumerate() {
         let name = format!("__floe_{index}");
         let frame = input.lazy_frame()?;
         if probing {
-            planner.keyed.insert(input.relation.clone(), Keyed::of(input, frame.clone()));
+            planner.keyed.insert(input.relation.clone(), Keyed::of(input, frame.clone(), &name)?);
         }
         planner.provide(input.relation.clone(), name, frame, &input.schema);
         if let Some(rows) = input.rows {
@@ -60,10 +60,9 @@ pub(super) struct Planner {
     context: polars_sql::SQLContext,
     frames: HashMap<RelationName, String>,
     columns: crate::sql::rewrite::Columns,
-    /// Whether the plan will run, so ranges may be read from its inputs.
-    probing: bool,
     key_ranges: Vec<String>,
-    /// Each catalog relation, for its keys' extents (only where probing).
+    /// Each catalog relation, for the key ranges' probes: only where the
+    /// plan will run, so ranges are read from its inputs then alone.
     keyed: HashMap<RelationName, Keyed>,
 }
 
@@ -79,8 +78,8 @@ impl Planner {
     /// The plan of `query` over what is provided: its parts run and
     /// registered in order, then the rest.
     pub(super) fn frame(&mut self, query: &Query) -> Result<LazyFrame> {
-        let Self { context, frames, columns, probing, key_ranges, keyed } = self;
-        let mut probe = Evaluator { context, probing: *probing, key_ranges, keyed };
+        let Self { context, frames, columns, key_ranges, keyed } = self;
+        let mut probe = Evaluator { context, key_ranges, keyed };
         let rendered = query.render_parts(frames, columns, &mut probe)?;
         for part in rendered.parts {
             // What polars-sql is given, for when it refuses a query the rewrites produced.
@@ -122,7 +121,6 @@ fn refused(err: PolarsError, query: &Query) -> super::Error {
 /// What the rewrites ask of the data, answered over the registered frames.
 struct Evaluator<'a> {
     context: &'a mut polars_sql::SQLContext,
-    probing: bool,
     key_ranges: &'a mut Vec<String>,
     keyed: &'a HashMap<RelationName, Keyed>,
 }
@@ -133,23 +131,7 @@ impl Probe for Evaluator<'_> {
     }
 
     fn extent(&mut self, relation: &RelationName, sql: &str) -> Option<Extent> {
-        if !self.probing {
-            return None;
-        }
-        let context = &mut *self.context;
-        let mut run = || {
-            let values = context.execute(sql).ok()?.collect().ok()?;
-            let value = |name: &str| -> Option<Option<i64>> {
-                let column = values.column(name).ok()?.strict_cast(&DataType::Int64).ok()?;
-                Some(column.i64().ok()?.get(0))
-            };
-            (values.height() == 1).then_some(())?;
-            Some(value("lo")?.zip(value("hi")?))
-        };
-        match self.keyed.get(relation) {
-            Some(keyed) => keyed.probed(sql, run),
-            None => run(),
-        }
+        self.keyed.get(relation)?.probed(sql)
     }
 
     fn key_extent(&mut self, relation: &RelationName, column: &str) -> Option<Extent> {

@@ -46,10 +46,10 @@ pub struct FrameInput {
     pub source: Source,
     /// Rows in the snapshot read, as its summary counts them (join order).
     pub rows: Option<u64>,
-    /// The data files rows held in memory were decoded from, where they
-    /// alone decide them (the data cache's): what stays true of the rows
-    /// while the files do (`key_extents.rs`).
-    pub decoded_from: Option<Vec<String>>,
+    /// The data cache's files that rows held in memory were taken from
+    /// (only the columns the plan reads): what stays true of the rows while
+    /// the files do, and a scan of every column (`key_extents.rs`).
+    pub decoded_from: Option<Arc<super::data_cache::CachedFiles>>,
 }
 
 impl FrameInput {

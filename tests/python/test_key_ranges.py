@@ -27,15 +27,19 @@ def tables():
     return {"sales": sales, "days": days, "items": items}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, tables):
-    from harness import FloeServer
-
-    server = FloeServer(tmp_path_factory.mktemp("key_ranges"), "--no-demo", "--no-scripts")
+def load(server, tables):
     catalog = SqlCatalog("floe", uri=f"sqlite:///{server.data_dir}/catalog.db", warehouse=f"file://{server.data_dir}/warehouse")
     catalog.create_namespace_if_not_exists("kr")
     for name, rows in tables.items():
         catalog.create_table(f"kr.{name}", schema=rows.schema).append(rows)
+    return server
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tables):
+    from harness import FloeServer
+
+    server = load(FloeServer(tmp_path_factory.mktemp("key_ranges"), "--no-demo", "--no-scripts"), tables)
     yield server
     server.stop()
 
@@ -105,3 +109,21 @@ def test_a_filter_that_keeps_no_key_keeps_no_row(served, tables):
         same(answers(conn, sql), duck(tables, sql))
         [line] = ranges(conn, sql)
         assert line.startswith("KEY RANGE: day BETWEEN 1 AND 0: the keys "), line
+
+
+def test_a_probe_reads_columns_the_held_rows_lack(start_server, tables):
+    """The data cache hands a plan only the columns it reads; a SELECT the
+    plan never reads (an unused CTE) still has its range probed, over every
+    column, and what that probe found serves later queries."""
+    server = load(start_server("--no-demo", "--no-scripts"), tables)
+    grouped = "SELECT d_key, count(*) AS n FROM kr.sales JOIN kr.days ON day = d_key GROUP BY d_key ORDER BY d_key LIMIT 3"
+    unused = f"WITH unused AS (SELECT count(*) AS n FROM kr.sales JOIN kr.days ON day = d_key WHERE d_month = 3) {grouped}"
+    filtered = "SELECT count(*), sum(amount) FROM kr.sales JOIN kr.days ON day = d_key WHERE d_month = 3"
+    with flightsql.connect(server.uri, autocommit=True) as conn:
+        for sql in (grouped, grouped, unused, unused):
+            same(answers(conn, sql), duck(tables, grouped))
+        # The unused CTE's range, probed over held rows without `d_month`.
+        assert [line.split(":")[1] for line in ranges(conn, unused)] == [" sales.day BETWEEN 91 AND 120"]
+        same(answers(conn, filtered), duck(tables, filtered))
+        [line] = ranges(conn, filtered)
+        assert line.startswith("KEY RANGE: day BETWEEN 91 AND 120: the keys "), line

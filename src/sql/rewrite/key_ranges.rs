@@ -56,7 +56,7 @@ pub type Extent = Option<(i64, i64)>;
 pub(super) fn narrowed(statement: &mut Statement, columns: &Columns, frames: &HashMap<RelationName, String>, probe: &mut dyn Probe) {
     let Statement::Query(query) = statement else { return };
     let resolver = Resolver::new(query, columns);
-    let _ = query.visit(&mut Narrowing { resolver, frames, probe, probed: HashMap::new(), key_extents: HashMap::new() });
+    let _ = query.visit(&mut Narrowing { resolver, frames, probe, probed: HashMap::new(), key_extents: HashMap::new(), subquery_depth: 0 });
 }
 
 struct Narrowing<'a> {
@@ -66,14 +66,32 @@ struct Narrowing<'a> {
     /// Each probe's answer, by its SQL: CTE copies and UNION branches repeat filters.
     probed: HashMap<String, Option<Extent>>,
     key_extents: HashMap<(RelationName, String), Option<Extent>>,
+    /// How many expression subqueries (IN, EXISTS, scalar) the walk is inside.
+    subquery_depth: usize,
 }
 
 impl VisitorMut for Narrowing<'_> {
     type Break = ();
 
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.subquery_depth += usize::from(super::aggregates::opens_subquery(expr));
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.subquery_depth -= usize::from(super::aggregates::opens_subquery(expr));
+        ControlFlow::Continue(())
+    }
+
+    /// Not inside an expression's subquery: polars-sql semi-joins an IN
+    /// subquery only while none of its filters names a column the outer
+    /// query also has, which a range on the subquery's own key could
+    /// (falling back to a plan of its own, or failing where correlated).
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        for select in selects_mut(query.body.as_mut()) {
-            self.narrow(select);
+        if self.subquery_depth == 0 {
+            for select in selects_mut(query.body.as_mut()) {
+                self.narrow(select);
+            }
         }
         ControlFlow::Continue(())
     }
@@ -137,6 +155,10 @@ impl Narrowing<'_> {
 fn selective(large: Extent, kept: Extent) -> Option<(i64, i64)> {
     let (lo, hi) = large?;
     let Some((kept_lo, kept_hi)) = kept else { return Some((1, 0)) };
+    // SQL has no literal for the least 64-bit integer (`-9223372036854775808` is a negated overflow).
+    if kept_lo == i64::MIN {
+        return None;
+    }
     let whole = hi.checked_sub(lo)? as f64;
     let overlap = (kept_hi.min(hi) as f64 - kept_lo.max(lo) as f64).max(0.0);
     (whole > 0.0 && overlap <= SELECTIVE * whole).then_some((kept_lo, kept_hi))
@@ -302,6 +324,9 @@ mod tests {
         unchanged("SELECT count(*) FROM sales JOIN dates ON s_date = d_key WHERE d_year IN (SELECT 1)", NARROW);
         unchanged("SELECT count(*) FROM sales JOIN items ON s_item = i_name WHERE i_key = 3", NARROW);
         unchanged("SELECT count(*) FROM dates JOIN items ON d_key = i_key WHERE i_name = 'x'", NARROW);
+        // Inside an expression's subquery (polars-sql semi-joins it only while its filters name no outer column).
+        unchanged("SELECT * FROM items WHERE i_key IN (SELECT s_item FROM sales JOIN dates ON s_date = d_key WHERE d_year = 2000)", NARROW);
+        unchanged("SELECT count(*) FROM sales JOIN dates ON s_date = d_key WHERE d_year = 2000", Some((Some((1, 1000)), Some((i64::MIN, 3)))));
         // Not probed (planning only), an empty large relation, or most of its keys kept.
         let filtered = "SELECT count(*) FROM sales JOIN dates ON s_date = d_key WHERE d_year = 2000";
         unchanged(filtered, None);
