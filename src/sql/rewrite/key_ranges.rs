@@ -224,7 +224,7 @@ fn candidate(large_key: &Expr, large: (RelationName, String), small_key: &Expr, 
 
 /// Whether every join of the FROM is inner (or a cross join): then each ON
 /// condition holds of every row the SELECT keeps, as WHERE's conjuncts do.
-fn all_inner(select: &Select) -> bool {
+pub(super) fn all_inner(select: &Select) -> bool {
     select.from.iter().flat_map(|t| &t.joins).all(|join| {
         matches!(
             join.join_operator,

@@ -36,6 +36,7 @@ mod limited_unions;
 mod join_filter_names;
 mod join_filters;
 mod key_ranges;
+mod filtered_scans;
 mod join_keys;
 mod lift;
 mod literals;
@@ -208,6 +209,8 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// wildcard's excluded names left out of every joined relation and the
 /// columns of Floe's own joined relations out of `*`,
 /// a nested UNION ALL's LIMIT kept over the union where nothing reads its columns,
+/// filters on one relation of an inner join moved into a derived table over
+/// it where the statement reads that relation again (Polars' shared joins),
 /// a large relation's join key narrowed to the range a filtered small
 /// relation's keys span, read by `probe` where the query will run,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
@@ -292,6 +295,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     if let Some(probe) = probe {
         key_ranges::narrowed(statement, columns, frames, probe);
     }
+    // After the ranges, which it moves below the joins with the other filters.
+    filtered_scans::filtered_first(statement, columns);
     analyze::rename_relations(statement, frames);
     Ok(())
 }
