@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Select, Statement, TableFactor};
+use sqlparser::ast::{BinaryOperator, Expr, Select, Statement, TableFactor};
 
-use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
+use crate::sql::visit::{VisitMut, VisitorMut};
 use super::scope::*;
 
 pub(super) fn filtered_first(statement: &mut Statement, columns: &Columns) {
@@ -22,40 +22,15 @@ pub(super) fn filtered_first(statement: &mut Statement, columns: &Columns) {
         return;
     }
     let Statement::Query(query) = statement else { return };
-    let resolver = Resolver::new(query, columns);
-    let _ = query.visit(&mut Moving { resolver, reads, subquery_depth: 0 });
+    let moving = Moving { resolver: Resolver::new(query, columns), reads };
+    // Not inside an expression's subquery, which polars-sql may join on the relations it reads as written.
+    each_select_outside_expression_subqueries(query.as_mut(), &mut |select| moving.move_filters(select));
 }
 
 struct Moving<'a> {
     resolver: Resolver<'a>,
     /// How many times the statement reads each catalog relation, by name as written.
     reads: HashMap<String, usize>,
-    subquery_depth: usize,
-}
-
-impl VisitorMut for Moving<'_> {
-    type Break = ();
-
-    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.subquery_depth += usize::from(super::aggregates::opens_subquery(expr));
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.subquery_depth -= usize::from(super::aggregates::opens_subquery(expr));
-        ControlFlow::Continue(())
-    }
-
-    /// Not inside an expression's subquery, which polars-sql may join on
-    /// the relations it reads as written.
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if self.subquery_depth == 0 {
-            for select in selects_mut(query.body.as_mut()) {
-                self.move_filters(select);
-            }
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 impl Moving<'_> {
@@ -117,20 +92,25 @@ fn names_through_schema(select: &Select) -> bool {
     any_outside_subqueries(select, |expr| matches!(expr, Expr::CompoundIdentifier(parts) if parts.len() > 2))
 }
 
-/// Each catalog relation's reads in the statement, by name as written.
-fn catalog_reads(statement: &Statement) -> HashMap<String, usize> {
+/// How many SELECTs of the statement read each catalog relation, by name
+/// as written (a self-join within one SELECT is one: its reads share no join).
+fn catalog_reads(statement: &mut Statement) -> HashMap<String, usize> {
     struct Reads {
         ctes: std::collections::HashSet<String>,
         counts: HashMap<String, usize>,
     }
-    impl Visitor for Reads {
+    impl VisitorMut for Reads {
         type Break = ();
-        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, args: None, .. } = factor {
-                let name = name.to_string().to_ascii_lowercase();
-                if !self.ctes.contains(&name) {
-                    *self.counts.entry(name).or_default() += 1;
-                }
+        fn post_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+            for select in selects_mut(query.body.as_mut()) {
+                let names: std::collections::HashSet<String> = factors(&select.from)
+                    .filter_map(|factor| match factor {
+                        TableFactor::Table { name, args: None, .. } => Some(name.to_string().to_ascii_lowercase()),
+                        _ => None,
+                    })
+                    .filter(|name| !self.ctes.contains(name))
+                    .collect();
+                names.into_iter().for_each(|name| *self.counts.entry(name).or_default() += 1);
             }
             ControlFlow::Continue(())
         }
@@ -170,6 +150,7 @@ mod tests {
     fn relations_read_once_outer_joins_and_calls_stay() {
         for sql in [
             "SELECT count(*) FROM sales, times WHERE s_time = t_key AND t_hour = 8",
+            "SELECT count(*) FROM sales, times a, times b WHERE s_time = a.t_key AND a.t_key = b.t_key AND a.t_hour = 8",
             "SELECT count(*) FROM sales LEFT JOIN times ON s_time = t_key WHERE t_hour = 8 UNION ALL SELECT count(*) FROM times",
             "SELECT count(*) FROM sales, times WHERE s_time = t_key AND abs(t_hour) = 8 UNION ALL SELECT count(*) FROM times",
             "SELECT count(*) FROM sales, times WHERE s_time = t_key AND t_hour IN (SELECT p_key FROM pages) UNION ALL SELECT 1 FROM times",

@@ -18,11 +18,8 @@
 //! not added: it would filter little.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
+use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableFactor};
 
-use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Query, Select, Statement, TableFactor};
-
-use crate::sql::visit::{VisitMut, VisitorMut};
 use super::scope::*;
 use super::RelationName;
 
@@ -56,7 +53,12 @@ pub type Extent = Option<(i64, i64)>;
 pub(super) fn narrowed(statement: &mut Statement, columns: &Columns, frames: &HashMap<RelationName, String>, probe: &mut dyn Probe) {
     let Statement::Query(query) = statement else { return };
     let resolver = Resolver::new(query, columns);
-    let _ = query.visit(&mut Narrowing { resolver, frames, probe, probed: HashMap::new(), key_extents: HashMap::new(), subquery_depth: 0 });
+    let mut narrowing = Narrowing { resolver, frames, probe, probed: HashMap::new(), key_extents: HashMap::new() };
+    // Not inside an expression's subquery: polars-sql semi-joins an IN
+    // subquery only while none of its filters names a column the outer
+    // query also has, which a range on the subquery's own key could
+    // (falling back to a plan of its own, or failing where correlated).
+    each_select_outside_expression_subqueries(query.as_mut(), &mut |select| narrowing.narrow(select));
 }
 
 struct Narrowing<'a> {
@@ -66,35 +68,6 @@ struct Narrowing<'a> {
     /// Each probe's answer, by its SQL: CTE copies and UNION branches repeat filters.
     probed: HashMap<String, Option<Extent>>,
     key_extents: HashMap<(RelationName, String), Option<Extent>>,
-    /// How many expression subqueries (IN, EXISTS, scalar) the walk is inside.
-    subquery_depth: usize,
-}
-
-impl VisitorMut for Narrowing<'_> {
-    type Break = ();
-
-    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.subquery_depth += usize::from(super::aggregates::opens_subquery(expr));
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.subquery_depth -= usize::from(super::aggregates::opens_subquery(expr));
-        ControlFlow::Continue(())
-    }
-
-    /// Not inside an expression's subquery: polars-sql semi-joins an IN
-    /// subquery only while none of its filters names a column the outer
-    /// query also has, which a range on the subquery's own key could
-    /// (falling back to a plan of its own, or failing where correlated).
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if self.subquery_depth == 0 {
-            for select in selects_mut(query.body.as_mut()) {
-                self.narrow(select);
-            }
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 /// One candidate: the large relation's key as written, and the probes of

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Query};
+use sqlparser::ast::{Expr, Query, Select};
 use crate::sql::visit::{Visit, VisitMut, Visitor, VisitorMut};
 
 /// Visits each expression of `node` outside the queries nested in it (a
@@ -79,4 +79,34 @@ pub(crate) fn without_calls<T: Visit>(node: &T) -> bool {
         }
     }
     Visit::visit(node, &mut Calls).is_continue()
+}
+
+/// Calls `each` with every SELECT of `node` that is not inside an
+/// expression's subquery (IN, EXISTS, a scalar one), innermost first: the
+/// SELECTs of the query, its CTEs, derived tables and set operations.
+pub(crate) fn each_select_outside_expression_subqueries<T: VisitMut>(node: &mut T, each: &mut dyn FnMut(&mut Select)) {
+    struct Selects<'a> {
+        each: &'a mut dyn FnMut(&mut Select),
+        depth: usize,
+    }
+    impl VisitorMut for Selects<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            self.depth += usize::from(crate::sql::rewrite::aggregates::opens_subquery(expr));
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            self.depth -= usize::from(crate::sql::rewrite::aggregates::opens_subquery(expr));
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if self.depth == 0 {
+                for select in super::selects_mut(query.body.as_mut()) {
+                    (self.each)(select);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(node, &mut Selects { each, depth: 0 });
 }
