@@ -127,3 +127,17 @@ def test_a_probe_reads_columns_the_held_rows_lack(start_server, tables):
         same(answers(conn, filtered), duck(tables, filtered))
         [line] = ranges(conn, filtered)
         assert line.startswith("KEY RANGE: day BETWEEN 91 AND 120: the keys "), line
+
+
+def test_filters_below_a_join_two_selects_share(served, tables):
+    """Two SELECTs joining the same relations with other filters (TPC-DS 90's
+    shape): each one's filters go below its join (`filtered_scans.rs`), and
+    the answers are DuckDB's."""
+    branch = ("SELECT count(*) AS n FROM kr.sales, kr.days, kr.items WHERE day = d_key AND item = i_key "
+              "AND d_month = {month} AND i_group = 2")
+    sql = f"SELECT a.n AS early, b.n AS late FROM ({branch.format(month=1)}) a, ({branch.format(month=20)}) b"
+    with flightsql.connect(served.uri, autocommit=True) as conn:
+        same(answers(conn, sql), duck(tables, sql))
+        rewritten = fetch(conn, f"EXPLAIN {sql}").column("plan").to_pylist()[0]
+        assert "(SELECT * FROM kr.days WHERE (days.d_month = 1)) AS days" in rewritten, rewritten
+        assert "(SELECT * FROM kr.days WHERE (days.d_month = 20)) AS days" in rewritten, rewritten

@@ -68,10 +68,12 @@ impl Moving<'_> {
     }
 
     /// A catalog relation (not a CTE) the statement reads more than once,
-    /// its columns named as they are (no alias column list).
+    /// its columns named as they are (no alias column list). Unaliased, it
+    /// keeps its table's name, which qualifies its columns
+    /// (`names_through_schema` leaves out SELECTs naming more).
     fn shared(&self, factor: Option<&TableFactor>) -> bool {
         let Some(factor @ TableFactor::Table { name, alias, args: None, .. }) = factor else { return false };
-        let plain = alias.as_ref().is_none_or(|alias| alias.columns.is_empty()) && (alias.is_some() || name.0.len() == 1);
+        let plain = alias.as_ref().is_none_or(|alias| alias.columns.is_empty());
         plain && !self.resolver.is_cte(factor) && self.reads.get(&name.to_string().to_ascii_lowercase()).is_some_and(|count| *count > 1)
     }
 }
