@@ -35,7 +35,7 @@ struct Moving<'a> {
 
 impl Moving<'_> {
     fn move_filters(&self, select: &mut Select) {
-        if factors(&select.from).count() < 2 || !super::key_ranges::all_inner(select) || names_through_schema(select) {
+        if factors(&select.from).count() < 2 || !all_inner(select) || names_through_schema(select) {
             return;
         }
         let (Some(scopes), Some(selection)) = (self.resolver.scopes(&select.from), &select.selection) else { return };

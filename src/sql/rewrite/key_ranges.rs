@@ -53,7 +53,7 @@ pub type Extent = Option<(i64, i64)>;
 pub(super) fn narrowed(statement: &mut Statement, columns: &Columns, frames: &HashMap<RelationName, String>, probe: &mut dyn Probe) {
     let Statement::Query(query) = statement else { return };
     let resolver = Resolver::new(query, columns);
-    let mut narrowing = Narrowing { resolver, frames, probe, probed: HashMap::new(), key_extents: HashMap::new() };
+    let mut narrowing = Narrowing { resolver, frames, probe, answers: HashMap::new() };
     // Not inside an expression's subquery: polars-sql semi-joins an IN
     // subquery only while none of its filters names a column the outer
     // query also has, which a range on the subquery's own key could
@@ -65,9 +65,17 @@ struct Narrowing<'a> {
     resolver: Resolver<'a>,
     frames: &'a HashMap<RelationName, String>,
     probe: &'a mut dyn Probe,
-    /// Each probe's answer, by its SQL: CTE copies and UNION branches repeat filters.
-    probed: HashMap<String, Option<Extent>>,
-    key_extents: HashMap<(RelationName, String), Option<Extent>>,
+    /// Each answer the probe gave: CTE copies and UNION branches repeat filters and keys.
+    answers: HashMap<Asked, Option<Extent>>,
+}
+
+/// What a statement asks of its probe.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Asked {
+    /// A small relation's filtered keys: its probe's SQL over the registered frame.
+    Kept(RelationName, String),
+    /// A large relation's key column.
+    Column(RelationName, String),
 }
 
 /// One candidate: the large relation's key as written, and the probes of
@@ -84,8 +92,10 @@ impl Narrowing<'_> {
         let ranges: Vec<Expr> = candidates(select, &self.resolver)
             .into_iter()
             .filter_map(|candidate| {
-                let kept = self.extent(&candidate.small)?;
-                let (lo, hi) = selective(self.key_extent(&candidate.large)?, kept)?;
+                let (relation, sql) = candidate.small;
+                let kept = self.answer(Asked::Kept(relation, renamed(&sql, self.frames)?))?;
+                let (relation, column) = candidate.large;
+                let (lo, hi) = selective(self.answer(Asked::Column(relation, column))?, kept)?;
                 let range = format!("{} BETWEEN {lo} AND {hi}", candidate.large_key);
                 self.probe.noted(format!("{range}: {}", candidate.described));
                 parse_expr(&range)
@@ -100,24 +110,16 @@ impl Narrowing<'_> {
 }
 
 impl Narrowing<'_> {
-    /// `sql`'s answer, probed once per statement.
-    fn extent(&mut self, (relation, sql): &(RelationName, String)) -> Option<Extent> {
-        let sql = renamed(sql, self.frames)?;
-        if let Some(extent) = self.probed.get(&sql) {
+    /// The probe's answer, asked once per statement.
+    fn answer(&mut self, asked: Asked) -> Option<Extent> {
+        if let Some(extent) = self.answers.get(&asked) {
             return *extent;
         }
-        let extent = self.probe.extent(relation, &sql);
-        self.probed.insert(sql, extent);
-        extent
-    }
-
-    /// A large relation's key's extent, probed once per statement.
-    fn key_extent(&mut self, key: &(RelationName, String)) -> Option<Extent> {
-        if let Some(extent) = self.key_extents.get(key) {
-            return *extent;
-        }
-        let extent = self.probe.key_extent(&key.0, &key.1);
-        self.key_extents.insert(key.clone(), extent);
+        let extent = match &asked {
+            Asked::Kept(relation, sql) => self.probe.extent(relation, sql),
+            Asked::Column(relation, column) => self.probe.key_extent(relation, column),
+        };
+        self.answers.insert(asked, extent);
         extent
     }
 }
@@ -193,17 +195,6 @@ fn candidate(large_key: &Expr, large: (RelationName, String), small_key: &Expr, 
         small: (small_relation, format!("SELECT min({small_key}) AS lo, max({small_key}) AS hi FROM {small} WHERE {condition}")),
         described: format!("the keys {small_key} of {small} where {condition}"),
     }
-}
-
-/// Whether every join of the FROM is inner (or a cross join): then each ON
-/// condition holds of every row the SELECT keeps, as WHERE's conjuncts do.
-pub(super) fn all_inner(select: &Select) -> bool {
-    select.from.iter().flat_map(|t| &t.joins).all(|join| {
-        matches!(
-            join.join_operator,
-            JoinOperator::Join(JoinConstraint::On(_)) | JoinOperator::Inner(JoinConstraint::On(_)) | JoinOperator::CrossJoin(JoinConstraint::None)
-        ) && !matches!(join.relation, TableFactor::Derived { lateral: true, .. })
-    })
 }
 
 /// Whether `large` is a catalog relation of at least `LARGE_ROWS` rows and

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlparser::ast::{Cte, Expr, Ident, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor};
+use sqlparser::ast::{Cte, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
@@ -235,6 +235,17 @@ pub(crate) fn plain_group_keys(select: &Select) -> Option<&Vec<Expr>> {
 /// Whether a SELECT has a GROUP BY clause (of expressions, or ALL).
 pub(crate) fn has_group_by(select: &Select) -> bool {
     !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(keys, _) if keys.is_empty())
+}
+
+/// Whether every join of the FROM is inner (or a cross join): then each ON
+/// condition holds of every row the SELECT keeps, as WHERE's conjuncts do.
+pub(crate) fn all_inner(select: &Select) -> bool {
+    select.from.iter().flat_map(|t| &t.joins).all(|join| {
+        matches!(
+            join.join_operator,
+            JoinOperator::Join(JoinConstraint::On(_)) | JoinOperator::Inner(JoinConstraint::On(_)) | JoinOperator::CrossJoin(JoinConstraint::None)
+        ) && !matches!(join.relation, TableFactor::Derived { lateral: true, .. })
+    })
 }
 
 /// A join's constraint, for the operators that carry one.
