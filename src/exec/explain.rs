@@ -43,8 +43,8 @@ pub(super) struct Notes {
 /// The query after Floe's rewrites, the result cache, each scan, the data
 /// cache, then the engine.
 fn scan_lines(scans: &[(String, ScanStats)], notes: &Notes) -> Vec<String> {
-    let ranges = notes.rewritten.key_ranges.iter().map(|range| format!("KEY RANGE: {range}"));
-    let rewritten = std::iter::once(format!("FLOE SQL: {}", notes.rewritten.sql)).chain(ranges).chain(notes.result_cache.clone());
+    let told = notes.rewritten.data_told.iter().cloned();
+    let rewritten = std::iter::once(format!("FLOE SQL: {}", notes.rewritten.sql)).chain(told).chain(notes.result_cache.clone());
     let scans = scans
         .iter()
         .map(|(relation, stats)| match stats.snapshot_id {

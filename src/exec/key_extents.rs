@@ -23,6 +23,10 @@ type Extent = Option<(i64, i64)>;
 /// extent (by its name), or a probe's (by its SQL).
 static EXTENTS: LazyLock<BoundedMap<(Vec<String>, String), Extent>> = LazyLock::new(|| BoundedMap::new(KEPT));
 
+/// A subquery's value as a literal, by the files of each relation it reads
+/// and its SQL.
+static VALUES: LazyLock<BoundedMap<(Vec<String>, String), String>> = LazyLock::new(|| BoundedMap::new(KEPT));
+
 /// A relation as a query reads it, every column of every row, for what the
 /// ranges ask of it.
 pub(super) struct Keyed {
@@ -73,6 +77,11 @@ impl Keyed {
         })
     }
 
+    /// This relation, every column, where `context` reads it.
+    pub fn register_in(&self, context: &mut polars_sql::SQLContext) {
+        context.register(&self.registered, self.frame.clone());
+    }
+
     fn kept(&self, asked: String, run: impl FnOnce() -> Option<Extent>) -> Option<Extent> {
         let Some(files) = &self.files else { return run() };
         let key = (files.clone(), asked);
@@ -83,6 +92,20 @@ impl Keyed {
         EXTENTS.put(key, extent);
         Some(extent)
     }
+}
+
+/// The value `run` reads from `relations` for `sql`, kept as extents are
+/// while every relation's files alone decide its rows.
+pub(super) fn value_of(relations: &[&Keyed], sql: &str, run: impl FnOnce() -> Option<String>) -> Option<String> {
+    let files: Option<Vec<String>> = relations.iter().map(|keyed| keyed.files.as_ref().map(|files| files.join("\n"))).collect();
+    let Some(files) = files else { return run() };
+    let key = (files, sql.to_string());
+    if let Some(known) = VALUES.get(&key) {
+        return Some(known);
+    }
+    let value = run()?;
+    VALUES.put(key, value.clone());
+    Some(value)
 }
 
 /// The one row's `lo` and `hi` as 64-bit integers (None where either is NULL).

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use polars::prelude::{Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError, Schema};
+use polars::prelude::{AnyValue, Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError, Schema};
 
-use super::key_extents::Keyed;
+use super::key_extents::{self, Keyed};
 use super::scan::FrameInput;
 use super::{convert, functions, Result};
 use crate::sql::rewrite::{ColumnKind, Extent, Probe, RelationName};
@@ -19,8 +19,9 @@ use crate::sql::Query;
 pub(super) struct Rewritten {
     /// The query after them.
     pub sql: String,
-    /// The join-key ranges read from the data (`rewrite::key_ranges`).
-    pub key_ranges: Vec<String>,
+    /// What the data told the rewrites: join-key ranges
+    /// (`rewrite::key_ranges`), subqueries' values (`rewrite::subquery_values`).
+    pub data_told: Vec<String>,
 }
 
 /// Builds the Polars plan for `query` over `inputs`, its wire schema, and
@@ -32,7 +33,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], running: Option<
     // A recursive query plans its parts again each round: its ranges would be read each time.
     let probing = running.is_some() && query.recursions().is_empty();
     let context = functions::sql_context();
-    let mut planner = Planner { context, frames: HashMap::with_capacity(inputs.len()), columns: Default::default(), key_ranges: Vec::new(), keyed: HashMap::new() };
+    let mut planner = Planner { context, frames: HashMap::with_capacity(inputs.len()), columns: Default::default(), data_told: Vec::new(), keyed: HashMap::new() };
     planner.context.register(crate::sql::rewrite::ONE_ROW, one_row()?);
     for (index, input) in inputs.iter().enumerate() {
         let name = format!("__floe_{index}");
@@ -51,7 +52,7 @@ pub(super) fn polars_plan(query: &Query, inputs: &[FrameInput], running: Option<
     let mut frame = planner.frame(query)?;
     let schema = presented(convert::wire_schema(frame.collect_schema()?.as_ref())?);
     let sql = if query.is_explain() { query.rewritten(&planner.columns)? } else { String::new() };
-    Ok((frame, schema, Rewritten { sql, key_ranges: planner.key_ranges }))
+    Ok((frame, schema, Rewritten { sql, data_told: planner.data_told }))
 }
 
 /// A polars-sql context that knows Floe's functions and the relations a
@@ -60,7 +61,7 @@ pub(super) struct Planner {
     context: polars_sql::SQLContext,
     frames: HashMap<RelationName, String>,
     columns: crate::sql::rewrite::Columns,
-    key_ranges: Vec<String>,
+    data_told: Vec<String>,
     /// Each catalog relation, for the key ranges' probes: only where the
     /// plan will run, so ranges are read from its inputs then alone.
     keyed: HashMap<RelationName, Keyed>,
@@ -78,8 +79,8 @@ impl Planner {
     /// The plan of `query` over what is provided: its parts run and
     /// registered in order, then the rest.
     pub(super) fn frame(&mut self, query: &Query) -> Result<LazyFrame> {
-        let Self { context, frames, columns, key_ranges, keyed } = self;
-        let mut probe = Evaluator { context, key_ranges, keyed };
+        let Self { context, frames, columns, data_told, keyed } = self;
+        let mut probe = Evaluator { context, frames, columns, data_told, keyed };
         let rendered = query.render_parts(frames, columns, &mut probe)?;
         for part in rendered.parts {
             // What polars-sql is given, for when it refuses a query the rewrites produced.
@@ -121,7 +122,9 @@ fn refused(err: PolarsError, query: &Query) -> super::Error {
 /// What the rewrites ask of the data, answered over the registered frames.
 struct Evaluator<'a> {
     context: &'a mut polars_sql::SQLContext,
-    key_ranges: &'a mut Vec<String>,
+    frames: &'a HashMap<RelationName, String>,
+    columns: &'a crate::sql::rewrite::Columns,
+    data_told: &'a mut Vec<String>,
     keyed: &'a HashMap<RelationName, Keyed>,
 }
 
@@ -138,9 +141,78 @@ impl Probe for Evaluator<'_> {
         self.keyed.get(relation)?.key_extent(column)
     }
 
-    fn noted(&mut self, range: String) {
-        self.key_ranges.push(range);
+    /// Run over every column of the relations it reads (the query's own
+    /// frames may hold only the columns the query reads once it has the
+    /// value), in a context of its own, kept by their files.
+    fn value(&mut self, subquery: &str) -> Option<String> {
+        let query = Query::analyze(subquery, &[]).ok()?;
+        if !query.recursions().is_empty() || query.is_explain() || query.is_volatile() || !query.catalog_views().is_empty() {
+            return None;
+        }
+        let keyed: Vec<&Keyed> = query.relations().iter().map(|relation| self.keyed.get(relation)).collect::<Option<_>>()?;
+        let (frames, columns) = (self.frames, self.columns);
+        key_extents::value_of(&keyed, subquery, || {
+            let mut context = functions::sql_context();
+            context.register(crate::sql::rewrite::ONE_ROW, one_row().ok()?);
+            keyed.iter().for_each(|keyed| keyed.register_in(&mut context));
+            let rendered = query.render_parts(frames, columns, &mut NoProbe).ok()?;
+            for part in rendered.parts {
+                let frame = context.execute(&part.sql).ok()?;
+                context.register(&part.name, named(frame, &part.columns, &part.name).ok()?);
+            }
+            let values = context.execute(&rendered.main).ok()?.limit(2).collect().ok()?;
+            let column = values.columns().first().filter(|_| values.shape() == (1, 1))?;
+            literal(&column.get(0).ok()?)
+        })
     }
+
+    fn noted(&mut self, line: String) {
+        self.data_told.push(line);
+    }
+}
+
+/// A subquery's own rewrites ask nothing of the data.
+struct NoProbe;
+
+impl Probe for NoProbe {
+    fn holds(&mut self, _condition: &str) -> bool {
+        false
+    }
+
+    fn extent(&mut self, _relation: &RelationName, _sql: &str) -> Option<Extent> {
+        None
+    }
+
+    fn key_extent(&mut self, _relation: &RelationName, _column: &str) -> Option<Extent> {
+        None
+    }
+}
+
+/// `value` as SQL of its type; None for NULL and types without a literal
+/// Floe reads back exactly.
+fn literal(value: &AnyValue) -> Option<String> {
+    Some(match value {
+        AnyValue::Int8(_) | AnyValue::Int16(_) | AnyValue::Int32(_) | AnyValue::Int64(_) => value.extract::<i64>()?.to_string(),
+        AnyValue::UInt8(_) | AnyValue::UInt16(_) | AnyValue::UInt32(_) | AnyValue::UInt64(_) => value.extract::<u64>()?.to_string(),
+        AnyValue::Boolean(truth) => truth.to_string().to_uppercase(),
+        AnyValue::String(text) => format!("'{}'", text.replace('\'', "''")),
+        AnyValue::StringOwned(text) => format!("'{}'", text.replace('\'', "''")),
+        AnyValue::Date(days) => format!("DATE '{}'", chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::days(i64::from(*days)))?),
+        AnyValue::Decimal(unscaled, _, scale) => format!("CAST('{}' AS DECIMAL(38, {scale}))", decimal_text(*unscaled, *scale)),
+        AnyValue::Float64(number) if number.is_finite() => format!("CAST('{number:?}' AS DOUBLE)"),
+        _ => return None,
+    })
+}
+
+fn decimal_text(unscaled: i128, scale: usize) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    format!("{sign}{whole}.{fraction}")
 }
 
 /// Whether a condition without columns holds, evaluated over the one-row
@@ -182,3 +254,19 @@ fn presented(schema: SchemaRef) -> SchemaRef {
     Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::AnyValue;
+
+    #[test]
+    fn values_read_back_as_literals_of_their_type() {
+        assert_eq!(super::literal(&AnyValue::Int32(-1189)).as_deref(), Some("-1189"));
+        assert_eq!(super::literal(&AnyValue::String("O'Neil")).as_deref(), Some("'O''Neil'"));
+        assert_eq!(super::literal(&AnyValue::Date(10957)).as_deref(), Some("DATE '2000-01-01'"));
+        assert_eq!(super::literal(&AnyValue::Decimal(-5, 38, 2)).as_deref(), Some("CAST('-0.05' AS DECIMAL(38, 2))"));
+        assert_eq!(super::literal(&AnyValue::Decimal(12345, 38, 0)).as_deref(), Some("CAST('12345' AS DECIMAL(38, 0))"));
+        assert_eq!(super::literal(&AnyValue::Float64(0.1)).as_deref(), Some("CAST('0.1' AS DOUBLE)"));
+        assert_eq!(super::literal(&AnyValue::Null), None);
+    }
+}

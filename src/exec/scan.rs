@@ -64,14 +64,29 @@ impl FrameInput {
                 return scan_as_table(paths, cloud.clone(), mapping.clone(), &self.schema);
             }
             Source::Cached(files) => return files.lazy_frame(),
-            Source::Loaded(frame) => frame.clone().lazy(),
+            Source::Loaded(frame) => frame,
             Source::Schema | Source::Parquet { .. } => return Ok(DataFrame::empty_with_schema(&self.schema).lazy()),
         };
-        // Rows converted from Arrow may carry narrower types than the table's.
-        let columns: Vec<Expr> =
-            self.schema.iter().map(|(name, dtype)| col(name.clone()).cast(dtype.clone())).collect();
-        Ok(frame.select(columns))
+        Ok(as_table(frame, &self.schema))
     }
+}
+
+/// Rows converted from Arrow may carry narrower types than the table's.
+/// Only those columns are cast: Polars pushes no filter below a cast, so a
+/// cast of every column kept each filter above the joins over held rows.
+fn as_table(frame: &DataFrame, schema: &Schema) -> LazyFrame {
+    let held = frame.schema();
+    if held.as_ref() == schema {
+        return frame.clone().lazy();
+    }
+    let columns: Vec<Expr> = schema
+        .iter()
+        .map(|(name, dtype)| match held.get(name) {
+            Some(current) if current == dtype => col(name.clone()),
+            _ => col(name.clone()).cast(dtype.clone()),
+        })
+        .collect();
+    frame.clone().lazy().select(columns)
 }
 
 /// Polars' Parquet scan producing the table's schema, the way Polars' own

@@ -43,8 +43,14 @@ pub trait Probe {
     /// The least and greatest value of a catalog relation's integer column,
     /// as `extent` answers.
     fn key_extent(&mut self, relation: &RelationName, column: &str) -> Option<Extent>;
-    /// A range that was added, for EXPLAIN.
-    fn noted(&mut self, _range: String) {}
+    /// The value of an uncorrelated scalar subquery as a SQL literal, where
+    /// it has one row (`subquery_values`); None where nothing is run or
+    /// the value has no literal.
+    fn value(&mut self, _subquery: &str) -> Option<String> {
+        None
+    }
+    /// A line for EXPLAIN of what the data told.
+    fn noted(&mut self, _line: String) {}
 }
 
 /// A key's least and greatest value over a relation's rows (None: no rows, or all NULL).
@@ -97,7 +103,7 @@ impl Narrowing<'_> {
                 let (relation, column) = candidate.large;
                 let (lo, hi) = selective(self.answer(Asked::Column(relation, column))?, kept)?;
                 let range = format!("{} BETWEEN {lo} AND {hi}", candidate.large_key);
-                self.probe.noted(format!("{range}: {}", candidate.described));
+                self.probe.noted(format!("KEY RANGE: {range}: {}", candidate.described));
                 parse_expr(&range)
             })
             .collect();

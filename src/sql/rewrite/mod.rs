@@ -71,6 +71,7 @@ mod shadowed_sort_keys;
 mod similar_to;
 mod sorted_aggregates;
 mod subquery;
+mod subquery_values;
 mod sum_arguments;
 mod synonyms;
 mod temporal;
@@ -209,13 +210,19 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// wildcard's excluded names left out of every joined relation and the
 /// columns of Floe's own joined relations out of `*`,
 /// a nested UNION ALL's LIMIT kept over the union where nothing reads its columns,
+/// IN lists of literals that stay memberships as arrays (which keep a
+/// WHERE's other filters pushed below its joins),
 /// filters on one relation of an inner join moved into a derived table over
 /// it where the statement reads that relation again (Polars' shared joins),
 /// a large relation's join key narrowed to the range a filtered small
 /// relation's keys span, read by `probe` where the query will run,
 /// and catalog relations renamed to the frames Polars has registered. Fails on
 /// a frame only Floe computes where its functions cannot reach.
-pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns, probe: Option<&mut dyn Probe>) -> Result<()> {
+pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>, columns: &Columns, mut probe: Option<&mut dyn Probe>) -> Result<()> {
+    // First, while each scalar subquery is as written.
+    if let Some(probe) = probe.as_deref_mut() {
+        subquery_values::known(statement, columns, probe);
+    }
     one_group::having_of_one_group(statement);
     one_group::exists_of_one_group(statement);
     one_group::memberships_of_one_group(statement);
@@ -264,6 +271,8 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     in_lists::as_comparisons(statement);
     null_comparisons::unknown(statement);
     decimal_comparisons::exact_comparisons(statement, columns);
+    // After the decimal passes, which cast a list's values as they do a comparison's.
+    in_lists::as_array_memberships(statement);
     // After the decimal passes, which read an integer operand as written.
     widened_arithmetic::widened(statement, columns);
     // Last: the arguments it moves are final, and no pass after it needs to

@@ -1,0 +1,134 @@
+//! An uncorrelated scalar subquery compared with a value (`d_month_seq =
+//! (SELECT DISTINCT d_month_seq FROM date_dim WHERE …)`) replaced by the
+//! value it has, read where the query will run (`Probe::value`). The
+//! subquery pass would make it a one-row relation joined to every row,
+//! compared only after every join: TPC-DS 6 joined all 2.9 million
+//! `store_sales` rows to five relations before keeping one month's. As a
+//! literal it is a filter Polars pushes into the month's dimension, which
+//! the key ranges then carry to the fact table.
+//!
+//! Only as an operand of a comparison or BETWEEN (or of arithmetic inside
+//! one), where the literal's type cannot change a column's; only a
+//! subquery that reads nothing of the query around it, nothing volatile,
+//! and no relation a CTE of the statement could stand for. A subquery of
+//! other than one row keeps its plan (and its error, or its NULL).
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{BinaryOperator, Expr, Query, Statement};
+
+use super::resolver::{visit_query, Resolver};
+use super::scope::{cte_names, is_comparison, parse_expr};
+use super::{Columns, Probe};
+use crate::sql::visit::VisitorMut;
+
+pub(super) fn known(statement: &mut Statement, columns: &Columns, probe: &mut dyn Probe) {
+    let ctes = cte_names(statement);
+    visit_query(statement, columns, |resolver| Values { resolver, ctes, probe });
+}
+
+struct Values<'a, 'p> {
+    resolver: Resolver<'a>,
+    ctes: HashSet<String>,
+    probe: &'p mut dyn Probe,
+}
+
+impl VisitorMut for Values<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+                self.operand(left);
+                self.operand(right);
+            }
+            Expr::Between { expr, low, high, .. } => {
+                self.operand(expr);
+                self.operand(low);
+                self.operand(high);
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Values<'_, '_> {
+    fn operand(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Nested(inner) => self.operand(inner),
+            Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply | BinaryOperator::Divide, right } => {
+                self.operand(left);
+                self.operand(right);
+            }
+            Expr::Subquery(subquery) if self.independent(subquery) => {
+                let value = self.probe.value(&subquery.to_string());
+                if let Some(literal) = value.as_deref().and_then(parse_expr) {
+                    self.probe.noted(format!("SUBQUERY VALUE: {} for ({subquery})", value.unwrap_or_default()));
+                    *expr = Expr::Nested(Box::new(literal));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `subquery` means the same on its own as where it stands.
+    fn independent(&self, subquery: &Query) -> bool {
+        let statement = Statement::Query(Box::new(subquery.clone()));
+        let shadowed = super::catalog_relations(&statement).iter().any(|relation| relation.len() == 1 && self.ctes.contains(&relation[0]));
+        !shadowed && !crate::sql::volatile::is_volatile(&statement) && self.resolver.self_contained(subquery)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scope::{columns_of, parse_query};
+    use super::super::{Extent, Probe, RelationName};
+
+    /// Answers a subquery reading `d` (any other: unknown).
+    struct Known(Vec<String>);
+
+    impl Probe for Known {
+        fn holds(&mut self, _: &str) -> bool {
+            false
+        }
+        fn extent(&mut self, _: &RelationName, _: &str) -> Option<Extent> {
+            None
+        }
+        fn key_extent(&mut self, _: &RelationName, _: &str) -> Option<Extent> {
+            None
+        }
+        fn value(&mut self, subquery: &str) -> Option<String> {
+            self.0.push(subquery.to_string());
+            subquery.contains("FROM d ").then(|| "1189".to_string())
+        }
+    }
+
+    fn known(sql: &str) -> (String, Vec<String>) {
+        let columns = columns_of(&[("d", &["m", "y"]), ("s", &["k", "v"]), ("e", &["x"])]);
+        let mut statement = sqlparser::ast::Statement::Query(Box::new(parse_query(sql).unwrap()));
+        let mut probe = Known(Vec::new());
+        super::known(&mut statement, &columns, &mut probe);
+        (statement.to_string(), probe.0)
+    }
+
+    #[test]
+    fn compared_subqueries_become_their_values() {
+        let (sql, asked) = known("SELECT * FROM s JOIN d ON k = m WHERE m BETWEEN (SELECT max(m) FROM d WHERE y = 1) AND (SELECT max(m) FROM d WHERE y = 1) + 2");
+        assert_eq!(sql, "SELECT * FROM s JOIN d ON k = m WHERE m BETWEEN (1189) AND (1189) + 2");
+        assert_eq!(asked.len(), 2);
+    }
+
+    #[test]
+    fn correlated_shadowed_volatile_and_uncompared_subqueries_stay() {
+        for sql in [
+            "SELECT * FROM s WHERE v > (SELECT max(m) FROM d WHERE y = k)",
+            "WITH d AS (SELECT x AS m, x AS y FROM e) SELECT * FROM s WHERE k = (SELECT max(m) FROM d WHERE y = 1)",
+            "SELECT * FROM s WHERE k = (SELECT max(m) FROM d WHERE y = random())",
+            "SELECT (SELECT max(m) FROM d WHERE y = 1) AS top FROM s",
+        ] {
+            assert_eq!(known(sql).0, sql);
+        }
+    }
+}
