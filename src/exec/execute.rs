@@ -65,7 +65,7 @@ impl Engine {
         // A recursive CTE runs while planning, and stops there when asked to.
         let planned = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
         let materialized::Planned { plan: (frame, schema, rewritten), frames, cache, reads } = planned;
-        if let Some(reads) = reads.filter(|_| keep) {
+        if let Some(reads) = reads.filter(|_| keep && !rewritten.read_subqueries_ahead()) {
             self.planned_reads.put(ticket, reads);
         }
         cache.fills.into_iter().for_each(|fill| running.afterwards(move || fill.queue()));

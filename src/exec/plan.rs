@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use polars::prelude::{AnyValue, Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError, Schema};
+use polars::prelude::{AnyValue, Column, DataFrame, DataType, IntoLazy, LazyFrame, PolarsError, Schema, UniqueKeepStrategy};
 
 use super::key_extents::{self, Keyed};
 use super::scan::FrameInput;
@@ -22,6 +22,14 @@ pub(super) struct Rewritten {
     /// What the data told the rewrites: join-key ranges
     /// (`rewrite::key_ranges`), subqueries' values (`rewrite::subquery_values`).
     pub data_told: Vec<String>,
+}
+
+impl Rewritten {
+    /// Whether a subquery's value was read ahead: which columns the plan
+    /// reads then depends on that value, not on the ticket alone.
+    pub fn read_subqueries_ahead(&self) -> bool {
+        self.data_told.iter().any(|line| line.starts_with("SUBQUERY VALUE"))
+    }
 }
 
 /// Builds the Polars plan for `query` over `inputs`, its wire schema, and
@@ -141,17 +149,45 @@ impl Probe for Evaluator<'_> {
         self.keyed.get(relation)?.key_extent(column)
     }
 
-    /// Run over every column of the relations it reads (the query's own
-    /// frames may hold only the columns the query reads once it has the
-    /// value), in a context of its own, kept by their files.
     fn value(&mut self, subquery: &str) -> Option<String> {
+        self.read_ahead(subquery, "value", |rows| {
+            let values = rows.limit(2).collect().ok()?;
+            let column = values.columns().first().filter(|_| values.shape() == (1, 1))?;
+            literal(&column.get(0).ok()?)
+        })
+    }
+
+    fn values(&mut self, subquery: &str) -> Option<String> {
+        self.read_ahead(subquery, "values", |rows| {
+            let values = rows.unique(None, UniqueKeepStrategy::Any).limit(LISTED as u32 + 1).collect().ok()?;
+            let column = values.columns().first().filter(|_| values.width() == 1 && (1..=LISTED).contains(&values.height()))?;
+            let literals: Option<Vec<String>> = column.as_materialized_series().iter().map(|value| literal(&value)).collect();
+            Some(literals?.join(", "))
+        })
+    }
+
+    fn noted(&mut self, line: String) {
+        self.data_told.push(line);
+    }
+}
+
+/// At most this many values of an IN subquery become a list: a list is
+/// SQL text every later pass reads through.
+const LISTED: usize = 1024;
+
+impl Evaluator<'_> {
+    /// What `read` makes of the rows of `subquery`, run over every column of
+    /// the relations it reads (the query's own frames may hold only the
+    /// columns the query reads once it has the answer), in a context of its
+    /// own, kept by their files.
+    fn read_ahead(&mut self, subquery: &str, asked: &str, read: impl FnOnce(LazyFrame) -> Option<String>) -> Option<String> {
         let query = Query::analyze(subquery, &[]).ok()?;
         if !query.recursions().is_empty() || query.is_explain() || query.is_volatile() || !query.catalog_views().is_empty() {
             return None;
         }
         let keyed: Vec<&Keyed> = query.relations().iter().map(|relation| self.keyed.get(relation)).collect::<Option<_>>()?;
         let (frames, columns) = (self.frames, self.columns);
-        key_extents::value_of(&keyed, subquery, || {
+        key_extents::value_of(&keyed, &format!("{asked} {subquery}"), || {
             let mut context = functions::sql_context();
             context.register(crate::sql::rewrite::ONE_ROW, one_row().ok()?);
             keyed.iter().for_each(|keyed| keyed.register_in(&mut context));
@@ -160,14 +196,8 @@ impl Probe for Evaluator<'_> {
                 let frame = context.execute(&part.sql).ok()?;
                 context.register(&part.name, named(frame, &part.columns, &part.name).ok()?);
             }
-            let values = context.execute(&rendered.main).ok()?.limit(2).collect().ok()?;
-            let column = values.columns().first().filter(|_| values.shape() == (1, 1))?;
-            literal(&column.get(0).ok()?)
+            read(context.execute(&rendered.main).ok()?)
         })
-    }
-
-    fn noted(&mut self, line: String) {
-        self.data_told.push(line);
     }
 }
 
@@ -192,12 +222,19 @@ impl Probe for NoProbe {
 /// Floe reads back exactly.
 fn literal(value: &AnyValue) -> Option<String> {
     Some(match value {
-        AnyValue::Int8(_) | AnyValue::Int16(_) | AnyValue::Int32(_) | AnyValue::Int64(_) => value.extract::<i64>()?.to_string(),
-        AnyValue::UInt8(_) | AnyValue::UInt16(_) | AnyValue::UInt32(_) | AnyValue::UInt64(_) => value.extract::<u64>()?.to_string(),
+        // Typed: a bare integer takes the type of what it is compared with
+        // (a REAL column's, rounding where the subquery's BIGINT would not).
+        AnyValue::Int16(number) => format!("CAST({number} AS SMALLINT)"),
+        AnyValue::Int32(number) => format!("CAST({number} AS INTEGER)"),
+        AnyValue::Int64(number) if *number > i64::MIN => format!("CAST({number} AS BIGINT)"),
         AnyValue::Boolean(truth) => truth.to_string().to_uppercase(),
         AnyValue::String(text) => format!("'{}'", text.replace('\'', "''")),
         AnyValue::StringOwned(text) => format!("'{}'", text.replace('\'', "''")),
-        AnyValue::Date(days) => format!("DATE '{}'", chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::days(i64::from(*days)))?),
+        AnyValue::Date(days) => {
+            let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::days(i64::from(*days)))?;
+            // Years past four digits are written with a sign SQL does not read.
+            (1..=9999).contains(&chrono::Datelike::year(&date)).then(|| format!("DATE '{date}'"))?
+        }
         AnyValue::Decimal(unscaled, _, scale) => format!("CAST('{}' AS DECIMAL(38, {scale}))", decimal_text(*unscaled, *scale)),
         AnyValue::Float64(number) if number.is_finite() => format!("CAST('{number:?}' AS DOUBLE)"),
         _ => return None,
@@ -261,7 +298,10 @@ mod tests {
 
     #[test]
     fn values_read_back_as_literals_of_their_type() {
-        assert_eq!(super::literal(&AnyValue::Int32(-1189)).as_deref(), Some("-1189"));
+        assert_eq!(super::literal(&AnyValue::Int32(-1189)).as_deref(), Some("CAST(-1189 AS INTEGER)"));
+        assert_eq!(super::literal(&AnyValue::Int64(i64::MIN)), None);
+        assert_eq!(super::literal(&AnyValue::UInt64(u64::MAX)), None);
+        assert_eq!(super::literal(&AnyValue::Date(3_000_000)), None);
         assert_eq!(super::literal(&AnyValue::String("O'Neil")).as_deref(), Some("'O''Neil'"));
         assert_eq!(super::literal(&AnyValue::Date(10957)).as_deref(), Some("DATE '2000-01-01'"));
         assert_eq!(super::literal(&AnyValue::Decimal(-5, 38, 2)).as_deref(), Some("CAST('-0.05' AS DECIMAL(38, 2))"));

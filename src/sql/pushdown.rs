@@ -119,6 +119,16 @@ fn conjuncts(expr: &Expr, column_of: &dyn Fn(&Expr) -> Option<String>, out: &mut
     }
 }
 
+/// How many times `statement` names `name` as a relation.
+fn names_of(statement: &Statement, name: &sqlparser::ast::ObjectName) -> usize {
+    let mut count = 0;
+    let _ = crate::sql::visit::visit_relations(statement, |relation| {
+        count += usize::from(relation == name);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    count
+}
+
 /// Pushable filters per relation (by its written name).
 pub(super) fn scan_filters(statement: &Statement) -> HashMap<RelationName, Vec<Filter>> {
     let mut filters = HashMap::new();
@@ -131,6 +141,11 @@ pub(super) fn scan_filters(statement: &Statement) -> HashMap<RelationName, Vec<F
     }
     let written: Option<RelationName> = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect();
     let Some(written) = written else { return filters };
+    // A subquery reading the relation again reads the same one scan: what
+    // this WHERE prunes it would never see.
+    if names_of(statement, name) > 1 {
+        return filters;
+    }
     let qualifier = alias.as_ref().map(|a| a.name.value.clone()).or_else(|| written.last().cloned());
     let column_of = |expr: &Expr| match expr {
         Expr::Identifier(ident) => Some(ident.value.clone()),

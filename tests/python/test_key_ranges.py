@@ -76,6 +76,9 @@ NARROWED = [
     # The equality in WHERE narrows a relation a LEFT JOIN preserves.
     ("SELECT i_group, count(*) AS n FROM kr.sales LEFT JOIN kr.items ON item = i_key, kr.days "
      "WHERE day = d_key AND d_month = 0 GROUP BY i_group ORDER BY i_group", "day BETWEEN 1 AND 30"),
+    # Through an IN subquery read ahead as its one value (`subquery_values.rs`).
+    ("SELECT count(*) FROM kr.sales JOIN kr.days ON day = d_key WHERE d_month IN (SELECT i_group FROM kr.items WHERE i_key = 3)",
+     "day BETWEEN 91 AND 120"),
 ]
 
 UNCHANGED = [
@@ -83,8 +86,9 @@ UNCHANGED = [
     "SELECT count(*), count(d_month) FROM kr.sales LEFT JOIN kr.days ON day = d_key AND d_month = 3",
     # Most of the keys: no range worth a filter.
     "SELECT count(*) FROM kr.sales JOIN kr.days ON day = d_key WHERE d_month < 30",
-    # A filter through a subquery is not read ahead.
-    "SELECT count(*) FROM kr.sales JOIN kr.days ON day = d_key WHERE d_month IN (SELECT i_group FROM kr.items WHERE i_key = 3)",
+    # A filter through a subquery that is not read ahead (a NULL among its values).
+    "SELECT count(*) FROM kr.sales JOIN kr.days ON day = d_key "
+    "WHERE d_month IN (SELECT CASE WHEN i_key = 1 THEN NULL ELSE i_group END FROM kr.items WHERE i_key < 4)",
 ]
 
 

@@ -1,5 +1,6 @@
-"""Uncorrelated scalar subqueries compared with a value, read ahead where the
-query runs and handed to the plan as literals (`sql/rewrite/subquery_values.rs`),
+"""Uncorrelated scalar subqueries compared with a value, and IN subqueries of
+a few values, read ahead where the query runs and handed to the plan as
+literals (`sql/rewrite/subquery_values.rs`),
 through ADBC against the real server: the answers are DuckDB's over the same
 rows for every type a value can have, for subqueries that must keep their
 plan, and EXPLAIN ANALYZE says which value was read."""
@@ -32,7 +33,8 @@ def tables():
         "d_price": pa.array([decimal.Decimal(k % 97) / 4 for k in keys], pa.decimal128(7, 2)),
         "d_score": pa.array([(k % 13) / 3 for k in keys], pa.float64()),
     })
-    return {"sales": sales, "days": days}
+    parts = pa.table({"part": pa.array([1] * 100 + [2] * 100, pa.int64()), "v": pa.array(range(200), pa.int64())})
+    return {"sales": sales, "days": days, "parts": parts}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,10 @@ def served(tmp_path_factory, tables):
     catalog = SqlCatalog("floe", uri=f"sqlite:///{server.data_dir}/catalog.db", warehouse=f"file://{server.data_dir}/warehouse")
     catalog.create_namespace_if_not_exists("sv")
     for name, rows in tables.items():
-        catalog.create_table(f"sv.{name}", schema=rows.schema).append(rows)
+        table = catalog.create_table(f"sv.{name}", schema=rows.schema)
+        # Two data files of unlike statistics where they can be told apart.
+        for part in ([rows.slice(0, 100), rows.slice(100)] if name == "parts" else [rows]):
+            table.append(part)
     yield server
     server.stop()
 
@@ -74,10 +79,10 @@ JOINED = "SELECT count(*), sum(amount) FROM sv.sales JOIN sv.days ON day = d_key
 
 READ_AHEAD = [
     # An integer, then carried to the sales as a key range.
-    (JOINED + "d_month = (SELECT max(d_month) FROM sv.days WHERE d_flag = 'y' AND d_key < 100)", "SUBQUERY VALUE: 3 for "),
+    (JOINED + "d_month = (SELECT max(d_month) FROM sv.days WHERE d_flag = 'y' AND d_key < 100)", "SUBQUERY VALUE: CAST(3 AS BIGINT) for "),
     # Bounds of a BETWEEN, one inside arithmetic.
     (JOINED + "d_month BETWEEN (SELECT min(d_month) FROM sv.days WHERE d_key > 500) "
-     "AND (SELECT min(d_month) FROM sv.days WHERE d_key > 500) + 2", "SUBQUERY VALUE: 16 for "),
+     "AND (SELECT min(d_month) FROM sv.days WHERE d_key > 500) + 2", "SUBQUERY VALUE: CAST(16 AS BIGINT) for "),
     # Text, with a quote to escape.
     (JOINED + "d_flag <> (SELECT max(d_flag) || '''' FROM sv.days) AND d_flag = (SELECT max(d_flag) FROM sv.days)",
      "SUBQUERY VALUE: 'y''' for "),
@@ -97,6 +102,41 @@ KEPT = [
     # Not compared: the item's type is the subquery's.
     "SELECT (SELECT max(d_month) FROM sv.days) AS top, count(*) FROM sv.sales",
 ]
+
+
+LISTED = [
+    (JOINED + "d_key IN (SELECT d_key FROM sv.days WHERE d_month = 5)", "SUBQUERY VALUES: 30 for "),
+    (JOINED + "d_key NOT IN (SELECT d_key FROM sv.days WHERE d_month > 2) AND d_flag IN (SELECT d_flag FROM sv.days WHERE d_key = 7)",
+     "SUBQUERY VALUES: 1 for "),
+    # A subquery inside the subquery is read ahead with it.
+    (JOINED + "d_date IN (SELECT d_date FROM sv.days WHERE d_month = (SELECT max(d_month) FROM sv.days WHERE d_key < 40))",
+     "SUBQUERY VALUES: 30 for "),
+]
+
+LIST_KEPT = [
+    # A NULL among the values: NOT IN is unknown for every other row.
+    JOINED + "d_key NOT IN (SELECT CASE WHEN d_key = 1 THEN NULL ELSE d_key END FROM sv.days WHERE d_month = 0)",
+    JOINED + "d_key IN (SELECT CASE WHEN d_key = 1 THEN NULL ELSE d_key END FROM sv.days WHERE d_month = 0)",
+    # Too many values for a list.
+    JOINED + "day IN (SELECT a.d_key * 1000 + b.d_key FROM sv.days a, sv.days b WHERE b.d_key < 3)",
+    # None.
+    JOINED + "d_key IN (SELECT d_key FROM sv.days WHERE d_month > 500)",
+]
+
+
+@pytest.mark.parametrize("sql,listed", LISTED)
+def test_a_few_values_of_an_in_subquery_are_listed(served, tables, sql, listed):
+    with flightsql.connect(served.uri, autocommit=True) as conn:
+        same(answers(conn, sql), duck(tables, sql))
+        lines = told(conn, sql)
+        assert any(line.startswith(listed) for line in lines), lines
+
+
+@pytest.mark.parametrize("sql", LIST_KEPT)
+def test_in_subqueries_with_a_null_or_many_values_keep_their_plan(served, tables, sql):
+    with flightsql.connect(served.uri, autocommit=True) as conn:
+        same(answers(conn, sql), duck(tables, sql))
+        assert not [line for line in told(conn, sql) if line.startswith("SUBQUERY VALUES")]
 
 
 @pytest.mark.parametrize("sql,value", READ_AHEAD)
@@ -125,3 +165,18 @@ def test_more_than_one_row_is_still_an_error(served):
     with flightsql.connect(served.uri, autocommit=True) as conn:
         with pytest.raises(Exception, match="more than one row"):
             fetch(conn, sql)
+
+
+def test_a_subquery_over_the_filtered_relation_reads_all_its_files(served, tables):
+    """The outer WHERE prunes data files by their statistics; the subquery
+    reading the same table again must still see every file."""
+    sql = "SELECT count(*) FROM sv.parts WHERE part = 2 AND v < (SELECT avg(v) FROM sv.parts) + 10"
+    with flightsql.connect(served.uri, autocommit=True) as conn:
+        same(answers(conn, sql), duck(tables, sql))
+        assert answers(conn, sql) == [(10,)]
+
+
+def test_a_typed_null_in_a_list_keeps_not_in_unknown(served, tables):
+    sql = JOINED + "d_key NOT IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, CAST(NULL AS BIGINT))"
+    with flightsql.connect(served.uri, autocommit=True) as conn:
+        same(answers(conn, sql), duck(tables, sql))

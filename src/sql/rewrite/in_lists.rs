@@ -97,11 +97,10 @@ impl VisitorMut for ArrayMemberships {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let Expr::InList { expr: value, list, negated } = expr else { return ControlFlow::Continue(()) };
-        let is_column = matches!(value.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-        let texts = list.iter().any(|item| matches!(item, Expr::Value(v) if !matches!(v.value, Value::Number(..))));
+        let is_column = matches!(super::scope::unnested(value), Expr::Identifier(_) | Expr::CompoundIdentifier(_));
         // A value the same for every row is polars-sql's to answer as one row
         // either way; ANY would not change that, nor need to.
-        let keep = list.is_empty() || list.iter().any(is_null_literal) || (is_column && texts) || reads_nothing(value);
+        let keep = list.is_empty() || list.iter().any(holds_null) || (is_column && !list.iter().all(is_number)) || reads_nothing(value);
         if keep || !list.iter().all(reads_nothing) {
             return ControlFlow::Continue(());
         }
@@ -116,6 +115,25 @@ impl VisitorMut for ArrayMemberships {
             true => Expr::UnaryOp { op: UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(membership))) },
         };
         ControlFlow::Continue(())
+    }
+}
+
+/// A NULL, cast or not (`CAST(NULL AS INT)`): polars-sql reads either as a
+/// NULL in the list.
+fn holds_null(expr: &Expr) -> bool {
+    match expr {
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => holds_null(expr),
+        _ => is_null_literal(expr),
+    }
+}
+
+/// A number, signed or cast (`-1`, `CAST(0.05 AS DECIMAL(38, 2))`): never
+/// read as a column's date or time, as text in an IN list is.
+fn is_number(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(value) => matches!(value.value, Value::Number(..)),
+        Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } | Expr::Cast { expr, .. } | Expr::Nested(expr) => is_number(expr),
+        _ => false,
     }
 }
 
@@ -204,6 +222,8 @@ mod tests {
         );
         for kept in [
             "SELECT * FROM t WHERE d IN ('2000-01-01', '2000-01-02')",
+            "SELECT * FROM t WHERE (d) IN (CAST('2000-01-01' AS VARCHAR), '2000-01-02')",
+            "SELECT * FROM t WHERE x NOT IN (1, 2, CAST(NULL AS INT))",
             "SELECT * FROM t WHERE SUBSTRING(p, 1, 2) IN ('13', NULL)",
             "SELECT * FROM t WHERE m IN (SELECT m FROM u)",
             "SELECT 3 IN (1, 2) FROM t",

@@ -49,6 +49,11 @@ pub trait Probe {
     fn value(&mut self, _subquery: &str) -> Option<String> {
         None
     }
+    /// The distinct values of an uncorrelated IN subquery as a list of SQL
+    /// literals (`a, b, …`), where there are a few and none is NULL.
+    fn values(&mut self, _subquery: &str) -> Option<String> {
+        None
+    }
     /// A line for EXPLAIN of what the data told.
     fn noted(&mut self, _line: String) {}
 }

@@ -12,6 +12,11 @@
 //! subquery that reads nothing of the query around it, nothing volatile,
 //! and no relation a CTE of the statement could stand for. A subquery of
 //! other than one row keeps its plan (and its error, or its NULL).
+//!
+//! So, likewise, `x [NOT] IN (subquery)` of a few values, none NULL, is `x
+//! [NOT] IN (v1, v2, …)`: TPC-DS 58 semi-joined every sale's day to the
+//! days of one week, which as seven dates filter the date dimension and
+//! narrow the sales' key.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -47,6 +52,13 @@ impl VisitorMut for Values<'_, '_> {
                 self.operand(expr);
                 self.operand(low);
                 self.operand(high);
+            }
+            Expr::InSubquery { expr: value, subquery, negated } if self.independent(subquery) => {
+                let values = self.probe.values(&subquery.to_string());
+                if let Some(Expr::InList { list, .. }) = values.as_deref().and_then(|values| parse_expr(&format!("0 IN ({values})"))) {
+                    self.probe.noted(format!("SUBQUERY VALUES: {} for ({subquery})", list.len()));
+                    *expr = Expr::InList { expr: value.clone(), list, negated: *negated };
+                }
             }
             _ => {}
         }
@@ -103,6 +115,9 @@ mod tests {
             self.0.push(subquery.to_string());
             subquery.contains("FROM d ").then(|| "1189".to_string())
         }
+        fn values(&mut self, subquery: &str) -> Option<String> {
+            subquery.contains("FROM d ").then(|| "3, 5".to_string())
+        }
     }
 
     fn known(sql: &str) -> (String, Vec<String>) {
@@ -118,6 +133,14 @@ mod tests {
         let (sql, asked) = known("SELECT * FROM s JOIN d ON k = m WHERE m BETWEEN (SELECT max(m) FROM d WHERE y = 1) AND (SELECT max(m) FROM d WHERE y = 1) + 2");
         assert_eq!(sql, "SELECT * FROM s JOIN d ON k = m WHERE m BETWEEN (1189) AND (1189) + 2");
         assert_eq!(asked.len(), 2);
+    }
+
+    #[test]
+    fn few_values_of_an_in_subquery_become_a_list() {
+        let (sql, _) = known("SELECT * FROM s WHERE k IN (SELECT m FROM d WHERE y = 1) AND v NOT IN (SELECT m FROM d WHERE y = 2)");
+        assert_eq!(sql, "SELECT * FROM s WHERE k IN (3, 5) AND v NOT IN (3, 5)");
+        let correlated = "SELECT * FROM s WHERE k IN (SELECT m FROM d WHERE y = v)";
+        assert_eq!(known(correlated).0, correlated);
     }
 
     #[test]
