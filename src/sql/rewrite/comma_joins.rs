@@ -337,6 +337,16 @@ mod tests {
     }
 
     #[test]
+    fn a_derived_table_adding_items_before_its_wildcard_has_known_columns() {
+        assert_eq!(
+            rewritten("SELECT l_date FROM lineitem, (SELECT SUBSTRING(s_nation, 1, 2) AS s_short, * FROM supplier) AS s, nation \
+                       WHERE s_key = l_supp AND n_key = l_order AND n_name = 'A'"),
+            "SELECT l_date FROM lineitem JOIN nation ON n_key = l_order JOIN (SELECT SUBSTRING(s_nation, 1, 2) AS s_short, * FROM supplier) AS s \
+             ON s_key = l_supp WHERE n_name = 'A'"
+        );
+    }
+
+    #[test]
     fn an_explicit_inner_chain_orders_as_its_comma_list_with_left_joins_last() {
         assert_eq!(
             rewritten("SELECT l_date FROM supplier JOIN lineitem ON s_key = l_supp JOIN orders ON o_key = l_order AND l_date > 3 \

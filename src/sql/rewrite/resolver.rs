@@ -201,18 +201,26 @@ impl Resolver<'_> {
     /// into a derived table): r's; of `SELECT * EXCLUDE (c) FROM r …` (an
     /// ungrouped HAVING's one group, `ungrouped_having.rs`) r's but `c`; of
     /// `SELECT *, e AS n FROM r …` (SUM arguments computed below a grouping,
-    /// `sum_arguments.rs`) r's and `n`.
+    /// `sum_arguments.rs`) r's and `n`; of `SELECT e AS n, * FROM r` (TPC-DS
+    /// 62, 99) `n` and r's.
     fn all_columns(&self, select: &sqlparser::ast::Select) -> Option<Vec<String>> {
         let [table] = select.from.as_slice() else { return None };
-        let Some(sqlparser::ast::SelectItem::Wildcard(options)) = select.projection.first() else { return None };
-        let added: Vec<String> = output_names(select).into_iter().skip(1).collect::<Option<_>>()?;
-        let excluded: Vec<String> = only_excluding(options)?.iter().map(ToString::to_string).collect();
         if !table.joins.is_empty() {
             return None;
         }
-        let columns = self.whole_scope(&table.relation)?.columns;
-        let kept = columns.into_iter().filter(|column| !excluded.iter().any(|gone| gone.eq_ignore_ascii_case(column)));
-        Some(kept.chain(added).collect())
+        let mut columns = Vec::new();
+        let mut wildcards = 0;
+        for (item, name) in select.projection.iter().zip(output_names(select)) {
+            let sqlparser::ast::SelectItem::Wildcard(options) = item else {
+                columns.push(name?);
+                continue;
+            };
+            wildcards += 1;
+            let excluded: Vec<String> = only_excluding(options)?.iter().map(ToString::to_string).collect();
+            let whole = self.whole_scope(&table.relation)?.columns;
+            columns.extend(whole.into_iter().filter(|column| !excluded.iter().any(|gone| gone.eq_ignore_ascii_case(column))));
+        }
+        (wildcards == 1).then_some(columns)
     }
 
     /// Whether every column `query` reads, in its nested subqueries too,

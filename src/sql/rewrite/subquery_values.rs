@@ -21,20 +21,22 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Query, Statement};
+use sqlparser::ast::{BinaryOperator, DataType, Expr, Query, Statement, Value};
 
 use super::resolver::{visit_query, Resolver};
-use super::scope::{cte_names, is_comparison, parse_expr};
+use super::scope::{column_name, cte_names, is_comparison, is_integer_type, parse_expr, unnested};
+use super::ColumnKind::{self, Date, Integer, Other};
 use super::{Columns, Probe};
 use crate::sql::visit::VisitorMut;
 
 pub(super) fn known(statement: &mut Statement, columns: &Columns, probe: &mut dyn Probe) {
     let ctes = cte_names(statement);
-    visit_query(statement, columns, |resolver| Values { resolver, ctes, probe });
+    visit_query(statement, columns, |resolver| Values { resolver, columns, ctes, probe });
 }
 
 struct Values<'a, 'p> {
     resolver: Resolver<'a>,
+    columns: &'a Columns,
     ctes: HashSet<String>,
     probe: &'p mut dyn Probe,
 }
@@ -53,9 +55,11 @@ impl VisitorMut for Values<'_, '_> {
                 self.operand(low);
                 self.operand(high);
             }
-            Expr::InSubquery { expr: value, subquery, negated } if self.independent(subquery) => {
+            Expr::InSubquery { expr: value, subquery, negated } if self.listable(value) && self.independent(subquery) => {
                 let values = self.probe.values(&subquery.to_string());
-                if let Some(Expr::InList { list, .. }) = values.as_deref().and_then(|values| parse_expr(&format!("0 IN ({values})"))) {
+                let listed = values.as_deref().and_then(|values| parse_expr(&format!("0 IN ({values})")));
+                let compared = column_name(unnested(value)).and_then(|name| self.columns.kind(name));
+                if let Some(Expr::InList { list, .. }) = listed.filter(|listed| listed_kind(listed).is_some_and(|kind| Some(kind) == compared)) {
                     self.probe.noted(format!("SUBQUERY VALUES: {} for ({subquery})", list.len()));
                     *expr = Expr::InList { expr: value.clone(), list, negated: *negated };
                 }
@@ -85,6 +89,11 @@ impl Values<'_, '_> {
         }
     }
 
+    /// Whether `value` is a column a list could be compared with.
+    fn listable(&self, value: &Expr) -> bool {
+        column_name(unnested(value)).and_then(|name| self.columns.kind(name)).is_some_and(|kind| matches!(kind, Integer | Date | Other))
+    }
+
     /// Whether `subquery` means the same on its own as where it stands.
     fn independent(&self, subquery: &Query) -> bool {
         let statement = Statement::Query(Box::new(subquery.clone()));
@@ -93,10 +102,25 @@ impl Values<'_, '_> {
     }
 }
 
+/// The kind of column read-ahead values compare with as an IN list, alike
+/// for every value: polars' `is_in` casts no integer to a decimal, nor a
+/// decimal to another scale, as the subquery's join on sides cast alike did.
+fn listed_kind(listed: &Expr) -> Option<ColumnKind> {
+    let Expr::InList { list, .. } = listed else { return None };
+    let kind = |item: &Expr| match item {
+        Expr::Cast { data_type, .. } if is_integer_type(data_type) => Some(Integer),
+        Expr::TypedString(typed) if matches!(typed.data_type, DataType::Date) => Some(Date),
+        Expr::Value(value) if matches!(value.value, Value::SingleQuotedString(_)) => Some(Other),
+        _ => None,
+    };
+    let first = kind(list.first()?)?;
+    list.iter().all(|item| kind(item) == Some(first)).then_some(first)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::scope::{columns_of, parse_query};
-    use super::super::{Extent, Probe, RelationName};
+    use super::super::scope::parse_query;
+    use super::super::{ColumnKind, Columns, Extent, Probe, RelationName};
 
     /// Answers a subquery reading `d` (any other: unknown).
     struct Known(Vec<String>);
@@ -116,12 +140,16 @@ mod tests {
             subquery.contains("FROM d ").then(|| "1189".to_string())
         }
         fn values(&mut self, subquery: &str) -> Option<String> {
-            subquery.contains("FROM d ").then(|| "3, 5".to_string())
+            subquery.contains("FROM d ").then(|| "CAST(3 AS BIGINT), CAST(5 AS BIGINT)".to_string())
         }
     }
 
     fn known(sql: &str) -> (String, Vec<String>) {
-        let columns = columns_of(&[("d", &["m", "y"]), ("s", &["k", "v"]), ("e", &["x"])]);
+        let mut columns = Columns::default();
+        for (name, names) in [("d", ["m", "y"]), ("s", ["k", "v"]), ("e", ["x", "t"])] {
+            let kinds = [ColumnKind::Integer, if name == "s" { ColumnKind::Decimal(2) } else { ColumnKind::Integer }];
+            columns.insert(vec![name.into()], names.iter().map(|n| n.to_string()).collect(), &kinds);
+        }
         let mut statement = sqlparser::ast::Statement::Query(Box::new(parse_query(sql).unwrap()));
         let mut probe = Known(Vec::new());
         super::known(&mut statement, &columns, &mut probe);
@@ -137,8 +165,11 @@ mod tests {
 
     #[test]
     fn few_values_of_an_in_subquery_become_a_list() {
-        let (sql, _) = known("SELECT * FROM s WHERE k IN (SELECT m FROM d WHERE y = 1) AND v NOT IN (SELECT m FROM d WHERE y = 2)");
-        assert_eq!(sql, "SELECT * FROM s WHERE k IN (3, 5) AND v NOT IN (3, 5)");
+        let (sql, _) = known("SELECT * FROM s WHERE k IN (SELECT m FROM d WHERE y = 1) AND k NOT IN (SELECT m FROM d WHERE y = 2)");
+        assert_eq!(sql, "SELECT * FROM s WHERE k IN (CAST(3 AS BIGINT), CAST(5 AS BIGINT)) AND k NOT IN (CAST(3 AS BIGINT), CAST(5 AS BIGINT))");
+        // A DECIMAL compared with integers stays a membership its sides are cast alike for.
+        let decimal = "SELECT * FROM s WHERE v IN (SELECT m FROM d WHERE y = 1)";
+        assert_eq!(known(decimal).0, decimal);
         let correlated = "SELECT * FROM s WHERE k IN (SELECT m FROM d WHERE y = v)";
         assert_eq!(known(correlated).0, correlated);
     }
