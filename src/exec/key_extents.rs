@@ -25,7 +25,7 @@ static EXTENTS: LazyLock<BoundedMap<(Vec<String>, String), Extent>> = LazyLock::
 
 /// A subquery's value as a literal, by the files of each relation it reads
 /// and its SQL.
-static VALUES: LazyLock<BoundedMap<(Vec<String>, String), String>> = LazyLock::new(|| BoundedMap::new(KEPT));
+static VALUES: LazyLock<BoundedMap<(Vec<String>, String), Option<String>>> = LazyLock::new(|| BoundedMap::new(KEPT));
 
 /// A relation as a query reads it, every column of every row, for what the
 /// ranges ask of it.
@@ -96,16 +96,19 @@ impl Keyed {
 
 /// The value `run` reads from `relations` for `sql`, kept as extents are
 /// while every relation's files alone decide its rows.
-pub(super) fn value_of(relations: &[&Keyed], sql: &str, run: impl FnOnce() -> Option<String>) -> Option<String> {
+/// `run` answers None where it failed (asked again next time), `Some(None)`
+/// where the rows have no literal (too many values, a NULL): kept too, so
+/// a subquery of many values runs twice once, not on every run.
+pub(super) fn value_of(relations: &[&Keyed], sql: &str, run: impl FnOnce() -> Option<Option<String>>) -> Option<String> {
     let files: Option<Vec<String>> = relations.iter().map(|keyed| keyed.files.as_ref().map(|files| files.join("\n"))).collect();
-    let Some(files) = files else { return run() };
+    let Some(files) = files else { return run().flatten() };
     let key = (files, sql.to_string());
     if let Some(known) = VALUES.get(&key) {
-        return Some(known);
+        return known;
     }
     let value = run()?;
     VALUES.put(key, value.clone());
-    Some(value)
+    value
 }
 
 /// The one row's `lo` and `hi` as 64-bit integers (None where either is NULL).

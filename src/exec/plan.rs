@@ -152,17 +152,17 @@ impl Probe for Evaluator<'_> {
     fn value(&mut self, subquery: &str) -> Option<String> {
         self.read_ahead(subquery, "value", |rows| {
             let values = rows.limit(2).collect().ok()?;
-            let column = values.columns().first().filter(|_| values.shape() == (1, 1))?;
-            literal(&column.get(0).ok()?)
+            let column = values.columns().first().filter(|_| values.shape() == (1, 1));
+            Some(column.and_then(|column| literal(&column.get(0).ok()?)))
         })
     }
 
     fn values(&mut self, subquery: &str) -> Option<String> {
         self.read_ahead(subquery, "values", |rows| {
             let values = rows.unique(None, UniqueKeepStrategy::Any).limit(LISTED as u32 + 1).collect().ok()?;
-            let column = values.columns().first().filter(|_| values.width() == 1 && (1..=LISTED).contains(&values.height()))?;
-            let literals: Option<Vec<String>> = column.as_materialized_series().iter().map(|value| literal(&value)).collect();
-            Some(literals?.join(", "))
+            let column = values.columns().first().filter(|_| values.width() == 1 && (1..=LISTED).contains(&values.height()));
+            let literals: Option<Vec<String>> = column.and_then(|column| column.as_materialized_series().iter().map(|value| literal(&value)).collect());
+            Some(literals.map(|literals| literals.join(", ")))
         })
     }
 
@@ -180,7 +180,7 @@ impl Evaluator<'_> {
     /// the relations it reads (the query's own frames may hold only the
     /// columns the query reads once it has the answer), in a context of its
     /// own, kept by their files.
-    fn read_ahead(&mut self, subquery: &str, asked: &str, read: impl FnOnce(LazyFrame) -> Option<String>) -> Option<String> {
+    fn read_ahead(&mut self, subquery: &str, asked: &str, read: impl FnOnce(LazyFrame) -> Option<Option<String>>) -> Option<String> {
         let query = Query::analyze(subquery, &[]).ok()?;
         if !query.recursions().is_empty() || query.is_explain() || query.is_volatile() || !query.catalog_views().is_empty() {
             return None;
@@ -271,6 +271,7 @@ fn one_row() -> Result<LazyFrame> {
 fn column_kind(dtype: &DataType) -> ColumnKind {
     match dtype {
         DataType::Date => ColumnKind::Date,
+        DataType::String => ColumnKind::Text,
         DataType::Decimal(_, scale) => ColumnKind::Decimal(u8::try_from(*scale).unwrap_or(u8::MAX)),
         dtype if dtype.is_integer() => ColumnKind::Integer,
         dtype if dtype.is_float() => ColumnKind::Float,

@@ -119,11 +119,15 @@ fn conjuncts(expr: &Expr, column_of: &dyn Fn(&Expr) -> Option<String>, out: &mut
     }
 }
 
-/// How many times `statement` names `name` as a relation.
+/// How many times `statement` names `name` as a relation, quoted or not.
 fn names_of(statement: &Statement, name: &sqlparser::ast::ObjectName) -> usize {
+    let text = |name: &sqlparser::ast::ObjectName| -> Vec<String> {
+        name.0.iter().map(|part| part.as_ident().map_or_else(|| part.to_string(), |ident| ident.value.to_ascii_lowercase())).collect()
+    };
+    let written = text(name);
     let mut count = 0;
     let _ = crate::sql::visit::visit_relations(statement, |relation| {
-        count += usize::from(relation == name);
+        count += usize::from(text(relation) == written);
         std::ops::ControlFlow::<()>::Continue(())
     });
     count

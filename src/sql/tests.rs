@@ -151,6 +151,8 @@ fn single_table_conjuncts_become_scan_filters() {
     // A subquery reading the relation again shares its scan: nothing is pruned.
     let again = Query::analyze("SELECT * FROM t WHERE a = 1 AND b > (SELECT avg(b) FROM t)", &[]).unwrap();
     assert!(again.scan_filters(&vec!["t".to_string()]).is_empty());
+    let quoted = Query::analyze("SELECT * FROM t WHERE a = 1 AND b > (SELECT avg(b) FROM \"t\")", &[]).unwrap();
+    assert!(quoted.scan_filters(&vec!["t".to_string()]).is_empty());
     let other = Query::analyze("SELECT * FROM t WHERE a = 1 AND b > (SELECT avg(b) FROM u)", &[]).unwrap();
     assert_eq!(other.scan_filters(&vec!["t".to_string()]).len(), 1);
     // Joins keep every row source whole: nothing is pushed.

@@ -121,6 +121,10 @@ LIST_KEPT = [
     JOINED + "day IN (SELECT a.d_key * 1000 + b.d_key FROM sv.days a, sv.days b WHERE b.d_key < 3)",
     # None.
     JOINED + "d_key IN (SELECT d_key FROM sv.days WHERE d_month > 500)",
+    # A derived table's DECIMAL column named like a catalog integer column:
+    # its kind is the derived table's, and integers are no list for it.
+    "SELECT count(*) FROM (SELECT CAST(d_month AS DECIMAL(10, 2)) AS d_month FROM sv.days) p "
+    "WHERE d_month IN (SELECT d_month FROM sv.days WHERE d_key = 40)",
 ]
 
 

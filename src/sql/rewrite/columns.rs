@@ -29,6 +29,7 @@ pub enum ColumnKind {
     Integer,
     /// REAL or DOUBLE.
     Float,
+    Text,
     #[default]
     Other,
 }

@@ -75,7 +75,7 @@ impl TopK<'_> {
     fn may_be_decimal(&self, expr: &Expr) -> bool {
         visit_expressions(expr, |part| {
             let decimal = match (column_name(part), part) {
-                (Some(name), _) => !matches!(self.columns.kind(name), Some(ColumnKind::Date | ColumnKind::Integer | ColumnKind::Float | ColumnKind::Other)),
+                (Some(name), _) => !matches!(self.columns.kind(name), Some(ColumnKind::Date | ColumnKind::Integer | ColumnKind::Float | ColumnKind::Text | ColumnKind::Other)),
                 (None, Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, data_type, .. }) => {
                     matches!(data_type, DataType::Decimal(_) | DataType::Numeric(_) | DataType::Dec(_))
                 }
