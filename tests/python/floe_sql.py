@@ -12,6 +12,17 @@ def run(conn, sql: str, params=None) -> pa.Table:
         return cursor.fetch_arrow_table()
 
 
+def rows(conn, sql: str) -> list[tuple]:
+    """The answer's rows as tuples, in the order Floe sent them."""
+    return [tuple(row.values()) for row in run(conn, sql).to_pylist()]
+
+
+def explained(conn, sql: str, *prefixes: str) -> list[str]:
+    """The lines of `EXPLAIN ANALYZE sql` that start with one of `prefixes`."""
+    lines = run(conn, f"EXPLAIN ANALYZE {sql}").column("plan").to_pylist()
+    return [line for line in lines if line.startswith(prefixes)]
+
+
 def rounded(table: pa.Table) -> list:
     """Rows with floats to 9 significant digits: partial sums add in another order."""
     return [{k: float(f"{v:.9g}") if isinstance(v, float) else v for k, v in row.items()} for row in table.to_pylist()]

@@ -33,3 +33,19 @@ def duckdb_scan(metadata_location: str, sql_tail: str = "") -> pa.Table:
     con = duckdb_with_extensions()
     location = metadata_location.removeprefix("file://")
     return con.execute(f"SELECT * FROM iceberg_scan('{location}') {sql_tail}").to_arrow_table()
+
+
+def duckdb_over(tables: dict, sql: str, namespace: str) -> list[tuple]:
+    """DuckDB's answer to `sql` over the same Arrow `tables`, with the
+    namespace Floe reads them under (`ns.`) left out."""
+    con = duckdb.connect()
+    for name, rows in tables.items():
+        con.register(name, rows)
+    return con.execute(sql.replace(f"{namespace}.", "")).fetchall()
+
+
+def same_rows(got: list[tuple], expected: list[tuple]) -> None:
+    """Row by row, floats within 1e-6."""
+    assert len(got) == len(expected), (got, expected)
+    for a, b in zip(got, expected):
+        assert all(x == y or (isinstance(x, float) and abs(x - y) < 1e-6) for x, y in zip(a, b)), (a, b)

@@ -4,12 +4,12 @@ answers are DuckDB's over the same rows wherever the range is added and
 wherever it must not be, and EXPLAIN ANALYZE says which range was read."""
 
 import adbc_driver_flightsql.dbapi as flightsql
-import duckdb
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from floe_sql import run as fetch
+from floe_sql import explained, rows as answers, run as fetch
+from readers import duckdb_over, same_rows as same
 
 SALES = 600_000
 
@@ -45,26 +45,11 @@ def served(tmp_path_factory, tables):
 
 
 def duck(tables, sql: str):
-    con = duckdb.connect()
-    for name, rows in tables.items():
-        con.register(name, rows)
-    return con.execute(sql.replace("kr.", "")).fetchall()
+    return duckdb_over(tables, sql, "kr")
 
 
 def ranges(conn, sql: str) -> list[str]:
-    lines = fetch(conn, f"EXPLAIN ANALYZE {sql}").column("plan").to_pylist()
-    return [line for line in lines if line.startswith("KEY RANGE")]
-
-
-def answers(conn, sql: str) -> list[tuple]:
-    table = fetch(conn, sql)
-    return [tuple(row.values()) for row in table.to_pylist()]
-
-
-def same(got, expected):
-    assert len(got) == len(expected), (got, expected)
-    for a, b in zip(got, expected):
-        assert all(x == y or (isinstance(x, float) and abs(x - y) < 1e-6) for x, y in zip(a, b)), (a, b)
+    return explained(conn, sql, "KEY RANGE")
 
 
 NARROWED = [
