@@ -73,6 +73,9 @@ READ_AHEAD = [
     (JOINED + "d_flag <> (SELECT max(d_flag) || '''' FROM sv.days) AND d_flag = (SELECT max(d_flag) FROM sv.days)",
      "SUBQUERY VALUE: 'y''' for "),
     (JOINED + "d_date = (SELECT max(d_date) FROM sv.days WHERE d_month = 4)", "SUBQUERY VALUE: DATE '2001-05-31' for "),
+    # Through a CTE of the statement, taken along.
+    ("WITH shifted AS (SELECT d_key, d_month + 100 AS d_month FROM sv.days) "
+     "SELECT count(*) FROM shifted WHERE d_month = (SELECT max(d_month) FROM shifted)", "SUBQUERY VALUE: CAST(133 AS BIGINT) for "),
     # The clock is read once per query, before: the value is that run's.
     (JOINED + "d_date = (SELECT max(d_date) FROM sv.days WHERE d_date < current_date)", "SUBQUERY VALUE: DATE '2003-09-28' for "),
     (JOINED + "d_price > (SELECT max(d_price) FROM sv.days WHERE d_key < 50) - 0.5",

@@ -23,7 +23,7 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, DataType, Expr, Query, Statement, Value};
+use sqlparser::ast::{BinaryOperator, Cte, DataType, Expr, Query, Statement, Value};
 
 use super::resolver::{visit_query, Resolver};
 use super::scope::{cte_names, is_comparison, is_integer_type, parse_expr, replace_outside_subqueries, selects_mut, unnested};
@@ -32,13 +32,26 @@ use super::{Columns, Probe};
 use crate::sql::visit::VisitorMut;
 
 pub(super) fn known(statement: &mut Statement, columns: &Columns, probe: &mut dyn Probe) {
-    let ctes = cte_names(statement);
+    let names = cte_names(statement);
+    let top = match statement {
+        Statement::Query(query) => query.with.as_ref().filter(|with| !with.recursive).map(|with| with.cte_tables.clone()).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let ctes = Ctes { names, top };
     visit_query(statement, columns, |resolver| Values { resolver, ctes, probe });
+}
+
+/// The statement's CTEs: every name defined anywhere, and the definitions
+/// of its own WITH (not a recursive one), which a subquery reading them
+/// takes along to be read on its own.
+struct Ctes {
+    names: HashSet<String>,
+    top: Vec<Cte>,
 }
 
 struct Values<'a, 'p> {
     resolver: Resolver<'a>,
-    ctes: HashSet<String>,
+    ctes: Ctes,
     probe: &'p mut dyn Probe,
 }
 
@@ -70,10 +83,8 @@ impl VisitorMut for Values<'_, '_> {
             replace_outside_subqueries(select, |expr| {
                 let Expr::InSubquery { expr: value, subquery, negated } = expr else { return };
                 let Some(kind) = resolver.column_kind(unnested(value), &relations).filter(|kind| matches!(kind, Integer | Date | Text)) else { return };
-                if !independent(resolver, ctes, subquery) {
-                    return;
-                }
-                let values = probe.values(&subquery.to_string());
+                let Some(standalone) = standalone(resolver, ctes, subquery) else { return };
+                let values = probe.values(&standalone);
                 let listed = values.as_deref().and_then(|values| parse_expr(&format!("0 IN ({values})")));
                 if let Some(Expr::InList { list, .. }) = listed.filter(|listed| listed_kind(listed) == Some(kind)) {
                     probe.noted(format!("SUBQUERY VALUES: {} for ({subquery})", list.len()));
@@ -93,8 +104,9 @@ impl Values<'_, '_> {
                 self.operand(left);
                 self.operand(right);
             }
-            Expr::Subquery(subquery) if independent(&self.resolver, &self.ctes, subquery) => {
-                let value = self.probe.value(&subquery.to_string());
+            Expr::Subquery(subquery) => {
+                let Some(standalone) = standalone(&self.resolver, &self.ctes, subquery) else { return };
+                let value = self.probe.value(&standalone);
                 if let Some(literal) = value.as_deref().and_then(parse_expr) {
                     self.probe.noted(format!("SUBQUERY VALUE: {} for ({subquery})", value.unwrap_or_default()));
                     *expr = Expr::Nested(Box::new(literal));
@@ -105,11 +117,42 @@ impl Values<'_, '_> {
     }
 }
 
-/// Whether `subquery` means the same on its own as where it stands.
-fn independent(resolver: &Resolver, ctes: &HashSet<String>, subquery: &Query) -> bool {
+/// `subquery` as a query that means the same on its own as where it stands:
+/// with the CTEs of the statement it reads (and those they read), in their
+/// order; None where it reads the query around it, calls something
+/// volatile, or reads a CTE defined elsewhere than the statement's WITH.
+fn standalone(resolver: &Resolver, ctes: &Ctes, subquery: &Query) -> Option<String> {
     let statement = Statement::Query(Box::new(subquery.clone()));
-    let shadowed = super::catalog_relations(&statement).iter().any(|relation| relation.len() == 1 && ctes.contains(&relation[0]));
-    !shadowed && !crate::sql::volatile::is_volatile(&statement) && resolver.self_contained(subquery)
+    if crate::sql::volatile::is_volatile(&statement) || !resolver.self_contained(subquery) {
+        return None;
+    }
+    let mut needed = cte_reads(&statement, &ctes.names);
+    if needed.is_empty() {
+        return Some(subquery.to_string());
+    }
+    if subquery.with.is_some() {
+        return None;
+    }
+    let mut next = 0;
+    while let Some(name) = needed.get(next).cloned() {
+        let cte = ctes.top.iter().find(|cte| cte.alias.name.value == name)?;
+        let body = Statement::Query(cte.query.clone());
+        if crate::sql::volatile::is_volatile(&body) {
+            return None;
+        }
+        needed.extend(cte_reads(&body, &ctes.names).into_iter().filter(|read| !needed.contains(read)).collect::<Vec<_>>());
+        next += 1;
+    }
+    let taken: Vec<String> = ctes.top.iter().filter(|cte| needed.contains(&cte.alias.name.value)).map(ToString::to_string).collect();
+    Some(format!("WITH {} {subquery}", taken.join(", ")))
+}
+
+/// The CTEs (by `names`) `statement` reads without defining them.
+fn cte_reads(statement: &Statement, names: &HashSet<String>) -> Vec<String> {
+    super::catalog_relations(statement).into_iter().filter_map(|relation| match relation.as_slice() {
+        [name] if names.contains(name) => Some(name.clone()),
+        _ => None,
+    }).collect()
 }
 
 /// The kind of column read-ahead values compare with as an IN list, alike
@@ -186,10 +229,17 @@ mod tests {
     }
 
     #[test]
+    fn a_subquery_reading_ctes_takes_them_along() {
+        let (sql, asked) = known("WITH e2 AS (SELECT x FROM e), d AS (SELECT x AS m, x AS y FROM e2), u AS (SELECT 1 AS z) \
+                                  SELECT * FROM s WHERE k = (SELECT max(m) FROM d WHERE y = 1)");
+        assert!(sql.ends_with("WHERE k = (1189)"), "{sql}");
+        assert_eq!(asked, ["WITH e2 AS (SELECT x FROM e), d AS (SELECT x AS m, x AS y FROM e2) SELECT max(m) FROM d WHERE y = 1"]);
+    }
+
+    #[test]
     fn correlated_shadowed_volatile_and_uncompared_subqueries_stay() {
         for sql in [
             "SELECT * FROM s WHERE v > (SELECT max(m) FROM d WHERE y = k)",
-            "WITH d AS (SELECT x AS m, x AS y FROM e) SELECT * FROM s WHERE k = (SELECT max(m) FROM d WHERE y = 1)",
             "SELECT * FROM s WHERE k = (SELECT max(m) FROM d WHERE y = random())",
             "SELECT (SELECT max(m) FROM d WHERE y = 1) AS top FROM s",
         ] {
