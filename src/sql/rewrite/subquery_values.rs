@@ -38,7 +38,7 @@ pub(super) fn known(statement: &mut Statement, columns: &Columns, probe: &mut dy
         _ => Vec::new(),
     };
     let ctes = Ctes { names, top };
-    visit_query(statement, columns, |resolver| Values { resolver, ctes, probe });
+    visit_query(statement, columns, |resolver| Values { resolver, ctes, probe, depth: 0, bodies_seen: 0, visible: usize::MAX });
 }
 
 /// The statement's CTEs: every name defined anywhere, and the definitions
@@ -53,6 +53,13 @@ struct Values<'a, 'p> {
     resolver: Resolver<'a>,
     ctes: Ctes,
     probe: &'p mut dyn Probe,
+    /// Queries entered: the statement's is 1; its CTEs' bodies, the first
+    /// queries entered at 2, are walked before anything else of it.
+    depth: usize,
+    bodies_seen: usize,
+    /// How many of the statement's CTEs the query walked sees: inside the
+    /// body of one, those defined before it (a later one is no CTE there).
+    visible: usize,
 }
 
 impl VisitorMut for Values<'_, '_> {
@@ -77,13 +84,19 @@ impl VisitorMut for Values<'_, '_> {
     /// Each SELECT's IN subqueries, where the relations of that SELECT tell
     /// the kind of the column compared, which the list's must match.
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let Self { resolver, ctes, probe } = self;
+        self.depth += 1;
+        if self.depth == 2 && self.bodies_seen < self.ctes.top.len() {
+            self.visible = self.bodies_seen;
+            self.bodies_seen += 1;
+        }
+        let Self { resolver, ctes, probe, visible, .. } = self;
+        let visible = *visible;
         for select in selects_mut(query.body.as_mut()) {
             let relations = resolver.relations(&select.from);
             replace_outside_subqueries(select, |expr| {
                 let Expr::InSubquery { expr: value, subquery, negated } = expr else { return };
                 let Some(kind) = resolver.column_kind(unnested(value), &relations).filter(|kind| matches!(kind, Integer | Date | Text)) else { return };
-                let Some(standalone) = standalone(resolver, ctes, subquery) else { return };
+                let Some(standalone) = standalone(resolver, ctes, visible, subquery) else { return };
                 let values = probe.values(&standalone);
                 let listed = values.as_deref().and_then(|values| parse_expr(&format!("0 IN ({values})")));
                 if let Some(Expr::InList { list, .. }) = listed.filter(|listed| listed_kind(listed) == Some(kind)) {
@@ -91,6 +104,14 @@ impl VisitorMut for Values<'_, '_> {
                     *expr = Expr::InList { expr: value.clone(), list, negated: *negated };
                 }
             });
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        if self.depth == 1 {
+            self.visible = usize::MAX;
         }
         ControlFlow::Continue(())
     }
@@ -105,7 +126,7 @@ impl Values<'_, '_> {
                 self.operand(right);
             }
             Expr::Subquery(subquery) => {
-                let Some(standalone) = standalone(&self.resolver, &self.ctes, subquery) else { return };
+                let Some(standalone) = standalone(&self.resolver, &self.ctes, self.visible, subquery) else { return };
                 let value = self.probe.value(&standalone);
                 if let Some(literal) = value.as_deref().and_then(parse_expr) {
                     self.probe.noted(format!("SUBQUERY VALUE: {} for ({subquery})", value.unwrap_or_default()));
@@ -120,8 +141,9 @@ impl Values<'_, '_> {
 /// `subquery` as a query that means the same on its own as where it stands:
 /// with the CTEs of the statement it reads (and those they read), in their
 /// order; None where it reads the query around it, calls something
-/// volatile, or reads a CTE defined elsewhere than the statement's WITH.
-fn standalone(resolver: &Resolver, ctes: &Ctes, subquery: &Query) -> Option<String> {
+/// volatile, or reads a CTE defined elsewhere than the statement's WITH or
+/// not among the first `visible` (each CTE sees those before it).
+fn standalone(resolver: &Resolver, ctes: &Ctes, visible: usize, subquery: &Query) -> Option<String> {
     let statement = Statement::Query(Box::new(subquery.clone()));
     if crate::sql::volatile::is_volatile(&statement) || !resolver.self_contained(subquery) {
         return None;
@@ -134,13 +156,17 @@ fn standalone(resolver: &Resolver, ctes: &Ctes, subquery: &Query) -> Option<Stri
         return None;
     }
     let mut next = 0;
+    let mut seen_by = vec![visible; needed.len()];
     while let Some(name) = needed.get(next).cloned() {
-        let cte = ctes.top.iter().find(|cte| cte.alias.name.value == name)?;
+        let position = ctes.top.iter().take(seen_by[next]).position(|cte| cte.alias.name.value == name)?;
+        let cte = &ctes.top[position];
         let body = Statement::Query(cte.query.clone());
         if crate::sql::volatile::is_volatile(&body) {
             return None;
         }
-        needed.extend(cte_reads(&body, &ctes.names).into_iter().filter(|read| !needed.contains(read)).collect::<Vec<_>>());
+        let reads: Vec<String> = cte_reads(&body, &ctes.names).into_iter().filter(|read| !needed.contains(read)).collect();
+        seen_by.extend(std::iter::repeat_n(position, reads.len()));
+        needed.extend(reads);
         next += 1;
     }
     let taken: Vec<String> = ctes.top.iter().filter(|cte| needed.contains(&cte.alias.name.value)).map(ToString::to_string).collect();
@@ -234,6 +260,11 @@ mod tests {
                                   SELECT * FROM s WHERE k = (SELECT max(m) FROM d WHERE y = 1)");
         assert!(sql.ends_with("WHERE k = (1189)"), "{sql}");
         assert_eq!(asked, ["WITH e2 AS (SELECT x FROM e), d AS (SELECT x AS m, x AS y FROM e2) SELECT max(m) FROM d WHERE y = 1"]);
+        // Inside a CTE's body only the CTEs before it are CTEs.
+        let forward = "WITH a AS (SELECT k FROM s WHERE k = (SELECT max(m) FROM d WHERE m > 0)), d AS (SELECT x AS m FROM e) SELECT * FROM a";
+        assert_eq!(known(forward).0, forward);
+        let backward = "WITH d AS (SELECT x AS m FROM e), a AS (SELECT k FROM s WHERE k = (SELECT max(m) FROM d WHERE m > 0)) SELECT * FROM a";
+        assert!(known(backward).0.contains("WHERE k = (1189)"), "{}", known(backward).0);
     }
 
     #[test]
