@@ -84,13 +84,7 @@ impl Keyed {
 
     fn kept(&self, asked: String, run: impl FnOnce() -> Option<Extent>) -> Option<Extent> {
         let Some(files) = &self.files else { return run() };
-        let key = (files.clone(), asked);
-        if let Some(known) = EXTENTS.get(&key) {
-            return Some(known);
-        }
-        let extent = run()?;
-        EXTENTS.put(key, extent);
-        Some(extent)
+        remembered(&EXTENTS, (files.clone(), asked), run)
     }
 }
 
@@ -102,13 +96,17 @@ impl Keyed {
 pub(super) fn value_of(relations: &[&Keyed], sql: &str, run: impl FnOnce() -> Option<Option<String>>) -> Option<String> {
     let files: Option<Vec<String>> = relations.iter().map(|keyed| keyed.files.as_ref().map(|files| files.join("\n"))).collect();
     let Some(files) = files else { return run().flatten() };
-    let key = (files, sql.to_string());
-    if let Some(known) = VALUES.get(&key) {
-        return known;
+    remembered(&VALUES, (files, sql.to_string()), run).flatten()
+}
+
+/// The answer `memo` keeps for `key`, else `run`'s, kept where it has one.
+fn remembered<T: Clone>(memo: &BoundedMap<(Vec<String>, String), T>, key: (Vec<String>, String), run: impl FnOnce() -> Option<T>) -> Option<T> {
+    if let Some(known) = memo.get(&key) {
+        return Some(known);
     }
-    let value = run()?;
-    VALUES.put(key, value.clone());
-    value
+    let answer = run()?;
+    memo.put(key, answer.clone());
+    Some(answer)
 }
 
 /// The one row's `lo` and `hi` as 64-bit integers (None where either is NULL).

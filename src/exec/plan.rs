@@ -28,7 +28,7 @@ impl Rewritten {
     /// Whether a subquery's value was read ahead: which columns the plan
     /// reads then depends on that value, not on the ticket alone.
     pub fn read_subqueries_ahead(&self) -> bool {
-        self.data_told.iter().any(|line| line.starts_with("SUBQUERY VALUE"))
+        self.data_told.iter().any(|line| line.starts_with(crate::sql::rewrite::SUBQUERY_NOTE))
     }
 }
 
@@ -90,16 +90,22 @@ impl Planner {
         let Self { context, frames, columns, data_told, keyed } = self;
         let mut probe = Evaluator { context, frames, columns, data_told, keyed };
         let rendered = query.render_parts(frames, columns, &mut probe)?;
-        for part in rendered.parts {
-            // What polars-sql is given, for when it refuses a query the rewrites produced.
-            tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
-            let frame = context.execute(&part.sql).map_err(|err| refused(err, query))?;
-            let frame = named(frame, &part.columns, &part.name)?;
-            context.register(&part.name, frame);
-        }
-        tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
-        context.execute(&rendered.main).map_err(|err| refused(err, query))
+        planned_parts(context, rendered, query)
     }
+}
+
+/// `rendered` planned in `context`: its parts run and registered in order,
+/// then the rest.
+fn planned_parts(context: &mut polars_sql::SQLContext, rendered: crate::sql::Rendered, query: &Query) -> Result<LazyFrame> {
+    for part in rendered.parts {
+        // What polars-sql is given, for when it refuses a query the rewrites produced.
+        tracing::debug!(target: "floe::sql", sql = %part.sql, part = %part.name, "rendered for polars-sql");
+        let frame = context.execute(&part.sql).map_err(|err| refused(err, query))?;
+        let frame = named(frame, &part.columns, &part.name)?;
+        context.register(&part.name, frame);
+    }
+    tracing::debug!(target: "floe::sql", sql = %rendered.main, "rendered for polars-sql");
+    context.execute(&rendered.main).map_err(|err| refused(err, query))
 }
 
 /// `frame` with its columns renamed to `columns`, the names a WITH gives
@@ -192,11 +198,7 @@ impl Evaluator<'_> {
             context.register(crate::sql::rewrite::ONE_ROW, one_row().ok()?);
             keyed.iter().for_each(|keyed| keyed.register_in(&mut context));
             let rendered = query.render_parts(frames, columns, &mut NoProbe).ok()?;
-            for part in rendered.parts {
-                let frame = context.execute(&part.sql).ok()?;
-                context.register(&part.name, named(frame, &part.columns, &part.name).ok()?);
-            }
-            read(context.execute(&rendered.main).ok()?)
+            read(planned_parts(&mut context, rendered, &query).ok()?)
         })
     }
 }
@@ -204,19 +206,7 @@ impl Evaluator<'_> {
 /// A subquery's own rewrites ask nothing of the data.
 struct NoProbe;
 
-impl Probe for NoProbe {
-    fn holds(&mut self, _condition: &str) -> bool {
-        false
-    }
-
-    fn extent(&mut self, _relation: &RelationName, _sql: &str) -> Option<Extent> {
-        None
-    }
-
-    fn key_extent(&mut self, _relation: &RelationName, _column: &str) -> Option<Extent> {
-        None
-    }
-}
+impl Probe for NoProbe {}
 
 /// `value` as SQL of its type; None for NULL and types without a literal
 /// Floe reads back exactly.
@@ -228,28 +218,19 @@ fn literal(value: &AnyValue) -> Option<String> {
         AnyValue::Int32(number) => format!("CAST({number} AS INTEGER)"),
         AnyValue::Int64(number) if *number > i64::MIN => format!("CAST({number} AS BIGINT)"),
         AnyValue::Boolean(truth) => truth.to_string().to_uppercase(),
-        AnyValue::String(text) => format!("'{}'", text.replace('\'', "''")),
-        AnyValue::StringOwned(text) => format!("'{}'", text.replace('\'', "''")),
+        AnyValue::String(text) => crate::sql::params::quoted(text),
+        AnyValue::StringOwned(text) => crate::sql::params::quoted(text),
         AnyValue::Date(days) => {
             let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::days(i64::from(*days)))?;
             // Years past four digits are written with a sign SQL does not read.
             (1..=9999).contains(&chrono::Datelike::year(&date)).then(|| format!("DATE '{date}'"))?
         }
-        AnyValue::Decimal(unscaled, _, scale) => format!("CAST('{}' AS DECIMAL(38, {scale}))", decimal_text(*unscaled, *scale)),
+        AnyValue::Decimal(unscaled, _, scale) => {
+            format!("CAST('{}' AS DECIMAL(38, {scale}))", crate::sql::rewrite::decimal_text((*unscaled, u32::try_from(*scale).ok()?)))
+        }
         AnyValue::Float64(number) if number.is_finite() => format!("CAST('{number:?}' AS DOUBLE)"),
         _ => return None,
     })
-}
-
-fn decimal_text(unscaled: i128, scale: usize) -> String {
-    let digits = unscaled.unsigned_abs().to_string();
-    let sign = if unscaled < 0 { "-" } else { "" };
-    if scale == 0 {
-        return format!("{sign}{digits}");
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (whole, fraction) = padded.split_at(padded.len() - scale);
-    format!("{sign}{whole}.{fraction}")
 }
 
 /// Whether a condition without columns holds, evaluated over the one-row

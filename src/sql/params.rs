@@ -26,7 +26,8 @@ pub fn literals_from_batch(batch: &RecordBatch) -> Result<Vec<String>> {
         .collect()
 }
 
-fn quoted(text: &str) -> String {
+/// `text` as a SQL string literal.
+pub(crate) fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

@@ -119,15 +119,17 @@ fn conjuncts(expr: &Expr, column_of: &dyn Fn(&Expr) -> Option<String>, out: &mut
     }
 }
 
-/// How many times `statement` names `name` as a relation, quoted or not.
-fn names_of(statement: &Statement, name: &sqlparser::ast::ObjectName) -> usize {
-    let text = |name: &sqlparser::ast::ObjectName| -> Vec<String> {
-        name.0.iter().map(|part| part.as_ident().map_or_else(|| part.to_string(), |ident| ident.value.to_ascii_lowercase())).collect()
-    };
-    let written = text(name);
+/// A relation's name as written, quotes aside.
+fn parts(name: &sqlparser::ast::ObjectName) -> Option<RelationName> {
+    name.0.iter().map(|part| part.as_ident().map(|ident| ident.value.clone())).collect()
+}
+
+/// How many times `statement` names `written` as a relation, quoted or not, in any case.
+fn names_of(statement: &Statement, written: &RelationName) -> usize {
+    let same = |other: RelationName| other.len() == written.len() && other.iter().zip(written).all(|(a, b)| a.eq_ignore_ascii_case(b));
     let mut count = 0;
     let _ = crate::sql::visit::visit_relations(statement, |relation| {
-        count += usize::from(text(relation) == written);
+        count += usize::from(parts(relation).is_some_and(same));
         std::ops::ControlFlow::<()>::Continue(())
     });
     count
@@ -143,11 +145,10 @@ pub(super) fn scan_filters(statement: &Statement) -> HashMap<RelationName, Vec<F
     if !from.joins.is_empty() {
         return filters;
     }
-    let written: Option<RelationName> = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone())).collect();
-    let Some(written) = written else { return filters };
+    let Some(written) = parts(name) else { return filters };
     // A subquery reading the relation again reads the same one scan: what
     // this WHERE prunes it would never see.
-    if names_of(statement, name) > 1 {
+    if names_of(statement, &written) > 1 {
         return filters;
     }
     let qualifier = alias.as_ref().map(|a| a.name.value.clone()).or_else(|| written.last().cloned());

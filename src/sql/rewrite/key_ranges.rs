@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Select, Statement, TableFactor};
 
 use super::scope::*;
-use super::RelationName;
+use super::{Extent, Probe, RelationName};
 
 /// A relation this large, at least `RATIO` times the filtered one, gets the range.
 const LARGE_ROWS: u64 = 500_000;
@@ -30,36 +30,6 @@ const RATIO: u64 = 8;
 /// added. Measured over TPC-DS at SF 1 against no ranges (same binary,
 /// interleaved): geomean 0.83 at a half, 0.87 at 0.15.
 const SELECTIVE: f64 = 0.5;
-
-/// What only the data can tell, evaluated by the executor over the frames
-/// the query reads.
-pub trait Probe {
-    /// Whether a condition without columns holds (`constant_filters`).
-    fn holds(&mut self, condition: &str) -> bool;
-    /// The `lo` and `hi` integers `sql` (reading only the catalog relation
-    /// `relation`) selects, None where NULL (no rows); None where nothing is
-    /// probed (planning only) or the probe failed.
-    fn extent(&mut self, relation: &RelationName, sql: &str) -> Option<Extent>;
-    /// The least and greatest value of a catalog relation's integer column,
-    /// as `extent` answers.
-    fn key_extent(&mut self, relation: &RelationName, column: &str) -> Option<Extent>;
-    /// The value of an uncorrelated scalar subquery as a SQL literal, where
-    /// it has one row (`subquery_values`); None where nothing is run or
-    /// the value has no literal.
-    fn value(&mut self, _subquery: &str) -> Option<String> {
-        None
-    }
-    /// The distinct values of an uncorrelated IN subquery as a list of SQL
-    /// literals (`a, b, …`), where there are a few and none is NULL.
-    fn values(&mut self, _subquery: &str) -> Option<String> {
-        None
-    }
-    /// A line for EXPLAIN of what the data told.
-    fn noted(&mut self, _line: String) {}
-}
-
-/// A key's least and greatest value over a relation's rows (None: no rows, or all NULL).
-pub type Extent = Option<(i64, i64)>;
 
 pub(super) fn narrowed(statement: &mut Statement, columns: &Columns, frames: &HashMap<RelationName, String>, probe: &mut dyn Probe) {
     let Statement::Query(query) = statement else { return };
@@ -239,9 +209,6 @@ mod tests {
     }
 
     impl Probe for Recorded {
-        fn holds(&mut self, _condition: &str) -> bool {
-            false
-        }
         fn extent(&mut self, _relation: &RelationName, sql: &str) -> Option<Extent> {
             self.asked.push(sql.to_string());
             Some(self.answers?.1)

@@ -56,7 +56,7 @@ fn parsed(text: &str) -> Option<(i128, u32)> {
     Some((unscaled, u32::try_from(fraction.len()).ok()?))
 }
 
-pub(super) fn decimal_text((unscaled, scale): (i128, u32)) -> String {
+pub(crate) fn decimal_text((unscaled, scale): (i128, u32)) -> String {
     let digits = format!("{:0>width$}", unscaled.unsigned_abs(), width = scale as usize + 1);
     let (whole, fraction) = digits.split_at(digits.len() - scale as usize);
     let sign = if unscaled < 0 { "-" } else { "" };

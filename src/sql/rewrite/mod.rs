@@ -36,6 +36,7 @@ mod limited_unions;
 mod join_filter_names;
 mod join_filters;
 mod key_ranges;
+mod probe;
 mod filtered_scans;
 mod join_keys;
 mod lift;
@@ -94,7 +95,8 @@ pub use names::presented_name;
 pub use one_row::ONE_ROW;
 pub use constant_filters::{folded as constant_filters_folded, Truth};
 pub use columns::{ColumnKind, Columns};
-pub use key_ranges::{Extent, Probe};
+pub use probe::{Extent, Probe, SUBQUERY_NOTE};
+pub(crate) use literals::decimal_text;
 pub(crate) use scope::{handed_over_derived, parse_query, visit_outside_subqueries};
 pub(crate) use ungrouped_having::filtered_after as ungrouped_having_filtered;
 

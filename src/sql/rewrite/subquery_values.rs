@@ -9,9 +9,9 @@
 //!
 //! Only as an operand of a comparison or BETWEEN (or of arithmetic inside
 //! one), where the literal's type cannot change a column's; only a
-//! subquery that reads nothing of the query around it, nothing volatile,
-//! and no relation a CTE of the statement could stand for. A subquery of
-//! other than one row keeps its plan (and its error, or its NULL).
+//! subquery that reads nothing of the query around it and nothing
+//! volatile, read with the CTEs of the statement it reads taken along. A
+//! subquery of other than one row keeps its plan (and its error, or its NULL).
 //!
 //! So, likewise, `x [NOT] IN (subquery)` of a few values, none NULL, is `x
 //! [NOT] IN (v1, v2, …)`: TPC-DS 58 semi-joined every sale's day to the
@@ -28,7 +28,7 @@ use sqlparser::ast::{BinaryOperator, Cte, DataType, Expr, Query, Statement, Valu
 use super::resolver::{visit_query, Resolver};
 use super::scope::{cte_names, is_comparison, is_integer_type, parse_expr, replace_outside_subqueries, selects_mut, unnested};
 use super::ColumnKind::{self, Date, Integer, Text};
-use super::{Columns, Probe};
+use super::{Columns, Probe, SUBQUERY_NOTE};
 use crate::sql::visit::VisitorMut;
 
 pub(super) fn known(statement: &mut Statement, columns: &Columns, probe: &mut dyn Probe) {
@@ -100,7 +100,7 @@ impl VisitorMut for Values<'_, '_> {
                 let values = probe.values(&standalone);
                 let listed = values.as_deref().and_then(|values| parse_expr(&format!("0 IN ({values})")));
                 if let Some(Expr::InList { list, .. }) = listed.filter(|listed| listed_kind(listed) == Some(kind)) {
-                    probe.noted(format!("SUBQUERY VALUES: {} for ({subquery})", list.len()));
+                    probe.noted(format!("{SUBQUERY_NOTE}S: {} for ({subquery})", list.len()));
                     *expr = Expr::InList { expr: value.clone(), list, negated: *negated };
                 }
             });
@@ -129,7 +129,7 @@ impl Values<'_, '_> {
                 let Some(standalone) = standalone(&self.resolver, &self.ctes, self.visible, subquery) else { return };
                 let value = self.probe.value(&standalone);
                 if let Some(literal) = value.as_deref().and_then(parse_expr) {
-                    self.probe.noted(format!("SUBQUERY VALUE: {} for ({subquery})", value.unwrap_or_default()));
+                    self.probe.noted(format!("{SUBQUERY_NOTE}: {} for ({subquery})", value.unwrap_or_default()));
                     *expr = Expr::Nested(Box::new(literal));
                 }
             }
@@ -148,7 +148,8 @@ fn standalone(resolver: &Resolver, ctes: &Ctes, visible: usize, subquery: &Query
     if crate::sql::volatile::is_volatile(&statement) || !resolver.self_contained(subquery) {
         return None;
     }
-    let mut needed = cte_reads(&statement, &ctes.names);
+    // Each CTE needed, with how many of the statement's its reader sees.
+    let mut needed: Vec<(String, usize)> = cte_reads(&statement, &ctes.names).into_iter().map(|name| (name, visible)).collect();
     if needed.is_empty() {
         return Some(subquery.to_string());
     }
@@ -156,20 +157,21 @@ fn standalone(resolver: &Resolver, ctes: &Ctes, visible: usize, subquery: &Query
         return None;
     }
     let mut next = 0;
-    let mut seen_by = vec![visible; needed.len()];
-    while let Some(name) = needed.get(next).cloned() {
-        let position = ctes.top.iter().take(seen_by[next]).position(|cte| cte.alias.name.value == name)?;
-        let cte = &ctes.top[position];
-        let body = Statement::Query(cte.query.clone());
+    while let Some((name, seen)) = needed.get(next).cloned() {
+        let position = ctes.top.iter().take(seen).position(|cte| cte.alias.name.value == name)?;
+        let body = Statement::Query(ctes.top[position].query.clone());
         if crate::sql::volatile::is_volatile(&body) {
             return None;
         }
-        let reads: Vec<String> = cte_reads(&body, &ctes.names).into_iter().filter(|read| !needed.contains(read)).collect();
-        seen_by.extend(std::iter::repeat_n(position, reads.len()));
-        needed.extend(reads);
+        for read in cte_reads(&body, &ctes.names) {
+            if !needed.iter().any(|(known, _)| *known == read) {
+                needed.push((read, position));
+            }
+        }
         next += 1;
     }
-    let taken: Vec<String> = ctes.top.iter().filter(|cte| needed.contains(&cte.alias.name.value)).map(ToString::to_string).collect();
+    let taken: Vec<String> =
+        ctes.top.iter().filter(|cte| needed.iter().any(|(name, _)| *name == cte.alias.name.value)).map(ToString::to_string).collect();
     Some(format!("WITH {} {subquery}", taken.join(", ")))
 }
 
@@ -199,21 +201,12 @@ fn listed_kind(listed: &Expr) -> Option<ColumnKind> {
 #[cfg(test)]
 mod tests {
     use super::super::scope::parse_query;
-    use super::super::{ColumnKind, Columns, Extent, Probe, RelationName};
+    use super::super::{ColumnKind, Columns, Probe};
 
     /// Answers a subquery reading `d` (any other: unknown).
     struct Known(Vec<String>);
 
     impl Probe for Known {
-        fn holds(&mut self, _: &str) -> bool {
-            false
-        }
-        fn extent(&mut self, _: &RelationName, _: &str) -> Option<Extent> {
-            None
-        }
-        fn key_extent(&mut self, _: &RelationName, _: &str) -> Option<Extent> {
-            None
-        }
         fn value(&mut self, subquery: &str) -> Option<String> {
             self.0.push(subquery.to_string());
             subquery.contains("FROM d ").then(|| "1189".to_string())
