@@ -21,6 +21,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use polars::prelude::*;
@@ -54,6 +55,11 @@ pub struct DataCache {
     capacity_bytes: usize,
     state: Mutex<State>,
     filler: OnceLock<SyncSender<Fill>>,
+    /// How many times it let a column go (to make room, or for a copy).
+    evictions: AtomicU64,
+    /// Told the count each time it lets columns go: what holds their rows
+    /// past the cache lets them go too.
+    on_eviction: OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
 #[derive(Default)]
@@ -70,6 +76,17 @@ impl DataCache {
 
     pub fn enabled(&self) -> bool {
         self.capacity_bytes > 0
+    }
+
+    /// How many times it has let columns go: while this stays the same,
+    /// every column it handed out is still held.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Acquire)
+    }
+
+    /// Calls `forget` with the count each time the cache lets columns go.
+    pub fn on_eviction(&self, forget: Box<dyn Fn(u64) + Send + Sync>) {
+        let _ = self.on_eviction.set(forget);
     }
 
     /// Whether a relation of `rows` rows of `schema`, whose files take
@@ -131,19 +148,30 @@ impl DataCache {
             return; // one column this large would push out everything else
         }
         let mut state = self.state.lock().expect("data cache lock");
+        let mut evicted = false;
         while state.used_bytes + bytes > self.capacity_bytes {
             let Some(oldest) = state.entries.iter().min_by_key(|(_, (_, _, used))| *used).map(|(key, _)| key.clone()) else { break };
             if let Some((_, freed, _)) = state.entries.remove(&oldest) {
                 state.used_bytes -= freed;
+                evicted = true;
             }
         }
         state.clock += 1;
         let clock = state.clock;
+        // Two decoders of one column: the copy handed out before is let go too.
         if let Some((_, replaced, _)) = state.entries.insert(key, (column, bytes, clock)) {
             state.used_bytes -= replaced;
+            evicted = true;
         }
         state.used_bytes += bytes;
         crate::telemetry::metrics::metrics().data_cache_bytes.record(state.used_bytes as u64, &[]);
+        drop(state);
+        if evicted {
+            let evictions = self.evictions.fetch_add(1, Ordering::AcqRel) + 1;
+            if let Some(forget) = self.on_eviction.get() {
+                forget(evictions);
+            }
+        }
     }
 }
 
@@ -183,6 +211,15 @@ impl CachedFiles {
         match names.is_empty() {
             true => self.schema.iter_names_cloned().take(1).collect(),
             false => names.to_vec(),
+        }
+    }
+
+    /// Marks `names` of every file as just read, where held: a kept plan
+    /// over them runs again without asking for them.
+    pub fn touch(&self, names: &[PlSmallStr]) {
+        let names = self.kept_for(names);
+        for file in &self.files {
+            names.iter().for_each(|name| drop(self.cache.get(&self.key(file, name))));
         }
     }
 
@@ -311,6 +348,21 @@ mod tests {
         assert!(cache.used_bytes() <= 400);
         cache.put(key("f6"), column("a", &[6]), 101);
         assert!(cache.get(&key("f6")).is_none(), "over a quarter of the cache: never kept");
+    }
+
+    #[test]
+    fn each_column_let_go_or_replaced_is_told() {
+        let cache = DataCache::new(400);
+        let told = Arc::new(AtomicU64::new(0));
+        let seen = told.clone();
+        cache.on_eviction(Box::new(move |evictions| seen.store(evictions, Ordering::SeqCst)));
+        (1..=4).for_each(|n| cache.put(key(&format!("f{n}")), column("a", &[n]), 100));
+        assert_eq!((cache.evictions(), told.load(Ordering::SeqCst)), (0, 0));
+        cache.put(key("f5"), column("a", &[5]), 100);
+        assert_eq!((cache.evictions(), told.load(Ordering::SeqCst)), (1, 1));
+        // A second decoder's copy: the first one handed out is no longer held.
+        cache.put(key("f5"), column("a", &[5]), 100);
+        assert_eq!((cache.evictions(), told.load(Ordering::SeqCst)), (2, 2));
     }
 
     #[test]

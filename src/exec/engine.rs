@@ -28,6 +28,7 @@ impl Engine {
             data_cache: Arc::default(),
             planned_schemas: Arc::default(),
             planned_frames: Arc::default(),
+            held_frames: Arc::default(),
             planned_reads: Arc::default(),
         }
     }
@@ -91,6 +92,8 @@ impl Engine {
     /// Keeps decoded columns of data files, up to `capacity_bytes` in all, for the next scan (0: off).
     pub fn with_data_cache(mut self, capacity_bytes: usize) -> Self {
         self.data_cache = Arc::new(super::data_cache::DataCache::new(capacity_bytes));
+        let held_frames = self.held_frames.clone();
+        self.data_cache.on_eviction(Box::new(move |evictions| held_frames.forget(evictions)));
         self
     }
 

@@ -50,7 +50,10 @@ impl Engine {
         let keep = query.answers_rows() && !query.is_volatile() && query.catalog_views().is_empty() && planned::pinned(ticket)
             && !reads_metadata(&tables) && query.recursions().is_empty();
         let relations = ticket.tables.iter().map(|pin| pin.relation.clone()).collect::<Vec<_>>().join(", ");
-        if let Some(planned) = keep.then(|| self.planned_frames.get(ticket)).flatten() {
+        // Read before the cache hands out any column: a plan over them is kept only if none went since.
+        let evictions = self.data_cache.evictions();
+        let kept = || self.planned_frames.get(ticket).or_else(|| self.held_frames.get(ticket, evictions));
+        if let Some(planned) = keep.then(kept).flatten() {
             return Ok(self.rerun(&planned, ticket, caching, running, relations));
         }
         let mut inputs = self.frame_inputs(&query, tables, ticket).await?;
@@ -65,18 +68,25 @@ impl Engine {
         // A recursive CTE runs while planning, and stops there when asked to.
         let planned = planned.map_err(|e| if running.is_cancelled() { running.stop_reason() } else { as_data_fault(e, &relations) })?;
         let materialized::Planned { plan: (frame, schema, rewritten), frames, cache, reads } = planned;
+        let held = reads.as_ref().map(|reads| reads.held(&frames)).unwrap_or_default();
         if let Some(reads) = reads.filter(|_| keep && !rewritten.read_subqueries_ahead()) {
             self.planned_reads.put(ticket, reads);
         }
         cache.fills.into_iter().for_each(|fill| running.afterwards(move || fill.queue()));
         self.history.planned(&ticket.query_id);
         inputs.frames = frames;
-        // Nor one over columns the data cache held (it would hold them), nor over files
-        // read for columns it lacked (it would skip them once decoded into it).
-        let (keep, placement) = (keep && inputs.reads_files_only() && !cache.missed, inputs.placement(references, cache.in_memory));
+        // Not one over files read for columns the data cache lacked (it would skip them
+        // once decoded into it), nor over rows read otherwise (delete files applied);
+        // one over columns the cache held, only while it holds them.
+        let (files_only, cached_rows_only) = (inputs.reads_files_only(), inputs.holds_cached_rows_only());
+        let (keep, placement) = (keep && !cache.missed && cached_rows_only, inputs.placement(references, cache.in_memory));
         let scans = inputs.scans;
         if keep {
-            self.planned_frames.put(ticket, Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), placement }));
+            let plan = Arc::new(planned::PlannedFrame { frame: frame.clone(), schema: schema.clone(), scans: scans.clone(), placement, held });
+            match files_only {
+                true => self.planned_frames.put(ticket, plan),
+                false => self.held_frames.put(ticket, plan, evictions, self.data_cache.evictions()),
+            }
         }
         let engine = format!("POLARS ENGINE: {}", self.engine_for(placement).1);
         let notes = explain::Notes { rewritten, result_cache: result_cache::explained(&caching, cached.as_deref()), data_cache: cache.held, engine };
@@ -99,7 +109,8 @@ impl Engine {
         for (relation, stats) in &planned.scans {
             self.history.scanned(&ticket.query_id, stats.record(relation));
         }
-        self.history.planned(&ticket.query_id);
+        self.history.planned_before(&ticket.query_id);
+        materialized::read_again(&planned.held);
         let stream = self.run_frame(planned.frame.clone(), planned.schema.clone(), running, relations, planned.placement);
         (planned.schema.clone(), self.kept_in_cache(caching, true, &planned.schema, stream))
     }

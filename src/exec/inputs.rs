@@ -46,6 +46,12 @@ impl Inputs {
         self.frames.iter().all(|input| matches!(input.source, scan::Source::Parquet { .. } | scan::Source::Cached(_) | scan::Source::Schema))
     }
 
+    /// Whether the plan over these frames holds no rows but those the data
+    /// cache holds too (or none).
+    pub fn holds_cached_rows_only(&self) -> bool {
+        self.frames.iter().all(|input| !matches!(input.source, scan::Source::Loaded(_)) || input.decoded_from.is_some())
+    }
+
     /// Whether any relation is read through the data cache.
     pub fn reads_data_cache(&self) -> bool {
         self.frames.iter().any(|input| matches!(input.source, scan::Source::Cached(_)))

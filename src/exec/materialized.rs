@@ -11,6 +11,7 @@
 //! read from its files as without a cache, and they are decoded after.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_plan::dsl::FileScanIR;
@@ -110,6 +111,25 @@ pub(super) fn planned(query: &Query, mut frames: Vec<FrameInput>, stop: Option<&
 /// Whether every frame is held in memory, with at most `HELD_ROWS` rows.
 fn held_within(frames: &[FrameInput]) -> bool {
     frames.iter().all(|input| matches!(&input.source, Source::Loaded(frame) if frame.height() <= super::bounded::HELD_ROWS))
+}
+
+/// A relation's columns a plan holds of the data cache's.
+pub(super) struct HeldRead(Arc<CachedFiles>, Vec<PlSmallStr>);
+
+impl CachedReads {
+    /// The columns of the cache's that `frames`, planned by these reads, hold.
+    pub(super) fn held(&self, frames: &[FrameInput]) -> Vec<HeldRead> {
+        let read = |input: &FrameInput| self.0.iter().find(|read| read.relation == input.relation);
+        frames.iter().filter_map(|input| Some(HeldRead(input.decoded_from.clone()?, read(input)?.names.clone()))).collect()
+    }
+}
+
+/// A kept plan runs again over `held`: its columns are read as much as a
+/// new plan's (least recently used first out), and counted as hits.
+pub(super) fn read_again(held: &[HeldRead]) {
+    held.iter().for_each(|HeldRead(files, names)| files.touch(names));
+    let reads = &crate::telemetry::metrics::metrics().data_cache_reads;
+    reads.add(held.len() as u64, &crate::telemetry::metrics::label("outcome", "hit"));
 }
 
 /// Each relation read through the cache in `floe.data_cache.reads`.

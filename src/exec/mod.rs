@@ -186,6 +186,7 @@ pub struct Engine {
     planned_schemas: Arc<planned::PlannedSchemas>,
     /// Runnable plans of tickets run before, for the next run of the same ticket.
     planned_frames: Arc<planned::PlannedFrames>,
+    held_frames: Arc<planned::HeldFrames>,
     planned_reads: Arc<planned::PlannedReads>,
 }
 

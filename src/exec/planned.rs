@@ -8,7 +8,7 @@
 //! Tickets stay self-contained: a node that kept nothing plans from the
 //! ticket alone, so any node still runs any ticket.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use polars::prelude::LazyFrame;
@@ -21,8 +21,10 @@ use crate::proto::QueryTicket;
 /// Beyond this many result schemas the memo starts over.
 const MAX_SCHEMAS: usize = 1024;
 /// Beyond this many runnable plans the memo starts over. A plan holds file
-/// lists and Parquet footers, never rows (plans over loaded data are not kept).
+/// lists and Parquet footers, never rows (plans over held data are kept apart).
 const MAX_FRAMES: usize = 256;
+/// Beyond this many plans over columns the data cache held the memo starts over.
+const MAX_HELD_FRAMES: usize = 64;
 
 /// The result schema of each ticket planned before.
 pub(super) type PlannedSchemas = TicketMemo<SchemaRef>;
@@ -41,6 +43,59 @@ pub(super) struct PlannedFrame {
     pub scans: Vec<(String, ScanStats)>,
     /// Which engine its inputs call for.
     pub placement: super::inputs::Placement,
+    /// The columns it holds of the data cache's, read again on each run.
+    pub held: Vec<super::materialized::HeldRead>,
+}
+
+/// Plans over columns the data cache held, whose planning (Floe's rewrites,
+/// the ranges and values they read from the data, polars-sql) took as long
+/// as running them on TPC-DS 7 (90 of 150 ms). Such a plan holds those
+/// columns' rows, so it is kept only while the cache has let no column go
+/// since it was planned: it then holds nothing the cache does not. Each
+/// eviction lets every kept plan go (`forget`, called by the cache).
+pub(super) struct HeldFrames {
+    /// The cache's evictions when the plans were kept, and the plans.
+    kept: Mutex<(u64, PlannedFrames)>,
+}
+
+impl Default for HeldFrames {
+    fn default() -> Self {
+        Self { kept: Mutex::new((0, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) })) }
+    }
+}
+
+impl HeldFrames {
+    /// The plan kept for `ticket`, where the cache has let nothing go
+    /// since (its `evictions` when the caller took its columns).
+    pub fn get(&self, ticket: &QueryTicket, evictions: u64) -> Option<Arc<PlannedFrame>> {
+        let kept = self.kept.lock().expect("held plans lock");
+        (kept.0 == evictions).then(|| kept.1.get(ticket)).flatten()
+    }
+
+    /// Keeps `ticket`'s plan, planned when the cache had let columns go
+    /// `planned_at` times, where it has let none go since (`evictions` now).
+    pub fn put(&self, ticket: &QueryTicket, plan: Arc<PlannedFrame>, planned_at: u64, evictions: u64) {
+        if planned_at != evictions {
+            return;
+        }
+        let mut kept = self.kept.lock().expect("held plans lock");
+        if kept.0 < evictions {
+            *kept = (evictions, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) });
+        }
+        if kept.0 == evictions {
+            kept.1.put(ticket, plan);
+        }
+    }
+
+    /// Lets every kept plan go: the cache has let columns go `evictions` times.
+    pub fn forget(&self, evictions: u64) {
+        let mut kept = self.kept.lock().expect("held plans lock");
+        if kept.0 < evictions {
+            let forgotten = std::mem::replace(&mut *kept, (evictions, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) }));
+            drop(kept);
+            drop(forgotten);
+        }
+    }
 }
 
 pub(super) struct TicketMemo<V> {
@@ -113,6 +168,32 @@ mod tests {
         memo.put(&ticket(1, "first"), schema.clone());
         assert_eq!(memo.get(&ticket(1, "second")), Some(schema));
         assert_eq!(memo.get(&ticket(2, "second")), None);
+    }
+
+    #[test]
+    fn a_plan_over_held_columns_is_kept_only_while_the_cache_lets_none_go() {
+        let plan = || {
+            let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+            let frame = polars::prelude::IntoLazy::lazy(polars::prelude::DataFrame::empty());
+            Arc::new(PlannedFrame { frame, schema, scans: Vec::new(), placement: super::super::inputs::Placement::Held, held: Vec::new() })
+        };
+        let held = HeldFrames::default();
+        held.put(&ticket(1, "first"), plan(), 0, 0);
+        assert!(held.get(&ticket(1, "second"), 0).is_some());
+        // Planned before an eviction, done after it: it may hold a column the cache let go.
+        held.put(&ticket(2, "first"), plan(), 0, 1);
+        assert!(held.get(&ticket(2, "second"), 1).is_none());
+        held.forget(1);
+        assert!(held.get(&ticket(1, "third"), 1).is_none());
+        held.put(&ticket(3, "first"), plan(), 1, 1);
+        assert!(held.get(&ticket(3, "second"), 1).is_some());
+        // A query that took its columns before the eviction neither finds nor keeps plans.
+        assert!(held.get(&ticket(3, "third"), 0).is_none());
+        held.put(&ticket(4, "first"), plan(), 0, 0);
+        assert!(held.get(&ticket(4, "second"), 1).is_none() && held.get(&ticket(3, "fourth"), 1).is_some());
+        // A count told late (another eviction's) forgets nothing newer.
+        held.forget(1);
+        assert!(held.get(&ticket(3, "fifth"), 1).is_some());
     }
 
     #[test]

@@ -63,6 +63,7 @@ fn queries(records: &[Record]) -> Result<DataFrame> {
         optional("code", records.iter().map(|r| r.code.clone()).collect()),
         optional("error", records.iter().map(|r| r.error.clone()).collect()),
         optional("trace_id", records.iter().map(|r| r.trace_id.clone()).collect()),
+        Column::new("plan_reused".into(), records.iter().map(|r| r.plan_reused).collect::<Vec<bool>>()),
     ];
     Ok(DataFrame::new_infer_height(columns)?)
 }

@@ -94,6 +94,14 @@ impl History {
         self.update(query_id, |record, since| record.planned_ms = Some(since));
     }
 
+    /// The query `query_id` starts executing the plan a run of the same ticket made.
+    pub fn planned_before(&self, query_id: &str) {
+        self.update(query_id, |record, since| {
+            record.planned_ms = Some(since);
+            record.plan_reused = true;
+        });
+    }
+
     /// Changes the live record of `query_id` (with the milliseconds since
     /// it started), if this node is running it for a client; a worker's
     /// partition of another node's query has none.
@@ -128,6 +136,7 @@ impl History {
             first_rows_ms: None,
             queued_ms: None,
             planned_ms: None,
+            plan_reused: false,
             scans: Vec::new(),
             committed_snapshot: None,
         };

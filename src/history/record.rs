@@ -70,6 +70,9 @@ pub struct Record {
     /// manifest pruning and Polars' planning).
     #[serde(default)]
     pub planned_ms: Option<u64>,
+    /// Whether it ran the plan an earlier run of the same ticket made.
+    #[serde(default)]
+    pub plan_reused: bool,
     /// Each table it read: the snapshot, and what pruning left of it.
     #[serde(default)]
     pub scans: Vec<Scan>,

@@ -152,6 +152,7 @@ async function query() {
     el("dl", {}, [["Query id (lineage run id)", q.query_id], ["Principal", q.principal], ["Client", q.client || "—"], ["Via", q.protocol],
       ["Tables", q.tables.join(", ") || "—"], ["Started", when(q.started_at)], ["Elapsed", ms(q.elapsed_ms)],
       ["Rows", q.rows.toLocaleString()], ["Bytes", bytes(q.bytes)], ["Trace id", q.trace_id || "—"],
+      ["Plan", q.plan_reused ? "reused from an earlier run of the same ticket" : "—"],
       ["Committed snapshot", q.committed_snapshot ?? "—"],
       ["Error", q.error ? `${q.code}: ${q.error}` : "—"]].map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
     el("h2", {}, "Statement"), el("pre", { id: "sql" }, q.sql),
