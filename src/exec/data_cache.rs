@@ -165,12 +165,11 @@ impl DataCache {
         }
         state.used_bytes += bytes;
         crate::telemetry::metrics::metrics().data_cache_bytes.record(state.used_bytes as u64, &[]);
+        // Counted before the lock goes: no query takes columns after one went without seeing it.
+        let evictions = evicted.then(|| self.evictions.fetch_add(1, Ordering::AcqRel) + 1);
         drop(state);
-        if evicted {
-            let evictions = self.evictions.fetch_add(1, Ordering::AcqRel) + 1;
-            if let Some(forget) = self.on_eviction.get() {
-                forget(evictions);
-            }
+        if let (Some(evictions), Some(forget)) = (evictions, self.on_eviction.get()) {
+            forget(evictions);
         }
     }
 }

@@ -92,8 +92,9 @@ impl Engine {
     /// Keeps decoded columns of data files, up to `capacity_bytes` in all, for the next scan (0: off).
     pub fn with_data_cache(mut self, capacity_bytes: usize) -> Self {
         self.data_cache = Arc::new(super::data_cache::DataCache::new(capacity_bytes));
-        let held_frames = self.held_frames.clone();
-        self.data_cache.on_eviction(Box::new(move |evictions| held_frames.forget(evictions)));
+        // Weak: the kept plans hold the cache (through its files) in turn.
+        let held_frames = Arc::downgrade(&self.held_frames);
+        self.data_cache.on_eviction(Box::new(move |evictions| held_frames.upgrade().into_iter().for_each(|held| held.forget(evictions))));
         self
     }
 

@@ -79,12 +79,12 @@ impl HeldFrames {
             return;
         }
         let mut kept = self.kept.lock().expect("held plans lock");
-        if kept.0 < evictions {
-            *kept = (evictions, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) });
-        }
+        let forgotten = (kept.0 < evictions).then(|| std::mem::replace(&mut *kept, (evictions, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) })));
         if kept.0 == evictions {
             kept.1.put(ticket, plan);
         }
+        drop(kept);
+        drop(forgotten);
     }
 
     /// Lets every kept plan go: the cache has let columns go `evictions` times.
