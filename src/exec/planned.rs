@@ -60,8 +60,13 @@ pub(super) struct HeldFrames {
 
 impl Default for HeldFrames {
     fn default() -> Self {
-        Self { kept: Mutex::new((0, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) })) }
+        Self { kept: Mutex::new(none_kept(0)) }
     }
+}
+
+/// No plan kept, the cache having let columns go `evictions` times.
+fn none_kept(evictions: u64) -> (u64, PlannedFrames) {
+    (evictions, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) })
 }
 
 impl HeldFrames {
@@ -78,20 +83,19 @@ impl HeldFrames {
         if planned_at != evictions {
             return;
         }
-        let mut kept = self.kept.lock().expect("held plans lock");
-        let forgotten = (kept.0 < evictions).then(|| std::mem::replace(&mut *kept, (evictions, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) })));
+        self.forget(evictions);
+        let kept = self.kept.lock().expect("held plans lock");
+        // Not where another eviction came in between.
         if kept.0 == evictions {
             kept.1.put(ticket, plan);
         }
-        drop(kept);
-        drop(forgotten);
     }
 
     /// Lets every kept plan go: the cache has let columns go `evictions` times.
     pub fn forget(&self, evictions: u64) {
         let mut kept = self.kept.lock().expect("held plans lock");
         if kept.0 < evictions {
-            let forgotten = std::mem::replace(&mut *kept, (evictions, TicketMemo { entries: BoundedMap::new(MAX_HELD_FRAMES) }));
+            let forgotten = std::mem::replace(&mut *kept, none_kept(evictions));
             drop(kept);
             drop(forgotten);
         }
