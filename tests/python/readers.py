@@ -15,6 +15,16 @@ def pyiceberg_catalog(server) -> SqlCatalog:
                       warehouse=f"file://{server.data_dir}/warehouse")
 
 
+def loaded(server, namespace: str, tables: dict):
+    """`server` with each Arrow table of `tables` appended to a new Iceberg
+    table of its name in `namespace`, through pyiceberg."""
+    catalog = pyiceberg_catalog(server)
+    catalog.create_namespace_if_not_exists(namespace)
+    for name, rows in tables.items():
+        catalog.create_table(f"{namespace}.{name}", schema=rows.schema).append(rows)
+    return server
+
+
 def duckdb_with_extensions(*more: str) -> duckdb.DuckDBPyConnection:
     """DuckDB with its avro and iceberg extensions (and `more`, e.g. httpfs)
     loaded from their PyPI wheels (no network)."""

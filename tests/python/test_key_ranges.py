@@ -6,10 +6,9 @@ wherever it must not be, and EXPLAIN ANALYZE says which range was read."""
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 import pytest
-from pyiceberg.catalog.sql import SqlCatalog
 
 from floe_sql import explained, rows as answers, run as fetch
-from readers import duckdb_over, same_rows as same
+from readers import duckdb_over, loaded, same_rows as same
 
 SALES = 600_000
 
@@ -28,11 +27,7 @@ def tables():
 
 
 def load(server, tables):
-    catalog = SqlCatalog("floe", uri=f"sqlite:///{server.data_dir}/catalog.db", warehouse=f"file://{server.data_dir}/warehouse")
-    catalog.create_namespace_if_not_exists("kr")
-    for name, rows in tables.items():
-        catalog.create_table(f"kr.{name}", schema=rows.schema).append(rows)
-    return server
+    return loaded(server, "kr", tables)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ mod decimal_comparisons;
 mod decimal_top_k;
 mod decimals;
 mod distinct;
+mod eager_aggregates;
 mod exists;
 mod exists_values;
 mod fromless_subqueries;
@@ -214,6 +215,8 @@ pub fn analyze_declared(statement: &mut Statement) -> Result<()> {
 /// a nested UNION ALL's LIMIT kept over the union where nothing reads its columns,
 /// IN lists of literals that stay memberships as arrays (which keep a
 /// WHERE's other filters pushed below its joins),
+/// aggregates over one side of inner joins grouped by its join keys before
+/// the few unfiltered relations that name the groups join it,
 /// filters on one relation of an inner join moved into a derived table over
 /// it where the statement reads that relation again (Polars' shared joins),
 /// a large relation's join key narrowed to the range a filtered small
@@ -292,6 +295,9 @@ pub fn render(statement: &mut Statement, frames: &HashMap<RelationName, String>,
     decimal_top_k::pruned_safely(statement, columns);
     set_operations::of_unlike_columns(statement, columns);
     set_operations::nested_in_queries(statement);
+    // After the joins are explicit and the aggregates final (counts widened,
+    // DECIMAL means exact); before the passes that read the joins it writes.
+    eager_aggregates::grouped_before_joining(statement, columns);
     // After every pass that writes or reorders joins and their subqueries.
     semi_join_filters::filtered_first(statement, columns);
     join_keys::joinable(statement, columns);

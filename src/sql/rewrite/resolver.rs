@@ -385,9 +385,15 @@ pub(crate) fn factors(from: &[TableWithJoins]) -> impl Iterator<Item = &TableFac
 
 /// The one relation (index into `scopes`) every column of `expr` belongs to.
 pub(crate) fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
+    owning_relations(expr, scopes).filter(|owners| owners.len() == 1)?.first().copied()
+}
+
+/// The relations (indexes into `scopes`) the columns of `expr` belong to;
+/// None where a column's is not known (or a subquery reads its own).
+pub(crate) fn owning_relations(expr: &Expr, scopes: &[Scope]) -> Option<std::collections::BTreeSet<usize>> {
     struct Owners<'a> {
         scopes: &'a [Scope],
-        owners: Vec<Option<usize>>,
+        found: std::collections::BTreeSet<usize>,
     }
     impl sqlparser::ast::Visitor for Owners<'_> {
         type Break = ();
@@ -406,12 +412,18 @@ pub(crate) fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
                 Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => None,
                 _ => return std::ops::ControlFlow::Continue(()),
             };
-            self.owners.push(owner);
-            std::ops::ControlFlow::Continue(())
+            match owner {
+                Some(owner) => {
+                    self.found.insert(owner);
+                    std::ops::ControlFlow::Continue(())
+                }
+                None => std::ops::ControlFlow::Break(()),
+            }
         }
     }
-    let mut owners = Owners { scopes, owners: Vec::new() };
-    let _ = crate::sql::visit::Visit::visit(expr, &mut owners);
-    let first = (*owners.owners.first()?)?;
-    owners.owners.iter().all(|o| *o == Some(first)).then_some(first)
+    let mut owners = Owners { scopes, found: std::collections::BTreeSet::new() };
+    match crate::sql::visit::Visit::visit(expr, &mut owners) {
+        std::ops::ControlFlow::Break(()) => None,
+        std::ops::ControlFlow::Continue(()) => Some(owners.found),
+    }
 }
