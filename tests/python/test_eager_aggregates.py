@@ -29,7 +29,10 @@ def tables():
                       "i_brand": [f"b{k % 4}" for k in keys], "i_class": [f"c{k % 3}" for k in keys]})
     days = pa.table({"d_key": pa.array(range(1, 401), pa.int64()), "d_month": pa.array([(k - 1) // 30 for k in range(1, 401)], pa.int64())})
     brands = pa.table({"b_name": ["b0", "b1", "b2", "b3"], "b_owner": ["north", "south", "north", "east"]})
-    return {"sales": sales, "items": items, "days": days, "brands": brands}
+    # Each of 50 people reports to the one ten places on (the last ten to no one).
+    staff = pa.table({"id": pa.array(range(1, 51), pa.int64()), "name": [f"p{k}" for k in range(1, 51)],
+                      "manager": pa.array([k + 10 if k <= 40 else None for k in range(1, 51)], pa.int64())})
+    return {"sales": sales, "items": items, "days": days, "brands": brands, "staff": staff}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +64,9 @@ GROUPED_FIRST = [
     # Relations joined one after another: brands meet the items, not the sales.
     "SELECT b_owner, sum(price) AS s, max(qty) AS m FROM ea.sales JOIN ea.items ON item = i_key JOIN ea.brands ON i_brand = b_name "
     "GROUP BY b_owner ORDER BY b_owner",
+    # A self-join after the partial groups: `m.id = e.manager` must not be read as `e.id = m.manager`.
+    "SELECT m.name AS manager, sum(qty) AS s, count(*) AS n FROM ea.staff e JOIN ea.sales ON item = e.id "
+    "JOIN ea.staff m ON m.id = e.manager GROUP BY m.name ORDER BY m.name",
     # Conditions across two relations that polars-sql cannot join on, on each side: filters of theirs.
     "SELECT i_class, sum(qty) AS s, count(*) AS n FROM ea.sales JOIN ea.days ON day = d_key JOIN ea.items ON item = i_key "
     "JOIN ea.brands ON i_brand = b_name AND (i_class <> b_owner OR i_key < 10) "

@@ -27,8 +27,10 @@ use crate::sql::visit::VisitMut;
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery, window_call};
 use super::scope::*;
 
+mod conditions;
 mod partials;
 
+use conditions::{conjunction, operand, Condition};
 use partials::{partials, Partials, Reads};
 
 /// The derived table of partial groups, and its columns' prefix.
@@ -110,43 +112,6 @@ fn rewrite(resolver: &Resolver, select: &mut Select, order: &mut [&mut Expr]) {
     }
 }
 
-/// A conjunct of WHERE or an ON, with the relations it reads and, for a
-/// comparison, those each side reads (what polars-sql can join on).
-#[derive(Clone)]
-struct Condition {
-    expr: Expr,
-    owners: BTreeSet<usize>,
-    sides: Option<[BTreeSet<usize>; 2]>,
-    /// Rewritten to compare with a partial group's key, the side it no longer reads.
-    partial: bool,
-}
-
-impl Condition {
-    fn of(expr: &Expr, scopes: &[Scope]) -> Option<Self> {
-        // A condition without columns has no place among the joins: nothing is moved.
-        let owners = owning_relations(expr, scopes).filter(|owners| !owners.is_empty())?;
-        let sides = match expr {
-            Expr::BinaryOp { left, op, right } if is_comparison(op) => Some([owning_relations(left, scopes)?, owning_relations(right, scopes)?]),
-            _ => None,
-        };
-        Some(Self { expr: expr.clone(), owners, sides, partial: false })
-    }
-
-    /// Whether polars-sql can join relation `r` on it after the relations
-    /// `before`: a comparison of `r` alone with some of them, or with the
-    /// partial groups (always joined first). A filter stays a filter.
-    fn joins(&self, r: usize, before: &BTreeSet<usize>) -> bool {
-        let Some([left, right]) = &self.sides else { return false };
-        let only_r = |side: &BTreeSet<usize>| side.len() == 1 && side.contains(&r);
-        let earlier = |side: &BTreeSet<usize>| (self.partial || !side.is_empty()) && side.iter().all(|o| before.contains(o) && *o != r);
-        (only_r(left) && earlier(right)) || (only_r(right) && earlier(left))
-    }
-
-    fn is_equality(&self) -> bool {
-        matches!(self.expr, Expr::BinaryOp { op: BinaryOperator::Eq, .. })
-    }
-}
-
 /// What a SELECT's rewrite needs: which relations are grouped first, the
 /// conditions, and each aggregate's partials.
 struct Plan {
@@ -166,10 +131,14 @@ impl Plan {
         }
         // Every column, a CTE's `*` too: a name must not be missed as another relation's.
         let scopes: Vec<Scope> = factors(&select.from).map(|factor| resolver.whole_scope(factor)).collect::<Option<_>>()?;
+        // The partial groups' name must be the FROM's own.
+        if scopes.iter().any(|scope| scope.qualifier.eq_ignore_ascii_case(EAGER)) {
+            return None;
+        }
         let reads = reads(select, order, &scopes)?;
         let factors: Vec<TableFactor> = factors(&select.from).cloned().collect();
         let conditions: Vec<Condition> = selection_and_on(select).flat_map(conjuncts).map(|c| Condition::of(c, &scopes)).collect::<Option<_>>()?;
-        let grouped = sides(resolver, &factors, &conditions, &reads)?;
+        let grouped = grouped_relations(resolver, &factors, &conditions, &reads)?;
         let partials = partials(resolver, &reads.calls, &resolver.relations(&select.from))?;
         let plan = Plan { factors, scopes, grouped, conditions, partials };
         plan.worth_it(resolver).then_some(plan)
@@ -179,25 +148,21 @@ impl Plan {
     fn worth_it(&self, resolver: &Resolver) -> bool {
         let mut joined = BTreeSet::new();
         for condition in self.conditions.iter().filter(|c| self.across(c)) {
-            match self.grouped_key(condition) {
-                Some(_) => joined.extend(condition.owners.iter().filter(|r| !self.grouped[**r])),
-                None => return false,
+            if self.grouped_key(condition).is_none() {
+                return false;
             }
+            joined.extend(condition.owners.iter().filter(|r| !self.grouped[**r]));
         }
         let rows = |r: &usize| resolver.rows(&self.factors[*r]);
         let Some(bound) = joined.iter().try_fold(1u64, |product, r| product.checked_mul(rows(r)?.max(1))) else { return false };
         let grouped = || (0..self.factors.len()).filter(|r| self.grouped[*r]);
         let Some(largest) = grouped().filter_map(|r| rows(&r)).max() else { return false };
-        let filtered = grouped().filter(|r| self.filtered(*r) || !plain(resolver, &self.factors[*r])).count();
+        let filtered = grouped().filter(|r| filtered(&self.conditions, *r) || !plain(resolver, &self.factors[*r])).count();
         bound.saturating_mul(FEWER) <= largest.checked_shr(2 * filtered as u32).unwrap_or(0)
     }
 
     fn across(&self, condition: &Condition) -> bool {
         condition.owners.iter().any(|r| self.grouped[*r]) && condition.owners.iter().any(|r| !self.grouped[*r])
-    }
-
-    fn filtered(&self, r: usize) -> bool {
-        self.conditions.iter().any(|c| c.owners.len() == 1 && c.owners.contains(&r))
     }
 
     /// For a condition across the sides, the grouped side's column and
@@ -266,18 +231,19 @@ impl Plan {
     }
 
     /// Appends a JOIN of each of `relations` (after those `placed` holds) to
-    /// `from`, on the conditions among `pending` it completes that polars-sql
-    /// joins on, an equality among them; the others, ANDed, are a WHERE's.
+    /// `from`, on the equalities among `pending` it completes; the others,
+    /// ANDed, are a WHERE's.
     /// None where a relation would join on none (every row paired).
     fn joined(&self, relations: &[usize], mut placed: BTreeSet<usize>, from: &mut String, mut pending: Vec<Condition>) -> Option<String> {
         for &r in relations {
             let (on, rest): (Vec<Condition>, Vec<Condition>) = pending.into_iter().partition(|c| c.joins(r, &placed));
-            if !on.iter().any(Condition::is_equality) {
+            if on.is_empty() {
                 return None;
             }
             pending = rest;
             placed.insert(r);
-            from.push_str(&format!(" JOIN {} ON {}", self.factors[r], conjunction(on.iter().map(|c| &c.expr))));
+            let on: Vec<Expr> = on.iter().map(|c| c.joining(r)).collect();
+            from.push_str(&format!(" JOIN {} ON {}", self.factors[r], conjunction(on.iter())));
         }
         Some(conjunction(pending.iter().map(|c| &c.expr)))
     }
@@ -287,8 +253,8 @@ impl Plan {
 /// other one that names no group and is filtered or no plain catalog
 /// relation (what filters the rows grouped); None where nothing would be
 /// joined after, or the aggregates and the groups read one relation.
-fn sides(resolver: &Resolver, factors: &[TableFactor], conditions: &[Condition], reads: &Reads) -> Option<Vec<bool>> {
-    let filtered = |r: usize| conditions.iter().any(|c| c.owners.len() == 1 && c.owners.contains(&r));
+fn grouped_relations(resolver: &Resolver, factors: &[TableFactor], conditions: &[Condition], reads: &Reads) -> Option<Vec<bool>> {
+    let filtered = |r: usize| filtered(conditions, r);
     let plain = |r: usize| plain(resolver, &factors[r]);
     if reads.aggregated.iter().any(|r| reads.named.contains(r)) || reads.named.iter().any(|r| !plain(*r) || filtered(*r)) {
         return None;
@@ -296,6 +262,11 @@ fn sides(resolver: &Resolver, factors: &[TableFactor], conditions: &[Condition],
     let grouped: Vec<bool> =
         (0..factors.len()).map(|r| !reads.named.contains(&r) && (reads.aggregated.contains(&r) || !plain(r) || filtered(r))).collect();
     (grouped.iter().any(|g| *g) && grouped.iter().any(|g| !*g)).then_some(grouped)
+}
+
+/// Whether relation `r` has a filter of its own.
+fn filtered(conditions: &[Condition], r: usize) -> bool {
+    conditions.iter().any(|c| c.owners.len() == 1 && c.owners.contains(&r))
 }
 
 /// A catalog relation whose rows are known (not a CTE, a derived table or a call).
@@ -317,25 +288,6 @@ fn reads<'s>(select: &Select, order: &[&mut Expr], scopes: &'s [Scope]) -> Optio
     items.into_iter().chain(keys).chain(&select.having).for_each(|expr| reads.read(expr, true));
     order.iter().for_each(|expr| reads.read(expr, false));
     (!reads.refused && !reads.calls.is_empty()).then_some(reads)
-}
-
-/// The left or right operand of a comparison.
-fn operand(condition: &mut Expr, left: bool) -> Option<&mut Expr> {
-    match condition {
-        Expr::BinaryOp { left: operand, .. } if left => Some(operand),
-        Expr::BinaryOp { right: operand, .. } => Some(operand),
-        _ => None,
-    }
-}
-
-/// Conditions ANDed, an OR parenthesised. An ON is only comparisons: polars-sql
-/// joins on a comparison or an AND of them, not on a parenthesised one.
-fn conjunction<'c>(conditions: impl Iterator<Item = &'c Expr>) -> String {
-    let each = conditions.map(|c| match c {
-        Expr::BinaryOp { op: BinaryOperator::Or, .. } => format!("({c})"),
-        c => c.to_string(),
-    });
-    each.collect::<Vec<_>>().join(" AND ")
 }
 
 /// A SELECT that groups over inner joins, with no windows, subqueries or clauses beyond SQL's own.
@@ -384,6 +336,7 @@ mod tests {
             ("dates", &["d_key", "d_month"], &[Integer, Integer], 70_000),
             ("item", &["it_key", "it_name", "it_brand"], &[Integer, Text, Text], 18_000),
             ("brand", &["b_name", "b_owner"], &[Text, Text], 100),
+            ("emp", &["id", "name", "manager"], &[Integer, Text, Integer], 100),
         ] {
             columns.insert(vec![name.into()], names.iter().map(|n| n.to_string()).collect(), kinds);
             columns.set_rows(vec![name.into()], rows);
@@ -399,7 +352,7 @@ mod tests {
             rewritten(sql),
             "SELECT item.it_name, (sum(__floe_eager.__floe_eager_a0s) / CAST(sum(__floe_eager.__floe_eager_a0c) AS DOUBLE)) AS q, \
              coalesce(sum(__floe_eager.__floe_eager_a1), 0) AS n, max(__floe_eager.__floe_eager_a2) AS m \
-             FROM (SELECT inv.i_item AS __floe_eager_k0, sum(CAST(inv.qty AS BIGINT)) AS __floe_eager_a0s, \
+             FROM (SELECT inv.i_item AS __floe_eager_k0, sum(CAST(inv.qty AS DOUBLE)) AS __floe_eager_a0s, \
              CAST(count(inv.qty) AS BIGINT) AS __floe_eager_a0c, CAST(count(*) AS BIGINT) AS __floe_eager_a1, max(inv.qty) AS __floe_eager_a2, \
              sum(inv.qty) AS __floe_eager_a3 FROM inv JOIN dates ON inv.i_date = dates.d_key WHERE dates.d_month BETWEEN 1 AND 12 \
              GROUP BY inv.i_item) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key \
@@ -416,6 +369,19 @@ mod tests {
             "SELECT brand.b_owner, sum(__floe_eager.__floe_eager_a0) AS s FROM (SELECT inv.i_item AS __floe_eager_k0, sum(inv.qty) AS __floe_eager_a0 \
              FROM inv GROUP BY inv.i_item) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key \
              JOIN brand ON item.it_brand = brand.b_name GROUP BY brand.b_owner"
+        );
+    }
+
+    #[test]
+    fn each_join_equality_reads_its_relation_on_the_right() {
+        // polars-sql would read `m.id = e.manager` as `e.id = m.manager` once `e` is not the chain's first relation.
+        let sql = "SELECT m.name AS manager, sum(inv.qty) AS total FROM emp e JOIN inv ON inv.i_item = e.id JOIN emp m ON m.id = e.manager \
+                   GROUP BY m.name";
+        assert_eq!(
+            rewritten(sql),
+            "SELECT m.name AS manager, sum(__floe_eager.__floe_eager_a0) AS total FROM (SELECT inv.i_item AS __floe_eager_k0, \
+             sum(inv.qty) AS __floe_eager_a0 FROM inv GROUP BY inv.i_item) AS __floe_eager JOIN emp e ON __floe_eager.__floe_eager_k0 = e.id \
+             JOIN emp m ON e.manager = m.id GROUP BY m.name"
         );
     }
 
@@ -454,6 +420,9 @@ mod tests {
             // No FROM (`one_row.rs` leaves `SELECT *` so); a mean of floats (a REAL's is a REAL).
             "SELECT *",
             "SELECT item.it_name, avg(CAST(inv.qty AS DOUBLE)) AS s FROM inv JOIN item ON inv.i_item = item.it_key GROUP BY item.it_name",
+            // A relation of the partial groups' name.
+            "SELECT __floe_eager.it_name, sum(inv.qty) AS s FROM inv JOIN item AS __floe_eager ON inv.i_item = __floe_eager.it_key \
+             GROUP BY __floe_eager.it_name",
             // A key on the grouped side.
             "SELECT inv.i_item, item.it_name, sum(inv.qty) AS s FROM inv JOIN item ON inv.i_item = item.it_key GROUP BY inv.i_item, item.it_name",
         ] {

@@ -4,7 +4,7 @@
 //! whether a subquery reads only its own relations.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlparser::ast::{Expr, Query, SetExpr, Statement, TableFactor, TableWithJoins};
 
@@ -390,10 +390,10 @@ pub(crate) fn owner(expr: &Expr, scopes: &[Scope]) -> Option<usize> {
 
 /// The relations (indexes into `scopes`) the columns of `expr` belong to;
 /// None where a column's is not known (or a subquery reads its own).
-pub(crate) fn owning_relations(expr: &Expr, scopes: &[Scope]) -> Option<std::collections::BTreeSet<usize>> {
+pub(crate) fn owning_relations(expr: &Expr, scopes: &[Scope]) -> Option<BTreeSet<usize>> {
     struct Owners<'a> {
         scopes: &'a [Scope],
-        found: std::collections::BTreeSet<usize>,
+        found: BTreeSet<usize>,
     }
     impl sqlparser::ast::Visitor for Owners<'_> {
         type Break = ();
@@ -421,7 +421,7 @@ pub(crate) fn owning_relations(expr: &Expr, scopes: &[Scope]) -> Option<std::col
             }
         }
     }
-    let mut owners = Owners { scopes, found: std::collections::BTreeSet::new() };
+    let mut owners = Owners { scopes, found: BTreeSet::new() };
     match crate::sql::visit::Visit::visit(expr, &mut owners) {
         std::ops::ControlFlow::Break(()) => None,
         std::ops::ControlFlow::Continue(()) => Some(owners.found),

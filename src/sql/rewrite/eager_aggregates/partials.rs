@@ -142,12 +142,13 @@ pub(super) fn partials(resolver: &Resolver, calls: &[Function], relations: &[(Ta
                 items.push(format!("CAST(count({value}) AS BIGINT) AS {}", name("")));
                 format!("coalesce(sum({}), 0)", read(""))
             }
-            // Of integers only: Polars' mean of a REAL is a REAL, and a DECIMAL's has its own exact form (decimals.rs).
+            // Of integers only: Polars' mean of a REAL is a REAL, and a DECIMAL's has its own exact form
+            // (decimals.rs). Summed as Polars' mean sums them, in DOUBLE: a BIGINT sum could wrap.
             Partial::Mean => {
                 if resolver.value_kind(argument?, relations)? != ColumnKind::Integer {
                     return None;
                 }
-                items.push(format!("sum(CAST({value} AS BIGINT)) AS {}", name("s")));
+                items.push(format!("sum(CAST({value} AS DOUBLE)) AS {}", name("s")));
                 items.push(format!("CAST(count({value}) AS BIGINT) AS {}", name("c")));
                 format!("(sum({}) / CAST(sum({}) AS DOUBLE))", read("s"), read("c"))
             }
