@@ -32,7 +32,10 @@ def tables():
     # Each of 50 people reports to the one ten places on (the last ten to no one).
     staff = pa.table({"id": pa.array(range(1, 51), pa.int64()), "name": [f"p{k}" for k in range(1, 51)],
                       "manager": pa.array([k + 10 if k <= 40 else None for k in range(1, 51)], pa.int64())})
-    return {"sales": sales, "items": items, "days": days, "brands": brands, "staff": staff}
+    # A promotion per day, its item in a column named as the sales' own.
+    promos = pa.table({"p_key": pa.array(range(1, 401), pa.int64()), "kind": ["tv" if k % 3 else "radio" for k in range(1, 401)],
+                       "item": pa.array([k % 50 + 1 for k in range(1, 401)], pa.int64())})
+    return {"sales": sales, "items": items, "days": days, "brands": brands, "staff": staff, "promos": promos}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,9 @@ GROUPED_FIRST = [
     # A self-join after the partial groups: `m.id = e.manager` must not be read as `e.id = m.manager`.
     "SELECT m.name AS manager, sum(qty) AS s, count(*) AS n FROM ea.staff e JOIN ea.sales ON item = e.id "
     "JOIN ea.staff m ON m.id = e.manager GROUP BY m.name ORDER BY m.name",
+    # The grouped side's key is a column whose name an earlier relation of that side also has.
+    "SELECT i_name, sum(qty) AS s FROM ea.sales JOIN ea.promos ON day = p_key JOIN ea.items ON promos.item = i_key "
+    "WHERE kind = 'tv' GROUP BY i_name ORDER BY i_name",
     # Conditions across two relations that polars-sql cannot join on, on each side: filters of theirs.
     "SELECT i_class, sum(qty) AS s, count(*) AS n FROM ea.sales JOIN ea.days ON day = d_key JOIN ea.items ON item = i_key "
     "JOIN ea.brands ON i_brand = b_name AND (i_class <> b_owner OR i_key < 10) "

@@ -226,8 +226,10 @@ impl Plan {
         let filters = self.joined(&grouped.collect::<Vec<_>>(), BTreeSet::from([first]), &mut from, conditions)?;
         let items: Vec<String> = keys.iter().enumerate().map(|(i, key)| format!("{key} AS {EAGER}_k{i}")).chain(self.partials.items.iter().cloned()).collect();
         let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {filters}") };
-        let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        Some(format!("SELECT {} FROM {from}{filter} GROUP BY {}", items.join(", "), keys.join(", ")))
+        // By position: polars-sql matches a key to its item without the item's alias, which
+        // a key whose name an earlier relation also has (read suffixed) then no longer is.
+        let positions: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
+        Some(format!("SELECT {} FROM {from}{filter} GROUP BY {}", items.join(", "), positions.join(", ")))
     }
 
     /// Appends a JOIN of each of `relations` (after those `placed` holds) to
@@ -355,7 +357,7 @@ mod tests {
              FROM (SELECT inv.i_item AS __floe_eager_k0, sum(CAST(inv.qty AS DOUBLE)) AS __floe_eager_a0s, \
              CAST(count(inv.qty) AS BIGINT) AS __floe_eager_a0c, CAST(count(*) AS BIGINT) AS __floe_eager_a1, max(inv.qty) AS __floe_eager_a2, \
              sum(inv.qty) AS __floe_eager_a3 FROM inv JOIN dates ON inv.i_date = dates.d_key WHERE dates.d_month BETWEEN 1 AND 12 \
-             GROUP BY inv.i_item) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key \
+             GROUP BY 1) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key \
              GROUP BY item.it_name ORDER BY sum(__floe_eager.__floe_eager_a3)"
         );
     }
@@ -367,7 +369,7 @@ mod tests {
         assert_eq!(
             rewritten(sql),
             "SELECT brand.b_owner, sum(__floe_eager.__floe_eager_a0) AS s FROM (SELECT inv.i_item AS __floe_eager_k0, sum(inv.qty) AS __floe_eager_a0 \
-             FROM inv GROUP BY inv.i_item) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key \
+             FROM inv GROUP BY 1) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key \
              JOIN brand ON item.it_brand = brand.b_name GROUP BY brand.b_owner"
         );
     }
@@ -380,7 +382,7 @@ mod tests {
         assert_eq!(
             rewritten(sql),
             "SELECT m.name AS manager, sum(__floe_eager.__floe_eager_a0) AS total FROM (SELECT inv.i_item AS __floe_eager_k0, \
-             sum(inv.qty) AS __floe_eager_a0 FROM inv GROUP BY inv.i_item) AS __floe_eager JOIN emp e ON __floe_eager.__floe_eager_k0 = e.id \
+             sum(inv.qty) AS __floe_eager_a0 FROM inv GROUP BY 1) AS __floe_eager JOIN emp e ON __floe_eager.__floe_eager_k0 = e.id \
              JOIN emp m ON e.manager = m.id GROUP BY m.name"
         );
     }
@@ -394,7 +396,7 @@ mod tests {
             rewritten(sql),
             "SELECT item.it_name, sum(__floe_eager.__floe_eager_a0) AS s FROM (SELECT inv.i_item AS __floe_eager_k0, sum(inv.qty) AS __floe_eager_a0 \
              FROM inv JOIN dates ON inv.i_date = dates.d_key WHERE dates.d_month = 1 AND (inv.qty > dates.d_month OR inv.qty IS NULL) \
-             GROUP BY inv.i_item) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key JOIN brand ON item.it_brand = brand.b_name \
+             GROUP BY 1) AS __floe_eager JOIN item ON __floe_eager.__floe_eager_k0 = item.it_key JOIN brand ON item.it_brand = brand.b_name \
              WHERE (item.it_name <> brand.b_owner OR brand.b_owner IS NULL) GROUP BY item.it_name"
         );
     }
