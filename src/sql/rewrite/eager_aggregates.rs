@@ -16,14 +16,12 @@
 //! then computes once.
 
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Distinct, Expr, GroupByExpr, Ident, JoinConstraint, JoinOperator, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
+    BinaryOperator, Distinct, Expr, GroupByExpr, Ident, JoinConstraint, JoinOperator, OrderByKind, Select, SelectItem, SetExpr, Statement,
     TableFactor, TableWithJoins,
 };
 
-use crate::sql::visit::VisitMut;
 use super::aggregates::{aggregate_call, holds_aggregate, opens_subquery, window_call};
 use super::scope::*;
 
@@ -47,45 +45,20 @@ const FEWER: u64 = 4;
 
 pub(super) fn grouped_before_joining(statement: &mut Statement, columns: &Columns) {
     let Statement::Query(query) = statement else { return };
-    let mut each = Each { resolver: Resolver::new(query, columns), depth: 0 };
-    let _ = VisitMut::visit(query.as_mut(), &mut each);
-}
-
-/// Every SELECT outside an expression's subquery (polars-sql joins those
-/// on the relations they read as written).
-struct Each<'a> {
-    resolver: Resolver<'a>,
-    depth: usize,
-}
-
-impl sqlparser::ast::VisitorMut for Each<'_> {
-    type Break = ();
-    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.depth += usize::from(opens_subquery(expr));
-        ControlFlow::Continue(())
-    }
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        self.depth -= usize::from(opens_subquery(expr));
-        ControlFlow::Continue(())
-    }
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if self.depth > 0 {
-            return ControlFlow::Continue(());
+    let resolver = Resolver::new(query, columns);
+    // Not inside an expression's subquery, which polars-sql joins on the relations it reads as written.
+    each_query_outside_expression_subqueries(query.as_mut(), &mut |query| match query.body.as_mut() {
+        // A lone SELECT's ORDER BY may name its aggregates.
+        SetExpr::Select(select) => {
+            let mut order: Vec<&mut Expr> = match query.order_by.as_mut().map(|order| &mut order.kind) {
+                Some(OrderByKind::Expressions(exprs)) => exprs.iter_mut().map(|e| &mut e.expr).collect(),
+                Some(OrderByKind::All(_)) => return,
+                None => Vec::new(),
+            };
+            rewrite(&resolver, select, &mut order);
         }
-        match query.body.as_mut() {
-            // A lone SELECT's ORDER BY may name its aggregates.
-            SetExpr::Select(select) => {
-                let mut order: Vec<&mut Expr> = match query.order_by.as_mut().map(|order| &mut order.kind) {
-                    Some(OrderByKind::Expressions(exprs)) => exprs.iter_mut().map(|e| &mut e.expr).collect(),
-                    Some(OrderByKind::All(_)) => return ControlFlow::Continue(()),
-                    None => Vec::new(),
-                };
-                rewrite(&self.resolver, select, &mut order);
-            }
-            body => selects_mut(body).into_iter().for_each(|select| rewrite(&self.resolver, select, &mut [])),
-        }
-        ControlFlow::Continue(())
-    }
+        body => selects_mut(body).into_iter().for_each(|select| rewrite(&resolver, select, &mut [])),
+    });
 }
 
 fn rewrite(resolver: &Resolver, select: &mut Select, order: &mut [&mut Expr]) {

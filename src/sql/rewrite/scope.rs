@@ -16,7 +16,10 @@ pub(crate) use super::correlation::*;
 pub(crate) use super::resolver::*;
 pub(crate) use exprs::*;
 pub(crate) use reach::{handed_over_derived, FunctionReach};
-pub(crate) use visits::{any_outside_subqueries, each_select_outside_expression_subqueries, replace_outside_subqueries, visit_outside_subqueries, without_calls};
+pub(crate) use visits::{
+    any_outside_subqueries, each_query_outside_expression_subqueries, each_select_outside_expression_subqueries, replace_outside_subqueries,
+    visit_outside_subqueries, without_calls,
+};
 
 mod exprs;
 mod reach;

@@ -85,11 +85,18 @@ pub(crate) fn without_calls<T: Visit>(node: &T) -> bool {
 /// expression's subquery (IN, EXISTS, a scalar one), innermost first: the
 /// SELECTs of the query, its CTEs, derived tables and set operations.
 pub(crate) fn each_select_outside_expression_subqueries<T: VisitMut>(node: &mut T, each: &mut dyn FnMut(&mut Select)) {
-    struct Selects<'a> {
-        each: &'a mut dyn FnMut(&mut Select),
+    each_query_outside_expression_subqueries(node, &mut |query| super::selects_mut(query.body.as_mut()).into_iter().for_each(&mut *each));
+}
+
+/// Calls `each` with every query of `node` that is not inside an
+/// expression's subquery, innermost first: for a pass that reads a
+/// SELECT's ORDER BY with it.
+pub(crate) fn each_query_outside_expression_subqueries<T: VisitMut>(node: &mut T, each: &mut dyn FnMut(&mut Query)) {
+    struct Queries<'a> {
+        each: &'a mut dyn FnMut(&mut Query),
         depth: usize,
     }
-    impl VisitorMut for Selects<'_> {
+    impl VisitorMut for Queries<'_> {
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             self.depth += usize::from(crate::sql::rewrite::aggregates::opens_subquery(expr));
@@ -101,12 +108,10 @@ pub(crate) fn each_select_outside_expression_subqueries<T: VisitMut>(node: &mut 
         }
         fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
             if self.depth == 0 {
-                for select in super::selects_mut(query.body.as_mut()) {
-                    (self.each)(select);
-                }
+                (self.each)(query);
             }
             ControlFlow::Continue(())
         }
     }
-    let _ = VisitMut::visit(node, &mut Selects { each, depth: 0 });
+    let _ = VisitMut::visit(node, &mut Queries { each, depth: 0 });
 }
